@@ -1,0 +1,333 @@
+//! Caller verification: bearer JWTs signed with HS256 (a shared secret, used
+//! by `bizos token` and first-party logins) or RS256 (keys from an OIDC
+//! provider's JWKS URL). The verified claim set is what the database sees.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::header::AUTHORIZATION;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value};
+use tokio::sync::RwLock;
+use uuid::Uuid;
+
+use crate::config::JwtSettings;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// App roles known to the schema (profiles_app_role_check).
+pub const APP_ROLES: [&str; 7] = [
+    "super_admin",
+    "director",
+    "marketing_manager",
+    "sales_manager",
+    "salesperson",
+    "ops",
+    "finance",
+];
+
+/// A verified caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    pub app_role: String,
+    /// The whole verified claim set, handed to the database as JSON.
+    pub claims: Value,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("malformed token")]
+    Malformed,
+    #[error("token signed with an algorithm this server does not accept")]
+    Algorithm,
+    #[error("unknown signing key")]
+    UnknownKey,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("token lacks claim {0}")]
+    Claim(&'static str),
+    #[error("signing keys are unavailable")]
+    KeysUnavailable,
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::KeysUnavailable => ApiError::Unavailable("cannot verify tokens right now; retry shortly".into()),
+            other => ApiError::Unauthorized(other.to_string()),
+        }
+    }
+}
+
+/// Builds a caller from verified claims: `sub` and `tenant_id` are UUIDs and
+/// `app_role` one of [`APP_ROLES`].
+pub fn caller_from_claims(claims: Map<String, Value>) -> Result<Caller, AuthError> {
+    let uuid = |k: &'static str| {
+        claims
+            .get(k)
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or(AuthError::Claim(k))
+    };
+    let user_id = uuid("sub")?;
+    let tenant_id = uuid("tenant_id")?;
+    let app_role = claims
+        .get("app_role")
+        .and_then(Value::as_str)
+        .filter(|r| APP_ROLES.contains(r))
+        .ok_or(AuthError::Claim("app_role"))?
+        .to_owned();
+    Ok(Caller {
+        user_id,
+        tenant_id,
+        app_role,
+        claims: Value::Object(claims),
+    })
+}
+
+/// Keys of an OIDC provider, fetched lazily and refreshed when a token names
+/// a key id we do not know (key rotation), at most once per `min_refresh`.
+struct JwksCache {
+    url: String,
+    http: reqwest::Client,
+    keys: RwLock<Option<(JwkSet, Instant)>>,
+    min_refresh: Duration,
+    max_age: Duration,
+}
+
+impl JwksCache {
+    async fn key(&self, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
+        {
+            let guard = self.keys.read().await;
+            if let Some((set, fetched)) = guard.as_ref() {
+                if fetched.elapsed() < self.max_age {
+                    if let Some(k) = find_key(set, kid) {
+                        return k;
+                    }
+                    if fetched.elapsed() < self.min_refresh {
+                        return Err(AuthError::UnknownKey);
+                    }
+                }
+            }
+        }
+        let mut guard = self.keys.write().await;
+        // Another request may have refreshed while we waited for the lock.
+        let fresh = guard.as_ref().is_some_and(|(_, t)| t.elapsed() < self.min_refresh);
+        if !fresh {
+            let set = self.fetch().await?;
+            *guard = Some((set, Instant::now()));
+        }
+        let (set, _) = guard.as_ref().ok_or(AuthError::KeysUnavailable)?;
+        find_key(set, kid).unwrap_or(Err(AuthError::UnknownKey))
+    }
+
+    async fn fetch(&self) -> Result<JwkSet, AuthError> {
+        let response = self.http.get(&self.url).send().await.map_err(|e| {
+            tracing::warn!(error = %e, "cannot fetch JWKS");
+            AuthError::KeysUnavailable
+        })?;
+        if !response.status().is_success() {
+            tracing::warn!(status = %response.status(), "JWKS endpoint failed");
+            return Err(AuthError::KeysUnavailable);
+        }
+        response.json::<JwkSet>().await.map_err(|e| {
+            tracing::warn!(error = %e, "JWKS is not a key set");
+            AuthError::KeysUnavailable
+        })
+    }
+}
+
+fn find_key(set: &JwkSet, kid: Option<&str>) -> Option<Result<DecodingKey, AuthError>> {
+    let jwk = match kid {
+        Some(kid) => set.find(kid)?,
+        None if set.keys.len() == 1 => &set.keys[0],
+        None => return None,
+    };
+    Some(DecodingKey::from_jwk(jwk).map_err(|_| AuthError::UnknownKey))
+}
+
+pub struct JwtVerifier {
+    hs256: Option<DecodingKey>,
+    jwks: Option<JwksCache>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway: u64,
+}
+
+impl JwtVerifier {
+    pub fn new(settings: &JwtSettings) -> anyhow::Result<Self> {
+        let jwks = match &settings.jwks_url {
+            Some(url) => Some(JwksCache {
+                url: url.clone(),
+                http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
+                keys: RwLock::new(None),
+                min_refresh: Duration::from_secs(30),
+                max_age: Duration::from_secs(3600),
+            }),
+            None => None,
+        };
+        Ok(JwtVerifier {
+            hs256: settings
+                .hs256_secret
+                .as_ref()
+                .map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes())),
+            jwks,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            leeway: settings.leeway.as_secs(),
+        })
+    }
+
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut v = Validation::new(alg);
+        v.leeway = self.leeway;
+        v.set_required_spec_claims(&["exp", "sub"]);
+        match &self.issuer {
+            Some(iss) => v.set_issuer(&[iss]),
+            None => v.iss = None,
+        }
+        match &self.audience {
+            Some(aud) => v.set_audience(&[aud]),
+            None => v.validate_aud = false,
+        }
+        v
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        let key = match header.alg {
+            Algorithm::HS256 => self.hs256.clone().ok_or(AuthError::Algorithm)?,
+            Algorithm::RS256 => match &self.jwks {
+                Some(jwks) => jwks.key(header.kid.as_deref()).await?,
+                None => return Err(AuthError::Algorithm),
+            },
+            _ => return Err(AuthError::Algorithm),
+        };
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation(header.alg))
+            .map_err(|e| AuthError::Invalid(describe(&e)))?;
+        caller_from_claims(data.claims)
+    }
+}
+
+fn describe(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::ExpiredSignature => "expired".into(),
+        K::ImmatureSignature => "not valid yet".into(),
+        K::InvalidSignature => "bad signature".into(),
+        K::InvalidIssuer => "wrong issuer".into(),
+        K::InvalidAudience => "wrong audience".into(),
+        K::MissingRequiredClaim(c) => format!("missing claim {c}"),
+        _ => "cannot be decoded".into(),
+    }
+}
+
+/// Signs an HS256 token for a user of a tenant (`bizos token`, tests).
+pub fn issue_token(
+    secret: &[u8],
+    tenant_id: Uuid,
+    user_id: Uuid,
+    app_role: &str,
+    ttl: Duration,
+) -> anyhow::Result<String> {
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({
+        "sub": user_id,
+        "tenant_id": tenant_id,
+        "app_role": app_role,
+        "iat": now,
+        "exp": now + i64::try_from(ttl.as_secs())?,
+    });
+    Ok(jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )?)
+}
+
+fn bearer(parts: &Parts) -> Result<&str, AuthError> {
+    let value = parts.headers.get(AUTHORIZATION).ok_or(AuthError::Missing)?;
+    let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AuthError::Malformed);
+    }
+    Ok(token.trim())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        let caller = state.verifier.verify(token).await?;
+        tracing::Span::current().record("user_id", tracing::field::display(caller.user_id));
+        tracing::Span::current().record("tenant_id", tracing::field::display(caller.tenant_id));
+        Ok(caller)
+    }
+}
+
+/// Shared verifier handle.
+pub type Verifier = Arc<JwtVerifier>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    fn verifier() -> JwtVerifier {
+        JwtVerifier::new(&JwtSettings {
+            hs256_secret: Some(SecretString::from("0123456789abcdef0123456789abcdef")),
+            jwks_url: None,
+            issuer: None,
+            audience: None,
+            leeway: Duration::from_secs(0),
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn round_trip() {
+        let (t, u) = (Uuid::new_v4(), Uuid::new_v4());
+        let token = issue_token(b"0123456789abcdef0123456789abcdef", t, u, "ops", Duration::from_secs(60)).unwrap();
+        let caller = verifier().verify(&token).await.unwrap();
+        assert_eq!((caller.tenant_id, caller.user_id, caller.app_role.as_str()), (t, u, "ops"));
+        assert_eq!(caller.claims["app_role"], "ops");
+    }
+
+    #[tokio::test]
+    async fn rejects_bad_tokens() {
+        let v = verifier();
+        let (t, u) = (Uuid::new_v4(), Uuid::new_v4());
+        let other = issue_token(b"another-secret-another-secret-!!", t, u, "ops", Duration::from_secs(60)).unwrap();
+        assert_eq!(v.verify(&other).await.unwrap_err(), AuthError::Invalid("bad signature".into()));
+        assert_eq!(v.verify("garbage").await.unwrap_err(), AuthError::Malformed);
+        let bad_role = issue_token(b"0123456789abcdef0123456789abcdef", t, u, "root", Duration::from_secs(60)).unwrap();
+        assert_eq!(v.verify(&bad_role).await.unwrap_err(), AuthError::Claim("app_role"));
+        // RS256 is refused when no JWKS is configured. The header segment
+        // is base64url of {"alg":"RS256","typ":"JWT"}.
+        let forged = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.e30.c2ln";
+        assert_eq!(v.verify(forged).await.unwrap_err(), AuthError::Algorithm);
+    }
+
+    #[tokio::test]
+    async fn expired_tokens_are_refused() {
+        let now = chrono::Utc::now().timestamp();
+        let claims = serde_json::json!({"sub": Uuid::new_v4(), "tenant_id": Uuid::new_v4(), "app_role": "ops", "exp": now - 10});
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap();
+        assert_eq!(verifier().verify(&token).await.unwrap_err(), AuthError::Invalid("expired".into()));
+    }
+}

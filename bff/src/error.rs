@@ -1,0 +1,273 @@
+//! One error type for every handler. Database errors are classified by
+//! SQLSTATE and constraint name (SPEC §3); SQL text and internal details are
+//! logged, never sent.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{message}")]
+    Conflict { message: String, field: Option<String> },
+    #[error("{message}")]
+    Unprocessable { message: String, field: Option<String> },
+    #[error("{message}")]
+    BadRequest { message: String, field: Option<String> },
+    #[error("request body is larger than the limit")]
+    PayloadTooLarge,
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    /// Transient: serialization failure, deadlock, timeout, database down.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable machine-readable code for clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::Unprocessable { .. } => "invalid",
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::Conflict { field, .. }
+            | ApiError::Unprocessable { field, .. }
+            | ApiError::BadRequest { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Unprocessable {
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error = ?e, "internal error");
+        } else if status.is_server_error() {
+            tracing::warn!(error = %self, "transient error");
+        }
+        let body = Body {
+            error: ErrorBody {
+                code: self.code(),
+                message: self.to_string(),
+                field: self.field(),
+            },
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// The column part of a constraint named `<table>_<cols>_<suffix>` (the
+/// naming convention of every migration), e.g. `profiles_email_key` → `email`.
+fn field_of_constraint(table: Option<&str>, constraint: &str, suffix: &str) -> Option<String> {
+    let rest = constraint.strip_suffix(suffix)?;
+    let rest = match table {
+        Some(t) => rest.strip_prefix(t)?.strip_prefix('_')?,
+        None => rest,
+    };
+    (!rest.is_empty()).then(|| rest.to_owned())
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::Database(db) => from_database_error(db.as_ref()),
+            sqlx::Error::RowNotFound => ApiError::NotFound("not found".into()),
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                ApiError::Unavailable("the database is unavailable; retry shortly".into())
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
+    use sqlx::postgres::PgDatabaseError;
+    let pg = db.try_downcast_ref::<PgDatabaseError>();
+    let code = db.code().unwrap_or_default();
+    let constraint = db.constraint();
+    let table = db.table();
+    let column = pg.and_then(|e| e.column()).map(str::to_owned);
+
+    match code.as_ref() {
+        "23505" => ApiError::Conflict {
+            message: "a record with the same values already exists".into(),
+            field: constraint.and_then(|c| field_of_constraint(table, c, "_key")),
+        },
+        "23503" => ApiError::Unprocessable {
+            message: "refers to a record that does not exist or is still referenced".into(),
+            field: constraint.and_then(|c| field_of_constraint(table, c, "_fkey")),
+        },
+        "23514" | "23P01" => ApiError::Unprocessable {
+            message: "a value breaks a rule of the record".into(),
+            field: constraint.and_then(|c| {
+                field_of_constraint(table, c, "_check").or_else(|| field_of_constraint(table, c, "_excl"))
+            }),
+        },
+        "23502" => ApiError::Unprocessable {
+            message: match &column {
+                Some(c) => format!("{c} is required"),
+                None => "a required value is missing".into(),
+            },
+            field: column,
+        },
+        c if c.starts_with("22") => ApiError::Unprocessable {
+            message: "a value has the wrong format or is out of range".into(),
+            field: column,
+        },
+        "42501" => ApiError::Forbidden("you are not allowed to do this".into()),
+        // Our own functions raise P0001 with a message written for users and
+        // the offending field in COLUMN; P0002 means the target was not found.
+        "P0001" => ApiError::Unprocessable {
+            message: user_message(db.message(), pg.and_then(|e| e.hint())),
+            field: column,
+        },
+        "P0002" => ApiError::NotFound(db.message().to_owned()),
+        "40001" | "40P01" => ApiError::Unavailable("the request conflicted with another; retry it".into()),
+        "57014" => ApiError::Unavailable("the request took too long; retry it or narrow it".into()),
+        "25006" => ApiError::Unavailable("the tenant is read-only right now; retry later".into()),
+        "53300" | "57P01" | "57P03" => ApiError::Unavailable("the database is unavailable; retry shortly".into()),
+        _ => ApiError::Internal(anyhow::anyhow!("database error {code}: {}", db.message())),
+    }
+}
+
+fn user_message(message: &str, hint: Option<&str>) -> String {
+    match hint {
+        Some(h) if !h.is_empty() => format!("{message} ({h})"),
+        _ => message.to_owned(),
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => ApiError::Unprocessable {
+                message: e.body_text(),
+                field: None,
+            },
+            JsonRejection::MissingJsonContentType(_) => ApiError::BadRequest {
+                message: "expected a JSON body with content-type application/json".into(),
+                field: None,
+            },
+            r if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            r => ApiError::BadRequest {
+                message: r.body_text(),
+                field: None,
+            },
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::BadRequest {
+            message: rejection.body_text(),
+            field: Some("path".into()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::BadRequest {
+            message: rejection.body_text(),
+            field: Some("query".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraint_names_give_fields() {
+        assert_eq!(
+            field_of_constraint(Some("profiles"), "profiles_email_key", "_key").as_deref(),
+            Some("email")
+        );
+        assert_eq!(
+            field_of_constraint(Some("profiles"), "profiles_manager_user_id_fkey", "_fkey").as_deref(),
+            Some("manager_user_id")
+        );
+        assert_eq!(field_of_constraint(Some("profiles"), "other_email_key", "_key"), None);
+        assert_eq!(field_of_constraint(None, "x_key", "_check"), None);
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak() {
+        let e = ApiError::Internal(anyhow::anyhow!("relation secret_table does not exist"));
+        assert_eq!(e.to_string(), "internal error");
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

@@ -1,0 +1,16 @@
+//! The bizos BFF: verifies callers and runs one atomic RPC per request under
+//! their claims. Business rules live in the database; this crate moves
+//! requests, files and messages.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use error::{ApiError, Result};

@@ -1,0 +1,10 @@
+use clap::Parser;
+
+#[tokio::main]
+async fn main() {
+    let cli = bizos_bff::cli::Cli::parse();
+    if let Err(e) = bizos_bff::cli::run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,49 @@
+//! The caller's own profile.
+
+use axum::routing::get;
+use axum::{extract::State, Router};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::db::begin_as;
+use crate::error::{ApiError, Result};
+use crate::extract::Json;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/me", get(me))
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Me {
+    user_id: Uuid,
+    tenant_id: Uuid,
+    tenant_slug: String,
+    tenant_name: String,
+    email: String,
+    full_name: String,
+    app_role: String,
+    dept_code: Option<String>,
+    manager_user_id: Option<Uuid>,
+    active: bool,
+}
+
+/// Row-level security decides: a token of another or an unknown tenant
+/// finds no profile.
+#[tracing::instrument(skip(state, caller), fields(user_id = %caller.user_id, tenant_id = %caller.tenant_id))]
+async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>> {
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let me: Option<Me> = sqlx::query_as(
+        "select p.user_id, p.tenant_id, t.slug as tenant_slug, t.name as tenant_name,
+                p.email, p.full_name, p.app_role, p.dept_code, p.manager_user_id, p.active
+           from profiles p
+           join tenants t on t.tenant_id = p.tenant_id
+          where p.user_id = (select bizos.uid())",
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    me.map(Json)
+        .ok_or_else(|| ApiError::NotFound("no profile for this user in this tenant".into()))
+}

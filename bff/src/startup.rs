@@ -1,0 +1,184 @@
+//! Building the server and running it until a shutdown signal.
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::JwtVerifier;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::routes;
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects to the database, checks the login role and binds the port
+    /// (port 0 picks a free one, see [`Application::port`]).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let options: PgConnectOptions = settings
+            .app_database_url
+            .expose_secret()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("BIZOS_APP_URL is invalid: {e}"))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.db_max_connections)
+            .acquire_timeout(settings.db_acquire_timeout)
+            .connect_with(options.application_name("bizos-bff"))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect with BIZOS_APP_URL: {e}"))?;
+        crate::db::ensure_unprivileged(&pool).await?;
+
+        let state = AppState {
+            pool,
+            verifier: Arc::new(JwtVerifier::new(&settings.jwt)?),
+        };
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen))?;
+        Ok(Application {
+            listener,
+            router: router(state, &settings),
+            settings,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish for
+    /// up to `BIZOS_SHUTDOWN_GRACE_SECS`.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` completes (tests use a oneshot).
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let grace = self.settings.shutdown_grace;
+        tracing::info!(addr = %self.listener.local_addr()?, "bizos BFF listening");
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            signal.await;
+            tracing::info!("shutting down; draining requests");
+            let _ = stopped_tx.send(());
+        });
+        let server = tokio::spawn(async move { server.await });
+        tokio::select! {
+            result = server => result??,
+            _ = async {
+                let _ = stopped_rx.await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(?grace, "requests still running after the grace period; stopping");
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn router(state: AppState, settings: &Settings) -> Router {
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+        let request_id = req
+            .headers()
+            .get(&REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "request",
+            method = %req.method(),
+            path = %req.uri().path(),
+            request_id,
+            user_id = tracing::field::Empty,
+            tenant_id = tracing::field::Empty,
+        )
+    });
+
+    Router::new()
+        .merge(routes::health::router())
+        .merge(routes::me::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(trace)
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(axum::middleware::map_response(json_errors))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    settings.request_timeout,
+                ))
+                .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+                .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes)),
+        )
+}
+
+/// Gives the bodyless error responses of tower layers (body limit, timeout)
+/// the API's JSON error shape.
+async fn json_errors(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge.into_response(),
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => {
+            ApiError::Unavailable("the request took too long; retry it".into()).into_response()
+        }
+        _ => response,
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

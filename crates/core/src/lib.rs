@@ -1,0 +1,5 @@
+//! Pure-Rust building blocks of the bizos extension. Nothing here knows about
+//! PostgreSQL: the extension crate wraps these functions as SQL functions, and
+//! they are unit-tested and benchmarked without a server.
+
+pub mod normalize;

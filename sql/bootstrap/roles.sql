@@ -1,0 +1,37 @@
+-- Cluster-wide roles of bizos. Idempotent; run by a superuser
+-- (`bizos db bootstrap`) under an advisory lock.
+--
+-- bizos_owner          owns the databases and runs migrations
+-- bizos_authenticated  NOLOGIN; every user request runs as this role with claims
+-- bizos_app            the BFF's login: NOINHERIT member of bizos_authenticated,
+--                      never superuser, never BYPASSRLS
+-- bizos_analyst        analysts: masked views only
+-- bizos_bi             BI tools: read-only at the role level, statement timeout
+do $$
+declare
+  r record;
+begin
+  for r in
+    select * from (values
+      ('bizos_owner',         'login nosuperuser nocreaterole nobypassrls inherit'),
+      ('bizos_authenticated', 'nologin nosuperuser nocreaterole nobypassrls noinherit'),
+      ('bizos_app',           'login nosuperuser nocreaterole nobypassrls noinherit'),
+      ('bizos_analyst',       'login nosuperuser nocreaterole nobypassrls inherit'),
+      ('bizos_bi',            'login nosuperuser nocreaterole nobypassrls inherit')
+    ) as t(name, attrs)
+  loop
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = r.name) then
+      execute format('create role %I %s', r.name, r.attrs);
+    else
+      execute format('alter role %I %s', r.name, r.attrs);
+    end if;
+  end loop;
+end
+$$;
+
+grant bizos_authenticated to bizos_app;
+
+alter role bizos_bi set default_transaction_read_only = on;
+alter role bizos_bi set statement_timeout = '60s';
+alter role bizos_analyst set statement_timeout = '5min';
+alter role bizos_app set statement_timeout = '30s';

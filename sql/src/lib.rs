@@ -1,0 +1,157 @@
+//! The bizos business schema: refinery migrations embedded at compile time.
+//!
+//! Migrations use unqualified names so the same files build every tenancy
+//! tier: the shared tier in the database's default schema, the schema tier
+//! inside one schema per tenant (selected through `search_path`).
+
+use tokio_postgres::NoTls;
+
+mod bootstrap;
+pub use bootstrap::{apply_database_settings, bootstrap, derive_dsn, BootstrapOptions, LOGIN_ROLES};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// Schema that holds the helper extensions (pg_trgm, btree_gist, pgcrypto);
+/// it is kept on the search path so their operators resolve.
+pub const EXTENSIONS_SCHEMA: &str = "extensions";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid {what} name {name:?}: use 1-63 lowercase letters, digits or underscores, starting with a letter")]
+    InvalidName { what: &'static str, name: String },
+    #[error("bootstrap needs a superuser connection")]
+    NotSuperuser,
+    #[error("bootstrap step {step:?} failed: {source}")]
+    Bootstrap {
+        step: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] tokio_postgres::Error),
+    #[error("cannot prepare schema {schema}: {source}")]
+    Schema {
+        schema: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("migration failed: {0}")]
+    Migrate(#[from] refinery::Error),
+}
+
+/// One applied migration, as reported to the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub version: i32,
+    pub name: String,
+}
+
+/// The highest migration version compiled into this binary.
+pub fn latest_version() -> i32 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| m.version())
+        .max()
+        .unwrap_or(0)
+}
+
+/// A fingerprint of the embedded migrations (versions and checksums), so a
+/// cached migrated database can tell whether it is stale.
+pub fn fingerprint() -> u64 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |acc, m| {
+            (acc ^ m.checksum() ^ u64::from(m.version().unsigned_abs())).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+/// Checks a schema or database name before it is spliced into SQL as an
+/// identifier: plain lowercase names only, so no quoting is ever needed.
+pub fn validate_identifier(what: &'static str, name: &str) -> Result<(), Error> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if first_ok && rest_ok && name.len() <= 63 && !name.starts_with("pg_") {
+        Ok(())
+    } else {
+        Err(Error::InvalidName {
+            what,
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// Applies every pending migration to the database at `dsn`.
+///
+/// With `schema`, the schema is created if missing and the migrations (and
+/// refinery's history table) go inside it; otherwise they go to the first
+/// schema of the database's search path (`public`).
+pub async fn migrate(dsn: &str, schema: Option<&str>) -> Result<Vec<Applied>, Error> {
+    if let Some(s) = schema {
+        validate_identifier("schema", s)?;
+    }
+    let (mut client, connection) = tokio_postgres::connect(dsn, NoTls)
+        .await
+        .map_err(Error::Connect)?;
+    let driver = tokio::spawn(connection);
+
+    if let Some(s) = schema {
+        let sql = format!(
+            "create schema if not exists {s}; set search_path to {s}, {EXTENSIONS_SCHEMA}"
+        );
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|source| Error::Schema {
+                schema: s.to_owned(),
+                source,
+            })?;
+    }
+
+    let report = embedded::migrations::runner()
+        .set_abort_divergent(true)
+        .set_abort_missing(true)
+        .run_async(&mut client)
+        .await?;
+    drop(client);
+    let _ = driver.await;
+
+    Ok(report
+        .applied_migrations()
+        .iter()
+        .map(|m| Applied {
+            version: m.version(),
+            name: m.name().to_owned(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_checked() {
+        for ok in ["tenant_acme", "t1", "a"] {
+            assert!(validate_identifier("schema", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "1abc", "Acme", "a-b", "a;drop", "pg_temp", &"x".repeat(64)] {
+            assert!(validate_identifier("schema", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn migrations_are_embedded_in_order() {
+        let versions: Vec<i32> = embedded::migrations::runner()
+            .get_migrations()
+            .iter()
+            .map(|m| m.version())
+            .collect();
+        assert!(!versions.is_empty());
+        assert_eq!(latest_version(), *versions.iter().max().unwrap());
+    }
+}

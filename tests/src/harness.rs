@@ -1,0 +1,268 @@
+//! Integration-test harness: a real PostgreSQL 15 with the real extension.
+//!
+//! `scripts/dev test` starts a throw-away cluster and exports
+//! `BIZOS_TEST_ADMIN_URL` (a superuser, trust auth on loopback). The first
+//! test of a run bootstraps and migrates a template database (under an
+//! advisory lock, so parallel test binaries share it); every test then gets
+//! a fresh database cloned from it, dropped when the test ends.
+//!
+//! Logs of the BFF are printed only with `TEST_LOG=1`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bizos_bff::auth::{caller_from_claims, issue_token, Caller};
+use bizos_bff::config::Settings;
+use bizos_bff::startup::Application;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+/// Default admin connection of the test cluster started by `scripts/dev test`.
+pub const DEFAULT_ADMIN_URL: &str = "host=127.0.0.1 port=54329 user=postgres dbname=postgres";
+
+/// Shared by every test of this process: the name of the migrated template.
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+pub fn admin_url() -> String {
+    std::env::var("BIZOS_TEST_ADMIN_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
+}
+
+/// The test cluster's address with another user and database.
+pub fn url_for(user: &str, database: &str) -> String {
+    bizos_sql::derive_dsn(&admin_url(), Some(user), database).expect("BIZOS_TEST_ADMIN_URL is a valid DSN")
+}
+
+async fn admin() -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot reach the test cluster at {:?}: {e}. Run the tests with `scripts/dev test`, \
+                 or start a cluster and set BIZOS_TEST_ADMIN_URL.",
+                admin_url()
+            )
+        });
+    tokio::spawn(conn);
+    client
+}
+
+async fn template() -> &'static str {
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("bizos_tpl_{:016x}", bizos_sql::fingerprint());
+            let admin = admin().await;
+            admin
+                .execute("select pg_advisory_lock(hashtext('bizos.test-template'))", &[])
+                .await
+                .unwrap();
+            let exists = admin
+                .query_opt("select 1 from pg_database where datname = $1", &[&name])
+                .await
+                .unwrap()
+                .is_some();
+            if !exists {
+                // Build under another name and rename when complete, so a
+                // failed build never leaves a half-migrated template.
+                let building = format!("{name}_building");
+                admin
+                    .batch_execute(&format!("drop database if exists {building} with (force)"))
+                    .await
+                    .unwrap();
+                let opts = bizos_sql::BootstrapOptions {
+                    database: building.clone(),
+                    passwords: vec![],
+                };
+                bizos_sql::bootstrap(&admin_url(), &opts).await.expect("bootstrap the template");
+                bizos_sql::migrate(&url_for("bizos_owner", &building), None)
+                    .await
+                    .expect("migrate the template");
+                admin
+                    .batch_execute(&format!("alter database {building} rename to {name}"))
+                    .await
+                    .unwrap();
+            }
+            admin
+                .execute("select pg_advisory_unlock(hashtext('bizos.test-template'))", &[])
+                .await
+                .unwrap();
+            name
+        })
+        .await
+}
+
+/// A fresh, migrated database of its own for one test.
+pub struct TestDb {
+    pub name: String,
+    /// bizos_owner: owns the tables (not subject to RLS), runs migrations.
+    pub owner: PgPool,
+    /// bizos_app: the BFF's login role.
+    pub app: PgPool,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let template = template().await;
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        let admin = admin().await;
+        admin
+            .batch_execute(&format!("create database {name} template {template} owner bizos_owner"))
+            .await
+            .expect("clone the template database");
+        bizos_sql::apply_database_settings(&admin_url(), &name).await.unwrap();
+        TestDb {
+            owner: pool(&url_for("bizos_owner", &name)),
+            app: pool(&url_for("bizos_app", &name)),
+            name,
+        }
+    }
+
+    pub fn url(&self, user: &str) -> String {
+        url_for(user, &self.name)
+    }
+
+    /// A pool for any role of the cluster, connected to this database.
+    pub fn pool_as(&self, user: &str) -> PgPool {
+        pool(&self.url(user))
+    }
+
+    /// Creates a tenant (as the owner) and returns its id.
+    pub async fn create_tenant(&self, slug: &str) -> Uuid {
+        sqlx::query_scalar("insert into tenants (slug, name) values ($1, $2) returning tenant_id")
+            .bind(slug)
+            .bind(format!("Tenant {slug}"))
+            .fetch_one(&self.owner)
+            .await
+            .expect("create tenant")
+    }
+
+    /// Creates a user profile (as the owner) and returns the user as a caller.
+    pub async fn create_user(&self, tenant: Uuid, role: &str) -> Caller {
+        let user = Uuid::new_v4();
+        sqlx::query(
+            "insert into profiles (tenant_id, user_id, email, full_name, app_role, dept_code)
+             values ($1, $2, $3, $4, $5, case when $5 = 'ops' then 'OPS' end)",
+        )
+        .bind(tenant)
+        .bind(user)
+        .bind(format!("{}@example.test", user.simple()))
+        .bind(format!("User {role}"))
+        .bind(role)
+        .execute(&self.owner)
+        .await
+        .expect("create profile");
+        caller(tenant, user, role)
+    }
+
+    /// A transaction exactly as the BFF opens one for `caller`.
+    pub async fn as_user(&self, caller: &Caller) -> Transaction<'static, Postgres> {
+        bizos_bff::db::begin_as(&self.app, caller).await.expect("begin as user")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any runtime we may block; use a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await.ok()?;
+                tokio::spawn(conn);
+                client
+                    .batch_execute(&format!("drop database if exists {name} with (force)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+fn pool(url: &str) -> PgPool {
+    let options: PgConnectOptions = url.parse().expect("valid test DSN");
+    PgPoolOptions::new()
+        .max_connections(5)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_lazy_with(options)
+}
+
+/// A caller as the BFF would build it from a verified token.
+pub fn caller(tenant: Uuid, user: Uuid, role: &str) -> Caller {
+    let claims = serde_json::json!({"sub": user, "tenant_id": tenant, "app_role": role, "exp": 4_102_444_800_i64});
+    match claims {
+        serde_json::Value::Object(map) => caller_from_claims(map).expect("valid test claims"),
+        _ => unreachable!(),
+    }
+}
+
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
+
+/// A running BFF on a free port, talking to `db` as bizos_app.
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A bearer token for `caller`, signed with the app's HS256 secret.
+    pub fn token(&self, caller: &Caller) -> String {
+        issue_token(
+            TEST_JWT_SECRET.as_bytes(),
+            caller.tenant_id,
+            caller.user_id,
+            &caller.app_role,
+            Duration::from_secs(600),
+        )
+        .unwrap()
+    }
+
+    pub async fn get_as(&self, caller: &Caller, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(self.token(caller))
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+/// Starts the BFF against `db` with the default test settings.
+pub async fn spawn_app(db: &TestDb) -> TestApp {
+    spawn_app_with(db, &[]).await
+}
+
+/// Starts the BFF with extra or overriding `BIZOS_*` settings.
+pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        bizos_bff::telemetry::init(bizos_bff::config::LogFormat::Pretty, "debug,sqlx=info");
+    }
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("BIZOS_LISTEN".into(), "127.0.0.1:0".into()),
+        ("BIZOS_APP_URL".into(), db.url("bizos_app")),
+        ("BIZOS_JWT_SECRET".into(), TEST_JWT_SECRET.into()),
+        ("BIZOS_DB_MAX_CONNECTIONS".into(), "5".into()),
+        ("BIZOS_SHUTDOWN_GRACE_SECS".into(), "1".into()),
+    ]);
+    for (k, v) in overrides {
+        env.insert((*k).into(), (*v).into());
+    }
+    let settings = Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings");
+    let app = Application::build(settings).await.expect("build the app");
+    let port = app.port();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::new(),
+        _shutdown: tx,
+    }
+}

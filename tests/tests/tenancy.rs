@@ -1,0 +1,187 @@
+//! Tenant isolation of the first slice: tenants and profiles under RLS, seen
+//! through SQL (bizos_authenticated with claims) and through GET /api/me.
+
+use bizos_tests::{caller, spawn_app, TestDb};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn a_user_of_tenant_a_cannot_see_tenant_b_profiles_through_sql() {
+    let db = TestDb::new().await;
+    let a = db.create_tenant("tenant-a").await;
+    let b = db.create_tenant("tenant-b").await;
+    let alice = db.create_user(a, "director").await;
+    let bob = db.create_user(b, "director").await;
+
+    let mut tx = db.as_user(&alice).await;
+    let visible: Vec<Uuid> = sqlx::query_scalar("select user_id from profiles order by user_id")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(visible, vec![alice.user_id]);
+    let bob_seen: i64 = sqlx::query_scalar("select count(*) from profiles where user_id = $1")
+        .bind(bob.user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(bob_seen, 0);
+    let tenants: Vec<Uuid> = sqlx::query_scalar("select tenant_id from tenants")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(tenants, vec![a]);
+}
+
+#[tokio::test]
+async fn without_claims_the_request_role_sees_nothing() {
+    let db = TestDb::new().await;
+    let a = db.create_tenant("tenant-a").await;
+    db.create_user(a, "director").await;
+
+    let mut conn = db.app.acquire().await.unwrap();
+    sqlx::query("begin").execute(&mut *conn).await.unwrap();
+    sqlx::query("set local role bizos_authenticated").execute(&mut *conn).await.unwrap();
+    let n: i64 = sqlx::query_scalar("select count(*) from profiles").fetch_one(&mut *conn).await.unwrap();
+    assert_eq!(n, 0);
+    // Malformed claims are no claims, not an error.
+    sqlx::query("select set_config('request.jwt.claims', 'not json', true)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("select count(*) from profiles").fetch_one(&mut *conn).await.unwrap();
+    assert_eq!(n, 0);
+    sqlx::query("rollback").execute(&mut *conn).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_login_role_alone_cannot_read_business_tables() {
+    let db = TestDb::new().await;
+    let err = sqlx::query("select count(*) from profiles").fetch_one(&db.app).await.unwrap_err();
+    assert_eq!(err.as_database_error().unwrap().code().as_deref(), Some("42501"));
+}
+
+#[tokio::test]
+async fn a_super_admin_cannot_write_profiles_into_another_tenant() {
+    let db = TestDb::new().await;
+    let a = db.create_tenant("tenant-a").await;
+    let b = db.create_tenant("tenant-b").await;
+    let admin_a = db.create_user(a, "super_admin").await;
+    let bob = db.create_user(b, "salesperson").await;
+
+    let mut tx = db.as_user(&admin_a).await;
+    let err = sqlx::query(
+        "insert into profiles (tenant_id, user_id, email, full_name, app_role)
+         values ($1, gen_random_uuid(), 'intruder@example.test', 'Intruder', 'director')",
+    )
+    .bind(b)
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
+    assert_eq!(err.as_database_error().unwrap().code().as_deref(), Some("42501"));
+    drop(tx);
+
+    let mut tx = db.as_user(&admin_a).await;
+    let updated = sqlx::query("update profiles set full_name = 'Renamed' where user_id = $1")
+        .bind(bob.user_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap()
+        .rows_affected();
+    let deleted = sqlx::query("delete from profiles where user_id = $1")
+        .bind(bob.user_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!((updated, deleted), (0, 0));
+    tx.commit().await.unwrap();
+
+    let name: String = sqlx::query_scalar("select full_name from profiles where user_id = $1")
+        .bind(bob.user_id)
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!(name, "User salesperson");
+}
+
+#[tokio::test]
+async fn only_super_admins_manage_profiles_of_their_tenant() {
+    let db = TestDb::new().await;
+    let a = db.create_tenant("tenant-a").await;
+    let admin = db.create_user(a, "super_admin").await;
+    let director = db.create_user(a, "director").await;
+    let insert = "insert into profiles (tenant_id, user_id, email, full_name, app_role)
+                  values ($1, gen_random_uuid(), $2, 'New Hire', 'salesperson')";
+
+    let mut tx = db.as_user(&director).await;
+    let err = sqlx::query(insert)
+        .bind(a)
+        .bind("hire1@example.test")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert_eq!(err.as_database_error().unwrap().code().as_deref(), Some("42501"));
+    drop(tx);
+
+    let mut tx = db.as_user(&admin).await;
+    sqlx::query(insert).bind(a).bind("hire2@example.test").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn timestamps_belong_to_the_database() {
+    let db = TestDb::new().await;
+    let a = db.create_tenant("tenant-a").await;
+    let (created, updated): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+        "insert into profiles (tenant_id, user_id, email, full_name, app_role, created_at, updated_at)
+         values ($1, gen_random_uuid(), 'x@example.test', 'X', 'finance', '2000-01-01', '2000-01-01')
+         returning created_at, updated_at",
+    )
+    .bind(a)
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    assert!(created.timestamp() > 1_700_000_000 && updated >= created);
+}
+
+#[tokio::test]
+async fn get_me_returns_the_callers_profile_only() {
+    let db = TestDb::new().await;
+    let app = spawn_app(&db).await;
+    let a = db.create_tenant("tenant-a").await;
+    let b = db.create_tenant("tenant-b").await;
+    let alice = db.create_user(a, "finance").await;
+    let bob = db.create_user(b, "finance").await;
+
+    let res = app.get_as(&alice, "/api/me").await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["user_id"], alice.user_id.to_string());
+    assert_eq!(body["tenant_slug"], "tenant-a");
+    assert_eq!(body["app_role"], "finance");
+
+    // Bob's user id with tenant A's claim: RLS hides Bob's profile.
+    let forged = caller(a, bob.user_id, "finance");
+    let res = app.get_as(&forged, "/api/me").await;
+    assert_eq!(res.status(), 404);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn a_token_of_an_unknown_tenant_sees_nothing() {
+    let db = TestDb::new().await;
+    let app = spawn_app(&db).await;
+    let a = db.create_tenant("tenant-a").await;
+    let alice = db.create_user(a, "director").await;
+
+    let stranger = caller(Uuid::new_v4(), alice.user_id, "director");
+    let res = app.get_as(&stranger, "/api/me").await;
+    assert_eq!(res.status(), 404);
+
+    let mut tx = db.as_user(&stranger).await;
+    let n: i64 = sqlx::query_scalar("select (select count(*) from profiles) + (select count(*) from tenants)")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}
