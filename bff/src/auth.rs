@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::ExposeSecret;
@@ -61,7 +61,9 @@ pub enum AuthError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::KeysUnavailable => ApiError::Unavailable("cannot verify tokens right now; retry shortly".into()),
+            AuthError::KeysUnavailable => {
+                ApiError::Unavailable("cannot verify tokens right now; retry shortly".into())
+            }
             other => ApiError::Unauthorized(other.to_string()),
         }
     }
@@ -120,7 +122,9 @@ impl JwksCache {
         }
         let mut guard = self.keys.write().await;
         // Another request may have refreshed while we waited for the lock.
-        let fresh = guard.as_ref().is_some_and(|(_, t)| t.elapsed() < self.min_refresh);
+        let fresh = guard
+            .as_ref()
+            .is_some_and(|(_, t)| t.elapsed() < self.min_refresh);
         if !fresh {
             let set = self.fetch().await?;
             *guard = Some((set, Instant::now()));
@@ -167,7 +171,9 @@ impl JwtVerifier {
         let jwks = match &settings.jwks_url {
             Some(url) => Some(JwksCache {
                 url: url.clone(),
-                http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()?,
                 keys: RwLock::new(None),
                 min_refresh: Duration::from_secs(30),
                 max_age: Duration::from_secs(3600),
@@ -211,8 +217,9 @@ impl JwtVerifier {
             },
             _ => return Err(AuthError::Algorithm),
         };
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation(header.alg))
-            .map_err(|e| AuthError::Invalid(describe(&e)))?;
+        let data =
+            jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation(header.alg))
+                .map_err(|e| AuthError::Invalid(describe(&e)))?;
         caller_from_claims(data.claims)
     }
 }
@@ -266,7 +273,10 @@ fn bearer(parts: &Parts) -> Result<&str, AuthError> {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         let caller = state.verifier.verify(token).await?;
         tracing::Span::current().record("user_id", tracing::field::display(caller.user_id));
@@ -297,9 +307,19 @@ mod tests {
     #[tokio::test]
     async fn round_trip() {
         let (t, u) = (Uuid::new_v4(), Uuid::new_v4());
-        let token = issue_token(b"0123456789abcdef0123456789abcdef", t, u, "ops", Duration::from_secs(60)).unwrap();
+        let token = issue_token(
+            b"0123456789abcdef0123456789abcdef",
+            t,
+            u,
+            "ops",
+            Duration::from_secs(60),
+        )
+        .unwrap();
         let caller = verifier().verify(&token).await.unwrap();
-        assert_eq!((caller.tenant_id, caller.user_id, caller.app_role.as_str()), (t, u, "ops"));
+        assert_eq!(
+            (caller.tenant_id, caller.user_id, caller.app_role.as_str()),
+            (t, u, "ops")
+        );
         assert_eq!(caller.claims["app_role"], "ops");
     }
 
@@ -307,11 +327,31 @@ mod tests {
     async fn rejects_bad_tokens() {
         let v = verifier();
         let (t, u) = (Uuid::new_v4(), Uuid::new_v4());
-        let other = issue_token(b"another-secret-another-secret-!!", t, u, "ops", Duration::from_secs(60)).unwrap();
-        assert_eq!(v.verify(&other).await.unwrap_err(), AuthError::Invalid("bad signature".into()));
+        let other = issue_token(
+            b"another-secret-another-secret-!!",
+            t,
+            u,
+            "ops",
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert_eq!(
+            v.verify(&other).await.unwrap_err(),
+            AuthError::Invalid("bad signature".into())
+        );
         assert_eq!(v.verify("garbage").await.unwrap_err(), AuthError::Malformed);
-        let bad_role = issue_token(b"0123456789abcdef0123456789abcdef", t, u, "root", Duration::from_secs(60)).unwrap();
-        assert_eq!(v.verify(&bad_role).await.unwrap_err(), AuthError::Claim("app_role"));
+        let bad_role = issue_token(
+            b"0123456789abcdef0123456789abcdef",
+            t,
+            u,
+            "root",
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert_eq!(
+            v.verify(&bad_role).await.unwrap_err(),
+            AuthError::Claim("app_role")
+        );
         // RS256 is refused when no JWKS is configured. The header segment
         // is base64url of {"alg":"RS256","typ":"JWT"}.
         let forged = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.e30.c2ln";
@@ -328,6 +368,9 @@ mod tests {
             &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
         )
         .unwrap();
-        assert_eq!(verifier().verify(&token).await.unwrap_err(), AuthError::Invalid("expired".into()));
+        assert_eq!(
+            verifier().verify(&token).await.unwrap_err(),
+            AuthError::Invalid("expired".into())
+        );
     }
 }

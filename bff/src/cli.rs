@@ -12,7 +12,11 @@ use crate::startup::Application;
 use crate::telemetry;
 
 #[derive(Parser, Debug)]
-#[command(name = "bizos", version, about = "bizos: the Enterprise Business OS that lives in PostgreSQL")]
+#[command(
+    name = "bizos",
+    version,
+    about = "bizos: the Enterprise Business OS that lives in PostgreSQL"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -85,12 +89,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             let settings = Settings::from_env()?;
             telemetry::init(settings.log_format, "info,sqlx=warn,tower_http=info");
-            Application::build(settings).await?.run_until_stopped().await
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await
         }
         Command::Migrate(args) => {
             let applied = bizos_sql::migrate(&args.database_url, args.schema.as_deref()).await?;
             if applied.is_empty() {
-                println!("schema is current (version {})", bizos_sql::latest_version());
+                println!(
+                    "schema is current (version {})",
+                    bizos_sql::latest_version()
+                );
             }
             for m in applied {
                 println!("applied V{}__{}", m.version, m.name);
@@ -101,18 +111,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", token(args).await?);
             Ok(())
         }
-        Command::Db(DbCommand::Bootstrap { admin_url, database }) => {
+        Command::Db(DbCommand::Bootstrap {
+            admin_url,
+            database,
+        }) => {
             let passwords = bizos_sql::LOGIN_ROLES
                 .iter()
                 .filter_map(|role| {
-                    let var = format!("{}_PASSWORD", role.replace("bizos_", "BIZOS_").to_uppercase());
+                    let var = format!(
+                        "{}_PASSWORD",
+                        role.replace("bizos_", "BIZOS_").to_uppercase()
+                    );
                     std::env::var(&var)
                         .ok()
                         .filter(|v| !v.is_empty())
                         .map(|v| (role.to_string(), SecretString::from(v)))
                 })
                 .collect();
-            let opts = bizos_sql::BootstrapOptions { database, passwords };
+            let opts = bizos_sql::BootstrapOptions {
+                database,
+                passwords,
+            };
             bizos_sql::bootstrap(&admin_url, &opts).await?;
             println!("bootstrapped database {}", opts.database);
             Ok(())
@@ -128,7 +147,9 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
         (Some(t), Some(u)) => (t, u),
         (tenant, _) => {
             let url = args.database_url.as_deref().ok_or_else(|| {
-                anyhow::anyhow!("give --tenant and --user, or BIZOS_DATABASE_URL to look the user up")
+                anyhow::anyhow!(
+                    "give --tenant and --user, or BIZOS_DATABASE_URL to look the user up"
+                )
             })?;
             lookup_user(url, tenant, &args.tenant_slug, &args.role).await?
         }
@@ -144,7 +165,12 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
 }
 
 /// The first active user (by e-mail) of `role` in the tenant.
-async fn lookup_user(url: &str, tenant: Option<Uuid>, slug: &str, role: &str) -> anyhow::Result<(Uuid, Uuid)> {
+async fn lookup_user(
+    url: &str,
+    tenant: Option<Uuid>,
+    slug: &str,
+    role: &str,
+) -> anyhow::Result<(Uuid, Uuid)> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url).await?;
     let row: Option<(Uuid, Uuid)> = sqlx::query_as(
@@ -160,5 +186,10 @@ async fn lookup_user(url: &str, tenant: Option<Uuid>, slug: &str, role: &str) ->
     .bind(role)
     .fetch_optional(&mut conn)
     .await?;
-    row.ok_or_else(|| anyhow::anyhow!("no active user with role {role} in tenant {}", tenant.map_or(slug.to_owned(), |t| t.to_string())))
+    row.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no active user with role {role} in tenant {}",
+            tenant.map_or(slug.to_owned(), |t| t.to_string())
+        )
+    })
 }

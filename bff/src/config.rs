@@ -9,7 +9,10 @@ use secrecy::SecretString;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{var} is required: {why}")]
-    Missing { var: &'static str, why: &'static str },
+    Missing {
+        var: &'static str,
+        why: &'static str,
+    },
     #[error("{var} is invalid: {why}")]
     Invalid { var: &'static str, why: String },
 }
@@ -58,12 +61,13 @@ impl Settings {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
 
         let listen = parse(&get, "BIZOS_LISTEN", "127.0.0.1:8080".parse().ok())?;
-        let app_database_url = get("BIZOS_APP_URL")
-            .map(SecretString::from)
-            .ok_or(ConfigError::Missing {
-                var: "BIZOS_APP_URL",
-                why: "the connection string of the BFF's login role (bizos_app)",
-            })?;
+        let app_database_url =
+            get("BIZOS_APP_URL")
+                .map(SecretString::from)
+                .ok_or(ConfigError::Missing {
+                    var: "BIZOS_APP_URL",
+                    why: "the connection string of the BFF's login role (bizos_app)",
+                })?;
 
         let hs256_secret = get("BIZOS_JWT_SECRET");
         if let Some(s) = &hs256_secret {
@@ -112,17 +116,29 @@ impl Settings {
             listen,
             app_database_url,
             db_max_connections: positive(&get, "BIZOS_DB_MAX_CONNECTIONS", 10)?,
-            db_acquire_timeout: Duration::from_secs(positive(&get, "BIZOS_DB_ACQUIRE_TIMEOUT_SECS", 5)?),
+            db_acquire_timeout: Duration::from_secs(positive(
+                &get,
+                "BIZOS_DB_ACQUIRE_TIMEOUT_SECS",
+                5,
+            )?),
             jwt,
             body_limit_bytes: positive(&get, "BIZOS_BODY_LIMIT_BYTES", 2 * 1024 * 1024)?,
             request_timeout: Duration::from_secs(positive(&get, "BIZOS_REQUEST_TIMEOUT_SECS", 30)?),
-            shutdown_grace: Duration::from_secs(parse(&get, "BIZOS_SHUTDOWN_GRACE_SECS", Some(20))?),
+            shutdown_grace: Duration::from_secs(parse(
+                &get,
+                "BIZOS_SHUTDOWN_GRACE_SECS",
+                Some(20),
+            )?),
             log_format,
         })
     }
 }
 
-fn parse<T>(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: Option<T>) -> Result<T, ConfigError>
+fn parse<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: Option<T>,
+) -> Result<T, ConfigError>
 where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
@@ -132,11 +148,18 @@ where
             var,
             why: format!("{v:?}: {e}"),
         }),
-        None => default.ok_or(ConfigError::Missing { var, why: "no default" }),
+        None => default.ok_or(ConfigError::Missing {
+            var,
+            why: "no default",
+        }),
     }
 }
 
-fn positive<T>(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: T) -> Result<T, ConfigError>
+fn positive<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
 where
     T: std::str::FromStr + PartialOrd + Default + Copy,
     T::Err: std::fmt::Display,
@@ -157,7 +180,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -182,8 +208,13 @@ mod tests {
         let err = settings(&[BASE[0]]).unwrap_err().to_string();
         assert!(err.contains("BIZOS_JWT_SECRET"), "{err}");
 
-        let err = settings(&[BASE[0], ("BIZOS_JWT_SECRET", "short")]).unwrap_err().to_string();
-        assert!(err.contains("BIZOS_JWT_SECRET") && err.contains("32"), "{err}");
+        let err = settings(&[BASE[0], ("BIZOS_JWT_SECRET", "short")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("BIZOS_JWT_SECRET") && err.contains("32"),
+            "{err}"
+        );
 
         let mut bad = BASE.to_vec();
         bad.push(("BIZOS_DB_MAX_CONNECTIONS", "lots"));
@@ -197,12 +228,19 @@ mod tests {
 
         let mut bad = BASE.to_vec();
         bad.push(("BIZOS_LOG_FORMAT", "xml"));
-        assert!(settings(&bad).unwrap_err().to_string().contains("BIZOS_LOG_FORMAT"));
+        assert!(settings(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("BIZOS_LOG_FORMAT"));
     }
 
     #[test]
     fn jwks_alone_is_enough() {
-        let s = settings(&[BASE[0], ("BIZOS_JWT_JWKS_URL", "http://127.0.0.1:9/jwks.json")]).unwrap();
+        let s = settings(&[
+            BASE[0],
+            ("BIZOS_JWT_JWKS_URL", "http://127.0.0.1:9/jwks.json"),
+        ])
+        .unwrap();
         assert!(s.jwt.hs256_secret.is_none());
         assert!(s.jwt.jwks_url.is_some());
     }

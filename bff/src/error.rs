@@ -18,11 +18,20 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{message}")]
-    Conflict { message: String, field: Option<String> },
+    Conflict {
+        message: String,
+        field: Option<String>,
+    },
     #[error("{message}")]
-    Unprocessable { message: String, field: Option<String> },
+    Unprocessable {
+        message: String,
+        field: Option<String>,
+    },
     #[error("{message}")]
-    BadRequest { message: String, field: Option<String> },
+    BadRequest {
+        message: String,
+        field: Option<String>,
+    },
     #[error("request body is larger than the limit")]
     PayloadTooLarge,
     #[error("method not allowed on this route")]
@@ -171,7 +180,8 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
         "23514" | "23P01" => ApiError::Unprocessable {
             message: "a value breaks a rule of the record".into(),
             field: constraint.and_then(|c| {
-                field_of_constraint(table, c, "_check").or_else(|| field_of_constraint(table, c, "_excl"))
+                field_of_constraint(table, c, "_check")
+                    .or_else(|| field_of_constraint(table, c, "_excl"))
             }),
         },
         "23502" => ApiError::Unprocessable {
@@ -193,10 +203,14 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
             field: column,
         },
         "P0002" => ApiError::NotFound(db.message().to_owned()),
-        "40001" | "40P01" => ApiError::Unavailable("the request conflicted with another; retry it".into()),
+        "40001" | "40P01" => {
+            ApiError::Unavailable("the request conflicted with another; retry it".into())
+        }
         "57014" => ApiError::Unavailable("the request took too long; retry it or narrow it".into()),
         "25006" => ApiError::Unavailable("the tenant is read-only right now; retry later".into()),
-        "53300" | "57P01" | "57P03" => ApiError::Unavailable("the database is unavailable; retry shortly".into()),
+        "53300" | "57P01" | "57P03" => {
+            ApiError::Unavailable("the database is unavailable; retry shortly".into())
+        }
         _ => ApiError::Internal(anyhow::anyhow!("database error {code}: {}", db.message())),
     }
 }
@@ -257,10 +271,14 @@ mod tests {
             Some("email")
         );
         assert_eq!(
-            field_of_constraint(Some("profiles"), "profiles_manager_user_id_fkey", "_fkey").as_deref(),
+            field_of_constraint(Some("profiles"), "profiles_manager_user_id_fkey", "_fkey")
+                .as_deref(),
             Some("manager_user_id")
         );
-        assert_eq!(field_of_constraint(Some("profiles"), "other_email_key", "_key"), None);
+        assert_eq!(
+            field_of_constraint(Some("profiles"), "other_email_key", "_key"),
+            None
+        );
         assert_eq!(field_of_constraint(None, "x_key", "_check"), None);
     }
 

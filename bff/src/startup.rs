@@ -13,7 +13,8 @@ use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
 
 use crate::auth::JwtVerifier;
 use crate::config::Settings;
@@ -50,9 +51,9 @@ impl Application {
             pool,
             verifier: Arc::new(JwtVerifier::new(&settings.jwt)?),
         };
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen))?;
+        let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen)
+        })?;
         Ok(Application {
             listener,
             router: router(state, &settings),
@@ -71,7 +72,10 @@ impl Application {
     }
 
     /// Serves until `signal` completes (tests use a oneshot).
-    pub async fn run_until(self, signal: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let grace = self.settings.shutdown_grace;
         tracing::info!(addr = %self.listener.local_addr()?, "bizos BFF listening");
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
@@ -95,21 +99,27 @@ impl Application {
 }
 
 pub fn router(state: AppState, settings: &Settings) -> Router {
-    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-        let request_id = req
-            .headers()
-            .get(&REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        tracing::info_span!(
-            "request",
-            method = %req.method(),
-            path = %req.uri().path(),
-            request_id,
-            user_id = tracing::field::Empty,
-            tenant_id = tracing::field::Empty,
+    let trace = TraceLayer::new_for_http()
+        .on_response(
+            DefaultOnResponse::new()
+                .level(tracing::Level::INFO)
+                .latency_unit(LatencyUnit::Millis),
         )
-    });
+        .make_span_with(|req: &Request<_>| {
+            let request_id = req
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                request_id,
+                user_id = tracing::field::Empty,
+                tenant_id = tracing::field::Empty,
+            )
+        });
 
     Router::new()
         .merge(routes::health::router())
@@ -117,18 +127,19 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        // Innermost: limits whose bodyless rejections json_errors rewrites.
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout,
+        ))
+        .layer(axum::middleware::map_response(json_errors))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(trace)
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(axum::middleware::map_response(json_errors))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    settings.request_timeout,
-                ))
-                .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
-                .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes)),
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
 }
 

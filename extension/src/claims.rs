@@ -35,7 +35,10 @@ pub fn parse_claims(raw: &str) -> Option<Map<String, Value>> {
 
 /// A string claim as a UUID (any of the textual forms `uuid` accepts).
 pub fn uuid_claim(claims: &Map<String, Value>, key: &str) -> Option<uuid::Uuid> {
-    claims.get(key)?.as_str().and_then(|s| uuid::Uuid::parse_str(s.trim()).ok())
+    claims
+        .get(key)?
+        .as_str()
+        .and_then(|s| uuid::Uuid::parse_str(s.trim()).ok())
 }
 
 /// A non-empty string claim.
@@ -65,13 +68,17 @@ fn claims() -> Option<pgrx::JsonB> {
 /// The calling user (claim `sub`), or NULL.
 #[pg_extern(stable, parallel_safe)]
 fn uid() -> Option<pgrx::Uuid> {
-    current().and_then(|c| uuid_claim(&c, "sub")).map(to_pg_uuid)
+    current()
+        .and_then(|c| uuid_claim(&c, "sub"))
+        .map(to_pg_uuid)
 }
 
 /// The caller's tenant (claim `tenant_id`), or NULL.
 #[pg_extern(stable, parallel_safe)]
 fn tenant_id() -> Option<pgrx::Uuid> {
-    current().and_then(|c| uuid_claim(&c, "tenant_id")).map(to_pg_uuid)
+    current()
+        .and_then(|c| uuid_claim(&c, "tenant_id"))
+        .map(to_pg_uuid)
 }
 
 /// The caller's application role (claim `app_role`), or NULL.
@@ -125,9 +132,20 @@ mod tests {
 
     #[pg_test]
     fn claims_are_null_without_a_setting() {
-        assert_eq!(Spi::get_one::<pgrx::Uuid>("select bizos.uid()").unwrap(), None);
-        assert_eq!(Spi::get_one::<String>("select bizos.app_role()").unwrap(), None);
-        assert_eq!(Spi::get_one::<pgrx::JsonB>("select bizos.claims()").unwrap().map(|j| j.0), None);
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("select bizos.uid()").unwrap(),
+            None
+        );
+        assert_eq!(
+            Spi::get_one::<String>("select bizos.app_role()").unwrap(),
+            None
+        );
+        assert_eq!(
+            Spi::get_one::<pgrx::JsonB>("select bizos.claims()")
+                .unwrap()
+                .map(|j| j.0),
+            None
+        );
     }
 
     #[pg_test]
@@ -136,19 +154,27 @@ mod tests {
             r#"{"sub":"6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab","tenant_id":"0b8f6a57-1f43-4f4e-9a38-6d2f4b6b8c01","app_role":"finance"}"#,
         );
         assert_eq!(
-            Spi::get_one::<String>("select bizos.uid()::text").unwrap().as_deref(),
+            Spi::get_one::<String>("select bizos.uid()::text")
+                .unwrap()
+                .as_deref(),
             Some("6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab")
         );
         assert_eq!(
-            Spi::get_one::<String>("select bizos.tenant_id()::text").unwrap().as_deref(),
+            Spi::get_one::<String>("select bizos.tenant_id()::text")
+                .unwrap()
+                .as_deref(),
             Some("0b8f6a57-1f43-4f4e-9a38-6d2f4b6b8c01")
         );
         assert_eq!(
-            Spi::get_one::<String>("select bizos.app_role()").unwrap().as_deref(),
+            Spi::get_one::<String>("select bizos.app_role()")
+                .unwrap()
+                .as_deref(),
             Some("finance")
         );
         assert_eq!(
-            Spi::get_one::<String>("select bizos.claims()->>'app_role'").unwrap().as_deref(),
+            Spi::get_one::<String>("select bizos.claims()->>'app_role'")
+                .unwrap()
+                .as_deref(),
             Some("finance")
         );
     }
@@ -157,8 +183,16 @@ mod tests {
     fn malformed_claims_are_null_not_errors() {
         for bad in ["not json", "[1,2]", r#"{"sub": 12, "tenant_id": "zzz"}"#] {
             set_claims(bad);
-            assert_eq!(Spi::get_one::<pgrx::Uuid>("select bizos.uid()").unwrap(), None, "{bad}");
-            assert_eq!(Spi::get_one::<pgrx::Uuid>("select bizos.tenant_id()").unwrap(), None, "{bad}");
+            assert_eq!(
+                Spi::get_one::<pgrx::Uuid>("select bizos.uid()").unwrap(),
+                None,
+                "{bad}"
+            );
+            assert_eq!(
+                Spi::get_one::<pgrx::Uuid>("select bizos.tenant_id()").unwrap(),
+                None,
+                "{bad}"
+            );
         }
     }
 }

@@ -48,7 +48,10 @@ pub async fn bootstrap(admin_dsn: &str, opts: &BootstrapOptions) -> Result<(), E
 
     let admin = connect(admin_dsn).await?;
     let is_super: bool = admin
-        .query_one("select rolsuper from pg_catalog.pg_roles where rolname = current_user", &[])
+        .query_one(
+            "select rolsuper from pg_catalog.pg_roles where rolname = current_user",
+            &[],
+        )
         .await
         .map_err(step("check superuser"))?
         .get(0);
@@ -59,10 +62,16 @@ pub async fn bootstrap(admin_dsn: &str, opts: &BootstrapOptions) -> Result<(), E
     // Roles are cluster-wide: serialise concurrent bootstraps (parallel test
     // binaries, several DBAs) so they never race on pg_authid.
     admin
-        .execute("select pg_catalog.pg_advisory_lock(hashtext('bizos.bootstrap'))", &[])
+        .execute(
+            "select pg_catalog.pg_advisory_lock(hashtext('bizos.bootstrap'))",
+            &[],
+        )
         .await
         .map_err(step("lock"))?;
-    admin.batch_execute(ROLES_SQL).await.map_err(step("roles"))?;
+    admin
+        .batch_execute(ROLES_SQL)
+        .await
+        .map_err(step("roles"))?;
     for (role, password) in &opts.passwords {
         let sql: String = admin
             .query_one(
@@ -77,7 +86,10 @@ pub async fn bootstrap(admin_dsn: &str, opts: &BootstrapOptions) -> Result<(), E
 
     let db = &opts.database;
     let exists = admin
-        .query_opt("select 1 from pg_catalog.pg_database where datname = $1", &[db])
+        .query_opt(
+            "select 1 from pg_catalog.pg_database where datname = $1",
+            &[db],
+        )
         .await
         .map_err(step("find database"))?
         .is_some();
@@ -96,7 +108,10 @@ pub async fn bootstrap(admin_dsn: &str, opts: &BootstrapOptions) -> Result<(), E
         .map_err(step("extensions"))?;
 
     admin
-        .execute("select pg_catalog.pg_advisory_unlock(hashtext('bizos.bootstrap'))", &[])
+        .execute(
+            "select pg_catalog.pg_advisory_unlock(hashtext('bizos.bootstrap'))",
+            &[],
+        )
         .await
         .map_err(step("unlock"))?;
     Ok(())
@@ -145,28 +160,84 @@ pub fn derive_dsn(dsn: &str, user: Option<&str>, dbname: &str) -> Result<String,
     Ok(to_url(&config))
 }
 
-/// Renders a parsed config back as a key/value connection string.
+/// Renders a parsed config as a `postgres://` URL, which both
+/// tokio-postgres and sqlx accept (a unix socket directory goes in `?host=`).
 fn to_url(config: &tokio_postgres::Config) -> String {
     use tokio_postgres::config::Host;
-    let mut parts = Vec::new();
-    let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
-    for host in config.get_hosts() {
-        match host {
-            Host::Tcp(h) => parts.push(format!("host={}", quote(h))),
-            Host::Unix(p) => parts.push(format!("host={}", quote(&p.to_string_lossy()))),
+    let mut url = String::from("postgres://");
+    if let Some(user) = config.get_user() {
+        url.push_str(&encode(user.as_bytes()));
+        if let Some(pw) = config.get_password() {
+            url.push(':');
+            url.push_str(&encode(pw));
         }
+        url.push('@');
+    }
+    let mut query = Vec::new();
+    match config.get_hosts().first() {
+        Some(Host::Tcp(h)) if h.contains(':') => url.push_str(&format!("[{h}]")),
+        Some(Host::Tcp(h)) => url.push_str(h),
+        Some(Host::Unix(p)) => {
+            query.push(format!("host={}", encode(p.to_string_lossy().as_bytes())))
+        }
+        None => url.push_str("localhost"),
     }
     if let Some(port) = config.get_ports().first() {
-        parts.push(format!("port={port}"));
+        if query.is_empty() {
+            url.push_str(&format!(":{port}"));
+        } else {
+            query.push(format!("port={port}"));
+        }
     }
-    if let Some(user) = config.get_user() {
-        parts.push(format!("user={}", quote(user)));
-    }
-    if let Some(pw) = config.get_password() {
-        parts.push(format!("password={}", quote(&String::from_utf8_lossy(pw))));
-    }
+    url.push('/');
     if let Some(db) = config.get_dbname() {
-        parts.push(format!("dbname={}", quote(db)));
+        url.push_str(&encode(db.as_bytes()));
     }
-    parts.join(" ")
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query.join("&"));
+    }
+    url
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn encode(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_dsns_are_urls_both_drivers_read() {
+        let tcp = derive_dsn(
+            "host=127.0.0.1 port=5433 user=postgres password='p w@' dbname=postgres",
+            None,
+            "bizos",
+        )
+        .unwrap();
+        assert_eq!(tcp, "postgres://postgres:p%20w%40@127.0.0.1:5433/bizos");
+        let other = derive_dsn(&tcp, Some("bizos_app"), "t_1").unwrap();
+        assert_eq!(other, "postgres://bizos_app@127.0.0.1:5433/t_1");
+        let sock = derive_dsn("host=/var/run/pg port=5432 user=postgres", None, "x").unwrap();
+        assert_eq!(
+            sock,
+            "postgres://postgres@/x?host=%2Fvar%2Frun%2Fpg&port=5432"
+        );
+        let parsed: tokio_postgres::Config = sock.parse().unwrap();
+        assert!(matches!(
+            parsed.get_hosts(),
+            [tokio_postgres::config::Host::Unix(_)]
+        ));
+        assert_eq!(parsed.get_ports(), [5432]);
+    }
 }

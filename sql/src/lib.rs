@@ -7,7 +7,9 @@
 use tokio_postgres::NoTls;
 
 mod bootstrap;
-pub use bootstrap::{apply_database_settings, bootstrap, derive_dsn, BootstrapOptions, LOGIN_ROLES};
+pub use bootstrap::{
+    apply_database_settings, bootstrap, derive_dsn, BootstrapOptions, LOGIN_ROLES,
+};
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -61,12 +63,13 @@ pub fn latest_version() -> i32 {
 /// A fingerprint of the embedded migrations (versions and checksums), so a
 /// cached migrated database can tell whether it is stale.
 pub fn fingerprint() -> u64 {
-    embedded::migrations::runner()
-        .get_migrations()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |acc, m| {
-            (acc ^ m.checksum() ^ u64::from(m.version().unsigned_abs())).wrapping_mul(0x0100_0000_01b3)
-        })
+    embedded::migrations::runner().get_migrations().iter().fold(
+        0xcbf2_9ce4_8422_2325_u64,
+        |acc, m| {
+            (acc ^ m.checksum() ^ u64::from(m.version().unsigned_abs()))
+                .wrapping_mul(0x0100_0000_01b3)
+        },
+    )
 }
 
 /// Checks a schema or database name before it is spliced into SQL as an
@@ -100,9 +103,8 @@ pub async fn migrate(dsn: &str, schema: Option<&str>) -> Result<Vec<Applied>, Er
     let driver = tokio::spawn(connection);
 
     if let Some(s) = schema {
-        let sql = format!(
-            "create schema if not exists {s}; set search_path to {s}, {EXTENSIONS_SCHEMA}"
-        );
+        let sql =
+            format!("create schema if not exists {s}; set search_path to {s}, {EXTENSIONS_SCHEMA}");
         client
             .batch_execute(&sql)
             .await
@@ -139,7 +141,15 @@ mod tests {
         for ok in ["tenant_acme", "t1", "a"] {
             assert!(validate_identifier("schema", ok).is_ok(), "{ok}");
         }
-        for bad in ["", "1abc", "Acme", "a-b", "a;drop", "pg_temp", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "1abc",
+            "Acme",
+            "a-b",
+            "a;drop",
+            "pg_temp",
+            &"x".repeat(64),
+        ] {
             assert!(validate_identifier("schema", bad).is_err(), "{bad}");
         }
     }

@@ -31,7 +31,8 @@ pub fn admin_url() -> String {
 
 /// The test cluster's address with another user and database.
 pub fn url_for(user: &str, database: &str) -> String {
-    bizos_sql::derive_dsn(&admin_url(), Some(user), database).expect("BIZOS_TEST_ADMIN_URL is a valid DSN")
+    bizos_sql::derive_dsn(&admin_url(), Some(user), database)
+        .expect("BIZOS_TEST_ADMIN_URL is a valid DSN")
 }
 
 async fn admin() -> tokio_postgres::Client {
@@ -54,7 +55,10 @@ async fn template() -> &'static str {
             let name = format!("bizos_tpl_{:016x}", bizos_sql::fingerprint());
             let admin = admin().await;
             admin
-                .execute("select pg_advisory_lock(hashtext('bizos.test-template'))", &[])
+                .execute(
+                    "select pg_advisory_lock(hashtext('bizos.test-template'))",
+                    &[],
+                )
                 .await
                 .unwrap();
             let exists = admin
@@ -74,7 +78,9 @@ async fn template() -> &'static str {
                     database: building.clone(),
                     passwords: vec![],
                 };
-                bizos_sql::bootstrap(&admin_url(), &opts).await.expect("bootstrap the template");
+                bizos_sql::bootstrap(&admin_url(), &opts)
+                    .await
+                    .expect("bootstrap the template");
                 bizos_sql::migrate(&url_for("bizos_owner", &building), None)
                     .await
                     .expect("migrate the template");
@@ -84,7 +90,10 @@ async fn template() -> &'static str {
                     .unwrap();
             }
             admin
-                .execute("select pg_advisory_unlock(hashtext('bizos.test-template'))", &[])
+                .execute(
+                    "select pg_advisory_unlock(hashtext('bizos.test-template'))",
+                    &[],
+                )
                 .await
                 .unwrap();
             name
@@ -107,10 +116,14 @@ impl TestDb {
         let name = format!("t_{}", Uuid::new_v4().simple());
         let admin = admin().await;
         admin
-            .batch_execute(&format!("create database {name} template {template} owner bizos_owner"))
+            .batch_execute(&format!(
+                "create database {name} template {template} owner bizos_owner"
+            ))
             .await
             .expect("clone the template database");
-        bizos_sql::apply_database_settings(&admin_url(), &name).await.unwrap();
+        bizos_sql::apply_database_settings(&admin_url(), &name)
+            .await
+            .unwrap();
         TestDb {
             owner: pool(&url_for("bizos_owner", &name)),
             app: pool(&url_for("bizos_app", &name)),
@@ -157,7 +170,9 @@ impl TestDb {
 
     /// A transaction exactly as the BFF opens one for `caller`.
     pub async fn as_user(&self, caller: &Caller) -> Transaction<'static, Postgres> {
-        bizos_bff::db::begin_as(&self.app, caller).await.expect("begin as user")
+        bizos_bff::db::begin_as(&self.app, caller)
+            .await
+            .expect("begin as user")
     }
 }
 
@@ -166,9 +181,14 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop runs outside any runtime we may block; use a thread of its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
-                let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await.ok()?;
+                let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+                    .await
+                    .ok()?;
                 tokio::spawn(conn);
                 client
                     .batch_execute(&format!("drop database if exists {name} with (force)"))
@@ -238,7 +258,8 @@ pub async fn spawn_app(db: &TestDb) -> TestApp {
     spawn_app_with(db, &[]).await
 }
 
-/// Starts the BFF with extra or overriding `BIZOS_*` settings.
+/// Starts the BFF with extra or overriding `BIZOS_*` settings (an empty
+/// value unsets a default).
 pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         bizos_bff::telemetry::init(bizos_bff::config::LogFormat::Pretty, "debug,sqlx=info");

@@ -15,7 +15,10 @@ const JWKS: &str = include_str!("../fixtures/rs256-test-jwks.json");
 async fn assert_unauthorized(res: reqwest::Response) -> Value {
     assert_eq!(res.status(), 401);
     assert_eq!(res.headers()["www-authenticate"], "Bearer");
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unauthorized");
     body
@@ -35,7 +38,15 @@ async fn missing_or_bad_tokens_get_401_json() {
     assert_eq!(body["error"]["message"], "missing bearer token");
 
     for header in ["Basic abc", "Bearer", "Bearer not.a.jwt", "Token xyz"] {
-        assert_unauthorized(app.http.get(&me).header("authorization", header).send().await.unwrap()).await;
+        assert_unauthorized(
+            app.http
+                .get(&me)
+                .header("authorization", header)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
     }
 
     let tenant = db.create_tenant("acme").await;
@@ -48,7 +59,15 @@ async fn missing_or_bad_tokens_get_401_json() {
         &EncodingKey::from_secret(b"some-other-secret-some-other-secret"),
     )
     .unwrap();
-    let body = assert_unauthorized(app.http.get(&me).bearer_auth(wrong_secret).send().await.unwrap()).await;
+    let body = assert_unauthorized(
+        app.http
+            .get(&me)
+            .bearer_auth(wrong_secret)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(body["error"]["message"], "invalid token: bad signature");
 
     let expired = jsonwebtoken::encode(
@@ -57,7 +76,8 @@ async fn missing_or_bad_tokens_get_401_json() {
         &EncodingKey::from_secret(bizos_tests::TEST_JWT_SECRET.as_bytes()),
     )
     .unwrap();
-    let body = assert_unauthorized(app.http.get(&me).bearer_auth(expired).send().await.unwrap()).await;
+    let body =
+        assert_unauthorized(app.http.get(&me).bearer_auth(expired).send().await.unwrap()).await;
     assert_eq!(body["error"]["message"], "invalid token: expired");
 
     let no_tenant = jsonwebtoken::encode(
@@ -66,7 +86,15 @@ async fn missing_or_bad_tokens_get_401_json() {
         &EncodingKey::from_secret(bizos_tests::TEST_JWT_SECRET.as_bytes()),
     )
     .unwrap();
-    let body = assert_unauthorized(app.http.get(&me).bearer_auth(no_tenant).send().await.unwrap()).await;
+    let body = assert_unauthorized(
+        app.http
+            .get(&me)
+            .bearer_auth(no_tenant)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(body["error"]["message"], "token lacks claim tenant_id");
 
     // The good token still works on the same server.
@@ -89,6 +117,7 @@ async fn rs256_tokens_are_verified_against_the_providers_jwks() {
         &db,
         &[
             ("BIZOS_JWT_JWKS_URL", &jwks_url),
+            ("BIZOS_JWT_SECRET", ""),
             ("BIZOS_JWT_ISSUER", "https://id.example.test/"),
             ("BIZOS_JWT_AUDIENCE", "bizos"),
         ],
@@ -128,16 +157,26 @@ async fn rs256_tokens_are_verified_against_the_providers_jwks() {
         .send()
         .await
         .unwrap();
-    assert_eq!(assert_unauthorized(res).await["error"]["message"], "invalid token: wrong issuer");
+    assert_eq!(
+        assert_unauthorized(res).await["error"]["message"],
+        "invalid token: wrong issuer"
+    );
 
     let res = app
         .http
         .get(&me)
-        .bearer_auth(sign("bizos-test-1", "https://id.example.test/", "other-app"))
+        .bearer_auth(sign(
+            "bizos-test-1",
+            "https://id.example.test/",
+            "other-app",
+        ))
         .send()
         .await
         .unwrap();
-    assert_eq!(assert_unauthorized(res).await["error"]["message"], "invalid token: wrong audience");
+    assert_eq!(
+        assert_unauthorized(res).await["error"]["message"],
+        "invalid token: wrong audience"
+    );
 
     // An unknown key id within the refresh interval does not hammer the
     // provider (the mock expects exactly one fetch).
@@ -148,7 +187,10 @@ async fn rs256_tokens_are_verified_against_the_providers_jwks() {
         .send()
         .await
         .unwrap();
-    assert_eq!(assert_unauthorized(res).await["error"]["message"], "unknown signing key");
+    assert_eq!(
+        assert_unauthorized(res).await["error"]["message"],
+        "unknown signing key"
+    );
 
     // An HS256 token is refused when only a JWKS is configured.
     let res = app.get_as(&user, "/api/me").await;
@@ -158,7 +200,11 @@ async fn rs256_tokens_are_verified_against_the_providers_jwks() {
 #[tokio::test]
 async fn an_unreachable_jwks_is_a_retryable_503_not_a_401() {
     // A port nothing listens on: bind, note it, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let db = TestDb::new().await;
     let url = format!("http://127.0.0.1:{port}/jwks.json");
     let app = spawn_app_with(&db, &[("BIZOS_JWT_JWKS_URL", &url)]).await;

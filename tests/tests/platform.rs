@@ -20,39 +20,71 @@ async fn roles_have_the_privileges_the_spec_gives_them() {
     let names: Vec<&str> = roles.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(
         names,
-        ["bizos_analyst", "bizos_app", "bizos_authenticated", "bizos_bi", "bizos_owner"]
+        [
+            "bizos_analyst",
+            "bizos_app",
+            "bizos_authenticated",
+            "bizos_bi",
+            "bizos_owner"
+        ]
     );
     for (name, superuser, bypass, login) in &roles {
-        assert!(!superuser && !bypass, "{name} must not be superuser or BYPASSRLS");
+        assert!(
+            !superuser && !bypass,
+            "{name} must not be superuser or BYPASSRLS"
+        );
         assert_eq!(*login, name != "bizos_authenticated", "login of {name}");
     }
-    let app_is_member: bool = sqlx::query_scalar("select pg_has_role('bizos_app', 'bizos_authenticated', 'member')")
-        .fetch_one(&db.owner)
-        .await
-        .unwrap();
+    let app_is_member: bool =
+        sqlx::query_scalar("select pg_has_role('bizos_app', 'bizos_authenticated', 'member')")
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
     assert!(app_is_member);
 }
 
 #[tokio::test]
 async fn bi_is_read_only_and_analysts_connect() {
     let db = TestDb::new().await;
-    let mut bi = sqlx::PgConnection::connect(&db.url("bizos_bi")).await.unwrap();
+    let mut bi = sqlx::PgConnection::connect(&db.url("bizos_bi"))
+        .await
+        .unwrap();
     let ro: String = sqlx::query_scalar("show default_transaction_read_only")
         .fetch_one(&mut bi)
         .await
         .unwrap();
     assert_eq!(ro, "on");
-    let err = sqlx::query("create temp table t (x int)").execute(&mut bi).await.unwrap_err();
-    assert_eq!(err.as_database_error().unwrap().code().as_deref(), Some("25006"));
-    let timeout: String = sqlx::query_scalar("show statement_timeout").fetch_one(&mut bi).await.unwrap();
+    let err = sqlx::query("create temp table t (x int)")
+        .execute(&mut bi)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_database_error().unwrap().code().as_deref(),
+        Some("25006")
+    );
+    let timeout: String = sqlx::query_scalar("show statement_timeout")
+        .fetch_one(&mut bi)
+        .await
+        .unwrap();
     assert_eq!(timeout, "1min");
 
-    let mut analyst = sqlx::PgConnection::connect(&db.url("bizos_analyst")).await.unwrap();
-    let who: String = sqlx::query_scalar("select current_user::text").fetch_one(&mut analyst).await.unwrap();
+    let mut analyst = sqlx::PgConnection::connect(&db.url("bizos_analyst"))
+        .await
+        .unwrap();
+    let who: String = sqlx::query_scalar("select current_user::text")
+        .fetch_one(&mut analyst)
+        .await
+        .unwrap();
     assert_eq!(who, "bizos_analyst");
     // Raw tables are not for analysts (masked views come with C5).
-    let err = sqlx::query("select * from profiles").execute(&mut analyst).await.unwrap_err();
-    assert_eq!(err.as_database_error().unwrap().code().as_deref(), Some("42501"));
+    let err = sqlx::query("select * from profiles")
+        .execute(&mut analyst)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_database_error().unwrap().code().as_deref(),
+        Some("42501")
+    );
 }
 
 #[tokio::test]
@@ -64,9 +96,20 @@ async fn the_bff_refuses_a_superuser_login() {
         ("BIZOS_APP_URL", superuser_url.as_str()),
         ("BIZOS_JWT_SECRET", bizos_tests::TEST_JWT_SECRET),
     ];
-    let settings = Settings::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
-    let err = Application::build(settings).await.err().expect("must refuse");
-    assert!(err.to_string().contains("superuser or has BYPASSRLS"), "{err}");
+    let settings = Settings::from_lookup(|k| {
+        env.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap();
+    let err = Application::build(settings)
+        .await
+        .err()
+        .expect("must refuse");
+    assert!(
+        err.to_string().contains("superuser or has BYPASSRLS"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -112,7 +155,12 @@ async fn errors_are_json_and_bodies_are_limited() {
     let db = TestDb::new().await;
     let app = spawn_app_with(&db, &[("BIZOS_BODY_LIMIT_BYTES", "1024")]).await;
 
-    let res = app.http.get(app.url("/no/such/route")).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.url("/no/such/route"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
@@ -139,9 +187,13 @@ async fn errors_are_json_and_bodies_are_limited() {
 async fn migrations_apply_inside_a_schema_and_are_idempotent() {
     let db = TestDb::new().await;
     let owner = db.url("bizos_owner");
-    let first = bizos_sql::migrate(&owner, Some("tenant_acme")).await.unwrap();
+    let first = bizos_sql::migrate(&owner, Some("tenant_acme"))
+        .await
+        .unwrap();
     assert_eq!(first.len() as i32, bizos_sql::latest_version());
-    let again = bizos_sql::migrate(&owner, Some("tenant_acme")).await.unwrap();
+    let again = bizos_sql::migrate(&owner, Some("tenant_acme"))
+        .await
+        .unwrap();
     assert!(again.is_empty());
     assert!(bizos_sql::migrate(&owner, None).await.unwrap().is_empty());
 
@@ -154,7 +206,9 @@ async fn migrations_apply_inside_a_schema_and_are_idempotent() {
     .unwrap();
     assert_eq!(tables, ["profiles", "refinery_schema_history", "tenants"]);
 
-    let err = bizos_sql::migrate(&owner, Some("Bad-Name")).await.unwrap_err();
+    let err = bizos_sql::migrate(&owner, Some("Bad-Name"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("invalid schema name"), "{err}");
 }
 
@@ -167,10 +221,15 @@ async fn bootstrap_is_idempotent_and_needs_a_superuser() {
     };
     bizos_sql::bootstrap(&admin_url(), &opts).await.unwrap();
     bizos_sql::bootstrap(&admin_url(), &opts).await.unwrap();
-    let err = bizos_sql::bootstrap(&db.url("bizos_owner"), &opts).await.unwrap_err();
+    let err = bizos_sql::bootstrap(&db.url("bizos_owner"), &opts)
+        .await
+        .unwrap_err();
     assert!(matches!(err, bizos_sql::Error::NotSuperuser), "{err}");
     // Still fully usable after a second bootstrap.
-    assert!(bizos_sql::migrate(&db.url("bizos_owner"), None).await.unwrap().is_empty());
+    assert!(bizos_sql::migrate(&db.url("bizos_owner"), None)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -190,7 +249,13 @@ async fn dev_tokens_pick_the_demo_tenants_user_of_a_role() {
     .await
     .unwrap();
     let app = spawn_app(&db).await;
-    let res = app.http.get(app.url("/api/me")).bearer_auth(token).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.url("/api/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["user_id"], ops.user_id.to_string());
@@ -206,5 +271,10 @@ async fn dev_tokens_pick_the_demo_tenants_user_of_a_role() {
     })
     .await
     .unwrap_err();
-    assert!(missing.to_string().contains("no active user with role finance"), "{missing}");
+    assert!(
+        missing
+            .to_string()
+            .contains("no active user with role finance"),
+        "{missing}"
+    );
 }

@@ -39,15 +39,24 @@ async fn without_claims_the_request_role_sees_nothing() {
 
     let mut conn = db.app.acquire().await.unwrap();
     sqlx::query("begin").execute(&mut *conn).await.unwrap();
-    sqlx::query("set local role bizos_authenticated").execute(&mut *conn).await.unwrap();
-    let n: i64 = sqlx::query_scalar("select count(*) from profiles").fetch_one(&mut *conn).await.unwrap();
+    sqlx::query("set local role bizos_authenticated")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("select count(*) from profiles")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
     // Malformed claims are no claims, not an error.
     sqlx::query("select set_config('request.jwt.claims', 'not json', true)")
         .execute(&mut *conn)
         .await
         .unwrap();
-    let n: i64 = sqlx::query_scalar("select count(*) from profiles").fetch_one(&mut *conn).await.unwrap();
+    let n: i64 = sqlx::query_scalar("select count(*) from profiles")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
     sqlx::query("rollback").execute(&mut *conn).await.unwrap();
 }
@@ -55,8 +64,14 @@ async fn without_claims_the_request_role_sees_nothing() {
 #[tokio::test]
 async fn the_login_role_alone_cannot_read_business_tables() {
     let db = TestDb::new().await;
-    let err = sqlx::query("select count(*) from profiles").fetch_one(&db.app).await.unwrap_err();
-    assert_eq!(err.as_database_error().unwrap().code().as_deref(), Some("42501"));
+    let err = sqlx::query("select count(*) from profiles")
+        .fetch_one(&db.app)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_database_error().unwrap().code().as_deref(),
+        Some("42501")
+    );
 }
 
 #[tokio::test]
@@ -76,7 +91,10 @@ async fn a_super_admin_cannot_write_profiles_into_another_tenant() {
     .execute(&mut *tx)
     .await
     .unwrap_err();
-    assert_eq!(err.as_database_error().unwrap().code().as_deref(), Some("42501"));
+    assert_eq!(
+        err.as_database_error().unwrap().code().as_deref(),
+        Some("42501")
+    );
     drop(tx);
 
     let mut tx = db.as_user(&admin_a).await;
@@ -119,11 +137,19 @@ async fn only_super_admins_manage_profiles_of_their_tenant() {
         .execute(&mut *tx)
         .await
         .unwrap_err();
-    assert_eq!(err.as_database_error().unwrap().code().as_deref(), Some("42501"));
+    assert_eq!(
+        err.as_database_error().unwrap().code().as_deref(),
+        Some("42501")
+    );
     drop(tx);
 
     let mut tx = db.as_user(&admin).await;
-    sqlx::query(insert).bind(a).bind("hire2@example.test").execute(&mut *tx).await.unwrap();
+    sqlx::query(insert)
+        .bind(a)
+        .bind("hire2@example.test")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -179,9 +205,11 @@ async fn a_token_of_an_unknown_tenant_sees_nothing() {
     assert_eq!(res.status(), 404);
 
     let mut tx = db.as_user(&stranger).await;
-    let n: i64 = sqlx::query_scalar("select (select count(*) from profiles) + (select count(*) from tenants)")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    let n: i64 = sqlx::query_scalar(
+        "select (select count(*) from profiles) + (select count(*) from tenants)",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
     assert_eq!(n, 0);
 }
