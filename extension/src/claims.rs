@@ -59,6 +59,16 @@ fn to_pg_uuid(u: uuid::Uuid) -> pgrx::Uuid {
     pgrx::Uuid::from_bytes(*u.as_bytes())
 }
 
+/// The calling user from the request claims, for other modules.
+pub(crate) fn current_uid() -> Option<pgrx::Uuid> {
+    current().and_then(|c| uuid_claim(&c, "sub")).map(to_pg_uuid)
+}
+
+/// The caller's tenant from the request claims, for other modules.
+pub(crate) fn current_tenant() -> Option<pgrx::Uuid> {
+    current().and_then(|c| uuid_claim(&c, "tenant_id")).map(to_pg_uuid)
+}
+
 /// All claims of the current request as jsonb, or NULL.
 #[pg_extern(stable, parallel_safe)]
 fn claims() -> Option<pgrx::JsonB> {
@@ -75,7 +85,7 @@ fn uid() -> Option<pgrx::Uuid> {
 
 /// The caller's tenant (claim `tenant_id`), or NULL.
 #[pg_extern(stable, parallel_safe)]
-fn tenant_id() -> Option<pgrx::Uuid> {
+pub fn tenant_id() -> Option<pgrx::Uuid> {
     current()
         .and_then(|c| uuid_claim(&c, "tenant_id"))
         .map(to_pg_uuid)

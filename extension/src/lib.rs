@@ -6,7 +6,14 @@
 
 ::pgrx::pg_module_magic!(name, version);
 
+pub mod audit;
 pub mod claims;
+pub mod error;
+pub mod ids;
+pub mod lifecycle;
+pub mod normalize;
+pub mod privilege;
+pub mod sla;
 
 pgrx::extension_sql!(
     r#"

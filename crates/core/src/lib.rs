@@ -2,4 +2,5 @@
 //! PostgreSQL: the extension crate wraps these functions as SQL functions, and
 //! they are unit-tested and benchmarked without a server.
 
+pub mod audit;
 pub mod normalize;

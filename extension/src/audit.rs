@@ -1,0 +1,668 @@
+//! C3: the audit trigger, chain verification and history (sql/audit.sql).
+//! Hashing and verification rules live in `bizos_core::audit`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+
+use bizos_core::audit::{entry_hash, ChainVerifier, Entry, GENESIS};
+use pgrx::prelude::*;
+use pgrx::spi::OwnedPreparedStatement;
+use pgrx::datum::DatumWithOid;
+use pgrx::{pg_sys, PgOid, PgSqlErrorCode as Code};
+
+use crate::error::{raise, OrRaise};
+use crate::privilege::as_extension_owner;
+
+pgrx::extension_sql_file!(
+    "../sql/audit.sql",
+    name = "audit_schema",
+    requires = ["schema_grants", crate::claims::tenant_id, audit_trigger]
+);
+
+/// Chains per tenant: concurrent writers of one tenant take different ones.
+const CHAINS: i16 = 8;
+
+struct Statements {
+    pick_chain: OwnedPreparedStatement,
+    init_heads: OwnedPreparedStatement,
+    advance: OwnedPreparedStatement,
+    append: OwnedPreparedStatement,
+}
+
+thread_local! {
+    static STATEMENTS: RefCell<Option<Statements>> = const { RefCell::new(None) };
+    /// The chain this transaction holds per tenant: (top xid, tenant) → chain.
+    static HELD: RefCell<HashMap<(u64, pgrx::Uuid), i16>> = RefCell::new(HashMap::new());
+    /// Output function per type.
+    static OUTPUT_FNS: RefCell<HashMap<pg_sys::Oid, pg_sys::Oid>> = RefCell::new(HashMap::new());
+}
+
+fn oid(o: pg_sys::Oid) -> PgOid {
+    PgOid::from(o)
+}
+
+fn prepare_statements() -> Statements {
+    use pg_sys::{BYTEAOID, INT2OID, INT4OID, INT8OID, JSONBOID, TEXTOID, TIMESTAMPTZOID, UUIDOID};
+    Spi::connect(|client| {
+        let keep = |sql: &str, args: &[PgOid]| client.prepare_mut(sql, args).or_raise("preparing audit statements").keep();
+        Statements {
+            pick_chain: keep(
+                "select chain from bizos.audit_heads where tenant_id = $1
+                  order by (chain + $2) % 8 for update skip locked limit 1",
+                &[oid(UUIDOID), oid(INT4OID)],
+            ),
+            init_heads: keep(
+                "insert into bizos.audit_heads (tenant_id, chain, seq, hash)
+                 select $1, g, 0, $2 from generate_series(0, 7) g
+                 on conflict do nothing",
+                &[oid(UUIDOID), oid(BYTEAOID)],
+            ),
+            advance: keep(
+                "update bizos.audit_heads set seq = seq + 1
+                  where tenant_id = $1 and chain = $2
+                 returning seq, hash",
+                &[oid(UUIDOID), oid(INT2OID)],
+            ),
+            append: keep(
+                "with entry as (
+                   insert into bizos.audit_log (tenant_id, chain, seq, table_name, record_key, action,
+                                                actor, db_role, txid, at, before, after, prev_hash, hash)
+                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14))
+                 update bizos.audit_heads set hash = $14 where tenant_id = $1 and chain = $2",
+                &[
+                    oid(UUIDOID),
+                    oid(INT2OID),
+                    oid(INT8OID),
+                    oid(TEXTOID),
+                    oid(JSONBOID),
+                    oid(TEXTOID),
+                    oid(UUIDOID),
+                    oid(TEXTOID),
+                    oid(INT8OID),
+                    oid(TIMESTAMPTZOID),
+                    oid(JSONBOID),
+                    oid(JSONBOID),
+                    oid(BYTEAOID),
+                    oid(BYTEAOID),
+                ],
+            ),
+        }
+    })
+}
+
+fn with_statements<R>(f: impl FnOnce(&Statements) -> R) -> R {
+    STATEMENTS.with(|s| {
+        if s.borrow().is_none() {
+            *s.borrow_mut() = Some(prepare_statements());
+        }
+        let guard = s.borrow();
+        match guard.as_ref() {
+            Some(stmts) => f(stmts),
+            None => raise(Code::ERRCODE_INTERNAL_ERROR, "audit statements are not prepared", None),
+        }
+    })
+}
+
+/// Locks a chain of the tenant for this transaction and returns it with the
+/// next sequence number and the previous hash.
+fn advance_chain(stmts: &Statements, tenant: pgrx::Uuid) -> (i16, i64, Vec<u8>) {
+    // SAFETY: plain backend state reads.
+    let top = unsafe { pg_sys::GetTopFullTransactionId() }.value;
+    let held = HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        h.retain(|(xid, _), _| *xid == top);
+        h.get(&(top, tenant)).copied()
+    });
+    let chain = held.unwrap_or_else(|| {
+        // SAFETY: MyProcPid is a plain global.
+        let offset = unsafe { pg_sys::MyProcPid } % i32::from(CHAINS);
+        let pick = || {
+            Spi::connect_mut(|c| {
+                c.update(&stmts.pick_chain, Some(1), &[tenant.into(), offset.into()])
+                    .or_raise("picking an audit chain")
+                    .first()
+                    .get_one::<i16>()
+                    .or_raise("reading the audit chain")
+            })
+        };
+        let chain = pick().or_else(|| {
+            Spi::connect_mut(|c| {
+                c.update(&stmts.init_heads, None, &[tenant.into(), GENESIS.to_vec().into()])
+                    .or_raise("creating audit chains");
+            });
+            pick()
+        });
+        // Every chain is held by another open transaction: queue on one.
+        let chain = chain.unwrap_or(offset as i16);
+        HELD.with(|h| h.borrow_mut().insert((top, tenant), chain));
+        chain
+    });
+    let (seq, prev) = Spi::connect_mut(|c| {
+        let row = c
+            .update(&stmts.advance, Some(1), &[tenant.into(), chain.into()])
+            .or_raise("advancing the audit chain")
+            .first();
+        (
+            row.get::<i64>(1).or_raise("audit chain seq"),
+            row.get::<Vec<u8>>(2).or_raise("audit chain hash"),
+        )
+    });
+    match (seq, prev) {
+        (Some(s), Some(p)) => (chain, s, p),
+        _ => raise(Code::ERRCODE_INTERNAL_ERROR, "audit chain head is missing", None),
+    }
+}
+
+fn output_fn(typoid: pg_sys::Oid) -> pg_sys::Oid {
+    if let Some(f) = OUTPUT_FNS.with(|m| m.borrow().get(&typoid).copied()) {
+        return f;
+    }
+    let mut func = pg_sys::Oid::INVALID;
+    let mut varlena = false;
+    // SAFETY: syscache lookup of an existing type.
+    unsafe { pg_sys::getTypeOutputInfo(typoid, &mut func, &mut varlena) };
+    OUTPUT_FNS.with(|m| m.borrow_mut().insert(typoid, func));
+    func
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Appends one attribute value as JSON, by type category as to_jsonb does:
+/// booleans and finite numbers bare, json/jsonb as is, the rest as strings.
+fn push_json_value(out: &mut String, typoid: pg_sys::Oid, datum: pg_sys::Datum) {
+    use pg_sys::{BOOLOID, FLOAT4OID, FLOAT8OID, INT2OID, INT4OID, INT8OID, JSONBOID, JSONOID, NUMERICOID};
+    // SAFETY: the datum is a valid non-null value of `typoid`.
+    let text = unsafe {
+        let ptr = pg_sys::OidOutputFunctionCall(output_fn(typoid), datum);
+        let s = CStr::from_ptr(ptr).to_string_lossy().into_owned();
+        pg_sys::pfree(ptr.cast());
+        s
+    };
+    let numeric = [INT2OID, INT4OID, INT8OID, FLOAT4OID, FLOAT8OID, NUMERICOID].contains(&typoid);
+    if typoid == BOOLOID {
+        out.push_str(if text == "t" { "true" } else { "false" });
+    } else if (numeric && !matches!(text.as_str(), "NaN" | "Infinity" | "-Infinity"))
+        || typoid == JSONOID
+        || typoid == JSONBOID
+    {
+        out.push_str(&text);
+    } else {
+        push_json_string(out, &text);
+    }
+}
+
+/// A row (or the columns in `only`) as JSON text.
+///
+/// # Safety
+/// `tuple` and `desc` must describe a valid heap tuple.
+unsafe fn row_json(tuple: *mut pg_sys::HeapTupleData, desc: pg_sys::TupleDesc, only: Option<&[usize]>) -> String {
+    let natts = (*desc).natts as usize;
+    let mut out = String::from("{");
+    let mut first = true;
+    for i in 0..natts {
+        if only.is_some_and(|cols| !cols.contains(&i)) {
+            continue;
+        }
+        let att = (*desc).attrs.as_slice(natts)[i];
+        if att.attisdropped {
+            continue;
+        }
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        let name = CStr::from_ptr(att.attname.data.as_ptr()).to_string_lossy();
+        push_json_string(&mut out, &name);
+        out.push(':');
+        let mut isnull = false;
+        let d = pg_sys::heap_getattr(tuple, (i + 1) as i32, desc, &mut isnull);
+        if isnull {
+            out.push_str("null");
+        } else {
+            push_json_value(&mut out, att.atttypid, d);
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// Columns whose values differ between two versions of a row.
+///
+/// # Safety
+/// Both tuples must be valid for `desc`.
+unsafe fn changed_columns(
+    old: *mut pg_sys::HeapTupleData,
+    new: *mut pg_sys::HeapTupleData,
+    desc: pg_sys::TupleDesc,
+) -> Vec<usize> {
+    let natts = (*desc).natts as usize;
+    let mut changed = Vec::new();
+    for i in 0..natts {
+        let att = (*desc).attrs.as_slice(natts)[i];
+        if att.attisdropped {
+            continue;
+        }
+        let (mut n1, mut n2) = (false, false);
+        let a = pg_sys::heap_getattr(old, (i + 1) as i32, desc, &mut n1);
+        let b = pg_sys::heap_getattr(new, (i + 1) as i32, desc, &mut n2);
+        let same = match (n1, n2) {
+            (true, true) => true,
+            (false, false) => same_image(a, b, att.attbyval, att.attlen),
+            _ => false,
+        };
+        if !same {
+            changed.push(i);
+        }
+    }
+    changed
+}
+
+/// Binary equality of two non-null values of one attribute (a value that
+/// only changed its TOAST form counts as unchanged).
+///
+/// # Safety
+/// Both datums must be valid values of an attribute with `byval`/`len`.
+unsafe fn same_image(a: pg_sys::Datum, b: pg_sys::Datum, byval: bool, len: i16) -> bool {
+    if byval {
+        return a == b;
+    }
+    let bytes = |d: pg_sys::Datum| -> (*const u8, usize) {
+        match len {
+            -1 => {
+                let v = pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr());
+                (pgrx::varlena::vardata_any(v).cast(), pgrx::varlena::varsize_any_exhdr(v))
+            }
+            -2 => {
+                let p: *const std::ffi::c_char = d.cast_mut_ptr();
+                (p.cast(), CStr::from_ptr(p).to_bytes().len())
+            }
+            n => (d.cast_mut_ptr::<u8>().cast_const(), n as usize),
+        }
+    };
+    let (pa, la) = bytes(a);
+    let (pb, lb) = bytes(b);
+    la == lb && std::slice::from_raw_parts(pa, la) == std::slice::from_raw_parts(pb, lb)
+}
+
+/// Parses JSON text into a jsonb datum and returns it with its canonical text.
+fn to_jsonb(json: &str) -> (pg_sys::Datum, String) {
+    let c = CString::new(json).unwrap_or_else(|_| raise(Code::ERRCODE_UNTRANSLATABLE_CHARACTER, "audit: a value contains a NUL character", None));
+    // SAFETY: jsonb_in/jsonb_out are plain fmgr functions on valid input.
+    unsafe {
+        let jsonb = pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(c.as_ptr()))])
+            .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "audit: jsonb_in returned NULL", None));
+        let text_ptr = pgrx::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(jsonb)])
+            .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "audit: jsonb_out returned NULL", None));
+        let cstr: *mut std::ffi::c_char = text_ptr.cast_mut_ptr();
+        let text = CStr::from_ptr(cstr).to_string_lossy().into_owned();
+        pg_sys::pfree(cstr.cast());
+        (jsonb, text)
+    }
+}
+
+fn attnum(desc: pg_sys::TupleDesc, name: &str) -> Option<usize> {
+    // SAFETY: reading a valid tuple descriptor.
+    unsafe {
+        let natts = (*desc).natts as usize;
+        (*desc).attrs.as_slice(natts).iter().position(|a| {
+            !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes()
+        })
+    }
+}
+
+/// AFTER INSERT OR UPDATE OR DELETE row trigger attached by
+/// `bizos.enable_audit(table)`; its arguments are the primary key columns.
+#[pg_trigger]
+fn audit_trigger<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::datum::TryFromDatumError> {
+    let key_cols = trigger.extra_args().or_raise("reading trigger arguments");
+    let data = trigger.trigger_data();
+    // SAFETY: trigger data of a row trigger: a valid relation and tuples.
+    let (desc, old, new, action) = unsafe {
+        let desc = (*data.tg_relation).rd_att;
+        let ev = data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
+        match ev {
+            pg_sys::TRIGGER_EVENT_INSERT => (desc, None, Some(data.tg_trigtuple), "INSERT"),
+            pg_sys::TRIGGER_EVENT_UPDATE => (desc, Some(data.tg_trigtuple), Some(data.tg_newtuple), "UPDATE"),
+            pg_sys::TRIGGER_EVENT_DELETE => (desc, Some(data.tg_trigtuple), None, "DELETE"),
+            _ => raise(Code::ERRCODE_TRIGGERED_ACTION_EXCEPTION, "audit_trigger is for INSERT, UPDATE and DELETE", None),
+        }
+    };
+    let table = format!(
+        "{}.{}",
+        pgrx::spi::quote_identifier(trigger.table_schema().unwrap_or_default()),
+        pgrx::spi::quote_identifier(trigger.table_name().unwrap_or_default())
+    );
+    let current = new.or(old).unwrap_or(std::ptr::null_mut());
+
+    let tenant_col = attnum(desc, "tenant_id")
+        .unwrap_or_else(|| raise(Code::ERRCODE_UNDEFINED_COLUMN, format!("{table} has no tenant_id column"), None));
+    let key_idx: Vec<usize> = key_cols
+        .iter()
+        .map(|c| attnum(desc, c).unwrap_or_else(|| raise(Code::ERRCODE_UNDEFINED_COLUMN, format!("{table} has no column {c}; run bizos.enable_audit again"), None)))
+        .collect();
+    // SAFETY: valid tuples for `desc`.
+    let tenant: pgrx::Uuid = unsafe {
+        let mut isnull = false;
+        let d = pg_sys::heap_getattr(current, (tenant_col + 1) as i32, desc, &mut isnull);
+        pgrx::Uuid::from_datum(d, isnull)
+    }
+    .unwrap_or_else(|| raise(Code::ERRCODE_NOT_NULL_VIOLATION, format!("{table}.tenant_id is NULL; cannot audit"), None));
+
+    // SAFETY: valid tuples for `desc`.
+    let (key, before, after) = unsafe {
+        let key = row_json(current, desc, Some(&key_idx));
+        match (old, new) {
+            (Some(o), Some(n)) => {
+                let mut cols = changed_columns(o, n, desc);
+                if cols.is_empty() {
+                    // Nothing changed: nothing to record.
+                    return Ok(None);
+                }
+                cols.extend(key_idx.iter().copied());
+                (key, Some(row_json(o, desc, Some(&cols))), Some(row_json(n, desc, Some(&cols))))
+            }
+            (Some(o), None) => (key, Some(row_json(o, desc, None)), None),
+            (None, Some(n)) => (key, None, Some(row_json(n, desc, None))),
+            (None, None) => return Ok(None),
+        }
+    };
+    let (key_datum, key_text) = to_jsonb(&key);
+    let before = before.map(|j| to_jsonb(&j));
+    let after = after.map(|j| to_jsonb(&j));
+    let actor = crate::claims::current_uid();
+    // SAFETY: backend globals.
+    let (db_role, txid, at) = unsafe {
+        let role = CStr::from_ptr(pg_sys::GetUserNameFromId(pg_sys::GetSessionUserId(), false))
+            .to_string_lossy()
+            .into_owned();
+        (role, pg_sys::GetTopFullTransactionId().value as i64, pg_sys::GetCurrentStatementStartTimestamp())
+    };
+
+    as_extension_owner(|| {
+        with_statements(|stmts| {
+            let (chain, seq, prev) = advance_chain(stmts, tenant);
+            let prev: [u8; 32] = prev.as_slice().try_into().unwrap_or(GENESIS);
+            let tenant_text = tenant.to_string();
+            let actor_text = actor.map(|a| a.to_string());
+            let entry = Entry {
+                tenant_id: &tenant_text,
+                chain,
+                seq,
+                table_name: &table,
+                record_key: &key_text,
+                action,
+                actor: actor_text.as_deref(),
+                db_role: &db_role,
+                txid,
+                at_micros: at,
+                before: before.as_ref().map(|b| b.1.as_str()),
+                after: after.as_ref().map(|a| a.1.as_str()),
+            };
+            let hash = entry_hash(&prev, &entry);
+            let jsonb = |d: Option<pg_sys::Datum>| match d {
+                // SAFETY: a jsonb datum built above.
+                Some(d) => unsafe { DatumWithOid::new(d, pg_sys::JSONBOID) },
+                None => DatumWithOid::null_oid(pg_sys::JSONBOID),
+            };
+            // SAFETY: a timestamptz value in microseconds.
+            let at_arg = unsafe { DatumWithOid::new(pg_sys::Datum::from(at), pg_sys::TIMESTAMPTZOID) };
+            let args = [
+                tenant.into(),
+                chain.into(),
+                seq.into(),
+                table.as_str().into(),
+                jsonb(Some(key_datum)),
+                action.into(),
+                match actor {
+                    Some(a) => a.into(),
+                    None => DatumWithOid::null_oid(pg_sys::UUIDOID),
+                },
+                db_role.as_str().into(),
+                txid.into(),
+                at_arg,
+                jsonb(before.as_ref().map(|b| b.0)),
+                jsonb(after.as_ref().map(|a| a.0)),
+                prev.to_vec().into(),
+                hash.to_vec().into(),
+            ];
+            Spi::connect_mut(|c| {
+                c.update(&stmts.append, None, &args).or_raise("writing the audit log");
+            });
+        })
+    });
+    Ok(None)
+}
+
+/// Checks every chain of a tenant. Returns nothing when intact, else the
+/// first broken link per chain: the chain, the sequence number and what is
+/// wrong (an edited, deleted or reordered entry, or a forged head).
+#[pg_extern(volatile, parallel_unsafe)]
+fn audit_verify(
+    tenant: pgrx::Uuid,
+) -> TableIterator<'static, (name!(chain, i16), name!(seq, i64), name!(problem, String))> {
+    let mut breaks = Vec::new();
+    Spi::connect(|client| {
+        let heads: Vec<(i16, i64, Vec<u8>)> = client
+            .select(
+                "select chain, seq, hash from bizos.audit_heads where tenant_id = $1 order by chain",
+                None,
+                &[tenant.into()],
+            )
+            .or_raise("reading audit heads")
+            .map(|r| {
+                (
+                    r.get::<i16>(1).ok().flatten().unwrap_or(0),
+                    r.get::<i64>(2).ok().flatten().unwrap_or(0),
+                    r.get::<Vec<u8>>(3).ok().flatten().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let tenant_text = tenant.to_string();
+        for (chain, head_seq, head_hash) in heads {
+            let mut verifier = ChainVerifier::default();
+            let mut cursor = client
+                .open_cursor(
+                    "select seq, table_name, record_key::text, action, actor::text, db_role, txid,
+                            at, before::text, after::text, prev_hash, hash
+                       from bizos.audit_log where tenant_id = $1 and chain = $2 order by seq",
+                    &[tenant.into(), chain.into()],
+                );
+            'chain: loop {
+                let batch = cursor.fetch(1000).or_raise("reading the audit log");
+                if batch.is_empty() {
+                    break;
+                }
+                for r in batch {
+                    let text = |i| r.get::<String>(i).ok().flatten();
+                    let (table, key, action, actor, role, before, after) =
+                        (text(2), text(3), text(4), text(5), text(6), text(9), text(10));
+                    let at: i64 = r
+                        .get::<pgrx::datum::TimestampWithTimeZone>(8)
+                        .ok()
+                        .flatten()
+                        .map(|t| t.into_inner())
+                        .unwrap_or(0);
+                    let entry = Entry {
+                        tenant_id: &tenant_text,
+                        chain,
+                        seq: r.get::<i64>(1).ok().flatten().unwrap_or(0),
+                        table_name: table.as_deref().unwrap_or_default(),
+                        record_key: key.as_deref().unwrap_or_default(),
+                        action: action.as_deref().unwrap_or_default(),
+                        actor: actor.as_deref(),
+                        db_role: role.as_deref().unwrap_or_default(),
+                        txid: r.get::<i64>(7).ok().flatten().unwrap_or(0),
+                        at_micros: at,
+                        before: before.as_deref(),
+                        after: after.as_deref(),
+                    };
+                    let prev = r.get::<Vec<u8>>(11).ok().flatten().unwrap_or_default();
+                    let hash = r.get::<Vec<u8>>(12).ok().flatten().unwrap_or_default();
+                    if !verifier.push(&entry, &prev, &hash) {
+                        break 'chain;
+                    }
+                }
+            }
+            if let Some(b) = verifier.finish(head_seq, &head_hash) {
+                breaks.push((chain, b.seq, b.problem));
+            }
+        }
+    });
+    TableIterator::new(breaks)
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    const T1: &str = "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab";
+    const T2: &str = "0b8f6a57-1f43-4f4e-9a38-6d2f4b6b8c01";
+
+    fn setup() {
+        Spi::run(
+            "create table t_deals (tenant_id uuid not null, id int not null, amount numeric, note text,
+                                   meta jsonb, primary key (tenant_id, id));
+             select bizos.enable_audit('t_deals')",
+        )
+        .unwrap();
+    }
+
+    fn breaks(tenant: &str) -> Vec<(i64, String)> {
+        Spi::connect(|c| {
+            c.select(&format!("select seq, problem from bizos.audit_verify('{tenant}') order by chain"), None, &[])
+                .unwrap()
+                .map(|r| (r.get::<i64>(1).unwrap().unwrap(), r.get::<String>(2).unwrap().unwrap()))
+                .collect()
+        })
+    }
+
+    fn count(sql: &str) -> i64 {
+        Spi::get_one::<i64>(sql).unwrap().unwrap()
+    }
+
+    #[pg_test]
+    fn changes_are_recorded_with_actor_and_changed_columns() {
+        setup();
+        Spi::run(&format!(
+            "select set_config('request.jwt.claims', '{{\"sub\":\"{T2}\",\"tenant_id\":\"{T1}\"}}', true)"
+        ))
+        .unwrap();
+        Spi::run(&format!(
+            "insert into t_deals values ('{T1}', 1, 100.50, 'first', '{{\"k\": [1, 2]}}');
+             update t_deals set note = 'second' where id = 1;
+             update t_deals set note = 'second' where id = 1;
+             delete from t_deals where id = 1;"
+        ))
+        .unwrap();
+        assert_eq!(count("select count(*) from bizos.audit_log"), 3, "a no-op update is not recorded");
+        let (after, actor) = Spi::get_two::<pgrx::JsonB, String>(
+            "select after, actor::text from bizos.audit_log where action = 'INSERT'",
+        )
+        .unwrap();
+        let after = after.unwrap().0;
+        assert_eq!(after["amount"], serde_json::json!(100.50));
+        assert_eq!(after["meta"]["k"][1], 2);
+        assert_eq!(actor.as_deref(), Some(T2));
+        let (before, after) =
+            Spi::get_two::<pgrx::JsonB, pgrx::JsonB>("select before, after from bizos.audit_log where action = 'UPDATE'")
+                .unwrap();
+        assert_eq!(
+            before.unwrap().0,
+            serde_json::json!({"tenant_id": T1, "id": 1, "note": "first"})
+        );
+        assert_eq!(after.unwrap().0, serde_json::json!({"tenant_id": T1, "id": 1, "note": "second"}));
+        let key = Spi::get_one::<pgrx::JsonB>("select record_key from bizos.audit_log where action = 'DELETE'")
+            .unwrap()
+            .unwrap();
+        assert_eq!(key.0, serde_json::json!({"tenant_id": T1, "id": 1}));
+        let history = count(&format!(
+            "select count(*) from bizos.audit_history('t_deals', '{{\"tenant_id\": \"{T1}\", \"id\": 1}}')"
+        ));
+        assert_eq!(history, 3);
+        assert!(breaks(T1).is_empty());
+    }
+
+    #[pg_test]
+    fn tenants_have_their_own_chains() {
+        setup();
+        Spi::run(&format!(
+            "insert into t_deals select '{T1}', g, g, 'x' from generate_series(1, 20) g;
+             insert into t_deals select '{T2}', g, g, 'y' from generate_series(1, 5) g;"
+        ))
+        .unwrap();
+        assert_eq!(count(&format!("select max(seq) from bizos.audit_log where tenant_id = '{T1}'")), 20);
+        assert_eq!(count(&format!("select max(seq) from bizos.audit_log where tenant_id = '{T2}'")), 5);
+        assert!(breaks(T1).is_empty() && breaks(T2).is_empty());
+    }
+
+    #[pg_test]
+    fn an_edited_entry_is_named() {
+        setup();
+        Spi::run(&format!("insert into t_deals select '{T1}', g, g, 'x' from generate_series(1, 5) g")).unwrap();
+        Spi::run("update bizos.audit_log set after = jsonb_set(after, '{amount}', '999') where seq = 3").unwrap();
+        let b = breaks(T1);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert_eq!(b[0].0, 3);
+        assert!(b[0].1.contains("modified"), "{b:?}");
+        assert!(breaks(T2).is_empty());
+    }
+
+    #[pg_test]
+    fn deleted_entries_are_named() {
+        setup();
+        Spi::run(&format!("insert into t_deals select '{T1}', g, g, 'x' from generate_series(1, 5) g")).unwrap();
+        Spi::run("delete from bizos.audit_log where seq = 2").unwrap();
+        let b = breaks(T1);
+        assert_eq!((b[0].0, b[0].1.contains("missing")), (2, true), "{b:?}");
+
+        Spi::run("delete from bizos.audit_log where seq in (4, 5)").unwrap();
+        Spi::run("insert into bizos.audit_log select * from bizos.audit_log where false").unwrap();
+        let b = breaks(T1);
+        assert_eq!(b[0].0, 2, "the first break is still the first: {b:?}");
+    }
+
+    #[pg_test]
+    fn deleting_the_newest_entry_is_named() {
+        setup();
+        Spi::run(&format!("insert into t_deals select '{T1}', g, g, 'x' from generate_series(1, 3) g")).unwrap();
+        Spi::run("delete from bizos.audit_log where seq = 3").unwrap();
+        let b = breaks(T1);
+        assert_eq!(b[0].0, 3, "{b:?}");
+    }
+
+    #[pg_test(error = "t_plain has no tenant_id column; audited tables must carry one")]
+    fn tables_need_a_tenant() {
+        Spi::run("create table t_plain (id int primary key); select bizos.enable_audit('t_plain')").unwrap();
+    }
+
+    #[pg_test(error = "t_nokey has no primary key; audited tables need one")]
+    fn tables_need_a_key() {
+        Spi::run("create table t_nokey (tenant_id uuid, id int); select bizos.enable_audit('t_nokey')").unwrap();
+    }
+
+    #[pg_test]
+    fn disable_removes_the_trigger() {
+        setup();
+        Spi::run("select bizos.disable_audit('t_deals')").unwrap();
+        Spi::run(&format!("insert into t_deals values ('{T1}', 1, 1, 'x')")).unwrap();
+        assert_eq!(count("select count(*) from bizos.audit_log"), 0);
+    }
+}

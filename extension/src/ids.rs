@@ -1,0 +1,317 @@
+//! C1: business numbers `<PREFIX>-<YYYY>-<NNNNNN>` per tenant, kind and year
+//! (see sql/ids.sql for the two modes).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use pgrx::prelude::*;
+use pgrx::{pg_sys, PgSqlErrorCode as Code};
+
+use crate::error::{raise, OrRaise};
+use crate::privilege::as_extension_owner;
+
+pgrx::extension_sql_file!("../sql/ids.sql", name = "ids_schema", requires = ["schema_grants"]);
+
+/// Formats a business number; numbers beyond `width` digits simply grow.
+pub fn format_id(prefix: &str, year: i32, n: i64, width: usize) -> String {
+    format!("{prefix}-{year}-{n:0width$}")
+}
+
+type SeqKey = (pgrx::Uuid, String, i32);
+
+thread_local! {
+    /// Sequence of each (tenant, kind, year) seen by this backend. Entries
+    /// are re-checked against the catalog before use (a sequence created in
+    /// a rolled-back (sub)transaction disappears).
+    static SEQUENCES: RefCell<HashMap<SeqKey, pg_sys::Oid>> = RefCell::new(HashMap::new());
+}
+
+fn is_sequence(oid: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache lookup; returns '\0' for a missing relation.
+    unsafe { pg_sys::get_rel_relkind(oid) as u8 == b'S' }
+}
+
+/// The tenant to number for: the explicit one, else the caller's claim. A
+/// caller with claims may not number for another tenant.
+fn resolve_tenant(explicit: Option<pgrx::Uuid>) -> pgrx::Uuid {
+    let claimed = crate::claims::current_tenant();
+    match (explicit, claimed) {
+        (Some(t), Some(c)) if t != c => raise(
+            Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            "next_id: the tenant differs from the caller's tenant",
+            None,
+        ),
+        (Some(t), _) | (None, Some(t)) => t,
+        (None, None) => raise(
+            Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            "next_id needs a tenant: the request has no tenant_id claim",
+            Some("call bizos.next_id(kind, tenant_id) or run under the caller's claims"),
+        ),
+    }
+}
+
+/// The next business number of `kind` for the tenant (the caller's tenant
+/// when `tenant` is NULL), e.g. `LEAD-2026-000123`. The year is that of the
+/// transaction's start in the session time zone.
+#[pg_extern(volatile, parallel_unsafe)]
+fn next_id(kind: &str, tenant: default!(Option<pgrx::Uuid>, "NULL")) -> String {
+    let tenant = resolve_tenant(tenant);
+    as_extension_owner(|| next_id_for(tenant, kind))
+}
+
+pub(crate) fn next_id_for(tenant: pgrx::Uuid, kind: &str) -> String {
+    let (prefix, mode, width, year) = Spi::connect(|client| {
+        let row = client
+            .select(
+                "select k.prefix, k.mode, k.width, extract(year from pg_catalog.now())::int
+                   from bizos.id_kinds k where k.kind = $1",
+                Some(1),
+                &[kind.into()],
+            )
+            .or_raise("reading bizos.id_kinds");
+        if row.is_empty() {
+            raise(
+                Code::ERRCODE_RAISE_EXCEPTION,
+                format!("unknown business number kind \"{kind}\""),
+                Some("define it in bizos.id_kinds"),
+            );
+        }
+        let row = row.first();
+        (
+            row.get::<String>(1).or_raise("id kind prefix").unwrap_or_default(),
+            row.get::<String>(2).or_raise("id kind mode").unwrap_or_default(),
+            row.get::<i32>(3).or_raise("id kind width").unwrap_or(6),
+            row.get::<i32>(4).or_raise("current year").unwrap_or(0),
+        )
+    });
+    let n = match mode.as_str() {
+        "gapless" => next_gapless(tenant, kind, year),
+        _ => next_from_sequence(tenant, kind, year),
+    };
+    format_id(&prefix, year, n, usize::try_from(width).unwrap_or(6))
+}
+
+fn next_gapless(tenant: pgrx::Uuid, kind: &str, year: i32) -> i64 {
+    Spi::get_one_with_args::<i64>(
+        "insert into bizos.id_counters as c (tenant_id, kind, year, last_value)
+         values ($1, $2, $3, 1)
+         on conflict (tenant_id, kind, year) do update set last_value = c.last_value + 1
+         returning c.last_value",
+        &[tenant.into(), kind.into(), year.into()],
+    )
+    .or_raise("advancing a gapless counter")
+    .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "gapless counter returned no row", None))
+}
+
+fn next_from_sequence(tenant: pgrx::Uuid, kind: &str, year: i32) -> i64 {
+    let key = (tenant, kind.to_owned(), year);
+    let cached = SEQUENCES.with(|m| m.borrow().get(&key).copied()).filter(|oid| is_sequence(*oid));
+    let seq = match cached {
+        Some(oid) => oid,
+        None => {
+            let oid = find_or_create_sequence(tenant, kind, year);
+            SEQUENCES.with(|m| m.borrow_mut().insert(key, oid));
+            oid
+        }
+    };
+    // SAFETY: nextval_oid is a plain fmgr function taking a regclass.
+    unsafe { pgrx::direct_function_call::<i64>(pg_sys::nextval_oid, &[seq.into_datum()]) }
+        .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "nextval returned NULL", None))
+}
+
+fn lookup_sequence(tenant: pgrx::Uuid, kind: &str, year: i32) -> Option<pg_sys::Oid> {
+    Spi::get_one_with_args::<pg_sys::Oid>(
+        "select seq::oid from bizos.id_sequences where tenant_id = $1 and kind = $2 and year = $3",
+        &[tenant.into(), kind.into(), year.into()],
+    )
+    .or_raise("reading bizos.id_sequences")
+}
+
+/// First use of a (tenant, kind, year): create its sequence. An advisory
+/// lock on the key makes concurrent first uses wait for one creator.
+fn find_or_create_sequence(tenant: pgrx::Uuid, kind: &str, year: i32) -> pg_sys::Oid {
+    if let Some(oid) = lookup_sequence(tenant, kind, year) {
+        return oid;
+    }
+    let args = [tenant.into(), kind.into(), year.into()];
+    Spi::run_with_args(
+        "select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1::text || '/' || $2 || '/' || $3::text, 7))",
+        &args,
+    )
+    .or_raise("locking a new id sequence");
+    if let Some(oid) = lookup_sequence(tenant, kind, year) {
+        return oid;
+    }
+    let name = Spi::get_one_with_args::<String>(
+        "select 'idseq_' || pg_catalog.md5($1::text || '/' || $2 || '/' || $3::text)",
+        &[tenant.into(), kind.into(), year.into()],
+    )
+    .or_raise("naming a new id sequence")
+    .unwrap_or_default();
+    let qualified = format!("bizos.{}", pgrx::spi::quote_identifier(&name));
+    Spi::run(&format!("create sequence if not exists {qualified} as bigint"))
+        .or_raise("creating an id sequence");
+    Spi::get_one_with_args::<pg_sys::Oid>(
+        "insert into bizos.id_sequences (tenant_id, kind, year, seq)
+         values ($1, $2, $3, $4::regclass) returning seq::oid",
+        &[tenant.into(), kind.into(), year.into(), qualified.as_str().into()],
+    )
+    .or_raise("recording an id sequence")
+    .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "id sequence was not recorded", None))
+}
+
+/// BEFORE INSERT OR UPDATE trigger: `bizos.assign_business_id(kind, column)`.
+/// On INSERT it fills `column` from `next_id(kind, NEW.tenant_id)` and
+/// rejects a client-supplied value; on UPDATE the number cannot change.
+#[pg_trigger]
+fn assign_business_id<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, impl WhoAllocated>>, pgrx::datum::TryFromDatumError> {
+    let args = trigger.extra_args().or_raise("reading trigger arguments");
+    let [kind, column] = args.as_slice() else {
+        raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            "assign_business_id takes two arguments: kind and column",
+            None,
+        )
+    };
+    let table = trigger.table_name().unwrap_or_default();
+    let new = trigger
+        .new()
+        .unwrap_or_else(|| raise(Code::ERRCODE_TRIGGERED_ACTION_EXCEPTION, "assign_business_id must be a row-level BEFORE INSERT OR UPDATE trigger", None));
+    let mut new = new.into_owned();
+    let supplied: Option<String> = new.get_by_name(column)?;
+
+    if let Some(old) = trigger.old() {
+        let previous: Option<String> = old.get_by_name(column)?;
+        if supplied != previous {
+            raise(
+                Code::ERRCODE_RAISE_EXCEPTION,
+                format!("{table}.{column} is assigned by the database and cannot be changed"),
+                None,
+            );
+        }
+        return Ok(Some(new));
+    }
+    if supplied.is_some() {
+        raise(
+            Code::ERRCODE_RAISE_EXCEPTION,
+            format!("{table}.{column} is assigned by the database; do not send it"),
+            None,
+        );
+    }
+    let tenant: pgrx::Uuid = new.get_by_name("tenant_id")?.unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_NOT_NULL_VIOLATION,
+            format!("{table}.tenant_id is required to assign {column}"),
+            None,
+        )
+    });
+    let id = as_extension_owner(|| next_id_for(tenant, kind));
+    new.set_by_name(column, id)?;
+    Ok(Some(new))
+}
+
+#[cfg(test)]
+mod unit {
+    #[test]
+    fn formats_numbers() {
+        assert_eq!(super::format_id("LEAD", 2026, 123, 6), "LEAD-2026-000123");
+        assert_eq!(super::format_id("INV", 2026, 1_234_567, 6), "INV-2026-1234567");
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    const T1: &str = "'6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab'::uuid";
+    const T2: &str = "'0b8f6a57-1f43-4f4e-9a38-6d2f4b6b8c01'::uuid";
+
+    fn setup() {
+        Spi::run(
+            "insert into bizos.id_kinds (kind, prefix, mode) values
+               ('t_lead', 'LEAD', 'sequence'), ('t_inv', 'INV', 'gapless')",
+        )
+        .unwrap();
+    }
+
+    fn one(sql: &str) -> String {
+        Spi::get_one::<String>(sql).unwrap().unwrap()
+    }
+
+    #[pg_test]
+    fn numbers_are_per_tenant_kind_and_year() {
+        setup();
+        let year: i32 = Spi::get_one("select extract(year from now())::int").unwrap().unwrap();
+        assert_eq!(one(&format!("select bizos.next_id('t_lead', {T1})")), format!("LEAD-{year}-000001"));
+        assert_eq!(one(&format!("select bizos.next_id('t_lead', {T1})")), format!("LEAD-{year}-000002"));
+        assert_eq!(one(&format!("select bizos.next_id('t_lead', {T2})")), format!("LEAD-{year}-000001"));
+        assert_eq!(one(&format!("select bizos.next_id('t_inv', {T1})")), format!("INV-{year}-000001"));
+        assert_eq!(one(&format!("select bizos.next_id('t_inv', {T1})")), format!("INV-{year}-000002"));
+    }
+
+    #[pg_test]
+    fn the_tenant_comes_from_the_claims() {
+        setup();
+        Spi::run(&format!(
+            "select set_config('request.jwt.claims', json_build_object('tenant_id', {T2})::text, true)"
+        ))
+        .unwrap();
+        assert!(one("select bizos.next_id('t_lead')").starts_with("LEAD-"));
+    }
+
+    #[pg_test(error = "next_id: the tenant differs from the caller's tenant")]
+    fn another_tenant_is_refused_under_claims() {
+        setup();
+        Spi::run(&format!(
+            "select set_config('request.jwt.claims', json_build_object('tenant_id', {T2})::text, true)"
+        ))
+        .unwrap();
+        one(&format!("select bizos.next_id('t_lead', {T1})"));
+    }
+
+    #[pg_test(error = "next_id needs a tenant: the request has no tenant_id claim")]
+    fn no_tenant_is_an_error() {
+        setup();
+        one("select bizos.next_id('t_lead')");
+    }
+
+    #[pg_test(error = "unknown business number kind \"nope\"")]
+    fn unknown_kinds_are_an_error() {
+        one(&format!("select bizos.next_id('nope', {T1})"));
+    }
+
+    #[pg_test]
+    fn the_trigger_fills_and_protects_the_number() {
+        setup();
+        Spi::run(
+            "create table t_leads (tenant_id uuid not null, lead_no text, note text);
+             create trigger t_leads_no before insert or update on t_leads
+               for each row execute function bizos.assign_business_id('t_lead', 'lead_no')",
+        )
+        .unwrap();
+        let no = one(&format!("insert into t_leads (tenant_id, note) values ({T1}, 'x') returning lead_no"));
+        assert!(no.starts_with("LEAD-") && no.ends_with("-000001"), "{no}");
+        Spi::run("update t_leads set note = 'y'").unwrap();
+        let rejected = PgTryBuilder::new(|| {
+            Spi::run("update t_leads set lead_no = 'LEAD-1999-000001'").map(|_| false).unwrap_or(false)
+        })
+        .catch_others(|_| true)
+        .execute();
+        assert!(rejected, "changing the number must fail");
+    }
+
+    #[pg_test(error = "t_leads.lead_no is assigned by the database; do not send it")]
+    fn client_supplied_numbers_are_rejected() {
+        setup();
+        Spi::run(
+            "create table t_leads (tenant_id uuid not null, lead_no text);
+             create trigger t_leads_no before insert or update on t_leads
+               for each row execute function bizos.assign_business_id('t_lead', 'lead_no')",
+        )
+        .unwrap();
+        Spi::run(&format!("insert into t_leads values ({T1}, 'LEAD-2026-999999')")).unwrap();
+    }
+}

@@ -1,0 +1,267 @@
+//! Extension primitives under concurrency and through the request role:
+//! C1 business numbers, C3 audit chains, C2 normalisers in indexes.
+
+use std::collections::HashSet;
+
+use bizos_tests::{caller, TestDb};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+async fn exec(pool: &PgPool, sql: &str) {
+    sqlx::raw_sql(sql).execute(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn numbered_table(db: &TestDb) {
+    exec(
+        &db.owner,
+        "insert into bizos.id_kinds (kind, prefix, mode) values ('t_lead', 'LEAD', 'sequence'), ('t_inv', 'INV', 'gapless');
+         create table t_leads (tenant_id uuid not null, id bigint generated always as identity, lead_no text,
+                               primary key (tenant_id, id), unique (tenant_id, lead_no));
+         create trigger t_leads_no before insert or update on t_leads
+           for each row execute function bizos.assign_business_id('t_lead', 'lead_no');
+         create table t_invoices (tenant_id uuid not null, id bigint generated always as identity, invoice_no text,
+                                  primary key (tenant_id, id), unique (tenant_id, invoice_no));
+         create trigger t_invoices_no before insert or update on t_invoices
+           for each row execute function bizos.assign_business_id('t_inv', 'invoice_no');",
+    )
+    .await;
+}
+
+fn serial(no: &str) -> i64 {
+    no.rsplit('-').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn sixteen_sessions_never_get_the_same_number() {
+    let db = TestDb::new().await;
+    numbered_table(&db).await;
+    let tenant = Uuid::new_v4();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .connect(&db.url("bizos_owner"))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for _ in 0..500 {
+                    sqlx::query("insert into t_leads (tenant_id) values ($1)")
+                        .bind(tenant)
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let numbers: Vec<String> = sqlx::query_scalar("select lead_no from t_leads").fetch_all(&pool).await.unwrap();
+    assert_eq!(numbers.len(), 8000);
+    let distinct: HashSet<&String> = numbers.iter().collect();
+    assert_eq!(distinct.len(), 8000, "duplicate business numbers");
+    assert!(numbers.iter().all(|n| n.starts_with("LEAD-") && n.len() == "LEAD-2026-000001".len()));
+}
+
+#[tokio::test]
+async fn gapless_numbers_have_no_gap_among_committed_rows() {
+    let db = TestDb::new().await;
+    numbered_table(&db).await;
+    let tenant = Uuid::new_v4();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&db.url("bizos_owner"))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|worker| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for i in 0..60 {
+                    let mut tx = pool.begin().await.unwrap();
+                    sqlx::query("insert into t_invoices (tenant_id) values ($1)")
+                        .bind(tenant)
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                    // Every seventh transaction of each worker rolls back.
+                    if (i + worker) % 7 == 0 {
+                        tx.rollback().await.unwrap();
+                    } else {
+                        tx.commit().await.unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut serials: Vec<i64> = sqlx::query_scalar::<_, String>("select invoice_no from t_invoices")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| serial(n))
+        .collect();
+    serials.sort_unstable();
+    let expected: Vec<i64> = (1..=serials.len() as i64).collect();
+    assert!(serials.len() > 400, "{}", serials.len());
+    assert_eq!(serials, expected, "gapless numbers must be 1..n");
+}
+
+#[tokio::test]
+async fn requests_get_numbers_and_audit_without_touching_the_bookkeeping() {
+    let db = TestDb::new().await;
+    numbered_table(&db).await;
+    exec(
+        &db.owner,
+        "alter table t_leads enable row level security;
+         create policy own_tenant on t_leads for all to bizos_authenticated
+           using (tenant_id = (select bizos.tenant_id())) with check (tenant_id = (select bizos.tenant_id()));
+         grant select, insert, update, delete on t_leads to bizos_authenticated;
+         select bizos.enable_audit('t_leads');",
+    )
+    .await;
+    let tenant = db.create_tenant("acme").await;
+    let user = caller(tenant, Uuid::new_v4(), "salesperson");
+
+    let mut tx = db.as_user(&user).await;
+    let no: String = sqlx::query_scalar("insert into t_leads (tenant_id) values ($1) returning lead_no")
+        .bind(tenant)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert!(no.ends_with("-000001"), "{no}");
+    let own: String = sqlx::query_scalar("select bizos.next_id('t_lead')").fetch_one(&mut *tx).await.unwrap();
+    assert!(own.ends_with("-000002"), "{own}");
+    tx.commit().await.unwrap();
+
+    for sql in [
+        "insert into bizos.audit_log (tenant_id, chain, seq, table_name, record_key, action, db_role, txid, at, prev_hash, hash)
+         values (bizos.tenant_id(), 0, 99, 'x', '{}', 'INSERT', 'x', 1, now(), '', '')",
+        "update bizos.audit_log set action = 'DELETE'",
+        "delete from bizos.audit_log",
+        "update bizos.id_counters set last_value = 0",
+        "update bizos.id_kinds set prefix = 'HACK'",
+        "select count(*) from bizos.audit_heads",
+    ] {
+        let mut tx = db.as_user(&user).await;
+        let err = sqlx::raw_sql(sql).execute(&mut *tx).await.unwrap_err();
+        assert_eq!(err.as_database_error().unwrap().code().as_deref(), Some("42501"), "{sql}");
+    }
+
+    let mut tx = db.as_user(&user).await;
+    let err = sqlx::query("select bizos.next_id('t_lead', $1)")
+        .bind(Uuid::new_v4())
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap_err();
+    assert_eq!(err.as_database_error().unwrap().code().as_deref(), Some("42501"));
+    drop(tx);
+
+    let (actor, role): (Uuid, String) = sqlx::query_as("select actor, db_role from bizos.audit_log")
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!((actor, role.as_str()), (user.user_id, "bizos_app"));
+}
+
+#[tokio::test]
+async fn audit_chains_of_tenants_written_in_parallel_verify() {
+    let db = TestDb::new().await;
+    exec(
+        &db.owner,
+        "create table t_notes (tenant_id uuid not null, id bigint generated always as identity, body text,
+                               primary key (tenant_id, id));
+         select bizos.enable_audit('t_notes');",
+    )
+    .await;
+    let tenants: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(12)
+        .connect(&db.url("bizos_owner"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for worker in 0..12 {
+        let pool = pool.clone();
+        let tenant = tenants[worker % 4];
+        tasks.push(tokio::spawn(async move {
+            for i in 0..100 {
+                let mut tx = pool.begin().await.unwrap();
+                let id: i64 = sqlx::query_scalar("insert into t_notes (tenant_id, body) values ($1, $2) returning id")
+                    .bind(tenant)
+                    .bind(format!("note {i}"))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                sqlx::query("update t_notes set body = body || ' (edited)' where tenant_id = $1 and id = $2")
+                    .bind(tenant)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                if i % 10 == 0 {
+                    tx.rollback().await.unwrap();
+                } else {
+                    tx.commit().await.unwrap();
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for tenant in &tenants {
+        let entries: i64 = sqlx::query_scalar("select count(*) from bizos.audit_log where tenant_id = $1")
+            .bind(tenant)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(entries, 3 * 90 * 2, "tenant {tenant}");
+        let chains: i64 = sqlx::query_scalar("select count(distinct chain) from bizos.audit_log where tenant_id = $1")
+            .bind(tenant)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!(chains >= 1);
+        let breaks: Vec<(i16, i64, String)> = sqlx::query_as("select chain, seq, problem from bizos.audit_verify($1)")
+            .bind(tenant)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert!(breaks.is_empty(), "{breaks:?}");
+    }
+}
+
+#[tokio::test]
+async fn normalised_keys_deduplicate_through_unique_indexes() {
+    let db = TestDb::new().await;
+    exec(
+        &db.owner,
+        "create table t_customers (tenant_id uuid not null, npwp text, phone text,
+                                   primary key (tenant_id, npwp));
+         create unique index t_customers_npwp_key on t_customers (tenant_id, bizos.norm_npwp(npwp));",
+    )
+    .await;
+    let tenant = Uuid::new_v4();
+    sqlx::query("insert into t_customers values ($1, '01.234.567.8-901.000', '0812-3456-7890')")
+        .bind(tenant)
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    let err = sqlx::query("insert into t_customers values ($1, '012345678901000', null)")
+        .bind(tenant)
+        .execute(&db.owner)
+        .await
+        .unwrap_err();
+    assert_eq!(err.as_database_error().unwrap().code().as_deref(), Some("23505"));
+    let phone: String = sqlx::query_scalar("select bizos.norm_phone(phone) from t_customers")
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!(phone, "+6281234567890");
+}
