@@ -6,18 +6,21 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 
 use bizos_core::audit::{entry_hash, ChainVerifier, Entry, GENESIS};
+use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
-use pgrx::datum::DatumWithOid;
 use pgrx::{pg_sys, PgOid, PgSqlErrorCode as Code};
 
+// Named by the `requires` of the SQL below (the policies call it).
+#[allow(unused_imports)]
+use crate::claims::tenant_id;
 use crate::error::{raise, OrRaise};
 use crate::privilege::as_extension_owner;
 
 pgrx::extension_sql_file!(
     "../sql/audit.sql",
     name = "audit_schema",
-    requires = ["schema_grants", crate::claims::tenant_id, audit_trigger]
+    requires = ["schema_grants", tenant_id, audit_trigger]
 );
 
 /// Chains per tenant: concurrent writers of one tenant take different ones.
@@ -45,7 +48,12 @@ fn oid(o: pg_sys::Oid) -> PgOid {
 fn prepare_statements() -> Statements {
     use pg_sys::{BYTEAOID, INT2OID, INT4OID, INT8OID, JSONBOID, TEXTOID, TIMESTAMPTZOID, UUIDOID};
     Spi::connect(|client| {
-        let keep = |sql: &str, args: &[PgOid]| client.prepare_mut(sql, args).or_raise("preparing audit statements").keep();
+        let keep = |sql: &str, args: &[PgOid]| {
+            client
+                .prepare_mut(sql, args)
+                .or_raise("preparing audit statements")
+                .keep()
+        };
         Statements {
             pick_chain: keep(
                 "select chain from bizos.audit_heads where tenant_id = $1
@@ -99,7 +107,11 @@ fn with_statements<R>(f: impl FnOnce(&Statements) -> R) -> R {
         let guard = s.borrow();
         match guard.as_ref() {
             Some(stmts) => f(stmts),
-            None => raise(Code::ERRCODE_INTERNAL_ERROR, "audit statements are not prepared", None),
+            None => raise(
+                Code::ERRCODE_INTERNAL_ERROR,
+                "audit statements are not prepared",
+                None,
+            ),
         }
     })
 }
@@ -119,17 +131,26 @@ fn advance_chain(stmts: &Statements, tenant: pgrx::Uuid) -> (i16, i64, Vec<u8>) 
         let offset = unsafe { pg_sys::MyProcPid } % i32::from(CHAINS);
         let pick = || {
             Spi::connect_mut(|c| {
-                c.update(&stmts.pick_chain, Some(1), &[tenant.into(), offset.into()])
-                    .or_raise("picking an audit chain")
-                    .first()
-                    .get_one::<i16>()
-                    .or_raise("reading the audit chain")
+                let t = c
+                    .update(&stmts.pick_chain, Some(1), &[tenant.into(), offset.into()])
+                    .or_raise("picking an audit chain");
+                if t.is_empty() {
+                    None
+                } else {
+                    t.first()
+                        .get_one::<i16>()
+                        .or_raise("reading the audit chain")
+                }
             })
         };
         let chain = pick().or_else(|| {
             Spi::connect_mut(|c| {
-                c.update(&stmts.init_heads, None, &[tenant.into(), GENESIS.to_vec().into()])
-                    .or_raise("creating audit chains");
+                c.update(
+                    &stmts.init_heads,
+                    None,
+                    &[tenant.into(), GENESIS.to_vec().into()],
+                )
+                .or_raise("creating audit chains");
             });
             pick()
         });
@@ -150,7 +171,11 @@ fn advance_chain(stmts: &Statements, tenant: pgrx::Uuid) -> (i16, i64, Vec<u8>) 
     });
     match (seq, prev) {
         (Some(s), Some(p)) => (chain, s, p),
-        _ => raise(Code::ERRCODE_INTERNAL_ERROR, "audit chain head is missing", None),
+        _ => raise(
+            Code::ERRCODE_INTERNAL_ERROR,
+            "audit chain head is missing",
+            None,
+        ),
     }
 }
 
@@ -185,7 +210,9 @@ fn push_json_string(out: &mut String, s: &str) {
 /// Appends one attribute value as JSON, by type category as to_jsonb does:
 /// booleans and finite numbers bare, json/jsonb as is, the rest as strings.
 fn push_json_value(out: &mut String, typoid: pg_sys::Oid, datum: pg_sys::Datum) {
-    use pg_sys::{BOOLOID, FLOAT4OID, FLOAT8OID, INT2OID, INT4OID, INT8OID, JSONBOID, JSONOID, NUMERICOID};
+    use pg_sys::{
+        BOOLOID, FLOAT4OID, FLOAT8OID, INT2OID, INT4OID, INT8OID, JSONBOID, JSONOID, NUMERICOID,
+    };
     // SAFETY: the datum is a valid non-null value of `typoid`.
     let text = unsafe {
         let ptr = pg_sys::OidOutputFunctionCall(output_fn(typoid), datum);
@@ -210,7 +237,11 @@ fn push_json_value(out: &mut String, typoid: pg_sys::Oid, datum: pg_sys::Datum) 
 ///
 /// # Safety
 /// `tuple` and `desc` must describe a valid heap tuple.
-unsafe fn row_json(tuple: *mut pg_sys::HeapTupleData, desc: pg_sys::TupleDesc, only: Option<&[usize]>) -> String {
+unsafe fn row_json(
+    tuple: *mut pg_sys::HeapTupleData,
+    desc: pg_sys::TupleDesc,
+    only: Option<&[usize]>,
+) -> String {
     let natts = (*desc).natts as usize;
     let mut out = String::from("{");
     let mut first = true;
@@ -285,7 +316,10 @@ unsafe fn same_image(a: pg_sys::Datum, b: pg_sys::Datum, byval: bool, len: i16) 
         match len {
             -1 => {
                 let v = pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr());
-                (pgrx::varlena::vardata_any(v).cast(), pgrx::varlena::varsize_any_exhdr(v))
+                (
+                    pgrx::varlena::vardata_any(v).cast(),
+                    pgrx::varlena::varsize_any_exhdr(v),
+                )
             }
             -2 => {
                 let p: *const std::ffi::c_char = d.cast_mut_ptr();
@@ -301,13 +335,34 @@ unsafe fn same_image(a: pg_sys::Datum, b: pg_sys::Datum, byval: bool, len: i16) 
 
 /// Parses JSON text into a jsonb datum and returns it with its canonical text.
 fn to_jsonb(json: &str) -> (pg_sys::Datum, String) {
-    let c = CString::new(json).unwrap_or_else(|_| raise(Code::ERRCODE_UNTRANSLATABLE_CHARACTER, "audit: a value contains a NUL character", None));
+    let c = CString::new(json).unwrap_or_else(|_| {
+        raise(
+            Code::ERRCODE_UNTRANSLATABLE_CHARACTER,
+            "audit: a value contains a NUL character",
+            None,
+        )
+    });
     // SAFETY: jsonb_in/jsonb_out are plain fmgr functions on valid input.
     unsafe {
-        let jsonb = pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(c.as_ptr()))])
-            .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "audit: jsonb_in returned NULL", None));
+        let jsonb = pgrx::direct_function_call_as_datum(
+            pg_sys::jsonb_in,
+            &[Some(pg_sys::Datum::from(c.as_ptr()))],
+        )
+        .unwrap_or_else(|| {
+            raise(
+                Code::ERRCODE_INTERNAL_ERROR,
+                "audit: jsonb_in returned NULL",
+                None,
+            )
+        });
         let text_ptr = pgrx::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(jsonb)])
-            .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "audit: jsonb_out returned NULL", None));
+            .unwrap_or_else(|| {
+                raise(
+                    Code::ERRCODE_INTERNAL_ERROR,
+                    "audit: jsonb_out returned NULL",
+                    None,
+                )
+            });
         let cstr: *mut std::ffi::c_char = text_ptr.cast_mut_ptr();
         let text = CStr::from_ptr(cstr).to_string_lossy().into_owned();
         pg_sys::pfree(cstr.cast());
@@ -339,9 +394,18 @@ fn audit_trigger<'a>(
         let ev = data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
         match ev {
             pg_sys::TRIGGER_EVENT_INSERT => (desc, None, Some(data.tg_trigtuple), "INSERT"),
-            pg_sys::TRIGGER_EVENT_UPDATE => (desc, Some(data.tg_trigtuple), Some(data.tg_newtuple), "UPDATE"),
+            pg_sys::TRIGGER_EVENT_UPDATE => (
+                desc,
+                Some(data.tg_trigtuple),
+                Some(data.tg_newtuple),
+                "UPDATE",
+            ),
             pg_sys::TRIGGER_EVENT_DELETE => (desc, Some(data.tg_trigtuple), None, "DELETE"),
-            _ => raise(Code::ERRCODE_TRIGGERED_ACTION_EXCEPTION, "audit_trigger is for INSERT, UPDATE and DELETE", None),
+            _ => raise(
+                Code::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
+                "audit_trigger is for INSERT, UPDATE and DELETE",
+                None,
+            ),
         }
     };
     let table = format!(
@@ -351,11 +415,24 @@ fn audit_trigger<'a>(
     );
     let current = new.or(old).unwrap_or(std::ptr::null_mut());
 
-    let tenant_col = attnum(desc, "tenant_id")
-        .unwrap_or_else(|| raise(Code::ERRCODE_UNDEFINED_COLUMN, format!("{table} has no tenant_id column"), None));
+    let tenant_col = attnum(desc, "tenant_id").unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_UNDEFINED_COLUMN,
+            format!("{table} has no tenant_id column"),
+            None,
+        )
+    });
     let key_idx: Vec<usize> = key_cols
         .iter()
-        .map(|c| attnum(desc, c).unwrap_or_else(|| raise(Code::ERRCODE_UNDEFINED_COLUMN, format!("{table} has no column {c}; run bizos.enable_audit again"), None)))
+        .map(|c| {
+            attnum(desc, c).unwrap_or_else(|| {
+                raise(
+                    Code::ERRCODE_UNDEFINED_COLUMN,
+                    format!("{table} has no column {c}; run bizos.enable_audit again"),
+                    None,
+                )
+            })
+        })
         .collect();
     // SAFETY: valid tuples for `desc`.
     let tenant: pgrx::Uuid = unsafe {
@@ -363,7 +440,13 @@ fn audit_trigger<'a>(
         let d = pg_sys::heap_getattr(current, (tenant_col + 1) as i32, desc, &mut isnull);
         pgrx::Uuid::from_datum(d, isnull)
     }
-    .unwrap_or_else(|| raise(Code::ERRCODE_NOT_NULL_VIOLATION, format!("{table}.tenant_id is NULL; cannot audit"), None));
+    .unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_NOT_NULL_VIOLATION,
+            format!("{table}.tenant_id is NULL; cannot audit"),
+            None,
+        )
+    });
 
     // SAFETY: valid tuples for `desc`.
     let (key, before, after) = unsafe {
@@ -376,7 +459,11 @@ fn audit_trigger<'a>(
                     return Ok(None);
                 }
                 cols.extend(key_idx.iter().copied());
-                (key, Some(row_json(o, desc, Some(&cols))), Some(row_json(n, desc, Some(&cols))))
+                (
+                    key,
+                    Some(row_json(o, desc, Some(&cols))),
+                    Some(row_json(n, desc, Some(&cols))),
+                )
             }
             (Some(o), None) => (key, Some(row_json(o, desc, None)), None),
             (None, Some(n)) => (key, None, Some(row_json(n, desc, None))),
@@ -392,7 +479,11 @@ fn audit_trigger<'a>(
         let role = CStr::from_ptr(pg_sys::GetUserNameFromId(pg_sys::GetSessionUserId(), false))
             .to_string_lossy()
             .into_owned();
-        (role, pg_sys::GetTopFullTransactionId().value as i64, pg_sys::GetCurrentStatementStartTimestamp())
+        (
+            role,
+            pg_sys::GetTopFullTransactionId().value as i64,
+            pg_sys::GetCurrentStatementStartTimestamp(),
+        )
     };
 
     as_extension_owner(|| {
@@ -422,7 +513,8 @@ fn audit_trigger<'a>(
                 None => DatumWithOid::null_oid(pg_sys::JSONBOID),
             };
             // SAFETY: a timestamptz value in microseconds.
-            let at_arg = unsafe { DatumWithOid::new(pg_sys::Datum::from(at), pg_sys::TIMESTAMPTZOID) };
+            let at_arg =
+                unsafe { DatumWithOid::new(pg_sys::Datum::from(at), pg_sys::TIMESTAMPTZOID) };
             let args = [
                 tenant.into(),
                 chain.into(),
@@ -443,7 +535,8 @@ fn audit_trigger<'a>(
                 hash.to_vec().into(),
             ];
             Spi::connect_mut(|c| {
-                c.update(&stmts.append, None, &args).or_raise("writing the audit log");
+                c.update(&stmts.append, None, &args)
+                    .or_raise("writing the audit log");
             });
         })
     });
@@ -477,13 +570,12 @@ fn audit_verify(
         let tenant_text = tenant.to_string();
         for (chain, head_seq, head_hash) in heads {
             let mut verifier = ChainVerifier::default();
-            let mut cursor = client
-                .open_cursor(
-                    "select seq, table_name, record_key::text, action, actor::text, db_role, txid,
+            let mut cursor = client.open_cursor(
+                "select seq, table_name, record_key::text, action, actor::text, db_role, txid,
                             at, before::text, after::text, prev_hash, hash
                        from bizos.audit_log where tenant_id = $1 and chain = $2 order by seq",
-                    &[tenant.into(), chain.into()],
-                );
+                &[tenant.into(), chain.into()],
+            );
             'chain: loop {
                 let batch = cursor.fetch(1000).or_raise("reading the audit log");
                 if batch.is_empty() {
@@ -491,8 +583,15 @@ fn audit_verify(
                 }
                 for r in batch {
                     let text = |i| r.get::<String>(i).ok().flatten();
-                    let (table, key, action, actor, role, before, after) =
-                        (text(2), text(3), text(4), text(5), text(6), text(9), text(10));
+                    let (table, key, action, actor, role, before, after) = (
+                        text(2),
+                        text(3),
+                        text(4),
+                        text(5),
+                        text(6),
+                        text(9),
+                        text(10),
+                    );
                     let at: i64 = r
                         .get::<pgrx::datum::TimestampWithTimeZone>(8)
                         .ok()
@@ -547,10 +646,19 @@ mod tests {
 
     fn breaks(tenant: &str) -> Vec<(i64, String)> {
         Spi::connect(|c| {
-            c.select(&format!("select seq, problem from bizos.audit_verify('{tenant}') order by chain"), None, &[])
-                .unwrap()
-                .map(|r| (r.get::<i64>(1).unwrap().unwrap(), r.get::<String>(2).unwrap().unwrap()))
-                .collect()
+            c.select(
+                &format!("select seq, problem from bizos.audit_verify('{tenant}') order by chain"),
+                None,
+                &[],
+            )
+            .unwrap()
+            .map(|r| {
+                (
+                    r.get::<i64>(1).unwrap().unwrap(),
+                    r.get::<String>(2).unwrap().unwrap(),
+                )
+            })
+            .collect()
         })
     }
 
@@ -572,7 +680,11 @@ mod tests {
              delete from t_deals where id = 1;"
         ))
         .unwrap();
-        assert_eq!(count("select count(*) from bizos.audit_log"), 3, "a no-op update is not recorded");
+        assert_eq!(
+            count("select count(*) from bizos.audit_log"),
+            3,
+            "a no-op update is not recorded"
+        );
         let (after, actor) = Spi::get_two::<pgrx::JsonB, String>(
             "select after, actor::text from bizos.audit_log where action = 'INSERT'",
         )
@@ -581,17 +693,23 @@ mod tests {
         assert_eq!(after["amount"], serde_json::json!(100.50));
         assert_eq!(after["meta"]["k"][1], 2);
         assert_eq!(actor.as_deref(), Some(T2));
-        let (before, after) =
-            Spi::get_two::<pgrx::JsonB, pgrx::JsonB>("select before, after from bizos.audit_log where action = 'UPDATE'")
-                .unwrap();
+        let (before, after) = Spi::get_two::<pgrx::JsonB, pgrx::JsonB>(
+            "select before, after from bizos.audit_log where action = 'UPDATE'",
+        )
+        .unwrap();
         assert_eq!(
             before.unwrap().0,
             serde_json::json!({"tenant_id": T1, "id": 1, "note": "first"})
         );
-        assert_eq!(after.unwrap().0, serde_json::json!({"tenant_id": T1, "id": 1, "note": "second"}));
-        let key = Spi::get_one::<pgrx::JsonB>("select record_key from bizos.audit_log where action = 'DELETE'")
-            .unwrap()
-            .unwrap();
+        assert_eq!(
+            after.unwrap().0,
+            serde_json::json!({"tenant_id": T1, "id": 1, "note": "second"})
+        );
+        let key = Spi::get_one::<pgrx::JsonB>(
+            "select record_key from bizos.audit_log where action = 'DELETE'",
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(key.0, serde_json::json!({"tenant_id": T1, "id": 1}));
         let history = count(&format!(
             "select count(*) from bizos.audit_history('t_deals', '{{\"tenant_id\": \"{T1}\", \"id\": 1}}')"
@@ -608,16 +726,32 @@ mod tests {
              insert into t_deals select '{T2}', g, g, 'y' from generate_series(1, 5) g;"
         ))
         .unwrap();
-        assert_eq!(count(&format!("select max(seq) from bizos.audit_log where tenant_id = '{T1}'")), 20);
-        assert_eq!(count(&format!("select max(seq) from bizos.audit_log where tenant_id = '{T2}'")), 5);
+        assert_eq!(
+            count(&format!(
+                "select max(seq) from bizos.audit_log where tenant_id = '{T1}'"
+            )),
+            20
+        );
+        assert_eq!(
+            count(&format!(
+                "select max(seq) from bizos.audit_log where tenant_id = '{T2}'"
+            )),
+            5
+        );
         assert!(breaks(T1).is_empty() && breaks(T2).is_empty());
     }
 
     #[pg_test]
     fn an_edited_entry_is_named() {
         setup();
-        Spi::run(&format!("insert into t_deals select '{T1}', g, g, 'x' from generate_series(1, 5) g")).unwrap();
-        Spi::run("update bizos.audit_log set after = jsonb_set(after, '{amount}', '999') where seq = 3").unwrap();
+        Spi::run(&format!(
+            "insert into t_deals select '{T1}', g, g, 'x' from generate_series(1, 5) g"
+        ))
+        .unwrap();
+        Spi::run(
+            "update bizos.audit_log set after = jsonb_set(after, '{amount}', '999') where seq = 3",
+        )
+        .unwrap();
         let b = breaks(T1);
         assert_eq!(b.len(), 1, "{b:?}");
         assert_eq!(b[0].0, 3);
@@ -628,7 +762,10 @@ mod tests {
     #[pg_test]
     fn deleted_entries_are_named() {
         setup();
-        Spi::run(&format!("insert into t_deals select '{T1}', g, g, 'x' from generate_series(1, 5) g")).unwrap();
+        Spi::run(&format!(
+            "insert into t_deals select '{T1}', g, g, 'x' from generate_series(1, 5) g"
+        ))
+        .unwrap();
         Spi::run("delete from bizos.audit_log where seq = 2").unwrap();
         let b = breaks(T1);
         assert_eq!((b[0].0, b[0].1.contains("missing")), (2, true), "{b:?}");
@@ -642,20 +779,27 @@ mod tests {
     #[pg_test]
     fn deleting_the_newest_entry_is_named() {
         setup();
-        Spi::run(&format!("insert into t_deals select '{T1}', g, g, 'x' from generate_series(1, 3) g")).unwrap();
+        Spi::run(&format!(
+            "insert into t_deals select '{T1}', g, g, 'x' from generate_series(1, 3) g"
+        ))
+        .unwrap();
         Spi::run("delete from bizos.audit_log where seq = 3").unwrap();
         let b = breaks(T1);
         assert_eq!(b[0].0, 3, "{b:?}");
     }
 
-    #[pg_test(error = "t_plain has no tenant_id column; audited tables must carry one")]
+    #[pg_test(error = "public.t_plain has no tenant_id column; audited tables must carry one")]
     fn tables_need_a_tenant() {
-        Spi::run("create table t_plain (id int primary key); select bizos.enable_audit('t_plain')").unwrap();
+        Spi::run("create table t_plain (id int primary key); select bizos.enable_audit('t_plain')")
+            .unwrap();
     }
 
-    #[pg_test(error = "t_nokey has no primary key; audited tables need one")]
+    #[pg_test(error = "public.t_nokey has no primary key; audited tables need one")]
     fn tables_need_a_key() {
-        Spi::run("create table t_nokey (tenant_id uuid, id int); select bizos.enable_audit('t_nokey')").unwrap();
+        Spi::run(
+            "create table t_nokey (tenant_id uuid, id int); select bizos.enable_audit('t_nokey')",
+        )
+        .unwrap();
     }
 
     #[pg_test]

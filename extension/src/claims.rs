@@ -61,12 +61,16 @@ fn to_pg_uuid(u: uuid::Uuid) -> pgrx::Uuid {
 
 /// The calling user from the request claims, for other modules.
 pub(crate) fn current_uid() -> Option<pgrx::Uuid> {
-    current().and_then(|c| uuid_claim(&c, "sub")).map(to_pg_uuid)
+    current()
+        .and_then(|c| uuid_claim(&c, "sub"))
+        .map(to_pg_uuid)
 }
 
 /// The caller's tenant from the request claims, for other modules.
 pub(crate) fn current_tenant() -> Option<pgrx::Uuid> {
-    current().and_then(|c| uuid_claim(&c, "tenant_id")).map(to_pg_uuid)
+    current()
+        .and_then(|c| uuid_claim(&c, "tenant_id"))
+        .map(to_pg_uuid)
 }
 
 /// All claims of the current request as jsonb, or NULL.

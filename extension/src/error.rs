@@ -37,3 +37,19 @@ impl<T, E: std::fmt::Display> OrRaise<T> for Result<T, E> {
         }
     }
 }
+
+/// The first column of the first row of a query that may return no row.
+pub fn query_opt<T: pgrx::FromDatum + pgrx::IntoDatum>(
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid<'_>],
+    what: &str,
+) -> Option<T> {
+    pgrx::Spi::connect_mut(|c| {
+        let table = c.update(sql, Some(1), args).or_raise(what);
+        if table.is_empty() {
+            None
+        } else {
+            table.first().get_one::<T>().or_raise(what)
+        }
+    })
+}

@@ -7,10 +7,14 @@ use std::collections::HashMap;
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode as Code};
 
-use crate::error::{raise, OrRaise};
+use crate::error::{query_opt, raise, OrRaise};
 use crate::privilege::as_extension_owner;
 
-pgrx::extension_sql_file!("../sql/ids.sql", name = "ids_schema", requires = ["schema_grants"]);
+pgrx::extension_sql_file!(
+    "../sql/ids.sql",
+    name = "ids_schema",
+    requires = ["schema_grants"]
+);
 
 /// Formats a business number; numbers beyond `width` digits simply grow.
 pub fn format_id(prefix: &str, year: i32, n: i64, width: usize) -> String {
@@ -78,8 +82,12 @@ pub(crate) fn next_id_for(tenant: pgrx::Uuid, kind: &str) -> String {
         }
         let row = row.first();
         (
-            row.get::<String>(1).or_raise("id kind prefix").unwrap_or_default(),
-            row.get::<String>(2).or_raise("id kind mode").unwrap_or_default(),
+            row.get::<String>(1)
+                .or_raise("id kind prefix")
+                .unwrap_or_default(),
+            row.get::<String>(2)
+                .or_raise("id kind mode")
+                .unwrap_or_default(),
             row.get::<i32>(3).or_raise("id kind width").unwrap_or(6),
             row.get::<i32>(4).or_raise("current year").unwrap_or(0),
         )
@@ -100,12 +108,20 @@ fn next_gapless(tenant: pgrx::Uuid, kind: &str, year: i32) -> i64 {
         &[tenant.into(), kind.into(), year.into()],
     )
     .or_raise("advancing a gapless counter")
-    .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "gapless counter returned no row", None))
+    .unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_INTERNAL_ERROR,
+            "gapless counter returned no row",
+            None,
+        )
+    })
 }
 
 fn next_from_sequence(tenant: pgrx::Uuid, kind: &str, year: i32) -> i64 {
     let key = (tenant, kind.to_owned(), year);
-    let cached = SEQUENCES.with(|m| m.borrow().get(&key).copied()).filter(|oid| is_sequence(*oid));
+    let cached = SEQUENCES
+        .with(|m| m.borrow().get(&key).copied())
+        .filter(|oid| is_sequence(*oid));
     let seq = match cached {
         Some(oid) => oid,
         None => {
@@ -120,11 +136,11 @@ fn next_from_sequence(tenant: pgrx::Uuid, kind: &str, year: i32) -> i64 {
 }
 
 fn lookup_sequence(tenant: pgrx::Uuid, kind: &str, year: i32) -> Option<pg_sys::Oid> {
-    Spi::get_one_with_args::<pg_sys::Oid>(
+    query_opt::<pg_sys::Oid>(
         "select seq::oid from bizos.id_sequences where tenant_id = $1 and kind = $2 and year = $3",
         &[tenant.into(), kind.into(), year.into()],
+        "reading bizos.id_sequences",
     )
-    .or_raise("reading bizos.id_sequences")
 }
 
 /// First use of a (tenant, kind, year): create its sequence. An advisory
@@ -149,15 +165,28 @@ fn find_or_create_sequence(tenant: pgrx::Uuid, kind: &str, year: i32) -> pg_sys:
     .or_raise("naming a new id sequence")
     .unwrap_or_default();
     let qualified = format!("bizos.{}", pgrx::spi::quote_identifier(&name));
-    Spi::run(&format!("create sequence if not exists {qualified} as bigint"))
-        .or_raise("creating an id sequence");
+    Spi::run(&format!(
+        "create sequence if not exists {qualified} as bigint"
+    ))
+    .or_raise("creating an id sequence");
     Spi::get_one_with_args::<pg_sys::Oid>(
         "insert into bizos.id_sequences (tenant_id, kind, year, seq)
          values ($1, $2, $3, $4::regclass) returning seq::oid",
-        &[tenant.into(), kind.into(), year.into(), qualified.as_str().into()],
+        &[
+            tenant.into(),
+            kind.into(),
+            year.into(),
+            qualified.as_str().into(),
+        ],
     )
     .or_raise("recording an id sequence")
-    .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "id sequence was not recorded", None))
+    .unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_INTERNAL_ERROR,
+            "id sequence was not recorded",
+            None,
+        )
+    })
 }
 
 /// BEFORE INSERT OR UPDATE trigger: `bizos.assign_business_id(kind, column)`.
@@ -176,9 +205,13 @@ fn assign_business_id<'a>(
         )
     };
     let table = trigger.table_name().unwrap_or_default();
-    let new = trigger
-        .new()
-        .unwrap_or_else(|| raise(Code::ERRCODE_TRIGGERED_ACTION_EXCEPTION, "assign_business_id must be a row-level BEFORE INSERT OR UPDATE trigger", None));
+    let new = trigger.new().unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
+            "assign_business_id must be a row-level BEFORE INSERT OR UPDATE trigger",
+            None,
+        )
+    });
     let mut new = new.into_owned();
     let supplied: Option<String> = new.get_by_name(column)?;
 
@@ -217,7 +250,10 @@ mod unit {
     #[test]
     fn formats_numbers() {
         assert_eq!(super::format_id("LEAD", 2026, 123, 6), "LEAD-2026-000123");
-        assert_eq!(super::format_id("INV", 2026, 1_234_567, 6), "INV-2026-1234567");
+        assert_eq!(
+            super::format_id("INV", 2026, 1_234_567, 6),
+            "INV-2026-1234567"
+        );
     }
 }
 
@@ -244,12 +280,29 @@ mod tests {
     #[pg_test]
     fn numbers_are_per_tenant_kind_and_year() {
         setup();
-        let year: i32 = Spi::get_one("select extract(year from now())::int").unwrap().unwrap();
-        assert_eq!(one(&format!("select bizos.next_id('t_lead', {T1})")), format!("LEAD-{year}-000001"));
-        assert_eq!(one(&format!("select bizos.next_id('t_lead', {T1})")), format!("LEAD-{year}-000002"));
-        assert_eq!(one(&format!("select bizos.next_id('t_lead', {T2})")), format!("LEAD-{year}-000001"));
-        assert_eq!(one(&format!("select bizos.next_id('t_inv', {T1})")), format!("INV-{year}-000001"));
-        assert_eq!(one(&format!("select bizos.next_id('t_inv', {T1})")), format!("INV-{year}-000002"));
+        let year: i32 = Spi::get_one("select extract(year from now())::int")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            one(&format!("select bizos.next_id('t_lead', {T1})")),
+            format!("LEAD-{year}-000001")
+        );
+        assert_eq!(
+            one(&format!("select bizos.next_id('t_lead', {T1})")),
+            format!("LEAD-{year}-000002")
+        );
+        assert_eq!(
+            one(&format!("select bizos.next_id('t_lead', {T2})")),
+            format!("LEAD-{year}-000001")
+        );
+        assert_eq!(
+            one(&format!("select bizos.next_id('t_inv', {T1})")),
+            format!("INV-{year}-000001")
+        );
+        assert_eq!(
+            one(&format!("select bizos.next_id('t_inv', {T1})")),
+            format!("INV-{year}-000002")
+        );
     }
 
     #[pg_test]
@@ -292,11 +345,15 @@ mod tests {
                for each row execute function bizos.assign_business_id('t_lead', 'lead_no')",
         )
         .unwrap();
-        let no = one(&format!("insert into t_leads (tenant_id, note) values ({T1}, 'x') returning lead_no"));
+        let no = one(&format!(
+            "insert into t_leads (tenant_id, note) values ({T1}, 'x') returning lead_no"
+        ));
         assert!(no.starts_with("LEAD-") && no.ends_with("-000001"), "{no}");
         Spi::run("update t_leads set note = 'y'").unwrap();
         let rejected = PgTryBuilder::new(|| {
-            Spi::run("update t_leads set lead_no = 'LEAD-1999-000001'").map(|_| false).unwrap_or(false)
+            Spi::run("update t_leads set lead_no = 'LEAD-1999-000001'")
+                .map(|_| false)
+                .unwrap_or(false)
         })
         .catch_others(|_| true)
         .execute();
@@ -312,6 +369,9 @@ mod tests {
                for each row execute function bizos.assign_business_id('t_lead', 'lead_no')",
         )
         .unwrap();
-        Spi::run(&format!("insert into t_leads values ({T1}, 'LEAD-2026-999999')")).unwrap();
+        Spi::run(&format!(
+            "insert into t_leads values ({T1}, 'LEAD-2026-999999')"
+        ))
+        .unwrap();
     }
 }

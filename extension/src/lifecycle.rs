@@ -10,7 +10,11 @@ use pgrx::{pg_sys, PgSqlErrorCode as Code};
 
 use crate::error::{raise, OrRaise};
 
-pgrx::extension_sql_file!("../sql/lifecycle.sql", name = "lifecycle_schema", requires = ["schema_grants"]);
+pgrx::extension_sql_file!(
+    "../sql/lifecycle.sql",
+    name = "lifecycle_schema",
+    requires = ["schema_grants"]
+);
 
 /// States reachable from `from` (`None`: the initial states).
 fn next_states(entity: &str, from: Option<&str>) -> Vec<String> {
@@ -28,7 +32,11 @@ fn next_states(entity: &str, from: Option<&str>) -> Vec<String> {
 }
 
 /// The column stamped when a row enters `state`, if any.
-fn stamp_column(state: &str, overrides: &[String], tuple: &PgHeapTuple<'_, impl WhoAllocated>) -> Option<String> {
+fn stamp_column(
+    state: &str,
+    overrides: &[String],
+    tuple: &PgHeapTuple<'_, impl WhoAllocated>,
+) -> Option<String> {
     let prefix = format!("{state}=");
     let column = match overrides.iter().find_map(|o| o.strip_prefix(&prefix)) {
         Some("") => return None,
@@ -95,8 +103,13 @@ fn lifecycle_guard<'a>(
     if let Some(stamp) = stamp_column(&status, overrides, &new) {
         // SAFETY: reads the transaction start time (now()).
         let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
-        let ts = pgrx::datum::TimestampWithTimeZone::try_from(now)
-            .unwrap_or_else(|_| raise(Code::ERRCODE_DATETIME_FIELD_OVERFLOW, "invalid current time", None));
+        let ts = pgrx::datum::TimestampWithTimeZone::try_from(now).unwrap_or_else(|_| {
+            raise(
+                Code::ERRCODE_DATETIME_FIELD_OVERFLOW,
+                "invalid current time",
+                None,
+            )
+        });
         new.set_by_name(&stamp, ts)?;
     }
     Ok(Some(new))
@@ -126,14 +139,24 @@ mod tests {
     fn allowed_transitions_stamp_times() {
         setup();
         Spi::run("insert into t_tasks (id) values (1)").unwrap();
-        assert!(Spi::get_one::<bool>("select open_at is not null from t_tasks").unwrap().unwrap());
-        Spi::run("update t_tasks set status = 'IN_PROGRESS'; update t_tasks set status = 'DONE'").unwrap();
+        assert!(
+            Spi::get_one::<bool>("select open_at is not null from t_tasks")
+                .unwrap()
+                .unwrap()
+        );
+        Spi::run("update t_tasks set status = 'IN_PROGRESS'; update t_tasks set status = 'DONE'")
+            .unwrap();
         let (done, text_col) =
-            Spi::get_two::<bool, String>("select done_at is not null, in_progress_at from t_tasks").unwrap();
+            Spi::get_two::<bool, String>("select done_at is not null, in_progress_at from t_tasks")
+                .unwrap();
         assert_eq!(done, Some(true));
         assert_eq!(text_col, None, "a non-timestamptz column is never stamped");
         Spi::run("insert into t_tasks (id) values (2); update t_tasks set status = 'CANCELLED' where id = 2").unwrap();
-        assert!(Spi::get_one::<bool>("select cancelled_on is not null from t_tasks where id = 2").unwrap().unwrap());
+        assert!(
+            Spi::get_one::<bool>("select cancelled_on is not null from t_tasks where id = 2")
+                .unwrap()
+                .unwrap()
+        );
         // An update that leaves the status alone is not a transition.
         Spi::run("update t_tasks set id = 3 where id = 2").unwrap();
     }
@@ -141,7 +164,8 @@ mod tests {
     #[pg_test(error = "t_task cannot move from \"OPEN\" to \"DONE\"")]
     fn forbidden_transitions_name_both_states() {
         setup();
-        Spi::run("insert into t_tasks (id) values (1); update t_tasks set status = 'DONE'").unwrap();
+        Spi::run("insert into t_tasks (id) values (1); update t_tasks set status = 'DONE'")
+            .unwrap();
     }
 
     #[pg_test(error = "t_task cannot start in \"DONE\"")]
@@ -153,8 +177,10 @@ mod tests {
     #[pg_test(error = "t_task cannot move from \"CANCELLED\" to \"OPEN\"")]
     fn final_states_are_final() {
         setup();
-        Spi::run("insert into t_tasks (id) values (1); update t_tasks set status = 'CANCELLED';
-                  update t_tasks set status = 'OPEN'")
-            .unwrap();
+        Spi::run(
+            "insert into t_tasks (id) values (1); update t_tasks set status = 'CANCELLED';
+                  update t_tasks set status = 'OPEN'",
+        )
+        .unwrap();
     }
 }

@@ -2,8 +2,8 @@
 //! implementations in `bizos_core::normalize`. Invalid input gives NULL so
 //! unique indexes over the normalised value simply do not apply to it.
 
-use pgrx::prelude::*;
 use bizos_core::normalize as n;
+use pgrx::prelude::*;
 
 /// NPWP (15 digits, "0"+15, or a NIK-based 16-digit NPWP) as 16 plain digits.
 #[pg_extern(immutable, strict, parallel_safe)]
@@ -47,10 +47,22 @@ mod tests {
 
     #[pg_test]
     fn normalisers_are_sql_functions() {
-        assert_eq!(one("select bizos.norm_npwp('01.234.567.8-901.000')").as_deref(), Some("0012345678901000"));
-        assert_eq!(one("select bizos.norm_phone('0812-3456-7890')").as_deref(), Some("+6281234567890"));
-        assert_eq!(one("select bizos.norm_email('  Budi+promo@Example.CO.ID ')").as_deref(), Some("budi@example.co.id"));
-        assert_eq!(one("select bizos.norm_company('PT. Maju Jaya Tbk')").as_deref(), Some("maju jaya"));
+        assert_eq!(
+            one("select bizos.norm_npwp('01.234.567.8-901.000')").as_deref(),
+            Some("0012345678901000")
+        );
+        assert_eq!(
+            one("select bizos.norm_phone('0812-3456-7890')").as_deref(),
+            Some("+6281234567890")
+        );
+        assert_eq!(
+            one("select bizos.norm_email('  Budi+promo@Example.CO.ID ')").as_deref(),
+            Some("budi@example.co.id")
+        );
+        assert_eq!(
+            one("select bizos.norm_company('PT. Maju Jaya Tbk')").as_deref(),
+            Some("maju jaya")
+        );
         assert_eq!(one("select bizos.norm_npwp('abc')"), None);
         assert_eq!(one("select bizos.norm_phone(null)"), None);
     }
@@ -67,6 +79,9 @@ mod tests {
         .unwrap();
         assert_eq!(bad, 0);
         // Usable in a unique index expression.
-        Spi::run("create temp table t (npwp text); create unique index on t (bizos.norm_npwp(npwp))").unwrap();
+        Spi::run(
+            "create temp table t (npwp text); create unique index on t (bizos.norm_npwp(npwp))",
+        )
+        .unwrap();
     }
 }

@@ -19,15 +19,17 @@ fn extension_owner() -> pg_sys::Oid {
     if let Some(oid) = OWNER.with(Cell::get) {
         return oid;
     }
-    let oid = Spi::get_one::<pg_sys::Oid>("select extowner from pg_catalog.pg_extension where extname = 'bizos'")
-        .or_raise("looking up the extension owner")
-        .unwrap_or_else(|| {
-            crate::error::raise(
-                PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-                "extension bizos is not installed in this database",
-                None,
-            )
-        });
+    let oid = Spi::get_one::<pg_sys::Oid>(
+        "select extowner from pg_catalog.pg_extension where extname = 'bizos'",
+    )
+    .or_raise("looking up the extension owner")
+    .unwrap_or_else(|| {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            "extension bizos is not installed in this database",
+            None,
+        )
+    });
     OWNER.with(|c| c.set(Some(oid)));
     oid
 }
@@ -47,7 +49,10 @@ pub fn as_role<R>(role: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     // fmgr_security_definer does around a SECURITY DEFINER call.
     unsafe {
         pg_sys::GetUserIdAndSecContext(&mut prev_user, &mut prev_ctx);
-        pg_sys::SetUserIdAndSecContext(owner, prev_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as std::ffi::c_int);
+        pg_sys::SetUserIdAndSecContext(
+            owner,
+            prev_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as std::ffi::c_int,
+        );
     }
     let result = f();
     // SAFETY: as above.

@@ -26,7 +26,7 @@ use pgrx::prelude::*;
 use pgrx::spi::quote_identifier;
 use pgrx::{pg_sys, PgSqlErrorCode as Code};
 
-use crate::error::{raise, OrRaise};
+use crate::error::{query_opt, raise, OrRaise};
 use crate::privilege::as_role;
 
 struct Args(HashMap<String, String>);
@@ -36,7 +36,11 @@ impl Args {
         let mut map = HashMap::new();
         for a in trigger.extra_args().or_raise("reading trigger arguments") {
             let Some((k, v)) = a.split_once('=') else {
-                raise(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("SLA trigger argument {a:?} is not key=value"), None)
+                raise(
+                    Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                    format!("SLA trigger argument {a:?} is not key=value"),
+                    None,
+                )
             };
             if !known.contains(&k) {
                 raise(
@@ -55,7 +59,11 @@ impl Args {
     }
 
     fn list(&self, key: &str, default: &str) -> Vec<String> {
-        self.get(key, default).split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+        self.get(key, default)
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 }
 
@@ -81,18 +89,30 @@ impl Context {
         let qualified = if name.contains('.') {
             name.to_owned()
         } else {
-            format!("{}.{}", quote_identifier(&self.schema), quote_identifier(name))
+            format!(
+                "{}.{}",
+                quote_identifier(&self.schema),
+                quote_identifier(name)
+            )
         };
-        let owner = Spi::get_one_with_args::<pg_sys::Oid>(
+        let owner = query_opt::<pg_sys::Oid>(
             "select c.relowner from pg_catalog.pg_class c where c.oid = pg_catalog.to_regclass($1)",
             &[qualified.as_str().into()],
+            "resolving an SLA table",
         )
-        .or_raise("resolving an SLA table")
-        .unwrap_or_else(|| raise(Code::ERRCODE_UNDEFINED_TABLE, format!("SLA table {qualified} does not exist"), None));
+        .unwrap_or_else(|| {
+            raise(
+                Code::ERRCODE_UNDEFINED_TABLE,
+                format!("SLA table {qualified} does not exist"),
+                None,
+            )
+        });
         if owner != self.owner {
             raise(
                 Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                format!("SLA table {qualified} must have the same owner as the table of the trigger"),
+                format!(
+                    "SLA table {qualified} must have the same owner as the table of the trigger"
+                ),
                 None,
             );
         }
@@ -115,7 +135,12 @@ fn insert_event(
     );
     Spi::run_with_args(
         &sql,
-        &[tenant.into(), ticket.into(), event_type.into(), pgrx::JsonB(metadata).into()],
+        &[
+            tenant.into(),
+            ticket.into(),
+            event_type.into(),
+            pgrx::JsonB(metadata).into(),
+        ],
     )
     .or_raise("recording an SLA event");
 }
@@ -123,21 +148,43 @@ fn insert_event(
 fn now() -> pgrx::datum::TimestampWithTimeZone {
     // SAFETY: reads the transaction start time (now()).
     let ts = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
-    pgrx::datum::TimestampWithTimeZone::try_from(ts)
-        .unwrap_or_else(|_| raise(Code::ERRCODE_DATETIME_FIELD_OVERFLOW, "invalid current time", None))
+    pgrx::datum::TimestampWithTimeZone::try_from(ts).unwrap_or_else(|_| {
+        raise(
+            Code::ERRCODE_DATETIME_FIELD_OVERFLOW,
+            "invalid current time",
+            None,
+        )
+    })
 }
 
 #[pg_trigger]
 fn sla_ticket_events<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, impl WhoAllocated>>, pgrx::datum::TryFromDatumError> {
-    let args = Args::parse(trigger, &["status_columns", "key", "events", "resolved", "closed", "resolved_at"]);
+    let args = Args::parse(
+        trigger,
+        &[
+            "status_columns",
+            "key",
+            "events",
+            "resolved",
+            "closed",
+            "resolved_at",
+        ],
+    );
     let (Some(old), Some(new)) = (trigger.old(), trigger.new()) else {
-        raise(Code::ERRCODE_TRIGGERED_ACTION_EXCEPTION, "sla_ticket_events is a row-level UPDATE trigger", None)
+        raise(
+            Code::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
+            "sla_ticket_events is a row-level UPDATE trigger",
+            None,
+        )
     };
     let resolved = args.list("resolved", "RESOLVED");
     let closed = args.list("closed", "CLOSED");
-    let done = |s: &Option<String>| s.as_ref().is_some_and(|s| resolved.contains(s) || closed.contains(s));
+    let done = |s: &Option<String>| {
+        s.as_ref()
+            .is_some_and(|s| resolved.contains(s) || closed.contains(s))
+    };
     let mut changes = Vec::new();
     for col in args.list("status_columns", "status") {
         let before: Option<String> = old.get_by_name(&col)?;
@@ -166,8 +213,20 @@ fn sla_ticket_events<'a>(
         return Ok(Some(new));
     }
     let key = args.get("key", "id");
-    let tenant: pgrx::Uuid = new.get_by_name("tenant_id")?.unwrap_or_else(|| raise(Code::ERRCODE_NOT_NULL_VIOLATION, "ticket has no tenant_id", None));
-    let ticket: pgrx::Uuid = new.get_by_name(key)?.unwrap_or_else(|| raise(Code::ERRCODE_NOT_NULL_VIOLATION, format!("ticket has no {key}"), None));
+    let tenant: pgrx::Uuid = new.get_by_name("tenant_id")?.unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_NOT_NULL_VIOLATION,
+            "ticket has no tenant_id",
+            None,
+        )
+    });
+    let ticket: pgrx::Uuid = new.get_by_name(key)?.unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_NOT_NULL_VIOLATION,
+            format!("ticket has no {key}"),
+            None,
+        )
+    });
     let ctx = Context::of(trigger);
     as_role(ctx.owner, || {
         let events = ctx.table(args.get("events", "sla_events"));
@@ -180,12 +239,29 @@ fn sla_ticket_events<'a>(
                 "STATUS_CHANGE",
                 serde_json::json!({"column": col, "from": before, "to": after}),
             );
-            let entered = |set: &[String]| after.as_ref().is_some_and(|a| set.contains(a)) && !before.as_ref().is_some_and(|b| set.contains(b));
+            let entered = |set: &[String]| {
+                after.as_ref().is_some_and(|a| set.contains(a))
+                    && !before.as_ref().is_some_and(|b| set.contains(b))
+            };
             if entered(&resolved) {
-                insert_event(&events, key, tenant, ticket, "RESOLVED", serde_json::json!({"column": col, "from": before}));
+                insert_event(
+                    &events,
+                    key,
+                    tenant,
+                    ticket,
+                    "RESOLVED",
+                    serde_json::json!({"column": col, "from": before}),
+                );
             }
             if entered(&closed) {
-                insert_event(&events, key, tenant, ticket, "CLOSED", serde_json::json!({"column": col, "from": before}));
+                insert_event(
+                    &events,
+                    key,
+                    tenant,
+                    ticket,
+                    "CLOSED",
+                    serde_json::json!({"column": col, "from": before}),
+                );
             }
         }
     });
@@ -193,7 +269,10 @@ fn sla_ticket_events<'a>(
 }
 
 /// Sets a column to NULL.
-fn clear(tuple: &mut PgHeapTuple<'_, AllocatedByRust>, column: &str) -> Result<(), pgrx::datum::TryFromDatumError> {
+fn clear(
+    tuple: &mut PgHeapTuple<'_, AllocatedByRust>,
+    column: &str,
+) -> Result<(), pgrx::datum::TryFromDatumError> {
     tuple.set_by_name::<Option<pgrx::datum::TimestampWithTimeZone>>(column, None)
 }
 
@@ -201,12 +280,32 @@ fn clear(tuple: &mut PgHeapTuple<'_, AllocatedByRust>, column: &str) -> Result<(
 fn sla_message_events<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::datum::TryFromDatumError> {
-    let args = Args::parse(trigger, &["tickets", "events", "ticket", "author", "creator", "first_response_at"]);
+    let args = Args::parse(
+        trigger,
+        &[
+            "tickets",
+            "events",
+            "ticket",
+            "author",
+            "creator",
+            "first_response_at",
+        ],
+    );
     let Some(message) = trigger.new() else {
-        raise(Code::ERRCODE_TRIGGERED_ACTION_EXCEPTION, "sla_message_events is a row-level AFTER INSERT trigger", None)
+        raise(
+            Code::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
+            "sla_message_events is a row-level AFTER INSERT trigger",
+            None,
+        )
     };
     let ticket_col = args.get("ticket", "ticket_id");
-    let tenant: pgrx::Uuid = message.get_by_name("tenant_id")?.unwrap_or_else(|| raise(Code::ERRCODE_NOT_NULL_VIOLATION, "message has no tenant_id", None));
+    let tenant: pgrx::Uuid = message.get_by_name("tenant_id")?.unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_NOT_NULL_VIOLATION,
+            "message has no tenant_id",
+            None,
+        )
+    });
     let Some(ticket) = message.get_by_name::<pgrx::Uuid>(ticket_col)? else {
         return Ok(None);
     };
@@ -220,7 +319,7 @@ fn sla_message_events<'a>(
         let key = quote_identifier(ticket_col);
         // Only the first qualifying message stamps: the row lock of the
         // update serialises concurrent replies.
-        let stamped = Spi::get_one_with_args::<bool>(
+        let stamped = query_opt::<bool>(
             &format!(
                 "update {tickets} set {stamp} = pg_catalog.now()
                   where tenant_id = $1 and {key} = $2 and {stamp} is null
@@ -228,11 +327,18 @@ fn sla_message_events<'a>(
                  returning true"
             ),
             &[tenant.into(), ticket.into(), author.into()],
+            "stamping the first response",
         )
-        .or_raise("stamping the first response")
         .unwrap_or(false);
         if stamped {
-            insert_event(&events, ticket_col, tenant, ticket, "FIRST_RESPONSE", serde_json::json!({"author": author.map(|a| a.to_string())}));
+            insert_event(
+                &events,
+                ticket_col,
+                tenant,
+                ticket,
+                "FIRST_RESPONSE",
+                serde_json::json!({"author": author.map(|a| a.to_string())}),
+            );
         }
     });
     Ok(None)
@@ -275,26 +381,40 @@ mod tests {
 
     fn events() -> Vec<String> {
         Spi::connect(|c| {
-            c.select("select event_type from t_events order by occurred_at, event_type", None, &[])
-                .unwrap()
-                .map(|r| r.get::<String>(1).unwrap().unwrap())
-                .collect()
+            c.select(
+                "select event_type from t_events order by occurred_at, event_type",
+                None,
+                &[],
+            )
+            .unwrap()
+            .map(|r| r.get::<String>(1).unwrap().unwrap())
+            .collect()
         })
     }
 
     fn message(author: &str) {
-        Spi::run(&format!("insert into t_messages values ('{T}', '{TICKET}', '{author}', 'hi')")).unwrap();
+        Spi::run(&format!(
+            "insert into t_messages values ('{T}', '{TICKET}', '{author}', 'hi')"
+        ))
+        .unwrap();
     }
 
     #[pg_test]
     fn the_first_reply_by_someone_else_is_the_first_response() {
         setup();
         message(CREATOR);
-        assert!(events().is_empty(), "the creator's own message is no response");
+        assert!(
+            events().is_empty(),
+            "the creator's own message is no response"
+        );
         message(AGENT);
         message(AGENT);
         assert_eq!(events(), ["FIRST_RESPONSE"]);
-        assert!(Spi::get_one::<bool>("select first_response_at is not null from t_tickets").unwrap().unwrap());
+        assert!(
+            Spi::get_one::<bool>("select first_response_at is not null from t_tickets")
+                .unwrap()
+                .unwrap()
+        );
     }
 
     #[pg_test]
@@ -302,13 +422,29 @@ mod tests {
         setup();
         Spi::run("update t_tickets set ticket_status = 'IN_PROGRESS'").unwrap();
         Spi::run("update t_tickets set ticket_status = 'RESOLVED'").unwrap();
-        assert!(Spi::get_one::<bool>("select resolved_at is not null from t_tickets").unwrap().unwrap());
+        assert!(
+            Spi::get_one::<bool>("select resolved_at is not null from t_tickets")
+                .unwrap()
+                .unwrap()
+        );
         Spi::run("update t_tickets set ticket_status = 'IN_PROGRESS'").unwrap();
-        assert!(Spi::get_one::<bool>("select resolved_at is null from t_tickets").unwrap().unwrap(), "reopening clears");
+        assert!(
+            Spi::get_one::<bool>("select resolved_at is null from t_tickets")
+                .unwrap()
+                .unwrap(),
+            "reopening clears"
+        );
         Spi::run("update t_tickets set ticket_status = 'CLOSED'").unwrap();
         let mut got = events();
         got.sort();
-        let mut want = vec!["CLOSED", "RESOLVED", "STATUS_CHANGE", "STATUS_CHANGE", "STATUS_CHANGE", "STATUS_CHANGE"];
+        let mut want = vec![
+            "CLOSED",
+            "RESOLVED",
+            "STATUS_CHANGE",
+            "STATUS_CHANGE",
+            "STATUS_CHANGE",
+            "STATUS_CHANGE",
+        ];
         want.sort();
         assert_eq!(got, want);
         let meta = Spi::get_one::<pgrx::JsonB>(
@@ -316,7 +452,10 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(meta.0, serde_json::json!({"column": "ticket_status", "from": "IN_PROGRESS", "to": "RESOLVED"}));
+        assert_eq!(
+            meta.0,
+            serde_json::json!({"column": "ticket_status", "from": "IN_PROGRESS", "to": "RESOLVED"})
+        );
     }
 
     #[pg_test(error = "unknown SLA trigger argument \"evnts\"")]

@@ -8,7 +8,10 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 async fn exec(pool: &PgPool, sql: &str) {
-    sqlx::raw_sql(sql).execute(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    sqlx::raw_sql(sql)
+        .execute(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 async fn numbered_table(db: &TestDb) {
@@ -58,11 +61,16 @@ async fn sixteen_sessions_never_get_the_same_number() {
     for t in tasks {
         t.await.unwrap();
     }
-    let numbers: Vec<String> = sqlx::query_scalar("select lead_no from t_leads").fetch_all(&pool).await.unwrap();
+    let numbers: Vec<String> = sqlx::query_scalar("select lead_no from t_leads")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
     assert_eq!(numbers.len(), 8000);
     let distinct: HashSet<&String> = numbers.iter().collect();
     assert_eq!(distinct.len(), 8000, "duplicate business numbers");
-    assert!(numbers.iter().all(|n| n.starts_with("LEAD-") && n.len() == "LEAD-2026-000001".len()));
+    assert!(numbers
+        .iter()
+        .all(|n| n.starts_with("LEAD-") && n.len() == "LEAD-2026-000001".len()));
 }
 
 #[tokio::test]
@@ -99,13 +107,14 @@ async fn gapless_numbers_have_no_gap_among_committed_rows() {
     for t in tasks {
         t.await.unwrap();
     }
-    let mut serials: Vec<i64> = sqlx::query_scalar::<_, String>("select invoice_no from t_invoices")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|n| serial(n))
-        .collect();
+    let mut serials: Vec<i64> =
+        sqlx::query_scalar::<_, String>("select invoice_no from t_invoices")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|n| serial(n))
+            .collect();
     serials.sort_unstable();
     let expected: Vec<i64> = (1..=serials.len() as i64).collect();
     assert!(serials.len() > 400, "{}", serials.len());
@@ -129,13 +138,17 @@ async fn requests_get_numbers_and_audit_without_touching_the_bookkeeping() {
     let user = caller(tenant, Uuid::new_v4(), "salesperson");
 
     let mut tx = db.as_user(&user).await;
-    let no: String = sqlx::query_scalar("insert into t_leads (tenant_id) values ($1) returning lead_no")
-        .bind(tenant)
+    let no: String =
+        sqlx::query_scalar("insert into t_leads (tenant_id) values ($1) returning lead_no")
+            .bind(tenant)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert!(no.ends_with("-000001"), "{no}");
+    let own: String = sqlx::query_scalar("select bizos.next_id('t_lead')")
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-    assert!(no.ends_with("-000001"), "{no}");
-    let own: String = sqlx::query_scalar("select bizos.next_id('t_lead')").fetch_one(&mut *tx).await.unwrap();
     assert!(own.ends_with("-000002"), "{own}");
     tx.commit().await.unwrap();
 
@@ -159,13 +172,17 @@ async fn requests_get_numbers_and_audit_without_touching_the_bookkeeping() {
         .fetch_one(&mut *tx)
         .await
         .unwrap_err();
-    assert_eq!(err.as_database_error().unwrap().code().as_deref(), Some("42501"));
+    assert_eq!(
+        err.as_database_error().unwrap().code().as_deref(),
+        Some("42501")
+    );
     drop(tx);
 
-    let (actor, role): (Uuid, String) = sqlx::query_as("select actor, db_role from bizos.audit_log")
-        .fetch_one(&db.owner)
-        .await
-        .unwrap();
+    let (actor, role): (Uuid, String) =
+        sqlx::query_as("select actor, db_role from bizos.audit_log")
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
     assert_eq!((actor, role.as_str()), (user.user_id, "bizos_app"));
 }
 
@@ -216,23 +233,27 @@ async fn audit_chains_of_tenants_written_in_parallel_verify() {
         t.await.unwrap();
     }
     for tenant in &tenants {
-        let entries: i64 = sqlx::query_scalar("select count(*) from bizos.audit_log where tenant_id = $1")
-            .bind(tenant)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let entries: i64 =
+            sqlx::query_scalar("select count(*) from bizos.audit_log where tenant_id = $1")
+                .bind(tenant)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
         assert_eq!(entries, 3 * 90 * 2, "tenant {tenant}");
-        let chains: i64 = sqlx::query_scalar("select count(distinct chain) from bizos.audit_log where tenant_id = $1")
-            .bind(tenant)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let chains: i64 = sqlx::query_scalar(
+            "select count(distinct chain) from bizos.audit_log where tenant_id = $1",
+        )
+        .bind(tenant)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
         assert!(chains >= 1);
-        let breaks: Vec<(i16, i64, String)> = sqlx::query_as("select chain, seq, problem from bizos.audit_verify($1)")
-            .bind(tenant)
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        let breaks: Vec<(i16, i64, String)> =
+            sqlx::query_as("select chain, seq, problem from bizos.audit_verify($1)")
+                .bind(tenant)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
         assert!(breaks.is_empty(), "{breaks:?}");
     }
 }
@@ -258,7 +279,10 @@ async fn normalised_keys_deduplicate_through_unique_indexes() {
         .execute(&db.owner)
         .await
         .unwrap_err();
-    assert_eq!(err.as_database_error().unwrap().code().as_deref(), Some("23505"));
+    assert_eq!(
+        err.as_database_error().unwrap().code().as_deref(),
+        Some("23505")
+    );
     let phone: String = sqlx::query_scalar("select bizos.norm_phone(phone) from t_customers")
         .fetch_one(&db.owner)
         .await

@@ -109,7 +109,10 @@ impl ChainVerifier {
                 format!("entry {} appears twice", e.seq)
             })
         } else if stored_prev != self.prev {
-            Some(format!("entry {} does not link to the entry before it", e.seq))
+            Some(format!(
+                "entry {} does not link to the entry before it",
+                e.seq
+            ))
         } else if stored_hash != entry_hash(&self.prev, e) {
             Some(format!("entry {} was modified after it was written", e.seq))
         } else {
@@ -214,19 +217,58 @@ mod tests {
         let base = entry(1, "{}");
         let h = entry_hash(&GENESIS, &base);
         let variants = [
-            Entry { tenant_id: "x", ..base.clone() },
-            Entry { chain: 1, ..base.clone() },
-            Entry { seq: 2, ..base.clone() },
-            Entry { table_name: "public.other", ..base.clone() },
-            Entry { record_key: r#"{"id": 2}"#, ..base.clone() },
-            Entry { action: "DELETE", ..base.clone() },
-            Entry { actor: None, ..base.clone() },
-            Entry { actor: Some(""), ..base.clone() },
-            Entry { db_role: "postgres", ..base.clone() },
-            Entry { txid: 7, ..base.clone() },
-            Entry { at_micros: 1, ..base.clone() },
-            Entry { before: Some("{}"), ..base.clone() },
-            Entry { after: None, ..base.clone() },
+            Entry {
+                tenant_id: "x",
+                ..base.clone()
+            },
+            Entry {
+                chain: 1,
+                ..base.clone()
+            },
+            Entry {
+                seq: 2,
+                ..base.clone()
+            },
+            Entry {
+                table_name: "public.other",
+                ..base.clone()
+            },
+            Entry {
+                record_key: r#"{"id": 2}"#,
+                ..base.clone()
+            },
+            Entry {
+                action: "DELETE",
+                ..base.clone()
+            },
+            Entry {
+                actor: None,
+                ..base.clone()
+            },
+            Entry {
+                actor: Some(""),
+                ..base.clone()
+            },
+            Entry {
+                db_role: "postgres",
+                ..base.clone()
+            },
+            Entry {
+                txid: 7,
+                ..base.clone()
+            },
+            Entry {
+                at_micros: 1,
+                ..base.clone()
+            },
+            Entry {
+                before: Some("{}"),
+                ..base.clone()
+            },
+            Entry {
+                after: None,
+                ..base.clone()
+            },
         ];
         for v in &variants {
             assert_ne!(entry_hash(&GENESIS, v), h, "{v:?}");
@@ -236,8 +278,16 @@ mod tests {
 
     #[test]
     fn field_boundaries_are_unambiguous() {
-        let a = Entry { table_name: "ab", record_key: "c", ..entry(1, "{}") };
-        let b = Entry { table_name: "a", record_key: "bc", ..entry(1, "{}") };
+        let a = Entry {
+            table_name: "ab",
+            record_key: "c",
+            ..entry(1, "{}")
+        };
+        let b = Entry {
+            table_name: "a",
+            record_key: "bc",
+            ..entry(1, "{}")
+        };
         assert_ne!(entry_hash(&GENESIS, &a), entry_hash(&GENESIS, &b));
     }
 
