@@ -86,7 +86,7 @@ as $$
     ('salesperson', 'kpi.entry.create'), ('salesperson', 'collection.create'),
     ('ops', 'ticket.create'), ('ops', 'ticket.update'), ('ops', 'ticket.message'), ('ops', 'kpi.entry.create'),
     ('finance', 'invoice.create'), ('finance', 'payment.record'), ('finance', 'collection.create'),
-    ('finance', 'ticket.create'), ('finance', 'ticket.message'), ('finance', 'kpi.entry.create')
+    ('finance', 'ticket.create'), ('finance', 'ticket.update'), ('finance', 'ticket.message'), ('finance', 'kpi.entry.create')
 $$;
 
 create function grant_default_permissions() returns trigger
@@ -161,6 +161,13 @@ begin
   end if;
 end
 $$;
+
+-- Policies call these from any context, including functions that pin their
+-- own search path, so they resolve their tables in their own schema.
+select pin_search_path('has_permission(text)');
+select pin_search_path('my_team_ids()');
+select pin_search_path('my_dept_code()');
+select pin_search_path('require_permission(text)');
 
 grant execute on function has_permission(text), my_team_ids(), my_dept_code(), require_permission(text)
   to bizos_authenticated;

@@ -13,7 +13,7 @@ insert into bizos.transitions (entity, from_status, to_status) values
   ('prospect', 'PROPOSAL', 'NEGOTIATION'), ('prospect', 'PROPOSAL', 'WON'), ('prospect', 'PROPOSAL', 'LOST'),
   ('prospect', 'NEGOTIATION', 'WON'), ('prospect', 'NEGOTIATION', 'LOST'),
   ('prospect', 'LOST', 'NEW'),
-  ('lead', null, 'NEW'),
+  ('lead', null, 'NEW'), ('lead', null, 'ASSIGNED'),
   ('lead', 'NEW', 'ASSIGNED'), ('lead', 'NEW', 'DISQUALIFIED'),
   ('lead', 'ASSIGNED', 'CONTACTED'), ('lead', 'ASSIGNED', 'DISQUALIFIED'),
   ('lead', 'CONTACTED', 'QUALIFIED'), ('lead', 'CONTACTED', 'DISQUALIFIED'),
@@ -248,6 +248,7 @@ as $$
        and p.customer_id = customer
        and p.owner_user_id = any ((select my_team_ids())::uuid[]))
 $$;
+select pin_search_path('owns_customer(uuid)');
 grant execute on function owns_customer(uuid) to bizos_authenticated;
 
 -- Roles that see every CRM row of their tenant.
@@ -256,6 +257,7 @@ language sql stable
 as $$
   select (select bizos.app_role()) in ('super_admin', 'director', 'marketing_manager')
 $$;
+select pin_search_path('sees_all_crm()');
 grant execute on function sees_all_crm() to bizos_authenticated;
 
 -- ---------------------------------------------------------------- RLS

@@ -585,3 +585,173 @@ async fn a_visit_needs_a_photo_and_gps() {
     .unwrap();
     tx.commit().await.unwrap();
 }
+
+async fn bundle(db: &TestDb, who: &Caller, payload: Value) -> Result<Value, sqlx::Error> {
+    rpc(db, who, "select crm_create_lead_bundle($1)", &[payload]).await
+}
+
+#[tokio::test]
+async fn create_lead_always_auto_links_customer_and_prospect() {
+    let db = TestDb::new().await;
+    let t = team(&db).await;
+    let ops = db.create_user(t.tenant, "ops").await;
+    let out = bundle(
+        &db,
+        &t.marketing,
+        json!({"channel": "website", "company_name": "PT Sinar Abadi Logistik", "npwp": "01.234.567.8-901.000",
+               "contact_name": "Budi Hartono", "contact_phone": "0812-3456-7890", "contact_email": "budi@sinarabadi.co.id",
+               "rfq": {"origin": "Jakarta", "destination": "Makassar", "commodity": "spare parts", "weight_kg": 1200,
+                       "dept_target": "OPS"}}),
+    )
+    .await
+    .unwrap();
+    for key in ["lead_id", "customer_id", "prospect_id", "ticket_id"] {
+        assert!(out[key].is_string(), "{key} missing: {out}");
+    }
+    assert!(out["lead_no"].as_str().unwrap().starts_with("LEAD-"));
+
+    // Same NPWP again: same customer, same unassigned prospect, no ticket.
+    let again = bundle(
+        &db,
+        &t.marketing,
+        json!({"channel": "whatsapp", "company_name": "Sinar Abadi", "npwp": "012345678901000"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (again["customer_id"].clone(), again["prospect_id"].clone()),
+        (out["customer_id"].clone(), out["prospect_id"].clone())
+    );
+    assert!(again.get("ticket_id").is_none());
+    let orphans: i64 = sqlx::query_scalar(
+        "select count(*) from leads where customer_id is null or prospect_id is null",
+    )
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    assert_eq!(orphans, 0);
+
+    // The RFQ is an inquiry for ops, masked, linked, and logged as an activity.
+    let (kind, status, masked, lead): (String, String, bool, String) = sqlx::query_as(
+        "select ticket_type, inquiry_status, need_customer_masking, related_lead_id::text from tickets where ticket_id = $1::text::uuid",
+    )
+    .bind(out["ticket_id"].as_str().unwrap())
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        (kind.as_str(), status.as_str(), masked, lead.as_str()),
+        (
+            "inquiry_tariff",
+            "OPEN",
+            true,
+            out["lead_id"].as_str().unwrap()
+        )
+    );
+    let mut tx = db.as_user(&ops).await;
+    let company: String = sqlx::query_scalar("select company_name from v_ops_rfqs_masked")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(company, "MASKED");
+    drop(tx);
+    let logged: i64 = sqlx::query_scalar(
+        "select count(*) from sales_activities where activity_type = 'rfq_created'",
+    )
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    assert_eq!(logged, 1);
+
+    // A salesperson's own lead is theirs from the start.
+    let own = bundle(
+        &db,
+        &t.alice,
+        json!({"channel": "referral", "company_name": "CV Berkah Jaya"}),
+    )
+    .await
+    .unwrap();
+    let owner: Uuid =
+        sqlx::query_scalar("select sales_owner_user_id from leads where lead_id = $1::text::uuid")
+            .bind(own["lead_id"].as_str().unwrap())
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+    assert_eq!(owner, t.alice.user_id);
+}
+
+#[tokio::test]
+async fn bad_bundles_name_the_field_and_write_nothing() {
+    let db = TestDb::new().await;
+    let t = team(&db).await;
+    db.create_user(t.tenant, "ops").await;
+    let cases = [
+        (json!({"company_name": "PT A"}), "channel"),
+        (
+            json!({"channel": "carrier pigeon", "company_name": "PT A"}),
+            "channel",
+        ),
+        (json!({"channel": "website"}), "company_name"),
+        (
+            json!({"channel": "website", "company_name": "PT A", "contact_email": "nope"}),
+            "contact_email",
+        ),
+        (
+            json!({"channel": "website", "company_name": "PT A", "contact_phone": "12"}),
+            "contact_phone",
+        ),
+        (
+            json!({"channel": "website", "company_name": "PT A", "npwp": "123"}),
+            "npwp",
+        ),
+        (
+            json!({"channel": "website", "company_name": "PT A", "sales_owner_user_id": "x"}),
+            "sales_owner_user_id",
+        ),
+        (
+            json!({"channel": "website", "company_name": "PT A", "rfq": {"origin": "Jakarta"}}),
+            "rfq.dept_target",
+        ),
+        // The ticket fails after customer, prospect and lead were written: all roll back.
+        (
+            json!({"channel": "website", "company_name": "PT A", "rfq": {"dept_target": "OPS", "destination": "Medan"}}),
+            "origin",
+        ),
+    ];
+    for (payload, field) in cases {
+        let err = bundle(&db, &t.marketing, payload.clone())
+            .await
+            .unwrap_err();
+        let db_err = err.as_database_error().unwrap();
+        let pg = db_err
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .unwrap();
+        assert_eq!(
+            (db_err.code().as_deref(), pg.column()),
+            (Some("P0001"), Some(field)),
+            "{payload}: {}",
+            db_err.message()
+        );
+    }
+    for table in [
+        "customers",
+        "prospects",
+        "leads",
+        "tickets",
+        "sales_activities",
+    ] {
+        let n: i64 = sqlx::query_scalar(&format!("select count(*) from {table}"))
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{table} was written");
+    }
+    let err = bundle(
+        &db,
+        &db.create_user(t.tenant, "director").await,
+        json!({"channel": "website", "company_name": "PT A"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code(&err), "42501");
+}
