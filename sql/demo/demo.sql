@@ -173,7 +173,8 @@ begin
     foreach v_stage in array v_stages[1 : floor(random() * 6)::int] loop
       perform prospect_change_stage(r.prospect_id, v_stage);
     end loop;
-    if random() < 0.1 then
+    if random() < 0.1 and (select p.stage from prospects p where p.tenant_id = v_tenant
+                             and p.prospect_id = r.prospect_id) <> 'WON' then
       perform prospect_change_stage(r.prospect_id, 'LOST');
     end if;
   end loop;
@@ -243,6 +244,35 @@ begin
          demo.pick(array['post', 'ad', 'email_blast', 'webinar', 'expo']), 'Q' || (1 + g % 4) || ' campaign',
          now() - (floor(random() * 365) || ' days')::interval, floor(random() * 50000)::int, floor(random() * 3000)::int
     from generate_series(1, greatest(1, round(300 * p_scale))::int) g;
+
+  -- KPI: monthly revenue and activity targets for every salesperson (set by
+  -- their manager), and weekly MANUAL actuals for marketing and sales.
+  for r in select p.user_id, p.manager_user_id from profiles p
+            where p.tenant_id = v_tenant and p.app_role = 'salesperson' loop
+    perform demo.act_as(v_tenant, r.manager_user_id);
+    for i in 0 .. 2 loop
+      perform kpi_target_create(jsonb_build_object(
+        'metric_key', 'revenue', 'assignee_user_id', r.user_id,
+        'period_month', to_char(date_trunc('month', current_date) - make_interval(months => i), 'YYYY-MM'),
+        'target_value', demo.pick(array[250000000, 300000000, 400000000])));
+      perform kpi_target_create(jsonb_build_object(
+        'metric_key', 'sales_activities', 'assignee_user_id', r.user_id,
+        'period_month', to_char(date_trunc('month', current_date) - make_interval(months => i), 'YYYY-MM'),
+        'target_value', demo.pick(array[40, 60, 80])));
+    end loop;
+    perform demo.act_as(v_tenant, r.user_id);
+    for i in 0 .. 11 loop
+      perform kpi_entry_create(jsonb_build_object(
+        'metric_key', 'quotations_sent', 'assignee_user_id', r.user_id,
+        'entry_date', current_date - 7 * i, 'value', floor(random() * 8)::int));
+    end loop;
+  end loop;
+  perform demo.act_as(v_tenant, v_marketing[1]);
+  for i in 0 .. 11 loop
+    perform kpi_entry_create(jsonb_build_object(
+      'metric_key', 'mql_count', 'assignee_user_id', v_marketing[1],
+      'entry_date', current_date - 7 * i, 'value', floor(random() * 40 + 10)::int));
+  end loop;
 
   perform set_config('request.jwt.claims', '', true);
 

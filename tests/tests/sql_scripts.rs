@@ -35,3 +35,13 @@ async fn run_script(name: &str) {
 async fn ticketing_script() {
     run_script("ticketing.sql").await;
 }
+
+#[tokio::test]
+async fn receivables_script() {
+    run_script("receivables.sql").await;
+}
+
+#[tokio::test]
+async fn kpi_script() {
+    run_script("kpi.sql").await;
+}

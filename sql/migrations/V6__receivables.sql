@@ -23,7 +23,6 @@
 
 create function raise_field(field text, problem text) returns void
 language plpgsql
-set search_path = pg_catalog, pg_temp
 as $$
 begin
   raise exception using errcode = 'P0001', message = field || ': ' || problem, column = field;
@@ -34,7 +33,6 @@ $$;
 -- "due" instead of "due_date" must not be silently ignored).
 create function payload_check_keys(payload jsonb, allowed text[]) returns void
 language plpgsql
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   k text;
@@ -55,7 +53,6 @@ $$;
 create function payload_text(payload jsonb, field text, required boolean default false,
                              max_length integer default 2000) returns text
 language plpgsql
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   v jsonb := payload -> field;
@@ -81,7 +78,6 @@ $$;
 
 create function payload_uuid(payload jsonb, field text, required boolean default false) returns uuid
 language plpgsql
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   s text := payload_text(payload, field, required, 100);
@@ -94,7 +90,6 @@ $$;
 
 create function payload_date(payload jsonb, field text, required boolean default false) returns date
 language plpgsql
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   s text := payload_text(payload, field, required, 100);
@@ -112,7 +107,6 @@ $$;
 create function payload_numeric(payload jsonb, field text, required boolean default false,
                                 scale integer default 2) returns numeric
 language plpgsql
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   v jsonb := payload -> field;
@@ -144,7 +138,6 @@ $$;
 
 create function payload_integer(payload jsonb, field text, required boolean default false) returns integer
 language plpgsql
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   n numeric := payload_numeric(payload, field, required, 0);
@@ -226,7 +219,7 @@ create table invoices (
   constraint invoices_tenant_id_fkey foreign key (tenant_id)
     references tenants (tenant_id) on delete cascade,
   constraint invoices_customer_id_fkey foreign key (tenant_id, customer_id)
-    references customers (tenant_id, customer_id) on delete restrict,
+    references customers (tenant_id, customer_id),
   constraint invoices_collection_ticket_id_fkey foreign key (tenant_id, collection_ticket_id)
     references tickets (tenant_id, ticket_id) on delete set null (collection_ticket_id),
   constraint invoices_due_date_check check (due_date >= issue_date),
@@ -322,7 +315,7 @@ alter table invoices enable row level security;
 
 -- Finance, super admins and directors see every invoice of the tenant;
 -- sales roles only those of customers their team owns; others none.
-create policy "finance, admins and directors read all invoices, sales those of customers they own"
+create policy "finance and directors read all invoices, sales their customers'"
   on invoices for select to bizos_authenticated
   using (tenant_id = (select bizos.tenant_id())
          and ((select bizos.app_role()) in ('super_admin', 'director', 'finance')
@@ -371,7 +364,7 @@ create table payments (
   constraint payments_tenant_id_fkey foreign key (tenant_id)
     references tenants (tenant_id) on delete cascade,
   constraint payments_invoice_id_fkey foreign key (tenant_id, invoice_id)
-    references invoices (tenant_id, invoice_id) on delete restrict,
+    references invoices (tenant_id, invoice_id),
   constraint payments_amount_check check (amount > 0),
   constraint payments_method_check check (method in (
     'bank_transfer', 'virtual_account', 'cash', 'giro', 'card', 'e_wallet', 'other')),
