@@ -171,3 +171,174 @@ select pin_search_path('require_permission(text)');
 
 grant execute on function has_permission(text), my_team_ids(), my_dept_code(), require_permission(text)
   to bizos_authenticated;
+
+-- ---------------------------------------------------------------------------
+-- Payload helpers shared by the RPCs of every later migration.
+-- Every error names its field: message '<field>: <problem>', column <field>.
+-- ---------------------------------------------------------------------------
+
+create function raise_field(field text, problem text) returns void
+language plpgsql
+as $$
+begin
+  raise exception using errcode = 'P0001', message = field || ': ' || problem, column = field;
+end
+$$;
+
+-- Rejects a non-object payload and any key outside `allowed` (a typo such as
+-- "due" instead of "due_date" must not be silently ignored).
+create function payload_check_keys(payload jsonb, allowed text[]) returns void
+language plpgsql
+as $$
+declare
+  k text;
+begin
+  if payload is null or jsonb_typeof(payload) <> 'object' then
+    raise exception using errcode = 'P0001', message = 'payload: must be a JSON object', column = 'payload';
+  end if;
+  for k in select jsonb_object_keys(payload) order by 1 loop
+    if not k = any (allowed) then
+      raise exception using errcode = 'P0001', column = k,
+        message = format('%s: unknown field (allowed: %s)', k, array_to_string(allowed, ', '));
+    end if;
+  end loop;
+end
+$$;
+
+-- The text value of `field` (NULL when absent or JSON null); trims blanks.
+create function payload_text(payload jsonb, field text, required boolean default false,
+                             max_length integer default 2000) returns text
+language plpgsql
+as $$
+declare
+  v jsonb := payload -> field;
+  s text;
+begin
+  if v is null or jsonb_typeof(v) = 'null' then
+    s := null;
+  elsif jsonb_typeof(v) <> 'string' then
+    raise exception using errcode = 'P0001', column = field, message = field || ': must be a string';
+  else
+    s := nullif(btrim(v #>> '{}'), '');
+  end if;
+  if s is null and required then
+    raise exception using errcode = 'P0001', column = field, message = field || ': is required';
+  end if;
+  if length(s) > max_length then
+    raise exception using errcode = 'P0001', column = field,
+      message = format('%s: at most %s characters', field, max_length);
+  end if;
+  return s;
+end
+$$;
+
+create function payload_uuid(payload jsonb, field text, required boolean default false) returns uuid
+language plpgsql
+as $$
+declare
+  s text := payload_text(payload, field, required, 100);
+begin
+  return s::uuid;
+exception when invalid_text_representation then
+  raise exception using errcode = 'P0001', column = field, message = field || ': must be a UUID';
+end
+$$;
+
+create function payload_date(payload jsonb, field text, required boolean default false) returns date
+language plpgsql
+as $$
+declare
+  s text := payload_text(payload, field, required, 100);
+begin
+  if s is not null and s !~ '^\d{4}-\d{2}-\d{2}$' then
+    raise exception using errcode = 'P0001', column = field, message = field || ': must be a date YYYY-MM-DD';
+  end if;
+  return s::date;
+exception when datetime_field_overflow or invalid_datetime_format then
+  raise exception using errcode = 'P0001', column = field, message = field || ': is not a valid date';
+end
+$$;
+
+-- A JSON number (or a numeric string) with at most `scale` decimals.
+create function payload_numeric(payload jsonb, field text, required boolean default false,
+                                scale integer default 2) returns numeric
+language plpgsql
+as $$
+declare
+  v jsonb := payload -> field;
+  n numeric;
+begin
+  if v is null or jsonb_typeof(v) = 'null' then
+    if required then
+      raise exception using errcode = 'P0001', column = field, message = field || ': is required';
+    end if;
+    return null;
+  end if;
+  if jsonb_typeof(v) = 'number' then
+    n := (v #>> '{}')::numeric;
+  elsif jsonb_typeof(v) = 'string' and btrim(v #>> '{}') ~ '^[+-]?(\d+(\.\d*)?|\.\d+)$' then
+    n := btrim(v #>> '{}')::numeric;
+  else
+    raise exception using errcode = 'P0001', column = field, message = field || ': must be a number';
+  end if;
+  if n <> round(n, scale) then
+    raise exception using errcode = 'P0001', column = field,
+      message = format('%s: at most %s decimals', field, scale);
+  end if;
+  if abs(n) >= 1e15 then
+    raise exception using errcode = 'P0001', column = field, message = field || ': is too large';
+  end if;
+  return n;
+end
+$$;
+
+create function payload_integer(payload jsonb, field text, required boolean default false) returns integer
+language plpgsql
+as $$
+declare
+  n numeric := payload_numeric(payload, field, required, 0);
+begin
+  if n is not null and abs(n) > 2147483647 then
+    raise exception using errcode = 'P0001', column = field, message = field || ': is too large';
+  end if;
+  return n::integer;
+end
+$$;
+
+-- A positive JSON number (quantities, weights), at most `scale` decimals.
+create function payload_positive(payload jsonb, field text, required boolean default false,
+                                 scale integer default 3) returns numeric
+language plpgsql
+as $$
+declare
+  n numeric := payload_numeric(payload, field, required, scale);
+begin
+  if n is not null and n <= 0 then
+    raise exception using errcode = 'P0001', column = field, message = field || ': must be greater than 0';
+  end if;
+  return n;
+end
+$$;
+
+create function payload_bool(payload jsonb, field text) returns boolean
+language plpgsql
+as $$
+declare
+  v jsonb := payload -> field;
+begin
+  if v is null or jsonb_typeof(v) = 'null' then
+    return null;
+  end if;
+  if jsonb_typeof(v) <> 'boolean' then
+    raise exception using errcode = 'P0001', column = field, message = field || ': must be true or false';
+  end if;
+  return (v #>> '{}')::boolean;
+end
+$$;
+
+grant execute on function raise_field(text, text), payload_check_keys(jsonb, text[]),
+  payload_text(jsonb, text, boolean, integer), payload_uuid(jsonb, text, boolean),
+  payload_date(jsonb, text, boolean), payload_numeric(jsonb, text, boolean, integer),
+  payload_integer(jsonb, text, boolean), payload_positive(jsonb, text, boolean, integer),
+  payload_bool(jsonb, text)
+  to bizos_authenticated;

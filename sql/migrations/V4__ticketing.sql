@@ -804,96 +804,6 @@ grant select on v_ops_rfqs_masked, v_ticket_first_response, v_ticket_first_respo
 
 -- ---------------------------------------------------------------- RPC helpers
 -- Bad input: P0001 with the field as `column` (the BFF maps it to the field).
-create function tck_invalid(field text, problem text) returns void
-language plpgsql volatile
-as $$
-begin
-  raise exception using errcode = 'P0001', column = field, message = field || ': ' || problem;
-end
-$$;
-
--- A text field of a payload: trimmed, NULL when absent/null/empty.
-create function tck_text(payload jsonb, field text, max_len integer, required boolean default false)
-returns text
-language plpgsql immutable
-as $$
-declare
-  v jsonb := payload -> field;
-  s text;
-begin
-  if v is null or jsonb_typeof(v) = 'null' then
-    s := null;
-  elsif jsonb_typeof(v) <> 'string' then
-    perform tck_invalid(field, 'must be a string');
-  else
-    s := nullif(btrim(v #>> '{}'), '');
-  end if;
-  if s is null and required then
-    perform tck_invalid(field, 'required');
-  end if;
-  if length(s) > max_len then
-    perform tck_invalid(field, format('at most %s characters', max_len));
-  end if;
-  return s;
-end
-$$;
-
-create function tck_uuid(payload jsonb, field text) returns uuid
-language plpgsql immutable
-as $$
-declare
-  s text := tck_text(payload, field, 64);
-begin
-  if s is null then
-    return null;
-  end if;
-  if s !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$' then
-    perform tck_invalid(field, 'must be a UUID');
-  end if;
-  return s::uuid;
-end
-$$;
-
-create function tck_positive(payload jsonb, field text) returns numeric
-language plpgsql immutable
-as $$
-declare
-  v jsonb := payload -> field;
-  n numeric;
-begin
-  if v is null or jsonb_typeof(v) = 'null' then
-    return null;
-  end if;
-  if jsonb_typeof(v) = 'number' then
-    n := (v #>> '{}')::numeric;
-  elsif jsonb_typeof(v) = 'string' and btrim(v #>> '{}') ~ '^[0-9]+(\.[0-9]+)?$' then
-    n := btrim(v #>> '{}')::numeric;
-  else
-    perform tck_invalid(field, 'must be a number');
-  end if;
-  if n <= 0 or n >= 1e11 then
-    perform tck_invalid(field, 'must be greater than 0 and less than 100000000000');
-  end if;
-  return n;
-end
-$$;
-
-create function tck_bool(payload jsonb, field text) returns boolean
-language plpgsql immutable
-as $$
-declare
-  v jsonb := payload -> field;
-begin
-  if v is null or jsonb_typeof(v) = 'null' then
-    return null;
-  end if;
-  if jsonb_typeof(v) <> 'boolean' then
-    perform tck_invalid(field, 'must be true or false');
-  end if;
-  return (v #>> '{}')::boolean;
-end
-$$;
-
 -- Is `assignee` an active user who may work tickets of `dept`?
 create function tck_can_work(assignee uuid, dept text) returns boolean
 language sql stable
@@ -959,52 +869,52 @@ begin
     raise exception using errcode = '42501', message = 'no user in the request claims';
   end if;
   if payload is null or jsonb_typeof(payload) <> 'object' then
-    perform tck_invalid('payload', 'must be a JSON object');
+    perform raise_field('payload', 'must be a JSON object');
   end if;
   for v_key in select jsonb_object_keys(payload) loop
     if not v_key = any (c_fields) then
-      perform tck_invalid(v_key, 'unknown field');
+      perform raise_field(v_key, 'unknown field');
     end if;
   end loop;
 
-  v_type := tck_text(payload, 'ticket_type', 32, true);
+  v_type := payload_text(payload, 'ticket_type', true, 32);
   if v_type not in ('inquiry_tariff', 'general_request', 'complaint', 'service_request') then
-    perform tck_invalid('ticket_type', 'must be one of inquiry_tariff, general_request, complaint, service_request');
+    perform raise_field('ticket_type', 'must be one of inquiry_tariff, general_request, complaint, service_request');
   end if;
-  v_subject := tck_text(payload, 'subject', 200, true);
-  v_description := tck_text(payload, 'description', 20000);
-  v_priority := coalesce(lower(tck_text(payload, 'priority', 16)), 'normal');
+  v_subject := payload_text(payload, 'subject', true, 200);
+  v_description := payload_text(payload, 'description', false, 20000);
+  v_priority := coalesce(lower(payload_text(payload, 'priority', false, 16)), 'normal');
   if v_priority not in ('low', 'normal', 'high', 'urgent') then
-    perform tck_invalid('priority', 'must be one of low, normal, high, urgent');
+    perform raise_field('priority', 'must be one of low, normal, high, urgent');
   end if;
-  v_dept := upper(tck_text(payload, 'dept_target', 32, true));
+  v_dept := upper(payload_text(payload, 'dept_target', true, 32));
   if v_dept !~ '^[A-Z][A-Z0-9_-]{0,31}$' then
-    perform tck_invalid('dept_target', 'must be a department code such as OPS-JKT or FIN');
+    perform raise_field('dept_target', 'must be a department code such as OPS-JKT or FIN');
   end if;
   if v_dept <> 'FIN' and not exists (
        select 1 from profiles p where p.tenant_id = v_tenant and p.dept_code = v_dept and p.active) then
-    perform tck_invalid('dept_target', format('no department %s in this tenant', v_dept));
+    perform raise_field('dept_target', format('no department %s in this tenant', v_dept));
   end if;
-  v_mask := coalesce(tck_bool(payload, 'need_customer_masking'), v_type = 'inquiry_tariff');
+  v_mask := coalesce(payload_bool(payload, 'need_customer_masking'), v_type = 'inquiry_tariff');
 
-  v_lead := tck_uuid(payload, 'related_lead_id');
+  v_lead := payload_uuid(payload, 'related_lead_id');
   if v_lead is not null then
     select l.customer_id into v_lead_customer from leads l
      where l.tenant_id = v_tenant and l.lead_id = v_lead;
     if not found then
-      perform tck_invalid('related_lead_id', 'no such lead');
+      perform raise_field('related_lead_id', 'no such lead');
     end if;
   end if;
-  v_customer := tck_uuid(payload, 'related_customer_id');
+  v_customer := payload_uuid(payload, 'related_customer_id');
   if v_customer is not null then
     select c.company_name, c.email, c.phone into v_cust_company, v_cust_email, v_cust_phone
       from customers c
      where c.tenant_id = v_tenant and c.customer_id = v_customer;
     if not found then
-      perform tck_invalid('related_customer_id', 'no such customer');
+      perform raise_field('related_customer_id', 'no such customer');
     end if;
     if v_lead_customer is not null and v_lead_customer <> v_customer then
-      perform tck_invalid('related_customer_id', 'differs from the customer of the related lead');
+      perform raise_field('related_customer_id', 'differs from the customer of the related lead');
     end if;
   elsif v_lead_customer is not null then
     v_customer := v_lead_customer;
@@ -1015,45 +925,45 @@ begin
      where c.tenant_id = v_tenant and c.customer_id = v_customer;
   end if;
 
-  v_assignee := tck_uuid(payload, 'assignee_user_id');
+  v_assignee := payload_uuid(payload, 'assignee_user_id');
   if v_assignee is not null then
     if not has_permission('ticket.update') then
       raise exception using errcode = '42501', column = 'assignee_user_id',
         message = format('your role (%s) may not assign tickets', bizos.app_role());
     end if;
     if not tck_can_work(v_assignee, v_dept) then
-      perform tck_invalid('assignee_user_id', format('not an active user who works tickets of %s', v_dept));
+      perform raise_field('assignee_user_id', format('not an active user who works tickets of %s', v_dept));
     end if;
   end if;
 
   if v_type <> 'inquiry_tariff' then
     foreach v_key in array c_rfq loop
       if payload ? v_key and jsonb_typeof(payload -> v_key) <> 'null' then
-        perform tck_invalid(v_key, 'only for inquiry_tariff tickets');
+        perform raise_field(v_key, 'only for inquiry_tariff tickets');
       end if;
     end loop;
   else
-    v_origin := tck_text(payload, 'origin', 200, true);
-    v_destination := tck_text(payload, 'destination', 200, true);
-    v_commodity := tck_text(payload, 'commodity', 200);
-    v_weight := tck_positive(payload, 'weight_kg');
-    v_volume := tck_positive(payload, 'volume_cbm');
-    v_contact_name := tck_text(payload, 'contact_name', 200);
-    v_contact_phone := tck_text(payload, 'contact_phone', 40);
+    v_origin := payload_text(payload, 'origin', true, 200);
+    v_destination := payload_text(payload, 'destination', true, 200);
+    v_commodity := payload_text(payload, 'commodity', false, 200);
+    v_weight := payload_positive(payload, 'weight_kg');
+    v_volume := payload_positive(payload, 'volume_cbm');
+    v_contact_name := payload_text(payload, 'contact_name', false, 200);
+    v_contact_phone := payload_text(payload, 'contact_phone', false, 40);
     if v_contact_phone is not null then
       v_contact_phone := bizos.norm_phone(v_contact_phone);
       if v_contact_phone is null then
-        perform tck_invalid('contact_phone', 'not a valid phone number');
+        perform raise_field('contact_phone', 'not a valid phone number');
       end if;
     end if;
-    v_contact_email := tck_text(payload, 'contact_email', 254);
+    v_contact_email := payload_text(payload, 'contact_email', false, 254);
     if v_contact_email is not null then
       v_contact_email := bizos.norm_email(v_contact_email);
       if v_contact_email is null then
-        perform tck_invalid('contact_email', 'not a valid e-mail address');
+        perform raise_field('contact_email', 'not a valid e-mail address');
       end if;
     end if;
-    v_company := tck_text(payload, 'company_name', 200);
+    v_company := payload_text(payload, 'company_name', false, 200);
     v_company := coalesce(v_company, v_cust_company);
     v_contact_email := coalesce(v_contact_email, bizos.norm_email(v_cust_email));
     v_contact_phone := coalesce(v_contact_phone, bizos.norm_phone(v_cust_phone));
@@ -1094,13 +1004,13 @@ declare
 begin
   perform require_permission('ticket.update');
   if ticket_id is null then
-    perform tck_invalid('ticket_id', 'required');
+    perform raise_field('ticket_id', 'required');
   end if;
   if v_to is null then
-    perform tck_invalid('to_status', 'required');
+    perform raise_field('to_status', 'required');
   end if;
   if length(v_note) > 20000 then
-    perform tck_invalid('note', 'at most 20000 characters');
+    perform raise_field('note', 'at most 20000 characters');
   end if;
   if not exists (select 1 from tickets t
                   where t.tenant_id = v_tenant and t.ticket_id = ticket_transition.ticket_id) then
@@ -1121,7 +1031,7 @@ begin
     v_entity := 'ticket'; v_column := 'ticket_status'; v_from := v_ticket.ticket_status;
   end if;
   if not exists (select 1 from bizos.transitions x where x.entity = v_entity and x.to_status = v_to) then
-    perform tck_invalid('to_status', format('unknown status %s for %s tickets', v_to, v_ticket.ticket_type));
+    perform raise_field('to_status', format('unknown status %s for %s tickets', v_to, v_ticket.ticket_type));
   end if;
   if v_to = v_from then
     return jsonb_build_object('ticket_id', v_ticket.ticket_id, 'ticket_no', v_ticket.ticket_no,
@@ -1168,13 +1078,13 @@ declare
 begin
   perform require_permission('ticket.message');
   if ticket_id is null then
-    perform tck_invalid('ticket_id', 'required');
+    perform raise_field('ticket_id', 'required');
   end if;
   if v_body is null then
-    perform tck_invalid('body', 'required');
+    perform raise_field('body', 'required');
   end if;
   if length(v_body) > 20000 then
-    perform tck_invalid('body', 'at most 20000 characters');
+    perform raise_field('body', 'at most 20000 characters');
   end if;
   if not exists (select 1 from tickets t where t.tenant_id = v_tenant and t.ticket_id = ticket_add_message.ticket_id) then
     raise exception using errcode = 'P0002', column = 'ticket_id', message = 'ticket_id: no such ticket';
@@ -1201,7 +1111,7 @@ declare
 begin
   perform require_permission('ticket.update');
   if ticket_id is null then
-    perform tck_invalid('ticket_id', 'required');
+    perform raise_field('ticket_id', 'required');
   end if;
   select t.* into v_ticket from tickets t
    where t.tenant_id = v_tenant and t.ticket_id = ticket_assign.ticket_id;
@@ -1209,7 +1119,7 @@ begin
     raise exception using errcode = 'P0002', column = 'ticket_id', message = 'ticket_id: no such ticket';
   end if;
   if assignee is not null and not tck_can_work(assignee, v_ticket.dept_target) then
-    perform tck_invalid('assignee_user_id', format('not an active user who works tickets of %s', v_ticket.dept_target));
+    perform raise_field('assignee_user_id', format('not an active user who works tickets of %s', v_ticket.dept_target));
   end if;
   update tickets t set assignee_user_id = assignee
    where t.tenant_id = v_tenant and t.ticket_id = ticket_assign.ticket_id
