@@ -287,3 +287,46 @@ pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp 
         _shutdown: tx,
     }
 }
+
+/// Runs one SQL call returning a JSON value (an RPC) as `who`, binding
+/// `args` as jsonb, in a transaction of its own that is committed.
+pub async fn rpc(
+    db: &TestDb,
+    who: &Caller,
+    sql: &str,
+    args: &[serde_json::Value],
+) -> Result<serde_json::Value, sqlx::Error> {
+    let mut tx = db.as_user(who).await;
+    let mut q = sqlx::query_scalar::<_, serde_json::Value>(sql);
+    for a in args {
+        q = q.bind(a.clone());
+    }
+    let out = q.fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// The SQLSTATE of a database error ("" for other errors).
+pub fn code(err: &sqlx::Error) -> String {
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The field a database error names (its COLUMN), as the BFF reports it.
+pub fn field(err: &sqlx::Error) -> Option<String> {
+    err.as_database_error()
+        .and_then(|e| e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+        .and_then(|e| e.column())
+        .map(str::to_owned)
+}
+
+/// A JSON number, or a number sent as a string (numeric values in jsonb).
+pub fn num(v: &serde_json::Value) -> f64 {
+    match v {
+        serde_json::Value::Number(n) => n.as_f64().expect("a finite number"),
+        serde_json::Value::String(s) => s.parse().expect("a numeric string"),
+        other => panic!("not a number: {other}"),
+    }
+}

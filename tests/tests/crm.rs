@@ -1,20 +1,9 @@
 //! CRM (seed 004 §4A and §7 "CRM"), run as the roles concerned.
 
 use bizos_bff::auth::Caller;
-use bizos_tests::TestDb;
+use bizos_tests::{code, rpc, TestDb};
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-async fn rpc(db: &TestDb, who: &Caller, sql: &str, args: &[Value]) -> Result<Value, sqlx::Error> {
-    let mut tx = db.as_user(who).await;
-    let mut q = sqlx::query_scalar::<_, Value>(sql);
-    for a in args {
-        q = q.bind(a.clone());
-    }
-    let out = q.fetch_one(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(out)
-}
 
 async fn find_or_create(
     db: &TestDb,
@@ -35,13 +24,6 @@ async fn find_or_create(
         .unwrap();
     tx.commit().await.unwrap();
     v
-}
-
-fn code(err: &sqlx::Error) -> String {
-    err.as_database_error()
-        .and_then(|e| e.code())
-        .unwrap_or_default()
-        .to_string()
 }
 
 struct Team {

@@ -3,48 +3,14 @@
 //! from the views, NA instead of invented numbers, audit of targets and input.
 
 use bizos_bff::auth::Caller;
-use bizos_tests::TestDb;
+use bizos_tests::{code, field, num, rpc, TestDb};
 use serde_json::{json, Value};
-use sqlx::postgres::PgDatabaseError;
 use uuid::Uuid;
-
-async fn rpc(db: &TestDb, who: &Caller, sql: &str, args: &[Value]) -> Result<Value, sqlx::Error> {
-    let mut tx = db.as_user(who).await;
-    let mut q = sqlx::query_scalar::<_, Value>(sql);
-    for a in args {
-        q = q.bind(a.clone());
-    }
-    let out = q.fetch_one(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(out)
-}
-
-fn code(err: &sqlx::Error) -> String {
-    err.as_database_error()
-        .and_then(|e| e.code())
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn field(err: &sqlx::Error) -> Option<String> {
-    err.as_database_error()
-        .and_then(|e| e.try_downcast_ref::<PgDatabaseError>())
-        .and_then(|e| e.column())
-        .map(str::to_owned)
-}
 
 fn constraint(err: &sqlx::Error) -> Option<String> {
     err.as_database_error()
         .and_then(|e| e.constraint())
         .map(str::to_owned)
-}
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::Number(n) => n.as_f64().unwrap(),
-        Value::String(s) => s.parse().unwrap(),
-        other => panic!("not a number: {other}"),
-    }
 }
 
 /// kpi_actual over [today - 5, tomorrow] (days of leads and activities are in

@@ -3,46 +3,12 @@
 //! views, sales scope by customer ownership, collection tickets.
 
 use bizos_bff::auth::Caller;
-use bizos_tests::TestDb;
+use bizos_tests::{code, field, num, rpc, TestDb};
 use serde_json::{json, Value};
-use sqlx::postgres::PgDatabaseError;
 use uuid::Uuid;
 
 /// Runs `sql` (one jsonb result) as `who` in its own committed transaction.
-async fn rpc(db: &TestDb, who: &Caller, sql: &str, args: &[Value]) -> Result<Value, sqlx::Error> {
-    let mut tx = db.as_user(who).await;
-    let mut q = sqlx::query_scalar::<_, Value>(sql);
-    for a in args {
-        q = q.bind(a.clone());
-    }
-    let out = q.fetch_one(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(out)
-}
-
-fn code(err: &sqlx::Error) -> String {
-    err.as_database_error()
-        .and_then(|e| e.code())
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// The field the database named in the error (`column`).
-fn field(err: &sqlx::Error) -> Option<String> {
-    err.as_database_error()
-        .and_then(|e| e.try_downcast_ref::<PgDatabaseError>())
-        .and_then(|e| e.column())
-        .map(str::to_owned)
-}
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::Number(n) => n.as_f64().unwrap(),
-        Value::String(s) => s.parse().unwrap(),
-        other => panic!("not a number: {other}"),
-    }
-}
-
 struct Ar {
     tenant: Uuid,
     finance: Caller,

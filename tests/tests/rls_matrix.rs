@@ -9,15 +9,7 @@ use uuid::Uuid;
 
 const DEMO_SQL: &str = include_str!("../../sql/demo/demo.sql");
 
-const ROLES: [&str; 7] = [
-    "super_admin",
-    "director",
-    "marketing_manager",
-    "sales_manager",
-    "salesperson",
-    "ops",
-    "finance",
-];
+use bizos_bff::auth::APP_ROLES as ROLES;
 
 async fn seeded(db: &TestDb) -> (Uuid, Uuid) {
     sqlx::raw_sql(DEMO_SQL)

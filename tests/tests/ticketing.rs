@@ -2,21 +2,9 @@
 //! run as the roles concerned.
 
 use bizos_bff::auth::Caller;
-use bizos_tests::TestDb;
+use bizos_tests::{rpc, TestDb};
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-/// Runs one RPC returning jsonb as `who` and commits.
-async fn rpc(db: &TestDb, who: &Caller, sql: &str, args: &[Value]) -> Result<Value, sqlx::Error> {
-    let mut tx = db.as_user(who).await;
-    let mut q = sqlx::query_scalar::<_, Value>(sql);
-    for a in args {
-        q = q.bind(a.clone());
-    }
-    let out = q.fetch_one(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(out)
-}
 
 async fn create(db: &TestDb, who: &Caller, payload: Value) -> Result<Value, sqlx::Error> {
     rpc(db, who, "select ticket_create($1)", &[payload]).await
