@@ -7,6 +7,7 @@
 -- to tenant g % 8 + 1, which the update script relies on) before the
 -- triggers are attached, so all three start with the same content.
 \set ON_ERROR_STOP on
+set client_min_messages = warning;
 
 create function bench_tenant(n int) returns uuid
 language sql immutable parallel safe
