@@ -28,15 +28,24 @@ const CHAINS: i16 = 8;
 
 struct Statements {
     pick_chain: OwnedPreparedStatement,
+    wait_chain: OwnedPreparedStatement,
     init_heads: OwnedPreparedStatement,
-    advance: OwnedPreparedStatement,
     append: OwnedPreparedStatement,
+}
+
+/// The chain a transaction holds for a tenant, and its head as this
+/// backend last wrote it.
+#[derive(Clone, Copy)]
+struct Head {
+    chain: i16,
+    seq: i64,
+    hash: [u8; 32],
 }
 
 thread_local! {
     static STATEMENTS: RefCell<Option<Statements>> = const { RefCell::new(None) };
-    /// The chain this transaction holds per tenant: (top xid, tenant) → chain.
-    static HELD: RefCell<HashMap<(u64, pgrx::Uuid), i16>> = RefCell::new(HashMap::new());
+    /// Heads held by the current transaction: (top xid, tenant) → head.
+    static HELD: RefCell<HashMap<(u64, pgrx::Uuid), Head>> = RefCell::new(HashMap::new());
     /// Output function per type.
     static OUTPUT_FNS: RefCell<HashMap<pg_sys::Oid, pg_sys::Oid>> = RefCell::new(HashMap::new());
 }
@@ -55,10 +64,16 @@ fn prepare_statements() -> Statements {
                 .keep()
         };
         Statements {
+            // A chain no other open transaction holds, locked, with its head.
             pick_chain: keep(
-                "select chain from bizos.audit_heads where tenant_id = $1
+                "select chain, seq, hash from bizos.audit_heads where tenant_id = $1
                   order by (chain + $2) % 8 for update skip locked limit 1",
                 &[oid(UUIDOID), oid(INT4OID)],
+            ),
+            // Every chain is busy (or the head moved): queue on one.
+            wait_chain: keep(
+                "select chain, seq, hash from bizos.audit_heads where tenant_id = $1 and chain = $2 for update",
+                &[oid(UUIDOID), oid(INT2OID)],
             ),
             init_heads: keep(
                 "insert into bizos.audit_heads (tenant_id, chain, seq, hash)
@@ -66,18 +81,17 @@ fn prepare_statements() -> Statements {
                  on conflict do nothing",
                 &[oid(UUIDOID), oid(BYTEAOID)],
             ),
-            advance: keep(
-                "update bizos.audit_heads set seq = seq + 1
-                  where tenant_id = $1 and chain = $2
-                 returning seq, hash",
-                &[oid(UUIDOID), oid(INT2OID)],
-            ),
+            // One statement per entry: advance the head only if it is where
+            // this backend left it, and write the entry only then.
             append: keep(
-                "with entry as (
-                   insert into bizos.audit_log (tenant_id, chain, seq, table_name, record_key, action,
-                                                actor, db_role, txid, at, before, after, prev_hash, hash)
-                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14))
-                 update bizos.audit_heads set hash = $14 where tenant_id = $1 and chain = $2",
+                "with head as (
+                   update bizos.audit_heads set seq = $3, hash = $14
+                    where tenant_id = $1 and chain = $2 and seq = $3 - 1 and hash = $13
+                   returning 1)
+                 insert into bizos.audit_log (tenant_id, chain, seq, table_name, record_key, action,
+                                              actor, db_role, txid, at, before, after, prev_hash, hash)
+                 select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 from head
+                 returning 1",
                 &[
                     oid(UUIDOID),
                     oid(INT2OID),
@@ -116,9 +130,29 @@ fn with_statements<R>(f: impl FnOnce(&Statements) -> R) -> R {
     })
 }
 
-/// Locks a chain of the tenant for this transaction and returns it with the
-/// next sequence number and the previous hash.
-fn advance_chain(stmts: &Statements, tenant: pgrx::Uuid) -> (i16, i64, Vec<u8>) {
+/// Runs a prepared head query and reads (chain, seq, hash) from its row.
+fn head_row(stmt: &OwnedPreparedStatement, args: &[DatumWithOid<'_>], what: &str) -> Option<Head> {
+    Spi::connect_mut(|c| {
+        let t = c.update(stmt, Some(1), args).or_raise(what);
+        if t.is_empty() {
+            return None;
+        }
+        let row = t.first();
+        let chain = row.get::<i16>(1).or_raise(what)?;
+        let seq = row.get::<i64>(2).or_raise(what)?;
+        let hash = row.get::<Vec<u8>>(3).or_raise(what)?;
+        Some(Head {
+            chain,
+            seq,
+            hash: hash.as_slice().try_into().unwrap_or(GENESIS),
+        })
+    })
+}
+
+/// Locks a chain of the tenant for this transaction (the first entry of a
+/// transaction picks one no other open transaction holds) and returns its
+/// head: from this backend's memory while the transaction holds it.
+fn held_head(stmts: &Statements, tenant: pgrx::Uuid) -> Head {
     // SAFETY: plain backend state reads.
     let top = unsafe { pg_sys::GetTopFullTransactionId() }.value;
     let held = HELD.with(|h| {
@@ -126,24 +160,20 @@ fn advance_chain(stmts: &Statements, tenant: pgrx::Uuid) -> (i16, i64, Vec<u8>) 
         h.retain(|(xid, _), _| *xid == top);
         h.get(&(top, tenant)).copied()
     });
-    let chain = held.unwrap_or_else(|| {
-        // SAFETY: MyProcPid is a plain global.
-        let offset = unsafe { pg_sys::MyProcPid } % i32::from(CHAINS);
-        let pick = || {
-            Spi::connect_mut(|c| {
-                let t = c
-                    .update(&stmts.pick_chain, Some(1), &[tenant.into(), offset.into()])
-                    .or_raise("picking an audit chain");
-                if t.is_empty() {
-                    None
-                } else {
-                    t.first()
-                        .get_one::<i16>()
-                        .or_raise("reading the audit chain")
-                }
-            })
-        };
-        let chain = pick().or_else(|| {
+    if let Some(head) = held {
+        return head;
+    }
+    // SAFETY: MyProcPid is a plain global.
+    let offset = unsafe { pg_sys::MyProcPid } % i32::from(CHAINS);
+    let pick = || {
+        head_row(
+            &stmts.pick_chain,
+            &[tenant.into(), offset.into()],
+            "picking an audit chain",
+        )
+    };
+    let head = pick()
+        .or_else(|| {
             Spi::connect_mut(|c| {
                 c.update(
                     &stmts.init_heads,
@@ -153,30 +183,29 @@ fn advance_chain(stmts: &Statements, tenant: pgrx::Uuid) -> (i16, i64, Vec<u8>) 
                 .or_raise("creating audit chains");
             });
             pick()
+        })
+        .or_else(|| {
+            head_row(
+                &stmts.wait_chain,
+                &[tenant.into(), (offset as i16).into()],
+                "waiting for an audit chain",
+            )
+        })
+        .unwrap_or_else(|| {
+            raise(
+                Code::ERRCODE_INTERNAL_ERROR,
+                "audit chain head is missing",
+                None,
+            )
         });
-        // Every chain is held by another open transaction: queue on one.
-        let chain = chain.unwrap_or(offset as i16);
-        HELD.with(|h| h.borrow_mut().insert((top, tenant), chain));
-        chain
-    });
-    let (seq, prev) = Spi::connect_mut(|c| {
-        let row = c
-            .update(&stmts.advance, Some(1), &[tenant.into(), chain.into()])
-            .or_raise("advancing the audit chain")
-            .first();
-        (
-            row.get::<i64>(1).or_raise("audit chain seq"),
-            row.get::<Vec<u8>>(2).or_raise("audit chain hash"),
-        )
-    });
-    match (seq, prev) {
-        (Some(s), Some(p)) => (chain, s, p),
-        _ => raise(
-            Code::ERRCODE_INTERNAL_ERROR,
-            "audit chain head is missing",
-            None,
-        ),
-    }
+    HELD.with(|h| h.borrow_mut().insert((top, tenant), head));
+    head
+}
+
+fn remember(tenant: pgrx::Uuid, head: Head) {
+    // SAFETY: plain backend state reads.
+    let top = unsafe { pg_sys::GetTopFullTransactionId() }.value;
+    HELD.with(|h| h.borrow_mut().insert((top, tenant), head));
 }
 
 fn output_fn(typoid: pg_sys::Oid) -> pg_sys::Oid {
@@ -486,58 +515,92 @@ fn audit_trigger<'a>(
         )
     };
 
+    let tenant_text = tenant.to_string();
+    let actor_text = actor.map(|a| a.to_string());
     as_extension_owner(|| {
         with_statements(|stmts| {
-            let (chain, seq, prev) = advance_chain(stmts, tenant);
-            let prev: [u8; 32] = prev.as_slice().try_into().unwrap_or(GENESIS);
-            let tenant_text = tenant.to_string();
-            let actor_text = actor.map(|a| a.to_string());
-            let entry = Entry {
-                tenant_id: &tenant_text,
-                chain,
-                seq,
-                table_name: &table,
-                record_key: &key_text,
-                action,
-                actor: actor_text.as_deref(),
-                db_role: &db_role,
-                txid,
-                at_micros: at,
-                before: before.as_ref().map(|b| b.1.as_str()),
-                after: after.as_ref().map(|a| a.1.as_str()),
-            };
-            let hash = entry_hash(&prev, &entry);
-            let jsonb = |d: Option<pg_sys::Datum>| match d {
-                // SAFETY: a jsonb datum built above.
-                Some(d) => unsafe { DatumWithOid::new(d, pg_sys::JSONBOID) },
-                None => DatumWithOid::null_oid(pg_sys::JSONBOID),
-            };
-            // SAFETY: a timestamptz value in microseconds.
-            let at_arg =
-                unsafe { DatumWithOid::new(pg_sys::Datum::from(at), pg_sys::TIMESTAMPTZOID) };
-            let args = [
-                tenant.into(),
-                chain.into(),
-                seq.into(),
-                table.as_str().into(),
-                jsonb(Some(key_datum)),
-                action.into(),
-                match actor {
-                    Some(a) => a.into(),
-                    None => DatumWithOid::null_oid(pg_sys::UUIDOID),
-                },
-                db_role.as_str().into(),
-                txid.into(),
-                at_arg,
-                jsonb(before.as_ref().map(|b| b.0)),
-                jsonb(after.as_ref().map(|a| a.0)),
-                prev.to_vec().into(),
-                hash.to_vec().into(),
-            ];
-            Spi::connect_mut(|c| {
-                c.update(&stmts.append, None, &args)
-                    .or_raise("writing the audit log");
-            });
+            let mut head = held_head(stmts, tenant);
+            // At most twice: a rolled-back subtransaction may have undone
+            // entries this backend remembers; then the head is read again.
+            for attempt in 0..2 {
+                let entry = Entry {
+                    tenant_id: &tenant_text,
+                    chain: head.chain,
+                    seq: head.seq + 1,
+                    table_name: &table,
+                    record_key: &key_text,
+                    action,
+                    actor: actor_text.as_deref(),
+                    db_role: &db_role,
+                    txid,
+                    at_micros: at,
+                    before: before.as_ref().map(|b| b.1.as_str()),
+                    after: after.as_ref().map(|a| a.1.as_str()),
+                };
+                let hash = entry_hash(&head.hash, &entry);
+                let jsonb = |d: Option<pg_sys::Datum>| match d {
+                    // SAFETY: a jsonb datum built above.
+                    Some(d) => unsafe { DatumWithOid::new(d, pg_sys::JSONBOID) },
+                    None => DatumWithOid::null_oid(pg_sys::JSONBOID),
+                };
+                // SAFETY: a timestamptz value in microseconds.
+                let at_arg =
+                    unsafe { DatumWithOid::new(pg_sys::Datum::from(at), pg_sys::TIMESTAMPTZOID) };
+                let args = [
+                    tenant.into(),
+                    head.chain.into(),
+                    (head.seq + 1).into(),
+                    table.as_str().into(),
+                    jsonb(Some(key_datum)),
+                    action.into(),
+                    match actor {
+                        Some(a) => a.into(),
+                        None => DatumWithOid::null_oid(pg_sys::UUIDOID),
+                    },
+                    db_role.as_str().into(),
+                    txid.into(),
+                    at_arg,
+                    jsonb(before.as_ref().map(|b| b.0)),
+                    jsonb(after.as_ref().map(|a| a.0)),
+                    head.hash.to_vec().into(),
+                    hash.to_vec().into(),
+                ];
+                let written = Spi::connect_mut(|c| {
+                    !c.update(&stmts.append, None, &args)
+                        .or_raise("writing the audit log")
+                        .is_empty()
+                });
+                if written {
+                    remember(
+                        tenant,
+                        Head {
+                            chain: head.chain,
+                            seq: head.seq + 1,
+                            hash,
+                        },
+                    );
+                    return;
+                }
+                if attempt == 0 {
+                    head = head_row(
+                        &stmts.wait_chain,
+                        &[tenant.into(), head.chain.into()],
+                        "rereading the audit chain",
+                    )
+                    .unwrap_or_else(|| {
+                        raise(
+                            Code::ERRCODE_INTERNAL_ERROR,
+                            "audit chain head is missing",
+                            None,
+                        )
+                    });
+                }
+            }
+            raise(
+                Code::ERRCODE_INTERNAL_ERROR,
+                "audit chain head changed while this transaction held it",
+                None,
+            )
         })
     });
     Ok(None)
@@ -716,6 +779,24 @@ mod tests {
         ));
         assert_eq!(history, 3);
         assert!(breaks(T1).is_empty());
+    }
+
+    #[pg_test]
+    fn rolled_back_subtransactions_keep_the_chain_intact() {
+        setup();
+        Spi::run(&format!(
+            "insert into t_deals values ('{T1}', 1, 1, 'kept');
+             do $$ begin
+               insert into t_deals values ('{T1}', 2, 2, 'rolled back');
+               raise exception 'undo';
+             exception when others then null;
+             end $$;
+             insert into t_deals values ('{T1}', 3, 3, 'kept');"
+        ))
+        .unwrap();
+        assert_eq!(count("select count(*) from bizos.audit_log"), 2);
+        assert_eq!(count("select max(seq) from bizos.audit_log"), 2);
+        assert!(breaks(T1).is_empty(), "{:?}", breaks(T1));
     }
 
     #[pg_test]

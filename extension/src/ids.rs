@@ -5,7 +5,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use pgrx::prelude::*;
-use pgrx::{pg_sys, PgSqlErrorCode as Code};
+use pgrx::spi::OwnedPreparedStatement;
+use pgrx::{pg_sys, PgOid, PgSqlErrorCode as Code};
 
 use crate::error::{query_opt, raise, OrRaise};
 use crate::privilege::as_extension_owner;
@@ -23,11 +24,54 @@ pub fn format_id(prefix: &str, year: i32, n: i64, width: usize) -> String {
 
 type SeqKey = (pgrx::Uuid, String, i32);
 
+/// Statements of every call, planned once per backend.
+struct Statements {
+    kind: OwnedPreparedStatement,
+    gapless: OwnedPreparedStatement,
+}
+
 thread_local! {
+    static STATEMENTS: RefCell<Option<std::rc::Rc<Statements>>> = const { RefCell::new(None) };
     /// Sequence of each (tenant, kind, year) seen by this backend. Entries
     /// are re-checked against the catalog before use (a sequence created in
     /// a rolled-back (sub)transaction disappears).
     static SEQUENCES: RefCell<HashMap<SeqKey, pg_sys::Oid>> = RefCell::new(HashMap::new());
+}
+
+fn statements() -> std::rc::Rc<Statements> {
+    if let Some(s) = STATEMENTS.with(|s| s.borrow().clone()) {
+        return s;
+    }
+    let stmts = Spi::connect(|client| {
+        let keep = |sql: &str, args: &[PgOid]| {
+            client
+                .prepare_mut(sql, args)
+                .or_raise("preparing next_id")
+                .keep()
+        };
+        let (uuid, text, int4) = (
+            PgOid::from(pg_sys::UUIDOID),
+            PgOid::from(pg_sys::TEXTOID),
+            PgOid::from(pg_sys::INT4OID),
+        );
+        Statements {
+            kind: keep(
+                "select k.prefix, k.mode, k.width, extract(year from pg_catalog.now())::int
+                   from bizos.id_kinds k where k.kind = $1",
+                &[text],
+            ),
+            gapless: keep(
+                "insert into bizos.id_counters as c (tenant_id, kind, year, last_value)
+                 values ($1, $2, $3, 1)
+                 on conflict (tenant_id, kind, year) do update set last_value = c.last_value + 1
+                 returning c.last_value",
+                &[uuid, text, int4],
+            ),
+        }
+    });
+    let stmts = std::rc::Rc::new(stmts);
+    STATEMENTS.with(|s| *s.borrow_mut() = Some(stmts.clone()));
+    stmts
 }
 
 fn is_sequence(oid: pg_sys::Oid) -> bool {
@@ -64,14 +108,10 @@ fn next_id(kind: &str, tenant: default!(Option<pgrx::Uuid>, "NULL")) -> String {
 }
 
 pub(crate) fn next_id_for(tenant: pgrx::Uuid, kind: &str) -> String {
+    let stmts = statements();
     let (prefix, mode, width, year) = Spi::connect(|client| {
         let row = client
-            .select(
-                "select k.prefix, k.mode, k.width, extract(year from pg_catalog.now())::int
-                   from bizos.id_kinds k where k.kind = $1",
-                Some(1),
-                &[kind.into()],
-            )
+            .select(&stmts.kind, Some(1), &[kind.into()])
             .or_raise("reading bizos.id_kinds");
         if row.is_empty() {
             raise(
@@ -93,21 +133,24 @@ pub(crate) fn next_id_for(tenant: pgrx::Uuid, kind: &str) -> String {
         )
     });
     let n = match mode.as_str() {
-        "gapless" => next_gapless(tenant, kind, year),
+        "gapless" => next_gapless(&stmts, tenant, kind, year),
         _ => next_from_sequence(tenant, kind, year),
     };
     format_id(&prefix, year, n, usize::try_from(width).unwrap_or(6))
 }
 
-fn next_gapless(tenant: pgrx::Uuid, kind: &str, year: i32) -> i64 {
-    Spi::get_one_with_args::<i64>(
-        "insert into bizos.id_counters as c (tenant_id, kind, year, last_value)
-         values ($1, $2, $3, 1)
-         on conflict (tenant_id, kind, year) do update set last_value = c.last_value + 1
-         returning c.last_value",
-        &[tenant.into(), kind.into(), year.into()],
-    )
-    .or_raise("advancing a gapless counter")
+fn next_gapless(stmts: &Statements, tenant: pgrx::Uuid, kind: &str, year: i32) -> i64 {
+    Spi::connect_mut(|c| {
+        c.update(
+            &stmts.gapless,
+            Some(1),
+            &[tenant.into(), kind.into(), year.into()],
+        )
+        .or_raise("advancing a gapless counter")
+        .first()
+        .get_one::<i64>()
+        .or_raise("reading a gapless counter")
+    })
     .unwrap_or_else(|| {
         raise(
             Code::ERRCODE_INTERNAL_ERROR,
