@@ -23,7 +23,8 @@ values
 -- ------------------------------------------------------------ generators --
 -- Deterministic in the customer number i (hash-based, no random()), so a
 -- pgbench script can name an existing customer's NPWP, e-mail or company
--- by its number. Single-expression SQL functions: the planner inlines them.
+-- by its number. Single-expression SQL functions of immutable parts only
+-- (no concat_ws, no text || integer), so the planner inlines them.
 
 -- A word of `words` chosen by (i, salt).
 create function bench_crm_pick(words text[], i bigint, salt integer) returns text
@@ -86,23 +87,23 @@ as $$ select case when bench_crm_roll(i, 5, 100) < 20 then bench_crm_pick('{Indo
 -- The name without legal form: 2–4 words.
 create function bench_crm_core(i bigint) returns text
 language sql immutable parallel safe
-as $$ select concat_ws(' ', bench_crm_first(i), bench_crm_second(i), bench_crm_sector(i), bench_crm_tail(i)) $$;
+as $$ select bench_crm_first(i) || ' ' || bench_crm_second(i) || coalesce(' ' || bench_crm_sector(i), '')
+          || coalesce(' ' || bench_crm_tail(i), '') $$;
 
 -- Company name with its legal form the way people write it: "PT X",
 -- "CV X", "UD X", "PT. X", "PT X Tbk", "X, PT".
-create function bench_crm_form(r integer, c text) returns text
+create function bench_crm_prefix(r integer) returns text
 language sql immutable parallel safe
-as $$ select case
-    when r < 55 then 'PT ' || c
-    when r < 80 then 'CV ' || c
-    when r < 88 then 'UD ' || c
-    when r < 94 then 'PT. ' || c
-    when r < 98 then 'PT ' || c || ' Tbk'
-    else c || ', PT' end $$;
+as $$ select case when r < 55 then 'PT ' when r < 80 then 'CV ' when r < 88 then 'UD '
+                  when r < 94 then 'PT. ' when r < 98 then 'PT ' else '' end $$;
+
+create function bench_crm_suffix(r integer) returns text
+language sql immutable parallel safe
+as $$ select case when r < 94 then '' when r < 98 then ' Tbk' else ', PT' end $$;
 
 create function bench_crm_name(i bigint) returns text
 language sql immutable parallel safe
-as $$ select bench_crm_form(bench_crm_roll(i, 7, 100), bench_crm_core(i)) $$;
+as $$ select bench_crm_prefix(bench_crm_roll(i, 7, 100)) || bench_crm_core(i) || bench_crm_suffix(bench_crm_roll(i, 7, 100)) $$;
 
 -- A similar name, the way a second person types the same or a related
 -- company (v = 1..4): two letters swapped in the second word, the last word
@@ -114,8 +115,8 @@ as $$ select substr(w, 1, 1) || substr(w, 3, 1) || substr(w, 2, 1) || substr(w, 
 create function bench_crm_fuzzy(i bigint, v integer) returns text
 language sql immutable parallel safe
 as $$ select case v
-    when 1 then concat_ws(' ', 'PT', bench_crm_first(i), bench_crm_swap2(bench_crm_second(i)),
-                          bench_crm_sector(i), bench_crm_tail(i))
+    when 1 then 'PT ' || bench_crm_first(i) || ' ' || bench_crm_swap2(bench_crm_second(i))
+                || coalesce(' ' || bench_crm_sector(i), '') || coalesce(' ' || bench_crm_tail(i), '')
     when 2 then 'CV ' || regexp_replace(bench_crm_core(i), ' [^ ]+$', '')
     when 3 then 'PT ' || bench_crm_core(i) || ' Indonesia'
     else 'P.T. ' || upper(bench_crm_core(i)) end $$;
@@ -145,7 +146,7 @@ as $$ select bench_crm_npwp_fmt(lpad(((i * 7919 + 1234567) % 100000000)::text, 8
 create function bench_crm_email(i bigint) returns text
 language sql immutable parallel safe
 as $$ select bench_crm_pick('{info,sales,admin,marketing,purchasing,finance,cs,office}'::text[], i, 8)
-          || '.' || i || '@' || lower(replace(bench_crm_first(i) || bench_crm_second(i), ' ', ''))
+          || '.' || i::text || '@' || lower(replace(bench_crm_first(i) || bench_crm_second(i), ' ', ''))
           || bench_crm_pick('{.co.id,.com,.id,.co.id}'::text[], i, 9) $$;
 
 -- A mobile (0812-3456-7890) or Jakarta/Surabaya landline ((021) 5555-1234).
