@@ -521,29 +521,48 @@ begin
        and not exists (select 1 from customers o where o.tenant_id = v_tenant and o.npwp_norm = n_npwp and o.customer_id <> v_id);
   end if;
 
+  -- Customers sharing a contact but with another NPWP: another legal entity
+  -- a human should look at (indexed equality, cheap).
   for r in
-    select c.customer_id, c.company_name,
-           round(extensions.similarity(c.company_norm, n_company)::numeric, 3) as sim,
-           case when c.npwp_norm is distinct from n_npwp and n_npwp is not null and c.npwp_norm is not null
-                     and (c.email_norm = n_email or c.phone_norm = n_phone)
-                then 'same contact, different NPWP' else 'similar name' end as reason
+    select c.customer_id, c.company_name
       from customers c
-     where c.tenant_id = v_tenant and c.customer_id <> v_id
-       and (c.company_norm operator(extensions.%) n_company
-            or (n_npwp is not null and c.npwp_norm is not null and c.npwp_norm <> n_npwp
-                and (c.email_norm = n_email or c.phone_norm = n_phone)))
-     order by sim desc
+     where n_npwp is not null
+       and c.tenant_id = v_tenant and c.customer_id <> v_id
+       and c.npwp_norm is not null and c.npwp_norm <> n_npwp
+       and (c.email_norm = n_email or c.phone_norm = n_phone)
      limit 5
   loop
     v_candidates := v_candidates || jsonb_build_object(
-      'customer_id', r.customer_id, 'company_name', r.company_name, 'similarity', r.sim, 'reason', r.reason);
+      'customer_id', r.customer_id, 'company_name', r.company_name, 'reason', 'same contact, different NPWP');
   end loop;
+
+  -- Similar names, only for a customer just created: an exact match needs
+  -- no review, and on a million names the trigram search is the expensive
+  -- part of this function. The threshold (pg_trgm.similarity_threshold,
+  -- set on this function below) is stricter than pg_trgm's 0.3, which
+  -- returns thousands of weak look-alikes for common words.
+  if v_created then
+    for r in
+      select c.customer_id, c.company_name,
+             round(extensions.similarity(c.company_norm, n_company)::numeric, 3) as sim
+        from customers c
+       where c.tenant_id = v_tenant and c.customer_id <> v_id
+         and c.company_norm operator(extensions.%) n_company
+       order by sim desc
+       limit 5
+    loop
+      v_candidates := v_candidates || jsonb_build_object(
+        'customer_id', r.customer_id, 'company_name', r.company_name, 'similarity', r.sim,
+        'reason', 'similar name');
+    end loop;
+  end if;
 
   return jsonb_build_object('customer_id', v_id, 'created', v_created, 'matched_on', v_matched,
                             'candidates', v_candidates);
 end
 $$;
 select pin_search_path('find_or_create_customer(text, text, text, text, text)');
+alter function find_or_create_customer(text, text, text, text, text) set pg_trgm.similarity_threshold = 0.5;
 revoke execute on function find_or_create_customer(text, text, text, text, text) from public;
 grant execute on function find_or_create_customer(text, text, text, text, text) to bizos_authenticated;
 
