@@ -112,6 +112,22 @@ select t.tenant_id, d.app_role, d.permission
   from tenants t cross join default_role_permissions() d
 on conflict do nothing;
 
+-- created_by is the caller on insert and never changes: a client cannot
+-- write a row in someone else's name (outside a request, e.g. migrations
+-- and demo data, the given value stays).
+create function keep_created_by() returns trigger
+language plpgsql
+as $$
+begin
+  if tg_op = 'INSERT' then
+    new.created_by := coalesce(bizos.uid(), new.created_by);
+  else
+    new.created_by := old.created_by;
+  end if;
+  return new;
+end
+$$;
+
 -- May the caller do `permission`? (RLS decides which rows; this decides
 -- which actions: 403 instead of invisible.)
 create function has_permission(permission text) returns boolean

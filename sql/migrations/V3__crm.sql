@@ -54,6 +54,8 @@ create index customers_company_norm_idx on customers (tenant_id, company_norm);
 
 create trigger customers_stamp_timestamps before insert or update on customers
   for each row execute function stamp_timestamps();
+create trigger customers_keep_created_by before insert or update on customers
+  for each row execute function keep_created_by();
 
 -- ---------------------------------------------------------------- prospects
 create table prospects (
@@ -83,6 +85,8 @@ create index prospects_owner_user_id_idx on prospects (tenant_id, owner_user_id)
 
 create trigger prospects_stamp_timestamps before insert or update on prospects
   for each row execute function stamp_timestamps();
+create trigger prospects_keep_created_by before insert or update on prospects
+  for each row execute function keep_created_by();
 create trigger prospects_lifecycle before insert or update on prospects
   for each row execute function bizos.lifecycle_guard('prospect', 'stage');
 
@@ -146,6 +150,8 @@ create index leads_created_at_idx on leads (tenant_id, created_at);
 
 create trigger leads_stamp_timestamps before insert or update on leads
   for each row execute function stamp_timestamps();
+create trigger leads_keep_created_by before insert or update on leads
+  for each row execute function keep_created_by();
 create trigger leads_lead_no before insert or update on leads
   for each row execute function bizos.assign_business_id('lead', 'lead_no');
 create trigger leads_lifecycle before insert or update on leads
@@ -191,6 +197,8 @@ create index sales_activities_owner_idx on sales_activities (tenant_id, owner_us
 create index sales_activities_prospect_id_idx on sales_activities (tenant_id, prospect_id);
 create trigger sales_activities_stamp_timestamps before insert or update on sales_activities
   for each row execute function stamp_timestamps();
+create trigger sales_activities_keep_created_by before insert or update on sales_activities
+  for each row execute function keep_created_by();
 
 create table marketing_activity_events (
   tenant_id   uuid        not null,
@@ -216,6 +224,8 @@ create table marketing_activity_events (
 create index marketing_activity_events_occurred_at_idx on marketing_activity_events (tenant_id, occurred_at);
 create trigger marketing_activity_events_stamp_timestamps before insert or update on marketing_activity_events
   for each row execute function stamp_timestamps();
+create trigger marketing_activity_events_keep_created_by before insert or update on marketing_activity_events
+  for each row execute function keep_created_by();
 
 create table marketing_spend (
   tenant_id  uuid          not null,
@@ -236,6 +246,8 @@ create table marketing_spend (
 create index marketing_spend_spend_date_idx on marketing_spend (tenant_id, spend_date);
 create trigger marketing_spend_stamp_timestamps before insert or update on marketing_spend
   for each row execute function stamp_timestamps();
+create trigger marketing_spend_keep_created_by before insert or update on marketing_spend
+  for each row execute function keep_created_by();
 
 -- ---------------------------------------------------------------- scope helpers
 -- Does the caller's team own a prospect of this customer? (AR and customer scope.)

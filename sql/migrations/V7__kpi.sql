@@ -202,21 +202,9 @@ create trigger kpi_targets_stamp_timestamps
   before insert or update on kpi_targets
   for each row execute function stamp_timestamps();
 
-create function kpi_targets_keep_creator() returns trigger
-language plpgsql
-as $$
-begin
-  if tg_op = 'INSERT' then
-    new.created_by := coalesce(bizos.uid(), new.created_by);
-  else
-    new.created_by := old.created_by;
-  end if;
-  return new;
-end
-$$;
-create trigger kpi_targets_keep_creator
+create trigger kpi_targets_keep_created_by
   before insert or update on kpi_targets
-  for each row execute function kpi_targets_keep_creator();
+  for each row execute function keep_created_by();
 
 select bizos.enable_audit('kpi_targets');
 
@@ -299,18 +287,13 @@ create trigger kpi_entries_stamp_timestamps
   before insert or update on kpi_entries
   for each row execute function stamp_timestamps();
 
--- AUTO metrics are computed, never entered; the creator is the caller.
+-- AUTO metrics are computed, never entered.
 create function kpi_entries_check_metric() returns trigger
 language plpgsql
 as $$
 declare
   v_source text;
 begin
-  if tg_op = 'INSERT' then
-    new.created_by := coalesce(bizos.uid(), new.created_by);
-  else
-    new.created_by := old.created_by;
-  end if;
   select d.source into v_source from kpi_metric_definitions d
    where d.tenant_id = new.tenant_id and d.metric_key = new.metric_key;
   if v_source = 'AUTO' then
@@ -323,6 +306,9 @@ $$;
 create trigger kpi_entries_check_metric
   before insert or update on kpi_entries
   for each row execute function kpi_entries_check_metric();
+create trigger kpi_entries_keep_created_by
+  before insert or update on kpi_entries
+  for each row execute function keep_created_by();
 
 select bizos.enable_audit('kpi_entries');
 

@@ -737,3 +737,32 @@ async fn bad_bundles_name_the_field_and_write_nothing() {
     .unwrap_err();
     assert_eq!(code(&err), "42501");
 }
+
+#[tokio::test]
+async fn rows_cannot_be_written_in_someone_elses_name() {
+    let db = TestDb::new().await;
+    let t = team(&db).await;
+    let mut tx = db.as_user(&t.alice).await;
+    let c: Value = sqlx::query_scalar("select find_or_create_customer('PT Jujur Abadi')")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let customer: Uuid = c["customer_id"].as_str().unwrap().parse().unwrap();
+    let prospect: Uuid = sqlx::query_scalar("select find_or_create_prospect($1, $2)")
+        .bind(customer)
+        .bind(t.alice.user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let created_by: Uuid = sqlx::query_scalar(
+        "insert into leads (tenant_id, channel, company_name, customer_id, prospect_id, created_by)
+         values (bizos.tenant_id(), 'phone', 'PT Jujur Abadi', $1, $2, $3) returning created_by",
+    )
+    .bind(customer)
+    .bind(prospect)
+    .bind(t.bob.user_id)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(created_by, t.alice.user_id);
+}
