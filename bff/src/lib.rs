@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod imports;
 pub mod routes;
 pub mod startup;
 pub mod state;
