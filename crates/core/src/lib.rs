@@ -4,3 +4,4 @@
 
 pub mod audit;
 pub mod normalize;
+pub mod vector;
