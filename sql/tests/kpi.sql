@@ -172,16 +172,18 @@ reset role;
 select pg_temp.act('sp');
 set local role bizos_authenticated;
 do $$
-declare r jsonb;
+declare r jsonb; o uuid := gen_random_uuid();
 begin
+  -- Evidence files are objects uploaded first (V8), then named by id.
+  perform object_create(jsonb_build_object('object_id', o, 'bucket', 'kpi-evidence', 'file_name', 'week1.pdf',
+           'content_type', 'application/pdf', 'size_bytes', 12345, 'sha256', repeat('ab', 32)));
   r := kpi_entry_create(jsonb_build_object('metric_key', 'quotations_sent', 'value', 5, 'notes', 'Week 1',
-         'evidence', jsonb_build_array(jsonb_build_object('object_key', 'tenant/q/week1.pdf', 'file_name', 'week1.pdf',
-           'content_type', 'application/pdf', 'size_bytes', 12345, 'sha256', repeat('ab', 32)))));
+         'evidence', jsonb_build_array(o)));
   perform pg_temp.check(jsonb_array_length(r->'evidence_ids') = 1 and not (r->>'replayed')::boolean, 'entry with evidence: ' || r::text);
   perform pg_temp.put('e1', (r->>'entry_id')::uuid);
   perform pg_temp.check((select source = 'MANUAL' and assignee_user_id = pg_temp.id('sp') and created_by = pg_temp.id('sp')
                            from kpi_entries where entry_id = pg_temp.id('e1')), 'defaults: MANUAL, for the caller');
-  perform pg_temp.check((select bucket = 'kpi-evidence' from kpi_evidence where entry_id = pg_temp.id('e1')), 'evidence bucket');
+  perform pg_temp.check((select object_id = o from kpi_evidence where entry_id = pg_temp.id('e1')), 'evidence names the object');
   -- AUTO metrics take no entries, through the RPC or directly.
   perform pg_temp.expect_error($q$select kpi_entry_create('{"metric_key": "revenue", "value": 1}')$q$, 'P0001', 'metric_key');
   perform pg_temp.expect_error(format($q$insert into kpi_entries (tenant_id, metric_key, value) values ('%s', 'revenue', 1)$q$, pg_temp.id('ta')), 'P0001', 'metric_key');
@@ -192,8 +194,10 @@ begin
   perform pg_temp.expect_error($q$select kpi_entry_create('{"metric_key": "quotations_sent", "value": -2}')$q$, 'P0001', 'value');
   perform pg_temp.expect_error(format($q$select kpi_entry_create('{"metric_key": "quotations_sent", "value": 1, "entry_date": "%s"}')$q$, current_date + 1), 'P0001', 'entry_date');
   perform pg_temp.expect_error($q$select kpi_entry_create('{"metric_key": "quotations_sent", "value": 1, "source": "IMPORTED"}')$q$, 'P0001', 'import_id');
-  perform pg_temp.expect_error($q$select kpi_entry_create('{"metric_key": "quotations_sent", "value": 1, "evidence": [{"object_key": "a.jpg", "file_name": "a.jpg", "content_type": "image/jpeg", "size_bytes": 10, "sha256": "xyz"}]}')$q$, 'P0001', 'evidence[0].sha256');
-  perform pg_temp.expect_error($q$select kpi_entry_create('{"metric_key": "quotations_sent", "value": 1, "evidence": [{"object_key": "../a.jpg", "file_name": "a.jpg", "content_type": "image/jpeg", "size_bytes": 10, "sha256": "ab"}]}')$q$, 'P0001', 'evidence[0].object_key');
+  perform pg_temp.expect_error($q$select kpi_entry_create('{"metric_key": "quotations_sent", "value": 1, "evidence": [{"object_key": "a.jpg"}]}')$q$, 'P0001', 'evidence[0]');
+  perform pg_temp.expect_error(format($q$select kpi_entry_create('{"metric_key": "quotations_sent", "value": 1, "evidence": ["%s"]}')$q$, gen_random_uuid()), 'P0002', 'evidence[0]');
+  -- The same file cannot prove two entries.
+  perform pg_temp.expect_error(format($q$select kpi_entry_create('{"metric_key": "quotations_sent", "value": 2, "evidence": ["%s"]}')$q$, o), '23505', 'evidence');
   perform pg_temp.check((select count(*) from kpi_entries) = 1 and (select count(*) from kpi_evidence) = 1, 'failed entries write nothing');
 end $$;
 
@@ -213,7 +217,11 @@ set local role bizos_authenticated;
 do $$
 begin
   perform pg_temp.check((select count(*) from kpi_entries) + (select count(*) from kpi_evidence) = 0, 'others'' entries are invisible');
-  perform pg_temp.expect_error(format($q$insert into kpi_evidence (tenant_id, entry_id, object_key, file_name, content_type, size_bytes, sha256) values ('%s', '%s', 'x', 'x', 'image/png', 1, '%s')$q$, pg_temp.id('ta'), pg_temp.id('e1'), repeat('0', 64)), '42501');
+  perform pg_temp.put('o_sp2', gen_random_uuid());
+  perform object_create(jsonb_build_object('object_id', pg_temp.id('o_sp2'), 'bucket', 'kpi-evidence', 'file_name', 'x.png',
+           'content_type', 'image/png', 'size_bytes', 1, 'sha256', repeat('0', 64)));
+  perform pg_temp.expect_error(format($q$insert into kpi_evidence (tenant_id, entry_id, object_id) values ('%s', '%s', '%s')$q$, pg_temp.id('ta'), pg_temp.id('e1'), pg_temp.id('o_sp2')), '42501');
+  perform pg_temp.expect_error(format($q$select kpi_evidence_add('%s', '%s')$q$, pg_temp.id('e1'), pg_temp.id('o_sp2')), 'P0002', 'entry_id');
 end $$;
 
 reset role;

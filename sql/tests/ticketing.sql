@@ -510,29 +510,56 @@ begin
 end $$;
 
 -- ---------------------------------------------------------------- attachments
+-- Files are objects (V8): the uploader registers the object, then attaches it.
+select pg_temp.login('sp');
+do $$
+declare
+  o1 uuid := gen_random_uuid();
+  o2 uuid := gen_random_uuid();
+  o3 uuid := gen_random_uuid();
+begin
+  perform object_create(jsonb_build_object('object_id', o1, 'bucket', 'ticket-attachments', 'file_name', 'packing-list.pdf',
+          'content_type', 'application/pdf', 'size_bytes', 2048, 'sha256', repeat('ab', 32)));
+  perform pg_temp.ok((select object_key = 'a1111111-1111-4111-8111-111111111111/ticket-attachments/' || o1
+                        from objects where object_id = o1), 'the object key is derived from tenant, bucket and id');
+  perform ticket_attachment_add(pg_temp.tid('rfq'), o1);
+  perform pg_temp.fails(format($q$select object_create('{"object_id": "%s", "bucket": "ticket-attachments", "file_name": "x.pdf",
+                                  "content_type": "application/pdf", "size_bytes": 1, "sha256": "nothex"}')$q$, gen_random_uuid()),
+                        '23514', null, 'objects_sha256_check');
+  perform pg_temp.fails(format($q$select object_create('{"object_id": "%s", "bucket": "ticket-attachments", "file_name": "../x.pdf",
+                                  "content_type": "application/pdf", "size_bytes": 1, "sha256": "%s"}')$q$, gen_random_uuid(), repeat('ab', 32)),
+                        '23514', null, 'objects_file_name_check');
+  perform pg_temp.fails(format($q$select object_create('{"object_id": "%s", "bucket": "ticket-attachments", "file_name": "x.exe",
+                                  "content_type": "application/x-msdownload", "size_bytes": 1, "sha256": "%s"}')$q$, gen_random_uuid(), repeat('ab', 32)),
+                        '23514', 'content_type', 'not accepted in bucket');
+  perform pg_temp.fails(format($q$select object_create('{"object_id": "%s", "bucket": "ticket-attachments", "file_name": "big.pdf",
+                                  "content_type": "application/pdf", "size_bytes": 26214401, "sha256": "%s"}')$q$, gen_random_uuid(), repeat('ab', 32)),
+                        '23514', 'size_bytes', 'over the 26214400-byte limit');
+  -- A file of another bucket, and a file someone else uploaded, cannot be attached.
+  perform object_create(jsonb_build_object('object_id', o2, 'bucket', 'media', 'file_name', 'x.png',
+          'content_type', 'image/png', 'size_bytes', 10, 'sha256', repeat('cd', 32)));
+  perform pg_temp.fails(format('select ticket_attachment_add(%L, %L)', pg_temp.tid('rfq'), o2), 'P0001', 'object_id');
+  perform pg_temp.fails(format('select ticket_attachment_add(%L, %L)', pg_temp.tid('collection'), o1), 'P0002', 'ticket_id');
+  insert into pg_temp.tk (name, ticket_id) values ('att_obj', o1), ('att_obj3', o3);
+end $$;
+select pg_temp.login('ops_jkt');
+do $$
+begin
+  perform pg_temp.ok((select count(*) = 1 from objects where object_id = pg_temp.tid('att_obj')),
+                     'a ticket''s files are visible with the ticket');
+  perform object_create(jsonb_build_object('object_id', pg_temp.tid('att_obj3'), 'bucket', 'ticket-attachments', 'file_name', 'ops.pdf',
+          'content_type', 'application/pdf', 'size_bytes', 10, 'sha256', repeat('ef', 32)));
+end $$;
 select pg_temp.login('sp');
 do $$
 begin
-  insert into ticket_attachments (tenant_id, ticket_id, object_key, file_name, content_type, size_bytes, sha256)
-  values ('a1111111-1111-4111-8111-111111111111', pg_temp.tid('rfq'), 'a1111111/rfq/packing-list.pdf', 'packing-list.pdf',
-          'application/pdf', 2048, repeat('ab', 32));
-  perform pg_temp.fails(format($q$insert into ticket_attachments (tenant_id, ticket_id, object_key, file_name, content_type, size_bytes, sha256)
-                                  values ('a1111111-1111-4111-8111-111111111111', %L, 'k2', 'x.pdf', 'application/pdf', 1, 'nothex')$q$, pg_temp.tid('rfq')),
-                        '23514', null, 'ticket_attachments_sha256_check');
-  perform pg_temp.fails(format($q$insert into ticket_attachments (tenant_id, ticket_id, object_key, file_name, content_type, size_bytes, sha256)
-                                  values ('a1111111-1111-4111-8111-111111111111', %L, '../etc/passwd', 'x.pdf', 'application/pdf', 1, %L)$q$,
-                               pg_temp.tid('rfq'), repeat('ab', 32)), '23514', null, 'ticket_attachments_object_key_check');
-  perform pg_temp.fails(format($q$insert into ticket_attachments (tenant_id, ticket_id, bucket, object_key, file_name, content_type, size_bytes, sha256)
-                                  values ('a1111111-1111-4111-8111-111111111111', %L, 'media', 'k3', 'x.pdf', 'application/pdf', 1, %L)$q$,
-                               pg_temp.tid('rfq'), repeat('ab', 32)), '23514', null, 'ticket_attachments_bucket_check');
-  perform pg_temp.fails(format($q$insert into ticket_attachments (tenant_id, ticket_id, object_key, file_name, content_type, size_bytes, sha256, created_by)
-                                  values ('a1111111-1111-4111-8111-111111111111', %L, 'k4', 'x.pdf', 'application/pdf', 1, %L, bizos.uid())$q$,
-                               pg_temp.tid('collection'), repeat('ab', 32)), '42501');
+  perform pg_temp.fails(format('select ticket_attachment_add(%L, %L)', pg_temp.tid('rfq'), pg_temp.tid('att_obj3')), 'P0002', 'object_id');
 end $$;
 select pg_temp.login('ops_jkt');
 select pg_temp.eq((select count(*) from ticket_attachments where ticket_id = pg_temp.tid('rfq')), 1::bigint, 'ops see the RFQ''s attachments');
 select pg_temp.login('sp2');
 select pg_temp.eq((select count(*) from ticket_attachments), 0::bigint, 'attachments follow the ticket');
+select pg_temp.eq((select count(*) from objects where object_id = pg_temp.tid('att_obj')), 0::bigint, 'and so do their files');
 
 -- ---------------------------------------------------------------- audit
 reset role;
