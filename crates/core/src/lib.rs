@@ -4,4 +4,5 @@
 
 pub mod audit;
 pub mod normalize;
+pub mod pii;
 pub mod vector;

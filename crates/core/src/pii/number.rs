@@ -1,0 +1,366 @@
+//! The number scanner: finds digit sequences at word boundaries, skips
+//! identifiers, amounts and dates, and classifies the rest as NIK, NPWP,
+//! phone, card or bank account (see the module documentation of
+//! [`super`]).
+
+use super::{card, context, nik, phone, Kind, Span, MIN_SCORE};
+use crate::normalize::npwp_valid;
+
+/// More digit groups or digits than any PII number has: a longer sequence
+/// is cut there (a table row of numbers, a long reference).
+const MAX_GROUPS: usize = 10;
+const MAX_DIGITS: usize = 20;
+/// Up to this many separator characters may join two digit groups
+/// (`" - "`, `") "`).
+const MAX_SEPARATOR: usize = 3;
+/// No PII number has fewer digits (bank accounts: 6).
+const MIN_DIGITS: usize = 6;
+
+const SPACE: u8 = 1;
+const DASH: u8 = 2;
+const DOT: u8 = 4;
+const PAREN: u8 = 8;
+
+/// Scores of the types that only a keyword or a layout establishes.
+const NPWP_DOTTED: f32 = 0.85;
+const NPWP_PLAIN: f32 = 0.3;
+const NPWP_FROM_NIK: f32 = 0.8;
+const BANK_ACCOUNT: f32 = 0.85;
+
+/// A number as written: digit groups and how they are joined.
+struct Number {
+    start: usize,
+    plus: bool,
+    paren: bool,
+    digits: [u8; MAX_DIGITS],
+    /// Per group: its length, the byte offset just after it, the digits
+    /// up to its end, and the separator classes before it (0 for the first).
+    len: [u8; MAX_GROUPS],
+    end: [usize; MAX_GROUPS],
+    upto: [u8; MAX_GROUPS],
+    sep: [u8; MAX_GROUPS],
+    groups: usize,
+}
+
+/// Every number-like PII span of `text`, appended to `out` in order.
+/// E-mail spans (sorted) are skipped.
+pub(super) fn scan(text: &[u8], emails: &[Span], out: &mut Vec<Span>) {
+    let n = text.len();
+    let mut i = 0;
+    let mut next_email = 0;
+    while i < n {
+        if let Some(e) = emails.get(next_email) {
+            if i >= e.start {
+                i = i.max(e.end);
+                next_email += 1;
+                continue;
+            }
+        }
+        let b = text[i];
+        if b.is_ascii_digit() || b == b'+' || b == b'(' {
+            let limit = emails.get(next_email).map_or(n, |e| e.start);
+            i = number_at(text, i, limit, out);
+        } else if b.is_ascii_alphabetic() || b == b'_' {
+            i = skip_word(text, i);
+        } else if b >= 0x80 {
+            let (len, alnum) = char_at(text, i);
+            i = if alnum { skip_word(text, i) } else { i + len };
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// The byte length of the UTF-8 character starting at `i` and whether it is
+/// alphanumeric. `text` is valid UTF-8 and `i` a character boundary.
+fn char_at(text: &[u8], i: usize) -> (usize, bool) {
+    let len = match text[i] {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        0xC0.. => 2,
+        _ => 1,
+    };
+    let end = (i + len).min(text.len());
+    let alnum = std::str::from_utf8(&text[i..end])
+        .ok()
+        .and_then(|s| s.chars().next())
+        .is_some_and(char::is_alphanumeric);
+    (len, alnum)
+}
+
+/// Whether the character at `i` belongs to a word (so a number ending just
+/// before it is glued to letters).
+fn word_char_at(text: &[u8], i: usize) -> bool {
+    match text.get(i) {
+        Some(&b) if b >= 0x80 => char_at(text, i).1,
+        Some(&b) => b.is_ascii_alphanumeric() || b == b'_',
+        None => false,
+    }
+}
+
+/// The end of the word or identifier at `i`: letters, digits and `_`,
+/// continued over `-` and `/` between alphanumerics, so `INV-2026-000123`
+/// and `PO/2026/17` are skipped whole.
+fn skip_word(text: &[u8], mut i: usize) -> usize {
+    loop {
+        while i < text.len() {
+            let b = text[i];
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                i += 1;
+            } else if b >= 0x80 {
+                let (len, alnum) = char_at(text, i);
+                if !alnum {
+                    return i;
+                }
+                i += len;
+            } else {
+                break;
+            }
+        }
+        match (text.get(i), text.get(i + 1)) {
+            (Some(b'-' | b'/'), Some(next)) if next.is_ascii_alphanumeric() => i += 1,
+            _ => return i,
+        }
+    }
+}
+
+fn separator_class(b: u8) -> u8 {
+    match b {
+        b' ' => SPACE,
+        b'-' => DASH,
+        b'.' => DOT,
+        b'(' | b')' => PAREN,
+        _ => 0,
+    }
+}
+
+/// Reads the number at `i` (a digit, `+` or `(`), appends its span when it
+/// is PII and returns where scanning continues.
+fn number_at(text: &[u8], i: usize, limit: usize, out: &mut Vec<Span>) -> usize {
+    let Some(num) = read(text, i, limit) else {
+        // A lone `+`/`(`, or a digit run too long for any PII number.
+        let mut j = i + 1;
+        while j < limit && text[j].is_ascii_digit() {
+            j += 1;
+        }
+        return if j < limit && word_char_at(text, j) {
+            skip_word(text, j)
+        } else {
+            j
+        };
+    };
+    let total = usize::from(num.upto[num.groups - 1]);
+    if total < MIN_DIGITS {
+        return num.end[0];
+    }
+    if let Some(end) = amount_or_date(text, &num) {
+        return end;
+    }
+    let ctx = context::nearest(text, num.start);
+    for k in (1..=num.groups).rev() {
+        // A number glued to letters (`3174…abc`) is part of a word.
+        if k == num.groups && word_char_at(text, num.end[k - 1]) {
+            continue;
+        }
+        // `0812-3456-7890 2 unit`: a group of one or two digits after a
+        // space, following longer groups, is a count, not a number's tail.
+        if k >= 2 && num.len[k - 1] <= 2 && num.sep[k - 1] == SPACE && num.len[k - 2] >= 3 {
+            continue;
+        }
+        if let Some((kind, score)) = classify(&num, k, ctx) {
+            let mut end = num.end[k - 1];
+            if num.paren && text.get(end) == Some(&b')') {
+                end += 1;
+            }
+            out.push(Span {
+                kind,
+                start: num.start,
+                end,
+                score,
+            });
+            return end;
+        }
+    }
+    num.end[0]
+}
+
+/// Parses digit groups from `i`; `None` when there is no digit where one
+/// must be or the first run is longer than [`MAX_DIGITS`].
+fn read(text: &[u8], i: usize, limit: usize) -> Option<Number> {
+    let mut num = Number {
+        start: i,
+        plus: false,
+        paren: false,
+        digits: [0; MAX_DIGITS],
+        len: [0; MAX_GROUPS],
+        end: [0; MAX_GROUPS],
+        upto: [0; MAX_GROUPS],
+        sep: [0; MAX_GROUPS],
+        groups: 0,
+    };
+    let mut p = i;
+    if text[p] == b'(' {
+        num.paren = true;
+        p += 1;
+    }
+    if p < limit && text[p] == b'+' {
+        num.plus = true;
+        p += 1;
+    }
+    let mut nd = 0;
+    let mut sep = 0;
+    loop {
+        let from = p;
+        while p < limit && text[p].is_ascii_digit() {
+            p += 1;
+        }
+        let run = p - from;
+        if run == 0 || nd + run > MAX_DIGITS {
+            if num.groups == 0 {
+                return None;
+            }
+            break;
+        }
+        for (slot, &b) in num.digits[nd..].iter_mut().zip(&text[from..p]) {
+            *slot = b - b'0';
+        }
+        nd += run;
+        let g = num.groups;
+        num.len[g] = run as u8;
+        num.end[g] = p;
+        num.upto[g] = nd as u8;
+        num.sep[g] = sep;
+        num.groups += 1;
+        if num.groups == MAX_GROUPS {
+            break;
+        }
+        // A separator of up to three characters, then a digit.
+        let mut q = p;
+        sep = 0;
+        while q < limit && q - p < MAX_SEPARATOR {
+            let class = separator_class(text[q]);
+            if class == 0 {
+                break;
+            }
+            sep |= class;
+            q += 1;
+        }
+        if q == p || q >= limit || !text[q].is_ascii_digit() {
+            break;
+        }
+        p = q;
+    }
+    Some(num)
+}
+
+/// The end of an amount (`Rp 1.500.000`, `IDR 2,5 juta`, thousands groups)
+/// or a date (`15-01-2026`, `2026.01.15`) at the start of `num`, to be
+/// skipped; `None` for anything else.
+fn amount_or_date(text: &[u8], num: &Number) -> Option<usize> {
+    let len = &num.len[..num.groups];
+    let sep = &num.sep[..num.groups];
+    // A currency right before the number.
+    let before = &text[num.start.saturating_sub(6)..num.start];
+    let trimmed = before
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'.')
+        .map_or(&before[..0], |p| &before[..=p]);
+    let currency = [&b"rp"[..], b"idr", b"usd", b"$", b"sgd", b"eur"]
+        .iter()
+        .any(|c| {
+            trimmed.len() >= c.len()
+                && trimmed[trimmed.len() - c.len()..].eq_ignore_ascii_case(c)
+                && (trimmed.len() == c.len()
+                    || !trimmed[trimmed.len() - c.len() - 1].is_ascii_alphabetic())
+        });
+    // Thousands groups: 1–3 digits, then groups of exactly three after dots.
+    let thousands = 1 + len[1..]
+        .iter()
+        .zip(&sep[1..])
+        .take_while(|&(&l, &s)| l == 3 && s == DOT)
+        .count();
+    if currency {
+        return Some(num.end[thousands - 1]);
+    }
+    if thousands == num.groups && num.groups >= 2 && len[0] <= 3 {
+        return Some(num.end[num.groups - 1]);
+    }
+    if num.groups >= 3 && !num.plus && !num.paren {
+        let same = sep[1] == sep[2] && matches!(sep[1], DASH | DOT);
+        let dmy = len[0] <= 2 && len[1] <= 2 && len[2] == 4;
+        let ymd = len[0] == 4 && len[1] <= 2 && len[2] <= 2;
+        if same && (dmy || ymd) {
+            return Some(num.end[2]);
+        }
+    }
+    None
+}
+
+/// The best type of the first `k` groups of `num` and its score, if any
+/// reaches [`MIN_SCORE`].
+fn classify(num: &Number, k: usize, ctx: Option<Kind>) -> Option<(Kind, f32)> {
+    let d = &num.digits[..usize::from(num.upto[k - 1])];
+    let len = &num.len[..k];
+    let seps = num.sep[..k].iter().fold(0, |a, &s| a | s);
+    let paren = num.paren || seps & PAREN != 0;
+    let plain_seps = seps & !(SPACE | DASH | DOT) == 0 && !num.plus && !paren;
+    let n = d.len();
+
+    let mut best: Option<(Kind, f32)> = None;
+    let mut offer = |kind: Kind, base: f32| {
+        let score = if ctx == Some(kind) {
+            (base + context::BOOST).min(1.0)
+        } else {
+            base
+        };
+        let better = match best {
+            None => true,
+            Some((k, s)) => score > s || (score == s && kind < k),
+        };
+        if better {
+            best = Some((kind, score));
+        }
+    };
+
+    if n == 16 && plain_seps && nik::layout_ok(d) {
+        offer(Kind::Nik, nik::SCORE);
+        if ctx == Some(Kind::Npwp) {
+            offer(Kind::Npwp, NPWP_FROM_NIK);
+        }
+    }
+    if plain_seps && (n == 15 || (n == 16 && d[0] == 0)) && npwp_valid(&npwp_text(d)) {
+        let dotted = n == 15 && len == [2, 3, 3, 1, 3, 3];
+        offer(Kind::Npwp, if dotted { NPWP_DOTTED } else { NPWP_PLAIN });
+    }
+    if (8..=15).contains(&n) && (plain_seps || num.plus || paren) {
+        if let Some(score) = phone::score(d, num.plus, paren) {
+            offer(Kind::Phone, score);
+        }
+    }
+    if (13..=19).contains(&n)
+        && !num.plus
+        && !paren
+        && seps & !(SPACE | DASH) == 0
+        && card::issuer_ok(d)
+        && card::luhn_ok(d)
+    {
+        let grouped = card::printed_groups(len);
+        offer(
+            Kind::Card,
+            if grouped {
+                card::SCORE_GROUPED
+            } else {
+                card::SCORE_PLAIN
+            },
+        );
+    }
+    if ctx == Some(Kind::BankAccount) && (MIN_DIGITS..=18).contains(&n) && plain_seps {
+        offer(Kind::BankAccount, BANK_ACCOUNT);
+    }
+    best.filter(|&(_, s)| s >= MIN_SCORE)
+}
+
+/// Digits (values 0–9) as the ASCII text the NPWP validator reads.
+fn npwp_text(d: &[u8]) -> String {
+    d.iter().map(|&x| char::from(b'0' + x)).collect()
+}
