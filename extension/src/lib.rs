@@ -12,8 +12,10 @@ pub mod error;
 pub mod ids;
 pub mod lifecycle;
 pub mod normalize;
+pub mod pii;
 pub mod privilege;
 pub mod sla;
+pub mod vector;
 
 pgrx::extension_sql!(
     r#"
