@@ -45,3 +45,8 @@ async fn receivables_script() {
 async fn kpi_script() {
     run_script("kpi.sql").await;
 }
+
+#[tokio::test]
+async fn imports_script() {
+    run_script("imports.sql").await;
+}
