@@ -1,0 +1,727 @@
+//! Reading an uploaded spreadsheet: the header and then the rows, one at a
+//! time, with bounded memory.
+//!
+//! The format is decided by the content, never by the file name: a ZIP
+//! archive must be an XLSX workbook (read with `calamine`, first worksheet,
+//! streamed cell by cell); anything else must be UTF-8 text and is read as
+//! CSV (`csv` crate; a UTF-8 BOM is skipped; the delimiter, `,` `;` or tab,
+//! is the one the header line uses most outside quotes).
+//!
+//! What the database receives is text it parses itself: cells are trimmed;
+//! XLSX numbers become plain decimals (no exponent, no thousands
+//! separators), dates `YYYY-MM-DD` (with `THH:MM:SS` when there is a time),
+//! booleans `true`/`false` and error cells their Excel text (`#N/A`), which
+//! then fails the field's validation as a row error.
+//!
+//! Decisions:
+//! - The first row that is not blank is the header. Column names are
+//!   normalised (trimmed, lower case, runs of spaces and dashes as `_`);
+//!   blank names at the end are dropped (spreadsheet exports pad rows), a
+//!   blank name before a named column or a name used twice is
+//!   [`ParseError::BadHeader`]. Whether the names fit the module is the
+//!   database's decision (`import_create`).
+//! - `row_no` counts the records after the header (1 = the first one), blank
+//!   records included, so row N of an error report is spreadsheet row
+//!   header + N. Blank rows are skipped, not sent.
+//! - Ragged rows: missing cells at the end of a row are empty cells (the
+//!   usual export); a non-empty cell beyond the header's last column makes
+//!   the whole file [`ParseError::Malformed`]: its data would be lost or
+//!   shifted, and a file with misaligned columns is not fit to import row by
+//!   row.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use calamine::{DataRef, ExcelDateTime, Reader, Xlsx};
+
+/// How much of the file is read to decide its format.
+const SNIFF_BYTES: usize = 64 * 1024;
+
+/// The formats an import accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Xlsx,
+}
+
+impl Format {
+    /// The MIME type of the format, for the stored object.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv",
+            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    }
+}
+
+/// One data row of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// 1 = the first record after the header.
+    pub row_no: u32,
+    /// Where the row starts in the file: the CSV line, or the worksheet row
+    /// (1-based, as Excel shows it).
+    pub line: u64,
+    /// The cells by header position, trimmed; empty when blank. Never longer
+    /// than the header.
+    pub cells: Vec<String>,
+}
+
+/// Why a file cannot be imported. Every variant is about the field `file`
+/// of the upload (415 for [`ParseError::NotASpreadsheet`], 422 otherwise);
+/// [`ParseError::Io`] is a server-side failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("the file is not a CSV or XLSX spreadsheet: {0}")]
+    NotASpreadsheet(String),
+    #[error("the file is empty")]
+    Empty,
+    #[error("the header row is not usable: {message}")]
+    BadHeader { message: String },
+    #[error("line {line}: {message}")]
+    Malformed { line: u64, message: String },
+    #[error("reading the file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What to do after a header or a row was handed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// The receiver is gone; stop reading.
+    Stop,
+}
+
+/// Receives what [`read_file`] reads, in order: the header once, then rows.
+pub trait Visitor {
+    fn header(&mut self, format: Format, header: Vec<String>) -> Flow;
+    fn row(&mut self, row: Row) -> Flow;
+}
+
+/// Reads `path` and hands its header and rows to `visitor`. Returns the
+/// number of rows handed over.
+pub fn read_file(path: &Path, visitor: &mut impl Visitor) -> Result<u64, ParseError> {
+    let mut file = File::open(path)?;
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    (&mut file)
+        .take(SNIFF_BYTES as u64)
+        .read_to_end(&mut head)?;
+    if head.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    file.seek(SeekFrom::Start(0))?;
+    if head.starts_with(b"PK\x03\x04") {
+        read_xlsx(file, visitor)
+    } else if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        Err(ParseError::NotASpreadsheet(
+            "an Excel 97-2003 (.xls) workbook; save it as XLSX or CSV".into(),
+        ))
+    } else {
+        let bom = head.starts_with(b"\xEF\xBB\xBF");
+        let text = if bom { &head[3..] } else { &head[..] };
+        if !looks_like_text(text, head.len() == SNIFF_BYTES) {
+            return Err(ParseError::NotASpreadsheet(
+                "neither an XLSX workbook nor UTF-8 text".into(),
+            ));
+        }
+        let delimiter = sniff_delimiter(text);
+        if bom {
+            file.seek(SeekFrom::Start(3))?;
+        }
+        read_csv(file, delimiter, visitor)
+    }
+}
+
+/// Reads a whole file into memory (tests and small files).
+pub fn read_all(path: &Path) -> Result<(Format, Vec<String>, Vec<Row>), ParseError> {
+    #[derive(Default)]
+    struct Collect {
+        format: Option<Format>,
+        header: Vec<String>,
+        rows: Vec<Row>,
+    }
+    impl Visitor for Collect {
+        fn header(&mut self, format: Format, header: Vec<String>) -> Flow {
+            self.format = Some(format);
+            self.header = header;
+            Flow::Continue
+        }
+        fn row(&mut self, row: Row) -> Flow {
+            self.rows.push(row);
+            Flow::Continue
+        }
+    }
+    let mut c = Collect::default();
+    read_file(path, &mut c)?;
+    let format = c.format.ok_or(ParseError::Empty)?;
+    Ok((format, c.header, c.rows))
+}
+
+/// UTF-8 without NUL bytes (a sequence cut at the end of a partial read is
+/// fine).
+fn looks_like_text(bytes: &[u8], truncated: bool) -> bool {
+    if bytes.contains(&0) {
+        return false;
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(_) => true,
+        Err(e) => truncated && e.error_len().is_none(),
+    }
+}
+
+/// The delimiter the first line uses most outside quotes: `,` (also when
+/// there is none: a one-column file), `;` or tab.
+fn sniff_delimiter(text: &[u8]) -> u8 {
+    let (mut comma, mut semicolon, mut tab) = (0usize, 0usize, 0usize);
+    let mut quoted = false;
+    for &b in text {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' | b'\r' if !quoted => break,
+            b',' if !quoted => comma += 1,
+            b';' if !quoted => semicolon += 1,
+            b'\t' if !quoted => tab += 1,
+            _ => {}
+        }
+    }
+    if semicolon > comma && semicolon >= tab {
+        b';'
+    } else if tab > comma && tab > semicolon {
+        b'\t'
+    } else {
+        b','
+    }
+}
+
+/// `Company Name` → `company_name`; `E-mail` → `e_mail`.
+pub fn normalise_column(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut gap = false;
+    for ch in name.trim().chars() {
+        if ch.is_whitespace() || ch == '-' {
+            gap = true;
+            continue;
+        }
+        if gap && !out.is_empty() {
+            out.push('_');
+        }
+        gap = false;
+        out.extend(ch.to_lowercase());
+    }
+    out
+}
+
+/// The normalised header, or why it cannot be used.
+fn make_header(raw: &[String]) -> Result<Vec<String>, ParseError> {
+    let mut names: Vec<String> = raw.iter().map(|c| normalise_column(c)).collect();
+    while names.last().is_some_and(|n| n.is_empty()) {
+        names.pop();
+    }
+    if let Some(pos) = names.iter().position(|n| n.is_empty()) {
+        return Err(ParseError::BadHeader {
+            message: format!("column {} has no name", pos + 1),
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut dup: Vec<&str> = names
+        .iter()
+        .filter(|n| !seen.insert(n.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !dup.is_empty() {
+        dup.sort_unstable();
+        dup.dedup();
+        return Err(ParseError::BadHeader {
+            message: format!("duplicate column(s) {}", dup.join(", ")),
+        });
+    }
+    Ok(names)
+}
+
+/// Cells of a data row fitted to the header: trimmed, padded with empty
+/// cells; `None` for a blank row; an error for a non-empty cell beyond the
+/// header.
+fn fit_row(
+    cells: impl Iterator<Item = (usize, String)>,
+    width: usize,
+    line: u64,
+) -> Result<Option<Vec<String>>, ParseError> {
+    let mut out = vec![String::new(); width];
+    let mut blank = true;
+    for (i, cell) in cells {
+        let cell = cell.trim();
+        if cell.is_empty() {
+            continue;
+        }
+        if cell.contains('\0') {
+            return Err(ParseError::Malformed {
+                line,
+                message: format!("column {} contains a NUL character", i + 1),
+            });
+        }
+        if i >= width {
+            return Err(ParseError::Malformed {
+                line,
+                message: format!(
+                    "the row has a value in column {} but the header names only {} column(s)",
+                    i + 1,
+                    width
+                ),
+            });
+        }
+        blank = false;
+        out[i] = cell.to_owned();
+    }
+    Ok((!blank).then_some(out))
+}
+
+fn read_csv(file: File, delimiter: u8, visitor: &mut impl Visitor) -> Result<u64, ParseError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(BufReader::with_capacity(256 * 1024, file));
+    let mut record = csv::StringRecord::new();
+    let mut header: Option<usize> = None;
+    let mut row_no: u32 = 0;
+    let mut rows = 0u64;
+    loop {
+        let more = reader.read_record(&mut record).map_err(csv_error)?;
+        if !more {
+            break;
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        match header {
+            None => {
+                if record.iter().all(|c| c.trim().is_empty()) {
+                    continue;
+                }
+                let raw: Vec<String> = record.iter().map(str::to_owned).collect();
+                let names = make_header(&raw)?;
+                header = Some(names.len());
+                if visitor.header(Format::Csv, names) == Flow::Stop {
+                    return Ok(rows);
+                }
+            }
+            Some(width) => {
+                row_no = row_no.checked_add(1).ok_or_else(|| ParseError::Malformed {
+                    line,
+                    message: "too many rows".into(),
+                })?;
+                let cells = record.iter().map(str::to_owned).enumerate();
+                if let Some(cells) = fit_row(cells, width, line)? {
+                    rows += 1;
+                    if visitor.row(Row {
+                        row_no,
+                        line,
+                        cells,
+                    }) == Flow::Stop
+                    {
+                        return Ok(rows);
+                    }
+                }
+            }
+        }
+    }
+    if header.is_none() {
+        return Err(ParseError::Empty);
+    }
+    Ok(rows)
+}
+
+fn csv_error(e: csv::Error) -> ParseError {
+    let line = e.position().map_or(0, |p| p.line());
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => ParseError::Io(io),
+        csv::ErrorKind::Utf8 { err, .. } => ParseError::Malformed {
+            line,
+            message: format!("field {} is not valid UTF-8 text", err.field() + 1),
+        },
+        other => ParseError::Malformed {
+            line,
+            message: format!("{other:?}"),
+        },
+    }
+}
+
+fn read_xlsx(file: File, visitor: &mut impl Visitor) -> Result<u64, ParseError> {
+    let mut workbook: Xlsx<_> = Xlsx::new(BufReader::new(file)).map_err(|e| {
+        ParseError::NotASpreadsheet(format!("a ZIP archive that is not an XLSX workbook ({e})"))
+    })?;
+    let Some(sheet) = workbook.sheet_names().first().cloned() else {
+        return Err(ParseError::Empty);
+    };
+    let mut cells = workbook.worksheet_cells_reader(&sheet).map_err(|e| {
+        ParseError::NotASpreadsheet(format!("unreadable worksheet {sheet:?} ({e})"))
+    })?;
+
+    // Cells arrive row by row, left to right; a row is complete when the
+    // next row starts.
+    let mut header: Option<(u32, usize)> = None;
+    let mut current: Option<u32> = None;
+    let mut pending: Vec<(usize, String)> = Vec::new();
+    let mut rows = 0u64;
+    loop {
+        let next = cells.next_cell().map_err(|e| ParseError::Malformed {
+            line: current.map_or(0, |r| u64::from(r) + 1),
+            message: format!("unreadable cell ({e})"),
+        })?;
+        let next_row = next.as_ref().map(|c| c.get_position().0);
+        if current.is_some() && next_row != current {
+            let row = current.unwrap_or_default();
+            let line = u64::from(row) + 1;
+            let row_cells = std::mem::take(&mut pending);
+            match header {
+                None => {
+                    if row_cells.iter().any(|(_, c)| !c.trim().is_empty()) {
+                        let width = row_cells.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
+                        let mut raw = vec![String::new(); width];
+                        for (i, c) in row_cells {
+                            raw[i] = c;
+                        }
+                        let names = make_header(&raw)?;
+                        header = Some((row, names.len()));
+                        if visitor.header(Format::Xlsx, names) == Flow::Stop {
+                            return Ok(rows);
+                        }
+                    }
+                }
+                Some((header_row, width)) => {
+                    if let Some(cells) = fit_row(row_cells.into_iter(), width, line)? {
+                        rows += 1;
+                        let row_no = row - header_row;
+                        if visitor.row(Row {
+                            row_no,
+                            line,
+                            cells,
+                        }) == Flow::Stop
+                        {
+                            return Ok(rows);
+                        }
+                    }
+                }
+            }
+        }
+        let Some(cell) = next else { break };
+        let (row, col) = cell.get_position();
+        current = Some(row);
+        let text = render(cell.get_value());
+        if !text.is_empty() {
+            pending.push((col as usize, text));
+        }
+    }
+    if header.is_none() {
+        return Err(ParseError::Empty);
+    }
+    Ok(rows)
+}
+
+/// A cell as text the database parses (see the module documentation).
+fn render(value: &DataRef<'_>) -> String {
+    match value {
+        DataRef::Empty => String::new(),
+        DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => {
+            s.trim().to_owned()
+        }
+        DataRef::SharedString(s) => s.trim().to_owned(),
+        DataRef::Int(i) => i.to_string(),
+        DataRef::Float(f) => render_float(*f),
+        DataRef::Bool(b) => b.to_string(),
+        DataRef::DateTime(dt) => render_datetime(dt),
+        DataRef::Error(e) => e.to_string(),
+    }
+}
+
+/// A plain decimal: no exponent, no grouping, no trailing `.0`. Excel keeps
+/// 15 significant digits, so binary noise beyond them is rounded away.
+fn render_float(f: f64) -> String {
+    if !f.is_finite() {
+        return f.to_string();
+    }
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        return format!("{f:.0}");
+    }
+    let magnitude = f.abs().log10().floor() as i32;
+    let decimals = (14 - magnitude).clamp(0, 30) as usize;
+    let s = format!("{f:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+fn render_datetime(dt: &ExcelDateTime) -> String {
+    if dt.is_duration() {
+        let total = (dt.as_f64() * 86_400.0).round() as i64;
+        let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
+        return format!("{h:02}:{m:02}:{s:02}");
+    }
+    let (y, mo, d, h, mi, s, ms) = dt.to_ymd_hms_milli();
+    if (h, mi, s, ms) == (0, 0, 0, 0) {
+        format!("{y:04}-{mo:02}-{d:02}")
+    } else {
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::path::PathBuf;
+
+    /// A file of its own in the system temp directory, removed on drop.
+    struct TempFile(PathBuf);
+    impl TempFile {
+        fn with(bytes: &[u8]) -> TempFile {
+            let path = std::env::temp_dir().join(format!(
+                "bizos-imports-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ));
+            let mut f = File::create(&path).unwrap();
+            f.write_all(bytes).unwrap();
+            TempFile(path)
+        }
+    }
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn parse(bytes: &[u8]) -> Result<(Format, Vec<String>, Vec<Row>), ParseError> {
+        let f = TempFile::with(bytes);
+        read_all(&f.0)
+    }
+
+    fn cells(rows: &[Row]) -> Vec<Vec<&str>> {
+        rows.iter()
+            .map(|r| r.cells.iter().map(String::as_str).collect())
+            .collect()
+    }
+
+    #[test]
+    fn csv_with_comma_header_normalised_and_cells_trimmed() {
+        let (format, header, rows) = parse(
+            b"Company Name, NPWP ,E-mail\n PT Satu ,01.234,a@b.id\n\"PT \"\"Dua\"\", Tbk\",,\n",
+        )
+        .unwrap();
+        assert_eq!(format, Format::Csv);
+        assert_eq!(header, vec!["company_name", "npwp", "e_mail"]);
+        assert_eq!(
+            cells(&rows),
+            vec![
+                vec!["PT Satu", "01.234", "a@b.id"],
+                vec!["PT \"Dua\", Tbk", "", ""]
+            ]
+        );
+        assert_eq!((rows[0].row_no, rows[0].line), (1, 2));
+        assert_eq!((rows[1].row_no, rows[1].line), (2, 3));
+    }
+
+    #[test]
+    fn csv_semicolon_bom_crlf_and_blank_rows() {
+        let (_, header, rows) =
+            parse(b"\xEF\xBB\xBFcompany_name;city\r\nPT Satu;Bandung\r\n;\r\n\r\nPT Dua;\"Jakarta; Pusat\"\r\n")
+                .unwrap();
+        assert_eq!(header, vec!["company_name", "city"]);
+        assert_eq!(
+            cells(&rows),
+            vec![vec!["PT Satu", "Bandung"], vec!["PT Dua", "Jakarta; Pusat"]]
+        );
+        // Blank records still count, so row numbers match the file.
+        assert_eq!(rows[1].row_no, 3);
+    }
+
+    #[test]
+    fn csv_tab_delimited_and_quoted_newline() {
+        let (_, header, rows) = parse(b"a\tb\n1\t\"two\nlines\"\n3\t4\n").unwrap();
+        assert_eq!(header, vec!["a", "b"]);
+        assert_eq!(cells(&rows), vec![vec!["1", "two\nlines"], vec!["3", "4"]]);
+        assert_eq!(rows[1].line, 4);
+    }
+
+    #[test]
+    fn csv_short_rows_padded_long_rows_refused() {
+        let (_, _, rows) = parse(b"a,b,c\n1\n1,2,3,,\n").unwrap();
+        assert_eq!(cells(&rows), vec![vec!["1", "", ""], vec!["1", "2", "3"]]);
+        match parse(b"a,b\n1,2\n1,2,3\n") {
+            Err(ParseError::Malformed { line: 3, message }) => {
+                assert!(message.contains("column 3"), "{message}")
+            }
+            other => panic!("expected a ragged-row error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn header_errors() {
+        assert!(matches!(parse(b""), Err(ParseError::Empty)));
+        assert!(matches!(parse(b"\n\n , ,\n"), Err(ParseError::Empty)));
+        match parse(b"a,,b\n1,2,3\n") {
+            Err(ParseError::BadHeader { message }) => {
+                assert!(message.contains("column 2"), "{message}")
+            }
+            other => panic!("expected a blank column name, got {other:?}"),
+        }
+        match parse(b"Email,E-mail,email\n") {
+            Err(ParseError::BadHeader { message }) => {
+                assert!(message.contains("email"), "{message}")
+            }
+            other => panic!("expected duplicates, got {other:?}"),
+        }
+        // Trailing blank names are padding.
+        let (_, header, rows) = parse(b"a,b,,\n1,2,,\n").unwrap();
+        assert_eq!(header, vec!["a", "b"]);
+        assert_eq!(rows.len(), 1);
+        // A header alone is a file without rows (the database refuses it).
+        let (_, header, rows) = parse(b"a,b\n").unwrap();
+        assert_eq!(header, vec!["a", "b"]);
+        assert!(rows.is_empty());
+    }
+
+    #[test]
+    fn not_a_spreadsheet() {
+        assert!(matches!(
+            parse(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            Err(ParseError::NotASpreadsheet(_))
+        ));
+        assert!(matches!(
+            parse(b"caf\xe9,1\n"),
+            Err(ParseError::NotASpreadsheet(_))
+        ));
+        assert!(matches!(
+            parse(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest"),
+            Err(ParseError::NotASpreadsheet(_))
+        ));
+        // A ZIP that is not a workbook.
+        assert!(matches!(
+            parse(b"PK\x03\x04 not really a zip"),
+            Err(ParseError::NotASpreadsheet(_))
+        ));
+    }
+
+    #[test]
+    fn invalid_utf8_after_the_sniffed_part_is_malformed() {
+        let mut bytes = b"a,b\n".to_vec();
+        while bytes.len() < SNIFF_BYTES + 10 {
+            bytes.extend_from_slice(b"x,y\n");
+        }
+        bytes.extend_from_slice(b"\xff,z\n");
+        assert!(matches!(parse(&bytes), Err(ParseError::Malformed { .. })));
+    }
+
+    #[test]
+    fn column_names() {
+        assert_eq!(normalise_column("  Company   Name "), "company_name");
+        assert_eq!(normalise_column("Sales-Owner E-mail"), "sales_owner_e_mail");
+        assert_eq!(normalise_column("external_ref"), "external_ref");
+        assert_eq!(normalise_column("NPWP"), "npwp");
+    }
+
+    #[test]
+    fn floats_render_as_plain_decimals() {
+        assert_eq!(render_float(1_000_000.0), "1000000");
+        assert_eq!(render_float(0.1 + 0.2), "0.3");
+        assert_eq!(render_float(1234.5), "1234.5");
+        assert_eq!(render_float(-0.000_001_5), "-0.0000015");
+        assert_eq!(render_float(1e20), "100000000000000000000");
+    }
+
+    fn xlsx(build: impl FnOnce(&mut rust_xlsxwriter::Worksheet)) -> Vec<u8> {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        build(sheet);
+        book.add_worksheet()
+            .write_string(0, 0, "second sheet is ignored")
+            .unwrap();
+        book.save_to_buffer().unwrap()
+    }
+
+    #[test]
+    fn xlsx_first_sheet_with_numbers_dates_and_gaps() {
+        let bytes = xlsx(|s| {
+            let date = rust_xlsxwriter::Format::new().set_num_format("dd/mm/yyyy");
+            let stamp = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm");
+            s.write_string(0, 0, "External Ref").unwrap();
+            s.write_string(0, 1, "Subtotal").unwrap();
+            s.write_string(0, 2, "Issue Date").unwrap();
+            s.write_string(0, 3, "Notes").unwrap();
+            s.write_string(1, 0, " X-1 ").unwrap();
+            s.write_number(1, 1, 1_500_000.0).unwrap();
+            s.write_datetime_with_format(
+                1,
+                2,
+                rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 3, 31).unwrap(),
+                &date,
+            )
+            .unwrap();
+            s.write_boolean(1, 3, true).unwrap();
+            // Row 3 (index 2) is blank; row 4 has a gap and a time.
+            s.write_string(3, 0, "X-2").unwrap();
+            s.write_number(3, 1, 1234.56).unwrap();
+            s.write_datetime_with_format(
+                3,
+                2,
+                rust_xlsxwriter::ExcelDateTime::parse_from_str("2026-01-02 13:45:00").unwrap(),
+                &stamp,
+            )
+            .unwrap();
+        });
+        let (format, header, rows) = parse(&bytes).unwrap();
+        assert_eq!(format, Format::Xlsx);
+        assert_eq!(
+            header,
+            vec!["external_ref", "subtotal", "issue_date", "notes"]
+        );
+        assert_eq!(
+            cells(&rows),
+            vec![
+                vec!["X-1", "1500000", "2026-03-31", "true"],
+                vec!["X-2", "1234.56", "2026-01-02T13:45:00", ""],
+            ]
+        );
+        assert_eq!((rows[0].row_no, rows[0].line), (1, 2));
+        assert_eq!((rows[1].row_no, rows[1].line), (3, 4));
+    }
+
+    #[test]
+    fn xlsx_ragged_and_empty() {
+        let bytes = xlsx(|s| {
+            s.write_string(0, 0, "a").unwrap();
+            s.write_string(1, 0, "1").unwrap();
+            s.write_string(1, 2, "oops").unwrap();
+        });
+        match parse(&bytes) {
+            Err(ParseError::Malformed { line: 2, message }) => {
+                assert!(message.contains("column 3"), "{message}")
+            }
+            other => panic!("expected a ragged-row error, got {other:?}"),
+        }
+        let bytes = xlsx(|_| {});
+        assert!(matches!(parse(&bytes), Err(ParseError::Empty)));
+    }
+
+    #[test]
+    fn visitor_can_stop_early() {
+        struct Two(u32);
+        impl Visitor for Two {
+            fn header(&mut self, _: Format, _: Vec<String>) -> Flow {
+                Flow::Continue
+            }
+            fn row(&mut self, _: Row) -> Flow {
+                self.0 += 1;
+                if self.0 == 2 {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            }
+        }
+        let f = TempFile::with(b"a\n1\n2\n3\n4\n");
+        let mut v = Two(0);
+        assert_eq!(read_file(&f.0, &mut v).unwrap(), 2);
+    }
+}
