@@ -1,14 +1,37 @@
 //! `#[pg_test]`s of the type, the operators and the index basics.
 
 #[pgrx::pg_schema]
-mod pg {
+mod tests {
     use pgrx::prelude::*;
 
+    /// The operators live in schema bizos, as a database with bizos on its
+    /// search_path sees them.
+    fn path() {
+        Spi::run("set local search_path = tests, public, bizos").unwrap();
+    }
+
     fn text(sql: &str) -> Option<String> {
+        path();
         Spi::get_one::<String>(sql).unwrap()
     }
 
+    /// EXPLAIN (costs off) of `sql`, its lines joined by " | ".
+    fn explain(sql: &str) -> String {
+        Spi::run(
+            "create or replace function pg_temp.plan_of(q text) returns setof text
+               language plpgsql as $$ begin return query execute 'explain (costs off) ' || q; end $$",
+        )
+        .unwrap();
+        Spi::get_one_with_args::<String>(
+            "select string_agg(l, ' | ') from pg_temp.plan_of($1) l",
+            &[sql.into()],
+        )
+        .unwrap()
+        .unwrap_or_default()
+    }
+
     fn float(sql: &str) -> f64 {
+        path();
         Spi::get_one::<f64>(sql).unwrap().unwrap()
     }
 
@@ -26,7 +49,7 @@ mod pg {
         assert_eq!(
             text("select format_type(atttypid, atttypmod) from pg_attribute where attrelid = 'tv'::regclass and attname = 'v'")
                 .as_deref(),
-            Some("bizos.vector(3)")
+            Some("vector(3)")
         );
     }
 
@@ -49,7 +72,8 @@ mod pg {
 
     #[pg_test(error = "different vector dimensions 2 and 3")]
     fn distances_need_equal_dimensions() {
-        Spi::run("select '[1,2]'::bizos.vector <-> '[1,2,3]'::bizos.vector").unwrap();
+        Spi::run("select '[1,2]'::bizos.vector operator(bizos.<->) '[1,2,3]'::bizos.vector")
+            .unwrap();
     }
 
     #[pg_test]
@@ -96,6 +120,7 @@ mod pg {
 
     #[pg_test]
     fn index_scan_returns_every_row_in_order() {
+        path();
         Spi::run(
             "create table items (id int, v bizos.vector(2));
              insert into items select g, array[cos(g), sin(g)]::real[] from generate_series(1, 500) g;
@@ -105,9 +130,11 @@ mod pg {
              set bizos.ivf_probes = 2;",
         )
         .unwrap();
-        let plan = text("explain (costs off) select id from items order by v <-> '[1,0]' limit 5")
-            .unwrap();
-        assert!(plan.contains("items_v_idx"), "plan: {plan}");
+        let plan = explain("select id from items order by v <-> '[1,0]' limit 5");
+        assert!(
+            plan.contains("Index Scan using items_v_idx"),
+            "plan: {plan}"
+        );
         // More rows than the first batch holds: the scan moves on to the next
         // lists until every row came back.
         let n: i64 = Spi::get_one(
@@ -138,6 +165,7 @@ mod pg {
 
     #[pg_test]
     fn vacuum_removes_dead_rows_and_opclasses_work() {
+        path();
         Spi::run(
             "create table docs (id int, v bizos.vector(3));
              insert into docs select g, array[g, g % 7, 1]::real[] from generate_series(1, 300) g;
@@ -174,6 +202,7 @@ mod pg {
 
     #[pg_test]
     fn empty_and_unlogged_indexes() {
+        path();
         Spi::run(
             "create unlogged table u (v bizos.vector(2));
              create index on u using bizos_ivf (v);

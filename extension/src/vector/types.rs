@@ -290,12 +290,35 @@ pub unsafe extern "C-unwind" fn bizos_array_to_vector(
             );
         }
         let elemtype = (*arr).elemtype;
+        // (length, by value, alignment) of the element types accepted.
+        let (len, byval, align) = match elemtype {
+            pg_sys::FLOAT4OID | pg_sys::INT4OID => (4, true, b'i'),
+            pg_sys::FLOAT8OID => (8, true, b'd'),
+            _ => raise(
+                Code::ERRCODE_DATATYPE_MISMATCH,
+                "a bizos.vector is made from real[], double precision[] or integer[]",
+                None,
+            ),
+        };
         let mut elems: *mut pg_sys::Datum = std::ptr::null_mut();
         let mut nulls: *mut bool = std::ptr::null_mut();
         let mut n = 0;
-        pg_sys::deconstruct_array_builtin(arr, elemtype, &mut elems, &mut nulls, &mut n);
+        pg_sys::deconstruct_array(
+            arr,
+            elemtype,
+            len,
+            byval,
+            align as std::ffi::c_char,
+            &mut elems,
+            &mut nulls,
+            &mut n,
+        );
         let n = n.max(0) as usize;
-        let datums = std::slice::from_raw_parts(elems, n);
+        let datums: &[pg_sys::Datum] = if n == 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(elems, n)
+        };
         if n > 0 && std::slice::from_raw_parts(nulls, n).iter().any(|&x| x) {
             raise(
                 Code::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -312,12 +335,7 @@ pub unsafe extern "C-unwind" fn bizos_array_to_vector(
                 .iter()
                 .map(|d| f64::from_bits(d.value() as u64) as f32)
                 .collect(),
-            pg_sys::INT4OID => datums.iter().map(|d| d.value() as i32 as f32).collect(),
-            _ => raise(
-                Code::ERRCODE_DATATYPE_MISMATCH,
-                "a bizos.vector is made from real[], double precision[] or integer[]",
-                None,
-            ),
+            _ => datums.iter().map(|d| d.value() as i32 as f32).collect(),
         };
         check_dims(values.len());
         check_finite(&values);
