@@ -98,6 +98,27 @@ fn word_char_at(text: &[u8], i: usize) -> bool {
     }
 }
 
+/// Whether a number ending at `end` continues as a word or an identifier
+/// (`3174…abc`, `02195519-b672-…`).
+fn glued(text: &[u8], end: usize) -> bool {
+    word_char_at(text, end)
+        || (matches!(text.get(end), Some(b'-' | b'/'))
+            && text.get(end + 1).is_some_and(u8::is_ascii_alphabetic))
+}
+
+/// The end of a UUID (`8-4-4-4-12` hex digits) starting at `i`.
+fn uuid_at(text: &[u8], i: usize) -> Option<usize> {
+    let s = text.get(i..i + 36)?;
+    let ok = s.iter().enumerate().all(|(k, &b)| {
+        if matches!(k, 8 | 13 | 18 | 23) {
+            b == b'-'
+        } else {
+            b.is_ascii_hexdigit()
+        }
+    });
+    (ok && !text.get(i + 36).is_some_and(u8::is_ascii_alphanumeric)).then_some(i + 36)
+}
+
 /// The end of the word or identifier at `i`: letters, digits and `_`,
 /// continued over `-` and `/` between alphanumerics, so `INV-2026-000123`
 /// and `PO/2026/17` are skipped whole.
@@ -137,6 +158,9 @@ fn separator_class(b: u8) -> u8 {
 /// Reads the number at `i` (a digit, `+` or `(`), appends its span when it
 /// is PII and returns where scanning continues.
 fn number_at(text: &[u8], i: usize, limit: usize, out: &mut Vec<Span>) -> usize {
+    if let Some(end) = uuid_at(text, i) {
+        return end;
+    }
     let Some(num) = read(text, i, limit) else {
         // A lone `+`/`(`, or a digit run too long for any PII number.
         let mut j = i + 1;
@@ -159,7 +183,7 @@ fn number_at(text: &[u8], i: usize, limit: usize, out: &mut Vec<Span>) -> usize 
     let ctx = context::nearest(text, num.start);
     for k in (1..=num.groups).rev() {
         // A number glued to letters (`3174…abc`) is part of a word.
-        if k == num.groups && word_char_at(text, num.end[k - 1]) {
+        if k == num.groups && glued(text, num.end[k - 1]) {
             continue;
         }
         // `0812-3456-7890 2 unit`: a group of one or two digits after a

@@ -155,6 +155,8 @@ fn business_numbers_are_not_pii() {
         "qty 1200 pcs, 3 palet, berat 1.250 kg",
         "tanggal 05-01-2026 10:00",
         "kode pos 12190",
+        "id 02195519-b672-4df1-bf0c-f55a0d3e1c2b dan 02195519-6672-4df1-8f0c-155a0d3e1c2b",
+        "ref 0219551/abc",
     ] {
         assert!(found(text).is_empty(), "{text}: {:?}", found(text));
     }
