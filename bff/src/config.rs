@@ -2,6 +2,7 @@
 //! README.md; an invalid value is an error that names the variable.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -34,6 +35,22 @@ pub struct JwtSettings {
     pub leeway: Duration,
 }
 
+/// Where uploaded files live (SPEC STG).
+#[derive(Debug, Clone)]
+pub enum StorageSettings {
+    /// A directory on this machine (`BIZOS_STORAGE=local`, the default).
+    Local { root: PathBuf },
+    /// An S3-compatible service (`BIZOS_STORAGE=s3`).
+    S3 {
+        bucket: String,
+        region: String,
+        /// For S3-compatible services (MinIO, Ceph, R2 …); AWS when absent.
+        endpoint: Option<String>,
+        access_key_id: Option<String>,
+        secret_access_key: Option<SecretString>,
+    },
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
@@ -46,6 +63,15 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
+    pub storage: StorageSettings,
+    /// Upper bound of any upload; each bucket has its own, lower limit.
+    pub upload_max_bytes: u64,
+    /// Time limit of upload requests (imports of large files).
+    pub upload_timeout: Duration,
+    /// How long idempotency keys are kept (at least 24 hours).
+    pub idempotency_ttl: Duration,
+    /// Rows per `process_import` transaction.
+    pub import_batch_rows: u32,
 }
 
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
@@ -112,6 +138,37 @@ impl Settings {
             }
         };
 
+        let storage = match get("BIZOS_STORAGE").as_deref() {
+            None | Some("local") => StorageSettings::Local {
+                root: PathBuf::from(
+                    get("BIZOS_DATA_DIR").unwrap_or_else(|| "/var/lib/bizos/files".into()),
+                ),
+            },
+            Some("s3") => StorageSettings::S3 {
+                bucket: get("BIZOS_S3_BUCKET").ok_or(ConfigError::Missing {
+                    var: "BIZOS_S3_BUCKET",
+                    why: "BIZOS_STORAGE=s3 needs the bucket name",
+                })?,
+                region: get("BIZOS_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+                endpoint: get("BIZOS_S3_ENDPOINT"),
+                access_key_id: get("BIZOS_S3_ACCESS_KEY_ID"),
+                secret_access_key: get("BIZOS_S3_SECRET_ACCESS_KEY").map(SecretString::from),
+            },
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: "BIZOS_STORAGE",
+                    why: format!("{other:?} is not one of local, s3"),
+                })
+            }
+        };
+        let idempotency_hours: u64 = parse(&get, "BIZOS_IDEMPOTENCY_TTL_HOURS", Some(24))?;
+        if idempotency_hours < 24 {
+            return Err(ConfigError::Invalid {
+                var: "BIZOS_IDEMPOTENCY_TTL_HOURS",
+                why: "keys are kept at least 24 hours".into(),
+            });
+        }
+
         Ok(Settings {
             listen,
             app_database_url,
@@ -130,6 +187,11 @@ impl Settings {
                 Some(20),
             )?),
             log_format,
+            storage,
+            upload_max_bytes: positive(&get, "BIZOS_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)?,
+            upload_timeout: Duration::from_secs(positive(&get, "BIZOS_UPLOAD_TIMEOUT_SECS", 900)?),
+            idempotency_ttl: Duration::from_secs(idempotency_hours * 3600),
+            import_batch_rows: positive(&get, "BIZOS_IMPORT_BATCH_ROWS", 2000)?,
         })
     }
 }

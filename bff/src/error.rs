@@ -34,6 +34,17 @@ pub enum ApiError {
     },
     #[error("request body is larger than the limit")]
     PayloadTooLarge,
+    /// An upload over its bucket's limit: says which limit.
+    #[error("{message}")]
+    TooLarge {
+        message: String,
+        field: Option<String>,
+    },
+    #[error("{message}")]
+    UnsupportedMediaType {
+        message: String,
+        field: Option<String>,
+    },
     #[error("method not allowed on this route")]
     MethodNotAllowed,
     /// Transient: serialization failure, deadlock, timeout, database down.
@@ -65,7 +76,8 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge | ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -81,7 +93,8 @@ impl ApiError {
             ApiError::Conflict { .. } => "conflict",
             ApiError::Unprocessable { .. } => "invalid",
             ApiError::BadRequest { .. } => "bad_request",
-            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::PayloadTooLarge | ApiError::TooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -92,7 +105,9 @@ impl ApiError {
         match self {
             ApiError::Conflict { field, .. }
             | ApiError::Unprocessable { field, .. }
-            | ApiError::BadRequest { field, .. } => field.as_deref(),
+            | ApiError::BadRequest { field, .. }
+            | ApiError::TooLarge { field, .. }
+            | ApiError::UnsupportedMediaType { field, .. } => field.as_deref(),
             _ => None,
         }
     }
@@ -105,6 +120,20 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The JSON body clients get: `{"error": {"code", "message", "field"?}}`.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::to_value(Body {
+            error: ErrorBody {
+                code: self.code(),
+                message: self.to_string(),
+                field: self.field(),
+            },
+        })
+        .expect("error bodies serialize")
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -113,14 +142,7 @@ impl IntoResponse for ApiError {
         } else if status.is_server_error() {
             tracing::warn!(error = %self, "transient error");
         }
-        let body = Body {
-            error: ErrorBody {
-                code: self.code(),
-                message: self.to_string(),
-                field: self.field(),
-            },
-        };
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = (status, axum::Json(self.body())).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -169,20 +191,35 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
     let column = pg.and_then(|e| e.column()).map(str::to_owned);
 
     match code.as_ref() {
+        // A field named by the function that raised (COLUMN) wins over the
+        // one read off the constraint's name.
         "23505" => ApiError::Conflict {
             message: "a record with the same values already exists".into(),
-            field: constraint.and_then(|c| field_of_constraint(table, c, "_key")),
+            field: column
+                .or_else(|| constraint.and_then(|c| field_of_constraint(table, c, "_key"))),
+        },
+        "23P01" => ApiError::Conflict {
+            message: user_or(
+                db.message(),
+                column.is_some(),
+                "overlaps an existing record",
+            ),
+            field: column
+                .or_else(|| constraint.and_then(|c| field_of_constraint(table, c, "_excl"))),
         },
         "23503" => ApiError::Unprocessable {
             message: "refers to a record that does not exist or is still referenced".into(),
-            field: constraint.and_then(|c| field_of_constraint(table, c, "_fkey")),
+            field: column
+                .or_else(|| constraint.and_then(|c| field_of_constraint(table, c, "_fkey"))),
         },
-        "23514" | "23P01" => ApiError::Unprocessable {
-            message: "a value breaks a rule of the record".into(),
-            field: constraint.and_then(|c| {
-                field_of_constraint(table, c, "_check")
-                    .or_else(|| field_of_constraint(table, c, "_excl"))
-            }),
+        "23514" => ApiError::Unprocessable {
+            message: user_or(
+                db.message(),
+                column.is_some(),
+                "a value breaks a rule of the record",
+            ),
+            field: column
+                .or_else(|| constraint.and_then(|c| field_of_constraint(table, c, "_check"))),
         },
         "23502" => ApiError::Unprocessable {
             message: match &column {
@@ -212,6 +249,16 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
             ApiError::Unavailable("the database is unavailable; retry shortly".into())
         }
         _ => ApiError::Internal(anyhow::anyhow!("database error {code}: {}", db.message())),
+    }
+}
+
+/// Our functions that name a COLUMN write messages for users; the server's
+/// own constraint messages name tables and are replaced by `generic`.
+fn user_or(message: &str, from_our_function: bool, generic: &str) -> String {
+    if from_our_function {
+        message.to_owned()
+    } else {
+        generic.to_owned()
     }
 }
 

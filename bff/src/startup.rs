@@ -21,6 +21,7 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::routes;
 use crate::state::AppState;
+use crate::storage::Storage;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -47,9 +48,14 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot connect with BIZOS_APP_URL: {e}"))?;
         crate::db::ensure_unprivileged(&pool).await?;
 
+        crate::idempotency::spawn_purger(pool.clone(), std::time::Duration::from_secs(3600));
         let state = AppState {
             pool,
             verifier: Arc::new(JwtVerifier::new(&settings.jwt)?),
+            storage: Storage::from_settings(&settings.storage)?,
+            upload_max_bytes: settings.upload_max_bytes,
+            idempotency_ttl: settings.idempotency_ttl,
+            import_batch_rows: settings.import_batch_rows,
         };
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen)
@@ -121,19 +127,35 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             )
         });
 
-    Router::new()
+    let timeout = |limit| TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limit);
+    let (api, mut doc) = routes::api().split_for_parts();
+    let (uploads, upload_doc) = routes::uploads().split_for_parts();
+    doc.merge(upload_doc);
+
+    // JSON routes: a small body limit. Upload routes stream their files and
+    // check each bucket's limit themselves, under BIZOS_UPLOAD_MAX_BYTES.
+    let json_routes = Router::new()
         .merge(routes::health::router())
         .merge(routes::me::router())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .merge(api)
+        .merge(routes::openapi::router(doc))
         // Innermost: limits whose bodyless rejections json_errors rewrites.
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            settings.request_timeout,
+        .layer(timeout(settings.request_timeout));
+    let multipart_slack = 1024 * 1024;
+    let upload_routes = uploads
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(
+            usize::try_from(settings.upload_max_bytes).unwrap_or(usize::MAX) + multipart_slack,
         ))
+        .layer(timeout(settings.upload_timeout));
+
+    json_routes
+        .merge(upload_routes)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
         .layer(axum::middleware::map_response(json_errors))
         .layer(
             ServiceBuilder::new()

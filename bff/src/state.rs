@@ -1,14 +1,21 @@
 //! Shared state handed to every handler.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
 
 use crate::auth::JwtVerifier;
+use crate::storage::Storage;
 
 #[derive(Clone)]
 pub struct AppState {
     /// Pool of the BFF's login role; requests switch to bizos_authenticated.
     pub pool: PgPool,
     pub verifier: Arc<JwtVerifier>,
+    pub storage: Storage,
+    /// Upper bound of any upload (buckets have their own, lower limits).
+    pub upload_max_bytes: u64,
+    pub idempotency_ttl: Duration,
+    pub import_batch_rows: u32,
 }

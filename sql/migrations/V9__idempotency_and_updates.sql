@@ -160,3 +160,35 @@ end
 $$;
 
 grant execute on function lead_update(uuid, jsonb), ticket_update(uuid, jsonb) to bizos_authenticated;
+
+-- ---------------------------------------------------------------- GET /api/tickets
+-- Tickets as the API lists them: the caller's RLS scope, with the customer
+-- of masked tickets (RFQs) hidden from ops, as v_ops_rfqs_masked does (TCK-2).
+create view v_tickets with (security_invoker = true) as
+select t.tenant_id, t.ticket_id, t.ticket_no, t.ticket_type, t.subject, t.description, t.priority, t.dept_target,
+       coalesce(t.inquiry_status, t.ticket_status) as status, t.inquiry_status, t.ticket_status,
+       t.need_customer_masking, t.related_lead_id, t.related_customer_id, t.assignee_user_id, t.created_by,
+       t.origin, t.destination, t.commodity, t.weight_kg, t.volume_cbm,
+       case when t.need_customer_masking and bizos.app_role() = 'ops' then 'MASKED' else t.company_name end as company_name,
+       case when t.need_customer_masking and bizos.app_role() = 'ops' and t.contact_name is not null then '***' else t.contact_name end as contact_name,
+       case when t.need_customer_masking and bizos.app_role() = 'ops' and t.contact_phone is not null then '***' else t.contact_phone end as contact_phone,
+       case when t.need_customer_masking and bizos.app_role() = 'ops' and t.contact_email is not null then '***' else t.contact_email end as contact_email,
+       t.first_response_at, t.quoted_at, t.resolved_at, t.closed_at, t.created_at, t.updated_at
+  from tickets t;
+comment on view v_tickets is 'Tickets in the caller''s scope; customer details of masked tickets are hidden from ops (TCK-2).';
+grant select on v_tickets to bizos_authenticated;
+
+-- ---------------------------------------------------------------- GET /api/invoices
+-- Every invoice in the caller's scope (drafts and voids too) with what is
+-- outstanding and how late it is (from v_invoice_outstanding).
+create view v_invoices with (security_invoker = true) as
+select i.*, c.company_name,
+       case when i.status in ('ISSUED', 'PAID') then i.total - i.amount_paid else 0 end as outstanding,
+       coalesce(o.days_past_due, 0) as days_past_due,
+       coalesce(o.is_overdue, false) as is_overdue,
+       o.aging_bucket
+  from invoices i
+  left join customers c on c.tenant_id = i.tenant_id and c.customer_id = i.customer_id
+  left join v_invoice_outstanding o on o.tenant_id = i.tenant_id and o.invoice_id = i.invoice_id;
+comment on view v_invoices is 'Invoices in the caller''s scope with outstanding amount, days past due and aging bucket.';
+grant select on v_invoices to bizos_authenticated;

@@ -223,6 +223,8 @@ pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
 pub struct TestApp {
     pub address: String,
     pub http: reqwest::Client,
+    /// The storage directory of the app's files (removed on drop).
+    pub files: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -251,6 +253,96 @@ impl TestApp {
             .await
             .expect("request")
     }
+
+    /// A request as `caller`, with an Idempotency-Key when given.
+    pub fn request_as(
+        &self,
+        caller: &Caller,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(self.token(caller));
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req
+    }
+
+    /// POSTs JSON as `caller`; returns the status and the JSON body.
+    pub async fn post_json(
+        &self,
+        caller: &Caller,
+        path: &str,
+        body: &serde_json::Value,
+        key: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let res = self
+            .request_as(caller, reqwest::Method::POST, path, key)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        status_and_json(res).await
+    }
+
+    /// PATCHes JSON as `caller`; returns the status and the JSON body.
+    pub async fn patch_json(
+        &self,
+        caller: &Caller,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let res = self
+            .request_as(caller, reqwest::Method::PATCH, path, None)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        status_and_json(res).await
+    }
+
+    /// GETs as `caller`; returns the status and the JSON body.
+    pub async fn get_json(&self, caller: &Caller, path: &str) -> (u16, serde_json::Value) {
+        status_and_json(self.get_as(caller, path).await).await
+    }
+
+    /// POSTs a multipart form (text fields, then `file`) as `caller`.
+    pub async fn upload(
+        &self,
+        caller: &Caller,
+        path: &str,
+        fields: &[(&str, &str)],
+        file_name: &str,
+        bytes: Vec<u8>,
+        key: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string()),
+        );
+        let res = self
+            .request_as(caller, reqwest::Method::POST, path, key)
+            .multipart(form)
+            .send()
+            .await
+            .expect("request");
+        status_and_json(res).await
+    }
+}
+
+/// The status and JSON body of a response (Null when the body is not JSON).
+pub async fn status_and_json(res: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = res.status().as_u16();
+    let body = res.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body)
 }
 
 /// Starts the BFF against `db` with the default test settings.
@@ -264,8 +356,10 @@ pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp 
     if std::env::var("TEST_LOG").is_ok() {
         bizos_bff::telemetry::init(bizos_bff::config::LogFormat::Pretty, "debug,sqlx=info");
     }
+    let files = tempfile::tempdir().expect("a storage directory");
     let mut env: HashMap<String, String> = HashMap::from([
         ("BIZOS_LISTEN".into(), "127.0.0.1:0".into()),
+        ("BIZOS_DATA_DIR".into(), files.path().display().to_string()),
         ("BIZOS_APP_URL".into(), db.url("bizos_app")),
         ("BIZOS_JWT_SECRET".into(), TEST_JWT_SECRET.into()),
         ("BIZOS_DB_MAX_CONNECTIONS".into(), "5".into()),
@@ -284,6 +378,7 @@ pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp 
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         http: reqwest::Client::new(),
+        files,
         _shutdown: tx,
     }
 }

@@ -1,0 +1,249 @@
+//! Every write of the API, with Stripe's idempotency semantics when the
+//! client sends an `Idempotency-Key` header:
+//!
+//! - the key, a hash of the request and the response are stored in the same
+//!   transaction as the effect (table `idempotency_keys`, per user);
+//! - a replay returns the stored response (header `Idempotent-Replayed: true`);
+//! - the same key with a different request → 422 naming `Idempotency-Key`;
+//! - a concurrent request with the same key → 409 (the first holds a
+//!   transaction-level advisory lock on the key until it commits);
+//! - client errors (4xx) are stored too, so a retry sees the same answer;
+//!   transient errors (5xx) are not: a retry runs again.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+
+use crate::auth::Caller;
+use crate::db::begin_as;
+use crate::error::{ApiError, Result};
+use crate::state::AppState;
+
+pub const HEADER: &str = "idempotency-key";
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The optional `Idempotency-Key` header: 1–255 visible ASCII characters.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        let Some(value) = parts.headers.get(HEADER) else {
+            return Ok(IdempotencyKey(None));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| ApiError::BadRequest {
+                message: "must be 1 to 255 visible ASCII characters (a UUID is a good key)".into(),
+                field: Some("Idempotency-Key".into()),
+            })?;
+        Ok(IdempotencyKey(Some(key.to_owned())))
+    }
+}
+
+/// What identifies a request for replay: method, path and a hash of its
+/// content (canonical JSON for JSON bodies; fields and the file's sha256 for
+/// uploads).
+#[derive(Debug, Clone)]
+pub struct Fingerprint {
+    pub method: &'static str,
+    pub path: String,
+    pub hash: String,
+}
+
+impl Fingerprint {
+    /// `serde_json` keeps object keys sorted, so equal JSON hashes equally
+    /// whatever the client's key order or whitespace.
+    pub fn json(method: &'static str, path: impl Into<String>, body: &Value) -> Self {
+        Self::parts(method, path, &[body.to_string().as_bytes()])
+    }
+
+    pub fn parts(method: &'static str, path: impl Into<String>, parts: &[&[u8]]) -> Self {
+        let mut h = Sha256::new();
+        for p in parts {
+            h.update((p.len() as u64).to_be_bytes());
+            h.update(p);
+        }
+        Fingerprint {
+            method,
+            path: path.into(),
+            hash: hex::encode(h.finalize()),
+        }
+    }
+}
+
+/// A write's successful result: its status and JSON body.
+pub struct Done {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Done {
+    pub fn created(body: Value) -> Self {
+        Done {
+            status: StatusCode::CREATED,
+            body,
+        }
+    }
+    pub fn ok(body: Value) -> Self {
+        Done {
+            status: StatusCode::OK,
+            body,
+        }
+    }
+    pub fn accepted(body: Value) -> Self {
+        Done {
+            status: StatusCode::ACCEPTED,
+            body,
+        }
+    }
+}
+
+fn respond(status: StatusCode, body: Value, replayed: bool) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Runs `effect` in one transaction under the caller's claims and commits
+/// it; with a key, under the rules in the module documentation.
+pub async fn run<F>(
+    state: &AppState,
+    caller: &Caller,
+    key: IdempotencyKey,
+    fingerprint: Fingerprint,
+    effect: F,
+) -> Result<Response>
+where
+    F: AsyncFnOnce(&mut PgConnection) -> Result<Done>,
+{
+    let mut tx = begin_as(&state.pool, caller).await?;
+    let Some(key) = key.0 else {
+        let done = effect(&mut tx).await?;
+        tx.commit().await?;
+        return Ok(respond(done.status, done.body, false));
+    };
+
+    let locked: bool = sqlx::query_scalar(
+        "select pg_try_advisory_xact_lock(hashtextextended(
+                  bizos.tenant_id()::text || ':' || bizos.uid()::text || ':' || $1, 7))",
+    )
+    .bind(&key)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !locked {
+        return Err(ApiError::Conflict {
+            message: "a request with this Idempotency-Key is still in progress; retry later".into(),
+            field: Some("Idempotency-Key".into()),
+        });
+    }
+    let stored: Option<(String, String, String, i32, Value)> = sqlx::query_as(
+        "select method, path, request_hash, response_status, response_body
+           from idempotency_keys
+          where tenant_id = bizos.tenant_id() and user_id = bizos.uid()
+            and idempotency_key = $1 and expires_at > now()",
+    )
+    .bind(&key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((method, path, hash, status, body)) = stored {
+        tx.commit().await?;
+        if method != fingerprint.method || path != fingerprint.path || hash != fingerprint.hash {
+            return Err(ApiError::invalid(
+                "Idempotency-Key",
+                "this key was already used with a different request; use a new key",
+            ));
+        }
+        let status = StatusCode::from_u16(status as u16).map_err(anyhow::Error::from)?;
+        return Ok(respond(status, body, true));
+    }
+
+    sqlx::query("savepoint effect").execute(&mut *tx).await?;
+    let (status, body, result) = match effect(&mut tx).await {
+        Ok(done) => (done.status, done.body.clone(), Ok(done)),
+        Err(e) if e.status().is_client_error() => {
+            sqlx::query("rollback to savepoint effect")
+                .execute(&mut *tx)
+                .await?;
+            (e.status(), e.body(), Err(e))
+        }
+        Err(e) => return Err(e),
+    };
+    sqlx::query(
+        "insert into idempotency_keys
+                (tenant_id, user_id, idempotency_key, method, path, request_hash,
+                 response_status, response_body, created_at, expires_at)
+         values (bizos.tenant_id(), bizos.uid(), $1, $2, $3, $4, $5, $6, now(),
+                 now() + make_interval(secs => $7))
+         on conflict (tenant_id, user_id, idempotency_key) do update
+            set method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
+                response_status = excluded.response_status, response_body = excluded.response_body,
+                created_at = excluded.created_at, expires_at = excluded.expires_at",
+    )
+    .bind(&key)
+    .bind(fingerprint.method)
+    .bind(&fingerprint.path)
+    .bind(&fingerprint.hash)
+    .bind(status.as_u16() as i32)
+    .bind(&body)
+    .bind(state.idempotency_ttl.as_secs_f64())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    result.map(|done| respond(done.status, done.body, false))
+}
+
+/// Deletes expired keys now and then (as the BFF's own login).
+pub fn spawn_purger(pool: sqlx::PgPool, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match sqlx::query_scalar::<_, i64>("select purge_idempotency_keys()")
+                .fetch_one(&pool)
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+            }
+        }
+    });
+}
+
+impl utoipa::IntoParams for IdempotencyKey {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        vec![ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(utoipa::openapi::Required::False)
+            .description(Some(
+                "Makes the request safe to retry: a replay returns the stored response \
+                 (Idempotent-Replayed: true); another request with the same key is 422; \
+                 a concurrent one 409. Kept at least 24 hours.",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(255)),
+            ))
+            .build()]
+    }
+}

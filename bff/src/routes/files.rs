@@ -1,0 +1,242 @@
+//! Files (SPEC STG): generic upload into a bucket, download through RLS on
+//! the object's row, and the attach-a-file pattern the ticket and KPI routes
+//! share.
+
+use axum::body::Body;
+use axum::extract::{Multipart, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::db::begin_as;
+use crate::error::{ApiError, Result};
+use crate::extract::Path;
+use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey, REPLAYED};
+use crate::state::AppState;
+use crate::upload::{read_form, Bucket, Form};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(download))
+}
+
+pub fn upload_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upload))
+}
+
+/// A `multipart/form-data` body with one file.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct FileUpload {
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// A file for a bucket: `bucket` (e.g. customer-documents, prospect-evidence,
+/// media, knowledge, kpi-evidence) and the file.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct BucketUpload {
+    bucket: String,
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// Keeps the stored bytes only when the request registered them: a failed
+/// request, or a replay (which answers with the first request's file),
+/// leaves them unreferenced.
+pub fn keep_or_discard(state: &AppState, form: &Form, result: &Result<Response>) {
+    let kept =
+        matches!(result, Ok(r) if r.status().is_success() && !r.headers().contains_key(REPLAYED));
+    if !kept {
+        state.storage.delete_later(form.file.key.clone());
+    }
+}
+
+pub fn fingerprint(path: String, form: &Form) -> Fingerprint {
+    let parts = form.fingerprint_parts();
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    Fingerprint::parts("POST", path, &refs)
+}
+
+/// What to attach an uploaded file to.
+pub struct Attach {
+    pub bucket: &'static str,
+    pub path: String,
+    /// `select <fn>($1 = the parent's id, $2 = the object id)`, returning jsonb.
+    pub sql: &'static str,
+    pub parent: Uuid,
+}
+
+/// Stores the file, then registers it and attaches it in one transaction.
+pub async fn attach(
+    state: &AppState,
+    caller: &Caller,
+    key: IdempotencyKey,
+    multipart: Multipart,
+    to: Attach,
+) -> Result<Response> {
+    let bucket = Bucket::load(state, caller, to.bucket).await?;
+    let form = read_form(state, caller, multipart, &bucket, false).await?;
+    let result = idempotency::run(
+        state,
+        caller,
+        key,
+        fingerprint(to.path, &form),
+        async |conn| {
+            let object = form.file.register(conn).await?;
+            let link: Value = sqlx::query_scalar(to.sql)
+                .bind(to.parent)
+                .bind(form.file.object_id)
+                .fetch_one(&mut *conn)
+                .await?;
+            let mut body = link;
+            body["object"] = object;
+            Ok(Done::created(body))
+        },
+    )
+    .await;
+    keep_or_discard(state, &form, &result);
+    result
+}
+
+#[utoipa::path(post, path = "/api/objects", tag = "files",
+    request_body(content = BucketUpload, content_type = "multipart/form-data"),
+    params(IdempotencyKey),
+    responses((status = 201, description = "the stored file's object row", body = Object),
+              (status = 413, description = "over the bucket's size limit", body = super::openapi::ErrorResponse),
+              (status = 415, description = "a file type the bucket does not take", body = super::openapi::ErrorResponse)))]
+async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    mut multipart: Multipart,
+) -> Result<Response> {
+    // The bucket field must come before the file: its limits apply while
+    // the file streams.
+    let first = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::BadRequest {
+            message: format!("the multipart body is malformed: {}", e.body_text()),
+            field: Some("bucket".into()),
+        })?;
+    let name = match first {
+        Some(field) if field.name() == Some("bucket") => field
+            .text()
+            .await
+            .map_err(|_| ApiError::invalid("bucket", "must be text"))?,
+        _ => {
+            return Err(ApiError::invalid(
+                "bucket",
+                "send the bucket field first, then the file",
+            ))
+        }
+    };
+    let bucket = Bucket::load(&state, &caller, name.trim()).await?;
+    let mut form = read_form(&state, &caller, multipart, &bucket, false).await?;
+    form.fields.insert("bucket".into(), bucket.name.clone());
+    let result = idempotency::run(
+        &state,
+        &caller,
+        key,
+        fingerprint("/api/objects".into(), &form),
+        async |conn| Ok(Done::created(form.file.register(conn).await?)),
+    )
+    .await;
+    keep_or_discard(&state, &form, &result);
+    result
+}
+
+#[utoipa::path(get, path = "/api/objects/{id}", tag = "files", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"),
+              (status = 404, description = "no such file, or not visible to the caller", body = super::openapi::ErrorResponse)))]
+async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Response> {
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let row: Option<(String, String, String, i64, String)> = sqlx::query_as(
+        "select object_key, file_name, content_type, size_bytes, sha256 from objects where object_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let (key, file_name, content_type, size, sha256) =
+        row.ok_or_else(|| ApiError::NotFound(format!("no file {id}")))?;
+    let Some(stream) = state
+        .storage
+        .get(&object_store::path::Path::from(key.as_str()))
+        .await?
+    else {
+        tracing::error!(object_id = %id, %key, "an object row without stored bytes");
+        return Err(ApiError::NotFound(format!(
+            "the bytes of file {id} are missing"
+        )));
+    };
+    let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&format!("\"{sha256}\"")).map_err(anyhow::Error::from)?,
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&content_disposition(&file_name)).map_err(anyhow::Error::from)?,
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(response)
+}
+
+/// `attachment; filename*=UTF-8''<percent-encoded>` (RFC 6266 / 5987), with
+/// an ASCII fallback name for old clients.
+fn content_disposition(file_name: &str) -> String {
+    let mut encoded = String::new();
+    for b in file_name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let fallback: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn content_disposition_encodes_names() {
+        assert_eq!(
+            super::content_disposition("Faktur Mei 2026.pdf"),
+            "attachment; filename=\"Faktur_Mei_2026.pdf\"; filename*=UTF-8''Faktur%20Mei%202026.pdf"
+        );
+        assert_eq!(
+            super::content_disposition("café\".pdf"),
+            "attachment; filename=\"caf__.pdf\"; filename*=UTF-8''caf%C3%A9%22.pdf"
+        );
+    }
+}

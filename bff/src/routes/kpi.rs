@@ -1,0 +1,194 @@
+//! KPI (KPI-1..3): targets, manual entries, evidence files, imports of
+//! entries, and actuals (AUTO metrics computed by the database, NA with a
+//! reason where the data cannot define them).
+
+use axum::extract::{Multipart, State};
+use axum::response::Response;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::files::{attach, Attach};
+use super::write::{rpc, Args, Call};
+use crate::auth::Caller;
+use crate::db::begin_as;
+use crate::error::{ApiError, Result};
+use crate::extract::{Json, Query};
+use crate::idempotency::IdempotencyKey;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_target))
+        .routes(routes!(create_entry))
+        .routes(routes!(actuals))
+}
+
+pub fn upload_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(add_evidence))
+}
+
+/// `kpi_target_create`: a period is `period_start` + `period_end` or
+/// `period_month` (YYYY-MM); targets of one metric and assignee never overlap.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct TargetCreate {
+    metric_key: String,
+    assignee_user_id: Uuid,
+    period_start: Option<NaiveDate>,
+    period_end: Option<NaiveDate>,
+    period_month: Option<String>,
+    target_value: f64,
+    notes: Option<String>,
+}
+
+/// `kpi_entry_create`: a MANUAL actual (AUTO metrics take none);
+/// `evidence` lists files uploaded to bucket kpi-evidence.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct EntryCreate {
+    metric_key: String,
+    value: f64,
+    entry_date: Option<NaiveDate>,
+    assignee_user_id: Option<Uuid>,
+    notes: Option<String>,
+    evidence: Option<Vec<Uuid>>,
+}
+
+/// Evidence for an entry: `entry_id` and the file.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct EvidenceUpload {
+    entry_id: Uuid,
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActualsQuery {
+    /// One metric; all active metrics of the tenant when omitted.
+    metric_key: Option<String>,
+    /// One person; the tenant as a whole when omitted.
+    assignee_user_id: Option<Uuid>,
+    /// First day of the period (inclusive).
+    from: NaiveDate,
+    /// Last day of the period (inclusive).
+    to: NaiveDate,
+}
+
+#[utoipa::path(post, path = "/api/kpi/targets", tag = "kpi", request_body = TargetCreate,
+    params(IdempotencyKey),
+    responses((status = 201, description = "target created", body = Object),
+              (status = 409, description = "overlaps another target of the metric and assignee", body = super::openapi::ErrorResponse),
+              (status = 403, description = "manager roles only", body = super::openapi::ErrorResponse)))]
+async fn create_target(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let call = Call::post(
+        "/api/kpi/targets".into(),
+        "select kpi_target_create($1)",
+        Args::Body(body),
+    );
+    rpc(&state, &caller, key, call.created()).await
+}
+
+#[utoipa::path(post, path = "/api/kpi/entries", tag = "kpi", request_body = EntryCreate,
+    params(IdempotencyKey),
+    responses((status = 201, description = "entry recorded", body = Object),
+              (status = 422, description = "a field is invalid (e.g. an AUTO metric)", body = super::openapi::ErrorResponse)))]
+async fn create_entry(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let call = Call::post(
+        "/api/kpi/entries".into(),
+        "select kpi_entry_create($1)",
+        Args::Body(body),
+    );
+    rpc(&state, &caller, key, call.created()).await
+}
+
+#[utoipa::path(post, path = "/api/kpi/evidence", tag = "kpi",
+    request_body(content = EvidenceUpload, content_type = "multipart/form-data"),
+    params(IdempotencyKey),
+    responses((status = 201, description = "file stored and attached to the entry", body = Object),
+              (status = 404, description = "no such entry (or not visible)", body = super::openapi::ErrorResponse),
+              (status = 413, description = "over the bucket's size limit", body = super::openapi::ErrorResponse),
+              (status = 415, description = "a file type the bucket does not take", body = super::openapi::ErrorResponse)))]
+async fn add_evidence(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    mut multipart: Multipart,
+) -> Result<Response> {
+    // entry_id first, so a bad one costs no upload.
+    let field = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::BadRequest {
+            message: format!("the multipart body is malformed: {}", e.body_text()),
+            field: Some("entry_id".into()),
+        })?;
+    let entry_id = match field {
+        Some(f) if f.name() == Some("entry_id") => f
+            .text()
+            .await
+            .ok()
+            .and_then(|t| Uuid::parse_str(t.trim()).ok())
+            .ok_or_else(|| ApiError::invalid("entry_id", "must be the id of a KPI entry"))?,
+        _ => {
+            return Err(ApiError::invalid(
+                "entry_id",
+                "send the entry_id field first, then the file",
+            ))
+        }
+    };
+    let to = Attach {
+        bucket: "kpi-evidence",
+        path: format!("/api/kpi/evidence?entry_id={entry_id}"),
+        sql: "select kpi_evidence_add($1, $2)",
+        parent: entry_id,
+    };
+    attach(&state, &caller, key, multipart, to).await
+}
+
+#[utoipa::path(get, path = "/api/kpi/actuals", tag = "kpi", params(ActualsQuery),
+    responses((status = 200, description = "one result per metric: {metric_key, value, status ok|na, reason, …}", body = Object)))]
+async fn actuals(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ActualsQuery>,
+) -> Result<Json<Value>> {
+    if q.to < q.from {
+        return Err(ApiError::invalid("to", "must not be before from"));
+    }
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let items: Value = sqlx::query_scalar(
+        "select coalesce(jsonb_agg(kpi_actual(d.metric_key, $2, daterange($3, $4, '[]')) order by d.metric_key), '[]')
+           from kpi_metric_definitions d
+          where d.active and ($1::text is null or d.metric_key = $1)",
+    )
+    .bind(&q.metric_key)
+    .bind(q.assignee_user_id)
+    .bind(q.from)
+    .bind(q.to)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    if q.metric_key.is_some() && items.as_array().is_some_and(Vec::is_empty) {
+        return Err(ApiError::NotFound(format!(
+            "no active metric {}",
+            q.metric_key.unwrap_or_default()
+        )));
+    }
+    Ok(Json(serde_json::json!({ "items": items })))
+}

@@ -1,0 +1,204 @@
+//! Receivables (AR-1, AR-2): invoices, payments, collection tickets, lists
+//! and the aging report.
+
+use axum::extract::State;
+use axum::response::Response;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::list::{List, Page, Paged};
+use super::write::{rpc, Args, Call};
+use crate::auth::Caller;
+use crate::db::begin_as;
+use crate::error::{ApiError, Result};
+use crate::extract::{Json, Path, Query};
+use crate::idempotency::IdempotencyKey;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_invoice, list_invoices))
+        .routes(routes!(get_invoice))
+        .routes(routes!(create_payment))
+        .routes(routes!(collection_ticket))
+        .routes(routes!(aging))
+}
+
+/// `invoice_create` (finance): due date from `due_date` or `terms_days`.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct InvoiceCreate {
+    customer_id: Uuid,
+    subtotal: f64,
+    tax: f64,
+    issue_date: Option<NaiveDate>,
+    due_date: Option<NaiveDate>,
+    terms_days: Option<i32>,
+    /// IDR by default
+    currency: Option<String>,
+    /// DRAFT or ISSUED (default)
+    status: Option<String>,
+    notes: Option<String>,
+}
+
+/// `payment_record` (finance): never more than the outstanding amount; the
+/// bank `reference` makes a retry return the recorded payment.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct PaymentCreate {
+    invoice_id: Option<Uuid>,
+    invoice_no: Option<String>,
+    amount: f64,
+    paid_on: Option<NaiveDate>,
+    method: Option<String>,
+    reference: Option<String>,
+    notes: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InvoiceFilter {
+    /// DRAFT, ISSUED, PAID, VOID
+    status: Option<String>,
+    customer_id: Option<Uuid>,
+    /// Only invoices past due with an outstanding amount.
+    overdue: Option<bool>,
+    due_from: Option<NaiveDate>,
+    due_to: Option<NaiveDate>,
+    /// Substring of the invoice number.
+    q: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AgingFilter {
+    customer_id: Option<Uuid>,
+    currency: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/invoices", tag = "receivables", request_body = InvoiceCreate,
+    params(IdempotencyKey),
+    responses((status = 201, description = "invoice created with its INV number", body = Object),
+              (status = 403, description = "finance only", body = super::openapi::ErrorResponse)))]
+async fn create_invoice(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let call = Call::post(
+        "/api/invoices".into(),
+        "select invoice_create($1)",
+        Args::Body(body),
+    );
+    rpc(&state, &caller, key, call.created()).await
+}
+
+#[utoipa::path(post, path = "/api/payments", tag = "receivables", request_body = PaymentCreate,
+    params(IdempotencyKey),
+    responses((status = 201, description = "payment recorded", body = Object),
+              (status = 422, description = "over the outstanding amount, or a field is invalid", body = super::openapi::ErrorResponse)))]
+async fn create_payment(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let call = Call::post(
+        "/api/payments".into(),
+        "select payment_record($1)",
+        Args::Body(body),
+    );
+    rpc(&state, &caller, key, call.created()).await
+}
+
+#[utoipa::path(post, path = "/api/invoices/{id}/collection-ticket", tag = "receivables",
+    params(("id" = Uuid, Path), IdempotencyKey),
+    responses((status = 200, description = "the collection ticket (created once per invoice)", body = Object),
+              (status = 422, description = "the invoice is not overdue", body = super::openapi::ErrorResponse)))]
+async fn collection_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Path(id): Path<Uuid>,
+) -> Result<Response> {
+    let call = Call::post(
+        format!("/api/invoices/{id}/collection-ticket"),
+        "select create_collection_ticket($1)",
+        Args::Id(id),
+    );
+    rpc(&state, &caller, key, call).await
+}
+
+#[utoipa::path(get, path = "/api/invoices", tag = "receivables", params(InvoiceFilter, Page),
+    responses((status = 200, description = "invoices the caller may see with outstanding amounts, newest first", body = Paged)))]
+async fn list_invoices(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(f): Query<InvoiceFilter>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged>> {
+    let mut list = List::new("v_invoices", "invoice_id");
+    list.filter("status", "=", f.status.map(|s| s.to_uppercase()))
+        .filter("customer_id", "=", f.customer_id)
+        .filter("is_overdue", "=", f.overdue)
+        .filter("due_date", ">=", f.due_from)
+        .filter("due_date", "<=", f.due_to)
+        .search(&["invoice_no"], f.q);
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let page = list.fetch(&mut tx, page).await?;
+    tx.commit().await?;
+    Ok(Json(page))
+}
+
+#[utoipa::path(get, path = "/api/invoices/{id}", tag = "receivables", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "the invoice with its payments", body = Object),
+              (status = 404, description = "no such invoice (or not visible)", body = super::openapi::ErrorResponse)))]
+async fn get_invoice(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Value>> {
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let invoice: Option<Value> = sqlx::query_scalar(
+        "select to_jsonb(i) || jsonb_build_object(
+                  'payments', coalesce((select jsonb_agg(to_jsonb(p) order by p.paid_on, p.created_at)
+                                          from payments p
+                                         where p.tenant_id = i.tenant_id and p.invoice_id = i.invoice_id), '[]'))
+           from v_invoices i
+          where i.invoice_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    invoice
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no invoice {id}")))
+}
+
+#[utoipa::path(get, path = "/api/ar/aging", tag = "receivables", params(AgingFilter),
+    responses((status = 200, description = "outstanding per customer and currency by days past due, with totals", body = Object)))]
+async fn aging(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(f): Query<AgingFilter>,
+) -> Result<Json<Value>> {
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let rows: Value = sqlx::query_scalar(
+        "select coalesce(jsonb_agg(to_jsonb(a) order by a.currency, a.is_total, a.outstanding desc), '[]')
+           from v_ar_aging a
+          where ($1::uuid is null or a.customer_id = $1)
+            and ($2::text is null or a.currency = upper($2))",
+    )
+    .bind(f.customer_id)
+    .bind(&f.currency)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(json!({ "items": rows })))
+}

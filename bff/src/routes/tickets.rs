@@ -1,0 +1,241 @@
+//! Tickets (TCK-1..3): create, change, messages, attachments, list, read.
+
+use axum::extract::{Multipart, State};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::files::{attach, Attach, FileUpload};
+use super::list::{List, Page, Paged};
+use super::write::{rpc, Args, Call};
+use crate::auth::Caller;
+use crate::db::begin_as;
+use crate::error::{ApiError, Result};
+use crate::extract::{Json, Path, Query};
+use crate::idempotency::IdempotencyKey;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_ticket, list_tickets))
+        .routes(routes!(update_ticket, get_ticket))
+        .routes(routes!(add_message))
+}
+
+/// Upload routes (their own body limit and timeout).
+pub fn upload_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(add_attachment))
+}
+
+/// `ticket_create`. RFQs (`inquiry_tariff`) also take origin, destination,
+/// commodity, weight_kg, volume_cbm and customer contact snapshots.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct TicketCreate {
+    /// inquiry_tariff, general_request, complaint, service_request
+    ticket_type: String,
+    subject: String,
+    /// The department that works the ticket (e.g. OPS-JKT, FIN).
+    dept_target: String,
+    description: Option<String>,
+    /// low, normal (default), high, urgent
+    priority: Option<String>,
+    need_customer_masking: Option<bool>,
+    related_lead_id: Option<Uuid>,
+    related_customer_id: Option<Uuid>,
+    assignee_user_id: Option<Uuid>,
+    origin: Option<String>,
+    destination: Option<String>,
+    commodity: Option<String>,
+    weight_kg: Option<f64>,
+    volume_cbm: Option<f64>,
+}
+
+/// Only the keys sent change. `status` moves through the lifecycle (with an
+/// optional `note` that becomes a reply); `assignee_user_id` null unassigns.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct TicketPatch {
+    status: Option<String>,
+    note: Option<String>,
+    assignee_user_id: Option<Uuid>,
+    subject: Option<String>,
+    description: Option<String>,
+    priority: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageCreate {
+    body: String,
+    /// Internal notes are not replies to the customer.
+    #[serde(default)]
+    internal: bool,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TicketFilter {
+    ticket_type: Option<String>,
+    /// Inquiry or ticket status, e.g. OPEN.
+    status: Option<String>,
+    dept_target: Option<String>,
+    priority: Option<String>,
+    assignee_user_id: Option<Uuid>,
+    related_customer_id: Option<Uuid>,
+    created_from: Option<chrono::DateTime<chrono::Utc>>,
+    created_to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Substring of the ticket number or subject.
+    q: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/tickets", tag = "tickets", request_body = TicketCreate,
+    params(IdempotencyKey),
+    responses((status = 201, description = "ticket created", body = Object),
+              (status = 422, description = "a field is invalid", body = super::openapi::ErrorResponse)))]
+async fn create_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let call = Call::post(
+        "/api/tickets".into(),
+        "select ticket_create($1)",
+        Args::Body(body),
+    );
+    rpc(&state, &caller, key, call.created()).await
+}
+
+#[utoipa::path(patch, path = "/api/tickets/{id}", tag = "tickets", request_body = TicketPatch,
+    params(("id" = Uuid, Path), IdempotencyKey),
+    responses((status = 200, description = "the changed ticket", body = Object),
+              (status = 422, description = "not an allowed transition, or a field is invalid", body = super::openapi::ErrorResponse)))]
+async fn update_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Path(id): Path<Uuid>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let call = Call::patch(
+        format!("/api/tickets/{id}"),
+        "select ticket_update($1, $2)",
+        Args::IdBody(id, body),
+    );
+    rpc(&state, &caller, key, call).await
+}
+
+#[utoipa::path(post, path = "/api/tickets/{id}/messages", tag = "tickets", request_body = MessageCreate,
+    params(("id" = Uuid, Path), IdempotencyKey),
+    responses((status = 201, description = "message added", body = Object),
+              (status = 404, description = "no such ticket (or not visible)", body = super::openapi::ErrorResponse)))]
+async fn add_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Path(id): Path<Uuid>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let message = MessageCreate::deserialize(&body).map_err(|e| {
+        let field = if e.to_string().contains("internal") {
+            "internal"
+        } else {
+            "body"
+        };
+        ApiError::invalid(field, format!("{field}: {e}"))
+    })?;
+    let call = Call::post(
+        format!("/api/tickets/{id}/messages"),
+        "select ticket_add_message($1, $2 ->> 'body', ($2 ->> 'internal')::boolean)",
+        Args::IdBody(
+            id,
+            json!({"body": message.body, "internal": message.internal}),
+        ),
+    );
+    rpc(&state, &caller, key, call.created()).await
+}
+
+#[utoipa::path(post, path = "/api/tickets/{id}/attachments", tag = "tickets",
+    request_body(content = FileUpload, content_type = "multipart/form-data"),
+    params(("id" = Uuid, Path), IdempotencyKey),
+    responses((status = 201, description = "file stored and attached", body = Object),
+              (status = 413, description = "over the bucket's size limit", body = super::openapi::ErrorResponse),
+              (status = 415, description = "a file type the bucket does not take", body = super::openapi::ErrorResponse)))]
+async fn add_attachment(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Path(id): Path<Uuid>,
+    multipart: Multipart,
+) -> Result<Response> {
+    let to = Attach {
+        bucket: "ticket-attachments",
+        path: format!("/api/tickets/{id}/attachments"),
+        sql: "select ticket_attachment_add($1, $2)",
+        parent: id,
+    };
+    attach(&state, &caller, key, multipart, to).await
+}
+
+#[utoipa::path(get, path = "/api/tickets", tag = "tickets", params(TicketFilter, Page),
+    responses((status = 200, description = "tickets the caller may see, newest first (customer details masked for ops)", body = Paged)))]
+async fn list_tickets(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(f): Query<TicketFilter>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged>> {
+    let mut list = List::new("v_tickets", "ticket_id");
+    list.filter("ticket_type", "=", f.ticket_type.map(|s| s.to_lowercase()))
+        .filter("status", "=", f.status.map(|s| s.to_uppercase()))
+        .filter("dept_target", "=", f.dept_target)
+        .filter("priority", "=", f.priority.map(|s| s.to_lowercase()))
+        .filter("assignee_user_id", "=", f.assignee_user_id)
+        .filter("related_customer_id", "=", f.related_customer_id)
+        .filter("created_at", ">=", f.created_from)
+        .filter("created_at", "<", f.created_to)
+        .search(&["ticket_no", "subject"], f.q);
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let page = list.fetch(&mut tx, page).await?;
+    tx.commit().await?;
+    Ok(Json(page))
+}
+
+#[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "the ticket with its messages and attachments", body = Object),
+              (status = 404, description = "no such ticket (or not visible)", body = super::openapi::ErrorResponse)))]
+async fn get_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Value>> {
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let ticket: Option<Value> = sqlx::query_scalar(
+        "select to_jsonb(t)
+                || jsonb_build_object(
+                     'messages', coalesce((select jsonb_agg(to_jsonb(m) order by m.created_at)
+                                             from ticket_messages m
+                                            where m.tenant_id = t.tenant_id and m.ticket_id = t.ticket_id), '[]'),
+                     'attachments', coalesce((select jsonb_agg(jsonb_build_object(
+                                                'attachment_id', a.attachment_id, 'object_id', a.object_id,
+                                                'file_name', o.file_name, 'content_type', o.content_type,
+                                                'size_bytes', o.size_bytes, 'sha256', o.sha256,
+                                                'created_at', a.created_at) order by a.created_at)
+                                                from ticket_attachments a
+                                                join objects o on o.tenant_id = a.tenant_id and o.object_id = a.object_id
+                                               where a.tenant_id = t.tenant_id and a.ticket_id = t.ticket_id), '[]'))
+           from v_tickets t
+          where t.ticket_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    ticket
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no ticket {id}")))
+}

@@ -1,0 +1,89 @@
+//! The shape of every JSON write of the API: one SQL RPC in one transaction
+//! under the caller's claims, with idempotency (see [`crate::idempotency`]).
+
+use axum::response::Response;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::Result;
+use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey};
+use crate::state::AppState;
+
+/// Arguments of an RPC: `($1)` = body, `($1)` = id from the path, or
+/// `($1, $2)` = id, body.
+pub enum Args {
+    Body(Value),
+    Id(Uuid),
+    IdBody(Uuid, Value),
+}
+
+/// One RPC call of a route.
+pub struct Call {
+    pub method: &'static str,
+    pub path: String,
+    /// e.g. `select lead_update($1, $2)`, returning jsonb.
+    pub sql: &'static str,
+    pub args: Args,
+    /// 201 Created instead of 200 OK.
+    pub created: bool,
+}
+
+impl Call {
+    pub fn post(path: String, sql: &'static str, args: Args) -> Self {
+        Call {
+            method: "POST",
+            path,
+            sql,
+            args,
+            created: false,
+        }
+    }
+    pub fn patch(path: String, sql: &'static str, args: Args) -> Self {
+        Call {
+            method: "PATCH",
+            ..Call::post(path, sql, args)
+        }
+    }
+    pub fn created(self) -> Self {
+        Call {
+            created: true,
+            ..self
+        }
+    }
+}
+
+/// Runs the call and answers with its status and the function's result.
+pub async fn rpc(
+    state: &AppState,
+    caller: &Caller,
+    key: IdempotencyKey,
+    call: Call,
+) -> Result<Response> {
+    let Call {
+        method,
+        path,
+        sql,
+        args,
+        created,
+    } = call;
+    let fingerprint = match &args {
+        Args::Body(body) | Args::IdBody(_, body) => Fingerprint::json(method, path, body),
+        Args::Id(_) => Fingerprint::json(method, path, &Value::Null),
+    };
+    idempotency::run(state, caller, key, fingerprint, async |conn| {
+        let query = sqlx::query_scalar::<_, Value>(sql);
+        let query = match &args {
+            Args::Body(body) => query.bind(body),
+            Args::Id(id) => query.bind(id),
+            Args::IdBody(id, body) => query.bind(id).bind(body),
+        };
+        let result = query.fetch_one(conn).await?;
+        Ok(if created {
+            Done::created(result)
+        } else {
+            Done::ok(result)
+        })
+    })
+    .await
+}
