@@ -371,15 +371,25 @@ async fn manual_and_imported_actuals_land_in_kpi_entries() {
     let db = TestDb::new().await;
     let o = org(&db).await;
     let entry = "select kpi_entry_create($1)";
-    let file = rpc(&db, &o.alice, "select object_create($1)", &[json!({
+    let file = rpc(
+        &db,
+        &o.alice,
+        "select object_create($1)",
+        &[json!({
         "object_id": uuid::Uuid::new_v4(), "bucket": "kpi-evidence", "file_name": "q1.pdf",
-        "content_type": "application/pdf", "size_bytes": 1234, "sha256": "ab".repeat(32)})])
-        .await
-        .unwrap();
-    let e = rpc(&db, &o.alice, entry, &[json!({
-        "metric_key": "quotations_sent", "value": 5, "evidence": [file["object_id"]]})])
-        .await
-        .unwrap();
+        "content_type": "application/pdf", "size_bytes": 1234, "sha256": "ab".repeat(32)})],
+    )
+    .await
+    .unwrap();
+    let e = rpc(
+        &db,
+        &o.alice,
+        entry,
+        &[json!({
+        "metric_key": "quotations_sent", "value": 5, "evidence": [file["object_id"]]})],
+    )
+    .await
+    .unwrap();
     assert_eq!(e["evidence_ids"].as_array().unwrap().len(), 1);
     rpc(&db, &o.manager, entry, &[json!({"metric_key": "quotations_sent", "value": 3, "assignee_user_id": o.alice.user_id})])
         .await
