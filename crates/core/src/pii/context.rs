@@ -58,9 +58,11 @@ const KEYWORDS: &[(&str, Kind)] = &[
 ];
 
 /// The type of the keyword nearest before `start` (within [`WINDOW`]
-/// bytes), if any. Ties on position go to the longer keyword.
-pub fn nearest(text: &[u8], start: usize) -> Option<Kind> {
-    let from = start.saturating_sub(WINDOW);
+/// bytes, and not before `floor`: a keyword introduces the next number
+/// only, so the scanner passes the end of the previous number), if any.
+/// Ties on position go to the longer keyword.
+pub fn nearest(text: &[u8], floor: usize, start: usize) -> Option<Kind> {
+    let from = start.saturating_sub(WINDOW).max(floor.min(start));
     let mut window = [0u8; WINDOW];
     let len = start - from;
     for (w, &b) in window.iter_mut().zip(&text[from..start]) {
@@ -108,7 +110,7 @@ mod tests {
     use super::*;
 
     fn at_end(s: &str) -> Option<Kind> {
-        nearest(s.as_bytes(), s.len())
+        nearest(s.as_bytes(), 0, s.len())
     }
 
     #[test]
@@ -121,6 +123,13 @@ mod tests {
             Some(Kind::BankAccount)
         );
         assert_eq!(at_end("E-mail: "), Some(Kind::Email));
+    }
+
+    #[test]
+    fn a_keyword_introduces_the_next_number_only() {
+        let s = "NPWP 01.000.013.1-093.000, pemilik ";
+        assert_eq!(nearest(s.as_bytes(), 25, s.len()), None);
+        assert_eq!(nearest(s.as_bytes(), 0, s.len()), Some(Kind::Npwp));
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub(super) fn scan(text: &[u8], emails: &[Span], out: &mut Vec<Span>) {
     let n = text.len();
     let mut i = 0;
     let mut next_email = 0;
+    // Where the previous number ended: keywords before it are not context.
+    let mut floor = 0;
     while i < n {
         if let Some(e) = emails.get(next_email) {
             if i >= e.start {
@@ -59,7 +61,11 @@ pub(super) fn scan(text: &[u8], emails: &[Span], out: &mut Vec<Span>) {
         let b = text[i];
         if b.is_ascii_digit() || b == b'+' || b == b'(' {
             let limit = emails.get(next_email).map_or(n, |e| e.start);
-            i = number_at(text, i, limit, out);
+            let next = number_at(text, i, limit, floor, out);
+            if next > i + 1 {
+                floor = next;
+            }
+            i = next;
         } else if b.is_ascii_alphabetic() || b == b'_' {
             i = skip_word(text, i);
         } else if b >= 0x80 {
@@ -157,7 +163,7 @@ fn separator_class(b: u8) -> u8 {
 
 /// Reads the number at `i` (a digit, `+` or `(`), appends its span when it
 /// is PII and returns where scanning continues.
-fn number_at(text: &[u8], i: usize, limit: usize, out: &mut Vec<Span>) -> usize {
+fn number_at(text: &[u8], i: usize, limit: usize, floor: usize, out: &mut Vec<Span>) -> usize {
     if let Some(end) = uuid_at(text, i) {
         return end;
     }
@@ -180,7 +186,7 @@ fn number_at(text: &[u8], i: usize, limit: usize, out: &mut Vec<Span>) -> usize 
     if let Some(end) = amount_or_date(text, &num) {
         return end;
     }
-    let ctx = context::nearest(text, num.start);
+    let ctx = context::nearest(text, floor, num.start);
     for k in (1..=num.groups).rev() {
         // A number glued to letters (`3174…abc`) is part of a word.
         if k == num.groups && glued(text, num.end[k - 1]) {
