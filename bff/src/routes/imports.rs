@@ -1,14 +1,319 @@
-//! Staged imports (IMP): upload a CSV/XLSX file, process it in batches in the
-//! background, read progress and per-row errors.
+//! Staged imports (IMP): upload a CSV/XLSX file (stored in bucket
+//! import-files, its rows COPYed into import_rows in the same transaction),
+//! process it batch by batch — one transaction per `process_import` call,
+//! so progress is visible while it runs — and read progress and per-row
+//! errors.
 
-use utoipa_axum::router::OpenApiRouter;
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
+use super::files::{fingerprint, keep_or_discard};
+use crate::auth::Caller;
+use crate::db::begin_as;
+use crate::error::{ApiError, Result};
+use crate::extract::{Json, Path, Query};
+use crate::idempotency::{self, Done, IdempotencyKey, REPLAYED};
+use crate::imports::parse::ParseError;
+use crate::imports::stage::{open_rows, stage_rows, StageError};
 use crate::state::AppState;
+use crate::upload::{read_form, Bucket};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(process))
+        .routes(routes!(get_import))
 }
 
 pub fn upload_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(create_import))
+        .routes(routes!(import_kpi_entries))
+}
+
+/// `module` (leads, customers, invoices, payments, kpi_entries) and the file.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct ImportUpload {
+    module: String,
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// A KPI entries file.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct KpiImportUpload {
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ErrorPage {
+    /// Error rows after this row number (the previous page's `next_errors_after`).
+    errors_after: Option<i32>,
+    /// Error rows per page, 1–1000 (default 100).
+    limit: Option<i64>,
+}
+
+fn file_error(e: ParseError) -> ApiError {
+    match e {
+        ParseError::NotASpreadsheet(_) => ApiError::UnsupportedMediaType {
+            message: e.to_string(),
+            field: Some("file".into()),
+        },
+        ParseError::Io(io) => ApiError::Internal(io.into()),
+        other => ApiError::invalid("file", other.to_string()),
+    }
+}
+
+/// Stores the file, checks its header with the database, stages its rows;
+/// all or nothing.
+async fn stage(
+    state: &AppState,
+    caller: &Caller,
+    key: IdempotencyKey,
+    multipart: Multipart,
+    fixed_module: Option<&'static str>,
+    path: &'static str,
+) -> Result<Response> {
+    let bucket = Bucket::load(state, caller, "import-files").await?;
+    let mut form = read_form(state, caller, multipart, &bucket, true).await?;
+    let module = match fixed_module {
+        Some(m) => m.to_owned(),
+        None => match form.field("module") {
+            Ok(m) => m.to_lowercase(),
+            Err(e) => {
+                state.storage.delete_later(form.file.key.clone());
+                return Err(e);
+            }
+        },
+    };
+    form.fields.insert("module".into(), module.clone());
+    let spool = form
+        .file
+        .spool
+        .as_ref()
+        .map(|f| f.path().to_path_buf())
+        .ok_or_else(|| anyhow::anyhow!("the import upload was not spooled"))?;
+
+    let result = async {
+        let mut stream = open_rows(spool).await.map_err(file_error)?;
+        idempotency::run(
+            state,
+            caller,
+            key,
+            fingerprint(path.into(), &form),
+            async |conn| {
+                let object = form.file.register(&mut *conn).await?;
+                let created: Value = sqlx::query_scalar("select import_create($1)")
+                    .bind(json!({
+                        "module": module,
+                        "object_id": object["object_id"],
+                        "file_name": form.file.file_name,
+                        "columns": stream.header,
+                    }))
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let import_id = created["import_id"].clone();
+                stage_rows(&mut *conn, &mut stream.rows, &stream.header)
+                    .await
+                    .map_err(|e| match e {
+                        StageError::Parse(p) => file_error(p),
+                        StageError::Db(d) => d.into(),
+                    })?;
+                let staged: Value =
+                    sqlx::query_scalar("select import_stage_finish(($1 #>> '{}')::uuid)")
+                        .bind(&import_id)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                Ok(Done::created(staged))
+            },
+        )
+        .await
+    }
+    .await;
+    keep_or_discard(state, &form, &result);
+    result
+}
+
+#[utoipa::path(post, path = "/api/imports", tag = "imports",
+    request_body(content = ImportUpload, content_type = "multipart/form-data"),
+    params(IdempotencyKey),
+    responses((status = 201, description = "file stored and its rows staged (status staged)", body = Object),
+              (status = 413, description = "over the import-files limit", body = super::openapi::ErrorResponse),
+              (status = 415, description = "not a CSV or XLSX file", body = super::openapi::ErrorResponse),
+              (status = 422, description = "empty file, bad header (field columns) or malformed line", body = super::openapi::ErrorResponse)))]
+async fn create_import(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    multipart: Multipart,
+) -> Result<Response> {
+    stage(&state, &caller, key, multipart, None, "/api/imports").await
+}
+
+#[utoipa::path(post, path = "/api/kpi/import", tag = "kpi",
+    request_body(content = KpiImportUpload, content_type = "multipart/form-data"),
+    params(IdempotencyKey),
+    responses((status = 202, description = "staged; processing runs in the background (GET /api/imports/{id})", body = Object),
+              (status = 415, description = "not a CSV or XLSX file", body = super::openapi::ErrorResponse),
+              (status = 422, description = "empty file, bad header (field columns) or malformed line", body = super::openapi::ErrorResponse)))]
+async fn import_kpi_entries(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    multipart: Multipart,
+) -> Result<Response> {
+    let mut response = stage(
+        &state,
+        &caller,
+        key,
+        multipart,
+        Some("kpi_entries"),
+        "/api/kpi/import",
+    )
+    .await?;
+    if response.status() == StatusCode::CREATED {
+        *response.status_mut() = StatusCode::ACCEPTED;
+        if !response.headers().contains_key(REPLAYED) {
+            let body = axum::body::to_bytes(std::mem::take(response.body_mut()), usize::MAX)
+                .await
+                .map_err(|e| anyhow::anyhow!("reading our own response: {e}"))?;
+            let staged: Value = serde_json::from_slice(&body).map_err(anyhow::Error::from)?;
+            if let Some(id) = staged["import_id"].as_str().and_then(|s| s.parse().ok()) {
+                spawn_processing(state.clone(), caller.clone(), id);
+            }
+            *response.body_mut() = axum::body::Body::from(body);
+        }
+    }
+    Ok(response)
+}
+
+/// One `process_import` batch in a transaction of its own.
+async fn process_batch(state: &AppState, caller: &Caller, id: Uuid) -> Result<Value> {
+    let mut tx = begin_as(&state.pool, caller).await?;
+    let progress: Value = sqlx::query_scalar("select process_import($1, $2)")
+        .bind(id)
+        .bind(state.import_batch_rows as i32)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(progress)
+}
+
+fn pending(progress: &Value) -> i64 {
+    progress["pending_rows"].as_i64().unwrap_or(0)
+}
+
+/// Processes the remaining batches in the background, as the caller.
+/// Transient failures are retried; anything else leaves the import
+/// resumable (POST /api/imports/{id}/process continues where it stopped).
+pub fn spawn_processing(state: AppState, caller: Caller, id: Uuid) {
+    tokio::spawn(async move {
+        let mut retries = 0;
+        loop {
+            match process_batch(&state, &caller, id).await {
+                Ok(progress) if pending(&progress) == 0 => break,
+                Ok(_) => retries = 0,
+                Err(ApiError::Unavailable(why)) if retries < 5 => {
+                    retries += 1;
+                    tracing::warn!(import_id = %id, %why, retries, "import batch failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * retries)).await;
+                }
+                Err(e) => {
+                    tracing::error!(import_id = %id, error = %e, "import processing stopped; it can be resumed");
+                    break;
+                }
+            }
+        }
+    });
+}
+
+#[utoipa::path(post, path = "/api/imports/{id}/process", tag = "imports",
+    params(("id" = Uuid, Path), IdempotencyKey),
+    responses((status = 200, description = "nothing (more) to process: the final state", body = Object),
+              (status = 202, description = "first batch done, the rest runs in the background", body = Object),
+              (status = 403, description = "the module's permission is missing", body = super::openapi::ErrorResponse),
+              (status = 404, description = "no such import (or not visible)", body = super::openapi::ErrorResponse)))]
+async fn process(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Path(id): Path<Uuid>,
+) -> Result<Response> {
+    // The first batch runs in the request, so permission and visibility
+    // errors reach the client; the rest follows in the background.
+    let path = format!("/api/imports/{id}/process");
+    let fp = idempotency::Fingerprint::json("POST", path, &Value::Null);
+    let batch = state.import_batch_rows as i32;
+    let response = idempotency::run(&state, &caller, key, fp, async |conn| {
+        let progress: Value = sqlx::query_scalar("select process_import($1, $2)")
+            .bind(id)
+            .bind(batch)
+            .fetch_one(conn)
+            .await?;
+        Ok(if pending(&progress) > 0 {
+            Done::accepted(progress)
+        } else {
+            Done::ok(progress)
+        })
+    })
+    .await?;
+    if response.status() == StatusCode::ACCEPTED && !response.headers().contains_key(REPLAYED) {
+        spawn_processing(state.clone(), caller.clone(), id);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(get, path = "/api/imports/{id}", tag = "imports", params(("id" = Uuid, Path), ErrorPage),
+    responses((status = 200, description = "{import: progress and counts, errors: [{row_no, field, message, data}], next_errors_after}", body = Object),
+              (status = 404, description = "no such import (or not visible)", body = super::openapi::ErrorResponse)))]
+async fn get_import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Query(page): Query<ErrorPage>,
+) -> Result<Json<Value>> {
+    let limit = page.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest {
+            message: "must be between 1 and 1000".into(),
+            field: Some("limit".into()),
+        });
+    }
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let import: Option<Value> =
+        sqlx::query_scalar("select import_state(i) from imports i where i.import_id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let import = import.ok_or_else(|| ApiError::NotFound(format!("no import {id}")))?;
+    let errors: Vec<Value> = sqlx::query_scalar(
+        "select jsonb_build_object('row_no', r.row_no, 'field', r.error_field,
+                                   'message', r.error_message, 'data', r.data)
+           from import_rows r
+          where r.tenant_id = bizos.tenant_id() and r.import_id = $1
+            and r.status = 'error' and r.row_no > $2
+          order by r.row_no
+          limit $3",
+    )
+    .bind(id)
+    .bind(page.errors_after.unwrap_or(0))
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let next = (errors.len() as i64 == limit)
+        .then(|| errors.last().map(|e| e["row_no"].clone()))
+        .flatten();
+    Ok(Json(
+        json!({"import": import, "errors": errors, "next_errors_after": next}),
+    ))
 }
