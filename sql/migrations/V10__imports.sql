@@ -432,18 +432,22 @@ grant execute on function import_stage_finish(uuid) to bizos_authenticated;
 -- npwp, email, phone, address, city, n_npwp, n_email, n_phone, n_company,
 -- customer_id): sets customer_id. find_or_create_customer's rules as set
 -- statements: exact matches on NPWP, then e-mail and phone (only customers
--- without another NPWP), then the company name when the row has no NPWP;
--- new customers are created in rounds (rows with an NPWP first, then by
--- e-mail, phone and name), matching again after each round, so rows of one
--- batch sharing a key share one customer. Matched customers get the
--- identifiers they lack, never overwritten. Weak keys take the same
--- transaction locks as find_or_create_customer, so both wait for each other.
+-- without another NPWP), then the company name when the row has no NPWP.
+-- Rows left are created in rounds (rows with an NPWP first, then by e-mail,
+-- phone and name, the first row of each key); after each round the rows
+-- left are matched against the customers the batch created, with the same
+-- rules, so rows of one batch sharing a key share one customer. Matched
+-- customers get the identifiers they lack, never overwritten. Weak keys
+-- take the same transaction locks as find_or_create_customer, so both wait
+-- for each other.
 create function import_resolve_customers(v_tenant uuid) returns void
 language plpgsql
 as $$
 declare
   k text;
+  n integer;
 begin
+  analyze pg_temp.import_customer;
   perform pg_advisory_xact_lock(hashtextextended(v_tenant::text || '/' || x.key, 42))
      from (select distinct key
              from pg_temp.import_customer c
@@ -452,8 +456,37 @@ begin
                     case when c.n_npwp is null then 'company:' || c.n_company end], null)) key) x
     order by x.key;
 
-  foreach k in array array['match', 'npwp', 'email', 'phone', 'company'] loop
-    if k <> 'match' then
+  -- Existing customers: one probe of the natural-key indexes per row.
+  update pg_temp.import_customer c
+     set customer_id = (
+       select m.customer_id from (
+         (select x.customer_id, 1 as o from customers x
+           where c.n_npwp is not null and x.tenant_id = v_tenant and x.npwp_norm = c.n_npwp)
+         union all
+         (select x.customer_id, 2 from customers x
+           where c.n_email is not null and x.tenant_id = v_tenant and x.email_norm = c.n_email
+             and (c.n_npwp is null or x.npwp_norm is null)
+           order by x.created_at limit 1)
+         union all
+         (select x.customer_id, 3 from customers x
+           where c.n_phone is not null and x.tenant_id = v_tenant and x.phone_norm = c.n_phone
+             and (c.n_npwp is null or x.npwp_norm is null)
+           order by x.created_at limit 1)
+         union all
+         (select x.customer_id, 4 from customers x
+           where c.n_npwp is null and x.tenant_id = v_tenant and x.company_norm = c.n_company
+           order by x.created_at limit 1)) m
+       order by m.o limit 1);
+
+  if to_regclass('pg_temp.import_new_customer') is not null then
+    drop table pg_temp.import_new_customer;
+  end if;
+  create temp table import_new_customer (
+    customer_id uuid, n_npwp text, n_email text, n_phone text, n_company text) on commit drop;
+
+  foreach k in array array['npwp', 'email', 'phone', 'company'] loop
+    exit when not exists (select 1 from pg_temp.import_customer c where c.customer_id is null);
+    with ins as (
       insert into customers (tenant_id, company_name, npwp, email, phone, address, city)
       select distinct on (case k when 'npwp' then c.n_npwp when 'email' then c.n_email
                                  when 'phone' then c.n_phone else c.n_company end)
@@ -464,33 +497,44 @@ begin
                     when 'phone' then c.n_phone else c.n_company end is not null
        order by case k when 'npwp' then c.n_npwp when 'email' then c.n_email
                        when 'phone' then c.n_phone else c.n_company end, c.row_no
-      on conflict (tenant_id, npwp_norm) do nothing;
+      on conflict (tenant_id, npwp_norm) do nothing
+      returning customer_id, npwp_norm, email_norm, phone_norm, company_norm)
+    insert into pg_temp.import_new_customer select * from ins;
+    get diagnostics n = row_count;
+    if k = 'npwp' then
+      -- An NPWP a concurrent transaction inserted first: that customer.
+      update pg_temp.import_customer c
+         set customer_id = (select x.customer_id from customers x
+                             where x.tenant_id = v_tenant and x.npwp_norm = c.n_npwp)
+       where c.customer_id is null and c.n_npwp is not null;
     end if;
+    continue when n = 0;
+    analyze pg_temp.import_new_customer;
     update pg_temp.import_customer c
-       set customer_id = (
-         select m.customer_id from (
-           (select x.customer_id, 1 as o from customers x
-             where c.n_npwp is not null and x.tenant_id = v_tenant and x.npwp_norm = c.n_npwp)
-           union all
-           (select x.customer_id, 2 from customers x
-             where c.n_email is not null and x.tenant_id = v_tenant and x.email_norm = c.n_email
-               and (c.n_npwp is null or x.npwp_norm is null)
-             order by x.created_at limit 1)
-           union all
-           (select x.customer_id, 3 from customers x
-             where c.n_phone is not null and x.tenant_id = v_tenant and x.phone_norm = c.n_phone
-               and (c.n_npwp is null or x.npwp_norm is null)
-             order by x.created_at limit 1)
-           union all
-           (select x.customer_id, 4 from customers x
-             where c.n_npwp is null and x.tenant_id = v_tenant and x.company_norm = c.n_company
-             order by x.created_at limit 1)) m
-         order by m.o limit 1)
-     where c.customer_id is null;
+       set customer_id = m.customer_id
+      from (select distinct on (u.row_no) u.row_no, u.customer_id
+              from (select r.row_no, x.customer_id, 1 as o
+                      from pg_temp.import_customer r join pg_temp.import_new_customer x on x.n_npwp = r.n_npwp
+                     where r.customer_id is null
+                    union all
+                    select r.row_no, x.customer_id, 2
+                      from pg_temp.import_customer r join pg_temp.import_new_customer x on x.n_email = r.n_email
+                     where r.customer_id is null and (r.n_npwp is null or x.n_npwp is null)
+                    union all
+                    select r.row_no, x.customer_id, 3
+                      from pg_temp.import_customer r join pg_temp.import_new_customer x on x.n_phone = r.n_phone
+                     where r.customer_id is null and (r.n_npwp is null or x.n_npwp is null)
+                    union all
+                    select r.row_no, x.customer_id, 4
+                      from pg_temp.import_customer r join pg_temp.import_new_customer x on x.n_company = r.n_company
+                     where r.customer_id is null and r.n_npwp is null) u
+             order by u.row_no, u.o) m
+     where c.row_no = m.row_no;
   end loop;
 
   -- Identifiers the customer lacks, from the first row of the batch that has
-  -- them (an NPWP only when no other customer holds it).
+  -- them (an NPWP only when no other customer holds it); a customer just
+  -- created from its only row has them all.
   update customers x
      set npwp = coalesce(x.npwp, case when not exists (select 1 from customers o
                                                         where o.tenant_id = v_tenant and o.npwp_norm = f.n_npwp)
@@ -507,7 +551,10 @@ begin
                  (array_agg(c.address order by c.row_no) filter (where c.address is not null))[1] as address,
                  (array_agg(c.city order by c.row_no) filter (where c.city is not null))[1] as city
             from pg_temp.import_customer c
-           group by c.customer_id) f
+           where c.customer_id is not null
+           group by c.customer_id
+          having count(*) > 1
+              or not exists (select 1 from pg_temp.import_new_customer y where y.customer_id = c.customer_id)) f
    where x.tenant_id = v_tenant and x.customer_id = f.customer_id
      and ((x.npwp is null and f.npwp is not null) or (x.email is null and f.email is not null)
           or (x.phone is null and f.phone is not null) or (x.address is null and f.address is not null)
@@ -1172,6 +1219,8 @@ declare
   e_con text;
   e_msg text;
   e_field text;
+  v_first integer;
+  v_last integer;
 begin
   if v_tenant is null or v_uid is null then
     raise exception using errcode = '42501', message = 'no user in the request claims';
@@ -1217,6 +1266,8 @@ begin
    order by x.row_no
    limit batch_size;
   get diagnostics n_batch = row_count;
+  analyze pg_temp.import_batch;
+  select min(b.row_no), max(b.row_no) into v_first, v_last from pg_temp.import_batch b;
 
   if n_batch > 0 then
     perform import_validate(imp.module, v_tenant);
@@ -1261,12 +1312,28 @@ begin
            error_message = b.err_msg,
            target_id = b.target_id
       from pg_temp.import_batch b
-     where x.tenant_id = v_tenant and x.import_id = imp.import_id and x.row_no = b.row_no;
+     where x.tenant_id = v_tenant and x.import_id = imp.import_id and x.row_no = b.row_no
+       and x.row_no between v_first and v_last;
     select count(*) filter (where b.err_field is null), count(*) filter (where b.err_field is not null)
       into n_ok, n_err
       from pg_temp.import_batch b;
   end if;
   drop table pg_temp.import_batch;
+
+  -- The tables an import fills grow faster than autovacuum analyzes them;
+  -- with statistics that still say "this tenant has no customers" the
+  -- lookups of the next batches would scan instead of probing the natural
+  -- keys. Analyzed when the rows written reach 256, 512, 1024, 2048, ...
+  if imp.ok_rows + n_ok >= 256
+     and floor(log(2, imp.ok_rows + n_ok)) > floor(log(2, greatest(imp.ok_rows, 128))) then
+    case imp.module
+      when 'customers' then analyze customers;
+      when 'leads' then analyze customers; analyze prospects; analyze leads;
+      when 'invoices' then analyze invoices;
+      when 'payments' then analyze payments;
+      when 'kpi_entries' then analyze kpi_entries;
+    end case;
+  end if;
 
   update imports i
      set processed_rows = i.processed_rows + n_batch,
