@@ -1,0 +1,73 @@
+-- Data and measurement functions of bench/vector/run (database bench_vector).
+-- Vectors: 384 dimensions, 1000 clusters: a row is its cluster's centre
+-- (uniform in [-1, 1]^384) plus two noise vectors drawn from a pool of 1000
+-- (uniform in [-0.5, 0.5]^384, so 10^6 distinct noise pairs); a query is a
+-- centre plus fresh noise of about the same spread. All generated
+-- server-side, nothing goes through text.
+create table centers as
+  select c, array_agg((random() * 2 - 1)::real order by d) as v
+    from generate_series(1, 1000) c, generate_series(1, 384) d group by c;
+create table noise as
+  select j, array_agg((random() - 0.5)::real order by d) as v
+    from generate_series(1, 1000) j, generate_series(1, 384) d group by j;
+
+-- tenant 1 holds 1% of the rows (the filtered benchmark).
+create table items (id int primary key, tenant int not null, embedding bizos.vector(384) not null);
+
+create function load_items(p_from int, p_to int) returns void language sql as $$
+  insert into items
+  select i, case when i % 100 = 0 then 1 else 2 + i % 37 end,
+         (select array_agg(a + b + c order by o) from unnest(ce.v, n1.v, n2.v) with ordinality t(a, b, c, o))::bizos.vector
+    from generate_series(p_from, p_to) i
+    join centers ce on ce.c = 1 + (i * 7919) % 1000
+    join noise n1 on n1.j = 1 + i % 1000
+    join noise n2 on n2.j = 1 + (i / 1000) % 1000
+$$;
+
+-- Queries: other points of the same clusters, with fresh noise.
+create table queries (qid int primary key, v bizos.vector(384), truth int[], truth_f int[]);
+insert into queries
+  select q, (select array_agg(a + ((random() - 0.5) * 1.4)::real order by o) from unnest(ce.v) with ordinality t(a, o))::bizos.vector
+    from generate_series(1, 100) q join centers ce on ce.c = 1 + (q * 104729) % 1000;
+
+-- run_queries(probes, filtered, exact): runs every query once (dynamic SQL,
+-- so each is planned with the settings of this call) and returns the mean
+-- recall@10 against the stored truth, queries per second, the fewest rows
+-- any query returned, and the latency percentiles. exact = seq scan, which
+-- also (re)computes the truth.
+create function run_queries(p_probes int, p_filtered boolean, p_exact boolean)
+returns table (recall float8, qps float8, min_rows int, p50_ms float8, p99_ms float8)
+language plpgsql as $$
+declare
+  r record; t0 timestamptz; got int[]; secs float8 := 0; hits int := 0; nq int := 0;
+  lat float8[] := '{}'; q text;
+begin
+  perform set_config('bizos.ivf_probes', p_probes::text, true);
+  perform set_config('enable_seqscan', p_exact::text, true);
+  perform set_config('enable_indexscan', (not p_exact)::text, true);
+  perform set_config('enable_bitmapscan', 'off', true);
+  q := 'select array_agg(id) from (select id from items'
+       || case when p_filtered then ' where tenant = 1' else '' end
+       || ' order by embedding operator(bizos.<=>) $1 limit 10) s';
+  min_rows := 1000;
+  for r in select * from queries order by qid loop
+    t0 := clock_timestamp();
+    execute q into got using r.v;
+    lat := lat || extract(epoch from clock_timestamp() - t0) * 1000;
+    secs := secs + extract(epoch from clock_timestamp() - t0);
+    nq := nq + 1;
+    min_rows := least(min_rows, coalesce(cardinality(got), 0));
+    if p_exact then
+      if p_filtered then update queries set truth_f = got where qid = r.qid;
+      else update queries set truth = got where qid = r.qid; end if;
+    else
+      hits := hits + (select count(*) from unnest(got) g
+                       where g = any(case when p_filtered then r.truth_f else r.truth end));
+    end if;
+  end loop;
+  recall := case when p_exact then 1.0 else hits::float8 / (10 * nq) end;
+  qps := nq / secs;
+  p50_ms := (select percentile_disc(0.5) within group (order by x) from unnest(lat) x);
+  p99_ms := (select percentile_disc(0.99) within group (order by x) from unnest(lat) x);
+  return next;
+end $$;
