@@ -1,9 +1,12 @@
 -- Data and measurement functions of bench/vector/run (database bench_vector).
 -- Vectors: 384 dimensions, 1000 clusters: a row is its cluster's centre
--- (uniform in [-1, 1]^384) plus two noise vectors drawn from a pool of 1000
--- (uniform in [-0.5, 0.5]^384, so 10^6 distinct noise pairs); a query is a
--- centre plus fresh noise of about the same spread. All generated
--- server-side, nothing goes through text.
+-- (uniform in [-1, 1]^384) plus two noise vectors, each a pool vector
+-- (uniform in [-0.5, 0.5]^384, 1000 of them) rotated by a pseudo-random
+-- number of positions, pool entries and rotations drawn independently of
+-- the cluster (so no noise component is shared by a block of rows that
+-- k-means could mistake for a cluster); a query is a centre plus fresh
+-- noise of about the same spread. All generated server-side, nothing goes
+-- through text.
 create table centers as
   select c, array_agg((random() * 2 - 1)::real order by d) as v
     from generate_series(1, 1000) c, generate_series(1, 384) d group by c;
@@ -17,11 +20,17 @@ create table items (id int primary key, tenant int not null, embedding bizos.vec
 create function load_items(p_from int, p_to int) returns void language sql as $$
   insert into items
   select i, case when i % 100 = 0 then 1 else 2 + i % 37 end,
-         (select array_agg(a + b + c order by o) from unnest(ce.v, n1.v, n2.v) with ordinality t(a, b, c, o))::bizos.vector
-    from generate_series(p_from, p_to) i
-    join centers ce on ce.c = 1 + (i * 7919) % 1000
-    join noise n1 on n1.j = 1 + i % 1000
-    join noise n2 on n2.j = 1 + (i / 1000) % 1000
+         (select array_agg(a + b + c order by o)
+            from unnest(ce.v, n1.v[s1 + 1:384] || n1.v[1:s1], n2.v[s2 + 1:384] || n2.v[1:s2])
+                 with ordinality t(a, b, c, o))::bizos.vector
+    from (select i,
+                 1 + (i * 7919) % 1000 as ce,
+                 1 + (i::bigint * 48271 % 1000003) % 1000 as j1, (i::bigint * 16807 % 1000003) % 384 as s1,
+                 1 + (i::bigint * 69621 % 1000003) % 1000 as j2, (i::bigint * 39373 % 1000003) % 384 as s2
+            from generate_series(p_from, p_to) i) g
+    join centers ce on ce.c = g.ce
+    join noise n1 on n1.j = g.j1
+    join noise n2 on n2.j = g.j2
 $$;
 
 -- Queries: other points of the same clusters, with fresh noise.
