@@ -198,7 +198,9 @@ grant select on import_rows to bizos_authenticated;
 -- Writes go through the functions below only (they check the caller).
 
 -- ---------------------------------------------------------------------------
--- Cell helpers (immutable SQL, inlined into the set statements)
+-- Cell helpers (SQL, inlined into the set statements: stable, not
+-- immutable, because format() and text-to-date casts are stable, and an
+-- immutable SQL function calling them would not be inlined)
 -- ---------------------------------------------------------------------------
 
 -- The trimmed text of a cell, NULL when absent or blank.
@@ -208,7 +210,7 @@ as $$ select nullif(btrim(d ->> col), '') $$;
 
 -- A YYYY-MM-DD date, NULL when it is not one (no exception: set-based).
 create function import_date(s text) returns date
-language sql immutable parallel safe
+language sql stable parallel safe
 as $$
   select case when s ~ '^[1-9]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$'
                and substr(s, 9, 2)::integer <= extract(day from make_date(substr(s, 1, 4)::integer, substr(s, 6, 2)::integer, 1)
@@ -218,7 +220,7 @@ $$;
 
 -- The problem with a text cell, or NULL (payload_text's rules).
 create function import_problem_text(s text, required boolean, max_length integer) returns text
-language sql immutable parallel safe
+language sql stable parallel safe
 as $$
   select case when s is null then case when required then 'is required' end
               when length(s) > max_length then format('at most %s characters', max_length) end
@@ -226,17 +228,17 @@ $$;
 
 -- The problem with a number cell, or NULL (payload_numeric's rules).
 create function import_problem_number(s text, required boolean, scale integer) returns text
-language sql immutable parallel safe
+language sql stable parallel safe
 as $$
   select case when s is null then case when required then 'is required' end
-              when s !~ '^[+-]?(\d{1,30}(\.\d{0,30})?|\.\d{1,30})$' then 'must be a number'
+              when length(s) > 40 or s !~ '^[+-]?(\d+(\.\d*)?|\.\d+)$' then 'must be a number'
               when s::numeric <> round(s::numeric, scale) then format('at most %s decimals', scale)
               when abs(s::numeric) >= 1e15 then 'is too large' end
 $$;
 
 -- The problem with a date cell, or NULL (payload_date's rules).
 create function import_problem_date(s text, required boolean) returns text
-language sql immutable parallel safe
+language sql stable parallel safe
 as $$
   select case when s is null then case when required then 'is required' end
               when s !~ '^\d{4}-\d{2}-\d{2}$' then 'must be a date YYYY-MM-DD'
@@ -534,7 +536,23 @@ begin
 
   -- Identifiers the customer lacks, from the first row of the batch that has
   -- them (an NPWP only when no other customer holds it); a customer just
-  -- created from its only row has them all.
+  -- created from its only row has them all. (The rows' customer_id changed
+  -- since the last analyze: analyze again, or the planner re-aggregates per
+  -- customer.)
+  analyze pg_temp.import_customer;
+  with f as materialized (
+    select c.customer_id,
+           (array_agg(c.npwp order by c.row_no) filter (where c.npwp is not null))[1] as npwp,
+           (array_agg(c.n_npwp order by c.row_no) filter (where c.npwp is not null))[1] as n_npwp,
+           (array_agg(c.email order by c.row_no) filter (where c.email is not null))[1] as email,
+           (array_agg(c.phone order by c.row_no) filter (where c.phone is not null))[1] as phone,
+           (array_agg(c.address order by c.row_no) filter (where c.address is not null))[1] as address,
+           (array_agg(c.city order by c.row_no) filter (where c.city is not null))[1] as city
+      from pg_temp.import_customer c
+     where c.customer_id is not null
+     group by c.customer_id
+    having count(*) > 1
+        or not exists (select 1 from pg_temp.import_new_customer y where y.customer_id = c.customer_id))
   update customers x
      set npwp = coalesce(x.npwp, case when not exists (select 1 from customers o
                                                         where o.tenant_id = v_tenant and o.npwp_norm = f.n_npwp)
@@ -543,18 +561,7 @@ begin
          phone = coalesce(x.phone, f.phone),
          address = coalesce(x.address, f.address),
          city = coalesce(x.city, f.city)
-    from (select c.customer_id,
-                 (array_agg(c.npwp order by c.row_no) filter (where c.npwp is not null))[1] as npwp,
-                 (array_agg(c.n_npwp order by c.row_no) filter (where c.npwp is not null))[1] as n_npwp,
-                 (array_agg(c.email order by c.row_no) filter (where c.email is not null))[1] as email,
-                 (array_agg(c.phone order by c.row_no) filter (where c.phone is not null))[1] as phone,
-                 (array_agg(c.address order by c.row_no) filter (where c.address is not null))[1] as address,
-                 (array_agg(c.city order by c.row_no) filter (where c.city is not null))[1] as city
-            from pg_temp.import_customer c
-           where c.customer_id is not null
-           group by c.customer_id
-          having count(*) > 1
-              or not exists (select 1 from pg_temp.import_new_customer y where y.customer_id = c.customer_id)) f
+    from f
    where x.tenant_id = v_tenant and x.customer_id = f.customer_id
      and ((x.npwp is null and f.npwp is not null) or (x.email is null and f.email is not null)
           or (x.phone is null and f.phone is not null) or (x.address is null and f.address is not null)
