@@ -1140,6 +1140,25 @@ begin
   -- repeat it), so concurrent KPI imports of a tenant take turns here.
   perform pg_advisory_xact_lock(hashtextextended(v_tenant::text || '/import:kpi_entries', 42));
 
+  -- An entry of the key that someone else imported is theirs to correct
+  -- (the update policy of kpi_entries): such rows are refused.
+  if bizos.app_role() is distinct from 'super_admin' then
+    update pg_temp.import_batch b
+       set err_field = 'entry_date',
+           err_msg = format('entry_date: the %s entry of %s on %s was imported by someone else; only they correct it',
+                            k.metric_key, p.email, k.entry_date)
+      from pg_temp.import_kpi k
+      join profiles p on p.tenant_id = v_tenant and p.user_id = k.assignee
+     where k.row_no = b.row_no
+       and exists (select 1 from kpi_entries e
+                    where e.tenant_id = v_tenant and e.source = 'IMPORTED' and e.metric_key = k.metric_key
+                      and e.assignee_user_id = k.assignee and e.entry_date = k.entry_date
+                      and e.created_by is distinct from v_uid);
+    delete from pg_temp.import_kpi k
+     using pg_temp.import_batch b
+     where b.row_no = k.row_no and b.err_field is not null;
+  end if;
+
   -- The last row of the batch for a key wins, as if the rows were sent in order.
   insert into kpi_entries (tenant_id, metric_key, entry_date, assignee_user_id, value, source, notes, import_id, import_row)
   select v_tenant, k.metric_key, k.entry_date, k.assignee, k.value, 'IMPORTED', k.notes, v_import, k.row_no

@@ -585,6 +585,29 @@ begin
   perform pg_temp.check((select value from kpi_entries where entry_id = pg_temp.target(imp, 1)) = 6, 're-upload: value corrected');
 end $$;
 
+-- An entry imported by the manager is not corrected by the salesperson's file.
+reset role;
+select pg_temp.act('sp');
+set local role bizos_authenticated;
+do $$
+declare
+  imp uuid;
+  r jsonb;
+begin
+  imp := pg_temp.stage('kpi_entries', array['metric_key', 'value', 'entry_date'], jsonb_build_array(
+    jsonb_build_object('metric_key', 'quotations_sent', 'value', '9', 'entry_date', current_date - 1),
+    jsonb_build_object('metric_key', 'quotations_sent', 'value', '2', 'entry_date', current_date - 3)));
+  r := pg_temp.run(imp);
+  perform pg_temp.done(r, 1, 1, '1:entry_date');
+end $$;
+reset role;
+do $$
+begin
+  perform pg_temp.check((select value from kpi_entries where source = 'IMPORTED' and assignee_user_id = pg_temp.id('sp')
+                           and entry_date = current_date - 1) = 3, 'the manager''s entry is unchanged');
+  perform pg_temp.check((select count(*) from kpi_entries where source = 'IMPORTED') = 4, 'the salesperson''s own entry added');
+end $$;
+
 -- ------------------------------------------------------------------ audit
 reset role;
 do $$
