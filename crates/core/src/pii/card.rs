@@ -42,7 +42,7 @@ pub(super) fn luhn_ok(d: &[u8]) -> bool {
         .enumerate()
         .map(|(i, &x)| u32::from(if i % 2 == 1 { DOUBLED[x as usize] } else { x }))
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Whether digit groups look like a printed card: 4-4-4-4(-3), 4-6-5 or

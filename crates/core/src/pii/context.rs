@@ -14,95 +14,88 @@ pub const WINDOW: usize = 40;
 /// (Presidio's default context enhancement is 0.35).
 pub const BOOST: f32 = 0.35;
 
-/// Keywords, lowercase, by the type they introduce. Matched as whole words
-/// (no letter directly before or after), so `rek` does not match inside
-/// `direktur` and `wa` not inside `jawa`.
-const KEYWORDS: &[(&str, Kind)] = &[
-    ("nik", Kind::Nik),
-    ("ktp", Kind::Nik),
-    ("nomor induk kependudukan", Kind::Nik),
-    ("npwp", Kind::Npwp),
-    ("hp", Kind::Phone),
-    ("wa", Kind::Phone),
-    ("whatsapp", Kind::Phone),
-    ("telp", Kind::Phone),
-    ("tlp", Kind::Phone),
-    ("telepon", Kind::Phone),
-    ("telpon", Kind::Phone),
-    ("tel", Kind::Phone),
-    ("phone", Kind::Phone),
-    ("ponsel", Kind::Phone),
-    ("mobile", Kind::Phone),
-    ("hubungi", Kind::Phone),
-    ("kontak", Kind::Phone),
-    ("fax", Kind::Phone),
-    ("email", Kind::Email),
-    ("e-mail", Kind::Email),
-    ("surel", Kind::Email),
-    ("kartu kredit", Kind::Card),
-    ("kartu debit", Kind::Card),
-    ("credit card", Kind::Card),
-    ("card", Kind::Card),
-    ("kartu", Kind::Card),
-    ("visa", Kind::Card),
-    ("mastercard", Kind::Card),
-    ("cc", Kind::Card),
-    ("rekening", Kind::BankAccount),
-    ("rek", Kind::BankAccount),
-    ("norek", Kind::BankAccount),
-    ("account no", Kind::BankAccount),
-    ("account number", Kind::BankAccount),
-    ("acc no", Kind::BankAccount),
-    ("acct", Kind::BankAccount),
-    ("a/c", Kind::BankAccount),
-];
+/// The type a single keyword introduces. Keywords are whole words of
+/// letters (a `-` between letters belongs to the word: `e-mail`), compared
+/// lowercase, so `rek` does not match inside `direktur` nor `wa` inside
+/// `jawa`.
+fn single(word: &[u8]) -> Option<Kind> {
+    Some(match word {
+        b"nik" | b"ktp" | b"e-ktp" | b"kependudukan" => Kind::Nik,
+        b"npwp" => Kind::Npwp,
+        b"hp" | b"wa" | b"whatsapp" | b"telp" | b"tlp" | b"telepon" | b"telpon" | b"tel"
+        | b"phone" | b"ponsel" | b"mobile" | b"hubungi" | b"kontak" | b"fax" => Kind::Phone,
+        b"email" | b"e-mail" | b"surel" => Kind::Email,
+        b"card" | b"kartu" | b"visa" | b"mastercard" | b"cc" => Kind::Card,
+        b"rekening" | b"rek" | b"norek" | b"acct" => Kind::BankAccount,
+        _ => return None,
+    })
+}
+
+/// The type a two-word keyword introduces (`kartu kredit`, `account no`,
+/// `a/c`); its second word alone is no keyword.
+fn pair(first: &[u8], second: &[u8]) -> Option<Kind> {
+    Some(match (first, second) {
+        (b"kartu", b"kredit" | b"debit") => Kind::Card,
+        (b"account" | b"acc", b"no" | b"number" | b"nr") => Kind::BankAccount,
+        (b"a", b"c") => Kind::BankAccount,
+        _ => return None,
+    })
+}
+
+/// Longest word compared; longer words are no keyword.
+const MAX_WORD: usize = 16;
 
 /// The type of the keyword nearest before `start` (within [`WINDOW`]
 /// bytes, and not before `floor`: a keyword introduces the next number
 /// only, so the scanner passes the end of the previous number), if any.
-/// Ties on position go to the longer keyword.
+///
+/// One backward pass over the window's words: the first word (from the
+/// right) that is a keyword, or that completes a two-word keyword with the
+/// word after it, decides.
 pub fn nearest(text: &[u8], floor: usize, start: usize) -> Option<Kind> {
     let from = start.saturating_sub(WINDOW).max(floor.min(start));
-    let mut window = [0u8; WINDOW];
-    let len = start - from;
-    for (w, &b) in window.iter_mut().zip(&text[from..start]) {
-        *w = b.to_ascii_lowercase();
-    }
-    let window = &window[..len];
-    // Letters just outside the window matter for the word test of a
-    // keyword that touches the window's left edge.
-    let letter_before = |i: usize| {
-        if i == 0 {
-            from > 0 && text[from - 1].is_ascii_alphabetic()
-        } else {
-            window[i - 1].is_ascii_alphabetic()
-        }
-    };
-    let mut best: Option<(usize, usize, Kind)> = None;
-    for &(word, kind) in KEYWORDS {
-        let w = word.as_bytes();
-        if w.len() > window.len() {
+    let is_letter = |i: usize| text[i].is_ascii_alphabetic();
+    let mut i = start;
+    let mut after: Option<([u8; MAX_WORD], usize)> = None;
+    while i > from {
+        if !is_letter(i - 1) {
+            i -= 1;
             continue;
         }
-        let mut i = window.len() - w.len();
-        loop {
-            if &window[i..i + w.len()] == w
-                && !letter_before(i)
-                && !window.get(i + w.len()).is_some_and(u8::is_ascii_alphabetic)
-            {
-                let end = i + w.len();
-                if best.is_none_or(|(e, l, _)| end > e || (end == e && w.len() > l)) {
-                    best = Some((end, w.len(), kind));
-                }
-                break;
-            }
-            if i == 0 {
-                break;
-            }
-            i -= 1;
+        // A word ends at i; find where it starts (letters, inner dashes).
+        let end = i;
+        let mut s = i;
+        while s > from
+            && (is_letter(s - 1) || (text[s - 1] == b'-' && s - 1 > from && is_letter(s - 2)))
+        {
+            s -= 1;
         }
+        i = s;
+        // Cut by the window's left edge: not a whole word.
+        if s == from && s > 0 && is_letter(s - 1) {
+            break;
+        }
+        let len = end - s;
+        if len > MAX_WORD {
+            after = None;
+            continue;
+        }
+        let mut word = [0u8; MAX_WORD];
+        for (w, &b) in word.iter_mut().zip(&text[s..end]) {
+            *w = b.to_ascii_lowercase();
+        }
+        let w = &word[..len];
+        if let Some(kind) = single(w) {
+            return Some(kind);
+        }
+        if let Some((next, n)) = &after {
+            if let Some(kind) = pair(w, &next[..*n]) {
+                return Some(kind);
+            }
+        }
+        after = Some((word, len));
     }
-    best.map(|(_, _, kind)| kind)
+    None
 }
 
 #[cfg(test)]
@@ -123,6 +116,11 @@ mod tests {
             Some(Kind::BankAccount)
         );
         assert_eq!(at_end("E-mail: "), Some(Kind::Email));
+        assert_eq!(at_end("Pembayaran kartu kredit "), Some(Kind::Card));
+        assert_eq!(at_end("Account No. "), Some(Kind::BankAccount));
+        assert_eq!(at_end("A/C "), Some(Kind::BankAccount));
+        assert_eq!(at_end("no.rek:"), Some(Kind::BankAccount));
+        assert_eq!(at_end("nomor induk kependudukan "), Some(Kind::Nik));
     }
 
     #[test]

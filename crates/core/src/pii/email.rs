@@ -27,7 +27,7 @@ fn is_domain(b: u8) -> bool {
 pub(super) fn find_all(text: &[u8]) -> Vec<Span> {
     let mut out = Vec::new();
     let mut from = 0;
-    while let Some(off) = text[from..].iter().position(|&b| b == b'@') {
+    while let Some(off) = memchr::memchr(b'@', &text[from..]) {
         let at = from + off;
         from = at + 1;
         if let Some(span) = around(text, at) {
@@ -52,13 +52,15 @@ fn around(text: &[u8], at: usize) -> Option<Span> {
     }
     // Non-ASCII characters that are not letters or digits (dashes, quotes,
     // symbols) end the local part.
-    let local = std::str::from_utf8(&text[start..at]).ok()?;
-    if let Some((i, c)) = local
-        .char_indices()
-        .filter(|&(_, c)| !c.is_ascii() && !c.is_alphanumeric())
-        .last()
-    {
-        start += i + c.len_utf8();
+    if !text[start..at].is_ascii() {
+        let local = std::str::from_utf8(&text[start..at]).ok()?;
+        if let Some((i, c)) = local
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !c.is_ascii() && !c.is_alphanumeric())
+        {
+            start += i + c.len_utf8();
+        }
     }
     while start < at && text[start] == b'.' {
         start += 1;

@@ -4,7 +4,6 @@
 //! [`super`]).
 
 use super::{card, context, nik, phone, Kind, Span, MIN_SCORE};
-use crate::normalize::npwp_valid;
 
 /// More digit groups or digits than any PII number has: a longer sequence
 /// is cut there (a table row of numbers, a long reference).
@@ -42,8 +41,25 @@ struct Number {
     groups: usize,
 }
 
+/// Bytes that can start a number: digits, `+`, `(`.
+const STARTS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = b'0';
+    while b <= b'9' {
+        t[b as usize] = true;
+        b += 1;
+    }
+    t[b'+' as usize] = true;
+    t[b'(' as usize] = true;
+    t
+};
+
 /// Every number-like PII span of `text`, appended to `out` in order.
 /// E-mail spans (sorted) are skipped.
+///
+/// The loop jumps from one byte that can start a number to the next (a
+/// table lookup per byte, nothing else); only there does it look back to
+/// decide whether the number is glued to a word or an identifier.
 pub(super) fn scan(text: &[u8], emails: &[Span], out: &mut Vec<Span>) {
     let n = text.len();
     let mut i = 0;
@@ -51,30 +67,58 @@ pub(super) fn scan(text: &[u8], emails: &[Span], out: &mut Vec<Span>) {
     // Where the previous number ended: keywords before it are not context.
     let mut floor = 0;
     while i < n {
-        if let Some(e) = emails.get(next_email) {
-            if i >= e.start {
-                i = i.max(e.end);
+        let limit = emails.get(next_email).map_or(n, |e| e.start);
+        if i >= limit {
+            // A skipped word ran into the next address.
+            if let Some(e) = emails.get(next_email) {
+                i = e.end.max(i);
                 next_email += 1;
-                continue;
             }
+            continue;
         }
-        let b = text[i];
-        if b.is_ascii_digit() || b == b'+' || b == b'(' {
-            let limit = emails.get(next_email).map_or(n, |e| e.start);
-            let next = number_at(text, i, limit, floor, out);
-            if next > i + 1 {
-                floor = next;
+        let Some(off) = text[i..limit].iter().position(|&b| STARTS[usize::from(b)]) else {
+            match emails.get(next_email) {
+                Some(e) => {
+                    i = e.end.max(i);
+                    next_email += 1;
+                    continue;
+                }
+                None => return,
             }
-            i = next;
-        } else if b.is_ascii_alphabetic() || b == b'_' {
-            i = skip_word(text, i);
-        } else if b >= 0x80 {
-            let (len, alnum) = char_at(text, i);
-            i = if alnum { skip_word(text, i) } else { i + len };
-        } else {
-            i += 1;
+        };
+        let j = i + off;
+        if text[j].is_ascii_digit() && glued_before(text, j) {
+            i = skip_word(text, j);
+            continue;
         }
+        let next = number_at(text, j, limit, floor, out);
+        if next > j + 1 {
+            floor = next;
+        }
+        i = next;
     }
+}
+
+/// Whether the digit at `j` continues a word (`JP123`, `Ádám1`) or an
+/// identifier (`INV-2026`, `PO/2026`).
+fn glued_before(text: &[u8], j: usize) -> bool {
+    let Some(&prev) = j.checked_sub(1).and_then(|p| text.get(p)) else {
+        return false;
+    };
+    if prev.is_ascii_alphanumeric() || prev == b'_' {
+        return true;
+    }
+    if matches!(prev, b'-' | b'/') {
+        return j >= 2 && text[j - 2].is_ascii_alphanumeric();
+    }
+    if prev >= 0x80 {
+        let mut k = j - 1;
+        while k > 0 && text[k] & 0xC0 == 0x80 {
+            k -= 1;
+        }
+        return char_at(text, k).1;
+    }
+    false
 }
 
 /// The byte length of the UTF-8 character starting at `i` and whether it is
@@ -358,7 +402,7 @@ fn classify(num: &Number, k: usize, ctx: Option<Kind>) -> Option<(Kind, f32)> {
             offer(Kind::Npwp, NPWP_FROM_NIK);
         }
     }
-    if plain_seps && (n == 15 || (n == 16 && d[0] == 0)) && npwp_valid(&npwp_text(d)) {
+    if plain_seps && (n == 15 || (n == 16 && d[0] == 0)) && npwp_check_ok(d) {
         let dotted = n == 15 && len == [2, 3, 3, 1, 3, 3];
         offer(Kind::Npwp, if dotted { NPWP_DOTTED } else { NPWP_PLAIN });
     }
@@ -390,7 +434,44 @@ fn classify(num: &Number, k: usize, ctx: Option<Kind>) -> Option<(Kind, f32)> {
     best.filter(|&(_, s)| s >= MIN_SCORE)
 }
 
-/// Digits (values 0–9) as the ASCII text the NPWP validator reads.
-fn npwp_text(d: &[u8]) -> String {
-    d.iter().map(|&x| char::from(b'0' + x)).collect()
+/// The NPWP check digit: the 9th digit of the 15-digit NPWP completes a
+/// Luhn (mod 10) number over the first nine (so, from the "0"+15 form, over
+/// digits 2–10). DJP does not publish the algorithm; it is the one
+/// documented by python-stdnum (`stdnum.id.npwp`), Perl's
+/// Business::ID::NPWP and the OECD's TIN sheet for Indonesia, verified
+/// against published NPWPs there, and the same rule as
+/// [`crate::normalize::npwp_valid`] (a test keeps the two in agreement).
+/// An all-zero number is not an NPWP.
+pub(super) fn npwp_check_ok(d: &[u8]) -> bool {
+    let d15 = if d.len() == 16 { &d[1..] } else { d };
+    d15.len() == 15 && d15.iter().any(|&x| x != 0) && card::luhn_ok(&d15[..9])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::npwp_valid;
+
+    #[test]
+    fn npwp_check_agrees_with_the_normaliser() {
+        let mut state: u64 = 99;
+        for _ in 0..5_000 {
+            let mut d = [0u8; 15];
+            for x in &mut d {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                *x = ((state >> 33) % 10) as u8;
+            }
+            let text: String = d.iter().map(|&x| char::from(b'0' + x)).collect();
+            assert_eq!(npwp_check_ok(&d), npwp_valid(&text), "{text}");
+            let mut d16 = [0u8; 16];
+            d16[1..].copy_from_slice(&d);
+            assert_eq!(
+                npwp_check_ok(&d16),
+                npwp_valid(&format!("0{text}")),
+                "0{text}"
+            );
+        }
+    }
 }
