@@ -307,7 +307,7 @@ impl Writer {
         centroids: Vec<f32>,
     ) -> Writer {
         unsafe {
-            let nlists = if dims == 0 { 1 } else { centroids.len() / dims };
+            let nlists = centroids.len().checked_div(dims).unwrap_or(1);
             let meta = Locked::extend(rel, fork);
             assert_eq!(meta.block(), page::META_BLOCK, "the meta page is block 0");
             page::init(meta.page(), page::KIND_META);

@@ -205,7 +205,7 @@ pub fn split_centroid_item(item: &[u8]) -> (CentroidHead, &[f32]) {
 fn split<H: Copy>(item: &[u8]) -> (H, &[f32]) {
     let h = std::mem::size_of::<H>();
     assert!(
-        item.len() >= h && (item.len() - h) % 4 == 0,
+        item.len() >= h && (item.len() - h).is_multiple_of(4),
         "malformed IVF index item"
     );
     // SAFETY: the item has room for H; items start MAXALIGNed, so the
