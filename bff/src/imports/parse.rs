@@ -122,7 +122,7 @@ pub fn read_file(path: &Path, visitor: &mut impl Visitor) -> Result<u64, ParseEr
         let text = if bom { &head[3..] } else { &head[..] };
         if !looks_like_text(text, head.len() == SNIFF_BYTES) {
             return Err(ParseError::NotASpreadsheet(
-                "neither an XLSX workbook nor UTF-8 text".into(),
+                "neither an XLSX workbook nor UTF-8 text (save a CSV as \"CSV UTF-8\")".into(),
             ));
         }
         let delimiter = sniff_delimiter(text);
@@ -242,15 +242,15 @@ fn make_header(raw: &[String]) -> Result<Vec<String>, ParseError> {
 /// Cells of a data row fitted to the header: trimmed, padded with empty
 /// cells; `None` for a blank row; an error for a non-empty cell beyond the
 /// header.
-fn fit_row(
-    cells: impl Iterator<Item = (usize, String)>,
+fn fit_row<S: AsRef<str>>(
+    cells: impl Iterator<Item = (usize, S)>,
     width: usize,
     line: u64,
 ) -> Result<Option<Vec<String>>, ParseError> {
     let mut out = vec![String::new(); width];
     let mut blank = true;
     for (i, cell) in cells {
-        let cell = cell.trim();
+        let cell = cell.as_ref().trim();
         if cell.is_empty() {
             continue;
         }
@@ -309,7 +309,7 @@ fn read_csv(file: File, delimiter: u8, visitor: &mut impl Visitor) -> Result<u64
                     line,
                     message: "too many rows".into(),
                 })?;
-                let cells = record.iter().map(str::to_owned).enumerate();
+                let cells = record.iter().enumerate();
                 if let Some(cells) = fit_row(cells, width, line)? {
                     rows += 1;
                     if visitor.row(Row {
