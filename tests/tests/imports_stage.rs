@@ -328,3 +328,34 @@ async fn cells_arrive_as_sent() {
     let done = process_all(&db, &mm, &staged["import_id"], 1000).await;
     assert_eq!(done["ok_rows"], 2);
 }
+
+#[tokio::test]
+async fn two_processors_of_one_import_take_turns() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("imports-race").await;
+    let mm = db.create_user(tenant, "marketing_manager").await;
+    let (bytes, bad) = customers_csv(3000);
+    let staged = upload(&db, &mm, "customers", &bytes).await.unwrap();
+    let id = staged["import_id"].clone();
+    let (a, b) = tokio::join!(
+        process_all(&db, &mm, &id, 250),
+        process_all(&db, &mm, &id, 400)
+    );
+    for done in [&a, &b] {
+        assert_eq!(done["status"], "done");
+        assert_eq!(done["ok_rows"], 3000 - bad);
+        assert_eq!(done["error_rows"], bad);
+    }
+    assert_eq!(
+        count(&db, "select count(*) from customers").await,
+        (3000 - bad) as i64
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from import_rows where status = 'pending'"
+        )
+        .await,
+        0
+    );
+}
