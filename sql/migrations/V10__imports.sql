@@ -41,6 +41,11 @@ alter table invoices
   add constraint invoices_external_ref_check check (length(btrim(external_ref)) between 1 and 100);
 comment on column invoices.external_ref is 'The invoice''s number in the source it was imported from (natural key of invoice imports).';
 
+-- The payment triggers of V6 sum the payments of an invoice on every insert
+-- (check_outstanding, sync_invoice, derive_state); without this index each
+-- sum scanned all payments of the tenant, which bulk imports made quadratic.
+create index payments_invoice_id_idx on payments (tenant_id, invoice_id);
+
 -- ---------------------------------------------------------------------------
 -- Modules (reference data shared by every tenant, like storage_buckets)
 -- ---------------------------------------------------------------------------
@@ -819,11 +824,14 @@ begin
        select v.f, v.f || ': ' || v.p
          from (select 1) as one
          left join lateral (
-           select count(*) as n from customers x
-            where x.tenant_id = v_tenant
-              and case when import_cell(b.d, 'customer_npwp') is not null
-                       then x.npwp_norm = bizos.norm_npwp(import_cell(b.d, 'customer_npwp'))
-                       else x.email_norm = bizos.norm_email(import_cell(b.d, 'customer_email')) end) c on true
+           select count(*) as n
+             from (select 1 from customers x
+                    where import_cell(b.d, 'customer_npwp') is not null and x.tenant_id = v_tenant
+                      and x.npwp_norm = bizos.norm_npwp(import_cell(b.d, 'customer_npwp'))
+                   union all
+                   select 1 from customers x
+                    where import_cell(b.d, 'customer_npwp') is null and x.tenant_id = v_tenant
+                      and x.email_norm = bizos.norm_email(import_cell(b.d, 'customer_email'))) m) c on true
          cross join lateral (values
            (1, 'external_ref',
             coalesce(import_problem_text(import_cell(b.d, 'external_ref'), true, 100),
@@ -890,10 +898,12 @@ begin
     from (select b.row_no,
                  import_cell(b.d, 'external_ref') as external_ref,
                  (select c.customer_id from customers c
-                   where c.tenant_id = v_tenant
-                     and case when import_cell(b.d, 'customer_npwp') is not null
-                              then c.npwp_norm = bizos.norm_npwp(import_cell(b.d, 'customer_npwp'))
-                              else c.email_norm = bizos.norm_email(import_cell(b.d, 'customer_email')) end) as customer_id,
+                   where import_cell(b.d, 'customer_npwp') is not null and c.tenant_id = v_tenant
+                     and c.npwp_norm = bizos.norm_npwp(import_cell(b.d, 'customer_npwp'))
+                  union all
+                  select c.customer_id from customers c
+                   where import_cell(b.d, 'customer_npwp') is null and c.tenant_id = v_tenant
+                     and c.email_norm = bizos.norm_email(import_cell(b.d, 'customer_email'))) as customer_id,
                  coalesce(import_date(import_cell(b.d, 'issue_date')), current_date) as issue,
                  import_date(import_cell(b.d, 'due_date')) as due,
                  import_cell(b.d, 'terms_days')::integer as terms,
@@ -940,9 +950,12 @@ begin
          from (select 1) as one
          left join lateral (
            select x.invoice_id from invoices x
-            where x.tenant_id = v_tenant
-              and case when import_cell(b.d, 'invoice_no') is not null then x.invoice_no = import_cell(b.d, 'invoice_no')
-                       else x.external_ref = import_cell(b.d, 'invoice_ref') end) inv on true
+            where import_cell(b.d, 'invoice_no') is not null
+              and x.tenant_id = v_tenant and x.invoice_no = import_cell(b.d, 'invoice_no')
+           union all
+           select x.invoice_id from invoices x
+            where import_cell(b.d, 'invoice_no') is null
+              and x.tenant_id = v_tenant and x.external_ref = import_cell(b.d, 'invoice_ref')) inv on true
          cross join lateral (values
            (1, 'invoice_no',
             case when import_cell(b.d, 'invoice_no') is null then
@@ -985,9 +998,12 @@ begin
   create temp table import_payment on commit drop as
   select b.row_no,
          (select x.invoice_id from invoices x
-           where x.tenant_id = v_tenant
-             and case when import_cell(b.d, 'invoice_no') is not null then x.invoice_no = import_cell(b.d, 'invoice_no')
-                      else x.external_ref = import_cell(b.d, 'invoice_ref') end) as invoice_id,
+           where import_cell(b.d, 'invoice_no') is not null
+             and x.tenant_id = v_tenant and x.invoice_no = import_cell(b.d, 'invoice_no')
+          union all
+          select x.invoice_id from invoices x
+           where import_cell(b.d, 'invoice_no') is null
+             and x.tenant_id = v_tenant and x.external_ref = import_cell(b.d, 'invoice_ref')) as invoice_id,
          import_cell(b.d, 'reference') as reference,
          import_cell(b.d, 'amount')::numeric as amount,
          coalesce(import_date(import_cell(b.d, 'paid_on')), current_date) as paid_on,
