@@ -131,7 +131,8 @@ create table imports (
   constraint imports_tenant_id_fkey foreign key (tenant_id) references tenants (tenant_id) on delete cascade,
   constraint imports_module_fkey foreign key (module) references import_modules (module),
   constraint imports_object_id_fkey foreign key (tenant_id, object_id) references objects (tenant_id, object_id),
-  constraint imports_created_by_fkey foreign key (tenant_id, created_by) references profiles (tenant_id, user_id),
+  constraint imports_created_by_fkey foreign key (tenant_id, created_by)
+    references profiles (tenant_id, user_id) on delete set null (created_by),
   constraint imports_file_name_check check (length(btrim(file_name)) between 1 and 255),
   constraint imports_columns_check check (cardinality(columns) between 1 and 100),
   constraint imports_status_check check (status in ('staged', 'processing', 'done', 'failed')),
