@@ -9,7 +9,9 @@
 //!
 //! What the database receives is text it parses itself: cells are trimmed;
 //! XLSX numbers become plain decimals (no exponent, no thousands
-//! separators), dates `YYYY-MM-DD` (with `THH:MM:SS` when there is a time),
+//! separators; a whole number whose number format is all zeros, such as an
+//! NPWP typed as a number, keeps its leading zeros), dates `YYYY-MM-DD` (with
+//! `THH:MM:SS` when there is a time),
 //! booleans `true`/`false` and error cells their Excel text (`#N/A`), which
 //! then fails the field's validation as a row error.
 //!
@@ -363,11 +365,13 @@ fn read_xlsx(file: File, visitor: &mut impl Visitor) -> Result<u64, ParseError> 
     let mut pending: Vec<(usize, String)> = Vec::new();
     let mut rows = 0u64;
     loop {
-        let next = cells.next_cell().map_err(|e| ParseError::Malformed {
-            line: current.map_or(0, |r| u64::from(r) + 1),
-            message: format!("unreadable cell ({e})"),
-        })?;
-        let next_row = next.as_ref().map(|c| c.get_position().0);
+        let next = cells
+            .next_cell_with_style_id()
+            .map_err(|e| ParseError::Malformed {
+                line: current.map_or(0, |r| u64::from(r) + 1),
+                message: format!("unreadable cell ({e})"),
+            })?;
+        let next_row = next.as_ref().map(|(c, _)| c.get_position().0);
         if current.is_some() && next_row != current {
             let row = current.unwrap_or_default();
             let line = u64::from(row) + 1;
@@ -403,10 +407,15 @@ fn read_xlsx(file: File, visitor: &mut impl Visitor) -> Result<u64, ParseError> 
                 }
             }
         }
-        let Some(cell) = next else { break };
+        let Some((cell, style)) = next else { break };
         let (row, col) = cell.get_position();
         current = Some(row);
-        let text = render(cell.get_value());
+        let format = cells
+            .styles()
+            .get(style)
+            .and_then(|s| s.number_format.as_ref())
+            .map(|f| f.format_code.as_str());
+        let text = zero_pad(render(cell.get_value()), format);
         if !text.is_empty() {
             pending.push((col as usize, text));
         }
@@ -430,6 +439,24 @@ fn render(value: &DataRef<'_>) -> String {
         DataRef::Bool(b) => b.to_string(),
         DataRef::DateTime(dt) => render_datetime(dt),
         DataRef::Error(e) => e.to_string(),
+    }
+}
+
+/// A whole number shown with a number format of zeros only (`000000000000000`,
+/// how NPWPs and phone numbers typed as numbers keep their leading zeros in
+/// Excel) is padded to the format's width, as the user sees it.
+fn zero_pad(text: String, format: Option<&str>) -> String {
+    match format {
+        Some(f)
+            if !f.is_empty()
+                && f.bytes().all(|b| b == b'0')
+                && !text.is_empty()
+                && text.len() < f.len()
+                && text.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            format!("{text:0>width$}", width = f.len())
+        }
+        _ => text,
     }
 }
 
@@ -685,6 +712,24 @@ mod tests {
         );
         assert_eq!((rows[0].row_no, rows[0].line), (1, 2));
         assert_eq!((rows[1].row_no, rows[1].line), (3, 4));
+    }
+
+    #[test]
+    fn xlsx_numbers_formatted_with_zeros_keep_leading_zeros() {
+        let bytes = xlsx(|s| {
+            let npwp = rust_xlsxwriter::Format::new().set_num_format("000000000000000");
+            s.write_string(0, 0, "NPWP").unwrap();
+            s.write_string(0, 1, "Amount").unwrap();
+            s.write_number_with_format(1, 0, 12_345_678_901_000.0, &npwp)
+                .unwrap();
+            s.write_number(1, 1, 42.0).unwrap();
+        });
+        let (_, _, rows) = parse(&bytes).unwrap();
+        assert_eq!(cells(&rows), vec![vec!["012345678901000", "42"]]);
+        assert_eq!(zero_pad("12".into(), Some("0000")), "0012");
+        assert_eq!(zero_pad("12.5".into(), Some("0000")), "12.5");
+        assert_eq!(zero_pad("12".into(), Some("0.00")), "12");
+        assert_eq!(zero_pad("12".into(), None), "12");
     }
 
     #[test]
