@@ -10,10 +10,10 @@
 //! What the database receives is text it parses itself: cells are trimmed;
 //! XLSX numbers become plain decimals (no exponent, no thousands
 //! separators; a whole number whose number format is all zeros, such as an
-//! NPWP typed as a number, keeps its leading zeros), dates `YYYY-MM-DD` (with
-//! `THH:MM:SS` when there is a time),
-//! booleans `true`/`false` and error cells their Excel text (`#N/A`), which
-//! then fails the field's validation as a row error.
+//! NPWP typed as a number, keeps its leading zeros), dates `YYYY-MM-DD`
+//! (with `THH:MM:SS` when there is a time), booleans `true`/`false` and
+//! error cells their Excel text (`#N/A`), which then fails the field's
+//! validation as a row error.
 //!
 //! Decisions:
 //! - The first row that is not blank is the header. Column names are
