@@ -220,3 +220,126 @@ fn count_files(dir: &std::path::Path) -> usize {
         })
         .unwrap_or(0)
 }
+
+#[tokio::test]
+async fn kpi_evidence_is_stored_and_follows_its_entry() {
+    let db = TestDb::new().await;
+    let acme = db.create_tenant("acme").await;
+    let manager = db.create_user(acme, "sales_manager").await;
+    let alice = db.create_user(acme, "salesperson").await;
+    let bob = db.create_user(acme, "salesperson").await;
+    sqlx::query("update profiles set manager_user_id = $1 where user_id = $2")
+        .bind(manager.user_id)
+        .bind(alice.user_id)
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    let app = spawn_app(&db).await;
+    let (status, entry) = app
+        .post_json(
+            &alice,
+            "/api/kpi/entries",
+            &json!({"metric_key": "quotations_sent", "value": 3}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{entry}");
+    let entry_id = entry["entry_id"].as_str().unwrap();
+
+    let png = [
+        vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a],
+        vec![7; 4000],
+    ]
+    .concat();
+    let (status, ev) = app
+        .upload(
+            &alice,
+            "/api/kpi/evidence",
+            &[("entry_id", entry_id)],
+            "bukti.png",
+            png.clone(),
+            Some("ev-1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{ev}");
+    assert_eq!(ev["object"]["content_type"], "image/png");
+    let object = ev["object"]["object_id"].as_str().unwrap().to_owned();
+    // A retried upload with the same key is the same evidence, stored once.
+    let (status, again) = app
+        .upload(
+            &alice,
+            "/api/kpi/evidence",
+            &[("entry_id", entry_id)],
+            "bukti.png",
+            png.clone(),
+            Some("ev-1"),
+        )
+        .await;
+    assert_eq!((status, &again), (201, &ev));
+
+    // The manager sees the team's evidence; another salesperson does not.
+    let res = app
+        .get_as(&manager, &format!("/api/objects/{object}"))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), png.as_slice());
+    assert_eq!(
+        app.get_as(&bob, &format!("/api/objects/{object}"))
+            .await
+            .status(),
+        404
+    );
+
+    // Bad inputs: no entry_id first, an unknown entry, someone else's entry.
+    let (status, err) = app
+        .upload(&alice, "/api/kpi/evidence", &[], "a.png", png.clone(), None)
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (422, Some("entry_id")),
+        "{err}"
+    );
+    let (status, err) = app
+        .upload(
+            &alice,
+            "/api/kpi/evidence",
+            &[("entry_id", "nope")],
+            "a.png",
+            png.clone(),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (422, Some("entry_id")),
+        "{err}"
+    );
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let (status, _) = app
+        .upload(
+            &alice,
+            "/api/kpi/evidence",
+            &[("entry_id", unknown.as_str())],
+            "a.png",
+            png.clone(),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .upload(
+            &bob,
+            "/api/kpi/evidence",
+            &[("entry_id", entry_id)],
+            "a.png",
+            png,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "bob cannot see alice's entry");
+    let objects: i64 = sqlx::query_scalar("select count(*) from objects")
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!(objects, 1);
+}
