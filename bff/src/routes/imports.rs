@@ -74,7 +74,8 @@ fn file_error(e: ParseError) -> ApiError {
 }
 
 /// Stores the file, checks its header with the database, stages its rows;
-/// all or nothing.
+/// all or nothing. Also returns the import's id when this request staged it
+/// (not for errors or replays).
 async fn stage(
     state: &AppState,
     caller: &Caller,
@@ -82,7 +83,7 @@ async fn stage(
     multipart: Multipart,
     fixed_module: Option<&'static str>,
     path: &'static str,
-) -> Result<Response> {
+) -> Result<(Response, Option<Uuid>)> {
     let bucket = Bucket::load(state, caller, "import-files").await?;
     let mut form = read_form(state, caller, multipart, &bucket, true).await?;
     let module = match fixed_module {
@@ -103,6 +104,7 @@ async fn stage(
         .map(|f| f.path().to_path_buf())
         .ok_or_else(|| anyhow::anyhow!("the import upload was not spooled"))?;
 
+    let mut staged_id = None;
     let result = async {
         let mut stream = open_rows(spool).await.map_err(file_error)?;
         idempotency::run(
@@ -133,6 +135,7 @@ async fn stage(
                         .bind(&import_id)
                         .fetch_one(&mut *conn)
                         .await?;
+                staged_id = import_id.as_str().and_then(|s| s.parse().ok());
                 Ok(Done::created(staged))
             },
         )
@@ -140,7 +143,9 @@ async fn stage(
     }
     .await;
     keep_or_discard(state, &form, &result);
-    result
+    let response = result?;
+    let fresh = response.status().is_success() && !response.headers().contains_key(REPLAYED);
+    Ok((response, staged_id.filter(|_| fresh)))
 }
 
 #[utoipa::path(post, path = "/api/imports", tag = "imports",
@@ -156,7 +161,8 @@ async fn create_import(
     key: IdempotencyKey,
     multipart: Multipart,
 ) -> Result<Response> {
-    stage(&state, &caller, key, multipart, None, "/api/imports").await
+    let (response, _) = stage(&state, &caller, key, multipart, None, "/api/imports").await?;
+    Ok(response)
 }
 
 #[utoipa::path(post, path = "/api/kpi/import", tag = "kpi",
@@ -171,7 +177,7 @@ async fn import_kpi_entries(
     key: IdempotencyKey,
     multipart: Multipart,
 ) -> Result<Response> {
-    let mut response = stage(
+    let (mut response, staged) = stage(
         &state,
         &caller,
         key,
@@ -182,16 +188,9 @@ async fn import_kpi_entries(
     .await?;
     if response.status() == StatusCode::CREATED {
         *response.status_mut() = StatusCode::ACCEPTED;
-        if !response.headers().contains_key(REPLAYED) {
-            let body = axum::body::to_bytes(std::mem::take(response.body_mut()), usize::MAX)
-                .await
-                .map_err(|e| anyhow::anyhow!("reading our own response: {e}"))?;
-            let staged: Value = serde_json::from_slice(&body).map_err(anyhow::Error::from)?;
-            if let Some(id) = staged["import_id"].as_str().and_then(|s| s.parse().ok()) {
-                spawn_processing(state.clone(), caller.clone(), id);
-            }
-            *response.body_mut() = axum::body::Body::from(body);
-        }
+    }
+    if let Some(id) = staged {
+        spawn_processing(state.clone(), caller.clone(), id);
     }
     Ok(response)
 }
