@@ -412,6 +412,8 @@ impl Writer {
                     lists: nlists as u32,
                     metric: self.metric.code(),
                     centroid_pages,
+                    build_id: (pg_sys::GetCurrentTimestamp() as u64)
+                        ^ ((pg_sys::MyProcPid as u64) << 44),
                 },
             );
             write_image(rel, fork, page::META_BLOCK, &mut image);

@@ -1,6 +1,10 @@
 //! Reading an IVF index's fixed parts: the meta page, the centroids, the
 //! metric of its operator class and the dimension of its column.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use bizos_core::vector::Metric;
 use pgrx::pg_sys;
 use pgrx::PgSqlErrorCode as Code;
@@ -49,11 +53,54 @@ pub unsafe fn read_meta(rel: pg_sys::Relation) -> Meta {
     }
 }
 
+/// Centroids never change after a build (inserts move only a chain's last
+/// page, which is read under lock from the page itself), so each backend
+/// keeps them per index file and build, and a query or insert reads one
+/// meta page instead of every centroid page.
+const CACHE_ENTRIES: usize = 32;
+
+thread_local! {
+    static CACHE: RefCell<HashMap<(u32, u32, u32), Rc<Lists>>> = RefCell::new(HashMap::new());
+}
+
+/// The index's lists, from this backend's cache when the build matches.
+///
 /// # Safety
 /// `rel` is an open IVF index.
-pub unsafe fn load(rel: pg_sys::Relation) -> Lists {
+pub unsafe fn load(rel: pg_sys::Relation) -> Rc<Lists> {
     unsafe {
         let meta = read_meta(rel);
+        let node = (*rel).rd_node;
+        let key = (
+            node.spcNode.to_u32(),
+            node.dbNode.to_u32(),
+            node.relNode.to_u32(),
+        );
+        let cached = CACHE.with(|c| {
+            c.borrow()
+                .get(&key)
+                .filter(|l| l.meta.build_id == meta.build_id)
+                .cloned()
+        });
+        if let Some(lists) = cached {
+            return lists;
+        }
+        let lists = Rc::new(read_lists(rel, meta));
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= CACHE_ENTRIES {
+                c.clear();
+            }
+            c.insert(key, Rc::clone(&lists));
+        });
+        lists
+    }
+}
+
+/// # Safety
+/// `rel` is an open IVF index whose meta page is `meta`.
+unsafe fn read_lists(rel: pg_sys::Relation, meta: Meta) -> Lists {
+    unsafe {
         let metric = Metric::from_code(meta.metric).unwrap_or_else(|| {
             raise(
                 Code::ERRCODE_INDEX_CORRUPTED,

@@ -40,6 +40,9 @@ pub struct Meta {
     /// `Metric::code()` of the operator class.
     pub metric: i32,
     pub centroid_pages: u32,
+    /// Differs between any two builds (time and pid): backends cache the
+    /// centroids of an index under it (see `index::load`).
+    pub build_id: u64,
 }
 
 #[repr(C)]

@@ -10,6 +10,7 @@
 //! it is the lists' order (the approximation every IVF index makes).
 
 use std::ffi::c_void;
+use std::rc::Rc;
 
 use bizos_core::vector::Metric;
 use pgrx::pg_sys;
@@ -22,7 +23,7 @@ use super::page;
 use crate::vector::types::elements;
 
 struct ScanState {
-    lists: Lists,
+    lists: Rc<Lists>,
     /// The query as the index stores vectors; None for `order by v <op> NULL`
     /// (every row still comes back, in list order).
     query: Option<Vec<f32>>,
