@@ -1,15 +1,23 @@
 -- Data and measurement functions of bench/vector/run (database bench_vector).
--- Vectors: 384 dimensions, 1000 clusters: a row is its cluster's centre
--- (uniform in [-1, 1]^384) plus two noise vectors, each a pool vector
+-- Vectors: 384 dimensions, 1000 clusters in 50 super-clusters (as topics
+-- within domains): a cluster's centre is its super-cluster's centre (uniform
+-- in [-1, 1]^384) plus an offset (uniform in [-0.6, 0.6]^384); a row is its
+-- cluster's centre plus two noise vectors, each a pool vector
 -- (uniform in [-0.5, 0.5]^384, 1000 of them) rotated by a pseudo-random
 -- number of positions, pool entries and rotations drawn independently of
 -- the cluster (so no noise component is shared by a block of rows that
 -- k-means could mistake for a cluster); a query is a centre plus fresh
 -- noise of about the same spread. All generated server-side, nothing goes
 -- through text.
+create table supers as
+  select g, array_agg((random() * 2 - 1)::real order by d) as v
+    from generate_series(1, 50) g, generate_series(1, 384) d group by g;
 create table centers as
-  select c, array_agg((random() * 2 - 1)::real order by d) as v
-    from generate_series(1, 1000) c, generate_series(1, 384) d group by c;
+  select c, array_agg(s.v[d] + ((random() - 0.5) * 1.2)::real order by d) as v
+    from generate_series(1, 1000) c
+    join supers s on s.g = 1 + c % 50
+    cross join generate_series(1, 384) d
+   group by c;
 create table noise as
   select j, array_agg((random() - 0.5)::real order by d) as v
     from generate_series(1, 1000) j, generate_series(1, 384) d group by j;
