@@ -67,9 +67,16 @@ insert into analytics_masking (table_name, column_name, masker) values
   ('tickets', 'contact_name', 'name'),
   ('tickets', 'contact_email', 'email'),
   ('tickets', 'contact_phone', 'phone'),
-  -- Integrity hashes and storage keys: no text to scan.
+  -- Whole records as users sent or received them (import rows, stored API
+  -- responses) hold names and contacts that only their columns' maskers
+  -- would catch: not shown.
+  ('import_rows', 'data', 'redact'),
+  ('idempotency_keys', 'response_body', 'redact'),
+  -- Integrity hashes: no text to scan.
   ('ticket_attachments', 'sha256', 'raw'),
-  ('kpi_evidence', 'sha256', 'raw');
+  ('kpi_evidence', 'sha256', 'raw'),
+  ('objects', 'sha256', 'raw'),
+  ('idempotency_keys', 'request_hash', 'raw');
 
 -- The name of the analytics schema for the schema this database's business
 -- tables live in (the current schema while migrating).

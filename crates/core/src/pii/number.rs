@@ -99,8 +99,8 @@ pub(super) fn scan(text: &[u8], emails: &[Span], out: &mut Vec<Span>) {
     }
 }
 
-/// Whether the digit at `j` continues a word (`JP123`, `Ádám1`) or an
-/// identifier (`INV-2026`, `PO/2026`).
+/// Whether the digit at `j` continues a word (`JP123`, `Ádám1`), an
+/// identifier (`INV-2026`, `PO/2026`) or a time (`08:30`).
 fn glued_before(text: &[u8], j: usize) -> bool {
     let Some(&prev) = j.checked_sub(1).and_then(|p| text.get(p)) else {
         return false;
@@ -110,6 +110,10 @@ fn glued_before(text: &[u8], j: usize) -> bool {
     }
     if matches!(prev, b'-' | b'/') {
         return j >= 2 && text[j - 2].is_ascii_alphanumeric();
+    }
+    // The seconds or minutes of a time (`00:41:03.122833`).
+    if prev == b':' {
+        return j >= 2 && text[j - 2].is_ascii_digit();
     }
     if prev >= 0x80 {
         let mut k = j - 1;
