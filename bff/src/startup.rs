@@ -54,6 +54,7 @@ impl Application {
             verifier: Arc::new(JwtVerifier::new(&settings.jwt)?),
             storage: Storage::from_settings(&settings.storage)?,
             upload_max_bytes: settings.upload_max_bytes,
+            upload_timeout: settings.upload_timeout,
             idempotency_ttl: settings.idempotency_ttl,
             import_batch_rows: settings.import_batch_rows,
         };

@@ -16,6 +16,8 @@ pub struct AppState {
     pub storage: Storage,
     /// Upper bound of any upload (buckets have their own, lower limits).
     pub upload_max_bytes: u64,
+    /// Time limit of upload requests; also their statement timeout.
+    pub upload_timeout: Duration,
     pub idempotency_ttl: Duration,
     pub import_batch_rows: u32,
 }
