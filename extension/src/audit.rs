@@ -1,7 +1,7 @@
 //! C3: the audit trigger, chain verification and history (sql/audit.sql).
 //! Hashing and verification rules live in `bizos_core::audit`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 
@@ -9,7 +9,10 @@ use bizos_core::audit::{entry_hash, ChainVerifier, Entry, GENESIS};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
-use pgrx::{pg_sys, PgOid, PgSqlErrorCode as Code};
+use pgrx::{
+    pg_sys, register_subxact_callback, register_xact_callback, PgOid, PgSqlErrorCode as Code,
+    PgSubXactCallbackEvent, PgXactCallbackEvent,
+};
 
 // Named by the `requires` of the SQL below (the policies call it).
 #[allow(unused_imports)]
@@ -30,7 +33,9 @@ struct Statements {
     pick_chain: OwnedPreparedStatement,
     wait_chain: OwnedPreparedStatement,
     init_heads: OwnedPreparedStatement,
+    latest: OwnedPreparedStatement,
     append: OwnedPreparedStatement,
+    set_head: OwnedPreparedStatement,
 }
 
 /// The chain a transaction holds for a tenant, and its head as this
@@ -42,10 +47,25 @@ struct Head {
     hash: [u8; 32],
 }
 
+/// A head this transaction holds. `stale` after a subtransaction aborted:
+/// the entries (and the chain's lock) it took are gone, so the head is read
+/// again before it is used.
+#[derive(Clone, Copy)]
+struct Held {
+    head: Head,
+    stale: bool,
+}
+
 thread_local! {
     static STATEMENTS: RefCell<Option<Statements>> = const { RefCell::new(None) };
     /// Heads held by the current transaction: (top xid, tenant) → head.
-    static HELD: RefCell<HashMap<(u64, pgrx::Uuid), Head>> = RefCell::new(HashMap::new());
+    /// `audit_heads` is written from here once, just before commit: updating
+    /// its row per entry made N entries of one transaction cost O(N²) (each
+    /// update walks the row's versions made earlier in the transaction).
+    static HELD: RefCell<HashMap<(u64, pgrx::Uuid), Held>> = RefCell::new(HashMap::new());
+    /// The transaction whose commit and subtransaction-abort callbacks are
+    /// registered.
+    static CALLBACKS_FOR: Cell<u64> = const { Cell::new(0) };
     /// Output function per type.
     static OUTPUT_FNS: RefCell<HashMap<pg_sys::Oid, pg_sys::Oid>> = RefCell::new(HashMap::new());
 }
@@ -81,17 +101,18 @@ fn prepare_statements() -> Statements {
                  on conflict do nothing",
                 &[oid(UUIDOID), oid(BYTEAOID)],
             ),
-            // One statement per entry: advance the head only if it is where
-            // this backend left it, and write the entry only then.
+            // The newest entry of a chain this transaction holds (its own
+            // entries included).
+            latest: keep(
+                "select chain, seq, hash from bizos.audit_log where tenant_id = $1 and chain = $2
+                  order by seq desc limit 1",
+                &[oid(UUIDOID), oid(INT2OID)],
+            ),
+            // One statement per entry; the chain is locked by this transaction.
             append: keep(
-                "with head as (
-                   update bizos.audit_heads set seq = $3, hash = $14
-                    where tenant_id = $1 and chain = $2 and seq = $3 - 1 and hash = $13
-                   returning 1)
-                 insert into bizos.audit_log (tenant_id, chain, seq, table_name, record_key, action,
+                "insert into bizos.audit_log (tenant_id, chain, seq, table_name, record_key, action,
                                               actor, db_role, txid, at, before, after, prev_hash, hash)
-                 select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 from head
-                 returning 1",
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 &[
                     oid(UUIDOID),
                     oid(INT2OID),
@@ -108,6 +129,10 @@ fn prepare_statements() -> Statements {
                     oid(BYTEAOID),
                     oid(BYTEAOID),
                 ],
+            ),
+            set_head: keep(
+                "update bizos.audit_heads set seq = $3, hash = $4 where tenant_id = $1 and chain = $2",
+                &[oid(UUIDOID), oid(INT2OID), oid(INT8OID), oid(BYTEAOID)],
             ),
         }
     })
@@ -149,19 +174,29 @@ fn head_row(stmt: &OwnedPreparedStatement, args: &[DatumWithOid<'_>], what: &str
     })
 }
 
+fn top_xid() -> u64 {
+    // SAFETY: plain backend state read.
+    unsafe { pg_sys::GetTopFullTransactionId() }.value
+}
+
 /// Locks a chain of the tenant for this transaction (the first entry of a
 /// transaction picks one no other open transaction holds) and returns its
 /// head: from this backend's memory while the transaction holds it.
 fn held_head(stmts: &Statements, tenant: pgrx::Uuid) -> Head {
-    // SAFETY: plain backend state reads.
-    let top = unsafe { pg_sys::GetTopFullTransactionId() }.value;
+    let top = top_xid();
     let held = HELD.with(|h| {
         let mut h = h.borrow_mut();
         h.retain(|(xid, _), _| *xid == top);
         h.get(&(top, tenant)).copied()
     });
-    if let Some(head) = held {
-        return head;
+    match held {
+        Some(Held { head, stale: false }) => return head,
+        Some(Held { head, stale: true }) => {
+            let head = reread_head(stmts, tenant, head.chain);
+            remember(tenant, head);
+            return head;
+        }
+        None => {}
     }
     // SAFETY: MyProcPid is a plain global.
     let offset = unsafe { pg_sys::MyProcPid } % i32::from(CHAINS);
@@ -198,14 +233,115 @@ fn held_head(stmts: &Statements, tenant: pgrx::Uuid) -> Head {
                 None,
             )
         });
-    HELD.with(|h| h.borrow_mut().insert((top, tenant), head));
+    register_callbacks(top);
+    remember(tenant, head);
     head
 }
 
+/// Locks `chain` again (a lock taken in an aborted subtransaction is gone)
+/// and reads its head: the newest entry, or the committed head when the
+/// chain has none (or fewer than the head says: a deletion verify reports).
+fn reread_head(stmts: &Statements, tenant: pgrx::Uuid, chain: i16) -> Head {
+    let committed = head_row(
+        &stmts.wait_chain,
+        &[tenant.into(), chain.into()],
+        "locking the audit chain again",
+    )
+    .unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_INTERNAL_ERROR,
+            "audit chain head is missing",
+            None,
+        )
+    });
+    match head_row(
+        &stmts.latest,
+        &[tenant.into(), chain.into()],
+        "reading the newest audit entry",
+    ) {
+        Some(latest) if latest.seq >= committed.seq => latest,
+        _ => committed,
+    }
+}
+
 fn remember(tenant: pgrx::Uuid, head: Head) {
-    // SAFETY: plain backend state reads.
-    let top = unsafe { pg_sys::GetTopFullTransactionId() }.value;
-    HELD.with(|h| h.borrow_mut().insert((top, tenant), head));
+    let top = top_xid();
+    HELD.with(|h| h.borrow_mut().insert((top, tenant), Held { head, stale: false }));
+}
+
+/// Once per transaction that writes entries: the heads are written just
+/// before commit (or PREPARE), and a subtransaction abort makes them stale.
+fn register_callbacks(top: u64) {
+    if CALLBACKS_FOR.with(Cell::get) == top {
+        return;
+    }
+    CALLBACKS_FOR.with(|c| c.set(top));
+    register_xact_callback(PgXactCallbackEvent::PreCommit, flush_heads);
+    register_xact_callback(PgXactCallbackEvent::PrePrepare, flush_heads);
+    register_subxact_callback(PgSubXactCallbackEvent::AbortSub, |_, _| {
+        HELD.with(|h| h.borrow_mut().values_mut().for_each(|held| held.stale = true));
+    });
+}
+
+/// Writes this transaction's heads into `audit_heads`.
+fn flush_heads() {
+    // SAFETY: plain backend state read; a transaction without an xid wrote
+    // no entries (and must not get an xid here: it may be read-only).
+    let top = unsafe { pg_sys::GetTopFullTransactionIdIfAny() }.value;
+    if top == 0 {
+        return;
+    }
+    let held: Vec<(pgrx::Uuid, Held)> = HELD.with(|h| {
+        h.borrow()
+            .iter()
+            .filter(|((xid, _), _)| *xid == top)
+            .map(|((_, tenant), held)| (*tenant, *held))
+            .collect()
+    });
+    if held.is_empty() {
+        return;
+    }
+    // At COMMIT no statement runs, so there is no snapshot for SPI: take one
+    // as deferred triggers do (an error on the way aborts the transaction,
+    // which clears the stack).
+    // SAFETY: backend snapshot stack calls in a live transaction.
+    let pushed = unsafe {
+        if pg_sys::ActiveSnapshotSet() {
+            false
+        } else {
+            pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+            true
+        }
+    };
+    as_extension_owner(|| {
+        with_statements(|stmts| {
+            for (tenant, Held { head, stale }) in held {
+                let head = if stale {
+                    reread_head(stmts, tenant, head.chain)
+                } else {
+                    head
+                };
+                Spi::connect_mut(|c| {
+                    c.update(
+                        &stmts.set_head,
+                        None,
+                        &[
+                            tenant.into(),
+                            head.chain.into(),
+                            head.seq.into(),
+                            head.hash.to_vec().into(),
+                        ],
+                    )
+                    .or_raise("writing the audit chain head");
+                });
+                remember(tenant, head);
+            }
+        })
+    });
+    if pushed {
+        // SAFETY: pops the snapshot pushed above.
+        unsafe { pg_sys::PopActiveSnapshot() };
+    }
 }
 
 fn output_fn(typoid: pg_sys::Oid) -> pg_sys::Oid {
@@ -519,88 +655,61 @@ fn audit_trigger<'a>(
     let actor_text = actor.map(|a| a.to_string());
     as_extension_owner(|| {
         with_statements(|stmts| {
-            let mut head = held_head(stmts, tenant);
-            // At most twice: a rolled-back subtransaction may have undone
-            // entries this backend remembers; then the head is read again.
-            for attempt in 0..2 {
-                let entry = Entry {
-                    tenant_id: &tenant_text,
+            let head = held_head(stmts, tenant);
+            let entry = Entry {
+                tenant_id: &tenant_text,
+                chain: head.chain,
+                seq: head.seq + 1,
+                table_name: &table,
+                record_key: &key_text,
+                action,
+                actor: actor_text.as_deref(),
+                db_role: &db_role,
+                txid,
+                at_micros: at,
+                before: before.as_ref().map(|b| b.1.as_str()),
+                after: after.as_ref().map(|a| a.1.as_str()),
+            };
+            let hash = entry_hash(&head.hash, &entry);
+            let jsonb = |d: Option<pg_sys::Datum>| match d {
+                // SAFETY: a jsonb datum built above.
+                Some(d) => unsafe { DatumWithOid::new(d, pg_sys::JSONBOID) },
+                None => DatumWithOid::null_oid(pg_sys::JSONBOID),
+            };
+            // SAFETY: a timestamptz value in microseconds.
+            let at_arg =
+                unsafe { DatumWithOid::new(pg_sys::Datum::from(at), pg_sys::TIMESTAMPTZOID) };
+            let args = [
+                tenant.into(),
+                head.chain.into(),
+                (head.seq + 1).into(),
+                table.as_str().into(),
+                jsonb(Some(key_datum)),
+                action.into(),
+                match actor {
+                    Some(a) => a.into(),
+                    None => DatumWithOid::null_oid(pg_sys::UUIDOID),
+                },
+                db_role.as_str().into(),
+                txid.into(),
+                at_arg,
+                jsonb(before.as_ref().map(|b| b.0)),
+                jsonb(after.as_ref().map(|a| a.0)),
+                head.hash.to_vec().into(),
+                hash.to_vec().into(),
+            ];
+            Spi::connect_mut(|c| {
+                c.update(&stmts.append, None, &args)
+                    .or_raise("writing the audit log");
+            });
+            remember(
+                tenant,
+                Head {
                     chain: head.chain,
                     seq: head.seq + 1,
-                    table_name: &table,
-                    record_key: &key_text,
-                    action,
-                    actor: actor_text.as_deref(),
-                    db_role: &db_role,
-                    txid,
-                    at_micros: at,
-                    before: before.as_ref().map(|b| b.1.as_str()),
-                    after: after.as_ref().map(|a| a.1.as_str()),
-                };
-                let hash = entry_hash(&head.hash, &entry);
-                let jsonb = |d: Option<pg_sys::Datum>| match d {
-                    // SAFETY: a jsonb datum built above.
-                    Some(d) => unsafe { DatumWithOid::new(d, pg_sys::JSONBOID) },
-                    None => DatumWithOid::null_oid(pg_sys::JSONBOID),
-                };
-                // SAFETY: a timestamptz value in microseconds.
-                let at_arg =
-                    unsafe { DatumWithOid::new(pg_sys::Datum::from(at), pg_sys::TIMESTAMPTZOID) };
-                let args = [
-                    tenant.into(),
-                    head.chain.into(),
-                    (head.seq + 1).into(),
-                    table.as_str().into(),
-                    jsonb(Some(key_datum)),
-                    action.into(),
-                    match actor {
-                        Some(a) => a.into(),
-                        None => DatumWithOid::null_oid(pg_sys::UUIDOID),
-                    },
-                    db_role.as_str().into(),
-                    txid.into(),
-                    at_arg,
-                    jsonb(before.as_ref().map(|b| b.0)),
-                    jsonb(after.as_ref().map(|a| a.0)),
-                    head.hash.to_vec().into(),
-                    hash.to_vec().into(),
-                ];
-                let written = Spi::connect_mut(|c| {
-                    !c.update(&stmts.append, None, &args)
-                        .or_raise("writing the audit log")
-                        .is_empty()
-                });
-                if written {
-                    remember(
-                        tenant,
-                        Head {
-                            chain: head.chain,
-                            seq: head.seq + 1,
-                            hash,
-                        },
-                    );
-                    return;
-                }
-                if attempt == 0 {
-                    head = head_row(
-                        &stmts.wait_chain,
-                        &[tenant.into(), head.chain.into()],
-                        "rereading the audit chain",
-                    )
-                    .unwrap_or_else(|| {
-                        raise(
-                            Code::ERRCODE_INTERNAL_ERROR,
-                            "audit chain head is missing",
-                            None,
-                        )
-                    });
-                }
-            }
-            raise(
-                Code::ERRCODE_INTERNAL_ERROR,
-                "audit chain head changed while this transaction held it",
-                None,
-            )
+                    hash,
+                },
+            );
         })
     });
     Ok(None)
@@ -613,6 +722,8 @@ fn audit_trigger<'a>(
 fn audit_verify(
     tenant: pgrx::Uuid,
 ) -> TableIterator<'static, (name!(chain, i16), name!(seq, i64), name!(problem, String))> {
+    // Entries of this very transaction count: their heads are written now.
+    flush_heads();
     let mut breaks = Vec::new();
     Spi::connect(|client| {
         let heads: Vec<(i16, i64, Vec<u8>)> = client
