@@ -33,7 +33,7 @@ create function load_items(p_from int, p_to int) returns void language sql as $$
             from unnest(ce.v, n1.v[s1 + 1:384] || n1.v[1:s1], n2.v[s2 + 1:384] || n2.v[1:s2])
                  with ordinality t(a, b, c, o))::bizos.vector
     from (select i,
-                 1 + (i * 7919) % 1000 as ce,
+                 1 + (i::bigint * 7919) % 1000 as ce,
                  1 + (i::bigint * 48271 % 1000003) % 1000 as j1, (i::bigint * 16807 % 1000003) % 384 as s1,
                  1 + (i::bigint * 69621 % 1000003) % 1000 as j2, (i::bigint * 39373 % 1000003) % 384 as s2
             from generate_series(p_from, p_to) i) g
