@@ -335,3 +335,49 @@ async fn a_login_granted_one_tenant_sees_only_that_tenant() {
     .unwrap();
     assert!(barrier);
 }
+
+#[tokio::test]
+async fn the_schema_tier_gets_its_own_analytics_schema() {
+    let db = TestDb::new().await;
+    bizos_sql::migrate(&db.url("bizos_owner"), Some("tenant_zeta"))
+        .await
+        .unwrap();
+    // Every table of the tenant schema has a view in tenant_zeta_analytics
+    // that reads that schema's table, not the shared tier's.
+    let wrong: Vec<String> = sqlx::query_scalar(
+        "select c.relname::text from pg_class c
+          where c.relnamespace = 'tenant_zeta'::regnamespace and c.relkind = 'r'
+            and c.relname not in ('analytics_grants', 'analytics_masking', 'refinery_schema_history')
+            and not exists (
+              select 1 from pg_depend d
+                join pg_rewrite r on r.oid = d.objid
+                join pg_class v on v.oid = r.ev_class
+               where d.refobjid = c.oid and d.classid = 'pg_rewrite'::regclass
+                 and v.relnamespace = 'tenant_zeta_analytics'::regnamespace
+                 and v.relname = c.relname)
+          order by 1",
+    )
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    assert!(wrong.is_empty(), "tables without their view: {wrong:?}");
+    let views: i64 = sqlx::query_scalar(
+        "select count(*) from pg_class
+          where relnamespace = 'tenant_zeta_analytics'::regnamespace and relkind = 'v'",
+    )
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    assert!(views >= 20, "{views}");
+    let tenant: Uuid = sqlx::query_scalar(
+        "insert into tenant_zeta.tenants (slug, name) values ('zeta', 'Zeta') returning tenant_id",
+    )
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    let seen: Vec<Uuid> = sqlx::query_scalar("select tenant_id from tenant_zeta_analytics.tenants")
+        .fetch_all(&db.pool_as("bizos_bi"))
+        .await
+        .unwrap();
+    assert_eq!(seen, [tenant]);
+}
