@@ -124,13 +124,15 @@ pub async fn apply_database_settings(admin_dsn: &str, database: &str) -> Result<
     database_settings(&connect(admin_dsn).await?, database).await
 }
 
+/// The search path ends with schema `bizos` so its operators (`<=>` of
+/// vector search) work unqualified; functions are still called qualified.
 async fn database_settings(admin: &Client, db: &str) -> Result<(), Error> {
     admin
         .batch_execute(&format!(
             "alter database {db} owner to bizos_owner;
              revoke all on database {db} from public;
              grant connect, temporary on database {db} to bizos_app, bizos_analyst, bizos_bi;
-             alter database {db} set search_path = \"$user\", public, {ext};",
+             alter database {db} set search_path = \"$user\", public, {ext}, bizos;",
             ext = crate::EXTENSIONS_SCHEMA,
         ))
         .await
