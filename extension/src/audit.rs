@@ -266,7 +266,10 @@ fn reread_head(stmts: &Statements, tenant: pgrx::Uuid, chain: i16) -> Head {
 
 fn remember(tenant: pgrx::Uuid, head: Head) {
     let top = top_xid();
-    HELD.with(|h| h.borrow_mut().insert((top, tenant), Held { head, stale: false }));
+    HELD.with(|h| {
+        h.borrow_mut()
+            .insert((top, tenant), Held { head, stale: false })
+    });
 }
 
 /// Once per transaction that writes entries: the heads are written just
@@ -279,7 +282,11 @@ fn register_callbacks(top: u64) {
     register_xact_callback(PgXactCallbackEvent::PreCommit, flush_heads);
     register_xact_callback(PgXactCallbackEvent::PrePrepare, flush_heads);
     register_subxact_callback(PgSubXactCallbackEvent::AbortSub, |_, _| {
-        HELD.with(|h| h.borrow_mut().values_mut().for_each(|held| held.stale = true));
+        HELD.with(|h| {
+            h.borrow_mut()
+                .values_mut()
+                .for_each(|held| held.stale = true)
+        });
     });
 }
 

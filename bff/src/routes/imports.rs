@@ -114,12 +114,12 @@ async fn stage(
             fingerprint(path.into(), &form),
             async |conn| {
                 // COPY and the move into import_rows of a large file take longer
-            // than the login role's statement timeout allows a JSON request.
-            sqlx::query("select set_config('statement_timeout', $1, true)")
-                .bind(format!("{}ms", state.upload_timeout.as_millis()))
-                .execute(&mut *conn)
-                .await?;
-            let object = form.file.register(&mut *conn).await?;
+                // than the login role's statement timeout allows a JSON request.
+                sqlx::query("select set_config('statement_timeout', $1, true)")
+                    .bind(format!("{}ms", state.upload_timeout.as_millis()))
+                    .execute(&mut *conn)
+                    .await?;
+                let object = form.file.register(&mut *conn).await?;
                 let created: Value = sqlx::query_scalar("select import_create($1)")
                     .bind(json!({
                         "module": module,
