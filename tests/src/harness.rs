@@ -150,6 +150,32 @@ impl TestDb {
             .expect("create tenant")
     }
 
+    /// Two demo tenants, tenant-a and tenant-b, seeded at small scale by
+    /// sql/demo/demo.sql through the real RPCs; returns their ids.
+    pub async fn seed_demo_tenants(&self) -> (Uuid, Uuid) {
+        sqlx::raw_sql(include_str!("../../sql/demo/demo.sql"))
+            .execute(&self.owner)
+            .await
+            .expect("demo functions");
+        let mut ids = Vec::new();
+        for (slug, name) in [("tenant-a", "Tenant A"), ("tenant-b", "Tenant B")] {
+            sqlx::query("select demo.seed($1, $2, 0.02)")
+                .bind(slug)
+                .bind(name)
+                .execute(&self.owner)
+                .await
+                .expect("seed");
+            ids.push(
+                sqlx::query_scalar::<_, Uuid>("select tenant_id from tenants where slug = $1")
+                    .bind(slug)
+                    .fetch_one(&self.owner)
+                    .await
+                    .expect("seeded tenant"),
+            );
+        }
+        (ids[0], ids[1])
+    }
+
     /// Creates a user profile (as the owner) and returns the user as a caller.
     pub async fn create_user(&self, tenant: Uuid, role: &str) -> Caller {
         let user = Uuid::new_v4();

@@ -8,35 +8,6 @@ use bizos_tests::{admin_url, code, TestDb};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-const DEMO_SQL: &str = include_str!("../../sql/demo/demo.sql");
-
-/// Two demo tenants (small scale), as the RLS matrix seeds them.
-async fn seeded(db: &TestDb) -> (Uuid, Uuid) {
-    sqlx::raw_sql(DEMO_SQL)
-        .execute(&db.owner)
-        .await
-        .expect("demo functions");
-    for (slug, name) in [("tenant-a", "Tenant A"), ("tenant-b", "Tenant B")] {
-        sqlx::query("select demo.seed($1, $2, 0.02)")
-            .bind(slug)
-            .bind(name)
-            .execute(&db.owner)
-            .await
-            .expect("seed");
-    }
-    let id = |slug: &'static str| {
-        let pool = db.owner.clone();
-        async move {
-            sqlx::query_scalar::<_, Uuid>("select tenant_id from tenants where slug = $1")
-                .bind(slug)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        }
-    };
-    (id("tenant-a").await, id("tenant-b").await)
-}
-
 /// Every table of the business schema, from the catalog.
 async fn base_tables(db: &TestDb) -> Vec<String> {
     sqlx::query_scalar(
@@ -71,7 +42,7 @@ const NOT_BUSINESS: [&str; 3] = [
 #[tokio::test]
 async fn every_business_table_has_a_view_and_readers_get_only_views() {
     let db = TestDb::new().await;
-    seeded(&db).await;
+    db.seed_demo_tenants().await;
     let tables = base_tables(&db).await;
     let views = analytics_views(&db).await;
     let expected: Vec<String> = tables
@@ -138,7 +109,7 @@ async fn raw_personal_values(db: &TestDb) -> BTreeSet<String> {
 #[tokio::test]
 async fn views_show_no_raw_personal_data() {
     let db = TestDb::new().await;
-    let (a, _) = seeded(&db).await;
+    let (a, _) = db.seed_demo_tenants().await;
     // Free text with PII in a note and a ticket message body.
     sqlx::query(
         "update leads set notes = 'KTP 3174011203900001, WA +62 812-3456-7890, budi.s@gmail.com'
@@ -297,7 +268,7 @@ async fn tenants_seen(pool: &PgPool, sql_prefix: &str) -> BTreeSet<Uuid> {
 #[tokio::test]
 async fn a_login_granted_one_tenant_sees_only_that_tenant() {
     let db = TestDb::new().await;
-    let (a, b) = seeded(&db).await;
+    let (a, b) = db.seed_demo_tenants().await;
     let role = TempRole::create("bizos_analyst").await;
     let scoped = db.pool_as(&role.name);
     // No grant yet: nothing.

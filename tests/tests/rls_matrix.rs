@@ -7,35 +7,7 @@ use bizos_tests::{caller, TestDb};
 use serde_json::Value;
 use uuid::Uuid;
 
-const DEMO_SQL: &str = include_str!("../../sql/demo/demo.sql");
-
 use bizos_bff::auth::APP_ROLES as ROLES;
-
-async fn seeded(db: &TestDb) -> (Uuid, Uuid) {
-    sqlx::raw_sql(DEMO_SQL)
-        .execute(&db.owner)
-        .await
-        .expect("demo functions");
-    for (slug, name) in [("tenant-a", "Tenant A"), ("tenant-b", "Tenant B")] {
-        sqlx::query("select demo.seed($1, $2, 0.02)")
-            .bind(slug)
-            .bind(name)
-            .execute(&db.owner)
-            .await
-            .expect("seed");
-    }
-    let id = |slug: &'static str| {
-        let pool = db.owner.clone();
-        async move {
-            sqlx::query_scalar::<_, Uuid>("select tenant_id from tenants where slug = $1")
-                .bind(slug)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        }
-    };
-    (id("tenant-a").await, id("tenant-b").await)
-}
 
 async fn user_of(db: &TestDb, tenant: Uuid, role: &str) -> Caller {
     let user: Uuid = sqlx::query_scalar(
@@ -120,7 +92,7 @@ async fn try_copy_row(db: &TestDb, who: &Caller, table: &str, victim: Uuid) -> b
 #[tokio::test]
 async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows() {
     let db = TestDb::new().await;
-    let (a, b) = seeded(&db).await;
+    let (a, b) = db.seed_demo_tenants().await;
     let tables = tenant_tables(&db).await;
     let views = tenant_views(&db).await;
     assert!(tables.len() >= 15, "{tables:?}");
@@ -181,7 +153,7 @@ async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows() {
 #[tokio::test]
 async fn directors_read_everything_and_write_nothing() {
     let db = TestDb::new().await;
-    let (a, _) = seeded(&db).await;
+    let (a, _) = db.seed_demo_tenants().await;
     let director = user_of(&db, a, "director").await;
     for table in tenant_tables(&db).await {
         let total = count(
@@ -215,7 +187,7 @@ async fn directors_read_everything_and_write_nothing() {
 #[tokio::test]
 async fn role_scopes_hold_within_a_tenant() {
     let db = TestDb::new().await;
-    let (a, _) = seeded(&db).await;
+    let (a, _) = db.seed_demo_tenants().await;
     let checks: [(&str, &str); 6] = [
         ("ops", "select count(*) from tickets where dept_target is distinct from my_dept_code()"),
         ("salesperson", "select count(*) from leads where sales_owner_user_id is distinct from bizos.uid() and created_by is distinct from bizos.uid()"),
