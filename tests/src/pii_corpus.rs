@@ -230,11 +230,12 @@ fn nik_digits(r: &mut Rng) -> String {
     )
 }
 
-fn nik(r: &mut Rng) -> String {
-    let d = nik_digits(r);
-    match r.range(0, 9) {
-        0 => format!("{} {} {} {}", &d[..4], &d[4..8], &d[8..12], &d[12..]),
-        1 => format!(
+/// A NIK as people write it: plain, 4-4-4-4, the dotted form of the KTP
+/// (`PP.RR.SS.DDMMYY.NNNN`) or 6-6-4 with dashes.
+fn format_nik(r: &mut Rng, d: &str) -> String {
+    match r.range(0, 11) {
+        0 | 1 => format!("{} {} {} {}", &d[..4], &d[4..8], &d[8..12], &d[12..]),
+        2 => format!(
             "{}.{}.{}.{}.{}",
             &d[..2],
             &d[2..4],
@@ -242,8 +243,34 @@ fn nik(r: &mut Rng) -> String {
             &d[6..12],
             &d[12..]
         ),
-        _ => d,
+        3 => format!("{}-{}-{}", &d[..6], &d[6..12], &d[12..]),
+        4 => format!("{}.{}.{}", &d[..6], &d[6..12], &d[12..]),
+        _ => d.to_owned(),
     }
+}
+
+fn nik(r: &mut Rng) -> String {
+    let d = nik_digits(r);
+    format_nik(r, &d)
+}
+
+/// A NIK with a typo in its birth date (day 00 or 32–39, month 00 or
+/// 13–19): no longer a valid layout, still somebody's identity number.
+/// Only written after a NIK/KTP keyword.
+fn typo_nik(r: &mut Rng) -> String {
+    let mut d = nik_digits(r).into_bytes();
+    if r.chance(0.5) {
+        let day = *r.pick(&[&0u64, &32, &35, &38, &39, &0]);
+        d[6] = b'0' + (day / 10) as u8;
+        d[7] = b'0' + (day % 10) as u8;
+    } else {
+        let month = *r.pick(&[&0u64, &13, &14, &19]);
+        d[8] = b'0' + (month / 10) as u8;
+        d[9] = b'0' + (month % 10) as u8;
+    }
+    let d = String::from_utf8(d).unwrap();
+    assert!(!nik_layout(&d), "{d}");
+    format_nik(r, &d)
 }
 
 /// A 15-digit NPWP with a valid check digit (Luhn over the first 9).
@@ -251,6 +278,15 @@ fn npwp15(r: &mut Rng) -> String {
     let first8 = format!("{:02}{}", r.range(1, 99), r.digits(6));
     let check = luhn_digit(&first8);
     format!("{first8}{check}{:03}{:03}", r.range(1, 999), r.range(0, 5))
+}
+
+/// A 15-digit NPWP whose check digit is wrong (a typo in any of the first
+/// nine digits has the same effect).
+fn typo_npwp15(r: &mut Rng) -> String {
+    let d = npwp15(r);
+    let good = d.as_bytes()[8] - b'0';
+    let bad = (good + r.range(1, 9) as u8) % 10;
+    format!("{}{bad}{}", &d[..8], &d[9..])
 }
 
 fn dotted_npwp(d: &str) -> String {
@@ -265,13 +301,44 @@ fn dotted_npwp(d: &str) -> String {
     )
 }
 
+/// The 15 digits in one of the layouts people type: the official one, all
+/// dots, all dashes, spaces, dots missing, an en dash, spaces around the
+/// dash.
+fn typed_npwp(r: &mut Rng, d: &str) -> String {
+    let (a, b, c, x, e, f) = (
+        &d[0..2],
+        &d[2..5],
+        &d[5..8],
+        &d[8..9],
+        &d[9..12],
+        &d[12..15],
+    );
+    match r.range(0, 9) {
+        0..=2 => dotted_npwp(d),
+        3 => format!("{a}.{b}.{c}.{x}.{e}.{f}"),
+        4 => format!("{a}-{b}-{c}-{x}-{e}-{f}"),
+        5 => format!("{a} {b} {c} {x} {e} {f}"),
+        6 => format!("{a}{b}{c}{x}-{e}{f}"),
+        7 => format!("{a}.{b}.{c}.{x}\u{2013}{e}.{f}"),
+        8 => format!("{a}.{b}.{c}.{x} - {e}.{f}"),
+        _ => format!("{a}.{b}.{c}.{x}-{e}{f}"),
+    }
+}
+
 /// An NPWP in one of its forms, with the label text that introduces it
 /// (the plain and 16-digit forms are only NPWPs when a keyword says so).
+/// A quarter have a wrong check digit: a typo does not make it public.
 fn npwp(r: &mut Rng) -> (String, String) {
-    let d = npwp15(r);
-    let kw = r.pick(&["NPWP", "NPWP:", "No. NPWP", "npwp"]).to_owned();
+    let d = if r.chance(0.25) {
+        typo_npwp15(r)
+    } else {
+        npwp15(r)
+    };
+    let kw = r
+        .pick(&["NPWP", "NPWP:", "No. NPWP", "npwp", "NPWP perusahaan:"])
+        .to_owned();
     match r.range(0, 9) {
-        0..=5 => (kw, dotted_npwp(&d)),
+        0..=5 => (kw, typed_npwp(r, &d)),
         6 => (kw, d),
         7 => (kw, format!("0{d}")),
         _ => (kw, nik_digits(r)),
@@ -284,20 +351,39 @@ const MOBILE_PREFIXES: &[&str] = &[
     "881", "882", "887",
 ];
 
+/// A mobile number in one of the groupings people type: 10 to 13 digits
+/// with the trunk 0 (a national number of 9 to 12), split 4-4-rest,
+/// 4-3-rest, 3-4-rest after `+62`, with spaces, dashes or dots, in
+/// parentheses, `62` without the plus, `+62 (0)`.
+fn mobile(r: &mut Rng) -> String {
+    let p = r.pick(MOBILE_PREFIXES);
+    let rest_len = r.range(6, 9) as usize;
+    let rest = r.digits(rest_len);
+    let nsn = format!("{p}{rest}");
+    let local = format!("0{nsn}");
+    let sep = *r.pick(&[" ", "-", "-", ".", " "]);
+    // `0814 9768 74`, `0812-3456-7890`, `0812 3456 78901`
+    let four_four = |sep: &str| format!("{}{sep}{}{sep}{}", &local[..4], &local[4..8], &local[8..]);
+    match r.range(0, 13) {
+        0 => local.clone(),
+        1 | 2 => four_four(sep),
+        3 => format!("{}{sep}{}{sep}{}", &local[..4], &local[4..7], &local[7..]),
+        4 => format!("+62 {p}{sep}{}{sep}{}", &rest[..4], &rest[4..]),
+        5 => format!("+62{nsn}"),
+        6 => format!("62{nsn}"),
+        7 => format!("62 {p} {} {}", &rest[..4], &rest[4..]),
+        8 => format!("({}) {}-{}", &local[..4], &local[4..8], &local[8..]),
+        9 => format!("+62-{p}-{}-{}", &rest[..4], &rest[4..]),
+        10 => format!("+62 (0){p} {} {}", &rest[..4], &rest[4..]),
+        11 => format!("(+62) {p} {} {}", &rest[..4], &rest[4..]),
+        12 => format!("{} {}", &local[..4], &local[4..]),
+        _ => format!("{}\u{2013}{}\u{2013}{}", &local[..4], &local[4..8], &local[8..]),
+    }
+}
+
 fn phone(r: &mut Rng) -> String {
     if r.chance(0.8) {
-        let p = r.pick(MOBILE_PREFIXES);
-        let tail = r.range(3, 4) as usize;
-        let (a, b) = (r.digits(4), r.digits(tail));
-        match r.range(0, 6) {
-            0 => format!("0{p}-{a}-{b}"),
-            1 => format!("0{p}{a}{b}"),
-            2 => format!("+62 {p} {a} {b}"),
-            3 => format!("+62{p}{a}{b}"),
-            4 => format!("62{p}{a}{b}"),
-            5 => format!("0{p} {a} {b}"),
-            _ => format!("+62 {p}-{a}-{b}"),
-        }
+        mobile(r)
     } else {
         let (area, len) = *r.pick(&[
             &("21", 8usize),
@@ -311,10 +397,11 @@ fn phone(r: &mut Rng) -> String {
             &("542", 6),
         ]);
         let sub = format!("{}{}", r.range(2, 9), r.digits(len - 1));
-        match r.range(0, 3) {
+        match r.range(0, 4) {
             0 => format!("(0{area}) {sub}"),
             1 => format!("0{area}-{sub}"),
             2 => format!("+62 {area} {sub}"),
+            3 => format!("+62 {area} {} {}", &sub[..4], &sub[4..]),
             _ => format!("(0{area}) {}-{}", &sub[..3], &sub[3..]),
         }
     }
@@ -336,8 +423,8 @@ fn email(r: &mut Rng) -> String {
 }
 
 /// A card number of a real network with a valid Luhn digit, printed in
-/// groups or plain.
-fn card(r: &mut Rng) -> String {
+/// groups or plain; with `typo`, one digit is wrong (the Luhn check fails).
+fn card(r: &mut Rng, typo: bool) -> String {
     let (prefix, len) = *r.pick(&[
         &("4", 16usize),
         &("4", 16),
@@ -350,7 +437,13 @@ fn card(r: &mut Rng) -> String {
         &("6011", 16),
     ]);
     let payload = format!("{prefix}{}", r.digits(len - prefix.len() - 1));
-    let d = format!("{payload}{}", luhn_digit(&payload));
+    let check = luhn_digit(&payload);
+    let check = if typo {
+        char::from(b'0' + (check as u8 - b'0' + r.range(1, 9) as u8) % 10)
+    } else {
+        check
+    };
+    let d = format!("{payload}{check}");
     let sep = r.pick(&[" ", " ", "-"]);
     match (len, r.range(0, 2)) {
         (15, 0) => d,
@@ -418,7 +511,7 @@ fn invoice_no(r: &mut Rng) -> String {
 
 /// Non-PII business noise: one sentence.
 fn noise(r: &mut Rng, d: &mut Doc) {
-    let s = match r.range(0, 11) {
+    let s = match r.range(0, 17) {
         0 => format!(
             "Mohon dibayar sebelum {} untuk invoice {}. ",
             date(r),
@@ -458,6 +551,45 @@ fn noise(r: &mut Rng, d: &mut Doc) {
             r.range(1, 99999),
             r.range(1, 500)
         ),
+        11 => format!(
+            "[{:02}/{:02}/{:02} {:02}.{:02}.{:02}] pesan diteruskan. ",
+            r.range(1, 28),
+            r.range(1, 12),
+            r.range(24, 26),
+            r.range(0, 23),
+            r.range(0, 59),
+            r.range(0, 59)
+        ),
+        12 => format!(
+            "DP Rp{},- sisanya {} jt. ",
+            amount(r),
+            r.pick(&["1,5", "2", "12,75", "250"])
+        ),
+        13 => format!(
+            "Order #{} dan PO no. {}/{}/{:04} jam {:02}:{:02}:{:02}. ",
+            r.range(100_000, 9_999_999),
+            r.range(1, 999),
+            r.pick(&["PO", "SPK", "DO"]),
+            r.range(2024, 2026),
+            r.range(0, 23),
+            r.range(0, 59),
+            r.range(0, 59)
+        ),
+        14 => format!(
+            "Harga satuan USD {}.{:02}, kurs {}.{:03}. ",
+            r.range(1, 9999),
+            r.range(0, 99),
+            r.range(15, 16),
+            r.range(0, 999)
+        ),
+        15 => format!(
+            "No. faktur pajak {:03}.{:03}-{:02}.{:08} tanggal {}. ",
+            r.range(10, 99),
+            r.range(0, 999),
+            r.range(24, 26),
+            r.range(1, 99_999_999),
+            date(r)
+        ),
         _ => format!(
             "Terima kasih 🙏 atas kerja samanya, “{}”. ",
             r.pick(COMPANIES)
@@ -471,7 +603,10 @@ fn pii_item(r: &mut Rng, d: &mut Doc) {
     match r.range(0, 11) {
         0 | 1 => {
             let kw = r.pick(&["NIK", "NIK:", "No. KTP", "KTP", "nomor NIK", "NIK pemilik"]);
-            d.say(&format!("{kw} ")).pii("NIK", &nik(r)).say(". ");
+            // A NIK after its keyword stays one even with a typo in the
+            // birth date.
+            let v = if r.chance(0.2) { typo_nik(r) } else { nik(r) };
+            d.say(&format!("{kw} ")).pii("NIK", &v).say(". ");
         }
         2 => {
             let (kw, v) = npwp(r);
@@ -488,6 +623,10 @@ fn pii_item(r: &mut Rng, d: &mut Doc) {
                 "hubungi",
                 "kontak",
                 "No. HP/WA",
+                "HP/WA",
+                "Hp.",
+                "WhatsApp",
+                "Telp/HP:",
             ]);
             d.say(&format!("{kw} ")).pii("PHONE", &phone(r)).say(". ");
         }
@@ -498,8 +637,10 @@ fn pii_item(r: &mut Rng, d: &mut Doc) {
         }
         8 => {
             let kw = r.pick(&["kartu kredit", "Visa", "Kartu", "card no.", "CC"]);
+            // A mistyped card number after a card keyword is still one.
+            let typo = r.chance(0.2);
             d.say(&format!("Pembayaran {kw} "))
-                .pii("CARD", &card(r))
+                .pii("CARD", &card(r, typo))
                 .say(" sudah diproses. ");
         }
         9 => {
@@ -517,7 +658,11 @@ fn pii_item(r: &mut Rng, d: &mut Doc) {
                 1 => d.say("(").pii("EMAIL", &email(r)).say(") "),
                 2 => d.say("pemilik ").pii("NIK", &nik(r)).say(" "),
                 _ => {
-                    let v = dotted_npwp(&npwp15(r));
+                    let v = if r.chance(0.3) {
+                        dotted_npwp(&typo_npwp15(r))
+                    } else {
+                        dotted_npwp(&npwp15(r))
+                    };
                     d.say("— ").pii("NPWP", &v).say(" ")
                 }
             };
@@ -603,6 +748,71 @@ pub fn corpus(seed: u64, n: usize) -> Vec<Doc> {
     (0..n).map(|_| document(&mut r)).collect()
 }
 
+/// The hand-written set (`tests/fixtures/pii_realworld/*.txt`): realistic
+/// messages labelled by hand, independent of this generator. Each document
+/// comes with the name of its file.
+pub fn realworld() -> Vec<(&'static str, Doc)> {
+    const FILES: [(&str, &str); 5] = [
+        ("chat", include_str!("../fixtures/pii_realworld/chat.txt")),
+        (
+            "signatures",
+            include_str!("../fixtures/pii_realworld/signatures.txt"),
+        ),
+        ("tickets", include_str!("../fixtures/pii_realworld/tickets.txt")),
+        (
+            "spreadsheet",
+            include_str!("../fixtures/pii_realworld/spreadsheet.txt"),
+        ),
+        (
+            "payments",
+            include_str!("../fixtures/pii_realworld/payments.txt"),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (file, content) in FILES {
+        let mut text = String::new();
+        for line in content.lines().filter(|l| !l.starts_with("#|")) {
+            if line == "---" {
+                out.push((file, parse_labelled(text.trim_end_matches('\n'))));
+                text.clear();
+            } else {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        if !text.trim().is_empty() {
+            out.push((file, parse_labelled(text.trim_end_matches('\n'))));
+        }
+    }
+    out
+}
+
+/// A document written with `[[TYPE:text]]` marks: the text without them and
+/// a label per mark.
+pub fn parse_labelled(marked: &str) -> Doc {
+    const TYPES: [&str; 6] = ["NIK", "NPWP", "PHONE", "EMAIL", "CARD", "BANK_ACCOUNT"];
+    let mut d = Doc::default();
+    let mut rest = marked;
+    while let Some(open) = rest.find("[[") {
+        d.say(&rest[..open]);
+        let inner = &rest[open + 2..];
+        let close = inner
+            .find("]]")
+            .unwrap_or_else(|| panic!("unclosed [[ in {marked:?}"));
+        let (kind, value) = inner[..close]
+            .split_once(':')
+            .unwrap_or_else(|| panic!("no TYPE: in {:?}", &inner[..close]));
+        let kind = TYPES
+            .into_iter()
+            .find(|t| *t == kind)
+            .unwrap_or_else(|| panic!("unknown type {kind}"));
+        d.pii(kind, value);
+        rest = &inner[close + 2..];
+    }
+    d.say(rest);
+    d
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,6 +824,22 @@ mod tests {
             for l in &d.labels {
                 let s: String = chars[l.start..l.end].iter().collect();
                 assert!(!s.is_empty() && s.trim() == s, "{s:?} in {:?}", d.text);
+            }
+        }
+    }
+
+    #[test]
+    fn the_hand_written_set_parses() {
+        let docs = realworld();
+        assert!(docs.len() >= 55, "{}", docs.len());
+        let labels: usize = docs.iter().map(|(_, d)| d.labels.len()).sum();
+        assert!(labels >= 95, "{labels}");
+        for (_, d) in &docs {
+            assert!(!d.text.contains("[[") && !d.text.contains("]]"), "{}", d.text);
+            let chars: Vec<char> = d.text.chars().collect();
+            for l in &d.labels {
+                let s: String = chars[l.start..l.end].iter().collect();
+                assert!(!s.is_empty() && s.trim() == s, "{s:?}");
             }
         }
     }
