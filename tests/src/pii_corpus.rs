@@ -361,7 +361,7 @@ fn mobile(r: &mut Rng) -> String {
     let rest = r.digits(rest_len);
     let nsn = format!("{p}{rest}");
     let local = format!("0{nsn}");
-    let sep = *r.pick(&[" ", "-", "-", ".", " "]);
+    let sep = r.pick(&[" ", "-", "-", ".", " "]);
     // `0814 9768 74`, `0812-3456-7890`, `0812 3456 78901`
     let four_four = |sep: &str| format!("{}{sep}{}{sep}{}", &local[..4], &local[4..8], &local[8..]);
     match r.range(0, 13) {

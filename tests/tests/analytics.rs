@@ -2,7 +2,7 @@
 //! nothing else, see no raw personal data, BI cannot write, and a login can
 //! be scoped to one tenant through analytics_grants.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bizos_tests::{admin_url, code, TestDb};
 use sqlx::{PgPool, Row};
@@ -53,14 +53,35 @@ async fn every_business_table_has_a_view_and_readers_get_only_views() {
     assert!(expected.len() >= 20, "{expected:?}");
     assert_eq!(views, expected);
 
+    // What the owner counts in each base table (both seeded tenants).
+    let mut raw_counts = BTreeMap::new();
+    for view in &views {
+        let n: i64 = sqlx::query_scalar(&format!("select count(*) from public.{view}"))
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+        raw_counts.insert(view.clone(), n);
+    }
+    // The demo seed fills these tables, so a view that drops rows shows.
+    for table in SEEDED {
+        assert!(
+            raw_counts.get(table).copied().unwrap_or(0) > 0,
+            "the demo seed leaves {table} empty: {raw_counts:?}"
+        );
+    }
     for role in ["bizos_analyst", "bizos_bi"] {
         let pool = db.pool_as(role);
+        // Granted every tenant: each view shows exactly the rows of its table.
         for view in &views {
             let n: i64 = sqlx::query_scalar(&format!("select count(*) from analytics.{view}"))
                 .fetch_one(&pool)
                 .await
                 .unwrap_or_else(|e| panic!("{role} reads analytics.{view}: {e}"));
-            assert!(n >= 0);
+            assert_eq!(
+                n, raw_counts[view],
+                "{role}: analytics.{view} shows {n} rows, the table holds {}",
+                raw_counts[view]
+            );
         }
         for table in &tables {
             let err = sqlx::query(&format!("select 1 from public.{table} limit 1"))
@@ -70,19 +91,11 @@ async fn every_business_table_has_a_view_and_readers_get_only_views() {
             assert_eq!(code(&err), "42501", "{role} on {table}: {err}");
         }
     }
-    // The seeded data is visible (every tenant: the default grant).
-    let analyst = db.pool_as("bizos_analyst");
-    let leads: i64 = sqlx::query_scalar("select count(*) from analytics.leads")
-        .fetch_one(&analyst)
-        .await
-        .unwrap();
-    let raw: i64 = sqlx::query_scalar("select count(*) from leads")
-        .fetch_one(&db.owner)
-        .await
-        .unwrap();
-    assert!(raw > 0);
-    assert_eq!(leads, raw);
 }
+
+/// Tables the demo seed (`sql/demo/demo.sql`, `TestDb::seed_demo_tenants`)
+/// fills for both tenants.
+const SEEDED: [&str; SEEDED_LEN] = SEEDED_TABLES;
 
 /// Raw personal values of the seeded tenants, read by the owner.
 async fn raw_personal_values(db: &TestDb) -> BTreeSet<String> {
@@ -158,6 +171,96 @@ async fn views_show_no_raw_personal_data() {
     .await
     .unwrap();
     assert!(found.is_empty(), "{found:?}");
+}
+
+/// Every text column of every view is its masker applied to the stored
+/// value (from `analytics_masking`, else `pii_mask` for text and json),
+/// compared as multisets per column between what the analyst reads and
+/// what the owner computes from the table; personal columns never show a
+/// stored value.
+#[tokio::test]
+async fn masked_columns_hold_the_masked_values() {
+    let db = TestDb::new().await;
+    let (a, _) = db.seed_demo_tenants().await;
+    sqlx::query(
+        "update leads set notes = 'KTP 3174011203900001, WA 0814 9768 74, NPWP 08.123.456.7-890.000'
+          where lead_id = (select lead_id from leads where tenant_id = $1 order by lead_id limit 1)",
+    )
+    .bind(a)
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    let columns: Vec<(String, String, String)> = sqlx::query_as(
+        "select c.relname::text, a.attname::text,
+                coalesce(m.masker, case when t.typcategory = 'S' or t.typname in ('json', 'jsonb')
+                                        then 'text' else 'raw' end)
+           from pg_class c
+           join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+           join pg_type t on t.oid = a.atttypid
+           left join analytics_masking m on m.table_name = c.relname and m.column_name = a.attname
+          where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')
+            and c.relname not in ('analytics_grants', 'analytics_masking', 'refinery_schema_history')
+          order by 1, 2",
+    )
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    let analyst = db.pool_as("bizos_analyst");
+    let mut checked = BTreeMap::<String, usize>::new();
+    for (table, column, masker) in &columns {
+        let expected = match masker.as_str() {
+            "email" | "phone" | "nik" | "name" => format!("bizos.mask_{masker}(t.{column}::text)"),
+            "redact" => format!("case when t.{column} is null then null else '[REDACTED]' end"),
+            "text" => format!("bizos.pii_mask(t.{column}::text)"),
+            _ => continue,
+        };
+        let mut want: Vec<Option<String>> =
+            sqlx::query_scalar(&format!("select {expected} from public.{table} t"))
+                .fetch_all(&db.owner)
+                .await
+                .unwrap();
+        let mut got: Vec<Option<String>> =
+            sqlx::query_scalar(&format!("select t.{column}::text from analytics.{table} t"))
+                .fetch_all(&analyst)
+                .await
+                .unwrap();
+        want.sort();
+        got.sort();
+        assert!(got == want, "analytics.{table}.{column} is not {masker}-masked");
+        if masker != "text" {
+            let raw: BTreeSet<String> =
+                sqlx::query_scalar(&format!("select t.{column}::text from public.{table} t where t.{column} is not null"))
+                    .fetch_all(&db.owner)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .collect();
+            let shown: BTreeSet<String> = got.into_iter().flatten().collect();
+            let leaked: Vec<_> = raw.intersection(&shown).collect();
+            assert!(leaked.is_empty(), "analytics.{table}.{column} shows stored values {leaked:?}");
+            if !raw.is_empty() {
+                *checked.entry(masker.clone()).or_default() += 1;
+            }
+        }
+    }
+    // The seed gives every personal masker columns with values to check.
+    for masker in ["email", "phone", "name", "redact"] {
+        assert!(
+            checked.get(masker).copied().unwrap_or(0) >= 2,
+            "too few seeded {masker} columns: {checked:?}"
+        );
+    }
+    // And the free text with PII is masked in the view.
+    let notes: Vec<String> = sqlx::query_scalar(
+        "select notes from analytics.leads where notes like 'KTP %'",
+    )
+    .fetch_all(&analyst)
+    .await
+    .unwrap();
+    assert_eq!(
+        notes,
+        ["KTP [REDACTED_NIK], WA [REDACTED_PHONE], NPWP [REDACTED_NPWP]"]
+    );
 }
 
 async fn setting(pool: &PgPool, name: &str) -> String {
@@ -281,6 +384,37 @@ async fn a_login_granted_one_tenant_sees_only_that_tenant() {
         .await
         .unwrap();
     assert_eq!(tenants_seen(&scoped, "").await, BTreeSet::from([a]));
+    // Every view shows exactly tenant A's rows of its table (and nothing of
+    // a table without tenant_id): counted as the owner.
+    let tables: Vec<(String, bool)> = sqlx::query_as(
+        "select c.relname::text,
+                exists (select 1 from pg_attribute a where a.attrelid = c.oid
+                           and a.attname = 'tenant_id' and not a.attisdropped)
+           from pg_class c where c.relnamespace = 'analytics'::regnamespace and c.relkind = 'v'
+          order by 1",
+    )
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    let mut nonempty = 0;
+    for (view, tenanted) in &tables {
+        let own: i64 = if *tenanted {
+            sqlx::query_scalar(&format!("select count(*) from public.{view} where tenant_id = $1"))
+                .bind(a)
+                .fetch_one(&db.owner)
+                .await
+                .unwrap()
+        } else {
+            0
+        };
+        let shown: i64 = sqlx::query_scalar(&format!("select count(*) from analytics.{view}"))
+            .fetch_one(&scoped)
+            .await
+            .unwrap();
+        assert_eq!(shown, own, "{view}: a login granted tenant A sees {shown} rows, A has {own}");
+        nonempty += usize::from(own > 0);
+    }
+    assert!(nonempty >= SEEDED.len(), "{nonempty} views with rows of tenant A");
     // SET ROLE to the unscoped group role does not widen it.
     assert_eq!(
         tenants_seen(&scoped, "set role bizos_analyst").await,

@@ -184,3 +184,35 @@ fn hand_written_set_per_type() {
         assert!(c.precision() >= 0.9, "{t}: precision {:.4}", c.precision());
     }
 }
+
+/// Writes the benchmark corpus as JSON lines: `PII_CORPUS_OUT` (path,
+/// required), `PII_CORPUS_BYTES` (text bytes, default 50 MB),
+/// `PII_CORPUS_SEED` (42). Run by `bench/pii/run`; the same documents as
+/// `write_corpus` of `tests/tests/pii_corpus.rs`, without building the
+/// integration tests.
+#[test]
+#[ignore = "writes the benchmark corpus; run by bench/pii/run"]
+fn write_corpus() {
+    use std::io::Write;
+    let path = std::env::var("PII_CORPUS_OUT").expect("PII_CORPUS_OUT");
+    let bytes: usize = std::env::var("PII_CORPUS_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000_000);
+    let seed: u64 = std::env::var("PII_CORPUS_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(42);
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(&path).expect("create corpus file"));
+    let mut r = pii_corpus::Rng::new(seed);
+    let (mut written, mut docs) = (0, 0);
+    while written < bytes {
+        let d = pii_corpus::document(&mut r);
+        written += d.text.len();
+        docs += 1;
+        writeln!(out, "{}", d.to_json_line()).unwrap();
+    }
+    out.flush().unwrap();
+    println!("wrote {docs} documents, {written} bytes of text, to {path}");
+}

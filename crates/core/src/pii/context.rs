@@ -23,9 +23,13 @@ fn single(word: &[u8]) -> Option<Kind> {
         b"nik" | b"ktp" | b"e-ktp" | b"kependudukan" => Kind::Nik,
         b"npwp" => Kind::Npwp,
         b"hp" | b"wa" | b"whatsapp" | b"telp" | b"tlp" | b"telepon" | b"telpon" | b"tel"
-        | b"phone" | b"ponsel" | b"mobile" | b"hubungi" | b"kontak" | b"fax" => Kind::Phone,
+        | b"phone" | b"ponsel" | b"mobile" | b"hubungi" | b"kontak" | b"fax" | b"handphone"
+        | b"hape" | b"nohp" | b"nowa" | b"tlpn" | b"telfon" | b"cell" | b"cellphone" | b"ph"
+        | b"mob" | b"sms" | b"call" | b"telephone" => Kind::Phone,
         b"email" | b"e-mail" | b"surel" => Kind::Email,
-        b"card" | b"kartu" | b"visa" | b"mastercard" | b"cc" => Kind::Card,
+        b"card" | b"kartu" | b"visa" | b"mastercard" | b"cc" | b"amex" | b"jcb" | b"unionpay" => {
+            Kind::Card
+        }
         b"rekening" | b"rek" | b"norek" | b"acct" => Kind::BankAccount,
         _ => return None,
     })
@@ -36,6 +40,8 @@ fn single(word: &[u8]) -> Option<Kind> {
 fn pair(first: &[u8], second: &[u8]) -> Option<Kind> {
     Some(match (first, second) {
         (b"kartu", b"kredit" | b"debit") => Kind::Card,
+        // The family card (KK) number has the NIK's layout.
+        (b"kartu", b"keluarga") => Kind::Nik,
         (b"account" | b"acc", b"no" | b"number" | b"nr") => Kind::BankAccount,
         (b"a", b"c") => Kind::BankAccount,
         _ => return None,
@@ -85,13 +91,15 @@ pub fn nearest(text: &[u8], floor: usize, start: usize) -> Option<Kind> {
             *w = b.to_ascii_lowercase();
         }
         let w = &word[..len];
-        if let Some(kind) = single(w) {
-            return Some(kind);
-        }
+        // A two-word keyword before its first word alone (`kartu keluarga`
+        // is no card).
         if let Some((next, n)) = &after {
             if let Some(kind) = pair(w, &next[..*n]) {
                 return Some(kind);
             }
+        }
+        if let Some(kind) = single(w) {
+            return Some(kind);
         }
         after = Some((word, len));
     }
@@ -121,6 +129,10 @@ mod tests {
         assert_eq!(at_end("A/C "), Some(Kind::BankAccount));
         assert_eq!(at_end("no.rek:"), Some(Kind::BankAccount));
         assert_eq!(at_end("nomor induk kependudukan "), Some(Kind::Nik));
+        assert_eq!(at_end("No. Kartu Keluarga: "), Some(Kind::Nik));
+        assert_eq!(at_end("HP/WA "), Some(Kind::Phone));
+        assert_eq!(at_end("Cell: "), Some(Kind::Phone));
+        assert_eq!(at_end("Handphone "), Some(Kind::Phone));
     }
 
     #[test]

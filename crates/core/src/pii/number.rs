@@ -20,11 +20,37 @@ const DASH: u8 = 2;
 const DOT: u8 = 4;
 const PAREN: u8 = 8;
 
-/// Scores of the types that only a keyword or a layout establishes.
-const NPWP_DOTTED: f32 = 0.85;
-const NPWP_PLAIN: f32 = 0.3;
+/// Scores of the types that only a keyword or a layout establishes. The
+/// NPWP check digit raises the score of an NPWP; it never decides alone
+/// whether one is masked (a typo does not make a tax number public).
+/// The official layout `XX.XXX.XXX.X-XXX.XXX` (any of `.`, `-`, space,
+/// en dash between the groups):
+const NPWP_LAYOUT_CHECKED: f32 = 0.9;
+const NPWP_LAYOUT: f32 = 0.6;
+/// 15 digits split at some of the layout's boundaries (`015234567-407000`,
+/// `01.000.013.1-093000`): three groups or more stand alone, two need the
+/// check digit or a keyword.
+const NPWP_PARTIAL_CHECKED: f32 = 0.7;
+const NPWP_PARTIAL: f32 = 0.5;
+const NPWP_SPLIT_CHECKED: f32 = 0.45;
+const NPWP_SPLIT: f32 = 0.3;
+/// Plain 15 digits or 16 (`0`+15, the 2024 form): only with a keyword.
+const NPWP_PLAIN_CHECKED: f32 = 0.3;
+const NPWP_PLAIN: f32 = 0.2;
 const NPWP_FROM_NIK: f32 = 0.8;
 const BANK_ACCOUNT: f32 = 0.85;
+/// Types a keyword establishes for numbers that fail their structure
+/// check (a typo): a NIK/KTP keyword and 15–17 digits, a card keyword and
+/// 13–19 digits, a phone keyword and a mobile number that lost its trunk
+/// `0` or has a mistyped prefix. Below [`MIN_SCORE`] without the keyword.
+const NIK_BY_KEYWORD: f32 = 0.25;
+const CARD_BY_KEYWORD: f32 = 0.3;
+const PHONE_BY_KEYWORD: f32 = 0.3;
+/// A number that is PII in its first groups but continues with `.` or
+/// `-` and more digits is masked whole when at least this confident (never
+/// half), and otherwise not taken for PII at all (`010.000-26.00012345`, a
+/// tax invoice number, does not start with a landline).
+const WHOLE_IF_CONTINUED: f32 = 0.6;
 
 /// A number as written: digit groups and how they are joined.
 struct Number {
@@ -109,10 +135,19 @@ fn glued_before(text: &[u8], j: usize) -> bool {
         return true;
     }
     if matches!(prev, b'-' | b'/') {
+        // `wa.me/6281234567890`: a WhatsApp link is a phone number.
+        if prev == b'/' && j >= 6 && text[j - 6..j - 1].eq_ignore_ascii_case(b"wa.me") {
+            return false;
+        }
         return j >= 2 && text[j - 2].is_ascii_alphanumeric();
     }
     // The seconds or minutes of a time (`00:41:03.122833`).
     if prev == b':' {
+        return j >= 2 && text[j - 2].is_ascii_digit();
+    }
+    // The rest of a number that was not PII or was skipped with its word
+    // (`Rp6.070.000.000`, `047.086-25.518…`): never a number of its own.
+    if prev == b'.' {
         return j >= 2 && text[j - 2].is_ascii_digit();
     }
     if prev >= 0x80 {
@@ -199,13 +234,24 @@ fn skip_word(text: &[u8], mut i: usize) -> usize {
     }
 }
 
-fn separator_class(b: u8) -> u8 {
-    match b {
-        b' ' => SPACE,
-        b'-' => DASH,
-        b'.' => DOT,
-        b'(' | b')' => PAREN,
-        _ => 0,
+/// The separator class and byte length of the character at `i`: space,
+/// no-break spaces (U+00A0, U+202F: word processors and chat exports),
+/// `-` and the Unicode dashes (U+2010–U+2014, U+2212: autocorrect turns
+/// `-` into an en dash), `.`, parentheses; `(0, 0)` for anything else.
+fn separator_at(text: &[u8], i: usize) -> (u8, usize) {
+    match text[i] {
+        b' ' => (SPACE, 1),
+        b'-' => (DASH, 1),
+        b'.' => (DOT, 1),
+        b'(' | b')' => (PAREN, 1),
+        0xC2 if text.get(i + 1) == Some(&0xA0) => (SPACE, 2),
+        0xE2 => match (text.get(i + 1), text.get(i + 2)) {
+            (Some(0x80), Some(0x90..=0x94)) => (DASH, 3),
+            (Some(0x80), Some(0xAF)) => (SPACE, 3),
+            (Some(0x88), Some(0x92)) => (DASH, 3),
+            _ => (0, 0),
+        },
+        _ => (0, 0),
     }
 }
 
@@ -235,31 +281,69 @@ fn number_at(text: &[u8], i: usize, limit: usize, floor: usize, out: &mut Vec<Sp
         return end;
     }
     let ctx = context::nearest(text, floor, num.start);
-    for k in (1..=num.groups).rev() {
+    let mut k = num.groups;
+    while k >= 1 {
+        let groups = k;
+        k -= 1;
         // A number glued to letters (`3174…abc`) is part of a word.
-        if k == num.groups && glued(text, num.end[k - 1]) {
+        if groups == num.groups && glued(text, num.end[groups - 1]) {
             continue;
         }
+        let Some((kind, score)) = classify(&num, groups, ctx) else {
+            continue;
+        };
         // `0812-3456-7890 2 unit`: a group of one or two digits after a
-        // space, following longer groups, is a count, not a number's tail.
-        if k >= 2 && num.len[k - 1] <= 2 && num.sep[k - 1] == SPACE && num.len[k - 2] >= 3 {
+        // space, following a complete number, is a count, not the number's
+        // tail. Not when the number is incomplete without it (`0814 9768
+        // 74`) nor when it is grouped in pairs (`0812 3456 78 90`).
+        if groups >= 2
+            && num.len[groups - 1] <= 2
+            && num.sep[groups - 1] == SPACE
+            && count_after(&num, groups - 1)
+            && classify(&num, groups - 1, ctx).is_some()
+        {
             continue;
         }
-        if let Some((kind, score)) = classify(&num, k, ctx) {
-            let mut end = num.end[k - 1];
-            if num.paren && text.get(end) == Some(&b')') {
-                end += 1;
+        // Never half-mask: when more digits follow with no space
+        // (`…-093.000`), take the whole number or nothing.
+        let mut last = groups;
+        if groups < num.groups && num.sep[groups] & SPACE == 0 {
+            if score < WHOLE_IF_CONTINUED {
+                continue;
             }
-            out.push(Span {
-                kind,
-                start: num.start,
-                end,
-                score,
-            });
-            return end;
+            while last < num.groups && num.sep[last] & SPACE == 0 {
+                last += 1;
+            }
+            if last == num.groups && glued(text, num.end[last - 1]) {
+                continue;
+            }
         }
+        // An opening parenthesis that no `)` inside the number closes
+        // encloses it (`istri (0811-9876-543)`): not part of the span.
+        let inner_paren = num.sep[1..last].iter().any(|&s| s & PAREN != 0);
+        let start = if num.paren && !inner_paren {
+            num.start + 1
+        } else {
+            num.start
+        };
+        let end = num.end[last - 1];
+        out.push(Span {
+            kind,
+            start,
+            end,
+            score,
+        });
+        return end;
     }
     num.end[0]
+}
+
+/// Whether a short group after the first `k` groups of `num` reads as a
+/// count rather than the end of the number: the groups before it end in
+/// four digits or more, or are not joined by spaces alone.
+fn count_after(num: &Number, k: usize) -> bool {
+    let spaced = num.sep[1..k].iter().all(|&s| s == SPACE);
+    num.len[k - 1] >= 4 || (num.len[k - 1] >= 3 && !spaced) || k == 1
 }
 
 /// Parses digit groups from `i`; `None` when there is no digit where one
@@ -315,13 +399,15 @@ fn read(text: &[u8], i: usize, limit: usize) -> Option<Number> {
         // A separator of up to three characters, then a digit.
         let mut q = p;
         sep = 0;
-        while q < limit && q - p < MAX_SEPARATOR {
-            let class = separator_class(text[q]);
-            if class == 0 {
+        let mut chars = 0;
+        while q < limit && chars < MAX_SEPARATOR {
+            let (class, len) = separator_at(text, q);
+            if class == 0 || q + len > limit {
                 break;
             }
             sep |= class;
-            q += 1;
+            q += len;
+            chars += 1;
         }
         if q == p || q >= limit || !text[q].is_ascii_digit() {
             break;
@@ -360,7 +446,8 @@ fn amount_or_date(text: &[u8], num: &Number) -> Option<usize> {
     if currency {
         return Some(num.end[thousands - 1]);
     }
-    if thousands == num.groups && num.groups >= 2 && len[0] <= 3 {
+    // Amounts do not start with 0 (`081.234.567.890` is a phone number).
+    if thousands == num.groups && num.groups >= 2 && len[0] <= 3 && num.digits[0] != 0 {
         return Some(num.end[num.groups - 1]);
     }
     if num.groups >= 3 && !num.plus && !num.paren {
@@ -380,7 +467,9 @@ fn classify(num: &Number, k: usize, ctx: Option<Kind>) -> Option<(Kind, f32)> {
     let d = &num.digits[..usize::from(num.upto[k - 1])];
     let len = &num.len[..k];
     let seps = num.sep[..k].iter().fold(0, |a, &s| a | s);
-    let paren = num.paren || seps & PAREN != 0;
+    // Parentheses inside the number (`(021) 555…`, `+62 (0)21`); one that
+    // only opens before it encloses it and says nothing of its type.
+    let paren = seps & PAREN != 0;
     let plain_seps = seps & !(SPACE | DASH | DOT) == 0 && !num.plus && !paren;
     let n = d.len();
 
@@ -406,36 +495,76 @@ fn classify(num: &Number, k: usize, ctx: Option<Kind>) -> Option<(Kind, f32)> {
             offer(Kind::Npwp, NPWP_FROM_NIK);
         }
     }
-    if plain_seps && (n == 15 || (n == 16 && d[0] == 0)) && npwp_check_ok(d) {
-        let dotted = n == 15 && len == [2, 3, 3, 1, 3, 3];
-        offer(Kind::Npwp, if dotted { NPWP_DOTTED } else { NPWP_PLAIN });
+    // A NIK/KTP keyword makes 15–17 digits a NIK, typos in the birth date
+    // or a digit too many or too few included.
+    if ctx == Some(Kind::Nik) && (15..=17).contains(&n) && plain_seps {
+        offer(Kind::Nik, NIK_BY_KEYWORD);
+    }
+    if plain_seps {
+        if let Some(score) = npwp_score(d, len) {
+            offer(Kind::Npwp, score);
+        }
     }
     if (8..=15).contains(&n) && (plain_seps || num.plus || paren) {
         if let Some(score) = phone::score(d, num.plus, paren) {
             offer(Kind::Phone, score);
+        } else if ctx == Some(Kind::Phone) && phone::typed(d, num.plus) {
+            offer(Kind::Phone, PHONE_BY_KEYWORD);
         }
     }
-    if (13..=19).contains(&n)
-        && !num.plus
-        && !paren
-        && seps & !(SPACE | DASH) == 0
-        && card::issuer_ok(d)
-        && card::luhn_ok(d)
-    {
-        let grouped = card::printed_groups(len);
-        offer(
-            Kind::Card,
-            if grouped {
-                card::SCORE_GROUPED
-            } else {
-                card::SCORE_PLAIN
-            },
-        );
+    let card_seps = !num.plus && !paren && seps & !(SPACE | DASH) == 0;
+    if (13..=19).contains(&n) && card_seps {
+        if card::issuer_ok(d) && card::luhn_ok(d) {
+            let grouped = card::printed_groups(len);
+            offer(
+                Kind::Card,
+                if grouped {
+                    card::SCORE_GROUPED
+                } else {
+                    card::SCORE_PLAIN
+                },
+            );
+        } else if ctx == Some(Kind::Card) {
+            // A mistyped card number after a card keyword.
+            offer(Kind::Card, CARD_BY_KEYWORD);
+        }
     }
     if ctx == Some(Kind::BankAccount) && (MIN_DIGITS..=18).contains(&n) && plain_seps {
         offer(Kind::BankAccount, BANK_ACCOUNT);
     }
     best.filter(|&(_, s)| s >= MIN_SCORE)
+}
+
+/// Boundaries of the NPWP layout `XX.XXX.XXX.X-XXX.XXX`: digits before
+/// each separator.
+const NPWP_BOUNDARIES: [u8; 5] = [2, 5, 8, 9, 12];
+
+/// The NPWP score of digits `d` written in groups of lengths `len` (before
+/// context), if they can be one: 15 digits in the official layout or split
+/// only at its boundaries, or plain 15/16 digits (those need a keyword).
+/// The check digit raises the score, never decides alone.
+fn npwp_score(d: &[u8], len: &[u8]) -> Option<f32> {
+    let n = d.len();
+    if n != 15 && n != 16 {
+        return None;
+    }
+    let checked = npwp_check_ok(d);
+    let pick = |yes: f32, no: f32| Some(if checked { yes } else { no });
+    if n == 15 && len.len() >= 2 {
+        let mut at = 0;
+        let on_boundaries = len[..len.len() - 1].iter().all(|&l| {
+            at += l;
+            NPWP_BOUNDARIES.contains(&at)
+        });
+        if on_boundaries && d.iter().any(|&x| x != 0) {
+            return match len.len() {
+                6 => pick(NPWP_LAYOUT_CHECKED, NPWP_LAYOUT),
+                3..=5 => pick(NPWP_PARTIAL_CHECKED, NPWP_PARTIAL),
+                _ => pick(NPWP_SPLIT_CHECKED, NPWP_SPLIT),
+            };
+        }
+    }
+    pick(NPWP_PLAIN_CHECKED, NPWP_PLAIN)
 }
 
 /// The NPWP check digit: the 9th digit of the 15-digit NPWP completes a

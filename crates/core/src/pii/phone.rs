@@ -25,8 +25,10 @@ pub(super) fn score(d: &[u8], plus: bool, paren: bool) -> Option<f32> {
     } else if let Some(rest) = d.strip_prefix(&[0]) {
         (rest, false)
     } else {
-        // `62…` without `+`: only a mobile number is unambiguous enough.
+        // `62…` without `+`: only a mobile number is unambiguous enough
+        // (`62 0812…`: people keep the trunk 0).
         let rest = d.strip_prefix(&[6, 2])?;
+        let rest = rest.strip_prefix(&[0]).unwrap_or(rest);
         return mobile(rest).then_some(MOBILE);
     };
     // `+62 (0)21 …`: one trunk 0 after the country code.
@@ -42,6 +44,27 @@ pub(super) fn score(d: &[u8], plus: bool, paren: bool) -> Option<f32> {
     } else {
         None
     }
+}
+
+/// Whether `d`, introduced by a phone keyword (`HP`, `WA`, `Telp`), is a
+/// phone number typed imperfectly: a mobile number without its trunk `0`
+/// (`WA 812 3456 7890`, or what a spreadsheet leaves of `0812…`), with a
+/// mistyped prefix or a digit too many (`0841…`, 14 digits), or `62` and
+/// a landline without the `+`.
+pub(super) fn typed(d: &[u8], plus: bool) -> bool {
+    let (nsn, intl) = if let Some(rest) = d.strip_prefix(&[6, 2]) {
+        (rest, true)
+    } else if plus {
+        return false;
+    } else {
+        (d.strip_prefix(&[0]).unwrap_or(d), false)
+    };
+    let nsn = if intl {
+        nsn.strip_prefix(&[0]).unwrap_or(nsn)
+    } else {
+        nsn
+    };
+    ((8..=13).contains(&nsn.len()) && nsn[0] == 8) || (intl && landline(nsn))
 }
 
 fn mobile(nsn: &[u8]) -> bool {
@@ -85,6 +108,29 @@ mod tests {
             score(&d("62021555123"), true, false),
             Some(LANDLINE + FORMATTED)
         );
+    }
+
+    #[test]
+    fn typed_after_a_keyword() {
+        for (s, plus) in [
+            ("81234567890", false),   // the trunk 0 lost
+            ("812345678", false),     // 9 digits, no trunk 0
+            ("08412345678", false),   // mistyped prefix
+            ("08123456789012", false), // a digit too many
+            ("6221555123", false),    // 62 + landline without +
+            ("62081234567890", true), // +62 0812…
+        ] {
+            assert!(typed(&d(s), plus), "{s}");
+        }
+        for (s, plus) in [
+            ("1234567890", false),
+            ("0212345", false),
+            ("6581234567", true),
+            ("0812345", false),
+        ] {
+            assert!(!typed(&d(s), plus), "{s}");
+        }
+        assert_eq!(score(&d("62081234567890"), false, false), Some(MOBILE));
     }
 
     #[test]

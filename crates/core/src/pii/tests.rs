@@ -45,8 +45,14 @@ fn npwp_forms() {
         found("PT Maju, 01.000.013.1-093.000."),
         [("NPWP", "01.000.013.1-093.000")]
     );
-    // Wrong check digit.
-    assert!(found("01.000.013.2-093.000").is_empty());
+    // A wrong check digit (a typo) is still an NPWP, with a lower score.
+    assert_eq!(
+        found("01.000.013.2-093.000"),
+        [("NPWP", "01.000.013.2-093.000")]
+    );
+    let verified = detect("01.000.013.1-093.000")[0].score;
+    let typo = detect("01.000.013.2-093.000")[0].score;
+    assert!(verified > typo, "{verified} > {typo}");
     // Plain 15 digits and "0"+15 need the keyword.
     assert_eq!(found("npwp 010000131093000"), [("NPWP", "010000131093000")]);
     assert!(found("kode 010000131093000").is_empty());
@@ -209,5 +215,186 @@ fn spans_are_sorted_and_disjoint_on_noise() {
     for s in &spans {
         assert!(s.start < s.end && s.end <= text.len());
         assert!((MIN_SCORE..=1.0).contains(&s.score));
+    }
+}
+
+#[test]
+fn npwp_as_people_type_it() {
+    // Every layout, with a valid and with a wrong check digit, keyword or
+    // not for the distinctive ones; always one span.
+    for text in [
+        "01.000.013.1-093.000",
+        "09.254.330.1-407.000",
+        "08.123.456.7-890.000",
+        "01.000.013.1.093.000",
+        "01-000-013-1-093-000",
+        "01 000 013 1 093 000",
+        "01.000.013.1 - 093.000",
+        "01.000.013.1\u{2013}093.000",
+        "01.000.013.1\u{2014}093.000",
+        "01.000.013.1-093000",
+        "01000013.1-093.000",
+    ] {
+        assert_eq!(found(text), [("NPWP", text)], "{text}");
+        let with = format!("NPWP: {text}.");
+        assert_eq!(found(&with), [("NPWP", text)], "{with}");
+    }
+    // Fewer boundaries, plain and 16-digit forms: with the keyword, check
+    // digit or not.
+    for v in [
+        "015234567-407000",
+        "027318840407000",
+        "027318850407000",
+        "0012534567123000",
+        "0012534597123000",
+    ] {
+        let text = format!("NPWP {v} PT Maju");
+        assert_eq!(found(&text), [("NPWP", v)], "{text}");
+    }
+    assert!(found("kode 027318850407000").is_empty());
+    assert!(found("ref 015234567-407000").is_empty());
+}
+
+#[test]
+fn a_formatted_npwp_is_never_half_masked_as_a_phone() {
+    // 15 digits starting like a mobile number: `08.123.456.7` is no phone.
+    let text = "NPWP 08.123.456.7-890.000 a.n. PT X";
+    assert_eq!(found(text), [("NPWP", "08.123.456.7-890.000")]);
+    assert_eq!(mask(text), "NPWP [REDACTED_NPWP] a.n. PT X");
+    // A landline-like start followed by more dotted digits: the whole
+    // tax invoice number is no PII, and no part of it is masked.
+    assert!(found("faktur pajak 010.000-26.00012345").is_empty());
+    assert!(found("faktur 021.123-24.00000001 tgl 15-01-2026").is_empty());
+    // A confident phone that runs on with `-digits` is masked whole.
+    assert_eq!(
+        found("HP 0812-3456-7890-12"),
+        [("PHONE", "0812-3456-7890-12")]
+    );
+}
+
+#[test]
+fn phones_in_every_grouping() {
+    for number in [
+        "0814 9768 74",
+        "0814976874",
+        "0812-345-6789",
+        "0812 3456 7890",
+        "0812 3456 78901",
+        "0812 34 56 78 90",
+        "0812 3456 78 90",
+        "+62 812-3456-7890",
+        "+62 812 3456 7890",
+        "+62-812-3456-7890",
+        "+6281234567890",
+        "62 812 3456 7890",
+        "62 0812 3456 7890",
+        "(0812) 3456-7890",
+        "(+62) 812 3456 7890",
+        "+62 (0)812 3456 7890",
+        "0812.3456.7890",
+        "081.234.567.890",
+        "0812\u{2013}3456\u{2013}7890",
+        "0812\u{a0}3456\u{a0}7890",
+        "081-2345-6789-0",
+        "+62 21 5795 1234",
+        "(021) 2922 3456",
+        "+62-22-7201-5566",
+        "021 8370 1122",
+    ] {
+        for kw in ["", "HP ", "WA: ", "HP/WA ", "Telp. ", "No. HP ", "Cell: "] {
+            let text = format!("{kw}{number} ya");
+            assert_eq!(found(&text), [("PHONE", number)], "{text}");
+        }
+    }
+}
+
+#[test]
+fn phones_that_need_their_keyword() {
+    // No trunk 0 (a spreadsheet dropped it), a mistyped prefix, `62` and a
+    // landline without `+`: phones after HP/WA/Telp, nothing without.
+    for number in [
+        "812 3456 7890",
+        "81234567890",
+        "0841 2345 6789",
+        "62 21 555 1234",
+    ] {
+        let text = format!("HP/WA {number}");
+        assert_eq!(found(&text), [("PHONE", number)], "{text}");
+        let text = format!("nomor {number}");
+        assert!(found(&text).is_empty(), "{text}: {:?}", found(&text));
+    }
+}
+
+#[test]
+fn whatsapp_links_and_chat_exports() {
+    assert_eq!(
+        found("chat aja https://wa.me/6281234567890 ya"),
+        [("PHONE", "6281234567890")]
+    );
+    assert_eq!(
+        found("12/02/26 14.03 - +62 812-3307-4411: Kak, ongkir 2 koli?"),
+        [("PHONE", "+62 812-3307-4411")]
+    );
+    assert!(found("[15/01/26 09.15.22] Rina: Rp 1.250.000 ya").is_empty());
+}
+
+#[test]
+fn a_phone_and_a_count_after_it() {
+    assert_eq!(
+        found("0812 3456 7890 2 unit"),
+        [("PHONE", "0812 3456 7890")]
+    );
+    assert_eq!(
+        found("081234567890 12 koli"),
+        [("PHONE", "081234567890")]
+    );
+}
+
+#[test]
+fn nik_with_a_typo_after_its_keyword() {
+    for (text, v) in [
+        ("NIK: 3174 0135 1399 0002", "3174 0135 1399 0002"), // month 13
+        ("No. KTP 3174013203900001", "3174013203900001"),     // day 32
+        ("ktp 327301721091000 ya", "327301721091000"),        // a digit lost
+        ("NIK 31740112039000012", "31740112039000012"),       // one too many
+        ("No. Kartu Keluarga: 3175031506900011", "3175031506900011"),
+    ] {
+        assert_eq!(found(text), [("NIK", v)], "{text}");
+    }
+    // Without the keyword an impossible date is no NIK.
+    assert!(found("ref 3174 0135 1399 0002").is_empty());
+}
+
+#[test]
+fn card_with_a_typo_after_its_keyword() {
+    for (text, v) in [
+        ("kartu kredit 4111 1111 1111 1112", "4111 1111 1111 1112"),
+        ("Nomor kartu: 5521 8834 0012 7765", "5521 8834 0012 7765"),
+        ("CC 5412-7534-5678-9012 ok", "5412-7534-5678-9012"),
+        ("Visa 4111111111111112", "4111111111111112"),
+    ] {
+        assert_eq!(found(text), [("CARD", v)], "{text}");
+    }
+    assert!(found("token 4111 1111 1111 1112").is_empty());
+    assert!(found("kartu 1234 5678").is_empty());
+}
+
+#[test]
+fn real_world_business_numbers_stay() {
+    for text in [
+        "Total Rp1.500.000,- sisanya 1,5 jt",
+        "Order #5587213 dan PO 4500012345 (SAP)",
+        "INV/2026/02/000778 tgl 03-02-2026 14:22:05",
+        "ID 5f0c2d1e-9a7b-4c3d-8e2f-1a2b3c4d5e6f jam 18.45",
+        "Resi JNE 0103 2456 7812 3409, estimasi 18-01-2026",
+        "token listrik 1234 5678 9012 3456 7890",
+        "merchant ID 936008980123456789, RRN 602145523671",
+        "kurs 16.250, harga USD 1,250.00",
+        "Saldo rekening per 31-01-2026: Rp 1.234.567.890",
+        "Jadwal 2026.03.14 jam 08.00\u{2013}17.00",
+        "DP Rp6.070.000.000 dan Rp 7.081.234.567",
+        "faktur pajak 047.086-25.51863220",
+    ] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
     }
 }
