@@ -752,7 +752,7 @@ pub fn corpus(seed: u64, n: usize) -> Vec<Doc> {
 /// messages labelled by hand, independent of this generator. Each document
 /// comes with the name of its file.
 pub fn realworld() -> Vec<(&'static str, Doc)> {
-    const FILES: [(&str, &str); 5] = [
+    const FILES: [(&str, &str); 6] = [
         ("chat", include_str!("../fixtures/pii_realworld/chat.txt")),
         (
             "signatures",
@@ -766,6 +766,11 @@ pub fn realworld() -> Vec<(&'static str, Doc)> {
         (
             "payments",
             include_str!("../fixtures/pii_realworld/payments.txt"),
+        ),
+        // Written after the detector changes and not tuned on.
+        (
+            "holdout",
+            include_str!("../fixtures/pii_realworld/holdout.txt"),
         ),
     ];
     let mut out = Vec::new();

@@ -143,7 +143,7 @@ async fn pii_detect_meets_the_floor_on_the_generated_corpus() {
 }
 
 /// The hand-written real-world set (`tests/fixtures/pii_realworld`),
-/// independent of the generator: precision and recall ≥ 0.9 per type,
+/// independent of the generator: precision ≥ 0.9 and recall ≥ 0.85 per type,
 /// nothing half-masked (the same floors as `crates/core/tests/pii_eval.rs`,
 /// which scores the detector without a server).
 #[tokio::test]
@@ -154,7 +154,7 @@ async fn pii_detect_on_the_hand_written_set() {
     assert_eq!(half, 0, "labels half-masked");
     for (t, c) in &counts {
         assert!(c.tp + c.fn_ >= 5, "{t}: too few labels");
-        assert!(c.recall() >= 0.9, "{t}: recall {:.4}", c.recall());
+        assert!(c.recall() >= 0.85, "{t}: recall {:.4}", c.recall());
         assert!(c.precision() >= 0.9, "{t}: precision {:.4}", c.precision());
     }
 }

@@ -34,6 +34,7 @@ mod nik;
 mod number;
 pub mod partial;
 mod phone;
+mod table;
 
 use std::borrow::Cow;
 

@@ -3,6 +3,7 @@
 //! phone, card or bank account (see the module documentation of
 //! [`super`]).
 
+use super::table::Tables;
 use super::{card, context, nik, phone, Kind, Span, MIN_SCORE};
 
 /// More digit groups or digits than any PII number has: a longer sequence
@@ -92,6 +93,7 @@ pub(super) fn scan(text: &[u8], emails: &[Span], out: &mut Vec<Span>) {
     let mut next_email = 0;
     // Where the previous number ended: keywords before it are not context.
     let mut floor = 0;
+    let mut tables = Tables::default();
     while i < n {
         let limit = emails.get(next_email).map_or(n, |e| e.start);
         if i >= limit {
@@ -117,7 +119,7 @@ pub(super) fn scan(text: &[u8], emails: &[Span], out: &mut Vec<Span>) {
             i = skip_word(text, j);
             continue;
         }
-        let next = number_at(text, j, limit, floor, out);
+        let next = number_at(text, j, limit, floor, &mut tables, out);
         if next > j + 1 {
             floor = next;
         }
@@ -257,7 +259,14 @@ fn separator_at(text: &[u8], i: usize) -> (u8, usize) {
 
 /// Reads the number at `i` (a digit, `+` or `(`), appends its span when it
 /// is PII and returns where scanning continues.
-fn number_at(text: &[u8], i: usize, limit: usize, floor: usize, out: &mut Vec<Span>) -> usize {
+fn number_at(
+    text: &[u8],
+    i: usize,
+    limit: usize,
+    floor: usize,
+    tables: &mut Tables,
+    out: &mut Vec<Span>,
+) -> usize {
     if let Some(end) = uuid_at(text, i) {
         return end;
     }
@@ -280,7 +289,11 @@ fn number_at(text: &[u8], i: usize, limit: usize, floor: usize, out: &mut Vec<Sp
     if let Some(end) = amount_or_date(text, &num) {
         return end;
     }
-    let ctx = context::nearest(text, floor, num.start);
+    // In a table row, the cell's keyword or its column's header; elsewhere
+    // the nearest keyword before the number.
+    let ctx = tables
+        .context(text, floor, num.start)
+        .unwrap_or_else(|| context::nearest(text, floor, num.start));
     let mut k = num.groups;
     while k >= 1 {
         let groups = k;
