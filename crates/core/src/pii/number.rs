@@ -43,8 +43,10 @@ const BANK_ACCOUNT: f32 = 0.85;
 /// Types a keyword establishes for numbers that fail their structure
 /// check (a typo): a NIK/KTP keyword and 15–17 digits, a card keyword and
 /// 13–19 digits, a phone keyword and a mobile number that lost its trunk
-/// `0` or has a mistyped prefix. Below [`MIN_SCORE`] without the keyword.
-const NIK_BY_KEYWORD: f32 = 0.25;
+/// `0` or has a mistyped prefix. Offered only after the keyword, so the
+/// score reported is this plus [`context::BOOST`]: a NIK after `NIK`
+/// (0.8) outranks a Luhn-valid card number without a keyword (0.75).
+const NIK_BY_KEYWORD: f32 = 0.45;
 const CARD_BY_KEYWORD: f32 = 0.3;
 const PHONE_BY_KEYWORD: f32 = 0.3;
 /// A number that is PII in its first groups but continues with `.` or
@@ -416,6 +418,12 @@ fn read(text: &[u8], i: usize, limit: usize) -> Option<Number> {
         while q < limit && chars < MAX_SEPARATOR {
             let (class, len) = separator_at(text, q);
             if class == 0 || q + len > limit {
+                break;
+            }
+            // A Unicode dash joins groups only between digits (`1–093`);
+            // with spaces (` — `) it is punctuation between two things.
+            if len > 1 && class == DASH && (q != p || !text.get(q + len).is_some_and(u8::is_ascii_digit)) {
+                q = p;
                 break;
             }
             sep |= class;

@@ -398,3 +398,25 @@ fn real_world_business_numbers_stay() {
         assert!(found(text).is_empty(), "{text}: {:?}", found(text));
     }
 }
+
+#[test]
+fn a_dash_with_spaces_separates_two_numbers() {
+    assert_eq!(
+        found("atau +62 (0)856 9766 666 — 43.054.025.2-655.003 ya"),
+        [("PHONE", "+62 (0)856 9766 666"), ("NPWP", "43.054.025.2-655.003")]
+    );
+    assert_eq!(
+        found("HP 0811 332127 – NIK 3174011203900001"),
+        [("PHONE", "0811 332127"), ("NIK", "3174011203900001")]
+    );
+}
+
+#[test]
+fn a_nik_keyword_outranks_a_card_look_alike() {
+    // Day 00 (a typo) and a Luhn-valid Mastercard prefix: after `NIK` it
+    // is the NIK.
+    assert_eq!(
+        found("nomor NIK 5208 0200 0754 0161."),
+        [("NIK", "5208 0200 0754 0161")]
+    );
+}
