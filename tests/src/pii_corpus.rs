@@ -377,7 +377,12 @@ fn mobile(r: &mut Rng) -> String {
         10 => format!("+62 (0){p} {} {}", &rest[..4], &rest[4..]),
         11 => format!("(+62) {p} {} {}", &rest[..4], &rest[4..]),
         12 => format!("{} {}", &local[..4], &local[4..]),
-        _ => format!("{}\u{2013}{}\u{2013}{}", &local[..4], &local[4..8], &local[8..]),
+        _ => format!(
+            "{}\u{2013}{}\u{2013}{}",
+            &local[..4],
+            &local[4..8],
+            &local[8..]
+        ),
     }
 }
 
@@ -758,7 +763,10 @@ pub fn realworld() -> Vec<(&'static str, Doc)> {
             "signatures",
             include_str!("../fixtures/pii_realworld/signatures.txt"),
         ),
-        ("tickets", include_str!("../fixtures/pii_realworld/tickets.txt")),
+        (
+            "tickets",
+            include_str!("../fixtures/pii_realworld/tickets.txt"),
+        ),
         (
             "spreadsheet",
             include_str!("../fixtures/pii_realworld/spreadsheet.txt"),
@@ -840,7 +848,11 @@ mod tests {
         let labels: usize = docs.iter().map(|(_, d)| d.labels.len()).sum();
         assert!(labels >= 95, "{labels}");
         for (_, d) in &docs {
-            assert!(!d.text.contains("[[") && !d.text.contains("]]"), "{}", d.text);
+            assert!(
+                !d.text.contains("[[") && !d.text.contains("]]"),
+                "{}",
+                d.text
+            );
             let chars: Vec<char> = d.text.chars().collect();
             for l in &d.labels {
                 let s: String = chars[l.start..l.end].iter().collect();

@@ -263,18 +263,25 @@ async fn masked_columns_hold_the_masked_values() {
                 .unwrap();
         want.sort();
         got.sort();
-        assert!(got == want, "analytics.{table}.{column} is not {masker}-masked");
+        assert!(
+            got == want,
+            "analytics.{table}.{column} is not {masker}-masked"
+        );
         if masker != "text" {
-            let raw: BTreeSet<String> =
-                sqlx::query_scalar(&format!("select t.{column}::text from public.{table} t where t.{column} is not null"))
-                    .fetch_all(&db.owner)
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .collect();
+            let raw: BTreeSet<String> = sqlx::query_scalar(&format!(
+                "select t.{column}::text from public.{table} t where t.{column} is not null"
+            ))
+            .fetch_all(&db.owner)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
             let shown: BTreeSet<String> = got.into_iter().flatten().collect();
             let leaked: Vec<_> = raw.intersection(&shown).collect();
-            assert!(leaked.is_empty(), "analytics.{table}.{column} shows stored values {leaked:?}");
+            assert!(
+                leaked.is_empty(),
+                "analytics.{table}.{column} shows stored values {leaked:?}"
+            );
             if !raw.is_empty() {
                 checked.insert(format!("{table}.{column}"));
             }
@@ -283,15 +290,17 @@ async fn masked_columns_hold_the_masked_values() {
     // The seed fills these personal columns, so the checks above compared
     // real values.
     for column in SEEDED_PERSONAL {
-        assert!(checked.contains(*column), "{column} has no seeded values: {checked:?}");
+        assert!(
+            checked.contains(*column),
+            "{column} has no seeded values: {checked:?}"
+        );
     }
     // And the free text with PII is masked in the view.
-    let notes: Vec<String> = sqlx::query_scalar(
-        "select notes from analytics.leads where notes like 'KTP %'",
-    )
-    .fetch_all(&analyst)
-    .await
-    .unwrap();
+    let notes: Vec<String> =
+        sqlx::query_scalar("select notes from analytics.leads where notes like 'KTP %'")
+            .fetch_all(&analyst)
+            .await
+            .unwrap();
     assert_eq!(
         notes,
         ["KTP [REDACTED_NIK], WA [REDACTED_PHONE], NPWP [REDACTED_NPWP]"]
@@ -434,11 +443,13 @@ async fn a_login_granted_one_tenant_sees_only_that_tenant() {
     let mut nonempty = BTreeSet::new();
     for (view, tenanted) in &tables {
         let own: i64 = if *tenanted {
-            sqlx::query_scalar(&format!("select count(*) from public.{view} where tenant_id = $1"))
-                .bind(a)
-                .fetch_one(&db.owner)
-                .await
-                .unwrap()
+            sqlx::query_scalar(&format!(
+                "select count(*) from public.{view} where tenant_id = $1"
+            ))
+            .bind(a)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap()
         } else {
             0
         };
@@ -446,7 +457,10 @@ async fn a_login_granted_one_tenant_sees_only_that_tenant() {
             .fetch_one(&scoped)
             .await
             .unwrap();
-        assert_eq!(shown, own, "{view}: a login granted tenant A sees {shown} rows, A has {own}");
+        assert_eq!(
+            shown, own,
+            "{view}: a login granted tenant A sees {shown} rows, A has {own}"
+        );
         if own > 0 {
             nonempty.insert(view.as_str());
         }
@@ -455,7 +469,10 @@ async fn a_login_granted_one_tenant_sees_only_that_tenant() {
     // has a tenant_id.
     for (view, tenanted) in &tables {
         if *tenanted && SEEDED.contains(&view.as_str()) {
-            assert!(nonempty.contains(view.as_str()), "tenant A has no rows in {view}");
+            assert!(
+                nonempty.contains(view.as_str()),
+                "tenant A has no rows in {view}"
+            );
         }
     }
     assert!(nonempty.len() >= 15, "{nonempty:?}");

@@ -76,8 +76,11 @@ fn evaluate<'a>(docs: impl IntoIterator<Item = &'a Doc>) -> Report {
             .iter()
             .map(|s| (s.kind.name(), s.start, s.end))
             .collect();
-        let truth: BTreeSet<(&str, usize, usize)> =
-            doc.labels.iter().map(|l| (l.kind, l.start, l.end)).collect();
+        let truth: BTreeSet<(&str, usize, usize)> = doc
+            .labels
+            .iter()
+            .map(|l| (l.kind, l.start, l.end))
+            .collect();
         let chars: Vec<char> = doc.text.chars().collect();
         let show = |s: usize, e: usize| chars[s..e].iter().collect::<String>();
         for t in truth.difference(&pred) {
@@ -118,9 +121,7 @@ fn evaluate<'a>(docs: impl IntoIterator<Item = &'a Doc>) -> Report {
 
 fn print(title: &str, r: &Report) {
     println!("\n{title}\n");
-    println!(
-        "| type | labels | precision | recall | F1 | masked whole | missed | half-masked |"
-    );
+    println!("| type | labels | precision | recall | F1 | masked whole | missed | half-masked |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut all = Counts::default();
     for (t, c) in &r.counts {
@@ -178,9 +179,15 @@ fn generated_corpus_per_type() {
 fn hand_written_set_per_type() {
     let docs = realworld();
     let tuned = evaluate(docs.iter().filter(|(f, _)| *f != "holdout").map(|(_, d)| d));
-    print("hand-written set (tests/fixtures/pii_realworld, without holdout.txt)", &tuned);
+    print(
+        "hand-written set (tests/fixtures/pii_realworld, without holdout.txt)",
+        &tuned,
+    );
     let holdout = evaluate(docs.iter().filter(|(f, _)| *f == "holdout").map(|(_, d)| d));
-    print("hand-written holdout (tests/fixtures/pii_realworld/holdout.txt)", &holdout);
+    print(
+        "hand-written holdout (tests/fixtures/pii_realworld/holdout.txt)",
+        &holdout,
+    );
     let r = evaluate(docs.iter().map(|(_, d)| d));
     print("hand-written set, all files", &r);
     for (t, c) in &r.counts {

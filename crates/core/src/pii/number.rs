@@ -422,7 +422,10 @@ fn read(text: &[u8], i: usize, limit: usize) -> Option<Number> {
             }
             // A Unicode dash joins groups only between digits (`1–093`);
             // with spaces (` — `) it is punctuation between two things.
-            if len > 1 && class == DASH && (q != p || !text.get(q + len).is_some_and(u8::is_ascii_digit)) {
+            if len > 1
+                && class == DASH
+                && (q != p || !text.get(q + len).is_some_and(u8::is_ascii_digit))
+            {
                 q = p;
                 break;
             }

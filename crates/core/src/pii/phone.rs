@@ -113,12 +113,12 @@ mod tests {
     #[test]
     fn typed_after_a_keyword() {
         for (s, plus) in [
-            ("81234567890", false),   // the trunk 0 lost
-            ("812345678", false),     // 9 digits, no trunk 0
-            ("08412345678", false),   // mistyped prefix
+            ("81234567890", false),    // the trunk 0 lost
+            ("812345678", false),      // 9 digits, no trunk 0
+            ("08412345678", false),    // mistyped prefix
             ("08123456789012", false), // a digit too many
-            ("6221555123", false),    // 62 + landline without +
-            ("62081234567890", true), // +62 0812…
+            ("6221555123", false),     // 62 + landline without +
+            ("62081234567890", true),  // +62 0812…
         ] {
             assert!(typed(&d(s), plus), "{s}");
         }

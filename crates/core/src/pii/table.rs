@@ -18,11 +18,16 @@ const DELIMITERS: [u8; 4] = [b'\t', b'|', b';', b','];
 /// not in the table found last.
 const MAX_LINES_UP: usize = 200;
 
-/// The table the scanner is in, if any.
+/// The table the scanner is in, if any, and the last line looked at (a
+/// line holds several numbers; it is analysed once).
 #[derive(Default)]
 pub(super) struct Tables {
     block: Option<Block>,
+    line: Option<(Line, Option<(u8, Block)>)>,
 }
+
+/// Start and end of a line (end exclusive, before its `\n`).
+type Line = (usize, usize);
 
 #[derive(Clone, Copy)]
 struct Block {
@@ -40,8 +45,35 @@ fn line_at(text: &[u8], pos: usize) -> (usize, usize) {
     (start, end)
 }
 
+/// The first of [`DELIMITERS`] that `line` holds outside double quotes,
+/// and how many times.
+fn delimiter(line: &[u8]) -> Option<(u8, usize)> {
+    if memchr::memchr(b'"', line).is_none() {
+        return DELIMITERS
+            .into_iter()
+            .map(|d| (d, memchr::memchr_iter(d, line).count()))
+            .find(|&(_, c)| c > 0);
+    }
+    let mut quoted = false;
+    let mut n = [0usize; 4];
+    for &b in line {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\t' if !quoted => n[0] += 1,
+            b'|' if !quoted => n[1] += 1,
+            b';' if !quoted => n[2] += 1,
+            b',' if !quoted => n[3] += 1,
+            _ => {}
+        }
+    }
+    DELIMITERS.into_iter().zip(n).find(|&(_, c)| c > 0)
+}
+
 /// Delimiters `d` in `line` outside double quotes.
 fn count(line: &[u8], d: u8) -> usize {
+    if memchr::memchr(b'"', line).is_none() {
+        return memchr::memchr_iter(d, line).count();
+    }
     let mut quoted = false;
     let mut n = 0;
     for &b in line {
@@ -55,7 +87,12 @@ fn count(line: &[u8], d: u8) -> usize {
 }
 
 /// Byte range of cell `index` of the line `line_start..line_end`.
-fn cell(text: &[u8], (line_start, line_end): (usize, usize), d: u8, index: usize) -> (usize, usize) {
+fn cell(
+    text: &[u8],
+    (line_start, line_end): (usize, usize),
+    d: u8,
+    index: usize,
+) -> (usize, usize) {
     let mut quoted = false;
     let mut seen = 0;
     let mut start = line_start;
@@ -77,17 +114,26 @@ impl Tables {
     /// `None` when `start` is not in a table row; otherwise the keyword
     /// type for a number at `start`: the cell's own keyword (after
     /// `floor`), else its column's header, else none.
-    pub(super) fn context(&mut self, text: &[u8], floor: usize, start: usize) -> Option<Option<Kind>> {
-        let line = line_at(text, start);
-        if line.0 == 0 {
-            return None;
-        }
-        let row = &text[line.0..line.1];
-        let (delim, n) = DELIMITERS
-            .iter()
-            .map(|&d| (d, count(row, d)))
-            .find(|&(_, n)| n > 0)?;
-        let block = self.block_for(text, line, delim, n)?;
+    pub(super) fn context(
+        &mut self,
+        text: &[u8],
+        floor: usize,
+        start: usize,
+    ) -> Option<Option<Kind>> {
+        let (line, (delim, block)) = match self.line {
+            Some((l, table)) if l.0 <= start && start <= l.1 => (l, table?),
+            _ => {
+                let line = line_at(text, start);
+                if line.0 == 0 {
+                    self.line = Some((line, None));
+                    return None;
+                }
+                let table = delimiter(&text[line.0..line.1])
+                    .and_then(|(d, n)| Some((d, self.block_for(text, line, d, n)?)));
+                self.line = Some((line, table));
+                (line, table?)
+            }
+        };
         let index = count(&text[line.0..start], delim);
         let own = cell(text, line, delim, index);
         if let Some(kind) = context::nearest(text, floor.max(own.0), start) {
@@ -98,7 +144,13 @@ impl Tables {
     }
 
     /// The table whose row is `line`, from the cache or by looking up.
-    fn block_for(&mut self, text: &[u8], line: (usize, usize), delim: u8, n: usize) -> Option<Block> {
+    fn block_for(
+        &mut self,
+        text: &[u8],
+        line: (usize, usize),
+        delim: u8,
+        n: usize,
+    ) -> Option<Block> {
         if let Some(b) = self.block.as_mut() {
             if b.delim == delim && b.count == n && b.rows.0 <= line.0 {
                 // Extend the verified rows down to this line.

@@ -344,19 +344,16 @@ fn a_phone_and_a_count_after_it() {
         found("0812 3456 7890 2 unit"),
         [("PHONE", "0812 3456 7890")]
     );
-    assert_eq!(
-        found("081234567890 12 koli"),
-        [("PHONE", "081234567890")]
-    );
+    assert_eq!(found("081234567890 12 koli"), [("PHONE", "081234567890")]);
 }
 
 #[test]
 fn nik_with_a_typo_after_its_keyword() {
     for (text, v) in [
         ("NIK: 3174 0135 1399 0002", "3174 0135 1399 0002"), // month 13
-        ("No. KTP 3174013203900001", "3174013203900001"),     // day 32
-        ("ktp 327301721091000 ya", "327301721091000"),        // a digit lost
-        ("NIK 31740112039000012", "31740112039000012"),       // one too many
+        ("No. KTP 3174013203900001", "3174013203900001"),    // day 32
+        ("ktp 327301721091000 ya", "327301721091000"),       // a digit lost
+        ("NIK 31740112039000012", "31740112039000012"),      // one too many
         ("No. Kartu Keluarga: 3175031506900011", "3175031506900011"),
     ] {
         assert_eq!(found(text), [("NIK", v)], "{text}");
@@ -403,7 +400,10 @@ fn real_world_business_numbers_stay() {
 fn a_dash_with_spaces_separates_two_numbers() {
     assert_eq!(
         found("atau +62 (0)856 9766 666 — 43.054.025.2-655.003 ya"),
-        [("PHONE", "+62 (0)856 9766 666"), ("NPWP", "43.054.025.2-655.003")]
+        [
+            ("PHONE", "+62 (0)856 9766 666"),
+            ("NPWP", "43.054.025.2-655.003")
+        ]
     );
     assert_eq!(
         found("HP 0811 332127 – NIK 3174011203900001"),
