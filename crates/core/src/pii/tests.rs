@@ -295,6 +295,7 @@ fn phones_in_every_grouping() {
         "081.234.567.890",
         "0812\u{2013}3456\u{2013}7890",
         "0812\u{a0}3456\u{a0}7890",
+        "0812\u{202f}3456\u{202f}7890",
         "081-2345-6789-0",
         "+62 21 5795 1234",
         "(021) 2922 3456",
@@ -419,4 +420,31 @@ fn a_nik_keyword_outranks_a_card_look_alike() {
         found("nomor NIK 5208 0200 0754 0161."),
         [("NIK", "5208 0200 0754 0161")]
     );
+}
+
+#[test]
+fn tables_pasted_as_text() {
+    // The column header is the keyword; the `No. Rek` header does not make
+    // the NIK beside it a bank account.
+    let md = "No | Nama | NIK | No. Rek\n1 | Hendra | 1271 0212 0580 0003 | 1122334455\n";
+    assert_eq!(
+        found(md),
+        [
+            ("NIK", "1271 0212 0580 0003"),
+            ("BANK_ACCOUNT", "1122334455")
+        ]
+    );
+    // A spreadsheet dropped the trunk 0: the `no_hp` column says phone.
+    let csv = "nama;no_hp;kota\nRina;81298765432;Depok\nYusuf;6285712340987;Bogor";
+    assert_eq!(
+        found(csv),
+        [("PHONE", "81298765432"), ("PHONE", "6285712340987")]
+    );
+    // Without the header it is no phone.
+    assert!(found("Rina;81298765432;Depok").is_empty());
+    // Quoted CSV cells.
+    let quoted = "\"id\",\"npwp\"\n\"C-1\",\"027318850407000\"";
+    assert_eq!(found(quoted), [("NPWP", "027318850407000")]);
+    // Prose lines with commas are no table.
+    assert!(found("Halo kak, saya Budi, mau tanya\nOrder 1234567890, 2 koli, Depok").is_empty());
 }
