@@ -6,8 +6,8 @@
 //! [`mask`] replaces each span with `[REDACTED_<TYPE>]`; [`partial`] holds
 //! the display maskers (`b***@gmail.com`, `+62 8**-****-**90`, …).
 //!
-//! How it works, in one pass over the bytes and without regular
-//! expressions (allocation: the output vector only):
+//! How it works, without regular expressions (allocation: the output
+//! vector only):
 //!
 //! * e-mail addresses are found from each `@` ([`email`]);
 //! * every other candidate is a *number*: digit groups joined by single
@@ -16,12 +16,19 @@
 //!   identifier (`INV-2026-000123`, `PO/2026/17`) are never candidates
 //!   ([`number`]);
 //! * each number is checked against the structure of every type (NIK
-//!   layout and province code, NPWP check digit, phone prefixes and
-//!   lengths, card Luhn and issuer prefix), longest digit-group prefix
-//!   first, and scored; a keyword in the 40 bytes before it (`NIK`, `KTP`,
-//!   `NPWP`, `HP`, `WA`, `telp`, `rekening`, …) raises the score of its type
-//!   and decides the keyword-only types (bank accounts, 15/16-digit NPWPs
-//!   without dots) — Presidio's context enhancement ([`context`]);
+//!   layout and province code, NPWP layout, phone prefixes and lengths,
+//!   card Luhn and issuer prefix), longest digit-group prefix first, and
+//!   scored; checksums (NPWP check digit, Luhn) raise a score but never
+//!   alone decide whether something is masked when the layout or a
+//!   keyword says what it is; a keyword in the 40 bytes before it (`NIK`,
+//!   `KTP`, `NPWP`, `HP`, `WA`, `telp`, `rekening`, …) raises the score of
+//!   its type and decides the keyword-only types (bank accounts, plain
+//!   15/16-digit NPWPs, typo'd NIKs, cards and phones) — Presidio's context
+//!   enhancement ([`context`]); in a table pasted as text the keyword is
+//!   the cell's own or its column header's ([`table`]);
+//! * a span is never part of a number: a number whose first groups are
+//!   PII but that continues with `.`/`-` and more digits is taken whole or
+//!   not at all;
 //! * when several types fit the same number the highest score wins, then
 //!   the longer span, then the order of [`Kind`]; candidates below
 //!   [`MIN_SCORE`] are dropped. Amounts (`Rp 1.500.000`, thousands groups)
