@@ -497,6 +497,7 @@ begin
     exception when sqlstate 'P0001' then
       -- Name the field as the caller sent it (rfq.priority, not priority).
       get stacked diagnostics e_col = column_name, e_msg = message_text, e_hint = pg_exception_hint;
+      e_hint := nullif(e_hint, '');
       if e_col in ('origin', 'destination', 'commodity', 'weight_kg', 'volume_cbm', 'dept_target',
                    'priority', 'subject', 'description') then
         e_msg := 'rfq.' || e_msg;
