@@ -35,6 +35,7 @@ declare
   got text;
   ok boolean;
   what text;
+  bad text;
 begin
   if payload is null or jsonb_typeof(payload) <> 'object' then
     perform raise_field(coalesce(nullif(rtrim(prefix, '.'), ''), 'payload'), 'must be a JSON object');
@@ -62,8 +63,18 @@ begin
       when 'number', 'integer' then ok := got in ('number', 'string'); what := 'must be a number';
       when 'boolean' then ok := got = 'boolean'; what := 'must be true or false';
       when 'text[]', 'uuid[]' then
-        ok := got = 'array' and not exists (select 1 from jsonb_array_elements(v) x where jsonb_typeof(x) <> 'string');
+        ok := got = 'array';
         what := 'must be a list of strings';
+        if ok then
+          -- The first element that is not a string, by its index (evidence[0]).
+          select format('%s[%s]', f, x.i - 1) into bad
+            from jsonb_array_elements(v) with ordinality as x(e, i)
+           where jsonb_typeof(x.e) <> 'string'
+           order by x.i limit 1;
+          if bad is not null then
+            perform raise_field(bad, 'must be a string');
+          end if;
+        end if;
       else
         raise exception using errcode = 'XX000', message = format('payload_check: unknown type %s for %s', want, f);
     end case;
