@@ -532,7 +532,7 @@ async fn imported_leads_follow_the_same_rule() {
             None,
         )
         .await;
-    assert_eq!(status, 202, "{done}");
+    assert!(status == 200 || status == 202, "{status} {done}");
     assert_eq!(done["ok_rows"], 2, "{done}");
     let (owner, handed, linked): (Option<Uuid>, bool, Uuid) = sqlx::query_as(
         "select sales_owner_user_id, handed_over, customer_id from leads where external_ref = 'X-1'",
@@ -592,7 +592,7 @@ async fn imported_leads_follow_the_same_rule() {
             None,
         )
         .await;
-    assert_eq!(status, 202, "{done}");
+    assert!(status == 200 || status == 202, "{status} {done}");
     assert_eq!(done["error_rows"], 1, "{done}");
     assert_eq!(stored(&db, customer).await["row"], before["row"]);
     let err = rpc(
