@@ -132,7 +132,7 @@ async fn bobs_customer(db: &TestDb, app: &TestApp, o: &Org) -> (Uuid, Uuid) {
             &o.bob,
             "/api/leads",
             &json!({"channel": "referral", "company_name": "PT Rahasia Bersama", "npwp": STORED_NPWP,
-                    "contact_email": STORED_EMAIL, "contact_phone": STORED_PHONE, "city": "Surabaya"}),
+                    "contact_email": STORED_EMAIL, "contact_phone": STORED_PHONE}),
             None,
         )
         .await;
