@@ -371,6 +371,65 @@ select pin_search_path('find_or_create_customer(text, text, text, text, text)');
 revoke execute on function find_or_create_customer(text, text, text, text, text) from public;
 grant execute on function find_or_create_customer(text, text, text, text, text) to bizos_authenticated;
 
+-- ---------------------------------------------------------------- prospects
+-- The prospect of (customer, owner) as V3's find_or_create_prospect made
+-- it, for functions running as the owner that decided themselves who gets
+-- it (the bundle's handover, lead assignment). Not callable by request roles.
+create function prospect_ensure(customer uuid, owner uuid default null) returns uuid
+language plpgsql
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  v_id uuid;
+begin
+  if v_tenant is null then
+    raise exception using errcode = '42501', message = 'no tenant in the request claims';
+  end if;
+  if not (has_permission('lead.create') or has_permission('lead.assign')) then
+    raise exception using errcode = '42501', message = 'your role may not create prospects';
+  end if;
+  if customer is null or not exists (select 1 from customers c where c.tenant_id = v_tenant and c.customer_id = customer) then
+    raise exception using errcode = 'P0002', column = 'customer_id', message = 'customer_id: no such customer';
+  end if;
+  if owner is not null and not exists (
+       select 1 from profiles p where p.tenant_id = v_tenant and p.user_id = owner and p.active
+          and p.app_role in ('salesperson', 'sales_manager')) then
+    raise exception using errcode = 'P0001', column = 'owner_user_id',
+      message = 'owner_user_id: not an active salesperson or sales manager of this tenant';
+  end if;
+  insert into prospects (tenant_id, customer_id, owner_user_id)
+  values (v_tenant, customer, owner)
+  on conflict (tenant_id, customer_id, owner_user_id) do nothing
+  returning prospect_id into v_id;
+  if v_id is null then
+    select p.prospect_id into v_id from prospects p
+     where p.tenant_id = v_tenant and p.customer_id = customer and p.owner_user_id is not distinct from prospect_ensure.owner;
+  end if;
+  return v_id;
+end
+$$;
+select pin_search_path('prospect_ensure(uuid, uuid)');
+revoke execute on function prospect_ensure(uuid, uuid) from public;
+
+-- find_or_create_prospect for request roles: only on a customer the caller
+-- may read (a prospect is what opens a customer and its invoices to a team).
+create or replace function find_or_create_prospect(customer uuid, owner uuid default null) returns uuid
+language plpgsql security definer
+as $$
+begin
+  if bizos.tenant_id() is null then
+    raise exception using errcode = '42501', message = 'no tenant in the request claims';
+  end if;
+  if customer is null or not may_read_customer(customer) then
+    raise exception using errcode = 'P0002', column = 'customer_id', message = 'customer_id: no such customer';
+  end if;
+  return prospect_ensure(customer, owner);
+end
+$$;
+select pin_search_path('find_or_create_prospect(uuid, uuid)');
+revoke execute on function find_or_create_prospect(uuid, uuid) from public;
+grant execute on function find_or_create_prospect(uuid, uuid) to bizos_authenticated;
+
 -- ---------------------------------------------------------------- CRM-1 lead bundle
 -- crm_create_lead_bundle(payload) as in V5, with the payload contract and
 -- the handover rule:
@@ -465,13 +524,13 @@ begin
   v_customer_id := (v_customer ->> 'customer_id')::uuid;
   v_visible := (v_customer ->> 'visible')::boolean;
   if v_visible then
-    v_prospect_id := find_or_create_prospect(v_customer_id, v_owner);
+    v_prospect_id := prospect_ensure(v_customer_id, v_owner);
   else
     -- Handed over: the customer's owner takes the lead; the caller gets no prospect.
     select o.owner_user_id, o.prospect_id into v_owner, v_prospect_id from customer_current_owner(v_customer_id) o;
     if v_prospect_id is null then
       v_owner := null;
-      v_prospect_id := find_or_create_prospect(v_customer_id, null);
+      v_prospect_id := prospect_ensure(v_customer_id, null);
     end if;
   end if;
 
@@ -1285,7 +1344,7 @@ begin
      where p.tenant_id = v_tenant and p.prospect_id = v_prospect.prospect_id;
     v_target := v_prospect.prospect_id;
   elsif v_target is null then
-    v_target := find_or_create_prospect(v_lead.customer_id, salesperson);
+    v_target := prospect_ensure(v_lead.customer_id, salesperson);
   end if;
 
   update leads l

@@ -6,7 +6,7 @@
 //! the caller may read. Through HTTP and through SQL as the user.
 
 use bizos_bff::auth::Caller;
-use bizos_tests::{rpc, spawn_app, TestApp, TestDb};
+use bizos_tests::{code, rpc, spawn_app, TestApp, TestDb};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -294,6 +294,18 @@ async fn a_lead_on_another_teams_customer_is_handed_over_and_reveals_nothing() {
     assert_eq!(v["visible"], false, "{v}");
     assert_only_typed(&db, &v.to_string(), &[TYPED_EMAIL], "find_or_create_customer").await;
     assert_eq!(stored(&db, customer).await, before);
+
+    // Nor can she take a prospect of it by its id (that would open it).
+    let err = rpc(
+        &db,
+        &o.alice,
+        "select to_jsonb(find_or_create_prospect(($1 #>> '{}')::uuid, ($2 #>> '{}')::uuid))",
+        &[json!(customer), json!(o.alice.user_id)],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code(&err), "P0002", "{err}");
+    assert_eq!(count_as(&db, &o.alice, "select count(*) from customers where customer_id = $1", customer).await, 0);
 
     // The visible case is unchanged: Bob types his customer's NPWP again.
     let (status, again) = app
