@@ -115,10 +115,7 @@ async fn assert_only_typed(db: &TestDb, body: &str, typed: &[&str], what: &str) 
     }
     for stored in [STORED_NPWP, STORED_EMAIL, STORED_PHONE] {
         // (A typed value may come back normalised, i.e. spelled as stored.)
-        let same_as_typed = pii(db, stored)
-            .await
-            .iter()
-            .all(|n| allowed.contains(n));
+        let same_as_typed = pii(db, stored).await.iter().all(|n| allowed.contains(n));
         if !same_as_typed {
             assert!(!body.contains(stored), "{what}: {stored} in {body}");
         }
@@ -244,9 +241,7 @@ async fn a_lead_on_another_teams_customer_is_handed_over_and_reveals_nothing() {
             .get_json(&o.alice, &format!("/api/leads/{lead_id}"))
             .await;
         assert_eq!(status, 404, "{got}");
-        let (status, _) = app
-            .get_json(&o.bob, &format!("/api/leads/{lead_id}"))
-            .await;
+        let (status, _) = app.get_json(&o.bob, &format!("/api/leads/{lead_id}")).await;
         assert_eq!(status, 200, "Bob gets the lead");
 
         // The RFQ is Alice's ticket, with only what she typed.
@@ -292,7 +287,13 @@ async fn a_lead_on_another_teams_customer_is_handed_over_and_reveals_nothing() {
     .unwrap();
     assert_eq!(v["customer_id"], Value::Null, "{v}");
     assert_eq!(v["visible"], false, "{v}");
-    assert_only_typed(&db, &v.to_string(), &[TYPED_EMAIL], "find_or_create_customer").await;
+    assert_only_typed(
+        &db,
+        &v.to_string(),
+        &[TYPED_EMAIL],
+        "find_or_create_customer",
+    )
+    .await;
     assert_eq!(stored(&db, customer).await, before);
 
     // Nor can she take a prospect of it by its id (that would open it).
@@ -305,7 +306,16 @@ async fn a_lead_on_another_teams_customer_is_handed_over_and_reveals_nothing() {
     .await
     .unwrap_err();
     assert_eq!(code(&err), "P0002", "{err}");
-    assert_eq!(count_as(&db, &o.alice, "select count(*) from customers where customer_id = $1", customer).await, 0);
+    assert_eq!(
+        count_as(
+            &db,
+            &o.alice,
+            "select count(*) from customers where customer_id = $1",
+            customer
+        )
+        .await,
+        0
+    );
 
     // The visible case is unchanged: Bob types his customer's NPWP again.
     let (status, again) = app
@@ -453,8 +463,10 @@ async fn candidates_list_only_customers_the_caller_may_read() {
         &db,
         &o.alice,
         bundle,
-        &[json!({"channel": "website", "company_name": "PT Rahasia Bersama Jaya",
-                 "npwp": "04.567.890.1-234.000", "contact_email": STORED_EMAIL})],
+        &[
+            json!({"channel": "website", "company_name": "PT Rahasia Bersama Jaya",
+                 "npwp": "04.567.890.1-234.000", "contact_email": STORED_EMAIL}),
+        ],
     )
     .await
     .unwrap();
@@ -469,8 +481,10 @@ async fn candidates_list_only_customers_the_caller_may_read() {
         &db,
         &o.marketing,
         bundle,
-        &[json!({"channel": "website", "company_name": "PT Rahasia Bersama Abadi",
-                 "npwp": "01.001.608.7-093.000", "contact_email": STORED_EMAIL})],
+        &[
+            json!({"channel": "website", "company_name": "PT Rahasia Bersama Abadi",
+                 "npwp": "01.001.608.7-093.000", "contact_email": STORED_EMAIL}),
+        ],
     )
     .await
     .unwrap();
@@ -484,10 +498,11 @@ async fn candidates_list_only_customers_the_caller_may_read() {
 
     // find_or_create_customer's candidates follow the same rule.
     let mut tx = db.as_user(&o.alice).await;
-    let v: Value = sqlx::query_scalar("select find_or_create_customer('PT Rahasia Bersama Makmur')")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    let v: Value =
+        sqlx::query_scalar("select find_or_create_customer('PT Rahasia Bersama Makmur')")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
     tx.commit().await.unwrap();
     let ids: Vec<String> = v["candidates"]
         .as_array()

@@ -143,7 +143,10 @@ async fn write_responses_show_only_what_the_caller_may_read() {
     // the detector; GET shows them to marketing and masks them for ops.
     let (_, full) = app.get_json(&admin, &rfq_path).await;
     let raw = pii(&db, &full.to_string()).await;
-    assert!(raw.len() >= 2, "the RFQ fixture holds personal data: {full}");
+    assert!(
+        raw.len() >= 2,
+        "the RFQ fixture holds personal data: {full}"
+    );
     let (status, masked) = app.get_json(&ops, &rfq_path).await;
     assert_eq!(status, 200, "{masked}");
     assert!(
@@ -156,14 +159,18 @@ async fn write_responses_show_only_what_the_caller_may_read() {
             "contact_email": format!("kontak.{}@pelanggan.co.id", who.app_role),
             "contact_phone": "0813-2222-4444"});
         let res = app.post_json(who, "/api/leads", &body, None).await;
-        let v = p
-            .check(who, "POST /api/leads", &body, res, &[])
-            .await;
+        let v = p.check(who, "POST /api/leads", &body, res, &[]).await;
         let path = format!("/api/leads/{}", id(&v, "lead_id"));
         let patch = json!({"notes": "call back on Monday"});
         let res = app.patch_json(who, &path, &patch).await;
-        p.check(who, "PATCH /api/leads/{id}", &patch, res, std::slice::from_ref(&path))
-            .await;
+        p.check(
+            who,
+            "PATCH /api/leads/{id}",
+            &patch,
+            res,
+            std::slice::from_ref(&path),
+        )
+        .await;
     }
     let alice_lead = {
         let body = json!({"channel": "website", "company_name": "PT Milik Alice", "npwp": "01.001.608.7-093.000",
@@ -198,9 +205,7 @@ async fn write_responses_show_only_what_the_caller_may_read() {
     let general = json!({"ticket_type": "general_request", "subject": "Forklift rusak", "dept_target": "OPS"});
     for who in [&ops, &alice, &finance, &admin] {
         let res = app.post_json(who, "/api/tickets", &general, None).await;
-        let v = p
-            .check(who, "POST /api/tickets", &general, res, &[])
-            .await;
+        let v = p.check(who, "POST /api/tickets", &general, res, &[]).await;
         let _ = id(&v, "ticket_id");
     }
     let inquiry = json!({"ticket_type": "inquiry_tariff", "subject": "Tarif", "dept_target": "OPS",
@@ -272,9 +277,7 @@ async fn write_responses_show_only_what_the_caller_may_read() {
     let mut invoice = String::new();
     for who in [&finance, &admin] {
         let res = app.post_json(who, "/api/invoices", &inv, None).await;
-        let v = p
-            .check(who, "POST /api/invoices", &inv, res, &[])
-            .await;
+        let v = p.check(who, "POST /api/invoices", &inv, res, &[]).await;
         invoice = id(&v, "invoice_id");
     }
     let pay = json!({"invoice_id": invoice, "amount": 100000, "paid_on": "2026-02-10", "reference": "BCA-1"});

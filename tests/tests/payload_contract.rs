@@ -46,10 +46,7 @@ fn allowed(message: &str) -> Vec<String> {
         .unwrap_or_else(|| panic!("no allowed list in {message:?}"))
         + "(allowed: ".len();
     let end = message.rfind(')').expect("closing parenthesis");
-    message[start..end]
-        .split(", ")
-        .map(str::to_owned)
-        .collect()
+    message[start..end].split(", ").map(str::to_owned).collect()
 }
 
 /// {"a": {"b": value}} for the path "a.b".
@@ -130,11 +127,14 @@ async fn every_payload_rpc_refuses_unknown_keys_and_wrong_types_naming_the_field
             for wrong in [json!({"zz": 1}), json!([{"zz": 1}])] {
                 let payload = nested(&f, wrong.clone());
                 let got = probe(&db, &admin, rpc, &payload).await;
-                let (state, column, message) = got.unwrap_or_else(|| {
-                    panic!("{}: {f} = {wrong} was accepted", rpc.signature)
-                });
+                let (state, column, message) =
+                    got.unwrap_or_else(|| panic!("{}: {f} = {wrong} was accepted", rpc.signature));
                 let column = column.unwrap_or_default();
-                assert_eq!(state, "P0001", "{}: {f} = {wrong}: {message}", rpc.signature);
+                assert_eq!(
+                    state, "P0001",
+                    "{}: {f} = {wrong}: {message}",
+                    rpc.signature
+                );
                 assert!(
                     column == f
                         || column.starts_with(&format!("{f}["))
