@@ -315,16 +315,22 @@ begin
       'customer_id', r.customer_id, 'company_name', r.company_name, 'reason', 'same contact, different NPWP');
   end loop;
 
-  -- Similar names, only for a customer just created (see V3), readable ones only.
+  -- Similar names, only for a customer just created (see V3), readable ones
+  -- only: the 50 most similar, then the first 5 of them the caller may read
+  -- (so the visibility check runs on at most 50 rows, not on every
+  -- look-alike of a common name).
   if v_created then
     for r in
-      select c.customer_id, c.company_name,
-             round(extensions.similarity(c.company_norm, n_company)::numeric, 3) as sim
-        from customers c
-       where c.tenant_id = v_tenant and c.customer_id <> v_id
-         and c.company_norm operator(extensions.%) n_company
-         and customer_readable(v_scope, c.created_by, c.customer_id)
-       order by sim desc
+      select x.customer_id, x.company_name, x.sim
+        from (select c.customer_id, c.company_name, c.created_by,
+                     round(extensions.similarity(c.company_norm, n_company)::numeric, 3) as sim
+                from customers c
+               where c.tenant_id = v_tenant and c.customer_id <> v_id
+                 and c.company_norm operator(extensions.%) n_company
+               order by sim desc
+               limit 50) x
+       where customer_readable(v_scope, x.created_by, x.customer_id)
+       order by x.sim desc
        limit 5
     loop
       v_candidates := v_candidates || jsonb_build_object(
