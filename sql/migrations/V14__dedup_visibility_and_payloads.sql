@@ -166,7 +166,7 @@ comment on column leads.handed_over is
   'Created by a user who may not read the matched customer: routed to the customer''s owner (or left unassigned for managers) and invisible to its creator.';
 
 drop policy "crm managers read all leads; sales their team's, their own and the unassigned pool" on leads;
-create policy "crm managers read all leads; sales their scope but handed-over"
+create policy "crm managers read all leads; sales their scope, not handed over"
   on leads for select to bizos_authenticated
   using (tenant_id = (select bizos.tenant_id())
          and ((select sees_all_crm())
@@ -174,7 +174,7 @@ create policy "crm managers read all leads; sales their scope but handed-over"
               or (created_by = any ((select my_team_ids())::uuid[]) and not handed_over)
               or (sales_owner_user_id is null and (select bizos.app_role()) = 'sales_manager')));
 drop policy "lead editors update the leads in their scope" on leads;
-create policy "lead editors update their scope but leads they handed over"
+create policy "lead editors update their scope, not leads they handed over"
   on leads for update to bizos_authenticated
   using (tenant_id = (select bizos.tenant_id())
          and (select has_permission('lead.update'))
