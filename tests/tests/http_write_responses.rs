@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use bizos_bff::auth::Caller;
 use bizos_tests::{spawn_app, TestApp, TestDb};
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 const RFQ_NPWP: &str = "01.000.013.1-093.000";
 const RFQ_EMAIL: &str = "budi.santoso@majujaya.co.id";
@@ -101,16 +102,45 @@ fn id(v: &Value, key: &str) -> String {
 
 const PNG: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
 
+/// The roles of `tenant` that hold `permission` (role_permissions), so a
+/// route is tried as every role allowed to call it.
+async fn roles_with(db: &TestDb, tenant: Uuid, permission: &str) -> Vec<String> {
+    let roles: Vec<String> = sqlx::query_scalar(
+        "select app_role from role_permissions where tenant_id = $1 and permission = $2 order by 1",
+    )
+    .bind(tenant)
+    .bind(permission)
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    assert!(!roles.is_empty(), "nobody holds {permission}");
+    roles
+}
+
 #[tokio::test]
 async fn write_responses_show_only_what_the_caller_may_read() {
     let db = TestDb::new().await;
     let tenant = db.create_tenant("acme").await;
-    let admin = db.create_user(tenant, "super_admin").await;
-    let marketing = db.create_user(tenant, "marketing_manager").await;
-    let manager = db.create_user(tenant, "sales_manager").await;
-    let alice = db.create_user(tenant, "salesperson").await;
-    let ops = db.create_user(tenant, "ops").await; // department OPS
-    let finance = db.create_user(tenant, "finance").await;
+    let mut users = std::collections::BTreeMap::new();
+    for role in [
+        "super_admin",
+        "director",
+        "marketing_manager",
+        "sales_manager",
+        "salesperson",
+        "ops", // department OPS
+        "finance",
+    ] {
+        users.insert(role.to_owned(), db.create_user(tenant, role).await);
+    }
+    let user = |role: &str| users[role].clone();
+    let (admin, marketing, manager, alice, ops) = (
+        user("super_admin"),
+        user("marketing_manager"),
+        user("sales_manager"),
+        user("salesperson"),
+        user("ops"),
+    );
     sqlx::query("update profiles set manager_user_id = $1 where user_id = $2")
         .bind(manager.user_id)
         .bind(alice.user_id)
@@ -125,26 +155,33 @@ async fn write_responses_show_only_what_the_caller_may_read() {
         checked: 0,
     };
 
-    // ---------------------------------------------------------------- leads
-    let rfq_lead = json!({"channel": "website", "company_name": "PT Maju Jaya Abadi", "npwp": RFQ_NPWP,
-        "contact_name": "Budi Santoso", "contact_email": RFQ_EMAIL, "contact_phone": RFQ_PHONE,
-        "rfq": {"origin": "Jakarta", "destination": "Surabaya", "dept_target": "OPS", "weight_kg": 1200}});
-    let res = app
-        .post_json(&marketing, "/api/leads", &rfq_lead, None)
-        .await;
-    let lead = p
-        .check(&marketing, "POST /api/leads", &rfq_lead, res, &[])
-        .await;
-    let rfq = id(&lead, "ticket_id");
-    let rfq_path = format!("/api/tickets/{rfq}");
-    let pool_lead = id(&lead, "lead_id");
-
-    // The fixture: the RFQ's contact details are real-looking and found by
-    // the detector; GET shows them to marketing and masks them for ops.
+    // ---------------------------------------------------------------- fixtures
+    // RFQs with real-looking contact details, to OPS and to FIN, from
+    // marketing's lead (unassigned, so managers may route it).
+    let rfq_lead = |dept: &str| {
+        json!({"channel": "website", "company_name": format!("PT Maju Jaya {dept}"), "npwp": RFQ_NPWP,
+            "contact_name": "Budi Santoso", "contact_email": RFQ_EMAIL, "contact_phone": RFQ_PHONE,
+            "rfq": {"origin": "Jakarta", "destination": "Surabaya", "dept_target": dept, "weight_kg": 1200}})
+    };
+    let mut rfqs = Vec::new();
+    for dept in ["OPS", "FIN"] {
+        let sent = rfq_lead(dept);
+        let res = app.post_json(&marketing, "/api/leads", &sent, None).await;
+        let lead = p
+            .check(&marketing, "POST /api/leads", &sent, res, &[])
+            .await;
+        rfqs.push((
+            id(&lead, "lead_id"),
+            format!("/api/tickets/{}", id(&lead, "ticket_id")),
+        ));
+    }
+    let (rfq_lead_id, rfq_path) = rfqs[0].clone();
+    let fin_rfq_path = rfqs[1].1.clone();
+    // The fixture holds personal data the detector finds; GET shows it to
+    // marketing and masks it for ops.
     let (_, full) = app.get_json(&admin, &rfq_path).await;
-    let raw = pii(&db, &full.to_string()).await;
     assert!(
-        raw.len() >= 2,
+        pii(&db, &full.to_string()).await.len() >= 2,
         "the RFQ fixture holds personal data: {full}"
     );
     let (status, masked) = app.get_json(&ops, &rfq_path).await;
@@ -153,149 +190,212 @@ async fn write_responses_show_only_what_the_caller_may_read() {
         pii(&db, &masked.to_string()).await.is_empty(),
         "ops read the RFQ masked: {masked}"
     );
-
-    for who in [&alice, &manager, &admin] {
-        let body = json!({"channel": "referral", "company_name": format!("PT Pelanggan {}", who.app_role),
-            "contact_email": format!("kontak.{}@pelanggan.co.id", who.app_role),
-            "contact_phone": "0813-2222-4444"});
-        let res = app.post_json(who, "/api/leads", &body, None).await;
-        let v = p.check(who, "POST /api/leads", &body, res, &[]).await;
-        let path = format!("/api/leads/{}", id(&v, "lead_id"));
-        let patch = json!({"notes": "call back on Monday"});
-        let res = app.patch_json(who, &path, &patch).await;
-        p.check(
-            who,
-            "PATCH /api/leads/{id}",
-            &patch,
-            res,
-            std::slice::from_ref(&path),
-        )
-        .await;
-    }
-    let alice_lead = {
-        let body = json!({"channel": "website", "company_name": "PT Milik Alice", "npwp": "01.001.608.7-093.000",
-                          "contact_email": "beli@milik-alice.co.id"});
-        let res = app.post_json(&alice, "/api/leads", &body, None).await;
-        p.check(&alice, "POST /api/leads", &body, res, &[]).await
-    };
-    let alice_customer = id(&alice_lead, "customer_id");
-
+    // Alice's team gets the OPS RFQ's lead (so the sales roles see the RFQ).
     let assign = json!({"salesperson_user_id": alice.user_id});
-    let path = format!("/api/leads/{pool_lead}/assign");
+    let path = format!("/api/leads/{rfq_lead_id}/assign");
     let res = app.post_json(&manager, &path, &assign, None).await;
     p.check(
         &manager,
         "POST /api/leads/{id}/assign",
         &assign,
         res,
-        &[format!("/api/leads/{pool_lead}")],
+        &[format!("/api/leads/{rfq_lead_id}")],
     )
     .await;
-    let res = app.post_json(&marketing, &path, &assign, None).await;
-    p.check(
-        &marketing,
-        "POST /api/leads/{id}/assign",
-        &assign,
-        res,
-        &[format!("/api/leads/{pool_lead}")],
-    )
-    .await;
+    let ticket_for = |role: &str| {
+        if role == "finance" {
+            fin_rfq_path.clone()
+        } else {
+            rfq_path.clone()
+        }
+    };
+
+    // ---------------------------------------------------------------- leads
+    let mut alice_customer = String::new();
+    for (i, role) in roles_with(&db, tenant, "lead.create")
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let who = user(&role);
+        // (Distinct identifiers: a shared one would hand the lead over.)
+        let sent = json!({"channel": "referral", "company_name": format!("PT Pelanggan {role}"),
+            "contact_email": format!("kontak.{role}@pelanggan.co.id"),
+            "contact_phone": format!("0813-2222-44{i}{i}")});
+        let res = app.post_json(&who, "/api/leads", &sent, None).await;
+        let v = p.check(&who, "POST /api/leads", &sent, res, &[]).await;
+        if role == "salesperson" {
+            alice_customer = id(&v, "customer_id");
+        }
+        let path = format!("/api/leads/{}", id(&v, "lead_id"));
+        if roles_with(&db, tenant, "lead.update").await.contains(&role) {
+            let patch = json!({"notes": "call back on Monday"});
+            let res = app.patch_json(&who, &path, &patch).await;
+            p.check(
+                &who,
+                "PATCH /api/leads/{id}",
+                &patch,
+                res,
+                std::slice::from_ref(&path),
+            )
+            .await;
+        }
+    }
+    for role in roles_with(&db, tenant, "lead.assign").await {
+        let who = user(&role);
+        let sent = json!({"channel": "event", "company_name": format!("PT Kolam {role}"),
+            "contact_email": format!("kolam.{role}@kolam.co.id")});
+        let res = app.post_json(&marketing, "/api/leads", &sent, None).await;
+        let pool = p
+            .check(&marketing, "POST /api/leads", &sent, res, &[])
+            .await;
+        let lead = id(&pool, "lead_id");
+        let res = app
+            .post_json(&who, &format!("/api/leads/{lead}/assign"), &assign, None)
+            .await;
+        p.check(
+            &who,
+            "POST /api/leads/{id}/assign",
+            &assign,
+            res,
+            &[format!("/api/leads/{lead}")],
+        )
+        .await;
+    }
 
     // ---------------------------------------------------------------- tickets
     let general = json!({"ticket_type": "general_request", "subject": "Forklift rusak", "dept_target": "OPS"});
-    for who in [&ops, &alice, &finance, &admin] {
-        let res = app.post_json(who, "/api/tickets", &general, None).await;
-        let v = p.check(who, "POST /api/tickets", &general, res, &[]).await;
+    for role in roles_with(&db, tenant, "ticket.create").await {
+        let who = user(&role);
+        let res = app.post_json(&who, "/api/tickets", &general, None).await;
+        let v = p.check(&who, "POST /api/tickets", &general, res, &[]).await;
         let _ = id(&v, "ticket_id");
+        let inquiry = json!({"ticket_type": "inquiry_tariff", "subject": "Tarif", "dept_target": "OPS",
+            "origin": "Medan", "destination": "Batam", "contact_email": format!("ani.{role}@pabrik-kertas.co.id"),
+            "contact_phone": "0815-3333-7777", "company_name": "PT Pabrik Kertas"});
+        let res = app.post_json(&who, "/api/tickets", &inquiry, None).await;
+        p.check(&who, "POST /api/tickets", &inquiry, res, &[]).await;
     }
-    let inquiry = json!({"ticket_type": "inquiry_tariff", "subject": "Tarif", "dept_target": "OPS",
-        "origin": "Medan", "destination": "Batam", "contact_email": "ani@pabrik-kertas.co.id",
-        "contact_phone": "0815-3333-7777", "company_name": "PT Pabrik Kertas"});
-    let res = app.post_json(&alice, "/api/tickets", &inquiry, None).await;
-    p.check(&alice, "POST /api/tickets", &inquiry, res, &[])
-        .await;
-
-    for (who, patch) in [
-        (&ops, json!({"priority": "high"})),
-        (&ops, json!({"status": "IN_PROGRESS", "note": "dicek"})),
-        (&ops, json!({"assignee_user_id": ops.user_id})),
-        (&admin, json!({"subject": "RFQ Jakarta - Surabaya"})),
-    ] {
-        let res = app.patch_json(who, &rfq_path, &patch).await;
-        let v = p
-            .check(
-                who,
-                "PATCH /api/tickets/{id}",
-                &patch,
-                res,
-                std::slice::from_ref(&rfq_path),
-            )
-            .await;
-        // The same shape as GET /api/tickets/{id} (without its lists).
-        let (_, got) = app.get_json(who, &rfq_path).await;
-        for key in ["company_name", "contact_email", "contact_phone", "status"] {
-            assert_eq!(v[key], got[key], "{key}: {v} vs {got}");
+    for role in roles_with(&db, tenant, "ticket.update").await {
+        let who = user(&role);
+        let path = ticket_for(&role);
+        let dept_worker = if role == "super_admin" {
+            ops.user_id
+        } else {
+            who.user_id
+        };
+        for patch in [
+            json!({"priority": "high"}),
+            json!({"status": "IN_PROGRESS", "note": "dicek"}),
+            json!({"assignee_user_id": dept_worker}),
+            json!({"subject": format!("RFQ Jakarta - Surabaya ({role})")}),
+        ] {
+            let res = app.patch_json(&who, &path, &patch).await;
+            let v = p
+                .check(
+                    &who,
+                    "PATCH /api/tickets/{id}",
+                    &patch,
+                    res,
+                    std::slice::from_ref(&path),
+                )
+                .await;
+            // The same shape as GET /api/tickets/{id} (without its lists).
+            let (_, got) = app.get_json(&who, &path).await;
+            for key in [
+                "company_name",
+                "contact_email",
+                "contact_phone",
+                "status",
+                "subject",
+            ] {
+                assert_eq!(v[key], got[key], "{role} {key}: {v} vs {got}");
+            }
         }
     }
-    let msg = json!({"body": "Tarif sedang dihitung"});
-    for who in [&ops, &marketing] {
+    let file = [PNG.to_vec(), vec![7; 200]].concat();
+    for role in roles_with(&db, tenant, "ticket.message").await {
+        let who = user(&role);
+        let path = ticket_for(&role);
+        let msg = json!({"body": format!("Tarif sedang dihitung ({role})")});
         let res = app
-            .post_json(who, &format!("{rfq_path}/messages"), &msg, None)
+            .post_json(&who, &format!("{path}/messages"), &msg, None)
             .await;
         p.check(
-            who,
+            &who,
             "POST /api/tickets/{id}/messages",
             &msg,
             res,
-            std::slice::from_ref(&rfq_path),
+            std::slice::from_ref(&path),
         )
         .await;
+        let res = app
+            .upload(
+                &who,
+                &format!("{path}/attachments"),
+                &[],
+                "foto.png",
+                file.clone(),
+                None,
+            )
+            .await;
+        p.check(
+            &who,
+            "POST /api/tickets/{id}/attachments",
+            &json!(null),
+            res,
+            std::slice::from_ref(&path),
+        )
+        .await;
+        let res = app
+            .upload(
+                &who,
+                "/api/objects",
+                &[("bucket", "ticket-attachments")],
+                "foto.png",
+                file.clone(),
+                None,
+            )
+            .await;
+        p.check(&who, "POST /api/objects", &json!(null), res, &[])
+            .await;
     }
-    let file = [PNG.to_vec(), vec![7; 200]].concat();
-    let res = app
-        .upload(
-            &ops,
-            &format!("{rfq_path}/attachments"),
-            &[],
-            "foto.png",
-            file.clone(),
-            None,
-        )
-        .await;
-    p.check(
-        &ops,
-        "POST /api/tickets/{id}/attachments",
-        &json!(null),
-        res,
-        std::slice::from_ref(&rfq_path),
-    )
-    .await;
 
     // ---------------------------------------------------------------- receivables
     let inv = json!({"customer_id": alice_customer, "subtotal": 1000000, "tax": 110000,
                      "issue_date": "2026-01-05", "due_date": "2026-02-04"});
     let mut invoice = String::new();
-    for who in [&finance, &admin] {
-        let res = app.post_json(who, "/api/invoices", &inv, None).await;
-        let v = p.check(who, "POST /api/invoices", &inv, res, &[]).await;
+    for role in roles_with(&db, tenant, "invoice.create").await {
+        let who = user(&role);
+        let res = app.post_json(&who, "/api/invoices", &inv, None).await;
+        let v = p.check(&who, "POST /api/invoices", &inv, res, &[]).await;
         invoice = id(&v, "invoice_id");
     }
-    let pay = json!({"invoice_id": invoice, "amount": 100000, "paid_on": "2026-02-10", "reference": "BCA-1"});
-    let res = app.post_json(&finance, "/api/payments", &pay, None).await;
-    p.check(
-        &finance,
-        "POST /api/payments",
-        &pay,
-        res,
-        &[format!("/api/invoices/{invoice}")],
-    )
-    .await;
-    for who in [&finance, &alice] {
+    for (i, role) in roles_with(&db, tenant, "payment.record")
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let who = user(&role);
+        let pay = json!({"invoice_id": invoice, "amount": 100000, "paid_on": "2026-02-10",
+                         "reference": format!("BCA-{i}")});
+        let res = app.post_json(&who, "/api/payments", &pay, None).await;
+        p.check(
+            &who,
+            "POST /api/payments",
+            &pay,
+            res,
+            &[format!("/api/invoices/{invoice}")],
+        )
+        .await;
+    }
+    for role in roles_with(&db, tenant, "collection.create").await {
+        let who = user(&role);
         let path = format!("/api/invoices/{invoice}/collection-ticket");
-        let res = app.post_json(who, &path, &json!(null), None).await;
+        let res = app.post_json(&who, &path, &json!(null), None).await;
         let v = p
             .check(
-                who,
+                &who,
                 "POST /api/invoices/{id}/collection-ticket",
                 &json!(null),
                 res,
@@ -306,88 +406,88 @@ async fn write_responses_show_only_what_the_caller_may_read() {
     }
 
     // ---------------------------------------------------------------- KPI
-    let target = json!({"metric_key": "quotations_sent", "assignee_user_id": alice.user_id,
-                        "period_month": "2026-03", "target_value": 20});
-    let res = app
-        .post_json(&manager, "/api/kpi/targets", &target, None)
-        .await;
-    p.check(&manager, "POST /api/kpi/targets", &target, res, &[])
-        .await;
-    let mut entry = String::new();
-    for who in [&alice, &ops] {
-        let e = json!({"metric_key": "quotations_sent", "value": 3});
-        let res = app.post_json(who, "/api/kpi/entries", &e, None).await;
-        let v = p.check(who, "POST /api/kpi/entries", &e, res, &[]).await;
-        if who.user_id == alice.user_id {
-            entry = id(&v, "entry_id");
-        }
+    for (i, role) in roles_with(&db, tenant, "kpi.target.manage")
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let who = user(&role);
+        let target = json!({"metric_key": "quotations_sent", "assignee_user_id": who.user_id,
+                            "period_month": format!("2026-{:02}", i + 1), "target_value": 20});
+        let res = app.post_json(&who, "/api/kpi/targets", &target, None).await;
+        p.check(&who, "POST /api/kpi/targets", &target, res, &[])
+            .await;
     }
-    let res = app
-        .upload(
-            &alice,
-            "/api/kpi/evidence",
-            &[("entry_id", &entry)],
-            "bukti.png",
-            file.clone(),
-            None,
+    for role in roles_with(&db, tenant, "kpi.entry.create").await {
+        let who = user(&role);
+        let e = json!({"metric_key": "quotations_sent", "value": 3});
+        let res = app.post_json(&who, "/api/kpi/entries", &e, None).await;
+        let v = p.check(&who, "POST /api/kpi/entries", &e, res, &[]).await;
+        let entry = id(&v, "entry_id");
+        let res = app
+            .upload(
+                &who,
+                "/api/kpi/evidence",
+                &[("entry_id", &entry)],
+                "bukti.png",
+                file.clone(),
+                None,
+            )
+            .await;
+        p.check(
+            &who,
+            "POST /api/kpi/evidence",
+            &json!({"entry_id": entry}),
+            res,
+            &[],
         )
         .await;
-    p.check(
-        &alice,
-        "POST /api/kpi/evidence",
-        &json!({"entry_id": entry}),
-        res,
-        &[],
-    )
-    .await;
+    }
 
-    // ---------------------------------------------------------------- objects and imports
-    let res = app
-        .upload(
-            &ops,
-            "/api/objects",
-            &[("bucket", "ticket-attachments")],
-            "foto.png",
-            file.clone(),
-            None,
+    // ---------------------------------------------------------------- imports
+    for (i, role) in roles_with(&db, tenant, "lead.create")
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let who = user(&role);
+        let csv = format!(
+            "external_ref,channel,company_name,contact_email,contact_phone\n\
+             R-{role},website,PT Impor {role},satu.{role}@impor-satu.co.id,0816-4444-88{i}{i}\n"
+        );
+        let res = app
+            .upload(
+                &who,
+                "/api/imports",
+                &[("module", "leads")],
+                "leads.csv",
+                csv.clone().into_bytes(),
+                None,
+            )
+            .await;
+        let staged = p
+            .check(&who, "POST /api/imports", &json!(csv), res, &[])
+            .await;
+        let import = id(&staged, "import_id");
+        let res = app
+            .post_json(
+                &who,
+                &format!("/api/imports/{import}/process"),
+                &json!(null),
+                None,
+            )
+            .await;
+        p.check(
+            &who,
+            "POST /api/imports/{id}/process",
+            &json!(csv),
+            res,
+            &[format!("/api/imports/{import}")],
         )
         .await;
-    p.check(&ops, "POST /api/objects", &json!(null), res, &[])
-        .await;
-    let csv = "external_ref,channel,company_name,contact_email,contact_phone\n\
-               R-1,website,PT Impor Satu,satu@impor-satu.co.id,0816-4444-8888\n";
-    let res = app
-        .upload(
-            &marketing,
-            "/api/imports",
-            &[("module", "leads")],
-            "leads.csv",
-            csv.as_bytes().to_vec(),
-            None,
-        )
-        .await;
-    let staged = p
-        .check(&marketing, "POST /api/imports", &json!(csv), res, &[])
-        .await;
-    let import = id(&staged, "import_id");
-    let res = app
-        .post_json(
-            &marketing,
-            &format!("/api/imports/{import}/process"),
-            &json!(null),
-            None,
-        )
-        .await;
-    p.check(
-        &marketing,
-        "POST /api/imports/{id}/process",
-        &json!(csv),
-        res,
-        &[format!("/api/imports/{import}")],
-    )
-    .await;
+    }
 
-    assert!(p.checked >= 30, "{} responses checked", p.checked);
+    assert!(p.checked >= 60, "{} responses checked", p.checked);
     assert!(
         p.with_pii >= 3,
         "some responses carry personal data the caller reads ({} of {})",
