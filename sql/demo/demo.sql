@@ -161,9 +161,14 @@ begin
     continue when random() > 0.7;
     v_actor := demo.pick(v_managers);
     perform demo.act_as(v_tenant, v_actor);
-    perform crm_assign_lead(r.lead_id,
-      (select p.user_id from profiles p where p.tenant_id = v_tenant and p.manager_user_id = v_actor
-        order by random() limit 1));
+    begin
+      perform crm_assign_lead(r.lead_id,
+        (select p.user_id from profiles p where p.tenant_id = v_tenant and p.manager_user_id = v_actor
+          order by random() limit 1));
+    exception when insufficient_privilege then
+      -- The customer is another team's (issue 11 §3): it stays with its owner.
+      null;
+    end;
   end loop;
 
   -- Pipelines move on.
@@ -190,7 +195,9 @@ begin
                                  'Customs documents', 'Rate confirmation', 'Address change']),
       'priority', demo.pick(array['low', 'normal', 'normal', 'high', 'urgent']),
       'dept_target', demo.pick(array['OPS-JKT', 'OPS-SBY', 'FIN']),
+      -- A customer the actor may read (as through the API).
       'related_customer_id', (select c.customer_id from customers c where c.tenant_id = v_tenant
+                                 and customer_readable(customer_scope(), c.created_by, c.customer_id)
                                order by random() limit 1)));
     if random() < 0.85 then
       perform demo.act_as(v_tenant,

@@ -361,17 +361,17 @@ begin
   r := pg_temp.run(imp, 3);
   perform pg_temp.done(r, 4, 4, '3:channel,4:contact_phone,5:sales_owner_email,6:external_ref');
   select count(*) into n_leads from leads where external_ref is not null;
-  perform pg_temp.check(n_leads = 3, 'three leads: ' || n_leads);
+  -- L-2 names c_alpha (marketing's customer, which the salesperson may not
+  -- read): handed over, so the salesperson no longer sees it (checked below).
+  perform pg_temp.check(n_leads = 2, 'three leads, two visible: ' || n_leads);
   perform pg_temp.check(pg_temp.target(imp, 1) = pg_temp.target(imp, 7), 'the same external_ref twice is one lead');
   perform pg_temp.check((select contact_name = 'Budi' and sales_owner_user_id = pg_temp.id('sp') and status = 'ASSIGNED'
                                 and lead_no like 'LEAD-%' and created_by = pg_temp.id('sp') and channel = 'website'
                            from leads where external_ref = 'L-1'), 'lead as the bundle makes it; later row updated it');
-  perform pg_temp.check((select customer_id = pg_temp.id('c_alpha') and channel = 'whatsapp' from leads where external_ref = 'L-2'),
-                        'lead of an existing customer (NPWP)');
   perform pg_temp.check((select l.customer_id from leads l where l.external_ref = 'L-8')
                         = (select l.customer_id from leads l where l.external_ref = 'L-1'), 'leads of one batch share a customer by e-mail');
   perform pg_temp.check((select count(*) from prospects p join leads l on l.prospect_id = p.prospect_id
-                          where l.external_ref in ('L-1', 'L-2', 'L-8') and p.owner_user_id = pg_temp.id('sp')) = 3,
+                          where l.external_ref in ('L-1', 'L-2', 'L-8') and p.owner_user_id = pg_temp.id('sp')) = 2,
                         'prospects owned by the salesperson');
   perform pg_temp.put('imp_leads', imp);
   select count(*) into n_leads from leads;
@@ -386,6 +386,19 @@ begin
 end $$;
 
 reset role;
+-- L-2 (issue 11 §3): linked to the one customer c_alpha, handed over to its
+-- owner; c_alpha has none, so the lead waits unassigned for managers, and
+-- the salesperson got no prospect (no window onto the customer).
+do $$
+begin
+  perform pg_temp.check((select customer_id = pg_temp.id('c_alpha') and channel = 'whatsapp' and handed_over
+                                and sales_owner_user_id is null and status = 'NEW'
+                           from leads where external_ref = 'L-2'),
+                        'a lead on a customer the uploader may not read is handed over');
+  perform pg_temp.check(not exists (select 1 from prospects p
+                                     where p.customer_id = pg_temp.id('c_alpha') and p.owner_user_id = pg_temp.id('sp')),
+                        'no prospect of the uploader on it');
+end $$;
 select pg_temp.act('mm');
 set local role bizos_authenticated;
 do $$

@@ -694,10 +694,16 @@ async fn bad_bundles_name_the_field_and_write_nothing() {
             json!({"channel": "website", "company_name": "PT A", "rfq": {"origin": "Jakarta"}}),
             "rfq.dept_target",
         ),
-        // The ticket fails after customer, prospect and lead were written: all roll back.
         (
             json!({"channel": "website", "company_name": "PT A", "rfq": {"dept_target": "OPS", "destination": "Medan"}}),
-            "origin",
+            "rfq.origin",
+        ),
+        // The ticket fails after customer, prospect and lead were written: all
+        // roll back (the field named as sent: rfq.dept_target).
+        (
+            json!({"channel": "website", "company_name": "PT A",
+                   "rfq": {"dept_target": "NOPE", "origin": "Jakarta", "destination": "Medan"}}),
+            "rfq.dept_target",
         ),
     ];
     for (payload, field) in cases {
