@@ -167,7 +167,7 @@ fn prepare_statements() -> Statements {
                 &[oid(UUIDOID), oid(INT2OID)],
             ),
             // One statement per entry; the chain is locked by this transaction.
-            append: keep(append_sql, &append_args),
+            append: keep(append_sql, append_args.as_slice()),
             set_head: keep(
                 "update bizos.audit_heads set seq = $3, hash = $4 where tenant_id = $1 and chain = $2",
                 &[oid(UUIDOID), oid(INT2OID), oid(INT8OID), oid(BYTEAOID)],
