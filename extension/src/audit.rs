@@ -985,6 +985,34 @@ mod tests {
     }
 
     #[pg_test]
+    fn the_request_id_is_stored_and_hashed() {
+        setup();
+        Spi::run(&format!(
+            "select set_config('request.id', 'req-42', true);
+             insert into t_deals values ('{T1}', 1, 1, 'with id');
+             select set_config('request.id', '', true);
+             insert into t_deals values ('{T1}', 2, 2, 'without id');"
+        ))
+        .unwrap();
+        let ids = Spi::connect(|c| {
+            c.select(
+                "select request_id from bizos.audit_log order by seq",
+                None,
+                &[],
+            )
+            .unwrap()
+            .map(|r| r.get::<String>(1).unwrap())
+            .collect::<Vec<_>>()
+        });
+        assert_eq!(ids, vec![Some("req-42".to_owned()), None]);
+        assert!(breaks(T1).is_empty());
+        Spi::run("update bizos.audit_log set request_id = 'req-43' where seq = 1").unwrap();
+        let b = breaks(T1);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert!(b[0].1.contains("modified"), "{b:?}");
+    }
+
+    #[pg_test]
     fn rolled_back_subtransactions_keep_the_chain_intact() {
         setup();
         Spi::run(&format!(

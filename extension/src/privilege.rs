@@ -74,7 +74,7 @@ pub fn with_pinned_search_path<R>(f: impl FnOnce() -> R) -> R {
             pg_sys::GucSource::PGC_S_SESSION,
             pg_sys::GucAction::GUC_ACTION_SAVE,
             true,
-            pg_sys::ERROR as std::ffi::c_int,
+            pg_sys::PGERROR as std::ffi::c_int,
             false,
         );
         level
