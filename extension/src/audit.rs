@@ -817,7 +817,11 @@ fn audit_verify(
         "select seq, table_name, record_key::text, action, actor::text, db_role, txid,
                 at, before::text, after::text, prev_hash, hash, {}
            from bizos.audit_log where tenant_id = $1 and chain = $2 order by seq",
-        if request_id { "request_id" } else { "null::text" }
+        if request_id {
+            "request_id"
+        } else {
+            "null::text"
+        }
     );
     let mut breaks = Vec::new();
     Spi::connect(|client| {

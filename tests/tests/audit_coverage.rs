@@ -85,11 +85,13 @@ async fn role_and_permission_changes_are_audited_with_the_request_id() {
 
     // A permission revoked in a request without an id.
     let mut tx = begin_request(&db, tenant, admin.user_id, None).await;
-    sqlx::query("delete from role_permissions where tenant_id = $1 and permission = 'audit_test.export'")
-        .bind(tenant)
-        .execute(&mut tx)
-        .await
-        .unwrap();
+    sqlx::query(
+        "delete from role_permissions where tenant_id = $1 and permission = 'audit_test.export'",
+    )
+    .bind(tenant)
+    .execute(&mut tx)
+    .await
+    .unwrap();
     commit(tx).await;
 
     let row = sqlx::query(
@@ -101,10 +103,22 @@ async fn role_and_permission_changes_are_audited_with_the_request_id() {
     .await
     .expect("one profile update entry");
     assert_eq!(row.get::<Option<Uuid>, _>("actor"), Some(admin.user_id));
-    assert_eq!(row.get::<Value, _>("before")["app_role"], json!("salesperson"));
-    assert_eq!(row.get::<Value, _>("after")["app_role"], json!("sales_manager"));
-    assert_eq!(row.get::<Value, _>("after")["user_id"], json!(seller.user_id));
-    assert_eq!(row.get::<Option<String>, _>("request_id").as_deref(), Some("req-role-1"));
+    assert_eq!(
+        row.get::<Value, _>("before")["app_role"],
+        json!("salesperson")
+    );
+    assert_eq!(
+        row.get::<Value, _>("after")["app_role"],
+        json!("sales_manager")
+    );
+    assert_eq!(
+        row.get::<Value, _>("after")["user_id"],
+        json!(seller.user_id)
+    );
+    assert_eq!(
+        row.get::<Option<String>, _>("request_id").as_deref(),
+        Some("req-role-1")
+    );
     assert_eq!(row.get::<String, _>("db_role"), "bizos_app");
 
     let perms = sqlx::query(
@@ -124,24 +138,33 @@ async fn role_and_permission_changes_are_audited_with_the_request_id() {
     assert_eq!(
         summary,
         vec![
-            ("INSERT".to_owned(), Some(admin.user_id), Some("req-role-1".to_owned())),
+            (
+                "INSERT".to_owned(),
+                Some(admin.user_id),
+                Some("req-role-1".to_owned())
+            ),
             ("DELETE".to_owned(), Some(admin.user_id), None),
         ]
     );
-    assert_eq!(perms[0].get::<Value, _>("after")["app_role"], json!("finance"));
-    assert_eq!(perms[1].get::<Value, _>("before")["app_role"], json!("finance"));
+    assert_eq!(
+        perms[0].get::<Value, _>("after")["app_role"],
+        json!("finance")
+    );
+    assert_eq!(
+        perms[1].get::<Value, _>("before")["app_role"],
+        json!("finance")
+    );
 
     // audit_history returns the request id.
-    let history: Vec<(String, Option<String>)> = sqlx::query(
-        "select action, request_id from bizos.audit_history('profiles', $1)",
-    )
-    .bind(json!({"tenant_id": tenant, "user_id": seller.user_id}))
-    .fetch_all(&db.owner)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect();
+    let history: Vec<(String, Option<String>)> =
+        sqlx::query("select action, request_id from bizos.audit_history('profiles', $1)")
+            .bind(json!({"tenant_id": tenant, "user_id": seller.user_id}))
+            .fetch_all(&db.owner)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
     assert_eq!(
         history,
         vec![

@@ -176,7 +176,10 @@ async fn audit_chains_from_before_the_update_still_verify() {
         .filter(|r| r.get::<_, Option<String>>(2).as_deref() == Some("req-after-update"))
         .count();
     assert_eq!(rows.len(), 10);
-    assert_eq!(with_id, 4, "the entries written after the update carry the id");
+    assert_eq!(
+        with_id, 4,
+        "the entries written after the update carry the id"
+    );
     let breaks = db
         .query(
             &format!("select chain, seq, problem from bizos.audit_verify('{tenant}')"),

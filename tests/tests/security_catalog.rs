@@ -49,14 +49,18 @@ async fn become_user(conn: &mut PgConnection, tenant: Uuid, user: Uuid) {
 async fn new_import(conn: &mut PgConnection) -> Uuid {
     let object = Uuid::new_v4();
     sqlx::query("select object_create($1)")
-        .bind(json!({"object_id": object, "bucket": "import-files", "file_name": "c.csv",
-                     "content_type": "text/csv", "size_bytes": 10, "sha256": "ab".repeat(32)}))
+        .bind(
+            json!({"object_id": object, "bucket": "import-files", "file_name": "c.csv",
+                     "content_type": "text/csv", "size_bytes": 10, "sha256": "ab".repeat(32)}),
+        )
         .execute(&mut *conn)
         .await
         .expect("object_create");
     let created: Value = sqlx::query_scalar("select import_create($1)")
-        .bind(json!({"module": "customers", "object_id": object, "file_name": "c.csv",
-                     "columns": ["company_name"]}))
+        .bind(
+            json!({"module": "customers", "object_id": object, "file_name": "c.csv",
+                     "columns": ["company_name"]}),
+        )
         .fetch_one(&mut *conn)
         .await
         .expect("import_create");
@@ -64,10 +68,7 @@ async fn new_import(conn: &mut PgConnection) -> Uuid {
 }
 
 async fn refused(conn: &mut PgConnection, sql: &str) -> sqlx::Error {
-    let err = sqlx::query(sql)
-        .execute(&mut *conn)
-        .await
-        .expect_err(sql);
+    let err = sqlx::query(sql).execute(&mut *conn).await.expect_err(sql);
     let _ = sqlx::query("rollback").execute(&mut *conn).await;
     err
 }
@@ -107,8 +108,10 @@ async fn logins_cannot_create_temporary_objects() {
     .unwrap();
     assert_eq!(owner, "bizos_owner");
     sqlx::query("commit").execute(&mut conn).await.unwrap();
-    let temp_schema_exists: bool =
-        sqlx::query_scalar("select pg_my_temp_schema() <> 0").fetch_one(&mut conn).await.unwrap();
+    let temp_schema_exists: bool = sqlx::query_scalar("select pg_my_temp_schema() <> 0")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert!(temp_schema_exists, "the session has its temp schema now");
     for role in ["bizos_app", "bizos_authenticated"] {
         sqlx::query(&format!("set role {role}"))
@@ -135,10 +138,13 @@ async fn definer_functions_refuse_a_foreign_temp_relation() {
     let tenant = db.create_tenant("sec-hijack").await;
     let user = db.create_user(tenant, "super_admin").await;
     let mut su = admin(&db).await;
-    sqlx::query(&format!("grant temporary on database {} to bizos_app", db.name))
-        .execute(&mut su)
-        .await
-        .unwrap();
+    sqlx::query(&format!(
+        "grant temporary on database {} to bizos_app",
+        db.name
+    ))
+    .execute(&mut su)
+    .await
+    .unwrap();
 
     let mut conn = connect(&db, "bizos_app").await;
     sqlx::raw_sql(
@@ -148,7 +154,8 @@ async fn definer_functions_refuse_a_foreign_temp_relation() {
            select count(*) into n from bizos.audit_log;
            raise exception 'hijacked: ran as % and read % audit entries', current_user, n;
          end $$;
-         create view pg_temp.import_stage as select 1 as row_no, pg_temp.hijack() as data;",
+         create view pg_temp.import_stage as select 1 as row_no, pg_temp.hijack() as data;
+         grant select on pg_temp.import_stage to public;",
     )
     .execute(&mut conn)
     .await
@@ -186,7 +193,8 @@ async fn definer_functions_refuse_a_foreign_temp_relation() {
     sqlx::raw_sql(
         "drop view pg_temp.import_stage;
          create temp table import_stage (row_no integer, data jsonb);
-         insert into pg_temp.import_stage values (1, '{\"company_name\": \"PT Sisipan\"}');",
+         insert into pg_temp.import_stage values (1, '{\"company_name\": \"PT Sisipan\"}');
+         grant all on pg_temp.import_stage to public;",
     )
     .execute(&mut conn)
     .await
@@ -212,12 +220,10 @@ async fn definer_functions_refuse_a_foreign_temp_relation() {
         .execute(&mut clean)
         .await
         .unwrap();
-    sqlx::query(
-        "insert into pg_temp.import_stage values (1, '{\"company_name\": \"PT Satu\"}')",
-    )
-    .execute(&mut clean)
-    .await
-    .unwrap();
+    sqlx::query("insert into pg_temp.import_stage values (1, '{\"company_name\": \"PT Satu\"}')")
+        .execute(&mut clean)
+        .await
+        .unwrap();
     sqlx::query("select import_stage_finish($1)")
         .bind(import)
         .execute(&mut clean)
@@ -225,10 +231,11 @@ async fn definer_functions_refuse_a_foreign_temp_relation() {
         .expect("staging through the definer functions still works");
     sqlx::query("commit").execute(&mut clean).await.unwrap();
 
-    sqlx::query(
+    sqlx::raw_sql(
         "create view pg_temp.import_batch as
            select 1 as row_no, pg_temp.hijack() as d, null::text as err_field,
-                  null::text as err_msg, null::uuid as target_id",
+                  null::text as err_msg, null::uuid as target_id;
+         grant all on pg_temp.import_batch to public",
     )
     .execute(&mut conn)
     .await
@@ -307,7 +314,14 @@ async fn no_login_has_temp_or_create_where_it_does_not_own() {
     .fetch_all(&mut conn)
     .await
     .unwrap();
-    for want in ["public", "extensions", "bizos", "analytics", "tenant_sec", "tenant_sec_analytics"] {
+    for want in [
+        "public",
+        "extensions",
+        "bizos",
+        "analytics",
+        "tenant_sec",
+        "tenant_sec_analytics",
+    ] {
         assert!(schemas.iter().any(|s| s == want), "{want} in {schemas:?}");
     }
     let on_schemas: Vec<String> = sqlx::query_scalar(&format!(
@@ -469,10 +483,7 @@ async fn analysts_and_bi_select_from_analytics_only() {
         "select * from bizos.id_kinds",
         "select * from bizos.transitions",
     ] {
-        let err = sqlx::query(sql)
-            .execute(&mut analyst)
-            .await
-            .expect_err(sql);
+        let err = sqlx::query(sql).execute(&mut analyst).await.expect_err(sql);
         assert_eq!(code(&err), "42501", "{sql}: {err}");
     }
 }
