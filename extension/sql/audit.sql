@@ -21,6 +21,7 @@ create table bizos.audit_log (
   after      jsonb,
   prev_hash  bytea       not null,
   hash       bytea       not null,
+  request_id text,
   constraint audit_log_pkey primary key (tenant_id, chain, seq),
   constraint audit_log_action_check check (action in ('INSERT', 'UPDATE', 'DELETE'))
 );
@@ -29,6 +30,7 @@ comment on column bizos.audit_log.actor is 'bizos.uid() of the request, NULL out
 comment on column bizos.audit_log.db_role is 'The login (session) role, e.g. bizos_app for requests through the BFF';
 comment on column bizos.audit_log.before is 'Row before the change; for UPDATE only the changed columns plus the key';
 comment on column bizos.audit_log.after is 'Row after the change; for UPDATE only the changed columns plus the key';
+comment on column bizos.audit_log.request_id is 'The setting request.id of the writing transaction (the BFF: x-request-id), NULL when unset; hashed when present';
 
 create index audit_log_record_idx on bizos.audit_log (tenant_id, table_name, record_key);
 

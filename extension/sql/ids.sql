@@ -38,10 +38,11 @@ create table bizos.id_counters (
   constraint id_counters_kind_fkey foreign key (kind) references bizos.id_kinds (kind) on update cascade
 );
 
--- Kinds are managed by the database owner (migrations); everyone may read
--- them. Counters and sequences are written only by the extension.
-grant select on bizos.id_kinds to public;
+-- Kinds are managed by the database owner (migrations), who may let other
+-- roles read them; next_id() reads them as the extension owner. Counters
+-- and sequences are written only by the extension.
 grant select, insert, update, delete on bizos.id_kinds to pg_database_owner;
+grant select on bizos.id_kinds to pg_database_owner with grant option;
 grant select on bizos.id_sequences, bizos.id_counters to pg_database_owner;
 
 select pg_catalog.pg_extension_config_dump('bizos.id_kinds', '');

@@ -11,6 +11,9 @@ create table bizos.transitions (
 comment on table bizos.transitions is 'Allowed status transitions per entity (C7); from_status NULL = initial states.';
 create unique index transitions_key on bizos.transitions (entity, coalesce(from_status, ''), to_status);
 
-grant select on bizos.transitions to public;
+-- Managed by the database owner, who grants reading to the roles that
+-- need it (the business schema's request role); lifecycle_guard() reads
+-- them as the extension owner.
 grant select, insert, update, delete on bizos.transitions to pg_database_owner;
+grant select on bizos.transitions to pg_database_owner with grant option;
 select pg_catalog.pg_extension_config_dump('bizos.transitions', '');

@@ -30,6 +30,12 @@ pgrx::extension_sql_file!(
 const CHAINS: i16 = 8;
 
 struct Statements {
+    /// `bizos.audit_log` has the `request_id` column (0.3.0 SQL). The
+    /// library of 0.3.0 also serves databases still on 0.2.0 SQL (installed
+    /// files, `ALTER EXTENSION bizos UPDATE` not yet run): they get entries
+    /// without a request id, hashed as 0.2.0 hashed them.
+    request_id: bool,
+    audit_log: pg_sys::Oid,
     pick_chain: OwnedPreparedStatement,
     wait_chain: OwnedPreparedStatement,
     init_heads: OwnedPreparedStatement,
@@ -74,8 +80,58 @@ fn oid(o: pg_sys::Oid) -> PgOid {
     PgOid::from(o)
 }
 
+/// The oid of `bizos.audit_log` and whether it has the `request_id` column.
+fn audit_log_columns() -> (pg_sys::Oid, bool) {
+    let oid = crate::error::query_opt::<pg_sys::Oid>(
+        "select pg_catalog.to_regclass('bizos.audit_log')::pg_catalog.oid",
+        &[],
+        "finding bizos.audit_log",
+    )
+    .unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_UNDEFINED_TABLE,
+            "bizos.audit_log does not exist",
+            None,
+        )
+    });
+    (oid, has_request_id(oid))
+}
+
+fn has_request_id(audit_log: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache lookup by relation oid and a NUL-terminated name.
+    unsafe { pg_sys::get_attnum(audit_log, c"request_id".as_ptr()) > 0 }
+}
+
 fn prepare_statements() -> Statements {
     use pg_sys::{BYTEAOID, INT2OID, INT4OID, INT8OID, JSONBOID, TEXTOID, TIMESTAMPTZOID, UUIDOID};
+    let (audit_log, request_id) = audit_log_columns();
+    let mut append_args = vec![
+        oid(UUIDOID),
+        oid(INT2OID),
+        oid(INT8OID),
+        oid(TEXTOID),
+        oid(JSONBOID),
+        oid(TEXTOID),
+        oid(UUIDOID),
+        oid(TEXTOID),
+        oid(INT8OID),
+        oid(TIMESTAMPTZOID),
+        oid(JSONBOID),
+        oid(JSONBOID),
+        oid(BYTEAOID),
+        oid(BYTEAOID),
+    ];
+    let append_sql = if request_id {
+        append_args.push(oid(TEXTOID));
+        "insert into bizos.audit_log (tenant_id, chain, seq, table_name, record_key, action,
+                                      actor, db_role, txid, at, before, after, prev_hash, hash,
+                                      request_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    } else {
+        "insert into bizos.audit_log (tenant_id, chain, seq, table_name, record_key, action,
+                                      actor, db_role, txid, at, before, after, prev_hash, hash)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    };
     Spi::connect(|client| {
         let keep = |sql: &str, args: &[PgOid]| {
             client
@@ -84,6 +140,8 @@ fn prepare_statements() -> Statements {
                 .keep()
         };
         Statements {
+            request_id,
+            audit_log,
             // A chain no other open transaction holds, locked, with its head.
             pick_chain: keep(
                 "select chain, seq, hash from bizos.audit_heads where tenant_id = $1
@@ -109,27 +167,7 @@ fn prepare_statements() -> Statements {
                 &[oid(UUIDOID), oid(INT2OID)],
             ),
             // One statement per entry; the chain is locked by this transaction.
-            append: keep(
-                "insert into bizos.audit_log (tenant_id, chain, seq, table_name, record_key, action,
-                                              actor, db_role, txid, at, before, after, prev_hash, hash)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                &[
-                    oid(UUIDOID),
-                    oid(INT2OID),
-                    oid(INT8OID),
-                    oid(TEXTOID),
-                    oid(JSONBOID),
-                    oid(TEXTOID),
-                    oid(UUIDOID),
-                    oid(TEXTOID),
-                    oid(INT8OID),
-                    oid(TIMESTAMPTZOID),
-                    oid(JSONBOID),
-                    oid(JSONBOID),
-                    oid(BYTEAOID),
-                    oid(BYTEAOID),
-                ],
-            ),
+            append: keep(append_sql, append_args.as_slice()),
             set_head: keep(
                 "update bizos.audit_heads set seq = $3, hash = $4 where tenant_id = $1 and chain = $2",
                 &[oid(UUIDOID), oid(INT2OID), oid(INT8OID), oid(BYTEAOID)],
@@ -140,7 +178,13 @@ fn prepare_statements() -> Statements {
 
 fn with_statements<R>(f: impl FnOnce(&Statements) -> R) -> R {
     STATEMENTS.with(|s| {
-        if s.borrow().is_none() {
+        // Prepared before `ALTER EXTENSION bizos UPDATE` added the request
+        // id column (a pooled backend lives on): prepare again.
+        let outdated = s
+            .borrow()
+            .as_ref()
+            .is_none_or(|st| !st.request_id && has_request_id(st.audit_log));
+        if outdated {
             *s.borrow_mut() = Some(prepare_statements());
         }
         let guard = s.borrow();
@@ -552,6 +596,33 @@ fn attnum(desc: pg_sys::TupleDesc, name: &str) -> Option<usize> {
     }
 }
 
+/// Longest request id stored; a longer one is cut (on a character
+/// boundary) rather than failing the write it describes.
+const REQUEST_ID_MAX_BYTES: usize = 200;
+
+/// The request's id: setting `request.id` (the BFF sets it to the
+/// `x-request-id` of each request, transaction-local). NULL when unset or
+/// empty, never an error.
+fn current_request_id() -> Option<String> {
+    // SAFETY: GetConfigOption with missing_ok = true returns NULL or a
+    // NUL-terminated string owned by the GUC machinery; copied at once.
+    let ptr = unsafe { pg_sys::GetConfigOption(c"request.id".as_ptr(), true, false) };
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: non-null and NUL-terminated, see above.
+    let text = unsafe { CStr::from_ptr(ptr) }.to_string_lossy();
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut end = text.len().min(REQUEST_ID_MAX_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(text[..end].to_owned())
+}
+
 /// AFTER INSERT OR UPDATE OR DELETE row trigger attached by
 /// `bizos.enable_audit(table)`; its arguments are the primary key columns.
 #[pg_trigger]
@@ -646,6 +717,7 @@ fn audit_trigger<'a>(
     let before = before.map(|j| to_jsonb(&j));
     let after = after.map(|j| to_jsonb(&j));
     let actor = crate::claims::current_uid();
+    let request_id = current_request_id();
     // SAFETY: backend globals.
     let (db_role, txid, at) = unsafe {
         let role = CStr::from_ptr(pg_sys::GetUserNameFromId(pg_sys::GetSessionUserId(), false))
@@ -663,6 +735,8 @@ fn audit_trigger<'a>(
     as_extension_owner(|| {
         with_statements(|stmts| {
             let head = held_head(stmts, tenant);
+            // Stored (and hashed) only where the column exists.
+            let request_id = request_id.as_deref().filter(|_| stmts.request_id);
             let entry = Entry {
                 tenant_id: &tenant_text,
                 chain: head.chain,
@@ -676,6 +750,7 @@ fn audit_trigger<'a>(
                 at_micros: at,
                 before: before.as_ref().map(|b| b.1.as_str()),
                 after: after.as_ref().map(|a| a.1.as_str()),
+                request_id,
             };
             let hash = entry_hash(&head.hash, &entry);
             let jsonb = |d: Option<pg_sys::Datum>| match d {
@@ -686,7 +761,7 @@ fn audit_trigger<'a>(
             // SAFETY: a timestamptz value in microseconds.
             let at_arg =
                 unsafe { DatumWithOid::new(pg_sys::Datum::from(at), pg_sys::TIMESTAMPTZOID) };
-            let args = [
+            let mut args = vec![
                 tenant.into(),
                 head.chain.into(),
                 (head.seq + 1).into(),
@@ -705,6 +780,12 @@ fn audit_trigger<'a>(
                 head.hash.to_vec().into(),
                 hash.to_vec().into(),
             ];
+            if stmts.request_id {
+                args.push(match request_id {
+                    Some(id) => id.into(),
+                    None => DatumWithOid::null_oid(pg_sys::TEXTOID),
+                });
+            }
             Spi::connect_mut(|c| {
                 c.update(&stmts.append, None, &args)
                     .or_raise("writing the audit log");
@@ -731,6 +812,17 @@ fn audit_verify(
 ) -> TableIterator<'static, (name!(chain, i16), name!(seq, i64), name!(problem, String))> {
     // Entries of this very transaction count: their heads are written now.
     flush_heads();
+    let (_, request_id) = audit_log_columns();
+    let select = format!(
+        "select seq, table_name, record_key::text, action, actor::text, db_role, txid,
+                at, before::text, after::text, prev_hash, hash, {}
+           from bizos.audit_log where tenant_id = $1 and chain = $2 order by seq",
+        if request_id {
+            "request_id"
+        } else {
+            "null::text"
+        }
+    );
     let mut breaks = Vec::new();
     Spi::connect(|client| {
         let heads: Vec<(i16, i64, Vec<u8>)> = client
@@ -751,12 +843,7 @@ fn audit_verify(
         let tenant_text = tenant.to_string();
         for (chain, head_seq, head_hash) in heads {
             let mut verifier = ChainVerifier::default();
-            let mut cursor = client.open_cursor(
-                "select seq, table_name, record_key::text, action, actor::text, db_role, txid,
-                            at, before::text, after::text, prev_hash, hash
-                       from bizos.audit_log where tenant_id = $1 and chain = $2 order by seq",
-                &[tenant.into(), chain.into()],
-            );
+            let mut cursor = client.open_cursor(&select, &[tenant.into(), chain.into()]);
             'chain: loop {
                 let batch = cursor.fetch(1000).or_raise("reading the audit log");
                 if batch.is_empty() {
@@ -764,7 +851,7 @@ fn audit_verify(
                 }
                 for r in batch {
                     let text = |i| r.get::<String>(i).ok().flatten();
-                    let (table, key, action, actor, role, before, after) = (
+                    let (table, key, action, actor, role, before, after, request_id) = (
                         text(2),
                         text(3),
                         text(4),
@@ -772,6 +859,7 @@ fn audit_verify(
                         text(6),
                         text(9),
                         text(10),
+                        text(13),
                     );
                     let at: i64 = r
                         .get::<pgrx::datum::TimestampWithTimeZone>(8)
@@ -792,6 +880,7 @@ fn audit_verify(
                         at_micros: at,
                         before: before.as_deref(),
                         after: after.as_deref(),
+                        request_id: request_id.as_deref(),
                     };
                     let prev = r.get::<Vec<u8>>(11).ok().flatten().unwrap_or_default();
                     let hash = r.get::<Vec<u8>>(12).ok().flatten().unwrap_or_default();
@@ -897,6 +986,34 @@ mod tests {
         ));
         assert_eq!(history, 3);
         assert!(breaks(T1).is_empty());
+    }
+
+    #[pg_test]
+    fn the_request_id_is_stored_and_hashed() {
+        setup();
+        Spi::run(&format!(
+            "select set_config('request.id', 'req-42', true);
+             insert into t_deals values ('{T1}', 1, 1, 'with id');
+             select set_config('request.id', '', true);
+             insert into t_deals values ('{T1}', 2, 2, 'without id');"
+        ))
+        .unwrap();
+        let ids = Spi::connect(|c| {
+            c.select(
+                "select request_id from bizos.audit_log order by seq",
+                None,
+                &[],
+            )
+            .unwrap()
+            .map(|r| r.get::<String>(1).unwrap())
+            .collect::<Vec<_>>()
+        });
+        assert_eq!(ids, vec![Some("req-42".to_owned()), None]);
+        assert!(breaks(T1).is_empty());
+        Spi::run("update bizos.audit_log set request_id = 'req-43' where seq = 1").unwrap();
+        let b = breaks(T1);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert!(b[0].1.contains("modified"), "{b:?}");
     }
 
     #[pg_test]

@@ -320,6 +320,32 @@ mod tests {
         Spi::get_one::<String>(sql).unwrap().unwrap()
     }
 
+    /// Code that runs as the extension owner resolves operators in
+    /// pg_catalog, not in a schema the caller put first on its path.
+    #[pg_test]
+    fn owner_code_ignores_the_callers_search_path() {
+        setup();
+        Spi::run(
+            "create schema evil;
+             create function evil.concat(text, text) returns text language plpgsql
+               as $$ begin raise exception 'evil operator ran as %', current_user; end $$;
+             create operator evil.|| (leftarg = text, rightarg = text, function = evil.concat);
+             set local search_path = evil, pg_catalog",
+        )
+        .unwrap();
+        let shadowed = Spi::get_one::<bool>(
+            "select pg_catalog.to_regoperator('||(text,text)')::oid
+                    = (select o.oid from pg_catalog.pg_operator o
+                        where o.oprname = '||' and o.oprnamespace = 'evil'::regnamespace)",
+        )
+        .unwrap();
+        assert_eq!(shadowed, Some(true), "the caller's operator is in effect");
+        assert!(one(&format!("select bizos.next_id('t_lead', {T1})")).starts_with("LEAD-"));
+        assert!(one(&format!("select bizos.next_id('t_inv', {T1})")).starts_with("INV-"));
+        let path = one("select current_setting('search_path')");
+        assert_eq!(path, "evil, pg_catalog", "the caller's setting is restored");
+    }
+
     #[pg_test]
     fn numbers_are_per_tenant_kind_and_year() {
         setup();

@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode as Code};
 
 use crate::error::{raise, OrRaise};
+use crate::privilege::as_extension_owner;
 
 pgrx::extension_sql_file!(
     "../sql/lifecycle.sql",
@@ -16,8 +17,13 @@ pgrx::extension_sql_file!(
     requires = ["schema_grants"]
 );
 
-/// States reachable from `from` (`None`: the initial states).
+/// States reachable from `from` (`None`: the initial states). Read as the
+/// extension owner: the table is the extension's, not readable by PUBLIC.
 fn next_states(entity: &str, from: Option<&str>) -> Vec<String> {
+    as_extension_owner(|| next_states_query(entity, from))
+}
+
+fn next_states_query(entity: &str, from: Option<&str>) -> Vec<String> {
     Spi::connect(|c| {
         c.select(
             "select to_status from bizos.transitions

@@ -2,12 +2,19 @@
 //! way SECURITY DEFINER does: bookkeeping tables (id counters, audit chain)
 //! are written by the extension, never directly by the calling user.
 //!
+//! Code running as the extension owner also runs with a pinned
+//! `search_path` (`pg_catalog, pg_temp`), as a SECURITY DEFINER function
+//! with `SET search_path` does: its queries qualify their relations, and
+//! operators and functions they leave unqualified (`=`, `||`, `extract`)
+//! resolve in `pg_catalog`, never in a schema the caller put first.
+//!
 //! On an error the transaction (or subtransaction) abort restores the
-//! previous user, so only the success path restores it here.
+//! previous user and setting, so only the success path restores them here.
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::cell::Cell;
+use std::ffi::CStr;
 
 use crate::error::OrRaise;
 
@@ -34,10 +41,48 @@ fn extension_owner() -> pg_sys::Oid {
     oid
 }
 
-/// Runs `f` as the extension owner with `search_path`-independent code
-/// (every query it runs must qualify its names).
+/// The `search_path` of code that runs as the extension owner.
+const PINNED_SEARCH_PATH: &CStr = c"pg_catalog, pg_temp";
+
+/// Runs `f` as the extension owner with the pinned `search_path` (every
+/// query it runs must still qualify its relations).
 pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> R {
-    as_role(extension_owner(), f)
+    as_role(extension_owner(), || with_pinned_search_path(f))
+}
+
+/// Runs `f` with `search_path = pg_catalog, pg_temp`, restoring the
+/// caller's setting afterwards (fmgr_security_definer's proconfig handling).
+pub fn with_pinned_search_path<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: namespace_search_path is the backend's current setting, NULL
+    // or a NUL-terminated string owned by the GUC machinery.
+    let pinned = unsafe {
+        let current = pg_sys::namespace_search_path;
+        !current.is_null() && CStr::from_ptr(current) == PINNED_SEARCH_PATH
+    };
+    if pinned {
+        return f();
+    }
+    // SAFETY: a GUC nest level opened and closed around `f`, as
+    // fmgr_security_definer does; an error in between is cleaned up by the
+    // (sub)transaction abort, which pops every level above its own.
+    let level = unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            PINNED_SEARCH_PATH.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            pg_sys::PGERROR as std::ffi::c_int,
+            false,
+        );
+        level
+    };
+    let result = f();
+    // SAFETY: closes the level opened above.
+    unsafe { pg_sys::AtEOXact_GUC(true, level) };
+    result
 }
 
 /// Runs `f` as `role` (e.g. the owner of the table a trigger fires on).

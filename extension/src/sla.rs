@@ -18,7 +18,9 @@
 //! The events table has columns (tenant_id, <ticket id column>, event_type,
 //! metadata jsonb, actor_user_id, occurred_at). Writes run as the owner of
 //! the table the trigger fires on, and only into tables of that same owner,
-//! so a trigger can never write where its table's owner could not.
+//! so a trigger can never write where its table's owner could not. Those
+//! statements qualify their operators (`operator(pg_catalog.=)`), so an
+//! operator of the caller's search path never runs with the owner's rights.
 
 use std::collections::HashMap;
 
@@ -96,7 +98,8 @@ impl Context {
             )
         };
         let owner = query_opt::<pg_sys::Oid>(
-            "select c.relowner from pg_catalog.pg_class c where c.oid = pg_catalog.to_regclass($1)",
+            "select c.relowner from pg_catalog.pg_class c
+              where c.oid operator(pg_catalog.=) pg_catalog.to_regclass($1)",
             &[qualified.as_str().into()],
             "resolving an SLA table",
         )
@@ -322,8 +325,9 @@ fn sla_message_events<'a>(
         let stamped = query_opt::<bool>(
             &format!(
                 "update {tickets} set {stamp} = pg_catalog.now()
-                  where tenant_id = $1 and {key} = $2 and {stamp} is null
-                    and {creator} is distinct from $3 and $3 is not null
+                  where tenant_id operator(pg_catalog.=) $1 and {key} operator(pg_catalog.=) $2
+                    and {stamp} is null and $3 is not null
+                    and ({creator} is null or {creator} operator(pg_catalog.<>) $3)
                  returning true"
             ),
             &[tenant.into(), ticket.into(), author.into()],

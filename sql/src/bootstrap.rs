@@ -126,12 +126,21 @@ pub async fn apply_database_settings(admin_dsn: &str, database: &str) -> Result<
 
 /// The search path ends with schema `bizos` so its operators (`<=>` of
 /// vector search) work unqualified; functions are still called qualified.
+///
+/// Logins may connect and nothing more: no TEMP (a temporary view or
+/// function could stand in for a relation a SECURITY DEFINER function
+/// reads through `pg_temp`), no CREATE. The revoke removes the TEMP that
+/// earlier versions granted, since this re-runs on existing databases.
+/// Import staging still works: its temp tables are created by SECURITY
+/// DEFINER functions, as the owner.
 async fn database_settings(admin: &Client, db: &str) -> Result<(), Error> {
     admin
         .batch_execute(&format!(
             "alter database {db} owner to bizos_owner;
              revoke all on database {db} from public;
-             grant connect, temporary on database {db} to bizos_app, bizos_analyst, bizos_bi;
+             revoke temporary, create on database {db}
+               from bizos_app, bizos_analyst, bizos_bi, bizos_authenticated;
+             grant connect on database {db} to bizos_app, bizos_analyst, bizos_bi;
              alter database {db} set search_path = \"$user\", public, {ext}, bizos;",
             ext = crate::EXTENSIONS_SCHEMA,
         ))

@@ -118,3 +118,81 @@ async fn an_updated_install_equals_a_fresh_one() {
             .unwrap();
     }
 }
+
+/// A chain written by 0.2.0's SQL (entries without a request id), updated
+/// to the current release and continued with request ids, verifies clean;
+/// the same backend picks the new column up without reconnecting.
+#[tokio::test]
+async fn audit_chains_from_before_the_update_still_verify() {
+    let admin = connect(&admin_url()).await;
+    let name = format!("upg_audit_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!("create database {name}"))
+        .await
+        .unwrap();
+    let db = connect(&url_for("postgres", &name)).await;
+    let tenant = "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab";
+    db.batch_execute(&format!(
+        "create extension bizos version '0.2.0';
+         create table deals (tenant_id uuid, id int, note text, primary key (tenant_id, id));
+         select bizos.enable_audit('deals');
+         insert into deals select '{tenant}', g, 'before' from generate_series(1, 5) g;
+         update deals set note = 'still before' where id = 2;"
+    ))
+    .await
+    .expect("audited writes on 0.2.0");
+    let has_column: bool = db
+        .query_one(
+            "select exists (select 1 from pg_attribute
+                             where attrelid = 'bizos.audit_log'::regclass and attname = 'request_id')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!has_column, "0.2.0 has no request_id column");
+
+    db.batch_execute("alter extension bizos update")
+        .await
+        .expect("update");
+    db.batch_execute(&format!(
+        "begin;
+         select set_config('request.id', 'req-after-update', true);
+         insert into deals select '{tenant}', g, 'after' from generate_series(6, 8) g;
+         update deals set note = 'changed after' where id = 1;
+         commit;"
+    ))
+    .await
+    .expect("write on in the same session");
+    let rows = db
+        .query(
+            "select seq, chain, request_id from bizos.audit_log order by chain, seq",
+            &[],
+        )
+        .await
+        .unwrap();
+    let with_id = rows
+        .iter()
+        .filter(|r| r.get::<_, Option<String>>(2).as_deref() == Some("req-after-update"))
+        .count();
+    assert_eq!(rows.len(), 10);
+    assert_eq!(
+        with_id, 4,
+        "the entries written after the update carry the id"
+    );
+    let breaks = db
+        .query(
+            &format!("select chain, seq, problem from bizos.audit_verify('{tenant}')"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let breaks: Vec<String> = breaks.iter().map(|r| r.get::<_, String>(2)).collect();
+    assert!(breaks.is_empty(), "{breaks:?}");
+
+    drop(db);
+    admin
+        .batch_execute(&format!("drop database {name} with (force)"))
+        .await
+        .unwrap();
+}

@@ -32,6 +32,10 @@ pub struct Entry<'a> {
     pub at_micros: i64,
     pub before: Option<&'a str>,
     pub after: Option<&'a str>,
+    /// The request's `x-request-id` (setting `request.id`), since 0.3.0.
+    /// Hashed only when present, so entries written before 0.3.0 (and
+    /// entries outside a request) keep the hash they were written with.
+    pub request_id: Option<&'a str>,
 }
 
 fn field(h: &mut Sha256, bytes: Option<&[u8]>) {
@@ -62,6 +66,12 @@ pub fn entry_hash(prev: &[u8; 32], e: &Entry<'_>) -> [u8; 32] {
     field(&mut h, Some(&e.at_micros.to_be_bytes()));
     field(&mut h, e.before.map(str::as_bytes));
     field(&mut h, e.after.map(str::as_bytes));
+    // A trailing field only when present: an entry with a request id never
+    // hashes like one without (the inputs differ in length), and removing
+    // or adding the id afterwards breaks the entry's hash.
+    if let Some(id) = e.request_id {
+        field(&mut h, Some(id.as_bytes()));
+    }
     h.finalize().into()
 }
 
@@ -179,6 +189,7 @@ mod tests {
             at_micros: 800_000_000_000_000 + seq,
             before: None,
             after: Some(after),
+            request_id: None,
         }
     }
 
@@ -269,11 +280,44 @@ mod tests {
                 after: None,
                 ..base.clone()
             },
+            Entry {
+                request_id: Some(""),
+                ..base.clone()
+            },
+            Entry {
+                request_id: Some("req-1"),
+                ..base.clone()
+            },
         ];
         for v in &variants {
             assert_ne!(entry_hash(&GENESIS, v), h, "{v:?}");
         }
         assert_ne!(entry_hash(&[1; 32], &base), h);
+    }
+
+    #[test]
+    fn entries_without_a_request_id_hash_as_before_0_3_0() {
+        // The hash 0.2.0 wrote for this entry: chains written before the
+        // request id existed still verify.
+        let h = entry_hash(&GENESIS, &entry(1, "{}"));
+        let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "d3d3e6f48304e5600990cc66a747aca388159413b1631e85edf7aa551dd0e10b"
+        );
+        let with_id = Entry {
+            request_id: Some("req-1"),
+            ..entry(1, "{}")
+        };
+        let other_id = Entry {
+            request_id: Some("req-2"),
+            ..entry(1, "{}")
+        };
+        assert_ne!(entry_hash(&GENESIS, &with_id), h);
+        assert_ne!(
+            entry_hash(&GENESIS, &with_id),
+            entry_hash(&GENESIS, &other_id)
+        );
     }
 
     #[test]
