@@ -357,6 +357,24 @@ mod tests {
     }
 
     #[test]
+    fn refusals_have_codes_of_their_own() {
+        for (state, code) in [
+            ("ZA001", "no_profile"),
+            ("ZA002", "user_inactive"),
+            ("ZA003", "tenant_suspended"),
+            ("25006", "tenant_read_only"),
+        ] {
+            let (c, message) = refusal(state).unwrap();
+            let e = ApiError::Refused {
+                code: c,
+                message: message.into(),
+            };
+            assert_eq!((e.status(), e.code()), (StatusCode::FORBIDDEN, code));
+        }
+        assert_eq!(refusal("42501"), None);
+    }
+
+    #[test]
     fn internal_errors_do_not_leak() {
         let e = ApiError::Internal(anyhow::anyhow!("relation secret_table does not exist"));
         assert_eq!(e.to_string(), "internal error");

@@ -237,8 +237,12 @@ async fn a_role_change_takes_effect_on_the_next_request() {
     let tenant = db.create_tenant("acme").await;
     let alice = db.create_user(tenant, "salesperson").await;
     let bob = db.create_user(tenant, "salesperson").await;
+    let marketing = db.create_user(tenant, "marketing_manager").await;
     let token = app.token(&alice);
-    let (status, body) = app.post_json(&bob, "/api/leads", &lead("PT Bob"), None).await;
+    // A new, unassigned lead: alice (a salesperson) neither sees nor assigns it.
+    let (status, body) = app
+        .post_json(&marketing, "/api/leads", &lead("PT Baru"), None)
+        .await;
     assert_eq!(status, 201, "{body}");
     let lead_id = body["lead_id"].as_str().unwrap().to_owned();
     let assign = format!("/api/leads/{lead_id}/assign");
@@ -301,7 +305,7 @@ async fn a_token_without_a_profile_gets_403_no_profile_and_writes_nothing() {
         ] {
             assert_eq!((status, code(&body)), (403, "no_profile"), "{body}");
         }
-        let err = db.try_as_user(ghost).await.unwrap_err();
+        let err = db.try_as_user(ghost).await.err().expect("refused");
         assert_eq!(err.code(), "no_profile");
     }
     let after = count(&db, "select (select count(*) from leads) + (select count(*) from customers) + (select count(*) from prospects)").await;
@@ -504,7 +508,7 @@ async fn a_suspended_tenant_gets_nothing() {
         assert_eq!((status, code(&body)), (403, "tenant_suspended"), "{body}");
     }
     assert_eq!(written(&db).await, before);
-    assert_eq!(db.try_as_user(&user).await.unwrap_err().code(), "tenant_suspended");
+    assert_eq!(db.try_as_user(&user).await.err().expect("refused").code(), "tenant_suspended");
 
     set_status(&db, tenant, "active").await;
     let (status, body) = app.get_json(&user, "/api/leads").await;
@@ -531,7 +535,7 @@ async fn the_authentication_function_runs_only_for_requests() {
     drop(tx);
     // Nobody else may call it.
     for role in ["bizos_analyst", "bizos_bi"] {
-        let err = sqlx::query("select authenticate_request()")
+        let err = sqlx::query("select public.authenticate_request()")
             .execute(&db.pool_as(role))
             .await
             .unwrap_err();
