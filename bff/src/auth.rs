@@ -451,7 +451,8 @@ mod tests {
             AuthError::Invalid("bad signature".into())
         );
         assert_eq!(v.verify("garbage").await.unwrap_err(), AuthError::Malformed);
-        let no_tenant = sign(serde_json::json!({"sub": u, "exp": chrono::Utc::now().timestamp() + 60}));
+        let no_tenant =
+            sign(serde_json::json!({"sub": u, "exp": chrono::Utc::now().timestamp() + 60}));
         assert_eq!(
             v.verify(&no_tenant).await.unwrap_err(),
             AuthError::Claim("tenant_id")

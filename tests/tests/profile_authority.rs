@@ -24,11 +24,7 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
 
 /// Runs `sql` as the database owner (an administrator's change).
 async fn admin(db: &TestDb, sql: &str, who: Uuid) {
-    sqlx::query(sql)
-        .bind(who)
-        .execute(&db.owner)
-        .await
-        .unwrap();
+    sqlx::query(sql).bind(who).execute(&db.owner).await.unwrap();
 }
 
 fn lead(company: &str) -> Value {
@@ -117,10 +113,7 @@ async fn an_oidc_token_needs_no_role_and_stops_working_when_the_user_is_deactiva
     let jwks_url = format!("{}/.well-known/jwks.json", provider.uri());
     let app = spawn_app_with(
         &db,
-        &[
-            ("BIZOS_JWT_JWKS_URL", &jwks_url),
-            ("BIZOS_JWT_SECRET", ""),
-        ],
+        &[("BIZOS_JWT_JWKS_URL", &jwks_url), ("BIZOS_JWT_SECRET", "")],
     )
     .await;
     let tenant = db.create_tenant("acme").await;
@@ -128,8 +121,12 @@ async fn an_oidc_token_needs_no_role_and_stops_working_when_the_user_is_deactiva
     let sign = |claims: Value| {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some("bizos-test-1".to_owned());
-        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_pem(RSA_KEY).unwrap())
-            .unwrap()
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_rsa_pem(RSA_KEY).unwrap(),
+        )
+        .unwrap()
     };
     // What an OIDC provider issues: no app_role claim.
     let token = sign(json!({"sub": user.user_id, "tenant_id": tenant,
@@ -164,7 +161,11 @@ async fn an_oidc_token_needs_no_role_and_stops_working_when_the_user_is_deactiva
         let mut claims = json!({"sub": user.user_id, "tenant_id": tenant, "exp": now() + 3600});
         claims[claim] = json!(now() + 600);
         let (status, body) = get(&app, &sign(claims), "/api/me").await;
-        assert_eq!((status, body["error"]["message"].as_str()), (401, Some(message)), "{body}");
+        assert_eq!(
+            (status, body["error"]["message"].as_str()),
+            (401, Some(message)),
+            "{body}"
+        );
     }
 }
 
@@ -178,7 +179,9 @@ async fn a_salesperson_claiming_super_admin_stays_a_salesperson() {
     let forged = caller(tenant, mallory.user_id, "super_admin");
     assert_eq!(forged.claims["app_role"], "super_admin");
 
-    let (status, body) = app.post_json(&bob, "/api/leads", &lead("PT Bob"), None).await;
+    let (status, body) = app
+        .post_json(&bob, "/api/leads", &lead("PT Bob"), None)
+        .await;
     assert_eq!(status, 201, "{body}");
     let bobs_lead = body["lead_id"].as_str().unwrap().to_owned();
     let (status, body) = app
@@ -225,7 +228,11 @@ async fn a_salesperson_claiming_super_admin_stays_a_salesperson() {
     assert_eq!(changed, 0);
     tx.commit().await.unwrap();
     assert_eq!(
-        count(&db, "select count(*) from profiles where app_role = 'super_admin'").await,
+        count(
+            &db,
+            "select count(*) from profiles where app_role = 'super_admin'"
+        )
+        .await,
         0
     );
 }
@@ -334,12 +341,19 @@ async fn future_nbf_or_iat_is_401() {
     };
     for (extra, message) in [
         (json!({"nbf": now() + 600}), "invalid token: not valid yet"),
-        (json!({"iat": now() + 600}), "invalid token: issued in the future"),
+        (
+            json!({"iat": now() + 600}),
+            "invalid token: issued in the future",
+        ),
         (json!({"iat": "soon"}), "invalid token: iat is not a number"),
     ] {
         let (status, body) = get(&app, &sign(extra.clone()), "/api/me").await;
         assert_eq!(
-            (status, body["error"]["code"].as_str(), body["error"]["message"].as_str()),
+            (
+                status,
+                body["error"]["code"].as_str(),
+                body["error"]["message"].as_str()
+            ),
             (401, Some("unauthorized"), Some(message)),
             "{extra}: {body}"
         );
@@ -469,11 +483,13 @@ async fn a_read_only_transaction_cannot_be_made_writable_again() {
     assert_eq!(bizos_tests::code(&err), "25006", "{err}");
     drop(tx);
     let mut tx = db.as_user(&user).await;
-    let err = sqlx::query("insert into leads (tenant_id, channel, company_name) values ($1, 'website', 'PT X')")
-        .bind(tenant)
-        .execute(&mut *tx)
-        .await
-        .unwrap_err();
+    let err = sqlx::query(
+        "insert into leads (tenant_id, channel, company_name) values ($1, 'website', 'PT X')",
+    )
+    .bind(tenant)
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
     assert_eq!(bizos_tests::code(&err), "25006", "{err}");
     drop(tx);
     assert_eq!(written(&db).await, 0);
@@ -496,7 +512,9 @@ async fn a_suspended_tenant_gets_nothing() {
     let app = spawn_app(&db).await;
     let tenant = db.create_tenant("acme").await;
     let user = db.create_user(tenant, "super_admin").await;
-    let (status, body) = app.post_json(&user, "/api/leads", &lead("PT Awal"), None).await;
+    let (status, body) = app
+        .post_json(&user, "/api/leads", &lead("PT Awal"), None)
+        .await;
     assert_eq!(status, 201, "{body}");
     let before = written(&db).await;
 
@@ -504,14 +522,18 @@ async fn a_suspended_tenant_gets_nothing() {
     for (status, body) in [
         app.get_json(&user, "/api/leads").await,
         app.get_json(&user, "/api/me").await,
-        app.post_json(&user, "/api/leads", &lead("PT Baru"), None).await,
+        app.post_json(&user, "/api/leads", &lead("PT Baru"), None)
+            .await,
         app.post_json(&user, "/api/leads", &lead("PT Baru"), Some("s-1"))
             .await,
     ] {
         assert_eq!((status, code(&body)), (403, "tenant_suspended"), "{body}");
     }
     assert_eq!(written(&db).await, before);
-    assert_eq!(db.try_as_user(&user).await.err().expect("refused").code(), "tenant_suspended");
+    assert_eq!(
+        db.try_as_user(&user).await.err().expect("refused").code(),
+        "tenant_suspended"
+    );
 
     set_status(&db, tenant, "active").await;
     let (status, body) = app.get_json(&user, "/api/leads").await;
@@ -597,7 +619,11 @@ async fn the_request_id_reaches_the_database() {
 
     // None, or one that is unusable (too long, spaces): a new UUID, the same
     // in the response and in the database.
-    for header in [None, Some("x".repeat(200)), Some("has spaces in it".to_owned())] {
+    for header in [
+        None,
+        Some("x".repeat(200)),
+        Some("has spaces in it".to_owned()),
+    ] {
         sqlx::query("delete from seen_request_ids")
             .execute(&db.owner)
             .await
