@@ -19,7 +19,10 @@
 --   audit trigger and nextval(), fails with PostgreSQL's own 25006
 --   (read_only_sql_transaction), and the request cannot switch back:
 --   PostgreSQL refuses `transaction_read_only = off` once the transaction
---   has run a query (and inside any subtransaction);
+--   has run a query (and inside any subtransaction). PostgreSQL 15 still
+--   lets `RESET transaction_read_only` through (16 refuses it); the BFF
+--   never sends it, and a session able to run arbitrary SQL could as well
+--   rewrite request.jwt.claims, so this is the same trust boundary;
 -- * rewrites request.jwt.claims so that `app_role` is the profile's: a
 --   token that claims another role (or none) is not refused, its claim is
 --   ignored. Department and team already come from profiles
