@@ -312,7 +312,7 @@ async fn a_token_without_a_profile_gets_403_no_profile_and_writes_nothing() {
         ] {
             assert_eq!((status, code(&body)), (403, "no_profile"), "{body}");
         }
-        let err = db.try_as_user(ghost).await.err().expect("refused");
+        let err = db.try_as_user(ghost).await.expect_err("refused");
         assert_eq!(err.code(), "no_profile");
     }
     let after = count(&db, "select (select count(*) from leads) + (select count(*) from customers) + (select count(*) from prospects)").await;
@@ -531,7 +531,7 @@ async fn a_suspended_tenant_gets_nothing() {
     }
     assert_eq!(written(&db).await, before);
     assert_eq!(
-        db.try_as_user(&user).await.err().expect("refused").code(),
+        db.try_as_user(&user).await.expect_err("refused").code(),
         "tenant_suspended"
     );
 

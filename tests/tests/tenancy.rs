@@ -206,6 +206,6 @@ async fn a_token_of_an_unknown_tenant_sees_nothing() {
     assert_eq!(res.status(), 403);
 
     // Refused before any query: there is no profile for it anywhere.
-    let err = db.try_as_user(&stranger).await.err().expect("refused");
+    let err = db.try_as_user(&stranger).await.expect_err("refused");
     assert_eq!(err.code(), "no_profile");
 }
