@@ -1,6 +1,11 @@
 //! Caller verification: bearer JWTs signed with HS256 (a shared secret, used
 //! by `bizos token` and first-party logins) or RS256 (keys from an OIDC
 //! provider's JWKS URL). The verified claim set is what the database sees.
+//!
+//! A token identifies a user (`sub`) of a tenant (`tenant_id`); the database
+//! decides the rest from the user's profile (`authenticate_request()`,
+//! migration V13): an `app_role` claim is optional and, when present,
+//! replaced by the profile's role.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +24,8 @@ use crate::config::JwtSettings;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// App roles known to the schema (profiles_app_role_check).
+/// App roles known to the schema (profiles_app_role_check); `bizos token
+/// --role` picks a user of one of them.
 pub const APP_ROLES: [&str; 7] = [
     "super_admin",
     "director",
@@ -35,9 +41,13 @@ pub const APP_ROLES: [&str; 7] = [
 pub struct Caller {
     pub user_id: Uuid,
     pub tenant_id: Uuid,
-    pub app_role: String,
-    /// The whole verified claim set, handed to the database as JSON.
+    /// The whole verified claim set, handed to the database as JSON (which
+    /// replaces `app_role` with the profile's).
     pub claims: Value,
+    /// The `x-request-id` of the request this caller came with; the
+    /// database gets it as `request.id` (also in background work the
+    /// request started).
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -69,8 +79,8 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// Builds a caller from verified claims: `sub` and `tenant_id` are UUIDs and
-/// `app_role` one of [`APP_ROLES`].
+/// Builds a caller from verified claims: `sub` and `tenant_id` are UUIDs.
+/// Any `app_role` claim is left to the database, which ignores it.
 pub fn caller_from_claims(claims: Map<String, Value>) -> Result<Caller, AuthError> {
     let uuid = |k: &'static str| {
         claims
@@ -81,18 +91,28 @@ pub fn caller_from_claims(claims: Map<String, Value>) -> Result<Caller, AuthErro
     };
     let user_id = uuid("sub")?;
     let tenant_id = uuid("tenant_id")?;
-    let app_role = claims
-        .get("app_role")
-        .and_then(Value::as_str)
-        .filter(|r| APP_ROLES.contains(r))
-        .ok_or(AuthError::Claim("app_role"))?
-        .to_owned();
     Ok(Caller {
         user_id,
         tenant_id,
-        app_role,
         claims: Value::Object(claims),
+        request_id: None,
     })
+}
+
+/// `iat` is optional, but a token issued later than now (beyond the leeway)
+/// is refused, as is an `iat` that is not a number of seconds.
+fn check_issued_at(claims: &Map<String, Value>, leeway: u64) -> Result<(), AuthError> {
+    let Some(iat) = claims.get("iat") else {
+        return Ok(());
+    };
+    let iat = iat
+        .as_f64()
+        .ok_or_else(|| AuthError::Invalid("iat is not a number".into()))?;
+    let now = chrono::Utc::now().timestamp() as f64;
+    if iat > now + leeway as f64 {
+        return Err(AuthError::Invalid("issued in the future".into()));
+    }
+    Ok(())
 }
 
 /// Keys of an OIDC provider, fetched lazily and refreshed when a token names
@@ -195,6 +215,7 @@ impl JwtVerifier {
     fn validation(&self, alg: Algorithm) -> Validation {
         let mut v = Validation::new(alg);
         v.leeway = self.leeway;
+        v.validate_nbf = true;
         v.set_required_spec_claims(&["exp", "sub"]);
         match &self.issuer {
             Some(iss) => v.set_issuer(&[iss]),
@@ -220,6 +241,7 @@ impl JwtVerifier {
         let data =
             jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation(header.alg))
                 .map_err(|e| AuthError::Invalid(describe(&e)))?;
+        check_issued_at(&data.claims, self.leeway)?;
         caller_from_claims(data.claims)
     }
 }
@@ -233,26 +255,30 @@ fn describe(e: &jsonwebtoken::errors::Error) -> String {
         K::InvalidIssuer => "wrong issuer".into(),
         K::InvalidAudience => "wrong audience".into(),
         K::MissingRequiredClaim(c) => format!("missing claim {c}"),
+        K::InvalidClaimFormat(c) => format!("{c} is not a number"),
         _ => "cannot be decoded".into(),
     }
 }
 
-/// Signs an HS256 token for a user of a tenant (`bizos token`, tests).
+/// Signs an HS256 token for a user of a tenant (`bizos token`, tests). The
+/// `app_role` claim is informational: the database uses the profile's.
 pub fn issue_token(
     secret: &[u8],
     tenant_id: Uuid,
     user_id: Uuid,
-    app_role: &str,
+    app_role: Option<&str>,
     ttl: Duration,
 ) -> anyhow::Result<String> {
     let now = chrono::Utc::now().timestamp();
-    let claims = serde_json::json!({
+    let mut claims = serde_json::json!({
         "sub": user_id,
         "tenant_id": tenant_id,
-        "app_role": app_role,
         "iat": now,
         "exp": now + i64::try_from(ttl.as_secs())?,
     });
+    if let Some(role) = app_role {
+        claims["app_role"] = role.into();
+    }
     Ok(jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
@@ -278,7 +304,12 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
-        let caller = state.verifier.verify(token).await?;
+        let mut caller = state.verifier.verify(token).await?;
+        caller.request_id = parts
+            .extensions
+            .get::<tower_http::request_id::RequestId>()
+            .and_then(|id| id.header_value().to_str().ok())
+            .map(str::to_owned);
         tracing::Span::current().record("user_id", tracing::field::display(caller.user_id));
         tracing::Span::current().record("tenant_id", tracing::field::display(caller.tenant_id));
         Ok(caller)
@@ -311,16 +342,96 @@ mod tests {
             b"0123456789abcdef0123456789abcdef",
             t,
             u,
-            "ops",
+            Some("ops"),
             Duration::from_secs(60),
         )
         .unwrap();
         let caller = verifier().verify(&token).await.unwrap();
-        assert_eq!(
-            (caller.tenant_id, caller.user_id, caller.app_role.as_str()),
-            (t, u, "ops")
-        );
+        assert_eq!((caller.tenant_id, caller.user_id), (t, u));
         assert_eq!(caller.claims["app_role"], "ops");
+        // No app_role claim (an OIDC token), or one the schema does not
+        // know: the token still identifies the user; the database decides
+        // the role from the profile.
+        for role in [None, Some("root")] {
+            let token = issue_token(SECRET, t, u, role, Duration::from_secs(60)).unwrap();
+            let caller = verifier().verify(&token).await.unwrap();
+            assert_eq!((caller.tenant_id, caller.user_id), (t, u));
+        }
+    }
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn sign(claims: Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn not_before_and_issued_at_are_checked() {
+        let now = chrono::Utc::now().timestamp();
+        let claims = |extra: Value| {
+            let mut c = serde_json::json!({"sub": Uuid::new_v4(), "tenant_id": Uuid::new_v4(), "exp": now + 600});
+            c.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            c
+        };
+        let v = verifier();
+        assert_eq!(
+            v.verify(&sign(claims(serde_json::json!({"nbf": now + 120}))))
+                .await
+                .unwrap_err(),
+            AuthError::Invalid("not valid yet".into())
+        );
+        assert_eq!(
+            v.verify(&sign(claims(serde_json::json!({"iat": now + 120}))))
+                .await
+                .unwrap_err(),
+            AuthError::Invalid("issued in the future".into())
+        );
+        assert_eq!(
+            v.verify(&sign(claims(serde_json::json!({"iat": "yesterday"}))))
+                .await
+                .unwrap_err(),
+            AuthError::Invalid("iat is not a number".into())
+        );
+        assert_eq!(
+            v.verify(&sign(claims(serde_json::json!({"nbf": "now"}))))
+                .await
+                .unwrap_err(),
+            AuthError::Invalid("nbf is not a number".into())
+        );
+        v.verify(&sign(claims(
+            serde_json::json!({"nbf": now - 5, "iat": now - 5}),
+        )))
+        .await
+        .unwrap();
+        // Within the leeway, a clock a little ahead is tolerated.
+        let lenient = JwtVerifier::new(&JwtSettings {
+            hs256_secret: Some(SecretString::from("0123456789abcdef0123456789abcdef")),
+            jwks_url: None,
+            issuer: None,
+            audience: None,
+            leeway: Duration::from_secs(30),
+        })
+        .unwrap();
+        lenient
+            .verify(&sign(claims(
+                serde_json::json!({"nbf": now + 10, "iat": now + 10}),
+            )))
+            .await
+            .unwrap();
+        assert_eq!(
+            lenient
+                .verify(&sign(claims(serde_json::json!({"iat": now + 60}))))
+                .await
+                .unwrap_err(),
+            AuthError::Invalid("issued in the future".into())
+        );
     }
 
     #[tokio::test]
@@ -331,7 +442,7 @@ mod tests {
             b"another-secret-another-secret-!!",
             t,
             u,
-            "ops",
+            Some("ops"),
             Duration::from_secs(60),
         )
         .unwrap();
@@ -340,17 +451,11 @@ mod tests {
             AuthError::Invalid("bad signature".into())
         );
         assert_eq!(v.verify("garbage").await.unwrap_err(), AuthError::Malformed);
-        let bad_role = issue_token(
-            b"0123456789abcdef0123456789abcdef",
-            t,
-            u,
-            "root",
-            Duration::from_secs(60),
-        )
-        .unwrap();
+        let no_tenant =
+            sign(serde_json::json!({"sub": u, "exp": chrono::Utc::now().timestamp() + 60}));
         assert_eq!(
-            v.verify(&bad_role).await.unwrap_err(),
-            AuthError::Claim("app_role")
+            v.verify(&no_tenant).await.unwrap_err(),
+            AuthError::Claim("tenant_id")
         );
         // RS256 is refused when no JWKS is configured. The header segment
         // is base64url of {"alg":"RS256","typ":"JWT"}.

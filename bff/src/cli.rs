@@ -53,7 +53,8 @@ pub struct TokenArgs {
     /// User id; with only --role, the first user of that role in the tenant.
     #[arg(long)]
     pub user: Option<Uuid>,
-    /// App role claim.
+    /// App role of the user to look up (also put in the token as an
+    /// informational claim; the database uses the profile's role).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(APP_ROLES))]
     pub role: String,
     /// Slug of the tenant to look users up in when --tenant/--user are missing.
@@ -159,7 +160,7 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
         secret.expose_secret().as_bytes(),
         tenant,
         user,
-        &args.role,
+        Some(&args.role),
         Duration::from_secs(args.ttl_secs),
     )
 }

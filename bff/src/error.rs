@@ -15,6 +15,10 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The database refused the caller's account or tenant (see
+    /// [`refusal`]): 403 with a code of its own.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{message}")]
@@ -71,7 +75,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Refused { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -89,6 +93,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Refused { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { .. } => "conflict",
             ApiError::Unprocessable { .. } => "invalid",
@@ -189,6 +194,12 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
     let constraint = db.constraint();
     let table = db.table();
     let column = pg.and_then(|e| e.column()).map(str::to_owned);
+    if let Some((code, message)) = refusal(&code) {
+        return ApiError::Refused {
+            code,
+            message: message.into(),
+        };
+    }
 
     match code.as_ref() {
         // A field named by the function that raised (COLUMN) wins over the
@@ -244,12 +255,28 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
             ApiError::Unavailable("the request conflicted with another; retry it".into())
         }
         "57014" => ApiError::Unavailable("the request took too long; retry it or narrow it".into()),
-        "25006" => ApiError::Unavailable("the tenant is read-only right now; retry later".into()),
         "53300" | "57P01" | "57P03" => {
             ApiError::Unavailable("the database is unavailable; retry shortly".into())
         }
         _ => ApiError::Internal(anyhow::anyhow!("database error {code}: {}", db.message())),
     }
+}
+
+/// Refusals of `authenticate_request()` (migration V13) by SQLSTATE: the
+/// caller's account or tenant, not the request, is the problem. 25006 is
+/// PostgreSQL's read-only transaction, which the database makes every
+/// transaction of a read_only tenant (so only writes get it).
+pub fn refusal(sqlstate: &str) -> Option<(&'static str, &'static str)> {
+    Some(match sqlstate {
+        "ZA001" => ("no_profile", "this user has no profile in this tenant"),
+        "ZA002" => ("user_inactive", "this user is deactivated"),
+        "ZA003" => ("tenant_suspended", "this organisation is suspended"),
+        "25006" => (
+            "tenant_read_only",
+            "this organisation is read-only right now: nothing can be changed",
+        ),
+        _ => return None,
+    })
 }
 
 /// Our functions that name a COLUMN write messages for users; the server's
@@ -327,6 +354,24 @@ mod tests {
             None
         );
         assert_eq!(field_of_constraint(None, "x_key", "_check"), None);
+    }
+
+    #[test]
+    fn refusals_have_codes_of_their_own() {
+        for (state, code) in [
+            ("ZA001", "no_profile"),
+            ("ZA002", "user_inactive"),
+            ("ZA003", "tenant_suspended"),
+            ("25006", "tenant_read_only"),
+        ] {
+            let (c, message) = refusal(state).unwrap();
+            let e = ApiError::Refused {
+                code: c,
+                message: message.into(),
+            };
+            assert_eq!((e.status(), e.code()), (StatusCode::FORBIDDEN, code));
+        }
+        assert_eq!(refusal("42501"), None);
     }
 
     #[test]

@@ -160,10 +160,29 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .layer(axum::middleware::map_response(json_errors))
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::map_request(drop_unusable_request_id))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
+}
+
+/// The longest `x-request-id` a client may choose.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// A client's `x-request-id` goes into logs and into the database
+/// (`request.id`, kept by the audit log): one that is empty, longer than
+/// [`MAX_REQUEST_ID_LEN`] or not visible ASCII is dropped, so the request
+/// gets a new UUID (returned in the response's `x-request-id`).
+async fn drop_unusable_request_id(mut req: axum::extract::Request) -> axum::extract::Request {
+    let usable = req.headers().get(&REQUEST_ID).is_none_or(|v| {
+        let v = v.as_bytes();
+        !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.iter().all(u8::is_ascii_graphic)
+    });
+    if !usable {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
 }
 
 /// Gives the bodyless error responses of tower layers (body limit, timeout)

@@ -194,11 +194,21 @@ impl TestDb {
         caller(tenant, user, role)
     }
 
-    /// A transaction exactly as the BFF opens one for `caller`.
+    /// A transaction exactly as the BFF opens one for `caller`: the path
+    /// users take, so `authenticate_request()` checks the caller's profile
+    /// and tenant and the profile's app role replaces the claim's. Panics
+    /// when the database refuses the caller (see [`TestDb::try_as_user`]).
     pub async fn as_user(&self, caller: &Caller) -> Transaction<'static, Postgres> {
-        bizos_bff::db::begin_as(&self.app, caller)
-            .await
-            .expect("begin as user")
+        self.try_as_user(caller).await.expect("begin as user")
+    }
+
+    /// [`TestDb::as_user`], with the BFF's error when the database refuses
+    /// the caller (no profile, deactivated, tenant suspended).
+    pub async fn try_as_user(
+        &self,
+        caller: &Caller,
+    ) -> Result<Transaction<'static, Postgres>, bizos_bff::error::ApiError> {
+        bizos_bff::db::begin_as(&self.app, caller).await
     }
 }
 
@@ -234,7 +244,8 @@ fn pool(url: &str) -> PgPool {
         .connect_lazy_with(options)
 }
 
-/// A caller as the BFF would build it from a verified token.
+/// A caller as the BFF would build it from a verified token whose
+/// `app_role` claim is `role` (the database uses the profile's role).
 pub fn caller(tenant: Uuid, user: Uuid, role: &str) -> Caller {
     let claims = serde_json::json!({"sub": user, "tenant_id": tenant, "app_role": role, "exp": 4_102_444_800_i64});
     match claims {
@@ -259,13 +270,14 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
-    /// A bearer token for `caller`, signed with the app's HS256 secret.
+    /// A bearer token for `caller` (with its `app_role` claim, if any),
+    /// signed with the app's HS256 secret.
     pub fn token(&self, caller: &Caller) -> String {
         issue_token(
             TEST_JWT_SECRET.as_bytes(),
             caller.tenant_id,
             caller.user_id,
-            &caller.app_role,
+            caller.claims["app_role"].as_str(),
             Duration::from_secs(600),
         )
         .unwrap()

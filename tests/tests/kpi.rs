@@ -192,7 +192,7 @@ async fn only_managers_set_targets_and_directors_read_only() {
         let err = rpc(&db, who, create, &[target("revenue", who, "2032-01", 1)])
             .await
             .unwrap_err();
-        assert_eq!(code(&err), "42501", "{}", who.app_role);
+        assert_eq!(code(&err), "42501", "{}", who.claims["app_role"]);
     }
     // A sales manager sets targets for the team only.
     let err = rpc(

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use bizos_tests::{caller, TestDb};
+use bizos_tests::TestDb;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -135,7 +135,7 @@ async fn requests_get_numbers_and_audit_without_touching_the_bookkeeping() {
     )
     .await;
     let tenant = db.create_tenant("acme").await;
-    let user = caller(tenant, Uuid::new_v4(), "salesperson");
+    let user = db.create_user(tenant, "salesperson").await;
 
     let mut tx = db.as_user(&user).await;
     let no: String =

@@ -185,12 +185,13 @@ async fn get_me_returns_the_callers_profile_only() {
     assert_eq!(body["tenant_slug"], "tenant-a");
     assert_eq!(body["app_role"], "finance");
 
-    // Bob's user id with tenant A's claim: RLS hides Bob's profile.
+    // Bob's user id with tenant A's claim: Bob has no profile in tenant A,
+    // so the database refuses the request.
     let forged = caller(a, bob.user_id, "finance");
     let res = app.get_as(&forged, "/api/me").await;
-    assert_eq!(res.status(), 404);
+    assert_eq!(res.status(), 403);
     let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "not_found");
+    assert_eq!(body["error"]["code"], "no_profile");
 }
 
 #[tokio::test]
@@ -202,14 +203,9 @@ async fn a_token_of_an_unknown_tenant_sees_nothing() {
 
     let stranger = caller(Uuid::new_v4(), alice.user_id, "director");
     let res = app.get_as(&stranger, "/api/me").await;
-    assert_eq!(res.status(), 404);
+    assert_eq!(res.status(), 403);
 
-    let mut tx = db.as_user(&stranger).await;
-    let n: i64 = sqlx::query_scalar(
-        "select (select count(*) from profiles) + (select count(*) from tenants)",
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .unwrap();
-    assert_eq!(n, 0);
+    // Refused before any query: there is no profile for it anywhere.
+    let err = db.try_as_user(&stranger).await.expect_err("refused");
+    assert_eq!(err.code(), "no_profile");
 }

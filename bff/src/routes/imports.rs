@@ -217,10 +217,14 @@ fn pending(progress: &Value) -> i64 {
     progress["pending_rows"].as_i64().unwrap_or(0)
 }
 
-/// Processes the remaining batches in the background, as the caller.
+/// Processes the remaining batches in the background, as the caller and
+/// under the request's id (`caller.request_id` for the database, the
+/// request's span for log lines).
 /// Transient failures are retried; anything else leaves the import
 /// resumable (POST /api/imports/{id}/process continues where it stopped).
 pub fn spawn_processing(state: AppState, caller: Caller, id: Uuid) {
+    use tracing::Instrument;
+    let span = tracing::Span::current();
     tokio::spawn(async move {
         let mut retries = 0;
         loop {
@@ -238,7 +242,7 @@ pub fn spawn_processing(state: AppState, caller: Caller, id: Uuid) {
                 }
             }
         }
-    });
+    }.instrument(span));
 }
 
 #[utoipa::path(post, path = "/api/imports/{id}/process", tag = "imports",
