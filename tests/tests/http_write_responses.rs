@@ -69,7 +69,7 @@ impl Probe<'_> {
         assert!(
             (200..300).contains(&status),
             "{route} as {}: {status} {body}",
-            who.app_role
+            who.claims["app_role"]
         );
         let mut readable = pii(self.db, &sent.to_string()).await;
         for path in read_paths {
@@ -83,7 +83,7 @@ impl Probe<'_> {
         assert!(
             leaked.is_empty(),
             "{route} as {}: {leaked:?} in the response, which the caller's read path does not show: {body}",
-            who.app_role
+            who.claims["app_role"]
         );
         self.checked += 1;
         if !found.is_empty() {
