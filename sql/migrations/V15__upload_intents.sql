@@ -16,14 +16,15 @@
 --   object_create(...) consumes the intent in the transaction that writes
 --     the objects row (no intent: refused, so a row never points at bytes
 --     a sweep may have removed);
---   upload_discarded(object_id)
---     the BFF removed the bytes of a failed or replayed upload.
+--   upload_intent_forget(tenant_id, object_id) (BFF login)
+--     the BFF removed the bytes of a failed or replayed upload, or of a
+--     dead one.
 --
 -- Intents that outlive their upload are swept (bytes first, then the
 -- intent, in one transaction holding the intent's row lock, so a crash of
 -- the sweep leaves the intent for the next sweep): the BFF calls
 -- upload_sweep_claim() at start and periodically, deletes the bytes of
--- each claimed intent and calls upload_sweep_done() for it.
+-- each claimed intent and calls upload_intent_forget() for it.
 --
 -- Liveness: every BFF process holds a session-level advisory lock
 -- (1651079791, owner_lock) on a connection of its own for as long as it
@@ -124,20 +125,7 @@ begin
 end
 $$;
 
--- upload_discarded(object_id) -> whether an intent was removed. The BFF has
--- removed the bytes of an upload that will not be registered.
-create function upload_discarded(object_id uuid) returns boolean
-language sql
-as $$
-  with gone as (
-    delete from upload_intents i
-     where i.tenant_id = bizos.tenant_id() and i.object_id = upload_discarded.object_id
-    returning 1)
-  select exists (select 1 from gone)
-$$;
-
-grant execute on function upload_begin(text, integer), upload_started(uuid, text), upload_discarded(uuid)
-  to bizos_authenticated;
+grant execute on function upload_begin(text, integer), upload_started(uuid, text) to bizos_authenticated;
 
 -- object_create as in V8, and it consumes the upload's intent in the same
 -- transaction: a file is registered only while its upload is still known
@@ -183,7 +171,7 @@ $$;
 -- skipped). `registered`: an objects row exists for it (it cannot, since
 -- object_create consumes the intent; its bytes are then never touched).
 -- Call it in a transaction, delete each claimed intent's bytes, then call
--- upload_sweep_done for it and commit.
+-- upload_intent_forget for it and commit.
 create function upload_sweep_claim(max_age_secs double precision, max_rows integer default 100)
 returns table (tenant_id uuid, object_id uuid, object_key text, multipart_id text, registered boolean)
 language sql
@@ -208,17 +196,18 @@ select pin_search_path('upload_sweep_claim(double precision, integer)');
 revoke execute on function upload_sweep_claim(double precision, integer) from public;
 grant execute on function upload_sweep_claim(double precision, integer) to bizos_app;
 
--- upload_sweep_done(tenant_id, object_id): the intent's bytes are gone.
-create function upload_sweep_done(tenant_id uuid, object_id uuid) returns void
+-- upload_intent_forget(tenant_id, object_id): the intent's bytes are gone
+-- (a sweep, or the BFF cleaning up after a failed or replayed request).
+create function upload_intent_forget(tenant_id uuid, object_id uuid) returns void
 language sql
 security definer
 as $$
   delete from upload_intents i
-   where i.tenant_id = upload_sweep_done.tenant_id and i.object_id = upload_sweep_done.object_id
+   where i.tenant_id = upload_intent_forget.tenant_id and i.object_id = upload_intent_forget.object_id
 $$;
-select pin_search_path('upload_sweep_done(uuid, uuid)');
-revoke execute on function upload_sweep_done(uuid, uuid) from public;
-grant execute on function upload_sweep_done(uuid, uuid) to bizos_app;
+select pin_search_path('upload_intent_forget(uuid, uuid)');
+revoke execute on function upload_intent_forget(uuid, uuid) from public;
+grant execute on function upload_intent_forget(uuid, uuid) to bizos_app;
 
 -- Analysts get the new table's view like every other (no personal columns:
 -- keys, ids and times).

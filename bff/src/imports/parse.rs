@@ -114,7 +114,12 @@ pub trait Visitor {
 /// Reads `path` and hands its header and rows to `visitor`. Returns the
 /// number of rows handed over.
 pub fn read_file(path: &Path, visitor: &mut impl Visitor) -> Result<u64, ParseError> {
-    let mut file = File::open(path)?;
+    read_from(File::open(path)?, visitor)
+}
+
+/// [`read_file`] of an open file, read from its start.
+pub fn read_from(mut file: File, visitor: &mut impl Visitor) -> Result<u64, ParseError> {
+    file.seek(SeekFrom::Start(0))?;
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     (&mut file)
         .take(SNIFF_BYTES as u64)
