@@ -157,20 +157,26 @@ struct Table {
     keys: Vec<(String, String)>,
 }
 
+/// Columns of `table` that `bizos_authenticated` may `privilege` (tenant_id
+/// last).
+async fn columns(db: &TestDb, table: &str, privilege: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "select a.attname::text from pg_attribute a
+          where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped
+            and a.attgenerated = '' and a.attidentity = ''
+            and has_column_privilege('bizos_authenticated', a.attrelid, a.attnum, $2)
+          order by a.attname = 'tenant_id', a.attnum",
+    )
+    .bind(table)
+    .bind(privilege)
+    .fetch_all(&db.owner)
+    .await
+    .unwrap()
+}
+
 async fn table(db: &TestDb, name: &str) -> Table {
-    let cols = |privilege: &'static str| {
-        sqlx::query_scalar::<_, String>(&format!(
-            "select a.attname::text from pg_attribute a
-              where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped
-                and a.attgenerated = '' and a.attidentity = ''
-                and has_column_privilege('bizos_authenticated', a.attrelid, a.attnum, '{privilege}')
-              order by a.attname = 'tenant_id', a.attnum"
-        ))
-        .bind(name.to_owned())
-        .fetch_all(&db.owner)
-    };
-    let insertable = cols("INSERT").await.unwrap();
-    let updatable = cols("UPDATE").await.unwrap();
+    let insertable = columns(db, name, "INSERT").await;
+    let updatable = columns(db, name, "UPDATE").await;
     // Columns of unique indexes (primary key included), but tenant_id.
     let unique: Vec<(String, String, bool)> = sqlx::query_as(
         "select distinct a.attname::text, format_type(a.atttypid, a.atttypmod), a.atthasdef
@@ -259,7 +265,7 @@ async fn fresh_row(db: &TestDb, t: &Table, tenant: Uuid, uploader: Uuid) -> Map<
             }
             ("date", Value::String(s)) => {
                 let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-                json!(d + chrono::Duration::days(3650))
+                json!((d + chrono::Duration::days(3650)).to_string())
             }
             _ => v,
         };
