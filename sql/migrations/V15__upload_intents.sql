@@ -72,9 +72,10 @@ alter table upload_intents enable row level security;
 create policy "uploaders see their own uploads in progress"
   on upload_intents for select to bizos_authenticated
   using (tenant_id = (select bizos.tenant_id()) and created_by = (select bizos.uid()));
-create policy "members start their own uploads"
+create policy "members but directors start their own uploads"
   on upload_intents for insert to bizos_authenticated
-  with check (tenant_id = (select bizos.tenant_id()) and created_by = (select bizos.uid()));
+  with check (tenant_id = (select bizos.tenant_id()) and created_by = (select bizos.uid())
+              and (select bizos.app_role()) <> 'director');
 create policy "uploaders record the multipart upload of their own uploads"
   on upload_intents for update to bizos_authenticated
   using (tenant_id = (select bizos.tenant_id()) and created_by = (select bizos.uid()))
@@ -85,6 +86,15 @@ create policy "uploaders finish or discard their own uploads"
 grant select, delete on upload_intents to bizos_authenticated;
 grant insert (tenant_id, bucket, owner_lock) on upload_intents to bizos_authenticated;
 grant update (multipart_id) on upload_intents to bizos_authenticated;
+
+-- Directors read everything and write nothing (SPEC §3): V8 let every
+-- member register files, directors included (the RLS matrix's insert probe
+-- was vacuous and did not notice).
+drop policy "members register their own uploads" on objects;
+create policy "members but directors register their own uploads"
+  on objects for insert to bizos_authenticated
+  with check (tenant_id = (select bizos.tenant_id()) and created_by = (select bizos.uid())
+              and (select bizos.app_role()) <> 'director');
 
 -- ---------------------------------------------------------------- RPCs of the uploader
 -- upload_begin(bucket, owner_lock) -> {object_id, bucket, object_key}
