@@ -23,8 +23,8 @@ use object_store::local::LocalFileSystem;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{MultipartId, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
-use tokio::task::JoinSet;
 use secrecy::ExposeSecret;
+use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::config::StorageSettings;
@@ -320,7 +320,8 @@ impl Upload {
                     p.reap().await?;
                 }
                 let parts: Option<Vec<PartId>> = p.done.iter().cloned().collect();
-                let parts = parts.ok_or_else(|| anyhow::anyhow!("a part of the upload is missing"))?;
+                let parts =
+                    parts.ok_or_else(|| anyhow::anyhow!("a part of the upload is missing"))?;
                 p.store.complete_multipart(&self.key, &p.id, parts).await?;
             }
         }

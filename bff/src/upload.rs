@@ -287,7 +287,9 @@ async fn store_file(
         intent
     };
     let (object_id, key) = match (
-        intent["object_id"].as_str().and_then(|s| s.parse::<Uuid>().ok()),
+        intent["object_id"]
+            .as_str()
+            .and_then(|s| s.parse::<Uuid>().ok()),
         intent["object_key"].as_str(),
     ) {
         (Some(id), Some(key)) => (id, Path::from(key)),

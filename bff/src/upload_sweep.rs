@@ -74,7 +74,10 @@ async fn keep_owner_lock(options: PgConnectOptions, mut conn: PgConnection, key:
         // Without the lock, other BFFs may take this process's uploads in
         // progress for dead ones: they then fail at object_create (their
         // intent is gone), but nothing is left behind.
-        tracing::error!(key, "lost the connection holding the upload owner lock; reconnecting");
+        tracing::error!(
+            key,
+            "lost the connection holding the upload owner lock; reconnecting"
+        );
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
             let Ok(mut fresh) = PgConnection::connect_with(&options).await else {

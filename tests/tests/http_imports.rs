@@ -491,7 +491,13 @@ async fn csv_quote_errors_fail_the_whole_file_at_their_line() {
             "{err}"
         );
     }
-    for table in ["imports", "import_rows", "objects", "upload_intents", "leads"] {
+    for table in [
+        "imports",
+        "import_rows",
+        "objects",
+        "upload_intents",
+        "leads",
+    ] {
         assert_eq!(
             count(&db, &format!("select count(*) from {table}")).await,
             0,

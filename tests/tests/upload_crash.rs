@@ -88,10 +88,7 @@ impl Backend {
                 let get = |url: String| async move {
                     reqwest::get(url).await.unwrap().text().await.unwrap()
                 };
-                let objects = get(format!(
-                    "{endpoint}/bizos-test?list-type=2&prefix={key}"
-                ))
-                .await;
+                let objects = get(format!("{endpoint}/bizos-test?list-type=2&prefix={key}")).await;
                 let uploads = get(format!("{endpoint}/bizos-test?uploads&prefix={key}")).await;
                 let mut out: Vec<String> = objects
                     .split("<Key>")
@@ -377,7 +374,10 @@ async fn crash_mid_upload_leaves_nothing(backend: Backend) {
         1
     );
     let spooled: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
-    assert!(spooled.is_empty(), "spooled bytes left in TMPDIR: {spooled:?}");
+    assert!(
+        spooled.is_empty(),
+        "spooled bytes left in TMPDIR: {spooled:?}"
+    );
 
     // 4. Restart: the sweep at start removes the dead upload's bytes and intent.
     let bff = Bff::start(&db, &backend, tmp.path()).await;
@@ -434,9 +434,10 @@ async fn crash_mid_upload_leaves_nothing(backend: Backend) {
     //    swept at the next start.
     live.close().await.unwrap();
     let _bff = Bff::start(&db, &backend, tmp.path()).await;
-    eventually("the other process's upload is swept once it died", async || {
-        count(&db, "select count(*) from upload_intents").await == 0
-    })
+    eventually(
+        "the other process's upload is swept once it died",
+        async || count(&db, "select count(*) from upload_intents").await == 0,
+    )
     .await;
     assert_eq!(backend.leftovers(&live_key).await, Vec::<String>::new());
     assert_eq!(backend.leftovers(&kept_key).await.len(), 1);

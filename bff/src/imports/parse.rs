@@ -718,7 +718,8 @@ mod tests {
     #[test]
     fn csv_unterminated_quote_fails_the_file_at_its_line() {
         // Without the check, row 2 would swallow the rest of the file.
-        let bytes = b"company_name,city\nPT Satu,Bandung\n\"PT Dua,Jakarta\nPT Tiga,Medan\nPT Empat,Solo\n";
+        let bytes =
+            b"company_name,city\nPT Satu,Bandung\n\"PT Dua,Jakarta\nPT Tiga,Medan\nPT Empat,Solo\n";
         match parse(bytes) {
             Err(ParseError::Malformed { line: 3, message }) => {
                 assert!(message.contains("never closed"), "{message}")
