@@ -1,8 +1,9 @@
 //! File storage (SPEC STG) behind `object_store`'s `ObjectStore` trait: a
 //! directory on this machine by default, any S3-compatible service in
-//! production. Keys are `<tenant>/<bucket>/<object_id>` (the database derives
-//! the same key in `objects.object_key`), so one store holds every tenant and
-//! bucket and a key can never be chosen by a client.
+//! production. Keys are `<tenant>/<bucket>/<object_id>`, derived by the
+//! database (`upload_begin` returns it; `objects.object_key` is the same
+//! expression), so one store holds every tenant and bucket and a key can never
+//! be chosen by a client.
 //!
 //! Bytes may exist before their `objects` row (an upload in progress) or
 //! without one (an upload interrupted by a crash): every upload has an
@@ -25,7 +26,6 @@ use object_store::path::Path;
 use object_store::{MultipartId, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
-use uuid::Uuid;
 
 use crate::config::StorageSettings;
 
@@ -50,11 +50,6 @@ impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Storage({})", self.store)
     }
-}
-
-/// The key of an object: the same string as `objects.object_key`.
-pub fn object_key(tenant_id: Uuid, bucket: &str, object_id: Uuid) -> Path {
-    Path::from(format!("{tenant_id}/{bucket}/{object_id}"))
 }
 
 impl Storage {
