@@ -16,5 +16,6 @@ pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod upload;
+pub mod upload_sweep;
 
 pub use error::{ApiError, Result};

@@ -24,6 +24,11 @@ use crate::state::AppState;
 use crate::storage::Storage;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// How often the bytes of interrupted uploads are looked for.
+const UPLOAD_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+/// An upload intent older than the upload timeout plus this is dead even if
+/// its process lives.
+const UPLOAD_SWEEP_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub struct Application {
     listener: TcpListener,
@@ -43,16 +48,28 @@ impl Application {
         let pool = PgPoolOptions::new()
             .max_connections(settings.db_max_connections)
             .acquire_timeout(settings.db_acquire_timeout)
-            .connect_with(options.application_name("bizos-bff"))
+            .connect_with(options.clone().application_name("bizos-bff"))
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect with BIZOS_APP_URL: {e}"))?;
         crate::db::ensure_unprivileged(&pool).await?;
 
         crate::idempotency::spawn_purger(pool.clone(), std::time::Duration::from_secs(3600));
+        // Uploads of this process are known to be alive while it holds this
+        // lock; bytes of dead ones (a crash mid-upload) are swept at start
+        // and every few minutes.
+        let upload_owner_lock = crate::upload_sweep::hold_owner_lock(options).await?;
+        let storage = Storage::from_settings(&settings.storage)?;
+        crate::upload_sweep::spawn_sweeper(
+            pool.clone(),
+            storage.clone(),
+            settings.upload_timeout + UPLOAD_SWEEP_MARGIN,
+            UPLOAD_SWEEP_EVERY,
+        );
         let state = AppState {
             pool,
             verifier: Arc::new(JwtVerifier::new(&settings.jwt)?),
-            storage: Storage::from_settings(&settings.storage)?,
+            storage,
+            upload_owner_lock,
             upload_max_bytes: settings.upload_max_bytes,
             upload_timeout: settings.upload_timeout,
             idempotency_ttl: settings.idempotency_ttl,

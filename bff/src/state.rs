@@ -14,6 +14,9 @@ pub struct AppState {
     pub pool: PgPool,
     pub verifier: Arc<JwtVerifier>,
     pub storage: Storage,
+    /// Second key of this process's upload owner lock (see
+    /// [`crate::upload_sweep`]), recorded in every upload intent.
+    pub upload_owner_lock: i32,
     /// Upper bound of any upload (buckets have their own, lower limits).
     pub upload_max_bytes: u64,
     /// Time limit of upload requests; also their statement timeout.

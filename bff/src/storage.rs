@@ -1,9 +1,19 @@
 //! File storage (SPEC STG) behind `object_store`'s `ObjectStore` trait: a
 //! directory on this machine by default, any S3-compatible service in
-//! production. Keys are `<tenant>/<bucket>/<object_id>` (the database derives
-//! the same key in `objects.object_key`), so one store holds every tenant and
-//! bucket and a key can never be chosen by a client.
+//! production. Keys are `<tenant>/<bucket>/<object_id>`, derived by the
+//! database (`upload_begin` returns it; `objects.object_key` is the same
+//! expression), so one store holds every tenant and bucket and a key can never
+//! be chosen by a client.
+//!
+//! Bytes may exist before their `objects` row (an upload in progress) or
+//! without one (an upload interrupted by a crash): every upload has an
+//! intent in the database first (`upload_intents`, V15), and
+//! [`crate::upload_sweep`] removes the bytes of intents whose upload died
+//! with [`Storage::purge`], which also finds what an unfinished upload left:
+//! the local backend's staging files (`<key>#<n>`) and S3's multipart parts
+//! (aborted by the multipart id the intent recorded).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -11,20 +21,29 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{MultipartId, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use secrecy::ExposeSecret;
-use uuid::Uuid;
+use tokio::task::JoinSet;
 
 use crate::config::StorageSettings;
 
 /// Parts of a streamed upload are sent once this many bytes are buffered
 /// (S3's minimum part size is 5 MiB).
 const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Parts of one upload sent at the same time.
+const PARTS_IN_FLIGHT: usize = 4;
 
 #[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// S3: parts are sent through the explicit multipart API, so an upload
+    /// has an id under which its parts can be aborted after a crash.
+    multipart: Option<Arc<dyn MultipartStore>>,
+    /// The directory of the local backend (unfinished uploads are staging
+    /// files `<key>#<n>` in it).
+    local_root: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -33,21 +52,24 @@ impl std::fmt::Debug for Storage {
     }
 }
 
-/// The key of an object: the same string as `objects.object_key`.
-pub fn object_key(tenant_id: Uuid, bucket: &str, object_id: Uuid) -> Path {
-    Path::from(format!("{tenant_id}/{bucket}/{object_id}"))
-}
-
 impl Storage {
     pub fn from_settings(settings: &StorageSettings) -> anyhow::Result<Self> {
-        let store: Arc<dyn ObjectStore> = match settings {
+        match settings {
             StorageSettings::Local { root } => {
                 std::fs::create_dir_all(root).map_err(|e| {
                     anyhow::anyhow!("cannot create BIZOS_DATA_DIR {}: {e}", root.display())
                 })?;
-                Arc::new(LocalFileSystem::new_with_prefix(root).map_err(|e| {
+                let root = std::fs::canonicalize(root).map_err(|e| {
                     anyhow::anyhow!("BIZOS_DATA_DIR {} is unusable: {e}", root.display())
-                })?)
+                })?;
+                let store = LocalFileSystem::new_with_prefix(&root).map_err(|e| {
+                    anyhow::anyhow!("BIZOS_DATA_DIR {} is unusable: {e}", root.display())
+                })?;
+                Ok(Storage {
+                    store: Arc::new(store),
+                    multipart: None,
+                    local_root: Some(root),
+                })
             }
             StorageSettings::S3 {
                 bucket,
@@ -71,24 +93,63 @@ impl Storage {
                 if let Some(secret) = secret_access_key {
                     b = b.with_secret_access_key(secret.expose_secret());
                 }
-                Arc::new(
+                let s3 = Arc::new(
                     b.build()
                         .map_err(|e| anyhow::anyhow!("BIZOS_S3_* settings are unusable: {e}"))?,
-                )
+                );
+                Ok(Storage {
+                    store: s3.clone(),
+                    multipart: Some(s3),
+                    local_root: None,
+                })
             }
-        };
-        Ok(Storage { store })
+        }
     }
 
     /// Starts a streamed write of `key`; nothing is visible under the key
-    /// until [`Upload::finish`].
+    /// until [`Upload::finish`]. With S3 the multipart upload exists from
+    /// here on: [`Upload::multipart_id`] must be recorded before any part
+    /// is written.
     pub async fn upload(&self, key: Path) -> anyhow::Result<Upload> {
-        let multipart = self.store.put_multipart(&key).await?;
+        let writer = match &self.multipart {
+            Some(multipart) => {
+                let id = multipart.create_multipart(&key).await?;
+                Writer::Parts(PartWriter {
+                    store: multipart.clone(),
+                    id,
+                    buf: Vec::new(),
+                    next: 0,
+                    running: JoinSet::new(),
+                    done: Vec::new(),
+                })
+            }
+            None => Writer::Whole(WriteMultipart::new_with_chunk_size(
+                self.store.put_multipart(&key).await?,
+                PART_BYTES,
+            )),
+        };
         Ok(Upload {
-            writer: Some(WriteMultipart::new_with_chunk_size(multipart, PART_BYTES)),
+            writer: Some(writer),
             key,
             store: self.store.clone(),
         })
+    }
+
+    /// Removes everything stored under `key`, finished or not: the object,
+    /// the staging files of an unfinished local upload and, with S3, the
+    /// parts of the multipart upload `multipart_id`. What is already gone
+    /// is not an error.
+    pub async fn purge(&self, key: &Path, multipart_id: Option<&str>) -> anyhow::Result<()> {
+        if let (Some(store), Some(id)) = (&self.multipart, multipart_id) {
+            match store.abort_multipart(key, &id.to_owned()).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(root) = &self.local_root {
+            remove_staged(root, key)?;
+        }
+        self.delete(key).await
     }
 
     /// Writes a whole small object at once.
@@ -121,24 +182,87 @@ impl Storage {
             Err(e) => Err(e.into()),
         }
     }
-
-    /// Deletes in the background: used when the transaction that was to
-    /// register a file failed, so the bytes do not linger.
-    pub fn delete_later(&self, key: Path) {
-        let storage = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = storage.delete(&key).await {
-                tracing::warn!(error = %e, %key, "could not remove an unregistered upload");
-            }
-        });
-    }
 }
 
-/// A streamed write in progress. Dropping it unfinished aborts the upload.
+/// The local backend's staging files of `key` (`<key>#<n>`, left by an
+/// upload that never finished).
+fn remove_staged(root: &std::path::Path, key: &Path) -> anyhow::Result<()> {
+    let Some(name) = key.filename() else {
+        return Ok(());
+    };
+    let prefix = format!("{name}#");
+    let mut dir = root.to_path_buf();
+    let parts: Vec<_> = key.parts().collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        dir.push(part.as_ref());
+    }
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A streamed write in progress. Dropping it unfinished aborts the upload
+/// (best effort: what a crash leaves is swept, see the module docs).
 pub struct Upload {
-    writer: Option<WriteMultipart>,
+    writer: Option<Writer>,
     key: Path,
     store: Arc<dyn ObjectStore>,
+}
+
+enum Writer {
+    /// `put_multipart` (the local backend: one staging file, renamed when
+    /// finished).
+    Whole(WriteMultipart),
+    /// S3's multipart API driven here, so the upload id is known.
+    Parts(PartWriter),
+}
+
+struct PartWriter {
+    store: Arc<dyn MultipartStore>,
+    id: MultipartId,
+    buf: Vec<u8>,
+    /// Index of the next part.
+    next: usize,
+    running: JoinSet<(usize, object_store::Result<PartId>)>,
+    done: Vec<Option<PartId>>,
+}
+
+impl PartWriter {
+    fn send(&mut self, key: &Path, bytes: Vec<u8>) {
+        let (store, key, id, idx) = (self.store.clone(), key.clone(), self.id.clone(), self.next);
+        self.next += 1;
+        self.running.spawn(async move {
+            let result = store
+                .put_part(&key, &id, idx, PutPayload::from(Bytes::from(bytes)))
+                .await;
+            (idx, result)
+        });
+    }
+
+    /// Waits for one part in flight.
+    async fn reap(&mut self) -> anyhow::Result<()> {
+        if let Some(joined) = self.running.join_next().await {
+            let (idx, result) = joined?;
+            if self.done.len() <= idx {
+                self.done.resize(idx + 1, None);
+            }
+            self.done[idx] = Some(result?);
+        }
+        Ok(())
+    }
 }
 
 impl Upload {
@@ -146,25 +270,73 @@ impl Upload {
         &self.key
     }
 
+    /// The S3 multipart upload id (none for the local backend).
+    pub fn multipart_id(&self) -> Option<&str> {
+        match &self.writer {
+            Some(Writer::Parts(p)) => Some(&p.id),
+            _ => None,
+        }
+    }
+
     /// Buffers a chunk, waiting when too many parts are in flight.
     pub async fn write(&mut self, chunk: &[u8]) -> anyhow::Result<()> {
-        let writer = self.writer.as_mut().expect("upload already finished");
-        writer.wait_for_capacity(4).await?;
-        writer.write(chunk);
+        match self.writer.as_mut().expect("upload already finished") {
+            Writer::Whole(writer) => {
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                writer.write(chunk);
+            }
+            Writer::Parts(p) => {
+                p.buf.extend_from_slice(chunk);
+                while p.buf.len() >= PART_BYTES {
+                    while p.running.len() >= PARTS_IN_FLIGHT {
+                        p.reap().await?;
+                    }
+                    let rest = p.buf.split_off(PART_BYTES);
+                    let part = std::mem::replace(&mut p.buf, rest);
+                    p.send(&self.key, part);
+                }
+            }
+        }
         Ok(())
     }
 
     pub async fn finish(mut self) -> anyhow::Result<()> {
-        let writer = self.writer.take().expect("upload already finished");
-        writer.finish().await?;
+        match self.writer.take().expect("upload already finished") {
+            Writer::Whole(writer) => {
+                writer.finish().await?;
+            }
+            Writer::Parts(mut p) => {
+                // The last part may be short; an empty file is one empty part.
+                if !p.buf.is_empty() || p.next == 0 {
+                    let last = std::mem::take(&mut p.buf);
+                    p.send(&self.key, last);
+                }
+                while !p.running.is_empty() {
+                    p.reap().await?;
+                }
+                let parts: Option<Vec<PartId>> = p.done.iter().cloned().collect();
+                let parts =
+                    parts.ok_or_else(|| anyhow::anyhow!("a part of the upload is missing"))?;
+                p.store.complete_multipart(&self.key, &p.id, parts).await?;
+            }
+        }
         Ok(())
     }
 
     pub async fn abort(mut self) {
-        if let Some(writer) = self.writer.take() {
-            if let Err(e) = writer.abort().await {
-                tracing::warn!(error = %e, key = %self.key, "could not abort an upload");
+        match self.writer.take() {
+            Some(Writer::Whole(writer)) => {
+                if let Err(e) = writer.abort().await {
+                    tracing::warn!(error = %e, key = %self.key, "could not abort an upload");
+                }
             }
+            Some(Writer::Parts(mut p)) => {
+                p.running.abort_all();
+                if let Err(e) = p.store.abort_multipart(&self.key, &p.id).await {
+                    tracing::warn!(error = %e, key = %self.key, "could not abort an upload");
+                }
+            }
+            None => {}
         }
         // Local files of an aborted multipart write are already gone; a
         // finished one is removed here.

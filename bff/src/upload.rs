@@ -4,6 +4,13 @@
 //! not trusted) and its sha256 computed. The object row is registered by the
 //! route, in the transaction of the row that uses the file; if that fails,
 //! the stored bytes are removed again.
+//!
+//! Before the first byte is stored, an upload intent is committed
+//! (`upload_begin`: the database picks the object id and derives the key);
+//! `object_create` consumes it. What a crash leaves in between is swept
+//! ([`crate::upload_sweep`]). A spooled copy (imports) is an unnamed
+//! temporary file, which the kernel removes when the process ends, however
+//! it ends.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +26,7 @@ use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
-use crate::storage::object_key;
+use crate::upload_sweep::forget_later;
 
 /// Bytes looked at to decide the content type.
 const SNIFF_BYTES: usize = 8192;
@@ -68,6 +75,7 @@ impl Bucket {
 /// A file stored under `key` but not registered yet.
 #[derive(Debug)]
 pub struct UploadedFile {
+    pub tenant_id: Uuid,
     pub object_id: Uuid,
     pub bucket: String,
     pub key: Path,
@@ -75,8 +83,9 @@ pub struct UploadedFile {
     pub content_type: String,
     pub size_bytes: u64,
     pub sha256: String,
-    /// A local copy, when asked for (imports parse it).
-    pub spool: Option<tempfile::NamedTempFile>,
+    /// A local copy, when asked for (imports parse it): an unnamed
+    /// temporary file (read it from the start).
+    pub spool: Option<std::fs::File>,
 }
 
 impl UploadedFile {
@@ -176,16 +185,24 @@ pub async fn read_form(
         )),
         (Err(e), stored) => {
             if let Some(f) = stored {
-                discard(state, f);
+                discard(state, &f);
             }
             Err(e)
         }
     }
 }
 
-/// Removes a stored but unregistered file (in the background).
-pub fn discard(state: &AppState, file: UploadedFile) {
-    state.storage.delete_later(file.key);
+/// Removes a stored but unregistered file and its upload intent (in the
+/// background).
+pub fn discard(state: &AppState, file: &UploadedFile) {
+    forget_later(
+        state.pool.clone(),
+        state.storage.clone(),
+        file.tenant_id,
+        file.object_id,
+        file.key.clone(),
+        None,
+    );
 }
 
 async fn read_text_field(mut field: Field<'_>, name: &str) -> Result<String> {
@@ -258,13 +275,77 @@ async fn store_file(
         });
     }
 
-    let object_id = Uuid::new_v4();
-    let key = object_key(caller.tenant_id, &bucket.name, object_id);
-    let mut upload = state.storage.upload(key.clone()).await?;
+    // The intent is committed before any byte is stored.
+    let intent: Value = {
+        let mut tx = begin_as(&state.pool, caller).await?;
+        let intent = sqlx::query_scalar("select upload_begin($1, $2)")
+            .bind(&bucket.name)
+            .bind(state.upload_owner_lock)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        intent
+    };
+    let (object_id, key) = match (
+        intent["object_id"]
+            .as_str()
+            .and_then(|s| s.parse::<Uuid>().ok()),
+        intent["object_key"].as_str(),
+    ) {
+        (Some(id), Some(key)) => (id, Path::from(key)),
+        _ => return Err(anyhow::anyhow!("upload_begin returned {intent}").into()),
+    };
+    let forget = |multipart_id: Option<String>| {
+        forget_later(
+            state.pool.clone(),
+            state.storage.clone(),
+            caller.tenant_id,
+            object_id,
+            key.clone(),
+            multipart_id,
+        )
+    };
+    let mut upload = match state.storage.upload(key.clone()).await {
+        Ok(upload) => upload,
+        Err(e) => {
+            forget(None);
+            return Err(e.into());
+        }
+    };
+    let multipart_id = upload.multipart_id().map(str::to_owned);
+    if let Some(id) = &multipart_id {
+        // Recorded before the first part, so a sweep can abort the parts.
+        let started: Result<()> = async {
+            let mut tx = begin_as(&state.pool, caller).await?;
+            sqlx::query("select upload_started($1, $2)")
+                .bind(object_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = started {
+            upload.abort().await;
+            forget(multipart_id);
+            return Err(e);
+        }
+    }
     let mut spool_file = if spool {
-        let tmp = tempfile::NamedTempFile::new().map_err(anyhow::Error::from)?;
-        let f = tokio::fs::File::from_std(tmp.reopen().map_err(anyhow::Error::from)?);
-        Some((tmp, f))
+        let opened: std::io::Result<_> = (|| {
+            let file = tempfile::tempfile()?;
+            let writer = tokio::fs::File::from_std(file.try_clone()?);
+            Ok((file, writer))
+        })();
+        match opened {
+            Ok(pair) => Some(pair),
+            Err(e) => {
+                upload.abort().await;
+                forget(multipart_id);
+                return Err(anyhow::Error::from(e).into());
+            }
+        }
     } else {
         None
     };
@@ -308,10 +389,15 @@ async fn store_file(
     .await;
     if let Err(e) = outcome {
         upload.abort().await;
+        forget(multipart_id);
         return Err(e);
     }
-    upload.finish().await?;
+    if let Err(e) = upload.finish().await {
+        forget(multipart_id);
+        return Err(e.into());
+    }
     Ok(UploadedFile {
+        tenant_id: caller.tenant_id,
         object_id,
         bucket: bucket.name.clone(),
         key,
@@ -319,7 +405,7 @@ async fn store_file(
         content_type,
         size_bytes: size,
         sha256: hex::encode(hasher.finalize()),
-        spool: spool_file.map(|(tmp, _)| tmp),
+        spool: spool_file.map(|(file, _)| file),
     })
 }
 

@@ -19,7 +19,7 @@ begin;
 -- COPY into pg_temp.import_stage (here an INSERT), import_stage_finish.
 create function pg_temp.stage(module text, cols text[], rs jsonb) returns uuid language plpgsql as $$
 declare
-  o uuid := gen_random_uuid();
+  o uuid := (upload_begin('import-files')->>'object_id')::uuid;
   r jsonb;
 begin
   perform object_create(jsonb_build_object('object_id', o, 'bucket', 'import-files', 'file_name', module || '.csv',
@@ -108,7 +108,7 @@ select pg_temp.act('mm');
 set local role bizos_authenticated;
 do $$
 declare
-  o uuid := gen_random_uuid();
+  o uuid := (upload_begin('import-files')->>'object_id')::uuid;
   r jsonb;
   msg text;
   n bigint;
@@ -183,7 +183,12 @@ begin
     execute 'reset role';
     perform pg_temp.act(who);
     execute 'set local role bizos_authenticated';
-    o := gen_random_uuid();
+    if who = 'dir' then
+      -- Directors write nothing: not even the file of an import (V15).
+      perform pg_temp.expect_error($q$select upload_begin('import-files')$q$, '42501');
+      continue;
+    end if;
+    o := (upload_begin('import-files')->>'object_id')::uuid;
     perform object_create(jsonb_build_object('object_id', o, 'bucket', 'import-files', 'file_name', 'p.csv',
              'content_type', 'text/csv', 'size_bytes', 10, 'sha256', repeat('ab', 32)));
     perform pg_temp.expect_error(format($q$select import_create('{"module": "%s", "object_id": "%s", "file_name": "p.csv", "columns": %s}')$q$,
@@ -442,7 +447,7 @@ select pg_temp.act('fin');
 set local role bizos_authenticated;
 do $$
 declare
-  o uuid := gen_random_uuid();
+  o uuid := (upload_begin('import-files')->>'object_id')::uuid;
   cols text[] := array['external_ref', 'customer_npwp', 'customer_email', 'issue_date', 'due_date', 'terms_days',
                        'currency', 'subtotal', 'tax', 'status', 'notes'];
   d0 text := (current_date - 10)::text;

@@ -172,9 +172,10 @@ reset role;
 select pg_temp.act('sp');
 set local role bizos_authenticated;
 do $$
-declare r jsonb; o uuid := gen_random_uuid();
+declare r jsonb; o uuid := (upload_begin('kpi-evidence')->>'object_id')::uuid;
 begin
-  -- Evidence files are objects uploaded first (V8), then named by id.
+  -- Evidence files are objects uploaded first (V8, started with an upload
+  -- intent: V15), then named by id.
   perform object_create(jsonb_build_object('object_id', o, 'bucket', 'kpi-evidence', 'file_name', 'week1.pdf',
            'content_type', 'application/pdf', 'size_bytes', 12345, 'sha256', repeat('ab', 32)));
   r := kpi_entry_create(jsonb_build_object('metric_key', 'quotations_sent', 'value', 5, 'notes', 'Week 1',
@@ -217,7 +218,7 @@ set local role bizos_authenticated;
 do $$
 begin
   perform pg_temp.check((select count(*) from kpi_entries) + (select count(*) from kpi_evidence) = 0, 'others'' entries are invisible');
-  perform pg_temp.put('o_sp2', gen_random_uuid());
+  perform pg_temp.put('o_sp2', (upload_begin('kpi-evidence')->>'object_id')::uuid);
   perform object_create(jsonb_build_object('object_id', pg_temp.id('o_sp2'), 'bucket', 'kpi-evidence', 'file_name', 'x.png',
            'content_type', 'image/png', 'size_bytes', 1, 'sha256', repeat('0', 64)));
   perform pg_temp.expect_error(format($q$insert into kpi_evidence (tenant_id, entry_id, object_id) values ('%s', '%s', '%s')$q$, pg_temp.id('ta'), pg_temp.id('e1'), pg_temp.id('o_sp2')), '42501');

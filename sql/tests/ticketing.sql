@@ -514,8 +514,8 @@ end $$;
 select pg_temp.login('sp');
 do $$
 declare
-  o1 uuid := gen_random_uuid();
-  o2 uuid := gen_random_uuid();
+  o1 uuid := (upload_begin('ticket-attachments')->>'object_id')::uuid;
+  o2 uuid := (upload_begin('media')->>'object_id')::uuid;
   o3 uuid := gen_random_uuid();
 begin
   perform object_create(jsonb_build_object('object_id', o1, 'bucket', 'ticket-attachments', 'file_name', 'packing-list.pdf',
@@ -544,10 +544,13 @@ begin
 end $$;
 select pg_temp.login('ops_jkt');
 do $$
+declare
+  o3 uuid := (upload_begin('ticket-attachments')->>'object_id')::uuid;
 begin
   perform pg_temp.ok((select count(*) = 1 from objects where object_id = pg_temp.tid('att_obj')),
                      'a ticket''s files are visible with the ticket');
-  perform object_create(jsonb_build_object('object_id', pg_temp.tid('att_obj3'), 'bucket', 'ticket-attachments', 'file_name', 'ops.pdf',
+  update pg_temp.tk set ticket_id = o3 where name = 'att_obj3';
+  perform object_create(jsonb_build_object('object_id', o3, 'bucket', 'ticket-attachments', 'file_name', 'ops.pdf',
           'content_type', 'application/pdf', 'size_bytes', 10, 'sha256', repeat('ef', 32)));
 end $$;
 select pg_temp.login('sp');

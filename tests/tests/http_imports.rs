@@ -431,3 +431,87 @@ async fn kpi_import_processes_in_the_background() {
             .unwrap();
     assert_eq!(total, 15.0);
 }
+
+/// Files under the app's storage directory (bytes of uploads, finished or
+/// not).
+fn stored_files(app: &TestApp) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(app.files.path(), &mut out);
+    out
+}
+
+#[tokio::test]
+async fn csv_quote_errors_fail_the_whole_file_at_their_line() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("acme").await;
+    let marketing = db.create_user(tenant, "marketing_manager").await;
+    let app = spawn_app(&db).await;
+    // An unterminated quote on line 3 would merge lines 3-5 into one row;
+    // two stray quotes (lines 2 and 4) would merge lines 2-4.
+    for (csv, line, says) in [
+        (
+            &b"external_ref,channel,company_name\nQ-1,web,PT Satu\nQ-2,web,\"PT Dua\nQ-3,web,PT Tiga\nQ-4,web,PT Empat\n"[..],
+            3,
+            "never closed",
+        ),
+        (
+            &b"external_ref,channel,company_name\nQ-1,web,\"PT Satu\nQ-2,web,PT Dua\nQ-3,web,\"PT Tiga\"\nQ-4,web,PT Empat\n"[..],
+            2,
+            "closed on line 4",
+        ),
+    ] {
+        let (status, err) = app
+            .upload(
+                &marketing,
+                "/api/imports",
+                &[("module", "leads")],
+                "leads.csv",
+                csv.to_vec(),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some("file")),
+            "{err}"
+        );
+        let message = err["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("line {line}:")) && message.contains(says),
+            "{err}"
+        );
+    }
+    for table in [
+        "imports",
+        "import_rows",
+        "objects",
+        "upload_intents",
+        "leads",
+    ] {
+        assert_eq!(
+            count(&db, &format!("select count(*) from {table}")).await,
+            0,
+            "{table} stays empty"
+        );
+    }
+    // The stored bytes of the refused files are removed (in the background).
+    let mut left = stored_files(&app);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = stored_files(&app);
+    }
+    assert!(left.is_empty(), "bytes left behind: {left:?}");
+}

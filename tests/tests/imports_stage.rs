@@ -43,7 +43,11 @@ async fn upload(
     let file = Upload::new(bytes);
     let mut stream = imports::open_rows(file.0.clone()).await?;
     let mut tx = db.as_user(who).await;
-    let object = Uuid::new_v4();
+    // An upload starts with its intent (V15); object_create consumes it.
+    let intent: Value = sqlx::query_scalar("select upload_begin('import-files')")
+        .fetch_one(&mut *tx)
+        .await?;
+    let object: Uuid = intent["object_id"].as_str().unwrap().parse().unwrap();
     sqlx::query("select object_create($1)")
         .bind(
             json!({"object_id": object, "bucket": "import-files", "file_name": "upload.csv",

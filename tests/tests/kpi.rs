@@ -371,12 +371,19 @@ async fn manual_and_imported_actuals_land_in_kpi_entries() {
     let db = TestDb::new().await;
     let o = org(&db).await;
     let entry = "select kpi_entry_create($1)";
+    // An upload starts with its intent (V15); object_create consumes it.
+    let mut tx = db.as_user(&o.alice).await;
+    let intent: serde_json::Value = sqlx::query_scalar("select upload_begin('kpi-evidence')")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
     let file = rpc(
         &db,
         &o.alice,
         "select object_create($1)",
         &[json!({
-        "object_id": uuid::Uuid::new_v4(), "bucket": "kpi-evidence", "file_name": "q1.pdf",
+        "object_id": intent["object_id"], "bucket": "kpi-evidence", "file_name": "q1.pdf",
         "content_type": "application/pdf", "size_bytes": 1234, "sha256": "ab".repeat(32)})],
     )
     .await

@@ -1,23 +1,40 @@
-//! The RLS matrix: for every table and view of the business schema and every
-//! app role, tenant A never sees, changes or adds tenant B's rows; directors
-//! read and write nothing; role scopes hold within a tenant.
+//! The RLS matrix: for every table and view of the business schema
+//! (enumerated from the catalog) and every app role, tenant A never sees,
+//! changes or adds tenant B's rows; directors read and write nothing; role
+//! scopes hold within a tenant.
+//!
+//! Every check is shown to be able to pass before it is trusted to fail:
+//! - every probed table has rows of both tenants (a table added without
+//!   fixtures fails here, by name);
+//! - inserts are fresh, valid rows (a row of the tenant with new keys): a
+//!   role allowed to insert into its own tenant succeeds, then the same
+//!   kind of row for tenant B fails with 42501 *because of RLS* (with the
+//!   table's own triggers disabled for that probe, so a trigger that happens
+//!   to refuse first cannot stand in for the policy). A table no role may
+//!   insert into directly (written only through SQL functions) must have no
+//!   INSERT privilege at all, and the probe gets 42501 permission denied;
+//! - updates: a role allowed to update a column in its own tenant changes
+//!   rows, then the same statement on tenant B changes none (or 42501), and
+//!   moving a row to tenant B (where tenant_id is updatable) is refused by
+//!   the policy. Tables without UPDATE privilege are probed too (42501).
+
+use std::collections::HashMap;
 
 use bizos_bff::auth::Caller;
-use bizos_tests::{caller, TestDb};
-use serde_json::Value;
-use uuid::Uuid;
-
 use bizos_bff::auth::APP_ROLES as ROLES;
+use bizos_tests::{caller, code, TestDb};
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
 
 async fn user_of(db: &TestDb, tenant: Uuid, role: &str) -> Caller {
     let user: Uuid = sqlx::query_scalar(
-        "select user_id from profiles where tenant_id = $1 and app_role = $2 order by email limit 1",
+        "select user_id from profiles where tenant_id = $1 and app_role = $2 and active order by email limit 1",
     )
     .bind(tenant)
     .bind(role)
     .fetch_one(&db.owner)
     .await
-    .unwrap();
+    .unwrap_or_else(|e| panic!("no active {role} in tenant {tenant}: {e}"));
     caller(tenant, user, role)
 }
 
@@ -52,93 +69,635 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&db.owner).await.unwrap()
 }
 
-/// Tries to insert a copy of one of `victim`'s rows of `table` (new keys
-/// are not needed: the write must fail before any key is checked, or the
-/// count proves nothing was added).
-async fn try_copy_row(db: &TestDb, who: &Caller, table: &str, victim: Uuid) -> bool {
-    let columns: Vec<String> = sqlx::query_scalar(
-        "select quote_ident(column_name) from information_schema.columns
-          where table_schema = 'public' and table_name = $1
-            and is_generated = 'NEVER' and identity_generation is null
-          order by ordinal_position",
+async fn rows_of(db: &TestDb, table: &str, tenant: Uuid) -> i64 {
+    count(
+        db,
+        &format!("select count(*) from {table} where tenant_id = '{tenant}'"),
+    )
+    .await
+}
+
+fn message(e: &sqlx::Error) -> String {
+    e.as_database_error()
+        .map(|d| d.message().to_owned())
+        .unwrap_or_else(|| e.to_string())
+}
+
+fn is_rls_refusal(e: &sqlx::Error) -> bool {
+    code(e) == "42501" && message(e).contains("row-level security")
+}
+
+/// Rows the demo data does not make: added as the owner for `tenant`, the
+/// way the application would (keys and references of the same tenant).
+async fn add_fixtures(db: &TestDb, tenant: Uuid) {
+    let who = user_of(db, tenant, "salesperson").await;
+    let mut sql = format!(
+        "do $fixtures$
+         declare
+           t uuid := '{tenant}';
+           u uuid := '{user}';
+           o uuid;
+         begin
+           if not exists (select 1 from objects where tenant_id = t) then
+             insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
+             values (t, 'customer-documents', 'fixture.pdf', 'application/pdf', 10, repeat('ab', 32), u);
+           end if;
+           if not exists (select 1 from ticket_attachments where tenant_id = t) then
+             insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
+             values (t, 'ticket-attachments', 'fixture.pdf', 'application/pdf', 10, repeat('ab', 32), u)
+             returning object_id into o;
+             insert into ticket_attachments (tenant_id, ticket_id, object_id)
+             select t, ticket_id, o from tickets where tenant_id = t order by ticket_id limit 1;
+           end if;
+           if not exists (select 1 from kpi_evidence where tenant_id = t) then
+             insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
+             values (t, 'kpi-evidence', 'fixture.pdf', 'application/pdf', 10, repeat('ab', 32), u)
+             returning object_id into o;
+             insert into kpi_evidence (tenant_id, entry_id, object_id)
+             select t, entry_id, o from kpi_entries where tenant_id = t order by entry_id limit 1;
+           end if;
+           if not exists (select 1 from sales_activities
+                           where tenant_id = t and owner_user_id = u and source = 'manual') then
+             -- A manual activity of the probing salesperson (users edit their own).
+             insert into sales_activities (tenant_id, owner_user_id, activity_type, source, summary, created_by)
+             values (t, u, 'call', 'manual', 'Fixture call', u);
+           end if;
+           if not exists (select 1 from business_calendars where tenant_id = t) then
+             insert into business_calendars (tenant_id) values (t);
+           end if;
+           if not exists (select 1 from business_hours where tenant_id = t) then
+             insert into business_hours (tenant_id, weekday, opens_at, closes_at) values (t, 1, '08:00', '17:00');
+           end if;
+           if not exists (select 1 from holidays where tenant_id = t) then
+             insert into holidays (tenant_id, holiday_date, name) values (t, '2026-08-17', 'Hari Kemerdekaan');
+           end if;
+           if not exists (select 1 from imports where tenant_id = t) then
+             insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
+             values (t, 'import-files', 'fixture.csv', 'text/csv', 10, repeat('ab', 32), u)
+             returning object_id into o;
+             insert into imports (tenant_id, module, object_id, file_name, columns, created_by)
+             values (t, 'leads', o, 'fixture.csv', array['external_ref', 'channel', 'company_name'], u);
+           end if;
+           if not exists (select 1 from import_rows where tenant_id = t) then
+             insert into import_rows (tenant_id, import_id, row_no, data)
+             select t, import_id, 1, '{{\"external_ref\": \"F-1\"}}' from imports where tenant_id = t limit 1;
+           end if;
+           if not exists (select 1 from upload_intents where tenant_id = t) then
+             insert into upload_intents (tenant_id, bucket, created_by) values (t, 'media', u);
+           end if;
+           if not exists (select 1 from idempotency_keys where tenant_id = t) then
+             -- An expired key (the only kind a user may update: reuse).
+             alter table idempotency_keys disable trigger idempotency_keys_stamp_timestamps;
+             insert into idempotency_keys (tenant_id, user_id, idempotency_key, method, path, request_hash,
+                                           response_status, response_body, created_at, expires_at)
+             values (t, u, 'fixture-key', 'POST', '/api/leads', repeat('ab', 32), 201, '{{}}',
+                     now() - interval '3 days', now() - interval '1 day');
+             alter table idempotency_keys enable trigger idempotency_keys_stamp_timestamps;
+           end if;
+         end
+         $fixtures$",
+        user = who.user_id
+    );
+    sql.push(';');
+    sqlx::raw_sql(&sql)
+        .execute(&db.owner)
+        .await
+        .unwrap_or_else(|e| panic!("fixtures of tenant {tenant}: {e}"));
+}
+
+async fn seeded(db: &TestDb) -> (Uuid, Uuid) {
+    let (a, b) = db.seed_demo_tenants().await;
+    add_fixtures(db, a).await;
+    add_fixtures(db, b).await;
+    (a, b)
+}
+
+/// What a table lets `bizos_authenticated` do, from the catalog.
+struct Table {
+    name: String,
+    /// Columns it may insert (not generated).
+    insertable: Vec<String>,
+    /// Columns it may update, tenant_id last when it is one of them.
+    updatable: Vec<String>,
+    /// Columns to leave to their defaults and triggers in a fresh row:
+    /// ids, times and states with a default (new keys, a new row's
+    /// status), business numbers, created_by.
+    fresh: Vec<String>,
+    /// Key columns without a default (type name each), made fresh by hand.
+    keys: Vec<(String, String)>,
+}
+
+/// Columns of `table` that `bizos_authenticated` may `privilege` (tenant_id
+/// last).
+async fn columns(db: &TestDb, table: &str, privilege: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "select a.attname::text from pg_attribute a
+          where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped
+            and a.attgenerated = '' and a.attidentity = ''
+            and has_column_privilege('bizos_authenticated', a.attrelid, a.attnum, $2)
+          order by a.attname = 'tenant_id', a.attnum",
     )
     .bind(table)
+    .bind(privilege)
+    .fetch_all(&db.owner)
+    .await
+    .unwrap()
+}
+
+async fn table(db: &TestDb, name: &str) -> Table {
+    let insertable = columns(db, name, "INSERT").await;
+    let updatable = columns(db, name, "UPDATE").await;
+    // Columns of unique indexes (primary key included), but tenant_id.
+    let unique: Vec<(String, String, bool)> = sqlx::query_as(
+        "select distinct a.attname::text, format_type(a.atttypid, a.atttypmod), a.atthasdef
+           from pg_index i
+           join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey)
+          where i.indrelid = $1::regclass and i.indisunique and a.attname <> 'tenant_id'",
+    )
+    .bind(name)
     .fetch_all(&db.owner)
     .await
     .unwrap();
-    let row: Option<Value> = sqlx::query_scalar(&format!(
-        "select to_jsonb(t) from {table} t where tenant_id = $1 limit 1"
-    ))
-    .bind(victim)
-    .fetch_optional(&db.owner)
+    // Business numbers filled by bizos.assign_business_id(kind, column).
+    let numbered: Vec<String> = sqlx::query_scalar(
+        "select split_part(encode(t.tgargs, 'escape'), '\\000', 2)
+           from pg_trigger t join pg_proc p on p.oid = t.tgfoid
+          where t.tgrelid = $1::regclass and p.proname = 'assign_business_id'",
+    )
+    .bind(name)
+    .fetch_all(&db.owner)
     .await
     .unwrap();
-    let Some(row) = row else { return false };
-    let cols = columns.join(", ");
-    let mut tx = db.as_user(who).await;
-    let inserted = sqlx::query(&format!(
-        "insert into {table} ({cols}) select {cols} from jsonb_populate_record(null::{table}, $1)"
-    ))
-    .bind(row)
-    .execute(&mut *tx)
-    .await;
-    if inserted.is_ok() {
-        tx.commit().await.unwrap();
-        return true;
+    // References stay as they are (a new file is made for object_id).
+    let referencing: Vec<String> = sqlx::query_scalar(
+        "select distinct a.attname::text from pg_constraint c
+           join pg_attribute a on a.attrelid = c.conrelid and a.attnum = any (c.conkey)
+          where c.conrelid = $1::regclass and c.contype = 'f' and a.attname <> 'object_id'",
+    )
+    .bind(name)
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    // Text keys with a CHECK (an enumeration, a pattern) keep their value:
+    // a duplicate is then skipped by ON CONFLICT DO NOTHING, after the
+    // policy has judged the row.
+    let checked: Vec<String> = sqlx::query_scalar(
+        "select distinct a.attname::text from pg_constraint c
+           join pg_attribute a on a.attrelid = c.conrelid and a.attnum = any (c.conkey)
+          where c.conrelid = $1::regclass and c.contype = 'c'",
+    )
+    .bind(name)
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    let mut fresh: Vec<String> = unique
+        .iter()
+        .filter(|(_, _, has_default)| *has_default)
+        .map(|(c, _, _)| c.clone())
+        .collect();
+    fresh.extend(numbered);
+    // Ids, times and states with a default start over (new keys, a new
+    // row's status), as in a row an application would add.
+    let timed: Vec<String> = sqlx::query_scalar(
+        "select a.attname::text from pg_attribute a
+          where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped
+            and a.atthasdef and a.attname <> 'tenant_id'
+            and (a.atttypid in ('uuid'::regtype, 'timestamptz'::regtype)
+                 or a.attname ~ '(^|_)status$')",
+    )
+    .bind(name)
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    fresh.extend(timed);
+    fresh.extend(["created_at", "updated_at", "created_by"].map(String::from));
+    let keys = unique
+        .into_iter()
+        .filter(|(c, _, has_default)| {
+            !has_default && !fresh.contains(c) && !referencing.contains(c)
+        })
+        .filter(|(c, t, _)| t != "text" || !checked.contains(c))
+        .map(|(c, t, _)| (c, t))
+        .collect();
+    Table {
+        name: name.to_owned(),
+        insertable,
+        updatable,
+        fresh,
+        keys,
     }
-    false
+}
+
+/// A fresh row for `tenant`: one of its rows with new keys, as JSON. A row
+/// that uses a file (unique per row) gets a new file of `uploader`.
+async fn fresh_row(db: &TestDb, t: &Table, tenant: Uuid, uploader: Uuid) -> Map<String, Value> {
+    fresh_row_from(db, t, tenant, uploader, 0).await
+}
+
+/// [`fresh_row`] from the tenant's `nth` row (or its last).
+async fn fresh_row_from(
+    db: &TestDb,
+    t: &Table,
+    tenant: Uuid,
+    uploader: Uuid,
+    nth: i64,
+) -> Map<String, Value> {
+    let sql = format!(
+        "select to_jsonb(x) from {} x where tenant_id = $1 order by ctid offset $2 limit 1",
+        t.name
+    );
+    let sample = |nth: i64| {
+        sqlx::query_scalar::<_, Value>(&sql)
+            .bind(tenant)
+            .bind(nth)
+            .fetch_optional(&db.owner)
+    };
+    let row = match sample(nth).await.unwrap() {
+        Some(row) => row,
+        None => sample(0)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no row of {} in tenant {tenant}", t.name)),
+    };
+    let Value::Object(mut row) = row else {
+        unreachable!()
+    };
+    for c in &t.fresh {
+        row.remove(c);
+    }
+    let tag = Uuid::new_v4().simple().to_string();
+    for (c, ty) in &t.keys {
+        let Some(v) = row.get(c).cloned() else {
+            continue;
+        };
+        let fresh = match (ty.as_str(), &v) {
+            (_, Value::Null) => Value::Null,
+            ("uuid", _) if c == "object_id" => {
+                let object: Uuid = sqlx::query_scalar(
+                    "insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
+                     select tenant_id, bucket, 'probe.pdf', content_type, size_bytes, sha256, $3
+                       from objects where tenant_id = $1 and object_id = $2
+                     returning object_id",
+                )
+                .bind(tenant)
+                .bind(v.as_str().and_then(|s| s.parse::<Uuid>().ok()))
+                .bind(uploader)
+                .fetch_one(&db.owner)
+                .await
+                .unwrap_or_else(|e| panic!("a new file for a row of {}: {e}", t.name));
+                json!(object)
+            }
+            // A row of a user's own (an idempotency key): the prober's.
+            ("uuid", _) if c == "user_id" => json!(uploader),
+            ("uuid", _) => json!(Uuid::new_v4()),
+            ("text", Value::String(s)) => json!(format!("{s}_{}", &tag[..8])),
+            ("integer" | "bigint" | "smallint", Value::Number(n)) => {
+                json!(n.as_i64().unwrap_or(0) + 1_000_000 + (tag.len() as i64))
+            }
+            ("date", Value::String(s)) => {
+                let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+                json!((d + chrono::Duration::days(3650)).to_string())
+            }
+            _ => v,
+        };
+        row.insert(c.clone(), fresh);
+    }
+    // Rows whose validity depends on other rows' state: point them at rows
+    // that take them (a payment needs an ISSUED invoice, and no more than
+    // it owes).
+    let patch: Option<&str> = match t.name.as_str() {
+        "payments" => Some(
+            "select jsonb_build_object('invoice_id', invoice_id, 'amount', 1, 'paid_on', greatest(issue_date, current_date))
+               from invoices where tenant_id = $1 and status = 'ISSUED' order by invoice_id limit 1",
+        ),
+        // Messages go to tickets that are still open.
+        "ticket_messages" => Some(
+            "select jsonb_build_object('ticket_id', ticket_id) from tickets
+              where tenant_id = $1
+                and coalesce(inquiry_status, ticket_status) not in ('CLOSED', 'CANCELLED', 'WON', 'LOST')
+              order by ticket_id limit 1",
+        ),
+        // Users add manual activities (derived ones come from triggers).
+        "sales_activities" => Some(
+            "select jsonb_build_object('source', 'manual') where $1::uuid is not null",
+        ),
+        // Its key is (app_role, permission): a new permission of a real role.
+        "role_permissions" => Some(
+            "select jsonb_build_object('app_role', 'salesperson', 'permission',
+                    'probe.' || translate(left(md5(random()::text), 12), '0123456789', 'ghijklmnop'))
+              where $1::uuid is not null",
+        ),
+        _ => None,
+    };
+    if let Some(sql) = patch {
+        let patch: Value = sqlx::query_scalar(sql)
+            .bind(tenant)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap_or_else(|e| panic!("a row for {} in tenant {tenant}: {e}", t.name));
+        if let Value::Object(patch) = patch {
+            row.extend(patch);
+        }
+    }
+    row.insert("tenant_id".into(), json!(tenant));
+    row
+}
+
+/// Inserts `row` into `t` as `who` (rolled back); the error if any.
+async fn try_insert(
+    db: &TestDb,
+    who: &Caller,
+    t: &Table,
+    row: &Map<String, Value>,
+) -> Result<(), sqlx::Error> {
+    let cols: Vec<&String> = t
+        .insertable
+        .iter()
+        .filter(|c| row.contains_key(*c))
+        .collect();
+    let cols = if cols.is_empty() {
+        // No insertable column: probe the privilege with the tenant alone.
+        "tenant_id".to_owned()
+    } else {
+        cols.iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut tx = db.as_user(who).await;
+    // ON CONFLICT DO NOTHING: a table with one row per tenant (a calendar)
+    // or an exclusion constraint (opening hours) still proves the policy,
+    // which is checked before any unique or exclusion index.
+    sqlx::query(&format!(
+        "insert into {table} ({cols}) select {cols} from jsonb_populate_record(null::{table}, $1)
+         on conflict do nothing",
+        table = t.name
+    ))
+    .bind(Value::Object(row.clone()))
+    .execute(&mut *tx)
+    .await
+    .map(|_| ())
+}
+
+/// `update t set col = col where tenant_id = $1` as `who` (rolled back).
+async fn try_update(
+    db: &TestDb,
+    who: &Caller,
+    t: &Table,
+    set: &str,
+    tenant: Uuid,
+) -> Result<u64, sqlx::Error> {
+    let mut tx = db.as_user(who).await;
+    sqlx::query(&format!("update {} set {set} where tenant_id = $1", t.name))
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await
+        .map(|d| d.rows_affected())
+}
+
+async fn set_user_triggers(db: &TestDb, table: &str, enabled: bool) {
+    let action = if enabled { "enable" } else { "disable" };
+    sqlx::query(&format!("alter table {table} {action} trigger user"))
+        .execute(&db.owner)
+        .await
+        .unwrap();
+}
+
+/// The insert check of one table: proven to pass in the own tenant, then
+/// refused by RLS for the other tenant, for every role.
+async fn check_insert(
+    db: &TestDb,
+    t: &Table,
+    callers: &HashMap<&str, (Caller, Caller)>,
+    a: Uuid,
+    b: Uuid,
+) {
+    let mut own_errors = Vec::new();
+    let mut inserter = None;
+    // A few of the tenant's rows, since whether a copy is valid can depend
+    // on the state of what it refers to (demo data is random).
+    'found: for nth in 0..5 {
+        for role in ROLES {
+            let (who, _) = &callers[role];
+            let row = fresh_row_from(db, t, a, who.user_id, nth).await;
+            match try_insert(db, who, t, &row).await {
+                Ok(()) => {
+                    inserter = Some(role);
+                    break 'found;
+                }
+                Err(e) => {
+                    own_errors.push(format!("row {nth}, {role}: {} {}", code(&e), message(&e)))
+                }
+            }
+        }
+        if t.insertable.is_empty() {
+            break;
+        }
+    }
+    if t.insertable.is_empty() {
+        // Written only through SQL functions: no INSERT privilege at all.
+        assert!(
+            inserter.is_none(),
+            "{}: inserted without an INSERT privilege",
+            t.name
+        );
+    } else {
+        assert!(
+            inserter.is_some(),
+            "{}: no role inserts a fresh row into its own tenant, so the cross-tenant insert \
+             check would prove nothing (fix the row builder or the fixtures): {own_errors:#?}",
+            t.name
+        );
+    }
+    // The other tenant: the policy alone must refuse (triggers off).
+    let before = rows_of(db, &t.name, b).await;
+    set_user_triggers(db, &t.name, false).await;
+    for role in ROLES {
+        let (who, other) = &callers[role];
+        let row = fresh_row(db, t, b, other.user_id).await;
+        let result = try_insert(db, who, t, &row).await;
+        match &result {
+            Err(e) if t.insertable.is_empty() => assert!(
+                code(e) == "42501" && message(e).contains("permission denied"),
+                "{}: {role} inserting into tenant B: expected permission denied, got {} {}",
+                t.name,
+                code(e),
+                message(e)
+            ),
+            Err(e) => assert!(
+                is_rls_refusal(e),
+                "{}: {role} inserting into tenant B: expected an RLS refusal (42501), got {} {}",
+                t.name,
+                code(e),
+                message(e)
+            ),
+            Ok(()) => {
+                set_user_triggers(db, &t.name, true).await;
+                panic!("{}: {role} inserted a row into tenant B", t.name)
+            }
+        }
+    }
+    set_user_triggers(db, &t.name, true).await;
+    assert_eq!(rows_of(db, &t.name, b).await, before, "{}", t.name);
+}
+
+/// The update check of one table: proven to change rows in the own tenant,
+/// then changing none of the other tenant's, for every role; and a row
+/// cannot be moved to the other tenant.
+async fn check_update(
+    db: &TestDb,
+    t: &Table,
+    callers: &HashMap<&str, (Caller, Caller)>,
+    a: Uuid,
+    b: Uuid,
+) {
+    let mut own = None;
+    let mut own_errors = Vec::new();
+    'find: for col in t.updatable.iter().filter(|c| *c != "tenant_id") {
+        for role in ROLES {
+            let (who, _) = &callers[role];
+            let set = format!("\"{col}\" = \"{col}\"");
+            match try_update(db, who, t, &set, a).await {
+                Ok(n) if n > 0 => {
+                    own = Some((role, set));
+                    break 'find;
+                }
+                Ok(_) => own_errors.push(format!("{role} {col}: 0 rows")),
+                Err(e) => own_errors.push(format!("{role} {col}: {} {}", code(&e), message(&e))),
+            }
+        }
+    }
+    let set = match &own {
+        Some((_, set)) => set.clone(),
+        None => {
+            assert!(
+                t.updatable.is_empty(),
+                "{}: no role updates a row of its own tenant, so the cross-tenant update check \
+                 would prove nothing: {own_errors:#?}",
+                t.name
+            );
+            // No UPDATE privilege: the statement is refused before any row.
+            "tenant_id = tenant_id".to_owned()
+        }
+    };
+    for role in ROLES {
+        let (who, _) = &callers[role];
+        match try_update(db, who, t, &set, b).await {
+            Ok(n) => assert_eq!(n, 0, "{}: {role} updated tenant B's rows ({set})", t.name),
+            Err(e) => assert!(
+                code(&e) == "42501" && (own.is_some() || message(&e).contains("permission denied")),
+                "{}: {role} updating tenant B: expected no row or 42501, got {} {}",
+                t.name,
+                code(&e),
+                message(&e)
+            ),
+        }
+    }
+    // Moving an own row into tenant B.
+    if let (Some((role, _)), true) = (&own, t.updatable.iter().any(|c| c == "tenant_id")) {
+        let (who, _) = &callers[*role];
+        match try_update(db, who, t, &format!("tenant_id = '{b}'"), a).await {
+            Ok(n) => assert_eq!(n, 0, "{}: {role} moved rows into tenant B", t.name),
+            Err(e) => assert!(
+                is_rls_refusal(&e),
+                "{}: {role} moving a row into tenant B: expected an RLS refusal, got {} {}",
+                t.name,
+                code(&e),
+                message(&e)
+            ),
+        }
+    }
 }
 
 #[tokio::test]
 async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows() {
     let db = TestDb::new().await;
-    let (a, b) = db.seed_demo_tenants().await;
+    let (a, b) = seeded(&db).await;
     let tables = tenant_tables(&db).await;
     let views = tenant_views(&db).await;
     assert!(tables.len() >= 15, "{tables:?}");
-    for table in &tables {
-        let b_rows = count(
-            &db,
-            &format!("select count(*) from {table} where tenant_id = '{b}'"),
-        )
-        .await;
-        for role in ROLES {
-            let who = user_of(&db, a, role).await;
-            let mut tx = db.as_user(&who).await;
-            let seen: i64 = sqlx::query_scalar(&format!(
-                "select count(*) from {table} where tenant_id = $1"
-            ))
-            .bind(b)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap_or_else(|e| panic!("{role} select {table}: {e}"));
-            assert_eq!(seen, 0, "{role} sees tenant B rows of {table}");
-            drop(tx);
-            for write in [
-                format!("update {table} set tenant_id = tenant_id where tenant_id = $1"),
-                format!("delete from {table} where tenant_id = $1"),
-            ] {
-                let mut tx = db.as_user(&who).await;
-                if let Ok(done) = sqlx::query(&write).bind(b).execute(&mut *tx).await {
-                    assert_eq!(done.rows_affected(), 0, "{role}: {write}");
+    let mut callers = HashMap::new();
+    for role in ROLES {
+        callers.insert(
+            role,
+            (user_of(&db, a, role).await, user_of(&db, b, role).await),
+        );
+    }
+    // Every probed table has rows of both tenants, or its checks are vacuous.
+    let empty: Vec<String> = {
+        let mut out = Vec::new();
+        for table in &tables {
+            for (name, tenant) in [("A", a), ("B", b)] {
+                if rows_of(&db, table, tenant).await == 0 {
+                    out.push(format!("{table} (tenant {name})"));
                 }
             }
-            assert!(
-                !try_copy_row(&db, &who, table, b).await,
-                "{role} inserted into tenant B's {table}"
-            );
-            let after = count(
-                &db,
-                &format!("select count(*) from {table} where tenant_id = '{b}'"),
-            )
-            .await;
-            assert_eq!(after, b_rows, "{role} changed tenant B's {table}");
         }
+        out
+    };
+    assert!(
+        empty.is_empty(),
+        "tables without fixture rows (add them to add_fixtures): {empty:?}"
+    );
+
+    for name in &tables {
+        let t = table(&db, name).await;
+        let b_rows = rows_of(&db, name, b).await;
+        // Reads: some role sees its own tenant's rows; none sees B's.
+        let mut own_seen = 0;
+        for role in ROLES {
+            let (who, _) = &callers[role];
+            let mut tx = db.as_user(who).await;
+            for (tenant, seen) in [(b, 0i64), (a, -1)] {
+                let n: i64 = sqlx::query_scalar(&format!(
+                    "select count(*) from {name} where tenant_id = $1"
+                ))
+                .bind(tenant)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap_or_else(|e| panic!("{role} select {name}: {e}"));
+                if seen == 0 {
+                    assert_eq!(n, 0, "{role} sees tenant B rows of {name}");
+                } else {
+                    own_seen = own_seen.max(n);
+                }
+            }
+        }
+        assert!(own_seen > 0, "{name}: no role reads its own tenant's rows");
+
+        check_insert(&db, &t, &callers, a, b).await;
+        check_update(&db, &t, &callers, a, b).await;
+        for role in ROLES {
+            let (who, _) = &callers[role];
+            let mut tx = db.as_user(who).await;
+            match sqlx::query(&format!("delete from {name} where tenant_id = $1"))
+                .bind(b)
+                .execute(&mut *tx)
+                .await
+            {
+                Ok(done) => assert_eq!(done.rows_affected(), 0, "{role} deleted tenant B's {name}"),
+                Err(e) => assert_eq!(code(&e), "42501", "{role} delete {name}: {e}"),
+            }
+        }
+        assert_eq!(
+            rows_of(&db, name, b).await,
+            b_rows,
+            "tenant B's {name} changed"
+        );
     }
     for view in &views {
+        assert!(
+            count(
+                &db,
+                &format!("select count(*) from {view} where tenant_id = '{b}'")
+            )
+            .await
+                > 0,
+            "{view} has no rows of tenant B: the check below would prove nothing"
+        );
         for role in ROLES {
-            let who = user_of(&db, a, role).await;
-            let mut tx = db.as_user(&who).await;
+            let (who, _) = &callers[role];
+            let mut tx = db.as_user(who).await;
             let seen: i64 =
                 sqlx::query_scalar(&format!("select count(*) from {view} where tenant_id = $1"))
                     .bind(b)
@@ -153,34 +712,69 @@ async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows() {
 #[tokio::test]
 async fn directors_read_everything_and_write_nothing() {
     let db = TestDb::new().await;
-    let (a, _) = db.seed_demo_tenants().await;
+    let (a, _) = seeded(&db).await;
     let director = user_of(&db, a, "director").await;
-    for table in tenant_tables(&db).await {
-        let total = count(
-            &db,
-            &format!("select count(*) from {table} where tenant_id = '{a}'"),
-        )
-        .await;
+    for name in tenant_tables(&db).await {
+        let t = table(&db, &name).await;
+        let total = rows_of(&db, &name, a).await;
+        assert!(total > 0, "{name} has no rows of tenant A");
         let mut tx = db.as_user(&director).await;
-        let seen: i64 = sqlx::query_scalar(&format!("select count(*) from {table}"))
+        let seen: i64 = sqlx::query_scalar(&format!("select count(*) from {name}"))
             .fetch_one(&mut *tx)
             .await
-            .unwrap_or_else(|e| panic!("director select {table}: {e}"));
-        assert_eq!(seen, total, "the director reads all of {table}");
+            .unwrap_or_else(|e| panic!("director select {name}: {e}"));
         drop(tx);
-        for write in [
-            format!("update {table} set tenant_id = tenant_id"),
-            format!("delete from {table}"),
-        ] {
-            let mut tx = db.as_user(&director).await;
-            if let Ok(done) = sqlx::query(&write).execute(&mut *tx).await {
-                assert_eq!(done.rows_affected(), 0, "director: {write}");
+        // Rows only their owner reads (uploads and idempotency keys of a user).
+        // (Imports and files are read by their uploader, super admins and,
+        // for files, through the rows that use them.)
+        let own_only = [
+            "idempotency_keys",
+            "upload_intents",
+            "imports",
+            "import_rows",
+            "objects",
+        ]
+        .contains(&name.as_str());
+        if !own_only {
+            assert_eq!(seen, total, "the director reads all of {name}");
+        }
+        for col in t.updatable.iter().filter(|c| *c != "tenant_id") {
+            let set = format!("\"{col}\" = \"{col}\"");
+            match try_update(&db, &director, &t, &set, a).await {
+                Ok(n) => assert_eq!(n, 0, "director updated {name}.{col}"),
+                Err(e) => assert_eq!(code(&e), "42501", "director update {name}.{col}: {e}"),
             }
         }
-        assert!(
-            !try_copy_row(&db, &director, &table, a).await,
-            "the director inserted into {table}"
-        );
+        let mut tx = db.as_user(&director).await;
+        match sqlx::query(&format!("delete from {name}"))
+            .execute(&mut *tx)
+            .await
+        {
+            Ok(done) => assert_eq!(done.rows_affected(), 0, "director deleted from {name}"),
+            Err(e) => assert_eq!(code(&e), "42501", "director delete {name}: {e}"),
+        }
+    }
+    // A fresh row of the own tenant (the main test shows some role may add
+    // it where the table takes direct inserts): the policy refuses the
+    // director (triggers off, so that no trigger refuses first). Last,
+    // because the probes add files (a row that uses a file gets a new one).
+    for name in tenant_tables(&db).await {
+        let t = table(&db, &name).await;
+        if name == "idempotency_keys" {
+            // A director's refused write stores its 4xx answer under its key.
+            continue;
+        }
+        let row = fresh_row(&db, &t, a, director.user_id).await;
+        set_user_triggers(&db, &name, false).await;
+        let director_insert = try_insert(&db, &director, &t, &row).await;
+        set_user_triggers(&db, &name, true).await;
+        match director_insert {
+            Ok(()) => panic!("the director inserted into {name}"),
+            Err(e) if t.insertable.is_empty() => {
+                assert!(message(&e).contains("permission denied"), "{name}: {e}")
+            }
+            Err(e) => assert!(is_rls_refusal(&e), "director insert {name}: {e}"),
+        }
     }
 }
 

@@ -10,4 +10,4 @@ pub mod parse;
 pub mod stage;
 
 pub use parse::{Format, ParseError, Row};
-pub use stage::{open_rows, stage_rows, RowStream, StageError};
+pub use stage::{open_rows, open_rows_from, stage_rows, RowStream, StageError};

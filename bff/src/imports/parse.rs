@@ -30,6 +30,16 @@
 //!   the whole file [`ParseError::Malformed`]: its data would be lost or
 //!   shifted, and a file with misaligned columns is not fit to import row by
 //!   row.
+//! - Quotes: a quoted field that is never closed would swallow the rest of
+//!   the file into one cell (the `csv` crate ends it at the end of the file
+//!   without complaint), and a closing quote followed by more text means a
+//!   stray `"` closed the field early, after swallowing the lines between.
+//!   Both make the whole file [`ParseError::Malformed`] at the line where
+//!   the quoted field starts, for the same reason as ragged rows: the rows
+//!   cannot be trusted. Spaces after a closing quote are allowed (`"a" ,b`),
+//!   and a `"` inside an unquoted field is an ordinary character (`5" pipe`),
+//!   as the `csv` crate reads them. [`QuoteCheck`] follows the bytes beside
+//!   the parser to find these.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -104,7 +114,12 @@ pub trait Visitor {
 /// Reads `path` and hands its header and rows to `visitor`. Returns the
 /// number of rows handed over.
 pub fn read_file(path: &Path, visitor: &mut impl Visitor) -> Result<u64, ParseError> {
-    let mut file = File::open(path)?;
+    read_from(File::open(path)?, visitor)
+}
+
+/// [`read_file`] of an open file, read from its start.
+pub fn read_from(mut file: File, visitor: &mut impl Visitor) -> Result<u64, ParseError> {
+    file.seek(SeekFrom::Start(0))?;
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     (&mut file)
         .take(SNIFF_BYTES as u64)
@@ -278,18 +293,135 @@ fn fit_row<S: AsRef<str>>(
     Ok((!blank).then_some(out))
 }
 
+/// Where quoting goes wrong in CSV text, found by following the bytes as
+/// the `csv` crate reads them (RFC 4180 quoting: a field that starts with
+/// `"` is quoted, `""` inside it is a quote, the next lone `"` closes it).
+/// It wraps the file under the parser, so every byte is looked at once.
+struct QuoteCheck<R> {
+    inner: R,
+    delimiter: u8,
+    state: QuoteState,
+    /// 1-based line of the byte being looked at.
+    line: u64,
+    /// Line where the current quoted field started.
+    opened: u64,
+    eof: bool,
+    problem: Option<(u64, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    /// At the start of a field (or a record).
+    FieldStart,
+    /// In an unquoted field: a quote is an ordinary character.
+    Unquoted,
+    Quoted,
+    /// A quote in a quoted field: an escaped `""` or the closing quote.
+    QuoteInQuoted,
+    /// Spaces after a closing quote.
+    AfterQuoted,
+}
+
+impl<R: Read> QuoteCheck<R> {
+    fn new(inner: R, delimiter: u8) -> Self {
+        QuoteCheck {
+            inner,
+            delimiter,
+            state: QuoteState::FieldStart,
+            line: 1,
+            opened: 0,
+            eof: false,
+            problem: None,
+        }
+    }
+
+    fn look(&mut self, bytes: &[u8]) {
+        use QuoteState::*;
+        for &b in bytes {
+            if self.problem.is_some() {
+                return;
+            }
+            let end = b == self.delimiter || b == b'\n' || b == b'\r';
+            self.state = match (self.state, b) {
+                (FieldStart, b'"') => {
+                    self.opened = self.line;
+                    Quoted
+                }
+                (FieldStart | Unquoted | AfterQuoted, _) if end => FieldStart,
+                (FieldStart | Unquoted, _) => Unquoted,
+                (Quoted, b'"') => QuoteInQuoted,
+                (Quoted, _) => Quoted,
+                (QuoteInQuoted, b'"') => Quoted,
+                (QuoteInQuoted, _) if end => FieldStart,
+                (QuoteInQuoted | AfterQuoted, b' ' | b'\t') => AfterQuoted,
+                (QuoteInQuoted | AfterQuoted, _) => {
+                    self.problem = Some((
+                        self.opened,
+                        format!(
+                            "the quoted field that starts on this line is closed on line {} \
+                             and followed by more text; a quote inside a quoted field is \
+                             written \"\" (is there a stray \"?)",
+                            self.line
+                        ),
+                    ));
+                    return;
+                }
+            };
+            if b == b'\n' {
+                self.line += 1;
+            }
+        }
+    }
+
+    /// The first problem seen so far (an unclosed quote once the whole
+    /// file has been read).
+    fn problem(&self) -> Option<ParseError> {
+        if let Some((line, message)) = &self.problem {
+            return Some(ParseError::Malformed {
+                line: *line,
+                message: message.clone(),
+            });
+        }
+        (self.eof && self.state == QuoteState::Quoted).then(|| ParseError::Malformed {
+            line: self.opened,
+            message: "a quoted field starts on this line and is never closed, so the rest of \
+                      the file would become one cell (is there a stray \"?)"
+                .into(),
+        })
+    }
+}
+
+impl<R: Read> Read for QuoteCheck<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.eof = true;
+        }
+        self.look(&buf[..n]);
+        Ok(n)
+    }
+}
+
 fn read_csv(file: File, delimiter: u8, visitor: &mut impl Visitor) -> Result<u64, ParseError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
-        .from_reader(BufReader::with_capacity(256 * 1024, file));
+        .from_reader(BufReader::with_capacity(
+            256 * 1024,
+            QuoteCheck::new(file, delimiter),
+        ));
     let mut record = csv::StringRecord::new();
     let mut header: Option<usize> = None;
     let mut row_no: u32 = 0;
     let mut rows = 0u64;
     loop {
         let more = reader.read_record(&mut record).map_err(csv_error)?;
+        // The checker reads ahead of the parser: a problem it found fails
+        // the file before the record that holds it is handed over.
+        if let Some(problem) = reader.get_ref().get_ref().problem() {
+            return Err(problem);
+        }
         if !more {
             break;
         }
@@ -581,6 +713,70 @@ mod tests {
             }
             other => panic!("expected a ragged-row error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn csv_unterminated_quote_fails_the_file_at_its_line() {
+        // Without the check, row 2 would swallow the rest of the file.
+        let bytes =
+            b"company_name,city\nPT Satu,Bandung\n\"PT Dua,Jakarta\nPT Tiga,Medan\nPT Empat,Solo\n";
+        match parse(bytes) {
+            Err(ParseError::Malformed { line: 3, message }) => {
+                assert!(message.contains("never closed"), "{message}")
+            }
+            other => panic!("expected an unclosed-quote error, got {other:?}"),
+        }
+        // Also when the stray quote is in the last field and the file has
+        // no final newline, and in a semicolon file.
+        assert!(matches!(
+            parse(b"a;b\n1;2\n3;\"4"),
+            Err(ParseError::Malformed { line: 3, .. })
+        ));
+        // The merged row is never handed over (rows before it may be: the
+        // file fails as a whole and its transaction is rolled back).
+        struct Count(u32);
+        impl Visitor for Count {
+            fn header(&mut self, _: Format, _: Vec<String>) -> Flow {
+                Flow::Continue
+            }
+            fn row(&mut self, _: Row) -> Flow {
+                self.0 += 1;
+                Flow::Continue
+            }
+        }
+        let f = TempFile::with(bytes);
+        let mut c = Count(0);
+        assert!(read_file(&f.0, &mut c).is_err());
+        assert_eq!(c.0, 1);
+    }
+
+    #[test]
+    fn csv_stray_quote_closing_early_fails_the_file() {
+        // Two stray quotes: the field opened on line 2 is closed on line 4,
+        // merging lines 2-4, and text follows the closing quote.
+        match parse(b"a,b\n1,\"abc\n2,def\n3,\"ghi\"\n4,jkl\n") {
+            Err(ParseError::Malformed { line: 2, message }) => {
+                assert!(message.contains("closed on line 4"), "{message}")
+            }
+            other => panic!("expected a stray-quote error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn csv_valid_quoting_still_reads() {
+        // Escaped quotes, a quoted delimiter and newline, spaces after a
+        // closing quote, a quote inside an unquoted field, an empty quoted
+        // field at the end of the file without a newline.
+        let (_, _, rows) =
+            parse(b"a,b\n\"say \"\"hi\"\"\" ,\"x,\ny\"\n5\" pipe,\"\"\n\"z\",\"\"").unwrap();
+        assert_eq!(
+            cells(&rows),
+            vec![
+                vec!["say \"hi\"", "x,\ny"],
+                vec!["5\" pipe", ""],
+                vec!["z", ""]
+            ]
+        );
     }
 
     #[test]

@@ -45,6 +45,11 @@ pub enum StageError {
 /// known (or the file turned out unusable before it: not a spreadsheet,
 /// empty, bad header).
 pub async fn open_rows(path: PathBuf) -> Result<RowStream, ParseError> {
+    open_rows_from(std::fs::File::open(path)?).await
+}
+
+/// [`open_rows`] of an open file (read from its start).
+pub async fn open_rows_from(file: std::fs::File) -> Result<RowStream, ParseError> {
     let (header_tx, header_rx) = oneshot::channel();
     let (row_tx, rows) = mpsc::channel(ROW_BUFFER);
     tokio::task::spawn_blocking(move || {
@@ -52,7 +57,7 @@ pub async fn open_rows(path: PathBuf) -> Result<RowStream, ParseError> {
             header: Some(header_tx),
             rows: row_tx,
         };
-        if let Err(e) = parse::read_file(&path, &mut sink) {
+        if let Err(e) = parse::read_from(file, &mut sink) {
             match sink.header.take() {
                 Some(header_tx) => {
                     let _ = header_tx.send(Err(e));

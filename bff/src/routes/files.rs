@@ -52,7 +52,7 @@ pub fn keep_or_discard(state: &AppState, form: &Form, result: &Result<Response>)
     let kept =
         matches!(result, Ok(r) if r.status().is_success() && !r.headers().contains_key(REPLAYED));
     if !kept {
-        state.storage.delete_later(form.file.key.clone());
+        crate::upload::discard(state, &form.file);
     }
 }
 

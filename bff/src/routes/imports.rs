@@ -20,7 +20,7 @@ use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, Done, IdempotencyKey, REPLAYED};
 use crate::imports::parse::ParseError;
-use crate::imports::stage::{open_rows, stage_rows, StageError};
+use crate::imports::stage::{open_rows_from, stage_rows, StageError};
 use crate::state::AppState;
 use crate::upload::{read_form, Bucket};
 
@@ -91,7 +91,7 @@ async fn stage(
         None => match form.field("module") {
             Ok(m) => m.to_lowercase(),
             Err(e) => {
-                state.storage.delete_later(form.file.key.clone());
+                crate::upload::discard(state, &form.file);
                 return Err(e);
             }
         },
@@ -101,12 +101,13 @@ async fn stage(
         .file
         .spool
         .as_ref()
-        .map(|f| f.path().to_path_buf())
-        .ok_or_else(|| anyhow::anyhow!("the import upload was not spooled"))?;
+        .ok_or_else(|| anyhow::anyhow!("the import upload was not spooled"))?
+        .try_clone()
+        .map_err(anyhow::Error::from)?;
 
     let mut staged_id = None;
     let result = async {
-        let mut stream = open_rows(spool).await.map_err(file_error)?;
+        let mut stream = open_rows_from(spool).await.map_err(file_error)?;
         idempotency::run(
             state,
             caller,

@@ -1,0 +1,187 @@
+//! Nothing of an upload stays in storage without its `objects` row, even
+//! when a BFF process dies in the middle of it (issue 11 §4).
+//!
+//! Every upload first commits an intent (`upload_begin`, V15) that names
+//! the key and this process's *owner lock*: a session-level advisory lock
+//! `(OWNER_LOCK_CLASS, key)` held on a connection of its own for as long as
+//! the process runs ([`hold_owner_lock`]). When the process dies, its
+//! connection closes and PostgreSQL releases the lock, so any BFF can tell
+//! that the intents of that owner belong to uploads that will never finish.
+//! [`sweep`] (at start and every few minutes, [`spawn_sweeper`]) claims the
+//! dead intents (`upload_sweep_claim`: owner gone, or older than the
+//! longest possible upload), removes their bytes ([`Storage::purge`]) and
+//! then the intents, in one transaction that holds their row locks: a sweep
+//! that dies halfway leaves the intents for the next one, and an upload
+//! that reaches `object_create` at the same moment waits and then finds its
+//! intent gone (the request fails; nothing points at missing bytes).
+
+use std::time::Duration;
+
+use object_store::path::Path;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::storage::Storage;
+
+/// First key of the owner locks (`b"bizo"`); the same constant is in
+/// `upload_sweep_claim` (V15).
+pub const OWNER_LOCK_CLASS: i32 = 1_651_079_791;
+/// Intents claimed per transaction.
+const SWEEP_BATCH: i64 = 100;
+/// How often a connection holding the owner lock is checked.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// Takes an owner lock no other session holds, on a connection of its own
+/// that a background task keeps open (and re-locks after a reconnect) for
+/// the life of the process. Returns the lock's key for `upload_begin`.
+pub async fn hold_owner_lock(options: PgConnectOptions) -> anyhow::Result<i32> {
+    let options = options.application_name("bizos-bff-upload-owner");
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the upload owner connection: {e}"))?;
+    for _ in 0..100 {
+        let key = random_key();
+        if try_lock(&mut conn, key).await? {
+            tokio::spawn(keep_owner_lock(options, conn, key));
+            return Ok(key);
+        }
+    }
+    anyhow::bail!("no free upload owner lock after 100 tries")
+}
+
+fn random_key() -> i32 {
+    let bytes = Uuid::new_v4().into_bytes();
+    let n = i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) & i32::MAX;
+    n.max(1)
+}
+
+async fn try_lock(conn: &mut PgConnection, key: i32) -> sqlx::Result<bool> {
+    sqlx::query_scalar("select pg_try_advisory_lock($1, $2)")
+        .bind(OWNER_LOCK_CLASS)
+        .bind(key)
+        .fetch_one(conn)
+        .await
+}
+
+async fn keep_owner_lock(options: PgConnectOptions, mut conn: PgConnection, key: i32) {
+    let mut tick = tokio::time::interval(KEEPALIVE);
+    loop {
+        tick.tick().await;
+        if sqlx::query("select 1").execute(&mut conn).await.is_ok() {
+            continue;
+        }
+        // Without the lock, other BFFs may take this process's uploads in
+        // progress for dead ones: they then fail at object_create (their
+        // intent is gone), but nothing is left behind.
+        tracing::error!(
+            key,
+            "lost the connection holding the upload owner lock; reconnecting"
+        );
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let Ok(mut fresh) = PgConnection::connect_with(&options).await else {
+                continue;
+            };
+            match try_lock(&mut fresh, key).await {
+                Ok(true) => {
+                    conn = fresh;
+                    tracing::info!(key, "upload owner lock held again");
+                    break;
+                }
+                Ok(false) => {
+                    tracing::error!(key, "the upload owner lock is held by another session");
+                    conn = fresh;
+                    break;
+                }
+                Err(_) => continue,
+            }
+        }
+    }
+}
+
+/// One sweep: removes the bytes and intents of every dead upload. Returns
+/// how many were removed. An intent older than `max_age` is dead even if
+/// its owner lives (a request cannot run that long: its cleanup failed).
+pub async fn sweep(pool: &PgPool, storage: &Storage, max_age: Duration) -> anyhow::Result<u64> {
+    let mut swept = 0u64;
+    loop {
+        let mut tx = pool.begin().await?;
+        let claimed: Vec<(Uuid, Uuid, String, Option<String>, bool)> = sqlx::query_as(
+            "select tenant_id, object_id, object_key, multipart_id, registered
+               from upload_sweep_claim($1, $2)",
+        )
+        .bind(max_age.as_secs_f64())
+        .bind(SWEEP_BATCH as i32)
+        .fetch_all(&mut *tx)
+        .await?;
+        let full = claimed.len() as i64 == SWEEP_BATCH;
+        let mut failed = false;
+        for (tenant_id, object_id, key, multipart_id, registered) in claimed {
+            // Bytes first, then the intent: if this process dies between the
+            // two, the intent (uncommitted delete) is still there next time.
+            if !registered {
+                let key = Path::from(key.as_str());
+                if let Err(e) = storage.purge(&key, multipart_id.as_deref()).await {
+                    tracing::warn!(error = %e, %key, "could not remove the bytes of an interrupted upload");
+                    failed = true;
+                    continue;
+                }
+            }
+            sqlx::query("select upload_intent_forget($1, $2)")
+                .bind(tenant_id)
+                .bind(object_id)
+                .execute(&mut *tx)
+                .await?;
+            swept += 1;
+        }
+        tx.commit().await?;
+        if !full || failed {
+            return Ok(swept);
+        }
+    }
+}
+
+/// Sweeps now and then every `every` (as the BFF's own login).
+pub fn spawn_sweeper(pool: PgPool, storage: Storage, max_age: Duration, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match sweep(&pool, &storage, max_age).await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(swept = n, "bytes of interrupted uploads removed")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweeping interrupted uploads failed"),
+            }
+        }
+    });
+}
+
+/// Removes the bytes of an upload that will not be registered (a failed or
+/// replayed request), then its intent, in the background. If that fails,
+/// the sweep removes both once the intent is older than the longest upload.
+pub fn forget_later(
+    pool: PgPool,
+    storage: Storage,
+    tenant_id: Uuid,
+    object_id: Uuid,
+    key: Path,
+    multipart_id: Option<String>,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = storage.purge(&key, multipart_id.as_deref()).await {
+            tracing::warn!(error = %e, %key, "could not remove an unregistered upload");
+            return;
+        }
+        if let Err(e) = sqlx::query("select upload_intent_forget($1, $2)")
+            .bind(tenant_id)
+            .bind(object_id)
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, %key, "could not remove the intent of an unregistered upload");
+        }
+    });
+}
