@@ -137,7 +137,7 @@ $$;
 
 grant execute on function upload_begin(text, integer), upload_started(uuid, text) to bizos_authenticated;
 
--- object_create as in V8, and it consumes the upload's intent in the same
+-- object_create as in V14 (payload contract), and it consumes the upload's intent in the same
 -- transaction: a file is registered only while its upload is still known
 -- (a sweep that removed the bytes also removed the intent, and holds its
 -- row lock while doing so).
@@ -152,7 +152,7 @@ begin
   if bizos.uid() is null or v_tenant is null then
     raise exception using errcode = '42501', message = 'no user in the request claims';
   end if;
-  perform payload_check_keys(payload, array['object_id', 'bucket', 'file_name', 'content_type', 'size_bytes', 'sha256']);
+  perform payload_check(payload, '{"object_id": "uuid", "bucket": "text", "file_name": "text", "content_type": "text", "size_bytes": "integer", "sha256": "text"}');
   v_bucket := payload_text(payload, 'bucket', true, 63);
   if not exists (select 1 from storage_buckets b where b.bucket = v_bucket) then
     perform raise_field('bucket', format('no bucket %s', v_bucket));
