@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod payload;
 pub mod imports;
 pub mod routes;
 pub mod startup;
