@@ -63,7 +63,8 @@ fn json_content_type(headers: &HeaderMap) -> bool {
 /// Parses a request body, tracking the JSON path of the first problem.
 pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(body_error)?;
+    let crate::payload::Body(value) =
+        serde_path_to_error::deserialize(&mut de).map_err(body_error)?;
     de.end().map_err(|e| ApiError::BadRequest {
         message: format!("the body is not valid JSON: {e}"),
         field: Some("body".into()),
@@ -73,9 +74,12 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 fn body_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     use serde_json::error::Category;
+    // `.` is the body itself; `?` a position serde_path_to_error could not
+    // name (e.g. after a truncated key): keep what is known.
     let path = err.path().to_string();
+    let known: Vec<&str> = path.split('.').filter(|s| !s.is_empty() && *s != "?").collect();
     let inner = err.into_inner();
-    let at = (path != ".").then_some(path);
+    let at = (!known.is_empty()).then(|| known.join("."));
     match inner.classify() {
         Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest {
             message: format!("the body is not valid JSON: {inner}"),
@@ -146,6 +150,8 @@ mod tests {
         name: crate::payload::NonBlank<5>,
         #[serde(default)]
         items: Vec<Item>,
+        #[serde(default, deserialize_with = "crate::payload::object")]
+        inner: Option<Item>,
     }
 
     fn err(body: &str) -> (u16, String) {
@@ -172,6 +178,13 @@ mod tests {
             (422, "items[0].qty".into())
         );
         assert_eq!(err(r#"[1, 2]"#), (422, "body".into()));
+        assert_eq!(err(r#"["a"]"#), (422, "body".into()));
+        assert_eq!(err("null"), (422, "body".into()));
+        assert_eq!(err(r#"{"name": "a", "inner": ["x"]}"#), (422, "inner".into()));
+        assert_eq!(err(r#"{"name": "a", "inner": {"qty": 0}}"#), (422, "inner.qty".into()));
+        assert_eq!(err(r#"{"name": "a", "inner": {"qty": 1, "x": 1}}"#), (422, "inner.x".into()));
+        assert!(parse_body::<Body>(br#"{"name": "a", "inner": null}"#).is_ok());
+        assert!(parse_body::<Body>(br#"{"name": "a", "inner": {"qty": 2}}"#).is_ok());
         assert_eq!(err("not json"), (400, "body".into()));
         assert_eq!(err(r#"{"name": "a""#), (400, "body".into()));
         assert_eq!(err(r#"{"name": "a"} x"#), (400, "body".into()));

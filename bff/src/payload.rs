@@ -433,36 +433,33 @@ impl Decimal {
     }
 }
 
-/// Which values a number may take besides its scale.
-pub trait Range {
-    const NAME: &'static str;
-    /// Exclusive lower bound 0 (`> 0`) or inclusive 0 (`>= 0`); none for any.
-    const MIN_EXCLUSIVE_ZERO: bool = false;
-    const MIN_INCLUSIVE_ZERO: bool = false;
-}
+/// The sign a [`Number`] may have.
+pub const ANY_SIGN: u8 = 0;
+/// Greater than 0.
+pub const POSITIVE: u8 = 1;
+/// 0 or more.
+pub const NON_NEGATIVE: u8 = 2;
 
-pub struct AnySign;
-impl Range for AnySign {
-    const NAME: &'static str = "Number";
-}
-pub struct Positive;
-impl Range for Positive {
-    const NAME: &'static str = "PositiveNumber";
-    const MIN_EXCLUSIVE_ZERO: bool = true;
-}
-pub struct NonNegative;
-impl Range for NonNegative {
-    const NAME: &'static str = "NonNegativeNumber";
-    const MIN_INCLUSIVE_ZERO: bool = true;
-}
+/// Money: 2 decimals, greater than 0 (subtotals, payments).
+pub type PositiveAmount = Number<2, POSITIVE>;
+/// Money: 2 decimals, 0 or more (tax).
+pub type NonNegativeAmount = Number<2, NON_NEGATIVE>;
+/// Weights and volumes: 3 decimals, greater than 0.
+pub type Quantity = Number<3, POSITIVE>;
+/// KPI values: 4 decimals, any sign (the metric's unit decides).
+pub type KpiValue = Number<4, ANY_SIGN>;
+/// KPI targets: 4 decimals, 0 or more.
+pub type KpiTarget = Number<4, NON_NEGATIVE>;
 
 /// A JSON number or numeric string with at most `SCALE` decimals and an
-/// absolute value below 10^15 (`payload_numeric`); `R` bounds its sign.
-/// Kept as sent, so the database reads the client's own digits.
+/// absolute value below 10^15 (`payload_numeric`); `SIGN` bounds its sign
+/// ([`ANY_SIGN`], [`POSITIVE`], [`NON_NEGATIVE`]). Kept as sent, so the
+/// database reads the client's own digits. Used through the aliases above
+/// (utoipa documents a type alias as one schema).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Number<const SCALE: u32, R: Range>(pub Value, PhantomData<R>);
+pub struct Number<const SCALE: u32, const SIGN: u8>(pub Value);
 
-impl<const SCALE: u32, R: Range> Number<SCALE, R> {
+impl<const SCALE: u32, const SIGN: u8> Number<SCALE, SIGN> {
     fn check<E: de::Error>(text: &str, allow_exponent: bool) -> Result<(), E> {
         let (negative, d) = Decimal::parse(text, allow_exponent)
             .ok_or_else(|| E::custom("must be a number"))?;
@@ -472,17 +469,17 @@ impl<const SCALE: u32, R: Range> Number<SCALE, R> {
         if d.too_large() {
             return Err(E::custom("is too large"));
         }
-        if R::MIN_EXCLUSIVE_ZERO && (negative || d.is_zero()) {
+        if SIGN == POSITIVE && (negative || d.is_zero()) {
             return Err(E::custom("must be greater than 0"));
         }
-        if R::MIN_INCLUSIVE_ZERO && negative {
+        if SIGN == NON_NEGATIVE && negative {
             return Err(E::custom("must be 0 or more"));
         }
         Ok(())
     }
 }
 
-impl<'de, const SCALE: u32, R: Range> Deserialize<'de> for Number<SCALE, R> {
+impl<'de, const SCALE: u32, const SIGN: u8> Deserialize<'de> for Number<SCALE, SIGN> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Value::deserialize(d)?;
         match &v {
@@ -493,30 +490,28 @@ impl<'de, const SCALE: u32, R: Range> Deserialize<'de> for Number<SCALE, R> {
             }
             _ => return Err(de::Error::custom("must be a number")),
         }
-        Ok(Number(v, PhantomData))
+        Ok(Number(v))
     }
 }
 
-impl<const SCALE: u32, R: Range> Serialize for Number<SCALE, R> {
+impl<const SCALE: u32, const SIGN: u8> Serialize for Number<SCALE, SIGN> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(s)
     }
 }
 
-impl<const SCALE: u32, R: Range> PartialSchema for Number<SCALE, R> {
+impl<const SCALE: u32, const SIGN: u8> PartialSchema for Number<SCALE, SIGN> {
     fn schema() -> RefOr<Schema> {
-        let sign = if R::MIN_EXCLUSIVE_ZERO {
-            ", greater than 0"
-        } else if R::MIN_INCLUSIVE_ZERO {
-            ", 0 or more"
-        } else {
-            ""
+        let sign = match SIGN {
+            POSITIVE => ", greater than 0",
+            NON_NEGATIVE => ", 0 or more",
+            _ => "",
         };
         let mut number = ObjectBuilder::new().schema_type(Type::Number);
-        if R::MIN_EXCLUSIVE_ZERO {
+        if SIGN == POSITIVE {
             number = number.exclusive_minimum(Some(0.0));
         }
-        if R::MIN_INCLUSIVE_ZERO {
+        if SIGN == NON_NEGATIVE {
             number = number.minimum(Some(0.0));
         }
         number = number.exclusive_maximum(Some(1e15));
@@ -530,9 +525,14 @@ impl<const SCALE: u32, R: Range> PartialSchema for Number<SCALE, R> {
     }
 }
 
-impl<const SCALE: u32, R: Range> ToSchema for Number<SCALE, R> {
+impl<const SCALE: u32, const SIGN: u8> ToSchema for Number<SCALE, SIGN> {
     fn name() -> Cow<'static, str> {
-        Cow::Owned(format!("{}{SCALE}", R::NAME))
+        let sign = match SIGN {
+            POSITIVE => "Positive",
+            NON_NEGATIVE => "NonNegative",
+            _ => "",
+        };
+        Cow::Owned(format!("{sign}Decimal{SCALE}"))
     }
 }
 
@@ -597,42 +597,38 @@ impl<const MIN: i64, const MAX: i64> ToSchema for Int<MIN, MAX> {
 
 // ------------------------------------------------------------------ lists
 
-/// A JSON array of at most `MAX` items.
+/// A JSON array of at most `MAX` UUIDs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct List<T, const MAX: usize>(pub Vec<T>);
+pub struct IdList<const MAX: usize>(pub Vec<Id>);
 
-impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for List<T, MAX> {
+impl<'de, const MAX: usize> Deserialize<'de> for IdList<MAX> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let items = Vec::<T>::deserialize(d)?;
+        let items = Vec::<Id>::deserialize(d)?;
         if items.len() > MAX {
             return Err(de::Error::custom(format!("at most {MAX} items")));
         }
-        Ok(List(items))
+        Ok(IdList(items))
     }
 }
 
-impl<T: Serialize, const MAX: usize> Serialize for List<T, MAX> {
+impl<const MAX: usize> Serialize for IdList<MAX> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(s)
     }
 }
 
-impl<T: ToSchema, const MAX: usize> PartialSchema for List<T, MAX> {
+impl<const MAX: usize> PartialSchema for IdList<MAX> {
     fn schema() -> RefOr<Schema> {
         utoipa::openapi::schema::ArrayBuilder::new()
-            .items(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(T::name())))
+            .items(Id::schema())
             .max_items(Some(MAX))
             .into()
     }
 }
 
-impl<T: ToSchema, const MAX: usize> ToSchema for List<T, MAX> {
+impl<const MAX: usize> ToSchema for IdList<MAX> {
     fn name() -> Cow<'static, str> {
-        Cow::Owned(format!("ListOf{}Max{MAX}", T::name()))
-    }
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        schemas.push((T::name().into_owned(), T::schema()));
-        T::schemas(schemas);
+        Cow::Owned(format!("IdList{MAX}"))
     }
 }
 
@@ -773,6 +769,46 @@ where
     }
 }
 
+/// Derived struct deserializers also take a JSON array (fields by
+/// position); request bodies and nested objects must be JSON objects.
+/// This visitor takes only an object (or null: `None`), and hands the
+/// path-tracking map on, so errors inside keep their JSON path.
+struct ObjectVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+    }
+}
+
+/// For `#[serde(default, deserialize_with = "object")]` on an optional
+/// nested object (`rfq`): an object, null or absent.
+pub fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    d.deserialize_any(ObjectVisitor(PhantomData))
+}
+
+/// A request body: a JSON object parsed into `T`.
+pub struct Body<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Body<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ObjectVisitor(PhantomData))?
+            .map(Body)
+            .ok_or_else(|| de::Error::custom("must be a JSON object"))
+    }
+}
+
 /// serde_json appends " at line L column C" to its messages; in a field's
 /// error the field says where.
 pub fn strip_position(message: &str) -> &str {
@@ -879,19 +915,19 @@ mod tests {
 
     #[test]
     fn numbers_follow_payload_numeric() {
-        type Money = Number<2, AnySign>;
+        type Money = Number<2, ANY_SIGN>;
         for ok in [json!(1), json!(-12.5), json!("12.50"), json!(" 7 "), json!(".5"), json!(999999999999999.9)] {
             assert!(parse::<Money>(ok.clone()).is_ok(), "{ok}");
         }
         for bad in [json!(1.234), json!("1e3"), json!("abc"), json!(true), json!(1e15), json!("1000000000000000"), json!("")] {
             assert!(parse::<Money>(bad.clone()).is_err(), "{bad}");
         }
-        assert!(parse::<Number<2, Positive>>(json!(0)).is_err());
-        assert!(parse::<Number<2, Positive>>(json!("-1")).is_err());
-        assert!(parse::<Number<2, NonNegative>>(json!(0)).is_ok());
-        assert!(parse::<Number<2, NonNegative>>(json!(-0.01)).is_err());
-        assert!(parse::<Number<3, Positive>>(json!(1e-3)).is_ok());
-        assert!(parse::<Number<3, Positive>>(json!(1e-4)).is_err());
+        assert!(parse::<PositiveAmount>(json!(0)).is_err());
+        assert!(parse::<PositiveAmount>(json!("-1")).is_err());
+        assert!(parse::<NonNegativeAmount>(json!(0)).is_ok());
+        assert!(parse::<NonNegativeAmount>(json!(-0.01)).is_err());
+        assert!(parse::<Quantity>(json!(1e-3)).is_ok());
+        assert!(parse::<Quantity>(json!(1e-4)).is_err());
     }
 
     #[test]

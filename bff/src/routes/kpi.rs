@@ -21,8 +21,7 @@ use crate::error::{ApiError, Result};
 use crate::extract::{Json, Query};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{
-    blank_is_none, AnySign, Date, EntrySource, Id, Int, List, Month, NonBlank, NonNegative, Number,
-    Text,
+    blank_is_none, Date, EntrySource, Id, IdList, Int, KpiTarget, KpiValue, Month, NonBlank, Text,
 };
 use crate::state::AppState;
 
@@ -51,7 +50,7 @@ pub struct TargetCreate {
     period_end: Option<Date>,
     #[serde(default, deserialize_with = "blank_is_none")]
     period_month: Option<Month>,
-    target_value: Number<4, NonNegative>,
+    target_value: KpiTarget,
     notes: Option<Text<2000>>,
 }
 
@@ -63,7 +62,7 @@ pub struct TargetCreate {
 pub struct EntryCreate {
     metric_key: NonBlank<63>,
     /// Counts, amounts, minutes and days cannot be negative (the metric's unit decides).
-    value: Number<4, AnySign>,
+    value: KpiValue,
     /// Today when absent; never in the future.
     #[serde(default, deserialize_with = "blank_is_none")]
     entry_date: Option<Date>,
@@ -79,7 +78,7 @@ pub struct EntryCreate {
     import_row: Option<Int<1, 2147483647>>,
     notes: Option<Text<2000>>,
     /// object_ids of uploaded files.
-    evidence: Option<List<Id, 20>>,
+    evidence: Option<IdList<20>>,
 }
 
 /// Evidence for an entry: `entry_id` and the file.

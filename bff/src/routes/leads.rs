@@ -18,8 +18,8 @@ use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{
-    blank_is_none, Change, Channel, DeptCode, Id, LeadStatus, NonBlank, Number, Patch, Positive,
-    Priority, Text,
+    blank_is_none, object, Change, Channel, DeptCode, Id, LeadStatus, NonBlank, Patch, Priority,
+    Quantity, Text,
 };
 use crate::state::AppState;
 
@@ -49,6 +49,7 @@ pub struct LeadCreate {
     #[serde(default, deserialize_with = "blank_is_none")]
     sales_owner_user_id: Option<Id>,
     /// A request for quotation: becomes an inquiry_tariff ticket for ops.
+    #[serde(default, deserialize_with = "object")]
     rfq: Option<Rfq>,
 }
 
@@ -60,9 +61,9 @@ pub struct Rfq {
     destination: NonBlank<200>,
     commodity: Option<Text<200>>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    weight_kg: Option<Number<3, Positive>>,
+    weight_kg: Option<Quantity>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    volume_cbm: Option<Number<3, Positive>>,
+    volume_cbm: Option<Quantity>,
     /// The ops department that quotes, e.g. OPS-JKT.
     dept_target: DeptCode,
     /// normal when absent.

@@ -22,8 +22,8 @@ use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{
-    blank_is_none, Currency, Date, Id, Int, NewInvoiceStatus, NonNegative, Number, PaymentMethod,
-    Positive, Text,
+    blank_is_none, Currency, Date, Id, Int, NewInvoiceStatus, NonNegativeAmount, PaymentMethod,
+    PositiveAmount, Text,
 };
 use crate::state::AppState;
 
@@ -42,9 +42,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct InvoiceCreate {
     customer_id: Id,
-    subtotal: Number<2, Positive>,
+    subtotal: PositiveAmount,
     /// At most the subtotal (PPN: 12% of a DPP of 11/12 of the price, i.e. 11%, for non-luxury goods).
-    tax: Number<2, NonNegative>,
+    tax: NonNegativeAmount,
     /// Today when absent.
     #[serde(default, deserialize_with = "blank_is_none")]
     issue_date: Option<Date>,
@@ -70,7 +70,7 @@ pub struct PaymentCreate {
     #[serde(default, deserialize_with = "blank_is_none")]
     invoice_id: Option<Id>,
     invoice_no: Option<Text<40>>,
-    amount: Number<2, Positive>,
+    amount: PositiveAmount,
     /// Today when absent; never in the future.
     #[serde(default, deserialize_with = "blank_is_none")]
     paid_on: Option<Date>,

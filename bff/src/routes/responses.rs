@@ -18,7 +18,6 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-type Timestamp = DateTime<Utc>;
 
 // ------------------------------------------------------------------ leads
 
@@ -47,10 +46,10 @@ macro_rules! lead_row {
             customer_id: Uuid,
             prospect_id: Uuid,
             sales_owner_user_id: Option<Uuid>,
-            assigned_at: Option<Timestamp>,
+            assigned_at: Option<DateTime<Utc>>,
             created_by: Option<Uuid>,
-            created_at: Timestamp,
-            updated_at: Timestamp,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
             /// The key of the row in the file it was imported from.
             external_ref: Option<String>,
             $($extra)*
@@ -87,8 +86,8 @@ pub struct Customer {
     phone_norm: Option<String>,
     company_norm: Option<String>,
     created_by: Option<Uuid>,
-    created_at: Timestamp,
-    updated_at: Timestamp,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 /// `crm_create_lead_bundle`: the lead, and what dedup found. Keys the
@@ -183,12 +182,12 @@ macro_rules! ticket_row {
             contact_phone: Option<String>,
             /// "***" for ops on masked tickets.
             contact_email: Option<String>,
-            first_response_at: Option<Timestamp>,
-            quoted_at: Option<Timestamp>,
-            resolved_at: Option<Timestamp>,
-            closed_at: Option<Timestamp>,
-            created_at: Timestamp,
-            updated_at: Timestamp,
+            first_response_at: Option<DateTime<Utc>>,
+            quoted_at: Option<DateTime<Utc>>,
+            resolved_at: Option<DateTime<Utc>>,
+            closed_at: Option<DateTime<Utc>>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
             $($extra)*
         }
     };
@@ -218,8 +217,8 @@ pub struct TicketMessage {
     author_user_id: Option<Uuid>,
     body: String,
     internal: bool,
-    created_at: Timestamp,
-    updated_at: Timestamp,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 /// A file attached to a ticket.
@@ -232,7 +231,7 @@ pub struct AttachmentInfo {
     content_type: String,
     size_bytes: i64,
     sha256: String,
-    created_at: Timestamp,
+    created_at: DateTime<Utc>,
 }
 
 /// `ticket_create`.
@@ -252,7 +251,7 @@ pub struct MessageAdded {
     message_id: Uuid,
     ticket_id: Uuid,
     /// When the ticket got its first response (this message, or earlier).
-    first_response_at: Option<Timestamp>,
+    first_response_at: Option<DateTime<Utc>>,
 }
 
 /// `ticket_attachment_add`, with the stored file.
@@ -290,8 +289,8 @@ pub struct StoredObject {
     /// Hex SHA-256 of the bytes.
     sha256: String,
     created_by: Option<Uuid>,
-    created_at: Timestamp,
-    updated_at: Timestamp,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 // ------------------------------------------------------------------ KPI
@@ -387,9 +386,9 @@ pub struct ImportState {
     error_rows: i64,
     pending_rows: i64,
     created_by: Option<Uuid>,
-    created_at: Timestamp,
-    started_at: Option<Timestamp>,
-    finished_at: Option<Timestamp>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
 }
 
 /// An import with a page of its row errors.
@@ -438,12 +437,12 @@ macro_rules! invoice_row {
             status: String,
             notes: Option<String>,
             collection_ticket_id: Option<Uuid>,
-            issued_at: Option<Timestamp>,
-            paid_at: Option<Timestamp>,
-            voided_at: Option<Timestamp>,
+            issued_at: Option<DateTime<Utc>>,
+            paid_at: Option<DateTime<Utc>>,
+            voided_at: Option<DateTime<Utc>>,
             created_by: Option<Uuid>,
-            created_at: Timestamp,
-            updated_at: Timestamp,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
             external_ref: Option<String>,
             /// The customer's name (null when the caller may not read it).
             company_name: Option<String>,
@@ -483,8 +482,8 @@ pub struct Payment {
     reference: Option<String>,
     notes: Option<String>,
     created_by: Option<Uuid>,
-    created_at: Timestamp,
-    updated_at: Timestamp,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 /// `invoice_create`.

@@ -21,8 +21,8 @@ use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{
-    blank_is_none, Change, DeptCode, Id, NonBlank, Number, Patch, Positive, Priority, Text,
-    TicketStatus, TicketType,
+    blank_is_none, Change, DeptCode, Id, NonBlank, Patch, Priority, Quantity, Text, TicketStatus,
+    TicketType,
 };
 use crate::state::AppState;
 
@@ -64,9 +64,9 @@ pub struct TicketCreate {
     destination: Option<Text<200>>,
     commodity: Option<Text<200>>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    weight_kg: Option<Number<3, Positive>>,
+    weight_kg: Option<Quantity>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    volume_cbm: Option<Number<3, Positive>>,
+    volume_cbm: Option<Quantity>,
     contact_name: Option<Text<200>>,
     contact_phone: Option<Text<40>>,
     contact_email: Option<Text<254>>,
