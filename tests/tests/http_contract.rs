@@ -184,8 +184,8 @@ impl Contract {
     }
 
     fn finish(self) {
-        let mut failures = self.failures;
-        for (method, path) in self.operations_of(&self.doc) {
+        let mut failures = self.failures.clone();
+        for (method, path) in self.operations() {
             let statuses = self.seen.get(&(method.clone(), path.clone()));
             if !statuses.is_some_and(|s| s.iter().any(|c| (200..300).contains(c))) {
                 failures.push(format!(
@@ -199,10 +199,6 @@ impl Contract {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
-    }
-
-    fn operations_of(&self, _doc: &Value) -> Vec<(String, String)> {
-        self.operations()
     }
 }
 
@@ -336,7 +332,7 @@ async fn every_response_matches_the_document() {
         (Body::Raw("application/json", b"{\"channel\": ".to_vec()), 400),
         (Body::Raw("text/plain", b"{}".to_vec()), 415),
         (Body::Json(json!({"channel": "website", "company_name": "PT X", "colour": 1})), 422),
-        (Body::Raw("application/json", vec![b' '; 2 * 1024 * 1024]), 413),
+        (Body::Raw("application/json", vec![b' '; 3 * 1024 * 1024]), 413),
     ] {
         let (status, body) = c
             .call(&app, Some(&o.marketing), M::POST, "/api/leads", "/api/leads", body)
@@ -452,7 +448,7 @@ async fn every_response_matches_the_document() {
     assert_eq!(status, 422);
 
     // Imports: one good and one bad row, processed, read with its errors.
-    let csv = "channel,company_name,contact_email\nwebsite,PT Impor Satu,satu@impor.co.id\npigeon,PT Impor Dua,dua@impor.co.id\n";
+    let csv = "external_ref,channel,company_name,contact_email\nR-1,website,PT Impor Satu,satu@impor.co.id\nR-2,pigeon,PT Impor Dua,dua@impor.co.id\n";
     let (status, staged) = c
         .call(&app, Some(&o.marketing), M::POST, "/api/imports", "/api/imports",
               Body::Form(vec![("module", "leads".into())], "leads.csv", csv.as_bytes().to_vec()))
