@@ -35,7 +35,8 @@ pub struct Me {
 }
 
 #[utoipa::path(get, path = "/api/me", tag = "me",
-    responses((status = 200, description = "the caller's profile and tenant", body = Me)))]
+    responses((status = 200, description = "the caller's profile and tenant", body = Me),
+              (status = 404, description = "no profile for this user in this tenant", body = super::openapi::ErrorResponse)))]
 /// Row-level security decides: a token of another or an unknown tenant
 /// finds no profile.
 #[tracing::instrument(skip(state, caller), fields(user_id = %caller.user_id, tenant_id = %caller.tenant_id))]

@@ -134,11 +134,16 @@ fn add_common_errors(path: &str, op: &mut Operation) {
         .as_ref()
         .map(|b| b.content.keys().cloned().collect())
         .unwrap_or_default();
-    let has_query = op.parameters.as_ref().is_some_and(|ps| {
-        ps.iter().any(|p| {
-            serde_json::to_value(p).is_ok_and(|v| v["in"] == "query" || v["in"] == "header")
-        })
-    });
+    let params: Vec<serde_json::Value> = op
+        .parameters
+        .iter()
+        .flatten()
+        .filter_map(|p| serde_json::to_value(p).ok())
+        .collect();
+    let has_query = params
+        .iter()
+        .any(|p| p["in"] == "query" || p["in"] == "header");
+    let idempotent = params.iter().any(|p| p["name"] == "Idempotency-Key");
     let mut add = |status: &str, description: &str| {
         op.responses
             .responses
@@ -177,6 +182,16 @@ fn add_common_errors(path: &str, op: &mut Operation) {
         add("413", "the file is over the bucket's size limit");
         add("415", "a file type the bucket does not take");
         add("422", "a form field is missing or invalid");
+    }
+    if idempotent {
+        add(
+            "409",
+            "a request with this Idempotency-Key is still in progress (field Idempotency-Key)",
+        );
+        add(
+            "422",
+            "this Idempotency-Key was used with a different request (field Idempotency-Key)",
+        );
     }
     if !public {
         add("503", "transient: the database is busy or unavailable; retry");
