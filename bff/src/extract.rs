@@ -55,7 +55,12 @@ fn json_content_type(headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -77,7 +82,10 @@ fn body_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     // `.` is the body itself; `?` a position serde_path_to_error could not
     // name (e.g. after a truncated key): keep what is known.
     let path = err.path().to_string();
-    let known: Vec<&str> = path.split('.').filter(|s| !s.is_empty() && *s != "?").collect();
+    let known: Vec<&str> = path
+        .split('.')
+        .filter(|s| !s.is_empty() && *s != "?")
+        .collect();
     let inner = err.into_inner();
     let at = (!known.is_empty()).then(|| known.join("."));
     match inner.classify() {
@@ -180,9 +188,18 @@ mod tests {
         assert_eq!(err(r#"[1, 2]"#), (422, "body".into()));
         assert_eq!(err(r#"["a"]"#), (422, "body".into()));
         assert_eq!(err("null"), (422, "body".into()));
-        assert_eq!(err(r#"{"name": "a", "inner": ["x"]}"#), (422, "inner".into()));
-        assert_eq!(err(r#"{"name": "a", "inner": {"qty": 0}}"#), (422, "inner.qty".into()));
-        assert_eq!(err(r#"{"name": "a", "inner": {"qty": 1, "x": 1}}"#), (422, "inner.x".into()));
+        assert_eq!(
+            err(r#"{"name": "a", "inner": ["x"]}"#),
+            (422, "inner".into())
+        );
+        assert_eq!(
+            err(r#"{"name": "a", "inner": {"qty": 0}}"#),
+            (422, "inner.qty".into())
+        );
+        assert_eq!(
+            err(r#"{"name": "a", "inner": {"qty": 1, "x": 1}}"#),
+            (422, "inner.x".into())
+        );
         assert!(parse_body::<Body>(br#"{"name": "a", "inner": null}"#).is_ok());
         assert!(parse_body::<Body>(br#"{"name": "a", "inner": {"qty": 2}}"#).is_ok());
         assert_eq!(err("not json"), (400, "body".into()));

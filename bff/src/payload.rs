@@ -461,8 +461,8 @@ pub struct Number<const SCALE: u32, const SIGN: u8>(pub Value);
 
 impl<const SCALE: u32, const SIGN: u8> Number<SCALE, SIGN> {
     fn check<E: de::Error>(text: &str, allow_exponent: bool) -> Result<(), E> {
-        let (negative, d) = Decimal::parse(text, allow_exponent)
-            .ok_or_else(|| E::custom("must be a number"))?;
+        let (negative, d) =
+            Decimal::parse(text, allow_exponent).ok_or_else(|| E::custom("must be a number"))?;
         if d.scale() > SCALE as i64 {
             return Err(E::custom(format!("at most {SCALE} decimals")));
         }
@@ -875,7 +875,9 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Change<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Value::deserialize(d)?;
         if v.is_null() {
-            return Err(de::Error::custom("cannot be null (leave it out to keep it)"));
+            return Err(de::Error::custom(
+                "cannot be null (leave it out to keep it)",
+            ));
         }
         T::deserialize(v)
             .map(Change::Set)
@@ -905,10 +907,16 @@ mod tests {
     fn text_counts_characters_after_trimming_and_refuses_nul() {
         assert!(parse::<Text<3>>(json!("  abc  ")).is_ok());
         assert!(parse::<Text<3>>(json!("é€😀")).is_ok());
-        assert!(parse::<Text<3>>(json!("abcd")).unwrap_err().contains("at most 3"));
-        assert!(parse::<Text<3>>(json!("a\u{0}")).unwrap_err().contains("NUL"));
+        assert!(parse::<Text<3>>(json!("abcd"))
+            .unwrap_err()
+            .contains("at most 3"));
+        assert!(parse::<Text<3>>(json!("a\u{0}"))
+            .unwrap_err()
+            .contains("NUL"));
         assert!(parse::<Text<3>>(json!("")).is_ok());
-        assert!(parse::<NonBlank<3>>(json!("   ")).unwrap_err().contains("required"));
+        assert!(parse::<NonBlank<3>>(json!("   "))
+            .unwrap_err()
+            .contains("required"));
         assert!(parse::<Text<3>>(json!({"x": 1})).is_err());
         assert!(parse::<Text<3>>(json!(12)).is_err());
     }
@@ -916,10 +924,25 @@ mod tests {
     #[test]
     fn numbers_follow_payload_numeric() {
         type Money = Number<2, ANY_SIGN>;
-        for ok in [json!(1), json!(-12.5), json!("12.50"), json!(" 7 "), json!(".5"), json!(999999999999999.9)] {
+        for ok in [
+            json!(1),
+            json!(-12.5),
+            json!("12.50"),
+            json!(" 7 "),
+            json!(".5"),
+            json!(999999999999999.9),
+        ] {
             assert!(parse::<Money>(ok.clone()).is_ok(), "{ok}");
         }
-        for bad in [json!(1.234), json!("1e3"), json!("abc"), json!(true), json!(1e15), json!("1000000000000000"), json!("")] {
+        for bad in [
+            json!(1.234),
+            json!("1e3"),
+            json!("abc"),
+            json!(true),
+            json!(1e15),
+            json!("1000000000000000"),
+            json!(""),
+        ] {
             assert!(parse::<Money>(bad.clone()).is_err(), "{bad}");
         }
         assert!(parse::<PositiveAmount>(json!(0)).is_err());
@@ -933,7 +956,13 @@ mod tests {
     #[test]
     fn integers_and_ranges() {
         type Terms = Int<0, 365>;
-        for ok in [json!(0), json!(365), json!("30"), json!(30.0), json!("30.00")] {
+        for ok in [
+            json!(0),
+            json!(365),
+            json!("30"),
+            json!(30.0),
+            json!("30.00"),
+        ] {
             assert!(parse::<Terms>(ok.clone()).is_ok(), "{ok}");
         }
         for bad in [json!(-1), json!(366), json!(1.5), json!("x"), json!(1e20)] {
@@ -947,10 +976,18 @@ mod tests {
 
     #[test]
     fn closed_sets_fold_like_the_database() {
-        assert_eq!(parse::<Channel>(json!(" WebSite ")).unwrap(), Channel::Website);
-        assert!(parse::<Channel>(json!("pigeon")).unwrap_err().contains("website"));
+        assert_eq!(
+            parse::<Channel>(json!(" WebSite ")).unwrap(),
+            Channel::Website
+        );
+        assert!(parse::<Channel>(json!("pigeon"))
+            .unwrap_err()
+            .contains("website"));
         assert!(parse::<TicketType>(json!("Complaint")).is_err());
-        assert_eq!(parse::<LeadStatus>(json!("contacted")).unwrap(), LeadStatus::Contacted);
+        assert_eq!(
+            parse::<LeadStatus>(json!("contacted")).unwrap(),
+            LeadStatus::Contacted
+        );
         assert_eq!(serde_json::to_value(Priority::High).unwrap(), json!("high"));
     }
 
@@ -978,7 +1015,11 @@ mod tests {
             #[serde(default, skip_serializing_if = "Change::is_absent")]
             b: Change<Priority>,
         }
-        for body in [json!({}), json!({"a": null}), json!({"a": "x", "b": "high"})] {
+        for body in [
+            json!({}),
+            json!({"a": null}),
+            json!({"a": "x", "b": "high"}),
+        ] {
             let p: P = serde_json::from_value(body.clone()).unwrap();
             assert_eq!(serde_json::to_value(&p).unwrap(), body);
         }
@@ -993,7 +1034,10 @@ mod tests {
             #[serde(default, deserialize_with = "blank_is_none")]
             id: Option<Id>,
         }
-        assert!(serde_json::from_value::<O>(json!({"id": " "})).unwrap().id.is_none());
+        assert!(serde_json::from_value::<O>(json!({"id": " "}))
+            .unwrap()
+            .id
+            .is_none());
         assert!(serde_json::from_value::<O>(json!({})).unwrap().id.is_none());
         assert!(serde_json::from_value::<O>(json!({"id": "x"})).is_err());
     }

@@ -115,7 +115,14 @@ impl Contract {
         (status, json)
     }
 
-    fn check(&mut self, method: &str, template: &str, status: u16, content_type: &str, body: &Value) {
+    fn check(
+        &mut self,
+        method: &str,
+        template: &str,
+        status: u16,
+        content_type: &str,
+        body: &Value,
+    ) {
         let key = (method.to_owned(), template.to_owned());
         self.seen.entry(key.clone()).or_default().insert(status);
         let op = &self.doc["paths"][template][method];
@@ -266,13 +273,30 @@ async fn every_response_matches_the_document() {
     use Method as M;
 
     // Meta and me.
-    c.call(&app, None, M::GET, "/healthz", "/healthz", Body::None).await;
-    c.call(&app, None, M::GET, "/readyz", "/readyz", Body::None).await;
-    c.call(&app, None, M::GET, "/openapi.json", "/openapi.json", Body::None)
+    c.call(&app, None, M::GET, "/healthz", "/healthz", Body::None)
         .await;
-    c.call(&app, Some(&o.alice), M::GET, "/api/me", "/api/me", Body::None)
+    c.call(&app, None, M::GET, "/readyz", "/readyz", Body::None)
         .await;
-    c.call(&app, None, M::GET, "/api/me", "/api/me", Body::None).await;
+    c.call(
+        &app,
+        None,
+        M::GET,
+        "/openapi.json",
+        "/openapi.json",
+        Body::None,
+    )
+    .await;
+    c.call(
+        &app,
+        Some(&o.alice),
+        M::GET,
+        "/api/me",
+        "/api/me",
+        Body::None,
+    )
+    .await;
+    c.call(&app, None, M::GET, "/api/me", "/api/me", Body::None)
+        .await;
 
     // Leads: a bundle with an RFQ, a duplicate (matched), list, read, change, assign.
     let lead_body = json!({"channel": "website", "company_name": "PT Kontrak Jaya",
@@ -281,122 +305,292 @@ async fn every_response_matches_the_document() {
         "rfq": {"origin": "Jakarta", "destination": "Surabaya", "commodity": "Kopi",
                 "weight_kg": 1200.5, "dept_target": "OPS"}});
     let (status, lead) = c
-        .call(&app, Some(&o.marketing), M::POST, "/api/leads", "/api/leads", Body::Json(lead_body.clone()))
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/leads",
+            "/api/leads",
+            Body::Json(lead_body.clone()),
+        )
         .await;
     assert_eq!(status, 201, "{lead}");
     let lead_id = s(&lead, "lead_id");
     let rfq_ticket = s(&lead, "ticket_id");
     let (status, again) = c
-        .call(&app, Some(&o.marketing), M::POST, "/api/leads", "/api/leads",
-              Body::Json(json!({"channel": "referral", "company_name": "PT Kontrak Jaya Abadi",
-                                "npwp": "01.234.567.8-901.000"})))
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/leads",
+            "/api/leads",
+            Body::Json(
+                json!({"channel": "referral", "company_name": "PT Kontrak Jaya Abadi",
+                                "npwp": "01.234.567.8-901.000"}),
+            ),
+        )
         .await;
-    assert_eq!((status, again["matched_on"].as_str()), (201, Some("npwp")), "{again}");
+    assert_eq!(
+        (status, again["matched_on"].as_str()),
+        (201, Some("npwp")),
+        "{again}"
+    );
     let (status, list) = c
-        .call(&app, Some(&o.marketing), M::GET, "/api/leads", "/api/leads?limit=1", Body::None)
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::GET,
+            "/api/leads",
+            "/api/leads?limit=1",
+            Body::None,
+        )
         .await;
-    assert_eq!((status, list["items"].as_array().map(Vec::len)), (200, Some(1)), "{list}");
+    assert_eq!(
+        (status, list["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{list}"
+    );
     assert!(list["next_cursor"].is_string(), "{list}");
     let item = format!("/api/leads/{lead_id}");
     let (status, detail) = c
-        .call(&app, Some(&o.marketing), M::GET, "/api/leads/{id}", &item, Body::None)
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::GET,
+            "/api/leads/{id}",
+            &item,
+            Body::None,
+        )
         .await;
     assert_eq!(status, 200);
     assert!(detail["customer"].is_object(), "{detail}");
     let (status, _) = c
-        .call(&app, Some(&o.marketing), M::POST, "/api/leads/{id}/assign",
-              &format!("{item}/assign"), Body::Json(json!({"salesperson_user_id": o.alice.user_id})))
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/leads/{id}/assign",
+            &format!("{item}/assign"),
+            Body::Json(json!({"salesperson_user_id": o.alice.user_id})),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, changed) = c
-        .call(&app, Some(&o.alice), M::PATCH, "/api/leads/{id}", &item,
-              Body::Json(json!({"status": "contacted", "city": "Bekasi"})))
+        .call(
+            &app,
+            Some(&o.alice),
+            M::PATCH,
+            "/api/leads/{id}",
+            &item,
+            Body::Json(json!({"status": "contacted", "city": "Bekasi"})),
+        )
         .await;
-    assert_eq!((status, changed["city"].as_str()), (200, Some("Bekasi")), "{changed}");
+    assert_eq!(
+        (status, changed["city"].as_str()),
+        (200, Some("Bekasi")),
+        "{changed}"
+    );
     // Errors: no token, not found, a bad path, bad query, bad bodies.
-    c.call(&app, None, M::GET, "/api/leads", "/api/leads", Body::None).await;
+    c.call(&app, None, M::GET, "/api/leads", "/api/leads", Body::None)
+        .await;
     let (status, _) = c
-        .call(&app, Some(&o.alice), M::GET, "/api/leads/{id}",
-              &format!("/api/leads/{}", Uuid::new_v4()), Body::None)
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/leads/{id}",
+            &format!("/api/leads/{}", Uuid::new_v4()),
+            Body::None,
+        )
         .await;
     assert_eq!(status, 404);
     let (status, _) = c
-        .call(&app, Some(&o.alice), M::GET, "/api/leads/{id}", "/api/leads/not-a-uuid", Body::None)
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/leads/{id}",
+            "/api/leads/not-a-uuid",
+            Body::None,
+        )
         .await;
     assert_eq!(status, 400);
     let (status, _) = c
-        .call(&app, Some(&o.alice), M::GET, "/api/leads", "/api/leads?limit=0", Body::None)
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/leads",
+            "/api/leads?limit=0",
+            Body::None,
+        )
         .await;
     assert_eq!(status, 400);
     for (body, want) in [
-        (Body::Raw("application/json", b"{\"channel\": ".to_vec()), 400),
+        (
+            Body::Raw("application/json", b"{\"channel\": ".to_vec()),
+            400,
+        ),
         (Body::Raw("text/plain", b"{}".to_vec()), 415),
-        (Body::Json(json!({"channel": "website", "company_name": "PT X", "colour": 1})), 422),
-        (Body::Raw("application/json", vec![b' '; 3 * 1024 * 1024]), 413),
+        (
+            Body::Json(json!({"channel": "website", "company_name": "PT X", "colour": 1})),
+            422,
+        ),
+        (
+            Body::Raw("application/json", vec![b' '; 3 * 1024 * 1024]),
+            413,
+        ),
     ] {
         let (status, body) = c
-            .call(&app, Some(&o.marketing), M::POST, "/api/leads", "/api/leads", body)
+            .call(
+                &app,
+                Some(&o.marketing),
+                M::POST,
+                "/api/leads",
+                "/api/leads",
+                body,
+            )
             .await;
         assert_eq!(status, want, "{body}");
     }
     let (status, _) = c
-        .call(&app, Some(&o.ops), M::PATCH, "/api/leads/{id}", &item, Body::Json(json!({"city": "Bogor"})))
+        .call(
+            &app,
+            Some(&o.ops),
+            M::PATCH,
+            "/api/leads/{id}",
+            &item,
+            Body::Json(json!({"city": "Bogor"})),
+        )
         .await;
     assert!(status == 403 || status == 404, "{status}");
 
     // Tickets.
     let (status, t) = c
-        .call(&app, Some(&o.alice), M::POST, "/api/tickets", "/api/tickets",
-              Body::Json(json!({"ticket_type": "general_request", "subject": "Dokumen",
-                                "dept_target": "OPS", "priority": "HIGH"})))
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/tickets",
+            "/api/tickets",
+            Body::Json(
+                json!({"ticket_type": "general_request", "subject": "Dokumen",
+                                "dept_target": "OPS", "priority": "HIGH"}),
+            ),
+        )
         .await;
     assert_eq!(status, 201, "{t}");
     let ticket = s(&t, "ticket_id");
     let titem = format!("/api/tickets/{ticket}");
     let (status, _) = c
-        .call(&app, Some(&o.ops), M::GET, "/api/tickets", "/api/tickets", Body::None)
+        .call(
+            &app,
+            Some(&o.ops),
+            M::GET,
+            "/api/tickets",
+            "/api/tickets",
+            Body::None,
+        )
         .await;
     assert_eq!(status, 200);
     let (status, masked) = c
-        .call(&app, Some(&o.ops), M::GET, "/api/tickets/{id}",
-              &format!("/api/tickets/{rfq_ticket}"), Body::None)
+        .call(
+            &app,
+            Some(&o.ops),
+            M::GET,
+            "/api/tickets/{id}",
+            &format!("/api/tickets/{rfq_ticket}"),
+            Body::None,
+        )
         .await;
-    assert_eq!((status, masked["company_name"].as_str()), (200, Some("MASKED")), "{masked}");
+    assert_eq!(
+        (status, masked["company_name"].as_str()),
+        (200, Some("MASKED")),
+        "{masked}"
+    );
     let (status, _) = c
-        .call(&app, Some(&o.ops), M::POST, "/api/tickets/{id}/messages",
-              &format!("{titem}/messages"), Body::Json(json!({"body": "Sedang diproses"})))
+        .call(
+            &app,
+            Some(&o.ops),
+            M::POST,
+            "/api/tickets/{id}/messages",
+            &format!("{titem}/messages"),
+            Body::Json(json!({"body": "Sedang diproses"})),
+        )
         .await;
     assert_eq!(status, 201);
     let (status, _) = c
-        .call(&app, Some(&o.alice), M::POST, "/api/tickets/{id}/attachments",
-              &format!("{titem}/attachments"), Body::Form(vec![], "surat.pdf", pdf(2048)))
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/tickets/{id}/attachments",
+            &format!("{titem}/attachments"),
+            Body::Form(vec![], "surat.pdf", pdf(2048)),
+        )
         .await;
     assert_eq!(status, 201);
     let (status, _) = c
-        .call(&app, Some(&o.alice), M::POST, "/api/tickets/{id}/attachments",
-              &format!("{titem}/attachments"), Body::Form(vec![], "x.exe", b"MZ\x90\x00binary".to_vec()))
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/tickets/{id}/attachments",
+            &format!("{titem}/attachments"),
+            Body::Form(vec![], "x.exe", b"MZ\x90\x00binary".to_vec()),
+        )
         .await;
     assert!(status == 415 || status == 422, "{status}");
     let (status, full) = c
-        .call(&app, Some(&o.alice), M::GET, "/api/tickets/{id}", &titem, Body::None)
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/tickets/{id}",
+            &titem,
+            Body::None,
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(
-        (full["messages"].as_array().map(Vec::len), full["attachments"].as_array().map(Vec::len)),
+        (
+            full["messages"].as_array().map(Vec::len),
+            full["attachments"].as_array().map(Vec::len)
+        ),
         (Some(1), Some(1)),
         "{full}"
     );
     let (status, _) = c
-        .call(&app, Some(&o.ops), M::PATCH, "/api/tickets/{id}", &titem,
-              Body::Json(json!({"status": "IN_PROGRESS", "note": "Diambil"})))
+        .call(
+            &app,
+            Some(&o.ops),
+            M::PATCH,
+            "/api/tickets/{id}",
+            &titem,
+            Body::Json(json!({"status": "IN_PROGRESS", "note": "Diambil"})),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _) = c
-        .call(&app, Some(&o.ops), M::PATCH, "/api/tickets/{id}", &titem, Body::Json(json!({})))
+        .call(
+            &app,
+            Some(&o.ops),
+            M::PATCH,
+            "/api/tickets/{id}",
+            &titem,
+            Body::Json(json!({})),
+        )
         .await;
     assert_eq!(status, 422);
     let (status, _) = c
-        .call(&app, Some(&o.ops), M::PATCH, "/api/tickets/{id}", &titem, Body::Json(json!({"status": "OPEN"})))
+        .call(
+            &app,
+            Some(&o.ops),
+            M::PATCH,
+            "/api/tickets/{id}",
+            &titem,
+            Body::Json(json!({"status": "OPEN"})),
+        )
         .await;
     assert_eq!(status, 422);
 
@@ -405,135 +599,314 @@ async fn every_response_matches_the_document() {
     let target = json!({"metric_key": "quotations_sent", "assignee_user_id": o.alice.user_id,
                         "period_month": today.format("%Y-%m").to_string(), "target_value": 20});
     let (status, _) = c
-        .call(&app, Some(&o.manager), M::POST, "/api/kpi/targets", "/api/kpi/targets", Body::Json(target.clone()))
+        .call(
+            &app,
+            Some(&o.manager),
+            M::POST,
+            "/api/kpi/targets",
+            "/api/kpi/targets",
+            Body::Json(target.clone()),
+        )
         .await;
     assert_eq!(status, 201);
     let (status, _) = c
-        .call(&app, Some(&o.manager), M::POST, "/api/kpi/targets", "/api/kpi/targets", Body::Json(target))
+        .call(
+            &app,
+            Some(&o.manager),
+            M::POST,
+            "/api/kpi/targets",
+            "/api/kpi/targets",
+            Body::Json(target),
+        )
         .await;
     assert_eq!(status, 409);
     let (status, entry) = c
-        .call(&app, Some(&o.alice), M::POST, "/api/kpi/entries", "/api/kpi/entries",
-              Body::Json(json!({"metric_key": "quotations_sent", "value": "3", "notes": "minggu ini"})))
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/kpi/entries",
+            "/api/kpi/entries",
+            Body::Json(
+                json!({"metric_key": "quotations_sent", "value": "3", "notes": "minggu ini"}),
+            ),
+        )
         .await;
     assert_eq!(status, 201, "{entry}");
     let (status, _) = c
-        .call(&app, Some(&o.alice), M::POST, "/api/kpi/evidence", "/api/kpi/evidence",
-              Body::Form(vec![("entry_id", s(&entry, "entry_id"))], "bukti.pdf", pdf(512)))
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/kpi/evidence",
+            "/api/kpi/evidence",
+            Body::Form(
+                vec![("entry_id", s(&entry, "entry_id"))],
+                "bukti.pdf",
+                pdf(512),
+            ),
+        )
         .await;
     assert_eq!(status, 201);
     let (status, _) = c
-        .call(&app, Some(&o.alice), M::POST, "/api/kpi/entries", "/api/kpi/entries",
-              Body::Json(json!({"metric_key": "revenue", "value": 1})))
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/kpi/entries",
+            "/api/kpi/entries",
+            Body::Json(json!({"metric_key": "revenue", "value": 1})),
+        )
         .await;
     assert_eq!(status, 422);
-    let csv = format!("metric_key,value,entry_date\nquotations_sent,2,{today}\nrevenue,9,{today}\n");
+    let csv =
+        format!("metric_key,value,entry_date\nquotations_sent,2,{today}\nrevenue,9,{today}\n");
     let (status, _) = c
-        .call(&app, Some(&o.alice), M::POST, "/api/kpi/import", "/api/kpi/import",
-              Body::Form(vec![], "kpi.csv", csv.into_bytes()))
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/kpi/import",
+            "/api/kpi/import",
+            Body::Form(vec![], "kpi.csv", csv.into_bytes()),
+        )
         .await;
     assert_eq!(status, 202);
     let (status, actuals) = c
-        .call(&app, Some(&o.manager), M::GET, "/api/kpi/actuals",
-              &format!("/api/kpi/actuals?from={}&to={today}", today - chrono::Days::new(30)), Body::None)
+        .call(
+            &app,
+            Some(&o.manager),
+            M::GET,
+            "/api/kpi/actuals",
+            &format!(
+                "/api/kpi/actuals?from={}&to={today}",
+                today - chrono::Days::new(30)
+            ),
+            Body::None,
+        )
         .await;
     assert_eq!(status, 200);
     let items = actuals["items"].as_array().unwrap();
-    assert!(items.iter().any(|a| a["status"] == "ok") && items.iter().any(|a| a["status"] == "na"),
-            "both ok and NA metrics are checked: {actuals}");
+    assert!(
+        items.iter().any(|a| a["status"] == "ok") && items.iter().any(|a| a["status"] == "na"),
+        "both ok and NA metrics are checked: {actuals}"
+    );
     let (status, _) = c
-        .call(&app, Some(&o.manager), M::GET, "/api/kpi/actuals",
-              "/api/kpi/actuals?from=2026-02-01&to=2026-01-01", Body::None)
+        .call(
+            &app,
+            Some(&o.manager),
+            M::GET,
+            "/api/kpi/actuals",
+            "/api/kpi/actuals?from=2026-02-01&to=2026-01-01",
+            Body::None,
+        )
         .await;
     assert_eq!(status, 422);
 
     // Imports: one good and one bad row, processed, read with its errors.
     let csv = "external_ref,channel,company_name,contact_email\nR-1,website,PT Impor Satu,satu@impor.co.id\nR-2,pigeon,PT Impor Dua,dua@impor.co.id\n";
     let (status, staged) = c
-        .call(&app, Some(&o.marketing), M::POST, "/api/imports", "/api/imports",
-              Body::Form(vec![("module", "leads".into())], "leads.csv", csv.as_bytes().to_vec()))
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/imports",
+            "/api/imports",
+            Body::Form(
+                vec![("module", "leads".into())],
+                "leads.csv",
+                csv.as_bytes().to_vec(),
+            ),
+        )
         .await;
     assert_eq!(status, 201, "{staged}");
     let import = s(&staged, "import_id");
     let (status, _) = c
-        .call(&app, Some(&o.marketing), M::POST, "/api/imports/{id}/process",
-              &format!("/api/imports/{import}/process"), Body::None)
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/imports/{id}/process",
+            &format!("/api/imports/{import}/process"),
+            Body::None,
+        )
         .await;
     assert!(status == 200 || status == 202);
     let (status, state) = c
-        .call(&app, Some(&o.marketing), M::GET, "/api/imports/{id}", &format!("/api/imports/{import}"), Body::None)
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::GET,
+            "/api/imports/{id}",
+            &format!("/api/imports/{import}"),
+            Body::None,
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(state["errors"].as_array().map(Vec::len), Some(1), "{state}");
     let (status, _) = c
-        .call(&app, Some(&o.marketing), M::POST, "/api/imports", "/api/imports",
-              Body::Form(vec![("module", "planets".into())], "p.csv", b"a\n1\n".to_vec()))
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/imports",
+            "/api/imports",
+            Body::Form(
+                vec![("module", "planets".into())],
+                "p.csv",
+                b"a\n1\n".to_vec(),
+            ),
+        )
         .await;
     assert_eq!(status, 422);
 
     // Receivables.
     let customer = s(&lead, "customer_id");
     let (status, inv) = c
-        .call(&app, Some(&o.finance), M::POST, "/api/invoices", "/api/invoices",
-              Body::Json(json!({"customer_id": customer, "subtotal": "1000000.00", "tax": 110000,
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/invoices",
+            "/api/invoices",
+            Body::Json(
+                json!({"customer_id": customer, "subtotal": "1000000.00", "tax": 110000,
                                 "issue_date": (today - chrono::Days::new(90)).to_string(),
-                                "terms_days": 30})))
+                                "terms_days": 30}),
+            ),
+        )
         .await;
     assert_eq!(status, 201, "{inv}");
     let invoice = s(&inv, "invoice_id");
     let (status, _) = c
-        .call(&app, Some(&o.alice), M::POST, "/api/invoices", "/api/invoices",
-              Body::Json(json!({"customer_id": customer, "subtotal": 1, "tax": 0})))
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/invoices",
+            "/api/invoices",
+            Body::Json(json!({"customer_id": customer, "subtotal": 1, "tax": 0})),
+        )
         .await;
     assert_eq!(status, 403);
     let (status, _) = c
-        .call(&app, Some(&o.finance), M::POST, "/api/payments", "/api/payments",
-              Body::Json(json!({"invoice_id": invoice, "amount": 110000, "reference": "BCA-1"})))
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/payments",
+            "/api/payments",
+            Body::Json(json!({"invoice_id": invoice, "amount": 110000, "reference": "BCA-1"})),
+        )
         .await;
     assert_eq!(status, 201);
     let (status, _) = c
-        .call(&app, Some(&o.finance), M::POST, "/api/payments", "/api/payments",
-              Body::Json(json!({"invoice_id": invoice, "amount": 5, "reference": "BCA-1"})))
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/payments",
+            "/api/payments",
+            Body::Json(json!({"invoice_id": invoice, "amount": 5, "reference": "BCA-1"})),
+        )
         .await;
     assert_eq!(status, 409);
     let (status, _) = c
-        .call(&app, Some(&o.finance), M::GET, "/api/invoices", "/api/invoices?overdue=true", Body::None)
+        .call(
+            &app,
+            Some(&o.finance),
+            M::GET,
+            "/api/invoices",
+            "/api/invoices?overdue=true",
+            Body::None,
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _) = c
-        .call(&app, Some(&o.finance), M::GET, "/api/invoices/{id}", &format!("/api/invoices/{invoice}"), Body::None)
+        .call(
+            &app,
+            Some(&o.finance),
+            M::GET,
+            "/api/invoices/{id}",
+            &format!("/api/invoices/{invoice}"),
+            Body::None,
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _) = c
-        .call(&app, Some(&o.finance), M::POST, "/api/invoices/{id}/collection-ticket",
-              &format!("/api/invoices/{invoice}/collection-ticket"), Body::None)
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/invoices/{id}/collection-ticket",
+            &format!("/api/invoices/{invoice}/collection-ticket"),
+            Body::None,
+        )
         .await;
     assert_eq!(status, 200);
     let (status, aging) = c
-        .call(&app, Some(&o.finance), M::GET, "/api/ar/aging", "/api/ar/aging", Body::None)
+        .call(
+            &app,
+            Some(&o.finance),
+            M::GET,
+            "/api/ar/aging",
+            "/api/ar/aging",
+            Body::None,
+        )
         .await;
     assert_eq!(status, 200);
-    assert!(aging["items"].as_array().is_some_and(|a| a.len() >= 2), "{aging}");
+    assert!(
+        aging["items"].as_array().is_some_and(|a| a.len() >= 2),
+        "{aging}"
+    );
 
     // Files.
     let (status, object) = c
-        .call(&app, Some(&o.alice), M::POST, "/api/objects", "/api/objects",
-              Body::Form(vec![("bucket", "customer-documents".into())], "npwp.pdf", pdf(1024)))
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/objects",
+            "/api/objects",
+            Body::Form(
+                vec![("bucket", "customer-documents".into())],
+                "npwp.pdf",
+                pdf(1024),
+            ),
+        )
         .await;
     assert_eq!(status, 201, "{object}");
     let (status, _) = c
-        .call(&app, Some(&o.alice), M::GET, "/api/objects/{id}",
-              &format!("/api/objects/{}", s(&object, "object_id")), Body::None)
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/objects/{id}",
+            &format!("/api/objects/{}", s(&object, "object_id")),
+            Body::None,
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _) = c
-        .call(&app, Some(&o.ops), M::GET, "/api/objects/{id}",
-              &format!("/api/objects/{}", s(&object, "object_id")), Body::None)
+        .call(
+            &app,
+            Some(&o.ops),
+            M::GET,
+            "/api/objects/{id}",
+            &format!("/api/objects/{}", s(&object, "object_id")),
+            Body::None,
+        )
         .await;
     assert_eq!(status, 404);
     let (status, _) = c
-        .call(&app, Some(&o.alice), M::POST, "/api/objects", "/api/objects",
-              Body::Form(vec![("bucket", "nope".into())], "x.pdf", pdf(10)))
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/objects",
+            "/api/objects",
+            Body::Form(vec![("bucket", "nope".into())], "x.pdf", pdf(10)),
+        )
         .await;
     assert_eq!(status, 422);
 
@@ -592,11 +965,10 @@ async fn the_document_lists_exactly_the_routes_served() {
                 .unwrap();
             let status = res.status().as_u16();
             let body: Value = res.json().await.unwrap_or(Value::Null);
-            let fallback = status == 405
-                || (status == 404 && body["error"]["message"] == "no such route");
+            let fallback =
+                status == 405 || (status == 404 && body["error"]["message"] == "no such route");
             assert_eq!(
-                !fallback,
-                documented,
+                !fallback, documented,
                 "{method} {path}: served = {}, documented = {documented} ({status} {body})",
                 !fallback
             );
@@ -647,7 +1019,10 @@ async fn the_document_is_typed() {
             }
             if op["requestBody"]["content"]["application/json"].is_object() {
                 for status in ["400", "415", "422"] {
-                    assert!(op["responses"][status].is_object(), "{method} {path}: {status}");
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{method} {path}: {status}"
+                    );
                 }
             }
         }
@@ -655,16 +1030,35 @@ async fn the_document_is_typed() {
     let lead = &schemas["LeadCreate"];
     assert_eq!(lead["additionalProperties"], json!(false), "{lead}");
     let channel = resolve(&lead["properties"]["channel"]);
-    assert!(channel["enum"].as_array().is_some_and(|e| e.contains(&json!("walk_in"))), "{channel}");
+    assert!(
+        channel["enum"]
+            .as_array()
+            .is_some_and(|e| e.contains(&json!("walk_in"))),
+        "{channel}"
+    );
     let company = resolve(&lead["properties"]["company_name"]);
     assert_eq!(company["maxLength"], 200, "{company}");
-    assert!(lead["required"].as_array().unwrap().contains(&json!("company_name")));
+    assert!(lead["required"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("company_name")));
     let rfq = &schemas["Rfq"];
-    assert!(rfq["required"].as_array().unwrap().contains(&json!("dept_target")), "{rfq}");
-    let patch = &schemas["TicketPatch"];
-    assert!(patch["required"].is_null() || patch["required"] == json!([]), "{patch}");
     assert!(
-        patch["properties"]["assignee_user_id"].to_string().contains("null"),
+        rfq["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("dept_target")),
+        "{rfq}"
+    );
+    let patch = &schemas["TicketPatch"];
+    assert!(
+        patch["required"].is_null() || patch["required"] == json!([]),
+        "{patch}"
+    );
+    assert!(
+        patch["properties"]["assignee_user_id"]
+            .to_string()
+            .contains("null"),
         "null unassigns: {patch}"
     );
     assert!(
@@ -685,7 +1079,14 @@ fn error_of(body: &Value) -> (String, Option<String>) {
     )
 }
 
-async fn raw(app: &TestApp, who: &Caller, method: Method, path: &str, ct: &str, body: Vec<u8>) -> (u16, Value) {
+async fn raw(
+    app: &TestApp,
+    who: &Caller,
+    method: Method,
+    path: &str,
+    ct: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
     let res = app
         .request_as(who, method, path, None)
         .header("content-type", ct)
@@ -737,26 +1138,61 @@ async fn bad_request_bodies_name_the_field_and_write_nothing() {
         ("nested department", with("rfq", json!({"origin": "A", "destination": "B", "dept_target": "9 OPS"})).to_string().into_bytes(), 422, "rfq.dept_target"),
     ];
     for (what, body, status, field) in cases {
-        let (got, res) = raw(&app, &o.marketing, Method::POST, "/api/leads", "application/json", body).await;
+        let (got, res) = raw(
+            &app,
+            &o.marketing,
+            Method::POST,
+            "/api/leads",
+            "application/json",
+            body,
+        )
+        .await;
         assert_eq!(
             (got, error_of(&res).1.as_deref()),
             (status, Some(field)),
             "{what}: {res}"
         );
-        assert!(res["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {res}");
+        assert!(
+            res["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{what}: {res}"
+        );
     }
-    let (got, res) = raw(&app, &o.marketing, Method::POST, "/api/leads", "text/plain", ok.to_string().into_bytes()).await;
-    assert_eq!((got, error_of(&res)), (415, ("unsupported_media_type".into(), Some("content-type".into()))));
-    assert_eq!(count(&db, "select count(*) from leads").await, 0, "nothing written");
+    let (got, res) = raw(
+        &app,
+        &o.marketing,
+        Method::POST,
+        "/api/leads",
+        "text/plain",
+        ok.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (got, error_of(&res)),
+        (
+            415,
+            ("unsupported_media_type".into(), Some("content-type".into()))
+        )
+    );
+    assert_eq!(
+        count(&db, "select count(*) from leads").await,
+        0,
+        "nothing written"
+    );
 
     // What the database accepts passes: 200 characters (not bytes) after
     // trimming, case-folded enums, numeric strings, blank optional ids.
     let (status, lead) = app
-        .post_json(&o.marketing, "/api/leads",
-                   &json!({"channel": " WhatsApp ", "company_name": format!("  {}  ", "é".repeat(200)),
+        .post_json(
+            &o.marketing,
+            "/api/leads",
+            &json!({"channel": " WhatsApp ", "company_name": format!("  {}  ", "é".repeat(200)),
                            "sales_owner_user_id": "", "contact_name": "",
                            "rfq": {"origin": "A", "destination": "B", "dept_target": "ops",
-                                   "weight_kg": "12.500", "priority": "URGENT"}}), None)
+                                   "weight_kg": "12.500", "priority": "URGENT"}}),
+            None,
+        )
         .await;
     assert_eq!(status, 201, "{lead}");
     assert_eq!(count(&db, "select count(*) from leads").await, 1);
@@ -769,12 +1205,22 @@ async fn bad_request_bodies_name_the_field_and_write_nothing() {
     // PATCH keeps absent, null and values apart.
     let path = format!("/api/leads/{lead_id}");
     let (status, body) = app
-        .patch_json(&o.marketing, &path, &json!({"contact_name": "Sari", "city": "Depok"}))
+        .patch_json(
+            &o.marketing,
+            &path,
+            &json!({"contact_name": "Sari", "city": "Depok"}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = app.patch_json(&o.marketing, &path, &json!({"contact_name": null})).await;
+    let (status, body) = app
+        .patch_json(&o.marketing, &path, &json!({"contact_name": null}))
+        .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!((body["contact_name"].clone(), body["city"].as_str()), (Value::Null, Some("Depok")), "{body}");
+    assert_eq!(
+        (body["contact_name"].clone(), body["city"].as_str()),
+        (Value::Null, Some("Depok")),
+        "{body}"
+    );
     for (patch, field) in [
         (json!({"status": null}), "status"),
         (json!({"channel": "pigeon"}), "channel"),
@@ -783,66 +1229,151 @@ async fn bad_request_bodies_name_the_field_and_write_nothing() {
         (json!({"owner": "me"}), "owner"),
     ] {
         let (status, body) = app.patch_json(&o.marketing, &path, &patch).await;
-        assert_eq!((status, error_of(&body).1.as_deref()), (422, Some(field)), "{patch}: {body}");
+        assert_eq!(
+            (status, error_of(&body).1.as_deref()),
+            (422, Some(field)),
+            "{patch}: {body}"
+        );
     }
 
     // Tickets: PATCH and messages.
     let (status, t) = app
-        .post_json(&o.alice, "/api/tickets",
-                   &json!({"ticket_type": "complaint", "subject": "Rusak", "dept_target": "OPS"}), None)
+        .post_json(
+            &o.alice,
+            "/api/tickets",
+            &json!({"ticket_type": "complaint", "subject": "Rusak", "dept_target": "OPS"}),
+            None,
+        )
         .await;
     assert_eq!(status, 201, "{t}");
     let tpath = format!("/api/tickets/{}", t["ticket_id"].as_str().unwrap());
     for (ticket, field) in [
-        (json!({"ticket_type": "Complaint", "subject": "x", "dept_target": "OPS"}), "ticket_type"),
-        (json!({"ticket_type": "complaint", "subject": "x", "dept_target": "OPS", "priority": "whenever"}), "priority"),
-        (json!({"ticket_type": "complaint", "subject": "x", "dept_target": "OPS", "weight_kg": true}), "weight_kg"),
-        (json!({"ticket_type": "complaint", "subject": "s".repeat(201), "dept_target": "OPS"}), "subject"),
+        (
+            json!({"ticket_type": "Complaint", "subject": "x", "dept_target": "OPS"}),
+            "ticket_type",
+        ),
+        (
+            json!({"ticket_type": "complaint", "subject": "x", "dept_target": "OPS", "priority": "whenever"}),
+            "priority",
+        ),
+        (
+            json!({"ticket_type": "complaint", "subject": "x", "dept_target": "OPS", "weight_kg": true}),
+            "weight_kg",
+        ),
+        (
+            json!({"ticket_type": "complaint", "subject": "s".repeat(201), "dept_target": "OPS"}),
+            "subject",
+        ),
     ] {
         let (status, body) = app.post_json(&o.alice, "/api/tickets", &ticket, None).await;
-        assert_eq!((status, error_of(&body).1.as_deref()), (422, Some(field)), "{ticket}: {body}");
+        assert_eq!(
+            (status, error_of(&body).1.as_deref()),
+            (422, Some(field)),
+            "{ticket}: {body}"
+        );
     }
     for (patch, field) in [
         (json!({"priority": "whenever"}), "priority"),
         (json!({"status": null}), "status"),
         (json!({"assignee_user_id": "bob"}), "assignee_user_id"),
-        (json!({"status": "IN_PROGRESS", "note": "n".repeat(10001)}), "note"),
+        (
+            json!({"status": "IN_PROGRESS", "note": "n".repeat(10001)}),
+            "note",
+        ),
         (json!({"subject": ""}), "subject"),
         (json!({"due": "tomorrow"}), "due"),
     ] {
         let (status, body) = app.patch_json(&o.ops, &tpath, &patch).await;
-        assert_eq!((status, error_of(&body).1.as_deref()), (422, Some(field)), "{patch}: {body}");
+        assert_eq!(
+            (status, error_of(&body).1.as_deref()),
+            (422, Some(field)),
+            "{patch}: {body}"
+        );
     }
     let (status, body) = app
-        .post_json(&o.ops, &format!("{tpath}/messages"), &json!({"body": "hi", "internal": "yes"}), None)
+        .post_json(
+            &o.ops,
+            &format!("{tpath}/messages"),
+            &json!({"body": "hi", "internal": "yes"}),
+            None,
+        )
         .await;
-    assert_eq!((status, error_of(&body).1.as_deref()), (422, Some("internal")), "{body}");
+    assert_eq!(
+        (status, error_of(&body).1.as_deref()),
+        (422, Some("internal")),
+        "{body}"
+    );
     assert_eq!(count(&db, "select count(*) from ticket_messages").await, 0);
 
     // KPI entries: arrays report the index.
     let good = Uuid::new_v4().to_string();
     for (entry, field) in [
-        (json!({"metric_key": "quotations_sent", "value": 1, "evidence": [good, good, 7]}), "evidence[2]"),
-        (json!({"metric_key": "quotations_sent", "value": 1, "evidence": vec![good.clone(); 21]}), "evidence"),
-        (json!({"metric_key": "quotations_sent", "value": "1.23456"}), "value"),
-        (json!({"metric_key": "quotations_sent", "value": 1, "source": "GUESSED"}), "source"),
-        (json!({"metric_key": "quotations_sent", "value": 1, "import_row": 0}), "import_row"),
-        (json!({"metric_key": "quotations_sent", "value": 1, "entry_date": "2026-02-30"}), "entry_date"),
+        (
+            json!({"metric_key": "quotations_sent", "value": 1, "evidence": [good, good, 7]}),
+            "evidence[2]",
+        ),
+        (
+            json!({"metric_key": "quotations_sent", "value": 1, "evidence": vec![good.clone(); 21]}),
+            "evidence",
+        ),
+        (
+            json!({"metric_key": "quotations_sent", "value": "1.23456"}),
+            "value",
+        ),
+        (
+            json!({"metric_key": "quotations_sent", "value": 1, "source": "GUESSED"}),
+            "source",
+        ),
+        (
+            json!({"metric_key": "quotations_sent", "value": 1, "import_row": 0}),
+            "import_row",
+        ),
+        (
+            json!({"metric_key": "quotations_sent", "value": 1, "entry_date": "2026-02-30"}),
+            "entry_date",
+        ),
     ] {
-        let (status, body) = app.post_json(&o.alice, "/api/kpi/entries", &entry, None).await;
-        assert_eq!((status, error_of(&body).1.as_deref()), (422, Some(field)), "{entry}: {body}");
+        let (status, body) = app
+            .post_json(&o.alice, "/api/kpi/entries", &entry, None)
+            .await;
+        assert_eq!(
+            (status, error_of(&body).1.as_deref()),
+            (422, Some(field)),
+            "{entry}: {body}"
+        );
     }
     // Invoices: ranges and shapes.
     let customer = lead["customer_id"].as_str().unwrap();
     for (invoice, field) in [
-        (json!({"customer_id": customer, "subtotal": 10, "tax": 0, "terms_days": 400}), "terms_days"),
-        (json!({"customer_id": customer, "subtotal": 10, "tax": 0, "currency": "rupiah"}), "currency"),
-        (json!({"customer_id": customer, "subtotal": "1e3", "tax": 0}), "subtotal"),
-        (json!({"customer_id": customer, "subtotal": 10, "tax": -1}), "tax"),
-        (json!({"customer_id": customer, "subtotal": 10, "tax": 0, "status": "PAID"}), "status"),
+        (
+            json!({"customer_id": customer, "subtotal": 10, "tax": 0, "terms_days": 400}),
+            "terms_days",
+        ),
+        (
+            json!({"customer_id": customer, "subtotal": 10, "tax": 0, "currency": "rupiah"}),
+            "currency",
+        ),
+        (
+            json!({"customer_id": customer, "subtotal": "1e3", "tax": 0}),
+            "subtotal",
+        ),
+        (
+            json!({"customer_id": customer, "subtotal": 10, "tax": -1}),
+            "tax",
+        ),
+        (
+            json!({"customer_id": customer, "subtotal": 10, "tax": 0, "status": "PAID"}),
+            "status",
+        ),
     ] {
-        let (status, body) = app.post_json(&o.finance, "/api/invoices", &invoice, None).await;
-        assert_eq!((status, error_of(&body).1.as_deref()), (422, Some(field)), "{invoice}: {body}");
+        let (status, body) = app
+            .post_json(&o.finance, "/api/invoices", &invoice, None)
+            .await;
+        assert_eq!(
+            (status, error_of(&body).1.as_deref()),
+            (422, Some(field)),
+            "{invoice}: {body}"
+        );
     }
     assert_eq!(count(&db, "select count(*) from kpi_entries").await, 0);
     assert_eq!(count(&db, "select count(*) from invoices").await, 0);

@@ -92,7 +92,8 @@ async fn replay_mismatch_and_stored_errors() {
 
     // A client error of the database is stored too: the retry gets the
     // same answer.
-    let bad = json!({"channel": "website", "company_name": "PT Tiga", "contact_email": "not-an-email"});
+    let bad =
+        json!({"channel": "website", "company_name": "PT Tiga", "contact_email": "not-an-email"});
     let (s1, e1) = app
         .post_json(&marketing, "/api/leads", &bad, Some("key-2"))
         .await;
@@ -107,9 +108,17 @@ async fn replay_mismatch_and_stored_errors() {
     // is stored for its key (Stripe: requests that fail validation are not
     // saved); the corrected request may use the same key.
     let (status, err) = app
-        .post_json(&marketing, "/api/leads", &json!({"channel": "website"}), Some("key-3"))
+        .post_json(
+            &marketing,
+            "/api/leads",
+            &json!({"channel": "website"}),
+            Some("key-3"),
+        )
         .await;
-    assert_eq!((status, err["error"]["field"].as_str()), (422, Some("company_name")));
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (422, Some("company_name"))
+    );
     assert_eq!(count(&db, "select count(*) from idempotency_keys").await, 3);
     let (status, _) = app
         .post_json(

@@ -168,7 +168,10 @@ fn add_common_errors(path: &str, op: &mut Operation) {
         add("400", "a query parameter or header is malformed");
     }
     if body_types.iter().any(|t| t == "application/json") {
-        add("400", "the body is not valid JSON (field: the JSON path reached, or body)");
+        add(
+            "400",
+            "the body is not valid JSON (field: the JSON path reached, or body)",
+        );
         add("413", "the body is larger than the limit");
         add("415", "the body is not application/json");
         add(
@@ -194,7 +197,10 @@ fn add_common_errors(path: &str, op: &mut Operation) {
         );
     }
     if !public {
-        add("503", "transient: the database is busy or unavailable; retry");
+        add(
+            "503",
+            "transient: the database is busy or unavailable; retry",
+        );
     }
 }
 

@@ -18,7 +18,6 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-
 // ------------------------------------------------------------------ leads
 
 /// Declares a struct with the columns of `leads` plus `extra` fields, so the
