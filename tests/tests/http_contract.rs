@@ -1027,6 +1027,75 @@ async fn the_document_is_typed() {
             }
         }
     }
+    // No untyped object anywhere in a response (the metric-specific
+    // `breakdown` of KPI actuals excepted).
+    fn walk(
+        schema: &Value,
+        schemas: &Value,
+        at: &str,
+        seen: &mut BTreeSet<String>,
+        bad: &mut Vec<String>,
+    ) {
+        if let Some(r) = schema["$ref"].as_str() {
+            let name = r.trim_start_matches("#/components/schemas/");
+            if seen.insert(name.to_owned()) {
+                walk(&schemas[name], schemas, name, seen, bad);
+            }
+            return;
+        }
+        let is_object = schema["type"] == "object"
+            || schema["type"]
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("object")));
+        if is_object
+            && !schema["properties"].is_object()
+            && !schema["additionalProperties"].is_object()
+            && !at.ends_with(".breakdown")
+        {
+            bad.push(format!("{at}: {schema}"));
+        }
+        for (k, v) in schema["properties"].as_object().into_iter().flatten() {
+            walk(v, schemas, &format!("{at}.{k}"), seen, bad);
+        }
+        for key in ["oneOf", "anyOf", "allOf"] {
+            for v in schema[key].as_array().into_iter().flatten() {
+                walk(v, schemas, at, seen, bad);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if schema[key].is_object() {
+                walk(&schema[key], schemas, &format!("{at}[]"), seen, bad);
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let mut bad = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if path == "/openapi.json" {
+            continue;
+        }
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let schema = &response["content"]["application/json"]["schema"];
+                if schema.is_object() {
+                    walk(
+                        schema,
+                        schemas,
+                        &format!("{method} {path} {status}"),
+                        &mut seen,
+                        &mut bad,
+                    );
+                }
+            }
+        }
+    }
+    assert!(seen.len() > 30, "{seen:?}");
+    assert!(
+        bad.is_empty(),
+        "untyped objects in responses:\n{}",
+        bad.join("\n")
+    );
+
     let lead = &schemas["LeadCreate"];
     assert_eq!(lead["additionalProperties"], json!(false), "{lead}");
     let channel = resolve(&lead["properties"]["channel"]);
