@@ -109,8 +109,20 @@ pub struct LeadCreated {
     matched_on: Option<String>,
     /// Customers a person should look at (only ones the caller may read).
     candidates: Option<Vec<Candidate>>,
-    /// The lead was handed to the owner of the matched customer.
+    /// The lead went to the owner of a matched customer the caller may not
+    /// read; then the response shows the lead as the caller typed it
+    /// (the keys below) and no customer or prospect.
     handed_over: Option<bool>,
+    /// NEW or ASSIGNED
+    status: Option<String>,
+    channel: Option<crate::payload::Channel>,
+    company_name: Option<String>,
+    contact_name: Option<String>,
+    contact_email: Option<String>,
+    contact_phone: Option<String>,
+    npwp: Option<String>,
+    city: Option<String>,
+    notes: Option<String>,
 }
 
 /// A possible duplicate customer.
