@@ -61,6 +61,7 @@ pub struct ErrorPage {
     /// Error rows after this row number (the previous page's `next_errors_after`).
     errors_after: Option<i32>,
     /// Error rows per page, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 

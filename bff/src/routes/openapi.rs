@@ -144,11 +144,11 @@ fn add_common_errors(path: &str, op: &mut Operation) {
         .iter()
         .any(|p| p["in"] == "query" || p["in"] == "header");
     let idempotent = params.iter().any(|p| p["name"] == "Idempotency-Key");
-    let mut add = |status: &str, description: &str| {
-        op.responses
-            .responses
-            .entry(status.to_owned())
-            .or_insert_with(|| error_response(description));
+    // Reasons per status, joined into one description; a status the
+    // route documents itself keeps its own.
+    let mut reasons: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    let mut add = |status: &'static str, description: &'static str| {
+        reasons.entry(status).or_default().push(description);
     };
     if !public {
         add("401", "no token, or an invalid or expired one");
@@ -201,6 +201,12 @@ fn add_common_errors(path: &str, op: &mut Operation) {
             "503",
             "transient: the database is busy or unavailable; retry",
         );
+    }
+    for (status, descriptions) in reasons {
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| error_response(&descriptions.join("; ")));
     }
 }
 
