@@ -714,6 +714,17 @@ closed_set!(
 });
 
 closed_set!(
+    /// Every status of a lead (lists filter by it).
+    LeadState, fold = upper, {
+    New = "NEW", Assigned = "ASSIGNED", Contacted = "CONTACTED", Qualified = "QUALIFIED",
+    Converted = "CONVERTED", Disqualified = "DISQUALIFIED",
+});
+
+closed_set!(
+    /// Every status of an invoice.
+    InvoiceStatus, fold = upper, { Draft = "DRAFT", Issued = "ISSUED", Paid = "PAID", Void = "VOID" });
+
+closed_set!(
     /// The four ticket types (exact, lower case).
     TicketType, fold = exact, {
     InquiryTariff = "inquiry_tariff", GeneralRequest = "general_request",

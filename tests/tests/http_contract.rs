@@ -426,6 +426,21 @@ async fn every_response_matches_the_document() {
         )
         .await;
     assert_eq!(status, 400);
+    let (status, body) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/leads",
+            "/api/leads?channel=pigeon",
+            Body::None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("query")),
+        "{body}"
+    );
     for (body, want) in [
         (
             Body::Raw("application/json", b"{\"channel\": ".to_vec()),

@@ -18,8 +18,8 @@ use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{
-    blank_is_none, object, Change, Channel, DeptCode, Id, LeadStatus, NonBlank, Patch, Priority,
-    Quantity, Text,
+    blank_is_none, object, Change, Channel, DeptCode, Id, LeadState, LeadStatus, NonBlank, Patch,
+    Priority, Quantity, Text,
 };
 use crate::state::AppState;
 
@@ -113,8 +113,8 @@ pub struct LeadAssign {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LeadFilter {
-    status: Option<String>,
-    channel: Option<String>,
+    status: Option<LeadState>,
+    channel: Option<Channel>,
     sales_owner_user_id: Option<Uuid>,
     customer_id: Option<Uuid>,
     /// Created at or after (RFC 3339).
@@ -191,8 +191,8 @@ async fn list_leads(
     Query(page): Query<Page>,
 ) -> Result<Json<Paged>> {
     let mut list = List::new("leads", "lead_id");
-    list.filter("status", "=", f.status.map(|s| s.to_uppercase()))
-        .filter("channel", "=", f.channel.map(|s| s.to_lowercase()))
+    list.filter("status", "=", f.status.map(LeadState::as_str))
+        .filter("channel", "=", f.channel.map(Channel::as_str))
         .filter("sales_owner_user_id", "=", f.sales_owner_user_id)
         .filter("customer_id", "=", f.customer_id)
         .filter("created_at", ">=", f.created_from)

@@ -22,8 +22,8 @@ use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{
-    blank_is_none, Currency, Date, Id, Int, NewInvoiceStatus, NonNegativeAmount, PaymentMethod,
-    PositiveAmount, Text,
+    blank_is_none, Currency, Date, Id, Int, InvoiceStatus, NewInvoiceStatus, NonNegativeAmount,
+    PaymentMethod, PositiveAmount, Text,
 };
 use crate::state::AppState;
 
@@ -84,8 +84,7 @@ pub struct PaymentCreate {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InvoiceFilter {
-    /// DRAFT, ISSUED, PAID, VOID
-    status: Option<String>,
+    status: Option<InvoiceStatus>,
     customer_id: Option<Uuid>,
     /// Only invoices past due with an outstanding amount.
     overdue: Option<bool>,
@@ -168,7 +167,7 @@ async fn list_invoices(
     Query(page): Query<Page>,
 ) -> Result<Json<Paged>> {
     let mut list = List::new("v_invoices", "invoice_id");
-    list.filter("status", "=", f.status.map(|s| s.to_uppercase()))
+    list.filter("status", "=", f.status.map(InvoiceStatus::as_str))
         .filter("customer_id", "=", f.customer_id)
         .filter("is_overdue", "=", f.overdue)
         .filter("due_date", ">=", f.due_from)

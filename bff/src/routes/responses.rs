@@ -33,8 +33,7 @@ macro_rules! lead_row {
             /// LEAD-YYYY-NNNNNN
             lead_no: Option<String>,
             channel: crate::payload::Channel,
-            /// NEW, ASSIGNED, CONTACTED, QUALIFIED, CONVERTED, DISQUALIFIED
-            status: String,
+            status: crate::payload::LeadState,
             company_name: String,
             contact_name: Option<String>,
             contact_email: Option<String>,
@@ -114,7 +113,7 @@ pub struct LeadCreated {
     /// (the keys below) and no customer or prospect.
     handed_over: Option<bool>,
     /// NEW or ASSIGNED
-    status: Option<String>,
+    status: Option<crate::payload::LeadState>,
     channel: Option<crate::payload::Channel>,
     company_name: Option<String>,
     contact_name: Option<String>,
@@ -444,8 +443,7 @@ macro_rules! invoice_row {
             tax: f64,
             total: f64,
             amount_paid: f64,
-            /// DRAFT, ISSUED, PAID or VOID
-            status: String,
+            status: crate::payload::InvoiceStatus,
             notes: Option<String>,
             collection_ticket_id: Option<Uuid>,
             issued_at: Option<DateTime<Utc>>,
@@ -517,7 +515,7 @@ pub struct PaymentRecorded {
     invoice_id: Uuid,
     outstanding: f64,
     /// ISSUED or PAID
-    invoice_status: String,
+    invoice_status: crate::payload::InvoiceStatus,
     /// The same bank reference was already recorded with the same values.
     replayed: bool,
 }

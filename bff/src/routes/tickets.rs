@@ -114,9 +114,9 @@ pub struct MessageCreate {
 pub struct TicketFilter {
     ticket_type: Option<String>,
     /// Inquiry or ticket status, e.g. OPEN.
-    status: Option<String>,
+    status: Option<TicketStatus>,
     dept_target: Option<String>,
-    priority: Option<String>,
+    priority: Option<Priority>,
     assignee_user_id: Option<Uuid>,
     related_customer_id: Option<Uuid>,
     created_from: Option<chrono::DateTime<chrono::Utc>>,
@@ -213,9 +213,9 @@ async fn list_tickets(
 ) -> Result<Json<Paged>> {
     let mut list = List::new("v_tickets", "ticket_id");
     list.filter("ticket_type", "=", f.ticket_type.map(|s| s.to_lowercase()))
-        .filter("status", "=", f.status.map(|s| s.to_uppercase()))
+        .filter("status", "=", f.status.map(TicketStatus::as_str))
         .filter("dept_target", "=", f.dept_target)
-        .filter("priority", "=", f.priority.map(|s| s.to_lowercase()))
+        .filter("priority", "=", f.priority.map(Priority::as_str))
         .filter("assignee_user_id", "=", f.assignee_user_id)
         .filter("related_customer_id", "=", f.related_customer_id)
         .filter("created_at", ">=", f.created_from)
