@@ -1,13 +1,127 @@
 //! Extractors whose rejections use the API's error shape.
 
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, HeaderMap};
+use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// JSON body; malformed or oversized bodies become [`ApiError`]s.
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body parsed into `T` (a typed request with
+/// `#[serde(deny_unknown_fields)]`). Every rejection names the field:
+///
+/// - not JSON at all, truncated, trailing garbage (syntax) → 400
+///   `bad_request`, `field` = the JSON path reached, or `body`;
+/// - a wrong type, an unknown key, a missing required key, a value the
+///   type refuses (too long, outside its set, a NUL character) → 422
+///   `invalid`, `field` = the JSON path (`company_name`, `rfq.origin`,
+///   `evidence[2]`), or `body` for the body as a whole (e.g. an array);
+/// - no `content-type: application/json` → 415; over the body limit → 413.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType {
+                message: "expected a JSON body with content-type application/json".into(),
+                field: Some("content-type".into()),
+            });
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest {
+                    message: "the body could not be read".into(),
+                    field: Some("body".into()),
+                }
+            }
+        })?;
+        parse_body(&bytes).map(Json)
+    }
+}
+
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Parses a request body, tracking the JSON path of the first problem.
+pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let crate::payload::Body(value) =
+        serde_path_to_error::deserialize(&mut de).map_err(body_error)?;
+    de.end().map_err(|e| ApiError::BadRequest {
+        message: format!("the body is not valid JSON: {e}"),
+        field: Some("body".into()),
+    })?;
+    Ok(value)
+}
+
+fn body_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    use serde_json::error::Category;
+    // `.` is the body itself; `?` a position serde_path_to_error could not
+    // name (e.g. after a truncated key): keep what is known.
+    let path = err.path().to_string();
+    let known: Vec<&str> = path
+        .split('.')
+        .filter(|s| !s.is_empty() && *s != "?")
+        .collect();
+    let inner = err.into_inner();
+    let at = (!known.is_empty()).then(|| known.join("."));
+    match inner.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest {
+            message: format!("the body is not valid JSON: {inner}"),
+            field: Some(at.unwrap_or_else(|| "body".into())),
+        },
+        Category::Data => {
+            let text = inner.to_string();
+            let message = crate::payload::strip_position(&text);
+            // "missing field `x`" is reported at the object that lacks it.
+            let field = match missing_field(message) {
+                Some(name) => match &at {
+                    Some(parent) => format!("{parent}.{name}"),
+                    None => name.to_owned(),
+                },
+                None => at.unwrap_or_else(|| "body".into()),
+            };
+            let message = if missing_field(message).is_some() {
+                "is required".to_owned()
+            } else {
+                message.replace('\0', "\\u0000")
+            };
+            ApiError::Unprocessable {
+                message: format!("{field}: {message}"),
+                field: Some(field),
+            }
+        }
+    }
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+}
 
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
@@ -24,3 +138,74 @@ pub struct Path<T>(pub T);
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        qty: crate::payload::Int<1, 10>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: crate::payload::NonBlank<5>,
+        #[serde(default)]
+        items: Vec<Item>,
+        #[serde(default, deserialize_with = "crate::payload::object")]
+        inner: Option<Item>,
+    }
+
+    fn err(body: &str) -> (u16, String) {
+        let e = parse_body::<Body>(body.as_bytes()).unwrap_err();
+        (
+            e.status().as_u16(),
+            e.body()["error"]["field"].as_str().unwrap_or("").to_owned(),
+        )
+    }
+
+    #[test]
+    fn every_rejection_names_a_field() {
+        assert_eq!(err(r#"{"name": {"x": 1}}"#), (422, "name".into()));
+        assert_eq!(err(r#"{"name": "a", "nme": 1}"#), (422, "nme".into()));
+        assert_eq!(err(r#"{"items": []}"#), (422, "name".into()));
+        assert_eq!(err(r#"{"name": "a\u0000"}"#), (422, "name".into()));
+        assert_eq!(err(r#"{"name": "abcdef"}"#), (422, "name".into()));
+        assert_eq!(
+            err(r#"{"name": "a", "items": [{"qty": 1}, {"qty": 1}, {"qty": "x"}]}"#),
+            (422, "items[2].qty".into())
+        );
+        assert_eq!(
+            err(r#"{"name": "a", "items": [{}]}"#),
+            (422, "items[0].qty".into())
+        );
+        assert_eq!(err(r#"[1, 2]"#), (422, "body".into()));
+        assert_eq!(err(r#"["a"]"#), (422, "body".into()));
+        assert_eq!(err("null"), (422, "body".into()));
+        assert_eq!(
+            err(r#"{"name": "a", "inner": ["x"]}"#),
+            (422, "inner".into())
+        );
+        assert_eq!(
+            err(r#"{"name": "a", "inner": {"qty": 0}}"#),
+            (422, "inner.qty".into())
+        );
+        assert_eq!(
+            err(r#"{"name": "a", "inner": {"qty": 1, "x": 1}}"#),
+            (422, "inner.x".into())
+        );
+        assert!(parse_body::<Body>(br#"{"name": "a", "inner": null}"#).is_ok());
+        assert!(parse_body::<Body>(br#"{"name": "a", "inner": {"qty": 2}}"#).is_ok());
+        assert_eq!(err("not json"), (400, "body".into()));
+        assert_eq!(err(r#"{"name": "a""#), (400, "body".into()));
+        assert_eq!(err(r#"{"name": "a"} x"#), (400, "body".into()));
+        assert_eq!(err("{\"name\": \"a\0\"}"), (400, "name".into()));
+        assert_eq!(err(""), (400, "body".into()));
+    }
+}

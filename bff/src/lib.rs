@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod imports;
+pub mod payload;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -146,17 +146,11 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         });
 
     let timeout = |limit| TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limit);
-    let (api, mut doc) = routes::api().split_for_parts();
-    let (uploads, upload_doc) = routes::uploads().split_for_parts();
-    doc.merge(upload_doc);
+    let (api, uploads, doc) = routes::all();
 
     // JSON routes: a small body limit. Upload routes stream their files and
     // check each bucket's limit themselves, under BIZOS_UPLOAD_MAX_BYTES.
-    let json_routes = Router::new()
-        .merge(routes::health::router())
-        .merge(routes::me::router())
-        .merge(api)
-        .merge(routes::openapi::router(doc))
+    let json_routes = api
         // Innermost: limits whose bodyless rejections json_errors rewrites.
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
@@ -174,6 +168,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(axum::Extension(Arc::new(doc)))
         .layer(axum::middleware::map_response(json_errors))
         .layer(
             ServiceBuilder::new()

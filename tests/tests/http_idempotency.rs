@@ -90,9 +90,10 @@ async fn replay_mismatch_and_stored_errors() {
         .await;
     assert_eq!(status, 201);
 
-    // A client error is stored too: the retry gets the same answer, even
-    // after the cause went away.
-    let bad = json!({"channel": "website"});
+    // A client error of the database is stored too: the retry gets the
+    // same answer.
+    let bad =
+        json!({"channel": "website", "company_name": "PT Tiga", "contact_email": "not-an-email"});
     let (s1, e1) = app
         .post_json(&marketing, "/api/leads", &bad, Some("key-2"))
         .await;
@@ -101,7 +102,34 @@ async fn replay_mismatch_and_stored_errors() {
         .await;
     assert_eq!((s1, s2), (422, 422));
     assert_eq!(e1, e2);
+    assert_eq!(e1["error"]["field"], "contact_email", "{e1}");
     assert_eq!(count(&db, "select count(*) from idempotency_keys").await, 3);
+    // A body the BFF cannot parse never reaches the database, so nothing
+    // is stored for its key (Stripe: requests that fail validation are not
+    // saved); the corrected request may use the same key.
+    let (status, err) = app
+        .post_json(
+            &marketing,
+            "/api/leads",
+            &json!({"channel": "website"}),
+            Some("key-3"),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (422, Some("company_name"))
+    );
+    assert_eq!(count(&db, "select count(*) from idempotency_keys").await, 3);
+    let (status, _) = app
+        .post_json(
+            &marketing,
+            "/api/leads",
+            &json!({"channel": "website", "company_name": "PT Empat"}),
+            Some("key-3"),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(count(&db, "select count(*) from idempotency_keys").await, 4);
 
     // Malformed keys are refused before anything runs.
     let res = app

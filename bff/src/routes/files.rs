@@ -11,6 +11,8 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::openapi::ErrorResponse;
+use super::responses::StoredObject;
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
@@ -106,9 +108,9 @@ pub async fn attach(
 #[utoipa::path(post, path = "/api/objects", tag = "files",
     request_body(content = BucketUpload, content_type = "multipart/form-data"),
     params(IdempotencyKey),
-    responses((status = 201, description = "the stored file's object row", body = Object),
-              (status = 413, description = "over the bucket's size limit", body = super::openapi::ErrorResponse),
-              (status = 415, description = "a file type the bucket does not take", body = super::openapi::ErrorResponse)))]
+    responses((status = 201, description = "the stored file's object row", body = StoredObject),
+              (status = 413, description = "over the bucket's size limit", body = ErrorResponse),
+              (status = 415, description = "a file type the bucket does not take", body = ErrorResponse)))]
 async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -153,7 +155,7 @@ async fn upload(
 
 #[utoipa::path(get, path = "/api/objects/{id}", tag = "files", params(("id" = Uuid, Path)),
     responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"),
-              (status = 404, description = "no such file, or not visible to the caller", body = super::openapi::ErrorResponse)))]
+              (status = 404, description = "no such file, or not visible to the caller", body = ErrorResponse)))]
 async fn download(
     State(state): State<AppState>,
     caller: Caller,

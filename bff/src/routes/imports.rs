@@ -14,6 +14,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::files::{fingerprint, keep_or_discard};
+use super::openapi::ErrorResponse;
+use super::responses::{ImportDetail, ImportState};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
@@ -59,6 +61,7 @@ pub struct ErrorPage {
     /// Error rows after this row number (the previous page's `next_errors_after`).
     errors_after: Option<i32>,
     /// Error rows per page, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -158,10 +161,10 @@ async fn stage(
 #[utoipa::path(post, path = "/api/imports", tag = "imports",
     request_body(content = ImportUpload, content_type = "multipart/form-data"),
     params(IdempotencyKey),
-    responses((status = 201, description = "file stored and its rows staged (status staged)", body = Object),
-              (status = 413, description = "over the import-files limit", body = super::openapi::ErrorResponse),
-              (status = 415, description = "not a CSV or XLSX file", body = super::openapi::ErrorResponse),
-              (status = 422, description = "empty file, bad header (field columns) or malformed line", body = super::openapi::ErrorResponse)))]
+    responses((status = 201, description = "file stored and its rows staged (status staged)", body = ImportState),
+              (status = 413, description = "over the import-files limit", body = ErrorResponse),
+              (status = 415, description = "not a CSV or XLSX file", body = ErrorResponse),
+              (status = 422, description = "empty file, bad header (field columns) or malformed line", body = ErrorResponse)))]
 async fn create_import(
     State(state): State<AppState>,
     caller: Caller,
@@ -175,9 +178,9 @@ async fn create_import(
 #[utoipa::path(post, path = "/api/kpi/import", tag = "kpi",
     request_body(content = KpiImportUpload, content_type = "multipart/form-data"),
     params(IdempotencyKey),
-    responses((status = 202, description = "staged; processing runs in the background (GET /api/imports/{id})", body = Object),
-              (status = 415, description = "not a CSV or XLSX file", body = super::openapi::ErrorResponse),
-              (status = 422, description = "empty file, bad header (field columns) or malformed line", body = super::openapi::ErrorResponse)))]
+    responses((status = 202, description = "staged; processing runs in the background (GET /api/imports/{id})", body = ImportState),
+              (status = 415, description = "not a CSV or XLSX file", body = ErrorResponse),
+              (status = 422, description = "empty file, bad header (field columns) or malformed line", body = ErrorResponse)))]
 async fn import_kpi_entries(
     State(state): State<AppState>,
     caller: Caller,
@@ -248,10 +251,10 @@ pub fn spawn_processing(state: AppState, caller: Caller, id: Uuid) {
 
 #[utoipa::path(post, path = "/api/imports/{id}/process", tag = "imports",
     params(("id" = Uuid, Path), IdempotencyKey),
-    responses((status = 200, description = "nothing (more) to process: the final state", body = Object),
-              (status = 202, description = "first batch done, the rest runs in the background", body = Object),
-              (status = 403, description = "the module's permission is missing", body = super::openapi::ErrorResponse),
-              (status = 404, description = "no such import (or not visible)", body = super::openapi::ErrorResponse)))]
+    responses((status = 200, description = "nothing (more) to process: the final state", body = ImportState),
+              (status = 202, description = "first batch done, the rest runs in the background", body = ImportState),
+              (status = 403, description = "the module's permission is missing", body = ErrorResponse),
+              (status = 404, description = "no such import (or not visible)", body = ErrorResponse)))]
 async fn process(
     State(state): State<AppState>,
     caller: Caller,
@@ -283,8 +286,8 @@ async fn process(
 }
 
 #[utoipa::path(get, path = "/api/imports/{id}", tag = "imports", params(("id" = Uuid, Path), ErrorPage),
-    responses((status = 200, description = "{import: progress and counts, errors: [{row_no, field, message, data}], next_errors_after}", body = Object),
-              (status = 404, description = "no such import (or not visible)", body = super::openapi::ErrorResponse)))]
+    responses((status = 200, description = "progress and counts, and a page of row errors", body = ImportDetail),
+              (status = 404, description = "no such import (or not visible)", body = ErrorResponse)))]
 async fn get_import(
     State(state): State<AppState>,
     caller: Caller,

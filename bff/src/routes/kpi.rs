@@ -5,19 +5,24 @@
 use axum::extract::{Multipart, State};
 use axum::response::Response;
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::files::{attach, Attach};
-use super::write::{rpc, Args, Call};
+use super::openapi::ErrorResponse;
+use super::responses::{Actuals, EntryCreated, EvidenceAdded, TargetCreated};
+use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Query};
 use crate::idempotency::IdempotencyKey;
+use crate::payload::{
+    blank_is_none, Date, EntrySource, Id, IdList, Int, KpiTarget, KpiValue, Month, NonBlank, Text,
+};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,29 +38,47 @@ pub fn upload_router() -> OpenApiRouter<AppState> {
 
 /// `kpi_target_create`: a period is `period_start` + `period_end` or
 /// `period_month` (YYYY-MM); targets of one metric and assignee never overlap.
-#[allow(dead_code)]
-#[derive(ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TargetCreate {
-    metric_key: String,
-    assignee_user_id: Uuid,
-    period_start: Option<NaiveDate>,
-    period_end: Option<NaiveDate>,
-    period_month: Option<String>,
-    target_value: f64,
-    notes: Option<String>,
+    metric_key: NonBlank<63>,
+    assignee_user_id: Id,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    period_start: Option<Date>,
+    /// The last day of the period (inclusive).
+    #[serde(default, deserialize_with = "blank_is_none")]
+    period_end: Option<Date>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    period_month: Option<Month>,
+    target_value: KpiTarget,
+    notes: Option<Text<2000>>,
 }
 
-/// `kpi_entry_create`: a MANUAL actual (AUTO metrics take none);
-/// `evidence` lists files uploaded to bucket kpi-evidence.
-#[allow(dead_code)]
-#[derive(ToSchema)]
+/// `kpi_entry_create`: an actual of a MANUAL or IMPORTED metric (AUTO
+/// metrics take none); `evidence` lists files uploaded to bucket
+/// kpi-evidence. IMPORTED entries name their `import_id` and `import_row`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EntryCreate {
-    metric_key: String,
-    value: f64,
-    entry_date: Option<NaiveDate>,
-    assignee_user_id: Option<Uuid>,
-    notes: Option<String>,
-    evidence: Option<Vec<Uuid>>,
+    metric_key: NonBlank<63>,
+    /// Counts, amounts, minutes and days cannot be negative (the metric's unit decides).
+    value: KpiValue,
+    /// Today when absent; never in the future.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    entry_date: Option<Date>,
+    /// The caller when absent.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    assignee_user_id: Option<Id>,
+    /// MANUAL when absent.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    source: Option<EntrySource>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    import_id: Option<Id>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    import_row: Option<Int<1, 2147483647>>,
+    notes: Option<Text<2000>>,
+    /// object_ids of uploaded files.
+    evidence: Option<IdList<20>>,
 }
 
 /// Evidence for an entry: `entry_id` and the file.
@@ -82,37 +105,38 @@ pub struct ActualsQuery {
 
 #[utoipa::path(post, path = "/api/kpi/targets", tag = "kpi", request_body = TargetCreate,
     params(IdempotencyKey),
-    responses((status = 201, description = "target created", body = Object),
-              (status = 409, description = "overlaps another target of the metric and assignee", body = super::openapi::ErrorResponse),
-              (status = 403, description = "manager roles only", body = super::openapi::ErrorResponse)))]
+    responses((status = 201, description = "target created", body = TargetCreated),
+              (status = 409, description = "overlaps another target of the metric and assignee", body = ErrorResponse),
+              (status = 403, description = "manager roles only", body = ErrorResponse)))]
 async fn create_target(
     State(state): State<AppState>,
     caller: Caller,
     key: IdempotencyKey,
-    Json(body): Json<Value>,
+    Json(target): Json<TargetCreate>,
 ) -> Result<Response> {
     let call = Call::post(
         "/api/kpi/targets".into(),
         "select kpi_target_create($1)",
-        Args::Body(body),
+        Args::Body(body(&target)?),
     );
     rpc(&state, &caller, key, call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/kpi/entries", tag = "kpi", request_body = EntryCreate,
     params(IdempotencyKey),
-    responses((status = 201, description = "entry recorded", body = Object),
-              (status = 422, description = "a field is invalid (e.g. an AUTO metric)", body = super::openapi::ErrorResponse)))]
+    responses((status = 201, description = "entry recorded", body = EntryCreated),
+              (status = 409, description = "an evidence file already belongs to another entry", body = ErrorResponse),
+              (status = 422, description = "a field is invalid (e.g. an AUTO metric)", body = ErrorResponse)))]
 async fn create_entry(
     State(state): State<AppState>,
     caller: Caller,
     key: IdempotencyKey,
-    Json(body): Json<Value>,
+    Json(entry): Json<EntryCreate>,
 ) -> Result<Response> {
     let call = Call::post(
         "/api/kpi/entries".into(),
         "select kpi_entry_create($1)",
-        Args::Body(body),
+        Args::Body(body(&entry)?),
     );
     rpc(&state, &caller, key, call.created()).await
 }
@@ -120,10 +144,10 @@ async fn create_entry(
 #[utoipa::path(post, path = "/api/kpi/evidence", tag = "kpi",
     request_body(content = EvidenceUpload, content_type = "multipart/form-data"),
     params(IdempotencyKey),
-    responses((status = 201, description = "file stored and attached to the entry", body = Object),
-              (status = 404, description = "no such entry (or not visible)", body = super::openapi::ErrorResponse),
-              (status = 413, description = "over the bucket's size limit", body = super::openapi::ErrorResponse),
-              (status = 415, description = "a file type the bucket does not take", body = super::openapi::ErrorResponse)))]
+    responses((status = 201, description = "file stored and attached to the entry", body = EvidenceAdded),
+              (status = 404, description = "no such entry (or not visible)", body = ErrorResponse),
+              (status = 413, description = "over the bucket's size limit", body = ErrorResponse),
+              (status = 415, description = "a file type the bucket does not take", body = ErrorResponse)))]
 async fn add_evidence(
     State(state): State<AppState>,
     caller: Caller,
@@ -162,7 +186,9 @@ async fn add_evidence(
 }
 
 #[utoipa::path(get, path = "/api/kpi/actuals", tag = "kpi", params(ActualsQuery),
-    responses((status = 200, description = "one result per metric: {metric_key, value, status ok|na, reason, …}", body = Object)))]
+    responses((status = 200, description = "one result per metric: its value, or NA with the reason", body = Actuals),
+              (status = 404, description = "no such active metric", body = ErrorResponse),
+              (status = 422, description = "to is before from", body = ErrorResponse)))]
 async fn actuals(
     State(state): State<AppState>,
     caller: Caller,

@@ -2,19 +2,25 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
-use super::write::{rpc, Args, Call};
+use super::openapi::ErrorResponse;
+use super::responses::{Lead, LeadAssigned, LeadCreated, LeadDetail, LeadPage};
+use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
+use crate::payload::{
+    blank_is_none, object, Change, Channel, DeptCode, Id, LeadState, LeadStatus, NonBlank, Patch,
+    Priority, Quantity, Text,
+};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -26,50 +32,89 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// `crm_create_lead_bundle`: the customer is found by NPWP, e-mail or phone
 /// (or created), with its prospect and, with `rfq`, an RFQ ticket for ops.
-#[allow(dead_code)]
-#[derive(ToSchema)]
+/// The e-mail, phone and NPWP formats are the database's to judge.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LeadCreate {
-    /// website, whatsapp, referral, event, social_media, email, phone,
-    /// walk_in, marketplace, partner, other
-    channel: String,
-    company_name: String,
-    contact_name: Option<String>,
-    contact_email: Option<String>,
-    contact_phone: Option<String>,
-    npwp: Option<String>,
-    city: Option<String>,
-    notes: Option<String>,
-    sales_owner_user_id: Option<Uuid>,
-    /// {origin, destination, commodity, weight_kg?, volume_cbm?, dept_target, priority?, subject?, description?}
-    #[schema(value_type = Option<Object>)]
-    rfq: Option<Value>,
+    channel: Channel,
+    company_name: NonBlank<200>,
+    contact_name: Option<Text<200>>,
+    contact_email: Option<Text<320>>,
+    contact_phone: Option<Text<50>>,
+    npwp: Option<Text<40>>,
+    city: Option<Text<100>>,
+    notes: Option<Text<4000>>,
+    /// Managers may give the lead to a salesperson; a salesperson's leads
+    /// are their own.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    sales_owner_user_id: Option<Id>,
+    /// A request for quotation: becomes an inquiry_tariff ticket for ops.
+    #[serde(default, deserialize_with = "object")]
+    rfq: Option<Rfq>,
 }
 
-/// Only the keys sent change; null clears an optional field.
-#[allow(dead_code)]
-#[derive(ToSchema)]
+/// The RFQ of a new lead (`ticket_create` of an inquiry_tariff ticket).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rfq {
+    origin: NonBlank<200>,
+    destination: NonBlank<200>,
+    commodity: Option<Text<200>>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    weight_kg: Option<Quantity>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    volume_cbm: Option<Quantity>,
+    /// The ops department that quotes, e.g. OPS-JKT.
+    dept_target: DeptCode,
+    /// normal when absent.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    priority: Option<Priority>,
+    /// "RFQ <lead no>: <origin> → <destination>" when absent.
+    subject: Option<Text<200>>,
+    description: Option<Text<20000>>,
+}
+
+/// `lead_update`: only the keys sent change; null clears an optional
+/// field. At least one key.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LeadPatch {
-    /// CONTACTED, QUALIFIED, CONVERTED, DISQUALIFIED (the lead lifecycle)
-    status: Option<String>,
-    channel: Option<String>,
-    contact_name: Option<String>,
-    contact_email: Option<String>,
-    contact_phone: Option<String>,
-    city: Option<String>,
-    notes: Option<String>,
+    /// The lead lifecycle (the database checks the transition).
+    #[serde(default, skip_serializing_if = "Change::is_absent")]
+    #[schema(value_type = LeadStatus)]
+    status: Change<LeadStatus>,
+    #[serde(default, skip_serializing_if = "Change::is_absent")]
+    #[schema(value_type = Channel)]
+    channel: Change<Channel>,
+    #[serde(default, skip_serializing_if = "Patch::is_absent")]
+    #[schema(value_type = Option<Text<200>>)]
+    contact_name: Patch<Text<200>>,
+    #[serde(default, skip_serializing_if = "Patch::is_absent")]
+    #[schema(value_type = Option<Text<320>>)]
+    contact_email: Patch<Text<320>>,
+    #[serde(default, skip_serializing_if = "Patch::is_absent")]
+    #[schema(value_type = Option<Text<50>>)]
+    contact_phone: Patch<Text<50>>,
+    #[serde(default, skip_serializing_if = "Patch::is_absent")]
+    #[schema(value_type = Option<Text<100>>)]
+    city: Patch<Text<100>>,
+    #[serde(default, skip_serializing_if = "Patch::is_absent")]
+    #[schema(value_type = Option<Text<4000>>)]
+    notes: Patch<Text<4000>>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LeadAssign {
     /// The salesperson who will own the lead and its prospect.
-    salesperson_user_id: Uuid,
+    salesperson_user_id: Id,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LeadFilter {
-    status: Option<String>,
-    channel: Option<String>,
+    status: Option<LeadState>,
+    channel: Option<Channel>,
     sales_owner_user_id: Option<Uuid>,
     customer_id: Option<Uuid>,
     /// Created at or after (RFC 3339).
@@ -82,69 +127,63 @@ pub struct LeadFilter {
 
 #[utoipa::path(post, path = "/api/leads", tag = "leads", request_body = LeadCreate,
     params(IdempotencyKey),
-    responses((status = 201, description = "the lead, its customer and prospect", body = Object),
-              (status = 422, description = "a field is invalid", body = super::openapi::ErrorResponse)))]
+    responses((status = 201, description = "the lead, its customer and prospect", body = LeadCreated),
+              (status = 422, description = "a field is invalid", body = ErrorResponse)))]
 async fn create_lead(
     State(state): State<AppState>,
     caller: Caller,
     key: IdempotencyKey,
-    Json(body): Json<Value>,
+    Json(lead): Json<LeadCreate>,
 ) -> Result<Response> {
     let call = Call::post(
         "/api/leads".into(),
         "select crm_create_lead_bundle($1)",
-        Args::Body(body),
+        Args::Body(body(&lead)?),
     );
     rpc(&state, &caller, key, call.created()).await
 }
 
 #[utoipa::path(patch, path = "/api/leads/{id}", tag = "leads", request_body = LeadPatch,
     params(("id" = Uuid, Path), IdempotencyKey),
-    responses((status = 200, description = "the changed lead", body = Object),
-              (status = 404, description = "no such lead (or not visible)", body = super::openapi::ErrorResponse),
-              (status = 422, description = "a field is invalid", body = super::openapi::ErrorResponse)))]
+    responses((status = 200, description = "the changed lead", body = Lead),
+              (status = 404, description = "no such lead (or not visible)", body = ErrorResponse),
+              (status = 422, description = "a field is invalid, nothing to change, or not an allowed transition", body = ErrorResponse)))]
 async fn update_lead(
     State(state): State<AppState>,
     caller: Caller,
     key: IdempotencyKey,
     Path(id): Path<Uuid>,
-    Json(body): Json<Value>,
+    Json(patch): Json<LeadPatch>,
 ) -> Result<Response> {
     let call = Call::patch(
         format!("/api/leads/{id}"),
         "select lead_update($1, $2)",
-        Args::IdBody(id, body),
+        Args::IdBody(id, body(&patch)?),
     );
     rpc(&state, &caller, key, call).await
 }
 
 #[utoipa::path(post, path = "/api/leads/{id}/assign", tag = "leads", request_body = LeadAssign,
     params(("id" = Uuid, Path), IdempotencyKey),
-    responses((status = 200, description = "lead assigned", body = Object),
-              (status = 403, description = "only manager roles assign", body = super::openapi::ErrorResponse)))]
+    responses((status = 200, description = "lead assigned", body = LeadAssigned),
+              (status = 403, description = "only manager roles assign", body = ErrorResponse)))]
 async fn assign_lead(
     State(state): State<AppState>,
     caller: Caller,
     key: IdempotencyKey,
     Path(id): Path<Uuid>,
-    Json(body): Json<Value>,
+    Json(assign): Json<LeadAssign>,
 ) -> Result<Response> {
-    let assign: LeadAssign = serde_json::from_value(body.clone()).map_err(|e| {
-        ApiError::invalid("salesperson_user_id", format!("salesperson_user_id: {e}"))
-    })?;
     let call = Call::post(
         format!("/api/leads/{id}/assign"),
         "select crm_assign_lead($1, ($2 ->> 'salesperson_user_id')::uuid)",
-        Args::IdBody(
-            id,
-            json!({"salesperson_user_id": assign.salesperson_user_id}),
-        ),
+        Args::IdBody(id, body(&assign)?),
     );
     rpc(&state, &caller, key, call).await
 }
 
 #[utoipa::path(get, path = "/api/leads", tag = "leads", params(LeadFilter, Page),
-    responses((status = 200, description = "leads the caller may see, newest first", body = Paged)))]
+    responses((status = 200, description = "leads the caller may see, newest first", body = LeadPage)))]
 async fn list_leads(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,8 +191,8 @@ async fn list_leads(
     Query(page): Query<Page>,
 ) -> Result<Json<Paged>> {
     let mut list = List::new("leads", "lead_id");
-    list.filter("status", "=", f.status.map(|s| s.to_uppercase()))
-        .filter("channel", "=", f.channel.map(|s| s.to_lowercase()))
+    list.filter("status", "=", f.status.map(LeadState::as_str))
+        .filter("channel", "=", f.channel.map(Channel::as_str))
         .filter("sales_owner_user_id", "=", f.sales_owner_user_id)
         .filter("customer_id", "=", f.customer_id)
         .filter("created_at", ">=", f.created_from)
@@ -169,8 +208,8 @@ async fn list_leads(
 }
 
 #[utoipa::path(get, path = "/api/leads/{id}", tag = "leads", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "the lead", body = Object),
-              (status = 404, description = "no such lead (or not visible)", body = super::openapi::ErrorResponse)))]
+    responses((status = 200, description = "the lead", body = LeadDetail),
+              (status = 404, description = "no such lead (or not visible)", body = ErrorResponse)))]
 async fn get_lead(
     State(state): State<AppState>,
     caller: Caller,

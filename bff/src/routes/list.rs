@@ -20,6 +20,7 @@ const DEFAULT_LIMIT: i64 = 50;
 #[into_params(parameter_in = Query)]
 pub struct Page {
     /// Rows per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub after: Option<String>,

@@ -1,8 +1,9 @@
 //! The caller's own profile.
 
-use axum::routing::get;
-use axum::{extract::State, Router};
+use axum::extract::State;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -11,11 +12,13 @@ use crate::error::{ApiError, Result};
 use crate::extract::Json;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// The caller's own profile and tenant.
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Me {
     user_id: Uuid,
     tenant_id: Uuid,
@@ -23,12 +26,17 @@ pub struct Me {
     tenant_name: String,
     email: String,
     full_name: String,
+    /// super_admin, director, marketing_manager, sales_manager,
+    /// salesperson, ops, finance
     app_role: String,
     dept_code: Option<String>,
     manager_user_id: Option<Uuid>,
     active: bool,
 }
 
+#[utoipa::path(get, path = "/api/me", tag = "me",
+    responses((status = 200, description = "the caller's profile and tenant", body = Me),
+              (status = 404, description = "no profile for this user in this tenant", body = super::openapi::ErrorResponse)))]
 /// Row-level security decides: a token of another or an unknown tenant
 /// finds no profile.
 #[tracing::instrument(skip(state, caller), fields(user_id = %caller.user_id, tenant_id = %caller.tenant_id))]

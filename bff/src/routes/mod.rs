@@ -10,17 +10,25 @@ pub mod list;
 pub mod me;
 pub mod openapi;
 pub mod receivables;
+pub mod responses;
 pub mod tickets;
 pub mod write;
 
+use axum::Router;
+use utoipa::openapi::OpenApi as Document;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
-/// The JSON API routes with their part of the OpenAPI document.
+/// The JSON API routes with their part of the OpenAPI document. Every
+/// route is registered with `routes!`, which adds it to the document too,
+/// so the document lists exactly the routes served.
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(health::router())
+        .merge(me::router())
+        .merge(openapi::router())
         .merge(leads::router())
         .merge(tickets::router())
         .merge(kpi::router())
@@ -36,4 +44,19 @@ pub fn uploads() -> OpenApiRouter<AppState> {
         .merge(kpi::upload_router())
         .merge(imports::upload_router())
         .merge(files::upload_router())
+}
+
+/// The JSON routes, the upload routes and the finished OpenAPI document
+/// (with the error responses every operation can give).
+pub fn all() -> (Router<AppState>, Router<AppState>, Document) {
+    let (api, mut doc) = api().split_for_parts();
+    let (uploads, upload_doc) = uploads().split_for_parts();
+    doc.merge(upload_doc);
+    openapi::add_common_errors_to_all(&mut doc);
+    (api, uploads, doc)
+}
+
+/// The OpenAPI document as served at /openapi.json.
+pub fn document() -> Document {
+    all().2
 }

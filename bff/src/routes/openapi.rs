@@ -1,22 +1,34 @@
-//! The OpenAPI 3 document, generated from the route annotations (utoipa)
-//! and served at /openapi.json.
+//! The OpenAPI 3.1 document, generated from the route annotations (utoipa)
+//! and served at /openapi.json. Request bodies are the typed structs the
+//! handlers parse (see [`crate::payload`]); responses are the shapes in
+//! [`super::responses`]; every error is an [`ErrorResponse`].
 
-use axum::routing::get;
-use axum::{Json, Router};
+use std::sync::Arc;
+
+use axum::Extension;
 use serde::Serialize;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::extract::Json;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "bizos API", description = "The BFF of bizos: one atomic database RPC per request under the caller's claims. \
-        Every POST/PATCH takes an optional Idempotency-Key header (Stripe's semantics)."),
+        Every POST/PATCH takes an optional Idempotency-Key header (Stripe's semantics). \
+        Request bodies are strict: unknown keys, wrong JSON types, NUL characters (\\u0000), strings over their \
+        limit and values outside a closed set are refused with 422 and `field` set to the JSON path \
+        (`company_name`, `rfq.origin`, `evidence[2]`; `body` for the body as a whole); a body that is not \
+        JSON is 400 with `field` = the path reached or `body`; a body without content-type application/json is 415."),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    components(schemas(ErrorResponse, ErrorDetail)),
+    components(schemas(ErrorResponse, ErrorDetail, ErrorCode)),
 )]
 pub struct ApiDoc;
 
@@ -39,24 +51,186 @@ impl Modify for BearerAuth {
 
 /// Every error of the API.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ErrorResponse {
     error: ErrorDetail,
 }
 
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ErrorDetail {
-    /// Stable machine-readable code, e.g. `invalid`, `not_found`, `conflict`.
-    code: String,
+    code: ErrorCode,
     /// What is wrong, for people.
     message: String,
-    /// The request field at fault, when there is one.
+    /// The request field at fault, when there is one: a JSON path of the
+    /// body (`rfq.origin`, `items[2].qty`, `body`), a query parameter, a
+    /// header (`Idempotency-Key`, `content-type`) or `path`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
 }
 
-/// Serves the finished document.
-pub fn router(doc: Document) -> Router<AppState> {
-    Router::new().route(
-        "/openapi.json",
-        get(move || async move { Json(doc.clone()) }),
-    )
+/// Stable machine-readable error codes.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the body is not JSON, a path or query parameter is malformed.
+    BadRequest,
+    /// 401: no or an invalid token.
+    Unauthorized,
+    /// 403: the role may not do this.
+    Forbidden,
+    /// 403: the token's user has no profile in the tenant.
+    NoProfile,
+    /// 403: the user is deactivated.
+    UserInactive,
+    /// 403: the tenant is suspended.
+    TenantSuspended,
+    /// 403: the tenant is read-only (reads work, writes are refused).
+    TenantReadOnly,
+    /// 404: no such record, or not visible to the caller.
+    NotFound,
+    /// 405
+    MethodNotAllowed,
+    /// 409: a duplicate, an overlap, a concurrent request with the same key.
+    Conflict,
+    /// 413
+    PayloadTooLarge,
+    /// 415
+    UnsupportedMediaType,
+    /// 422: a field is invalid (see `field`).
+    Invalid,
+    /// 500 (details are logged, never sent).
+    Internal,
+    /// 503: transient; retry (Retry-After).
+    Unavailable,
+}
+
+/// Adds the errors every operation can answer with, so a client (and the
+/// conformance test) finds every status the server sends in the document.
+/// Runs on the finished document (after every router is merged).
+pub fn add_common_errors_to_all(doc: &mut Document) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let ops = [
+            item.get.as_mut(),
+            item.post.as_mut(),
+            item.put.as_mut(),
+            item.patch.as_mut(),
+            item.delete.as_mut(),
+        ];
+        for op in ops.into_iter().flatten() {
+            add_common_errors(path, op);
+        }
+    }
+}
+
+fn add_common_errors(path: &str, op: &mut Operation) {
+    let public = op
+        .security
+        .as_ref()
+        .and_then(|s| serde_json::to_value(s).ok())
+        .is_some_and(|v| v == serde_json::json!([{}]));
+    let body_types: Vec<String> = op
+        .request_body
+        .as_ref()
+        .map(|b| b.content.keys().cloned().collect())
+        .unwrap_or_default();
+    let params: Vec<serde_json::Value> = op
+        .parameters
+        .iter()
+        .flatten()
+        .filter_map(|p| serde_json::to_value(p).ok())
+        .collect();
+    let has_query = params
+        .iter()
+        .any(|p| p["in"] == "query" || p["in"] == "header");
+    let idempotent = params.iter().any(|p| p["name"] == "Idempotency-Key");
+    // Reasons per status, joined into one description; a status the
+    // route documents itself keeps its own.
+    let mut reasons: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    let mut add = |status: &'static str, description: &'static str| {
+        reasons.entry(status).or_default().push(description);
+    };
+    if !public {
+        add("401", "no token, or an invalid or expired one");
+        add(
+            "403",
+            "the role may not do this, or the user or tenant may not act now \
+             (no_profile, user_inactive, tenant_suspended, tenant_read_only)",
+        );
+    }
+    if path.contains('{') {
+        add("400", "a path parameter is malformed");
+        if !public {
+            add("404", "no such record, or not visible to the caller");
+        }
+    }
+    if has_query {
+        add("400", "a query parameter or header is malformed");
+    }
+    if body_types.iter().any(|t| t == "application/json") {
+        add(
+            "400",
+            "the body is not valid JSON (field: the JSON path reached, or body)",
+        );
+        add("413", "the body is larger than the limit");
+        add("415", "the body is not application/json");
+        add(
+            "422",
+            "a field is invalid: a wrong type, an unknown key, a NUL character, too long, \
+             outside its set, or refused by the database (field: its JSON path)",
+        );
+    }
+    if body_types.iter().any(|t| t.starts_with("multipart/")) {
+        add("400", "the multipart body is malformed");
+        add("413", "the file is over the bucket's size limit");
+        add("415", "a file type the bucket does not take");
+        add("422", "a form field is missing or invalid");
+    }
+    if idempotent {
+        add(
+            "409",
+            "a request with this Idempotency-Key is still in progress (field Idempotency-Key)",
+        );
+        add(
+            "422",
+            "this Idempotency-Key was used with a different request (field Idempotency-Key)",
+        );
+    }
+    if !public {
+        add(
+            "503",
+            "transient: the database is busy or unavailable; retry",
+        );
+    }
+    for (status, descriptions) in reasons {
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| error_response(&descriptions.join("; ")));
+    }
+}
+
+fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorResponse")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+/// The document itself.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", security(()),
+    responses((status = 200, description = "this OpenAPI 3.1 document", body = Object)))]
+async fn openapi_json(Extension(doc): Extension<Arc<Document>>) -> Json<Document> {
+    Json(doc.as_ref().clone())
+}
+
+/// Serves the finished document; add it with `Extension(Arc<Document>)`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(openapi_json))
 }

@@ -4,19 +4,27 @@
 use axum::extract::State;
 use axum::response::Response;
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
-use super::write::{rpc, Args, Call};
+use super::openapi::ErrorResponse;
+use super::responses::{
+    Aging, CollectionTicket, InvoiceCreated, InvoiceDetail, InvoicePage, PaymentRecorded,
+};
+use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
+use crate::payload::{
+    blank_is_none, Currency, Date, Id, Int, InvoiceStatus, NewInvoiceStatus, NonNegativeAmount,
+    PaymentMethod, PositiveAmount, Text,
+};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -28,42 +36,55 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(aging))
 }
 
-/// `invoice_create` (finance): due date from `due_date` or `terms_days`.
-#[allow(dead_code)]
-#[derive(ToSchema)]
+/// `invoice_create` (finance): due date from `due_date` or `terms_days`
+/// (default 30 days), never before the issue date.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct InvoiceCreate {
-    customer_id: Uuid,
-    subtotal: f64,
-    tax: f64,
-    issue_date: Option<NaiveDate>,
-    due_date: Option<NaiveDate>,
-    terms_days: Option<i32>,
-    /// IDR by default
-    currency: Option<String>,
-    /// DRAFT or ISSUED (default)
-    status: Option<String>,
-    notes: Option<String>,
+    customer_id: Id,
+    subtotal: PositiveAmount,
+    /// At most the subtotal (PPN: 12% of a DPP of 11/12 of the price, i.e. 11%, for non-luxury goods).
+    tax: NonNegativeAmount,
+    /// Today when absent.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    issue_date: Option<Date>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    due_date: Option<Date>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    terms_days: Option<Int<0, 365>>,
+    /// IDR when absent.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    currency: Option<Currency>,
+    /// ISSUED when absent.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    status: Option<NewInvoiceStatus>,
+    notes: Option<Text<2000>>,
 }
 
 /// `payment_record` (finance): never more than the outstanding amount; the
-/// bank `reference` makes a retry return the recorded payment.
-#[allow(dead_code)]
-#[derive(ToSchema)]
+/// bank `reference` makes a retry return the recorded payment. The invoice
+/// by `invoice_id` or `invoice_no` (one of them).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PaymentCreate {
-    invoice_id: Option<Uuid>,
-    invoice_no: Option<String>,
-    amount: f64,
-    paid_on: Option<NaiveDate>,
-    method: Option<String>,
-    reference: Option<String>,
-    notes: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    invoice_id: Option<Id>,
+    invoice_no: Option<Text<40>>,
+    amount: PositiveAmount,
+    /// Today when absent; never in the future.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    paid_on: Option<Date>,
+    /// bank_transfer when absent.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    method: Option<PaymentMethod>,
+    reference: Option<Text<200>>,
+    notes: Option<Text<2000>>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InvoiceFilter {
-    /// DRAFT, ISSUED, PAID, VOID
-    status: Option<String>,
+    status: Option<InvoiceStatus>,
     customer_id: Option<Uuid>,
     /// Only invoices past due with an outstanding amount.
     overdue: Option<bool>,
@@ -82,44 +103,47 @@ pub struct AgingFilter {
 
 #[utoipa::path(post, path = "/api/invoices", tag = "receivables", request_body = InvoiceCreate,
     params(IdempotencyKey),
-    responses((status = 201, description = "invoice created with its INV number", body = Object),
-              (status = 403, description = "finance only", body = super::openapi::ErrorResponse)))]
+    responses((status = 201, description = "invoice created with its INV number", body = InvoiceCreated),
+              (status = 403, description = "finance only", body = ErrorResponse),
+              (status = 404, description = "no such customer (or not visible)", body = ErrorResponse)))]
 async fn create_invoice(
     State(state): State<AppState>,
     caller: Caller,
     key: IdempotencyKey,
-    Json(body): Json<Value>,
+    Json(invoice): Json<InvoiceCreate>,
 ) -> Result<Response> {
     let call = Call::post(
         "/api/invoices".into(),
         "select invoice_create($1)",
-        Args::Body(body),
+        Args::Body(body(&invoice)?),
     );
     rpc(&state, &caller, key, call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/payments", tag = "receivables", request_body = PaymentCreate,
     params(IdempotencyKey),
-    responses((status = 201, description = "payment recorded", body = Object),
-              (status = 422, description = "over the outstanding amount, or a field is invalid", body = super::openapi::ErrorResponse)))]
+    responses((status = 201, description = "payment recorded (or, with a known reference and the same values, the recorded one)", body = PaymentRecorded),
+              (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
+              (status = 409, description = "the reference is recorded on the invoice with other values", body = ErrorResponse),
+              (status = 422, description = "over the outstanding amount, or a field is invalid", body = ErrorResponse)))]
 async fn create_payment(
     State(state): State<AppState>,
     caller: Caller,
     key: IdempotencyKey,
-    Json(body): Json<Value>,
+    Json(payment): Json<PaymentCreate>,
 ) -> Result<Response> {
     let call = Call::post(
         "/api/payments".into(),
         "select payment_record($1)",
-        Args::Body(body),
+        Args::Body(body(&payment)?),
     );
     rpc(&state, &caller, key, call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/invoices/{id}/collection-ticket", tag = "receivables",
     params(("id" = Uuid, Path), IdempotencyKey),
-    responses((status = 200, description = "the collection ticket (created once per invoice)", body = Object),
-              (status = 422, description = "the invoice is not overdue", body = super::openapi::ErrorResponse)))]
+    responses((status = 200, description = "the collection ticket (created once per invoice)", body = CollectionTicket),
+              (status = 422, description = "the invoice is not overdue", body = ErrorResponse)))]
 async fn collection_ticket(
     State(state): State<AppState>,
     caller: Caller,
@@ -135,7 +159,7 @@ async fn collection_ticket(
 }
 
 #[utoipa::path(get, path = "/api/invoices", tag = "receivables", params(InvoiceFilter, Page),
-    responses((status = 200, description = "invoices the caller may see with outstanding amounts, newest first", body = Paged)))]
+    responses((status = 200, description = "invoices the caller may see with outstanding amounts, newest first", body = InvoicePage)))]
 async fn list_invoices(
     State(state): State<AppState>,
     caller: Caller,
@@ -143,7 +167,7 @@ async fn list_invoices(
     Query(page): Query<Page>,
 ) -> Result<Json<Paged>> {
     let mut list = List::new("v_invoices", "invoice_id");
-    list.filter("status", "=", f.status.map(|s| s.to_uppercase()))
+    list.filter("status", "=", f.status.map(InvoiceStatus::as_str))
         .filter("customer_id", "=", f.customer_id)
         .filter("is_overdue", "=", f.overdue)
         .filter("due_date", ">=", f.due_from)
@@ -156,8 +180,8 @@ async fn list_invoices(
 }
 
 #[utoipa::path(get, path = "/api/invoices/{id}", tag = "receivables", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "the invoice with its payments", body = Object),
-              (status = 404, description = "no such invoice (or not visible)", body = super::openapi::ErrorResponse)))]
+    responses((status = 200, description = "the invoice with its payments", body = InvoiceDetail),
+              (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse)))]
 async fn get_invoice(
     State(state): State<AppState>,
     caller: Caller,
@@ -182,7 +206,7 @@ async fn get_invoice(
 }
 
 #[utoipa::path(get, path = "/api/ar/aging", tag = "receivables", params(AgingFilter),
-    responses((status = 200, description = "outstanding per customer and currency by days past due, with totals", body = Object)))]
+    responses((status = 200, description = "outstanding per customer and currency by days past due, with totals", body = Aging)))]
 async fn aging(
     State(state): State<AppState>,
     caller: Caller,

@@ -2,20 +2,28 @@
 
 use axum::extract::{Multipart, State};
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::files::{attach, Attach, FileUpload};
 use super::list::{List, Page, Paged};
-use super::write::{rpc, Args, Call};
+use super::openapi::ErrorResponse;
+use super::responses::{
+    AttachmentAdded, MessageAdded, Ticket, TicketCreated, TicketDetail, TicketPage,
+};
+use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
+use crate::payload::{
+    blank_is_none, Change, DeptCode, Id, NonBlank, Patch, Priority, Quantity, Text, TicketStatus,
+    TicketType,
+};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -30,50 +38,75 @@ pub fn upload_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(add_attachment))
 }
 
-/// `ticket_create`. RFQs (`inquiry_tariff`) also take origin, destination,
-/// commodity, weight_kg, volume_cbm and customer contact snapshots.
-#[allow(dead_code)]
-#[derive(ToSchema)]
+/// `ticket_create`. RFQs (`inquiry_tariff`) also take origin and
+/// destination (required for them), commodity, weight_kg, volume_cbm and
+/// customer contact snapshots; the other types take none of those.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TicketCreate {
-    /// inquiry_tariff, general_request, complaint, service_request
-    ticket_type: String,
-    subject: String,
+    ticket_type: TicketType,
+    subject: NonBlank<200>,
     /// The department that works the ticket (e.g. OPS-JKT, FIN).
-    dept_target: String,
-    description: Option<String>,
-    /// low, normal (default), high, urgent
-    priority: Option<String>,
+    dept_target: DeptCode,
+    description: Option<Text<20000>>,
+    /// normal when absent.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    priority: Option<Priority>,
+    /// Hide the customer from ops (default: true for RFQs).
     need_customer_masking: Option<bool>,
-    related_lead_id: Option<Uuid>,
-    related_customer_id: Option<Uuid>,
-    assignee_user_id: Option<Uuid>,
-    origin: Option<String>,
-    destination: Option<String>,
-    commodity: Option<String>,
-    weight_kg: Option<f64>,
-    volume_cbm: Option<f64>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    related_lead_id: Option<Id>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    related_customer_id: Option<Id>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    assignee_user_id: Option<Id>,
+    origin: Option<Text<200>>,
+    destination: Option<Text<200>>,
+    commodity: Option<Text<200>>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    weight_kg: Option<Quantity>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    volume_cbm: Option<Quantity>,
+    contact_name: Option<Text<200>>,
+    contact_phone: Option<Text<40>>,
+    contact_email: Option<Text<254>>,
+    company_name: Option<Text<200>>,
 }
 
-/// Only the keys sent change. `status` moves through the lifecycle (with an
-/// optional `note` that becomes a reply); `assignee_user_id` null unassigns.
-#[allow(dead_code)]
-#[derive(ToSchema)]
+/// `ticket_update`: only the keys sent change (at least one). `status`
+/// moves through the lifecycle, with an optional `note` that becomes a
+/// reply; `assignee_user_id` null unassigns.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TicketPatch {
-    status: Option<String>,
-    note: Option<String>,
-    assignee_user_id: Option<Uuid>,
-    subject: Option<String>,
-    description: Option<String>,
-    priority: Option<String>,
+    #[serde(default, skip_serializing_if = "Change::is_absent")]
+    #[schema(value_type = TicketStatus)]
+    status: Change<TicketStatus>,
+    /// Goes with a status change only.
+    #[serde(default, skip_serializing_if = "Patch::is_absent")]
+    #[schema(value_type = Option<Text<10000>>)]
+    note: Patch<Text<10000>>,
+    #[serde(default, skip_serializing_if = "Patch::is_absent")]
+    #[schema(value_type = Option<Id>)]
+    assignee_user_id: Patch<Id>,
+    #[serde(default, skip_serializing_if = "Change::is_absent")]
+    #[schema(value_type = NonBlank<200>)]
+    subject: Change<NonBlank<200>>,
+    #[serde(default, skip_serializing_if = "Patch::is_absent")]
+    #[schema(value_type = Option<Text<10000>>)]
+    description: Patch<Text<10000>>,
+    #[serde(default, skip_serializing_if = "Change::is_absent")]
+    #[schema(value_type = Priority)]
+    priority: Change<Priority>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// `ticket_add_message`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageCreate {
-    body: String,
-    /// Internal notes are not replies to the customer.
-    #[serde(default)]
-    internal: bool,
+    body: NonBlank<20000>,
+    /// Internal notes are not replies to the customer (default false).
+    internal: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -81,9 +114,9 @@ pub struct MessageCreate {
 pub struct TicketFilter {
     ticket_type: Option<String>,
     /// Inquiry or ticket status, e.g. OPEN.
-    status: Option<String>,
+    status: Option<TicketStatus>,
     dept_target: Option<String>,
-    priority: Option<String>,
+    priority: Option<Priority>,
     assignee_user_id: Option<Uuid>,
     related_customer_id: Option<Uuid>,
     created_from: Option<chrono::DateTime<chrono::Utc>>,
@@ -94,67 +127,56 @@ pub struct TicketFilter {
 
 #[utoipa::path(post, path = "/api/tickets", tag = "tickets", request_body = TicketCreate,
     params(IdempotencyKey),
-    responses((status = 201, description = "ticket created", body = Object),
-              (status = 422, description = "a field is invalid", body = super::openapi::ErrorResponse)))]
+    responses((status = 201, description = "ticket created", body = TicketCreated),
+              (status = 422, description = "a field is invalid", body = ErrorResponse)))]
 async fn create_ticket(
     State(state): State<AppState>,
     caller: Caller,
     key: IdempotencyKey,
-    Json(body): Json<Value>,
+    Json(ticket): Json<TicketCreate>,
 ) -> Result<Response> {
     let call = Call::post(
         "/api/tickets".into(),
         "select ticket_create($1)",
-        Args::Body(body),
+        Args::Body(body(&ticket)?),
     );
     rpc(&state, &caller, key, call.created()).await
 }
 
 #[utoipa::path(patch, path = "/api/tickets/{id}", tag = "tickets", request_body = TicketPatch,
     params(("id" = Uuid, Path), IdempotencyKey),
-    responses((status = 200, description = "the changed ticket", body = Object),
-              (status = 422, description = "not an allowed transition, or a field is invalid", body = super::openapi::ErrorResponse)))]
+    responses((status = 200, description = "the changed ticket as the caller may read it (as GET /api/tickets/{id}, without messages and attachments)", body = Ticket),
+              (status = 422, description = "not an allowed transition, nothing to change, or a field is invalid", body = ErrorResponse)))]
 async fn update_ticket(
     State(state): State<AppState>,
     caller: Caller,
     key: IdempotencyKey,
     Path(id): Path<Uuid>,
-    Json(body): Json<Value>,
+    Json(patch): Json<TicketPatch>,
 ) -> Result<Response> {
     let call = Call::patch(
         format!("/api/tickets/{id}"),
         "select ticket_update($1, $2)",
-        Args::IdBody(id, body),
+        Args::IdBody(id, body(&patch)?),
     );
     rpc(&state, &caller, key, call).await
 }
 
 #[utoipa::path(post, path = "/api/tickets/{id}/messages", tag = "tickets", request_body = MessageCreate,
     params(("id" = Uuid, Path), IdempotencyKey),
-    responses((status = 201, description = "message added", body = Object),
-              (status = 404, description = "no such ticket (or not visible)", body = super::openapi::ErrorResponse)))]
+    responses((status = 201, description = "message added", body = MessageAdded),
+              (status = 404, description = "no such ticket (or not visible)", body = ErrorResponse)))]
 async fn add_message(
     State(state): State<AppState>,
     caller: Caller,
     key: IdempotencyKey,
     Path(id): Path<Uuid>,
-    Json(body): Json<Value>,
+    Json(message): Json<MessageCreate>,
 ) -> Result<Response> {
-    let message = MessageCreate::deserialize(&body).map_err(|e| {
-        let field = if e.to_string().contains("internal") {
-            "internal"
-        } else {
-            "body"
-        };
-        ApiError::invalid(field, format!("{field}: {e}"))
-    })?;
     let call = Call::post(
         format!("/api/tickets/{id}/messages"),
         "select ticket_add_message($1, $2 ->> 'body', ($2 ->> 'internal')::boolean)",
-        Args::IdBody(
-            id,
-            json!({"body": message.body, "internal": message.internal}),
-        ),
+        Args::IdBody(id, body(&message)?),
     );
     rpc(&state, &caller, key, call.created()).await
 }
@@ -162,9 +184,9 @@ async fn add_message(
 #[utoipa::path(post, path = "/api/tickets/{id}/attachments", tag = "tickets",
     request_body(content = FileUpload, content_type = "multipart/form-data"),
     params(("id" = Uuid, Path), IdempotencyKey),
-    responses((status = 201, description = "file stored and attached", body = Object),
-              (status = 413, description = "over the bucket's size limit", body = super::openapi::ErrorResponse),
-              (status = 415, description = "a file type the bucket does not take", body = super::openapi::ErrorResponse)))]
+    responses((status = 201, description = "file stored and attached", body = AttachmentAdded),
+              (status = 413, description = "over the bucket's size limit", body = ErrorResponse),
+              (status = 415, description = "a file type the bucket does not take", body = ErrorResponse)))]
 async fn add_attachment(
     State(state): State<AppState>,
     caller: Caller,
@@ -182,7 +204,7 @@ async fn add_attachment(
 }
 
 #[utoipa::path(get, path = "/api/tickets", tag = "tickets", params(TicketFilter, Page),
-    responses((status = 200, description = "tickets the caller may see, newest first (customer details masked for ops)", body = Paged)))]
+    responses((status = 200, description = "tickets the caller may see, newest first (customer details masked for ops)", body = TicketPage)))]
 async fn list_tickets(
     State(state): State<AppState>,
     caller: Caller,
@@ -191,9 +213,9 @@ async fn list_tickets(
 ) -> Result<Json<Paged>> {
     let mut list = List::new("v_tickets", "ticket_id");
     list.filter("ticket_type", "=", f.ticket_type.map(|s| s.to_lowercase()))
-        .filter("status", "=", f.status.map(|s| s.to_uppercase()))
+        .filter("status", "=", f.status.map(TicketStatus::as_str))
         .filter("dept_target", "=", f.dept_target)
-        .filter("priority", "=", f.priority.map(|s| s.to_lowercase()))
+        .filter("priority", "=", f.priority.map(Priority::as_str))
         .filter("assignee_user_id", "=", f.assignee_user_id)
         .filter("related_customer_id", "=", f.related_customer_id)
         .filter("created_at", ">=", f.created_from)
@@ -206,8 +228,8 @@ async fn list_tickets(
 }
 
 #[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "the ticket with its messages and attachments", body = Object),
-              (status = 404, description = "no such ticket (or not visible)", body = super::openapi::ErrorResponse)))]
+    responses((status = 200, description = "the ticket with its messages and attachments", body = TicketDetail),
+              (status = 404, description = "no such ticket (or not visible)", body = ErrorResponse)))]
 async fn get_ticket(
     State(state): State<AppState>,
     caller: Caller,

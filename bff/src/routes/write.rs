@@ -6,9 +6,15 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::error::Result;
+use crate::error::{ApiError, Result};
 use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey};
 use crate::state::AppState;
+
+/// A typed request body as the JSON the RPC reads: the client's values as
+/// sent, absent keys of PATCH bodies left out.
+pub fn body<T: serde::Serialize>(request: &T) -> Result<Value> {
+    serde_json::to_value(request).map_err(|e| ApiError::Internal(e.into()))
+}
 
 /// Arguments of an RPC: `($1)` = body, `($1)` = id from the path, or
 /// `($1, $2)` = id, body.

@@ -1,0 +1,1055 @@
+//! The value types of request bodies. Each one parses a JSON value the way
+//! the database's payload readers (`payload_text`, `payload_uuid`,
+//! `payload_numeric`, … in V2) read it, refuses what they would refuse for
+//! a reason the BFF can see (a wrong type, a NUL character, a string over
+//! its limit, a value outside a closed set), and documents itself in the
+//! OpenAPI document with the same limits: one definition for parsing and
+//! the document. The database still checks everything.
+//!
+//! Conventions of the database that the types mirror:
+//! - strings are trimmed of spaces and a blank string is absent (NULL);
+//!   lengths count characters after trimming;
+//! - numbers are JSON numbers or numeric strings, with a fixed number of
+//!   decimals and less than 10^15;
+//! - closed sets are compared after the case folding the function applies.
+//!
+//! Request bodies re-serialize to exactly what the client meant, so the
+//! database reads the same values (strings unchanged, numbers as sent).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::{KnownFormat, RefOr};
+use utoipa::{PartialSchema, ToSchema};
+
+/// The database trims spaces only (`btrim` without characters).
+fn trim(s: &str) -> &str {
+    s.trim_matches(' ')
+}
+
+fn no_nul<E: de::Error>(s: &str) -> Result<(), E> {
+    if s.contains('\0') {
+        return Err(E::custom(
+            "must not contain a NUL character (\\u0000), which the database cannot store",
+        ));
+    }
+    Ok(())
+}
+
+fn string_schema() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+// ------------------------------------------------------------------ text
+
+/// A string of at most `MAX` characters after trimming; may be blank
+/// (the database stores a blank string as NULL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text<const MAX: usize>(pub String);
+
+impl<const MAX: usize> Text<MAX> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn check_text<E: de::Error>(s: &str, max: usize) -> Result<(), E> {
+    no_nul(s)?;
+    let n = trim(s).chars().count();
+    if n > max {
+        return Err(E::custom(format!(
+            "at most {max} characters (this one has {n})"
+        )));
+    }
+    Ok(())
+}
+
+struct TextVisitor<const MAX: usize, const REQUIRED: bool>;
+
+impl<const MAX: usize, const REQUIRED: bool> Visitor<'_> for TextVisitor<MAX, REQUIRED> {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a string of at most {MAX} characters")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<String, E> {
+        check_text(s, MAX)?;
+        if REQUIRED && trim(s).is_empty() {
+            return Err(E::custom("is required (not blank)"));
+        }
+        Ok(s.to_owned())
+    }
+}
+
+impl<'de, const MAX: usize> Deserialize<'de> for Text<MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextVisitor::<MAX, false>).map(Text)
+    }
+}
+
+impl<const MAX: usize> Serialize for Text<MAX> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<const MAX: usize> PartialSchema for Text<MAX> {
+    fn schema() -> RefOr<Schema> {
+        string_schema()
+            .max_length(Some(MAX))
+            .description(Some(format!(
+                "Text of at most {MAX} characters (spaces around it are trimmed; blank means none); no NUL characters."
+            )))
+            .into()
+    }
+}
+
+impl<const MAX: usize> ToSchema for Text<MAX> {
+    fn name() -> Cow<'static, str> {
+        Cow::Owned(format!("Text{MAX}"))
+    }
+}
+
+/// A required string: at most `MAX` characters after trimming, not blank.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonBlank<const MAX: usize>(pub String);
+
+impl<const MAX: usize> NonBlank<MAX> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de, const MAX: usize> Deserialize<'de> for NonBlank<MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextVisitor::<MAX, true>).map(NonBlank)
+    }
+}
+
+impl<const MAX: usize> Serialize for NonBlank<MAX> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<const MAX: usize> PartialSchema for NonBlank<MAX> {
+    fn schema() -> RefOr<Schema> {
+        string_schema()
+            .min_length(Some(1))
+            .max_length(Some(MAX))
+            .pattern(Some("[^ ]"))
+            .description(Some(format!(
+                "Required text of at most {MAX} characters (spaces around it are trimmed; not blank); no NUL characters."
+            )))
+            .into()
+    }
+}
+
+impl<const MAX: usize> ToSchema for NonBlank<MAX> {
+    fn name() -> Cow<'static, str> {
+        Cow::Owned(format!("NonBlank{MAX}"))
+    }
+}
+
+// ------------------------------------------------------------------ ids, dates
+
+/// A UUID as a string (`payload_uuid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Id(pub uuid::Uuid);
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Id;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a UUID string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Id, E> {
+                no_nul(s)?;
+                let t = trim(s);
+                if t.is_empty() {
+                    return Err(E::custom("is required"));
+                }
+                uuid::Uuid::parse_str(t)
+                    .map(Id)
+                    .map_err(|_| E::custom("must be a UUID"))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl PartialSchema for Id {
+    fn schema() -> RefOr<Schema> {
+        string_schema()
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+            .into()
+    }
+}
+
+impl ToSchema for Id {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Id")
+    }
+}
+
+/// A calendar date `YYYY-MM-DD` (`payload_date`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Date(pub chrono::NaiveDate);
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Date;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a date YYYY-MM-DD")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Date, E> {
+                no_nul(s)?;
+                let t = trim(s);
+                let shape = t.len() == 10
+                    && t.bytes().enumerate().all(|(i, b)| match i {
+                        4 | 7 => b == b'-',
+                        _ => b.is_ascii_digit(),
+                    });
+                if !shape {
+                    return Err(E::custom("must be a date YYYY-MM-DD"));
+                }
+                chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                    .ok()
+                    .filter(|d| chrono::Datelike::year(d) >= 1)
+                    .map(Date)
+                    .ok_or_else(|| E::custom("is not a valid date"))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl Serialize for Date {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.format("%Y-%m-%d").to_string())
+    }
+}
+
+impl PartialSchema for Date {
+    fn schema() -> RefOr<Schema> {
+        string_schema()
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .into()
+    }
+}
+
+impl ToSchema for Date {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Date")
+    }
+}
+
+/// A string matching a fixed shape, folded the way the database folds it
+/// (`period_month`, `currency`, `dept_target`).
+pub trait Shape {
+    const NAME: &'static str;
+    /// The JSON Schema pattern of the folded value (anchored).
+    const PATTERN: &'static str;
+    const DESCRIPTION: &'static str;
+    fn fold(s: &str) -> String;
+    fn matches(folded: &str) -> bool;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shaped<S: Shape>(pub String, PhantomData<S>);
+
+impl<'de, S: Shape> Deserialize<'de> for Shaped<S> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        no_nul::<D::Error>(&s)?;
+        let folded = S::fold(trim(&s));
+        if !S::matches(&folded) {
+            return Err(de::Error::custom(format!("must be {}", S::DESCRIPTION)));
+        }
+        Ok(Shaped(s, PhantomData))
+    }
+}
+
+impl<S: Shape> Serialize for Shaped<S> {
+    fn serialize<Z: Serializer>(&self, s: Z) -> Result<Z::Ok, Z::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<S: Shape> PartialSchema for Shaped<S> {
+    fn schema() -> RefOr<Schema> {
+        string_schema()
+            .pattern(Some(S::PATTERN))
+            .description(Some(S::DESCRIPTION))
+            .into()
+    }
+}
+
+impl<S: Shape> ToSchema for Shaped<S> {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed(S::NAME)
+    }
+}
+
+/// `dept_target`: a department code, upper-cased by the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeptShape;
+impl Shape for DeptShape {
+    const NAME: &'static str = "DeptCode";
+    const PATTERN: &'static str = "^ *[A-Za-z][A-Za-z0-9_-]{0,31} *$";
+    const DESCRIPTION: &'static str =
+        "a department code such as OPS-JKT or FIN (letters, digits, _ and -, up to 32; case-insensitive)";
+    fn fold(s: &str) -> String {
+        s.to_uppercase()
+    }
+    fn matches(f: &str) -> bool {
+        let b = f.as_bytes();
+        !b.is_empty()
+            && b.len() <= 32
+            && b[0].is_ascii_uppercase()
+            && b[1..]
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+    }
+}
+pub type DeptCode = Shaped<DeptShape>;
+
+/// `currency`: an ISO 4217 code, upper-cased by the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrencyShape;
+impl Shape for CurrencyShape {
+    const NAME: &'static str = "Currency";
+    const PATTERN: &'static str = "^ *[A-Za-z]{3} *$";
+    const DESCRIPTION: &'static str = "an ISO 4217 currency code such as IDR (case-insensitive)";
+    fn fold(s: &str) -> String {
+        s.to_uppercase()
+    }
+    fn matches(f: &str) -> bool {
+        f.len() == 3 && f.bytes().all(|c| c.is_ascii_uppercase())
+    }
+}
+pub type Currency = Shaped<CurrencyShape>;
+
+/// `period_month`: YYYY-MM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthShape;
+impl Shape for MonthShape {
+    const NAME: &'static str = "Month";
+    const PATTERN: &'static str = "^ *[0-9]{4}-(0[1-9]|1[0-2]) *$";
+    const DESCRIPTION: &'static str = "a month YYYY-MM such as 2026-03";
+    fn fold(s: &str) -> String {
+        s.to_owned()
+    }
+    fn matches(f: &str) -> bool {
+        let b = f.as_bytes();
+        b.len() == 7
+            && b[..4].iter().all(u8::is_ascii_digit)
+            && b[4] == b'-'
+            && matches!((b[5], b[6]), (b'0', b'1'..=b'9') | (b'1', b'0'..=b'2'))
+    }
+}
+pub type Month = Shaped<MonthShape>;
+
+// ------------------------------------------------------------------ numbers
+
+/// A decimal read off its JSON text: value = 0.DIGITS × 10^exp.
+struct Decimal {
+    digits: String,
+    exp: i64,
+}
+
+impl Decimal {
+    /// `-12.50`, `1e-7`, `3E+2`, `.5`: the forms of JSON numbers and of the
+    /// numeric strings the database accepts (no exponent there).
+    fn parse(s: &str, allow_exponent: bool) -> Option<(bool, Decimal)> {
+        let (negative, rest) = match s.as_bytes().first()? {
+            b'-' => (true, &s[1..]),
+            b'+' => (false, &s[1..]),
+            _ => (false, s),
+        };
+        let (mantissa, exponent) = match rest.find(['e', 'E']) {
+            Some(i) if allow_exponent => (&rest[..i], rest[i + 1..].parse::<i64>().ok()?),
+            Some(_) => return None,
+            None => (rest, 0),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        if int.is_empty() && frac.is_empty()
+            || !int.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        let all = format!("{int}{frac}");
+        let lead = all.len() - all.trim_start_matches('0').len();
+        let digits = all.trim_matches('0').to_owned();
+        let exp = int.len() as i64 - lead as i64 + exponent;
+        Some((negative && !digits.is_empty(), Decimal { digits, exp }))
+    }
+
+    fn is_zero(&self) -> bool {
+        self.digits.is_empty()
+    }
+
+    /// Digits after the decimal point, trailing zeros dropped.
+    fn scale(&self) -> i64 {
+        (self.digits.len() as i64 - self.exp).max(0)
+    }
+
+    /// |value| >= 10^15.
+    fn too_large(&self) -> bool {
+        !self.is_zero() && self.exp > 15
+    }
+
+    /// The integer value when it has no decimals and fits in an i128.
+    fn to_i128(&self, negative: bool) -> Option<i128> {
+        if self.scale() > 0 || self.exp > 38 {
+            return None;
+        }
+        if self.is_zero() {
+            return Some(0);
+        }
+        let int: String = self
+            .digits
+            .chars()
+            .chain(std::iter::repeat('0'))
+            .take(self.exp as usize)
+            .collect();
+        let n = int.parse::<i128>().ok()?;
+        Some(if negative { -n } else { n })
+    }
+}
+
+/// The sign a [`Number`] may have.
+pub const ANY_SIGN: u8 = 0;
+/// Greater than 0.
+pub const POSITIVE: u8 = 1;
+/// 0 or more.
+pub const NON_NEGATIVE: u8 = 2;
+
+/// Money: 2 decimals, greater than 0 (subtotals, payments).
+pub type PositiveAmount = Number<2, POSITIVE>;
+/// Money: 2 decimals, 0 or more (tax).
+pub type NonNegativeAmount = Number<2, NON_NEGATIVE>;
+/// Weights and volumes: 3 decimals, greater than 0.
+pub type Quantity = Number<3, POSITIVE>;
+/// KPI values: 4 decimals, any sign (the metric's unit decides).
+pub type KpiValue = Number<4, ANY_SIGN>;
+/// KPI targets: 4 decimals, 0 or more.
+pub type KpiTarget = Number<4, NON_NEGATIVE>;
+
+/// A JSON number or numeric string with at most `SCALE` decimals and an
+/// absolute value below 10^15 (`payload_numeric`); `SIGN` bounds its sign
+/// ([`ANY_SIGN`], [`POSITIVE`], [`NON_NEGATIVE`]). Kept as sent, so the
+/// database reads the client's own digits. Used through the aliases above
+/// (utoipa documents a type alias as one schema).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Number<const SCALE: u32, const SIGN: u8>(pub Value);
+
+impl<const SCALE: u32, const SIGN: u8> Number<SCALE, SIGN> {
+    fn check<E: de::Error>(text: &str, allow_exponent: bool) -> Result<(), E> {
+        let (negative, d) =
+            Decimal::parse(text, allow_exponent).ok_or_else(|| E::custom("must be a number"))?;
+        if d.scale() > SCALE as i64 {
+            return Err(E::custom(format!("at most {SCALE} decimals")));
+        }
+        if d.too_large() {
+            return Err(E::custom("is too large"));
+        }
+        if SIGN == POSITIVE && (negative || d.is_zero()) {
+            return Err(E::custom("must be greater than 0"));
+        }
+        if SIGN == NON_NEGATIVE && negative {
+            return Err(E::custom("must be 0 or more"));
+        }
+        Ok(())
+    }
+}
+
+impl<'de, const SCALE: u32, const SIGN: u8> Deserialize<'de> for Number<SCALE, SIGN> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        match &v {
+            Value::Number(n) => Self::check::<D::Error>(&n.to_string(), true)?,
+            Value::String(s) => {
+                no_nul::<D::Error>(s)?;
+                Self::check::<D::Error>(trim(s), false)?
+            }
+            _ => return Err(de::Error::custom("must be a number")),
+        }
+        Ok(Number(v))
+    }
+}
+
+impl<const SCALE: u32, const SIGN: u8> Serialize for Number<SCALE, SIGN> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<const SCALE: u32, const SIGN: u8> PartialSchema for Number<SCALE, SIGN> {
+    fn schema() -> RefOr<Schema> {
+        let sign = match SIGN {
+            POSITIVE => ", greater than 0",
+            NON_NEGATIVE => ", 0 or more",
+            _ => "",
+        };
+        let mut number = ObjectBuilder::new().schema_type(Type::Number);
+        if SIGN == POSITIVE {
+            number = number.exclusive_minimum(Some(0.0));
+        }
+        if SIGN == NON_NEGATIVE {
+            number = number.minimum(Some(0.0));
+        }
+        number = number.exclusive_maximum(Some(1e15));
+        OneOfBuilder::new()
+            .item(number)
+            .item(string_schema().pattern(Some(r"^ *[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+) *$")))
+            .description(Some(format!(
+                "A number (or a numeric string) with at most {SCALE} decimals, below 10^15 in absolute value{sign}."
+            )))
+            .into()
+    }
+}
+
+impl<const SCALE: u32, const SIGN: u8> ToSchema for Number<SCALE, SIGN> {
+    fn name() -> Cow<'static, str> {
+        let sign = match SIGN {
+            POSITIVE => "Positive",
+            NON_NEGATIVE => "NonNegative",
+            _ => "",
+        };
+        Cow::Owned(format!("{sign}Decimal{SCALE}"))
+    }
+}
+
+/// An integer between `MIN` and `MAX` (`payload_integer` plus the
+/// function's own range check); `12.0` and `"12"` count as integers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Int<const MIN: i64, const MAX: i64>(pub Value);
+
+impl<'de, const MIN: i64, const MAX: i64> Deserialize<'de> for Int<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let parsed = match &v {
+            Value::Number(n) => Decimal::parse(&n.to_string(), true),
+            Value::String(s) => {
+                no_nul::<D::Error>(s)?;
+                Decimal::parse(trim(s), false)
+            }
+            _ => None,
+        };
+        let (negative, dec) = parsed.ok_or_else(|| de::Error::custom("must be an integer"))?;
+        if dec.scale() > 0 {
+            return Err(de::Error::custom("must be an integer"));
+        }
+        match dec.to_i128(negative) {
+            Some(n) if (MIN as i128..=MAX as i128).contains(&n) => {}
+            _ => {
+                return Err(de::Error::custom(format!(
+                    "must be an integer from {MIN} to {MAX}"
+                )))
+            }
+        }
+        Ok(Int(v))
+    }
+}
+
+impl<const MIN: i64, const MAX: i64> Serialize for Int<MIN, MAX> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<const MIN: i64, const MAX: i64> PartialSchema for Int<MIN, MAX> {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(MIN as f64))
+                    .maximum(Some(MAX as f64)),
+            )
+            .item(string_schema().pattern(Some(r"^ *[+-]?[0-9]+(\.0*)? *$")))
+            .description(Some(format!("An integer from {MIN} to {MAX}.")))
+            .into()
+    }
+}
+
+impl<const MIN: i64, const MAX: i64> ToSchema for Int<MIN, MAX> {
+    fn name() -> Cow<'static, str> {
+        Cow::Owned(format!("Int{MIN}To{MAX}").replace('-', "Minus"))
+    }
+}
+
+// ------------------------------------------------------------------ lists
+
+/// A JSON array of at most `MAX` UUIDs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdList<const MAX: usize>(pub Vec<Id>);
+
+impl<'de, const MAX: usize> Deserialize<'de> for IdList<MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let items = Vec::<Id>::deserialize(d)?;
+        if items.len() > MAX {
+            return Err(de::Error::custom(format!("at most {MAX} items")));
+        }
+        Ok(IdList(items))
+    }
+}
+
+impl<const MAX: usize> Serialize for IdList<MAX> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<const MAX: usize> PartialSchema for IdList<MAX> {
+    fn schema() -> RefOr<Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(Id::schema())
+            .max_items(Some(MAX))
+            .into()
+    }
+}
+
+impl<const MAX: usize> ToSchema for IdList<MAX> {
+    fn name() -> Cow<'static, str> {
+        Cow::Owned(format!("IdList{MAX}"))
+    }
+}
+
+// ------------------------------------------------------------------ closed sets
+
+/// Declares a closed set of strings: a Rust enum that parses the way the
+/// database compares (after trimming spaces and the given case folding),
+/// serializes as the canonical value and documents itself as a JSON
+/// Schema `enum`.
+macro_rules! closed_set {
+    ($(#[$doc:meta])* $name:ident, fold = $fold:ident, { $($variant:ident = $value:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [&'static str] = &[$($value),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $value),+ }
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                let folded = closed_set!(@fold $fold, s.trim_matches(' '));
+                match folded.as_str() {
+                    $($value => Ok($name::$variant),)+
+                    _ => Err(serde::de::Error::custom(format!(
+                        "must be one of {}", $name::ALL.join(", ")))),
+                }
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                let description = match closed_set!(@case $fold) {
+                    "" => String::from(stringify!($name)),
+                    how => format!("{} ({how})", stringify!($name)),
+                };
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some($name::ALL.iter().copied()))
+                    .description(Some(description))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
+    };
+    (@fold exact, $s:expr) => { $s.to_owned() };
+    (@fold lower, $s:expr) => { $s.to_lowercase() };
+    (@fold upper, $s:expr) => { $s.to_uppercase() };
+    (@case exact) => { "" };
+    (@case lower) => { "case-insensitive" };
+    (@case upper) => { "case-insensitive" };
+}
+
+closed_set!(
+    /// Where a lead came from.
+    Channel, fold = lower, {
+    Website = "website", Whatsapp = "whatsapp", Referral = "referral", Event = "event",
+    SocialMedia = "social_media", Email = "email", Phone = "phone", WalkIn = "walk_in",
+    Marketplace = "marketplace", Partner = "partner", Other = "other",
+});
+
+closed_set!(
+    /// The statuses a lead can be moved to with PATCH (ASSIGNED comes with
+    /// POST /api/leads/{id}/assign); the database checks the transition.
+    LeadStatus, fold = upper, {
+    New = "NEW", Contacted = "CONTACTED", Qualified = "QUALIFIED",
+    Converted = "CONVERTED", Disqualified = "DISQUALIFIED",
+});
+
+closed_set!(
+    /// Every status of a lead (lists filter by it).
+    LeadState, fold = upper, {
+    New = "NEW", Assigned = "ASSIGNED", Contacted = "CONTACTED", Qualified = "QUALIFIED",
+    Converted = "CONVERTED", Disqualified = "DISQUALIFIED",
+});
+
+closed_set!(
+    /// Every status of an invoice.
+    InvoiceStatus, fold = upper, { Draft = "DRAFT", Issued = "ISSUED", Paid = "PAID", Void = "VOID" });
+
+closed_set!(
+    /// The four ticket types (exact, lower case).
+    TicketType, fold = exact, {
+    InquiryTariff = "inquiry_tariff", GeneralRequest = "general_request",
+    Complaint = "complaint", ServiceRequest = "service_request",
+});
+
+closed_set!(
+    /// Ticket priority.
+    Priority, fold = lower, {
+    Low = "low", Normal = "normal", High = "high", Urgent = "urgent",
+});
+
+closed_set!(
+    /// Statuses of tickets (ticket_status) and inquiries (inquiry_status);
+    /// which apply and which transitions are allowed is the database's.
+    TicketStatus, fold = upper, {
+    Open = "OPEN", InProgress = "IN_PROGRESS", WaitingCustomer = "WAITING_CUSTOMER",
+    Quoted = "QUOTED", Won = "WON", Lost = "LOST", Resolved = "RESOLVED",
+    Closed = "CLOSED", Cancelled = "CANCELLED",
+});
+
+closed_set!(
+    /// The status of a new invoice.
+    NewInvoiceStatus, fold = upper, { Draft = "DRAFT", Issued = "ISSUED" });
+
+closed_set!(
+    /// How a payment was made.
+    PaymentMethod, fold = lower, {
+    BankTransfer = "bank_transfer", VirtualAccount = "virtual_account", Cash = "cash",
+    Giro = "giro", Card = "card", EWallet = "e_wallet", Other = "other",
+});
+
+closed_set!(
+    /// Where a KPI actual comes from (IMPORTED entries name their import row).
+    EntrySource, fold = upper, { Manual = "MANUAL", Imported = "IMPORTED" });
+
+// ------------------------------------------------------------------ optional and PATCH fields
+
+/// For `#[serde(default, deserialize_with = "blank_is_none")]` on optional
+/// non-text fields: null and a blank string mean absent, as in the
+/// database's payload readers.
+pub fn blank_is_none<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::String(s) if trim(&s).is_empty() => Ok(None),
+        other => T::deserialize(other)
+            .map(Some)
+            .map_err(|e| de::Error::custom(strip_position(&e.to_string()))),
+    }
+}
+
+/// Derived struct deserializers also take a JSON array (fields by
+/// position); request bodies and nested objects must be JSON objects.
+/// This visitor takes only an object (or null: `None`), and hands the
+/// path-tracking map on, so errors inside keep their JSON path.
+struct ObjectVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+    }
+}
+
+/// For `#[serde(default, deserialize_with = "object")]` on an optional
+/// nested object (`rfq`): an object, null or absent.
+pub fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    d.deserialize_any(ObjectVisitor(PhantomData))
+}
+
+/// A request body: a JSON object parsed into `T`.
+pub struct Body<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Body<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ObjectVisitor(PhantomData))?
+            .map(Body)
+            .ok_or_else(|| de::Error::custom("must be a JSON object"))
+    }
+}
+
+/// serde_json appends " at line L column C" to its messages; in a field's
+/// error the field says where.
+pub fn strip_position(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    }
+}
+
+/// A field of a PATCH body: absent (unchanged), null or a blank string
+/// (cleared, as the database reads both) or a new value. Use with
+/// `#[serde(default, skip_serializing_if = "Patch::is_absent")]` and
+/// `#[schema(value_type = Option<T>)]` (absent and null documented).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Patch<T> {
+    #[default]
+    Absent,
+    Clear,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Patch::Absent)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Patch<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match blank_is_none::<D, T>(d)? {
+            None => Patch::Clear,
+            Some(v) => Patch::Set(v),
+        })
+    }
+}
+
+impl<T: Serialize> Serialize for Patch<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Patch::Set(v) => v.serialize(s),
+            _ => s.serialize_none(),
+        }
+    }
+}
+
+/// A PATCH field that can be changed but not cleared: absent or a value
+/// (null is refused, as the database refuses it). Use with
+/// `#[serde(default, skip_serializing_if = "Change::is_absent")]` and
+/// `#[schema(value_type = T)]` (optional, not nullable).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Change<T> {
+    #[default]
+    Absent,
+    Set(T),
+}
+
+impl<T> Change<T> {
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Change::Absent)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Change<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        if v.is_null() {
+            return Err(de::Error::custom(
+                "cannot be null (leave it out to keep it)",
+            ));
+        }
+        T::deserialize(v)
+            .map(Change::Set)
+            .map_err(|e| de::Error::custom(strip_position(&e.to_string())))
+    }
+}
+
+impl<T: Serialize> Serialize for Change<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Change::Set(v) => v.serialize(s),
+            Change::Absent => s.serialize_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse<T: DeserializeOwned>(v: Value) -> Result<T, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn text_counts_characters_after_trimming_and_refuses_nul() {
+        assert!(parse::<Text<3>>(json!("  abc  ")).is_ok());
+        assert!(parse::<Text<3>>(json!("é€😀")).is_ok());
+        assert!(parse::<Text<3>>(json!("abcd"))
+            .unwrap_err()
+            .contains("at most 3"));
+        assert!(parse::<Text<3>>(json!("a\u{0}"))
+            .unwrap_err()
+            .contains("NUL"));
+        assert!(parse::<Text<3>>(json!("")).is_ok());
+        assert!(parse::<NonBlank<3>>(json!("   "))
+            .unwrap_err()
+            .contains("required"));
+        assert!(parse::<Text<3>>(json!({"x": 1})).is_err());
+        assert!(parse::<Text<3>>(json!(12)).is_err());
+    }
+
+    #[test]
+    fn numbers_follow_payload_numeric() {
+        type Money = Number<2, ANY_SIGN>;
+        for ok in [
+            json!(1),
+            json!(-12.5),
+            json!("12.50"),
+            json!(" 7 "),
+            json!(".5"),
+            json!(999999999999999.9),
+        ] {
+            assert!(parse::<Money>(ok.clone()).is_ok(), "{ok}");
+        }
+        for bad in [
+            json!(1.234),
+            json!("1e3"),
+            json!("abc"),
+            json!(true),
+            json!(1e15),
+            json!("1000000000000000"),
+            json!(""),
+        ] {
+            assert!(parse::<Money>(bad.clone()).is_err(), "{bad}");
+        }
+        assert!(parse::<PositiveAmount>(json!(0)).is_err());
+        assert!(parse::<PositiveAmount>(json!("-1")).is_err());
+        assert!(parse::<NonNegativeAmount>(json!(0)).is_ok());
+        assert!(parse::<NonNegativeAmount>(json!(-0.01)).is_err());
+        assert!(parse::<Quantity>(json!(1e-3)).is_ok());
+        assert!(parse::<Quantity>(json!(1e-4)).is_err());
+    }
+
+    #[test]
+    fn integers_and_ranges() {
+        type Terms = Int<0, 365>;
+        for ok in [
+            json!(0),
+            json!(365),
+            json!("30"),
+            json!(30.0),
+            json!("30.00"),
+        ] {
+            assert!(parse::<Terms>(ok.clone()).is_ok(), "{ok}");
+        }
+        for bad in [json!(-1), json!(366), json!(1.5), json!("x"), json!(1e20)] {
+            assert!(parse::<Terms>(bad.clone()).is_err(), "{bad}");
+        }
+        type Row = Int<1, 2147483647>;
+        assert!(parse::<Row>(json!(0)).is_err());
+        assert!(parse::<Row>(json!(1)).is_ok());
+        assert!(parse::<Row>(json!(2147483648u64)).is_err());
+    }
+
+    #[test]
+    fn closed_sets_fold_like_the_database() {
+        assert_eq!(
+            parse::<Channel>(json!(" WebSite ")).unwrap(),
+            Channel::Website
+        );
+        assert!(parse::<Channel>(json!("pigeon"))
+            .unwrap_err()
+            .contains("website"));
+        assert!(parse::<TicketType>(json!("Complaint")).is_err());
+        assert_eq!(
+            parse::<LeadStatus>(json!("contacted")).unwrap(),
+            LeadStatus::Contacted
+        );
+        assert_eq!(serde_json::to_value(Priority::High).unwrap(), json!("high"));
+    }
+
+    #[test]
+    fn shapes_dates_and_ids() {
+        assert!(parse::<DeptCode>(json!("ops-jkt")).is_ok());
+        assert!(parse::<DeptCode>(json!("1OPS")).is_err());
+        assert!(parse::<Month>(json!("2026-13")).is_err());
+        assert!(parse::<Month>(json!("2026-03")).is_ok());
+        assert!(parse::<Currency>(json!("idr")).is_ok());
+        assert!(parse::<Date>(json!("2026-02-30")).is_err());
+        assert!(parse::<Date>(json!("2026-2-3")).is_err());
+        assert!(parse::<Date>(json!(" 2026-02-28 ")).is_ok());
+        assert!(parse::<Id>(json!("bob")).is_err());
+        assert!(parse::<Id>(json!(uuid::Uuid::nil())).is_ok());
+    }
+
+    #[test]
+    fn patch_fields_keep_absent_null_and_values_apart() {
+        #[derive(Deserialize, Serialize)]
+        #[serde(deny_unknown_fields)]
+        struct P {
+            #[serde(default, skip_serializing_if = "Patch::is_absent")]
+            a: Patch<Text<5>>,
+            #[serde(default, skip_serializing_if = "Change::is_absent")]
+            b: Change<Priority>,
+        }
+        for body in [
+            json!({}),
+            json!({"a": null}),
+            json!({"a": "x", "b": "high"}),
+        ] {
+            let p: P = serde_json::from_value(body.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&p).unwrap(), body);
+        }
+        assert!(serde_json::from_value::<P>(json!({"b": null})).is_err());
+        assert!(serde_json::from_value::<P>(json!({"c": 1})).is_err());
+    }
+
+    #[test]
+    fn blank_optional_values_are_absent() {
+        #[derive(Deserialize)]
+        struct O {
+            #[serde(default, deserialize_with = "blank_is_none")]
+            id: Option<Id>,
+        }
+        assert!(serde_json::from_value::<O>(json!({"id": " "}))
+            .unwrap()
+            .id
+            .is_none());
+        assert!(serde_json::from_value::<O>(json!({})).unwrap().id.is_none());
+        assert!(serde_json::from_value::<O>(json!({"id": "x"})).is_err());
+    }
+}

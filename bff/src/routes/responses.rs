@@ -1,0 +1,568 @@
+//! The documented shapes of every successful response: the jsonb the SQL
+//! functions return and the rows of the list/detail views. Handlers send
+//! what the database gives; these types only document it, with
+//! `deny_unknown_fields` so the document says "exactly these keys" and the
+//! conformance test (`tests/tests/http_contract.rs`) fails on any drift
+//! between the database and this file.
+//!
+//! Conventions: timestamps are RFC 3339 strings, dates `YYYY-MM-DD`,
+//! numeric columns JSON numbers. A nullable column is an `Option` (present
+//! as null); a key the function strips when null is an `Option` too.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+// ------------------------------------------------------------------ leads
+
+/// Declares a struct with the columns of `leads` plus `extra` fields, so the
+/// list row and the detail share one list of columns.
+macro_rules! lead_row {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            tenant_id: Uuid,
+            lead_id: Uuid,
+            /// LEAD-YYYY-NNNNNN
+            lead_no: Option<String>,
+            channel: crate::payload::Channel,
+            status: crate::payload::LeadState,
+            company_name: String,
+            contact_name: Option<String>,
+            contact_email: Option<String>,
+            contact_phone: Option<String>,
+            npwp: Option<String>,
+            city: Option<String>,
+            notes: Option<String>,
+            customer_id: Uuid,
+            prospect_id: Uuid,
+            sales_owner_user_id: Option<Uuid>,
+            assigned_at: Option<DateTime<Utc>>,
+            created_by: Option<Uuid>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+            /// The key of the row in the file it was imported from.
+            external_ref: Option<String>,
+            $($extra)*
+        }
+    };
+}
+
+lead_row!(
+    /// A lead as the caller may read it (a row of `leads`).
+    Lead {}
+);
+
+lead_row!(
+    /// A lead with its customer (null when the caller may not read it).
+    LeadDetail {
+        customer: Option<Customer>,
+    }
+);
+
+/// A customer (a row of `customers`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Customer {
+    tenant_id: Uuid,
+    customer_id: Uuid,
+    company_name: String,
+    npwp: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    address: Option<String>,
+    city: Option<String>,
+    npwp_norm: Option<String>,
+    email_norm: Option<String>,
+    phone_norm: Option<String>,
+    company_norm: Option<String>,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// `crm_create_lead_bundle`: the lead, and what dedup found. Keys the
+/// caller may not learn (the customer and prospect of a customer hidden
+/// from them) are left out; `handed_over` says the lead went to the
+/// owner of an existing customer.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadCreated {
+    lead_id: Uuid,
+    lead_no: String,
+    customer_id: Option<Uuid>,
+    prospect_id: Option<Uuid>,
+    /// The RFQ ticket, when `rfq` was sent.
+    ticket_id: Option<Uuid>,
+    ticket_no: Option<String>,
+    /// A new customer was created (no existing one matched).
+    customer_created: Option<bool>,
+    /// npwp, email, phone or company: the key an existing customer matched on.
+    matched_on: Option<String>,
+    /// Customers a person should look at (only ones the caller may read).
+    candidates: Option<Vec<Candidate>>,
+    /// The lead went to the owner of a matched customer the caller may not
+    /// read; then the response shows the lead as the caller typed it
+    /// (the keys below) and no customer or prospect.
+    handed_over: Option<bool>,
+    /// NEW or ASSIGNED
+    status: Option<crate::payload::LeadState>,
+    channel: Option<crate::payload::Channel>,
+    company_name: Option<String>,
+    contact_name: Option<String>,
+    contact_email: Option<String>,
+    contact_phone: Option<String>,
+    npwp: Option<String>,
+    city: Option<String>,
+    notes: Option<String>,
+}
+
+/// A possible duplicate customer.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Candidate {
+    customer_id: Uuid,
+    company_name: String,
+    /// e.g. "similar name", "same contact, different NPWP"
+    reason: String,
+    /// Trigram similarity of the names, 0–1 (similar names only).
+    similarity: Option<f64>,
+}
+
+/// `crm_assign_lead`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadAssigned {
+    lead_id: Uuid,
+    sales_owner_user_id: Uuid,
+    prospect_id: Uuid,
+}
+
+/// One page of leads.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadPage {
+    items: Vec<Lead>,
+    /// Pass as `after` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+// ------------------------------------------------------------------ tickets
+
+macro_rules! ticket_row {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            tenant_id: Uuid,
+            ticket_id: Uuid,
+            ticket_no: String,
+            ticket_type: crate::payload::TicketType,
+            subject: String,
+            description: Option<String>,
+            priority: crate::payload::Priority,
+            dept_target: String,
+            /// inquiry_status of RFQs, ticket_status of the others.
+            status: crate::payload::TicketStatus,
+            inquiry_status: Option<crate::payload::TicketStatus>,
+            ticket_status: Option<crate::payload::TicketStatus>,
+            need_customer_masking: bool,
+            related_lead_id: Option<Uuid>,
+            related_customer_id: Option<Uuid>,
+            assignee_user_id: Option<Uuid>,
+            created_by: Option<Uuid>,
+            origin: Option<String>,
+            destination: Option<String>,
+            commodity: Option<String>,
+            weight_kg: Option<f64>,
+            volume_cbm: Option<f64>,
+            /// "MASKED" for ops on masked tickets (RFQs).
+            company_name: Option<String>,
+            /// "***" for ops on masked tickets.
+            contact_name: Option<String>,
+            /// "***" for ops on masked tickets.
+            contact_phone: Option<String>,
+            /// "***" for ops on masked tickets.
+            contact_email: Option<String>,
+            first_response_at: Option<DateTime<Utc>>,
+            quoted_at: Option<DateTime<Utc>>,
+            resolved_at: Option<DateTime<Utc>>,
+            closed_at: Option<DateTime<Utc>>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+            $($extra)*
+        }
+    };
+}
+
+ticket_row!(
+    /// A ticket as the caller may read it (a row of `v_tickets`: customer
+    /// details of masked tickets hidden from ops).
+    Ticket {}
+);
+
+ticket_row!(
+    /// A ticket with its messages and attachments.
+    TicketDetail {
+        messages: Vec<TicketMessage>,
+        attachments: Vec<AttachmentInfo>,
+    }
+);
+
+/// A message of a ticket (a row of `ticket_messages`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketMessage {
+    tenant_id: Uuid,
+    message_id: Uuid,
+    ticket_id: Uuid,
+    author_user_id: Option<Uuid>,
+    body: String,
+    internal: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// A file attached to a ticket.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentInfo {
+    attachment_id: Uuid,
+    object_id: Uuid,
+    file_name: String,
+    content_type: String,
+    size_bytes: i64,
+    sha256: String,
+    created_at: DateTime<Utc>,
+}
+
+/// `ticket_create`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketCreated {
+    ticket_id: Uuid,
+    ticket_no: String,
+    ticket_type: crate::payload::TicketType,
+    status: crate::payload::TicketStatus,
+}
+
+/// `ticket_add_message`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageAdded {
+    message_id: Uuid,
+    ticket_id: Uuid,
+    /// When the ticket got its first response (this message, or earlier).
+    first_response_at: Option<DateTime<Utc>>,
+}
+
+/// `ticket_attachment_add`, with the stored file.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentAdded {
+    attachment_id: Uuid,
+    ticket_id: Uuid,
+    object_id: Uuid,
+    object: StoredObject,
+}
+
+/// One page of tickets.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketPage {
+    items: Vec<Ticket>,
+    next_cursor: Option<String>,
+}
+
+// ------------------------------------------------------------------ files
+
+/// A stored file (a row of `objects`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoredObject {
+    tenant_id: Uuid,
+    object_id: Uuid,
+    bucket: String,
+    /// Where the bytes are: `<tenant>/<bucket>/<object_id>`.
+    object_key: String,
+    file_name: String,
+    content_type: String,
+    size_bytes: i64,
+    /// Hex SHA-256 of the bytes.
+    sha256: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+// ------------------------------------------------------------------ KPI
+
+/// `kpi_target_create`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetCreated {
+    target_id: Uuid,
+    metric_key: String,
+    assignee_user_id: Uuid,
+    period_start: NaiveDate,
+    /// The last day of the period (inclusive).
+    period_end: NaiveDate,
+    target_value: f64,
+}
+
+/// `kpi_entry_create`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryCreated {
+    entry_id: Uuid,
+    /// An IMPORTED entry of the same import row was updated instead.
+    replayed: bool,
+    evidence_ids: Vec<Uuid>,
+}
+
+/// `kpi_evidence_add`, with the stored file.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceAdded {
+    evidence_id: Uuid,
+    entry_id: Uuid,
+    object_id: Uuid,
+    object: StoredObject,
+}
+
+/// The actuals of the requested metrics.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Actuals {
+    items: Vec<Actual>,
+}
+
+/// `kpi_actual`: a metric's value over the period, or NA with a reason.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Actual {
+    metric_key: String,
+    assignee_user_id: Option<Uuid>,
+    period: Period,
+    /// tenant or assignee
+    scope: String,
+    /// AUTO, MANUAL or IMPORTED
+    source: String,
+    /// count, IDR, percent, minutes, days or score
+    unit: String,
+    /// How the value was computed (metric-specific numbers).
+    #[schema(value_type = Option<Object>)]
+    breakdown: Option<Value>,
+    /// Null when `status` is na.
+    value: Option<f64>,
+    /// ok or na
+    status: String,
+    /// Why the metric is NA.
+    reason: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Period {
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+// ------------------------------------------------------------------ imports
+
+/// An import's progress and counts (`import_state`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportState {
+    import_id: Uuid,
+    /// leads, customers, invoices, payments or kpi_entries
+    module: String,
+    object_id: Uuid,
+    file_name: String,
+    columns: Vec<String>,
+    /// staged, processing, done or failed
+    status: String,
+    total_rows: i64,
+    processed_rows: i64,
+    ok_rows: i64,
+    error_rows: i64,
+    pending_rows: i64,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+/// An import with a page of its row errors.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportDetail {
+    import: ImportState,
+    errors: Vec<ImportRowError>,
+    /// Pass as `errors_after` for the next page of errors; null on the last.
+    next_errors_after: Option<i64>,
+}
+
+/// A row the import refused, with the reason.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRowError {
+    /// The line of the file (1 = the first data row).
+    row_no: i64,
+    field: Option<String>,
+    message: Option<String>,
+    /// The row's cells by column name (empty cells absent).
+    data: BTreeMap<String, String>,
+}
+
+// ------------------------------------------------------------------ receivables
+
+macro_rules! invoice_row {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            tenant_id: Uuid,
+            invoice_id: Uuid,
+            /// INV-YYYY-NNNNNN
+            invoice_no: Option<String>,
+            customer_id: Uuid,
+            issue_date: NaiveDate,
+            due_date: NaiveDate,
+            currency: String,
+            subtotal: f64,
+            tax: f64,
+            total: f64,
+            amount_paid: f64,
+            status: crate::payload::InvoiceStatus,
+            notes: Option<String>,
+            collection_ticket_id: Option<Uuid>,
+            issued_at: Option<DateTime<Utc>>,
+            paid_at: Option<DateTime<Utc>>,
+            voided_at: Option<DateTime<Utc>>,
+            created_by: Option<Uuid>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+            external_ref: Option<String>,
+            /// The customer's name (null when the caller may not read it).
+            company_name: Option<String>,
+            outstanding: f64,
+            days_past_due: i64,
+            is_overdue: bool,
+            /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
+            aging_bucket: Option<String>,
+            $($extra)*
+        }
+    };
+}
+
+invoice_row!(
+    /// An invoice with what is outstanding (a row of `v_invoices`).
+    Invoice {}
+);
+
+invoice_row!(
+    /// An invoice with its payments.
+    InvoiceDetail {
+        payments: Vec<Payment>,
+    }
+);
+
+/// A payment (a row of `payments`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Payment {
+    tenant_id: Uuid,
+    payment_id: Uuid,
+    payment_no: Option<String>,
+    invoice_id: Uuid,
+    paid_on: NaiveDate,
+    amount: f64,
+    method: crate::payload::PaymentMethod,
+    reference: Option<String>,
+    notes: Option<String>,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// `invoice_create`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceCreated {
+    invoice_id: Uuid,
+    invoice_no: Option<String>,
+    status: crate::payload::NewInvoiceStatus,
+    total: f64,
+    due_date: NaiveDate,
+}
+
+/// `payment_record`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRecorded {
+    payment_id: Uuid,
+    payment_no: Option<String>,
+    invoice_id: Uuid,
+    outstanding: f64,
+    /// ISSUED or PAID
+    invoice_status: crate::payload::InvoiceStatus,
+    /// The same bank reference was already recorded with the same values.
+    replayed: bool,
+}
+
+/// `create_collection_ticket`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionTicket {
+    ticket_id: Uuid,
+    ticket_no: String,
+    invoice_id: Uuid,
+    /// false when the invoice already had its collection ticket.
+    created: bool,
+}
+
+/// One page of invoices.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoicePage {
+    items: Vec<Invoice>,
+    next_cursor: Option<String>,
+}
+
+/// AR aging rows.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Aging {
+    items: Vec<AgingRow>,
+}
+
+/// Outstanding of one customer (or, with `is_total`, of all) in one
+/// currency by days past due (a row of `v_ar_aging`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgingRow {
+    tenant_id: Uuid,
+    /// Null on the total row.
+    customer_id: Option<Uuid>,
+    company_name: Option<String>,
+    currency: String,
+    is_total: bool,
+    current: f64,
+    d1_30: f64,
+    d31_60: f64,
+    d61_90: f64,
+    d90_plus: f64,
+    outstanding: f64,
+    overdue: f64,
+    open_invoices: i64,
+}

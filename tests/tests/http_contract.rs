@@ -1,0 +1,1464 @@
+//! The HTTP contract: the OpenAPI document against the running server.
+//!
+//! - every operation of the document is called with real data, and every
+//!   response (successes and errors) must have a documented status and
+//!   validate against the documented schema (JSON Schema 2020-12, the
+//!   dialect of OpenAPI 3.1), so a drift between the database's jsonb and
+//!   the documented types fails here;
+//! - the document lists exactly the routes served, and its schemas are
+//!   typed (no bare objects, enums and length limits on requests);
+//! - request bodies are strict: wrong types, unknown keys, malformed JSON,
+//!   NUL characters, too-long strings and values outside a closed set are
+//!   refused with the JSON path of the problem in `field`, and nothing is
+//!   written.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bizos_bff::auth::Caller;
+use bizos_tests::{spawn_app, TestApp, TestDb};
+use reqwest::Method;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// Operations whose response the database does not give in the documented
+/// shape yet, with the change that will make it so. Each must fail its
+/// check today: when it conforms, the test says to remove it here.
+const KNOWN_DRIFT: &[(&str, &str, &str)] = &[(
+    "patch",
+    "/api/tickets/{id}",
+    "ticket_update returns the raw tickets row; it will return the caller's v_tickets row (issue 11 §3)",
+)];
+
+/// What a request carries.
+enum Body {
+    None,
+    Json(Value),
+    Raw(&'static str, Vec<u8>),
+    Form(Vec<(&'static str, String)>, &'static str, Vec<u8>),
+}
+
+struct Contract {
+    doc: Value,
+    validators: BTreeMap<String, jsonschema::Validator>,
+    /// (method, path template) → statuses seen.
+    seen: BTreeMap<(String, String), BTreeSet<u16>>,
+    drift_seen: BTreeSet<(String, String)>,
+    failures: Vec<String>,
+}
+
+impl Contract {
+    fn new(doc: Value) -> Contract {
+        Contract {
+            doc,
+            validators: BTreeMap::new(),
+            seen: BTreeMap::new(),
+            drift_seen: BTreeSet::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    fn operations(&self) -> Vec<(String, String)> {
+        let mut ops = Vec::new();
+        for (path, item) in self.doc["paths"].as_object().unwrap() {
+            for (method, _) in item.as_object().unwrap() {
+                if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                    ops.push((method.clone(), path.clone()));
+                }
+            }
+        }
+        ops
+    }
+
+    /// Calls `path` (an instance of `template`) as `who` and checks the
+    /// response against the document. Returns the status and JSON body.
+    async fn call(
+        &mut self,
+        app: &TestApp,
+        who: Option<&Caller>,
+        method: Method,
+        template: &str,
+        path: &str,
+        body: Body,
+    ) -> (u16, Value) {
+        let mut req = app.http.request(method.clone(), app.url(path));
+        if let Some(who) = who {
+            req = req.bearer_auth(app.token(who));
+        }
+        req = match body {
+            Body::None => req,
+            Body::Json(v) => req.json(&v),
+            Body::Raw(ct, bytes) => req.header("content-type", ct).body(bytes),
+            Body::Form(fields, file_name, bytes) => {
+                let mut form = reqwest::multipart::Form::new();
+                for (k, v) in fields {
+                    form = form.text(k, v);
+                }
+                form = form.part(
+                    "file",
+                    reqwest::multipart::Part::bytes(bytes).file_name(file_name),
+                );
+                req.multipart(form)
+            }
+        };
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let bytes = res.bytes().await.expect("body");
+        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let method = method.as_str().to_lowercase();
+        self.check(&method, template, status, &content_type, &json);
+        (status, json)
+    }
+
+    fn check(
+        &mut self,
+        method: &str,
+        template: &str,
+        status: u16,
+        content_type: &str,
+        body: &Value,
+    ) {
+        let key = (method.to_owned(), template.to_owned());
+        self.seen.entry(key.clone()).or_default().insert(status);
+        let op = &self.doc["paths"][template][method];
+        if !op.is_object() {
+            self.failures
+                .push(format!("{method} {template}: not in the document"));
+            return;
+        }
+        let response = &op["responses"][status.to_string()];
+        if !response.is_object() {
+            self.failures.push(format!(
+                "{method} {template}: status {status} is not documented ({body})"
+            ));
+            return;
+        }
+        let Some(schema) = response["content"]["application/json"]["schema"]
+            .as_object()
+            .cloned()
+        else {
+            // A documented non-JSON response (a file download).
+            if content_type.starts_with("application/json") {
+                self.failures.push(format!(
+                    "{method} {template} {status}: JSON sent where the document says otherwise"
+                ));
+            }
+            return;
+        };
+        if !content_type.starts_with("application/json") {
+            self.failures.push(format!(
+                "{method} {template} {status}: content-type {content_type}, documented JSON"
+            ));
+            return;
+        }
+        let id = format!("{method} {template} {status}");
+        if !self.validators.contains_key(&id) {
+            let mut schema = Value::Object(schema);
+            schema["components"] = self.doc["components"].clone();
+            let validator = jsonschema::options()
+                .with_draft(jsonschema::Draft::Draft202012)
+                .should_validate_formats(true)
+                .build(&schema)
+                .unwrap_or_else(|e| panic!("{id}: the documented schema does not compile: {e}"));
+            self.validators.insert(id.clone(), validator);
+        }
+        let errors: Vec<String> = self.validators[&id]
+            .iter_errors(body)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        let drift = KNOWN_DRIFT
+            .iter()
+            .any(|(m, p, _)| *m == method && *p == template)
+            && (200..300).contains(&status);
+        match (errors.is_empty(), drift) {
+            (true, false) => {}
+            (false, false) => self.failures.push(format!(
+                "{id}: the response does not match the document:\n  {}\n  body: {body}",
+                errors.join("\n  ")
+            )),
+            (false, true) => {
+                self.drift_seen.insert(key);
+            }
+            (true, true) => self.failures.push(format!(
+                "{id} now matches the document: remove it from KNOWN_DRIFT"
+            )),
+        }
+    }
+
+    fn finish(self) {
+        let mut failures = self.failures.clone();
+        for (method, path) in self.operations() {
+            let statuses = self.seen.get(&(method.clone(), path.clone()));
+            if !statuses.is_some_and(|s| s.iter().any(|c| (200..300).contains(c))) {
+                failures.push(format!(
+                    "{method} {path}: never called successfully by this test"
+                ));
+            }
+        }
+        for (m, p, why) in KNOWN_DRIFT {
+            if !self.drift_seen.contains(&(m.to_string(), p.to_string())) {
+                failures.push(format!("{m} {p}: known drift not observed ({why})"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
+fn pdf(len: usize) -> Vec<u8> {
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    bytes.extend((0..len).map(|i| (i % 251) as u8));
+    bytes
+}
+
+fn s(v: &Value, key: &str) -> String {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} in {v}"))
+        .to_owned()
+}
+
+async fn document(app: &TestApp) -> Value {
+    app.http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+struct Org {
+    marketing: Caller,
+    manager: Caller,
+    alice: Caller,
+    ops: Caller,
+    finance: Caller,
+}
+
+async fn org(db: &TestDb) -> Org {
+    let tenant = db.create_tenant("acme").await;
+    let marketing = db.create_user(tenant, "marketing_manager").await;
+    let manager = db.create_user(tenant, "sales_manager").await;
+    let alice = db.create_user(tenant, "salesperson").await;
+    let ops = db.create_user(tenant, "ops").await;
+    let finance = db.create_user(tenant, "finance").await;
+    sqlx::query("update profiles set manager_user_id = $1 where user_id = $2")
+        .bind(manager.user_id)
+        .bind(alice.user_id)
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    Org {
+        marketing,
+        manager,
+        alice,
+        ops,
+        finance,
+    }
+}
+
+#[tokio::test]
+async fn every_response_matches_the_document() {
+    let db = TestDb::new().await;
+    let o = org(&db).await;
+    let app = spawn_app(&db).await;
+    let doc = document(&app).await;
+    let mut c = Contract::new(doc);
+    use Method as M;
+
+    // Meta and me.
+    c.call(&app, None, M::GET, "/healthz", "/healthz", Body::None)
+        .await;
+    c.call(&app, None, M::GET, "/readyz", "/readyz", Body::None)
+        .await;
+    c.call(
+        &app,
+        None,
+        M::GET,
+        "/openapi.json",
+        "/openapi.json",
+        Body::None,
+    )
+    .await;
+    c.call(
+        &app,
+        Some(&o.alice),
+        M::GET,
+        "/api/me",
+        "/api/me",
+        Body::None,
+    )
+    .await;
+    c.call(&app, None, M::GET, "/api/me", "/api/me", Body::None)
+        .await;
+
+    // Leads: a bundle with an RFQ, a duplicate (matched), list, read, change, assign.
+    let lead_body = json!({"channel": "website", "company_name": "PT Kontrak Jaya",
+        "npwp": "01.234.567.8-901.000", "contact_name": "Budi",
+        "contact_email": "budi@kontrak.co.id", "contact_phone": "0812-1111-2222",
+        "rfq": {"origin": "Jakarta", "destination": "Surabaya", "commodity": "Kopi",
+                "weight_kg": 1200.5, "dept_target": "OPS"}});
+    let (status, lead) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/leads",
+            "/api/leads",
+            Body::Json(lead_body.clone()),
+        )
+        .await;
+    assert_eq!(status, 201, "{lead}");
+    let lead_id = s(&lead, "lead_id");
+    let rfq_ticket = s(&lead, "ticket_id");
+    let (status, again) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/leads",
+            "/api/leads",
+            Body::Json(
+                json!({"channel": "referral", "company_name": "PT Kontrak Jaya Abadi",
+                                "npwp": "01.234.567.8-901.000"}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, again["matched_on"].as_str()),
+        (201, Some("npwp")),
+        "{again}"
+    );
+    let (status, list) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::GET,
+            "/api/leads",
+            "/api/leads?limit=1",
+            Body::None,
+        )
+        .await;
+    assert_eq!(
+        (status, list["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{list}"
+    );
+    assert!(list["next_cursor"].is_string(), "{list}");
+    let item = format!("/api/leads/{lead_id}");
+    let (status, detail) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::GET,
+            "/api/leads/{id}",
+            &item,
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(detail["customer"].is_object(), "{detail}");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/leads/{id}/assign",
+            &format!("{item}/assign"),
+            Body::Json(json!({"salesperson_user_id": o.alice.user_id})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, changed) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::PATCH,
+            "/api/leads/{id}",
+            &item,
+            Body::Json(json!({"status": "contacted", "city": "Bekasi"})),
+        )
+        .await;
+    assert_eq!(
+        (status, changed["city"].as_str()),
+        (200, Some("Bekasi")),
+        "{changed}"
+    );
+    // Errors: no token, not found, a bad path, bad query, bad bodies.
+    c.call(&app, None, M::GET, "/api/leads", "/api/leads", Body::None)
+        .await;
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/leads/{id}",
+            &format!("/api/leads/{}", Uuid::new_v4()),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/leads/{id}",
+            "/api/leads/not-a-uuid",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/leads",
+            "/api/leads?limit=0",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, body) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/leads",
+            "/api/leads?channel=pigeon",
+            Body::None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("query")),
+        "{body}"
+    );
+    for (body, want) in [
+        (
+            Body::Raw("application/json", b"{\"channel\": ".to_vec()),
+            400,
+        ),
+        (Body::Raw("text/plain", b"{}".to_vec()), 415),
+        (
+            Body::Json(json!({"channel": "website", "company_name": "PT X", "colour": 1})),
+            422,
+        ),
+        (
+            Body::Raw("application/json", vec![b' '; 3 * 1024 * 1024]),
+            413,
+        ),
+    ] {
+        let (status, body) = c
+            .call(
+                &app,
+                Some(&o.marketing),
+                M::POST,
+                "/api/leads",
+                "/api/leads",
+                body,
+            )
+            .await;
+        assert_eq!(status, want, "{body}");
+    }
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.ops),
+            M::PATCH,
+            "/api/leads/{id}",
+            &item,
+            Body::Json(json!({"city": "Bogor"})),
+        )
+        .await;
+    assert!(status == 403 || status == 404, "{status}");
+
+    // Tickets.
+    let (status, t) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/tickets",
+            "/api/tickets",
+            Body::Json(
+                json!({"ticket_type": "general_request", "subject": "Dokumen",
+                                "dept_target": "OPS", "priority": "HIGH"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    let ticket = s(&t, "ticket_id");
+    let titem = format!("/api/tickets/{ticket}");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.ops),
+            M::GET,
+            "/api/tickets",
+            "/api/tickets",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, masked) = c
+        .call(
+            &app,
+            Some(&o.ops),
+            M::GET,
+            "/api/tickets/{id}",
+            &format!("/api/tickets/{rfq_ticket}"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(
+        (status, masked["company_name"].as_str()),
+        (200, Some("MASKED")),
+        "{masked}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.ops),
+            M::POST,
+            "/api/tickets/{id}/messages",
+            &format!("{titem}/messages"),
+            Body::Json(json!({"body": "Sedang diproses"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/tickets/{id}/attachments",
+            &format!("{titem}/attachments"),
+            Body::Form(vec![], "surat.pdf", pdf(2048)),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/tickets/{id}/attachments",
+            &format!("{titem}/attachments"),
+            Body::Form(vec![], "x.exe", b"MZ\x90\x00binary".to_vec()),
+        )
+        .await;
+    assert!(status == 415 || status == 422, "{status}");
+    let (status, full) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/tickets/{id}",
+            &titem,
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            full["messages"].as_array().map(Vec::len),
+            full["attachments"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(1)),
+        "{full}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.ops),
+            M::PATCH,
+            "/api/tickets/{id}",
+            &titem,
+            Body::Json(json!({"status": "IN_PROGRESS", "note": "Diambil"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.ops),
+            M::PATCH,
+            "/api/tickets/{id}",
+            &titem,
+            Body::Json(json!({})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.ops),
+            M::PATCH,
+            "/api/tickets/{id}",
+            &titem,
+            Body::Json(json!({"status": "OPEN"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+
+    // KPI.
+    let today = chrono::Utc::now().date_naive();
+    let target = json!({"metric_key": "quotations_sent", "assignee_user_id": o.alice.user_id,
+                        "period_month": today.format("%Y-%m").to_string(), "target_value": 20});
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.manager),
+            M::POST,
+            "/api/kpi/targets",
+            "/api/kpi/targets",
+            Body::Json(target.clone()),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.manager),
+            M::POST,
+            "/api/kpi/targets",
+            "/api/kpi/targets",
+            Body::Json(target),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, entry) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/kpi/entries",
+            "/api/kpi/entries",
+            Body::Json(
+                json!({"metric_key": "quotations_sent", "value": "3", "notes": "minggu ini"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{entry}");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/kpi/evidence",
+            "/api/kpi/evidence",
+            Body::Form(
+                vec![("entry_id", s(&entry, "entry_id"))],
+                "bukti.pdf",
+                pdf(512),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/kpi/entries",
+            "/api/kpi/entries",
+            Body::Json(json!({"metric_key": "revenue", "value": 1})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let csv =
+        format!("metric_key,value,entry_date\nquotations_sent,2,{today}\nrevenue,9,{today}\n");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/kpi/import",
+            "/api/kpi/import",
+            Body::Form(vec![], "kpi.csv", csv.into_bytes()),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (status, actuals) = c
+        .call(
+            &app,
+            Some(&o.manager),
+            M::GET,
+            "/api/kpi/actuals",
+            &format!(
+                "/api/kpi/actuals?from={}&to={today}",
+                today - chrono::Days::new(30)
+            ),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let items = actuals["items"].as_array().unwrap();
+    assert!(
+        items.iter().any(|a| a["status"] == "ok") && items.iter().any(|a| a["status"] == "na"),
+        "both ok and NA metrics are checked: {actuals}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.manager),
+            M::GET,
+            "/api/kpi/actuals",
+            "/api/kpi/actuals?from=2026-02-01&to=2026-01-01",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 422);
+
+    // Imports: one good and one bad row, processed, read with its errors.
+    let csv = "external_ref,channel,company_name,contact_email\nR-1,website,PT Impor Satu,satu@impor.co.id\nR-2,pigeon,PT Impor Dua,dua@impor.co.id\n";
+    let (status, staged) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/imports",
+            "/api/imports",
+            Body::Form(
+                vec![("module", "leads".into())],
+                "leads.csv",
+                csv.as_bytes().to_vec(),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{staged}");
+    let import = s(&staged, "import_id");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/imports/{id}/process",
+            &format!("/api/imports/{import}/process"),
+            Body::None,
+        )
+        .await;
+    assert!(status == 200 || status == 202);
+    let (status, state) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::GET,
+            "/api/imports/{id}",
+            &format!("/api/imports/{import}"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(state["errors"].as_array().map(Vec::len), Some(1), "{state}");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/imports",
+            "/api/imports",
+            Body::Form(
+                vec![("module", "planets".into())],
+                "p.csv",
+                b"a\n1\n".to_vec(),
+            ),
+        )
+        .await;
+    assert_eq!(status, 422);
+
+    // Receivables.
+    let customer = s(&lead, "customer_id");
+    let (status, inv) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/invoices",
+            "/api/invoices",
+            Body::Json(
+                json!({"customer_id": customer, "subtotal": "1000000.00", "tax": 110000,
+                                "issue_date": (today - chrono::Days::new(90)).to_string(),
+                                "terms_days": 30}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{inv}");
+    let invoice = s(&inv, "invoice_id");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/invoices",
+            "/api/invoices",
+            Body::Json(json!({"customer_id": customer, "subtotal": 1, "tax": 0})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/payments",
+            "/api/payments",
+            Body::Json(json!({"invoice_id": invoice, "amount": 110000, "reference": "BCA-1"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/payments",
+            "/api/payments",
+            Body::Json(json!({"invoice_id": invoice, "amount": 5, "reference": "BCA-1"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::GET,
+            "/api/invoices",
+            "/api/invoices?overdue=true",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::GET,
+            "/api/invoices/{id}",
+            &format!("/api/invoices/{invoice}"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/invoices/{id}/collection-ticket",
+            &format!("/api/invoices/{invoice}/collection-ticket"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, aging) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::GET,
+            "/api/ar/aging",
+            "/api/ar/aging",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        aging["items"].as_array().is_some_and(|a| a.len() >= 2),
+        "{aging}"
+    );
+
+    // Files.
+    let (status, object) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/objects",
+            "/api/objects",
+            Body::Form(
+                vec![("bucket", "customer-documents".into())],
+                "npwp.pdf",
+                pdf(1024),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{object}");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/objects/{id}",
+            &format!("/api/objects/{}", s(&object, "object_id")),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.ops),
+            M::GET,
+            "/api/objects/{id}",
+            &format!("/api/objects/{}", s(&object, "object_id")),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/objects",
+            "/api/objects",
+            Body::Form(vec![("bucket", "nope".into())], "x.pdf", pdf(10)),
+        )
+        .await;
+    assert_eq!(status, 422);
+
+    c.finish();
+}
+
+/// Every `.route(` of axum bypasses the document: routes are registered
+/// with utoipa-axum's `routes!` only, which documents them.
+#[tokio::test]
+async fn the_document_lists_exactly_the_routes_served() {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/../bff/src");
+    let mut stack = vec![std::path::PathBuf::from(src)];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files += 1;
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (i, line) in text.lines().enumerate() {
+                    assert!(
+                        !line.contains(".route(") && !line.contains(".route_service("),
+                        "{}:{}: a route outside utoipa-axum's routes! is not documented",
+                        path.display(),
+                        i + 1
+                    );
+                }
+            }
+        }
+    }
+    assert!(files > 10, "read the BFF's sources");
+
+    let db = TestDb::new().await;
+    let app = spawn_app(&db).await;
+    let doc = document(&app).await;
+    assert_eq!(
+        doc,
+        serde_json::to_value(bizos_bff::routes::document()).unwrap(),
+        "the served document is the generated one"
+    );
+    // Every documented operation is routed (a route the router does not
+    // serve answers the fallback's "no such route" or 405).
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 25, "{}", paths.len());
+    for (path, item) in paths {
+        let concrete = path.replace("{id}", &Uuid::new_v4().to_string());
+        for method in ["get", "post", "patch", "put", "delete"] {
+            let documented = item.get(method).is_some();
+            let res = app
+                .http
+                .request(method.to_uppercase().parse().unwrap(), app.url(&concrete))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            let fallback =
+                status == 405 || (status == 404 && body["error"]["message"] == "no such route");
+            assert_eq!(
+                !fallback, documented,
+                "{method} {path}: served = {}, documented = {documented} ({status} {body})",
+                !fallback
+            );
+        }
+    }
+}
+
+/// The schemas are typed: no response is a bare object, request bodies
+/// carry enums and limits, PATCH fields are optional, errors documented.
+#[tokio::test]
+async fn the_document_is_typed() {
+    let doc = serde_json::to_value(bizos_bff::routes::document()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let resolve = |s: &Value| -> Value {
+        match s["$ref"].as_str() {
+            Some(r) => schemas[r.trim_start_matches("#/components/schemas/")].clone(),
+            None => s.clone(),
+        }
+    };
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let Some(schema) = response["content"]["application/json"]["schema"].as_object()
+                else {
+                    continue;
+                };
+                let schema = resolve(&Value::Object(schema.clone()));
+                if path == "/openapi.json" {
+                    continue;
+                }
+                assert!(
+                    schema["properties"].is_object(),
+                    "{method} {path} {status}: an untyped response {schema}"
+                );
+                assert_eq!(
+                    schema["additionalProperties"],
+                    json!(false),
+                    "{method} {path} {status}: the keys are not closed"
+                );
+            }
+            if path != "/healthz" && path != "/readyz" && path != "/openapi.json" {
+                for status in ["401", "403", "503"] {
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{method} {path}: {status} undocumented"
+                    );
+                }
+            }
+            if op["requestBody"]["content"]["application/json"].is_object() {
+                for status in ["400", "415", "422"] {
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{method} {path}: {status}"
+                    );
+                }
+            }
+        }
+    }
+    // No untyped object anywhere in a response (the metric-specific
+    // `breakdown` of KPI actuals excepted).
+    fn walk(
+        schema: &Value,
+        schemas: &Value,
+        at: &str,
+        seen: &mut BTreeSet<String>,
+        bad: &mut Vec<String>,
+    ) {
+        if let Some(r) = schema["$ref"].as_str() {
+            let name = r.trim_start_matches("#/components/schemas/");
+            if seen.insert(name.to_owned()) {
+                walk(&schemas[name], schemas, name, seen, bad);
+            }
+            return;
+        }
+        let is_object = schema["type"] == "object"
+            || schema["type"]
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("object")));
+        if is_object
+            && !schema["properties"].is_object()
+            && !schema["additionalProperties"].is_object()
+            && !at.ends_with(".breakdown")
+        {
+            bad.push(format!("{at}: {schema}"));
+        }
+        for (k, v) in schema["properties"].as_object().into_iter().flatten() {
+            walk(v, schemas, &format!("{at}.{k}"), seen, bad);
+        }
+        for key in ["oneOf", "anyOf", "allOf"] {
+            for v in schema[key].as_array().into_iter().flatten() {
+                walk(v, schemas, at, seen, bad);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if schema[key].is_object() {
+                walk(&schema[key], schemas, &format!("{at}[]"), seen, bad);
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let mut bad = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if path == "/openapi.json" {
+            continue;
+        }
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let schema = &response["content"]["application/json"]["schema"];
+                if schema.is_object() {
+                    walk(
+                        schema,
+                        schemas,
+                        &format!("{method} {path} {status}"),
+                        &mut seen,
+                        &mut bad,
+                    );
+                }
+            }
+        }
+    }
+    assert!(seen.len() > 30, "{seen:?}");
+    assert!(
+        bad.is_empty(),
+        "untyped objects in responses:\n{}",
+        bad.join("\n")
+    );
+
+    let lead = &schemas["LeadCreate"];
+    assert_eq!(lead["additionalProperties"], json!(false), "{lead}");
+    let channel = resolve(&lead["properties"]["channel"]);
+    assert!(
+        channel["enum"]
+            .as_array()
+            .is_some_and(|e| e.contains(&json!("walk_in"))),
+        "{channel}"
+    );
+    let company = resolve(&lead["properties"]["company_name"]);
+    assert_eq!(company["maxLength"], 200, "{company}");
+    assert!(lead["required"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("company_name")));
+    let rfq = &schemas["Rfq"];
+    assert!(
+        rfq["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("dept_target")),
+        "{rfq}"
+    );
+    let patch = &schemas["TicketPatch"];
+    assert!(
+        patch["required"].is_null() || patch["required"] == json!([]),
+        "{patch}"
+    );
+    assert!(
+        patch["properties"]["assignee_user_id"]
+            .to_string()
+            .contains("null"),
+        "null unassigns: {patch}"
+    );
+    assert!(
+        !patch["properties"]["status"].to_string().contains("null"),
+        "status cannot be null: {patch}"
+    );
+    let codes = &schemas["ErrorCode"]["enum"];
+    for code in ["invalid", "no_profile", "tenant_read_only"] {
+        assert!(codes.as_array().unwrap().contains(&json!(code)), "{codes}");
+    }
+    assert!(doc["paths"]["/api/me"]["get"].is_object());
+}
+
+fn error_of(body: &Value) -> (String, Option<String>) {
+    (
+        body["error"]["code"].as_str().unwrap_or("").to_owned(),
+        body["error"]["field"].as_str().map(str::to_owned),
+    )
+}
+
+async fn raw(
+    app: &TestApp,
+    who: &Caller,
+    method: Method,
+    path: &str,
+    ct: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let res = app
+        .request_as(who, method, path, None)
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&db.owner).await.unwrap()
+}
+
+#[tokio::test]
+async fn bad_request_bodies_name_the_field_and_write_nothing() {
+    let db = TestDb::new().await;
+    let o = org(&db).await;
+    let app = spawn_app(&db).await;
+    let ok = json!({"channel": "website", "company_name": "PT Benar"});
+    let with = |k: &str, v: Value| {
+        let mut b = ok.clone();
+        b[k] = v;
+        b
+    };
+    let long = "x".repeat(201);
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("wrong type", with("company_name", json!({"x": 1})).to_string().into_bytes(), 422, "company_name"),
+        ("number for text", with("city", json!(12)).to_string().into_bytes(), 422, "city"),
+        ("unknown key", with("colour", json!("red")).to_string().into_bytes(), 422, "colour"),
+        ("malformed JSON", br#"{"channel": "website", "company_name": "PT X",}"#.to_vec(), 400, "body"),
+        ("not JSON", b"channel=website".to_vec(), 400, "body"),
+        ("empty body", Vec::new(), 400, "body"),
+        ("an array", b"[1, 2]".to_vec(), 422, "body"),
+        ("escaped NUL", with("company_name", json!("PT A\u{0}B")).to_string().into_bytes(), 422, "company_name"),
+        ("raw NUL", b"{\"channel\": \"website\", \"company_name\": \"PT A\x00B\"}".to_vec(), 400, "company_name"),
+        ("NUL in a key", with("a\u{0}b", json!(1)).to_string().into_bytes(), 422, "a\u{0}b"),
+        ("too long", with("company_name", json!(long)).to_string().into_bytes(), 422, "company_name"),
+        ("invalid enum", with("channel", json!("pigeon")).to_string().into_bytes(), 422, "channel"),
+        ("missing", json!({"channel": "website"}).to_string().into_bytes(), 422, "company_name"),
+        ("blank required", with("company_name", json!("   ")).to_string().into_bytes(), 422, "company_name"),
+        ("bad uuid", with("sales_owner_user_id", json!("bob")).to_string().into_bytes(), 422, "sales_owner_user_id"),
+        ("nested type", with("rfq", json!({"origin": 5, "destination": "B", "dept_target": "OPS"})).to_string().into_bytes(), 422, "rfq.origin"),
+        ("nested missing", with("rfq", json!({"origin": "A", "destination": "B"})).to_string().into_bytes(), 422, "rfq.dept_target"),
+        ("nested unknown", with("rfq", json!({"origin": "A", "destination": "B", "dept_target": "OPS", "x": 1})).to_string().into_bytes(), 422, "rfq.x"),
+        ("nested range", with("rfq", json!({"origin": "A", "destination": "B", "dept_target": "OPS", "weight_kg": "-1"})).to_string().into_bytes(), 422, "rfq.weight_kg"),
+        ("nested decimals", with("rfq", json!({"origin": "A", "destination": "B", "dept_target": "OPS", "volume_cbm": 1.2345})).to_string().into_bytes(), 422, "rfq.volume_cbm"),
+        ("nested department", with("rfq", json!({"origin": "A", "destination": "B", "dept_target": "9 OPS"})).to_string().into_bytes(), 422, "rfq.dept_target"),
+    ];
+    for (what, body, status, field) in cases {
+        let (got, res) = raw(
+            &app,
+            &o.marketing,
+            Method::POST,
+            "/api/leads",
+            "application/json",
+            body,
+        )
+        .await;
+        assert_eq!(
+            (got, error_of(&res).1.as_deref()),
+            (status, Some(field)),
+            "{what}: {res}"
+        );
+        assert!(
+            res["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{what}: {res}"
+        );
+    }
+    let (got, res) = raw(
+        &app,
+        &o.marketing,
+        Method::POST,
+        "/api/leads",
+        "text/plain",
+        ok.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (got, error_of(&res)),
+        (
+            415,
+            ("unsupported_media_type".into(), Some("content-type".into()))
+        )
+    );
+    assert_eq!(
+        count(&db, "select count(*) from leads").await,
+        0,
+        "nothing written"
+    );
+
+    // What the database accepts passes: 200 characters (not bytes) after
+    // trimming, case-folded enums, numeric strings, blank optional ids.
+    let (status, lead) = app
+        .post_json(
+            &o.marketing,
+            "/api/leads",
+            &json!({"channel": " WhatsApp ", "company_name": format!("  {}  ", "é".repeat(200)),
+                           "sales_owner_user_id": "", "contact_name": "",
+                           "rfq": {"origin": "A", "destination": "B", "dept_target": "ops",
+                                   "weight_kg": "12.500", "priority": "URGENT"}}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{lead}");
+    assert_eq!(count(&db, "select count(*) from leads").await, 1);
+    assert_eq!(
+        count(&db, "select count(*) from tickets where priority = 'urgent' and weight_kg = 12.5 and dept_target = 'OPS'").await,
+        1
+    );
+    let lead_id = lead["lead_id"].as_str().unwrap().to_owned();
+
+    // PATCH keeps absent, null and values apart.
+    let path = format!("/api/leads/{lead_id}");
+    let (status, body) = app
+        .patch_json(
+            &o.marketing,
+            &path,
+            &json!({"contact_name": "Sari", "city": "Depok"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .patch_json(&o.marketing, &path, &json!({"contact_name": null}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["contact_name"].clone(), body["city"].as_str()),
+        (Value::Null, Some("Depok")),
+        "{body}"
+    );
+    for (patch, field) in [
+        (json!({"status": null}), "status"),
+        (json!({"channel": "pigeon"}), "channel"),
+        (json!({"notes": "n".repeat(4001)}), "notes"),
+        (json!({"city": ["Depok"]}), "city"),
+        (json!({"owner": "me"}), "owner"),
+    ] {
+        let (status, body) = app.patch_json(&o.marketing, &path, &patch).await;
+        assert_eq!(
+            (status, error_of(&body).1.as_deref()),
+            (422, Some(field)),
+            "{patch}: {body}"
+        );
+    }
+
+    // Tickets: PATCH and messages.
+    let (status, t) = app
+        .post_json(
+            &o.alice,
+            "/api/tickets",
+            &json!({"ticket_type": "complaint", "subject": "Rusak", "dept_target": "OPS"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    let tpath = format!("/api/tickets/{}", t["ticket_id"].as_str().unwrap());
+    for (ticket, field) in [
+        (
+            json!({"ticket_type": "Complaint", "subject": "x", "dept_target": "OPS"}),
+            "ticket_type",
+        ),
+        (
+            json!({"ticket_type": "complaint", "subject": "x", "dept_target": "OPS", "priority": "whenever"}),
+            "priority",
+        ),
+        (
+            json!({"ticket_type": "complaint", "subject": "x", "dept_target": "OPS", "weight_kg": true}),
+            "weight_kg",
+        ),
+        (
+            json!({"ticket_type": "complaint", "subject": "s".repeat(201), "dept_target": "OPS"}),
+            "subject",
+        ),
+    ] {
+        let (status, body) = app.post_json(&o.alice, "/api/tickets", &ticket, None).await;
+        assert_eq!(
+            (status, error_of(&body).1.as_deref()),
+            (422, Some(field)),
+            "{ticket}: {body}"
+        );
+    }
+    for (patch, field) in [
+        (json!({"priority": "whenever"}), "priority"),
+        (json!({"status": null}), "status"),
+        (json!({"assignee_user_id": "bob"}), "assignee_user_id"),
+        (
+            json!({"status": "IN_PROGRESS", "note": "n".repeat(10001)}),
+            "note",
+        ),
+        (json!({"subject": ""}), "subject"),
+        (json!({"due": "tomorrow"}), "due"),
+    ] {
+        let (status, body) = app.patch_json(&o.ops, &tpath, &patch).await;
+        assert_eq!(
+            (status, error_of(&body).1.as_deref()),
+            (422, Some(field)),
+            "{patch}: {body}"
+        );
+    }
+    let (status, body) = app
+        .post_json(
+            &o.ops,
+            &format!("{tpath}/messages"),
+            &json!({"body": "hi", "internal": "yes"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, error_of(&body).1.as_deref()),
+        (422, Some("internal")),
+        "{body}"
+    );
+    assert_eq!(count(&db, "select count(*) from ticket_messages").await, 0);
+
+    // KPI entries: arrays report the index.
+    let good = Uuid::new_v4().to_string();
+    for (entry, field) in [
+        (
+            json!({"metric_key": "quotations_sent", "value": 1, "evidence": [good, good, 7]}),
+            "evidence[2]",
+        ),
+        (
+            json!({"metric_key": "quotations_sent", "value": 1, "evidence": vec![good.clone(); 21]}),
+            "evidence",
+        ),
+        (
+            json!({"metric_key": "quotations_sent", "value": "1.23456"}),
+            "value",
+        ),
+        (
+            json!({"metric_key": "quotations_sent", "value": 1, "source": "GUESSED"}),
+            "source",
+        ),
+        (
+            json!({"metric_key": "quotations_sent", "value": 1, "import_row": 0}),
+            "import_row",
+        ),
+        (
+            json!({"metric_key": "quotations_sent", "value": 1, "entry_date": "2026-02-30"}),
+            "entry_date",
+        ),
+    ] {
+        let (status, body) = app
+            .post_json(&o.alice, "/api/kpi/entries", &entry, None)
+            .await;
+        assert_eq!(
+            (status, error_of(&body).1.as_deref()),
+            (422, Some(field)),
+            "{entry}: {body}"
+        );
+    }
+    // Invoices: ranges and shapes.
+    let customer = lead["customer_id"].as_str().unwrap();
+    for (invoice, field) in [
+        (
+            json!({"customer_id": customer, "subtotal": 10, "tax": 0, "terms_days": 400}),
+            "terms_days",
+        ),
+        (
+            json!({"customer_id": customer, "subtotal": 10, "tax": 0, "currency": "rupiah"}),
+            "currency",
+        ),
+        (
+            json!({"customer_id": customer, "subtotal": "1e3", "tax": 0}),
+            "subtotal",
+        ),
+        (
+            json!({"customer_id": customer, "subtotal": 10, "tax": -1}),
+            "tax",
+        ),
+        (
+            json!({"customer_id": customer, "subtotal": 10, "tax": 0, "status": "PAID"}),
+            "status",
+        ),
+    ] {
+        let (status, body) = app
+            .post_json(&o.finance, "/api/invoices", &invoice, None)
+            .await;
+        assert_eq!(
+            (status, error_of(&body).1.as_deref()),
+            (422, Some(field)),
+            "{invoice}: {body}"
+        );
+    }
+    assert_eq!(count(&db, "select count(*) from kpi_entries").await, 0);
+    assert_eq!(count(&db, "select count(*) from invoices").await, 0);
+}
