@@ -212,7 +212,7 @@ fn token(who: &Caller) -> String {
         TEST_JWT_SECRET.as_bytes(),
         who.tenant_id,
         who.user_id,
-        &who.app_role,
+        who.claims["app_role"].as_str(),
         Duration::from_secs(600),
     )
     .unwrap()
