@@ -20,15 +20,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// Operations whose response the database does not give in the documented
-/// shape yet, with the change that will make it so. Each must fail its
-/// check today: when it conforms, the test says to remove it here.
-const KNOWN_DRIFT: &[(&str, &str, &str)] = &[(
-    "patch",
-    "/api/tickets/{id}",
-    "ticket_update returns the raw tickets row; it will return the caller's v_tickets row (issue 11 §3)",
-)];
-
 /// What a request carries.
 enum Body {
     None,
@@ -42,7 +33,6 @@ struct Contract {
     validators: BTreeMap<String, jsonschema::Validator>,
     /// (method, path template) → statuses seen.
     seen: BTreeMap<(String, String), BTreeSet<u16>>,
-    drift_seen: BTreeSet<(String, String)>,
     failures: Vec<String>,
 }
 
@@ -52,7 +42,6 @@ impl Contract {
             doc,
             validators: BTreeMap::new(),
             seen: BTreeMap::new(),
-            drift_seen: BTreeSet::new(),
             failures: Vec::new(),
         }
     }
@@ -171,22 +160,11 @@ impl Contract {
             .iter_errors(body)
             .map(|e| format!("{}: {e}", e.instance_path()))
             .collect();
-        let drift = KNOWN_DRIFT
-            .iter()
-            .any(|(m, p, _)| *m == method && *p == template)
-            && (200..300).contains(&status);
-        match (errors.is_empty(), drift) {
-            (true, false) => {}
-            (false, false) => self.failures.push(format!(
+        if !errors.is_empty() {
+            self.failures.push(format!(
                 "{id}: the response does not match the document:\n  {}\n  body: {body}",
                 errors.join("\n  ")
-            )),
-            (false, true) => {
-                self.drift_seen.insert(key);
-            }
-            (true, true) => self.failures.push(format!(
-                "{id} now matches the document: remove it from KNOWN_DRIFT"
-            )),
+            ));
         }
     }
 
@@ -198,11 +176,6 @@ impl Contract {
                 failures.push(format!(
                     "{method} {path}: never called successfully by this test"
                 ));
-            }
-        }
-        for (m, p, why) in KNOWN_DRIFT {
-            if !self.drift_seen.contains(&(m.to_string(), p.to_string())) {
-                failures.push(format!("{m} {p}: known drift not observed ({why})"));
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));

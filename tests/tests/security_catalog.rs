@@ -47,7 +47,11 @@ async fn become_user(conn: &mut PgConnection, tenant: Uuid, user: Uuid) {
 /// An import of `user` with its object, created in the current transaction
 /// (the caller must already be the user); returns the import id.
 async fn new_import(conn: &mut PgConnection) -> Uuid {
-    let object = Uuid::new_v4();
+    let intent: Value = sqlx::query_scalar("select upload_begin('import-files')")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("upload_begin");
+    let object: Uuid = intent["object_id"].as_str().unwrap().parse().unwrap();
     sqlx::query("select object_create($1)")
         .bind(
             json!({"object_id": object, "bucket": "import-files", "file_name": "c.csv",

@@ -50,6 +50,9 @@ macro_rules! lead_row {
             updated_at: DateTime<Utc>,
             /// The key of the row in the file it was imported from.
             external_ref: Option<String>,
+            /// Handed over to the owner of an existing customer its creator
+            /// may not read (the creator no longer sees it).
+            handed_over: bool,
             $($extra)*
         }
     };
