@@ -194,6 +194,16 @@ impl TestDb {
         caller(tenant, user, role)
     }
 
+    /// Puts `member` in `boss`'s team (profiles.manager_user_id).
+    pub async fn set_manager(&self, member: &Caller, boss: &Caller) {
+        sqlx::query("update profiles set manager_user_id = $1 where user_id = $2")
+            .bind(boss.user_id)
+            .bind(member.user_id)
+            .execute(&self.owner)
+            .await
+            .expect("set manager");
+    }
+
     /// A transaction exactly as the BFF opens one for `caller`: the path
     /// users take, so `authenticate_request()` checks the caller's profile
     /// and tenant and the profile's app role replaces the claim's. Panics

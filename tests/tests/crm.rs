@@ -49,12 +49,7 @@ async fn team(db: &TestDb) -> Team {
         (&bob, &manager),
         (&carol, &other_manager),
     ] {
-        sqlx::query("update profiles set manager_user_id = $1 where user_id = $2")
-            .bind(boss.user_id)
-            .bind(member.user_id)
-            .execute(&db.owner)
-            .await
-            .unwrap();
+        db.set_manager(member, boss).await;
     }
     Team {
         tenant,

@@ -36,12 +36,7 @@ async fn org(db: &TestDb) -> Org {
     let bob = db.create_user(tenant, "salesperson").await;
     let finance = db.create_user(tenant, "finance").await;
     for (member, boss) in [(&alice, &manager_a), (&bob, &manager_b)] {
-        sqlx::query("update profiles set manager_user_id = $1 where user_id = $2")
-            .bind(boss.user_id)
-            .bind(member.user_id)
-            .execute(&db.owner)
-            .await
-            .unwrap();
+        db.set_manager(member, boss).await;
     }
     sqlx::query(
         "insert into profiles (tenant_id, user_id, email, full_name, app_role, dept_code)

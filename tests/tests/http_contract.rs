@@ -221,12 +221,7 @@ async fn org(db: &TestDb) -> Org {
     let alice = db.create_user(tenant, "salesperson").await;
     let ops = db.create_user(tenant, "ops").await;
     let finance = db.create_user(tenant, "finance").await;
-    sqlx::query("update profiles set manager_user_id = $1 where user_id = $2")
-        .bind(manager.user_id)
-        .bind(alice.user_id)
-        .execute(&db.owner)
-        .await
-        .unwrap();
+    db.set_manager(&alice, &manager).await;
     Org {
         marketing,
         manager,

@@ -228,12 +228,7 @@ async fn kpi_evidence_is_stored_and_follows_its_entry() {
     let manager = db.create_user(acme, "sales_manager").await;
     let alice = db.create_user(acme, "salesperson").await;
     let bob = db.create_user(acme, "salesperson").await;
-    sqlx::query("update profiles set manager_user_id = $1 where user_id = $2")
-        .bind(manager.user_id)
-        .bind(alice.user_id)
-        .execute(&db.owner)
-        .await
-        .unwrap();
+    db.set_manager(&alice, &manager).await;
     let app = spawn_app(&db).await;
     let (status, entry) = app
         .post_json(

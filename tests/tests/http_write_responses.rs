@@ -141,12 +141,7 @@ async fn write_responses_show_only_what_the_caller_may_read() {
         user("salesperson"),
         user("ops"),
     );
-    sqlx::query("update profiles set manager_user_id = $1 where user_id = $2")
-        .bind(manager.user_id)
-        .bind(alice.user_id)
-        .execute(&db.owner)
-        .await
-        .unwrap();
+    db.set_manager(&alice, &manager).await;
     let app = spawn_app(&db).await;
     let mut p = Probe {
         db: &db,
