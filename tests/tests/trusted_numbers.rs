@@ -797,6 +797,27 @@ async fn daily_first_response_medians_are_cut_in_the_tenants_day() {
             .entry((c + Duration::hours(14)).date_naive())
             .or_default() += 1;
     }
+    // Without a calendar of its own the tenant's business hours are in its
+    // time zone: Monday 08:00-09:00 at UTC+14 is one business hour.
+    let mut tx = db.as_user(&t.director).await;
+    let minutes: f64 = sqlx::query_scalar(
+        "select business_minutes_between($1, '2026-03-02 08:00+14', '2026-03-02 09:00+14')::float8",
+    )
+    .bind(t.id)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(minutes, 60.0);
+    tx.rollback().await.unwrap();
+    // A business calendar in another zone (its hours are Jakarta's) does
+    // not move the tenant's days.
+    sqlx::query(
+        "insert into business_calendars (tenant_id, time_zone) values ($1, 'Asia/Jakarta')",
+    )
+    .bind(t.id)
+    .execute(&db.owner)
+    .await
+    .unwrap();
     for zone in SESSION_ZONES {
         let mut tx = db.as_user(&t.director).await;
         set_zone(&mut tx, zone).await;
