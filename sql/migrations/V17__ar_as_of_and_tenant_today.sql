@@ -866,3 +866,17 @@ begin
    where b.err_field is null;
 end
 $$;
+
+-- CREATE OR REPLACE drops a function's SET clauses: pin the replaced
+-- functions' search paths again (they were pinned before).
+select pin_search_path(f::regprocedure) from unnest(array[
+  'payments_check_outstanding()',
+  'create_collection_ticket(uuid)',
+  'business_time_zone(uuid)',
+  'business_intervals(uuid, date, date)',
+  'import_validate_invoices(uuid)',
+  'import_apply_invoices(uuid, uuid, integer)',
+  'import_validate_payments(uuid)',
+  'import_apply_payments(uuid, uuid, integer)',
+  'import_validate_kpi_entries(uuid)'
+]) f;
