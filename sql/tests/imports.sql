@@ -450,29 +450,29 @@ declare
   o uuid := (upload_begin('import-files')->>'object_id')::uuid;
   cols text[] := array['external_ref', 'customer_npwp', 'customer_email', 'issue_date', 'due_date', 'terms_days',
                        'currency', 'subtotal', 'tax', 'status', 'notes'];
-  d0 text := (current_date - 10)::text;
+  d0 text := (tenant_today() - 10)::text;
   rs jsonb := jsonb_build_array(
     jsonb_build_object('external_ref', 'X-1', 'customer_npwp', '01.234.567.8-901.000', 'subtotal', '1000000', 'tax', '110000',
-                       'issue_date', current_date - 10, 'due_date', current_date + 20),                       -- 1 ok
+                       'issue_date', tenant_today() - 10, 'due_date', tenant_today() + 20),                       -- 1 ok
     jsonb_build_object('external_ref', 'X-2', 'customer_email', 'info@beta.id', 'subtotal', '500000.50', 'tax', '0',
-                       'terms_days', '14', 'issue_date', current_date - 10),                                   -- 2 ok
+                       'terms_days', '14', 'issue_date', tenant_today() - 10),                                   -- 2 ok
     jsonb_build_object('external_ref', 'X-3', 'customer_npwp', '99.999.999.9-999.000', 'subtotal', '1', 'tax', '0'), -- 3 unknown customer
     jsonb_build_object('external_ref', 'X-4', 'customer_npwp', '012345678901000', 'subtotal', 'abc', 'tax', '0'),   -- 4
     jsonb_build_object('external_ref', 'X-5', 'customer_npwp', '012345678901000', 'subtotal', '100', 'tax', '200'), -- 5
     jsonb_build_object('external_ref', 'X-6', 'customer_npwp', '012345678901000', 'subtotal', '100', 'tax', '0',
-                       'issue_date', current_date, 'due_date', current_date - 1),                             -- 6
+                       'issue_date', tenant_today(), 'due_date', tenant_today() - 1),                             -- 6
     jsonb_build_object('external_ref', 'X-7', 'customer_npwp', '012345678901000', 'subtotal', '100', 'tax', '0', 'currency', 'RUPIAH'),
     jsonb_build_object('external_ref', 'X-8', 'customer_npwp', '012345678901000', 'subtotal', '100', 'tax', '0', 'status', 'PAID'),
     jsonb_build_object('external_ref', 'X-9', 'customer_npwp', '012345678901000', 'subtotal', '1.234', 'tax', '0'),
     jsonb_build_object('external_ref', 'X-10', 'customer_npwp', '012345678901000', 'subtotal', '100', 'tax', '0', 'issue_date', '2026-02-30'),
     jsonb_build_object('external_ref', 'X-1', 'customer_npwp', '012345678901000', 'subtotal', '1000000', 'tax', '110000',
-                       'issue_date', current_date - 10, 'due_date', current_date + 20),                       -- 11 replay
+                       'issue_date', tenant_today() - 10, 'due_date', tenant_today() + 20),                       -- 11 replay
     jsonb_build_object('external_ref', 'X-1', 'customer_npwp', '012345678901000', 'subtotal', '999', 'tax', '0',
-                       'issue_date', current_date - 10, 'due_date', current_date + 20),                       -- 12 other values
+                       'issue_date', tenant_today() - 10, 'due_date', tenant_today() + 20),                       -- 12 other values
     jsonb_build_object('external_ref', 'X-13', 'customer_npwp', '012345678901000', 'customer_email', 'a@alpha.co.id',
                        'subtotal', '100', 'tax', '0'),                                                        -- 13 both
     jsonb_build_object('external_ref', 'X-14', 'customer_npwp', '012345678901000', 'subtotal', '100', 'tax', '0',
-                       'due_date', current_date + 5, 'terms_days', '5'),                                      -- 14 both
+                       'due_date', tenant_today() + 5, 'terms_days', '5'),                                      -- 14 both
     jsonb_build_object('external_ref', 'X-15', 'subtotal', '100', 'tax', '0'),                                -- 15 no customer
     jsonb_build_object('external_ref', 'X-16', 'customer_npwp', '012345678901000', 'subtotal', '-5', 'tax', '0')); -- 16
   imp uuid;
@@ -512,16 +512,16 @@ declare
   cols text[] := array['invoice_no', 'invoice_ref', 'reference', 'amount', 'paid_on', 'method', 'notes'];
   inv1_no text := (select invoice_no from invoices where invoice_id = pg_temp.id('inv1'));
   rs jsonb := jsonb_build_array(
-    jsonb_build_object('invoice_ref', 'X-1', 'reference', 'BCA-1', 'amount', '100000', 'paid_on', current_date - 1),   -- 1 ok
+    jsonb_build_object('invoice_ref', 'X-1', 'reference', 'BCA-1', 'amount', '100000', 'paid_on', tenant_today() - 1),   -- 1 ok
     jsonb_build_object('invoice_no', inv1_no, 'reference', 'BCA-2', 'amount', '10000', 'method', 'Cash'),            -- 2 ok
     jsonb_build_object('invoice_ref', 'X-1', 'reference', 'BCA-3', 'amount', '2000000'),                             -- 3 too much
     jsonb_build_object('invoice_no', 'INV-1999-000001', 'reference', 'BCA-4', 'amount', '1'),                        -- 4 no invoice
-    jsonb_build_object('invoice_ref', 'X-1', 'reference', 'BCA-5', 'amount', '1', 'paid_on', current_date + 1),      -- 5 future
+    jsonb_build_object('invoice_ref', 'X-1', 'reference', 'BCA-5', 'amount', '1', 'paid_on', tenant_today() + 1),      -- 5 future
     jsonb_build_object('invoice_ref', 'X-1', 'reference', 'BCA-6', 'amount', '1', 'method', 'bitcoin'),              -- 6 method
     jsonb_build_object('invoice_ref', 'X-1', 'amount', '1'),                                                         -- 7 no reference
-    jsonb_build_object('invoice_ref', 'X-1', 'reference', 'BCA-1', 'amount', '100000', 'paid_on', current_date - 1),   -- 8 replay
-    jsonb_build_object('invoice_ref', 'X-1', 'reference', 'BCA-1', 'amount', '5', 'paid_on', current_date - 1),        -- 9 other values
-    jsonb_build_object('invoice_ref', 'X-1', 'reference', 'BCA-10', 'amount', '1', 'paid_on', current_date - 20),     -- 10 before issue
+    jsonb_build_object('invoice_ref', 'X-1', 'reference', 'BCA-1', 'amount', '100000', 'paid_on', tenant_today() - 1),   -- 8 replay
+    jsonb_build_object('invoice_ref', 'X-1', 'reference', 'BCA-1', 'amount', '5', 'paid_on', tenant_today() - 1),        -- 9 other values
+    jsonb_build_object('invoice_ref', 'X-1', 'reference', 'BCA-10', 'amount', '1', 'paid_on', tenant_today() - 20),     -- 10 before issue
     jsonb_build_object('invoice_ref', 'X-2', 'reference', 'M-1', 'amount', '300000'),                                -- 11 ok
     jsonb_build_object('invoice_ref', 'X-2', 'reference', 'M-2', 'amount', '300000'),                                -- 12 over with 11
     jsonb_build_object('invoice_ref', 'X-404', 'reference', 'M-3', 'amount', '1'),                                   -- 13 no invoice
@@ -567,20 +567,20 @@ do $$
 declare
   cols text[] := array['metric_key', 'value', 'entry_date', 'assignee_email', 'notes'];
   rs jsonb := jsonb_build_array(
-    jsonb_build_object('metric_key', 'quotations_sent', 'value', '5', 'entry_date', current_date - 1),                 -- 1 ok
-    jsonb_build_object('metric_key', 'quotations_sent', 'value', '3', 'entry_date', current_date - 1,
+    jsonb_build_object('metric_key', 'quotations_sent', 'value', '5', 'entry_date', tenant_today() - 1),                 -- 1 ok
+    jsonb_build_object('metric_key', 'quotations_sent', 'value', '3', 'entry_date', tenant_today() - 1,
                        'assignee_email', 'sp@imp.test'),                                                              -- 2 ok (team)
-    jsonb_build_object('metric_key', 'revenue', 'value', '1', 'entry_date', current_date - 1),                        -- 3 AUTO
-    jsonb_build_object('metric_key', 'nope', 'value', '1', 'entry_date', current_date - 1),                           -- 4 unknown
-    jsonb_build_object('metric_key', 'quotations_sent', 'value', '-1', 'entry_date', current_date - 1),               -- 5 negative
-    jsonb_build_object('metric_key', 'quotations_sent', 'value', '1', 'entry_date', current_date + 1),                -- 6 future
-    jsonb_build_object('metric_key', 'quotations_sent', 'value', '1', 'entry_date', current_date - 1,
+    jsonb_build_object('metric_key', 'revenue', 'value', '1', 'entry_date', tenant_today() - 1),                        -- 3 AUTO
+    jsonb_build_object('metric_key', 'nope', 'value', '1', 'entry_date', tenant_today() - 1),                           -- 4 unknown
+    jsonb_build_object('metric_key', 'quotations_sent', 'value', '-1', 'entry_date', tenant_today() - 1),               -- 5 negative
+    jsonb_build_object('metric_key', 'quotations_sent', 'value', '1', 'entry_date', tenant_today() + 1),                -- 6 future
+    jsonb_build_object('metric_key', 'quotations_sent', 'value', '1', 'entry_date', tenant_today() - 1,
                        'assignee_email', 'sp2@imp.test'),                                                             -- 7 not team
-    jsonb_build_object('metric_key', 'quotations_sent', 'value', 'x', 'entry_date', current_date - 1),                -- 8 not a number
-    jsonb_build_object('metric_key', 'customer_satisfaction', 'value', '4.5', 'entry_date', current_date - 2),        -- 9 ok
-    jsonb_build_object('metric_key', 'quotations_sent', 'value', '7', 'entry_date', current_date - 1, 'notes', 'fix'),-- 10 = key of 1
+    jsonb_build_object('metric_key', 'quotations_sent', 'value', 'x', 'entry_date', tenant_today() - 1),                -- 8 not a number
+    jsonb_build_object('metric_key', 'customer_satisfaction', 'value', '4.5', 'entry_date', tenant_today() - 2),        -- 9 ok
+    jsonb_build_object('metric_key', 'quotations_sent', 'value', '7', 'entry_date', tenant_today() - 1, 'notes', 'fix'),-- 10 = key of 1
     jsonb_build_object('metric_key', 'quotations_sent', 'value', '1'),                                                -- 11 no date
-    jsonb_build_object('metric_key', 'quotations_sent', 'value', '1.00001', 'entry_date', current_date - 1));         -- 12 decimals
+    jsonb_build_object('metric_key', 'quotations_sent', 'value', '1.00001', 'entry_date', tenant_today() - 1));         -- 12 decimals
   imp uuid;
   r jsonb;
 begin
@@ -596,7 +596,7 @@ begin
                            from kpi_entries where entry_id = pg_temp.target(imp, 2)), 'entry for the team member');
   -- Re-upload with a corrected value: updated, not added.
   imp := pg_temp.stage('kpi_entries', array['metric_key', 'value', 'entry_date'], jsonb_build_array(
-    jsonb_build_object('metric_key', 'quotations_sent', 'value', '6', 'entry_date', current_date - 1)));
+    jsonb_build_object('metric_key', 'quotations_sent', 'value', '6', 'entry_date', tenant_today() - 1)));
   r := pg_temp.run(imp);
   perform pg_temp.done(r, 1, 0, '');
   perform pg_temp.check((select count(*) from kpi_entries where source = 'IMPORTED') = 3, 're-upload: no new entry');
@@ -613,8 +613,8 @@ declare
   r jsonb;
 begin
   imp := pg_temp.stage('kpi_entries', array['metric_key', 'value', 'entry_date'], jsonb_build_array(
-    jsonb_build_object('metric_key', 'quotations_sent', 'value', '9', 'entry_date', current_date - 1),
-    jsonb_build_object('metric_key', 'quotations_sent', 'value', '2', 'entry_date', current_date - 3)));
+    jsonb_build_object('metric_key', 'quotations_sent', 'value', '9', 'entry_date', tenant_today() - 1),
+    jsonb_build_object('metric_key', 'quotations_sent', 'value', '2', 'entry_date', tenant_today() - 3)));
   r := pg_temp.run(imp);
   perform pg_temp.done(r, 1, 1, '1:entry_date');
 end $$;
@@ -622,7 +622,7 @@ reset role;
 do $$
 begin
   perform pg_temp.check((select value from kpi_entries where source = 'IMPORTED' and assignee_user_id = pg_temp.id('sp')
-                           and entry_date = current_date - 1) = 3, 'the manager''s entry is unchanged');
+                           and entry_date = tenant_today() - 1) = 3, 'the manager''s entry is unchanged');
   perform pg_temp.check((select count(*) from kpi_entries where source = 'IMPORTED') = 4, 'the salesperson''s own entry added');
 end $$;
 

@@ -60,25 +60,25 @@ begin
   --   inv4 c2 issued  -80 due -70  total   333,000  (61-90)
   --   inv5 c3 issued    0 +30 days total   111,000  (current)
   --   inv6 c3 DRAFT
-  r := invoice_create(jsonb_build_object('customer_id', pg_temp.id('c1'), 'issue_date', current_date - 100,
-         'due_date', current_date - 95, 'subtotal', 1000000, 'tax', 110000, 'notes', 'Freight Jakarta-Surabaya'));
+  r := invoice_create(jsonb_build_object('customer_id', pg_temp.id('c1'), 'issue_date', tenant_today() - 100,
+         'due_date', tenant_today() - 95, 'subtotal', 1000000, 'tax', 110000, 'notes', 'Freight Jakarta-Surabaya'));
   perform pg_temp.check(r->>'invoice_no' ~ ('^INV-' || extract(year from now())::int || '-\d{6}$'), 'invoice_no format: ' || r::text);
   perform pg_temp.check((r->>'total')::numeric = 1110000, 'total = subtotal + tax');
   perform pg_temp.check(r->>'status' = 'ISSUED', 'new invoices default to ISSUED');
   perform pg_temp.put('inv1', (r->>'invoice_id')::uuid);
   n1 := substring(r->>'invoice_no' from '(\d+)$')::bigint;
-  r := invoice_create(jsonb_build_object('customer_id', pg_temp.id('c1'), 'issue_date', current_date - 45,
-         'due_date', current_date - 40, 'subtotal', '2000000.00', 'tax', 220000));
+  r := invoice_create(jsonb_build_object('customer_id', pg_temp.id('c1'), 'issue_date', tenant_today() - 45,
+         'due_date', tenant_today() - 40, 'subtotal', '2000000.00', 'tax', 220000));
   perform pg_temp.put('inv2', (r->>'invoice_id')::uuid);
-  r := invoice_create(jsonb_build_object('customer_id', pg_temp.id('c2'), 'issue_date', current_date - 20,
+  r := invoice_create(jsonb_build_object('customer_id', pg_temp.id('c2'), 'issue_date', tenant_today() - 20,
          'terms_days', 10, 'subtotal', 500000, 'tax', 0));
-  perform pg_temp.check((r->>'due_date')::date = current_date - 10, 'terms_days sets the due date');
+  perform pg_temp.check((r->>'due_date')::date = tenant_today() - 10, 'terms_days sets the due date');
   perform pg_temp.put('inv3', (r->>'invoice_id')::uuid);
-  r := invoice_create(jsonb_build_object('customer_id', pg_temp.id('c2'), 'issue_date', current_date - 80,
-         'due_date', current_date - 70, 'subtotal', 300000, 'tax', ppn_amount(300000)));
+  r := invoice_create(jsonb_build_object('customer_id', pg_temp.id('c2'), 'issue_date', tenant_today() - 80,
+         'due_date', tenant_today() - 70, 'subtotal', 300000, 'tax', ppn_amount(300000)));
   perform pg_temp.put('inv4', (r->>'invoice_id')::uuid);
   r := invoice_create(jsonb_build_object('customer_id', pg_temp.id('c3'), 'subtotal', 100000, 'tax', 11000));
-  perform pg_temp.check((r->>'due_date')::date = current_date + 30, 'default terms are 30 days');
+  perform pg_temp.check((r->>'due_date')::date = tenant_today() + 30, 'default terms are 30 days');
   perform pg_temp.put('inv5', (r->>'invoice_id')::uuid);
 
   -- Bad input: a clear error naming the field, nothing written, no number used.
@@ -107,7 +107,7 @@ begin
   perform pg_temp.check(n2 = n1 + 5, format('gapless numbers: first %s, sixth %s', n1, n2));
 
   -- The number, the paid amount and the link are the database's.
-  perform pg_temp.expect_error(format($q$insert into invoices (tenant_id, invoice_no, customer_id, due_date, subtotal) values ('%s', 'INV-X', '%s', current_date, 1)$q$, pg_temp.id('ta'), pg_temp.id('c1')), '42501');
+  perform pg_temp.expect_error(format($q$insert into invoices (tenant_id, invoice_no, customer_id, due_date, subtotal) values ('%s', 'INV-X', '%s', tenant_today(), 1)$q$, pg_temp.id('ta'), pg_temp.id('c1')), '42501');
   perform pg_temp.expect_error(format($q$update invoices set amount_paid = total where invoice_id = '%s'$q$, pg_temp.id('inv1')), '42501');
   perform pg_temp.expect_error(format($q$update invoices set collection_ticket_id = null where invoice_id = '%s'$q$, pg_temp.id('inv1')), '42501');
   -- Lifecycle: PAID only through payments; issued amounts are frozen.
@@ -124,13 +124,13 @@ declare
   r jsonb;
 begin
   r := payment_record(jsonb_build_object('invoice_id', pg_temp.id('inv2'), 'amount', 1000000,
-                                         'paid_on', current_date - 1, 'reference', 'BCA-0001'));
+                                         'paid_on', tenant_today() - 1, 'reference', 'BCA-0001'));
   perform pg_temp.check(r->>'payment_no' ~ '^PAY-\d{4}-\d{6}$', 'payment_no format: ' || r::text);
   perform pg_temp.check((r->>'outstanding')::numeric = 1220000, 'outstanding drops by the payment: ' || r::text);
   perform pg_temp.check(r->>'invoice_status' = 'ISSUED', 'a partly paid invoice stays ISSUED');
   -- A retry of the same transfer is recognised, not counted twice.
   r := payment_record(jsonb_build_object('invoice_id', pg_temp.id('inv2'), 'amount', 1000000,
-                                         'paid_on', current_date - 1, 'reference', 'BCA-0001'));
+                                         'paid_on', tenant_today() - 1, 'reference', 'BCA-0001'));
   perform pg_temp.check((r->>'replayed')::boolean and (r->>'outstanding')::numeric = 1220000, 'retry is a replay: ' || r::text);
   perform pg_temp.check((select count(*) from payments where invoice_id = pg_temp.id('inv2')) = 1, 'one payment after a retry');
   perform pg_temp.expect_error(format($q$select payment_record('{"invoice_id": "%s", "amount": 5, "reference": "BCA-0001"}')$q$, pg_temp.id('inv2')), '23505', 'reference');
@@ -147,8 +147,8 @@ begin
   -- Field validation.
   perform pg_temp.expect_error(format($q$select payment_record('{"invoice_id": "%s"}')$q$, pg_temp.id('inv1')), 'P0001', 'amount');
   perform pg_temp.expect_error(format($q$select payment_record('{"invoice_id": "%s", "amount": -5}')$q$, pg_temp.id('inv1')), 'P0001', 'amount');
-  perform pg_temp.expect_error(format($q$select payment_record('{"invoice_id": "%s", "amount": 5, "paid_on": "%s"}')$q$, pg_temp.id('inv1'), current_date + 1), 'P0001', 'paid_on');
-  perform pg_temp.expect_error(format($q$select payment_record('{"invoice_id": "%s", "amount": 5, "paid_on": "%s"}')$q$, pg_temp.id('inv1'), current_date - 101), 'P0001', 'paid_on');
+  perform pg_temp.expect_error(format($q$select payment_record('{"invoice_id": "%s", "amount": 5, "paid_on": "%s"}')$q$, pg_temp.id('inv1'), tenant_today() + 1), 'P0001', 'paid_on');
+  perform pg_temp.expect_error(format($q$select payment_record('{"invoice_id": "%s", "amount": 5, "paid_on": "%s"}')$q$, pg_temp.id('inv1'), tenant_today() - 101), 'P0001', 'paid_on');
   perform pg_temp.expect_error(format($q$select payment_record('{"invoice_id": "%s", "amount": 5, "method": "barter"}')$q$, pg_temp.id('inv1')), 'P0001', 'method');
   perform pg_temp.expect_error($q$select payment_record('{"amount": 5}')$q$, 'P0001', 'invoice_id');
   perform pg_temp.expect_error(format($q$select payment_record('{"invoice_id": "%s", "amount": 5}')$q$, gen_random_uuid()), 'P0002', 'invoice_id');
@@ -157,7 +157,7 @@ begin
   perform pg_temp.expect_error(format($q$delete from payments where invoice_id = '%s'$q$, pg_temp.id('inv2')), '42501');
 
   -- A partial payment of inv1 (older than the DSO window's start is fine).
-  perform payment_record(jsonb_build_object('invoice_id', pg_temp.id('inv1'), 'amount', 110000, 'paid_on', current_date - 1));
+  perform payment_record(jsonb_build_object('invoice_id', pg_temp.id('inv1'), 'amount', 110000, 'paid_on', tenant_today() - 1));
   -- Voiding: only without payments.
   perform pg_temp.expect_error(format($q$update invoices set status = 'VOID' where invoice_id = '%s'$q$, pg_temp.id('inv1')), 'P0001', 'status');
   -- Issue the draft: issued_at is stamped.
@@ -202,14 +202,14 @@ begin
                                      where current + d1_30 + d31_60 + d61_90 + d90_plus <> outstanding), 'buckets add up');
 
   -- DSO = AR at day end / credit sales of the last 30 days x 30.
-  select * into d from v_dso_rolling_30 where day = current_date;
+  select * into d from v_dso_rolling_30 where day = tenant_today();
   -- AR today 1,944,000; sales in [-29, 0]: inv3 500,000 + inv5 111,000.
   perform pg_temp.check(d.ar_outstanding = 1944000 and d.credit_sales_30d = 611000
                         and d.dso_days = round(1944000 / 611000.0 * 30, 1), 'DSO today: ' || row_to_json(d)::text);
-  select * into d from v_dso_rolling_30 where day = current_date - 10;
+  select * into d from v_dso_rolling_30 where day = tenant_today() - 10;
   -- AR on day -10: inv1 1,110,000 + inv2 2,220,000 + inv3 500,000 + inv4 333,000 (payments came later).
   perform pg_temp.check(d.ar_outstanding = 4163000 and d.credit_sales_30d = 500000 and d.dso_days = 249.8, 'DSO day -10: ' || row_to_json(d)::text);
-  select * into d from v_dso_rolling_30 where day = current_date - 46;
+  select * into d from v_dso_rolling_30 where day = tenant_today() - 46;
   -- No invoice issued in [-75, -46]: DSO is undefined, not a number.
   perform pg_temp.check(d.ar_outstanding = 1443000 and d.credit_sales_30d = 0 and d.dso_days is null, 'DSO without sales is NULL: ' || row_to_json(d)::text);
   perform pg_temp.check((select count(*) from v_dso_rolling_30) = 90, 'one DSO row per day for 90 days');
@@ -232,7 +232,7 @@ begin
                         and (select outstanding from v_ar_aging where is_total) = 1000000, 'aging scoped to own customers');
   perform pg_temp.check((select count(*) from v_invoice_outstanding) = 2, 'outstanding scoped');
   perform pg_temp.expect_error(format($q$select invoice_create('{"customer_id": "%s", "subtotal": 1, "tax": 0}')$q$, pg_temp.id('c1')), '42501');
-  perform pg_temp.expect_error(format($q$insert into invoices (tenant_id, customer_id, due_date, subtotal) values ('%s', '%s', current_date, 1)$q$, pg_temp.id('ta'), pg_temp.id('c1')), '42501');
+  perform pg_temp.expect_error(format($q$insert into invoices (tenant_id, customer_id, due_date, subtotal) values ('%s', '%s', tenant_today(), 1)$q$, pg_temp.id('ta'), pg_temp.id('c1')), '42501');
   perform pg_temp.expect_error(format($q$select payment_record('{"invoice_id": "%s", "amount": 1}')$q$, pg_temp.id('inv1')), '42501');
   perform pg_temp.expect_error(format($q$insert into payments (tenant_id, invoice_id, amount) values ('%s', '%s', 1)$q$, pg_temp.id('ta'), pg_temp.id('inv1')), '42501');
   update invoices set notes = 'x';
@@ -267,7 +267,7 @@ begin
   perform pg_temp.check((select count(*) from invoices) = 6 and (select count(*) from payments) = 3, 'director reads everything');
   perform pg_temp.check((select outstanding from v_ar_aging where is_total) = 1944000, 'director sees total AR');
   perform pg_temp.expect_error(format($q$select invoice_create('{"customer_id": "%s", "subtotal": 1, "tax": 0}')$q$, pg_temp.id('c1')), '42501');
-  perform pg_temp.expect_error(format($q$insert into invoices (tenant_id, customer_id, due_date, subtotal) values ('%s', '%s', current_date, 1)$q$, pg_temp.id('ta'), pg_temp.id('c1')), '42501');
+  perform pg_temp.expect_error(format($q$insert into invoices (tenant_id, customer_id, due_date, subtotal) values ('%s', '%s', tenant_today(), 1)$q$, pg_temp.id('ta'), pg_temp.id('c1')), '42501');
   update invoices set notes = 'x';
   get diagnostics n = row_count;
   perform pg_temp.check(n = 0, 'director updates nothing');
@@ -300,7 +300,7 @@ begin
                         + (select count(*) from v_ar_aging) = 0, 'another tenant sees nothing');
   perform pg_temp.expect_error(format($q$select payment_record('{"invoice_id": "%s", "amount": 1}')$q$, pg_temp.id('inv1')), 'P0002', 'invoice_id');
   perform pg_temp.expect_error(format($q$select create_collection_ticket('%s')$q$, pg_temp.id('inv1')), 'P0002', 'invoice_id');
-  perform pg_temp.expect_error(format($q$insert into invoices (tenant_id, customer_id, due_date, subtotal) values ('%s', '%s', current_date, 1)$q$, pg_temp.id('ta'), pg_temp.id('c1')), '42501');
+  perform pg_temp.expect_error(format($q$insert into invoices (tenant_id, customer_id, due_date, subtotal) values ('%s', '%s', tenant_today(), 1)$q$, pg_temp.id('ta'), pg_temp.id('c1')), '42501');
 end $$;
 
 -- ------------------------------------------------------------------ collection tickets

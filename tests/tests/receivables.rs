@@ -88,7 +88,7 @@ async fn invoice(
     let mut tx = db.as_user(fin).await;
     let out: Value = sqlx::query_scalar(
         "select invoice_create(jsonb_build_object('customer_id', $1::uuid, 'subtotal', $2::bigint, 'tax', $3::bigint,
-                'issue_date', current_date - $4::int, 'due_date', current_date - $5::int))",
+                'issue_date', tenant_today() - $4::int, 'due_date', tenant_today() - $5::int))",
     )
     .bind(customer)
     .bind(subtotal)
@@ -436,7 +436,7 @@ async fn rolling_dso_changes_with_the_data() {
             let mut tx = db.as_user(&who).await;
             sqlx::query_as::<_, (f64, f64, Option<f64>)>(
                 "select ar_outstanding::float8, credit_sales_30d::float8, dso_days::float8
-                   from v_dso_rolling_30 where day = current_date and currency = 'IDR'",
+                   from v_dso_rolling_30 where day = tenant_today() and currency = 'IDR'",
             )
             .fetch_optional(&mut *tx)
             .await

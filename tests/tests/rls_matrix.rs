@@ -367,7 +367,7 @@ async fn fresh_row_from(
     // it owes).
     let patch: Option<&str> = match t.name.as_str() {
         "payments" => Some(
-            "select jsonb_build_object('invoice_id', invoice_id, 'amount', 1, 'paid_on', greatest(issue_date, current_date))
+            "select jsonb_build_object('invoice_id', invoice_id, 'amount', 1, 'paid_on', greatest(issue_date, tenant_today(tenant_id)))
                from invoices where tenant_id = $1 and status = 'ISSUED' order by invoice_id limit 1",
         ),
         // Messages go to tickets that are still open.
