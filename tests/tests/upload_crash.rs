@@ -3,13 +3,12 @@
 //! it removes nothing else: not a registered file, and not the upload in
 //! progress of another, live BFF process.
 //!
-//! The `bizos` binary runs as a child process (built with cargo into this
-//! test's target directory). Local storage always; S3 against the moto
+//! The `bizos` command runs as a child process (the test package's own
+//! build of it, tests/src/bin/bizos-under-test.rs). Local storage always; S3 against the moto
 //! server at `BIZOS_TEST_S3_ENDPOINT` (bucket `bizos-test`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bizos_bff::auth::{issue_token, Caller};
@@ -20,30 +19,9 @@ use sqlx::{Connection, PgConnection};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
-/// The `bizos` binary of this build (built once per test process).
+/// The `bizos` command of this build (tests/src/bin/bizos-under-test.rs).
 fn bizos_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // This test runs from <target>/<profile>/deps/.
-        let exe = std::env::current_exe().expect("the test's path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("a cargo target directory");
-        let target_dir = profile_dir.parent().expect("a cargo target directory");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "--quiet", "-p", "bizos-bff", "--bin", "bizos"])
-            .arg("--target-dir")
-            .arg(target_dir);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "cargo build of the bizos binary failed");
-        profile_dir.join("bizos")
-    })
+    Path::new(env!("CARGO_BIN_EXE_bizos-under-test"))
 }
 
 enum Backend {
