@@ -26,8 +26,8 @@
 --   relies on RLS (all tenants for the owner) is cut to that tenant. So an
 --   analytics report equals the product view read by a super admin of the
 --   tenant (who sees every row of the tenant);
--- * ignores claims of the caller's session (its SET clause replaces them
---   and restores them at exit).
+-- * ignores claims of the caller's session (it replaces them while it
+--   reads and puts them back).
 --
 -- The analytics view then masks every column exactly as the table views
 -- do (analytics_masking by view and column, else text and json through
@@ -92,11 +92,14 @@ grant select on v_kpi_actual_vs_target to bizos_authenticated;
 -- ---------------------------------------------------------------------------
 create function analytics_report_rows(report anyelement) returns setof anyelement
 language plpgsql security definer
-set request.jwt.claims = ''
 as $$
 declare
   v_view text;
   v_tenant uuid;
+  -- The caller's claims, put back at the end (an error aborts the
+  -- (sub)transaction, which reverts them too). A function SET clause cannot
+  -- name a placeholder setting without superuser.
+  v_claims text := pg_catalog.current_setting('request.jwt.claims', true);
 begin
   -- A view of this function's schema (the one of its analytics_reports)
   -- that analytics_reports lists.
@@ -122,6 +125,7 @@ begin
                                   pg_catalog.json_build_object('tenant_id', v_tenant)::text, true);
     return query execute format('select r.* from %s r where r.tenant_id = $1', v_view) using v_tenant;
   end loop;
+  perform pg_catalog.set_config('request.jwt.claims', coalesce(v_claims, ''), true);
   return;
 end
 $$;

@@ -304,7 +304,7 @@ async fn a_login_granted_one_tenant_sees_only_its_reports() {
         .unwrap();
     let analyst = db.pool_as("bizos_analyst");
     let everything = all_rows(&analyst, "").await;
-    for prefix in ["", "set role bizos_analyst"] {
+    for prefix in ["", "set role bizos_bi"] {
         let seen = all_rows(&scoped, prefix).await;
         for ((view, rows, tenants), (_, all, all_tenants)) in seen.iter().zip(&everything) {
             assert_eq!(all_tenants, &BTreeSet::from([a, b]), "{view}");
