@@ -56,9 +56,12 @@ insert into analytics_reports (view_name) values
   ('v_kpi_actual_vs_target');
 
 -- ---------------------------------------------------------------------------
--- KPI actual vs target (product view): every target of the caller's tenant
--- the caller may read, with kpi_actual() of its metric, assignee and period
--- (the one computation of an actual; NA with the reason when undefined).
+-- KPI actual vs target (product view): every target the caller may read,
+-- with kpi_actual() of its metric, assignee and period (the one computation
+-- of an actual; NA with the reason when undefined). kpi_actual() computes
+-- for the tenant of the request claims, so the actual columns are NULL on a
+-- row of another tenant (only a reader not subject to RLS, the owner, sees
+-- such rows).
 -- ---------------------------------------------------------------------------
 create view v_kpi_actual_vs_target with (security_invoker = true) as
 select t.tenant_id,
@@ -70,8 +73,8 @@ select t.tenant_id,
        d.unit,
        d.direction,
        t.assignee_user_id,
-       (a.actual -> 'period' ->> 'from')::date as period_start,
-       (a.actual -> 'period' ->> 'to')::date as period_end,
+       lower(t.period) as period_start,
+       upper(t.period) - 1 as period_end,
        t.target_value,
        (a.actual ->> 'value')::numeric as actual_value,
        a.actual ->> 'status' as status,
@@ -80,10 +83,11 @@ select t.tenant_id,
        a.actual -> 'breakdown' as breakdown
   from kpi_targets t
   join kpi_metric_definitions d on d.tenant_id = t.tenant_id and d.metric_key = t.metric_key
- cross join lateral (select kpi_actual(t.metric_key, t.assignee_user_id, t.period) as actual) a
- where t.tenant_id = (select bizos.tenant_id());
+ cross join lateral (
+   select case when t.tenant_id = (select bizos.tenant_id())
+               then kpi_actual(t.metric_key, t.assignee_user_id, t.period) end as actual) a;
 comment on view v_kpi_actual_vs_target is
-  'Per KPI target of the caller''s tenant: target_value and kpi_actual() over the target''s period for its assignee (value, or status na with the reason).';
+  'Per KPI target: target_value and kpi_actual() over the target''s period for its assignee (value, or status na with the reason); actuals of the claims'' tenant only.';
 grant select on v_kpi_actual_vs_target to bizos_authenticated;
 
 -- ---------------------------------------------------------------------------

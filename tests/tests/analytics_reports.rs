@@ -334,6 +334,28 @@ async fn a_login_granted_one_tenant_sees_only_its_reports() {
     for ((view, rows, _), (_, before, _)) in with_claims.iter().zip(&all_rows(&scoped, "").await) {
         assert_eq!(rows, before, "{view} with the caller's claims for B");
     }
+    // The caller's claims are as they were after a report is read.
+    let mut tx = scoped.begin().await.unwrap();
+    let mine = format!("{{\"tenant_id\": \"{b}\"}}");
+    sqlx::query("select set_config('request.jwt.claims', $1, true)")
+        .bind(&mine)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let (n, after): (i64, String) = sqlx::query_as(
+        "select (select count(*) from analytics.v_kpi_actual_vs_target),
+                current_setting('request.jwt.claims')",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    let after_next: String = sqlx::query_scalar("select current_setting('request.jwt.claims')")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(n > 0);
+    assert_eq!((after, after_next), (mine.clone(), mine));
     // The function behind the reports reads listed reports only: not a
     // table's rows, not for a role without the grant.
     for sql in [
