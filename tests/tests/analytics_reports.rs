@@ -90,13 +90,18 @@ async fn each_report_equals_the_product_view_read_by_a_super_admin() {
             let mut tx = db.as_user(&admin).await;
             let want = sorted_rows(&mut tx, &format!("select {expr} from public.{view} t")).await;
             tx.rollback().await.unwrap();
-            assert!(!want.is_empty(), "the demo gives {tenant} no rows in {view}");
+            assert!(
+                !want.is_empty(),
+                "the demo gives {tenant} no rows in {view}"
+            );
             for (role, pool) in [("bizos_analyst", &analyst), ("bizos_bi", &bi)] {
                 let got = analytics_rows(pool, view, tenant).await;
                 assert!(
                     got == want,
-                    "{role}: analytics.{view} of {tenant} differs from the product view:\n\
+                    "{role}: analytics.{view} of {tenant} ({} rows) differs from the product view ({} rows):\n\
                      only in analytics: {:?}\nonly in the product: {:?}",
+                    got.len(),
+                    want.len(),
                     got.iter().filter(|r| !want.contains(r)).take(3).collect::<Vec<_>>(),
                     want.iter().filter(|r| !got.contains(r)).take(3).collect::<Vec<_>>()
                 );
@@ -125,7 +130,10 @@ async fn each_report_equals_the_product_view_read_by_a_super_admin() {
         got.sort();
         assert_eq!(got, want);
         assert!(
-            got.iter().filter(|(_, v, s)| v.is_some() && s == "ok").count() >= 3,
+            got.iter()
+                .filter(|(_, v, s)| v.is_some() && s == "ok")
+                .count()
+                >= 3,
             "{got:?}"
         );
     }
@@ -273,11 +281,12 @@ async fn all_rows(pool: &PgPool, prefix: &str) -> Vec<(String, BTreeSet<String>,
     }
     let mut out = Vec::new();
     for view in REPORTS {
-        let rows: Vec<(String, Uuid)> =
-            sqlx::query_as(&format!("select t::text, t.tenant_id from analytics.{view} t"))
-                .fetch_all(&mut *conn)
-                .await
-                .unwrap();
+        let rows: Vec<(String, Uuid)> = sqlx::query_as(&format!(
+            "select t::text, t.tenant_id from analytics.{view} t"
+        ))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
         out.push((
             view.to_owned(),
             rows.iter().map(|r| r.0.clone()).collect(),
@@ -320,12 +329,13 @@ async fn a_login_granted_one_tenant_sees_only_its_reports() {
     }
     // A caller's predicate cannot reach B (security barrier), and the
     // caller's own claims change nothing.
-    let n: i64 =
-        sqlx::query_scalar("select count(*) from analytics.v_invoice_outstanding where tenant_id = $1")
-            .bind(b)
-            .fetch_one(&scoped)
-            .await
-            .unwrap();
+    let n: i64 = sqlx::query_scalar(
+        "select count(*) from analytics.v_invoice_outstanding where tenant_id = $1",
+    )
+    .bind(b)
+    .fetch_one(&scoped)
+    .await
+    .unwrap();
     assert_eq!(n, 0);
     let claims = format!(
         "select set_config('request.jwt.claims', '{{\"tenant_id\": \"{b}\", \"app_role\": \"super_admin\"}}', false)"
@@ -363,10 +373,7 @@ async fn a_login_granted_one_tenant_sees_only_its_reports() {
         "select count(*) from analytics_report_rows(null::public.v_invoices)",
         "select count(*) from analytics_report_rows(null::analytics.v_ar_aging)",
     ] {
-        let err = sqlx::query(sql)
-            .fetch_one(&scoped)
-            .await
-            .expect_err(sql);
+        let err = sqlx::query(sql).fetch_one(&scoped).await.expect_err(sql);
         assert_eq!(code(&err), "42501", "{sql}: {err}");
     }
     let err = sqlx::query("select count(*) from analytics_report_rows(null::public.v_ar_aging)")
@@ -406,7 +413,10 @@ async fn reports_show_no_raw_personal_data() {
     .await
     .unwrap();
     tx.rollback().await.unwrap();
-    assert!(raw.len() >= 2 && raw.iter().all(|n| n.contains("0812-7777-3456")), "{raw:?}");
+    assert!(
+        raw.len() >= 2 && raw.iter().all(|n| n.contains("0812-7777-3456")),
+        "{raw:?}"
+    );
 
     let mut personal: BTreeSet<String> = sqlx::query_scalar::<_, Option<String>>(
         "select v from (
@@ -425,7 +435,10 @@ async fn reports_show_no_raw_personal_data() {
     .filter(|v| v.len() >= 6)
     .collect();
     assert!(personal.len() > 50, "{}", personal.len());
-    personal.extend(["0812-7777-3456".to_owned(), "budi.sinar@gmail.com".to_owned()]);
+    personal.extend([
+        "0812-7777-3456".to_owned(),
+        "budi.sinar@gmail.com".to_owned(),
+    ]);
 
     for role in ["bizos_analyst", "bizos_bi"] {
         let pool = db.pool_as(role);
@@ -444,7 +457,10 @@ async fn reports_show_no_raw_personal_data() {
         }
         assert!(dump.contains("PT Sinar Budi [REDACTED_PHONE]"), "{role}");
         for value in &personal {
-            assert!(!dump.contains(value.as_str()), "{role}: raw value in a report: {value}");
+            assert!(
+                !dump.contains(value.as_str()),
+                "{role}: raw value in a report: {value}"
+            );
         }
         let found: Vec<String> = sqlx::query_scalar(
             "select s->>'type' from jsonb_array_elements(bizos.pii_detect($1)) s
@@ -472,13 +488,23 @@ async fn bi_cannot_write_and_nobody_writes_through_a_report() {
         assert_eq!(code(&err), "25006", "{sql}: {err}");
     }
     let analyst = db.pool_as("bizos_analyst");
-    for sql in [
-        "insert into analytics_reports (view_name) values ('v_invoices')",
-        "delete from analytics_reports",
-        "select analytics_build_views()",
+    for (sql, refusal) in [
+        (
+            "insert into analytics_reports (view_name) values ('v_invoices')",
+            "permission denied for table analytics_reports",
+        ),
+        (
+            "delete from analytics_reports",
+            "permission denied for table analytics_reports",
+        ),
+        (
+            "select analytics_build_views()",
+            "permission denied for function analytics_build_views",
+        ),
     ] {
         let err = sqlx::query(sql).execute(&analyst).await.expect_err(sql);
         assert_eq!(code(&err), "42501", "{sql}: {err}");
+        assert!(err.to_string().contains(refusal), "{sql}: {err}");
     }
     for pool in [&bi, &analyst] {
         for sql in [
@@ -562,7 +588,9 @@ async fn the_builder_keeps_the_reports_and_the_schema_tier_has_its_own() {
     );
     for (view, def) in &defs {
         assert!(
-            def.contains(&format!("tenant_zeta.analytics_report_rows(NULL::tenant_zeta.{view})")),
+            def.contains(&format!(
+                "tenant_zeta.analytics_report_rows(NULL::tenant_zeta.{view})"
+            )),
             "{view}: {def}"
         );
         let n: i64 = sqlx::query_scalar(&format!(
