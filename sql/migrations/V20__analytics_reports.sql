@@ -26,8 +26,11 @@
 --   relies on RLS (all tenants for the owner) is cut to that tenant. So an
 --   analytics report equals the product view read by a super admin of the
 --   tenant (who sees every row of the tenant);
--- * ignores claims of the caller's session (it replaces them while it
---   reads and puts them back).
+-- * reads each tenant in the tenant's time zone (tenants.time_zone, V16),
+--   so a view that still cuts "today" with current_date gives the tenant's
+--   today whatever the BI tool's session time zone is;
+-- * ignores claims of the caller's session (it replaces them and the time
+--   zone while it reads and puts them back).
 --
 -- The analytics view then masks every column exactly as the table views
 -- do (analytics_masking by view and column, else text and json through
@@ -100,10 +103,12 @@ as $$
 declare
   v_view text;
   v_tenant uuid;
+  v_tz text;
   -- The caller's claims, put back at the end (an error aborts the
   -- (sub)transaction, which reverts them too). A function SET clause cannot
   -- name a placeholder setting without superuser.
   v_claims text := pg_catalog.current_setting('request.jwt.claims', true);
+  v_session_tz text := pg_catalog.current_setting('TimeZone');
 begin
   -- A view of this function's schema (the one of its analytics_reports)
   -- that analytics_reports lists.
@@ -119,17 +124,22 @@ begin
     raise exception using errcode = '42501',
       message = format('analytics_report_rows: %s is not an analytics report', pg_catalog.pg_typeof(report));
   end if;
-  for v_tenant in
-    select t.tenant_id from tenants t
+  for v_tenant, v_tz in
+    select t.tenant_id, t.time_zone from tenants t
      where exists (select 1 from analytics_grants g
                     where g.role_name = session_user and (g.tenant_id is null or g.tenant_id = t.tenant_id))
      order by t.tenant_id
   loop
     perform pg_catalog.set_config('request.jwt.claims',
                                   pg_catalog.json_build_object('tenant_id', v_tenant)::text, true);
+    -- "Today" is the tenant's (SPEC §3), whatever time zone the BI tool's
+    -- session uses: a view that still reads current_date gets the
+    -- tenant's date.
+    perform pg_catalog.set_config('TimeZone', v_tz, true);
     return query execute format('select r.* from %s r where r.tenant_id = $1', v_view) using v_tenant;
   end loop;
   perform pg_catalog.set_config('request.jwt.claims', coalesce(v_claims, ''), true);
+  perform pg_catalog.set_config('TimeZone', v_session_tz, true);
   return;
 end
 $$;

@@ -22,12 +22,15 @@ const REPORTS: [&str; 7] = [
 
 /// `row(<each column of the product view through its masker>)::text`, the
 /// maskers being the ones of the table views (analytics_masking by view and
-/// column, else pii_mask for text and json, else the value).
+/// column, else pii_mask for text and json, else the value; instants as
+/// epoch seconds, see [`zone_free_row_expr`]).
 async fn masked_row_expr(db: &TestDb, view: &str) -> String {
     let cols: Vec<(String, String)> = sqlx::query_as(
         "select a.attname::text,
                 coalesce(m.masker, case when t.typcategory = 'S' or t.typname in ('json', 'jsonb')
-                                        then 'text' else 'raw' end)
+                                        then 'text'
+                                        when t.typname = 'timestamptz' then 'timestamptz'
+                                        else 'raw' end)
            from pg_attribute a
            join pg_type t on t.oid = a.atttypid
            left join analytics_masking m on m.table_name = $1 and m.column_name = a.attname
@@ -45,6 +48,7 @@ async fn masked_row_expr(db: &TestDb, view: &str) -> String {
             "email" | "phone" | "nik" | "name" => format!("bizos.mask_{masker}(t.{c}::text)"),
             "redact" => format!("case when t.{c} is null then null else '[REDACTED]' end"),
             "text" => format!("bizos.pii_mask(t.{c}::text)"),
+            "timestamptz" => format!("extract(epoch from t.{c})"),
             _ => format!("t.{c}"),
         })
         .collect();
@@ -88,14 +92,32 @@ async fn each_report_equals_the_product_view_read_by_a_super_admin() {
         for view in REPORTS {
             let expr = masked_row_expr(&db, view).await;
             let mut tx = db.as_user(&admin).await;
+            // In the tenant's time zone: the reports cut "today" there
+            // whatever the reader's session uses (a product view that reads
+            // current_date depends on the session's).
+            sqlx::query(
+                "select set_config('TimeZone', (select time_zone from tenants where tenant_id = $1), true)",
+            )
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
             let want = sorted_rows(&mut tx, &format!("select {expr} from public.{view} t")).await;
             tx.rollback().await.unwrap();
             assert!(
                 !want.is_empty(),
                 "the demo gives {tenant} no rows in {view}"
             );
+            let got_expr = zone_free_row_expr(&db, view).await;
             for (role, pool) in [("bizos_analyst", &analyst), ("bizos_bi", &bi)] {
-                let got = analytics_rows(pool, view, tenant).await;
+                let mut got: Vec<String> = sqlx::query_scalar(&format!(
+                    "select {got_expr} from analytics.{view} t where t.tenant_id = $1"
+                ))
+                .bind(tenant)
+                .fetch_all(pool)
+                .await
+                .unwrap();
+                got.sort();
                 assert!(
                     got == want,
                     "{role}: analytics.{view} of {tenant} ({} rows) differs from the product view ({} rows):\n\
@@ -600,5 +622,80 @@ async fn the_builder_keeps_the_reports_and_the_schema_tier_has_its_own() {
         .await
         .unwrap();
         assert_eq!(n, 0, "{view}");
+    }
+}
+
+/// `row(...)::text` of an analytics report with instants as epoch seconds,
+/// so that rows read in sessions of different time zones compare.
+async fn zone_free_row_expr(db: &TestDb, view: &str) -> String {
+    let cols: Vec<(String, String)> = sqlx::query_as(
+        "select a.attname::text, t.typname::text
+           from pg_attribute a join pg_type t on t.oid = a.atttypid
+          where a.attrelid = ('analytics.' || $1)::regclass and a.attnum > 0 and not a.attisdropped
+          order by a.attnum",
+    )
+    .bind(view)
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    let exprs: Vec<String> = cols
+        .iter()
+        .map(|(c, ty)| match ty.as_str() {
+            "timestamptz" => format!("extract(epoch from t.{c})"),
+            _ => format!("t.{c}"),
+        })
+        .collect();
+    format!("row({})::text", exprs.join(", "))
+}
+
+#[tokio::test]
+async fn reports_are_cut_in_the_tenants_time_zone_whatever_the_session_uses() {
+    let db = TestDb::new().await;
+    db.seed_demo_tenants().await;
+    let bi = db.pool_as("bizos_bi");
+    // UTC+14 and UTC-12: 26 hours apart, so on different dates at any
+    // moment.
+    let zones = ["Pacific/Kiritimati", "Etc/GMT+12"];
+    for view in REPORTS {
+        let expr = zone_free_row_expr(&db, view).await;
+        let mut seen = Vec::new();
+        for zone in zones {
+            let mut conn = bi.acquire().await.unwrap();
+            sqlx::query(&format!("set time zone '{zone}'"))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let mut rows: Vec<String> =
+                sqlx::query_scalar(&format!("select {expr} from analytics.{view} t"))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap();
+            rows.sort();
+            let after: String = sqlx::query_scalar("select current_setting('TimeZone')")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            sqlx::query("reset time zone")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(after, zone, "{view}: the session's time zone is kept");
+            assert!(!rows.is_empty(), "{view}");
+            seen.push(rows);
+        }
+        assert!(
+            seen[0] == seen[1],
+            "{view} differs between {zones:?}: {:?} vs {:?}",
+            seen[0]
+                .iter()
+                .filter(|r| !seen[1].contains(r))
+                .take(2)
+                .collect::<Vec<_>>(),
+            seen[1]
+                .iter()
+                .filter(|r| !seen[0].contains(r))
+                .take(2)
+                .collect::<Vec<_>>()
+        );
     }
 }
