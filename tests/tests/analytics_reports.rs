@@ -665,6 +665,9 @@ async fn reports_are_cut_in_the_tenants_time_zone_whatever_the_session_uses() {
                 .execute(&mut *conn)
                 .await
                 .unwrap();
+            // In a transaction: the report must leave the session's time
+            // zone as it was for the rest of it.
+            sqlx::query("begin").execute(&mut *conn).await.unwrap();
             let mut rows: Vec<String> =
                 sqlx::query_scalar(&format!("select {expr} from analytics.{view} t"))
                     .fetch_all(&mut *conn)
@@ -675,6 +678,7 @@ async fn reports_are_cut_in_the_tenants_time_zone_whatever_the_session_uses() {
                 .fetch_one(&mut *conn)
                 .await
                 .unwrap();
+            sqlx::query("commit").execute(&mut *conn).await.unwrap();
             sqlx::query("reset time zone")
                 .execute(&mut *conn)
                 .await
