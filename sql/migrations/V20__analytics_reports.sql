@@ -16,8 +16,11 @@
 -- from tables. It reads it through analytics_report_rows(), a SECURITY
 -- DEFINER function (the owner is not subject to RLS) that
 --
--- * accepts only a view listed in analytics_reports (never a table's row
---   type: that would be the raw rows);
+-- * masks every column exactly as the table views do (analytics_columns():
+--   analytics_masking by view and column, else text and json through
+--   pii_mask, other types as stored), so calling it directly shows no more
+--   than the view;
+-- * accepts only a view listed in analytics_reports;
 -- * reads it once per tenant the login is granted in analytics_grants
 --   (session_user, as the table views), with request claims naming only
 --   that tenant, and keeps the rows of that tenant: a product view or
@@ -32,12 +35,10 @@
 -- * ignores claims of the caller's session (it replaces them and the time
 --   zone while it reads and puts them back).
 --
--- The analytics view then masks every column exactly as the table views
--- do (analytics_masking by view and column, else text and json through
--- pii_mask, other types as stored), is a security barrier, and filters by
--- analytics_grants once more. analytics_build_views() builds the report
--- views with the table views, so a migration that replaces a product view
--- calls `select analytics_build_views();` after it (as for a new table).
+-- The analytics view is a security barrier and filters by analytics_grants
+-- once more. analytics_build_views() builds the report views with the
+-- table views, so a migration that replaces a product view calls
+-- `select analytics_build_views();` after it (as for a new table).
 
 -- Product views mirrored in analytics; a row names a view of this schema
 -- with a tenant_id column.
@@ -94,19 +95,55 @@ comment on view v_kpi_actual_vs_target is
 grant select on v_kpi_actual_vs_target to bizos_authenticated;
 
 -- ---------------------------------------------------------------------------
--- The rows of a listed report for the tenants the login is granted.
--- Called as analytics_report_rows(null::<schema>.<report view>).
+-- How each column of a relation of this schema shows in analytics: its
+-- masked expression over alias t, and the type of that expression. One
+-- definition for the table views and the reports.
 -- ---------------------------------------------------------------------------
-create function analytics_report_rows(report anyelement) returns setof anyelement
+create function analytics_columns(rel regclass)
+returns table (attnum smallint, column_name name, expr text, type_name text)
+language sql stable
+as $$
+  select a.attnum, a.attname,
+         case x.masker
+           when 'email'  then format('bizos.mask_email(t.%I::text)', a.attname)
+           when 'phone'  then format('bizos.mask_phone(t.%I::text)', a.attname)
+           when 'nik'    then format('bizos.mask_nik(t.%I::text)', a.attname)
+           when 'name'   then format('bizos.mask_name(t.%I::text)', a.attname)
+           when 'redact' then format('case when t.%I is null then null else ''[REDACTED]'' end', a.attname)
+           when 'text'   then format('bizos.pii_mask(t.%I::text)', a.attname)
+           else format('t.%I', a.attname)
+         end,
+         case when x.masker = 'raw' then pg_catalog.format_type(a.atttypid, a.atttypmod) else 'text' end
+    from pg_catalog.pg_attribute a
+    join pg_catalog.pg_class c on c.oid = a.attrelid
+    join pg_catalog.pg_type ty on ty.oid = a.atttypid
+    left join analytics_masking m on m.table_name = c.relname and m.column_name = a.attname
+   cross join lateral (
+     select coalesce(m.masker, case when ty.typcategory = 'S' or ty.typname in ('json', 'jsonb')
+                                    then 'text' else 'raw' end) as masker) x
+   where a.attrelid = rel and a.attnum > 0 and not a.attisdropped
+$$;
+select pin_search_path('analytics_columns(regclass)');
+revoke execute on function analytics_columns(regclass) from public;
+
+-- ---------------------------------------------------------------------------
+-- The masked rows of a listed report for the tenants the login is granted:
+--   select * from analytics_report_rows('<schema>.<view>'::regclass)
+--     as t(<column> <analytics_columns type>, ...)
+-- (what the analytics view of the report does). It masks the rows itself,
+-- so calling it directly shows nothing the analytics view does not.
+-- ---------------------------------------------------------------------------
+create function analytics_report_rows(report regclass) returns setof record
 language plpgsql security definer
 as $$
 declare
   v_view text;
+  v_select text;
   v_tenant uuid;
   v_tz text;
-  -- The caller's claims, put back at the end (an error aborts the
-  -- (sub)transaction, which reverts them too). A function SET clause cannot
-  -- name a placeholder setting without superuser.
+  -- The caller's claims and time zone, put back at the end (an error
+  -- aborts the (sub)transaction, which reverts them too). A function SET
+  -- clause cannot name a placeholder setting without superuser.
   v_claims text := pg_catalog.current_setting('request.jwt.claims', true);
   v_session_tz text := pg_catalog.current_setting('TimeZone');
 begin
@@ -115,15 +152,17 @@ begin
   select format('%I.%I', n.nspname, c.relname) into v_view
     from pg_catalog.pg_class c
     join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-   where c.reltype = pg_catalog.pg_typeof(report)::pg_catalog.oid
+   where c.oid = report
      and c.relkind = 'v'
      and c.relnamespace = (select x.relnamespace from pg_catalog.pg_class x
                             where x.oid = 'analytics_reports'::pg_catalog.regclass)
      and exists (select 1 from analytics_reports r where r.view_name = c.relname);
   if v_view is null then
     raise exception using errcode = '42501',
-      message = format('analytics_report_rows: %s is not an analytics report', pg_catalog.pg_typeof(report));
+      message = format('analytics_report_rows: %s is not an analytics report', report);
   end if;
+  select string_agg(format('%s as %I', a.expr, a.column_name), ', ' order by a.attnum) into v_select
+    from analytics_columns(report) a;
   for v_tenant, v_tz in
     select t.tenant_id, t.time_zone from tenants t
      where exists (select 1 from analytics_grants g
@@ -136,18 +175,18 @@ begin
     -- session uses: a view that still reads current_date gets the
     -- tenant's date.
     perform pg_catalog.set_config('TimeZone', v_tz, true);
-    return query execute format('select r.* from %s r where r.tenant_id = $1', v_view) using v_tenant;
+    return query execute format('select %s from %s t where t.tenant_id = $1', v_select, v_view) using v_tenant;
   end loop;
   perform pg_catalog.set_config('request.jwt.claims', coalesce(v_claims, ''), true);
   perform pg_catalog.set_config('TimeZone', v_session_tz, true);
   return;
 end
 $$;
-select pin_search_path('analytics_report_rows(anyelement)');
-comment on function analytics_report_rows(anyelement) is
-  'Rows of a report view listed in analytics_reports, read per tenant the login (session_user) is granted in analytics_grants with claims naming that tenant; for the analytics report views.';
-revoke execute on function analytics_report_rows(anyelement) from public;
-grant execute on function analytics_report_rows(anyelement) to bizos_analyst, bizos_bi;
+select pin_search_path('analytics_report_rows(regclass)');
+comment on function analytics_report_rows(regclass) is
+  'Masked rows of a report view listed in analytics_reports, read per tenant the login (session_user) is granted in analytics_grants, with claims naming that tenant and in its time zone; for the analytics report views.';
+revoke execute on function analytics_report_rows(regclass) from public;
+grant execute on function analytics_report_rows(regclass) to bizos_analyst, bizos_bi;
 
 -- ---------------------------------------------------------------------------
 -- analytics_build_views(): V11's table views, and now the report views.
@@ -159,9 +198,7 @@ declare
   v_base text := current_schema();
   v_target text := analytics_schema_name();
   v_rel record;
-  v_col record;
-  v_cols text[];
-  v_expr text;
+  v_select text;
   v_from text;
   v_filter text;
   v_count integer := 0;
@@ -199,34 +236,11 @@ begin
       raise exception using errcode = 'P0001',
         message = format('analytics_build_views: report %s has no tenant_id column', v_rel.relname);
     end if;
-    v_cols := '{}';
-    for v_col in
-      select a.attname, t.typname, t.typcategory, m.masker
-        from pg_catalog.pg_attribute a
-        join pg_catalog.pg_type t on t.oid = a.atttypid
-        left join analytics_masking m
-          on m.table_name = v_rel.relname and m.column_name = a.attname
-       where a.attrelid = v_rel.oid and a.attnum > 0 and not a.attisdropped
-       order by a.attnum
-    loop
-      v_expr := case coalesce(v_col.masker,
-                              case when v_col.typcategory = 'S' or v_col.typname in ('json', 'jsonb')
-                                   then 'text' else 'raw' end)
-        when 'email'  then format('bizos.mask_email(t.%I::text)', v_col.attname)
-        when 'phone'  then format('bizos.mask_phone(t.%I::text)', v_col.attname)
-        when 'nik'    then format('bizos.mask_nik(t.%I::text)', v_col.attname)
-        when 'name'   then format('bizos.mask_name(t.%I::text)', v_col.attname)
-        when 'redact' then format('case when t.%I is null then null else ''[REDACTED]'' end', v_col.attname)
-        when 'text'   then format('bizos.pii_mask(t.%I::text)', v_col.attname)
-        else format('t.%I', v_col.attname)
-      end;
-      v_cols := v_cols || format('%s as %I', v_expr, v_col.attname);
-    end loop;
 
     -- Rows of tenants granted to the login; tables without tenant_id only
     -- to logins granted every tenant. (Reports are already cut to the
-    -- granted tenants by analytics_report_rows; the filter stays as the
-    -- views' one rule.)
+    -- granted tenants and masked by analytics_report_rows; the filter stays
+    -- as the one rule of every analytics view.)
     v_filter := case
       when exists (select 1 from pg_catalog.pg_attribute
                     where attrelid = v_rel.oid and attname = 'tenant_id' and not attisdropped)
@@ -235,14 +249,24 @@ begin
       else format('exists (select 1 from %I.analytics_grants g where g.role_name = session_user'
                   ' and g.tenant_id is null)', v_base)
     end;
-    v_from := case when v_rel.report
-      then format('%I.analytics_report_rows(null::%I.%I)', v_base, v_base, v_rel.relname)
-      else format('%I.%I', v_base, v_rel.relname) end;
+    if v_rel.report then
+      select string_agg(format('t.%I', a.column_name), ', ' order by a.attnum),
+             format('%I.analytics_report_rows(%L::regclass) t (%s)', v_base,
+                    format('%I.%I', v_base, v_rel.relname),
+                    string_agg(format('%I %s', a.column_name, a.type_name), ', ' order by a.attnum))
+        into v_select, v_from
+        from analytics_columns(v_rel.oid) a;
+    else
+      select string_agg(format('%s as %I', a.expr, a.column_name), ', ' order by a.attnum)
+        into v_select
+        from analytics_columns(v_rel.oid) a;
+      v_from := format('%I.%I t', v_base, v_rel.relname);
+    end if;
 
     execute format('drop view if exists %I.%I', v_target, v_rel.relname);
     execute format(
-      'create view %I.%I with (security_barrier = true) as select %s from %s t where %s',
-      v_target, v_rel.relname, array_to_string(v_cols, ', '), v_from, v_filter);
+      'create view %I.%I with (security_barrier = true) as select %s from %s where %s',
+      v_target, v_rel.relname, v_select, v_from, v_filter);
     execute format('comment on view %I.%I is %L', v_target, v_rel.relname,
       case when v_rel.report
         then format('Masked report %s.%s for analysts and BI: the product view read per granted tenant'

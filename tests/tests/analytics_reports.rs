@@ -391,17 +391,19 @@ async fn a_login_granted_one_tenant_sees_only_its_reports() {
     // The function behind the reports reads listed reports only: not a
     // table's rows, not for a role without the grant.
     for sql in [
-        "select count(*) from analytics_report_rows(null::public.invoices)",
-        "select count(*) from analytics_report_rows(null::public.v_invoices)",
-        "select count(*) from analytics_report_rows(null::analytics.v_ar_aging)",
+        "select count(*) from analytics_report_rows('public.invoices') t (tenant_id uuid)",
+        "select count(*) from analytics_report_rows('public.v_invoices') t (tenant_id uuid)",
+        "select count(*) from analytics_report_rows('analytics.v_ar_aging') t (tenant_id uuid)",
     ] {
         let err = sqlx::query(sql).fetch_one(&scoped).await.expect_err(sql);
         assert_eq!(code(&err), "42501", "{sql}: {err}");
     }
-    let err = sqlx::query("select count(*) from analytics_report_rows(null::public.v_ar_aging)")
-        .fetch_one(&db.app)
-        .await
-        .expect_err("bizos_app");
+    let err = sqlx::query(
+        "select count(*) from analytics_report_rows('public.v_ar_aging') t (tenant_id uuid)",
+    )
+    .fetch_one(&db.app)
+    .await
+    .expect_err("bizos_app");
     assert_eq!(code(&err), "42501", "{err}");
 }
 
@@ -476,6 +478,31 @@ async fn reports_show_no_raw_personal_data() {
                 dump.push_str(&r);
                 dump.push('\n');
             }
+        }
+        // Called directly, the function behind the reports shows the same
+        // masked rows.
+        let columns: String = sqlx::query_scalar(
+            "select string_agg(format('%I %s', attname, format_type(atttypid, atttypmod)), ', '
+                               order by attnum)
+               from pg_attribute
+              where attrelid = 'analytics.v_invoice_outstanding'::regclass and attnum > 0",
+        )
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+        let direct: Vec<String> = sqlx::query_scalar(&format!(
+            "select company_name
+               from analytics_report_rows('public.v_invoice_outstanding') t ({columns})
+              where customer_id = $1"
+        ))
+        .bind(customer)
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{role}: {e}"));
+        assert!(!direct.is_empty(), "{role}");
+        for name in direct {
+            dump.push_str(&name);
+            dump.push('\n');
         }
         assert!(dump.contains("PT Sinar Budi [REDACTED_PHONE]"), "{role}");
         for value in &personal {
@@ -611,7 +638,7 @@ async fn the_builder_keeps_the_reports_and_the_schema_tier_has_its_own() {
     for (view, def) in &defs {
         assert!(
             def.contains(&format!(
-                "tenant_zeta.analytics_report_rows(NULL::tenant_zeta.{view})"
+                "tenant_zeta.analytics_report_rows('tenant_zeta.{view}'::regclass)"
             )),
             "{view}: {def}"
         );
