@@ -7,7 +7,7 @@
 //! UTC+14 and UTC-12 are the same.
 
 use bizos_bff::auth::Caller;
-use bizos_tests::{num, rpc, TestDb};
+use bizos_tests::{num, rpc, spawn_app, TestDb};
 use chrono::{DateTime, Days, FixedOffset, NaiveDate, Utc};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -826,6 +826,25 @@ async fn every_metric_is_measured_in_the_scope_its_description_names() {
         tx.rollback().await.unwrap();
         tx = db.as_user(&fx.director).await;
     }
+    drop(tx);
+
+    // Over HTTP: scope=team, and a scope that does not exist names the field.
+    let app = spawn_app(&db).await;
+    let path = |scope: &str| {
+        format!(
+            "/api/kpi/actuals?metric_key=leads_by_channel&assignee_user_id={}&scope={scope}&from={}&to={}",
+            fx.manager.user_id, period.0, period.1
+        )
+    };
+    let (status, body) = app.get_json(&fx.director, &path("team")).await;
+    assert_eq!(status, 200, "{body}");
+    let item = &body["items"][0];
+    assert_eq!(
+        (num(&item["value"]), item["scope"].clone(), item["team_size"].clone()),
+        (9.0, json!("team"), json!(4))
+    );
+    let (status, body) = app.get_json(&fx.director, &path("everyone")).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("scope")), "{body}");
 }
 
 #[tokio::test]
