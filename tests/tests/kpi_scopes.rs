@@ -116,7 +116,13 @@ async fn customer(db: &TestDb, tenant: Uuid, name: &str, owners: &[Uuid]) -> (Uu
     (c, first.expect("a prospect"))
 }
 
-async fn lead(db: &TestDb, tenant: Uuid, channel: &str, cp: (Uuid, Uuid), owner: Option<Uuid>) -> Uuid {
+async fn lead(
+    db: &TestDb,
+    tenant: Uuid,
+    channel: &str,
+    cp: (Uuid, Uuid),
+    owner: Option<Uuid>,
+) -> Uuid {
     sqlx::query_scalar(
         "insert into leads (tenant_id, channel, company_name, customer_id, prospect_id, sales_owner_user_id, assigned_at)
          values ($1, $2, 'x', $3, $4, $5, case when $5 is not null then now() end) returning lead_id",
@@ -175,7 +181,10 @@ async fn fixture(db: &TestDb) -> Fx {
         .fetch_one(&db.owner)
         .await
         .unwrap();
-    assert_eq!(tz, "Asia/Jakarta", "the expected values below cut days at UTC+7");
+    assert_eq!(
+        tz, "Asia/Jakarta",
+        "the expected values below cut days at UTC+7"
+    );
     let today: NaiveDate = sqlx::query_scalar("select tenant_today($1)")
         .bind(tenant)
         .fetch_one(&db.owner)
@@ -298,22 +307,165 @@ async fn fixture(db: &TestDb) -> Fx {
     // a partial payment, a payment on the due date, a paid one, a draft, a
     // USD one and one of a customer nobody owns.
     let t = |n: i64| ago(today, n);
-    let i1 = invoice(db, &finance, c_alice.0, t(10), t(-5), 1_000_000, 110_000, "IDR", "ISSUED").await;
+    let i1 = invoice(
+        db,
+        &finance,
+        c_alice.0,
+        t(10),
+        t(-5),
+        1_000_000,
+        110_000,
+        "IDR",
+        "ISSUED",
+    )
+    .await;
     pay(db, &finance, i1, 300_000, t(2)).await;
-    invoice(db, &finance, c_alice.0, t(40), t(30), 500_000, 0, "IDR", "ISSUED").await;
-    let i3 = invoice(db, &finance, c_bob.0, t(50), t(31), 700_000, 0, "IDR", "ISSUED").await;
+    invoice(
+        db,
+        &finance,
+        c_alice.0,
+        t(40),
+        t(30),
+        500_000,
+        0,
+        "IDR",
+        "ISSUED",
+    )
+    .await;
+    let i3 = invoice(
+        db,
+        &finance,
+        c_bob.0,
+        t(50),
+        t(31),
+        700_000,
+        0,
+        "IDR",
+        "ISSUED",
+    )
+    .await;
     pay(db, &finance, i3, 200_000, t(31)).await;
-    invoice(db, &finance, c_bob.0, t(70), t(60), 400_000, 0, "IDR", "ISSUED").await;
-    invoice(db, &finance, c_shared.0, t(80), t(61), 900_000, 0, "IDR", "ISSUED").await;
-    invoice(db, &finance, c_carol.0, t(100), t(90), 300_000, 0, "IDR", "ISSUED").await;
-    invoice(db, &finance, c_carol.0, t(110), t(91), 250_000, 0, "IDR", "ISSUED").await;
-    let i8 = invoice(db, &finance, c_alice.0, t(5), t(0), 150_000, 0, "IDR", "ISSUED").await;
+    invoice(
+        db,
+        &finance,
+        c_bob.0,
+        t(70),
+        t(60),
+        400_000,
+        0,
+        "IDR",
+        "ISSUED",
+    )
+    .await;
+    invoice(
+        db,
+        &finance,
+        c_shared.0,
+        t(80),
+        t(61),
+        900_000,
+        0,
+        "IDR",
+        "ISSUED",
+    )
+    .await;
+    invoice(
+        db,
+        &finance,
+        c_carol.0,
+        t(100),
+        t(90),
+        300_000,
+        0,
+        "IDR",
+        "ISSUED",
+    )
+    .await;
+    invoice(
+        db,
+        &finance,
+        c_carol.0,
+        t(110),
+        t(91),
+        250_000,
+        0,
+        "IDR",
+        "ISSUED",
+    )
+    .await;
+    let i8 = invoice(
+        db,
+        &finance,
+        c_alice.0,
+        t(5),
+        t(0),
+        150_000,
+        0,
+        "IDR",
+        "ISSUED",
+    )
+    .await;
     pay(db, &finance, i8, 150_000, t(1)).await;
-    invoice(db, &finance, c_bob.0, t(20), t(10), 1_000, 0, "USD", "ISSUED").await;
-    invoice(db, &finance, c_none.0, t(15), t(1), 600_000, 0, "IDR", "ISSUED").await;
-    invoice(db, &finance, c_alice.0, t(3), t(-27), 999_000, 0, "IDR", "DRAFT").await;
-    invoice(db, &finance, c_alice.0, t(130), t(100), 123_000, 0, "IDR", "ISSUED").await;
-    invoice(db, &finance, c_dave.0, t(65), t(45), 50_000, 0, "IDR", "ISSUED").await;
+    invoice(
+        db,
+        &finance,
+        c_bob.0,
+        t(20),
+        t(10),
+        1_000,
+        0,
+        "USD",
+        "ISSUED",
+    )
+    .await;
+    invoice(
+        db,
+        &finance,
+        c_none.0,
+        t(15),
+        t(1),
+        600_000,
+        0,
+        "IDR",
+        "ISSUED",
+    )
+    .await;
+    invoice(
+        db,
+        &finance,
+        c_alice.0,
+        t(3),
+        t(-27),
+        999_000,
+        0,
+        "IDR",
+        "DRAFT",
+    )
+    .await;
+    invoice(
+        db,
+        &finance,
+        c_alice.0,
+        t(130),
+        t(100),
+        123_000,
+        0,
+        "IDR",
+        "ISSUED",
+    )
+    .await;
+    invoice(
+        db,
+        &finance,
+        c_dave.0,
+        t(65),
+        t(45),
+        50_000,
+        0,
+        "IDR",
+        "ISSUED",
+    )
+    .await;
 
     // MANUAL actuals: per-assignee metrics and a tenant-wide one.
     for (metric, who, days_ago, value) in [
@@ -377,12 +529,13 @@ async fn load(db: &TestDb, tenant: Uuid) -> Raw {
     let tz = FixedOffset::east_opt(7 * 3600).unwrap();
     let day = |t: DateTime<Utc>| t.with_timezone(&tz).date_naive();
     let o = &db.owner;
-    let leads: Vec<(DateTime<Utc>, String, Option<Uuid>)> =
-        sqlx::query_as("select created_at, channel, sales_owner_user_id from leads where tenant_id = $1")
-            .bind(tenant)
-            .fetch_all(o)
-            .await
-            .unwrap();
+    let leads: Vec<(DateTime<Utc>, String, Option<Uuid>)> = sqlx::query_as(
+        "select created_at, channel, sales_owner_user_id from leads where tenant_id = $1",
+    )
+    .bind(tenant)
+    .fetch_all(o)
+    .await
+    .unwrap();
     let activities: Vec<(DateTime<Utc>, Uuid, String)> = sqlx::query_as(
         "select occurred_at, owner_user_id, activity_type from sales_activities where tenant_id = $1",
     )
@@ -390,11 +543,13 @@ async fn load(db: &TestDb, tenant: Uuid) -> Raw {
     .fetch_all(o)
     .await
     .unwrap();
-    let spend = sqlx::query_as("select spend_date, amount::float8 from marketing_spend where tenant_id = $1")
-        .bind(tenant)
-        .fetch_all(o)
-        .await
-        .unwrap();
+    let spend = sqlx::query_as(
+        "select spend_date, amount::float8 from marketing_spend where tenant_id = $1",
+    )
+    .bind(tenant)
+    .fetch_all(o)
+    .await
+    .unwrap();
     let campaigns: Vec<DateTime<Utc>> = sqlx::query_scalar(
         "select occurred_at from marketing_activity_events where tenant_id = $1 and event_type = 'campaign_launch'",
     )
@@ -411,11 +566,13 @@ async fn load(db: &TestDb, tenant: Uuid) -> Raw {
     .fetch_all(o)
     .await
     .unwrap();
-    let payments = sqlx::query_as("select invoice_id, paid_on, amount::float8 from payments where tenant_id = $1")
-        .bind(tenant)
-        .fetch_all(o)
-        .await
-        .unwrap();
+    let payments = sqlx::query_as(
+        "select invoice_id, paid_on, amount::float8 from payments where tenant_id = $1",
+    )
+    .bind(tenant)
+    .fetch_all(o)
+    .await
+    .unwrap();
     let prospects: Vec<(Uuid, Option<Uuid>)> =
         sqlx::query_as("select customer_id, owner_user_id from prospects where tenant_id = $1")
             .bind(tenant)
@@ -427,11 +584,12 @@ async fn load(db: &TestDb, tenant: Uuid) -> Raw {
         let set = owners.entry(c).or_default();
         set.extend(u);
     }
-    let managers = sqlx::query_as("select user_id, manager_user_id from profiles where tenant_id = $1")
-        .bind(tenant)
-        .fetch_all(o)
-        .await
-        .unwrap();
+    let managers =
+        sqlx::query_as("select user_id, manager_user_id from profiles where tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(o)
+            .await
+            .unwrap();
     let entries = sqlx::query_as(
         "select metric_key, entry_date, assignee_user_id, value::float8 from kpi_entries where tenant_id = $1",
     )
@@ -446,21 +604,26 @@ async fn load(db: &TestDb, tenant: Uuid) -> Raw {
         .unwrap();
     Raw {
         leads: leads.into_iter().map(|(t, c, u)| (day(t), c, u)).collect(),
-        activities: activities.into_iter().map(|(t, u, k)| (day(t), u, k)).collect(),
+        activities: activities
+            .into_iter()
+            .map(|(t, u, k)| (day(t), u, k))
+            .collect(),
         spend,
         campaigns: campaigns.into_iter().map(day).collect(),
         invoices: invoices
             .into_iter()
-            .map(|(id, customer, issue, due, currency, status, subtotal, total)| Inv {
-                customer,
-                issue,
-                due,
-                currency,
-                status,
-                subtotal,
-                total,
-                id,
-            })
+            .map(
+                |(id, customer, issue, due, currency, status, subtotal, total)| Inv {
+                    customer,
+                    issue,
+                    due,
+                    currency,
+                    status,
+                    subtotal,
+                    total,
+                    id,
+                },
+            )
             .collect(),
         payments,
         owners,
@@ -489,14 +652,22 @@ impl Raw {
     }
 
     fn owned(&self, customer: Uuid, members: Option<&HashSet<Uuid>>) -> bool {
-        members.is_none_or(|m| self.owners.get(&customer).is_some_and(|o| !o.is_disjoint(m)))
+        members.is_none_or(|m| {
+            self.owners
+                .get(&customer)
+                .is_some_and(|o| !o.is_disjoint(m))
+        })
     }
 
     /// Open IDR items at the end of `day`: (invoice, outstanding, days past due).
     fn open_at(&self, day: NaiveDate) -> Vec<(&Inv, f64, i64)> {
         self.invoices
             .iter()
-            .filter(|i| (i.status == "ISSUED" || i.status == "PAID") && i.issue <= day && i.currency == "IDR")
+            .filter(|i| {
+                (i.status == "ISSUED" || i.status == "PAID")
+                    && i.issue <= day
+                    && i.currency == "IDR"
+            })
             .map(|i| {
                 let paid: f64 = self
                     .payments
@@ -534,7 +705,9 @@ impl Raw {
         let count_leads = |m: Option<&HashSet<Uuid>>| {
             self.leads
                 .iter()
-                .filter(|(d, _, o)| within(*d) && m.is_none_or(|m| o.is_some_and(|o| m.contains(&o))))
+                .filter(|(d, _, o)| {
+                    within(*d) && m.is_none_or(|m| o.is_some_and(|o| m.contains(&o)))
+                })
                 .count() as f64
         };
         let entries = |key: &str| -> Vec<f64> {
@@ -568,7 +741,9 @@ impl Raw {
                 let leads = count_leads(None);
                 (leads > 0.0).then(|| round(spend / leads, 2))
             }
-            "campaigns_launched" => Some(self.campaigns.iter().filter(|d| within(**d)).count() as f64),
+            "campaigns_launched" => {
+                Some(self.campaigns.iter().filter(|d| within(**d)).count() as f64)
+            }
             "mql_count" | "quotations_sent" => {
                 let e = entries(metric);
                 (!e.is_empty()).then(|| e.iter().sum())
@@ -578,7 +753,10 @@ impl Raw {
                 (!e.is_empty()).then(|| round(e.iter().sum::<f64>() / e.len() as f64, 4))
             }
             "budget_variance" => {
-                assert!(entries(metric).is_empty(), "the fixture has no budget variance");
+                assert!(
+                    entries(metric).is_empty(),
+                    "the fixture has no budget variance"
+                );
                 None
             }
             "revenue" => Some(
@@ -605,7 +783,11 @@ impl Raw {
             ),
             "new_logos" => {
                 let mut first: HashMap<Uuid, NaiveDate> = HashMap::new();
-                for i in self.invoices.iter().filter(|i| i.status == "ISSUED" || i.status == "PAID") {
+                for i in self
+                    .invoices
+                    .iter()
+                    .filter(|i| i.status == "ISSUED" || i.status == "PAID")
+                {
                     let f = first.entry(i.customer).or_insert(i.issue);
                     *f = (*f).min(i.issue);
                 }
@@ -619,7 +801,9 @@ impl Raw {
             "sales_activities" | "customer_visits" => Some(
                 self.activities
                     .iter()
-                    .filter(|(d, u, k)| within(*d) && member(*u) && (metric == "sales_activities" || k == "visit"))
+                    .filter(|(d, u, k)| {
+                        within(*d) && member(*u) && (metric == "sales_activities" || k == "visit")
+                    })
                     .count() as f64,
             ),
             "win_rate" | "cycle_days" => None,
@@ -705,12 +889,18 @@ fn check(got: &Value, want: Option<f64>, what: &str) {
     match want {
         Some(v) => {
             assert_eq!(got["status"], "ok", "{what}: {got}");
-            assert!((num(&got["value"]) - v).abs() < 1e-6, "{what}: expected {v}, got {got}");
+            assert!(
+                (num(&got["value"]) - v).abs() < 1e-6,
+                "{what}: expected {v}, got {got}"
+            );
         }
         None => {
             assert_eq!(got["status"], "na", "{what}: expected NA, got {got}");
             assert!(got["value"].is_null(), "{what}: {got}");
-            assert!(got["reason"].as_str().is_some_and(|r| !r.is_empty()), "{what}: {got}");
+            assert!(
+                got["reason"].as_str().is_some_and(|r| !r.is_empty()),
+                "{what}: {got}"
+            );
         }
     }
 }
@@ -732,7 +922,10 @@ async fn every_metric_is_measured_in_the_scope_its_description_names() {
     .unwrap();
     let mut declared: Vec<&str> = METRICS.iter().map(|m| m.0).collect();
     declared.sort_unstable();
-    assert_eq!(catalogue.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), declared);
+    assert_eq!(
+        catalogue.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
+        declared
+    );
     for (key, scope, description) in &catalogue {
         let per_assignee = METRICS.iter().find(|m| m.0 == key).unwrap().1;
         assert_eq!(
@@ -742,7 +935,11 @@ async fn every_metric_is_measured_in_the_scope_its_description_names() {
         );
         assert_eq!(
             description.contains("per assignee") || description.contains("by owner"),
-            per_assignee && !matches!(key.as_str(), "mql_count" | "quotations_sent" | "win_rate" | "cycle_days"),
+            per_assignee
+                && !matches!(
+                    key.as_str(),
+                    "mql_count" | "quotations_sent" | "win_rate" | "cycle_days"
+                ),
             "{key}: the description names the scope: {description}"
         );
     }
@@ -750,7 +947,12 @@ async fn every_metric_is_measured_in_the_scope_its_description_names() {
     let team = raw.team_of(fx.manager.user_id);
     assert_eq!(
         team,
-        HashSet::from([fx.manager.user_id, fx.alice.user_id, fx.bob.user_id, fx.dave.user_id])
+        HashSet::from([
+            fx.manager.user_id,
+            fx.alice.user_id,
+            fx.bob.user_id,
+            fx.dave.user_id
+        ])
     );
     let alone = HashSet::from([fx.alice.user_id]);
     // The issue's case: alice's leads are hers, not everyone's.
@@ -763,7 +965,10 @@ async fn every_metric_is_measured_in_the_scope_its_description_names() {
     // Every aging bucket of the fixture holds money, for the tenant and the team.
     for (metric, _, _) in AGING {
         for m in [None, Some(&team)] {
-            assert!(raw.expected(metric, m, period.0, period.1, today).unwrap() > 0.0, "{metric}");
+            assert!(
+                raw.expected(metric, m, period.0, period.1, today).unwrap() > 0.0,
+                "{metric}"
+            );
         }
     }
 
@@ -807,8 +1012,14 @@ async fn every_metric_is_measured_in_the_scope_its_description_names() {
     .fetch_one(&mut *tx)
     .await
     .unwrap();
-    assert_eq!((num(&mine["value"]), mine["scope"].clone()), (6.0, json!("assignee")));
-    assert_eq!((num(&all["value"]), all["scope"].clone()), (13.0, json!("tenant")));
+    assert_eq!(
+        (num(&mine["value"]), mine["scope"].clone()),
+        (6.0, json!("assignee"))
+    );
+    assert_eq!(
+        (num(&all["value"]), all["scope"].clone()),
+        (13.0, json!("tenant"))
+    );
     for (scope, user, field) in [
         ("team", None, "assignee_user_id"),
         ("tenant", Some(fx.alice.user_id), "assignee_user_id"),
@@ -822,7 +1033,11 @@ async fn every_metric_is_measured_in_the_scope_its_description_names() {
             .execute(&mut *tx)
             .await
             .expect_err(scope);
-        assert_eq!(bizos_tests::field(&err).as_deref(), Some(field), "{scope}: {err}");
+        assert_eq!(
+            bizos_tests::field(&err).as_deref(),
+            Some(field),
+            "{scope}: {err}"
+        );
         tx.rollback().await.unwrap();
         tx = db.as_user(&fx.director).await;
     }
@@ -840,11 +1055,19 @@ async fn every_metric_is_measured_in_the_scope_its_description_names() {
     assert_eq!(status, 200, "{body}");
     let item = &body["items"][0];
     assert_eq!(
-        (num(&item["value"]), item["scope"].clone(), item["team_size"].clone()),
+        (
+            num(&item["value"]),
+            item["scope"].clone(),
+            item["team_size"].clone()
+        ),
         (9.0, json!("team"), json!(4))
     );
     let (status, body) = app.get_json(&fx.director, &path("everyone")).await;
-    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("scope")), "{body}");
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("scope")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -917,7 +1140,12 @@ async fn aging_metrics_reconcile_with_v_ar_aging() {
     let cases: [(&Caller, Option<Uuid>, &str, Option<Vec<Uuid>>); 4] = [
         (&fx.director, None, "tenant", None),
         (&fx.director, Some(a), "assignee", Some(vec![a])),
-        (&fx.director, Some(fx.manager.user_id), "team", Some(team.clone())),
+        (
+            &fx.director,
+            Some(fx.manager.user_id),
+            "team",
+            Some(team.clone()),
+        ),
         // AR-2: a salesperson reads the AR of customers their team owns
         // (alice and dave); her team KPI is the same money.
         (&fx.alice, Some(a), "team", None),
@@ -928,7 +1156,11 @@ async fn aging_metrics_reconcile_with_v_ar_aging() {
         for (metric, _, column) in AGING {
             let got = actual(&db, who, metric, user, from, to, scope).await;
             assert_eq!(got["status"], "ok", "{metric} {scope}: {got}");
-            assert_eq!(num(&got["value"]), view[*column], "{metric} {scope}: {got} vs {view:?}");
+            assert_eq!(
+                num(&got["value"]),
+                view[*column],
+                "{metric} {scope}: {got} vs {view:?}"
+            );
             total += view[*column];
         }
         assert!(total > 0.0, "{scope}: the fixture has receivables in scope");
@@ -968,15 +1200,16 @@ async fn kpi_numbers_do_not_depend_on_the_session_time_zone() {
                 (Some(fx.manager.user_id), "team"),
                 (None, "tenant"),
             ] {
-                let v: Value = sqlx::query_scalar("select kpi_actual($1, $2, daterange($3, $4, '[]'), $5)")
-                    .bind(metric)
-                    .bind(user)
-                    .bind(from)
-                    .bind(to)
-                    .bind(scope)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .unwrap();
+                let v: Value =
+                    sqlx::query_scalar("select kpi_actual($1, $2, daterange($3, $4, '[]'), $5)")
+                        .bind(metric)
+                        .bind(user)
+                        .bind(from)
+                        .bind(to)
+                        .bind(scope)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .unwrap();
                 assert_eq!(v["as_of"], json!(today), "{metric} at {zone}: {v}");
                 results.push(v);
             }
@@ -996,7 +1229,10 @@ async fn kpi_numbers_do_not_depend_on_the_session_time_zone() {
             .fetch_one(&mut *tx)
             .await
             .unwrap();
-            assert!(rows.as_array().is_some_and(|r| !r.is_empty()), "{view} is empty");
+            assert!(
+                rows.as_array().is_some_and(|r| !r.is_empty()),
+                "{view} is empty"
+            );
             results.push(json!({view: rows}));
         }
         // The lead 30 s before the tenant's midnight is yesterday's, the
@@ -1012,12 +1248,19 @@ async fn kpi_numbers_do_not_depend_on_the_session_time_zone() {
         assert_eq!(edge, vec![(ago(today, 1), 1), (today, 1)], "at {zone}");
         seen.push((session_day, results));
     }
-    assert_ne!(seen[0].0, seen[1].0, "the two sessions are on different days");
+    assert_ne!(
+        seen[0].0, seen[1].0,
+        "the two sessions are on different days"
+    );
     assert_eq!(seen[0].1, seen[1].1);
 
     // Entries: the default day is the tenant's today and today is not
     // "in the future", read from either side of the date line.
-    for (zone, date) in [("Etc/GMT+12", None), ("Etc/GMT+12", Some(today)), ("Etc/GMT-14", Some(today))] {
+    for (zone, date) in [
+        ("Etc/GMT+12", None),
+        ("Etc/GMT+12", Some(today)),
+        ("Etc/GMT-14", Some(today)),
+    ] {
         let mut tx = db.as_user(&fx.alice).await;
         sqlx::query(&format!("set local time zone '{zone}'"))
             .execute(&mut *tx)
@@ -1033,14 +1276,17 @@ async fn kpi_numbers_do_not_depend_on_the_session_time_zone() {
             .await
             .unwrap_or_else(|e| panic!("{zone} {body}: {e}"));
         let entry: Uuid = out["entry_id"].as_str().unwrap().parse().unwrap();
-        let day: NaiveDate = sqlx::query_scalar("select entry_date from kpi_entries where entry_id = $1")
-            .bind(entry)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
+        let day: NaiveDate =
+            sqlx::query_scalar("select entry_date from kpi_entries where entry_id = $1")
+                .bind(entry)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
         assert_eq!(day, today, "{zone} {body}");
         let err = sqlx::query("select kpi_entry_create($1)")
-            .bind(json!({"metric_key": "quotations_sent", "value": 1, "entry_date": ago(today, -1)}))
+            .bind(
+                json!({"metric_key": "quotations_sent", "value": 1, "entry_date": ago(today, -1)}),
+            )
             .execute(&mut *tx)
             .await
             .expect_err("tomorrow is in the future");
