@@ -27,7 +27,8 @@
 --     owns_customer()); per team, of customers the team owns.
 -- §3  The as-of day (last day of the period, not after today), "has the
 --     period started", the default and the future check of entry_date are
---     the tenant's today (tenants.time_zone), and the days of leads,
+--     the tenant's today (tenants.time_zone; the import check of entry_date
+--     is V17's import_validate_kpi_entries), and the days of leads,
 --     activities, campaign launches and tickets are cut in tenants.time_zone:
 --     no number depends on the reader's session time zone. kpi_actual
 --     reports the as-of day as `as_of`.
@@ -613,50 +614,3 @@ begin
 end
 $$;
 
--- Imports of KPI actuals: an entry_date after the tenant's today is refused.
-create or replace function import_validate_kpi_entries(v_tenant uuid) returns void
-language plpgsql
-as $$
-declare
-  v_uid uuid := bizos.uid();
-  v_role text := bizos.app_role();
-  v_team uuid[] := my_team_ids();
-begin
-  update pg_temp.import_batch b
-     set (err_field, err_msg) = (
-       select v.f, v.f || ': ' || v.p
-         from (select 1) as one
-         left join lateral (select k.metric_key, k.source, k.active, k.unit from kpi_metric_definitions k
-                             where k.tenant_id = v_tenant and k.metric_key = import_cell(b.d, 'metric_key')) m on true
-         left join lateral (select p.user_id from profiles p
-                             where p.tenant_id = v_tenant and p.email = lower(import_cell(b.d, 'assignee_email'))
-                               and p.active) a on true
-         cross join lateral (values
-           (1, 'metric_key',
-            case when import_cell(b.d, 'metric_key') is null then 'is required'
-                 when m.metric_key is null then format('no metric %s in this tenant', import_cell(b.d, 'metric_key'))
-                 when m.source = 'AUTO' then format('%s is computed automatically from the data; it takes no entries', m.metric_key)
-                 when not m.active then format('%s is inactive', m.metric_key) end),
-           (2, 'value',
-            coalesce(import_problem_number(import_cell(b.d, 'value'), true, 4),
-                     case when m.unit in ('count', 'IDR', 'minutes', 'days') and import_cell(b.d, 'value')::numeric < 0
-                          then format('a %s cannot be negative', m.unit) end)),
-           (3, 'entry_date',
-            coalesce(import_problem_date(import_cell(b.d, 'entry_date'), true),
-                     case when import_date(import_cell(b.d, 'entry_date')) > tenant_today(v_tenant)
-                          then format('%s is in the future; actuals are entered for days that happened', import_cell(b.d, 'entry_date')) end)),
-           (4, 'assignee_email',
-            case when import_cell(b.d, 'assignee_email') is null then null
-                 when a.user_id is null then format('no active user with e-mail %s in the tenant', import_cell(b.d, 'assignee_email'))
-                 when a.user_id <> v_uid and not (v_role = 'super_admin'
-                        or (v_role in ('marketing_manager', 'sales_manager') and a.user_id = any (v_team)))
-                 then 'you enter actuals for yourself (managers also for their team)' end),
-           (5, 'notes', import_problem_text(import_cell(b.d, 'notes'), false, 2000))
-         ) v(i, f, p)
-        where v.p is not null
-        order by v.i limit 1)
-   where b.err_field is null;
-end
-$$;
-select pin_search_path('import_validate_kpi_entries(uuid)');
-revoke execute on function import_validate_kpi_entries(uuid) from public;
