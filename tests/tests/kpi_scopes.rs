@@ -1137,7 +1137,7 @@ async fn aging_metrics_reconcile_with_v_ar_aging() {
     let (from, to) = (ago(today, 30), today);
     let a = fx.alice.user_id;
     let team = vec![fx.manager.user_id, a, fx.bob.user_id, fx.dave.user_id];
-    let cases: [(&Caller, Option<Uuid>, &str, Option<Vec<Uuid>>); 4] = [
+    let cases = [
         (&fx.director, None, "tenant", None),
         (&fx.director, Some(a), "assignee", Some(vec![a])),
         (
