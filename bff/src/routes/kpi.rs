@@ -97,6 +97,11 @@ pub struct ActualsQuery {
     metric_key: Option<String>,
     /// One person; the tenant as a whole when omitted.
     assignee_user_id: Option<Uuid>,
+    /// assignee (the person's own rows, the default with an assignee), team
+    /// (the person and everyone under them via their manager) or tenant (the
+    /// default without one). Metrics defined tenant-wide are always the
+    /// tenant's figure.
+    scope: Option<String>,
     /// First day of the period (inclusive).
     from: NaiveDate,
     /// Last day of the period (inclusive).
@@ -188,7 +193,7 @@ async fn add_evidence(
 #[utoipa::path(get, path = "/api/kpi/actuals", tag = "kpi", params(ActualsQuery),
     responses((status = 200, description = "one result per metric: its value, or NA with the reason", body = Actuals),
               (status = 404, description = "no such active metric", body = ErrorResponse),
-              (status = 422, description = "to is before from", body = ErrorResponse)))]
+              (status = 422, description = "to is before from, or a scope other than assignee, team, tenant (team and assignee need assignee_user_id)", body = ErrorResponse)))]
 async fn actuals(
     State(state): State<AppState>,
     caller: Caller,
@@ -199,7 +204,9 @@ async fn actuals(
     }
     let mut tx = begin_as(&state.pool, &caller).await?;
     let items: Value = sqlx::query_scalar(
-        "select coalesce(jsonb_agg(kpi_actual(d.metric_key, $2, daterange($3, $4, '[]')) order by d.metric_key), '[]')
+        "select coalesce(jsonb_agg(kpi_actual(d.metric_key, $2, daterange($3, $4, '[]'),
+                                              coalesce($5, case when $2 is null then 'tenant' else 'assignee' end))
+                                   order by d.metric_key), '[]')
            from kpi_metric_definitions d
           where d.active and ($1::text is null or d.metric_key = $1)",
     )
@@ -207,6 +214,7 @@ async fn actuals(
     .bind(q.assignee_user_id)
     .bind(q.from)
     .bind(q.to)
+    .bind(&q.scope)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

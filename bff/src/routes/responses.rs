@@ -355,8 +355,13 @@ pub struct Actual {
     metric_key: String,
     assignee_user_id: Option<Uuid>,
     period: Period,
-    /// tenant or assignee
+    /// The day the value is as of: the last day of the period, not after
+    /// the tenant's today.
+    as_of: NaiveDate,
+    /// assignee, team or tenant: the scope the value was computed in
     scope: String,
+    /// Members of the team (the manager included), for scope team.
+    team_size: Option<i64>,
     /// AUTO, MANUAL or IMPORTED
     source: String,
     /// count, IDR, percent, minutes, days or score
