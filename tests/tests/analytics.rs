@@ -20,7 +20,7 @@ async fn base_tables(db: &TestDb) -> Vec<String> {
     .unwrap()
 }
 
-/// The table views of `analytics` (the report views of V20, listed in
+/// The table views of `analytics` (the report views of V19, listed in
 /// `analytics_reports`, are tested in `analytics_reports.rs`).
 async fn analytics_views(db: &TestDb) -> Vec<String> {
     sqlx::query_scalar(

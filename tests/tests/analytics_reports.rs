@@ -1,4 +1,4 @@
-//! Reports for analysts and BI (V20): the product's reporting views in
+//! Reports for analysts and BI (V19): the product's reporting views in
 //! schema `analytics`, read as `bizos_analyst` and `bizos_bi`. Each equals
 //! the product view read by a super admin of the tenant through the user
 //! path (masked like the table views), lists only granted tenants, shows no
