@@ -146,7 +146,7 @@ $$;
 select pin_search_path('kpi_team_of(uuid)');
 comment on function kpi_team_of(uuid) is 'A manager and everyone under them via profiles.manager_user_id (the team of a team KPI).';
 
--- The open receivables of the caller's tenant at the end of `as_of`, one
+-- The open receivables of the caller's tenant at the end of `as_of` (V17's ledger v_ar_ledger, the one definition of AR), one
 -- row per invoice (what the caller may read): issued on or before as_of,
 -- ISSUED or PAID now (DRAFT and VOID are never receivables), total minus
 -- the payments made on or before as_of, when that is > 0. Buckets as in
@@ -156,25 +156,22 @@ returns table (invoice_id uuid, customer_id uuid, currency text, issue_date date
                outstanding numeric, days_past_due integer, aging_bucket text)
 language sql stable
 as $$
-  select i.invoice_id, i.customer_id, i.currency, i.issue_date, i.due_date, o.amount,
+  select i.invoice_id, i.customer_id, i.currency, i.issue_date, i.due_date, l.outstanding,
          greatest(as_of - i.due_date, 0),
          case when as_of <= i.due_date then 'current'
               when as_of - i.due_date <= 30 then '1-30'
               when as_of - i.due_date <= 60 then '31-60'
               when as_of - i.due_date <= 90 then '61-90'
               else '>90' end
-    from invoices i
-   cross join lateral (
-     select i.total - coalesce((select sum(p.amount) from payments p
-                                 where p.tenant_id = i.tenant_id and p.invoice_id = i.invoice_id
-                                   and p.paid_on <= as_of), 0) as amount) o
-   where i.tenant_id = (select bizos.tenant_id())
-     and i.status in ('ISSUED', 'PAID')
-     and i.issue_date <= as_of
-     and o.amount > 0
+    from (select l.invoice_id, sum(l.amount) as outstanding
+            from v_ar_ledger l
+           where l.tenant_id = (select bizos.tenant_id()) and l.entry_date <= as_of
+           group by l.invoice_id) l
+    join invoices i on i.tenant_id = (select bizos.tenant_id()) and i.invoice_id = l.invoice_id
+   where l.outstanding > 0
 $$;
 comment on function kpi_ar_open_at(date) is
-  'Open receivables at the end of a day (issued by then, not DRAFT/VOID, minus payments by then), with days past due and aging bucket.';
+  'Open receivables at the end of a day from the ledger v_ar_ledger (issued by then, not DRAFT/VOID, minus payments by then), with days past due and aging bucket.';
 
 -- AR of IDR invoices at the end of `day` (optionally only past due): the
 -- sum of kpi_ar_open_at(day).
