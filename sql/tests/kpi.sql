@@ -10,6 +10,10 @@
 \set QUIET 1
 \o /dev/null
 begin;
+-- The tenants of this script live in Asia/Jakarta (the default time zone of
+-- a tenant): in that session time zone current_date is their today, whatever
+-- the time of day the script runs.
+set local time zone 'Asia/Jakarta';
 
 -- ------------------------------------------------------------------ helpers
 \ir lib/checks.sql

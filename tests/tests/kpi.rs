@@ -280,7 +280,7 @@ async fn auto_metrics_come_from_internal_data_views() {
         .await
         .unwrap();
     }
-    sqlx::query("insert into marketing_spend (tenant_id, channel, spend_date, amount) values ($1, 'website', current_date, 300000)")
+    sqlx::query("insert into marketing_spend (tenant_id, channel, spend_date, amount) values ($1, 'website', tenant_today($1), 300000)")
         .bind(o.tenant)
         .execute(&db.owner)
         .await
@@ -338,7 +338,7 @@ async fn auto_metrics_come_from_internal_data_views() {
     let dso = actual(&db, &o.director, "dso_rolling_30", None).await;
     let mut tx = db.as_user(&o.director).await;
     let view: f64 = sqlx::query_scalar(
-        "select dso_days::float8 from v_dso_rolling_30 where day = current_date and currency = 'IDR'",
+        "select dso_days::float8 from v_dso_rolling_30 where day = tenant_today() and currency = 'IDR'",
     )
     .fetch_one(&mut *tx)
     .await
