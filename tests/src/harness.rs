@@ -254,6 +254,13 @@ fn pool(url: &str) -> PgPool {
         .connect_lazy_with(options)
 }
 
+/// Today for the tenants tests create: their time zone is the default,
+/// Asia/Jakarta (UTC+7 all year), and "today" in the database is the
+/// tenant's, which is already tomorrow for UTC from 17:00.
+pub fn tenant_today() -> chrono::NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(7)).date_naive()
+}
+
 /// A caller as the BFF would build it from a verified token whose
 /// `app_role` claim is `role` (the database uses the profile's role).
 pub fn caller(tenant: Uuid, user: Uuid, role: &str) -> Caller {

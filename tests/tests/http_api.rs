@@ -414,7 +414,7 @@ async fn kpi_targets_entries_and_actuals() {
         .await;
     assert_eq!((status, error_of(&body).1), (422, Some("value")), "{body}");
 
-    let today = chrono::Utc::now().date_naive();
+    let today = bizos_tests::tenant_today();
     let path = format!(
         "/api/kpi/actuals?metric_key=quotations_sent&assignee_user_id={}&from={}&to={}",
         o.alice.user_id,

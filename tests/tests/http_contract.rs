@@ -578,7 +578,7 @@ async fn every_response_matches_the_document() {
     assert_eq!(status, 422);
 
     // KPI.
-    let today = chrono::Utc::now().date_naive();
+    let today = bizos_tests::tenant_today();
     let target = json!({"metric_key": "quotations_sent", "assignee_user_id": o.alice.user_id,
                         "period_month": today.format("%Y-%m").to_string(), "target_value": 20});
     let (status, _) = c

@@ -398,7 +398,7 @@ async fn kpi_import_processes_in_the_background() {
     let tenant = db.create_tenant("acme").await;
     let alice = db.create_user(tenant, "salesperson").await;
     let app = spawn_app(&db).await;
-    let today = chrono::Utc::now().date_naive();
+    let today = bizos_tests::tenant_today();
     let mut csv = String::from("metric_key,value,entry_date,notes\n");
     for d in 1..=5u64 {
         csv.push_str(&format!(

@@ -660,7 +660,7 @@ async fn background_import_batches_carry_the_id_of_the_request_that_started_them
     record_request_ids(&db, "kpi_entries").await;
     // One row per batch: every row is written by a background transaction.
     let app = spawn_app_with(&db, &[("BIZOS_IMPORT_BATCH_ROWS", "1")]).await;
-    let today = chrono::Utc::now().date_naive();
+    let today = bizos_tests::tenant_today();
     let mut csv = String::from("metric_key,value,entry_date\n");
     for d in 1..=4u64 {
         csv.push_str(&format!(
