@@ -72,6 +72,10 @@ async fn demo_seed_passes_its_self_check_and_keeps_the_audit_chain() {
         )
         .await;
         assert!(history > 0, "{slug}: no stage changes");
+        check(&db, slug)
+            .await
+            .unwrap_or_else(|e| panic!("demo.check({slug}): {e}"));
+
         // Spread over time: not everything at load time.
         let spread = count(
             &db,
@@ -80,10 +84,6 @@ async fn demo_seed_passes_its_self_check_and_keeps_the_audit_chain() {
         )
         .await;
         assert!(spread > 1, "{slug}: every reply was written on one day");
-
-        check(&db, slug)
-            .await
-            .unwrap_or_else(|e| panic!("demo.check({slug}): {e}"));
 
         let breaks: i64 = sqlx::query_scalar("select count(*) from bizos.audit_verify($1)")
             .bind(tenant)
