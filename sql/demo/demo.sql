@@ -6,7 +6,8 @@
 -- Idempotent: a tenant that already has leads is left alone.
 --
 -- The integration tests call demo.seed(slug, name, scale) with a small
--- scale to fill a second tenant.
+-- scale to fill a second tenant. demo.check(slug) (at the end) is the
+-- demo's self-check: `scripts/dev up` and tests/tests/demo.rs run it.
 
 create schema if not exists demo;
 
