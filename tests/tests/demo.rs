@@ -63,7 +63,12 @@ async fn demo_seed_passes_its_self_check_and_keeps_the_audit_chain() {
         )
         .await;
         assert!(resolved > 0, "{slug}: no ticket is resolved");
-        let payments = count(&db, tenant, "select count(*) from payments where tenant_id = $1").await;
+        let payments = count(
+            &db,
+            tenant,
+            "select count(*) from payments where tenant_id = $1",
+        )
+        .await;
         assert!(payments > 0, "{slug}: no payments");
         let history = count(
             &db,
@@ -107,11 +112,12 @@ async fn demo_check_names_the_first_inconsistent_row() {
     .fetch_one(&db.owner)
     .await
     .unwrap();
-    let ticket_no: String = sqlx::query_scalar("select ticket_no from tickets where ticket_id = $1")
-        .bind(replied)
-        .fetch_one(&db.owner)
-        .await
-        .unwrap();
+    let ticket_no: String =
+        sqlx::query_scalar("select ticket_no from tickets where ticket_id = $1")
+            .bind(replied)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
 
     // The old inconsistency: the reply left at load time while the ticket
     // and its SLA events moved back.
