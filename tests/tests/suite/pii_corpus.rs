@@ -17,7 +17,7 @@
 //! (`scripts/bench pii`) reports the same table on the 50 MB corpus next to
 //! Presidio's.
 
-#[path = "../src/pii_corpus.rs"]
+#[path = "../../src/pii_corpus.rs"]
 mod pii_corpus;
 
 use std::collections::{BTreeMap, BTreeSet};
