@@ -5,11 +5,8 @@
 --   PGHOST=... PGDATABASE=<db> pg_prove sql/tests/kpi.sql
 -- It seeds tenants, profiles and CRM rows as the owner would, then acts as
 -- users through `set local role bizos_authenticated` + request.jwt.claims.
--- Everything happens in one transaction that is rolled back (pgTAP too, see
--- lib/tap.sql), so the script can run any number of times. Checks made in a
--- PL/pgSQL block live in a pg_temp.test_NN() function returning pgTAP's
--- lines (`return next`); it is created as the superuser (users may not
--- create temporary objects) and called as the user of the block.
+-- Everything happens in one transaction that is rolled back, so the script
+-- can run any number of times; lib/tap.sql says how checks are written.
 begin;
 \ir lib/tap.sql
 select plan(87);

@@ -1,4 +1,14 @@
--- Included with \ir by every SQL test script, right after its `begin`.
+-- Included with \ir by every SQL test script, right after its `begin`; the
+-- script then plans its checks (`select plan(n)`), makes them, and ends with
+-- `select * from finish(); rollback;`. pg_prove runs it
+-- (tests/tests/suite/sql_scripts.rs, on a fresh migrated database).
+--
+-- pgTAP's checks return the lines of TAP as text: at the top level a check is
+-- a `select`; the checks of a PL/pgSQL block live in a pg_temp.test_NN()
+-- function that `return next`s them (a `do` block cannot return rows),
+-- created as the superuser (users may not create temporary objects) and
+-- called as the user of the block. Helpers that check return `setof text`
+-- too (`return query select * from pg_temp.helper(...)`).
 --
 -- pgTAP (Debian's postgresql-15-pgtap) in a schema of its own, `tap`,
 -- created inside the script's transaction and rolled back with it: the
