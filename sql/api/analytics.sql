@@ -200,3 +200,9 @@ end
 $$;
 revoke execute on function analytics_build_views() from public;
 revoke execute on function analytics_build_views() from public;
+
+-- The analytics views are derived from the schema: rebuild them whenever the
+-- api is applied, so that a view a versioned migration dropped (and the api
+-- recreated) and a change of the masking or of a report's columns show in
+-- analytics too.
+select analytics_build_views();

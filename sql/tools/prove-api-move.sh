@@ -76,7 +76,7 @@ for db in $B $C; do
 done
 
 status=0
-for schema in public tenant_proof; do
+for schema in public analytics tenant_proof tenant_proof_analytics; do
   for db in $A $B $C; do
     ownerq $db -A -t -v schema="$schema" -f "$ROOT/sql/tools/catalogue.sql" > "$OUT/$db.$schema.txt"
   done
