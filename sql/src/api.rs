@@ -79,6 +79,13 @@ fn line_of(sql: &str, err: &tokio_postgres::Error) -> Option<usize> {
     }
 }
 
+/// Whether the api must be applied: after any versioned migration of the
+/// run (it may have dropped a view or changed what a function reads), or
+/// when the recorded files and checksums are not exactly `wanted`.
+fn needs_apply(migrated: bool, recorded: &[(String, String)], wanted: &[(String, String)]) -> bool {
+    migrated || recorded != wanted
+}
+
 fn history_step(source: tokio_postgres::Error) -> Error {
     Error::ApiHistory(source)
 }
@@ -133,7 +140,7 @@ pub(crate) async fn apply(
         .map(|f| (f.name.to_owned(), f.checksum()))
         .collect();
     wanted.sort();
-    if !migrated && recorded == wanted {
+    if !needs_apply(migrated, &recorded, &wanted) {
         tx.commit().await.map_err(history_step)?;
         return Ok(Vec::new());
     }

@@ -372,6 +372,19 @@ async fn migrating_twice_applies_nothing_the_second_time() {
         history(&db.owner, "tenant_twice").await,
         expected_history(API_FILES)
     );
+    // A migration applied in the run re-applies the api even when the
+    // recorded checksums match (here: the schema was dropped and is built
+    // again; its history rows stayed).
+    sqlx::raw_sql("drop schema tenant_twice, tenant_twice_analytics cascade")
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    let rebuilt = bizos_sql::migrate_report(&owner, Some("tenant_twice"))
+        .await
+        .unwrap();
+    assert_eq!(rebuilt.migrations.len() as i32, bizos_sql::latest_version());
+    assert_eq!(rebuilt.api.len(), API_FILES.len());
+
     let reserved = bizos_sql::migrate_report(&owner, Some(HISTORY_SCHEMA))
         .await
         .unwrap_err();
