@@ -203,6 +203,30 @@ mod tests {
     }
 
     #[test]
+    fn applies_after_a_migration_or_when_a_file_differs() {
+        let files = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let wanted = files(&[("a.sql", "1"), ("b.sql", "2")]);
+        assert!(!needs_apply(false, &wanted, &wanted));
+        assert!(needs_apply(true, &wanted, &wanted));
+        assert!(needs_apply(false, &files(&[]), &wanted));
+        assert!(needs_apply(
+            false,
+            &files(&[("a.sql", "1"), ("b.sql", "3")]),
+            &wanted
+        ));
+        assert!(needs_apply(false, &files(&[("a.sql", "1")]), &wanted));
+        assert!(needs_apply(
+            false,
+            &files(&[("a.sql", "1"), ("b.sql", "2"), ("c.sql", "4")]),
+            &wanted
+        ));
+    }
+
+    #[test]
     fn checksums_follow_the_text() {
         let a = ApiFile {
             name: "a.sql",

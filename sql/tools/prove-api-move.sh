@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # One-time proof of issue 13's move (not a permanent test: it fails at the
-# first edit of an api file). Builds two databases on the cluster at
-# $BIZOS_TEST_ADMIN_URL (a superuser): A = the versioned migrations only (the
-# behaviour before sql/api existed), B = A + the sql/api files applied the way
-# the runner applies them (one transaction, in order), both in the shared
-# tier (public) and a schema tier; then compares the catalogue of the
-# functions and views (definition, ACL, config, SECURITY DEFINER, volatility,
-# owner, comment; view definition, options, ACL, comment) and the set of
-# relations, triggers and policies. Prints the diff; exits 1 when it is not
-# empty.
-#   BIZOS_TEST_ADMIN_URL='host=127.0.0.1 port=54331 user=postgres dbname=postgres' sql/tools/prove-api-move.sh
+# first edit of an api file; tests/tests/schema_api.rs holds the permanent
+# checks). On the cluster at $BIZOS_TEST_ADMIN_URL (a superuser) it builds
+#   A = the versioned migrations only (what main did before sql/api), in the
+#       shared tier (public) and a schema tier (tenant_proof), with psql;
+#   B = A + the sql/api files, applied as the runner does (one transaction,
+#       in the order of sql/src/api.rs, under each tier's search path);
+#   C = A with every property the files should restate wiped first (ACLs,
+#       SET clauses, comments, view options), then the api files;
+# and compares, for the business schemas and their analytics schemas, every
+# function (pg_get_functiondef, proacl, proconfig, prosecdef, provolatile,
+# owner, comment), every view (pg_get_viewdef, reloptions, relacl, owner,
+# comment, column comments) and the sets of relations, triggers and
+# policies (sql/tools/catalogue.sql). Prints the diffs; exit 1 when one is
+# not empty. KEEP=1 keeps the databases.
+#   BIZOS_TEST_ADMIN_URL='host=127.0.0.1 port=54331 user=postgres dbname=postgres' \
+#     sql/tools/prove-api-move.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 ADMIN="${BIZOS_TEST_ADMIN_URL:?set BIZOS_TEST_ADMIN_URL}"
