@@ -86,8 +86,19 @@ fn needs_apply(migrated: bool, recorded: &[(String, String)], wanted: &[(String,
     migrated || recorded != wanted
 }
 
+/// PostgreSQL's own message when there is one (tokio-postgres shows only
+/// "db error").
+fn message(source: &tokio_postgres::Error) -> String {
+    source
+        .as_db_error()
+        .map_or_else(|| source.to_string(), ToString::to_string)
+}
+
 fn history_step(source: tokio_postgres::Error) -> Error {
-    Error::ApiHistory(source)
+    Error::ApiHistory {
+        message: message(&source),
+        source,
+    }
 }
 
 /// Applies `files` to the schema the client's search path leads to (the
@@ -151,9 +162,7 @@ pub(crate) async fn apply(
             .map_err(|source| Error::Api {
                 file: file.name.to_owned(),
                 line: line_of(file.sql, &source),
-                message: source
-                    .as_db_error()
-                    .map_or_else(|| source.to_string(), ToString::to_string),
+                message: message(&source),
                 source,
             })?;
     }

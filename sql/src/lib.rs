@@ -58,8 +58,12 @@ pub enum Error {
         #[source]
         source: tokio_postgres::Error,
     },
-    #[error("cannot read or write the history of the api files: {0}")]
-    ApiHistory(#[source] tokio_postgres::Error),
+    #[error("cannot apply the api files or record them in sql_api.applied: {message}")]
+    ApiHistory {
+        message: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
 }
 
 /// One applied migration, as reported to the operator.
