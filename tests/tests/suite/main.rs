@@ -24,6 +24,7 @@ mod primitives;
 mod profile_authority;
 mod receivables;
 mod rls_matrix;
+mod schema_api;
 mod security_catalog;
 mod sql_scripts;
 mod tenancy;
