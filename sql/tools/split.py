@@ -1,5 +1,5 @@
 """Split PostgreSQL migration files into statements (comments kept with the
-statement that follows them). Used by extract_api.py."""
+statement that follows them). Used by check_order.py."""
 import re
 
 def split(text):
