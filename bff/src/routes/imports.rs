@@ -13,18 +13,17 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::files::{fingerprint, keep_or_discard};
 use super::openapi::ErrorResponse;
 use super::responses::{ImportDetail, ImportState};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
+use crate::files::{discard, fingerprint, keep_or_discard, read_form, Bucket};
 use crate::idempotency::{self, Done, IdempotencyKey, REPLAYED};
 use crate::imports::parse::ParseError;
 use crate::imports::stage::{open_rows_from, stage_rows, StageError};
 use crate::state::AppState;
-use crate::upload::{read_form, Bucket};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -94,7 +93,7 @@ async fn stage(
         None => match form.field("module") {
             Ok(m) => m.to_lowercase(),
             Err(e) => {
-                crate::upload::discard(state, &form.file);
+                discard(state, &form.file);
                 return Err(e);
             }
         },

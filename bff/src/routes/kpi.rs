@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::files::{attach, Attach};
 use super::openapi::ErrorResponse;
 use super::responses::{Actuals, EntryCreated, EvidenceAdded, TargetCreated};
 use super::write::{body, rpc, Args, Call};
@@ -19,6 +18,7 @@ use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Query};
+use crate::files::{attach, Attach};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{
     blank_is_none, Date, EntrySource, Id, IdList, Int, KpiTarget, KpiValue, Month, NonBlank, Text,

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::files::{attach, Attach, FileUpload};
+use super::files::FileUpload;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
 use super::responses::{
@@ -19,6 +19,7 @@ use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
+use crate::files::{attach, Attach};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{
     blank_is_none, Change, DeptCode, Id, NonBlank, Patch, Priority, Quantity, Text, TicketStatus,

@@ -8,7 +8,7 @@
 //! Before the first byte is stored, an upload intent is committed
 //! (`upload_begin`: the database picks the object id and derives the key);
 //! `object_create` consumes it. What a crash leaves in between is swept
-//! ([`crate::upload_sweep`]). A spooled copy (imports) is an unnamed
+//! ([`super::sweep`]). A spooled copy (imports) is an unnamed
 //! temporary file, which the kernel removes when the process ends, however
 //! it ends.
 
@@ -22,11 +22,11 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
+use super::sweep::forget_later;
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
-use crate::upload_sweep::forget_later;
 
 /// Bytes looked at to decide the content type.
 const SNIFF_BYTES: usize = 8192;
