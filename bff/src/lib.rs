@@ -17,5 +17,6 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod tenants;
 
 pub use error::{ApiError, Result};
