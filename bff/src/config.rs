@@ -318,7 +318,10 @@ impl<T: Clone + Send + Sync + 'static> TypedValueParser for Var<T> {
                 Some(var) => var.to_string_lossy().into_owned(),
                 None => format!(
                     "BIZOS_{}",
-                    a.get_long().unwrap_or_default().replace('-', "_").to_uppercase()
+                    a.get_long()
+                        .unwrap_or_default()
+                        .replace('-', "_")
+                        .to_uppercase()
                 ),
             });
             clap::Error::raw(
