@@ -35,8 +35,12 @@ pub struct CreatedTenant {
 pub enum TenantError {
     /// The database refused a value: `flag` is the command-line flag that
     /// gave it.
-    #[error("{flag}: {message}")]
-    Refused { flag: String, message: String },
+    #[error("{flag} {value:?}: {message} (see bizos tenant create --help)")]
+    Refused {
+        flag: &'static str,
+        value: String,
+        message: String,
+    },
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -46,7 +50,7 @@ pub async fn create(database_url: &str, new: &NewTenant) -> Result<CreatedTenant
     let mut conn = PgConnection::connect(database_url)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect with BIZOS_DATABASE_URL: {e}"))?;
-    let mut tx = conn.begin().await.map_err(refused)?;
+    let mut tx = conn.begin().await.map_err(|e| new.refused(e))?;
     let tenant_id: Uuid = match &new.time_zone {
         Some(tz) => sqlx::query_scalar(
             "insert into tenants (slug, name, time_zone) values ($1, $2, $3) returning tenant_id",
@@ -62,7 +66,7 @@ pub async fn create(database_url: &str, new: &NewTenant) -> Result<CreatedTenant
     }
     .fetch_one(&mut *tx)
     .await
-    .map_err(refused)?;
+    .map_err(|e| new.refused(e))?;
     let user_id: Uuid = sqlx::query_scalar(
         "insert into profiles (tenant_id, user_id, email, full_name, app_role)
          values ($1, coalesce($2, gen_random_uuid()), $3, $4, $5)
@@ -75,37 +79,46 @@ pub async fn create(database_url: &str, new: &NewTenant) -> Result<CreatedTenant
     .bind(FIRST_USER_ROLE)
     .fetch_one(&mut *tx)
     .await
-    .map_err(refused)?;
-    tx.commit().await.map_err(refused)?;
+    .map_err(|e| new.refused(e))?;
+    tx.commit().await.map_err(|e| new.refused(e))?;
     Ok(CreatedTenant { tenant_id, user_id })
 }
 
-/// The flag of `bizos tenant create` that gave a column's value.
-fn flag_of(field: &str) -> String {
-    match field {
-        "slug" => "--slug".into(),
-        "name" => "--name".into(),
-        "time_zone" => "--time-zone".into(),
-        "email" => "--admin-email".into(),
-        "full_name" => "--admin-name".into(),
-        "user_id" => "--admin-user-id".into(),
-        other => other.into(),
+impl NewTenant {
+    /// The flag of `bizos tenant create` that gave a column's value, and
+    /// the value.
+    fn flag_of(&self, field: &str) -> Option<(&'static str, String)> {
+        Some(match field {
+            "slug" => ("--slug", self.slug.clone()),
+            "name" => ("--name", self.name.clone()),
+            "time_zone" => ("--time-zone", self.time_zone.clone().unwrap_or_default()),
+            "email" => ("--admin-email", self.admin_email.clone()),
+            "full_name" => ("--admin-name", self.admin_name.clone()),
+            "user_id" => (
+                "--admin-user-id",
+                self.admin_user_id
+                    .map(|u| u.to_string())
+                    .unwrap_or_default(),
+            ),
+            _ => return None,
+        })
     }
-}
 
-/// A database refusal with the field it names, reported by its flag; any
-/// other error as it is.
-fn refused(err: sqlx::Error) -> TenantError {
-    if !matches!(err, sqlx::Error::Database(_)) {
-        return TenantError::Other(err.into());
-    }
-    let text = err.to_string();
-    let api = ApiError::from(err);
-    match api.field() {
-        Some(field) => TenantError::Refused {
-            flag: flag_of(field),
-            message: api.to_string(),
-        },
-        None => TenantError::Other(anyhow::anyhow!(text)),
+    /// A database refusal of a field reported by its flag; any other error
+    /// as it is.
+    fn refused(&self, err: sqlx::Error) -> TenantError {
+        if !matches!(err, sqlx::Error::Database(_)) {
+            return TenantError::Other(err.into());
+        }
+        let text = err.to_string();
+        let api = ApiError::from(err);
+        match api.field().and_then(|f| self.flag_of(f)) {
+            Some((flag, value)) => TenantError::Refused {
+                flag,
+                value,
+                message: api.to_string(),
+            },
+            None => TenantError::Other(anyhow::anyhow!(text)),
+        }
     }
 }
