@@ -1,9 +1,9 @@
 //! Streaming multipart uploads (SPEC STG): the file field goes straight to
 //! storage in parts while its size is counted against the bucket's limit,
 //! its content type is sniffed from the first bytes (the client's claim is
-//! not trusted) and its sha256 computed. The object row is registered by the
-//! route, in the transaction of the row that uses the file; if that fails,
-//! the stored bytes are removed again.
+//! not trusted) and its sha256 computed. The object row is registered in
+//! the transaction of the row that uses the file (see [`super`]); if that
+//! fails, the stored bytes are removed again.
 //!
 //! Before the first byte is stored, an upload intent is committed
 //! (`upload_begin`: the database picks the object id and derives the key);
