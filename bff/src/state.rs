@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
-use crate::files::Storage;
+use crate::files::{Files, Storage};
 use crate::jwt::JwtVerifier;
 
 #[derive(Clone)]
@@ -24,6 +24,18 @@ pub struct AppState {
     pub upload_timeout: Duration,
     pub idempotency_ttl: Duration,
     pub import_batch_rows: u32,
+}
+
+impl AppState {
+    /// File handling with this state's pool, store and upload limits.
+    pub fn files(&self) -> Files {
+        Files::new(
+            self.pool.clone(),
+            self.storage.clone(),
+            self.upload_owner_lock,
+            self.upload_max_bytes,
+        )
+    }
 }
 
 /// The verifier the [`crate::auth::Caller`] extractor checks tokens with.

@@ -12,10 +12,11 @@ use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::responses::StoredObject;
+use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
 use crate::error::{ApiError, Result};
 use crate::extract::Path;
-use crate::files::{self, fingerprint, keep_or_discard, read_form, Bucket};
+use crate::files::{read_form, Bucket};
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::state::AppState;
 
@@ -78,18 +79,19 @@ async fn upload(
             ))
         }
     };
-    let bucket = Bucket::load(&state, &caller, name.trim()).await?;
-    let mut form = read_form(&state, &caller, multipart, &bucket, false).await?;
+    let files = state.files();
+    let bucket = Bucket::load(&files, &caller, name.trim()).await?;
+    let mut form = read_form(&files, &caller, multipart, &bucket, false).await?;
     form.fields.insert("bucket".into(), bucket.name.clone());
     let result = idempotency::run(
         &state,
         &caller,
         key,
-        fingerprint("/api/objects".into(), &form),
+        upload_fingerprint("/api/objects".into(), &form),
         async |conn| Ok(Done::created(form.file.register(conn).await?)),
     )
     .await;
-    keep_or_discard(&state, &form, &result);
+    files.keep_or_discard(&form, registered(&result));
     result
 }
 
@@ -101,7 +103,7 @@ async fn download(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
-    let file = files::open(&state, &caller, id).await?;
+    let file = state.files().open(&caller, id).await?;
     let mut response = (StatusCode::OK, Body::from_stream(file.bytes)).into_response();
     let h = response.headers_mut();
     h.insert(
