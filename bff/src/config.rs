@@ -23,11 +23,9 @@ pub enum ConfigError {
         var: &'static str,
         why: &'static str,
     },
-    #[error("{var} is invalid: {why}")]
-    Invalid { var: &'static str, why: String },
-    /// A value refused while parsing (the message names the variable).
+    /// A value refused while parsing: `BIZOS_X is invalid: …`.
     #[error("{0}")]
-    Parse(String),
+    Invalid(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,7 +254,7 @@ impl Settings {
         let parsed = cmd
             .try_get_matches_from(argv)
             .and_then(|m| ServeArgs::from_arg_matches(&m))
-            .map_err(|e| ConfigError::Parse(first_line(&e)))?;
+            .map_err(|e| ConfigError::Invalid(first_line(&e)))?;
         Settings::try_from(parsed)
     }
 }

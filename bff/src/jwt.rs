@@ -17,6 +17,8 @@ use crate::config::JwtSettings;
 /// A verified token's claim set.
 pub type Claims = Map<String, Value>;
 
+/// Why a request's bearer token was refused (401; 503 when the signing
+/// keys cannot be fetched).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
     #[error("missing bearer token")]
