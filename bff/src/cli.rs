@@ -2,14 +2,15 @@
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use crate::auth::{issue_token, APP_ROLES};
-use crate::config::{Settings, MIN_HS256_SECRET_BYTES};
+use crate::config::{blank_env_is_unset, ServeArgs, Settings, MIN_HS256_SECRET_BYTES};
 use crate::startup::Application;
 use crate::telemetry;
+use crate::tenants::{self, NewTenant};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -24,8 +25,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the HTTP API (configuration from BIZOS_* variables, see README).
-    Serve,
+    /// Run the HTTP API (configuration from BIZOS_* variables or flags).
+    Serve(Box<ServeArgs>),
     /// Apply pending migrations to a database.
     Migrate(MigrateArgs),
     /// Print a development JWT (HS256, signed with BIZOS_JWT_SECRET).
@@ -33,6 +34,18 @@ pub enum Command {
     /// Database administration.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Tenant administration.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+impl Cli {
+    /// Parses the process's arguments and environment; a variable set to
+    /// blanks counts as unset. Exits with clap's message on an error.
+    pub fn from_env() -> Cli {
+        let matches = blank_env_is_unset(Cli::command()).get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
 
 #[derive(Args, Debug)]
@@ -56,7 +69,8 @@ pub struct TokenArgs {
     /// App role of the user to look up (also put in the token as an
     /// informational claim; the database uses the profile's role).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(APP_ROLES))]
-    pub role: String,
+    #[arg(required_unless_present_all = ["tenant", "user"])]
+    pub role: Option<String>,
     /// Slug of the tenant to look users up in when --tenant/--user are missing.
     #[arg(long, default_value = "demo")]
     pub tenant_slug: String,
@@ -68,6 +82,42 @@ pub struct TokenArgs {
     /// Owner connection string, used to look up the user when --user is missing.
     #[arg(long, env = "BIZOS_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantCommand {
+    /// Create a tenant and its first user, a super_admin, in one
+    /// transaction; prints {"tenant_id": …, "user_id": …}. `bizos token
+    /// --tenant … --user …` then gives that user a development token.
+    Create(TenantCreateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TenantCreateArgs {
+    /// Short name: 2-63 lowercase letters, digits and hyphens, starting
+    /// with a letter.
+    #[arg(long)]
+    pub slug: String,
+    /// Display name (1-200 characters).
+    #[arg(long)]
+    pub name: String,
+    /// IANA time zone in which the tenant's days are cut [default:
+    /// Asia/Jakarta, the column's default].
+    #[arg(long)]
+    pub time_zone: Option<String>,
+    /// E-mail of the first user (lowercase).
+    #[arg(long)]
+    pub admin_email: String,
+    /// Full name of the first user.
+    #[arg(long)]
+    pub admin_name: String,
+    /// Id of the first user, e.g. the `sub` an OIDC provider gives them
+    /// [default: a new UUID].
+    #[arg(long)]
+    pub admin_user_id: Option<Uuid>,
+    /// Connection string of the database owner (bizos_owner).
+    #[arg(long, env = "BIZOS_DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -87,8 +137,8 @@ pub enum DbCommand {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve => {
-            let settings = Settings::from_env()?;
+        Command::Serve(args) => {
+            let settings = Settings::try_from(*args)?;
             telemetry::init(settings.log_format, "info,sqlx=warn,tower_http=info");
             Application::build(settings)
                 .await?
@@ -114,6 +164,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Token(args) => {
             println!("{}", token(args).await?);
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Create(args)) => {
+            let created = tenants::create(
+                &args.database_url,
+                &NewTenant {
+                    slug: args.slug,
+                    name: args.name,
+                    time_zone: args.time_zone,
+                    admin_email: args.admin_email,
+                    admin_name: args.admin_name,
+                    admin_user_id: args.admin_user_id,
+                },
+            )
+            .await?;
+            println!("{}", serde_json::to_string(&created)?);
             Ok(())
         }
         Command::Db(DbCommand::Bootstrap {
@@ -156,7 +222,10 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
                     "give --tenant and --user, or BIZOS_DATABASE_URL to look the user up"
                 )
             })?;
-            lookup_user(url, tenant, &args.tenant_slug, &args.role).await?
+            let role = args.role.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("give --role to look a user up, or --tenant and --user")
+            })?;
+            lookup_user(url, tenant, &args.tenant_slug, role).await?
         }
     };
     let secret = SecretString::from(args.secret);
@@ -164,7 +233,7 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
         secret.expose_secret().as_bytes(),
         tenant,
         user,
-        Some(&args.role),
+        args.role.as_deref(),
         Duration::from_secs(args.ttl_secs),
     )
 }

@@ -1,10 +1,19 @@
-//! Typed configuration from the environment. Every variable is documented in
-//! README.md; an invalid value is an error that names the variable.
+//! Typed configuration of `bizos serve`. [`ServeArgs`] declares every
+//! variable once — its flag, its `BIZOS_*` variable, its default and how it
+//! is parsed — so `bizos serve --help` documents them all; [`Settings`] is
+//! what the server is built from. A bad value is refused at startup with an
+//! error that names the variable (`BIZOS_X is invalid: …`); a variable set
+//! to blanks counts as unset. Secrets are `secrecy` types: never printed by
+//! `--help` (`hide_env_values`) or `Debug`.
 
+use std::ffi::{OsStr, OsString};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::error::ErrorKind;
+use clap::{Arg, Args, Command, FromArgMatches};
 use secrecy::SecretString;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,14 +23,21 @@ pub enum ConfigError {
         var: &'static str,
         why: &'static str,
     },
-    #[error("{var} is invalid: {why}")]
-    Invalid { var: &'static str, why: String },
+    /// A value refused while parsing: `BIZOS_X is invalid: …`.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Pretty,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageKind {
+    Local,
+    S3,
 }
 
 #[derive(Debug, Clone)]
@@ -76,164 +92,333 @@ pub struct Settings {
 
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 
-impl Settings {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
+/// The variables of `bizos serve`. Each is also a flag: `--x-y` for
+/// `BIZOS_X_Y` (a flag wins over its variable).
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BIZOS_LISTEN", default_value = "127.0.0.1:8080", value_parser = var(number::<SocketAddr>))]
+    pub listen: SocketAddr,
+    /// Connection string of the BFF's login role (bizos_app). Required.
+    #[arg(long, env = "BIZOS_APP_URL", hide_env_values = true, value_parser = var(secret))]
+    pub app_url: Option<SecretString>,
 
-    /// Reads settings through `get` (the environment, or a map in tests).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+    /// HS256 secret, at least 32 bytes; this or --jwt-jwks-url is required.
+    #[arg(long, env = "BIZOS_JWT_SECRET", hide_env_values = true, value_parser = var(hs256_secret))]
+    pub jwt_secret: Option<SecretString>,
+    /// JWKS URL of an OIDC provider for RS256 tokens (cached; refetched on an
+    /// unknown key id at most every 30 s).
+    #[arg(long, env = "BIZOS_JWT_JWKS_URL", value_parser = var(http_url))]
+    pub jwt_jwks_url: Option<String>,
+    /// Required `iss` of tokens, when set.
+    #[arg(long, env = "BIZOS_JWT_ISSUER", value_parser = var(text))]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of tokens, when set.
+    #[arg(long, env = "BIZOS_JWT_AUDIENCE", value_parser = var(text))]
+    pub jwt_audience: Option<String>,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
+    #[arg(long, env = "BIZOS_JWT_LEEWAY_SECS", default_value = "30", value_parser = var(seconds))]
+    pub jwt_leeway_secs: Duration,
 
-        let listen = parse(&get, "BIZOS_LISTEN", "127.0.0.1:8080".parse().ok())?;
-        let app_database_url =
-            get("BIZOS_APP_URL")
-                .map(SecretString::from)
-                .ok_or(ConfigError::Missing {
-                    var: "BIZOS_APP_URL",
-                    why: "the connection string of the BFF's login role (bizos_app)",
-                })?;
+    /// Size of the connection pool.
+    #[arg(long, env = "BIZOS_DB_MAX_CONNECTIONS", default_value = "10", value_parser = var(positive::<u32>))]
+    pub db_max_connections: u32,
+    /// Seconds to wait for a pooled connection before answering 503.
+    #[arg(long, env = "BIZOS_DB_ACQUIRE_TIMEOUT_SECS", default_value = "5", value_parser = var(positive_seconds))]
+    pub db_acquire_timeout_secs: Duration,
 
-        let hs256_secret = get("BIZOS_JWT_SECRET");
-        if let Some(s) = &hs256_secret {
-            if s.len() < MIN_HS256_SECRET_BYTES {
-                return Err(ConfigError::Invalid {
-                    var: "BIZOS_JWT_SECRET",
-                    why: format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"),
-                });
-            }
-        }
-        let jwks_url = get("BIZOS_JWT_JWKS_URL");
-        if let Some(u) = &jwks_url {
-            if !(u.starts_with("https://") || u.starts_with("http://")) {
-                return Err(ConfigError::Invalid {
-                    var: "BIZOS_JWT_JWKS_URL",
-                    why: "must be an http(s) URL".into(),
-                });
-            }
-        }
-        if hs256_secret.is_none() && jwks_url.is_none() {
+    /// Request body limit of JSON routes (413 beyond).
+    #[arg(long, env = "BIZOS_BODY_LIMIT_BYTES", default_value = "2097152", value_parser = var(positive::<usize>))]
+    pub body_limit_bytes: usize,
+    /// Per-request time limit in seconds (503 beyond).
+    #[arg(long, env = "BIZOS_REQUEST_TIMEOUT_SECS", default_value = "30", value_parser = var(positive_seconds))]
+    pub request_timeout_secs: Duration,
+    /// On SIGTERM/SIGINT, seconds in-flight requests get to finish.
+    #[arg(long, env = "BIZOS_SHUTDOWN_GRACE_SECS", default_value = "20", value_parser = var(seconds))]
+    pub shutdown_grace_secs: Duration,
+    /// Log lines as text, or one JSON object per line (filter: RUST_LOG,
+    /// default info,sqlx=warn,tower_http=info).
+    #[arg(long, env = "BIZOS_LOG_FORMAT", default_value = "pretty", value_parser = var(log_format).choices(&["pretty", "json"]))]
+    pub log_format: LogFormat,
+
+    /// Where uploaded files go: a directory, or an S3-compatible service.
+    #[arg(long, env = "BIZOS_STORAGE", default_value = "local", value_parser = var(storage_kind).choices(&["local", "s3"]))]
+    pub storage: StorageKind,
+    /// The directory of local storage (created if missing).
+    #[arg(long, env = "BIZOS_DATA_DIR", default_value = "/var/lib/bizos/files", value_parser = var(path))]
+    pub data_dir: PathBuf,
+    /// The S3 bucket (required with --storage s3).
+    #[arg(long, env = "BIZOS_S3_BUCKET", value_parser = var(text))]
+    pub s3_bucket: Option<String>,
+    /// The bucket's region.
+    #[arg(long, env = "BIZOS_S3_REGION", default_value = "us-east-1", value_parser = var(text))]
+    pub s3_region: String,
+    /// Endpoint of an S3-compatible service (MinIO, Ceph, R2 …), path-style
+    /// requests; AWS when unset.
+    #[arg(long, env = "BIZOS_S3_ENDPOINT", value_parser = var(text))]
+    pub s3_endpoint: Option<String>,
+    /// S3 access key id (else the AWS_* variables and instance credentials).
+    #[arg(long, env = "BIZOS_S3_ACCESS_KEY_ID", value_parser = var(text))]
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key (else the AWS_* variables and instance credentials).
+    #[arg(long, env = "BIZOS_S3_SECRET_ACCESS_KEY", hide_env_values = true, value_parser = var(secret))]
+    pub s3_secret_access_key: Option<SecretString>,
+
+    /// Ceiling of any upload in bytes (413 beyond); every bucket has its own,
+    /// lower limit.
+    #[arg(long, env = "BIZOS_UPLOAD_MAX_BYTES", default_value = "536870912", value_parser = var(positive::<u64>))]
+    pub upload_max_bytes: u64,
+    /// Time limit of upload requests in seconds; an upload intent older than
+    /// this plus 60 s is swept even if its BFF lives (give every BFF of a
+    /// database the same value).
+    #[arg(long, env = "BIZOS_UPLOAD_TIMEOUT_SECS", default_value = "900", value_parser = var(positive_seconds))]
+    pub upload_timeout_secs: Duration,
+    /// Hours an Idempotency-Key is kept (at least 24); expired ones are
+    /// purged hourly.
+    #[arg(long, env = "BIZOS_IDEMPOTENCY_TTL_HOURS", default_value = "24", value_parser = var(ttl_hours))]
+    pub idempotency_ttl_hours: Duration,
+    /// Rows per process_import transaction.
+    #[arg(long, env = "BIZOS_IMPORT_BATCH_ROWS", default_value = "2000", value_parser = var(positive::<u32>))]
+    pub import_batch_rows: u32,
+}
+
+impl TryFrom<ServeArgs> for Settings {
+    type Error = ConfigError;
+
+    /// The checks that span variables.
+    fn try_from(a: ServeArgs) -> Result<Self, ConfigError> {
+        let app_database_url = a.app_url.ok_or(ConfigError::Missing {
+            var: "BIZOS_APP_URL",
+            why: "the connection string of the BFF's login role (bizos_app)",
+        })?;
+        if a.jwt_secret.is_none() && a.jwt_jwks_url.is_none() {
             return Err(ConfigError::Missing {
                 var: "BIZOS_JWT_SECRET",
                 why: "set BIZOS_JWT_SECRET (HS256) or BIZOS_JWT_JWKS_URL (RS256), or both",
             });
         }
-        let jwt = JwtSettings {
-            hs256_secret: hs256_secret.map(SecretString::from),
-            jwks_url,
-            issuer: get("BIZOS_JWT_ISSUER"),
-            audience: get("BIZOS_JWT_AUDIENCE"),
-            leeway: Duration::from_secs(parse(&get, "BIZOS_JWT_LEEWAY_SECS", Some(30))?),
-        };
-
-        let log_format = match get("BIZOS_LOG_FORMAT").as_deref() {
-            None | Some("pretty") => LogFormat::Pretty,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    var: "BIZOS_LOG_FORMAT",
-                    why: format!("{other:?} is not one of pretty, json"),
-                })
-            }
-        };
-
-        let storage = match get("BIZOS_STORAGE").as_deref() {
-            None | Some("local") => StorageSettings::Local {
-                root: PathBuf::from(
-                    get("BIZOS_DATA_DIR").unwrap_or_else(|| "/var/lib/bizos/files".into()),
-                ),
-            },
-            Some("s3") => StorageSettings::S3 {
-                bucket: get("BIZOS_S3_BUCKET").ok_or(ConfigError::Missing {
+        let storage = match a.storage {
+            StorageKind::Local => StorageSettings::Local { root: a.data_dir },
+            StorageKind::S3 => StorageSettings::S3 {
+                bucket: a.s3_bucket.ok_or(ConfigError::Missing {
                     var: "BIZOS_S3_BUCKET",
                     why: "BIZOS_STORAGE=s3 needs the bucket name",
                 })?,
-                region: get("BIZOS_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
-                endpoint: get("BIZOS_S3_ENDPOINT"),
-                access_key_id: get("BIZOS_S3_ACCESS_KEY_ID"),
-                secret_access_key: get("BIZOS_S3_SECRET_ACCESS_KEY").map(SecretString::from),
+                region: a.s3_region,
+                endpoint: a.s3_endpoint,
+                access_key_id: a.s3_access_key_id,
+                secret_access_key: a.s3_secret_access_key,
             },
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    var: "BIZOS_STORAGE",
-                    why: format!("{other:?} is not one of local, s3"),
-                })
-            }
         };
-        let idempotency_hours: u64 = parse(&get, "BIZOS_IDEMPOTENCY_TTL_HOURS", Some(24))?;
-        if idempotency_hours < 24 {
-            return Err(ConfigError::Invalid {
-                var: "BIZOS_IDEMPOTENCY_TTL_HOURS",
-                why: "keys are kept at least 24 hours".into(),
-            });
-        }
-
         Ok(Settings {
-            listen,
+            listen: a.listen,
             app_database_url,
-            db_max_connections: positive(&get, "BIZOS_DB_MAX_CONNECTIONS", 10)?,
-            db_acquire_timeout: Duration::from_secs(positive(
-                &get,
-                "BIZOS_DB_ACQUIRE_TIMEOUT_SECS",
-                5,
-            )?),
-            jwt,
-            body_limit_bytes: positive(&get, "BIZOS_BODY_LIMIT_BYTES", 2 * 1024 * 1024)?,
-            request_timeout: Duration::from_secs(positive(&get, "BIZOS_REQUEST_TIMEOUT_SECS", 30)?),
-            shutdown_grace: Duration::from_secs(parse(
-                &get,
-                "BIZOS_SHUTDOWN_GRACE_SECS",
-                Some(20),
-            )?),
-            log_format,
+            db_max_connections: a.db_max_connections,
+            db_acquire_timeout: a.db_acquire_timeout_secs,
+            jwt: JwtSettings {
+                hs256_secret: a.jwt_secret,
+                jwks_url: a.jwt_jwks_url,
+                issuer: a.jwt_issuer,
+                audience: a.jwt_audience,
+                leeway: a.jwt_leeway_secs,
+            },
+            body_limit_bytes: a.body_limit_bytes,
+            request_timeout: a.request_timeout_secs,
+            shutdown_grace: a.shutdown_grace_secs,
+            log_format: a.log_format,
             storage,
-            upload_max_bytes: positive(&get, "BIZOS_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)?,
-            upload_timeout: Duration::from_secs(positive(&get, "BIZOS_UPLOAD_TIMEOUT_SECS", 900)?),
-            idempotency_ttl: Duration::from_secs(idempotency_hours * 3600),
-            import_batch_rows: positive(&get, "BIZOS_IMPORT_BATCH_ROWS", 2000)?,
+            upload_max_bytes: a.upload_max_bytes,
+            upload_timeout: a.upload_timeout_secs,
+            idempotency_ttl: a.idempotency_ttl_hours,
+            import_batch_rows: a.import_batch_rows,
         })
     }
 }
 
-fn parse<T>(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: Option<T>,
-) -> Result<T, ConfigError>
+impl Settings {
+    /// Reads settings through `get` instead of the process environment
+    /// (tests): the same variables, defaults and checks as `bizos serve`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut argv: Vec<OsString> = vec!["serve".into()];
+        let cmd = ServeArgs::augment_args(Command::new("serve")).mut_args(|arg| {
+            let value = arg
+                .get_env()
+                .and_then(|var| get(&var.to_string_lossy()))
+                .filter(|v| !v.trim().is_empty());
+            if let (Some(value), Some(long)) = (value, arg.get_long()) {
+                argv.push(format!("--{long}={value}").into());
+            }
+            // Only `get` is read, never the process environment.
+            arg.env(None)
+        });
+        let parsed = cmd
+            .try_get_matches_from(argv)
+            .and_then(|m| ServeArgs::from_arg_matches(&m))
+            .map_err(|e| ConfigError::Invalid(first_line(&e)))?;
+        Settings::try_from(parsed)
+    }
+}
+
+/// A clap error's message without clap's `error: ` prefix and usage lines.
+fn first_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let line = text.lines().next().unwrap_or_default();
+    line.strip_prefix("error: ").unwrap_or(line).to_owned()
+}
+
+/// Treats variables set to blanks as unset, for every argument of `cmd`
+/// and its subcommands (clap would hand `""` to the value parser).
+pub fn blank_env_is_unset(cmd: Command) -> Command {
+    cmd.mut_args(|arg| {
+        let blank = arg
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|v| v.to_string_lossy().trim().is_empty());
+        if blank {
+            arg.env(None)
+        } else {
+            arg
+        }
+    })
+    .mut_subcommands(blank_env_is_unset)
+}
+
+/// A value parser whose refusals name the argument's variable:
+/// `BIZOS_X is invalid: <why>`.
+#[derive(Clone)]
+pub struct Var<T> {
+    parse: fn(&str) -> Result<T, String>,
+    choices: &'static [&'static str],
+}
+
+fn var<T>(parse: fn(&str) -> Result<T, String>) -> Var<T> {
+    Var {
+        parse,
+        choices: &[],
+    }
+}
+
+impl<T> Var<T> {
+    /// The values to list in `--help`.
+    fn choices(self, choices: &'static [&'static str]) -> Self {
+        Var { choices, ..self }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Var<T> {
+    type Value = T;
+
+    fn parse_ref(&self, cmd: &Command, arg: Option<&Arg>, value: &OsStr) -> Result<T, clap::Error> {
+        let refuse = |why: String| {
+            // The variable; `--x-y` stands for BIZOS_X_Y (also when
+            // `Settings::from_lookup` has taken the variables off).
+            let name = arg.map_or_else(String::new, |a| match a.get_env() {
+                Some(var) => var.to_string_lossy().into_owned(),
+                None => format!(
+                    "BIZOS_{}",
+                    a.get_long()
+                        .unwrap_or_default()
+                        .replace('-', "_")
+                        .to_uppercase()
+                ),
+            });
+            clap::Error::raw(
+                ErrorKind::ValueValidation,
+                format!("{name} is invalid: {why}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("is not UTF-8".into()))?;
+        (self.parse)(text).map_err(refuse)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        if self.choices.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.choices.iter().map(PossibleValue::new)))
+    }
+}
+
+fn text(v: &str) -> Result<String, String> {
+    Ok(v.to_owned())
+}
+
+fn path(v: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(v))
+}
+
+fn secret(v: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(v))
+}
+
+fn number<T>(v: &str) -> Result<T, String>
 where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
 {
-    match get(var) {
-        Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-            var,
-            why: format!("{v:?}: {e}"),
-        }),
-        None => default.ok_or(ConfigError::Missing {
-            var,
-            why: "no default",
-        }),
+    v.trim().parse().map_err(|e| format!("{v:?}: {e}"))
+}
+
+fn positive<T>(v: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + Default,
+    T::Err: std::fmt::Display,
+{
+    let n: T = number(v)?;
+    if n <= T::default() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(n)
+}
+
+fn seconds(v: &str) -> Result<Duration, String> {
+    number(v).map(Duration::from_secs)
+}
+
+fn positive_seconds(v: &str) -> Result<Duration, String> {
+    positive(v).map(Duration::from_secs)
+}
+
+fn ttl_hours(v: &str) -> Result<Duration, String> {
+    let hours: u64 = number(v)?;
+    if hours < 24 {
+        return Err("keys are kept at least 24 hours".into());
+    }
+    Ok(Duration::from_secs(hours * 3600))
+}
+
+/// The value is never repeated in the message.
+fn hs256_secret(v: &str) -> Result<SecretString, String> {
+    if v.len() < MIN_HS256_SECRET_BYTES {
+        return Err(format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"));
+    }
+    Ok(SecretString::from(v))
+}
+
+fn http_url(v: &str) -> Result<String, String> {
+    if !(v.starts_with("https://") || v.starts_with("http://")) {
+        return Err("must be an http(s) URL".into());
+    }
+    Ok(v.to_owned())
+}
+
+fn log_format(v: &str) -> Result<LogFormat, String> {
+    match v {
+        "pretty" => Ok(LogFormat::Pretty),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!("{other:?} is not one of pretty, json")),
     }
 }
 
-fn positive<T>(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: T,
-) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd + Default + Copy,
-    T::Err: std::fmt::Display,
-{
-    let v = parse(get, var, Some(default))?;
-    if v <= T::default() {
-        return Err(ConfigError::Invalid {
-            var,
-            why: "must be greater than zero".into(),
-        });
+fn storage_kind(v: &str) -> Result<StorageKind, String> {
+    match v {
+        "local" => Ok(StorageKind::Local),
+        "s3" => Ok(StorageKind::S3),
+        other => Err(format!("{other:?} is not one of local, s3")),
     }
-    Ok(v)
 }
 
 #[cfg(test)]
@@ -254,12 +439,60 @@ mod tests {
         ("BIZOS_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
     ];
 
+    fn serve_command() -> Command {
+        ServeArgs::augment_args(Command::new("serve"))
+    }
+
     #[test]
     fn defaults_apply() {
         let s = settings(&BASE).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.db_max_connections, 10);
+        assert_eq!(s.db_acquire_timeout, Duration::from_secs(5));
+        assert_eq!(s.body_limit_bytes, 2 * 1024 * 1024);
+        assert_eq!(s.request_timeout, Duration::from_secs(30));
+        assert_eq!(s.shutdown_grace, Duration::from_secs(20));
         assert_eq!(s.log_format, LogFormat::Pretty);
+        assert_eq!(s.jwt.leeway, Duration::from_secs(30));
+        assert_eq!(s.upload_max_bytes, 512 * 1024 * 1024);
+        assert_eq!(s.upload_timeout, Duration::from_secs(900));
+        assert_eq!(s.idempotency_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(s.import_batch_rows, 2000);
+        assert!(
+            matches!(&s.storage, StorageSettings::Local { root } if root == &PathBuf::from("/var/lib/bizos/files"))
+        );
+    }
+
+    #[test]
+    fn values_are_read_and_blanks_are_unset() {
+        let mut pairs = BASE.to_vec();
+        pairs.extend([
+            ("BIZOS_DB_MAX_CONNECTIONS", " 32 "),
+            ("BIZOS_LOG_FORMAT", "json"),
+            ("BIZOS_IDEMPOTENCY_TTL_HOURS", "48"),
+            ("BIZOS_BODY_LIMIT_BYTES", "  "),
+            ("BIZOS_STORAGE", "s3"),
+            ("BIZOS_S3_BUCKET", "files"),
+            ("BIZOS_S3_ENDPOINT", "http://127.0.0.1:9000"),
+        ]);
+        let s = settings(&pairs).unwrap();
+        assert_eq!(s.db_max_connections, 32);
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.idempotency_ttl, Duration::from_secs(48 * 3600));
+        assert_eq!(s.body_limit_bytes, 2 * 1024 * 1024);
+        match s.storage {
+            StorageSettings::S3 {
+                bucket,
+                region,
+                endpoint,
+                ..
+            } => {
+                assert_eq!(bucket, "files");
+                assert_eq!(region, "us-east-1");
+                assert_eq!(endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -270,30 +503,38 @@ mod tests {
         let err = settings(&[BASE[0]]).unwrap_err().to_string();
         assert!(err.contains("BIZOS_JWT_SECRET"), "{err}");
 
-        let err = settings(&[BASE[0], ("BIZOS_JWT_SECRET", "short")])
+        let err = settings(&[BASE[0], ("BIZOS_JWT_SECRET", "short-secret")])
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("BIZOS_JWT_SECRET") && err.contains("32"),
             "{err}"
         );
+        assert!(!err.contains("short-secret"), "{err}");
 
-        let mut bad = BASE.to_vec();
-        bad.push(("BIZOS_DB_MAX_CONNECTIONS", "lots"));
-        let err = settings(&bad).unwrap_err().to_string();
-        assert!(err.contains("BIZOS_DB_MAX_CONNECTIONS"), "{err}");
+        for (var, value, why) in [
+            ("BIZOS_DB_MAX_CONNECTIONS", "lots", "invalid digit"),
+            ("BIZOS_BODY_LIMIT_BYTES", "0", "greater than zero"),
+            ("BIZOS_LOG_FORMAT", "xml", "pretty, json"),
+            ("BIZOS_STORAGE", "ftp", "local, s3"),
+            ("BIZOS_LISTEN", "localhost", "invalid socket address"),
+            ("BIZOS_JWT_JWKS_URL", "ftp://x/jwks", "http(s)"),
+            ("BIZOS_IDEMPOTENCY_TTL_HOURS", "12", "24 hours"),
+            ("BIZOS_UPLOAD_TIMEOUT_SECS", "-1", "invalid digit"),
+        ] {
+            let mut bad = BASE.to_vec();
+            bad.push((var, value));
+            let err = settings(&bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("{var} is invalid: ")) && err.contains(why),
+                "{var}: {err}"
+            );
+        }
 
-        let mut bad = BASE.to_vec();
-        bad.push(("BIZOS_BODY_LIMIT_BYTES", "0"));
-        let err = settings(&bad).unwrap_err().to_string();
-        assert!(err.contains("BIZOS_BODY_LIMIT_BYTES"), "{err}");
-
-        let mut bad = BASE.to_vec();
-        bad.push(("BIZOS_LOG_FORMAT", "xml"));
-        assert!(settings(&bad)
+        let err = settings(&[BASE[0], BASE[1], ("BIZOS_STORAGE", "s3")])
             .unwrap_err()
-            .to_string()
-            .contains("BIZOS_LOG_FORMAT"));
+            .to_string();
+        assert!(err.contains("BIZOS_S3_BUCKET"), "{err}");
     }
 
     #[test]
@@ -305,5 +546,86 @@ mod tests {
         .unwrap();
         assert!(s.jwt.hs256_secret.is_none());
         assert!(s.jwt.jwks_url.is_some());
+    }
+
+    #[test]
+    fn every_variable_is_a_flag_of_the_same_name() {
+        for arg in serve_command().get_arguments() {
+            if arg.get_id() == "help" {
+                continue;
+            }
+            let var = arg.get_env().expect("every setting has a variable");
+            let long = arg.get_long().expect("every setting has a flag");
+            assert_eq!(
+                var.to_string_lossy(),
+                format!("BIZOS_{}", long.replace('-', "_").to_uppercase())
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        // In --help, even when set in the environment (this test's own
+        // process: nothing else here reads these variables from it).
+        let secrets = [
+            ("BIZOS_JWT_SECRET", "jwt-secret-jwt-secret-jwt-secret-0001"),
+            ("BIZOS_APP_URL", "postgres://bizos_app:pw-0002@db/bizos"),
+            ("BIZOS_S3_SECRET_ACCESS_KEY", "s3-secret-0003"),
+        ];
+        for (var, value) in secrets {
+            std::env::set_var(var, value);
+        }
+        let help = serve_command().render_long_help().to_string();
+        for (var, value) in secrets {
+            std::env::remove_var(var);
+            assert!(help.contains(var), "{help}");
+            assert!(!help.contains(value), "{var} shows in --help:\n{help}");
+        }
+        // Nor in Debug output.
+        let mut pairs = BASE.to_vec();
+        pairs.extend([
+            ("BIZOS_STORAGE", "s3"),
+            ("BIZOS_S3_BUCKET", "b"),
+            ("BIZOS_S3_SECRET_ACCESS_KEY", "s3-secret-0003"),
+        ]);
+        let debug = format!("{:?}", settings(&pairs).unwrap());
+        for secret in [BASE[0].1, BASE[1].1, "s3-secret-0003"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+    }
+
+    #[test]
+    fn help_documents_variables_and_defaults() {
+        let help = serve_command().render_long_help().to_string();
+        for needle in [
+            "BIZOS_DB_MAX_CONNECTIONS",
+            "[default: 10]",
+            "BIZOS_LOG_FORMAT",
+            "[default: pretty]",
+            "BIZOS_DATA_DIR",
+            "[default: /var/lib/bizos/files]",
+            "BIZOS_IDEMPOTENCY_TTL_HOURS",
+        ] {
+            assert!(help.contains(needle), "{needle} missing from:\n{help}");
+        }
+    }
+
+    #[test]
+    fn blank_variables_are_unset() {
+        std::env::set_var("BIZOS_CONFIG_TEST_BLANK", "   ");
+        let cmd = blank_env_is_unset(
+            Command::new("t").subcommand(
+                Command::new("sub").arg(
+                    Arg::new("x")
+                        .long("x")
+                        .env("BIZOS_CONFIG_TEST_BLANK")
+                        .default_value("fallback"),
+                ),
+            ),
+        );
+        let m = cmd.try_get_matches_from(["t", "sub"]).unwrap();
+        std::env::remove_var("BIZOS_CONFIG_TEST_BLANK");
+        let sub = m.subcommand_matches("sub").unwrap();
+        assert_eq!(sub.get_one::<String>("x").unwrap(), "fallback");
     }
 }

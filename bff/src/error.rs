@@ -106,7 +106,8 @@ impl ApiError {
         }
     }
 
-    fn field(&self) -> Option<&str> {
+    /// The request field the error is about, if any.
+    pub fn field(&self) -> Option<&str> {
         match self {
             ApiError::Conflict { field, .. }
             | ApiError::Unprocessable { field, .. }

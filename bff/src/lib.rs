@@ -8,15 +8,15 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod idempotency;
 pub mod imports;
+pub mod jwt;
 pub mod payload;
 pub mod routes;
 pub mod startup;
 pub mod state;
-pub mod storage;
 pub mod telemetry;
-pub mod upload;
-pub mod upload_sweep;
+pub mod tenants;
 
 pub use error::{ApiError, Result};

@@ -1,8 +1,6 @@
-use clap::Parser;
-
 #[tokio::main]
 async fn main() {
-    let cli = bizos_bff::cli::Cli::parse();
+    let cli = bizos_bff::cli::Cli::from_env();
     if let Err(e) = bizos_bff::cli::run(cli).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);

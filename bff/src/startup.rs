@@ -16,12 +16,12 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 
-use crate::auth::JwtVerifier;
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::files::Storage;
+use crate::jwt::JwtVerifier;
 use crate::routes;
 use crate::state::AppState;
-use crate::storage::Storage;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// How often the bytes of interrupted uploads are looked for.
@@ -57,9 +57,9 @@ impl Application {
         // Uploads of this process are known to be alive while it holds this
         // lock; bytes of dead ones (a crash mid-upload) are swept at start
         // and every few minutes.
-        let upload_owner_lock = crate::upload_sweep::hold_owner_lock(options).await?;
+        let upload_owner_lock = crate::files::sweep::hold_owner_lock(options).await?;
         let storage = Storage::from_settings(&settings.storage)?;
-        crate::upload_sweep::spawn_sweeper(
+        crate::files::sweep::spawn_sweeper(
             pool.clone(),
             storage.clone(),
             settings.upload_timeout + UPLOAD_SWEEP_MARGIN,

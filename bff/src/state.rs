@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::FromRef;
 use sqlx::PgPool;
 
-use crate::auth::JwtVerifier;
-use crate::storage::Storage;
+use crate::files::{Files, Storage};
+use crate::jwt::JwtVerifier;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -15,7 +16,7 @@ pub struct AppState {
     pub verifier: Arc<JwtVerifier>,
     pub storage: Storage,
     /// Second key of this process's upload owner lock (see
-    /// [`crate::upload_sweep`]), recorded in every upload intent.
+    /// [`crate::files::sweep`]), recorded in every upload intent.
     pub upload_owner_lock: i32,
     /// Upper bound of any upload (buckets have their own, lower limits).
     pub upload_max_bytes: u64,
@@ -23,4 +24,23 @@ pub struct AppState {
     pub upload_timeout: Duration,
     pub idempotency_ttl: Duration,
     pub import_batch_rows: u32,
+}
+
+impl AppState {
+    /// File handling with this state's pool, store and upload limits.
+    pub fn files(&self) -> Files {
+        Files::new(
+            self.pool.clone(),
+            self.storage.clone(),
+            self.upload_owner_lock,
+            self.upload_max_bytes,
+        )
+    }
+}
+
+/// The verifier the [`crate::auth::Caller`] extractor checks tokens with.
+impl FromRef<AppState> for Arc<JwtVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
 }

@@ -1,25 +1,24 @@
-//! Files (SPEC STG): generic upload into a bucket, download through RLS on
-//! the object's row, and the attach-a-file pattern the ticket and KPI routes
-//! share.
+//! The HTTP side of files (SPEC STG): generic upload into a bucket and
+//! download through RLS on the object's row. What happens to a file is
+//! [`crate::files`]'s business.
 
 use axum::body::Body;
 use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::responses::StoredObject;
+use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
-use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::Path;
-use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey, REPLAYED};
+use crate::files::{read_form, Bucket};
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::state::AppState;
-use crate::upload::{read_form, Bucket, Form};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(download))
@@ -45,64 +44,6 @@ pub struct BucketUpload {
     bucket: String,
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
-}
-
-/// Keeps the stored bytes only when the request registered them: a failed
-/// request, or a replay (which answers with the first request's file),
-/// leaves them unreferenced.
-pub fn keep_or_discard(state: &AppState, form: &Form, result: &Result<Response>) {
-    let kept =
-        matches!(result, Ok(r) if r.status().is_success() && !r.headers().contains_key(REPLAYED));
-    if !kept {
-        crate::upload::discard(state, &form.file);
-    }
-}
-
-pub fn fingerprint(path: String, form: &Form) -> Fingerprint {
-    let parts = form.fingerprint_parts();
-    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    Fingerprint::parts("POST", path, &refs)
-}
-
-/// What to attach an uploaded file to.
-pub struct Attach {
-    pub bucket: &'static str,
-    pub path: String,
-    /// `select <fn>($1 = the parent's id, $2 = the object id)`, returning jsonb.
-    pub sql: &'static str,
-    pub parent: Uuid,
-}
-
-/// Stores the file, then registers it and attaches it in one transaction.
-pub async fn attach(
-    state: &AppState,
-    caller: &Caller,
-    key: IdempotencyKey,
-    multipart: Multipart,
-    to: Attach,
-) -> Result<Response> {
-    let bucket = Bucket::load(state, caller, to.bucket).await?;
-    let form = read_form(state, caller, multipart, &bucket, false).await?;
-    let result = idempotency::run(
-        state,
-        caller,
-        key,
-        fingerprint(to.path, &form),
-        async |conn| {
-            let object = form.file.register(conn).await?;
-            let link: Value = sqlx::query_scalar(to.sql)
-                .bind(to.parent)
-                .bind(form.file.object_id)
-                .fetch_one(&mut *conn)
-                .await?;
-            let mut body = link;
-            body["object"] = object;
-            Ok(Done::created(body))
-        },
-    )
-    .await;
-    keep_or_discard(state, &form, &result);
-    result
 }
 
 #[utoipa::path(post, path = "/api/objects", tag = "files",
@@ -138,18 +79,19 @@ async fn upload(
             ))
         }
     };
-    let bucket = Bucket::load(&state, &caller, name.trim()).await?;
-    let mut form = read_form(&state, &caller, multipart, &bucket, false).await?;
+    let files = state.files();
+    let bucket = Bucket::load(&files, &caller, name.trim()).await?;
+    let mut form = read_form(&files, &caller, multipart, &bucket, false).await?;
     form.fields.insert("bucket".into(), bucket.name.clone());
     let result = idempotency::run(
         &state,
         &caller,
         key,
-        fingerprint("/api/objects".into(), &form),
+        upload_fingerprint("/api/objects".into(), &form),
         async |conn| Ok(Done::created(form.file.register(conn).await?)),
     )
     .await;
-    keep_or_discard(&state, &form, &result);
+    files.keep_or_discard(&form, registered(&result));
     result
 }
 
@@ -161,41 +103,23 @@ async fn download(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let row: Option<(String, String, String, i64, String)> = sqlx::query_as(
-        "select object_key, file_name, content_type, size_bytes, sha256 from objects where object_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let (key, file_name, content_type, size, sha256) =
-        row.ok_or_else(|| ApiError::NotFound(format!("no file {id}")))?;
-    let Some(stream) = state
-        .storage
-        .get(&object_store::path::Path::from(key.as_str()))
-        .await?
-    else {
-        tracing::error!(object_id = %id, %key, "an object row without stored bytes");
-        return Err(ApiError::NotFound(format!(
-            "the bytes of file {id} are missing"
-        )));
-    };
-    let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
+    let file = state.files().open(&caller, id).await?;
+    let mut response = (StatusCode::OK, Body::from_stream(file.bytes)).into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_str(&content_type)
+        HeaderValue::from_str(&file.content_type)
             .unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(file.size_bytes));
     h.insert(
         header::ETAG,
-        HeaderValue::from_str(&format!("\"{sha256}\"")).map_err(anyhow::Error::from)?,
+        HeaderValue::from_str(&format!("\"{}\"", file.sha256)).map_err(anyhow::Error::from)?,
     );
     h.insert(
         header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&content_disposition(&file_name)).map_err(anyhow::Error::from)?,
+        HeaderValue::from_str(&content_disposition(&file.file_name))
+            .map_err(anyhow::Error::from)?,
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -13,18 +13,18 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::files::{fingerprint, keep_or_discard};
 use super::openapi::ErrorResponse;
 use super::responses::{ImportDetail, ImportState};
+use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
+use crate::files::{discard, read_form, Bucket};
 use crate::idempotency::{self, Done, IdempotencyKey, REPLAYED};
 use crate::imports::parse::ParseError;
 use crate::imports::stage::{open_rows_from, stage_rows, StageError};
 use crate::state::AppState;
-use crate::upload::{read_form, Bucket};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -87,14 +87,15 @@ async fn stage(
     fixed_module: Option<&'static str>,
     path: &'static str,
 ) -> Result<(Response, Option<Uuid>)> {
-    let bucket = Bucket::load(state, caller, "import-files").await?;
-    let mut form = read_form(state, caller, multipart, &bucket, true).await?;
+    let files = state.files();
+    let bucket = Bucket::load(&files, caller, "import-files").await?;
+    let mut form = read_form(&files, caller, multipart, &bucket, true).await?;
     let module = match fixed_module {
         Some(m) => m.to_owned(),
         None => match form.field("module") {
             Ok(m) => m.to_lowercase(),
             Err(e) => {
-                crate::upload::discard(state, &form.file);
+                discard(&files, &form.file);
                 return Err(e);
             }
         },
@@ -115,7 +116,7 @@ async fn stage(
             state,
             caller,
             key,
-            fingerprint(path.into(), &form),
+            upload_fingerprint(path.into(), &form),
             async |conn| {
                 // COPY and the move into import_rows of a large file take longer
                 // than the login role's statement timeout allows a JSON request.
@@ -152,7 +153,7 @@ async fn stage(
         .await
     }
     .await;
-    keep_or_discard(state, &form, &result);
+    files.keep_or_discard(&form, registered(&result));
     let response = result?;
     let fresh = response.status().is_success() && !response.headers().contains_key(REPLAYED);
     Ok((response, staged_id.filter(|_| fresh)))

@@ -11,14 +11,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::files::{attach, Attach};
 use super::openapi::ErrorResponse;
 use super::responses::{Actuals, EntryCreated, EvidenceAdded, TargetCreated};
-use super::write::{body, rpc, Args, Call};
+use super::write::{attach, body, rpc, Args, Attach, Call};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Query};
+
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{
     blank_is_none, Date, EntrySource, Id, IdList, Int, KpiTarget, KpiValue, Month, NonBlank, Text,

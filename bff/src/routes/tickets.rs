@@ -8,17 +8,18 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::files::{attach, Attach, FileUpload};
+use super::files::FileUpload;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
 use super::responses::{
     AttachmentAdded, MessageAdded, Ticket, TicketCreated, TicketDetail, TicketPage,
 };
-use super::write::{body, rpc, Args, Call};
+use super::write::{attach, body, rpc, Args, Attach, Call};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
+
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{
     blank_is_none, Change, DeptCode, Id, NonBlank, Patch, Priority, Quantity, Text, TicketStatus,

@@ -5,11 +5,9 @@
 //! `cargo build -p bizos-bff` would resolve features differently and
 //! rebuild much of the dependency tree on a cold CI run.
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() {
-    let cli = bizos_bff::cli::Cli::parse();
+    let cli = bizos_bff::cli::Cli::from_env();
     if let Err(e) = bizos_bff::cli::run(cli).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -249,7 +249,7 @@ async fn dev_tokens_pick_the_demo_tenants_user_of_a_role() {
     let token = bizos_bff::cli::token(bizos_bff::cli::TokenArgs {
         tenant: None,
         user: None,
-        role: "ops".into(),
+        role: Some("ops".into()),
         tenant_slug: "demo".into(),
         ttl_secs: 60,
         secret: bizos_tests::TEST_JWT_SECRET.into(),
@@ -272,7 +272,7 @@ async fn dev_tokens_pick_the_demo_tenants_user_of_a_role() {
     let missing = bizos_bff::cli::token(bizos_bff::cli::TokenArgs {
         tenant: None,
         user: None,
-        role: "finance".into(),
+        role: Some("finance".into()),
         tenant_slug: "demo".into(),
         ttl_secs: 60,
         secret: bizos_tests::TEST_JWT_SECRET.into(),

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bizos_bff::auth::{issue_token, Caller};
-use bizos_bff::upload_sweep::OWNER_LOCK_CLASS;
+use bizos_bff::files::sweep::OWNER_LOCK_CLASS;
 use bizos_tests::{TestDb, TEST_JWT_SECRET};
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};

@@ -8,7 +8,7 @@
 //! Bytes may exist before their `objects` row (an upload in progress) or
 //! without one (an upload interrupted by a crash): every upload has an
 //! intent in the database first (`upload_intents`, V15), and
-//! [`crate::upload_sweep`] removes the bytes of intents whose upload died
+//! [`super::sweep`] removes the bytes of intents whose upload died
 //! with [`Storage::purge`], which also finds what an unfinished upload left:
 //! the local backend's staging files (`<key>#<n>`) and S3's multipart parts
 //! (aborted by the multipart id the intent recorded).

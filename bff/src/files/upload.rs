@@ -1,14 +1,14 @@
 //! Streaming multipart uploads (SPEC STG): the file field goes straight to
 //! storage in parts while its size is counted against the bucket's limit,
 //! its content type is sniffed from the first bytes (the client's claim is
-//! not trusted) and its sha256 computed. The object row is registered by the
-//! route, in the transaction of the row that uses the file; if that fails,
-//! the stored bytes are removed again.
+//! not trusted) and its sha256 computed. The object row is registered in
+//! the transaction of the row that uses the file (see [`super`]); if that
+//! fails, the stored bytes are removed again.
 //!
 //! Before the first byte is stored, an upload intent is committed
 //! (`upload_begin`: the database picks the object id and derives the key);
 //! `object_create` consumes it. What a crash leaves in between is swept
-//! ([`crate::upload_sweep`]). A spooled copy (imports) is an unnamed
+//! ([`super::sweep`]). A spooled copy (imports) is an unnamed
 //! temporary file, which the kernel removes when the process ends, however
 //! it ends.
 
@@ -22,11 +22,11 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
+use super::sweep::forget_later;
+use super::Files;
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
-use crate::state::AppState;
-use crate::upload_sweep::forget_later;
 
 /// Bytes looked at to decide the content type.
 const SNIFF_BYTES: usize = 8192;
@@ -43,8 +43,8 @@ pub struct Bucket {
 
 impl Bucket {
     /// Reads the bucket under the caller's claims.
-    pub async fn load(state: &AppState, caller: &Caller, name: &str) -> Result<Bucket> {
-        let mut tx = begin_as(&state.pool, caller).await?;
+    pub async fn load(files: &Files, caller: &Caller, name: &str) -> Result<Bucket> {
+        let mut tx = begin_as(&files.pool, caller).await?;
         let row: Option<(i64, Vec<String>)> = sqlx::query_as(
             "select max_bytes, content_types from storage_buckets where bucket = $1",
         )
@@ -153,7 +153,7 @@ fn multipart_error(e: MultipartError) -> ApiError {
 /// Reads a `multipart/form-data` body with one `file` field into `bucket`.
 /// With `spool`, a local copy of the file is kept for parsing.
 pub async fn read_form(
-    state: &AppState,
+    files: &Files,
     caller: &Caller,
     mut multipart: Multipart,
     bucket: &Bucket,
@@ -168,7 +168,7 @@ pub async fn read_form(
                 if file.is_some() {
                     return Err(ApiError::invalid("file", "send exactly one file"));
                 }
-                file = Some(store_file(state, caller, field, bucket, spool).await?);
+                file = Some(store_file(files, caller, field, bucket, spool).await?);
             } else {
                 let value = read_text_field(field, &name).await?;
                 fields.insert(name, value);
@@ -185,7 +185,7 @@ pub async fn read_form(
         )),
         (Err(e), stored) => {
             if let Some(f) = stored {
-                discard(state, &f);
+                discard(files, &f);
             }
             Err(e)
         }
@@ -194,10 +194,10 @@ pub async fn read_form(
 
 /// Removes a stored but unregistered file and its upload intent (in the
 /// background).
-pub fn discard(state: &AppState, file: &UploadedFile) {
+pub fn discard(files: &Files, file: &UploadedFile) {
     forget_later(
-        state.pool.clone(),
-        state.storage.clone(),
+        files.pool.clone(),
+        files.storage.clone(),
         file.tenant_id,
         file.object_id,
         file.key.clone(),
@@ -234,7 +234,7 @@ fn clean_file_name(raw: Option<&str>) -> Result<String> {
 }
 
 async fn store_file(
-    state: &AppState,
+    files: &Files,
     caller: &Caller,
     mut field: Field<'_>,
     bucket: &Bucket,
@@ -242,7 +242,7 @@ async fn store_file(
 ) -> Result<UploadedFile> {
     let file_name = clean_file_name(field.file_name())?;
     let declared = field.content_type().map(str::to_owned);
-    let limit = bucket.max_bytes.min(state.upload_max_bytes);
+    let limit = bucket.max_bytes.min(files.max_bytes);
 
     // Decide the content type from the first bytes before storing anything.
     let mut head = Vec::with_capacity(SNIFF_BYTES);
@@ -277,10 +277,10 @@ async fn store_file(
 
     // The intent is committed before any byte is stored.
     let intent: Value = {
-        let mut tx = begin_as(&state.pool, caller).await?;
+        let mut tx = begin_as(&files.pool, caller).await?;
         let intent = sqlx::query_scalar("select upload_begin($1, $2)")
             .bind(&bucket.name)
-            .bind(state.upload_owner_lock)
+            .bind(files.owner_lock)
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -297,15 +297,15 @@ async fn store_file(
     };
     let forget = |multipart_id: Option<String>| {
         forget_later(
-            state.pool.clone(),
-            state.storage.clone(),
+            files.pool.clone(),
+            files.storage.clone(),
             caller.tenant_id,
             object_id,
             key.clone(),
             multipart_id,
         )
     };
-    let mut upload = match state.storage.upload(key.clone()).await {
+    let mut upload = match files.storage.upload(key.clone()).await {
         Ok(upload) => upload,
         Err(e) => {
             forget(None);
@@ -316,7 +316,7 @@ async fn store_file(
     if let Some(id) = &multipart_id {
         // Recorded before the first part, so a sweep can abort the parts.
         let started: Result<()> = async {
-            let mut tx = begin_as(&state.pool, caller).await?;
+            let mut tx = begin_as(&files.pool, caller).await?;
             sqlx::query("select upload_started($1, $2)")
                 .bind(object_id)
                 .bind(id)

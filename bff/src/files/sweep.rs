@@ -22,7 +22,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::storage::Storage;
+use super::storage::Storage;
 
 /// First key of the owner locks (`b"bizo"`); the same constant is in
 /// `upload_sweep_claim` (V15).
