@@ -11,6 +11,7 @@
 mod analytics;
 mod audit_coverage;
 mod auth;
+mod cli_tenant;
 mod crm;
 mod demo;
 mod extension_upgrade;
