@@ -24,18 +24,6 @@ use crate::config::JwtSettings;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// App roles known to the schema (profiles_app_role_check); `bizos token
-/// --role` picks a user of one of them.
-pub const APP_ROLES: [&str; 7] = [
-    "super_admin",
-    "director",
-    "marketing_manager",
-    "sales_manager",
-    "salesperson",
-    "ops",
-    "finance",
-];
-
 /// A verified caller.
 #[derive(Debug, Clone)]
 pub struct Caller {

@@ -18,5 +18,6 @@ pub mod storage;
 pub mod telemetry;
 pub mod upload;
 pub mod upload_sweep;
+pub mod vocabulary;
 
 pub use error::{ApiError, Result};
