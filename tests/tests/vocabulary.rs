@@ -319,7 +319,11 @@ async fn a_term_the_foreign_key_refuses_is_still_422_naming_the_field() {
         .patch_json(&marketing, &path, &json!({"channel": "marketplace"}))
         .await;
     assert_eq!(
-        (status, body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (
+            status,
+            body["error"]["code"].as_str(),
+            body["error"]["field"].as_str()
+        ),
         (422, Some("invalid"), Some("channel")),
         "{body}"
     );
@@ -385,7 +389,9 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
         ))
         .execute(&mut *tx)
         .await
-        .expect_err(&format!("{table}.{column} took a term outside {vocabulary}"));
+        .expect_err(&format!(
+            "{table}.{column} took a term outside {vocabulary}"
+        ));
         assert_eq!(code(&err), "23503", "{table}.{column}: {err}");
         assert_eq!(
             err.as_database_error().and_then(|e| e.constraint()),
@@ -405,7 +411,11 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
         .execute(&mut *tx)
         .await
         .unwrap();
-        assert_eq!(done.rows_affected(), 1, "{table}.{column} has no row to probe");
+        assert_eq!(
+            done.rows_affected(),
+            1,
+            "{table}.{column} has no row to probe"
+        );
         tx.rollback().await.unwrap();
     }
     // vocabulary_check: the house error shape.
@@ -416,10 +426,11 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
             .await
             .unwrap();
     assert_eq!(ok.as_deref(), Some("high"));
-    let err = sqlx::query("select vocabulary_check('ticket_priorities', 'someday', 'rfq.priority')")
-        .execute(&mut *conn)
-        .await
-        .unwrap_err();
+    let err =
+        sqlx::query("select vocabulary_check('ticket_priorities', 'someday', 'rfq.priority')")
+            .execute(&mut *conn)
+            .await
+            .unwrap_err();
     assert_eq!(code(&err), "P0001");
     assert_eq!(bizos_tests::field(&err).as_deref(), Some("rfq.priority"));
     assert_eq!(
