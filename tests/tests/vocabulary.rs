@@ -443,3 +443,91 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
         .unwrap_err();
     assert_eq!(code(&err), "42704");
 }
+
+/// Subsets of a vocabulary are rules of the database, not lists of the
+/// BFF: the BFF takes any term of the vocabulary and the function refuses
+/// the ones its rule excludes, still 422 naming the field.
+#[tokio::test]
+async fn subsets_of_a_vocabulary_are_the_databases_rules() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("acme").await;
+    let marketing = db.create_user(tenant, "marketing_manager").await;
+    let finance = db.create_user(tenant, "finance").await;
+    let app = spawn_app(&db).await;
+    let (status, lead) = app
+        .post_json(
+            &marketing,
+            "/api/leads",
+            &json!({"channel": "website", "company_name": "PT Subset Jaya"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{lead}");
+
+    // A lead is ASSIGNED only by POST /api/leads/{id}/assign.
+    let path = format!("/api/leads/{}", lead["lead_id"].as_str().unwrap());
+    let (status, body) = app
+        .patch_json(&marketing, &path, &json!({"status": "assigned"}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("status")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/assign"),
+        "{body}"
+    );
+
+    // A new invoice is DRAFT or ISSUED.
+    let invoice = |status: &str| json!({"customer_id": lead["customer_id"], "subtotal": 100, "tax": 11, "status": status});
+    let (status, body) = app
+        .post_json(&finance, "/api/invoices", &invoice("paid"), None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("status")),
+        "{body}"
+    );
+    let (status, body) = app
+        .post_json(&finance, "/api/invoices", &invoice("draft"), None)
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["status"], "DRAFT", "{body}");
+}
+
+/// `bizos token --role` takes the app roles of the database.
+#[tokio::test]
+async fn dev_tokens_take_the_databases_app_roles() {
+    let db = TestDb::new().await;
+    let demo = db.create_tenant("demo").await;
+    db.create_user(demo, "ops").await;
+    let args = |role: &str| bizos_bff::cli::TokenArgs {
+        tenant: None,
+        user: None,
+        role: role.into(),
+        tenant_slug: "demo".into(),
+        ttl_secs: 60,
+        secret: bizos_tests::TEST_JWT_SECRET.into(),
+        database_url: Some(db.url("bizos_owner")),
+    };
+    bizos_bff::cli::token(args("ops")).await.unwrap();
+    let err = bizos_bff::cli::token(args("janitor")).await.unwrap_err();
+    let roles = terms(&db, &["app_roles"]).await.join(", ");
+    assert_eq!(err.to_string(), format!("--role: must be one of {roles}"));
+
+    // A role added to the vocabulary is one the command knows (no user has
+    // it yet).
+    sqlx::query("insert into app_roles (code, position) values ('auditor', 100)")
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    let err = bizos_bff::cli::token(args("auditor")).await.unwrap_err();
+    assert!(
+        err.to_string().contains("no active user with role auditor"),
+        "{err}"
+    );
+}
