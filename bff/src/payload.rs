@@ -693,8 +693,13 @@ impl ClosedSet {
         let extensions = utoipa::openapi::extensions::ExtensionsBuilder::new()
             .add(crate::vocabulary::VOCABULARY_KEY, self.vocabularies)
             .build();
+        let doc: Vec<&str> = doc
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         string_schema()
-            .description(Some(format!("{}{case}", doc.trim())))
+            .description(Some(format!("{}{case}", doc.join(" "))))
             .extensions(Some(extensions))
             .into()
     }
