@@ -97,15 +97,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
         }
         Command::Migrate(args) => {
-            let applied = bizos_sql::migrate(&args.database_url, args.schema.as_deref()).await?;
-            if applied.is_empty() {
+            let report =
+                bizos_sql::migrate_report(&args.database_url, args.schema.as_deref()).await?;
+            if report.is_empty() {
                 println!(
                     "schema is current (version {})",
                     bizos_sql::latest_version()
                 );
             }
-            for m in applied {
+            for m in report.migrations {
                 println!("applied V{}__{}", m.version, m.name);
+            }
+            for f in report.api {
+                println!("applied sql/api/{}", f.file);
             }
             Ok(())
         }

@@ -7,7 +7,7 @@
 --
 -- The integration tests call demo.seed(slug, name, scale) with a small
 -- scale to fill a second tenant. demo.check(slug) (at the end) is the
--- demo's self-check: `scripts/dev up` and tests/tests/demo.rs run it.
+-- demo's self-check: `scripts/dev up` and tests/tests/suite/demo.rs run it.
 
 create schema if not exists demo;
 
@@ -566,7 +566,7 @@ $$;
 -- demo.check(slug): recomputes the demo tenant's story from its raw rows
 -- and compares it with what the tables and the product's views say.
 -- Raises (P0001) naming the first inconsistent row; returns what it
--- checked. `scripts/dev up` runs it after seeding, tests/tests/demo.rs
+-- checked. `scripts/dev up` runs it after seeding, tests/tests/suite/demo.rs
 -- after the tests' seed.
 --   tickets   every message at or after its ticket's creation and not in
 --             the future; first_response_at = the first non-internal

@@ -1,10 +1,15 @@
-//! The bizos business schema: refinery migrations embedded at compile time.
+//! The bizos business schema: refinery migrations and the api files
+//! (`sql/api/`, the current definition of every function and view), embedded
+//! at compile time.
 //!
-//! Migrations use unqualified names so the same files build every tenancy
-//! tier: the shared tier in the database's default schema, the schema tier
-//! inside one schema per tenant (selected through `search_path`).
+//! Both use unqualified names so the same files build every tenancy tier:
+//! the shared tier in the database's default schema, the schema tier inside
+//! one schema per tenant (selected through `search_path`).
 
 use tokio_postgres::NoTls;
+
+mod api;
+pub use api::{ApiApplied, ApiFile, API_FILES, HISTORY_SCHEMA};
 
 mod bootstrap;
 pub use bootstrap::{
@@ -41,6 +46,24 @@ pub enum Error {
     },
     #[error("migration failed: {0}")]
     Migrate(#[from] refinery::Error),
+    #[error("schema {0} is reserved for the history of the api files")]
+    ReservedSchema(String),
+    #[error("api file sql/api/{file}{} failed, nothing of the api was applied: {message}",
+            line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Api {
+        file: String,
+        line: Option<usize>,
+        /// PostgreSQL's message (tokio-postgres shows only "db error").
+        message: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("cannot apply the api files or record them in sql_api.applied: {message}")]
+    ApiHistory {
+        message: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
 }
 
 /// One applied migration, as reported to the operator.
@@ -48,6 +71,21 @@ pub enum Error {
 pub struct Applied {
     pub version: i32,
     pub name: String,
+}
+
+/// What a run applied: the versioned migrations, then the api files (all of
+/// them when any was applied).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub migrations: Vec<Applied>,
+    pub api: Vec<ApiApplied>,
+}
+
+impl Report {
+    /// Nothing was applied: the schema was current.
+    pub fn is_empty(&self) -> bool {
+        self.migrations.is_empty() && self.api.is_empty()
+    }
 }
 
 /// The highest migration version compiled into this binary.
@@ -60,16 +98,25 @@ pub fn latest_version() -> i32 {
         .unwrap_or(0)
 }
 
-/// A fingerprint of the embedded migrations (versions and checksums), so a
-/// cached migrated database can tell whether it is stale.
+/// A fingerprint of the embedded migrations (versions and checksums) and
+/// api files (names, order and texts), so a cached migrated database can
+/// tell whether it is stale.
 pub fn fingerprint() -> u64 {
-    embedded::migrations::runner().get_migrations().iter().fold(
+    let migrations = embedded::migrations::runner().get_migrations().iter().fold(
         0xcbf2_9ce4_8422_2325_u64,
         |acc, m| {
             (acc ^ m.checksum() ^ u64::from(m.version().unsigned_abs()))
                 .wrapping_mul(0x0100_0000_01b3)
         },
-    )
+    );
+    API_FILES.iter().fold(migrations, |acc, f| {
+        f.name
+            .bytes()
+            .chain(f.checksum().bytes())
+            .fold(acc, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+    })
 }
 
 /// Checks a schema or database name before it is spliced into SQL as an
@@ -88,14 +135,35 @@ pub fn validate_identifier(what: &'static str, name: &str) -> Result<(), Error> 
     }
 }
 
-/// Applies every pending migration to the database at `dsn`.
+/// Applies every pending migration, then the api files when needed, to the
+/// database at `dsn`; returns the versioned migrations applied (see
+/// [`migrate_report`] for the api files too).
+pub async fn migrate(dsn: &str, schema: Option<&str>) -> Result<Vec<Applied>, Error> {
+    Ok(migrate_report(dsn, schema).await?.migrations)
+}
+
+/// Applies every pending migration to the database at `dsn`, then the api
+/// files ([`API_FILES`]) when a migration was applied or a file changed.
 ///
 /// With `schema`, the schema is created if missing and the migrations (and
 /// refinery's history table) go inside it; otherwise they go to the first
-/// schema of the database's search path (`public`).
-pub async fn migrate(dsn: &str, schema: Option<&str>) -> Result<Vec<Applied>, Error> {
+/// schema of the database's search path (`public`). The api files run under
+/// the same search path.
+pub async fn migrate_report(dsn: &str, schema: Option<&str>) -> Result<Report, Error> {
+    migrate_with_api(dsn, schema, API_FILES).await
+}
+
+/// [`migrate_report`] with another list of api files (tests change one).
+pub async fn migrate_with_api(
+    dsn: &str,
+    schema: Option<&str>,
+    api_files: &[ApiFile<'_>],
+) -> Result<Report, Error> {
     if let Some(s) = schema {
         validate_identifier("schema", s)?;
+        if s == HISTORY_SCHEMA {
+            return Err(Error::ReservedSchema(s.to_owned()));
+        }
     }
     let (mut client, connection) = tokio_postgres::connect(dsn, NoTls)
         .await
@@ -119,17 +187,19 @@ pub async fn migrate(dsn: &str, schema: Option<&str>) -> Result<Vec<Applied>, Er
         .set_abort_missing(true)
         .run_async(&mut client)
         .await?;
-    drop(client);
-    let _ = driver.await;
-
-    Ok(report
+    let migrations: Vec<Applied> = report
         .applied_migrations()
         .iter()
         .map(|m| Applied {
             version: m.version(),
             name: m.name().to_owned(),
         })
-        .collect())
+        .collect();
+    let api = api::apply(&mut client, api_files, !migrations.is_empty()).await?;
+    drop(client);
+    let _ = driver.await;
+
+    Ok(Report { migrations, api })
 }
 
 #[cfg(test)]

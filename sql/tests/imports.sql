@@ -1,23 +1,24 @@
--- Self-checking tests of V10 (staged imports). Every check raises on a wrong
--- result; the whole script runs in one transaction that is rolled back, so
--- it can run any number of times.
+-- pgTAP tests of V10 (staged imports).
 --
--- Run as a superuser connected to a database migrated through V10 (it seeds
--- tenants and profiles as the owner would, then acts as users through
--- `set local role bizos_authenticated` + request.jwt.claims):
---   psql "<superuser url>/<db>" -v ON_ERROR_STOP=1 -f sql/tests/imports.sql
-\set ON_ERROR_STOP 1
-\set QUIET 1
-\o /dev/null
+-- Run by tests/tests/suite/sql_scripts.rs with pg_prove, as a superuser, on
+-- a fresh migrated database:
+--   PGHOST=... PGDATABASE=<db> pg_prove sql/tests/imports.sql
+-- It seeds tenants and profiles as the owner would, then acts as users
+-- through `set local role bizos_authenticated` + request.jwt.claims.
+-- Everything happens in one transaction that is rolled back, so the script
+-- can run any number of times; lib/tap.sql says how checks are written.
 begin;
+\ir lib/tap.sql
+select plan(189);
 
 -- ------------------------------------------------------------------ helpers
-\ir lib/checks.sql
 -- Uploads a file (an object in import-files), creates the import with the
 -- header `cols` and stages `rs` (a JSON array of row objects; row_no =
 -- position) exactly as the BFF does: import_create, import_stage_open,
 -- COPY into pg_temp.import_stage (here an INSERT), import_stage_finish.
-create function pg_temp.stage(module text, cols text[], rs jsonb) returns uuid language plpgsql as $$
+-- Returns pgTAP's lines of its two checks; the import's id is then
+-- pg_temp.id('imp').
+create function pg_temp.stage(module text, cols text[], rs jsonb) returns setof text language plpgsql as $$
 declare
   o uuid := (upload_begin('import-files')->>'object_id')::uuid;
   r jsonb;
@@ -26,17 +27,19 @@ begin
            'content_type', 'text/csv', 'size_bytes', 100, 'sha256', repeat('ab', 32)));
   r := import_create(jsonb_build_object('module', module, 'object_id', o, 'file_name', module || '.csv',
                                         'columns', to_jsonb(cols)));
-  perform pg_temp.check(r->>'status' = 'staged' and (r->>'total_rows')::integer = 0, 'created: ' || r::text);
+  return next ok(r->>'status' = 'staged' and (r->>'total_rows')::integer = 0, 'created: ' || r::text);
   perform import_stage_open();
   insert into pg_temp.import_stage (row_no, data)
   select n, e from jsonb_array_elements(rs) with ordinality as x(e, n);
   r := import_stage_finish((r->>'import_id')::uuid);
-  perform pg_temp.check((r->>'total_rows')::integer = jsonb_array_length(rs) and r->>'status' = 'staged',
-                        'staged: ' || r::text);
-  return (r->>'import_id')::uuid;
+  return next ok((r->>'total_rows')::integer = jsonb_array_length(rs) and r->>'status' = 'staged',
+                 'staged: ' || r::text);
+  perform pg_temp.put('imp', (r->>'import_id')::uuid);
 end $$;
 -- Processes an import to the end, `batch` rows per call, as the BFF does.
-create function pg_temp.run(imp uuid, batch integer default 1000) returns jsonb language plpgsql as $$
+-- Returns pgTAP's lines of a check per batch before the last; the last
+-- state is then pg_temp.ran().
+create function pg_temp.run(imp uuid, batch integer default 1000) returns setof text language plpgsql as $$
 declare
   r jsonb;
   n integer := 0;
@@ -45,10 +48,12 @@ begin
     r := process_import(imp, batch);
     n := n + 1;
     exit when (r->>'pending_rows')::integer = 0;
-    perform pg_temp.check(n < 1000 and r->>'status' = 'processing', 'progress: ' || r::text);
+    return next ok(n < 1000 and r->>'status' = 'processing', 'progress: ' || r::text);
   end loop;
-  return r;
+  perform set_config('t.ran', r::text, false);
 end $$;
+create function pg_temp.ran() returns jsonb language sql stable
+  as $$ select current_setting('t.ran')::jsonb $$;
 -- "row:field,row:field" of the error rows of an import.
 create function pg_temp.errs(imp uuid) returns text language sql as $$
   select coalesce(string_agg(row_no || ':' || error_field, ',' order by row_no), '')
@@ -62,18 +67,18 @@ $$;
 create function pg_temp.target(imp uuid, n integer) returns uuid language sql as $$
   select target_id from import_rows where import_id = imp and row_no = n
 $$;
--- Checks the counts of a processed import.
-create function pg_temp.done(r jsonb, ok integer, bad integer, expect_errs text) returns void language plpgsql as $$
+-- Checks the counts of a processed import (pgTAP's lines of three checks).
+create function pg_temp.done(r jsonb, ok_rows integer, bad integer, expect_errs text) returns setof text language plpgsql as $$
 declare
   imp uuid := (r->>'import_id')::uuid;
 begin
-  perform pg_temp.check(r->>'status' = 'done' and (r->>'ok_rows')::integer = ok and (r->>'error_rows')::integer = bad
-                        and (r->>'processed_rows')::integer = ok + bad and (r->>'pending_rows')::integer = 0
+  return next ok(r->>'status' = 'done' and (r->>'ok_rows')::integer = ok_rows and (r->>'error_rows')::integer = bad
+                        and (r->>'processed_rows')::integer = ok_rows + bad and (r->>'pending_rows')::integer = 0
                         and r->>'finished_at' is not null and r->>'started_at' is not null,
                         format('%s counts: %s; errors: %s', r->>'module', r, pg_temp.msgs(imp)));
-  perform pg_temp.check(pg_temp.errs(imp) = expect_errs,
+  return next ok(pg_temp.errs(imp) = expect_errs,
                         format('%s error rows %s, expected %s: %s', r->>'module', pg_temp.errs(imp), expect_errs, pg_temp.msgs(imp)));
-  perform pg_temp.check(not exists (select 1 from import_rows where import_id = imp and status = 'ok' and target_id is null),
+  return next ok(not exists (select 1 from import_rows where import_id = imp and status = 'ok' and target_id is null),
                         'every ok row names its target');
 end $$;
 
@@ -106,7 +111,8 @@ end $$;
 reset role;
 select pg_temp.act('mm');
 set local role bizos_authenticated;
-do $$
+reset role;
+create function pg_temp.test_01() returns setof text language plpgsql as $$
 declare
   o uuid := (upload_begin('import-files')->>'object_id')::uuid;
   r jsonb;
@@ -116,15 +122,15 @@ begin
   perform object_create(jsonb_build_object('object_id', o, 'bucket', 'import-files', 'file_name', 'h.csv',
            'content_type', 'text/csv', 'size_bytes', 10, 'sha256', repeat('ab', 32)));
   perform pg_temp.put('obj', o);
-  perform pg_temp.expect_error(format($q$select import_create('{"module": "widgets", "object_id": "%s", "file_name": "h.csv", "columns": ["a"]}')$q$, o), 'P0001', 'module');
-  perform pg_temp.expect_error(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": ["company_name", "colour", "size"]}')$q$, o), 'P0001', 'columns');
-  perform pg_temp.expect_error(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": ["npwp", "email"]}')$q$, o), 'P0001', 'columns');
-  perform pg_temp.expect_error(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": ["company_name", "email", "email"]}')$q$, o), 'P0001', 'columns');
-  perform pg_temp.expect_error(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": []}')$q$, o), 'P0001', 'columns');
-  perform pg_temp.expect_error(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": ["company_name", ""]}')$q$, o), 'P0001', 'columns');
-  perform pg_temp.expect_error(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": "company_name"}')$q$, o), 'P0001', 'columns');
-  perform pg_temp.expect_error(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": ["company_name"], "extra": 1}')$q$, o), 'P0001', 'extra');
-  perform pg_temp.expect_error(format($q$select import_create('{"module": "customers", "object_id": "%s", "columns": ["company_name"]}')$q$, o), 'P0001', 'file_name');
+  return next pg_temp.throws_field(format($q$select import_create('{"module": "widgets", "object_id": "%s", "file_name": "h.csv", "columns": ["a"]}')$q$, o), 'P0001', 'module');
+  return next pg_temp.throws_field(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": ["company_name", "colour", "size"]}')$q$, o), 'P0001', 'columns');
+  return next pg_temp.throws_field(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": ["npwp", "email"]}')$q$, o), 'P0001', 'columns');
+  return next pg_temp.throws_field(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": ["company_name", "email", "email"]}')$q$, o), 'P0001', 'columns');
+  return next pg_temp.throws_field(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": []}')$q$, o), 'P0001', 'columns');
+  return next pg_temp.throws_field(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": ["company_name", ""]}')$q$, o), 'P0001', 'columns');
+  return next pg_temp.throws_field(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": "company_name"}')$q$, o), 'P0001', 'columns');
+  return next pg_temp.throws_field(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": ["company_name"], "extra": 1}')$q$, o), 'P0001', 'extra');
+  return next pg_temp.throws_field(format($q$select import_create('{"module": "customers", "object_id": "%s", "columns": ["company_name"]}')$q$, o), 'P0001', 'file_name');
   -- The messages name the offending columns.
   begin
     perform import_create(jsonb_build_object('module', 'customers', 'object_id', o, 'file_name', 'h.csv',
@@ -132,43 +138,46 @@ begin
   exception when others then
     get stacked diagnostics msg = message_text;
   end;
-  perform pg_temp.check(msg like '%colour, size%', 'unknown columns named: ' || msg);
+  return next ok(msg like '%colour, size%', 'unknown columns named: ' || msg);
   begin
     perform import_create(jsonb_build_object('module', 'customers', 'object_id', o, 'file_name', 'h.csv',
                                              'columns', jsonb_build_array('npwp')));
   exception when others then
     get stacked diagnostics msg = message_text;
   end;
-  perform pg_temp.check(msg like '%missing required column(s) company_name%', 'missing column named: ' || msg);
+  return next ok(msg like '%missing required column(s) company_name%', 'missing column named: ' || msg);
   -- One of invoice_no / invoice_ref: a finance module, checked below.
   -- A file that is not the caller's upload, or in another bucket.
-  perform pg_temp.expect_error(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": ["company_name"]}')$q$, gen_random_uuid()), 'P0002', 'object_id');
+  return next pg_temp.throws_field(format($q$select import_create('{"module": "customers", "object_id": "%s", "file_name": "h.csv", "columns": ["company_name"]}')$q$, gen_random_uuid()), 'P0002', 'object_id');
   -- A file without data rows: refused, nothing written.
   r := import_create(jsonb_build_object('module', 'customers', 'object_id', o, 'file_name', 'h.csv',
                                         'columns', jsonb_build_array('company_name')));
   perform import_stage_open();
-  perform pg_temp.expect_error(format('select import_stage_finish(%L)', r->>'import_id'), 'P0001', 'file');
+  return next pg_temp.throws_field(format('select import_stage_finish(%L)', r->>'import_id'), 'P0001', 'file');
   -- Staging twice is refused.
   insert into pg_temp.import_stage (row_no, data) values (1, '{"company_name": "PT Once"}');
   perform import_stage_finish((r->>'import_id')::uuid);
   perform import_stage_open();
   insert into pg_temp.import_stage (row_no, data) values (1, '{"company_name": "PT Twice"}');
-  perform pg_temp.expect_error(format('select import_stage_finish(%L)', r->>'import_id'), 'P0001', 'import_id');
+  return next pg_temp.throws_field(format('select import_stage_finish(%L)', r->>'import_id'), 'P0001', 'import_id');
   perform pg_temp.put('imp_once', (r->>'import_id')::uuid);
   -- Users write imports only through the functions.
-  perform pg_temp.expect_error(format($q$insert into imports (tenant_id, module, object_id, file_name, columns) values ('%s', 'customers', '%s', 'x.csv', '{company_name}')$q$, pg_temp.id('ta'), o), '42501');
-  perform pg_temp.expect_error($q$update import_rows set status = 'ok'$q$, '42501');
-  perform pg_temp.expect_error($q$update imports set ok_rows = 0$q$, '42501');
-  perform pg_temp.expect_error(format('select import_apply_customers(%L, %L, null)', pg_temp.id('ta'), r->>'import_id'), '42501');
-  perform pg_temp.expect_error('select process_import(null)', 'P0001', 'import_id');
-  perform pg_temp.expect_error(format('select process_import(%L, 0)', r->>'import_id'), 'P0001', 'batch_size');
-  perform pg_temp.expect_error(format('select process_import(%L)', gen_random_uuid()), 'P0002', 'import_id');
+  return next throws_ok(format($q$insert into imports (tenant_id, module, object_id, file_name, columns) values ('%s', 'customers', '%s', 'x.csv', '{company_name}')$q$, pg_temp.id('ta'), o), '42501');
+  return next throws_ok($q$update import_rows set status = 'ok'$q$, '42501');
+  return next throws_ok($q$update imports set ok_rows = 0$q$, '42501');
+  return next throws_ok(format('select import_apply_customers(%L, %L, null)', pg_temp.id('ta'), r->>'import_id'), '42501');
+  return next pg_temp.throws_field('select process_import(null)', 'P0001', 'import_id');
+  return next pg_temp.throws_field(format('select process_import(%L, 0)', r->>'import_id'), 'P0001', 'batch_size');
+  return next pg_temp.throws_field(format('select process_import(%L)', gen_random_uuid()), 'P0002', 'import_id');
   select count(*) into n from import_modules;
-  perform pg_temp.check(n = 5, 'five modules');
+  return next ok(n = 5, 'five modules');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_01();
 
 -- ------------------------------------------------------------------ permissions per module
-do $$
+reset role;
+create function pg_temp.test_02() returns setof text language plpgsql as $$
 declare
   who text;
   module text;
@@ -185,22 +194,25 @@ begin
     execute 'set local role bizos_authenticated';
     if who = 'dir' then
       -- Directors write nothing: not even the file of an import (V15).
-      perform pg_temp.expect_error($q$select upload_begin('import-files')$q$, '42501');
+      return next throws_ok($q$select upload_begin('import-files')$q$, '42501');
       continue;
     end if;
     o := (upload_begin('import-files')->>'object_id')::uuid;
     perform object_create(jsonb_build_object('object_id', o, 'bucket', 'import-files', 'file_name', 'p.csv',
              'content_type', 'text/csv', 'size_bytes', 10, 'sha256', repeat('ab', 32)));
-    perform pg_temp.expect_error(format($q$select import_create('{"module": "%s", "object_id": "%s", "file_name": "p.csv", "columns": %s}')$q$,
+    return next throws_ok(format($q$select import_create('{"module": "%s", "object_id": "%s", "file_name": "p.csv", "columns": %s}')$q$,
                                         module, o, cols), '42501');
   end loop;
   execute 'reset role';
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_02();
 
 -- ------------------------------------------------------------------ customers
 select pg_temp.act('mm');
 set local role bizos_authenticated;
-do $$
+reset role;
+create function pg_temp.test_03() returns setof text language plpgsql as $$
 declare
   cols text[] := array['company_name', 'npwp', 'email', 'phone', 'address', 'city'];
   rs jsonb := jsonb_build_array(
@@ -220,73 +232,87 @@ declare
   n_before bigint;
 begin
   select count(*) into n_before from customers;
-  imp := pg_temp.stage('customers', cols, rs);
+  return query select * from pg_temp.stage('customers', cols, rs);
+  imp := pg_temp.id('imp');
   perform pg_temp.put('imp_cust', imp);
   -- Progress is readable: staged, nothing processed.
-  perform pg_temp.check((select status = 'staged' and total_rows = 11 and processed_rows = 0 from imports where import_id = imp), 'staged row');
-  perform pg_temp.check((select count(*) from import_rows where import_id = imp and status = 'pending') = 11, 'rows pending');
-  perform pg_temp.check((select data from import_rows where import_id = imp and row_no = 3) = rs->2, 'cells kept as staged');
-  r := pg_temp.run(imp, 4);
-  perform pg_temp.done(r, 5, 6, '5:company_name,6:npwp,7:email,8:phone,9:city,11:company_name');
-  perform pg_temp.check((select count(*) from customers) = n_before + 2, 'two new customers');
-  perform pg_temp.check(pg_temp.target(imp, 1) = pg_temp.target(imp, 2), 'same NPWP, same customer');
-  perform pg_temp.check(pg_temp.target(imp, 3) = pg_temp.target(imp, 4), 'same e-mail, same customer');
-  perform pg_temp.check(pg_temp.target(imp, 10) = pg_temp.id('cx'), 'existing customer matched by NPWP');
-  perform pg_temp.check((select city = 'Bandung' and phone = '0812-3456-7890' and company_name = 'PT Beta'
+  return next ok((select status = 'staged' and total_rows = 11 and processed_rows = 0 from imports where import_id = imp), 'staged row');
+  return next ok((select count(*) from import_rows where import_id = imp and status = 'pending') = 11, 'rows pending');
+  return next ok((select data from import_rows where import_id = imp and row_no = 3) = rs->2, 'cells kept as staged');
+  return query select * from pg_temp.run(imp, 4);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 5, 6, '5:company_name,6:npwp,7:email,8:phone,9:city,11:company_name');
+  return next ok((select count(*) from customers) = n_before + 2, 'two new customers');
+  return next ok(pg_temp.target(imp, 1) = pg_temp.target(imp, 2), 'same NPWP, same customer');
+  return next ok(pg_temp.target(imp, 3) = pg_temp.target(imp, 4), 'same e-mail, same customer');
+  return next ok(pg_temp.target(imp, 10) = pg_temp.id('cx'), 'existing customer matched by NPWP');
+  return next ok((select city = 'Bandung' and phone = '0812-3456-7890' and company_name = 'PT Beta'
                            from customers where customer_id = pg_temp.target(imp, 3)), 'missing identifiers filled, name kept');
-  perform pg_temp.check((select phone = '081111111111' and company_name = 'PT Existing'
+  return next ok((select phone = '081111111111' and company_name = 'PT Existing'
                            from customers where customer_id = pg_temp.id('cx')), 'existing customer gets its phone');
-  perform pg_temp.check((select created_by = pg_temp.id('mm') from customers where customer_id = pg_temp.target(imp, 1)), 'created by the uploader');
-  perform pg_temp.check((select error_message from import_rows where import_id = imp and row_no = 6) like 'npwp: %not a valid NPWP%',
+  return next ok((select created_by = pg_temp.id('mm') from customers where customer_id = pg_temp.target(imp, 1)), 'created by the uploader');
+  return next ok((select error_message from import_rows where import_id = imp and row_no = 6) like 'npwp: %not a valid NPWP%',
                         'message names the column: ' || pg_temp.msgs(imp));
   perform pg_temp.put('c_alpha', pg_temp.target(imp, 1));
   perform pg_temp.put('c_beta', pg_temp.target(imp, 3));
 
   -- Re-processing a done import changes nothing.
   r := process_import(imp);
-  perform pg_temp.done(r, 5, 6, '5:company_name,6:npwp,7:email,8:phone,9:city,11:company_name');
-  perform pg_temp.check((select count(*) from customers) = n_before + 2, 're-process: no new customer');
+  return query select * from pg_temp.done(r, 5, 6, '5:company_name,6:npwp,7:email,8:phone,9:city,11:company_name');
+  return next ok((select count(*) from customers) = n_before + 2, 're-process: no new customer');
 
   -- The same file uploaded again: no duplicates.
-  imp := pg_temp.stage('customers', cols, rs);
-  r := pg_temp.run(imp);
-  perform pg_temp.done(r, 5, 6, '5:company_name,6:npwp,7:email,8:phone,9:city,11:company_name');
-  perform pg_temp.check((select count(*) from customers) = n_before + 2, 're-upload: no new customer');
-  perform pg_temp.check(pg_temp.target(imp, 1) = pg_temp.id('c_alpha') and pg_temp.target(imp, 3) = pg_temp.id('c_beta'), 're-upload: same targets');
+  return query select * from pg_temp.stage('customers', cols, rs);
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 5, 6, '5:company_name,6:npwp,7:email,8:phone,9:city,11:company_name');
+  return next ok((select count(*) from customers) = n_before + 2, 're-upload: no new customer');
+  return next ok(pg_temp.target(imp, 1) = pg_temp.id('c_alpha') and pg_temp.target(imp, 3) = pg_temp.id('c_beta'), 're-upload: same targets');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_03();
 
 -- Interrupted processing: a batch whose transaction is lost writes nothing;
 -- processing continues with the rows still pending and duplicates nothing.
-do $$
+reset role;
+create function pg_temp.test_04() returns setof text language plpgsql as $$
 declare
   imp uuid;
   r jsonb;
 begin
-  imp := pg_temp.stage('customers', array['company_name', 'email'], jsonb_build_array(
+  return query select * from pg_temp.stage('customers', array['company_name', 'email'], jsonb_build_array(
     jsonb_build_object('company_name', 'PT Int One', 'email', 'one@int.id'),
     jsonb_build_object('company_name', 'PT Int Two', 'email', 'two@int.id'),
     jsonb_build_object('company_name', 'PT Int Three', 'email', 'three@int.id'),
     jsonb_build_object('company_name', 'PT Int One again', 'email', 'one@int.id')));
+  imp := pg_temp.id('imp');
   perform pg_temp.put('imp_int', imp);
   r := process_import(imp, 2);
-  perform pg_temp.check(r->>'status' = 'processing' and (r->>'processed_rows')::integer = 2 and (r->>'pending_rows')::integer = 2,
+  return next ok(r->>'status' = 'processing' and (r->>'processed_rows')::integer = 2 and (r->>'pending_rows')::integer = 2,
                         'one batch: ' || r::text);
-  perform pg_temp.check((select count(*) from customers where email like '%@int.id') = 2, 'first batch landed');
+  return next ok((select count(*) from customers where email like '%@int.id') = 2, 'first batch landed');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_04();
 savepoint before_lost_batch;
 select process_import(pg_temp.id('imp_int'), 1);
 rollback to savepoint before_lost_batch;
-do $$
+reset role;
+create function pg_temp.test_05() returns setof text language plpgsql as $$
 declare
   imp uuid := pg_temp.id('imp_int');
   r jsonb;
 begin
-  perform pg_temp.check((select processed_rows from imports where import_id = imp) = 2, 'lost batch left no trace');
-  r := pg_temp.run(imp, 1);
-  perform pg_temp.done(r, 4, 0, '');
-  perform pg_temp.check((select count(*) from customers where email like '%@int.id') = 3, 'no duplicate after the interruption');
-  perform pg_temp.check(pg_temp.target(imp, 1) = pg_temp.target(imp, 4), 'row 4 is row 1''s customer');
+  return next ok((select processed_rows from imports where import_id = imp) = 2, 'lost batch left no trace');
+  return query select * from pg_temp.run(imp, 1);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 4, 0, '');
+  return next ok((select count(*) from customers where email like '%@int.id') = 3, 'no duplicate after the interruption');
+  return next ok(pg_temp.target(imp, 1) = pg_temp.target(imp, 4), 'row 4 is row 1''s customer');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_05();
 
 -- A row that fails on something validation cannot foresee (here a rule
 -- added for the test) gets its error; the other rows of the batch land.
@@ -294,57 +320,72 @@ reset role;
 alter table customers add constraint customers_test_city_check check (city is distinct from 'Atlantis');
 select pg_temp.act('mm');
 set local role bizos_authenticated;
-do $$
+reset role;
+create function pg_temp.test_06() returns setof text language plpgsql as $$
 declare
   imp uuid;
   r jsonb;
 begin
-  imp := pg_temp.stage('customers', array['company_name', 'city'], jsonb_build_array(
+  return query select * from pg_temp.stage('customers', array['company_name', 'city'], jsonb_build_array(
     jsonb_build_object('company_name', 'PT Fallback One', 'city', 'Medan'),
     jsonb_build_object('company_name', 'PT Fallback Two', 'city', 'Atlantis'),
     jsonb_build_object('company_name', 'PT Fallback Three')));
-  r := pg_temp.run(imp);
-  perform pg_temp.done(r, 2, 1, '2:city');
-  perform pg_temp.check((select count(*) from customers where company_name like 'PT Fallback%') = 2, 'good rows of the batch landed');
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 2, 1, '2:city');
+  return next ok((select count(*) from customers where company_name like 'PT Fallback%') = 2, 'good rows of the batch landed');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_06();
 reset role;
 alter table customers drop constraint customers_test_city_check;
 
 -- ------------------------------------------------------------------ visibility
 select pg_temp.act('sp2');
 set local role bizos_authenticated;
-do $$
+reset role;
+create function pg_temp.test_07() returns setof text language plpgsql as $$
 begin
-  perform pg_temp.check((select count(*) from imports) = 0 and (select count(*) from import_rows) = 0,
+  return next ok((select count(*) from imports) = 0 and (select count(*) from import_rows) = 0,
                         'another user of the tenant sees no import');
-  perform pg_temp.expect_error(format('select process_import(%L)', pg_temp.id('imp_cust')), 'P0002', 'import_id');
+  return next pg_temp.throws_field(format('select process_import(%L)', pg_temp.id('imp_cust')), 'P0002', 'import_id');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_07();
 reset role;
 select pg_temp.act('adm');
 set local role bizos_authenticated;
-do $$
+reset role;
+create function pg_temp.test_08() returns setof text language plpgsql as $$
 begin
-  perform pg_temp.check((select count(*) from imports where import_id = pg_temp.id('imp_cust')) = 1
+  return next ok((select count(*) from imports where import_id = pg_temp.id('imp_cust')) = 1
                         and (select count(*) from import_rows where import_id = pg_temp.id('imp_cust')) = 11,
                         'super admin sees the import and its rows');
-  perform pg_temp.expect_error(format('select process_import(%L)', pg_temp.id('imp_once')), '42501', 'import_id');
+  return next pg_temp.throws_field(format('select process_import(%L)', pg_temp.id('imp_once')), '42501', 'import_id');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_08();
 reset role;
 select pg_temp.act('admb');
 set local role bizos_authenticated;
-do $$
+reset role;
+create function pg_temp.test_09() returns setof text language plpgsql as $$
 begin
-  perform pg_temp.check((select count(*) from imports) = 0 and (select count(*) from import_rows) = 0,
+  return next ok((select count(*) from imports) = 0 and (select count(*) from import_rows) = 0,
                         'another tenant sees nothing');
-  perform pg_temp.expect_error(format('select process_import(%L)', pg_temp.id('imp_cust')), 'P0002', 'import_id');
-  perform pg_temp.expect_error(format('select import_stage_finish(%L)', pg_temp.id('imp_once')), 'P0002', 'import_id');
+  return next pg_temp.throws_field(format('select process_import(%L)', pg_temp.id('imp_cust')), 'P0002', 'import_id');
+  return next pg_temp.throws_field(format('select import_stage_finish(%L)', pg_temp.id('imp_once')), 'P0002', 'import_id');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_09();
 
 -- ------------------------------------------------------------------ leads
 reset role;
 select pg_temp.act('sp');
 set local role bizos_authenticated;
-do $$
+reset role;
+create function pg_temp.test_10() returns setof text language plpgsql as $$
 declare
   cols text[] := array['external_ref', 'channel', 'company_name', 'contact_name', 'contact_email', 'contact_phone',
                        'npwp', 'city', 'notes', 'sales_owner_email'];
@@ -362,90 +403,107 @@ declare
   r jsonb;
   n_leads bigint; n_cust bigint; n_prosp bigint;
 begin
-  imp := pg_temp.stage('leads', cols, rs);
-  r := pg_temp.run(imp, 3);
-  perform pg_temp.done(r, 4, 4, '3:channel,4:contact_phone,5:sales_owner_email,6:external_ref');
+  return query select * from pg_temp.stage('leads', cols, rs);
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp, 3);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 4, 4, '3:channel,4:contact_phone,5:sales_owner_email,6:external_ref');
   select count(*) into n_leads from leads where external_ref is not null;
   -- L-2 names c_alpha (marketing's customer, which the salesperson may not
   -- read): handed over, so the salesperson no longer sees it (checked below).
-  perform pg_temp.check(n_leads = 2, 'three leads, two visible: ' || n_leads);
-  perform pg_temp.check(pg_temp.target(imp, 1) = pg_temp.target(imp, 7), 'the same external_ref twice is one lead');
-  perform pg_temp.check((select contact_name = 'Budi' and sales_owner_user_id = pg_temp.id('sp') and status = 'ASSIGNED'
+  return next ok(n_leads = 2, 'three leads, two visible: ' || n_leads);
+  return next ok(pg_temp.target(imp, 1) = pg_temp.target(imp, 7), 'the same external_ref twice is one lead');
+  return next ok((select contact_name = 'Budi' and sales_owner_user_id = pg_temp.id('sp') and status = 'ASSIGNED'
                                 and lead_no like 'LEAD-%' and created_by = pg_temp.id('sp') and channel = 'website'
                            from leads where external_ref = 'L-1'), 'lead as the bundle makes it; later row updated it');
-  perform pg_temp.check((select l.customer_id from leads l where l.external_ref = 'L-8')
+  return next ok((select l.customer_id from leads l where l.external_ref = 'L-8')
                         = (select l.customer_id from leads l where l.external_ref = 'L-1'), 'leads of one batch share a customer by e-mail');
-  perform pg_temp.check((select count(*) from prospects p join leads l on l.prospect_id = p.prospect_id
+  return next ok((select count(*) from prospects p join leads l on l.prospect_id = p.prospect_id
                           where l.external_ref in ('L-1', 'L-2', 'L-8') and p.owner_user_id = pg_temp.id('sp')) = 2,
                         'prospects owned by the salesperson');
   perform pg_temp.put('imp_leads', imp);
   select count(*) into n_leads from leads;
   select count(*) into n_prosp from prospects;
   -- Re-upload: nothing new.
-  imp := pg_temp.stage('leads', cols, rs);
-  r := pg_temp.run(imp);
-  perform pg_temp.done(r, 4, 4, '3:channel,4:contact_phone,5:sales_owner_email,6:external_ref');
-  perform pg_temp.check((select count(*) from leads) = n_leads and (select count(*) from prospects) = n_prosp,
+  return query select * from pg_temp.stage('leads', cols, rs);
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 4, 4, '3:channel,4:contact_phone,5:sales_owner_email,6:external_ref');
+  return next ok((select count(*) from leads) = n_leads and (select count(*) from prospects) = n_prosp,
                         're-upload: no new lead or prospect');
-  perform pg_temp.check(pg_temp.target(imp, 1) = pg_temp.target(pg_temp.id('imp_leads'), 1), 're-upload: same lead');
+  return next ok(pg_temp.target(imp, 1) = pg_temp.target(pg_temp.id('imp_leads'), 1), 're-upload: same lead');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_10();
 
 reset role;
 -- L-2 (issue 11 §3): linked to the one customer c_alpha, handed over to its
 -- owner; c_alpha has none, so the lead waits unassigned for managers, and
 -- the salesperson got no prospect (no window onto the customer).
-do $$
+create function pg_temp.test_11() returns setof text language plpgsql as $$
 begin
-  perform pg_temp.check((select customer_id = pg_temp.id('c_alpha') and channel = 'whatsapp' and handed_over
+  return next ok((select customer_id = pg_temp.id('c_alpha') and channel = 'whatsapp' and handed_over
                                 and sales_owner_user_id is null and status = 'NEW'
                            from leads where external_ref = 'L-2'),
                         'a lead on a customer the uploader may not read is handed over');
-  perform pg_temp.check(not exists (select 1 from prospects p
+  return next ok(not exists (select 1 from prospects p
                                      where p.customer_id = pg_temp.id('c_alpha') and p.owner_user_id = pg_temp.id('sp')),
                         'no prospect of the uploader on it');
 end $$;
+select * from pg_temp.test_11();
 select pg_temp.act('mm');
 set local role bizos_authenticated;
-do $$
+reset role;
+create function pg_temp.test_12() returns setof text language plpgsql as $$
 declare
   imp uuid;
   r jsonb;
 begin
-  imp := pg_temp.stage('leads', array['external_ref', 'channel', 'company_name', 'sales_owner_email'], jsonb_build_array(
+  return query select * from pg_temp.stage('leads', array['external_ref', 'channel', 'company_name', 'sales_owner_email'], jsonb_build_array(
     jsonb_build_object('external_ref', 'M-1', 'channel', 'event', 'company_name', 'PT Expo', 'sales_owner_email', 'SP@imp.test'),
     jsonb_build_object('external_ref', 'M-2', 'channel', 'event', 'company_name', 'PT Pool'),
     jsonb_build_object('external_ref', 'M-3', 'channel', 'event', 'company_name', 'PT Nobody', 'sales_owner_email', 'fin@imp.test')));
-  r := pg_temp.run(imp);
-  perform pg_temp.done(r, 2, 1, '3:sales_owner_email');
-  perform pg_temp.check((select sales_owner_user_id = pg_temp.id('sp') and status = 'ASSIGNED' from leads where external_ref = 'M-1'),
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 2, 1, '3:sales_owner_email');
+  return next ok((select sales_owner_user_id = pg_temp.id('sp') and status = 'ASSIGNED' from leads where external_ref = 'M-1'),
                         'assigned by e-mail');
-  perform pg_temp.check((select sales_owner_user_id is null and status = 'NEW' from leads where external_ref = 'M-2'), 'unassigned pool');
+  return next ok((select sales_owner_user_id is null and status = 'NEW' from leads where external_ref = 'M-2'), 'unassigned pool');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_12();
 
 -- A lead outside the uploader's scope is not changed through its external_ref.
 reset role;
 select pg_temp.act('sp2');
-set local role bizos_authenticated;
-do $$
+create function pg_temp.test_13() returns setof text language plpgsql as $$
 declare
   imp uuid;
   r jsonb;
 begin
-  imp := pg_temp.stage('leads', array['external_ref', 'channel', 'company_name', 'contact_name'], jsonb_build_array(
+  return query select * from pg_temp.stage('leads', array['external_ref', 'channel', 'company_name', 'contact_name'], jsonb_build_array(
     jsonb_build_object('external_ref', 'L-1', 'channel', 'phone', 'company_name', 'PT Lead One', 'contact_name', 'Hijack')));
-  r := pg_temp.run(imp);
-  perform pg_temp.done(r, 0, 1, '1:external_ref');
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 0, 1, '1:external_ref');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_13();
 reset role;
-do $$
+create function pg_temp.test_14() returns setof text language plpgsql as $$
 begin
-  perform pg_temp.check((select contact_name = 'Budi' and channel = 'website' from leads where external_ref = 'L-1'), 'lead unchanged');
+  return next ok((select contact_name = 'Budi' and channel = 'website' from leads where external_ref = 'L-1'), 'lead unchanged');
 end $$;
+select * from pg_temp.test_14();
 
 -- ------------------------------------------------------------------ invoices
 select pg_temp.act('fin');
 set local role bizos_authenticated;
-do $$
+reset role;
+create function pg_temp.test_15() returns setof text language plpgsql as $$
 declare
   o uuid := (upload_begin('import-files')->>'object_id')::uuid;
   cols text[] := array['external_ref', 'customer_npwp', 'customer_email', 'issue_date', 'due_date', 'terms_days',
@@ -482,32 +540,39 @@ begin
   -- One of customer_npwp / customer_email must be a column.
   perform object_create(jsonb_build_object('object_id', o, 'bucket', 'import-files', 'file_name', 'i.csv',
            'content_type', 'text/csv', 'size_bytes', 10, 'sha256', repeat('ab', 32)));
-  perform pg_temp.expect_error(format($q$select import_create('{"module": "invoices", "object_id": "%s", "file_name": "i.csv", "columns": ["external_ref", "subtotal", "tax"]}')$q$, o), 'P0001', 'columns');
+  return next pg_temp.throws_field(format($q$select import_create('{"module": "invoices", "object_id": "%s", "file_name": "i.csv", "columns": ["external_ref", "subtotal", "tax"]}')$q$, o), 'P0001', 'columns');
 
   select count(*) into n from invoices;
-  imp := pg_temp.stage('invoices', cols, rs);
-  r := pg_temp.run(imp, 5);
-  perform pg_temp.done(r, 3, 13,
+  return query select * from pg_temp.stage('invoices', cols, rs);
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp, 5);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 3, 13,
     '3:customer_npwp,4:subtotal,5:tax,6:due_date,7:currency,8:status,9:subtotal,10:issue_date,12:external_ref,13:customer_npwp,14:terms_days,15:customer_npwp,16:subtotal');
-  perform pg_temp.check((select count(*) from invoices) = n + 2, 'two invoices');
-  perform pg_temp.check(pg_temp.target(imp, 1) = pg_temp.target(imp, 11), 'replay names the same invoice');
-  perform pg_temp.check((select customer_id = pg_temp.id('c_alpha') and invoice_no like 'INV-%' and status = 'ISSUED' and total = 1110000
+  return next ok((select count(*) from invoices) = n + 2, 'two invoices');
+  return next ok(pg_temp.target(imp, 1) = pg_temp.target(imp, 11), 'replay names the same invoice');
+  return next ok((select customer_id = pg_temp.id('c_alpha') and invoice_no like 'INV-%' and status = 'ISSUED' and total = 1110000
                                 and created_by = pg_temp.id('fin')
                            from invoices where invoice_id = pg_temp.target(imp, 1)), 'invoice as invoice_create makes it');
-  perform pg_temp.check((select customer_id = pg_temp.id('c_beta') and due_date = issue_date + 14 and subtotal = 500000.50
+  return next ok((select customer_id = pg_temp.id('c_beta') and due_date = issue_date + 14 and subtotal = 500000.50
                            from invoices where invoice_id = pg_temp.target(imp, 2)), 'terms_days and customer by e-mail');
   perform pg_temp.put('inv1', pg_temp.target(imp, 1));
   perform pg_temp.put('inv2', pg_temp.target(imp, 2));
   -- Re-upload: no duplicates.
-  imp := pg_temp.stage('invoices', cols, rs);
-  r := pg_temp.run(imp);
-  perform pg_temp.done(r, 3, 13,
+  return query select * from pg_temp.stage('invoices', cols, rs);
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 3, 13,
     '3:customer_npwp,4:subtotal,5:tax,6:due_date,7:currency,8:status,9:subtotal,10:issue_date,12:external_ref,13:customer_npwp,14:terms_days,15:customer_npwp,16:subtotal');
-  perform pg_temp.check((select count(*) from invoices) = n + 2, 're-upload: no new invoice');
+  return next ok((select count(*) from invoices) = n + 2, 're-upload: no new invoice');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_15();
 
 -- ------------------------------------------------------------------ payments
-do $$
+reset role;
+create function pg_temp.test_16() returns setof text language plpgsql as $$
 declare
   cols text[] := array['invoice_no', 'invoice_ref', 'reference', 'amount', 'paid_on', 'method', 'notes'];
   inv1_no text := (select invoice_no from invoices where invoice_id = pg_temp.id('inv1'));
@@ -532,38 +597,49 @@ declare
   n bigint;
 begin
   select count(*) into n from payments;
-  imp := pg_temp.stage('payments', cols, rs);
-  r := pg_temp.run(imp, 4);
-  perform pg_temp.done(r, 4, 11, '3:amount,4:invoice_no,5:paid_on,6:method,7:reference,9:reference,10:paid_on,12:amount,13:invoice_ref,14:invoice_no,15:amount');
-  perform pg_temp.check((select count(*) from payments) = n + 3, 'three payments');
-  perform pg_temp.check(pg_temp.target(imp, 1) = pg_temp.target(imp, 8), 'replay names the recorded payment');
-  perform pg_temp.check((select amount_paid = 110000 and status = 'ISSUED' from invoices where invoice_id = pg_temp.id('inv1')), 'amount_paid of X-1');
-  perform pg_temp.check((select method = 'cash' and payment_no like 'PAY-%' and created_by = pg_temp.id('fin')
+  return query select * from pg_temp.stage('payments', cols, rs);
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp, 4);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 4, 11, '3:amount,4:invoice_no,5:paid_on,6:method,7:reference,9:reference,10:paid_on,12:amount,13:invoice_ref,14:invoice_no,15:amount');
+  return next ok((select count(*) from payments) = n + 3, 'three payments');
+  return next ok(pg_temp.target(imp, 1) = pg_temp.target(imp, 8), 'replay names the recorded payment');
+  return next ok((select amount_paid = 110000 and status = 'ISSUED' from invoices where invoice_id = pg_temp.id('inv1')), 'amount_paid of X-1');
+  return next ok((select method = 'cash' and payment_no like 'PAY-%' and created_by = pg_temp.id('fin')
                            from payments where payment_id = pg_temp.target(imp, 2)), 'payment as payment_record makes it');
   -- Re-upload: nothing new; the payment that did not fit still does not.
-  imp := pg_temp.stage('payments', cols, rs);
-  r := pg_temp.run(imp);
-  perform pg_temp.done(r, 4, 11, '3:amount,4:invoice_no,5:paid_on,6:method,7:reference,9:reference,10:paid_on,12:amount,13:invoice_ref,14:invoice_no,15:amount');
-  perform pg_temp.check((select count(*) from payments) = n + 3, 're-upload: no new payment');
+  return query select * from pg_temp.stage('payments', cols, rs);
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 4, 11, '3:amount,4:invoice_no,5:paid_on,6:method,7:reference,9:reference,10:paid_on,12:amount,13:invoice_ref,14:invoice_no,15:amount');
+  return next ok((select count(*) from payments) = n + 3, 're-upload: no new payment');
   -- Paying the rest makes the invoice PAID; replaying that file later is still fine.
-  imp := pg_temp.stage('payments', array['invoice_ref', 'reference', 'amount'], jsonb_build_array(
+  return query select * from pg_temp.stage('payments', array['invoice_ref', 'reference', 'amount'], jsonb_build_array(
     jsonb_build_object('invoice_ref', 'X-2', 'reference', 'M-9', 'amount', '200000.50')));
-  r := pg_temp.run(imp);
-  perform pg_temp.done(r, 1, 0, '');
-  perform pg_temp.check((select status = 'PAID' from invoices where invoice_id = pg_temp.id('inv2')), 'X-2 paid');
-  imp := pg_temp.stage('payments', array['invoice_ref', 'reference', 'amount'], jsonb_build_array(
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 1, 0, '');
+  return next ok((select status = 'PAID' from invoices where invoice_id = pg_temp.id('inv2')), 'X-2 paid');
+  return query select * from pg_temp.stage('payments', array['invoice_ref', 'reference', 'amount'], jsonb_build_array(
     jsonb_build_object('invoice_ref', 'X-2', 'reference', 'M-9', 'amount', '200000.50'),
     jsonb_build_object('invoice_ref', 'X-2', 'reference', 'M-10', 'amount', '1')));
-  r := pg_temp.run(imp);
-  perform pg_temp.done(r, 1, 1, '2:invoice_ref');
-  perform pg_temp.check((select count(*) from payments) = n + 4, 'one more payment in all');
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 1, 1, '2:invoice_ref');
+  return next ok((select count(*) from payments) = n + 4, 'one more payment in all');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_16();
 
 -- ------------------------------------------------------------------ kpi_entries
 reset role;
 select pg_temp.act('sm');
 set local role bizos_authenticated;
-do $$
+reset role;
+create function pg_temp.test_17() returns setof text language plpgsql as $$
 declare
   cols text[] := array['metric_key', 'value', 'entry_date', 'assignee_email', 'notes'];
   rs jsonb := jsonb_build_array(
@@ -584,54 +660,66 @@ declare
   imp uuid;
   r jsonb;
 begin
-  imp := pg_temp.stage('kpi_entries', cols, rs);
-  r := pg_temp.run(imp, 5);
-  perform pg_temp.done(r, 4, 8, '3:metric_key,4:metric_key,5:value,6:entry_date,7:assignee_email,8:value,11:entry_date,12:value');
-  perform pg_temp.check((select count(*) from kpi_entries where source = 'IMPORTED') = 3, 'three IMPORTED entries');
-  perform pg_temp.check(pg_temp.target(imp, 1) = pg_temp.target(imp, 10), 'same metric, assignee and day: one entry');
-  perform pg_temp.check((select value = 7 and notes = 'fix' and import_id = imp and assignee_user_id = pg_temp.id('sm')
+  return query select * from pg_temp.stage('kpi_entries', cols, rs);
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp, 5);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 4, 8, '3:metric_key,4:metric_key,5:value,6:entry_date,7:assignee_email,8:value,11:entry_date,12:value');
+  return next ok((select count(*) from kpi_entries where source = 'IMPORTED') = 3, 'three IMPORTED entries');
+  return next ok(pg_temp.target(imp, 1) = pg_temp.target(imp, 10), 'same metric, assignee and day: one entry');
+  return next ok((select value = 7 and notes = 'fix' and import_id = imp and assignee_user_id = pg_temp.id('sm')
                                 and created_by = pg_temp.id('sm')
                            from kpi_entries where entry_id = pg_temp.target(imp, 1)), 'the last row of a key wins');
-  perform pg_temp.check((select assignee_user_id = pg_temp.id('sp') and import_row = 2
+  return next ok((select assignee_user_id = pg_temp.id('sp') and import_row = 2
                            from kpi_entries where entry_id = pg_temp.target(imp, 2)), 'entry for the team member');
   -- Re-upload with a corrected value: updated, not added.
-  imp := pg_temp.stage('kpi_entries', array['metric_key', 'value', 'entry_date'], jsonb_build_array(
+  return query select * from pg_temp.stage('kpi_entries', array['metric_key', 'value', 'entry_date'], jsonb_build_array(
     jsonb_build_object('metric_key', 'quotations_sent', 'value', '6', 'entry_date', tenant_today() - 1)));
-  r := pg_temp.run(imp);
-  perform pg_temp.done(r, 1, 0, '');
-  perform pg_temp.check((select count(*) from kpi_entries where source = 'IMPORTED') = 3, 're-upload: no new entry');
-  perform pg_temp.check((select value from kpi_entries where entry_id = pg_temp.target(imp, 1)) = 6, 're-upload: value corrected');
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 1, 0, '');
+  return next ok((select count(*) from kpi_entries where source = 'IMPORTED') = 3, 're-upload: no new entry');
+  return next ok((select value from kpi_entries where entry_id = pg_temp.target(imp, 1)) = 6, 're-upload: value corrected');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_17();
 
 -- An entry imported by the manager is not corrected by the salesperson's file.
 reset role;
 select pg_temp.act('sp');
-set local role bizos_authenticated;
-do $$
+create function pg_temp.test_18() returns setof text language plpgsql as $$
 declare
   imp uuid;
   r jsonb;
 begin
-  imp := pg_temp.stage('kpi_entries', array['metric_key', 'value', 'entry_date'], jsonb_build_array(
+  return query select * from pg_temp.stage('kpi_entries', array['metric_key', 'value', 'entry_date'], jsonb_build_array(
     jsonb_build_object('metric_key', 'quotations_sent', 'value', '9', 'entry_date', tenant_today() - 1),
     jsonb_build_object('metric_key', 'quotations_sent', 'value', '2', 'entry_date', tenant_today() - 3)));
-  r := pg_temp.run(imp);
-  perform pg_temp.done(r, 1, 1, '1:entry_date');
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp);
+  r := pg_temp.ran();
+  return query select * from pg_temp.done(r, 1, 1, '1:entry_date');
 end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_18();
 reset role;
-do $$
+create function pg_temp.test_19() returns setof text language plpgsql as $$
 begin
-  perform pg_temp.check((select value from kpi_entries where source = 'IMPORTED' and assignee_user_id = pg_temp.id('sp')
+  return next ok((select value from kpi_entries where source = 'IMPORTED' and assignee_user_id = pg_temp.id('sp')
                            and entry_date = tenant_today() - 1) = 3, 'the manager''s entry is unchanged');
-  perform pg_temp.check((select count(*) from kpi_entries where source = 'IMPORTED') = 4, 'the salesperson''s own entry added');
+  return next ok((select count(*) from kpi_entries where source = 'IMPORTED') = 4, 'the salesperson''s own entry added');
 end $$;
+select * from pg_temp.test_19();
 
 -- ------------------------------------------------------------------ audit
 reset role;
-do $$
+create function pg_temp.test_20() returns setof text language plpgsql as $$
 begin
-  perform pg_temp.check((select count(*) from bizos.audit_log a where a.table_name = 'public.imports' and a.action = 'UPDATE') > 0
+  return next ok((select count(*) from bizos.audit_log a where a.table_name = 'public.imports' and a.action = 'UPDATE') > 0
                         and (select count(*) from bizos.audit_log a where a.table_name = 'public.import_rows') = 0, 'imports are audited, their rows are not');
 end $$;
+select * from pg_temp.test_20();
 
+select * from finish();
 rollback;

@@ -8,7 +8,7 @@
 //!
 //! Written independently of the detector (its own layout rules, its own
 //! Luhn), deterministic for a seed (SplitMix64), no dependencies. Used by
-//! `tests/tests/pii_corpus.rs` (precision/recall through SQL) and, with
+//! `tests/tests/suite/pii_corpus.rs` (precision/recall through SQL) and, with
 //! `--ignored write_corpus`, to write the benchmark corpus as JSON lines.
 
 use std::fmt::Write as _;

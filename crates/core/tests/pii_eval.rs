@@ -2,7 +2,7 @@
 //! `bizos_core::pii::detect` over
 //!
 //! * the generated corpus of the integration tests (`tests/src/pii_corpus.rs`,
-//!   the same seed and size as `tests/tests/pii_corpus.rs`, which measures
+//!   the same seed and size as `tests/tests/suite/pii_corpus.rs`, which measures
 //!   the same through SQL), and
 //! * the hand-written set of realistic messages
 //!   (`tests/fixtures/pii_realworld/*.txt`), written independently of the
@@ -201,7 +201,7 @@ fn hand_written_set_per_type() {
 /// Writes the benchmark corpus as JSON lines: `PII_CORPUS_OUT` (path,
 /// required), `PII_CORPUS_BYTES` (text bytes, default 50 MB),
 /// `PII_CORPUS_SEED` (42). Run by `bench/pii/run`; the same documents as
-/// `write_corpus` of `tests/tests/pii_corpus.rs`, without building the
+/// `write_corpus` of `tests/tests/suite/pii_corpus.rs`, without building the
 /// integration tests.
 #[test]
 #[ignore = "writes the benchmark corpus; run by bench/pii/run"]

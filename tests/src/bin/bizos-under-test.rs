@@ -1,5 +1,5 @@
 //! The `bizos` command, built as part of this test package so tests that
-//! need a real BFF process (tests/tests/upload_crash.rs: kill -9 and
+//! need a real BFF process (tests/tests/suite/upload_crash.rs: kill -9 and
 //! restart) get it from the same build as themselves, with the same
 //! features, through `CARGO_BIN_EXE_bizos-under-test` — a separate
 //! `cargo build -p bizos-bff` would resolve features differently and

@@ -17,13 +17,13 @@
 //! (`scripts/bench pii`) reports the same table on the 50 MB corpus next to
 //! Presidio's.
 
-#[path = "../src/pii_corpus.rs"]
-mod pii_corpus;
+#[path = "../../src/pii_corpus.rs"]
+mod generator;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bizos_tests::TestDb;
-use pii_corpus::{corpus, realworld, Doc, Label};
+use generator::{corpus, realworld, Doc, Label};
 
 const TYPES: [&str; 6] = ["NIK", "NPWP", "PHONE", "EMAIL", "CARD", "BANK_ACCOUNT"];
 const FLOOR_F1: f64 = 0.95;
@@ -177,11 +177,11 @@ fn write_corpus() {
         .unwrap_or(42);
     let mut out =
         std::io::BufWriter::new(std::fs::File::create(&path).expect("create corpus file"));
-    let mut r = pii_corpus::Rng::new(seed);
+    let mut r = generator::Rng::new(seed);
     let mut written = 0;
     let mut docs = 0;
     while written < bytes {
-        let d = pii_corpus::document(&mut r);
+        let d = generator::document(&mut r);
         written += d.text.len();
         docs += 1;
         writeln!(out, "{}", d.to_json_line()).unwrap();

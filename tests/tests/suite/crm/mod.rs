@@ -1,5 +1,8 @@
 //! CRM (seed 004 §4A and §7 "CRM"), run as the roles concerned.
 
+// Dedup never opens a window onto another team's customer: crm/dedup_visibility.rs.
+mod dedup_visibility;
+
 use bizos_bff::auth::Caller;
 use bizos_tests::{code, rpc, TestDb};
 use serde_json::{json, Value};

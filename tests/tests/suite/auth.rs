@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const RSA_KEY: &[u8] = include_bytes!("../fixtures/rs256-test-key.pem");
-const JWKS: &str = include_str!("../fixtures/rs256-test-jwks.json");
+const RSA_KEY: &[u8] = include_bytes!("../../fixtures/rs256-test-key.pem");
+const JWKS: &str = include_str!("../../fixtures/rs256-test-jwks.json");
 
 async fn assert_unauthorized(res: reqwest::Response) -> Value {
     assert_eq!(res.status(), 401);

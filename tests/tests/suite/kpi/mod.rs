@@ -2,6 +2,9 @@
 //! that cannot overlap, MANUAL/IMPORTED actuals in kpi_entries, AUTO actuals
 //! from the views, NA instead of invented numbers, audit of targets and input.
 
+// KPI scopes, AR aging metrics and the tenant's today: kpi/scopes.rs.
+mod scopes;
+
 use bizos_bff::auth::Caller;
 use bizos_tests::{code, field, num, rpc, TestDb};
 use serde_json::{json, Value};

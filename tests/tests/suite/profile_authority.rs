@@ -11,8 +11,8 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const RSA_KEY: &[u8] = include_bytes!("../fixtures/rs256-test-key.pem");
-const JWKS: &str = include_str!("../fixtures/rs256-test-jwks.json");
+const RSA_KEY: &[u8] = include_bytes!("../../fixtures/rs256-test-key.pem");
+const JWKS: &str = include_str!("../../fixtures/rs256-test-jwks.json");
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()

@@ -2,6 +2,9 @@
 //! nothing else, see no raw personal data, BI cannot write, and a login can
 //! be scoped to one tenant through analytics_grants.
 
+// The reporting views for analysts and BI: analytics/reports.rs.
+mod reports;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use bizos_tests::{admin_url, code, TestDb};

@@ -1,0 +1,161 @@
+-- Business calendars: business hours, holidays and business minutes of a
+-- tenant (SLA clocks).
+--
+-- The current definition of every function and view of this module, applied
+-- with create or replace after the versioned migrations whenever a file
+-- changes (sql/src/api.rs; see sql/CONVENTIONS.md). Unqualified names: the
+-- same file builds the shared tier and every schema tier.
+
+-- A time zone must be one PostgreSQL knows (a CHECK may not read catalogs).
+create or replace function business_calendars_before_write() returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if not exists (select 1 from pg_catalog.pg_timezone_names where name = new.time_zone) then
+    raise exception using errcode = 'P0001', column = 'time_zone',
+      message = format('time_zone: unknown time zone %L (use an IANA name such as Asia/Jakarta)', new.time_zone);
+  end if;
+  return new;
+end
+$$;
+
+-- The calendar functions read configuration of one tenant. They run as the
+-- owner so that they give the same answer for every reader of the views
+-- (callers without a calendar grant, analysts, BI), and refuse a caller
+-- whose claims name another tenant.
+-- A tenant without a business calendar of its own works in its own time
+-- zone (tenants.time_zone).
+create or replace function business_time_zone(tenant uuid) returns text
+language plpgsql stable security definer
+as $$
+declare
+  v_tz text;
+begin
+  if bizos.tenant_id() is not null and tenant is distinct from bizos.tenant_id() then
+    raise exception using errcode = '42501', message = 'business calendars of another tenant are not visible';
+  end if;
+  select coalesce(c.time_zone, t.time_zone) into v_tz
+    from tenants t
+    left join business_calendars c on c.tenant_id = t.tenant_id
+   where t.tenant_id = tenant;
+  return coalesce(v_tz, 'Asia/Jakarta');
+end
+$$;
+revoke execute on function business_time_zone(uuid) from public;
+grant execute on function business_time_zone(uuid) to bizos_authenticated;
+select pin_search_path('business_time_zone(uuid)');
+
+-- Working intervals [starts_at, ends_at) of the tenant on the local days
+-- from_day .. to_day, holidays excluded, in time order.
+-- The local days from_day .. to_day as dates (no round trip through the
+-- session's time zone).
+create or replace function business_intervals(tenant uuid, from_day date, to_day date)
+returns table (starts_at timestamptz, ends_at timestamptz)
+language plpgsql stable security definer
+as $$
+declare
+  v_tz text := business_time_zone(tenant);
+begin
+  return query
+    with own as (
+      select h.weekday, h.opens_at, h.closes_at from business_hours h where h.tenant_id = tenant
+    ), hrs as (
+      select * from own
+      union all
+      select w::smallint, time '08:00', time '17:00' from generate_series(1, 5) w
+       where not exists (select 1 from own)
+    ), days as (
+      select from_day + g as d from generate_series(0, to_day - from_day) g
+    )
+    select ((d.d + hrs.opens_at) at time zone v_tz), ((d.d + hrs.closes_at) at time zone v_tz)
+      from days d
+      join hrs on hrs.weekday = extract(isodow from d.d)
+     where not exists (select 1 from holidays x where x.tenant_id = tenant and x.holiday_date = d.d)
+     order by 1;
+end
+$$;
+revoke execute on function business_intervals(uuid, date, date) from public;
+grant execute on function business_intervals(uuid, date, date) to bizos_authenticated;
+select pin_search_path('business_intervals(uuid, date, date)');
+
+-- Business minutes between two instants (negative when to_ts < from_ts).
+create or replace function business_minutes_between(tenant uuid, from_ts timestamptz, to_ts timestamptz)
+returns numeric
+language plpgsql stable
+as $$
+declare
+  v_tz text;
+  v_secs numeric;
+begin
+  if tenant is null or from_ts is null or to_ts is null then
+    return null;
+  end if;
+  if to_ts < from_ts then
+    return -business_minutes_between(tenant, to_ts, from_ts);
+  end if;
+  v_tz := business_time_zone(tenant);
+  select coalesce(sum(extract(epoch from (least(i.ends_at, to_ts) - greatest(i.starts_at, from_ts)))), 0)
+    into v_secs
+    from business_intervals(tenant, (from_ts at time zone v_tz)::date, (to_ts at time zone v_tz)::date) i
+   where i.ends_at > from_ts and i.starts_at < to_ts;
+  return round(v_secs / 60, 2);
+end
+$$;
+comment on function business_minutes_between(uuid, timestamptz, timestamptz) is
+  'Minutes of business time (tenant hours, time zone, holidays) between two instants.';
+grant execute on function business_minutes_between(uuid, timestamp with time zone, timestamp with time zone)
+  to bizos_authenticated;
+
+-- The instant `minutes` business minutes after `start`. Zero minutes is
+-- `start` itself; otherwise the clock only runs inside business hours, so a
+-- start outside them counts from the next opening, and a deadline that ends
+-- exactly at a closing time is that closing time.
+create or replace function add_business_minutes(tenant uuid, start timestamptz, minutes integer)
+returns timestamptz
+language plpgsql stable
+as $$
+declare
+  v_tz text;
+  v_left numeric;
+  v_day date;
+  v_chunk constant integer := 31;
+  v_from timestamptz;
+  v_avail numeric;
+  i record;
+begin
+  if tenant is null or start is null or minutes is null then
+    return null;
+  end if;
+  if minutes < 0 then
+    raise exception using errcode = 'P0001', column = 'minutes', message = 'minutes: must not be negative';
+  end if;
+  if minutes = 0 then
+    return start;
+  end if;
+  v_tz := business_time_zone(tenant);
+  v_left := minutes * 60;
+  v_day := (start at time zone v_tz)::date;
+  -- Scan ahead a month at a time; give up after ~10 years (no hours at all).
+  for n in 0 .. 120 loop
+    for i in
+      select b.starts_at, b.ends_at
+        from business_intervals(tenant, v_day + n * v_chunk, v_day + n * v_chunk + v_chunk - 1) b
+       where b.ends_at > start
+    loop
+      v_from := greatest(i.starts_at, start);
+      v_avail := extract(epoch from (i.ends_at - v_from));
+      if v_left <= v_avail then
+        return v_from + make_interval(secs => v_left);
+      end if;
+      v_left := v_left - v_avail;
+    end loop;
+  end loop;
+  raise exception using errcode = 'P0001', column = 'minutes',
+    message = 'minutes: the business calendar has no working hours to count them in';
+end
+$$;
+comment on function add_business_minutes(uuid, timestamptz, integer) is
+  'The instant a number of business minutes after start (tenant hours, time zone, holidays).';
+grant execute on function add_business_minutes(uuid, timestamp with time zone, integer)
+  to bizos_authenticated;

@@ -1,0 +1,720 @@
+-- CRM: customers (dedup and who may read one), prospects and their stages,
+-- leads (the lead bundle, updates, assignment).
+--
+-- The current definition of every function and view of this module, applied
+-- with create or replace after the versioned migrations whenever a file
+-- changes (sql/src/api.rs; see sql/CONVENTIONS.md). Unqualified names: the
+-- same file builds the shared tier and every schema tier.
+
+-- Does the caller's team own a prospect of this customer? (AR and customer scope.)
+create or replace function owns_customer(customer uuid) returns boolean
+language sql stable
+as $$
+  select exists (
+    select 1 from prospects p
+     where p.tenant_id = (select bizos.tenant_id())
+       and p.customer_id = customer
+       and p.owner_user_id = any ((select my_team_ids())::uuid[]))
+$$;
+select pin_search_path('owns_customer(uuid)');
+grant execute on function owns_customer(uuid) to bizos_authenticated;
+
+-- Roles that see every CRM row of their tenant.
+create or replace function sees_all_crm() returns boolean
+language sql stable
+as $$
+  select (select bizos.app_role()) in ('super_admin', 'director', 'marketing_manager')
+$$;
+select pin_search_path('sees_all_crm()');
+grant execute on function sees_all_crm() to bizos_authenticated;
+
+-- A stage change writes the stage history and a sales activity: nobody logs
+-- it twice. Runs as the table owner (users cannot write history directly).
+create or replace function record_stage_change() returns trigger
+language plpgsql security definer
+as $$
+begin
+  insert into prospect_stage_history (tenant_id, prospect_id, from_stage, to_stage)
+  values (new.tenant_id, new.prospect_id, case when tg_op = 'UPDATE' then old.stage end, new.stage);
+  if tg_op = 'UPDATE' and new.owner_user_id is not null then
+    insert into sales_activities (tenant_id, owner_user_id, activity_type, source, customer_id, prospect_id, summary)
+    values (new.tenant_id, new.owner_user_id, 'stage_change', 'derived', new.customer_id, new.prospect_id,
+            format('Stage %s → %s', old.stage, new.stage));
+  end if;
+  return null;
+end
+$$;
+select pin_search_path('record_stage_change()');
+revoke execute on function record_stage_change() from public;
+
+-- Moves a prospect to another stage; the lifecycle guard checks the
+-- transition, the trigger writes history and the activity.
+create or replace function prospect_change_stage(prospect_id uuid, to_stage text, note text default null) returns jsonb
+language plpgsql
+as $$
+declare
+  v_from text;
+begin
+  perform require_permission('prospect.stage');
+  if prospect_id is null then
+    raise exception using errcode = 'P0001', column = 'prospect_id', message = 'prospect_id: required';
+  end if;
+  if nullif(btrim(to_stage), '') is null then
+    raise exception using errcode = 'P0001', column = 'stage', message = 'stage: required';
+  end if;
+  select p.stage into v_from from prospects p
+   where p.tenant_id = bizos.tenant_id() and p.prospect_id = prospect_change_stage.prospect_id
+   for update;
+  if not found then
+    raise exception using errcode = 'P0002', column = 'prospect_id', message = 'prospect_id: no such prospect';
+  end if;
+  update prospects p
+     set stage = upper(btrim(to_stage)),
+         notes = coalesce(nullif(btrim(note), ''), p.notes)
+   where p.tenant_id = bizos.tenant_id() and p.prospect_id = prospect_change_stage.prospect_id;
+  if not found then
+    raise exception using errcode = '42501', message = 'you may not move this prospect';
+  end if;
+  return jsonb_build_object('prospect_id', prospect_id, 'from', v_from, 'to', upper(btrim(to_stage)));
+end
+$$;
+grant execute on function prospect_change_stage(uuid, text, text) to bizos_authenticated;
+
+-- The caller's customer scope, once per statement: 'all' for CRM managers,
+-- directors and finance, else 'own' (the customers they created or whose
+-- prospect their team owns).
+create or replace function customer_scope() returns text
+language sql stable
+as $$
+  select case when sees_all_crm() or bizos.app_role() = 'finance' then 'all' else 'own' end
+$$;
+select pin_search_path('customer_scope()');
+grant execute on function customer_scope() to bizos_authenticated;
+
+-- THE rule for reading a customer row. The customers select policy calls it
+-- (with the scope as a once-per-statement subquery), and so does every
+-- function that runs as the owner and must not show or touch more than the
+-- caller may read: one source of truth.
+-- It has no SET clause on purpose, so that PostgreSQL inlines it into the
+-- policy (a pinned search path stops inlining: counting 200,000 customers as
+-- a director took 450 ms instead of 20 ms). Instead its body names
+-- everything with its schema (owns_customer's, resolved when this file
+-- runs), so it resolves no name through the caller's search path.
+do $do$
+begin
+  execute format($f$
+    create or replace function customer_readable(scope text, created_by uuid, customer_id uuid) returns boolean
+    language sql stable
+    as $$
+      select scope = 'all' or created_by = bizos.uid() or %1$I.owns_customer(customer_id)
+    $$ $f$, (select n.nspname from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+              where p.oid = 'owns_customer(uuid)'::regprocedure));
+end
+$do$;
+grant execute on function customer_readable(text, uuid, uuid) to bizos_authenticated;
+
+-- May the caller read customer `customer` (of their tenant)? The same rule,
+-- for functions running as the owner.
+create or replace function may_read_customer(customer uuid) returns boolean
+language sql stable
+as $$
+  select exists (
+    select 1 from customers c
+     where c.tenant_id = bizos.tenant_id() and c.customer_id = customer
+       and customer_readable(customer_scope(), c.created_by, c.customer_id))
+$$;
+select pin_search_path('may_read_customer(uuid)');
+grant execute on function may_read_customer(uuid) to bizos_authenticated;
+
+-- The customer's current owner: the owner of its most recently active
+-- prospect that is not LOST, when that owner is an active salesperson or
+-- sales manager; NULL when there is none.
+create or replace function customer_current_owner(customer uuid) returns table (owner_user_id uuid, prospect_id uuid)
+language sql stable
+as $$
+  select p.owner_user_id, p.prospect_id
+    from prospects p
+    join profiles u on u.tenant_id = p.tenant_id and u.user_id = p.owner_user_id
+   where p.tenant_id = bizos.tenant_id() and p.customer_id = customer
+     and p.owner_user_id is not null and p.stage <> 'LOST'
+     and u.active and u.app_role in ('salesperson', 'sales_manager')
+   order by p.updated_at desc, p.prospect_id
+   limit 1
+$$;
+select pin_search_path('customer_current_owner(uuid)');
+revoke execute on function customer_current_owner(uuid) from public;
+
+-- The dedup of find_or_create_customer, for functions running as the
+-- owner: returns {customer_id, created, matched_on, visible, candidates}.
+-- `visible` says whether the caller may read the customer (customer_readable).
+-- A match the caller may not read is not enriched from their input, and
+-- candidates are only customers the caller may read. Not callable by
+-- request roles (it returns the id of a customer they may not read).
+create or replace function customer_dedup(
+  company_name text,
+  npwp text default null,
+  email text default null,
+  phone text default null,
+  city text default null
+) returns jsonb
+language plpgsql
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  v_scope text;
+  n_npwp text := bizos.norm_npwp(npwp);
+  n_email text := bizos.norm_email(email);
+  n_phone text := bizos.norm_phone(phone);
+  n_company text := bizos.norm_company(company_name);
+  v_id uuid;
+  v_matched text;
+  v_created boolean := false;
+  v_visible boolean;
+  v_candidates jsonb := '[]';
+  r record;
+begin
+  if v_tenant is null then
+    raise exception using errcode = '42501', message = 'no tenant in the request claims';
+  end if;
+  if not (has_permission('lead.create') or has_permission('lead.update')) then
+    raise exception using errcode = '42501', message = 'your role may not create customers';
+  end if;
+  if n_company is null or length(company_name) > 200 then
+    raise exception using errcode = 'P0001', column = 'company_name',
+      message = 'company_name: required, up to 200 characters, with letters or digits';
+  end if;
+  if nullif(btrim(npwp), '') is not null and n_npwp is null then
+    raise exception using errcode = 'P0001', column = 'npwp',
+      message = format('npwp: %L is not a valid NPWP (15 digits, or 16 digits for the new format)', npwp);
+  end if;
+  if nullif(btrim(email), '') is not null and n_email is null then
+    raise exception using errcode = 'P0001', column = 'email', message = format('email: %L is not a valid e-mail address', email);
+  end if;
+  if nullif(btrim(phone), '') is not null and n_phone is null then
+    raise exception using errcode = 'P0001', column = 'phone', message = format('phone: %L is not a valid Indonesian phone number', phone);
+  end if;
+  v_scope := customer_scope();
+
+  -- Serialise concurrent creates of the same weak keys (sorted: no deadlock).
+  perform pg_advisory_xact_lock(hashtextextended(v_tenant::text || '/' || k, 42))
+     from unnest(array_remove(array[
+            'email:' || n_email, 'phone:' || n_phone,
+            case when n_npwp is null then 'company:' || n_company end], null)) k
+    order by k;
+
+  for attempt in 1..2 loop
+    if n_npwp is not null then
+      select c.customer_id into v_id from customers c
+       where c.tenant_id = v_tenant and c.npwp_norm = n_npwp;
+      v_matched := 'npwp';
+    end if;
+    if v_id is null and n_email is not null then
+      select c.customer_id into v_id from customers c
+       where c.tenant_id = v_tenant and c.email_norm = n_email
+         and (n_npwp is null or c.npwp_norm is null)
+       order by c.created_at limit 1;
+      v_matched := 'email';
+    end if;
+    if v_id is null and n_phone is not null then
+      select c.customer_id into v_id from customers c
+       where c.tenant_id = v_tenant and c.phone_norm = n_phone
+         and (n_npwp is null or c.npwp_norm is null)
+       order by c.created_at limit 1;
+      v_matched := 'phone';
+    end if;
+    if v_id is null and n_npwp is null then
+      select c.customer_id into v_id from customers c
+       where c.tenant_id = v_tenant and c.company_norm = n_company
+       order by c.created_at limit 1;
+      v_matched := 'company';
+    end if;
+    exit when v_id is not null;
+
+    insert into customers (tenant_id, company_name, npwp, email, phone, city)
+    values (v_tenant, btrim(company_name), nullif(btrim(npwp), ''), nullif(btrim(email), ''),
+            nullif(btrim(phone), ''), nullif(btrim(city), ''))
+    on conflict (tenant_id, npwp_norm) do nothing
+    returning customers.customer_id into v_id;
+    if v_id is not null then
+      v_created := true;
+      v_matched := null;
+      exit;
+    end if;
+    -- Lost a race on the NPWP: the other transaction committed; look again.
+  end loop;
+
+  select v_created or customer_readable(v_scope, c.created_by, c.customer_id) into v_visible
+    from customers c where c.tenant_id = v_tenant and c.customer_id = v_id;
+
+  -- Fill identifiers the matched customer lacks (never overwrite), and only
+  -- of a customer the caller may read.
+  if not v_created and v_visible then
+    update customers c
+       set npwp = coalesce(c.npwp, nullif(btrim(customer_dedup.npwp), '')),
+           email = coalesce(c.email, nullif(btrim(customer_dedup.email), '')),
+           phone = coalesce(c.phone, nullif(btrim(customer_dedup.phone), '')),
+           city = coalesce(c.city, nullif(btrim(customer_dedup.city), ''))
+     where c.tenant_id = v_tenant and c.customer_id = v_id
+       and ((c.npwp is null and n_npwp is not null) or (c.email is null and n_email is not null)
+            or (c.phone is null and n_phone is not null) or (c.city is null and nullif(btrim(customer_dedup.city), '') is not null))
+       and not exists (select 1 from customers o where o.tenant_id = v_tenant and o.npwp_norm = n_npwp and o.customer_id <> v_id);
+  end if;
+
+  -- Customers sharing a contact but with another NPWP (readable ones only).
+  for r in
+    select c.customer_id, c.company_name
+      from customers c
+     where n_npwp is not null
+       and c.tenant_id = v_tenant and c.customer_id <> v_id
+       and c.npwp_norm is not null and c.npwp_norm <> n_npwp
+       and (c.email_norm = n_email or c.phone_norm = n_phone)
+       and customer_readable(v_scope, c.created_by, c.customer_id)
+     limit 5
+  loop
+    v_candidates := v_candidates || jsonb_build_object(
+      'customer_id', r.customer_id, 'company_name', r.company_name, 'reason', 'same contact, different NPWP');
+  end loop;
+
+  -- Similar names, only for a customer just created (see V3), readable ones
+  -- only: the 50 most similar, then the first 5 of them the caller may read
+  -- (so the visibility check runs on at most 50 rows, not on every
+  -- look-alike of a common name).
+  if v_created then
+    for r in
+      select x.customer_id, x.company_name, x.sim
+        from (select c.customer_id, c.company_name, c.created_by,
+                     round(extensions.similarity(c.company_norm, n_company)::numeric, 3) as sim
+                from customers c
+               where c.tenant_id = v_tenant and c.customer_id <> v_id
+                 and c.company_norm operator(extensions.%) n_company
+               order by sim desc
+               limit 50) x
+       where customer_readable(v_scope, x.created_by, x.customer_id)
+       order by x.sim desc
+       limit 5
+    loop
+      v_candidates := v_candidates || jsonb_build_object(
+        'customer_id', r.customer_id, 'company_name', r.company_name, 'similarity', r.sim,
+        'reason', 'similar name');
+    end loop;
+  end if;
+
+  return jsonb_build_object('customer_id', v_id, 'created', v_created, 'matched_on', v_matched,
+                            'visible', v_visible, 'candidates', v_candidates);
+end
+$$;
+select pin_search_path('customer_dedup(text, text, text, text, text)');
+do $$ begin perform extensions.similarity('a', 'a'); end $$;
+alter function customer_dedup(text, text, text, text, text) set pg_trgm.similarity_threshold = 0.5;
+revoke execute on function customer_dedup(text, text, text, text, text) from public;
+
+-- Finds the customer for the given identifiers or creates it. Exact
+-- matches on normalised keys, in order: NPWP (unique: concurrent creates
+-- meet in ON CONFLICT), e-mail, phone, and the normalised company name when
+-- no NPWP is given (these take a transaction lock on the key, so concurrent
+-- creates wait for each other). A match whose NPWP differs is a different
+-- company: it is listed as a candidate, never merged. Similar names (pg_trgm)
+-- are listed for a human as candidates.
+-- Returns {customer_id, created, matched_on, candidates: [{customer_id, company_name, similarity, reason}]}.
+-- For request roles: customer_dedup's rules; a match
+-- the caller may not read comes back as {customer_id: null, created: false,
+-- visible: false, candidates} — one company stays one customer, and the
+-- caller learns only that it exists outside their scope.
+create or replace function find_or_create_customer(
+  company_name text,
+  npwp text default null,
+  email text default null,
+  phone text default null,
+  city text default null
+) returns jsonb
+language plpgsql security definer
+as $$
+declare
+  v jsonb := customer_dedup(company_name, npwp, email, phone, city);
+begin
+  if (v ->> 'visible')::boolean then
+    return v - 'visible';
+  end if;
+  return jsonb_build_object('customer_id', null, 'created', false, 'matched_on', null,
+                            'visible', false, 'candidates', v -> 'candidates');
+end
+$$;
+revoke execute on function find_or_create_customer(text, text, text, text, text) from public;
+grant execute on function find_or_create_customer(text, text, text, text, text) to bizos_authenticated;
+select pin_search_path('find_or_create_customer(text, text, text, text, text)');
+revoke execute on function find_or_create_customer(text, text, text, text, text) from public;
+grant execute on function find_or_create_customer(text, text, text, text, text) to bizos_authenticated;
+
+-- The prospect of (customer, owner) as find_or_create_prospect makes it,
+-- for functions running as the owner that decided themselves who gets it
+-- (the bundle's handover, lead assignment). Not callable by request roles.
+create or replace function prospect_ensure(customer uuid, owner uuid default null) returns uuid
+language plpgsql
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  v_id uuid;
+begin
+  if v_tenant is null then
+    raise exception using errcode = '42501', message = 'no tenant in the request claims';
+  end if;
+  if not (has_permission('lead.create') or has_permission('lead.assign')) then
+    raise exception using errcode = '42501', message = 'your role may not create prospects';
+  end if;
+  if customer is null or not exists (select 1 from customers c where c.tenant_id = v_tenant and c.customer_id = customer) then
+    raise exception using errcode = 'P0002', column = 'customer_id', message = 'customer_id: no such customer';
+  end if;
+  if owner is not null and not exists (
+       select 1 from profiles p where p.tenant_id = v_tenant and p.user_id = owner and p.active
+          and p.app_role in ('salesperson', 'sales_manager')) then
+    raise exception using errcode = 'P0001', column = 'owner_user_id',
+      message = 'owner_user_id: not an active salesperson or sales manager of this tenant';
+  end if;
+  insert into prospects (tenant_id, customer_id, owner_user_id)
+  values (v_tenant, customer, owner)
+  on conflict (tenant_id, customer_id, owner_user_id) do nothing
+  returning prospect_id into v_id;
+  if v_id is null then
+    select p.prospect_id into v_id from prospects p
+     where p.tenant_id = v_tenant and p.customer_id = customer and p.owner_user_id is not distinct from prospect_ensure.owner;
+  end if;
+  return v_id;
+end
+$$;
+select pin_search_path('prospect_ensure(uuid, uuid)');
+revoke execute on function prospect_ensure(uuid, uuid) from public;
+
+-- The prospect of (customer, owner); owner NULL = not handed over yet.
+-- For request roles: only on a customer the caller
+-- may read (a prospect is what opens a customer and its invoices to a team).
+create or replace function find_or_create_prospect(customer uuid, owner uuid default null) returns uuid
+language plpgsql security definer
+as $$
+begin
+  if bizos.tenant_id() is null then
+    raise exception using errcode = '42501', message = 'no tenant in the request claims';
+  end if;
+  if customer is null or not may_read_customer(customer) then
+    raise exception using errcode = 'P0002', column = 'customer_id', message = 'customer_id: no such customer';
+  end if;
+  return prospect_ensure(customer, owner);
+end
+$$;
+revoke execute on function find_or_create_prospect(uuid, uuid) from public;
+grant execute on function find_or_create_prospect(uuid, uuid) to bizos_authenticated;
+select pin_search_path('find_or_create_prospect(uuid, uuid)');
+revoke execute on function find_or_create_prospect(uuid, uuid) from public;
+grant execute on function find_or_create_prospect(uuid, uuid) to bizos_authenticated;
+
+-- CRM-1 (seed 004 §3.2): one call creates a lead with its customer
+-- (deduplicated), its prospect and, when asked, the RFQ ticket for ops
+-- (inquiry_tariff, masked for ops, linked to the lead and customer). One
+-- transaction: any invalid field aborts the whole bundle.
+--
+-- payload: {channel, company_name, contact_name?, contact_email?,
+--           contact_phone?, npwp?, city?, notes?, sales_owner_user_id?,
+--           rfq?: {origin, destination, commodity, weight_kg?, volume_cbm?,
+--                  dept_target, priority?, subject?, description?}}
+-- returns, by the handover rule:
+--   the customer (deduplicated) is one the caller may read →
+--     {lead_id, lead_no, status, handed_over: false, customer_id,
+--      prospect_id, ticket_id?, ticket_no?, customer_created, matched_on,
+--      candidates (readable customers only)};
+--   it is one the caller may not read → the lead is linked to it but handed
+--     over to its current owner (customer_current_owner; none: unassigned,
+--     status NEW), the caller gets no prospect, the customer is not enriched,
+--     and the answer is what the caller typed plus {lead_id, lead_no, status,
+--     handed_over: true, ticket_id?, ticket_no?}.
+create or replace function crm_create_lead_bundle(payload jsonb) returns jsonb
+language plpgsql security definer
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  v_role text := bizos.app_role();
+  v_owner uuid;
+  v_channel text;
+  v_company text;
+  v_contact text;
+  v_email text;
+  v_phone text;
+  v_npwp text;
+  v_city text;
+  v_notes text;
+  v_rfq jsonb;
+  v_customer jsonb;
+  v_customer_id uuid;
+  v_visible boolean;
+  v_prospect_id uuid;
+  v_lead leads%rowtype;
+  v_ticket jsonb;
+  e_col text;
+  e_msg text;
+  e_hint text;
+begin
+  perform require_permission('lead.create');
+  perform payload_check(payload, '{"channel": "text", "company_name": "text", "contact_name": "text",
+    "contact_email": "text", "contact_phone": "text", "npwp": "text", "city": "text", "notes": "text",
+    "sales_owner_user_id": "uuid",
+    "rfq": {"origin": "text", "destination": "text", "commodity": "text", "weight_kg": "number",
+            "volume_cbm": "number", "dept_target": "text", "priority": "text", "subject": "text",
+            "description": "text"}}');
+  v_channel := lower(payload_text(payload, 'channel', true, 30));
+  if v_channel not in ('website', 'whatsapp', 'referral', 'event', 'social_media', 'email', 'phone',
+                       'walk_in', 'marketplace', 'partner', 'other') then
+    raise exception using errcode = 'P0001', column = 'channel',
+      message = format('channel: %L is not one of website, whatsapp, referral, event, social_media, email, phone, walk_in, marketplace, partner, other', v_channel);
+  end if;
+  v_company := payload_text(payload, 'company_name', true, 200);
+  if bizos.norm_company(v_company) is null then
+    raise exception using errcode = 'P0001', column = 'company_name', message = 'company_name: required, up to 200 characters';
+  end if;
+  v_contact := payload_text(payload, 'contact_name', false, 200);
+  v_email := payload_text(payload, 'contact_email', false, 320);
+  if v_email is not null and bizos.norm_email(v_email) is null then
+    raise exception using errcode = 'P0001', column = 'contact_email', message = format('contact_email: %L is not a valid e-mail address', v_email);
+  end if;
+  v_phone := payload_text(payload, 'contact_phone', false, 50);
+  if v_phone is not null and bizos.norm_phone(v_phone) is null then
+    raise exception using errcode = 'P0001', column = 'contact_phone', message = format('contact_phone: %L is not a valid Indonesian phone number', v_phone);
+  end if;
+  v_npwp := payload_text(payload, 'npwp', false, 40);
+  if v_npwp is not null and bizos.norm_npwp(v_npwp) is null then
+    raise exception using errcode = 'P0001', column = 'npwp', message = format('npwp: %L is not a valid NPWP', v_npwp);
+  end if;
+  v_city := payload_text(payload, 'city', false, 100);
+  v_notes := payload_text(payload, 'notes', false, 4000);
+  v_owner := payload_uuid(payload, 'sales_owner_user_id');
+  if v_role = 'salesperson' then
+    if v_owner is not null and v_owner <> bizos.uid() then
+      raise exception using errcode = '42501', column = 'sales_owner_user_id',
+        message = 'a salesperson creates leads for themselves';
+    end if;
+    v_owner := bizos.uid();
+  elsif v_owner is not null then
+    perform require_permission('lead.assign');
+  end if;
+  v_rfq := nullif(payload -> 'rfq', 'null'::jsonb);
+  if v_rfq is not null then
+    -- ticket_create checks these again; named here as the caller sent them.
+    perform payload_text(jsonb_build_object('rfq.dept_target', v_rfq -> 'dept_target'), 'rfq.dept_target', true, 32);
+    perform payload_text(jsonb_build_object('rfq.origin', v_rfq -> 'origin'), 'rfq.origin', true, 200);
+    perform payload_text(jsonb_build_object('rfq.destination', v_rfq -> 'destination'), 'rfq.destination', true, 200);
+    perform payload_positive(jsonb_build_object('rfq.weight_kg', v_rfq -> 'weight_kg'), 'rfq.weight_kg');
+    perform payload_positive(jsonb_build_object('rfq.volume_cbm', v_rfq -> 'volume_cbm'), 'rfq.volume_cbm');
+  end if;
+
+  v_customer := customer_dedup(v_company, v_npwp, v_email, v_phone, v_city);
+  v_customer_id := (v_customer ->> 'customer_id')::uuid;
+  v_visible := (v_customer ->> 'visible')::boolean;
+  if v_visible then
+    v_prospect_id := prospect_ensure(v_customer_id, v_owner);
+  else
+    -- Handed over: the customer's owner takes the lead; the caller gets no prospect.
+    select o.owner_user_id, o.prospect_id into v_owner, v_prospect_id from customer_current_owner(v_customer_id) o;
+    if v_prospect_id is null then
+      v_owner := null;
+      v_prospect_id := prospect_ensure(v_customer_id, null);
+    end if;
+  end if;
+
+  insert into leads (tenant_id, channel, status, company_name, contact_name, contact_email, contact_phone,
+                     npwp, city, notes, customer_id, prospect_id, sales_owner_user_id, assigned_at, handed_over)
+  values (v_tenant, v_channel, case when v_owner is null then 'NEW' else 'ASSIGNED' end, v_company,
+          v_contact, v_email, v_phone, v_npwp, v_city, v_notes,
+          v_customer_id, v_prospect_id, v_owner, case when v_owner is not null then now() end, not v_visible)
+  returning * into v_lead;
+
+  if v_rfq is not null then
+    begin
+      -- The customer is linked (and its contacts snapshotted) by ticket_create
+      -- only when the caller may read it.
+      v_ticket := ticket_create(jsonb_strip_nulls(jsonb_build_object(
+        'ticket_type', 'inquiry_tariff',
+        'subject', coalesce(nullif(btrim(v_rfq ->> 'subject'), ''),
+                            format('RFQ %s: %s → %s', v_lead.lead_no, v_rfq ->> 'origin', v_rfq ->> 'destination')),
+        'description', v_rfq -> 'description',
+        'priority', coalesce(v_rfq -> 'priority', '"normal"'),
+        'dept_target', v_rfq -> 'dept_target',
+        'need_customer_masking', true,
+        'related_lead_id', v_lead.lead_id,
+        'related_customer_id', case when v_visible then v_customer_id end,
+        'origin', v_rfq -> 'origin',
+        'destination', v_rfq -> 'destination',
+        'commodity', v_rfq -> 'commodity',
+        'weight_kg', v_rfq -> 'weight_kg',
+        'volume_cbm', v_rfq -> 'volume_cbm',
+        'contact_name', v_contact,
+        'contact_phone', v_phone,
+        'contact_email', v_email,
+        'company_name', v_company)));
+    exception when sqlstate 'P0001' then
+      -- Name the field as the caller sent it (rfq.priority, not priority).
+      get stacked diagnostics e_col = column_name, e_msg = message_text, e_hint = pg_exception_hint;
+      e_hint := nullif(e_hint, '');
+      if e_col in ('origin', 'destination', 'commodity', 'weight_kg', 'volume_cbm', 'dept_target',
+                   'priority', 'subject', 'description') then
+        e_msg := 'rfq.' || e_msg;
+        e_col := 'rfq.' || e_col;
+      end if;
+      if e_hint is null then
+        raise exception using errcode = 'P0001', column = e_col, message = e_msg;
+      end if;
+      raise exception using errcode = 'P0001', column = e_col, message = e_msg, hint = e_hint;
+    end;
+    if v_owner is not null or v_visible then
+      insert into sales_activities (tenant_id, owner_user_id, activity_type, source, customer_id, prospect_id, lead_id, summary)
+      values (v_tenant, coalesce(v_owner, bizos.uid()), 'rfq_created', 'derived', v_customer_id, v_prospect_id,
+              v_lead.lead_id, format('RFQ %s created from lead %s', v_ticket ->> 'ticket_no', v_lead.lead_no));
+    end if;
+  end if;
+
+  if not v_visible then
+    return jsonb_strip_nulls(jsonb_build_object(
+      'lead_id', v_lead.lead_id, 'lead_no', v_lead.lead_no, 'status', v_lead.status, 'handed_over', true,
+      'channel', v_lead.channel, 'company_name', v_lead.company_name, 'contact_name', v_lead.contact_name,
+      'contact_email', v_lead.contact_email, 'contact_phone', v_lead.contact_phone, 'npwp', v_lead.npwp,
+      'city', v_lead.city, 'notes', v_lead.notes,
+      'ticket_id', v_ticket -> 'ticket_id', 'ticket_no', v_ticket -> 'ticket_no'));
+  end if;
+  return jsonb_strip_nulls(jsonb_build_object(
+    'lead_id', v_lead.lead_id, 'lead_no', v_lead.lead_no, 'status', v_lead.status, 'handed_over', false,
+    'customer_id', v_customer_id, 'prospect_id', v_prospect_id,
+    'ticket_id', v_ticket -> 'ticket_id', 'ticket_no', v_ticket -> 'ticket_no',
+    'customer_created', v_customer -> 'created', 'matched_on', v_customer -> 'matched_on',
+    'candidates', v_customer -> 'candidates'));
+end
+$$;
+revoke execute on function crm_create_lead_bundle(jsonb) from public;
+grant execute on function crm_create_lead_bundle(jsonb) to bizos_authenticated;
+select pin_search_path('crm_create_lead_bundle(jsonb)');
+revoke execute on function crm_create_lead_bundle(jsonb) from public;
+grant execute on function crm_create_lead_bundle(jsonb) to bizos_authenticated;
+
+-- lead_update(lead_id, payload {status?, channel?, contact_name?,
+--   contact_email?, contact_phone?, city?, notes?}) -> the lead.
+-- Only the keys present change; null clears an optional field. The status
+-- follows the lead lifecycle (bizos.transitions); ASSIGNED comes only from
+-- crm_assign_lead.
+create or replace function lead_update(lead_id uuid, payload jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  l leads;
+begin
+  perform require_permission('lead.update');
+  perform payload_check(payload, '{"status": "text", "channel": "text", "contact_name": "text", "contact_email": "text", "contact_phone": "text", "city": "text", "notes": "text"}');
+  if payload = '{}' then
+    perform raise_field('payload', 'nothing to change');
+  end if;
+  if payload ? 'status' and upper(payload_text(payload, 'status', true, 20)) = 'ASSIGNED' then
+    perform raise_field('status', 'leads are assigned with POST /api/leads/{id}/assign');
+  end if;
+  select * into l from leads x where x.tenant_id = v_tenant and x.lead_id = lead_update.lead_id for update;
+  if not found then
+    raise exception using errcode = 'P0002', column = 'lead_id',
+      message = format('lead_id: no lead %s', lead_update.lead_id);
+  end if;
+  update leads x set
+    status        = case when payload ? 'status' then upper(payload_text(payload, 'status', true, 20)) else x.status end,
+    channel       = case when payload ? 'channel' then lower(payload_text(payload, 'channel', true, 30)) else x.channel end,
+    contact_name  = case when payload ? 'contact_name' then payload_text(payload, 'contact_name', false, 200) else x.contact_name end,
+    contact_email = case when payload ? 'contact_email' then payload_text(payload, 'contact_email', false, 320) else x.contact_email end,
+    contact_phone = case when payload ? 'contact_phone' then payload_text(payload, 'contact_phone', false, 50) else x.contact_phone end,
+    city          = case when payload ? 'city' then payload_text(payload, 'city', false, 100) else x.city end,
+    notes         = case when payload ? 'notes' then payload_text(payload, 'notes', false, 4000) else x.notes end
+   where x.tenant_id = v_tenant and x.lead_id = lead_update.lead_id
+  returning * into l;
+  if not found then
+    raise exception using errcode = '42501', message = 'you may not change this lead';
+  end if;
+  return to_jsonb(l);
+end
+$$;
+grant execute on function lead_update(uuid, jsonb) to bizos_authenticated;
+
+-- Hands a lead to a salesperson (manager roles only). The lead's unassigned
+-- prospect becomes the owner's, or the lead moves to the prospect the owner
+-- already has for this customer: one pipeline entry per customer and owner.
+create or replace function crm_assign_lead(lead_id uuid, salesperson uuid) returns jsonb
+language plpgsql security definer
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  v_lead leads%rowtype;
+  v_prospect prospects%rowtype;
+  v_target uuid;
+  v_current uuid;
+begin
+  perform require_permission('lead.assign');
+  if lead_id is null then
+    raise exception using errcode = 'P0001', column = 'lead_id', message = 'lead_id: required';
+  end if;
+  if salesperson is null then
+    raise exception using errcode = 'P0001', column = 'sales_owner_user_id', message = 'sales_owner_user_id: required';
+  end if;
+  select l.* into v_lead from leads l where l.tenant_id = v_tenant and l.lead_id = crm_assign_lead.lead_id for update;
+  if not found then
+    raise exception using errcode = 'P0002', column = 'lead_id', message = 'lead_id: no such lead';
+  end if;
+  if bizos.app_role() = 'sales_manager'
+     and not (v_lead.sales_owner_user_id is null or v_lead.sales_owner_user_id = any (my_team_ids())) then
+    raise exception using errcode = '42501', message = 'this lead belongs to another team';
+  end if;
+  if not exists (select 1 from profiles p where p.tenant_id = v_tenant and p.user_id = salesperson and p.active
+                    and p.app_role in ('salesperson', 'sales_manager')) then
+    raise exception using errcode = 'P0001', column = 'sales_owner_user_id',
+      message = 'sales_owner_user_id: not an active salesperson or sales manager of this tenant';
+  end if;
+  if bizos.app_role() = 'sales_manager' and not (salesperson = any (my_team_ids())) then
+    raise exception using errcode = '42501', column = 'sales_owner_user_id',
+      message = 'sales managers assign leads within their team';
+  end if;
+  -- A customer the caller may not read stays with its current owner:
+  -- assigning its lead elsewhere would split the pipeline and open the
+  -- customer (and its invoices) to the assignee's team. Without a current
+  -- owner the lead is the managers' to route.
+  if not may_read_customer(v_lead.customer_id) then
+    select o.owner_user_id into v_current from customer_current_owner(v_lead.customer_id) o;
+    if v_current is not null and v_current <> salesperson then
+      raise exception using errcode = '42501', column = 'lead_id',
+        message = 'lead_id: this lead''s customer is handled by another team; its owner takes the lead';
+    end if;
+  end if;
+
+  select p.* into v_prospect from prospects p where p.tenant_id = v_tenant and p.prospect_id = v_lead.prospect_id for update;
+  select p.prospect_id into v_target from prospects p
+   where p.tenant_id = v_tenant and p.customer_id = v_lead.customer_id and p.owner_user_id = salesperson;
+  if v_target is null and v_prospect.owner_user_id is null then
+    update prospects p set owner_user_id = salesperson
+     where p.tenant_id = v_tenant and p.prospect_id = v_prospect.prospect_id;
+    v_target := v_prospect.prospect_id;
+  elsif v_target is null then
+    v_target := prospect_ensure(v_lead.customer_id, salesperson);
+  end if;
+
+  update leads l
+     set sales_owner_user_id = salesperson,
+         assigned_at = now(),
+         prospect_id = v_target,
+         status = case when l.status = 'NEW' then 'ASSIGNED' else l.status end
+   where l.tenant_id = v_tenant and l.lead_id = crm_assign_lead.lead_id;
+
+  -- An unowned prospect left without leads is dropped, so data does not split.
+  delete from prospects p
+   where p.tenant_id = v_tenant and p.prospect_id = v_prospect.prospect_id and p.prospect_id <> v_target
+     and p.owner_user_id is null
+     and not exists (select 1 from leads l where l.tenant_id = v_tenant and l.prospect_id = p.prospect_id);
+
+  insert into sales_activities (tenant_id, owner_user_id, activity_type, source, customer_id, prospect_id, lead_id, summary)
+  values (v_tenant, salesperson, 'lead_assigned', 'derived', v_lead.customer_id, v_target, v_lead.lead_id,
+          format('Lead %s assigned', v_lead.lead_no));
+
+  return jsonb_build_object('lead_id', v_lead.lead_id, 'sales_owner_user_id', salesperson, 'prospect_id', v_target);
+end
+$$;
+revoke execute on function crm_assign_lead(uuid, uuid) from public;
+grant execute on function crm_assign_lead(uuid, uuid) to bizos_authenticated;
+select pin_search_path('crm_assign_lead(uuid, uuid)');
+revoke execute on function crm_assign_lead(uuid, uuid) from public;
+grant execute on function crm_assign_lead(uuid, uuid) to bizos_authenticated;

@@ -1,0 +1,185 @@
+-- Files: storage objects, bucket limits, the rule that a row uses only its
+-- writer's own upload, and upload intents (the uploader's RPCs and sweep).
+--
+-- The current definition of every function and view of this module, applied
+-- with create or replace after the versioned migrations whenever a file
+-- changes (sql/src/api.rs; see sql/CONVENTIONS.md). Unqualified names: the
+-- same file builds the shared tier and every schema tier.
+
+-- The bucket's limits hold for every row, however it is written.
+create or replace function objects_check_bucket() returns trigger
+language plpgsql
+as $$
+declare
+  b storage_buckets;
+begin
+  select * into b from storage_buckets s where s.bucket = new.bucket;
+  if not found then
+    raise exception using errcode = '23503', column = 'bucket', constraint = 'objects_bucket_fkey',
+      message = format('bucket: no bucket %s', new.bucket);
+  end if;
+  if new.size_bytes > b.max_bytes then
+    raise exception using errcode = '23514', column = 'size_bytes', constraint = 'objects_size_bytes_check',
+      message = format('size_bytes: %s bytes is over the %s-byte limit of bucket %s', new.size_bytes, b.max_bytes, b.bucket);
+  end if;
+  if not new.content_type like any (b.content_types) then
+    raise exception using errcode = '23514', column = 'content_type', constraint = 'objects_content_type_check',
+      message = format('content_type: %s files are not accepted in bucket %s', new.content_type, b.bucket);
+  end if;
+  return new;
+end
+$$;
+select pin_search_path('objects_check_bucket()');
+
+-- A row may only use a file of the right bucket that its writer uploaded.
+-- Trigger argument: the bucket.
+create or replace function require_own_object() returns trigger
+language plpgsql
+as $$
+declare
+  o objects;
+begin
+  select * into o from objects x where x.tenant_id = new.tenant_id and x.object_id = new.object_id;
+  if not found then
+    raise exception using errcode = 'P0002', column = 'object_id',
+      message = format('object_id: no file %s in this tenant', new.object_id);
+  end if;
+  if o.bucket <> tg_argv[0] then
+    raise exception using errcode = 'P0001', column = 'object_id',
+      message = format('object_id: file %s is in bucket %s, not %s', new.object_id, o.bucket, tg_argv[0]);
+  end if;
+  if bizos.uid() is not null and o.created_by is distinct from bizos.uid() then
+    raise exception using errcode = '42501', column = 'object_id',
+      message = format('object_id: file %s was uploaded by someone else', new.object_id);
+  end if;
+  return new;
+end
+$$;
+select pin_search_path('require_own_object()');
+
+-- upload_begin(bucket, owner_lock) -> {object_id, bucket, object_key}
+create or replace function upload_begin(bucket text, owner_lock integer default null) returns jsonb
+language plpgsql
+as $$
+declare
+  r upload_intents;
+begin
+  if bizos.uid() is null or bizos.tenant_id() is null then
+    raise exception using errcode = '42501', message = 'no user in the request claims';
+  end if;
+  if not exists (select 1 from storage_buckets b where b.bucket = upload_begin.bucket) then
+    perform raise_field('bucket', format('no bucket %s', upload_begin.bucket));
+  end if;
+  if upload_begin.owner_lock is not null and upload_begin.owner_lock <= 0 then
+    perform raise_field('owner_lock', 'must be positive');
+  end if;
+  insert into upload_intents (tenant_id, bucket, owner_lock)
+  values (bizos.tenant_id(), upload_begin.bucket, upload_begin.owner_lock)
+  returning * into r;
+  return jsonb_build_object('object_id', r.object_id, 'bucket', r.bucket, 'object_key', r.object_key);
+end
+$$;
+grant execute on function upload_begin(text, integer) to bizos_authenticated;
+
+-- upload_started(object_id, multipart_id): the S3 multipart upload of an
+-- upload in progress, recorded before its first part is sent.
+create or replace function upload_started(object_id uuid, multipart_id text) returns void
+language plpgsql
+as $$
+begin
+  update upload_intents i set multipart_id = upload_started.multipart_id
+   where i.tenant_id = bizos.tenant_id() and i.object_id = upload_started.object_id;
+  if not found then
+    raise exception using errcode = 'P0002', column = 'object_id',
+      message = format('object_id: no upload %s of yours in progress', upload_started.object_id);
+  end if;
+end
+$$;
+grant execute on function upload_started(uuid, text) to bizos_authenticated;
+
+-- object_create({object_id, bucket, file_name, content_type, size_bytes, sha256})
+--   -> {object_id, bucket, object_key, ...}
+-- The BFF has streamed the bytes to object_key (tenant/bucket/object_id)
+-- and registers them in the transaction of the request that uses them.
+-- It consumes the upload's intent in the same
+-- transaction: a file is registered only while its upload is still known
+-- (a sweep that removed the bytes also removed the intent, and holds its
+-- row lock while doing so).
+create or replace function object_create(payload jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  v_bucket text;
+  r objects;
+begin
+  if bizos.uid() is null or v_tenant is null then
+    raise exception using errcode = '42501', message = 'no user in the request claims';
+  end if;
+  perform payload_check(payload, '{"object_id": "uuid", "bucket": "text", "file_name": "text", "content_type": "text", "size_bytes": "integer", "sha256": "text"}');
+  v_bucket := payload_text(payload, 'bucket', true, 63);
+  if not exists (select 1 from storage_buckets b where b.bucket = v_bucket) then
+    perform raise_field('bucket', format('no bucket %s', v_bucket));
+  end if;
+  insert into objects (tenant_id, object_id, bucket, file_name, content_type, size_bytes, sha256)
+  values (v_tenant, payload_uuid(payload, 'object_id', true), v_bucket,
+          payload_text(payload, 'file_name', true, 255), lower(payload_text(payload, 'content_type', true, 255)),
+          payload_numeric(payload, 'size_bytes', true, 0)::bigint, lower(payload_text(payload, 'sha256', true, 64)))
+  returning * into r;
+  delete from upload_intents i
+   where i.tenant_id = v_tenant and i.object_id = r.object_id and i.bucket = r.bucket
+     and i.created_by = bizos.uid();
+  if not found then
+    raise exception using errcode = 'P0001', column = 'object_id',
+      message = format('object_id: no upload %s of yours in bucket %s is in progress (start one with upload_begin; '
+                       'an interrupted or expired upload was removed: send the file again)', r.object_id, r.bucket);
+  end if;
+  return to_jsonb(r);
+end
+$$;
+grant execute on function object_create(jsonb)
+  to bizos_authenticated;
+
+-- upload_sweep_claim(max_age_secs, max_rows): dead intents, locked until
+-- the caller's transaction ends (FOR UPDATE SKIP LOCKED: concurrent sweeps
+-- claim different intents, and an intent being consumed by object_create is
+-- skipped). `registered`: an objects row exists for it (it cannot, since
+-- object_create consumes the intent; its bytes are then never touched).
+-- Call it in a transaction, delete each claimed intent's bytes, then call
+-- upload_intent_forget for it and commit.
+create or replace function upload_sweep_claim(max_age_secs double precision, max_rows integer default 100)
+returns table (tenant_id uuid, object_id uuid, object_key text, multipart_id text, registered boolean)
+language sql
+security definer
+as $$
+  select i.tenant_id, i.object_id, i.object_key, i.multipart_id,
+         exists (select 1 from objects o where o.tenant_id = i.tenant_id and o.object_id = i.object_id)
+    from upload_intents i
+   where i.created_at < pg_catalog.now() - pg_catalog.make_interval(secs => max_age_secs)
+      or (i.owner_lock is not null
+          and not exists (select 1 from pg_catalog.pg_locks l
+                           where l.locktype = 'advisory' and l.granted
+                             and l.database = (select d.oid from pg_catalog.pg_database d
+                                                where d.datname = pg_catalog.current_database())
+                             and l.classid = 1651079791::oid and l.objid = i.owner_lock::oid
+                             and l.objsubid = 2))
+   order by i.created_at
+   limit greatest(max_rows, 1)
+     for update of i skip locked
+$$;
+select pin_search_path('upload_sweep_claim(double precision, integer)');
+revoke execute on function upload_sweep_claim(double precision, integer) from public;
+grant execute on function upload_sweep_claim(double precision, integer) to bizos_app;
+
+-- upload_intent_forget(tenant_id, object_id): the intent's bytes are gone
+-- (a sweep, or the BFF cleaning up after a failed or replayed request).
+create or replace function upload_intent_forget(tenant_id uuid, object_id uuid) returns void
+language sql
+security definer
+as $$
+  delete from upload_intents i
+   where i.tenant_id = upload_intent_forget.tenant_id and i.object_id = upload_intent_forget.object_id
+$$;
+select pin_search_path('upload_intent_forget(uuid, uuid)');
+revoke execute on function upload_intent_forget(uuid, uuid) from public;
+grant execute on function upload_intent_forget(uuid, uuid) to bizos_app;

@@ -1,0 +1,352 @@
+-- Platform: timestamps and created_by, search-path pinning, permissions,
+-- team and department scope, request authentication, idempotency keys,
+-- temp-table checks and the tenant's today.
+--
+-- The current definition of every function and view of this module, applied
+-- with create or replace after the versioned migrations whenever a file
+-- changes (sql/src/api.rs; see sql/CONVENTIONS.md). Unqualified names: the
+-- same file builds the shared tier and every schema tier.
+
+-- created_at / updated_at belong to the database, not to clients.
+create or replace function stamp_timestamps() returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if tg_op = 'INSERT' then
+    new.created_at := now();
+  else
+    new.created_at := old.created_at;
+  end if;
+  new.updated_at := now();
+  return new;
+end
+$$;
+
+-- SECURITY DEFINER functions pin their search path to pg_catalog, the schema
+-- they live in (owned by bizos_owner; no one else can create objects there),
+-- the helper extensions and pg_temp last. The schema is only known when the
+-- migration or api file runs (shared tier: public; schema tier: the
+-- tenant's schema), so it is read from the function itself.
+create or replace function pin_search_path(fn regprocedure) returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  home text;
+begin
+  select n.nspname into home
+    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+   where p.oid = fn;
+  execute format('alter function %s set search_path = pg_catalog, %I, extensions, pg_temp', fn, home);
+end
+$$;
+revoke execute on function pin_search_path(regprocedure) from public;
+
+-- The default grants every new tenant starts with.
+create or replace function default_role_permissions()
+returns table (app_role text, permission text)
+language sql immutable
+as $$
+  values
+    ('super_admin', 'profile.manage'), ('super_admin', 'permission.manage'),
+    ('super_admin', 'lead.create'), ('super_admin', 'lead.update'), ('super_admin', 'lead.assign'),
+    ('super_admin', 'prospect.stage'), ('super_admin', 'activity.create'),
+    ('super_admin', 'marketing.write'),
+    ('super_admin', 'ticket.create'), ('super_admin', 'ticket.update'), ('super_admin', 'ticket.message'),
+    ('super_admin', 'kpi.target.manage'), ('super_admin', 'kpi.entry.create'),
+    ('super_admin', 'invoice.create'), ('super_admin', 'invoice.delete'), ('super_admin', 'payment.record'),
+    ('super_admin', 'collection.create'), ('super_admin', 'audit.read'),
+    ('director', 'audit.read'),
+    ('marketing_manager', 'lead.create'), ('marketing_manager', 'lead.update'), ('marketing_manager', 'lead.assign'),
+    ('marketing_manager', 'marketing.write'), ('marketing_manager', 'activity.create'),
+    ('marketing_manager', 'ticket.create'), ('marketing_manager', 'ticket.message'),
+    ('marketing_manager', 'kpi.target.manage'), ('marketing_manager', 'kpi.entry.create'),
+    ('sales_manager', 'lead.create'), ('sales_manager', 'lead.update'), ('sales_manager', 'lead.assign'),
+    ('sales_manager', 'prospect.stage'), ('sales_manager', 'activity.create'),
+    ('sales_manager', 'ticket.create'), ('sales_manager', 'ticket.message'),
+    ('sales_manager', 'kpi.target.manage'), ('sales_manager', 'kpi.entry.create'),
+    ('sales_manager', 'collection.create'),
+    ('salesperson', 'lead.create'), ('salesperson', 'lead.update'), ('salesperson', 'prospect.stage'),
+    ('salesperson', 'activity.create'), ('salesperson', 'ticket.create'), ('salesperson', 'ticket.message'),
+    ('salesperson', 'kpi.entry.create'), ('salesperson', 'collection.create'),
+    ('ops', 'ticket.create'), ('ops', 'ticket.update'), ('ops', 'ticket.message'), ('ops', 'kpi.entry.create'),
+    ('finance', 'invoice.create'), ('finance', 'payment.record'), ('finance', 'collection.create'),
+    ('finance', 'ticket.create'), ('finance', 'ticket.update'), ('finance', 'ticket.message'), ('finance', 'kpi.entry.create')
+$$;
+
+create or replace function grant_default_permissions() returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  execute format(
+    'insert into %I.role_permissions (tenant_id, app_role, permission)
+     select $1, d.app_role, d.permission from %I.default_role_permissions() d
+     on conflict do nothing', tg_table_schema, tg_table_schema)
+  using new.tenant_id;
+  return null;
+end
+$$;
+
+-- created_by is the caller on insert and never changes: a client cannot
+-- write a row in someone else's name (outside a request, e.g. migrations
+-- and demo data, the given value stays).
+create or replace function keep_created_by() returns trigger
+language plpgsql
+as $$
+begin
+  if tg_op = 'INSERT' then
+    new.created_by := coalesce(bizos.uid(), new.created_by);
+  else
+    new.created_by := old.created_by;
+  end if;
+  return new;
+end
+$$;
+
+-- May the caller do `permission`? (RLS decides which rows; this decides
+-- which actions: 403 instead of invisible.)
+create or replace function has_permission(permission text) returns boolean
+language sql stable
+as $$
+  select exists (
+    select 1 from role_permissions r
+     where r.tenant_id = (select bizos.tenant_id())
+       and r.app_role = (select bizos.app_role())
+       and r.permission = has_permission.permission)
+$$;
+select pin_search_path('has_permission(text)');
+grant execute on function has_permission(text)
+  to bizos_authenticated;
+
+-- The caller and everyone who reports to them, directly or not.
+create or replace function my_team_ids() returns uuid[]
+language sql stable
+as $$
+  with recursive team (user_id) as (
+    select (select bizos.uid())
+    union
+    select p.user_id
+      from profiles p
+      join team t on p.manager_user_id = t.user_id
+     where p.tenant_id = (select bizos.tenant_id())
+  )
+  select coalesce(array_agg(user_id), '{}') from team where user_id is not null
+$$;
+select pin_search_path('my_team_ids()');
+grant execute on function my_team_ids()
+  to bizos_authenticated;
+
+-- The caller's department (ops scope), or NULL.
+create or replace function my_dept_code() returns text
+language sql stable
+as $$
+  select p.dept_code from profiles p
+   where p.tenant_id = (select bizos.tenant_id()) and p.user_id = (select bizos.uid())
+$$;
+select pin_search_path('my_dept_code()');
+grant execute on function my_dept_code()
+  to bizos_authenticated;
+
+-- Raises 42501 unless the caller has `permission`.
+create or replace function require_permission(permission text) returns void
+language plpgsql stable
+as $$
+begin
+  if (select bizos.tenant_id()) is null then
+    raise exception using errcode = '42501', message = 'no tenant in the request claims';
+  end if;
+  if not has_permission(permission) then
+    raise exception using errcode = '42501',
+      message = format('your role (%s) may not do %s', coalesce((select bizos.app_role()), 'none'), permission);
+  end if;
+end
+$$;
+select pin_search_path('require_permission(text)');
+grant execute on function require_permission(text)
+  to bizos_authenticated;
+
+-- Deletes expired keys (all tenants); the BFF calls it on a timer as its
+-- login role, which owns no rows: hence SECURITY DEFINER, and nothing else.
+create or replace function purge_idempotency_keys() returns bigint
+language sql
+security definer
+as $$
+  with gone as (delete from idempotency_keys where expires_at < now() returning 1)
+  select count(*) from gone
+$$;
+select pin_search_path('purge_idempotency_keys()');
+revoke execute on function purge_idempotency_keys() from public;
+grant execute on function purge_idempotency_keys() to bizos_app;
+
+-- Login roles have no TEMP on the database, so no login role can put a
+-- relation, view or function into its session's pg_temp; the import staging
+-- creates its temp tables inside SECURITY DEFINER functions, as the owner.
+-- Defence in depth: a definer function that uses a pg_temp relation first
+-- checks that it is a plain temporary table of the definer itself; a view,
+-- a foreign table or anyone else's table under that name is refused before
+-- it is read, so code of the caller's never runs with the owner's rights.
+-- True when pg_temp.<name> is a temporary table of the current user (in a
+-- SECURITY DEFINER function: the definer), false when there is none; any
+-- other relation under that name (a view, someone else's table) is an
+-- error, so the caller never learns more than that the name is taken.
+create or replace function own_temp_table(name text) returns boolean
+language plpgsql stable
+as $$
+declare
+  c record;
+begin
+  select k.relkind, k.relowner, k.relpersistence into c
+    from pg_class k
+   where k.oid = to_regclass('pg_temp.' || quote_ident(name));
+  if not found then
+    return false;
+  end if;
+  if c.relkind <> 'r' or c.relpersistence <> 't' or c.relowner <> current_user::regrole::oid then
+    raise exception using errcode = '42501',
+      message = format('pg_temp.%s is not a temporary table of %s: refusing to use it', name, current_user),
+      hint = 'another object took this name in the session; start a new session';
+  end if;
+  return true;
+end
+$$;
+select pin_search_path('own_temp_table(text)');
+revoke execute on function own_temp_table(text) from public;
+
+-- The profile is the authority. A token identifies a user (`sub`) of a tenant (`tenant_id`); nothing else
+-- in it decides what the request may do. The BFF (bff/src/db.rs `begin_as`)
+-- opens every request transaction with, in one statement,
+--
+--   select authenticate_request()
+--     from (select set_config('role', 'bizos_authenticated', true),
+--                  set_config('request.jwt.claims', <verified claims>, true),
+--                  set_config('request.id', <x-request-id>, true)) s
+--
+-- and authenticate_request() then
+--
+-- * refuses a user without a profile in the tenant         (SQLSTATE ZA001),
+-- * refuses a deactivated profile (profiles.active false)  (SQLSTATE ZA002),
+-- * refuses every request of a suspended tenant            (SQLSTATE ZA003),
+-- * makes the whole transaction read-only for a tenant whose status is
+--   read_only: every write, also inside SECURITY DEFINER functions, the
+--   audit trigger and nextval(), fails with PostgreSQL's own 25006
+--   (read_only_sql_transaction), and the request cannot switch back:
+--   PostgreSQL refuses `transaction_read_only = off` once the transaction
+--   has run a query (and inside any subtransaction). PostgreSQL 15 still
+--   lets `RESET transaction_read_only` through (16 refuses it); the BFF
+--   never sends it, and a session able to run arbitrary SQL could as well
+--   rewrite request.jwt.claims, so this is the same trust boundary;
+-- * rewrites request.jwt.claims so that `app_role` is the profile's: a
+--   token that claims another role (or none) is not refused, its claim is
+--   ignored. Department and team already come from profiles
+--   (my_dept_code(), my_team_ids()), so every policy and permission check
+--   reads the profile through bizos.app_role() from here on.
+--
+-- Deactivation, a role change, suspension and read-only mode therefore take
+-- effect on the caller's next request, whatever the token says and however
+-- long it is still valid. The SQLSTATEs are the BFF's contract: it answers
+-- 403 with codes no_profile, user_inactive, tenant_suspended and (25006)
+-- tenant_read_only (bff/src/error.rs).
+--
+-- SECURITY DEFINER so that authentication does not depend on the row
+-- policies of profiles and tenants, which are evaluated with the claims it
+-- is about to correct (a policy reading bizos.app_role() would see the
+-- token's role). It checks its caller itself: it runs only once the
+-- transaction has switched to bizos_authenticated, it reads no row but the
+-- one the claims name, and it returns only that profile's app role.
+create or replace function authenticate_request() returns text
+language plpgsql
+volatile
+security definer
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  v_user uuid := bizos.uid();
+  v_role text;
+  v_active boolean;
+  v_status text;
+begin
+  -- The role setting is the request's, not this function's owner: it is
+  -- bizos_authenticated only when the caller switched to it first.
+  if pg_catalog.current_setting('role', true) is distinct from 'bizos_authenticated' then
+    raise exception using errcode = '42501',
+      message = 'authenticate_request() runs at the start of a request, after the switch to bizos_authenticated';
+  end if;
+  if v_tenant is null or v_user is null then
+    raise exception using errcode = 'ZA001',
+      message = 'the token does not name a user of a tenant';
+  end if;
+
+  select p.app_role, p.active, t.status
+    into v_role, v_active, v_status
+    from profiles p
+    join tenants t on t.tenant_id = p.tenant_id
+   where p.tenant_id = v_tenant and p.user_id = v_user;
+  if not found then
+    raise exception using errcode = 'ZA001',
+      message = 'this user has no profile in this tenant';
+  end if;
+  if not v_active then
+    raise exception using errcode = 'ZA002',
+      message = 'this user is deactivated',
+      hint = 'ask an administrator of your organisation';
+  end if;
+  if v_status = 'suspended' then
+    raise exception using errcode = 'ZA003',
+      message = 'this organisation is suspended';
+  end if;
+  if v_status = 'read_only' then
+    perform pg_catalog.set_config('transaction_read_only', 'on', true);
+  end if;
+
+  -- The profile wins over whatever app_role the token carried.
+  perform pg_catalog.set_config('request.jwt.claims',
+    (coalesce(bizos.claims(), '{}'::jsonb) || pg_catalog.jsonb_build_object('app_role', v_role))::text,
+    true);
+  return v_role;
+end
+$$;
+select pin_search_path('authenticate_request()');
+revoke execute on function authenticate_request() from public;
+grant execute on function authenticate_request() to bizos_app;
+comment on function authenticate_request() is
+  'Start of every request transaction: refuses users without an active profile and suspended tenants, makes read_only tenants'' transactions read-only, and sets app_role in request.jwt.claims from the profile.';
+
+-- The tenant's current date and the tenant's date of an instant. Both read
+-- the tenant's row once; a view over many rows should join v_tenant_today
+-- rather than call them per row.
+create or replace function tenant_today(tenant uuid default bizos.tenant_id()) returns date
+language sql stable
+as $$
+  select (pg_catalog.now() at time zone t.time_zone)::date from tenants t where t.tenant_id = tenant
+$$;
+select pin_search_path('tenant_today(uuid)');
+comment on function tenant_today(uuid) is 'The tenant''s current date (tenants.time_zone); NULL for an unknown or invisible tenant.';
+revoke execute on function tenant_today(uuid) from public;
+grant execute on function tenant_today(uuid) to bizos_authenticated;
+
+create or replace function tenant_date(at timestamptz, tenant uuid default bizos.tenant_id()) returns date
+language sql stable
+as $$
+  select (at at time zone t.time_zone)::date from tenants t where t.tenant_id = tenant
+$$;
+select pin_search_path('tenant_date(timestamptz, uuid)');
+comment on function tenant_date(timestamptz, uuid) is 'The tenant''s date of an instant (tenants.time_zone).';
+revoke execute on function tenant_date(timestamp with time zone, uuid) from public;
+grant execute on function tenant_date(timestamp with time zone, uuid) to bizos_authenticated;
+
+-- "Today" is the tenant's today (SPEC §3 Time): days, ages and periods are
+-- cut in the tenant's time zone (tenants.time_zone), never in the time zone
+-- of whatever session reads them, so a report gives the same number from
+-- any client. RPCs and triggers call tenant_today(); views join
+-- v_tenant_today per row's tenant, so they give the same numbers in any
+-- session time zone and when read by the owner for analytics.
+-- The current date of every tenant the caller can read (its own; every
+-- tenant for the owner). Views join this instead of calling
+-- tenant_today() per row; it is the same expression.
+create or replace view v_tenant_today with (security_invoker = true) as
+select t.tenant_id, t.time_zone, (pg_catalog.now() at time zone t.time_zone)::date as today
+  from tenants t;
+comment on view v_tenant_today is 'The tenant''s current date (tenants.time_zone), one row per readable tenant.';
+grant select on v_tenant_today to bizos_authenticated;

@@ -1,0 +1,10 @@
+//! The BFF through HTTP: routes, the OpenAPI contract, files, idempotency,
+//! imports and the responses of writes.
+
+mod api;
+mod contract;
+mod files;
+mod files_s3;
+mod idempotency;
+mod imports;
+mod write_responses;

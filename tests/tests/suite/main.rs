@@ -1,0 +1,35 @@
+//! The integration tests of bizos: one test binary (it links the BFF and
+//! the harness once), a module per area, as zero2prod's `tests/api/main.rs`.
+//!
+//! Adding an area is one line: put the tests in `suite/<area>.rs` (or
+//! `suite/<area>/mod.rs` with submodules) and add `mod <area>;` below.
+//! Test names read `<area>::<test>`, so `cargo test -p bizos-tests <area>::`
+//! runs one area. Every test shares this process: use `TestDb::new()` for a
+//! database of its own, never `std::env::set_var` or process-wide state
+//! (settings go through `spawn_app_with`).
+
+mod analytics;
+mod audit_coverage;
+mod auth;
+mod crm;
+mod demo;
+mod extension_upgrade;
+mod http;
+mod imports_stage;
+mod kpi;
+mod payload_contract;
+mod pii_corpus;
+mod platform;
+mod primitives;
+mod profile_authority;
+mod receivables;
+mod rls_matrix;
+mod schema_api;
+mod security_catalog;
+mod sql_scripts;
+mod tenancy;
+mod ticketing;
+mod trusted_numbers;
+mod upload_crash;
+mod vector;
+mod vector_crash;
