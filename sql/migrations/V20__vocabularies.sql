@@ -9,8 +9,11 @@
 -- reference tables, copied to every node), readable by every request role,
 -- written only by the owner (a migration). The tables that use a term refer
 -- to it with a foreign key named <table>_<column>_fkey, which replaces the
--- check constraint of the same column; the BFF reads the `vocabulary` view
--- at startup and validates request fields and fills the OpenAPI enums from it.
+-- check constraint of the same column. The `vocabulary` view over all of
+-- them and `vocabulary_check()` live in sql/api/vocabulary.sql; the BFF
+-- reads the view at startup, validates request fields and fills the
+-- OpenAPI enums from it. (The api run after this migration also builds the
+-- analytics views of the new tables: analytics.sql.)
 --
 -- Case: a term is stored in the form the functions fold input to (lead
 -- channels, ticket types, priorities, payment methods and app roles lower
@@ -266,59 +269,3 @@ alter table payments
 alter table kpi_entries
   drop constraint kpi_entries_source_check,
   add constraint kpi_entries_source_fkey foreign key (source) references kpi_entry_sources (code);
-
--- The new tables get their analytics views (readable by logins granted
--- every tenant: they have no tenant_id).
-select analytics_build_views();
-
--- ---------------------------------------------------------------------------
--- moves to sql/api/vocabulary.sql
--- ---------------------------------------------------------------------------
-
--- Every term of every vocabulary: what the BFF loads at startup (as
--- bizos_authenticated) to validate requests and to fill the OpenAPI enums.
-create view vocabulary with (security_invoker = true) as
-  select 'app_roles'::text as vocabulary, code as term, position, description from app_roles
-  union all select 'lead_channels', code, position, description from lead_channels
-  union all select 'lead_statuses', code, position, description from lead_statuses
-  union all select 'ticket_types', code, position, description from ticket_types
-  union all select 'ticket_priorities', code, position, description from ticket_priorities
-  union all select 'ticket_statuses', code, position, description from ticket_statuses
-  union all select 'inquiry_statuses', code, position, description from inquiry_statuses
-  union all select 'invoice_statuses', code, position, description from invoice_statuses
-  union all select 'payment_methods', code, position, description from payment_methods
-  union all select 'kpi_entry_sources', code, position, description from kpi_entry_sources;
-comment on view vocabulary is
-  'Every term of every vocabulary (one lookup table each, named in the column vocabulary), in list order.';
-grant select on vocabulary to bizos_authenticated;
-
--- The value when it is a term of the vocabulary (or NULL), else the house
--- error: P0001 '<field>: must be one of a, b, c' with COLUMN = field, which
--- the BFF sends as 422 naming the field. Fold the case first (lower() or
--- upper(), as the vocabulary stores it). An unknown vocabulary is a bug of
--- the caller: 42704.
-create function vocabulary_check(vocabulary text, value text, field text) returns text
-language plpgsql stable
-as $$
-declare
-  v_terms text[];
-begin
-  select array_agg(v.term order by v.position) into v_terms
-    from vocabulary v
-   where v.vocabulary = vocabulary_check.vocabulary;
-  if v_terms is null then
-    raise exception using errcode = '42704',
-      message = format('vocabulary_check: there is no vocabulary %L', vocabulary_check.vocabulary);
-  end if;
-  if vocabulary_check.value is null or vocabulary_check.value = any (v_terms) then
-    return vocabulary_check.value;
-  end if;
-  raise exception using errcode = 'P0001', column = field,
-    message = format('%s: must be one of %s', field, array_to_string(v_terms, ', '));
-end
-$$;
-select pin_search_path('vocabulary_check(text, text, text)');
-revoke execute on function vocabulary_check(text, text, text) from public;
-grant execute on function vocabulary_check(text, text, text) to bizos_authenticated;
-comment on function vocabulary_check(text, text, text) is
-  'The value if it is a term of the vocabulary (a table of the vocabulary view) or NULL; else P0001 "<field>: must be one of ..." with COLUMN = field.';

@@ -33,3 +33,4 @@ mod trusted_numbers;
 mod upload_crash;
 mod vector;
 mod vector_crash;
+mod vocabulary;
