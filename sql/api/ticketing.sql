@@ -58,16 +58,20 @@ begin
 end
 $$;
 
--- Every tenant starts with a full matrix (a business day is 540 minutes).
+-- Every tenant starts with a full matrix (a business day is 540 minutes):
+-- every ticket type (the vocabulary) with the default targets of each
+-- priority (a priority added to ticket_priorities needs its targets here).
 create or replace function default_sla_policies()
 returns table (ticket_type text, priority text, response_minutes integer, resolution_minutes integer)
-language sql immutable
+language sql stable
 as $$
-  select t.ticket_type, p.priority, p.response_minutes, p.resolution_minutes
-    from (values ('inquiry_tariff'), ('general_request'), ('complaint'), ('service_request')) t (ticket_type)
+  select t.code, p.priority, p.response_minutes, p.resolution_minutes
+    from ticket_types t
    cross join (values ('urgent', 30, 240), ('high', 60, 540), ('normal', 240, 1620), ('low', 480, 2700))
          p (priority, response_minutes, resolution_minutes)
 $$;
+-- Called by grant_default_sla_policies under its own (pg_catalog) path.
+select pin_search_path('default_sla_policies()');
 
 create or replace function grant_default_sla_policies() returns trigger
 language plpgsql
