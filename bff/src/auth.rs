@@ -19,18 +19,6 @@ use uuid::Uuid;
 use crate::error::ApiError;
 pub use crate::jwt::{issue_token, AuthError, JwtVerifier};
 
-/// App roles known to the schema (profiles_app_role_check); `bizos token
-/// --role` picks a user of one of them.
-pub const APP_ROLES: [&str; 7] = [
-    "super_admin",
-    "director",
-    "marketing_manager",
-    "sales_manager",
-    "salesperson",
-    "ops",
-    "finance",
-];
-
 /// A verified caller.
 #[derive(Debug, Clone)]
 pub struct Caller {

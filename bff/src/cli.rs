@@ -6,7 +6,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use crate::auth::{issue_token, APP_ROLES};
+use crate::auth::issue_token;
 use crate::config::{blank_env_is_unset, ServeArgs, Settings, MIN_HS256_SECRET_BYTES};
 use crate::startup::Application;
 use crate::telemetry;
@@ -67,9 +67,9 @@ pub struct TokenArgs {
     #[arg(long)]
     pub user: Option<Uuid>,
     /// App role of the user to look up (also put in the token as an
-    /// informational claim; the database uses the profile's role).
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(APP_ROLES))]
-    #[arg(required_unless_present_all = ["tenant", "user"])]
+    /// informational claim; the database uses the profile's role). Checked
+    /// against the database's app_roles whenever BIZOS_DATABASE_URL is set.
+    #[arg(long, required_unless_present_all = ["tenant", "user"])]
     pub role: Option<String>,
     /// Slug of the tenant to look users up in when --tenant/--user are missing.
     #[arg(long, default_value = "demo")]
@@ -214,6 +214,9 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
     if args.secret.len() < MIN_HS256_SECRET_BYTES {
         anyhow::bail!("BIZOS_JWT_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes");
     }
+    if let (Some(url), Some(role)) = (args.database_url.as_deref(), args.role.as_deref()) {
+        check_app_role(url, role).await?;
+    }
     let (tenant, user) = match (args.tenant, args.user) {
         (Some(t), Some(u)) => (t, u),
         (tenant, _) => {
@@ -236,6 +239,21 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
         args.role.as_deref(),
         Duration::from_secs(args.ttl_secs),
     )
+}
+
+/// Refuses a role that is not a term of the database's app_roles.
+async fn check_app_role(url: &str, role: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let roles: Vec<String> = sqlx::query_scalar(
+        "select term from vocabulary where vocabulary = 'app_roles' order by position",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    if !roles.iter().any(|r| r == role) {
+        anyhow::bail!("--role: must be one of {}", roles.join(", "));
+    }
+    Ok(())
 }
 
 /// The first active user (by e-mail) of `role` in the tenant.

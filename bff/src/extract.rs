@@ -1,11 +1,15 @@
 //! Extractors whose rejections use the API's error shape.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::vocabulary::Vocabulary;
 
 /// A JSON body parsed into `T` (a typed request with
 /// `#[serde(deny_unknown_fields)]`). Every rejection names the field:
@@ -17,6 +21,10 @@ use crate::error::ApiError;
 ///   `invalid`, `field` = the JSON path (`company_name`, `rfq.origin`,
 ///   `evidence[2]`), or `body` for the body as a whole (e.g. an array);
 /// - no `content-type: application/json` → 415; over the body limit → 413.
+///
+/// Closed sets are checked against the server's vocabulary, made current
+/// for the parse (serde's deserializers take no state; the parse is
+/// synchronous, see [`Vocabulary::scope`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -24,6 +32,7 @@ impl<T, S> FromRequest<S> for Json<T>
 where
     T: DeserializeOwned,
     S: Send + Sync,
+    Arc<Vocabulary>: FromRef<S>,
 {
     type Rejection = ApiError;
 
@@ -44,7 +53,9 @@ where
                 }
             }
         })?;
-        parse_body(&bytes).map(Json)
+        Arc::<Vocabulary>::from_ref(state)
+            .scope(|| parse_body(&bytes))
+            .map(Json)
     }
 }
 
@@ -134,10 +145,25 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
 
-/// Query parameters with the API's error shape.
-#[derive(Debug, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+/// Query parameters with the API's error shape (400, `field` = `query`);
+/// closed sets are checked against the server's vocabulary, as in [`Json`].
+#[derive(Debug)]
 pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+    Arc<Vocabulary>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Query(value) = Arc::<Vocabulary>::from_ref(state)
+            .scope(|| axum::extract::Query::<T>::try_from_uri(&parts.uri))?;
+        Ok(Query(value))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -18,5 +18,6 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod tenants;
+pub mod vocabulary;
 
 pub use error::{ApiError, Result};

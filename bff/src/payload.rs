@@ -634,132 +634,160 @@ impl<const MAX: usize> ToSchema for IdList<MAX> {
 
 // ------------------------------------------------------------------ closed sets
 
-/// Declares a closed set of strings: a Rust enum that parses the way the
-/// database compares (after trimming spaces and the given case folding),
-/// serializes as the canonical value and documents itself as a JSON
-/// Schema `enum`.
-macro_rules! closed_set {
-    ($(#[$doc:meta])* $name:ident, fold = $fold:ident, { $($variant:ident = $value:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [&'static str] = &[$($value),+];
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $value),+ }
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                let folded = closed_set!(@fold $fold, s.trim_matches(' '));
-                match folded.as_str() {
-                    $($value => Ok($name::$variant),)+
-                    _ => Err(serde::de::Error::custom(format!(
-                        "must be one of {}", $name::ALL.join(", ")))),
-                }
-            }
-        }
-
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl utoipa::PartialSchema for $name {
-            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                let description = match closed_set!(@case $fold) {
-                    "" => String::from(stringify!($name)),
-                    how => format!("{} ({how})", stringify!($name)),
-                };
-                utoipa::openapi::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::String)
-                    .enum_values(Some($name::ALL.iter().copied()))
-                    .description(Some(description))
-                    .into()
-            }
-        }
-
-        impl utoipa::ToSchema for $name {
-            fn name() -> std::borrow::Cow<'static, str> {
-                std::borrow::Cow::Borrowed(stringify!($name))
-            }
-        }
-    };
-    (@fold exact, $s:expr) => { $s.to_owned() };
-    (@fold lower, $s:expr) => { $s.to_lowercase() };
-    (@fold upper, $s:expr) => { $s.to_uppercase() };
-    (@case exact) => { "" };
-    (@case lower) => { "case-insensitive" };
-    (@case upper) => { "case-insensitive" };
+/// How a closed set folds the case of its input before comparing, as the
+/// SQL functions fold it (`lower(...)`, `upper(...)` or not at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fold {
+    Exact,
+    Lower,
+    Upper,
 }
 
-closed_set!(
+impl Fold {
+    fn apply(self, s: &str) -> String {
+        match self {
+            Fold::Exact => s.to_owned(),
+            Fold::Lower => s.to_lowercase(),
+            Fold::Upper => s.to_uppercase(),
+        }
+    }
+}
+
+/// A closed set of the API: the terms of one or more vocabularies of the
+/// database (lookup tables, migration V20), read at startup
+/// ([`crate::vocabulary`]); no term is written here.
+#[derive(Debug, Clone, Copy)]
+pub struct ClosedSet {
+    /// The schema's name in the OpenAPI document.
+    pub name: &'static str,
+    /// The lookup tables whose terms it takes (their union).
+    pub vocabularies: &'static [&'static str],
+    pub fold: Fold,
+}
+
+impl ClosedSet {
+    /// Trims spaces, folds the case and checks the term against the
+    /// current vocabulary (see [`crate::vocabulary::Vocabulary::scope`]).
+    fn parse<E: de::Error>(&self, s: &str) -> Result<String, E> {
+        let folded = self.fold.apply(trim(s));
+        let Some(vocabulary) = crate::vocabulary::Vocabulary::current() else {
+            return Err(E::custom(
+                "cannot be checked: no vocabulary is loaded (a bug of the server)",
+            ));
+        };
+        let terms = vocabulary.union(self.vocabularies);
+        if terms.contains(&folded.as_str()) {
+            Ok(folded)
+        } else {
+            Err(E::custom(format!("must be one of {}", terms.join(", "))))
+        }
+    }
+
+    /// A string schema whose `enum` the served document fills from the
+    /// vocabulary (the `x-vocabulary` extension names the lookup tables).
+    fn schema(&self, doc: &str) -> RefOr<Schema> {
+        let case = match self.fold {
+            Fold::Exact => String::new(),
+            Fold::Lower | Fold::Upper => " (case-insensitive)".into(),
+        };
+        let extensions = utoipa::openapi::extensions::ExtensionsBuilder::new()
+            .add(crate::vocabulary::VOCABULARY_KEY, self.vocabularies)
+            .build();
+        let doc: Vec<&str> = doc
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        string_schema()
+            .description(Some(format!("{}{case}", doc.join(" "))))
+            .extensions(Some(extensions))
+            .into()
+    }
+}
+
+/// Declares the closed sets: for each a type holding the folded term (it
+/// parses the way the database compares, serializes as the term and
+/// documents itself as a string schema whose enum comes from the
+/// vocabulary), and [`CLOSED_SETS`], the list of them all.
+macro_rules! closed_sets {
+    ($($(#[doc = $doc:literal])+ $name:ident, fold = $fold:ident, vocabularies = [$($vocabulary:literal),+];)+) => {
+        $(
+            $(#[doc = $doc])+
+            #[derive(Debug, Clone, PartialEq, Eq)]
+            pub struct $name(String);
+
+            impl $name {
+                pub const SET: ClosedSet = ClosedSet {
+                    name: stringify!($name),
+                    vocabularies: &[$($vocabulary),+],
+                    fold: Fold::$fold,
+                };
+                pub fn as_str(&self) -> &str {
+                    &self.0
+                }
+                pub fn into_string(self) -> String {
+                    self.0
+                }
+            }
+
+            impl<'de> Deserialize<'de> for $name {
+                fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    let s = String::deserialize(d)?;
+                    Self::SET.parse::<D::Error>(&s).map($name)
+                }
+            }
+
+            impl Serialize for $name {
+                fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    s.serialize_str(&self.0)
+                }
+            }
+
+            impl PartialSchema for $name {
+                fn schema() -> RefOr<Schema> {
+                    Self::SET.schema(concat!($($doc, "\n"),+))
+                }
+            }
+
+            impl ToSchema for $name {
+                fn name() -> Cow<'static, str> {
+                    Cow::Borrowed(stringify!($name))
+                }
+            }
+        )+
+
+        /// Every closed set of the API.
+        pub const CLOSED_SETS: &[ClosedSet] = &[$($name::SET),+];
+    };
+}
+
+closed_sets! {
     /// Where a lead came from.
-    Channel, fold = lower, {
-    Website = "website", Whatsapp = "whatsapp", Referral = "referral", Event = "event",
-    SocialMedia = "social_media", Email = "email", Phone = "phone", WalkIn = "walk_in",
-    Marketplace = "marketplace", Partner = "partner", Other = "other",
-});
-
-closed_set!(
-    /// The statuses a lead can be moved to with PATCH (ASSIGNED comes with
-    /// POST /api/leads/{id}/assign); the database checks the transition.
-    LeadStatus, fold = upper, {
-    New = "NEW", Contacted = "CONTACTED", Qualified = "QUALIFIED",
-    Converted = "CONVERTED", Disqualified = "DISQUALIFIED",
-});
-
-closed_set!(
+    Channel, fold = Lower, vocabularies = ["lead_channels"];
+    /// A status a lead can be moved to with PATCH; the database refuses
+    /// ASSIGNED there (that comes with POST /api/leads/{id}/assign) and
+    /// checks the transition.
+    LeadStatus, fold = Upper, vocabularies = ["lead_statuses"];
     /// Every status of a lead (lists filter by it).
-    LeadState, fold = upper, {
-    New = "NEW", Assigned = "ASSIGNED", Contacted = "CONTACTED", Qualified = "QUALIFIED",
-    Converted = "CONVERTED", Disqualified = "DISQUALIFIED",
-});
-
-closed_set!(
+    LeadState, fold = Upper, vocabularies = ["lead_statuses"];
     /// Every status of an invoice.
-    InvoiceStatus, fold = upper, { Draft = "DRAFT", Issued = "ISSUED", Paid = "PAID", Void = "VOID" });
-
-closed_set!(
-    /// The four ticket types (exact, lower case).
-    TicketType, fold = exact, {
-    InquiryTariff = "inquiry_tariff", GeneralRequest = "general_request",
-    Complaint = "complaint", ServiceRequest = "service_request",
-});
-
-closed_set!(
+    InvoiceStatus, fold = Upper, vocabularies = ["invoice_statuses"];
+    /// The type of a ticket (exact, lower case).
+    TicketType, fold = Exact, vocabularies = ["ticket_types"];
     /// Ticket priority.
-    Priority, fold = lower, {
-    Low = "low", Normal = "normal", High = "high", Urgent = "urgent",
-});
-
-closed_set!(
+    Priority, fold = Lower, vocabularies = ["ticket_priorities"];
     /// Statuses of tickets (ticket_status) and inquiries (inquiry_status);
     /// which apply and which transitions are allowed is the database's.
-    TicketStatus, fold = upper, {
-    Open = "OPEN", InProgress = "IN_PROGRESS", WaitingCustomer = "WAITING_CUSTOMER",
-    Quoted = "QUOTED", Won = "WON", Lost = "LOST", Resolved = "RESOLVED",
-    Closed = "CLOSED", Cancelled = "CANCELLED",
-});
-
-closed_set!(
-    /// The status of a new invoice.
-    NewInvoiceStatus, fold = upper, { Draft = "DRAFT", Issued = "ISSUED" });
-
-closed_set!(
+    TicketStatus, fold = Upper, vocabularies = ["ticket_statuses", "inquiry_statuses"];
+    /// The status of a new invoice: the database takes DRAFT or ISSUED.
+    NewInvoiceStatus, fold = Upper, vocabularies = ["invoice_statuses"];
     /// How a payment was made.
-    PaymentMethod, fold = lower, {
-    BankTransfer = "bank_transfer", VirtualAccount = "virtual_account", Cash = "cash",
-    Giro = "giro", Card = "card", EWallet = "e_wallet", Other = "other",
-});
-
-closed_set!(
+    PaymentMethod, fold = Lower, vocabularies = ["payment_methods"];
     /// Where a KPI actual comes from (IMPORTED entries name their import row).
-    EntrySource, fold = upper, { Manual = "MANUAL", Imported = "IMPORTED" });
+    EntrySource, fold = Upper, vocabularies = ["kpi_entry_sources"];
+    /// An app role of a profile (what it may do is role_permissions).
+    AppRole, fold = Lower, vocabularies = ["app_roles"];
+}
 
 // ------------------------------------------------------------------ optional and PATCH fields
 
@@ -985,21 +1013,62 @@ mod tests {
         assert!(parse::<Row>(json!(2147483648u64)).is_err());
     }
 
+    /// A vocabulary as the database's `vocabulary` view gives it (these
+    /// terms are test data; the server reads the real ones).
+    fn vocabulary() -> std::sync::Arc<crate::vocabulary::Vocabulary> {
+        let rows = [
+            ("lead_channels", "website", 1),
+            ("lead_channels", "walk_in", 2),
+            ("lead_statuses", "NEW", 1),
+            ("lead_statuses", "CONTACTED", 2),
+            ("ticket_types", "complaint", 1),
+            ("ticket_priorities", "normal", 1),
+            ("ticket_priorities", "high", 2),
+        ];
+        std::sync::Arc::new(crate::vocabulary::Vocabulary::from_rows(
+            rows.map(|(v, t, p)| (v.to_owned(), t.to_owned(), p)),
+        ))
+    }
+
     #[test]
     fn closed_sets_fold_like_the_database() {
-        assert_eq!(
-            parse::<Channel>(json!(" WebSite ")).unwrap(),
-            Channel::Website
-        );
-        assert!(parse::<Channel>(json!("pigeon"))
+        vocabulary().scope(|| {
+            assert_eq!(
+                parse::<Channel>(json!(" WebSite ")).unwrap().as_str(),
+                "website"
+            );
+            assert_eq!(
+                parse::<Channel>(json!("pigeon")).unwrap_err(),
+                "must be one of website, walk_in"
+            );
+            assert!(parse::<TicketType>(json!("Complaint")).is_err());
+            assert!(parse::<TicketType>(json!("complaint")).is_ok());
+            let status = parse::<LeadStatus>(json!("contacted")).unwrap();
+            assert_eq!(serde_json::to_value(status).unwrap(), json!("CONTACTED"));
+        });
+        // Outside a scope nothing passes unchecked.
+        assert!(parse::<Channel>(json!("website"))
             .unwrap_err()
-            .contains("website"));
-        assert!(parse::<TicketType>(json!("Complaint")).is_err());
+            .contains("no vocabulary"));
+    }
+
+    #[test]
+    fn closed_sets_document_their_vocabularies() {
+        let schema = serde_json::to_value(Priority::schema()).unwrap();
+        assert_eq!(schema["x-vocabulary"], json!(["ticket_priorities"]));
+        assert!(schema.get("enum").is_none(), "{schema}");
+        let doc = utoipa::openapi::OpenApiBuilder::new()
+            .components(Some(
+                utoipa::openapi::ComponentsBuilder::new()
+                    .schema("Priority", Priority::schema())
+                    .build(),
+            ))
+            .build();
+        let filled = serde_json::to_value(vocabulary().fill_document(doc)).unwrap();
         assert_eq!(
-            parse::<LeadStatus>(json!("contacted")).unwrap(),
-            LeadStatus::Contacted
+            filled["components"]["schemas"]["Priority"]["enum"],
+            json!(["normal", "high"])
         );
-        assert_eq!(serde_json::to_value(Priority::High).unwrap(), json!("high"));
     }
 
     #[test]
@@ -1026,16 +1095,19 @@ mod tests {
             #[serde(default, skip_serializing_if = "Change::is_absent")]
             b: Change<Priority>,
         }
-        for body in [
-            json!({}),
-            json!({"a": null}),
-            json!({"a": "x", "b": "high"}),
-        ] {
-            let p: P = serde_json::from_value(body.clone()).unwrap();
-            assert_eq!(serde_json::to_value(&p).unwrap(), body);
-        }
-        assert!(serde_json::from_value::<P>(json!({"b": null})).is_err());
-        assert!(serde_json::from_value::<P>(json!({"c": 1})).is_err());
+        vocabulary().scope(|| {
+            for body in [
+                json!({}),
+                json!({"a": null}),
+                json!({"a": "x", "b": "high"}),
+            ] {
+                let p: P = serde_json::from_value(body.clone()).unwrap();
+                assert_eq!(serde_json::to_value(&p).unwrap(), body);
+            }
+            assert!(serde_json::from_value::<P>(json!({"b": null})).is_err());
+            assert!(serde_json::from_value::<P>(json!({"b": "urgent"})).is_err());
+            assert!(serde_json::from_value::<P>(json!({"c": 1})).is_err());
+        });
     }
 
     #[test]

@@ -52,6 +52,8 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect with BIZOS_APP_URL: {e}"))?;
         crate::db::ensure_unprivileged(&pool).await?;
+        // The terms of request fields and of the document's enums.
+        let vocabulary = Arc::new(crate::vocabulary::Vocabulary::load(&pool).await?);
 
         crate::idempotency::spawn_purger(pool.clone(), std::time::Duration::from_secs(3600));
         // Uploads of this process are known to be alive while it holds this
@@ -74,6 +76,7 @@ impl Application {
             upload_timeout: settings.upload_timeout,
             idempotency_ttl: settings.idempotency_ttl,
             import_batch_rows: settings.import_batch_rows,
+            vocabulary,
         };
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen)
@@ -146,7 +149,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         });
 
     let timeout = |limit| TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limit);
-    let (api, uploads, doc) = routes::all();
+    let (api, uploads, doc) = routes::all(&state.vocabulary);
 
     // JSON routes: a small body limit. Upload routes stream their files and
     // check each bucket's limit themselves, under BIZOS_UPLOAD_MAX_BYTES.

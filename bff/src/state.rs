@@ -24,6 +24,9 @@ pub struct AppState {
     pub upload_timeout: Duration,
     pub idempotency_ttl: Duration,
     pub import_batch_rows: u32,
+    /// The database's vocabularies (read at startup), which request
+    /// fields and the OpenAPI document take their terms from.
+    pub vocabulary: Arc<crate::vocabulary::Vocabulary>,
 }
 
 impl AppState {

@@ -458,12 +458,7 @@ begin
     "rfq": {"origin": "text", "destination": "text", "commodity": "text", "weight_kg": "number",
             "volume_cbm": "number", "dept_target": "text", "priority": "text", "subject": "text",
             "description": "text"}}');
-  v_channel := lower(payload_text(payload, 'channel', true, 30));
-  if v_channel not in ('website', 'whatsapp', 'referral', 'event', 'social_media', 'email', 'phone',
-                       'walk_in', 'marketplace', 'partner', 'other') then
-    raise exception using errcode = 'P0001', column = 'channel',
-      message = format('channel: %L is not one of website, whatsapp, referral, event, social_media, email, phone, walk_in, marketplace, partner, other', v_channel);
-  end if;
+  v_channel := vocabulary_check('lead_channels', lower(payload_text(payload, 'channel', true, 30)), 'channel');
   v_company := payload_text(payload, 'company_name', true, 200);
   if bizos.norm_company(v_company) is null then
     raise exception using errcode = 'P0001', column = 'company_name', message = 'company_name: required, up to 200 characters';
@@ -617,7 +612,9 @@ begin
   end if;
   update leads x set
     status        = case when payload ? 'status' then upper(payload_text(payload, 'status', true, 20)) else x.status end,
-    channel       = case when payload ? 'channel' then lower(payload_text(payload, 'channel', true, 30)) else x.channel end,
+    channel       = case when payload ? 'channel'
+                         then vocabulary_check('lead_channels', lower(payload_text(payload, 'channel', true, 30)), 'channel')
+                         else x.channel end,
     contact_name  = case when payload ? 'contact_name' then payload_text(payload, 'contact_name', false, 200) else x.contact_name end,
     contact_email = case when payload ? 'contact_email' then payload_text(payload, 'contact_email', false, 320) else x.contact_email end,
     contact_phone = case when payload ? 'contact_phone' then payload_text(payload, 'contact_phone', false, 50) else x.contact_phone end,

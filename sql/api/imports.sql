@@ -784,10 +784,9 @@ begin
                      case when import_cell(b.d, 'external_ref') ~ '[[:cntrl:]]' then 'must not contain control characters' end)),
            (2, 'channel',
             case when import_cell(b.d, 'channel') is null then 'required'
-                 when lower(import_cell(b.d, 'channel')) not in ('website', 'whatsapp', 'referral', 'event', 'social_media',
-                        'email', 'phone', 'walk_in', 'marketplace', 'partner', 'other')
-                 then format('%L is not one of website, whatsapp, referral, event, social_media, email, phone, walk_in, marketplace, partner, other',
-                             lower(import_cell(b.d, 'channel'))) end),
+                 -- (the key lookup first: only a bad row pays for the message)
+                 when not exists (select 1 from lead_channels c where c.code = lower(import_cell(b.d, 'channel')))
+                 then vocabulary_problem('lead_channels', lower(import_cell(b.d, 'channel'))) end),
            (3, 'company_name',
             case when import_cell(b.d, 'company_name') is null
                       or bizos.norm_company(import_cell(b.d, 'company_name')) is null
@@ -1104,9 +1103,9 @@ begin
                      case when import_date(import_cell(b.d, 'paid_on')) > v_today
                           then format('%s is in the future', import_cell(b.d, 'paid_on')) end)),
            (6, 'method',
-            case when import_cell(b.d, 'method') is not null and lower(import_cell(b.d, 'method'))
-                      not in ('bank_transfer', 'virtual_account', 'cash', 'giro', 'card', 'e_wallet', 'other')
-                 then 'must be one of bank_transfer, virtual_account, cash, giro, card, e_wallet, other' end),
+            case when import_cell(b.d, 'method') is not null
+                      and not exists (select 1 from payment_methods m where m.code = lower(import_cell(b.d, 'method')))
+                 then vocabulary_problem('payment_methods', lower(import_cell(b.d, 'method'))) end),
            (7, 'notes', import_problem_text(import_cell(b.d, 'notes'), false, 2000))
          ) v(i, f, p)
         where v.p is not null

@@ -692,10 +692,8 @@ begin
     raise exception using errcode = '42501', column = 'assignee_user_id',
       message = 'assignee_user_id: you enter actuals for yourself (managers also for their team)';
   end if;
-  v_source := upper(coalesce(payload_text(payload, 'source', false, 10), 'MANUAL'));
-  if v_source not in ('MANUAL', 'IMPORTED') then
-    perform raise_field('source', 'must be MANUAL or IMPORTED');
-  end if;
+  v_source := vocabulary_check('kpi_entry_sources',
+                               upper(coalesce(payload_text(payload, 'source', false, 10), 'MANUAL')), 'source');
   v_import := payload_uuid(payload, 'import_id');
   v_import_row := payload_integer(payload, 'import_row');
   if v_source = 'IMPORTED' and (v_import is null or v_import_row is null) then

@@ -463,10 +463,8 @@ begin
   if v_paid_on > v_today then
     perform raise_field('paid_on', format('%s is in the future (today is %s in the tenant''s time zone)', v_paid_on, v_today));
   end if;
-  v_method := lower(coalesce(payload_text(payload, 'method', false, 40), 'bank_transfer'));
-  if v_method not in ('bank_transfer', 'virtual_account', 'cash', 'giro', 'card', 'e_wallet', 'other') then
-    perform raise_field('method', 'must be one of bank_transfer, virtual_account, cash, giro, card, e_wallet, other');
-  end if;
+  v_method := vocabulary_check('payment_methods',
+                               lower(coalesce(payload_text(payload, 'method', false, 40), 'bank_transfer')), 'method');
   v_reference := payload_text(payload, 'reference', false, 200);
   v_notes := payload_text(payload, 'notes', false, 2000);
 

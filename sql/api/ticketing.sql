@@ -58,16 +58,20 @@ begin
 end
 $$;
 
--- Every tenant starts with a full matrix (a business day is 540 minutes).
+-- Every tenant starts with a full matrix (a business day is 540 minutes):
+-- every ticket type (the vocabulary) with the default targets of each
+-- priority (a priority added to ticket_priorities needs its targets here).
 create or replace function default_sla_policies()
 returns table (ticket_type text, priority text, response_minutes integer, resolution_minutes integer)
-language sql immutable
+language sql stable
 as $$
-  select t.ticket_type, p.priority, p.response_minutes, p.resolution_minutes
-    from (values ('inquiry_tariff'), ('general_request'), ('complaint'), ('service_request')) t (ticket_type)
+  select t.code, p.priority, p.response_minutes, p.resolution_minutes
+    from ticket_types t
    cross join (values ('urgent', 30, 240), ('high', 60, 540), ('normal', 240, 1620), ('low', 480, 2700))
          p (priority, response_minutes, resolution_minutes)
 $$;
+-- Called by grant_default_sla_policies under its own (pg_catalog) path.
+select pin_search_path('default_sla_policies()');
 
 create or replace function grant_default_sla_policies() returns trigger
 language plpgsql
@@ -407,16 +411,11 @@ begin
     "commodity": "text", "weight_kg": "number", "volume_cbm": "number", "contact_name": "text",
     "contact_phone": "text", "contact_email": "text", "company_name": "text"}');
 
-  v_type := payload_text(payload, 'ticket_type', true, 32);
-  if v_type not in ('inquiry_tariff', 'general_request', 'complaint', 'service_request') then
-    perform raise_field('ticket_type', 'must be one of inquiry_tariff, general_request, complaint, service_request');
-  end if;
+  v_type := vocabulary_check('ticket_types', payload_text(payload, 'ticket_type', true, 32), 'ticket_type');
   v_subject := payload_text(payload, 'subject', true, 200);
   v_description := payload_text(payload, 'description', false, 20000);
-  v_priority := coalesce(lower(payload_text(payload, 'priority', false, 16)), 'normal');
-  if v_priority not in ('low', 'normal', 'high', 'urgent') then
-    perform raise_field('priority', 'must be one of low, normal, high, urgent');
-  end if;
+  v_priority := vocabulary_check('ticket_priorities',
+                                 coalesce(lower(payload_text(payload, 'priority', false, 16)), 'normal'), 'priority');
   v_dept := upper(payload_text(payload, 'dept_target', true, 32));
   if v_dept !~ '^[A-Z][A-Z0-9_-]{0,31}$' then
     perform raise_field('dept_target', 'must be a department code such as OPS-JKT or FIN');
@@ -546,7 +545,9 @@ begin
     update tickets x set
       subject     = case when payload ? 'subject' then payload_text(payload, 'subject', true, 200) else x.subject end,
       description = case when payload ? 'description' then payload_text(payload, 'description', false, 10000) else x.description end,
-      priority    = case when payload ? 'priority' then lower(payload_text(payload, 'priority', true, 10)) else x.priority end
+      priority    = case when payload ? 'priority'
+                         then vocabulary_check('ticket_priorities', lower(payload_text(payload, 'priority', true, 10)), 'priority')
+                         else x.priority end
      where x.tenant_id = v_tenant and x.ticket_id = ticket_update.ticket_id;
     if not found then
       raise exception using errcode = '42501', message = 'you may not change this ticket';

@@ -50,6 +50,7 @@ macro_rules! api_file {
 pub const API_FILES: &[ApiFile<'static>] = &[
     api_file!("platform.sql"),
     api_file!("payloads.sql"),
+    api_file!("vocabulary.sql"),
     api_file!("calendar.sql"),
     api_file!("crm.sql"),
     api_file!("files.sql"),

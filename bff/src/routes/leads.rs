@@ -191,8 +191,8 @@ async fn list_leads(
     Query(page): Query<Page>,
 ) -> Result<Json<Paged>> {
     let mut list = List::new("leads", "lead_id");
-    list.filter("status", "=", f.status.map(LeadState::as_str))
-        .filter("channel", "=", f.channel.map(Channel::as_str))
+    list.filter("status", "=", f.status.map(LeadState::into_string))
+        .filter("channel", "=", f.channel.map(Channel::into_string))
         .filter("sales_owner_user_id", "=", f.sales_owner_user_id)
         .filter("customer_id", "=", f.customer_id)
         .filter("created_at", ">=", f.created_from)

@@ -26,8 +26,7 @@ pub struct Me {
     tenant_name: String,
     email: String,
     full_name: String,
-    /// super_admin, director, marketing_manager, sales_manager,
-    /// salesperson, ops, finance
+    #[schema(value_type = crate::payload::AppRole)]
     app_role: String,
     dept_code: Option<String>,
     manager_user_id: Option<Uuid>,

@@ -20,6 +20,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
+use crate::vocabulary::Vocabulary;
 
 /// The JSON API routes with their part of the OpenAPI document. Every
 /// route is registered with `routes!`, which adds it to the document too,
@@ -47,16 +48,18 @@ pub fn uploads() -> OpenApiRouter<AppState> {
 }
 
 /// The JSON routes, the upload routes and the finished OpenAPI document
-/// (with the error responses every operation can give).
-pub fn all() -> (Router<AppState>, Router<AppState>, Document) {
+/// (with the error responses every operation can give, and the terms of
+/// the database's vocabulary as the enums of its closed sets).
+pub fn all(vocabulary: &Vocabulary) -> (Router<AppState>, Router<AppState>, Document) {
     let (api, mut doc) = api().split_for_parts();
     let (uploads, upload_doc) = uploads().split_for_parts();
     doc.merge(upload_doc);
     openapi::add_common_errors_to_all(&mut doc);
-    (api, uploads, doc)
+    (api, uploads, vocabulary.fill_document(doc))
 }
 
-/// The OpenAPI document as served at /openapi.json.
-pub fn document() -> Document {
-    all().2
+/// The OpenAPI document as served at /openapi.json by a server that read
+/// this vocabulary.
+pub fn document(vocabulary: &Vocabulary) -> Document {
+    all(vocabulary).2
 }

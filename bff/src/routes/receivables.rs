@@ -167,7 +167,7 @@ async fn list_invoices(
     Query(page): Query<Page>,
 ) -> Result<Json<Paged>> {
     let mut list = List::new("v_invoices", "invoice_id");
-    list.filter("status", "=", f.status.map(InvoiceStatus::as_str))
+    list.filter("status", "=", f.status.map(InvoiceStatus::into_string))
         .filter("customer_id", "=", f.customer_id)
         .filter("is_overdue", "=", f.overdue)
         .filter("due_date", ">=", f.due_from)

@@ -214,9 +214,9 @@ async fn list_tickets(
 ) -> Result<Json<Paged>> {
     let mut list = List::new("v_tickets", "ticket_id");
     list.filter("ticket_type", "=", f.ticket_type.map(|s| s.to_lowercase()))
-        .filter("status", "=", f.status.map(TicketStatus::as_str))
+        .filter("status", "=", f.status.map(TicketStatus::into_string))
         .filter("dept_target", "=", f.dept_target)
-        .filter("priority", "=", f.priority.map(Priority::as_str))
+        .filter("priority", "=", f.priority.map(Priority::into_string))
         .filter("assignee_user_id", "=", f.assignee_user_id)
         .filter("related_customer_id", "=", f.related_customer_id)
         .filter("created_at", ">=", f.created_from)

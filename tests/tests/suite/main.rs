@@ -34,3 +34,4 @@ mod trusted_numbers;
 mod upload_crash;
 mod vector;
 mod vector_crash;
+mod vocabulary;

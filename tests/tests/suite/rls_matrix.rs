@@ -21,10 +21,24 @@
 use std::collections::HashMap;
 
 use bizos_bff::auth::Caller;
-use bizos_bff::auth::APP_ROLES as ROLES;
 use bizos_tests::{caller, code, TestDb};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
+
+/// The app roles, in list order, from the database's vocabulary (V20).
+async fn app_roles(db: &TestDb) -> Vec<&'static str> {
+    let roles: Vec<String> = sqlx::query_scalar(
+        "select term from vocabulary where vocabulary = 'app_roles' order by position",
+    )
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    assert!(roles.len() >= 7, "{roles:?}");
+    roles
+        .into_iter()
+        .map(|r| &*Box::leak(r.into_boxed_str()))
+        .collect()
+}
 
 async fn user_of(db: &TestDb, tenant: Uuid, role: &str) -> Caller {
     let user: Uuid = sqlx::query_scalar(
@@ -468,6 +482,7 @@ async fn set_user_triggers(db: &TestDb, table: &str, enabled: bool) {
 async fn check_insert(
     db: &TestDb,
     t: &Table,
+    roles: &[&str],
     callers: &HashMap<&str, (Caller, Caller)>,
     a: Uuid,
     b: Uuid,
@@ -477,7 +492,7 @@ async fn check_insert(
     // A few of the tenant's rows, since whether a copy is valid can depend
     // on the state of what it refers to (demo data is random).
     'found: for nth in 0..5 {
-        for role in ROLES {
+        for role in roles {
             let (who, _) = &callers[role];
             let row = fresh_row_from(db, t, a, who.user_id, nth).await;
             match try_insert(db, who, t, &row).await {
@@ -512,7 +527,7 @@ async fn check_insert(
     // The other tenant: the policy alone must refuse (triggers off).
     let before = rows_of(db, &t.name, b).await;
     set_user_triggers(db, &t.name, false).await;
-    for role in ROLES {
+    for role in roles {
         let (who, other) = &callers[role];
         let row = fresh_row(db, t, b, other.user_id).await;
         let result = try_insert(db, who, t, &row).await;
@@ -547,6 +562,7 @@ async fn check_insert(
 async fn check_update(
     db: &TestDb,
     t: &Table,
+    roles: &[&str],
     callers: &HashMap<&str, (Caller, Caller)>,
     a: Uuid,
     b: Uuid,
@@ -554,7 +570,7 @@ async fn check_update(
     let mut own = None;
     let mut own_errors = Vec::new();
     'find: for col in t.updatable.iter().filter(|c| *c != "tenant_id") {
-        for role in ROLES {
+        for role in roles {
             let (who, _) = &callers[role];
             let set = format!("\"{col}\" = \"{col}\"");
             match try_update(db, who, t, &set, a).await {
@@ -580,7 +596,7 @@ async fn check_update(
             "tenant_id = tenant_id".to_owned()
         }
     };
-    for role in ROLES {
+    for role in roles {
         let (who, _) = &callers[role];
         match try_update(db, who, t, &set, b).await {
             Ok(n) => assert_eq!(n, 0, "{}: {role} updated tenant B's rows ({set})", t.name),
@@ -616,8 +632,9 @@ async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows() {
     let tables = tenant_tables(&db).await;
     let views = tenant_views(&db).await;
     assert!(tables.len() >= 15, "{tables:?}");
+    let roles = &app_roles(&db).await[..];
     let mut callers = HashMap::new();
-    for role in ROLES {
+    for &role in roles {
         callers.insert(
             role,
             (user_of(&db, a, role).await, user_of(&db, b, role).await),
@@ -645,7 +662,7 @@ async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows() {
         let b_rows = rows_of(&db, name, b).await;
         // Reads: some role sees its own tenant's rows; none sees B's.
         let mut own_seen = 0;
-        for role in ROLES {
+        for role in roles {
             let (who, _) = &callers[role];
             let mut tx = db.as_user(who).await;
             for (tenant, seen) in [(b, 0i64), (a, -1)] {
@@ -665,9 +682,9 @@ async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows() {
         }
         assert!(own_seen > 0, "{name}: no role reads its own tenant's rows");
 
-        check_insert(&db, &t, &callers, a, b).await;
-        check_update(&db, &t, &callers, a, b).await;
-        for role in ROLES {
+        check_insert(&db, &t, roles, &callers, a, b).await;
+        check_update(&db, &t, roles, &callers, a, b).await;
+        for role in roles {
             let (who, _) = &callers[role];
             let mut tx = db.as_user(who).await;
             match sqlx::query(&format!("delete from {name} where tenant_id = $1"))
@@ -695,7 +712,7 @@ async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows() {
                 > 0,
             "{view} has no rows of tenant B: the check below would prove nothing"
         );
-        for role in ROLES {
+        for role in roles {
             let (who, _) = &callers[role];
             let mut tx = db.as_user(who).await;
             let seen: i64 =
