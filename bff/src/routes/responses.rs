@@ -2,7 +2,7 @@
 //! functions return and the rows of the list/detail views. Handlers send
 //! what the database gives; these types only document it, with
 //! `deny_unknown_fields` so the document says "exactly these keys" and the
-//! conformance test (`tests/tests/http_contract.rs`) fails on any drift
+//! conformance test (`tests/tests/suite/http/contract.rs`) fails on any drift
 //! between the database and this file.
 //!
 //! Conventions: timestamps are RFC 3339 strings, dates `YYYY-MM-DD`,
