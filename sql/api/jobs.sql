@@ -78,7 +78,7 @@ begin
           coalesce(job_insert.run_at, now()), job_insert.dedup_key, job_insert.created_by,
           left(nullif(current_setting('request.id', true), ''), 200),
           case when v_trace = '{}' then null else v_trace end)
-  on conflict (tenant_id, dedup_key) do nothing
+  on conflict on constraint jobs_tenant_id_dedup_key_key do nothing
   returning j.job_id into v_id;
   if v_id is null then
     select j.job_id into v_id from jobs j
