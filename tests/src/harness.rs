@@ -280,6 +280,7 @@ pub struct TestApp {
     /// The storage directory of the app's files (removed on drop).
     pub files: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
+    _worker_shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl TestApp {
@@ -430,12 +431,47 @@ pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp 
     tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
+    // Background work (import processing) runs in a worker beside the app,
+    // as `scripts/dev up` runs one beside the BFF.
+    let batch_rows = env
+        .get("BIZOS_IMPORT_BATCH_ROWS")
+        .map_or(2000, |v| v.parse().expect("BIZOS_IMPORT_BATCH_ROWS"));
+    // TEST_WORKER=off: no worker (tests that run their own `bizos worker`).
+    let worker_tx = if env.get("TEST_WORKER").map(String::as_str) == Some("off") {
+        None
+    } else {
+        Some(spawn_worker(db, batch_rows).await)
+    };
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         http: reqwest::Client::new(),
         files,
         _shutdown: tx,
+        _worker_shutdown: worker_tx,
     }
+}
+
+/// Starts an in-process `bizos worker` against `db` (as bizos_worker); it
+/// stops when the returned sender is dropped.
+pub async fn spawn_worker(db: &TestDb, import_batch_rows: u32) -> tokio::sync::oneshot::Sender<()> {
+    let settings = bizos_bff::worker::WorkerSettings {
+        database_url: db.url("bizos_worker").into(),
+        concurrency: 4,
+        poll_interval: Duration::from_secs(1),
+        shutdown_grace: Duration::from_secs(1),
+        health_listen: "127.0.0.1:0".parse().unwrap(),
+        name: format!("test-worker-{}", Uuid::new_v4().simple()),
+        import_batch_rows,
+        purge_every: Duration::from_secs(3600),
+    };
+    let worker = bizos_bff::worker::Worker::build(settings)
+        .await
+        .expect("build the worker");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(worker.run_until(async {
+        let _ = rx.await;
+    }));
+    tx
 }
 
 /// Runs one SQL call returning a JSON value (an RPC) as `who`, binding

@@ -341,7 +341,12 @@ impl Worker {
         tokio::pin!(signal);
         let running: Arc<Mutex<HashMap<Uuid, String>>> = Arc::default();
         let mut tasks: JoinSet<()> = JoinSet::new();
-        let mut upkeep = tokio::time::interval(self.settings.purge_every);
+        // The first upkeep after one period (a worker restarted often still
+        // enqueues once per period: the dedup key is the period).
+        let mut upkeep = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.settings.purge_every,
+            self.settings.purge_every,
+        );
         upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.health.set_ready(true);
 

@@ -17,6 +17,7 @@ mod demo;
 mod extension_upgrade;
 mod http;
 mod imports_stage;
+mod jobs;
 mod kpi;
 mod payload_contract;
 mod pii_corpus;
