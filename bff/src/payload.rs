@@ -787,6 +787,10 @@ closed_sets! {
     EntrySource, fold = Upper, vocabularies = ["kpi_entry_sources"];
     /// An app role of a profile (what it may do is role_permissions).
     AppRole, fold = Lower, vocabularies = ["app_roles"];
+    /// The kind of a background job (what its handler does).
+    JobKind, fold = Exact, vocabularies = ["job_kinds"];
+    /// The state of a background job.
+    JobStatus, fold = Lower, vocabularies = ["job_statuses"];
 }
 
 // ------------------------------------------------------------------ optional and PATCH fields

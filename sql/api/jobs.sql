@@ -456,9 +456,11 @@ grant execute on function job_retry(uuid) to bizos_authenticated;
 comment on function job_retry(uuid) is
   'Queues a dead or cancelled job again with fresh attempts (its creator, a super_admin of its tenant, or the owner); returns the job.';
 
--- The operator's view of the queue, per kind over the tenants the login
--- may see (analytics_grants, as the analytics views; the owner all):
--- depth, what is running, leases that ran out, dead letters.
+-- The operator's view of the queue, per kind: depth, what is running,
+-- leases that ran out, dead letters. Read by the owner (psql, the CLI) and
+-- the worker's login; analysts read the masked analytics views of jobs
+-- instead (they select from analytics only). All tenants: the worker
+-- reports queue depth per kind (metrics).
 create or replace view job_queue as
   select k.kind,
          count(j.job_id) filter (where j.status = 'queued')                        as queued,
@@ -472,25 +474,17 @@ create or replace view job_queue as
                                                                                      as oldest_due_secs,
          max(j.finished_at) filter (where j.status = 'dead')                       as last_dead_at
     from job_kinds k
-    left join jobs j
-      on j.kind = k.kind
-     and (pg_has_role(session_user, 'bizos_owner', 'member')
-          or exists (select 1 from analytics_grants g
-                      where g.role_name = session_user and (g.tenant_id is null or g.tenant_id = j.tenant_id)))
+    left join jobs j on j.kind = k.kind
    group by k.kind, k.position
    order by k.position;
 comment on view job_queue is
-  'Operators: per job kind, the queue depth (queued, due), running jobs, expired leases and dead letters over the tenants the login may see.';
-grant select on job_queue to bizos_analyst, bizos_worker;
+  'Operators: per job kind, the queue depth (queued, due), running jobs, expired leases and dead letters (all tenants; the owner and the worker).';
+grant select on job_queue to bizos_worker;
 
--- Dead letters with their last error, for operators (same tenants as job_queue).
+-- Dead letters with their last error, for operators (the owner).
 create or replace view job_dead_letters as
   select j.kind, j.job_id, j.attempts, j.last_error, j.finished_at, j.created_at
     from jobs j
-   where j.status = 'dead'
-     and (pg_has_role(session_user, 'bizos_owner', 'member')
-          or exists (select 1 from analytics_grants g
-                      where g.role_name = session_user and (g.tenant_id is null or g.tenant_id = j.tenant_id)));
+   where j.status = 'dead';
 comment on view job_dead_letters is
-  'Operators: dead jobs with their last error, over the tenants the login may see.';
-grant select on job_dead_letters to bizos_analyst;
+  'Operators: dead jobs with their last error (all tenants; the owner).';

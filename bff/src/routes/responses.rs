@@ -583,10 +583,8 @@ pub struct AgingRow {
 pub struct JobState {
     job_id: Uuid,
     tenant_id: Uuid,
-    /// The job kind (vocabulary job_kinds), e.g. import.process
-    kind: String,
-    /// queued, running, succeeded, dead or cancelled (vocabulary job_statuses)
-    status: String,
+    kind: crate::payload::JobKind,
+    status: crate::payload::JobStatus,
     /// Higher runs first within the tenant.
     priority: i32,
     /// Claims so far.

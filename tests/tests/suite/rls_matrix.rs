@@ -159,6 +159,10 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
            if not exists (select 1 from upload_intents where tenant_id = t) then
              insert into upload_intents (tenant_id, bucket, created_by) values (t, 'media', u);
            end if;
+           if not exists (select 1 from jobs where tenant_id = t) then
+             -- A job of the probing user (its tenant's job_tenants row comes with it).
+             insert into jobs (tenant_id, kind, max_attempts, created_by) values (t, 'idempotency.purge', 3, u);
+           end if;
            if not exists (select 1 from idempotency_keys where tenant_id = t) then
              -- An expired key (the only kind a user may update: reuse).
              alter table idempotency_keys disable trigger idempotency_keys_stamp_timestamps;

@@ -83,7 +83,7 @@ async fn logins_cannot_create_temporary_objects() {
     let tenant = db.create_tenant("sec-temp").await;
     let admin_user = db.create_user(tenant, "super_admin").await;
 
-    for user in ["bizos_app", "bizos_analyst"] {
+    for user in ["bizos_app", "bizos_worker", "bizos_analyst"] {
         let mut conn = connect(&db, user).await;
         for sql in [
             "create temp table scratch (i int)",
@@ -290,7 +290,13 @@ async fn no_login_has_temp_or_create_where_it_does_not_own() {
     .fetch_all(&mut conn)
     .await
     .unwrap();
-    for want in ["bizos_app", "bizos_analyst", "bizos_bi", "bizos_owner"] {
+    for want in [
+        "bizos_app",
+        "bizos_worker",
+        "bizos_analyst",
+        "bizos_bi",
+        "bizos_owner",
+    ] {
         assert!(logins.iter().any(|l| l == want), "{want} in {logins:?}");
     }
 
@@ -488,6 +494,49 @@ async fn analysts_and_bi_select_from_analytics_only() {
         "select * from bizos.transitions",
     ] {
         let err = sqlx::query(sql).execute(&mut analyst).await.expect_err(sql);
+        assert_eq!(code(&err), "42501", "{sql}: {err}");
+    }
+}
+
+/// The worker's login (issue 14) is like the BFF's: no superuser, no
+/// BYPASSRLS, a NOINHERIT member of bizos_authenticated (it runs a user's
+/// job as that user), and on its own it reads no table: the queue only
+/// through the functions granted to it.
+#[tokio::test]
+async fn the_worker_login_is_unprivileged_and_reaches_the_queue_only_through_its_functions() {
+    let db = TestDb::new().await;
+    let (superuser, bypassrls, inherit, member): (bool, bool, bool, bool) = sqlx::query_as(
+        "select rolsuper, rolbypassrls, rolinherit,
+                pg_has_role('bizos_worker', 'bizos_authenticated', 'MEMBER')
+           from pg_roles where rolname = 'bizos_worker'",
+    )
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    assert_eq!((superuser, bypassrls, inherit, member), (false, false, false, true));
+    let mut conn = connect(&db, "bizos_worker").await;
+    for sql in [
+        "select count(*) from jobs",
+        "select count(*) from idempotency_keys",
+        "update jobs set status = 'succeeded'",
+    ] {
+        let err = refused(&mut conn, sql).await;
+        assert_eq!(code(&err), "42501", "{sql}: {err}");
+    }
+    let claimed: i64 = sqlx::query_scalar("select count(*) from job_claim('probe', 1)")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(claimed, 0);
+    // The request role may not call the worker's functions.
+    let mut app = connect(&db, "bizos_app").await;
+    sqlx::query("set role bizos_authenticated").execute(&mut app).await.unwrap();
+    for sql in [
+        "select count(*) from job_claim('probe', 1)",
+        "select job_complete(gen_random_uuid(), 'probe')",
+        "select job_enqueue_for(gen_random_uuid(), 'idempotency.purge')",
+    ] {
+        let err = refused(&mut app, sql).await;
         assert_eq!(code(&err), "42501", "{sql}: {err}");
     }
 }
