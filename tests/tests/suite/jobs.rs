@@ -38,7 +38,14 @@ impl WorkerProcess {
             .env("BIZOS_WORKER_POLL_SECS", "30")
             .env("BIZOS_SHUTDOWN_GRACE_SECS", "2")
             .env("BIZOS_LOG_FORMAT", "json")
-            .env("RUST_LOG", if std::env::var("TEST_LOG").is_ok() { "info" } else { "warn" })
+            .env(
+                "RUST_LOG",
+                if std::env::var("TEST_LOG").is_ok() {
+                    "info"
+                } else {
+                    "warn"
+                },
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -138,7 +145,11 @@ async fn a_rolled_back_enqueue_never_runs_and_a_committed_one_always_does() {
         .unwrap();
     tx.rollback().await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(scalar::<i64>(&db, "select count(*) from jobs").await, 0, "job {id}");
+    assert_eq!(
+        scalar::<i64>(&db, "select count(*) from jobs").await,
+        0,
+        "job {id}"
+    );
     assert_eq!(keys(&db, tenant).await, 1, "the rolled-back job never ran");
 
     // Committed: runs (woken by the NOTIFY of the commit, not the 30 s poll).
@@ -155,7 +166,11 @@ async fn a_rolled_back_enqueue_never_runs_and_a_committed_one_always_does() {
         "the committed job",
     )
     .await;
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(keys(&db, tenant).await, 0, "the committed job ran");
     let row = sqlx::query("select attempts, created_by, locked_by from jobs where job_id = $1")
         .bind(id)
@@ -182,19 +197,39 @@ async fn an_import_killed_mid_way_completes_after_restart_with_every_row_once() 
     let tenant = db.create_tenant("acme").await;
     let marketing = db.create_user(tenant, "marketing_manager").await;
     // The BFF without its in-process worker: the child process works the queue.
-    let app = spawn_app_with(&db, &[("BIZOS_IMPORT_BATCH_ROWS", "20"), ("TEST_WORKER", "off")]).await;
+    let app = spawn_app_with(
+        &db,
+        &[("BIZOS_IMPORT_BATCH_ROWS", "20"), ("TEST_WORKER", "off")],
+    )
+    .await;
     let n = 4000;
     let (status, staged) = app
-        .upload(&marketing, "/api/imports", &[("module", "leads")], "leads.csv", leads_csv(n), None)
+        .upload(
+            &marketing,
+            "/api/imports",
+            &[("module", "leads")],
+            "leads.csv",
+            leads_csv(n),
+            None,
+        )
         .await;
     assert_eq!(status, 201, "{staged}");
     let import = staged["import_id"].as_str().unwrap().to_owned();
     let (status, first) = app
-        .post_json(&marketing, &format!("/api/imports/{import}/process"), &json!(null), None)
+        .post_json(
+            &marketing,
+            &format!("/api/imports/{import}/process"),
+            &json!(null),
+            None,
+        )
         .await;
     assert_eq!(status, 202, "{first}");
     let job: Uuid = scalar(&db, "select job_id from jobs where kind = 'import.process'").await;
-    assert_eq!(job_status(&db, job).await, "queued", "the request enqueued the rest");
+    assert_eq!(
+        job_status(&db, job).await,
+        "queued",
+        "the request enqueued the rest"
+    );
 
     let mut worker = WorkerProcess::start(&db, "w-first");
     wait_for(
@@ -204,9 +239,20 @@ async fn an_import_killed_mid_way_completes_after_restart_with_every_row_once() 
     )
     .await;
     worker.kill();
-    let processed: i32 = scalar(&db, &format!("select processed_rows from imports where import_id = '{import}'")).await;
-    assert!((processed as usize) < n, "killed mid-way ({processed} of {n})");
-    assert_eq!(job_status(&db, job).await, "running", "the dead worker still holds the lease");
+    let processed: i32 = scalar(
+        &db,
+        &format!("select processed_rows from imports where import_id = '{import}'"),
+    )
+    .await;
+    assert!(
+        (processed as usize) < n,
+        "killed mid-way ({processed} of {n})"
+    );
+    assert_eq!(
+        job_status(&db, job).await,
+        "running",
+        "the dead worker still holds the lease"
+    );
 
     // Its lease runs out (moved instead of waited for); another worker resumes.
     sqlx::query("update jobs set locked_until = now() - interval '1 second' where job_id = $1")
@@ -237,7 +283,11 @@ async fn an_import_killed_mid_way_completes_after_restart_with_every_row_once() 
     assert_eq!(row.get::<String, _>(0), "done");
     assert_eq!(row.get::<i32, _>(1) as usize, n, "every row ok");
     assert_eq!(row.get::<i32, _>(2) as usize, n);
-    assert_eq!(row.get::<i64, _>(3) as usize, n, "one lead per row: none twice, none lost");
+    assert_eq!(
+        row.get::<i64, _>(3) as usize,
+        n,
+        "one lead per row: none twice, none lost"
+    );
     assert_eq!(row.get::<i64, _>(4) as usize, n);
     assert_eq!(row.get::<i32, _>(5), 2, "claimed twice");
     assert_eq!(
@@ -246,7 +296,9 @@ async fn an_import_killed_mid_way_completes_after_restart_with_every_row_once() 
         "progress"
     );
     assert!(
-        row.get::<Option<String>, _>(8).unwrap_or_default().contains("w-first"),
+        row.get::<Option<String>, _>(8)
+            .unwrap_or_default()
+            .contains("w-first"),
         "the lost lease is recorded"
     );
 
@@ -254,7 +306,11 @@ async fn an_import_killed_mid_way_completes_after_restart_with_every_row_once() 
     let (status, body) = app.get_json(&marketing, &format!("/api/jobs/{job}")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        (body["status"].as_str(), body["attempts"].as_i64(), body["progress_done"].as_i64()),
+        (
+            body["status"].as_str(),
+            body["attempts"].as_i64(),
+            body["progress_done"].as_i64()
+        ),
         (Some("succeeded"), Some(2), Some(n as i64)),
         "{body}"
     );
@@ -288,7 +344,11 @@ async fn retryable_failures_back_off_then_die_and_jobs_retry_revives() {
         .fetch_one(&db.owner)
         .await
         .unwrap();
-    let max: i32 = scalar(&db, "select max_attempts from job_kinds where kind = 'idempotency.purge'").await;
+    let max: i32 = scalar(
+        &db,
+        "select max_attempts from job_kinds where kind = 'idempotency.purge'",
+    )
+    .await;
     let _worker = WorkerProcess::start(&db, "w-retry");
     let mut delays = Vec::new();
     for attempt in 1..=max {
@@ -318,17 +378,27 @@ async fn retryable_failures_back_off_then_die_and_jobs_retry_revives() {
         }
     }
     assert_eq!(job_status(&db, job).await, "dead");
-    let last_error: String =
-        scalar(&db, &format!("select last_error from jobs where job_id = '{job}'")).await;
+    let last_error: String = scalar(
+        &db,
+        &format!("select last_error from jobs where job_id = '{job}'"),
+    )
+    .await;
     assert!(last_error.contains("statement timeout"), "{last_error}");
     assert_eq!(delays.len() as i32, max - 1);
     for pair in delays.windows(2) {
         assert!(pair[1] >= pair[0], "growing delays: {delays:?}");
     }
-    let base: f64 = scalar(&db, "select backoff_secs from job_kinds where kind = 'idempotency.purge'").await;
+    let base: f64 = scalar(
+        &db,
+        "select backoff_secs from job_kinds where kind = 'idempotency.purge'",
+    )
+    .await;
     for (i, d) in delays.iter().enumerate() {
         let low = base * 2f64.powi(i as i32);
-        assert!(*d >= low - 0.5 && *d <= 2.0 * low + 0.5, "delay {i}: {d} (base {base}): {delays:?}");
+        assert!(
+            *d >= low - 0.5 && *d <= 2.0 * low + 0.5,
+            "delay {i}: {d} (base {base}): {delays:?}"
+        );
     }
 
     // The lock goes away; the dead job stays dead (nothing was purged)
@@ -341,19 +411,42 @@ async fn retryable_failures_back_off_then_die_and_jobs_retry_revives() {
         .env("BIZOS_DATABASE_URL", db.url("bizos_owner"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((printed["status"].as_str(), printed["attempts"].as_i64()), (Some("queued"), Some(0)));
-    wait_for(&db, &format!("select status = 'succeeded' from jobs where job_id = '{job}'"), "the revived job").await;
+    assert_eq!(
+        (printed["status"].as_str(), printed["attempts"].as_i64()),
+        (Some("queued"), Some(0))
+    );
+    wait_for(
+        &db,
+        &format!("select status = 'succeeded' from jobs where job_id = '{job}'"),
+        "the revived job",
+    )
+    .await;
     assert_eq!(keys(&db, tenant).await, 0, "the revived job purged");
 
     // `bizos jobs list --status succeeded` shows it; a retry of a live job is refused.
     let out = Command::new(bizos_bin())
-        .args(["jobs", "list", "--status", "succeeded", "--tenant", &tenant.to_string()])
+        .args([
+            "jobs",
+            "list",
+            "--status",
+            "succeeded",
+            "--tenant",
+            &tenant.to_string(),
+        ])
         .env("BIZOS_DATABASE_URL", db.url("bizos_owner"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&job.to_string()));
     let out = Command::new(bizos_bin())
         .args(["jobs", "retry", &job.to_string()])
@@ -403,7 +496,10 @@ async fn tenants_are_served_round_robin_and_priorities_hold_within_a_tenant() {
         out
     };
     let at = order.iter().position(|(_, j)| *j == b_job);
-    assert!(matches!(at, Some(0 | 1)), "B's job among the first claims: {order:?}");
+    assert!(
+        matches!(at, Some(0 | 1)),
+        "B's job among the first claims: {order:?}"
+    );
 
     // One claim of several jobs: one per tenant per round.
     let b2: Uuid = sqlx::query_scalar("select job_enqueue_for($1, 'idempotency.purge')")
@@ -416,11 +512,12 @@ async fn tenants_are_served_round_robin_and_priorities_hold_within_a_tenant() {
     assert!(batch.iter().any(|(t, _)| *t == a), "{batch:?}");
 
     // Priority first within a tenant, and a job not due yet waits.
-    let low: Uuid = sqlx::query_scalar("select job_enqueue_for($1, 'idempotency.purge', '{}', null, -5)")
-        .bind(b)
-        .fetch_one(&db.owner)
-        .await
-        .unwrap();
+    let low: Uuid =
+        sqlx::query_scalar("select job_enqueue_for($1, 'idempotency.purge', '{}', null, -5)")
+            .bind(b)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
     let later: Uuid = sqlx::query_scalar(
         "select job_enqueue_for($1, 'idempotency.purge', '{}', now() + interval '1 hour', 50)",
     )
@@ -428,11 +525,12 @@ async fn tenants_are_served_round_robin_and_priorities_hold_within_a_tenant() {
     .fetch_one(&db.owner)
     .await
     .unwrap();
-    let high: Uuid = sqlx::query_scalar("select job_enqueue_for($1, 'idempotency.purge', '{}', null, 5)")
-        .bind(b)
-        .fetch_one(&db.owner)
-        .await
-        .unwrap();
+    let high: Uuid =
+        sqlx::query_scalar("select job_enqueue_for($1, 'idempotency.purge', '{}', null, 5)")
+            .bind(b)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
     let mut of_b = Vec::new();
     for _ in 0..6 {
         for (t, j) in claim(&db, "w", 1).await {
@@ -441,7 +539,11 @@ async fn tenants_are_served_round_robin_and_priorities_hold_within_a_tenant() {
             }
         }
     }
-    assert_eq!(of_b, vec![high, low], "priority order, the later job not yet");
+    assert_eq!(
+        of_b,
+        vec![high, low],
+        "priority order, the later job not yet"
+    );
     assert!(!of_b.contains(&later));
 }
 
@@ -458,7 +560,10 @@ async fn a_dead_workers_job_reappears_after_its_lease() {
         .unwrap();
     // A worker claims it and dies: nothing but its lease is left.
     assert_eq!(claim(&db, "gone", 1).await, vec![(tenant, job)]);
-    assert!(claim(&db, "other", 1).await.is_empty(), "leased: not claimable");
+    assert!(
+        claim(&db, "other", 1).await.is_empty(),
+        "leased: not claimable"
+    );
     let worker = db.pool_as("bizos_worker");
     let beat: bool = sqlx::query_scalar("select job_heartbeat($1, 'other', 1, 2)")
         .bind(job)
@@ -472,9 +577,21 @@ async fn a_dead_workers_job_reappears_after_its_lease() {
         .await
         .unwrap();
     let _worker = WorkerProcess::start(&db, "w-live");
-    wait_for(&db, &format!("select status = 'succeeded' from jobs where job_id = '{job}'"), "the job").await;
+    wait_for(
+        &db,
+        &format!("select status = 'succeeded' from jobs where job_id = '{job}'"),
+        "the job",
+    )
+    .await;
     assert_eq!(keys(&db, tenant).await, 0);
-    assert_eq!(scalar::<i32>(&db, &format!("select attempts from jobs where job_id = '{job}'")).await, 2);
+    assert_eq!(
+        scalar::<i32>(
+            &db,
+            &format!("select attempts from jobs where job_id = '{job}'")
+        )
+        .await,
+        2
+    );
     // The dead worker's late answers change nothing.
     let completed: bool = sqlx::query_scalar("select job_complete($1, 'gone')")
         .bind(job)
@@ -493,21 +610,39 @@ async fn cancelled_jobs_do_not_run_and_a_running_one_loses_its_lease() {
     expired_key(&db, &admin, "k-1").await;
 
     let mut tx = db.as_user(&sales).await;
-    let job: Uuid = sqlx::query_scalar("select job_enqueue('idempotency.purge', '{}', now() + interval '2 seconds')")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    let job: Uuid = sqlx::query_scalar(
+        "select job_enqueue('idempotency.purge', '{}', now() + interval '2 seconds')",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     // Not theirs: another member may not cancel it; its creator may.
     let other = db.create_user(tenant, "salesperson").await;
-    let refused = rpc(&db, &other, "select job_cancel(($1 #>> '{}')::uuid)", &[json!(job)]).await;
+    let refused = rpc(
+        &db,
+        &other,
+        "select job_cancel(($1 #>> '{}')::uuid)",
+        &[json!(job)],
+    )
+    .await;
     assert!(refused.is_err(), "{refused:?}");
-    let cancelled = rpc(&db, &sales, "select job_cancel(($1 #>> '{}')::uuid)", &[json!(job)]).await.unwrap();
+    let cancelled = rpc(
+        &db,
+        &sales,
+        "select job_cancel(($1 #>> '{}')::uuid)",
+        &[json!(job)],
+    )
+    .await
+    .unwrap();
     assert_eq!(cancelled["status"], "cancelled");
 
     let _worker = WorkerProcess::start(&db, "w-cancel");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    sqlx::query("select pg_notify('bizos_jobs', 'test')").execute(&db.owner).await.unwrap();
+    sqlx::query("select pg_notify('bizos_jobs', 'test')")
+        .execute(&db.owner)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(job_status(&db, job).await, "cancelled");
     assert_eq!(keys(&db, tenant).await, 1, "the cancelled job never ran");
@@ -515,19 +650,37 @@ async fn cancelled_jobs_do_not_run_and_a_running_one_loses_its_lease() {
     // A running job that is cancelled: its worker's heartbeat says stop,
     // and its completion is refused.
     let worker = db.pool_as("bizos_worker");
-    let running: Uuid = sqlx::query_scalar("select job_enqueue_for($1, 'storage.sweep', '{}', now() + interval '1 hour')")
-        .bind(tenant)
-        .fetch_one(&db.owner)
+    let running: Uuid = sqlx::query_scalar(
+        "select job_enqueue_for($1, 'storage.sweep', '{}', now() + interval '1 hour')",
+    )
+    .bind(tenant)
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    sqlx::query("update jobs set run_at = now() where job_id = $1")
+        .bind(running)
+        .execute(&db.owner)
         .await
         .unwrap();
-    sqlx::query("update jobs set run_at = now() where job_id = $1").bind(running).execute(&db.owner).await.unwrap();
-    let claimed: Vec<(Uuid, Uuid)> = sqlx::query_as("select tenant_id, job_id from job_claim('manual', 1, array['storage.sweep'])")
-        .fetch_all(&worker)
-        .await
-        .unwrap();
+    let claimed: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "select tenant_id, job_id from job_claim('manual', 1, array['storage.sweep'])",
+    )
+    .fetch_all(&worker)
+    .await
+    .unwrap();
     assert_eq!(claimed, vec![(tenant, running)]);
-    let cancelled = rpc(&db, &admin, "select job_cancel(($1 #>> '{}')::uuid)", &[json!(running)]).await.unwrap();
-    assert_eq!(cancelled["status"], "cancelled", "a super_admin cancels any job of the tenant");
+    let cancelled = rpc(
+        &db,
+        &admin,
+        "select job_cancel(($1 #>> '{}')::uuid)",
+        &[json!(running)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        cancelled["status"], "cancelled",
+        "a super_admin cancels any job of the tenant"
+    );
     let beat: bool = sqlx::query_scalar("select job_heartbeat($1, 'manual')")
         .bind(running)
         .fetch_one(&worker)
@@ -550,11 +703,16 @@ async fn get_job_shows_a_job_only_to_those_who_may_read_it() {
     let owner = db.create_user(tenant, "salesperson").await;
     let colleague = db.create_user(tenant, "salesperson").await;
     let admin = db.create_user(tenant, "super_admin").await;
-    let outsider = db.create_user(db.create_tenant("globex").await, "super_admin").await;
+    let outsider = db
+        .create_user(db.create_tenant("globex").await, "super_admin")
+        .await;
     let app = spawn_app_with(&db, &[("TEST_WORKER", "off")]).await;
 
     let mut tx = db.as_user(&owner).await;
-    sqlx::query("select set_config('request.id', 'req-42', true)").execute(&mut *tx).await.unwrap();
+    sqlx::query("select set_config('request.id', 'req-42', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     let job: Uuid = sqlx::query_scalar("select job_enqueue('idempotency.purge')")
         .fetch_one(&mut *tx)
         .await
@@ -564,8 +722,18 @@ async fn get_job_shows_a_job_only_to_those_who_may_read_it() {
     let (status, body) = app.get_json(&owner, &format!("/api/jobs/{job}")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        (body["status"].as_str(), body["kind"].as_str(), body["attempts"].as_i64(), body["request_id"].as_str()),
-        (Some("queued"), Some("idempotency.purge"), Some(0), Some("req-42")),
+        (
+            body["status"].as_str(),
+            body["kind"].as_str(),
+            body["attempts"].as_i64(),
+            body["request_id"].as_str()
+        ),
+        (
+            Some("queued"),
+            Some("idempotency.purge"),
+            Some(0),
+            Some("req-42")
+        ),
         "{body}"
     );
     let (status, _) = app.get_json(&admin, &format!("/api/jobs/{job}")).await;
@@ -574,7 +742,9 @@ async fn get_job_shows_a_job_only_to_those_who_may_read_it() {
         let (status, body) = app.get_json(who, &format!("/api/jobs/{job}")).await;
         assert_eq!(status, 404, "{body}");
     }
-    let (status, _) = app.get_json(&owner, &format!("/api/jobs/{}", Uuid::new_v4())).await;
+    let (status, _) = app
+        .get_json(&owner, &format!("/api/jobs/{}", Uuid::new_v4()))
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -586,23 +756,63 @@ async fn enqueue_checks_its_fields_and_dedups_by_key() {
     let director = db.create_user(tenant, "director").await;
     for (sql, field) in [
         ("select to_jsonb(job_enqueue('no.such.kind'))", "kind"),
-        ("select to_jsonb(job_enqueue('idempotency.purge', '[]'))", "payload"),
-        ("select to_jsonb(job_enqueue('idempotency.purge', '{}', null, 1000))", "priority"),
+        (
+            "select to_jsonb(job_enqueue('idempotency.purge', '[]'))",
+            "payload",
+        ),
+        (
+            "select to_jsonb(job_enqueue('idempotency.purge', '{}', null, 1000))",
+            "priority",
+        ),
     ] {
         let err = rpc(&db, &user, sql, &[]).await.unwrap_err();
-        assert_eq!(bizos_tests::field(&err).as_deref(), Some(field), "{sql}: {err}");
+        assert_eq!(
+            bizos_tests::field(&err).as_deref(),
+            Some(field),
+            "{sql}: {err}"
+        );
     }
-    let first = rpc(&db, &user, "select to_jsonb(job_enqueue('idempotency.purge', '{}', null, 0, 'once'))", &[]).await.unwrap();
-    let again = rpc(&db, &user, "select to_jsonb(job_enqueue('idempotency.purge', '{}', null, 0, 'once'))", &[]).await.unwrap();
+    let first = rpc(
+        &db,
+        &user,
+        "select to_jsonb(job_enqueue('idempotency.purge', '{}', null, 0, 'once'))",
+        &[],
+    )
+    .await
+    .unwrap();
+    let again = rpc(
+        &db,
+        &user,
+        "select to_jsonb(job_enqueue('idempotency.purge', '{}', null, 0, 'once'))",
+        &[],
+    )
+    .await
+    .unwrap();
     assert_eq!(first, again);
     assert_eq!(scalar::<i64>(&db, "select count(*) from jobs").await, 1);
     // Directors write nothing; users may not enqueue system work.
-    assert!(rpc(&db, &director, "select to_jsonb(job_enqueue('idempotency.purge'))", &[]).await.is_err());
-    let err = rpc(&db, &user, "select to_jsonb(job_enqueue_for(($1 #>> '{}')::uuid, 'idempotency.purge'))", &[json!(tenant)])
-        .await
-        .unwrap_err();
+    assert!(rpc(
+        &db,
+        &director,
+        "select to_jsonb(job_enqueue('idempotency.purge'))",
+        &[]
+    )
+    .await
+    .is_err());
+    let err = rpc(
+        &db,
+        &user,
+        "select to_jsonb(job_enqueue_for(($1 #>> '{}')::uuid, 'idempotency.purge'))",
+        &[json!(tenant)],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(bizos_tests::code(&err), "42501");
     // The operator's view counts them.
-    let queued: i64 = scalar(&db, "select queued from job_queue where kind = 'idempotency.purge'").await;
+    let queued: i64 = scalar(
+        &db,
+        "select queued from job_queue where kind = 'idempotency.purge'",
+    )
+    .await;
     assert_eq!(queued, 1);
 }

@@ -513,7 +513,10 @@ async fn the_worker_login_is_unprivileged_and_reaches_the_queue_only_through_its
     .fetch_one(&db.owner)
     .await
     .unwrap();
-    assert_eq!((superuser, bypassrls, inherit, member), (false, false, false, true));
+    assert_eq!(
+        (superuser, bypassrls, inherit, member),
+        (false, false, false, true)
+    );
     let mut conn = connect(&db, "bizos_worker").await;
     for sql in [
         "select count(*) from jobs",
@@ -530,7 +533,10 @@ async fn the_worker_login_is_unprivileged_and_reaches_the_queue_only_through_its
     assert_eq!(claimed, 0);
     // The request role may not call the worker's functions.
     let mut app = connect(&db, "bizos_app").await;
-    sqlx::query("set role bizos_authenticated").execute(&mut app).await.unwrap();
+    sqlx::query("set role bizos_authenticated")
+        .execute(&mut app)
+        .await
+        .unwrap();
     for sql in [
         "select count(*) from job_claim('probe', 1)",
         "select job_complete(gen_random_uuid(), 'probe')",
