@@ -25,7 +25,8 @@ async fn roles_have_the_privileges_the_spec_gives_them() {
             "bizos_app",
             "bizos_authenticated",
             "bizos_bi",
-            "bizos_owner"
+            "bizos_owner",
+            "bizos_worker"
         ]
     );
     for (name, superuser, bypass, login) in &roles {
@@ -35,12 +36,15 @@ async fn roles_have_the_privileges_the_spec_gives_them() {
         );
         assert_eq!(*login, name != "bizos_authenticated", "login of {name}");
     }
-    let app_is_member: bool =
-        sqlx::query_scalar("select pg_has_role('bizos_app', 'bizos_authenticated', 'member')")
-            .fetch_one(&db.owner)
-            .await
-            .unwrap();
-    assert!(app_is_member);
+    for login in ["bizos_app", "bizos_worker"] {
+        let is_member: bool =
+            sqlx::query_scalar("select pg_has_role($1, 'bizos_authenticated', 'member')")
+                .bind(login)
+                .fetch_one(&db.owner)
+                .await
+                .unwrap();
+        assert!(is_member, "{login} runs requests as bizos_authenticated");
+    }
 }
 
 #[tokio::test]
