@@ -30,7 +30,12 @@ struct WorkerProcess {
 
 impl WorkerProcess {
     fn start(db: &TestDb, name: &str) -> WorkerProcess {
-        let child = Command::new(bizos_bin())
+        Self::start_with(db, name, &[])
+    }
+
+    fn start_with(db: &TestDb, name: &str, env: &[(&str, &str)]) -> WorkerProcess {
+        let mut command = Command::new(bizos_bin());
+        command
             .arg("worker")
             .env("BIZOS_WORKER_URL", db.url("bizos_worker"))
             .env("BIZOS_WORKER_NAME", name)
@@ -47,9 +52,11 @@ impl WorkerProcess {
                 },
             )
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start bizos worker");
+            .stdout(Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("start bizos worker");
         WorkerProcess { child }
     }
 
@@ -57,6 +64,28 @@ impl WorkerProcess {
     fn kill(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+}
+
+impl WorkerProcess {
+    /// SIGTERM, then waits (up to 20 s) for the process to exit.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the worker did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -815,4 +844,94 @@ async fn enqueue_checks_its_fields_and_dedups_by_key() {
     )
     .await;
     assert_eq!(queued, 1);
+}
+
+#[tokio::test]
+async fn sigterm_releases_an_unfinished_job_without_counting_the_attempt() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("acme").await;
+    let marketing = db.create_user(tenant, "marketing_manager").await;
+    let app = spawn_app_with(
+        &db,
+        &[("BIZOS_IMPORT_BATCH_ROWS", "20"), ("TEST_WORKER", "off")],
+    )
+    .await;
+    let n = 4000;
+    let (status, staged) = app
+        .upload(
+            &marketing,
+            "/api/imports",
+            &[("module", "leads")],
+            "leads.csv",
+            leads_csv(n),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{staged}");
+    let import = staged["import_id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .post_json(
+            &marketing,
+            &format!("/api/imports/{import}/process"),
+            &json!(null),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let job: Uuid = scalar(&db, "select job_id from jobs where kind = 'import.process'").await;
+
+    // No grace: running jobs are given back at once.
+    let mut worker =
+        WorkerProcess::start_with(&db, "w-term", &[("BIZOS_SHUTDOWN_GRACE_SECS", "0")]);
+    wait_for(
+        &db,
+        &format!("select processed_rows >= 200 from imports where import_id = '{import}'"),
+        "some batches",
+    )
+    .await;
+    let exit = worker.terminate();
+    assert!(exit.success(), "{exit:?}");
+    let row = sqlx::query("select status, attempts, locked_by from jobs where job_id = $1")
+        .bind(job)
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<String, _>(0),
+            row.get::<i32, _>(1),
+            row.get::<Option<String>, _>(2)
+        ),
+        ("queued".to_owned(), 0, None),
+        "released, the attempt not counted"
+    );
+    let processed: i32 = scalar(
+        &db,
+        &format!("select processed_rows from imports where import_id = '{import}'"),
+    )
+    .await;
+    assert!(
+        (processed as usize) < n,
+        "stopped mid-way ({processed} of {n})"
+    );
+
+    // Another worker picks it up at once (no lease to wait for).
+    let _worker = WorkerProcess::start(&db, "w-next");
+    wait_for(
+        &db,
+        &format!("select status = 'succeeded' from jobs where job_id = '{job}'"),
+        "the released job",
+    )
+    .await;
+    let leads: i64 = scalar(&db, "select count(distinct external_ref) from leads").await;
+    let all: i64 = scalar(&db, "select count(*) from leads").await;
+    assert_eq!((leads as usize, all as usize), (n, n), "every row once");
+    assert_eq!(
+        scalar::<i32>(
+            &db,
+            &format!("select attempts from jobs where job_id = '{job}'")
+        )
+        .await,
+        1
+    );
 }
