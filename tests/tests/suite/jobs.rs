@@ -189,6 +189,7 @@ async fn a_rolled_back_enqueue_never_runs_and_a_committed_one_always_does() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
+    let committed: chrono::DateTime<chrono::Utc> = scalar(&db, "select clock_timestamp()").await;
     wait_for(
         &db,
         &format!("select status = 'succeeded' from jobs where job_id = '{id}'"),
@@ -199,6 +200,17 @@ async fn a_rolled_back_enqueue_never_runs_and_a_committed_one_always_does() {
         started.elapsed() < Duration::from_secs(10),
         "{:?}",
         started.elapsed()
+    );
+    // Idle commit-to-start latency: the NOTIFY, not the 30 s poll.
+    let job_started: chrono::DateTime<chrono::Utc> = scalar(
+        &db,
+        &format!("select started_at from jobs where job_id = '{id}'"),
+    )
+    .await;
+    assert!(
+        job_started - committed < chrono::TimeDelta::seconds(1),
+        "started {:?} after the commit",
+        job_started - committed
     );
     assert_eq!(keys(&db, tenant).await, 0, "the committed job ran");
     let row = sqlx::query("select attempts, created_by, locked_by from jobs where job_id = $1")
