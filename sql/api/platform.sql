@@ -179,7 +179,7 @@ as $$
 $$;
 select pin_search_path('purge_idempotency_keys()');
 revoke execute on function purge_idempotency_keys() from public;
-grant execute on function purge_idempotency_keys() to bizos_app;
+grant execute on function purge_idempotency_keys() to bizos_app, bizos_worker;
 
 -- Login roles have no TEMP on the database, so no login role can put a
 -- relation, view or function into its session's pg_temp; the import staging
