@@ -195,7 +195,7 @@ as $$
     'at', to_char(s.at_time, 'HH24:MI'),
     'days', (select jsonb_agg((array['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])[d] order by d)
                from unnest(s.days_of_week) d),
-    'time_zone', schedule_time_zone(s.tenant_id),
+    'time_zone', (select t.time_zone from tenants t where t.tenant_id = s.tenant_id),
     'active', s.active, 'next_run_at', s.next_run_at,
     'last_fired_period', s.last_fired_period, 'last_fired_at', s.last_fired_at,
     'last_job_id', s.last_job_id)
@@ -246,18 +246,12 @@ end
 $$;
 grant execute on function schedule_payload_days(jsonb) to bizos_authenticated;
 
--- payload.kind: a job kind (job_kinds).
+-- payload.kind: a job kind (the job_kinds vocabulary), folded to lower case.
 create or replace function schedule_payload_kind(payload jsonb, required boolean) returns text
 language plpgsql stable
 as $$
-declare
-  v text := payload_text(payload, 'kind', required, 100);
 begin
-  if v is not null and not exists (select 1 from job_kinds k where k.kind = v) then
-    perform raise_field('kind', 'must be one of '
-      || coalesce((select string_agg(k.kind, ', ' order by k.position, k.kind) from job_kinds k), 'no kinds'));
-  end if;
-  return v;
+  return vocabulary_check('job_kinds', lower(payload_text(payload, 'kind', required, 100)), 'kind');
 end
 $$;
 grant execute on function schedule_payload_kind(jsonb, boolean) to bizos_authenticated;
