@@ -240,8 +240,9 @@ begin
   if bad is not null then
     perform raise_field(bad, 'must be one of ' || array_to_string(names, ', '));
   end if;
-  return (select array_agg(distinct array_position(names, lower(btrim(e)))::smallint order by 1)
-            from jsonb_array_elements_text(v) e);
+  return (select array_agg(d order by d)
+            from (select distinct array_position(names, lower(btrim(e)))::smallint as d
+                    from jsonb_array_elements_text(v) e) x);
 end
 $$;
 grant execute on function schedule_payload_days(jsonb) to bizos_authenticated;

@@ -745,7 +745,9 @@ async fn pg_cron_fires_the_schedules_of_every_schema_every_minute() {
         ("* * * * *", here.as_str(), "bizos_owner")
     );
     admin
-        .batch_execute("select cron.unschedule('bizos_schedules_fire')")
+        .batch_execute(
+            "select cron.unschedule(jobid) from cron.job where jobname = 'bizos_schedules_fire'",
+        )
         .await
         .unwrap();
 
