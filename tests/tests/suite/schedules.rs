@@ -789,3 +789,55 @@ async fn pg_cron_fires_the_schedules_of_every_schema_every_minute() {
     assert_eq!(jobs_of(&db, &id).await.len(), 1);
     assert!(next_run(&db, &id).await > Utc::now());
 }
+
+#[tokio::test]
+async fn only_the_owner_sets_the_clock_and_the_worker_fires_at_now() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("clock").await;
+    let admin = db.create_user(tenant, "super_admin").await;
+    let id = id_of(
+        &create(
+            &db,
+            &admin,
+            json!({"name": "digest", "kind": "storage.sweep", "at": "05:00"}),
+            json!({}),
+        )
+        .await
+        .unwrap(),
+    );
+    let future = next_run(&db, &id).await + Duration::days(30);
+    for login in ["bizos_app", "bizos_worker", "bizos_analyst"] {
+        let err = sqlx::query_scalar::<_, i32>("select schedules_fire($1)")
+            .bind(future)
+            .fetch_one(&db.pool_as(login))
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "42501", "{login}: {err}");
+    }
+    {
+        let mut tx = db.as_user(&admin).await;
+        let err = sqlx::query_scalar::<_, i32>("select schedules_fire_due()")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "42501", "{err}");
+    }
+    // The worker fires what is due at the database's clock, nothing ahead.
+    let worker = db.pool_as("bizos_worker");
+    let fired: i32 = sqlx::query_scalar("select schedules_fire_due()")
+        .fetch_one(&worker)
+        .await
+        .unwrap();
+    assert_eq!(fired, 0);
+    assert!(jobs_of(&db, &id).await.is_empty());
+    sqlx::query("update schedules set next_run_at = now() - interval '1 minute'")
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    let fired: i32 = sqlx::query_scalar("select schedules_fire_due()")
+        .fetch_one(&worker)
+        .await
+        .unwrap();
+    assert_eq!(fired, 1);
+    assert_eq!(jobs_of(&db, &id).await.len(), 1);
+}
