@@ -422,3 +422,20 @@ select pin_search_path('schedules_fire(timestamptz)');
 revoke execute on function schedules_fire(timestamptz) from public;
 comment on function schedules_fire(timestamptz) is
   'Enqueues the job of every due schedule once per period (dedup key schedule_id:period) and advances next_run_at; pg_cron calls it every minute as bizos_owner.';
+
+-- schedules_fire() at the database's own clock, for the worker's login:
+-- where pg_cron does not reach the database (pg_cron runs in one database
+-- per cluster; an isolated tenant's database in a shared cluster), `bizos
+-- worker` may call this every minute. Together with pg_cron it is harmless:
+-- callers skip each other's rows and a period has one job. No clock
+-- argument: nobody but the owner can fire a period ahead of time.
+create or replace function schedules_fire_due() returns integer
+language sql security definer
+as $$
+  select schedules_fire(pg_catalog.now())
+$$;
+select pin_search_path('schedules_fire_due()');
+revoke execute on function schedules_fire_due() from public;
+grant execute on function schedules_fire_due() to bizos_worker;
+comment on function schedules_fire_due() is
+  'schedules_fire() at now(), for the worker where pg_cron does not reach this database.';
