@@ -176,13 +176,14 @@ grant execute on function job_enqueue_every_tenant(text, jsonb, text) to bizos_w
 comment on function job_enqueue_every_tenant(text, jsonb, text) is
   'Enqueues one system job of the kind for every active tenant (skipping tenants that already have one with the dedup key); returns how many.';
 
--- job_claim(worker, max_jobs): up to max_jobs due jobs, now running under
+-- job_claim(worker, max_jobs, kinds): up to max_jobs due jobs (of the
+-- kinds the worker has handlers for; NULL: any), now running under
 -- the worker's lease. First, running jobs whose lease ran out (their worker
 -- died) are queued again, or dead-lettered when they used up their
 -- attempts. Then tenants with due jobs are served round-robin, least
 -- recently served first, one job each per round (highest priority, then
 -- oldest run_at, within the tenant); rows another claimer holds are skipped.
-create or replace function job_claim(worker text, max_jobs integer default 1)
+create or replace function job_claim(worker text, max_jobs integer default 1, kinds text[] default null)
 returns table (job_id uuid, tenant_id uuid, kind text, payload jsonb, attempt integer, max_attempts integer,
                created_by uuid, request_id text, trace_context jsonb, progress_done bigint,
                progress_total bigint, lease_secs integer, locked_until timestamptz)
@@ -219,12 +220,13 @@ begin
     for v_tenant in
       select t.tenant_id from job_tenants t
        where exists (select 1 from jobs q where q.tenant_id = t.tenant_id and q.status = 'queued'
-                                            and q.run_at <= now())
+                                            and q.run_at <= now() and (kinds is null or q.kind = any (kinds)))
        order by t.last_claimed_at nulls first, t.tenant_id
     loop
       exit when v_claimed >= max_jobs;
       select q.job_id into v_job from jobs q
        where q.tenant_id = v_tenant and q.status = 'queued' and q.run_at <= now()
+         and (kinds is null or q.kind = any (kinds))
        order by q.priority desc, q.run_at, q.job_id
        limit 1
          for update skip locked;
@@ -252,10 +254,10 @@ begin
   end loop;
 end
 $$;
-select pin_search_path('job_claim(text, integer)');
-revoke execute on function job_claim(text, integer) from public;
-grant execute on function job_claim(text, integer) to bizos_worker;
-comment on function job_claim(text, integer) is
+select pin_search_path('job_claim(text, integer, text[])');
+revoke execute on function job_claim(text, integer, text[]) from public;
+grant execute on function job_claim(text, integer, text[]) to bizos_worker;
+comment on function job_claim(text, integer, text[]) is
   'Worker: claims up to max_jobs due jobs (round-robin over tenants, priority within one), requeueing jobs whose lease ran out first.';
 
 -- job_heartbeat(job_id, worker, done, total) -> still ours: extends the
