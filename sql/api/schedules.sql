@@ -135,8 +135,9 @@ end
 $$;
 grant execute on function schedule_latest_run(time, smallint[], text, timestamptz) to bizos_authenticated;
 
--- The tenant's zone, for the trigger and schedules_fire (users may not be
--- able to read other columns of tenants; the zone of their own tenant only).
+-- The tenant's zone, for the trigger below (which runs as the owner, so
+-- that it reads the zone whatever the writer may read of tenants); not
+-- callable by users.
 create or replace function schedule_time_zone(tenant uuid) returns text
 language sql stable security definer
 as $$
