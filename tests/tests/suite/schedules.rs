@@ -785,9 +785,39 @@ async fn pg_cron_fires_the_schedules_of_every_schema_every_minute() {
         .execute(&db.owner)
         .await
         .unwrap();
+    // A schema-tier tenant in the same database: its own schedules table
+    // and schedules_fire, fired by the same command.
+    bizos_sql::migrate(&db.url("bizos_owner"), Some("tenant_cron"))
+        .await
+        .unwrap();
+    let in_schema: Uuid = sqlx::query_scalar(
+        "with t as (insert into tenant_cron.tenants (slug, name) values ('schema-tier', 'Schema tier')
+                    returning tenant_id)
+         insert into tenant_cron.schedules (tenant_id, name, kind, at_time)
+         select tenant_id, 'digest', 'storage.sweep', '05:00' from t returning schedule_id",
+    )
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    sqlx::query("update tenant_cron.schedules set next_run_at = now() - interval '1 minute'")
+        .execute(&db.owner)
+        .await
+        .unwrap();
     sqlx::raw_sql(&command).execute(&db.owner).await.unwrap();
     assert_eq!(jobs_of(&db, &id).await.len(), 1);
     assert!(next_run(&db, &id).await > Utc::now());
+    let schema_jobs: i64 =
+        sqlx::query_scalar("select count(*) from tenant_cron.jobs where dedup_key like $1 || ':%'")
+            .bind(in_schema.to_string())
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+    assert_eq!(schema_jobs, 1);
+    let public_jobs: i64 = sqlx::query_scalar("select count(*) from public.jobs")
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!(public_jobs, 1, "each schema's jobs stay in that schema");
 }
 
 #[tokio::test]
