@@ -15,4 +15,5 @@ fi
 exec "$BIN/postgres" -D "$PGDATA" \
   -c listen_addresses='*' \
   -c shared_preload_libraries=pg_cron \
-  -c cron.database_name="${BIZOS_DATABASE:-bizos}"
+  -c cron.database_name="${BIZOS_DATABASE:-bizos}" \
+  -c cron.use_background_workers=on

@@ -58,6 +58,7 @@ as $$
     ('super_admin', 'invoice.create'), ('super_admin', 'invoice.delete'), ('super_admin', 'payment.record'),
     ('super_admin', 'collection.create'), ('super_admin', 'audit.read'),
     ('director', 'audit.read'),
+    ('super_admin', 'schedule.manage'), ('marketing_manager', 'schedule.manage'), ('sales_manager', 'schedule.manage'),
     ('marketing_manager', 'lead.create'), ('marketing_manager', 'lead.update'), ('marketing_manager', 'lead.assign'),
     ('marketing_manager', 'marketing.write'), ('marketing_manager', 'activity.create'),
     ('marketing_manager', 'ticket.create'), ('marketing_manager', 'ticket.message'),

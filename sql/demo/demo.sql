@@ -297,6 +297,13 @@ begin
       'entry_date', current_date - 7 * i, 'value', floor(random() * 40 + 10)::int));
   end loop;
 
+  -- A schedule (sql/api/schedules.sql), created by the tenant's admin:
+  -- the nightly sweep of dead uploads at 02:00 tenant time.
+  select p.user_id into v_actor from profiles p
+   where p.tenant_id = v_tenant and p.app_role = 'super_admin' order by p.email limit 1;
+  perform demo.act_as(v_tenant, v_actor);
+  perform schedule_create('{"name": "Nightly upload sweep", "kind": "storage.sweep", "at": "02:00"}');
+
   perform set_config('request.jwt.claims', '', true);
   -- Tickets (the RFQs of the leads and the requests above) with their
   -- conversations, SLA events and lifecycle stamps, and invoices with their

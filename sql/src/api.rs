@@ -59,6 +59,7 @@ pub const API_FILES: &[ApiFile<'static>] = &[
     api_file!("kpi.sql"),
     api_file!("imports.sql"),
     api_file!("jobs.sql"),
+    api_file!("schedules.sql"),
     api_file!("analytics.sql"),
 ];
 

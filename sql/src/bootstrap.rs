@@ -1,5 +1,6 @@
 //! Superuser set-up of a cluster and a database: the roles, the database
-//! owned by `bizos_owner`, the helper extensions and `bizos` itself.
+//! owned by `bizos_owner`, the helper extensions and `bizos` itself, and
+//! (in the database pg_cron lives in) the pg_cron job firing the schedules.
 //! Everything here is idempotent, so DBAs and `scripts/dev up` run it freely.
 
 use secrecy::{ExposeSecret, SecretString};
@@ -9,6 +10,7 @@ use crate::{validate_identifier, Error};
 
 const ROLES_SQL: &str = include_str!("../bootstrap/roles.sql");
 const DATABASE_SQL: &str = include_str!("../bootstrap/database.sql");
+const CRON_SQL: &str = include_str!("../bootstrap/cron.sql");
 
 /// The login roles whose passwords bootstrap may set.
 pub const LOGIN_ROLES: [&str; 5] = [
@@ -112,6 +114,11 @@ pub async fn bootstrap(admin_dsn: &str, opts: &BootstrapOptions) -> Result<(), E
         .batch_execute(DATABASE_SQL)
         .await
         .map_err(step("extensions"))?;
+    // In the cron database only: pg_cron calls schedules_fire() every minute.
+    target
+        .batch_execute(CRON_SQL)
+        .await
+        .map_err(step("pg_cron job"))?;
 
     admin
         .execute(

@@ -26,6 +26,7 @@ mod primitives;
 mod profile_authority;
 mod receivables;
 mod rls_matrix;
+mod schedules;
 mod schema_api;
 mod security_catalog;
 mod sql_scripts;

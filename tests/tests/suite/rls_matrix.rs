@@ -145,6 +145,10 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
            if not exists (select 1 from holidays where tenant_id = t) then
              insert into holidays (tenant_id, holiday_date, name) values (t, '2026-08-17', 'Hari Kemerdekaan');
            end if;
+           if not exists (select 1 from schedules where tenant_id = t) then
+             insert into schedules (tenant_id, name, kind, at_time, days_of_week, created_by)
+             values (t, 'fixture schedule', 'storage.sweep', '05:00', '{{1}}', u);
+           end if;
            if not exists (select 1 from imports where tenant_id = t) then
              insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
              values (t, 'import-files', 'fixture.csv', 'text/csv', 10, repeat('ab', 32), u)

@@ -386,6 +386,7 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
             "payments.method",
             "profiles.app_role",
             "role_permissions.app_role",
+            "schedules.kind",
             "sla_policies.priority",
             "sla_policies.ticket_type",
             "tickets.inquiry_status",
