@@ -291,7 +291,7 @@ pub struct Var<T> {
     choices: &'static [&'static str],
 }
 
-fn var<T>(parse: fn(&str) -> Result<T, String>) -> Var<T> {
+pub(crate) fn var<T>(parse: fn(&str) -> Result<T, String>) -> Var<T> {
     Var {
         parse,
         choices: &[],
@@ -342,7 +342,7 @@ impl<T: Clone + Send + Sync + 'static> TypedValueParser for Var<T> {
     }
 }
 
-fn text(v: &str) -> Result<String, String> {
+pub(crate) fn text(v: &str) -> Result<String, String> {
     Ok(v.to_owned())
 }
 
@@ -350,7 +350,7 @@ fn path(v: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(v))
 }
 
-fn secret(v: &str) -> Result<SecretString, String> {
+pub(crate) fn secret(v: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(v))
 }
 
@@ -378,7 +378,7 @@ fn seconds(v: &str) -> Result<Duration, String> {
     number(v).map(Duration::from_secs)
 }
 
-fn positive_seconds(v: &str) -> Result<Duration, String> {
+pub(crate) fn positive_seconds(v: &str) -> Result<Duration, String> {
     positive(v).map(Duration::from_secs)
 }
 
