@@ -123,7 +123,7 @@ pub struct TenantCreateArgs {
 #[derive(Subcommand, Debug)]
 pub enum DbCommand {
     /// Create the roles, the database and the extensions (needs a superuser).
-    /// Passwords come from BIZOS_OWNER_PASSWORD, BIZOS_APP_PASSWORD,
+    /// Passwords come from BIZOS_OWNER_PASSWORD, BIZOS_APP_PASSWORD, BIZOS_WORKER_PASSWORD,
     /// BIZOS_ANALYST_PASSWORD and BIZOS_BI_PASSWORD when set.
     Bootstrap {
         /// Superuser connection string (any database of the cluster).

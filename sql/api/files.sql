@@ -169,7 +169,7 @@ as $$
 $$;
 select pin_search_path('upload_sweep_claim(double precision, integer)');
 revoke execute on function upload_sweep_claim(double precision, integer) from public;
-grant execute on function upload_sweep_claim(double precision, integer) to bizos_app;
+grant execute on function upload_sweep_claim(double precision, integer) to bizos_app, bizos_worker;
 
 -- upload_intent_forget(tenant_id, object_id): the intent's bytes are gone
 -- (a sweep, or the BFF cleaning up after a failed or replayed request).
@@ -182,4 +182,4 @@ as $$
 $$;
 select pin_search_path('upload_intent_forget(uuid, uuid)');
 revoke execute on function upload_intent_forget(uuid, uuid) from public;
-grant execute on function upload_intent_forget(uuid, uuid) to bizos_app;
+grant execute on function upload_intent_forget(uuid, uuid) to bizos_app, bizos_worker;

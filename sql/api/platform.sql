@@ -178,7 +178,24 @@ as $$
 $$;
 select pin_search_path('purge_idempotency_keys()');
 revoke execute on function purge_idempotency_keys() from public;
-grant execute on function purge_idempotency_keys() to bizos_app;
+grant execute on function purge_idempotency_keys() to bizos_app, bizos_worker;
+
+-- The expired keys of one tenant: the idempotency.purge job (one per
+-- tenant and period, run by the worker's login).
+create or replace function purge_idempotency_keys(tenant_id uuid) returns bigint
+language sql
+security definer
+as $$
+  with gone as (delete from idempotency_keys k
+                 where k.tenant_id = purge_idempotency_keys.tenant_id and k.expires_at < now()
+                returning 1)
+  select count(*) from gone
+$$;
+select pin_search_path('purge_idempotency_keys(uuid)');
+revoke execute on function purge_idempotency_keys(uuid) from public;
+grant execute on function purge_idempotency_keys(uuid) to bizos_worker;
+comment on function purge_idempotency_keys(uuid) is
+  'Deletes the expired idempotency keys of one tenant (the idempotency.purge job); returns how many.';
 
 -- Login roles have no TEMP on the database, so no login role can put a
 -- relation, view or function into its session's pg_temp; the import staging
@@ -309,7 +326,7 @@ end
 $$;
 select pin_search_path('authenticate_request()');
 revoke execute on function authenticate_request() from public;
-grant execute on function authenticate_request() to bizos_app;
+grant execute on function authenticate_request() to bizos_app, bizos_worker;
 comment on function authenticate_request() is
   'Start of every request transaction: refuses users without an active profile and suspended tenants, makes read_only tenants'' transactions read-only, and sets app_role in request.jwt.claims from the profile.';
 

@@ -14,7 +14,9 @@ create or replace view vocabulary with (security_invoker = true) as
   union all select 'inquiry_statuses', code, position, description from inquiry_statuses
   union all select 'invoice_statuses', code, position, description from invoice_statuses
   union all select 'payment_methods', code, position, description from payment_methods
-  union all select 'kpi_entry_sources', code, position, description from kpi_entry_sources;
+  union all select 'kpi_entry_sources', code, position, description from kpi_entry_sources
+  union all select 'job_kinds', kind, position, description from job_kinds
+  union all select 'job_statuses', code, position, description from job_statuses;
 comment on view vocabulary is
   'Every term of every vocabulary (one lookup table each, named in the column vocabulary), in list order.';
 grant select on vocabulary to bizos_authenticated;

@@ -5,6 +5,11 @@
 -- bizos_authenticated  NOLOGIN; every user request runs as this role with claims
 -- bizos_app            the BFF's login: NOINHERIT member of bizos_authenticated,
 --                      never superuser, never BYPASSRLS
+-- bizos_worker         the job worker's login (`bizos worker`): like bizos_app a
+--                      NOINHERIT member of bizos_authenticated (it runs a
+--                      user's job as that user), never superuser, never
+--                      BYPASSRLS; system work only through the SECURITY
+--                      DEFINER functions granted to it
 -- bizos_analyst        analysts: masked views only
 -- bizos_bi             BI tools: read-only at the role level, statement timeout
 do $$
@@ -16,6 +21,7 @@ begin
       ('bizos_owner',         'login nosuperuser nocreaterole nobypassrls inherit'),
       ('bizos_authenticated', 'nologin nosuperuser nocreaterole nobypassrls noinherit'),
       ('bizos_app',           'login nosuperuser nocreaterole nobypassrls noinherit'),
+      ('bizos_worker',        'login nosuperuser nocreaterole nobypassrls noinherit'),
       ('bizos_analyst',       'login nosuperuser nocreaterole nobypassrls inherit'),
       ('bizos_bi',            'login nosuperuser nocreaterole nobypassrls inherit')
     ) as t(name, attrs)
@@ -30,8 +36,11 @@ end
 $$;
 
 grant bizos_authenticated to bizos_app;
+grant bizos_authenticated to bizos_worker;
 
 alter role bizos_bi set default_transaction_read_only = on;
 alter role bizos_bi set statement_timeout = '60s';
 alter role bizos_analyst set statement_timeout = '5min';
 alter role bizos_app set statement_timeout = '30s';
+-- Jobs run longer than requests (an import batch, a sweep).
+alter role bizos_worker set statement_timeout = '5min';

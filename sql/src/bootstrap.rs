@@ -11,7 +11,13 @@ const ROLES_SQL: &str = include_str!("../bootstrap/roles.sql");
 const DATABASE_SQL: &str = include_str!("../bootstrap/database.sql");
 
 /// The login roles whose passwords bootstrap may set.
-pub const LOGIN_ROLES: [&str; 4] = ["bizos_owner", "bizos_app", "bizos_analyst", "bizos_bi"];
+pub const LOGIN_ROLES: [&str; 5] = [
+    "bizos_owner",
+    "bizos_app",
+    "bizos_worker",
+    "bizos_analyst",
+    "bizos_bi",
+];
 
 #[derive(Debug, Default)]
 pub struct BootstrapOptions {
@@ -139,8 +145,8 @@ async fn database_settings(admin: &Client, db: &str) -> Result<(), Error> {
             "alter database {db} owner to bizos_owner;
              revoke all on database {db} from public;
              revoke temporary, create on database {db}
-               from bizos_app, bizos_analyst, bizos_bi, bizos_authenticated;
-             grant connect on database {db} to bizos_app, bizos_analyst, bizos_bi;
+               from bizos_app, bizos_worker, bizos_analyst, bizos_bi, bizos_authenticated;
+             grant connect on database {db} to bizos_app, bizos_worker, bizos_analyst, bizos_bi;
              alter database {db} set search_path = \"$user\", public, {ext}, bizos;",
             ext = crate::EXTENSIONS_SCHEMA,
         ))

@@ -1,0 +1,496 @@
+-- Background jobs (migration V21): enqueue in the caller's transaction,
+-- claim with a lease (FOR UPDATE SKIP LOCKED), heartbeat, complete, fail
+-- with backoff, release, cancel, retry; the views of a job and of the queue.
+--
+-- Who calls what:
+--   job_enqueue          users (bizos_authenticated), in their request's transaction
+--   job_enqueue_for,     system work: the owner (CLI, schedules) and the
+--   job_enqueue_every_tenant  worker's login for its periodic upkeep
+--   job_claim, job_heartbeat, job_complete, job_fail, job_release
+--                        the worker's login (bizos_worker) only
+--   job_cancel, job_retry  the job's creator or a super_admin of its tenant
+--                        (bizos_authenticated), or the owner (CLI)
+-- A NOTIFY on channel bizos_jobs (payload: the kind) wakes idle workers; it
+-- is delivered when the enqueuing transaction commits, never before and
+-- never for a rollback.
+
+-- Notes the tenant of a new job for the round-robin of job_claim.
+create or replace function jobs_note_tenant() returns trigger
+language plpgsql
+security definer
+as $$
+begin
+  insert into job_tenants (tenant_id) values (new.tenant_id) on conflict do nothing;
+  return null;
+end
+$$;
+select pin_search_path('jobs_note_tenant()');
+revoke execute on function jobs_note_tenant() from public;
+comment on function jobs_note_tenant() is
+  'Trigger of jobs: records the tenant in job_tenants (the order of the claim''s round-robin).';
+create or replace trigger jobs_note_tenant after insert on jobs
+  for each row execute function jobs_note_tenant();
+
+-- The state of a job as users and the API see it (no payload: it may carry
+-- what the job works on; the job's own handler reads it).
+create or replace view v_jobs with (security_invoker = true) as
+  select j.tenant_id, j.job_id, j.kind, j.status, j.priority, j.attempts, j.max_attempts,
+         j.run_at, j.progress_done, j.progress_total, j.last_error, j.dedup_key,
+         j.created_by, j.request_id, j.created_at, j.updated_at, j.started_at, j.finished_at
+    from jobs j;
+comment on view v_jobs is
+  'Background jobs the caller may read (RLS of jobs): status, attempts, progress and the last error.';
+grant select on v_jobs to bizos_authenticated;
+
+-- The shared body of job_enqueue and job_enqueue_for: checks, inserts (or
+-- finds the job with the same dedup key), notifies. Not callable by
+-- itself: it trusts its tenant and creator.
+create or replace function job_insert(tenant_id uuid, created_by uuid, kind text, payload jsonb,
+                                      run_at timestamptz, priority integer, dedup_key text)
+returns uuid
+language plpgsql
+as $$
+declare
+  v_kind job_kinds;
+  v_id uuid;
+  v_trace jsonb;
+begin
+  select * into v_kind from job_kinds k where k.kind = lower(job_insert.kind);
+  if not found then
+    perform vocabulary_check('job_kinds', lower(job_insert.kind), 'kind');
+    raise exception using errcode = 'P0001', column = 'kind', message = 'kind: is required';
+  end if;
+  if job_insert.payload is null or jsonb_typeof(job_insert.payload) <> 'object' then
+    raise exception using errcode = 'P0001', column = 'payload', message = 'payload: must be a JSON object';
+  end if;
+  if job_insert.priority is null or job_insert.priority not between -100 and 100 then
+    raise exception using errcode = 'P0001', column = 'priority', message = 'priority: must be between -100 and 100';
+  end if;
+  if job_insert.dedup_key is not null and length(job_insert.dedup_key) not between 1 and 200 then
+    raise exception using errcode = 'P0001', column = 'dedup_key', message = 'dedup_key: must be 1 to 200 characters';
+  end if;
+  v_trace := jsonb_strip_nulls(jsonb_build_object(
+    'traceparent', nullif(current_setting('request.traceparent', true), ''),
+    'tracestate', nullif(current_setting('request.tracestate', true), '')));
+  insert into jobs as j (tenant_id, kind, payload, priority, max_attempts, run_at, dedup_key,
+                         created_by, request_id, trace_context)
+  values (job_insert.tenant_id, v_kind.kind, job_insert.payload, job_insert.priority, v_kind.max_attempts,
+          coalesce(job_insert.run_at, now()), job_insert.dedup_key, job_insert.created_by,
+          left(nullif(current_setting('request.id', true), ''), 200),
+          case when v_trace = '{}' then null else v_trace end)
+  on conflict on constraint jobs_tenant_id_dedup_key_key do nothing
+  returning j.job_id into v_id;
+  if v_id is null then
+    select j.job_id into v_id from jobs j
+     where j.tenant_id = job_insert.tenant_id and j.dedup_key = job_insert.dedup_key;
+    if v_id is null then
+      raise exception using errcode = 'P0001', column = 'dedup_key',
+        message = 'dedup_key: another job of this tenant has this key';
+    end if;
+    return v_id;
+  end if;
+  perform pg_notify('bizos_jobs', v_kind.kind);
+  return v_id;
+end
+$$;
+select pin_search_path('job_insert(uuid, uuid, text, jsonb, timestamp with time zone, integer, text)');
+revoke execute on function job_insert(uuid, uuid, text, jsonb, timestamp with time zone, integer, text) from public;
+-- Users reach it through job_enqueue; called directly, the insert policy of
+-- jobs still holds them to their own tenant and to themselves as creator.
+grant execute on function job_insert(uuid, uuid, text, jsonb, timestamp with time zone, integer, text) to bizos_authenticated;
+comment on function job_insert(uuid, uuid, text, jsonb, timestamp with time zone, integer, text) is
+  'Internal: the checks and the insert of job_enqueue and job_enqueue_for.';
+
+-- job_enqueue(kind, payload, run_at, priority, dedup_key) -> job_id: a job of
+-- the caller, in the caller's transaction (it exists only if that commits).
+-- The same dedup_key of the tenant returns the existing job.
+create or replace function job_enqueue(kind text, payload jsonb default '{}', run_at timestamptz default null,
+                                       priority integer default 0, dedup_key text default null)
+returns uuid
+language plpgsql
+as $$
+begin
+  if bizos.uid() is null or bizos.tenant_id() is null then
+    raise exception using errcode = '42501', message = 'no user in the request claims';
+  end if;
+  return job_insert(bizos.tenant_id(), bizos.uid(), kind, payload, run_at, priority, dedup_key);
+end
+$$;
+select pin_search_path('job_enqueue(text, jsonb, timestamp with time zone, integer, text)');
+revoke execute on function job_enqueue(text, jsonb, timestamp with time zone, integer, text) from public;
+grant execute on function job_enqueue(text, jsonb, timestamp with time zone, integer, text) to bizos_authenticated;
+comment on function job_enqueue(text, jsonb, timestamp with time zone, integer, text) is
+  'Enqueues a job of the caller (tenant and creator from the claims) in the caller''s transaction; returns its id (or that of the tenant''s job with the same dedup_key).';
+
+-- job_enqueue_for(tenant_id, kind, ...) -> job_id: system work of a tenant
+-- (no creator), for the owner and the worker's upkeep.
+create or replace function job_enqueue_for(tenant_id uuid, kind text, payload jsonb default '{}',
+                                           run_at timestamptz default null, priority integer default 0,
+                                           dedup_key text default null)
+returns uuid
+language plpgsql
+security definer
+as $$
+begin
+  if not exists (select 1 from tenants t where t.tenant_id = job_enqueue_for.tenant_id) then
+    raise exception using errcode = 'P0002', column = 'tenant_id',
+      message = format('tenant_id: no tenant %s', job_enqueue_for.tenant_id);
+  end if;
+  return job_insert(job_enqueue_for.tenant_id, null, kind, payload, run_at, priority, dedup_key);
+end
+$$;
+select pin_search_path('job_enqueue_for(uuid, text, jsonb, timestamp with time zone, integer, text)');
+revoke execute on function job_enqueue_for(uuid, text, jsonb, timestamp with time zone, integer, text) from public;
+grant execute on function job_enqueue_for(uuid, text, jsonb, timestamp with time zone, integer, text) to bizos_worker;
+comment on function job_enqueue_for(uuid, text, jsonb, timestamp with time zone, integer, text) is
+  'Enqueues a system job (no creator) of a tenant; for the owner and the worker. Same dedup_key of the tenant: the existing job.';
+
+-- job_enqueue_every_tenant(kind, payload, dedup_key) -> jobs enqueued: one
+-- system job per active tenant (periodic upkeep such as the idempotency
+-- purge); with a dedup key per period, calling it again in the same period
+-- adds nothing.
+create or replace function job_enqueue_every_tenant(kind text, payload jsonb default '{}',
+                                                    dedup_key text default null)
+returns integer
+language plpgsql
+security definer
+as $$
+declare
+  v_tenant uuid;
+  v_count integer := 0;
+begin
+  for v_tenant in select t.tenant_id from tenants t where t.status = 'active' order by t.tenant_id loop
+    if job_enqueue_every_tenant.dedup_key is null
+       or not exists (select 1 from jobs j where j.tenant_id = v_tenant
+                                            and j.dedup_key = job_enqueue_every_tenant.dedup_key) then
+      perform job_enqueue_for(v_tenant, kind, payload, null, -10, dedup_key);
+      v_count := v_count + 1;
+    end if;
+  end loop;
+  return v_count;
+end
+$$;
+select pin_search_path('job_enqueue_every_tenant(text, jsonb, text)');
+revoke execute on function job_enqueue_every_tenant(text, jsonb, text) from public;
+grant execute on function job_enqueue_every_tenant(text, jsonb, text) to bizos_worker;
+comment on function job_enqueue_every_tenant(text, jsonb, text) is
+  'Enqueues one system job of the kind for every active tenant (skipping tenants that already have one with the dedup key); returns how many.';
+
+-- job_claim(worker, max_jobs, kinds): up to max_jobs due jobs (of the
+-- kinds the worker has handlers for; NULL: any), now running under
+-- the worker's lease. First, running jobs whose lease ran out (their worker
+-- died) are queued again, or dead-lettered when they used up their
+-- attempts. Then tenants with due jobs are served round-robin, least
+-- recently served first, one job each per round (highest priority, then
+-- oldest run_at, within the tenant); rows another claimer holds are skipped.
+create or replace function job_claim(worker text, max_jobs integer default 1, kinds text[] default null)
+returns table (job_id uuid, tenant_id uuid, kind text, payload jsonb, attempt integer, max_attempts integer,
+               created_by uuid, request_id text, trace_context jsonb, progress_done bigint,
+               progress_total bigint, lease_secs integer, locked_until timestamptz)
+language plpgsql
+security definer
+as $$
+declare
+  v_tenant uuid;
+  v_job uuid;
+  v_claimed integer := 0;
+  v_round integer;
+  r jobs;
+begin
+  if worker is null or length(worker) not between 1 and 200 then
+    raise exception using errcode = 'P0001', column = 'worker', message = 'worker: must be 1 to 200 characters';
+  end if;
+  if max_jobs is null or max_jobs < 1 then
+    return;
+  end if;
+
+  update jobs j
+     set status = case when j.attempts >= j.max_attempts then 'dead' else 'queued' end,
+         finished_at = case when j.attempts >= j.max_attempts then now() end,
+         last_error = left(format('the lease of worker %s ran out (it stopped or died) in attempt %s',
+                                  j.locked_by, j.attempts), 4000),
+         run_at = now(), locked_by = null, locked_until = null
+    from (select e.tenant_id, e.job_id from jobs e
+           where e.status = 'running' and e.locked_until < now()
+             for update skip locked) e
+   where j.tenant_id = e.tenant_id and j.job_id = e.job_id;
+
+  loop
+    v_round := 0;
+    for v_tenant in
+      select t.tenant_id from job_tenants t
+       where exists (select 1 from jobs q where q.tenant_id = t.tenant_id and q.status = 'queued'
+                                            and q.run_at <= now() and (kinds is null or q.kind = any (kinds)))
+       order by t.last_claimed_at nulls first, t.tenant_id
+    loop
+      exit when v_claimed >= max_jobs;
+      select q.job_id into v_job from jobs q
+       where q.tenant_id = v_tenant and q.status = 'queued' and q.run_at <= now()
+         and (kinds is null or q.kind = any (kinds))
+       order by q.priority desc, q.run_at, q.job_id
+       limit 1
+         for update skip locked;
+      continue when v_job is null;
+      update jobs j
+         set status = 'running', attempts = j.attempts + 1, locked_by = worker,
+             locked_until = now() + make_interval(secs => k.lease_secs),
+             started_at = coalesce(j.started_at, now()), finished_at = null
+        from job_kinds k
+       where j.tenant_id = v_tenant and j.job_id = v_job and k.kind = j.kind
+      returning j.* into r;
+      update job_tenants t set last_claimed_at = clock_timestamp() where t.tenant_id = v_tenant;
+      v_claimed := v_claimed + 1;
+      v_round := v_round + 1;
+      job_id := r.job_id; tenant_id := r.tenant_id; kind := r.kind; payload := r.payload;
+      attempt := r.attempts; max_attempts := r.max_attempts; created_by := r.created_by;
+      request_id := r.request_id; trace_context := r.trace_context;
+      progress_done := r.progress_done; progress_total := r.progress_total;
+      lease_secs := (select k.lease_secs from job_kinds k where k.kind = r.kind);
+      locked_until := r.locked_until;
+      return next;
+      v_job := null;
+    end loop;
+    exit when v_round = 0 or v_claimed >= max_jobs;
+  end loop;
+end
+$$;
+select pin_search_path('job_claim(text, integer, text[])');
+revoke execute on function job_claim(text, integer, text[]) from public;
+grant execute on function job_claim(text, integer, text[]) to bizos_worker;
+comment on function job_claim(text, integer, text[]) is
+  'Worker: claims up to max_jobs due jobs (round-robin over tenants, priority within one), requeueing jobs whose lease ran out first.';
+
+-- job_heartbeat(job_id, worker, done, total) -> still ours: extends the
+-- lease by the kind's lease_secs and records progress (NULL keeps it).
+-- False when the job is no longer running under this worker (cancelled,
+-- or its lease ran out and it was claimed again): stop working on it.
+create or replace function job_heartbeat(job_id uuid, worker text, done bigint default null,
+                                         total bigint default null)
+returns boolean
+language plpgsql
+security definer
+as $$
+begin
+  update jobs j
+     set locked_until = now() + make_interval(secs => k.lease_secs),
+         progress_done = coalesce(job_heartbeat.done, j.progress_done),
+         progress_total = coalesce(job_heartbeat.total, j.progress_total)
+    from job_kinds k
+   where j.job_id = job_heartbeat.job_id and j.status = 'running' and j.locked_by = job_heartbeat.worker
+     and k.kind = j.kind;
+  return found;
+end
+$$;
+select pin_search_path('job_heartbeat(uuid, text, bigint, bigint)');
+revoke execute on function job_heartbeat(uuid, text, bigint, bigint) from public;
+grant execute on function job_heartbeat(uuid, text, bigint, bigint) to bizos_worker;
+comment on function job_heartbeat(uuid, text, bigint, bigint) is
+  'Worker: extends the lease of a running job and records its progress; false when the job is no longer this worker''s (cancelled, or lease lost).';
+
+-- job_complete(job_id, worker) -> whether it was this worker's running job.
+create or replace function job_complete(job_id uuid, worker text)
+returns boolean
+language plpgsql
+security definer
+as $$
+begin
+  update jobs j
+     set status = 'succeeded', finished_at = now(), locked_by = null, locked_until = null,
+         progress_done = coalesce(j.progress_total, j.progress_done)
+   where j.job_id = job_complete.job_id and j.status = 'running' and j.locked_by = job_complete.worker;
+  return found;
+end
+$$;
+select pin_search_path('job_complete(uuid, text)');
+revoke execute on function job_complete(uuid, text) from public;
+grant execute on function job_complete(uuid, text) to bizos_worker;
+comment on function job_complete(uuid, text) is
+  'Worker: marks its running job succeeded; false when it was no longer this worker''s.';
+
+-- job_fail(job_id, worker, error, retryable) -> the job's new status (NULL:
+-- not this worker's running job). A retryable failure with attempts left
+-- queues it again after an exponential backoff with jitter: attempt n waits
+-- between b*2^(n-1) and b*2^n seconds (b = the kind's backoff_secs; capped
+-- at an hour), so every wait is at least the previous one's maximum.
+-- Otherwise the job is dead, with the error.
+create or replace function job_fail(job_id uuid, worker text, error text, retryable boolean default true)
+returns text
+language plpgsql
+security definer
+as $$
+declare
+  v_status text;
+  v_delay double precision;
+begin
+  update jobs j
+     set status = case when job_fail.retryable and j.attempts < j.max_attempts then 'queued' else 'dead' end,
+         run_at = case when job_fail.retryable and j.attempts < j.max_attempts
+                       then now() + make_interval(secs => least(3600.0,
+                              k.backoff_secs * power(2, j.attempts - 1) * (1 + random())))
+                       else j.run_at end,
+         finished_at = case when job_fail.retryable and j.attempts < j.max_attempts then null else now() end,
+         last_error = left(coalesce(nullif(job_fail.error, ''), 'failed without a message'), 4000),
+         locked_by = null, locked_until = null
+    from job_kinds k
+   where j.job_id = job_fail.job_id and j.status = 'running' and j.locked_by = job_fail.worker
+     and k.kind = j.kind
+  returning j.status into v_status;
+  if v_status = 'queued' then
+    -- Woken workers see it as not due yet and sleep until it is.
+    perform pg_notify('bizos_jobs', 'retry');
+  end if;
+  return v_status;
+end
+$$;
+select pin_search_path('job_fail(uuid, text, text, boolean)');
+revoke execute on function job_fail(uuid, text, text, boolean) from public;
+grant execute on function job_fail(uuid, text, text, boolean) to bizos_worker;
+comment on function job_fail(uuid, text, text, boolean) is
+  'Worker: records a failure; retryable with attempts left: queued again after exponential backoff with jitter, else dead. Returns the new status (NULL: not this worker''s job).';
+
+-- job_release(job_id, worker) -> whether released: a worker shutting down
+-- gives back a job it did not finish; queued again at once, and the claim
+-- does not count as an attempt.
+create or replace function job_release(job_id uuid, worker text)
+returns boolean
+language plpgsql
+security definer
+as $$
+begin
+  update jobs j
+     set status = 'queued', attempts = greatest(j.attempts - 1, 0), run_at = now(),
+         locked_by = null, locked_until = null
+   where j.job_id = job_release.job_id and j.status = 'running' and j.locked_by = job_release.worker;
+  if found then
+    perform pg_notify('bizos_jobs', 'released');
+    return true;
+  end if;
+  return false;
+end
+$$;
+select pin_search_path('job_release(uuid, text)');
+revoke execute on function job_release(uuid, text) from public;
+grant execute on function job_release(uuid, text) to bizos_worker;
+comment on function job_release(uuid, text) is
+  'Worker: gives back a running job without counting the attempt (graceful shutdown).';
+
+-- Whether the caller may cancel or retry the job: the owner (no claims:
+-- the CLI), or a user of the job's tenant who created it or is its
+-- super_admin. P0002 when the caller cannot see it.
+create or replace function job_for_control(job_id uuid) returns jobs
+language plpgsql
+as $$
+declare
+  r jobs;
+begin
+  if bizos.uid() is null then
+    if not pg_has_role(session_user, 'bizos_owner', 'member') then
+      raise exception using errcode = '42501', message = 'no user in the request claims';
+    end if;
+    select * into r from jobs j where j.job_id = job_for_control.job_id for update;
+  else
+    select * into r from jobs j
+     where j.job_id = job_for_control.job_id and j.tenant_id = bizos.tenant_id()
+       and (j.created_by = bizos.uid() or bizos.app_role() = 'super_admin')
+       for update;
+  end if;
+  if r.job_id is null then
+    raise exception using errcode = 'P0002', column = 'job_id',
+      message = format('job_id: no job %s of yours', job_for_control.job_id);
+  end if;
+  return r;
+end
+$$;
+select pin_search_path('job_for_control(uuid)');
+revoke execute on function job_for_control(uuid) from public;
+comment on function job_for_control(uuid) is
+  'Internal: the job (locked) if the caller may cancel or retry it (its creator, a super_admin of its tenant, or the owner); else P0002/42501.';
+
+-- job_cancel(job_id) -> the job (v_jobs): a queued or running job is
+-- cancelled (a running one's worker learns it at its next heartbeat and
+-- stops); a finished one is refused.
+create or replace function job_cancel(job_id uuid) returns jsonb
+language plpgsql
+security definer
+as $$
+declare
+  r jobs := job_for_control(job_cancel.job_id);
+begin
+  if r.status not in ('queued', 'running') then
+    raise exception using errcode = 'P0001', column = 'status',
+      message = format('status: the job is %s; only a queued or running job can be cancelled', r.status);
+  end if;
+  update jobs j set status = 'cancelled', finished_at = now(), locked_by = null, locked_until = null
+   where j.tenant_id = r.tenant_id and j.job_id = r.job_id;
+  return (select to_jsonb(v) from v_jobs v where v.tenant_id = r.tenant_id and v.job_id = r.job_id);
+end
+$$;
+select pin_search_path('job_cancel(uuid)');
+revoke execute on function job_cancel(uuid) from public;
+grant execute on function job_cancel(uuid) to bizos_authenticated;
+comment on function job_cancel(uuid) is
+  'Cancels a queued or running job (its creator, a super_admin of its tenant, or the owner); returns the job.';
+
+-- job_retry(job_id) -> the job: a dead or cancelled job is queued again,
+-- now, with fresh attempts (its last error stays until the next outcome).
+create or replace function job_retry(job_id uuid) returns jsonb
+language plpgsql
+security definer
+as $$
+declare
+  r jobs := job_for_control(job_retry.job_id);
+begin
+  if r.status not in ('dead', 'cancelled') then
+    raise exception using errcode = 'P0001', column = 'status',
+      message = format('status: the job is %s; only a dead or cancelled job can be retried', r.status);
+  end if;
+  update jobs j set status = 'queued', attempts = 0, run_at = now(), finished_at = null
+   where j.tenant_id = r.tenant_id and j.job_id = r.job_id;
+  perform pg_notify('bizos_jobs', r.kind);
+  return (select to_jsonb(v) from v_jobs v where v.tenant_id = r.tenant_id and v.job_id = r.job_id);
+end
+$$;
+select pin_search_path('job_retry(uuid)');
+revoke execute on function job_retry(uuid) from public;
+grant execute on function job_retry(uuid) to bizos_authenticated;
+comment on function job_retry(uuid) is
+  'Queues a dead or cancelled job again with fresh attempts (its creator, a super_admin of its tenant, or the owner); returns the job.';
+
+-- The operator's view of the queue, per kind over the tenants the login
+-- may see (analytics_grants, as the analytics views; the owner all):
+-- depth, what is running, leases that ran out, dead letters.
+create or replace view job_queue as
+  select k.kind,
+         count(j.job_id) filter (where j.status = 'queued')                        as queued,
+         count(j.job_id) filter (where j.status = 'queued' and j.run_at <= now())  as due,
+         count(j.job_id) filter (where j.status = 'running')                       as running,
+         count(j.job_id) filter (where j.status = 'running' and j.locked_until < now()) as expired_leases,
+         count(j.job_id) filter (where j.status = 'dead')                          as dead,
+         count(j.job_id) filter (where j.status = 'cancelled')                     as cancelled,
+         count(j.job_id) filter (where j.status = 'succeeded')                     as succeeded,
+         extract(epoch from now() - min(j.run_at) filter (where j.status = 'queued' and j.run_at <= now()))
+                                                                                     as oldest_due_secs,
+         max(j.finished_at) filter (where j.status = 'dead')                       as last_dead_at
+    from job_kinds k
+    left join jobs j
+      on j.kind = k.kind
+     and (pg_has_role(session_user, 'bizos_owner', 'member')
+          or exists (select 1 from analytics_grants g
+                      where g.role_name = session_user and (g.tenant_id is null or g.tenant_id = j.tenant_id)))
+   group by k.kind, k.position
+   order by k.position;
+comment on view job_queue is
+  'Operators: per job kind, the queue depth (queued, due), running jobs, expired leases and dead letters over the tenants the login may see.';
+grant select on job_queue to bizos_analyst, bizos_worker;
+
+-- Dead letters with their last error, for operators (same tenants as job_queue).
+create or replace view job_dead_letters as
+  select j.kind, j.job_id, j.attempts, j.last_error, j.finished_at, j.created_at
+    from jobs j
+   where j.status = 'dead'
+     and (pg_has_role(session_user, 'bizos_owner', 'member')
+          or exists (select 1 from analytics_grants g
+                      where g.role_name = session_user and (g.tenant_id is null or g.tenant_id = j.tenant_id)));
+comment on view job_dead_letters is
+  'Operators: dead jobs with their last error, over the tenants the login may see.';
+grant select on job_dead_letters to bizos_analyst;
