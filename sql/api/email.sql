@@ -25,6 +25,7 @@ language sql immutable parallel safe
 as $$ select '\{\{\s*([a-z][a-z0-9_]*)\s*\}\}' $$;
 select pin_search_path('email_placeholder_pattern()');
 revoke execute on function email_placeholder_pattern() from public;
+grant execute on function email_placeholder_pattern() to bizos_authenticated;
 comment on function email_placeholder_pattern() is 'The regular expression of a {{placeholder}} of an e-mail template.';
 
 -- The names a template text uses, or NULL when it has a stray {{ or }}.
@@ -40,6 +41,8 @@ as $$
 $$;
 select pin_search_path('email_template_placeholders(text)');
 revoke execute on function email_template_placeholders(text) from public;
+-- The check of the templates runs as whoever writes one (a super_admin).
+grant execute on function email_template_placeholders(text) to bizos_authenticated;
 comment on function email_template_placeholders(text) is
   'The placeholder names of an e-mail template text, sorted; NULL when the text has a {{ or }} that is no placeholder.';
 
