@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use crate::auth::issue_token;
-use crate::config::{blank_env_is_unset, ServeArgs, Settings, MIN_HS256_SECRET_BYTES};
+use crate::config::{blank_env_is_unset, ServeArgs, Settings, WorkerArgs, MIN_HS256_SECRET_BYTES};
 use crate::startup::Application;
 use crate::telemetry;
 use crate::tenants::{self, NewTenant};
@@ -37,6 +37,49 @@ pub enum Command {
     /// Tenant administration.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Run background jobs (configuration from BIZOS_WORKER_* variables or flags).
+    Worker(Box<WorkerArgs>),
+    /// Background jobs: list, retry, cancel (as the database owner).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobsCommand {
+    /// One JSON line per job, newest first.
+    List(JobsListArgs),
+    /// Queue a dead or cancelled job again with fresh attempts.
+    Retry(JobIdArgs),
+    /// Cancel a queued or running job.
+    Cancel(JobIdArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct JobsListArgs {
+    /// Only jobs in this status (queued, running, succeeded, dead, cancelled).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only jobs of this tenant.
+    #[arg(long)]
+    pub tenant: Option<Uuid>,
+    /// Only jobs of this kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// At most this many jobs.
+    #[arg(long, default_value_t = 100)]
+    pub limit: i64,
+    /// Connection string of the database owner (bizos_owner).
+    #[arg(long, env = "BIZOS_DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+}
+
+#[derive(Args, Debug)]
+pub struct JobIdArgs {
+    /// The job's id.
+    pub job_id: Uuid,
+    /// Connection string of the database owner (bizos_owner).
+    #[arg(long, env = "BIZOS_DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
 }
 
 impl Cli {
@@ -145,6 +188,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .run_until_stopped()
                 .await
         }
+        Command::Worker(args) => {
+            let log_format = args.log_format;
+            let settings = crate::worker::WorkerSettings::try_from(*args)?;
+            telemetry::init(log_format, "info,sqlx=warn");
+            crate::worker::Worker::build(settings)
+                .await?
+                .run_until_stopped()
+                .await
+        }
+        Command::Jobs(command) => jobs(command).await,
         Command::Migrate(args) => {
             let report =
                 bizos_sql::migrate_report(&args.database_url, args.schema.as_deref()).await?;
@@ -284,4 +337,59 @@ async fn lookup_user(
             tenant.map_or(slug.to_owned(), |t| t.to_string())
         )
     })
+}
+
+/// `bizos jobs …`: the owner's view of the queue and its two controls.
+async fn jobs(command: JobsCommand) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    match command {
+        JobsCommand::List(args) => {
+            if let Some(status) = &args.status {
+                let known: Vec<String> = sqlx::query_scalar(
+                    "select term from vocabulary where vocabulary = 'job_statuses' order by position",
+                )
+                .fetch_all(&mut sqlx::PgConnection::connect(&args.database_url).await?)
+                .await?;
+                if !known.contains(status) {
+                    anyhow::bail!("--status: must be one of {}", known.join(", "));
+                }
+            }
+            let mut conn = sqlx::PgConnection::connect(&args.database_url).await?;
+            let rows: Vec<serde_json::Value> = sqlx::query_scalar(
+                "select to_jsonb(v) from v_jobs v
+                  where ($1::text is null or v.status = $1)
+                    and ($2::uuid is null or v.tenant_id = $2)
+                    and ($3::text is null or v.kind = $3)
+                  order by v.created_at desc, v.job_id
+                  limit $4",
+            )
+            .bind(&args.status)
+            .bind(args.tenant)
+            .bind(&args.kind)
+            .bind(args.limit.max(1))
+            .fetch_all(&mut conn)
+            .await?;
+            for row in rows {
+                println!("{row}");
+            }
+            Ok(())
+        }
+        JobsCommand::Retry(args) => job_control(&args, "job_retry").await,
+        JobsCommand::Cancel(args) => job_control(&args, "job_cancel").await,
+    }
+}
+
+async fn job_control(args: &JobIdArgs, function: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&args.database_url).await?;
+    let job: serde_json::Value = sqlx::query_scalar(&format!("select {function}($1)"))
+        .bind(args.job_id)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| match e.as_database_error() {
+            Some(d) => anyhow::anyhow!("{}", d.message()),
+            None => e.into(),
+        })?;
+    println!("{job}");
+    Ok(())
 }

@@ -421,6 +421,68 @@ fn storage_kind(v: &str) -> Result<StorageKind, String> {
     }
 }
 
+/// The variables of `bizos worker` (each also a flag, as for `bizos serve`).
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    /// Connection string of the worker's login role (bizos_worker). Required.
+    #[arg(long, env = "BIZOS_WORKER_URL", hide_env_values = true, value_parser = var(secret))]
+    pub worker_url: Option<SecretString>,
+    /// Jobs run at once.
+    #[arg(long, env = "BIZOS_WORKER_CONCURRENCY", default_value = "4", value_parser = var(positive::<usize>))]
+    pub concurrency: usize,
+    /// Seconds between looks at the queue when no NOTIFY arrives (a
+    /// fallback: enqueued jobs wake the worker at once).
+    #[arg(long, env = "BIZOS_WORKER_POLL_SECS", default_value = "5", value_parser = var(positive_seconds))]
+    pub poll_secs: Duration,
+    /// Address of `/healthz` and `/readyz`.
+    #[arg(long, env = "BIZOS_WORKER_HEALTH_LISTEN", default_value = "127.0.0.1:8081", value_parser = var(number::<SocketAddr>))]
+    pub health_listen: SocketAddr,
+    /// On SIGTERM/SIGINT, seconds running jobs get to finish before they
+    /// are released to another worker.
+    #[arg(long, env = "BIZOS_SHUTDOWN_GRACE_SECS", default_value = "20", value_parser = var(seconds))]
+    pub shutdown_grace_secs: Duration,
+    /// Name of this worker in jobs.locked_by [default: host:pid].
+    #[arg(long, env = "BIZOS_WORKER_NAME", value_parser = var(text))]
+    pub name: Option<String>,
+    /// Rows per process_import transaction.
+    #[arg(long, env = "BIZOS_IMPORT_BATCH_ROWS", default_value = "2000", value_parser = var(positive::<u32>))]
+    pub import_batch_rows: u32,
+    /// Seconds between the idempotency purges of every tenant (one job per
+    /// tenant and period).
+    #[arg(long, env = "BIZOS_WORKER_PURGE_EVERY_SECS", default_value = "3600", value_parser = var(positive_seconds))]
+    pub purge_every_secs: Duration,
+    /// Log lines as text or JSON.
+    #[arg(long, env = "BIZOS_LOG_FORMAT", default_value = "pretty", value_parser = var(log_format).choices(&["pretty", "json"]))]
+    pub log_format: LogFormat,
+}
+
+impl TryFrom<WorkerArgs> for crate::worker::WorkerSettings {
+    type Error = ConfigError;
+
+    fn try_from(a: WorkerArgs) -> Result<Self, ConfigError> {
+        let database_url = a.worker_url.ok_or(ConfigError::Missing {
+            var: "BIZOS_WORKER_URL",
+            why: "the connection string of the worker's login role (bizos_worker)",
+        })?;
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "worker".into());
+        Ok(crate::worker::WorkerSettings {
+            database_url,
+            concurrency: a.concurrency,
+            poll_interval: a.poll_secs,
+            shutdown_grace: a.shutdown_grace_secs,
+            health_listen: a.health_listen,
+            name: a
+                .name
+                .unwrap_or_else(|| format!("{host}:{}", std::process::id())),
+            import_batch_rows: a.import_batch_rows,
+            purge_every: a.purge_every_secs,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -205,24 +205,6 @@ where
     result.map(|done| respond(done.status, done.body, false))
 }
 
-/// Deletes expired keys now and then (as the BFF's own login).
-pub fn spawn_purger(pool: sqlx::PgPool, every: std::time::Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            match sqlx::query_scalar::<_, i64>("select purge_idempotency_keys()")
-                .fetch_one(&pool)
-                .await
-            {
-                Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
-            }
-        }
-    });
-}
-
 impl utoipa::IntoParams for IdempotencyKey {
     fn into_params(
         _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,

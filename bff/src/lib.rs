@@ -20,5 +20,6 @@ pub mod state;
 pub mod telemetry;
 pub mod tenants;
 pub mod vocabulary;
+pub mod worker;
 
 pub use error::{ApiError, Result};

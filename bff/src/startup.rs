@@ -55,7 +55,8 @@ impl Application {
         // The terms of request fields and of the document's enums.
         let vocabulary = Arc::new(crate::vocabulary::Vocabulary::load(&pool).await?);
 
-        crate::idempotency::spawn_purger(pool.clone(), std::time::Duration::from_secs(3600));
+        // Expired idempotency keys are purged by `bizos worker`
+        // (idempotency.purge jobs, one per tenant and period).
         // Uploads of this process are known to be alive while it holds this
         // lock; bytes of dead ones (a crash mid-upload) are swept at start
         // and every few minutes.
@@ -227,7 +228,7 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -147,6 +147,11 @@ async fn stage(
                         .fetch_one(&mut *conn)
                         .await?;
                 staged_id = import_id.as_str().and_then(|s| s.parse().ok());
+                if fixed_module.is_some() {
+                    // KPI files are processed at once, by the worker, in
+                    // a job that exists only if this transaction commits.
+                    enqueue_processing(&mut *conn, &import_id, state.import_batch_rows).await?;
+                }
                 Ok(Done::created(staged))
             },
         )
@@ -188,7 +193,7 @@ async fn import_kpi_entries(
     key: IdempotencyKey,
     multipart: Multipart,
 ) -> Result<Response> {
-    let (mut response, staged) = stage(
+    let (mut response, _) = stage(
         &state,
         &caller,
         key,
@@ -200,54 +205,29 @@ async fn import_kpi_entries(
     if response.status() == StatusCode::CREATED {
         *response.status_mut() = StatusCode::ACCEPTED;
     }
-    if let Some(id) = staged {
-        spawn_processing(state.clone(), caller.clone(), id);
-    }
     Ok(response)
-}
-
-/// One `process_import` batch in a transaction of its own.
-async fn process_batch(state: &AppState, caller: &Caller, id: Uuid) -> Result<Value> {
-    let mut tx = begin_as(&state.pool, caller).await?;
-    let progress: Value = sqlx::query_scalar("select process_import($1, $2)")
-        .bind(id)
-        .bind(state.import_batch_rows as i32)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(progress)
 }
 
 fn pending(progress: &Value) -> i64 {
     progress["pending_rows"].as_i64().unwrap_or(0)
 }
 
-/// Processes the remaining batches in the background, as the caller and
-/// under the request's id (`caller.request_id` for the database, the
-/// request's span for log lines).
-/// Transient failures are retried; anything else leaves the import
-/// resumable (POST /api/imports/{id}/process continues where it stopped).
-pub fn spawn_processing(state: AppState, caller: Caller, id: Uuid) {
-    use tracing::Instrument;
-    let span = tracing::Span::current();
-    tokio::spawn(async move {
-        let mut retries = 0;
-        loop {
-            match process_batch(&state, &caller, id).await {
-                Ok(progress) if pending(&progress) == 0 => break,
-                Ok(_) => retries = 0,
-                Err(ApiError::Unavailable(why)) if retries < 5 => {
-                    retries += 1;
-                    tracing::warn!(import_id = %id, %why, retries, "import batch failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(200 * retries)).await;
-                }
-                Err(e) => {
-                    tracing::error!(import_id = %id, error = %e, "import processing stopped; it can be resumed");
-                    break;
-                }
-            }
-        }
-    }.instrument(span));
+/// Enqueues the `import.process` job of an import in the caller's
+/// transaction: the worker processes the remaining batches as the caller
+/// (bff/src/worker/handlers.rs), resumably, reporting progress in
+/// GET /api/jobs/{id} and GET /api/imports/{id}.
+async fn enqueue_processing(
+    conn: &mut sqlx::PgConnection,
+    import_id: &Value,
+    batch_rows: u32,
+) -> Result<Uuid> {
+    Ok(sqlx::query_scalar(
+        "select job_enqueue('import.process', jsonb_build_object('import_id', $1::jsonb, 'batch_rows', $2))",
+    )
+    .bind(import_id)
+    .bind(batch_rows as i32)
+    .fetch_one(conn)
+    .await?)
 }
 
 #[utoipa::path(post, path = "/api/imports/{id}/process", tag = "imports",
@@ -263,7 +243,8 @@ async fn process(
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
     // The first batch runs in the request, so permission and visibility
-    // errors reach the client; the rest follows in the background.
+    // errors reach the client; the rest is a job of the worker, enqueued in
+    // the same transaction.
     let path = format!("/api/imports/{id}/process");
     let fp = idempotency::Fingerprint::json("POST", path, &Value::Null);
     let batch = state.import_batch_rows as i32;
@@ -271,18 +252,16 @@ async fn process(
         let progress: Value = sqlx::query_scalar("select process_import($1, $2)")
             .bind(id)
             .bind(batch)
-            .fetch_one(conn)
+            .fetch_one(&mut *conn)
             .await?;
         Ok(if pending(&progress) > 0 {
+            enqueue_processing(conn, &progress["import_id"], state.import_batch_rows).await?;
             Done::accepted(progress)
         } else {
             Done::ok(progress)
         })
     })
     .await?;
-    if response.status() == StatusCode::ACCEPTED && !response.headers().contains_key(REPLAYED) {
-        spawn_processing(state.clone(), caller.clone(), id);
-    }
     Ok(response)
 }
 

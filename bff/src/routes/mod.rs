@@ -4,6 +4,7 @@
 pub mod files;
 pub mod health;
 pub mod imports;
+pub mod jobs;
 pub mod kpi;
 pub mod leads;
 pub mod list;
@@ -35,6 +36,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(kpi::router())
         .merge(receivables::router())
         .merge(imports::router())
+        .merge(jobs::router())
         .merge(files::router())
 }
 

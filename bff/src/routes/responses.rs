@@ -574,3 +574,37 @@ pub struct AgingRow {
     overdue: f64,
     open_invoices: i64,
 }
+
+// ------------------------------------------------------------------ jobs
+
+/// A background job's state (`v_jobs`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobState {
+    job_id: Uuid,
+    tenant_id: Uuid,
+    /// The job kind (vocabulary job_kinds), e.g. import.process
+    kind: String,
+    /// queued, running, succeeded, dead or cancelled (vocabulary job_statuses)
+    status: String,
+    /// Higher runs first within the tenant.
+    priority: i32,
+    /// Claims so far.
+    attempts: i32,
+    /// Claims before the job is dead-lettered.
+    max_attempts: i32,
+    /// Not started before this time (retries wait here).
+    run_at: DateTime<Utc>,
+    progress_done: Option<i64>,
+    progress_total: Option<i64>,
+    /// The error of the last failed attempt.
+    last_error: Option<String>,
+    dedup_key: Option<String>,
+    created_by: Option<Uuid>,
+    /// The x-request-id of the request that enqueued it.
+    request_id: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}

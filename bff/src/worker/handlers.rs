@@ -1,0 +1,91 @@
+//! The handlers of the job kinds this worker runs (`job_kinds`).
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Handler, Job, JobError, WorkerSettings};
+
+/// Every handler of this build.
+pub fn handlers(settings: &WorkerSettings) -> Vec<Arc<dyn Handler>> {
+    vec![
+        Arc::new(ImportProcess {
+            batch_rows: settings.import_batch_rows,
+        }),
+        Arc::new(IdempotencyPurge),
+    ]
+}
+
+/// `import.process` {import_id, batch_rows?}: processes a staged import
+/// batch by batch, one `process_import` transaction each, as the user who
+/// enqueued it, reporting progress (processed of total rows). Resumable:
+/// each batch commits the rows it settled, so a job killed mid-way (or a
+/// lost lease) continues after the last committed batch and no row is
+/// processed twice.
+pub struct ImportProcess {
+    pub batch_rows: u32,
+}
+
+impl Handler for ImportProcess {
+    fn kind(&self) -> &'static str {
+        "import.process"
+    }
+
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        async move {
+            let import_id: Uuid = job
+                .payload
+                .get("import_id")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| JobError::Permanent("payload.import_id: must be a uuid".into()))?;
+            let batch = job
+                .payload
+                .get("batch_rows")
+                .and_then(Value::as_i64)
+                .map(|n| n.clamp(1, 100_000) as i32)
+                .unwrap_or(self.batch_rows as i32);
+            loop {
+                let mut tx = job.begin().await?;
+                let progress: Value = sqlx::query_scalar("select process_import($1, $2)")
+                    .bind(import_id)
+                    .bind(batch)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let total = progress["total_rows"].as_i64().unwrap_or(0);
+                let done = progress["processed_rows"].as_i64().unwrap_or(0);
+                job.progress(done, total).await?;
+                if progress["pending_rows"].as_i64().unwrap_or(0) <= 0 {
+                    return Ok(());
+                }
+            }
+        }
+        .boxed()
+    }
+}
+
+/// `idempotency.purge`: deletes the tenant's expired idempotency keys
+/// (system job; a SECURITY DEFINER function granted to the worker).
+pub struct IdempotencyPurge;
+
+impl Handler for IdempotencyPurge {
+    fn kind(&self) -> &'static str {
+        "idempotency.purge"
+    }
+
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        async move {
+            let purged: i64 = sqlx::query_scalar("select purge_idempotency_keys($1)")
+                .bind(job.tenant_id)
+                .fetch_one(job.pool())
+                .await?;
+            job.progress(purged, purged).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,588 @@
+//! `bizos worker`: runs the durable jobs of the `jobs` table (migration V21,
+//! sql/api/jobs.sql).
+//!
+//! The loop claims up to its free slots with `job_claim` (leases, per-tenant
+//! round-robin, priorities: all in the database), runs each job's
+//! [`Handler`] in a task of its own, heartbeats while it runs (extending the
+//! lease; a `false` means the job was cancelled or the lease lost, and the
+//! handler is dropped), then completes or fails it. It sleeps on LISTEN
+//! `bizos_jobs` (a NOTIFY arrives when an enqueuing transaction commits), so
+//! an idle worker starts a new job within milliseconds; the poll interval is
+//! only a fallback (a lost connection, jobs whose `run_at` arrives).
+//!
+//! A job a user created runs as that user: [`Job::begin`] opens a
+//! transaction with the user's claims, exactly as a request of theirs
+//! (`db::begin_as`). System jobs call SECURITY DEFINER functions granted to
+//! the worker's login.
+//!
+//! Shutdown (SIGTERM/SIGINT): no more claims; running jobs get the grace
+//! period to finish, the rest are aborted (their transactions roll back)
+//! and released (`job_release`: queued again, the attempt not counted).
+
+mod handlers;
+mod health;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+
+pub use handlers::{handlers, IdempotencyPurge, ImportProcess};
+
+/// The NOTIFY channel of sql/api/jobs.sql.
+pub const CHANNEL: &str = "bizos_jobs";
+
+/// Why a job failed: a retryable failure is tried again after a backoff
+/// (until the kind's max_attempts), a permanent one is dead at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobError {
+    Retryable(String),
+    Permanent(String),
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobError::Retryable(m) | JobError::Permanent(m) => f.write_str(m),
+        }
+    }
+}
+
+impl JobError {
+    /// A database error: connection trouble, serialization failures,
+    /// deadlocks, timeouts and lack of resources are worth another try;
+    /// anything else (a refused caller, bad data) is not.
+    pub fn from_db(e: &sqlx::Error) -> JobError {
+        let retryable = match e {
+            sqlx::Error::Database(d) => {
+                let code = d.code().unwrap_or_default();
+                ["40001", "40P01", "57014", "55P03", "53"]
+                    .iter()
+                    .any(|c| code.starts_with(c))
+                    || code.starts_with("08")
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_) => true,
+            _ => false,
+        };
+        if retryable {
+            JobError::Retryable(e.to_string())
+        } else {
+            JobError::Permanent(e.to_string())
+        }
+    }
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError::from_db(&e)
+    }
+}
+
+/// What a job kind does. One handler per kind (`job_kinds`); the worker
+/// claims only the kinds it has handlers for.
+pub trait Handler: Send + Sync + 'static {
+    fn kind(&self) -> &'static str;
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>>;
+}
+
+/// A claimed job, as handlers see it.
+pub struct Job {
+    pub job_id: Uuid,
+    pub tenant_id: Uuid,
+    pub kind: String,
+    pub payload: Value,
+    /// 1 for the first claim.
+    pub attempt: i32,
+    pub max_attempts: i32,
+    /// The user who enqueued it; None for system jobs.
+    pub created_by: Option<Uuid>,
+    pub request_id: Option<String>,
+    /// W3C traceparent/tracestate of the span that enqueued it.
+    pub trace_context: Option<Value>,
+    /// Progress recorded by an earlier attempt (a resumed job).
+    pub progress_done: Option<i64>,
+    pub progress_total: Option<i64>,
+    pool: PgPool,
+    worker: Arc<str>,
+    lost: AtomicBool,
+}
+
+impl Job {
+    /// The worker's pool (its own login).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The user who created the job, as a request of theirs would carry
+    /// them (the database takes the app role from the profile).
+    pub fn caller(&self) -> Result<Caller, JobError> {
+        let user_id = self.created_by.ok_or_else(|| {
+            JobError::Permanent(format!(
+                "job {} of kind {} has no creator to run as",
+                self.job_id, self.kind
+            ))
+        })?;
+        Ok(Caller {
+            user_id,
+            tenant_id: self.tenant_id,
+            claims: serde_json::json!({"sub": user_id, "tenant_id": self.tenant_id}),
+            request_id: self.request_id.clone(),
+        })
+    }
+
+    /// A transaction as the job's creator (their claims, RLS, their
+    /// account checks), with the request id of the request that enqueued it.
+    pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, JobError> {
+        let caller = self.caller()?;
+        crate::db::begin_as(&self.pool, &caller)
+            .await
+            .map_err(|e| match e {
+                crate::error::ApiError::Unavailable(m) => JobError::Retryable(m),
+                crate::error::ApiError::Internal(e) => JobError::Retryable(format!("{e:#}")),
+                other => JobError::Permanent(other.to_string()),
+            })
+    }
+
+    /// Records progress and extends the lease. An error means the job is
+    /// no longer this worker's (cancelled, or its lease ran out and another
+    /// worker has it): stop.
+    pub async fn progress(&self, done: i64, total: i64) -> Result<(), JobError> {
+        match heartbeat(&self.pool, self.job_id, &self.worker, Some(done), Some(total)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.lost.store(true, Ordering::SeqCst);
+                Err(JobError::Permanent(
+                    "the job was cancelled or its lease was lost".into(),
+                ))
+            }
+            Err(e) => Err(JobError::from_db(&e)),
+        }
+    }
+}
+
+async fn heartbeat(
+    pool: &PgPool,
+    job_id: Uuid,
+    worker: &str,
+    done: Option<i64>,
+    total: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select job_heartbeat($1, $2, $3, $4)")
+        .bind(job_id)
+        .bind(worker)
+        .bind(done)
+        .bind(total)
+        .fetch_one(pool)
+        .await
+}
+
+/// How a job ended in this worker; [`record_outcome`] is the one place
+/// outcomes are reported (logs now; metrics hook here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    /// Failed, queued again after a backoff.
+    Retrying,
+    /// Failed for good (dead letter).
+    Dead,
+    /// Cancelled, or the lease was lost: the result was dropped.
+    Lost,
+    /// Given back at shutdown.
+    Released,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Retrying => "retrying",
+            Outcome::Dead => "dead",
+            Outcome::Lost => "lost",
+            Outcome::Released => "released",
+        }
+    }
+}
+
+/// Every finished run of a job passes here: the place for the job metrics
+/// (`bizos_jobs_*` series: outcome by kind, run time, latency from run_at).
+pub fn record_outcome(kind: &str, outcome: Outcome, run_time: Duration, error: Option<&str>) {
+    match outcome {
+        Outcome::Succeeded | Outcome::Released => {
+            tracing::info!(kind, outcome = outcome.as_str(), run_ms = run_time.as_millis() as u64, "job finished")
+        }
+        _ => tracing::warn!(
+            kind,
+            outcome = outcome.as_str(),
+            run_ms = run_time.as_millis() as u64,
+            error = error.unwrap_or_default(),
+            "job finished"
+        ),
+    }
+}
+
+/// The settings of `bizos worker`.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub database_url: secrecy::SecretString,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// Fallback poll when no NOTIFY arrives.
+    pub poll_interval: Duration,
+    /// On SIGTERM/SIGINT, how long running jobs get to finish.
+    pub shutdown_grace: Duration,
+    /// `/healthz` and `/readyz`.
+    pub health_listen: SocketAddr,
+    /// Name recorded in `jobs.locked_by`.
+    pub name: String,
+    /// Rows per process_import transaction.
+    pub import_batch_rows: u32,
+    /// How often the worker enqueues the idempotency purge of every tenant
+    /// (one job per tenant and period, deduplicated by the period).
+    pub purge_every: Duration,
+}
+
+/// A worker: its pool, handlers and the jobs it runs.
+pub struct Worker {
+    pool: PgPool,
+    listener: PgListener,
+    settings: WorkerSettings,
+    handlers: HashMap<&'static str, Arc<dyn Handler>>,
+    health: health::Health,
+    health_listener: Option<tokio::net::TcpListener>,
+}
+
+impl Worker {
+    /// Connects (refusing a privileged login), listens for NOTIFY and binds
+    /// the health port (0 picks a free one: [`Worker::health_port`]).
+    pub async fn build(settings: WorkerSettings) -> anyhow::Result<Self> {
+        use secrecy::ExposeSecret;
+        let options: PgConnectOptions = settings
+            .database_url
+            .expose_secret()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("BIZOS_WORKER_URL is invalid: {e}"))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.concurrency as u32 * 2 + 2)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.application_name("bizos-worker"))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect with BIZOS_WORKER_URL: {e}"))?;
+        crate::db::ensure_unprivileged(&pool).await?;
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(CHANNEL).await?;
+        let handlers = handlers(&settings)
+            .into_iter()
+            .map(|h| (h.kind(), h))
+            .collect();
+        let health_listener = tokio::net::TcpListener::bind(settings.health_listen)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on {} (BIZOS_WORKER_HEALTH_LISTEN): {e}",
+                    settings.health_listen
+                )
+            })?;
+        Ok(Worker {
+            health: health::Health::new(pool.clone()),
+            pool,
+            listener,
+            settings,
+            handlers,
+            health_listener: Some(health_listener),
+        })
+    }
+
+    pub fn health_port(&self) -> u16 {
+        self.health_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map_or(0, |a| a.port())
+    }
+
+    /// Runs until SIGTERM/SIGINT.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(crate::startup::shutdown_signal()).await
+    }
+
+    /// Runs until `signal` completes.
+    pub async fn run_until(
+        mut self,
+        signal: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let worker: Arc<str> = Arc::from(self.settings.name.as_str());
+        let kinds: Vec<String> = self.handlers.keys().map(|k| k.to_string()).collect();
+        tracing::info!(worker = %worker, concurrency = self.settings.concurrency, ?kinds,
+                       health_port = self.health_port(), "bizos worker started");
+        let mut health_server = {
+            let router = health::router(self.health.clone());
+            let listener = self
+                .health_listener
+                .take()
+                .ok_or_else(|| anyhow::anyhow!("the worker runs once"))?;
+            let mut tasks = JoinSet::new();
+            tasks.spawn(async move { axum::serve(listener, router).await });
+            tasks
+        };
+        tokio::pin!(signal);
+        let running: Arc<Mutex<HashMap<Uuid, String>>> = Arc::default();
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut upkeep = tokio::time::interval(self.settings.purge_every);
+        upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.health.set_ready(true);
+
+        loop {
+            let free = self.settings.concurrency.saturating_sub(tasks.len());
+            let mut claimed = 0;
+            if free > 0 {
+                match self.claim(&worker, free, &kinds).await {
+                    Ok(jobs) => {
+                        claimed = jobs.len();
+                        for job in jobs {
+                            running
+                                .lock()
+                                .expect("running jobs")
+                                .insert(job.job_id, job.kind.clone());
+                            let handler = self.handlers.get(job.kind.as_str()).cloned();
+                            let running = running.clone();
+                            tasks.spawn(async move {
+                                let id = job.job_id;
+                                run_job(job, handler).await;
+                                running.lock().expect("running jobs").remove(&id);
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming jobs failed; retrying shortly");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+            // All slots filled by due jobs: look again at once when one frees.
+            if claimed > 0 && claimed == free {
+                tokio::select! {
+                    _ = &mut signal => break,
+                    _ = tasks.join_next(), if !tasks.is_empty() => {}
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = &mut signal => break,
+                n = self.listener.recv() => {
+                    if let Err(e) = n {
+                        tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+                _ = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = upkeep.tick() => self.upkeep().await,
+            }
+        }
+
+        self.health.set_ready(false);
+        tracing::info!(running = tasks.len(), grace = ?self.settings.shutdown_grace,
+                       "stopping: no more claims; waiting for running jobs");
+        let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await
+        .is_ok();
+        if !drained {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+            let left: Vec<(Uuid, String)> = running
+                .lock()
+                .expect("running jobs")
+                .drain()
+                .collect();
+            for (job_id, kind) in left {
+                let released: Result<bool, _> =
+                    sqlx::query_scalar("select job_release($1, $2)")
+                        .bind(job_id)
+                        .bind(&*worker)
+                        .fetch_one(&self.pool)
+                        .await;
+                match released {
+                    Ok(_) => record_outcome(&kind, Outcome::Released, Duration::ZERO, None),
+                    Err(e) => tracing::warn!(%job_id, error = %e,
+                        "could not release a job; it is claimable again when its lease runs out"),
+                }
+            }
+        }
+        health_server.abort_all();
+        self.pool.close().await;
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        worker: &Arc<str>,
+        max: usize,
+        kinds: &[String],
+    ) -> Result<Vec<Job>, sqlx::Error> {
+        type Row = (
+            Uuid,
+            Uuid,
+            String,
+            Value,
+            i32,
+            i32,
+            Option<Uuid>,
+            Option<String>,
+            Option<Value>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "select job_id, tenant_id, kind, payload, attempt, max_attempts, created_by, request_id,
+                    trace_context, progress_done, progress_total
+               from job_claim($1, $2, $3)",
+        )
+        .bind(&**worker)
+        .bind(max as i32)
+        .bind(kinds)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Job {
+                job_id: r.0,
+                tenant_id: r.1,
+                kind: r.2,
+                payload: r.3,
+                attempt: r.4,
+                max_attempts: r.5,
+                created_by: r.6,
+                request_id: r.7,
+                trace_context: r.8,
+                progress_done: r.9,
+                progress_total: r.10,
+                pool: self.pool.clone(),
+                worker: worker.clone(),
+                lost: AtomicBool::new(false),
+            })
+            .collect())
+    }
+
+    /// Periodic system work, enqueued as jobs (one per tenant and period:
+    /// several workers enqueue it once).
+    async fn upkeep(&self) {
+        let period = self.settings.purge_every.as_secs().max(1);
+        let result: Result<i32, _> = sqlx::query_scalar(
+            "select job_enqueue_every_tenant('idempotency.purge', '{}',
+                      'idempotency.purge:' || (floor(extract(epoch from now()) / $1)::bigint)::text)",
+        )
+        .bind(period as f64)
+        .fetch_one(&self.pool)
+        .await;
+        match result {
+            Ok(n) if n > 0 => tracing::info!(jobs = n, "idempotency purges enqueued"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "enqueueing the idempotency purges failed"),
+        }
+    }
+}
+
+/// Runs one claimed job: its handler beside a heartbeat, then records the
+/// outcome in the database.
+async fn run_job(job: Job, handler: Option<Arc<dyn Handler>>) {
+    use tracing::Instrument;
+    let span = tracing::info_span!("job", job_id = %job.job_id, kind = %job.kind,
+        tenant_id = %job.tenant_id, attempt = job.attempt,
+        request_id = job.request_id.as_deref().unwrap_or_default(),
+        traceparent = job.trace_context.as_ref().and_then(|t| t["traceparent"].as_str()).unwrap_or_default());
+    async move {
+        let started = Instant::now();
+        let result = match &handler {
+            None => Err(JobError::Permanent(format!(
+                "this worker has no handler for kind {}",
+                job.kind
+            ))),
+            Some(handler) => run_with_heartbeat(&job, handler.as_ref()).await,
+        };
+        let elapsed = started.elapsed();
+        let Some(result) = result_unless_lost(&job, result) else {
+            record_outcome(&job.kind, Outcome::Lost, elapsed, None);
+            return;
+        };
+        let pool = &job.pool;
+        let outcome = match &result {
+            Ok(()) => sqlx::query_scalar::<_, bool>("select job_complete($1, $2)")
+                .bind(job.job_id)
+                .bind(&*job.worker)
+                .fetch_one(pool)
+                .await
+                .map(|ours| if ours { Outcome::Succeeded } else { Outcome::Lost }),
+            Err(e) => sqlx::query_scalar::<_, Option<String>>("select job_fail($1, $2, $3, $4)")
+                .bind(job.job_id)
+                .bind(&*job.worker)
+                .bind(e.to_string())
+                .bind(matches!(e, JobError::Retryable(_)))
+                .fetch_one(pool)
+                .await
+                .map(|status| match status.as_deref() {
+                    Some("queued") => Outcome::Retrying,
+                    Some(_) => Outcome::Dead,
+                    None => Outcome::Lost,
+                }),
+        };
+        match outcome {
+            Ok(o) => record_outcome(&job.kind, o, elapsed, result.as_ref().err().map(|e| e.to_string()).as_deref()),
+            Err(e) => tracing::warn!(error = %e,
+                "could not record the job's outcome; it is claimable again when its lease runs out"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn result_unless_lost(job: &Job, result: Result<(), JobError>) -> Option<Result<(), JobError>> {
+    (!job.lost.load(Ordering::SeqCst)).then_some(result)
+}
+
+/// The handler's future, with a heartbeat every third of the lease; a
+/// heartbeat that finds the job gone (cancelled, lease lost) drops it. A
+/// panicking handler is a permanent failure.
+async fn run_with_heartbeat(job: &Job, handler: &dyn Handler) -> Result<(), JobError> {
+    let lease: i32 = sqlx::query_scalar("select lease_secs from job_kinds where kind = $1")
+        .bind(&job.kind)
+        .fetch_one(&job.pool)
+        .await
+        .unwrap_or(60);
+    let every = Duration::from_secs_f64((lease as f64 / 3.0).max(1.0));
+    let run = std::panic::AssertUnwindSafe(handler.run(job)).catch_unwind();
+    tokio::pin!(run);
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            result = &mut run => {
+                return result.unwrap_or_else(|_| Err(JobError::Permanent("the handler panicked".into())));
+            }
+            _ = beat.tick() => {
+                match heartbeat(&job.pool, job.job_id, &job.worker, None, None).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        job.lost.store(true, Ordering::SeqCst);
+                        return Err(JobError::Permanent("the job was cancelled or its lease was lost".into()));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "heartbeat failed; trying again"),
+                }
+            }
+        }
+    }
+}
