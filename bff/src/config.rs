@@ -451,6 +451,9 @@ pub struct WorkerArgs {
     /// tenant and period).
     #[arg(long, env = "BIZOS_WORKER_PURGE_EVERY_SECS", default_value = "3600", value_parser = var(positive_seconds))]
     pub purge_every_secs: Duration,
+    /// E-mail delivery (`email.send`).
+    #[command(flatten)]
+    pub mail: crate::email::MailArgs,
     /// Log lines as text or JSON.
     #[arg(long, env = "BIZOS_LOG_FORMAT", default_value = "pretty", value_parser = var(log_format).choices(&["pretty", "json"]))]
     pub log_format: LogFormat,
@@ -479,6 +482,7 @@ impl TryFrom<WorkerArgs> for crate::worker::WorkerSettings {
                 .unwrap_or_else(|| format!("{host}:{}", std::process::id())),
             import_batch_rows: a.import_batch_rows,
             purge_every: a.purge_every_secs,
+            mail: a.mail.settings()?,
         })
     }
 }

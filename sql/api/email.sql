@@ -332,3 +332,24 @@ revoke execute on function email_mark_failed(uuid, uuid, text, boolean) from pub
 grant execute on function email_mark_failed(uuid, uuid, text, boolean) to bizos_worker;
 comment on function email_mark_failed(uuid, uuid, text, boolean) is
   'Worker: records a failed delivery attempt and its error; permanent ones set failed_at.';
+
+-- The email.send job of the e-mail was dead-lettered after its last
+-- retryable failure: the e-mail is failed too (`bizos jobs retry` runs the
+-- job again; a delivery that then succeeds clears failed_at).
+create or replace function email_mark_dead(tenant_id uuid, email_id uuid)
+returns void
+language plpgsql
+security definer
+as $$
+begin
+  update emails e
+     set failed_at = coalesce(e.failed_at, now())
+   where e.tenant_id = email_mark_dead.tenant_id and e.email_id = email_mark_dead.email_id
+     and e.sent_at is null;
+end
+$$;
+select pin_search_path('email_mark_dead(uuid, uuid)');
+revoke execute on function email_mark_dead(uuid, uuid) from public;
+grant execute on function email_mark_dead(uuid, uuid) to bizos_worker;
+comment on function email_mark_dead(uuid, uuid) is
+  'Worker: the e-mail''s job ran out of attempts; the e-mail is failed (until a retried job sends it).';

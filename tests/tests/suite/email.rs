@@ -643,3 +643,114 @@ async fn only_permitted_roles_send_and_only_the_sender_admins_and_directors_read
     assert_eq!(code(&err), "42501", "{err}");
     assert_eq!(row(&db, id).await["status"], "queued");
 }
+
+// ------------------------------------------------------- through the worker
+
+/// `bizos worker` for `db`, sending through `smtp_port`, until the returned
+/// sender is dropped or fired.
+async fn start_worker(db: &TestDb, smtp_port: u16) -> tokio::sync::oneshot::Sender<()> {
+    use bizos_bff::worker::{Worker, WorkerSettings};
+    let settings = WorkerSettings {
+        database_url: db.url("bizos_worker").into(),
+        concurrency: 2,
+        poll_interval: Duration::from_millis(500),
+        shutdown_grace: Duration::from_secs(5),
+        health_listen: "127.0.0.1:0".parse().unwrap(),
+        name: format!("email-test-{}", Uuid::new_v4().simple()),
+        import_batch_rows: 100,
+        purge_every: Duration::from_secs(3600),
+        mail: Some(MailSettings {
+            smtp_url: format!("smtp://127.0.0.1:{smtp_port}").into(),
+            username: None,
+            password: None,
+            timeout: Duration::from_secs(5),
+            from: "Bizos <noreply@bizos.test>".parse().unwrap(),
+        }),
+    };
+    let worker = Worker::build(settings).await.expect("worker");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(worker.run_until(async move {
+        let _ = stopped.await;
+    }));
+    stop
+}
+
+/// The e-mail's and its job's state once `done` holds of them (15 s at most).
+async fn wait_for(db: &TestDb, email_id: Uuid, done: impl Fn(&Value) -> bool) -> Value {
+    let mut state = Value::Null;
+    for _ in 0..150 {
+        state = sqlx::query_scalar(
+            "select jsonb_build_object('email', e.status, 'email_attempts', e.attempts,
+                    'last_error', e.last_error, 'job', j.status, 'job_attempts', j.attempts,
+                    'job_error', j.last_error, 'job_id', j.job_id)
+               from emails e join jobs j on j.tenant_id = e.tenant_id and j.job_id = e.job_id
+              where e.email_id = $1",
+        )
+        .bind(email_id)
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+        if done(&state) {
+            return state;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not reached in time: {state}");
+}
+
+#[tokio::test]
+async fn the_worker_delivers_a_queued_email() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("acme").await;
+    let admin = db.create_user(tenant, "super_admin").await;
+    let _worker = start_worker(&db, sink_port()).await;
+
+    let to = address("worker");
+    let id = enqueue(&db, &admin, "user.welcome", &[&to], welcome_vars(), &[])
+        .await
+        .unwrap();
+    let state = wait_for(&db, id, |s| s["job"] == "succeeded").await;
+    assert_eq!(state["email"], "sent", "{state}");
+    assert_eq!(state["job_attempts"], 1, "{state}");
+    let message = the_message_to(&to).await;
+    assert_eq!(header(&message, "Subject"), "Welcome to Tenant acme");
+}
+
+#[tokio::test]
+async fn smtp_down_the_worker_retries_then_dead_letters_and_a_retry_sends_it() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("acme").await;
+    let admin = db.create_user(tenant, "super_admin").await;
+    // Two attempts, a short backoff: the test's own database.
+    sqlx::query("update job_kinds set max_attempts = 2, backoff_secs = 0.1 where kind = 'email.send'")
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    let down = start_worker(&db, closed_port()).await;
+
+    let to = address("outage");
+    let id = enqueue(&db, &admin, "user.welcome", &[&to], welcome_vars(), &[])
+        .await
+        .unwrap();
+    let state = wait_for(&db, id, |s| s["job"] == "dead").await;
+    assert_eq!(state["job_attempts"], 2, "{state}");
+    assert_eq!(state["email_attempts"], 2, "{state}");
+    assert_eq!(state["email"], "failed", "{state}");
+    assert!(state["job_error"].as_str().unwrap().contains("SMTP"), "{state}");
+    assert!(messages_to(&to).is_empty());
+    // The transaction that queued it was committed whatever happened since.
+    assert_eq!(count(&db, "select count(*) from emails").await, 1);
+    drop(down);
+
+    // The server is back and the operator retries the dead job.
+    let _up = start_worker(&db, sink_port()).await;
+    let job_id: Uuid = state["job_id"].as_str().unwrap().parse().unwrap();
+    sqlx::query("select job_retry($1)")
+        .bind(job_id)
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    let state = wait_for(&db, id, |s| s["job"] == "succeeded").await;
+    assert_eq!(state["email"], "sent", "{state}");
+    the_message_to(&to).await;
+}
