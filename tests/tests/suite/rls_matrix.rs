@@ -159,6 +159,23 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
            if not exists (select 1 from upload_intents where tenant_id = t) then
              insert into upload_intents (tenant_id, bucket, created_by) values (t, 'media', u);
            end if;
+           if not exists (select 1 from jobs where tenant_id = t) then
+             -- (its trigger adds the tenant to job_tenants)
+             insert into jobs (tenant_id, kind, payload, max_attempts, created_by)
+             values (t, 'email.send', '{{\"email_id\": \"00000000-0000-0000-0000-000000000000\"}}', 8, u);
+           end if;
+           if not exists (select 1 from emails where tenant_id = t) then
+             insert into emails (tenant_id, template, from_name, to_addresses, subject, text_body, html_body, created_by)
+             values (t, 'user.welcome', 'Fixture', array['fixture@example.test'], 'Fixture', 'Fixture', '<p>Fixture</p>', u);
+           end if;
+           if not exists (select 1 from email_template_overrides where tenant_id = t) then
+             insert into email_template_overrides (tenant_id, template, subject, created_by)
+             values (t, 'user.welcome', 'Welcome to {{tenant_name}}!', u);
+           end if;
+           if not exists (select 1 from tenant_mail_settings where tenant_id = t) then
+             insert into tenant_mail_settings (tenant_id, from_address, from_name)
+             values (t, 'fixture@example.test', 'Fixture');
+           end if;
            if not exists (select 1 from idempotency_keys where tenant_id = t) then
              -- An expired key (the only kind a user may update: reuse).
              alter table idempotency_keys disable trigger idempotency_keys_stamp_timestamps;
