@@ -76,3 +76,87 @@ fn mailbox(v: &str) -> Result<Mailbox, String> {
         .parse::<Mailbox>()
         .map_err(|e| format!("{v:?} is not an e-mail address: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{Command, FromArgMatches};
+
+    fn parse(args: &[&str]) -> Result<Option<MailSettings>, String> {
+        let cmd = MailArgs::augment_args(Command::new("worker")).mut_args(|a| a.env(None));
+        let matches = cmd
+            .try_get_matches_from(std::iter::once("worker").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        MailArgs::from_arg_matches(&matches)
+            .map_err(|e| e.to_string())?
+            .settings()
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn no_smtp_url_no_mail() {
+        assert!(parse(&[]).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_default_sender_is_required_and_checked() {
+        let err = parse(&["--smtp-url", "smtp://127.0.0.1:25"]).unwrap_err();
+        assert!(err.contains("BIZOS_MAIL_FROM is required"), "{err}");
+        let err =
+            parse(&["--smtp-url", "smtp://127.0.0.1:25", "--mail-from", "nobody"]).unwrap_err();
+        assert!(err.contains("BIZOS_MAIL_FROM is invalid"), "{err}");
+        let ok = parse(&[
+            "--smtp-url",
+            "smtps://smtp.example.com",
+            "--mail-from",
+            "Bizos <noreply@example.com>",
+            "--smtp-timeout-secs",
+            "7",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(ok.from.email.to_string(), "noreply@example.com");
+        assert_eq!(ok.timeout, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn a_password_needs_a_user_name() {
+        let err = parse(&[
+            "--smtp-url",
+            "smtp://127.0.0.1:25",
+            "--mail-from",
+            "a@example.com",
+            "--smtp-password",
+            "secret",
+        ])
+        .unwrap_err();
+        assert!(err.contains("BIZOS_SMTP_USERNAME is required"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_bad_smtp_url_is_refused_naming_the_variable() {
+        let settings = MailSettings {
+            smtp_url: "http://smtp.example.com".into(),
+            username: None,
+            password: None,
+            timeout: Duration::from_secs(5),
+            from: "a@example.com".parse().unwrap(),
+        };
+        let err = super::super::Mailer::new(&settings)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("BIZOS_SMTP_URL is invalid"), "{err}");
+        for url in [
+            "smtp://127.0.0.1:2525",
+            "smtp://u:p@smtp.example.com:587?tls=required",
+            "smtps://smtp.example.com",
+        ] {
+            let settings = MailSettings {
+                smtp_url: url.into(),
+                ..settings.clone()
+            };
+            super::super::Mailer::new(&settings).unwrap_or_else(|e| panic!("{url}: {e}"));
+        }
+    }
+}

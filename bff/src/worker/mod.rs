@@ -162,7 +162,15 @@ impl Job {
     /// no longer this worker's (cancelled, or its lease ran out and another
     /// worker has it): stop.
     pub async fn progress(&self, done: i64, total: i64) -> Result<(), JobError> {
-        match heartbeat(&self.pool, self.job_id, &self.worker, Some(done), Some(total)).await {
+        match heartbeat(
+            &self.pool,
+            self.job_id,
+            &self.worker,
+            Some(done),
+            Some(total),
+        )
+        .await
+        {
             Ok(true) => Ok(()),
             Ok(false) => {
                 self.lost.store(true, Ordering::SeqCst);
@@ -223,7 +231,12 @@ impl Outcome {
 pub fn record_outcome(kind: &str, outcome: Outcome, run_time: Duration, error: Option<&str>) {
     match outcome {
         Outcome::Succeeded | Outcome::Released => {
-            tracing::info!(kind, outcome = outcome.as_str(), run_ms = run_time.as_millis() as u64, "job finished")
+            tracing::info!(
+                kind,
+                outcome = outcome.as_str(),
+                run_ms = run_time.as_millis() as u64,
+                "job finished"
+            )
         }
         _ => tracing::warn!(
             kind,
@@ -407,18 +420,13 @@ impl Worker {
         if !drained {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
-            let left: Vec<(Uuid, String)> = running
-                .lock()
-                .expect("running jobs")
-                .drain()
-                .collect();
+            let left: Vec<(Uuid, String)> = running.lock().expect("running jobs").drain().collect();
             for (job_id, kind) in left {
-                let released: Result<bool, _> =
-                    sqlx::query_scalar("select job_release($1, $2)")
-                        .bind(job_id)
-                        .bind(&*worker)
-                        .fetch_one(&self.pool)
-                        .await;
+                let released: Result<bool, _> = sqlx::query_scalar("select job_release($1, $2)")
+                    .bind(job_id)
+                    .bind(&*worker)
+                    .fetch_one(&self.pool)
+                    .await;
                 match released {
                     Ok(_) => record_outcome(&kind, Outcome::Released, Duration::ZERO, None),
                     Err(e) => tracing::warn!(%job_id, error = %e,

@@ -124,7 +124,10 @@ fn unquote(message: &str) -> String {
             }
             let hex = std::str::from_utf8(bytes.get(i + 1..i + 3).unwrap_or_default())
                 .ok()
-                .filter(|h| h.chars().all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c)))
+                .filter(|h| {
+                    h.chars()
+                        .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c))
+                })
                 .and_then(|h| u8::from_str_radix(h, 16).ok());
             if let Some(byte) = hex {
                 out.push(byte);
@@ -327,10 +330,7 @@ async fn a_tenants_sender_and_wording_are_its_own() {
         "\"Acme Billing\" <billing@acme.example>"
     );
     assert_eq!(header(&message, "Reply-To"), "ar@acme.example");
-    assert_eq!(
-        header(&message, "X-Sink-Mail-From"),
-        "billing@acme.example"
-    );
+    assert_eq!(header(&message, "X-Sink-Mail-From"), "billing@acme.example");
     assert_eq!(
         header(&message, "Subject"),
         "Pengingat INV-2026-000007 dari Tenant acme"
@@ -341,7 +341,9 @@ async fn a_tenants_sender_and_wording_are_its_own() {
     );
     // The bodies are still the catalogue's; numbers are inserted as JSON has them.
     assert!(
-        message.contains("invoice INV-2026-000007 of Tenant acme over 1250000.5 is due on 2026-12-31."),
+        message.contains(
+            "invoice INV-2026-000007 of Tenant acme over 1250000.5 is due on 2026-12-31."
+        ),
         "{message}"
     );
 }
@@ -408,10 +410,17 @@ async fn smtp_down_is_retryable_marks_nothing_sent_and_leaves_the_business_trans
     assert_eq!(state["attempts"], 1);
     assert_eq!(state["sent_at"], Value::Null);
     assert_eq!(state["message_id"], Value::Null);
-    assert!(state["last_error"].as_str().unwrap().contains("SMTP"), "{state}");
+    assert!(
+        state["last_error"].as_str().unwrap().contains("SMTP"),
+        "{state}"
+    );
     // The change that queued it stands.
     assert_eq!(
-        count(&db, "select count(*) from tenant_mail_settings where from_name = 'Acme Support'").await,
+        count(
+            &db,
+            "select count(*) from tenant_mail_settings where from_name = 'Acme Support'"
+        )
+        .await,
         1
     );
     assert!(messages_to(&to).is_empty());
@@ -433,9 +442,16 @@ async fn a_permanent_refusal_is_not_retryable_a_transient_one_is() {
 
     // 550 from the server: permanent, the e-mail is failed.
     let rejected = address("reject");
-    let id = enqueue(&db, &admin, "user.welcome", &[&rejected], welcome_vars(), &[])
-        .await
-        .unwrap();
+    let id = enqueue(
+        &db,
+        &admin,
+        "user.welcome",
+        &[&rejected],
+        welcome_vars(),
+        &[],
+    )
+    .await
+    .unwrap();
     let err = deliver(&pool, &sink(), tenant, id).await.unwrap_err();
     assert!(
         matches!(&err, DeliveryError::Smtp(e) if e.is_permanent()),
@@ -445,13 +461,23 @@ async fn a_permanent_refusal_is_not_retryable_a_transient_one_is() {
     let state = row(&db, id).await;
     assert_eq!(state["status"], "failed", "{state}");
     assert_eq!(state["sent_at"], Value::Null);
-    assert!(state["last_error"].as_str().unwrap().contains("550"), "{state}");
+    assert!(
+        state["last_error"].as_str().unwrap().contains("550"),
+        "{state}"
+    );
 
     // 451 from the server: transient, still queued.
     let deferred = address("defer");
-    let id = enqueue(&db, &admin, "user.welcome", &[&deferred], welcome_vars(), &[])
-        .await
-        .unwrap();
+    let id = enqueue(
+        &db,
+        &admin,
+        "user.welcome",
+        &[&deferred],
+        welcome_vars(),
+        &[],
+    )
+    .await
+    .unwrap();
     let err = deliver(&pool, &sink(), tenant, id).await.unwrap_err();
     assert!(
         matches!(&err, DeliveryError::Smtp(e) if e.is_transient()),
@@ -460,9 +486,15 @@ async fn a_permanent_refusal_is_not_retryable_a_transient_one_is() {
     assert!(err.retryable());
     let state = row(&db, id).await;
     assert_eq!(state["status"], "queued", "{state}");
-    assert!(state["last_error"].as_str().unwrap().contains("451"), "{state}");
+    assert!(
+        state["last_error"].as_str().unwrap().contains("451"),
+        "{state}"
+    );
     assert!(messages_to(&rejected).is_empty() && messages_to(&deferred).is_empty());
 }
+
+/// template, to, vars, cc, the field the refusal names.
+type Case<'a> = (&'a str, Vec<&'a str>, Value, Vec<&'a str>, &'a str);
 
 #[tokio::test]
 async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
@@ -472,15 +504,51 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
     let ok = "dewi@example.test";
     let vars = welcome_vars();
 
-    let cases: Vec<(&str, Vec<&str>, Value, Vec<&str>, &str)> = vec![
-        ("user.welcome", vec![ok, "not an address"], vars.clone(), vec![], "to[1]"),
-        ("user.welcome", vec!["a@b.test\r\nBcc: x@y.test"], vars.clone(), vec![], "to[0]"),
-        ("user.welcome", vec!["<a@b.test>"], vars.clone(), vec![], "to[0]"),
-        ("user.welcome", vec!["a..b@b.test"], vars.clone(), vec![], "to[0]"),
-        ("user.welcome", vec![ok], vars.clone(), vec!["a@localhost"], "cc[0]"),
+    let cases: Vec<Case> = vec![
+        (
+            "user.welcome",
+            vec![ok, "not an address"],
+            vars.clone(),
+            vec![],
+            "to[1]",
+        ),
+        (
+            "user.welcome",
+            vec!["a@b.test\r\nBcc: x@y.test"],
+            vars.clone(),
+            vec![],
+            "to[0]",
+        ),
+        (
+            "user.welcome",
+            vec!["<a@b.test>"],
+            vars.clone(),
+            vec![],
+            "to[0]",
+        ),
+        (
+            "user.welcome",
+            vec!["a..b@b.test"],
+            vars.clone(),
+            vec![],
+            "to[0]",
+        ),
+        (
+            "user.welcome",
+            vec![ok],
+            vars.clone(),
+            vec!["a@localhost"],
+            "cc[0]",
+        ),
         ("user.welcome", vec![], vars.clone(), vec![], "to"),
         ("user.nothing", vec![ok], vars.clone(), vec![], "template"),
-        ("user.welcome", vec![ok], json!({"sign_in_url": "https://x.test"}), vec![], "vars.full_name"),
+        (
+            "user.welcome",
+            vec![ok],
+            json!({"sign_in_url": "https://x.test"}),
+            vec![],
+            "vars.full_name",
+        ),
         (
             "user.welcome",
             vec![ok],
@@ -488,9 +556,27 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
             vec![],
             "vars.bcc",
         ),
-        ("user.welcome", vec![ok], json!({"full_name": {"a": 1}, "sign_in_url": "u"}), vec![], "vars.full_name"),
-        ("user.welcome", vec![ok], json!({"full_name": " ", "sign_in_url": "u"}), vec![], "vars.full_name"),
-        ("user.welcome", vec![ok], json!(["full_name"]), vec![], "vars"),
+        (
+            "user.welcome",
+            vec![ok],
+            json!({"full_name": {"a": 1}, "sign_in_url": "u"}),
+            vec![],
+            "vars.full_name",
+        ),
+        (
+            "user.welcome",
+            vec![ok],
+            json!({"full_name": " ", "sign_in_url": "u"}),
+            vec![],
+            "vars.full_name",
+        ),
+        (
+            "user.welcome",
+            vec![ok],
+            json!(["full_name"]),
+            vec![],
+            "vars",
+        ),
     ];
     for (template, to, vars, cc, want) in cases {
         let err = enqueue(&db, &admin, template, &to, vars.clone(), &cc)
@@ -587,9 +673,16 @@ async fn only_permitted_roles_send_and_only_the_sender_admins_and_directors_read
             .unwrap_err();
         assert_eq!(code(&err), "42501", "{err}");
     }
-    let id = enqueue(&db, &seller, "invoice.reminder", &["x@example.test"], reminder, &[])
-        .await
-        .unwrap();
+    let id = enqueue(
+        &db,
+        &seller,
+        "invoice.reminder",
+        &["x@example.test"],
+        reminder,
+        &[],
+    )
+    .await
+    .unwrap();
 
     let visible = |who: Caller| {
         let db = &db;
@@ -626,20 +719,22 @@ async fn only_permitted_roles_send_and_only_the_sender_admins_and_directors_read
     }
     // Another tenant's admin cannot set this tenant's sender.
     let mut tx = db.as_user(&stranger).await;
-    let err = sqlx::query("insert into tenant_mail_settings (tenant_id, from_name) values ($1, 'x')")
-        .bind(tenant)
-        .execute(&mut *tx)
-        .await
-        .unwrap_err();
+    let err =
+        sqlx::query("insert into tenant_mail_settings (tenant_id, from_name) values ($1, 'x')")
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await
+            .unwrap_err();
     assert_eq!(code(&err), "42501", "{err}");
     drop(tx);
     // Nor may a salesperson of the tenant.
     let mut tx = db.as_user(&seller).await;
-    let err = sqlx::query("insert into tenant_mail_settings (tenant_id, from_name) values ($1, 'x')")
-        .bind(tenant)
-        .execute(&mut *tx)
-        .await
-        .unwrap_err();
+    let err =
+        sqlx::query("insert into tenant_mail_settings (tenant_id, from_name) values ($1, 'x')")
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await
+            .unwrap_err();
     assert_eq!(code(&err), "42501", "{err}");
     assert_eq!(row(&db, id).await["status"], "queued");
 }
@@ -722,10 +817,12 @@ async fn smtp_down_the_worker_retries_then_dead_letters_and_a_retry_sends_it() {
     let tenant = db.create_tenant("acme").await;
     let admin = db.create_user(tenant, "super_admin").await;
     // Two attempts, a short backoff: the test's own database.
-    sqlx::query("update job_kinds set max_attempts = 2, backoff_secs = 0.1 where kind = 'email.send'")
-        .execute(&db.owner)
-        .await
-        .unwrap();
+    sqlx::query(
+        "update job_kinds set max_attempts = 2, backoff_secs = 0.1 where kind = 'email.send'",
+    )
+    .execute(&db.owner)
+    .await
+    .unwrap();
     let down = start_worker(&db, closed_port()).await;
 
     let to = address("outage");
@@ -736,7 +833,10 @@ async fn smtp_down_the_worker_retries_then_dead_letters_and_a_retry_sends_it() {
     assert_eq!(state["job_attempts"], 2, "{state}");
     assert_eq!(state["email_attempts"], 2, "{state}");
     assert_eq!(state["email"], "failed", "{state}");
-    assert!(state["job_error"].as_str().unwrap().contains("SMTP"), "{state}");
+    assert!(
+        state["job_error"].as_str().unwrap().contains("SMTP"),
+        "{state}"
+    );
     assert!(messages_to(&to).is_empty());
     // The transaction that queued it was committed whatever happened since.
     assert_eq!(count(&db, "select count(*) from emails").await, 1);
