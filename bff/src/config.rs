@@ -291,7 +291,7 @@ pub struct Var<T> {
     choices: &'static [&'static str],
 }
 
-fn var<T>(parse: fn(&str) -> Result<T, String>) -> Var<T> {
+pub(crate) fn var<T>(parse: fn(&str) -> Result<T, String>) -> Var<T> {
     Var {
         parse,
         choices: &[],
@@ -342,7 +342,7 @@ impl<T: Clone + Send + Sync + 'static> TypedValueParser for Var<T> {
     }
 }
 
-fn text(v: &str) -> Result<String, String> {
+pub(crate) fn text(v: &str) -> Result<String, String> {
     Ok(v.to_owned())
 }
 
@@ -350,7 +350,7 @@ fn path(v: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(v))
 }
 
-fn secret(v: &str) -> Result<SecretString, String> {
+pub(crate) fn secret(v: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(v))
 }
 
@@ -378,7 +378,7 @@ fn seconds(v: &str) -> Result<Duration, String> {
     number(v).map(Duration::from_secs)
 }
 
-fn positive_seconds(v: &str) -> Result<Duration, String> {
+pub(crate) fn positive_seconds(v: &str) -> Result<Duration, String> {
     positive(v).map(Duration::from_secs)
 }
 
@@ -451,6 +451,9 @@ pub struct WorkerArgs {
     /// tenant and period).
     #[arg(long, env = "BIZOS_WORKER_PURGE_EVERY_SECS", default_value = "3600", value_parser = var(positive_seconds))]
     pub purge_every_secs: Duration,
+    /// E-mail delivery (`email.send`).
+    #[command(flatten)]
+    pub mail: crate::email::MailArgs,
     /// Log lines as text or JSON.
     #[arg(long, env = "BIZOS_LOG_FORMAT", default_value = "pretty", value_parser = var(log_format).choices(&["pretty", "json"]))]
     pub log_format: LogFormat,
@@ -479,6 +482,7 @@ impl TryFrom<WorkerArgs> for crate::worker::WorkerSettings {
                 .unwrap_or_else(|| format!("{host}:{}", std::process::id())),
             import_batch_rows: a.import_batch_rows,
             purge_every: a.purge_every_secs,
+            mail: a.mail.settings()?,
         })
     }
 }

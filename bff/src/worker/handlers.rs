@@ -8,15 +8,25 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Handler, Job, JobError, WorkerSettings};
+use crate::config::ConfigError;
+use crate::email::{deliver, Mailer};
 
-/// Every handler of this build.
-pub fn handlers(settings: &WorkerSettings) -> Vec<Arc<dyn Handler>> {
-    vec![
+/// Every handler of this build. `email.send` only with an SMTP server
+/// (BIZOS_SMTP_URL): without one the worker leaves e-mails queued for a
+/// worker that has one.
+pub fn handlers(settings: &WorkerSettings) -> Result<Vec<Arc<dyn Handler>>, ConfigError> {
+    let mut handlers: Vec<Arc<dyn Handler>> = vec![
         Arc::new(ImportProcess {
             batch_rows: settings.import_batch_rows,
         }),
         Arc::new(IdempotencyPurge),
-    ]
+    ];
+    if let Some(mail) = &settings.mail {
+        handlers.push(Arc::new(EmailSend {
+            mailer: Mailer::new(mail)?,
+        }));
+    }
+    Ok(handlers)
 }
 
 /// `import.process` {import_id, batch_rows?}: processes a staged import
@@ -85,6 +95,47 @@ impl Handler for IdempotencyPurge {
                 .await?;
             job.progress(purged, purged).await?;
             Ok(())
+        }
+        .boxed()
+    }
+}
+
+/// `email.send` {email_id}: delivers one e-mail of the outbox
+/// ([`crate::email::deliver`]: idempotent, records the outcome on the
+/// e-mail). Connection failures, timeouts and 4xx replies are retried; a
+/// 5xx rejection or unusable stored data is dead at once; after the last
+/// retryable failure the e-mail is marked failed with its job.
+pub struct EmailSend {
+    pub mailer: Mailer,
+}
+
+impl Handler for EmailSend {
+    fn kind(&self) -> &'static str {
+        "email.send"
+    }
+
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        async move {
+            let email_id: Uuid = job
+                .payload
+                .get("email_id")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| JobError::Permanent("payload.email_id: must be a uuid".into()))?;
+            match deliver(job.pool(), &self.mailer, job.tenant_id, email_id).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.retryable() => {
+                    if job.attempt >= job.max_attempts {
+                        sqlx::query("select email_mark_dead($1, $2)")
+                            .bind(job.tenant_id)
+                            .bind(email_id)
+                            .execute(job.pool())
+                            .await?;
+                    }
+                    Err(JobError::Retryable(e.to_string()))
+                }
+                Err(e) => Err(JobError::Permanent(e.to_string())),
+            }
         }
         .boxed()
     }

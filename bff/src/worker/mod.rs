@@ -38,7 +38,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 
-pub use handlers::{handlers, IdempotencyPurge, ImportProcess};
+pub use handlers::{handlers, EmailSend, IdempotencyPurge, ImportProcess};
 
 /// The NOTIFY channel of sql/api/jobs.sql.
 pub const CHANNEL: &str = "bizos_jobs";
@@ -267,6 +267,8 @@ pub struct WorkerSettings {
     /// How often the worker enqueues the idempotency purge of every tenant
     /// (one job per tenant and period, deduplicated by the period).
     pub purge_every: Duration,
+    /// SMTP for `email.send`; None: this worker sends no e-mail.
+    pub mail: Option<crate::email::MailSettings>,
 }
 
 /// A worker: its pool, handlers and the jobs it runs.
@@ -298,7 +300,7 @@ impl Worker {
         crate::db::ensure_unprivileged(&pool).await?;
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(CHANNEL).await?;
-        let handlers = handlers(&settings)
+        let handlers = handlers(&settings)?
             .into_iter()
             .map(|h| (h.kind(), h))
             .collect();

@@ -167,6 +167,18 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
              -- A job of the probing user (its tenant's job_tenants row comes with it).
              insert into jobs (tenant_id, kind, max_attempts, created_by) values (t, 'idempotency.purge', 3, u);
            end if;
+           if not exists (select 1 from emails where tenant_id = t) then
+             insert into emails (tenant_id, template, from_name, to_addresses, subject, text_body, html_body, created_by)
+             values (t, 'user.welcome', 'Fixture', array['fixture@example.test'], 'Fixture', 'Fixture', '<p>Fixture</p>', u);
+           end if;
+           if not exists (select 1 from email_template_overrides where tenant_id = t) then
+             insert into email_template_overrides (tenant_id, template, subject, created_by)
+             values (t, 'user.welcome', 'Welcome to {{tenant_name}}!', u);
+           end if;
+           if not exists (select 1 from tenant_mail_settings where tenant_id = t) then
+             insert into tenant_mail_settings (tenant_id, from_address, from_name)
+             values (t, 'fixture@example.test', 'Fixture');
+           end if;
            if not exists (select 1 from idempotency_keys where tenant_id = t) then
              -- An expired key (the only kind a user may update: reuse).
              alter table idempotency_keys disable trigger idempotency_keys_stamp_timestamps;
