@@ -22,6 +22,7 @@ use crate::files::Storage;
 use crate::jwt::JwtVerifier;
 use crate::routes;
 use crate::state::AppState;
+use crate::telemetry::Tracing;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// How often the bytes of interrupted uploads are looked for.
@@ -34,6 +35,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     settings: Settings,
+    /// This server's trace exporter (see [`crate::telemetry::Tracing`]).
+    tracing: Option<Tracing>,
 }
 
 impl Application {
@@ -52,6 +55,8 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect with BIZOS_APP_URL: {e}"))?;
         crate::db::ensure_unprivileged(&pool).await?;
+        // The process's metrics recorder (shared with the worker).
+        crate::metrics::handle();
         // The terms of request fields and of the document's enums.
         let vocabulary = Arc::new(crate::vocabulary::Vocabulary::load(&pool).await?);
 
@@ -81,10 +86,21 @@ impl Application {
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen)
         })?;
+        let tracing = Tracing::from_settings(
+            settings.otlp_endpoint.as_deref(),
+            &settings.otel_service_name,
+        )?;
+        let mut router = router(state, &settings);
+        if let Some(t) = &tracing {
+            // Outermost: the request span and everything below it go to
+            // this server's exporter.
+            router = router.layer(t.layer());
+        }
         Ok(Application {
             listener,
-            router: router(state, &settings),
+            router,
             settings,
+            tracing,
         })
     }
 
@@ -104,6 +120,7 @@ impl Application {
         signal: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let grace = self.settings.shutdown_grace;
+        let tracing = self.tracing.clone();
         tracing::info!(addr = %self.listener.local_addr()?, "bizos BFF listening");
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
@@ -120,6 +137,10 @@ impl Application {
             } => {
                 tracing::warn!(?grace, "requests still running after the grace period; stopping");
             }
+        }
+        if let Some(t) = tracing {
+            // Export the spans still buffered before the process ends.
+            let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;
         }
         Ok(())
     }
@@ -138,10 +159,21 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
                 .get(&REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
+            // Router::layer runs after routing: the route is known here;
+            // crate::metrics::track_http records the rest.
+            let route = req
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map_or(crate::metrics::UNMATCHED, |m| m.as_str());
             tracing::info_span!(
                 "request",
+                otel.name = format!("{} {route}", req.method()),
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
                 method = %req.method(),
                 path = %req.uri().path(),
+                http.route = route,
+                http.response.status_code = tracing::field::Empty,
                 request_id,
                 user_id = tracing::field::Empty,
                 tenant_id = tracing::field::Empty,
@@ -166,10 +198,18 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         ))
         .layer(timeout(settings.upload_timeout));
 
-    json_routes
-        .merge(upload_routes)
+    let mut routes = json_routes.merge(upload_routes);
+    if let Some(token) = settings.metrics_token.clone() {
+        let token = Arc::new(token);
+        routes = routes.route(
+            "/metrics",
+            axum::routing::get(move |state, headers| metrics(state, headers, token)),
+        );
+    }
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
         .layer(axum::Extension(Arc::new(doc)))
         .layer(axum::middleware::map_response(json_errors))
@@ -217,6 +257,35 @@ async fn json_errors(response: Response) -> Response {
         }
         _ => response,
     }
+}
+
+/// Prometheus metrics for a scraper holding `BIZOS_METRICS_TOKEN` (see
+/// [`crate::metrics`]); the pool gauges are sampled now.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+    token: Arc<secrecy::SecretString>,
+) -> Response {
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !constant_time_eq(sent.as_bytes(), token.expose_secret().as_bytes()) {
+        return ApiError::Unauthorized("/metrics needs the bearer token BIZOS_METRICS_TOKEN".into())
+            .into_response();
+    }
+    crate::metrics::sample_pool(&state.pool);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        crate::metrics::render(),
+    )
+        .into_response()
+}
+
+/// Compares secrets without stopping at the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 async fn not_found() -> ApiError {
