@@ -9,7 +9,7 @@
 //! [`Dispatch`] of its own (the OpenTelemetry layer, plus the log layer when
 //! [`init`] installed logging); a server runs its requests under it (see
 //! [`Tracing::layer`]) and the worker runs its jobs under it
-//! ([`Tracing::instrument`]). Nothing is installed globally, so two servers
+//! ([`Tracing::traced`]). Nothing is installed globally, so two servers
 //! never export each other's spans.
 //!
 //! Trace context crosses into the database as the W3C `traceparent` in the
@@ -128,7 +128,7 @@ impl Tracing {
     }
 
     /// Runs `future` (and the spans it opens) under this exporter.
-    pub fn instrument<F: std::future::Future>(&self, future: F) -> impl std::future::Future<Output = F::Output> {
+    pub fn traced<F: std::future::Future>(&self, future: F) -> impl std::future::Future<Output = F::Output> {
         future.with_subscriber(self.dispatch.clone())
     }
 

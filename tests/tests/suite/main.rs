@@ -18,6 +18,7 @@ mod extension_upgrade;
 mod http;
 mod imports_stage;
 mod kpi;
+mod observability;
 mod payload_contract;
 mod pii_corpus;
 mod platform;
