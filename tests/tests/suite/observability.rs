@@ -221,6 +221,8 @@ async fn one_request_exports_its_span_and_its_database_spans_in_one_trace() {
     let tenant = db.create_tenant("obs-trace").await;
     let user = db.create_user(tenant, "director").await;
     let service = format!("bizos-test-{}", Uuid::new_v4().simple());
+    // The exporter sends its batch every 5 s; before that, only a flush.
+    let started = std::time::Instant::now();
     let app = spawn_app_with(
         &db,
         &[
@@ -235,6 +237,10 @@ async fn one_request_exports_its_span_and_its_database_spans_in_one_trace() {
     // Shutting the server down flushes its exporter.
     drop(app);
     let spans = receiver.wait_for(&service, "GET /api/leads").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the spans came with the exporter's timer, not flushed on shutdown"
+    );
 
     let request = named(&spans, "GET /api/leads");
     assert_eq!(request.kind, SpanKind::Server as i32);
