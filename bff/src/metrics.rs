@@ -74,13 +74,27 @@ pub fn handle() -> &'static PrometheusHandle {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_counter!(HTTP_REQUESTS, "HTTP requests by matched route, method and status");
-    describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request latency by matched route, method and status");
-    describe_gauge!(DB_POOL_CONNECTIONS, "Connections of the database pool by state (idle, in_use)");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests by matched route, method and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request latency by matched route, method and status"
+    );
+    describe_gauge!(
+        DB_POOL_CONNECTIONS,
+        "Connections of the database pool by state (idle, in_use)"
+    );
     describe_gauge!(DB_POOL_MAX, "Size limit of the database pool");
     describe_gauge!(JOBS_QUEUE_DEPTH, "Jobs by kind and status");
     describe_counter!(JOBS_FINISHED, "Job runs by kind and outcome");
-    describe_histogram!(JOB_DURATION, Unit::Seconds, "Job run time by kind and outcome");
+    describe_histogram!(
+        JOB_DURATION,
+        Unit::Seconds,
+        "Job run time by kind and outcome"
+    );
     describe_counter!(JOBS_DEAD, "Jobs dead-lettered, by kind");
     describe_counter!(EMAILS, "E-mails delivered (sent) or given up on (failed)");
 }
@@ -160,7 +174,10 @@ impl JobOutcome {
 /// Records one job run of `kind` that took `seconds` (the worker calls it
 /// after `job_complete`/`job_fail`/`job_release`).
 pub fn job_finished(kind: &str, outcome: JobOutcome, seconds: f64) {
-    let labels = [("kind", kind.to_owned()), ("outcome", outcome.as_str().to_owned())];
+    let labels = [
+        ("kind", kind.to_owned()),
+        ("outcome", outcome.as_str().to_owned()),
+    ];
     counter!(JOBS_FINISHED, &labels).increment(1);
     histogram!(JOB_DURATION, &labels).record(seconds);
     if outcome == JobOutcome::Dead {

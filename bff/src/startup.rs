@@ -272,12 +272,17 @@ async fn metrics(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     if !constant_time_eq(sent.as_bytes(), token.expose_secret().as_bytes()) {
-        return ApiError::Unauthorized("/metrics needs the bearer token BIZOS_METRICS_TOKEN".into())
-            .into_response();
+        return ApiError::Unauthorized(
+            "/metrics needs the bearer token BIZOS_METRICS_TOKEN".into(),
+        )
+        .into_response();
     }
     crate::metrics::sample_pool(&state.pool);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         crate::metrics::render(),
     )
         .into_response()

@@ -118,9 +118,7 @@ impl Tracing {
         endpoint: Option<&str>,
         service_name: &str,
     ) -> anyhow::Result<Option<Tracing>> {
-        endpoint
-            .map(|e| Tracing::new(e, service_name))
-            .transpose()
+        endpoint.map(|e| Tracing::new(e, service_name)).transpose()
     }
 
     pub fn dispatch(&self) -> &Dispatch {
@@ -128,7 +126,10 @@ impl Tracing {
     }
 
     /// Runs `future` (and the spans it opens) under this exporter.
-    pub fn traced<F: std::future::Future>(&self, future: F) -> impl std::future::Future<Output = F::Output> {
+    pub fn traced<F: std::future::Future>(
+        &self,
+        future: F,
+    ) -> impl std::future::Future<Output = F::Output> {
         future.with_subscriber(self.dispatch.clone())
     }
 
@@ -206,8 +207,14 @@ pub fn traceparent(span: &tracing::Span) -> Option<String> {
 /// a valid version-00 traceparent).
 pub fn parse_traceparent(traceparent: &str) -> Option<SpanContext> {
     let mut parts = traceparent.trim().split('-');
-    let (version, trace, span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if version != "00" || parts.next().is_some() || trace.len() != 32 || span.len() != 16 || flags.len() != 2 {
+    let (version, trace, span, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if version != "00"
+        || parts.next().is_some()
+        || trace.len() != 32
+        || span.len() != 16
+        || flags.len() != 2
+    {
         return None;
     }
     let sc = SpanContext::new(
@@ -287,7 +294,10 @@ mod tests {
     fn traceparents_round_trip() {
         let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
         let sc = parse_traceparent(tp).unwrap();
-        assert_eq!(sc.trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
         assert_eq!(sc.span_id().to_string(), "b7ad6b7169203331");
         assert!(sc.is_sampled() && sc.is_remote());
         for bad in [
@@ -303,9 +313,18 @@ mod tests {
 
     #[test]
     fn statement_functions() {
-        assert_eq!(statement_function("select lead_update($1, $2)"), "lead_update");
-        assert_eq!(statement_function("select crm_create_lead_bundle ($1)"), "crm_create_lead_bundle");
-        assert_eq!(statement_function("select * from bizos.audit_verify()"), "bizos.audit_verify");
+        assert_eq!(
+            statement_function("select lead_update($1, $2)"),
+            "lead_update"
+        );
+        assert_eq!(
+            statement_function("select crm_create_lead_bundle ($1)"),
+            "crm_create_lead_bundle"
+        );
+        assert_eq!(
+            statement_function("select * from bizos.audit_verify()"),
+            "bizos.audit_verify"
+        );
         assert_eq!(statement_function("select 1"), "sql");
     }
 }

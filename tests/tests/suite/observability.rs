@@ -67,22 +67,57 @@ async fn metrics_count_requests_by_matched_route() {
         let res = app.get_as(&user, &format!("/api/leads/{lead}")).await;
         assert_eq!(res.status(), 404);
     }
-    let res = app.http.get(app.url(&format!("/no/such/{lead}"))).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.url(&format!("/no/such/{lead}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
 
     let text = scrape(&app).await;
     assert!(seen(&text) >= seen(&before) + 3.0, "{text}");
     // The latency histogram, by the same labels.
-    let buckets = samples(&text, "bizos_http_request_duration_seconds_bucket", &[route, r#"le="+Inf""#]);
+    let buckets = samples(
+        &text,
+        "bizos_http_request_duration_seconds_bucket",
+        &[route, r#"le="+Inf""#],
+    );
     assert!(buckets.iter().sum::<f64>() >= 3.0, "{text}");
-    assert!(text.contains("# TYPE bizos_http_request_duration_seconds histogram"), "{text}");
+    assert!(
+        text.contains("# TYPE bizos_http_request_duration_seconds histogram"),
+        "{text}"
+    );
     // A request no route matched has a fixed label; raw paths never show.
-    assert!(!samples(&text, "bizos_http_requests_total", &[r#"route="unmatched""#]).is_empty(), "{text}");
-    assert!(!text.contains(&lead.to_string()), "a raw path leaked into the labels:\n{text}");
+    assert!(
+        !samples(
+            &text,
+            "bizos_http_requests_total",
+            &[r#"route="unmatched""#]
+        )
+        .is_empty(),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&lead.to_string()),
+        "a raw path leaked into the labels:\n{text}"
+    );
     // The pool, sampled at scrape (the test app's pool has 5 connections).
-    assert_eq!(samples(&text, "bizos_db_pool_max_connections", &[]), vec![5.0], "{text}");
-    assert_eq!(samples(&text, "bizos_db_pool_connections", &[r#"state="idle""#]).len(), 1, "{text}");
-    assert_eq!(samples(&text, "bizos_db_pool_connections", &[r#"state="in_use""#]).len(), 1, "{text}");
+    assert_eq!(
+        samples(&text, "bizos_db_pool_max_connections", &[]),
+        vec![5.0],
+        "{text}"
+    );
+    assert_eq!(
+        samples(&text, "bizos_db_pool_connections", &[r#"state="idle""#]).len(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        samples(&text, "bizos_db_pool_connections", &[r#"state="in_use""#]).len(),
+        1,
+        "{text}"
+    );
     // No tenant data: neither the tenant nor the user appear.
     assert!(!text.contains(&tenant.to_string()) && !text.contains(&user.user_id.to_string()));
 }
@@ -100,16 +135,33 @@ async fn job_and_email_recorders_show_on_metrics() {
     let text = scrape(&app).await;
     let kind = r#"kind="storage.sweep""#;
     for (name, labels) in [
-        ("bizos_jobs_finished_total", vec![kind, r#"outcome="succeeded""#]),
+        (
+            "bizos_jobs_finished_total",
+            vec![kind, r#"outcome="succeeded""#],
+        ),
         ("bizos_jobs_finished_total", vec![kind, r#"outcome="dead""#]),
-        ("bizos_job_duration_seconds_count", vec![kind, r#"outcome="dead""#]),
+        (
+            "bizos_job_duration_seconds_count",
+            vec![kind, r#"outcome="dead""#],
+        ),
         ("bizos_jobs_dead_letters_total", vec![kind]),
         ("bizos_emails_total", vec![r#"outcome="sent""#]),
         ("bizos_emails_total", vec![r#"outcome="failed""#]),
     ] {
-        assert!(samples(&text, name, &labels).iter().sum::<f64>() >= 1.0, "{name} {labels:?}:\n{text}");
+        assert!(
+            samples(&text, name, &labels).iter().sum::<f64>() >= 1.0,
+            "{name} {labels:?}:\n{text}"
+        );
     }
-    assert_eq!(samples(&text, "bizos_jobs_queue_depth", &[kind, r#"status="queued""#]), vec![7.0], "{text}");
+    assert_eq!(
+        samples(
+            &text,
+            "bizos_jobs_queue_depth",
+            &[kind, r#"status="queued""#]
+        ),
+        vec![7.0],
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -128,7 +180,13 @@ async fn metrics_need_the_token_and_are_off_without_one() {
     assert_eq!(res.status(), 401);
 
     let off = spawn_app_with(&db, &[]).await;
-    let res = off.http.get(off.url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
+    let res = off
+        .http
+        .get(off.url("/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
 }
 
@@ -147,7 +205,8 @@ impl Receiver {
             axum::routing::post(move |body: Bytes| {
                 let sink = sink.clone();
                 async move {
-                    let request = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf export");
+                    let request =
+                        ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf export");
                     let mut sink = sink.lock().unwrap();
                     for resource in request.resource_spans {
                         let service = resource
@@ -163,7 +222,10 @@ impl Receiver {
                             }
                         }
                     }
-                    ([("content-type", "application/x-protobuf")], Vec::<u8>::new())
+                    (
+                        [("content-type", "application/x-protobuf")],
+                        Vec::<u8>::new(),
+                    )
                 }
             }),
         );
@@ -244,19 +306,35 @@ async fn one_request_exports_its_span_and_its_database_spans_in_one_trace() {
 
     let request = named(&spans, "GET /api/leads");
     assert_eq!(request.kind, SpanKind::Server as i32);
-    assert!(request.parent_span_id.is_empty(), "the request span is the root");
+    assert!(
+        request.parent_span_id.is_empty(),
+        "the request span is the root"
+    );
     assert_eq!(attr(request, "http.route").as_deref(), Some("/api/leads"));
-    assert_eq!(attr(request, "http.response.status_code").as_deref(), Some("200"));
+    assert_eq!(
+        attr(request, "http.response.status_code").as_deref(),
+        Some("200")
+    );
     for name in ["authenticate_request", "leads"] {
         let call = named(&spans, name);
-        assert_eq!(call.trace_id, request.trace_id, "{name} is in the request's trace");
-        assert_eq!(call.parent_span_id, request.span_id, "{name} is a child of the request span");
+        assert_eq!(
+            call.trace_id, request.trace_id,
+            "{name} is in the request's trace"
+        );
+        assert_eq!(
+            call.parent_span_id, request.span_id,
+            "{name} is a child of the request span"
+        );
         assert_eq!(call.kind, SpanKind::Client as i32);
         assert_eq!(attr(call, "db.system").as_deref(), Some("postgresql"));
         assert_eq!(attr(call, "db.operation.name").as_deref(), Some(name));
         // No statement parameters (the claims, the caller) on the span.
         for kv in &call.attributes {
-            let v = kv.value.as_ref().and_then(|v| string(v.value.as_ref()?)).unwrap_or_default();
+            let v = kv
+                .value
+                .as_ref()
+                .and_then(|v| string(v.value.as_ref()?))
+                .unwrap_or_default();
             assert!(!v.contains(&user.user_id.to_string()), "{name}: {kv:?}");
         }
     }
@@ -272,7 +350,10 @@ async fn the_database_sees_the_traceparent_and_a_job_span_links_to_it() {
 
     // Untraced: the setting is empty.
     let mut tx = db.as_user(&user).await;
-    let untraced: Option<String> = sqlx::query_scalar(setting).fetch_one(&mut *tx).await.unwrap();
+    let untraced: Option<String> = sqlx::query_scalar(setting)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
     tx.rollback().await.unwrap();
     assert_eq!(untraced.as_deref(), Some(""));
 
@@ -284,7 +365,10 @@ async fn the_database_sees_the_traceparent_and_a_job_span_links_to_it() {
             async {
                 let expected = telemetry::traceparent(&tracing::Span::current()).expect("traced");
                 let mut tx = bizos_bff::db::begin_as(&db.app, &user).await.unwrap();
-                let in_db: String = sqlx::query_scalar(setting).fetch_one(&mut *tx).await.unwrap();
+                let in_db: String = sqlx::query_scalar(setting)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
                 tx.commit().await.unwrap();
                 (in_db, expected)
             }
@@ -303,22 +387,43 @@ async fn the_database_sees_the_traceparent_and_a_job_span_links_to_it() {
             let linked = tracing::info_span!("job linked");
             assert!(telemetry::link_to_traceparent(&linked, &in_db, false));
             async {}.instrument(linked).await;
-            assert!(!telemetry::link_to_traceparent(&tracing::Span::current(), "garbage", false));
+            assert!(!telemetry::link_to_traceparent(
+                &tracing::Span::current(),
+                "garbage",
+                false
+            ));
         })
         .await;
     let t = tracer.clone();
-    tokio::task::spawn_blocking(move || t.shutdown()).await.unwrap();
+    tokio::task::spawn_blocking(move || t.shutdown())
+        .await
+        .unwrap();
 
     let spans = receiver.wait_for(&service, "job linked").await;
     let probe = named(&spans, "probe");
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    assert_eq!(in_db, format!("00-{}-{}-01", hex(&probe.trace_id), hex(&probe.span_id)));
+    assert_eq!(
+        in_db,
+        format!("00-{}-{}-01", hex(&probe.trace_id), hex(&probe.span_id))
+    );
     let begin = named(&spans, "authenticate_request");
-    assert_eq!((&begin.trace_id, &begin.parent_span_id), (&probe.trace_id, &probe.span_id));
+    assert_eq!(
+        (&begin.trace_id, &begin.parent_span_id),
+        (&probe.trace_id, &probe.span_id)
+    );
     let child = named(&spans, "job as child");
-    assert_eq!((&child.trace_id, &child.parent_span_id), (&probe.trace_id, &probe.span_id));
+    assert_eq!(
+        (&child.trace_id, &child.parent_span_id),
+        (&probe.trace_id, &probe.span_id)
+    );
     let linked = named(&spans, "job linked");
-    assert_ne!(linked.trace_id, probe.trace_id, "a linked job span has a trace of its own");
+    assert_ne!(
+        linked.trace_id, probe.trace_id,
+        "a linked job span has a trace of its own"
+    );
     assert_eq!(linked.links.len(), 1);
-    assert_eq!((&linked.links[0].trace_id, &linked.links[0].span_id), (&probe.trace_id, &probe.span_id));
+    assert_eq!(
+        (&linked.links[0].trace_id, &linked.links[0].span_id),
+        (&probe.trace_id, &probe.span_id)
+    );
 }
