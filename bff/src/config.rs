@@ -88,7 +88,9 @@ pub struct Settings {
     pub idempotency_ttl: Duration,
     /// Rows per `process_import` transaction.
     pub import_batch_rows: u32,
-    /// Bearer token guarding `/metrics`; unset, `/metrics` is not served.
+    /// The internal listener of `/metrics`; unset, no metrics are served.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Bearer token `/metrics` requires, when set.
     pub metrics_token: Option<SecretString>,
     /// Base URL of an OTLP/HTTP receiver; traces are exported when set.
     pub otlp_endpoint: Option<String>,
@@ -187,9 +189,14 @@ pub struct ServeArgs {
     #[arg(long, env = "BIZOS_IMPORT_BATCH_ROWS", default_value = "2000", value_parser = var(positive::<u32>))]
     pub import_batch_rows: u32,
 
-    /// Bearer token Prometheus must send to scrape /metrics (at least 16
-    /// bytes). Unset, /metrics is not served: it tells traffic, error rates
-    /// and pool sizes (never tenant data) and the API listener is public.
+    /// Address of the internal listener serving Prometheus metrics at
+    /// /metrics (e.g. 127.0.0.1:9464; never the public API listener: they
+    /// tell traffic, error rates and pool sizes, though no tenant data).
+    /// Unset, no metrics are served.
+    #[arg(long, env = "BIZOS_METRICS_LISTEN", value_parser = var(number::<SocketAddr>))]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Bearer token the scraper must send to /metrics (at least 16 bytes),
+    /// when the metrics listener is reachable by more than the scraper.
     #[arg(long, env = "BIZOS_METRICS_TOKEN", hide_env_values = true, value_parser = var(metrics_token))]
     pub metrics_token: Option<SecretString>,
     /// Base URL of an OTLP/HTTP (protobuf) receiver, e.g.
@@ -251,6 +258,7 @@ impl TryFrom<ServeArgs> for Settings {
             upload_timeout: a.upload_timeout_secs,
             idempotency_ttl: a.idempotency_ttl_hours,
             import_batch_rows: a.import_batch_rows,
+            metrics_listen: a.metrics_listen,
             metrics_token: a.metrics_token,
             otlp_endpoint: a.otel_exporter_otlp_endpoint,
             otel_service_name: a.otel_service_name,
@@ -493,7 +501,8 @@ mod tests {
         assert_eq!(s.upload_timeout, Duration::from_secs(900));
         assert_eq!(s.idempotency_ttl, Duration::from_secs(24 * 3600));
         assert_eq!(s.import_batch_rows, 2000);
-        assert!(s.metrics_token.is_none() && s.otlp_endpoint.is_none());
+        assert!(s.metrics_listen.is_none() && s.metrics_token.is_none());
+        assert!(s.otlp_endpoint.is_none());
         assert_eq!(s.otel_service_name, "bizos-bff");
         assert!(
             matches!(&s.storage, StorageSettings::Local { root } if root == &PathBuf::from("/var/lib/bizos/files"))
@@ -558,6 +567,7 @@ mod tests {
             ("BIZOS_JWT_JWKS_URL", "ftp://x/jwks", "http(s)"),
             ("BIZOS_IDEMPOTENCY_TTL_HOURS", "12", "24 hours"),
             ("BIZOS_METRICS_TOKEN", "short", "16 bytes"),
+            ("BIZOS_METRICS_LISTEN", "9464", "invalid socket address"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "http(s)"),
             ("BIZOS_UPLOAD_TIMEOUT_SECS", "-1", "invalid digit"),
         ] {

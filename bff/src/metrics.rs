@@ -1,6 +1,10 @@
 //! Prometheus metrics (OPS-18) through the `metrics` facade. One recorder
-//! per process ([`handle`]), rendered by our own `/metrics` route (the
-//! exporter's listener is not used). The series and their labels are
+//! per process ([`handle`]), rendered by our own `/metrics` ([`serve`] on
+//! the internal listener `BIZOS_METRICS_LISTEN`, or [`scrape`] from another
+//! server such as the worker's health listener; the exporter's own listener
+//! is not used). Not on the API listener: the series tell traffic, error
+//! rates and pool sizes, which the public has no business reading; a
+//! bearer token (`BIZOS_METRICS_TOKEN`) can guard them further. The series and their labels are
 //! bounded and carry no tenant data: routes by their template, never the
 //! raw path; job kinds; no tenant or user ids.
 //!
@@ -22,10 +26,13 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
 pub const HTTP_REQUESTS: &str = "bizos_http_requests_total";
@@ -193,4 +200,60 @@ pub fn email_sent(ok: bool) {
 /// The text exposition of every series (the body of `/metrics`).
 pub fn render() -> String {
     handle().render()
+}
+
+/// The answer to a scrape: 401 without the bearer `token` (when one is
+/// configured), else every series, the pool's gauges sampled now.
+pub fn scrape(pool: &PgPool, token: Option<&SecretString>, headers: &HeaderMap) -> Response {
+    if let Some(token) = token {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !constant_time_eq(sent.as_bytes(), token.expose_secret().as_bytes()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "/metrics needs the bearer token BIZOS_METRICS_TOKEN\n",
+            )
+                .into_response();
+        }
+    }
+    sample_pool(pool);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(),
+    )
+        .into_response()
+}
+
+/// Compares secrets without stopping at the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+/// Serves `GET /metrics` (and nothing else: 404, 405) on the internal
+/// listener until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, pool: PgPool, token: Option<SecretString>) {
+    use axum::handler::HandlerWithoutStateExt;
+    let token = std::sync::Arc::new(token);
+    let answer = move |req: Request| {
+        let (pool, token) = (pool.clone(), token.clone());
+        async move {
+            if req.uri().path() != "/metrics" {
+                return (StatusCode::NOT_FOUND, "only /metrics is served here\n").into_response();
+            }
+            if req.method() != axum::http::Method::GET {
+                return StatusCode::METHOD_NOT_ALLOWED.into_response();
+            }
+            scrape(&pool, token.as_ref().as_ref(), req.headers())
+        }
+    };
+    if let Err(e) = axum::serve(listener, answer.into_make_service()).await {
+        tracing::error!(error = %e, "the metrics listener stopped");
+    }
 }

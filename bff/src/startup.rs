@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -37,6 +38,8 @@ pub struct Application {
     settings: Settings,
     /// This server's trace exporter (see [`crate::telemetry::Tracing`]).
     tracing: Option<Tracing>,
+    /// The internal listener of `/metrics` (BIZOS_METRICS_LISTEN).
+    metrics: Option<(TcpListener, PgPool)>,
 }
 
 impl Application {
@@ -72,6 +75,15 @@ impl Application {
             settings.upload_timeout + UPLOAD_SWEEP_MARGIN,
             UPLOAD_SWEEP_EVERY,
         );
+        let metrics = match settings.metrics_listen {
+            Some(addr) => Some((
+                TcpListener::bind(addr).await.map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {addr} (BIZOS_METRICS_LISTEN): {e}")
+                })?,
+                pool.clone(),
+            )),
+            None => None,
+        };
         let state = AppState {
             pool,
             verifier: Arc::new(JwtVerifier::new(&settings.jwt)?),
@@ -101,6 +113,7 @@ impl Application {
             router,
             settings,
             tracing,
+            metrics,
         })
     }
 
@@ -121,6 +134,14 @@ impl Application {
     ) -> anyhow::Result<()> {
         let grace = self.settings.shutdown_grace;
         let tracing = self.tracing.clone();
+        let metrics = self.metrics.map(|(listener, pool)| {
+            tracing::info!(addr = ?listener.local_addr().ok(), "metrics listening");
+            tokio::spawn(crate::metrics::serve(
+                listener,
+                pool,
+                self.settings.metrics_token.clone(),
+            ))
+        });
         tracing::info!(addr = %self.listener.local_addr()?, "bizos BFF listening");
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
@@ -137,6 +158,9 @@ impl Application {
             } => {
                 tracing::warn!(?grace, "requests still running after the grace period; stopping");
             }
+        }
+        if let Some(task) = metrics {
+            task.abort();
         }
         if let Some(t) = tracing {
             // Export the spans still buffered before the process ends.
@@ -198,15 +222,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         ))
         .layer(timeout(settings.upload_timeout));
 
-    let mut routes = json_routes.merge(upload_routes);
-    if let Some(token) = settings.metrics_token.clone() {
-        let token = Arc::new(token);
-        routes = routes.route(
-            "/metrics",
-            axum::routing::get(move |state, headers| metrics(state, headers, token)),
-        );
-    }
-    routes
+    json_routes
+        .merge(upload_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
@@ -257,40 +274,6 @@ async fn json_errors(response: Response) -> Response {
         }
         _ => response,
     }
-}
-
-/// Prometheus metrics for a scraper holding `BIZOS_METRICS_TOKEN` (see
-/// [`crate::metrics`]); the pool gauges are sampled now.
-async fn metrics(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    headers: axum::http::HeaderMap,
-    token: Arc<secrecy::SecretString>,
-) -> Response {
-    let sent = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !constant_time_eq(sent.as_bytes(), token.expose_secret().as_bytes()) {
-        return ApiError::Unauthorized(
-            "/metrics needs the bearer token BIZOS_METRICS_TOKEN".into(),
-        )
-        .into_response();
-    }
-    crate::metrics::sample_pool(&state.pool);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        crate::metrics::render(),
-    )
-        .into_response()
-}
-
-/// Compares secrets without stopping at the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 async fn not_found() -> ApiError {

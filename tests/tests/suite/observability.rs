@@ -28,10 +28,16 @@ fn samples(text: &str, name: &str, labels: &[&str]) -> Vec<f64> {
         .collect()
 }
 
-async fn scrape(app: &bizos_tests::TestApp) -> String {
+/// An address for the app's internal metrics listener (a free port).
+fn metrics_listen() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().to_string()
+}
+
+async fn scrape(app: &bizos_tests::TestApp, listen: &str) -> String {
     let res = app
         .http
-        .get(app.url("/metrics"))
+        .get(format!("http://{listen}/metrics"))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -49,10 +55,11 @@ async fn metrics_count_requests_by_matched_route() {
     let db = TestDb::new().await;
     let tenant = db.create_tenant("obs-metrics").await;
     let user = db.create_user(tenant, "director").await;
-    let app = spawn_app_with(&db, &[("BIZOS_METRICS_TOKEN", TOKEN)]).await;
+    let listen = metrics_listen();
+    let app = spawn_app_with(&db, &[("BIZOS_METRICS_LISTEN", listen.as_str())]).await;
 
     let route = r#"route="/api/leads/{id}""#;
-    let before = scrape(&app).await;
+    let before = scrape(&app, &listen).await;
     let seen = |text: &str| {
         samples(
             text,
@@ -75,7 +82,7 @@ async fn metrics_count_requests_by_matched_route() {
         .unwrap();
     assert_eq!(res.status(), 404);
 
-    let text = scrape(&app).await;
+    let text = scrape(&app, &listen).await;
     assert!(seen(&text) >= seen(&before) + 3.0, "{text}");
     // The latency histogram, by the same labels.
     let buckets = samples(
@@ -125,14 +132,15 @@ async fn metrics_count_requests_by_matched_route() {
 #[tokio::test]
 async fn job_and_email_recorders_show_on_metrics() {
     let db = TestDb::new().await;
-    let app = spawn_app_with(&db, &[("BIZOS_METRICS_TOKEN", TOKEN)]).await;
+    let listen = metrics_listen();
+    let app = spawn_app_with(&db, &[("BIZOS_METRICS_LISTEN", listen.as_str())]).await;
     // What the worker (Q1) and the e-mail sender (Q3) call.
     bizos_bff::metrics::job_finished("storage.sweep", JobOutcome::Succeeded, 0.2);
     bizos_bff::metrics::job_finished("storage.sweep", JobOutcome::Dead, 1.5);
     bizos_bff::metrics::queue_depth("storage.sweep", "queued", 7);
     bizos_bff::metrics::email_sent(true);
     bizos_bff::metrics::email_sent(false);
-    let text = scrape(&app).await;
+    let text = scrape(&app, &listen).await;
     let kind = r#"kind="storage.sweep""#;
     for (name, labels) in [
         (
@@ -165,24 +173,47 @@ async fn job_and_email_recorders_show_on_metrics() {
 }
 
 #[tokio::test]
-async fn metrics_need_the_token_and_are_off_without_one() {
+async fn metrics_are_on_the_internal_listener_behind_the_token() {
     let db = TestDb::new().await;
-    let app = spawn_app_with(&db, &[("BIZOS_METRICS_TOKEN", TOKEN)]).await;
-    let res = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let listen = metrics_listen();
+    let app = spawn_app_with(
+        &db,
+        &[
+            ("BIZOS_METRICS_LISTEN", listen.as_str()),
+            ("BIZOS_METRICS_TOKEN", TOKEN),
+        ],
+    )
+    .await;
+    let url = format!("http://{listen}/metrics");
+    let res = app.http.get(&url).send().await.unwrap();
     assert_eq!(res.status(), 401);
     let res = app
         .http
-        .get(app.url("/metrics"))
+        .get(&url)
         .bearer_auth("metrics-token-for-testz")
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-
-    let off = spawn_app_with(&db, &[]).await;
-    let res = off
+    assert!(scrape(&app, &listen)
+        .await
+        .contains("bizos_db_pool_max_connections"));
+    let res = app
         .http
-        .get(off.url("/metrics"))
+        .get(format!("http://{listen}/api/me"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        404,
+        "the metrics listener serves nothing else"
+    );
+    // Never on the public API listener.
+    let res = app
+        .http
+        .get(app.url("/metrics"))
         .bearer_auth(TOKEN)
         .send()
         .await
