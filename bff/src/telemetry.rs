@@ -42,13 +42,14 @@ static LOGGING: OnceLock<(LogFormat, String)> = OnceLock::new();
 
 /// Installs the global subscriber; a second call (tests) is a no-op.
 pub fn init(format: LogFormat, default_filter: &str) {
+    use tracing_subscriber::util::SubscriberInitExt;
+    // RUST_LOG when it is a valid filter, else the default.
     let filter_text = std::env::var("RUST_LOG")
         .ok()
-        .filter(|v| !v.trim().is_empty())
+        .filter(|v| EnvFilter::try_new(v).is_ok())
         .unwrap_or_else(|| default_filter.to_owned());
     let installed = log_layer(format, &filter_text)
-        .map(|layer| tracing_subscriber::registry().with(layer))
-        .map(tracing::subscriber::set_global_default);
+        .map(|layer| tracing_subscriber::registry().with(layer).try_init());
     if let Some(Ok(())) = installed {
         let _ = LOGGING.set((format, filter_text));
     }
