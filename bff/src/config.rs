@@ -92,10 +92,18 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// Bearer token `/metrics` requires, when set.
     pub metrics_token: Option<SecretString>,
+    pub otel: OtelSettings,
+}
+
+/// Trace export (the standard OpenTelemetry variables).
+#[derive(Debug, Clone)]
+pub struct OtelSettings {
     /// Base URL of an OTLP/HTTP receiver; traces are exported when set.
-    pub otlp_endpoint: Option<String>,
+    pub endpoint: Option<String>,
     /// `service.name` of the exported traces.
-    pub otel_service_name: String,
+    pub service_name: String,
+    /// How often buffered spans are sent.
+    pub schedule_delay: Duration,
 }
 
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
@@ -207,6 +215,10 @@ pub struct ServeArgs {
     /// `service.name` of the exported traces.
     #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "bizos-bff", value_parser = var(text))]
     pub otel_service_name: String,
+    /// Milliseconds between exports of buffered spans (all are sent on
+    /// shutdown).
+    #[arg(long, env = "OTEL_BSP_SCHEDULE_DELAY", default_value = "5000", value_parser = var(positive_millis))]
+    pub otel_bsp_schedule_delay: Duration,
 }
 
 impl TryFrom<ServeArgs> for Settings {
@@ -260,8 +272,11 @@ impl TryFrom<ServeArgs> for Settings {
             import_batch_rows: a.import_batch_rows,
             metrics_listen: a.metrics_listen,
             metrics_token: a.metrics_token,
-            otlp_endpoint: a.otel_exporter_otlp_endpoint,
-            otel_service_name: a.otel_service_name,
+            otel: OtelSettings {
+                endpoint: a.otel_exporter_otlp_endpoint,
+                service_name: a.otel_service_name,
+                schedule_delay: a.otel_bsp_schedule_delay,
+            },
         })
     }
 }
@@ -421,6 +436,10 @@ fn seconds(v: &str) -> Result<Duration, String> {
     number(v).map(Duration::from_secs)
 }
 
+fn positive_millis(v: &str) -> Result<Duration, String> {
+    positive(v).map(Duration::from_millis)
+}
+
 fn positive_seconds(v: &str) -> Result<Duration, String> {
     positive(v).map(Duration::from_secs)
 }
@@ -502,8 +521,9 @@ mod tests {
         assert_eq!(s.idempotency_ttl, Duration::from_secs(24 * 3600));
         assert_eq!(s.import_batch_rows, 2000);
         assert!(s.metrics_listen.is_none() && s.metrics_token.is_none());
-        assert!(s.otlp_endpoint.is_none());
-        assert_eq!(s.otel_service_name, "bizos-bff");
+        assert!(s.otel.endpoint.is_none());
+        assert_eq!(s.otel.service_name, "bizos-bff");
+        assert_eq!(s.otel.schedule_delay, Duration::from_secs(5));
         assert!(
             matches!(&s.storage, StorageSettings::Local { root } if root == &PathBuf::from("/var/lib/bizos/files"))
         );
@@ -569,6 +589,7 @@ mod tests {
             ("BIZOS_METRICS_TOKEN", "short", "16 bytes"),
             ("BIZOS_METRICS_LISTEN", "9464", "invalid socket address"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "http(s)"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "0", "greater than zero"),
             ("BIZOS_UPLOAD_TIMEOUT_SECS", "-1", "invalid digit"),
         ] {
             let mut bad = BASE.to_vec();

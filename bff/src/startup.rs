@@ -98,10 +98,7 @@ impl Application {
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen)
         })?;
-        let tracing = Tracing::from_settings(
-            settings.otlp_endpoint.as_deref(),
-            &settings.otel_service_name,
-        )?;
+        let tracing = Tracing::from_settings(&settings.otel)?;
         let mut router = router(state, &settings);
         if let Some(t) = &tracing {
             // Outermost: the request span and everything below it go to

@@ -24,7 +24,7 @@ use std::time::Duration;
 use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState, TracerProvider};
 use opentelemetry::{SpanId, TraceId};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing::instrument::{Instrument, WithSubscriber};
 use tracing::Dispatch;
@@ -33,7 +33,7 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer};
 
-use crate::config::LogFormat;
+use crate::config::{LogFormat, OtelSettings};
 
 /// The log format and filter [`init`] installed, for the log layer of a
 /// [`Tracing`] dispatch (none when logging was never initialised, as in
@@ -85,8 +85,13 @@ pub struct Tracing {
 impl Tracing {
     /// Exports spans to `endpoint` (the base URL of an OTLP/HTTP receiver,
     /// as in `OTEL_EXPORTER_OTLP_ENDPOINT`: spans go to `<endpoint>/v1/traces`)
-    /// as the service `service_name`. Spans below INFO are not exported.
-    pub fn new(endpoint: &str, service_name: &str) -> anyhow::Result<Tracing> {
+    /// as the service `service_name`, buffered spans every `schedule_delay`.
+    /// Spans below INFO are not exported.
+    pub fn new(
+        endpoint: &str,
+        service_name: &str,
+        schedule_delay: Duration,
+    ) -> anyhow::Result<Tracing> {
         let traces = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
@@ -95,8 +100,15 @@ impl Tracing {
             .with_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT is invalid: {e}"))?;
+        let batch = BatchSpanProcessor::builder(exporter)
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_scheduled_delay(schedule_delay)
+                    .build(),
+            )
+            .build();
         let provider = SdkTracerProvider::builder()
-            .with_batch_exporter(exporter)
+            .with_span_processor(batch)
             .with_resource(
                 Resource::builder()
                     .with_service_name(service_name.to_owned())
@@ -115,11 +127,11 @@ impl Tracing {
     }
 
     /// [`Tracing::new`] when an endpoint is configured.
-    pub fn from_settings(
-        endpoint: Option<&str>,
-        service_name: &str,
-    ) -> anyhow::Result<Option<Tracing>> {
-        endpoint.map(|e| Tracing::new(e, service_name)).transpose()
+    pub fn from_settings(otel: &OtelSettings) -> anyhow::Result<Option<Tracing>> {
+        otel.endpoint
+            .as_deref()
+            .map(|e| Tracing::new(e, &otel.service_name, otel.schedule_delay))
+            .transpose()
     }
 
     pub fn dispatch(&self) -> &Dispatch {
