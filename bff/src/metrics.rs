@@ -153,6 +153,30 @@ pub fn queue_depth(kind: &str, status: &str, depth: u64) {
         .set(depth as f64);
 }
 
+/// Samples `bizos_jobs_queue_depth` from the operator view `job_queue`
+/// (sql/api/jobs.sql: one row per kind, all tenants; selectable by the
+/// worker's login and the owner, not by the BFF's), at scrape time. The
+/// statuses: queued, due (queued and runnable now), running,
+/// expired_leases, dead.
+pub async fn sample_queue(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> =
+        sqlx::query_as("select kind, queued, due, running, expired_leases, dead from job_queue")
+            .fetch_all(pool)
+            .await?;
+    for (kind, queued, due, running, expired, dead) in rows {
+        for (status, n) in [
+            ("queued", queued),
+            ("due", due),
+            ("running", running),
+            ("expired_leases", expired),
+            ("dead", dead),
+        ] {
+            queue_depth(&kind, status, u64::try_from(n).unwrap_or(0));
+        }
+    }
+    Ok(())
+}
+
 /// How a job run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobOutcome {
