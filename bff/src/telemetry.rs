@@ -75,6 +75,16 @@ where
     })
 }
 
+/// A second registered dispatcher that never records anything, kept for the
+/// life of the process once a [`Tracing`] exists. tracing-core caches each
+/// callsite's interest; while exactly one dispatcher is registered it asks
+/// only the *current thread's* default, so a span first hit outside a
+/// [`Tracing`] scope (another server, a background task) would be cached as
+/// "never" and stay off inside the scope too. With two registered it asks
+/// all of them (and this one's "never" combined with the exporter's
+/// "always" is "sometimes": decided per call by the current dispatcher).
+static ANCHOR: OnceLock<Dispatch> = OnceLock::new();
+
 /// A tracer provider exporting over OTLP, and the subscriber that feeds it.
 #[derive(Clone)]
 pub struct Tracing {
@@ -122,6 +132,7 @@ impl Tracing {
         let logs = LOGGING
             .get()
             .and_then(|(format, filter)| log_layer(*format, filter));
+        ANCHOR.get_or_init(|| Dispatch::new(tracing::subscriber::NoSubscriber::default()));
         let dispatch = Dispatch::new(tracing_subscriber::registry().with(otel).with(logs));
         Ok(Tracing { provider, dispatch })
     }

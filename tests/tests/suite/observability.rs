@@ -282,7 +282,14 @@ impl Receiver {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("no span {name:?} of {service} arrived");
+        let got: Vec<(String, String)> = self
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(s, span)| (s.clone(), span.name.clone()))
+            .collect();
+        panic!("no span {name:?} of {service} arrived; got {got:?}");
     }
 }
 
