@@ -88,6 +88,22 @@ pub struct Settings {
     pub idempotency_ttl: Duration,
     /// Rows per `process_import` transaction.
     pub import_batch_rows: u32,
+    /// The internal listener of `/metrics`; unset, no metrics are served.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Bearer token `/metrics` requires, when set.
+    pub metrics_token: Option<SecretString>,
+    pub otel: OtelSettings,
+}
+
+/// Trace export (the standard OpenTelemetry variables).
+#[derive(Debug, Clone)]
+pub struct OtelSettings {
+    /// Base URL of an OTLP/HTTP receiver; traces are exported when set.
+    pub endpoint: Option<String>,
+    /// `service.name` of the exported traces.
+    pub service_name: String,
+    /// How often buffered spans are sent.
+    pub schedule_delay: Duration,
 }
 
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
@@ -180,6 +196,29 @@ pub struct ServeArgs {
     /// Rows per process_import transaction.
     #[arg(long, env = "BIZOS_IMPORT_BATCH_ROWS", default_value = "2000", value_parser = var(positive::<u32>))]
     pub import_batch_rows: u32,
+
+    /// Address of the internal listener serving Prometheus metrics at
+    /// /metrics (e.g. 127.0.0.1:9464; never the public API listener: they
+    /// tell traffic, error rates and pool sizes, though no tenant data).
+    /// Unset, no metrics are served.
+    #[arg(long, env = "BIZOS_METRICS_LISTEN", value_parser = var(number::<SocketAddr>))]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Bearer token the scraper must send to /metrics (at least 16 bytes),
+    /// when the metrics listener is reachable by more than the scraper.
+    #[arg(long, env = "BIZOS_METRICS_TOKEN", hide_env_values = true, value_parser = var(metrics_token))]
+    pub metrics_token: Option<SecretString>,
+    /// Base URL of an OTLP/HTTP (protobuf) receiver, e.g.
+    /// http://collector:4318; spans go to <url>/v1/traces. Unset, no traces
+    /// are exported.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = var(http_url))]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    /// `service.name` of the exported traces.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "bizos-bff", value_parser = var(text))]
+    pub otel_service_name: String,
+    /// Milliseconds between exports of buffered spans (all are sent on
+    /// shutdown).
+    #[arg(long, env = "OTEL_BSP_SCHEDULE_DELAY", default_value = "5000", value_parser = var(positive_millis))]
+    pub otel_bsp_schedule_delay: Duration,
 }
 
 impl TryFrom<ServeArgs> for Settings {
@@ -231,6 +270,13 @@ impl TryFrom<ServeArgs> for Settings {
             upload_timeout: a.upload_timeout_secs,
             idempotency_ttl: a.idempotency_ttl_hours,
             import_batch_rows: a.import_batch_rows,
+            metrics_listen: a.metrics_listen,
+            metrics_token: a.metrics_token,
+            otel: OtelSettings {
+                endpoint: a.otel_exporter_otlp_endpoint,
+                service_name: a.otel_service_name,
+                schedule_delay: a.otel_bsp_schedule_delay,
+            },
         })
     }
 }
@@ -314,13 +360,7 @@ impl<T: Clone + Send + Sync + 'static> TypedValueParser for Var<T> {
             // `Settings::from_lookup` has taken the variables off).
             let name = arg.map_or_else(String::new, |a| match a.get_env() {
                 Some(var) => var.to_string_lossy().into_owned(),
-                None => format!(
-                    "BIZOS_{}",
-                    a.get_long()
-                        .unwrap_or_default()
-                        .replace('-', "_")
-                        .to_uppercase()
-                ),
+                None => env_name(a.get_long().unwrap_or_default()),
             });
             clap::Error::raw(
                 ErrorKind::ValueValidation,
@@ -340,6 +380,24 @@ impl<T: Clone + Send + Sync + 'static> TypedValueParser for Var<T> {
         }
         Some(Box::new(self.choices.iter().map(PossibleValue::new)))
     }
+}
+
+/// The variable of flag `--x-y`: `BIZOS_X_Y`, or `OTEL_X_Y` for the
+/// standard OpenTelemetry variables (`--otel-…`).
+pub fn env_name(long: &str) -> String {
+    let name = long.replace('-', "_").to_uppercase();
+    if name.starts_with("OTEL_") {
+        name
+    } else {
+        format!("BIZOS_{name}")
+    }
+}
+
+fn metrics_token(v: &str) -> Result<SecretString, String> {
+    if v.len() < 16 {
+        return Err("must be at least 16 bytes".into());
+    }
+    Ok(SecretString::from(v))
 }
 
 pub(crate) fn text(v: &str) -> Result<String, String> {
@@ -376,6 +434,10 @@ where
 
 fn seconds(v: &str) -> Result<Duration, String> {
     number(v).map(Duration::from_secs)
+}
+
+fn positive_millis(v: &str) -> Result<Duration, String> {
+    positive(v).map(Duration::from_millis)
 }
 
 pub(crate) fn positive_seconds(v: &str) -> Result<Duration, String> {
@@ -524,6 +586,10 @@ mod tests {
         assert_eq!(s.upload_timeout, Duration::from_secs(900));
         assert_eq!(s.idempotency_ttl, Duration::from_secs(24 * 3600));
         assert_eq!(s.import_batch_rows, 2000);
+        assert!(s.metrics_listen.is_none() && s.metrics_token.is_none());
+        assert!(s.otel.endpoint.is_none());
+        assert_eq!(s.otel.service_name, "bizos-bff");
+        assert_eq!(s.otel.schedule_delay, Duration::from_secs(5));
         assert!(
             matches!(&s.storage, StorageSettings::Local { root } if root == &PathBuf::from("/var/lib/bizos/files"))
         );
@@ -586,6 +652,10 @@ mod tests {
             ("BIZOS_LISTEN", "localhost", "invalid socket address"),
             ("BIZOS_JWT_JWKS_URL", "ftp://x/jwks", "http(s)"),
             ("BIZOS_IDEMPOTENCY_TTL_HOURS", "12", "24 hours"),
+            ("BIZOS_METRICS_TOKEN", "short", "16 bytes"),
+            ("BIZOS_METRICS_LISTEN", "9464", "invalid socket address"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "http(s)"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "0", "greater than zero"),
             ("BIZOS_UPLOAD_TIMEOUT_SECS", "-1", "invalid digit"),
         ] {
             let mut bad = BASE.to_vec();
@@ -622,10 +692,7 @@ mod tests {
             }
             let var = arg.get_env().expect("every setting has a variable");
             let long = arg.get_long().expect("every setting has a flag");
-            assert_eq!(
-                var.to_string_lossy(),
-                format!("BIZOS_{}", long.replace('-', "_").to_uppercase())
-            );
+            assert_eq!(var.to_string_lossy(), env_name(long));
         }
     }
 
@@ -637,6 +704,7 @@ mod tests {
             ("BIZOS_JWT_SECRET", "jwt-secret-jwt-secret-jwt-secret-0001"),
             ("BIZOS_APP_URL", "postgres://bizos_app:pw-0002@db/bizos"),
             ("BIZOS_S3_SECRET_ACCESS_KEY", "s3-secret-0003"),
+            ("BIZOS_METRICS_TOKEN", "metrics-token-0004"),
         ];
         for (var, value) in secrets {
             std::env::set_var(var, value);

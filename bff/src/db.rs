@@ -1,7 +1,8 @@
 //! The per-request transaction: PostgREST's convention, with the database as
 //! the authority on who the caller is. Every request runs in one transaction
 //! as `bizos_authenticated` with the verified claims in `request.jwt.claims`
-//! and its id in `request.id`; `authenticate_request()` (migration V13) then
+//! and its id in `request.id` (its W3C trace context, when traced, in
+//! `request.traceparent`, so a job enqueued in it can link to the request); `authenticate_request()` (migration V13) then
 //! refuses users without an active profile and suspended tenants, makes the
 //! transaction read-only for a read-only tenant, and takes the app role from
 //! the profile. All settings are transaction-local, so a pooled connection
@@ -15,26 +16,36 @@ use crate::error::Result;
 /// The database role every user request runs as.
 pub const REQUEST_ROLE: &str = "bizos_authenticated";
 
-/// Sets the request's role, claims and id, then authenticates the caller
+/// Sets the request's role, claims, id and traceparent, then authenticates the caller
 /// against its profile, in one round trip. The settings run in a subquery
 /// (volatile, so never flattened) before the function is called.
 const BEGIN_REQUEST: &str = "select authenticate_request()
   from (select set_config('role', $1, true),
                set_config('request.jwt.claims', $2, true),
-               set_config('request.id', $3, true)) as request";
+               set_config('request.id', $3, true),
+               set_config('request.traceparent', $4, true)) as request";
 
 /// Begins a transaction under the caller's claims. Commit it to keep the
 /// effects; dropping it rolls back. A caller the database refuses gets the
 /// error (403 no_profile, user_inactive or tenant_suspended).
+///
+/// `request.traceparent` is the context of the current span (the request's)
+/// when traces are exported, else empty (the convention of `request.id`:
+/// read it with `nullif(current_setting('request.traceparent', true), '')`).
 pub async fn begin_as(pool: &PgPool, caller: &Caller) -> Result<Transaction<'static, Postgres>> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(BEGIN_REQUEST)
-        .bind(REQUEST_ROLE)
-        .bind(caller.claims.to_string())
-        .bind(caller.request_id.as_deref().unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
+    let traceparent = crate::telemetry::traceparent(&tracing::Span::current());
+    crate::telemetry::db_call("authenticate_request", async {
+        let mut tx = pool.begin().await?;
+        sqlx::query(BEGIN_REQUEST)
+            .bind(REQUEST_ROLE)
+            .bind(caller.claims.to_string())
+            .bind(caller.request_id.as_deref().unwrap_or_default())
+            .bind(traceparent.unwrap_or_default())
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    })
+    .await
 }
 
 /// Refuses a login role that could see past row-level security.

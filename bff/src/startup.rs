@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -22,6 +23,7 @@ use crate::files::Storage;
 use crate::jwt::JwtVerifier;
 use crate::routes;
 use crate::state::AppState;
+use crate::telemetry::Tracing;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// How often the bytes of interrupted uploads are looked for.
@@ -34,6 +36,10 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     settings: Settings,
+    /// This server's trace exporter (see [`crate::telemetry::Tracing`]).
+    tracing: Option<Tracing>,
+    /// The internal listener of `/metrics` (BIZOS_METRICS_LISTEN).
+    metrics: Option<(TcpListener, PgPool)>,
 }
 
 impl Application {
@@ -52,6 +58,8 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect with BIZOS_APP_URL: {e}"))?;
         crate::db::ensure_unprivileged(&pool).await?;
+        // The process's metrics recorder (shared with the worker).
+        crate::metrics::handle();
         // The terms of request fields and of the document's enums.
         let vocabulary = Arc::new(crate::vocabulary::Vocabulary::load(&pool).await?);
 
@@ -68,6 +76,15 @@ impl Application {
             settings.upload_timeout + UPLOAD_SWEEP_MARGIN,
             UPLOAD_SWEEP_EVERY,
         );
+        let metrics = match settings.metrics_listen {
+            Some(addr) => Some((
+                TcpListener::bind(addr).await.map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {addr} (BIZOS_METRICS_LISTEN): {e}")
+                })?,
+                pool.clone(),
+            )),
+            None => None,
+        };
         let state = AppState {
             pool,
             verifier: Arc::new(JwtVerifier::new(&settings.jwt)?),
@@ -82,10 +99,19 @@ impl Application {
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen)
         })?;
+        let tracing = Tracing::from_settings(&settings.otel)?;
+        let mut router = router(state, &settings);
+        if let Some(t) = &tracing {
+            // Outermost: the request span and everything below it go to
+            // this server's exporter.
+            router = router.layer(t.layer());
+        }
         Ok(Application {
             listener,
-            router: router(state, &settings),
+            router,
             settings,
+            tracing,
+            metrics,
         })
     }
 
@@ -105,6 +131,15 @@ impl Application {
         signal: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let grace = self.settings.shutdown_grace;
+        let tracing = self.tracing.clone();
+        let metrics = self.metrics.map(|(listener, pool)| {
+            tracing::info!(addr = ?listener.local_addr().ok(), "metrics listening");
+            tokio::spawn(crate::metrics::serve(
+                listener,
+                pool,
+                self.settings.metrics_token.clone(),
+            ))
+        });
         tracing::info!(addr = %self.listener.local_addr()?, "bizos BFF listening");
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
@@ -121,6 +156,13 @@ impl Application {
             } => {
                 tracing::warn!(?grace, "requests still running after the grace period; stopping");
             }
+        }
+        if let Some(task) = metrics {
+            task.abort();
+        }
+        if let Some(t) = tracing {
+            // Export the spans still buffered before the process ends.
+            let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;
         }
         Ok(())
     }
@@ -139,10 +181,21 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
                 .get(&REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
+            // Router::layer runs after routing: the route is known here;
+            // crate::metrics::track_http records the rest.
+            let route = req
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map_or(crate::metrics::UNMATCHED, |m| m.as_str());
             tracing::info_span!(
                 "request",
+                otel.name = format!("{} {route}", req.method()),
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
                 method = %req.method(),
                 path = %req.uri().path(),
+                http.route = route,
+                http.response.status_code = tracing::field::Empty,
                 request_id,
                 user_id = tracing::field::Empty,
                 tenant_id = tracing::field::Empty,
@@ -171,6 +224,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .merge(upload_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
         .layer(axum::Extension(Arc::new(doc)))
         .layer(axum::middleware::map_response(json_errors))

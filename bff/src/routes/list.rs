@@ -58,6 +58,7 @@ fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid)> {
 /// key column is `id_col` and which has `created_at`).
 pub struct List<'a> {
     qb: QueryBuilder<'a, Postgres>,
+    relation: &'static str,
     id_col: &'static str,
 }
 
@@ -68,7 +69,11 @@ impl<'a> List<'a> {
             .push(" as id from ")
             .push(relation)
             .push(" x where true");
-        List { qb, id_col }
+        List {
+            qb,
+            relation,
+            id_col,
+        }
     }
 
     /// `and x.<col> <op> <value>` when a value is given.
@@ -136,7 +141,8 @@ impl<'a> List<'a> {
             .push(" desc limit ")
             .push_bind(limit + 1);
         let mut rows: Vec<(Value, DateTime<Utc>, Uuid)> =
-            self.qb.build_query_as().fetch_all(conn).await?;
+            crate::telemetry::db_call(self.relation, self.qb.build_query_as().fetch_all(conn))
+                .await?;
         let next_cursor = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
             rows.last().map(|(_, at, id)| encode_cursor(*at, *id))

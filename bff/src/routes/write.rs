@@ -88,7 +88,8 @@ pub async fn rpc(
             Args::Id(id) => query.bind(id),
             Args::IdBody(id, body) => query.bind(id).bind(body),
         };
-        let result = query.fetch_one(conn).await?;
+        let operation = crate::telemetry::statement_function(sql);
+        let result = crate::telemetry::db_call(operation, query.fetch_one(conn)).await?;
         Ok(if created {
             Done::created(result)
         } else {
