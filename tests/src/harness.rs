@@ -463,6 +463,7 @@ pub async fn spawn_worker(db: &TestDb, import_batch_rows: u32) -> tokio::sync::o
         name: format!("test-worker-{}", Uuid::new_v4().simple()),
         import_batch_rows,
         purge_every: Duration::from_secs(3600),
+        mail: None,
     };
     let worker = bizos_bff::worker::Worker::build(settings)
         .await
