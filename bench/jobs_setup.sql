@@ -16,3 +16,9 @@ create table bench_job_latency (
   job_id       uuid        primary key,
   committed_at timestamptz not null
 );
+
+-- Diagnostic: a commit with and without a NOTIFY (jobs_notify.sql).
+create table bench_notify_rows (
+  id bigint generated always as identity primary key,
+  v  text not null
+);
