@@ -461,6 +461,25 @@ pub async fn spawn_worker(
     import_batch_rows: u32,
     storage: bizos_bff::config::StorageSettings,
 ) -> tokio::sync::oneshot::Sender<()> {
+    spawn_worker_settings(db, import_batch_rows, storage, Duration::from_secs(300)).await
+}
+
+/// A worker as [`spawn_worker`] that enqueues the sweeps of dead uploads
+/// every `sweep_every`.
+pub async fn spawn_worker_with(
+    db: &TestDb,
+    storage: bizos_bff::config::StorageSettings,
+    sweep_every: Duration,
+) -> tokio::sync::oneshot::Sender<()> {
+    spawn_worker_settings(db, 2000, storage, sweep_every).await
+}
+
+async fn spawn_worker_settings(
+    db: &TestDb,
+    import_batch_rows: u32,
+    storage: bizos_bff::config::StorageSettings,
+    sweep_every: Duration,
+) -> tokio::sync::oneshot::Sender<()> {
     let settings = bizos_bff::worker::WorkerSettings {
         database_url: db.url("bizos_worker").into(),
         concurrency: 4,
@@ -473,7 +492,7 @@ pub async fn spawn_worker(
         mail: None,
         storage,
         upload_timeout: Duration::from_secs(900),
-        sweep_every: Duration::from_secs(300),
+        sweep_every,
     };
     let worker = bizos_bff::worker::Worker::build(settings)
         .await
