@@ -602,6 +602,48 @@ mod tests {
         ServeArgs::augment_args(Command::new("serve"))
     }
 
+    fn worker(flags: &[&str]) -> Result<crate::worker::WorkerSettings, String> {
+        let cmd = WorkerArgs::augment_args(Command::new("worker")).mut_args(|arg| arg.env(None));
+        let mut argv = vec![
+            "worker",
+            "--worker-url=postgres://bizos_worker@127.0.0.1/bizos",
+        ];
+        argv.extend_from_slice(flags);
+        let matches = cmd.try_get_matches_from(argv).map_err(|e| e.to_string())?;
+        let args = WorkerArgs::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        crate::worker::WorkerSettings::try_from(args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_worker_reads_the_storage_settings_of_serve() {
+        let w = worker(&[]).unwrap();
+        assert!(
+            matches!(&w.storage, StorageSettings::Local { root } if root == &PathBuf::from("/var/lib/bizos/files"))
+        );
+        assert_eq!(w.upload_timeout, Duration::from_secs(900));
+        assert_eq!(w.sweep_every, Duration::from_secs(300));
+        let w = worker(&[
+            "--storage=s3",
+            "--s3-bucket=files",
+            "--s3-endpoint=http://127.0.0.1:9000",
+            "--upload-timeout-secs=120",
+            "--sweep-every-secs=30",
+        ])
+        .unwrap();
+        assert!(
+            matches!(&w.storage, StorageSettings::S3 { bucket, endpoint: Some(e), .. }
+                     if bucket == "files" && e == "http://127.0.0.1:9000"),
+            "{:?}",
+            w.storage
+        );
+        assert_eq!(w.upload_timeout, Duration::from_secs(120));
+        assert_eq!(w.sweep_every, Duration::from_secs(30));
+        let err = worker(&["--storage=s3"]).unwrap_err();
+        assert!(err.contains("BIZOS_S3_BUCKET"), "{err}");
+        let err = worker(&["--sweep-every-secs=0"]).unwrap_err();
+        assert!(err.contains("SWEEP_EVERY_SECS"), "{err}");
+    }
+
     #[test]
     fn defaults_apply() {
         let s = settings(&BASE).unwrap();

@@ -66,7 +66,12 @@ impl Application {
         // the worker every sweep period.
         let upload_owner_lock = crate::files::sweep::hold_owner_lock(options).await?;
         let storage = Storage::from_settings(&settings.storage)?;
-        match crate::files::sweep::enqueue(&pool, crate::files::sweep::max_age(settings.upload_timeout)).await {
+        match crate::files::sweep::enqueue(
+            &pool,
+            crate::files::sweep::max_age(settings.upload_timeout),
+        )
+        .await
+        {
             Ok(n) if n > 0 => tracing::info!(jobs = n, "sweeps of dead uploads enqueued"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "enqueueing the sweeps of dead uploads failed"),

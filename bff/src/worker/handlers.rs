@@ -140,12 +140,13 @@ impl Handler for StorageSweep {
                 ),
             };
             let max_age = asked.map_or(self.max_age, |a| a.max(self.max_age));
-            let swept = crate::files::sweep::sweep(job.pool(), &self.storage, job.tenant_id, max_age)
-                .await
-                .map_err(|e| match e.downcast_ref::<sqlx::Error>() {
-                    Some(db) => JobError::from_db(db),
-                    None => JobError::Retryable(format!("{e:#}")),
-                })?;
+            let swept =
+                crate::files::sweep::sweep(job.pool(), &self.storage, job.tenant_id, max_age)
+                    .await
+                    .map_err(|e| match e.downcast_ref::<sqlx::Error>() {
+                        Some(db) => JobError::from_db(db),
+                        None => JobError::Retryable(format!("{e:#}")),
+                    })?;
             if swept > 0 {
                 tracing::info!(swept, "bytes of interrupted uploads removed");
             }

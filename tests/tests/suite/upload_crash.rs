@@ -543,7 +543,9 @@ async fn sweep_jobs_remove_orphans_only(backend: Backend) {
         intent_with_bytes(&db, &backend, beta, beta_user.user_id, 717_171).await;
 
     // The claim is the tenant's: acme's sweep never touches beta's intents.
-    let mut worker_db = PgConnection::connect(&db.url("bizos_worker")).await.unwrap();
+    let mut worker_db = PgConnection::connect(&db.url("bizos_worker"))
+        .await
+        .unwrap();
     let mut tx = worker_db.begin().await.unwrap();
     let claimed: Vec<Uuid> =
         sqlx::query_scalar("select object_id from upload_sweep_claim($1, 960, 100)")
@@ -551,7 +553,11 @@ async fn sweep_jobs_remove_orphans_only(backend: Backend) {
             .fetch_all(&mut *tx)
             .await
             .unwrap();
-    assert_eq!(claimed, vec![acme_dead], "acme's sweep claims acme's dead upload only");
+    assert_eq!(
+        claimed,
+        vec![acme_dead],
+        "acme's sweep claims acme's dead upload only"
+    );
     tx.rollback().await.unwrap();
 
     // The BFF's login enqueues one sweep per tenant with dead uploads, and
@@ -574,13 +580,20 @@ async fn sweep_jobs_remove_orphans_only(backend: Backend) {
     assert!(err.to_string().contains("max_age_secs"), "{err}");
 
     // The worker runs them (and enqueues a sweep every second itself).
-    let worker = bizos_tests::spawn_worker_with(&db, backend.settings(), Duration::from_secs(1)).await;
+    let worker =
+        bizos_tests::spawn_worker_with(&db, backend.settings(), Duration::from_secs(1)).await;
     eventually("the dead uploads' intents are swept", async || {
         !intent_exists(&db, acme_dead).await && !intent_exists(&db, beta_dead).await
     })
     .await;
-    assert_eq!(backend.leftovers(&acme_dead_key).await, Vec::<String>::new());
-    assert_eq!(backend.leftovers(&beta_dead_key).await, Vec::<String>::new());
+    assert_eq!(
+        backend.leftovers(&acme_dead_key).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        backend.leftovers(&beta_dead_key).await,
+        Vec::<String>::new()
+    );
     // One sweep per tenant at least (the worker may have queued another
     // while the first ran), none failed.
     assert_eq!(
@@ -602,7 +615,10 @@ async fn sweep_jobs_remove_orphans_only(backend: Backend) {
     // Several periods of the worker's own sweeps later, the live upload is
     // still whole.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(intent_exists(&db, live_id).await, "a live upload's intent was swept");
+    assert!(
+        intent_exists(&db, live_id).await,
+        "a live upload's intent was swept"
+    );
     assert_eq!(
         backend.leftovers(&live_key).await.len(),
         1,
