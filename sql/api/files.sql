@@ -144,10 +144,11 @@ grant execute on function object_create(jsonb)
 -- never finish: it is older than the longest possible upload, or the
 -- session-level advisory lock (1651079791, owner_lock) of the process that
 -- began it is no longer held (the process died, its connection closed).
+-- Called only by the SECURITY DEFINER functions below (pg_locks is readable
+-- by anyone; the intent is passed in), so it needs no privileges of its own.
 create or replace function upload_intent_dead(i upload_intents, max_age_secs double precision) returns boolean
 language sql
 stable
-security definer
 as $$
   select i.created_at < pg_catalog.now() - pg_catalog.make_interval(secs => max_age_secs)
       or (i.owner_lock is not null
