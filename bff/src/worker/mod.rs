@@ -529,7 +529,8 @@ impl Worker {
 impl Worker {
     /// `storage.sweep` for every tenant with dead uploads and no sweep
     /// waiting (`upload_sweep_enqueue`: no job for tenants with nothing to
-    /// sweep, and at most one waiting per tenant however many workers).
+    /// sweep, and none beside a waiting one; two callers at the same
+    /// instant may both enqueue one: the second finds nothing left).
     async fn enqueue_sweeps(&self) {
         let max_age = crate::files::sweep::max_age(self.settings.upload_timeout);
         match crate::files::sweep::enqueue(&self.pool, max_age).await {
