@@ -157,38 +157,14 @@ pub struct ServeArgs {
     #[arg(long, env = "BIZOS_LOG_FORMAT", default_value = "pretty", value_parser = var(log_format).choices(&["pretty", "json"]))]
     pub log_format: LogFormat,
 
-    /// Where uploaded files go: a directory, or an S3-compatible service.
-    #[arg(long, env = "BIZOS_STORAGE", default_value = "local", value_parser = var(storage_kind).choices(&["local", "s3"]))]
-    pub storage: StorageKind,
-    /// The directory of local storage (created if missing).
-    #[arg(long, env = "BIZOS_DATA_DIR", default_value = "/var/lib/bizos/files", value_parser = var(path))]
-    pub data_dir: PathBuf,
-    /// The S3 bucket (required with --storage s3).
-    #[arg(long, env = "BIZOS_S3_BUCKET", value_parser = var(text))]
-    pub s3_bucket: Option<String>,
-    /// The bucket's region.
-    #[arg(long, env = "BIZOS_S3_REGION", default_value = "us-east-1", value_parser = var(text))]
-    pub s3_region: String,
-    /// Endpoint of an S3-compatible service (MinIO, Ceph, R2 …), path-style
-    /// requests; AWS when unset.
-    #[arg(long, env = "BIZOS_S3_ENDPOINT", value_parser = var(text))]
-    pub s3_endpoint: Option<String>,
-    /// S3 access key id (else the AWS_* variables and instance credentials).
-    #[arg(long, env = "BIZOS_S3_ACCESS_KEY_ID", value_parser = var(text))]
-    pub s3_access_key_id: Option<String>,
-    /// S3 secret access key (else the AWS_* variables and instance credentials).
-    #[arg(long, env = "BIZOS_S3_SECRET_ACCESS_KEY", hide_env_values = true, value_parser = var(secret))]
-    pub s3_secret_access_key: Option<SecretString>,
+    /// Where uploaded files go (shared with `bizos worker`, which sweeps them).
+    #[command(flatten)]
+    pub storage: StorageArgs,
 
     /// Ceiling of any upload in bytes (413 beyond); every bucket has its own,
     /// lower limit.
     #[arg(long, env = "BIZOS_UPLOAD_MAX_BYTES", default_value = "536870912", value_parser = var(positive::<u64>))]
     pub upload_max_bytes: u64,
-    /// Time limit of upload requests in seconds; an upload intent older than
-    /// this plus 60 s is swept even if its BFF lives (give every BFF of a
-    /// database the same value).
-    #[arg(long, env = "BIZOS_UPLOAD_TIMEOUT_SECS", default_value = "900", value_parser = var(positive_seconds))]
-    pub upload_timeout_secs: Duration,
     /// Hours an Idempotency-Key is kept (at least 24); expired ones are
     /// purged hourly.
     #[arg(long, env = "BIZOS_IDEMPOTENCY_TTL_HOURS", default_value = "24", value_parser = var(ttl_hours))]
@@ -221,6 +197,61 @@ pub struct ServeArgs {
     pub otel_bsp_schedule_delay: Duration,
 }
 
+/// Where uploaded files live: the variables `bizos serve` (which stores
+/// them) and `bizos worker` (which sweeps the bytes of dead uploads,
+/// `storage.sweep`) share.
+#[derive(Args, Debug, Clone)]
+pub struct StorageArgs {
+    /// Where uploaded files go: a directory, or an S3-compatible service.
+    #[arg(long, env = "BIZOS_STORAGE", default_value = "local", value_parser = var(storage_kind).choices(&["local", "s3"]))]
+    pub storage: StorageKind,
+    /// The directory of local storage (created if missing).
+    #[arg(long, env = "BIZOS_DATA_DIR", default_value = "/var/lib/bizos/files", value_parser = var(path))]
+    pub data_dir: PathBuf,
+    /// The S3 bucket (required with --storage s3).
+    #[arg(long, env = "BIZOS_S3_BUCKET", value_parser = var(text))]
+    pub s3_bucket: Option<String>,
+    /// The bucket's region.
+    #[arg(long, env = "BIZOS_S3_REGION", default_value = "us-east-1", value_parser = var(text))]
+    pub s3_region: String,
+    /// Endpoint of an S3-compatible service (MinIO, Ceph, R2 …), path-style
+    /// requests; AWS when unset.
+    #[arg(long, env = "BIZOS_S3_ENDPOINT", value_parser = var(text))]
+    pub s3_endpoint: Option<String>,
+    /// S3 access key id (else the AWS_* variables and instance credentials).
+    #[arg(long, env = "BIZOS_S3_ACCESS_KEY_ID", value_parser = var(text))]
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key (else the AWS_* variables and instance credentials).
+    #[arg(long, env = "BIZOS_S3_SECRET_ACCESS_KEY", hide_env_values = true, value_parser = var(secret))]
+    pub s3_secret_access_key: Option<SecretString>,
+    /// Time limit of upload requests in seconds; an upload intent older than
+    /// this plus 60 s is swept even if its BFF lives (give every BFF and worker
+    /// of a database the same value).
+    #[arg(long, env = "BIZOS_UPLOAD_TIMEOUT_SECS", default_value = "900", value_parser = var(positive_seconds))]
+    pub upload_timeout_secs: Duration,
+}
+
+impl StorageArgs {
+    /// The backend, checking the variables that depend on each other.
+    pub fn settings(&self) -> Result<StorageSettings, ConfigError> {
+        Ok(match self.storage {
+            StorageKind::Local => StorageSettings::Local {
+                root: self.data_dir.clone(),
+            },
+            StorageKind::S3 => StorageSettings::S3 {
+                bucket: self.s3_bucket.clone().ok_or(ConfigError::Missing {
+                    var: "BIZOS_S3_BUCKET",
+                    why: "BIZOS_STORAGE=s3 needs the bucket name",
+                })?,
+                region: self.s3_region.clone(),
+                endpoint: self.s3_endpoint.clone(),
+                access_key_id: self.s3_access_key_id.clone(),
+                secret_access_key: self.s3_secret_access_key.clone(),
+            },
+        })
+    }
+}
+
 impl TryFrom<ServeArgs> for Settings {
     type Error = ConfigError;
 
@@ -236,19 +267,8 @@ impl TryFrom<ServeArgs> for Settings {
                 why: "set BIZOS_JWT_SECRET (HS256) or BIZOS_JWT_JWKS_URL (RS256), or both",
             });
         }
-        let storage = match a.storage {
-            StorageKind::Local => StorageSettings::Local { root: a.data_dir },
-            StorageKind::S3 => StorageSettings::S3 {
-                bucket: a.s3_bucket.ok_or(ConfigError::Missing {
-                    var: "BIZOS_S3_BUCKET",
-                    why: "BIZOS_STORAGE=s3 needs the bucket name",
-                })?,
-                region: a.s3_region,
-                endpoint: a.s3_endpoint,
-                access_key_id: a.s3_access_key_id,
-                secret_access_key: a.s3_secret_access_key,
-            },
-        };
+        let upload_timeout = a.storage.upload_timeout_secs;
+        let storage = a.storage.settings()?;
         Ok(Settings {
             listen: a.listen,
             app_database_url,
@@ -267,7 +287,7 @@ impl TryFrom<ServeArgs> for Settings {
             log_format: a.log_format,
             storage,
             upload_max_bytes: a.upload_max_bytes,
-            upload_timeout: a.upload_timeout_secs,
+            upload_timeout,
             idempotency_ttl: a.idempotency_ttl_hours,
             import_batch_rows: a.import_batch_rows,
             metrics_listen: a.metrics_listen,
@@ -516,6 +536,14 @@ pub struct WorkerArgs {
     /// E-mail delivery (`email.send`).
     #[command(flatten)]
     pub mail: crate::email::MailArgs,
+    /// The stored files whose dead uploads `storage.sweep` removes (the
+    /// same variables as `bizos serve`).
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Seconds between sweeps for the bytes of dead uploads (a
+    /// `storage.sweep` job for each tenant that has any).
+    #[arg(long, env = "BIZOS_WORKER_SWEEP_EVERY_SECS", default_value = "300", value_parser = var(positive_seconds))]
+    pub sweep_every_secs: Duration,
     /// Log lines as text or JSON.
     #[arg(long, env = "BIZOS_LOG_FORMAT", default_value = "pretty", value_parser = var(log_format).choices(&["pretty", "json"]))]
     pub log_format: LogFormat,
@@ -545,6 +573,9 @@ impl TryFrom<WorkerArgs> for crate::worker::WorkerSettings {
             import_batch_rows: a.import_batch_rows,
             purge_every: a.purge_every_secs,
             mail: a.mail.settings()?,
+            storage: a.storage.settings()?,
+            upload_timeout: a.storage.upload_timeout_secs,
+            sweep_every: a.sweep_every_secs,
         })
     }
 }
@@ -569,6 +600,48 @@ mod tests {
 
     fn serve_command() -> Command {
         ServeArgs::augment_args(Command::new("serve"))
+    }
+
+    fn worker(flags: &[&str]) -> Result<crate::worker::WorkerSettings, String> {
+        let cmd = WorkerArgs::augment_args(Command::new("worker")).mut_args(|arg| arg.env(None));
+        let mut argv = vec![
+            "worker",
+            "--worker-url=postgres://bizos_worker@127.0.0.1/bizos",
+        ];
+        argv.extend_from_slice(flags);
+        let matches = cmd.try_get_matches_from(argv).map_err(|e| e.to_string())?;
+        let args = WorkerArgs::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        crate::worker::WorkerSettings::try_from(args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_worker_reads_the_storage_settings_of_serve() {
+        let w = worker(&[]).unwrap();
+        assert!(
+            matches!(&w.storage, StorageSettings::Local { root } if root == &PathBuf::from("/var/lib/bizos/files"))
+        );
+        assert_eq!(w.upload_timeout, Duration::from_secs(900));
+        assert_eq!(w.sweep_every, Duration::from_secs(300));
+        let w = worker(&[
+            "--storage=s3",
+            "--s3-bucket=files",
+            "--s3-endpoint=http://127.0.0.1:9000",
+            "--upload-timeout-secs=120",
+            "--sweep-every-secs=30",
+        ])
+        .unwrap();
+        assert!(
+            matches!(&w.storage, StorageSettings::S3 { bucket, endpoint: Some(e), .. }
+                     if bucket == "files" && e == "http://127.0.0.1:9000"),
+            "{:?}",
+            w.storage
+        );
+        assert_eq!(w.upload_timeout, Duration::from_secs(120));
+        assert_eq!(w.sweep_every, Duration::from_secs(30));
+        let err = worker(&["--storage=s3"]).unwrap_err();
+        assert!(err.contains("BIZOS_S3_BUCKET"), "{err}");
+        let err = worker(&["--sweep-every-secs=0"]).unwrap_err();
+        assert!(err.contains("SWEEP_EVERY_SECS"), "{err}");
     }
 
     #[test]

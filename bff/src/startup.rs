@@ -26,12 +26,6 @@ use crate::state::AppState;
 use crate::telemetry::Tracing;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// How often the bytes of interrupted uploads are looked for.
-const UPLOAD_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
-/// An upload intent older than the upload timeout plus this is dead even if
-/// its process lives.
-const UPLOAD_SWEEP_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
-
 pub struct Application {
     listener: TcpListener,
     router: Router,
@@ -66,16 +60,22 @@ impl Application {
         // Expired idempotency keys are purged by `bizos worker`
         // (idempotency.purge jobs, one per tenant and period).
         // Uploads of this process are known to be alive while it holds this
-        // lock; bytes of dead ones (a crash mid-upload) are swept at start
-        // and every few minutes.
+        // lock; the bytes of dead ones (a crash mid-upload) are removed by
+        // `storage.sweep` jobs of `bizos worker`: enqueued now for the
+        // tenants with dead uploads (a BFF restarted after a crash), and by
+        // the worker every sweep period.
         let upload_owner_lock = crate::files::sweep::hold_owner_lock(options).await?;
         let storage = Storage::from_settings(&settings.storage)?;
-        crate::files::sweep::spawn_sweeper(
-            pool.clone(),
-            storage.clone(),
-            settings.upload_timeout + UPLOAD_SWEEP_MARGIN,
-            UPLOAD_SWEEP_EVERY,
-        );
+        match crate::files::sweep::enqueue(
+            &pool,
+            crate::files::sweep::max_age(settings.upload_timeout),
+        )
+        .await
+        {
+            Ok(n) if n > 0 => tracing::info!(jobs = n, "sweeps of dead uploads enqueued"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "enqueueing the sweeps of dead uploads failed"),
+        }
         let metrics = match settings.metrics_listen {
             Some(addr) => Some((
                 TcpListener::bind(addr).await.map_err(|e| {

@@ -140,22 +140,17 @@ $$;
 grant execute on function object_create(jsonb)
   to bizos_authenticated;
 
--- upload_sweep_claim(max_age_secs, max_rows): dead intents, locked until
--- the caller's transaction ends (FOR UPDATE SKIP LOCKED: concurrent sweeps
--- claim different intents, and an intent being consumed by object_create is
--- skipped). `registered`: an objects row exists for it (it cannot, since
--- object_create consumes the intent; its bytes are then never touched).
--- Call it in a transaction, delete each claimed intent's bytes, then call
--- upload_intent_forget for it and commit.
-create or replace function upload_sweep_claim(max_age_secs double precision, max_rows integer default 100)
-returns table (tenant_id uuid, object_id uuid, object_key text, multipart_id text, registered boolean)
+-- upload_intent_dead(intent, max_age_secs): the upload of this intent will
+-- never finish: it is older than the longest possible upload, or the
+-- session-level advisory lock (1651079791, owner_lock) of the process that
+-- began it is no longer held (the process died, its connection closed).
+-- Called only by the SECURITY DEFINER functions below (pg_locks is readable
+-- by anyone; the intent is passed in), so it needs no privileges of its own.
+create or replace function upload_intent_dead(i upload_intents, max_age_secs double precision) returns boolean
 language sql
-security definer
+stable
 as $$
-  select i.tenant_id, i.object_id, i.object_key, i.multipart_id,
-         exists (select 1 from objects o where o.tenant_id = i.tenant_id and o.object_id = i.object_id)
-    from upload_intents i
-   where i.created_at < pg_catalog.now() - pg_catalog.make_interval(secs => max_age_secs)
+  select i.created_at < pg_catalog.now() - pg_catalog.make_interval(secs => max_age_secs)
       or (i.owner_lock is not null
           and not exists (select 1 from pg_catalog.pg_locks l
                            where l.locktype = 'advisory' and l.granted
@@ -163,13 +158,75 @@ as $$
                                                 where d.datname = pg_catalog.current_database())
                              and l.classid = 1651079791::oid and l.objid = i.owner_lock::oid
                              and l.objsubid = 2))
+$$;
+select pin_search_path('upload_intent_dead(upload_intents, double precision)');
+revoke execute on function upload_intent_dead(upload_intents, double precision) from public;
+
+-- upload_sweep_claim(tenant_id, max_age_secs, max_rows): the tenant's dead
+-- intents, locked until the caller's transaction ends (FOR UPDATE SKIP
+-- LOCKED: concurrent sweeps claim different intents, and an intent being
+-- consumed by object_create is skipped). Per tenant, as the `storage.sweep`
+-- job that calls it (one per tenant with dead intents). `registered`: an
+-- objects row exists for it (it cannot, since object_create consumes the
+-- intent; its bytes are then never touched). Call it in a transaction,
+-- delete each claimed intent's bytes, then call upload_intent_forget for it
+-- and commit.
+create or replace function upload_sweep_claim(tenant_id uuid, max_age_secs double precision,
+                                              max_rows integer default 100)
+returns table (tenant_id uuid, object_id uuid, object_key text, multipart_id text, registered boolean)
+language sql
+security definer
+as $$
+  select i.tenant_id, i.object_id, i.object_key, i.multipart_id,
+         exists (select 1 from objects o where o.tenant_id = i.tenant_id and o.object_id = i.object_id)
+    from upload_intents i
+   where i.tenant_id = upload_sweep_claim.tenant_id
+     and upload_intent_dead(i, max_age_secs)
    order by i.created_at
    limit greatest(max_rows, 1)
      for update of i skip locked
 $$;
-select pin_search_path('upload_sweep_claim(double precision, integer)');
-revoke execute on function upload_sweep_claim(double precision, integer) from public;
-grant execute on function upload_sweep_claim(double precision, integer) to bizos_app, bizos_worker;
+select pin_search_path('upload_sweep_claim(uuid, double precision, integer)');
+revoke execute on function upload_sweep_claim(uuid, double precision, integer) from public;
+grant execute on function upload_sweep_claim(uuid, double precision, integer) to bizos_worker;
+
+-- upload_sweep_enqueue(max_age_secs) -> jobs enqueued: a `storage.sweep`
+-- job (system job, low priority) for every tenant that has a dead upload
+-- intent and no sweep waiting yet. The BFF calls it at start (the uploads
+-- of a process that crashed are found at once), the worker every sweep
+-- period; tenants without dead uploads get no job.
+create or replace function upload_sweep_enqueue(max_age_secs double precision) returns integer
+language plpgsql
+security definer
+as $$
+declare
+  v_tenant uuid;
+  v_count integer := 0;
+begin
+  if max_age_secs is null or max_age_secs <= 0 then
+    raise exception using errcode = '22023', column = 'max_age_secs',
+      message = 'max_age_secs: must be a positive number of seconds';
+  end if;
+  for v_tenant in
+    select t.tenant_id from tenants t
+     where t.status = 'active'
+       and exists (select 1 from upload_intents i
+                    where i.tenant_id = t.tenant_id and upload_intent_dead(i, max_age_secs))
+       and not exists (select 1 from jobs j
+                        where j.tenant_id = t.tenant_id and j.kind = 'storage.sweep'
+                          and j.status = 'queued')
+     order by t.tenant_id
+  loop
+    perform job_insert(v_tenant, null, 'storage.sweep',
+                       pg_catalog.jsonb_build_object('max_age_secs', max_age_secs), null, -10, null);
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
+end
+$$;
+select pin_search_path('upload_sweep_enqueue(double precision)');
+revoke execute on function upload_sweep_enqueue(double precision) from public;
+grant execute on function upload_sweep_enqueue(double precision) to bizos_app, bizos_worker;
 
 -- upload_intent_forget(tenant_id, object_id): the intent's bytes are gone
 -- (a sweep, or the BFF cleaning up after a failed or replayed request).

@@ -425,6 +425,8 @@ pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp 
         env.insert((*k).into(), (*v).into());
     }
     let settings = Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings");
+    // The worker sweeps the app's storage (storage.sweep).
+    let storage = settings.storage.clone();
     let app = Application::build(settings).await.expect("build the app");
     let port = app.port();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -440,7 +442,7 @@ pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp 
     let worker_tx = if env.get("TEST_WORKER").map(String::as_str) == Some("off") {
         None
     } else {
-        Some(spawn_worker(db, batch_rows).await)
+        Some(spawn_worker(db, batch_rows, storage).await)
     };
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -453,7 +455,31 @@ pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp 
 
 /// Starts an in-process `bizos worker` against `db` (as bizos_worker); it
 /// stops when the returned sender is dropped.
-pub async fn spawn_worker(db: &TestDb, import_batch_rows: u32) -> tokio::sync::oneshot::Sender<()> {
+/// `storage` is where `storage.sweep` removes the bytes of dead uploads.
+pub async fn spawn_worker(
+    db: &TestDb,
+    import_batch_rows: u32,
+    storage: bizos_bff::config::StorageSettings,
+) -> tokio::sync::oneshot::Sender<()> {
+    spawn_worker_settings(db, import_batch_rows, storage, Duration::from_secs(300)).await
+}
+
+/// A worker as [`spawn_worker`] that enqueues the sweeps of dead uploads
+/// every `sweep_every`.
+pub async fn spawn_worker_with(
+    db: &TestDb,
+    storage: bizos_bff::config::StorageSettings,
+    sweep_every: Duration,
+) -> tokio::sync::oneshot::Sender<()> {
+    spawn_worker_settings(db, 2000, storage, sweep_every).await
+}
+
+async fn spawn_worker_settings(
+    db: &TestDb,
+    import_batch_rows: u32,
+    storage: bizos_bff::config::StorageSettings,
+    sweep_every: Duration,
+) -> tokio::sync::oneshot::Sender<()> {
     let settings = bizos_bff::worker::WorkerSettings {
         database_url: db.url("bizos_worker").into(),
         concurrency: 4,
@@ -464,6 +490,9 @@ pub async fn spawn_worker(db: &TestDb, import_batch_rows: u32) -> tokio::sync::o
         import_batch_rows,
         purge_every: Duration::from_secs(3600),
         mail: None,
+        storage,
+        upload_timeout: Duration::from_secs(900),
+        sweep_every,
     };
     let worker = bizos_bff::worker::Worker::build(settings)
         .await

@@ -16,7 +16,8 @@
 //! 3. **Download** ([`Files::open`]): the object row is read under the
 //!    caller's claims, so row-level security decides who may read the bytes.
 //! 4. **Sweep** (`sweep.rs`): the bytes of uploads whose process died
-//!    between intent and registration are removed by any BFF.
+//!    between intent and registration are removed by `storage.sweep` jobs
+//!    of `bizos worker` (one per tenant with dead uploads).
 
 pub mod storage;
 pub mod sweep;

@@ -7,7 +7,9 @@
 //! the process runs ([`hold_owner_lock`]). When the process dies, its
 //! connection closes and PostgreSQL releases the lock, so any BFF can tell
 //! that the intents of that owner belong to uploads that will never finish.
-//! [`sweep`] (at start and every few minutes, [`spawn_sweeper`]) claims the
+//! [`sweep`] — the `storage.sweep` job of `bizos worker`, one per tenant
+//! with dead intents, enqueued by `upload_sweep_enqueue` when a BFF starts
+//! and every sweep period by the worker — claims the tenant's
 //! dead intents (`upload_sweep_claim`: owner gone, or older than the
 //! longest possible upload), removes their bytes ([`Storage::purge`]) and
 //! then the intents, in one transaction that holds their row locks: a sweep
@@ -29,6 +31,9 @@ use super::storage::Storage;
 pub const OWNER_LOCK_CLASS: i32 = 1_651_079_791;
 /// Intents claimed per transaction.
 const SWEEP_BATCH: i64 = 100;
+/// An upload intent older than the upload timeout plus this is dead even if
+/// its process lives.
+pub const SWEEP_MARGIN: Duration = Duration::from_secs(60);
 /// How often a connection holding the owner lock is checked.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
@@ -100,23 +105,46 @@ async fn keep_owner_lock(options: PgConnectOptions, mut conn: PgConnection, key:
     }
 }
 
-/// One sweep: removes the bytes and intents of every dead upload. Returns
-/// how many were removed. An intent older than `max_age` is dead even if
-/// its owner lives (a request cannot run that long: its cleanup failed).
-pub async fn sweep(pool: &PgPool, storage: &Storage, max_age: Duration) -> anyhow::Result<u64> {
+/// The age beyond which an upload intent is dead even if its owner lives
+/// (a request cannot run that long: its cleanup failed).
+pub fn max_age(upload_timeout: Duration) -> Duration {
+    upload_timeout + SWEEP_MARGIN
+}
+
+/// Enqueues a `storage.sweep` job for every tenant with a dead upload and
+/// no sweep waiting (`upload_sweep_enqueue`); returns how many.
+pub async fn enqueue(pool: &PgPool, max_age: Duration) -> sqlx::Result<i32> {
+    sqlx::query_scalar("select upload_sweep_enqueue($1)")
+        .bind(max_age.as_secs_f64())
+        .fetch_one(pool)
+        .await
+}
+
+/// One sweep of a tenant: removes the bytes and intents of every dead
+/// upload of it. Returns how many were removed; stops at the first batch
+/// with bytes it could not remove (their intents stay for the next sweep,
+/// and the error is returned). An intent older than `max_age` is dead even
+/// if its owner lives.
+pub async fn sweep(
+    pool: &PgPool,
+    storage: &Storage,
+    tenant_id: Uuid,
+    max_age: Duration,
+) -> anyhow::Result<u64> {
     let mut swept = 0u64;
     loop {
         let mut tx = pool.begin().await?;
         let claimed: Vec<(Uuid, Uuid, String, Option<String>, bool)> = sqlx::query_as(
             "select tenant_id, object_id, object_key, multipart_id, registered
-               from upload_sweep_claim($1, $2)",
+               from upload_sweep_claim($1, $2, $3)",
         )
+        .bind(tenant_id)
         .bind(max_age.as_secs_f64())
         .bind(SWEEP_BATCH as i32)
         .fetch_all(&mut *tx)
         .await?;
         let full = claimed.len() as i64 == SWEEP_BATCH;
-        let mut failed = false;
+        let mut failed = None;
         for (tenant_id, object_id, key, multipart_id, registered) in claimed {
             // Bytes first, then the intent: if this process dies between the
             // two, the intent (uncommitted delete) is still there next time.
@@ -124,7 +152,7 @@ pub async fn sweep(pool: &PgPool, storage: &Storage, max_age: Duration) -> anyho
                 let key = Path::from(key.as_str());
                 if let Err(e) = storage.purge(&key, multipart_id.as_deref()).await {
                     tracing::warn!(error = %e, %key, "could not remove the bytes of an interrupted upload");
-                    failed = true;
+                    failed = Some(format!("could not remove the bytes at {key}: {e}"));
                     continue;
                 }
             }
@@ -136,27 +164,13 @@ pub async fn sweep(pool: &PgPool, storage: &Storage, max_age: Duration) -> anyho
             swept += 1;
         }
         tx.commit().await?;
-        if !full || failed {
+        if let Some(e) = failed {
+            anyhow::bail!("{e} ({swept} other dead uploads removed)");
+        }
+        if !full {
             return Ok(swept);
         }
     }
-}
-
-/// Sweeps now and then every `every` (as the BFF's own login).
-pub fn spawn_sweeper(pool: PgPool, storage: Storage, max_age: Duration, every: Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            match sweep(&pool, &storage, max_age).await {
-                Ok(n) if n > 0 => {
-                    tracing::info!(swept = n, "bytes of interrupted uploads removed")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "sweeping interrupted uploads failed"),
-            }
-        }
-    });
 }
 
 /// Removes the bytes of an upload that will not be registered (a failed or

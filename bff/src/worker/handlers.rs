@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{Handler, Job, JobError, WorkerSettings};
 use crate::config::ConfigError;
 use crate::email::{deliver, Mailer};
+use crate::files::Storage;
 
 /// Every handler of this build. `email.send` only with an SMTP server
 /// (BIZOS_SMTP_URL): without one the worker leaves e-mails queued for a
@@ -20,6 +21,11 @@ pub fn handlers(settings: &WorkerSettings) -> Result<Vec<Arc<dyn Handler>>, Conf
             batch_rows: settings.import_batch_rows,
         }),
         Arc::new(IdempotencyPurge),
+        Arc::new(StorageSweep {
+            storage: Storage::from_settings(&settings.storage)
+                .map_err(|e| ConfigError::Invalid(format!("{e:#}")))?,
+            max_age: crate::files::sweep::max_age(settings.upload_timeout),
+        }),
     ];
     if let Some(mail) = &settings.mail {
         handlers.push(Arc::new(EmailSend {
@@ -94,6 +100,57 @@ impl Handler for IdempotencyPurge {
                 .fetch_one(job.pool())
                 .await?;
             job.progress(purged, purged).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+/// `storage.sweep` {max_age_secs?}: removes the bytes and intents of the
+/// tenant's dead uploads ([`crate::files::sweep::sweep`]: process gone, or
+/// older than the longest upload). Idempotent: a claimed intent is deleted
+/// only after its bytes, in the transaction holding its row lock, so a run
+/// killed midway leaves the rest for the next. The age limit is the larger
+/// of this worker's (BIZOS_UPLOAD_TIMEOUT_SECS + 60 s) and the payload's
+/// (the enqueuing BFF's): a live upload is never taken for an old one.
+/// Storage failures are retried.
+pub struct StorageSweep {
+    pub storage: Storage,
+    pub max_age: std::time::Duration,
+}
+
+impl Handler for StorageSweep {
+    fn kind(&self) -> &'static str {
+        "storage.sweep"
+    }
+
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        async move {
+            let asked = match job.payload.get("max_age_secs") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_f64()
+                        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+                        .map(std::time::Duration::from_secs_f64)
+                        .ok_or_else(|| {
+                            JobError::Permanent(
+                                "payload.max_age_secs: must be a positive number of seconds".into(),
+                            )
+                        })?,
+                ),
+            };
+            let max_age = asked.map_or(self.max_age, |a| a.max(self.max_age));
+            let swept =
+                crate::files::sweep::sweep(job.pool(), &self.storage, job.tenant_id, max_age)
+                    .await
+                    .map_err(|e| match e.downcast_ref::<sqlx::Error>() {
+                        Some(db) => JobError::from_db(db),
+                        None => JobError::Retryable(format!("{e:#}")),
+                    })?;
+            if swept > 0 {
+                tracing::info!(swept, "bytes of interrupted uploads removed");
+            }
+            job.progress(swept as i64, swept as i64).await?;
             Ok(())
         }
         .boxed()

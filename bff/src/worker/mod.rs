@@ -38,7 +38,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 
-pub use handlers::{handlers, EmailSend, IdempotencyPurge, ImportProcess};
+pub use handlers::{handlers, EmailSend, IdempotencyPurge, ImportProcess, StorageSweep};
 
 /// The NOTIFY channel of sql/api/jobs.sql.
 pub const CHANNEL: &str = "bizos_jobs";
@@ -269,6 +269,15 @@ pub struct WorkerSettings {
     pub purge_every: Duration,
     /// SMTP for `email.send`; None: this worker sends no e-mail.
     pub mail: Option<crate::email::MailSettings>,
+    /// The stored files `storage.sweep` removes the bytes of dead uploads
+    /// from (the BFF's BIZOS_STORAGE settings).
+    pub storage: crate::config::StorageSettings,
+    /// The BFF's upload time limit: an intent older than this plus a
+    /// margin is dead even if its process lives.
+    pub upload_timeout: Duration,
+    /// How often the worker enqueues `storage.sweep` for the tenants with
+    /// dead uploads.
+    pub sweep_every: Duration,
 }
 
 /// A worker: its pool, handlers and the jobs it runs.
@@ -363,6 +372,9 @@ impl Worker {
             self.settings.purge_every,
         );
         upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Sweeps at once (a crashed BFF's uploads), then every period.
+        let mut sweeps = tokio::time::interval(self.settings.sweep_every);
+        sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.health.set_ready(true);
 
         loop {
@@ -411,6 +423,7 @@ impl Worker {
                 _ = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = tokio::time::sleep(self.settings.poll_interval) => {}
                 _ = upkeep.tick() => self.upkeep().await,
+                _ = sweeps.tick() => self.enqueue_sweeps().await,
             }
         }
 
@@ -509,6 +522,21 @@ impl Worker {
             Ok(n) if n > 0 => tracing::info!(jobs = n, "idempotency purges enqueued"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "enqueueing the idempotency purges failed"),
+        }
+    }
+}
+
+impl Worker {
+    /// `storage.sweep` for every tenant with dead uploads and no sweep
+    /// waiting (`upload_sweep_enqueue`: no job for tenants with nothing to
+    /// sweep, and none beside a waiting one; two callers at the same
+    /// instant may both enqueue one: the second finds nothing left).
+    async fn enqueue_sweeps(&self) {
+        let max_age = crate::files::sweep::max_age(self.settings.upload_timeout);
+        match crate::files::sweep::enqueue(&self.pool, max_age).await {
+            Ok(n) if n > 0 => tracing::info!(jobs = n, "sweeps of dead uploads enqueued"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "enqueueing the sweeps of dead uploads failed"),
         }
     }
 }

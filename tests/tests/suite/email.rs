@@ -761,6 +761,11 @@ async fn start_worker(db: &TestDb, smtp_port: u16) -> tokio::sync::oneshot::Send
             timeout: Duration::from_secs(5),
             from: "Bizos <noreply@bizos.test>".parse().unwrap(),
         }),
+        storage: bizos_bff::config::StorageSettings::Local {
+            root: std::env::temp_dir().join("bizos-email-test-files"),
+        },
+        upload_timeout: Duration::from_secs(900),
+        sweep_every: Duration::from_secs(3600),
     };
     let worker = Worker::build(settings).await.expect("worker");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,7 +1,9 @@
 //! A BFF killed with SIGKILL in the middle of an upload leaves nothing of it
 //! behind once it is started again (issue 11 §4), and the sweep that removes
 //! it removes nothing else: not a registered file, and not the upload in
-//! progress of another, live BFF process.
+//! progress of another, live BFF process. The sweep is a `storage.sweep`
+//! job of `bizos worker` (issue 14), one per tenant with dead uploads,
+//! enqueued when a BFF starts and every sweep period by the worker.
 //!
 //! The `bizos` command runs as a child process (the test package's own
 //! build of it, tests/src/bin/bizos-under-test.rs). Local storage always; S3 against the moto
@@ -12,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bizos_bff::auth::{issue_token, Caller};
+use bizos_bff::config::StorageSettings;
 use bizos_bff::files::sweep::OWNER_LOCK_CLASS;
 use bizos_tests::{TestDb, TEST_JWT_SECRET};
 use serde_json::Value;
@@ -43,6 +46,22 @@ impl Backend {
                 ("BIZOS_S3_ACCESS_KEY_ID".into(), "test".into()),
                 ("BIZOS_S3_SECRET_ACCESS_KEY".into(), "test".into()),
             ],
+        }
+    }
+
+    /// The same backend as settings (an in-process worker).
+    fn settings(&self) -> StorageSettings {
+        match self {
+            Backend::Local(dir) => StorageSettings::Local {
+                root: dir.path().to_owned(),
+            },
+            Backend::S3 { endpoint } => StorageSettings::S3 {
+                bucket: "bizos-test".into(),
+                region: "us-east-1".into(),
+                endpoint: Some(endpoint.clone()),
+                access_key_id: Some("test".into()),
+                secret_access_key: Some("test".to_owned().into()),
+            },
         }
     }
 
@@ -178,6 +197,38 @@ impl Bff {
     }
 }
 
+/// A `bizos worker` child process (it runs the `storage.sweep` jobs), with
+/// the same storage settings as the BFFs. Its own periodic sweep is an hour
+/// away: the sweeps this test sees are the ones a BFF enqueues at start.
+struct WorkerProcess(Child);
+
+impl WorkerProcess {
+    fn start(db: &TestDb, backend: &Backend) -> WorkerProcess {
+        let mut cmd = Command::new(bizos_bin());
+        cmd.arg("worker")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("BIZOS_WORKER_URL", db.url("bizos_worker"))
+            .env("BIZOS_WORKER_HEALTH_LISTEN", "127.0.0.1:0")
+            .env("BIZOS_WORKER_POLL_SECS", "1")
+            .env("BIZOS_WORKER_SWEEP_EVERY_SECS", "3600")
+            .env("RUST_LOG", "warn")
+            .envs(backend.env())
+            .stdin(Stdio::null());
+        if std::env::var("TEST_LOG").is_err() {
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        WorkerProcess(cmd.spawn().expect("start bizos worker"))
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Bff {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -216,6 +267,7 @@ async fn crash_mid_upload_leaves_nothing(backend: Backend) {
     let marketing = db.create_user(tenant, "marketing_manager").await;
     let tmp = tempfile::tempdir().unwrap();
     let mut bff = Bff::start(&db, &backend, tmp.path()).await;
+    let _worker = WorkerProcess::start(&db, &backend);
     let http = reqwest::Client::new();
 
     // 1. A finished, registered upload: it must survive every sweep.
@@ -357,7 +409,8 @@ async fn crash_mid_upload_leaves_nothing(backend: Backend) {
         "spooled bytes left in TMPDIR: {spooled:?}"
     );
 
-    // 4. Restart: the sweep at start removes the dead upload's bytes and intent.
+    // 4. Restart: the BFF enqueues a sweep at start, the worker removes the
+    //    dead upload's bytes and intent.
     let bff = Bff::start(&db, &backend, tmp.path()).await;
     eventually("the dead upload's intent is swept", async || {
         count(
@@ -419,6 +472,181 @@ async fn crash_mid_upload_leaves_nothing(backend: Backend) {
     .await;
     assert_eq!(backend.leftovers(&live_key).await, Vec::<String>::new());
     assert_eq!(backend.leftovers(&kept_key).await.len(), 1);
+}
+
+/// An upload intent as a BFF leaves it: owned by `owner_lock`, with its
+/// first bytes in storage. Returns its id and key.
+async fn intent_with_bytes(
+    db: &TestDb,
+    backend: &Backend,
+    tenant: Uuid,
+    user: Uuid,
+    owner_lock: i32,
+) -> (Uuid, String) {
+    let (id, key): (Uuid, String) = sqlx::query_as(
+        "insert into upload_intents (tenant_id, bucket, owner_lock, created_by)
+         values ($1, 'media', $2, $3) returning object_id, object_key",
+    )
+    .bind(tenant)
+    .bind(owner_lock)
+    .bind(user)
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    let multipart = backend.unfinished_upload(&key).await;
+    sqlx::query("update upload_intents set multipart_id = $2 where object_id = $1")
+        .bind(id)
+        .bind(&multipart)
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!(backend.leftovers(&key).await.len(), 1);
+    (id, key)
+}
+
+async fn intent_exists(db: &TestDb, id: Uuid) -> bool {
+    count(
+        db,
+        &format!("select count(*) from upload_intents where object_id = '{id}'"),
+    )
+    .await
+        == 1
+}
+
+/// `storage.sweep` jobs run by a worker remove the bytes and intents of dead
+/// uploads (their owner lock released), tenant by tenant, and never those
+/// of a live upload (its owner lock held), until that one dies too: then
+/// the worker's own periodic enqueue finds it.
+async fn sweep_jobs_remove_orphans_only(backend: Backend) {
+    let db = TestDb::new().await;
+    let acme = db.create_tenant("acme").await;
+    let beta = db.create_tenant("beta").await;
+    let acme_user = db.create_user(acme, "salesperson").await;
+    let beta_user = db.create_user(beta, "salesperson").await;
+
+    // A live upload of acme: its process (this session) holds the lock.
+    let mut live = PgConnection::connect(&db.url("bizos_app")).await.unwrap();
+    let live_lock = 515_151;
+    let locked: bool = sqlx::query_scalar("select pg_try_advisory_lock($1, $2)")
+        .bind(OWNER_LOCK_CLASS)
+        .bind(live_lock)
+        .fetch_one(&mut live)
+        .await
+        .unwrap();
+    assert!(locked);
+    let (live_id, live_key) =
+        intent_with_bytes(&db, &backend, acme, acme_user.user_id, live_lock).await;
+    // Dead uploads of both tenants: nobody holds their owner locks.
+    let (acme_dead, acme_dead_key) =
+        intent_with_bytes(&db, &backend, acme, acme_user.user_id, 616_161).await;
+    let (beta_dead, beta_dead_key) =
+        intent_with_bytes(&db, &backend, beta, beta_user.user_id, 717_171).await;
+
+    // The claim is the tenant's: acme's sweep never touches beta's intents.
+    let mut worker_db = PgConnection::connect(&db.url("bizos_worker"))
+        .await
+        .unwrap();
+    let mut tx = worker_db.begin().await.unwrap();
+    let claimed: Vec<Uuid> =
+        sqlx::query_scalar("select object_id from upload_sweep_claim($1, 960, 100)")
+            .bind(acme)
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(
+        claimed,
+        vec![acme_dead],
+        "acme's sweep claims acme's dead upload only"
+    );
+    tx.rollback().await.unwrap();
+
+    // The BFF's login enqueues one sweep per tenant with dead uploads, and
+    // no second one while it waits.
+    let mut app = PgConnection::connect(&db.url("bizos_app")).await.unwrap();
+    let enqueued: i32 = sqlx::query_scalar("select upload_sweep_enqueue(960)")
+        .fetch_one(&mut app)
+        .await
+        .unwrap();
+    assert_eq!(enqueued, 2);
+    let again: i32 = sqlx::query_scalar("select upload_sweep_enqueue(960)")
+        .fetch_one(&mut app)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "a second sweep was queued beside a waiting one");
+    let err = sqlx::query_scalar::<_, i32>("select upload_sweep_enqueue(0)")
+        .fetch_one(&mut app)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("max_age_secs"), "{err}");
+
+    // The worker runs them (and enqueues a sweep every second itself).
+    let worker =
+        bizos_tests::spawn_worker_with(&db, backend.settings(), Duration::from_secs(1)).await;
+    eventually("the dead uploads' intents are swept", async || {
+        !intent_exists(&db, acme_dead).await && !intent_exists(&db, beta_dead).await
+    })
+    .await;
+    assert_eq!(
+        backend.leftovers(&acme_dead_key).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        backend.leftovers(&beta_dead_key).await,
+        Vec::<String>::new()
+    );
+    // One sweep per tenant at least (the worker may have queued another
+    // while the first ran), none failed.
+    assert_eq!(
+        count(
+            &db,
+            "select count(distinct tenant_id) from jobs where kind = 'storage.sweep' and status = 'succeeded'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from jobs where kind = 'storage.sweep' and status = 'dead'"
+        )
+        .await,
+        0
+    );
+    // Several periods of the worker's own sweeps later, the live upload is
+    // still whole.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        intent_exists(&db, live_id).await,
+        "a live upload's intent was swept"
+    );
+    assert_eq!(
+        backend.leftovers(&live_key).await.len(),
+        1,
+        "a live upload's bytes were removed"
+    );
+
+    // Its process dies: the worker's periodic enqueue finds it.
+    live.close().await.unwrap();
+    eventually("the upload of the dead process is swept", async || {
+        !intent_exists(&db, live_id).await
+    })
+    .await;
+    assert_eq!(backend.leftovers(&live_key).await, Vec::<String>::new());
+    drop(worker);
+}
+
+#[tokio::test]
+async fn sweep_jobs_remove_orphans_and_never_a_live_upload_local() {
+    sweep_jobs_remove_orphans_only(Backend::Local(tempfile::tempdir().unwrap())).await;
+}
+
+#[tokio::test]
+async fn sweep_jobs_remove_orphans_and_never_a_live_upload_s3() {
+    let endpoint = std::env::var("BIZOS_TEST_S3_ENDPOINT").expect(
+        "BIZOS_TEST_S3_ENDPOINT must name an S3-compatible server on loopback with bucket \
+         bizos-test (scripts/dev test starts one)",
+    );
+    sweep_jobs_remove_orphans_only(Backend::S3 { endpoint }).await;
 }
 
 #[tokio::test]
