@@ -516,6 +516,22 @@ pub struct WorkerArgs {
     /// E-mail delivery (`email.send`).
     #[command(flatten)]
     pub mail: crate::email::MailArgs,
+    /// Bearer token the scraper must send to the health port's /metrics (at
+    /// least 16 bytes), when that port is reachable by more than the scraper.
+    #[arg(long, env = "BIZOS_METRICS_TOKEN", hide_env_values = true, value_parser = var(metrics_token))]
+    pub metrics_token: Option<SecretString>,
+    /// Base URL of an OTLP/HTTP (protobuf) receiver, e.g.
+    /// http://collector:4318; spans go to <url>/v1/traces. Unset, no traces
+    /// are exported.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = var(http_url))]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    /// `service.name` of the exported traces.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "bizos-worker", value_parser = var(text))]
+    pub otel_service_name: String,
+    /// Milliseconds between exports of buffered spans (all are sent on
+    /// shutdown).
+    #[arg(long, env = "OTEL_BSP_SCHEDULE_DELAY", default_value = "5000", value_parser = var(positive_millis))]
+    pub otel_bsp_schedule_delay: Duration,
     /// Log lines as text or JSON.
     #[arg(long, env = "BIZOS_LOG_FORMAT", default_value = "pretty", value_parser = var(log_format).choices(&["pretty", "json"]))]
     pub log_format: LogFormat,
@@ -545,6 +561,12 @@ impl TryFrom<WorkerArgs> for crate::worker::WorkerSettings {
             import_batch_rows: a.import_batch_rows,
             purge_every: a.purge_every_secs,
             mail: a.mail.settings()?,
+            metrics_token: a.metrics_token,
+            otel: OtelSettings {
+                endpoint: a.otel_exporter_otlp_endpoint,
+                service_name: a.otel_service_name,
+                schedule_delay: a.otel_bsp_schedule_delay,
+            },
         })
     }
 }

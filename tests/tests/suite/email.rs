@@ -746,14 +746,10 @@ async fn only_permitted_roles_send_and_only_the_sender_admins_and_directors_read
 async fn start_worker(db: &TestDb, smtp_port: u16) -> tokio::sync::oneshot::Sender<()> {
     use bizos_bff::worker::{Worker, WorkerSettings};
     let settings = WorkerSettings {
-        database_url: db.url("bizos_worker").into(),
         concurrency: 2,
         poll_interval: Duration::from_millis(500),
         shutdown_grace: Duration::from_secs(5),
-        health_listen: "127.0.0.1:0".parse().unwrap(),
         name: format!("email-test-{}", Uuid::new_v4().simple()),
-        import_batch_rows: 100,
-        purge_every: Duration::from_secs(3600),
         mail: Some(MailSettings {
             smtp_url: format!("smtp://127.0.0.1:{smtp_port}").into(),
             username: None,
@@ -761,6 +757,7 @@ async fn start_worker(db: &TestDb, smtp_port: u16) -> tokio::sync::oneshot::Send
             timeout: Duration::from_secs(5),
             from: "Bizos <noreply@bizos.test>".parse().unwrap(),
         }),
+        ..bizos_tests::worker_settings(db, 100)
     };
     let worker = Worker::build(settings).await.expect("worker");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
