@@ -808,8 +808,20 @@ async fn the_worker_delivers_a_queued_email() {
     assert_eq!(header(&message, "Subject"), "Welcome to Tenant acme");
 }
 
+/// `bizos_emails_total{outcome}` of this process (what the worker's
+/// `/metrics` renders): other tests add to it too, so compare.
+fn emails_total(outcome: &str) -> f64 {
+    let label = format!("outcome=\"{outcome}\"");
+    bizos_bff::metrics::render()
+        .lines()
+        .filter(|l| l.starts_with("bizos_emails_total{") && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 #[tokio::test]
 async fn smtp_down_the_worker_retries_then_dead_letters_and_a_retry_sends_it() {
+    let (failed, sent) = (emails_total("failed"), emails_total("sent"));
     let db = TestDb::new().await;
     let tenant = db.create_tenant("acme").await;
     let admin = db.create_user(tenant, "super_admin").await;
@@ -835,6 +847,7 @@ async fn smtp_down_the_worker_retries_then_dead_letters_and_a_retry_sends_it() {
         "{state}"
     );
     assert!(messages_to(&to).is_empty());
+    assert!(emails_total("failed") >= failed + 1.0, "counted as failed");
     // The transaction that queued it was committed whatever happened since.
     assert_eq!(count(&db, "select count(*) from emails").await, 1);
     drop(down);
@@ -850,4 +863,5 @@ async fn smtp_down_the_worker_retries_then_dead_letters_and_a_retry_sends_it() {
     let state = wait_for(&db, id, |s| s["job"] == "succeeded").await;
     assert_eq!(state["email"], "sent", "{state}");
     the_message_to(&to).await;
+    assert!(emails_total("sent") >= sent + 1.0, "counted as sent");
 }
