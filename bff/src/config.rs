@@ -513,6 +513,11 @@ pub struct WorkerArgs {
     /// tenant and period).
     #[arg(long, env = "BIZOS_WORKER_PURGE_EVERY_SECS", default_value = "3600", value_parser = var(positive_seconds))]
     pub purge_every_secs: Duration,
+    /// Seconds between the worker's calls of schedules_fire_due(), which
+    /// enqueues the jobs of due schedules where pg_cron does not reach the
+    /// database (beside pg_cron harmless: a period has one job).
+    #[arg(long, env = "BIZOS_WORKER_SCHEDULES_EVERY_SECS", default_value = "60", value_parser = var(positive_seconds))]
+    pub schedules_every_secs: Duration,
     /// E-mail delivery (`email.send`).
     #[command(flatten)]
     pub mail: crate::email::MailArgs,
@@ -560,6 +565,7 @@ impl TryFrom<WorkerArgs> for crate::worker::WorkerSettings {
                 .unwrap_or_else(|| format!("{host}:{}", std::process::id())),
             import_batch_rows: a.import_batch_rows,
             purge_every: a.purge_every_secs,
+            schedules_every: a.schedules_every_secs,
             mail: a.mail.settings()?,
             metrics_token: a.metrics_token,
             otel: OtelSettings {

@@ -465,6 +465,7 @@ pub fn worker_settings(db: &TestDb, import_batch_rows: u32) -> WorkerSettings {
         name: format!("test-worker-{}", Uuid::new_v4().simple()),
         import_batch_rows,
         purge_every: Duration::from_secs(3600),
+        schedules_every: Duration::from_secs(60),
         mail: None,
         metrics_token: None,
         otel: OtelSettings {

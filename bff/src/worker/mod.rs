@@ -256,6 +256,8 @@ pub struct WorkerSettings {
     /// How often the worker enqueues the idempotency purge of every tenant
     /// (one job per tenant and period, deduplicated by the period).
     pub purge_every: Duration,
+    /// How often the worker fires the due schedules (`schedules_fire_due`).
+    pub schedules_every: Duration,
     /// SMTP for `email.send`; None: this worker sends no e-mail.
     pub mail: Option<crate::email::MailSettings>,
     /// Bearer token of the health port's `/metrics`, when set.
@@ -363,6 +365,9 @@ impl Worker {
             self.settings.purge_every,
         );
         upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Schedules: at start (catch-up after an outage), then every period.
+        let mut schedules = tokio::time::interval(self.settings.schedules_every);
+        schedules.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.health.set_ready(true);
 
         loop {
@@ -401,6 +406,7 @@ impl Worker {
                 tokio::select! {
                     _ = &mut signal => break,
                     _ = tasks.join_next(), if !tasks.is_empty() => {}
+                    _ = schedules.tick() => self.fire_schedules().await,
                 }
                 continue;
             }
@@ -415,6 +421,7 @@ impl Worker {
                 _ = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = tokio::time::sleep(self.settings.poll_interval) => {}
                 _ = upkeep.tick() => self.upkeep().await,
+                _ = schedules.tick() => self.fire_schedules().await,
             }
         }
 
@@ -501,6 +508,20 @@ impl Worker {
                 lost: AtomicBool::new(false),
             })
             .collect())
+    }
+
+    /// Enqueues the jobs of the schedules that are due (`schedules_fire_due`,
+    /// sql/api/schedules.sql), for databases pg_cron does not reach; beside
+    /// pg_cron it is harmless (a period has one job). A failure only logs.
+    async fn fire_schedules(&self) {
+        let fired: Result<i32, _> = sqlx::query_scalar("select schedules_fire_due()")
+            .fetch_one(&self.pool)
+            .await;
+        match fired {
+            Ok(n) if n > 0 => tracing::info!(jobs = n, "due schedules fired"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "firing the due schedules failed"),
+        }
     }
 
     /// Periodic system work, enqueued as jobs (one per tenant and period:
