@@ -599,6 +599,57 @@ mod tests {
         ServeArgs::augment_args(Command::new("serve"))
     }
 
+    /// `bizos worker` settings from flags only (no process environment).
+    fn worker(flags: &[&str]) -> Result<crate::worker::WorkerSettings, ConfigError> {
+        let cmd = WorkerArgs::augment_args(Command::new("worker")).mut_args(|a| a.env(None));
+        let matches = cmd
+            .try_get_matches_from(std::iter::once("worker").chain(flags.iter().copied()))
+            .map_err(|e| ConfigError::Invalid(first_line(&e)))?;
+        let args = WorkerArgs::from_arg_matches(&matches)
+            .map_err(|e| ConfigError::Invalid(first_line(&e)))?;
+        crate::worker::WorkerSettings::try_from(args)
+    }
+
+    #[test]
+    fn the_worker_has_its_own_service_name_metrics_token_and_schedule_period() {
+        let url = "--worker-url=postgres://bizos_worker@127.0.0.1/bizos";
+        let w = worker(&[url]).unwrap();
+        assert!(w.otel.endpoint.is_none() && w.metrics_token.is_none());
+        assert_eq!(w.otel.service_name, "bizos-worker");
+        assert_eq!(w.otel.schedule_delay, Duration::from_secs(5));
+        assert_eq!(w.schedules_every, Duration::from_secs(60));
+        let w = worker(&[
+            url,
+            "--otel-exporter-otlp-endpoint=http://collector:4318",
+            "--otel-service-name=worker-a",
+            "--metrics-token=0123456789abcdef",
+            "--schedules-every-secs=5",
+        ])
+        .unwrap();
+        assert_eq!(w.otel.endpoint.as_deref(), Some("http://collector:4318"));
+        assert_eq!(w.otel.service_name, "worker-a");
+        assert!(w.metrics_token.is_some());
+        assert_eq!(w.schedules_every, Duration::from_secs(5));
+        for (flag, var) in [
+            ("--metrics-token=short", "BIZOS_METRICS_TOKEN"),
+            (
+                "--otel-exporter-otlp-endpoint=collector:4318",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+        ] {
+            let err = worker(&[url, flag]).err().expect(flag).to_string();
+            assert!(
+                err.starts_with(&format!("{var} is invalid")),
+                "{flag}: {err}"
+            );
+        }
+        let err = worker(&[url, "--schedules-every-secs=0"]).err().unwrap();
+        assert!(
+            err.to_string().contains("must be greater than zero"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn defaults_apply() {
         let s = settings(&BASE).unwrap();
