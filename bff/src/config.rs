@@ -637,13 +637,13 @@ mod tests {
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
             ),
         ] {
-            let err = worker(&[url, flag]).err().expect(flag).to_string();
+            let err = worker(&[url, flag]).expect_err(flag).to_string();
             assert!(
                 err.starts_with(&format!("{var} is invalid")),
                 "{flag}: {err}"
             );
         }
-        let err = worker(&[url, "--schedules-every-secs=0"]).err().unwrap();
+        let err = worker(&[url, "--schedules-every-secs=0"]).unwrap_err();
         assert!(
             err.to_string().contains("must be greater than zero"),
             "{err}"
