@@ -479,7 +479,7 @@ pub fn worker_settings(db: &TestDb, import_batch_rows: u32) -> WorkerSettings {
 /// Starts an in-process `bizos worker` against `db` (as bizos_worker); it
 /// stops when the returned sender is dropped.
 pub async fn spawn_worker(db: &TestDb, import_batch_rows: u32) -> tokio::sync::oneshot::Sender<()> {
-    spawn_worker_with(worker_settings(db, import_batch_rows))
+    start_worker(worker_settings(db, import_batch_rows))
         .await
         .stop
 }
@@ -496,7 +496,7 @@ pub struct TestWorker {
 }
 
 /// Starts an in-process worker with `settings`.
-pub async fn spawn_worker_with(settings: WorkerSettings) -> TestWorker {
+pub async fn start_worker(settings: WorkerSettings) -> TestWorker {
     let worker = Worker::build(settings).await.expect("build the worker");
     let health_port = worker.health_port();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();

@@ -9,7 +9,7 @@ use bizos_bff::config::OtelSettings;
 use bizos_bff::metrics::JobOutcome;
 use bizos_bff::telemetry::{self, Tracing};
 use bizos_bff::worker::WorkerSettings;
-use bizos_tests::{spawn_app_with, spawn_worker_with, worker_settings, TestDb};
+use bizos_tests::{spawn_app_with, start_worker, worker_settings, TestDb};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -512,7 +512,7 @@ async fn one_trace_runs_from_the_request_through_the_database_to_the_job() {
         ],
     )
     .await;
-    let worker = spawn_worker_with(WorkerSettings {
+    let worker = start_worker(WorkerSettings {
         metrics_token: Some(TOKEN.into()),
         shutdown_grace: Duration::from_secs(10),
         otel: OtelSettings {

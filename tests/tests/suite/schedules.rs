@@ -887,7 +887,7 @@ async fn the_worker_fires_due_schedules_where_pg_cron_does_not_reach() {
         .await
         .unwrap(),
     );
-    let worker = bizos_tests::spawn_worker_with(bizos_bff::worker::WorkerSettings {
+    let worker = bizos_tests::start_worker(bizos_bff::worker::WorkerSettings {
         schedules_every: std::time::Duration::from_millis(200),
         ..bizos_tests::worker_settings(&db, 100)
     })
