@@ -533,6 +533,11 @@ pub struct WorkerArgs {
     /// tenant and period).
     #[arg(long, env = "BIZOS_WORKER_PURGE_EVERY_SECS", default_value = "3600", value_parser = var(positive_seconds))]
     pub purge_every_secs: Duration,
+    /// Seconds between the worker's calls of schedules_fire_due(), which
+    /// enqueues the jobs of due schedules where pg_cron does not reach the
+    /// database (beside pg_cron harmless: a period has one job).
+    #[arg(long, env = "BIZOS_WORKER_SCHEDULES_EVERY_SECS", default_value = "60", value_parser = var(positive_seconds))]
+    pub schedules_every_secs: Duration,
     /// E-mail delivery (`email.send`).
     #[command(flatten)]
     pub mail: crate::email::MailArgs,
@@ -544,6 +549,22 @@ pub struct WorkerArgs {
     /// `storage.sweep` job for each tenant that has any).
     #[arg(long, env = "BIZOS_WORKER_SWEEP_EVERY_SECS", default_value = "300", value_parser = var(positive_seconds))]
     pub sweep_every_secs: Duration,
+    /// Bearer token the scraper must send to the health port's /metrics (at
+    /// least 16 bytes), when that port is reachable by more than the scraper.
+    #[arg(long, env = "BIZOS_METRICS_TOKEN", hide_env_values = true, value_parser = var(metrics_token))]
+    pub metrics_token: Option<SecretString>,
+    /// Base URL of an OTLP/HTTP (protobuf) receiver, e.g.
+    /// http://collector:4318; spans go to <url>/v1/traces. Unset, no traces
+    /// are exported.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = var(http_url))]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    /// `service.name` of the exported traces.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "bizos-worker", value_parser = var(text))]
+    pub otel_service_name: String,
+    /// Milliseconds between exports of buffered spans (all are sent on
+    /// shutdown).
+    #[arg(long, env = "OTEL_BSP_SCHEDULE_DELAY", default_value = "5000", value_parser = var(positive_millis))]
+    pub otel_bsp_schedule_delay: Duration,
     /// Log lines as text or JSON.
     #[arg(long, env = "BIZOS_LOG_FORMAT", default_value = "pretty", value_parser = var(log_format).choices(&["pretty", "json"]))]
     pub log_format: LogFormat,
@@ -572,10 +593,17 @@ impl TryFrom<WorkerArgs> for crate::worker::WorkerSettings {
                 .unwrap_or_else(|| format!("{host}:{}", std::process::id())),
             import_batch_rows: a.import_batch_rows,
             purge_every: a.purge_every_secs,
+            schedules_every: a.schedules_every_secs,
             mail: a.mail.settings()?,
             storage: a.storage.settings()?,
             upload_timeout: a.storage.upload_timeout_secs,
             sweep_every: a.sweep_every_secs,
+            metrics_token: a.metrics_token,
+            otel: OtelSettings {
+                endpoint: a.otel_exporter_otlp_endpoint,
+                service_name: a.otel_service_name,
+                schedule_delay: a.otel_bsp_schedule_delay,
+            },
         })
     }
 }
@@ -602,27 +630,68 @@ mod tests {
         ServeArgs::augment_args(Command::new("serve"))
     }
 
-    fn worker(flags: &[&str]) -> Result<crate::worker::WorkerSettings, String> {
-        let cmd = WorkerArgs::augment_args(Command::new("worker")).mut_args(|arg| arg.env(None));
-        let mut argv = vec![
-            "worker",
-            "--worker-url=postgres://bizos_worker@127.0.0.1/bizos",
-        ];
-        argv.extend_from_slice(flags);
-        let matches = cmd.try_get_matches_from(argv).map_err(|e| e.to_string())?;
-        let args = WorkerArgs::from_arg_matches(&matches).map_err(|e| e.to_string())?;
-        crate::worker::WorkerSettings::try_from(args).map_err(|e| e.to_string())
+    /// `bizos worker` settings from flags only (no process environment).
+    fn worker(flags: &[&str]) -> Result<crate::worker::WorkerSettings, ConfigError> {
+        let cmd = WorkerArgs::augment_args(Command::new("worker")).mut_args(|a| a.env(None));
+        let matches = cmd
+            .try_get_matches_from(std::iter::once("worker").chain(flags.iter().copied()))
+            .map_err(|e| ConfigError::Invalid(first_line(&e)))?;
+        let args = WorkerArgs::from_arg_matches(&matches)
+            .map_err(|e| ConfigError::Invalid(first_line(&e)))?;
+        crate::worker::WorkerSettings::try_from(args)
+    }
+
+    #[test]
+    fn the_worker_has_its_own_service_name_metrics_token_and_schedule_period() {
+        let url = "--worker-url=postgres://bizos_worker@127.0.0.1/bizos";
+        let w = worker(&[url]).unwrap();
+        assert!(w.otel.endpoint.is_none() && w.metrics_token.is_none());
+        assert_eq!(w.otel.service_name, "bizos-worker");
+        assert_eq!(w.otel.schedule_delay, Duration::from_secs(5));
+        assert_eq!(w.schedules_every, Duration::from_secs(60));
+        let w = worker(&[
+            url,
+            "--otel-exporter-otlp-endpoint=http://collector:4318",
+            "--otel-service-name=worker-a",
+            "--metrics-token=0123456789abcdef",
+            "--schedules-every-secs=5",
+        ])
+        .unwrap();
+        assert_eq!(w.otel.endpoint.as_deref(), Some("http://collector:4318"));
+        assert_eq!(w.otel.service_name, "worker-a");
+        assert!(w.metrics_token.is_some());
+        assert_eq!(w.schedules_every, Duration::from_secs(5));
+        for (flag, var) in [
+            ("--metrics-token=short", "BIZOS_METRICS_TOKEN"),
+            (
+                "--otel-exporter-otlp-endpoint=collector:4318",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+        ] {
+            let err = worker(&[url, flag]).expect_err(flag).to_string();
+            assert!(
+                err.starts_with(&format!("{var} is invalid")),
+                "{flag}: {err}"
+            );
+        }
+        let err = worker(&[url, "--schedules-every-secs=0"]).unwrap_err();
+        assert!(
+            err.to_string().contains("must be greater than zero"),
+            "{err}"
+        );
     }
 
     #[test]
     fn the_worker_reads_the_storage_settings_of_serve() {
-        let w = worker(&[]).unwrap();
+        let url = "--worker-url=postgres://bizos_worker@127.0.0.1/bizos";
+        let w = worker(&[url]).unwrap();
         assert!(
             matches!(&w.storage, StorageSettings::Local { root } if root == &PathBuf::from("/var/lib/bizos/files"))
         );
         assert_eq!(w.upload_timeout, Duration::from_secs(900));
         assert_eq!(w.sweep_every, Duration::from_secs(300));
         let w = worker(&[
+            url,
             "--storage=s3",
             "--s3-bucket=files",
             "--s3-endpoint=http://127.0.0.1:9000",
@@ -638,9 +707,11 @@ mod tests {
         );
         assert_eq!(w.upload_timeout, Duration::from_secs(120));
         assert_eq!(w.sweep_every, Duration::from_secs(30));
-        let err = worker(&["--storage=s3"]).unwrap_err();
+        let err = worker(&[url, "--storage=s3"]).unwrap_err().to_string();
         assert!(err.contains("BIZOS_S3_BUCKET"), "{err}");
-        let err = worker(&["--sweep-every-secs=0"]).unwrap_err();
+        let err = worker(&[url, "--sweep-every-secs=0"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("SWEEP_EVERY_SECS"), "{err}");
     }
 

@@ -18,7 +18,7 @@
 //! - `bizos_jobs_queue_depth{kind,status}` (gauge; [`queue_depth`]).
 //! - `bizos_jobs_finished_total{kind,outcome}` and
 //!   `bizos_job_duration_seconds{kind,outcome}` (histogram), outcome
-//!   `succeeded|retry|dead|cancelled|released` ([`job_finished`]);
+//!   `succeeded|retry|dead|lost|released` ([`job_finished`]);
 //!   `bizos_jobs_dead_letters_total{kind}` counts jobs that went dead.
 //! - `bizos_emails_total{outcome="sent|failed"}` ([`email_sent`]).
 
@@ -177,16 +177,19 @@ pub async fn sample_queue(pool: &PgPool) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// How a job run ended.
+/// How a job run ended in a worker: the one outcome type of the worker
+/// (`crate::worker::record_outcome`) and of the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobOutcome {
     Succeeded,
-    /// Failed and will be retried.
+    /// Failed and will be retried after a backoff.
     Retry,
     /// Failed for the last time (or permanently): dead-lettered.
     Dead,
-    Cancelled,
-    /// Handed back unfinished (shutdown).
+    /// Cancelled while it ran, or its lease ran out (another worker may
+    /// have it): the result was dropped.
+    Lost,
+    /// Handed back unfinished (shutdown), the attempt not counted.
     Released,
 }
 
@@ -196,7 +199,7 @@ impl JobOutcome {
             JobOutcome::Succeeded => "succeeded",
             JobOutcome::Retry => "retry",
             JobOutcome::Dead => "dead",
-            JobOutcome::Cancelled => "cancelled",
+            JobOutcome::Lost => "lost",
             JobOutcome::Released => "released",
         }
     }
@@ -229,20 +232,8 @@ pub fn render() -> String {
 /// The answer to a scrape: 401 without the bearer `token` (when one is
 /// configured), else every series, the pool's gauges sampled now.
 pub fn scrape(pool: &PgPool, token: Option<&SecretString>, headers: &HeaderMap) -> Response {
-    if let Some(token) = token {
-        let sent = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        if !constant_time_eq(sent.as_bytes(), token.expose_secret().as_bytes()) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                "/metrics needs the bearer token BIZOS_METRICS_TOKEN\n",
-            )
-                .into_response();
-        }
+    if let Some(refused) = refuse(token, headers) {
+        return refused;
     }
     sample_pool(pool);
     (
@@ -253,6 +244,26 @@ pub fn scrape(pool: &PgPool, token: Option<&SecretString>, headers: &HeaderMap) 
         render(),
     )
         .into_response()
+}
+
+/// The 401 for a scrape without the bearer `token` (when one is
+/// configured); None when the scrape may proceed. For a scraper that does
+/// work (queries) before [`scrape`].
+pub fn refuse(token: Option<&SecretString>, headers: &HeaderMap) -> Option<Response> {
+    let token = token?;
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    (!constant_time_eq(sent.as_bytes(), token.expose_secret().as_bytes())).then(|| {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "/metrics needs the bearer token BIZOS_METRICS_TOKEN\n",
+        )
+            .into_response()
+    })
 }
 
 /// Compares secrets without stopping at the first difference.

@@ -12,8 +12,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bizos_bff::auth::{caller_from_claims, issue_token, Caller};
-use bizos_bff::config::Settings;
+use bizos_bff::config::{OtelSettings, Settings};
 use bizos_bff::startup::Application;
+use bizos_bff::worker::{Worker, WorkerSettings};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::OnceCell;
@@ -453,15 +454,46 @@ pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp 
     }
 }
 
+/// The settings of an in-process test worker for `db` (as bizos_worker):
+/// no e-mail, no trace export, a free health port; `storage` is where
+/// `storage.sweep` removes the bytes of dead uploads. Tests change fields
+/// with struct update syntax (`WorkerSettings { mail, ..worker_settings(..) }`).
+pub fn worker_settings(
+    db: &TestDb,
+    import_batch_rows: u32,
+    storage: bizos_bff::config::StorageSettings,
+) -> WorkerSettings {
+    WorkerSettings {
+        database_url: db.url("bizos_worker").into(),
+        concurrency: 4,
+        poll_interval: Duration::from_secs(1),
+        shutdown_grace: Duration::from_secs(1),
+        health_listen: "127.0.0.1:0".parse().unwrap(),
+        name: format!("test-worker-{}", Uuid::new_v4().simple()),
+        import_batch_rows,
+        purge_every: Duration::from_secs(3600),
+        schedules_every: Duration::from_secs(60),
+        mail: None,
+        metrics_token: None,
+        otel: OtelSettings {
+            endpoint: None,
+            service_name: "bizos-worker".into(),
+            schedule_delay: Duration::from_secs(5),
+        },
+        storage,
+        upload_timeout: Duration::from_secs(900),
+        sweep_every: Duration::from_secs(300),
+    }
+}
+
 /// Starts an in-process `bizos worker` against `db` (as bizos_worker); it
 /// stops when the returned sender is dropped.
-/// `storage` is where `storage.sweep` removes the bytes of dead uploads.
 pub async fn spawn_worker(
     db: &TestDb,
     import_batch_rows: u32,
     storage: bizos_bff::config::StorageSettings,
 ) -> tokio::sync::oneshot::Sender<()> {
-    spawn_worker_settings(db, import_batch_rows, storage, Duration::from_secs(300)).await
+    spawn_worker_settings(worker_settings(db, import_batch_rows, storage)).await
 }
 
 /// A worker as [`spawn_worker`] that enqueues the sweeps of dead uploads
@@ -471,37 +503,41 @@ pub async fn spawn_worker_with(
     storage: bizos_bff::config::StorageSettings,
     sweep_every: Duration,
 ) -> tokio::sync::oneshot::Sender<()> {
-    spawn_worker_settings(db, 2000, storage, sweep_every).await
+    spawn_worker_settings(WorkerSettings {
+        sweep_every,
+        ..worker_settings(db, 2000, storage)
+    })
+    .await
 }
 
-async fn spawn_worker_settings(
-    db: &TestDb,
-    import_batch_rows: u32,
-    storage: bizos_bff::config::StorageSettings,
-    sweep_every: Duration,
-) -> tokio::sync::oneshot::Sender<()> {
-    let settings = bizos_bff::worker::WorkerSettings {
-        database_url: db.url("bizos_worker").into(),
-        concurrency: 4,
-        poll_interval: Duration::from_secs(1),
-        shutdown_grace: Duration::from_secs(1),
-        health_listen: "127.0.0.1:0".parse().unwrap(),
-        name: format!("test-worker-{}", Uuid::new_v4().simple()),
-        import_batch_rows,
-        purge_every: Duration::from_secs(3600),
-        mail: None,
-        storage,
-        upload_timeout: Duration::from_secs(900),
-        sweep_every,
-    };
-    let worker = bizos_bff::worker::Worker::build(settings)
-        .await
-        .expect("build the worker");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(worker.run_until(async {
+async fn spawn_worker_settings(settings: WorkerSettings) -> tokio::sync::oneshot::Sender<()> {
+    start_worker(settings).await.stop
+}
+
+/// A running in-process worker.
+pub struct TestWorker {
+    /// Dropping (or firing) it shuts the worker down: running jobs get the
+    /// grace period, then its trace exporter is flushed.
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    /// Its health port (`/healthz`, `/readyz`, `/metrics` on 127.0.0.1).
+    pub health_port: u16,
+    /// Ends when the worker has stopped (and flushed).
+    pub stopped: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts an in-process worker with `settings`.
+pub async fn start_worker(settings: WorkerSettings) -> TestWorker {
+    let worker = Worker::build(settings).await.expect("build the worker");
+    let health_port = worker.health_port();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let stopped = tokio::spawn(worker.run_until(async {
         let _ = rx.await;
     }));
-    tx
+    TestWorker {
+        stop,
+        health_port,
+        stopped,
+    }
 }
 
 /// Runs one SQL call returning a JSON value (an RPC) as `who`, binding

@@ -11,6 +11,7 @@ use super::{Handler, Job, JobError, WorkerSettings};
 use crate::config::ConfigError;
 use crate::email::{deliver, Mailer};
 use crate::files::Storage;
+use crate::telemetry::db_call;
 
 /// Every handler of this build. `email.send` only with an SMTP server
 /// (BIZOS_SMTP_URL): without one the worker leaves e-mails queued for a
@@ -66,11 +67,14 @@ impl Handler for ImportProcess {
                 .unwrap_or(self.batch_rows as i32);
             loop {
                 let mut tx = job.begin().await?;
-                let progress: Value = sqlx::query_scalar("select process_import($1, $2)")
-                    .bind(import_id)
-                    .bind(batch)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let progress: Value = db_call(
+                    "process_import",
+                    sqlx::query_scalar("select process_import($1, $2)")
+                        .bind(import_id)
+                        .bind(batch)
+                        .fetch_one(&mut *tx),
+                )
+                .await?;
                 tx.commit().await?;
                 let total = progress["total_rows"].as_i64().unwrap_or(0);
                 let done = progress["processed_rows"].as_i64().unwrap_or(0);
@@ -95,10 +99,13 @@ impl Handler for IdempotencyPurge {
 
     fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         async move {
-            let purged: i64 = sqlx::query_scalar("select purge_idempotency_keys($1)")
-                .bind(job.tenant_id)
-                .fetch_one(job.pool())
-                .await?;
+            let purged: i64 = db_call(
+                "purge_idempotency_keys",
+                sqlx::query_scalar("select purge_idempotency_keys($1)")
+                    .bind(job.tenant_id)
+                    .fetch_one(job.pool()),
+            )
+            .await?;
             job.progress(purged, purged).await?;
             Ok(())
         }
@@ -179,10 +186,15 @@ impl Handler for EmailSend {
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| JobError::Permanent("payload.email_id: must be a uuid".into()))?;
+            // bizos_emails_total: sent, or failed once given up on.
             match deliver(job.pool(), &self.mailer, job.tenant_id, email_id).await {
-                Ok(()) => Ok(()),
+                Ok(()) => {
+                    crate::metrics::email_sent(true);
+                    Ok(())
+                }
                 Err(e) if e.retryable() => {
                     if job.attempt >= job.max_attempts {
+                        crate::metrics::email_sent(false);
                         sqlx::query("select email_mark_dead($1, $2)")
                             .bind(job.tenant_id)
                             .bind(email_id)
@@ -191,7 +203,10 @@ impl Handler for EmailSend {
                     }
                     Err(JobError::Retryable(e.to_string()))
                 }
-                Err(e) => Err(JobError::Permanent(e.to_string())),
+                Err(e) => {
+                    crate::metrics::email_sent(false);
+                    Err(JobError::Permanent(e.to_string()))
+                }
             }
         }
         .boxed()

@@ -18,6 +18,14 @@
 //! Shutdown (SIGTERM/SIGINT): no more claims; running jobs get the grace
 //! period to finish, the rest are aborted (their transactions roll back)
 //! and released (`job_release`: queued again, the attempt not counted).
+//!
+//! Observability (OPS-18): every run ends in [`record_outcome`] (log line
+//! and the `bizos_jobs_*` series); the health port also serves `/metrics`.
+//! With `OTEL_EXPORTER_OTLP_ENDPOINT` each run is a `job` span whose parent
+//! is the span that enqueued the job (the request's traceparent stored in
+//! `jobs.trace_context`), so one trace runs from the request through its
+//! database calls to the job and the job's own database calls; the
+//! exporter is flushed on shutdown.
 
 mod handlers;
 mod health;
@@ -37,6 +45,9 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::config::OtelSettings;
+use crate::metrics::JobOutcome;
+use crate::telemetry::{db_call, Tracing};
 
 pub use handlers::{handlers, EmailSend, IdempotencyPurge, ImportProcess, StorageSweep};
 
@@ -190,47 +201,25 @@ async fn heartbeat(
     done: Option<i64>,
     total: Option<i64>,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select job_heartbeat($1, $2, $3, $4)")
-        .bind(job_id)
-        .bind(worker)
-        .bind(done)
-        .bind(total)
-        .fetch_one(pool)
-        .await
+    db_call(
+        "job_heartbeat",
+        sqlx::query_scalar("select job_heartbeat($1, $2, $3, $4)")
+            .bind(job_id)
+            .bind(worker)
+            .bind(done)
+            .bind(total)
+            .fetch_one(pool),
+    )
+    .await
 }
 
-/// How a job ended in this worker; [`record_outcome`] is the one place
-/// outcomes are reported (logs now; metrics hook here).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Succeeded,
-    /// Failed, queued again after a backoff.
-    Retrying,
-    /// Failed for good (dead letter).
-    Dead,
-    /// Cancelled, or the lease was lost: the result was dropped.
-    Lost,
-    /// Given back at shutdown.
-    Released,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Succeeded => "succeeded",
-            Outcome::Retrying => "retrying",
-            Outcome::Dead => "dead",
-            Outcome::Lost => "lost",
-            Outcome::Released => "released",
-        }
-    }
-}
-
-/// Every finished run of a job passes here: the place for the job metrics
-/// (`bizos_jobs_*` series: outcome by kind, run time, latency from run_at).
-pub fn record_outcome(kind: &str, outcome: Outcome, run_time: Duration, error: Option<&str>) {
+/// Every finished run of a job passes here: a log line and the job
+/// metrics (`bizos_jobs_finished_total`, `bizos_job_duration_seconds`,
+/// `bizos_jobs_dead_letters_total` by kind and outcome).
+pub fn record_outcome(kind: &str, outcome: JobOutcome, run_time: Duration, error: Option<&str>) {
+    crate::metrics::job_finished(kind, outcome, run_time.as_secs_f64());
     match outcome {
-        Outcome::Succeeded | Outcome::Released => {
+        JobOutcome::Succeeded | JobOutcome::Released => {
             tracing::info!(
                 kind,
                 outcome = outcome.as_str(),
@@ -267,6 +256,8 @@ pub struct WorkerSettings {
     /// How often the worker enqueues the idempotency purge of every tenant
     /// (one job per tenant and period, deduplicated by the period).
     pub purge_every: Duration,
+    /// How often the worker fires the due schedules (`schedules_fire_due`).
+    pub schedules_every: Duration,
     /// SMTP for `email.send`; None: this worker sends no e-mail.
     pub mail: Option<crate::email::MailSettings>,
     /// The stored files `storage.sweep` removes the bytes of dead uploads
@@ -278,6 +269,10 @@ pub struct WorkerSettings {
     /// How often the worker enqueues `storage.sweep` for the tenants with
     /// dead uploads.
     pub sweep_every: Duration,
+    /// Bearer token of the health port's `/metrics`, when set.
+    pub metrics_token: Option<secrecy::SecretString>,
+    /// Trace export (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME).
+    pub otel: OtelSettings,
 }
 
 /// A worker: its pool, handlers and the jobs it runs.
@@ -288,6 +283,8 @@ pub struct Worker {
     handlers: HashMap<&'static str, Arc<dyn Handler>>,
     health: health::Health,
     health_listener: Option<tokio::net::TcpListener>,
+    /// The trace exporter jobs run under, when configured.
+    tracing: Option<Tracing>,
 }
 
 impl Worker {
@@ -313,6 +310,9 @@ impl Worker {
             .into_iter()
             .map(|h| (h.kind(), h))
             .collect();
+        // The process's metrics recorder (before the first job records).
+        crate::metrics::handle();
+        let tracing = Tracing::from_settings(&settings.otel)?;
         let health_listener = tokio::net::TcpListener::bind(settings.health_listen)
             .await
             .map_err(|e| {
@@ -322,12 +322,13 @@ impl Worker {
                 )
             })?;
         Ok(Worker {
-            health: health::Health::new(pool.clone()),
+            health: health::Health::new(pool.clone(), settings.metrics_token.clone()),
             pool,
             listener,
             settings,
             handlers,
             health_listener: Some(health_listener),
+            tracing,
         })
     }
 
@@ -363,7 +364,8 @@ impl Worker {
             tasks
         };
         tokio::pin!(signal);
-        let running: Arc<Mutex<HashMap<Uuid, String>>> = Arc::default();
+        // The running jobs: kind and start, for the ones released at shutdown.
+        let running: Arc<Mutex<HashMap<Uuid, (String, Instant)>>> = Arc::default();
         let mut tasks: JoinSet<()> = JoinSet::new();
         // The first upkeep after one period (a worker restarted often still
         // enqueues once per period: the dedup key is the period).
@@ -375,6 +377,9 @@ impl Worker {
         // Sweeps at once (a crashed BFF's uploads), then every period.
         let mut sweeps = tokio::time::interval(self.settings.sweep_every);
         sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Schedules: at start (catch-up after an outage), then every period.
+        let mut schedules = tokio::time::interval(self.settings.schedules_every);
+        schedules.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.health.set_ready(true);
 
         loop {
@@ -388,14 +393,18 @@ impl Worker {
                             running
                                 .lock()
                                 .expect("running jobs")
-                                .insert(job.job_id, job.kind.clone());
+                                .insert(job.job_id, (job.kind.clone(), Instant::now()));
                             let handler = self.handlers.get(job.kind.as_str()).cloned();
                             let running = running.clone();
-                            tasks.spawn(async move {
+                            let run = async move {
                                 let id = job.job_id;
                                 run_job(job, handler).await;
                                 running.lock().expect("running jobs").remove(&id);
-                            });
+                            };
+                            match &self.tracing {
+                                Some(t) => tasks.spawn(t.traced(run)),
+                                None => tasks.spawn(run),
+                            };
                         }
                     }
                     Err(e) => {
@@ -409,6 +418,7 @@ impl Worker {
                 tokio::select! {
                     _ = &mut signal => break,
                     _ = tasks.join_next(), if !tasks.is_empty() => {}
+                    _ = schedules.tick() => self.fire_schedules().await,
                 }
                 continue;
             }
@@ -424,6 +434,7 @@ impl Worker {
                 _ = tokio::time::sleep(self.settings.poll_interval) => {}
                 _ = upkeep.tick() => self.upkeep().await,
                 _ = sweeps.tick() => self.enqueue_sweeps().await,
+                _ = schedules.tick() => self.fire_schedules().await,
             }
         }
 
@@ -438,15 +449,16 @@ impl Worker {
         if !drained {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
-            let left: Vec<(Uuid, String)> = running.lock().expect("running jobs").drain().collect();
-            for (job_id, kind) in left {
+            let left: Vec<(Uuid, (String, Instant))> =
+                running.lock().expect("running jobs").drain().collect();
+            for (job_id, (kind, started)) in left {
                 let released: Result<bool, _> = sqlx::query_scalar("select job_release($1, $2)")
                     .bind(job_id)
                     .bind(&*worker)
                     .fetch_one(&self.pool)
                     .await;
                 match released {
-                    Ok(_) => record_outcome(&kind, Outcome::Released, Duration::ZERO, None),
+                    Ok(_) => record_outcome(&kind, JobOutcome::Released, started.elapsed(), None),
                     Err(e) => tracing::warn!(%job_id, error = %e,
                         "could not release a job; it is claimable again when its lease runs out"),
                 }
@@ -454,6 +466,10 @@ impl Worker {
         }
         health_server.abort_all();
         self.pool.close().await;
+        if let Some(t) = self.tracing.take() {
+            // Exports the spans still buffered (blocks: off the async threads).
+            let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;
+        }
         Ok(())
     }
 
@@ -507,6 +523,20 @@ impl Worker {
             .collect())
     }
 
+    /// Enqueues the jobs of the schedules that are due (`schedules_fire_due`,
+    /// sql/api/schedules.sql), for databases pg_cron does not reach; beside
+    /// pg_cron it is harmless (a period has one job). A failure only logs.
+    async fn fire_schedules(&self) {
+        let fired: Result<i32, _> = sqlx::query_scalar("select schedules_fire_due()")
+            .fetch_one(&self.pool)
+            .await;
+        match fired {
+            Ok(n) if n > 0 => tracing::info!(jobs = n, "due schedules fired"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "firing the due schedules failed"),
+        }
+    }
+
     /// Periodic system work, enqueued as jobs (one per tenant and period:
     /// several workers enqueue it once).
     async fn upkeep(&self) {
@@ -541,14 +571,40 @@ impl Worker {
     }
 }
 
+/// The span of one run of `job`, named `job <kind>`: a child of the span
+/// that enqueued the job (the traceparent in `jobs.trace_context`) when
+/// there is one, else the root of a trace of its own. Its database calls
+/// ([`db_call`], [`Job::begin`]) are its children; `outcome` (and the
+/// error status) is recorded when the run ends.
+pub fn job_span(job: &Job) -> tracing::Span {
+    let traceparent = job
+        .trace_context
+        .as_ref()
+        .and_then(|t| t["traceparent"].as_str());
+    let span = tracing::info_span!(
+        "job",
+        otel.name = %format_args!("job {}", job.kind),
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        job_id = %job.job_id,
+        kind = %job.kind,
+        tenant_id = %job.tenant_id,
+        attempt = job.attempt,
+        request_id = job.request_id.as_deref().unwrap_or_default(),
+        traceparent = traceparent.unwrap_or_default(),
+        outcome = tracing::field::Empty,
+    );
+    if let Some(tp) = traceparent {
+        crate::telemetry::link_to_traceparent(&span, tp, true);
+    }
+    span
+}
+
 /// Runs one claimed job: its handler beside a heartbeat, then records the
-/// outcome in the database.
+/// outcome in the database, all in the job's span ([`job_span`]).
 async fn run_job(job: Job, handler: Option<Arc<dyn Handler>>) {
     use tracing::Instrument;
-    let span = tracing::info_span!("job", job_id = %job.job_id, kind = %job.kind,
-        tenant_id = %job.tenant_id, attempt = job.attempt,
-        request_id = job.request_id.as_deref().unwrap_or_default(),
-        traceparent = job.trace_context.as_ref().and_then(|t| t["traceparent"].as_str()).unwrap_or_default());
+    let span = job_span(&job);
     async move {
         let started = Instant::now();
         let result = match &handler {
@@ -560,30 +616,38 @@ async fn run_job(job: Job, handler: Option<Arc<dyn Handler>>) {
         };
         let elapsed = started.elapsed();
         let Some(result) = result_unless_lost(&job, result) else {
-            record_outcome(&job.kind, Outcome::Lost, elapsed, None);
+            tracing::Span::current().record("outcome", JobOutcome::Lost.as_str());
+            record_outcome(&job.kind, JobOutcome::Lost, elapsed, None);
             return;
         };
         let pool = &job.pool;
         let outcome = match &result {
-            Ok(()) => sqlx::query_scalar::<_, bool>("select job_complete($1, $2)")
+            Ok(()) => db_call("job_complete", sqlx::query_scalar::<_, bool>("select job_complete($1, $2)")
                 .bind(job.job_id)
                 .bind(&*job.worker)
-                .fetch_one(pool)
+                .fetch_one(pool))
                 .await
-                .map(|ours| if ours { Outcome::Succeeded } else { Outcome::Lost }),
-            Err(e) => sqlx::query_scalar::<_, Option<String>>("select job_fail($1, $2, $3, $4)")
+                .map(|ours| if ours { JobOutcome::Succeeded } else { JobOutcome::Lost }),
+            Err(e) => db_call("job_fail", sqlx::query_scalar::<_, Option<String>>("select job_fail($1, $2, $3, $4)")
                 .bind(job.job_id)
                 .bind(&*job.worker)
                 .bind(e.to_string())
                 .bind(matches!(e, JobError::Retryable(_)))
-                .fetch_one(pool)
+                .fetch_one(pool))
                 .await
                 .map(|status| match status.as_deref() {
-                    Some("queued") => Outcome::Retrying,
-                    Some(_) => Outcome::Dead,
-                    None => Outcome::Lost,
+                    Some("queued") => JobOutcome::Retry,
+                    Some(_) => JobOutcome::Dead,
+                    None => JobOutcome::Lost,
                 }),
         };
+        let span = tracing::Span::current();
+        if let Ok(o) = &outcome {
+            span.record("outcome", o.as_str());
+        }
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
         match outcome {
             Ok(o) => record_outcome(&job.kind, o, elapsed, result.as_ref().err().map(|e| e.to_string()).as_deref()),
             Err(e) => tracing::warn!(error = %e,
@@ -602,11 +666,14 @@ fn result_unless_lost(job: &Job, result: Result<(), JobError>) -> Option<Result<
 /// heartbeat that finds the job gone (cancelled, lease lost) drops it. A
 /// panicking handler is a permanent failure.
 async fn run_with_heartbeat(job: &Job, handler: &dyn Handler) -> Result<(), JobError> {
-    let lease: i32 = sqlx::query_scalar("select lease_secs from job_kinds where kind = $1")
-        .bind(&job.kind)
-        .fetch_one(&job.pool)
-        .await
-        .unwrap_or(60);
+    let lease: i32 = db_call(
+        "job_kinds",
+        sqlx::query_scalar("select lease_secs from job_kinds where kind = $1")
+            .bind(&job.kind)
+            .fetch_one(&job.pool),
+    )
+    .await
+    .unwrap_or(60);
     let every = Duration::from_secs_f64((lease as f64 / 3.0).max(1.0));
     let run = std::panic::AssertUnwindSafe(handler.run(job)).catch_unwind();
     tokio::pin!(run);

@@ -746,14 +746,10 @@ async fn only_permitted_roles_send_and_only_the_sender_admins_and_directors_read
 async fn start_worker(db: &TestDb, smtp_port: u16) -> tokio::sync::oneshot::Sender<()> {
     use bizos_bff::worker::{Worker, WorkerSettings};
     let settings = WorkerSettings {
-        database_url: db.url("bizos_worker").into(),
         concurrency: 2,
         poll_interval: Duration::from_millis(500),
         shutdown_grace: Duration::from_secs(5),
-        health_listen: "127.0.0.1:0".parse().unwrap(),
         name: format!("email-test-{}", Uuid::new_v4().simple()),
-        import_batch_rows: 100,
-        purge_every: Duration::from_secs(3600),
         mail: Some(MailSettings {
             smtp_url: format!("smtp://127.0.0.1:{smtp_port}").into(),
             username: None,
@@ -761,11 +757,13 @@ async fn start_worker(db: &TestDb, smtp_port: u16) -> tokio::sync::oneshot::Send
             timeout: Duration::from_secs(5),
             from: "Bizos <noreply@bizos.test>".parse().unwrap(),
         }),
-        storage: bizos_bff::config::StorageSettings::Local {
-            root: std::env::temp_dir().join("bizos-email-test-files"),
-        },
-        upload_timeout: Duration::from_secs(900),
-        sweep_every: Duration::from_secs(3600),
+        ..bizos_tests::worker_settings(
+            db,
+            100,
+            bizos_bff::config::StorageSettings::Local {
+                root: std::env::temp_dir().join("bizos-email-test-files"),
+            },
+        )
     };
     let worker = Worker::build(settings).await.expect("worker");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -816,8 +814,20 @@ async fn the_worker_delivers_a_queued_email() {
     assert_eq!(header(&message, "Subject"), "Welcome to Tenant acme");
 }
 
+/// `bizos_emails_total{outcome}` of this process (what the worker's
+/// `/metrics` renders): other tests add to it too, so compare.
+fn emails_total(outcome: &str) -> f64 {
+    let label = format!("outcome=\"{outcome}\"");
+    bizos_bff::metrics::render()
+        .lines()
+        .filter(|l| l.starts_with("bizos_emails_total{") && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 #[tokio::test]
 async fn smtp_down_the_worker_retries_then_dead_letters_and_a_retry_sends_it() {
+    let (failed, sent) = (emails_total("failed"), emails_total("sent"));
     let db = TestDb::new().await;
     let tenant = db.create_tenant("acme").await;
     let admin = db.create_user(tenant, "super_admin").await;
@@ -843,6 +853,7 @@ async fn smtp_down_the_worker_retries_then_dead_letters_and_a_retry_sends_it() {
         "{state}"
     );
     assert!(messages_to(&to).is_empty());
+    assert!(emails_total("failed") >= failed + 1.0, "counted as failed");
     // The transaction that queued it was committed whatever happened since.
     assert_eq!(count(&db, "select count(*) from emails").await, 1);
     drop(down);
@@ -858,4 +869,5 @@ async fn smtp_down_the_worker_retries_then_dead_letters_and_a_retry_sends_it() {
     let state = wait_for(&db, id, |s| s["job"] == "succeeded").await;
     assert_eq!(state["email"], "sent", "{state}");
     the_message_to(&to).await;
+    assert!(emails_total("sent") >= sent + 1.0, "counted as sent");
 }

@@ -5,9 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
+use bizos_bff::config::OtelSettings;
 use bizos_bff::metrics::JobOutcome;
 use bizos_bff::telemetry::{self, Tracing};
-use bizos_tests::{spawn_app_with, TestDb};
+use bizos_bff::worker::WorkerSettings;
+use bizos_tests::{spawn_app_with, start_worker, worker_settings, TestDb};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -464,4 +466,200 @@ async fn the_database_sees_the_traceparent_and_a_job_span_links_to_it() {
         (&linked.links[0].trace_id, &linked.links[0].span_id),
         (&probe.trace_id, &probe.span_id)
     );
+}
+
+/// `n` lead rows with distinct external refs.
+fn leads_csv(n: usize) -> Vec<u8> {
+    let mut out = String::from("external_ref,channel,company_name\n");
+    for i in 1..=n {
+        out.push_str(&format!("OBS-{i},website,PT Jejak {i}\n"));
+    }
+    out.into_bytes()
+}
+
+/// The worker's `/metrics` (with the token).
+async fn scrape_worker(http: &reqwest::Client, url: &str) -> String {
+    let res = http.get(url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.text().await.unwrap()
+}
+
+/// The acceptance test of OPS-18: one request that enqueues a job, the BFF
+/// and the worker both exporting to one receiver, gives one trace holding
+/// the request span, its database span, and the job span (a child of the
+/// request span) with the job's own database spans; the worker's
+/// `/metrics` counts the run and shows the queue depth.
+#[tokio::test]
+async fn one_trace_runs_from_the_request_through_the_database_to_the_job() {
+    let receiver = Receiver::start().await;
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("obs-job-trace").await;
+    let marketing = db.create_user(tenant, "marketing_manager").await;
+    let suffix = Uuid::new_v4().simple().to_string();
+    let bff_service = format!("bizos-test-{suffix}");
+    let worker_service = format!("bizos-test-worker-{suffix}");
+    let app = spawn_app_with(
+        &db,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
+            ("OTEL_SERVICE_NAME", bff_service.as_str()),
+            // Only the flushes on shutdown send the spans.
+            ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+            ("BIZOS_SHUTDOWN_GRACE_SECS", "10"),
+            ("BIZOS_IMPORT_BATCH_ROWS", "20"),
+            // This test's own worker, exporting too.
+            ("TEST_WORKER", "off"),
+        ],
+    )
+    .await;
+    let worker = start_worker(WorkerSettings {
+        metrics_token: Some(TOKEN.into()),
+        shutdown_grace: Duration::from_secs(10),
+        otel: OtelSettings {
+            endpoint: Some(receiver.endpoint.clone()),
+            service_name: worker_service.clone(),
+            schedule_delay: Duration::from_secs(600),
+        },
+        ..worker_settings(
+            &db,
+            20,
+            bizos_bff::config::StorageSettings::Local {
+                root: std::env::temp_dir().join("bizos-observability-test-files"),
+            },
+        )
+    })
+    .await;
+    let metrics = format!("http://127.0.0.1:{}/metrics", worker.health_port);
+    let res = app.http.get(&metrics).send().await.unwrap();
+    assert_eq!(res.status(), 401, "the worker's /metrics wants the token");
+    let succeeded = |text: &str| {
+        samples(
+            text,
+            "bizos_jobs_finished_total",
+            &[r#"kind="import.process""#, r#"outcome="succeeded""#],
+        )
+        .iter()
+        .sum::<f64>()
+    };
+    // Other tests' workers in this process count too: compare.
+    let before = succeeded(&scrape_worker(&app.http, &metrics).await);
+
+    let (status, staged) = app
+        .upload(
+            &marketing,
+            "/api/imports",
+            &[("module", "leads")],
+            "leads.csv",
+            leads_csv(100),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{staged}");
+    let import = staged["import_id"].as_str().unwrap().to_owned();
+    let (status, first) = app
+        .post_json(
+            &marketing,
+            &format!("/api/imports/{import}/process"),
+            &serde_json::json!(null),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "the first batch leaves rows pending: {first}");
+    let job: Uuid = sqlx::query_scalar("select job_id from jobs where kind = 'import.process'")
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+    let mut status = String::new();
+    for _ in 0..300 {
+        status = sqlx::query_scalar("select status from jobs where job_id = $1")
+            .bind(job)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+        if status != "queued" && status != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "succeeded");
+
+    let text = scrape_worker(&app.http, &metrics).await;
+    assert!(succeeded(&text) >= before + 1.0, "{text}");
+    assert!(
+        samples(
+            &text,
+            "bizos_job_duration_seconds_count",
+            &[r#"kind="import.process""#, r#"outcome="succeeded""#]
+        )
+        .iter()
+        .sum::<f64>()
+            >= 1.0,
+        "{text}"
+    );
+    // The queue depth, sampled from job_queue by the worker's login.
+    for status in ["queued", "due", "running", "dead"] {
+        assert_eq!(
+            samples(
+                &text,
+                "bizos_jobs_queue_depth",
+                &[r#"kind="import.process""#, &format!(r#"status="{status}""#)]
+            )
+            .len(),
+            1,
+            "{status}:\n{text}"
+        );
+    }
+    assert!(!text.contains(&tenant.to_string()), "no tenant data");
+
+    // Both shut down: each flushes its exporter.
+    drop(app);
+    drop(worker.stop);
+    worker.stopped.await.unwrap().unwrap();
+    let route = "POST /api/imports/{id}/process";
+    let bff = receiver.wait_for(&bff_service, route).await;
+    let jobs = receiver
+        .wait_for(&worker_service, "job import.process")
+        .await;
+
+    let request = named(&bff, route);
+    assert!(request.parent_span_id.is_empty(), "the request is the root");
+    let in_request: Vec<&Span> = bff
+        .iter()
+        .filter(|s| s.parent_span_id == request.span_id)
+        .collect();
+    let begin = in_request
+        .iter()
+        .find(|s| s.name == "authenticate_request")
+        .unwrap_or_else(|| panic!("no database span in the request: {in_request:#?}"));
+    assert_eq!(begin.trace_id, request.trace_id);
+    assert_eq!(begin.kind, SpanKind::Client as i32);
+
+    let run = named(&jobs, "job import.process");
+    assert_eq!(
+        run.trace_id, request.trace_id,
+        "the job runs in the request's trace"
+    );
+    assert_eq!(
+        run.parent_span_id, request.span_id,
+        "the job span's parent is the request that enqueued it"
+    );
+    assert_eq!(run.kind, SpanKind::Consumer as i32);
+    assert_eq!(attr(run, "job_id"), Some(job.to_string()));
+    assert_eq!(attr(run, "kind").as_deref(), Some("import.process"));
+    assert_eq!(attr(run, "tenant_id"), Some(tenant.to_string()));
+    assert_eq!(attr(run, "attempt").as_deref(), Some("1"));
+    assert_eq!(attr(run, "outcome").as_deref(), Some("succeeded"));
+    // The job's database work: its children, in the same trace.
+    for name in ["authenticate_request", "process_import", "job_complete"] {
+        let calls: Vec<&Span> = jobs
+            .iter()
+            .filter(|s| s.name == name && s.parent_span_id == run.span_id)
+            .collect();
+        assert!(!calls.is_empty(), "no {name} span under the job");
+        for call in calls {
+            assert_eq!(call.trace_id, request.trace_id, "{name}");
+            assert_eq!(call.kind, SpanKind::Client as i32, "{name}");
+            assert_eq!(attr(call, "db.system").as_deref(), Some("postgresql"));
+        }
+    }
 }

@@ -871,3 +871,53 @@ async fn only_the_owner_sets_the_clock_and_the_worker_fires_at_now() {
     assert_eq!(fired, 1);
     assert_eq!(jobs_of(&db, &id).await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_worker_fires_due_schedules_where_pg_cron_does_not_reach() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("no-cron").await;
+    let admin = db.create_user(tenant, "super_admin").await;
+    let id = id_of(
+        &create(
+            &db,
+            &admin,
+            json!({"name": "sweep", "kind": "storage.sweep", "at": "05:00"}),
+            json!({}),
+        )
+        .await
+        .unwrap(),
+    );
+    let worker = bizos_tests::start_worker(bizos_bff::worker::WorkerSettings {
+        schedules_every: std::time::Duration::from_millis(200),
+        ..bizos_tests::worker_settings(
+            &db,
+            100,
+            bizos_bff::config::StorageSettings::Local {
+                root: std::env::temp_dir().join("bizos-schedules-test-files"),
+            },
+        )
+    })
+    .await;
+    // Not due: nothing fires, however often the worker looks.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert!(jobs_of(&db, &id).await.is_empty());
+    // Due now (its next run a minute ago): the worker's next look fires it.
+    sqlx::query("update schedules set next_run_at = now() - interval '1 minute'")
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    let mut fired = Vec::new();
+    for _ in 0..100 {
+        fired = jobs_of(&db, &id).await;
+        if !fired.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(fired.len(), 1, "fired once: {fired:?}");
+    // Later looks do not fire the same period again.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(jobs_of(&db, &id).await.len(), 1);
+    drop(worker.stop);
+    worker.stopped.await.unwrap().unwrap();
+}
