@@ -678,7 +678,7 @@ async fn cancelled_jobs_do_not_run_and_a_running_one_loses_its_lease() {
     .unwrap();
     assert_eq!(cancelled["status"], "cancelled");
 
-    let _worker = WorkerProcess::start(&db, "w-cancel");
+    let worker_process = WorkerProcess::start(&db, "w-cancel");
     tokio::time::sleep(Duration::from_secs(3)).await;
     sqlx::query("select pg_notify('bizos_jobs', 'test')")
         .execute(&db.owner)
@@ -689,7 +689,9 @@ async fn cancelled_jobs_do_not_run_and_a_running_one_loses_its_lease() {
     assert_eq!(keys(&db, tenant).await, 1, "the cancelled job never ran");
 
     // A running job that is cancelled: its worker's heartbeat says stop,
-    // and its completion is refused.
+    // and its completion is refused. This part claims by hand, so the
+    // worker process (which handles storage.sweep) must not race it.
+    drop(worker_process);
     let worker = db.pool_as("bizos_worker");
     let running: Uuid = sqlx::query_scalar(
         "select job_enqueue_for($1, 'storage.sweep', '{}', now() + interval '1 hour')",
