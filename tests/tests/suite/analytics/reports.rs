@@ -511,8 +511,13 @@ async fn reports_show_no_raw_personal_data() {
                 "{role}: raw value in a report: {value}"
             );
         }
+        // Each finding with the text it was found in (start and end are
+        // character offsets), so a failure shows what leaked.
         let found: Vec<String> = sqlx::query_scalar(
-            "select s->>'type' from jsonb_array_elements(bizos.pii_detect($1)) s
+            "select (s->>'type') || ': ' || substr($1, (s->>'start')::int + 1,
+                                                   (s->>'end')::int - (s->>'start')::int)
+                    || ' in ' || substr($1, greatest((s->>'start')::int - 40, 0) + 1, 100)
+               from jsonb_array_elements(bizos.pii_detect($1)) s
               where s->>'type' in ('NIK', 'NPWP', 'PHONE', 'EMAIL', 'CARD')",
         )
         .bind(&dump)
