@@ -47,8 +47,8 @@ grant select on v_jobs to bizos_authenticated;
 -- job_listen(worker, ttl_secs) -> whether the worker was listed before:
 -- the worker waits for jobs (it has free slots and LISTENs on bizos_jobs)
 -- until now() + ttl_secs unless it renews; ttl_secs NULL takes it off the
--- list (its slots are full, or it stops). Listing is what makes enqueues
--- send a NOTIFY (job_wake).
+-- list (its slots are full, or it stops). Listing is what makes an enqueue
+-- send a NOTIFY (job_wake), which takes the worker off the list again.
 create or replace function job_listen(worker text, ttl_secs double precision)
 returns boolean
 language plpgsql
@@ -68,6 +68,8 @@ begin
     raise exception using errcode = 'P0001', column = 'ttl_secs', message = 'ttl_secs: must be between 1 and 86400';
   end if;
   select true into v_was from job_listeners l where l.worker = job_listen.worker and l.listening_until > now();
+  -- Listings of workers that died long ago (an enqueue takes a live one only).
+  delete from job_listeners l where l.listening_until < now() - interval '1 hour';
   insert into job_listeners as l (worker, listening_until)
   values (job_listen.worker, now() + make_interval(secs => ttl_secs))
   on conflict on constraint job_listeners_pkey do update set listening_until = excluded.listening_until;
@@ -80,18 +82,28 @@ grant execute on function job_listen(text, double precision) to bizos_worker;
 comment on function job_listen(text, double precision) is
   'Worker: lists it as waiting for jobs for ttl_secs (NULL: takes it off the list); returns whether it was listed. Enqueues notify only while a worker is listed.';
 
--- job_wake(kind): a NOTIFY on bizos_jobs (delivered at commit, never for a
--- rollback) when a worker waits for jobs, else nothing: a busy worker
--- claims again when a slot frees, and a NOTIFY serialises commits
--- cluster-wide. A worker that listed itself claims once more before it
--- waits, so a job committed meanwhile is not missed.
+-- job_wake(kind): wakes one waiting worker, if any: takes it off the
+-- list (job_listeners) and sends a NOTIFY on bizos_jobs, delivered at
+-- commit (never for a rollback, which also puts the worker back on the
+-- list). A NOTIFY serialises commits cluster-wide, so an enqueue notifies
+-- only when a worker waits, and a waiting worker is woken once: enqueues
+-- that run meanwhile find it taken (SKIP LOCKED, no wait) or gone and send
+-- nothing; the woken worker claims what is due, and lists itself again
+-- (then claims once more) before it next waits.
 create or replace function job_wake(kind text) returns void
 language plpgsql
 security definer
 as $$
 begin
   if exists (select 1 from job_listeners l where l.listening_until > now()) then
-    perform pg_notify('bizos_jobs', kind);
+    delete from job_listeners l
+     where l.ctid = (select w.ctid from job_listeners w
+                      where w.listening_until > now()
+                      limit 1
+                        for update skip locked);
+    if found then
+      perform pg_notify('bizos_jobs', kind);
+    end if;
   end if;
 end
 $$;
@@ -99,7 +111,7 @@ select pin_search_path('job_wake(text)');
 revoke execute on function job_wake(text) from public;
 grant execute on function job_wake(text) to bizos_authenticated, bizos_worker;
 comment on function job_wake(text) is
-  'Internal: NOTIFY bizos_jobs (at commit) when a worker is listed as waiting (job_listeners); the wake-up of job_insert, job_retry, job_release and job_fail.';
+  'Internal: wakes one waiting worker (takes it off job_listeners, NOTIFY bizos_jobs at commit); nothing when none waits. The wake-up of job_insert, job_retry, job_release and job_fail.';
 
 -- The shared body of job_enqueue and job_enqueue_for: checks, inserts (or
 -- finds the job with the same dedup key), notifies. Not callable by
@@ -277,9 +289,9 @@ begin
   loop
     v_round := 0;
     for v_tenant in
+      -- (A tenant without a due job costs the one index probe of the
+      -- update below, no more than checking for one first would.)
       select t.tenant_id from job_tenants t
-       where exists (select 1 from jobs q where q.tenant_id = t.tenant_id and q.status = 'queued'
-                                            and q.run_at <= now() and (kinds is null or q.kind = any (kinds)))
        order by t.last_claimed_at nulls first, t.tenant_id
     loop
       exit when v_claimed >= max_jobs;

@@ -4,6 +4,11 @@
 //! notifying transaction in the cluster, and a worker whose slots are full
 //! needs no wake-up (it claims again as soon as a slot frees).
 //!
+//! The enqueue that wakes a worker takes it off the list (`job_wake`), so a
+//! burst of enqueues sends one NOTIFY per waiting worker, not one each; a
+//! woken worker ([`Listing::woken`]) lists itself again before it next
+//! waits.
+//!
 //! The race this closes: a job committed after the worker's last claim but
 //! before its listing became visible sent no NOTIFY. So after listing
 //! itself anew the worker claims once more before it waits
@@ -20,8 +25,10 @@ const MIN_TTL: Duration = Duration::from_secs(60);
 pub(super) struct Listing {
     worker: Arc<str>,
     ttl: Duration,
-    /// When the listing needs renewing; None: not listed.
+    /// When the listing needs renewing; None: list (again) before waiting.
     renew_at: Option<Instant>,
+    /// Whether a listing of this worker may exist.
+    listed: bool,
 }
 
 impl Listing {
@@ -33,6 +40,7 @@ impl Listing {
             worker,
             ttl: MIN_TTL.max(poll_interval * 3),
             renew_at: None,
+            listed: false,
         }
     }
 
@@ -51,6 +59,7 @@ impl Listing {
         match listed {
             Ok(was_listed) => {
                 self.renew_at = Some(Instant::now() + self.ttl / 2);
+                self.listed = true;
                 !was_listed
             }
             Err(e) => {
@@ -62,10 +71,18 @@ impl Listing {
         }
     }
 
+    /// A NOTIFY arrived: the enqueue that sent it took the worker off the
+    /// list (or another worker's did, and this one was woken too); list
+    /// it again before it next waits.
+    pub(super) fn woken(&mut self) {
+        self.renew_at = None;
+    }
+
     /// The worker's slots are full, or it stops: off the list, so enqueues
     /// stop notifying for it.
     pub(super) async fn busy(&mut self, pool: &PgPool) {
-        if self.renew_at.take().is_none() {
+        self.renew_at = None;
+        if !std::mem::take(&mut self.listed) {
             return;
         }
         if let Err(e) = sqlx::query("select job_listen($1, null)")

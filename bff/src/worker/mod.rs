@@ -438,6 +438,7 @@ impl Worker {
             tokio::select! {
                 _ = &mut signal => break,
                 n = self.listener.recv() => {
+                    listing.woken();
                     if let Err(e) = n {
                         tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
                         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -996,7 +996,16 @@ async fn an_enqueue_notifies_only_while_a_worker_waits() {
     );
     assert_eq!(scalar::<i64>(&db, "select count(*) from jobs").await, 1);
 
-    // A worker waits: every enqueue notifies, at commit.
+    // A worker waits: the next enqueue wakes it at commit and takes it off
+    // the list, so the enqueues after it send nothing until it lists
+    // itself again.
+    let listed = || async {
+        scalar::<i64>(
+            &db,
+            "select count(*) from job_listeners where worker = 'w-1'",
+        )
+        .await
+    };
     assert!(!listen(Some(60.0)).await, "not listed before");
     assert!(listen(Some(60.0)).await, "a renewal finds the listing");
     enqueue("k-2").await;
@@ -1004,6 +1013,14 @@ async fn an_enqueue_notifies_only_while_a_worker_waits() {
         notified(&mut listener).await,
         "no NOTIFY while a worker waits"
     );
+    assert_eq!(listed().await, 0, "the woken worker is still listed");
+    enqueue("k-3").await;
+    assert!(
+        !notified(&mut listener).await,
+        "a second NOTIFY for one waiting worker"
+    );
+    assert!(!listen(Some(60.0)).await, "woken, it lists itself anew");
+    // A rollback sends nothing and leaves the worker waiting.
     let mut tx = worker.begin().await.unwrap();
     sqlx::query("select job_enqueue_for($1, 'idempotency.purge', dedup_key => 'k-rolled-back')")
         .bind(tenant)
@@ -1012,6 +1029,7 @@ async fn an_enqueue_notifies_only_while_a_worker_waits() {
         .unwrap();
     tx.rollback().await.unwrap();
     assert!(!notified(&mut listener).await, "a NOTIFY for a rollback");
+    assert_eq!(listed().await, 1, "a rollback took the worker off the list");
     // A job for later wakes nobody (the poll finds it when it is due).
     sqlx::query("select job_enqueue_for($1, 'idempotency.purge', run_at => now() + interval '1 hour', dedup_key => 'k-later')")
         .bind(tenant)
@@ -1022,10 +1040,11 @@ async fn an_enqueue_notifies_only_while_a_worker_waits() {
         !notified(&mut listener).await,
         "a NOTIFY for a job not yet due"
     );
+    assert_eq!(listed().await, 1);
 
     // Its slots full, the worker leaves the list: no NOTIFY again.
     assert!(listen(None).await, "taken off the list");
-    enqueue("k-3").await;
+    enqueue("k-4").await;
     assert!(
         !notified(&mut listener).await,
         "a NOTIFY after the worker left"
@@ -1037,7 +1056,7 @@ async fn an_enqueue_notifies_only_while_a_worker_waits() {
         .execute(&db.owner)
         .await
         .unwrap();
-    enqueue("k-4").await;
+    enqueue("k-5").await;
     assert!(
         !notified(&mut listener).await,
         "a NOTIFY for an expired listing"
