@@ -44,12 +44,13 @@ comment on view v_jobs is
   'Background jobs the caller may read (RLS of jobs): status, attempts, progress and the last error.';
 grant select on v_jobs to bizos_authenticated;
 
--- job_listen(worker, ttl_secs) -> whether the worker was listed before:
--- the worker waits for jobs (it has free slots and LISTENs on bizos_jobs)
--- until now() + ttl_secs unless it renews; ttl_secs NULL takes it off the
+-- job_listen(worker, ttl_secs, kinds) -> whether the worker was listed
+-- before: the worker waits for jobs of these kinds (NULL: any; it has free
+-- slots and LISTENs on bizos_jobs) until now() + ttl_secs unless it
+-- renews; ttl_secs NULL takes it off the
 -- list (its slots are full, or it stops). Listing is what makes an enqueue
 -- send a NOTIFY (job_wake), which takes the worker off the list again.
-create or replace function job_listen(worker text, ttl_secs double precision)
+create or replace function job_listen(worker text, ttl_secs double precision, kinds text[] default null)
 returns boolean
 language plpgsql
 security definer
@@ -70,19 +71,21 @@ begin
   select true into v_was from job_listeners l where l.worker = job_listen.worker and l.listening_until > now();
   -- Listings of workers that died long ago (an enqueue takes a live one only).
   delete from job_listeners l where l.listening_until < now() - interval '1 hour';
-  insert into job_listeners as l (worker, listening_until)
-  values (job_listen.worker, now() + make_interval(secs => ttl_secs))
-  on conflict on constraint job_listeners_pkey do update set listening_until = excluded.listening_until;
+  insert into job_listeners as l (worker, listening_until, kinds)
+  values (job_listen.worker, now() + make_interval(secs => ttl_secs), job_listen.kinds)
+  on conflict on constraint job_listeners_pkey
+  do update set listening_until = excluded.listening_until, kinds = excluded.kinds;
   return coalesce(v_was, false);
 end
 $$;
-select pin_search_path('job_listen(text, double precision)');
-revoke execute on function job_listen(text, double precision) from public;
-grant execute on function job_listen(text, double precision) to bizos_worker;
-comment on function job_listen(text, double precision) is
-  'Worker: lists it as waiting for jobs for ttl_secs (NULL: takes it off the list); returns whether it was listed. Enqueues notify only while a worker is listed.';
+select pin_search_path('job_listen(text, double precision, text[])');
+revoke execute on function job_listen(text, double precision, text[]) from public;
+grant execute on function job_listen(text, double precision, text[]) to bizos_worker;
+comment on function job_listen(text, double precision, text[]) is
+  'Worker: lists it as waiting for jobs of the kinds (NULL: any) for ttl_secs (NULL: takes it off the list); returns whether it was listed. Enqueues notify only while a worker of their kind is listed.';
 
--- job_wake(kind): wakes one waiting worker, if any: takes it off the
+-- job_wake(kind): wakes one worker waiting for jobs of the kind (the
+-- wake-ups 'retry' and 'released' any), if any: takes it off the
 -- list (job_listeners) and sends a NOTIFY on bizos_jobs, delivered at
 -- commit (never for a rollback, which also puts the worker back on the
 -- list). A NOTIFY serialises commits cluster-wide, so an enqueue notifies
@@ -99,6 +102,8 @@ begin
     delete from job_listeners l
      where l.ctid = (select w.ctid from job_listeners w
                       where w.listening_until > now()
+                        and (w.kinds is null or job_wake.kind = any (w.kinds)
+                             or job_wake.kind in ('retry', 'released'))
                       limit 1
                         for update skip locked);
     if found then

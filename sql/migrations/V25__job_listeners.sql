@@ -9,6 +9,9 @@ create table job_listeners (
   -- The registration holds until then; a waiting worker renews it, so a
   -- worker that died stops costing enqueues a NOTIFY soon after.
   listening_until timestamptz not null,
+  -- The kinds it has handlers for (NULL: any): a job of another kind
+  -- does not wake it.
+  kinds         text[],
   constraint job_listeners_pkey primary key (worker),
   constraint job_listeners_worker_check check (length(worker) between 1 and 200)
 );

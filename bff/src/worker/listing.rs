@@ -24,6 +24,8 @@ const MIN_TTL: Duration = Duration::from_secs(60);
 
 pub(super) struct Listing {
     worker: Arc<str>,
+    /// The kinds it has handlers for: a job of another kind does not wake it.
+    kinds: Vec<String>,
     ttl: Duration,
     /// When the listing needs renewing; None: list (again) before waiting.
     renew_at: Option<Instant>,
@@ -35,9 +37,10 @@ impl Listing {
     /// A worker not yet listed. The listing lasts at least three poll
     /// intervals, so a waiting worker (which wakes every poll interval)
     /// renews it in time, and one that died drops off soon after.
-    pub(super) fn new(worker: Arc<str>, poll_interval: Duration) -> Self {
+    pub(super) fn new(worker: Arc<str>, kinds: Vec<String>, poll_interval: Duration) -> Self {
         Listing {
             worker,
+            kinds,
             ttl: MIN_TTL.max(poll_interval * 3),
             renew_at: None,
             listed: false,
@@ -51,9 +54,10 @@ impl Listing {
         if self.renew_at.is_some_and(|at| Instant::now() < at) {
             return false;
         }
-        let listed: Result<bool, sqlx::Error> = sqlx::query_scalar("select job_listen($1, $2)")
+        let listed: Result<bool, sqlx::Error> = sqlx::query_scalar("select job_listen($1, $2, $3)")
             .bind(&*self.worker)
             .bind(self.ttl.as_secs_f64())
+            .bind(&self.kinds)
             .fetch_one(pool)
             .await;
         match listed {
@@ -102,9 +106,9 @@ mod tests {
 
     #[test]
     fn a_listing_outlives_three_poll_intervals_and_at_least_a_minute() {
-        let short = Listing::new(Arc::from("w"), Duration::from_secs(5));
+        let short = Listing::new(Arc::from("w"), vec![], Duration::from_secs(5));
         assert_eq!(short.ttl, Duration::from_secs(60));
-        let long = Listing::new(Arc::from("w"), Duration::from_secs(40));
+        let long = Listing::new(Arc::from("w"), vec![], Duration::from_secs(40));
         assert_eq!(long.ttl, Duration::from_secs(120));
     }
 }

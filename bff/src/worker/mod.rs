@@ -384,7 +384,8 @@ impl Worker {
         let mut schedules = tokio::time::interval(self.settings.schedules_every);
         schedules.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.health.set_ready(true);
-        let mut listing = listing::Listing::new(worker.clone(), self.settings.poll_interval);
+        let mut listing =
+            listing::Listing::new(worker.clone(), kinds.clone(), self.settings.poll_interval);
 
         loop {
             let free = self.settings.concurrency.saturating_sub(tasks.len());

@@ -1042,6 +1042,18 @@ async fn an_enqueue_notifies_only_while_a_worker_waits() {
     );
     assert_eq!(listed().await, 1);
 
+    // A worker waiting for other kinds only is not woken by this one.
+    sqlx::query("select job_listen('w-1', 60, array['email.send'])")
+        .execute(&worker)
+        .await
+        .unwrap();
+    enqueue("k-other-kind").await;
+    assert!(
+        !notified(&mut listener).await,
+        "a NOTIFY for a worker without a handler of the kind"
+    );
+    assert_eq!(listed().await, 1, "woken for a kind it does not run");
+
     // Its slots full, the worker leaves the list: no NOTIFY again.
     assert!(listen(None).await, "taken off the list");
     enqueue("k-4").await;
