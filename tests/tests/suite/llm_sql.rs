@@ -188,13 +188,14 @@ async fn race(
         tasks.push(tokio::spawn(async move {
             let mut tx = user_tx(&pool, &who).await;
             barrier.wait().await;
-            let out = sqlx::query_scalar::<_, Value>("select llm_begin($1, $2, $3, null, $4, null)")
-                .bind(who.tenant_id)
-                .bind(who.user_id)
-                .bind(feature)
-                .bind(est_tokens)
-                .fetch_one(&mut *tx)
-                .await;
+            let out =
+                sqlx::query_scalar::<_, Value>("select llm_begin($1, $2, $3, null, $4, null)")
+                    .bind(who.tenant_id)
+                    .bind(who.user_id)
+                    .bind(feature)
+                    .bind(est_tokens)
+                    .fetch_one(&mut *tx)
+                    .await;
             match out {
                 Ok(v) => {
                     tx.commit().await?;
@@ -303,11 +304,20 @@ async fn limits_hold_exactly_under_50_concurrent_callers() {
         ),
         3
     );
-    assert_eq!(used(&db, tenant, "rag_answer", users[0].user_id, "day").await, 3);
-    assert_eq!(used(&db, tenant, "rag_answer", users[1].user_id, "day").await, 3);
+    assert_eq!(
+        used(&db, tenant, "rag_answer", users[0].user_id, "day").await,
+        3
+    );
+    assert_eq!(
+        used(&db, tenant, "rag_answer", users[1].user_id, "day").await,
+        3
+    );
     assert_eq!(used(&db, tenant, "rag_answer", NIL, "day").await, 6);
     assert_eq!(used(&db, tenant, "rag_answer", NIL, "month").await, 60);
-    assert_eq!(used(&db, tenant, "rag_answer", users[0].user_id, "month").await, 30);
+    assert_eq!(
+        used(&db, tenant, "rag_answer", users[0].user_id, "month").await,
+        30
+    );
 
     // Tokens a month: 1000 tokens, 100 each: 10 of 50.
     let results = race(&pool, ten_users_five_times(&users), "digest", 100).await;
@@ -363,7 +373,10 @@ async fn tokens_settle_to_the_actual_and_a_failed_generation_is_given_back() {
     // Reserved: one generation, the estimate.
     let r1 = reservation(&begin(&pool, &alice, "digest", None, 300).await.unwrap());
     assert_eq!(used(&db, tenant, "digest", NIL, "month").await, 300);
-    assert_eq!(used(&db, tenant, "digest", alice.user_id, "month").await, 300);
+    assert_eq!(
+        used(&db, tenant, "digest", alice.user_id, "month").await,
+        300
+    );
     assert_eq!(used(&db, tenant, "digest", NIL, "day").await, 1);
 
     // A bad attempt is refused naming it, and changes nothing.
@@ -398,7 +411,10 @@ async fn tokens_settle_to_the_actual_and_a_failed_generation_is_given_back() {
     .unwrap();
     assert_eq!(done["call_ids"].as_array().unwrap().len(), 2);
     assert_eq!(used(&db, tenant, "digest", NIL, "month").await, 120);
-    assert_eq!(used(&db, tenant, "digest", alice.user_id, "month").await, 120);
+    assert_eq!(
+        used(&db, tenant, "digest", alice.user_id, "month").await,
+        120
+    );
     assert_eq!(used(&db, tenant, "digest", NIL, "day").await, 1);
     assert_eq!(open_reservations(&db, tenant).await, 0);
 
@@ -411,13 +427,19 @@ async fn tokens_settle_to_the_actual_and_a_failed_generation_is_given_back() {
         &pool,
         &alice,
         r2,
-        json!([attempt("gemini", "gemini-2.0-flash", "error", 0, 0), fallback()]),
+        json!([
+            attempt("gemini", "gemini-2.0-flash", "error", 0, 0),
+            fallback()
+        ]),
         None,
     )
     .await
     .unwrap();
     assert_eq!(used(&db, tenant, "digest", NIL, "month").await, 120);
-    assert_eq!(used(&db, tenant, "digest", alice.user_id, "month").await, 120);
+    assert_eq!(
+        used(&db, tenant, "digest", alice.user_id, "month").await,
+        120
+    );
     assert_eq!(used(&db, tenant, "digest", NIL, "day").await, 1);
     assert_eq!(used(&db, tenant, "digest", alice.user_id, "day").await, 1);
 
@@ -483,7 +505,13 @@ async fn tokens_settle_to_the_actual_and_a_failed_generation_is_given_back() {
     let outcomes: Vec<(&str, i16)> = rows.iter().map(|r| (r.0.as_str(), r.1)).collect();
     assert_eq!(
         outcomes,
-        [("error", 1), ("ok", 2), ("error", 1), ("fallback", 2), ("ok", 1)]
+        [
+            ("error", 1),
+            ("ok", 2),
+            ("error", 1),
+            ("fallback", 2),
+            ("ok", 1)
+        ]
     );
     assert_eq!(rows[0].2, Some(alice.user_id));
     assert_eq!(rows[4].2, Some(bob.user_id));
@@ -544,7 +572,9 @@ async fn the_ledger_prices_each_call_at_the_price_in_force() {
         }
     };
     let exact = |got: &Option<String>, want: &str| {
-        let got = got.as_deref().unwrap_or_else(|| panic!("no cost, want {want}"));
+        let got = got
+            .as_deref()
+            .unwrap_or_else(|| panic!("no cost, want {want}"));
         let db = &db;
         let (got, want) = (got.to_owned(), want.to_owned());
         async move {
@@ -742,7 +772,14 @@ async fn the_margin_is_revenue_minus_ai_cost_in_idr_by_tenant_local_month() {
     )
     .await;
 
-    type Row = (Uuid, String, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+    type Row = (
+        Uuid,
+        String,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+    );
     let rows: Vec<Row> = sqlx::query_as(
         "select tenant_id, month::text, revenue::float8, ai_cost_idr::float8, margin_idr::float8, revenue_idr::float8
            from v_llm_margin_monthly where month < '2025-01-01' order by tenant_id, month",
@@ -751,12 +788,54 @@ async fn the_margin_is_revenue_minus_ai_cost_in_idr_by_tenant_local_month() {
     .await
     .unwrap();
     let mut want: Vec<Row> = vec![
-        (jakarta, "2023-12-01".into(), Some(1_500_000.0), None, None, Some(1_500_000.0)),
-        (jakarta, "2024-01-01".into(), Some(1_500_000.0), Some(8_000.0), Some(1_492_000.0), Some(1_500_000.0)),
-        (jakarta, "2024-02-01".into(), Some(1_500_000.0), Some(5_050.0), Some(1_494_950.0), Some(1_500_000.0)),
-        (new_york, "2024-01-01".into(), Some(100.0), Some(32_000.0), Some(1_568_000.0), Some(1_600_000.0)),
-        (new_york, "2024-03-01".into(), Some(100.0), None, None, Some(1_620_000.0)),
-        (no_plan, "2024-01-01".into(), None, Some(16_000.0), None, None),
+        (
+            jakarta,
+            "2023-12-01".into(),
+            Some(1_500_000.0),
+            None,
+            None,
+            Some(1_500_000.0),
+        ),
+        (
+            jakarta,
+            "2024-01-01".into(),
+            Some(1_500_000.0),
+            Some(8_000.0),
+            Some(1_492_000.0),
+            Some(1_500_000.0),
+        ),
+        (
+            jakarta,
+            "2024-02-01".into(),
+            Some(1_500_000.0),
+            Some(5_050.0),
+            Some(1_494_950.0),
+            Some(1_500_000.0),
+        ),
+        (
+            new_york,
+            "2024-01-01".into(),
+            Some(100.0),
+            Some(32_000.0),
+            Some(1_568_000.0),
+            Some(1_600_000.0),
+        ),
+        (
+            new_york,
+            "2024-03-01".into(),
+            Some(100.0),
+            None,
+            None,
+            Some(1_620_000.0),
+        ),
+        (
+            no_plan,
+            "2024-01-01".into(),
+            None,
+            Some(16_000.0),
+            None,
+            None,
+        ),
     ];
     want.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     assert_eq!(rows, want);
@@ -790,18 +869,24 @@ async fn the_margin_is_revenue_minus_ai_cost_in_idr_by_tenant_local_month() {
     .unwrap();
     assert_eq!(
         days,
-        [("2024-01-31".into(), 1, 0.5), ("2024-02-01".into(), 1, 0.25)]
+        [
+            ("2024-01-31".into(), 1, 0.5),
+            ("2024-02-01".into(), 1, 0.25)
+        ]
     );
 
     // Analysts and BI read the same numbers in `analytics`; request roles
     // do not read the margin at all.
-    for view in ["v_llm_margin_monthly", "v_llm_cost_monthly", "v_llm_cost_daily"] {
-        let want: Vec<String> = sqlx::query_scalar(&format!(
-            "select t::text from {view} t order by 1"
-        ))
-        .fetch_all(&db.owner)
-        .await
-        .unwrap();
+    for view in [
+        "v_llm_margin_monthly",
+        "v_llm_cost_monthly",
+        "v_llm_cost_daily",
+    ] {
+        let want: Vec<String> =
+            sqlx::query_scalar(&format!("select t::text from {view} t order by 1"))
+                .fetch_all(&db.owner)
+                .await
+                .unwrap();
         assert!(!want.is_empty(), "{view}");
         for login in ["bizos_analyst", "bizos_bi"] {
             let got: Vec<String> = sqlx::query_scalar(&format!(
@@ -988,7 +1073,10 @@ async fn keys_limits_and_other_tenants_are_guarded() {
         (code(&err), field(&err)),
         ("P0001".into(), Some("feature".into()))
     );
-    assert!(message(&err).starts_with("feature: must be one of chat, digest"), "{err}");
+    assert!(
+        message(&err).starts_with("feature: must be one of chat, digest"),
+        "{err}"
+    );
 
     // Limits: the tenant scope is the operator's.
     let set = |who: Caller, t: Uuid, scope: &'static str, gens: Option<i32>| {
@@ -1009,7 +1097,9 @@ async fn keys_limits_and_other_tenants_are_guarded() {
             out
         }
     };
-    let err = set(admin.clone(), tenant, "tenant", Some(100)).await.unwrap_err();
+    let err = set(admin.clone(), tenant, "tenant", Some(100))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "42501", "{err}");
     // The default of segment_content is 10 a day per business (seed 003):
     // a user limit within it is the super admin's to set, not above it,
@@ -1027,7 +1117,11 @@ async fn keys_limits_and_other_tenants_are_guarded() {
             "generations_per_day: must not be above the tenant limit of 10"
         );
     }
-    for (who, t) in [(director.clone(), tenant), (alice.clone(), tenant), (admin.clone(), other)] {
+    for (who, t) in [
+        (director.clone(), tenant),
+        (alice.clone(), tenant),
+        (admin.clone(), other),
+    ] {
         let err = set(who, t, "user", Some(1)).await.unwrap_err();
         assert_eq!(code(&err), "42501", "{err}");
     }
@@ -1114,10 +1208,11 @@ async fn routes_and_providers_are_data_the_owner_sets() {
             "2 gemini gemini https://generativelanguage.googleapis.com/v1beta gemini-2.0-flash",
         ]
     );
-    let err = sqlx::query("select llm_route_set('chat', '[{\"provider\": \"nope\", \"model\": \"m\"}]')")
-        .execute(&db.owner)
-        .await
-        .unwrap_err();
+    let err =
+        sqlx::query("select llm_route_set('chat', '[{\"provider\": \"nope\", \"model\": \"m\"}]')")
+            .execute(&db.owner)
+            .await
+            .unwrap_err();
     assert_eq!(field(&err).as_deref(), Some("chain[0].provider"), "{err}");
     let err = sqlx::query("select * from llm_route('poetry')")
         .execute(&db.owner)
@@ -1139,7 +1234,11 @@ async fn usage_is_read_by_admins_and_directors_per_day_month_feature_and_model()
         ("chat", "gpt-4o-mini", 200),
         ("digest", "gpt-4o-mini", 300),
     ] {
-        let provider = if model.starts_with("gemini") { "gemini" } else { "openai" };
+        let provider = if model.starts_with("gemini") {
+            "gemini"
+        } else {
+            "openai"
+        };
         let r = reservation(&begin(&pool, &alice, feature, None, 10).await.unwrap());
         finish(
             &pool,
@@ -1168,7 +1267,12 @@ async fn usage_is_read_by_admins_and_directors_per_day_month_feature_and_model()
     let by_feature = usage(admin.clone(), "feature").await;
     let calls: Vec<(String, f64)> = by_feature
         .iter()
-        .map(|r| (r["feature"].as_str().unwrap().to_owned(), num(&r["tokens_in"])))
+        .map(|r| {
+            (
+                r["feature"].as_str().unwrap().to_owned(),
+                num(&r["tokens_in"]),
+            )
+        })
         .collect();
     assert_eq!(
         calls,
