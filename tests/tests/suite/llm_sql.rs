@@ -979,7 +979,8 @@ async fn keys_limits_and_other_tenants_are_guarded() {
     // The BFF's and the worker's logins get the material, outside any
     // user transaction; revoked keys are gone from it.
     for login in ["bizos_app", "bizos_worker"] {
-        let rows: Vec<(Uuid, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String)> = sqlx::query_as(
+        type Material = (Uuid, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String);
+        let rows: Vec<Material> = sqlx::query_as(
             "select key_id, ciphertext, nonce, wrapped_dek, dek_nonce, master_key_id
                from llm_key_material($1, 'openai')",
         )
