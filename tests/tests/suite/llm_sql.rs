@@ -396,13 +396,15 @@ async fn tokens_settle_to_the_actual_and_a_failed_generation_is_given_back() {
     assert_eq!(open_reservations(&db, tenant).await, 1);
     assert_eq!(ledger_rows(&db, tenant).await, 0);
 
-    // Settled: a failed attempt, then an ok one of 50 + 70 tokens.
+    // Settled: a failed attempt (an answer that did not validate, 5 + 7
+    // tokens, which the month budget does not count), then an ok one of
+    // 50 + 70 tokens.
     let done = finish(
         &pool,
         &alice,
         r1,
         json!([
-            attempt("gemini", "gemini-2.0-flash", "error", 0, 0),
+            attempt("gemini", "gemini-2.0-flash", "error", 5, 7),
             attempt("openai", "gpt-4o-mini", "ok", 50, 70)
         ]),
         None,
@@ -755,8 +757,9 @@ async fn the_margin_is_revenue_minus_ai_cost_in_idr_by_tenant_local_month() {
                ('USD', '2024-01-01', 16000), ('USD', '2024-02-01', 16200);
              insert into llm_calls (tenant_id, created_at, feature, provider, model, key_ref, tokens_in, tokens_out,
                                     outcome, cost, currency) values
-               -- December 2023: no rate yet.
+               -- December 2023: no USD rate yet (the IDR call alone is no total).
                ('{jakarta}', '2023-12-10 05:00+00', 'chat', 'openai', 'gpt-4o-mini', 'platform:0', 1, 1, 'ok', 1.0, 'USD'),
+               ('{jakarta}', '2023-12-11 05:00+00', 'digest', 'local', 'idr-model', 'platform:0', 1, 1, 'ok', 500, 'IDR'),
                -- 23:59:59 on 31 January in Jakarta (UTC+7)...
                ('{jakarta}', '2024-01-31 16:59:59+00', 'chat', 'openai', 'gpt-4o-mini', 'platform:0', 1, 1, 'ok', 0.5, 'USD'),
                -- ... and midnight of 1 February there.
