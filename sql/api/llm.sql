@@ -250,17 +250,18 @@ begin
     perform raise_field('cache_key', 'must be 32 bytes (SHA-256)');
   end if;
 
-  -- A live answer of this tenant: free, and no limit is consumed.
+  -- A live answer of this tenant: free, and no limit is consumed. The hit
+  -- is its ledger row (no update of the entry: concurrent hits of one
+  -- entry never queue on its row lock).
   if llm_begin.cache_key is not null then
-    update llm_cache c set hits = c.hits + 1
-     where c.tenant_id = llm_begin.tenant_id and c.cache_key = llm_begin.cache_key and c.expires_at > now()
-    returning c.* into v_entry;
+    select c.* into v_entry from llm_cache c
+     where c.tenant_id = llm_begin.tenant_id and c.cache_key = llm_begin.cache_key and c.expires_at > now();
     if found then
       insert into llm_calls as l (tenant_id, user_id, feature, provider, model, key_ref, tokens_in, tokens_out,
-                                  outcome, cost, currency, request_id)
+                                  outcome, cost, currency, request_id, cache_key)
       values (llm_begin.tenant_id, llm_begin.user_id, v_feature.code, v_entry.provider, v_entry.model, 'cache',
               v_entry.tokens_in, v_entry.tokens_out, 'cache_hit', 0,
-              (llm_price_at(v_entry.provider, v_entry.model, now())).currency, v_request)
+              (llm_price_at(v_entry.provider, v_entry.model, now())).currency, v_request, v_entry.cache_key)
       returning l.call_id into v_call;
       return jsonb_build_object('cached', v_entry.response, 'call_id', v_call,
                                 'provider', v_entry.provider, 'model', v_entry.model);
@@ -565,6 +566,18 @@ create or replace view v_llm_keys with (security_invoker = true) as
 comment on view v_llm_keys is
   'A tenant''s own provider keys, metadata only (never the key or its encryption): the tenant''s super_admins.';
 grant select on v_llm_keys to bizos_authenticated;
+
+-- The tenant's cache entries with their hits (ledger rows of the entry
+-- since it was stored); not the answers. RLS: super_admins and directors.
+create or replace view v_llm_cache with (security_invoker = true) as
+  select c.tenant_id, c.cache_key, c.feature, c.provider, c.model, c.tokens_in, c.tokens_out, c.created_at,
+         c.expires_at,
+         (select count(*) from llm_calls l
+           where l.tenant_id = c.tenant_id and l.cache_key = c.cache_key and l.created_at >= c.created_at) as hits
+    from llm_cache c;
+comment on view v_llm_cache is
+  'AI cache entries of the tenant (not the answers) with their hits: the cache_hit rows of the ledger since the entry was stored.';
+grant select on v_llm_cache to bizos_authenticated;
 
 -- Internal: the caller must be a super_admin of a tenant (claims).
 create or replace function llm_require_super_admin() returns void

@@ -385,7 +385,6 @@ create table llm_cache (
   tokens_out bigint      not null default 0,
   created_at timestamptz not null default now(),
   expires_at timestamptz not null,
-  hits       bigint      not null default 0,
   updated_at timestamptz not null default now(),
   constraint llm_cache_pkey primary key (tenant_id, cache_key),
   constraint llm_cache_tenant_id_fkey foreign key (tenant_id) references tenants (tenant_id) on delete cascade,
@@ -393,11 +392,10 @@ create table llm_cache (
   constraint llm_cache_cache_key_check check (length(cache_key) = 32),
   constraint llm_cache_provider_check check (provider ~ '^[a-z][a-z0-9_-]{0,39}$'),
   constraint llm_cache_model_check check (length(model) between 1 and 200),
-  constraint llm_cache_tokens_check check (tokens_in >= 0 and tokens_out >= 0),
-  constraint llm_cache_hits_check check (hits >= 0)
+  constraint llm_cache_tokens_check check (tokens_in >= 0 and tokens_out >= 0)
 );
 comment on table llm_cache is
-  'Answers per tenant by the hash of (model, masked messages, parameters), until expires_at: a hit (llm_begin) is free and consumes no limit. Never shared across tenants.';
+  'Answers per tenant by the hash of (model, masked messages, parameters), until expires_at: a hit (llm_begin) is free and consumes no limit. Never shared across tenants. Hits are ledger rows (llm_calls.cache_key; v_llm_cache counts them), so concurrent hits of one entry never wait for each other.';
 create index llm_cache_expires_at_idx on llm_cache (expires_at);
 create trigger llm_cache_stamp_timestamps before insert or update on llm_cache
   for each row execute function stamp_timestamps();
@@ -439,6 +437,8 @@ create table llm_calls (
   -- its place in the chain tried.
   reservation_id uuid,
   attempt        smallint,
+  -- The cache entry a cache hit answered from.
+  cache_key      bytea,
   constraint llm_calls_pkey primary key (tenant_id, call_id),
   constraint llm_calls_tenant_id_fkey foreign key (tenant_id) references tenants (tenant_id) on delete cascade,
   constraint llm_calls_feature_fkey foreign key (feature) references llm_features (code),
@@ -453,11 +453,14 @@ create table llm_calls (
   constraint llm_calls_cost_check check (cost >= 0 and (cost = 0 or currency is not null)),
   constraint llm_calls_currency_check check (currency ~ '^[A-Z]{3}$'),
   constraint llm_calls_request_id_check check (length(request_id) <= 200),
-  constraint llm_calls_attempt_check check (attempt between 1 and 100)
+  constraint llm_calls_attempt_check check (attempt between 1 and 100),
+  constraint llm_calls_cache_key_check check (cache_key is null or (length(cache_key) = 32 and outcome = 'cache_hit'))
 );
 comment on table llm_calls is
   'The AI usage ledger (AI-5): every attempt of the gateway, cache hit and deterministic fallback, with tenant, user, feature, provider, model, key reference (never the key), tokens, latency, outcome and cost from llm_prices. Append-only.';
 create index llm_calls_created_at_idx on llm_calls (tenant_id, created_at);
+-- The hits of a cache entry (v_llm_cache).
+create index llm_calls_cache_key_idx on llm_calls (tenant_id, cache_key, created_at) where cache_key is not null;
 
 alter table llm_calls enable row level security;
 -- The tenant's super_admins and directors read it; nobody writes it but

@@ -689,7 +689,7 @@ async fn a_cache_hit_is_free_an_expired_entry_misses_and_no_tenant_hits_anothers
     assert_eq!(open_reservations(&db, tenant).await, 0);
     let hits = scalar_i64(
         &db,
-        &format!("select hits from llm_cache where tenant_id = '{tenant}'"),
+        &format!("select hits from v_llm_cache where tenant_id = '{tenant}'"),
     )
     .await;
     assert_eq!(hits, 1);
@@ -725,7 +725,7 @@ async fn a_cache_hit_is_free_an_expired_entry_misses_and_no_tenant_hits_anothers
     let again = begin(&pool, &alice, "chat", Some(&key), 40).await.unwrap();
     assert!(again.get("cached").is_none(), "{again}");
     let r = reservation(&again);
-    // Cached anew, the hit counter starts over.
+    // Cached anew: its hits start over.
     finish(
         &pool,
         &alice,
@@ -737,6 +737,12 @@ async fn a_cache_hit_is_free_an_expired_entry_misses_and_no_tenant_hits_anothers
     .unwrap();
     let hit = begin(&pool, &alice, "chat", Some(&key), 40).await.unwrap();
     assert_eq!(hit["cached"], "Halo lagi");
+    let hits = scalar_i64(
+        &db,
+        &format!("select hits from v_llm_cache where tenant_id = '{tenant}'"),
+    )
+    .await;
+    assert_eq!(hits, 1);
 }
 
 #[tokio::test]
