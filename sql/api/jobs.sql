@@ -10,9 +10,11 @@
 --                        the worker's login (bizos_worker) only
 --   job_cancel, job_retry  the job's creator or a super_admin of its tenant
 --                        (bizos_authenticated), or the owner (CLI)
--- A NOTIFY on channel bizos_jobs (payload: the kind) wakes idle workers; it
--- is delivered when the enqueuing transaction commits, never before and
--- never for a rollback.
+--   job_listen           the worker's login: it waits for jobs (or no longer)
+-- A NOTIFY on channel bizos_jobs (payload: the kind) wakes waiting workers;
+-- it is delivered when the enqueuing transaction commits, never before and
+-- never for a rollback, and sent only while a worker is listed as waiting
+-- (job_wake: a NOTIFY serialises commits cluster-wide).
 
 -- Notes the tenant of a new job for the round-robin of job_claim.
 create or replace function jobs_note_tenant() returns trigger
@@ -41,6 +43,75 @@ create or replace view v_jobs with (security_invoker = true) as
 comment on view v_jobs is
   'Background jobs the caller may read (RLS of jobs): status, attempts, progress and the last error.';
 grant select on v_jobs to bizos_authenticated;
+
+-- job_listen(worker, ttl_secs) -> whether the worker was listed before:
+-- the worker waits for jobs (it has free slots and LISTENs on bizos_jobs)
+-- until now() + ttl_secs unless it renews; ttl_secs NULL takes it off the
+-- list (its slots are full, or it stops). Listing is what makes an enqueue
+-- send a NOTIFY (job_wake), which takes the worker off the list again.
+create or replace function job_listen(worker text, ttl_secs double precision)
+returns boolean
+language plpgsql
+security definer
+as $$
+declare
+  v_was boolean;
+begin
+  if worker is null or length(worker) not between 1 and 200 then
+    raise exception using errcode = 'P0001', column = 'worker', message = 'worker: must be 1 to 200 characters';
+  end if;
+  if ttl_secs is null then
+    delete from job_listeners l where l.worker = job_listen.worker;
+    return found;
+  end if;
+  if ttl_secs not between 1 and 86400 then
+    raise exception using errcode = 'P0001', column = 'ttl_secs', message = 'ttl_secs: must be between 1 and 86400';
+  end if;
+  select true into v_was from job_listeners l where l.worker = job_listen.worker and l.listening_until > now();
+  -- Listings of workers that died long ago (an enqueue takes a live one only).
+  delete from job_listeners l where l.listening_until < now() - interval '1 hour';
+  insert into job_listeners as l (worker, listening_until)
+  values (job_listen.worker, now() + make_interval(secs => ttl_secs))
+  on conflict on constraint job_listeners_pkey do update set listening_until = excluded.listening_until;
+  return coalesce(v_was, false);
+end
+$$;
+select pin_search_path('job_listen(text, double precision)');
+revoke execute on function job_listen(text, double precision) from public;
+grant execute on function job_listen(text, double precision) to bizos_worker;
+comment on function job_listen(text, double precision) is
+  'Worker: lists it as waiting for jobs for ttl_secs (NULL: takes it off the list); returns whether it was listed. Enqueues notify only while a worker is listed.';
+
+-- job_wake(kind): wakes one waiting worker, if any: takes it off the
+-- list (job_listeners) and sends a NOTIFY on bizos_jobs, delivered at
+-- commit (never for a rollback, which also puts the worker back on the
+-- list). A NOTIFY serialises commits cluster-wide, so an enqueue notifies
+-- only when a worker waits, and a waiting worker is woken once: enqueues
+-- that run meanwhile find it taken (SKIP LOCKED, no wait) or gone and send
+-- nothing; the woken worker claims what is due, and lists itself again
+-- (then claims once more) before it next waits.
+create or replace function job_wake(kind text) returns void
+language plpgsql
+security definer
+as $$
+begin
+  if exists (select 1 from job_listeners l where l.listening_until > now()) then
+    delete from job_listeners l
+     where l.ctid = (select w.ctid from job_listeners w
+                      where w.listening_until > now()
+                      limit 1
+                        for update skip locked);
+    if found then
+      perform pg_notify('bizos_jobs', kind);
+    end if;
+  end if;
+end
+$$;
+select pin_search_path('job_wake(text)');
+revoke execute on function job_wake(text) from public;
+grant execute on function job_wake(text) to bizos_authenticated, bizos_worker;
+comment on function job_wake(text) is
+  'Internal: wakes one waiting worker (takes it off job_listeners, NOTIFY bizos_jobs at commit); nothing when none waits. The wake-up of job_insert, job_retry, job_release and job_fail.';
 
 -- The shared body of job_enqueue and job_enqueue_for: checks, inserts (or
 -- finds the job with the same dedup key), notifies. Not callable by
@@ -89,7 +160,9 @@ begin
     end if;
     return v_id;
   end if;
-  perform pg_notify('bizos_jobs', v_kind.kind);
+  if coalesce(job_insert.run_at, now()) <= now() then
+    perform job_wake(v_kind.kind);
+  end if;
   return v_id;
 end
 $$;
@@ -192,10 +265,8 @@ security definer
 as $$
 declare
   v_tenant uuid;
-  v_job uuid;
   v_claimed integer := 0;
   v_round integer;
-  r jobs;
 begin
   if worker is null or length(worker) not between 1 and 200 then
     raise exception using errcode = 'P0001', column = 'worker', message = 'worker: must be 1 to 200 characters';
@@ -218,37 +289,40 @@ begin
   loop
     v_round := 0;
     for v_tenant in
+      -- (A tenant without a due job costs the one index probe of the
+      -- update below, no more than checking for one first would.)
       select t.tenant_id from job_tenants t
-       where exists (select 1 from jobs q where q.tenant_id = t.tenant_id and q.status = 'queued'
-                                            and q.run_at <= now() and (kinds is null or q.kind = any (kinds)))
        order by t.last_claimed_at nulls first, t.tenant_id
     loop
       exit when v_claimed >= max_jobs;
-      select q.job_id into v_job from jobs q
-       where q.tenant_id = v_tenant and q.status = 'queued' and q.run_at <= now()
-         and (kinds is null or q.kind = any (kinds))
-       order by q.priority desc, q.run_at, q.job_id
-       limit 1
-         for update skip locked;
-      continue when v_job is null;
+      -- The tenant's best due job that no other claimer holds, in one
+      -- statement with its lease.
       update jobs j
          set status = 'running', attempts = j.attempts + 1, locked_by = worker,
              locked_until = now() + make_interval(secs => k.lease_secs),
              started_at = coalesce(j.started_at, now()), finished_at = null
         from job_kinds k
-       where j.tenant_id = v_tenant and j.job_id = v_job and k.kind = j.kind
-      returning j.* into r;
-      update job_tenants t set last_claimed_at = clock_timestamp() where t.tenant_id = v_tenant;
+       where j.tenant_id = v_tenant
+         and j.job_id = (select q.job_id from jobs q
+                          where q.tenant_id = v_tenant and q.status = 'queued' and q.run_at <= now()
+                            and (kinds is null or q.kind = any (kinds))
+                          order by q.priority desc, q.run_at, q.job_id
+                          limit 1
+                            for update skip locked)
+         and k.kind = j.kind
+      returning j.job_id, j.tenant_id, j.kind, j.payload, j.attempts, j.max_attempts, j.created_by,
+                j.request_id, j.trace_context, j.progress_done, j.progress_total, k.lease_secs, j.locked_until
+           into job_id, tenant_id, kind, payload, attempt, max_attempts, created_by, request_id,
+                trace_context, progress_done, progress_total, lease_secs, locked_until;
+      continue when not found;
+      -- The round-robin's clock. A claimer serving the same tenant at this
+      -- moment holds the row and sets it too: skip it rather than wait.
+      update job_tenants t set last_claimed_at = clock_timestamp()
+       where t.ctid = (select s.ctid from job_tenants s where s.tenant_id = v_tenant
+                          for update skip locked);
       v_claimed := v_claimed + 1;
       v_round := v_round + 1;
-      job_id := r.job_id; tenant_id := r.tenant_id; kind := r.kind; payload := r.payload;
-      attempt := r.attempts; max_attempts := r.max_attempts; created_by := r.created_by;
-      request_id := r.request_id; trace_context := r.trace_context;
-      progress_done := r.progress_done; progress_total := r.progress_total;
-      lease_secs := (select k.lease_secs from job_kinds k where k.kind = r.kind);
-      locked_until := r.locked_until;
       return next;
-      v_job := null;
     end loop;
     exit when v_round = 0 or v_claimed >= max_jobs;
   end loop;
@@ -337,7 +411,7 @@ begin
   returning j.status into v_status;
   if v_status = 'queued' then
     -- Woken workers see it as not due yet and sleep until it is.
-    perform pg_notify('bizos_jobs', 'retry');
+    perform job_wake('retry');
   end if;
   return v_status;
 end
@@ -362,7 +436,7 @@ begin
          locked_by = null, locked_until = null
    where j.job_id = job_release.job_id and j.status = 'running' and j.locked_by = job_release.worker;
   if found then
-    perform pg_notify('bizos_jobs', 'released');
+    perform job_wake('released');
     return true;
   end if;
   return false;
@@ -446,7 +520,7 @@ begin
   end if;
   update jobs j set status = 'queued', attempts = 0, run_at = now(), finished_at = null
    where j.tenant_id = r.tenant_id and j.job_id = r.job_id;
-  perform pg_notify('bizos_jobs', r.kind);
+  perform job_wake(r.kind);
   return (select to_jsonb(v) from v_jobs v where v.tenant_id = r.tenant_id and v.job_id = r.job_id);
 end
 $$;

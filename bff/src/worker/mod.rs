@@ -5,8 +5,10 @@
 //! round-robin, priorities: all in the database), runs each job's
 //! [`Handler`] in a task of its own, heartbeats while it runs (extending the
 //! lease; a `false` means the job was cancelled or the lease lost, and the
-//! handler is dropped), then completes or fails it. It sleeps on LISTEN
-//! `bizos_jobs` (a NOTIFY arrives when an enqueuing transaction commits), so
+//! handler is dropped), then completes or fails it. With free slots and
+//! nothing due it lists itself as waiting (`job_listen`, [`listing`]) and
+//! sleeps on LISTEN `bizos_jobs` (an enqueue notifies while a worker is
+//! listed; the NOTIFY arrives when the enqueuing transaction commits), so
 //! an idle worker starts a new job within milliseconds; the poll interval is
 //! only a fallback (a lost connection, jobs whose `run_at` arrives).
 //!
@@ -29,6 +31,7 @@
 
 mod handlers;
 mod health;
+mod listing;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -381,6 +384,7 @@ impl Worker {
         let mut schedules = tokio::time::interval(self.settings.schedules_every);
         schedules.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.health.set_ready(true);
+        let mut listing = listing::Listing::new(worker.clone(), self.settings.poll_interval);
 
         loop {
             let free = self.settings.concurrency.saturating_sub(tasks.len());
@@ -414,6 +418,10 @@ impl Worker {
                 }
             }
             // All slots filled by due jobs: look again at once when one frees.
+            let full = free == 0 || claimed == free;
+            if full {
+                listing.busy(&self.pool).await;
+            }
             if claimed > 0 && claimed == free {
                 tokio::select! {
                     _ = &mut signal => break,
@@ -422,9 +430,15 @@ impl Worker {
                 }
                 continue;
             }
+            // Free slots and nothing due: wait for a NOTIFY. Newly listed,
+            // claim once more first (see listing.rs).
+            if !full && listing.waiting(&self.pool).await {
+                continue;
+            }
             tokio::select! {
                 _ = &mut signal => break,
                 n = self.listener.recv() => {
+                    listing.woken();
                     if let Err(e) = n {
                         tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
                         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -439,6 +453,7 @@ impl Worker {
         }
 
         self.health.set_ready(false);
+        listing.busy(&self.pool).await;
         tracing::info!(running = tasks.len(), grace = ?self.settings.shutdown_grace,
                        "stopping: no more claims; waiting for running jobs");
         let drained = tokio::time::timeout(self.settings.shutdown_grace, async {

@@ -949,3 +949,173 @@ async fn sigterm_releases_an_unfinished_job_without_counting_the_attempt() {
         1
     );
 }
+
+/// Whether a NOTIFY on bizos_jobs reaches `listener` within half a second.
+async fn notified(listener: &mut sqlx::postgres::PgListener) -> bool {
+    tokio::time::timeout(Duration::from_millis(500), listener.recv())
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn an_enqueue_notifies_only_while_a_worker_waits() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("acme").await;
+    let mut listener = sqlx::postgres::PgListener::connect(&db.url("bizos_owner"))
+        .await
+        .unwrap();
+    listener.listen("bizos_jobs").await.unwrap();
+    let worker = db.pool_as("bizos_worker");
+    let enqueue = |key: &'static str| {
+        let worker = worker.clone();
+        async move {
+            sqlx::query("select job_enqueue_for($1, 'idempotency.purge', dedup_key => $2)")
+                .bind(tenant)
+                .bind(key)
+                .execute(&worker)
+                .await
+                .unwrap();
+        }
+    };
+    let listen = |ttl: Option<f64>| {
+        let worker = worker.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>("select job_listen('w-1', $1)")
+                .bind(ttl)
+                .fetch_one(&worker)
+                .await
+                .unwrap()
+        }
+    };
+
+    // Nobody waits: no NOTIFY (the job is there all the same).
+    enqueue("k-1").await;
+    assert!(
+        !notified(&mut listener).await,
+        "a NOTIFY with no worker waiting"
+    );
+    assert_eq!(scalar::<i64>(&db, "select count(*) from jobs").await, 1);
+
+    // A worker waits: the next enqueue wakes it at commit and takes it off
+    // the list, so the enqueues after it send nothing until it lists
+    // itself again.
+    let listed = || async {
+        scalar::<i64>(
+            &db,
+            "select count(*) from job_listeners where worker = 'w-1'",
+        )
+        .await
+    };
+    assert!(!listen(Some(60.0)).await, "not listed before");
+    assert!(listen(Some(60.0)).await, "a renewal finds the listing");
+    enqueue("k-2").await;
+    assert!(
+        notified(&mut listener).await,
+        "no NOTIFY while a worker waits"
+    );
+    assert_eq!(listed().await, 0, "the woken worker is still listed");
+    enqueue("k-3").await;
+    assert!(
+        !notified(&mut listener).await,
+        "a second NOTIFY for one waiting worker"
+    );
+    assert!(!listen(Some(60.0)).await, "woken, it lists itself anew");
+    // A rollback sends nothing and leaves the worker waiting.
+    let mut tx = worker.begin().await.unwrap();
+    sqlx::query("select job_enqueue_for($1, 'idempotency.purge', dedup_key => 'k-rolled-back')")
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(!notified(&mut listener).await, "a NOTIFY for a rollback");
+    assert_eq!(listed().await, 1, "a rollback took the worker off the list");
+    // A job for later wakes nobody (the poll finds it when it is due).
+    sqlx::query("select job_enqueue_for($1, 'idempotency.purge', run_at => now() + interval '1 hour', dedup_key => 'k-later')")
+        .bind(tenant)
+        .execute(&worker)
+        .await
+        .unwrap();
+    assert!(
+        !notified(&mut listener).await,
+        "a NOTIFY for a job not yet due"
+    );
+    assert_eq!(listed().await, 1);
+
+    // Its slots full, the worker leaves the list: no NOTIFY again.
+    assert!(listen(None).await, "taken off the list");
+    enqueue("k-4").await;
+    assert!(
+        !notified(&mut listener).await,
+        "a NOTIFY after the worker left"
+    );
+
+    // A listing that ran out (its worker died) wakes nobody.
+    listen(Some(60.0)).await;
+    sqlx::query("update job_listeners set listening_until = now() - interval '1 second'")
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    enqueue("k-5").await;
+    assert!(
+        !notified(&mut listener).await,
+        "a NOTIFY for an expired listing"
+    );
+
+    // Checks name their field; users cannot list a worker.
+    let err = sqlx::query("select job_listen('w-1', 0)")
+        .execute(&worker)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bizos_tests::field(&err).as_deref(),
+        Some("ttl_secs"),
+        "{err}"
+    );
+    let user = db.create_user(tenant, "super_admin").await;
+    let mut tx = db.as_user(&user).await;
+    let err = sqlx::query("select job_listen('w-2', 60)")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert_eq!(bizos_tests::code(&err), "42501", "{err}");
+}
+
+#[tokio::test]
+async fn a_waiting_worker_is_listed_and_leaves_the_list_when_it_stops() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("acme").await;
+    let admin = db.create_user(tenant, "super_admin").await;
+    let mut worker = WorkerProcess::start(&db, "w-listed");
+    wait_for(
+        &db,
+        "select exists (select 1 from job_listeners where worker = 'w-listed' and listening_until > now())",
+        "the idle worker's listing",
+    )
+    .await;
+    // Woken by the NOTIFY its listing brings (the poll is 30 s).
+    expired_key(&db, &admin, "k-1").await;
+    let id: Uuid = sqlx::query_scalar("select job_enqueue_for($1, 'idempotency.purge')")
+        .bind(tenant)
+        .fetch_one(&db.pool_as("bizos_worker"))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    wait_for(
+        &db,
+        &format!("select status = 'succeeded' from jobs where job_id = '{id}'"),
+        "the job",
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(worker.terminate().success());
+    assert_eq!(
+        scalar::<i64>(&db, "select count(*) from job_listeners").await,
+        0,
+        "a stopped worker is still listed"
+    );
+}
