@@ -65,6 +65,7 @@ pub enum Step {
     },
     /// An HTTP status with an optional `Retry-After` header (sent as given:
     /// seconds or an HTTP-date) and body (default: the wire's error JSON).
+    /// A 3xx carries `Location: <the same path>`.
     Status {
         code: u16,
         retry_after: Option<String>,
@@ -408,7 +409,15 @@ async fn handle(state: Arc<State>, uri: Uri, headers: HeaderMap, body: Bytes) ->
             body,
         }) => {
             note(code, None, 0, 0);
-            error_response(wire, code, retry_after, body)
+            let mut resp = error_response(wire, code, retry_after, body);
+            if (300..400).contains(&code) {
+                // A redirect back to the same path: a client that follows
+                // redirects sends the request (and its key) again.
+                if let Ok(v) = header::HeaderValue::from_str(&path) {
+                    resp.headers_mut().insert(header::LOCATION, v);
+                }
+            }
+            resp
         }
         Some(Step::Malformed) => {
             note(200, None, 0, 0);
