@@ -428,16 +428,15 @@ async fn a_hanging_provider_times_out_within_the_total_timeout() {
         assert_eq!(e, ProviderError::Timeout, "{wire}");
     }
     // Nobody listening: a connection error, retryable.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
     let ep = Endpoint {
         provider: "nobody".into(),
         wire: Wire::OpenAi,
-        base_url: format!("http://{closed}/v1"),
+        base_url: format!("http://{}/v1", closed_port()),
     };
-    let e = c.chat(&ep, KEY, &chat(Wire::OpenAi)).await.unwrap_err();
+    let e = client()
+        .chat(&ep, KEY, &chat(Wire::OpenAi))
+        .await
+        .unwrap_err();
     assert!(matches!(e, ProviderError::Connect(_)), "{e:?}");
     assert!(e.retryable() && !e.cools_key());
 }
@@ -493,6 +492,12 @@ async fn malformed_answers_are_malformed() {
         assert!(matches!(e, ProviderError::Malformed(_)), "{wire}: {e:?}");
     }
     assert_eq!(s.pending(), 0);
+}
+
+/// A loopback address nobody listens on (bound, then released).
+fn closed_port() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
 }
 
 /// True when `text` holds the key or 8 or more characters of it in a row.
@@ -583,9 +588,9 @@ async fn the_key_travels_in_its_header_and_never_in_an_error() {
     let ep = Endpoint {
         provider: "nobody".into(),
         wire: Wire::Gemini,
-        base_url: "http://127.0.0.1:9/v1beta".into(),
+        base_url: format!("http://{}/v1beta", closed_port()),
     };
-    let e = short.chat(&ep, KEY, &chat(Wire::Gemini)).await.unwrap_err();
+    let e = c.chat(&ep, KEY, &chat(Wire::Gemini)).await.unwrap_err();
     assert!(!leaks(&format!("{e} {e:?}")));
     assert!(!leaks(&format!("{c:?} {ep:?}")));
 }
