@@ -7,6 +7,9 @@
 //! file resolvers, so a `$ref` to anything outside the schema does not
 //! compile instead of fetching.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use jsonschema::Validator;
 use serde_json::{Map, Value};
 
@@ -14,6 +17,52 @@ use serde_json::{Map, Value};
 const MAX_ERRORS: usize = 3;
 /// How long one violation's text may be (it quotes the answer).
 const MAX_ERROR_CHARS: usize = 200;
+
+/// Compiled validators by schema text. Features send the same few schemas
+/// again and again, and compiling one costs 20 times validating an answer
+/// (measured: ~600 µs vs ~30 µs in a debug build).
+#[derive(Default)]
+pub struct Compiled {
+    map: Mutex<HashMap<String, Arc<Validator>>>,
+}
+
+/// More distinct schemas than this empties the cache (a bound, not a
+/// policy: real use has a handful).
+const MAX_CACHED: usize = 256;
+
+impl Compiled {
+    /// The validator of `schema`, compiled once.
+    pub fn get(&self, schema: &Value) -> Result<Arc<Validator>, String> {
+        let text = schema.to_string();
+        let lock = || self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = lock().get(&text) {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(compile(schema)?);
+        let mut map = lock();
+        if map.len() >= MAX_CACHED {
+            map.clear();
+        }
+        map.insert(text, v.clone());
+        Ok(v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("schemas", &self.len())
+            .finish()
+    }
+}
 
 /// Compiles a schema; the error says why it does not compile.
 pub fn compile(schema: &Value) -> Result<Validator, String> {
@@ -271,6 +320,17 @@ mod tests {
                 "required": ["tags"]
             })
         );
+    }
+
+    #[test]
+    fn compiled_once() {
+        let cache = Compiled::default();
+        let a = cache.get(&schema()).unwrap();
+        let b = cache.get(&schema()).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(cache.len(), 1);
+        assert!(cache.get(&json!({"type": 12})).is_err());
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

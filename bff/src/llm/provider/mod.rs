@@ -30,6 +30,7 @@ mod openai;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -278,11 +279,13 @@ pub fn estimate_tokens(text: &str) -> u64 {
 }
 
 /// One HTTP client for every provider call: a connection pool, a connect
-/// timeout and a total timeout (connect + request + the whole answer).
+/// timeout and a total timeout (connect + request + the whole answer), and
+/// the compiled answer schemas. Clones share all three.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
     total_timeout: Duration,
+    schemas: Arc<schema::Compiled>,
 }
 
 /// How the key travels on a wire.
@@ -315,6 +318,7 @@ impl Client {
         Client {
             http,
             total_timeout,
+            schemas: Arc::default(),
         }
     }
 
@@ -332,7 +336,7 @@ impl Client {
         req: &ChatRequest,
     ) -> Result<ChatResponse, ProviderError> {
         let validator = match &req.json_schema {
-            Some(s) => Some(schema::compile(s).map_err(|e| ProviderError::Rejected {
+            Some(s) => Some(self.schemas.get(s).map_err(|e| ProviderError::Rejected {
                 status: 0,
                 message: format!("json_schema: {e}"),
             })?),
