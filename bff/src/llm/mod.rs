@@ -11,8 +11,10 @@
 //! - [`crypto`]: envelope encryption of tenant keys;
 //! - [`keys`]: the key ring; [`breaker`]: circuit breakers; [`retry`]:
 //!   backoff; [`cache_key`]: the cache key; [`features`]: the fallbacks;
-//! - [`gateway`]: the orchestration; [`config`]: its settings.
+//! - [`gateway`]: the orchestration; [`config`]: its settings; [`admin`]:
+//!   `bizos llm …`.
 
+pub mod admin;
 pub mod breaker;
 pub mod cache_key;
 pub mod config;

@@ -249,7 +249,9 @@ async fn usage(
 async fn get_limits(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
     let mut tx = begin_as(&state.pool, &caller).await?;
     let rows: Value = sqlx::query_scalar(
-        "select coalesce(jsonb_agg(to_jsonb(l) order by l.position), '[]'::jsonb) from v_llm_limits l",
+        "select coalesce(jsonb_agg(to_jsonb(l) order by f.position, l.scope), '[]'::jsonb)
+           from v_llm_limits l join llm_features f on f.code = l.feature
+          where l.tenant_id = bizos.tenant_id()",
     )
     .fetch_one(&mut *tx)
     .await?;

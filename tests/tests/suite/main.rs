@@ -20,6 +20,7 @@ mod http;
 mod imports_stage;
 mod jobs;
 mod kpi;
+mod llm_gateway;
 mod observability;
 mod payload_contract;
 mod pii_corpus;
