@@ -217,7 +217,7 @@ pub struct UsageQuery {
 }
 
 #[utoipa::path(get, path = "/api/ai/usage", tag = "ai", params(UsageQuery),
-    responses((status = 200, description = "calls, cache hits, failures, tokens and cost per group (super admins and directors)", body = [Object])))]
+    responses((status = 200, description = "calls, cache hits, failures, tokens and cost per group (super admins and directors see rows; others none)", body = UsageList)))]
 async fn usage(
     State(state): State<AppState>,
     caller: Caller,
@@ -231,7 +231,7 @@ async fn usage(
     };
     let mut tx = begin_as(&state.pool, &caller).await?;
     let rows: Value = sqlx::query_scalar(
-        "select coalesce(jsonb_agg(u.row), '[]'::jsonb)
+        "select jsonb_build_object('items', coalesce(jsonb_agg(u.row), '[]'::jsonb))
            from llm_usage(coalesce($1, date_trunc('month', tenant_today())::date),
                           coalesce($2, tenant_today()), $3) as u(row)",
     )
@@ -245,11 +245,12 @@ async fn usage(
 }
 
 #[utoipa::path(get, path = "/api/ai/limits", tag = "ai",
-    responses((status = 200, description = "each feature's limits for the tenant and for each user (null: unlimited), and what is used in the current periods", body = [Object])))]
+    responses((status = 200, description = "each feature's limits for the tenant and for each user (null: unlimited), and what is used in the current periods", body = LimitList)))]
 async fn get_limits(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
     let mut tx = begin_as(&state.pool, &caller).await?;
     let rows: Value = sqlx::query_scalar(
-        "select coalesce(jsonb_agg(to_jsonb(l) order by f.position, l.scope), '[]'::jsonb)
+        "select jsonb_build_object('items',
+                  coalesce(jsonb_agg(to_jsonb(l) order by f.position, l.scope), '[]'::jsonb))
            from v_llm_limits l join llm_features f on f.code = l.feature
           where l.tenant_id = bizos.tenant_id()",
     )
@@ -273,7 +274,7 @@ pub struct LimitSet {
 
 #[utoipa::path(put, path = "/api/ai/limits", tag = "ai", request_body = LimitSet,
     params(IdempotencyKey),
-    responses((status = 200, description = "the feature's limits after the change", body = Object),
+    responses((status = 200, description = "the feature's per-user limit after the change", body = LimitRecord),
               (status = 403, description = "only super admins set limits", body = ErrorResponse)))]
 async fn put_limits(
     State(state): State<AppState>,
@@ -294,11 +295,12 @@ async fn put_limits(
 }
 
 #[utoipa::path(get, path = "/api/ai/keys", tag = "ai",
-    responses((status = 200, description = "the tenant's own provider keys: metadata only, never the key (super admins)", body = [Object])))]
+    responses((status = 200, description = "the tenant's own provider keys: metadata only, never the key (super admins see them; others none)", body = KeyList)))]
 async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
     let mut tx = begin_as(&state.pool, &caller).await?;
     let rows: Value = sqlx::query_scalar(
-        "select coalesce(jsonb_agg(to_jsonb(k) order by k.created_at, k.key_id), '[]'::jsonb)
+        "select jsonb_build_object('items',
+                  coalesce(jsonb_agg(to_jsonb(k) order by k.created_at, k.key_id), '[]'::jsonb))
            from v_llm_keys k",
     )
     .fetch_one(&mut *tx)
@@ -332,7 +334,7 @@ impl std::fmt::Debug for KeyAdd {
 
 #[utoipa::path(post, path = "/api/ai/keys", tag = "ai", request_body = KeyAdd,
     params(IdempotencyKey),
-    responses((status = 201, description = "the key's metadata (never the key)", body = Object),
+    responses((status = 201, description = "the key's metadata (never the key)", body = KeyRecord),
               (status = 403, description = "only super admins add keys", body = ErrorResponse)))]
 async fn add_key(
     State(state): State<AppState>,
@@ -393,7 +395,7 @@ async fn add_key(
 }
 
 #[utoipa::path(delete, path = "/api/ai/keys/{id}", tag = "ai", params(("id" = Uuid, Path), IdempotencyKey),
-    responses((status = 200, description = "the revoked key's metadata", body = Object),
+    responses((status = 200, description = "the revoked key's metadata", body = KeyRecord),
               (status = 403, description = "only super admins revoke keys", body = ErrorResponse)))]
 async fn revoke_key(
     State(state): State<AppState>,
@@ -411,4 +413,106 @@ async fn revoke_key(
     let response = rpc(&state, &caller, key, call).await;
     state.llm.forget_tenant_keys(caller.tenant_id);
     response
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see responses.rs).
+
+/// Usage rows of `llm_usage`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct UsageList {
+    items: Vec<UsageRow>,
+}
+
+/// One group of usage: by day, month, feature, or provider and model (the
+/// key of the group is present, the others absent), per currency.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct UsageRow {
+    tenant_id: Uuid,
+    day: Option<chrono::NaiveDate>,
+    month: Option<chrono::NaiveDate>,
+    feature: Option<String>,
+    provider: Option<String>,
+    model: Option<String>,
+    /// Ledger rows: provider attempts, cache hits and fallbacks.
+    calls: i64,
+    cache_hits: i64,
+    failures: i64,
+    tokens_in: i64,
+    tokens_out: i64,
+    /// Null when a call of the group has no price.
+    cost: Option<f64>,
+    currency: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct LimitList {
+    items: Vec<LimitRow>,
+}
+
+/// The limits of a feature in force for the tenant (scope tenant) or each
+/// user (scope user), and what the tenant, or the caller, used of them.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct LimitRow {
+    tenant_id: Uuid,
+    feature: String,
+    /// tenant or user
+    scope: String,
+    /// Null: unlimited.
+    generations_per_day: Option<i64>,
+    /// Null: unlimited.
+    tokens_per_month: Option<i64>,
+    /// The feature's defaults (no limit of the tenant's own).
+    is_default: bool,
+    generations_today: i64,
+    tokens_this_month: i64,
+}
+
+/// A limit as stored (`llm_limits`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct LimitRecord {
+    tenant_id: Uuid,
+    feature: String,
+    scope: String,
+    generations_per_day: Option<i64>,
+    tokens_per_month: Option<i64>,
+    updated_by: Option<Uuid>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct KeyList {
+    items: Vec<KeyRecord>,
+}
+
+/// A tenant's provider key: metadata only (`v_llm_keys`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRecord {
+    tenant_id: Uuid,
+    key_id: Uuid,
+    provider: String,
+    label: String,
+    /// The master key its data key is sealed under.
+    master_key_id: String,
+    /// active or revoked
+    status: String,
+    created_by: Option<Uuid>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
