@@ -816,6 +816,10 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "http(s)"),
             ("OTEL_BSP_SCHEDULE_DELAY", "0", "greater than zero"),
             ("BIZOS_UPLOAD_TIMEOUT_SECS", "-1", "invalid digit"),
+            ("BIZOS_LLM_MASTER_KEY", "c2hvcnQ=", "32 bytes"),
+            ("BIZOS_LLM_MASTER_KEY_ID", "a/b", "letters, digits"),
+            ("BIZOS_LLM_BUDGET_MS", "30000", "below BIZOS_REQUEST_TIMEOUT_SECS"),
+            ("BIZOS_LLM_MAX_IN_FLIGHT", "0", "greater than zero"),
         ] {
             let mut bad = BASE.to_vec();
             bad.push((var, value));
@@ -864,6 +868,12 @@ mod tests {
             ("BIZOS_APP_URL", "postgres://bizos_app:pw-0002@db/bizos"),
             ("BIZOS_S3_SECRET_ACCESS_KEY", "s3-secret-0003"),
             ("BIZOS_METRICS_TOKEN", "metrics-token-0004"),
+            (
+                "BIZOS_LLM_MASTER_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ),
+            ("BIZOS_LLM_KEYS_OPENAI", "sk-llm-secret-0005"),
+            ("BIZOS_LLM_KEYS_GEMINI", "AIza-llm-secret-0006"),
         ];
         for (var, value) in secrets {
             std::env::set_var(var, value);
@@ -880,9 +890,12 @@ mod tests {
             ("BIZOS_STORAGE", "s3"),
             ("BIZOS_S3_BUCKET", "b"),
             ("BIZOS_S3_SECRET_ACCESS_KEY", "s3-secret-0003"),
+            ("BIZOS_LLM_KEYS_OPENAI", "sk-llm-secret-0005,sk-llm-secret-0007"),
         ]);
-        let debug = format!("{:?}", settings(&pairs).unwrap());
-        for secret in [BASE[0].1, BASE[1].1, "s3-secret-0003"] {
+        let s = settings(&pairs).unwrap();
+        assert_eq!(s.llm.platform_keys["openai"].len(), 2);
+        let debug = format!("{s:?}");
+        for secret in [BASE[0].1, BASE[1].1, "s3-secret-0003", "sk-llm-secret"] {
             assert!(!debug.contains(secret), "{debug}");
         }
     }

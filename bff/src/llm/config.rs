@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::breaker::BreakerSettings;
 use super::keys::KeySettings;
 use super::retry::RetrySettings;
-use crate::config::{positive, positive_millis, positive_seconds, text, var, ConfigError};
+use crate::config::{positive, positive_millis, positive_seconds, var, ConfigError};
 
 /// The variables of the LLM gateway. Each is also a flag.
 #[derive(Args, Debug, Clone)]
@@ -23,7 +23,7 @@ pub struct LlmArgs {
     pub llm_master_key: Option<SecretString>,
     /// Id of the master key, stored beside every key it seals (change it
     /// with the key; see BIZOS_LLM_MASTER_KEYS_PREVIOUS).
-    #[arg(long, env = "BIZOS_LLM_MASTER_KEY_ID", default_value = "k1", value_parser = var(text))]
+    #[arg(long, env = "BIZOS_LLM_MASTER_KEY_ID", default_value = "k1", value_parser = var(key_id))]
     pub llm_master_key_id: String,
     /// Earlier master keys that still open stored keys after a rotation:
     /// `id:base64,id:base64`.
@@ -173,4 +173,17 @@ impl LlmArgs {
 fn master_key(v: &str) -> Result<SecretString, String> {
     super::crypto::decode_key(v).map_err(|e| e.to_string())?;
     Ok(SecretString::from(v.trim()))
+}
+
+/// A master key id: stored beside every sealed key.
+fn key_id(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    let ok = (1..=64).contains(&v.len())
+        && v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !ok {
+        return Err("must be 1-64 letters, digits, '.', '_' or '-'".into());
+    }
+    Ok(v.to_owned())
 }
