@@ -818,7 +818,11 @@ mod tests {
             ("BIZOS_UPLOAD_TIMEOUT_SECS", "-1", "invalid digit"),
             ("BIZOS_LLM_MASTER_KEY", "c2hvcnQ=", "32 bytes"),
             ("BIZOS_LLM_MASTER_KEY_ID", "a/b", "letters, digits"),
-            ("BIZOS_LLM_BUDGET_MS", "30000", "below BIZOS_REQUEST_TIMEOUT_SECS"),
+            (
+                "BIZOS_LLM_BUDGET_MS",
+                "30000",
+                "below BIZOS_REQUEST_TIMEOUT_SECS",
+            ),
             ("BIZOS_LLM_MAX_IN_FLIGHT", "0", "greater than zero"),
         ] {
             let mut bad = BASE.to_vec();
@@ -890,7 +894,10 @@ mod tests {
             ("BIZOS_STORAGE", "s3"),
             ("BIZOS_S3_BUCKET", "b"),
             ("BIZOS_S3_SECRET_ACCESS_KEY", "s3-secret-0003"),
-            ("BIZOS_LLM_KEYS_OPENAI", "sk-llm-secret-0005,sk-llm-secret-0007"),
+            (
+                "BIZOS_LLM_KEYS_OPENAI",
+                "sk-llm-secret-0005,sk-llm-secret-0007",
+            ),
         ]);
         let s = settings(&pairs).unwrap();
         assert_eq!(s.llm.platform_keys["openai"].len(), 2);

@@ -421,8 +421,14 @@ mod tests {
     #[test]
     fn limits_answer_429_with_retry_after() {
         use std::time::Duration;
-        assert_eq!(retry_after_hint(Some("retry_after=3600")), Duration::from_secs(3600));
-        assert_eq!(retry_after_hint(Some("retry_after=12.5")), Duration::from_secs_f64(12.5));
+        assert_eq!(
+            retry_after_hint(Some("retry_after=3600")),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            retry_after_hint(Some("retry_after=12.5")),
+            Duration::from_secs_f64(12.5)
+        );
         assert_eq!(retry_after_hint(Some("x")), Duration::from_secs(60));
         assert_eq!(retry_after_hint(None), Duration::from_secs(60));
         assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);

@@ -114,11 +114,9 @@ impl Breakers {
             until: now + self.settings.cool_off,
         };
         *state = match *state {
-            State::Closed { failures } if failures + 1 < self.settings.failures => {
-                State::Closed {
-                    failures: failures + 1,
-                }
-            }
+            State::Closed { failures } if failures + 1 < self.settings.failures => State::Closed {
+                failures: failures + 1,
+            },
             State::Closed { .. } | State::HalfOpen { .. } => {
                 tracing::warn!(provider, cool_off = ?self.settings.cool_off, "LLM provider breaker opens");
                 open
@@ -181,11 +179,20 @@ mod tests {
                 until: t1 + Duration::from_secs(10)
             }
         );
-        assert_eq!(b.allow_at("openai", t1 + Duration::from_secs(5)), Admission::Refuse);
+        assert_eq!(
+            b.allow_at("openai", t1 + Duration::from_secs(5)),
+            Admission::Refuse
+        );
         let t2 = t1 + Duration::from_secs(10);
         assert_eq!(b.allow_at("openai", t2), Admission::Probe);
         // The probe never reports: another one after a cool-off.
-        assert_eq!(b.allow_at("openai", t2 + Duration::from_secs(9)), Admission::Refuse);
-        assert_eq!(b.allow_at("openai", t2 + Duration::from_secs(10)), Admission::Probe);
+        assert_eq!(
+            b.allow_at("openai", t2 + Duration::from_secs(9)),
+            Admission::Refuse
+        );
+        assert_eq!(
+            b.allow_at("openai", t2 + Duration::from_secs(10)),
+            Admission::Probe
+        );
     }
 }

@@ -88,13 +88,19 @@ mod tests {
 
     #[test]
     fn equal_input_equal_key_and_every_part_counts() {
-        let m = vec![msg(Role::System, "be brief"), msg(Role::User, "call [PHONE_1]")];
+        let m = vec![
+            msg(Role::System, "be brief"),
+            msg(Role::User, "call [PHONE_1]"),
+        ];
         let base = key(&m, Some(0.2), None);
         assert_eq!(base, key(&m, Some(0.2), None));
         assert_ne!(base, key(&m, Some(0.3), None));
         assert_ne!(base, key(&m, None, None));
         assert_ne!(base, key(&m[1..], Some(0.2), None));
-        let swapped = vec![msg(Role::User, "be brief"), msg(Role::User, "call [PHONE_1]")];
+        let swapped = vec![
+            msg(Role::User, "be brief"),
+            msg(Role::User, "call [PHONE_1]"),
+        ];
         assert_ne!(base, key(&swapped, Some(0.2), None));
         let schema = json!({"type": "object"});
         assert_ne!(base, key(&m, Some(0.2), Some(&schema)));

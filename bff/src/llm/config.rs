@@ -116,15 +116,17 @@ fn key_list(list: Option<SecretString>) -> Vec<SecretString> {
 impl LlmArgs {
     pub fn settings(self) -> Result<LlmSettings, ConfigError> {
         let previous_ok = match (&self.llm_master_key, &self.llm_master_keys_previous) {
-            (Some(key), previous) => {
-                super::crypto::MasterKeys::new(&self.llm_master_key_id, key, previous.as_ref())
-                    .map(|_| ())
-                    .map_err(|e| {
-                        ConfigError::Invalid(format!(
-                            "BIZOS_LLM_MASTER_KEY_ID or BIZOS_LLM_MASTER_KEYS_PREVIOUS is invalid: {e}"
-                        ))
-                    })
-            }
+            (Some(key), previous) => super::crypto::MasterKeys::new(
+                &self.llm_master_key_id,
+                key,
+                previous.as_ref(),
+            )
+            .map(|_| ())
+            .map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "BIZOS_LLM_MASTER_KEY_ID or BIZOS_LLM_MASTER_KEYS_PREVIOUS is invalid: {e}"
+                ))
+            }),
             (None, Some(_)) => Err(ConfigError::Missing {
                 var: "BIZOS_LLM_MASTER_KEY",
                 why: "BIZOS_LLM_MASTER_KEYS_PREVIOUS is set",
@@ -179,8 +181,7 @@ fn master_key(v: &str) -> Result<SecretString, String> {
 fn key_id(v: &str) -> Result<String, String> {
     let v = v.trim();
     let ok = (1..=64).contains(&v.len())
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if !ok {
         return Err("must be 1-64 letters, digits, '.', '_' or '-'".into());

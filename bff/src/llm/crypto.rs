@@ -141,7 +141,11 @@ impl MasterKeys {
         let current = master(id, key.expose_secret())?;
         let mut older = Vec::new();
         if let Some(list) = previous {
-            for item in list.expose_secret().split(',').filter(|s| !s.trim().is_empty()) {
+            for item in list
+                .expose_secret()
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+            {
                 let (id, b64) = item.split_once(':').ok_or_else(|| {
                     CryptoError::BadMasterKey("previous keys are written id:base64,…".into())
                 })?;
@@ -308,19 +312,22 @@ mod tests {
         let sealed = m.seal(t, "openai", &secret).unwrap();
         assert_eq!(sealed.master_key_id, "k1");
         assert_eq!(sealed.nonce.len(), NONCE_LEN);
-        assert!(!sealed
-            .ciphertext
-            .windows(10)
-            .any(|w| w == b"0123456789"));
+        assert!(!sealed.ciphertext.windows(10).any(|w| w == b"0123456789"));
         assert_eq!(
             m.open(t, "openai", &sealed).unwrap().expose_secret(),
             "sk-live-0123456789"
         );
-        assert_eq!(m.open(other, "openai", &sealed).unwrap_err(), CryptoError::Open);
+        assert_eq!(
+            m.open(other, "openai", &sealed).unwrap_err(),
+            CryptoError::Open
+        );
         assert_eq!(m.open(t, "gemini", &sealed).unwrap_err(), CryptoError::Open);
         let mut altered = sealed.clone();
         altered.ciphertext[0] ^= 1;
-        assert_eq!(m.open(t, "openai", &altered).unwrap_err(), CryptoError::Open);
+        assert_eq!(
+            m.open(t, "openai", &altered).unwrap_err(),
+            CryptoError::Open
+        );
         // Every secret has a data key and nonces of its own.
         let again = m.seal(t, "openai", &secret).unwrap();
         assert_ne!(again.ciphertext, sealed.ciphertext);
@@ -331,7 +338,9 @@ mod tests {
     fn rotation_keeps_old_secrets_readable_and_rewraps_them() {
         let t = Uuid::new_v4();
         let old = keys("k1", K1, None);
-        let sealed = old.seal(t, "gemini", &SecretString::from("AIza-secret")).unwrap();
+        let sealed = old
+            .seal(t, "gemini", &SecretString::from("AIza-secret"))
+            .unwrap();
 
         let rotated = keys("k2", K2, Some(&format!("k1:{K1}")));
         assert_eq!(rotated.current_id(), "k2");
@@ -356,7 +365,10 @@ mod tests {
             master_key_id: "k2".into(),
             ..sealed
         };
-        assert_eq!(only_new.open(t, "gemini", &relabelled).unwrap_err(), CryptoError::Open);
+        assert_eq!(
+            only_new.open(t, "gemini", &relabelled).unwrap_err(),
+            CryptoError::Open
+        );
     }
 
     #[test]
@@ -375,6 +387,9 @@ mod tests {
             .unwrap_err();
         assert!(!err.to_string().contains(K1), "{err}");
         let debug = format!("{:?}", keys("k2", K2, Some(&format!("k1:{K1}"))));
-        assert!(debug.contains("k1") && !debug.contains(K1) && !debug.contains(K2), "{debug}");
+        assert!(
+            debug.contains("k1") && !debug.contains(K1) && !debug.contains(K2),
+            "{debug}"
+        );
     }
 }

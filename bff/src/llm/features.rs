@@ -108,7 +108,14 @@ mod tests {
 
     #[test]
     fn every_feature_has_a_deterministic_fallback() {
-        for f in [CHAT, DIGEST, PRECHECK_NOTES, RAG_ANSWER, SEGMENT_CONTENT, "new_feature"] {
+        for f in [
+            CHAT,
+            DIGEST,
+            PRECHECK_NOTES,
+            RAG_ANSWER,
+            SEGMENT_CONTENT,
+            "new_feature",
+        ] {
             let a = fallback(f, &user("line one\nline two"));
             assert_eq!(a, fallback(f, &user("line one\nline two")), "{f}");
             assert!(!a.text.is_empty(), "{f}");
@@ -123,6 +130,8 @@ mod tests {
         let long = "x".repeat(300);
         let text = fallback(DIGEST, &user(&long)).text;
         assert!(text.contains(&format!("{}…", "x".repeat(200))), "{text}");
-        assert!(fallback(DIGEST, &user("")).text.starts_with("No AI summary"));
+        assert!(fallback(DIGEST, &user(""))
+            .text
+            .starts_with("No AI summary"));
     }
 }

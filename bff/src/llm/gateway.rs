@@ -49,9 +49,7 @@ use super::crypto::MasterKeys;
 use super::features;
 use super::keys::KeyRing;
 use super::privacy::Masker;
-use super::provider::{
-    ChatRequest, ChatResponse, Client, Endpoint, Message, ProviderError, Wire,
-};
+use super::provider::{ChatRequest, ChatResponse, Client, Endpoint, Message, ProviderError, Wire};
 use super::retry::{Budget, RetrySettings};
 use super::LlmSettings;
 use crate::auth::Caller;
@@ -413,7 +411,9 @@ impl Gateway {
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("llm_begin returned neither cache nor reservation"))
+                ApiError::Internal(anyhow::anyhow!(
+                    "llm_begin returned neither cache nor reservation"
+                ))
             })?;
 
         // 3 and 4 in a task of their own: they finish even when the caller
@@ -476,9 +476,9 @@ impl Gateway {
             metrics::counter!("bizos_llm_calls_total", "feature" => feature.clone(), "outcome" => outcome).increment(1);
             Ok::<_, GatewayError>((text, json, source, call_ids))
         });
-        let (text, json, source, call_ids) = task.await.map_err(|e| {
-            ApiError::Internal(anyhow::anyhow!("the gateway task failed: {e}"))
-        })??;
+        let (text, json, source, call_ids) = task
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("the gateway task failed: {e}")))??;
         Ok(Answer {
             text: if reinsert {
                 masker.reinsert(&text)
@@ -498,7 +498,10 @@ impl Gateway {
     }
 
     /// A transaction under the caller's claims, or as this process's login.
-    async fn begin(&self, ctx: &CallContext) -> Result<Transaction<'static, Postgres>, GatewayError> {
+    async fn begin(
+        &self,
+        ctx: &CallContext,
+    ) -> Result<Transaction<'static, Postgres>, GatewayError> {
         Ok(match &ctx.caller {
             Some(caller) => crate::db::begin_as(&self.inner.pool, caller).await?,
             None => self.inner.pool.begin().await?,
@@ -522,14 +525,17 @@ impl Gateway {
                 return Ok(c.clone());
             }
         }
-        let settings: Option<(Option<i32>, bool)> = sqlx::query_as(
-            "select cache_ttl_secs, reinsert_pii from llm_features where code = $1",
-        )
-        .bind(feature)
-        .fetch_optional(&mut **tx)
-        .await?;
+        let settings: Option<(Option<i32>, bool)> =
+            sqlx::query_as("select cache_ttl_secs, reinsert_pii from llm_features where code = $1")
+                .bind(feature)
+                .fetch_optional(&mut **tx)
+                .await?;
         let Some((cache_ttl_secs, reinsert_pii)) = settings else {
-            return Err(ApiError::invalid("feature", format!("feature: no AI feature {feature:?}")).into());
+            return Err(ApiError::invalid(
+                "feature",
+                format!("feature: no AI feature {feature:?}"),
+            )
+            .into());
         };
         let rows: Vec<(String, String, String, String)> = sqlx::query_as(
             "select provider, wire, base_url, model from llm_route($1) order by position",
@@ -541,7 +547,11 @@ impl Gateway {
             .into_iter()
             .filter_map(|(provider, wire_name, base_url, model)| {
                 let Some(w) = wire(&wire_name) else {
-                    tracing::warn!(provider, wire = wire_name, "unknown wire format; route entry skipped");
+                    tracing::warn!(
+                        provider,
+                        wire = wire_name,
+                        "unknown wire format; route entry skipped"
+                    );
                     return None;
                 };
                 Some(RouteEntry {
@@ -615,7 +625,9 @@ impl Gateway {
                     let t0 = Instant::now();
                     let result = match tokio::time::timeout(
                         budget.remaining(),
-                        inner.client.chat(&entry.endpoint, key.secret.expose_secret(), &request),
+                        inner
+                            .client
+                            .chat(&entry.endpoint, key.secret.expose_secret(), &request),
                     )
                     .await
                     {

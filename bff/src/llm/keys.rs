@@ -148,7 +148,11 @@ impl KeyRing {
             *cursor = cursor.wrapping_add(1);
             start
         };
-        keys[start..].iter().chain(&keys[..start]).cloned().collect()
+        keys[start..]
+            .iter()
+            .chain(&keys[..start])
+            .cloned()
+            .collect()
     }
 
     /// Takes a key out of the ring after `error` (when the error cools keys).
@@ -301,7 +305,11 @@ mod tests {
         assert_eq!(refs(&r.keys(t, "openai").await), ["platform:2"]);
         tokio::time::sleep(Duration::from_millis(60)).await;
         assert_eq!(r.keys(t, "openai").await.len(), 2);
-        r.cool("openai", "platform:2", &ProviderError::Unauthorized { status: 401 });
+        r.cool(
+            "openai",
+            "platform:2",
+            &ProviderError::Unauthorized { status: 401 },
+        );
         for _ in 0..3 {
             assert_eq!(refs(&r.keys(t, "openai").await), ["platform:1"]);
         }

@@ -55,7 +55,12 @@ fn kind_index(kind: Kind) -> usize {
 
 /// The form under which two spellings of one value are the same value.
 fn normalised(kind: Kind, value: &str) -> String {
-    let digits = || value.chars().filter(char::is_ascii_digit).collect::<String>();
+    let digits = || {
+        value
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>()
+    };
     match kind {
         Kind::Phone => norm_phone(value).unwrap_or_else(digits),
         Kind::Email => norm_email(value).unwrap_or_else(|| value.trim().to_lowercase()),
@@ -156,7 +161,9 @@ impl Masker {
         use serde_json::Value;
         match value {
             Value::String(s) => Value::String(self.reinsert(s)),
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.reinsert_json(v)).collect()),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| self.reinsert_json(v)).collect())
+            }
             Value::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, v)| (k.clone(), self.reinsert_json(v)))
@@ -186,7 +193,10 @@ mod tests {
         let mut m = Masker::new();
         let text = "NIK 3171012501900003, HP 081298765432, NIK 3273014402880001, HP 085711112222";
         let masked = m.mask(text);
-        assert_eq!(masked, "NIK [NIK_1], HP [PHONE_1], NIK [NIK_2], HP [PHONE_2]");
+        assert_eq!(
+            masked,
+            "NIK [NIK_1], HP [PHONE_1], NIK [NIK_2], HP [PHONE_2]"
+        );
         assert!(pii::detect(&masked).is_empty());
     }
 
@@ -206,7 +216,14 @@ mod tests {
         ] {
             assert!(!masked.contains(original), "{original} in {masked}");
         }
-        for p in ["[NIK_1]", "[NPWP_1]", "[PHONE_1]", "[EMAIL_1]", "[CARD_1]", "[BANK_ACCOUNT_1]"] {
+        for p in [
+            "[NIK_1]",
+            "[NPWP_1]",
+            "[PHONE_1]",
+            "[EMAIL_1]",
+            "[CARD_1]",
+            "[BANK_ACCOUNT_1]",
+        ] {
             assert!(masked.contains(p), "{p} missing from {masked}");
         }
         assert_eq!(m.reinsert(&masked), text);

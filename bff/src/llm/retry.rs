@@ -90,13 +90,25 @@ mod tests {
 
     #[test]
     fn exponential_with_full_jitter() {
-        assert_eq!(S.delay_with(0, None, PLENTY, 1.0), Some(Duration::from_millis(100)));
-        assert_eq!(S.delay_with(1, None, PLENTY, 1.0), Some(Duration::from_millis(200)));
-        assert_eq!(S.delay_with(2, None, PLENTY, 0.5), Some(Duration::from_millis(200)));
+        assert_eq!(
+            S.delay_with(0, None, PLENTY, 1.0),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(
+            S.delay_with(1, None, PLENTY, 1.0),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(
+            S.delay_with(2, None, PLENTY, 0.5),
+            Some(Duration::from_millis(200))
+        );
         assert_eq!(S.delay_with(2, None, PLENTY, 0.0), Some(Duration::ZERO));
         assert_eq!(S.delay_with(3, None, PLENTY, 1.0), None, "retries used up");
         let many = RetrySettings { retries: 40, ..S };
-        assert_eq!(many.delay_with(39, None, PLENTY, 1.0), Some(Duration::from_secs(2)));
+        assert_eq!(
+            many.delay_with(39, None, PLENTY, 1.0),
+            Some(Duration::from_secs(2))
+        );
         for _ in 0..100 {
             let d = S.delay(1, None, PLENTY).unwrap();
             assert!(d <= Duration::from_millis(200), "{d:?}");
@@ -106,9 +118,18 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_and_the_budget_bounds_it() {
         let after = Some(Duration::from_secs(1));
-        assert_eq!(S.delay_with(0, after, PLENTY, 0.3), Some(Duration::from_secs(1)));
-        assert_eq!(S.delay_with(0, Some(Duration::from_secs(5)), PLENTY, 0.3), None);
-        assert_eq!(S.delay_with(0, after, Duration::from_millis(1500), 0.3), None);
+        assert_eq!(
+            S.delay_with(0, after, PLENTY, 0.3),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            S.delay_with(0, Some(Duration::from_secs(5)), PLENTY, 0.3),
+            None
+        );
+        assert_eq!(
+            S.delay_with(0, after, Duration::from_millis(1500), 0.3),
+            None
+        );
         assert_eq!(
             S.delay_with(0, None, Duration::from_millis(150), 1.0),
             None,

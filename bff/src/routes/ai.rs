@@ -362,7 +362,7 @@ async fn add_key(
         &[
             add.provider.as_str().as_bytes(),
             add.label.as_str().as_bytes(),
-            Sha256::digest(secret.as_bytes()).as_slice(),
+            &Sha256::digest(secret.as_bytes())[..],
         ],
     );
     let provider = add.provider.as_str().to_owned();
@@ -371,17 +371,16 @@ async fn add_key(
         .map_err(|e| ApiError::Internal(e.into()))?;
     let label = add.label.as_str().to_owned();
     let response = idempotency::run(&state, &caller, key, fingerprint, async |conn| {
-        let key_id: Uuid =
-            sqlx::query_scalar("select llm_key_add($1, $2, $3, $4, $5, $6, $7)")
-                .bind(&provider)
-                .bind(&label)
-                .bind(&sealed.ciphertext)
-                .bind(&sealed.nonce)
-                .bind(&sealed.wrapped_dek)
-                .bind(&sealed.dek_nonce)
-                .bind(&sealed.master_key_id)
-                .fetch_one(&mut *conn)
-                .await?;
+        let key_id: Uuid = sqlx::query_scalar("select llm_key_add($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&provider)
+            .bind(&label)
+            .bind(&sealed.ciphertext)
+            .bind(&sealed.nonce)
+            .bind(&sealed.wrapped_dek)
+            .bind(&sealed.dek_nonce)
+            .bind(&sealed.master_key_id)
+            .fetch_one(&mut *conn)
+            .await?;
         let row: Value =
             sqlx::query_scalar("select to_jsonb(k) from v_llm_keys k where k.key_id = $1")
                 .bind(key_id)

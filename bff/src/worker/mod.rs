@@ -557,15 +557,18 @@ impl Worker {
         // workers doing it at once is harmless): expired cache entries go,
         // and generations whose llm_finish never came (a BFF killed
         // mid-call) are given back after an hour.
-        let llm: Result<(i32, i32), _> = sqlx::query_as(
-            "select llm_cache_purge(), llm_reservations_expire(3600)",
-        )
-        .fetch_one(&self.pool)
-        .await;
+        let llm: Result<(i32, i32), _> =
+            sqlx::query_as("select llm_cache_purge(), llm_reservations_expire(3600)")
+                .fetch_one(&self.pool)
+                .await;
         match llm {
             Ok((0, 0)) => {}
             Ok((purged, expired)) => {
-                tracing::info!(purged, expired, "LLM cache purged, stale reservations given back")
+                tracing::info!(
+                    purged,
+                    expired,
+                    "LLM cache purged, stale reservations given back"
+                )
             }
             Err(e) => tracing::warn!(error = %e, "the LLM upkeep failed"),
         }

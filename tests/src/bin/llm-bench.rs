@@ -69,7 +69,10 @@ async fn main() -> anyhow::Result<()> {
     let clients: usize = env_or("BIZOS_BENCH_LLM_CLIENTS", 8);
     let secs: u64 = env_or("BIZOS_BENCH_SECS", 10);
 
-    eprintln!("==> database (harness template on {})", bizos_tests::admin_url());
+    eprintln!(
+        "==> database (harness template on {})",
+        bizos_tests::admin_url()
+    );
     let db = TestDb::new().await;
     let standin = StandIn::start().await;
     standin.set_recording(false);
@@ -123,7 +126,10 @@ async fn main() -> anyhow::Result<()> {
         base_url: standin.base_url_openai.clone(),
     };
     let request = |text: String| GatewayRequest {
-        messages: vec![Message::system("You are a helpful assistant."), Message::user(text)],
+        messages: vec![
+            Message::system("You are a helpful assistant."),
+            Message::user(text),
+        ],
         ..GatewayRequest::default()
     };
 
@@ -185,13 +191,16 @@ async fn main() -> anyhow::Result<()> {
 
     eprintln!("==> cache hits: {clients} clients for {secs} s");
     let hit_text = question(9_999_999);
-    let primed = gateway.chat(&ctx, "chat", request(hit_text.clone())).await?;
+    let primed = gateway
+        .chat(&ctx, "chat", request(hit_text.clone()))
+        .await?;
     anyhow::ensure!(matches!(primed.source, Source::Model { .. }));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (gateway, ctx, stop, text) = (gateway.clone(), ctx.clone(), stop.clone(), hit_text.clone());
+        let (gateway, ctx, stop, text) =
+            (gateway.clone(), ctx.clone(), stop.clone(), hit_text.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             while !stop.load(Ordering::Relaxed) {
@@ -209,7 +218,11 @@ async fn main() -> anyhow::Result<()> {
                         },
                     )
                     .await?;
-                anyhow::ensure!(answer.source == Source::Cache, "not a hit: {:?}", answer.source);
+                anyhow::ensure!(
+                    answer.source == Source::Cache,
+                    "not a hit: {:?}",
+                    answer.source
+                );
                 lat.push(t0.elapsed());
             }
             anyhow::Ok(lat)

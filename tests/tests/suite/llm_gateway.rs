@@ -130,19 +130,30 @@ fn s(v: &str) -> Option<String> {
 
 #[tokio::test]
 async fn a_call_falls_through_keys_models_and_providers() {
-    let t = setup(&[("BIZOS_LLM_RETRIES", "1"), ("BIZOS_LLM_BREAKER_FAILURES", "10")]).await;
+    let t = setup(&[
+        ("BIZOS_LLM_RETRIES", "1"),
+        ("BIZOS_LLM_BREAKER_FAILURES", "10"),
+    ])
+    .await;
     // g-1: the first key is rate limited, the second fails twice (one retry);
     // g-2: fails twice on the key left; openai answers.
     t.standin
         .script_model(Wire::Gemini, "g-1", Step::rate_limited("30"));
-    t.standin.script_model(Wire::Gemini, "g-1", Step::status(500));
-    t.standin.script_model(Wire::Gemini, "g-1", Step::status(500));
-    t.standin.script_model(Wire::Gemini, "g-2", Step::status(503));
-    t.standin.script_model(Wire::Gemini, "g-2", Step::status(502));
+    t.standin
+        .script_model(Wire::Gemini, "g-1", Step::status(500));
+    t.standin
+        .script_model(Wire::Gemini, "g-1", Step::status(500));
+    t.standin
+        .script_model(Wire::Gemini, "g-2", Step::status(503));
+    t.standin
+        .script_model(Wire::Gemini, "g-2", Step::status(502));
     let (status, body) = chat(&t.app, &t.user, "Berapa tarif Jakarta ke Surabaya?").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["source"], "model", "{body}");
-    assert_eq!((body["provider"].as_str(), body["model"].as_str()), (Some("openai"), Some("o-1")));
+    assert_eq!(
+        (body["provider"].as_str(), body["model"].as_str()),
+        (Some("openai"), Some("o-1"))
+    );
     assert_eq!(body["text"], echo_of("Berapa tarif Jakarta ke Surabaya?"));
     let expected: Vec<(String, String, u16)> = [
         ("g-1", "gk-1", 429),
@@ -157,7 +168,8 @@ async fn a_call_falls_through_keys_models_and_providers() {
     .collect();
     assert_eq!(calls(&t.standin), expected);
     let rows = ledger(&t.db, t.tenant).await;
-    let refs: Vec<(Option<String>, String)> = rows.iter().map(|r| (r.2.clone(), r.3.clone())).collect();
+    let refs: Vec<(Option<String>, String)> =
+        rows.iter().map(|r| (r.2.clone(), r.3.clone())).collect();
     assert_eq!(
         refs,
         vec![
@@ -175,7 +187,11 @@ async fn a_call_falls_through_keys_models_and_providers() {
     // the next call uses the other gemini key.
     t.standin.clear_requests();
     let (status, body) = chat(&t.app, &t.user, "Kapan truk berangkat?").await;
-    assert_eq!((status, body["model"].as_str()), (200, Some("g-1")), "{body}");
+    assert_eq!(
+        (status, body["model"].as_str()),
+        (200, Some("g-1")),
+        "{body}"
+    );
     assert_eq!(calls(&t.standin), vec![("g-1".into(), "gk-2".into(), 200)]);
 }
 
@@ -193,7 +209,10 @@ async fn a_tenant_key_comes_first_and_a_revoked_one_is_not_used() {
         )
         .await;
     assert_eq!(status, 201, "{added}");
-    assert!(!added.to_string().contains("tenant-gemini-key-0001"), "{added}");
+    assert!(
+        !added.to_string().contains("tenant-gemini-key-0001"),
+        "{added}"
+    );
     let key_id = added["key_id"].as_str().unwrap().to_owned();
     let stored: Vec<u8> =
         sqlx::query_scalar("select ciphertext from llm_tenant_keys where key_id = $1::uuid")
@@ -201,7 +220,10 @@ async fn a_tenant_key_comes_first_and_a_revoked_one_is_not_used() {
             .fetch_one(&t.db.owner)
             .await
             .unwrap();
-    assert!(!stored.windows(6).any(|w| w == b"tenant"), "the key is stored sealed");
+    assert!(
+        !stored.windows(6).any(|w| w == b"tenant"),
+        "the key is stored sealed"
+    );
     // A salesperson may not add keys.
     let (status, _) = t
         .app
@@ -216,7 +238,10 @@ async fn a_tenant_key_comes_first_and_a_revoked_one_is_not_used() {
 
     let (status, body) = chat(&t.app, &t.user, "Halo").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(calls(&t.standin), vec![("g-1".into(), "tenant-gemini-key-0001".into(), 200)]);
+    assert_eq!(
+        calls(&t.standin),
+        vec![("g-1".into(), "tenant-gemini-key-0001".into(), 200)]
+    );
     let rows = ledger(&t.db, t.tenant).await;
     assert_eq!(rows[0].2, Some(format!("tenant:{key_id}")));
 
@@ -228,12 +253,21 @@ async fn a_tenant_key_comes_first_and_a_revoked_one_is_not_used() {
 
     let res = t
         .app
-        .request_as(&admin, reqwest::Method::DELETE, &format!("/api/ai/keys/{key_id}"), None)
+        .request_as(
+            &admin,
+            reqwest::Method::DELETE,
+            &format!("/api/ai/keys/{key_id}"),
+            None,
+        )
         .send()
         .await
         .unwrap();
     let (status, revoked) = status_and_json(res).await;
-    assert_eq!((status, revoked["status"].as_str()), (200, Some("revoked")), "{revoked}");
+    assert_eq!(
+        (status, revoked["status"].as_str()),
+        (200, Some("revoked")),
+        "{revoked}"
+    );
     t.standin.clear_requests();
     let (status, _) = chat(&t.app, &t.user, "Halo lagi").await;
     assert_eq!(status, 200);
@@ -260,18 +294,30 @@ async fn the_breaker_opens_after_failures_and_recovers_after_its_cool_off() {
     t.standin.script_wire(Wire::Gemini, Step::status(500));
     t.standin.script_wire(Wire::Gemini, Step::status(500));
     let (status, body) = chat(&t.app, &t.user, "satu").await;
-    assert_eq!((status, body["provider"].as_str()), (200, Some("openai")), "{body}");
+    assert_eq!(
+        (status, body["provider"].as_str()),
+        (200, Some("openai")),
+        "{body}"
+    );
     assert_eq!(gemini(&t), 2);
     // Open: gemini is not called at all.
     for text in ["dua", "tiga"] {
         let (status, body) = chat(&t.app, &t.user, text).await;
-        assert_eq!((status, body["provider"].as_str()), (200, Some("openai")), "{body}");
+        assert_eq!(
+            (status, body["provider"].as_str()),
+            (200, Some("openai")),
+            "{body}"
+        );
     }
     assert_eq!(gemini(&t), 2, "an open breaker sends nothing");
     // After the cool-off one probe goes through; it succeeds and closes it.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, body) = chat(&t.app, &t.user, "empat").await;
-    assert_eq!((status, body["provider"].as_str()), (200, Some("gemini")), "{body}");
+    assert_eq!(
+        (status, body["provider"].as_str()),
+        (200, Some("gemini")),
+        "{body}"
+    );
     let (_, body) = chat(&t.app, &t.user, "lima").await;
     assert_eq!(body["model"], "g-1", "{body}");
     assert_eq!(gemini(&t), 4);
@@ -279,7 +325,11 @@ async fn the_breaker_opens_after_failures_and_recovers_after_its_cool_off() {
 
 #[tokio::test]
 async fn when_every_model_fails_the_fallback_answers_and_the_generation_is_given_back() {
-    let t = setup(&[("BIZOS_LLM_RETRIES", "1"), ("BIZOS_LLM_BREAKER_FAILURES", "100")]).await;
+    let t = setup(&[
+        ("BIZOS_LLM_RETRIES", "1"),
+        ("BIZOS_LLM_BREAKER_FAILURES", "100"),
+    ])
+    .await;
     // Limits: the fallback gives its generation back.
     sqlx::query("select llm_limit_set($1, 'chat', 'tenant', 1, null)")
         .bind(t.tenant)
@@ -289,9 +339,31 @@ async fn when_every_model_fails_the_fallback_answers_and_the_generation_is_given
     // Round 1: g-1 500 then (retry) malformed; g-2 404; o-1 500 twice.
     // Round 2: every model 500 twice (one retry each).
     let steps: [(Wire, &str, Vec<Step>); 3] = [
-        (Wire::Gemini, "g-1", vec![Step::status(500), Step::Malformed, Step::status(500), Step::status(500)]),
-        (Wire::Gemini, "g-2", vec![Step::status(404), Step::status(500), Step::status(500)]),
-        (Wire::OpenAi, "o-1", vec![Step::status(500), Step::status(500), Step::status(500), Step::status(500)]),
+        (
+            Wire::Gemini,
+            "g-1",
+            vec![
+                Step::status(500),
+                Step::Malformed,
+                Step::status(500),
+                Step::status(500),
+            ],
+        ),
+        (
+            Wire::Gemini,
+            "g-2",
+            vec![Step::status(404), Step::status(500), Step::status(500)],
+        ),
+        (
+            Wire::OpenAi,
+            "o-1",
+            vec![
+                Step::status(500),
+                Step::status(500),
+                Step::status(500),
+                Step::status(500),
+            ],
+        ),
     ];
     for (wire, model, list) in steps {
         for step in list {
@@ -387,13 +459,13 @@ async fn crud_answers_while_the_provider_hangs() {
 /// values that must never leave.
 fn business_text() -> (String, Vec<&'static str>) {
     let values = vec![
-        "3171012501900003",      // NIK
-        "01.234.567.8-901.000",  // NPWP
-        "0812-3456-7890",        // phone
-        "+62 21 5551234",        // phone (landline)
+        "3171012501900003",            // NIK
+        "01.234.567.8-901.000",        // NPWP
+        "0812-3456-7890",              // phone
+        "+62 21 5551234",              // phone (landline)
         "budi.santoso@majujaya.co.id", // e-mail
-        "4111 1111 1111 1111",   // card
-        "1234567890",            // bank account
+        "4111 1111 1111 1111",         // card
+        "1234567890",                  // bank account
     ];
     let text = format!(
         "Selamat pagi Bu Sari,\n\
@@ -459,26 +531,36 @@ async fn no_pii_leaves_for_a_provider() {
             assert!(!raw.contains(v), "{v} left in {raw}");
             let d = digits(v);
             if d.len() >= 10 {
-                assert!(!raw_digits.contains(&d[d.len() - 10..]), "{v} (digits) left in {raw}");
+                assert!(
+                    !raw_digits.contains(&d[d.len() - 10..]),
+                    "{v} (digits) left in {raw}"
+                );
             }
         }
     }
     // The placeholders were stable: the phone named twice is one placeholder.
     let first = requests[0].body.to_string();
     assert_eq!(first.matches("[PHONE_1]").count(), 2, "{first}");
-    assert!(first.contains("[PHONE_2]") && first.contains("[NIK_1]") && first.contains("[EMAIL_1]"), "{first}");
+    assert!(
+        first.contains("[PHONE_2]") && first.contains("[NIK_1]") && first.contains("[EMAIL_1]"),
+        "{first}"
+    );
 
     // Chat re-inserts (the caller wrote the text): the answer has the originals.
     let (_, body) = chat(&t.app, &t.user, &text).await;
     assert_eq!(body["source"], "cache", "{body}");
     let answer = body["text"].as_str().unwrap();
-    assert!(answer.contains("3171012501900003") && answer.contains("0812-3456-7890"), "{answer}");
+    assert!(
+        answer.contains("3171012501900003") && answer.contains("0812-3456-7890"),
+        "{answer}"
+    );
     // What the tenant's cache and ledger hold is masked.
-    let cached: Vec<Value> = sqlx::query_scalar("select response from llm_cache where tenant_id = $1")
-        .bind(t.tenant)
-        .fetch_all(&t.db.owner)
-        .await
-        .unwrap();
+    let cached: Vec<Value> =
+        sqlx::query_scalar("select response from llm_cache where tenant_id = $1")
+            .bind(t.tenant)
+            .fetch_all(&t.db.owner)
+            .await
+            .unwrap();
     for c in cached {
         for v in &values {
             assert!(!c.to_string().contains(v), "{v} cached in {c}");
@@ -505,7 +587,10 @@ async fn an_identical_masked_question_hits_the_cache_of_its_tenant_only() {
     assert_eq!(again["text"], first["text"]);
     let (_, other) = chat(&app, &ua, "Tolong hubungi 0857-1111-2222 untuk konfirmasi").await;
     assert_eq!(other["source"], "cache", "{other}");
-    assert_eq!(other["text"], echo_of("Tolong hubungi 0857-1111-2222 untuk konfirmasi"));
+    assert_eq!(
+        other["text"],
+        echo_of("Tolong hubungi 0857-1111-2222 untuk konfirmasi")
+    );
     assert_eq!(standin.requests().len(), 1);
     // Another tenant never sees it.
     let (_, theirs) = chat(&app, &ub, "Tolong hubungi 0812-3456-7890 untuk konfirmasi").await;
@@ -584,11 +669,22 @@ async fn a_used_up_limit_is_429_with_retry_after() {
     let (_, body) = status_and_json(res).await;
     assert_eq!(body["error"]["code"], "rate_limited", "{body}");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("limit") && message.contains('2'), "{message}");
-    assert_eq!(t.standin.requests().len(), 2, "no provider call over the limit");
+    assert!(
+        message.contains("limit") && message.contains('2'),
+        "{message}"
+    );
+    assert_eq!(
+        t.standin.requests().len(),
+        2,
+        "no provider call over the limit"
+    );
     // A cached question still answers: a hit consumes no limit.
     let (status, body) = chat(&t.app, &t.user, "pertanyaan 0").await;
-    assert_eq!((status, body["source"].as_str()), (200, Some("cache")), "{body}");
+    assert_eq!(
+        (status, body["source"].as_str()),
+        (200, Some("cache")),
+        "{body}"
+    );
     // Another user of the tenant has a limit of their own.
     let other = t.db.create_user(t.tenant, "salesperson").await;
     let (status, _) = chat(&t.app, &other, "pertanyaan 3").await;
@@ -600,21 +696,50 @@ async fn chat_requests_are_checked_and_replayed_with_their_key() {
     let t = setup(&[]).await;
     for (body, field) in [
         (json!({"messages": []}), "messages"),
-        (json!({"messages": [{"role": "assistant", "content": "x"}]}), "messages"),
-        (json!({"messages": [{"role": "system", "content": "x"}]}), "messages[0].role"),
-        (json!({"messages": [{"role": "user", "content": " "}]}), "messages[0].content"),
+        (
+            json!({"messages": [{"role": "assistant", "content": "x"}]}),
+            "messages",
+        ),
+        (
+            json!({"messages": [{"role": "system", "content": "x"}]}),
+            "messages[0].role",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": " "}]}),
+            "messages[0].content",
+        ),
     ] {
         let (status, err) = t.app.post_json(&t.user, "/api/ai/chat", &body, None).await;
-        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
     }
     let body = json!({"messages": [{"role": "user", "content": "Halo, apa kabar?"}]});
-    let (s1, first) = t.app.post_json(&t.user, "/api/ai/chat", &body, Some("chat-1")).await;
-    let (s2, second) = t.app.post_json(&t.user, "/api/ai/chat", &body, Some("chat-1")).await;
+    let (s1, first) = t
+        .app
+        .post_json(&t.user, "/api/ai/chat", &body, Some("chat-1"))
+        .await;
+    let (s2, second) = t
+        .app
+        .post_json(&t.user, "/api/ai/chat", &body, Some("chat-1"))
+        .await;
     assert_eq!((s1, s2), (200, 200));
     assert_eq!(first, second, "a replay returns the stored answer");
     assert_eq!(t.standin.requests().len(), 1);
-    assert_eq!(ledger(&t.db, t.tenant).await.len(), 1, "a replay is not a call");
+    assert_eq!(
+        ledger(&t.db, t.tenant).await.len(),
+        1,
+        "a replay is not a call"
+    );
     let other = json!({"messages": [{"role": "user", "content": "lain"}]});
-    let (status, err) = t.app.post_json(&t.user, "/api/ai/chat", &other, Some("chat-1")).await;
-    assert_eq!((status, err["error"]["field"].as_str()), (422, Some("Idempotency-Key")));
+    let (status, err) = t
+        .app
+        .post_json(&t.user, "/api/ai/chat", &other, Some("chat-1"))
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (422, Some("Idempotency-Key"))
+    );
 }

@@ -20,10 +20,16 @@ pub struct Message {
 
 impl Message {
     pub fn system(content: impl Into<String>) -> Self {
-        Message { role: Role::System, content: content.into() }
+        Message {
+            role: Role::System,
+            content: content.into(),
+        }
     }
     pub fn user(content: impl Into<String>) -> Self {
-        Message { role: Role::User, content: content.into() }
+        Message {
+            role: Role::User,
+            content: content.into(),
+        }
     }
 }
 
@@ -100,9 +106,8 @@ impl ProviderError {
     }
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            ProviderError::RateLimited { retry_after } | ProviderError::Server { retry_after, .. } => {
-                *retry_after
-            }
+            ProviderError::RateLimited { retry_after }
+            | ProviderError::Server { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

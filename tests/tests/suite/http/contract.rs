@@ -930,10 +930,16 @@ async fn every_response_matches_the_document() {
             M::POST,
             "/api/ai/chat",
             "/api/ai/chat",
-            Body::Json(json!({"messages": [{"role": "user", "content": "Halo, hubungi 0812-3456-7890"}]})),
+            Body::Json(
+                json!({"messages": [{"role": "user", "content": "Halo, hubungi 0812-3456-7890"}]}),
+            ),
         )
         .await;
-    assert_eq!((status, answer["source"].as_str()), (200, Some("fallback")), "{answer}");
+    assert_eq!(
+        (status, answer["source"].as_str()),
+        (200, Some("fallback")),
+        "{answer}"
+    );
     let (status, _) = c
         .call(
             &app,
@@ -960,10 +966,20 @@ async fn every_response_matches_the_document() {
         assert_eq!(usage["items"].as_array().map(Vec::len), Some(1), "{usage}");
     }
     let (status, limits) = c
-        .call(&app, Some(&o.alice), M::GET, "/api/ai/limits", "/api/ai/limits", Body::None)
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/ai/limits",
+            "/api/ai/limits",
+            Body::None,
+        )
         .await;
     assert_eq!(status, 200, "{limits}");
-    assert!(limits["items"].as_array().is_some_and(|l| l.len() >= 10), "{limits}");
+    assert!(
+        limits["items"].as_array().is_some_and(|l| l.len() >= 10),
+        "{limits}"
+    );
     let (status, limit) = c
         .call(
             &app,
@@ -971,7 +987,9 @@ async fn every_response_matches_the_document() {
             M::PUT,
             "/api/ai/limits",
             "/api/ai/limits",
-            Body::Json(json!({"feature": "chat", "generations_per_day": 20, "tokens_per_month": null})),
+            Body::Json(
+                json!({"feature": "chat", "generations_per_day": 20, "tokens_per_month": null}),
+            ),
         )
         .await;
     assert_eq!(status, 200, "{limit}");
@@ -998,9 +1016,20 @@ async fn every_response_matches_the_document() {
         .await;
     assert_eq!(status, 201, "{key}");
     let (status, keys) = c
-        .call(&app, Some(&admin), M::GET, "/api/ai/keys", "/api/ai/keys", Body::None)
+        .call(
+            &app,
+            Some(&admin),
+            M::GET,
+            "/api/ai/keys",
+            "/api/ai/keys",
+            Body::None,
+        )
         .await;
-    assert_eq!((status, keys["items"].as_array().map(Vec::len)), (200, Some(1)), "{keys}");
+    assert_eq!(
+        (status, keys["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{keys}"
+    );
     let (status, _) = c
         .call(
             &app,
