@@ -791,6 +791,9 @@ closed_sets! {
     JobKind, fold = Exact, vocabularies = ["job_kinds"];
     /// The state of a background job.
     JobStatus, fold = Lower, vocabularies = ["job_statuses"];
+    /// An AI feature of the LLM gateway (its route, limits and cache are
+    /// data: llm_features, llm_routes, llm_limits).
+    LlmFeature, fold = Exact, vocabularies = ["llm_features"];
 }
 
 // ------------------------------------------------------------------ optional and PATCH fields

@@ -16,7 +16,8 @@ create or replace view vocabulary with (security_invoker = true) as
   union all select 'payment_methods', code, position, description from payment_methods
   union all select 'kpi_entry_sources', code, position, description from kpi_entry_sources
   union all select 'job_kinds', kind, position, description from job_kinds
-  union all select 'job_statuses', code, position, description from job_statuses;
+  union all select 'job_statuses', code, position, description from job_statuses
+  union all select 'llm_features', code, position, label from llm_features;
 comment on view vocabulary is
   'Every term of every vocabulary (one lookup table each, named in the column vocabulary), in list order.';
 grant select on vocabulary to bizos_authenticated;

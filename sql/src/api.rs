@@ -61,6 +61,7 @@ pub const API_FILES: &[ApiFile<'static>] = &[
     api_file!("jobs.sql"),
     api_file!("schedules.sql"),
     api_file!("email.sql"),
+    api_file!("llm.sql"),
     api_file!("analytics.sql"),
 ];
 

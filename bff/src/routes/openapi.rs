@@ -28,7 +28,9 @@ use crate::state::AppState;
         JSON is 400 with `field` = the path reached or `body`; a body without content-type application/json is 415."),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    components(schemas(ErrorResponse, ErrorDetail, ErrorCode)),
+    // LlmFeature: the closed set of the AI routes' `feature` fields, listed
+    // here too so the document carries every vocabulary of the database.
+    components(schemas(ErrorResponse, ErrorDetail, ErrorCode, crate::payload::LlmFeature)),
 )]
 pub struct ApiDoc;
 

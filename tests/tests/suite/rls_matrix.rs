@@ -66,11 +66,14 @@ async fn tenant_tables(db: &TestDb) -> Vec<String> {
     .unwrap()
 }
 
+/// Views of the business schema with tenant_id that request roles may read
+/// (the operator's, such as v_llm_margin_monthly, are not granted to them).
 async fn tenant_views(db: &TestDb) -> Vec<String> {
     sqlx::query_scalar(
         "select c.relname::text from pg_class c
            join pg_namespace n on n.oid = c.relnamespace and n.nspname = 'public'
           where c.relkind = 'v'
+            and has_table_privilege('bizos_authenticated', c.oid, 'SELECT')
             and exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'tenant_id')
           order by 1",
     )
@@ -179,6 +182,22 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
              insert into tenant_mail_settings (tenant_id, from_address, from_name)
              values (t, 'fixture@example.test', 'Fixture');
            end if;
+           if not exists (select 1 from llm_tenant_keys where tenant_id = t) then
+             insert into llm_tenant_keys (tenant_id, provider, label, ciphertext, nonce, wrapped_dek, dek_nonce,
+                                          master_key_id, created_by)
+             values (t, 'openai', 'Fixture key', '\\x0102', decode(repeat('0a', 12), 'hex'),
+                     decode(repeat('ab', 48), 'hex'), decode(repeat('0b', 12), 'hex'), 'fixture', u);
+           end if;
+           if not exists (select 1 from llm_calls where tenant_id = t) then
+             -- A generation through the gateway's functions (counters, the
+             -- ledger, the cache, a limit) and one left open (a reservation).
+             perform llm_limit_set(t, 'chat', 'tenant', 100, null);
+             perform llm_finish(t, (llm_begin(t, u, 'chat', null, 10, null) ->> 'reservation_id')::uuid,
+               '[{{\"provider\": \"gemini\", \"model\": \"gemini-2.0-flash\", \"key_ref\": \"platform:0\",
+                  \"tokens_in\": 5, \"tokens_out\": 5, \"outcome\": \"ok\"}}]',
+               '{{\"cache_key\": \"{key}\", \"model\": \"gemini-2.0-flash\", \"response\": \"Fixture\"}}');
+             perform llm_begin(t, u, 'chat', null, 10, null);
+           end if;
            if not exists (select 1 from idempotency_keys where tenant_id = t) then
              -- An expired key (the only kind a user may update: reuse).
              alter table idempotency_keys disable trigger idempotency_keys_stamp_timestamps;
@@ -190,7 +209,8 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
            end if;
          end
          $fixtures$",
-        user = who.user_id
+        user = who.user_id,
+        key = "ab".repeat(32)
     );
     sql.push(';');
     sqlx::raw_sql(&sql)
@@ -763,13 +783,15 @@ async fn directors_read_everything_and_write_nothing() {
         drop(tx);
         // Rows only their owner reads (uploads and idempotency keys of a user).
         // (Imports and files are read by their uploader, super admins and,
-        // for files, through the rows that use them.)
+        // for files, through the rows that use them; the metadata of the
+        // tenant's AI provider keys by its super admins only.)
         let own_only = [
             "idempotency_keys",
             "upload_intents",
             "imports",
             "import_rows",
             "objects",
+            "llm_tenant_keys",
         ]
         .contains(&name.as_str());
         if !own_only {

@@ -81,3 +81,8 @@ async fn kpi_script() {
 async fn imports_script() {
     run_script("imports.sql").await;
 }
+
+#[tokio::test]
+async fn llm_script() {
+    run_script("llm.sql").await;
+}

@@ -73,6 +73,7 @@ async fn the_documents_enums_are_the_vocabulary_view() {
         "AppRole",
         "JobKind",
         "JobStatus",
+        "LlmFeature",
     ] {
         assert!(
             schemas.contains_key(&format!("#/components/schemas/{name}")),
@@ -99,7 +100,7 @@ async fn the_documents_enums_are_the_vocabulary_view() {
             .fetch_all(&db.owner)
             .await
             .unwrap();
-    assert_eq!(all.len(), 12, "{all:?}");
+    assert_eq!(all.len(), 13, "{all:?}");
     for v in &all {
         assert!(used.contains(v), "{v} is no field's vocabulary");
     }
@@ -357,6 +358,20 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
         .execute(&db.owner)
         .await
         .unwrap();
+    // A generation through the LLM gateway's functions (counters, a
+    // reservation, the ledger, the cache, a limit), and one left open.
+    sqlx::raw_sql(&format!(
+        "select llm_limit_set('{tenant}', 'chat', 'tenant', 100, null);
+         select llm_finish('{tenant}', (llm_begin('{tenant}', null, 'chat', null, 10, null) ->> 'reservation_id')::uuid,
+                           '[{{\"provider\": \"gemini\", \"model\": \"gemini-2.0-flash\", \"key_ref\": \"platform:0\",
+                              \"tokens_in\": 5, \"tokens_out\": 5, \"outcome\": \"ok\"}}]',
+                           '{{\"cache_key\": \"{key}\", \"model\": \"gemini-2.0-flash\", \"response\": \"hi\"}}');
+         select llm_begin('{tenant}', null, 'chat', null, 10, null);",
+        key = "ab".repeat(32)
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
     // Every column that refers to a vocabulary, from the catalogue.
     let columns: Vec<(String, String, String, String)> = sqlx::query_as(
         "select c.conrelid::regclass::text, a.attname::text, c.conname::text,
@@ -383,6 +398,12 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
             "kpi_entries.source",
             "leads.channel",
             "leads.status",
+            "llm_cache.feature",
+            "llm_calls.feature",
+            "llm_counters.feature",
+            "llm_limits.feature",
+            "llm_reservations.feature",
+            "llm_routes.feature",
             "payments.method",
             "profiles.app_role",
             "role_permissions.app_role",
