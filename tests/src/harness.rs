@@ -8,6 +8,9 @@
 //!
 //! Logs of the BFF are printed only with `TEST_LOG=1`.
 
+/// The LLM provider stand-in (OpenAI and Gemini wire formats on loopback).
+pub mod llm_standin;
+
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -194,11 +194,7 @@ struct Catalog {
 }
 
 fn wire(name: &str) -> Option<Wire> {
-    match name {
-        "openai" => Some(Wire::OpenAi),
-        "gemini" => Some(Wire::Gemini),
-        _ => None,
-    }
+    name.parse().ok()
 }
 
 /// How the gateway's transactions for system work (no caller) begin.

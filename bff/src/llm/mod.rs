@@ -1,5 +1,5 @@
 //! The LLM gateway (issue 15: AI-4, AI-5, AI-6, OPS-15). Nothing in bizos
-//! calls a model except through [`Gateway`]: it masks every outbound text,
+//! calls a language model except through [`Gateway`]: it masks every outbound text,
 //! meters and limits every call in the database, caches answers per
 //! tenant, rotates keys, retries, breaks circuits, falls through the
 //! feature's route, and ends in the feature's deterministic fallback when
@@ -25,6 +25,7 @@ pub mod keys;
 pub mod privacy;
 pub mod provider;
 pub mod retry;
+pub mod schema;
 
 pub use config::{LlmArgs, LlmSettings};
 pub use gateway::{Answer, CallContext, Gateway, GatewayError, GatewayRequest, Login, Source};

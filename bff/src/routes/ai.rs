@@ -37,7 +37,7 @@ use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey};
 use crate::llm::{features, CallContext, GatewayRequest, Message, Role, Source};
-use crate::payload::{Date, NonBlank, Text};
+use crate::payload::{Date, LlmFeature, NonBlank, Text};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -265,7 +265,7 @@ async fn get_limits(State(state): State<AppState>, caller: Caller) -> Result<Jso
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitSet {
-    feature: NonBlank<40>,
+    feature: LlmFeature,
     #[schema(value_type = Option<i64>, minimum = 0)]
     generations_per_day: Option<crate::payload::Int<0, 2147483647>>,
     #[schema(value_type = Option<i64>, minimum = 0)]

@@ -21,6 +21,7 @@ mod imports_stage;
 mod jobs;
 mod kpi;
 mod llm_gateway;
+mod llm_provider;
 mod llm_sql;
 mod observability;
 mod payload_contract;
