@@ -116,17 +116,15 @@ fn key_list(list: Option<SecretString>) -> Vec<SecretString> {
 impl LlmArgs {
     pub fn settings(self) -> Result<LlmSettings, ConfigError> {
         let previous_ok = match (&self.llm_master_key, &self.llm_master_keys_previous) {
-            (Some(key), previous) => super::crypto::MasterKeys::new(
-                &self.llm_master_key_id,
-                key,
-                previous.as_ref(),
-            )
-            .map(|_| ())
-            .map_err(|e| {
-                ConfigError::Invalid(format!(
+            (Some(key), previous) => {
+                super::crypto::MasterKeys::new(&self.llm_master_key_id, key, previous.as_ref())
+                    .map(|_| ())
+                    .map_err(|e| {
+                        ConfigError::Invalid(format!(
                     "BIZOS_LLM_MASTER_KEY_ID or BIZOS_LLM_MASTER_KEYS_PREVIOUS is invalid: {e}"
                 ))
-            }),
+                    })
+            }
             (None, Some(_)) => Err(ConfigError::Missing {
                 var: "BIZOS_LLM_MASTER_KEY",
                 why: "BIZOS_LLM_MASTER_KEYS_PREVIOUS is set",

@@ -5,16 +5,14 @@
 //! routes `chat` through gemini `g-1` → gemini `g-2` → openai `o-1`, with
 //! platform keys `gk-1,gk-2` (gemini) and `ok-1` (openai).
 
-#[path = "../../src/pii_corpus.rs"]
-#[allow(dead_code)]
-mod generator;
-
 use std::time::{Duration, Instant};
 
 use bizos_bff::auth::Caller;
 use bizos_bff::llm::features::CHAT_UNAVAILABLE;
 use bizos_tests::llm_standin::{echo_of, StandIn, Step, Wire};
 use bizos_tests::{spawn_app_with, status_and_json, TestApp, TestDb};
+
+use crate::pii_corpus::generator;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
