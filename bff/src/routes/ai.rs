@@ -55,7 +55,7 @@ const MAX_MESSAGES: usize = 50;
 /// What the chat assistant is told before the conversation.
 const CHAT_SYSTEM: &str = "You are the assistant of bizos, a business system used by \
     Indonesian companies. Answer briefly and in the language of the question. Values in \
-    square brackets such as [PHONE_1] or [EMAIL_2] stand for personal data hidden from you; \
+    square brackets such as [PHONE_n] or [EMAIL_n] stand for personal data hidden from you; \
     keep them exactly as written when you refer to them.";
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]

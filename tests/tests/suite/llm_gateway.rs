@@ -246,8 +246,11 @@ async fn a_tenant_key_comes_first_and_a_revoked_one_is_not_used() {
     // The listing shows metadata only.
     let (status, list) = t.app.get_json(&admin, "/api/ai/keys").await;
     assert_eq!(status, 200, "{list}");
-    assert_eq!(list.as_array().unwrap().len(), 1);
-    assert!(list[0].get("ciphertext").is_none() && !list.to_string().contains("tenant-gemini"));
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    assert!(
+        list["items"][0].get("ciphertext").is_none() && !list.to_string().contains("tenant-gemini"),
+        "{list}"
+    );
 
     let res = t
         .app
