@@ -824,6 +824,11 @@ mod tests {
                 "below BIZOS_REQUEST_TIMEOUT_SECS",
             ),
             ("BIZOS_LLM_MAX_IN_FLIGHT", "0", "greater than zero"),
+            (
+                "BIZOS_LLM_KEYS",
+                "sk-no-provider",
+                "item 1 is not provider:key",
+            ),
         ] {
             let mut bad = BASE.to_vec();
             bad.push((var, value));
@@ -898,9 +903,11 @@ mod tests {
                 "BIZOS_LLM_KEYS_OPENAI",
                 "sk-llm-secret-0005,sk-llm-secret-0007",
             ),
+            ("BIZOS_LLM_KEYS", "openai:sk-llm-secret-0008, ollama:"),
         ]);
         let s = settings(&pairs).unwrap();
-        assert_eq!(s.llm.platform_keys["openai"].len(), 2);
+        assert_eq!(s.llm.platform_keys["openai"].len(), 3);
+        assert_eq!(s.llm.platform_keys["ollama"].len(), 1, "a keyless provider");
         let debug = format!("{s:?}");
         for secret in [BASE[0].1, BASE[1].1, "s3-secret-0003", "sk-llm-secret"] {
             assert!(!debug.contains(secret), "{debug}");

@@ -36,6 +36,11 @@ pub struct LlmArgs {
     /// The platform's Gemini API keys, comma-separated; used in turn.
     #[arg(long, env = "BIZOS_LLM_KEYS_GEMINI", hide_env_values = true, value_parser = var(crate::config::secret))]
     pub llm_keys_gemini: Option<SecretString>,
+    /// Keys of any provider of the catalogue (`bizos llm provider`), as
+    /// `provider:key,provider:key`; `provider:` with nothing after it is a
+    /// provider that takes no key (a local Ollama or vLLM).
+    #[arg(long, env = "BIZOS_LLM_KEYS", hide_env_values = true, value_parser = var(provider_keys))]
+    pub llm_keys: Option<SecretString>,
     /// Milliseconds to connect to a provider.
     #[arg(long, env = "BIZOS_LLM_CONNECT_TIMEOUT_MS", default_value = "3000", value_parser = var(positive_millis))]
     pub llm_connect_timeout_ms: Duration,
@@ -132,13 +137,23 @@ impl LlmArgs {
             (None, None) => Ok(()),
         };
         previous_ok?;
-        let mut platform_keys = HashMap::new();
+        let mut platform_keys: HashMap<String, Vec<SecretString>> = HashMap::new();
         for (provider, keys) in [
             ("openai", key_list(self.llm_keys_openai)),
             ("gemini", key_list(self.llm_keys_gemini)),
         ] {
             if !keys.is_empty() {
                 platform_keys.insert(provider.to_owned(), keys);
+            }
+        }
+        if let Some(list) = &self.llm_keys {
+            for item in list.expose_secret().split(',').map(str::trim) {
+                if let Some((provider, key)) = item.split_once(':') {
+                    platform_keys
+                        .entry(provider.trim().to_owned())
+                        .or_default()
+                        .push(SecretString::from(key.trim()));
+                }
             }
         }
         Ok(LlmSettings {
@@ -185,4 +200,27 @@ fn key_id(v: &str) -> Result<String, String> {
         return Err("must be 1-64 letters, digits, '.', '_' or '-'".into());
     }
     Ok(v.to_owned())
+}
+
+/// `provider:key,…`: checks the shape only; the value is never repeated.
+fn provider_keys(v: &str) -> Result<SecretString, String> {
+    for (i, item) in v.split(',').map(str::trim).enumerate() {
+        if item.is_empty() {
+            continue;
+        }
+        let provider = item.split_once(':').map(|(p, _)| p.trim());
+        let ok = provider.is_some_and(|p| {
+            p.starts_with(|c: char| c.is_ascii_lowercase())
+                && p.len() <= 40
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        });
+        if !ok {
+            return Err(format!(
+                "item {} is not provider:key (a provider of the catalogue, e.g. openai:sk-…)",
+                i + 1
+            ));
+        }
+    }
+    Ok(SecretString::from(v))
 }

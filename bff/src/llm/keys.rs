@@ -1,8 +1,11 @@
 //! The key ring: which API keys a call may use, in which order.
 //!
 //! - **Platform keys** come from the environment (`BIZOS_LLM_KEYS_OPENAI`,
-//!   `BIZOS_LLM_KEYS_GEMINI`, comma-separated), recorded in the ledger as
-//!   `platform:<n>` (n = the key's place in the list, from 1).
+//!   `BIZOS_LLM_KEYS_GEMINI`, comma-separated, then `BIZOS_LLM_KEYS` =
+//!   `provider:key,…` for any provider; an empty key is a provider that
+//!   takes none), recorded in the ledger as `platform:<n>` (n = the key's
+//!   place in the provider's list, from 1). A provider with no key at all
+//!   is skipped.
 //! - **Tenant keys** are the tenant's own, stored sealed (see
 //!   [`super::crypto`]) and read with `llm_key_material(tenant, provider)` on
 //!   the BFF's pool, outside any user transaction (the function is granted

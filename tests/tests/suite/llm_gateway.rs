@@ -744,3 +744,131 @@ async fn chat_requests_are_checked_and_replayed_with_their_key() {
         (422, Some("Idempotency-Key"))
     );
 }
+
+/// Runs `bizos llm …` as the operator (the owner's connection).
+fn bizos_llm(db: &TestDb, args: &[&str]) -> (bool, Vec<Value>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bizos-under-test"))
+        .arg("llm")
+        .args(args)
+        .env_clear()
+        .env("BIZOS_DATABASE_URL", db.url("bizos_owner"))
+        .output()
+        .expect("run bizos");
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON lines"))
+        .collect();
+    (
+        out.status.success(),
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_operator_sets_providers_routes_and_limits_and_reads_usage_from_the_cli() {
+    let t = setup(&[]).await;
+    let (ok, _, err) = bizos_llm(
+        &t.db,
+        &[
+            "provider",
+            "set",
+            "local",
+            "--wire",
+            "openai",
+            "--base-url",
+            &t.standin.base_url_openai,
+            "--label",
+            "Ollama",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, providers, _) = bizos_llm(&t.db, &["provider", "list"]);
+    assert!(ok);
+    assert!(
+        providers
+            .iter()
+            .any(|p| p["provider"] == "local" && p["wire"] == "openai"),
+        "{providers:?}"
+    );
+
+    let (ok, _, err) = bizos_llm(
+        &t.db,
+        &["route", "set", "chat", "local:llama3", "openai:o-1"],
+    );
+    assert!(ok, "{err}");
+    let (ok, routes, _) = bizos_llm(&t.db, &["route", "show", "chat"]);
+    assert!(ok);
+    assert_eq!(
+        routes[0]["chain"],
+        json!([{"provider": "local", "model": "llama3"}, {"provider": "openai", "model": "o-1"}])
+    );
+    let (ok, _, err) = bizos_llm(&t.db, &["route", "set", "chat", "llama3"]);
+    assert!(!ok && err.contains("provider:model"), "{err}");
+    let (ok, _, err) = bizos_llm(&t.db, &["route", "set", "chat", "nobody:m"]);
+    assert!(!ok && err.contains("provider"), "{err}");
+
+    let tenant = t.tenant.to_string();
+    let (ok, _, err) = bizos_llm(
+        &t.db,
+        &[
+            "limits",
+            "set",
+            "--tenant",
+            &tenant,
+            "--feature",
+            "chat",
+            "--generations-per-day",
+            "3",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = bizos_llm(
+        &t.db,
+        &[
+            "limits",
+            "set",
+            "--tenant",
+            &tenant,
+            "--feature",
+            "chat",
+            "--tokens-per-month",
+            "100000",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, limits, _) = bizos_llm(&t.db, &["limits", "show", "--tenant", &tenant]);
+    assert!(ok);
+    let chat_tenant = limits
+        .iter()
+        .find(|l| l["feature"] == "chat" && l["scope"] == "tenant")
+        .expect("the chat limit");
+    assert_eq!(
+        (
+            &chat_tenant["generations_per_day"],
+            &chat_tenant["tokens_per_month"]
+        ),
+        (&json!(3), &json!(100000)),
+        "a value not given keeps the one in force"
+    );
+
+    // No key: the local provider (no platform key) is skipped, openai answers.
+    let (status, body) = chat(&t.app, &t.user, "Halo").await;
+    assert_eq!(
+        (status, body["provider"].as_str()),
+        (200, Some("openai")),
+        "{body}"
+    );
+    let (ok, usage, err) = bizos_llm(
+        &t.db,
+        &["usage", "--tenant", &tenant, "--group-by", "model"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(
+        (usage[0]["model"].as_str(), usage[0]["calls"].as_i64()),
+        (Some("o-1"), Some(1))
+    );
+    let (ok, keys, _) = bizos_llm(&t.db, &["keys", "list", "--tenant", &tenant]);
+    assert!(ok && keys.is_empty());
+}
