@@ -42,6 +42,10 @@ pub enum Command {
     /// Background jobs: list, retry, cancel (as the database owner).
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// The LLM gateway: usage, limits, tenant keys, routes, providers (as
+    /// the database owner).
+    #[command(subcommand)]
+    Llm(crate::llm::admin::LlmCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,6 +202,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
         }
         Command::Jobs(command) => jobs(command).await,
+        Command::Llm(command) => crate::llm::admin::run(command).await,
         Command::Migrate(args) => {
             let report =
                 bizos_sql::migrate_report(&args.database_url, args.schema.as_deref()).await?;

@@ -93,6 +93,8 @@ pub struct Settings {
     /// Bearer token `/metrics` requires, when set.
     pub metrics_token: Option<SecretString>,
     pub otel: OtelSettings,
+    /// The LLM gateway (issue 15).
+    pub llm: crate::llm::LlmSettings,
 }
 
 /// Trace export (the standard OpenTelemetry variables).
@@ -195,6 +197,10 @@ pub struct ServeArgs {
     /// shutdown).
     #[arg(long, env = "OTEL_BSP_SCHEDULE_DELAY", default_value = "5000", value_parser = var(positive_millis))]
     pub otel_bsp_schedule_delay: Duration,
+
+    /// The LLM gateway: keys, timeouts, budget, breaker.
+    #[command(flatten)]
+    pub llm: crate::llm::LlmArgs,
 }
 
 /// Where uploaded files live: the variables `bizos serve` (which stores
@@ -269,6 +275,14 @@ impl TryFrom<ServeArgs> for Settings {
         }
         let upload_timeout = a.storage.upload_timeout_secs;
         let storage = a.storage.settings()?;
+        if a.llm.llm_budget_ms >= a.request_timeout_secs {
+            return Err(ConfigError::Invalid(format!(
+                "BIZOS_LLM_BUDGET_MS is invalid: must be below BIZOS_REQUEST_TIMEOUT_SECS ({} ms), \
+                 so that the fallback answers before the request times out",
+                a.request_timeout_secs.as_millis()
+            )));
+        }
+        let llm = a.llm.settings()?;
         Ok(Settings {
             listen: a.listen,
             app_database_url,
@@ -297,6 +311,7 @@ impl TryFrom<ServeArgs> for Settings {
                 service_name: a.otel_service_name,
                 schedule_delay: a.otel_bsp_schedule_delay,
             },
+            llm,
         })
     }
 }
@@ -432,7 +447,7 @@ pub(crate) fn secret(v: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(v))
 }
 
-fn number<T>(v: &str) -> Result<T, String>
+pub(crate) fn number<T>(v: &str) -> Result<T, String>
 where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
@@ -440,7 +455,7 @@ where
     v.trim().parse().map_err(|e| format!("{v:?}: {e}"))
 }
 
-fn positive<T>(v: &str) -> Result<T, String>
+pub(crate) fn positive<T>(v: &str) -> Result<T, String>
 where
     T: std::str::FromStr + PartialOrd + Default,
     T::Err: std::fmt::Display,
@@ -456,7 +471,7 @@ fn seconds(v: &str) -> Result<Duration, String> {
     number(v).map(Duration::from_secs)
 }
 
-fn positive_millis(v: &str) -> Result<Duration, String> {
+pub(crate) fn positive_millis(v: &str) -> Result<Duration, String> {
     positive(v).map(Duration::from_millis)
 }
 
@@ -801,6 +816,19 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "http(s)"),
             ("OTEL_BSP_SCHEDULE_DELAY", "0", "greater than zero"),
             ("BIZOS_UPLOAD_TIMEOUT_SECS", "-1", "invalid digit"),
+            ("BIZOS_LLM_MASTER_KEY", "c2hvcnQ=", "32 bytes"),
+            ("BIZOS_LLM_MASTER_KEY_ID", "a/b", "letters, digits"),
+            (
+                "BIZOS_LLM_BUDGET_MS",
+                "30000",
+                "below BIZOS_REQUEST_TIMEOUT_SECS",
+            ),
+            ("BIZOS_LLM_MAX_IN_FLIGHT", "0", "greater than zero"),
+            (
+                "BIZOS_LLM_KEYS",
+                "sk-no-provider",
+                "item 1 is not provider:key",
+            ),
         ] {
             let mut bad = BASE.to_vec();
             bad.push((var, value));
@@ -849,6 +877,12 @@ mod tests {
             ("BIZOS_APP_URL", "postgres://bizos_app:pw-0002@db/bizos"),
             ("BIZOS_S3_SECRET_ACCESS_KEY", "s3-secret-0003"),
             ("BIZOS_METRICS_TOKEN", "metrics-token-0004"),
+            (
+                "BIZOS_LLM_MASTER_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ),
+            ("BIZOS_LLM_KEYS_OPENAI", "sk-llm-secret-0005"),
+            ("BIZOS_LLM_KEYS_GEMINI", "AIza-llm-secret-0006"),
         ];
         for (var, value) in secrets {
             std::env::set_var(var, value);
@@ -865,9 +899,17 @@ mod tests {
             ("BIZOS_STORAGE", "s3"),
             ("BIZOS_S3_BUCKET", "b"),
             ("BIZOS_S3_SECRET_ACCESS_KEY", "s3-secret-0003"),
+            (
+                "BIZOS_LLM_KEYS_OPENAI",
+                "sk-llm-secret-0005,sk-llm-secret-0007",
+            ),
+            ("BIZOS_LLM_KEYS", "openai:sk-llm-secret-0008, ollama:"),
         ]);
-        let debug = format!("{:?}", settings(&pairs).unwrap());
-        for secret in [BASE[0].1, BASE[1].1, "s3-secret-0003"] {
+        let s = settings(&pairs).unwrap();
+        assert_eq!(s.llm.platform_keys["openai"].len(), 3);
+        assert_eq!(s.llm.platform_keys["ollama"].len(), 1, "a keyless provider");
+        let debug = format!("{s:?}");
+        for secret in [BASE[0].1, BASE[1].1, "s3-secret-0003", "sk-llm-secret"] {
             assert!(!debug.contains(secret), "{debug}");
         }
     }

@@ -51,6 +51,13 @@ pub enum ApiError {
     },
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    /// A limit is used up (the database's BZ429: AI generations or tokens):
+    /// 429 with `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// Transient: serialization failure, deadlock, timeout, database down.
     #[error("{0}")]
     Unavailable(String),
@@ -83,6 +90,7 @@ impl ApiError {
             ApiError::PayloadTooLarge | ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -101,6 +109,7 @@ impl ApiError {
             ApiError::PayloadTooLarge | ApiError::TooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -143,6 +152,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after, .. } => Some(retry_after_secs(*retry_after)),
+            _ => None,
+        };
         if let ApiError::Internal(e) = &self {
             tracing::error!(error = ?e, "internal error");
         } else if status.is_server_error() {
@@ -159,8 +172,33 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response
     }
+}
+
+/// Whole seconds of a Retry-After header: rounded up, at least 1.
+pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+/// The wait a BZ429 error asks for: its hint `retry_after=<seconds>`
+/// (60 s when the hint is missing or unreadable).
+pub fn retry_after_hint(hint: Option<&str>) -> std::time::Duration {
+    hint.and_then(|h| {
+        h.split([',', ';', ' '])
+            .find_map(|part| part.trim().strip_prefix("retry_after="))
+    })
+    .and_then(|v| v.trim().parse::<f64>().ok())
+    .filter(|s| s.is_finite() && *s >= 0.0)
+    .map_or(std::time::Duration::from_secs(60), |s| {
+        std::time::Duration::from_secs_f64(s.min(86_400.0 * 40.0))
+    })
 }
 
 /// The column part of a constraint named `<table>_<cols>_<suffix>` (the
@@ -252,6 +290,11 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
             field: column,
         },
         "P0002" => ApiError::NotFound(db.message().to_owned()),
+        // A limit is used up; the hint says when it resets.
+        "BZ429" => ApiError::TooManyRequests {
+            message: db.message().to_owned(),
+            retry_after: retry_after_hint(pg.and_then(|e| e.hint())),
+        },
         "40001" | "40P01" => {
             ApiError::Unavailable("the request conflicted with another; retry it".into())
         }
@@ -373,6 +416,31 @@ mod tests {
             assert_eq!((e.status(), e.code()), (StatusCode::FORBIDDEN, code));
         }
         assert_eq!(refusal("42501"), None);
+    }
+
+    #[test]
+    fn limits_answer_429_with_retry_after() {
+        use std::time::Duration;
+        assert_eq!(
+            retry_after_hint(Some("retry_after=3600")),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            retry_after_hint(Some("retry_after=12.5")),
+            Duration::from_secs_f64(12.5)
+        );
+        assert_eq!(retry_after_hint(Some("x")), Duration::from_secs(60));
+        assert_eq!(retry_after_hint(None), Duration::from_secs(60));
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(2001)), 3);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        let e = ApiError::TooManyRequests {
+            message: "chat: the user limit of 10 generations a day is used up".into(),
+            retry_after: Duration::from_millis(90_500),
+        };
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "91");
     }
 
     #[test]

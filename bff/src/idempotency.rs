@@ -229,3 +229,89 @@ impl utoipa::IntoParams for IdempotencyKey {
             .build()]
     }
 }
+
+/// For a request whose effect cannot run inside one transaction (an LLM
+/// call: no transaction stays open while a provider answers): the stored
+/// response of `key`, if any. The same key with a different request is 422,
+/// as in [`run`]. Pair with [`remember`] after the effect.
+pub async fn replay(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    fingerprint: &Fingerprint,
+) -> Result<Option<Response>> {
+    let mut tx = begin_as(&state.pool, caller).await?;
+    let stored = stored(&mut tx, key).await?;
+    tx.commit().await?;
+    let Some((method, path, hash, status, body)) = stored else {
+        return Ok(None);
+    };
+    if method != fingerprint.method || path != fingerprint.path || hash != fingerprint.hash {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "this key was already used with a different request; use a new key",
+        ));
+    }
+    let status = StatusCode::from_u16(status as u16).map_err(anyhow::Error::from)?;
+    Ok(Some(respond(status, body, true)))
+}
+
+/// Stores the response of a request checked with [`replay`]. Two requests
+/// with the same key that ran at once both ran (each an effect of its own);
+/// the first to finish is stored and later replays return it.
+pub async fn remember(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    fingerprint: &Fingerprint,
+    status: StatusCode,
+    body: &Value,
+) -> Result<()> {
+    let mut tx = begin_as(&state.pool, caller).await?;
+    sqlx::query(
+        "select pg_advisory_xact_lock(hashtextextended(
+                  bizos.tenant_id()::text || ':' || bizos.uid()::text || ':' || $1, 7))",
+    )
+    .bind(key)
+    .execute(&mut *tx)
+    .await?;
+    if stored(&mut tx, key).await?.is_none() {
+        // Only an expired key can be in the way: its user takes it over.
+        sqlx::query(
+            "insert into idempotency_keys
+                    (tenant_id, user_id, idempotency_key, method, path, request_hash,
+                     response_status, response_body, created_at, expires_at)
+             values (bizos.tenant_id(), bizos.uid(), $1, $2, $3, $4, $5, $6, now(),
+                     now() + make_interval(secs => $7))
+             on conflict (tenant_id, user_id, idempotency_key) do update
+                set method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
+                    response_status = excluded.response_status, response_body = excluded.response_body,
+                    created_at = excluded.created_at, expires_at = excluded.expires_at",
+        )
+        .bind(key)
+        .bind(fingerprint.method)
+        .bind(&fingerprint.path)
+        .bind(&fingerprint.hash)
+        .bind(status.as_u16() as i32)
+        .bind(body)
+        .bind(state.idempotency_ttl.as_secs_f64())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+type StoredResponse = (String, String, String, i32, Value);
+
+async fn stored(conn: &mut PgConnection, key: &str) -> Result<Option<StoredResponse>> {
+    Ok(sqlx::query_as(
+        "select method, path, request_hash, response_status, response_body
+           from idempotency_keys
+          where tenant_id = bizos.tenant_id() and user_id = bizos.uid()
+            and idempotency_key = $1 and expires_at > now()",
+    )
+    .bind(key)
+    .fetch_optional(conn)
+    .await?)
+}

@@ -85,6 +85,7 @@ impl Application {
             )),
             None => None,
         };
+        let llm = crate::llm::Gateway::new(pool.clone(), crate::llm::Login::App, &settings.llm)?;
         let state = AppState {
             pool,
             verifier: Arc::new(JwtVerifier::new(&settings.jwt)?),
@@ -95,6 +96,7 @@ impl Application {
             idempotency_ttl: settings.idempotency_ttl,
             import_batch_rows: settings.import_batch_rows,
             vocabulary,
+            llm,
         };
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen)

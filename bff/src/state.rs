@@ -27,6 +27,8 @@ pub struct AppState {
     /// The database's vocabularies (read at startup), which request
     /// fields and the OpenAPI document take their terms from.
     pub vocabulary: Arc<crate::vocabulary::Vocabulary>,
+    /// The LLM gateway: the one way to call a model (issue 15).
+    pub llm: crate::llm::Gateway,
 }
 
 impl AppState {

@@ -1,6 +1,7 @@
 //! One module per resource; each exposes `router()` (JSON routes) and, when
 //! it takes files, `upload_router()` (their own body limit and timeout).
 
+pub mod ai;
 pub mod files;
 pub mod health;
 pub mod imports;
@@ -38,6 +39,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(imports::router())
         .merge(jobs::router())
         .merge(files::router())
+        .merge(ai::router())
 }
 
 /// The routes that take file uploads.

@@ -101,6 +101,9 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 422: a field is invalid (see `field`).
     Invalid,
+    /// 429: a limit is used up (AI generations a day, tokens a month);
+    /// retry after `Retry-After` seconds.
+    RateLimited,
     /// 500 (details are logged, never sent).
     Internal,
     /// 503: transient; retry (Retry-After).

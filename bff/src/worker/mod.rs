@@ -569,6 +569,25 @@ impl Worker {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "enqueueing the idempotency purges failed"),
         }
+        // The LLM gateway's upkeep (every tenant, idempotent; several
+        // workers doing it at once is harmless): expired cache entries go,
+        // and generations whose llm_finish never came (a BFF killed
+        // mid-call) are given back after an hour.
+        let llm: Result<(i32, i32), _> =
+            sqlx::query_as("select llm_cache_purge(), llm_reservations_expire(3600)")
+                .fetch_one(&self.pool)
+                .await;
+        match llm {
+            Ok((0, 0)) => {}
+            Ok((purged, expired)) => {
+                tracing::info!(
+                    purged,
+                    expired,
+                    "LLM cache purged, stale reservations given back"
+                )
+            }
+            Err(e) => tracing::warn!(error = %e, "the LLM upkeep failed"),
+        }
     }
 }
 

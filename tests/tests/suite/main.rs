@@ -20,6 +20,7 @@ mod http;
 mod imports_stage;
 mod jobs;
 mod kpi;
+mod llm_gateway;
 mod llm_provider;
 mod llm_sql;
 mod observability;

@@ -18,7 +18,7 @@
 //! Presidio's.
 
 #[path = "../../src/pii_corpus.rs"]
-mod generator;
+pub(crate) mod generator;
 
 use std::collections::{BTreeMap, BTreeSet};
 

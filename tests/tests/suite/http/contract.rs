@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bizos_bff::auth::Caller;
-use bizos_tests::{spawn_app, TestApp, TestDb};
+use bizos_tests::{spawn_app, spawn_app_with, TestApp, TestDb};
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -235,7 +235,16 @@ async fn org(db: &TestDb) -> Org {
 async fn every_response_matches_the_document() {
     let db = TestDb::new().await;
     let o = org(&db).await;
-    let app = spawn_app(&db).await;
+    // A master key, so that tenants may add keys of their own (no provider
+    // keys: chat answers with its fallback).
+    let app = spawn_app_with(
+        &db,
+        &[(
+            "BIZOS_LLM_MASTER_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )],
+    )
+    .await;
     let doc = document(&app).await;
     let mut c = Contract::new(doc);
     use Method as M;
@@ -911,6 +920,138 @@ async fn every_response_matches_the_document() {
         )
         .await;
     assert_eq!(status, 422);
+
+    // AI (issue 15).
+    let admin = db.create_user(o.alice.tenant_id, "super_admin").await;
+    let (status, answer) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/ai/chat",
+            "/api/ai/chat",
+            Body::Json(
+                json!({"messages": [{"role": "user", "content": "Halo, hubungi 0812-3456-7890"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["source"].as_str()),
+        (200, Some("fallback")),
+        "{answer}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/ai/chat",
+            "/api/ai/chat",
+            Body::Json(json!({"messages": []})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    for group in ["day", "month", "feature", "model"] {
+        let (status, usage) = c
+            .call(
+                &app,
+                Some(&admin),
+                M::GET,
+                "/api/ai/usage",
+                &format!("/api/ai/usage?group_by={group}"),
+                Body::None,
+            )
+            .await;
+        assert_eq!(status, 200, "{usage}");
+        assert_eq!(usage["items"].as_array().map(Vec::len), Some(1), "{usage}");
+    }
+    let (status, limits) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/ai/limits",
+            "/api/ai/limits",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200, "{limits}");
+    assert!(
+        limits["items"].as_array().is_some_and(|l| l.len() >= 10),
+        "{limits}"
+    );
+    let (status, limit) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::PUT,
+            "/api/ai/limits",
+            "/api/ai/limits",
+            Body::Json(
+                json!({"feature": "chat", "generations_per_day": 20, "tokens_per_month": null}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{limit}");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::PUT,
+            "/api/ai/limits",
+            "/api/ai/limits",
+            Body::Json(json!({"feature": "chat", "generations_per_day": 20})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, key) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::POST,
+            "/api/ai/keys",
+            "/api/ai/keys",
+            Body::Json(json!({"provider": "openai", "label": "ours", "key": "sk-contract-0001"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let (status, keys) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::GET,
+            "/api/ai/keys",
+            "/api/ai/keys",
+            Body::None,
+        )
+        .await;
+    assert_eq!(
+        (status, keys["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{keys}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::DELETE,
+            "/api/ai/keys/{id}",
+            &format!("/api/ai/keys/{}", s(&key, "key_id")),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::DELETE,
+            "/api/ai/keys/{id}",
+            &format!("/api/ai/keys/{}", Uuid::new_v4()),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 404);
 
     c.finish();
 }

@@ -1,0 +1,736 @@
+//! The gateway: the one way bizos calls a model (AI-4, AI-5, AI-6, OPS-15).
+//!
+//! One call of [`Gateway::chat`]:
+//!
+//! 1. **Mask** every message ([`super::privacy::Masker`], one per call).
+//! 2. **Begin** (a short transaction, under the caller's claims for a
+//!    request, as the worker's login for system work): read the feature's
+//!    route (cached briefly), compute the cache key of the masked input
+//!    ([`super::cache_key`]) and call `llm_begin`, which either answers from
+//!    the tenant's cache (recording the hit in the ledger, consuming no
+//!    limit) or reserves one generation and the estimated tokens against
+//!    the tenant's and the user's limits — atomically in the database; a
+//!    limit used up is [`GatewayError::Limited`] (HTTP 429 with
+//!    Retry-After).
+//! 3. **Call** the providers of the route in order, **with no transaction
+//!    open**: for each (provider, model) whose breaker lets it through, the
+//!    key ring's keys in turn; a retryable error is retried with backoff on
+//!    the same key, a 429/401 cools the key and moves to the next, anything
+//!    else moves to the next model. A semaphore bounds the calls in flight;
+//!    the whole call is bounded by the budget. Every provider failure ends
+//!    in the feature's deterministic fallback, never in an error.
+//! 4. **Finish** (a short transaction): `llm_finish` writes one ledger row
+//!    per attempt (and one for the fallback), settles the reservation with
+//!    the real token counts (giving the generation back when no model
+//!    answered) and stores a model's answer in the cache.
+//!
+//! Steps 3 and 4 run in a task of their own, so a caller that goes away (a
+//! client hanging up, a request timeout) never leaves a reservation open
+//! or an attempt unrecorded.
+//!
+//! The originals of masked values go back into the answer only when the
+//! feature allows it (`llm_features.reinsert_pii`) and the caller may see
+//! them ([`CallContext::may_see_pii`]). The cache and the ledger only ever
+//! hold masked text.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use super::breaker::{Admission, Breakers, State};
+use super::cache_key::{cache_key, KeyInput};
+use super::crypto::MasterKeys;
+use super::features;
+use super::keys::KeyRing;
+use super::privacy::Masker;
+use super::provider::{ChatRequest, ChatResponse, Client, Endpoint, Message, ProviderError, Wire};
+use super::retry::{Budget, RetrySettings};
+use super::LlmSettings;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// Tokens reserved for the answer when the request sets no maximum.
+const DEFAULT_OUTPUT_ESTIMATE: u64 = 512;
+/// Longest error text kept in the ledger.
+const MAX_ERROR_LEN: usize = 500;
+/// Most provider attempts of one call (the ledger numbers them 1-100).
+const MAX_ATTEMPTS: usize = 50;
+
+/// Who a gateway call is for.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    pub tenant_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub request_id: Option<String>,
+    /// May the caller see the PII of the input? (With the feature's
+    /// consent, the originals are put back into the answer.)
+    pub may_see_pii: bool,
+    /// The verified caller of a request: the gateway's transactions run
+    /// under its claims. None: system work on the worker's login.
+    pub caller: Option<Caller>,
+}
+
+impl CallContext {
+    /// A call for the caller of a request.
+    pub fn for_caller(caller: &Caller, may_see_pii: bool) -> CallContext {
+        CallContext {
+            tenant_id: caller.tenant_id,
+            user_id: Some(caller.user_id),
+            request_id: caller.request_id.clone(),
+            may_see_pii,
+            caller: Some(caller.clone()),
+        }
+    }
+
+    /// A call of background work for a tenant (no user, no PII back).
+    pub fn system(tenant_id: Uuid, request_id: Option<String>) -> CallContext {
+        CallContext {
+            tenant_id,
+            user_id: None,
+            request_id,
+            may_see_pii: false,
+            caller: None,
+        }
+    }
+}
+
+/// What a feature asks a model. The messages are the original text: the
+/// gateway masks them.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayRequest {
+    pub messages: Vec<Message>,
+    pub temperature: Option<f32>,
+    pub max_output_tokens: Option<u32>,
+    /// JSON schema of the answer (structured output).
+    pub json_schema: Option<Value>,
+}
+
+/// Where an answer came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Model { provider: String, model: String },
+    Cache,
+    Fallback,
+}
+
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub text: String,
+    pub json: Option<Value>,
+    pub source: Source,
+    /// The ledger rows of this call (`llm_calls.call_id`).
+    pub call_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// A limit of the tenant or the user is used up.
+    #[error("{message}")]
+    Limited {
+        message: String,
+        retry_after: Duration,
+    },
+    /// The database refused or failed (unknown feature, not allowed,
+    /// unavailable): never a provider's failure.
+    #[error(transparent)]
+    Api(ApiError),
+}
+
+impl From<sqlx::Error> for GatewayError {
+    fn from(e: sqlx::Error) -> Self {
+        GatewayError::from(ApiError::from(e))
+    }
+}
+
+impl From<ApiError> for GatewayError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::TooManyRequests {
+                message,
+                retry_after,
+            } => GatewayError::Limited {
+                message,
+                retry_after,
+            },
+            other => GatewayError::Api(other),
+        }
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(e: GatewayError) -> Self {
+        match e {
+            GatewayError::Limited {
+                message,
+                retry_after,
+            } => ApiError::TooManyRequests {
+                message,
+                retry_after,
+            },
+            GatewayError::Api(e) => e,
+        }
+    }
+}
+
+/// One (provider, model) of a route.
+#[derive(Debug, Clone)]
+pub struct RouteEntry {
+    pub endpoint: Endpoint,
+    pub model: String,
+}
+
+/// A feature's settings and route, as read from the catalogue.
+#[derive(Debug, Clone)]
+struct Catalog {
+    cache_ttl_secs: i64,
+    reinsert_pii: bool,
+    chain: Vec<RouteEntry>,
+}
+
+fn wire(name: &str) -> Option<Wire> {
+    name.parse().ok()
+}
+
+/// How the gateway's transactions for system work (no caller) begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Login {
+    /// The BFF's login (bizos_app): system work is refused by the database.
+    App,
+    /// The worker's login (bizos_worker), which the functions accept
+    /// without claims.
+    Worker,
+}
+
+/// One attempt as `llm_finish` records it.
+#[derive(Debug, Clone)]
+struct Attempt {
+    provider: Option<String>,
+    model: Option<String>,
+    key_ref: String,
+    tokens_in: u64,
+    tokens_out: u64,
+    latency: Duration,
+    outcome: &'static str,
+    error: Option<String>,
+}
+
+struct Inner {
+    pool: PgPool,
+    login: Login,
+    client: Client,
+    keys: KeyRing,
+    master: Option<Arc<MasterKeys>>,
+    breakers: Breakers,
+    retry: RetrySettings,
+    budget: Duration,
+    in_flight: Semaphore,
+    catalog_ttl: Duration,
+    catalog: Mutex<HashMap<String, (Instant, Arc<Catalog>)>>,
+}
+
+/// The LLM gateway; cheap to clone (one shared state).
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("login", &self.inner.login)
+            .field("keys", &self.inner.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Failures that tell of a provider's health (they count for its breaker).
+fn provider_failure(e: &ProviderError) -> bool {
+    matches!(
+        e,
+        ProviderError::Server { .. }
+            | ProviderError::Timeout
+            | ProviderError::Connect(_)
+            | ProviderError::Malformed(_)
+    )
+}
+
+impl Gateway {
+    /// A gateway on `pool` (the BFF's or the worker's login, see [`Login`]).
+    pub fn new(pool: PgPool, login: Login, settings: &LlmSettings) -> anyhow::Result<Gateway> {
+        let master = match &settings.master_key {
+            Some(key) => Some(Arc::new(
+                MasterKeys::new(
+                    &settings.master_key_id,
+                    key,
+                    settings.master_keys_previous.as_ref(),
+                )
+                .map_err(|e| anyhow::anyhow!("BIZOS_LLM_MASTER_KEY: {e}"))?,
+            )),
+            None => None,
+        };
+        let keys = KeyRing::new(
+            settings.platform_keys.clone(),
+            master.clone(),
+            Some(pool.clone()),
+            settings.keys.clone(),
+        );
+        Ok(Gateway {
+            inner: Arc::new(Inner {
+                client: Client::new(settings.connect_timeout, settings.timeout),
+                pool,
+                login,
+                keys,
+                master,
+                breakers: Breakers::new(settings.breaker),
+                retry: settings.retry,
+                budget: settings.budget,
+                in_flight: Semaphore::new(settings.max_in_flight.max(1)),
+                catalog_ttl: settings.catalog_ttl,
+                catalog: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The master keys that seal tenant keys (None when not configured).
+    pub fn master_keys(&self) -> Option<&MasterKeys> {
+        self.inner.master.as_deref()
+    }
+
+    /// Drops this process's cached keys of `tenant` (after a change).
+    pub fn forget_tenant_keys(&self, tenant: Uuid) {
+        self.inner.keys.forget_tenant(tenant);
+    }
+
+    /// The breaker state of `provider` (for tests and the operator).
+    pub fn breaker_state(&self, provider: &str) -> State {
+        self.inner.breakers.state(provider)
+    }
+
+    /// Asks the feature's route; see the module documentation.
+    pub async fn chat(
+        &self,
+        ctx: &CallContext,
+        feature: &str,
+        req: GatewayRequest,
+    ) -> Result<Answer, GatewayError> {
+        let started = Instant::now();
+        let budget = Budget::new(self.inner.budget);
+
+        // 1. Mask.
+        let mut masker = Masker::new();
+        let messages: Vec<Message> = req
+            .messages
+            .iter()
+            .map(|m| Message {
+                role: m.role,
+                content: masker.mask(&m.content),
+            })
+            .collect();
+
+        // 2. Route, cache key, llm_begin.
+        let mut tx = self.begin(ctx).await?;
+        let catalog = self.catalog(&mut tx, feature).await?;
+        let chain: Vec<(String, String)> = catalog
+            .chain
+            .iter()
+            .map(|e| (e.endpoint.provider.clone(), e.model.clone()))
+            .collect();
+        let key = cache_key(&KeyInput {
+            feature,
+            chain: &chain,
+            messages: &messages,
+            temperature: req.temperature,
+            max_output_tokens: req.max_output_tokens,
+            json_schema: req.json_schema.as_ref(),
+        });
+        let prompt_chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
+        let est_tokens = (prompt_chars as u64).div_ceil(4)
+            + req
+                .max_output_tokens
+                .map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
+        let begun: Value = sqlx::query_scalar("select llm_begin($1, $2, $3, $4, $5, $6)")
+            .bind(ctx.tenant_id)
+            .bind(ctx.user_id)
+            .bind(feature)
+            .bind(&key[..])
+            .bind(i64::try_from(est_tokens).unwrap_or(i64::MAX))
+            .bind(ctx.request_id.as_deref())
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let reinsert = catalog.reinsert_pii && ctx.may_see_pii;
+
+        if let Some(cached) = begun.get("cached") {
+            let call_id = begun
+                .get("call_id")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok());
+            let text = cached.get("text").and_then(Value::as_str).unwrap_or("");
+            let json = cached.get("json").filter(|j| !j.is_null());
+            metrics::counter!("bizos_llm_calls_total", "feature" => feature.to_owned(), "outcome" => "cache_hit").increment(1);
+            return Ok(Answer {
+                text: if reinsert {
+                    masker.reinsert(text)
+                } else {
+                    text.to_owned()
+                },
+                json: json.map(|j| {
+                    if reinsert {
+                        masker.reinsert_json(j)
+                    } else {
+                        j.clone()
+                    }
+                }),
+                source: Source::Cache,
+                call_ids: call_id.into_iter().collect(),
+            });
+        }
+        let reservation: Uuid = begun
+            .get("reservation_id")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!(
+                    "llm_begin returned neither cache nor reservation"
+                ))
+            })?;
+
+        // 3 and 4 in a task of their own: they finish even when the caller
+        // goes away.
+        let this = self.clone();
+        let ctx = ctx.clone();
+        let feature = feature.to_owned();
+        let task = tokio::spawn(async move {
+            let (attempts, answer) = this
+                .call_chain(&ctx, &catalog, &messages, &req, &budget)
+                .await;
+            let mut attempts = attempts;
+            let (text, json, source) = match answer {
+                Some((entry, response)) => (
+                    response.text,
+                    response.json,
+                    Source::Model {
+                        provider: entry.endpoint.provider,
+                        model: entry.model,
+                    },
+                ),
+                None => {
+                    let f = features::fallback(&feature, &messages);
+                    attempts.push(Attempt {
+                        provider: None,
+                        model: None,
+                        key_ref: "fallback".into(),
+                        tokens_in: 0,
+                        tokens_out: 0,
+                        latency: started.elapsed(),
+                        outcome: "fallback",
+                        error: None,
+                    });
+                    (f.text, f.json, Source::Fallback)
+                }
+            };
+            let cache = match (&source, catalog.cache_ttl_secs > 0) {
+                (Source::Model { provider, model }, true) => {
+                    let ok = attempts.iter().rev().find(|a| a.outcome == "ok");
+                    Some(json!({
+                        "cache_key": hex::encode(key),
+                        "feature": feature,
+                        "provider": provider,
+                        "model": model,
+                        "response": {"text": text, "json": json},
+                        "tokens_in": ok.map_or(0, |a| a.tokens_in),
+                        "tokens_out": ok.map_or(0, |a| a.tokens_out),
+                        "ttl_secs": catalog.cache_ttl_secs,
+                    }))
+                }
+                _ => None,
+            };
+            let call_ids = this
+                .finish(&ctx, &feature, reservation, &attempts, cache)
+                .await?;
+            let outcome = match source {
+                Source::Fallback => "fallback",
+                _ => "ok",
+            };
+            metrics::counter!("bizos_llm_calls_total", "feature" => feature.clone(), "outcome" => outcome).increment(1);
+            Ok::<_, GatewayError>((text, json, source, call_ids))
+        });
+        let (text, json, source, call_ids) = task
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("the gateway task failed: {e}")))??;
+        Ok(Answer {
+            text: if reinsert {
+                masker.reinsert(&text)
+            } else {
+                text
+            },
+            json: json.map(|j| {
+                if reinsert {
+                    masker.reinsert_json(&j)
+                } else {
+                    j
+                }
+            }),
+            source,
+            call_ids,
+        })
+    }
+
+    /// A transaction under the caller's claims, or as this process's login.
+    async fn begin(
+        &self,
+        ctx: &CallContext,
+    ) -> Result<Transaction<'static, Postgres>, GatewayError> {
+        Ok(match &ctx.caller {
+            Some(caller) => crate::db::begin_as(&self.inner.pool, caller).await?,
+            None => self.inner.pool.begin().await?,
+        })
+    }
+
+    /// The feature's settings and route, cached for `catalog_ttl`.
+    async fn catalog(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        feature: &str,
+    ) -> Result<Arc<Catalog>, GatewayError> {
+        if let Some((at, c)) = self
+            .inner
+            .catalog
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(feature)
+        {
+            if at.elapsed() < self.inner.catalog_ttl {
+                return Ok(c.clone());
+            }
+        }
+        let settings: Option<(Option<i32>, bool)> =
+            sqlx::query_as("select cache_ttl_secs, reinsert_pii from llm_features where code = $1")
+                .bind(feature)
+                .fetch_optional(&mut **tx)
+                .await?;
+        let Some((cache_ttl_secs, reinsert_pii)) = settings else {
+            return Err(ApiError::invalid(
+                "feature",
+                format!("feature: no AI feature {feature:?}"),
+            )
+            .into());
+        };
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "select provider, wire, base_url, model from llm_route($1) order by position",
+        )
+        .bind(feature)
+        .fetch_all(&mut **tx)
+        .await?;
+        let chain = rows
+            .into_iter()
+            .filter_map(|(provider, wire_name, base_url, model)| {
+                let Some(w) = wire(&wire_name) else {
+                    tracing::warn!(
+                        provider,
+                        wire = wire_name,
+                        "unknown wire format; route entry skipped"
+                    );
+                    return None;
+                };
+                Some(RouteEntry {
+                    endpoint: Endpoint {
+                        provider,
+                        wire: w,
+                        base_url,
+                    },
+                    model,
+                })
+            })
+            .collect();
+        let c = Arc::new(Catalog {
+            cache_ttl_secs: i64::from(cache_ttl_secs.unwrap_or(0)),
+            reinsert_pii,
+            chain,
+        });
+        self.inner
+            .catalog
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(feature.to_owned(), (Instant::now(), c.clone()));
+        Ok(c)
+    }
+
+    /// Tries the chain; returns every attempt and the first answer.
+    async fn call_chain(
+        &self,
+        ctx: &CallContext,
+        catalog: &Catalog,
+        messages: &[Message],
+        req: &GatewayRequest,
+        budget: &Budget,
+    ) -> (Vec<Attempt>, Option<(RouteEntry, ChatResponse)>) {
+        let inner = &self.inner;
+        let mut attempts = Vec::new();
+        for entry in &catalog.chain {
+            let provider = entry.endpoint.provider.as_str();
+            if budget.is_spent() {
+                break;
+            }
+            let keys = inner.keys.keys(ctx.tenant_id, provider).await;
+            if keys.is_empty() {
+                tracing::debug!(provider, "no usable key; route entry skipped");
+                continue;
+            }
+            if inner.breakers.allow(provider) == Admission::Refuse {
+                tracing::debug!(provider, "breaker open; route entry skipped");
+                continue;
+            }
+            let request = ChatRequest {
+                model: entry.model.clone(),
+                messages: messages.to_vec(),
+                temperature: req.temperature,
+                max_output_tokens: req.max_output_tokens,
+                json_schema: req.json_schema.clone(),
+            };
+            'keys: for key in keys {
+                let mut retry = 0;
+                loop {
+                    if attempts.len() >= MAX_ATTEMPTS {
+                        return (attempts, None);
+                    }
+                    let remaining = budget.remaining();
+                    let Ok(Ok(permit)) =
+                        tokio::time::timeout(remaining, inner.in_flight.acquire()).await
+                    else {
+                        // No slot within the budget: the fallback answers.
+                        return (attempts, None);
+                    };
+                    let t0 = Instant::now();
+                    let result = match tokio::time::timeout(
+                        budget.remaining(),
+                        inner
+                            .client
+                            .chat(&entry.endpoint, key.secret.expose_secret(), &request),
+                    )
+                    .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err(ProviderError::Timeout),
+                    };
+                    drop(permit);
+                    let latency = t0.elapsed();
+                    let error = match result {
+                        Ok(response) => {
+                            inner.breakers.success(provider);
+                            attempts.push(Attempt {
+                                provider: Some(provider.to_owned()),
+                                model: Some(entry.model.clone()),
+                                key_ref: key.key_ref.clone(),
+                                tokens_in: response.tokens_in,
+                                tokens_out: response.tokens_out,
+                                latency,
+                                outcome: "ok",
+                                error: None,
+                            });
+                            return (attempts, Some((entry.clone(), response)));
+                        }
+                        Err(e) => e,
+                    };
+                    tracing::info!(provider, model = entry.model, key_ref = key.key_ref, error = %error, "LLM attempt failed");
+                    attempts.push(Attempt {
+                        provider: Some(provider.to_owned()),
+                        model: Some(entry.model.clone()),
+                        key_ref: key.key_ref.clone(),
+                        tokens_in: 0,
+                        tokens_out: 0,
+                        latency,
+                        outcome: "error",
+                        error: Some(truncate(&error.to_string(), MAX_ERROR_LEN)),
+                    });
+                    if provider_failure(&error) {
+                        inner.breakers.failure(provider);
+                    }
+                    if error.cools_key() {
+                        inner.keys.cool(provider, &key.key_ref, &error);
+                        continue 'keys;
+                    }
+                    let open = matches!(inner.breakers.state(provider), State::Open { .. });
+                    if !error.retryable() || open {
+                        break 'keys;
+                    }
+                    match inner
+                        .retry
+                        .delay(retry, error.retry_after(), budget.remaining())
+                    {
+                        Some(wait) => {
+                            tokio::time::sleep(wait).await;
+                            retry += 1;
+                        }
+                        None => break 'keys,
+                    }
+                }
+            }
+        }
+        (attempts, None)
+    }
+
+    /// `llm_finish`: the ledger rows, the settled reservation, the cache.
+    async fn finish(
+        &self,
+        ctx: &CallContext,
+        feature: &str,
+        reservation: Uuid,
+        attempts: &[Attempt],
+        cache: Option<Value>,
+    ) -> Result<Vec<Uuid>, GatewayError> {
+        let attempts: Vec<Value> = attempts
+            .iter()
+            .map(|a| {
+                json!({
+                    "user_id": ctx.user_id,
+                    "feature": feature,
+                    "provider": a.provider,
+                    "model": a.model,
+                    "key_ref": a.key_ref,
+                    "tokens_in": a.tokens_in,
+                    "tokens_out": a.tokens_out,
+                    "latency_ms": u64::try_from(a.latency.as_millis()).unwrap_or(u64::MAX),
+                    "outcome": a.outcome,
+                    "error": a.error,
+                    "request_id": ctx.request_id,
+                })
+            })
+            .collect();
+        let mut tx = self.begin(ctx).await?;
+        let done: Value = sqlx::query_scalar("select llm_finish($1, $2, $3, $4)")
+            .bind(ctx.tenant_id)
+            .bind(reservation)
+            .bind(Value::Array(attempts))
+            .bind(cache)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done
+            .get("call_ids")
+            .and_then(Value::as_array)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|v| v.as_str().and_then(|s| s.parse().ok()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
