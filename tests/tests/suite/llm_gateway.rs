@@ -872,3 +872,78 @@ async fn the_operator_sets_providers_routes_and_limits_and_reads_usage_from_the_
     let (ok, keys, _) = bizos_llm(&t.db, &["keys", "list", "--tenant", &tenant]);
     assert!(ok && keys.is_empty());
 }
+
+#[tokio::test]
+async fn the_worker_purges_the_cache_and_gives_back_stale_reservations() {
+    let (db, _standin) = database().await;
+    let tenant = db.create_tenant("llm-w").await;
+    let user = db.create_user(tenant, "salesperson").await;
+    // A generation whose llm_finish never came (its BFF died), two hours old.
+    let mut tx = db.as_user(&user).await;
+    let begun: Value = sqlx::query_scalar("select llm_begin($1, $2, 'chat', null, 100, null)")
+        .bind(tenant)
+        .bind(user.user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(begun["reservation_id"].is_string(), "{begun}");
+    sqlx::query("update llm_reservations set created_at = now() - interval '2 hours'")
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    // An expired cache entry, and a live one.
+    for (byte, expires) in [("ab", "-1 minute"), ("cd", "1 hour")] {
+        sqlx::query(
+            "insert into llm_cache (tenant_id, cache_key, feature, provider, model, response, expires_at)
+             values ($1, decode(repeat($2, 32), 'hex'), 'chat', 'openai', 'o-1', '{}',
+                     now() + $3::interval)",
+        )
+        .bind(tenant)
+        .bind(byte)
+        .bind(expires)
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    }
+    let count = |sql: &'static str| {
+        let db = &db;
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&db.owner)
+                .await
+                .unwrap()
+        }
+    };
+    let generations =
+        "select coalesce(sum(used), 0)::bigint from llm_counters where period = 'day'";
+    assert_eq!(
+        count(generations).await,
+        2,
+        "tenant and user counters hold the generation"
+    );
+
+    let files = tempfile::tempdir().unwrap();
+    let storage = bizos_bff::config::StorageSettings::Local {
+        root: files.path().to_owned(),
+    };
+    let worker = bizos_tests::start_worker(bizos_bff::worker::WorkerSettings {
+        purge_every: Duration::from_millis(300),
+        ..bizos_tests::worker_settings(&db, 2000, storage)
+    })
+    .await;
+    let waited = Instant::now();
+    while count("select count(*) from llm_reservations").await > 0
+        && waited.elapsed() < Duration::from_secs(15)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count("select count(*) from llm_reservations").await, 0);
+    assert_eq!(count(generations).await, 0, "the generation is given back");
+    assert_eq!(
+        count("select count(*) from llm_cache").await,
+        1,
+        "the expired entry is gone, the live one stays"
+    );
+    drop(worker.stop);
+}
