@@ -149,25 +149,9 @@ where
             field: Some("Idempotency-Key".into()),
         });
     }
-    let stored: Option<(String, String, String, i32, Value)> = sqlx::query_as(
-        "select method, path, request_hash, response_status, response_body
-           from idempotency_keys
-          where tenant_id = bizos.tenant_id() and user_id = bizos.uid()
-            and idempotency_key = $1 and expires_at > now()",
-    )
-    .bind(&key)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some((method, path, hash, status, body)) = stored {
+    if let Some(stored) = stored(&mut tx, &key).await? {
         tx.commit().await?;
-        if method != fingerprint.method || path != fingerprint.path || hash != fingerprint.hash {
-            return Err(ApiError::invalid(
-                "Idempotency-Key",
-                "this key was already used with a different request; use a new key",
-            ));
-        }
-        let status = StatusCode::from_u16(status as u16).map_err(anyhow::Error::from)?;
-        return Ok(respond(status, body, true));
+        return replayed(stored, &fingerprint);
     }
 
     sqlx::query("savepoint effect").execute(&mut *tx).await?;
@@ -181,26 +165,7 @@ where
         }
         Err(e) => return Err(e),
     };
-    sqlx::query(
-        "insert into idempotency_keys
-                (tenant_id, user_id, idempotency_key, method, path, request_hash,
-                 response_status, response_body, created_at, expires_at)
-         values (bizos.tenant_id(), bizos.uid(), $1, $2, $3, $4, $5, $6, now(),
-                 now() + make_interval(secs => $7))
-         on conflict (tenant_id, user_id, idempotency_key) do update
-            set method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
-                response_status = excluded.response_status, response_body = excluded.response_body,
-                created_at = excluded.created_at, expires_at = excluded.expires_at",
-    )
-    .bind(&key)
-    .bind(fingerprint.method)
-    .bind(&fingerprint.path)
-    .bind(&fingerprint.hash)
-    .bind(status.as_u16() as i32)
-    .bind(&body)
-    .bind(state.idempotency_ttl.as_secs_f64())
-    .execute(&mut *tx)
-    .await?;
+    store(&mut tx, state, &key, &fingerprint, status, &body).await?;
     tx.commit().await?;
     result.map(|done| respond(done.status, done.body, false))
 }
@@ -243,17 +208,9 @@ pub async fn replay(
     let mut tx = begin_as(&state.pool, caller).await?;
     let stored = stored(&mut tx, key).await?;
     tx.commit().await?;
-    let Some((method, path, hash, status, body)) = stored else {
-        return Ok(None);
-    };
-    if method != fingerprint.method || path != fingerprint.path || hash != fingerprint.hash {
-        return Err(ApiError::invalid(
-            "Idempotency-Key",
-            "this key was already used with a different request; use a new key",
-        ));
-    }
-    let status = StatusCode::from_u16(status as u16).map_err(anyhow::Error::from)?;
-    Ok(Some(respond(status, body, true)))
+    stored
+        .map(|stored| replayed(stored, fingerprint))
+        .transpose()
 }
 
 /// Stores the response of a request checked with [`replay`]. Two requests
@@ -276,33 +233,61 @@ pub async fn remember(
     .execute(&mut *tx)
     .await?;
     if stored(&mut tx, key).await?.is_none() {
-        // Only an expired key can be in the way: its user takes it over.
-        sqlx::query(
-            "insert into idempotency_keys
-                    (tenant_id, user_id, idempotency_key, method, path, request_hash,
-                     response_status, response_body, created_at, expires_at)
-             values (bizos.tenant_id(), bizos.uid(), $1, $2, $3, $4, $5, $6, now(),
-                     now() + make_interval(secs => $7))
-             on conflict (tenant_id, user_id, idempotency_key) do update
-                set method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
-                    response_status = excluded.response_status, response_body = excluded.response_body,
-                    created_at = excluded.created_at, expires_at = excluded.expires_at",
-        )
-        .bind(key)
-        .bind(fingerprint.method)
-        .bind(&fingerprint.path)
-        .bind(&fingerprint.hash)
-        .bind(status.as_u16() as i32)
-        .bind(body)
-        .bind(state.idempotency_ttl.as_secs_f64())
-        .execute(&mut *tx)
-        .await?;
+        store(&mut tx, state, key, fingerprint, status, body).await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
 type StoredResponse = (String, String, String, i32, Value);
+
+/// The stored response, replayed; the same key with another request is 422.
+fn replayed(
+    (method, path, hash, status, body): StoredResponse,
+    fingerprint: &Fingerprint,
+) -> Result<Response> {
+    if method != fingerprint.method || path != fingerprint.path || hash != fingerprint.hash {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "this key was already used with a different request; use a new key",
+        ));
+    }
+    let status = StatusCode::from_u16(status as u16).map_err(anyhow::Error::from)?;
+    Ok(respond(status, body, true))
+}
+
+/// Stores the response under `key` for the idempotency TTL (an expired key
+/// of the same user is taken over).
+async fn store(
+    conn: &mut PgConnection,
+    state: &AppState,
+    key: &str,
+    fingerprint: &Fingerprint,
+    status: StatusCode,
+    body: &Value,
+) -> Result<()> {
+    sqlx::query(
+        "insert into idempotency_keys
+                (tenant_id, user_id, idempotency_key, method, path, request_hash,
+                 response_status, response_body, created_at, expires_at)
+         values (bizos.tenant_id(), bizos.uid(), $1, $2, $3, $4, $5, $6, now(),
+                 now() + make_interval(secs => $7))
+         on conflict (tenant_id, user_id, idempotency_key) do update
+            set method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
+                response_status = excluded.response_status, response_body = excluded.response_body,
+                created_at = excluded.created_at, expires_at = excluded.expires_at",
+    )
+    .bind(key)
+    .bind(fingerprint.method)
+    .bind(&fingerprint.path)
+    .bind(&fingerprint.hash)
+    .bind(status.as_u16() as i32)
+    .bind(body)
+    .bind(state.idempotency_ttl.as_secs_f64())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
 
 async fn stored(conn: &mut PgConnection, key: &str) -> Result<Option<StoredResponse>> {
     Ok(sqlx::query_as(
