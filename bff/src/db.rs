@@ -8,6 +8,8 @@
 //! the profile. All settings are transaction-local, so a pooled connection
 //! carries nothing over to the next request.
 
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryScalar;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::auth::Caller;
@@ -19,11 +21,51 @@ pub const REQUEST_ROLE: &str = "bizos_authenticated";
 /// Sets the request's role, claims, id and traceparent, then authenticates the caller
 /// against its profile, in one round trip. The settings run in a subquery
 /// (volatile, so never flattened) before the function is called.
-const BEGIN_REQUEST: &str = "select authenticate_request()
+macro_rules! begin_request {
+    () => {
+        "select authenticate_request()
   from (select set_config('role', $1, true),
                set_config('request.jwt.claims', $2, true),
                set_config('request.id', $3, true),
-               set_config('request.traceparent', $4, true)) as request";
+               set_config('request.traceparent', $4, true)) as request"
+    };
+}
+pub(crate) use begin_request;
+const BEGIN_REQUEST: &str = begin_request!();
+
+/// The statement `select <call>` run under a caller's claims on its own, as
+/// one implicit transaction in one round trip (a hot path's alternative to
+/// [`begin_as`] + statement + commit): [`begin_request!`] runs first in a
+/// subquery (`offset 0`: never flattened into the outer select list). Bind
+/// the request's settings with [`bind_request`], then the call's own
+/// parameters, `$5` on. The call is checked for EXECUTE before the switch
+/// to the request role: grant it to the login (bizos_app) as well.
+macro_rules! as_caller {
+    ($call:literal) => {
+        concat!(
+            "select ",
+            $call,
+            " from (",
+            $crate::db::begin_request!(),
+            " offset 0) as authenticated"
+        )
+    };
+}
+pub(crate) use as_caller;
+
+/// Binds `$1`-`$4` of an [`as_caller!`] statement: the request role and
+/// the caller's claims, id and traceparent.
+pub fn bind_request<'q, O>(
+    query: QueryScalar<'q, Postgres, O, PgArguments>,
+    caller: &Caller,
+) -> QueryScalar<'q, Postgres, O, PgArguments> {
+    let traceparent = crate::telemetry::traceparent(&tracing::Span::current());
+    query
+        .bind(REQUEST_ROLE)
+        .bind(caller.claims.to_string())
+        .bind(caller.request_id.clone().unwrap_or_default())
+        .bind(traceparent.unwrap_or_default())
+}
 
 /// Begins a transaction under the caller's claims. Commit it to keep the
 /// effects; dropping it rolls back. A caller the database refuses gets the

@@ -112,31 +112,6 @@ grant execute on function llm_limit_of(uuid, text, text) to bizos_authenticated;
 comment on function llm_limit_of(uuid, text, text) is
   'The limits (generations a day, tokens a month; NULL: unlimited) of a tenant''s feature in scope tenant or user: its llm_limits row, else the feature''s defaults.';
 
--- Adds `amount` to one counter if it stays within `lim` (NULL: no limit),
--- under the counter's row lock: concurrent callers queue on the row and
--- each sees the previous one's sum, so no more than the limit is ever
--- handed out. A used-up token budget refuses even an estimate of 0.
-create or replace function llm_counter_take(tenant uuid, feat text, usr uuid, per text, start date,
-                                            amount bigint, lim bigint) returns boolean
-language plpgsql
-as $$
-begin
-  if lim is not null and (amount > lim or lim = 0) then
-    return false;
-  end if;
-  insert into llm_counters as c (tenant_id, feature, user_id, period, period_start, used)
-  values (tenant, feat, usr, per, start, amount)
-  on conflict on constraint llm_counters_pkey do update
-     set used = c.used + excluded.used
-   where lim is null or (c.used + excluded.used <= lim and c.used < lim);
-  return found;
-end
-$$;
-select pin_search_path('llm_counter_take(uuid, text, uuid, text, date, bigint, bigint)');
-revoke execute on function llm_counter_take(uuid, text, uuid, text, date, bigint, bigint) from public;
-comment on function llm_counter_take(uuid, text, uuid, text, date, bigint, bigint) is
-  'Internal (llm_begin): adds an amount to a counter if it stays within the limit (row lock of insert .. on conflict do update .. where); false when it would not.';
-
 -- Seconds from now until the tenant-local period after the one starting at
 -- `start` begins (at least 1).
 create or replace function llm_retry_after(tenant uuid, per text, start date) returns integer
@@ -213,22 +188,27 @@ security definer
 as $$
 declare
   v_nil constant uuid := '00000000-0000-0000-0000-000000000000';
-  v_feature llm_features;
+  v_feature text;
   v_status text;
+  v_zone text;
   v_entry llm_cache;
+  v_currency text;
   v_call uuid;
   v_day date;
   v_month date;
-  v_scope text;
-  v_user uuid;
-  v_gen integer;
-  v_tok bigint;
+  l record;
   v_res uuid;
   v_request text := left(nullif(coalesce(llm_begin.request_id, current_setting('request.id', true)), ''), 200);
 begin
+  -- This runs before every model call: its lookups are statements of its
+  -- own (plans cached for the session), not calls of SQL functions (parsed
+  -- and planned again on every call).
   perform llm_check_caller(llm_begin.tenant_id, llm_begin.user_id);
-  v_feature := llm_feature(llm_begin.feature);
-  select t.status into v_status from tenants t where t.tenant_id = llm_begin.tenant_id;
+  select f.code into v_feature from llm_features f where f.code = llm_begin.feature;
+  if not found then
+    perform llm_feature(llm_begin.feature); -- raises, naming the field
+  end if;
+  select t.status, t.time_zone into v_status, v_zone from tenants t where t.tenant_id = llm_begin.tenant_id;
   if not found then
     raise exception using errcode = 'P0002', column = 'tenant_id',
       message = format('tenant_id: no tenant %s', llm_begin.tenant_id);
@@ -257,48 +237,74 @@ begin
     select c.* into v_entry from llm_cache c
      where c.tenant_id = llm_begin.tenant_id and c.cache_key = llm_begin.cache_key and c.expires_at > now();
     if found then
-      insert into llm_calls as l (tenant_id, user_id, feature, provider, model, key_ref, tokens_in, tokens_out,
+      select p.currency into v_currency from llm_prices p
+       where p.provider = v_entry.provider and p.model = v_entry.model and p.effective_from <= now()
+       order by p.effective_from desc
+       limit 1;
+      insert into llm_calls as c (tenant_id, user_id, feature, provider, model, key_ref, tokens_in, tokens_out,
                                   outcome, cost, currency, request_id, cache_key)
-      values (llm_begin.tenant_id, llm_begin.user_id, v_feature.code, v_entry.provider, v_entry.model, 'cache',
-              v_entry.tokens_in, v_entry.tokens_out, 'cache_hit', 0,
-              (llm_price_at(v_entry.provider, v_entry.model, now())).currency, v_request, v_entry.cache_key)
-      returning l.call_id into v_call;
+      values (llm_begin.tenant_id, llm_begin.user_id, v_feature, v_entry.provider, v_entry.model, 'cache',
+              v_entry.tokens_in, v_entry.tokens_out, 'cache_hit', 0, v_currency, v_request, v_entry.cache_key)
+      returning c.call_id into v_call;
       return jsonb_build_object('cached', v_entry.response, 'call_id', v_call,
                                 'provider', v_entry.provider, 'model', v_entry.model);
     end if;
   end if;
 
   -- One generation today and est_tokens this month, tenant scope then user
-  -- scope, each within its limit. A refusal raises, which undoes whatever
-  -- this call added before it.
-  v_day := tenant_today(llm_begin.tenant_id);
+  -- scope, each within its limit (the llm_limits row, else the feature's
+  -- defaults; NULL: no limit). Each addition holds the counter's row lock
+  -- (insert .. on conflict do update .. where): concurrent callers queue
+  -- on the row and each sees the previous one's sum, so no more than a
+  -- limit is ever handed out. A used-up token budget refuses even an
+  -- estimate of 0. A refusal raises, which undoes whatever this call added
+  -- before it. (llm_settle takes the rows in the same order.)
+  v_day := (now() at time zone v_zone)::date;
   v_month := date_trunc('month', v_day::timestamp)::date;
-  foreach v_scope in array array['tenant', 'user'] loop
-    v_user := case v_scope when 'tenant' then v_nil else llm_begin.user_id end;
-    continue when v_user is null;
-    select l.generations_per_day, l.tokens_per_month into v_gen, v_tok
-      from llm_limit_of(llm_begin.tenant_id, v_feature.code, v_scope) l;
-    if not llm_counter_take(llm_begin.tenant_id, v_feature.code, v_user, 'day', v_day, 1, v_gen) then
-      raise exception using errcode = 'BZ429',
-        message = format('%s: the %s limit of %s generations a day is used up', v_feature.code, v_scope, v_gen),
-        hint = format('retry_after=%s', llm_retry_after(llm_begin.tenant_id, 'day', v_day));
+  for l in
+    select s.scope, s.user_id, x.period, x.period_start, x.amount, x.lim
+      from (values (1, 'tenant', v_nil), (2, 'user', llm_begin.user_id)) s (ord, scope, user_id)
+      join llm_features f on f.code = v_feature
+      left join llm_limits m
+        on m.tenant_id = llm_begin.tenant_id and m.feature = v_feature and m.scope = s.scope
+     cross join lateral (
+       values (1, 'day', v_day, 1::bigint,
+               case when m.tenant_id is not null then m.generations_per_day
+                    when s.scope = 'tenant' then f.default_tenant_generations_per_day
+                    else f.default_user_generations_per_day end::bigint),
+              (2, 'month', v_month, llm_begin.est_tokens,
+               case when m.tenant_id is not null then m.tokens_per_month
+                    when s.scope = 'tenant' then f.default_tenant_tokens_per_month
+                    else f.default_user_tokens_per_month end)
+     ) x (ord, period, period_start, amount, lim)
+     where s.user_id is not null
+     order by s.ord, x.ord
+  loop
+    if l.lim is null or (l.amount <= l.lim and l.lim > 0) then
+      insert into llm_counters as c (tenant_id, feature, user_id, period, period_start, used)
+      values (llm_begin.tenant_id, v_feature, l.user_id, l.period, l.period_start, l.amount)
+      on conflict on constraint llm_counters_pkey do update
+         set used = c.used + excluded.used
+       where l.lim is null or (c.used + excluded.used <= l.lim and c.used < l.lim);
+      continue when found;
     end if;
-    if not llm_counter_take(llm_begin.tenant_id, v_feature.code, v_user, 'month', v_month,
-                            llm_begin.est_tokens, v_tok) then
-      raise exception using errcode = 'BZ429',
-        message = format('%s: the %s limit of %s tokens a month is used up', v_feature.code, v_scope, v_tok),
-        hint = format('retry_after=%s', llm_retry_after(llm_begin.tenant_id, 'month', v_month));
-    end if;
+    raise exception using errcode = 'BZ429',
+      message = format('%s: the %s limit of %s %s is used up', v_feature, l.scope, l.lim,
+                       case l.period when 'day' then 'generations a day' else 'tokens a month' end),
+      hint = format('retry_after=%s', llm_retry_after(llm_begin.tenant_id, l.period, l.period_start));
   end loop;
   insert into llm_reservations as r (tenant_id, user_id, feature, est_tokens, day, month, request_id)
-  values (llm_begin.tenant_id, llm_begin.user_id, v_feature.code, llm_begin.est_tokens, v_day, v_month, v_request)
+  values (llm_begin.tenant_id, llm_begin.user_id, v_feature, llm_begin.est_tokens, v_day, v_month, v_request)
   returning r.reservation_id into v_res;
   return jsonb_build_object('reservation_id', v_res);
 end
 $$;
 select pin_search_path('llm_begin(uuid, uuid, text, bytea, bigint, text)');
 revoke execute on function llm_begin(uuid, uuid, text, bytea, bigint, text) from public;
-grant execute on function llm_begin(uuid, uuid, text, bytea, bigint, text) to bizos_authenticated, bizos_worker;
+-- bizos_app too: the BFF calls it in one statement under the caller's
+-- claims, checked for EXECUTE before the switch to the request role (see
+-- as_caller! in bff/src/db.rs); without claims it refuses the BFF's login.
+grant execute on function llm_begin(uuid, uuid, text, bytea, bigint, text) to bizos_authenticated, bizos_worker, bizos_app;
 comment on function llm_begin(uuid, uuid, text, bytea, bigint, text) is
   'Gateway: before a model call. A live cache entry of the tenant: ledger row (cache_hit, cost 0) and {"cached", "call_id", "provider", "model"}, no limit consumed. Else reserves one generation (day) and est_tokens (month) for the tenant and the user within their limits: {"reservation_id"}; over a limit SQLSTATE BZ429, hint retry_after=<seconds>.';
 
@@ -414,8 +420,10 @@ begin
     if jsonb_typeof(v_cache -> 'feature') not in ('string', 'null') then
       perform raise_field('cache.feature', 'must be a string');
     end if;
-    perform vocabulary_check('llm_features', v_cache ->> 'feature', 'cache.feature');
-    v_cache_feature := llm_feature(coalesce(v_cache ->> 'feature', r.feature));
+    select f.* into v_cache_feature from llm_features f where f.code = coalesce(v_cache ->> 'feature', r.feature);
+    if not found then
+      perform vocabulary_check('llm_features', v_cache ->> 'feature', 'cache.feature'); -- raises
+    end if;
     v_cache_model := v_cache ->> 'model';
     if jsonb_typeof(v_cache -> 'model') is distinct from 'string' or length(v_cache_model) not between 1 and 200 then
       perform raise_field('cache.model', 'must be 1 to 200 characters');
@@ -467,7 +475,10 @@ begin
                    coalesce(nullif(x.e ->> 'request_id', ''), r.request_id) as request_id,
                    x.i::smallint as attempt
               from jsonb_array_elements(v_attempts) with ordinality x (e, i)) a
-      left join lateral (select * from llm_price_at(a.provider, a.model, now()) q where q.provider is not null) p
+      left join lateral (select q.* from llm_prices q
+                          where q.provider = a.provider and q.model = a.model and q.effective_from <= now()
+                          order by q.effective_from desc
+                          limit 1) p
         on true
     returning l.call_id, l.attempt, l.outcome, l.tokens_in, l.tokens_out, l.cost, l.currency
   )
@@ -500,7 +511,10 @@ end
 $$;
 select pin_search_path('llm_finish(uuid, uuid, jsonb, jsonb)');
 revoke execute on function llm_finish(uuid, uuid, jsonb, jsonb) from public;
-grant execute on function llm_finish(uuid, uuid, jsonb, jsonb) to bizos_authenticated, bizos_worker;
+-- bizos_app too: the BFF calls it in one statement under the caller's
+-- claims, checked for EXECUTE before the switch to the request role (see
+-- as_caller! in bff/src/db.rs); without claims it refuses the BFF's login.
+grant execute on function llm_finish(uuid, uuid, jsonb, jsonb) to bizos_authenticated, bizos_worker, bizos_app;
 comment on function llm_finish(uuid, uuid, jsonb, jsonb) is
   'Gateway: after a generation. One ledger row per attempt (cost from llm_prices), settles the reservation (tokens: estimate -> actual of the ok attempts; none ok: the generation is given back), caches the answer; {"call_ids", "cost", "currency"}. Unknown or finished reservation: P0002.';
 

@@ -41,6 +41,7 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::breaker::{Admission, Breakers, State};
@@ -53,6 +54,7 @@ use super::provider::{ChatRequest, ChatResponse, Client, Endpoint, Message, Prov
 use super::retry::{Budget, RetrySettings};
 use super::LlmSettings;
 use crate::auth::Caller;
+use crate::db;
 use crate::error::ApiError;
 
 /// Tokens reserved for the answer when the request sets no maximum.
@@ -345,8 +347,7 @@ impl Gateway {
             .collect();
 
         // 2. Route, cache key, llm_begin.
-        let mut tx = self.begin(ctx).await?;
-        let catalog = self.catalog(&mut tx, feature).await?;
+        let catalog = self.catalog(ctx, feature).await?;
         let chain: Vec<(String, String)> = catalog
             .chain
             .iter()
@@ -365,16 +366,23 @@ impl Gateway {
             + req
                 .max_output_tokens
                 .map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
-        let begun: Value = sqlx::query_scalar("select llm_begin($1, $2, $3, $4, $5, $6)")
-            .bind(ctx.tenant_id)
-            .bind(ctx.user_id)
-            .bind(feature)
-            .bind(&key[..])
-            .bind(i64::try_from(est_tokens).unwrap_or(i64::MAX))
-            .bind(ctx.request_id.as_deref())
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let est_tokens = i64::try_from(est_tokens).unwrap_or(i64::MAX);
+        let begun: Value = match &ctx.caller {
+            Some(caller) => db::bind_request(
+                sqlx::query_scalar(db::as_caller!("llm_begin($5, $6, $7, $8, $9, $10)")),
+                caller,
+            ),
+            None => sqlx::query_scalar("select llm_begin($1, $2, $3, $4, $5, $6)"),
+        }
+        .bind(ctx.tenant_id)
+        .bind(ctx.user_id)
+        .bind(feature)
+        .bind(&key[..])
+        .bind(est_tokens)
+        .bind(ctx.request_id.as_deref())
+        .fetch_one(&self.inner.pool)
+        .instrument(crate::telemetry::db_span("llm_begin"))
+        .await?;
         let reinsert = catalog.reinsert_pii && ctx.may_see_pii;
 
         if let Some(cached) = begun.get("cached") {
@@ -507,7 +515,7 @@ impl Gateway {
     /// The feature's settings and route, cached for `catalog_ttl`.
     async fn catalog(
         &self,
-        tx: &mut Transaction<'static, Postgres>,
+        ctx: &CallContext,
         feature: &str,
     ) -> Result<Arc<Catalog>, GatewayError> {
         if let Some((at, c)) = self
@@ -521,10 +529,11 @@ impl Gateway {
                 return Ok(c.clone());
             }
         }
+        let mut tx = self.begin(ctx).await?;
         let settings: Option<(Option<i32>, bool)> =
             sqlx::query_as("select cache_ttl_secs, reinsert_pii from llm_features where code = $1")
                 .bind(feature)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *tx)
                 .await?;
         let Some((cache_ttl_secs, reinsert_pii)) = settings else {
             return Err(ApiError::invalid(
@@ -537,8 +546,9 @@ impl Gateway {
             "select provider, wire, base_url, model from llm_route($1) order by position",
         )
         .bind(feature)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         let chain = rows
             .into_iter()
             .filter_map(|(provider, wire_name, base_url, model)| {
@@ -714,15 +724,20 @@ impl Gateway {
                 })
             })
             .collect();
-        let mut tx = self.begin(ctx).await?;
-        let done: Value = sqlx::query_scalar("select llm_finish($1, $2, $3, $4)")
-            .bind(ctx.tenant_id)
-            .bind(reservation)
-            .bind(Value::Array(attempts))
-            .bind(cache)
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let done: Value = match &ctx.caller {
+            Some(caller) => db::bind_request(
+                sqlx::query_scalar(db::as_caller!("llm_finish($5, $6, $7, $8)")),
+                caller,
+            ),
+            None => sqlx::query_scalar("select llm_finish($1, $2, $3, $4)"),
+        }
+        .bind(ctx.tenant_id)
+        .bind(reservation)
+        .bind(Value::Array(attempts))
+        .bind(cache)
+        .fetch_one(&self.inner.pool)
+        .instrument(crate::telemetry::db_span("llm_finish"))
+        .await?;
         Ok(done
             .get("call_ids")
             .and_then(Value::as_array)

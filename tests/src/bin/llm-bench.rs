@@ -16,7 +16,8 @@
 //!    hits/s (goal ≥ 2,000) and the p50/p99 of a hit.
 //!
 //! BIZOS_BENCH_LLM_N (2000), BIZOS_BENCH_LLM_CLIENTS (8), BIZOS_BENCH_SECS
-//! (10). The report (markdown) goes to stdout, progress to stderr.
+//! (10); BIZOS_BENCH_LLM_PROFILE=1 adds the SQL functions' timings on
+//! stderr. The report (markdown) goes to stdout, progress to stderr.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -63,11 +64,31 @@ fn question(i: usize) -> String {
     )
 }
 
+/// With BIZOS_BENCH_LLM_PROFILE=1 (and `track_functions = all` on the
+/// cluster, which bench/llm/run sets then): the SQL functions the run
+/// called, by total time, on stderr.
+async fn print_profile(db: &TestDb) -> anyhow::Result<()> {
+    // Other backends flush their counters at most once a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let rows: Vec<(String, i64, f64, f64)> = sqlx::query_as(
+        "select funcname::text, calls, total_time / calls, self_time / calls
+           from pg_stat_user_functions where calls > 0 order by total_time desc limit 25",
+    )
+    .fetch_all(&db.owner)
+    .await?;
+    eprintln!("==> SQL functions (ms per call: total, self)");
+    for (name, calls, total, own) in rows {
+        eprintln!("{name:>32} {calls:>8} {total:>9.3} {own:>9.3}");
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n: usize = env_or("BIZOS_BENCH_LLM_N", 2000);
     let clients: usize = env_or("BIZOS_BENCH_LLM_CLIENTS", 8);
     let secs: u64 = env_or("BIZOS_BENCH_SECS", 10);
+    let profile = env_or("BIZOS_BENCH_LLM_PROFILE", 0) == 1;
 
     eprintln!(
         "==> database (harness template on {})",
@@ -237,6 +258,10 @@ async fn main() -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     hits.sort();
     let per_s = hits.len() as f64 / elapsed.as_secs_f64();
+
+    if profile {
+        print_profile(&db).await?;
+    }
 
     let added_p50 = pct(&through, 0.5).saturating_sub(pct(&direct, 0.5));
     let added_p99 = pct(&through, 0.99).saturating_sub(pct(&direct, 0.99));

@@ -1052,13 +1052,22 @@ async fn keys_limits_and_other_tenants_are_guarded() {
             "{err}"
         );
     }
-    // Without claims, only the worker and the owner do system work.
-    let err = sqlx::query("select llm_begin($1, null, 'chat', null, 10, null)")
-        .bind(tenant)
-        .execute(&db.app)
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "42501", "{err}");
+    // Without claims, only the worker and the owner do system work: the
+    // BFF's login may call the gateway's functions (a request's one
+    // statement calls them before its switch to the request role), but
+    // they refuse it without claims.
+    for call in [
+        "select llm_begin($1, null, 'chat', null, 10, null)",
+        "select llm_finish($1, gen_random_uuid(), '[]', null)",
+    ] {
+        let err = sqlx::query(call)
+            .bind(tenant)
+            .execute(&db.app)
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "42501", "{call}: {err}");
+        assert_eq!(message(&err), "no user in the request claims", "{call}");
+    }
     let begun: Value = sqlx::query_scalar("select llm_begin($1, null, 'chat', null, 10, null)")
         .bind(tenant)
         .fetch_one(&db.pool_as("bizos_worker"))
