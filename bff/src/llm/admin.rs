@@ -1,6 +1,7 @@
 //! `bizos llm …`: the operator's side of the gateway, on the owner's
 //! connection (`BIZOS_DATABASE_URL`): usage of every tenant, limits, tenant
-//! keys (metadata only), routes and providers. Output: one JSON object a
+//! keys (metadata only; `keys rewrap` after a master key rotation), routes
+//! and providers. Output: one JSON object a
 //! line.
 
 use clap::{Args, Subcommand};
@@ -90,6 +91,17 @@ pub enum KeysCommand {
     List {
         #[arg(long)]
         tenant: Option<Uuid>,
+        #[command(flatten)]
+        owner: Owner,
+    },
+    /// After a rotation of the master key: moves the stored keys (one
+    /// tenant's, or all) to the current master key, so the previous one can
+    /// be retired. One line per key moved, then a summary.
+    Rewrap {
+        #[arg(long)]
+        tenant: Option<Uuid>,
+        #[command(flatten)]
+        master: super::config::MasterKeyArgs,
         #[command(flatten)]
         owner: Owner,
     },
@@ -245,6 +257,30 @@ pub async fn run(command: LlmCommand) -> anyhow::Result<()> {
             .await
             .map_err(db_error)?;
             print(rows);
+        }
+        LlmCommand::Keys(KeysCommand::Rewrap {
+            tenant,
+            master,
+            owner,
+        }) => {
+            let Some(keys) = master.keys()? else {
+                anyhow::bail!("BIZOS_LLM_MASTER_KEY is not set: there is no key to move to");
+            };
+            let mut conn = connect(&owner).await?;
+            let report = super::rewrap::rewrap(&mut conn, &keys, tenant)
+                .await
+                .map_err(db_error)?;
+            print(report.lines);
+            println!(
+                "{}",
+                json!({"rewrapped": report.rewrapped, "failed": report.failed, "master_key_id": keys.current_id()})
+            );
+            if report.failed > 0 {
+                anyhow::bail!(
+                    "{} key(s) did not open with the configured master keys (see above)",
+                    report.failed
+                );
+            }
         }
         LlmCommand::Route(RouteCommand::Show { feature, owner }) => {
             let mut conn = connect(&owner).await?;

@@ -13,9 +13,10 @@ use super::keys::KeySettings;
 use super::retry::RetrySettings;
 use crate::config::{positive, positive_millis, positive_seconds, var, ConfigError};
 
-/// The variables of the LLM gateway. Each is also a flag.
+/// The master keys of tenant keys (the gateway's, and `bizos llm keys
+/// rewrap`'s). Each is also a flag.
 #[derive(Args, Debug, Clone)]
-pub struct LlmArgs {
+pub struct MasterKeyArgs {
     /// Master key of tenant-supplied API keys: 32 random bytes in base64
     /// (`openssl rand -base64 32`). Unset: tenants cannot add keys, and
     /// stored tenant keys are not used.
@@ -29,6 +30,36 @@ pub struct LlmArgs {
     /// `id:base64,id:base64`.
     #[arg(long, env = "BIZOS_LLM_MASTER_KEYS_PREVIOUS", hide_env_values = true, value_parser = var(crate::config::secret))]
     pub llm_master_keys_previous: Option<SecretString>,
+}
+
+impl MasterKeyArgs {
+    /// The master keys (None without BIZOS_LLM_MASTER_KEY); previous keys
+    /// without a current one are refused.
+    pub fn keys(&self) -> Result<Option<super::crypto::MasterKeys>, ConfigError> {
+        match (&self.llm_master_key, &self.llm_master_keys_previous) {
+            (Some(key), previous) => {
+                super::crypto::MasterKeys::new(&self.llm_master_key_id, key, previous.as_ref())
+                    .map(Some)
+                    .map_err(|e| {
+                        ConfigError::Invalid(format!(
+                    "BIZOS_LLM_MASTER_KEY_ID or BIZOS_LLM_MASTER_KEYS_PREVIOUS is invalid: {e}"
+                ))
+                    })
+            }
+            (None, Some(_)) => Err(ConfigError::Missing {
+                var: "BIZOS_LLM_MASTER_KEY",
+                why: "BIZOS_LLM_MASTER_KEYS_PREVIOUS is set",
+            }),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// The variables of the LLM gateway. Each is also a flag.
+#[derive(Args, Debug, Clone)]
+pub struct LlmArgs {
+    #[command(flatten)]
+    pub master: MasterKeyArgs,
     /// The platform's OpenAI(-compatible) API keys, comma-separated; used in
     /// turn.
     #[arg(long, env = "BIZOS_LLM_KEYS_OPENAI", hide_env_values = true, value_parser = var(crate::config::secret))]
@@ -120,23 +151,7 @@ fn key_list(list: Option<SecretString>) -> Vec<SecretString> {
 
 impl LlmArgs {
     pub fn settings(self) -> Result<LlmSettings, ConfigError> {
-        let previous_ok = match (&self.llm_master_key, &self.llm_master_keys_previous) {
-            (Some(key), previous) => {
-                super::crypto::MasterKeys::new(&self.llm_master_key_id, key, previous.as_ref())
-                    .map(|_| ())
-                    .map_err(|e| {
-                        ConfigError::Invalid(format!(
-                    "BIZOS_LLM_MASTER_KEY_ID or BIZOS_LLM_MASTER_KEYS_PREVIOUS is invalid: {e}"
-                ))
-                    })
-            }
-            (None, Some(_)) => Err(ConfigError::Missing {
-                var: "BIZOS_LLM_MASTER_KEY",
-                why: "BIZOS_LLM_MASTER_KEYS_PREVIOUS is set",
-            }),
-            (None, None) => Ok(()),
-        };
-        previous_ok?;
+        self.master.keys()?;
         let mut platform_keys: HashMap<String, Vec<SecretString>> = HashMap::new();
         for (provider, keys) in [
             ("openai", key_list(self.llm_keys_openai)),
@@ -157,9 +172,9 @@ impl LlmArgs {
             }
         }
         Ok(LlmSettings {
-            master_key: self.llm_master_key,
-            master_key_id: self.llm_master_key_id,
-            master_keys_previous: self.llm_master_keys_previous,
+            master_key: self.master.llm_master_key,
+            master_key_id: self.master.llm_master_key_id,
+            master_keys_previous: self.master.llm_master_keys_previous,
             platform_keys,
             connect_timeout: self.llm_connect_timeout_ms,
             timeout: self.llm_timeout_ms,

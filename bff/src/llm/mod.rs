@@ -25,6 +25,7 @@ pub mod keys;
 pub mod privacy;
 pub mod provider;
 pub mod retry;
+pub mod rewrap;
 pub mod schema;
 
 pub use config::{LlmArgs, LlmSettings};

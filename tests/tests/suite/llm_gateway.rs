@@ -276,6 +276,119 @@ async fn a_tenant_key_comes_first_and_a_revoked_one_is_not_used() {
     assert!(keys.iter().all(|k| k.starts_with("gk-")), "{keys:?}");
 }
 
+/// Runs `bizos llm keys rewrap` with the given master keys.
+fn rewrap(db: &TestDb, master: &[(&str, &str)]) -> (bool, Vec<Value>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bizos-under-test"))
+        .args(["llm", "keys", "rewrap"])
+        .env_clear()
+        .env("BIZOS_DATABASE_URL", db.url("bizos_owner"))
+        .envs(master.iter().copied())
+        .output()
+        .expect("run bizos");
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON lines"))
+        .collect();
+    (
+        out.status.success(),
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn after_a_master_key_rotation_rewrap_moves_tenant_keys_to_the_new_key() {
+    const NEW_KEY: &str = "HxwdHhscGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE=";
+    let t = setup(&[]).await;
+    let admin = t.db.create_user(t.tenant, "super_admin").await;
+    let (status, added) = t
+        .app
+        .post_json(
+            &admin,
+            "/api/ai/keys",
+            &json!({"provider": "gemini", "label": "ours", "key": "tenant-gemini-key-0002"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{added}");
+    let key_id: Uuid = added["key_id"].as_str().unwrap().parse().unwrap();
+    let sealed = || async {
+        sqlx::query_as::<_, (String, Vec<u8>, Vec<u8>)>(
+            "select master_key_id, wrapped_dek, ciphertext from llm_tenant_keys where key_id = $1",
+        )
+        .bind(key_id)
+        .fetch_one(&t.db.owner)
+        .await
+        .unwrap()
+    };
+    let before = sealed().await;
+    assert_eq!(before.0, "k1");
+
+    // Without the old key the new one cannot open it: reported, kept, failed.
+    let (ok, lines, _) = rewrap(
+        &t.db,
+        &[
+            ("BIZOS_LLM_MASTER_KEY", NEW_KEY),
+            ("BIZOS_LLM_MASTER_KEY_ID", "k2"),
+        ],
+    );
+    assert!(!ok);
+    assert_eq!(lines[0]["key_id"], key_id.to_string(), "{lines:?}");
+    assert!(lines[0]["error"].is_string(), "{lines:?}");
+    assert_eq!(lines[1]["failed"], 1, "{lines:?}");
+    assert_eq!(sealed().await, before);
+
+    let rotated = [
+        ("BIZOS_LLM_MASTER_KEY", NEW_KEY),
+        ("BIZOS_LLM_MASTER_KEY_ID", "k2"),
+        (
+            "BIZOS_LLM_MASTER_KEYS_PREVIOUS",
+            &format!("k1:{MASTER_KEY}"),
+        ),
+    ];
+    let (ok, lines, err) = rewrap(&t.db, &rotated);
+    assert!(ok, "{err}");
+    assert_eq!(
+        lines,
+        [
+            json!({"tenant_id": t.tenant, "key_id": key_id, "from": "k1", "to": "k2"}),
+            json!({"rewrapped": 1, "failed": 0, "master_key_id": "k2"}),
+        ]
+    );
+    let after = sealed().await;
+    assert_eq!(after.0, "k2");
+    assert_ne!(after.1, before.1, "the data key is sealed anew");
+    assert_eq!(
+        after.2, before.2,
+        "the secret's own ciphertext is untouched"
+    );
+    // Again: nothing left to move.
+    let (ok, lines, _) = rewrap(&t.db, &rotated);
+    assert!(ok);
+    assert_eq!(
+        lines,
+        [json!({"rewrapped": 0, "failed": 0, "master_key_id": "k2"})]
+    );
+
+    // A BFF with only the new master key uses the tenant's key.
+    let mut env: Vec<(&str, &str)> = BASE_ENV
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "BIZOS_LLM_MASTER_KEY")
+        .collect();
+    env.extend([
+        ("BIZOS_LLM_MASTER_KEY", NEW_KEY),
+        ("BIZOS_LLM_MASTER_KEY_ID", "k2"),
+    ]);
+    let app = spawn_app_with(&t.db, &env).await;
+    let (status, body) = chat(&app, &t.user, "Halo").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        calls(&t.standin),
+        vec![("g-1".into(), "tenant-gemini-key-0002".into(), 200)]
+    );
+}
+
 #[tokio::test]
 async fn the_breaker_opens_after_failures_and_recovers_after_its_cool_off() {
     let t = setup(&[
