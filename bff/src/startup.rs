@@ -7,7 +7,7 @@ use axum::http::{header, HeaderName, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use secrecy::ExposeSecret;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -45,7 +45,7 @@ impl Application {
             .expose_secret()
             .parse()
             .map_err(|e| anyhow::anyhow!("BIZOS_APP_URL is invalid: {e}"))?;
-        let pool = PgPoolOptions::new()
+        let pool = crate::db::pool_options()
             .max_connections(settings.db_max_connections)
             .acquire_timeout(settings.db_acquire_timeout)
             .connect_with(options.clone().application_name("bizos-bff"))

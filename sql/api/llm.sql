@@ -150,22 +150,24 @@ comment on function llm_price_at(text, text, timestamp with time zone) is
 create or replace function llm_settle(r llm_reservations, ok boolean, tokens bigint) returns void
 language plpgsql
 as $$
-declare
-  v_user uuid;
 begin
-  foreach v_user in array array['00000000-0000-0000-0000-000000000000'::uuid, r.user_id] loop
-    continue when v_user is null;
-    if not ok then
-      update llm_counters c set used = greatest(c.used - 1, 0)
-       where c.tenant_id = r.tenant_id and c.feature = r.feature and c.user_id = v_user
-         and c.period = 'day' and c.period_start = r.day;
-    end if;
-    if coalesce(tokens, 0) <> r.est_tokens then
-      update llm_counters c set used = greatest(c.used - r.est_tokens + coalesce(tokens, 0), 0)
-       where c.tenant_id = r.tenant_id and c.feature = r.feature and c.user_id = v_user
-         and c.period = 'month' and c.period_start = r.month;
-    end if;
-  end loop;
+  if ok and coalesce(tokens, 0) = r.est_tokens then
+    return;
+  end if;
+  -- One statement; the subquery locks the rows in llm_begin's order.
+  update llm_counters c
+     set used = greatest(c.used - case when c.period = 'day' then 1
+                                       else r.est_tokens - coalesce(tokens, 0) end, 0)
+    from (select x.user_id, x.period, x.period_start from llm_counters x
+           where x.tenant_id = r.tenant_id and x.feature = r.feature
+             and x.user_id in ('00000000-0000-0000-0000-000000000000', r.user_id)
+             and ((x.period = 'day' and x.period_start = r.day and not ok)
+                  or (x.period = 'month' and x.period_start = r.month
+                      and coalesce(tokens, 0) <> r.est_tokens))
+           order by x.user_id = '00000000-0000-0000-0000-000000000000' desc, x.period
+             for update) l
+   where c.tenant_id = r.tenant_id and c.feature = r.feature and c.user_id = l.user_id
+     and c.period = l.period and c.period_start = l.period_start;
 end
 $$;
 select pin_search_path('llm_settle(llm_reservations, boolean, bigint)');
@@ -191,7 +193,13 @@ declare
   v_feature text;
   v_status text;
   v_zone text;
-  v_entry llm_cache;
+  v_profile boolean;
+  v_hit boolean;
+  v_response jsonb;
+  v_provider text;
+  v_model text;
+  v_in bigint;
+  v_out bigint;
   v_currency text;
   v_call uuid;
   v_day date;
@@ -200,16 +208,30 @@ declare
   v_res uuid;
   v_request text := left(nullif(coalesce(llm_begin.request_id, current_setting('request.id', true)), ''), 200);
 begin
-  -- This runs before every model call: its lookups are statements of its
-  -- own (plans cached for the session), not calls of SQL functions (parsed
-  -- and planned again on every call).
+  -- This runs before every model call, so it reads what it needs in one
+  -- statement and calls no SQL function (those are parsed and planned
+  -- again on every call; the statements of this function are planned once
+  -- a session).
   perform llm_check_caller(llm_begin.tenant_id, llm_begin.user_id);
-  select f.code into v_feature from llm_features f where f.code = llm_begin.feature;
-  if not found then
+  select f.code, t.status, t.time_zone, llm_begin.user_id is null or p.user_id is not null,
+         c.cache_key is not null, c.response, c.provider, c.model, c.tokens_in, c.tokens_out, q.currency
+    into v_feature, v_status, v_zone, v_profile,
+         v_hit, v_response, v_provider, v_model, v_in, v_out, v_currency
+    from (select) one
+    left join llm_features f on f.code = llm_begin.feature
+    left join tenants t on t.tenant_id = llm_begin.tenant_id
+    left join profiles p on p.tenant_id = llm_begin.tenant_id and p.user_id = llm_begin.user_id
+    -- A live answer of this tenant, and the currency its model is priced in.
+    left join llm_cache c
+      on c.tenant_id = llm_begin.tenant_id and c.cache_key = llm_begin.cache_key and c.expires_at > now()
+    left join lateral (select x.currency from llm_prices x
+                        where x.provider = c.provider and x.model = c.model and x.effective_from <= now()
+                        order by x.effective_from desc
+                        limit 1) q on true;
+  if v_feature is null then
     perform llm_feature(llm_begin.feature); -- raises, naming the field
   end if;
-  select t.status, t.time_zone into v_status, v_zone from tenants t where t.tenant_id = llm_begin.tenant_id;
-  if not found then
+  if v_status is null then
     raise exception using errcode = 'P0002', column = 'tenant_id',
       message = format('tenant_id: no tenant %s', llm_begin.tenant_id);
   elsif v_status = 'suspended' then
@@ -217,9 +239,7 @@ begin
   elsif v_status = 'read_only' then
     raise exception using errcode = '25006', message = 'this organisation is read-only';
   end if;
-  if llm_begin.user_id is not null
-     and not exists (select 1 from profiles p where p.tenant_id = llm_begin.tenant_id
-                                               and p.user_id = llm_begin.user_id) then
+  if not v_profile then
     raise exception using errcode = 'P0002', column = 'user_id',
       message = format('user_id: no user %s in this tenant', llm_begin.user_id);
   end if;
@@ -230,25 +250,16 @@ begin
     perform raise_field('cache_key', 'must be 32 bytes (SHA-256)');
   end if;
 
-  -- A live answer of this tenant: free, and no limit is consumed. The hit
-  -- is its ledger row (no update of the entry: concurrent hits of one
-  -- entry never queue on its row lock).
-  if llm_begin.cache_key is not null then
-    select c.* into v_entry from llm_cache c
-     where c.tenant_id = llm_begin.tenant_id and c.cache_key = llm_begin.cache_key and c.expires_at > now();
-    if found then
-      select p.currency into v_currency from llm_prices p
-       where p.provider = v_entry.provider and p.model = v_entry.model and p.effective_from <= now()
-       order by p.effective_from desc
-       limit 1;
-      insert into llm_calls as c (tenant_id, user_id, feature, provider, model, key_ref, tokens_in, tokens_out,
-                                  outcome, cost, currency, request_id, cache_key)
-      values (llm_begin.tenant_id, llm_begin.user_id, v_feature, v_entry.provider, v_entry.model, 'cache',
-              v_entry.tokens_in, v_entry.tokens_out, 'cache_hit', 0, v_currency, v_request, v_entry.cache_key)
-      returning c.call_id into v_call;
-      return jsonb_build_object('cached', v_entry.response, 'call_id', v_call,
-                                'provider', v_entry.provider, 'model', v_entry.model);
-    end if;
+  -- A cache hit is free and consumes no limit. The hit is its ledger row
+  -- (no update of the entry: concurrent hits of one entry never queue on
+  -- its row lock).
+  if v_hit then
+    insert into llm_calls as c (tenant_id, user_id, feature, provider, model, key_ref, tokens_in, tokens_out,
+                                outcome, cost, currency, request_id, cache_key)
+    values (llm_begin.tenant_id, llm_begin.user_id, v_feature, v_provider, v_model, 'cache',
+            v_in, v_out, 'cache_hit', 0, v_currency, v_request, llm_begin.cache_key)
+    returning c.call_id into v_call;
+    return jsonb_build_object('cached', v_response, 'call_id', v_call, 'provider', v_provider, 'model', v_model);
   end if;
 
   -- One generation today and est_tokens this month, tenant scope then user
@@ -354,17 +365,18 @@ begin
   else
     perform llm_check_caller(llm_finish.tenant_id, null);
   end if;
-  -- The open generation (a user finishes only their own).
-  select * into r from llm_reservations x
+  -- The open generation (a user finishes only their own), closed here: a
+  -- refusal below raises, which puts it back.
+  delete from llm_reservations x
    where x.tenant_id = llm_finish.tenant_id and x.reservation_id = llm_finish.reservation_id
      and (not v_claims or x.user_id = bizos.uid())
-     for update;
+  returning x.* into r;
   if not found then
     raise exception using errcode = 'P0002', column = 'reservation_id',
       message = format('reservation_id: no open generation %s', llm_finish.reservation_id);
   end if;
 
-  -- Every field first; nothing is written before all of them hold.
+  -- Every field first.
   if jsonb_typeof(v_attempts) <> 'array' then
     perform raise_field('attempts', 'must be a list');
   end if;
@@ -454,8 +466,6 @@ begin
     v_ttl := least(coalesce((v_cache ->> 'ttl_secs')::bigint, v_cache_feature.cache_ttl_secs), 31536000);
   end if;
 
-  delete from llm_reservations x where x.tenant_id = r.tenant_id and x.reservation_id = r.reservation_id;
-
   -- The ledger: one row per attempt, priced at the price in force now.
   with ins as (
     insert into llm_calls as l (tenant_id, user_id, feature, provider, model, key_ref, tokens_in, tokens_out,
@@ -494,6 +504,7 @@ begin
   perform llm_settle(r, v_ok, v_tokens);
 
   if v_cache is not null and v_ttl > 0 then
+    -- An expired entry goes (a new one counts its hits from its own start).
     delete from llm_cache c
      where c.tenant_id = r.tenant_id and c.cache_key = v_key and c.expires_at <= now();
     insert into llm_cache as c (tenant_id, cache_key, feature, provider, model, response, tokens_in, tokens_out,

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -300,7 +300,7 @@ impl Worker {
             .expose_secret()
             .parse()
             .map_err(|e| anyhow::anyhow!("BIZOS_WORKER_URL is invalid: {e}"))?;
-        let pool = PgPoolOptions::new()
+        let pool = crate::db::pool_options()
             .max_connections(settings.concurrency as u32 * 2 + 2)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.application_name("bizos-worker"))

@@ -32,7 +32,7 @@ use bizos_tests::llm_standin::StandIn;
 use bizos_tests::TestDb;
 use secrecy::SecretString;
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     let user = db.create_user(tenant, "salesperson").await;
 
     let options: PgConnectOptions = db.url("bizos_app").parse()?;
-    let pool = PgPoolOptions::new()
+    let pool = bizos_bff::db::pool_options()
         .max_connections(u32::try_from(clients * 2).unwrap_or(16))
         .connect_with(options)
         .await?;
