@@ -3,6 +3,7 @@
 //! they are unit-tested and benchmarked without a server.
 
 pub mod audit;
+pub mod chunk;
 pub mod normalize;
 pub mod pii;
 pub mod vector;
