@@ -13,6 +13,7 @@ pub mod files;
 pub mod idempotency;
 pub mod imports;
 pub mod jwt;
+pub mod kb;
 pub mod llm;
 pub mod metrics;
 pub mod payload;
