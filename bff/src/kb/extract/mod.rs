@@ -3,6 +3,7 @@
 //! [`bizos_core::chunk`].
 
 pub mod docx;
+pub mod html;
 pub mod markdown;
 
 pub use bizos_core::chunk::Block;
