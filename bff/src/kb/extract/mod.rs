@@ -5,6 +5,7 @@
 pub mod docx;
 pub mod html;
 pub mod markdown;
+pub mod pdf;
 
 pub use bizos_core::chunk::Block;
 
@@ -16,6 +17,9 @@ pub enum ExtractError {
     /// Readable, but without any text (an empty document).
     #[error("the document has no text")]
     NoText,
+    /// A PDF whose pages hold no text: a scan without a text layer.
+    #[error("no text layer: the PDF holds only images (a scan?); run OCR on it first")]
+    NoTextLayer,
 }
 
 /// Keeps track of the headings above the current block.
