@@ -276,26 +276,6 @@ async fn a_tenant_key_comes_first_and_a_revoked_one_is_not_used() {
     assert!(keys.iter().all(|k| k.starts_with("gk-")), "{keys:?}");
 }
 
-/// Runs `bizos llm keys rewrap` with the given master keys.
-fn rewrap(db: &TestDb, master: &[(&str, &str)]) -> (bool, Vec<Value>, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bizos-under-test"))
-        .args(["llm", "keys", "rewrap"])
-        .env_clear()
-        .env("BIZOS_DATABASE_URL", db.url("bizos_owner"))
-        .envs(master.iter().copied())
-        .output()
-        .expect("run bizos");
-    let lines = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON lines"))
-        .collect();
-    (
-        out.status.success(),
-        lines,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn after_a_master_key_rotation_rewrap_moves_tenant_keys_to_the_new_key() {
     const NEW_KEY: &str = "HxwdHhscGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE=";
@@ -325,8 +305,9 @@ async fn after_a_master_key_rotation_rewrap_moves_tenant_keys_to_the_new_key() {
     assert_eq!(before.0, "k1");
 
     // Without the old key the new one cannot open it: reported, kept, failed.
-    let (ok, lines, _) = rewrap(
+    let (ok, lines, _) = bizos_llm_with(
         &t.db,
+        &["keys", "rewrap"],
         &[
             ("BIZOS_LLM_MASTER_KEY", NEW_KEY),
             ("BIZOS_LLM_MASTER_KEY_ID", "k2"),
@@ -346,7 +327,7 @@ async fn after_a_master_key_rotation_rewrap_moves_tenant_keys_to_the_new_key() {
             &format!("k1:{MASTER_KEY}"),
         ),
     ];
-    let (ok, lines, err) = rewrap(&t.db, &rotated);
+    let (ok, lines, err) = bizos_llm_with(&t.db, &["keys", "rewrap"], &rotated);
     assert!(ok, "{err}");
     assert_eq!(
         lines,
@@ -363,7 +344,7 @@ async fn after_a_master_key_rotation_rewrap_moves_tenant_keys_to_the_new_key() {
         "the secret's own ciphertext is untouched"
     );
     // Again: nothing left to move.
-    let (ok, lines, _) = rewrap(&t.db, &rotated);
+    let (ok, lines, _) = bizos_llm_with(&t.db, &["keys", "rewrap"], &rotated);
     assert!(ok);
     assert_eq!(
         lines,
@@ -860,11 +841,17 @@ async fn chat_requests_are_checked_and_replayed_with_their_key() {
 
 /// Runs `bizos llm …` as the operator (the owner's connection).
 fn bizos_llm(db: &TestDb, args: &[&str]) -> (bool, Vec<Value>, String) {
+    bizos_llm_with(db, args, &[])
+}
+
+/// [`bizos_llm`] with more variables (the master keys).
+fn bizos_llm_with(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> (bool, Vec<Value>, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_bizos-under-test"))
         .arg("llm")
         .args(args)
         .env_clear()
         .env("BIZOS_DATABASE_URL", db.url("bizos_owner"))
+        .envs(env.iter().copied())
         .output()
         .expect("run bizos");
     let lines = String::from_utf8_lossy(&out.stdout)
