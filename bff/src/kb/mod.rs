@@ -1,4 +1,5 @@
 //! The internal knowledge base (issue 16, AI-3): documents of a tenant,
 //! their text, chunks and search.
 
+pub mod embed;
 pub mod extract;
