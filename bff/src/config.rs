@@ -556,6 +556,11 @@ pub struct WorkerArgs {
     /// E-mail delivery (`email.send`).
     #[command(flatten)]
     pub mail: crate::email::MailArgs,
+    /// Directory of the knowledge base's embedding model (config.json,
+    /// tokenizer.json, model.safetensors of all-MiniLM-L6-v2; `scripts/dev`
+    /// installs it). Unset, this worker runs no `kb.ingest` jobs.
+    #[arg(long, env = "BIZOS_KB_MODEL_DIR")]
+    pub kb_model_dir: Option<std::path::PathBuf>,
     /// The stored files whose dead uploads `storage.sweep` removes (the
     /// same variables as `bizos serve`).
     #[command(flatten)]
@@ -610,6 +615,7 @@ impl TryFrom<WorkerArgs> for crate::worker::WorkerSettings {
             purge_every: a.purge_every_secs,
             schedules_every: a.schedules_every_secs,
             mail: a.mail.settings()?,
+            kb_model_dir: a.kb_model_dir,
             storage: a.storage.settings()?,
             upload_timeout: a.storage.upload_timeout_secs,
             sweep_every: a.sweep_every_secs,

@@ -477,6 +477,7 @@ pub fn worker_settings(
         purge_every: Duration::from_secs(3600),
         schedules_every: Duration::from_secs(60),
         mail: None,
+        kb_model_dir: std::env::var_os("BIZOS_KB_MODEL_DIR").map(Into::into),
         metrics_token: None,
         otel: OtelSettings {
             endpoint: None,

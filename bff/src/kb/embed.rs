@@ -166,6 +166,22 @@ impl Embedder {
     }
 }
 
+/// The embedder of `dir`, loaded once per process and shared by everyone
+/// who asks for it (the BFF's routes, the worker's jobs, the tests'
+/// in-process servers).
+pub fn shared(dir: &Path) -> Result<std::sync::Arc<Embedder>, EmbedError> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<Embedder>>>> = OnceLock::new();
+    let mut loaded = LOADED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(embedder) = loaded.get(dir) {
+        return Ok(embedder.clone());
+    }
+    let embedder = Arc::new(Embedder::load(dir)?);
+    loaded.insert(dir.to_owned(), embedder.clone());
+    Ok(embedder)
+}
+
 impl TokenCount for Embedder {
     /// A text the tokenizer refuses (it does not refuse text it has no
     /// pieces for: those become `[UNK]`) counts as one token per byte, so

@@ -2,4 +2,6 @@
 //! their text, chunks and search.
 
 pub mod embed;
+pub mod answer;
 pub mod extract;
+pub mod ingest;

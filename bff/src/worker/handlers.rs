@@ -14,8 +14,9 @@ use crate::files::Storage;
 use crate::telemetry::db_call;
 
 /// Every handler of this build. `email.send` only with an SMTP server
-/// (BIZOS_SMTP_URL): without one the worker leaves e-mails queued for a
-/// worker that has one.
+/// (BIZOS_SMTP_URL) and `kb.ingest` only with the embedding model
+/// (BIZOS_KB_MODEL_DIR): without them the worker leaves those jobs queued
+/// for a worker that has them.
 pub fn handlers(settings: &WorkerSettings) -> Result<Vec<Arc<dyn Handler>>, ConfigError> {
     let mut handlers: Vec<Arc<dyn Handler>> = vec![
         Arc::new(ImportProcess {
@@ -28,6 +29,14 @@ pub fn handlers(settings: &WorkerSettings) -> Result<Vec<Arc<dyn Handler>>, Conf
             max_age: crate::files::sweep::max_age(settings.upload_timeout),
         }),
     ];
+    if let Some(dir) = &settings.kb_model_dir {
+        handlers.push(Arc::new(crate::kb::ingest::KbIngest {
+            storage: Storage::from_settings(&settings.storage)
+                .map_err(|e| ConfigError::Invalid(format!("{e:#}")))?,
+            embedder: crate::kb::embed::shared(dir)
+                .map_err(|e| ConfigError::Invalid(format!("BIZOS_KB_MODEL_DIR: {e}")))?,
+        }));
+    }
     if let Some(mail) = &settings.mail {
         handlers.push(Arc::new(EmailSend {
             mailer: Mailer::new(mail)?,

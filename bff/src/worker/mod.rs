@@ -263,6 +263,9 @@ pub struct WorkerSettings {
     pub schedules_every: Duration,
     /// SMTP for `email.send`; None: this worker sends no e-mail.
     pub mail: Option<crate::email::MailSettings>,
+    /// The embedding model for `kb.ingest`; None: this worker leaves
+    /// knowledge-base documents to a worker that has one.
+    pub kb_model_dir: Option<std::path::PathBuf>,
     /// The stored files `storage.sweep` removes the bytes of dead uploads
     /// from (the BFF's BIZOS_STORAGE settings).
     pub storage: crate::config::StorageSettings,

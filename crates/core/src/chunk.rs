@@ -224,7 +224,7 @@ const ABBREVIATIONS: &[&str] = &[
 /// space and an upper-case letter, a digit or an opening quote, unless the
 /// word before a period is an abbreviation or a single letter; and at a
 /// line break.
-fn sentences(text: &str) -> Vec<Range<usize>> {
+pub fn sentences(text: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     let chars: Vec<(usize, char)> = text.char_indices().collect();
