@@ -95,6 +95,9 @@ pub struct Settings {
     pub otel: OtelSettings,
     /// The LLM gateway (issue 15).
     pub llm: crate::llm::LlmSettings,
+    /// The knowledge base's embedding model; None: no knowledge-base
+    /// search or answers on this server.
+    pub kb_model_dir: Option<std::path::PathBuf>,
 }
 
 /// Trace export (the standard OpenTelemetry variables).
@@ -201,6 +204,12 @@ pub struct ServeArgs {
     /// The LLM gateway: keys, timeouts, budget, breaker.
     #[command(flatten)]
     pub llm: crate::llm::LlmArgs,
+
+    /// Directory of the knowledge base's embedding model (config.json,
+    /// tokenizer.json, model.safetensors of all-MiniLM-L6-v2; `scripts/dev`
+    /// installs it). Unset, /api/kb/search and /api/kb/ask answer 503.
+    #[arg(long, env = "BIZOS_KB_MODEL_DIR")]
+    pub kb_model_dir: Option<std::path::PathBuf>,
 }
 
 /// Where uploaded files live: the variables `bizos serve` (which stores
@@ -312,6 +321,7 @@ impl TryFrom<ServeArgs> for Settings {
                 schedule_delay: a.otel_bsp_schedule_delay,
             },
             llm,
+            kb_model_dir: a.kb_model_dir,
         })
     }
 }

@@ -97,6 +97,13 @@ impl Application {
             import_batch_rows: settings.import_batch_rows,
             vocabulary,
             llm,
+            kb_embedder: match &settings.kb_model_dir {
+                Some(dir) => Some(
+                    crate::kb::embed::shared(dir)
+                        .map_err(|e| anyhow::anyhow!("BIZOS_KB_MODEL_DIR: {e}"))?,
+                ),
+                None => None,
+            },
         };
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen)

@@ -29,6 +29,9 @@ pub struct AppState {
     pub vocabulary: Arc<crate::vocabulary::Vocabulary>,
     /// The LLM gateway: the one way to call a model (issue 15).
     pub llm: crate::llm::Gateway,
+    /// The knowledge base's embedder (BIZOS_KB_MODEL_DIR); None: the
+    /// knowledge-base search and answers are unavailable on this server.
+    pub kb_embedder: Option<Arc<crate::kb::embed::Embedder>>,
 }
 
 impl AppState {

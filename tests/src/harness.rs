@@ -425,6 +425,9 @@ pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp 
         ("BIZOS_DB_MAX_CONNECTIONS".into(), "5".into()),
         ("BIZOS_SHUTDOWN_GRACE_SECS".into(), "1".into()),
     ]);
+    if let Ok(dir) = std::env::var("BIZOS_KB_MODEL_DIR") {
+        env.insert("BIZOS_KB_MODEL_DIR".into(), dir);
+    }
     for (k, v) in overrides {
         env.insert((*k).into(), (*v).into());
     }

@@ -183,10 +183,18 @@ pub fn checked(answer: &Value, n: usize) -> Option<Checked> {
     let mut kept = Vec::new();
     let mut rejected = 0;
     for s in sentences {
-        let text = s.get("text").and_then(Value::as_str).map(str::trim).unwrap_or("");
+        let text = s
+            .get("text")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .unwrap_or("");
         let cites: Option<Vec<usize>> = s.get("sources").and_then(Value::as_array).map(|a| {
             a.iter()
-                .map(|c| c.as_u64().map(|c| c as usize).filter(|c| (1..=n).contains(c)))
+                .map(|c| {
+                    c.as_u64()
+                        .map(|c| c as usize)
+                        .filter(|c| (1..=n).contains(c))
+                })
                 .collect::<Option<Vec<usize>>>()
                 .unwrap_or_default()
         });
@@ -221,12 +229,18 @@ pub fn extractive(question: &str, sources: &[Hit]) -> Vec<Sentence> {
     let asked: HashSet<String> = words(question).into_iter().collect();
     let mut scored: Vec<(usize, usize, usize, String)> = Vec::new(); // (score, source, position, text)
     for (i, h) in sources.iter().enumerate() {
-        for (p, range) in bizos_core::chunk::sentences(&h.text).into_iter().enumerate() {
+        for (p, range) in bizos_core::chunk::sentences(&h.text)
+            .into_iter()
+            .enumerate()
+        {
             let sentence = h.text[range].trim();
             if sentence.is_empty() {
                 continue;
             }
-            let shared: HashSet<String> = words(sentence).into_iter().filter(|w| asked.contains(w)).collect();
+            let shared: HashSet<String> = words(sentence)
+                .into_iter()
+                .filter(|w| asked.contains(w))
+                .collect();
             scored.push((shared.len(), i, p, sentence.to_owned()));
         }
     }
@@ -238,7 +252,10 @@ pub fn extractive(question: &str, sources: &[Hit]) -> Vec<Sentence> {
         .collect();
     best.sort();
     best.into_iter()
-        .map(|(i, _, text)| Sentence { text, cites: vec![i + 1] })
+        .map(|(i, _, text)| Sentence {
+            text,
+            cites: vec![i + 1],
+        })
         .collect()
 }
 
@@ -275,7 +292,10 @@ mod tests {
     #[test]
     fn only_close_chunks_are_sources() {
         let kept = relevant(vec![hit("a", 0.3), hit("b", 0.9), hit("c", MAX_DISTANCE)]);
-        assert_eq!(kept.iter().map(|h| h.text.as_str()).collect::<Vec<_>>(), ["a", "c"]);
+        assert_eq!(
+            kept.iter().map(|h| h.text.as_str()).collect::<Vec<_>>(),
+            ["a", "c"]
+        );
     }
 
     #[test]
@@ -294,11 +314,20 @@ mod tests {
         assert_eq!(
             kept,
             vec![
-                Sentence { text: "Refunds need the finance manager.".into(), cites: vec![1] },
-                Sentence { text: "Both.".into(), cites: vec![1, 2] },
+                Sentence {
+                    text: "Refunds need the finance manager.".into(),
+                    cites: vec![1]
+                },
+                Sentence {
+                    text: "Both.".into(),
+                    cites: vec![1, 2]
+                },
             ]
         );
-        assert_eq!(checked(&json!({"not_in_documents": true, "sentences": []}), 2), Some(Checked::NotInDocuments));
+        assert_eq!(
+            checked(&json!({"not_in_documents": true, "sentences": []}), 2),
+            Some(Checked::NotInDocuments)
+        );
         assert_eq!(checked(&json!("text"), 2), None);
     }
 
@@ -310,11 +339,20 @@ mod tests {
         ];
         let got = extractive("Who approves refunds and refund requests?", &sources);
         let texts: Vec<&str> = got.iter().map(|s| s.text.as_str()).collect();
-        assert!(texts.contains(&"Refunds are approved by the finance manager."), "{texts:?}");
-        assert!(texts.contains(&"Refund requests older than 30 days are refused."), "{texts:?}");
+        assert!(
+            texts.contains(&"Refunds are approved by the finance manager."),
+            "{texts:?}"
+        );
+        assert!(
+            texts.contains(&"Refund requests older than 30 days are refused."),
+            "{texts:?}"
+        );
         assert!(!texts.contains(&"Parking is free."), "{texts:?}");
         let by_source: Vec<usize> = got.iter().map(|s| s.cites[0]).collect();
-        assert!(by_source.windows(2).all(|w| w[0] <= w[1]), "in source order: {by_source:?}");
+        assert!(
+            by_source.windows(2).all(|w| w[0] <= w[1]),
+            "in source order: {by_source:?}"
+        );
         assert!(text_of(&got).contains("finance manager. [1]"));
     }
 
@@ -322,7 +360,13 @@ mod tests {
     fn the_prompt_numbers_the_sources_with_their_place() {
         let p = prompt("Siapa yang menyetujui refund?", &[hit("Refunds ...", 0.2)]);
         assert_eq!(p.len(), 2);
-        assert!(p[1].content.contains("[1] (SOP Refund, Approvals, p. 2-3)"), "{}", p[1].content);
-        assert!(p[1].content.ends_with("Question: Siapa yang menyetujui refund?"));
+        assert!(
+            p[1].content.contains("[1] (SOP Refund, Approvals, p. 2-3)"),
+            "{}",
+            p[1].content
+        );
+        assert!(p[1]
+            .content
+            .ends_with("Question: Siapa yang menyetujui refund?"));
     }
 }

@@ -51,7 +51,11 @@ pub struct KbIngest {
 }
 
 /// A document's chunks, from its file.
-pub fn chunks_of(format: Format, bytes: &[u8], embedder: &Embedder) -> Result<Vec<Chunk>, extract::ExtractError> {
+pub fn chunks_of(
+    format: Format,
+    bytes: &[u8],
+    embedder: &Embedder,
+) -> Result<Vec<Chunk>, extract::ExtractError> {
     let blocks = extract::extract(format, bytes)?;
     let sizes = Sizes::new(CHUNK_TOKENS, OVERLAP_TOKENS).expect("valid chunk sizes");
     Ok(chunk(&blocks, sizes, embedder))
@@ -90,7 +94,11 @@ impl Handler for KbIngest {
                 .and_then(Value::as_i64)
                 .and_then(|v| i32::try_from(v).ok())
                 .ok_or_else(|| JobError::Permanent("payload.version: must be an integer".into()))?;
-            let run = Run { job, document_id, version };
+            let run = Run {
+                job,
+                document_id,
+                version,
+            };
             match self.ingest(&run).await {
                 Ok(()) => Ok(()),
                 Err(Stop::Superseded) => {
@@ -102,7 +110,8 @@ impl Handler for KbIngest {
                     Ok(())
                 }
                 Err(Stop::Job(e)) => {
-                    let last = matches!(e, JobError::Permanent(_)) || job.attempt >= job.max_attempts;
+                    let last =
+                        matches!(e, JobError::Permanent(_)) || job.attempt >= job.max_attempts;
                     if last && !job_lost(&e) {
                         // Best effort: the job's own error is what matters.
                         let _ = run.fail(&format!("ingestion gave up: {e}")).await;
@@ -162,7 +171,9 @@ impl Run<'_> {
             None => format!("select {function}($1, $2)"),
             Some(_) => format!("select {function}($1, $2, $3)"),
         };
-        let mut query = sqlx::query_scalar::<_, Value>(&sql).bind(self.document_id).bind(self.version);
+        let mut query = sqlx::query_scalar::<_, Value>(&sql)
+            .bind(self.document_id)
+            .bind(self.version);
         if let Some(extra) = extra {
             query = query.bind(extra);
         }
@@ -197,7 +208,12 @@ impl KbIngest {
         let format = start["format"]
             .as_str()
             .and_then(Format::parse)
-            .ok_or_else(|| Stop::Job(JobError::Permanent(format!("unknown format {}", start["format"]))))?;
+            .ok_or_else(|| {
+                Stop::Job(JobError::Permanent(format!(
+                    "unknown format {}",
+                    start["format"]
+                )))
+            })?;
         let key = start["object_key"]
             .as_str()
             .ok_or_else(|| Stop::Job(JobError::Permanent("the document has no file".into())))?;
@@ -221,7 +237,8 @@ impl KbIngest {
                 let chunks = chunks.clone();
                 let embedder = self.embedder.clone();
                 tokio::task::spawn_blocking(move || {
-                    let inputs: Vec<String> = chunks[done..end].iter().map(embedding_input).collect();
+                    let inputs: Vec<String> =
+                        chunks[done..end].iter().map(embedding_input).collect();
                     let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
                     embedder.embed(&refs).map(|vectors| {
                         chunks[done..end]
@@ -246,7 +263,8 @@ impl KbIngest {
                 .map_err(|e| Stop::Job(JobError::Retryable(format!("embedding stopped: {e}"))))?
                 .map_err(|e| Stop::Job(JobError::Permanent(e.to_string())))?
             };
-            run.call("kb_ingest_chunks", Some(Value::Array(batch))).await?;
+            run.call("kb_ingest_chunks", Some(Value::Array(batch)))
+                .await?;
             done = end;
             run.job.progress(done as i64, total as i64).await?;
         }

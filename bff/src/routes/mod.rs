@@ -6,6 +6,7 @@ pub mod files;
 pub mod health;
 pub mod imports;
 pub mod jobs;
+pub mod kb;
 pub mod kpi;
 pub mod leads;
 pub mod list;
@@ -40,6 +41,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(jobs::router())
         .merge(files::router())
         .merge(ai::router())
+        .merge(kb::router())
 }
 
 /// The routes that take file uploads.
@@ -49,6 +51,7 @@ pub fn uploads() -> OpenApiRouter<AppState> {
         .merge(kpi::upload_router())
         .merge(imports::upload_router())
         .merge(files::upload_router())
+        .merge(kb::upload_router())
 }
 
 /// The JSON routes, the upload routes and the finished OpenAPI document

@@ -20,7 +20,13 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [Format::Pdf, Format::Docx, Format::Txt, Format::Md, Format::Html];
+    pub const ALL: [Format; 5] = [
+        Format::Pdf,
+        Format::Docx,
+        Format::Txt,
+        Format::Md,
+        Format::Html,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -116,7 +122,10 @@ mod tests {
             .chain("Harga naik".encode_utf16().flat_map(u16::to_le_bytes))
             .collect();
         assert_eq!(decode(&utf16), "Harga naik");
-        assert_eq!(decode("caf\u{e9} \u{2013} Rp".as_bytes()), "caf\u{e9} \u{2013} Rp");
+        assert_eq!(
+            decode("caf\u{e9} \u{2013} Rp".as_bytes()),
+            "caf\u{e9} \u{2013} Rp"
+        );
         // "café – Rp" as Windows-1252.
         assert_eq!(decode(b"caf\xe9 \x96 Rp"), "caf\u{e9} \u{2013} Rp");
         assert_eq!(decode(b"\xEF\xBB\xBFteks"), "teks");
