@@ -25,16 +25,18 @@
 -- its visibility class: the select policies of kb_documents, kb_chunks,
 -- kb_terms and kb_stats call it with the viewer as once-per-statement
 -- subqueries, and kb_lexical_matches (definer) applies it. A single
--- expression without FROM or SET clause: PostgreSQL inlines it.
+-- expression without FROM or SET clause, each viewer argument used once (an
+-- argument holding a subquery and used twice stops inlining): PostgreSQL
+-- inlines it into the policies.
 create or replace function kb_readable(visibility text, owner_user_id uuid, dept_code text, app_roles text[],
                                        viewer uuid, viewer_role text, viewer_dept text) returns boolean
 language sql immutable
 as $$
-  select viewer_role = 'super_admin' or viewer_role = 'director'
-      or visibility = 'tenant'
+  select visibility = 'tenant'
       or owner_user_id = viewer
+      or viewer_role = any (case when visibility = 'roles' then app_roles || array['super_admin', 'director']
+                                 else array['super_admin', 'director'] end)
       or (visibility = 'department' and dept_code = viewer_dept)
-      or (visibility = 'roles' and viewer_role = any (app_roles))
 $$;
 grant execute on function kb_readable(text, uuid, text, text[], uuid, text, text) to bizos_authenticated;
 comment on function kb_readable(text, uuid, text, text[], uuid, text, text) is
