@@ -85,9 +85,12 @@ comment on function kb_lock_tenant(uuid) is
 -- ---------------------------------------------------------------- term statistics
 -- Statement-level triggers of kb_chunks (insert, update, delete; one each,
 -- transition tables): the batch's chunks are aggregated per visibility
--- class and term and added to (or taken from) kb_stats and kb_terms in one
--- upsert each, in key order, after the tenant's lock. Rows reaching zero
--- are removed. Chunks of a tenant being deleted are skipped (its
+-- class and term and added to (or taken from) kb_stats and kb_terms, one
+-- statement each (update the existing rows, insert the others), under the
+-- tenant's lock: it serialises every writer of the tenant's statistics, so
+-- no two transactions insert the same key or lock rows in opposite orders
+-- (an INSERT .. ON CONFLICT cannot carry a negative delta: the CHECK on the
+-- proposed row fails first). Rows reaching zero are removed. Chunks of a tenant being deleted are skipped (its
 -- statistics go with it). Only the owner writes kb_chunks (the definer
 -- functions below, tenant deletion), so this runs as the owner.
 create or replace function kb_chunks_count_terms() returns trigger
@@ -116,39 +119,66 @@ begin
     perform kb_lock_tenant(v_tenant);
   end loop;
 
-  insert into kb_stats as s (tenant_id, visibility, owner_user_id, dept_code, app_roles, chunks, total_len)
-  select d.tenant_id, d.visibility, d.owner_user_id, d.dept_code, d.app_roles, sum(d.sign), sum(d.sign * d.lex_len)
-    from (select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end as owner_user_id,
-                 c.dept_code, c.app_roles, c.lex_len::bigint as lex_len, 1 as sign
-            from unnest(v_new) c
-          union all
-          select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end,
-                 c.dept_code, c.app_roles, c.lex_len, -1
-            from unnest(v_old) c) d
-   where d.tenant_id = any (v_tenants)
-   group by 1, 2, 3, 4, 5
-  having sum(d.sign) <> 0 or sum(d.sign * d.lex_len) <> 0
-   order by 1, 2, 3, 4, 5
-  on conflict (tenant_id, visibility, owner_user_id, dept_code, app_roles)
-  do update set chunks = s.chunks + excluded.chunks, total_len = s.total_len + excluded.total_len;
+  with d as (
+    select x.tenant_id, x.visibility, x.owner_user_id, x.dept_code, x.app_roles,
+           sum(x.sign) as chunks, sum(x.sign * x.lex_len) as total_len
+      from (select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end as owner_user_id,
+                   c.dept_code, c.app_roles, c.lex_len::bigint as lex_len, 1 as sign
+              from unnest(v_new) c
+            union all
+            select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end,
+                   c.dept_code, c.app_roles, c.lex_len, -1
+              from unnest(v_old) c) x
+     where x.tenant_id = any (v_tenants)
+     group by 1, 2, 3, 4, 5
+    having sum(x.sign) <> 0 or sum(x.sign * x.lex_len) <> 0
+  ), up as (
+    update kb_stats s set chunks = s.chunks + d.chunks, total_len = s.total_len + d.total_len
+      from d
+     where s.tenant_id = d.tenant_id and s.visibility = d.visibility
+       and s.owner_user_id is not distinct from d.owner_user_id and s.dept_code is not distinct from d.dept_code
+       and s.app_roles is not distinct from d.app_roles
+    returning s.tenant_id, s.visibility, s.owner_user_id, s.dept_code, s.app_roles
+  )
+  insert into kb_stats (tenant_id, visibility, owner_user_id, dept_code, app_roles, chunks, total_len)
+  select d.tenant_id, d.visibility, d.owner_user_id, d.dept_code, d.app_roles, d.chunks, d.total_len
+    from d
+   where not exists (select 1 from up
+                      where up.tenant_id = d.tenant_id and up.visibility = d.visibility
+                        and up.owner_user_id is not distinct from d.owner_user_id
+                        and up.dept_code is not distinct from d.dept_code
+                        and up.app_roles is not distinct from d.app_roles);
   delete from kb_stats s where s.tenant_id = any (v_tenants) and s.chunks = 0;
 
-  insert into kb_terms as t (tenant_id, visibility, owner_user_id, dept_code, app_roles, term, df)
-  select d.tenant_id, d.visibility, d.owner_user_id, d.dept_code, d.app_roles, u.term, sum(d.sign)
-    from (select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end as owner_user_id,
-                 c.dept_code, c.app_roles, c.tsv, 1 as sign
-            from unnest(v_new) c
-          union all
-          select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end,
-                 c.dept_code, c.app_roles, c.tsv, -1
-            from unnest(v_old) c) d
-   cross join lateral unnest(pg_catalog.tsvector_to_array(d.tsv)) as u (term)
-   where d.tenant_id = any (v_tenants)
-   group by 1, 2, 3, 4, 5, 6
-  having sum(d.sign) <> 0
-   order by 6, 1, 2, 3, 4, 5
-  on conflict (tenant_id, term, visibility, owner_user_id, dept_code, app_roles)
-  do update set df = t.df + excluded.df;
+  with d as (
+    select x.tenant_id, x.visibility, x.owner_user_id, x.dept_code, x.app_roles, u.term, sum(x.sign) as df
+      from (select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end as owner_user_id,
+                   c.dept_code, c.app_roles, c.tsv, 1 as sign
+              from unnest(v_new) c
+            union all
+            select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end,
+                   c.dept_code, c.app_roles, c.tsv, -1
+              from unnest(v_old) c) x
+     cross join lateral unnest(pg_catalog.tsvector_to_array(x.tsv)) as u (term)
+     where x.tenant_id = any (v_tenants)
+     group by 1, 2, 3, 4, 5, 6
+    having sum(x.sign) <> 0
+  ), up as (
+    update kb_terms t set df = t.df + d.df
+      from d
+     where t.tenant_id = d.tenant_id and t.term = d.term and t.visibility = d.visibility
+       and t.owner_user_id is not distinct from d.owner_user_id and t.dept_code is not distinct from d.dept_code
+       and t.app_roles is not distinct from d.app_roles
+    returning t.tenant_id, t.term, t.visibility, t.owner_user_id, t.dept_code, t.app_roles
+  )
+  insert into kb_terms (tenant_id, visibility, owner_user_id, dept_code, app_roles, term, df)
+  select d.tenant_id, d.visibility, d.owner_user_id, d.dept_code, d.app_roles, d.term, d.df
+    from d
+   where not exists (select 1 from up
+                      where up.tenant_id = d.tenant_id and up.term = d.term and up.visibility = d.visibility
+                        and up.owner_user_id is not distinct from d.owner_user_id
+                        and up.dept_code is not distinct from d.dept_code
+                        and up.app_roles is not distinct from d.app_roles);
   if v_old is not null then
     select array_agg(distinct u.term) into v_gone
       from unnest(v_old) c cross join lateral unnest(pg_catalog.tsvector_to_array(c.tsv)) as u (term);

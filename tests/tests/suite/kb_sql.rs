@@ -254,7 +254,13 @@ async fn a_department_document_is_invisible_to_other_departments_and_tenants() {
             n,
             "term statistics"
         );
-        let got = rpc(&db, who, "select kb_document_get($1)", &[json!(secret)]).await;
+        let got = rpc(
+            &db,
+            who,
+            "select kb_document_get(($1 #>> '{}')::uuid)",
+            &[json!(secret)],
+        )
+        .await;
         match got {
             Ok(d) => assert!(sees, "{d}"),
             Err(e) => {
@@ -312,9 +318,14 @@ async fn a_roles_document_is_read_by_those_roles_and_managed_by_its_owner() {
     )
     .await;
     ingest(&db, &finance, doc, 1, &[("price list 2025 tariff", 4)]).await;
-    let roles: Value = rpc(&db, &finance, "select kb_document_get($1)", &[json!(doc)])
-        .await
-        .unwrap();
+    let roles: Value = rpc(
+        &db,
+        &finance,
+        "select kb_document_get(($1 #>> '{}')::uuid)",
+        &[json!(doc)],
+    )
+    .await
+    .unwrap();
     assert_eq!(roles["app_roles"], json!(["finance", "sales_manager"]));
     let chunks = "select count(*) from kb_chunks where document_id = $1";
     assert_eq!(count_as(&db, &finance2, chunks, doc).await, 1);
@@ -329,7 +340,7 @@ async fn a_roles_document_is_read_by_those_roles_and_managed_by_its_owner() {
     let err = rpc(
         &db,
         &finance2,
-        "select kb_document_delete($1)",
+        "select kb_document_delete(($1 #>> '{}')::uuid)",
         &[json!(doc)],
     )
     .await
@@ -348,7 +359,7 @@ async fn a_roles_document_is_read_by_those_roles_and_managed_by_its_owner() {
     rpc(
         &db,
         &admin,
-        "select kb_document_update($1, $2)",
+        "select kb_document_update(($1 #>> '{}')::uuid, $2)",
         &[json!(doc), json!({"visibility": "tenant"})],
     )
     .await
@@ -388,7 +399,7 @@ async fn replace_keeps_the_old_version_searchable_until_finish_then_swaps() {
     let replaced = rpc(
         &db,
         &ops,
-        "select kb_document_replace($1, $2)",
+        "select kb_document_replace(($1 #>> '{}')::uuid, $2)",
         &[json!(doc), json!({"object_id": object})],
     )
     .await
@@ -522,9 +533,14 @@ async fn delete_leaves_nothing_behind() {
         2
     );
     // A super admin deletes anyone's document.
-    let out = rpc(&db, &admin, "select kb_document_delete($1)", &[json!(doc)])
-        .await
-        .unwrap();
+    let out = rpc(
+        &db,
+        &admin,
+        "select kb_document_delete(($1 #>> '{}')::uuid)",
+        &[json!(doc)],
+    )
+    .await
+    .unwrap();
     assert_eq!(out["object_keys"].as_array().unwrap().len(), 1, "{out}");
     for sql in [
         "select count(*) from kb_documents where document_id = $1",
@@ -554,9 +570,14 @@ async fn delete_leaves_nothing_behind() {
         1,
         "the bytes are left to storage.sweep"
     );
-    let err = rpc(&db, &admin, "select kb_document_get($1)", &[json!(doc)])
-        .await
-        .unwrap_err();
+    let err = rpc(
+        &db,
+        &admin,
+        "select kb_document_get(($1 #>> '{}')::uuid)",
+        &[json!(doc)],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(code(&err), "P0002");
 }
 
@@ -640,7 +661,7 @@ async fn an_interrupted_ingestion_resumes_after_the_chunks_already_stored() {
     rpc(
         &db,
         &ops,
-        "select kb_document_replace($1, $2)",
+        "select kb_document_replace(($1 #>> '{}')::uuid, $2)",
         &[json!(doc), json!({"object_id": object})],
     )
     .await
