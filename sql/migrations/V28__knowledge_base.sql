@@ -226,7 +226,7 @@ grant select on kb_chunks to bizos_authenticated;
 
 -- Chunks of a version being ingested: written batch by batch by the job,
 -- moved into kb_chunks by kb_ingest_finish. Only the definer functions of
--- kb.sql read or write it.
+-- kb.sql write it.
 create table kb_chunk_staging (
   tenant_id    uuid        not null,
   document_id  uuid        not null,
@@ -253,7 +253,17 @@ comment on table kb_chunk_staging is
   'Chunks of a knowledge-base document version still being ingested (not searchable); kb_ingest_finish moves them into kb_chunks.';
 create trigger kb_chunk_staging_stamp_timestamps before insert or update on kb_chunk_staging
   for each row execute function stamp_timestamps();
+-- Those who manage a document (its owner, super admins) may look at its
+-- ingestion in progress; writes go through kb.sql only.
 alter table kb_chunk_staging enable row level security;
+create policy "managers of a document see the chunks of its ingestion in progress"
+  on kb_chunk_staging for select to bizos_authenticated
+  using (tenant_id = (select bizos.tenant_id())
+         and ((select bizos.app_role()) = 'super_admin'
+              or exists (select 1 from kb_documents d
+                          where d.tenant_id = kb_chunk_staging.tenant_id and d.document_id = kb_chunk_staging.document_id
+                            and d.owner_user_id = (select bizos.uid()))));
+grant select on kb_chunk_staging to bizos_authenticated;
 
 -- ---------------------------------------------------------------- BM25 statistics
 -- Per tenant and visibility class (owner_user_id is NULL for visibility
