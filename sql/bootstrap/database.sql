@@ -5,6 +5,8 @@ grant usage on schema extensions to public;
 
 create extension if not exists pg_trgm with schema extensions;
 create extension if not exists btree_gist with schema extensions;
+-- GIN on (tenant_id, tsv) of kb_chunks (V28).
+create extension if not exists btree_gin with schema extensions;
 create extension if not exists pgcrypto with schema extensions;
 
 -- Install the bizos extension, or bring an installed one to the version of

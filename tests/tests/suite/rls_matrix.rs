@@ -163,6 +163,23 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
              insert into import_rows (tenant_id, import_id, row_no, data)
              select t, import_id, 1, '{{\"external_ref\": \"F-1\"}}' from imports where tenant_id = t limit 1;
            end if;
+           if not exists (select 1 from kb_documents where tenant_id = t) then
+             -- A knowledge-base document of the tenant with a ready chunk
+             -- (its statistics come from the triggers) and version 2 being
+             -- ingested (a staged chunk).
+             insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
+             values (t, 'knowledge', 'fixture.txt', 'text/plain', 10, repeat('ab', 32), u)
+             returning object_id into o;
+             insert into kb_documents (tenant_id, document_id, title, owner_user_id, format, object_id, version,
+                                       status, chunks_done, ready_version, ready_object_id, ready_at)
+             values (t, o, 'Fixture', u, 'txt', o, 2, 'embedding', 1, 1, o, now());
+             insert into kb_chunks (tenant_id, document_id, version, chunk_no, owner_user_id, visibility, text,
+                                    token_count, tsv, lex_len, embedding)
+             values (t, o, 1, 0, u, 'tenant', 'fixture text', 2, to_tsvector('simple', 'fixture text'), 2,
+                     array_fill(0.1::real, array[384])::bizos.vector);
+             insert into kb_chunk_staging (tenant_id, document_id, version, chunk_no, text, token_count, embedding)
+             values (t, o, 2, 0, 'fixture text', 2, array_fill(0.1::real, array[384])::bizos.vector);
+           end if;
            if not exists (select 1 from upload_intents where tenant_id = t) then
              insert into upload_intents (tenant_id, bucket, created_by) values (t, 'media', u);
            end if;
@@ -792,6 +809,8 @@ async fn directors_read_everything_and_write_nothing() {
             "import_rows",
             "objects",
             "llm_tenant_keys",
+            // Chunks being ingested: read by the document's managers.
+            "kb_chunk_staging",
         ]
         .contains(&name.as_str());
         if !own_only {
