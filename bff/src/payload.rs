@@ -794,6 +794,12 @@ closed_sets! {
     /// An AI feature of the LLM gateway (its route, limits and cache are
     /// data: llm_features, llm_routes, llm_limits).
     LlmFeature, fold = Exact, vocabularies = ["llm_features"];
+    /// Who may read a knowledge-base document (and its chunks).
+    KbVisibility, fold = Lower, vocabularies = ["kb_visibilities"];
+    /// The format a knowledge-base document is read as.
+    KbFormat, fold = Lower, vocabularies = ["kb_formats"];
+    /// The state of a knowledge-base document's ingestion.
+    KbStatus, fold = Lower, vocabularies = ["kb_statuses"];
 }
 
 // ------------------------------------------------------------------ optional and PATCH fields

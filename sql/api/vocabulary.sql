@@ -17,7 +17,10 @@ create or replace view vocabulary with (security_invoker = true) as
   union all select 'kpi_entry_sources', code, position, description from kpi_entry_sources
   union all select 'job_kinds', kind, position, description from job_kinds
   union all select 'job_statuses', code, position, description from job_statuses
-  union all select 'llm_features', code, position, label from llm_features;
+  union all select 'llm_features', code, position, label from llm_features
+  union all select 'kb_visibilities', code, position, description from kb_visibilities
+  union all select 'kb_formats', code, position, description from kb_formats
+  union all select 'kb_statuses', code, position, description from kb_statuses;
 comment on view vocabulary is
   'Every term of every vocabulary (one lookup table each, named in the column vocabulary), in list order.';
 grant select on vocabulary to bizos_authenticated;

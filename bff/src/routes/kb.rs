@@ -39,7 +39,7 @@ use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::kb::answer::{self, Checked, Citation, Hit, Sentence};
 use crate::kb::embed::Embedder;
 use crate::llm::{features, CallContext, GatewayRequest, Source};
-use crate::payload::{NonBlank, Text};
+use crate::payload::{AppRole, KbFormat, KbStatus, KbVisibility, NonBlank, Text};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -65,14 +65,14 @@ const ASK_SOURCES: i32 = 6;
 pub struct DocumentUpload {
     /// At most 200 characters.
     title: String,
-    /// tenant (the default), department or roles.
-    visibility: Option<String>,
+    /// [default: tenant]
+    visibility: Option<KbVisibility>,
     /// The department that may read it (visibility department).
     dept_code: Option<String>,
     /// The app roles that may read it, comma-separated (visibility roles).
     app_roles: Option<String>,
-    /// pdf, docx, txt, md or html [default: from the file's type and name].
-    format: Option<String>,
+    /// [default: from the file's type and name]
+    format: Option<KbFormat>,
     /// PDF, DOCX, plain text, Markdown or HTML.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
@@ -84,7 +84,7 @@ pub struct DocumentUpload {
 pub struct DocumentFileUpload {
     /// A new title [default: unchanged].
     title: Option<String>,
-    format: Option<String>,
+    format: Option<KbFormat>,
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
 }
@@ -97,17 +97,15 @@ pub struct KbDocument {
     document_id: Uuid,
     title: String,
     owner_user_id: Uuid,
-    /// tenant, department or roles.
-    visibility: String,
+    visibility: KbVisibility,
     dept_code: Option<String>,
-    app_roles: Option<Vec<String>>,
-    format: String,
+    app_roles: Option<Vec<AppRole>>,
+    format: KbFormat,
     /// The file of the current version.
     object_id: Option<Uuid>,
     /// Uploads so far (1 for the first).
     version: i32,
-    /// queued, extracting, embedding, ready or failed.
-    status: String,
+    status: KbStatus,
     /// Why the ingestion failed (status failed).
     failure_reason: Option<String>,
     chunks_total: Option<i32>,
@@ -142,8 +140,9 @@ pub struct KbDocumentDeleted {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DocumentListQuery {
-    /// Only documents in this state (queued, extracting, embedding, ready, failed).
-    status: Option<String>,
+    /// Only documents in this state.
+    #[param(value_type = Option<KbStatus>)]
+    status: Option<KbStatus>,
     /// 1-500 (default 100).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i32>,
@@ -158,11 +157,11 @@ pub struct DocumentChange {
     #[serde(skip_serializing_if = "Option::is_none")]
     title: Option<NonBlank<200>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    visibility: Option<Text<20>>,
+    visibility: Option<KbVisibility>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dept_code: Option<Text<40>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    app_roles: Option<Vec<Text<40>>>,
+    app_roles: Option<Vec<AppRole>>,
 }
 
 /// A search of the documents the caller may read.
@@ -402,7 +401,7 @@ async fn list_documents(
 ) -> Result<Json<Value>> {
     let mut tx = begin_as(&state.pool, &caller).await?;
     let items: Value = sqlx::query_scalar("select kb_document_list($1, $2, $3)")
-        .bind(q.status)
+        .bind(q.status.map(KbStatus::into_string))
         .bind(q.limit.unwrap_or(100))
         .bind(q.updated_before)
         .fetch_one(&mut *tx)
