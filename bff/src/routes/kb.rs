@@ -7,7 +7,7 @@
 //!   dept_code, app_roles, format) stores the file in bucket `knowledge`,
 //!   registers the document and queues its ingestion, in one transaction;
 //!   202 with the document (status queued).
-//! - `PUT /api/kb/documents/{id}/file` uploads a new version (the old one
+//! - `POST /api/kb/documents/{id}/versions` uploads a new version (the old one
 //!   stays searchable until the new one is ready); `PATCH` changes title
 //!   or visibility; `DELETE` removes the document with its chunks.
 //! - `GET /api/kb/documents[/{id}]`: status (queued, extracting,
@@ -366,7 +366,7 @@ async fn create_document(
     .await
 }
 
-#[utoipa::path(put, path = "/api/kb/documents/{id}/file", tag = "kb",
+#[utoipa::path(post, path = "/api/kb/documents/{id}/versions", tag = "kb",
     request_body(content = DocumentFileUpload, content_type = "multipart/form-data"),
     params(("id" = Uuid, Path), IdempotencyKey),
     responses((status = 202, description = "the new version is queued; the ready one stays searchable until it is replaced", body = KbDocument),
@@ -384,7 +384,7 @@ async fn replace_file(
         &caller,
         key,
         multipart,
-        format!("/api/kb/documents/{id}/file"),
+        format!("/api/kb/documents/{id}/versions"),
         "select kb_document_replace($2, $1)",
         &["title", "format"],
         Some(id),

@@ -24,7 +24,7 @@ fn bizos_bin() -> &'static Path {
 }
 
 /// A `bizos worker` child process, killed (SIGKILL) when dropped.
-struct WorkerProcess {
+pub(crate) struct WorkerProcess {
     child: Child,
 }
 
@@ -33,7 +33,7 @@ impl WorkerProcess {
         Self::start_with(db, name, &[])
     }
 
-    fn start_with(db: &TestDb, name: &str, env: &[(&str, &str)]) -> WorkerProcess {
+    pub(crate) fn start_with(db: &TestDb, name: &str, env: &[(&str, &str)]) -> WorkerProcess {
         let mut command = Command::new(bizos_bin());
         command
             .arg("worker")
@@ -61,7 +61,7 @@ impl WorkerProcess {
     }
 
     /// SIGKILL: no shutdown, no release, the connection just drops.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }

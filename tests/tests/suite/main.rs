@@ -19,6 +19,7 @@ mod extension_upgrade;
 mod http;
 mod imports_stage;
 mod jobs;
+mod kb;
 mod kb_sql;
 mod kpi;
 mod llm_gateway;
