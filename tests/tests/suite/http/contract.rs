@@ -1053,6 +1053,185 @@ async fn every_response_matches_the_document() {
         .await;
     assert_eq!(status, 404);
 
+    // Knowledge base (issue 16).
+    let md = b"# Refund\n\nRefunds are approved by the finance manager.\n".to_vec();
+    let (status, kb_doc) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::POST,
+            "/api/kb/documents",
+            "/api/kb/documents",
+            Body::Form(
+                vec![("title", "Refund SOP".into())],
+                "refund.md",
+                md.clone(),
+            ),
+        )
+        .await;
+    assert_eq!(status, 202, "{kb_doc}");
+    let kb_id = s(&kb_doc, "document_id");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/kb/documents",
+            "/api/kb/documents",
+            Body::Form(
+                vec![("title", "Not mine to add".into())],
+                "x.md",
+                md.clone(),
+            ),
+        )
+        .await;
+    assert_eq!(status, 403, "kb.manage");
+    let start = std::time::Instant::now();
+    loop {
+        let (status, got) = c
+            .call(
+                &app,
+                Some(&admin),
+                M::GET,
+                "/api/kb/documents/{id}",
+                &format!("/api/kb/documents/{kb_id}"),
+                Body::None,
+            )
+            .await;
+        assert_eq!(status, 200, "{got}");
+        if got["status"] == "ready" {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 120, "ingested: {got}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/kb/documents/{id}",
+            &format!("/api/kb/documents/{}", Uuid::new_v4()),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, list) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/kb/documents",
+            "/api/kb/documents?status=ready&limit=10",
+            Body::None,
+        )
+        .await;
+    assert_eq!(
+        (status, list["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{list}"
+    );
+    let (status, found) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/kb/search",
+            "/api/kb/search",
+            Body::Json(json!({"query": "who approves refunds", "k": 5})),
+        )
+        .await;
+    assert_eq!(
+        (status, found["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{found}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/kb/search",
+            "/api/kb/search",
+            Body::Json(json!({"query": "refunds", "k": 0})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, answer) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/kb/ask",
+            "/api/kb/ask",
+            Body::Json(json!({"question": "Who approves refunds?"})),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["source"].as_str()),
+        (200, Some("extractive")),
+        "{answer}"
+    );
+    let (status, changed) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::PATCH,
+            "/api/kb/documents/{id}",
+            &format!("/api/kb/documents/{kb_id}"),
+            Body::Json(json!({"visibility": "roles", "app_roles": ["finance", "director"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::PATCH,
+            "/api/kb/documents/{id}",
+            &format!("/api/kb/documents/{kb_id}"),
+            Body::Json(json!({"visibility": "department"})),
+        )
+        .await;
+    assert_eq!(status, 422, "department without dept_code");
+    let (status, version) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::POST,
+            "/api/kb/documents/{id}/versions",
+            &format!("/api/kb/documents/{kb_id}/versions"),
+            Body::Form(vec![], "refund-v2.md", md),
+        )
+        .await;
+    assert_eq!(
+        (status, version["version"].as_i64()),
+        (202, Some(2)),
+        "{version}"
+    );
+    let (status, deleted) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::DELETE,
+            "/api/kb/documents/{id}",
+            &format!("/api/kb/documents/{kb_id}"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200, "{deleted}");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::DELETE,
+            "/api/kb/documents/{id}",
+            &format!("/api/kb/documents/{kb_id}"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
     c.finish();
 }
 
