@@ -112,7 +112,7 @@ impl Handler for KbIngest {
                 Err(Stop::Job(e)) => {
                     let last =
                         matches!(e, JobError::Permanent(_)) || job.attempt >= job.max_attempts;
-                    if last && !job_lost(&e) {
+                    if last && !job.is_lost() {
                         // Best effort: the job's own error is what matters.
                         let _ = run.fail(&format!("ingestion gave up: {e}")).await;
                     }
@@ -122,10 +122,6 @@ impl Handler for KbIngest {
         }
         .boxed()
     }
-}
-
-fn job_lost(e: &JobError) -> bool {
-    matches!(e, JobError::Permanent(m) if m.contains("lease was lost"))
 }
 
 /// Why an ingestion stopped before its end.
@@ -143,16 +139,19 @@ impl From<JobError> for Stop {
     }
 }
 
+/// P0002: the version is no longer the document's current one, or the
+/// document is gone (kb_require_version).
+fn superseded(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("P0002"))
+}
+
 impl From<sqlx::Error> for Stop {
     fn from(e: sqlx::Error) -> Self {
-        // P0002: the version is no longer the document's current one (or
-        // the document is gone), see kb_require_version.
-        if let sqlx::Error::Database(d) = &e {
-            if d.code().as_deref() == Some("P0002") {
-                return Stop::Superseded;
-            }
+        if superseded(&e) {
+            Stop::Superseded
+        } else {
+            Stop::Job(JobError::from_db(&e))
         }
-        Stop::Job(JobError::from_db(&e))
     }
 }
 
@@ -190,11 +189,10 @@ impl Run<'_> {
             .bind(reason)
             .execute(&mut *tx)
             .await;
-        match failed.map_err(Stop::from) {
+        match failed {
             Ok(_) => Ok(tx.commit().await?),
-            Err(Stop::Superseded) => Ok(()),
-            Err(Stop::Job(e)) => Err(e),
-            Err(Stop::Unusable(_)) => unreachable!("a database error is never Unusable"),
+            Err(e) if superseded(&e) => Ok(()),
+            Err(e) => Err(JobError::from_db(&e)),
         }
     }
 }

@@ -142,6 +142,12 @@ impl Job {
         &self.pool
     }
 
+    /// Whether the job stopped being this worker's (cancelled, or its
+    /// lease lost): a handler then leaves its work alone.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
     /// The user who created the job, as a request of theirs would carry
     /// them (the database takes the app role from the profile).
     pub fn caller(&self) -> Result<Caller, JobError> {
