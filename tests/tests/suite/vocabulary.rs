@@ -100,7 +100,7 @@ async fn the_documents_enums_are_the_vocabulary_view() {
             .fetch_all(&db.owner)
             .await
             .unwrap();
-    assert_eq!(all.len(), 13, "{all:?}");
+    assert_eq!(all.len(), 16, "{all:?}");
     for v in &all {
         assert!(used.contains(v), "{v} is no field's vocabulary");
     }
@@ -372,6 +372,27 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
     .execute(&db.owner)
     .await
     .unwrap();
+    // A knowledge-base document with a chunk (its BM25 statistics come
+    // from the triggers).
+    sqlx::raw_sql(&format!(
+        "with u as (select user_id from profiles where tenant_id = '{tenant}' limit 1),
+              o as (insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
+                    select '{tenant}', 'knowledge', 'f.txt', 'text/plain', 10, repeat('ab', 32), user_id from u
+                    returning object_id, created_by),
+              d as (insert into kb_documents (tenant_id, document_id, title, owner_user_id, format, object_id,
+                                              status, chunks_done, ready_version, ready_object_id, ready_at)
+                    select '{tenant}', object_id, 'F', created_by, 'txt', object_id, 'ready', 1, 1, object_id, now()
+                      from o
+                    returning document_id, owner_user_id)
+         insert into kb_chunks (tenant_id, document_id, version, chunk_no, owner_user_id, visibility, text,
+                                token_count, tsv, lex_len, embedding)
+         select '{tenant}', document_id, 1, 0, owner_user_id, 'tenant', 'fixture text', 2,
+                to_tsvector('simple', 'fixture text'), 2, array_fill(0.1::real, array[384])::bizos.vector
+           from d"
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
     // Every column that refers to a vocabulary, from the catalogue.
     let columns: Vec<(String, String, String, String)> = sqlx::query_as(
         "select c.conrelid::regclass::text, a.attname::text, c.conname::text,
@@ -395,6 +416,12 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
             "invoices.status",
             "jobs.kind",
             "jobs.status",
+            "kb_chunks.visibility",
+            "kb_documents.format",
+            "kb_documents.status",
+            "kb_documents.visibility",
+            "kb_stats.visibility",
+            "kb_terms.visibility",
             "kpi_entries.source",
             "leads.channel",
             "leads.status",
