@@ -293,18 +293,30 @@ fn upload_payload(
     Ok(payload)
 }
 
-/// Stores the upload, then registers it with `sql` ($1 = payload, $2 =
-/// the document id when replacing) in one transaction.
+/// What an upload registers: `sql` takes $1 = the payload (the form's
+/// `allowed` fields and the file's id) and, when replacing, $2 = the
+/// document's id.
+struct Register {
+    path: String,
+    sql: &'static str,
+    allowed: &'static [&'static str],
+    document_id: Option<Uuid>,
+}
+
+/// Stores the upload, then registers it in one transaction.
 async fn store_and_register(
     state: &AppState,
     caller: &Caller,
     key: IdempotencyKey,
     multipart: Multipart,
-    path: String,
-    sql: &'static str,
-    allowed: &[&str],
-    document_id: Option<Uuid>,
+    to: Register,
 ) -> Result<Response> {
+    let Register {
+        path,
+        sql,
+        allowed,
+        document_id,
+    } = to;
     let files = state.files();
     let bucket = Bucket::load(&files, caller, "knowledge").await?;
     let form = read_form(&files, caller, multipart, &bucket, false).await?;
@@ -358,10 +370,12 @@ async fn create_document(
         &caller,
         key,
         multipart,
-        "/api/kb/documents".into(),
-        "select kb_document_register($1)",
-        &["title", "visibility", "dept_code", "app_roles", "format"],
-        None,
+        Register {
+            path: "/api/kb/documents".into(),
+            sql: "select kb_document_register($1)",
+            allowed: &["title", "visibility", "dept_code", "app_roles", "format"],
+            document_id: None,
+        },
     )
     .await
 }
@@ -384,10 +398,12 @@ async fn replace_file(
         &caller,
         key,
         multipart,
-        format!("/api/kb/documents/{id}/versions"),
-        "select kb_document_replace($2, $1)",
-        &["title", "format"],
-        Some(id),
+        Register {
+            path: format!("/api/kb/documents/{id}/versions"),
+            sql: "select kb_document_replace($2, $1)",
+            allowed: &["title", "format"],
+            document_id: Some(id),
+        },
     )
     .await
 }

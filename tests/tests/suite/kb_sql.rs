@@ -932,7 +932,7 @@ async fn bad_input_is_refused_naming_the_field() {
             &db,
             &ops,
             "select kb_document_register($1)",
-            &[payload.clone()],
+            std::slice::from_ref(&payload),
         )
         .await
         .unwrap_err();
