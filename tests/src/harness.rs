@@ -9,7 +9,6 @@
 //! Logs of the BFF are printed only with `TEST_LOG=1`.
 
 /// The LLM provider stand-in (OpenAI and Gemini wire formats on loopback).
-pub mod kb_files;
 pub mod llm_standin;
 
 use std::collections::HashMap;

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use bizos_bff::auth::Caller;
-use bizos_tests::kb_files::{docx, pdf};
+use bizos_fixtures::{docx, pdf};
 use bizos_tests::llm_standin::{StandIn, Step};
 use bizos_tests::{spawn_app_with, TestApp, TestDb};
 use serde_json::{json, Value};

@@ -42,50 +42,9 @@ pub fn extract(bytes: &[u8]) -> Result<Vec<Block>, ExtractError> {
 
 #[cfg(test)]
 mod tests {
-    use printpdf::{
-        BuiltinFont, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt,
-        TextItem,
-    };
+    use bizos_fixtures::pdf;
 
     use super::*;
-
-    /// A PDF with one page per entry, each line of text on a line of its own.
-    fn pdf(pages: &[&[&str]]) -> Vec<u8> {
-        let pages = pages
-            .iter()
-            .map(|lines| {
-                let mut ops = Vec::new();
-                if !lines.is_empty() {
-                    ops.extend([
-                        Op::StartTextSection,
-                        Op::SetTextCursor {
-                            pos: Point {
-                                x: Mm(20.0).into(),
-                                y: Mm(270.0).into(),
-                            },
-                        },
-                        Op::SetLineHeight { lh: Pt(16.0) },
-                        Op::SetFont {
-                            font: PdfFontHandle::Builtin(BuiltinFont::Helvetica),
-                            size: Pt(12.0),
-                        },
-                    ]);
-                    for line in *lines {
-                        ops.push(Op::ShowText {
-                            items: vec![TextItem::Text((*line).to_owned())],
-                        });
-                        ops.push(Op::AddLineBreak);
-                    }
-                    ops.push(Op::EndTextSection);
-                }
-                PdfPage::new(Mm(210.0), Mm(297.0), ops)
-            })
-            .collect();
-        let mut warnings = Vec::new();
-        PdfDocument::new("fixture")
-            .with_pages(pages)
-            .save(&PdfSaveOptions::default(), &mut warnings)
-    }
 
     #[test]
     fn text_comes_with_its_page() {
