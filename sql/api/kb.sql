@@ -1123,8 +1123,12 @@ begin
            sum(w.weight * x.tf * 2.2 / (x.tf + 1.2 * (0.25 + 0.75 * c.lex_len / greatest(st.avglen, 1e-9)))) as score
       from kb_lexical_matches(v_tsq) m (chunk_id)
       join kb_chunks c on c.tenant_id = v_tenant and c.chunk_id = m.chunk_id
+     -- Only the query's lexemes of the chunk: setweight marks them (A; a
+     -- chunk's own lexemes all carry the default D) and ts_filter keeps
+     -- them, both in C, so unnest yields a row per query term instead of
+     -- one per distinct word of the chunk.
      cross join lateral (select u.lexeme, coalesce(pg_catalog.array_length(u.positions, 1), 1)::double precision as tf
-                           from unnest(c.tsv) u) x
+                           from unnest(pg_catalog.ts_filter(pg_catalog.setweight(c.tsv, 'A', v_terms), '{a}')) u) x
       join w on w.term = x.lexeme
      cross join st
      where v_lex

@@ -241,7 +241,9 @@ begin
      where p.tenant_id = v_tenant and p.owner_user_id is not null order by random() limit 1;
     v_invoice := invoice_create(jsonb_build_object(
       'customer_id', v_customer,
-      'issue_date', v_since + floor(random() * (greatest(v_today - v_since, 0) + 1))::int,
+      -- (A customer created today can be a day ahead of v_today when the
+      -- tenant's date is ahead of the session's: never issued after v_today.)
+      'issue_date', least(v_since, v_today) + floor(random() * (greatest(v_today - v_since, 0) + 1))::int,
       'terms_days', demo.pick(array[14, 30, 30, 45, 60]),
       'subtotal', v_amount,
       -- PPN: 12% of a tax base of 11/12 of the price = 11% for non-luxury goods.
