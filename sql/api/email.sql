@@ -157,20 +157,44 @@ revoke execute on function email_address_of(text, text) from public;
 comment on function email_address_of(text, text) is
   'The address, trimmed, as an email_address; P0001 naming field when it is not one.';
 
--- email_enqueue(template, to, vars, cc) -> email_id: renders the template
--- with the tenant's name and vars and queues the e-mail with its
--- email.send job, in the caller's transaction (both exist only if it
--- commits). SECURITY DEFINER: users cannot write emails directly (they
--- would send any text through the tenant's sender); here they send only a
--- template whose permission they have, to addresses that are checked.
-create or replace function email_enqueue(template text, "to" text[], vars jsonb default '{}',
-                                         cc text[] default '{}')
+-- The catalogue's template of that name (trimmed, lower case), or an
+-- error naming `template` and listing the templates.
+create or replace function email_template_of(template text) returns email_templates
+language plpgsql stable security definer
+as $$
+declare
+  v_tpl email_templates;
+begin
+  if email_template_of.template is null then
+    raise exception using errcode = 'P0001', column = 'template', message = 'template: is required';
+  end if;
+  select * into v_tpl from email_templates t where t.template = lower(btrim(email_template_of.template));
+  if not found then
+    raise exception using errcode = 'P0001', column = 'template',
+      message = format('template: no e-mail template %s (templates: %s)', left(email_template_of.template, 60),
+                       (select string_agg(t.template, ', ' order by t.template) from email_templates t));
+  end if;
+  return v_tpl;
+end
+$$;
+select pin_search_path('email_template_of(text)');
+revoke execute on function email_template_of(text) from public;
+comment on function email_template_of(text) is
+  'Internal: the e-mail template of a name, or an error naming the field and listing the templates.';
+
+-- email_queue(tenant, created_by, template, to, vars, cc) -> email_id: the
+-- checks, rendering and insert of an e-mail with its email.send job, for
+-- a tenant, with no permission check: email_enqueue (a user, after the
+-- template's permission) and system work of the database (the worker's
+-- digest) call it; nobody else may.
+create or replace function email_queue(tenant uuid, created_by uuid, template text, "to" text[],
+                                       vars jsonb, cc text[])
 returns uuid
 language plpgsql
 security definer
 as $$
 declare
-  v_tenant uuid := bizos.tenant_id();
+  v_tenant uuid := email_queue.tenant;
   v_tpl email_templates;
   v_over email_template_overrides;
   v_sender tenant_mail_settings;
@@ -183,19 +207,7 @@ declare
   v_id uuid := gen_random_uuid();
   v_job uuid;
 begin
-  if bizos.uid() is null or v_tenant is null then
-    raise exception using errcode = '42501', message = 'no user in the request claims';
-  end if;
-  if email_enqueue.template is null then
-    raise exception using errcode = 'P0001', column = 'template', message = 'template: is required';
-  end if;
-  select * into v_tpl from email_templates t where t.template = lower(btrim(email_enqueue.template));
-  if not found then
-    raise exception using errcode = 'P0001', column = 'template',
-      message = format('template: no e-mail template %s (templates: %s)', left(email_enqueue.template, 60),
-                       (select string_agg(t.template, ', ' order by t.template) from email_templates t));
-  end if;
-  perform require_permission(v_tpl.permission);
+  v_tpl := email_template_of(email_queue.template);
 
   -- to, cc
   if "to" is null or cardinality("to") = 0 then
@@ -247,9 +259,10 @@ begin
   select * into v_sender from tenant_mail_settings s where s.tenant_id = v_tenant;
   v_vars := v_vars || jsonb_build_object('tenant_name', v_tenant_name);
 
-  v_job := job_enqueue('email.send', jsonb_build_object('email_id', v_id));
+  v_job := job_insert(v_tenant, email_queue.created_by, 'email.send', jsonb_build_object('email_id', v_id),
+                      null, 0, null);
   insert into emails (tenant_id, email_id, template, from_address, from_name, reply_to,
-                      to_addresses, cc_addresses, subject, text_body, html_body, job_id, request_id)
+                      to_addresses, cc_addresses, subject, text_body, html_body, job_id, request_id, created_by)
   values (v_tenant, v_id, v_tpl.template, v_sender.from_address,
           left(btrim(regexp_replace(coalesce(v_sender.from_name, v_tenant_name), '[[:cntrl:]]+', ' ', 'g')), 200),
           v_sender.reply_to, v_to, v_cc,
@@ -258,8 +271,37 @@ begin
                                     '[[:space:][:cntrl:]]+', ' ', 'g')), 998),
           email_render(coalesce(v_over.text_body, v_tpl.text_body), v_vars, false),
           email_render(coalesce(v_over.html_body, v_tpl.html_body), v_vars, true),
-          v_job, left(nullif(current_setting('request.id', true), ''), 200));
+          v_job, left(nullif(current_setting('request.id', true), ''), 200), email_queue.created_by);
   return v_id;
+end
+$$;
+select pin_search_path('email_queue(uuid, uuid, text, text[], jsonb, text[])');
+revoke execute on function email_queue(uuid, uuid, text, text[], jsonb, text[]) from public;
+comment on function email_queue(uuid, uuid, text, text[], jsonb, text[]) is
+  'Internal: checks the addresses and variables, renders the template (the tenant''s wording if any) and queues the e-mail with its email.send job for a tenant; no permission check (callers: email_enqueue, system work).';
+
+-- email_enqueue(template, to, vars, cc) -> email_id: renders the template
+-- with the tenant's name and vars and queues the e-mail with its
+-- email.send job, in the caller's transaction (both exist only if it
+-- commits). SECURITY DEFINER: users cannot write emails directly (they
+-- would send any text through the tenant's sender); here they send only a
+-- template whose permission they have, to addresses that are checked
+-- (email_queue).
+create or replace function email_enqueue(template text, "to" text[], vars jsonb default '{}',
+                                         cc text[] default '{}')
+returns uuid
+language plpgsql
+security definer
+as $$
+declare
+  v_tpl email_templates;
+begin
+  if bizos.uid() is null or bizos.tenant_id() is null then
+    raise exception using errcode = '42501', message = 'no user in the request claims';
+  end if;
+  v_tpl := email_template_of(email_enqueue.template);
+  perform require_permission(v_tpl.permission);
+  return email_queue(bizos.tenant_id(), bizos.uid(), v_tpl.template, "to", vars, cc);
 end
 $$;
 select pin_search_path('email_enqueue(text, text[], jsonb, text[])');
