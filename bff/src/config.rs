@@ -575,6 +575,10 @@ pub struct WorkerArgs {
     /// same variables as `bizos serve`).
     #[command(flatten)]
     pub storage: StorageArgs,
+    /// The LLM gateway of system work (`digest.build`; the same variables
+    /// as `bizos serve`).
+    #[command(flatten)]
+    pub llm: crate::llm::LlmArgs,
     /// Seconds between sweeps for the bytes of dead uploads (a
     /// `storage.sweep` job for each tenant that has any).
     #[arg(long, env = "BIZOS_WORKER_SWEEP_EVERY_SECS", default_value = "300", value_parser = var(positive_seconds))]
@@ -628,6 +632,7 @@ impl TryFrom<WorkerArgs> for crate::worker::WorkerSettings {
             kb_model_dir: a.kb_model_dir,
             storage: a.storage.settings()?,
             upload_timeout: a.storage.upload_timeout_secs,
+            llm: a.llm.settings()?,
             sweep_every: a.sweep_every_secs,
             metrics_token: a.metrics_token,
             otel: OtelSettings {

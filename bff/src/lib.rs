@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod digest;
 pub mod email;
 pub mod error;
 pub mod extract;

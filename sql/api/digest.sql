@@ -39,6 +39,9 @@
 --   sla_breaches_*   tickets created in the period that had missed a due
 --                    time (response or resolution, v_sla_status's rule) by
 --                    the end of the period's last day
+--   *_change_pct     the change of a figure against its comparison (the
+--                    previous business day, the previous month to date, the
+--                    end of last month) in percent; NULL when that is 0
 --   ar_*             receivables at the end of `day` (kpi_ar_open_at: the
 --                    same ledger as v_ar_aging and the KPI AR metrics):
 --                    outstanding, overdue and the overdue buckets;
@@ -163,6 +166,7 @@ declare
   v_top jsonb;
   v_overdue jsonb;
   v_kpi jsonb;
+  v_pair record;
 begin
   if tenant is null then
     raise exception using errcode = 'P0001', column = 'tenant_id', message = 'tenant_id: is required';
@@ -316,6 +320,20 @@ begin
     'ar_overdue_1_30', round(v_ar.d1_30), 'ar_overdue_31_60', round(v_ar.d31_60),
     'ar_overdue_61_90', round(v_ar.d61_90), 'ar_overdue_over_90', round(v_ar.d90_plus),
     'ar_overdue_month_start', round(v_overdue_month_start));
+
+  -- Changes against the comparison figure, in percent (NULL when that is 0).
+  for v_pair in
+    select x.cur, x.prev from (values
+      ('revenue_invoiced_day', 'revenue_invoiced_prev_day'), ('revenue_invoiced_mtd', 'revenue_invoiced_prev_mtd'),
+      ('revenue_collected_day', 'revenue_collected_prev_day'), ('revenue_collected_mtd', 'revenue_collected_prev_mtd'),
+      ('leads_new_day', 'leads_new_prev_day'), ('leads_new_mtd', 'leads_new_prev_mtd'),
+      ('sla_breaches_mtd', 'sla_breaches_prev_mtd'), ('ar_overdue', 'ar_overdue_month_start')) as x (cur, prev)
+  loop
+    f := f || jsonb_build_object(v_pair.cur || '_change_pct',
+      case when (f ->> v_pair.prev)::numeric > 0
+           then round(((f ->> v_pair.cur)::numeric - (f ->> v_pair.prev)::numeric) / (f ->> v_pair.prev)::numeric * 100, 1)
+      end);
+  end loop;
 
   return jsonb_build_object(
     'day', day, 'prev_day', v_prev, 'month_start', v_m0, 'prev_month_start', v_pm0,

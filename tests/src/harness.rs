@@ -490,6 +490,7 @@ pub fn worker_settings(
         storage,
         upload_timeout: Duration::from_secs(900),
         sweep_every: Duration::from_secs(300),
+        llm: bizos_bff::llm::LlmSettings::from_lookup(|_| None).expect("default LLM settings"),
     }
 }
 

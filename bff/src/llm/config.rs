@@ -1,4 +1,4 @@
-//! The settings of the LLM gateway (`bizos serve`), from the environment:
+//! The settings of the LLM gateway (`bizos serve`, `bizos worker`), from the environment:
 //! the master key of tenant keys, platform keys, timeouts, the budget of a
 //! call, the bound on calls in flight, retries, the breaker and the caches.
 
@@ -196,6 +196,32 @@ impl LlmArgs {
             },
             catalog_ttl: self.llm_catalog_ttl_secs,
         })
+    }
+}
+
+impl LlmSettings {
+    /// The settings from the variables `get` returns (BIZOS_LLM_*; never
+    /// the process environment), the defaults for the rest: for tests and
+    /// tools that build a gateway in process.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use clap::{Command, FromArgMatches};
+        let mut argv: Vec<String> = vec!["llm".into()];
+        let cmd = LlmArgs::augment_args(Command::new("llm")).mut_args(|arg| {
+            let value = arg
+                .get_env()
+                .and_then(|var| get(&var.to_string_lossy()))
+                .filter(|v| !v.trim().is_empty());
+            if let (Some(value), Some(long)) = (value, arg.get_long()) {
+                argv.push(format!("--{long}={value}"));
+            }
+            arg.env(None)
+        });
+        let matches = cmd
+            .try_get_matches_from(argv)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        LlmArgs::from_arg_matches(&matches)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?
+            .settings()
     }
 }
 

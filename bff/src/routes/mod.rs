@@ -2,6 +2,7 @@
 //! it takes files, `upload_router()` (their own body limit and timeout).
 
 pub mod ai;
+pub mod digest;
 pub mod files;
 pub mod health;
 pub mod imports;
@@ -42,6 +43,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(files::router())
         .merge(ai::router())
         .merge(kb::router())
+        .merge(digest::router())
 }
 
 /// The routes that take file uploads.

@@ -17,7 +17,10 @@ use crate::telemetry::db_call;
 /// (BIZOS_SMTP_URL) and `kb.ingest` only with the embedding model
 /// (BIZOS_KB_MODEL_DIR): without them the worker leaves those jobs queued
 /// for a worker that has them.
-pub fn handlers(settings: &WorkerSettings) -> Result<Vec<Arc<dyn Handler>>, ConfigError> {
+pub fn handlers(
+    settings: &WorkerSettings,
+    pool: &sqlx::PgPool,
+) -> Result<Vec<Arc<dyn Handler>>, ConfigError> {
     let mut handlers: Vec<Arc<dyn Handler>> = vec![
         Arc::new(ImportProcess {
             batch_rows: settings.import_batch_rows,
@@ -27,6 +30,10 @@ pub fn handlers(settings: &WorkerSettings) -> Result<Vec<Arc<dyn Handler>>, Conf
             storage: Storage::from_settings(&settings.storage)
                 .map_err(|e| ConfigError::Invalid(format!("{e:#}")))?,
             max_age: crate::files::sweep::max_age(settings.upload_timeout),
+        }),
+        Arc::new(crate::digest::DigestBuild {
+            llm: crate::llm::Gateway::new(pool.clone(), crate::llm::Login::Worker, &settings.llm)
+                .map_err(|e| ConfigError::Invalid(format!("{e:#}")))?,
         }),
     ];
     if let Some(dir) = &settings.kb_model_dir {

@@ -281,6 +281,8 @@ pub struct WorkerSettings {
     /// How often the worker enqueues `storage.sweep` for the tenants with
     /// dead uploads.
     pub sweep_every: Duration,
+    /// The LLM gateway of system work (the daily digest).
+    pub llm: crate::llm::LlmSettings,
     /// Bearer token of the health port's `/metrics`, when set.
     pub metrics_token: Option<secrecy::SecretString>,
     /// Trace export (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME).
@@ -318,7 +320,7 @@ impl Worker {
         crate::db::ensure_unprivileged(&pool).await?;
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(CHANNEL).await?;
-        let handlers = handlers(&settings)?
+        let handlers = handlers(&settings, &pool)?
             .into_iter()
             .map(|h| (h.kind(), h))
             .collect();

@@ -14,6 +14,7 @@ mod auth;
 mod cli_tenant;
 mod crm;
 mod demo;
+mod digest;
 mod email;
 mod extension_upgrade;
 mod http;
