@@ -134,8 +134,8 @@ comment on function digest_sla_breaches(uuid, timestamptz, timestamptz, timestam
 -- digest_aggregates(tenant, day) -> jsonb: every figure of the digest (see
 -- the head of this file). SECURITY DEFINER for the worker's system job: it
 -- reads the whole tenant, and runs the shared report functions
--- (kpi_ar_open_at, kpi_actual) under the tenant's claims, which the SET
--- clause of the function confines to the call.
+-- (kpi_ar_open_at, kpi_actual) under the tenant's claims, which it puts
+-- back as they were before it returns.
 create or replace function digest_aggregates(tenant uuid, day date) returns jsonb
 language plpgsql security definer
 as $$
@@ -167,6 +167,7 @@ declare
   v_overdue jsonb;
   v_kpi jsonb;
   v_pair record;
+  v_claims text;
 begin
   if tenant is null then
     raise exception using errcode = 'P0001', column = 'tenant_id', message = 'tenant_id: is required';
@@ -178,7 +179,10 @@ begin
   if not found then
     raise exception using errcode = 'P0002', column = 'tenant_id', message = format('tenant_id: no tenant %s', tenant);
   end if;
-  -- The shared report functions read the tenant from the claims.
+  -- The shared report functions read the tenant from the claims: set for
+  -- the call, put back before returning (an error rolls the setting back
+  -- with the transaction or savepoint).
+  v_claims := current_setting('request.jwt.claims', true);
   perform set_config('request.jwt.claims', jsonb_build_object('tenant_id', tenant)::text, true);
 
   v_prev := digest_business_day(tenant, day);
@@ -335,6 +339,7 @@ begin
       end);
   end loop;
 
+  perform set_config('request.jwt.claims', coalesce(v_claims, ''), true);
   return jsonb_build_object(
     'day', day, 'prev_day', v_prev, 'month_start', v_m0, 'prev_month_start', v_pm0,
     'prev_month_end', v_pm_end, 'currency', 'IDR', 'time_zone', v_tz, 'locale', v_locale,
@@ -342,8 +347,6 @@ begin
 end
 $$;
 select pin_search_path('digest_aggregates(uuid, date)');
--- Claims set inside stay inside.
-alter function digest_aggregates(uuid, date) set "request.jwt.claims" = '';
 revoke execute on function digest_aggregates(uuid, date) from public;
 grant execute on function digest_aggregates(uuid, date) to bizos_worker;
 comment on function digest_aggregates(uuid, date) is

@@ -413,7 +413,8 @@ pub fn money(v: f64, locale: Locale) -> String {
 
 /// A percentage with one decimal: "25,3%" / "25.3%" (no sign).
 pub fn percent(v: f64, locale: Locale) -> String {
-    let s = format!("{:.1}", v.abs());
+    // Half away from zero (format! alone rounds 12.25 to 12.2).
+    let s = format!("{:.1}", (v.abs() * 10.0).round() / 10.0);
     match locale {
         Locale::Id => format!("{}%", s.replace('.', ",")),
         Locale::En => format!("{s}%"),

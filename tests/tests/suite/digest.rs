@@ -92,10 +92,14 @@ async fn fixture(db: &TestDb, slug: &str) -> Org {
     .execute(&db.owner)
     .await
     .unwrap();
-    // Leads at tenant-local instants (Jakarta, +07).
+    // Leads at tenant-local instants (Jakarta, +07), in their final status
+    // (the triggers that would stamp now() and walk the lifecycle are off
+    // meanwhile).
     exec(
         db,
-        "insert into leads (tenant_id, channel, company_name, customer_id, prospect_id, status, created_at) values
+        "alter table leads disable trigger leads_lifecycle;
+         alter table leads disable trigger leads_stamp_timestamps;
+         insert into leads (tenant_id, channel, company_name, customer_id, prospect_id, status, created_at) values
            ($T, 'website', 'L1', '00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-0000000000a1', 'NEW',       '2026-11-18 09:00+07'),
            ($T, 'website', 'L2', '00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-0000000000a1', 'CONVERTED', '2026-11-18 23:30+07'),
            ($T, 'website', 'L3', '00000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-0000000000b1', 'CONVERTED', '2026-11-17 10:00+07'),
@@ -103,12 +107,23 @@ async fn fixture(db: &TestDb, slug: &str) -> Org {
            ($T, 'website', 'L5', '00000000-0000-0000-0000-00000000000c', '00000000-0000-0000-0000-0000000000c1', 'CONVERTED', '2026-10-05 10:00+07'),
            ($T, 'website', 'L6', '00000000-0000-0000-0000-00000000000c', '00000000-0000-0000-0000-0000000000c1', 'NEW',       '2026-10-20 10:00+07'),
            ($T, 'website', 'L7', '00000000-0000-0000-0000-00000000000c', '00000000-0000-0000-0000-0000000000c1', 'NEW',       '2026-11-19 00:30+07'),
-           ($T, 'website', 'L8', '00000000-0000-0000-0000-00000000000c', '00000000-0000-0000-0000-0000000000c1', 'NEW',       '2026-11-01 00:30+07');",
+           ($T, 'website', 'L8', '00000000-0000-0000-0000-00000000000c', '00000000-0000-0000-0000-0000000000c1', 'NEW',       '2026-11-01 00:30+07');
+         alter table leads enable trigger leads_lifecycle;
+         alter table leads enable trigger leads_stamp_timestamps;",
         tenant,
     )
     .await;
     // Tickets (default calendar Mon-Fri 08-17 Jakarta; urgent: response 30,
-    // resolution 240 business minutes; low: 480 and 2700).
+    // resolution 240 business minutes; low: 480 and 2700), with their
+    // stamps as given (the triggers that would stamp now() are off).
+    exec(
+        db,
+        "alter table tickets disable trigger tickets_lifecycle_ticket;
+         alter table tickets disable trigger tickets_sla_stamp;
+         alter table tickets disable trigger tickets_stamp_timestamps;",
+        tenant,
+    )
+    .await;
     for (no, priority, created, response, resolved, closed) in [
         // T1: no response, open: breached on the day, pending and overdue.
         ("T1", "urgent", "2026-11-18 09:00+07", None, None, None),
@@ -132,26 +147,40 @@ async fn fixture(db: &TestDb, slug: &str) -> Org {
         } else {
             "OPEN"
         };
-        sqlx::query(
-            "with t as (
-               insert into tickets (tenant_id, ticket_no, ticket_type, subject, priority, dept_target, created_at)
-               values ($1, $2, 'complaint', $2, $3, 'OPS', $4::timestamptz) returning ticket_id)
-             update tickets k set ticket_status = $8, first_response_at = $5::timestamptz,
-                    resolved_at = $6::timestamptz, closed_at = $7::timestamptz
-               from t where k.tenant_id = $1 and k.ticket_id = t.ticket_id",
+        let id: Uuid = sqlx::query_scalar(
+            "insert into tickets (tenant_id, ticket_type, subject, priority, dept_target, created_at)
+             values ($1, 'complaint', $2, $3, 'OPS', $4::timestamptz) returning ticket_id",
         )
         .bind(tenant)
         .bind(no)
         .bind(priority)
         .bind(created)
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+        sqlx::query(
+            "update tickets set ticket_status = $5, first_response_at = $2::timestamptz,
+                    resolved_at = $3::timestamptz, closed_at = $4::timestamptz
+              where tenant_id = $6 and ticket_id = $1",
+        )
+        .bind(id)
         .bind(response)
         .bind(resolved)
         .bind(closed)
         .bind(status)
+        .bind(tenant)
         .execute(&db.owner)
         .await
         .unwrap();
     }
+    exec(
+        db,
+        "alter table tickets enable trigger tickets_lifecycle_ticket;
+         alter table tickets enable trigger tickets_sla_stamp;
+         alter table tickets enable trigger tickets_stamp_timestamps;",
+        tenant,
+    )
+    .await;
     Org {
         tenant,
         director,
@@ -564,6 +593,18 @@ async fn a_model_insight_with_a_number_not_in_its_figures_is_replaced_and_the_di
     assert_eq!(messages_to(&admin).len(), 1);
     assert!(messages_to(&sales).is_empty());
     assert_eq!(standin.requests().len(), 1, "no second model call");
+    // The database's own guard, for a worker that skipped the check.
+    let stored: Value = sqlx::query_scalar(
+        "select digest_store($1, $2::date, '{}', $3, 'fallback', '{}', null, '{}')",
+    )
+    .bind(org.tenant)
+    .bind(DAY)
+    .bind(&digest["insights"])
+    .fetch_one(&db.pool_as("bizos_worker"))
+    .await
+    .unwrap();
+    assert_eq!(stored["created"], false, "{stored}");
+    assert_eq!(stored["email_id"], digest["email_id"], "{stored}");
     let emails: i64 = sqlx::query_scalar("select count(*) from emails where tenant_id = $1")
         .bind(org.tenant)
         .fetch_one(&db.owner)
