@@ -341,10 +341,8 @@ pub fn refusal(
         }
     }
     for w in numbers(text) {
-        let is_date = w.scale == 1.0
-            && w.readings
-                .iter()
-                .any(|(x, d)| *d == 0 && dates.contains(x));
+        let is_date =
+            w.scale == 1.0 && w.readings.iter().any(|(x, d)| *d == 0 && dates.contains(x));
         if !is_date && !values.iter().any(|v| shows(&w, *v)) {
             let shown = w.readings.first().map(|(x, _)| *x).unwrap_or_default();
             return Some(format!(
@@ -402,7 +400,7 @@ pub fn money(v: f64, locale: Locale) -> String {
     let digits = n.to_string();
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(sep);
         }
         grouped.push(c);
@@ -734,7 +732,10 @@ mod tests {
         assert_eq!(f["revenue_invoiced_mtd"], 12512345.0);
         assert_eq!(f["top_customers.1.invoiced_mtd"], 7000000.0);
         assert_eq!(f["kpi.1.attainment_pct"], 61.5);
-        assert!(!f.contains_key("revenue_invoiced_mtd_change_pct"), "null is no figure");
+        assert!(
+            !f.contains_key("revenue_invoiced_mtd_change_pct"),
+            "null is no figure"
+        );
     }
 
     #[test]
@@ -743,21 +744,48 @@ mod tests {
         let d = date_numbers(&aggregates());
         let ok = |t: &str, p: &[&str]| refusal(t, &paths(p), &f, &d);
         for (text, cited) in [
-            ("Revenue reached Rp 12.512.345 this month.", &["revenue_invoiced_mtd"][..]),
+            (
+                "Revenue reached Rp 12.512.345 this month.",
+                &["revenue_invoiced_mtd"][..],
+            ),
             ("Revenue reached IDR 12,512,345.", &["revenue_invoiced_mtd"]),
-            ("Pendapatan Rp 12,5 juta bulan ini.", &["revenue_invoiced_mtd"]),
+            (
+                "Pendapatan Rp 12,5 juta bulan ini.",
+                &["revenue_invoiced_mtd"],
+            ),
             ("Revenue of 12.5 million.", &["revenue_invoiced_mtd"]),
             ("Revenue of 13 million.", &["revenue_invoiced_mtd"]),
-            ("Kas turun 37,5% menjadi Rp 5 juta.", &["revenue_collected_mtd_change_pct", "revenue_collected_mtd"]),
-            ("PT Satu bought 7 juta, 61.5% KPI attainment.", &["top_customers.1.invoiced_mtd", "kpi.1.attainment_pct"]),
-            ("On 1 December 2026, 7 tickets were pending.", &["tickets_pending"]),
+            (
+                "Kas turun 37,5% menjadi Rp 5 juta.",
+                &["revenue_collected_mtd_change_pct", "revenue_collected_mtd"],
+            ),
+            (
+                "PT Satu bought 7 juta, 61.5% KPI attainment.",
+                &["top_customers.1.invoiced_mtd", "kpi.1.attainment_pct"],
+            ),
+            (
+                "On 1 December 2026, 7 tickets were pending.",
+                &["tickets_pending"],
+            ),
         ] {
             assert_eq!(ok(text, cited), None, "{text}");
         }
         for (text, cited, why) in [
-            ("Revenue reached Rp 12.600.000.", &["revenue_invoiced_mtd"][..], "12600000"),
-            ("Revenue of 12.6 million.", &["revenue_invoiced_mtd"], "12600000"),
-            ("Collections fell 40%.", &["revenue_collected_mtd_change_pct"], "40"),
+            (
+                "Revenue reached Rp 12.600.000.",
+                &["revenue_invoiced_mtd"][..],
+                "12600000",
+            ),
+            (
+                "Revenue of 12.6 million.",
+                &["revenue_invoiced_mtd"],
+                "12600000",
+            ),
+            (
+                "Collections fell 40%.",
+                &["revenue_collected_mtd_change_pct"],
+                "40",
+            ),
             ("7 tickets pending.", &["tickets_pending_overdue"], "7"),
             ("Revenue grew.", &[], "cites no figure"),
             ("Revenue grew 5%.", &["revenue_growth"], "not a figure"),
@@ -792,7 +820,10 @@ mod tests {
         let all = complete(kept, &aggregates(), Locale::En);
         assert_eq!(all.len(), COUNT);
         assert!(!all[2].from_model);
-        assert_eq!(checked(&json!({"text": "no"}), &aggregates()), (Vec::new(), COUNT));
+        assert_eq!(
+            checked(&json!({"text": "no"}), &aggregates()),
+            (Vec::new(), COUNT)
+        );
         let (kept, refused) = checked(&json!({"insights": [answer["insights"][0]]}), &aggregates());
         assert_eq!((kept.len(), refused), (1, 2));
     }

@@ -134,7 +134,9 @@ impl DigestBuild {
                 .bind(job.tenant_id)
                 .bind(day)
                 .bind(&aggregates)
-                .bind(Value::Array(insights.iter().map(Insight::to_json).collect()))
+                .bind(Value::Array(
+                    insights.iter().map(Insight::to_json).collect(),
+                ))
                 .bind(source)
                 .bind(&call_ids as &[Uuid])
                 .bind(job.job_id)

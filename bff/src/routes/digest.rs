@@ -59,13 +59,70 @@ pub struct Digest {
     source: DigestSource,
     /// Exactly three.
     insights: Vec<DigestInsight>,
-    /// The figures as the database computed them: `figures` (by name),
-    /// `top_customers`, `largest_overdue`, `kpi`, and the days compared.
-    #[schema(value_type = Object)]
-    aggregates: Value,
+    /// The figures as the database computed them (`digest_aggregates`).
+    aggregates: DigestAggregates,
     /// Whether the e-mail to the directors and super admins was queued.
     emailed: bool,
     created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What a digest summarises (sql/api/digest.sql explains every figure).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DigestAggregates {
+    /// The business day.
+    day: chrono::NaiveDate,
+    /// The business day before (the day's comparison).
+    prev_day: chrono::NaiveDate,
+    /// The month to date runs from here to `day`.
+    month_start: chrono::NaiveDate,
+    /// The previous month to date: these days.
+    prev_month_start: chrono::NaiveDate,
+    prev_month_end: chrono::NaiveDate,
+    /// IDR: amounts are rupiah.
+    currency: String,
+    time_zone: String,
+    locale: String,
+    /// Every figure by name (revenue_invoiced_mtd, ar_overdue,
+    /// sla_breaches_day, ..._change_pct, ...); null when it cannot be
+    /// computed (a change against 0, an attainment without a target).
+    figures: std::collections::BTreeMap<String, Option<f64>>,
+    /// The five largest customers by revenue invoiced month to date.
+    top_customers: Vec<DigestTopCustomer>,
+    /// The five largest overdue balances.
+    largest_overdue: Vec<DigestOverdueCustomer>,
+    /// KPI attainment per metric with a target running on the day.
+    kpi: Vec<DigestKpi>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DigestTopCustomer {
+    customer_id: uuid::Uuid,
+    company_name: String,
+    invoiced_mtd: f64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DigestOverdueCustomer {
+    customer_id: uuid::Uuid,
+    company_name: String,
+    overdue: f64,
+    /// Of the customer's oldest overdue invoice.
+    days_past_due: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DigestKpi {
+    metric_key: String,
+    name: String,
+    /// higher or lower is better.
+    direction: String,
+    targets: i64,
+    /// Average of actual / target x 100 over the targets.
+    attainment_pct: f64,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -77,7 +134,12 @@ pub struct DigestQuery {
 }
 
 /// One digest function's answer: the card, or 404.
-async fn read(state: &AppState, caller: &Caller, sql: &str, day: Option<Date>) -> Result<Json<Digest>> {
+async fn read(
+    state: &AppState,
+    caller: &Caller,
+    sql: &str,
+    day: Option<Date>,
+) -> Result<Json<Digest>> {
     let mut tx = begin_as(&state.pool, caller).await?;
     let mut query = sqlx::query_scalar::<_, Option<Value>>(sql);
     if let Some(day) = day {

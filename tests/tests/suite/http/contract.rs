@@ -1234,12 +1234,19 @@ async fn every_response_matches_the_document() {
 
     // The digest card (written by the worker; here stored directly).
     let (status, _) = c
-        .call(&app, Some(&admin), M::GET, "/api/digest/latest", "/api/digest/latest", Body::None)
+        .call(
+            &app,
+            Some(&admin),
+            M::GET,
+            "/api/digest/latest",
+            "/api/digest/latest",
+            Body::None,
+        )
         .await;
     assert_eq!(status, 404, "no digest yet");
     sqlx::query(
         "insert into digests (tenant_id, digest_date, locale, aggregates, insights, source)
-         values ($1, '2026-11-18', 'id', '{\"figures\": {\"ar_overdue\": 0}}',
+         values ($1, '2026-11-18', 'id', digest_aggregates($1, '2026-11-18'),
                  '[{\"text\": \"a\", \"figures\": [\"ar_overdue\"], \"source\": \"fallback\"},
                    {\"text\": \"b\", \"figures\": [\"ar_overdue\"], \"source\": \"fallback\"},
                    {\"text\": \"c\", \"figures\": [\"ar_overdue\"], \"source\": \"fallback\"}]', 'fallback')",
@@ -1249,15 +1256,40 @@ async fn every_response_matches_the_document() {
     .await
     .unwrap();
     let (status, digest) = c
-        .call(&app, Some(&admin), M::GET, "/api/digest/latest", "/api/digest/latest", Body::None)
+        .call(
+            &app,
+            Some(&admin),
+            M::GET,
+            "/api/digest/latest",
+            "/api/digest/latest",
+            Body::None,
+        )
         .await;
-    assert_eq!((status, &digest["source"]), (200, &json!("fallback")), "{digest}");
+    assert_eq!(
+        (status, &digest["source"]),
+        (200, &json!("fallback")),
+        "{digest}"
+    );
     let (status, digest) = c
-        .call(&app, Some(&admin), M::GET, "/api/digest", "/api/digest?date=2026-11-18", Body::None)
+        .call(
+            &app,
+            Some(&admin),
+            M::GET,
+            "/api/digest",
+            "/api/digest?date=2026-11-18",
+            Body::None,
+        )
         .await;
     assert_eq!(status, 200, "{digest}");
     let (status, _) = c
-        .call(&app, Some(&o.alice), M::GET, "/api/digest", "/api/digest?date=2026-11-18", Body::None)
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/digest",
+            "/api/digest?date=2026-11-18",
+            Body::None,
+        )
         .await;
     assert_eq!(status, 403, "digest.read");
 
