@@ -12,6 +12,7 @@ pub mod leads;
 pub mod list;
 pub mod me;
 pub mod openapi;
+pub mod precheck;
 pub mod receivables;
 pub mod responses;
 pub mod tickets;
@@ -42,6 +43,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(files::router())
         .merge(ai::router())
         .merge(kb::router())
+        .merge(precheck::router())
 }
 
 /// The routes that take file uploads.
