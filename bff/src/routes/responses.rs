@@ -89,6 +89,8 @@ pub struct Customer {
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// Days from issue to due date agreed with the customer (null: none).
+    payment_terms_days: Option<i32>,
 }
 
 /// `crm_create_lead_bundle`: the lead, and what dedup found. Keys the
