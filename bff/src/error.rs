@@ -31,6 +31,14 @@ pub enum ApiError {
         message: String,
         field: Option<String>,
     },
+    /// 422 from the tenant's SOP rules (invoice_create): the first
+    /// refusing reason as message and field, every reason in `reasons`.
+    #[error("{message}")]
+    RefusedByRules {
+        message: String,
+        field: Option<String>,
+        reasons: serde_json::Value,
+    },
     #[error("{message}")]
     BadRequest {
         message: String,
@@ -76,6 +84,8 @@ struct ErrorBody<'a> {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasons: Option<&'a serde_json::Value>,
 }
 
 impl ApiError {
@@ -85,7 +95,9 @@ impl ApiError {
             ApiError::Forbidden(_) | ApiError::Refused { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable { .. } | ApiError::RefusedByRules { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge | ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -104,7 +116,7 @@ impl ApiError {
             ApiError::Refused { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { .. } => "conflict",
-            ApiError::Unprocessable { .. } => "invalid",
+            ApiError::Unprocessable { .. } | ApiError::RefusedByRules { .. } => "invalid",
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::PayloadTooLarge | ApiError::TooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
@@ -120,6 +132,7 @@ impl ApiError {
         match self {
             ApiError::Conflict { field, .. }
             | ApiError::Unprocessable { field, .. }
+            | ApiError::RefusedByRules { field, .. }
             | ApiError::BadRequest { field, .. }
             | ApiError::TooLarge { field, .. }
             | ApiError::UnsupportedMediaType { field, .. } => field.as_deref(),
@@ -143,6 +156,10 @@ impl ApiError {
                 code: self.code(),
                 message: self.to_string(),
                 field: self.field(),
+                reasons: match self {
+                    ApiError::RefusedByRules { reasons, .. } => Some(reasons),
+                    _ => None,
+                },
             },
         })
         .expect("error bodies serialize")
@@ -285,9 +302,18 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
         "42501" => ApiError::Forbidden("you are not allowed to do this".into()),
         // Our own functions raise P0001 with a message written for users and
         // the offending field in COLUMN; P0002 means the target was not found.
-        "P0001" => ApiError::Unprocessable {
-            message: user_message(db.message(), pg.and_then(|e| e.hint())),
-            field: column,
+        // The SOP rules' refusal carries every reason as JSON in DETAIL
+        // ({"reasons": [...]}, invoice_create).
+        "P0001" => match pg.and_then(|e| e.detail()).and_then(rule_reasons) {
+            Some(reasons) => ApiError::RefusedByRules {
+                message: db.message().to_owned(),
+                field: column,
+                reasons,
+            },
+            None => ApiError::Unprocessable {
+                message: user_message(db.message(), pg.and_then(|e| e.hint())),
+                field: column,
+            },
         },
         "P0002" => ApiError::NotFound(db.message().to_owned()),
         // A limit is used up; the hint says when it resets.
@@ -303,6 +329,17 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
             ApiError::Unavailable("the database is unavailable; retry shortly".into())
         }
         _ => ApiError::Internal(anyhow::anyhow!("database error {code}: {}", db.message())),
+    }
+}
+
+/// The reasons of a refusal by the SOP rules: DETAIL `{"reasons": [...]}`.
+fn rule_reasons(detail: &str) -> Option<serde_json::Value> {
+    if !detail.starts_with("{\"reasons\"") {
+        return None;
+    }
+    match serde_json::from_str::<serde_json::Value>(detail) {
+        Ok(serde_json::Value::Object(mut o)) => o.remove("reasons").filter(|r| r.is_array()),
+        _ => None,
     }
 }
 
@@ -441,6 +478,27 @@ mod tests {
         let r = e.into_response();
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[header::RETRY_AFTER], "91");
+    }
+
+    #[test]
+    fn rule_refusals_carry_their_reasons() {
+        let reasons = rule_reasons(
+            r#"{"reasons": [{"rule": "max_discount", "field": "lines[0].discount_pct"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(reasons[0]["rule"], "max_discount");
+        assert_eq!(rule_reasons("plain detail"), None);
+        assert_eq!(rule_reasons(r#"{"reasons": 1}"#), None);
+        let e = ApiError::RefusedByRules {
+            message: "tax: wrong".into(),
+            field: Some("tax".into()),
+            reasons,
+        };
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = e.body();
+        assert_eq!(body["error"]["code"], "invalid");
+        assert_eq!(body["error"]["field"], "tax");
+        assert_eq!(body["error"]["reasons"][0]["rule"], "max_discount");
     }
 
     #[test]

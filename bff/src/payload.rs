@@ -450,6 +450,8 @@ pub type Quantity = Number<3, POSITIVE>;
 pub type KpiValue = Number<4, ANY_SIGN>;
 /// KPI targets: 4 decimals, 0 or more.
 pub type KpiTarget = Number<4, NON_NEGATIVE>;
+/// Percentages (discounts): 2 decimals, 0 or more (the database bounds them).
+pub type Percent = Number<2, NON_NEGATIVE>;
 
 /// A JSON number or numeric string with at most `SCALE` decimals and an
 /// absolute value below 10^15 (`payload_numeric`); `SIGN` bounds its sign
@@ -632,6 +634,39 @@ impl<const MAX: usize> ToSchema for IdList<MAX> {
     }
 }
 
+/// A JSON array of at most `MAX` objects `T` (invoice lines): each element
+/// must be an object (not an array of fields by position); errors keep
+/// their path (`lines[2].quantity`). Document a field of this type with
+/// `#[schema(value_type = Option<Vec<T>>, max_items = MAX)]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Objects<T, const MAX: usize>(pub Vec<T>);
+
+struct Element<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Element<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ObjectVisitor(PhantomData))?
+            .map(Element)
+            .ok_or_else(|| de::Error::custom("must be a JSON object"))
+    }
+}
+
+impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for Objects<T, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let items = Vec::<Element<T>>::deserialize(d)?;
+        if items.len() > MAX {
+            return Err(de::Error::custom(format!("at most {MAX} items")));
+        }
+        Ok(Objects(items.into_iter().map(|e| e.0).collect()))
+    }
+}
+
+impl<T: Serialize, const MAX: usize> Serialize for Objects<T, MAX> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
 // ------------------------------------------------------------------ closed sets
 
 /// How a closed set folds the case of its input before comparing, as the
@@ -800,6 +835,11 @@ closed_sets! {
     KbFormat, fold = Lower, vocabularies = ["kb_formats"];
     /// The state of a knowledge-base document's ingestion.
     KbStatus, fold = Lower, vocabularies = ["kb_statuses"];
+    /// The kind of an SOP rule (what it checks; its parameters are
+    /// sop_rule_kinds.parameters).
+    SopRuleKind, fold = Lower, vocabularies = ["sop_rule_kinds"];
+    /// What a failing SOP rule does: block refuses the draft, warn advises.
+    SopSeverity, fold = Lower, vocabularies = ["sop_severities"];
 }
 
 // ------------------------------------------------------------------ optional and PATCH fields

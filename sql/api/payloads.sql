@@ -189,7 +189,7 @@ grant execute on function payload_bool(jsonb, text)
 -- its fields with their JSON types once; unknown keys and wrong types are
 -- refused before anything else, naming the field (nested: rfq.origin).
 -- spec: {"field": "text" | "uuid" | "date" | "number" | "integer" | "boolean"
---        | "text[]" | "uuid[]" | {nested spec}}. JSON null is always allowed
+--        | "text[]" | "uuid[]" | {nested spec} | [{spec of each element}]}. JSON null is always allowed
 -- here (required fields are checked by the RPC). Numbers may come as JSON
 -- numbers or numeric strings (payload_numeric checks the digits); text,
 -- uuid and date as JSON strings (payload_uuid/payload_date check the form).
@@ -206,6 +206,7 @@ declare
   ok boolean;
   what text;
   bad text;
+  i integer;
 begin
   if payload is null or jsonb_typeof(payload) <> 'object' then
     perform raise_field(coalesce(nullif(rtrim(prefix, '.'), ''), 'payload'), 'must be a JSON object');
@@ -225,6 +226,20 @@ begin
         perform raise_field(f, 'must be an object');
       end if;
       perform payload_check(v, t, f || '.');
+      continue;
+    end if;
+    if jsonb_typeof(t) = 'array' then
+      -- [{nested spec}]: a list of objects, each checked against the spec
+      -- (fields named by index: lines[0].quantity).
+      if got <> 'array' then
+        perform raise_field(f, 'must be a list of objects');
+      end if;
+      for i in 0 .. jsonb_array_length(v) - 1 loop
+        if jsonb_typeof(v -> i) <> 'object' then
+          perform raise_field(format('%s[%s]', f, i), 'must be an object');
+        end if;
+        perform payload_check(v -> i, t -> 0, format('%s[%s].', f, i));
+      end loop;
       continue;
     end if;
     want := t #>> '{}';

@@ -349,73 +349,76 @@ revoke execute on function payments_check_outstanding() from public;
 select pin_search_path('payments_check_outstanding()');
 
 -- invoice_create({customer_id, subtotal, tax, issue_date?, due_date? |
---   terms_days?, currency?, status?: DRAFT|ISSUED, notes?})
---   -> {invoice_id, invoice_no, status, total, due_date}
+--   terms_days?, currency?, status?: DRAFT|ISSUED, notes?, total?, b2b?,
+--   luxury?, lines?: [{description, quantity, unit_price, discount_pct?,
+--   luxury?, amount?}]})
+--   -> {invoice_id, invoice_no, status, subtotal, tax, total, due_date, warnings}
 -- Defaults: issue_date the tenant's today, due_date issue_date + terms_days
--- (30), currency IDR, status ISSUED. A future issue date is allowed (see
--- v_ar_ledger); such an invoice is a receivable from its date.
+-- (the customer's payment terms, else 30), currency IDR, status ISSUED. A
+-- future issue date is allowed (see v_ar_ledger); such an invoice is a
+-- receivable from its date.
+-- With lines, subtotal and tax may be left out: the subtotal is the sum of
+-- the lines, the tax the PPN the rules expect (precheck.sql); the lines are
+-- stored with the invoice, in this transaction.
+-- The tenant's SOP rules (sop_evaluate_invoice, the same as
+-- precheck_invoice) judge the draft first: any reason of a block rule
+-- refuses it with P0001, the first block reason as the message (naming its
+-- field, also in COLUMN) and every reason as JSON in DETAIL
+-- ({"reasons": [...]}: the BFF answers 422 with them in error.reasons);
+-- warn reasons are returned as `warnings`.
 create or replace function invoice_create(payload jsonb) returns jsonb
 language plpgsql
 as $$
 declare
-  v_customer uuid;
-  v_issue date;
-  v_due date;
-  v_terms integer;
-  v_currency text;
+  d jsonb;
+  v_check jsonb;
+  v_block jsonb;
+  v_first jsonb;
   v_subtotal numeric;
   v_tax numeric;
-  v_status text;
-  v_notes text;
   r invoices;
 begin
   perform require_permission('invoice.create');
-  perform payload_check(payload, '{"customer_id": "uuid", "issue_date": "date", "due_date": "date", "terms_days": "integer", "currency": "text", "subtotal": "number", "tax": "number", "status": "text", "notes": "text"}');
-  v_customer := payload_uuid(payload, 'customer_id', true);
-  if not exists (select 1 from customers c
-                  where c.tenant_id = (select bizos.tenant_id()) and c.customer_id = v_customer) then
-    raise exception using errcode = 'P0002', column = 'customer_id', message = 'customer_id: customer not found';
+  d := invoice_draft(payload, true);
+  v_check := sop_evaluate_invoice(d);
+  select coalesce(jsonb_agg(x), '[]'::jsonb) into v_block
+    from jsonb_array_elements(v_check -> 'reasons') x where x ->> 'severity' = 'block';
+  if jsonb_array_length(v_block) > 0 then
+    v_first := v_block -> 0;
+    raise exception using errcode = 'P0001', column = v_first ->> 'field',
+      message = case when jsonb_array_length(v_block) = 1 then v_first ->> 'message'
+                     else format('%s (and %s more: %s)', v_first ->> 'message', jsonb_array_length(v_block) - 1,
+                                 (select string_agg(x ->> 'field', ', ') from jsonb_array_elements(v_block) x
+                                   where x is distinct from v_first)) end,
+      detail = jsonb_build_object('reasons', v_check -> 'reasons')::text,
+      hint = 'the tenant''s SOP rules refuse this invoice (POST /api/precheck/invoice shows why)';
   end if;
-  v_issue := coalesce(payload_date(payload, 'issue_date'), tenant_today());
-  v_due := payload_date(payload, 'due_date');
-  v_terms := payload_integer(payload, 'terms_days');
-  if v_due is not null and v_terms is not null then
-    perform raise_field('terms_days', 'send either due_date or terms_days, not both');
+  -- A rule switched off does not lift what the table requires.
+  if (d ->> 'due_date')::date < (d ->> 'issue_date')::date then
+    perform raise_field('due_date', format('%s is before the issue date %s', d ->> 'due_date', d ->> 'issue_date'));
   end if;
-  if v_terms is not null and (v_terms < 0 or v_terms > 365) then
-    perform raise_field('terms_days', 'must be between 0 and 365');
-  end if;
-  v_due := coalesce(v_due, v_issue + coalesce(v_terms, 30));
-  if v_due < v_issue then
-    perform raise_field('due_date', format('%s is before the issue date %s', v_due, v_issue));
-  end if;
-  v_currency := upper(coalesce(payload_text(payload, 'currency', false, 3), 'IDR'));
-  if v_currency !~ '^[A-Z]{3}$' then
-    perform raise_field('currency', 'must be an ISO 4217 code such as IDR');
-  end if;
-  v_subtotal := payload_numeric(payload, 'subtotal', true);
-  if v_subtotal <= 0 then
-    perform raise_field('subtotal', 'must be greater than 0');
-  end if;
-  v_tax := payload_numeric(payload, 'tax', true);
-  if v_tax < 0 then
-    perform raise_field('tax', 'must be 0 or more (PPN: 12% of a DPP of 11/12 of the price, i.e. 11%, for non-luxury goods)');
-  end if;
+  v_subtotal := (v_check -> 'figures' ->> 'subtotal')::numeric;
+  v_tax := (v_check -> 'figures' ->> 'tax')::numeric;
   if v_tax > v_subtotal then
     perform raise_field('tax', 'cannot exceed the subtotal');
   end if;
-  v_status := upper(coalesce(payload_text(payload, 'status', false, 10), 'ISSUED'));
-  if v_status not in ('DRAFT', 'ISSUED') then
-    perform raise_field('status', 'a new invoice is DRAFT or ISSUED');
-  end if;
-  v_notes := payload_text(payload, 'notes', false, 2000);
 
-  insert into invoices (tenant_id, customer_id, issue_date, due_date, currency, subtotal, tax, status, notes)
-  values ((select bizos.tenant_id()), v_customer, v_issue, v_due, v_currency, v_subtotal, v_tax, v_status, v_notes)
+  insert into invoices (tenant_id, customer_id, issue_date, due_date, currency, subtotal, tax, status, notes, b2b, luxury)
+  values ((select bizos.tenant_id()), (d ->> 'customer_id')::uuid, (d ->> 'issue_date')::date,
+          (d ->> 'due_date')::date, d ->> 'currency', v_subtotal, v_tax, d ->> 'status', d ->> 'notes',
+          (d ->> 'b2b')::boolean, (d ->> 'luxury')::boolean)
   returning * into r;
 
+  insert into invoice_lines (tenant_id, invoice_id, line_no, description, quantity, unit_price, discount_pct, luxury, amount)
+  select r.tenant_id, r.invoice_id, (x ->> 'line_no')::integer, x ->> 'description', (x ->> 'quantity')::numeric,
+         (x ->> 'unit_price')::numeric, (x ->> 'discount_pct')::numeric, (x ->> 'luxury')::boolean,
+         (x ->> 'computed')::numeric
+    from jsonb_array_elements(d -> 'lines') x;
+
   return jsonb_build_object('invoice_id', r.invoice_id, 'invoice_no', r.invoice_no, 'status', r.status,
-                            'total', r.total, 'due_date', r.due_date);
+                            'subtotal', r.subtotal, 'tax', r.tax, 'total', r.total, 'due_date', r.due_date,
+                            'warnings', coalesce((select jsonb_agg(x) from jsonb_array_elements(v_check -> 'reasons') x
+                                                   where x ->> 'severity' <> 'block'), '[]'::jsonb));
 end
 $$;
 grant execute on function invoice_create(jsonb) to bizos_authenticated;

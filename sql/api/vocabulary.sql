@@ -20,7 +20,9 @@ create or replace view vocabulary with (security_invoker = true) as
   union all select 'llm_features', code, position, label from llm_features
   union all select 'kb_visibilities', code, position, description from kb_visibilities
   union all select 'kb_formats', code, position, description from kb_formats
-  union all select 'kb_statuses', code, position, description from kb_statuses;
+  union all select 'kb_statuses', code, position, description from kb_statuses
+  union all select 'sop_rule_kinds', code, position, description from sop_rule_kinds
+  union all select 'sop_severities', code, position, description from sop_severities;
 comment on view vocabulary is
   'Every term of every vocabulary (one lookup table each, named in the column vocabulary), in list order.';
 grant select on vocabulary to bizos_authenticated;

@@ -55,6 +55,7 @@ pub const API_FILES: &[ApiFile<'static>] = &[
     api_file!("crm.sql"),
     api_file!("files.sql"),
     api_file!("ticketing.sql"),
+    api_file!("precheck.sql"),
     api_file!("receivables.sql"),
     api_file!("kpi.sql"),
     api_file!("imports.sql"),

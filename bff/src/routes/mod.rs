@@ -13,6 +13,7 @@ pub mod leads;
 pub mod list;
 pub mod me;
 pub mod openapi;
+pub mod precheck;
 pub mod receivables;
 pub mod responses;
 pub mod tickets;
@@ -44,6 +45,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(ai::router())
         .merge(kb::router())
         .merge(digest::router())
+        .merge(precheck::router())
 }
 
 /// The routes that take file uploads.

@@ -69,6 +69,10 @@ pub struct ErrorDetail {
     /// header (`Idempotency-Key`, `content-type`) or `path`.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
+    /// A refusal by the tenant's SOP rules (invoice_create): every reason,
+    /// the refusing ones and the warnings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasons: Option<Vec<super::responses::SopReason>>,
 }
 
 /// Stable machine-readable error codes.

@@ -22,8 +22,8 @@ use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{
-    blank_is_none, Currency, Date, Id, Int, InvoiceStatus, NewInvoiceStatus, NonNegativeAmount,
-    PaymentMethod, PositiveAmount, Text,
+    blank_is_none, Currency, Date, Id, Int, InvoiceStatus, NewInvoiceStatus, NonBlank,
+    NonNegativeAmount, Objects, PaymentMethod, Percent, PositiveAmount, Quantity, Text,
 };
 use crate::state::AppState;
 
@@ -37,14 +37,35 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// `invoice_create` (finance): due date from `due_date` or `terms_days`
-/// (default 30 days), never before the issue date.
+/// (default: the customer's payment terms, else 30 days), never before the
+/// issue date. The tenant's SOP rules judge it first (as
+/// `POST /api/precheck/invoice` does): a block rule refuses it (422 with
+/// every reason in `error.reasons`), warn rules come back as `warnings`.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceCreate {
     customer_id: Id,
-    subtotal: PositiveAmount,
-    /// At most the subtotal (PPN: 12% of a DPP of 11/12 of the price, i.e. 11%, for non-luxury goods).
-    tax: NonNegativeAmount,
+    /// Required without lines; with lines, their sum when absent.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    subtotal: Option<PositiveAmount>,
+    /// At most the subtotal (PPN: 12% of a DPP of 11/12 of the price, i.e.
+    /// 11%, for non-luxury goods). Required without lines; with lines, the
+    /// PPN the rules expect when absent.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    tax: Option<NonNegativeAmount>,
+    /// Checked against subtotal + tax when given.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    total: Option<NonNegativeAmount>,
+    /// Sold to a business (the NPWP rule); absent: the rule's default.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    b2b: Option<bool>,
+    /// Luxury goods (PPN 12% of the full price) for lines that do not say.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    luxury: Option<bool>,
+    /// The invoice's lines, stored with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<InvoiceLineDraft>>, max_items = 200)]
+    lines: Option<Objects<InvoiceLineDraft, 200>>,
     /// Today when absent.
     #[serde(default, deserialize_with = "blank_is_none")]
     issue_date: Option<Date>,
@@ -59,6 +80,25 @@ pub struct InvoiceCreate {
     #[serde(default, deserialize_with = "blank_is_none")]
     status: Option<NewInvoiceStatus>,
     notes: Option<Text<2000>>,
+}
+
+/// A line of an invoice draft: amount = quantity x unit_price less the
+/// discount, half-up to 2 decimals.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceLineDraft {
+    description: NonBlank<500>,
+    quantity: Quantity,
+    unit_price: NonNegativeAmount,
+    /// Percent, 0 to 100 [default: 0].
+    #[serde(default, deserialize_with = "blank_is_none")]
+    discount_pct: Option<Percent>,
+    /// Luxury goods (PPN 12% of the full price); absent: the invoice's class.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    luxury: Option<bool>,
+    /// The amount as the client computed it (checked by the totals rule).
+    #[serde(default, deserialize_with = "blank_is_none")]
+    amount: Option<NonNegativeAmount>,
 }
 
 /// `payment_record` (finance): never more than the outstanding amount; the
@@ -103,7 +143,8 @@ pub struct AgingFilter {
 
 #[utoipa::path(post, path = "/api/invoices", tag = "receivables", request_body = InvoiceCreate,
     params(IdempotencyKey),
-    responses((status = 201, description = "invoice created with its INV number", body = InvoiceCreated),
+    responses((status = 201, description = "invoice created with its INV number (and the warnings of the tenant's SOP rules)", body = InvoiceCreated),
+              (status = 422, description = "a field is invalid, or a block rule of the tenant's SOP refuses the draft (error.reasons lists every reason)", body = ErrorResponse),
               (status = 403, description = "finance only", body = ErrorResponse),
               (status = 404, description = "no such customer (or not visible)", body = ErrorResponse)))]
 async fn create_invoice(

@@ -89,6 +89,8 @@ pub struct Customer {
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// Days from issue to due date agreed with the customer (null: none).
+    payment_terms_days: Option<i32>,
 }
 
 /// `crm_create_lead_bundle`: the lead, and what dedup found. Keys the
@@ -510,8 +512,12 @@ pub struct InvoiceCreated {
     invoice_id: Uuid,
     invoice_no: Option<String>,
     status: crate::payload::NewInvoiceStatus,
+    subtotal: f64,
+    tax: f64,
     total: f64,
     due_date: NaiveDate,
+    /// The reasons of the tenant's warn rules (the invoice was written).
+    warnings: Vec<SopReason>,
 }
 
 /// `payment_record`.
@@ -605,4 +611,136 @@ pub struct JobState {
     updated_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
+}
+
+// ------------------------------------------------------------------ SOP rules and pre-check
+
+/// One failing check of an SOP rule.
+#[derive(Deserialize, serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SopReason {
+    /// The rule's name.
+    rule: String,
+    rule_id: Uuid,
+    kind: crate::payload::SopRuleKind,
+    /// The draft's field at fault (`tax`, `lines[0].discount_pct`).
+    field: String,
+    message: String,
+    severity: crate::payload::SopSeverity,
+}
+
+/// The parameters of a rule (each kind takes some of them; see
+/// sop_rule_kinds).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SopParameters {
+    /// vat_ppn: the PPN class of lines and drafts that do not say.
+    luxury: Option<bool>,
+    /// vat_ppn, totals_match: the difference allowed.
+    tolerance: Option<f64>,
+    /// max_discount: the highest discount in percent (equal passes).
+    max_pct: Option<f64>,
+    /// due_date: days the due date is at least after the issue date.
+    min_days: Option<i32>,
+    /// due_date: the terms of customers without payment terms.
+    default_terms_days: Option<i32>,
+    /// npwp_b2b: the total above which a B2B invoice needs an NPWP.
+    threshold: Option<f64>,
+    /// npwp_b2b: whether a draft that does not say is B2B.
+    b2b_default: Option<bool>,
+}
+
+/// `sop_rule_json`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SopRule {
+    rule_id: Uuid,
+    kind: crate::payload::SopRuleKind,
+    name: String,
+    description: Option<String>,
+    /// As set on the rule.
+    parameters: SopParameters,
+    /// The kind's defaults overlaid with the rule's parameters: what is applied.
+    effective_parameters: SopParameters,
+    severity: crate::payload::SopSeverity,
+    enabled: bool,
+    active_from: Option<NaiveDate>,
+    active_to: Option<NaiveDate>,
+    /// Applied to a draft issued today (enabled and within its dates).
+    applies_today: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// `sop_rule_list`: in the order the rules are applied.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SopRuleList {
+    items: Vec<SopRule>,
+}
+
+/// `sop_rule_delete`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SopRuleDeleted {
+    rule_id: Uuid,
+    deleted: bool,
+}
+
+/// The draft's money and dates as the rules computed them.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrecheckFigures {
+    /// The sum of the line amounts (null without lines).
+    lines_subtotal: Option<f64>,
+    /// The draft's subtotal, else the sum of the lines.
+    subtotal: Option<f64>,
+    /// The PPN tax base: 11/12 of the non-luxury price + the luxury price.
+    dpp: Option<f64>,
+    /// 12% of the DPP, half-up to the rupiah once per invoice.
+    ppn_expected: Option<f64>,
+    /// The draft's tax, else the expected PPN.
+    tax: Option<f64>,
+    total: Option<f64>,
+    issue_date: NaiveDate,
+    due_date: NaiveDate,
+    /// The customer's payment terms (null: none agreed).
+    terms_days: Option<i32>,
+}
+
+/// Where advisory notes came from.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PrecheckNotesSource {
+    Model,
+    Cache,
+    /// No model answered: no notes.
+    Unavailable,
+}
+
+/// Advisory notes of a model on the draft and its reasons (never change
+/// `valid`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrecheckNotes {
+    source: PrecheckNotesSource,
+    /// Null when no model answered.
+    text: Option<String>,
+    /// The gateway's ledger rows of the call.
+    call_ids: Vec<Uuid>,
+}
+
+/// `precheck_invoice`, with notes when asked for.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrecheckResult {
+    /// No reason of a block rule.
+    valid: bool,
+    /// Every failing check, in the order the rules run.
+    reasons: Vec<SopReason>,
+    figures: PrecheckFigures,
+    /// The names of the rules applied (enabled and active on the issue date).
+    rules: Vec<String>,
+    /// With `notes=true` only.
+    notes: Option<PrecheckNotes>,
 }

@@ -30,6 +30,7 @@ mod observability;
 mod payload_contract;
 mod pii_corpus;
 mod platform;
+mod precheck;
 mod primitives;
 mod profile_authority;
 mod receivables;

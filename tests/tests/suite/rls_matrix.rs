@@ -180,6 +180,15 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
              insert into kb_chunk_staging (tenant_id, document_id, version, chunk_no, text, token_count, embedding)
              values (t, o, 2, 0, 'fixture text', 2, array_fill(0.1::real, array[384])::bizos.vector);
            end if;
+           if not exists (select 1 from invoices where tenant_id = t and status = 'DRAFT') then
+             -- A DRAFT invoice with a line (lines are added to DRAFTs).
+             insert into invoices (tenant_id, customer_id, due_date, subtotal, tax, status, created_by)
+             select t, customer_id, current_date + 30, 1000, 110, 'DRAFT', u
+               from customers where tenant_id = t order by customer_id limit 1
+             returning invoice_id into o;
+             insert into invoice_lines (tenant_id, invoice_id, line_no, description, quantity, unit_price, amount)
+             values (t, o, 1, 'Fixture line', 1, 1000, 1000);
+           end if;
            if not exists (select 1 from upload_intents where tenant_id = t) then
              insert into upload_intents (tenant_id, bucket, created_by) values (t, 'media', u);
            end if;
@@ -447,6 +456,11 @@ async fn fresh_row_from(
               where tenant_id = $1
                 and coalesce(inquiry_status, ticket_status) not in ('CLOSED', 'CANCELLED', 'WON', 'LOST')
               order by ticket_id limit 1",
+        ),
+        // Lines are added to DRAFT invoices.
+        "invoice_lines" => Some(
+            "select jsonb_build_object('invoice_id', invoice_id) from invoices
+              where tenant_id = $1 and status = 'DRAFT' order by invoice_id limit 1",
         ),
         // Users add manual activities (derived ones come from triggers).
         "sales_activities" => Some(

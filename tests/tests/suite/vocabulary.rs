@@ -74,6 +74,8 @@ async fn the_documents_enums_are_the_vocabulary_view() {
         "JobKind",
         "JobStatus",
         "LlmFeature",
+        "SopRuleKind",
+        "SopSeverity",
     ] {
         assert!(
             schemas.contains_key(&format!("#/components/schemas/{name}")),
@@ -100,7 +102,7 @@ async fn the_documents_enums_are_the_vocabulary_view() {
             .fetch_all(&db.owner)
             .await
             .unwrap();
-    assert_eq!(all.len(), 16, "{all:?}");
+    assert_eq!(all.len(), 18, "{all:?}");
     for v in &all {
         assert!(used.contains(v), "{v} is no field's vocabulary");
     }
@@ -437,6 +439,9 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
             "schedules.kind",
             "sla_policies.priority",
             "sla_policies.ticket_type",
+            "sop_rule_kinds.default_severity",
+            "sop_rules.kind",
+            "sop_rules.severity",
             "tickets.inquiry_status",
             "tickets.priority",
             "tickets.ticket_status",

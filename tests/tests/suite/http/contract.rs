@@ -1232,6 +1232,201 @@ async fn every_response_matches_the_document() {
         .await;
     assert_eq!(status, 404);
 
+    // SOP pre-check (issue 17): the rules and a draft's verdict.
+    let (status, rules) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/sop/rules",
+            "/api/sop/rules",
+            Body::None,
+        )
+        .await;
+    assert_eq!(
+        (status, rules["items"].as_array().map(Vec::len)),
+        (200, Some(5)),
+        "{rules}"
+    );
+    let (status, rule) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/sop/rules",
+            "/api/sop/rules",
+            Body::Json(
+                json!({"kind": "max_discount", "name": "Diskon 10", "parameters": {"max_pct": 10},
+                              "severity": "warn", "active_from": "2025-01-01"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{rule}");
+    let rule_path = format!("/api/sop/rules/{}", s(&rule, "rule_id"));
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/sop/rules",
+            "/api/sop/rules",
+            Body::Json(json!({"kind": "max_discount", "name": "Nope"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/sop/rules",
+            "/api/sop/rules",
+            Body::Json(json!({"kind": "max_discount", "name": "Diskon 10"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/sop/rules",
+            "/api/sop/rules",
+            Body::Json(
+                json!({"kind": "max_discount", "name": "X", "parameters": {"max_pct": 101}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, changed) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::PATCH,
+            "/api/sop/rules/{id}",
+            &rule_path,
+            Body::Json(
+                json!({"enabled": false, "active_from": null, "description": "Off for now"}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, changed["applies_today"].as_bool()),
+        (200, Some(false)),
+        "{changed}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::PATCH,
+            "/api/sop/rules/{id}",
+            &format!("/api/sop/rules/{}", Uuid::new_v4()),
+            Body::Json(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, verdict) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/precheck/invoice",
+            "/api/precheck/invoice?notes=true",
+            Body::Json(json!({"subtotal": 1000000, "tax": 110001, "b2b": false, "buyer_npwp": "01.000.013.1-093.000",
+                              "lines": [{"description": "Sewa truk", "quantity": 1, "unit_price": 1000000,
+                                         "discount_pct": 0, "luxury": false, "amount": 1000000}]})),
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            verdict["valid"].as_bool(),
+            verdict["notes"]["source"].as_str()
+        ),
+        (200, Some(true), Some("unavailable")),
+        "{verdict}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/precheck/invoice",
+            "/api/precheck/invoice",
+            Body::Json(json!({"customer_id": Uuid::new_v4(), "subtotal": 1})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/precheck/invoice",
+            "/api/precheck/invoice",
+            Body::Json(json!({"lines": [{"description": "x", "quantity": 0, "unit_price": 1}]})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    // invoice_create refused by a block rule: 422 with the reasons.
+    let customer: Uuid = sqlx::query_scalar(
+        "insert into customers (tenant_id, company_name) select tenant_id, 'PT Aturan' from profiles
+          where user_id = $1 returning customer_id",
+    )
+    .bind(o.finance.user_id)
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    let (status, refused) = c
+        .call(&app, Some(&o.finance), M::POST, "/api/invoices", "/api/invoices",
+              Body::Json(json!({"customer_id": customer, "lines": [
+                  {"description": "Sewa truk", "quantity": 1, "unit_price": 1000000, "discount_pct": 50}]})))
+        .await;
+    assert_eq!(
+        (status, refused["error"]["reasons"][0]["field"].as_str()),
+        (422, Some("lines[0].discount_pct")),
+        "{refused}"
+    );
+    let (status, created) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/invoices",
+            "/api/invoices",
+            Body::Json(json!({"customer_id": customer, "tax": 1, "lines": [
+                  {"description": "Sewa truk", "quantity": 1, "unit_price": 1000000}]})),
+        )
+        .await;
+    assert_eq!(
+        (status, created["warnings"][0]["field"].as_str()),
+        (201, Some("tax")),
+        "{created}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::DELETE,
+            "/api/sop/rules/{id}",
+            &rule_path,
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::DELETE,
+            "/api/sop/rules/{id}",
+            &rule_path,
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
     // The digest card (written by the worker; here stored directly).
     let (status, _) = c
         .call(
