@@ -800,6 +800,10 @@ closed_sets! {
     KbFormat, fold = Lower, vocabularies = ["kb_formats"];
     /// The state of a knowledge-base document's ingestion.
     KbStatus, fold = Lower, vocabularies = ["kb_statuses"];
+    /// An RFM segment (its rule is data: rfm_segments).
+    RfmSegment, fold = Lower, vocabularies = ["rfm_segments"];
+    /// A channel segment content is written for.
+    RfmChannel, fold = Lower, vocabularies = ["rfm_channels"];
 }
 
 // ------------------------------------------------------------------ optional and PATCH fields

@@ -61,6 +61,7 @@ as $$
     ('super_admin', 'schedule.manage'), ('marketing_manager', 'schedule.manage'), ('sales_manager', 'schedule.manage'),
     ('super_admin', 'kb.manage'), ('marketing_manager', 'kb.manage'), ('sales_manager', 'kb.manage'),
     ('ops', 'kb.manage'), ('finance', 'kb.manage'),
+    ('super_admin', 'rfm.manage'), ('marketing_manager', 'rfm.manage'),
     ('marketing_manager', 'lead.create'), ('marketing_manager', 'lead.update'), ('marketing_manager', 'lead.assign'),
     ('marketing_manager', 'marketing.write'), ('marketing_manager', 'activity.create'),
     ('marketing_manager', 'ticket.create'), ('marketing_manager', 'ticket.message'),

@@ -20,7 +20,9 @@ create or replace view vocabulary with (security_invoker = true) as
   union all select 'llm_features', code, position, label from llm_features
   union all select 'kb_visibilities', code, position, description from kb_visibilities
   union all select 'kb_formats', code, position, description from kb_formats
-  union all select 'kb_statuses', code, position, description from kb_statuses;
+  union all select 'kb_statuses', code, position, description from kb_statuses
+  union all select 'rfm_segments', code, position, label from rfm_segments
+  union all select 'rfm_channels', code, position, description from rfm_channels;
 comment on view vocabulary is
   'Every term of every vocabulary (one lookup table each, named in the column vocabulary), in list order.';
 grant select on vocabulary to bizos_authenticated;

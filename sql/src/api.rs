@@ -63,6 +63,7 @@ pub const API_FILES: &[ApiFile<'static>] = &[
     api_file!("email.sql"),
     api_file!("llm.sql"),
     api_file!("kb.sql"),
+    api_file!("rfm.sql"),
     api_file!("analytics.sql"),
 ];
 

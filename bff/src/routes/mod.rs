@@ -14,6 +14,7 @@ pub mod me;
 pub mod openapi;
 pub mod receivables;
 pub mod responses;
+pub mod rfm;
 pub mod tickets;
 pub mod write;
 
@@ -42,6 +43,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(files::router())
         .merge(ai::router())
         .merge(kb::router())
+        .merge(rfm::router())
 }
 
 /// The routes that take file uploads.
