@@ -165,7 +165,11 @@ pub struct RfmCustomerPage {
 pub struct RunRequest {
     /// The date to compute at [default: the tenant's today]; the run
     /// replaces the snapshot of its week.
-    #[serde(default, deserialize_with = "blank_is_none", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "blank_is_none",
+        skip_serializing_if = "Option::is_none"
+    )]
     as_of: Option<Date>,
 }
 
@@ -316,7 +320,7 @@ async fn request_run(
         &state,
         &caller,
         key,
-        Fingerprint::json("POST", "/api/rfm/runs".into(), &payload),
+        Fingerprint::json("POST", "/api/rfm/runs", &payload),
         async |conn| {
             let job: Value = sqlx::query_scalar("select rfm_run_request($1)")
                 .bind(&payload)

@@ -32,6 +32,7 @@ mod platform;
 mod primitives;
 mod profile_authority;
 mod receivables;
+mod rfm;
 mod rls_matrix;
 mod schedules;
 mod schema_api;

@@ -20,6 +20,21 @@ fn ts(s: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// A new tenant without its built-in schedule ('rfm weekly', Monday 06:00,
+/// which every tenant gets: V30): these tests fire and count the
+/// schedules they create, at simulated instants where it would fire too.
+async fn tenant_of(db: &TestDb, slug: &str) -> Uuid {
+    let tenant = db.create_tenant(slug).await;
+    let removed = sqlx::query("delete from schedules where tenant_id = $1 and name = 'rfm weekly'")
+        .bind(tenant)
+        .execute(&db.owner)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(removed, 1, "every tenant has its weekly RFM run");
+    tenant
+}
+
 /// schedules_fire(at) as the owner (pg_cron's job runs as bizos_owner).
 async fn fire(db: &TestDb, at: DateTime<Utc>) -> i32 {
     sqlx::query_scalar("select schedules_fire($1)")
@@ -110,7 +125,7 @@ async fn set_next_run(db: &TestDb, schedule: &str, at: DateTime<Utc>) {
 #[tokio::test]
 async fn a_0500_jakarta_schedule_fires_once_per_day_and_once_after_an_outage() {
     let db = TestDb::new().await;
-    let tenant = db.create_tenant("jakarta").await;
+    let tenant = tenant_of(&db, "jakarta").await;
     let admin = db.create_user(tenant, "super_admin").await;
     let s = create(
         &db,
@@ -198,7 +213,7 @@ async fn a_0500_jakarta_schedule_fires_once_per_day_and_once_after_an_outage() {
 #[tokio::test]
 async fn two_concurrent_callers_enqueue_one_job_and_a_period_never_fires_twice() {
     let db = TestDb::new().await;
-    let tenant = db.create_tenant("race").await;
+    let tenant = tenant_of(&db, "race").await;
     let admin = db.create_user(tenant, "super_admin").await;
     let s = create(
         &db,
@@ -266,7 +281,7 @@ async fn two_concurrent_callers_enqueue_one_job_and_a_period_never_fires_twice()
 #[tokio::test]
 async fn a_weekly_monday_0600_schedule_fires_on_mondays_only() {
     let db = TestDb::new().await;
-    let tenant = db.create_tenant("weekly").await;
+    let tenant = tenant_of(&db, "weekly").await;
     let manager = db.create_user(tenant, "sales_manager").await;
     let s = create(
         &db,
@@ -390,7 +405,7 @@ async fn local_times_a_dst_transition_skips_or_repeats_run_once() {
     }
 
     // schedules_fire around both New York transitions.
-    let tenant = db.create_tenant("new-york").await;
+    let tenant = tenant_of(&db, "new-york").await;
     set_zone(&db, tenant, "America/New_York").await;
     let admin = db.create_user(tenant, "super_admin").await;
     let repeated = id_of(
@@ -447,7 +462,7 @@ async fn local_times_a_dst_transition_skips_or_repeats_run_once() {
 #[tokio::test]
 async fn a_new_tenant_time_zone_moves_the_next_runs() {
     let db = TestDb::new().await;
-    let tenant = db.create_tenant("moving").await;
+    let tenant = tenant_of(&db, "moving").await;
     let admin = db.create_user(tenant, "super_admin").await;
     let id = id_of(
         &create(
@@ -485,7 +500,7 @@ async fn a_new_tenant_time_zone_moves_the_next_runs() {
 #[tokio::test]
 async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
     let db = TestDb::new().await;
-    let tenant = db.create_tenant("refusals").await;
+    let tenant = tenant_of(&db, "refusals").await;
     let admin = db.create_user(tenant, "super_admin").await;
     let ok = json!({"name": "digest", "kind": "storage.sweep", "at": "05:00"});
     let with = |k: &str, v: Value| {
@@ -594,8 +609,8 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
 #[tokio::test]
 async fn managers_manage_directors_read_and_nobody_sees_another_tenant() {
     let db = TestDb::new().await;
-    let a = db.create_tenant("tenant-a").await;
-    let b = db.create_tenant("tenant-b").await;
+    let a = tenant_of(&db, "tenant-a").await;
+    let b = tenant_of(&db, "tenant-b").await;
     let admin_a = db.create_user(a, "super_admin").await;
     let admin_b = db.create_user(b, "super_admin").await;
     let id = id_of(
@@ -769,7 +784,7 @@ async fn pg_cron_fires_the_schedules_of_every_schema_every_minute() {
 
     // The job's command, run as pg_cron runs it (bizos_owner, in the
     // business database), fires what is due.
-    let tenant = db.create_tenant("cron").await;
+    let tenant = tenant_of(&db, "cron").await;
     let admin_user = db.create_user(tenant, "super_admin").await;
     let id = id_of(
         &create(
@@ -823,7 +838,7 @@ async fn pg_cron_fires_the_schedules_of_every_schema_every_minute() {
 #[tokio::test]
 async fn only_the_owner_sets_the_clock_and_the_worker_fires_at_now() {
     let db = TestDb::new().await;
-    let tenant = db.create_tenant("clock").await;
+    let tenant = tenant_of(&db, "clock").await;
     let admin = db.create_user(tenant, "super_admin").await;
     let id = id_of(
         &create(
@@ -875,7 +890,7 @@ async fn only_the_owner_sets_the_clock_and_the_worker_fires_at_now() {
 #[tokio::test]
 async fn the_worker_fires_due_schedules_where_pg_cron_does_not_reach() {
     let db = TestDb::new().await;
-    let tenant = db.create_tenant("no-cron").await;
+    let tenant = tenant_of(&db, "no-cron").await;
     let admin = db.create_user(tenant, "super_admin").await;
     let id = id_of(
         &create(
