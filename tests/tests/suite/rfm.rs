@@ -90,9 +90,13 @@ async fn compute(db: &TestDb, tenant: Uuid, as_of: NaiveDate) -> Value {
 /// (recency_days, frequency, monetary, r, f, m, fm, segment) per customer
 /// name of a snapshot, as stored (read as the owner).
 type Score = (i32, i32, f64, i16, i16, i16, i16, String);
+/// A customer's name with its [`Score`].
+type ScoreRow = (String, i32, i32, f64, i16, i16, i16, i16, String);
+/// (name, the salesperson's?, [(days ago, amount)]) of the case's customers.
+type Plan<'a> = (&'a str, bool, &'a [(i64, i64)]);
 
 async fn scores(db: &TestDb, tenant: Uuid, week: NaiveDate) -> BTreeMap<String, Score> {
-    let rows: Vec<(String, i32, i32, f64, i16, i16, i16, i16, String)> = sqlx::query_as(
+    let rows: Vec<ScoreRow> = sqlx::query_as(
         "select c.company_name, s.recency_days, s.frequency, s.monetary::float8, s.r, s.f, s.m, s.fm, s.segment
            from rfm_scores s join customers c using (tenant_id, customer_id)
           where s.tenant_id = $1 and s.week = $2",
@@ -134,8 +138,7 @@ async fn hand_computed_case() -> Case {
     let marketing = db.create_user(tenant, "marketing_manager").await;
     let t = today(&db, tenant).await;
     let mut ids = BTreeMap::new();
-    // (name, salesperson's?, [(days ago, amount)])
-    let plan: [(&str, bool, &[(i64, i64)]); 10] = [
+    let plan: [Plan; 10] = [
         (
             "A",
             true,
