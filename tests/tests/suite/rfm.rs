@@ -611,6 +611,19 @@ async fn segment_reads_show_only_the_customers_the_caller_may_read() {
     .await
     .unwrap();
     assert_eq!(analytics.len(), 10);
+    let masked: Vec<String> = sqlx::query_scalar(
+        "select bizos.mask_name(c.company_name) from rfm_scores s join customers c using (tenant_id, customer_id)
+          where s.tenant_id = $1 order by s.customer_id",
+    )
+    .bind(c.tenant)
+    .fetch_all(&c.db.owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        analytics.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        masked,
+        "names as the maskers show them"
+    );
     let summary: i64 = sqlx::query_scalar(
         "select sum(customers) from analytics.v_rfm_segment_summary where tenant_id = $1",
     )
