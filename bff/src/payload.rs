@@ -840,6 +840,10 @@ closed_sets! {
     SopRuleKind, fold = Lower, vocabularies = ["sop_rule_kinds"];
     /// What a failing SOP rule does: block refuses the draft, warn advises.
     SopSeverity, fold = Lower, vocabularies = ["sop_severities"];
+    /// An RFM segment (its rule is data: rfm_segments).
+    RfmSegment, fold = Lower, vocabularies = ["rfm_segments"];
+    /// A channel segment content is written for.
+    RfmChannel, fold = Lower, vocabularies = ["rfm_channels"];
 }
 
 // ------------------------------------------------------------------ optional and PATCH fields

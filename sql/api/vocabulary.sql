@@ -22,7 +22,9 @@ create or replace view vocabulary with (security_invoker = true) as
   union all select 'kb_formats', code, position, description from kb_formats
   union all select 'kb_statuses', code, position, description from kb_statuses
   union all select 'sop_rule_kinds', code, position, description from sop_rule_kinds
-  union all select 'sop_severities', code, position, description from sop_severities;
+  union all select 'sop_severities', code, position, description from sop_severities
+  union all select 'rfm_segments', code, position, label from rfm_segments
+  union all select 'rfm_channels', code, position, description from rfm_channels;
 comment on view vocabulary is
   'Every term of every vocabulary (one lookup table each, named in the column vocabulary), in list order.';
 grant select on vocabulary to bizos_authenticated;

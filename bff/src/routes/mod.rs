@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod precheck;
 pub mod receivables;
 pub mod responses;
+pub mod rfm;
 pub mod tickets;
 pub mod write;
 
@@ -46,6 +47,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(kb::router())
         .merge(digest::router())
         .merge(precheck::router())
+        .merge(rfm::router())
 }
 
 /// The routes that take file uploads.

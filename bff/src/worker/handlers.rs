@@ -26,6 +26,7 @@ pub fn handlers(
             batch_rows: settings.import_batch_rows,
         }),
         Arc::new(IdempotencyPurge),
+        Arc::new(RfmCompute),
         Arc::new(StorageSweep {
             storage: Storage::from_settings(&settings.storage)
                 .map_err(|e| ConfigError::Invalid(format!("{e:#}")))?,
@@ -123,6 +124,48 @@ impl Handler for IdempotencyPurge {
             )
             .await?;
             job.progress(purged, purged).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+/// `rfm.compute` {as_of?: "YYYY-MM-DD"}: the tenant's RFM snapshot of the
+/// week of `as_of` (default: the tenant's today), enqueued weekly by the
+/// tenant's schedule 'rfm weekly' (system job) or on demand by a manager
+/// (`POST /api/rfm/runs`). One SECURITY DEFINER call granted to the
+/// worker (`rfm_compute`), which replaces that week's snapshot in one
+/// transaction: a rerun (a lost lease, a second request) gives the same
+/// snapshot, never a second one.
+pub struct RfmCompute;
+
+impl Handler for RfmCompute {
+    fn kind(&self) -> &'static str {
+        "rfm.compute"
+    }
+
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        async move {
+            let as_of = match job.payload.get("as_of") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_str()
+                        .and_then(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+                        .ok_or_else(|| {
+                            JobError::Permanent("payload.as_of: must be a date YYYY-MM-DD".into())
+                        })?,
+                ),
+            };
+            let done: Value = db_call(
+                "rfm_compute",
+                sqlx::query_scalar("select rfm_compute($1, $2)")
+                    .bind(job.tenant_id)
+                    .bind(as_of)
+                    .fetch_one(job.pool()),
+            )
+            .await?;
+            let customers = done["customers"].as_i64().unwrap_or(0);
+            job.progress(customers, customers).await?;
             Ok(())
         }
         .boxed()

@@ -34,6 +34,7 @@ mod precheck;
 mod primitives;
 mod profile_authority;
 mod receivables;
+mod rfm;
 mod rls_matrix;
 mod schedules;
 mod schema_api;

@@ -224,6 +224,26 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
                '{{\"cache_key\": \"{key}\", \"model\": \"gemini-2.0-flash\", \"response\": \"Fixture\"}}');
              perform llm_begin(t, u, 'chat', null, 10, null);
            end if;
+           if not exists (select 1 from rfm_settings where tenant_id = t) then
+             insert into rfm_settings (tenant_id, window_days) values (t, 365);
+           end if;
+           if not exists (select 1 from rfm_runs where tenant_id = t) then
+             -- This week's RFM snapshot; a scored customer even without a
+             -- paid invoice in the demo data.
+             perform rfm_compute(t, null);
+             if not exists (select 1 from rfm_scores where tenant_id = t) then
+               insert into rfm_scores (tenant_id, week, customer_id, recency_days, frequency, monetary,
+                                       r, f, m, fm, segment)
+               select t, r.week, c.customer_id, 1, 1, 100, 5, 1, 1, 1, 'new_customers'
+                 from rfm_runs r cross join lateral (select customer_id from customers
+                                                     where tenant_id = t order by customer_id limit 1) c
+                where r.tenant_id = t;
+             end if;
+           end if;
+           if not exists (select 1 from rfm_content_templates where tenant_id = t) then
+             insert into rfm_content_templates (tenant_id, segment, channel, body, version, created_by, updated_by)
+             values (t, 'champions', 'email', 'Fixture for {{{{segment}}}}', 1, u, u);
+           end if;
            if not exists (select 1 from idempotency_keys where tenant_id = t) then
              -- An expired key (the only kind a user may update: reuse).
              alter table idempotency_keys disable trigger idempotency_keys_stamp_timestamps;

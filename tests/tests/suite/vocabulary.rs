@@ -76,6 +76,8 @@ async fn the_documents_enums_are_the_vocabulary_view() {
         "LlmFeature",
         "SopRuleKind",
         "SopSeverity",
+        "RfmSegment",
+        "RfmChannel",
     ] {
         assert!(
             schemas.contains_key(&format!("#/components/schemas/{name}")),
@@ -395,6 +397,21 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
     .execute(&db.owner)
     .await
     .unwrap();
+    // An RFM snapshot with a scored customer and a tenant's template.
+    sqlx::raw_sql(&format!(
+        "select rfm_compute('{tenant}', null);
+         insert into rfm_scores (tenant_id, week, customer_id, recency_days, frequency, monetary, r, f, m, fm, segment)
+         select '{tenant}', r.week, c.customer_id, 1, 1, 100, 5, 1, 1, 1, 'new_customers'
+           from rfm_runs r, lateral (select customer_id from customers where tenant_id = '{tenant}'
+                                      order by customer_id limit 1) c
+          where r.tenant_id = '{tenant}'
+         on conflict do nothing;
+         insert into rfm_content_templates (tenant_id, segment, channel, body, version)
+         values ('{tenant}', 'lost', 'whatsapp', 'Hai {{{{segment}}}}', 1);"
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
     // Every column that refers to a vocabulary, from the catalogue.
     let columns: Vec<(String, String, String, String)> = sqlx::query_as(
         "select c.conrelid::regclass::text, a.attname::text, c.conname::text,
@@ -435,6 +452,10 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
             "llm_routes.feature",
             "payments.method",
             "profiles.app_role",
+            "rfm_content_templates.channel",
+            "rfm_content_templates.segment",
+            "rfm_scores.segment",
+            "rfm_template_defaults.channel",
             "role_permissions.app_role",
             "schedules.kind",
             "sla_policies.priority",

@@ -28,9 +28,18 @@ const LLM_REPORTS: [&str; 3] = [
     "v_llm_margin_monthly",
 ];
 
+/// The RFM reports (V30): the demo computes no RFM snapshot, so they are
+/// checked on snapshots of their own in `rfm`.
+const RFM_REPORTS: [&str; 2] = ["v_rfm_customers", "v_rfm_segment_summary"];
+
 /// Every listed report, in name order.
 fn all_reports() -> Vec<&'static str> {
-    let mut all: Vec<&str> = REPORTS.iter().chain(LLM_REPORTS.iter()).copied().collect();
+    let mut all: Vec<&str> = REPORTS
+        .iter()
+        .chain(LLM_REPORTS.iter())
+        .chain(RFM_REPORTS.iter())
+        .copied()
+        .collect();
     all.sort();
     all
 }

@@ -1232,6 +1232,188 @@ async fn every_response_matches_the_document() {
         .await;
     assert_eq!(status, 404);
 
+    // RFM segments and content (issue 17).
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::GET,
+            "/api/rfm/segments",
+            "/api/rfm/segments",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 404, "no snapshot yet");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/rfm/runs",
+            "/api/rfm/runs",
+            Body::Json(json!({})),
+        )
+        .await;
+    assert_eq!(status, 403, "rfm.manage");
+    let (status, run) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/rfm/runs",
+            "/api/rfm/runs",
+            Body::Json(json!({})),
+        )
+        .await;
+    assert_eq!(status, 202, "{run}");
+    let job = s(&run, "job_id");
+    let start = std::time::Instant::now();
+    loop {
+        let (status, got) = app
+            .get_json(&o.marketing, &format!("/api/jobs/{job}"))
+            .await;
+        assert_eq!(status, 200, "{got}");
+        if got["status"] == "succeeded" {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 60, "rfm.compute ran: {got}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // A scored customer (the invoices above may all be open).
+    sqlx::query(
+        "insert into rfm_scores (tenant_id, week, customer_id, recency_days, frequency, monetary, r, f, m, fm, segment)
+         select r.tenant_id, r.week, c.customer_id, 1, 1, 100, 5, 1, 1, 1, 'new_customers'
+           from rfm_runs r join customers c on c.tenant_id = r.tenant_id
+          where r.tenant_id = $1
+         on conflict do nothing",
+    )
+    .bind(o.marketing.tenant_id)
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    let (status, report) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::GET,
+            "/api/rfm/segments",
+            "/api/rfm/segments",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let (status, page) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::GET,
+            "/api/rfm/segments/{segment}/customers",
+            "/api/rfm/segments/new_customers/customers?limit=1",
+            Body::None,
+        )
+        .await;
+    assert_eq!(
+        (status, page["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{page}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::GET,
+            "/api/rfm/segments/{segment}/customers",
+            "/api/rfm/segments/vip/customers",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::PUT,
+            "/api/rfm/settings",
+            "/api/rfm/settings",
+            Body::Json(json!({"window_days": 180})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::PUT,
+            "/api/rfm/settings",
+            "/api/rfm/settings",
+            Body::Json(json!({"window_days": 3})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, templates) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/rfm/templates",
+            "/api/rfm/templates",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200, "{templates}");
+    let (status, saved) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::PUT,
+            "/api/rfm/templates/{segment}/{channel}",
+            "/api/rfm/templates/new_customers/whatsapp",
+            Body::Json(json!({"body": "Selamat datang, {{segment}} dari {{tenant}}!"})),
+        )
+        .await;
+    assert_eq!(
+        (status, saved["version"].as_i64()),
+        (200, Some(1)),
+        "{saved}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::PUT,
+            "/api/rfm/templates/{segment}/{channel}",
+            "/api/rfm/templates/new_customers/fax",
+            Body::Json(json!({"body": "Hai"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, content) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/rfm/segments/{segment}/content",
+            "/api/rfm/segments/new_customers/content",
+            Body::Json(json!({"channel": "whatsapp"})),
+        )
+        .await;
+    assert_eq!(
+        (status, content["source"].as_str()),
+        (200, Some("template")),
+        "{content}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/rfm/segments/{segment}/content",
+            "/api/rfm/segments/new_customers/content",
+            Body::Json(json!({"channel": "whatsapp"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+
     // SOP pre-check (issue 17): the rules and a draft's verdict.
     let (status, rules) = c
         .call(
