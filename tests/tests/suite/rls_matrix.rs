@@ -244,6 +244,14 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
              insert into rfm_content_templates (tenant_id, segment, channel, body, version, created_by, updated_by)
              values (t, 'champions', 'email', 'Fixture for {{{{segment}}}}', 1, u, u);
            end if;
+           if not exists (select 1 from digests where tenant_id = t) then
+             -- The worker's digest of yesterday (digest_store, without an e-mail).
+             insert into digests (tenant_id, digest_date, locale, aggregates, insights, source)
+             select t, tenant_today(t) - 1, 'id', digest_aggregates(t, tenant_today(t) - 1),
+                    jsonb_build_array(i, i, i), 'fallback'
+               from (select jsonb_build_object('text', 'Fixture', 'figures', jsonb_build_array('ar_overdue'),
+                                               'source', 'fallback') as i) x;
+           end if;
            if not exists (select 1 from idempotency_keys where tenant_id = t) then
              -- An expired key (the only kind a user may update: reuse).
              alter table idempotency_keys disable trigger idempotency_keys_stamp_timestamps;

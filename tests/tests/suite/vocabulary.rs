@@ -104,7 +104,7 @@ async fn the_documents_enums_are_the_vocabulary_view() {
             .fetch_all(&db.owner)
             .await
             .unwrap();
-    assert_eq!(all.len(), 18, "{all:?}");
+    assert_eq!(all.len(), 20, "{all:?}");
     for v in &all {
         assert!(used.contains(v), "{v} is no field's vocabulary");
     }
