@@ -10,6 +10,8 @@
 
 /// The LLM provider stand-in (OpenAI and Gemini wire formats on loopback).
 pub mod llm_standin;
+/// The tests' SMTP server: its port, directory and messages.
+pub mod smtp_sink;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -7,7 +7,6 @@
 //! routes show it to digest readers only; every tenant has its 05:00
 //! schedule and a job stands for the business day before its run.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bizos_bff::auth::Caller;
@@ -15,7 +14,7 @@ use bizos_bff::email::MailSettings;
 use bizos_bff::llm::LlmSettings;
 use bizos_bff::worker::WorkerSettings;
 use bizos_tests::llm_standin::{StandIn, Step};
-use bizos_tests::{spawn_app, TestDb};
+use bizos_tests::{smtp_sink, spawn_app, TestDb};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -468,38 +467,6 @@ async fn the_job_stands_for_the_business_day_before_its_run_and_every_tenant_has
     assert_eq!(day.to_string(), "2026-10-01");
 }
 
-fn sink_port() -> u16 {
-    std::env::var("BIZOS_TEST_SMTP_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(54341)
-}
-
-fn sink_dir() -> PathBuf {
-    std::env::var("BIZOS_TEST_SMTP_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from("/tmp/bizos-test-cluster/smtp-sink"))
-}
-
-/// The messages the SMTP sink accepted for `rcpt`.
-fn messages_to(rcpt: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(sink_dir()) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|e| e.path().extension().and_then(|x| x.to_str()) == Some("eml"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .filter(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("X-Sink-Rcpt-To: "))
-                .unwrap_or_default()
-                .split(',')
-                .any(|r| r.trim() == rcpt)
-        })
-        .collect()
-}
-
 async fn email_of(db: &TestDb, user: &Caller) -> String {
     sqlx::query_scalar("select email from profiles where user_id = $1")
         .bind(user.user_id)
@@ -523,7 +490,7 @@ async fn worker(db: &TestDb) -> bizos_tests::TestWorker {
     bizos_tests::start_worker(WorkerSettings {
         poll_interval: Duration::from_millis(300),
         mail: Some(MailSettings {
-            smtp_url: format!("smtp://127.0.0.1:{}", sink_port()).into(),
+            smtp_url: format!("smtp://127.0.0.1:{}", smtp_sink::port()).into(),
             username: None,
             password: None,
             timeout: Duration::from_secs(5),
@@ -574,7 +541,7 @@ async fn run_job(db: &TestDb, tenant: Uuid) -> Value {
 async fn wait_for_messages(rcpt: &str, at_least: usize) -> Vec<String> {
     let started = Instant::now();
     loop {
-        let found = messages_to(rcpt);
+        let found = smtp_sink::messages_to(rcpt);
         if found.len() >= at_least || started.elapsed() > Duration::from_secs(20) {
             return found;
         }
@@ -661,9 +628,13 @@ async fn a_model_insight_with_a_number_not_in_its_figures_is_replaced_and_the_di
     assert_eq!(again["insights"], digest["insights"]);
     assert_eq!(again["created_at"], digest["created_at"]);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(messages_to(&director).len(), 1, "still one e-mail");
-    assert_eq!(messages_to(&admin).len(), 1);
-    assert!(messages_to(&sales).is_empty());
+    assert_eq!(
+        smtp_sink::messages_to(&director).len(),
+        1,
+        "still one e-mail"
+    );
+    assert_eq!(smtp_sink::messages_to(&admin).len(), 1);
+    assert!(smtp_sink::messages_to(&sales).is_empty());
     assert_eq!(standin.requests().len(), 1, "no second model call");
     // The database's own guard, for a worker that skipped the check.
     let stored: Value = sqlx::query_scalar(

@@ -11,28 +11,14 @@
 //! the field, with nothing written; templates only use their variables;
 //! only the sender, super_admins and directors read an e-mail.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bizos_bff::auth::Caller;
 use bizos_bff::email::{deliver, DeliveryError, MailSettings, Mailer};
-use bizos_tests::{code, field, TestDb};
+use bizos_tests::{code, field, smtp_sink, TestDb};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
-
-fn sink_port() -> u16 {
-    std::env::var("BIZOS_TEST_SMTP_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(54341)
-}
-
-fn sink_dir() -> PathBuf {
-    std::env::var("BIZOS_TEST_SMTP_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from("/tmp/bizos-test-cluster/smtp-sink"))
-}
 
 fn mailer_for(port: u16) -> Mailer {
     Mailer::new(&MailSettings {
@@ -46,7 +32,7 @@ fn mailer_for(port: u16) -> Mailer {
 }
 
 fn sink() -> Mailer {
-    mailer_for(sink_port())
+    mailer_for(smtp_sink::port())
 }
 
 /// A loopback port nothing listens on (bound, then released).
@@ -60,41 +46,18 @@ fn address(local: &str) -> String {
     format!("{local}-{}@example.test", Uuid::new_v4().simple())
 }
 
-/// The messages the sink accepted for `rcpt`.
-fn messages_to(rcpt: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(sink_dir()) else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("eml") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let envelope = text
-            .lines()
-            .find_map(|l| l.strip_prefix("X-Sink-Rcpt-To: "))
-            .unwrap_or_default();
-        if envelope.split(',').any(|r| r.trim() == rcpt) {
-            found.push(text);
-        }
-    }
-    found
-}
-
 /// The one message delivered to `rcpt` (deliver has returned, so the sink
 /// has written it; a short wait covers the file system).
 async fn the_message_to(rcpt: &str) -> String {
     for _ in 0..50 {
-        let mut found = messages_to(rcpt);
+        let mut found = smtp_sink::messages_to(rcpt);
         if !found.is_empty() {
             assert_eq!(found.len(), 1, "more than one message to {rcpt}");
             return found.remove(0);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("no message to {rcpt} in {:?}", sink_dir());
+    panic!("no message to {rcpt} in {:?}", smtp_sink::dir());
 }
 
 fn header<'a>(message: &'a str, name: &str) -> &'a str {
@@ -271,7 +234,7 @@ async fn a_committed_email_arrives_once_with_recipients_subject_both_parts_and_t
     // Delivered again (a job run twice): not sent again.
     deliver(&pool, &sink(), tenant, id).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(messages_to(&to).len(), 1);
+    assert_eq!(smtp_sink::messages_to(&to).len(), 1);
 
     // The sender can read what was sent.
     let mut tx = db.as_user(&admin).await;
@@ -370,7 +333,7 @@ async fn an_email_queued_in_a_rolled_back_transaction_never_exists() {
         Err(e @ DeliveryError::NotFound { .. }) => assert!(!e.retryable()),
         other => panic!("a rolled-back e-mail was found: {other:?}"),
     }
-    assert!(messages_to(&to).is_empty());
+    assert!(smtp_sink::messages_to(&to).is_empty());
 }
 
 #[tokio::test]
@@ -423,7 +386,7 @@ async fn smtp_down_is_retryable_marks_nothing_sent_and_leaves_the_business_trans
         .await,
         1
     );
-    assert!(messages_to(&to).is_empty());
+    assert!(smtp_sink::messages_to(&to).is_empty());
 
     // The server is back: the next attempt sends it.
     deliver(&pool, &sink(), tenant, id).await.unwrap();
@@ -490,7 +453,10 @@ async fn a_permanent_refusal_is_not_retryable_a_transient_one_is() {
         state["last_error"].as_str().unwrap().contains("451"),
         "{state}"
     );
-    assert!(messages_to(&rejected).is_empty() && messages_to(&deferred).is_empty());
+    assert!(
+        smtp_sink::messages_to(&rejected).is_empty()
+            && smtp_sink::messages_to(&deferred).is_empty()
+    );
 }
 
 /// template, to, vars, cc, the field the refusal names.
@@ -801,7 +767,7 @@ async fn the_worker_delivers_a_queued_email() {
     let db = TestDb::new().await;
     let tenant = db.create_tenant("acme").await;
     let admin = db.create_user(tenant, "super_admin").await;
-    let _worker = start_worker(&db, sink_port()).await;
+    let _worker = start_worker(&db, smtp_sink::port()).await;
 
     let to = address("worker");
     let id = enqueue(&db, &admin, "user.welcome", &[&to], welcome_vars(), &[])
@@ -852,14 +818,14 @@ async fn smtp_down_the_worker_retries_then_dead_letters_and_a_retry_sends_it() {
         state["job_error"].as_str().unwrap().contains("SMTP"),
         "{state}"
     );
-    assert!(messages_to(&to).is_empty());
+    assert!(smtp_sink::messages_to(&to).is_empty());
     assert!(emails_total("failed") >= failed + 1.0, "counted as failed");
     // The transaction that queued it was committed whatever happened since.
     assert_eq!(count(&db, "select count(*) from emails").await, 1);
     drop(down);
 
     // The server is back and the operator retries the dead job.
-    let _up = start_worker(&db, sink_port()).await;
+    let _up = start_worker(&db, smtp_sink::port()).await;
     let job_id: Uuid = state["job_id"].as_str().unwrap().parse().unwrap();
     sqlx::query("select job_retry($1)")
         .bind(job_id)
