@@ -22,8 +22,6 @@ select t.tenant_id, gen_random_uuid(), 'u' || g || '-' || t.slug || '@bench.test
 
 set session_replication_role = replica;
 
-create temporary table d as select date '2026-11-18' as day;
-
 -- customers and their prospects (leads need one)
 insert into customers (tenant_id, company_name)
 select t.tenant_id, 'PT Pelanggan ' || g
@@ -39,46 +37,41 @@ select c.tenant_id, c.customer_id,
 
 -- invoices: issue dates uniform over three years up to the day; older than
 -- 60 days mostly paid, the rest half paid
-create temporary table c_idx as
-select tenant_id, customer_id, row_number() over (partition by tenant_id order by customer_id) - 1 as i,
-       count(*) over (partition by tenant_id) as n
-  from customers;
-create index on c_idx (tenant_id, i);
 insert into invoices (tenant_id, invoice_id, customer_id, issue_date, due_date, currency, subtotal, tax,
                       amount_paid, status, issued_at, paid_at, voided_at, created_at, updated_at)
-select x.tenant_id, gen_random_uuid(), c.customer_id, x.issue, x.issue + 30, 'IDR', x.subtotal,
-       round(x.subtotal * 0.11),
+select x.tenant_id, gen_random_uuid(), x.ids[1 + abs(hashtext(x.g::text)) % cardinality(x.ids)],
+       x.issue, x.issue + 30, 'IDR', x.subtotal, round(x.subtotal * 0.11),
        case when x.status = 'PAID' then x.subtotal + round(x.subtotal * 0.11) else 0 end,
        x.status, x.issue::timestamp, case when x.status = 'PAID' then (x.issue + 20)::timestamp end,
        case when x.status = 'VOID' then (x.issue + 2)::timestamp end, x.issue::timestamp, x.issue::timestamp
-  from (select t.tenant_id, g, (select day from d) - (random() * 1095)::int as issue,
-               round((1 + random() * 49) * 1000000) as subtotal, random() as r
-          from tenants t
-         cross join lateral generate_series(1, case when t.slug = 'big' then 1000000 else 5000 end) g) x0
- cross join lateral (
-   select x0.tenant_id, x0.issue, x0.subtotal,
-          case when x0.issue < (select day from d) - 60
-               then case when x0.r < 0.95 then 'PAID' when x0.r < 0.98 then 'ISSUED' else 'VOID' end
-               else case when x0.r < 0.5 then 'PAID' else 'ISSUED' end end as status) x
-  join c_idx c on c.tenant_id = x.tenant_id
-              and c.i = (abs(hashtext(x0.g::text)) % c.n);
+  from (select y.*,
+               case when y.issue < date '2026-11-18' - 60
+                    then case when y.r < 0.95 then 'PAID' when y.r < 0.98 then 'ISSUED' else 'VOID' end
+                    else case when y.r < 0.5 then 'PAID' else 'ISSUED' end end as status
+          from (select t.tenant_id, ca.ids, g, date '2026-11-18' - (random() * 1095)::int as issue,
+                       round((1 + random() * 49) * 1000000) as subtotal, random() as r
+                  from tenants t
+                 cross join lateral (select array_agg(c.customer_id order by c.customer_id) as ids
+                                       from customers c where c.tenant_id = t.tenant_id) ca
+                 cross join lateral generate_series(1, case when t.slug = 'big' then 1000000 else 5000 end) g) y) x;
 insert into payments (tenant_id, invoice_id, paid_on, amount, method, created_at, updated_at)
-select i.tenant_id, i.invoice_id, least(i.issue_date + (random() * 45)::int, (select day from d)), i.total,
+select i.tenant_id, i.invoice_id, least(i.issue_date + (random() * 45)::int, date '2026-11-18'), i.total,
        'bank_transfer', now(), now()
   from invoices i
  where i.status = 'PAID';
 
 -- leads over three years
 insert into leads (tenant_id, channel, status, company_name, customer_id, prospect_id, created_at, updated_at)
-select p.tenant_id, 'website',
-       case when random() < 0.2 then 'CONVERTED' when random() < 0.5 then 'CONTACTED' else 'NEW' end,
-       'Lead', p.customer_id, p.prospect_id, x.at, x.at
-  from (select t.tenant_id, g,
-               ((select day from d) + 1)::timestamp at time zone 'Asia/Jakarta' - random() * interval '1095 days' as at
+select x.tenant_id, 'website',
+       case when x.r < 0.2 then 'CONVERTED' when x.r < 0.5 then 'CONTACTED' else 'NEW' end,
+       'Lead', x.cs[x.k], x.ps[x.k], x.at, x.at
+  from (select t.tenant_id, pa.cs, pa.ps, 1 + g % cardinality(pa.cs) as k, random() as r,
+               (date '2026-11-18' + 1)::timestamp at time zone 'Asia/Jakarta' - random() * interval '1095 days' as at
           from tenants t
-         cross join lateral generate_series(1, case when t.slug = 'big' then 200000 else 1000 end) g) x
-  join lateral (select pr.tenant_id, pr.customer_id, pr.prospect_id from prospects pr
-                 where pr.tenant_id = x.tenant_id offset (x.g % 500) limit 1) p on true;
+         cross join lateral (select array_agg(p.customer_id order by p.prospect_id) as cs,
+                                    array_agg(p.prospect_id order by p.prospect_id) as ps
+                               from prospects p where p.tenant_id = t.tenant_id) pa
+         cross join lateral generate_series(1, case when t.slug = 'big' then 200000 else 1000 end) g) x;
 
 -- tickets: 98% finished within days, the rest open (created in the last 60 days)
 insert into tickets (tenant_id, ticket_no, ticket_type, subject, priority, dept_target, ticket_status,
@@ -91,7 +84,7 @@ select x.tenant_id, 'TCK-B-' || x.g, 'complaint', 'Ticket ' || x.g,
        case when x.open then null else x.at + interval '4 days' end,
        x.at, x.at
   from (select t.tenant_id, g, r < 0.02 as open,
-               ((select day from d) + 1)::timestamp at time zone 'Asia/Jakarta'
+               (date '2026-11-18' + 1)::timestamp at time zone 'Asia/Jakarta'
                  - case when r < 0.02 then random() * interval '60 days' else random() * interval '1095 days' end as at
           from tenants t
          cross join lateral generate_series(1, case when t.slug = 'big' then 1000000 else 5000 end) g
