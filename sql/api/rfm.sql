@@ -108,17 +108,26 @@ begin
          customers = 0, computed_at = excluded.computed_at;
   delete from rfm_scores s where s.tenant_id = rfm_compute.tenant and s.week = v_week;
 
-  with purchases as (
-    select i.customer_id, i.amount_paid,
-           (select max(p.paid_on) from payments p
-             where p.tenant_id = i.tenant_id and p.invoice_id = i.invoice_id) as settled_on
-      from invoices i
-     where i.tenant_id = rfm_compute.tenant and i.status = 'PAID'
+  with settled as (
+    -- An invoice's settlement date is the latest paid_on of its payments;
+    -- it lies in the window exactly when it has a payment on or after the
+    -- window's start and none after as_of. Reading only the payments from
+    -- the window's start (payments_tenant_id_paid_on_idx) finds them
+    -- without visiting every invoice the tenant ever had.
+    select p.invoice_id, max(p.paid_on) as settled_on
+      from payments p
+     where p.tenant_id = rfm_compute.tenant and p.paid_on >= v_as_of - v_window + 1
+     group by p.invoice_id
+    having max(p.paid_on) <= v_as_of
+  ), purchases as (
+    select i.customer_id, i.amount_paid, s.settled_on
+      from settled s
+      join invoices i on i.tenant_id = rfm_compute.tenant and i.invoice_id = s.invoice_id
+     where i.status = 'PAID'
   ), per_customer as (
     select p.customer_id, v_as_of - max(p.settled_on) as recency_days,
            count(*)::integer as frequency, sum(p.amount_paid) as monetary
       from purchases p
-     where p.settled_on between v_as_of - v_window + 1 and v_as_of
      group by p.customer_id
   ), ranked as (
     -- c_*: customers whose value is at most this one's (ties included:
