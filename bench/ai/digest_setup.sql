@@ -79,22 +79,22 @@ insert into tickets (tenant_id, ticket_no, ticket_type, subject, priority, dept_
 select x.tenant_id, 'TCK-B-' || x.g, 'complaint', 'Ticket ' || x.g,
        (array['urgent', 'high', 'normal', 'low'])[1 + (x.g % 4)], 'OPS',
        case when x.open then 'OPEN' else 'CLOSED' end,
-       case when x.open and random() < 0.5 then null else x.at + random() * interval '8 hours' end,
-       case when x.open then null else x.at + interval '8 hours' + random() * interval '3 days' end,
+       case when x.open and x.r3 < 0.5 then null else x.at + x.r3 * interval '8 hours' end,
+       case when x.open then null else x.at + interval '8 hours' + x.r3 * interval '3 days' end,
        case when x.open then null else x.at + interval '4 days' end,
        x.at, x.at
-  from (select t.tenant_id, g, r < 0.02 as open,
+  from (select y.tenant_id, y.g, y.r < 0.02 as open, y.r3,
                (date '2026-11-18' + 1)::timestamp at time zone 'Asia/Jakarta'
-                 - case when r < 0.02 then random() * interval '60 days' else random() * interval '1095 days' end as at
-          from tenants t
-         cross join lateral generate_series(1, case when t.slug = 'big' then 1000000 else 5000 end) g
-         cross join lateral (select random() as r) rr) x;
+                 - case when y.r < 0.02 then y.r2 * interval '60 days' else y.r2 * interval '1095 days' end as at
+          from (select t.tenant_id, g, random() as r, random() as r2, random() as r3
+                  from tenants t
+                 cross join lateral generate_series(1, case when t.slug = 'big' then 1000000 else 5000 end) g) y) x;
 
 set session_replication_role = origin;
 
 -- revenue targets of the month for every salesperson
 insert into kpi_targets (tenant_id, metric_key, assignee_user_id, period, target_value)
-select p.tenant_id, 'revenue', p.user_id, daterange('2026-11-01', '2026-12-01'), 500000000
+select p.tenant_id, 'revenue', p.user_id, daterange('2026-11-01', '2026-12-01'), 25000000000
   from profiles p where p.app_role = 'salesperson';
 
 vacuum analyze;

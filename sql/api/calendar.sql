@@ -159,3 +159,61 @@ comment on function add_business_minutes(uuid, timestamptz, integer) is
   'The instant a number of business minutes after start (tenant hours, time zone, holidays).';
 grant execute on function add_business_minutes(uuid, timestamp with time zone, integer)
   to bizos_authenticated;
+
+-- A business clock: the tenant's working intervals of the local days
+-- from_day .. to_day as three arrays in time order (starts, ends, and the
+-- business seconds before each interval), so that a whole set of tickets
+-- gets its due times from two binary searches each (width_bucket) instead
+-- of a business_intervals() scan per ticket (add_business_minutes). Over
+-- the days it covers it agrees with add_business_minutes to the instant.
+create or replace function business_clock(tenant uuid, from_day date, to_day date,
+                                          out starts timestamptz[], out ends timestamptz[],
+                                          out cums double precision[])
+language sql stable
+as $$
+  select coalesce(array_agg(x.s order by x.s), '{}'), coalesce(array_agg(x.e order by x.s), '{}'),
+         coalesce(array_agg(x.c order by x.s), '{}')
+    from (select b.starts_at as s, b.ends_at as e,
+                 coalesce(sum(extract(epoch from b.ends_at - b.starts_at)::double precision)
+                            over (order by b.starts_at rows between unbounded preceding and 1 preceding), 0) as c
+            from business_intervals(tenant, from_day, to_day) b) x
+$$;
+grant execute on function business_clock(uuid, date, date) to bizos_authenticated;
+comment on function business_clock(uuid, date, date) is
+  'The tenant''s working intervals of the local days from_day .. to_day as arrays (starts, ends, business seconds before each), for business_clock_at and business_clock_instant.';
+
+-- The business seconds the clock has counted at instant t (0 before its
+-- first interval).
+create or replace function business_clock_at(t timestamptz, starts timestamptz[], ends timestamptz[],
+                                             cums double precision[])
+returns double precision
+language sql immutable
+as $$
+  select case when k = 0 then 0::double precision
+              else cums[k] + extract(epoch from least(t, ends[k]) - starts[k])::double precision end
+    from (select width_bucket(t, starts) as k) w
+$$;
+grant execute on function business_clock_at(timestamptz, timestamptz[], timestamptz[], double precision[])
+  to bizos_authenticated;
+comment on function business_clock_at(timestamptz, timestamptz[], timestamptz[], double precision[]) is
+  'Business seconds a business_clock has counted at an instant.';
+
+-- The first instant at which the clock reads x seconds (the end of an
+-- interval rather than the start of the next, as add_business_minutes);
+-- NULL past the clock's last interval.
+create or replace function business_clock_instant(x double precision, starts timestamptz[],
+                                                  ends timestamptz[], cums double precision[])
+returns timestamptz
+language sql immutable
+as $$
+  select case when k = 0 then null
+              when k > 1 and x = cums[k] then ends[k - 1]
+              when x - cums[k] <= extract(epoch from ends[k] - starts[k])::double precision
+                then starts[k] + make_interval(secs => x - cums[k])
+         end
+    from (select width_bucket(x, cums) as k) w
+$$;
+grant execute on function business_clock_instant(double precision, timestamptz[], timestamptz[], double precision[])
+  to bizos_authenticated;
+comment on function business_clock_instant(double precision, timestamptz[], timestamptz[], double precision[]) is
+  'The first instant a business_clock reads x business seconds; NULL past its last interval.';

@@ -108,18 +108,21 @@ comment on function digest_day_of_job(uuid, uuid) is
 
 -- Tickets of the tenant created in [from_ts, to_ts) that had missed a due
 -- time of their SLA policy by at_ts (v_sla_status's rule, at a given
--- instant instead of now()).
+-- instant instead of now()); due times from a business clock
+-- (business_clock over days that reach at_ts).
 create or replace function digest_sla_breaches(tenant uuid, from_ts timestamptz, to_ts timestamptz,
-                                               at_ts timestamptz)
+                                               at_ts timestamptz, starts timestamptz[], ends timestamptz[],
+                                               cums double precision[])
 returns bigint
 language sql stable
 as $$
   select count(*)
     from tickets t
     join sla_policies p on p.tenant_id = t.tenant_id and p.ticket_type = t.ticket_type and p.priority = t.priority
+   cross join lateral (select business_clock_at(t.created_at, starts, ends, cums) as b) c
    cross join lateral (
-     select add_business_minutes(t.tenant_id, t.created_at, p.response_minutes) as response_due,
-            add_business_minutes(t.tenant_id, t.created_at, p.resolution_minutes) as resolution_due,
+     select business_clock_instant(c.b + p.response_minutes * 60, starts, ends, cums) as response_due,
+            business_clock_instant(c.b + p.resolution_minutes * 60, starts, ends, cums) as resolution_due,
             coalesce(t.first_response_at, t.resolved_at, t.closed_at, t.cancelled_at) as responded_at,
             coalesce(t.resolved_at, t.closed_at, t.cancelled_at) as finished_at) d
    where t.tenant_id = tenant
@@ -127,8 +130,10 @@ as $$
      and ((d.response_due < at_ts and coalesce(d.responded_at, 'infinity') > d.response_due)
           or (d.resolution_due < at_ts and coalesce(d.finished_at, 'infinity') > d.resolution_due))
 $$;
-revoke execute on function digest_sla_breaches(uuid, timestamptz, timestamptz, timestamptz) from public;
-comment on function digest_sla_breaches(uuid, timestamptz, timestamptz, timestamptz) is
+revoke execute on function digest_sla_breaches(uuid, timestamptz, timestamptz, timestamptz, timestamptz[],
+                                               timestamptz[], double precision[]) from public;
+comment on function digest_sla_breaches(uuid, timestamptz, timestamptz, timestamptz, timestamptz[],
+                                        timestamptz[], double precision[]) is
   'Internal (digest_aggregates): tickets created in [from_ts, to_ts) that had missed an SLA due time by at_ts.';
 
 -- digest_aggregates(tenant, day) -> jsonb: every figure of the digest (see
@@ -168,6 +173,9 @@ declare
   v_kpi jsonb;
   v_pair record;
   v_claims text;
+  v_starts timestamptz[];
+  v_ends timestamptz[];
+  v_cums double precision[];
 begin
   if tenant is null then
     raise exception using errcode = 'P0001', column = 'tenant_id', message = 'tenant_id: is required';
@@ -241,14 +249,26 @@ begin
     from leads l
    where l.tenant_id = tenant and l.created_at >= least(pm0, p0) and l.created_at < d1;
 
+  -- The business clock from the oldest ticket that matters (pending at the
+  -- end of the day, or created in a compared period) to the day.
+  select c.starts, c.ends, c.cums into v_starts, v_ends, v_cums
+    from business_clock(tenant,
+                        least(v_pm0, v_prev,
+                              (select tenant_date(min(t.created_at), tenant) from tickets t
+                                where t.tenant_id = tenant and t.created_at < d1
+                                  and coalesce(t.resolved_at, t.closed_at, t.cancelled_at, 'infinity') >= d1)),
+                        day) c;
+
   -- tickets pending at the end of the day, and those of them past due
   select count(*) as pending,
-         count(*) filter (where add_business_minutes(t.tenant_id, t.created_at, p.resolution_minutes) < d1
+         count(*) filter (where business_clock_instant(c.b + p.resolution_minutes * 60, v_starts, v_ends, v_cums) < d1
                              or (coalesce(t.first_response_at, 'infinity') >= d1
-                                 and add_business_minutes(t.tenant_id, t.created_at, p.response_minutes) < d1)) as pending_overdue
+                                 and business_clock_instant(c.b + p.response_minutes * 60, v_starts, v_ends, v_cums) < d1))
+           as pending_overdue
     into v_tickets
     from tickets t
     left join sla_policies p on p.tenant_id = t.tenant_id and p.ticket_type = t.ticket_type and p.priority = t.priority
+   cross join lateral (select business_clock_at(t.created_at, v_starts, v_ends, v_cums) as b) c
    where t.tenant_id = tenant and t.created_at < d1
      and coalesce(t.resolved_at, t.closed_at, t.cancelled_at, 'infinity') >= d1;
 
@@ -316,10 +336,10 @@ begin
     'lead_conversion_pct_prev_mtd',
       case when v_leads.prev_mtd > 0 then round(v_leads.converted_prev_mtd::numeric / v_leads.prev_mtd * 100, 1) end,
     'tickets_pending', v_tickets.pending, 'tickets_pending_overdue', v_tickets.pending_overdue,
-    'sla_breaches_day', digest_sla_breaches(tenant, d0, d1, d1),
-    'sla_breaches_prev_day', digest_sla_breaches(tenant, p0, p1, p1),
-    'sla_breaches_mtd', digest_sla_breaches(tenant, m0, d1, d1),
-    'sla_breaches_prev_mtd', digest_sla_breaches(tenant, pm0, pm1, pm1),
+    'sla_breaches_day', digest_sla_breaches(tenant, d0, d1, d1, v_starts, v_ends, v_cums),
+    'sla_breaches_prev_day', digest_sla_breaches(tenant, p0, p1, p1, v_starts, v_ends, v_cums),
+    'sla_breaches_mtd', digest_sla_breaches(tenant, m0, d1, d1, v_starts, v_ends, v_cums),
+    'sla_breaches_prev_mtd', digest_sla_breaches(tenant, pm0, pm1, pm1, v_starts, v_ends, v_cums),
     'ar_outstanding', round(v_ar.outstanding), 'ar_overdue', round(v_ar.overdue),
     'ar_overdue_1_30', round(v_ar.d1_30), 'ar_overdue_31_60', round(v_ar.d31_60),
     'ar_overdue_61_90', round(v_ar.d61_90), 'ar_overdue_over_90', round(v_ar.d90_plus),

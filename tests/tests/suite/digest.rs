@@ -742,3 +742,36 @@ async fn without_a_model_the_three_insights_are_the_largest_movements_in_the_ten
     assert!(calls >= 1, "the failed attempt is recorded");
     drop(worker.stop);
 }
+
+#[tokio::test]
+async fn the_business_clock_agrees_with_add_business_minutes_to_the_instant() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("digest-clock").await;
+    sqlx::query(
+        "insert into holidays (tenant_id, holiday_date, name) values ($1, '2026-11-11', 'Libur')",
+    )
+    .bind(tenant)
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    // Starts every 37 minutes over two weeks (nights, a weekend, a
+    // holiday, interval edges), durations up to several days of hours.
+    let (compared, differing): (i64, i64) = sqlx::query_as(
+        "with c as (select * from business_clock($1, '2026-11-01', '2026-12-31')),
+              s as (select '2026-11-05 00:00+07'::timestamptz + g * interval '37 minutes' as start
+                      from generate_series(0, 14 * 24 * 60 / 37) g
+                    union all select '2026-11-09 17:00+07' union all select '2026-11-09 08:00+07'),
+              m as (select unnest(array[1, 30, 60, 240, 539, 540, 541, 1620, 2700]) as minutes)
+         select count(*), count(*) filter (where
+                  business_clock_instant(business_clock_at(s.start, c.starts, c.ends, c.cums) + m.minutes * 60,
+                                         c.starts, c.ends, c.cums)
+                  is distinct from add_business_minutes($1, s.start, m.minutes))
+           from c, s, m",
+    )
+    .bind(tenant)
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    assert!(compared > 4000, "{compared}");
+    assert_eq!(differing, 0, "of {compared}");
+}
