@@ -272,16 +272,33 @@ begin
    where t.tenant_id = tenant and t.created_at < d1
      and coalesce(t.resolved_at, t.closed_at, t.cancelled_at, 'infinity') >= d1;
 
-  -- receivables at the end of the day (IDR), and at the end of last month
+  -- receivables at the end of the day (IDR): the buckets and the largest
+  -- overdue customers from one reading of the ledger; and the overdue
+  -- total at the end of last month
+  with a as materialized (
+    select * from kpi_ar_open_at(day) a where a.currency = 'IDR'
+  ), top as (
+    select a.customer_id, c.company_name, sum(a.outstanding) as amount, max(a.days_past_due) as days
+      from a
+      join customers c on c.tenant_id = tenant and c.customer_id = a.customer_id
+     where a.days_past_due > 0
+     group by a.customer_id, c.company_name
+     order by 3 desc, 1
+     limit 5
+  )
   select coalesce(sum(a.outstanding), 0) as outstanding,
          coalesce(sum(a.outstanding) filter (where a.days_past_due > 0), 0) as overdue,
          coalesce(sum(a.outstanding) filter (where a.aging_bucket = '1-30'), 0) as d1_30,
          coalesce(sum(a.outstanding) filter (where a.aging_bucket = '31-60'), 0) as d31_60,
          coalesce(sum(a.outstanding) filter (where a.aging_bucket = '61-90'), 0) as d61_90,
-         coalesce(sum(a.outstanding) filter (where a.aging_bucket = '>90'), 0) as d90_plus
+         coalesce(sum(a.outstanding) filter (where a.aging_bucket = '>90'), 0) as d90_plus,
+         (select coalesce(jsonb_agg(jsonb_build_object('customer_id', x.customer_id, 'company_name', x.company_name,
+                                                       'overdue', round(x.amount), 'days_past_due', x.days)
+                                    order by x.amount desc, x.customer_id), '[]')
+            from top x) as largest
     into v_ar
-    from kpi_ar_open_at(day) a
-   where a.currency = 'IDR';
+    from a;
+  v_overdue := v_ar.largest;
   v_overdue_month_start := kpi_ar_at(v_m0 - 1, true);
 
   select coalesce(jsonb_agg(jsonb_build_object('customer_id', x.customer_id, 'company_name', x.company_name,
@@ -293,18 +310,6 @@ begin
            where i.tenant_id = tenant and i.status in ('ISSUED', 'PAID') and i.currency = 'IDR'
              and i.issue_date between v_m0 and day
            group by i.customer_id, c.company_name
-           order by 3 desc, 1
-           limit 5) x;
-
-  select coalesce(jsonb_agg(jsonb_build_object('customer_id', x.customer_id, 'company_name', x.company_name,
-                                               'overdue', round(x.amount), 'days_past_due', x.days)
-                            order by x.amount desc, x.customer_id), '[]')
-    into v_overdue
-    from (select a.customer_id, c.company_name, sum(a.outstanding) as amount, max(a.days_past_due) as days
-            from kpi_ar_open_at(day) a
-            join customers c on c.tenant_id = tenant and c.customer_id = a.customer_id
-           where a.currency = 'IDR' and a.days_past_due > 0
-           group by a.customer_id, c.company_name
            order by 3 desc, 1
            limit 5) x;
 
