@@ -152,6 +152,10 @@ pub struct TenantCreateArgs {
     /// Asia/Jakarta, the column's default].
     #[arg(long)]
     pub time_zone: Option<String>,
+    /// Language of the texts bizos generates for the tenant (the daily
+    /// digest and its e-mail): id or en [default: id, the column's default].
+    #[arg(long)]
+    pub locale: Option<String>,
     /// E-mail of the first user (lowercase).
     #[arg(long)]
     pub admin_email: String,
@@ -231,6 +235,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     slug: args.slug,
                     name: args.name,
                     time_zone: args.time_zone,
+                    locale: args.locale,
                     admin_email: args.admin_email,
                     admin_name: args.admin_name,
                     admin_user_id: args.admin_user_id,

@@ -1,7 +1,7 @@
 //! Creating a tenant and its first user (`bizos tenant create`), as the
 //! database owner: both rows in one transaction, so a refusal leaves
 //! nothing behind. The table constraints and triggers judge the input
-//! (slug, name, time zone, e-mail); their refusals are reported with the
+//! (slug, name, time zone, locale, e-mail); their refusals are reported with the
 //! flag they concern.
 
 use serde::Serialize;
@@ -19,6 +19,9 @@ pub struct NewTenant {
     pub name: String,
     /// The tenant's IANA time zone; the column's default when `None`.
     pub time_zone: Option<String>,
+    /// The language of its generated texts (`tenants.locale`); the
+    /// column's default when `None`.
+    pub locale: Option<String>,
     pub admin_email: String,
     pub admin_name: String,
     /// The first user's id (an OIDC provider's `sub`); a new one when `None`.
@@ -67,6 +70,14 @@ pub async fn create(database_url: &str, new: &NewTenant) -> Result<CreatedTenant
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| new.refused(e))?;
+    if let Some(locale) = &new.locale {
+        sqlx::query("update tenants set locale = $2 where tenant_id = $1")
+            .bind(tenant_id)
+            .bind(locale)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| new.refused(e))?;
+    }
     let user_id: Uuid = sqlx::query_scalar(
         "insert into profiles (tenant_id, user_id, email, full_name, app_role)
          values ($1, coalesce($2, gen_random_uuid()), $3, $4, $5)
@@ -92,6 +103,7 @@ impl NewTenant {
             "slug" => ("--slug", self.slug.clone()),
             "name" => ("--name", self.name.clone()),
             "time_zone" => ("--time-zone", self.time_zone.clone().unwrap_or_default()),
+            "locale" => ("--locale", self.locale.clone().unwrap_or_default()),
             "email" => ("--admin-email", self.admin_email.clone()),
             "full_name" => ("--admin-name", self.admin_name.clone()),
             "user_id" => (

@@ -115,6 +115,8 @@ async fn a_tenant_made_from_the_command_line_can_call_the_api() {
             &[
                 "--time-zone",
                 "Asia/Makassar",
+                "--locale",
+                "en",
                 "--admin-user-id",
                 &given.to_string(),
             ],
@@ -123,16 +125,17 @@ async fn a_tenant_made_from_the_command_line_can_call_the_api() {
     assert!(out.status.success(), "{}", stderr(&out));
     let second: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(second["user_id"], given.to_string());
-    let zones: Vec<(String, String)> =
-        sqlx::query_as("select slug, time_zone from tenants order by slug")
+    let zones: Vec<(String, String, String)> =
+        sqlx::query_as("select slug, time_zone, locale from tenants order by slug")
             .fetch_all(&db.owner)
             .await
             .unwrap();
+    let row = |s: &str, z: &str, l: &str| (s.to_owned(), z.to_owned(), l.to_owned());
     assert_eq!(
         zones,
         [
-            ("contoh".to_owned(), "Asia/Jakarta".to_owned()),
-            ("contoh-timur".to_owned(), "Asia/Makassar".to_owned())
+            row("contoh", "Asia/Jakarta", "id"),
+            row("contoh-timur", "Asia/Makassar", "en")
         ]
     );
 }
@@ -150,6 +153,13 @@ async fn bad_input_is_refused_naming_its_flag_with_nothing_half_written() {
             "a@nowhere.test",
             vec!["--time-zone", "Mars/Olympus"],
             "--time-zone",
+        ),
+        (
+            "nowhere",
+            "Nowhere",
+            "a@nowhere.test",
+            vec!["--locale", "fr"],
+            "--locale",
         ),
         ("Not A Slug", "Not", "a@nowhere.test", vec![], "--slug"),
         (
