@@ -5,15 +5,7 @@
 -- alternating (digest first in odd rounds). Prints one row: the medians
 -- in ms and their ratio. psql variables: tenant, rounds.
 \set ON_ERROR_STOP on
-create function pg_temp.ms(q text) returns double precision
-language plpgsql as $$
-declare
-  t0 timestamptz := clock_timestamp();
-begin
-  execute q;
-  return extract(epoch from clock_timestamp() - t0) * 1000;
-end
-$$;
+\ir timing.sql
 
 create temporary table plain (n int, q text);
 insert into plain values
@@ -70,7 +62,6 @@ update plain set q = replace(q, '@T', :'tenant');
 -- v_kpi_actual_vs_target reads the tenant from the claims.
 select set_config('request.jwt.claims', json_build_object('tenant_id', :'tenant')::text, false) \gset
 
-create temporary table times (round int, what text, ms double precision);
 do $$
 declare
   r int;

@@ -4,16 +4,7 @@
 -- day), written to a temporary table; :rounds rounds alternating. Prints
 -- the medians in ms, their ratio and the customers scored.
 \set ON_ERROR_STOP on
-create function pg_temp.ms(q text) returns double precision
-language plpgsql as $$
-declare
-  t0 timestamptz := clock_timestamp();
-begin
-  execute q;
-  return extract(epoch from clock_timestamp() - t0) * 1000;
-end
-$$;
-create temporary table times (round int, what text, ms double precision);
+\ir timing.sql
 do $$
 declare
   t text := current_setting('bench.tenant');
