@@ -16,6 +16,7 @@ use axum::http::request::Parts;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::api_keys::KeyAuth;
 use crate::error::ApiError;
 pub use crate::jwt::{issue_token, AuthError, JwtVerifier};
 
@@ -45,8 +46,11 @@ impl From<AuthError> for ApiError {
 }
 
 /// Builds a caller from verified claims: `sub` and `tenant_id` are UUIDs.
-/// Any `app_role` claim is left to the database, which ignores it.
-pub fn caller_from_claims(claims: Map<String, Value>) -> Result<Caller, AuthError> {
+/// Any `app_role` claim is left to the database, which ignores it. A
+/// `principal` claim is dropped: only the BFF says a caller is an API key
+/// (and the database refuses a key's principal without it).
+pub fn caller_from_claims(mut claims: Map<String, Value>) -> Result<Caller, AuthError> {
+    claims.remove("principal");
     let uuid = |k: &'static str| {
         claims
             .get(k)
@@ -85,13 +89,27 @@ impl<S> FromRequestParts<S> for Caller
 where
     S: Send + Sync,
     Verifier: FromRef<S>,
+    KeyAuth: FromRef<S>,
 {
     type Rejection = ApiError;
 
+    /// A user's token (a JWT), or on /api/v1 an API key (`bz_live_…`),
+    /// whose caller is the key's principal (see [`crate::api_keys`]).
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
-        let verifier = Verifier::from_ref(state);
-        let mut caller = Caller::from_token(&verifier, token).await?;
+        let mut caller = if crate::api_keys::is_api_key(token) {
+            let (tenant_id, user_id, claims) =
+                KeyAuth::from_ref(state).claims(parts, token).await?;
+            Caller {
+                user_id,
+                tenant_id,
+                claims,
+                request_id: None,
+            }
+        } else {
+            let verifier = Verifier::from_ref(state);
+            Caller::from_token(&verifier, token).await?
+        };
         caller.request_id = parts
             .extensions
             .get::<tower_http::request_id::RequestId>()

@@ -98,6 +98,8 @@ pub struct Settings {
     /// The knowledge base's embedding model; None: no knowledge-base
     /// search or answers on this server.
     pub kb_model_dir: Option<std::path::PathBuf>,
+    /// Reverse proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: crate::api_keys::client_ip::TrustedProxies,
 }
 
 /// Trace export (the standard OpenTelemetry variables).
@@ -210,6 +212,13 @@ pub struct ServeArgs {
     /// installs it). Unset, /api/kb/search and /api/kb/ask answer 503.
     #[arg(long, env = "BIZOS_KB_MODEL_DIR")]
     pub kb_model_dir: Option<std::path::PathBuf>,
+
+    /// Reverse proxies in front of the BFF (comma-separated addresses or
+    /// CIDR blocks). A request from one of them is taken to come from the
+    /// right-most untrusted address of X-Forwarded-For (the allowed IPs of
+    /// API keys are checked against it). Unset: the connection's peer.
+    #[arg(long, env = "BIZOS_TRUSTED_PROXIES", default_value = "", value_parser = var(crate::api_keys::client_ip::parse))]
+    pub trusted_proxies: crate::api_keys::client_ip::TrustedProxies,
 }
 
 /// Where uploaded files live: the variables `bizos serve` (which stores
@@ -322,6 +331,7 @@ impl TryFrom<ServeArgs> for Settings {
             },
             llm,
             kb_model_dir: a.kb_model_dir,
+            trusted_proxies: a.trusted_proxies,
         })
     }
 }

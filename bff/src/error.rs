@@ -250,6 +250,11 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
     let constraint = db.constraint();
     let table = db.table();
     let column = pg.and_then(|e| e.column()).map(str::to_owned);
+    // An API key that is unknown, revoked or expired: the credential is
+    // the problem (api_key_authenticate, authenticate_request).
+    if matches!(code.as_ref(), "ZA010" | "ZA011" | "ZA012") {
+        return ApiError::Unauthorized(db.message().to_owned());
+    }
     if let Some((code, message)) = refusal(&code) {
         return ApiError::Refused {
             code,
@@ -352,6 +357,10 @@ pub fn refusal(sqlstate: &str) -> Option<(&'static str, &'static str)> {
         "ZA001" => ("no_profile", "this user has no profile in this tenant"),
         "ZA002" => ("user_inactive", "this user is deactivated"),
         "ZA003" => ("tenant_suspended", "this organisation is suspended"),
+        "ZA013" => (
+            "api_key_ip_not_allowed",
+            "this API key may not be used from this address",
+        ),
         "25006" => (
             "tenant_read_only",
             "this organisation is read-only right now: nothing can be changed",

@@ -2,6 +2,7 @@
 //! their claims. Business rules live in the database; this crate moves
 //! requests, files and messages.
 
+pub mod api_keys;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -822,6 +822,8 @@ closed_sets! {
     EntrySource, fold = Upper, vocabularies = ["kpi_entry_sources"];
     /// An app role of a profile (what it may do is role_permissions).
     AppRole, fold = Lower, vocabularies = ["app_roles"];
+    /// A scope of an API key (what it allows: api_scope_permissions).
+    ApiScope, fold = Exact, vocabularies = ["api_scopes"];
     /// The kind of a background job (what its handler does).
     JobKind, fold = Exact, vocabularies = ["job_kinds"];
     /// The state of a background job.

@@ -104,6 +104,7 @@ impl Application {
                 ),
                 None => None,
             },
+            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
         };
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen)
@@ -151,7 +152,12 @@ impl Application {
         });
         tracing::info!(addr = %self.listener.local_addr()?, "bizos BFF listening");
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        let server = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
             signal.await;
             tracing::info!("shutting down; draining requests");
             let _ = stopped_tx.send(());
@@ -212,7 +218,12 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         });
 
     let timeout = |limit| TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limit);
-    let (api, uploads, doc) = routes::all(&state.vocabulary);
+    let routes::Api {
+        json: api,
+        uploads,
+        document: doc,
+        scopes,
+    } = routes::all(&state.vocabulary);
 
     // JSON routes: a small body limit. Upload routes stream their files and
     // check each bucket's limit themselves, under BIZOS_UPLOAD_MAX_BYTES.
@@ -229,13 +240,14 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         ))
         .layer(timeout(settings.upload_timeout));
 
-    json_routes
+    let served = json_routes
         .merge(upload_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
         .layer(axum::Extension(Arc::new(doc)))
+        .layer(axum::Extension(Arc::new(scopes)))
         .layer(axum::middleware::map_response(json_errors))
         .layer(
             ServiceBuilder::new()
@@ -243,7 +255,35 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
-        )
+        );
+    // /api/v1/<path> is /api/<path>: rewritten before the routes above
+    // match (a Router's own layers run after its routing), and marked as
+    // the surface that accepts API keys.
+    Router::new()
+        .fallback_service(served)
+        .layer(axum::middleware::map_request(api_v1))
+}
+
+/// The stable, versioned public surface: `/api/v1/<path>` serves the route
+/// `/api/<path>`, for user tokens and API keys alike.
+async fn api_v1(mut req: axum::extract::Request) -> axum::extract::Request {
+    let Some(rest) = req.uri().path().strip_prefix("/api/v1/") else {
+        return req;
+    };
+    let path_and_query = match req.uri().query() {
+        Some(q) => format!("/api/{rest}?{q}"),
+        None => format!("/api/{rest}"),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    match path_and_query.parse() {
+        Ok(pq) => parts.path_and_query = Some(pq),
+        Err(_) => return req,
+    }
+    if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
+        req.extensions_mut().insert(crate::api_keys::ApiV1);
+    }
+    req
 }
 
 /// The longest `x-request-id` a client may choose.

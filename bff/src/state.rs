@@ -32,6 +32,9 @@ pub struct AppState {
     /// The knowledge base's embedder (BIZOS_KB_MODEL_DIR); None: the
     /// knowledge-base search and answers are unavailable on this server.
     pub kb_embedder: Option<Arc<crate::kb::embed::Embedder>>,
+    /// Reverse proxies whose X-Forwarded-For is believed (the client
+    /// address API keys' allowed IPs are checked against).
+    pub trusted_proxies: Arc<crate::api_keys::client_ip::TrustedProxies>,
 }
 
 impl AppState {

@@ -19,11 +19,14 @@ $$;
 select pin_search_path('owns_customer(uuid)');
 grant execute on function owns_customer(uuid) to bizos_authenticated;
 
--- Roles that see every CRM row of their tenant.
+-- Callers who see every CRM row of their tenant: the CRM's managing roles
+-- and holders of crm.read_all (API keys with a leads scope, or a role the
+-- tenant granted it).
 create or replace function sees_all_crm() returns boolean
 language sql stable
 as $$
   select (select bizos.app_role()) in ('super_admin', 'director', 'marketing_manager')
+         or (select has_permission('crm.read_all'))
 $$;
 select pin_search_path('sees_all_crm()');
 grant execute on function sees_all_crm() to bizos_authenticated;

@@ -64,6 +64,7 @@ as $$
     ('super_admin', 'digest.read'), ('director', 'digest.read'),
     ('super_admin', 'sop.manage'), ('finance', 'sop.manage'),
     ('super_admin', 'rfm.manage'), ('marketing_manager', 'rfm.manage'),
+    ('super_admin', 'api_key.manage'),
     ('marketing_manager', 'lead.create'), ('marketing_manager', 'lead.update'), ('marketing_manager', 'lead.assign'),
     ('marketing_manager', 'marketing.write'), ('marketing_manager', 'activity.create'),
     ('marketing_manager', 'ticket.create'), ('marketing_manager', 'ticket.message'),
@@ -112,15 +113,39 @@ end
 $$;
 
 -- May the caller do `permission`? (RLS decides which rows; this decides
--- which actions: 403 instead of invisible.)
+-- which actions: 403 instead of invisible.) A person has the permissions of
+-- their role in their tenant (role_permissions); an API key's principal
+-- (app role integration) has those of its scopes, and nothing else.
+--
+-- The key's scopes are read by key_scope_permits, as the owner: the
+-- policies of api_key_scopes ask has_permission themselves.
+create or replace function key_scope_permits(permission text) returns boolean
+language sql stable
+security definer
+as $$
+  select exists (
+    select 1 from api_key_scopes s
+      join api_scope_permissions p on p.scope = s.scope
+     where s.tenant_id = bizos.tenant_id()
+       and s.key_id = bizos.uid()
+       and p.permission = key_scope_permits.permission)
+$$;
+select pin_search_path('key_scope_permits(text)');
+revoke execute on function key_scope_permits(text) from public;
+grant execute on function key_scope_permits(text) to bizos_authenticated;
+comment on function key_scope_permits(text) is
+  'Do the scopes of the calling API key (its principal: bizos.uid()) allow `permission`? Reads only the caller''s own key.';
+
 create or replace function has_permission(permission text) returns boolean
 language sql stable
 as $$
-  select exists (
-    select 1 from role_permissions r
-     where r.tenant_id = (select bizos.tenant_id())
-       and r.app_role = (select bizos.app_role())
-       and r.permission = has_permission.permission)
+  select case when (select bizos.app_role()) = 'integration' then key_scope_permits(has_permission.permission)
+         else exists (
+           select 1 from role_permissions r
+            where r.tenant_id = (select bizos.tenant_id())
+              and r.app_role = (select bizos.app_role())
+              and r.permission = has_permission.permission)
+         end
 $$;
 select pin_search_path('has_permission(text)');
 grant execute on function has_permission(text)
@@ -289,6 +314,7 @@ declare
   v_role text;
   v_active boolean;
   v_status text;
+  v_key_problem text;
 begin
   -- The role setting is the request's, not this function's owner: it is
   -- bizos_authenticated only when the caller switched to it first.
@@ -309,6 +335,24 @@ begin
   if not found then
     raise exception using errcode = 'ZA001',
       message = 'this user has no profile in this tenant';
+  end if;
+  -- An API key's principal comes only with the BFF's claim of a verified
+  -- key (principal = api_key), and such a claim only with a key's
+  -- principal; the key must still be valid now (it may have been revoked
+  -- or have expired since the BFF looked it up).
+  if (v_role = 'integration') is distinct from (bizos.claims() ->> 'principal' is not distinct from 'api_key') then
+    raise exception using errcode = 'ZA001',
+      message = 'this token does not name a principal of its kind in this tenant';
+  end if;
+  if v_role = 'integration' then
+    select case when k.revoked_at is not null then 'ZA011' when k.expires_at <= now() then 'ZA012' end
+      into v_key_problem
+      from api_keys k where k.tenant_id = v_tenant and k.key_id = v_user;
+    if v_key_problem = 'ZA011' then
+      raise exception using errcode = 'ZA011', message = 'this API key is revoked';
+    elsif v_key_problem = 'ZA012' then
+      raise exception using errcode = 'ZA012', message = 'this API key has expired';
+    end if;
   end if;
   if not v_active then
     raise exception using errcode = 'ZA002',

@@ -269,12 +269,18 @@ pub fn tenant_today() -> chrono::NaiveDate {
 
 /// A caller as the BFF would build it from a verified token whose
 /// `app_role` claim is `role` (the database uses the profile's role).
+/// For role `integration` the caller is an API key's principal, with the
+/// claim only the BFF gives a verified key.
 pub fn caller(tenant: Uuid, user: Uuid, role: &str) -> Caller {
     let claims = serde_json::json!({"sub": user, "tenant_id": tenant, "app_role": role, "exp": 4_102_444_800_i64});
-    match claims {
+    let mut caller = match claims {
         serde_json::Value::Object(map) => caller_from_claims(map).expect("valid test claims"),
         _ => unreachable!(),
+    };
+    if role == "integration" {
+        caller.claims["principal"] = serde_json::json!("api_key");
     }
+    caller
 }
 
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret!";

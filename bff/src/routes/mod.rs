@@ -2,6 +2,7 @@
 //! it takes files, `upload_router()` (their own body limit and timeout).
 
 pub mod ai;
+pub mod api_keys;
 pub mod digest;
 pub mod files;
 pub mod health;
@@ -25,6 +26,7 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::api_keys::scopes::RouteScopes;
 use crate::state::AppState;
 use crate::vocabulary::Vocabulary;
 
@@ -48,6 +50,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(digest::router())
         .merge(precheck::router())
         .merge(rfm::router())
+        .merge(api_keys::router())
 }
 
 /// The routes that take file uploads.
@@ -60,19 +63,34 @@ pub fn uploads() -> OpenApiRouter<AppState> {
         .merge(kb::upload_router())
 }
 
-/// The JSON routes, the upload routes and the finished OpenAPI document
-/// (with the error responses every operation can give, and the terms of
-/// the database's vocabulary as the enums of its closed sets).
-pub fn all(vocabulary: &Vocabulary) -> (Router<AppState>, Router<AppState>, Document) {
-    let (api, mut doc) = api().split_for_parts();
+/// Everything the server serves: the JSON routes, the upload routes, the
+/// finished OpenAPI document (with the error responses every operation can
+/// give, the terms of the database's vocabulary as the enums of its closed
+/// sets, and the scope API keys need on each operation) and those scopes.
+pub struct Api {
+    pub json: Router<AppState>,
+    pub uploads: Router<AppState>,
+    pub document: Document,
+    pub scopes: RouteScopes,
+}
+
+pub fn all(vocabulary: &Vocabulary) -> Api {
+    let (json, mut doc) = api().split_for_parts();
     let (uploads, upload_doc) = uploads().split_for_parts();
     doc.merge(upload_doc);
     openapi::add_common_errors_to_all(&mut doc);
-    (api, uploads, vocabulary.fill_document(doc))
+    let mut document = vocabulary.fill_document(doc);
+    let scopes = RouteScopes::apply(&mut document, vocabulary);
+    Api {
+        json,
+        uploads,
+        document,
+        scopes,
+    }
 }
 
 /// The OpenAPI document as served at /openapi.json by a server that read
 /// this vocabulary.
 pub fn document(vocabulary: &Vocabulary) -> Document {
-    all(vocabulary).2
+    all(vocabulary).document
 }

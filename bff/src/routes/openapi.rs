@@ -25,7 +25,10 @@ use crate::state::AppState;
         Request bodies are strict: unknown keys, wrong JSON types, NUL characters (\\u0000), strings over their \
         limit and values outside a closed set are refused with 422 and `field` set to the JSON path \
         (`company_name`, `rfq.origin`, `evidence[2]`; `body` for the body as a whole); a body that is not \
-        JSON is 400 with `field` = the path reached or `body`; a body without content-type application/json is 415."),
+        JSON is 400 with `field` = the path reached or `body`; a body without content-type application/json is 415. \
+        /api/v1/<path> serves every /api/<path> operation: the stable, versioned surface for integrations, which \
+        takes a user's token or an API key (`Authorization: Bearer bz_live_…`); a key may call the operations \
+        whose `api_key` security requirement names one of its scopes (403 insufficient_scope otherwise)."),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     // LlmFeature: the closed set of the AI routes' `feature` fields, listed
@@ -45,6 +48,15 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("bz_live_… API key: on /api/v1 only; the requirement lists the scope the operation needs")
                     .build(),
             ),
         );
@@ -93,6 +105,11 @@ pub enum ErrorCode {
     TenantSuspended,
     /// 403: the tenant is read-only (reads work, writes are refused).
     TenantReadOnly,
+    /// 403: the API key's scopes do not cover the operation, or the
+    /// operation is not available to API keys.
+    InsufficientScope,
+    /// 403: the API key may not be used from the request's address.
+    ApiKeyIpNotAllowed,
     /// 404: no such record, or not visible to the caller.
     NotFound,
     /// 405

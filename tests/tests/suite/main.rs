@@ -9,6 +9,7 @@
 //! (settings go through `spawn_app_with`).
 
 mod analytics;
+mod api_keys;
 mod audit_coverage;
 mod auth;
 mod cli_tenant;

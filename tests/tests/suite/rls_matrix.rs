@@ -52,13 +52,17 @@ async fn user_of(db: &TestDb, tenant: Uuid, role: &str) -> Caller {
     caller(tenant, user, role)
 }
 
-/// Tables of the business schema under RLS that carry tenant_id.
+/// Tables of the business schema under RLS that carry tenant_id and that
+/// request roles have some privilege on (one they have none on, such as
+/// api_key_lookup, is out of every request's reach: security_catalog
+/// checks the privileges).
 async fn tenant_tables(db: &TestDb) -> Vec<String> {
     sqlx::query_scalar(
         "select c.relname::text from pg_class c
            join pg_namespace n on n.oid = c.relnamespace and n.nspname = 'public'
           where c.relkind = 'r' and c.relrowsecurity
             and exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'tenant_id')
+            and has_table_privilege('bizos_authenticated', c.oid, 'SELECT, INSERT, UPDATE, DELETE')
           order by 1",
     )
     .fetch_all(&db.owner)
@@ -138,6 +142,18 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
              -- A manual activity of the probing salesperson (users edit their own).
              insert into sales_activities (tenant_id, owner_user_id, activity_type, source, summary, created_by)
              values (t, u, 'call', 'manual', 'Fixture call', u);
+           end if;
+           if not exists (select 1 from api_keys where tenant_id = t) then
+             -- An API key (and so an active principal of the integration
+             -- role), made as its super admin would, and its use.
+             perform set_config('request.jwt.claims', json_build_object(
+               'sub', (select user_id from profiles where tenant_id = t and app_role = 'super_admin' and active limit 1),
+               'tenant_id', t, 'app_role', 'super_admin')::text, true);
+             perform api_key_create('{{\"name\": \"fixture\", \"scopes\": [\"leads:read\", \"tickets:write\"]}}',
+                                    sha256(convert_to(t::text, 'UTF8')), 'bz_live_fixture0');
+             perform set_config('request.jwt.claims', '', true);
+             insert into api_key_usage (tenant_id, key_id, last_used_at)
+             select tenant_id, key_id, now() from api_keys where tenant_id = t;
            end if;
            if not exists (select 1 from business_calendars where tenant_id = t) then
              insert into business_calendars (tenant_id) values (t);
@@ -853,6 +869,10 @@ async fn directors_read_everything_and_write_nothing() {
             "llm_tenant_keys",
             // Chunks being ingested: read by the document's managers.
             "kb_chunk_staging",
+            // The tenant's API keys: read by their managers (api_key.manage).
+            "api_keys",
+            "api_key_scopes",
+            "api_key_usage",
         ]
         .contains(&name.as_str());
         if !own_only {

@@ -104,7 +104,7 @@ async fn the_documents_enums_are_the_vocabulary_view() {
             .fetch_all(&db.owner)
             .await
             .unwrap();
-    assert_eq!(all.len(), 20, "{all:?}");
+    assert_eq!(all.len(), 21, "{all:?}");
     for v in &all {
         assert!(used.contains(v), "{v} is no field's vocabulary");
     }
@@ -356,6 +356,16 @@ async fn a_term_removed_after_the_bff_started_is_refused_by_the_database() {
 async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
     let db = TestDb::new().await;
     let (tenant, _) = db.seed_demo_tenants().await;
+    // An API key with a scope (as a super admin makes one).
+    sqlx::raw_sql(&format!(
+        "select set_config('request.jwt.claims', json_build_object('tenant_id', '{tenant}'::uuid, 'app_role', 'super_admin',
+                'sub', (select user_id from profiles where tenant_id = '{tenant}' and app_role = 'super_admin' limit 1))::text, false);
+         select api_key_create('{{\"name\": \"probe\", \"scopes\": [\"leads:read\"]}}', sha256('probe'), 'bz_live_probe000');
+         select set_config('request.jwt.claims', '', false);"
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
     // A background job (the demo has none).
     sqlx::query("select job_enqueue_for($1, 'idempotency.purge')")
         .bind(tenant)
@@ -432,6 +442,8 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
     assert_eq!(
         found,
         [
+            "api_key_scopes.scope",
+            "api_scope_permissions.scope",
             "invoices.status",
             "jobs.kind",
             "jobs.status",

@@ -1670,6 +1670,70 @@ async fn every_response_matches_the_document() {
         .await;
     assert_eq!(status, 403, "digest.read");
 
+    // API keys (issue 19).
+    let (status, api_key) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::POST,
+            "/api/api-keys",
+            "/api/api-keys",
+            Body::Json(
+                json!({"name": "contract", "scopes": ["leads:read"], "allowed_ips": ["127.0.0.1"],
+                              "expires_at": "2099-01-01T00:00:00Z"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{api_key}");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/api-keys",
+            "/api/api-keys",
+            Body::Json(json!({"name": "contract", "scopes": ["leads:read"]})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, api_keys) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::GET,
+            "/api/api-keys",
+            "/api/api-keys",
+            Body::None,
+        )
+        .await;
+    assert_eq!(
+        (status, api_keys["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{api_keys}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::POST,
+            "/api/api-keys/{id}/revoke",
+            &format!("/api/api-keys/{}/revoke", s(&api_key, "key_id")),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::POST,
+            "/api/api-keys/{id}/revoke",
+            &format!("/api/api-keys/{}/revoke", Uuid::new_v4()),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
     c.finish();
 }
 

@@ -1,0 +1,208 @@
+//! API keys (issue 19, B2B-8): the secret a machine sends instead of a
+//! user's token, on `/api/v1` only.
+//!
+//! A key is `bz_live_` + 43 characters of base64url (32 random bytes from
+//! the operating system's generator, through ring). The database stores
+//! only its SHA-256 (a 256-bit random token needs no slow password hash:
+//! there is nothing to guess) and the first 16 characters to tell keys
+//! apart; the secret is in the response that creates the key and nowhere
+//! else, neither in the database nor in logs nor in the stored response of
+//! an idempotent replay.
+//!
+//! On a request the BFF hashes the token and asks the database
+//! (`api_key_authenticate`, migration V35) for its tenant, key id and
+//! scopes, refusing unknown, revoked and expired keys and client addresses
+//! outside its allowed IPs. The caller is then the key's principal (a
+//! profile with app role `integration`), whose permissions the database
+//! takes from the scopes ([`scopes`] refuses, earlier and with a clearer
+//! message, a route outside them).
+
+pub mod client_ip;
+pub mod scopes;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, MatchedPath};
+use axum::http::request::Parts;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ring::rand::{SecureRandom, SystemRandom};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::{ApiError, Result};
+use crate::state::AppState;
+use client_ip::TrustedProxies;
+use scopes::{Access, RouteScopes};
+
+/// What every key starts with.
+pub const PREFIX: &str = "bz_live_";
+/// Random bytes of a key.
+const SECRET_BYTES: usize = 32;
+/// Characters of a key shown in lists: the prefix and 8 of the random ones.
+const DISPLAY_CHARS: usize = PREFIX.len() + 8;
+
+/// A new key's token, to be shown once.
+pub struct NewKey {
+    pub token: String,
+}
+
+impl NewKey {
+    pub fn generate() -> Result<NewKey> {
+        let mut bytes = [0u8; SECRET_BYTES];
+        SystemRandom::new().fill(&mut bytes).map_err(|_| {
+            ApiError::Internal(anyhow::anyhow!("the system random generator failed"))
+        })?;
+        Ok(NewKey {
+            token: format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)),
+        })
+    }
+
+    /// The part of the token lists show.
+    pub fn display_prefix(&self) -> &str {
+        &self.token[..DISPLAY_CHARS]
+    }
+
+    pub fn hash(&self) -> [u8; 32] {
+        hash(&self.token)
+    }
+}
+
+/// SHA-256 of a token, as the database stores it.
+pub fn hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Whether a bearer credential is an API key rather than a JWT (a JWT is
+/// three base64url parts joined by dots and starts with `ey`).
+pub fn is_api_key(credential: &str) -> bool {
+    credential.starts_with("bz_")
+}
+
+/// The key a request presents, as the database knows it.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub tenant_id: Uuid,
+    pub key_id: Uuid,
+    pub scopes: Vec<String>,
+}
+
+/// Looks the key up by its hash (the BFF's login: the request has no
+/// tenant yet). Refusals come back as [`ApiError::Refused`] (401, or 403
+/// for an address outside the allowed IPs).
+pub async fn authenticate(pool: &PgPool, token: &str, client: Option<IpAddr>) -> Result<Key> {
+    let row: (Uuid, Uuid, Vec<String>) = crate::telemetry::db_call("api_key_authenticate", async {
+        sqlx::query_as("select tenant_id, key_id, scopes from api_key_authenticate($1, $2::inet)")
+            .bind(hash(token).as_slice())
+            .bind(client.map(|ip| ip.to_string()))
+            .fetch_one(pool)
+            .await
+            .map_err(ApiError::from)
+    })
+    .await?;
+    Ok(Key {
+        tenant_id: row.0,
+        key_id: row.1,
+        scopes: row.2,
+    })
+}
+
+/// A request under `/api/v1` (the rewrite in [`crate::startup`] marks it):
+/// the surface that accepts API keys.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiV1;
+
+/// What the [`crate::auth::Caller`] extractor needs to accept a key.
+#[derive(Clone)]
+pub struct KeyAuth {
+    pub pool: PgPool,
+    pub proxies: Arc<TrustedProxies>,
+}
+
+impl FromRef<AppState> for KeyAuth {
+    fn from_ref(state: &AppState) -> Self {
+        KeyAuth {
+            pool: state.pool.clone(),
+            proxies: state.trusted_proxies.clone(),
+        }
+    }
+}
+
+impl KeyAuth {
+    /// The key of a request and the claims its principal acts with: on
+    /// /api/v1 only, on a route its scopes allow.
+    pub async fn claims(
+        &self,
+        parts: &Parts,
+        token: &str,
+    ) -> Result<(Uuid, Uuid, serde_json::Value)> {
+        if parts.extensions.get::<ApiV1>().is_none() {
+            return Err(ApiError::Unauthorized(
+                "API keys are accepted on /api/v1 only (this is the web client's /api)".into(),
+            ));
+        }
+        let key = authenticate(&self.pool, token, self.proxies.client(parts)).await?;
+        let template = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str)
+            .unwrap_or_default();
+        let routes = parts.extensions.get::<Arc<RouteScopes>>();
+        match routes.map(|r| r.access(parts.method.as_str(), template)) {
+            Some(Access::Needs(scope)) if key.scopes.iter().any(|s| s == scope) => {}
+            Some(Access::Needs(scope)) => {
+                return Err(ApiError::Refused {
+                    code: "insufficient_scope",
+                    message: format!(
+                        "this API key lacks the scope {scope} (it has: {})",
+                        key.scopes.join(", ")
+                    ),
+                })
+            }
+            _ => {
+                return Err(ApiError::Refused {
+                    code: "insufficient_scope",
+                    message: "this route is not available to API keys".into(),
+                })
+            }
+        }
+        let claims = serde_json::json!({
+            "sub": key.key_id,
+            "tenant_id": key.tenant_id,
+            "principal": "api_key",
+        });
+        Ok((key.tenant_id, key.key_id, claims))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_the_prefix_and_43_base64url_characters() {
+        let a = NewKey::generate().unwrap();
+        let b = NewKey::generate().unwrap();
+        assert_ne!(a.token, b.token);
+        assert!(a.token.starts_with(PREFIX));
+        let random = &a.token[PREFIX.len()..];
+        assert_eq!(random.len(), 43);
+        assert!(random
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_eq!(a.display_prefix(), &a.token[..16]);
+        assert!(is_api_key(&a.token));
+        assert!(!is_api_key("eyJhbGciOiJIUzI1NiJ9.e30.x"));
+    }
+
+    #[test]
+    fn the_hash_is_sha256_of_the_whole_token() {
+        // echo -n bz_live_x | sha256sum
+        assert_eq!(
+            hex::encode(hash("bz_live_x")),
+            "3d55c5b2d409377f26cfc6620c6492d9f016c45068b6c6b34019e4f16c6c43c1"
+        );
+    }
+}
