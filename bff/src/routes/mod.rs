@@ -1,7 +1,9 @@
 //! One module per resource; each exposes `router()` (JSON routes) and, when
 //! it takes files, `upload_router()` (their own body limit and timeout).
 
+pub mod admin;
 pub mod ai;
+pub mod audit;
 pub mod digest;
 pub mod files;
 pub mod health;
@@ -48,6 +50,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(digest::router())
         .merge(precheck::router())
         .merge(rfm::router())
+        .merge(admin::router())
+        .merge(audit::router())
 }
 
 /// The routes that take file uploads.

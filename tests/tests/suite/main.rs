@@ -8,7 +8,9 @@
 //! database of its own, never `std::env::set_var` or process-wide state
 //! (settings go through `spawn_app_with`).
 
+mod admin;
 mod analytics;
+mod audit_api;
 mod audit_coverage;
 mod auth;
 mod cli_tenant;
