@@ -40,9 +40,7 @@ use crate::db::begin_as;
 use crate::error::Result;
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
-use crate::payload::{
-    blank_is_none, AppRole, Change, DeptCode, Id, NonBlank, Patch, Permission,
-};
+use crate::payload::{blank_is_none, AppRole, Change, DeptCode, Id, NonBlank, Patch, Permission};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

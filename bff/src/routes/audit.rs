@@ -229,17 +229,16 @@ async fn list_entries(
 ) -> Result<Json<Value>> {
     let (limit, after) = page_args(&page)?;
     let mut tx = begin_as(&state.pool, &caller).await?;
-    let entries: Value =
-        sqlx::query_scalar("select audit_entries($1, $2, $3, $4, $5, $6, $7)")
-            .bind(f.table.as_deref())
-            .bind(f.record.as_deref())
-            .bind(f.actor)
-            .bind(f.from)
-            .bind(f.to)
-            .bind(after)
-            .bind(limit)
-            .fetch_one(&mut *tx)
-            .await?;
+    let entries: Value = sqlx::query_scalar("select audit_entries($1, $2, $3, $4, $5, $6, $7)")
+        .bind(f.table.as_deref())
+        .bind(f.record.as_deref())
+        .bind(f.actor)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(after)
+        .bind(limit)
+        .fetch_one(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(Json(entries))
 }

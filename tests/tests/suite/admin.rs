@@ -209,7 +209,12 @@ async fn an_invitation_creates_the_user_and_its_email_arrives() {
     assert_eq!(err(&body), ("invalid", Some("manager_user_id")), "{body}");
     assert_eq!(status, 422);
     assert_eq!(
-        count(&db, "select count(*) from profiles where email = $1", &other).await,
+        count(
+            &db,
+            "select count(*) from profiles where email = $1",
+            &other
+        )
+        .await,
         0
     );
     assert_eq!(
@@ -244,7 +249,9 @@ async fn an_invitation_refuses_bad_input_naming_the_field() {
         .execute(&db.owner)
         .await
         .unwrap();
-    let elsewhere = db.create_user(db.create_tenant("other").await, "sales_manager").await;
+    let elsewhere = db
+        .create_user(db.create_tenant("other").await, "sales_manager")
+        .await;
     let admin_email: String = sqlx::query_scalar("select email from profiles where user_id = $1")
         .bind(admin.user_id)
         .fetch_one(&db.owner)
@@ -274,22 +281,71 @@ async fn an_invitation_refuses_bad_input_naming_the_field() {
     };
     for (body, status, code, field) in [
         (without("email"), 422, "invalid", "email"),
-        (with("email", json!("not-an-address")), 422, "invalid", "email"),
-        (with("email", json!(admin_email.to_uppercase())), 409, "conflict", "email"),
+        (
+            with("email", json!("not-an-address")),
+            422,
+            "invalid",
+            "email",
+        ),
+        (
+            with("email", json!(admin_email.to_uppercase())),
+            409,
+            "conflict",
+            "email",
+        ),
         (without("full_name"), 422, "invalid", "full_name"),
         (with("full_name", json!("   ")), 422, "invalid", "full_name"),
-        (with("app_role", json!("janitor")), 422, "invalid", "app_role"),
+        (
+            with("app_role", json!("janitor")),
+            422,
+            "invalid",
+            "app_role",
+        ),
         (with("app_role", json!("ops")), 422, "invalid", "dept_code"),
-        (with("dept_code", json!("OPS JKT!")), 422, "invalid", "dept_code"),
-        (with("manager_user_id", json!(Uuid::new_v4())), 422, "invalid", "manager_user_id"),
-        (with("manager_user_id", json!(gone.user_id)), 422, "invalid", "manager_user_id"),
-        (with("manager_user_id", json!(elsewhere.user_id)), 422, "invalid", "manager_user_id"),
-        (with("manager_user_id", json!("nope")), 422, "invalid", "manager_user_id"),
-        (with("user_id", json!(admin.user_id)), 409, "conflict", "user_id"),
+        (
+            with("dept_code", json!("OPS JKT!")),
+            422,
+            "invalid",
+            "dept_code",
+        ),
+        (
+            with("manager_user_id", json!(Uuid::new_v4())),
+            422,
+            "invalid",
+            "manager_user_id",
+        ),
+        (
+            with("manager_user_id", json!(gone.user_id)),
+            422,
+            "invalid",
+            "manager_user_id",
+        ),
+        (
+            with("manager_user_id", json!(elsewhere.user_id)),
+            422,
+            "invalid",
+            "manager_user_id",
+        ),
+        (
+            with("manager_user_id", json!("nope")),
+            422,
+            "invalid",
+            "manager_user_id",
+        ),
+        (
+            with("user_id", json!(admin.user_id)),
+            409,
+            "conflict",
+            "user_id",
+        ),
         (with("colour", json!("red")), 422, "invalid", "colour"),
     ] {
         let (got, res) = app.post_json(&admin, "/api/users", &body, None).await;
-        assert_eq!((got, err(&res)), (status, (code, Some(field))), "{body}: {res}");
+        assert_eq!(
+            (got, err(&res)),
+            (status, (code, Some(field))),
+            "{body}: {res}"
+        );
     }
     assert_eq!(profiles().await, before, "nothing written");
     let emails: i64 = sqlx::query_scalar("select count(*) from emails")
@@ -302,7 +358,11 @@ async fn an_invitation_refuses_bad_input_naming_the_field() {
     assert_eq!(status, 201, "{res}");
     let ops = json!({"email": address("ops"), "full_name": "Ops", "app_role": "ops", "dept_code": "ops-sby"});
     let (status, res) = app.post_json(&admin, "/api/users", &ops, None).await;
-    assert_eq!((status, &res["dept_code"]), (201, &json!("OPS-SBY")), "{res}");
+    assert_eq!(
+        (status, &res["dept_code"]),
+        (201, &json!("OPS-SBY")),
+        "{res}"
+    );
 }
 
 #[tokio::test]
@@ -321,7 +381,11 @@ async fn only_profile_managers_use_the_user_routes_and_an_override_makes_one() {
             (Method::GET, "/api/users".to_owned(), None),
             (Method::GET, target.clone(), None),
             (Method::POST, "/api/users".to_owned(), Some(invite())),
-            (Method::PATCH, target.clone(), Some(json!({"full_name": "Renamed"}))),
+            (
+                Method::PATCH,
+                target.clone(),
+                Some(json!({"full_name": "Renamed"})),
+            ),
             (Method::POST, format!("{target}/deactivate"), None),
             (Method::POST, format!("{target}/reactivate"), None),
         ]
@@ -329,7 +393,11 @@ async fn only_profile_managers_use_the_user_routes_and_an_override_makes_one() {
     for who in [&director, &seller] {
         for (method, path, body) in calls() {
             let (status, res) = send(&app, who, method.clone(), &path, body.as_ref()).await;
-            assert_eq!((status, err(&res).0), (403, "forbidden"), "{method} {path}: {res}");
+            assert_eq!(
+                (status, err(&res).0),
+                (403, "forbidden"),
+                "{method} {path}: {res}"
+            );
         }
     }
     // The super admin may (not vacuous).
@@ -355,9 +423,17 @@ async fn only_profile_managers_use_the_user_routes_and_an_override_makes_one() {
     // ... but not the super admin's powers.
     let admin_path = format!("/api/users/{}", admin.user_id);
     for (method, path, body) in [
-        (Method::PATCH, admin_path.clone(), Some(json!({"full_name": "X"}))),
+        (
+            Method::PATCH,
+            admin_path.clone(),
+            Some(json!({"full_name": "X"})),
+        ),
         (Method::POST, format!("{admin_path}/deactivate"), None),
-        (Method::PATCH, target.clone(), Some(json!({"app_role": "super_admin"}))),
+        (
+            Method::PATCH,
+            target.clone(),
+            Some(json!({"app_role": "super_admin"})),
+        ),
         (
             Method::POST,
             "/api/users".to_owned(),
@@ -365,7 +441,11 @@ async fn only_profile_managers_use_the_user_routes_and_an_override_makes_one() {
         ),
     ] {
         let (status, res) = send(&app, &director, method.clone(), &path, body.as_ref()).await;
-        assert_eq!((status, err(&res).0), (403, "forbidden"), "{method} {path}: {res}");
+        assert_eq!(
+            (status, err(&res).0),
+            (403, "forbidden"),
+            "{method} {path}: {res}"
+        );
     }
     // Revoked again: refused on the next request.
     let (status, res) = send(
@@ -390,37 +470,124 @@ async fn role_manager_and_department_changes_keep_the_rules() {
     let lead = db.create_user(tenant, "sales_manager").await;
     let seller = db.create_user(tenant, "salesperson").await;
     let gone = db.create_user(tenant, "sales_manager").await;
-    let elsewhere = db.create_user(db.create_tenant("other").await, "sales_manager").await;
+    let elsewhere = db
+        .create_user(db.create_tenant("other").await, "sales_manager")
+        .await;
     db.set_manager(&lead, &boss).await;
     db.set_manager(&seller, &lead).await;
     let app = spawn_app(&db).await;
     let path = |u: &Caller| format!("/api/users/{}", u.user_id);
     let (status, _) = app
-        .post_json(&admin, &format!("{}/deactivate", path(&gone)), &json!({}), None)
+        .post_json(
+            &admin,
+            &format!("{}/deactivate", path(&gone)),
+            &json!({}),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
 
     for (who, body, status, code, field) in [
         (&seller, json!({}), 422, "invalid", "payload"),
-        (&seller, json!({"manager_user_id": seller.user_id}), 422, "invalid", "manager_user_id"),
+        (
+            &seller,
+            json!({"manager_user_id": seller.user_id}),
+            422,
+            "invalid",
+            "manager_user_id",
+        ),
         // boss -> lead -> seller: the boss cannot report to either.
-        (&boss, json!({"manager_user_id": seller.user_id}), 422, "invalid", "manager_user_id"),
-        (&boss, json!({"manager_user_id": lead.user_id}), 422, "invalid", "manager_user_id"),
-        (&seller, json!({"manager_user_id": gone.user_id}), 422, "invalid", "manager_user_id"),
-        (&seller, json!({"manager_user_id": elsewhere.user_id}), 422, "invalid", "manager_user_id"),
-        (&seller, json!({"app_role": "ops"}), 422, "invalid", "dept_code"),
-        (&seller, json!({"app_role": "ops", "dept_code": "!"}), 422, "invalid", "dept_code"),
-        (&seller, json!({"app_role": null}), 422, "invalid", "app_role"),
-        (&seller, json!({"app_role": "janitor"}), 422, "invalid", "app_role"),
-        (&seller, json!({"full_name": " "}), 422, "invalid", "full_name"),
-        (&seller, json!({"email": "x@example.test"}), 422, "invalid", "email"),
-        (&admin, json!({"app_role": "director"}), 422, "invalid", "app_role"),
+        (
+            &boss,
+            json!({"manager_user_id": seller.user_id}),
+            422,
+            "invalid",
+            "manager_user_id",
+        ),
+        (
+            &boss,
+            json!({"manager_user_id": lead.user_id}),
+            422,
+            "invalid",
+            "manager_user_id",
+        ),
+        (
+            &seller,
+            json!({"manager_user_id": gone.user_id}),
+            422,
+            "invalid",
+            "manager_user_id",
+        ),
+        (
+            &seller,
+            json!({"manager_user_id": elsewhere.user_id}),
+            422,
+            "invalid",
+            "manager_user_id",
+        ),
+        (
+            &seller,
+            json!({"app_role": "ops"}),
+            422,
+            "invalid",
+            "dept_code",
+        ),
+        (
+            &seller,
+            json!({"app_role": "ops", "dept_code": "!"}),
+            422,
+            "invalid",
+            "dept_code",
+        ),
+        (
+            &seller,
+            json!({"app_role": null}),
+            422,
+            "invalid",
+            "app_role",
+        ),
+        (
+            &seller,
+            json!({"app_role": "janitor"}),
+            422,
+            "invalid",
+            "app_role",
+        ),
+        (
+            &seller,
+            json!({"full_name": " "}),
+            422,
+            "invalid",
+            "full_name",
+        ),
+        (
+            &seller,
+            json!({"email": "x@example.test"}),
+            422,
+            "invalid",
+            "email",
+        ),
+        (
+            &admin,
+            json!({"app_role": "director"}),
+            422,
+            "invalid",
+            "app_role",
+        ),
     ] {
         let (got, res) = app.patch_json(&admin, &path(who), &body).await;
-        assert_eq!((got, err(&res)), (status, (code, Some(field))), "{body}: {res}");
+        assert_eq!(
+            (got, err(&res)),
+            (status, (code, Some(field))),
+            "{body}: {res}"
+        );
     }
     let (status, res) = app
-        .patch_json(&admin, &format!("/api/users/{}", Uuid::new_v4()), &json!({"full_name": "X"}))
+        .patch_json(
+            &admin,
+            &format!("/api/users/{}", Uuid::new_v4()),
+            &json!({"full_name": "X"}),
+        )
         .await;
     assert_eq!((status, err(&res).0), (404, "not_found"), "{res}");
     let (status, _) = app
@@ -430,31 +597,64 @@ async fn role_manager_and_department_changes_keep_the_rules() {
 
     // The changes that keep the rules go through.
     let (status, res) = app
-        .patch_json(&admin, &path(&seller), &json!({"app_role": "OPS", "dept_code": " ops-sby "}))
+        .patch_json(
+            &admin,
+            &path(&seller),
+            &json!({"app_role": "OPS", "dept_code": " ops-sby "}),
+        )
         .await;
     assert_eq!(status, 200, "{res}");
-    assert_eq!((&res["app_role"], &res["dept_code"]), (&json!("ops"), &json!("OPS-SBY")));
+    assert_eq!(
+        (&res["app_role"], &res["dept_code"]),
+        (&json!("ops"), &json!("OPS-SBY"))
+    );
     let (status, res) = app
         .patch_json(&admin, &path(&seller), &json!({"dept_code": null}))
         .await;
-    assert_eq!((status, err(&res)), (422, ("invalid", Some("dept_code"))), "ops keep one: {res}");
+    assert_eq!(
+        (status, err(&res)),
+        (422, ("invalid", Some("dept_code"))),
+        "ops keep one: {res}"
+    );
     let (status, res) = app
-        .patch_json(&admin, &path(&lead), &json!({"manager_user_id": null, "full_name": "Lead Two"}))
+        .patch_json(
+            &admin,
+            &path(&lead),
+            &json!({"manager_user_id": null, "full_name": "Lead Two"}),
+        )
         .await;
     assert_eq!(status, 200, "{res}");
-    assert_eq!((&res["manager_user_id"], &res["full_name"]), (&Value::Null, &json!("Lead Two")));
+    assert_eq!(
+        (&res["manager_user_id"], &res["full_name"]),
+        (&Value::Null, &json!("Lead Two"))
+    );
     // Now boss no longer manages lead: lead may manage the boss.
     let (status, res) = app
-        .patch_json(&admin, &path(&boss), &json!({"manager_user_id": lead.user_id}))
+        .patch_json(
+            &admin,
+            &path(&boss),
+            &json!({"manager_user_id": lead.user_id}),
+        )
         .await;
-    assert_eq!((status, &res["manager_user_id"]), (200, &json!(lead.user_id)), "{res}");
+    assert_eq!(
+        (status, &res["manager_user_id"]),
+        (200, &json!(lead.user_id)),
+        "{res}"
+    );
     // The detail shows the role's permissions, the manager and the reports.
     let (status, detail) = app.get_json(&admin, &path(&lead)).await;
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["reports"], json!(2), "seller and boss: {detail}");
-    assert!(detail["permissions"].as_array().unwrap().contains(&json!("lead.assign")));
+    assert!(detail["permissions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("lead.assign")));
     let (status, detail) = app.get_json(&admin, &path(&boss)).await;
-    assert_eq!((status, &detail["manager"]["user_id"]), (200, &json!(lead.user_id)), "{detail}");
+    assert_eq!(
+        (status, &detail["manager"]["user_id"]),
+        (200, &json!(lead.user_id)),
+        "{detail}"
+    );
 
     // Another super admin may be demoted; the last one may not demote
     // themselves.
@@ -466,9 +666,16 @@ async fn role_manager_and_department_changes_keep_the_rules() {
     let (status, res) = app
         .patch_json(&admin, &path(&admin), &json!({"app_role": "director"}))
         .await;
-    assert_eq!((status, err(&res)), (422, ("invalid", Some("app_role"))), "{res}");
+    assert_eq!(
+        (status, err(&res)),
+        (422, ("invalid", Some("app_role"))),
+        "{res}"
+    );
     assert!(
-        res["error"]["message"].as_str().unwrap().contains("no active super admin"),
+        res["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no active super admin"),
         "{res}"
     );
     // With the second one promoted back, the first may step down.
@@ -479,7 +686,11 @@ async fn role_manager_and_department_changes_keep_the_rules() {
     let (status, res) = app
         .patch_json(&admin, &path(&admin), &json!({"app_role": "director"}))
         .await;
-    assert_eq!((status, &res["app_role"]), (200, &json!("director")), "{res}");
+    assert_eq!(
+        (status, &res["app_role"]),
+        (200, &json!("director")),
+        "{res}"
+    );
     // And is a director from their next request on.
     let (status, _) = app.get_json(&admin, "/api/users").await;
     assert_eq!(status, 403);
@@ -502,34 +713,67 @@ async fn a_deactivated_user_is_refused_on_the_next_request_with_a_live_token() {
     assert_eq!(get("/api/leads").await.0, 200);
 
     let (status, res) = app
-        .post_json(&admin, &format!("/api/users/{}/deactivate", alice.user_id), &json!({}), None)
+        .post_json(
+            &admin,
+            &format!("/api/users/{}/deactivate", alice.user_id),
+            &json!({}),
+            None,
+        )
         .await;
     assert_eq!((status, &res["active"]), (200, &json!(false)), "{res}");
     for path in ["/api/me", "/api/leads"] {
         let (status, body) = get(path).await;
-        assert_eq!((status, err(&body).0), (403, "user_inactive"), "{path}: {body}");
+        assert_eq!(
+            (status, err(&body).0),
+            (403, "user_inactive"),
+            "{path}: {body}"
+        );
     }
     // Deactivating again changes nothing and is no error.
     let (status, res) = app
-        .post_json(&admin, &format!("/api/users/{}/deactivate", alice.user_id), &json!({}), None)
+        .post_json(
+            &admin,
+            &format!("/api/users/{}/deactivate", alice.user_id),
+            &json!({}),
+            None,
+        )
         .await;
     assert_eq!((status, &res["active"]), (200, &json!(false)), "{res}");
 
     let (status, res) = app
-        .post_json(&admin, &format!("/api/users/{}/reactivate", alice.user_id), &json!({}), None)
+        .post_json(
+            &admin,
+            &format!("/api/users/{}/reactivate", alice.user_id),
+            &json!({}),
+            None,
+        )
         .await;
     assert_eq!((status, &res["active"]), (200, &json!(true)), "{res}");
     assert_eq!(get("/api/me").await.0, 200, "the same token works again");
 
     // The last active super admin cannot deactivate themselves.
     let (status, res) = app
-        .post_json(&admin, &format!("/api/users/{}/deactivate", admin.user_id), &json!({}), None)
+        .post_json(
+            &admin,
+            &format!("/api/users/{}/deactivate", admin.user_id),
+            &json!({}),
+            None,
+        )
         .await;
-    assert_eq!((status, err(&res)), (422, ("invalid", Some("user_id"))), "{res}");
+    assert_eq!(
+        (status, err(&res)),
+        (422, ("invalid", Some("user_id"))),
+        "{res}"
+    );
     let (status, _) = app.get_json(&admin, "/api/me").await;
     assert_eq!(status, 200);
     let (status, _) = app
-        .post_json(&admin, &format!("/api/users/{}/deactivate", Uuid::new_v4()), &json!({}), None)
+        .post_json(
+            &admin,
+            &format!("/api/users/{}/deactivate", Uuid::new_v4()),
+            &json!({}),
+            None,
+        )
         .await;
     assert_eq!(status, 404);
 }
@@ -558,52 +802,145 @@ async fn permission_overrides_take_effect_on_the_next_request() {
             .unwrap_or_else(|| panic!("no {name} in {roles}"))
     };
     let fin = role(&roles, "finance");
-    assert!(!fin["permissions"].as_array().unwrap().contains(&json!("audit.read")));
+    assert!(!fin["permissions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("audit.read")));
     assert_eq!((&fin["added"], &fin["removed"]), (&json!([]), &json!([])));
 
     let (status, _) = app.get_json(&finance, "/api/audit").await;
     assert_eq!(status, 403, "finance may not read the audit log");
     let (status, res) = app
-        .post_json(&admin, "/api/roles/Finance/permissions", &json!({"permission": "AUDIT.read"}), None)
+        .post_json(
+            &admin,
+            "/api/roles/Finance/permissions",
+            &json!({"permission": "AUDIT.read"}),
+            None,
+        )
         .await;
-    assert_eq!((status, &res["changed"], &res["added"]), (200, &json!(true), &json!(["audit.read"])), "{res}");
+    assert_eq!(
+        (status, &res["changed"], &res["added"]),
+        (200, &json!(true), &json!(["audit.read"])),
+        "{res}"
+    );
     let (status, res) = app.get_json(&finance, "/api/audit").await;
     assert_eq!(status, 200, "granted: the next request may: {res}");
     // Granting it again is no change and no error.
     let (status, res) = app
-        .post_json(&admin, "/api/roles/finance/permissions", &json!({"permission": "audit.read"}), None)
+        .post_json(
+            &admin,
+            "/api/roles/finance/permissions",
+            &json!({"permission": "audit.read"}),
+            None,
+        )
         .await;
     assert_eq!((status, &res["changed"]), (200, &json!(false)), "{res}");
 
     // A default revoked shows as removed; the director loses the log.
-    let (status, res) =
-        send(&app, &admin, Method::DELETE, "/api/roles/director/permissions/audit.read", None).await;
-    assert_eq!((status, &res["removed"]), (200, &json!(["audit.read"])), "{res}");
+    let (status, res) = send(
+        &app,
+        &admin,
+        Method::DELETE,
+        "/api/roles/director/permissions/audit.read",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &res["removed"]),
+        (200, &json!(["audit.read"])),
+        "{res}"
+    );
     let (status, _) = app.get_json(&director, "/api/audit").await;
     assert_eq!(status, 403);
     let (status, roles) = app.get_json(&admin, "/api/roles").await;
     assert_eq!(status, 200);
     assert_eq!(role(&roles, "finance")["added"], json!(["audit.read"]));
     assert_eq!(role(&roles, "director")["removed"], json!(["audit.read"]));
-    let (status, res) =
-        send(&app, &admin, Method::DELETE, "/api/roles/finance/permissions/audit.read", None).await;
+    let (status, res) = send(
+        &app,
+        &admin,
+        Method::DELETE,
+        "/api/roles/finance/permissions/audit.read",
+        None,
+    )
+    .await;
     assert_eq!((status, &res["changed"]), (200, &json!(true)), "{res}");
     let (status, _) = app.get_json(&finance, "/api/audit").await;
     assert_eq!(status, 403, "revoked: refused on the next request");
 
     // Bad input, named; the lock-out guard.
     for (method, path, body, status, code, field) in [
-        (Method::POST, "/api/roles/janitor/permissions", Some(json!({"permission": "audit.read"})), 422, "invalid", "role"),
-        (Method::POST, "/api/roles/finance/permissions", Some(json!({"permission": "audit.everything"})), 422, "invalid", "permission"),
-        (Method::POST, "/api/roles/finance/permissions", Some(json!({})), 422, "invalid", "permission"),
-        (Method::POST, "/api/roles/finance/permissions", Some(json!({"permission": "audit.read", "x": 1})), 422, "invalid", "x"),
-        (Method::DELETE, "/api/roles/finance/permissions/audit.everything", None, 422, "invalid", "permission"),
-        (Method::DELETE, "/api/roles/janitor/permissions/audit.read", None, 422, "invalid", "role"),
-        (Method::DELETE, "/api/roles/super_admin/permissions/profile.manage", None, 422, "invalid", "permission"),
-        (Method::DELETE, "/api/roles/super_admin/permissions/permission.manage", None, 422, "invalid", "permission"),
+        (
+            Method::POST,
+            "/api/roles/janitor/permissions",
+            Some(json!({"permission": "audit.read"})),
+            422,
+            "invalid",
+            "role",
+        ),
+        (
+            Method::POST,
+            "/api/roles/finance/permissions",
+            Some(json!({"permission": "audit.everything"})),
+            422,
+            "invalid",
+            "permission",
+        ),
+        (
+            Method::POST,
+            "/api/roles/finance/permissions",
+            Some(json!({})),
+            422,
+            "invalid",
+            "permission",
+        ),
+        (
+            Method::POST,
+            "/api/roles/finance/permissions",
+            Some(json!({"permission": "audit.read", "x": 1})),
+            422,
+            "invalid",
+            "x",
+        ),
+        (
+            Method::DELETE,
+            "/api/roles/finance/permissions/audit.everything",
+            None,
+            422,
+            "invalid",
+            "permission",
+        ),
+        (
+            Method::DELETE,
+            "/api/roles/janitor/permissions/audit.read",
+            None,
+            422,
+            "invalid",
+            "role",
+        ),
+        (
+            Method::DELETE,
+            "/api/roles/super_admin/permissions/profile.manage",
+            None,
+            422,
+            "invalid",
+            "permission",
+        ),
+        (
+            Method::DELETE,
+            "/api/roles/super_admin/permissions/permission.manage",
+            None,
+            422,
+            "invalid",
+            "permission",
+        ),
     ] {
         let (got, res) = send(&app, &admin, method.clone(), path, body.as_ref()).await;
-        assert_eq!((got, err(&res)), (status, (code, Some(field))), "{method} {path}: {res}");
+        assert_eq!(
+            (got, err(&res)),
+            (status, (code, Some(field))),
+            "{method} {path}: {res}"
+        );
     }
     let held: i64 = sqlx::query_scalar(
         "select count(*) from role_permissions where tenant_id = $1 and app_role = 'super_admin'
@@ -615,38 +952,82 @@ async fn permission_overrides_take_effect_on_the_next_request() {
     .unwrap();
     assert_eq!(held, 2, "the super admins keep administering the tenant");
     // Other permissions of super_admin may go (not vacuous).
-    let (status, _) =
-        send(&app, &admin, Method::DELETE, "/api/roles/super_admin/permissions/kb.manage", None).await;
+    let (status, _) = send(
+        &app,
+        &admin,
+        Method::DELETE,
+        "/api/roles/super_admin/permissions/kb.manage",
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
 
     // Without permission.manage: 403 on every role route.
     for (method, path, body) in [
         (Method::GET, "/api/roles", None),
-        (Method::POST, "/api/roles/finance/permissions", Some(json!({"permission": "audit.read"}))),
-        (Method::DELETE, "/api/roles/director/permissions/digest.read", None),
+        (
+            Method::POST,
+            "/api/roles/finance/permissions",
+            Some(json!({"permission": "audit.read"})),
+        ),
+        (
+            Method::DELETE,
+            "/api/roles/director/permissions/digest.read",
+            None,
+        ),
     ] {
         for who in [&director, &finance] {
             let (status, res) = send(&app, who, method.clone(), path, body.as_ref()).await;
-            assert_eq!((status, err(&res).0), (403, "forbidden"), "{method} {path}: {res}");
+            assert_eq!(
+                (status, err(&res).0),
+                (403, "forbidden"),
+                "{method} {path}: {res}"
+            );
         }
     }
     // A director given permission.manage changes the other roles, not
     // super_admin's nor the administrative permissions.
     let (status, _) = app
-        .post_json(&admin, "/api/roles/director/permissions", &json!({"permission": "permission.manage"}), None)
+        .post_json(
+            &admin,
+            "/api/roles/director/permissions",
+            &json!({"permission": "permission.manage"}),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     let (status, res) = app
-        .post_json(&director, "/api/roles/finance/permissions", &json!({"permission": "digest.read"}), None)
+        .post_json(
+            &director,
+            "/api/roles/finance/permissions",
+            &json!({"permission": "digest.read"}),
+            None,
+        )
         .await;
     assert_eq!((status, &res["changed"]), (200, &json!(true)), "{res}");
     for (method, path, body) in [
-        (Method::POST, "/api/roles/director/permissions", Some(json!({"permission": "profile.manage"}))),
-        (Method::POST, "/api/roles/super_admin/permissions", Some(json!({"permission": "kb.manage"}))),
-        (Method::DELETE, "/api/roles/director/permissions/permission.manage", None),
+        (
+            Method::POST,
+            "/api/roles/director/permissions",
+            Some(json!({"permission": "profile.manage"})),
+        ),
+        (
+            Method::POST,
+            "/api/roles/super_admin/permissions",
+            Some(json!({"permission": "kb.manage"})),
+        ),
+        (
+            Method::DELETE,
+            "/api/roles/director/permissions/permission.manage",
+            None,
+        ),
     ] {
         let (status, res) = send(&app, &director, method.clone(), path, body.as_ref()).await;
-        assert_eq!((status, err(&res).0), (403, "forbidden"), "{method} {path}: {res}");
+        assert_eq!(
+            (status, err(&res).0),
+            (403, "forbidden"),
+            "{method} {path}: {res}"
+        );
     }
 }
 
@@ -666,10 +1047,20 @@ async fn every_change_through_these_routes_leaves_an_audit_entry() {
         (
             Method::POST,
             "/api/users".to_owned(),
-            Some(json!({"email": address("audited"), "full_name": "Audited", "app_role": "finance"})),
+            Some(
+                json!({"email": address("audited"), "full_name": "Audited", "app_role": "finance"}),
+            ),
         ),
-        (Method::PATCH, user.clone(), Some(json!({"app_role": "sales_manager"}))),
-        (Method::PATCH, user.clone(), Some(json!({"full_name": "Renamed"}))),
+        (
+            Method::PATCH,
+            user.clone(),
+            Some(json!({"app_role": "sales_manager"})),
+        ),
+        (
+            Method::PATCH,
+            user.clone(),
+            Some(json!({"full_name": "Renamed"})),
+        ),
         (Method::POST, format!("{user}/deactivate"), None),
         (Method::POST, format!("{user}/reactivate"), None),
         (
@@ -677,7 +1068,11 @@ async fn every_change_through_these_routes_leaves_an_audit_entry() {
             "/api/roles/finance/permissions".to_owned(),
             Some(json!({"permission": "lead.create"})),
         ),
-        (Method::DELETE, "/api/roles/finance/permissions/lead.create".to_owned(), None),
+        (
+            Method::DELETE,
+            "/api/roles/finance/permissions/lead.create".to_owned(),
+            None,
+        ),
     ] {
         let request_id = format!("admin-{}", Uuid::new_v4().simple());
         let mut req = app
@@ -713,8 +1108,16 @@ async fn every_change_through_these_routes_leaves_an_audit_entry() {
         .find(|e| e["request_id"] == json!(done[1].1))
         .unwrap();
     assert_eq!(
-        (&change["action"], &change["before"]["app_role"], &change["after"]["app_role"]),
-        (&json!("UPDATE"), &json!("salesperson"), &json!("sales_manager")),
+        (
+            &change["action"],
+            &change["before"]["app_role"],
+            &change["after"]["app_role"]
+        ),
+        (
+            &json!("UPDATE"),
+            &json!("salesperson"),
+            &json!("sales_manager")
+        ),
         "{change}"
     );
 }

@@ -1728,7 +1728,9 @@ async fn admin_and_audit(
             M::POST,
             "/api/users",
             "/api/users",
-            Body::Json(json!({"email": "y@example.test", "full_name": "Y", "app_role": "salesperson"})),
+            Body::Json(
+                json!({"email": "y@example.test", "full_name": "Y", "app_role": "salesperson"}),
+            ),
         )
         .await;
     assert_eq!(status, 403, "profile.manage");
@@ -1743,19 +1745,39 @@ async fn admin_and_audit(
             .await;
         assert_eq!(status, want, "{path}: {body}");
     }
-    for (id_path, want) in [(user_path.clone(), 200), (format!("/api/users/{}", Uuid::new_v4()), 404)] {
+    for (id_path, want) in [
+        (user_path.clone(), 200),
+        (format!("/api/users/{}", Uuid::new_v4()), 404),
+    ] {
         let (status, body) = c
-            .call(app, Some(admin), M::GET, "/api/users/{id}", &id_path, Body::None)
+            .call(
+                app,
+                Some(admin),
+                M::GET,
+                "/api/users/{id}",
+                &id_path,
+                Body::None,
+            )
             .await;
         assert_eq!(status, want, "{body}");
     }
     for (body, want) in [
-        (json!({"full_name": "Contract Two", "manager_user_id": null}), 200),
+        (
+            json!({"full_name": "Contract Two", "manager_user_id": null}),
+            200,
+        ),
         (json!({"dept_code": null}), 422),
         (json!({"manager_user_id": s(&user, "user_id")}), 422),
     ] {
         let (status, res) = c
-            .call(app, Some(admin), M::PATCH, "/api/users/{id}", &user_path, Body::Json(body))
+            .call(
+                app,
+                Some(admin),
+                M::PATCH,
+                "/api/users/{id}",
+                &user_path,
+                Body::Json(body),
+            )
             .await;
         assert_eq!(status, want, "{res}");
     }
@@ -1798,23 +1820,53 @@ async fn admin_and_audit(
     // Roles and their permissions.
     for (who, want) in [(admin, 200), (&director, 403)] {
         let (status, body) = c
-            .call(app, Some(who), M::GET, "/api/roles", "/api/roles", Body::None)
+            .call(
+                app,
+                Some(who),
+                M::GET,
+                "/api/roles",
+                "/api/roles",
+                Body::None,
+            )
             .await;
         assert_eq!(status, want, "{body}");
     }
     for (path, body, want) in [
-        ("/api/roles/finance/permissions", json!({"permission": "audit.read"}), 200),
-        ("/api/roles/finance/permissions", json!({"permission": "audit.all"}), 422),
-        ("/api/roles/janitor/permissions", json!({"permission": "audit.read"}), 422),
+        (
+            "/api/roles/finance/permissions",
+            json!({"permission": "audit.read"}),
+            200,
+        ),
+        (
+            "/api/roles/finance/permissions",
+            json!({"permission": "audit.all"}),
+            422,
+        ),
+        (
+            "/api/roles/janitor/permissions",
+            json!({"permission": "audit.read"}),
+            422,
+        ),
     ] {
         let (status, res) = c
-            .call(app, Some(admin), M::POST, "/api/roles/{role}/permissions", path, Body::Json(body))
+            .call(
+                app,
+                Some(admin),
+                M::POST,
+                "/api/roles/{role}/permissions",
+                path,
+                Body::Json(body),
+            )
             .await;
         assert_eq!(status, want, "{path}: {res}");
     }
     for (who, path, want) in [
         (admin, "/api/roles/finance/permissions/audit.read", 200),
-        (admin, "/api/roles/super_admin/permissions/profile.manage", 422),
+        (
+            admin,
+            "/api/roles/super_admin/permissions/profile.manage",
+            422,
+        ),
         (&director, "/api/roles/finance/permissions/kb.manage", 403),
     ] {
         let (status, res) = c
@@ -1849,9 +1901,24 @@ async fn admin_and_audit(
     }
     for who in [&director, &o.finance] {
         let (status, body) = c
-            .call(app, Some(who), M::GET, "/api/audit/verify", "/api/audit/verify", Body::None)
+            .call(
+                app,
+                Some(who),
+                M::GET,
+                "/api/audit/verify",
+                "/api/audit/verify",
+                Body::None,
+            )
             .await;
-        assert_eq!(status, if who.user_id == director.user_id { 200 } else { 403 }, "{body}");
+        assert_eq!(
+            status,
+            if who.user_id == director.user_id {
+                200
+            } else {
+                403
+            },
+            "{body}"
+        );
     }
     for (template, id) in [
         ("/api/leads/{id}/history", lead_id),
@@ -1863,7 +1930,10 @@ async fn admin_and_audit(
             .call(app, Some(&director), M::GET, template, &path, Body::None)
             .await;
         assert_eq!(status, 200, "{path}: {body}");
-        assert!(!body["items"].as_array().unwrap().is_empty(), "{path}: {body}");
+        assert!(
+            !body["items"].as_array().unwrap().is_empty(),
+            "{path}: {body}"
+        );
         let missing = template.replace("{id}", &Uuid::new_v4().to_string());
         let (status, _) = c
             .call(app, Some(&director), M::GET, template, &missing, Body::None)
