@@ -170,21 +170,24 @@ begin
     v_after_seq := v_cursor[3]::bigint;
   end if;
 
+  -- The page (one entry more, to know whether another page follows):
+  -- `order by ... limit` directly, so that the sort keeps the top N only.
   with page as (
-    select a.*, row_number() over (order by a.at desc, a.chain desc, a.seq desc) as n
-      from bizos.audit_log a
-     where a.tenant_id = v_tenant
-       and (v_table is null or a.table_name = v_table)
-       and (v_key is null or a.record_key = v_key)
-       and (v_record is null or v_key is not null
-            or exists (select 1 from jsonb_each_text(a.record_key) e
-                        where e.key <> 'tenant_id' and e.value = v_record))
-       and (audit_entries.actor is null or a.actor = audit_entries.actor)
-       and (from_at is null or a.at >= from_at)
-       and (to_at is null or a.at < to_at)
-       and (v_after_at is null or (a.at, a.chain, a.seq) < (v_after_at, v_after_chain, v_after_seq))
-     order by a.at desc, a.chain desc, a.seq desc
-     limit page_size + 1)
+    select p.*, row_number() over (order by p.at desc, p.chain desc, p.seq desc) as n
+      from (select a.*
+              from bizos.audit_log a
+             where a.tenant_id = v_tenant
+               and (v_table is null or a.table_name = v_table)
+               and (v_key is null or a.record_key = v_key)
+               and (v_record is null or v_key is not null
+                    or exists (select 1 from jsonb_each_text(a.record_key) e
+                                where e.key <> 'tenant_id' and e.value = v_record))
+               and (audit_entries.actor is null or a.actor = audit_entries.actor)
+               and (from_at is null or a.at >= from_at)
+               and (to_at is null or a.at < to_at)
+               and (v_after_at is null or (a.at, a.chain, a.seq) < (v_after_at, v_after_chain, v_after_seq))
+             order by a.at desc, a.chain desc, a.seq desc
+             limit page_size + 1) p)
   select coalesce(jsonb_agg(jsonb_build_object(
              'table', substring(p.table_name from '([^.]+)$'),
              'record_key', p.record_key,

@@ -1,8 +1,9 @@
 -- Administration (issue 19, B2B-9): the permissions a role may hold are a
 -- vocabulary, and the permissions profile.manage and permission.manage,
 -- not the app role super_admin, decide who may write profiles and
--- role_permissions; the invitation e-mail. The functions (users,
--- role overrides, audit API) live in sql/api/admin.sql.
+-- role_permissions; the invitation e-mail. The functions live in
+-- sql/api/admin.sql (users, role overrides) and sql/api/audit.sql (the
+-- audit API).
 --
 -- 1. permissions: every permission the schema knows, one row each (a
 --    vocabulary: code, position, description). role_permissions.permission
