@@ -846,6 +846,10 @@ closed_sets! {
     RfmSegment, fold = Lower, vocabularies = ["rfm_segments"];
     /// A channel segment content is written for.
     RfmChannel, fold = Lower, vocabularies = ["rfm_channels"];
+    /// A permission a role may hold (what it allows is checked by the
+    /// database's functions and policies; a tenant grants and revokes them
+    /// per role).
+    Permission, fold = Lower, vocabularies = ["permissions"];
 }
 
 // ------------------------------------------------------------------ optional and PATCH fields

@@ -56,7 +56,7 @@ as $$
     ('super_admin', 'ticket.create'), ('super_admin', 'ticket.update'), ('super_admin', 'ticket.message'),
     ('super_admin', 'kpi.target.manage'), ('super_admin', 'kpi.entry.create'),
     ('super_admin', 'invoice.create'), ('super_admin', 'invoice.delete'), ('super_admin', 'payment.record'),
-    ('super_admin', 'collection.create'), ('super_admin', 'audit.read'),
+    ('super_admin', 'collection.create'), ('super_admin', 'audit.read'), ('super_admin', 'audit.unmask'),
     ('director', 'audit.read'),
     ('super_admin', 'schedule.manage'), ('marketing_manager', 'schedule.manage'), ('sales_manager', 'schedule.manage'),
     ('super_admin', 'kb.manage'), ('marketing_manager', 'kb.manage'), ('sales_manager', 'kb.manage'),

@@ -36,6 +36,16 @@
 --
 -- The functions live in sql/api/api_keys.sql.
 
+-- The permissions of this migration (the vocabulary of V34).
+insert into permissions (code, position, description)
+select x.code, (select max(position) from permissions) + x.n, x.description
+  from (values (1, 'api_key.manage', 'create, list and revoke the tenant''s API keys'),
+               (2, 'crm.read_all', 'read every customer, prospect, lead and sales activity of the tenant'),
+               (3, 'ticket.read_all', 'read every ticket of the tenant'),
+               (4, 'invoice.read_all', 'read every invoice and payment of the tenant'),
+               (5, 'kpi.read_all', 'read every KPI target and entry of the tenant')) as x (n, code, description)
+on conflict do nothing;
+
 insert into app_roles (code, position, description)
 select 'integration', coalesce(max(position), 0) + 1,
        'an API key: a service principal whose permissions are its scopes (never a person)'
@@ -68,7 +78,7 @@ create table api_scope_permissions (
   permission text not null,
   constraint api_scope_permissions_pkey primary key (scope, permission),
   constraint api_scope_permissions_scope_fkey foreign key (scope) references api_scopes (code),
-  constraint api_scope_permissions_permission_check check (permission ~ '^[a-z_]+(\.[a-z_]+)+$')
+  constraint api_scope_permissions_permission_fkey foreign key (permission) references permissions (code)
 );
 comment on table api_scope_permissions is
   'What each API key scope allows: the permissions has_permission() grants a key''s principal (global, read-only).';

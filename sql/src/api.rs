@@ -67,6 +67,8 @@ pub const API_FILES: &[ApiFile<'static>] = &[
     api_file!("kb.sql"),
     api_file!("digest.sql"),
     api_file!("rfm.sql"),
+    api_file!("admin.sql"),
+    api_file!("audit.sql"),
     api_file!("analytics.sql"),
 ];
 

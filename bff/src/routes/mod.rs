@@ -1,8 +1,10 @@
 //! One module per resource; each exposes `router()` (JSON routes) and, when
 //! it takes files, `upload_router()` (their own body limit and timeout).
 
+pub mod admin;
 pub mod ai;
 pub mod api_keys;
+pub mod audit;
 pub mod digest;
 pub mod files;
 pub mod health;
@@ -51,6 +53,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(precheck::router())
         .merge(rfm::router())
         .merge(api_keys::router())
+        .merge(admin::router())
+        .merge(audit::router())
 }
 
 /// The routes that take file uploads.

@@ -75,7 +75,7 @@ async fn role_and_permission_changes_are_audited_with_the_request_id() {
     assert_eq!(n, 1);
     sqlx::query(
         "insert into role_permissions (tenant_id, app_role, permission)
-         values ($1, 'finance', 'audit_test.export')",
+         values ($1, 'finance', 'invoice.delete')",
     )
     .bind(tenant)
     .execute(&mut tx)
@@ -86,7 +86,8 @@ async fn role_and_permission_changes_are_audited_with_the_request_id() {
     // A permission revoked in a request without an id.
     let mut tx = begin_request(&db, tenant, admin.user_id, None).await;
     sqlx::query(
-        "delete from role_permissions where tenant_id = $1 and permission = 'audit_test.export'",
+        "delete from role_permissions
+          where tenant_id = $1 and app_role = 'finance' and permission = 'invoice.delete'",
     )
     .bind(tenant)
     .execute(&mut tx)
@@ -124,7 +125,8 @@ async fn role_and_permission_changes_are_audited_with_the_request_id() {
     let perms = sqlx::query(
         "select action, actor, before, after, request_id from bizos.audit_log
           where tenant_id = $1 and table_name = 'public.role_permissions'
-            and coalesce(after, before) ->> 'permission' = 'audit_test.export'
+            and coalesce(after, before) ->> 'permission' = 'invoice.delete'
+            and coalesce(after, before) ->> 'app_role' = 'finance'
           order by at, seq",
     )
     .bind(tenant)

@@ -8,8 +8,10 @@
 //! database of its own, never `std::env::set_var` or process-wide state
 //! (settings go through `spawn_app_with`).
 
+mod admin;
 mod analytics;
 mod api_keys;
+mod audit_api;
 mod audit_coverage;
 mod auth;
 mod cli_tenant;

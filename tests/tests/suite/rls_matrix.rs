@@ -510,11 +510,15 @@ async fn fresh_row_from(
         "sales_activities" => Some(
             "select jsonb_build_object('source', 'manual') where $1::uuid is not null",
         ),
-        // Its key is (app_role, permission): a new permission of a real role.
+        // Its key is (app_role, permission): a permission of the vocabulary
+        // (V34) the role does not hold yet.
         "role_permissions" => Some(
-            "select jsonb_build_object('app_role', 'salesperson', 'permission',
-                    'probe.' || translate(left(md5(random()::text), 12), '0123456789', 'ghijklmnop'))
-              where $1::uuid is not null",
+            "select jsonb_build_object('app_role', 'salesperson', 'permission', p.code)
+               from permissions p
+              where not exists (select 1 from role_permissions r
+                                 where r.tenant_id = $1 and r.app_role = 'salesperson'
+                                   and r.permission = p.code)
+              order by p.position limit 1",
         ),
         _ => None,
     };

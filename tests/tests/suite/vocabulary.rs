@@ -78,6 +78,7 @@ async fn the_documents_enums_are_the_vocabulary_view() {
         "SopSeverity",
         "RfmSegment",
         "RfmChannel",
+        "Permission",
     ] {
         assert!(
             schemas.contains_key(&format!("#/components/schemas/{name}")),
@@ -104,7 +105,7 @@ async fn the_documents_enums_are_the_vocabulary_view() {
             .fetch_all(&db.owner)
             .await
             .unwrap();
-    assert_eq!(all.len(), 21, "{all:?}");
+    assert_eq!(all.len(), 22, "{all:?}");
     for v in &all {
         assert!(used.contains(v), "{v} is no field's vocabulary");
     }
@@ -443,7 +444,9 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
         found,
         [
             "api_key_scopes.scope",
+            "api_scope_permissions.permission",
             "api_scope_permissions.scope",
+            "email_templates.permission",
             "invoices.status",
             "jobs.kind",
             "jobs.status",
@@ -469,6 +472,7 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
             "rfm_scores.segment",
             "rfm_template_defaults.channel",
             "role_permissions.app_role",
+            "role_permissions.permission",
             "schedules.kind",
             "sla_policies.priority",
             "sla_policies.ticket_type",

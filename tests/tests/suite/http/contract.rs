@@ -1733,8 +1733,276 @@ async fn every_response_matches_the_document() {
         )
         .await;
     assert_eq!(status, 404);
+    admin_and_audit(
+        &mut c,
+        &app,
+        &db,
+        &admin,
+        &o,
+        [lead_id.as_str(), ticket.as_str(), invoice.as_str()],
+    )
+    .await;
 
     c.finish();
+}
+
+/// The administration and audit routes (issue 19, B2B-9/B2B-10): users,
+/// roles and their permissions, the audit log, its chains and the history
+/// of a lead, a ticket and an invoice.
+async fn admin_and_audit(
+    c: &mut Contract,
+    app: &TestApp,
+    db: &TestDb,
+    admin: &Caller,
+    o: &Org,
+    [lead_id, ticket, invoice]: [&str; 3],
+) {
+    use Method as M;
+    let director = db.create_user(admin.tenant_id, "director").await;
+    let (status, user) = c
+        .call(
+            app,
+            Some(admin),
+            M::POST,
+            "/api/users",
+            "/api/users",
+            Body::Json(json!({"email": format!("contract-{}@example.test", Uuid::new_v4().simple()),
+                              "full_name": "Contract User", "app_role": "ops", "dept_code": "ops-jkt",
+                              "manager_user_id": o.manager.user_id})),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let user_path = format!("/api/users/{}", s(&user, "user_id"));
+    let (status, _) = c
+        .call(
+            app,
+            Some(admin),
+            M::POST,
+            "/api/users",
+            "/api/users",
+            Body::Json(json!({"email": "x@example.test", "full_name": "X", "app_role": "ops"})),
+        )
+        .await;
+    assert_eq!(status, 422, "ops need a department");
+    let (status, _) = c
+        .call(
+            app,
+            Some(&o.alice),
+            M::POST,
+            "/api/users",
+            "/api/users",
+            Body::Json(
+                json!({"email": "y@example.test", "full_name": "Y", "app_role": "salesperson"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 403, "profile.manage");
+    for (who, path, want) in [
+        (admin, "/api/users?limit=2&app_role=ops", 200),
+        (admin, "/api/users?active=true&q=contract", 200),
+        (&o.alice, "/api/users", 403),
+        (admin, "/api/users?app_role=janitor", 400),
+    ] {
+        let (status, body) = c
+            .call(app, Some(who), M::GET, "/api/users", path, Body::None)
+            .await;
+        assert_eq!(status, want, "{path}: {body}");
+    }
+    for (id_path, want) in [
+        (user_path.clone(), 200),
+        (format!("/api/users/{}", Uuid::new_v4()), 404),
+    ] {
+        let (status, body) = c
+            .call(
+                app,
+                Some(admin),
+                M::GET,
+                "/api/users/{id}",
+                &id_path,
+                Body::None,
+            )
+            .await;
+        assert_eq!(status, want, "{body}");
+    }
+    for (body, want) in [
+        (
+            json!({"full_name": "Contract Two", "manager_user_id": null}),
+            200,
+        ),
+        (json!({"dept_code": null}), 422),
+        (json!({"manager_user_id": s(&user, "user_id")}), 422),
+    ] {
+        let (status, res) = c
+            .call(
+                app,
+                Some(admin),
+                M::PATCH,
+                "/api/users/{id}",
+                &user_path,
+                Body::Json(body),
+            )
+            .await;
+        assert_eq!(status, want, "{res}");
+    }
+    for (action, want) in [("deactivate", 200), ("reactivate", 200)] {
+        let (status, res) = c
+            .call(
+                app,
+                Some(admin),
+                M::POST,
+                &format!("/api/users/{{id}}/{action}"),
+                &format!("{user_path}/{action}"),
+                Body::None,
+            )
+            .await;
+        assert_eq!(status, want, "{action}: {res}");
+    }
+    let (status, res) = c
+        .call(
+            app,
+            Some(admin),
+            M::POST,
+            "/api/users/{id}/deactivate",
+            &format!("/api/users/{}/deactivate", admin.user_id),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 422, "the last super admin: {res}");
+    let (status, _) = c
+        .call(
+            app,
+            Some(&o.alice),
+            M::POST,
+            "/api/users/{id}/reactivate",
+            &format!("{user_path}/reactivate"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    // Roles and their permissions.
+    for (who, want) in [(admin, 200), (&director, 403)] {
+        let (status, body) = c
+            .call(
+                app,
+                Some(who),
+                M::GET,
+                "/api/roles",
+                "/api/roles",
+                Body::None,
+            )
+            .await;
+        assert_eq!(status, want, "{body}");
+    }
+    for (path, body, want) in [
+        (
+            "/api/roles/finance/permissions",
+            json!({"permission": "audit.read"}),
+            200,
+        ),
+        (
+            "/api/roles/finance/permissions",
+            json!({"permission": "audit.all"}),
+            422,
+        ),
+        (
+            "/api/roles/janitor/permissions",
+            json!({"permission": "audit.read"}),
+            422,
+        ),
+    ] {
+        let (status, res) = c
+            .call(
+                app,
+                Some(admin),
+                M::POST,
+                "/api/roles/{role}/permissions",
+                path,
+                Body::Json(body),
+            )
+            .await;
+        assert_eq!(status, want, "{path}: {res}");
+    }
+    for (who, path, want) in [
+        (admin, "/api/roles/finance/permissions/audit.read", 200),
+        (
+            admin,
+            "/api/roles/super_admin/permissions/profile.manage",
+            422,
+        ),
+        (&director, "/api/roles/finance/permissions/kb.manage", 403),
+    ] {
+        let (status, res) = c
+            .call(
+                app,
+                Some(who),
+                M::DELETE,
+                "/api/roles/{role}/permissions/{permission}",
+                path,
+                Body::None,
+            )
+            .await;
+        assert_eq!(status, want, "{path}: {res}");
+    }
+
+    // The audit log, its chains, the histories; masked for the director.
+    for (who, path, want) in [
+        (admin, "/api/audit?limit=3", 200),
+        (&director, "/api/audit?table=profiles", 200),
+        (&director, "/api/audit?table=nope", 422),
+        (admin, "/api/audit?after=nope", 400),
+        (&o.alice, "/api/audit", 403),
+    ] {
+        let (status, body) = c
+            .call(app, Some(who), M::GET, "/api/audit", path, Body::None)
+            .await;
+        assert_eq!(status, want, "{path}: {body}");
+        if path.contains("limit=3") {
+            assert_eq!(body["items"].as_array().map(Vec::len), Some(3), "{body}");
+            assert!(body["next_cursor"].is_string(), "{body}");
+        }
+    }
+    for who in [&director, &o.finance] {
+        let (status, body) = c
+            .call(
+                app,
+                Some(who),
+                M::GET,
+                "/api/audit/verify",
+                "/api/audit/verify",
+                Body::None,
+            )
+            .await;
+        assert_eq!(
+            status,
+            if who.user_id == director.user_id {
+                200
+            } else {
+                403
+            },
+            "{body}"
+        );
+    }
+    for (template, id) in [
+        ("/api/leads/{id}/history", lead_id),
+        ("/api/tickets/{id}/history", ticket),
+        ("/api/invoices/{id}/history", invoice),
+    ] {
+        let path = template.replace("{id}", id);
+        let (status, body) = c
+            .call(app, Some(&director), M::GET, template, &path, Body::None)
+            .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(
+            !body["items"].as_array().unwrap().is_empty(),
+            "{path}: {body}"
+        );
+        let missing = template.replace("{id}", &Uuid::new_v4().to_string());
+        let (status, _) = c
+            .call(app, Some(&director), M::GET, template, &missing, Body::None)
+            .await;
+        assert_eq!(status, 404, "{missing}");
+    }
 }
 
 /// Every `.route(` of axum bypasses the document: routes are registered
