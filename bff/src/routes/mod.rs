@@ -1,7 +1,9 @@
 //! One module per resource; each exposes `router()` (JSON routes) and, when
 //! it takes files, `upload_router()` (their own body limit and timeout).
 
+pub mod activities;
 pub mod ai;
+pub mod customers;
 pub mod digest;
 pub mod files;
 pub mod health;
@@ -14,9 +16,11 @@ pub mod list;
 pub mod me;
 pub mod openapi;
 pub mod precheck;
+pub mod prospects;
 pub mod receivables;
 pub mod responses;
 pub mod rfm;
+pub mod sla;
 pub mod tickets;
 pub mod write;
 
@@ -48,6 +52,10 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(digest::router())
         .merge(precheck::router())
         .merge(rfm::router())
+        .merge(customers::router())
+        .merge(prospects::router())
+        .merge(activities::router())
+        .merge(sla::router())
 }
 
 /// The routes that take file uploads.
@@ -58,6 +66,8 @@ pub fn uploads() -> OpenApiRouter<AppState> {
         .merge(imports::upload_router())
         .merge(files::upload_router())
         .merge(kb::upload_router())
+        .merge(customers::upload_router())
+        .merge(activities::upload_router())
 }
 
 /// The JSON routes, the upload routes and the finished OpenAPI document
