@@ -7,4 +7,5 @@ mod files;
 mod files_s3;
 mod idempotency;
 mod imports;
+mod request_keys;
 mod write_responses;
