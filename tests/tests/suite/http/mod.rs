@@ -3,6 +3,7 @@
 
 mod api;
 mod contract;
+mod crm;
 mod files;
 mod files_s3;
 mod idempotency;
