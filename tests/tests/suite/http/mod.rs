@@ -8,5 +8,6 @@ mod files;
 mod files_s3;
 mod idempotency;
 mod imports;
+mod receivables;
 mod request_keys;
 mod write_responses;
