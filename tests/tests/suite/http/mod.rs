@@ -9,5 +9,6 @@ mod files_s3;
 mod idempotency;
 mod imports;
 mod receivables;
+mod reports;
 mod request_keys;
 mod write_responses;
