@@ -78,6 +78,7 @@ async fn the_documents_enums_are_the_vocabulary_view() {
         "SopSeverity",
         "RfmSegment",
         "RfmChannel",
+        "ActivityType",
     ] {
         assert!(
             schemas.contains_key(&format!("#/components/schemas/{name}")),
@@ -104,7 +105,7 @@ async fn the_documents_enums_are_the_vocabulary_view() {
             .fetch_all(&db.owner)
             .await
             .unwrap();
-    assert_eq!(all.len(), 20, "{all:?}");
+    assert_eq!(all.len(), 21, "{all:?}");
     for v in &all {
         assert!(used.contains(v), "{v} is no field's vocabulary");
     }
@@ -457,6 +458,7 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
             "rfm_scores.segment",
             "rfm_template_defaults.channel",
             "role_permissions.app_role",
+            "sales_activities.activity_type",
             "schedules.kind",
             "sla_policies.priority",
             "sla_policies.ticket_type",
