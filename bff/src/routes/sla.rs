@@ -60,7 +60,11 @@ async fn list_sla(
 ) -> Result<Json<Paged>> {
     let mut list = List::new("v_sla_status", "ticket_id");
     list.filter("sla_status", "=", f.sla_status.map(|s| s.to_lowercase()))
-        .filter("ticket_type", "=", f.ticket_type.map(TicketType::into_string))
+        .filter(
+            "ticket_type",
+            "=",
+            f.ticket_type.map(TicketType::into_string),
+        )
         .filter("priority", "=", f.priority.map(Priority::into_string))
         .filter("dept_target", "=", f.dept_target.map(|d| d.to_uppercase()))
         .filter("created_at", ">=", f.created_from)

@@ -611,7 +611,10 @@ async fn a_visit_needs_a_photo_and_gps() {
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-    assert_eq!(key, format!("prospect-evidence {}/prospect-evidence/{mine}", t.tenant));
+    assert_eq!(
+        key,
+        format!("prospect-evidence {}/prospect-evidence/{mine}", t.tenant)
+    );
     tx.commit().await.unwrap();
 }
 

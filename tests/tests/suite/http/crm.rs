@@ -151,18 +151,30 @@ async fn customers_are_listed_and_read_with_what_the_caller_may_see() {
         .get_json(&o.marketing, "/api/customers?q=beta&limit=1")
         .await;
     assert_eq!(status, 200);
-    assert_eq!(ids(&page, "customer_id"), [o.customer_b.clone()]);
+    assert_eq!(
+        ids(&page, "customer_id"),
+        std::slice::from_ref(&o.customer_b)
+    );
     assert!(page["next_cursor"].is_null(), "{page}");
     let (_, page) = app
         .get_json(&o.marketing, "/api/customers?city=Jakarta")
         .await;
-    assert_eq!(ids(&page, "customer_id"), [o.customer_a.clone()]);
+    assert_eq!(
+        ids(&page, "customer_id"),
+        std::slice::from_ref(&o.customer_a)
+    );
     let (_, page) = app.get_json(&o.marketing, "/api/customers?limit=1").await;
     let cursor = page["next_cursor"].as_str().expect("a second page");
     let (_, next) = app
-        .get_json(&o.marketing, &format!("/api/customers?limit=1&after={cursor}"))
+        .get_json(
+            &o.marketing,
+            &format!("/api/customers?limit=1&after={cursor}"),
+        )
         .await;
-    assert_eq!(ids(&next, "customer_id"), [o.customer_a.clone()]);
+    assert_eq!(
+        ids(&next, "customer_id"),
+        std::slice::from_ref(&o.customer_a)
+    );
     for (query, field_name) in [
         ("limit=0", "limit"),
         ("after=junk", "after"),
@@ -171,7 +183,11 @@ async fn customers_are_listed_and_read_with_what_the_caller_may_see() {
         let (status, body) = app
             .get_json(&o.alice, &format!("/api/customers?{query}"))
             .await;
-        assert_eq!((status, field(&body)), (400, Some(field_name)), "{query}: {body}");
+        assert_eq!(
+            (status, field(&body)),
+            (400, Some(field_name)),
+            "{query}: {body}"
+        );
     }
 
     // An invoice of alice's customer and a document of it.
@@ -205,14 +221,27 @@ async fn customers_are_listed_and_read_with_what_the_caller_may_see() {
     let (status, detail) = app.get_json(&o.alice, &path_a).await;
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["company_name"], "PT Alpha Logistik");
-    assert_eq!(ids(&json!({"items": detail["prospects"]}), "prospect_id"), [o.prospect_a.clone()]);
-    assert_eq!(ids(&json!({"items": detail["leads"]}), "lead_id"), [o.lead_a.clone()]);
+    assert_eq!(
+        ids(&json!({"items": detail["prospects"]}), "prospect_id"),
+        std::slice::from_ref(&o.prospect_a)
+    );
+    assert_eq!(
+        ids(&json!({"items": detail["leads"]}), "lead_id"),
+        std::slice::from_ref(&o.lead_a)
+    );
     assert_eq!(
         ids(&json!({"items": detail["invoices"]}), "invoice_id"),
         [s(&inv, "invoice_id")]
     );
-    assert_eq!(detail["invoices"][0]["outstanding"], json!(1110000.0), "{detail}");
-    assert_eq!(ids(&json!({"items": detail["documents"]}), "object_id"), [object.clone()]);
+    assert_eq!(
+        detail["invoices"][0]["outstanding"],
+        json!(1110000.0),
+        "{detail}"
+    );
+    assert_eq!(
+        ids(&json!({"items": detail["documents"]}), "object_id"),
+        std::slice::from_ref(&object)
+    );
     assert_eq!(detail["documents"][0]["file_name"], "kontrak.pdf");
 
     // Finance reads the customer and its invoices, not the pipeline;
@@ -220,13 +249,19 @@ async fn customers_are_listed_and_read_with_what_the_caller_may_see() {
     let (status, seen) = app.get_json(&o.finance, &path_a).await;
     assert_eq!(status, 200, "{seen}");
     assert_eq!(
-        (seen["invoices"].as_array().map(Vec::len), seen["prospects"].as_array().map(Vec::len)),
+        (
+            seen["invoices"].as_array().map(Vec::len),
+            seen["prospects"].as_array().map(Vec::len)
+        ),
         (Some(1), Some(0)),
         "{seen}"
     );
     let (_, seen) = app.get_json(&o.marketing, &path_a).await;
     assert_eq!(
-        (seen["invoices"].as_array().map(Vec::len), seen["prospects"].as_array().map(Vec::len)),
+        (
+            seen["invoices"].as_array().map(Vec::len),
+            seen["prospects"].as_array().map(Vec::len)
+        ),
         (Some(0), Some(1)),
         "{seen}"
     );
@@ -258,11 +293,20 @@ async fn customers_are_listed_and_read_with_what_the_caller_may_see() {
     // Attaching: to a customer the caller does not read (404), without the
     // permission (403: ops, directors), a type the bucket refuses (415).
     let docs_b = format!("/api/customers/{}/documents", o.customer_b);
-    let (status, body) = app.upload(&o.alice, &docs_b, &[], "x.pdf", pdf(10), None).await;
+    let (status, body) = app
+        .upload(&o.alice, &docs_b, &[], "x.pdf", pdf(10), None)
+        .await;
     assert_eq!(status, 404, "{body}");
     for who in [&o.ops, &o.director] {
         let (status, body) = app
-            .upload(who, &format!("{path_a}/documents"), &[], "x.pdf", pdf(10), None)
+            .upload(
+                who,
+                &format!("{path_a}/documents"),
+                &[],
+                "x.pdf",
+                pdf(10),
+                None,
+            )
             .await;
         assert_eq!(status, 403, "{body}");
     }
@@ -292,13 +336,25 @@ async fn prospects_move_through_their_stages() {
     let path = format!("/api/prospects/{}/stage", o.prospect_a);
 
     let (status, moved) = app
-        .post_json(&o.alice, &path, &json!({"stage": "contacted", "note": "Called the buyer"}), None)
+        .post_json(
+            &o.alice,
+            &path,
+            &json!({"stage": "contacted", "note": "Called the buyer"}),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{moved}");
-    assert_eq!((moved["from"].as_str(), moved["to"].as_str()), (Some("NEW"), Some("CONTACTED")));
+    assert_eq!(
+        (moved["from"].as_str(), moved["to"].as_str()),
+        (Some("NEW"), Some("CONTACTED"))
+    );
     // The history and the derived activity are the database's.
     assert_eq!(
-        count(&db, "select count(*) from prospect_stage_history where to_stage = 'CONTACTED'").await,
+        count(
+            &db,
+            "select count(*) from prospect_stage_history where to_stage = 'CONTACTED'"
+        )
+        .await,
         1
     );
     let (_, acts) = app
@@ -320,7 +376,14 @@ async fn prospects_move_through_their_stages() {
     }
     // Another team's prospect is invisible; roles without prospect.stage
     // are refused.
-    let (status, err) = app.post_json(&o.alice, &format!("/api/prospects/{}/stage", o.prospect_b), &json!({"stage": "CONTACTED"}), None).await;
+    let (status, err) = app
+        .post_json(
+            &o.alice,
+            &format!("/api/prospects/{}/stage", o.prospect_b),
+            &json!({"stage": "CONTACTED"}),
+            None,
+        )
+        .await;
     assert_eq!(status, 404, "{err}");
     for who in [&o.finance, &o.marketing, &o.ops, &o.director] {
         let (status, err) = app
@@ -342,7 +405,11 @@ async fn prospects_move_through_their_stages() {
     let (status, moved) = app
         .post_json(&o.manager_a, &path, &json!({"stage": "QUALIFIED"}), None)
         .await;
-    assert_eq!((status, moved["to"].as_str()), (200, Some("QUALIFIED")), "{moved}");
+    assert_eq!(
+        (status, moved["to"].as_str()),
+        (200, Some("QUALIFIED")),
+        "{moved}"
+    );
 }
 
 #[tokio::test]
@@ -362,8 +429,16 @@ async fn activities_and_visits_are_logged_with_photo_and_gps() {
         .await;
     assert_eq!(status, 201, "{call}");
     assert_eq!(
-        (call["activity_type"].as_str(), call["source"].as_str(), call["owner_user_id"].as_str()),
-        (Some("call"), Some("manual"), Some(o.alice.user_id.to_string().as_str())),
+        (
+            call["activity_type"].as_str(),
+            call["source"].as_str(),
+            call["owner_user_id"].as_str()
+        ),
+        (
+            Some("call"),
+            Some("manual"),
+            Some(o.alice.user_id.to_string().as_str())
+        ),
         "{call}"
     );
     // Through the lead: its prospect and customer come with it.
@@ -382,7 +457,8 @@ async fn activities_and_visits_are_logged_with_photo_and_gps() {
         (Some(o.customer_a.as_str()), Some(o.prospect_a.as_str())),
         "{note}"
     );
-    let at: chrono::DateTime<chrono::Utc> = serde_json::from_value(note["occurred_at"].clone()).unwrap();
+    let at: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(note["occurred_at"].clone()).unwrap();
     assert_eq!(at.to_rfc3339(), "2026-01-05T02:30:00+00:00", "{note}");
 
     // A visit in one request: fields and the photo.
@@ -404,9 +480,18 @@ async fn activities_and_visits_are_logged_with_photo_and_gps() {
     assert_eq!(status, 201, "{visit}");
     assert_eq!(visit["activity_type"], "visit");
     assert_eq!(visit["object"]["bucket"], "prospect-evidence", "{visit}");
-    assert_eq!(visit["photo_object_id"], visit["object"]["object_id"], "{visit}");
-    assert_eq!(visit["photo_object_key"], visit["object"]["object_key"], "{visit}");
-    assert_eq!((visit["gps_lat"].as_f64(), visit["gps_lng"].as_f64()), (Some(-6.2088), Some(106.8456)));
+    assert_eq!(
+        visit["photo_object_id"], visit["object"]["object_id"],
+        "{visit}"
+    );
+    assert_eq!(
+        visit["photo_object_key"], visit["object"]["object_key"],
+        "{visit}"
+    );
+    assert_eq!(
+        (visit["gps_lat"].as_f64(), visit["gps_lng"].as_f64()),
+        (Some(-6.2088), Some(106.8456))
+    );
     // A retry with the same key answers the same visit, once.
     let (status, again) = app
         .upload(
@@ -423,19 +508,46 @@ async fn activities_and_visits_are_logged_with_photo_and_gps() {
             Some("visit-1"),
         )
         .await;
-    assert_eq!((status, &again["activity_id"]), (201, &visit["activity_id"]), "{again}");
-    assert_eq!(count(&db, "select count(*) from sales_activities where activity_type = 'visit'").await, 1);
-    assert_eq!(count(&db, "select count(*) from objects where bucket = 'prospect-evidence'").await, 1);
+    assert_eq!(
+        (status, &again["activity_id"]),
+        (201, &visit["activity_id"]),
+        "{again}"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from sales_activities where activity_type = 'visit'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from objects where bucket = 'prospect-evidence'"
+        )
+        .await,
+        1
+    );
 
     // A visit through JSON with a photo uploaded first.
     let (status, photo) = app
-        .upload(&o.alice, "/api/objects", &[("bucket", "prospect-evidence")], "foto.png", png(), None)
+        .upload(
+            &o.alice,
+            "/api/objects",
+            &[("bucket", "prospect-evidence")],
+            "foto.png",
+            png(),
+            None,
+        )
         .await;
     assert_eq!(status, 201, "{photo}");
     let photo_id = s(&photo, "object_id");
     let visit_body = json!({"activity_type": "visit", "summary": "Second visit", "prospect_id": o.prospect_a,
                             "gps_lat": -6.2, "gps_lng": "106.8", "photo_object_id": photo_id});
-    let (status, second) = app.post_json(&o.alice, "/api/activities", &visit_body, None).await;
+    let (status, second) = app
+        .post_json(&o.alice, "/api/activities", &visit_body, None)
+        .await;
     assert_eq!(status, 201, "{second}");
     assert_eq!(second["customer_id"].as_str(), Some(o.customer_a.as_str()));
 
@@ -448,42 +560,104 @@ async fn activities_and_visits_are_logged_with_photo_and_gps() {
         b
     };
     let (status, other_photo) = app
-        .upload(&o.alice, "/api/objects", &[("bucket", "customer-documents")], "npwp.pdf", pdf(100), None)
+        .upload(
+            &o.alice,
+            "/api/objects",
+            &[("bucket", "customer-documents")],
+            "npwp.pdf",
+            pdf(100),
+            None,
+        )
         .await;
     assert_eq!(status, 201, "{other_photo}");
     let (status, bobs_photo) = app
-        .upload(&o.bob, "/api/objects", &[("bucket", "prospect-evidence")], "b.png", png(), None)
+        .upload(
+            &o.bob,
+            "/api/objects",
+            &[("bucket", "prospect-evidence")],
+            "b.png",
+            png(),
+            None,
+        )
         .await;
     assert_eq!(status, 201, "{bobs_photo}");
     for (body, want_status, want) in [
         (with("summary", json!("x")), 422, Some("photo_object_id")),
-        (with("photo_object_id", json!(photo_id)), 409, Some("photo_object_id")),
-        (with("photo_object_id", other_photo["object_id"].clone()), 422, Some("photo_object_id")),
+        (
+            with("photo_object_id", json!(photo_id)),
+            409,
+            Some("photo_object_id"),
+        ),
+        (
+            with("photo_object_id", other_photo["object_id"].clone()),
+            422,
+            Some("photo_object_id"),
+        ),
         // Someone else's upload is not even visible.
-        (with("photo_object_id", bobs_photo["object_id"].clone()), 404, None),
+        (
+            with("photo_object_id", bobs_photo["object_id"].clone()),
+            404,
+            None,
+        ),
         (with("gps_lat", json!(91)), 422, Some("gps_lat")),
         (with("gps_lng", json!(-180.5)), 422, Some("gps_lng")),
         (with("gps_lng", json!("east")), 422, Some("gps_lng")),
         (with("gps_lat", Value::Null), 422, Some("gps_lat")),
-        (with("activity_type", json!("stage_change")), 422, Some("activity_type")),
-        (with("activity_type", json!("pigeon")), 422, Some("activity_type")),
-        (with("occurred_at", json!("2999-01-01T00:00:00Z")), 422, Some("occurred_at")),
-        (with("occurred_at", json!("yesterday")), 422, Some("occurred_at")),
-        (with("occurred_at", json!("2026-01-05T09:30:00")), 422, Some("occurred_at")),
-        (json!({"activity_type": "call", "summary": "x", "customer_id": o.customer_b}), 404, None),
-        (json!({"activity_type": "call", "summary": "x", "customer_id": null}), 422, Some("customer_id")),
-        (json!({"activity_type": "call", "summary": "x", "prospect_id": o.prospect_b}), 404, None),
+        (
+            with("activity_type", json!("stage_change")),
+            422,
+            Some("activity_type"),
+        ),
+        (
+            with("activity_type", json!("pigeon")),
+            422,
+            Some("activity_type"),
+        ),
+        (
+            with("occurred_at", json!("2999-01-01T00:00:00Z")),
+            422,
+            Some("occurred_at"),
+        ),
+        (
+            with("occurred_at", json!("yesterday")),
+            422,
+            Some("occurred_at"),
+        ),
+        (
+            with("occurred_at", json!("2026-01-05T09:30:00")),
+            422,
+            Some("occurred_at"),
+        ),
+        (
+            json!({"activity_type": "call", "summary": "x", "customer_id": o.customer_b}),
+            404,
+            None,
+        ),
+        (
+            json!({"activity_type": "call", "summary": "x", "customer_id": null}),
+            422,
+            Some("customer_id"),
+        ),
+        (
+            json!({"activity_type": "call", "summary": "x", "prospect_id": o.prospect_b}),
+            404,
+            None,
+        ),
         (with("summary", json!("  ")), 422, Some("summary")),
         (with("colour", json!("red")), 422, Some("colour")),
     ] {
-        let (status, err) = app.post_json(&o.alice, "/api/activities", &body, None).await;
+        let (status, err) = app
+            .post_json(&o.alice, "/api/activities", &body, None)
+            .await;
         assert_eq!((status, field(&err)), (want_status, want), "{body}: {err}");
     }
     // The prospect and the customer must agree.
     let mut mixed = visit_body.clone();
     mixed["customer_id"] = json!(Uuid::new_v4());
     mixed["activity_type"] = json!("meeting");
-    let (status, err) = app.post_json(&o.alice, "/api/activities", &mixed, None).await;
+    let (status, err) = app
+        .post_json(&o.alice, "/api/activities", &mixed, None)
+        .await;
     assert_eq!((status, field(&err)), (422, Some("customer_id")), "{err}");
     // A visit form without its position or its file, or with a bad field.
     let visit_fields = [
@@ -491,16 +665,41 @@ async fn activities_and_visits_are_logged_with_photo_and_gps() {
         ("customer_id", o.customer_a.as_str()),
         ("gps_lat", "-6.2"),
     ];
-    let (status, err) = app.upload(&o.alice, "/api/visits", &visit_fields, "v.png", png(), None).await;
+    let (status, err) = app
+        .upload(&o.alice, "/api/visits", &visit_fields, "v.png", png(), None)
+        .await;
     assert_eq!((status, field(&err)), (422, Some("gps_lng")), "{err}");
     let (status, err) = app
-        .upload(&o.alice, "/api/visits", &[("summary", "Visit"), ("customer_id", o.customer_a.as_str()),
-                ("gps_lat", "-6.2"), ("gps_lng", "106.8"), ("weather", "sunny")], "v.png", png(), None)
+        .upload(
+            &o.alice,
+            "/api/visits",
+            &[
+                ("summary", "Visit"),
+                ("customer_id", o.customer_a.as_str()),
+                ("gps_lat", "-6.2"),
+                ("gps_lng", "106.8"),
+                ("weather", "sunny"),
+            ],
+            "v.png",
+            png(),
+            None,
+        )
         .await;
     assert_eq!((status, field(&err)), (422, Some("weather")), "{err}");
     let (status, err) = app
-        .upload(&o.alice, "/api/visits", &[("summary", "Visit"), ("customer_id", o.customer_a.as_str()),
-                ("gps_lat", "-6.2"), ("gps_lng", "106.8")], "v.exe", b"MZ\x90\x00binary".to_vec(), None)
+        .upload(
+            &o.alice,
+            "/api/visits",
+            &[
+                ("summary", "Visit"),
+                ("customer_id", o.customer_a.as_str()),
+                ("gps_lat", "-6.2"),
+                ("gps_lng", "106.8"),
+            ],
+            "v.exe",
+            b"MZ\x90\x00binary".to_vec(),
+            None,
+        )
         .await;
     assert_eq!(status, 415, "{err}");
     let res = app
@@ -511,30 +710,51 @@ async fn activities_and_visits_are_logged_with_photo_and_gps() {
         .unwrap();
     let (status, err) = bizos_tests::status_and_json(res).await;
     assert_eq!((status, field(&err)), (422, Some("file")), "{err}");
-    assert_eq!(count(&db, "select count(*) from sales_activities").await, before, "nothing half-written");
+    assert_eq!(
+        count(&db, "select count(*) from sales_activities").await,
+        before,
+        "nothing half-written"
+    );
 
     // Roles without activity.create.
     for who in [&o.ops, &o.finance, &o.director] {
         let (status, err) = app
-            .post_json(who, "/api/activities", &json!({"activity_type": "call", "summary": "x", "customer_id": o.customer_a}), None)
+            .post_json(
+                who,
+                "/api/activities",
+                &json!({"activity_type": "call", "summary": "x", "customer_id": o.customer_a}),
+                None,
+            )
             .await;
         assert_eq!(status, 403, "{err}");
     }
 
     // Lists: alice her own, her manager the team's, bob none of them.
-    let (status, mine) = app.get_json(&o.alice, "/api/activities?source=manual").await;
+    let (status, mine) = app
+        .get_json(&o.alice, "/api/activities?source=manual")
+        .await;
     assert_eq!(status, 200, "{mine}");
     assert_eq!(items(&mine).len(), 4, "{mine}");
     let (_, team) = app
-        .get_json(&o.manager_a, &format!("/api/activities?activity_type=visit&customer_id={}", o.customer_a))
+        .get_json(
+            &o.manager_a,
+            &format!(
+                "/api/activities?activity_type=visit&customer_id={}",
+                o.customer_a
+            ),
+        )
         .await;
     assert_eq!(items(&team).len(), 2, "{team}");
     let (_, bobs) = app.get_json(&o.bob, "/api/activities").await;
     assert!(
-        items(&bobs).iter().all(|a| a["owner_user_id"] == json!(o.bob.user_id)),
+        items(&bobs)
+            .iter()
+            .all(|a| a["owner_user_id"] == json!(o.bob.user_id)),
         "{bobs}"
     );
-    let (status, err) = app.get_json(&o.alice, "/api/activities?activity_type=pigeon").await;
+    let (status, err) = app
+        .get_json(&o.alice, "/api/activities?activity_type=pigeon")
+        .await;
     assert_eq!(status, 400, "{err}");
     // The visit's photo follows the activity: the manager downloads it,
     // bob does not see it.

@@ -80,18 +80,35 @@ async fn draft_invoices_are_issued_and_voided_but_never_with_payments() {
     let (status, err) = app.post_json(&alice, &issue, &json!(null), None).await;
     assert_eq!(status, 403, "{err}");
     let (status, err) = app
-        .post_json(&finance, &format!("/api/invoices/{}/issue", Uuid::new_v4()), &json!(null), None)
+        .post_json(
+            &finance,
+            &format!("/api/invoices/{}/issue", Uuid::new_v4()),
+            &json!(null),
+            None,
+        )
         .await;
     assert_eq!(status, 404, "{err}");
 
-    let (status, issued) = app.post_json(&finance, &issue, &json!(null), Some("issue-1")).await;
+    let (status, issued) = app
+        .post_json(&finance, &issue, &json!(null), Some("issue-1"))
+        .await;
     assert_eq!(status, 200, "{issued}");
     assert_eq!(issued["status"], "ISSUED");
     assert!(issued["issued_at"].is_string(), "{issued}");
-    assert_eq!(issued["outstanding"].as_f64(), Some(1110.0), "a receivable now: {issued}");
+    assert_eq!(
+        issued["outstanding"].as_f64(),
+        Some(1110.0),
+        "a receivable now: {issued}"
+    );
     // A retry with the same key is the same answer; without one, refused.
-    let (status, again) = app.post_json(&finance, &issue, &json!(null), Some("issue-1")).await;
-    assert_eq!((status, &again["status"]), (200, &json!("ISSUED")), "{again}");
+    let (status, again) = app
+        .post_json(&finance, &issue, &json!(null), Some("issue-1"))
+        .await;
+    assert_eq!(
+        (status, &again["status"]),
+        (200, &json!("ISSUED")),
+        "{again}"
+    );
     let (status, err) = app.post_json(&finance, &issue, &json!(null), None).await;
     assert_eq!((status, field(&err)), (422, Some("status")), "{err}");
 
@@ -100,7 +117,11 @@ async fn draft_invoices_are_issued_and_voided_but_never_with_payments() {
     assert_eq!(status, 200, "{voided}");
     assert_eq!(voided["status"], "VOID");
     assert!(voided["voided_at"].is_string(), "{voided}");
-    assert_eq!(voided["outstanding"].as_f64(), Some(0.0), "never a receivable: {voided}");
+    assert_eq!(
+        voided["outstanding"].as_f64(),
+        Some(0.0),
+        "never a receivable: {voided}"
+    );
     let (status, err) = app.post_json(&finance, &void, &json!(null), None).await;
     assert_eq!((status, field(&err)), (422, Some("status")), "{err}");
     let (status, err) = app.post_json(&finance, &issue, &json!(null), None).await;
@@ -114,30 +135,58 @@ async fn draft_invoices_are_issued_and_voided_but_never_with_payments() {
     )
     .await;
     let (status, voided) = app
-        .post_json(&admin, &format!("/api/invoices/{}/void", s(&draft2, "invoice_id")), &json!(null), None)
+        .post_json(
+            &admin,
+            &format!("/api/invoices/{}/void", s(&draft2, "invoice_id")),
+            &json!(null),
+            None,
+        )
         .await;
-    assert_eq!((status, &voided["status"]), (200, &json!("VOID")), "{voided}");
+    assert_eq!(
+        (status, &voided["status"]),
+        (200, &json!("VOID")),
+        "{voided}"
+    );
 
     // Partly paid and paid invoices are refused naming amount_paid.
-    let partly = invoice(&app, &finance, json!({"customer_id": customer, "subtotal": 1000, "tax": 110})).await;
+    let partly = invoice(
+        &app,
+        &finance,
+        json!({"customer_id": customer, "subtotal": 1000, "tax": 110}),
+    )
+    .await;
     pay(&app, &finance, &s(&partly, "invoice_id"), 100.0, &today).await;
-    let paid = invoice(&app, &finance, json!({"customer_id": customer, "subtotal": 200, "tax": 22})).await;
+    let paid = invoice(
+        &app,
+        &finance,
+        json!({"customer_id": customer, "subtotal": 200, "tax": 22}),
+    )
+    .await;
     pay(&app, &finance, &s(&paid, "invoice_id"), 222.0, &today).await;
     for (inv, status_now) in [(&partly, "ISSUED"), (&paid, "PAID")] {
         let id = s(inv, "invoice_id");
         let (status, err) = app
-            .post_json(&finance, &format!("/api/invoices/{id}/void"), &json!(null), None)
+            .post_json(
+                &finance,
+                &format!("/api/invoices/{id}/void"),
+                &json!(null),
+                None,
+            )
             .await;
         assert_eq!((status, field(&err)), (422, Some("amount_paid")), "{err}");
         assert!(
-            err["error"]["message"].as_str().unwrap().contains("payments"),
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("payments"),
             "{err}"
         );
-        let now: String = sqlx::query_scalar("select status from invoices where invoice_id = $1::uuid")
-            .bind(&id)
-            .fetch_one(&db.owner)
-            .await
-            .unwrap();
+        let now: String =
+            sqlx::query_scalar("select status from invoices where invoice_id = $1::uuid")
+                .bind(&id)
+                .fetch_one(&db.owner)
+                .await
+                .unwrap();
         assert_eq!(now, status_now, "nothing changed");
     }
 }
@@ -162,7 +211,10 @@ async fn reconcile(app: &TestApp, who: &Caller) -> BTreeMap<String, (f64, f64)> 
         }
     }
     // 90 days per currency, today the last.
-    let currencies = days.iter().map(|d| s(d, "currency")).collect::<std::collections::BTreeSet<_>>();
+    let currencies = days
+        .iter()
+        .map(|d| s(d, "currency"))
+        .collect::<std::collections::BTreeSet<_>>();
     assert_eq!(days.len(), 90 * currencies.len(), "{dso}");
     out
 }
@@ -201,10 +253,25 @@ async fn dso_and_aging_routes_agree_for_every_scope() {
             pay(&app, &finance, &s(&inv, "invoice_id"), paid, &ago(days / 2)).await;
         }
     }
-    let draft = invoice(&app, &finance, json!({"customer_id": ca, "subtotal": 9_999, "tax": 0, "status": "DRAFT"})).await;
-    let voided = invoice(&app, &finance, json!({"customer_id": cb, "subtotal": 8_888, "tax": 0})).await;
+    let draft = invoice(
+        &app,
+        &finance,
+        json!({"customer_id": ca, "subtotal": 9_999, "tax": 0, "status": "DRAFT"}),
+    )
+    .await;
+    let voided = invoice(
+        &app,
+        &finance,
+        json!({"customer_id": cb, "subtotal": 8_888, "tax": 0}),
+    )
+    .await;
     let (status, _) = app
-        .post_json(&finance, &format!("/api/invoices/{}/void", s(&voided, "invoice_id")), &json!(null), None)
+        .post_json(
+            &finance,
+            &format!("/api/invoices/{}/void", s(&voided, "invoice_id")),
+            &json!(null),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
 
@@ -238,14 +305,25 @@ async fn dso_and_aging_routes_agree_for_every_scope() {
     );
     // Issuing the draft moves both the same way.
     let (status, _) = app
-        .post_json(&finance, &format!("/api/invoices/{}/issue", s(&draft, "invoice_id")), &json!(null), None)
+        .post_json(
+            &finance,
+            &format!("/api/invoices/{}/issue", s(&draft, "invoice_id")),
+            &json!(null),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(reconcile(&app, &alice).await["IDR"], (2_709_999.0, 2_709_999.0));
+    assert_eq!(
+        reconcile(&app, &alice).await["IDR"],
+        (2_709_999.0, 2_709_999.0)
+    );
 
     // Filters and bad ranges.
     let (status, usd) = app
-        .get_json(&finance, &format!("/api/ar/dso?currency=usd&from={}&to={}", ago(9), ago(0)))
+        .get_json(
+            &finance,
+            &format!("/api/ar/dso?currency=usd&from={}&to={}", ago(9), ago(0)),
+        )
         .await;
     assert_eq!(status, 200, "{usd}");
     let days = usd["items"].as_array().unwrap();
@@ -259,12 +337,19 @@ async fn dso_and_aging_routes_agree_for_every_scope() {
         "{last}"
     );
     let (status, err) = app
-        .get_json(&finance, &format!("/api/ar/dso?from={}&to={}", ago(0), ago(9)))
+        .get_json(
+            &finance,
+            &format!("/api/ar/dso?from={}&to={}", ago(0), ago(9)),
+        )
         .await;
     assert_eq!((status, field(&err)), (422, Some("to")), "{err}");
     let (status, err) = app.get_json(&finance, "/api/ar/dso?from=soon").await;
     assert_eq!(status, 400, "{err}");
     let ops = db.create_user(tenant, "ops").await;
     let (status, none) = app.get_json(&ops, "/api/ar/dso").await;
-    assert_eq!((status, none["items"].as_array().map(Vec::len)), (200, Some(0)), "ops read no AR: {none}");
+    assert_eq!(
+        (status, none["items"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "ops read no AR: {none}"
+    );
 }

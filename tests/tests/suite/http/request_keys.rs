@@ -35,7 +35,7 @@ enum Sql {
     /// (`renames`: body key → argument).
     Args(&'static str, &'static [(&'static str, &'static str)]),
     /// No SQL function takes the body key by key (why).
-    NotSql(&'static str),
+    Unmapped(&'static str),
 }
 
 struct Route {
@@ -193,14 +193,14 @@ fn routes() -> Vec<Route> {
         r(
             "post",
             "/api/kb/ask",
-            NotSql("the question is retrieved with kb_search and answered through the LLM gateway"),
+            Unmapped("the question is retrieved with kb_search and answered through the LLM gateway"),
             &[],
             None,
         ),
         r(
             "post",
             "/api/ai/chat",
-            NotSql("the messages go to the LLM gateway, not to a SQL function"),
+            Unmapped("the messages go to the LLM gateway, not to a SQL function"),
             &[],
             None,
         ),
@@ -215,7 +215,7 @@ fn routes() -> Vec<Route> {
         r(
             "post",
             "/api/ai/keys",
-            NotSql("the BFF seals the key before llm_key_add stores its ciphertext"),
+            Unmapped("the BFF seals the key before llm_key_add stores its ciphertext"),
             &[],
             None,
         ),
@@ -273,12 +273,7 @@ async fn probe(
 fn allowed(message: &str) -> Option<Vec<String>> {
     let start = message.find("(allowed: ")? + "(allowed: ".len();
     let end = message.rfind(')')?;
-    Some(
-        message[start..end]
-            .split(", ")
-            .map(str::to_owned)
-            .collect(),
-    )
+    Some(message[start..end].split(", ").map(str::to_owned).collect())
 }
 
 /// A payload with `value` at `path` (`a.b`, `lines[].x`: one element).
@@ -519,7 +514,7 @@ async fn every_request_body_lists_exactly_the_keys_its_sql_function_accepts() {
         let (sql, renames): (BTreeSet<String>, &[(&str, &str)]) = match &route.sql {
             Sql::Payload(signature) => (payload_keys(&db, &admin, signature).await, &[]),
             Sql::Args(signature, renames) => (argument_names(&db, signature).await, renames),
-            Sql::NotSql(why) => {
+            Sql::Unmapped(why) => {
                 assert!(!why.is_empty());
                 continue;
             }
