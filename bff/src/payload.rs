@@ -258,6 +258,91 @@ impl ToSchema for Date {
     }
 }
 
+/// An instant: an RFC 3339 date and time with its offset
+/// (`2026-05-04T09:30:00+07:00`, `2026-05-04T02:30:00.5Z`;
+/// `payload_timestamptz`). Kept as sent, so the database reads the
+/// client's own text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instant(pub String);
+
+impl<'de> Deserialize<'de> for Instant {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Instant;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a date and time with its offset (RFC 3339)")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Instant, E> {
+                no_nul(s)?;
+                if parse_instant(trim(s)).is_none() {
+                    return Err(E::custom(
+                        "must be a date and time with its offset, e.g. 2026-05-04T09:30:00+07:00",
+                    ));
+                }
+                Ok(Instant(s.to_owned()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// RFC 3339 as `payload_timestamptz` takes it: `T`, `t` or a space between
+/// date and time, seconds required, `Z` or `±HH:MM`.
+fn parse_instant(t: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    let b = t.as_bytes();
+    let shape = b.len() >= 20
+        && b.iter().take(19).enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => matches!(c, b'T' | b't' | b' '),
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        });
+    if !shape {
+        return None;
+    }
+    let mut rest = &t[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &fraction[digits..];
+    }
+    let offset_ok = matches!(rest, "Z" | "z")
+        || (rest.len() == 6
+            && rest.bytes().enumerate().all(|(i, c)| match i {
+                0 => c == b'+' || c == b'-',
+                3 => c == b':',
+                _ => c.is_ascii_digit(),
+            }));
+    if !offset_ok {
+        return None;
+    }
+    let normal = format!("{}T{}", &t[..10], &t[11..]).replace('z', "Z");
+    chrono::DateTime::parse_from_rfc3339(&normal).ok()
+}
+
+impl Serialize for Instant {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl PartialSchema for Instant {
+    fn schema() -> RefOr<Schema> {
+        string_schema()
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .into()
+    }
+}
+
+impl ToSchema for Instant {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Instant")
+    }
+}
+
 /// A string matching a fixed shape, folded the way the database folds it
 /// (`period_month`, `currency`, `dept_target`).
 pub trait Shape {
@@ -452,6 +537,9 @@ pub type KpiValue = Number<4, ANY_SIGN>;
 pub type KpiTarget = Number<4, NON_NEGATIVE>;
 /// Percentages (discounts): 2 decimals, 0 or more (the database bounds them).
 pub type Percent = Number<2, NON_NEGATIVE>;
+/// GPS degrees (latitude -90..90, longitude -180..180, the database
+/// bounds them): 7 decimals (about a centimetre).
+pub type Degrees = Number<7, ANY_SIGN>;
 
 /// A JSON number or numeric string with at most `SCALE` decimals and an
 /// absolute value below 10^15 (`payload_numeric`); `SIGN` bounds its sign
@@ -850,6 +938,10 @@ closed_sets! {
     /// database's functions and policies; a tenant grants and revokes them
     /// per role).
     Permission, fold = Lower, vocabularies = ["permissions"];
+    /// The kind of a sales activity; users log the manual ones (visit,
+    /// call, meeting, ...), the database writes the others (stage
+    /// changes, RFQs, lead assignments).
+    ActivityType, fold = Lower, vocabularies = ["activity_types"];
 }
 
 // ------------------------------------------------------------------ optional and PATCH fields
@@ -1021,6 +1113,36 @@ mod tests {
             .contains("required"));
         assert!(parse::<Text<3>>(json!({"x": 1})).is_err());
         assert!(parse::<Text<3>>(json!(12)).is_err());
+    }
+
+    #[test]
+    fn instants_are_rfc_3339_with_an_offset() {
+        for ok in [
+            "2026-05-04T09:30:00+07:00",
+            "2026-05-04T02:30:00.5Z",
+            "2026-05-04 02:30:00z",
+            "2026-05-04t02:30:00.123456789-03:30",
+            " 2026-05-04T09:30:00+07:00 ",
+        ] {
+            assert_eq!(
+                parse::<Instant>(json!(ok)).map(|i| i.0),
+                Ok(ok.to_owned()),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "2026-05-04T09:30+07:00",
+            "2026-05-04T09:30:00",
+            "2026-05-04T09:30:00+0700",
+            "2026-05-04T09:30:00.Z",
+            "2026-02-30T09:30:00Z",
+            "2026-05-04T25:30:00Z",
+            "2026-05-04",
+            "",
+        ] {
+            assert!(parse::<Instant>(json!(bad)).is_err(), "{bad}");
+        }
+        assert!(parse::<Instant>(json!(1_700_000_000)).is_err());
     }
 
     #[test]

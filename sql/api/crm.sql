@@ -718,3 +718,194 @@ grant execute on function crm_assign_lead(uuid, uuid) to bizos_authenticated;
 select pin_search_path('crm_assign_lead(uuid, uuid)');
 revoke execute on function crm_assign_lead(uuid, uuid) from public;
 grant execute on function crm_assign_lead(uuid, uuid) to bizos_authenticated;
+
+-- prospect_move(prospect_id, payload {stage, note?}) -> {prospect_id, from, to}
+-- POST /api/prospects/{id}/stage: prospect_change_stage with a payload; a
+-- transition the lifecycle does not allow is refused naming `stage`.
+create or replace function prospect_move(prospect_id uuid, payload jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  v_stage text;
+  v_note text;
+  e_col text;
+  e_msg text;
+  e_hint text;
+begin
+  perform require_permission('prospect.stage');
+  perform payload_check(payload, '{"stage": "text", "note": "text"}');
+  v_stage := upper(payload_text(payload, 'stage', true, 20));
+  v_note := payload_text(payload, 'note', false, 2000);
+  begin
+    return prospect_change_stage(prospect_move.prospect_id, v_stage, v_note);
+  exception when sqlstate 'P0001' then
+    -- The lifecycle guard names no field: the stage is what it refused.
+    get stacked diagnostics e_col = column_name, e_msg = message_text, e_hint = pg_exception_hint;
+    if coalesce(e_col, '') = '' then
+      raise exception using errcode = 'P0001', column = 'stage', message = 'stage: ' || e_msg,
+        hint = coalesce(nullif(e_hint, ''), 'see the prospect lifecycle');
+    end if;
+    raise;
+  end;
+end
+$$;
+grant execute on function prospect_move(uuid, jsonb) to bizos_authenticated;
+comment on function prospect_move(uuid, jsonb) is
+  'Moves a prospect to payload.stage (the lifecycle decides), with an optional note; the stage history and the activity follow from the trigger.';
+
+-- A photo of a sales activity is an object of bucket prospect-evidence that
+-- the activity's writer uploaded; photo_bucket and photo_object_key follow
+-- from it. Without a user (the owner: demo data, migrations) the columns
+-- are taken as written.
+create or replace function sales_activities_photo() returns trigger
+language plpgsql
+as $$
+declare
+  o objects;
+begin
+  if new.photo_object_id is null then
+    if bizos.uid() is not null and (new.photo_object_key is not null or new.photo_bucket is not null) then
+      raise exception using errcode = 'P0001', column = 'photo_object_id',
+        message = 'photo_object_id: a photo is an object of bucket prospect-evidence named by photo_object_id '
+                  '(photo_bucket and photo_object_key follow from it)';
+    end if;
+    return new;
+  end if;
+  select * into o from objects x where x.tenant_id = new.tenant_id and x.object_id = new.photo_object_id;
+  if not found then
+    raise exception using errcode = 'P0002', column = 'photo_object_id',
+      message = format('photo_object_id: no file %s of yours in this tenant', new.photo_object_id);
+  end if;
+  if o.bucket <> 'prospect-evidence' then
+    raise exception using errcode = 'P0001', column = 'photo_object_id',
+      message = format('photo_object_id: file %s is in bucket %s, not prospect-evidence', o.object_id, o.bucket);
+  end if;
+  if bizos.uid() is not null and o.created_by is distinct from bizos.uid()
+     and (tg_op = 'INSERT' or new.photo_object_id is distinct from old.photo_object_id) then
+    raise exception using errcode = '42501', column = 'photo_object_id',
+      message = format('photo_object_id: file %s was uploaded by someone else', o.object_id);
+  end if;
+  new.photo_bucket := o.bucket;
+  new.photo_object_key := o.object_key;
+  return new;
+end
+$$;
+select pin_search_path('sales_activities_photo()');
+revoke execute on function sales_activities_photo() from public;
+comment on function sales_activities_photo() is
+  'Trigger: a sales activity''s photo is an object of bucket prospect-evidence uploaded by its writer; photo_bucket and photo_object_key follow from photo_object_id.';
+create or replace trigger sales_activities_photo
+  before insert or update of photo_object_id, photo_bucket, photo_object_key on sales_activities
+  for each row execute function sales_activities_photo();
+
+-- sales_activity_create({activity_type, summary, occurred_at?, customer_id?,
+--   prospect_id?, lead_id?, gps_lat?, gps_lng?, photo_object_id?})
+--   -> the activity (a row of sales_activities)
+-- POST /api/activities and POST /api/visits: a manual activity of the
+-- caller about a customer they may read (named directly or through its
+-- prospect or lead, which must agree). A visit needs its photo (an object
+-- of bucket prospect-evidence the caller uploaded) and the GPS position;
+-- other kinds may have them. occurred_at defaults to now and may not be
+-- more than 5 minutes ahead (device clocks drift).
+create or replace function sales_activity_create(payload jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  v_type text;
+  v_manual boolean;
+  v_summary text;
+  v_occurred timestamptz;
+  v_customer uuid;
+  v_prospect uuid;
+  v_lead uuid;
+  v_lat numeric;
+  v_lng numeric;
+  v_photo uuid;
+  v_of_customer uuid;
+  v_of_prospect uuid;
+  r sales_activities;
+begin
+  perform require_permission('activity.create');
+  perform payload_check(payload, '{"activity_type": "text", "summary": "text", "occurred_at": "text",
+    "customer_id": "uuid", "prospect_id": "uuid", "lead_id": "uuid", "gps_lat": "number", "gps_lng": "number",
+    "photo_object_id": "uuid"}');
+  v_type := vocabulary_check('activity_types', lower(payload_text(payload, 'activity_type', true, 30)), 'activity_type');
+  select t.manual into v_manual from activity_types t where t.code = v_type;
+  if not v_manual then
+    perform raise_field('activity_type', format('%s activities are written by the database, not logged by hand', v_type));
+  end if;
+  v_summary := payload_text(payload, 'summary', true, 2000);
+  v_occurred := payload_timestamptz(payload, 'occurred_at');
+  if v_occurred > now() + interval '5 minutes' then
+    perform raise_field('occurred_at', format('%s is in the future', v_occurred));
+  end if;
+  v_customer := payload_uuid(payload, 'customer_id');
+  v_prospect := payload_uuid(payload, 'prospect_id');
+  v_lead := payload_uuid(payload, 'lead_id');
+  v_lat := payload_numeric(payload, 'gps_lat', false, 7);
+  if v_lat not between -90 and 90 then
+    perform raise_field('gps_lat', 'must be between -90 and 90 (degrees of latitude)');
+  end if;
+  v_lng := payload_numeric(payload, 'gps_lng', false, 7);
+  if v_lng not between -180 and 180 then
+    perform raise_field('gps_lng', 'must be between -180 and 180 (degrees of longitude)');
+  end if;
+  if (v_lat is null) <> (v_lng is null) then
+    perform raise_field(case when v_lat is null then 'gps_lat' else 'gps_lng' end,
+                        'send gps_lat and gps_lng together');
+  end if;
+  v_photo := payload_uuid(payload, 'photo_object_id');
+  if v_type = 'visit' then
+    if v_photo is null then
+      perform raise_field('photo_object_id',
+        'a visit needs its photo (an upload of yours to bucket prospect-evidence; POST /api/visits takes both at once)');
+    end if;
+    if v_lat is null then
+      perform raise_field('gps_lat', 'a visit needs the GPS position where its photo was taken');
+    end if;
+  end if;
+
+  -- What the activity is about, as the caller may read it (RLS).
+  if v_lead is not null then
+    select l.customer_id, l.prospect_id into v_of_customer, v_of_prospect
+      from leads l where l.tenant_id = v_tenant and l.lead_id = v_lead;
+    if not found then
+      raise exception using errcode = 'P0002', column = 'lead_id', message = format('lead_id: no lead %s', v_lead);
+    end if;
+    if v_prospect is not null and v_prospect <> v_of_prospect then
+      perform raise_field('prospect_id', format('is not the prospect of lead %s', v_lead));
+    end if;
+    v_prospect := v_of_prospect;
+  end if;
+  if v_prospect is not null then
+    select p.customer_id into v_of_customer
+      from prospects p where p.tenant_id = v_tenant and p.prospect_id = v_prospect;
+    if not found then
+      raise exception using errcode = 'P0002', column = 'prospect_id',
+        message = format('prospect_id: no prospect %s', v_prospect);
+    end if;
+    if v_customer is not null and v_customer <> v_of_customer then
+      perform raise_field('customer_id', format('is not the customer of prospect %s', v_prospect));
+    end if;
+    v_customer := v_of_customer;
+  end if;
+  if v_customer is null then
+    perform raise_field('customer_id', 'is required (or send prospect_id or lead_id): an activity is about a customer');
+  end if;
+  if not exists (select 1 from customers c where c.tenant_id = v_tenant and c.customer_id = v_customer) then
+    raise exception using errcode = 'P0002', column = 'customer_id',
+      message = format('customer_id: no customer %s', v_customer);
+  end if;
+
+  insert into sales_activities (tenant_id, owner_user_id, activity_type, source, customer_id, prospect_id, lead_id,
+                                occurred_at, summary, photo_object_id, gps_lat, gps_lng)
+  values (v_tenant, bizos.uid(), v_type, 'manual', v_customer, v_prospect, v_lead,
+          coalesce(v_occurred, now()), v_summary, v_photo, v_lat, v_lng)
+  returning * into r;
+  return to_jsonb(r);
+end
+$$;
+grant execute on function sales_activity_create(jsonb) to bizos_authenticated;
+comment on function sales_activity_create(jsonb) is
+  'Logs a manual sales activity of the caller about a customer they read; a visit needs its photo (bucket prospect-evidence) and GPS.';

@@ -805,3 +805,59 @@ select t.tenant_id,
 comment on view v_kpi_actual_vs_target is
   'Per KPI target: target_value and kpi_actual() over the target''s period for its assignee (value, or status na with the reason); actuals of the claims'' tenant only.';
 grant select on v_kpi_actual_vs_target to bizos_authenticated;
+
+-- GET /api/kpi/targets: the targets the caller may read (kpi_targets' RLS),
+-- with the period as first and last day and their metric's name, unit and
+-- direction.
+create or replace view v_kpi_targets with (security_invoker = true) as
+select t.tenant_id,
+       t.target_id,
+       t.metric_key,
+       d.name as metric_name,
+       d.unit,
+       d.direction,
+       t.assignee_user_id,
+       lower(t.period) as period_start,
+       upper(t.period) - 1 as period_end,
+       t.target_value,
+       t.notes,
+       t.created_by,
+       t.created_at,
+       t.updated_at
+  from kpi_targets t
+  join kpi_metric_definitions d on d.tenant_id = t.tenant_id and d.metric_key = t.metric_key;
+comment on view v_kpi_targets is
+  'KPI targets in the caller''s scope with their period as first and last day (inclusive) and the metric''s name, unit and direction.';
+grant select on v_kpi_targets to bizos_authenticated;
+
+-- kpi_progress(assignee, from, to, metric) -> [{...v_kpi_actual_vs_target,
+--   progress_pct, achieved}]: GET /api/kpi/progress. The targets the caller
+-- may read whose period overlaps from..to (inclusive), of one assignee
+-- and metric when given, each with its actual over the target's own period
+-- (v_kpi_actual_vs_target: kpi_actual, NA with the reason when undefined),
+-- progress_pct = actual / target x 100 (1 decimal; NULL when NA or the
+-- target is 0) and achieved (actual >= target for metrics where higher is
+-- better, <= where lower is; NULL when NA). Ordered by period, metric,
+-- assignee.
+create or replace function kpi_progress(assignee uuid, from_day date, to_day date, metric text default null)
+returns jsonb
+language sql stable
+as $$
+  select coalesce(jsonb_agg(to_jsonb(v) || jsonb_build_object(
+           'progress_pct', case when v.status = 'ok' and v.target_value > 0
+                                then round(v.actual_value / v.target_value * 100, 1) end,
+           'achieved', case when v.status <> 'ok' or v.actual_value is null then null
+                            when v.direction = 'lower' then v.actual_value <= v.target_value
+                            else v.actual_value >= v.target_value end)
+         order by v.period_start, v.metric_key, v.assignee_user_id, v.target_id), '[]'::jsonb)
+    from v_kpi_actual_vs_target v
+   where v.tenant_id = bizos.tenant_id()
+     and (kpi_progress.assignee is null or v.assignee_user_id = kpi_progress.assignee)
+     and (kpi_progress.metric is null or v.metric_key = kpi_progress.metric)
+     and v.period_end >= kpi_progress.from_day
+     and v.period_start <= kpi_progress.to_day
+$$;
+select pin_search_path('kpi_progress(uuid, date, date, text)');
+grant execute on function kpi_progress(uuid, date, date, text) to bizos_authenticated;
+comment on function kpi_progress(uuid, date, date, text) is
+  'Targets (in the caller''s scope) overlapping from..to with their actual (v_kpi_actual_vs_target), progress_pct and achieved.';

@@ -100,6 +100,32 @@ $$;
 grant execute on function payload_date(jsonb, text, boolean)
   to bizos_authenticated;
 
+-- An instant as an RFC 3339 string with its offset
+-- (2026-05-04T09:30:00+07:00, 2026-05-04T02:30:00.5Z): a
+-- time without an offset would be read in the session's time zone, which
+-- no client chose.
+create or replace function payload_timestamptz(payload jsonb, field text, required boolean default false)
+returns timestamptz
+language plpgsql
+as $$
+declare
+  s text := payload_text(payload, field, required, 100);
+begin
+  if s is not null
+     and s !~ '^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$' then
+    raise exception using errcode = 'P0001', column = field,
+      message = field || ': must be a date and time with its offset, e.g. 2026-05-04T09:30:00+07:00';
+  end if;
+  return s::timestamptz;
+exception when datetime_field_overflow or invalid_datetime_format then
+  raise exception using errcode = 'P0001', column = field, message = field || ': is not a valid date and time';
+end
+$$;
+grant execute on function payload_timestamptz(jsonb, text, boolean)
+  to bizos_authenticated;
+comment on function payload_timestamptz(jsonb, text, boolean) is
+  'The RFC 3339 date-time (with offset) of a payload field, NULL when absent; P0001 naming the field otherwise.';
+
 -- A JSON number (or a numeric string) with at most `scale` decimals.
 create or replace function payload_numeric(payload jsonb, field text, required boolean default false,
                                 scale integer default 2) returns numeric

@@ -589,3 +589,68 @@ $$;
 revoke execute on function create_collection_ticket(uuid) from public;
 grant execute on function create_collection_ticket(uuid) to bizos_authenticated;
 select pin_search_path('create_collection_ticket(uuid)');
+
+-- invoice_issue(invoice_id) -> the invoice (a row of v_invoices)
+-- POST /api/invoices/{id}/issue: DRAFT -> ISSUED (the lifecycle stamps
+-- issued_at); from then on it is a receivable from its issue date. Only a
+-- DRAFT is issued (a second call is refused naming `status`).
+create or replace function invoice_issue(invoice_id uuid) returns jsonb
+language plpgsql
+as $$
+declare
+  inv invoices;
+begin
+  perform require_permission('invoice.create');
+  select * into inv from invoices i
+   where i.tenant_id = (select bizos.tenant_id()) and i.invoice_id = invoice_issue.invoice_id
+   for update;
+  if not found then
+    raise exception using errcode = 'P0002', column = 'invoice_id',
+      message = format('invoice_id: no invoice %s', invoice_issue.invoice_id);
+  end if;
+  if inv.status <> 'DRAFT' then
+    perform raise_field('status', format('invoice %s is %s; only a DRAFT is issued', inv.invoice_no, inv.status));
+  end if;
+  update invoices i set status = 'ISSUED'
+   where i.tenant_id = inv.tenant_id and i.invoice_id = inv.invoice_id;
+  return (select to_jsonb(v) from v_invoices v where v.tenant_id = inv.tenant_id and v.invoice_id = inv.invoice_id);
+end
+$$;
+grant execute on function invoice_issue(uuid) to bizos_authenticated;
+comment on function invoice_issue(uuid) is
+  'Issues a DRAFT invoice (DRAFT -> ISSUED); returns it as v_invoices shows it.';
+
+-- invoice_void(invoice_id) -> the invoice (a row of v_invoices)
+-- POST /api/invoices/{id}/void: DRAFT or ISSUED -> VOID (the lifecycle
+-- stamps voided_at); a voided invoice counts as never issued (v_ar_ledger).
+-- An invoice with payments (PAID or partly paid) is never voided: refused
+-- naming `amount_paid`, with what was paid.
+create or replace function invoice_void(invoice_id uuid) returns jsonb
+language plpgsql
+as $$
+declare
+  inv invoices;
+begin
+  perform require_permission('invoice.create');
+  select * into inv from invoices i
+   where i.tenant_id = (select bizos.tenant_id()) and i.invoice_id = invoice_void.invoice_id
+   for update;
+  if not found then
+    raise exception using errcode = 'P0002', column = 'invoice_id',
+      message = format('invoice_id: no invoice %s', invoice_void.invoice_id);
+  end if;
+  if inv.status = 'VOID' then
+    perform raise_field('status', format('invoice %s is already VOID', inv.invoice_no));
+  end if;
+  if inv.amount_paid > 0 then
+    perform raise_field('amount_paid', format('invoice %s has payments of %s %s of its %s (status %s) and cannot be voided',
+                                              inv.invoice_no, inv.currency, inv.amount_paid, inv.total, inv.status));
+  end if;
+  update invoices i set status = 'VOID'
+   where i.tenant_id = inv.tenant_id and i.invoice_id = inv.invoice_id;
+  return (select to_jsonb(v) from v_invoices v where v.tenant_id = inv.tenant_id and v.invoice_id = inv.invoice_id);
+end
+$$;
+grant execute on function invoice_void(uuid) to bizos_authenticated;
+comment on function invoice_void(uuid) is
+  'Voids a DRAFT or ISSUED invoice without payments (paid or partly paid: refused naming amount_paid); returns it as v_invoices shows it.';

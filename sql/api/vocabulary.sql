@@ -26,7 +26,8 @@ create or replace view vocabulary with (security_invoker = true) as
   union all select 'rfm_segments', code, position, label from rfm_segments
   union all select 'rfm_channels', code, position, description from rfm_channels
   union all select 'api_scopes', code, position, description from api_scopes
-  union all select 'permissions', code, position, description from permissions;
+  union all select 'permissions', code, position, description from permissions
+  union all select 'activity_types', code, position, description from activity_types;
 comment on view vocabulary is
   'Every term of every vocabulary (one lookup table each, named in the column vocabulary), in list order.';
 grant select on vocabulary to bizos_authenticated;

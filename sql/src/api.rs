@@ -58,6 +58,7 @@ pub const API_FILES: &[ApiFile<'static>] = &[
     api_file!("ticketing.sql"),
     api_file!("precheck.sql"),
     api_file!("receivables.sql"),
+    api_file!("customers.sql"),
     api_file!("kpi.sql"),
     api_file!("imports.sql"),
     api_file!("jobs.sql"),

@@ -6,22 +6,27 @@ use axum::body::Body;
 use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use utoipa::ToSchema;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::StoredObject;
+use super::responses::{ObjectPage, StoredObject};
 use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
+use crate::db::begin_as;
 use crate::error::{ApiError, Result};
-use crate::extract::Path;
+use crate::extract::{Json, Path, Query};
 use crate::files::{read_form, Bucket};
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(download))
+    OpenApiRouter::new()
+        .routes(routes!(download))
+        .routes(routes!(list_objects))
 }
 
 pub fn upload_router() -> OpenApiRouter<AppState> {
@@ -126,6 +131,49 @@ async fn download(
         HeaderValue::from_static("nosniff"),
     );
     Ok(response)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ObjectFilter {
+    /// The bucket, e.g. media or knowledge.
+    bucket: String,
+    /// Substring of the file name.
+    q: Option<String>,
+}
+
+/// The files of a bucket the caller may read: their own uploads, files of
+/// rows they may read (knowledge-base documents, tickets, KPI entries,
+/// visits, customers), every file for super admins.
+#[utoipa::path(get, path = "/api/objects", tag = "files", params(ObjectFilter, Page),
+    responses((status = 200, description = "files of the bucket the caller may read, newest first", body = ObjectPage),
+              (status = 422, description = "no such bucket", body = ErrorResponse)))]
+async fn list_objects(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(f): Query<ObjectFilter>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged>> {
+    let bucket = f.bucket.trim().to_owned();
+    let first = page.after.is_none();
+    let mut list = List::new("objects", "object_id");
+    list.filter("bucket", "=", Some(bucket.clone()))
+        .search(&["file_name"], f.q);
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let page = list.fetch(&mut tx, page).await?;
+    // An empty first page: say so when the bucket does not exist.
+    if first && page.items.is_empty() {
+        let known: bool =
+            sqlx::query_scalar("select exists (select 1 from storage_buckets where bucket = $1)")
+                .bind(&bucket)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !known {
+            return Err(ApiError::invalid("bucket", format!("no bucket {bucket}")));
+        }
+    }
+    tx.commit().await?;
+    Ok(Json(page))
 }
 
 /// `attachment; filename*=UTF-8''<percent-encoded>` (RFC 6266 / 5987), with

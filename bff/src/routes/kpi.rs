@@ -11,8 +11,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::{Actuals, EntryCreated, EvidenceAdded, TargetCreated};
+use super::responses::{
+    Actuals, EntryCreated, EvidenceAdded, KpiProgress, KpiTargetPage, TargetCreated,
+};
 use super::write::{attach, body, rpc, Args, Attach, Call};
 use crate::auth::Caller;
 use crate::db::begin_as;
@@ -27,7 +30,8 @@ use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create_target))
+        .routes(routes!(create_target, list_targets))
+        .routes(routes!(progress))
         .routes(routes!(create_entry))
         .routes(routes!(actuals))
 }
@@ -106,6 +110,70 @@ pub struct ActualsQuery {
     from: NaiveDate,
     /// Last day of the period (inclusive).
     to: NaiveDate,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TargetFilter {
+    metric_key: Option<String>,
+    assignee_user_id: Option<Uuid>,
+    /// Targets whose period ends on or after this day.
+    from: Option<NaiveDate>,
+    /// Targets whose period starts on or before this day.
+    to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProgressQuery {
+    /// One person's targets; every target the caller may read when omitted.
+    assignee_user_id: Option<Uuid>,
+    metric_key: Option<String>,
+    /// Targets whose period overlaps from..to (inclusive).
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+#[utoipa::path(get, path = "/api/kpi/targets", tag = "kpi", params(TargetFilter, Page),
+    responses((status = 200, description = "targets the caller may read (their own; managers their team's; directors and admins all), newest first", body = KpiTargetPage)))]
+async fn list_targets(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(f): Query<TargetFilter>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged>> {
+    let mut list = List::new("v_kpi_targets", "target_id");
+    list.filter("metric_key", "=", f.metric_key)
+        .filter("assignee_user_id", "=", f.assignee_user_id)
+        .filter("period_end", ">=", f.from)
+        .filter("period_start", "<=", f.to);
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let page = list.fetch(&mut tx, page).await?;
+    tx.commit().await?;
+    Ok(Json(page))
+}
+
+#[utoipa::path(get, path = "/api/kpi/progress", tag = "kpi", params(ProgressQuery),
+    responses((status = 200, description = "the targets overlapping the period with their actual over the target's period, progress_pct and achieved", body = KpiProgress),
+              (status = 422, description = "to is before from", body = ErrorResponse)))]
+async fn progress(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ProgressQuery>,
+) -> Result<Json<Value>> {
+    if q.to < q.from {
+        return Err(ApiError::invalid("to", "must not be before from"));
+    }
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let items: Value = sqlx::query_scalar("select kpi_progress($1, $2, $3, $4)")
+        .bind(q.assignee_user_id)
+        .bind(q.from)
+        .bind(q.to)
+        .bind(&q.metric_key)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Json(serde_json::json!({ "items": items })))
 }
 
 #[utoipa::path(post, path = "/api/kpi/targets", tag = "kpi", request_body = TargetCreate,

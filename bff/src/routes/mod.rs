@@ -1,10 +1,12 @@
 //! One module per resource; each exposes `router()` (JSON routes) and, when
 //! it takes files, `upload_router()` (their own body limit and timeout).
 
+pub mod activities;
 pub mod admin;
 pub mod ai;
 pub mod api_keys;
 pub mod audit;
+pub mod customers;
 pub mod digest;
 pub mod files;
 pub mod health;
@@ -17,9 +19,11 @@ pub mod list;
 pub mod me;
 pub mod openapi;
 pub mod precheck;
+pub mod prospects;
 pub mod receivables;
 pub mod responses;
 pub mod rfm;
+pub mod sla;
 pub mod tickets;
 pub mod write;
 
@@ -55,6 +59,10 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(api_keys::router())
         .merge(admin::router())
         .merge(audit::router())
+        .merge(customers::router())
+        .merge(prospects::router())
+        .merge(activities::router())
+        .merge(sla::router())
 }
 
 /// The routes that take file uploads.
@@ -65,6 +73,8 @@ pub fn uploads() -> OpenApiRouter<AppState> {
         .merge(imports::upload_router())
         .merge(files::upload_router())
         .merge(kb::upload_router())
+        .merge(customers::upload_router())
+        .merge(activities::upload_router())
 }
 
 /// Everything the server serves: the JSON routes, the upload routes, the

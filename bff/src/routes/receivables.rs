@@ -13,7 +13,8 @@ use uuid::Uuid;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
 use super::responses::{
-    Aging, CollectionTicket, InvoiceCreated, InvoiceDetail, InvoicePage, PaymentRecorded,
+    Aging, CollectionTicket, Dso, Invoice, InvoiceCreated, InvoiceDetail, InvoicePage,
+    PaymentRecorded,
 };
 use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
@@ -34,6 +35,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_payment))
         .routes(routes!(collection_ticket))
         .routes(routes!(aging))
+        .routes(routes!(dso))
+        .routes(routes!(issue_invoice))
+        .routes(routes!(void_invoice))
 }
 
 /// `invoice_create` (finance): due date from `due_date` or `terms_days`
@@ -132,6 +136,16 @@ pub struct InvoiceFilter {
     due_to: Option<NaiveDate>,
     /// Substring of the invoice number.
     q: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DsoFilter {
+    currency: Option<String>,
+    /// The first day (default: 89 days before the tenant's today).
+    from: Option<NaiveDate>,
+    /// The last day (default: the tenant's today).
+    to: Option<NaiveDate>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -266,4 +280,74 @@ async fn aging(
     .await?;
     tx.commit().await?;
     Ok(Json(json!({ "items": rows })))
+}
+
+#[utoipa::path(get, path = "/api/ar/dso", tag = "receivables", params(DsoFilter),
+    responses((status = 200, description = "rolling 30-day DSO per currency for each of the tenant's last 90 days (from the same ledger as the aging: AR on today = the aging's outstanding)", body = Dso),
+              (status = 422, description = "to is before from", body = ErrorResponse)))]
+async fn dso(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(f): Query<DsoFilter>,
+) -> Result<Json<Value>> {
+    if let (Some(from), Some(to)) = (f.from, f.to) {
+        if to < from {
+            return Err(ApiError::invalid("to", "must not be before from"));
+        }
+    }
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let rows: Value = sqlx::query_scalar(
+        "select coalesce(jsonb_agg(to_jsonb(d) order by d.currency, d.day), '[]')
+           from v_dso_rolling_30 d
+          where ($1::text is null or d.currency = upper($1))
+            and ($2::date is null or d.day >= $2)
+            and ($3::date is null or d.day <= $3)",
+    )
+    .bind(&f.currency)
+    .bind(f.from)
+    .bind(f.to)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(json!({ "items": rows })))
+}
+
+#[utoipa::path(post, path = "/api/invoices/{id}/issue", tag = "receivables",
+    params(("id" = Uuid, Path), IdempotencyKey),
+    responses((status = 200, description = "the invoice, now ISSUED (a receivable from its issue date)", body = Invoice),
+              (status = 403, description = "finance only (invoice.create)", body = ErrorResponse),
+              (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
+              (status = 422, description = "the invoice is not a DRAFT (field status)", body = ErrorResponse)))]
+async fn issue_invoice(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Path(id): Path<Uuid>,
+) -> Result<Response> {
+    let call = Call::post(
+        format!("/api/invoices/{id}/issue"),
+        "select invoice_issue($1)",
+        Args::Id(id),
+    );
+    rpc(&state, &caller, key, call).await
+}
+
+#[utoipa::path(post, path = "/api/invoices/{id}/void", tag = "receivables",
+    params(("id" = Uuid, Path), IdempotencyKey),
+    responses((status = 200, description = "the invoice, now VOID (counts as never issued)", body = Invoice),
+              (status = 403, description = "finance only (invoice.create)", body = ErrorResponse),
+              (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
+              (status = 422, description = "the invoice has payments (field amount_paid) or is already VOID (field status)", body = ErrorResponse)))]
+async fn void_invoice(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Path(id): Path<Uuid>,
+) -> Result<Response> {
+    let call = Call::post(
+        format!("/api/invoices/{id}/void"),
+        "select invoice_void($1)",
+        Args::Id(id),
+    );
+    rpc(&state, &caller, key, call).await
 }

@@ -70,27 +70,176 @@ lead_row!(
     }
 );
 
-/// A customer (a row of `customers`).
+/// Declares a struct with the columns of `customers` plus `extra` fields
+/// (the list row and the detail share one list of columns).
+macro_rules! customer_row {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            tenant_id: Uuid,
+            customer_id: Uuid,
+            company_name: String,
+            npwp: Option<String>,
+            email: Option<String>,
+            phone: Option<String>,
+            address: Option<String>,
+            city: Option<String>,
+            npwp_norm: Option<String>,
+            email_norm: Option<String>,
+            phone_norm: Option<String>,
+            company_norm: Option<String>,
+            created_by: Option<Uuid>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+            /// Days from issue to due date agreed with the customer (null: none).
+            payment_terms_days: Option<i32>,
+            $($extra)*
+        }
+    };
+}
+
+customer_row!(
+    /// A customer (a row of `customers`).
+    Customer {}
+);
+
+customer_row!(
+    /// A customer with what the caller may read of its pipeline, leads,
+    /// invoices (the 100 most recent of each) and documents.
+    CustomerDetail {
+        /// Its prospects (one per owner) the caller may read.
+        prospects: Vec<Prospect>,
+        /// Its leads the caller may read, newest first.
+        leads: Vec<Lead>,
+        /// Its invoices the caller may read (none for roles without AR),
+        /// newest issue date first.
+        invoices: Vec<Invoice>,
+        /// Its files (bucket customer-documents), newest first.
+        documents: Vec<CustomerDocument>,
+    }
+);
+
+/// One page of customers.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Customer {
+pub struct CustomerPage {
+    items: Vec<Customer>,
+    /// Pass as `after` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A customer in the pipeline of one owner (a row of `prospects`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Prospect {
     tenant_id: Uuid,
+    prospect_id: Uuid,
     customer_id: Uuid,
-    company_name: String,
-    npwp: Option<String>,
-    email: Option<String>,
-    phone: Option<String>,
-    address: Option<String>,
-    city: Option<String>,
-    npwp_norm: Option<String>,
-    email_norm: Option<String>,
-    phone_norm: Option<String>,
-    company_norm: Option<String>,
+    /// Null: not handed to a salesperson yet.
+    owner_user_id: Option<Uuid>,
+    /// NEW, CONTACTED, QUALIFIED, PROPOSAL, NEGOTIATION, WON or LOST
+    stage: String,
+    expected_value: Option<f64>,
+    notes: Option<String>,
+    won_at: Option<DateTime<Utc>>,
+    lost_at: Option<DateTime<Utc>>,
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
-    /// Days from issue to due date agreed with the customer (null: none).
-    payment_terms_days: Option<i32>,
+}
+
+/// A file of a customer.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerDocument {
+    document_id: Uuid,
+    /// Download with GET /api/objects/{id}.
+    object_id: Uuid,
+    file_name: String,
+    content_type: String,
+    size_bytes: i64,
+    sha256: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+/// `customer_document_add`, with the stored file.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentAdded {
+    document_id: Uuid,
+    customer_id: Uuid,
+    object_id: Uuid,
+    object: StoredObject,
+}
+
+/// `prospect_move`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProspectMoved {
+    prospect_id: Uuid,
+    /// The stage before.
+    from: String,
+    /// The stage now.
+    to: String,
+}
+
+// ------------------------------------------------------------------ sales activities
+
+macro_rules! activity_row {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            tenant_id: Uuid,
+            activity_id: Uuid,
+            /// Whose activity it is (counts in their KPIs).
+            owner_user_id: Uuid,
+            activity_type: crate::payload::ActivityType,
+            /// manual (logged by a user) or derived (written by the database)
+            source: String,
+            customer_id: Option<Uuid>,
+            prospect_id: Option<Uuid>,
+            lead_id: Option<Uuid>,
+            occurred_at: DateTime<Utc>,
+            summary: String,
+            /// prospect-evidence when there is a photo.
+            photo_bucket: Option<String>,
+            photo_object_key: Option<String>,
+            gps_lat: Option<f64>,
+            gps_lng: Option<f64>,
+            created_by: Option<Uuid>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+            /// The photo (download with GET /api/objects/{id}).
+            photo_object_id: Option<Uuid>,
+            $($extra)*
+        }
+    };
+}
+
+activity_row!(
+    /// A sales activity (a row of `sales_activities`).
+    Activity {}
+);
+
+activity_row!(
+    /// A visit logged with its photo (`sales_activity_create`), and the
+    /// stored photo.
+    VisitLogged {
+        object: StoredObject,
+    }
+);
+
+/// One page of sales activities.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityPage {
+    items: Vec<Activity>,
+    next_cursor: Option<String>,
 }
 
 /// `crm_create_lead_bundle`: the lead, and what dedup found. Keys the
@@ -743,4 +892,176 @@ pub struct PrecheckResult {
     rules: Vec<String>,
     /// With `notes=true` only.
     notes: Option<PrecheckNotes>,
+}
+
+// ------------------------------------------------------------------ files (lists)
+
+/// One page of stored files the caller may read.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectPage {
+    items: Vec<StoredObject>,
+    next_cursor: Option<String>,
+}
+
+// ------------------------------------------------------------------ KPI targets and progress
+
+/// A KPI target (a row of `v_kpi_targets`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KpiTargetRow {
+    tenant_id: Uuid,
+    target_id: Uuid,
+    metric_key: String,
+    metric_name: String,
+    /// count, IDR, percent, minutes, days or score
+    unit: String,
+    /// higher or lower: which way is better
+    direction: String,
+    assignee_user_id: Uuid,
+    period_start: NaiveDate,
+    /// The last day of the period (inclusive).
+    period_end: NaiveDate,
+    target_value: f64,
+    notes: Option<String>,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// One page of KPI targets.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KpiTargetPage {
+    items: Vec<KpiTargetRow>,
+    next_cursor: Option<String>,
+}
+
+/// Targets with their actuals (`kpi_progress`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KpiProgress {
+    items: Vec<KpiProgressRow>,
+}
+
+/// A target and its actual over the target's period
+/// (`v_kpi_actual_vs_target`), with the progress towards it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KpiProgressRow {
+    tenant_id: Uuid,
+    target_id: Uuid,
+    metric_key: String,
+    metric_name: String,
+    department: String,
+    /// AUTO, MANUAL or IMPORTED
+    source: String,
+    unit: String,
+    /// higher or lower: which way is better
+    direction: String,
+    assignee_user_id: Uuid,
+    period_start: NaiveDate,
+    period_end: NaiveDate,
+    target_value: f64,
+    /// Null when `status` is na.
+    actual_value: Option<f64>,
+    /// ok or na
+    status: Option<String>,
+    /// Why the metric is NA.
+    reason: Option<String>,
+    /// assignee, team or tenant: the scope the actual was computed in
+    scope: Option<String>,
+    /// How the actual was computed (metric-specific numbers).
+    #[schema(value_type = Option<Object>)]
+    breakdown: Option<Value>,
+    /// actual / target x 100, 1 decimal (null when NA or the target is 0).
+    progress_pct: Option<f64>,
+    /// The target is reached (at least it for `higher`, at most for
+    /// `lower`); null when NA.
+    achieved: Option<bool>,
+}
+
+// ------------------------------------------------------------------ SLA
+
+/// The SLA of one ticket (a row of `v_sla_status`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlaStatus {
+    tenant_id: Uuid,
+    ticket_id: Uuid,
+    ticket_no: String,
+    ticket_type: crate::payload::TicketType,
+    priority: crate::payload::Priority,
+    dept_target: String,
+    /// The ticket's status (inquiry_status of RFQs, ticket_status of the others).
+    ticket_state: Option<crate::payload::TicketStatus>,
+    created_at: DateTime<Utc>,
+    first_response_at: Option<DateTime<Utc>>,
+    resolved_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    cancelled_at: Option<DateTime<Utc>>,
+    /// The policy's targets in business minutes (null: no policy).
+    response_minutes: Option<i64>,
+    resolution_minutes: Option<i64>,
+    response_due_at: Option<DateTime<Utc>>,
+    resolution_due_at: Option<DateTime<Utc>>,
+    response_breached: bool,
+    resolution_breached: bool,
+    /// due, met or breached; null without a policy.
+    sla_status: Option<String>,
+}
+
+/// One page of SLA states.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlaPage {
+    items: Vec<SlaStatus>,
+    next_cursor: Option<String>,
+}
+
+/// The median first response per day.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirstResponseDaily {
+    items: Vec<FirstResponseDay>,
+}
+
+/// The tickets created on one day of the tenant's calendar (a row of
+/// `v_ticket_first_response_daily_median`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirstResponseDay {
+    tenant_id: Uuid,
+    day: NaiveDate,
+    /// Tickets created that day (that the caller may read).
+    tickets: i64,
+    /// Of them, the ones with a first response.
+    responded: i64,
+    /// Null when none was answered.
+    median_first_response_minutes: Option<f64>,
+    median_first_response_business_minutes: Option<f64>,
+}
+
+// ------------------------------------------------------------------ DSO
+
+/// Rolling 30-day DSO per currency and day.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dso {
+    items: Vec<DsoDay>,
+}
+
+/// DSO on one day (a row of `v_dso_rolling_30`): AR as of the day over the
+/// credit sales of the 30 days up to it, x 30.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DsoDay {
+    tenant_id: Uuid,
+    currency: String,
+    day: NaiveDate,
+    /// AR as of the day: on the tenant's today, the aging's outstanding.
+    ar_outstanding: f64,
+    credit_sales_30d: f64,
+    /// Null when the window had no credit sales.
+    dso_days: Option<f64>,
 }

@@ -154,3 +154,100 @@ pub async fn attach(
     files.keep_or_discard(&form, registered(&result));
     result
 }
+
+/// A form with a file that becomes one row: the form's text fields are a
+/// typed body (`T`, parsed as a JSON body of strings, so errors name the
+/// field), the stored file's object id joins them under `object_field`, and
+/// `sql` (`select <fn>($1)`, returning jsonb) writes the row in the
+/// transaction that registers the file (visits with their photo).
+pub struct Submit {
+    pub bucket: &'static str,
+    pub path: String,
+    pub sql: &'static str,
+    pub object_field: &'static str,
+    /// Keys the route sets itself (e.g. the activity type of a visit).
+    pub fixed: Value,
+}
+
+/// Stores the file, checks the fields, then registers the file and runs
+/// the call in one transaction (idempotent like every write).
+pub async fn submit<T>(
+    state: &AppState,
+    caller: &Caller,
+    key: IdempotencyKey,
+    multipart: Multipart,
+    to: Submit,
+) -> Result<Response>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let files = state.files();
+    let bucket = Bucket::load(&files, caller, to.bucket).await?;
+    let form = read_form(&files, caller, multipart, &bucket, false).await?;
+    let fields: serde_json::Map<String, Value> = form
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let parsed = serde_json::to_vec(&fields)
+        .map_err(|e| ApiError::Internal(e.into()))
+        .and_then(|bytes| {
+            state
+                .vocabulary
+                .scope(|| crate::extract::parse_body::<T>(&bytes))
+        })
+        .and_then(|fields| body(&fields));
+    let mut payload = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            files.keep_or_discard(&form, false);
+            return Err(e);
+        }
+    };
+    if let (Value::Object(p), Value::Object(fixed)) = (&mut payload, &to.fixed) {
+        p.extend(fixed.clone());
+        p.insert(
+            to.object_field.into(),
+            Value::String(form.file.object_id.to_string()),
+        );
+    }
+    let result = idempotency::run(
+        state,
+        caller,
+        key,
+        upload_fingerprint(to.path, &form),
+        async |conn| {
+            let object = form.file.register(conn).await?;
+            let mut row: Value = sqlx::query_scalar(to.sql)
+                .bind(&payload)
+                .fetch_one(&mut *conn)
+                .await?;
+            row["object"] = object;
+            Ok(Done::created(row))
+        },
+    )
+    .await;
+    files.keep_or_discard(&form, registered(&result));
+    result
+}
+
+/// The `file` field of a form's typed body ([`submit`]): documents the
+/// file part in the OpenAPI document. The file itself never reaches the
+/// body (it is streamed to storage), so a text field named `file` is
+/// refused.
+#[derive(Debug)]
+pub struct FilePart;
+
+impl<'de> serde::Deserialize<'de> for FilePart {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> std::result::Result<Self, D::Error> {
+        Err(serde::de::Error::custom(
+            "send the file as the multipart part named file, with a file name",
+        ))
+    }
+}
+
+impl serde::Serialize for FilePart {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_none()
+    }
+}

@@ -137,6 +137,17 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
              insert into kpi_evidence (tenant_id, entry_id, object_id)
              select t, entry_id, o from kpi_entries where tenant_id = t order by entry_id limit 1;
            end if;
+           if not exists (select 1 from customer_documents where tenant_id = t) then
+             -- A document of a customer the probing salesperson reads.
+             insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
+             values (t, 'customer-documents', 'fixture.pdf', 'application/pdf', 10, repeat('ab', 32), u)
+             returning object_id into o;
+             insert into customer_documents (tenant_id, customer_id, object_id, created_by)
+             select t, coalesce((select p.customer_id from prospects p
+                                  where p.tenant_id = t and p.owner_user_id = u order by p.customer_id limit 1),
+                                (select c.customer_id from customers c
+                                  where c.tenant_id = t order by c.customer_id limit 1)), o, u;
+           end if;
            if not exists (select 1 from sales_activities
                            where tenant_id = t and owner_user_id = u and source = 'manual') then
              -- A manual activity of the probing salesperson (users edit their own).

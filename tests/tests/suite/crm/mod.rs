@@ -4,7 +4,7 @@
 mod dedup_visibility;
 
 use bizos_bff::auth::Caller;
-use bizos_tests::{code, rpc, TestDb};
+use bizos_tests::{code, field, rpc, TestDb};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -555,14 +555,66 @@ async fn a_visit_needs_a_photo_and_gps() {
         .unwrap_err();
     assert_eq!(code(&err), "23514");
     drop(tx);
+    // A photo is a stored object of bucket prospect-evidence that the
+    // writer uploaded (issue 19); a made-up key is refused, naming the field.
     let mut tx = db.as_user(&t.alice).await;
-    sqlx::query(
+    let err = sqlx::query(
         "insert into sales_activities (tenant_id, activity_type, summary, photo_bucket, photo_object_key, gps_lat, gps_lng)
          values (bizos.tenant_id(), 'visit', 'Visited the warehouse', 'prospect-evidence', 'visits/a.jpg', -6.2, 106.8)",
     )
     .execute(&mut *tx)
     .await
-    .unwrap();
+    .unwrap_err();
+    assert_eq!(
+        (code(&err).as_str(), field(&err).as_deref()),
+        ("P0001", Some("photo_object_id"))
+    );
+    drop(tx);
+    let upload = |who: Uuid, bucket: &'static str| {
+        let owner = db.owner.clone();
+        async move {
+            sqlx::query_scalar::<_, Uuid>(
+                "insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
+                 select tenant_id, $2, 'visit.jpg', 'image/jpeg', 10, repeat('ab', 32), user_id
+                   from profiles where user_id = $1
+                 returning object_id",
+            )
+            .bind(who)
+            .bind(bucket)
+            .fetch_one(&owner)
+            .await
+            .unwrap()
+        }
+    };
+    let mine = upload(t.alice.user_id, "prospect-evidence").await;
+    let theirs = upload(t.bob.user_id, "prospect-evidence").await;
+    let elsewhere = upload(t.alice.user_id, "media").await;
+    let visit = "insert into sales_activities (tenant_id, activity_type, summary, photo_object_id, gps_lat, gps_lng)
+                 values (bizos.tenant_id(), 'visit', 'Visited the warehouse', $1, -6.2, 106.8)
+                 returning photo_bucket || ' ' || photo_object_key";
+    for (photo, state) in [(theirs, "P0002"), (elsewhere, "P0001")] {
+        let mut tx = db.as_user(&t.alice).await;
+        let err = sqlx::query_scalar::<_, String>(visit)
+            .bind(photo)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (code(&err).as_str(), field(&err).as_deref()),
+            (state, Some("photo_object_id")),
+            "{err}"
+        );
+    }
+    let mut tx = db.as_user(&t.alice).await;
+    let key = sqlx::query_scalar::<_, String>(visit)
+        .bind(mine)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(
+        key,
+        format!("prospect-evidence {}/prospect-evidence/{mine}", t.tenant)
+    );
     tx.commit().await.unwrap();
 }
 

@@ -921,6 +921,400 @@ async fn every_response_matches_the_document() {
         .await;
     assert_eq!(status, 422);
 
+    // Customers, prospects, activities, KPI progress, SLA, DSO, invoice
+    // issue and void, bucket lists (issue 19).
+    let (status, page) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/customers",
+            "/api/customers?limit=5",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page["items"].as_array().is_some_and(|i| !i.is_empty()),
+        "{page}"
+    );
+    let cpath = format!("/api/customers/{customer}");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/customers/{id}/documents",
+            &format!("{cpath}/documents"),
+            Body::Form(vec![], "kontrak.pdf", pdf(1024)),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.ops),
+            M::POST,
+            "/api/customers/{id}/documents",
+            &format!("{cpath}/documents"),
+            Body::Form(vec![], "kontrak.pdf", pdf(1024)),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, detail) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/customers/{id}",
+            &cpath,
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    for key in ["prospects", "leads", "invoices", "documents"] {
+        assert!(
+            detail[key].as_array().is_some_and(|a| !a.is_empty()),
+            "{key}: {detail}"
+        );
+    }
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.ops),
+            M::GET,
+            "/api/customers/{id}",
+            &cpath,
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let prospect: Uuid =
+        sqlx::query_scalar("select prospect_id from leads where lead_id = $1::uuid")
+            .bind(&lead_id)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+    let spath = format!("/api/prospects/{prospect}/stage");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/prospects/{id}/stage",
+            &spath,
+            Body::Json(json!({"stage": "CONTACTED", "note": "Called"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/prospects/{id}/stage",
+            &spath,
+            Body::Json(json!({"stage": "WON"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/activities",
+            "/api/activities",
+            Body::Json(
+                json!({"activity_type": "call", "summary": "Follow-up", "customer_id": customer}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/activities",
+            "/api/activities",
+            Body::Json(
+                json!({"activity_type": "visit", "summary": "No photo", "customer_id": customer}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0".to_vec();
+    png.extend([7u8; 64]);
+    let visit = |gps_lng: &str| {
+        vec![
+            ("summary", "Visited the warehouse".to_owned()),
+            ("customer_id", customer.clone()),
+            ("gps_lat", "-6.2".to_owned()),
+            ("gps_lng", gps_lng.to_owned()),
+        ]
+    };
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/visits",
+            "/api/visits",
+            Body::Form(visit("106.8"), "gudang.png", png.clone()),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/visits",
+            "/api/visits",
+            Body::Form(visit("east"), "gudang.png", png.clone()),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, acts) = c
+        .call(
+            &app,
+            Some(&o.manager),
+            M::GET,
+            "/api/activities",
+            "/api/activities?source=manual",
+            Body::None,
+        )
+        .await;
+    assert_eq!(
+        (status, acts["items"].as_array().map(Vec::len)),
+        (200, Some(2)),
+        "{acts}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.manager),
+            M::GET,
+            "/api/kpi/targets",
+            "/api/kpi/targets",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let month_start = today.format("%Y-%m-01").to_string();
+    let (status, progress) = c
+        .call(
+            &app,
+            Some(&o.manager),
+            M::GET,
+            "/api/kpi/progress",
+            &format!("/api/kpi/progress?from={month_start}&to={today}"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200, "{progress}");
+    assert!(
+        progress["items"].as_array().is_some_and(|i| !i.is_empty()),
+        "{progress}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.manager),
+            M::GET,
+            "/api/kpi/progress",
+            &format!("/api/kpi/progress?from={today}&to={month_start}x"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.ops),
+            M::GET,
+            "/api/sla/tickets",
+            "/api/sla/tickets?limit=2",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/sla/tickets/{id}",
+            &format!("/api/sla/tickets/{ticket}"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/sla/tickets/{id}",
+            &format!("/api/sla/tickets/{}", Uuid::new_v4()),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, days) = c
+        .call(
+            &app,
+            Some(&o.ops),
+            M::GET,
+            "/api/sla/first-response",
+            &format!(
+                "/api/sla/first-response?from={}&to={}",
+                today - chrono::Days::new(1),
+                today + chrono::Days::new(1)
+            ),
+            Body::None,
+        )
+        .await;
+    assert!(
+        status == 200 && days["items"].as_array().is_some_and(|d| !d.is_empty()),
+        "{days}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.ops),
+            M::GET,
+            "/api/sla/first-response",
+            &format!(
+                "/api/sla/first-response?from={today}&to={}",
+                today - chrono::Days::new(1)
+            ),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, dso) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::GET,
+            "/api/ar/dso",
+            "/api/ar/dso?currency=IDR",
+            Body::None,
+        )
+        .await;
+    assert_eq!(
+        (status, dso["items"].as_array().map(Vec::len)),
+        (200, Some(90)),
+        "{dso}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::GET,
+            "/api/ar/dso",
+            &format!("/api/ar/dso?from={today}&to=2020-01-01"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, draft) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/invoices",
+            "/api/invoices",
+            Body::Json(
+                json!({"customer_id": customer, "subtotal": 1000, "tax": 110, "status": "DRAFT"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{draft}");
+    let ipath = format!("/api/invoices/{}", s(&draft, "invoice_id"));
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/invoices/{id}/issue",
+            &format!("{ipath}/issue"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/invoices/{id}/issue",
+            &format!("{ipath}/issue"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/invoices/{id}/void",
+            &format!("{ipath}/void"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/invoices/{id}/void",
+            &format!("{ipath}/void"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/invoices/{id}/void",
+            &format!("/api/invoices/{invoice}/void"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 422, "it has a payment");
+    let (status, files) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/objects",
+            "/api/objects?bucket=customer-documents",
+            Body::None,
+        )
+        .await;
+    assert!(
+        status == 200 && files["items"].as_array().is_some_and(|f| f.len() >= 2),
+        "{files}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/objects",
+            "/api/objects?bucket=nope",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 422);
+
     // AI (issue 15).
     let admin = db.create_user(o.alice.tenant_id, "super_admin").await;
     let (status, answer) = c

@@ -3,8 +3,12 @@
 
 mod api;
 mod contract;
+mod crm;
 mod files;
 mod files_s3;
 mod idempotency;
 mod imports;
+mod receivables;
+mod reports;
+mod request_keys;
 mod write_responses;

@@ -1,0 +1,179 @@
+//! Sales activities (CRM-3): logging calls, meetings, notes and visits,
+//! and listing them. A visit needs its photo (an object of bucket
+//! prospect-evidence) and the GPS position; POST /api/visits takes both in
+//! one request, POST /api/activities a photo uploaded before.
+
+use axum::extract::{Multipart, State};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::list::{List, Page, Paged};
+use super::openapi::ErrorResponse;
+use super::responses::{Activity, ActivityPage, VisitLogged};
+use super::write::{body, rpc, submit, Args, Call, FilePart, Submit};
+use crate::auth::Caller;
+use crate::db::begin_as;
+use crate::error::Result;
+use crate::extract::{Json, Query};
+use crate::idempotency::IdempotencyKey;
+use crate::payload::{blank_is_none, ActivityType, Degrees, Id, Instant, NonBlank};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_activity, list_activities))
+}
+
+pub fn upload_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(log_visit))
+}
+
+/// `sales_activity_create`: a manual activity of the caller about a
+/// customer they may read, named by `customer_id`, `prospect_id` or
+/// `lead_id` (which must agree). A visit needs `photo_object_id` (the
+/// caller's upload to bucket prospect-evidence, POST /api/objects) and
+/// `gps_lat` + `gps_lng`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityCreate {
+    /// A manual kind (visit, call, meeting, email, whatsapp, note); the
+    /// database writes the others.
+    activity_type: ActivityType,
+    summary: NonBlank<2000>,
+    /// Now when absent; at most 5 minutes ahead of the server's clock.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    occurred_at: Option<Instant>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    customer_id: Option<Id>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    prospect_id: Option<Id>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    lead_id: Option<Id>,
+    /// Latitude in degrees, -90 to 90 (with gps_lng).
+    #[serde(default, deserialize_with = "blank_is_none")]
+    gps_lat: Option<Degrees>,
+    /// Longitude in degrees, -180 to 180 (with gps_lat).
+    #[serde(default, deserialize_with = "blank_is_none")]
+    gps_lng: Option<Degrees>,
+    /// The photo: the caller's upload to bucket prospect-evidence.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    photo_object_id: Option<Id>,
+}
+
+/// A visit with its photo, as `multipart/form-data`: the text fields and
+/// the `file` (an image or a PDF; bucket prospect-evidence). The customer
+/// by `customer_id`, `prospect_id` or `lead_id`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VisitUpload {
+    summary: NonBlank<2000>,
+    /// Now when absent; at most 5 minutes ahead of the server's clock.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    occurred_at: Option<Instant>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    customer_id: Option<Id>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    prospect_id: Option<Id>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    lead_id: Option<Id>,
+    /// Latitude in degrees where the photo was taken, -90 to 90.
+    gps_lat: Degrees,
+    /// Longitude in degrees where the photo was taken, -180 to 180.
+    gps_lng: Degrees,
+    /// The photo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, format = Binary, required = true)]
+    file: Option<FilePart>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActivityFilter {
+    activity_type: Option<ActivityType>,
+    owner_user_id: Option<Uuid>,
+    customer_id: Option<Uuid>,
+    prospect_id: Option<Uuid>,
+    lead_id: Option<Uuid>,
+    /// manual or derived
+    source: Option<String>,
+    /// Occurred at or after (RFC 3339).
+    occurred_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Occurred before (RFC 3339).
+    occurred_to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[utoipa::path(post, path = "/api/activities", tag = "activities", request_body = ActivityCreate,
+    params(IdempotencyKey),
+    responses((status = 201, description = "the activity", body = Activity),
+              (status = 403, description = "the role may not log activities (activity.create), or the photo is someone else's", body = ErrorResponse),
+              (status = 404, description = "no such customer, prospect, lead or photo (or not visible)", body = ErrorResponse),
+              (status = 409, description = "the photo already proves another activity", body = ErrorResponse),
+              (status = 422, description = "a field is invalid (a visit without photo or GPS, a derived kind)", body = ErrorResponse)))]
+async fn create_activity(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Json(activity): Json<ActivityCreate>,
+) -> Result<Response> {
+    let call = Call::post(
+        "/api/activities".into(),
+        "select sales_activity_create($1)",
+        Args::Body(body(&activity)?),
+    );
+    rpc(&state, &caller, key, call.created()).await
+}
+
+#[utoipa::path(post, path = "/api/visits", tag = "activities",
+    request_body(content = VisitUpload, content_type = "multipart/form-data"),
+    params(IdempotencyKey),
+    responses((status = 201, description = "the visit with its stored photo", body = VisitLogged),
+              (status = 403, description = "the role may not log activities (activity.create)", body = ErrorResponse),
+              (status = 404, description = "no such customer, prospect or lead (or not visible)", body = ErrorResponse),
+              (status = 413, description = "over the bucket's size limit", body = ErrorResponse),
+              (status = 415, description = "a file type the bucket does not take", body = ErrorResponse),
+              (status = 422, description = "a field is invalid or missing (field: its name)", body = ErrorResponse)))]
+async fn log_visit(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    multipart: Multipart,
+) -> Result<Response> {
+    let to = Submit {
+        bucket: "prospect-evidence",
+        path: "/api/visits".into(),
+        sql: "select sales_activity_create($1)",
+        object_field: "photo_object_id",
+        fixed: json!({"activity_type": "visit"}),
+    };
+    submit::<VisitUpload>(&state, &caller, key, multipart, to).await
+}
+
+#[utoipa::path(get, path = "/api/activities", tag = "activities", params(ActivityFilter, Page),
+    responses((status = 200, description = "activities the caller may see (their own; managers their team's), newest first", body = ActivityPage)))]
+async fn list_activities(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(f): Query<ActivityFilter>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged>> {
+    let mut list = List::new("sales_activities", "activity_id");
+    list.filter(
+        "activity_type",
+        "=",
+        f.activity_type.map(ActivityType::into_string),
+    )
+    .filter("owner_user_id", "=", f.owner_user_id)
+    .filter("customer_id", "=", f.customer_id)
+    .filter("prospect_id", "=", f.prospect_id)
+    .filter("lead_id", "=", f.lead_id)
+    .filter("source", "=", f.source.map(|s| s.to_lowercase()))
+    .filter("occurred_at", ">=", f.occurred_from)
+    .filter("occurred_at", "<", f.occurred_to);
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let page = list.fetch(&mut tx, page).await?;
+    tx.commit().await?;
+    Ok(Json(page))
+}

@@ -1,0 +1,123 @@
+//! Ticket SLAs (TCK-3): the SLA state of each ticket (due times in the
+//! tenant's business minutes, breaches) and the median first response per
+//! day. Row-level security on tickets decides which tickets count.
+
+use axum::extract::State;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::list::{List, Page, Paged};
+use super::openapi::ErrorResponse;
+use super::responses::{FirstResponseDaily, SlaPage, SlaStatus};
+use crate::auth::Caller;
+use crate::db::begin_as;
+use crate::error::{ApiError, Result};
+use crate::extract::{Json, Path, Query};
+use crate::payload::{Priority, TicketType};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_sla))
+        .routes(routes!(ticket_sla))
+        .routes(routes!(first_response_daily))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SlaFilter {
+    /// due, met or breached
+    sla_status: Option<String>,
+    ticket_type: Option<TicketType>,
+    priority: Option<Priority>,
+    dept_target: Option<String>,
+    /// Created at or after (RFC 3339).
+    created_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Created before (RFC 3339).
+    created_to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DayRange {
+    /// The first day (the tenant's calendar).
+    from: NaiveDate,
+    /// The last day (inclusive).
+    to: NaiveDate,
+}
+
+#[utoipa::path(get, path = "/api/sla/tickets", tag = "sla", params(SlaFilter, Page),
+    responses((status = 200, description = "the SLA of each ticket the caller may see, newest first", body = SlaPage)))]
+async fn list_sla(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(f): Query<SlaFilter>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged>> {
+    let mut list = List::new("v_sla_status", "ticket_id");
+    list.filter("sla_status", "=", f.sla_status.map(|s| s.to_lowercase()))
+        .filter(
+            "ticket_type",
+            "=",
+            f.ticket_type.map(TicketType::into_string),
+        )
+        .filter("priority", "=", f.priority.map(Priority::into_string))
+        .filter("dept_target", "=", f.dept_target.map(|d| d.to_uppercase()))
+        .filter("created_at", ">=", f.created_from)
+        .filter("created_at", "<", f.created_to);
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let page = list.fetch(&mut tx, page).await?;
+    tx.commit().await?;
+    Ok(Json(page))
+}
+
+#[utoipa::path(get, path = "/api/sla/tickets/{id}", tag = "sla", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "the ticket's SLA: due times, breaches, met/due/breached", body = SlaStatus),
+              (status = 404, description = "no such ticket (or not visible)", body = ErrorResponse)))]
+async fn ticket_sla(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Value>> {
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let sla: Option<Value> =
+        sqlx::query_scalar("select to_jsonb(s) from v_sla_status s where s.ticket_id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    sla.map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no ticket {id}")))
+}
+
+#[utoipa::path(get, path = "/api/sla/first-response", tag = "sla", params(DayRange),
+    responses((status = 200, description = "per day of creation (the tenant's calendar) with tickets: the median first response in minutes and business minutes", body = FirstResponseDaily),
+              (status = 422, description = "to is before from, or the range is longer than 366 days", body = ErrorResponse)))]
+async fn first_response_daily(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<DayRange>,
+) -> Result<Json<Value>> {
+    if q.to < q.from {
+        return Err(ApiError::invalid("to", "must not be before from"));
+    }
+    if (q.to - q.from).num_days() > 366 {
+        return Err(ApiError::invalid("to", "at most 366 days after from"));
+    }
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let items: Value = sqlx::query_scalar(
+        "select coalesce(jsonb_agg(to_jsonb(m) order by m.day), '[]')
+           from v_ticket_first_response_daily_median m
+          where m.day between $1 and $2",
+    )
+    .bind(q.from)
+    .bind(q.to)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(json!({ "items": items })))
+}

@@ -1,0 +1,569 @@
+//! Issue 19: a request body lists exactly the keys its SQL function
+//! accepts. For every write operation of the served OpenAPI document that
+//! takes a body (JSON or a multipart form), the keys of its documented
+//! schema (nested objects as `rfq.origin`, lists of objects as
+//! `lines[].quantity`) must equal the keys the database accepts:
+//!
+//! - a function with a `payload jsonb` declares its keys with
+//!   payload_check; called with an unknown key it names the ones it
+//!   allows, and a nested key called with an unknown key names its own
+//!   (the probe of payload_contract.rs), so the set comes from the
+//!   database itself;
+//! - a function with plain arguments accepts its argument names
+//!   (pg_proc.proargnames of its IN arguments).
+//!
+//! Keys the route fills itself (the path's id, the stored file's object id
+//! and metadata, the tenant) are named per route below, and every name
+//! there must exist on the SQL side, so the table cannot hide a key. A body
+//! no SQL function takes key by key (a prompt for the LLM gateway, a key
+//! the BFF seals) is listed with the reason. A write operation with a
+//! body missing from the table fails the test, as does a key added on one
+//! side only.
+
+use std::collections::BTreeSet;
+
+use bizos_bff::auth::Caller;
+use bizos_tests::{code, field, spawn_app, TestDb};
+use serde_json::{json, Value};
+
+/// How a route's body reaches the database.
+enum Sql {
+    /// `function` (a regprocedure) takes a `payload jsonb` checked with
+    /// payload_check.
+    Payload(&'static str),
+    /// `function` takes plain arguments, named like the body's keys
+    /// (`renames`: body key → argument).
+    Args(&'static str, &'static [(&'static str, &'static str)]),
+    /// No SQL function takes the body key by key (why).
+    Unmapped(&'static str),
+}
+
+struct Route {
+    method: &'static str,
+    path: &'static str,
+    sql: Sql,
+    /// SQL keys the route fills itself (not in the body).
+    filled: &'static [&'static str],
+    /// The SQL key the form's `file` becomes (multipart forms).
+    file: Option<&'static str>,
+}
+
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    sql: Sql,
+    filled: &'static [&'static str],
+    file: Option<&'static str>,
+) -> Route {
+    Route {
+        method,
+        path,
+        sql,
+        filled,
+        file,
+    }
+}
+
+/// The metadata of a stored file that the upload fills in.
+const FILE_FACTS: &[&str] = &["file_name", "content_type", "size_bytes", "sha256"];
+
+fn routes() -> Vec<Route> {
+    use Sql::*;
+    vec![
+        r("post", "/api/leads", Payload("crm_create_lead_bundle(jsonb)"), &[], None),
+        r("patch", "/api/leads/{id}", Payload("lead_update(uuid,jsonb)"), &[], None),
+        r(
+            "post",
+            "/api/leads/{id}/assign",
+            Args("crm_assign_lead(uuid,uuid)", &[("salesperson_user_id", "salesperson")]),
+            &["lead_id"],
+            None,
+        ),
+        r("post", "/api/tickets", Payload("ticket_create(jsonb)"), &[], None),
+        r("patch", "/api/tickets/{id}", Payload("ticket_update(uuid,jsonb)"), &[], None),
+        r(
+            "post",
+            "/api/tickets/{id}/messages",
+            Args("ticket_add_message(uuid,text,boolean)", &[]),
+            &["ticket_id"],
+            None,
+        ),
+        r(
+            "post",
+            "/api/tickets/{id}/attachments",
+            Args("ticket_attachment_add(uuid,uuid)", &[]),
+            &["ticket_id"],
+            Some("object_id"),
+        ),
+        r("post", "/api/kpi/targets", Payload("kpi_target_create(jsonb)"), &[], None),
+        r("post", "/api/kpi/entries", Payload("kpi_entry_create(jsonb)"), &[], None),
+        r(
+            "post",
+            "/api/kpi/evidence",
+            Args("kpi_evidence_add(uuid,uuid)", &[]),
+            &[],
+            Some("object_id"),
+        ),
+        r(
+            "post",
+            "/api/kpi/import",
+            Payload("import_create(jsonb)"),
+            &["module", "file_name", "columns"],
+            Some("object_id"),
+        ),
+        r(
+            "post",
+            "/api/imports",
+            Payload("import_create(jsonb)"),
+            &["file_name", "columns"],
+            Some("object_id"),
+        ),
+        r("post", "/api/invoices", Payload("invoice_create(jsonb)"), &[], None),
+        r("post", "/api/payments", Payload("payment_record(jsonb)"), &[], None),
+        r(
+            "post",
+            "/api/objects",
+            Payload("object_create(jsonb)"),
+            FILE_FACTS,
+            Some("object_id"),
+        ),
+        r(
+            "post",
+            "/api/precheck/invoice",
+            Payload("precheck_invoice(jsonb)"),
+            &[],
+            None,
+        ),
+        r("post", "/api/sop/rules", Payload("sop_rule_create(jsonb)"), &[], None),
+        r(
+            "patch",
+            "/api/sop/rules/{id}",
+            Payload("sop_rule_update(uuid,jsonb)"),
+            &[],
+            None,
+        ),
+        r("post", "/api/rfm/runs", Payload("rfm_run_request(jsonb)"), &[], None),
+        r("put", "/api/rfm/settings", Payload("rfm_settings_set(jsonb)"), &[], None),
+        r(
+            "put",
+            "/api/rfm/templates/{segment}/{channel}",
+            Payload("rfm_template_set(text,text,jsonb)"),
+            &[],
+            None,
+        ),
+        r(
+            "post",
+            "/api/rfm/segments/{segment}/content",
+            Args("rfm_content_prompt(text,text,date)", &[]),
+            &["segment"],
+            None,
+        ),
+        r(
+            "post",
+            "/api/kb/documents",
+            Payload("kb_document_register(jsonb)"),
+            &[],
+            Some("object_id"),
+        ),
+        r(
+            "post",
+            "/api/kb/documents/{id}/versions",
+            Payload("kb_document_replace(uuid,jsonb)"),
+            &[],
+            Some("object_id"),
+        ),
+        r(
+            "patch",
+            "/api/kb/documents/{id}",
+            Payload("kb_document_update(uuid,jsonb)"),
+            &[],
+            None,
+        ),
+        r(
+            "post",
+            "/api/kb/search",
+            Args(
+                "kb_search(text,bizos.vector,integer,double precision,double precision,integer,integer)",
+                &[],
+            ),
+            // The BFF embeds the query; the fusion's tuning keeps its defaults.
+            &["query_embedding", "lexical_weight", "vector_weight", "rrf_k", "candidates"],
+            None,
+        ),
+        r(
+            "post",
+            "/api/kb/ask",
+            Unmapped("the question is retrieved with kb_search and answered through the LLM gateway"),
+            &[],
+            None,
+        ),
+        r(
+            "post",
+            "/api/ai/chat",
+            Unmapped("the messages go to the LLM gateway, not to a SQL function"),
+            &[],
+            None,
+        ),
+        r(
+            "put",
+            "/api/ai/limits",
+            Args("llm_limit_set(uuid,text,text,integer,bigint)", &[]),
+            // The caller's tenant; this route sets the per-user limit.
+            &["tenant_id", "scope"],
+            None,
+        ),
+        r(
+            "post",
+            "/api/ai/keys",
+            Unmapped("the BFF seals the key before llm_key_add stores its ciphertext"),
+            &[],
+            None,
+        ),
+        r(
+            "post",
+            "/api/prospects/{id}/stage",
+            Payload("prospect_move(uuid,jsonb)"),
+            &[],
+            None,
+        ),
+        r("post", "/api/activities", Payload("sales_activity_create(jsonb)"), &[], None),
+        r(
+            "post",
+            "/api/visits",
+            Payload("sales_activity_create(jsonb)"),
+            &["activity_type"],
+            Some("photo_object_id"),
+        ),
+        r(
+            "post",
+            "/api/customers/{id}/documents",
+            Args("customer_document_add(uuid,uuid)", &[]),
+            &["customer_id"],
+            Some("object_id"),
+        ),
+    ]
+}
+
+/// The (SQLSTATE, COLUMN, message) of calling `call` with `payload`, or
+/// None when it succeeded (rolled back either way).
+async fn probe(
+    db: &TestDb,
+    who: &Caller,
+    call: &str,
+    payload: &Value,
+) -> Option<(String, String, String)> {
+    let mut tx = db.as_user(who).await;
+    let res = sqlx::query_scalar::<_, Value>(call)
+        .bind(payload)
+        .fetch_one(&mut *tx)
+        .await;
+    tx.rollback().await.ok();
+    res.err().map(|e| {
+        (
+            code(&e),
+            field(&e).unwrap_or_default(),
+            e.as_database_error()
+                .map(|d| d.message().to_owned())
+                .unwrap_or_default(),
+        )
+    })
+}
+
+/// The keys an "unknown field (allowed: a, b)" message lists.
+fn allowed(message: &str) -> Option<Vec<String>> {
+    let start = message.find("(allowed: ")? + "(allowed: ".len();
+    let end = message.rfind(')')?;
+    Some(message[start..end].split(", ").map(str::to_owned).collect())
+}
+
+/// A payload with `value` at `path` (`a.b`, `lines[].x`: one element).
+fn at(path: &str, value: Value) -> Value {
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let mut v = value;
+    while let Some(part) = parts.pop() {
+        v = match part.strip_suffix("[]") {
+            Some(list) => json!({ list: [v] }),
+            None => json!({ part: v }),
+        };
+    }
+    v
+}
+
+/// `lines[0].x` → `lines[].x`.
+fn normal(key: &str) -> String {
+    let mut out = String::new();
+    let mut in_index = false;
+    for c in key.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push_str("[]");
+            }
+            ']' => in_index = false,
+            c if !in_index => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Every key a payload function accepts, nested ones by their path, read
+/// from its own refusals.
+async fn payload_keys(db: &TestDb, who: &Caller, signature: &str) -> BTreeSet<String> {
+    let (name, call) = call_of(db, signature).await;
+    let got = probe(db, who, &call, &json!({"zz_unknown": 1})).await;
+    let (state, column, message) =
+        got.unwrap_or_else(|| panic!("{name}: an unknown key was accepted"));
+    assert_eq!(
+        (state.as_str(), column.as_str()),
+        ("P0001", "zz_unknown"),
+        "{name}: {message}"
+    );
+    let mut todo = allowed(&message).unwrap_or_else(|| panic!("{name}: {message}"));
+    let mut keys = BTreeSet::new();
+    while let Some(key) = todo.pop() {
+        let key = normal(&key);
+        let mut nested = false;
+        for (probe_at, shape) in [(key.clone(), "object"), (format!("{key}[]"), "list")] {
+            let Some((_, column, message)) =
+                probe(db, who, &call, &at(&probe_at, json!({"zz": 1}))).await
+            else {
+                continue;
+            };
+            if normal(&column) == format!("{probe_at}.zz") {
+                let inner = allowed(&message)
+                    .unwrap_or_else(|| panic!("{name}: {key} as a {shape}: {message}"));
+                todo.extend(inner);
+                nested = true;
+            }
+        }
+        if !nested {
+            keys.insert(key);
+        }
+    }
+    keys
+}
+
+/// The function's name and a call of it with $1 as its payload (uuid
+/// arguments a fresh id, others null), as payload_contract.rs calls them.
+async fn call_of(db: &TestDb, signature: &str) -> (String, String) {
+    let (name, types, names): (String, Vec<String>, Vec<String>) = sqlx::query_as(
+        "select p.proname::text,
+                array(select format_type(t, null) from unnest(p.proargtypes::oid[]) t),
+                p.proargnames::text[]
+           from pg_proc p where p.oid = $1::regprocedure",
+    )
+    .bind(signature)
+    .fetch_one(&db.owner)
+    .await
+    .unwrap_or_else(|e| panic!("{signature}: {e}"));
+    let args: Vec<String> = types
+        .iter()
+        .zip(&names)
+        .map(|(t, n)| match (n.as_str(), t.as_str()) {
+            ("payload", "jsonb") => "$1".to_owned(),
+            (_, "uuid") => "gen_random_uuid()".to_owned(),
+            (_, t) => format!("null::{t}"),
+        })
+        .collect();
+    assert!(
+        args.iter().any(|a| a == "$1"),
+        "{signature} has no payload jsonb"
+    );
+    let call = format!("select {name}({})", args.join(", "));
+    (name, call)
+}
+
+/// The IN arguments of a function.
+async fn argument_names(db: &TestDb, signature: &str) -> BTreeSet<String> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "select a.name from pg_proc p,
+                unnest(p.proargnames[1:p.pronargs]) a (name)
+          where p.oid = $1::regprocedure",
+    )
+    .bind(signature)
+    .fetch_all(&db.owner)
+    .await
+    .unwrap_or_else(|e| panic!("{signature}: {e}"));
+    assert!(!names.is_empty(), "{signature}: no argument names");
+    names.into_iter().collect()
+}
+
+/// The keys of a request schema: properties, nested objects as `a.b`,
+/// lists of objects as `a[].b`.
+fn schema_keys(doc: &Value, schema: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    let schema = resolve(doc, schema);
+    let Some(props) = object_properties(doc, &schema) else {
+        return;
+    };
+    for (key, sub) in props {
+        let path = format!("{prefix}{key}");
+        let sub = resolve(doc, &sub);
+        if let Some(object) = object_of(doc, &sub) {
+            schema_keys(doc, &object, &format!("{path}."), out);
+        } else if let Some(items) = list_items(doc, &sub) {
+            schema_keys(doc, &items, &format!("{path}[]."), out);
+        } else {
+            out.insert(path);
+        }
+    }
+}
+
+fn resolve(doc: &Value, schema: &Value) -> Value {
+    match schema["$ref"].as_str() {
+        Some(r) => resolve(
+            doc,
+            &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+        ),
+        None => schema.clone(),
+    }
+}
+
+/// The alternatives of a schema (itself, or its oneOf/anyOf/allOf members).
+fn alternatives(doc: &Value, schema: &Value) -> Vec<Value> {
+    let mut all = vec![resolve(doc, schema)];
+    for key in ["oneOf", "anyOf", "allOf"] {
+        for s in schema[key].as_array().into_iter().flatten() {
+            all.push(resolve(doc, s));
+        }
+    }
+    all
+}
+
+fn object_properties(doc: &Value, schema: &Value) -> Option<Vec<(String, Value)>> {
+    alternatives(doc, schema).into_iter().find_map(|s| {
+        s["properties"]
+            .as_object()
+            .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    })
+}
+
+fn object_of(doc: &Value, schema: &Value) -> Option<Value> {
+    alternatives(doc, schema)
+        .into_iter()
+        .find(|s| s["properties"].is_object())
+}
+
+fn list_items(doc: &Value, schema: &Value) -> Option<Value> {
+    alternatives(doc, schema)
+        .into_iter()
+        .filter_map(|s| s.get("items").cloned())
+        .map(|items| resolve(doc, &items))
+        .find(|items| object_of(doc, items).is_some())
+}
+
+#[tokio::test]
+async fn every_request_body_lists_exactly_the_keys_its_sql_function_accepts() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("acme").await;
+    let admin = db.create_user(tenant, "super_admin").await;
+    let app = spawn_app(&db).await;
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // The write operations of the document that take a body.
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op["requestBody"].is_object() {
+                documented.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    let table = routes();
+    let listed: BTreeSet<(String, String)> = table
+        .iter()
+        .map(|r| (r.method.to_owned(), r.path.to_owned()))
+        .collect();
+    assert_eq!(
+        documented.difference(&listed).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "write routes with a body missing from the table (say how their keys reach the database)"
+    );
+    assert_eq!(
+        listed.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "routes in the table that the document does not list with a body"
+    );
+
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    let mut every_key = BTreeSet::new();
+    for route in &table {
+        let body = &doc["paths"][route.path][route.method]["requestBody"]["content"];
+        let (media, schema) = body
+            .as_object()
+            .and_then(|c| c.iter().next())
+            .map(|(m, c)| (m.clone(), c["schema"].clone()))
+            .unwrap_or_else(|| panic!("{} {}: no body schema", route.method, route.path));
+        let mut api = BTreeSet::new();
+        schema_keys(&doc, &schema, "", &mut api);
+        assert!(
+            !api.is_empty(),
+            "{} {}: a body without keys",
+            route.method,
+            route.path
+        );
+        let (sql, renames): (BTreeSet<String>, &[(&str, &str)]) = match &route.sql {
+            Sql::Payload(signature) => (payload_keys(&db, &admin, signature).await, &[]),
+            Sql::Args(signature, renames) => (argument_names(&db, signature).await, renames),
+            Sql::Unmapped(why) => {
+                assert!(!why.is_empty());
+                continue;
+            }
+        };
+        // The body's keys as the SQL side names them.
+        let mut sent: BTreeSet<String> = api
+            .iter()
+            .map(|k| {
+                if media.starts_with("multipart/") && k == "file" {
+                    route
+                        .file
+                        .unwrap_or_else(|| panic!("{}: a file without its SQL key", route.path))
+                        .to_owned()
+                } else {
+                    renames
+                        .iter()
+                        .find(|(from, _)| from == k)
+                        .map_or_else(|| k.clone(), |(_, to)| (*to).to_owned())
+                }
+            })
+            .collect();
+        for filled in route.filled {
+            assert!(
+                sql.contains(*filled),
+                "{} {}: the route fills {filled}, which the SQL side does not take ({sql:?})",
+                route.method,
+                route.path
+            );
+            sent.insert((*filled).to_owned());
+        }
+        every_key.extend(sql.iter().cloned());
+        if sent != sql {
+            failures.push(format!(
+                "{} {}: the document lists {:?} but the database takes {:?} \
+                 (only in the document: {:?}; only in the database: {:?})",
+                route.method,
+                route.path,
+                api,
+                sql,
+                sent.difference(&sql).collect::<Vec<_>>(),
+                sql.difference(&sent).collect::<Vec<_>>()
+            ));
+        }
+        compared += 1;
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(compared >= 30, "{compared} routes compared");
+    // Nested keys are compared as such, on both sides.
+    for nested in ["rfq.origin", "lines[].quantity", "evidence"] {
+        assert!(every_key.contains(nested), "{nested} in {every_key:?}");
+    }
+}
