@@ -408,12 +408,12 @@ begin
   perform require_permission('permission.manage');
   return jsonb_build_object('items',
     coalesce((select jsonb_agg(role_permissions_of((select bizos.tenant_id()), r.code) order by r.position)
-                from app_roles r), '[]'));
+                from app_roles r where r.code <> 'integration'), '[]'));
 end
 $$;
 grant execute on function roles_list() to bizos_authenticated;
 comment on function roles_list() is
-  'Every app role with its effective permissions in the tenant and the overrides of the defaults (permission.manage).';
+  'Every app role of people with its effective permissions in the tenant and the overrides of the defaults (permission.manage); API keys'' integration role has scopes instead.';
 
 -- The role and permission of a grant or revoke, checked (P0001 naming
 -- role or permission), with the rules only a super admin passes.
@@ -431,6 +431,9 @@ begin
   end if;
   app_role := vocabulary_check('app_roles', lower(btrim(role_code)), 'role');
   permission := vocabulary_check('permissions', lower(btrim(permission_code)), 'permission');
+  if app_role = 'integration' then
+    perform raise_field('role', 'an API key''s permissions are its scopes (POST /api/api-keys), not a role''s');
+  end if;
   if app_role = 'super_admin' then
     perform admin_require_super_admin('change the permissions of super_admin');
   end if;

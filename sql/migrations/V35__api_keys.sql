@@ -36,15 +36,18 @@
 --
 -- The functions live in sql/api/api_keys.sql.
 
--- The permissions of this migration (the vocabulary of V34).
+-- The permissions of this migration (the vocabulary of V34), and those of
+-- migrations numbered before V34 that a fresh database, without tenants
+-- then, did not copy into it (customer documents, V32).
 insert into permissions (code, position, description)
 select x.code, (select max(position) from permissions) + x.n, x.description
-  from (values (1, 'api_key.manage', 'create, list and revoke the tenant''s API keys'),
-               (2, 'crm.read_all', 'read every customer, prospect, lead and sales activity of the tenant'),
-               (3, 'ticket.read_all', 'read every ticket of the tenant'),
-               (4, 'invoice.read_all', 'read every invoice and payment of the tenant'),
-               (5, 'kpi.read_all', 'read every KPI target and entry of the tenant')) as x (n, code, description)
-on conflict do nothing;
+  from (values (1, 'customer.document', 'attach documents to the customers the caller may read'),
+               (2, 'api_key.manage', 'create, list and revoke the tenant''s API keys'),
+               (3, 'crm.read_all', 'read every customer, prospect, lead and sales activity of the tenant'),
+               (4, 'ticket.read_all', 'read every ticket of the tenant'),
+               (5, 'invoice.read_all', 'read every invoice and payment of the tenant'),
+               (6, 'kpi.read_all', 'read every KPI target and entry of the tenant')) as x (n, code, description)
+ where not exists (select 1 from permissions p where p.code = x.code);
 
 insert into app_roles (code, position, description)
 select 'integration', coalesce(max(position), 0) + 1,

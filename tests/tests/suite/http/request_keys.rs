@@ -234,6 +234,27 @@ fn routes() -> Vec<Route> {
             &["activity_type"],
             Some("photo_object_id"),
         ),
+        r("post", "/api/users", Payload("user_invite(jsonb)"), &[], None),
+        r("patch", "/api/users/{id}", Payload("user_update(uuid,jsonb)"), &[], None),
+        r(
+            "post",
+            "/api/roles/{role}/permissions",
+            Args(
+                "role_permission_grant(text,text)",
+                &[("permission", "permission_code")],
+            ),
+            // The role comes from the path.
+            &["role_code"],
+            None,
+        ),
+        r(
+            "post",
+            "/api/api-keys",
+            Payload("api_key_create(jsonb,bytea,text)"),
+            // The BFF makes the secret and passes its hash and prefix.
+            &[],
+            None,
+        ),
         r(
             "post",
             "/api/customers/{id}/documents",
