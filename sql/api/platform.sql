@@ -64,6 +64,7 @@ as $$
     ('super_admin', 'digest.read'), ('director', 'digest.read'),
     ('super_admin', 'sop.manage'), ('finance', 'sop.manage'),
     ('super_admin', 'rfm.manage'), ('marketing_manager', 'rfm.manage'),
+    ('super_admin', 'webhook.manage'),
     ('marketing_manager', 'lead.create'), ('marketing_manager', 'lead.update'), ('marketing_manager', 'lead.assign'),
     ('marketing_manager', 'marketing.write'), ('marketing_manager', 'activity.create'),
     ('marketing_manager', 'ticket.create'), ('marketing_manager', 'ticket.message'),

@@ -24,7 +24,9 @@ create or replace view vocabulary with (security_invoker = true) as
   union all select 'sop_rule_kinds', code, position, description from sop_rule_kinds
   union all select 'sop_severities', code, position, description from sop_severities
   union all select 'rfm_segments', code, position, label from rfm_segments
-  union all select 'rfm_channels', code, position, description from rfm_channels;
+  union all select 'rfm_channels', code, position, description from rfm_channels
+  union all select 'webhook_event_types', code, position, description from webhook_event_types
+  union all select 'webhook_delivery_statuses', code, position, description from webhook_delivery_statuses;
 comment on view vocabulary is
   'Every term of every vocabulary (one lookup table each, named in the column vocabulary), in list order.';
 grant select on vocabulary to bizos_authenticated;

@@ -66,6 +66,7 @@ pub const API_FILES: &[ApiFile<'static>] = &[
     api_file!("kb.sql"),
     api_file!("digest.sql"),
     api_file!("rfm.sql"),
+    api_file!("webhooks.sql"),
     api_file!("analytics.sql"),
 ];
 
