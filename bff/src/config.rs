@@ -98,6 +98,8 @@ pub struct Settings {
     /// The knowledge base's embedding model; None: no knowledge-base
     /// search or answers on this server.
     pub kb_model_dir: Option<std::path::PathBuf>,
+    /// Webhooks: the master key of signing secrets, the SSRF guard.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 /// Trace export (the standard OpenTelemetry variables).
@@ -210,6 +212,11 @@ pub struct ServeArgs {
     /// installs it). Unset, /api/kb/search and /api/kb/ask answer 503.
     #[arg(long, env = "BIZOS_KB_MODEL_DIR")]
     pub kb_model_dir: Option<std::path::PathBuf>,
+
+    /// Webhooks: the master key of signing secrets, the SSRF guard, the
+    /// delivery settings (shared with `bizos worker`).
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
 }
 
 /// Where uploaded files live: the variables `bizos serve` (which stores
@@ -292,6 +299,7 @@ impl TryFrom<ServeArgs> for Settings {
             )));
         }
         let llm = a.llm.settings()?;
+        let webhooks = a.webhooks.settings()?;
         Ok(Settings {
             listen: a.listen,
             app_database_url,
@@ -322,6 +330,7 @@ impl TryFrom<ServeArgs> for Settings {
             },
             llm,
             kb_model_dir: a.kb_model_dir,
+            webhooks,
         })
     }
 }
@@ -579,6 +588,10 @@ pub struct WorkerArgs {
     /// as `bizos serve`).
     #[command(flatten)]
     pub llm: crate::llm::LlmArgs,
+    /// Webhook delivery (`webhook.deliver`; the same variables as `bizos
+    /// serve`).
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
     /// Seconds between sweeps for the bytes of dead uploads (a
     /// `storage.sweep` job for each tenant that has any).
     #[arg(long, env = "BIZOS_WORKER_SWEEP_EVERY_SECS", default_value = "300", value_parser = var(positive_seconds))]
@@ -633,6 +646,7 @@ impl TryFrom<WorkerArgs> for crate::worker::WorkerSettings {
             storage: a.storage.settings()?,
             upload_timeout: a.storage.upload_timeout_secs,
             llm: a.llm.settings()?,
+            webhooks: a.webhooks.settings()?,
             sweep_every: a.sweep_every_secs,
             metrics_token: a.metrics_token,
             otel: OtelSettings {

@@ -844,6 +844,10 @@ closed_sets! {
     RfmSegment, fold = Lower, vocabularies = ["rfm_segments"];
     /// A channel segment content is written for.
     RfmChannel, fold = Lower, vocabularies = ["rfm_channels"];
+    /// A webhook event type (what changed).
+    WebhookEventType, fold = Lower, vocabularies = ["webhook_event_types"];
+    /// The state of a webhook delivery.
+    WebhookDeliveryStatus, fold = Lower, vocabularies = ["webhook_delivery_statuses"];
 }
 
 // ------------------------------------------------------------------ optional and PATCH fields

@@ -104,6 +104,7 @@ impl Application {
                 ),
                 None => None,
             },
+            webhooks: crate::webhooks::Webhooks::new(&settings.webhooks)?,
         };
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen)

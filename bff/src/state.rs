@@ -32,6 +32,9 @@ pub struct AppState {
     /// The knowledge base's embedder (BIZOS_KB_MODEL_DIR); None: the
     /// knowledge-base search and answers are unavailable on this server.
     pub kb_embedder: Option<Arc<crate::kb::embed::Embedder>>,
+    /// Webhooks: the master key that seals new signing secrets, the SSRF
+    /// guard's setting.
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 impl AppState {

@@ -18,6 +18,7 @@ pub mod receivables;
 pub mod responses;
 pub mod rfm;
 pub mod tickets;
+pub mod webhooks;
 pub mod write;
 
 use axum::Router;
@@ -48,6 +49,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(digest::router())
         .merge(precheck::router())
         .merge(rfm::router())
+        .merge(webhooks::router())
 }
 
 /// The routes that take file uploads.

@@ -26,6 +26,17 @@ use crate::state::AppState;
         limit and values outside a closed set are refused with 422 and `field` set to the JSON path \
         (`company_name`, `rfq.origin`, `evidence[2]`; `body` for the body as a whole); a body that is not \
         JSON is 400 with `field` = the path reached or `body`; a body without content-type application/json is 415."),
+    tags((name = "webhooks", description = "Signed webhooks (Standard Webhooks). A tenant's webhook managers \
+        (permission webhook.manage) register endpoints for event types; every change of a subscribed type is \
+        written to an outbox in the transaction of the change and POSTed to the endpoint as {type, timestamp, data} \
+        with the headers webhook-id (msg_<event id>: the same for every retry and replay; deduplicate with it), \
+        webhook-timestamp (Unix seconds) and webhook-signature (v1,<base64 HMAC-SHA256 of id.timestamp.body> keyed \
+        with the base64-decoded part of the whsec_ secret; during a rotation's overlap one v1 signature per secret, \
+        space-separated). A 2xx answer within the timeout (15 s) is a success; failures are retried after 5 s, 5 min, \
+        30 min, 2 h, 5 h, 10 h and 10 h, then the delivery is dead (replay it). An endpoint failing every delivery \
+        for 5 days is disabled and the tenant's webhook managers are e-mailed. Deliveries are at least once and \
+        NOT ordered, not even per endpoint: order by data timestamps and deduplicate by webhook-id. URLs must be \
+        http(s) and resolve to public addresses only (checked at registration and at every delivery).")),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     // LlmFeature: the closed set of the AI routes' `feature` fields, listed
