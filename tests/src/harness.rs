@@ -12,6 +12,8 @@
 pub mod llm_standin;
 /// The tests' SMTP server: its port, directory and messages.
 pub mod smtp_sink;
+/// The tests' webhook receiver (standardwebhooks from PyPI verifies).
+pub mod webhook_receiver;
 
 use std::collections::HashMap;
 use std::time::Duration;

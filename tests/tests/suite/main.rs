@@ -47,3 +47,4 @@ mod upload_crash;
 mod vector;
 mod vector_crash;
 mod vocabulary;
+mod webhooks;
