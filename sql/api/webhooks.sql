@@ -160,7 +160,9 @@ create or replace trigger tickets_webhook_status_changed after update of inquiry
   execute function webhook_capture('ticket.status_changed');
 create or replace trigger invoices_webhook_created after insert on invoices
   for each row execute function webhook_capture('invoice.created');
-create or replace trigger invoices_webhook_paid after update of status on invoices
+-- (No column list: payments set PAID through amount_paid and a BEFORE
+-- trigger of invoices, so status is not among the updated columns.)
+create or replace trigger invoices_webhook_paid after update on invoices
   for each row when (new.status = 'PAID' and new.status is distinct from old.status)
   execute function webhook_capture('invoice.paid');
 create or replace trigger payments_webhook_recorded after insert on payments

@@ -277,9 +277,27 @@ pub struct WebhookPayload {
     timestamp: String,
     /// The changed record's identifiers, states, amounts and dates (never
     /// contact names, e-mail addresses, phone numbers, NPWP or free text).
-    #[schema(value_type = BTreeMap<String, Value>)]
+    #[schema(value_type = std::collections::BTreeMap<String, WebhookDataValue>)]
     data: Value,
 }
+
+/// A value of an event's data: an id, a state, a date or time (text), an
+/// amount (number), or null.
+pub struct WebhookDataValue;
+
+impl utoipa::PartialSchema for WebhookDataValue {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Number, Type::Null]))
+            .description(Some(
+                "An id, a state, a date or time (text), an amount (number), or null.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for WebhookDataValue {}
 
 delivery!(
     /// A delivery with its body and every attempt.
@@ -619,3 +637,5 @@ async fn replay_delivery(
     )
     .await
 }
+
+
