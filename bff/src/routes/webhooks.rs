@@ -289,7 +289,11 @@ impl utoipa::PartialSchema for WebhookDataValue {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
         ObjectBuilder::new()
-            .schema_type(SchemaType::from_iter([Type::String, Type::Number, Type::Null]))
+            .schema_type(SchemaType::from_iter([
+                Type::String,
+                Type::Number,
+                Type::Null,
+            ]))
             .description(Some(
                 "An id, a state, a date or time (text), an amount (number), or null.",
             ))
@@ -344,11 +348,7 @@ fn master(state: &AppState) -> Result<std::sync::Arc<crate::llm::crypto::MasterK
 
 /// The SSRF guard of a URL, after the caller's permission (so that a
 /// caller without it learns nothing about names and resolves none).
-async fn check_url(
-    conn: &mut sqlx::PgConnection,
-    state: &AppState,
-    url: &str,
-) -> Result<()> {
+async fn check_url(conn: &mut sqlx::PgConnection, state: &AppState, url: &str) -> Result<()> {
     sqlx::query("select require_permission('webhook.manage')")
         .execute(&mut *conn)
         .await?;
@@ -369,7 +369,8 @@ async fn with_secret(response: Result<Response>, secret: &SecretString) -> Resul
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let mut body: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.into()))?;
+    let mut body: Value =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.into()))?;
     body["secret"] = Value::String(secret.expose_secret().to_owned());
     Ok((status, axum::Json(body)).into_response())
 }
@@ -406,19 +407,18 @@ async fn create_endpoint(
     let fingerprint = Fingerprint::json("POST", "/api/webhooks/endpoints", &request);
     let response = idempotency::run(&state, &caller, key, fingerprint, async |conn| {
         check_url(conn, &state, create.url.as_str()).await?;
-        let endpoint: Value = sqlx::query_scalar(
-            "select webhook_endpoint_create($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&request)
-        .bind(endpoint_id)
-        .bind(secret_id)
-        .bind(&sealed.ciphertext)
-        .bind(&sealed.nonce)
-        .bind(&sealed.wrapped_dek)
-        .bind(&sealed.dek_nonce)
-        .bind(&sealed.master_key_id)
-        .fetch_one(&mut *conn)
-        .await?;
+        let endpoint: Value =
+            sqlx::query_scalar("select webhook_endpoint_create($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(&request)
+                .bind(endpoint_id)
+                .bind(secret_id)
+                .bind(&sealed.ciphertext)
+                .bind(&sealed.nonce)
+                .bind(&sealed.wrapped_dek)
+                .bind(&sealed.dek_nonce)
+                .bind(&sealed.master_key_id)
+                .fetch_one(&mut *conn)
+                .await?;
         let mut stored = endpoint;
         stored["secret"] = Value::Null;
         Ok(Done::created(stored))
@@ -524,19 +524,18 @@ async fn rotate_secret(
     let path = format!("/api/webhooks/endpoints/{id}/secret/rotate");
     let fingerprint = Fingerprint::json("POST", path, &request);
     let response = idempotency::run(&state, &caller, key, fingerprint, async |conn| {
-        let mut endpoint: Value = sqlx::query_scalar(
-            "select webhook_secret_rotate($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(id)
-        .bind(&request)
-        .bind(secret_id)
-        .bind(&sealed.ciphertext)
-        .bind(&sealed.nonce)
-        .bind(&sealed.wrapped_dek)
-        .bind(&sealed.dek_nonce)
-        .bind(&sealed.master_key_id)
-        .fetch_one(&mut *conn)
-        .await?;
+        let mut endpoint: Value =
+            sqlx::query_scalar("select webhook_secret_rotate($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(id)
+                .bind(&request)
+                .bind(secret_id)
+                .bind(&sealed.ciphertext)
+                .bind(&sealed.nonce)
+                .bind(&sealed.wrapped_dek)
+                .bind(&sealed.dek_nonce)
+                .bind(&sealed.master_key_id)
+                .fetch_one(&mut *conn)
+                .await?;
         endpoint["secret"] = Value::Null;
         Ok(Done::ok(endpoint))
     })
@@ -637,5 +636,3 @@ async fn replay_delivery(
     )
     .await
 }
-
-

@@ -149,7 +149,8 @@ impl WebhookDeliver {
         )
         .await?;
         let mut opened = self.opened();
-        for (secret_id, endpoint_id, ciphertext, nonce, wrapped_dek, dek_nonce, master_key_id) in rows
+        for (secret_id, endpoint_id, ciphertext, nonce, wrapped_dek, dek_nonce, master_key_id) in
+            rows
         {
             let sealed = Sealed {
                 ciphertext,
@@ -189,15 +190,13 @@ impl WebhookDeliver {
             claim_id,
             rows.into_iter()
                 .map(
-                    |(delivery_id, _, event_id, _, url, body, attempt, secret_ids)| {
-                        Claimed {
-                            delivery_id,
-                            event_id,
-                            url,
-                            body,
-                            attempt,
-                            secret_ids,
-                        }
+                    |(delivery_id, _, event_id, _, url, body, attempt, secret_ids)| Claimed {
+                        delivery_id,
+                        event_id,
+                        url,
+                        body,
+                        attempt,
+                        secret_ids,
                     },
                 )
                 .collect(),
@@ -233,8 +232,12 @@ impl WebhookDeliver {
         }
         let msg_id = signing::message_id(d.event_id);
         let timestamp = chrono::Utc::now().timestamp();
-        let signature =
-            signing::signature_header(keys.iter().map(|k| k.as_slice()), &msg_id, timestamp, &d.body);
+        let signature = signing::signature_header(
+            keys.iter().map(|k| k.as_slice()),
+            &msg_id,
+            timestamp,
+            &d.body,
+        );
         let sent = self
             .client
             .post(url)
@@ -278,13 +281,23 @@ impl WebhookDeliver {
         };
         Outcome {
             status_code: Some(status.as_u16()),
-            error: error.or(if status.is_success() { None } else { read_error }),
+            error: error.or(if status.is_success() {
+                None
+            } else {
+                read_error
+            }),
             excerpt,
         }
     }
 
     /// The outcome as webhook_deliveries_record takes it.
-    fn result(&self, d: &Claimed, at: chrono::DateTime<chrono::Utc>, ms: u128, o: Outcome) -> Value {
+    fn result(
+        &self,
+        d: &Claimed,
+        at: chrono::DateTime<chrono::Utc>,
+        ms: u128,
+        o: Outcome,
+    ) -> Value {
         let ok = o.error.is_none() && o.status_code.is_some_and(|s| (200..300).contains(&s));
         let retry = if ok {
             None

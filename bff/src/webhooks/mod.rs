@@ -131,10 +131,7 @@ fn duration(v: &str) -> Result<Duration, String> {
 }
 
 fn schedule(v: &str) -> Result<RetrySchedule, String> {
-    let waits = v
-        .split(',')
-        .map(duration)
-        .collect::<Result<Vec<_>, _>>()?;
+    let waits = v.split(',').map(duration).collect::<Result<Vec<_>, _>>()?;
     if waits.len() > 50 {
         return Err("at most 50 retries".into());
     }

@@ -106,7 +106,10 @@ mod tests {
                 CryptoError::Open
             );
         }
-        assert!(key_of("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_none(), "no prefix");
+        assert!(
+            key_of("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_none(),
+            "no prefix"
+        );
         assert!(key_of("whsec_").is_none());
     }
 }

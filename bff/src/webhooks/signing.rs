@@ -47,7 +47,8 @@ mod tests {
     fn the_specifications_example_signs_alike() {
         // The reference implementations' test vector (standardwebhooks on
         // PyPI gives the same for this secret, id, timestamp and body).
-        let key = crate::webhooks::secrets::key_of("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let key =
+            crate::webhooks::secrets::key_of("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(
             sign(
                 &key,

@@ -63,12 +63,7 @@ fn allowed_v6(ip: Ipv6Addr, allow_loopback: bool) -> bool {
     let s = ip.segments();
     // IPv4 inside IPv6: mapped (::ffff:0:0/96), NAT64 (64:ff9b::/96) and
     // the deprecated compatible form (::/96): judged as the IPv4 address.
-    let embedded = Ipv4Addr::new(
-        (s[6] >> 8) as u8,
-        s[6] as u8,
-        (s[7] >> 8) as u8,
-        s[7] as u8,
-    );
+    let embedded = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     if s[..5] == [0; 5] && (s[5] == 0xffff || s[5] == 0) {
         return allowed_v4(embedded, allow_loopback);
     }
@@ -110,7 +105,9 @@ pub fn check_literal(url: &Url, allow_loopback: bool) -> Result<(), String> {
     if allowed(ip, allow_loopback) {
         Ok(())
     } else {
-        Err(format!("{ip} is a loopback, private, link-local or otherwise non-public address"))
+        Err(format!(
+            "{ip} is a loopback, private, link-local or otherwise non-public address"
+        ))
     }
 }
 
@@ -124,12 +121,14 @@ pub async fn check_url(url: &str, allow_loopback: bool) -> Result<Url, String> {
         return Ok(parsed);
     };
     let port = parsed.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<SocketAddr> =
-        tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host((host, port)))
-            .await
-            .map_err(|_| format!("the name {host} did not resolve in time"))?
-            .map_err(|_| format!("the name {host} does not resolve"))?
-            .collect();
+    let addrs: Vec<SocketAddr> = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::lookup_host((host, port)),
+    )
+    .await
+    .map_err(|_| format!("the name {host} did not resolve in time"))?
+    .map_err(|_| format!("the name {host} does not resolve"))?
+    .collect();
     if addrs.is_empty() {
         return Err(format!("the name {host} does not resolve"));
     }
@@ -154,9 +153,8 @@ impl Resolve for GuardedResolver {
         let allow_loopback = self.allow_loopback;
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let kept: Vec<SocketAddr> = found
                 .iter()
                 .copied()

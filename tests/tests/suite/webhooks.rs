@@ -17,8 +17,8 @@ use bizos_bff::auth::Caller;
 use bizos_bff::worker::WorkerSettings;
 use bizos_tests::webhook_receiver::Receiver;
 use bizos_tests::{
-    rpc, spawn_app, spawn_app_with, start_worker, test_webhook_settings, worker_settings,
-    TestApp, TestDb,
+    rpc, spawn_app, spawn_app_with, start_worker, test_webhook_settings, worker_settings, TestApp,
+    TestDb,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -165,11 +165,19 @@ async fn deliveries_are_signed_and_verify_with_standardwebhooks() {
     assert_eq!(got.len(), 1, "{got:?}");
     let r = &got[0];
     assert_eq!(r.verified, [true, false], "{:?}", r.errors);
-    assert!(r.errors[1].as_deref().is_some_and(|e| e.contains("signature")), "{:?}", r.errors);
+    assert!(
+        r.errors[1]
+            .as_deref()
+            .is_some_and(|e| e.contains("signature")),
+        "{:?}",
+        r.errors
+    );
     assert_eq!(r.answered, 200);
     assert_eq!(r.content_type.as_deref(), Some("application/json"));
     assert_eq!(r.body["type"], "lead.created", "{}", r.body);
-    assert!(r.body["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(r.body["timestamp"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
     let data = &r.body["data"];
     assert_eq!(data["lead_id"], created["lead_id"], "{data}");
     assert_eq!(data["lead_no"], created["lead_no"], "{data}");
@@ -179,7 +187,14 @@ async fn deliveries_are_signed_and_verify_with_standardwebhooks() {
     for pii in ["Budi", "budi.santoso", "0811", "Kirim Cepat"] {
         assert!(!text.contains(pii), "{pii} in {text}");
     }
-    for key in ["contact_name", "contact_email", "contact_phone", "npwp", "notes", "company_name"] {
+    for key in [
+        "contact_name",
+        "contact_email",
+        "contact_phone",
+        "npwp",
+        "notes",
+        "company_name",
+    ] {
         assert!(data.get(key).is_none(), "{key} in {data}");
     }
     // The id is the event's, the timestamp now.
@@ -209,7 +224,11 @@ async fn deliveries_are_signed_and_verify_with_standardwebhooks() {
     let log = detail["attempts_log"].as_array().unwrap();
     assert_eq!(log.len(), 1, "{detail}");
     assert_eq!(
-        (&log[0]["status_code"], &log[0]["succeeded"], &log[0]["attempt_no"]),
+        (
+            &log[0]["status_code"],
+            &log[0]["succeeded"],
+            &log[0]["attempt_no"]
+        ),
         (&json!(200), &json!(true), &json!(1))
     );
     assert!(log[0]["duration_ms"].as_i64().is_some());
@@ -304,12 +323,24 @@ async fn every_event_type_is_written_by_its_change() {
     want.sort();
     assert_eq!(types, want, "one event per change: {events:#?}");
     let of = |t: &str| &events.iter().find(|e| e.0 == t).unwrap().1;
-    assert_eq!(of("lead.assigned")["data"]["sales_owner_user_id"], json!(o.seller.user_id));
-    assert_eq!(of("lead.assigned")["data"]["previous_sales_owner_user_id"], Value::Null);
+    assert_eq!(
+        of("lead.assigned")["data"]["sales_owner_user_id"],
+        json!(o.seller.user_id)
+    );
+    assert_eq!(
+        of("lead.assigned")["data"]["previous_sales_owner_user_id"],
+        Value::Null
+    );
     assert_eq!(of("ticket.status_changed")["data"]["status"], "IN_PROGRESS");
-    assert_eq!(of("ticket.status_changed")["data"]["previous_status"], "OPEN");
+    assert_eq!(
+        of("ticket.status_changed")["data"]["previous_status"],
+        "OPEN"
+    );
     assert_eq!(of("invoice.paid")["data"]["status"], "PAID");
-    assert_eq!(of("payment.recorded")["data"]["invoice_id"], invoice["invoice_id"]);
+    assert_eq!(
+        of("payment.recorded")["data"]["invoice_id"],
+        invoice["invoice_id"]
+    );
     for (t, payload, _) in &events {
         assert_eq!(&payload["type"], t);
         assert!(payload["timestamp"].is_string() && payload["data"].is_object());
@@ -325,7 +356,11 @@ async fn every_event_type_is_written_by_its_change() {
         7
     );
     assert_eq!(
-        count(&db, "select count(*) from jobs where kind = 'webhook.deliver'").await,
+        count(
+            &db,
+            "select count(*) from jobs where kind = 'webhook.deliver'"
+        )
+        .await,
         1
     );
 }
@@ -337,9 +372,14 @@ async fn a_rolled_back_change_emits_nothing_and_a_committed_one_exactly_one_even
     let bundle = json!({"channel": "website", "company_name": "PT Transaksi"});
 
     // No endpoint: a change writes nothing at all.
-    rpc(&db, &o.marketing, "select crm_create_lead_bundle($1)", &[bundle.clone()])
-        .await
-        .unwrap();
+    rpc(
+        &db,
+        &o.marketing,
+        "select crm_create_lead_bundle($1)",
+        &[bundle.clone()],
+    )
+    .await
+    .unwrap();
     assert_eq!(count(&db, "select count(*) from leads").await, 1);
     assert_eq!(count(&db, "select count(*) from webhook_events").await, 0);
     assert_eq!(count(&db, "select count(*) from jobs").await, 0);
@@ -367,21 +407,41 @@ async fn a_rolled_back_change_emits_nothing_and_a_committed_one_exactly_one_even
         );
     }
     // Committed: exactly one event, one delivery, one job.
-    let created = rpc(&db, &o.marketing, "select crm_create_lead_bundle($1)", &[bundle])
-        .await
-        .unwrap();
+    let created = rpc(
+        &db,
+        &o.marketing,
+        "select crm_create_lead_bundle($1)",
+        &[bundle],
+    )
+    .await
+    .unwrap();
     assert_eq!(count(&db, "select count(*) from leads").await, 2);
     assert_eq!(
-        count(&db, &format!("select count(*) from webhook_events where subject_id = '{}'", s(&created, "lead_id"))).await,
+        count(
+            &db,
+            &format!(
+                "select count(*) from webhook_events where subject_id = '{}'",
+                s(&created, "lead_id")
+            )
+        )
+        .await,
         1
     );
     assert_eq!(count(&db, "select count(*) from webhook_events").await, 1);
     assert_eq!(
-        count(&db, &format!("select count(*) from webhook_deliveries where endpoint_id = '{endpoint}'")).await,
+        count(
+            &db,
+            &format!("select count(*) from webhook_deliveries where endpoint_id = '{endpoint}'")
+        )
+        .await,
         1
     );
     assert_eq!(
-        count(&db, "select count(*) from jobs where kind = 'webhook.deliver' and status = 'queued'").await,
+        count(
+            &db,
+            "select count(*) from jobs where kind = 'webhook.deliver' and status = 'queued'"
+        )
+        .await,
         1
     );
     // A disabled endpoint receives nothing: no event is written for it.
@@ -422,30 +482,44 @@ async fn failures_are_retried_on_the_schedule_then_dead_and_replayed() {
     assert_eq!(dead[0]["last_error"], "HTTP 500 Internal Server Error");
     let got = receiver.received().await;
     assert_eq!(got.len(), 3, "one try and two retries: {got:?}");
-    assert!(got.iter().all(|r| r.id == got[0].id && r.verified == [true]));
+    assert!(got
+        .iter()
+        .all(|r| r.id == got[0].id && r.verified == [true]));
     let delivery = s(&dead[0], "delivery_id");
     let (_, detail) = app
         .get_json(&o.admin, &format!("/api/webhooks/deliveries/{delivery}"))
         .await;
     let log = detail["attempts_log"].as_array().unwrap();
     assert_eq!(
-        log.iter().map(|a| a["attempt_no"].as_i64().unwrap()).collect::<Vec<_>>(),
+        log.iter()
+            .map(|a| a["attempt_no"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
         [1, 2, 3]
     );
     assert!(log.iter().all(|a| a["status_code"] == 500
         && a["succeeded"] == false
-        && a["response_excerpt"].as_str().unwrap().contains("failing on purpose")));
+        && a["response_excerpt"]
+            .as_str()
+            .unwrap()
+            .contains("failing on purpose")));
     // The waits came from the schedule (at least its 200 ms).
     let at: Vec<chrono::DateTime<chrono::Utc>> = log
         .iter()
         .map(|a| a["attempted_at"].as_str().unwrap().parse().unwrap())
         .collect();
-    assert!(at.windows(2).all(|w| w[1] - w[0] >= chrono::Duration::milliseconds(200)), "{at:?}");
+    assert!(
+        at.windows(2)
+            .all(|w| w[1] - w[0] >= chrono::Duration::milliseconds(200)),
+        "{at:?}"
+    );
     // The endpoint is failing (not for days: still enabled).
     let (_, e) = app
         .get_json(&o.admin, &format!("/api/webhooks/endpoints/{endpoint_id}"))
         .await;
-    assert!(e["failing_since"].is_string() && e["enabled"] == true, "{e}");
+    assert!(
+        e["failing_since"].is_string() && e["enabled"] == true,
+        "{e}"
+    );
 
     // Replay of the dead message, now that the receiver works: the same id.
     receiver.configure(&[&secret], 200).await;
@@ -458,7 +532,10 @@ async fn failures_are_retried_on_the_schedule_then_dead_and_replayed() {
         )
         .await;
     assert_eq!(status, 200, "{replayed}");
-    assert_eq!((&replayed["status"], &replayed["attempts"]), (&json!("pending"), &json!(0)));
+    assert_eq!(
+        (&replayed["status"], &replayed["attempts"]),
+        (&json!("pending"), &json!(0))
+    );
     wait_status(&app, &o.admin, &endpoint_id, "succeeded", 1).await;
     let got = receiver.wait_for(4, WAIT).await;
     assert_eq!(got[3].id, got[0].id, "a replay carries the message's id");
@@ -466,7 +543,10 @@ async fn failures_are_retried_on_the_schedule_then_dead_and_replayed() {
     let (_, e) = app
         .get_json(&o.admin, &format!("/api/webhooks/endpoints/{endpoint_id}"))
         .await;
-    assert!(e["failing_since"].is_null() && e["last_success_at"].is_string(), "{e}");
+    assert!(
+        e["failing_since"].is_null() && e["last_success_at"].is_string(),
+        "{e}"
+    );
 
     // Everything since a time: both messages go again.
     let since = chrono::Utc::now() - chrono::Duration::minutes(10);
@@ -535,15 +615,22 @@ async fn a_rotated_secret_keeps_signing_until_its_overlap_ends() {
     lead(&app, &o.marketing, "PT Dua").await;
     let got = receiver.wait_for(2, WAIT).await;
     assert_eq!(got[1].verified, [true, true], "{:?}", got[1].errors);
-    assert_eq!(got[1].signature.split(' ').count(), 2, "{}", got[1].signature);
+    assert_eq!(
+        got[1].signature.split(' ').count(),
+        2,
+        "{}",
+        got[1].signature
+    );
 
     // After the overlap (time moved on: the old secret's end is past):
     // only the new one verifies.
-    sqlx::query("update webhook_secrets set expires_at = now() - interval '1 second' where secret_id = $1")
-        .bind(old_id.parse::<Uuid>().unwrap())
-        .execute(&db.owner)
-        .await
-        .unwrap();
+    sqlx::query(
+        "update webhook_secrets set expires_at = now() - interval '1 second' where secret_id = $1",
+    )
+    .bind(old_id.parse::<Uuid>().unwrap())
+    .execute(&db.owner)
+    .await
+    .unwrap();
     lead(&app, &o.marketing, "PT Tiga").await;
     let got = receiver.wait_for(3, WAIT).await;
     assert_eq!(got[2].verified, [false, true], "{:?}", got[2].errors);
@@ -585,7 +672,12 @@ async fn secrets_are_shown_once_and_stored_only_sealed() {
     let secret = s(&first, "secret");
     // A replay with the same key: the same endpoint, the secret not again.
     let res = app
-        .request_as(&o.admin, reqwest::Method::POST, "/api/webhooks/endpoints", Some("create-1"))
+        .request_as(
+            &o.admin,
+            reqwest::Method::POST,
+            "/api/webhooks/endpoints",
+            Some("create-1"),
+        )
         .json(&body)
         .send()
         .await
@@ -595,7 +687,10 @@ async fn secrets_are_shown_once_and_stored_only_sealed() {
     let again: Value = res.json().await.unwrap();
     assert_eq!(again["endpoint_id"], first["endpoint_id"]);
     assert!(again["secret"].is_null(), "{again}");
-    assert_eq!(count(&db, "select count(*) from webhook_endpoints").await, 1);
+    assert_eq!(
+        count(&db, "select count(*) from webhook_endpoints").await,
+        1
+    );
     // Neither the secret nor its key bytes are anywhere in the database.
     let b64 = secret.trim_start_matches("whsec_").to_owned();
     let dump: String = sqlx::query_scalar(
@@ -612,7 +707,10 @@ async fn secrets_are_shown_once_and_stored_only_sealed() {
     .await
     .unwrap();
     assert!(dump.contains("create-1"), "the dump is not empty");
-    assert!(!dump.contains(&secret) && !dump.contains(&b64), "the secret is stored");
+    assert!(
+        !dump.contains(&secret) && !dump.contains(&b64),
+        "the secret is stored"
+    );
     // Request roles read the secret's metadata, never its bytes.
     let mut tx = db.as_user(&o.admin).await;
     let err = sqlx::query("select ciphertext from webhook_secrets")
@@ -666,12 +764,19 @@ async fn the_ssrf_guard_refuses_private_and_loopback_addresses() {
             "{url}: {err}"
         );
     }
-    assert_eq!(count(&db, "select count(*) from webhook_endpoints").await, 0);
+    assert_eq!(
+        count(&db, "select count(*) from webhook_endpoints").await,
+        0
+    );
     drop(app);
 
     // The development flag opens loopback, nothing else.
     let app = spawn_app_with(&db, &[("TEST_WORKER", "off")]).await;
-    for url in ["http://10.0.0.1/hook", "http://169.254.169.254/", "http://[fd00::1]/"] {
+    for url in [
+        "http://10.0.0.1/hook",
+        "http://169.254.169.254/",
+        "http://[fd00::1]/",
+    ] {
         let (status, err) = app
             .post_json(
                 &o.admin,
@@ -680,7 +785,11 @@ async fn the_ssrf_guard_refuses_private_and_loopback_addresses() {
                 None,
             )
             .await;
-        assert_eq!((status, err["error"]["field"].as_str()), (422, Some("url")), "{url}: {err}");
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some("url")),
+            "{url}: {err}"
+        );
     }
     let by_name = Receiver::new().await;
     let named_url = by_name.url().replace("127.0.0.1", "localhost");
@@ -721,7 +830,10 @@ async fn the_ssrf_guard_refuses_private_and_loopback_addresses() {
         errors.iter().find(|(x, _)| *x == id).unwrap().1.clone()
     };
     let literal_error = error_of(&literal);
-    assert!(literal_error.contains("127.0.0.1") && literal_error.contains("refused"), "{literal_error}");
+    assert!(
+        literal_error.contains("127.0.0.1") && literal_error.contains("refused"),
+        "{literal_error}"
+    );
     let named_error = error_of(&named);
     assert!(named_error.contains("no public address"), "{named_error}");
     assert!(receiver.received().await.is_empty());
@@ -775,7 +887,10 @@ async fn an_endpoint_failing_for_days_is_disabled_and_its_managers_are_emailed()
         assert!(start.elapsed() < WAIT, "{e}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(e["disabled_reason"].as_str().unwrap().contains("5 days"), "{e}");
+    assert!(
+        e["disabled_reason"].as_str().unwrap().contains("5 days"),
+        "{e}"
+    );
     assert!(e["disabled_at"].is_string());
     let d = &deliveries(&app, &o.admin, &endpoint_id).await[0];
     assert_eq!(d["delivery_id"], pending[0]["delivery_id"]);
@@ -794,7 +909,11 @@ async fn an_endpoint_failing_for_days_is_disabled_and_its_managers_are_emailed()
         .await
         .unwrap();
     assert_eq!(mails[0].0, [admin_email]);
-    assert!(mails[0].2.contains(&receiver.url()) && mails[0].2.contains("HTTP 503"), "{}", mails[0].2);
+    assert!(
+        mails[0].2.contains(&receiver.url()) && mails[0].2.contains("HTTP 503"),
+        "{}",
+        mails[0].2
+    );
     // Disabled: new changes write nothing for it.
     lead(&app, &o.marketing, "PT Sesudahnya").await;
     assert_eq!(count(&db, "select count(*) from webhook_events").await, 1);
@@ -808,7 +927,10 @@ async fn an_endpoint_failing_for_days_is_disabled_and_its_managers_are_emailed()
         )
         .await;
     assert_eq!(status, 200, "{e}");
-    assert!(e["failing_since"].is_null() && e["disabled_at"].is_null(), "{e}");
+    assert!(
+        e["failing_since"].is_null() && e["disabled_at"].is_null(),
+        "{e}"
+    );
     lead(&app, &o.marketing, "PT Hidup Lagi").await;
     wait_status(&app, &o.admin, &endpoint_id, "succeeded", 1).await;
 }
@@ -829,13 +951,41 @@ async fn routes_refuse_bad_input_and_callers_without_webhook_manage() {
         let list = app.get_json(who, "/api/webhooks/endpoints").await;
         assert_eq!(list.0, 403, "{}", list.1);
         let calls: Vec<(reqwest::Method, String, Value)> = vec![
-            (reqwest::Method::POST, "/api/webhooks/endpoints".into(), good.clone()),
-            (reqwest::Method::GET, format!("/api/webhooks/endpoints/{id}"), Value::Null),
-            (reqwest::Method::PATCH, format!("/api/webhooks/endpoints/{id}"), json!({"enabled": false})),
-            (reqwest::Method::DELETE, format!("/api/webhooks/endpoints/{id}"), Value::Null),
-            (reqwest::Method::POST, format!("/api/webhooks/endpoints/{id}/secret/rotate"), json!({})),
-            (reqwest::Method::GET, format!("/api/webhooks/endpoints/{id}/deliveries"), Value::Null),
-            (reqwest::Method::POST, format!("/api/webhooks/endpoints/{id}/replay"), json!({"since": "2026-01-01T00:00:00Z"})),
+            (
+                reqwest::Method::POST,
+                "/api/webhooks/endpoints".into(),
+                good.clone(),
+            ),
+            (
+                reqwest::Method::GET,
+                format!("/api/webhooks/endpoints/{id}"),
+                Value::Null,
+            ),
+            (
+                reqwest::Method::PATCH,
+                format!("/api/webhooks/endpoints/{id}"),
+                json!({"enabled": false}),
+            ),
+            (
+                reqwest::Method::DELETE,
+                format!("/api/webhooks/endpoints/{id}"),
+                Value::Null,
+            ),
+            (
+                reqwest::Method::POST,
+                format!("/api/webhooks/endpoints/{id}/secret/rotate"),
+                json!({}),
+            ),
+            (
+                reqwest::Method::GET,
+                format!("/api/webhooks/endpoints/{id}/deliveries"),
+                Value::Null,
+            ),
+            (
+                reqwest::Method::POST,
+                format!("/api/webhooks/endpoints/{id}/replay"),
+                json!({"since": "2026-01-01T00:00:00Z"}),
+            ),
         ];
         for (method, path, body) in calls {
             let mut req = app.request_as(who, method.clone(), &path, None);
@@ -853,22 +1003,49 @@ async fn routes_refuse_bad_input_and_callers_without_webhook_manage() {
         .unwrap();
     assert_eq!(seen, 0, "RLS: directors do not read webhook endpoints");
     drop(tx);
-    assert_eq!(count(&db, "select count(*) from webhook_endpoints where enabled").await, 1);
+    assert_eq!(
+        count(&db, "select count(*) from webhook_endpoints where enabled").await,
+        1
+    );
     assert_eq!(count(&db, "select count(*) from webhook_secrets").await, 1);
 
     // Bad bodies name the field.
     for (body, field) in [
         (json!({"event_types": ["lead.created"]}), "url"),
         (json!({"url": receiver.url()}), "event_types"),
-        (json!({"url": receiver.url(), "event_types": []}), "event_types"),
-        (json!({"url": receiver.url(), "event_types": ["lead.deleted"]}), "event_types[0]"),
-        (json!({"url": receiver.url(), "event_types": "lead.created"}), "event_types"),
-        (json!({"url": receiver.url(), "event_types": ["lead.created"], "description": "d".repeat(501)}), "description"),
-        (json!({"url": receiver.url(), "event_types": ["lead.created"], "colour": "red"}), "colour"),
-        (json!({"url": "mailto:ops@example.com", "event_types": ["lead.created"]}), "url"),
+        (
+            json!({"url": receiver.url(), "event_types": []}),
+            "event_types",
+        ),
+        (
+            json!({"url": receiver.url(), "event_types": ["lead.deleted"]}),
+            "event_types[0]",
+        ),
+        (
+            json!({"url": receiver.url(), "event_types": "lead.created"}),
+            "event_types",
+        ),
+        (
+            json!({"url": receiver.url(), "event_types": ["lead.created"], "description": "d".repeat(501)}),
+            "description",
+        ),
+        (
+            json!({"url": receiver.url(), "event_types": ["lead.created"], "colour": "red"}),
+            "colour",
+        ),
+        (
+            json!({"url": "mailto:ops@example.com", "event_types": ["lead.created"]}),
+            "url",
+        ),
     ] {
-        let (status, err) = app.post_json(&o.admin, "/api/webhooks/endpoints", &body, None).await;
-        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+        let (status, err) = app
+            .post_json(&o.admin, "/api/webhooks/endpoints", &body, None)
+            .await;
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
     }
     for (body, field) in [
         (json!({"url": null}), "url"),
@@ -879,7 +1056,11 @@ async fn routes_refuse_bad_input_and_callers_without_webhook_manage() {
         let (status, err) = app
             .patch_json(&o.admin, &format!("/api/webhooks/endpoints/{id}"), &body)
             .await;
-        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
     }
     for (body, field) in [
         (json!({"overlap_hours": 169}), "overlap_hours"),
@@ -887,19 +1068,40 @@ async fn routes_refuse_bad_input_and_callers_without_webhook_manage() {
         (json!({"overlap": 1}), "overlap"),
     ] {
         let (status, err) = app
-            .post_json(&o.admin, &format!("/api/webhooks/endpoints/{id}/secret/rotate"), &body, None)
+            .post_json(
+                &o.admin,
+                &format!("/api/webhooks/endpoints/{id}/secret/rotate"),
+                &body,
+                None,
+            )
             .await;
-        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
     }
     for (body, field) in [
         (json!({}), "since"),
         (json!({"since": "yesterday"}), "since"),
-        (json!({"since": (chrono::Utc::now() + chrono::Duration::hours(1))}), "since"),
+        (
+            json!({"since": (chrono::Utc::now() + chrono::Duration::hours(1))}),
+            "since",
+        ),
     ] {
         let (status, err) = app
-            .post_json(&o.admin, &format!("/api/webhooks/endpoints/{id}/replay"), &body, None)
+            .post_json(
+                &o.admin,
+                &format!("/api/webhooks/endpoints/{id}/replay"),
+                &body,
+                None,
+            )
             .await;
-        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
     }
     for (query, field) in [
         ("status=lost", "status"),
@@ -908,9 +1110,16 @@ async fn routes_refuse_bad_input_and_callers_without_webhook_manage() {
         (&*format!("cursor={}", Uuid::new_v4()), "cursor"),
     ] {
         let (status, err) = app
-            .get_json(&o.admin, &format!("/api/webhooks/endpoints/{id}/deliveries?{query}"))
+            .get_json(
+                &o.admin,
+                &format!("/api/webhooks/endpoints/{id}/deliveries?{query}"),
+            )
             .await;
-        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{query}: {err}");
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{query}: {err}"
+        );
     }
     // Unknown ids: 404.
     let nobody = Uuid::new_v4();
@@ -922,40 +1131,71 @@ async fn routes_refuse_bad_input_and_callers_without_webhook_manage() {
         assert_eq!(app.get_json(&o.admin, &path).await.0, 404, "{path}");
     }
     assert_eq!(
-        app.post_json(&o.admin, &format!("/api/webhooks/deliveries/{nobody}/replay"), &json!(null), None)
-            .await
-            .0,
+        app.post_json(
+            &o.admin,
+            &format!("/api/webhooks/deliveries/{nobody}/replay"),
+            &json!(null),
+            None
+        )
+        .await
+        .0,
         404
     );
     // Nothing of the refused requests was written.
-    assert_eq!(count(&db, "select count(*) from webhook_endpoints").await, 1);
+    assert_eq!(
+        count(&db, "select count(*) from webhook_endpoints").await,
+        1
+    );
     assert_eq!(count(&db, "select count(*) from webhook_secrets").await, 1);
     // Another tenant's admin sees none of it.
     let other = db.create_tenant("other").await;
     let stranger = db.create_user(other, "super_admin").await;
     let (status, list) = app.get_json(&stranger, "/api/webhooks/endpoints").await;
-    assert_eq!((status, list["items"].as_array().map(Vec::len)), (200, Some(0)));
     assert_eq!(
-        app.get_json(&stranger, &format!("/api/webhooks/endpoints/{id}")).await.0,
+        (status, list["items"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    assert_eq!(
+        app.get_json(&stranger, &format!("/api/webhooks/endpoints/{id}"))
+            .await
+            .0,
         404
     );
 
     // A server without the master key keeps no secrets: 422, nothing written.
-    let bare = spawn_app_with(&db, &[("BIZOS_WEBHOOKS_MASTER_KEY", ""), ("TEST_WORKER", "off")]).await;
+    let bare = spawn_app_with(
+        &db,
+        &[("BIZOS_WEBHOOKS_MASTER_KEY", ""), ("TEST_WORKER", "off")],
+    )
+    .await;
     let (status, err) = bare
         .post_json(&o.admin, "/api/webhooks/endpoints", &good, None)
         .await;
     assert_eq!(status, 422, "{err}");
-    assert!(err["error"]["message"].as_str().unwrap().contains("BIZOS_WEBHOOKS_MASTER_KEY"));
-    assert_eq!(count(&db, "select count(*) from webhook_endpoints").await, 1);
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("BIZOS_WEBHOOKS_MASTER_KEY"));
+    assert_eq!(
+        count(&db, "select count(*) from webhook_endpoints").await,
+        1
+    );
 
     // Deleting: gone with its secrets.
     let res = app
-        .request_as(&o.admin, reqwest::Method::DELETE, &format!("/api/webhooks/endpoints/{id}"), None)
+        .request_as(
+            &o.admin,
+            reqwest::Method::DELETE,
+            &format!("/api/webhooks/endpoints/{id}"),
+            None,
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
-    assert_eq!(count(&db, "select count(*) from webhook_endpoints").await, 0);
+    assert_eq!(
+        count(&db, "select count(*) from webhook_endpoints").await,
+        0
+    );
     assert_eq!(count(&db, "select count(*) from webhook_secrets").await, 0);
 }
