@@ -376,7 +376,7 @@ async fn a_rolled_back_change_emits_nothing_and_a_committed_one_exactly_one_even
         &db,
         &o.marketing,
         "select crm_create_lead_bundle($1)",
-        &[bundle.clone()],
+        std::slice::from_ref(&bundle),
     )
     .await
     .unwrap();
