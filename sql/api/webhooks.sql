@@ -14,19 +14,20 @@
 --   webhook_deliver_next, webhook_deliver_overdue
 --                              the worker's login (bizos_worker) only
 --
--- Events. One row per change in webhook_events (only when an enabled
--- endpoint of the tenant subscribes to its type: otherwise the trigger
--- writes nothing) and one webhook_deliveries row per subscribed endpoint,
--- then a `webhook.deliver` job for the tenant unless one is already queued
--- and due. The body is the Standard Webhooks shape {type, timestamp, data};
+-- Events. One row per change in webhook_events, only when an enabled
+-- endpoint of the tenant subscribes to its type (otherwise the trigger
+-- writes nothing), and a `webhook.deliver` job for the tenant unless one
+-- is already queued and due: the change pays for one insert and two index
+-- probes. The worker fans each event out to one webhook_deliveries row per
+-- endpoint subscribed to it then (webhook_deliveries_claim). The body is the Standard Webhooks shape {type, timestamp, data};
 -- `data` holds identifiers, numbers, states, amounts and dates of the row,
 -- never its personal data (contact names, e-mail addresses, phone numbers,
 -- NPWP) or free text (notes, descriptions, subjects): an endpoint receives
 -- what its tenant admin may read and less, and a receiver that needs more
 -- reads the record through the API with credentials of its own.
 --
--- Delivery. A `webhook.deliver` job claims a batch of the tenant's due
--- deliveries (FOR UPDATE SKIP LOCKED; the claim moves next_attempt_at to
+-- Delivery. A `webhook.deliver` job fans out the tenant's new events and
+-- claims a batch of its due deliveries (FOR UPDATE SKIP LOCKED; the claim moves next_attempt_at to
 -- the end of a lease, so two workers never send the same delivery at once
 -- and a worker that dies gives them back when the lease ends), sends them
 -- concurrently, records every outcome in one call (webhook_deliveries_record:
@@ -65,10 +66,12 @@ comment on function webhook_wake(uuid) is
 
 -- Trigger of leads, tickets, invoices and payments (AFTER, FOR EACH ROW;
 -- the event type is the trigger's argument): nothing unless an enabled
--- endpoint of the tenant subscribes to the type; else the event, one
--- delivery per such endpoint and the job, in the transaction of the change.
--- SECURITY DEFINER: whoever changes the row cannot read or write the
--- outbox themselves.
+-- endpoint of the tenant subscribes to the type; else the event and the
+-- job, in the transaction of the change (the worker makes the deliveries).
+-- Kept to the least work on the changing transaction's path: one probe
+-- of the subscriptions, one insert, one probe of the queue. SECURITY
+-- DEFINER: whoever changes the row cannot read or write the outbox
+-- themselves.
 create or replace function webhook_capture() returns trigger
 language plpgsql
 security definer
@@ -132,11 +135,6 @@ begin
                                                   'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                              'data', v_data),
           bizos.uid());
-  insert into webhook_deliveries (tenant_id, event_id, endpoint_id)
-  select v_tenant, v_event, s.endpoint_id
-    from webhook_subscriptions s
-    join webhook_endpoints e on e.tenant_id = s.tenant_id and e.endpoint_id = s.endpoint_id
-   where s.tenant_id = v_tenant and s.event_type = v_type and e.enabled;
   perform webhook_wake(v_tenant);
   return null;
 end
@@ -144,7 +142,7 @@ $$;
 select pin_search_path('webhook_capture()');
 revoke execute on function webhook_capture() from public;
 comment on function webhook_capture() is
-  'Trigger (AFTER, each row; argument: the event type): writes the webhook event and its deliveries to the outbox in the transaction of the change, when an enabled endpoint of the tenant subscribes to the type.';
+  'Trigger (AFTER, each row; argument: the event type): writes the webhook event to the outbox in the transaction of the change, when an enabled endpoint of the tenant subscribes to the type, and queues the tenant''s webhook.deliver job.';
 
 create or replace trigger leads_webhook_created after insert on leads
   for each row execute function webhook_capture('lead.created');
@@ -750,8 +748,10 @@ comment on function webhook_endpoint_replay(uuid, jsonb) is
 -- the worker
 -- ---------------------------------------------------------------------------
 
--- webhook_deliveries_claim(tenant, max_deliveries, lease_secs): up to
--- max_deliveries due deliveries of the tenant, oldest first, held for
+-- webhook_deliveries_claim(tenant, max_deliveries, lease_secs): first the
+-- fan-out of the tenant's new events (up to 1,000 a call: one delivery per
+-- enabled endpoint subscribed to the type now; the event is marked
+-- fanned out), then up to max_deliveries due deliveries, oldest first, held for
 -- lease_secs (their next_attempt_at moves to the end of the lease; rows
 -- another claimer holds are skipped), with what the worker sends: the URL,
 -- the body (the event's payload as text: what is signed), the number of
@@ -771,6 +771,21 @@ begin
   if lease_secs is null or lease_secs not between 1 and 3600 then
     perform raise_field('lease_secs', 'must be between 1 and 3600');
   end if;
+  with fresh as (
+    update webhook_events ev set fanned_out_at = now()
+      from (select x.event_id from webhook_events x
+             where x.tenant_id = webhook_deliveries_claim.tenant and x.fanned_out_at is null
+             order by x.created_at
+             limit 1000
+               for update skip locked) f
+     where ev.tenant_id = webhook_deliveries_claim.tenant and ev.event_id = f.event_id
+    returning ev.event_id as f_event, ev.event_type as f_type)
+  insert into webhook_deliveries (tenant_id, event_id, endpoint_id)
+  select webhook_deliveries_claim.tenant, fresh.f_event, s.endpoint_id
+    from fresh
+    join webhook_subscriptions s on s.tenant_id = webhook_deliveries_claim.tenant and s.event_type = fresh.f_type
+    join webhook_endpoints e on e.tenant_id = s.tenant_id and e.endpoint_id = s.endpoint_id and e.enabled
+  on conflict on constraint webhook_deliveries_event_id_endpoint_id_key do nothing;
   return query
   with due as (
     select q.delivery_id from webhook_deliveries q
@@ -799,7 +814,7 @@ select pin_search_path('webhook_deliveries_claim(uuid, integer, integer)');
 revoke execute on function webhook_deliveries_claim(uuid, integer, integer) from public;
 grant execute on function webhook_deliveries_claim(uuid, integer, integer) to bizos_worker;
 comment on function webhook_deliveries_claim(uuid, integer, integer) is
-  'Worker: claims up to max_deliveries due webhook deliveries of a tenant (FOR UPDATE SKIP LOCKED, a lease of lease_secs) with their URL, body, attempt number and signing secret ids.';
+  'Worker: fans out the tenant''s new webhook events to deliveries, then claims up to max_deliveries due deliveries (FOR UPDATE SKIP LOCKED, a lease of lease_secs) with their URL, body, attempt number and signing secret ids.';
 
 -- webhook_secret_material(tenant, secret_ids): the sealed secrets (the
 -- worker opens them with the master key). The worker's login only.
@@ -940,9 +955,10 @@ grant execute on function webhook_deliveries_record(uuid, uuid, jsonb) to bizos_
 comment on function webhook_deliveries_record(uuid, uuid, jsonb) is
   'Worker: records the outcomes of a claimed batch of webhook deliveries (attempt log, next state, failure streaks) and disables endpoints failing for 5 days, e-mailing the tenant''s webhook managers; returns {recorded, disabled}.';
 
--- webhook_deliver_next(tenant) -> the earliest pending delivery's time
--- (NULL: none): a webhook.deliver job is queued for then unless one is
--- queued at or before it. The end of every webhook.deliver job.
+-- webhook_deliver_next(tenant) -> the earliest pending delivery's time, now
+-- when an event waits for its fan-out (NULL: nothing to do): a
+-- webhook.deliver job is queued for then unless one is queued at or before
+-- it. The end of every webhook.deliver job.
 create or replace function webhook_deliver_next(tenant uuid) returns timestamptz
 language plpgsql
 security definer
@@ -950,8 +966,13 @@ as $$
 declare
   v_next timestamptz;
 begin
-  select min(d.next_attempt_at) into v_next from webhook_deliveries d
-   where d.tenant_id = webhook_deliver_next.tenant and d.status = 'pending';
+  if exists (select 1 from webhook_events ev
+              where ev.tenant_id = webhook_deliver_next.tenant and ev.fanned_out_at is null) then
+    v_next := now();
+  else
+    select min(d.next_attempt_at) into v_next from webhook_deliveries d
+     where d.tenant_id = webhook_deliver_next.tenant and d.status = 'pending';
+  end if;
   if v_next is null then
     return null;
   end if;
@@ -970,9 +991,9 @@ comment on function webhook_deliver_next(uuid) is
   'Worker: queues the tenant''s next webhook.deliver job at its earliest pending delivery (unless one is queued by then); returns that time.';
 
 -- webhook_deliver_overdue() -> jobs queued: the safety net of the worker's
--- periodic upkeep: a tenant with deliveries overdue by a minute and no
--- queued or running webhook.deliver job (its job was dead-lettered, say)
--- gets one.
+-- periodic upkeep: a tenant with deliveries (or events waiting for their
+-- fan-out) overdue by a minute and no queued or running webhook.deliver
+-- job (its job was dead-lettered, say) gets one.
 create or replace function webhook_deliver_overdue() returns integer
 language plpgsql
 security definer
@@ -982,10 +1003,14 @@ declare
   v_count integer := 0;
 begin
   for v_tenant in
-    select distinct d.tenant_id from webhook_deliveries d
-     where d.status = 'pending' and d.next_attempt_at < now() - interval '1 minute'
-       and not exists (select 1 from jobs j
-                        where j.tenant_id = d.tenant_id and j.kind = 'webhook.deliver'
+    select o.tenant_id
+      from (select d.tenant_id from webhook_deliveries d
+             where d.status = 'pending' and d.next_attempt_at < now() - interval '1 minute'
+            union
+            select ev.tenant_id from webhook_events ev
+             where ev.fanned_out_at is null and ev.created_at < now() - interval '1 minute') o
+     where not exists (select 1 from jobs j
+                        where j.tenant_id = o.tenant_id and j.kind = 'webhook.deliver'
                           and j.status in ('queued', 'running'))
   loop
     perform job_insert(v_tenant, null, 'webhook.deliver', '{}', null, 0, null);
@@ -998,4 +1023,4 @@ select pin_search_path('webhook_deliver_overdue()');
 revoke execute on function webhook_deliver_overdue() from public;
 grant execute on function webhook_deliver_overdue() to bizos_worker;
 comment on function webhook_deliver_overdue() is
-  'Worker upkeep: queues a webhook.deliver job for every tenant with deliveries overdue by a minute and no queued or running one; returns how many.';
+  'Worker upkeep: queues a webhook.deliver job for every tenant with deliveries or events to fan out overdue by a minute and no queued or running one; returns how many.';

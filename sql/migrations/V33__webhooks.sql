@@ -17,9 +17,11 @@
 --                              database never sees one in clear); a rotated
 --                              secret keeps signing until expires_at
 --   webhook_events             the outbox: one row per change, the body sent
---                              ({type, timestamp, data}); append-only
---   webhook_deliveries         one per (event, endpoint): status, attempts of
---                              the current round, when the next is due
+--                              ({type, timestamp, data}); the trigger writes
+--                              only this row (the change's cost)
+--   webhook_deliveries         one per (event, endpoint), fanned out by the
+--                              worker: status, attempts of the current
+--                              round, when the next is due
 --   webhook_attempts           the delivery log: one row per HTTP attempt
 --                              (status code, duration, error, response
 --                              excerpt); append-only
@@ -199,6 +201,9 @@ create table webhook_events (
   -- owner). No foreign key: the outbox never refuses a change.
   created_by uuid,
   created_at timestamptz not null default now(),
+  -- When the worker made its deliveries, one per endpoint subscribed then
+  -- (NULL: not yet).
+  fanned_out_at timestamptz,
   constraint webhook_events_pkey primary key (tenant_id, event_id),
   constraint webhook_events_tenant_id_fkey foreign key (tenant_id) references tenants (tenant_id) on delete cascade,
   constraint webhook_events_event_type_fkey foreign key (event_type) references webhook_event_types (code),
@@ -206,9 +211,12 @@ create table webhook_events (
                                                  and payload ? 'timestamp' and payload ? 'data')
 );
 comment on table webhook_events is
-  'The webhook outbox: one row per change of a subscribed type, written by triggers in the transaction of the change; the payload is the Standard Webhooks body {type, timestamp, data} (identifiers and states, no personal data).';
--- Replay of everything since a time.
-create index webhook_events_created_at_idx on webhook_events (tenant_id, created_at);
+  'The webhook outbox: one row per change of a subscribed type, written by triggers in the transaction of the change (fanned out to deliveries by the worker); the payload is the Standard Webhooks body {type, timestamp, data} (identifiers and states, no personal data).';
+-- The worker's fan-out: a tenant's events without deliveries yet.
+create index webhook_events_fan_out_idx on webhook_events (tenant_id, created_at) where fanned_out_at is null;
+-- Replay of everything since a time (rows arrive in time order: a BRIN
+-- index costs the insert next to nothing).
+create index webhook_events_created_at_idx on webhook_events using brin (created_at);
 alter table webhook_events enable row level security;
 create policy "webhook managers read their tenant's events"
   on webhook_events for select to bizos_authenticated

@@ -349,11 +349,19 @@ async fn every_event_type_is_written_by_its_change() {
     let by = |t: &str| events.iter().find(|e| e.0 == t).unwrap().2;
     assert_eq!(by("lead.created"), Some(o.marketing.user_id));
     assert_eq!(by("payment.recorded"), Some(o.finance.user_id));
-    // One delivery each to the endpoint, and one job to deliver them (the
+    // Waiting for the worker's fan-out, and one job to deliver them (the
     // first change queued it; the others found it queued).
     assert_eq!(
-        count(&db, &format!("select count(*) from webhook_deliveries where endpoint_id = '{endpoint}' and status = 'pending'")).await,
+        count(
+            &db,
+            "select count(*) from webhook_events where fanned_out_at is null"
+        )
+        .await,
         7
+    );
+    assert_eq!(
+        count(&db, "select count(*) from webhook_deliveries").await,
+        0
     );
     assert_eq!(
         count(
@@ -362,6 +370,25 @@ async fn every_event_type_is_written_by_its_change() {
         )
         .await,
         1
+    );
+    // The fan-out (the worker's claim): one delivery per event to the
+    // endpoint, all claimed by the batch.
+    let claimed: i64 = sqlx::query_scalar(
+        "select count(*) from webhook_deliveries_claim($1, 100, 60) where endpoint_id = $2",
+    )
+    .bind(o.tenant)
+    .bind(endpoint)
+    .fetch_one(&db.pool_as("bizos_worker"))
+    .await
+    .unwrap();
+    assert_eq!(claimed, 7);
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from webhook_events where fanned_out_at is null"
+        )
+        .await,
+        0
     );
 }
 
@@ -385,7 +412,7 @@ async fn a_rolled_back_change_emits_nothing_and_a_committed_one_exactly_one_even
     assert_eq!(count(&db, "select count(*) from jobs").await, 0);
 
     let endpoint = endpoint_in_db(&db, &o.admin, &["lead.created"]).await;
-    // Rolled back: no lead, no event, no delivery, no job.
+    // Rolled back: no lead, no event, no job.
     let mut tx = db.as_user(&o.marketing).await;
     let _: Value = sqlx::query_scalar("select crm_create_lead_bundle($1)")
         .bind(json!({"channel": "website", "company_name": "PT Batal"}))
@@ -399,14 +426,14 @@ async fn a_rolled_back_change_emits_nothing_and_a_committed_one_exactly_one_even
     assert_eq!(inside, 0, "not visible before the commit");
     tx.rollback().await.unwrap();
     assert_eq!(count(&db, "select count(*) from leads").await, 1);
-    for table in ["webhook_events", "webhook_deliveries", "jobs"] {
+    for table in ["webhook_events", "jobs"] {
         assert_eq!(
             count(&db, &format!("select count(*) from {table}")).await,
             0,
             "{table} after a rollback"
         );
     }
-    // Committed: exactly one event, one delivery, one job.
+    // Committed: exactly one event (for the worker to fan out), one job.
     let created = rpc(
         &db,
         &o.marketing,
@@ -431,7 +458,7 @@ async fn a_rolled_back_change_emits_nothing_and_a_committed_one_exactly_one_even
     assert_eq!(
         count(
             &db,
-            &format!("select count(*) from webhook_deliveries where endpoint_id = '{endpoint}'")
+            "select count(*) from webhook_events where fanned_out_at is null"
         )
         .await,
         1

@@ -1793,17 +1793,26 @@ async fn every_response_matches_the_document() {
         )
         .await;
     assert_eq!(status, 201, "{lead}");
-    let (status, page) = c
-        .call(
-            &app,
-            Some(&admin),
-            M::GET,
-            "/api/webhooks/endpoints/{id}/deliveries",
-            &format!("{endpoint_path}/deliveries?limit=10"),
-            Body::None,
-        )
-        .await;
-    assert_eq!(status, 200, "{page}");
+    // The worker fans the event out to the endpoint.
+    let started = std::time::Instant::now();
+    let page = loop {
+        let (status, page) = c
+            .call(
+                &app,
+                Some(&admin),
+                M::GET,
+                "/api/webhooks/endpoints/{id}/deliveries",
+                &format!("{endpoint_path}/deliveries?limit=10"),
+                Body::None,
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        if page["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            break page;
+        }
+        assert!(started.elapsed().as_secs() < 60, "no delivery: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     let delivery_path = format!(
         "/api/webhooks/deliveries/{}",
         s(&page["items"][0], "delivery_id")
