@@ -918,6 +918,10 @@ mod tests {
             ),
             ("BIZOS_LLM_KEYS_OPENAI", "sk-llm-secret-0005"),
             ("BIZOS_LLM_KEYS_GEMINI", "AIza-llm-secret-0006"),
+            (
+                "BIZOS_WEBHOOKS_MASTER_KEY",
+                "HxwdHhscGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE=",
+            ),
         ];
         for (var, value) in secrets {
             std::env::set_var(var, value);
@@ -939,12 +943,22 @@ mod tests {
                 "sk-llm-secret-0005,sk-llm-secret-0007",
             ),
             ("BIZOS_LLM_KEYS", "openai:sk-llm-secret-0008, ollama:"),
+            (
+                "BIZOS_WEBHOOKS_MASTER_KEY",
+                "HxwdHhscGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE=",
+            ),
         ]);
         let s = settings(&pairs).unwrap();
         assert_eq!(s.llm.platform_keys["openai"].len(), 3);
         assert_eq!(s.llm.platform_keys["ollama"].len(), 1, "a keyless provider");
         let debug = format!("{s:?}");
-        for secret in [BASE[0].1, BASE[1].1, "s3-secret-0003", "sk-llm-secret"] {
+        for secret in [
+            BASE[0].1,
+            BASE[1].1,
+            "s3-secret-0003",
+            "sk-llm-secret",
+            "HxwdHhscGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE",
+        ] {
             assert!(!debug.contains(secret), "{debug}");
         }
     }

@@ -93,6 +93,8 @@ create table webhook_endpoints (
   created_at      timestamptz not null default now(),
   updated_at      timestamptz not null default now(),
   constraint webhook_endpoints_pkey primary key (tenant_id, endpoint_id),
+  -- The target of the subscriptions' copy of enabled (ON UPDATE CASCADE).
+  constraint webhook_endpoints_endpoint_id_enabled_key unique (tenant_id, endpoint_id, enabled),
   constraint webhook_endpoints_tenant_id_fkey foreign key (tenant_id) references tenants (tenant_id) on delete cascade,
   constraint webhook_endpoints_created_by_fkey foreign key (tenant_id, created_by)
     references profiles (tenant_id, user_id) on delete set null (created_by),
@@ -122,17 +124,22 @@ create table webhook_subscriptions (
   tenant_id   uuid        not null,
   endpoint_id uuid        not null,
   event_type  text        not null,
+  -- The endpoint's enabled, kept equal to it by the foreign key (ON UPDATE
+  -- CASCADE): the triggers ask one index whether an enabled endpoint of the
+  -- tenant wants a type, without a join on every change.
+  enabled     boolean     not null default true,
   created_at  timestamptz not null default now(),
   updated_at  timestamptz not null default now(),
   constraint webhook_subscriptions_pkey primary key (tenant_id, endpoint_id, event_type),
   constraint webhook_subscriptions_tenant_id_fkey foreign key (tenant_id) references tenants (tenant_id) on delete cascade,
-  constraint webhook_subscriptions_endpoint_id_fkey foreign key (tenant_id, endpoint_id)
-    references webhook_endpoints (tenant_id, endpoint_id) on delete cascade,
+  constraint webhook_subscriptions_endpoint_id_enabled_fkey foreign key (tenant_id, endpoint_id, enabled)
+    references webhook_endpoints (tenant_id, endpoint_id, enabled) on update cascade on delete cascade,
   constraint webhook_subscriptions_event_type_fkey foreign key (event_type) references webhook_event_types (code)
 );
-comment on table webhook_subscriptions is 'The event types a webhook endpoint receives.';
+comment on table webhook_subscriptions is
+  'The event types a webhook endpoint receives (enabled: the endpoint''s, kept by the foreign key).';
 -- The triggers' question: does an enabled endpoint of the tenant want this type?
-create index webhook_subscriptions_event_type_idx on webhook_subscriptions (tenant_id, event_type);
+create index webhook_subscriptions_event_type_idx on webhook_subscriptions (tenant_id, event_type) where enabled;
 create trigger webhook_subscriptions_stamp_timestamps before insert or update on webhook_subscriptions
   for each row execute function stamp_timestamps();
 alter table webhook_subscriptions enable row level security;
