@@ -100,6 +100,8 @@ pub struct Settings {
     pub kb_model_dir: Option<std::path::PathBuf>,
     /// Reverse proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: crate::api_keys::client_ip::TrustedProxies,
+    /// Webhooks: the master key of signing secrets, the SSRF guard.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 /// Trace export (the standard OpenTelemetry variables).
@@ -219,6 +221,10 @@ pub struct ServeArgs {
     /// API keys are checked against it). Unset: the connection's peer.
     #[arg(long, env = "BIZOS_TRUSTED_PROXIES", default_value = "", value_parser = var(crate::api_keys::client_ip::parse))]
     pub trusted_proxies: crate::api_keys::client_ip::TrustedProxies,
+    /// Webhooks: the master key of signing secrets, the SSRF guard, the
+    /// delivery settings (shared with `bizos worker`).
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
 }
 
 /// Where uploaded files live: the variables `bizos serve` (which stores
@@ -301,6 +307,7 @@ impl TryFrom<ServeArgs> for Settings {
             )));
         }
         let llm = a.llm.settings()?;
+        let webhooks = a.webhooks.settings()?;
         Ok(Settings {
             listen: a.listen,
             app_database_url,
@@ -332,6 +339,7 @@ impl TryFrom<ServeArgs> for Settings {
             llm,
             kb_model_dir: a.kb_model_dir,
             trusted_proxies: a.trusted_proxies,
+            webhooks,
         })
     }
 }
@@ -589,6 +597,10 @@ pub struct WorkerArgs {
     /// as `bizos serve`).
     #[command(flatten)]
     pub llm: crate::llm::LlmArgs,
+    /// Webhook delivery (`webhook.deliver`; the same variables as `bizos
+    /// serve`).
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
     /// Seconds between sweeps for the bytes of dead uploads (a
     /// `storage.sweep` job for each tenant that has any).
     #[arg(long, env = "BIZOS_WORKER_SWEEP_EVERY_SECS", default_value = "300", value_parser = var(positive_seconds))]
@@ -643,6 +655,7 @@ impl TryFrom<WorkerArgs> for crate::worker::WorkerSettings {
             storage: a.storage.settings()?,
             upload_timeout: a.storage.upload_timeout_secs,
             llm: a.llm.settings()?,
+            webhooks: a.webhooks.settings()?,
             sweep_every: a.sweep_every_secs,
             metrics_token: a.metrics_token,
             otel: OtelSettings {
@@ -914,6 +927,10 @@ mod tests {
             ),
             ("BIZOS_LLM_KEYS_OPENAI", "sk-llm-secret-0005"),
             ("BIZOS_LLM_KEYS_GEMINI", "AIza-llm-secret-0006"),
+            (
+                "BIZOS_WEBHOOKS_MASTER_KEY",
+                "HxwdHhscGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE=",
+            ),
         ];
         for (var, value) in secrets {
             std::env::set_var(var, value);
@@ -935,12 +952,22 @@ mod tests {
                 "sk-llm-secret-0005,sk-llm-secret-0007",
             ),
             ("BIZOS_LLM_KEYS", "openai:sk-llm-secret-0008, ollama:"),
+            (
+                "BIZOS_WEBHOOKS_MASTER_KEY",
+                "HxwdHhscGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE=",
+            ),
         ]);
         let s = settings(&pairs).unwrap();
         assert_eq!(s.llm.platform_keys["openai"].len(), 3);
         assert_eq!(s.llm.platform_keys["ollama"].len(), 1, "a keyless provider");
         let debug = format!("{s:?}");
-        for secret in [BASE[0].1, BASE[1].1, "s3-secret-0003", "sk-llm-secret"] {
+        for secret in [
+            BASE[0].1,
+            BASE[1].1,
+            "s3-secret-0003",
+            "sk-llm-secret",
+            "HxwdHhscGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE",
+        ] {
             assert!(!debug.contains(secret), "{debug}");
         }
     }

@@ -25,6 +25,7 @@ pub mod state;
 pub mod telemetry;
 pub mod tenants;
 pub mod vocabulary;
+pub mod webhooks;
 pub mod worker;
 
 pub use error::{ApiError, Result};

@@ -21,6 +21,8 @@
 //!   `succeeded|retry|dead|lost|released` ([`job_finished`]);
 //!   `bizos_jobs_dead_letters_total{kind}` counts jobs that went dead.
 //! - `bizos_emails_total{outcome="sent|failed"}` ([`email_sent`]).
+//! - `bizos_webhook_attempts_total{outcome="succeeded|failed"}`
+//!   ([`webhook_delivered`]).
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -44,6 +46,7 @@ pub const JOBS_FINISHED: &str = "bizos_jobs_finished_total";
 pub const JOB_DURATION: &str = "bizos_job_duration_seconds";
 pub const JOBS_DEAD: &str = "bizos_jobs_dead_letters_total";
 pub const EMAILS: &str = "bizos_emails_total";
+pub const WEBHOOK_ATTEMPTS: &str = "bizos_webhook_attempts_total";
 
 /// The `route` label of a request that matched no route.
 pub const UNMATCHED: &str = "unmatched";
@@ -104,6 +107,10 @@ fn describe() {
     );
     describe_counter!(JOBS_DEAD, "Jobs dead-lettered, by kind");
     describe_counter!(EMAILS, "E-mails delivered (sent) or given up on (failed)");
+    describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "Webhook delivery attempts: a 2xx answer (succeeded) or not (failed)"
+    );
 }
 
 /// Axum middleware counting and timing requests by matched route; added
@@ -222,6 +229,11 @@ pub fn job_finished(kind: &str, outcome: JobOutcome, seconds: f64) {
 /// Records one e-mail delivered (`ok`) or given up on.
 pub fn email_sent(ok: bool) {
     counter!(EMAILS, "outcome" => if ok { "sent" } else { "failed" }).increment(1);
+}
+
+/// Records one webhook delivery attempt.
+pub fn webhook_delivered(ok: bool) {
+    counter!(WEBHOOK_ATTEMPTS, "outcome" => if ok { "succeeded" } else { "failed" }).increment(1);
 }
 
 /// The text exposition of every series (the body of `/metrics`).

@@ -942,6 +942,10 @@ closed_sets! {
     /// call, meeting, ...), the database writes the others (stage
     /// changes, RFQs, lead assignments).
     ActivityType, fold = Lower, vocabularies = ["activity_types"];
+    /// A webhook event type (what changed).
+    WebhookEventType, fold = Lower, vocabularies = ["webhook_event_types"];
+    /// The state of a webhook delivery.
+    WebhookDeliveryStatus, fold = Lower, vocabularies = ["webhook_delivery_statuses"];
 }
 
 // ------------------------------------------------------------------ optional and PATCH fields

@@ -105,6 +105,7 @@ impl Application {
                 None => None,
             },
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+            webhooks: crate::webhooks::Webhooks::new(&settings.webhooks)?,
         };
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen)

@@ -35,6 +35,9 @@ pub struct AppState {
     /// Reverse proxies whose X-Forwarded-For is believed (the client
     /// address API keys' allowed IPs are checked against).
     pub trusted_proxies: Arc<crate::api_keys::client_ip::TrustedProxies>,
+    /// Webhooks: the master key that seals new signing secrets, the SSRF
+    /// guard's setting.
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 impl AppState {

@@ -67,6 +67,7 @@ as $$
     ('super_admin', 'api_key.manage'),
     ('super_admin', 'customer.document'), ('marketing_manager', 'customer.document'),
     ('sales_manager', 'customer.document'), ('salesperson', 'customer.document'), ('finance', 'customer.document'),
+    ('super_admin', 'webhook.manage'),
     ('marketing_manager', 'lead.create'), ('marketing_manager', 'lead.update'), ('marketing_manager', 'lead.assign'),
     ('marketing_manager', 'marketing.write'), ('marketing_manager', 'activity.create'),
     ('marketing_manager', 'ticket.create'), ('marketing_manager', 'ticket.message'),

@@ -27,7 +27,9 @@ create or replace view vocabulary with (security_invoker = true) as
   union all select 'rfm_channels', code, position, description from rfm_channels
   union all select 'api_scopes', code, position, description from api_scopes
   union all select 'permissions', code, position, description from permissions
-  union all select 'activity_types', code, position, description from activity_types;
+  union all select 'activity_types', code, position, description from activity_types
+  union all select 'webhook_event_types', code, position, description from webhook_event_types
+  union all select 'webhook_delivery_statuses', code, position, description from webhook_delivery_statuses;
 comment on view vocabulary is
   'Every term of every vocabulary (one lookup table each, named in the column vocabulary), in list order.';
 grant select on vocabulary to bizos_authenticated;

@@ -38,7 +38,7 @@
 
 -- The permissions of this migration (the vocabulary of V34), and those of
 -- migrations numbered before V34 that a fresh database, without tenants
--- then, did not copy into it (customer documents, V32).
+-- then, did not copy into it (customer documents, V32; webhooks, V33).
 insert into permissions (code, position, description)
 select x.code, (select max(position) from permissions) + x.n, x.description
   from (values (1, 'customer.document', 'attach documents to the customers the caller may read'),
@@ -46,7 +46,8 @@ select x.code, (select max(position) from permissions) + x.n, x.description
                (3, 'crm.read_all', 'read every customer, prospect, lead and sales activity of the tenant'),
                (4, 'ticket.read_all', 'read every ticket of the tenant'),
                (5, 'invoice.read_all', 'read every invoice and payment of the tenant'),
-               (6, 'kpi.read_all', 'read every KPI target and entry of the tenant')) as x (n, code, description)
+               (6, 'kpi.read_all', 'read every KPI target and entry of the tenant'),
+               (7, 'webhook.manage', 'register the tenant''s webhook endpoints, rotate their secrets, read and replay deliveries')) as x (n, code, description)
  where not exists (select 1 from permissions p where p.code = x.code);
 
 insert into app_roles (code, position, description)

@@ -12,6 +12,8 @@
 pub mod llm_standin;
 /// The tests' SMTP server: its port, directory and messages.
 pub mod smtp_sink;
+/// The tests' webhook receiver (standardwebhooks from PyPI verifies).
+pub mod webhook_receiver;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -285,6 +287,31 @@ pub fn caller(tenant: Uuid, user: Uuid, role: &str) -> Caller {
 
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
 
+/// The webhook master key of the tests' BFF and worker (BIZOS_WEBHOOKS_MASTER_KEY).
+pub const TEST_WEBHOOKS_MASTER_KEY: &str = "HxwdHhscGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE=";
+
+/// The webhook settings of the tests (the master key above, loopback
+/// endpoints allowed: the tests' receivers listen on 127.0.0.1) with
+/// `overrides` (BIZOS_WEBHOOKS_* variables; an empty value unsets one).
+pub fn test_webhook_settings(
+    overrides: &HashMap<String, String>,
+) -> bizos_bff::webhooks::WebhookSettings {
+    let mut env: HashMap<String, String> = HashMap::from([
+        (
+            "BIZOS_WEBHOOKS_MASTER_KEY".into(),
+            TEST_WEBHOOKS_MASTER_KEY.into(),
+        ),
+        ("BIZOS_WEBHOOKS_ALLOW_LOOPBACK".into(), "1".into()),
+    ]);
+    for (k, v) in overrides {
+        if k.starts_with("BIZOS_WEBHOOKS_") {
+            env.insert(k.clone(), v.clone());
+        }
+    }
+    bizos_bff::webhooks::WebhookSettings::from_lookup(|k| env.get(k).cloned())
+        .expect("test webhook settings")
+}
+
 /// A running BFF on a free port, talking to `db` as bizos_app.
 pub struct TestApp {
     pub address: String,
@@ -432,6 +459,11 @@ pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp 
         ("BIZOS_JWT_SECRET".into(), TEST_JWT_SECRET.into()),
         ("BIZOS_DB_MAX_CONNECTIONS".into(), "5".into()),
         ("BIZOS_SHUTDOWN_GRACE_SECS".into(), "1".into()),
+        (
+            "BIZOS_WEBHOOKS_MASTER_KEY".into(),
+            TEST_WEBHOOKS_MASTER_KEY.into(),
+        ),
+        ("BIZOS_WEBHOOKS_ALLOW_LOOPBACK".into(), "1".into()),
     ]);
     if let Ok(dir) = std::env::var("BIZOS_KB_MODEL_DIR") {
         env.insert("BIZOS_KB_MODEL_DIR".into(), dir);
@@ -457,7 +489,13 @@ pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp 
     let worker_tx = if env.get("TEST_WORKER").map(String::as_str) == Some("off") {
         None
     } else {
-        Some(spawn_worker(db, batch_rows, storage).await)
+        Some(
+            spawn_worker_settings(WorkerSettings {
+                webhooks: test_webhook_settings(&env),
+                ..worker_settings(db, batch_rows, storage)
+            })
+            .await,
+        )
     };
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -499,6 +537,7 @@ pub fn worker_settings(
         upload_timeout: Duration::from_secs(900),
         sweep_every: Duration::from_secs(300),
         llm: bizos_bff::llm::LlmSettings::from_lookup(|_| None).expect("default LLM settings"),
+        webhooks: test_webhook_settings(&HashMap::new()),
     }
 }
 

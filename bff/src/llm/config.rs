@@ -226,13 +226,13 @@ impl LlmSettings {
 }
 
 /// A master key: 32 bytes in base64; the value is never repeated.
-fn master_key(v: &str) -> Result<SecretString, String> {
+pub(crate) fn master_key(v: &str) -> Result<SecretString, String> {
     super::crypto::decode_key(v).map_err(|e| e.to_string())?;
     Ok(SecretString::from(v.trim()))
 }
 
 /// A master key id: stored beside every sealed key.
-fn key_id(v: &str) -> Result<String, String> {
+pub(crate) fn key_id(v: &str) -> Result<String, String> {
     let v = v.trim();
     let ok = (1..=64).contains(&v.len())
         && v.bytes()

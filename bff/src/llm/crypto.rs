@@ -234,12 +234,24 @@ impl MasterKeys {
         provider: &str,
         secret: &SecretString,
     ) -> Result<Sealed, CryptoError> {
-        let dek = self.random::<KEY_LEN>()?;
-        let (ciphertext, nonce) = self.seal_with(
-            &aes_key(&dek[..])?,
+        self.seal_bound(
+            tenant,
             &secret_aad(tenant, provider),
             secret.expose_secret().as_bytes(),
-        )?;
+        )
+    }
+
+    /// Seals `secret` for `tenant` under a new data key, bound to `place`
+    /// (associated data: the sealed secret opens only with the same
+    /// bytes, e.g. `bizos.webhook.secret/v1/<tenant>/<endpoint>/<id>`).
+    pub fn seal_bound(
+        &self,
+        tenant: Uuid,
+        place: &[u8],
+        secret: &[u8],
+    ) -> Result<Sealed, CryptoError> {
+        let dek = self.random::<KEY_LEN>()?;
+        let (ciphertext, nonce) = self.seal_with(&aes_key(&dek[..])?, place, secret)?;
         let (wrapped_dek, dek_nonce) = self.wrap_dek(tenant, &dek[..])?;
         Ok(Sealed {
             ciphertext,
@@ -257,15 +269,20 @@ impl MasterKeys {
         provider: &str,
         sealed: &Sealed,
     ) -> Result<SecretString, CryptoError> {
-        let dek = self.unwrap_dek(tenant, sealed)?;
-        let plain = Self::open_with(
-            &dek,
-            &secret_aad(tenant, provider),
-            &sealed.nonce,
-            &sealed.ciphertext,
-        )?;
+        let plain = self.open_bound(tenant, &secret_aad(tenant, provider), sealed)?;
         let text = std::str::from_utf8(&plain).map_err(|_| CryptoError::Open)?;
         Ok(SecretString::from(text))
+    }
+
+    /// The secret [`MasterKeys::seal_bound`] sealed for `tenant` and `place`.
+    pub fn open_bound(
+        &self,
+        tenant: Uuid,
+        place: &[u8],
+        sealed: &Sealed,
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let dek = self.unwrap_dek(tenant, sealed)?;
+        Self::open_with(&dek, place, &sealed.nonce, &sealed.ciphertext)
     }
 
     /// The same secret with its data key sealed under the current master

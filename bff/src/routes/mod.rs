@@ -25,6 +25,7 @@ pub mod responses;
 pub mod rfm;
 pub mod sla;
 pub mod tickets;
+pub mod webhooks;
 pub mod write;
 
 use axum::Router;
@@ -63,6 +64,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(prospects::router())
         .merge(activities::router())
         .merge(sla::router())
+        .merge(webhooks::router())
 }
 
 /// The routes that take file uploads.

@@ -29,6 +29,17 @@ use crate::state::AppState;
         /api/v1/<path> serves every /api/<path> operation: the stable, versioned surface for integrations, which \
         takes a user's token or an API key (`Authorization: Bearer bz_live_…`); a key may call the operations \
         whose `api_key` security requirement names one of its scopes (403 insufficient_scope otherwise)."),
+    tags((name = "webhooks", description = "Signed webhooks (Standard Webhooks). A tenant's webhook managers \
+        (permission webhook.manage) register endpoints for event types; every change of a subscribed type is \
+        written to an outbox in the transaction of the change and POSTed to the endpoint as {type, timestamp, data} \
+        with the headers webhook-id (msg_<event id>: the same for every retry and replay; deduplicate with it), \
+        webhook-timestamp (Unix seconds) and webhook-signature (v1,<base64 HMAC-SHA256 of id.timestamp.body> keyed \
+        with the base64-decoded part of the whsec_ secret; during a rotation's overlap one v1 signature per secret, \
+        space-separated). A 2xx answer within the timeout (15 s) is a success; failures are retried after 5 s, 5 min, \
+        30 min, 2 h, 5 h, 10 h and 10 h, then the delivery is dead (replay it). An endpoint failing every delivery \
+        for 5 days is disabled and the tenant's webhook managers are e-mailed. Deliveries are at least once and \
+        NOT ordered, not even per endpoint: order by data timestamps and deduplicate by webhook-id. URLs must be \
+        http(s) and resolve to public addresses only (checked at registration and at every delivery).")),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     // LlmFeature: the closed set of the AI routes' `feature` fields, listed

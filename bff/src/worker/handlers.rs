@@ -14,9 +14,10 @@ use crate::files::Storage;
 use crate::telemetry::db_call;
 
 /// Every handler of this build. `email.send` only with an SMTP server
-/// (BIZOS_SMTP_URL) and `kb.ingest` only with the embedding model
-/// (BIZOS_KB_MODEL_DIR): without them the worker leaves those jobs queued
-/// for a worker that has them.
+/// (BIZOS_SMTP_URL), `kb.ingest` only with the embedding model
+/// (BIZOS_KB_MODEL_DIR) and `webhook.deliver` only with the webhook master
+/// key (BIZOS_WEBHOOKS_MASTER_KEY): without them the worker leaves those
+/// jobs queued for a worker that has them.
 pub fn handlers(
     settings: &WorkerSettings,
     pool: &sqlx::PgPool,
@@ -44,6 +45,9 @@ pub fn handlers(
             embedder: crate::kb::embed::shared(dir)
                 .map_err(|e| ConfigError::Invalid(format!("BIZOS_KB_MODEL_DIR: {e}")))?,
         }));
+    }
+    if let Some(deliver) = crate::webhooks::WebhookDeliver::from_settings(&settings.webhooks)? {
+        handlers.push(Arc::new(deliver));
     }
     if let Some(mail) = &settings.mail {
         handlers.push(Arc::new(EmailSend {

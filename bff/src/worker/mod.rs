@@ -283,6 +283,8 @@ pub struct WorkerSettings {
     pub sweep_every: Duration,
     /// The LLM gateway of system work (the daily digest).
     pub llm: crate::llm::LlmSettings,
+    /// Webhook delivery; without a master key this worker delivers none.
+    pub webhooks: crate::webhooks::WebhookSettings,
     /// Bearer token of the health port's `/metrics`, when set.
     pub metrics_token: Option<secrecy::SecretString>,
     /// Trace export (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME).
@@ -561,6 +563,16 @@ impl Worker {
             Ok(n) if n > 0 => tracing::info!(jobs = n, "due schedules fired"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "firing the due schedules failed"),
+        }
+        // Webhook deliveries overdue without a job to deliver them (one was
+        // dead-lettered): a job for their tenant.
+        let overdue: Result<i32, _> = sqlx::query_scalar("select webhook_deliver_overdue()")
+            .fetch_one(&self.pool)
+            .await;
+        match overdue {
+            Ok(n) if n > 0 => tracing::info!(jobs = n, "overdue webhook deliveries requeued"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "requeueing overdue webhook deliveries failed"),
         }
     }
 

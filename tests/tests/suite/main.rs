@@ -50,3 +50,4 @@ mod upload_crash;
 mod vector;
 mod vector_crash;
 mod vocabulary;
+mod webhooks;

@@ -118,6 +118,7 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
            t uuid := '{tenant}';
            u uuid := '{user}';
            o uuid;
+           w uuid;
          begin
            if not exists (select 1 from objects where tenant_id = t) then
              insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
@@ -278,6 +279,27 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
                     jsonb_build_array(i, i, i), 'fallback'
                from (select jsonb_build_object('text', 'Fixture', 'figures', jsonb_build_array('ar_overdue'),
                                                'source', 'fallback') as i) x;
+           end if;
+           if not exists (select 1 from webhook_endpoints where tenant_id = t) then
+             -- A webhook endpoint with its subscription and sealed secret,
+             -- an event of the outbox, its delivery and one attempt.
+             insert into webhook_endpoints (tenant_id, url, created_by)
+             values (t, 'https://hooks.example.com/fixture', u)
+             returning endpoint_id into o;
+             insert into webhook_subscriptions (tenant_id, endpoint_id, event_type) values (t, o, 'lead.created');
+             insert into webhook_secrets (tenant_id, endpoint_id, ciphertext, nonce, wrapped_dek, dek_nonce,
+                                          master_key_id, created_by)
+             values (t, o, '\\x0102', decode(repeat('0a', 12), 'hex'), decode(repeat('ab', 48), 'hex'),
+                     decode(repeat('0b', 12), 'hex'), 'fixture', u);
+             insert into webhook_events (tenant_id, event_type, subject_id, payload, created_by)
+             values (t, 'lead.created', gen_random_uuid(),
+                     '{{\"type\": \"lead.created\", \"timestamp\": \"2026-01-01T00:00:00Z\", \"data\": {{}}}}', u)
+             returning event_id into w;
+             insert into webhook_deliveries (tenant_id, event_id, endpoint_id) values (t, w, o)
+             returning delivery_id into w;
+             insert into webhook_attempts (tenant_id, delivery_id, attempt_no, attempted_at, duration_ms, status_code,
+                                           succeeded, error)
+             values (t, w, 1, now(), 12, 500, false, 'HTTP 500');
            end if;
            if not exists (select 1 from idempotency_keys where tenant_id = t) then
              -- An expired key (the only kind a user may update: reuse).
@@ -882,6 +904,15 @@ async fn directors_read_everything_and_write_nothing() {
             "import_rows",
             "objects",
             "llm_tenant_keys",
+            // Webhooks: read by holders of webhook.manage (super admins),
+            // not directors: endpoints, secrets and the outbox are the
+            // integration's administration.
+            "webhook_endpoints",
+            "webhook_subscriptions",
+            "webhook_secrets",
+            "webhook_events",
+            "webhook_deliveries",
+            "webhook_attempts",
             // Chunks being ingested: read by the document's managers.
             "kb_chunk_staging",
             // The tenant's API keys: read by their managers (api_key.manage).

@@ -80,6 +80,8 @@ async fn the_documents_enums_are_the_vocabulary_view() {
         "RfmChannel",
         "Permission",
         "ActivityType",
+        "WebhookEventType",
+        "WebhookDeliveryStatus",
     ] {
         assert!(
             schemas.contains_key(&format!("#/components/schemas/{name}")),
@@ -106,7 +108,7 @@ async fn the_documents_enums_are_the_vocabulary_view() {
             .fetch_all(&db.owner)
             .await
             .unwrap();
-    assert_eq!(all.len(), 23, "{all:?}");
+    assert_eq!(all.len(), 25, "{all:?}");
     for v in &all {
         assert!(used.contains(v), "{v} is no field's vocabulary");
     }
@@ -424,6 +426,22 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
     .execute(&db.owner)
     .await
     .unwrap();
+    // A webhook endpoint with a subscription, an event and its delivery.
+    sqlx::raw_sql(&format!(
+        "with e as (insert into webhook_endpoints (tenant_id, url)
+                    values ('{tenant}', 'https://hooks.example.com/v') returning endpoint_id),
+              s as (insert into webhook_subscriptions (tenant_id, endpoint_id, event_type)
+                    select '{tenant}', endpoint_id, 'lead.created' from e),
+              ev as (insert into webhook_events (tenant_id, event_type, subject_id, payload)
+                     values ('{tenant}', 'lead.created', gen_random_uuid(),
+                             '{{\"type\": \"lead.created\", \"timestamp\": \"t\", \"data\": {{}}}}')
+                     returning event_id)
+         insert into webhook_deliveries (tenant_id, event_id, endpoint_id)
+         select '{tenant}', ev.event_id, e.endpoint_id from ev, e"
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
     // Every column that refers to a vocabulary, from the catalogue.
     let columns: Vec<(String, String, String, String)> = sqlx::query_as(
         "select c.conrelid::regclass::text, a.attname::text, c.conname::text,
@@ -485,6 +503,9 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
             "tickets.priority",
             "tickets.ticket_status",
             "tickets.ticket_type",
+            "webhook_deliveries.status",
+            "webhook_events.event_type",
+            "webhook_subscriptions.event_type",
         ]
     );
     for (table, column, constraint, vocabulary) in &columns {

@@ -2137,6 +2137,239 @@ async fn every_response_matches_the_document() {
     )
     .await;
 
+    // Webhooks (issue 19): an endpoint nothing listens at (port 9 of
+    // loopback, which the tests' server allows), so deliveries stay pending.
+    let hook = json!({"url": "http://127.0.0.1:9/contract", "event_types": ["lead.created"],
+                      "description": "contract"});
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/webhooks/endpoints",
+            "/api/webhooks/endpoints",
+            Body::Json(hook.clone()),
+        )
+        .await;
+    assert_eq!(status, 403, "webhook.manage");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::POST,
+            "/api/webhooks/endpoints",
+            "/api/webhooks/endpoints",
+            Body::Json(json!({"url": "http://10.0.0.1/", "event_types": ["lead.created"]})),
+        )
+        .await;
+    assert_eq!(status, 422, "a private address");
+    let (status, endpoint) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::POST,
+            "/api/webhooks/endpoints",
+            "/api/webhooks/endpoints",
+            Body::Json(hook.clone()),
+        )
+        .await;
+    assert_eq!(status, 201, "{endpoint}");
+    assert!(s(&endpoint, "secret").starts_with("whsec_"));
+    let endpoint_path = format!("/api/webhooks/endpoints/{}", s(&endpoint, "endpoint_id"));
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::GET,
+            "/api/webhooks/endpoints",
+            "/api/webhooks/endpoints",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::GET,
+            "/api/webhooks/endpoints",
+            "/api/webhooks/endpoints",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::GET,
+            "/api/webhooks/endpoints/{id}",
+            &endpoint_path,
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::GET,
+            "/api/webhooks/endpoints/{id}",
+            &format!("/api/webhooks/endpoints/{}", Uuid::new_v4()),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = c
+        .call(&app, Some(&admin), M::PATCH, "/api/webhooks/endpoints/{id}", &endpoint_path,
+              Body::Json(json!({"description": "the contract's", "event_types": ["lead.created", "lead.assigned"]})))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::PATCH,
+            "/api/webhooks/endpoints/{id}",
+            &endpoint_path,
+            Body::Json(json!({"event_types": []})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, rotated) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::POST,
+            "/api/webhooks/endpoints/{id}/secret/rotate",
+            &format!("{endpoint_path}/secret/rotate"),
+            Body::Json(json!({"overlap_hours": 1})),
+        )
+        .await;
+    assert_eq!(
+        (status, rotated["secrets"].as_array().map(Vec::len)),
+        (200, Some(2)),
+        "{rotated}"
+    );
+    let (status, lead) = app
+        .post_json(
+            &admin,
+            "/api/leads",
+            &json!({"channel": "website", "company_name": "PT Kontrak Hook"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{lead}");
+    // The worker fans the event out to the endpoint.
+    let started = std::time::Instant::now();
+    let page = loop {
+        let (status, page) = c
+            .call(
+                &app,
+                Some(&admin),
+                M::GET,
+                "/api/webhooks/endpoints/{id}/deliveries",
+                &format!("{endpoint_path}/deliveries?limit=10"),
+                Body::None,
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        if page["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            break page;
+        }
+        assert!(started.elapsed().as_secs() < 60, "no delivery: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let delivery_path = format!(
+        "/api/webhooks/deliveries/{}",
+        s(&page["items"][0], "delivery_id")
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::GET,
+            "/api/webhooks/endpoints/{id}/deliveries",
+            &format!("{endpoint_path}/deliveries?status=lost"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, detail) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::GET,
+            "/api/webhooks/deliveries/{id}",
+            &delivery_path,
+            Body::None,
+        )
+        .await;
+    assert_eq!(
+        (status, &detail["payload"]["type"]),
+        (200, &json!("lead.created")),
+        "{detail}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::GET,
+            "/api/webhooks/deliveries/{id}",
+            &format!("/api/webhooks/deliveries/{}", Uuid::new_v4()),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::POST,
+            "/api/webhooks/deliveries/{id}/replay",
+            &format!("{delivery_path}/replay"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, replayed) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::POST,
+            "/api/webhooks/endpoints/{id}/replay",
+            &format!("{endpoint_path}/replay"),
+            Body::Json(json!({"since": "2020-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &replayed["replayed"]),
+        (200, &json!(1)),
+        "{replayed}"
+    );
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::POST,
+            "/api/webhooks/endpoints/{id}/replay",
+            &format!("{endpoint_path}/replay"),
+            Body::Json(json!({"since": "tomorrow"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&admin),
+            M::DELETE,
+            "/api/webhooks/endpoints/{id}",
+            &endpoint_path,
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
     c.finish();
 }
 
