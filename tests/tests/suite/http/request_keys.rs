@@ -249,6 +249,35 @@ fn routes() -> Vec<Route> {
         ),
         r(
             "post",
+            "/api/webhooks/endpoints",
+            Payload("webhook_endpoint_create(jsonb,uuid,uuid,bytea,bytea,bytea,bytea,text)"),
+            // The BFF makes and seals the signing secret.
+            &[],
+            None,
+        ),
+        r(
+            "patch",
+            "/api/webhooks/endpoints/{id}",
+            Payload("webhook_endpoint_update(uuid,jsonb)"),
+            &[],
+            None,
+        ),
+        r(
+            "post",
+            "/api/webhooks/endpoints/{id}/secret/rotate",
+            Payload("webhook_secret_rotate(uuid,jsonb,uuid,bytea,bytea,bytea,bytea,text)"),
+            &[],
+            None,
+        ),
+        r(
+            "post",
+            "/api/webhooks/endpoints/{id}/replay",
+            Payload("webhook_endpoint_replay(uuid,jsonb)"),
+            &[],
+            None,
+        ),
+        r(
+            "post",
             "/api/api-keys",
             Payload("api_key_create(jsonb,bytea,text)"),
             // The BFF makes the secret and passes its hash and prefix.
