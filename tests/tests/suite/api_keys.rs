@@ -317,16 +317,28 @@ async fn revoked_and_expired_keys_are_refused_on_the_next_request() {
         "{body}"
     );
 
-    // A key that expires: works until then, refused after.
-    let expires = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
-    let (_, secret) = make_key(
+    // A key that expires: works until then, refused after. (Its times are
+    // moved back as the owner, with the timestamp trigger off, which keeps
+    // created_at; expires_at must stay after created_at.)
+    let expires = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let (id, secret) = make_key(
         &app,
         &admin,
         json!({"name": "trial", "scopes": ["leads:read"], "expires_at": expires}),
     )
     .await;
     assert_eq!(get_with_key(&app, &secret, "/api/v1/leads").await.0, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    sqlx::raw_sql(&format!(
+        "begin;
+         alter table api_keys disable trigger api_keys_stamp_timestamps;
+         update api_keys set created_at = now() - interval '2 days', expires_at = now() - interval '1 second'
+          where key_id = '{id}';
+         alter table api_keys enable trigger api_keys_stamp_timestamps;
+         commit;"
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
     let (status, body) = get_with_key(&app, &secret, "/api/v1/leads").await;
     assert_eq!(status, 401, "{body}");
     assert!(
@@ -343,7 +355,7 @@ async fn revoked_and_expired_keys_are_refused_on_the_next_request() {
         .iter()
         .map(|k| k["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["expired", "revoked"], "{list}");
+    assert_eq!(statuses, ["revoked", "expired"], "{list}");
 
     // An unknown key.
     let (status, _) = get_with_key(
