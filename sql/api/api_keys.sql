@@ -97,16 +97,9 @@ begin
     end if;
   end loop;
 
-  v_raw := payload_text(payload, 'expires_at');
-  if v_raw is not null then
-    begin
-      v_expires := v_raw::timestamptz;
-    exception when others then
-      perform raise_field('expires_at', 'must be a date-time such as 2027-01-31T00:00:00Z');
-    end;
-    if v_expires <= now() then
-      perform raise_field('expires_at', 'must be in the future');
-    end if;
+  v_expires := payload_timestamptz(payload, 'expires_at');
+  if v_expires <= now() then
+    perform raise_field('expires_at', 'must be in the future');
   end if;
 
   if jsonb_typeof(payload -> 'allowed_ips') = 'array' then

@@ -17,7 +17,7 @@ use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path};
 use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey, REPLAYED};
-use crate::payload::{ApiScope, NonBlank, Text};
+use crate::payload::{ApiScope, Instant, NonBlank, Text};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -53,10 +53,9 @@ pub struct ApiKeyCreate {
     /// What the key may do; at least one.
     #[schema(min_items = 1)]
     scopes: Vec<ApiScope>,
-    /// When the key stops working (RFC 3339, in the future); absent: never.
+    /// When the key stops working (in the future); absent: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    expires_at: Option<Text<40>>,
+    expires_at: Option<Instant>,
     /// Addresses or CIDR blocks the key may be used from (1 to 50);
     /// absent: from anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
