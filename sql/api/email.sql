@@ -106,7 +106,9 @@ declare
   v_bad text;
   v_template text := new.template;
 begin
-  if tg_table_name = 'email_templates' then
+  -- The table is named by the trigger's argument: on Citus, tg_table_name
+  -- is the shard's name (email_templates_102024).
+  if tg_argv[0] = 'email_templates' then
     v_variables := new.variables;
   else
     select t.variables into v_variables from email_templates t where t.template = new.template;
@@ -133,9 +135,9 @@ revoke execute on function email_templates_check() from public;
 comment on function email_templates_check() is
   'Trigger of email_templates and email_template_overrides: placeholders must be {{tenant_name}} or the template''s variables.';
 create or replace trigger email_templates_check before insert or update on email_templates
-  for each row execute function email_templates_check();
+  for each row execute function email_templates_check('email_templates');
 create or replace trigger email_template_overrides_check before insert or update on email_template_overrides
-  for each row execute function email_templates_check();
+  for each row execute function email_templates_check('email_template_overrides');
 
 -- One address of a list, checked (email_address) and trimmed; the error
 -- names the element (`to[2]`).

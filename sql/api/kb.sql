@@ -42,30 +42,28 @@ grant execute on function kb_readable(text, uuid, text, text[], uuid, text, text
 comment on function kb_readable(text, uuid, text, text[], uuid, text, text) is
   'May the viewer read a knowledge-base row of this visibility (tenant; department = viewer''s dept_code; roles containing the viewer''s role; always the owner, super admins and directors)?';
 
-drop policy if exists "readers of a document see it" on kb_documents;
-create policy "readers of a document see it"
-  on kb_documents for select to bizos_authenticated
-  using (tenant_id = (select bizos.tenant_id())
+-- On Citus the same expressions without the sub-select wrappers, which
+-- Citus refuses in policies (citus_unwrap_sub_selects).
+do $$
+declare
+  v_readable constant text := $e$tenant_id = (select bizos.tenant_id())
          and kb_readable(visibility, owner_user_id, dept_code, app_roles,
-                         (select bizos.uid()), (select bizos.app_role()), (select my_dept_code())));
-drop policy if exists "readers of a document see its chunks" on kb_chunks;
-create policy "readers of a document see its chunks"
-  on kb_chunks for select to bizos_authenticated
-  using (tenant_id = (select bizos.tenant_id())
-         and kb_readable(visibility, owner_user_id, dept_code, app_roles,
-                         (select bizos.uid()), (select bizos.app_role()), (select my_dept_code())));
-drop policy if exists "readers see the term statistics of the chunks they read" on kb_terms;
-create policy "readers see the term statistics of the chunks they read"
-  on kb_terms for select to bizos_authenticated
-  using (tenant_id = (select bizos.tenant_id())
-         and kb_readable(visibility, owner_user_id, dept_code, app_roles,
-                         (select bizos.uid()), (select bizos.app_role()), (select my_dept_code())));
-drop policy if exists "readers see the collection statistics of the chunks they read" on kb_stats;
-create policy "readers see the collection statistics of the chunks they read"
-  on kb_stats for select to bizos_authenticated
-  using (tenant_id = (select bizos.tenant_id())
-         and kb_readable(visibility, owner_user_id, dept_code, app_roles,
-                         (select bizos.uid()), (select bizos.app_role()), (select my_dept_code())));
+                         (select bizos.uid()), (select bizos.app_role()), (select my_dept_code()))$e$;
+  r record;
+begin
+  for r in
+    select * from (values
+      ('readers of a document see it', 'kb_documents'),
+      ('readers of a document see its chunks', 'kb_chunks'),
+      ('readers see the term statistics of the chunks they read', 'kb_terms'),
+      ('readers see the collection statistics of the chunks they read', 'kb_stats')) as p (name, rel)
+  loop
+    execute format('drop policy if exists %I on %I', r.name, r.rel);
+    execute format('create policy %I on %I for select to bizos_authenticated using (%s)', r.name, r.rel,
+      case when citus_table(r.rel::regclass) then citus_unwrap_sub_selects(v_readable) else v_readable end);
+  end loop;
+end
+$$;
 
 -- ---------------------------------------------------------------- locks
 -- The tenant's knowledge-base lock (see the header): serialises the

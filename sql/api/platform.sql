@@ -43,6 +43,37 @@ end
 $$;
 revoke execute on function pin_search_path(regprocedure) from public;
 
+-- On a Citus cluster (issue 18): does Citus know `rel` (distributed or
+-- reference table)? False on a single node, where Citus's catalogue does
+-- not exist.
+create or replace function citus_table(rel regclass) returns boolean
+language plpgsql stable
+as $$
+declare
+  v_known boolean;
+begin
+  if pg_catalog.to_regclass('pg_catalog.pg_dist_partition') is null then
+    return false;
+  end if;
+  execute 'select exists (select 1 from pg_catalog.pg_dist_partition where logicalrelid = $1)'
+    into v_known using rel;
+  return v_known;
+end
+$$;
+
+-- A policy expression without the sub-select wrappers around function
+-- calls: `(select bizos.tenant_id())` becomes `bizos.tenant_id()`. A single
+-- node evaluates the wrapped call once per statement; Citus refuses every
+-- sub-select in the policies of its tables, and the unwrapped expression
+-- means the same. Reads both written SQL and pg_get_expr's form
+-- (`( SELECT bizos.tenant_id() AS tenant_id)`).
+create or replace function citus_unwrap_sub_selects(expr text) returns text
+language sql immutable
+as $$
+  select pg_catalog.regexp_replace(expr,
+    '\(\s*select\s+((?:[a-z_]+\.)?[a-z_]+\((?:[^()]|\([^()]*\))*\))(?:\s+as\s+[a-z_]+)?\s*\)', '\1', 'gi')
+$$;
+
 -- The default grants every new tenant starts with.
 create or replace function default_role_permissions()
 returns table (app_role text, permission text)

@@ -82,14 +82,40 @@ pub struct ApiApplied {
 }
 
 /// The 1-based line of `sql` that a PostgreSQL error position points at.
-fn line_of(sql: &str, err: &tokio_postgres::Error) -> Option<usize> {
+/// The line of `sql` an error points at; `offset` is where the failing
+/// statement starts in `sql` (0 when the whole text was sent at once).
+fn line_of(sql: &str, offset: usize, err: &tokio_postgres::Error) -> Option<usize> {
     use tokio_postgres::error::ErrorPosition;
     match err.as_db_error()?.position()? {
         ErrorPosition::Original(pos) => {
             let chars = (*pos as usize).saturating_sub(1);
-            Some(sql.chars().take(chars).filter(|&c| c == '\n').count() + 1)
+            let before = sql[..offset].matches('\n').count();
+            Some(
+                sql[offset..]
+                    .chars()
+                    .take(chars)
+                    .filter(|&c| c == '\n')
+                    .count()
+                    + before
+                    + 1,
+            )
         }
         ErrorPosition::Internal { .. } => None,
+    }
+}
+
+fn api_error(file: &ApiFile<'_>, e: crate::citus::StepError) -> Error {
+    match e {
+        crate::citus::StepError::Db { offset, source } => Error::Api {
+            file: file.name.to_owned(),
+            line: line_of(file.sql, offset, &source),
+            message: message(&source),
+            source,
+        },
+        split @ crate::citus::StepError::Split(_) => Error::ApiSplit {
+            file: file.name.to_owned(),
+            message: split.to_string(),
+        },
     }
 }
 
@@ -125,6 +151,7 @@ pub(crate) async fn apply(
     client: &mut Client,
     files: &[ApiFile<'_>],
     migrated: bool,
+    one_statement_at_a_time: bool,
 ) -> Result<Vec<ApiApplied>, Error> {
     let tx = client.transaction().await.map_err(history_step)?;
     tx.batch_execute(&format!(
@@ -171,14 +198,14 @@ pub(crate) async fn apply(
     }
 
     for file in files {
-        tx.batch_execute(file.sql)
-            .await
-            .map_err(|source| Error::Api {
-                file: file.name.to_owned(),
-                line: line_of(file.sql, &source),
-                message: message(&source),
-                source,
-            })?;
+        let applied = if one_statement_at_a_time {
+            crate::citus::execute_each(&tx, file.sql).await
+        } else {
+            tx.batch_execute(file.sql)
+                .await
+                .map_err(|source| crate::citus::StepError::Db { offset: 0, source })
+        };
+        applied.map_err(|e| api_error(file, e))?;
     }
     tx.execute(
         &format!("delete from {HISTORY_SCHEMA}.applied where schema_name = $1"),

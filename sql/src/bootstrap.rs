@@ -29,7 +29,7 @@ pub struct BootstrapOptions {
     pub passwords: Vec<(String, SecretString)>,
 }
 
-async fn connect(dsn: &str) -> Result<Client, Error> {
+pub(crate) async fn connect(dsn: &str) -> Result<Client, Error> {
     let (client, connection) = tokio_postgres::connect(dsn, NoTls)
         .await
         .map_err(Error::Connect)?;
@@ -108,6 +108,7 @@ pub async fn bootstrap(admin_dsn: &str, opts: &BootstrapOptions) -> Result<(), E
             .map_err(step("create database"))?;
     }
     database_settings(&admin, db).await?;
+    crate::citus::bootstrap_nodes(&admin, admin_dsn, db).await?;
 
     let target = connect(&derive_dsn(admin_dsn, None, db)?).await?;
     target
@@ -146,7 +147,7 @@ pub async fn apply_database_settings(admin_dsn: &str, database: &str) -> Result<
 /// earlier versions granted, since this re-runs on existing databases.
 /// Import staging still works: its temp tables are created by SECURITY
 /// DEFINER functions, as the owner.
-async fn database_settings(admin: &Client, db: &str) -> Result<(), Error> {
+pub(crate) async fn database_settings(admin: &Client, db: &str) -> Result<(), Error> {
     admin
         .batch_execute(&format!(
             "alter database {db} owner to bizos_owner;
@@ -186,7 +187,7 @@ pub fn derive_dsn(dsn: &str, user: Option<&str>, dbname: &str) -> Result<String,
 
 /// Renders a parsed config as a `postgres://` URL, which both
 /// tokio-postgres and sqlx accept (a unix socket directory goes in `?host=`).
-fn to_url(config: &tokio_postgres::Config) -> String {
+pub(crate) fn to_url(config: &tokio_postgres::Config) -> String {
     use tokio_postgres::config::Host;
     let mut url = String::from("postgres://");
     if let Some(user) = config.get_user() {

@@ -9,6 +9,8 @@
 use tokio_postgres::NoTls;
 
 mod api;
+pub mod citus;
+pub mod statements;
 pub use api::{ApiApplied, ApiFile, API_FILES, HISTORY_SCHEMA};
 
 mod bootstrap;
@@ -46,6 +48,10 @@ pub enum Error {
     },
     #[error("migration failed: {0}")]
     Migrate(#[from] refinery::Error),
+    #[error("cannot ask whether the database is a Citus coordinator: {0}")]
+    CitusDetect(#[source] tokio_postgres::Error),
+    #[error("cannot distribute the tables on Citus: {0}")]
+    CitusDistribute(#[source] citus::StepError),
     #[error("schema {0} is reserved for the history of the api files")]
     ReservedSchema(String),
     #[error("api file sql/api/{file}{} failed, nothing of the api was applied: {message}",
@@ -58,6 +64,8 @@ pub enum Error {
         #[source]
         source: tokio_postgres::Error,
     },
+    #[error("api file sql/api/{file}: {message}")]
+    ApiSplit { file: String, message: String },
     #[error("cannot apply the api files or record them in sql_api.applied: {message}")]
     ApiHistory {
         message: String,
@@ -144,6 +152,8 @@ pub async fn migrate(dsn: &str, schema: Option<&str>) -> Result<Vec<Applied>, Er
 
 /// Applies every pending migration to the database at `dsn`, then the api
 /// files ([`API_FILES`]) when a migration was applied or a file changed.
+/// On a Citus coordinator both go one statement at a time, and the tables
+/// are then distributed ([`citus`]).
 ///
 /// With `schema`, the schema is created if missing and the migrations (and
 /// refinery's history table) go inside it; otherwise they go to the first
@@ -182,11 +192,19 @@ pub async fn migrate_with_api(
             })?;
     }
 
-    let report = embedded::migrations::runner()
+    let on_citus = citus::is_coordinator(&client)
+        .await
+        .map_err(Error::CitusDetect)?;
+    let runner = embedded::migrations::runner()
         .set_abort_divergent(true)
-        .set_abort_missing(true)
-        .run_async(&mut client)
-        .await?;
+        .set_abort_missing(true);
+    let report = if on_citus {
+        runner
+            .run_async(&mut citus::OneStatementAtATime(&mut client))
+            .await?
+    } else {
+        runner.run_async(&mut client).await?
+    };
     let migrations: Vec<Applied> = report
         .applied_migrations()
         .iter()
@@ -195,7 +213,12 @@ pub async fn migrate_with_api(
             name: m.name().to_owned(),
         })
         .collect();
-    let api = api::apply(&mut client, api_files, !migrations.is_empty()).await?;
+    let api = api::apply(&mut client, api_files, !migrations.is_empty(), on_citus).await?;
+    if on_citus {
+        citus::distribute(&mut client)
+            .await
+            .map_err(Error::CitusDistribute)?;
+    }
     drop(client);
     let _ = driver.await;
 
