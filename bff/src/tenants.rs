@@ -54,30 +54,14 @@ pub async fn create(database_url: &str, new: &NewTenant) -> Result<CreatedTenant
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect with BIZOS_DATABASE_URL: {e}"))?;
     let mut tx = conn.begin().await.map_err(|e| new.refused(e))?;
-    let tenant_id: Uuid = match &new.time_zone {
-        Some(tz) => sqlx::query_scalar(
-            "insert into tenants (slug, name, time_zone) values ($1, $2, $3) returning tenant_id",
-        )
+    let tenant_id: Uuid = sqlx::query_scalar("select tenant_create($1, $2, $3, $4)")
         .bind(&new.slug)
         .bind(&new.name)
-        .bind(tz),
-        None => sqlx::query_scalar(
-            "insert into tenants (slug, name) values ($1, $2) returning tenant_id",
-        )
-        .bind(&new.slug)
-        .bind(&new.name),
-    }
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| new.refused(e))?;
-    if let Some(locale) = &new.locale {
-        sqlx::query("update tenants set locale = $2 where tenant_id = $1")
-            .bind(tenant_id)
-            .bind(locale)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| new.refused(e))?;
-    }
+        .bind(&new.time_zone)
+        .bind(&new.locale)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| new.refused(e))?;
     let user_id: Uuid = sqlx::query_scalar(
         "insert into profiles (tenant_id, user_id, email, full_name, app_role)
          values ($1, coalesce($2, gen_random_uuid()), $3, $4, $5)

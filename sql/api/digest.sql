@@ -481,13 +481,23 @@ grant execute on function digest_for(date) to bizos_authenticated;
 comment on function digest_for(date) is 'The digest of the caller''s tenant for a business day (digest.read), or NULL.';
 
 -- New tenants get the daily schedule (05:00 their time).
+create or replace function seed_digest_schedule(tenant uuid) returns void
+language plpgsql security definer
+as $$
+begin
+    insert into schedules (tenant_id, name, kind, payload, at_time, next_run_at)
+    values (tenant, 'daily digest', 'digest.build', '{}', time '05:00', pg_catalog.now())
+    on conflict do nothing;
+end
+$$;
+select pin_search_path('seed_digest_schedule(uuid)');
+revoke execute on function seed_digest_schedule(uuid) from public;
+
 create or replace function tenants_seed_digest_schedule() returns trigger
 language plpgsql security definer
 as $$
 begin
-  insert into schedules (tenant_id, name, kind, payload, at_time, next_run_at)
-  values (new.tenant_id, 'daily digest', 'digest.build', '{}', time '05:00', pg_catalog.now())
-  on conflict do nothing;
+  perform seed_digest_schedule(new.tenant_id);
   return null;
 end
 $$;

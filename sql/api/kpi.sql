@@ -6,19 +6,28 @@
 -- changes (sql/src/api.rs; see sql/CONVENTIONS.md). Unqualified names: the
 -- same file builds the shared tier and every schema tier.
 
+create or replace function seed_kpi_metric_definitions(tenant uuid) returns void
+language plpgsql
+as $$
+begin
+    insert into kpi_metric_definitions (tenant_id, metric_key, name, department, source, unit, direction,
+                                        aggregation, assignee_scope, description, na_reason)
+    select tenant, d.metric_key, d.name, d.department, d.source, d.unit, d.direction,
+           d.aggregation, d.assignee_scope, d.description, d.na_reason
+      from default_kpi_metric_definitions() d
+    on conflict do nothing;
+end
+$$;
+select pin_search_path('seed_kpi_metric_definitions(uuid)');
+revoke execute on function seed_kpi_metric_definitions(uuid) from public;
+
+-- Trigger of tenants (single node; on Citus tenant_create() seeds).
 create or replace function seed_kpi_metric_definitions() returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  execute format(
-    'insert into %I.kpi_metric_definitions (tenant_id, metric_key, name, department, source, unit, direction,
-                                            aggregation, assignee_scope, description, na_reason)
-     select $1, d.metric_key, d.name, d.department, d.source, d.unit, d.direction,
-            d.aggregation, d.assignee_scope, d.description, d.na_reason
-       from %I.default_kpi_metric_definitions() d
-     on conflict do nothing', tg_table_schema, tg_table_schema)
-  using new.tenant_id;
+  execute format('select %I.seed_kpi_metric_definitions($1)', tg_table_schema) using new.tenant_id;
   return null;
 end
 $$;

@@ -116,16 +116,25 @@ as $$
     ('finance', 'ticket.create'), ('finance', 'ticket.update'), ('finance', 'ticket.message'), ('finance', 'kpi.entry.create')
 $$;
 
+create or replace function seed_default_permissions(tenant uuid) returns void
+language plpgsql
+as $$
+begin
+    insert into role_permissions (tenant_id, app_role, permission)
+    select tenant, d.app_role, d.permission from default_role_permissions() d
+    on conflict do nothing;
+end
+$$;
+select pin_search_path('seed_default_permissions(uuid)');
+revoke execute on function seed_default_permissions(uuid) from public;
+
+-- Trigger of tenants (single node; on Citus tenant_create() seeds).
 create or replace function grant_default_permissions() returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  execute format(
-    'insert into %I.role_permissions (tenant_id, app_role, permission)
-     select $1, d.app_role, d.permission from %I.default_role_permissions() d
-     on conflict do nothing', tg_table_schema, tg_table_schema)
-  using new.tenant_id;
+  execute format('select %I.seed_default_permissions($1)', tg_table_schema) using new.tenant_id;
   return null;
 end
 $$;

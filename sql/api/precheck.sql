@@ -120,16 +120,24 @@ create or replace trigger sop_rules_check before insert or update on sop_rules
 
 -- Every new tenant starts with one rule per kind, with the kind's defaults
 -- (existing tenants got theirs in V29).
+create or replace function seed_default_sop_rules(tenant uuid) returns void
+language plpgsql
+as $$
+begin
+    insert into sop_rules (tenant_id, kind, name, parameters, severity)
+    select tenant, k.code, k.code, k.defaults, k.default_severity from sop_rule_kinds k
+    on conflict do nothing;
+end
+$$;
+select pin_search_path('seed_default_sop_rules(uuid)');
+revoke execute on function seed_default_sop_rules(uuid) from public;
+
 create or replace function seed_default_sop_rules() returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  execute format(
-    'insert into %I.sop_rules (tenant_id, kind, name, parameters, severity)
-     select $1, k.code, k.code, k.defaults, k.default_severity from %I.sop_rule_kinds k
-     on conflict do nothing', tg_table_schema, tg_table_schema)
-  using new.tenant_id;
+  execute format('select %I.seed_default_sop_rules($1)', tg_table_schema) using new.tenant_id;
   return null;
 end
 $$;

@@ -165,14 +165,24 @@ comment on function rfm_compute(uuid, date) is
 
 -- Every tenant gets its weekly run: Monday 06:00 in its own zone (the
 -- tenants of V30's time got theirs there).
+create or replace function seed_rfm_schedule(tenant uuid) returns void
+language plpgsql security definer
+as $$
+begin
+    insert into schedules (tenant_id, name, kind, payload, at_time, days_of_week, active, next_run_at)
+    values (tenant, 'rfm weekly', 'rfm.compute', '{}'::jsonb, time '06:00', array[1]::smallint[], true,
+            pg_catalog.now())
+    on conflict on constraint schedules_tenant_id_name_key do nothing;
+end
+$$;
+select pin_search_path('seed_rfm_schedule(uuid)');
+revoke execute on function seed_rfm_schedule(uuid) from public;
+
 create or replace function rfm_tenant_schedule() returns trigger
 language plpgsql security definer
 as $$
 begin
-  insert into schedules (tenant_id, name, kind, payload, at_time, days_of_week, active, next_run_at)
-  values (new.tenant_id, 'rfm weekly', 'rfm.compute', '{}'::jsonb, time '06:00', array[1]::smallint[], true,
-          pg_catalog.now())
-  on conflict on constraint schedules_tenant_id_name_key do nothing;
+  perform seed_rfm_schedule(new.tenant_id);
   return null;
 end
 $$;

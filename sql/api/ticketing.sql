@@ -73,17 +73,26 @@ $$;
 -- Called by grant_default_sla_policies under its own (pg_catalog) path.
 select pin_search_path('default_sla_policies()');
 
+create or replace function seed_default_sla_policies(tenant uuid) returns void
+language plpgsql
+as $$
+begin
+    insert into sla_policies (tenant_id, ticket_type, priority, response_minutes, resolution_minutes)
+    select tenant, d.ticket_type, d.priority, d.response_minutes, d.resolution_minutes
+      from default_sla_policies() d
+    on conflict do nothing;
+end
+$$;
+select pin_search_path('seed_default_sla_policies(uuid)');
+revoke execute on function seed_default_sla_policies(uuid) from public;
+
+-- Trigger of tenants (single node; on Citus tenant_create() seeds).
 create or replace function grant_default_sla_policies() returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  execute format(
-    'insert into %I.sla_policies (tenant_id, ticket_type, priority, response_minutes, resolution_minutes)
-     select $1, d.ticket_type, d.priority, d.response_minutes, d.resolution_minutes
-       from %I.default_sla_policies() d
-     on conflict do nothing', tg_table_schema, tg_table_schema)
-  using new.tenant_id;
+  execute format('select %I.seed_default_sla_policies($1)', tg_table_schema) using new.tenant_id;
   return null;
 end
 $$;

@@ -71,6 +71,7 @@ pub const API_FILES: &[ApiFile<'static>] = &[
     api_file!("admin.sql"),
     api_file!("audit.sql"),
     api_file!("webhooks.sql"),
+    api_file!("tenants.sql"),
     api_file!("analytics.sql"),
 ];
 

@@ -4,10 +4,10 @@
 //! * sends every migration and api file one statement at a time (Citus
 //!   sends the whole query string of a DDL command on a distributed table to
 //!   the shards, so a multi-statement batch fails there), and
-//! * once they are applied, runs `sql/citus/policies.sql` and
-//!   `sql/citus/distribute.sql` in one transaction: tenant tables become
-//!   distributed by tenant_id in one co-location group, the global
-//!   catalogues reference tables (see those files for the rules).
+//! * once they are applied, runs `sql/citus/policies.sql` (the first
+//!   time), `triggers.sql` and `distribute.sql` in one transaction: tenant
+//!   tables become distributed by tenant_id in one co-location group, the
+//!   global catalogues reference tables (see those files for the rules).
 //!
 //! A single-node database is migrated exactly as before.
 
@@ -19,6 +19,8 @@ use crate::statements::{split, SplitError};
 
 /// The Citus form of the policies that read other tables.
 pub const POLICIES_SQL: &str = include_str!("../citus/policies.sql");
+/// Drops the triggers that cannot run on Citus (after every api run).
+pub const TRIGGERS_SQL: &str = include_str!("../citus/triggers.sql");
 /// Distributes every table Citus does not know yet.
 pub const DISTRIBUTE_SQL: &str = include_str!("../citus/distribute.sql");
 
@@ -128,6 +130,7 @@ pub(crate) async fn distribute(client: &mut Client) -> Result<(), StepError> {
     if first {
         execute_each(&tx, POLICIES_SQL).await?;
     }
+    execute_each(&tx, TRIGGERS_SQL).await?;
     tx.batch_execute(DISTRIBUTE_SQL).await?;
     tx.commit().await?;
     Ok(())

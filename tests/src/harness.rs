@@ -150,7 +150,7 @@ impl TestDb {
 
     /// Creates a tenant (as the owner) and returns its id.
     pub async fn create_tenant(&self, slug: &str) -> Uuid {
-        sqlx::query_scalar("insert into tenants (slug, name) values ($1, $2) returning tenant_id")
+        sqlx::query_scalar("select tenant_create($1, $2)")
             .bind(slug)
             .bind(format!("Tenant {slug}"))
             .fetch_one(&self.owner)
