@@ -179,45 +179,99 @@ grant execute on function key_scope_permits(text) to bizos_authenticated;
 comment on function key_scope_permits(text) is
   'Do the scopes of the calling API key (its principal: bizos.uid()) allow `permission`? Reads only the caller''s own key.';
 
-create or replace function has_permission(permission text) returns boolean
+--
+-- What authenticate_request() worked out about the caller at the start of
+-- the request: {"permissions": [...], "team": [user ids], "dept": ...};
+-- NULL outside a request. Only bizos_app and bizos_worker, which run
+-- authenticate_request(), can set it (it is transaction-local, and the
+-- request role cannot run SQL of its own).
+create or replace function request_context() returns jsonb
 language sql stable
 as $$
-  select case when (select bizos.app_role()) = 'integration' then key_scope_permits(has_permission.permission)
-         else exists (
-           select 1 from role_permissions r
-            where r.tenant_id = (select bizos.tenant_id())
-              and r.app_role = (select bizos.app_role())
-              and r.permission = has_permission.permission)
-         end
+  select nullif(pg_catalog.current_setting('request.context', true), '')::jsonb
+$$;
+grant execute on function request_context() to bizos_authenticated;
+
+-- A request's permissions are in its context (request_context(), written
+-- by authenticate_request() at its start), so a policy reads no table for
+-- them: on Citus the policies run on the workers, where they cannot query
+-- the distributed role_permissions. Without a context (owner sessions,
+-- tests that set claims by hand) the tables answer.
+create or replace function has_permission(permission text) returns boolean
+language plpgsql stable
+as $$
+declare
+  v_context jsonb := request_context();
+begin
+  if v_context is not null then
+    return v_context -> 'permissions' ? has_permission.permission;
+  end if;
+  if bizos.app_role() = 'integration' then
+    return key_scope_permits(has_permission.permission);
+  end if;
+  return exists (
+    select 1 from role_permissions r
+     where r.tenant_id = bizos.tenant_id()
+       and r.app_role = bizos.app_role()
+       and r.permission = has_permission.permission);
+end
 $$;
 select pin_search_path('has_permission(text)');
 grant execute on function has_permission(text)
   to bizos_authenticated;
 
--- The caller and everyone who reports to them, directly or not.
-create or replace function my_team_ids() returns uuid[]
-language sql stable
+-- The caller and everyone who reports to them, directly or not: from the
+-- request's context (authenticate_request()), else from profiles.
+-- (PL/pgSQL: Citus cannot plan a SQL function's parameters.)
+create or replace function team_of(tenant uuid, boss uuid) returns uuid[]
+language plpgsql stable
 as $$
-  with recursive team (user_id) as (
-    select (select bizos.uid())
-    union
-    select p.user_id
-      from profiles p
-      join team t on p.manager_user_id = t.user_id
-     where p.tenant_id = (select bizos.tenant_id())
-  )
-  select coalesce(array_agg(user_id), '{}') from team where user_id is not null
+begin
+  return (
+    with recursive team (user_id) as (
+      select boss
+      union
+      select p.user_id
+        from profiles p
+        join team t on p.manager_user_id = t.user_id
+       where p.tenant_id = tenant
+    )
+    select coalesce(array_agg(user_id), '{}') from team where user_id is not null);
+end
+$$;
+select pin_search_path('team_of(uuid, uuid)');
+grant execute on function team_of(uuid, uuid) to bizos_authenticated;
+
+create or replace function my_team_ids() returns uuid[]
+language plpgsql stable
+as $$
+declare
+  v_context jsonb := request_context();
+begin
+  if v_context is not null then
+    return array(select pg_catalog.jsonb_array_elements_text(v_context -> 'team'))::uuid[];
+  end if;
+  return team_of(bizos.tenant_id(), bizos.uid());
+end
 $$;
 select pin_search_path('my_team_ids()');
 grant execute on function my_team_ids()
   to bizos_authenticated;
 
--- The caller's department (ops scope), or NULL.
+-- The caller's department (ops scope), or NULL: from the request's
+-- context (authenticate_request()), else from profiles.
 create or replace function my_dept_code() returns text
-language sql stable
+language plpgsql stable
 as $$
-  select p.dept_code from profiles p
-   where p.tenant_id = (select bizos.tenant_id()) and p.user_id = (select bizos.uid())
+declare
+  v_context jsonb := request_context();
+begin
+  if v_context is not null then
+    return v_context ->> 'dept';
+  end if;
+  return (select p.dept_code from profiles p
+           where p.tenant_id = bizos.tenant_id() and p.user_id = bizos.uid());
+end
 $$;
 select pin_search_path('my_dept_code()');
 grant execute on function my_dept_code()
@@ -358,6 +412,8 @@ declare
   v_active boolean;
   v_status text;
   v_key_problem text;
+  v_dept text;
+  v_permissions jsonb;
 begin
   -- The role setting is the request's, not this function's owner: it is
   -- bizos_authenticated only when the caller switched to it first.
@@ -370,8 +426,8 @@ begin
       message = 'the token does not name a user of a tenant';
   end if;
 
-  select p.app_role, p.active, t.status
-    into v_role, v_active, v_status
+  select p.app_role, p.active, t.status, p.dept_code
+    into v_role, v_active, v_status, v_dept
     from profiles p
     join tenants t on t.tenant_id = p.tenant_id
    where p.tenant_id = v_tenant and p.user_id = v_user;
@@ -410,10 +466,26 @@ begin
     perform pg_catalog.set_config('transaction_read_only', 'on', true);
   end if;
 
-  -- The profile wins over whatever app_role the token carried.
-  perform pg_catalog.set_config('request.jwt.claims',
-    (coalesce(bizos.claims(), '{}'::jsonb) || pg_catalog.jsonb_build_object('app_role', v_role))::text,
-    true);
+  -- The profile wins over whatever app_role the token carried; the
+  -- caller's context (request_context()) is computed once here. SET LOCAL
+  -- rather than set_config(): on Citus (citus.propagate_set_commands =
+  -- local) it also reaches the workers, whose policies read both.
+  if v_role = 'integration' then
+    select coalesce(pg_catalog.jsonb_agg(distinct p.permission), '[]') into v_permissions
+      from api_key_scopes s join api_scope_permissions p on p.scope = s.scope
+     where s.tenant_id = v_tenant and s.key_id = v_user;
+  else
+    select coalesce(pg_catalog.jsonb_agg(r.permission), '[]') into v_permissions
+      from role_permissions r
+     where r.tenant_id = v_tenant and r.app_role = v_role;
+  end if;
+  execute pg_catalog.format('set local request.jwt.claims = %L',
+    (coalesce(bizos.claims(), '{}'::jsonb) || pg_catalog.jsonb_build_object('app_role', v_role))::text);
+  execute pg_catalog.format('set local request.context = %L',
+    pg_catalog.jsonb_build_object(
+      'permissions', v_permissions,
+      'team', pg_catalog.to_jsonb(team_of(v_tenant, v_user)),
+      'dept', v_dept)::text);
   return v_role;
 end
 $$;

@@ -147,12 +147,14 @@ fn history_step(source: tokio_postgres::Error) -> Error {
 /// versioned migration was applied in this run) or when a file's checksum
 /// differs from the recorded one. Everything happens in one transaction
 /// under an advisory lock: either every file is applied and recorded, or
-/// nothing is. Returns the files applied (all of them, or none).
+/// nothing is. Returns the files applied (all of them, or none). On Citus
+/// (`on_citus`) each file goes one statement at a time, and the triggers
+/// Citus cannot run are dropped in the same transaction.
 pub(crate) async fn apply(
     client: &mut Client,
     files: &[ApiFile<'_>],
     migrated: bool,
-    one_statement_at_a_time: bool,
+    on_citus: bool,
 ) -> Result<Vec<ApiApplied>, Error> {
     let tx = client.transaction().await.map_err(history_step)?;
     tx.batch_execute(&format!(
@@ -199,7 +201,7 @@ pub(crate) async fn apply(
     }
 
     for file in files {
-        let applied = if one_statement_at_a_time {
+        let applied = if on_citus {
             crate::citus::execute_each(&tx, file.sql).await
         } else {
             tx.batch_execute(file.sql)
@@ -207,6 +209,21 @@ pub(crate) async fn apply(
                 .map_err(|source| crate::citus::StepError::Db { offset: 0, source })
         };
         applied.map_err(|e| api_error(file, e))?;
+    }
+    if on_citus {
+        // In the same transaction: no moment where the triggers the files
+        // just made exist on Citus.
+        crate::citus::execute_each(&tx, crate::citus::TRIGGERS_SQL)
+            .await
+            .map_err(|e| {
+                api_error(
+                    &ApiFile {
+                        name: "../citus/triggers.sql",
+                        sql: crate::citus::TRIGGERS_SQL,
+                    },
+                    e,
+                )
+            })?;
     }
     tx.execute(
         &format!("delete from {HISTORY_SCHEMA}.applied where schema_name = $1"),

@@ -4,10 +4,12 @@
 //! * sends every migration and api file one statement at a time (Citus
 //!   sends the whole query string of a DDL command on a distributed table to
 //!   the shards, so a multi-statement batch fails there), and
+//! * drops, with the api files, the triggers Citus cannot run
+//!   (`sql/citus/triggers.sql`), and
 //! * once they are applied, runs `sql/citus/policies.sql` (the first
-//!   time), `triggers.sql` and `distribute.sql` in one transaction: tenant
-//!   tables become distributed by tenant_id in one co-location group, the
-//!   global catalogues reference tables (see those files for the rules).
+//!   time) and `distribute.sql` in one transaction: tenant tables become
+//!   distributed by tenant_id in one co-location group, the global
+//!   catalogues reference tables (see those files for the rules).
 //!
 //! A single-node database is migrated exactly as before.
 
@@ -19,7 +21,7 @@ use crate::statements::{split, SplitError};
 
 /// The Citus form of the policies that read other tables.
 pub const POLICIES_SQL: &str = include_str!("../citus/policies.sql");
-/// Drops the triggers that cannot run on Citus (after every api run).
+/// Drops the triggers that cannot run on Citus (with every api run).
 pub const TRIGGERS_SQL: &str = include_str!("../citus/triggers.sql");
 /// Distributes every table Citus does not know yet.
 pub const DISTRIBUTE_SQL: &str = include_str!("../citus/distribute.sql");
@@ -130,7 +132,6 @@ pub(crate) async fn distribute(client: &mut Client) -> Result<(), StepError> {
     if first {
         execute_each(&tx, POLICIES_SQL).await?;
     }
-    execute_each(&tx, TRIGGERS_SQL).await?;
     tx.batch_execute(DISTRIBUTE_SQL).await?;
     tx.commit().await?;
     Ok(())
@@ -186,6 +187,8 @@ fn node_dsn(dsn: &str, host: &str, port: u16, dbname: &str) -> Result<String, cr
 ///   claims reaches the workers (authenticate_request);
 /// * `citus.enable_unsafe_triggers = on`: bizos's triggers run on the
 ///   shards (they touch their row and rows of the same tenant only);
+/// * bizos_authenticated may log in (Citus connects to the workers as the
+///   request's role);
 /// * bizos_owner may set `pg_trgm.similarity_threshold` on every node
 ///   (functions carry it, and Citus creates them on the workers, where
 ///   pg_trgm is not loaded yet).
@@ -203,6 +206,15 @@ pub(crate) async fn bootstrap_nodes(
         .await
         .map_err(step("Citus: admin database"))?
         .get(0);
+    // Citus opens its connections to the workers as the current role, and a
+    // request runs as bizos_authenticated: that role must be able to log in
+    // there. It gets no password; the DBA's pg_hba.conf admits it from the
+    // cluster's own nodes only (certificate, or trust on their private
+    // addresses), see README. Citus copies the attribute to every node.
+    admin
+        .batch_execute("alter role bizos_authenticated login")
+        .await
+        .map_err(step("Citus: the request role's login"))?;
     let per_node = format!(
         "create extension if not exists citus;
          grant set on parameter pg_trgm.similarity_threshold to bizos_owner;
@@ -227,6 +239,12 @@ pub(crate) async fn bootstrap_nodes(
                 .map_err(step("Citus: create the database on a worker"))?;
         }
         crate::bootstrap::database_settings(&node_admin, db).await?;
+        node_admin
+            .batch_execute(&format!(
+                "grant connect on database {db} to bizos_authenticated"
+            ))
+            .await
+            .map_err(step("Citus: the request role's connect on a worker"))?;
         let node = crate::bootstrap::connect(&node_dsn(admin_dsn, host, *port, db)?).await?;
         node.batch_execute(&per_node)
             .await

@@ -1,0 +1,69 @@
+//! The tests' Citus cluster (issue 18): a coordinator and two workers on
+//! loopback, started by `scripts/dev test` (`BIZOS_TEST_CITUS_ADMIN_URL`, a
+//! superuser of the coordinator's database `postgres`, where the workers
+//! are added; trust auth on loopback).
+//!
+//! A process bootstraps and migrates one database there, once, with the
+//! real `bizos db bootstrap` and `bizos migrate` code; its tests share it
+//! and each makes tenants of its own.
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sqlx::PgPool;
+use tokio::sync::OnceCell;
+
+static DATABASE: OnceCell<String> = OnceCell::const_new();
+
+pub fn admin_url() -> String {
+    std::env::var("BIZOS_TEST_CITUS_ADMIN_URL").unwrap_or_else(|_| {
+        panic!(
+            "BIZOS_TEST_CITUS_ADMIN_URL is not set: run the tests with `scripts/dev test`, or \
+             start a cluster with `scripts/dev citus-cluster` and export what it prints as \
+             BIZOS_TEST_CITUS_ADMIN_URL"
+        )
+    })
+}
+
+/// The cluster's address for `user` in `database`.
+pub fn url_for(user: &str, database: &str) -> String {
+    bizos_sql::derive_dsn(&admin_url(), Some(user), database)
+        .expect("BIZOS_TEST_CITUS_ADMIN_URL is a valid DSN")
+}
+
+/// The migrated database of this process (bootstrapped and migrated on
+/// first use).
+pub async fn database() -> &'static str {
+    DATABASE
+        .get_or_init(|| async {
+            let name = format!("bizos_citus_{}", std::process::id());
+            bizos_sql::bootstrap(
+                &admin_url(),
+                &bizos_sql::BootstrapOptions {
+                    database: name.clone(),
+                    passwords: Vec::new(),
+                },
+            )
+            .await
+            .expect("bootstrap on the Citus coordinator");
+            bizos_sql::migrate(&url_for("bizos_owner", &name), None)
+                .await
+                .expect("migrate on the Citus coordinator");
+            name
+        })
+        .await
+}
+
+/// A small pool for any role of the cluster in the test database; made per
+/// test (a pool belongs to the runtime of the test that made it). Without
+/// TLS: Citus turns `ssl` on with a self-signed certificate, which sqlx's
+/// default (`prefer`) does not accept.
+pub async fn pool_as(user: &str) -> PgPool {
+    let options: PgConnectOptions = url_for(user, database().await)
+        .parse::<PgConnectOptions>()
+        .expect("valid DSN")
+        .ssl_mode(PgSslMode::Disable);
+    PgPoolOptions::new()
+        .max_connections(3)
+        .connect_with(options)
+        .await
+        .expect("connect to the Citus coordinator")
+}

@@ -1,0 +1,298 @@
+//! bizos on Citus (issue 18), against a real coordinator and two workers
+//! (`scripts/dev test` starts them): the schema as `bizos db bootstrap` and
+//! `bizos migrate` lay it out there, tenant creation, and tenant isolation
+//! on the shards.
+
+use bizos_tests::citus_cluster::{database, pool_as, url_for};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+/// The global tables that have a tenant_id column but are still
+/// cross-tenant catalogues (sql/citus/distribute.sql).
+const GLOBAL_WITH_TENANT_ID: [&str; 3] = ["tenants", "api_key_lookup", "analytics_grants"];
+
+#[tokio::test]
+async fn tenant_tables_are_distributed_by_tenant_id_in_one_group_and_catalogues_are_references() {
+    let owner = pool_as("bizos_owner").await;
+    let rows = sqlx::query(
+        "select c.relname::text as name,
+                exists (select 1 from pg_attribute a
+                         where a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped) as tenant_column,
+                d.partmethod::text as method,
+                case when d.partmethod = 'h' then column_to_column_name(d.logicalrelid, d.partkey) end as column,
+                d.colocationid as colocation
+           from pg_class c
+           join pg_namespace n on n.oid = c.relnamespace
+           left join pg_dist_partition d on d.logicalrelid = c.oid
+          where n.nspname = 'public' and c.relkind in ('r', 'p')
+          order by 1",
+    )
+    .fetch_all(&owner)
+    .await
+    .unwrap();
+    assert!(rows.len() > 90, "the schema's tables: {}", rows.len());
+
+    let mut groups = std::collections::BTreeSet::new();
+    let (mut distributed, mut references) = (0, 0);
+    for r in &rows {
+        let name: String = r.get("name");
+        let method: Option<String> = r.get("method");
+        if name == "refinery_schema_history" {
+            assert_eq!(method, None, "refinery's history stays on the coordinator");
+        } else if r.get::<bool, _>("tenant_column")
+            && !GLOBAL_WITH_TENANT_ID.contains(&name.as_str())
+        {
+            assert_eq!(method.as_deref(), Some("h"), "{name} is distributed");
+            assert_eq!(
+                r.get::<Option<String>, _>("column").as_deref(),
+                Some("tenant_id"),
+                "{name}"
+            );
+            groups.insert(r.get::<i32, _>("colocation"));
+            distributed += 1;
+        } else {
+            assert_eq!(method.as_deref(), Some("n"), "{name} is a reference table");
+            references += 1;
+        }
+    }
+    assert!(
+        distributed > 50 && references > 30,
+        "{distributed} distributed, {references} references"
+    );
+    assert_eq!(groups.len(), 1, "one co-location group: {groups:?}");
+
+    // Citus refuses sub-selects in the policies of its tables, and 13.2.2
+    // creates a restrictive policy on the shards as a permissive one: the
+    // schema has neither.
+    let odd: Vec<String> = sqlx::query_scalar(
+        "select tablename || ': ' || policyname from pg_policies
+          where schemaname = 'public'
+            and (permissive = 'RESTRICTIVE' or coalesce(qual, '') || coalesce(with_check, '') ~* '\\mselect\\M')",
+    )
+    .fetch_all(&owner)
+    .await
+    .unwrap();
+    assert!(odd.is_empty(), "{odd:#?}");
+
+    // Every shard carries its table's policies.
+    for table in [
+        "leads",
+        "tickets",
+        "ticket_messages",
+        "objects",
+        "kb_chunks",
+    ] {
+        let on_table: i64 =
+            sqlx::query_scalar("select count(*) from pg_policy where polrelid = $1::regclass")
+                .bind(table)
+                .fetch_one(&owner)
+                .await
+                .unwrap();
+        assert!(on_table > 0, "{table} has policies");
+        let on_shards: Vec<String> = sqlx::query_scalar(
+            "select result from run_command_on_shards($1,
+               $$select count(*) from pg_policy where polrelid = '%s'::regclass$$)",
+        )
+        .bind(table)
+        .fetch_all(&owner)
+        .await
+        .unwrap();
+        assert!(!on_shards.is_empty(), "{table} has shards");
+        assert!(
+            on_shards.iter().all(|n| *n == on_table.to_string()),
+            "{table}: {on_table} policies, its shards {on_shards:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn migrating_again_applies_nothing_and_the_api_files_apply_again_on_distributed_tables() {
+    let url = url_for("bizos_owner", database().await);
+    let owner = pool_as("bizos_owner").await;
+    let placed = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, i64>("select count(*) from pg_dist_partition")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let before = placed(owner.clone()).await;
+
+    let again = bizos_sql::migrate_report(&url, None)
+        .await
+        .expect("a second run");
+    assert!(again.is_empty(), "{again:?}");
+
+    // The api files are applied again when their history differs: on a
+    // distributed schema they go one statement at a time, the policies of
+    // kb.sql in their Citus form.
+    sqlx::query("delete from sql_api.applied where file = 'kb.sql'")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let reapplied = bizos_sql::migrate_report(&url, None)
+        .await
+        .expect("api files again");
+    assert!(reapplied.migrations.is_empty());
+    assert_eq!(
+        reapplied.api.len(),
+        bizos_sql::API_FILES.len(),
+        "{reapplied:?}"
+    );
+    assert_eq!(placed(owner.clone()).await, before);
+    let kb_policies: Vec<String> = sqlx::query_scalar(
+        "select qual from pg_policies where tablename in ('kb_documents', 'kb_chunks', 'kb_terms', 'kb_stats')
+            and policyname like 'readers%'",
+    )
+    .fetch_all(&owner)
+    .await
+    .unwrap();
+    assert_eq!(kb_policies.len(), 4);
+    assert!(
+        kb_policies
+            .iter()
+            .all(|q| q.contains("kb_readable(") && !q.to_lowercase().contains("select")),
+        "{kb_policies:#?}"
+    );
+}
+
+/// The port of the worker holding `tenant`'s rows.
+async fn worker_of(owner: &PgPool, tenant: Uuid) -> i32 {
+    sqlx::query_scalar(
+        "select n.nodeport from pg_dist_placement p join pg_dist_node n on n.groupid = p.groupid
+          where p.shardid = get_shard_id_for_distribution_column('role_permissions', $1)",
+    )
+    .bind(tenant)
+    .fetch_one(owner)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn tenants_get_their_defaults_and_a_request_sees_only_its_tenants_rows_on_the_workers() {
+    let owner = pool_as("bizos_owner").await;
+    // Two tenants on different workers.
+    let first: Uuid = sqlx::query_scalar("select tenant_create('citus-a', 'Citus A')")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    let mut second = None;
+    for i in 0..32 {
+        let t: Uuid =
+            sqlx::query_scalar("select tenant_create($1, 'Citus B', 'Asia/Makassar', 'en')")
+                .bind(format!("citus-b{i}"))
+                .fetch_one(&owner)
+                .await
+                .unwrap();
+        if worker_of(&owner, t).await != worker_of(&owner, first).await {
+            second = Some(t);
+            break;
+        }
+    }
+    let second = second.expect("a tenant on the other worker within 32 tries");
+
+    // Each count on its own: Citus plans a statement that mixes a
+    // distributed table with the defaults' functions as a query on a shard.
+    let scalar = |sql: String| {
+        let owner = owner.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&sql)
+                .fetch_one(&owner)
+                .await
+                .unwrap()
+        }
+    };
+    let defaults = [
+        (
+            "role_permissions",
+            scalar("select count(*) from default_role_permissions()".into()).await,
+        ),
+        (
+            "sla_policies",
+            scalar("select count(*) from default_sla_policies()".into()).await,
+        ),
+        (
+            "kpi_metric_definitions",
+            scalar("select count(*) from default_kpi_metric_definitions()".into()).await,
+        ),
+        (
+            "sop_rules",
+            scalar("select count(*) from sop_rule_kinds".into()).await,
+        ),
+        ("schedules", 2),
+    ];
+    for tenant in [first, second] {
+        for (table, expected) in defaults {
+            assert!(expected > 0, "{table}");
+            let got = scalar(format!(
+                "select count(*) from {table} where tenant_id = '{tenant}'"
+            ))
+            .await;
+            assert_eq!(got, expected, "{table} of {tenant}");
+        }
+    }
+    let zone: String =
+        sqlx::query_scalar("select time_zone || ' ' || locale from tenants where tenant_id = $1")
+            .bind(second)
+            .fetch_one(&owner)
+            .await
+            .unwrap();
+    assert_eq!(zone, "Asia/Makassar en");
+
+    // A request of each tenant: claims from the BFF's statements, then
+    // authenticate_request(), whose SET LOCAL carries them to the workers.
+    let app = pool_as("bizos_app").await;
+    for (tenant, other) in [(first, second), (second, first)] {
+        let user = Uuid::new_v4();
+        sqlx::query(
+            "insert into profiles (tenant_id, user_id, email, full_name, app_role)
+             values ($1, $2, $3, 'Admin', 'super_admin')",
+        )
+        .bind(tenant)
+        .bind(user)
+        .bind(format!("{}@example.test", user.simple()))
+        .execute(&owner)
+        .await
+        .unwrap();
+        let claims = serde_json::json!({"sub": user, "tenant_id": tenant}).to_string();
+        let mut tx = app.begin().await.unwrap();
+        // The BFF's first statement (bff/src/db.rs, begin_request!).
+        let role: String = sqlx::query_scalar(
+            "select authenticate_request()
+               from (select set_config('role', 'bizos_authenticated', true),
+                            set_config('request.jwt.claims', $1, true)) as request",
+        )
+        .bind(&claims)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(role, "super_admin");
+        for table in [
+            "role_permissions",
+            "sla_policies",
+            "kpi_metric_definitions",
+            "sop_rules",
+            "schedules",
+        ] {
+            let (mine, others): (i64, i64) = sqlx::query_as(&format!(
+                "select count(*) filter (where tenant_id = $1), count(*) filter (where tenant_id <> $1) from {table}"
+            ))
+            .bind(tenant)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+            assert!(
+                mine > 0,
+                "{table}: the tenant's own rows are visible on its worker"
+            );
+            assert_eq!(others, 0, "{table}: no row of another tenant");
+        }
+        let theirs: i64 =
+            sqlx::query_scalar("select count(*) from role_permissions where tenant_id = $1")
+                .bind(other)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+        assert_eq!(theirs, 0, "asking for the other tenant's rows by key");
+        tx.rollback().await.unwrap();
+    }
+}
