@@ -52,6 +52,13 @@ pub async fn database() -> &'static str {
         .await
 }
 
+/// The BFF on the test database (its bizos_app login, without TLS as
+/// [`pool_as`]), without a worker.
+pub async fn spawn_app() -> crate::TestApp {
+    let url = format!("{}?sslmode=disable", url_for("bizos_app", database().await));
+    crate::spawn_app_at(url, None, &[]).await
+}
+
 /// A small pool for any role of the cluster in the test database; made per
 /// test (a pool belongs to the runtime of the test that made it). Without
 /// TLS: Citus turns `ssl` on with a self-signed certificate, which sqlx's

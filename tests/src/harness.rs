@@ -450,6 +450,17 @@ pub async fn spawn_app(db: &TestDb) -> TestApp {
 /// Starts the BFF with extra or overriding `BIZOS_*` settings (an empty
 /// value unsets a default).
 pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp {
+    spawn_app_at(db.url("bizos_app"), Some(db), overrides).await
+}
+
+/// Starts the BFF on the database at `app_url` (its bizos_app login), with
+/// a worker beside it when `worker_db` is given (the test cluster's
+/// databases); other clusters (Citus) get the BFF alone.
+pub async fn spawn_app_at(
+    app_url: String,
+    worker_db: Option<&TestDb>,
+    overrides: &[(&str, &str)],
+) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         bizos_bff::telemetry::init(bizos_bff::config::LogFormat::Pretty, "debug,sqlx=info");
     }
@@ -457,7 +468,7 @@ pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp 
     let mut env: HashMap<String, String> = HashMap::from([
         ("BIZOS_LISTEN".into(), "127.0.0.1:0".into()),
         ("BIZOS_DATA_DIR".into(), files.path().display().to_string()),
-        ("BIZOS_APP_URL".into(), db.url("bizos_app")),
+        ("BIZOS_APP_URL".into(), app_url),
         ("BIZOS_JWT_SECRET".into(), TEST_JWT_SECRET.into()),
         ("BIZOS_DB_MAX_CONNECTIONS".into(), "5".into()),
         ("BIZOS_SHUTDOWN_GRACE_SECS".into(), "1".into()),
@@ -488,16 +499,15 @@ pub async fn spawn_app_with(db: &TestDb, overrides: &[(&str, &str)]) -> TestApp 
         .get("BIZOS_IMPORT_BATCH_ROWS")
         .map_or(2000, |v| v.parse().expect("BIZOS_IMPORT_BATCH_ROWS"));
     // TEST_WORKER=off: no worker (tests that run their own `bizos worker`).
-    let worker_tx = if env.get("TEST_WORKER").map(String::as_str) == Some("off") {
-        None
-    } else {
-        Some(
+    let worker_tx = match worker_db {
+        Some(db) if env.get("TEST_WORKER").map(String::as_str) != Some("off") => Some(
             spawn_worker_settings(WorkerSettings {
                 webhooks: test_webhook_settings(&env),
                 ..worker_settings(db, batch_rows, storage)
             })
             .await,
-        )
+        ),
+        _ => None,
     };
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
