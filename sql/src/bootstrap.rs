@@ -93,21 +93,7 @@ pub async fn bootstrap(admin_dsn: &str, opts: &BootstrapOptions) -> Result<(), E
     }
 
     let db = &opts.database;
-    let exists = admin
-        .query_opt(
-            "select 1 from pg_catalog.pg_database where datname = $1",
-            &[db],
-        )
-        .await
-        .map_err(step("find database"))?
-        .is_some();
-    if !exists {
-        admin
-            .batch_execute(&format!("create database {db} owner bizos_owner"))
-            .await
-            .map_err(step("create database"))?;
-    }
-    database_settings(&admin, db).await?;
+    ensure_database(&admin, db).await?;
     crate::citus::bootstrap_nodes(&admin, admin_dsn, db).await?;
 
     let target = connect(&derive_dsn(admin_dsn, None, db)?).await?;
@@ -131,6 +117,26 @@ pub async fn bootstrap(admin_dsn: &str, opts: &BootstrapOptions) -> Result<(), E
     Ok(())
 }
 
+/// Creates the database `db` owned by bizos_owner unless it exists, and
+/// applies its database-level settings ([`database_settings`]).
+pub(crate) async fn ensure_database(admin: &Client, db: &str) -> Result<(), Error> {
+    let exists = admin
+        .query_opt(
+            "select 1 from pg_catalog.pg_database where datname = $1",
+            &[&db],
+        )
+        .await
+        .map_err(step("find database"))?
+        .is_some();
+    if !exists {
+        admin
+            .batch_execute(&format!("create database {db} owner bizos_owner"))
+            .await
+            .map_err(step("create database"))?;
+    }
+    database_settings(admin, db).await
+}
+
 /// Re-applies the database-level settings, which live outside the database
 /// and so are not copied by `create database .. template ..`.
 pub async fn apply_database_settings(admin_dsn: &str, database: &str) -> Result<(), Error> {
@@ -147,7 +153,7 @@ pub async fn apply_database_settings(admin_dsn: &str, database: &str) -> Result<
 /// earlier versions granted, since this re-runs on existing databases.
 /// Import staging still works: its temp tables are created by SECURITY
 /// DEFINER functions, as the owner.
-pub(crate) async fn database_settings(admin: &Client, db: &str) -> Result<(), Error> {
+async fn database_settings(admin: &Client, db: &str) -> Result<(), Error> {
     admin
         .batch_execute(&format!(
             "alter database {db} owner to bizos_owner;

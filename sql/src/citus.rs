@@ -224,21 +224,7 @@ pub(crate) async fn bootstrap_nodes(
     for (host, port) in &workers {
         let node_admin =
             crate::bootstrap::connect(&node_dsn(admin_dsn, host, *port, &admin_db)?).await?;
-        let exists = node_admin
-            .query_opt(
-                "select 1 from pg_catalog.pg_database where datname = $1",
-                &[&db],
-            )
-            .await
-            .map_err(step("Citus: find the database on a worker"))?
-            .is_some();
-        if !exists {
-            node_admin
-                .batch_execute(&format!("create database {db} owner bizos_owner"))
-                .await
-                .map_err(step("Citus: create the database on a worker"))?;
-        }
-        crate::bootstrap::database_settings(&node_admin, db).await?;
+        crate::bootstrap::ensure_database(&node_admin, db).await?;
         node_admin
             .batch_execute(&format!(
                 "grant connect on database {db} to bizos_authenticated"
