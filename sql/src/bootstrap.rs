@@ -101,6 +101,7 @@ pub async fn bootstrap(admin_dsn: &str, opts: &BootstrapOptions) -> Result<(), E
         .batch_execute(DATABASE_SQL)
         .await
         .map_err(step("extensions"))?;
+    crate::citus::place_extension_tables(&target).await?;
     // In the cron database only: pg_cron calls schedules_fire() every minute.
     target
         .batch_execute(CRON_SQL)

@@ -23,6 +23,8 @@ use crate::statements::{split, SplitError};
 pub const POLICIES_SQL: &str = include_str!("../citus/policies.sql");
 /// Drops the triggers that cannot run on Citus (with every api run).
 pub const TRIGGERS_SQL: &str = include_str!("../citus/triggers.sql");
+/// Places the extension's catalogues (bootstrap, as the superuser).
+pub const EXTENSION_SQL: &str = include_str!("../citus/extension.sql");
 /// Distributes every table Citus does not know yet.
 pub const DISTRIBUTE_SQL: &str = include_str!("../citus/distribute.sql");
 
@@ -268,4 +270,26 @@ pub(crate) async fn bootstrap_nodes(
             .map_err(step("Citus: add a worker"))?;
     }
     Ok(())
+}
+
+/// Bootstrap's last part on a Citus coordinator (`target`: the new
+/// database, as the superuser, after CREATE EXTENSION bizos): the
+/// extension's catalogues placed (`sql/citus/extension.sql`).
+pub(crate) async fn place_extension_tables(target: &Client) -> Result<(), crate::Error> {
+    if !is_coordinator(target)
+        .await
+        .map_err(|source| crate::Error::Bootstrap {
+            step: "find Citus workers",
+            source,
+        })?
+    {
+        return Ok(());
+    }
+    target
+        .batch_execute(EXTENSION_SQL)
+        .await
+        .map_err(|source| crate::Error::Bootstrap {
+            step: "Citus: place the extension's tables",
+            source,
+        })
 }
