@@ -327,19 +327,11 @@ as $$
 $$;
 
 -- `manager` and everyone whose profiles.manager_user_id chain leads to them
--- (my_team_ids() for any user of the caller's tenant).
+-- (my_team_ids() for any user of the caller's tenant: team_of()).
 create or replace function kpi_team_of(manager uuid) returns uuid[]
 language sql stable
 as $$
-  with recursive team (user_id) as (
-    select manager
-    union
-    select p.user_id
-      from profiles p
-      join team t on p.manager_user_id = t.user_id
-     where p.tenant_id = (select bizos.tenant_id())
-  )
-  select coalesce(array_agg(user_id), '{}') from team where user_id is not null
+  select team_of(bizos.tenant_id(), manager)
 $$;
 select pin_search_path('kpi_team_of(uuid)');
 comment on function kpi_team_of(uuid) is 'A manager and everyone under them via profiles.manager_user_id (the team of a team KPI).';

@@ -266,29 +266,8 @@ async fn tenants_get_their_defaults_and_a_request_sees_only_its_tenants_rows_on_
     // authenticate_request(), whose SET LOCAL carries them to the workers.
     let app = pool_as("bizos_app").await;
     for (tenant, other) in [(first, second), (second, first)] {
-        let user = Uuid::new_v4();
-        sqlx::query(
-            "insert into profiles (tenant_id, user_id, email, full_name, app_role)
-             values ($1, $2, $3, 'Admin', 'super_admin')",
-        )
-        .bind(tenant)
-        .bind(user)
-        .bind(format!("{}@example.test", user.simple()))
-        .execute(&owner)
-        .await
-        .unwrap();
-        let claims = serde_json::json!({"sub": user, "tenant_id": tenant}).to_string();
-        let mut tx = app.begin().await.unwrap();
-        // The BFF's first statement (bff/src/db.rs, begin_request!).
-        let role: String = sqlx::query_scalar(
-            "select authenticate_request()
-               from (select set_config('role', 'bizos_authenticated', true),
-                            set_config('request.jwt.claims', $1, true)) as request",
-        )
-        .bind(&claims)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+        let admin = user(&owner, tenant, "super_admin").await;
+        let (mut tx, role) = begin_request(&app, &admin).await;
         assert_eq!(role, "super_admin");
         for table in [
             "role_permissions",
@@ -319,6 +298,29 @@ async fn tenants_get_their_defaults_and_a_request_sees_only_its_tenants_rows_on_
         assert_eq!(theirs, 0, "asking for the other tenant's rows by key");
         tx.rollback().await.unwrap();
     }
+}
+
+/// A request transaction of `who`, opened with the BFF's first statement
+/// (bff/src/db.rs, `begin_request!`): the role and claims, then
+/// authenticate_request(), whose SET LOCAL carries the claims and the
+/// caller's context to the workers. Also the app role it took from the
+/// profile.
+async fn begin_request(
+    app: &PgPool,
+    who: &Caller,
+) -> (sqlx::Transaction<'static, sqlx::Postgres>, String) {
+    let claims = serde_json::json!({"sub": who.user_id, "tenant_id": who.tenant_id}).to_string();
+    let mut tx = app.begin().await.unwrap();
+    let role: String = sqlx::query_scalar(
+        "select authenticate_request()
+           from (select set_config('role', 'bizos_authenticated', true),
+                        set_config('request.jwt.claims', $1, true)) as request",
+    )
+    .bind(&claims)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    (tx, role)
 }
 
 /// A profile of `role` in `tenant`, made as the owner.
@@ -376,25 +378,16 @@ async fn the_lead_bundle_runs_on_each_tenants_worker_with_numbers_of_its_own() {
     let owner = pool_as("bizos_owner").await;
     let (first, second) = two_tenants_on_two_workers(&owner, "citus-leads").await;
     let app = pool_as("bizos_app").await;
-    let year: i32 = sqlx::query_scalar("select extract(year from tenant_today($1))::int")
-        .bind(first)
-        .fetch_one(&owner)
-        .await
-        .unwrap();
     for tenant in [first, second] {
         let manager = user(&owner, tenant, "marketing_manager").await;
-        let claims = serde_json::json!({"sub": manager.user_id, "tenant_id": tenant}).to_string();
-        for (i, company) in ["PT Satu", "PT Dua"].iter().enumerate() {
-            let mut tx = app.begin().await.unwrap();
-            sqlx::query(
-                "select authenticate_request()
-                   from (select set_config('role', 'bizos_authenticated', true),
-                                set_config('request.jwt.claims', $1, true)) as request",
-            )
-            .bind(&claims)
-            .execute(&mut *tx)
+        // Lead numbers carry the year of the tenant's today.
+        let year: i32 = sqlx::query_scalar("select extract(year from tenant_today($1))::int")
+            .bind(tenant)
+            .fetch_one(&owner)
             .await
             .unwrap();
+        for (i, company) in ["PT Satu", "PT Dua"].iter().enumerate() {
+            let (mut tx, _) = begin_request(&app, &manager).await;
             let lead: serde_json::Value = sqlx::query_scalar(
                 "select crm_create_lead_bundle(jsonb_build_object('channel', 'website', 'company_name', $1::text,
                    'contact_name', 'Budi', 'contact_email', 'budi@' || $2::text || '.co.id'))",
@@ -415,16 +408,7 @@ async fn the_lead_bundle_runs_on_each_tenants_worker_with_numbers_of_its_own() {
             // placements the bundle's SECURITY DEFINER parts wrote as the
             // owner; the read comes in the next request.
             tx.commit().await.unwrap();
-            let mut tx = app.begin().await.unwrap();
-            sqlx::query(
-                "select authenticate_request()
-                   from (select set_config('role', 'bizos_authenticated', true),
-                                set_config('request.jwt.claims', $1, true)) as request",
-            )
-            .bind(&claims)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+            let (mut tx, _) = begin_request(&app, &manager).await;
             let (mine, others): (i64, i64) = sqlx::query_as(
                 "select count(*) filter (where tenant_id = $1), count(*) filter (where tenant_id <> $1) from leads",
             )
