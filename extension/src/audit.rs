@@ -4,6 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
+use std::rc::Rc;
 
 use bizos_core::audit::{entry_hash, ChainVerifier, Entry, GENESIS};
 use pgrx::datum::DatumWithOid;
@@ -55,15 +56,36 @@ struct Head {
 
 /// A head this transaction holds. `stale` after a subtransaction aborted:
 /// the entries (and the chain's lock) it took are gone, so the head is read
-/// again before it is used.
-#[derive(Clone, Copy)]
+/// again before it is used. `stmts`: the statements on the tables that hold
+/// the tenant's entries (on Citus, its shards on this node).
+#[derive(Clone)]
 struct Held {
     head: Head,
     stale: bool,
+    stmts: Rc<Statements>,
+}
+
+/// Where a tenant's entries and heads live: the extension's tables, or on
+/// Citus their shards that hold the tenant (co-located with the tenant's
+/// rows, so on the node whose trigger writes; written there directly, as
+/// Citus itself writes a shard). `None`: on another node.
+fn tables_of(tenant: pgrx::Uuid) -> Option<(String, String)> {
+    use crate::citus::{tenant_shard, Placement};
+    match (
+        tenant_shard("bizos.audit_log", tenant),
+        tenant_shard("bizos.audit_heads", tenant),
+    ) {
+        (Placement::Here(log), Placement::Here(heads)) => Some((log, heads)),
+        (Placement::Table, Placement::Table) => {
+            Some(("bizos.audit_log".to_owned(), "bizos.audit_heads".to_owned()))
+        }
+        _ => None,
+    }
 }
 
 thread_local! {
-    static STATEMENTS: RefCell<Option<Statements>> = const { RefCell::new(None) };
+    /// Statements per (audit log, heads) relation pair.
+    static STATEMENTS: RefCell<HashMap<(String, String), Rc<Statements>>> = RefCell::new(HashMap::new());
     /// Heads held by the current transaction: (top xid, tenant) → head.
     /// `audit_heads` is written from here once, just before commit: updating
     /// its row per entry made N entries of one transaction cost O(N²) (each
@@ -80,17 +102,18 @@ fn oid(o: pg_sys::Oid) -> PgOid {
     PgOid::from(o)
 }
 
-/// The oid of `bizos.audit_log` and whether it has the `request_id` column.
-fn audit_log_columns() -> (pg_sys::Oid, bool) {
+/// The oid of the audit log `log` (`bizos.audit_log` or a shard of it) and
+/// whether it has the `request_id` column.
+fn audit_log_columns(log: &str) -> (pg_sys::Oid, bool) {
     let oid = crate::error::query_opt::<pg_sys::Oid>(
-        "select pg_catalog.to_regclass('bizos.audit_log')::pg_catalog.oid",
-        &[],
+        "select pg_catalog.to_regclass($1)::pg_catalog.oid",
+        &[log.into()],
         "finding bizos.audit_log",
     )
     .unwrap_or_else(|| {
         raise(
             Code::ERRCODE_UNDEFINED_TABLE,
-            "bizos.audit_log does not exist",
+            format!("{log} does not exist"),
             None,
         )
     });
@@ -102,9 +125,10 @@ fn has_request_id(audit_log: pg_sys::Oid) -> bool {
     unsafe { pg_sys::get_attnum(audit_log, c"request_id".as_ptr()) > 0 }
 }
 
-fn prepare_statements() -> Statements {
+/// The statements on `log` and `heads` (relation names, quoted as needed).
+fn prepare_statements(log: &str, heads: &str) -> Statements {
     use pg_sys::{BYTEAOID, INT2OID, INT4OID, INT8OID, JSONBOID, TEXTOID, TIMESTAMPTZOID, UUIDOID};
-    let (audit_log, request_id) = audit_log_columns();
+    let (audit_log, request_id) = audit_log_columns(log);
     let mut append_args = vec![
         oid(UUIDOID),
         oid(INT2OID),
@@ -123,14 +147,18 @@ fn prepare_statements() -> Statements {
     ];
     let append_sql = if request_id {
         append_args.push(oid(TEXTOID));
-        "insert into bizos.audit_log (tenant_id, chain, seq, table_name, record_key, action,
-                                      actor, db_role, txid, at, before, after, prev_hash, hash,
-                                      request_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        format!(
+            "insert into {log} (tenant_id, chain, seq, table_name, record_key, action,
+                                actor, db_role, txid, at, before, after, prev_hash, hash,
+                                request_id)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        )
     } else {
-        "insert into bizos.audit_log (tenant_id, chain, seq, table_name, record_key, action,
-                                      actor, db_role, txid, at, before, after, prev_hash, hash)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        format!(
+            "insert into {log} (tenant_id, chain, seq, table_name, record_key, action,
+                                actor, db_role, txid, at, before, after, prev_hash, hash)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        )
     };
     Spi::connect(|client| {
         let keep = |sql: &str, args: &[PgOid]| {
@@ -144,58 +172,70 @@ fn prepare_statements() -> Statements {
             audit_log,
             // A chain no other open transaction holds, locked, with its head.
             pick_chain: keep(
-                "select chain, seq, hash from bizos.audit_heads where tenant_id = $1
-                  order by (chain + $2) % 8 for update skip locked limit 1",
+                &format!(
+                    "select chain, seq, hash from {heads} where tenant_id = $1
+                      order by (chain + $2) % 8 for update skip locked limit 1"
+                ),
                 &[oid(UUIDOID), oid(INT4OID)],
             ),
             // Every chain is busy (or the head moved): queue on one.
             wait_chain: keep(
-                "select chain, seq, hash from bizos.audit_heads where tenant_id = $1 and chain = $2 for update",
+                &format!(
+                    "select chain, seq, hash from {heads} where tenant_id = $1 and chain = $2 for update"
+                ),
                 &[oid(UUIDOID), oid(INT2OID)],
             ),
             init_heads: keep(
-                "insert into bizos.audit_heads (tenant_id, chain, seq, hash)
-                 select $1, g, 0, $2 from generate_series(0, 7) g
-                 on conflict do nothing",
+                &format!(
+                    "insert into {heads} (tenant_id, chain, seq, hash)
+                     select $1, g, 0, $2 from generate_series(0, 7) g
+                     on conflict do nothing"
+                ),
                 &[oid(UUIDOID), oid(BYTEAOID)],
             ),
             // The newest entry of a chain this transaction holds (its own
             // entries included).
             latest: keep(
-                "select chain, seq, hash from bizos.audit_log where tenant_id = $1 and chain = $2
-                  order by seq desc limit 1",
+                &format!(
+                    "select chain, seq, hash from {log} where tenant_id = $1 and chain = $2
+                      order by seq desc limit 1"
+                ),
                 &[oid(UUIDOID), oid(INT2OID)],
             ),
             // One statement per entry; the chain is locked by this transaction.
-            append: keep(append_sql, append_args.as_slice()),
+            append: keep(&append_sql, append_args.as_slice()),
             set_head: keep(
-                "update bizos.audit_heads set seq = $3, hash = $4 where tenant_id = $1 and chain = $2",
+                &format!(
+                    "update {heads} set seq = $3, hash = $4 where tenant_id = $1 and chain = $2"
+                ),
                 &[oid(UUIDOID), oid(INT2OID), oid(INT8OID), oid(BYTEAOID)],
             ),
         }
     })
 }
 
-fn with_statements<R>(f: impl FnOnce(&Statements) -> R) -> R {
+/// The statements on the tables that hold `tenant`'s entries.
+fn statements_for(tenant: pgrx::Uuid) -> Rc<Statements> {
+    let tables = tables_of(tenant).unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("the audit log of tenant {tenant} is not on this node"),
+            Some("the extension's tables must be co-located with the tenant tables (bizos db bootstrap places them)"),
+        )
+    });
     STATEMENTS.with(|s| {
         // Prepared before `ALTER EXTENSION bizos UPDATE` added the request
         // id column (a pooled backend lives on): prepare again.
-        let outdated = s
+        let current = s
             .borrow()
-            .as_ref()
-            .is_none_or(|st| !st.request_id && has_request_id(st.audit_log));
-        if outdated {
-            *s.borrow_mut() = Some(prepare_statements());
-        }
-        let guard = s.borrow();
-        match guard.as_ref() {
-            Some(stmts) => f(stmts),
-            None => raise(
-                Code::ERRCODE_INTERNAL_ERROR,
-                "audit statements are not prepared",
-                None,
-            ),
-        }
+            .get(&tables)
+            .filter(|st| st.request_id || !has_request_id(st.audit_log))
+            .cloned();
+        current.unwrap_or_else(|| {
+            let stmts = Rc::new(prepare_statements(&tables.0, &tables.1));
+            s.borrow_mut().insert(tables, stmts.clone());
+            stmts
+        })
     })
 }
 
@@ -225,23 +265,33 @@ fn top_xid() -> u64 {
 
 /// Locks a chain of the tenant for this transaction (the first entry of a
 /// transaction picks one no other open transaction holds) and returns its
-/// head: from this backend's memory while the transaction holds it.
-fn held_head(stmts: &Statements, tenant: pgrx::Uuid) -> Head {
+/// head (from this backend's memory while the transaction holds it), with
+/// the statements on the tables that hold the tenant's entries.
+fn held_head(tenant: pgrx::Uuid) -> (Head, Rc<Statements>) {
     let top = top_xid();
     let held = HELD.with(|h| {
         let mut h = h.borrow_mut();
         h.retain(|(xid, _), _| *xid == top);
-        h.get(&(top, tenant)).copied()
+        h.get(&(top, tenant)).cloned()
     });
     match held {
-        Some(Held { head, stale: false }) => return head,
-        Some(Held { head, stale: true }) => {
-            let head = reread_head(stmts, tenant, head.chain);
-            remember(tenant, head);
-            return head;
+        Some(Held {
+            head,
+            stale: false,
+            stmts,
+        }) => return (head, stmts),
+        Some(Held {
+            head,
+            stale: true,
+            stmts,
+        }) => {
+            let head = reread_head(&stmts, tenant, head.chain);
+            remember(tenant, head, &stmts);
+            return (head, stmts);
         }
         None => {}
     }
+    let stmts = statements_for(tenant);
     // SAFETY: MyProcPid is a plain global.
     let offset = unsafe { pg_sys::MyProcPid } % i32::from(CHAINS);
     let pick = || {
@@ -278,8 +328,8 @@ fn held_head(stmts: &Statements, tenant: pgrx::Uuid) -> Head {
             )
         });
     register_callbacks(top);
-    remember(tenant, head);
-    head
+    remember(tenant, head, &stmts);
+    (head, stmts)
 }
 
 /// Locks `chain` again (a lock taken in an aborted subtransaction is gone)
@@ -308,11 +358,17 @@ fn reread_head(stmts: &Statements, tenant: pgrx::Uuid, chain: i16) -> Head {
     }
 }
 
-fn remember(tenant: pgrx::Uuid, head: Head) {
+fn remember(tenant: pgrx::Uuid, head: Head, stmts: &Rc<Statements>) {
     let top = top_xid();
     HELD.with(|h| {
-        h.borrow_mut()
-            .insert((top, tenant), Held { head, stale: false })
+        h.borrow_mut().insert(
+            (top, tenant),
+            Held {
+                head,
+                stale: false,
+                stmts: stmts.clone(),
+            },
+        )
     });
 }
 
@@ -346,7 +402,7 @@ fn flush_heads() {
         h.borrow()
             .iter()
             .filter(|((xid, _), _)| *xid == top)
-            .map(|((_, tenant), held)| (*tenant, *held))
+            .map(|((_, tenant), held)| (*tenant, held.clone()))
             .collect()
     });
     if held.is_empty() {
@@ -365,29 +421,27 @@ fn flush_heads() {
         }
     };
     as_extension_owner(|| {
-        with_statements(|stmts| {
-            for (tenant, Held { head, stale }) in held {
-                let head = if stale {
-                    reread_head(stmts, tenant, head.chain)
-                } else {
-                    head
-                };
-                Spi::connect_mut(|c| {
-                    c.update(
-                        &stmts.set_head,
-                        None,
-                        &[
-                            tenant.into(),
-                            head.chain.into(),
-                            head.seq.into(),
-                            head.hash.to_vec().into(),
-                        ],
-                    )
-                    .or_raise("writing the audit chain head");
-                });
-                remember(tenant, head);
-            }
-        })
+        for (tenant, Held { head, stale, stmts }) in held {
+            let head = if stale {
+                reread_head(&stmts, tenant, head.chain)
+            } else {
+                head
+            };
+            Spi::connect_mut(|c| {
+                c.update(
+                    &stmts.set_head,
+                    None,
+                    &[
+                        tenant.into(),
+                        head.chain.into(),
+                        head.seq.into(),
+                        head.hash.to_vec().into(),
+                    ],
+                )
+                .or_raise("writing the audit chain head");
+            });
+            remember(tenant, head, &stmts);
+        }
     });
     if pushed {
         // SAFETY: pops the snapshot pushed above.
@@ -651,10 +705,14 @@ fn audit_trigger<'a>(
             ),
         }
     };
+    // SAFETY: the trigger's relation is open.
+    let relid = unsafe { (*data.tg_relation).rd_id };
+    let (logical, replicated) =
+        crate::citus::logical_table(relid, &trigger.table_name().unwrap_or_default());
     let table = format!(
         "{}.{}",
         pgrx::spi::quote_identifier(trigger.table_schema().unwrap_or_default()),
-        pgrx::spi::quote_identifier(trigger.table_name().unwrap_or_default())
+        pgrx::spi::quote_identifier(logical)
     );
     let current = new.or(old).unwrap_or(std::ptr::null_mut());
 
@@ -730,75 +788,78 @@ fn audit_trigger<'a>(
         )
     };
 
+    // A reference table's row changes on every node; its entry is written
+    // once, on the node that holds the tenant's audit log.
+    if replicated && as_extension_owner(|| tables_of(tenant)).is_none() {
+        return Ok(None);
+    }
     let tenant_text = tenant.to_string();
     let actor_text = actor.map(|a| a.to_string());
     as_extension_owner(|| {
-        with_statements(|stmts| {
-            let head = held_head(stmts, tenant);
-            // Stored (and hashed) only where the column exists.
-            let request_id = request_id.as_deref().filter(|_| stmts.request_id);
-            let entry = Entry {
-                tenant_id: &tenant_text,
+        let (head, stmts) = held_head(tenant);
+        // Stored (and hashed) only where the column exists.
+        let request_id = request_id.as_deref().filter(|_| stmts.request_id);
+        let entry = Entry {
+            tenant_id: &tenant_text,
+            chain: head.chain,
+            seq: head.seq + 1,
+            table_name: &table,
+            record_key: &key_text,
+            action,
+            actor: actor_text.as_deref(),
+            db_role: &db_role,
+            txid,
+            at_micros: at,
+            before: before.as_ref().map(|b| b.1.as_str()),
+            after: after.as_ref().map(|a| a.1.as_str()),
+            request_id,
+        };
+        let hash = entry_hash(&head.hash, &entry);
+        let jsonb = |d: Option<pg_sys::Datum>| match d {
+            // SAFETY: a jsonb datum built above.
+            Some(d) => unsafe { DatumWithOid::new(d, pg_sys::JSONBOID) },
+            None => DatumWithOid::null_oid(pg_sys::JSONBOID),
+        };
+        // SAFETY: a timestamptz value in microseconds.
+        let at_arg = unsafe { DatumWithOid::new(pg_sys::Datum::from(at), pg_sys::TIMESTAMPTZOID) };
+        let mut args = vec![
+            tenant.into(),
+            head.chain.into(),
+            (head.seq + 1).into(),
+            table.as_str().into(),
+            jsonb(Some(key_datum)),
+            action.into(),
+            match actor {
+                Some(a) => a.into(),
+                None => DatumWithOid::null_oid(pg_sys::UUIDOID),
+            },
+            db_role.as_str().into(),
+            txid.into(),
+            at_arg,
+            jsonb(before.as_ref().map(|b| b.0)),
+            jsonb(after.as_ref().map(|a| a.0)),
+            head.hash.to_vec().into(),
+            hash.to_vec().into(),
+        ];
+        if stmts.request_id {
+            args.push(match request_id {
+                Some(id) => id.into(),
+                None => DatumWithOid::null_oid(pg_sys::TEXTOID),
+            });
+        }
+        Spi::connect_mut(|c| {
+            c.update(&stmts.append, None, &args)
+                .or_raise("writing the audit log");
+        });
+        remember(
+            tenant,
+            Head {
                 chain: head.chain,
                 seq: head.seq + 1,
-                table_name: &table,
-                record_key: &key_text,
-                action,
-                actor: actor_text.as_deref(),
-                db_role: &db_role,
-                txid,
-                at_micros: at,
-                before: before.as_ref().map(|b| b.1.as_str()),
-                after: after.as_ref().map(|a| a.1.as_str()),
-                request_id,
-            };
-            let hash = entry_hash(&head.hash, &entry);
-            let jsonb = |d: Option<pg_sys::Datum>| match d {
-                // SAFETY: a jsonb datum built above.
-                Some(d) => unsafe { DatumWithOid::new(d, pg_sys::JSONBOID) },
-                None => DatumWithOid::null_oid(pg_sys::JSONBOID),
-            };
-            // SAFETY: a timestamptz value in microseconds.
-            let at_arg =
-                unsafe { DatumWithOid::new(pg_sys::Datum::from(at), pg_sys::TIMESTAMPTZOID) };
-            let mut args = vec![
-                tenant.into(),
-                head.chain.into(),
-                (head.seq + 1).into(),
-                table.as_str().into(),
-                jsonb(Some(key_datum)),
-                action.into(),
-                match actor {
-                    Some(a) => a.into(),
-                    None => DatumWithOid::null_oid(pg_sys::UUIDOID),
-                },
-                db_role.as_str().into(),
-                txid.into(),
-                at_arg,
-                jsonb(before.as_ref().map(|b| b.0)),
-                jsonb(after.as_ref().map(|a| a.0)),
-                head.hash.to_vec().into(),
-                hash.to_vec().into(),
-            ];
-            if stmts.request_id {
-                args.push(match request_id {
-                    Some(id) => id.into(),
-                    None => DatumWithOid::null_oid(pg_sys::TEXTOID),
-                });
-            }
-            Spi::connect_mut(|c| {
-                c.update(&stmts.append, None, &args)
-                    .or_raise("writing the audit log");
-            });
-            remember(
-                tenant,
-                Head {
-                    chain: head.chain,
-                    seq: head.seq + 1,
-                    hash,
-                },
-            );
-        })
+                hash,
+            },
+            &stmts,
+        );
     });
     Ok(None)
 }
@@ -812,7 +873,7 @@ fn audit_verify(
 ) -> TableIterator<'static, (name!(chain, i16), name!(seq, i64), name!(problem, String))> {
     // Entries of this very transaction count: their heads are written now.
     flush_heads();
-    let (_, request_id) = audit_log_columns();
+    let (_, request_id) = audit_log_columns("bizos.audit_log");
     let select = format!(
         "select seq, table_name, record_key::text, action, actor::text, db_role, txid,
                 at, before::text, after::text, prev_hash, hash, {}

@@ -132,8 +132,12 @@ pub(crate) fn next_id_for(tenant: pgrx::Uuid, kind: &str) -> String {
             row.get::<i32>(4).or_raise("current year").unwrap_or(0),
         )
     });
+    // On Citus every kind counts in bizos.id_counters: its rows move with
+    // their tenant's shards, while a sequence stays on the node that made
+    // it (and its oid means nothing on the node the tenant moves to).
     let n = match mode.as_str() {
         "gapless" => next_gapless(&stmts, tenant, kind, year),
+        _ if crate::citus::on_citus() => next_gapless(&stmts, tenant, kind, year),
         _ => next_from_sequence(tenant, kind, year),
     };
     format_id(&prefix, year, n, usize::try_from(width).unwrap_or(6))

@@ -112,7 +112,7 @@ create or replace function admin_lock_users() returns void
 language sql volatile
 as $$
   select pg_catalog.pg_advisory_xact_lock(
-           pg_catalog.hashtextextended('bizos.profiles.' || (select bizos.tenant_id())::text, 0))
+           pg_catalog.hashtextextended('bizos.profiles.' || bizos.tenant_id()::text, 0))
 $$;
 grant execute on function admin_lock_users() to bizos_authenticated;
 comment on function admin_lock_users() is
@@ -125,7 +125,7 @@ language plpgsql stable
 as $$
 begin
   if not exists (select 1 from profiles p
-                  where p.tenant_id = (select bizos.tenant_id()) and p.app_role = 'super_admin'
+                  where p.tenant_id = bizos.tenant_id() and p.app_role = 'super_admin'
                     and p.active and p.user_id <> target) then
     raise exception using errcode = 'P0001', column = field,
       message = field || ': the tenant would have no active super admin left',
@@ -178,7 +178,7 @@ begin
                         where r.tenant_id = p.tenant_id and r.manager_user_id = p.user_id and r.active))
     into v
     from profiles p
-   where p.tenant_id = (select bizos.tenant_id()) and p.user_id = user_detail.user_id
+   where p.tenant_id = bizos.tenant_id() and p.user_id = user_detail.user_id
      and p.app_role <> 'integration';
   if v is null then
     raise exception using errcode = 'P0002', column = 'user_id',
@@ -407,7 +407,7 @@ as $$
 begin
   perform require_permission('permission.manage');
   return jsonb_build_object('items',
-    coalesce((select jsonb_agg(role_permissions_of((select bizos.tenant_id()), r.code) order by r.position)
+    coalesce((select jsonb_agg(role_permissions_of(bizos.tenant_id(), r.code) order by r.position)
                 from app_roles r where r.code <> 'integration'), '[]'));
 end
 $$;
@@ -458,10 +458,10 @@ declare
 begin
   select * into a from role_permission_args(role_code, permission_code);
   insert into role_permissions (tenant_id, app_role, permission)
-  values ((select bizos.tenant_id()), a.app_role, a.permission)
+  values (bizos.tenant_id(), a.app_role, a.permission)
   on conflict do nothing;
   get diagnostics n = row_count;
-  return role_permissions_of((select bizos.tenant_id()), a.app_role) || jsonb_build_object('changed', n > 0);
+  return role_permissions_of(bizos.tenant_id(), a.app_role) || jsonb_build_object('changed', n > 0);
 end
 $$;
 grant execute on function role_permission_grant(text, text) to bizos_authenticated;
@@ -484,9 +484,9 @@ begin
       format('super_admin always keeps %s: without it nobody could administer the tenant', a.permission));
   end if;
   delete from role_permissions g
-   where g.tenant_id = (select bizos.tenant_id()) and g.app_role = a.app_role and g.permission = a.permission;
+   where g.tenant_id = bizos.tenant_id() and g.app_role = a.app_role and g.permission = a.permission;
   get diagnostics n = row_count;
-  return role_permissions_of((select bizos.tenant_id()), a.app_role) || jsonb_build_object('changed', n > 0);
+  return role_permissions_of(bizos.tenant_id(), a.app_role) || jsonb_build_object('changed', n > 0);
 end
 $$;
 grant execute on function role_permission_revoke(text, text) to bizos_authenticated;

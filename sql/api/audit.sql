@@ -228,14 +228,22 @@ security definer
 as $$
 declare
   v_tenant uuid := bizos.tenant_id();
+  v_breaks jsonb;
   v jsonb;
 begin
   if v_tenant is null then
     raise exception using errcode = '42501', message = 'no tenant in the request claims';
   end if;
   perform require_permission('audit.read');
-  with breaks as materialized (
-    select b.chain, b.seq, b.problem from bizos.audit_verify(v_tenant) b
+  -- Verified first, on its own: on Citus the query below runs on the
+  -- tenant's worker, where audit_verify (which reads distributed tables)
+  -- cannot run inside it.
+  select coalesce(jsonb_agg(jsonb_build_object('chain', b.chain, 'seq', b.seq, 'problem', b.problem)), '[]')
+    into v_breaks
+    from bizos.audit_verify(v_tenant) b;
+  with breaks as (
+    select b.chain, b.seq, b.problem
+      from jsonb_to_recordset(v_breaks) as b(chain smallint, seq bigint, problem text)
   ), chains as (
     select h.chain, h.seq as head_seq from bizos.audit_heads h where h.tenant_id = v_tenant
     union all

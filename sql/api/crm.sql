@@ -12,7 +12,7 @@ language sql stable
 as $$
   select exists (
     select 1 from prospects p
-     where p.tenant_id = (select bizos.tenant_id())
+     where p.tenant_id = bizos.tenant_id()
        and p.customer_id = customer
        and p.owner_user_id = any ((select my_team_ids())::uuid[]))
 $$;

@@ -452,7 +452,7 @@ declare
 begin
   perform require_permission('digest.read');
   select * into r from digests d
-   where d.tenant_id = (select bizos.tenant_id())
+   where d.tenant_id = bizos.tenant_id()
    order by d.digest_date desc
    limit 1;
   return case when found then digest_json(r) end;
@@ -473,7 +473,7 @@ begin
     perform raise_field('date', 'is required (YYYY-MM-DD)');
   end if;
   select * into r from digests d
-   where d.tenant_id = (select bizos.tenant_id()) and d.digest_date = day;
+   where d.tenant_id = bizos.tenant_id() and d.digest_date = day;
   return case when found then digest_json(r) end;
 end
 $$;

@@ -162,7 +162,7 @@ $$;
 select pin_search_path('upload_intent_dead(upload_intents, double precision)');
 revoke execute on function upload_intent_dead(upload_intents, double precision) from public;
 
--- upload_sweep_claim(tenant_id, max_age_secs, max_rows): the tenant's dead
+-- upload_sweep_claim(tenant, max_age_secs, max_rows): the tenant's dead
 -- intents, locked until the caller's transaction ends (FOR UPDATE SKIP
 -- LOCKED: concurrent sweeps claim different intents, and an intent being
 -- consumed by object_create is skipped). Per tenant, as the `storage.sweep`
@@ -171,7 +171,19 @@ revoke execute on function upload_intent_dead(upload_intents, double precision) 
 -- intent; its bytes are then never touched). Call it in a transaction,
 -- delete each claimed intent's bytes, then call upload_intent_forget for it
 -- and commit.
-create or replace function upload_sweep_claim(tenant_id uuid, max_age_secs double precision,
+-- Its first argument was named tenant_id, as its first column; PL/pgSQL
+-- (Citus's form of it, sql/citus/functions.sql) refuses an argument and a
+-- column of the same name.
+do $rename$
+begin
+  if exists (select 1 from pg_catalog.pg_proc
+              where oid = pg_catalog.to_regprocedure('upload_sweep_claim(uuid, double precision, integer)')
+                and proargnames[1] = 'tenant_id') then
+    drop function upload_sweep_claim(uuid, double precision, integer);
+  end if;
+end
+$rename$;
+create or replace function upload_sweep_claim(tenant uuid, max_age_secs double precision,
                                               max_rows integer default 100)
 returns table (tenant_id uuid, object_id uuid, object_key text, multipart_id text, registered boolean)
 language sql
@@ -180,7 +192,7 @@ as $$
   select i.tenant_id, i.object_id, i.object_key, i.multipart_id,
          exists (select 1 from objects o where o.tenant_id = i.tenant_id and o.object_id = i.object_id)
     from upload_intents i
-   where i.tenant_id = upload_sweep_claim.tenant_id
+   where i.tenant_id = upload_sweep_claim.tenant
      and upload_intent_dead(i, max_age_secs)
    order by i.created_at
    limit greatest(max_rows, 1)

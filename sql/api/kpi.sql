@@ -357,9 +357,9 @@ as $$
               else '>90' end
     from (select l.invoice_id, sum(l.amount) as outstanding
             from v_ar_ledger l
-           where l.tenant_id = (select bizos.tenant_id()) and l.entry_date <= as_of
+           where l.tenant_id = bizos.tenant_id() and l.entry_date <= as_of
            group by l.invoice_id) l
-    join invoices i on i.tenant_id = (select bizos.tenant_id()) and i.invoice_id = l.invoice_id
+    join invoices i on i.tenant_id = bizos.tenant_id() and i.invoice_id = l.invoice_id
    where l.outstanding > 0
 $$;
 comment on function kpi_ar_open_at(date) is
@@ -617,6 +617,35 @@ as $$
 $$;
 grant execute on function kpi_actual(text, uuid, daterange) to bizos_authenticated;
 
+-- kpi_actuals(metric_key, assignee, period, scope) -> jsonb array: kpi_actual
+-- of every active metric of the tenant (or of the one named), by metric key;
+-- scope defaults as in the three-argument form. GET /api/kpi/actuals.
+-- The metrics are read first and measured one by one: on Citus a function
+-- that reads distributed tables cannot run inside a query on a shard.
+create or replace function kpi_actuals(metric_key text, assignee uuid, period daterange, scope text)
+returns jsonb
+language plpgsql stable
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  v_keys text[];
+  v_key text;
+  v_items jsonb := '[]';
+begin
+  select coalesce(array_agg(d.metric_key order by d.metric_key), '{}') into v_keys
+    from kpi_metric_definitions d
+   where d.tenant_id = v_tenant and d.active
+     and (kpi_actuals.metric_key is null or d.metric_key = kpi_actuals.metric_key);
+  foreach v_key in array v_keys loop
+    v_items := v_items || jsonb_build_array(kpi_actual(v_key, assignee, period,
+      coalesce(scope, case when assignee is null then 'tenant' else 'assignee' end)));
+  end loop;
+  return v_items;
+end
+$$;
+select pin_search_path('kpi_actuals(text, uuid, daterange, text)');
+grant execute on function kpi_actuals(text, uuid, daterange, text) to bizos_authenticated;
+
 create or replace function kpi_entries_default_entry_date() returns trigger
 language plpgsql
 as $$
@@ -801,7 +830,7 @@ select t.tenant_id,
   from kpi_targets t
   join kpi_metric_definitions d on d.tenant_id = t.tenant_id and d.metric_key = t.metric_key
  cross join lateral (
-   select case when t.tenant_id = (select bizos.tenant_id())
+   select case when t.tenant_id = bizos.tenant_id()
                then kpi_actual(t.metric_key, t.assignee_user_id, t.period) end as actual) a;
 comment on view v_kpi_actual_vs_target is
   'Per KPI target: target_value and kpi_actual() over the target''s period for its assignee (value, or status na with the reason); actuals of the claims'' tenant only.';

@@ -208,7 +208,7 @@ begin
   return jsonb_build_object('items', coalesce((
     select jsonb_agg(sop_rule_json(s) order by k.position, s.name)
       from sop_rules s join sop_rule_kinds k on k.code = s.kind
-     where s.tenant_id = (select bizos.tenant_id())), '[]'::jsonb));
+     where s.tenant_id = bizos.tenant_id()), '[]'::jsonb));
 end
 $$;
 grant execute on function sop_rule_list() to bizos_authenticated;
@@ -256,7 +256,7 @@ begin
   perform sop_rule_dates_check(v_from, v_to);
   begin
     insert into sop_rules (tenant_id, kind, name, description, parameters, severity, enabled, active_from, active_to)
-    values ((select bizos.tenant_id()), v_kind, v_name, payload_text(payload, 'description', false, 1000),
+    values (bizos.tenant_id(), v_kind, v_name, payload_text(payload, 'description', false, 1000),
             sop_rule_parameters_check(v_kind, payload -> 'parameters'), v_severity,
             coalesce(payload_bool(payload, 'enabled'), true), v_from, v_to)
     returning * into r;
@@ -286,7 +286,7 @@ begin
     'name', 'text', 'description', 'text', 'parameters', sop_rule_parameters_spec(),
     'severity', 'text', 'enabled', 'boolean', 'active_from', 'date', 'active_to', 'date'));
   select * into r from sop_rules s
-   where s.tenant_id = (select bizos.tenant_id()) and s.rule_id = sop_rule_update.rule_id
+   where s.tenant_id = bizos.tenant_id() and s.rule_id = sop_rule_update.rule_id
    for update;
   if not found then
     raise exception using errcode = 'P0002', column = 'rule_id',
@@ -333,7 +333,7 @@ as $$
 begin
   perform require_permission('sop.manage');
   delete from sop_rules s
-   where s.tenant_id = (select bizos.tenant_id()) and s.rule_id = sop_rule_delete.rule_id;
+   where s.tenant_id = bizos.tenant_id() and s.rule_id = sop_rule_delete.rule_id;
   if not found then
     raise exception using errcode = 'P0002', column = 'rule_id',
       message = 'rule_id: no SOP rule with this id in the tenant';
@@ -399,7 +399,7 @@ begin
   if v_customer is not null then
     select cu.npwp, cu.payment_terms_days into v_customer_npwp, v_customer_terms
       from customers cu
-     where cu.tenant_id = (select bizos.tenant_id()) and cu.customer_id = v_customer;
+     where cu.tenant_id = bizos.tenant_id() and cu.customer_id = v_customer;
     if not found then
       raise exception using errcode = 'P0002', column = 'customer_id', message = 'customer_id: customer not found';
     end if;
@@ -525,7 +525,7 @@ begin
   v_lux_default := coalesce((draft ->> 'luxury')::boolean, (
     select ((k.defaults || s.parameters) ->> 'luxury')::boolean
       from sop_rules s join sop_rule_kinds k on k.code = s.kind
-     where s.tenant_id = (select bizos.tenant_id()) and s.kind = 'vat_ppn' and s.enabled
+     where s.tenant_id = bizos.tenant_id() and s.kind = 'vat_ppn' and s.enabled
        and coalesce(s.active_from <= v_issue, true) and coalesce(s.active_to >= v_issue, true)
      order by s.name limit 1), false);
   if v_has_lines then
@@ -557,7 +557,7 @@ begin
   for r in
     select s.rule_id, s.name, s.kind, s.severity, k.defaults || s.parameters as params
       from sop_rules s join sop_rule_kinds k on k.code = s.kind
-     where s.tenant_id = (select bizos.tenant_id()) and s.enabled
+     where s.tenant_id = bizos.tenant_id() and s.enabled
        and coalesce(s.active_from <= v_issue, true) and coalesce(s.active_to >= v_issue, true)
      order by k.position, s.name
   loop
@@ -673,7 +673,7 @@ create or replace function precheck_invoice(payload jsonb) returns jsonb
 language plpgsql stable
 as $$
 begin
-  if (select bizos.tenant_id()) is null then
+  if bizos.tenant_id() is null then
     raise exception using errcode = '42501', message = 'no tenant in the request claims';
   end if;
   return sop_evaluate_invoice(invoice_draft(payload, false));

@@ -33,7 +33,15 @@ language plpgsql
 as $$
 declare
   v_tenant uuid;
+  v_citus boolean := citus_table('tenants');
 begin
+  if v_citus then
+    -- One tenant at a time: Citus writes the reference row and the
+    -- defaults through the coordinator, and two creations at once can end
+    -- in a distributed deadlock (seen with parallel tests). Tenants are
+    -- made rarely.
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('bizos.tenant_create'));
+  end if;
   execute pg_catalog.format('insert into tenants (slug, name%s%s) values ($1, $2%s%s) returning tenant_id',
       case when tenant_create.time_zone is not null then ', time_zone' else '' end,
       case when tenant_create.locale is not null then ', locale' else '' end,
@@ -41,7 +49,7 @@ begin
       case when tenant_create.locale is not null then ', $4' else '' end)
     into v_tenant
     using tenant_create.slug, tenant_create.name, tenant_create.time_zone, tenant_create.locale;
-  if citus_table('tenants') then
+  if v_citus then
     perform tenant_seed(v_tenant);
   end if;
   return v_tenant;

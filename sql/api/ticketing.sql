@@ -168,7 +168,7 @@ language sql stable
 as $$
   select exists (
     select 1 from profiles p
-     where p.tenant_id = (select bizos.tenant_id()) and p.user_id = assignee and p.active
+     where p.tenant_id = bizos.tenant_id() and p.user_id = assignee and p.active
        and (p.app_role = 'super_admin'
             or (p.app_role = 'ops' and p.dept_code = dept)
             or (p.app_role = 'finance' and dept = 'FIN')))

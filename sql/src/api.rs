@@ -212,18 +212,17 @@ pub(crate) async fn apply(
     }
     if on_citus {
         // In the same transaction: no moment where the triggers the files
-        // just made exist on Citus.
-        crate::citus::execute_each(&tx, crate::citus::TRIGGERS_SQL)
-            .await
-            .map_err(|e| {
-                api_error(
-                    &ApiFile {
-                        name: "../citus/triggers.sql",
-                        sql: crate::citus::TRIGGERS_SQL,
-                    },
-                    e,
-                )
-            })?;
+        // just made exist on Citus, nor any where their functions and
+        // grants are not yet the forms Citus needs.
+        for (name, sql) in [
+            ("../citus/triggers.sql", crate::citus::TRIGGERS_SQL),
+            ("../citus/functions.sql", crate::citus::FUNCTIONS_SQL),
+            ("../citus/grants.sql", crate::citus::GRANTS_SQL),
+        ] {
+            crate::citus::execute_each(&tx, sql)
+                .await
+                .map_err(|e| api_error(&ApiFile { name, sql }, e))?;
+        }
     }
     tx.execute(
         &format!("delete from {HISTORY_SCHEMA}.applied where schema_name = $1"),

@@ -9,7 +9,8 @@
 //! * once they are applied, runs `sql/citus/policies.sql` (the first
 //!   time) and `distribute.sql` in one transaction: tenant tables become
 //!   distributed by tenant_id in one co-location group, the global
-//!   catalogues reference tables (see those files for the rules).
+//!   catalogues reference tables (see those files for the rules), then
+//!   `functions.sql` and `grants.sql` adapt functions and grants.
 //!
 //! A single-node database is migrated exactly as before.
 
@@ -27,6 +28,10 @@ pub const TRIGGERS_SQL: &str = include_str!("../citus/triggers.sql");
 pub const EXTENSION_SQL: &str = include_str!("../citus/extension.sql");
 /// Distributes every table Citus does not know yet.
 pub const DISTRIBUTE_SQL: &str = include_str!("../citus/distribute.sql");
+/// Rewrites the SQL functions Citus cannot plan as PL/pgSQL.
+pub const FUNCTIONS_SQL: &str = include_str!("../citus/functions.sql");
+/// Widens INSERT grants per column to the table.
+pub const GRANTS_SQL: &str = include_str!("../citus/grants.sql");
 
 /// Is the client's database a Citus coordinator with at least one worker?
 pub async fn is_coordinator(client: &Client) -> Result<bool, tokio_postgres::Error> {
@@ -118,7 +123,9 @@ impl AsyncMigrate for OneStatementAtATime<'_> {}
 
 /// Gives the tables Citus does not know yet their place, in one
 /// transaction: the first time (no table of the schema is distributed yet)
-/// the Citus form of the policies, then the distribution.
+/// the Citus form of the policies, then the distribution; every time, the
+/// PL/pgSQL form of the functions Citus cannot plan and the INSERT grants
+/// the shards need.
 pub(crate) async fn distribute(client: &mut Client) -> Result<(), StepError> {
     let tx = client.transaction().await?;
     let first: bool = tx
@@ -134,7 +141,9 @@ pub(crate) async fn distribute(client: &mut Client) -> Result<(), StepError> {
     if first {
         execute_each(&tx, POLICIES_SQL).await?;
     }
-    tx.batch_execute(DISTRIBUTE_SQL).await?;
+    for script in [DISTRIBUTE_SQL, FUNCTIONS_SQL, GRANTS_SQL] {
+        tx.batch_execute(script).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -33,29 +33,42 @@ pub fn url_for(user: &str, database: &str) -> String {
 /// first use).
 pub async fn database() -> &'static str {
     DATABASE
-        .get_or_init(|| async {
-            let name = format!("bizos_citus_{}", std::process::id());
-            bizos_sql::bootstrap(
-                &admin_url(),
-                &bizos_sql::BootstrapOptions {
-                    database: name.clone(),
-                    passwords: Vec::new(),
-                },
-            )
-            .await
-            .expect("bootstrap on the Citus coordinator");
-            bizos_sql::migrate(&url_for("bizos_owner", &name), None)
-                .await
-                .expect("migrate on the Citus coordinator");
-            name
-        })
+        .get_or_init(|| create_database(format!("bizos_citus_{}", std::process::id())))
         .await
+}
+
+/// A database of its own, bootstrapped and migrated, for a test whose DDL
+/// would take locks on every shard that the other tests' requests use
+/// (they would end in distributed deadlocks).
+pub async fn own_database(purpose: &str) -> String {
+    create_database(format!("bizos_citus_{}_{purpose}", std::process::id())).await
+}
+
+async fn create_database(name: String) -> String {
+    bizos_sql::bootstrap(
+        &admin_url(),
+        &bizos_sql::BootstrapOptions {
+            database: name.clone(),
+            passwords: Vec::new(),
+        },
+    )
+    .await
+    .expect("bootstrap on the Citus coordinator");
+    bizos_sql::migrate(&url_for("bizos_owner", &name), None)
+        .await
+        .expect("migrate on the Citus coordinator");
+    name
 }
 
 /// The BFF on the test database (its bizos_app login, without TLS as
 /// [`pool_as`]), without a worker.
 pub async fn spawn_app() -> crate::TestApp {
-    let url = format!("{}?sslmode=disable", url_for("bizos_app", database().await));
+    spawn_app_in(database().await).await
+}
+
+/// [`spawn_app`] on another database of the cluster.
+pub async fn spawn_app_in(database: &str) -> crate::TestApp {
+    let url = format!("{}?sslmode=disable", url_for("bizos_app", database));
     crate::spawn_app_at(url, None, &[]).await
 }
 
@@ -64,7 +77,12 @@ pub async fn spawn_app() -> crate::TestApp {
 /// TLS: Citus turns `ssl` on with a self-signed certificate, which sqlx's
 /// default (`prefer`) does not accept.
 pub async fn pool_as(user: &str) -> PgPool {
-    let options: PgConnectOptions = url_for(user, database().await)
+    pool_in(user, database().await).await
+}
+
+/// [`pool_as`] in another database of the cluster.
+pub async fn pool_in(user: &str, database: &str) -> PgPool {
+    let options: PgConnectOptions = url_for(user, database)
         .parse::<PgConnectOptions>()
         .expect("valid DSN")
         .ssl_mode(PgSslMode::Disable);

@@ -159,7 +159,7 @@ async fn list_activities(
     Query(f): Query<ActivityFilter>,
     Query(page): Query<Page>,
 ) -> Result<Json<Paged>> {
-    let mut list = List::new("sales_activities", "activity_id");
+    let mut list = List::new("sales_activities", "activity_id", caller.tenant_id);
     list.filter(
         "activity_type",
         "=",

@@ -267,7 +267,7 @@ async fn list_users(
     Query(f): Query<UserFilter>,
     Query(page): Query<Page>,
 ) -> Result<Json<Paged>> {
-    let mut list = List::new("profiles", "user_id");
+    let mut list = List::new("profiles", "user_id", caller.tenant_id);
     // API keys' principals are listed at /api/api-keys.
     list.filter("app_role", "<>", Some("integration"))
         .filter("app_role", "=", f.app_role.map(AppRole::into_string))

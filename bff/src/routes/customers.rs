@@ -54,7 +54,7 @@ async fn list_customers(
     Query(f): Query<CustomerFilter>,
     Query(page): Query<Page>,
 ) -> Result<Json<Paged>> {
-    let mut list = List::new("customers", "customer_id");
+    let mut list = List::new("customers", "customer_id", caller.tenant_id);
     list.filter("city", "=", f.city)
         .filter("created_at", ">=", f.created_from)
         .filter("created_at", "<", f.created_to)

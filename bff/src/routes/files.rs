@@ -156,7 +156,7 @@ async fn list_objects(
 ) -> Result<Json<Paged>> {
     let bucket = f.bucket.trim().to_owned();
     let first = page.after.is_none();
-    let mut list = List::new("objects", "object_id");
+    let mut list = List::new("objects", "object_id", caller.tenant_id);
     list.filter("bucket", "=", Some(bucket.clone()))
         .search(&["file_name"], f.q);
     let mut tx = begin_as(&state.pool, &caller).await?;

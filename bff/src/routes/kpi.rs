@@ -142,7 +142,7 @@ async fn list_targets(
     Query(f): Query<TargetFilter>,
     Query(page): Query<Page>,
 ) -> Result<Json<Paged>> {
-    let mut list = List::new("v_kpi_targets", "target_id");
+    let mut list = List::new("v_kpi_targets", "target_id", caller.tenant_id);
     list.filter("metric_key", "=", f.metric_key)
         .filter("assignee_user_id", "=", f.assignee_user_id)
         .filter("period_end", ">=", f.from)
@@ -271,20 +271,15 @@ async fn actuals(
         return Err(ApiError::invalid("to", "must not be before from"));
     }
     let mut tx = begin_as(&state.pool, &caller).await?;
-    let items: Value = sqlx::query_scalar(
-        "select coalesce(jsonb_agg(kpi_actual(d.metric_key, $2, daterange($3, $4, '[]'),
-                                              coalesce($5, case when $2 is null then 'tenant' else 'assignee' end))
-                                   order by d.metric_key), '[]')
-           from kpi_metric_definitions d
-          where d.active and ($1::text is null or d.metric_key = $1)",
-    )
-    .bind(&q.metric_key)
-    .bind(q.assignee_user_id)
-    .bind(q.from)
-    .bind(q.to)
-    .bind(&q.scope)
-    .fetch_one(&mut *tx)
-    .await?;
+    let items: Value =
+        sqlx::query_scalar("select kpi_actuals($1, $2, daterange($3, $4, '[]'), $5)")
+            .bind(&q.metric_key)
+            .bind(q.assignee_user_id)
+            .bind(q.from)
+            .bind(q.to)
+            .bind(&q.scope)
+            .fetch_one(&mut *tx)
+            .await?;
     tx.commit().await?;
     if q.metric_key.is_some() && items.as_array().is_some_and(Vec::is_empty) {
         return Err(ApiError::NotFound(format!(

@@ -190,7 +190,7 @@ async fn list_leads(
     Query(f): Query<LeadFilter>,
     Query(page): Query<Page>,
 ) -> Result<Json<Paged>> {
-    let mut list = List::new("leads", "lead_id");
+    let mut list = List::new("leads", "lead_id", caller.tenant_id);
     list.filter("status", "=", f.status.map(LeadState::into_string))
         .filter("channel", "=", f.channel.map(Channel::into_string))
         .filter("sales_owner_user_id", "=", f.sales_owner_user_id)

@@ -2,7 +2,10 @@
 //! `limit` rows (1–200, default 50), and an opaque `next_cursor` to pass as
 //! `after` for the next page. Filters are typed query parameters bound as
 //! values; column names come from code only. Row-level security decides
-//! which rows exist at all.
+//! which rows exist at all. Every list names the caller's tenant as a
+//! parameter as well: on Citus that routes the query to the one worker
+//! holding the tenant (a filter through `bizos.tenant_id()` alone sends it
+//! to every shard, and a view's rows then come back without column names).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -55,7 +58,8 @@ fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid)> {
 }
 
 /// A list query under construction over `relation` (a table or view whose
-/// key column is `id_col` and which has `created_at`).
+/// key column is `id_col` and which has `tenant_id` and `created_at`), in
+/// the caller's `tenant`.
 pub struct List<'a> {
     qb: QueryBuilder<'a, Postgres>,
     relation: &'static str,
@@ -63,12 +67,13 @@ pub struct List<'a> {
 }
 
 impl<'a> List<'a> {
-    pub fn new(relation: &'static str, id_col: &'static str) -> Self {
+    pub fn new(relation: &'static str, id_col: &'static str, tenant: Uuid) -> Self {
         let mut qb = QueryBuilder::new("select to_jsonb(x) as row, x.created_at, x.");
         qb.push(id_col)
             .push(" as id from ")
             .push(relation)
-            .push(" x where true");
+            .push(" x where x.tenant_id = ")
+            .push_bind(tenant);
         List {
             qb,
             relation,

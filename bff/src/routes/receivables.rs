@@ -221,7 +221,7 @@ async fn list_invoices(
     Query(f): Query<InvoiceFilter>,
     Query(page): Query<Page>,
 ) -> Result<Json<Paged>> {
-    let mut list = List::new("v_invoices", "invoice_id");
+    let mut list = List::new("v_invoices", "invoice_id", caller.tenant_id);
     list.filter("status", "=", f.status.map(InvoiceStatus::into_string))
         .filter("customer_id", "=", f.customer_id)
         .filter("is_overdue", "=", f.overdue)

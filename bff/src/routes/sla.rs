@@ -58,7 +58,7 @@ async fn list_sla(
     Query(f): Query<SlaFilter>,
     Query(page): Query<Page>,
 ) -> Result<Json<Paged>> {
-    let mut list = List::new("v_sla_status", "ticket_id");
+    let mut list = List::new("v_sla_status", "ticket_id", caller.tenant_id);
     list.filter("sla_status", "=", f.sla_status.map(|s| s.to_lowercase()))
         .filter(
             "ticket_type",

@@ -212,7 +212,7 @@ async fn list_tickets(
     Query(f): Query<TicketFilter>,
     Query(page): Query<Page>,
 ) -> Result<Json<Paged>> {
-    let mut list = List::new("v_tickets", "ticket_id");
+    let mut list = List::new("v_tickets", "ticket_id", caller.tenant_id);
     list.filter("ticket_type", "=", f.ticket_type.map(|s| s.to_lowercase()))
         .filter("status", "=", f.status.map(TicketStatus::into_string))
         .filter("dept_target", "=", f.dept_target)

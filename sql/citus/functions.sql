@@ -1,0 +1,68 @@
+-- The SQL functions Citus cannot plan, rewritten as PL/pgSQL (run by
+-- `bizos migrate` on a Citus coordinator after distribute.sql, every time:
+-- the api files put back the SQL form when they run again).
+--
+-- Citus cannot plan a statement of a SQL function that reads a distributed
+-- table and uses the function's parameters ("could not create distributed
+-- plan"): the executor hands it the statement with unresolved parameter
+-- references. PL/pgSQL passes them as bound parameters, which Citus plans
+-- like any prepared statement. A single node keeps the SQL form (some are
+-- written to be inlined into their callers).
+--
+-- The rewrite keeps everything but the language and the body
+-- (pg_get_functiondef: arguments, result, volatility, SECURITY DEFINER,
+-- search_path, grants and owner stay as they are):
+--   * void: the statement itself;
+--   * OUT or TABLE columns: FOR <columns> IN <statement> LOOP RETURN
+--     [NEXT] …, the first row (or every row, for SETOF);
+--   * anything else: the same with one variable of the result type; no row
+--     gives NULL (or no rows), as from the SQL function.
+-- `#variable_conflict use_column` keeps SQL's rule that a column name wins
+-- over a parameter of the same name.
+do $functions$
+declare
+  r record;
+  v_outs text;
+  v_body text;
+  v_def text;
+begin
+  for r in
+    select p.oid, p.prosrc, p.proretset, p.prorettype,
+           pg_catalog.format_type(p.prorettype, null) as rettype,
+           p.proargnames, p.proargmodes
+      from pg_catalog.pg_proc p
+      join pg_catalog.pg_language l on l.oid = p.prolang
+     where p.pronamespace = pg_catalog.current_schema()::regnamespace
+       and l.lanname = 'sql' and p.pronargs > 0 and p.prosqlbody is null
+       and exists (select 1 from pg_catalog.pg_dist_partition d
+                     join pg_catalog.pg_class c on c.oid = d.logicalrelid
+                    where d.partmethod = 'h'
+                      and p.prosrc ~ ('\m' || c.relname || '\M'))
+  loop
+    v_body := pg_catalog.rtrim(pg_catalog.btrim(r.prosrc), E'; \n\t');
+    select pg_catalog.string_agg(pg_catalog.quote_ident(a.name), ', ' order by a.ord)
+      into v_outs
+      from unnest(r.proargnames, r.proargmodes) with ordinality as a(name, mode, ord)
+     where a.mode in ('o', 'b', 't');
+    if r.prorettype = 'void'::regtype then
+      v_body := pg_catalog.format(E'begin\n%s;\nend', v_body);
+    elsif v_outs is not null then
+      v_body := pg_catalog.format(E'begin\nfor %s in\n%s\nloop\n%s;\nend loop;\nreturn;\nend',
+        v_outs, v_body, case when r.proretset then 'return next' else 'return' end);
+    elsif r.proretset then
+      v_body := pg_catalog.format(E'declare\nv_result %s;\nbegin\nfor v_result in\n%s\nloop\nreturn next v_result;\nend loop;\nreturn;\nend',
+        r.rettype, v_body);
+    else
+      v_body := pg_catalog.format(E'declare\nv_result %s;\nbegin\nfor v_result in\n%s\nloop\nreturn v_result;\nend loop;\nreturn null;\nend',
+        r.rettype, v_body);
+    end if;
+    v_body := E'#variable_conflict use_column\n' || v_body;
+    v_def := pg_catalog.pg_get_functiondef(r.oid);
+    -- pg_get_functiondef: "... LANGUAGE sql\n ... AS $function$<src>$function$\n"
+    v_def := pg_catalog.regexp_replace(v_def, E'\n LANGUAGE sql\n', E'\n LANGUAGE plpgsql\n');
+    v_def := pg_catalog.left(v_def, pg_catalog.strpos(v_def, E'\nAS $function$')) ||
+             'AS $citus_plpgsql$' || v_body || '$citus_plpgsql$';
+    execute v_def;
+  end loop;
+end
+$functions$;
