@@ -89,16 +89,17 @@ begin
                     where g.role_name = session_user and (g.tenant_id is null or g.tenant_id = t.tenant_id))
      order by t.tenant_id
   loop
-    perform pg_catalog.set_config('request.jwt.claims',
-                                  pg_catalog.json_build_object('tenant_id', v_tenant)::text, true);
+    -- SET LOCAL, not set_config(): on Citus only the command reaches the
+    -- workers that run the view's query.
+    execute format('set local request.jwt.claims = %L', pg_catalog.json_build_object('tenant_id', v_tenant));
     -- "Today" is the tenant's (SPEC §3), whatever time zone the BI tool's
     -- session uses: a view that still reads current_date gets the
     -- tenant's date.
-    perform pg_catalog.set_config('TimeZone', v_tz, true);
+    execute format('set local timezone = %L', v_tz);
     return query execute format('select %s from %s t where t.tenant_id = $1', v_select, v_view) using v_tenant;
   end loop;
-  perform pg_catalog.set_config('request.jwt.claims', coalesce(v_claims, ''), true);
-  perform pg_catalog.set_config('TimeZone', v_session_tz, true);
+  execute format('set local request.jwt.claims = %L', coalesce(v_claims, ''));
+  execute format('set local timezone = %L', v_session_tz);
   return;
 end
 $$;
@@ -107,6 +108,56 @@ comment on function analytics_report_rows(regclass) is
   'Masked rows of a report view listed in analytics_reports, read per tenant the login (session_user) is granted in analytics_grants, with claims naming that tenant and in its time zone; for the analytics report views.';
 revoke execute on function analytics_report_rows(regclass) from public;
 grant execute on function analytics_report_rows(regclass) to bizos_analyst, bizos_bi;
+
+-- The masked rows of a table of this schema for the tenants the login is
+-- granted (every row only with a grant of every tenant):
+--   select * from analytics_table_rows('<schema>.<table>'::regclass)
+--     as t(<column> <analytics_columns type>, ...)
+-- What the analytics view of a table reads on Citus, where a view reading
+-- the table itself would send its shards' queries as the analyst, who has
+-- no privilege on the tables (by design): this runs them as the owner. The
+-- grants are read here, on the coordinator, by the analyst's login.
+create or replace function analytics_table_rows(rel regclass) returns setof record
+language plpgsql security definer
+as $$
+declare
+  v_table text;
+  v_select text;
+  v_all boolean;
+  v_tenants uuid[];
+begin
+  select format('%I.%I', n.nspname, c.relname) into v_table
+    from pg_catalog.pg_class c
+    join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+   where c.oid = rel
+     and c.relkind in ('r', 'p')
+     and c.relnamespace = (select x.relnamespace from pg_catalog.pg_class x
+                            where x.oid = 'analytics_grants'::pg_catalog.regclass)
+     and c.relname not in ('refinery_schema_history', 'analytics_grants', 'analytics_masking', 'analytics_reports');
+  if v_table is null then
+    raise exception using errcode = '42501',
+      message = format('analytics_table_rows: %s is not a table with an analytics view', rel);
+  end if;
+  select string_agg(format('%s as %I', a.expr, a.column_name), ', ' order by a.attnum) into v_select
+    from analytics_columns(rel) a;
+  select coalesce(bool_or(g.tenant_id is null), false), array_agg(g.tenant_id) filter (where g.tenant_id is not null)
+    into v_all, v_tenants
+    from analytics_grants g
+   where g.role_name = session_user;
+  if v_all then
+    return query execute format('select %s from %s t', v_select, v_table);
+  elsif v_tenants is not null and exists (select 1 from pg_catalog.pg_attribute
+                                           where attrelid = rel and attname = 'tenant_id' and not attisdropped) then
+    return query execute format('select %s from %s t where t.tenant_id = any ($1)', v_select, v_table) using v_tenants;
+  end if;
+  return;
+end
+$$;
+select pin_search_path('analytics_table_rows(regclass)');
+comment on function analytics_table_rows(regclass) is
+  'Masked rows of a table for the tenants the login (session_user) is granted in analytics_grants; what the analytics views of tables read on Citus.';
+revoke execute on function analytics_table_rows(regclass) from public;
+grant execute on function analytics_table_rows(regclass) to bizos_analyst, bizos_bi;
 
 -- (Re)creates the masked view of every table of the current schema and of
 -- every report listed in analytics_reports.
@@ -159,8 +210,12 @@ begin
     -- Rows of tenants granted to the login; tables without tenant_id only
     -- to logins granted every tenant. (Reports are already cut to the
     -- granted tenants and masked by analytics_report_rows; the filter stays
-    -- as the one rule of every analytics view.)
+    -- as the one rule of every analytics view.) On Citus the views read
+    -- through analytics_report_rows and analytics_table_rows, which apply
+    -- it: analytics_grants is a reference table there, and the analyst
+    -- cannot read its shard.
     v_filter := case
+      when citus_table('analytics_grants') then 'true'
       when exists (select 1 from pg_catalog.pg_attribute
                     where attrelid = v_rel.oid and attname = 'tenant_id' and not attisdropped)
       then format('exists (select 1 from %I.analytics_grants g where g.role_name = session_user'
@@ -171,6 +226,15 @@ begin
     if v_rel.report then
       select string_agg(format('t.%I', a.column_name), ', ' order by a.attnum),
              format('%I.analytics_report_rows(%L::regclass) t (%s)', v_base,
+                    format('%I.%I', v_base, v_rel.relname),
+                    string_agg(format('%I %s', a.column_name, a.type_name), ', ' order by a.attnum))
+        into v_select, v_from
+        from analytics_columns(v_rel.oid) a;
+    elsif citus_table(v_rel.oid) then
+      -- On Citus the shards' queries would run as the analyst
+      -- (analytics_table_rows runs them as the owner).
+      select string_agg(format('t.%I', a.column_name), ', ' order by a.attnum),
+             format('%I.analytics_table_rows(%L::regclass) t (%s)', v_base,
                     format('%I.%I', v_base, v_rel.relname),
                     string_agg(format('%I %s', a.column_name, a.type_name), ', ' order by a.attnum))
         into v_select, v_from

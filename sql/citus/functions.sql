@@ -1,4 +1,5 @@
--- The SQL functions Citus cannot plan, rewritten as PL/pgSQL (run by
+-- The SQL functions Citus cannot plan, rewritten as PL/pgSQL, and nested
+-- execution allowed to the functions that read distributed tables (run by
 -- `bizos migrate` on a Citus coordinator after distribute.sql, every time:
 -- the api files put back the SQL form when they run again).
 --
@@ -63,6 +64,29 @@ begin
     v_def := pg_catalog.left(v_def, pg_catalog.strpos(v_def, E'\nAS $function$')) ||
              'AS $citus_plpgsql$' || v_body || '$citus_plpgsql$';
     execute v_def;
+  end loop;
+
+  -- Functions that read distributed tables may run inside a query on a
+  -- shard: a view or policy calls them per row (add_business_minutes in
+  -- v_sla_status, has_permission's fallbacks), and Citus refuses their
+  -- queries there unless nested execution is allowed. Every such read is
+  -- of the tenant's own rows, co-located with the row being read, or of a
+  -- reference table: it runs on the same node, in the same transaction
+  -- (as the policy helpers of policies.sql do).
+  for r in
+    select p.oid::regprocedure as fn
+      from pg_catalog.pg_proc p
+      join pg_catalog.pg_language l on l.oid = p.prolang
+     where p.pronamespace = pg_catalog.current_schema()::regnamespace
+       and l.lanname in ('sql', 'plpgsql')
+       and p.prorettype <> 'trigger'::regtype
+       and p.prokind = 'f'
+       and not coalesce('citus.allow_nested_distributed_execution=on' = any (p.proconfig), false)
+       and exists (select 1 from pg_catalog.pg_dist_partition d
+                     join pg_catalog.pg_class c on c.oid = d.logicalrelid
+                    where p.prosrc ~ ('\m' || c.relname || '\M'))
+  loop
+    execute pg_catalog.format('alter function %s set citus.allow_nested_distributed_execution = on', r.fn);
   end loop;
 end
 $functions$;

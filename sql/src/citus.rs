@@ -144,6 +144,11 @@ pub(crate) async fn distribute(client: &mut Client) -> Result<(), StepError> {
     for script in [DISTRIBUTE_SQL, FUNCTIONS_SQL, GRANTS_SQL] {
         tx.batch_execute(script).await?;
     }
+    if first {
+        // The api files built the analytics views before the tables were
+        // distributed; views of distributed tables read them differently.
+        tx.batch_execute("select analytics_build_views()").await?;
+    }
     tx.commit().await?;
     Ok(())
 }

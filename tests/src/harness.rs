@@ -118,6 +118,8 @@ pub struct TestDb {
     pub owner: PgPool,
     /// bizos_app: the BFF's login role.
     pub app: PgPool,
+    /// On the tests' Citus cluster ([`TestDb::on_citus`]).
+    citus: bool,
 }
 
 impl TestDb {
@@ -138,11 +140,43 @@ impl TestDb {
             owner: pool(&url_for("bizos_owner", &name)),
             app: pool(&url_for("bizos_app", &name)),
             name,
+            citus: false,
+        }
+    }
+
+    /// A database of its own on the tests' Citus cluster, bootstrapped and
+    /// migrated there (about 15 s), for tests that run on both. It is left
+    /// to the throw-away cluster when the test ends.
+    pub async fn on_citus() -> TestDb {
+        let name = crate::citus_cluster::own_database(&format!(
+            "t{}",
+            &Uuid::new_v4().simple().to_string()[..8]
+        ))
+        .await;
+        let url = |user: &str| {
+            // Citus turns TLS on with a self-signed certificate.
+            format!(
+                "{}?sslmode=disable",
+                crate::citus_cluster::url_for(user, &name)
+            )
+        };
+        TestDb {
+            owner: pool(&url("bizos_owner")),
+            app: pool(&url("bizos_app")),
+            name,
+            citus: true,
         }
     }
 
     pub fn url(&self, user: &str) -> String {
-        url_for(user, &self.name)
+        if self.citus {
+            format!(
+                "{}?sslmode=disable",
+                crate::citus_cluster::url_for(user, &self.name)
+            )
+        } else {
+            url_for(user, &self.name)
+        }
     }
 
     /// A pool for any role of the cluster, connected to this database.
@@ -234,6 +268,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.citus {
+            return;
+        }
         let name = self.name.clone();
         // Drop runs outside any runtime we may block; use a thread of its own.
         let _ = std::thread::spawn(move || {

@@ -428,8 +428,8 @@ async fn the_lead_bundle_runs_on_each_tenants_worker_with_numbers_of_its_own() {
 
 /// The product's core writes and reads through the BFF on Citus, for two
 /// tenants on two workers: the lead bundle, a ticket, an invoice and its
-/// payment and the KPI actuals, each numbered per tenant and each list the
-/// tenant's own. (The AR views are not yet plannable on Citus:
+/// payment and the KPI actuals, each numbered per tenant, and each list
+/// (the SLA status's too) the tenant's own. (The AR views are not yet plannable on Citus:
 /// docs/citus.md, "Not yet".)
 #[tokio::test]
 async fn leads_tickets_invoices_payments_and_kpi_actuals_run_through_the_bff() {
@@ -532,6 +532,7 @@ async fn leads_tickets_invoices_payments_and_kpi_actuals_run_through_the_bff() {
             ("/api/leads", "lead_id"),
             ("/api/tickets", "ticket_id"),
             ("/api/invoices", "invoice_id"),
+            ("/api/sla/tickets", "ticket_id"),
         ] {
             let (status, list) = app.get_json(&admin, path).await;
             assert_eq!(status, 200, "{path}: {list}");
@@ -647,4 +648,86 @@ async fn chains_intact(app: &bizos_tests::TestApp, caller: &Caller) {
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["intact"], true, "{v}");
     assert!(!v["chains"].as_array().unwrap().is_empty(), "{v}");
+}
+
+/// Analysts and BI on Citus: the masked views of tables and reports show
+/// the rows of the tenants they are granted, masked, from the workers; the
+/// tables themselves stay closed to them.
+#[tokio::test]
+async fn analysts_and_bi_read_the_masked_views_of_their_granted_tenant() {
+    let owner = pool_as("bizos_owner").await;
+    let (granted, other) = two_tenants_on_two_workers(&owner, "citus-analytics").await;
+    let app = spawn_app().await;
+    let mut emails = Vec::new();
+    for tenant in [granted, other] {
+        let admin = user(&owner, tenant, "super_admin").await;
+        let email = format!("sari.{}@contoh.co.id", tenant.simple());
+        let (status, lead) = app
+            .post_json(
+                &admin,
+                "/api/leads",
+                &serde_json::json!({"channel": "website", "company_name": "PT Analitik",
+                                    "contact_name": "Sari", "contact_email": email}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{lead}");
+        let (status, ticket) = app
+            .post_json(
+                &admin,
+                "/api/tickets",
+                &serde_json::json!({"ticket_type": "complaint", "subject": "Analitik", "dept_target": "FIN"}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{ticket}");
+        emails.push(email);
+    }
+    // Only the one tenant (bootstrap grants these roles every tenant).
+    sqlx::query("delete from analytics_grants where role_name in ('bizos_analyst', 'bizos_bi')")
+        .execute(&owner)
+        .await
+        .unwrap();
+    for role in ["bizos_analyst", "bizos_bi"] {
+        sqlx::query(
+            "insert into analytics_grants (role_name, tenant_id) values ($1, $2) on conflict do nothing",
+        )
+        .bind(role)
+        .bind(granted)
+        .execute(&owner)
+        .await
+        .unwrap();
+    }
+    for role in ["bizos_analyst", "bizos_bi"] {
+        let reader = pool_as(role).await;
+        let leads: Vec<(Uuid, Option<String>)> =
+            sqlx::query_as("select tenant_id, contact_email from analytics.leads")
+                .fetch_all(&reader)
+                .await
+                .unwrap();
+        assert!(!leads.is_empty(), "{role} reads leads");
+        assert!(
+            leads.iter().all(|(t, _)| *t == granted),
+            "{role}: {leads:?}"
+        );
+        let shown: Vec<String> = leads.iter().filter_map(|(_, e)| e.clone()).collect();
+        assert!(!shown.is_empty(), "{role}: {leads:?}");
+        for email in &emails {
+            assert!(!shown.contains(email), "{role} sees {email} unmasked");
+        }
+        let tickets: Vec<Uuid> = sqlx::query_scalar("select tenant_id from analytics.v_sla_status")
+            .fetch_all(&reader)
+            .await
+            .unwrap();
+        assert!(!tickets.is_empty(), "{role} reads the SLA report");
+        assert!(tickets.iter().all(|t| *t == granted), "{role}: {tickets:?}");
+        let err = sqlx::query("select count(*) from public.leads")
+            .fetch_one(&reader)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{role}: {err}"
+        );
+    }
 }

@@ -779,7 +779,17 @@ async fn check_update(
 
 #[tokio::test]
 async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows() {
-    let db = TestDb::new().await;
+    tenant_a_never_sees_changes_or_adds_tenant_b_rows_on(TestDb::new().await).await;
+}
+
+/// The same on Citus (issue 18): two demo tenants in a database of their
+/// own on the tests' cluster.
+#[tokio::test]
+async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows_on_citus() {
+    tenant_a_never_sees_changes_or_adds_tenant_b_rows_on(TestDb::on_citus().await).await;
+}
+
+async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows_on(db: TestDb) {
     let (a, b) = seeded(&db).await;
     let tables = tenant_tables(&db).await;
     let views = tenant_views(&db).await;
@@ -880,7 +890,17 @@ async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows() {
 
 #[tokio::test]
 async fn directors_read_everything_and_write_nothing() {
-    let db = TestDb::new().await;
+    directors_read_everything_and_write_nothing_on(TestDb::new().await).await;
+}
+
+/// The same on Citus (issue 18): two demo tenants in a database of their
+/// own on the tests' cluster.
+#[tokio::test]
+async fn directors_read_everything_and_write_nothing_on_citus() {
+    directors_read_everything_and_write_nothing_on(TestDb::on_citus().await).await;
+}
+
+async fn directors_read_everything_and_write_nothing_on(db: TestDb) {
     let (a, _) = seeded(&db).await;
     let director = user_of(&db, a, "director").await;
     for name in tenant_tables(&db).await {
@@ -966,7 +986,17 @@ async fn directors_read_everything_and_write_nothing() {
 
 #[tokio::test]
 async fn role_scopes_hold_within_a_tenant() {
-    let db = TestDb::new().await;
+    role_scopes_hold_within_a_tenant_on(TestDb::new().await).await;
+}
+
+/// The same on Citus (issue 18): two demo tenants in a database of their
+/// own on the tests' cluster.
+#[tokio::test]
+async fn role_scopes_hold_within_a_tenant_on_citus() {
+    role_scopes_hold_within_a_tenant_on(TestDb::on_citus().await).await;
+}
+
+async fn role_scopes_hold_within_a_tenant_on(db: TestDb) {
     let (a, _) = db.seed_demo_tenants().await;
     let checks: [(&str, &str); 6] = [
         ("ops", "select count(*) from tickets where dept_target is distinct from my_dept_code()"),
