@@ -10,10 +10,7 @@ use bizos_core::audit::{entry_hash, ChainVerifier, Entry, GENESIS};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
-use pgrx::{
-    pg_sys, register_subxact_callback, register_xact_callback, PgOid, PgSqlErrorCode as Code,
-    PgSubXactCallbackEvent, PgXactCallbackEvent,
-};
+use pgrx::{pg_sys, PgOid, PgSqlErrorCode as Code};
 
 // Named by the `requires` of the SQL below (the policies call it).
 #[allow(unused_imports)]
@@ -91,9 +88,8 @@ thread_local! {
     /// its row per entry made N entries of one transaction cost O(N²) (each
     /// update walks the row's versions made earlier in the transaction).
     static HELD: RefCell<HashMap<(u64, pgrx::Uuid), Held>> = RefCell::new(HashMap::new());
-    /// The transaction whose commit and subtransaction-abort callbacks are
-    /// registered.
-    static CALLBACKS_FOR: Cell<u64> = const { Cell::new(0) };
+    /// Whether this backend's transaction callbacks are registered.
+    static CALLBACKS: Cell<bool> = const { Cell::new(false) };
     /// Output function per type.
     static OUTPUT_FNS: RefCell<HashMap<pg_sys::Oid, pg_sys::Oid>> = RefCell::new(HashMap::new());
 }
@@ -327,7 +323,7 @@ fn held_head(tenant: pgrx::Uuid) -> (Head, Rc<Statements>) {
                 None,
             )
         });
-    register_callbacks(top);
+    register_callbacks();
     remember(tenant, head, &stmts);
     (head, stmts)
 }
@@ -372,22 +368,50 @@ fn remember(tenant: pgrx::Uuid, head: Head, stmts: &Rc<Statements>) {
     });
 }
 
-/// Once per transaction that writes entries: the heads are written just
-/// before commit (or PREPARE), and a subtransaction abort makes them stale.
-fn register_callbacks(top: u64) {
-    if CALLBACKS_FOR.with(Cell::get) == top {
+/// Once per backend: the heads are written just before commit (or
+/// PREPARE), and a subtransaction abort makes them stale. Registered with
+/// PostgreSQL directly and kept for the backend's life: pgrx's
+/// per-transaction callbacks are cleared at COMMIT and ABORT only, so a
+/// transaction that ends in PREPARE TRANSACTION (Citus's two-phase commit
+/// on the workers) left them behind for the backend's next transactions.
+fn register_callbacks() {
+    if CALLBACKS.with(Cell::get) {
         return;
     }
-    CALLBACKS_FOR.with(|c| c.set(top));
-    register_xact_callback(PgXactCallbackEvent::PreCommit, flush_heads);
-    register_xact_callback(PgXactCallbackEvent::PrePrepare, flush_heads);
-    register_subxact_callback(PgSubXactCallbackEvent::AbortSub, |_, _| {
+    // SAFETY: plain function pointers that live as long as the library.
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(on_subxact_event), std::ptr::null_mut());
+    }
+    CALLBACKS.with(|c| c.set(true));
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_xact_event(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::XactEvent::XACT_EVENT_PRE_COMMIT
+        || event == pg_sys::XactEvent::XACT_EVENT_PRE_PREPARE
+    {
+        flush_heads();
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_subxact_event(
+    event: pg_sys::SubXactEvent::Type,
+    _sub: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
         HELD.with(|h| {
             h.borrow_mut()
                 .values_mut()
                 .for_each(|held| held.stale = true)
         });
-    });
+    }
 }
 
 /// Writes this transaction's heads into `audit_heads`.

@@ -120,10 +120,12 @@ begin
     raise exception using errcode = '22023', message = 'secret_hash: must be the 32 bytes of SHA-256';
   end if;
 
-  perform pg_catalog.set_config('bizos.api_key_principal', 'create', true);
+  -- SET LOCAL: on Citus only the command reaches the worker whose trigger
+  -- reads it.
+  set local bizos.api_key_principal = 'create';
   insert into profiles (tenant_id, user_id, email, full_name, app_role, active)
   values (v_tenant, v_key, format('api-key-%s@api-keys.invalid', v_key), 'API key: ' || v_name, 'integration', true);
-  perform pg_catalog.set_config('bizos.api_key_principal', '', true);
+  set local bizos.api_key_principal = '';
 
   insert into api_keys (tenant_id, key_id, name, display_prefix, allowed_ips, expires_at, created_by)
   values (v_tenant, v_key, v_name, api_key_create.display_prefix, v_ips, v_expires, bizos.uid());

@@ -56,6 +56,8 @@ create or replace function prospect_change_stage(prospect_id uuid, to_stage text
 language plpgsql
 as $$
 declare
+  -- A variable, so that Citus can route the row lock by it.
+  v_tenant uuid := bizos.tenant_id();
   v_from text;
 begin
   perform require_permission('prospect.stage');
@@ -66,7 +68,7 @@ begin
     raise exception using errcode = 'P0001', column = 'stage', message = 'stage: required';
   end if;
   select p.stage into v_from from prospects p
-   where p.tenant_id = bizos.tenant_id() and p.prospect_id = prospect_change_stage.prospect_id
+   where p.tenant_id = v_tenant and p.prospect_id = prospect_change_stage.prospect_id
    for update;
   if not found then
     raise exception using errcode = 'P0002', column = 'prospect_id', message = 'prospect_id: no such prospect';

@@ -191,7 +191,8 @@ begin
   -- the call, put back before returning (an error rolls the setting back
   -- with the transaction or savepoint).
   v_claims := current_setting('request.jwt.claims', true);
-  perform set_config('request.jwt.claims', jsonb_build_object('tenant_id', tenant)::text, true);
+  -- SET LOCAL: on Citus only the command reaches the workers.
+  execute format('set local request.jwt.claims = %L', jsonb_build_object('tenant_id', tenant));
 
   v_prev := digest_business_day(tenant, day);
   v_m0 := date_trunc('month', day)::date;
@@ -364,7 +365,7 @@ begin
       end);
   end loop;
 
-  perform set_config('request.jwt.claims', coalesce(v_claims, ''), true);
+  execute format('set local request.jwt.claims = %L', coalesce(v_claims, ''));
   return jsonb_build_object(
     'day', day, 'prev_day', v_prev, 'month_start', v_m0, 'prev_month_start', v_pm0,
     'prev_month_end', v_pm_end, 'currency', 'IDR', 'time_zone', v_tz, 'locale', v_locale,

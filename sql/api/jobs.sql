@@ -460,6 +460,8 @@ create or replace function job_for_control(job_id uuid) returns jobs
 language plpgsql
 as $$
 declare
+  -- A variable, so that Citus can route the row lock by it.
+  v_tenant uuid := bizos.tenant_id();
   r jobs;
 begin
   if bizos.uid() is null then
@@ -469,7 +471,7 @@ begin
     select * into r from jobs j where j.job_id = job_for_control.job_id for update;
   else
     select * into r from jobs j
-     where j.job_id = job_for_control.job_id and j.tenant_id = bizos.tenant_id()
+     where j.job_id = job_for_control.job_id and j.tenant_id = v_tenant
        and (j.created_by = bizos.uid() or bizos.app_role() = 'super_admin')
        for update;
   end if;

@@ -279,6 +279,8 @@ create or replace function sop_rule_update(rule_id uuid, payload jsonb) returns 
 language plpgsql
 as $$
 declare
+  -- A variable, so that Citus can route the row lock by it.
+  v_tenant uuid := bizos.tenant_id();
   r sop_rules;
 begin
   perform require_permission('sop.manage');
@@ -286,7 +288,7 @@ begin
     'name', 'text', 'description', 'text', 'parameters', sop_rule_parameters_spec(),
     'severity', 'text', 'enabled', 'boolean', 'active_from', 'date', 'active_to', 'date'));
   select * into r from sop_rules s
-   where s.tenant_id = bizos.tenant_id() and s.rule_id = sop_rule_update.rule_id
+   where s.tenant_id = v_tenant and s.rule_id = sop_rule_update.rule_id
    for update;
   if not found then
     raise exception using errcode = 'P0002', column = 'rule_id',

@@ -601,11 +601,13 @@ create or replace function invoice_issue(invoice_id uuid) returns jsonb
 language plpgsql
 as $$
 declare
+  -- A variable, so that Citus can route the row lock by it.
+  v_tenant uuid := bizos.tenant_id();
   inv invoices;
 begin
   perform require_permission('invoice.create');
   select * into inv from invoices i
-   where i.tenant_id = bizos.tenant_id() and i.invoice_id = invoice_issue.invoice_id
+   where i.tenant_id = v_tenant and i.invoice_id = invoice_issue.invoice_id
    for update;
   if not found then
     raise exception using errcode = 'P0002', column = 'invoice_id',
@@ -632,11 +634,13 @@ create or replace function invoice_void(invoice_id uuid) returns jsonb
 language plpgsql
 as $$
 declare
+  -- A variable, so that Citus can route the row lock by it.
+  v_tenant uuid := bizos.tenant_id();
   inv invoices;
 begin
   perform require_permission('invoice.create');
   select * into inv from invoices i
-   where i.tenant_id = bizos.tenant_id() and i.invoice_id = invoice_void.invoice_id
+   where i.tenant_id = v_tenant and i.invoice_id = invoice_void.invoice_id
    for update;
   if not found then
     raise exception using errcode = 'P0002', column = 'invoice_id',

@@ -471,10 +471,12 @@ create or replace function webhook_endpoint_for_update(endpoint_id uuid) returns
 language plpgsql
 as $$
 declare
+  -- A variable, so that Citus can route the row lock by it.
+  v_tenant uuid := bizos.tenant_id();
   e webhook_endpoints;
 begin
   select * into e from webhook_endpoints x
-   where x.tenant_id = bizos.tenant_id() and x.endpoint_id = webhook_endpoint_for_update.endpoint_id
+   where x.tenant_id = v_tenant and x.endpoint_id = webhook_endpoint_for_update.endpoint_id
      for update;
   if e.endpoint_id is null then
     raise exception using errcode = 'P0002', column = 'endpoint_id',

@@ -17,7 +17,8 @@
 --   * OUT or TABLE columns: FOR <columns> IN <statement> LOOP RETURN
 --     [NEXT] …, the first row (or every row, for SETOF);
 --   * anything else: the same with one variable of the result type; no row
---     gives NULL (or no rows), as from the SQL function.
+--     gives NULL (or no rows), as from the SQL function;
+--   * the caller's tenant, `bizos.tenant_id()`, read once into a variable.
 -- `#variable_conflict use_column` keeps SQL's rule that a column name wins
 -- over a parameter of the same name.
 do $functions$
@@ -27,6 +28,19 @@ declare
   v_body text;
   v_def text;
 begin
+  -- What such a function reads: a table Citus manages (distributed or
+  -- reference: a query of either is a distributed query), or a view of
+  -- this schema (most of them read such tables).
+  drop table if exists pg_temp.citus_readers;
+  create temporary table pg_temp.citus_readers on commit drop as
+  select c.relname::text as relname
+    from pg_catalog.pg_dist_partition d
+    join pg_catalog.pg_class c on c.oid = d.logicalrelid
+  union
+  select c.relname::text
+    from pg_catalog.pg_class c
+   where c.relkind in ('v', 'm') and c.relnamespace = pg_catalog.current_schema()::regnamespace;
+
   for r in
     select p.oid, p.prosrc, p.proretset, p.prorettype,
            pg_catalog.format_type(p.prorettype, null) as rettype,
@@ -35,29 +49,31 @@ begin
       join pg_catalog.pg_language l on l.oid = p.prolang
      where p.pronamespace = pg_catalog.current_schema()::regnamespace
        and l.lanname = 'sql' and p.pronargs > 0 and p.prosqlbody is null
-       and exists (select 1 from pg_catalog.pg_dist_partition d
-                     join pg_catalog.pg_class c on c.oid = d.logicalrelid
-                    where d.partmethod = 'h'
-                      and p.prosrc ~ ('\m' || c.relname || '\M'))
+       and exists (select 1 from pg_temp.citus_readers x where p.prosrc ~ ('\m' || x.relname || '\M'))
   loop
     v_body := pg_catalog.rtrim(pg_catalog.btrim(r.prosrc), E'; \n\t');
     select pg_catalog.string_agg(pg_catalog.quote_ident(a.name), ', ' order by a.ord)
       into v_outs
       from unnest(r.proargnames, r.proargmodes) with ordinality as a(name, mode, ord)
      where a.mode in ('o', 'b', 't');
+    -- The caller's tenant as a variable: a parameter of the statement,
+    -- which Citus routes to the tenant's shard (a call of bizos.tenant_id()
+    -- in the statement would send it to every shard).
+    v_body := pg_catalog.regexp_replace(v_body,
+      '\(\s*select\s+bizos\.tenant_id\(\)\s*\)|bizos\.tenant_id\(\)', 'v_caller_tenant', 'gi');
     if r.prorettype = 'void'::regtype then
       v_body := pg_catalog.format(E'begin\n%s;\nend', v_body);
     elsif v_outs is not null then
       v_body := pg_catalog.format(E'begin\nfor %s in\n%s\nloop\n%s;\nend loop;\nreturn;\nend',
         v_outs, v_body, case when r.proretset then 'return next' else 'return' end);
     elsif r.proretset then
-      v_body := pg_catalog.format(E'declare\nv_result %s;\nbegin\nfor v_result in\n%s\nloop\nreturn next v_result;\nend loop;\nreturn;\nend',
+      v_body := pg_catalog.format(E'v_result %s;\nbegin\nfor v_result in\n%s\nloop\nreturn next v_result;\nend loop;\nreturn;\nend',
         r.rettype, v_body);
     else
-      v_body := pg_catalog.format(E'declare\nv_result %s;\nbegin\nfor v_result in\n%s\nloop\nreturn v_result;\nend loop;\nreturn null;\nend',
+      v_body := pg_catalog.format(E'v_result %s;\nbegin\nfor v_result in\n%s\nloop\nreturn v_result;\nend loop;\nreturn null;\nend',
         r.rettype, v_body);
     end if;
-    v_body := E'#variable_conflict use_column\n' || v_body;
+    v_body := E'#variable_conflict use_column\ndeclare\nv_caller_tenant uuid := bizos.tenant_id();\n' || v_body;
     v_def := pg_catalog.pg_get_functiondef(r.oid);
     -- pg_get_functiondef: "... LANGUAGE sql\n ... AS $function$<src>$function$\n"
     v_def := pg_catalog.regexp_replace(v_def, E'\n LANGUAGE sql\n', E'\n LANGUAGE plpgsql\n');
@@ -82,9 +98,7 @@ begin
        and p.prorettype <> 'trigger'::regtype
        and p.prokind = 'f'
        and not coalesce('citus.allow_nested_distributed_execution=on' = any (p.proconfig), false)
-       and exists (select 1 from pg_catalog.pg_dist_partition d
-                     join pg_catalog.pg_class c on c.oid = d.logicalrelid
-                    where p.prosrc ~ ('\m' || c.relname || '\M'))
+       and exists (select 1 from pg_temp.citus_readers x where p.prosrc ~ ('\m' || x.relname || '\M'))
   loop
     execute pg_catalog.format('alter function %s set citus.allow_nested_distributed_execution = on', r.fn);
   end loop;
