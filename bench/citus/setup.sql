@@ -1,10 +1,11 @@
 -- bench/citus/run: eight tenants made with tenant_create() (on Citus they
 -- land on both workers), a sales manager in each, and the claims of each
--- manager in bench_callers (a plain local table the pgbench script reads).
+-- manager in bench_callers (a plain local table the pgbench script reads,
+-- as bizos_app before the request sets its role).
 -- Run as bizos_owner after `bizos migrate`.
 \set ON_ERROR_STOP on
 create table bench_callers (n integer primary key, claims text not null);
-grant select on bench_callers to bizos_authenticated;
+grant select on bench_callers to bizos_app, bizos_authenticated;
 do $setup$
 declare
   v_tenant uuid;

@@ -171,13 +171,30 @@ create or replace trigger schedules_compute_next_run before insert or update on 
 -- A tenant's new time zone moves its schedules' next runs (the wall time
 -- stays, the instant changes). A period already fired does not fire again
 -- (schedules_fire skips last_fired_period; the job's dedup key too).
+-- One schedule at a time, with the times as parameters: on Citus an
+-- UPDATE of a distributed table may not pass its columns to a STABLE
+-- function.
+create or replace function schedules_reschedule(tenant uuid, time_zone text) returns void
+language plpgsql security definer
+as $$
+declare
+  r record;
+begin
+  for r in select s.schedule_id, s.at_time, s.days_of_week from schedules s where s.tenant_id = tenant loop
+    update schedules s
+       set next_run_at = schedule_next_run(r.at_time, r.days_of_week, schedules_reschedule.time_zone, pg_catalog.now())
+     where s.tenant_id = tenant and s.schedule_id = r.schedule_id;
+  end loop;
+end
+$$;
+select pin_search_path('schedules_reschedule(uuid, text)');
+revoke execute on function schedules_reschedule(uuid, text) from public;
+
 create or replace function tenants_reschedule() returns trigger
 language plpgsql security definer
 as $$
 begin
-  update schedules s
-     set next_run_at = schedule_next_run(s.at_time, s.days_of_week, new.time_zone, pg_catalog.now())
-   where s.tenant_id = new.tenant_id;
+  perform schedules_reschedule(new.tenant_id, new.time_zone);
   return null;
 end
 $$;
@@ -186,6 +203,27 @@ revoke execute on function tenants_reschedule() from public;
 create or replace trigger tenants_reschedule_on_time_zone after update of time_zone on tenants
   for each row when (new.time_zone is distinct from old.time_zone)
   execute function tenants_reschedule();
+
+-- tenant_set_time_zone(tenant, time_zone): the owner's way to move a tenant
+-- to another time zone on both a single node (the trigger above moves the
+-- schedules) and Citus, where `tenants` is a reference table whose
+-- triggers would run on every node's copy: there the trigger is dropped
+-- (sql/citus/triggers.sql) and this function moves the schedules.
+create or replace function tenant_set_time_zone(tenant uuid, time_zone text) returns void
+language plpgsql
+as $$
+begin
+  update tenants t set time_zone = tenant_set_time_zone.time_zone where t.tenant_id = tenant;
+  if not found then
+    raise exception using errcode = 'P0002', column = 'tenant_id', message = format('tenant_id: no tenant %s', tenant);
+  end if;
+  if citus_table('tenants') then
+    perform schedules_reschedule(tenant, tenant_set_time_zone.time_zone);
+  end if;
+end
+$$;
+select pin_search_path('tenant_set_time_zone(uuid, text)');
+revoke execute on function tenant_set_time_zone(uuid, text) from public;
 
 -- What the RPCs answer.
 create or replace function schedule_json(s schedules) returns jsonb

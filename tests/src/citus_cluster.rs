@@ -44,7 +44,13 @@ pub async fn own_database(purpose: &str) -> String {
     create_database(format!("bizos_citus_{}_{purpose}", std::process::id())).await
 }
 
+/// One bootstrap and migration at a time: they change the cluster's roles
+/// and grants, which Citus propagates to every node, and two at once fail
+/// ("tuple concurrently updated").
+static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn create_database(name: String) -> String {
+    let _one_at_a_time = CREATING.lock().await;
     bizos_sql::bootstrap(
         &admin_url(),
         &bizos_sql::BootstrapOptions {

@@ -731,3 +731,44 @@ async fn analysts_and_bi_read_the_masked_views_of_their_granted_tenant() {
         );
     }
 }
+
+/// A tenant moved to another time zone on Citus (tenant_set_time_zone):
+/// its schedules keep their wall time, so their next runs move by the
+/// zones' difference, and another tenant's stay.
+#[tokio::test]
+async fn a_new_time_zone_moves_the_tenants_schedules() {
+    let owner = pool_as("bizos_owner").await;
+    let (moved, other) = two_tenants_on_two_workers(&owner, "citus-tz").await;
+    let next_runs = |tenant: Uuid| {
+        let owner = owner.clone();
+        async move {
+            sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
+                "select next_run_at from schedules where tenant_id = $1 order by schedule_id",
+            )
+            .bind(tenant)
+            .fetch_all(&owner)
+            .await
+            .unwrap()
+        }
+    };
+    let (before, others) = (next_runs(moved).await, next_runs(other).await);
+    assert!(!before.is_empty(), "the seeded schedules");
+    // Asia/Jakarta (UTC+7) to Asia/Tokyo (UTC+9): the same wall time comes
+    // two hours earlier (or a day later, when that is already past).
+    sqlx::query("select tenant_set_time_zone($1, 'Asia/Tokyo')")
+        .bind(moved)
+        .execute(&owner)
+        .await
+        .unwrap();
+    let after = next_runs(moved).await;
+    assert_eq!(after.len(), before.len());
+    for (b, a) in before.iter().zip(&after) {
+        let shift = (*b - *a).num_hours().rem_euclid(24);
+        assert_eq!(shift, 2, "before {b}, after {a}");
+    }
+    assert_eq!(
+        next_runs(other).await,
+        others,
+        "the other tenant's schedules"
+    );
+}
