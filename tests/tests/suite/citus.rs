@@ -772,3 +772,59 @@ async fn a_new_time_zone_moves_the_tenants_schedules() {
         "the other tenant's schedules"
     );
 }
+
+/// The LLM gateway's one-statement calls on Citus: the BFF sends
+/// llm_begin and llm_finish as one implicit transaction each, with the
+/// request's settings in a subquery (`as_caller!`), so no SET LOCAL reaches
+/// the workers. Both are SECURITY DEFINER with the tenant as an argument
+/// and need none: the reservation and its usage land on the tenant's worker.
+#[tokio::test]
+async fn the_llm_gateways_one_statement_calls_work_without_a_transaction_block() {
+    let owner = pool_as("bizos_owner").await;
+    let (tenant, _) = two_tenants_on_two_workers(&owner, "citus-llm").await;
+    let admin = user(&owner, tenant, "super_admin").await;
+    let app = pool_as("bizos_app").await;
+    let claims = serde_json::json!({"sub": admin.user_id, "tenant_id": tenant}).to_string();
+    let as_caller = |call: &str| {
+        format!(
+            "select {call} from (select authenticate_request()
+               from (select set_config('role', 'bizos_authenticated', true),
+                            set_config('request.jwt.claims', $1, true),
+                            set_config('request.id', 'citus-llm', true),
+                            set_config('request.traceparent', '', true)) as request offset 0) as authenticated"
+        )
+    };
+    let begun: serde_json::Value = sqlx::query_scalar(&as_caller(
+        "llm_begin($2, $3, 'chat', null, 10, 'citus-llm')",
+    ))
+    .bind(&claims)
+    .bind(tenant)
+    .bind(admin.user_id)
+    .fetch_one(&app)
+    .await
+    .unwrap();
+    let reservation: Uuid = begun["reservation_id"].as_str().unwrap().parse().unwrap();
+    let finished: serde_json::Value =
+        sqlx::query_scalar(&as_caller("llm_finish($2, $3, $4, null)"))
+            .bind(&claims)
+            .bind(tenant)
+            .bind(reservation)
+            .bind(
+                serde_json::json!([{"provider": "standin", "model": "m", "outcome": "ok",
+                                  "tokens_in": 5, "tokens_out": 7, "latency_ms": 10}]),
+            )
+            .fetch_one(&app)
+            .await
+            .unwrap();
+    assert_eq!(
+        finished["call_ids"].as_array().map(Vec::len),
+        Some(1),
+        "{finished}"
+    );
+    let calls: i64 = sqlx::query_scalar("select count(*) from llm_calls where tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(calls, 1);
+}
