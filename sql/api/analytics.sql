@@ -48,6 +48,18 @@ $$;
 select pin_search_path('analytics_columns(regclass)');
 revoke execute on function analytics_columns(regclass) from public;
 
+-- The masked select list of a relation over alias t (analytics_columns):
+-- what the views of tables select, and what the two row functions below
+-- return.
+create or replace function analytics_masked_select(rel regclass) returns text
+language sql stable
+as $$
+  select string_agg(format('%s as %I', a.expr, a.column_name), ', ' order by a.attnum)
+    from analytics_columns(rel) a
+$$;
+select pin_search_path('analytics_masked_select(regclass)');
+revoke execute on function analytics_masked_select(regclass) from public;
+
 -- The masked rows of a listed report for the tenants the login is granted:
 --   select * from analytics_report_rows('<schema>.<view>'::regclass)
 --     as t(<column> <analytics_columns type>, ...)
@@ -81,8 +93,7 @@ begin
     raise exception using errcode = '42501',
       message = format('analytics_report_rows: %s is not an analytics report', report);
   end if;
-  select string_agg(format('%s as %I', a.expr, a.column_name), ', ' order by a.attnum) into v_select
-    from analytics_columns(report) a;
+  v_select := analytics_masked_select(report);
   for v_tenant, v_tz in
     select t.tenant_id, t.time_zone from tenants t
      where exists (select 1 from analytics_grants g
@@ -138,8 +149,7 @@ begin
     raise exception using errcode = '42501',
       message = format('analytics_table_rows: %s is not a table with an analytics view', rel);
   end if;
-  select string_agg(format('%s as %I', a.expr, a.column_name), ', ' order by a.attnum) into v_select
-    from analytics_columns(rel) a;
+  v_select := analytics_masked_select(rel);
   select coalesce(bool_or(g.tenant_id is null), false), array_agg(g.tenant_id) filter (where g.tenant_id is not null)
     into v_all, v_tenants
     from analytics_grants g
@@ -223,26 +233,19 @@ begin
       else format('exists (select 1 from %I.analytics_grants g where g.role_name = session_user'
                   ' and g.tenant_id is null)', v_base)
     end;
-    if v_rel.report then
+    if v_rel.report or citus_table(v_rel.oid) then
+      -- Reports, and on Citus tables too (whose shards' queries would run
+      -- as the analyst), through the row function that masks them as the
+      -- owner.
       select string_agg(format('t.%I', a.column_name), ', ' order by a.attnum),
-             format('%I.analytics_report_rows(%L::regclass) t (%s)', v_base,
-                    format('%I.%I', v_base, v_rel.relname),
-                    string_agg(format('%I %s', a.column_name, a.type_name), ', ' order by a.attnum))
-        into v_select, v_from
-        from analytics_columns(v_rel.oid) a;
-    elsif citus_table(v_rel.oid) then
-      -- On Citus the shards' queries would run as the analyst
-      -- (analytics_table_rows runs them as the owner).
-      select string_agg(format('t.%I', a.column_name), ', ' order by a.attnum),
-             format('%I.analytics_table_rows(%L::regclass) t (%s)', v_base,
+             format('%I.%s(%L::regclass) t (%s)', v_base,
+                    case when v_rel.report then 'analytics_report_rows' else 'analytics_table_rows' end,
                     format('%I.%I', v_base, v_rel.relname),
                     string_agg(format('%I %s', a.column_name, a.type_name), ', ' order by a.attnum))
         into v_select, v_from
         from analytics_columns(v_rel.oid) a;
     else
-      select string_agg(format('%s as %I', a.expr, a.column_name), ', ' order by a.attnum)
-        into v_select
-        from analytics_columns(v_rel.oid) a;
+      v_select := analytics_masked_select(v_rel.oid);
       v_from := format('%I.%I t', v_base, v_rel.relname);
     end if;
 

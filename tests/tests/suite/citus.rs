@@ -385,11 +385,7 @@ async fn the_lead_bundle_runs_on_each_tenants_worker_with_numbers_of_its_own() {
     for tenant in [first, second] {
         let manager = user(&owner, tenant, "marketing_manager").await;
         // Lead numbers carry the year of the tenant's today.
-        let year: i32 = sqlx::query_scalar("select extract(year from tenant_today($1))::int")
-            .bind(tenant)
-            .fetch_one(&owner)
-            .await
-            .unwrap();
+        let year = year_of(&owner, tenant).await;
         for (i, company) in ["PT Satu", "PT Dua"].iter().enumerate() {
             let (mut tx, _) = begin_request(&app, &manager).await;
             let lead: serde_json::Value = sqlx::query_scalar(
@@ -438,11 +434,7 @@ async fn leads_tickets_invoices_payments_and_kpi_actuals_run_through_the_bff() {
     let app = spawn_app().await;
     for tenant in [first, second] {
         let admin = user(&owner, tenant, "super_admin").await;
-        let year: i32 = sqlx::query_scalar("select extract(year from tenant_today($1))::int")
-            .bind(tenant)
-            .fetch_one(&owner)
-            .await
-            .unwrap();
+        let year = year_of(&owner, tenant).await;
         let today: chrono::NaiveDate = sqlx::query_scalar("select tenant_today($1)")
             .bind(tenant)
             .fetch_one(&owner)
@@ -557,11 +549,7 @@ async fn audit_and_numbers_follow_a_tenant_moved_to_the_other_worker() {
     let superuser = pool_in("postgres", &database).await;
     let (moved, resident) = two_tenants_on_two_workers(&owner, "citus-move").await;
     let app = spawn_app_in(&database).await;
-    let year: i32 = sqlx::query_scalar("select extract(year from tenant_today($1))::int")
-        .bind(moved)
-        .fetch_one(&owner)
-        .await
-        .unwrap();
+    let year = year_of(&owner, moved).await;
     let admin = user(&owner, moved, "super_admin").await;
     let lead_body = |n: usize| {
         serde_json::json!({"channel": "website", "company_name": format!("PT Pindah {n}"),
@@ -827,4 +815,13 @@ async fn the_llm_gateways_one_statement_calls_work_without_a_transaction_block()
         .await
         .unwrap();
     assert_eq!(calls, 1);
+}
+
+/// The year of the tenant's today: business numbers carry it.
+async fn year_of(owner: &PgPool, tenant: Uuid) -> i32 {
+    sqlx::query_scalar("select extract(year from tenant_today($1))::int")
+        .bind(tenant)
+        .fetch_one(owner)
+        .await
+        .unwrap()
 }
