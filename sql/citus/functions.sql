@@ -88,7 +88,11 @@ begin
   -- queries there unless nested execution is allowed. Every such read is
   -- of the tenant's own rows, co-located with the row being read, or of a
   -- reference table: it runs on the same node, in the same transaction
-  -- (as the policy helpers of policies.sql do).
+  -- (as the policy helpers of policies.sql do). Read-only (STABLE) ones
+  -- only: a volatile function (an RPC that writes) must run on the
+  -- coordinator. Allowed to write from inside a query on a shard, with
+  -- savepoints rolled back around it, a worker crashed in its next COMMIT
+  -- PREPARED; refused, the caller gets an error instead.
   for r in
     select p.oid::regprocedure as fn
       from pg_catalog.pg_proc p
@@ -97,6 +101,7 @@ begin
        and l.lanname in ('sql', 'plpgsql')
        and p.prorettype <> 'trigger'::regtype
        and p.prokind = 'f'
+       and p.provolatile in ('s', 'i')
        and not coalesce('citus.allow_nested_distributed_execution=on' = any (p.proconfig), false)
        and exists (select 1 from pg_temp.citus_readers x where p.prosrc ~ ('\m' || x.relname || '\M'))
   loop
