@@ -65,7 +65,8 @@ citus_stop() {
 
 # A fresh coordinator and two workers on ports port..port+2. Citus runs a
 # maintenance worker per database (the tests make several), hence
-# max_worker_processes above the default 8.
+# max_worker_processes above the default 8. Statistic counters on: the
+# citus suite reads them to prove that no query leaves a worker.
 citus_fresh() {
   local dir="$1" port="$2" node p i=0
   pg_owned_dir "$dir"
@@ -75,7 +76,7 @@ citus_fresh() {
       "shared_preload_libraries = 'citus'" \
       "fsync = off" "synchronous_commit = off" "full_page_writes = off" \
       "max_connections = 300" "shared_buffers = 256MB" "max_prepared_transactions = 100" \
-      "max_worker_processes = 32"
+      "max_worker_processes = 32" "citus.enable_stat_counters = on"
     as_pg "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$p" -U postgres -d postgres -v ON_ERROR_STOP=1 \
       -c "create extension if not exists citus" >/dev/null
   done

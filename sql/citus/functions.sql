@@ -82,17 +82,56 @@ begin
     execute v_def;
   end loop;
 
+  -- PL/pgSQL functions that read such tables and filter by the caller's
+  -- tenant: the same variable, so that their statements are routed to the
+  -- tenant's shards. A call of bizos.tenant_id() in a statement is no
+  -- value Citus can route by: the statement goes to every shard, on every
+  -- node. On the coordinator that costs a round of all 32 shards; inside a
+  -- query on a shard (a policy or view calling the function on a worker)
+  -- it opens connections from the worker to the others, which Citus 13.2
+  -- leaves behind when the coordinator's transaction ends in PREPARE
+  -- TRANSACTION: the worker backend crashed in its next COMMIT PREPARED
+  -- (citusdata/citus#6424; docs/citus.md). The body becomes an inner block
+  -- of one that declares the variable (PL/pgSQL directives stay first).
+  -- Functions that change the claims themselves (api_key_create,
+  -- authenticate_request) keep reading them where they do; and a body
+  -- rewritten before (by this loop, or the SQL rewrite above) is left.
+  for r in
+    select p.oid, p.prosrc
+      from pg_catalog.pg_proc p
+      join pg_catalog.pg_language l on l.oid = p.prolang
+     where p.pronamespace = pg_catalog.current_schema()::regnamespace
+       and l.lanname = 'plpgsql'
+       and p.prosrc ~ 'bizos\.tenant_id\(\)'
+       and p.prosrc !~ 'v_caller_tenant uuid := bizos\.tenant_id\(\)'
+       and p.prosrc !~* 'request\.jwt\.claims'
+       and exists (select 1 from pg_temp.citus_readers x where p.prosrc ~ ('\m' || x.relname || '\M'))
+  loop
+    v_body := pg_catalog.regexp_replace(r.prosrc,
+      '\(\s*select\s+bizos\.tenant_id\(\)\s*\)|bizos\.tenant_id\(\)', 'v_caller_tenant', 'gi');
+    -- Leading directives (#variable_conflict, #print_strict_params).
+    v_outs := pg_catalog.substring(v_body, '^(\s*(#[^\n]*\n\s*)*)');
+    v_body := pg_catalog.rtrim(pg_catalog.substr(v_body, pg_catalog.length(v_outs) + 1), E'; \n\t');
+    v_body := pg_catalog.format(E'%s\ndeclare\nv_caller_tenant uuid := bizos.tenant_id();\nbegin\n%s;\nend',
+      v_outs, v_body);
+    v_def := pg_catalog.pg_get_functiondef(r.oid);
+    v_def := pg_catalog.left(v_def, pg_catalog.strpos(v_def, E'\nAS $function$')) ||
+             'AS $citus_plpgsql$' || v_body || '$citus_plpgsql$';
+    execute v_def;
+  end loop;
+
   -- Functions that read distributed tables may run inside a query on a
   -- shard: a view or policy calls them per row (add_business_minutes in
   -- v_sla_status, has_permission's fallbacks), and Citus refuses their
   -- queries there unless nested execution is allowed. Every such read is
-  -- of the tenant's own rows, co-located with the row being read, or of a
-  -- reference table: it runs on the same node, in the same transaction
-  -- (as the policy helpers of policies.sql do). Read-only (STABLE) ones
-  -- only: a volatile function (an RPC that writes) must run on the
-  -- coordinator. Allowed to write from inside a query on a shard, with
-  -- savepoints rolled back around it, a worker crashed in its next COMMIT
-  -- PREPARED; refused, the caller gets an error instead.
+  -- of the tenant's own rows, co-located with the row being read (the
+  -- tenant variable above routes it), or of a reference table: it runs on
+  -- the same node, in the same transaction (as the policy helpers of
+  -- policies.sql do). One that left the node would crash the worker at
+  -- the end of a two-phase commit (above); the citus suite checks that no
+  -- node runs a multi-shard query while the demo seeds. Read-only
+  -- (STABLE) ones only: a volatile function (an RPC that writes) runs on
+  -- the coordinator; sent to a worker, its caller gets Citus's error.
   for r in
     select p.oid::regprocedure as fn
       from pg_catalog.pg_proc p

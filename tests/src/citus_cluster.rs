@@ -98,3 +98,41 @@ pub async fn pool_in(user: &str, database: &str) -> PgPool {
         .await
         .expect("connect to the Citus coordinator")
 }
+
+/// A superuser pool on every node of the cluster (the coordinator first,
+/// then the workers of `pg_dist_node`), in each node's `postgres`
+/// database: for what only a node itself can tell, such as its
+/// `citus_stat_counters`.
+pub async fn node_admin_pools() -> Vec<(String, PgPool)> {
+    let admin: PgConnectOptions = url_for("postgres", "postgres")
+        .parse::<PgConnectOptions>()
+        .expect("valid DSN")
+        .ssl_mode(PgSslMode::Disable);
+    let coordinator = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(admin.clone())
+        .await
+        .expect("connect to the Citus coordinator as its superuser");
+    let workers: Vec<(String, i32)> = sqlx::query_as(
+        "select nodename::text, nodeport from pg_dist_node
+          where groupid <> 0 and noderole = 'primary' order by nodeport",
+    )
+    .fetch_all(&coordinator)
+    .await
+    .expect("the cluster's workers");
+    let mut pools = vec![("coordinator".to_owned(), coordinator)];
+    for (host, port) in workers {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                admin
+                    .clone()
+                    .host(&host)
+                    .port(u16::try_from(port).expect("a TCP port")),
+            )
+            .await
+            .expect("connect to a Citus worker as its superuser");
+        pools.push((format!("worker {host}:{port}"), pool));
+    }
+    pools
+}

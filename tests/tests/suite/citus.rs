@@ -6,7 +6,7 @@
 use bizos_bff::auth::Caller;
 use bizos_tests::caller;
 use bizos_tests::citus_cluster::{
-    own_database, pool_as, pool_in, spawn_app, spawn_app_in, url_for,
+    node_admin_pools, own_database, pool_as, pool_in, spawn_app, spawn_app_in, url_for,
 };
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -824,4 +824,63 @@ async fn year_of(owner: &PgPool, tenant: Uuid) -> i32 {
         .fetch_one(owner)
         .await
         .unwrap()
+}
+
+/// Every query that runs inside a query on a shard (a policy's helper, a
+/// view's function, a trigger) stays on its node, and the RPCs reach only
+/// their tenant's shards. A worker that queried other nodes from inside the
+/// coordinator's transaction crashed when that transaction ended in
+/// two-phase commit (citusdata/citus#6424: the worker's connection state
+/// outlives PREPARE TRANSACTION): the demo seed, which writes the reference
+/// table `tenants` and a tenant's shards in one transaction, did so now and
+/// then while `has_permission` sent a statement to all 32 shards. Citus's
+/// statistic counters (on in the tests' cluster) count the multi-shard
+/// queries each node runs.
+#[tokio::test]
+async fn the_demo_seed_runs_no_multi_shard_query_on_any_node() {
+    let db = bizos_tests::TestDb::on_citus().await;
+    let nodes = node_admin_pools().await;
+    assert_eq!(nodes.len(), 3, "a coordinator and two workers");
+    let counters = |pool: PgPool| {
+        let name = db.name.clone();
+        async move {
+            sqlx::query_as::<_, (i64, i64)>(
+                "select query_execution_single_shard, query_execution_multi_shard
+                   from citus_stat_counters where name = $1",
+            )
+            .bind(name)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+            .unwrap_or((0, 0))
+        }
+    };
+    for (node, pool) in &nodes {
+        let on: String = sqlx::query_scalar("show citus.enable_stat_counters")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            on, "on",
+            "{node}: citus.enable_stat_counters (scripts/lib/citus.sh)"
+        );
+        // Bootstrap and migration run multi-shard DDL: count from here.
+        sqlx::query("select citus_stat_counters_reset(oid) from pg_database where datname = $1")
+            .bind(&db.name)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    db.seed_demo_tenants().await;
+    let mut nested = 0;
+    for (node, pool) in &nodes {
+        let (single, multi) = counters(pool.clone()).await;
+        assert_eq!(multi, 0, "{node} ran multi-shard queries for the demo seed");
+        if node.starts_with("worker") {
+            nested += single;
+        }
+    }
+    // The counters count: the workers ran the policies' and triggers'
+    // queries on their own shards.
+    assert!(nested > 0, "no single-shard query counted on the workers");
 }

@@ -975,7 +975,6 @@ async fn role_scopes_hold_within_a_tenant() {
 /// there yet: their fixtures reach the knowledge base's statement triggers,
 /// docs/citus.md "Not yet".)
 #[tokio::test]
-#[ignore = "a Citus worker backend crashes (SIGSEGV in COMMIT PREPARED) now and then while the demo seeds: docs/citus.md, Not yet"]
 async fn role_scopes_hold_within_a_tenant_on_citus() {
     role_scopes_hold_within_a_tenant_on(TestDb::on_citus().await).await;
 }
