@@ -117,71 +117,76 @@ begin
     perform kb_lock_tenant(v_tenant);
   end loop;
 
-  with d as (
-    select x.tenant_id, x.visibility, x.owner_user_id, x.dept_code, x.app_roles,
-           sum(x.sign) as chunks, sum(x.sign * x.lex_len) as total_len
-      from (select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end as owner_user_id,
-                   c.dept_code, c.app_roles, c.lex_len::bigint as lex_len, 1 as sign
-              from unnest(v_new) c
-            union all
-            select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end,
-                   c.dept_code, c.app_roles, c.lex_len, -1
-              from unnest(v_old) c) x
-     where x.tenant_id = any (v_tenants)
-     group by 1, 2, 3, 4, 5
-    having sum(x.sign) <> 0 or sum(x.sign * x.lex_len) <> 0
-  ), up as (
-    update kb_stats s set chunks = s.chunks + d.chunks, total_len = s.total_len + d.total_len
+  -- Tenant by tenant, each statement naming it: on Citus it runs on the
+  -- tenant's co-located shards of this node.
+  foreach v_tenant in array v_tenants loop
+    with d as (
+      select x.tenant_id, x.visibility, x.owner_user_id, x.dept_code, x.app_roles,
+             sum(x.sign) as chunks, sum(x.sign * x.lex_len) as total_len
+        from (select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end as owner_user_id,
+                     c.dept_code, c.app_roles, c.lex_len::bigint as lex_len, 1 as sign
+                from unnest(v_new) c
+              union all
+              select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end,
+                     c.dept_code, c.app_roles, c.lex_len, -1
+                from unnest(v_old) c) x
+       where x.tenant_id = v_tenant
+       group by 1, 2, 3, 4, 5
+      having sum(x.sign) <> 0 or sum(x.sign * x.lex_len) <> 0
+    ), up as (
+      update kb_stats s set chunks = s.chunks + d.chunks, total_len = s.total_len + d.total_len
+        from d
+       where s.tenant_id = v_tenant and s.visibility = d.visibility
+         and s.owner_user_id is not distinct from d.owner_user_id and s.dept_code is not distinct from d.dept_code
+         and s.app_roles is not distinct from d.app_roles
+      returning s.tenant_id, s.visibility, s.owner_user_id, s.dept_code, s.app_roles
+    )
+    insert into kb_stats (tenant_id, visibility, owner_user_id, dept_code, app_roles, chunks, total_len)
+    select v_tenant, d.visibility, d.owner_user_id, d.dept_code, d.app_roles, d.chunks, d.total_len
       from d
-     where s.tenant_id = d.tenant_id and s.visibility = d.visibility
-       and s.owner_user_id is not distinct from d.owner_user_id and s.dept_code is not distinct from d.dept_code
-       and s.app_roles is not distinct from d.app_roles
-    returning s.tenant_id, s.visibility, s.owner_user_id, s.dept_code, s.app_roles
-  )
-  insert into kb_stats (tenant_id, visibility, owner_user_id, dept_code, app_roles, chunks, total_len)
-  select d.tenant_id, d.visibility, d.owner_user_id, d.dept_code, d.app_roles, d.chunks, d.total_len
-    from d
-   where not exists (select 1 from up
-                      where up.tenant_id = d.tenant_id and up.visibility = d.visibility
-                        and up.owner_user_id is not distinct from d.owner_user_id
-                        and up.dept_code is not distinct from d.dept_code
-                        and up.app_roles is not distinct from d.app_roles);
-  delete from kb_stats s where s.tenant_id = any (v_tenants) and s.chunks = 0;
+     where not exists (select 1 from up
+                        where up.tenant_id = d.tenant_id and up.visibility = d.visibility
+                          and up.owner_user_id is not distinct from d.owner_user_id
+                          and up.dept_code is not distinct from d.dept_code
+                          and up.app_roles is not distinct from d.app_roles);
+    delete from kb_stats s where s.tenant_id = v_tenant and s.chunks = 0;
 
-  with d as (
-    select x.tenant_id, x.visibility, x.owner_user_id, x.dept_code, x.app_roles, u.term, sum(x.sign) as df
-      from (select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end as owner_user_id,
-                   c.dept_code, c.app_roles, c.tsv, 1 as sign
-              from unnest(v_new) c
-            union all
-            select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end,
-                   c.dept_code, c.app_roles, c.tsv, -1
-              from unnest(v_old) c) x
-     cross join lateral unnest(pg_catalog.tsvector_to_array(x.tsv)) as u (term)
-     where x.tenant_id = any (v_tenants)
-     group by 1, 2, 3, 4, 5, 6
-    having sum(x.sign) <> 0
-  ), up as (
-    update kb_terms t set df = t.df + d.df
+    with d as (
+      select x.tenant_id, x.visibility, x.owner_user_id, x.dept_code, x.app_roles, u.term, sum(x.sign) as df
+        from (select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end as owner_user_id,
+                     c.dept_code, c.app_roles, c.tsv, 1 as sign
+                from unnest(v_new) c
+              union all
+              select c.tenant_id, c.visibility, case when c.visibility = 'tenant' then null else c.owner_user_id end,
+                     c.dept_code, c.app_roles, c.tsv, -1
+                from unnest(v_old) c) x
+       cross join lateral unnest(pg_catalog.tsvector_to_array(x.tsv)) as u (term)
+       where x.tenant_id = v_tenant
+       group by 1, 2, 3, 4, 5, 6
+      having sum(x.sign) <> 0
+    ), up as (
+      update kb_terms t set df = t.df + d.df
+        from d
+       where t.tenant_id = v_tenant and t.term = d.term and t.visibility = d.visibility
+         and t.owner_user_id is not distinct from d.owner_user_id and t.dept_code is not distinct from d.dept_code
+         and t.app_roles is not distinct from d.app_roles
+      returning t.tenant_id, t.term, t.visibility, t.owner_user_id, t.dept_code, t.app_roles
+    )
+    insert into kb_terms (tenant_id, visibility, owner_user_id, dept_code, app_roles, term, df)
+    select v_tenant, d.visibility, d.owner_user_id, d.dept_code, d.app_roles, d.term, d.df
       from d
-     where t.tenant_id = d.tenant_id and t.term = d.term and t.visibility = d.visibility
-       and t.owner_user_id is not distinct from d.owner_user_id and t.dept_code is not distinct from d.dept_code
-       and t.app_roles is not distinct from d.app_roles
-    returning t.tenant_id, t.term, t.visibility, t.owner_user_id, t.dept_code, t.app_roles
-  )
-  insert into kb_terms (tenant_id, visibility, owner_user_id, dept_code, app_roles, term, df)
-  select d.tenant_id, d.visibility, d.owner_user_id, d.dept_code, d.app_roles, d.term, d.df
-    from d
-   where not exists (select 1 from up
-                      where up.tenant_id = d.tenant_id and up.term = d.term and up.visibility = d.visibility
-                        and up.owner_user_id is not distinct from d.owner_user_id
-                        and up.dept_code is not distinct from d.dept_code
-                        and up.app_roles is not distinct from d.app_roles);
-  if v_old is not null then
-    select array_agg(distinct u.term) into v_gone
-      from unnest(v_old) c cross join lateral unnest(pg_catalog.tsvector_to_array(c.tsv)) as u (term);
-    delete from kb_terms t where t.tenant_id = any (v_tenants) and t.term = any (v_gone) and t.df = 0;
-  end if;
+     where not exists (select 1 from up
+                        where up.tenant_id = d.tenant_id and up.term = d.term and up.visibility = d.visibility
+                          and up.owner_user_id is not distinct from d.owner_user_id
+                          and up.dept_code is not distinct from d.dept_code
+                          and up.app_roles is not distinct from d.app_roles);
+    if v_old is not null then
+      select array_agg(distinct u.term) into v_gone
+        from unnest(v_old) c cross join lateral unnest(pg_catalog.tsvector_to_array(c.tsv)) as u (term)
+       where c.tenant_id = v_tenant;
+      delete from kb_terms t where t.tenant_id = v_tenant and t.term = any (v_gone) and t.df = 0;
+    end if;
+  end loop;
   return null;
 end
 $$;

@@ -295,6 +295,32 @@ select pin_search_path('require_permission(text)');
 grant execute on function require_permission(text)
   to bizos_authenticated;
 
+-- The timestamps of an idempotency key: as stamp_timestamps, and a new
+-- key keeps the lifetime it was given (expires_at - created_at of the
+-- statement) from the created_at this node stamps. On Citus the
+-- coordinator evaluates the statement's now() and defaults, and the
+-- shard's transaction starts later: an expiry of now() + 24 hours fell
+-- short of the stamped created_at + 24 hours, and the CHECK refused every
+-- key the BFF stored.
+create or replace function idempotency_keys_stamp() returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if tg_op = 'INSERT' then
+    new.expires_at := now() + (new.expires_at - new.created_at);
+    new.created_at := now();
+  else
+    new.created_at := old.created_at;
+  end if;
+  new.updated_at := now();
+  return new;
+end
+$$;
+revoke execute on function idempotency_keys_stamp() from public;
+create or replace trigger idempotency_keys_stamp_timestamps before insert or update on idempotency_keys
+  for each row execute function idempotency_keys_stamp();
+
 -- Deletes expired keys (all tenants); the BFF calls it on a timer as its
 -- login role, which owns no rows: hence SECURITY DEFINER, and nothing else.
 create or replace function purge_idempotency_keys() returns bigint

@@ -168,6 +168,11 @@ impl TestDb {
         }
     }
 
+    /// Whether the database is on the tests' Citus cluster.
+    pub fn is_citus(&self) -> bool {
+        self.citus
+    }
+
     pub fn url(&self, user: &str) -> String {
         if self.citus {
             format!(

@@ -302,15 +302,6 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
                                            succeeded, error)
              values (t, w, 1, now(), 12, 500, false, 'HTTP 500');
            end if;
-           if not exists (select 1 from idempotency_keys where tenant_id = t) then
-             -- An expired key (the only kind a user may update: reuse).
-             alter table idempotency_keys disable trigger idempotency_keys_stamp_timestamps;
-             insert into idempotency_keys (tenant_id, user_id, idempotency_key, method, path, request_hash,
-                                           response_status, response_body, created_at, expires_at)
-             values (t, u, 'fixture-key', 'POST', '/api/leads', repeat('ab', 32), 201, '{{}}',
-                     now() - interval '3 days', now() - interval '1 day');
-             alter table idempotency_keys enable trigger idempotency_keys_stamp_timestamps;
-           end if;
          end
          $fixtures$",
         user = who.user_id,
@@ -321,6 +312,33 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
         .execute(&db.owner)
         .await
         .unwrap_or_else(|e| panic!("fixtures of tenant {tenant}: {e}"));
+    // An expired idempotency key (the only kind a user may update: reuse),
+    // in a transaction of its own: on Citus, DDL on a distributed table is
+    // refused after the reads above of the reference table `tenants`.
+    // One statement at a time: Citus refuses DDL in a batch of several.
+    let fail = |e: sqlx::Error| panic!("idempotency fixture of tenant {tenant}: {e}");
+    let mut tx = db.owner.begin().await.unwrap();
+    sqlx::query("alter table idempotency_keys disable trigger idempotency_keys_stamp_timestamps")
+        .execute(&mut *tx)
+        .await
+        .unwrap_or_else(fail);
+    sqlx::query(
+        "insert into idempotency_keys (tenant_id, user_id, idempotency_key, method, path, request_hash,
+                                       response_status, response_body, created_at, expires_at)
+         values ($1, $2, 'fixture-key', 'POST', '/api/leads', repeat('ab', 32), 201, '{}',
+                 now() - interval '3 days', now() - interval '1 day')
+         on conflict do nothing",
+    )
+    .bind(tenant)
+    .bind(who.user_id)
+    .execute(&mut *tx)
+    .await
+    .unwrap_or_else(fail);
+    sqlx::query("alter table idempotency_keys enable trigger idempotency_keys_stamp_timestamps")
+        .execute(&mut *tx)
+        .await
+        .unwrap_or_else(fail);
+    tx.commit().await.unwrap();
 }
 
 async fn seeded(db: &TestDb) -> (Uuid, Uuid) {
@@ -767,8 +785,13 @@ async fn check_update(
         let (who, _) = &callers[*role];
         match try_update(db, who, t, &format!("tenant_id = '{b}'"), a).await {
             Ok(n) => assert_eq!(n, 0, "{}: {role} moved rows into tenant B", t.name),
+            // Citus refuses to change a row's distribution column at all,
+            // before RLS judges it.
             Err(e) => assert!(
-                is_rls_refusal(&e),
+                is_rls_refusal(&e)
+                    || (db.is_citus()
+                        && code(&e) == "0A000"
+                        && message(&e).contains("modifying the partition value")),
                 "{}: {role} moving a row into tenant B: expected an RLS refusal, got {} {}",
                 t.name,
                 code(&e),
@@ -780,7 +803,19 @@ async fn check_update(
 
 #[tokio::test]
 async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows() {
-    let db = TestDb::new().await;
+    tenant_a_never_sees_changes_or_adds_tenant_b_rows_on(TestDb::new().await).await;
+}
+
+/// The same on Citus (issue 18). Every table passes there (reads, inserts,
+/// updates, deletes and moves of every role); the views stop at the AR
+/// reports, which Citus cannot plan yet (docs/citus.md, "Not yet").
+#[tokio::test]
+#[ignore = "the AR report views (v_ar_aging's grouping sets, v_dso_rolling_30) do not run on Citus yet: docs/citus.md, Not yet"]
+async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows_on_citus() {
+    tenant_a_never_sees_changes_or_adds_tenant_b_rows_on(TestDb::on_citus().await).await;
+}
+
+async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows_on(db: TestDb) {
     let (a, b) = seeded(&db).await;
     let tables = tenant_tables(&db).await;
     let views = tenant_views(&db).await;
@@ -881,7 +916,15 @@ async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows() {
 
 #[tokio::test]
 async fn directors_read_everything_and_write_nothing() {
-    let db = TestDb::new().await;
+    directors_read_everything_and_write_nothing_on(TestDb::new().await).await;
+}
+
+#[tokio::test]
+async fn directors_read_everything_and_write_nothing_on_citus() {
+    directors_read_everything_and_write_nothing_on(TestDb::on_citus().await).await;
+}
+
+async fn directors_read_everything_and_write_nothing_on(db: TestDb) {
     let (a, _) = seeded(&db).await;
     let director = user_of(&db, a, "director").await;
     for name in tenant_tables(&db).await {
@@ -971,9 +1014,7 @@ async fn role_scopes_hold_within_a_tenant() {
 }
 
 /// The same on Citus (issue 18): two demo tenants in a database of their
-/// own on the tests' cluster. (The other two checks of this file do not run
-/// there yet: their fixtures reach the knowledge base's statement triggers,
-/// docs/citus.md "Not yet".)
+/// own on the tests' cluster.
 #[tokio::test]
 async fn role_scopes_hold_within_a_tenant_on_citus() {
     role_scopes_hold_within_a_tenant_on(TestDb::on_citus().await).await;
