@@ -2,7 +2,8 @@
 -- (`bizos db bootstrap`) under an advisory lock.
 --
 -- bizos_owner          owns the databases and runs migrations
--- bizos_authenticated  NOLOGIN; every user request runs as this role with claims
+-- bizos_authenticated  NOLOGIN (LOGIN on a Citus coordinator with workers, see
+--                      sql/src/citus.rs); every user request runs as this role with claims
 -- bizos_app            the BFF's login: NOINHERIT member of bizos_authenticated,
 --                      never superuser, never BYPASSRLS
 -- bizos_worker         the job worker's login (`bizos worker`): like bizos_app a
@@ -15,7 +16,16 @@
 do $$
 declare
   r record;
+  v_attrs text;
+  v_citus boolean := false;
 begin
+  -- On a Citus coordinator with workers the request role logs in to the
+  -- workers (sql/src/citus.rs gives it LOGIN there and says why): running
+  -- bootstrap again (another database, another DBA) must not take that
+  -- away, even for a moment, from the requests running on the cluster.
+  if exists (select 1 from pg_catalog.pg_extension where extname = 'citus') then
+    execute 'select exists (select 1 from pg_catalog.pg_dist_node where groupid <> 0)' into v_citus;
+  end if;
   for r in
     select * from (values
       ('bizos_owner',         'login nosuperuser nocreaterole nobypassrls inherit'),
@@ -26,10 +36,12 @@ begin
       ('bizos_bi',            'login nosuperuser nocreaterole nobypassrls inherit')
     ) as t(name, attrs)
   loop
+    v_attrs := case when r.name = 'bizos_authenticated' and v_citus
+                    then pg_catalog.replace(r.attrs, 'nologin', 'login') else r.attrs end;
     if not exists (select 1 from pg_catalog.pg_roles where rolname = r.name) then
-      execute format('create role %I %s', r.name, r.attrs);
+      execute format('create role %I %s', r.name, v_attrs);
     else
-      execute format('alter role %I %s', r.name, r.attrs);
+      execute format('alter role %I %s', r.name, v_attrs);
     end if;
   end loop;
 end
