@@ -25,6 +25,7 @@ do $functions$
 declare
   r record;
   v_outs text;
+  v_directives text;
   v_body text;
   v_def text;
 begin
@@ -110,10 +111,10 @@ begin
     v_body := pg_catalog.regexp_replace(r.prosrc,
       '\(\s*select\s+bizos\.tenant_id\(\)\s*\)|bizos\.tenant_id\(\)', 'v_caller_tenant', 'gi');
     -- Leading directives (#variable_conflict, #print_strict_params).
-    v_outs := pg_catalog.substring(v_body, '^(\s*(#[^\n]*\n\s*)*)');
-    v_body := pg_catalog.rtrim(pg_catalog.substr(v_body, pg_catalog.length(v_outs) + 1), E'; \n\t');
+    v_directives := pg_catalog.substring(v_body, '^(\s*(#[^\n]*\n\s*)*)');
+    v_body := pg_catalog.rtrim(pg_catalog.substr(v_body, pg_catalog.length(v_directives) + 1), E'; \n\t');
     v_body := pg_catalog.format(E'%s\ndeclare\nv_caller_tenant uuid := bizos.tenant_id();\nbegin\n%s;\nend',
-      v_outs, v_body);
+      v_directives, v_body);
     v_def := pg_catalog.pg_get_functiondef(r.oid);
     v_def := pg_catalog.left(v_def, pg_catalog.strpos(v_def, E'\nAS $function$')) ||
              'AS $citus_plpgsql$' || v_body || '$citus_plpgsql$';
