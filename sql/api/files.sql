@@ -140,27 +140,44 @@ $$;
 grant execute on function object_create(jsonb)
   to bizos_authenticated;
 
--- upload_intent_dead(intent, max_age_secs): the upload of this intent will
--- never finish: it is older than the longest possible upload, or the
--- session-level advisory lock (1651079791, owner_lock) of the process that
--- began it is no longer held (the process died, its connection closed).
+-- upload_owner_locks_held() -> the owner locks (second key of the
+-- session-level advisory locks 1651079791, owner_lock) held in this
+-- database on this node: the processes whose uploads are still going.
+-- Advisory locks are a node's own. On Citus the BFF holds its lock on the
+-- coordinator, and a statement over upload_intents runs on the tenant's
+-- worker, which holds none: the sweep reads the locks here first, into a
+-- variable, and passes them on.
+-- upload_intent_dead(created_at, owner_lock, max_age_secs, held): the
+-- upload of an intent will never finish: it is older than the longest
+-- possible upload, or its process's lock is not among `held`.
 -- Called only by the SECURITY DEFINER functions below (pg_locks is readable
--- by anyone; the intent is passed in), so it needs no privileges of its own.
-create or replace function upload_intent_dead(i upload_intents, max_age_secs double precision) returns boolean
+-- by anyone), so they need no privileges of their own.
+drop function if exists upload_intent_dead(upload_intents, double precision);
+create or replace function upload_owner_locks_held() returns integer[]
 language sql
 stable
 as $$
-  select i.created_at < pg_catalog.now() - pg_catalog.make_interval(secs => max_age_secs)
-      or (i.owner_lock is not null
-          and not exists (select 1 from pg_catalog.pg_locks l
-                           where l.locktype = 'advisory' and l.granted
-                             and l.database = (select d.oid from pg_catalog.pg_database d
-                                                where d.datname = pg_catalog.current_database())
-                             and l.classid = 1651079791::oid and l.objid = i.owner_lock::oid
-                             and l.objsubid = 2))
+  select coalesce(pg_catalog.array_agg(l.objid::bigint::integer), '{}')
+    from pg_catalog.pg_locks l
+   where l.locktype = 'advisory' and l.granted
+     and l.database = (select d.oid from pg_catalog.pg_database d
+                        where d.datname = pg_catalog.current_database())
+     and l.classid = 1651079791::oid and l.objsubid = 2
 $$;
-select pin_search_path('upload_intent_dead(upload_intents, double precision)');
-revoke execute on function upload_intent_dead(upload_intents, double precision) from public;
+select pin_search_path('upload_owner_locks_held()');
+revoke execute on function upload_owner_locks_held() from public;
+
+create or replace function upload_intent_dead(created_at timestamptz, owner_lock integer,
+                                              max_age_secs double precision, held integer[])
+returns boolean
+language sql
+stable
+as $$
+  select created_at < pg_catalog.now() - pg_catalog.make_interval(secs => max_age_secs)
+      or (owner_lock is not null and owner_lock <> all (held))
+$$;
+select pin_search_path('upload_intent_dead(timestamptz, integer, double precision, integer[])');
+revoke execute on function upload_intent_dead(timestamptz, integer, double precision, integer[]) from public;
 
 -- upload_sweep_claim(tenant, max_age_secs, max_rows): the tenant's dead
 -- intents, locked until the caller's transaction ends (FOR UPDATE SKIP
@@ -186,17 +203,25 @@ $rename$;
 create or replace function upload_sweep_claim(tenant uuid, max_age_secs double precision,
                                               max_rows integer default 100)
 returns table (tenant_id uuid, object_id uuid, object_key text, multipart_id text, registered boolean)
-language sql
+language plpgsql
 security definer
 as $$
+declare
+  v_held integer[] := upload_owner_locks_held();
+begin
+  return query
   select i.tenant_id, i.object_id, i.object_key, i.multipart_id,
-         exists (select 1 from objects o where o.tenant_id = i.tenant_id and o.object_id = i.object_id)
+         -- The tenant as the parameter, not i.tenant_id: Citus routes FOR
+         -- UPDATE only when every table is filtered by a value.
+         exists (select 1 from objects o
+                  where o.tenant_id = upload_sweep_claim.tenant and o.object_id = i.object_id)
     from upload_intents i
    where i.tenant_id = upload_sweep_claim.tenant
-     and upload_intent_dead(i, max_age_secs)
+     and upload_intent_dead(i.created_at, i.owner_lock, max_age_secs, v_held)
    order by i.created_at
    limit greatest(max_rows, 1)
-     for update of i skip locked
+     for update of i skip locked;
+end
 $$;
 select pin_search_path('upload_sweep_claim(uuid, double precision, integer)');
 revoke execute on function upload_sweep_claim(uuid, double precision, integer) from public;
@@ -214,21 +239,23 @@ as $$
 declare
   v_tenant uuid;
   v_count integer := 0;
+  v_held integer[] := upload_owner_locks_held();
 begin
   if max_age_secs is null or max_age_secs <= 0 then
     raise exception using errcode = '22023', column = 'max_age_secs',
       message = 'max_age_secs: must be a positive number of seconds';
   end if;
+  -- The tenants with dead intents (one statement over every shard on
+  -- Citus), then each one's status and waiting sweep on its own shards: a
+  -- join of the reference table tenants with both is refused there.
   for v_tenant in
-    select t.tenant_id from tenants t
-     where t.status = 'active'
-       and exists (select 1 from upload_intents i
-                    where i.tenant_id = t.tenant_id and upload_intent_dead(i, max_age_secs))
-       and not exists (select 1 from jobs j
-                        where j.tenant_id = t.tenant_id and j.kind = 'storage.sweep'
-                          and j.status = 'queued')
-     order by t.tenant_id
+    select distinct i.tenant_id from upload_intents i
+     where upload_intent_dead(i.created_at, i.owner_lock, max_age_secs, v_held)
+     order by i.tenant_id
   loop
+    continue when not exists (select 1 from tenants t where t.tenant_id = v_tenant and t.status = 'active');
+    continue when exists (select 1 from jobs j
+                           where j.tenant_id = v_tenant and j.kind = 'storage.sweep' and j.status = 'queued');
     perform job_insert(v_tenant, null, 'storage.sweep',
                        pg_catalog.jsonb_build_object('max_age_secs', max_age_secs), null, -10, null);
     v_count := v_count + 1;

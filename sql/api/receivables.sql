@@ -199,12 +199,19 @@ comment on view v_invoice_outstanding is
 -- Outstanding amounts by days past due, per customer and currency, plus a
 -- total row per currency (is_total, customer_id NULL). Amounts of one row
 -- add up: current + d1_30 + d31_60 + d61_90 + d90_plus = outstanding.
+--
+-- The two levels are one GROUP BY over each row twice (level false: per
+-- customer, true: the total), not GROUPING SETS: PostgreSQL pushes a
+-- caller's `tenant_id = $1` into a GROUP BY of tenant_id but not into
+-- grouping sets, and on Citus only a query whose every scan is filtered
+-- by the tenant is sent to the tenant's worker (as grouping sets it went
+-- to every shard, and was refused there).
 create or replace view v_ar_aging with (security_invoker = true) as
 select o.tenant_id,
-       o.customer_id,
-       max(o.company_name) as company_name,
+       case when lvl.is_total then null else o.customer_id end as customer_id,
+       max(o.company_name) filter (where not lvl.is_total) as company_name,
        o.currency,
-       grouping(o.customer_id) = 1 as is_total,
+       lvl.is_total,
        coalesce(sum(o.outstanding) filter (where o.aging_bucket = 'current'), 0) as current,
        coalesce(sum(o.outstanding) filter (where o.aging_bucket = '1-30'), 0)    as d1_30,
        coalesce(sum(o.outstanding) filter (where o.aging_bucket = '31-60'), 0)   as d31_60,
@@ -214,8 +221,9 @@ select o.tenant_id,
        coalesce(sum(o.outstanding) filter (where o.is_overdue), 0) as overdue,
        count(*) filter (where o.outstanding > 0) as open_invoices
   from v_invoice_outstanding o
+ cross join (values (false), (true)) lvl(is_total)
  where o.outstanding > 0
- group by grouping sets ((o.tenant_id, o.currency, o.customer_id), (o.tenant_id, o.currency));
+ group by o.tenant_id, o.currency, lvl.is_total, case when lvl.is_total then null else o.customer_id end;
 grant select on v_ar_aging to bizos_authenticated;
 comment on view v_ar_aging is
   'AR aging per customer and currency (and totals: is_total) on the tenant''s today: current, 1-30, 31-60, 61-90, >90 days past due (from v_invoice_outstanding).';
@@ -241,27 +249,43 @@ revoke execute on function invoices_default_issue_date() from public;
 -- When the credit sales of the window are 0, dso_days is NULL (undefined,
 -- never an invented number). Amounts are per currency (no conversion). A
 -- tenant and currency have rows once they have an ISSUED or PAID invoice.
+--
+-- The ledger is summed per day, the lines dated before the first day's
+-- sales window (today - 118) onto the day before it (today - 119): they
+-- count in every day's AR and in no day's sales. Over the 120 days from
+-- that one to today (every day one row per currency), AR is the running
+-- sum and the credit sales the sum of the last 30 rows; the first 30 days
+-- only feed the windows. One pass over the ledger instead of two
+-- aggregates per day in lateral subqueries, which Citus also refuses when
+-- they read a column of a reference table (the days come from `tenants`'
+-- time zone). A caller's `tenant_id = $1` reaches every scan (it is a
+-- PARTITION BY column), so on Citus the query goes to the tenant's worker.
 create or replace view v_dso_rolling_30 with (security_invoker = true) as
-select k.tenant_id,
-       k.currency,
-       d.day,
-       ar.amount as ar_outstanding,
-       sales.amount as credit_sales_30d,
-       case when sales.amount > 0 then round(ar.amount / sales.amount * 30, 1) end as dso_days
-  from (select distinct l.tenant_id, l.currency from v_ar_ledger l) k
-  join v_tenant_today t on t.tenant_id = k.tenant_id
- cross join lateral (select t.today - 89 + g as day from generate_series(0, 89) g) d
- cross join lateral (
-   select coalesce(sum(l.amount), 0) as amount
-     from v_ar_ledger l
-    where l.tenant_id = k.tenant_id and l.currency = k.currency and l.entry_date <= d.day
- ) ar
- cross join lateral (
-   select coalesce(sum(l.amount), 0) as amount
-     from v_ar_ledger l
-    where l.tenant_id = k.tenant_id and l.currency = k.currency and l.payment_id is null
-      and l.entry_date between d.day - 29 and d.day
- ) sales;
+select w.tenant_id,
+       w.currency,
+       w.day,
+       w.ar_outstanding,
+       w.credit_sales_30d,
+       case when w.credit_sales_30d > 0 then round(w.ar_outstanding / w.credit_sales_30d * 30, 1) end as dso_days
+  from (select d.tenant_id, d.currency, d.day, d.today,
+               sum(coalesce(s.amount, 0)) over (by_day rows between unbounded preceding and current row)
+                 as ar_outstanding,
+               sum(coalesce(s.sales, 0)) over (by_day rows between 29 preceding and current row)
+                 as credit_sales_30d
+          from (select k.tenant_id, k.currency, t.today, t.today - 119 + g as day
+                  from (select distinct l.tenant_id, l.currency from v_ar_ledger l) k
+                  join v_tenant_today t on t.tenant_id = k.tenant_id
+                 cross join generate_series(0, 119) g) d
+          left join (select l.tenant_id, l.currency,
+                            greatest(l.entry_date, t.today - 119) as entry_date,
+                            sum(l.amount) as amount,
+                            sum(l.amount) filter (where l.payment_id is null) as sales
+                       from v_ar_ledger l
+                       join v_tenant_today t on t.tenant_id = l.tenant_id
+                      group by l.tenant_id, l.currency, greatest(l.entry_date, t.today - 119)) s
+            on s.tenant_id = d.tenant_id and s.currency = d.currency and s.entry_date = d.day
+        window by_day as (partition by d.tenant_id, d.currency order by d.day)) w
+ where w.day > w.today - 90;
 grant select on v_dso_rolling_30 to bizos_authenticated;
 comment on view v_dso_rolling_30 is
   'DSO(d) = AR as of d (v_ar_ledger) / credit sales of d-29..d x 30, for the tenant''s last 90 days; NULL when those sales are 0.';

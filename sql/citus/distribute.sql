@@ -4,7 +4,13 @@
 -- are left alone, so it runs after every migration run.
 --
 --   * tenant tables (a tenant_id column) are distributed by tenant_id, all
---     in one co-location group with `tenants`' first tenant table;
+--     in one co-location group with `tenants`' first tenant table, but
+--     `idempotency_keys` in a group of its own: the BFF stores a key as the
+--     request role after an RPC that may have written the tenant's shards
+--     as the functions' owner, and Citus refuses a transaction that
+--     modifies co-located shards as two users ("cannot perform query on
+--     placements that were modified in this transaction by a different
+--     user"). No query joins the keys with another table;
 --   * the global catalogues (no tenant_id, plus `tenants` itself and the
 --     few global tables keyed by something else) are reference tables,
 --     copied to every node;
@@ -26,6 +32,7 @@ declare
   v_schema text := pg_catalog.current_schema();
   v_globals text[] := array['tenants', 'api_key_lookup', 'analytics_grants'];
   v_local text[] := array['refinery_schema_history'];
+  v_own_group text[] := array['idempotency_keys'];
   v_anchor regclass;
   r record;
   v_fks text[] := '{}';
@@ -51,6 +58,20 @@ begin
      and n.nspname = v_schema
      and not (n.nspname = v_schema and c.relname = any (v_local))
      and not exists (select 1 from pg_catalog.pg_dist_partition d where d.logicalrelid = c.oid);
+
+  -- A table placed in the tenant tables' group before it had one of its
+  -- own leaves it.
+  for r in
+    select d.logicalrelid as rel
+      from pg_catalog.pg_dist_partition d
+      join pg_catalog.pg_class c on c.oid = d.logicalrelid
+      join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = v_schema and c.relname = any (v_own_group)
+       and exists (select 1 from pg_catalog.pg_dist_partition o
+                    where o.colocationid = d.colocationid and o.logicalrelid <> d.logicalrelid)
+  loop
+    perform update_distributed_table_colocation(r.rel, colocate_with => 'none');
+  end loop;
 
   if not exists (select 1 from pg_temp.to_distribute) then
     return;
@@ -108,9 +129,12 @@ begin
   select d.logicalrelid into v_anchor
     from pg_catalog.pg_dist_partition d
    where d.partmethod = 'h'
+     and d.logicalrelid::text <> all (v_own_group)
    order by d.colocationid, d.logicalrelid::text limit 1;
   for r in select * from pg_temp.to_distribute where kind = 'distributed' order by nspname, relname loop
-    if v_anchor is null then
+    if r.relname = any (v_own_group) then
+      perform create_distributed_table(r.rel, 'tenant_id', colocate_with => 'none');
+    elsif v_anchor is null then
       perform create_distributed_table(r.rel, 'tenant_id');
       v_anchor := r.rel;
     else

@@ -27,7 +27,7 @@ use uuid::Uuid;
 use super::storage::Storage;
 
 /// First key of the owner locks (`b"bizo"`); the same constant is in
-/// `upload_sweep_claim` (V15).
+/// `upload_owner_locks_held` (sql/api/files.sql).
 pub const OWNER_LOCK_CLASS: i32 = 1_651_079_791;
 /// Intents claimed per transaction.
 const SWEEP_BATCH: i64 = 100;

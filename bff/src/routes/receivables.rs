@@ -271,11 +271,13 @@ async fn aging(
     let rows: Value = sqlx::query_scalar(
         "select coalesce(jsonb_agg(to_jsonb(a) order by a.currency, a.is_total, a.outstanding desc), '[]')
            from v_ar_aging a
-          where ($1::uuid is null or a.customer_id = $1)
+          where a.tenant_id = $3
+            and ($1::uuid is null or a.customer_id = $1)
             and ($2::text is null or a.currency = upper($2))",
     )
     .bind(f.customer_id)
     .bind(&f.currency)
+    .bind(caller.tenant_id)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -299,13 +301,15 @@ async fn dso(
     let rows: Value = sqlx::query_scalar(
         "select coalesce(jsonb_agg(to_jsonb(d) order by d.currency, d.day), '[]')
            from v_dso_rolling_30 d
-          where ($1::text is null or d.currency = upper($1))
+          where d.tenant_id = $4
+            and ($1::text is null or d.currency = upper($1))
             and ($2::date is null or d.day >= $2)
             and ($3::date is null or d.day <= $3)",
     )
     .bind(&f.currency)
     .bind(f.from)
     .bind(f.to)
+    .bind(caller.tenant_id)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

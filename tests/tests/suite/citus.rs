@@ -38,6 +38,7 @@ async fn tenant_tables_are_distributed_by_tenant_id_in_one_group_and_catalogues_
 
     let mut groups = std::collections::BTreeSet::new();
     let (mut distributed, mut references) = (0, 0);
+    let mut own_group = None;
     for r in &rows {
         let name: String = r.get("name");
         let method: Option<String> = r.get("method");
@@ -52,7 +53,12 @@ async fn tenant_tables_are_distributed_by_tenant_id_in_one_group_and_catalogues_
                 Some("tenant_id"),
                 "{name}"
             );
-            groups.insert(r.get::<i32, _>("colocation"));
+            if name == "idempotency_keys" {
+                // A group of its own (distribute.sql says why).
+                own_group = Some(r.get::<i32, _>("colocation"));
+            } else {
+                groups.insert(r.get::<i32, _>("colocation"));
+            }
             distributed += 1;
         } else {
             assert_eq!(method.as_deref(), Some("n"), "{name} is a reference table");
@@ -82,6 +88,11 @@ async fn tenant_tables_are_distributed_by_tenant_id_in_one_group_and_catalogues_
         groups.insert(extension.iter().find(|e| e.0 == t).unwrap().2);
     }
     assert_eq!(groups.len(), 1, "one co-location group: {groups:?}");
+    let own_group = own_group.expect("idempotency_keys is distributed");
+    assert!(
+        !groups.contains(&own_group),
+        "idempotency_keys in {own_group}, the tenant tables in {groups:?}"
+    );
 
     // Citus refuses sub-selects in the policies of its tables, and 13.2.2
     // creates a restrictive policy on the shards as a permissive one: the
@@ -424,9 +435,9 @@ async fn the_lead_bundle_runs_on_each_tenants_worker_with_numbers_of_its_own() {
 
 /// The product's core writes and reads through the BFF on Citus, for two
 /// tenants on two workers: the lead bundle, a ticket, an invoice and its
-/// payment and the KPI actuals, each numbered per tenant, and each list
-/// (the SLA status's too) the tenant's own. (The AR views are not yet plannable on Citus:
-/// docs/citus.md, "Not yet".)
+/// payment, the AR aging and DSO that agree on what is outstanding, and
+/// the KPI actuals, each numbered per tenant, and each list (the SLA
+/// status's too) the tenant's own.
 #[tokio::test]
 async fn leads_tickets_invoices_payments_and_kpi_actuals_run_through_the_bff() {
     let owner = pool_as("bizos_owner").await;
@@ -506,6 +517,31 @@ async fn leads_tickets_invoices_payments_and_kpi_actuals_run_through_the_bff() {
             "{payment}"
         );
 
+        // The AR reports, routed to the tenant's worker: the aging's total
+        // is today's AR in the DSO.
+        let (status, aging) = app.get_json(&admin, "/api/ar/aging").await;
+        assert_eq!(status, 200, "{aging}");
+        let rows = aging["items"].as_array().expect("items");
+        assert_eq!(rows.len(), 2, "a customer's row and the total: {aging}");
+        let total = rows
+            .iter()
+            .find(|r| r["is_total"] == true)
+            .expect("total row");
+        assert_eq!(total["outstanding"].as_f64(), Some(710_000.0), "{aging}");
+        assert_eq!(total["current"].as_f64(), Some(710_000.0), "{aging}");
+        let (status, dso) = app.get_json(&admin, "/api/ar/dso").await;
+        assert_eq!(status, 200, "{dso}");
+        let days = dso["items"].as_array().expect("items");
+        assert_eq!(days.len(), 90, "{dso}");
+        let last = days.last().unwrap();
+        assert_eq!(last["day"], today.to_string(), "{dso}");
+        assert_eq!(last["ar_outstanding"], total["outstanding"], "{dso}");
+        assert_eq!(
+            last["credit_sales_30d"].as_f64(),
+            Some(1_110_000.0),
+            "{dso}"
+        );
+
         let (status, actuals) = app
             .get_json(
                 &admin,
@@ -533,6 +569,154 @@ async fn leads_tickets_invoices_payments_and_kpi_actuals_run_through_the_bff() {
             assert!(items[0][key].is_string(), "{path}: {list}");
         }
     }
+}
+
+/// `Idempotency-Key` on Citus, for a route whose RPC writes as its owner
+/// (the lead bundle, SECURITY DEFINER) and one whose RPC writes as the
+/// caller (a ticket): the key is stored with the effect, a replay returns
+/// the first response without a second effect, and the key with another
+/// request is 422. (With the keys' shards in the tenant tables' group, the
+/// lead's key could not be stored: Citus refuses a transaction that
+/// modifies co-located shards as two users.)
+#[tokio::test]
+async fn idempotency_keys_replay_writes_of_the_owner_and_of_the_caller() {
+    let owner = pool_as("bizos_owner").await;
+    let (first, second) = two_tenants_on_two_workers(&owner, "citus-idem").await;
+    let app = spawn_app().await;
+    for tenant in [first, second] {
+        let admin = user(&owner, tenant, "super_admin").await;
+        let lead = serde_json::json!({"channel": "website", "company_name": "PT Idempoten",
+                                      "contact_name": "Sari", "contact_email": format!("sari@{}.co.id", tenant.simple())});
+        let (status, created) = app
+            .post_json(&admin, "/api/leads", &lead, Some("lead-1"))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let (status, replayed) = app
+            .post_json(&admin, "/api/leads", &lead, Some("lead-1"))
+            .await;
+        assert_eq!(status, 201, "{replayed}");
+        assert_eq!(replayed, created);
+        let (status, other) = app
+            .post_json(
+                &admin,
+                "/api/leads",
+                &serde_json::json!({"channel": "website", "company_name": "PT Lain"}),
+                Some("lead-1"),
+            )
+            .await;
+        assert_eq!(status, 422, "{other}");
+        assert_eq!(other["error"]["field"], "Idempotency-Key", "{other}");
+
+        let ticket = serde_json::json!({"ticket_type": "complaint", "subject": "Twice?", "dept_target": "FIN",
+                                        "related_customer_id": created["customer_id"]});
+        let (status, opened) = app
+            .post_json(&admin, "/api/tickets", &ticket, Some("ticket-1"))
+            .await;
+        assert_eq!(status, 201, "{opened}");
+        let (status, again) = app
+            .post_json(&admin, "/api/tickets", &ticket, Some("ticket-1"))
+            .await;
+        assert_eq!(status, 201, "{again}");
+        assert_eq!(again, opened);
+
+        for (path, key) in [("/api/leads", "lead_id"), ("/api/tickets", "ticket_id")] {
+            let (status, list) = app.get_json(&admin, path).await;
+            assert_eq!(status, 200, "{path}: {list}");
+            let items = list["items"].as_array().expect("items");
+            assert_eq!(items.len(), 1, "one effect per key: {path}: {list}");
+            let made = if key == "lead_id" { &created } else { &opened };
+            assert_eq!(items[0][key], made[key], "{path}: {list}");
+        }
+    }
+}
+
+/// The upload sweep on Citus, for two tenants on two workers: it claims a
+/// tenant's dead intents (their owner lock released) and never the upload
+/// of a live process, whose lock is held on the coordinator while the
+/// intents live on the workers; and it enqueues one sweep per tenant with
+/// dead intents, none beside a waiting one.
+#[tokio::test]
+async fn the_upload_sweep_tells_live_uploads_from_dead_ones() {
+    let owner = pool_as("bizos_owner").await;
+    let (first, second) = two_tenants_on_two_workers(&owner, "citus-sweep").await;
+    // A live upload's process holds its owner lock on the coordinator.
+    let app_login = pool_as("bizos_app").await;
+    let mut live = app_login.acquire().await.unwrap();
+    let live_lock: i32 = 1_000_000 + (first.as_u128() % 1_000_000) as i32;
+    let locked: bool = sqlx::query_scalar("select pg_try_advisory_lock($1, $2)")
+        .bind(bizos_bff::files::sweep::OWNER_LOCK_CLASS)
+        .bind(live_lock)
+        .fetch_one(&mut *live)
+        .await
+        .unwrap();
+    assert!(locked);
+    let mut intents = Vec::new();
+    for (tenant, lock) in [
+        (first, live_lock),
+        (first, live_lock + 1),
+        (second, live_lock + 2),
+    ] {
+        let who = user(&owner, tenant, "salesperson").await;
+        let id: Uuid = sqlx::query_scalar(
+            "insert into upload_intents (tenant_id, bucket, owner_lock, created_by)
+             values ($1, 'media', $2, $3) returning object_id",
+        )
+        .bind(tenant)
+        .bind(lock)
+        .bind(who.user_id)
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+        intents.push(id);
+    }
+    let (live_id, first_dead, second_dead) = (intents[0], intents[1], intents[2]);
+
+    let worker = pool_as("bizos_worker").await;
+    for (tenant, dead) in [(first, first_dead), (second, second_dead)] {
+        let mut tx = worker.begin().await.unwrap();
+        let claimed: Vec<Uuid> =
+            sqlx::query_scalar("select object_id from upload_sweep_claim($1, 960, 100)")
+                .bind(tenant)
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap();
+        assert_eq!(
+            claimed,
+            vec![dead],
+            "the tenant's dead upload only (live: {live_id})"
+        );
+        tx.rollback().await.unwrap();
+    }
+
+    let sweeps = async || -> Vec<(Uuid, i64)> {
+        sqlx::query_as(
+            "select tenant_id, count(*) from jobs
+              where tenant_id = any ($1) and kind = 'storage.sweep' and status = 'queued'
+              group by tenant_id order by tenant_id",
+        )
+        .bind(vec![first, second])
+        .fetch_all(&owner)
+        .await
+        .unwrap()
+    };
+    let mut expected = vec![(first, 1), (second, 1)];
+    expected.sort();
+    let enqueued: i32 = sqlx::query_scalar("select upload_sweep_enqueue(960)")
+        .fetch_one(&app_login)
+        .await
+        .unwrap();
+    assert!(enqueued >= 2, "{enqueued}");
+    assert_eq!(sweeps().await, expected);
+    sqlx::query_scalar::<_, i32>("select upload_sweep_enqueue(960)")
+        .fetch_one(&app_login)
+        .await
+        .unwrap();
+    assert_eq!(
+        sweeps().await,
+        expected,
+        "no second sweep beside a waiting one"
+    );
+    drop(live);
 }
 
 /// Audit and business numbers on Citus: entries name the logical table and
