@@ -69,6 +69,10 @@ pub enum ApiError {
     /// Transient: serialization failure, deadlock, timeout, database down.
     #[error("{0}")]
     Unavailable(String),
+    /// A feature this deployment does not offer (the database's BZ501:
+    /// imports on a Citus cluster): 501.
+    #[error("{0}")]
+    NotSupported(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -104,6 +108,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -123,6 +128,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::NotSupported(_) => "not_supported",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -326,6 +332,7 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
             message: db.message().to_owned(),
             retry_after: retry_after_hint(pg.and_then(|e| e.hint())),
         },
+        "BZ501" => ApiError::NotSupported(db.message().to_owned()),
         "40001" | "40P01" => {
             ApiError::Unavailable("the request conflicted with another; retry it".into())
         }

@@ -149,7 +149,7 @@ where
             field: Some("Idempotency-Key".into()),
         });
     }
-    if let Some(stored) = stored(&mut tx, &key).await? {
+    if let Some(stored) = stored(&mut tx, caller, &key).await? {
         tx.commit().await?;
         return replayed(stored, &fingerprint);
     }
@@ -206,7 +206,7 @@ pub async fn replay(
     fingerprint: &Fingerprint,
 ) -> Result<Option<Response>> {
     let mut tx = begin_as(&state.pool, caller).await?;
-    let stored = stored(&mut tx, key).await?;
+    let stored = stored(&mut tx, caller, key).await?;
     tx.commit().await?;
     stored
         .map(|stored| replayed(stored, fingerprint))
@@ -232,7 +232,7 @@ pub async fn remember(
     .bind(key)
     .execute(&mut *tx)
     .await?;
-    if stored(&mut tx, key).await?.is_none() {
+    if stored(&mut tx, caller, key).await?.is_none() {
         store(&mut tx, state, key, fingerprint, status, body).await?;
     }
     tx.commit().await?;
@@ -289,14 +289,21 @@ async fn store(
     Ok(())
 }
 
-async fn stored(conn: &mut PgConnection, key: &str) -> Result<Option<StoredResponse>> {
+/// The caller's tenant is a parameter besides RLS: on Citus, a filter
+/// through `bizos.tenant_id()` alone goes to every shard.
+async fn stored(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    key: &str,
+) -> Result<Option<StoredResponse>> {
     Ok(sqlx::query_as(
         "select method, path, request_hash, response_status, response_body
            from idempotency_keys
-          where tenant_id = bizos.tenant_id() and user_id = bizos.uid()
+          where tenant_id = $2 and user_id = bizos.uid()
             and idempotency_key = $1 and expires_at > now()",
     )
     .bind(key)
+    .bind(caller.tenant_id)
     .fetch_optional(conn)
     .await?)
 }

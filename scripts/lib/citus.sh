@@ -76,7 +76,7 @@ citus_fresh() {
       "shared_preload_libraries = 'citus'" \
       "fsync = off" "synchronous_commit = off" "full_page_writes = off" \
       "max_connections = 300" "shared_buffers = 256MB" "max_prepared_transactions = 100" \
-      "max_worker_processes = 32" "citus.enable_stat_counters = on"
+      "max_worker_processes = 64" "citus.enable_stat_counters = on"
     as_pg "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$p" -U postgres -d postgres -v ON_ERROR_STOP=1 \
       -c "create extension if not exists citus" >/dev/null
   done

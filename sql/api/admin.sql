@@ -198,8 +198,13 @@ comment on function user_detail(uuid) is
 -- which the IdP must then issue as `sub`). The invitation (template
 -- user.invite.<tenant locale>) is queued in the same transaction: a
 -- refused invitation leaves neither profile nor e-mail.
+-- SECURITY DEFINER, with the checks of profiles' insert policy made here
+-- (profile.manage, the caller's tenant): the invitation e-mail is queued
+-- by email_queue as the owner, and on Citus a transaction may not write a
+-- tenant's shards as two users (the profile as the caller, the e-mail as
+-- the owner).
 create or replace function user_invite(payload jsonb) returns jsonb
-language plpgsql
+language plpgsql security definer
 as $$
 declare
   v_tenant uuid := bizos.tenant_id();
@@ -256,6 +261,8 @@ begin
   return to_jsonb(p) || jsonb_build_object('invitation_email_id', v_email_id);
 end
 $$;
+select pin_search_path('user_invite(jsonb)');
+revoke execute on function user_invite(jsonb) from public;
 grant execute on function user_invite(jsonb) to bizos_authenticated;
 comment on function user_invite(jsonb) is
   'Invites a user (profile.manage): creates the profile (email, full_name, app_role, dept_code, manager_user_id, user_id = the IdP subject) and queues the user.invite.<locale> e-mail in the same transaction.';

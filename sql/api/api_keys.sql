@@ -30,11 +30,12 @@ create or replace trigger profiles_guard_integration before insert or update of 
 
 -- The keys of the caller's tenant, as the key managers see them: never the
 -- secret nor its hash.
+-- The scopes come from a grouped join, not a sub-select per key: a
+-- caller's `tenant_id = $1` reaches it too, and on Citus the whole query
+-- goes to the tenant's worker (a correlated sub-select kept it from there).
 create or replace view v_api_keys with (security_invoker = true) as
   select k.tenant_id, k.key_id, k.name, k.display_prefix,
-         coalesce((select array_agg(s.scope order by a.position)
-                     from api_key_scopes s join api_scopes a on a.code = s.scope
-                    where s.tenant_id = k.tenant_id and s.key_id = k.key_id), '{}') as scopes,
+         coalesce(sc.scopes, '{}') as scopes,
          (select array_agg(host(ip) || case when masklen(ip) = case when family(ip) = 4 then 32 else 128 end
                                             then '' else '/' || masklen(ip) end)
             from unnest(k.allowed_ips) ip) as allowed_ips,
@@ -45,6 +46,9 @@ create or replace view v_api_keys with (security_invoker = true) as
          u.last_used_at, host(u.last_used_ip) as last_used_ip,
          k.created_by, k.created_at, k.revoked_at, k.revoked_by
     from api_keys k
+    left join (select s.tenant_id, s.key_id, array_agg(s.scope order by a.position) as scopes
+                 from api_key_scopes s join api_scopes a on a.code = s.scope
+                group by s.tenant_id, s.key_id) sc on sc.tenant_id = k.tenant_id and sc.key_id = k.key_id
     left join api_key_usage u on u.tenant_id = k.tenant_id and u.key_id = k.key_id;
 comment on view v_api_keys is
   'API keys of the caller''s tenant (holders of api_key.manage): scopes, allowed IPs, expiry, status (active, expired, revoked) and last use.';

@@ -615,16 +615,32 @@ begin
     raise exception using errcode = 'P0002', column = 'lead_id',
       message = format('lead_id: no lead %s', lead_update.lead_id);
   end if;
-  update leads x set
-    status        = case when payload ? 'status' then upper(payload_text(payload, 'status', true, 20)) else x.status end,
-    channel       = case when payload ? 'channel'
-                         then vocabulary_check('lead_channels', lower(payload_text(payload, 'channel', true, 30)), 'channel')
-                         else x.channel end,
-    contact_name  = case when payload ? 'contact_name' then payload_text(payload, 'contact_name', false, 200) else x.contact_name end,
-    contact_email = case when payload ? 'contact_email' then payload_text(payload, 'contact_email', false, 320) else x.contact_email end,
-    contact_phone = case when payload ? 'contact_phone' then payload_text(payload, 'contact_phone', false, 50) else x.contact_phone end,
-    city          = case when payload ? 'city' then payload_text(payload, 'city', false, 100) else x.city end,
-    notes         = case when payload ? 'notes' then payload_text(payload, 'notes', false, 4000) else x.notes end
+  -- The new values first, into the locked row: Citus refuses functions
+  -- other than IMMUTABLE ones inside CASE in an UPDATE.
+  if payload ? 'status' then
+    l.status := upper(payload_text(payload, 'status', true, 20));
+  end if;
+  if payload ? 'channel' then
+    l.channel := vocabulary_check('lead_channels', lower(payload_text(payload, 'channel', true, 30)), 'channel');
+  end if;
+  if payload ? 'contact_name' then
+    l.contact_name := payload_text(payload, 'contact_name', false, 200);
+  end if;
+  if payload ? 'contact_email' then
+    l.contact_email := payload_text(payload, 'contact_email', false, 320);
+  end if;
+  if payload ? 'contact_phone' then
+    l.contact_phone := payload_text(payload, 'contact_phone', false, 50);
+  end if;
+  if payload ? 'city' then
+    l.city := payload_text(payload, 'city', false, 100);
+  end if;
+  if payload ? 'notes' then
+    l.notes := payload_text(payload, 'notes', false, 4000);
+  end if;
+  update leads x
+     set status = l.status, channel = l.channel, contact_name = l.contact_name,
+         contact_email = l.contact_email, contact_phone = l.contact_phone, city = l.city, notes = l.notes
    where x.tenant_id = v_tenant and x.lead_id = lead_update.lead_id
   returning * into l;
   if not found then

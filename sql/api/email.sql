@@ -362,11 +362,13 @@ returns void
 language plpgsql
 security definer
 as $$
+declare
+  v_now timestamptz := now();  -- (Citus: no STABLE function inside CASE in an UPDATE)
 begin
   update emails e
      set attempts = e.attempts + 1,
          last_error = left(coalesce(error, 'unknown error'), 4000),
-         failed_at = case when permanent then now() else e.failed_at end
+         failed_at = case when permanent then v_now else e.failed_at end
    where e.tenant_id = email_mark_failed.tenant_id and e.email_id = email_mark_failed.email_id
      and e.sent_at is null;
 end
@@ -385,9 +387,11 @@ returns void
 language plpgsql
 security definer
 as $$
+declare
+  v_now timestamptz := now();  -- (Citus: no STABLE function inside COALESCE in an UPDATE)
 begin
   update emails e
-     set failed_at = coalesce(e.failed_at, now())
+     set failed_at = coalesce(e.failed_at, v_now)
    where e.tenant_id = email_mark_dead.tenant_id and e.email_id = email_mark_dead.email_id
      and e.sent_at is null;
 end

@@ -140,6 +140,32 @@ $$;
 grant execute on function object_create(jsonb)
   to bizos_authenticated;
 
+-- object_of_upload(payload) -> object_id: the file a SECURITY DEFINER RPC's
+-- payload names. With `object` (object_create's payload) the upload is
+-- registered here, as the function's owner, in the RPC's transaction; with
+-- `object_id`, a file registered before. The BFF passes `object`: on Citus
+-- a transaction may not write a tenant's shards as two users, and
+-- object_create called by the request role before an RPC of the owner
+-- wrote them as the request role ("cannot perform query on placements that
+-- were modified in this transaction by a different user"). The RPCs that
+-- call it check the caller's permission first; object_create checks that
+-- the upload is the caller's.
+create or replace function object_of_upload(payload jsonb) returns uuid
+language plpgsql
+as $$
+begin
+  if payload ? 'object' and jsonb_typeof(payload -> 'object') <> 'null' then
+    if payload ? 'object_id' then
+      perform raise_field('object', 'give object or object_id, not both');
+    end if;
+    return (object_create(payload -> 'object') ->> 'object_id')::uuid;
+  end if;
+  return payload_uuid(payload, 'object_id', true);
+end
+$$;
+select pin_search_path('object_of_upload(jsonb)');
+revoke execute on function object_of_upload(jsonb) from public;
+
 -- upload_owner_locks_held() -> the owner locks (second key of the
 -- session-level advisory locks 1651079791, owner_lock) held in this
 -- database on this node: the processes whose uploads are still going.

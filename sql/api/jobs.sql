@@ -270,6 +270,10 @@ security definer
 as $$
 declare
   v_tenant uuid;
+  v_job uuid;
+  v_lease integer;
+  v_until timestamptz;
+  v_now timestamptz;
   v_claimed integer := 0;
   v_round integer;
 begin
@@ -280,16 +284,24 @@ begin
     return;
   end if;
 
-  update jobs j
-     set status = case when j.attempts >= j.max_attempts then 'dead' else 'queued' end,
-         finished_at = case when j.attempts >= j.max_attempts then now() end,
-         last_error = left(format('the lease of worker %s ran out (it stopped or died) in attempt %s',
-                                  j.locked_by, j.attempts), 4000),
-         run_at = now(), locked_by = null, locked_until = null
-    from (select e.tenant_id, e.job_id from jobs e
-           where e.status = 'running' and e.locked_until < now()
-             for update skip locked) e
-   where j.tenant_id = e.tenant_id and j.job_id = e.job_id;
+  -- Jobs whose lease ran out, one by one: the condition is checked again
+  -- on the locked row, so a job another claimer requeued (or its worker
+  -- extended) meanwhile is left alone. (On Citus a statement over every
+  -- tenant's shards cannot lock rows.)
+  for v_tenant, v_job in
+    select e.tenant_id, e.job_id from jobs e
+     where e.status = 'running' and e.locked_until < now()
+  loop
+    v_now := now();  -- (Citus: no STABLE function inside CASE in an UPDATE)
+    update jobs j
+       set status = case when j.attempts >= j.max_attempts then 'dead' else 'queued' end,
+           finished_at = case when j.attempts >= j.max_attempts then v_now end,
+           last_error = left(format('the lease of worker %s ran out (it stopped or died) in attempt %s',
+                                    j.locked_by, j.attempts), 4000),
+           run_at = v_now, locked_by = null, locked_until = null
+     where j.tenant_id = v_tenant and j.job_id = v_job
+       and j.status = 'running' and j.locked_until < now();
+  end loop;
 
   loop
     v_round := 0;
@@ -300,30 +312,36 @@ begin
        order by t.last_claimed_at nulls first, t.tenant_id
     loop
       exit when v_claimed >= max_jobs;
-      -- The tenant's best due job that no other claimer holds, in one
-      -- statement with its lease.
+      -- The tenant's best due job that no other claimer holds, locked, then
+      -- its lease. (Two statements: Citus refuses an UPDATE that passes a
+      -- column to a STABLE function, as the lease's `now() + interval`
+      -- with the kind's lease_secs would.)
+      select q.job_id, k.lease_secs into v_job, v_lease
+        from jobs q
+        join job_kinds k on k.kind = q.kind
+       where q.tenant_id = v_tenant and q.status = 'queued' and q.run_at <= now()
+         and (kinds is null or q.kind = any (kinds))
+       order by q.priority desc, q.run_at, q.job_id
+       limit 1
+         for update of q skip locked;
+      continue when not found;
+      v_until := now() + make_interval(secs => v_lease);
+      v_now := now();
       update jobs j
          set status = 'running', attempts = j.attempts + 1, locked_by = worker,
-             locked_until = now() + make_interval(secs => k.lease_secs),
-             started_at = coalesce(j.started_at, now()), finished_at = null
-        from job_kinds k
-       where j.tenant_id = v_tenant
-         and j.job_id = (select q.job_id from jobs q
-                          where q.tenant_id = v_tenant and q.status = 'queued' and q.run_at <= now()
-                            and (kinds is null or q.kind = any (kinds))
-                          order by q.priority desc, q.run_at, q.job_id
-                          limit 1
-                            for update skip locked)
-         and k.kind = j.kind
+             locked_until = v_until, started_at = coalesce(j.started_at, v_now), finished_at = null
+       where j.tenant_id = v_tenant and j.job_id = v_job
       returning j.job_id, j.tenant_id, j.kind, j.payload, j.attempts, j.max_attempts, j.created_by,
-                j.request_id, j.trace_context, j.progress_done, j.progress_total, k.lease_secs, j.locked_until
+                j.request_id, j.trace_context, j.progress_done, j.progress_total, v_lease, j.locked_until
            into job_id, tenant_id, kind, payload, attempt, max_attempts, created_by, request_id,
                 trace_context, progress_done, progress_total, lease_secs, locked_until;
       continue when not found;
       -- The round-robin's clock. A claimer serving the same tenant at this
       -- moment holds the row and sets it too: skip it rather than wait.
-      update job_tenants t set last_claimed_at = clock_timestamp()
-       where t.ctid = (select s.ctid from job_tenants s where s.tenant_id = v_tenant
+      v_now := clock_timestamp();  -- (Citus: no VOLATILE function in an UPDATE)
+      update job_tenants t set last_claimed_at = v_now
+       where t.tenant_id = v_tenant
+         and t.ctid = (select s.ctid from job_tenants s where s.tenant_id = v_tenant
                           for update skip locked);
       v_claimed := v_claimed + 1;
       v_round := v_round + 1;
@@ -339,51 +357,75 @@ grant execute on function job_claim(text, integer, text[]) to bizos_worker;
 comment on function job_claim(text, integer, text[]) is
   'Worker: claims up to max_jobs due jobs (round-robin over tenants, priority within one), requeueing jobs whose lease ran out first.';
 
+-- The worker's calls below take the job's tenant (job_claim returned it):
+-- on Citus a statement is routed to the tenant's worker only by the value
+-- of tenant_id. Without it (other callers, tests) the tenant is looked up
+-- by job_id first, over every tenant.
+create or replace function job_tenant_of(job_id uuid) returns uuid
+language sql stable
+as $$
+  select j.tenant_id from jobs j where j.job_id = job_tenant_of.job_id
+$$;
+select pin_search_path('job_tenant_of(uuid)');
+revoke execute on function job_tenant_of(uuid) from public;
+
 -- job_heartbeat(job_id, worker, done, total) -> still ours: extends the
 -- lease by the kind's lease_secs and records progress (NULL keeps it).
 -- False when the job is no longer running under this worker (cancelled,
 -- or its lease ran out and it was claimed again): stop working on it.
+drop function if exists job_heartbeat(uuid, text, bigint, bigint);
 create or replace function job_heartbeat(job_id uuid, worker text, done bigint default null,
-                                         total bigint default null)
+                                         total bigint default null, tenant uuid default null)
 returns boolean
 language plpgsql
 security definer
 as $$
+declare
+  v_tenant uuid := coalesce(job_heartbeat.tenant, job_tenant_of(job_heartbeat.job_id));
+  v_until timestamptz;
 begin
+  -- The lease first, then the update with it: Citus refuses an UPDATE
+  -- that passes a column to a STABLE function (now() + the kind's lease).
+  select now() + make_interval(secs => k.lease_secs) into v_until
+    from jobs j join job_kinds k on k.kind = j.kind
+   where j.tenant_id = v_tenant and j.job_id = job_heartbeat.job_id;
   update jobs j
-     set locked_until = now() + make_interval(secs => k.lease_secs),
+     set locked_until = v_until,
          progress_done = coalesce(job_heartbeat.done, j.progress_done),
          progress_total = coalesce(job_heartbeat.total, j.progress_total)
-    from job_kinds k
-   where j.job_id = job_heartbeat.job_id and j.status = 'running' and j.locked_by = job_heartbeat.worker
-     and k.kind = j.kind;
+   where j.tenant_id = v_tenant and j.job_id = job_heartbeat.job_id
+     and j.status = 'running' and j.locked_by = job_heartbeat.worker;
   return found;
 end
 $$;
-select pin_search_path('job_heartbeat(uuid, text, bigint, bigint)');
-revoke execute on function job_heartbeat(uuid, text, bigint, bigint) from public;
-grant execute on function job_heartbeat(uuid, text, bigint, bigint) to bizos_worker;
-comment on function job_heartbeat(uuid, text, bigint, bigint) is
+select pin_search_path('job_heartbeat(uuid, text, bigint, bigint, uuid)');
+revoke execute on function job_heartbeat(uuid, text, bigint, bigint, uuid) from public;
+grant execute on function job_heartbeat(uuid, text, bigint, bigint, uuid) to bizos_worker;
+comment on function job_heartbeat(uuid, text, bigint, bigint, uuid) is
   'Worker: extends the lease of a running job and records its progress; false when the job is no longer this worker''s (cancelled, or lease lost).';
 
 -- job_complete(job_id, worker) -> whether it was this worker's running job.
-create or replace function job_complete(job_id uuid, worker text)
+drop function if exists job_complete(uuid, text);
+create or replace function job_complete(job_id uuid, worker text, tenant uuid default null)
 returns boolean
 language plpgsql
 security definer
 as $$
+declare
+  v_tenant uuid := coalesce(job_complete.tenant, job_tenant_of(job_complete.job_id));
 begin
   update jobs j
      set status = 'succeeded', finished_at = now(), locked_by = null, locked_until = null,
          progress_done = coalesce(j.progress_total, j.progress_done)
-   where j.job_id = job_complete.job_id and j.status = 'running' and j.locked_by = job_complete.worker;
+   where j.tenant_id = v_tenant and j.job_id = job_complete.job_id
+     and j.status = 'running' and j.locked_by = job_complete.worker;
   return found;
 end
 $$;
-select pin_search_path('job_complete(uuid, text)');
-revoke execute on function job_complete(uuid, text) from public;
-grant execute on function job_complete(uuid, text) to bizos_worker;
-comment on function job_complete(uuid, text) is
+select pin_search_path('job_complete(uuid, text, uuid)');
+revoke execute on function job_complete(uuid, text, uuid) from public;
+grant execute on function job_complete(uuid, text, uuid) to bizos_worker;
+comment on function job_complete(uuid, text, uuid) is
   'Worker: marks its running job succeeded; false when it was no longer this worker''s.';
 
 -- job_fail(job_id, worker, error, retryable) -> the job's new status (NULL:
@@ -392,28 +434,47 @@ comment on function job_complete(uuid, text) is
 -- between b*2^(n-1) and b*2^n seconds (b = the kind's backoff_secs; capped
 -- at an hour), so every wait is at least the previous one's maximum.
 -- Otherwise the job is dead, with the error.
-create or replace function job_fail(job_id uuid, worker text, error text, retryable boolean default true)
+drop function if exists job_fail(uuid, text, text, boolean);
+create or replace function job_fail(job_id uuid, worker text, error text, retryable boolean default true,
+                                    tenant uuid default null)
 returns text
 language plpgsql
 security definer
 as $$
 declare
+  v_tenant uuid := coalesce(job_fail.tenant, job_tenant_of(job_fail.job_id));
+  v_attempts integer;
+  v_max integer;
+  v_backoff double precision;
   v_status text;
-  v_delay double precision;
+  v_run_at timestamptz;
+  v_finished timestamptz;
 begin
+  -- The new state first, from the locked row, then the update with it:
+  -- Citus refuses VOLATILE functions (random()) and STABLE ones given a
+  -- column in an UPDATE.
+  select j.attempts, j.max_attempts, k.backoff_secs into v_attempts, v_max, v_backoff
+    from jobs j join job_kinds k on k.kind = j.kind
+   where j.tenant_id = v_tenant and j.job_id = job_fail.job_id
+     and j.status = 'running' and j.locked_by = job_fail.worker
+     for update of j;
+  if not found then
+    return null;
+  end if;
+  if job_fail.retryable and v_attempts < v_max then
+    v_status := 'queued';
+    v_run_at := now() + make_interval(secs => least(3600.0, v_backoff * power(2, v_attempts - 1) * (1 + random())));
+  else
+    v_status := 'dead';
+    v_finished := now();
+  end if;
   update jobs j
-     set status = case when job_fail.retryable and j.attempts < j.max_attempts then 'queued' else 'dead' end,
-         run_at = case when job_fail.retryable and j.attempts < j.max_attempts
-                       then now() + make_interval(secs => least(3600.0,
-                              k.backoff_secs * power(2, j.attempts - 1) * (1 + random())))
-                       else j.run_at end,
-         finished_at = case when job_fail.retryable and j.attempts < j.max_attempts then null else now() end,
+     set status = v_status,
+         run_at = coalesce(v_run_at, j.run_at),
+         finished_at = v_finished,
          last_error = left(coalesce(nullif(job_fail.error, ''), 'failed without a message'), 4000),
          locked_by = null, locked_until = null
-    from job_kinds k
-   where j.job_id = job_fail.job_id and j.status = 'running' and j.locked_by = job_fail.worker
-     and k.kind = j.kind
-  returning j.status into v_status;
+   where j.tenant_id = v_tenant and j.job_id = job_fail.job_id;
   if v_status = 'queued' then
     -- Woken workers see it as not due yet and sleep until it is.
     perform job_wake('retry');
@@ -421,25 +482,29 @@ begin
   return v_status;
 end
 $$;
-select pin_search_path('job_fail(uuid, text, text, boolean)');
-revoke execute on function job_fail(uuid, text, text, boolean) from public;
-grant execute on function job_fail(uuid, text, text, boolean) to bizos_worker;
-comment on function job_fail(uuid, text, text, boolean) is
+select pin_search_path('job_fail(uuid, text, text, boolean, uuid)');
+revoke execute on function job_fail(uuid, text, text, boolean, uuid) from public;
+grant execute on function job_fail(uuid, text, text, boolean, uuid) to bizos_worker;
+comment on function job_fail(uuid, text, text, boolean, uuid) is
   'Worker: records a failure; retryable with attempts left: queued again after exponential backoff with jitter, else dead. Returns the new status (NULL: not this worker''s job).';
 
 -- job_release(job_id, worker) -> whether released: a worker shutting down
 -- gives back a job it did not finish; queued again at once, and the claim
 -- does not count as an attempt.
-create or replace function job_release(job_id uuid, worker text)
+drop function if exists job_release(uuid, text);
+create or replace function job_release(job_id uuid, worker text, tenant uuid default null)
 returns boolean
 language plpgsql
 security definer
 as $$
+declare
+  v_tenant uuid := coalesce(job_release.tenant, job_tenant_of(job_release.job_id));
 begin
   update jobs j
      set status = 'queued', attempts = greatest(j.attempts - 1, 0), run_at = now(),
          locked_by = null, locked_until = null
-   where j.job_id = job_release.job_id and j.status = 'running' and j.locked_by = job_release.worker;
+   where j.tenant_id = v_tenant and j.job_id = job_release.job_id
+     and j.status = 'running' and j.locked_by = job_release.worker;
   if found then
     perform job_wake('released');
     return true;
@@ -447,10 +512,10 @@ begin
   return false;
 end
 $$;
-select pin_search_path('job_release(uuid, text)');
-revoke execute on function job_release(uuid, text) from public;
-grant execute on function job_release(uuid, text) to bizos_worker;
-comment on function job_release(uuid, text) is
+select pin_search_path('job_release(uuid, text, uuid)');
+revoke execute on function job_release(uuid, text, uuid) from public;
+grant execute on function job_release(uuid, text, uuid) to bizos_worker;
+comment on function job_release(uuid, text, uuid) is
   'Worker: gives back a running job without counting the attempt (graceful shutdown).';
 
 -- Whether the caller may cancel or retry the job: the owner (no claims:

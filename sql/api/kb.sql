@@ -454,11 +454,11 @@ begin
     raise exception using errcode = '42501', message = 'no user in the request claims';
   end if;
   perform require_permission('kb.manage');
-  perform payload_check(payload, '{"object_id": "uuid", "title": "text", "visibility": "text", "dept_code": "text",
+  perform payload_check(payload, '{"object_id": "uuid", "object": {"object_id": "uuid", "bucket": "text", "file_name": "text", "content_type": "text", "size_bytes": "integer", "sha256": "text"}, "title": "text", "visibility": "text", "dept_code": "text",
                                    "app_roles": "text[]", "format": "text"}');
   v_title := payload_text(payload, 'title', true, 200);
   select * into v_vis from kb_visibility_check(payload, coalesce(payload_text(payload, 'visibility', false, 20), 'tenant'));
-  select * into v_up from kb_upload_check(payload_uuid(payload, 'object_id', true), payload_text(payload, 'format', false, 20));
+  select * into v_up from kb_upload_check(object_of_upload(payload), payload_text(payload, 'format', false, 20));
   v_job := job_enqueue('kb.ingest', jsonb_build_object('document_id', v_id, 'version', 1), null, 0,
                        format('kb.ingest:%s:1', v_id));
   insert into kb_documents (tenant_id, document_id, title, owner_user_id, visibility, dept_code, app_roles,
@@ -496,10 +496,10 @@ begin
     raise exception using errcode = '42501', message = 'no user in the request claims';
   end if;
   perform require_permission('kb.manage');
-  perform payload_check(payload, '{"object_id": "uuid", "format": "text", "title": "text"}');
+  perform payload_check(payload, '{"object_id": "uuid", "object": {"object_id": "uuid", "bucket": "text", "file_name": "text", "content_type": "text", "size_bytes": "integer", "sha256": "text"}, "format": "text", "title": "text"}');
   d := kb_document_for_change(kb_document_replace.document_id, false);
   v_title := coalesce(payload_text(payload, 'title', false, 200), d.title);
-  select * into v_up from kb_upload_check(payload_uuid(payload, 'object_id', true), payload_text(payload, 'format', false, 20));
+  select * into v_up from kb_upload_check(object_of_upload(payload), payload_text(payload, 'format', false, 20));
   v_superseded := case when d.object_id is distinct from d.ready_object_id then d.object_id end;
   delete from kb_chunk_staging s where s.tenant_id = v_tenant and s.document_id = d.document_id;
   v_job := job_enqueue('kb.ingest', jsonb_build_object('document_id', d.document_id, 'version', d.version + 1), null, 0,
@@ -530,6 +530,7 @@ as $$
 declare
   v_tenant uuid := bizos.tenant_id();
   v_vis record;
+  v_title text;
   d kb_documents;
 begin
   if bizos.uid() is null or v_tenant is null then
@@ -546,8 +547,9 @@ begin
   else
     select d.visibility as kb_visibility, d.dept_code as kb_dept_code, d.app_roles as kb_app_roles into v_vis;
   end if;
+  v_title := payload_text(payload, 'title', false, 200);  -- (Citus: no VOLATILE function in an UPDATE)
   update kb_documents x
-     set title = coalesce(payload_text(payload, 'title', false, 200), x.title),
+     set title = coalesce(v_title, x.title),
          visibility = v_vis.kb_visibility, dept_code = v_vis.kb_dept_code, app_roles = v_vis.kb_app_roles
    where x.tenant_id = v_tenant and x.document_id = d.document_id
   returning * into d;

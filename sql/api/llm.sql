@@ -670,6 +670,25 @@ $$;
 select pin_search_path('llm_key_add(text, text, bytea, bytea, bytea, bytea, text)');
 revoke execute on function llm_key_add(text, text, bytea, bytea, bytea, bytea, text) from public;
 grant execute on function llm_key_add(text, text, bytea, bytea, bytea, bytea, text) to bizos_authenticated;
+
+-- llm_key_row(key_id) -> the tenant's key as v_llm_keys shows it (metadata
+-- only), for the super_admin who just added it (POST /api/ai/keys). Read
+-- as the owner that llm_key_add wrote it as: on Citus a transaction may not
+-- touch a tenant's shards as two users.
+create or replace function llm_key_row(key_id uuid) returns jsonb
+language plpgsql stable security definer
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+begin
+  perform llm_require_super_admin();
+  return (select to_jsonb(k) from v_llm_keys k
+           where k.tenant_id = v_tenant and k.key_id = llm_key_row.key_id);
+end
+$$;
+select pin_search_path('llm_key_row(uuid)');
+revoke execute on function llm_key_row(uuid) from public;
+grant execute on function llm_key_row(uuid) to bizos_authenticated;
 comment on function llm_key_add(text, text, bytea, bytea, bytea, bytea, text) is
   'Stores a provider key of the caller''s tenant, envelope-encrypted by the BFF; returns its key_id. A super_admin of the tenant.';
 
@@ -1061,22 +1080,24 @@ begin
     perform raise_field('to', 'must be at most ten years after from');
   end if;
   return query
-    select jsonb_build_object('tenant_id', d.tenant_id) || g.k
-           || jsonb_build_object('calls', sum(d.calls), 'cache_hits', sum(d.cache_hits),
-                                 'failures', sum(d.failures), 'tokens_in', sum(d.tokens_in),
-                                 'tokens_out', sum(d.tokens_out),
-                                 'cost', case when bool_or(d.cost is null) then null else sum(d.cost) end,
-                                 'currency', d.currency)
-      from v_llm_cost_daily d
-     cross join lateral (
-       select case llm_usage.group_by
-                when 'day' then jsonb_build_object('day', d.day)
-                when 'month' then jsonb_build_object('month', date_trunc('month', d.day::timestamp)::date)
-                when 'feature' then jsonb_build_object('feature', d.feature)
-                else jsonb_build_object('provider', d.provider, 'model', d.model) end as k) g
-     where d.day between llm_usage.from_day and llm_usage.to_day
-     group by d.tenant_id, g.k, d.currency
-     order by d.tenant_id, g.k, d.currency nulls first;
+    select jsonb_build_object('tenant_id', g.tenant_id) || g.k
+           || jsonb_build_object('calls', sum(g.calls), 'cache_hits', sum(g.cache_hits),
+                                 'failures', sum(g.failures), 'tokens_in', sum(g.tokens_in),
+                                 'tokens_out', sum(g.tokens_out),
+                                 'cost', case when bool_or(g.cost is null) then null else sum(g.cost) end,
+                                 'currency', g.currency)
+      -- The group's key in a derived table, not a lateral subquery without
+      -- FROM: Citus pushes down only IMMUTABLE functions in those.
+      from (select d.*,
+                   case llm_usage.group_by
+                     when 'day' then jsonb_build_object('day', d.day)
+                     when 'month' then jsonb_build_object('month', date_trunc('month', d.day::timestamp)::date)
+                     when 'feature' then jsonb_build_object('feature', d.feature)
+                     else jsonb_build_object('provider', d.provider, 'model', d.model) end as k
+              from v_llm_cost_daily d
+             where d.day between llm_usage.from_day and llm_usage.to_day) g
+     group by g.tenant_id, g.k, g.currency
+     order by g.tenant_id, g.k, g.currency nulls first;
 end
 $$;
 select pin_search_path('llm_usage(date, date, text)');

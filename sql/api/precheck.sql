@@ -204,11 +204,18 @@ comment on function sop_rule_json(sop_rules) is
 create or replace function sop_rule_list() returns jsonb
 language plpgsql stable
 as $$
+declare
+  v_rules sop_rules[];
 begin
+  -- The rows first, then their JSON: on Citus the statement over
+  -- sop_rules runs on a shard, whose row type is not sop_rules, and
+  -- sop_rule_json(s) is not found there.
+  select array_agg(s order by k.position, s.name) into v_rules
+    from sop_rules s join sop_rule_kinds k on k.code = s.kind
+   where s.tenant_id = bizos.tenant_id();
   return jsonb_build_object('items', coalesce((
-    select jsonb_agg(sop_rule_json(s) order by k.position, s.name)
-      from sop_rules s join sop_rule_kinds k on k.code = s.kind
-     where s.tenant_id = bizos.tenant_id()), '[]'::jsonb));
+    select jsonb_agg(sop_rule_json(v_rules[i]) order by i)
+      from generate_subscripts(v_rules, 1) i), '[]'::jsonb));
 end
 $$;
 grant execute on function sop_rule_list() to bizos_authenticated;

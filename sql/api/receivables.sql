@@ -401,6 +401,7 @@ declare
   v_subtotal numeric;
   v_tax numeric;
   r invoices;
+  v_line jsonb;
 begin
   perform require_permission('invoice.create');
   d := invoice_draft(payload, true);
@@ -433,11 +434,15 @@ begin
           (d ->> 'b2b')::boolean, (d ->> 'luxury')::boolean)
   returning * into r;
 
-  insert into invoice_lines (tenant_id, invoice_id, line_no, description, quantity, unit_price, discount_pct, luxury, amount)
-  select r.tenant_id, r.invoice_id, (x ->> 'line_no')::integer, x ->> 'description', (x ->> 'quantity')::numeric,
-         (x ->> 'unit_price')::numeric, (x ->> 'discount_pct')::numeric, (x ->> 'luxury')::boolean,
-         (x ->> 'computed')::numeric
-    from jsonb_array_elements(d -> 'lines') x;
+  -- A line per statement: Citus writes the rows of an INSERT ... SELECT
+  -- from a set that is no table with COPY, which it refuses under RLS.
+  for v_line in select e from jsonb_array_elements(d -> 'lines') e loop
+    insert into invoice_lines (tenant_id, invoice_id, line_no, description, quantity, unit_price, discount_pct,
+                               luxury, amount)
+    values (r.tenant_id, r.invoice_id, (v_line ->> 'line_no')::integer, v_line ->> 'description', (v_line ->> 'quantity')::numeric,
+            (v_line ->> 'unit_price')::numeric, (v_line ->> 'discount_pct')::numeric, (v_line ->> 'luxury')::boolean,
+            (v_line ->> 'computed')::numeric);
+  end loop;
 
   return jsonb_build_object('invoice_id', r.invoice_id, 'invoice_no', r.invoice_no, 'status', r.status,
                             'subtotal', r.subtotal, 'tax', r.tax, 'total', r.total, 'due_date', r.due_date,

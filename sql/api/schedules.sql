@@ -424,21 +424,31 @@ create or replace function schedules_fire(now timestamptz default pg_catalog.now
 language plpgsql security definer
 as $$
 declare
+  c record;
   s record;
   v_period date;
   v_run_at timestamptz;
   v_job uuid;
   v_fired integer := 0;
 begin
-  for s in
-    select sc.tenant_id, sc.schedule_id, sc.kind, sc.payload, sc.at_time, sc.days_of_week,
-           sc.last_fired_period, t.time_zone
+  -- The due schedules, then each one locked and checked again on its own
+  -- (skipped when another caller holds it or has moved it on): on Citus a
+  -- statement over every tenant's shards cannot lock rows.
+  for c in
+    select sc.tenant_id, sc.schedule_id, t.time_zone
       from schedules sc
       join tenants t on t.tenant_id = sc.tenant_id
      where sc.active and sc.next_run_at <= schedules_fire.now and t.status = 'active'
      order by sc.next_run_at
-       for update of sc skip locked
   loop
+    select sc.tenant_id, sc.schedule_id, sc.kind, sc.payload, sc.at_time, sc.days_of_week,
+           sc.last_fired_period, c.time_zone as time_zone
+      into s
+      from schedules sc
+     where sc.tenant_id = c.tenant_id and sc.schedule_id = c.schedule_id
+       and sc.active and sc.next_run_at <= schedules_fire.now
+       for update skip locked;
+    continue when not found;
     select l.period, l.run_at into v_period, v_run_at
       from schedule_latest_run(s.at_time, s.days_of_week, s.time_zone, schedules_fire.now) l;
     v_job := null;

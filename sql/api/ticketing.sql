@@ -551,12 +551,18 @@ begin
       message = format('ticket_id: no ticket %s', ticket_update.ticket_id);
   end if;
   if payload ?| array['subject', 'description', 'priority'] then
-    update tickets x set
-      subject     = case when payload ? 'subject' then payload_text(payload, 'subject', true, 200) else x.subject end,
-      description = case when payload ? 'description' then payload_text(payload, 'description', false, 10000) else x.description end,
-      priority    = case when payload ? 'priority'
-                         then vocabulary_check('ticket_priorities', lower(payload_text(payload, 'priority', true, 10)), 'priority')
-                         else x.priority end
+    -- The new values first, into the locked row: Citus refuses functions
+    -- other than IMMUTABLE ones inside CASE in an UPDATE.
+    if payload ? 'subject' then
+      t.subject := payload_text(payload, 'subject', true, 200);
+    end if;
+    if payload ? 'description' then
+      t.description := payload_text(payload, 'description', false, 10000);
+    end if;
+    if payload ? 'priority' then
+      t.priority := vocabulary_check('ticket_priorities', lower(payload_text(payload, 'priority', true, 10)), 'priority');
+    end if;
+    update tickets x set subject = t.subject, description = t.description, priority = t.priority
      where x.tenant_id = v_tenant and x.ticket_id = ticket_update.ticket_id;
     if not found then
       raise exception using errcode = '42501', message = 'you may not change this ticket';

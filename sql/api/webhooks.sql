@@ -233,12 +233,19 @@ comment on function webhook_endpoint_json(uuid, uuid) is
 create or replace function webhook_endpoints_list() returns jsonb
 language plpgsql stable
 as $$
+declare
+  v_ids uuid[];
 begin
   perform require_permission('webhook.manage');
+  -- The ids first, then each endpoint's JSON here: webhook_endpoint_json
+  -- reads other tables, and on Citus called for each row of a query on a
+  -- shard it would run distributed queries from the worker.
+  select array_agg(e.endpoint_id order by e.created_at, e.endpoint_id) into v_ids
+    from webhook_endpoints e
+   where e.tenant_id = bizos.tenant_id();
   return jsonb_build_object('items', coalesce((
-    select jsonb_agg(webhook_endpoint_json(e.tenant_id, e.endpoint_id) order by e.created_at, e.endpoint_id)
-      from webhook_endpoints e
-     where e.tenant_id = bizos.tenant_id()), '[]'));
+    select jsonb_agg(webhook_endpoint_json(bizos.tenant_id(), v_ids[i]) order by i)
+      from generate_subscripts(v_ids, 1) i), '[]'));
 end
 $$;
 select pin_search_path('webhook_endpoints_list()');
@@ -298,6 +305,8 @@ declare
   v_tenant uuid := bizos.tenant_id();
   v_status text;
   v_after webhook_deliveries;
+  v_rows webhook_deliveries[];
+  v_types text[];
   v_items jsonb;
   v_last uuid;
   v_count integer;
@@ -320,9 +329,12 @@ begin
       perform raise_field('cursor', 'is not a delivery of this endpoint (use next_cursor)');
     end if;
   end if;
-  select jsonb_agg(webhook_delivery_json(p.x, p.x_type) order by p.created_at desc, p.delivery_id desc),
-         count(*), (array_agg(p.delivery_id order by p.created_at, p.delivery_id))[1]
-    into v_items, v_count, v_last
+  -- The page's rows first, then their JSON here: on Citus the statement
+  -- over webhook_deliveries runs on a shard, whose row type is not
+  -- webhook_deliveries, and webhook_delivery_json(d, ...) is not found there.
+  select array_agg(p.x order by p.created_at desc, p.delivery_id desc),
+         array_agg(p.x_type order by p.created_at desc, p.delivery_id desc)
+    into v_rows, v_types
     from (select d, ev.event_type, d.created_at, d.delivery_id
             from webhook_deliveries d
             join webhook_events ev on ev.tenant_id = d.tenant_id and ev.event_id = d.event_id
@@ -332,6 +344,12 @@ begin
                   or (d.created_at, d.delivery_id) < (v_after.created_at, v_after.delivery_id))
            order by d.created_at desc, d.delivery_id desc
            limit lim) p (x, x_type, created_at, delivery_id);
+  v_count := coalesce(cardinality(v_rows), 0);
+  if v_count > 0 then
+    v_last := (v_rows[v_count]).delivery_id;
+    select jsonb_agg(webhook_delivery_json(v_rows[i], v_types[i]) order by i) into v_items
+      from generate_subscripts(v_rows, 1) i;
+  end if;
   return jsonb_build_object('items', coalesce(v_items, '[]'),
                             'next_cursor', case when v_count = lim then v_last end);
 end
@@ -348,6 +366,7 @@ create or replace function webhook_delivery_get(delivery_id uuid) returns jsonb
 language plpgsql stable
 as $$
 declare
+  v_log jsonb;
   v_tenant uuid := bizos.tenant_id();
   d webhook_deliveries;
   v_event webhook_events;
@@ -360,17 +379,18 @@ begin
       message = format('delivery_id: no webhook delivery %s', webhook_delivery_get.delivery_id);
   end if;
   select * into v_event from webhook_events e where e.tenant_id = v_tenant and e.event_id = d.event_id;
+  -- The attempts in a statement of their own: in one with
+  -- webhook_delivery_json(d, ...), Citus sent the function to the worker.
+  select jsonb_agg(jsonb_build_object(
+           'attempt_no', a.attempt_no, 'attempted_at', a.attempted_at, 'duration_ms', a.duration_ms,
+           'status_code', a.status_code, 'succeeded', a.succeeded, 'error', a.error,
+           'response_excerpt', a.response_excerpt)
+         order by a.attempted_at, a.attempt_id)
+    into v_log
+    from webhook_attempts a
+   where a.tenant_id = v_tenant and a.delivery_id = d.delivery_id;
   return webhook_delivery_json(d, v_event.event_type)
-    || jsonb_build_object(
-         'payload', v_event.payload,
-         'attempts_log', coalesce((
-           select jsonb_agg(jsonb_build_object(
-                    'attempt_no', a.attempt_no, 'attempted_at', a.attempted_at, 'duration_ms', a.duration_ms,
-                    'status_code', a.status_code, 'succeeded', a.succeeded, 'error', a.error,
-                    'response_excerpt', a.response_excerpt)
-                  order by a.attempted_at, a.attempt_id)
-             from webhook_attempts a
-            where a.tenant_id = v_tenant and a.delivery_id = d.delivery_id), '[]'));
+    || jsonb_build_object('payload', v_event.payload, 'attempts_log', coalesce(v_log, '[]'));
 end
 $$;
 select pin_search_path('webhook_delivery_get(uuid)');
@@ -557,6 +577,7 @@ declare
   v_tenant uuid := bizos.tenant_id();
   e webhook_endpoints;
   v_url text;
+  v_now timestamptz := now();  -- (Citus: no STABLE function inside CASE in an UPDATE)
   v_description text;
   v_types text[];
   v_enabled boolean;
@@ -585,7 +606,7 @@ begin
   end if;
   update webhook_endpoints x
      set url = v_url, description = v_description, enabled = v_enabled,
-         disabled_at = case when v_enabled then null when e.enabled then now() else x.disabled_at end,
+         disabled_at = case when v_enabled then null when e.enabled then v_now else x.disabled_at end,
          disabled_reason = case when v_enabled then null when e.enabled then 'disabled by a webhook manager'
                                 else x.disabled_reason end,
          failing_since = case when (v_enabled and not e.enabled) or v_url <> e.url then null
@@ -732,6 +753,7 @@ language plpgsql
 security definer
 as $$
 declare
+  v_now timestamptz := now();
   v_tenant uuid := bizos.tenant_id();
   e webhook_endpoints;
   v_text text;
@@ -753,15 +775,20 @@ begin
   if not e.enabled then
     perform raise_field('endpoint_id', 'the endpoint is disabled: enable it first');
   end if;
-  insert into webhook_deliveries as d (tenant_id, event_id, endpoint_id)
-  select v_tenant, ev.event_id, e.endpoint_id
-    from webhook_events ev
-    join webhook_subscriptions s on s.tenant_id = ev.tenant_id and s.endpoint_id = e.endpoint_id
-                                and s.event_type = ev.event_type
-   where ev.tenant_id = v_tenant and ev.created_at >= v_since
-  on conflict on constraint webhook_deliveries_event_id_endpoint_id_key
-  do update set status = 'pending', attempts = 0, next_attempt_at = now(), claim_id = null,
-                succeeded_at = null, dead_at = null;
+  -- The values as literals (format %L), not PL/pgSQL variables: Citus
+  -- sends this INSERT ... SELECT to the shard with the variables as
+  -- parameters whose type the shard cannot tell, and takes only IMMUTABLE
+  -- functions (not now()) in DO UPDATE SET.
+  execute format(
+    'insert into webhook_deliveries as d (tenant_id, event_id, endpoint_id)
+     select ev.tenant_id, ev.event_id, s.endpoint_id
+       from webhook_events ev
+       join webhook_subscriptions s on s.tenant_id = ev.tenant_id and s.event_type = ev.event_type
+      where ev.tenant_id = %1$L and s.endpoint_id = %2$L and ev.created_at >= %3$L
+     on conflict on constraint webhook_deliveries_event_id_endpoint_id_key
+     do update set status = ''pending'', attempts = 0, next_attempt_at = %4$L, claim_id = null,
+                   succeeded_at = null, dead_at = null',
+    v_tenant, e.endpoint_id, v_since, v_now);
   get diagnostics v_count = row_count;
   if v_count > 0 then
     perform webhook_wake(v_tenant);
@@ -880,83 +907,104 @@ language plpgsql
 security definer
 as $$
 declare
-  v_recorded integer;
+  v_recorded integer := 0;
   v_disabled integer := 0;
+  x record;
+  v_del record;
   r record;
+  v_no integer;
+  v_at timestamptz;
+  v_ok boolean;
+  v_code integer;
+  v_err text;
+  v_retry double precision;
+  v_next timestamptz;
+  v_endpoints uuid[] := '{}';
+  v_oks boolean[] := '{}';
+  v_ats timestamptz[] := '{}';
   v_to text[];
   v_tz text;
   v_error text;
+  v_now timestamptz := now();
 begin
   if results is null or jsonb_typeof(results) <> 'array' then
     perform raise_field('results', 'must be a JSON array');
   end if;
-  with res as (
-    select x.* from jsonb_to_recordset(results) as x(delivery_id uuid, attempted_at timestamptz, duration_ms integer,
+  -- Delivery by delivery, each statement on the tenant's rows: on Citus
+  -- the one statement with data-modifying CTEs this was could not be
+  -- planned, and an UPDATE may not pass columns to STABLE functions.
+  for x in
+    select e.* from jsonb_to_recordset(results) as e(delivery_id uuid, attempted_at timestamptz, duration_ms integer,
                                                      status_code integer, succeeded boolean, error text,
-                                                     response_excerpt text, retry_in_secs double precision)),
-  mine as (
-    select d.delivery_id as m_delivery, d.endpoint_id as m_endpoint, least(d.attempts + 1, 1000) as m_no,
-           coalesce(res.attempted_at, now()) as m_at, greatest(coalesce(res.duration_ms, 0), 0) as m_ms,
-           case when res.status_code between 100 and 599 then res.status_code end as m_code,
-           coalesce(res.succeeded, false) as m_ok,
-           left(nullif(res.error, ''), 2000) as m_error, left(res.response_excerpt, 1000) as m_excerpt,
-           case when res.retry_in_secs is not null then least(res.retry_in_secs, 31536000) end as m_retry
-      from webhook_deliveries d
-      join res on res.delivery_id = d.delivery_id
-     where d.tenant_id = webhook_deliveries_record.tenant and d.claim_id = webhook_deliveries_record.claim_id
-       and d.status = 'pending'
-       for update of d),
-  logged as (
+                                                     response_excerpt text, retry_in_secs double precision)
+  loop
+    select w.delivery_id, w.endpoint_id, w.attempts into v_del
+      from webhook_deliveries w
+     where w.tenant_id = webhook_deliveries_record.tenant and w.delivery_id = x.delivery_id
+       and w.claim_id = webhook_deliveries_record.claim_id and w.status = 'pending'
+       for update;
+    continue when not found;
+    v_no := least(v_del.attempts + 1, 1000);
+    v_at := coalesce(x.attempted_at, v_now);
+    v_ok := coalesce(x.succeeded, false);
+    v_code := case when x.status_code between 100 and 599 then x.status_code end;
+    v_err := case when not v_ok then coalesce(left(nullif(x.error, ''), 2000), 'failed') end;
+    v_retry := case when x.retry_in_secs is not null then greatest(least(x.retry_in_secs, 31536000), 0) end;
+    v_next := case when not v_ok and v_retry is not null then v_now + make_interval(secs => v_retry) else v_at end;
     insert into webhook_attempts (tenant_id, delivery_id, attempt_no, attempted_at, duration_ms, status_code,
                                   succeeded, error, response_excerpt)
-    select webhook_deliveries_record.tenant, m.m_delivery, m.m_no, m.m_at, m.m_ms, m.m_code, m.m_ok,
-           case when not m.m_ok then coalesce(m.m_error, 'failed') end, m.m_excerpt
-      from mine m),
-  updated as (
-    update webhook_deliveries d
-       set attempts = m.m_no,
-           status = case when m.m_ok then 'succeeded' when m.m_retry is null then 'dead' else 'pending' end,
-           next_attempt_at = case when not m.m_ok and m.m_retry is not null
-                                  then now() + make_interval(secs => greatest(m.m_retry, 0))
-                                  else m.m_at end,
-           claim_id = null, last_attempt_at = m.m_at, last_status_code = m.m_code,
-           last_error = case when m.m_ok then null else coalesce(m.m_error, 'failed') end,
-           succeeded_at = case when m.m_ok then m.m_at end,
-           dead_at = case when not m.m_ok and m.m_retry is null then now() end
-      from mine m
-     where d.tenant_id = webhook_deliveries_record.tenant and d.delivery_id = m.m_delivery
-    returning d.endpoint_id as u_endpoint, m.m_ok as u_ok, m.m_at as u_at),
-  streaks as (
-    select u.u_endpoint, bool_or(u.u_ok) as any_ok,
-           max(u.u_at) filter (where u.u_ok) as last_ok,
-           min(u.u_at) filter (where not u.u_ok) as first_failed,
-           max(u.u_at) filter (where not u.u_ok) as last_failed
-      from updated u group by u.u_endpoint),
-  endpoints as (
+    values (webhook_deliveries_record.tenant, v_del.delivery_id, v_no, v_at, greatest(coalesce(x.duration_ms, 0), 0),
+            v_code, v_ok, v_err, left(x.response_excerpt, 1000));
+    update webhook_deliveries w
+       set attempts = v_no,
+           status = case when v_ok then 'succeeded' when v_retry is null then 'dead' else 'pending' end,
+           next_attempt_at = v_next,
+           claim_id = null, last_attempt_at = v_at, last_status_code = v_code,
+           last_error = v_err,
+           succeeded_at = case when v_ok then v_at end,
+           dead_at = case when not v_ok and v_retry is null then v_now end
+     where w.tenant_id = webhook_deliveries_record.tenant and w.delivery_id = v_del.delivery_id;
+    v_recorded := v_recorded + 1;
+    v_endpoints := v_endpoints || v_del.endpoint_id;
+    v_oks := v_oks || v_ok;
+    v_ats := v_ats || v_at;
+  end loop;
+
+  -- Each endpoint's streak over the batch: a success ends it, else it
+  -- starts at the first failure (unless it had started before).
+  for r in
+    select u.endpoint_id, bool_or(u.ok) as any_ok,
+           max(u.at) filter (where u.ok) as last_ok,
+           min(u.at) filter (where not u.ok) as first_failed,
+           max(u.at) filter (where not u.ok) as last_failed
+      from unnest(v_endpoints, v_oks, v_ats) as u(endpoint_id, ok, at)
+     group by u.endpoint_id
+  loop
     update webhook_endpoints e
-       set last_success_at = greatest(e.last_success_at, s.last_ok),
-           last_failure_at = greatest(e.last_failure_at, s.last_failed),
-           failing_since = case when s.any_ok then null else coalesce(e.failing_since, s.first_failed) end
-      from streaks s
-     where e.tenant_id = webhook_deliveries_record.tenant and e.endpoint_id = s.u_endpoint
-    returning e.endpoint_id)
-  select count(*) into v_recorded from updated;
+       set last_success_at = greatest(e.last_success_at, r.last_ok),
+           last_failure_at = greatest(e.last_failure_at, r.last_failed),
+           failing_since = case when r.any_ok then null else coalesce(e.failing_since, r.first_failed) end
+     where e.tenant_id = webhook_deliveries_record.tenant and e.endpoint_id = r.endpoint_id;
+  end loop;
 
   for r in
-    update webhook_endpoints e
-       set enabled = false, disabled_at = now(),
-           disabled_reason = 'failed every delivery for 5 days or more (since '
-                             || to_char(e.failing_since at time zone 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC)'
+    select e.endpoint_id, e.url, e.failing_since
+      from webhook_endpoints e
      where e.tenant_id = webhook_deliveries_record.tenant and e.enabled
-       and e.failing_since <= now() - interval '5 days'
-    returning e.endpoint_id, e.url, e.failing_since
+       and e.failing_since <= v_now - interval '5 days'
+       for update
   loop
+    update webhook_endpoints e
+       set enabled = false, disabled_at = v_now,
+           disabled_reason = 'failed every delivery for 5 days or more (since '
+                             || to_char(r.failing_since at time zone 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC)'
+     where e.tenant_id = webhook_deliveries_record.tenant and e.endpoint_id = r.endpoint_id;
     select left(d.last_error, 2000) into v_error from webhook_deliveries d
      where d.tenant_id = webhook_deliveries_record.tenant and d.endpoint_id = r.endpoint_id
        and d.last_error is not null
      order by d.last_attempt_at desc nulls last limit 1;
     update webhook_deliveries d
-       set status = 'dead', dead_at = now(), claim_id = null,
+       set status = 'dead', dead_at = v_now, claim_id = null,
            last_error = left(coalesce(d.last_error || '; ', '') || 'the endpoint was disabled after failing for 5 days', 2000)
      where d.tenant_id = webhook_deliveries_record.tenant and d.endpoint_id = r.endpoint_id and d.status = 'pending';
     select array_agg(p.email order by p.email) into v_to

@@ -252,8 +252,9 @@ async fn get_limits(State(state): State<AppState>, caller: Caller) -> Result<Jso
         "select jsonb_build_object('items',
                   coalesce(jsonb_agg(to_jsonb(l) order by f.position, l.scope), '[]'::jsonb))
            from v_llm_limits l join llm_features f on f.code = l.feature
-          where l.tenant_id = bizos.tenant_id()",
+          where l.tenant_id = $1",
     )
+    .bind(caller.tenant_id)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -301,8 +302,10 @@ async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json
     let rows: Value = sqlx::query_scalar(
         "select jsonb_build_object('items',
                   coalesce(jsonb_agg(to_jsonb(k) order by k.created_at, k.key_id), '[]'::jsonb))
-           from v_llm_keys k",
+           from v_llm_keys k
+          where k.tenant_id = $1",
     )
+    .bind(caller.tenant_id)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -381,11 +384,10 @@ async fn add_key(
             .bind(&sealed.master_key_id)
             .fetch_one(&mut *conn)
             .await?;
-        let row: Value =
-            sqlx::query_scalar("select to_jsonb(k) from v_llm_keys k where k.key_id = $1")
-                .bind(key_id)
-                .fetch_one(&mut *conn)
-                .await?;
+        let row: Value = sqlx::query_scalar("select llm_key_row($1)")
+            .bind(key_id)
+            .fetch_one(&mut *conn)
+            .await?;
         Ok(Done::created(row))
     })
     .await;

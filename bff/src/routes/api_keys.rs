@@ -36,8 +36,10 @@ async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json
     let rows: Value = sqlx::query_scalar(
         "select jsonb_build_object('items',
                   coalesce(jsonb_agg(to_jsonb(k) - 'tenant_id' order by k.created_at desc, k.key_id), '[]'::jsonb))
-           from v_api_keys k",
+           from v_api_keys k
+          where k.tenant_id = $1",
     )
+    .bind(caller.tenant_id)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

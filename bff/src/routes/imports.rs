@@ -124,11 +124,11 @@ async fn stage(
                     .bind(format!("{}ms", state.upload_timeout.as_millis()))
                     .execute(&mut *conn)
                     .await?;
-                let object = form.file.register(&mut *conn).await?;
+                // import_create registers the file itself (object_of_upload).
                 let created: Value = sqlx::query_scalar("select import_create($1)")
                     .bind(json!({
                         "module": module,
-                        "object_id": object["object_id"],
+                        "object": form.file.object_payload(),
                         "file_name": form.file.file_name,
                         "columns": stream.header,
                     }))
@@ -170,7 +170,8 @@ async fn stage(
     responses((status = 201, description = "file stored and its rows staged (status staged)", body = ImportState),
               (status = 413, description = "over the import-files limit", body = ErrorResponse),
               (status = 415, description = "not a CSV or XLSX file", body = ErrorResponse),
-              (status = 422, description = "empty file, bad header (field columns) or malformed line", body = ErrorResponse)))]
+              (status = 422, description = "empty file, bad header (field columns) or malformed line", body = ErrorResponse),
+              (status = 501, description = "not on a Citus cluster yet (docs/citus.md)", body = ErrorResponse)))]
 async fn create_import(
     State(state): State<AppState>,
     caller: Caller,
@@ -186,7 +187,8 @@ async fn create_import(
     params(IdempotencyKey),
     responses((status = 202, description = "staged; processing runs in the background (GET /api/imports/{id})", body = ImportState),
               (status = 415, description = "not a CSV or XLSX file", body = ErrorResponse),
-              (status = 422, description = "empty file, bad header (field columns) or malformed line", body = ErrorResponse)))]
+              (status = 422, description = "empty file, bad header (field columns) or malformed line", body = ErrorResponse),
+              (status = 501, description = "not on a Citus cluster yet (docs/citus.md)", body = ErrorResponse)))]
 async fn import_kpi_entries(
     State(state): State<AppState>,
     caller: Caller,
@@ -221,13 +223,13 @@ async fn enqueue_processing(
     import_id: &Value,
     batch_rows: u32,
 ) -> Result<Uuid> {
-    Ok(sqlx::query_scalar(
-        "select job_enqueue('import.process', jsonb_build_object('import_id', $1::jsonb, 'batch_rows', $2))",
+    Ok(
+        sqlx::query_scalar("select import_process_later(($1::jsonb #>> '{}')::uuid, $2)")
+            .bind(import_id)
+            .bind(batch_rows as i32)
+            .fetch_one(conn)
+            .await?,
     )
-    .bind(import_id)
-    .bind(batch_rows as i32)
-    .fetch_one(conn)
-    .await?)
 }
 
 #[utoipa::path(post, path = "/api/imports/{id}/process", tag = "imports",

@@ -28,11 +28,13 @@ async fn get_job(
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
     let mut tx = begin_as(&state.pool, &caller).await?;
-    let job: Option<Value> =
-        sqlx::query_scalar("select to_jsonb(v) from v_jobs v where v.job_id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let job: Option<Value> = sqlx::query_scalar(
+        "select to_jsonb(v) from v_jobs v where v.tenant_id = $2 and v.job_id = $1",
+    )
+    .bind(id)
+    .bind(caller.tenant_id)
+    .fetch_optional(&mut *tx)
+    .await?;
     tx.commit().await?;
     job.map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no job {id}")))

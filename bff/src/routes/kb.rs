@@ -264,9 +264,10 @@ async fn embed_query(state: &AppState, query: &str) -> Result<String> {
 fn upload_payload(
     fields: &std::collections::BTreeMap<String, String>,
     allowed: &[&str],
-    object_id: Uuid,
+    object: Value,
 ) -> Result<Value> {
-    let mut payload = json!({"object_id": object_id});
+    // The RPC registers the file itself (object_of_upload).
+    let mut payload = json!({ "object": object });
     for (name, value) in fields {
         if !allowed.contains(&name.as_str()) {
             return Err(ApiError::invalid(
@@ -320,7 +321,7 @@ async fn store_and_register(
     let files = state.files();
     let bucket = Bucket::load(&files, caller, "knowledge").await?;
     let form = read_form(&files, caller, multipart, &bucket, false).await?;
-    let payload = match upload_payload(&form.fields, allowed, form.file.object_id) {
+    let payload = match upload_payload(&form.fields, allowed, form.file.object_payload()) {
         Ok(p) => p,
         Err(e) => {
             crate::files::discard(&files, &form.file);
@@ -333,7 +334,6 @@ async fn store_and_register(
         key,
         upload_fingerprint(path, &form),
         async |conn| {
-            form.file.register(&mut *conn).await?;
             let query = sqlx::query_scalar::<_, Value>(sql).bind(&payload);
             let query = match document_id {
                 Some(id) => query.bind(id),

@@ -220,9 +220,10 @@ async fn get_lead(
         "select to_jsonb(l) || jsonb_build_object('customer', to_jsonb(c))
            from leads l
            left join customers c on c.tenant_id = l.tenant_id and c.customer_id = l.customer_id
-          where l.lead_id = $1",
+          where l.tenant_id = $2 and l.lead_id = $1",
     )
     .bind(id)
+    .bind(caller.tenant_id)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -138,6 +138,9 @@ pub enum ErrorCode {
     RateLimited,
     /// 500 (details are logged, never sent).
     Internal,
+    /// 501: this deployment does not offer the feature (imports on a
+    /// Citus cluster: docs/citus.md).
+    NotSupported,
     /// 503: transient; retry (Retry-After).
     Unavailable,
 }

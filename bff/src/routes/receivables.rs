@@ -249,9 +249,10 @@ async fn get_invoice(
                                           from payments p
                                          where p.tenant_id = i.tenant_id and p.invoice_id = i.invoice_id), '[]'))
            from v_invoices i
-          where i.invoice_id = $1",
+          where i.tenant_id = $2 and i.invoice_id = $1",
     )
     .bind(id)
+    .bind(caller.tenant_id)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;

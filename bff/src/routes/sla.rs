@@ -84,11 +84,13 @@ async fn ticket_sla(
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
     let mut tx = begin_as(&state.pool, &caller).await?;
-    let sla: Option<Value> =
-        sqlx::query_scalar("select to_jsonb(s) from v_sla_status s where s.ticket_id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let sla: Option<Value> = sqlx::query_scalar(
+        "select to_jsonb(s) from v_sla_status s where s.tenant_id = $2 and s.ticket_id = $1",
+    )
+    .bind(id)
+    .bind(caller.tenant_id)
+    .fetch_optional(&mut *tx)
+    .await?;
     tx.commit().await?;
     sla.map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no ticket {id}")))
@@ -112,10 +114,11 @@ async fn first_response_daily(
     let items: Value = sqlx::query_scalar(
         "select coalesce(jsonb_agg(to_jsonb(m) order by m.day), '[]')
            from v_ticket_first_response_daily_median m
-          where m.day between $1 and $2",
+          where m.tenant_id = $3 and m.day between $1 and $2",
     )
     .bind(q.from)
     .bind(q.to)
+    .bind(caller.tenant_id)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

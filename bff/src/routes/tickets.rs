@@ -252,9 +252,10 @@ async fn get_ticket(
                                                 join objects o on o.tenant_id = a.tenant_id and o.object_id = a.object_id
                                                where a.tenant_id = t.tenant_id and a.ticket_id = t.ticket_id), '[]'))
            from v_tickets t
-          where t.ticket_id = $1",
+          where t.tenant_id = $2 and t.ticket_id = $1",
     )
     .bind(id)
+    .bind(caller.tenant_id)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -182,15 +182,7 @@ impl Job {
     /// no longer this worker's (cancelled, or its lease ran out and another
     /// worker has it): stop.
     pub async fn progress(&self, done: i64, total: i64) -> Result<(), JobError> {
-        match heartbeat(
-            &self.pool,
-            self.job_id,
-            &self.worker,
-            Some(done),
-            Some(total),
-        )
-        .await
-        {
+        match heartbeat(self, Some(done), Some(total)).await {
             Ok(true) => Ok(()),
             Ok(false) => {
                 self.lost.store(true, Ordering::SeqCst);
@@ -203,21 +195,21 @@ impl Job {
     }
 }
 
-async fn heartbeat(
-    pool: &PgPool,
-    job_id: Uuid,
-    worker: &str,
-    done: Option<i64>,
-    total: Option<i64>,
-) -> Result<bool, sqlx::Error> {
+/// A job this worker runs: its tenant, kind and start.
+type Running = (Uuid, String, Instant);
+
+/// The job's tenant goes with each call of the job's lifecycle: on Citus
+/// it routes the statements to the tenant's worker.
+async fn heartbeat(job: &Job, done: Option<i64>, total: Option<i64>) -> Result<bool, sqlx::Error> {
     db_call(
         "job_heartbeat",
-        sqlx::query_scalar("select job_heartbeat($1, $2, $3, $4)")
-            .bind(job_id)
-            .bind(worker)
+        sqlx::query_scalar("select job_heartbeat($1, $2, $3, $4, $5)")
+            .bind(job.job_id)
+            .bind(&*job.worker)
             .bind(done)
             .bind(total)
-            .fetch_one(pool),
+            .bind(job.tenant_id)
+            .fetch_one(&job.pool),
     )
     .await
 }
@@ -381,7 +373,7 @@ impl Worker {
         };
         tokio::pin!(signal);
         // The running jobs: kind and start, for the ones released at shutdown.
-        let running: Arc<Mutex<HashMap<Uuid, (String, Instant)>>> = Arc::default();
+        let running: Arc<Mutex<HashMap<Uuid, Running>>> = Arc::default();
         let mut tasks: JoinSet<()> = JoinSet::new();
         // The first upkeep after one period (a worker restarted often still
         // enqueues once per period: the dedup key is the period).
@@ -408,10 +400,10 @@ impl Worker {
                     Ok(jobs) => {
                         claimed = jobs.len();
                         for job in jobs {
-                            running
-                                .lock()
-                                .expect("running jobs")
-                                .insert(job.job_id, (job.kind.clone(), Instant::now()));
+                            running.lock().expect("running jobs").insert(
+                                job.job_id,
+                                (job.tenant_id, job.kind.clone(), Instant::now()),
+                            );
                             let handler = self.handlers.get(job.kind.as_str()).cloned();
                             let running = running.clone();
                             let run = async move {
@@ -478,14 +470,16 @@ impl Worker {
         if !drained {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
-            let left: Vec<(Uuid, (String, Instant))> =
+            let left: Vec<(Uuid, Running)> =
                 running.lock().expect("running jobs").drain().collect();
-            for (job_id, (kind, started)) in left {
-                let released: Result<bool, _> = sqlx::query_scalar("select job_release($1, $2)")
-                    .bind(job_id)
-                    .bind(&*worker)
-                    .fetch_one(&self.pool)
-                    .await;
+            for (job_id, (tenant_id, kind, started)) in left {
+                let released: Result<bool, _> =
+                    sqlx::query_scalar("select job_release($1, $2, $3)")
+                        .bind(job_id)
+                        .bind(&*worker)
+                        .bind(tenant_id)
+                        .fetch_one(&self.pool)
+                        .await;
                 match released {
                     Ok(_) => record_outcome(&kind, JobOutcome::Released, started.elapsed(), None),
                     Err(e) => tracing::warn!(%job_id, error = %e,
@@ -680,17 +674,19 @@ async fn run_job(job: Job, handler: Option<Arc<dyn Handler>>) {
         };
         let pool = &job.pool;
         let outcome = match &result {
-            Ok(()) => db_call("job_complete", sqlx::query_scalar::<_, bool>("select job_complete($1, $2)")
+            Ok(()) => db_call("job_complete", sqlx::query_scalar::<_, bool>("select job_complete($1, $2, $3)")
                 .bind(job.job_id)
                 .bind(&*job.worker)
+                .bind(job.tenant_id)
                 .fetch_one(pool))
                 .await
                 .map(|ours| if ours { JobOutcome::Succeeded } else { JobOutcome::Lost }),
-            Err(e) => db_call("job_fail", sqlx::query_scalar::<_, Option<String>>("select job_fail($1, $2, $3, $4)")
+            Err(e) => db_call("job_fail", sqlx::query_scalar::<_, Option<String>>("select job_fail($1, $2, $3, $4, $5)")
                 .bind(job.job_id)
                 .bind(&*job.worker)
                 .bind(e.to_string())
                 .bind(matches!(e, JobError::Retryable(_)))
+                .bind(job.tenant_id)
                 .fetch_one(pool))
                 .await
                 .map(|status| match status.as_deref() {
@@ -742,7 +738,7 @@ async fn run_with_heartbeat(job: &Job, handler: &dyn Handler) -> Result<(), JobE
                 return result.unwrap_or_else(|_| Err(JobError::Permanent("the handler panicked".into())));
             }
             _ = beat.tick() => {
-                match heartbeat(&job.pool, job.job_id, &job.worker, None, None).await {
+                match heartbeat(job, None, None).await {
                     Ok(true) => {}
                     Ok(false) => {
                         job.lost.store(true, Ordering::SeqCst);

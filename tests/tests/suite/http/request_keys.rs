@@ -44,7 +44,10 @@ struct Route {
     sql: Sql,
     /// SQL keys the route fills itself (not in the body).
     filled: &'static [&'static str],
-    /// The SQL key the form's `file` becomes (multipart forms).
+    /// The SQL key the form's `file` becomes (multipart forms). `object`:
+    /// the upload's object_create payload, which the function registers
+    /// itself (object_of_upload); its `object_id` alternative, a file
+    /// registered before, is for SQL callers.
     file: Option<&'static str>,
 }
 
@@ -109,14 +112,14 @@ fn routes() -> Vec<Route> {
             "/api/kpi/import",
             Payload("import_create(jsonb)"),
             &["module", "file_name", "columns"],
-            Some("object_id"),
+            Some("object"),
         ),
         r(
             "post",
             "/api/imports",
             Payload("import_create(jsonb)"),
             &["file_name", "columns"],
-            Some("object_id"),
+            Some("object"),
         ),
         r("post", "/api/invoices", Payload("invoice_create(jsonb)"), &[], None),
         r("post", "/api/payments", Payload("payment_record(jsonb)"), &[], None),
@@ -163,14 +166,14 @@ fn routes() -> Vec<Route> {
             "/api/kb/documents",
             Payload("kb_document_register(jsonb)"),
             &[],
-            Some("object_id"),
+            Some("object"),
         ),
         r(
             "post",
             "/api/kb/documents/{id}/versions",
             Payload("kb_document_replace(uuid,jsonb)"),
             &[],
-            Some("object_id"),
+            Some("object"),
         ),
         r(
             "patch",
@@ -561,7 +564,7 @@ async fn every_request_body_lists_exactly_the_keys_its_sql_function_accepts() {
             route.method,
             route.path
         );
-        let (sql, renames): (BTreeSet<String>, &[(&str, &str)]) = match &route.sql {
+        let (mut sql, renames): (BTreeSet<String>, &[(&str, &str)]) = match &route.sql {
             Sql::Payload(signature) => (payload_keys(&db, &admin, signature).await, &[]),
             Sql::Args(signature, renames) => (argument_names(&db, signature).await, renames),
             Sql::Unmapped(why) => {
@@ -569,21 +572,32 @@ async fn every_request_body_lists_exactly_the_keys_its_sql_function_accepts() {
                 continue;
             }
         };
+        if route.file == Some("object") {
+            assert!(sql.remove("object_id"), "{}: object_id", route.path);
+        }
         // The body's keys as the SQL side names them.
         let mut sent: BTreeSet<String> = api
             .iter()
-            .map(|k| {
+            .flat_map(|k| {
                 if media.starts_with("multipart/") && k == "file" {
-                    route
-                        .file
-                        .unwrap_or_else(|| panic!("{}: a file without its SQL key", route.path))
-                        .to_owned()
+                    match route.file {
+                        Some("object") => ["object_id", "bucket"]
+                            .iter()
+                            .chain(FILE_FACTS)
+                            .map(|f| format!("object.{f}"))
+                            .collect(),
+                        Some(key) => vec![key.to_owned()],
+                        None => panic!("{}: a file without its SQL key", route.path),
+                    }
                 } else {
-                    renames
-                        .iter()
-                        .find(|(from, _)| from == k)
-                        .map_or_else(|| k.clone(), |(_, to)| (*to).to_owned())
+                    vec![k.clone()]
                 }
+            })
+            .map(|k| {
+                renames
+                    .iter()
+                    .find(|(from, _)| *from == k)
+                    .map_or_else(|| k.clone(), |(_, to)| (*to).to_owned())
             })
             .collect();
         for filled in route.filled {
