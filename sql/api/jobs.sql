@@ -284,14 +284,19 @@ begin
     return;
   end if;
 
-  -- Jobs whose lease ran out, one by one: the condition is checked again
-  -- on the locked row, so a job another claimer requeued (or its worker
-  -- extended) meanwhile is left alone. (On Citus a statement over every
-  -- tenant's shards cannot lock rows.)
+  -- Jobs whose lease ran out, one by one, each locked unless another
+  -- claimer holds it, and its condition checked again on the locked row
+  -- (a job requeued or extended meanwhile is left alone). On Citus a
+  -- statement over every tenant's shards cannot lock rows.
   for v_tenant, v_job in
     select e.tenant_id, e.job_id from jobs e
      where e.status = 'running' and e.locked_until < now()
   loop
+    perform 1 from jobs j
+     where j.tenant_id = v_tenant and j.job_id = v_job
+       and j.status = 'running' and j.locked_until < now()
+       for update skip locked;
+    continue when not found;
     v_now := now();  -- (Citus: no STABLE function inside CASE in an UPDATE)
     update jobs j
        set status = case when j.attempts >= j.max_attempts then 'dead' else 'queued' end,
@@ -299,8 +304,7 @@ begin
            last_error = left(format('the lease of worker %s ran out (it stopped or died) in attempt %s',
                                     j.locked_by, j.attempts), 4000),
            run_at = v_now, locked_by = null, locked_until = null
-     where j.tenant_id = v_tenant and j.job_id = v_job
-       and j.status = 'running' and j.locked_until < now();
+     where j.tenant_id = v_tenant and j.job_id = v_job;
   end loop;
 
   loop
