@@ -215,8 +215,7 @@ revoke execute on function upload_intent_dead(timestamptz, integer, double preci
 -- delete each claimed intent's bytes, then call upload_intent_forget for it
 -- and commit.
 -- Its first argument was named tenant_id, as its first column; PL/pgSQL
--- (Citus's form of it, sql/citus/functions.sql) refuses an argument and a
--- column of the same name.
+-- (which it is now) refuses an argument and a column of the same name.
 do $rename$
 begin
   if exists (select 1 from pg_catalog.pg_proc
