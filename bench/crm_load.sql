@@ -31,7 +31,7 @@ select :'tenant', gen_random_uuid(), bench_crm_name(i),
   from generate_series(:from::bigint, :to::bigint) i,
        lateral (select now() - make_interval(secs => (i * 7907 % 94608000)::double precision)) s(t);
 
-create index customers_company_norm_trgm_idx on customers using gin (company_norm extensions.gin_trgm_ops);
+create index customers_company_norm_trgm_idx on customers using gin (tenant_id, company_norm extensions.gin_trgm_ops);
 alter table customers enable trigger user;
 commit;
 

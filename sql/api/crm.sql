@@ -280,28 +280,32 @@ begin
       'customer_id', r.customer_id, 'company_name', r.company_name, 'reason', 'same contact, different NPWP');
   end loop;
 
-  -- Similar names, only for a customer just created (see V3), readable ones
-  -- only: the 50 most similar, then the first 5 of them the caller may read
-  -- (so the visibility check runs on at most 50 rows, not on every
-  -- look-alike of a common name).
-  if v_created then
+  -- The same normalised name under another NPWP (or none) for a new
+  -- customer: another legal entity, or one typed twice. An exact index
+  -- probe, so it stays in the request: the first 50 namesakes, then the
+  -- first 5 of them the caller may read.
+  if v_created and n_npwp is not null then
     for r in
-      select x.customer_id, x.company_name, x.sim
-        from (select c.customer_id, c.company_name, c.created_by,
-                     round(extensions.similarity(c.company_norm, n_company)::numeric, 3) as sim
+      select x.customer_id, x.company_name
+        from (select c.customer_id, c.company_name, c.created_by
                 from customers c
-               where c.tenant_id = v_tenant and c.customer_id <> v_id
-                 and c.company_norm operator(extensions.%) n_company
-               order by sim desc
+               where c.tenant_id = v_tenant and c.company_norm = n_company and c.customer_id <> v_id
                limit 50) x
        where customer_readable(v_scope, x.created_by, x.customer_id)
-       order by x.sim desc
+         and not v_candidates @> jsonb_build_array(jsonb_build_object('customer_id', x.customer_id))
        limit 5
     loop
       v_candidates := v_candidates || jsonb_build_object(
-        'customer_id', r.customer_id, 'company_name', r.company_name, 'similarity', r.sim,
-        'reason', 'similar name');
+        'customer_id', r.customer_id, 'company_name', r.company_name, 'reason', 'same name, another NPWP or none');
     end loop;
+  end if;
+
+  -- Similar names are looked for after commit, off the write path (V36):
+  -- the job customer.lookalikes attaches them to the new customer for
+  -- review (customer_detail's `lookalikes`).
+  if v_created then
+    perform job_insert(v_tenant, null, 'customer.lookalikes',
+                       jsonb_build_object('customer_ids', jsonb_build_array(v_id)), null, 0, null);
   end if;
 
   return jsonb_build_object('customer_id', v_id, 'created', v_created, 'matched_on', v_matched,
@@ -309,9 +313,113 @@ begin
 end
 $$;
 select pin_search_path('customer_dedup(text, text, text, text, text)');
-do $$ begin perform extensions.similarity('a', 'a'); end $$;
-alter function customer_dedup(text, text, text, text, text) set pg_trgm.similarity_threshold = 0.5;
 revoke execute on function customer_dedup(text, text, text, text, text) from public;
+
+-- customer_lookalikes_find(tenant_id, customer_ids) -> look-alikes stored:
+-- the job customer.lookalikes (V36). For each customer of the list that
+-- still exists, the 50 customers of its tenant with the most similar
+-- normalised names (pg_trgm similarity >= 0.5, the best first) replace what
+-- an earlier check found, and the check is recorded. Every customer of the
+-- tenant is considered whoever created it: what a reader is shown is
+-- decided when reading (customer_lookalikes_of). Idempotent: a rerun (a
+-- lost lease) gives the same rows. For the worker (a system job).
+create or replace function customer_lookalikes_find(tenant_id uuid, customer_ids uuid[]) returns integer
+language plpgsql security definer
+as $$
+declare
+  v_tenant uuid := customer_lookalikes_find.tenant_id;
+  v_id uuid;
+  v_norm text;
+  v_found integer;
+  v_total integer := 0;
+begin
+  if v_tenant is null then
+    raise exception using errcode = 'P0001', column = 'tenant_id', message = 'tenant_id: is required';
+  end if;
+  if customer_ids is null or cardinality(customer_ids) > 1000 then
+    raise exception using errcode = 'P0001', column = 'customer_ids',
+      message = 'customer_ids: a list of up to 1000 customer ids is required';
+  end if;
+  foreach v_id in array customer_ids loop
+    select c.company_norm into v_norm from customers c
+     where c.tenant_id = v_tenant and c.customer_id = v_id;
+    continue when not found;
+    delete from customer_lookalikes l where l.tenant_id = v_tenant and l.customer_id = v_id;
+    insert into customer_lookalikes (tenant_id, customer_id, lookalike_id, similarity)
+    select v_tenant, v_id, x.customer_id, x.sim
+      from (select c.customer_id, extensions.similarity(c.company_norm, v_norm) as sim
+              from customers c
+             where c.tenant_id = v_tenant and c.customer_id <> v_id
+               and c.company_norm operator(extensions.%) v_norm
+             order by sim desc, c.customer_id
+             limit 50) x;
+    get diagnostics v_found = row_count;
+    insert into customer_lookalike_checks as k (tenant_id, customer_id, found)
+    values (v_tenant, v_id, v_found)
+    on conflict on constraint customer_lookalike_checks_pkey
+    do update set checked_at = excluded.checked_at, found = excluded.found;
+    v_total := v_total + v_found;
+  end loop;
+  return v_total;
+end
+$$;
+select pin_search_path('customer_lookalikes_find(uuid, uuid[])');
+do $$ begin perform extensions.similarity('a', 'a'); end $$;
+alter function customer_lookalikes_find(uuid, uuid[]) set pg_trgm.similarity_threshold = 0.5;
+revoke execute on function customer_lookalikes_find(uuid, uuid[]) from public;
+grant execute on function customer_lookalikes_find(uuid, uuid[]) to bizos_worker;
+comment on function customer_lookalikes_find(uuid, uuid[]) is
+  'The job customer.lookalikes: stores the 50 most similar names (pg_trgm >= 0.5) of each customer listed; returns how many rows it stored.';
+
+-- customer_lookalikes_of(customer_id, max_rows) -> {checked_at, lookalikes:
+-- [{customer_id, company_name, similarity}]}: the customers with
+-- names similar to a customer the caller may read, in both directions (those
+-- its own check found, and newer customers whose check found it), the most
+-- similar first, only those the caller may read too; NULL when the caller may
+-- not read the customer. checked_at NULL: not checked yet (the job is
+-- queued, or the customer predates V36). How many look-alikes the caller
+-- may not read stays untold.
+create or replace function customer_lookalikes_of(customer_id uuid, max_rows integer default 20) returns jsonb
+language plpgsql stable security definer
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  v_scope text := customer_scope();
+  v_id uuid := customer_lookalikes_of.customer_id;
+  v_check customer_lookalike_checks;
+  v_list jsonb;
+begin
+  if v_tenant is null or v_id is null or not exists (
+       select 1 from customers c
+        where c.tenant_id = v_tenant and c.customer_id = v_id
+          and customer_readable(v_scope, c.created_by, c.customer_id)) then
+    return null;
+  end if;
+  select * into v_check from customer_lookalike_checks k where k.tenant_id = v_tenant and k.customer_id = v_id;
+  select coalesce(jsonb_agg(jsonb_build_object('customer_id', y.customer_id, 'company_name', y.company_name,
+                                               'similarity', round(y.sim::numeric, 3))
+                            order by y.sim desc, y.customer_id), '[]')
+    into v_list
+    from (select c.customer_id, c.company_name, x.sim
+            from (select l.lookalike_id as other, max(l.similarity) as sim
+                    from (select l.lookalike_id, l.similarity from customer_lookalikes l
+                           where l.tenant_id = v_tenant and l.customer_id = v_id
+                          union all
+                          select l.customer_id, l.similarity from customer_lookalikes l
+                           where l.tenant_id = v_tenant and l.lookalike_id = v_id) l
+                   group by l.lookalike_id) x
+            join customers c on c.tenant_id = v_tenant and c.customer_id = x.other
+           where customer_readable(v_scope, c.created_by, c.customer_id)
+           order by x.sim desc, c.customer_id
+           limit greatest(1, least(coalesce(max_rows, 20), 100))) y;
+  return jsonb_build_object('checked_at', v_check.checked_at, 'lookalikes', v_list);
+end
+$$;
+select pin_search_path('customer_lookalikes_of(uuid, integer)');
+revoke execute on function customer_lookalikes_of(uuid, integer) from public;
+grant execute on function customer_lookalikes_of(uuid, integer) to bizos_authenticated;
+comment on function customer_lookalikes_of(uuid, integer) is
+  'Customers with names similar to a customer the caller may read (found by the job customer.lookalikes), only those the caller may read, the most similar first; NULL when the caller may not read the customer.';
 
 -- Finds the customer for the given identifiers or creates it. Exact
 -- matches on normalised keys, in order: NPWP (unique: concurrent creates
@@ -319,8 +427,9 @@ revoke execute on function customer_dedup(text, text, text, text, text) from pub
 -- no NPWP is given (these take a transaction lock on the key, so concurrent
 -- creates wait for each other). A match whose NPWP differs is a different
 -- company: it is listed as a candidate, never merged. Similar names (pg_trgm)
--- are listed for a human as candidates.
--- Returns {customer_id, created, matched_on, candidates: [{customer_id, company_name, similarity, reason}]}.
+-- are found after commit by the job customer.lookalikes and kept on the new
+-- customer for a human to review (customer_lookalikes_of).
+-- Returns {customer_id, created, matched_on, candidates: [{customer_id, company_name, reason}]}.
 -- For request roles: customer_dedup's rules; a match
 -- the caller may not read comes back as {customer_id: null, created: false,
 -- visible: false, candidates} — one company stays one customer, and the

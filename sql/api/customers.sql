@@ -10,8 +10,9 @@
 -- customer_detail(customer_id) -> the customer (a row of customers) with
 -- `prospects`, `leads` and `invoices` (the 100 most recent of each; lists
 -- with filters and pages are GET /api/leads?customer_id= and GET
--- /api/invoices?customer_id=) and `documents`; NULL when the caller may
--- not read the customer.
+-- /api/invoices?customer_id=), `documents` and `lookalikes` (customers
+-- with similar names for review, customer_lookalikes_of); NULL when the
+-- caller may not read the customer.
 -- Security invoker on purpose: every part is read under the caller's own
 -- row-level security (a finance user sees the invoices but not the
 -- prospects of a salesperson; a salesperson only what their team owns),
@@ -41,14 +42,15 @@ as $$
                                         order by d.created_at desc, d.document_id)
                                     from customer_documents d
                                     join objects o on o.tenant_id = d.tenant_id and o.object_id = d.object_id
-                                   where d.tenant_id = c.tenant_id and d.customer_id = c.customer_id), '[]'::jsonb))
+                                   where d.tenant_id = c.tenant_id and d.customer_id = c.customer_id), '[]'::jsonb),
+           'lookalikes', customer_lookalikes_of(c.customer_id))
     from customers c
    where c.tenant_id = bizos.tenant_id() and c.customer_id = customer_detail.customer_id
 $$;
 select pin_search_path('customer_detail(uuid)');
 grant execute on function customer_detail(uuid) to bizos_authenticated;
 comment on function customer_detail(uuid) is
-  'A customer with its prospects, leads, invoices (v_invoices) and documents, each under the caller''s RLS; NULL when the caller may not read the customer.';
+  'A customer with its prospects, leads, invoices (v_invoices), documents and look-alikes, each as the caller may read them; NULL when the caller may not read the customer.';
 
 -- customer_document_add(customer_id, object_id) -> {document_id, customer_id, object_id}
 -- POST /api/customers/{id}/documents: attaches the caller's upload (bucket

@@ -66,7 +66,7 @@ async fn list_customers(
 }
 
 #[utoipa::path(get, path = "/api/customers/{id}", tag = "customers", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "the customer with its prospects, leads, invoices and documents as the caller may read them", body = CustomerDetail),
+    responses((status = 200, description = "the customer with its prospects, leads, invoices, documents and look-alikes as the caller may read them", body = CustomerDetail),
               (status = 404, description = "no such customer (or not visible)", body = ErrorResponse)))]
 async fn get_customer(
     State(state): State<AppState>,

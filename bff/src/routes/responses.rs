@@ -107,7 +107,7 @@ customer_row!(
 
 customer_row!(
     /// A customer with what the caller may read of its pipeline, leads,
-    /// invoices (the 100 most recent of each) and documents.
+    /// invoices (the 100 most recent of each), documents and look-alikes.
     CustomerDetail {
         /// Its prospects (one per owner) the caller may read.
         prospects: Vec<Prospect>,
@@ -118,8 +118,34 @@ customer_row!(
         invoices: Vec<Invoice>,
         /// Its files (bucket customer-documents), newest first.
         documents: Vec<CustomerDocument>,
+        /// Customers with similar names, for review.
+        lookalikes: Lookalikes,
     }
 );
+
+/// The customers with names similar to a customer (pg_trgm similarity of
+/// the normalised names at least 0.5), found after the customer was
+/// created by the job `customer.lookalikes`: those its own check found and
+/// newer customers whose check found it, only those the caller may read,
+/// the most similar first (at most 20).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lookalikes {
+    /// When the customer was last checked; null: not yet (the job is
+    /// queued, or the customer was created before look-alikes were kept).
+    checked_at: Option<DateTime<Utc>>,
+    lookalikes: Vec<Lookalike>,
+}
+
+/// A customer with a similar name.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lookalike {
+    customer_id: Uuid,
+    company_name: String,
+    /// Trigram similarity of the normalised names, 0.5–1.
+    similarity: f64,
+}
 
 /// One page of customers.
 #[derive(Deserialize, ToSchema)]
@@ -284,10 +310,10 @@ pub struct LeadCreated {
 pub struct Candidate {
     customer_id: Uuid,
     company_name: String,
-    /// e.g. "similar name", "same contact, different NPWP"
+    /// "same contact, different NPWP" or "same name, another NPWP or
+    /// none" (customers with similar names are listed on the new customer
+    /// once checked: `lookalikes` of GET /api/customers/{id})
     reason: String,
-    /// Trigram similarity of the names, 0–1 (similar names only).
-    similarity: Option<f64>,
 }
 
 /// `crm_assign_lead`.

@@ -28,6 +28,7 @@ pub fn handlers(
         }),
         Arc::new(IdempotencyPurge),
         Arc::new(RfmCompute),
+        Arc::new(CustomerLookalikes),
         Arc::new(StorageSweep {
             storage: Storage::from_settings(&settings.storage)
                 .map_err(|e| ConfigError::Invalid(format!("{e:#}")))?,
@@ -170,6 +171,47 @@ impl Handler for RfmCompute {
             .await?;
             let customers = done["customers"].as_i64().unwrap_or(0);
             job.progress(customers, customers).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+/// `customer.lookalikes` {customer_ids: [uuid, ...]}: finds the customers
+/// with names similar to each listed (new) customer and keeps them for
+/// review (system job, enqueued by the dedup of find_or_create_customer in
+/// the transaction that created the customer). One SECURITY DEFINER call
+/// granted to the worker (`customer_lookalikes_find`), which replaces what
+/// an earlier run stored: a rerun gives the same rows.
+pub struct CustomerLookalikes;
+
+impl Handler for CustomerLookalikes {
+    fn kind(&self) -> &'static str {
+        "customer.lookalikes"
+    }
+
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        async move {
+            let ids: Vec<Uuid> = job
+                .payload
+                .get("customer_ids")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .filter(|ids: &Vec<Uuid>| !ids.is_empty() && ids.len() <= 1000)
+                .ok_or_else(|| {
+                    JobError::Permanent(
+                        "payload.customer_ids: must be a list of 1 to 1000 uuids".into(),
+                    )
+                })?;
+            let found: i32 = db_call(
+                "customer_lookalikes_find",
+                sqlx::query_scalar("select customer_lookalikes_find($1, $2)")
+                    .bind(job.tenant_id)
+                    .bind(&ids)
+                    .fetch_one(job.pool()),
+            )
+            .await?;
+            tracing::debug!(customers = ids.len(), found, "look-alikes stored");
+            job.progress(ids.len() as i64, ids.len() as i64).await?;
             Ok(())
         }
         .boxed()
