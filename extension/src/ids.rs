@@ -9,7 +9,7 @@ use pgrx::spi::OwnedPreparedStatement;
 use pgrx::{pg_sys, PgOid, PgSqlErrorCode as Code};
 
 use crate::error::{query_opt, raise, OrRaise};
-use crate::privilege::as_extension_owner;
+use crate::privilege::{as_extension_owner, as_extension_owner_role};
 
 pgrx::extension_sql_file!(
     "../sql/ids.sql",
@@ -24,7 +24,8 @@ pub fn format_id(prefix: &str, year: i32, n: i64, width: usize) -> String {
 
 type SeqKey = (pgrx::Uuid, String, i32);
 
-/// Statements of every call, planned once per backend.
+/// Statements planned once per backend: the kind lookup of a Citus node
+/// and the gapless upsert.
 struct Statements {
     kind: OwnedPreparedStatement,
     gapless: OwnedPreparedStatement,
@@ -56,8 +57,7 @@ fn statements() -> std::rc::Rc<Statements> {
         );
         Statements {
             kind: keep(
-                "select k.prefix, k.mode, k.width, extract(year from pg_catalog.now())::int
-                   from bizos.id_kinds k where k.kind = $1",
+                "select k.prefix, k.mode, k.width from bizos.id_kinds k where k.kind = $1",
                 &[text],
             ),
             gapless: keep(
@@ -104,43 +104,203 @@ fn resolve_tenant(explicit: Option<pgrx::Uuid>) -> pgrx::Uuid {
 #[pg_extern(volatile, parallel_unsafe)]
 fn next_id(kind: &str, tenant: default!(Option<pgrx::Uuid>, "NULL")) -> String {
     let tenant = resolve_tenant(tenant);
-    as_extension_owner(|| next_id_for(tenant, kind))
+    next_id_for(tenant, kind)
 }
 
+/// The next number of `kind` for `tenant`. The common case (a sequence-mode
+/// kind whose sequence this backend has used before) runs no SQL
+/// statement: the kind is read through its primary key index
+/// ([`kind_row`]; by a query on Citus), the year from the transaction's start, and the number
+/// from `nextval` as the extension owner. Statements (the gapless upsert,
+/// the first use of a sequence) run as the extension owner with the pinned
+/// search path.
 pub(crate) fn next_id_for(tenant: pgrx::Uuid, kind: &str) -> String {
-    let stmts = statements();
-    let (prefix, mode, width, year) = Spi::connect(|client| {
-        let row = client
-            .select(&stmts.kind, Some(1), &[kind.into()])
-            .or_raise("reading bizos.id_kinds");
-        if row.is_empty() {
-            raise(
-                Code::ERRCODE_RAISE_EXCEPTION,
-                format!("unknown business number kind \"{kind}\""),
-                Some("define it in bizos.id_kinds"),
-            );
-        }
-        let row = row.first();
-        (
-            row.get::<String>(1)
-                .or_raise("id kind prefix")
-                .unwrap_or_default(),
-            row.get::<String>(2)
-                .or_raise("id kind mode")
-                .unwrap_or_default(),
-            row.get::<i32>(3).or_raise("id kind width").unwrap_or(6),
-            row.get::<i32>(4).or_raise("current year").unwrap_or(0),
+    let citus = crate::citus::on_citus();
+    let row = if citus {
+        as_extension_owner(|| kind_row_by_query(&statements(), kind))
+    } else {
+        kind_row(kind)
+    };
+    let row = row.unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_RAISE_EXCEPTION,
+            format!("unknown business number kind \"{kind}\""),
+            Some("define it in bizos.id_kinds"),
         )
     });
+    let year = transaction_year();
     // On Citus every kind counts in bizos.id_counters: its rows move with
     // their tenant's shards, while a sequence stays on the node that made
     // it (and its oid means nothing on the node the tenant moves to).
-    let n = match mode.as_str() {
-        "gapless" => next_gapless(&stmts, tenant, kind, year),
-        _ if crate::citus::on_citus() => next_gapless(&stmts, tenant, kind, year),
-        _ => next_from_sequence(tenant, kind, year),
+    let n = if row.mode == "gapless" || citus {
+        as_extension_owner(|| next_gapless(&statements(), tenant, kind, year))
+    } else {
+        next_from_sequence(tenant, kind, year)
     };
-    format_id(&prefix, year, n, usize::try_from(width).unwrap_or(6))
+    format_id(
+        &row.prefix,
+        year,
+        n,
+        usize::try_from(row.width).unwrap_or(6),
+    )
+}
+
+/// A row of `bizos.id_kinds`.
+struct KindRow {
+    prefix: String,
+    mode: String,
+    width: i32,
+}
+
+/// The row of `kind` in `bizos.id_kinds` by a query: on a Citus node the
+/// table is a reference table, whose rows are in a shard placement that
+/// only a query reaches (the table itself is an empty shell there).
+fn kind_row_by_query(stmts: &Statements, kind: &str) -> Option<KindRow> {
+    Spi::connect(|client| {
+        let rows = client
+            .select(&stmts.kind, Some(1), &[kind.into()])
+            .or_raise("reading bizos.id_kinds");
+        if rows.is_empty() {
+            return None;
+        }
+        let row = rows.first();
+        Some(KindRow {
+            prefix: row
+                .get::<String>(1)
+                .or_raise("id kind prefix")
+                .unwrap_or_default(),
+            mode: row
+                .get::<String>(2)
+                .or_raise("id kind mode")
+                .unwrap_or_default(),
+            width: row.get::<i32>(3).or_raise("id kind width").unwrap_or(6),
+        })
+    })
+}
+
+/// The row of `kind` in `bizos.id_kinds`, read through its primary key
+/// index with the active snapshot (no executor, no plan): what the SQL
+/// lookup gave, at a fraction of its cost per call. The extension reads its
+/// own table here, so no privilege of the caller is involved.
+fn kind_row(kind: &str) -> Option<KindRow> {
+    // SAFETY: the relation and index are looked up by name in the
+    // extension's schema and opened with AccessShareLock for the scan only;
+    // the scan key compares the text column with texteq, as the primary
+    // key's operator class does; the tuple is read before the scan ends.
+    unsafe {
+        let schema = pg_sys::get_namespace_oid(c"bizos".as_ptr(), false);
+        let relid = pg_sys::get_relname_relid(c"id_kinds".as_ptr(), schema);
+        let index = pg_sys::get_relname_relid(c"id_kinds_pkey".as_ptr(), schema);
+        if relid == pg_sys::InvalidOid || index == pg_sys::InvalidOid {
+            raise(
+                Code::ERRCODE_UNDEFINED_TABLE,
+                "bizos.id_kinds or its primary key is missing",
+                Some("reinstall the bizos extension"),
+            );
+        }
+        let attnum = |name: &std::ffi::CStr| {
+            let n = pg_sys::get_attnum(relid, name.as_ptr());
+            if n <= 0 {
+                raise(
+                    Code::ERRCODE_UNDEFINED_COLUMN,
+                    format!("bizos.id_kinds has no column {}", name.to_string_lossy()),
+                    None,
+                );
+            }
+            n
+        };
+        let (kind_col, prefix_col, mode_col, width_col) = (
+            attnum(c"kind"),
+            attnum(c"prefix"),
+            attnum(c"mode"),
+            attnum(c"width"),
+        );
+        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+        let rel = pg_sys::table_open(relid, lock);
+        let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
+        let text = kind
+            .into_datum()
+            .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "kind as text", None));
+        pg_sys::ScanKeyInit(
+            &mut key,
+            kind_col,
+            pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+            pg_sys::Oid::from(pg_sys::F_TEXTEQ),
+            text,
+        );
+        // The b-tree descends with its own comparison under the key's
+        // collation: that of the column, which the primary key inherits
+        // (ScanKeyInit's default, C, may order differently).
+        let (mut typid, mut typmod) = (pg_sys::InvalidOid, 0);
+        pg_sys::get_atttypetypmodcoll(
+            relid,
+            kind_col,
+            &mut typid,
+            &mut typmod,
+            &mut key.sk_collation,
+        );
+        let scan =
+            pg_sys::systable_beginscan(rel, index, true, pg_sys::GetActiveSnapshot(), 1, &mut key);
+        let tuple = pg_sys::systable_getnext(scan);
+        let row = (!tuple.is_null()).then(|| {
+            let desc = (*rel).rd_att;
+            let get = |col: pg_sys::AttrNumber| {
+                let mut null = false;
+                let datum = pg_sys::heap_getattr(tuple, col.into(), desc, &mut null);
+                (datum, null)
+            };
+            let text_of = |col| {
+                let (d, null) = get(col);
+                if null {
+                    String::new()
+                } else {
+                    String::from_datum(d, false).unwrap_or_default()
+                }
+            };
+            let (width, null) = get(width_col);
+            KindRow {
+                prefix: text_of(prefix_col),
+                mode: text_of(mode_col),
+                width: if null {
+                    6
+                } else {
+                    i32::from_datum(width, false).unwrap_or(6)
+                },
+            }
+        });
+        pg_sys::systable_endscan(scan);
+        pg_sys::table_close(rel, lock);
+        row
+    }
+}
+
+/// The year of the transaction's start in the session time zone, as
+/// `extract(year from now())` gives it.
+fn transaction_year() -> i32 {
+    // SAFETY: timestamp2tm fills the zeroed pg_tm from a valid timestamp;
+    // a NULL zone means the session time zone.
+    unsafe {
+        let ts = pg_sys::GetCurrentTransactionStartTimestamp();
+        let mut tm: pg_sys::pg_tm = std::mem::zeroed();
+        let mut fsec: pg_sys::fsec_t = 0;
+        let mut tz: std::ffi::c_int = 0;
+        if pg_sys::timestamp2tm(
+            ts,
+            &mut tz,
+            &mut tm,
+            &mut fsec,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        ) != 0
+        {
+            raise(
+                Code::ERRCODE_DATETIME_FIELD_OVERFLOW,
+                "the transaction's start is out of range",
+                None,
+            );
+        }
+        tm.tm_year
+    }
 }
 
 fn next_gapless(stmts: &Statements, tenant: pgrx::Uuid, kind: &str, year: i32) -> i64 {
@@ -172,14 +332,17 @@ fn next_from_sequence(tenant: pgrx::Uuid, kind: &str, year: i32) -> i64 {
     let seq = match cached {
         Some(oid) => oid,
         None => {
-            let oid = find_or_create_sequence(tenant, kind, year);
+            let oid = as_extension_owner(|| find_or_create_sequence(tenant, kind, year));
             SEQUENCES.with(|m| m.borrow_mut().insert(key, oid));
             oid
         }
     };
-    // SAFETY: nextval_oid is a plain fmgr function taking a regclass.
-    unsafe { pgrx::direct_function_call::<i64>(pg_sys::nextval_oid, &[seq.into_datum()]) }
-        .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "nextval returned NULL", None))
+    // SAFETY: nextval_oid is a plain fmgr function taking a regclass; the
+    // sequence belongs to the extension owner, whose rights it needs.
+    as_extension_owner_role(|| unsafe {
+        pgrx::direct_function_call::<i64>(pg_sys::nextval_oid, &[seq.into_datum()])
+    })
+    .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "nextval returned NULL", None))
 }
 
 fn lookup_sequence(tenant: pgrx::Uuid, kind: &str, year: i32) -> Option<pg_sys::Oid> {
@@ -287,7 +450,7 @@ fn assign_business_id<'a>(
             None,
         )
     });
-    let id = as_extension_owner(|| next_id_for(tenant, kind));
+    let id = next_id_for(tenant, kind);
     new.set_by_name(column, id)?;
     Ok(Some(new))
 }
@@ -402,6 +565,39 @@ mod tests {
     fn no_tenant_is_an_error() {
         setup();
         one("select bizos.next_id('t_lead')");
+    }
+
+    /// The kind is read through the primary key index, not by a query:
+    /// every kind is found among neighbours whose order differs between
+    /// the C collation and the database's, a change made earlier in the
+    /// transaction is seen, and the year is that of `now()` in the session
+    /// time zone.
+    #[pg_test]
+    fn kinds_are_read_as_a_query_reads_them() {
+        let kinds = [
+            "a_b", "ab", "a_c", "aa", "a1", "a_", "b", "ba_z", "baz", "b_az",
+        ];
+        for (i, kind) in kinds.iter().enumerate() {
+            Spi::run(&format!(
+                "insert into bizos.id_kinds (kind, prefix, width) values ('{kind}', 'K{i}', {})",
+                3 + i
+            ))
+            .unwrap();
+        }
+        for (i, kind) in kinds.iter().enumerate() {
+            let got = one(&format!("select bizos.next_id('{kind}', {T1})"));
+            let (prefix, n) = got.rsplit_once('-').unwrap();
+            assert!(prefix.starts_with(&format!("K{i}-")), "{kind}: {got}");
+            assert_eq!(n.len(), 3 + i, "{kind}: {got}");
+        }
+        Spi::run("update bizos.id_kinds set prefix = 'RENAMED' where kind = 'ab'").unwrap();
+        assert!(one(&format!("select bizos.next_id('ab', {T1})")).starts_with("RENAMED-"));
+        for zone in ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Jakarta"] {
+            Spi::run(&format!("set local time zone '{zone}'")).unwrap();
+            let year = one("select extract(year from now())::text");
+            let got = one(&format!("select bizos.next_id('b', {T1})"));
+            assert!(got.starts_with(&format!("K6-{year}-")), "{zone}: {got}");
+        }
     }
 
     #[pg_test(error = "unknown business number kind \"nope\"")]

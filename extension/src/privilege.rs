@@ -50,6 +50,14 @@ pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> R {
     as_role(extension_owner(), || with_pinned_search_path(f))
 }
 
+/// Runs `f` as the extension owner without touching `search_path`: for
+/// code that runs no query and only needs the owner's rights (a `nextval`
+/// on the extension's own sequence). Setting the search path costs a GUC
+/// level and a new namespace lookup path on every call.
+pub fn as_extension_owner_role<R>(f: impl FnOnce() -> R) -> R {
+    as_role(extension_owner(), f)
+}
+
 /// Runs `f` with `search_path = pg_catalog, pg_temp`, restoring the
 /// caller's setting afterwards (fmgr_security_definer's proconfig handling).
 pub fn with_pinned_search_path<R>(f: impl FnOnce() -> R) -> R {

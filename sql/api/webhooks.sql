@@ -930,6 +930,19 @@ begin
   if results is null or jsonb_typeof(results) <> 'array' then
     perform raise_field('results', 'must be a JSON array');
   end if;
+  -- The batch's endpoints first, in a fixed order: their writers
+  -- (webhook_endpoint_replay, webhook_endpoint_update) lock the endpoint
+  -- before its deliveries, and taking the deliveries first here, then the
+  -- endpoints for their streaks, deadlocked with a replay.
+  perform 1 from webhook_endpoints p
+   where p.tenant_id = webhook_deliveries_record.tenant
+     and p.endpoint_id in (select w.endpoint_id from webhook_deliveries w
+                            where w.tenant_id = webhook_deliveries_record.tenant
+                              and w.delivery_id in (select (e ->> 'delivery_id')::uuid
+                                                      from jsonb_array_elements(results) e)
+                              and w.claim_id = webhook_deliveries_record.claim_id)
+   order by p.endpoint_id
+     for update;
   -- Delivery by delivery, each statement on the tenant's rows: on Citus
   -- the one statement with data-modifying CTEs this was could not be
   -- planned, and an UPDATE may not pass columns to STABLE functions.
