@@ -9,7 +9,7 @@
 //! so a tenant's rows of them are on the same worker; the audit trigger
 //! writes them there directly, in the same local transaction.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use pgrx::pg_sys;
@@ -21,8 +21,6 @@ use crate::error::OrRaise;
 type Placements = HashMap<(String, pgrx::Uuid), Placement>;
 
 thread_local! {
-    /// (top transaction id or 0, whether Citus is installed) of the last check.
-    static ON_CITUS: Cell<(u64, bool)> = const { Cell::new((u64::MAX, false)) };
     /// Logical table of each shard relation seen (or the relation's own
     /// name when it is not a shard), and whether it is a reference table.
     static LOGICAL: RefCell<HashMap<pg_sys::Oid, (String, bool)>> = RefCell::new(HashMap::new());
@@ -30,20 +28,19 @@ thread_local! {
     static SHARDS: RefCell<(u64, Placements)> = RefCell::new((0, HashMap::new()));
 }
 
-/// Is the `citus` extension installed in this database? Checked once per
-/// transaction that writes (a catalog lookup by name otherwise).
+/// Is the `citus` extension installed in this database? Citus keeps its
+/// metadata in `pg_catalog.pg_dist_partition`, which exists exactly while
+/// the extension is installed: a syscache lookup by name, a fraction of
+/// the scan of pg_extension that `get_extension_oid` makes (which showed
+/// as the largest single cost of a numbered insert, issue 20).
 pub(crate) fn on_citus() -> bool {
-    // SAFETY: plain backend state read.
-    let top = unsafe { pg_sys::GetTopFullTransactionIdIfAny() }.value;
-    let (seen, known) = ON_CITUS.with(Cell::get);
-    if top != 0 && seen == top {
-        return known;
+    // SAFETY: a syscache lookup by a NUL-terminated name.
+    unsafe {
+        pg_sys::get_relname_relid(
+            c"pg_dist_partition".as_ptr(),
+            pg_sys::Oid::from(pg_sys::PG_CATALOG_NAMESPACE),
+        ) != pg_sys::InvalidOid
     }
-    // SAFETY: a catalog lookup by a NUL-terminated name; missing_ok.
-    let installed =
-        unsafe { pg_sys::get_extension_oid(c"citus".as_ptr(), true) } != pg_sys::InvalidOid;
-    ON_CITUS.with(|c| c.set((top, installed)));
-    installed
 }
 
 /// The table whose row a trigger sees: the distributed or reference
