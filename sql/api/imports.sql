@@ -753,17 +753,6 @@ begin
      and ((x.npwp is null and f.npwp is not null) or (x.email is null and f.email is not null)
           or (x.phone is null and f.phone is not null) or (x.address is null and f.address is not null)
           or (x.city is null and f.city is not null));
-
-  -- The look-alikes of the customers the batch created are looked for
-  -- after commit, as for one created by find_or_create_customer (V36): a
-  -- system job per 100 (a few seconds of work each at 1M customers), below
-  -- the priority of interactive work.
-  perform job_insert(v_tenant, null, 'customer.lookalikes',
-                     jsonb_build_object('customer_ids', jsonb_agg(g.customer_id order by g.customer_id)),
-                     null, -5, null)
-     from (select n.customer_id, (row_number() over (order by n.customer_id) - 1) / 100 as chunk
-             from pg_temp.import_new_customer n) g
-    group by g.chunk;
 end
 $$;
 revoke execute on function
