@@ -354,10 +354,10 @@ begin
              order by sim desc, c.customer_id
              limit 50) x;
     get diagnostics v_found = row_count;
-    insert into customer_lookalike_checks as k (tenant_id, customer_id, found)
-    values (v_tenant, v_id, v_found)
+    insert into customer_lookalike_checks as k (tenant_id, customer_id)
+    values (v_tenant, v_id)
     on conflict on constraint customer_lookalike_checks_pkey
-    do update set checked_at = excluded.checked_at, found = excluded.found;
+    do update set checked_at = excluded.checked_at;
     v_total := v_total + v_found;
   end loop;
   return v_total;

@@ -12,8 +12,8 @@
 --   customer_lookalikes        what a check found: for customer_id, the
 --                              customers with similar names (the 50 most
 --                              similar), with the similarity
---   customer_lookalike_checks  when a customer was last checked (and how
---                              many it found): "not yet" and "none" differ
+--   customer_lookalike_checks  when a customer was last checked: "not yet"
+--                              and "none found" differ
 --
 -- Request roles read neither table: customer_lookalikes_of (crm.sql) lists
 -- the look-alikes of a customer the caller may read, only those the caller
@@ -49,16 +49,14 @@ create table customer_lookalike_checks (
   tenant_id   uuid        not null,
   customer_id uuid        not null,
   checked_at  timestamptz not null default now(),
-  found       integer     not null,
   constraint customer_lookalike_checks_pkey primary key (tenant_id, customer_id),
   constraint customer_lookalike_checks_tenant_id_fkey foreign key (tenant_id) references tenants (tenant_id) on delete cascade,
   constraint customer_lookalike_checks_customer_id_fkey foreign key (tenant_id, customer_id)
-    references customers (tenant_id, customer_id) on delete cascade,
-  constraint customer_lookalike_checks_found_check check (found >= 0)
+    references customers (tenant_id, customer_id) on delete cascade
 );
 alter table customer_lookalike_checks enable row level security;
 comment on table customer_lookalike_checks is
-  'When the job customer.lookalikes last checked a customer, and how many look-alikes it found.';
+  'When the job customer.lookalikes last checked a customer.';
 
 -- The trigram index leads with tenant_id (btree_gin): a search costs in
 -- proportion to its tenant's customers, not to every tenant's. Before, a
