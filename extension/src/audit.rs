@@ -7,7 +7,6 @@ use std::ffi::{CStr, CString};
 use std::rc::Rc;
 
 use bizos_core::audit::{entry_hash, ChainVerifier, Entry, GENESIS};
-use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 use pgrx::{pg_sys, PgOid, PgSqlErrorCode as Code};
@@ -27,39 +26,69 @@ pgrx::extension_sql_file!(
 /// Chains per tenant: concurrent writers of one tenant take different ones.
 const CHAINS: i16 = 8;
 
-struct Statements {
+/// The tables that hold a tenant's entries and chain heads (the extension's,
+/// or on Citus the tenant's shards on this node), and what writing them
+/// needs. Entries and heads are written directly (`crate::rows`); the two
+/// statements serve rare paths.
+struct Tables {
     /// `bizos.audit_log` has the `request_id` column (0.3.0 SQL). The
     /// library of 0.3.0 also serves databases still on 0.2.0 SQL (installed
     /// files, `ALTER EXTENSION bizos UPDATE` not yet run): they get entries
     /// without a request id, hashed as 0.2.0 hashed them.
     request_id: bool,
-    audit_log: pg_sys::Oid,
-    pick_chain: OwnedPreparedStatement,
-    wait_chain: OwnedPreparedStatement,
+    log: pg_sys::Oid,
+    log_natts: usize,
+    /// Attribute numbers of `LOG_COLUMNS` (then `request_id`, if present).
+    log_cols: Vec<pg_sys::AttrNumber>,
+    heads: pg_sys::Oid,
+    heads_pkey: pg_sys::Oid,
+    heads_natts: usize,
+    /// Attribute numbers of `HEAD_COLUMNS`.
+    head_cols: [pg_sys::AttrNumber; 4],
+    /// Creates a tenant's chains (once per tenant).
     init_heads: OwnedPreparedStatement,
+    /// The newest entry of a chain this transaction holds (its own entries
+    /// included): after a subtransaction abort.
     latest: OwnedPreparedStatement,
-    append: OwnedPreparedStatement,
-    set_head: OwnedPreparedStatement,
 }
 
-/// The chain a transaction holds for a tenant, and its head as this
-/// backend last wrote it.
+/// The columns of an entry, in the order `append` fills them.
+const LOG_COLUMNS: [&CStr; 14] = [
+    c"tenant_id",
+    c"chain",
+    c"seq",
+    c"table_name",
+    c"record_key",
+    c"action",
+    c"actor",
+    c"db_role",
+    c"txid",
+    c"at",
+    c"before",
+    c"after",
+    c"prev_hash",
+    c"hash",
+];
+const HEAD_COLUMNS: [&CStr; 4] = [c"tenant_id", c"chain", c"seq", c"hash"];
+
+/// The chain a transaction holds for a tenant: its head as this backend
+/// last wrote it, and where the committed head row's newest version is.
 #[derive(Clone, Copy)]
 struct Head {
     chain: i16,
     seq: i64,
     hash: [u8; 32],
+    row: pg_sys::ItemPointerData,
 }
 
 /// A head this transaction holds. `stale` after a subtransaction aborted:
 /// the entries (and the chain's lock) it took are gone, so the head is read
-/// again before it is used. `stmts`: the statements on the tables that hold
-/// the tenant's entries (on Citus, its shards on this node).
+/// again before it is used.
 #[derive(Clone)]
 struct Held {
     head: Head,
     stale: bool,
-    stmts: Rc<Statements>,
+    tables: Rc<Tables>,
 }
 
 /// Where a tenant's entries and heads live: the extension's tables, or on
@@ -81,8 +110,8 @@ fn tables_of(tenant: pgrx::Uuid) -> Option<(String, String)> {
 }
 
 thread_local! {
-    /// Statements per (audit log, heads) relation pair.
-    static STATEMENTS: RefCell<HashMap<(String, String), Rc<Statements>>> = RefCell::new(HashMap::new());
+    /// Per (audit log, heads) relation pair.
+    static TABLES: RefCell<HashMap<(String, String), Rc<Tables>>> = RefCell::new(HashMap::new());
     /// Heads held by the current transaction: (top xid, tenant) → head.
     /// `audit_heads` is written from here once, just before commit: updating
     /// its row per entry made N entries of one transaction cost O(N²) (each
@@ -98,21 +127,26 @@ fn oid(o: pg_sys::Oid) -> PgOid {
     PgOid::from(o)
 }
 
-/// The oid of the audit log `log` (`bizos.audit_log` or a shard of it) and
-/// whether it has the `request_id` column.
-fn audit_log_columns(log: &str) -> (pg_sys::Oid, bool) {
-    let oid = crate::error::query_opt::<pg_sys::Oid>(
+/// The oid of relation `name` (`bizos.audit_log` or a shard of it).
+fn relation(name: &str) -> pg_sys::Oid {
+    crate::error::query_opt::<pg_sys::Oid>(
         "select pg_catalog.to_regclass($1)::pg_catalog.oid",
-        &[log.into()],
-        "finding bizos.audit_log",
+        &[name.into()],
+        "finding the audit tables",
     )
     .unwrap_or_else(|| {
         raise(
             Code::ERRCODE_UNDEFINED_TABLE,
-            format!("{log} does not exist"),
+            format!("{name} does not exist"),
             None,
         )
-    });
+    })
+}
+
+/// The oid of the audit log `log` and whether it has the `request_id`
+/// column.
+fn audit_log_columns(log: &str) -> (pg_sys::Oid, bool) {
+    let oid = relation(log);
     (oid, has_request_id(oid))
 }
 
@@ -121,41 +155,18 @@ fn has_request_id(audit_log: pg_sys::Oid) -> bool {
     unsafe { pg_sys::get_attnum(audit_log, c"request_id".as_ptr()) > 0 }
 }
 
-/// The statements on `log` and `heads` (relation names, quoted as needed).
-fn prepare_statements(log: &str, heads: &str) -> Statements {
-    use pg_sys::{BYTEAOID, INT2OID, INT4OID, INT8OID, JSONBOID, TEXTOID, TIMESTAMPTZOID, UUIDOID};
-    let (audit_log, request_id) = audit_log_columns(log);
-    let mut append_args = vec![
-        oid(UUIDOID),
-        oid(INT2OID),
-        oid(INT8OID),
-        oid(TEXTOID),
-        oid(JSONBOID),
-        oid(TEXTOID),
-        oid(UUIDOID),
-        oid(TEXTOID),
-        oid(INT8OID),
-        oid(TIMESTAMPTZOID),
-        oid(JSONBOID),
-        oid(JSONBOID),
-        oid(BYTEAOID),
-        oid(BYTEAOID),
-    ];
-    let append_sql = if request_id {
-        append_args.push(oid(TEXTOID));
-        format!(
-            "insert into {log} (tenant_id, chain, seq, table_name, record_key, action,
-                                actor, db_role, txid, at, before, after, prev_hash, hash,
-                                request_id)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-        )
-    } else {
-        format!(
-            "insert into {log} (tenant_id, chain, seq, table_name, record_key, action,
-                                actor, db_role, txid, at, before, after, prev_hash, hash)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        )
-    };
+/// What writing `log` and `heads` (relation names, quoted as needed) needs.
+fn open_tables(log: &str, heads: &str) -> Tables {
+    use pg_sys::{BYTEAOID, INT2OID, UUIDOID};
+    let (log_oid, request_id) = audit_log_columns(log);
+    let heads_oid = relation(heads);
+    let mut log_cols: Vec<_> = LOG_COLUMNS
+        .iter()
+        .map(|c| crate::rows::attnum(log_oid, c))
+        .collect();
+    if request_id {
+        log_cols.push(crate::rows::attnum(log_oid, c"request_id"));
+    }
     Spi::connect(|client| {
         let keep = |sql: &str, args: &[PgOid]| {
             client
@@ -163,24 +174,15 @@ fn prepare_statements(log: &str, heads: &str) -> Statements {
                 .or_raise("preparing audit statements")
                 .keep()
         };
-        Statements {
+        Tables {
             request_id,
-            audit_log,
-            // A chain no other open transaction holds, locked, with its head.
-            pick_chain: keep(
-                &format!(
-                    "select chain, seq, hash from {heads} where tenant_id = $1
-                      order by (chain + $2) % 8 for update skip locked limit 1"
-                ),
-                &[oid(UUIDOID), oid(INT4OID)],
-            ),
-            // Every chain is busy (or the head moved): queue on one.
-            wait_chain: keep(
-                &format!(
-                    "select chain, seq, hash from {heads} where tenant_id = $1 and chain = $2 for update"
-                ),
-                &[oid(UUIDOID), oid(INT2OID)],
-            ),
+            log: log_oid,
+            log_natts: crate::rows::natts(log_oid),
+            log_cols,
+            heads: heads_oid,
+            heads_pkey: crate::rows::primary_key(heads_oid),
+            heads_natts: crate::rows::natts(heads_oid),
+            head_cols: HEAD_COLUMNS.map(|c| crate::rows::attnum(heads_oid, c)),
             init_heads: keep(
                 &format!(
                     "insert into {heads} (tenant_id, chain, seq, hash)
@@ -189,69 +191,126 @@ fn prepare_statements(log: &str, heads: &str) -> Statements {
                 ),
                 &[oid(UUIDOID), oid(BYTEAOID)],
             ),
-            // The newest entry of a chain this transaction holds (its own
-            // entries included).
             latest: keep(
                 &format!(
-                    "select chain, seq, hash from {log} where tenant_id = $1 and chain = $2
+                    "select seq, hash from {log} where tenant_id = $1 and chain = $2
                       order by seq desc limit 1"
                 ),
                 &[oid(UUIDOID), oid(INT2OID)],
-            ),
-            // One statement per entry; the chain is locked by this transaction.
-            append: keep(&append_sql, append_args.as_slice()),
-            set_head: keep(
-                &format!(
-                    "update {heads} set seq = $3, hash = $4 where tenant_id = $1 and chain = $2"
-                ),
-                &[oid(UUIDOID), oid(INT2OID), oid(INT8OID), oid(BYTEAOID)],
             ),
         }
     })
 }
 
-/// The statements on the tables that hold `tenant`'s entries.
-fn statements_for(tenant: pgrx::Uuid) -> Rc<Statements> {
-    let tables = tables_of(tenant).unwrap_or_else(|| {
+/// The tables that hold `tenant`'s entries.
+fn tables_for(tenant: pgrx::Uuid) -> Rc<Tables> {
+    let names = tables_of(tenant).unwrap_or_else(|| {
         raise(
             Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             format!("the audit log of tenant {tenant} is not on this node"),
             Some("the extension's tables must be co-located with the tenant tables (bizos db bootstrap places them)"),
         )
     });
-    STATEMENTS.with(|s| {
-        // Prepared before `ALTER EXTENSION bizos UPDATE` added the request
-        // id column (a pooled backend lives on): prepare again.
-        let current = s
+    TABLES.with(|t| {
+        // Opened before the tables were made again (the extension
+        // reinstalled), or before `ALTER EXTENSION bizos UPDATE` added the
+        // request id column (a pooled backend lives on): open them again.
+        let current = t
             .borrow()
-            .get(&tables)
-            .filter(|st| st.request_id || !has_request_id(st.audit_log))
+            .get(&names)
+            .filter(|t| crate::rows::exists(t.log) && crate::rows::exists(t.heads))
+            .filter(|t| t.request_id || !has_request_id(t.log))
             .cloned();
         current.unwrap_or_else(|| {
-            let stmts = Rc::new(prepare_statements(&tables.0, &tables.1));
-            s.borrow_mut().insert(tables, stmts.clone());
-            stmts
+            let tables = Rc::new(open_tables(&names.0, &names.1));
+            t.borrow_mut().insert(names, tables.clone());
+            tables
         })
     })
 }
 
-/// Runs a prepared head query and reads (chain, seq, hash) from its row.
-fn head_row(stmt: &OwnedPreparedStatement, args: &[DatumWithOid<'_>], what: &str) -> Option<Head> {
-    Spi::connect_mut(|c| {
-        let t = c.update(stmt, Some(1), args).or_raise(what);
-        if t.is_empty() {
-            return None;
-        }
-        let row = t.first();
-        let chain = row.get::<i16>(1).or_raise(what)?;
-        let seq = row.get::<i64>(2).or_raise(what)?;
-        let hash = row.get::<Vec<u8>>(3).or_raise(what)?;
-        Some(Head {
-            chain,
-            seq,
-            hash: hash.as_slice().try_into().unwrap_or(GENESIS),
-        })
-    })
+/// Takes chain `chain` of `tenant` for this transaction: an exclusive
+/// transaction-level advisory lock (in the lock manager, no row lock and
+/// no WAL), released at commit or abort, after the head written just
+/// before commit is visible. `wait`: queue for it, else give up at once.
+///
+/// The key: the database, 64 bits folded from the tenant id, and
+/// `CHAIN_LOCK_BASE + chain` where SQL's `pg_advisory_*` functions put 1 or
+/// 2, so no application advisory lock collides with it. `pg_locks` shows
+/// it as an advisory lock with that `objsubid`.
+fn lock_chain(tenant: pgrx::Uuid, chain: i16, wait: bool) -> bool {
+    let b = tenant.as_bytes();
+    let word = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let tag = pg_sys::LOCKTAG {
+        // SAFETY: a plain backend global.
+        locktag_field1: unsafe { pg_sys::MyDatabaseId }.to_u32(),
+        locktag_field2: word(0) ^ word(8),
+        locktag_field3: word(4) ^ word(12),
+        locktag_field4: CHAIN_LOCK_BASE + chain as u16,
+        locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
+        locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
+    };
+    // SAFETY: a transaction-level lock on a valid tag; waiting honours
+    // lock_timeout and the deadlock detector like any lock.
+    let got = unsafe {
+        pg_sys::LockAcquire(
+            &tag,
+            pg_sys::ExclusiveLock as pg_sys::LOCKMODE,
+            false,
+            !wait,
+        )
+    };
+    got != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL
+}
+
+/// `objsubid` of the chain locks in `pg_locks` is this plus the chain.
+const CHAIN_LOCK_BASE: u16 = 0x4200;
+
+/// The committed head row of a chain (whose lock this transaction holds),
+/// read under the newest snapshot: the previous holder's head is committed
+/// before its lock is released, though perhaps after this statement's
+/// snapshot was taken.
+fn committed_head(tables: &Tables, tenant: pgrx::Uuid, chain: i16) -> Option<Head> {
+    use crate::rows::{lookup, Eq};
+    let [tenant_col, chain_col, seq_col, hash_col] = tables.head_cols;
+    // SAFETY: the newest snapshot is used for this scan only (nothing
+    // takes another before it ends); the keys are a uuid and an int2.
+    unsafe {
+        pg_sys::CommandCounterIncrement();
+        let keys = [
+            Eq {
+                attnum: tenant_col,
+                procedure: pg_sys::F_UUID_EQ,
+                value: tenant
+                    .into_datum()
+                    .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "tenant", None)),
+            },
+            Eq {
+                attnum: chain_col,
+                procedure: pg_sys::F_INT2EQ,
+                value: pg_sys::Datum::from(chain),
+            },
+        ];
+        lookup(
+            tables.heads,
+            tables.heads_pkey,
+            &keys,
+            pg_sys::GetLatestSnapshot(),
+            |tuple, desc| {
+                let mut null = false;
+                let seq = pg_sys::heap_getattr(tuple, seq_col.into(), desc, &mut null);
+                let seq = i64::from_datum(seq, null).unwrap_or(0);
+                let hash = pg_sys::heap_getattr(tuple, hash_col.into(), desc, &mut null);
+                let hash = <&[u8]>::from_datum(hash, null).unwrap_or_default();
+                Head {
+                    chain,
+                    seq,
+                    hash: hash.try_into().unwrap_or(GENESIS),
+                    row: (*tuple).t_self,
+                }
+            },
+        )
+    }
 }
 
 fn top_xid() -> u64 {
@@ -260,10 +319,10 @@ fn top_xid() -> u64 {
 }
 
 /// Locks a chain of the tenant for this transaction (the first entry of a
-/// transaction picks one no other open transaction holds) and returns its
+/// transaction takes one no other open transaction holds) and returns its
 /// head (from this backend's memory while the transaction holds it), with
-/// the statements on the tables that hold the tenant's entries.
-fn held_head(tenant: pgrx::Uuid) -> (Head, Rc<Statements>) {
+/// the tables that hold the tenant's entries.
+fn held_head(tenant: pgrx::Uuid) -> (Head, Rc<Tables>) {
     let top = top_xid();
     let held = HELD.with(|h| {
         let mut h = h.borrow_mut();
@@ -274,47 +333,43 @@ fn held_head(tenant: pgrx::Uuid) -> (Head, Rc<Statements>) {
         Some(Held {
             head,
             stale: false,
-            stmts,
-        }) => return (head, stmts),
+            tables,
+        }) => return (head, tables),
         Some(Held {
             head,
             stale: true,
-            stmts,
+            tables,
         }) => {
-            let head = reread_head(&stmts, tenant, head.chain);
-            remember(tenant, head, &stmts);
-            return (head, stmts);
+            let head = reread_head(&tables, tenant, head.chain);
+            remember(tenant, head, &tables);
+            return (head, tables);
         }
         None => {}
     }
-    let stmts = statements_for(tenant);
+    let tables = as_extension_owner(|| tables_for(tenant));
     // SAFETY: MyProcPid is a plain global.
-    let offset = unsafe { pg_sys::MyProcPid } % i32::from(CHAINS);
-    let pick = || {
-        head_row(
-            &stmts.pick_chain,
-            &[tenant.into(), offset.into()],
-            "picking an audit chain",
-        )
-    };
-    let head = pick()
+    let offset = (unsafe { pg_sys::MyProcPid } % i32::from(CHAINS)) as i16;
+    let chain = (0..CHAINS)
+        .map(|i| (offset + i) % CHAINS)
+        .find(|&c| lock_chain(tenant, c, false))
+        .unwrap_or_else(|| {
+            // Every chain is busy: queue on one.
+            lock_chain(tenant, offset, true);
+            offset
+        });
+    let head = committed_head(&tables, tenant, chain)
         .or_else(|| {
-            Spi::connect_mut(|c| {
-                c.update(
-                    &stmts.init_heads,
-                    None,
-                    &[tenant.into(), GENESIS.to_vec().into()],
-                )
-                .or_raise("creating audit chains");
+            as_extension_owner(|| {
+                Spi::connect_mut(|c| {
+                    c.update(
+                        &tables.init_heads,
+                        None,
+                        &[tenant.into(), GENESIS.to_vec().into()],
+                    )
+                    .or_raise("creating audit chains");
+                })
             });
-            pick()
-        })
-        .or_else(|| {
-            head_row(
-                &stmts.wait_chain,
-                &[tenant.into(), (offset as i16).into()],
-                "waiting for an audit chain",
-            )
+            committed_head(&tables, tenant, chain)
         })
         .unwrap_or_else(|| {
             raise(
@@ -324,37 +379,48 @@ fn held_head(tenant: pgrx::Uuid) -> (Head, Rc<Statements>) {
             )
         });
     register_callbacks();
-    remember(tenant, head, &stmts);
-    (head, stmts)
+    remember(tenant, head, &tables);
+    (head, tables)
 }
 
 /// Locks `chain` again (a lock taken in an aborted subtransaction is gone)
 /// and reads its head: the newest entry, or the committed head when the
 /// chain has none (or fewer than the head says: a deletion verify reports).
-fn reread_head(stmts: &Statements, tenant: pgrx::Uuid, chain: i16) -> Head {
-    let committed = head_row(
-        &stmts.wait_chain,
-        &[tenant.into(), chain.into()],
-        "locking the audit chain again",
-    )
-    .unwrap_or_else(|| {
+fn reread_head(tables: &Tables, tenant: pgrx::Uuid, chain: i16) -> Head {
+    lock_chain(tenant, chain, true);
+    let committed = committed_head(tables, tenant, chain).unwrap_or_else(|| {
         raise(
             Code::ERRCODE_INTERNAL_ERROR,
             "audit chain head is missing",
             None,
         )
     });
-    match head_row(
-        &stmts.latest,
-        &[tenant.into(), chain.into()],
-        "reading the newest audit entry",
-    ) {
-        Some(latest) if latest.seq >= committed.seq => latest,
+    let what = "reading the newest audit entry";
+    let latest = as_extension_owner(|| {
+        Spi::connect_mut(|c| {
+            let t = c
+                .update(&tables.latest, Some(1), &[tenant.into(), chain.into()])
+                .or_raise(what);
+            if t.is_empty() {
+                return None;
+            }
+            let row = t.first();
+            let seq = row.get::<i64>(1).or_raise(what)?;
+            let hash = row.get::<Vec<u8>>(2).or_raise(what)?;
+            Some((seq, hash))
+        })
+    });
+    match latest {
+        Some((seq, hash)) if seq >= committed.seq => Head {
+            seq,
+            hash: hash.as_slice().try_into().unwrap_or(GENESIS),
+            ..committed
+        },
         _ => committed,
     }
 }
 
-fn remember(tenant: pgrx::Uuid, head: Head, stmts: &Rc<Statements>) {
+fn remember(tenant: pgrx::Uuid, head: Head, tables: &Rc<Tables>) {
     let top = top_xid();
     HELD.with(|h| {
         h.borrow_mut().insert(
@@ -362,7 +428,7 @@ fn remember(tenant: pgrx::Uuid, head: Head, stmts: &Rc<Statements>) {
             Held {
                 head,
                 stale: false,
-                stmts: stmts.clone(),
+                tables: tables.clone(),
             },
         )
     });
@@ -444,29 +510,31 @@ fn flush_heads() {
             true
         }
     };
-    as_extension_owner(|| {
-        for (tenant, Held { head, stale, stmts }) in held {
+    {
+        for (
+            tenant,
+            Held {
+                head,
+                stale,
+                tables,
+            },
+        ) in held
+        {
             let head = if stale {
-                reread_head(&stmts, tenant, head.chain)
+                reread_head(&tables, tenant, head.chain)
             } else {
                 head
             };
-            Spi::connect_mut(|c| {
-                c.update(
-                    &stmts.set_head,
-                    None,
-                    &[
-                        tenant.into(),
-                        head.chain.into(),
-                        head.seq.into(),
-                        head.hash.to_vec().into(),
-                    ],
-                )
-                .or_raise("writing the audit chain head");
-            });
-            remember(tenant, head, &stmts);
+            let mut row = crate::rows::Row::nulls(tables.heads_natts);
+            let [tenant_col, chain_col, seq_col, hash_col] = tables.head_cols;
+            row.set(tenant_col, tenant.into_datum());
+            row.set(chain_col, head.chain.into_datum());
+            row.set(seq_col, head.seq.into_datum());
+            row.set(hash_col, head.hash.as_slice().into_datum());
+            let moved = crate::rows::update(tables.heads, head.row, &row);
+            remember(tenant, Head { row: moved, ..head }, &tables);
         }
-    });
+    }
     if pushed {
         // SAFETY: pops the snapshot pushed above.
         unsafe { pg_sys::PopActiveSnapshot() };
@@ -819,10 +887,13 @@ fn audit_trigger<'a>(
     }
     let tenant_text = tenant.to_string();
     let actor_text = actor.map(|a| a.to_string());
-    as_extension_owner(|| {
-        let (head, stmts) = held_head(tenant);
+    // Entries and heads are written directly, with no check of the
+    // caller's privileges; the queries of the rare paths run as the
+    // extension owner.
+    {
+        let (head, tables) = held_head(tenant);
         // Stored (and hashed) only where the column exists.
-        let request_id = request_id.as_deref().filter(|_| stmts.request_id);
+        let request_id = request_id.as_deref().filter(|_| tables.request_id);
         let entry = Entry {
             tenant_id: &tenant_text,
             chain: head.chain,
@@ -839,52 +910,39 @@ fn audit_trigger<'a>(
             request_id,
         };
         let hash = entry_hash(&head.hash, &entry);
-        let jsonb = |d: Option<pg_sys::Datum>| match d {
-            // SAFETY: a jsonb datum built above.
-            Some(d) => unsafe { DatumWithOid::new(d, pg_sys::JSONBOID) },
-            None => DatumWithOid::null_oid(pg_sys::JSONBOID),
-        };
-        // SAFETY: a timestamptz value in microseconds.
-        let at_arg = unsafe { DatumWithOid::new(pg_sys::Datum::from(at), pg_sys::TIMESTAMPTZOID) };
-        let mut args = vec![
-            tenant.into(),
-            head.chain.into(),
-            (head.seq + 1).into(),
-            table.as_str().into(),
-            jsonb(Some(key_datum)),
-            action.into(),
-            match actor {
-                Some(a) => a.into(),
-                None => DatumWithOid::null_oid(pg_sys::UUIDOID),
-            },
-            db_role.as_str().into(),
-            txid.into(),
-            at_arg,
-            jsonb(before.as_ref().map(|b| b.0)),
-            jsonb(after.as_ref().map(|a| a.0)),
-            head.hash.to_vec().into(),
-            hash.to_vec().into(),
+        // In the order of LOG_COLUMNS, then request_id.
+        let values = [
+            tenant.into_datum(),
+            head.chain.into_datum(),
+            (head.seq + 1).into_datum(),
+            table.as_str().into_datum(),
+            Some(key_datum),
+            action.into_datum(),
+            actor.into_datum(),
+            db_role.as_str().into_datum(),
+            txid.into_datum(),
+            Some(pg_sys::Datum::from(at)),
+            before.as_ref().map(|b| b.0),
+            after.as_ref().map(|a| a.0),
+            head.hash.as_slice().into_datum(),
+            hash.as_slice().into_datum(),
+            request_id.into_datum(),
         ];
-        if stmts.request_id {
-            args.push(match request_id {
-                Some(id) => id.into(),
-                None => DatumWithOid::null_oid(pg_sys::TEXTOID),
-            });
+        let mut row = crate::rows::Row::nulls(tables.log_natts);
+        for (&col, value) in tables.log_cols.iter().zip(values) {
+            row.set(col, value);
         }
-        Spi::connect_mut(|c| {
-            c.update(&stmts.append, None, &args)
-                .or_raise("writing the audit log");
-        });
+        crate::rows::insert(tables.log, &row);
         remember(
             tenant,
             Head {
-                chain: head.chain,
                 seq: head.seq + 1,
                 hash,
+                ..head
             },
-            &stmts,
+            &tables,
         );
-    });
+    }
     Ok(None)
 }
 

@@ -183,94 +183,61 @@ fn kind_row_by_query(stmts: &Statements, kind: &str) -> Option<KindRow> {
 /// lookup gave, at a fraction of its cost per call. The extension reads its
 /// own table here, so no privilege of the caller is involved.
 fn kind_row(kind: &str) -> Option<KindRow> {
-    // SAFETY: the relation and index are looked up by name in the
-    // extension's schema and opened with AccessShareLock for the scan only;
-    // the scan key compares the text column with texteq, as the primary
-    // key's operator class does; the tuple is read before the scan ends.
-    unsafe {
+    use crate::rows::{attnum, lookup, Eq};
+    // SAFETY: syscache lookups by NUL-terminated names.
+    let (relid, index) = unsafe {
         let schema = pg_sys::get_namespace_oid(c"bizos".as_ptr(), false);
-        let relid = pg_sys::get_relname_relid(c"id_kinds".as_ptr(), schema);
-        let index = pg_sys::get_relname_relid(c"id_kinds_pkey".as_ptr(), schema);
-        if relid == pg_sys::InvalidOid || index == pg_sys::InvalidOid {
-            raise(
-                Code::ERRCODE_UNDEFINED_TABLE,
-                "bizos.id_kinds or its primary key is missing",
-                Some("reinstall the bizos extension"),
-            );
-        }
-        let attnum = |name: &std::ffi::CStr| {
-            let n = pg_sys::get_attnum(relid, name.as_ptr());
-            if n <= 0 {
-                raise(
-                    Code::ERRCODE_UNDEFINED_COLUMN,
-                    format!("bizos.id_kinds has no column {}", name.to_string_lossy()),
-                    None,
-                );
-            }
-            n
-        };
-        let (kind_col, prefix_col, mode_col, width_col) = (
-            attnum(c"kind"),
-            attnum(c"prefix"),
-            attnum(c"mode"),
-            attnum(c"width"),
+        (
+            pg_sys::get_relname_relid(c"id_kinds".as_ptr(), schema),
+            pg_sys::get_relname_relid(c"id_kinds_pkey".as_ptr(), schema),
+        )
+    };
+    if relid == pg_sys::InvalidOid || index == pg_sys::InvalidOid {
+        raise(
+            Code::ERRCODE_UNDEFINED_TABLE,
+            "bizos.id_kinds or its primary key is missing",
+            Some("reinstall the bizos extension"),
         );
-        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
-        let rel = pg_sys::table_open(relid, lock);
-        let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
-        let text = kind
+    }
+    let (kind_col, prefix_col, mode_col, width_col) = (
+        attnum(relid, c"kind"),
+        attnum(relid, c"prefix"),
+        attnum(relid, c"mode"),
+        attnum(relid, c"width"),
+    );
+    let key = Eq {
+        attnum: kind_col,
+        procedure: pg_sys::F_TEXTEQ,
+        value: kind
             .into_datum()
-            .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "kind as text", None));
-        pg_sys::ScanKeyInit(
-            &mut key,
-            kind_col,
-            pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
-            pg_sys::Oid::from(pg_sys::F_TEXTEQ),
-            text,
-        );
-        // The b-tree descends with its own comparison under the key's
-        // collation: that of the column, which the primary key inherits
-        // (ScanKeyInit's default, C, may order differently).
-        let (mut typid, mut typmod) = (pg_sys::InvalidOid, 0);
-        pg_sys::get_atttypetypmodcoll(
+            .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "kind as text", None)),
+    };
+    // SAFETY: the active snapshot outlives the scan; the key is a text
+    // datum for the text column; the tuple is read while the scan is open.
+    unsafe {
+        lookup(
             relid,
-            kind_col,
-            &mut typid,
-            &mut typmod,
-            &mut key.sk_collation,
-        );
-        let scan =
-            pg_sys::systable_beginscan(rel, index, true, pg_sys::GetActiveSnapshot(), 1, &mut key);
-        let tuple = pg_sys::systable_getnext(scan);
-        let row = (!tuple.is_null()).then(|| {
-            let desc = (*rel).rd_att;
-            let get = |col: pg_sys::AttrNumber| {
-                let mut null = false;
-                let datum = pg_sys::heap_getattr(tuple, col.into(), desc, &mut null);
-                (datum, null)
-            };
-            let text_of = |col| {
-                let (d, null) = get(col);
-                if null {
-                    String::new()
-                } else {
-                    String::from_datum(d, false).unwrap_or_default()
+            index,
+            &[key],
+            pg_sys::GetActiveSnapshot(),
+            |tuple, desc| {
+                let get = |col: pg_sys::AttrNumber| {
+                    let mut null = false;
+                    let datum = pg_sys::heap_getattr(tuple, col.into(), desc, &mut null);
+                    (datum, null)
+                };
+                let text_of = |col| {
+                    let (d, null) = get(col);
+                    String::from_datum(d, null).unwrap_or_default()
+                };
+                let (width, null) = get(width_col);
+                KindRow {
+                    prefix: text_of(prefix_col),
+                    mode: text_of(mode_col),
+                    width: i32::from_datum(width, null).unwrap_or(6),
                 }
-            };
-            let (width, null) = get(width_col);
-            KindRow {
-                prefix: text_of(prefix_col),
-                mode: text_of(mode_col),
-                width: if null {
-                    6
-                } else {
-                    i32::from_datum(width, false).unwrap_or(6)
-                },
-            }
-        });
-        pg_sys::systable_endscan(scan);
-        pg_sys::table_close(rel, lock);
-        row
+            },
+        )
     }
 }
 

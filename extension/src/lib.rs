@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod normalize;
 pub mod pii;
 pub mod privilege;
+mod rows;
 pub mod sla;
 pub mod vector;
 

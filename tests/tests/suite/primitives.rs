@@ -259,6 +259,110 @@ async fn audit_chains_of_tenants_written_in_parallel_verify() {
     }
 }
 
+/// Eight open transactions of one tenant hold its eight chains, one each
+/// (advisory locks that pg_locks shows); a ninth writer waits for one, and
+/// gets it when they commit.
+#[tokio::test]
+async fn open_transactions_hold_a_chain_each_and_a_ninth_waits() {
+    let db = TestDb::new().await;
+    exec(
+        &db.owner,
+        "create table t_memos (tenant_id uuid not null, id bigint generated always as identity, body text,
+                               primary key (tenant_id, id));
+         select bizos.enable_audit('t_memos');",
+    )
+    .await;
+    let tenant = Uuid::new_v4();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(10)
+        .connect(&db.url("bizos_owner"))
+        .await
+        .unwrap();
+    let insert = "insert into t_memos (tenant_id, body) values ($1, 'memo')";
+    // The tenant's first entry creates its chains (writers of a tenant
+    // whose chains are not committed yet wait for them).
+    sqlx::query(insert)
+        .bind(tenant)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut open = Vec::new();
+    let mut chains = HashSet::new();
+    for _ in 0..8 {
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("set local lock_timeout = '5s'")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query(insert)
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let chain: i16 = sqlx::query_scalar(
+            "select chain from bizos.audit_log where tenant_id = $1 and txid = txid_current()",
+        )
+        .bind(tenant)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        chains.insert(chain);
+        open.push(tx);
+    }
+    assert_eq!(chains.len(), 8, "{chains:?}");
+    let locks: i64 = sqlx::query_scalar(
+        "select count(*) from pg_locks
+          where locktype = 'advisory' and granted and objsubid between 16896 and 16903
+            and database = (select oid from pg_database where datname = current_database())",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(locks, 8);
+
+    let mut ninth = pool.begin().await.unwrap();
+    sqlx::query("set local lock_timeout = '300ms'")
+        .execute(&mut *ninth)
+        .await
+        .unwrap();
+    let err = sqlx::query(insert)
+        .bind(tenant)
+        .execute(&mut *ninth)
+        .await
+        .expect_err("every chain is held: the ninth writer waits");
+    assert_eq!(
+        err.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("55P03"),
+        "{err}"
+    );
+    ninth.rollback().await.unwrap();
+
+    for tx in open {
+        tx.commit().await.unwrap();
+    }
+    sqlx::query(insert)
+        .bind(tenant)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (entries, heads): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from bizos.audit_log where tenant_id = $1),
+                (select sum(seq)::bigint from bizos.audit_heads where tenant_id = $1)",
+    )
+    .bind(tenant)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((entries, heads), (10, 10));
+    let breaks: Vec<(i16, i64, String)> =
+        sqlx::query_as("select chain, seq, problem from bizos.audit_verify($1)")
+            .bind(tenant)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(breaks.is_empty(), "{breaks:?}");
+}
+
 #[tokio::test]
 async fn normalised_keys_deduplicate_through_unique_indexes() {
     let db = TestDb::new().await;
