@@ -3,7 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::rc::Rc;
 
 use bizos_core::audit::{entry_hash, ChainVerifier, Entry, GENESIS};
@@ -16,6 +16,7 @@ use pgrx::{pg_sys, PgOid, PgSqlErrorCode as Code};
 use crate::claims::tenant_id;
 use crate::error::{raise, OrRaise};
 use crate::privilege::as_extension_owner;
+use crate::row_jsonb::{canonical_text, row_jsonb};
 
 pgrx::extension_sql_file!(
     "../sql/audit.sql",
@@ -119,8 +120,6 @@ thread_local! {
     static HELD: RefCell<HashMap<(u64, pgrx::Uuid), Held>> = RefCell::new(HashMap::new());
     /// Whether this backend's transaction callbacks are registered.
     static CALLBACKS: Cell<bool> = const { Cell::new(false) };
-    /// Output function per type.
-    static OUTPUT_FNS: RefCell<HashMap<pg_sys::Oid, pg_sys::Oid>> = RefCell::new(HashMap::new());
 }
 
 fn oid(o: pg_sys::Oid) -> PgOid {
@@ -204,7 +203,12 @@ fn open_tables(log: &str, heads: &str) -> Tables {
 
 /// The tables that hold `tenant`'s entries.
 fn tables_for(tenant: pgrx::Uuid) -> Rc<Tables> {
-    let names = tables_of(tenant).unwrap_or_else(|| {
+    let names = if crate::citus::on_citus() {
+        as_extension_owner(|| tables_of(tenant))
+    } else {
+        tables_of(tenant)
+    };
+    let names = names.unwrap_or_else(|| {
         raise(
             Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             format!("the audit log of tenant {tenant} is not on this node"),
@@ -222,7 +226,7 @@ fn tables_for(tenant: pgrx::Uuid) -> Rc<Tables> {
             .filter(|t| t.request_id || !has_request_id(t.log))
             .cloned();
         current.unwrap_or_else(|| {
-            let tables = Rc::new(open_tables(&names.0, &names.1));
+            let tables = Rc::new(as_extension_owner(|| open_tables(&names.0, &names.1)));
             t.borrow_mut().insert(names, tables.clone());
             tables
         })
@@ -346,7 +350,7 @@ fn held_head(tenant: pgrx::Uuid) -> (Head, Rc<Tables>) {
         }
         None => {}
     }
-    let tables = as_extension_owner(|| tables_for(tenant));
+    let tables = tables_for(tenant);
     // SAFETY: MyProcPid is a plain global.
     let offset = (unsafe { pg_sys::MyProcPid } % i32::from(CHAINS)) as i16;
     let chain = (0..CHAINS)
@@ -541,99 +545,6 @@ fn flush_heads() {
     }
 }
 
-fn output_fn(typoid: pg_sys::Oid) -> pg_sys::Oid {
-    if let Some(f) = OUTPUT_FNS.with(|m| m.borrow().get(&typoid).copied()) {
-        return f;
-    }
-    let mut func = pg_sys::Oid::INVALID;
-    let mut varlena = false;
-    // SAFETY: syscache lookup of an existing type.
-    unsafe { pg_sys::getTypeOutputInfo(typoid, &mut func, &mut varlena) };
-    OUTPUT_FNS.with(|m| m.borrow_mut().insert(typoid, func));
-    func
-}
-
-fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// Appends one attribute value as JSON, by type category as to_jsonb does:
-/// booleans and finite numbers bare, json/jsonb as is, the rest as strings.
-fn push_json_value(out: &mut String, typoid: pg_sys::Oid, datum: pg_sys::Datum) {
-    use pg_sys::{
-        BOOLOID, FLOAT4OID, FLOAT8OID, INT2OID, INT4OID, INT8OID, JSONBOID, JSONOID, NUMERICOID,
-    };
-    // SAFETY: the datum is a valid non-null value of `typoid`.
-    let text = unsafe {
-        let ptr = pg_sys::OidOutputFunctionCall(output_fn(typoid), datum);
-        let s = CStr::from_ptr(ptr).to_string_lossy().into_owned();
-        pg_sys::pfree(ptr.cast());
-        s
-    };
-    let numeric = [INT2OID, INT4OID, INT8OID, FLOAT4OID, FLOAT8OID, NUMERICOID].contains(&typoid);
-    if typoid == BOOLOID {
-        out.push_str(if text == "t" { "true" } else { "false" });
-    } else if (numeric && !matches!(text.as_str(), "NaN" | "Infinity" | "-Infinity"))
-        || typoid == JSONOID
-        || typoid == JSONBOID
-    {
-        out.push_str(&text);
-    } else {
-        push_json_string(out, &text);
-    }
-}
-
-/// A row (or the columns in `only`) as JSON text.
-///
-/// # Safety
-/// `tuple` and `desc` must describe a valid heap tuple.
-unsafe fn row_json(
-    tuple: *mut pg_sys::HeapTupleData,
-    desc: pg_sys::TupleDesc,
-    only: Option<&[usize]>,
-) -> String {
-    let natts = (*desc).natts as usize;
-    let mut out = String::from("{");
-    let mut first = true;
-    for i in 0..natts {
-        if only.is_some_and(|cols| !cols.contains(&i)) {
-            continue;
-        }
-        let att = (*desc).attrs.as_slice(natts)[i];
-        if att.attisdropped {
-            continue;
-        }
-        if !first {
-            out.push(',');
-        }
-        first = false;
-        let name = CStr::from_ptr(att.attname.data.as_ptr()).to_string_lossy();
-        push_json_string(&mut out, &name);
-        out.push(':');
-        let mut isnull = false;
-        let d = pg_sys::heap_getattr(tuple, (i + 1) as i32, desc, &mut isnull);
-        if isnull {
-            out.push_str("null");
-        } else {
-            push_json_value(&mut out, att.atttypid, d);
-        }
-    }
-    out.push('}');
-    out
-}
-
 /// Columns whose values differ between two versions of a row.
 ///
 /// # Safety
@@ -693,43 +604,6 @@ unsafe fn same_image(a: pg_sys::Datum, b: pg_sys::Datum, byval: bool, len: i16) 
     let (pa, la) = bytes(a);
     let (pb, lb) = bytes(b);
     la == lb && std::slice::from_raw_parts(pa, la) == std::slice::from_raw_parts(pb, lb)
-}
-
-/// Parses JSON text into a jsonb datum and returns it with its canonical text.
-fn to_jsonb(json: &str) -> (pg_sys::Datum, String) {
-    let c = CString::new(json).unwrap_or_else(|_| {
-        raise(
-            Code::ERRCODE_UNTRANSLATABLE_CHARACTER,
-            "audit: a value contains a NUL character",
-            None,
-        )
-    });
-    // SAFETY: jsonb_in/jsonb_out are plain fmgr functions on valid input.
-    unsafe {
-        let jsonb = pgrx::direct_function_call_as_datum(
-            pg_sys::jsonb_in,
-            &[Some(pg_sys::Datum::from(c.as_ptr()))],
-        )
-        .unwrap_or_else(|| {
-            raise(
-                Code::ERRCODE_INTERNAL_ERROR,
-                "audit: jsonb_in returned NULL",
-                None,
-            )
-        });
-        let text_ptr = pgrx::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(jsonb)])
-            .unwrap_or_else(|| {
-                raise(
-                    Code::ERRCODE_INTERNAL_ERROR,
-                    "audit: jsonb_out returned NULL",
-                    None,
-                )
-            });
-        let cstr: *mut std::ffi::c_char = text_ptr.cast_mut_ptr();
-        let text = CStr::from_ptr(cstr).to_string_lossy().into_owned();
-        pg_sys::pfree(cstr.cast());
-        (jsonb, text)
-    }
 }
 
 fn attnum(desc: pg_sys::TupleDesc, name: &str) -> Option<usize> {
@@ -843,7 +717,7 @@ fn audit_trigger<'a>(
 
     // SAFETY: valid tuples for `desc`.
     let (key, before, after) = unsafe {
-        let key = row_json(current, desc, Some(&key_idx));
+        let key = row_jsonb(current, desc, Some(&key_idx));
         match (old, new) {
             (Some(o), Some(n)) => {
                 let mut cols = changed_columns(o, n, desc);
@@ -854,18 +728,18 @@ fn audit_trigger<'a>(
                 cols.extend(key_idx.iter().copied());
                 (
                     key,
-                    Some(row_json(o, desc, Some(&cols))),
-                    Some(row_json(n, desc, Some(&cols))),
+                    Some(row_jsonb(o, desc, Some(&cols))),
+                    Some(row_jsonb(n, desc, Some(&cols))),
                 )
             }
-            (Some(o), None) => (key, Some(row_json(o, desc, None)), None),
-            (None, Some(n)) => (key, None, Some(row_json(n, desc, None))),
+            (Some(o), None) => (key, Some(row_jsonb(o, desc, None)), None),
+            (None, Some(n)) => (key, None, Some(row_jsonb(n, desc, None))),
             (None, None) => return Ok(None),
         }
     };
-    let (key_datum, key_text) = to_jsonb(&key);
-    let before = before.map(|j| to_jsonb(&j));
-    let after = after.map(|j| to_jsonb(&j));
+    let key_text = canonical_text(key);
+    let before = before.map(|j| (j, canonical_text(j)));
+    let after = after.map(|j| (j, canonical_text(j)));
     let actor = crate::claims::current_uid();
     let request_id = current_request_id();
     // SAFETY: backend globals.
@@ -916,7 +790,7 @@ fn audit_trigger<'a>(
             head.chain.into_datum(),
             (head.seq + 1).into_datum(),
             table.as_str().into_datum(),
-            Some(key_datum),
+            Some(key),
             action.into_datum(),
             actor.into_datum(),
             db_role.as_str().into_datum(),

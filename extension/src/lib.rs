@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod normalize;
 pub mod pii;
 pub mod privilege;
+mod row_jsonb;
 mod rows;
 pub mod sla;
 pub mod vector;

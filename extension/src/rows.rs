@@ -1,11 +1,11 @@
 //! Single rows of the extension's own tables read and written without SQL:
-//! a primary-key lookup under a given snapshot, and an insert or update
-//! through the executor's simple-relation entry points (the ones logical
-//! replication applies rows with). They check the table's constraints,
-//! maintain its indexes, TOAST large values and fire its row triggers, as
-//! an INSERT or UPDATE statement would; they skip planning, permission
-//! checks and row-level security, so callers act as the extension owner on
-//! tables only the extension writes.
+//! a primary-key lookup under a given snapshot, and an insert or update of
+//! the heap and every index through the table AM (as `simple_heap_insert`
+//! and the executor's index maintenance do for catalogs and logical
+//! replication). TOAST and HOT happen as in SQL. No plan, permission check,
+//! row-level security, CHECK constraint or trigger is involved: the rows are
+//! the extension's own bookkeeping, built by its code to satisfy the
+//! tables' constraints, on tables only it writes (as their owner).
 //!
 //! A statement through SPI costs a plan lookup, executor start-up and a
 //! snapshot per call; the audit trigger paid that for every entry.
@@ -172,13 +172,15 @@ pub(crate) fn natts(relid: pg_sys::Oid) -> usize {
     }
 }
 
-/// Inserts `row` into `relid`; returns the new row's tid.
+/// Inserts `row` into `relid` and its indexes (a unique index still
+/// refuses a duplicate); returns the new row's tid.
 pub(crate) fn insert(relid: pg_sys::Oid, row: &Row) -> pg_sys::ItemPointerData {
     // SAFETY: see `with_executor`; the slot is filled for the relation's
     // descriptor from `row`, which has one value per attribute.
     unsafe {
         with_executor(relid, row, |rri, estate, slot| {
-            pg_sys::ExecSimpleRelationInsert(rri, estate, slot);
+            pg_sys::simple_table_tuple_insert((*rri).ri_RelationDesc, slot);
+            index_tuples(rri, estate, slot, false);
         })
     }
 }
@@ -191,16 +193,48 @@ pub(crate) fn update(
     tid: pg_sys::ItemPointerData,
     row: &Row,
 ) -> pg_sys::ItemPointerData {
-    // SAFETY: see `with_executor`; the search slot only carries the tid
-    // (ExecSimpleRelationUpdate reads nothing else of it without triggers
-    // that need the old row, and those get it by tid).
+    // SAFETY: see `with_executor`; `tid` is the newest version (a
+    // concurrent update is an error, "tuple concurrently updated").
     unsafe {
         with_executor(relid, row, |rri, estate, slot| {
-            let desc = (*(*rri).ri_RelationDesc).rd_att;
-            let search = pg_sys::ExecInitExtraTupleSlot(estate, desc, &pg_sys::TTSOpsVirtual);
-            (*search).tts_tid = tid;
-            pg_sys::ExecSimpleRelationUpdate(rri, estate, std::ptr::null_mut(), search, slot);
+            let mut old = tid;
+            let mut update_indexes = false;
+            pg_sys::simple_table_tuple_update(
+                (*rri).ri_RelationDesc,
+                &mut old,
+                slot,
+                (*estate).es_snapshot,
+                &mut update_indexes,
+            );
+            // A HOT update needs no new index entries.
+            if update_indexes {
+                index_tuples(rri, estate, slot, true);
+            }
         })
+    }
+}
+
+/// Index entries for the row just stored in `slot`.
+///
+/// # Safety
+/// `rri`'s indexes are open; `slot` holds the stored row (with its tid).
+unsafe fn index_tuples(
+    rri: *mut pg_sys::ResultRelInfo,
+    estate: *mut pg_sys::EState,
+    slot: *mut pg_sys::TupleTableSlot,
+    update: bool,
+) {
+    if (*rri).ri_NumIndices > 0 {
+        let recheck = pg_sys::ExecInsertIndexTuples(
+            rri,
+            slot,
+            estate,
+            update,
+            false,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+        pg_sys::list_free(recheck);
     }
 }
 
@@ -232,8 +266,8 @@ unsafe fn with_executor(
         );
     }
     let estate = pg_sys::CreateExecutorState();
-    // A range table of the one relation: error reports of constraint
-    // checks name its columns through it.
+    // A range table of the one relation: index maintenance of an update
+    // asks it which columns changed.
     let rte = pg_sys::palloc0(std::mem::size_of::<pg_sys::RangeTblEntry>())
         .cast::<pg_sys::RangeTblEntry>();
     (*rte).type_ = pg_sys::NodeTag::T_RangeTblEntry;
@@ -258,11 +292,7 @@ unsafe fn with_executor(
     std::ptr::copy_nonoverlapping(row.nulls.as_ptr(), (*slot).tts_isnull, natts);
     pg_sys::ExecStoreVirtualTuple(slot);
 
-    // Row triggers of the table (none of the extension's tables has any)
-    // queue their events in a query level of their own.
-    pg_sys::AfterTriggerBeginQuery();
     write(rri, estate, slot);
-    pg_sys::AfterTriggerEndQuery(estate);
     let tid = (*slot).tts_tid;
 
     pg_sys::ExecCloseIndices(rri);
