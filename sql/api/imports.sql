@@ -735,10 +735,12 @@ begin
            (array_agg(c.address order by c.row_no) filter (where c.address is not null))[1] as address,
            (array_agg(c.city order by c.row_no) filter (where c.city is not null))[1] as city
       from pg_temp.import_customer c
+      -- (A join, not a NOT EXISTS in HAVING: that one scanned the new
+      -- customers once per customer of the batch.)
+      left join pg_temp.import_new_customer y on y.customer_id = c.customer_id
      where c.customer_id is not null
      group by c.customer_id
-    having count(*) > 1
-        or not exists (select 1 from pg_temp.import_new_customer y where y.customer_id = c.customer_id))
+    having count(*) > 1 or count(y.customer_id) = 0)
   update customers x
      set npwp = coalesce(x.npwp, case when not exists (select 1 from customers o
                                                         where o.tenant_id = v_tenant and o.npwp_norm = f.n_npwp)
@@ -763,6 +765,8 @@ select pin_search_path('import_resolve_customers(uuid)');
 create or replace function import_apply_customers(v_tenant uuid, v_import uuid, only_row integer) returns void
 language plpgsql
 as $$
+declare
+  v_scope text := customer_scope();
 begin
   if to_regclass('pg_temp.import_customer') is not null then
     drop table pg_temp.import_customer;
@@ -780,15 +784,18 @@ begin
   perform import_resolve_customers(v_tenant);
   -- A company that is already a customer the uploader may not read is
   -- neither duplicated nor changed nor shown: the row is an error.
+  -- (`offset 0` keeps the subquery whole: pulled up, the readability
+  -- test would run once per use below, three times a row.)
   update pg_temp.import_batch b
-     set target_id = case when v.readable then c.customer_id end,
+     set target_id = case when v.readable then v.customer_id end,
          err_field = case when not v.readable then 'row' end,
          err_msg = case when not v.readable
                         then 'row: this company is already a customer outside your scope; nothing was changed' end
-    from pg_temp.import_customer c
-    join customers x on x.tenant_id = v_tenant and x.customer_id = c.customer_id
-    cross join lateral (select customer_readable(customer_scope(), x.created_by, x.customer_id) as readable) v
-   where c.row_no = b.row_no;
+    from (select c.row_no, c.customer_id, customer_readable(v_scope, x.created_by, x.customer_id) as readable
+            from pg_temp.import_customer c
+            join customers x on x.tenant_id = v_tenant and x.customer_id = c.customer_id
+          offset 0) v
+   where v.row_no = b.row_no;
 end
 $$;
 revoke execute on function

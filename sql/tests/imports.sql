@@ -9,7 +9,7 @@
 -- can run any number of times; lib/tap.sql says how checks are written.
 begin;
 \ir lib/tap.sql
-select plan(189);
+select plan(197);
 
 -- ------------------------------------------------------------------ helpers
 -- Uploads a file (an object in import-files), creates the import with the
@@ -272,6 +272,34 @@ begin
 end $$;
 set local role bizos_authenticated;
 select * from pg_temp.test_03();
+
+-- A company that is already a customer the uploader may not read (c_alpha,
+-- marketing's): that row is an error, and the customer is not changed.
+reset role;
+select pg_temp.act('sp');
+set local role bizos_authenticated;
+reset role;
+create function pg_temp.test_03b() returns setof text language plpgsql as $$
+declare
+  imp uuid;
+begin
+  return query select * from pg_temp.stage('customers', array['company_name', 'npwp', 'city'], jsonb_build_array(
+    jsonb_build_object('company_name', 'Alpha Lagi', 'npwp', '01.234.567.8-901.000', 'city', 'Medan'),
+    jsonb_build_object('company_name', 'PT Omega Dua', 'npwp', '02.222.333.4-555.000')));
+  imp := pg_temp.id('imp');
+  return query select * from pg_temp.run(imp);
+  return query select * from pg_temp.done(pg_temp.ran(), 1, 1, '1:row');
+  return next ok((select error_message from import_rows where import_id = imp and row_no = 1)
+                 = 'row: this company is already a customer outside your scope; nothing was changed',
+                 'a customer outside the scope: ' || pg_temp.msgs(imp));
+  return next ok(pg_temp.target(imp, 1) is null and pg_temp.target(imp, 2) is not null,
+                 'only the new company names its customer');
+end $$;
+set local role bizos_authenticated;
+select * from pg_temp.test_03b();
+reset role;
+select ok((select city is null from customers where customer_id = pg_temp.id('c_alpha')),
+          'the customer outside the scope kept its city');
 
 -- Interrupted processing: a batch whose transaction is lost writes nothing;
 -- processing continues with the rows still pending and duplicates nothing.
