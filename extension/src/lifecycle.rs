@@ -17,23 +17,39 @@ pgrx::extension_sql_file!(
     requires = ["schema_grants"]
 );
 
-/// States reachable from `from` (`None`: the initial states). Read as the
-/// extension owner: the table is the extension's, not readable by PUBLIC.
-fn next_states(entity: &str, from: Option<&str>) -> Vec<String> {
-    as_extension_owner(|| next_states_query(entity, from))
+thread_local! {
+    /// The transitions query, prepared once per backend.
+    static NEXT_STATES: std::cell::OnceCell<pgrx::spi::OwnedPreparedStatement> =
+        const { std::cell::OnceCell::new() };
 }
 
-fn next_states_query(entity: &str, from: Option<&str>) -> Vec<String> {
-    Spi::connect(|c| {
-        c.select(
-            "select to_status from bizos.transitions
-              where entity = $1 and from_status is not distinct from $2 order by to_status",
-            None,
-            &[entity.into(), from.into()],
-        )
-        .or_raise("reading bizos.transitions")
-        .filter_map(|r| r.get::<String>(1).ok().flatten())
-        .collect()
+/// States reachable from `from` (`None`: the initial states). Read as the
+/// extension owner: the table is the extension's, not readable by PUBLIC.
+/// The statement is planned once per backend; it runs under the search
+/// path it was planned with, so the plan cache keeps it.
+fn next_states(entity: &str, from: Option<&str>) -> Vec<String> {
+    as_extension_owner(|| {
+        NEXT_STATES.with(|stmt| {
+            let stmt = stmt.get_or_init(|| {
+                Spi::connect(|c| {
+                    let text = pgrx::PgOid::from(pg_sys::TEXTOID);
+                    c.prepare(
+                        "select to_status from bizos.transitions
+                          where entity = $1 and from_status is not distinct from $2
+                          order by to_status",
+                        &[text, text],
+                    )
+                    .or_raise("preparing the transitions query")
+                    .keep()
+                })
+            });
+            Spi::connect(|c| {
+                c.select(stmt, None, &[entity.into(), from.into()])
+                    .or_raise("reading bizos.transitions")
+                    .filter_map(|r| r.get::<String>(1).ok().flatten())
+                    .collect()
+            })
+        })
     })
 }
 

@@ -22,11 +22,16 @@ grant execute on function owns_customer(uuid) to bizos_authenticated;
 -- Callers who see every CRM row of their tenant: the CRM's managing roles
 -- and holders of crm.read_all (API keys with a leads scope, or a role the
 -- tenant granted it).
+-- (PL/pgSQL, as customer_scope and customer_current_owner: a SQL function
+-- with a pinned search path is never inlined and was planned on every
+-- call.)
 create or replace function sees_all_crm() returns boolean
-language sql stable
+language plpgsql stable
 as $$
-  select (select bizos.app_role()) in ('super_admin', 'director', 'marketing_manager')
-         or (select has_permission('crm.read_all'))
+begin
+  return bizos.app_role() in ('super_admin', 'director', 'marketing_manager')
+         or has_permission('crm.read_all');
+end
 $$;
 select pin_search_path('sees_all_crm()');
 grant execute on function sees_all_crm() to bizos_authenticated;
@@ -89,9 +94,11 @@ grant execute on function prospect_change_stage(uuid, text, text) to bizos_authe
 -- directors and finance, else 'own' (the customers they created or whose
 -- prospect their team owns).
 create or replace function customer_scope() returns text
-language sql stable
+language plpgsql stable
 as $$
-  select case when sees_all_crm() or bizos.app_role() = 'finance' then 'all' else 'own' end
+begin
+  return case when sees_all_crm() or bizos.app_role() = 'finance' then 'all' else 'own' end;
+end
 $$;
 select pin_search_path('customer_scope()');
 grant execute on function customer_scope() to bizos_authenticated;
@@ -135,16 +142,19 @@ grant execute on function may_read_customer(uuid) to bizos_authenticated;
 -- prospect that is not LOST, when that owner is an active salesperson or
 -- sales manager; NULL when there is none.
 create or replace function customer_current_owner(customer uuid) returns table (owner_user_id uuid, prospect_id uuid)
-language sql stable
+language plpgsql stable
 as $$
+begin
+  return query
   select p.owner_user_id, p.prospect_id
     from prospects p
     join profiles u on u.tenant_id = p.tenant_id and u.user_id = p.owner_user_id
-   where p.tenant_id = bizos.tenant_id() and p.customer_id = customer
+   where p.tenant_id = bizos.tenant_id() and p.customer_id = customer_current_owner.customer
      and p.owner_user_id is not null and p.stage <> 'LOST'
      and u.active and u.app_role in ('salesperson', 'sales_manager')
    order by p.updated_at desc, p.prospect_id
-   limit 1
+   limit 1;
+end
 $$;
 select pin_search_path('customer_current_owner(uuid)');
 revoke execute on function customer_current_owner(uuid) from public;
@@ -155,6 +165,9 @@ revoke execute on function customer_current_owner(uuid) from public;
 -- A match the caller may not read is not enriched from their input, and
 -- candidates are only customers the caller may read. Not callable by
 -- request roles (it returns the id of a customer they may not read).
+-- Its statements are index probes whose plan does not depend on the
+-- values: generic plans, made once per session (custom ones, for a NULL
+-- e-mail or phone, were planned on every call).
 create or replace function customer_dedup(
   company_name text,
   npwp text default null,
@@ -163,6 +176,7 @@ create or replace function customer_dedup(
   city text default null
 ) returns jsonb
 language plpgsql
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   v_tenant uuid := bizos.tenant_id();
@@ -266,19 +280,22 @@ begin
   end if;
 
   -- Customers sharing a contact but with another NPWP (readable ones only).
-  for r in
-    select c.customer_id, c.company_name
-      from customers c
-     where n_npwp is not null
-       and c.tenant_id = v_tenant and c.customer_id <> v_id
-       and c.npwp_norm is not null and c.npwp_norm <> n_npwp
-       and (c.email_norm = n_email or c.phone_norm = n_phone)
-       and customer_readable(v_scope, c.created_by, c.customer_id)
-     limit 5
-  loop
-    v_candidates := v_candidates || jsonb_build_object(
-      'customer_id', r.customer_id, 'company_name', r.company_name, 'reason', 'same contact, different NPWP');
-  end loop;
+  -- (The test of n_npwp outside the query: inside, the planner preferred a
+  -- custom plan, made anew on every call.)
+  if n_npwp is not null then
+    for r in
+      select c.customer_id, c.company_name
+        from customers c
+       where c.tenant_id = v_tenant and c.customer_id <> v_id
+         and c.npwp_norm is not null and c.npwp_norm <> n_npwp
+         and (c.email_norm = n_email or c.phone_norm = n_phone)
+         and customer_readable(v_scope, c.created_by, c.customer_id)
+       limit 5
+    loop
+      v_candidates := v_candidates || jsonb_build_object(
+        'customer_id', r.customer_id, 'company_name', r.company_name, 'reason', 'same contact, different NPWP');
+    end loop;
+  end if;
 
   -- The same normalised name under another NPWP (or none) for a new
   -- customer: another legal entity, or one typed twice. An exact index

@@ -149,3 +149,24 @@ begin
   end loop;
 end
 $functions$;
+
+-- Generic plans: the api files set plan_cache_mode = force_generic_plan on
+-- functions whose index probes a single node plans once per session
+-- (customer_dedup, vocabulary_problem). The setting holds for everything
+-- they call, and Citus cannot plan a generic plan of a query on a
+-- distributed table ("could not create distributed plan"): it plans each
+-- call with its values, so here the setting goes.
+do $generic$
+declare
+  r record;
+begin
+  for r in
+    select p.oid::regprocedure as fn
+      from pg_catalog.pg_proc p
+     where p.pronamespace = pg_catalog.current_schema()::regnamespace
+       and 'plan_cache_mode=force_generic_plan' = any (p.proconfig)
+  loop
+    execute pg_catalog.format('alter function %s reset plan_cache_mode', r.fn);
+  end loop;
+end
+$generic$;
