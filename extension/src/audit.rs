@@ -53,7 +53,7 @@ struct Tables {
     latest: OwnedPreparedStatement,
 }
 
-/// The columns of an entry, in the order `append` fills them.
+/// The columns of an entry, in the order the trigger lists its values.
 const LOG_COLUMNS: [&CStr; 14] = [
     c"tenant_id",
     c"chain",

@@ -165,9 +165,9 @@ revoke execute on function customer_current_owner(uuid) from public;
 -- A match the caller may not read is not enriched from their input, and
 -- candidates are only customers the caller may read. Not callable by
 -- request roles (it returns the id of a customer they may not read).
--- Its statements are index probes whose plan does not depend on the
--- values: generic plans, made once per session (custom ones, for a NULL
--- e-mail or phone, were planned on every call).
+-- (Custom plans on purpose: a generic plan is made once per session, and
+-- one made while the tenant had few customers walked all of them by
+-- primary key once the tenant had grown.)
 create or replace function customer_dedup(
   company_name text,
   npwp text default null,
@@ -176,7 +176,6 @@ create or replace function customer_dedup(
   city text default null
 ) returns jsonb
 language plpgsql
-set plan_cache_mode = force_generic_plan
 as $$
 declare
   v_tenant uuid := bizos.tenant_id();
