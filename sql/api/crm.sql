@@ -279,8 +279,8 @@ begin
   end if;
 
   -- Customers sharing a contact but with another NPWP (readable ones only).
-  -- (The test of n_npwp outside the query: inside, the planner preferred a
-  -- custom plan, made anew on every call.)
+  -- (Only with an NPWP: without one the query finds nothing, and it was
+  -- planned anew on every call all the same.)
   if n_npwp is not null then
     for r in
       select c.customer_id, c.company_name
