@@ -375,16 +375,19 @@ fn held_head(tenant: pgrx::Uuid) -> (Head, Rc<Tables>) {
             });
             committed_head(&tables, tenant, chain)
         })
-        .unwrap_or_else(|| {
-            raise(
-                Code::ERRCODE_INTERNAL_ERROR,
-                "audit chain head is missing",
-                None,
-            )
-        });
+        .unwrap_or_else(|| head_missing());
     register_callbacks();
     remember(tenant, head, &tables);
     (head, tables)
+}
+
+/// A chain whose head row is gone (deleted by hand): nothing to chain to.
+fn head_missing() -> ! {
+    raise(
+        Code::ERRCODE_INTERNAL_ERROR,
+        "audit chain head is missing",
+        None,
+    )
 }
 
 /// Locks `chain` again (a lock taken in an aborted subtransaction is gone)
@@ -392,13 +395,7 @@ fn held_head(tenant: pgrx::Uuid) -> (Head, Rc<Tables>) {
 /// chain has none (or fewer than the head says: a deletion verify reports).
 fn reread_head(tables: &Tables, tenant: pgrx::Uuid, chain: i16) -> Head {
     lock_chain(tenant, chain, true);
-    let committed = committed_head(tables, tenant, chain).unwrap_or_else(|| {
-        raise(
-            Code::ERRCODE_INTERNAL_ERROR,
-            "audit chain head is missing",
-            None,
-        )
-    });
+    let committed = committed_head(tables, tenant, chain).unwrap_or_else(|| head_missing());
     let what = "reading the newest audit entry";
     let latest = as_extension_owner(|| {
         Spi::connect_mut(|c| {

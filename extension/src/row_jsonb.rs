@@ -63,15 +63,7 @@ unsafe fn value(typoid: pg_sys::Oid, datum: pg_sys::Datum) -> pg_sys::JsonbValue
     use pg_sys::{
         BOOLOID, FLOAT4OID, FLOAT8OID, INT2OID, INT4OID, INT8OID, JSONBOID, JSONOID, NUMERICOID,
     };
-    let call = |f: unsafe fn(pg_sys::FunctionCallInfo) -> pg_sys::Datum, arg: pg_sys::Datum| {
-        pgrx::direct_function_call_as_datum(f, &[Some(arg)]).unwrap_or_else(|| {
-            crate::error::raise(
-                pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-                "a number conversion returned NULL",
-                None,
-            )
-        })
-    };
+    let call = |f, arg| fmgr(f, &[Some(arg)], "a conversion");
     match typoid {
         BOOLOID => {
             let mut v: pg_sys::JsonbValue = std::mem::zeroed();
@@ -96,27 +88,37 @@ unsafe fn value(typoid: pg_sys::Oid, datum: pg_sys::Datum) -> pg_sys::JsonbValue
             match (typoid, CStr::from_ptr(text).to_bytes()) {
                 (JSONOID, _) => binary(call(pg_sys::jsonb_in, pg_sys::Datum::from(text))),
                 (_, b"NaN" | b"Infinity" | b"-Infinity") => string(text),
-                _ => numeric(
-                    pgrx::direct_function_call_as_datum(
-                        pg_sys::numeric_in,
-                        &[
-                            Some(pg_sys::Datum::from(text)),
-                            Some(pg_sys::Datum::from(pg_sys::InvalidOid)),
-                            Some(pg_sys::Datum::from(-1i32)),
-                        ],
-                    )
-                    .unwrap_or_else(|| {
-                        crate::error::raise(
-                            pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-                            "numeric_in returned NULL",
-                            None,
-                        )
-                    }),
-                ),
+                _ => numeric(fmgr(
+                    pg_sys::numeric_in,
+                    &[
+                        Some(pg_sys::Datum::from(text)),
+                        Some(pg_sys::Datum::from(pg_sys::InvalidOid)),
+                        Some(pg_sys::Datum::from(-1i32)),
+                    ],
+                    "numeric_in",
+                )),
             }
         }
         _ => string(output(typoid, datum)),
     }
+}
+
+/// A strict fmgr function called directly; NULL from it is a bug.
+///
+/// # Safety
+/// `args` must be valid arguments of `f`.
+unsafe fn fmgr(
+    f: unsafe fn(pg_sys::FunctionCallInfo) -> pg_sys::Datum,
+    args: &[Option<pg_sys::Datum>],
+    what: &str,
+) -> pg_sys::Datum {
+    pgrx::direct_function_call_as_datum(f, args).unwrap_or_else(|| {
+        crate::error::raise(
+            pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            format!("{what} returned NULL"),
+            None,
+        )
+    })
 }
 
 /// The output function's text of a value (palloc'd, NUL-terminated).
@@ -166,15 +168,7 @@ pub(crate) unsafe fn row_jsonb(
 pub(crate) fn canonical_text(jsonb: pg_sys::Datum) -> String {
     // SAFETY: jsonb_out of a valid jsonb datum returns a palloc'd C string.
     unsafe {
-        let ptr = pgrx::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(jsonb)])
-            .unwrap_or_else(|| {
-                crate::error::raise(
-                    pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-                    "jsonb_out returned NULL",
-                    None,
-                )
-            })
-            .cast_mut_ptr::<c_char>();
+        let ptr = fmgr(pg_sys::jsonb_out, &[Some(jsonb)], "jsonb_out").cast_mut_ptr::<c_char>();
         let text = CStr::from_ptr(ptr).to_string_lossy().into_owned();
         pg_sys::pfree(ptr.cast());
         text

@@ -30,6 +30,29 @@ async fn numbered_table(db: &TestDb) {
     .await;
 }
 
+/// A pool of `size` connections as the database owner (which RLS does not
+/// restrict), for tests that run sessions side by side.
+async fn owner_pool(db: &TestDb, size: u32) -> PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(size)
+        .connect(&db.url("bizos_owner"))
+        .await
+        .unwrap()
+}
+
+/// A tenant table `name` (tenant_id, id, body) with the audit trigger.
+async fn audited_table(db: &TestDb, name: &str) {
+    exec(
+        &db.owner,
+        &format!(
+            "create table {name} (tenant_id uuid not null, id bigint generated always as identity,
+                                  body text, primary key (tenant_id, id));
+             select bizos.enable_audit('{name}');"
+        ),
+    )
+    .await;
+}
+
 fn serial(no: &str) -> i64 {
     no.rsplit('-').next().unwrap().parse().unwrap()
 }
@@ -39,11 +62,7 @@ async fn sixteen_sessions_never_get_the_same_number() {
     let db = TestDb::new().await;
     numbered_table(&db).await;
     let tenant = Uuid::new_v4();
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(16)
-        .connect(&db.url("bizos_owner"))
-        .await
-        .unwrap();
+    let pool = owner_pool(&db, 16).await;
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let pool = pool.clone();
@@ -78,11 +97,7 @@ async fn gapless_numbers_have_no_gap_among_committed_rows() {
     let db = TestDb::new().await;
     numbered_table(&db).await;
     let tenant = Uuid::new_v4();
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(8)
-        .connect(&db.url("bizos_owner"))
-        .await
-        .unwrap();
+    let pool = owner_pool(&db, 8).await;
     let tasks: Vec<_> = (0..8)
         .map(|worker| {
             let pool = pool.clone();
@@ -190,19 +205,9 @@ async fn requests_get_numbers_and_audit_without_touching_the_bookkeeping() {
 #[tokio::test]
 async fn audit_chains_of_tenants_written_in_parallel_verify() {
     let db = TestDb::new().await;
-    exec(
-        &db.owner,
-        "create table t_notes (tenant_id uuid not null, id bigint generated always as identity, body text,
-                               primary key (tenant_id, id));
-         select bizos.enable_audit('t_notes');",
-    )
-    .await;
+    audited_table(&db, "t_notes").await;
     let tenants: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(12)
-        .connect(&db.url("bizos_owner"))
-        .await
-        .unwrap();
+    let pool = owner_pool(&db, 12).await;
     let mut tasks = Vec::new();
     for worker in 0..12 {
         let pool = pool.clone();
@@ -265,19 +270,9 @@ async fn audit_chains_of_tenants_written_in_parallel_verify() {
 #[tokio::test]
 async fn open_transactions_hold_a_chain_each_and_a_ninth_waits() {
     let db = TestDb::new().await;
-    exec(
-        &db.owner,
-        "create table t_memos (tenant_id uuid not null, id bigint generated always as identity, body text,
-                               primary key (tenant_id, id));
-         select bizos.enable_audit('t_memos');",
-    )
-    .await;
+    audited_table(&db, "t_memos").await;
     let tenant = Uuid::new_v4();
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(10)
-        .connect(&db.url("bizos_owner"))
-        .await
-        .unwrap();
+    let pool = owner_pool(&db, 10).await;
     let insert = "insert into t_memos (tenant_id, body) values ($1, 'memo')";
     // The tenant's first entry creates its chains (writers of a tenant
     // whose chains are not committed yet wait for them).
