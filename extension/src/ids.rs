@@ -119,7 +119,7 @@ pub(crate) fn next_id_for(tenant: pgrx::Uuid, kind: &str) -> String {
     let row = if citus {
         as_extension_owner(|| kind_row_by_query(&statements(), kind))
     } else {
-        kind_row(kind)
+        cached_kind_row(kind)
     };
     let row = row.unwrap_or_else(|| {
         raise(
@@ -146,6 +146,7 @@ pub(crate) fn next_id_for(tenant: pgrx::Uuid, kind: &str) -> String {
 }
 
 /// A row of `bizos.id_kinds`.
+#[derive(Clone)]
 struct KindRow {
     prefix: String,
     mode: String,
@@ -178,12 +179,50 @@ fn kind_row_by_query(stmts: &Statements, kind: &str) -> Option<KindRow> {
     })
 }
 
-/// The row of `kind` in `bizos.id_kinds`, read through its primary key
-/// index with the active snapshot (no executor, no plan): what the SQL
-/// lookup gave, at a fraction of its cost per call. The extension reads its
-/// own table here, so no privilege of the caller is involved.
-fn kind_row(kind: &str) -> Option<KindRow> {
-    use crate::rows::{attnum, lookup, Eq};
+thread_local! {
+    /// Rows of `bizos.id_kinds` read by this backend, with the
+    /// [`crate::cache::generation`] they were read in.
+    static KINDS: RefCell<(u64, HashMap<String, Option<KindRow>>)> =
+        RefCell::new((0, HashMap::new()));
+}
+
+/// The row of `kind` from this backend's copy of `bizos.id_kinds` (see
+/// `cache.rs`), read through the table when the copy has none or is stale.
+fn cached_kind_row(kind: &str) -> Option<KindRow> {
+    let generation = crate::cache::generation();
+    let cached = KINDS.with(|k| {
+        let k = k.borrow();
+        (k.0 == generation)
+            .then(|| k.1.get(kind).cloned())
+            .flatten()
+    });
+    if let Some(row) = cached {
+        return row;
+    }
+    let (relid, index) = id_kinds();
+    if !crate::cache::copyable(relid) {
+        // SAFETY: the active snapshot of the statement.
+        return kind_row(relid, index, kind, unsafe { pg_sys::GetActiveSnapshot() });
+    }
+    // The newest committed row, as catalog caches read theirs: a copy read
+    // under an older snapshot (REPEATABLE READ) would outlive the
+    // invalidation that came before it.
+    // SAFETY: the newest snapshot serves this one lookup.
+    let row = kind_row(relid, index, kind, unsafe { pg_sys::GetLatestSnapshot() });
+    // Stored under the generation read before the lookup: an invalidation
+    // that arrived during it makes the copy stale at once.
+    KINDS.with(|k| {
+        let mut k = k.borrow_mut();
+        if k.0 != generation {
+            *k = (generation, HashMap::new());
+        }
+        k.1.insert(kind.to_owned(), row.clone());
+    });
+    row
+}
+
+/// `bizos.id_kinds` and its primary key index.
+fn id_kinds() -> (pg_sys::Oid, pg_sys::Oid) {
     // SAFETY: syscache lookups by NUL-terminated names.
     let (relid, index) = unsafe {
         let schema = pg_sys::get_namespace_oid(c"bizos".as_ptr(), false);
@@ -199,6 +238,20 @@ fn kind_row(kind: &str) -> Option<KindRow> {
             Some("reinstall the bizos extension"),
         );
     }
+    (relid, index)
+}
+
+/// The row of `kind` in `bizos.id_kinds`, read through its primary key
+/// index under `snapshot` (no executor, no plan): what the SQL lookup gave,
+/// at a fraction of its cost per call. The extension reads its own table
+/// here, so no privilege of the caller is involved.
+fn kind_row(
+    relid: pg_sys::Oid,
+    index: pg_sys::Oid,
+    kind: &str,
+    snapshot: pg_sys::Snapshot,
+) -> Option<KindRow> {
+    use crate::rows::{attnum, lookup, Eq};
     let (kind_col, prefix_col, mode_col, width_col) = (
         attnum(relid, c"kind"),
         attnum(relid, c"prefix"),
@@ -212,32 +265,26 @@ fn kind_row(kind: &str) -> Option<KindRow> {
             .into_datum()
             .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "kind as text", None)),
     };
-    // SAFETY: the active snapshot outlives the scan; the key is a text
+    // SAFETY: the caller's snapshot outlives the scan; the key is a text
     // datum for the text column; the tuple is read while the scan is open.
     unsafe {
-        lookup(
-            relid,
-            index,
-            &[key],
-            pg_sys::GetActiveSnapshot(),
-            |tuple, desc| {
-                let get = |col: pg_sys::AttrNumber| {
-                    let mut null = false;
-                    let datum = pg_sys::heap_getattr(tuple, col.into(), desc, &mut null);
-                    (datum, null)
-                };
-                let text_of = |col| {
-                    let (d, null) = get(col);
-                    String::from_datum(d, null).unwrap_or_default()
-                };
-                let (width, null) = get(width_col);
-                KindRow {
-                    prefix: text_of(prefix_col),
-                    mode: text_of(mode_col),
-                    width: i32::from_datum(width, null).unwrap_or(6),
-                }
-            },
-        )
+        lookup(relid, index, &[key], snapshot, |tuple, desc| {
+            let get = |col: pg_sys::AttrNumber| {
+                let mut null = false;
+                let datum = pg_sys::heap_getattr(tuple, col.into(), desc, &mut null);
+                (datum, null)
+            };
+            let text_of = |col| {
+                let (d, null) = get(col);
+                String::from_datum(d, null).unwrap_or_default()
+            };
+            let (width, null) = get(width_col);
+            KindRow {
+                prefix: text_of(prefix_col),
+                mode: text_of(mode_col),
+                width: i32::from_datum(width, null).unwrap_or(6),
+            }
+        })
     }
 }
 

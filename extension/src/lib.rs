@@ -7,6 +7,7 @@
 ::pgrx::pg_module_magic!(name, version);
 
 pub mod audit;
+mod cache;
 mod citus;
 pub mod claims;
 pub mod error;

@@ -5,6 +5,10 @@
 //! column; `'STATE=column'` arguments name another column, `'STATE='` none.
 //! A NULL status is not guarded (tables with one status column per type).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode as Code};
 
@@ -17,17 +21,118 @@ pgrx::extension_sql_file!(
     requires = ["schema_grants"]
 );
 
+/// Allowed transitions by (entity, from state): the states reachable, in
+/// the database's order of text.
+type Transitions = HashMap<(String, Option<String>), Vec<String>>;
+
 thread_local! {
     /// The transitions query, prepared once per backend.
     static NEXT_STATES: std::cell::OnceCell<pgrx::spi::OwnedPreparedStatement> =
         const { std::cell::OnceCell::new() };
+    /// This backend's copy of `bizos.transitions` (see `cache.rs`), with
+    /// the generation it was read in.
+    static COPY: RefCell<Option<(u64, Rc<Transitions>)>> = const { RefCell::new(None) };
 }
 
-/// States reachable from `from` (`None`: the initial states). Read as the
-/// extension owner: the table is the extension's, not readable by PUBLIC.
-/// The statement is planned once per backend; it runs under the search
-/// path it was planned with, so the plan cache keeps it.
+/// States reachable from `from` (`None`: the initial states): from this
+/// backend's copy of `bizos.transitions`, read again after the table
+/// changed; by a query where the table cannot be copied.
 fn next_states(entity: &str, from: Option<&str>) -> Vec<String> {
+    let generation = crate::cache::generation();
+    let copy = COPY.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, t)| t.clone())
+    });
+    let copy = copy.or_else(|| {
+        let relid = transitions_relid();
+        crate::cache::copyable(relid).then(|| {
+            // Stored under the generation read before: an invalidation
+            // that arrived while reading makes the copy stale at once.
+            let t = Rc::new(read_transitions(relid));
+            COPY.with(|c| *c.borrow_mut() = Some((generation, t.clone())));
+            t
+        })
+    });
+    match copy {
+        Some(t) => t
+            .get(&(entity.to_owned(), from.map(str::to_owned)))
+            .cloned()
+            .unwrap_or_default(),
+        None => query_next_states(entity, from),
+    }
+}
+
+fn transitions_relid() -> pg_sys::Oid {
+    // SAFETY: syscache lookups by NUL-terminated names.
+    let relid = unsafe {
+        let schema = pg_sys::get_namespace_oid(c"bizos".as_ptr(), false);
+        pg_sys::get_relname_relid(c"transitions".as_ptr(), schema)
+    };
+    if relid == pg_sys::InvalidOid {
+        raise(
+            Code::ERRCODE_UNDEFINED_TABLE,
+            "bizos.transitions is missing",
+            Some("reinstall the bizos extension"),
+        );
+    }
+    relid
+}
+
+/// The whole table, read as it is committed now (as catalog caches read
+/// theirs: a copy read under an older snapshot, in REPEATABLE READ, would
+/// outlive the invalidation that came before it). Reachable states are
+/// sorted as `order by to_status` sorts them.
+fn read_transitions(relid: pg_sys::Oid) -> Transitions {
+    use crate::rows::attnum;
+    let (entity_col, from_col, to_col) = (
+        attnum(relid, c"entity"),
+        attnum(relid, c"from_status"),
+        attnum(relid, c"to_status"),
+    );
+    let mut all = Transitions::new();
+    // SAFETY: the newest snapshot serves this one scan; the columns are
+    // text columns of the scanned table.
+    unsafe {
+        crate::rows::scan(relid, pg_sys::GetLatestSnapshot(), |tuple, desc| {
+            let text = |col: pg_sys::AttrNumber| {
+                let mut null = false;
+                let d = pg_sys::heap_getattr(tuple, col.into(), desc, &mut null);
+                String::from_datum(d, null)
+            };
+            if let (Some(entity), Some(to)) = (text(entity_col), text(to_col)) {
+                all.entry((entity, text(from_col))).or_default().push(to);
+            }
+        });
+    }
+    for states in all.values_mut() {
+        states.sort_by(|a, b| collated_cmp(a, b));
+    }
+    all
+}
+
+/// `a` against `b` under the database's default collation.
+fn collated_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    // SAFETY: two byte strings with their lengths; varstr_cmp copies them
+    // as it needs (they need no NUL terminator).
+    let c = unsafe {
+        pg_sys::varstr_cmp(
+            a.as_ptr().cast(),
+            a.len() as i32,
+            b.as_ptr().cast(),
+            b.len() as i32,
+            pg_sys::DEFAULT_COLLATION_OID,
+        )
+    };
+    c.cmp(&0)
+}
+
+/// States reachable from `from` by a query, as the extension owner: the
+/// table is the extension's, not readable by PUBLIC. The statement is
+/// planned once per backend; it runs under the search path it was planned
+/// with, so the plan cache keeps it.
+fn query_next_states(entity: &str, from: Option<&str>) -> Vec<String> {
     as_extension_owner(|| {
         NEXT_STATES.with(|stmt| {
             let stmt = stmt.get_or_init(|| {

@@ -132,6 +132,38 @@ pub(crate) unsafe fn lookup<R>(
     row
 }
 
+/// Every row of `relid` visible under `snapshot`, each passed to `read`
+/// (with the tuple's descriptor) while the scan is on it: for the
+/// extension's small data tables.
+///
+/// # Safety
+/// `snapshot` must be a valid MVCC snapshot for the duration of the call.
+pub(crate) unsafe fn scan(
+    relid: pg_sys::Oid,
+    snapshot: pg_sys::Snapshot,
+    mut read: impl FnMut(pg_sys::HeapTuple, pg_sys::TupleDesc),
+) {
+    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    let rel = pg_sys::table_open(relid, lock);
+    let scan = pg_sys::systable_beginscan(
+        rel,
+        pg_sys::InvalidOid,
+        false,
+        snapshot,
+        0,
+        std::ptr::null_mut(),
+    );
+    loop {
+        let tuple = pg_sys::systable_getnext(scan);
+        if tuple.is_null() {
+            break;
+        }
+        read(tuple, (*rel).rd_att);
+    }
+    pg_sys::systable_endscan(scan);
+    pg_sys::table_close(rel, lock);
+}
+
 /// One row's values in the table's column order (attribute number − 1).
 pub(crate) struct Row {
     pub values: Vec<pg_sys::Datum>,

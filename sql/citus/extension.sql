@@ -40,6 +40,13 @@ begin
   perform run_command_on_workers($c$
     alter table bizos.id_sequences drop constraint if exists id_sequences_kind_fkey;
     alter table bizos.id_counters drop constraint if exists id_counters_kind_fkey$c$);
+  -- Their cache triggers go (extension/src/cache.rs): on Citus the
+  -- extension reads them through queries and keeps no copy.
+  drop trigger if exists bizos_invalidate_caches on bizos.transitions;
+  drop trigger if exists bizos_invalidate_caches on bizos.id_kinds;
+  perform run_command_on_workers($c$
+    drop trigger if exists bizos_invalidate_caches on bizos.transitions;
+    drop trigger if exists bizos_invalidate_caches on bizos.id_kinds$c$);
   perform create_reference_table('bizos.transitions');
   perform create_reference_table('bizos.id_kinds');
   perform create_distributed_table('bizos.id_sequences', 'tenant_id');

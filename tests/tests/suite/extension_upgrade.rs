@@ -13,7 +13,8 @@ async fn connect(url: &str) -> Client {
     client
 }
 
-/// Everything that belongs to the extension, described as text.
+/// Everything that belongs to the extension, and the indexes and triggers
+/// of its tables, described as text.
 async fn describe(db: &Client) -> Vec<String> {
     let rows = db
         .query(
@@ -32,6 +33,19 @@ async fn describe(db: &Client) -> Vec<String> {
                from pg_depend d
                join pg_extension e on e.oid = d.refobjid
               where e.extname = 'bizos' and d.deptype = 'e'
+             union all
+             -- Indexes and triggers belong to their table, not to the extension.
+             select pg_get_indexdef(i.indexrelid)
+               from pg_index i
+               join pg_depend d on d.classid = 'pg_class'::regclass and d.objid = i.indrelid
+               join pg_extension e on e.oid = d.refobjid
+              where e.extname = 'bizos' and d.deptype = 'e'
+             union all
+             select pg_get_triggerdef(t.oid)
+               from pg_trigger t
+               join pg_depend d on d.classid = 'pg_class'::regclass and d.objid = t.tgrelid
+               join pg_extension e on e.oid = d.refobjid
+              where e.extname = 'bizos' and d.deptype = 'e' and not t.tgisinternal
               order by 1",
             &[],
         )

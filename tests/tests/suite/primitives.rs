@@ -92,6 +92,116 @@ async fn sixteen_sessions_never_get_the_same_number() {
         .all(|n| n.starts_with("LEAD-") && n.len() == "LEAD-2026-000001".len()));
 }
 
+/// Every backend keeps a copy of `bizos.id_kinds` and `bizos.transitions`
+/// (extension/src/cache.rs): a change another session commits reaches it
+/// before its next number or status change; one rolled back never does.
+#[tokio::test]
+async fn a_changed_kind_or_transition_reaches_every_session_once_committed() {
+    let db = TestDb::new().await;
+    numbered_table(&db).await;
+    exec(
+        &db.owner,
+        "insert into bizos.transitions (entity, from_status, to_status)
+         values ('t_task', null, 'OPEN'), ('t_task', 'OPEN', 'DONE');
+         create table t_tasks (tenant_id uuid not null, id int primary key, status text);
+         create trigger t_tasks_guard before insert or update on t_tasks
+           for each row execute function bizos.lifecycle_guard('t_task', 'status');",
+    )
+    .await;
+    let tenant = Uuid::new_v4();
+    let pool = owner_pool(&db, 2).await;
+    let mut a = pool.acquire().await.unwrap();
+    let mut b = pool.acquire().await.unwrap();
+    let number = "insert into t_leads (tenant_id) values ($1) returning lead_no";
+    async fn prefix(c: &mut sqlx::PgConnection, sql: &str, tenant: Uuid) -> String {
+        let no: String = sqlx::query_scalar(sql)
+            .bind(tenant)
+            .fetch_one(c)
+            .await
+            .unwrap();
+        no.split('-').next().unwrap().to_owned()
+    }
+
+    assert_eq!(prefix(&mut a, number, tenant).await, "LEAD");
+    exec_on(
+        &mut b,
+        "update bizos.id_kinds set prefix = 'PROS' where kind = 't_lead'",
+    )
+    .await;
+    assert_eq!(
+        prefix(&mut a, number, tenant).await,
+        "PROS",
+        "a committed change"
+    );
+
+    exec_on(
+        &mut b,
+        "begin; update bizos.id_kinds set prefix = 'GONE' where kind = 't_lead'",
+    )
+    .await;
+    assert_eq!(prefix(&mut a, number, tenant).await, "PROS");
+    exec_on(&mut b, "rollback").await;
+    assert_eq!(
+        prefix(&mut a, number, tenant).await,
+        "PROS",
+        "a rolled-back change"
+    );
+
+    // The session's own change, seen by its next statement, gone with its
+    // rollback.
+    exec_on(
+        &mut a,
+        "begin; update bizos.id_kinds set prefix = 'OWN' where kind = 't_lead'",
+    )
+    .await;
+    assert_eq!(prefix(&mut a, number, tenant).await, "OWN");
+    exec_on(&mut a, "rollback").await;
+    assert_eq!(prefix(&mut a, number, tenant).await, "PROS");
+
+    let insert = format!("insert into t_tasks values ('{tenant}', 1, 'OPEN')");
+    exec_on(&mut a, &insert).await;
+    let close = "update t_tasks set status = 'CLOSED' where id = 1";
+    let refused = sqlx::raw_sql(close).execute(&mut *a).await.unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("cannot move from \"OPEN\" to \"CLOSED\""),
+        "{refused}"
+    );
+    exec_on(
+        &mut b,
+        "insert into bizos.transitions (entity, from_status, to_status) values ('t_task', 'OPEN', 'CLOSED')",
+    )
+    .await;
+    exec_on(&mut a, close).await;
+    exec_on(
+        &mut b,
+        "delete from bizos.transitions where entity = 't_task' and to_status = 'DONE'",
+    )
+    .await;
+    exec_on(
+        &mut a,
+        &format!("insert into t_tasks values ('{tenant}', 2, 'OPEN')"),
+    )
+    .await;
+    let done = sqlx::raw_sql("update t_tasks set status = 'DONE' where id = 2")
+        .execute(&mut *a)
+        .await
+        .unwrap_err();
+    assert!(
+        done.to_string()
+            .contains("cannot move from \"OPEN\" to \"DONE\""),
+        "a deleted transition: {done}"
+    );
+}
+
+async fn exec_on(c: &mut sqlx::PgConnection, sql: &str) {
+    sqlx::raw_sql(sql)
+        .execute(c)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 #[tokio::test]
 async fn gapless_numbers_have_no_gap_among_committed_rows() {
     let db = TestDb::new().await;
