@@ -603,16 +603,6 @@ unsafe fn same_image(a: pg_sys::Datum, b: pg_sys::Datum, byval: bool, len: i16) 
     la == lb && std::slice::from_raw_parts(pa, la) == std::slice::from_raw_parts(pb, lb)
 }
 
-fn attnum(desc: pg_sys::TupleDesc, name: &str) -> Option<usize> {
-    // SAFETY: reading a valid tuple descriptor.
-    unsafe {
-        let natts = (*desc).natts as usize;
-        (*desc).attrs.as_slice(natts).iter().position(|a| {
-            !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes()
-        })
-    }
-}
-
 /// Longest request id stored; a longer one is cut (on a character
 /// boundary) rather than failing the write it describes.
 const REQUEST_ID_MAX_BYTES: usize = 200;
@@ -679,7 +669,7 @@ fn audit_trigger<'a>(
     );
     let current = new.or(old).unwrap_or(std::ptr::null_mut());
 
-    let tenant_col = attnum(desc, "tenant_id").unwrap_or_else(|| {
+    let tenant_col = crate::rows::column_index(desc, "tenant_id").unwrap_or_else(|| {
         raise(
             Code::ERRCODE_UNDEFINED_COLUMN,
             format!("{table} has no tenant_id column"),
@@ -689,7 +679,7 @@ fn audit_trigger<'a>(
     let key_idx: Vec<usize> = key_cols
         .iter()
         .map(|c| {
-            attnum(desc, c).unwrap_or_else(|| {
+            crate::rows::column_index(desc, c).unwrap_or_else(|| {
                 raise(
                     Code::ERRCODE_UNDEFINED_COLUMN,
                     format!("{table} has no column {c}; run bizos.enable_audit again"),

@@ -3,10 +3,11 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ffi::CStr;
 
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
-use pgrx::{pg_sys, PgOid, PgSqlErrorCode as Code};
+use pgrx::{pg_sys, PgOid, PgSqlErrorCode as Code, PgTupleDesc};
 
 use crate::error::{query_opt, raise, OrRaise};
 use crate::privilege::{as_extension_owner, as_extension_owner_role};
@@ -416,11 +417,40 @@ fn find_or_create_sequence(tenant: pgrx::Uuid, kind: &str, year: i32) -> pg_sys:
 /// BEFORE INSERT OR UPDATE trigger: `bizos.assign_business_id(kind, column)`.
 /// On INSERT it fills `column` from `next_id(kind, NEW.tenant_id)` and
 /// rejects a client-supplied value; on UPDATE the number cannot change.
+/// Reads and replaces the one column in the trigger's tuple directly (no
+/// copy of the row, no conversion of the other columns).
 #[pg_trigger]
 fn assign_business_id<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
-) -> Result<Option<PgHeapTuple<'a, impl WhoAllocated>>, pgrx::datum::TryFromDatumError> {
-    let args = trigger.extra_args().or_raise("reading trigger arguments");
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::datum::TryFromDatumError> {
+    let data = trigger.trigger_data();
+    // SAFETY: the trigger data of a row trigger: its trigger, relation and
+    // tuples are valid while it runs.
+    let (args, desc, old, new) = unsafe {
+        let t = &*data.tg_trigger;
+        let args: Vec<&str> = (0..t.tgnargs as usize)
+            .map(|i| {
+                CStr::from_ptr(*t.tgargs.add(i))
+                    .to_str()
+                    .unwrap_or_default()
+            })
+            .collect();
+        let ev = data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
+        let row_before = data.tg_event & pg_sys::TRIGGER_EVENT_ROW != 0
+            && data.tg_event & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_BEFORE;
+        let (old, new) = match ev {
+            pg_sys::TRIGGER_EVENT_INSERT if row_before => (None, data.tg_trigtuple),
+            pg_sys::TRIGGER_EVENT_UPDATE if row_before => {
+                (Some(data.tg_trigtuple), data.tg_newtuple)
+            }
+            _ => raise(
+                Code::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
+                "assign_business_id must be a row-level BEFORE INSERT OR UPDATE trigger",
+                None,
+            ),
+        };
+        (args, (*data.tg_relation).rd_att, old, new)
+    };
     let [kind, column] = args.as_slice() else {
         raise(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -428,45 +458,89 @@ fn assign_business_id<'a>(
             None,
         )
     };
-    let table = trigger.table_name().unwrap_or_default();
-    let new = trigger.new().unwrap_or_else(|| {
+    let table = || trigger.table_name().unwrap_or_default();
+    let col = crate::rows::column_index(desc, column).unwrap_or_else(|| {
         raise(
-            Code::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
-            "assign_business_id must be a row-level BEFORE INSERT OR UPDATE trigger",
+            Code::ERRCODE_UNDEFINED_COLUMN,
+            format!("{} has no column {column}", table()),
             None,
         )
     });
-    let mut new = new.into_owned();
-    let supplied: Option<String> = new.get_by_name(column)?;
+    // SAFETY: `tuple` is one of the trigger's tuples, described by `desc`.
+    let get = |tuple: pg_sys::HeapTuple, col: usize| unsafe {
+        let mut null = false;
+        let d = pg_sys::heap_getattr(tuple, col as i32 + 1, desc, &mut null);
+        (d, null)
+    };
+    let text = |tuple, col| {
+        let (d, null) = get(tuple, col);
+        // SAFETY: a datum of the text column `col`.
+        unsafe { String::from_datum(d, null) }
+    };
 
-    if let Some(old) = trigger.old() {
-        let previous: Option<String> = old.get_by_name(column)?;
-        if supplied != previous {
+    if let Some(old) = old {
+        if text(new, col) != text(old, col) {
             raise(
                 Code::ERRCODE_RAISE_EXCEPTION,
-                format!("{table}.{column} is assigned by the database and cannot be changed"),
+                format!(
+                    "{}.{column} is assigned by the database and cannot be changed",
+                    table()
+                ),
                 None,
             );
         }
-        return Ok(Some(new));
+        // SAFETY: the trigger's new tuple, returned as it came.
+        return Ok(Some(unsafe {
+            PgHeapTuple::from_heap_tuple(PgTupleDesc::from_pg_unchecked(desc), new)
+        }));
     }
-    if supplied.is_some() {
+    if !get(new, col).1 {
         raise(
             Code::ERRCODE_RAISE_EXCEPTION,
-            format!("{table}.{column} is assigned by the database; do not send it"),
+            format!(
+                "{}.{column} is assigned by the database; do not send it",
+                table()
+            ),
             None,
         );
     }
-    let tenant: pgrx::Uuid = new.get_by_name("tenant_id")?.unwrap_or_else(|| {
-        raise(
-            Code::ERRCODE_NOT_NULL_VIOLATION,
-            format!("{table}.tenant_id is required to assign {column}"),
-            None,
-        )
-    });
+    let tenant = crate::rows::column_index(desc, "tenant_id")
+        .and_then(|t| {
+            let (d, null) = get(new, t);
+            // SAFETY: a datum of the uuid column tenant_id.
+            unsafe { pgrx::Uuid::from_datum(d, null) }
+        })
+        .unwrap_or_else(|| {
+            raise(
+                Code::ERRCODE_NOT_NULL_VIOLATION,
+                format!("{}.tenant_id is required to assign {column}", table()),
+                None,
+            )
+        });
     let id = next_id_for(tenant, kind);
-    new.set_by_name(column, id)?;
-    Ok(Some(new))
+    // SAFETY: one replaced text column of the trigger's new tuple; the
+    // result is palloc'd in the trigger's memory context.
+    let tuple = unsafe {
+        let mut cols = [col as i32 + 1];
+        let mut values = [id.as_str().into_datum().unwrap_or_else(|| {
+            raise(
+                Code::ERRCODE_INTERNAL_ERROR,
+                "a business number as text",
+                None,
+            )
+        })];
+        let mut nulls = [false];
+        let tuple = pg_sys::heap_modify_tuple_by_cols(
+            new,
+            desc,
+            1,
+            cols.as_mut_ptr(),
+            values.as_mut_ptr(),
+            nulls.as_mut_ptr(),
+        );
+        PgHeapTuple::from_heap_tuple(PgTupleDesc::from_pg_unchecked(desc), tuple)
+    };
+    Ok(Some(tuple))
 }
 
 #[cfg(test)]

@@ -37,6 +37,18 @@ pub(crate) fn attnum(relid: pg_sys::Oid, column: &std::ffi::CStr) -> pg_sys::Att
     n
 }
 
+/// The index (attribute number − 1) of the live column `name` in `desc`.
+pub(crate) fn column_index(desc: pg_sys::TupleDesc, name: &str) -> Option<usize> {
+    // SAFETY: reading a valid tuple descriptor.
+    unsafe {
+        let natts = (*desc).natts as usize;
+        (*desc).attrs.as_slice(natts).iter().position(|a| {
+            !a.attisdropped
+                && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes()
+        })
+    }
+}
+
 /// The name of `relid` for messages (its oid if it has none).
 fn name(relid: pg_sys::Oid) -> String {
     // SAFETY: a syscache lookup; NULL or a palloc'd NUL-terminated name.

@@ -103,14 +103,19 @@ revoke execute on function
 -- The first problem of each row of the batch, in column order: `checks` is
 -- evaluated per row as (column, problem) pairs; a row without problems
 -- stays valid. Called by the validators with their module's checks.
--- (Each validator below is one UPDATE of this shape.)
+-- (Each validator below is one statement of this shape: the problems are
+-- found first, and only the rows that have one are updated; updating
+-- every row, most of them to NULL, rewrote the whole batch with its
+-- cells.)
 create or replace function import_validate_customers(v_tenant uuid) returns void
 language plpgsql
 as $$
 begin
-  update pg_temp.import_batch b
-     set (err_field, err_msg) = (
-       select v.f, v.f || ': ' || v.p
+  with problem as materialized (
+    select b.row_no, p.f, p.msg
+      from pg_temp.import_batch b
+     cross join lateral (
+       select v.f, v.f || ': ' || v.p as msg
          from (values
            (1, 'company_name',
             case when import_cell(b.d, 'company_name') is null
@@ -130,8 +135,12 @@ begin
            (6, 'city', import_problem_text(import_cell(b.d, 'city'), false, 200))
          ) v(i, f, p)
         where v.p is not null
-        order by v.i limit 1)
-   where b.err_field is null;
+        order by v.i limit 1) p
+     where b.err_field is null)
+  update pg_temp.import_batch b
+     set err_field = problem.f, err_msg = problem.msg
+    from problem
+   where b.row_no = problem.row_no;
 end
 $$;
 select pin_search_path('import_validate_customers(uuid)');
@@ -814,9 +823,11 @@ declare
   v_may_update boolean := has_permission('lead.update');
   v_team uuid[] := my_team_ids();
 begin
-  update pg_temp.import_batch b
-     set (err_field, err_msg) = (
-       select v.f, v.f || ': ' || v.p
+  with problem as materialized (
+    select b.row_no, p.f, p.msg
+      from pg_temp.import_batch b
+     cross join lateral (
+       select v.f, v.f || ': ' || v.p as msg
          from (select 1) as one
          left join lateral (select p.user_id from profiles p
                              where p.tenant_id = v_tenant and p.email = lower(import_cell(b.d, 'sales_owner_email'))
@@ -862,8 +873,12 @@ begin
                  then format('lead %s already has this external_ref and is not yours to update', l.lead_no) end)
          ) v(i, f, p)
         where v.p is not null
-        order by v.i limit 1)
-   where b.err_field is null;
+        order by v.i limit 1) p
+     where b.err_field is null)
+  update pg_temp.import_batch b
+     set err_field = problem.f, err_msg = problem.msg
+    from problem
+   where b.row_no = problem.row_no;
 end
 $$;
 revoke execute on function
@@ -981,9 +996,11 @@ as $$
 declare
   v_today date := tenant_today(v_tenant);
 begin
-  update pg_temp.import_batch b
-     set (err_field, err_msg) = (
-       select v.f, v.f || ': ' || v.p
+  with problem as materialized (
+    select b.row_no, p.f, p.msg
+      from pg_temp.import_batch b
+     cross join lateral (
+       select v.f, v.f || ': ' || v.p as msg
          from (select 1) as one
          left join lateral (
            select count(*) as n
@@ -1043,8 +1060,12 @@ begin
            (12, 'notes', import_problem_text(import_cell(b.d, 'notes'), false, 2000))
          ) v(i, f, p)
         where v.p is not null
-        order by v.i limit 1)
-   where b.err_field is null;
+        order by v.i limit 1) p
+     where b.err_field is null)
+  update pg_temp.import_batch b
+     set err_field = problem.f, err_msg = problem.msg
+    from problem
+   where b.row_no = problem.row_no;
 end
 $$;
 revoke execute on function
@@ -1115,9 +1136,11 @@ as $$
 declare
   v_today date := tenant_today(v_tenant);
 begin
-  update pg_temp.import_batch b
-     set (err_field, err_msg) = (
-       select v.f, v.f || ': ' || v.p
+  with problem as materialized (
+    select b.row_no, p.f, p.msg
+      from pg_temp.import_batch b
+     cross join lateral (
+       select v.f, v.f || ': ' || v.p as msg
          from (select 1) as one
          left join lateral (
            select x.invoice_id from invoices x
@@ -1154,8 +1177,12 @@ begin
            (7, 'notes', import_problem_text(import_cell(b.d, 'notes'), false, 2000))
          ) v(i, f, p)
         where v.p is not null
-        order by v.i limit 1)
-   where b.err_field is null;
+        order by v.i limit 1) p
+     where b.err_field is null)
+  update pg_temp.import_batch b
+     set err_field = problem.f, err_msg = problem.msg
+    from problem
+   where b.row_no = problem.row_no;
 end
 $$;
 revoke execute on function
@@ -1274,9 +1301,11 @@ declare
   v_role text := bizos.app_role();
   v_team uuid[] := my_team_ids();
 begin
-  update pg_temp.import_batch b
-     set (err_field, err_msg) = (
-       select v.f, v.f || ': ' || v.p
+  with problem as materialized (
+    select b.row_no, p.f, p.msg
+      from pg_temp.import_batch b
+     cross join lateral (
+       select v.f, v.f || ': ' || v.p as msg
          from (select 1) as one
          left join lateral (select k.metric_key, k.source, k.active, k.unit from kpi_metric_definitions k
                              where k.tenant_id = v_tenant and k.metric_key = import_cell(b.d, 'metric_key')) m on true
@@ -1306,8 +1335,12 @@ begin
            (5, 'notes', import_problem_text(import_cell(b.d, 'notes'), false, 2000))
          ) v(i, f, p)
         where v.p is not null
-        order by v.i limit 1)
-   where b.err_field is null;
+        order by v.i limit 1) p
+     where b.err_field is null)
+  update pg_temp.import_batch b
+     set err_field = problem.f, err_msg = problem.msg
+    from problem
+   where b.row_no = problem.row_no;
 end
 $$;
 revoke execute on function
