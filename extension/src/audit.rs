@@ -118,6 +118,11 @@ thread_local! {
     /// its row per entry made N entries of one transaction cost O(N²) (each
     /// update walks the row's versions made earlier in the transaction).
     static HELD: RefCell<HashMap<(u64, pgrx::Uuid), Held>> = RefCell::new(HashMap::new());
+    /// The tid of each chain head's version this backend read or wrote
+    /// last, by (heads table, tenant, chain): where [`committed_head`]
+    /// looks first.
+    static HEAD_ROWS: RefCell<HashMap<(pg_sys::Oid, pgrx::Uuid, i16), pg_sys::ItemPointerData>> =
+        RefCell::new(HashMap::new());
     /// Whether this backend's transaction callbacks are registered.
     static CALLBACKS: Cell<bool> = const { Cell::new(false) };
 }
@@ -272,49 +277,72 @@ const CHAIN_LOCK_BASE: u16 = 0x4200;
 
 /// The committed head row of a chain (whose lock this transaction holds),
 /// read under the newest snapshot: the previous holder's head is committed
-/// before its lock is released, though perhaps after this statement's
-/// snapshot was taken.
+/// before its lock was released, though perhaps after this statement's
+/// snapshot was taken. First at the version this backend wrote or read
+/// last ([`HEAD_ROWS`]): while no other backend took the chain since, that
+/// version is still the visible one. Otherwise by primary key.
 fn committed_head(tables: &Tables, tenant: pgrx::Uuid, chain: i16) -> Option<Head> {
-    use crate::rows::{lookup, Eq};
+    use crate::rows::{fetch, lookup, Eq};
     let [tenant_col, chain_col, seq_col, hash_col] = tables.head_cols;
+    // SAFETY: reads a heads tuple (uuid, int2, int8, bytea columns) while
+    // its buffer is pinned.
+    let read = |tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc| unsafe {
+        let mut null = false;
+        let t = pg_sys::heap_getattr(tuple, tenant_col.into(), desc, &mut null);
+        let t = pgrx::Uuid::from_datum(t, null);
+        let c = pg_sys::heap_getattr(tuple, chain_col.into(), desc, &mut null);
+        let c = i16::from_datum(c, null);
+        if t != Some(tenant) || c != Some(chain) {
+            return None;
+        }
+        let seq = pg_sys::heap_getattr(tuple, seq_col.into(), desc, &mut null);
+        let seq = i64::from_datum(seq, null).unwrap_or(0);
+        let hash = pg_sys::heap_getattr(tuple, hash_col.into(), desc, &mut null);
+        let hash = <&[u8]>::from_datum(hash, null).unwrap_or_default();
+        Some(Head {
+            chain,
+            seq,
+            hash: hash.try_into().unwrap_or(GENESIS),
+            row: (*tuple).t_self,
+        })
+    };
+    let key = (tables.heads, tenant, chain);
     // SAFETY: the newest snapshot is used for this scan only (nothing
     // takes another before it ends); the keys are a uuid and an int2.
-    unsafe {
+    let head = unsafe {
         pg_sys::CommandCounterIncrement();
-        let keys = [
-            Eq {
-                attnum: tenant_col,
-                procedure: pg_sys::F_UUID_EQ,
-                value: tenant
-                    .into_datum()
-                    .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "tenant", None)),
-            },
-            Eq {
-                attnum: chain_col,
-                procedure: pg_sys::F_INT2EQ,
-                value: pg_sys::Datum::from(chain),
-            },
-        ];
-        lookup(
-            tables.heads,
-            tables.heads_pkey,
-            &keys,
-            pg_sys::GetLatestSnapshot(),
-            |tuple, desc| {
-                let mut null = false;
-                let seq = pg_sys::heap_getattr(tuple, seq_col.into(), desc, &mut null);
-                let seq = i64::from_datum(seq, null).unwrap_or(0);
-                let hash = pg_sys::heap_getattr(tuple, hash_col.into(), desc, &mut null);
-                let hash = <&[u8]>::from_datum(hash, null).unwrap_or_default();
-                Head {
-                    chain,
-                    seq,
-                    hash: hash.try_into().unwrap_or(GENESIS),
-                    row: (*tuple).t_self,
-                }
-            },
-        )
+        let snapshot = pg_sys::GetLatestSnapshot();
+        let known = HEAD_ROWS.with(|h| h.borrow().get(&key).copied());
+        match known.and_then(|tid| fetch(tables.heads, tid, snapshot, read).flatten()) {
+            Some(head) => Some(head),
+            None => {
+                let keys = [
+                    Eq {
+                        attnum: tenant_col,
+                        procedure: pg_sys::F_UUID_EQ,
+                        value: tenant
+                            .into_datum()
+                            .unwrap_or_else(|| raise(Code::ERRCODE_INTERNAL_ERROR, "tenant", None)),
+                    },
+                    Eq {
+                        attnum: chain_col,
+                        procedure: pg_sys::F_INT2EQ,
+                        value: pg_sys::Datum::from(chain),
+                    },
+                ];
+                lookup(tables.heads, tables.heads_pkey, &keys, snapshot, read).flatten()
+            }
+        }
+    };
+    if let Some(h) = &head {
+        remember_head_row(tables.heads, tenant, h);
     }
+    head
+}
+
+/// Where the head row of a chain was last seen or written by this backend.
+fn remember_head_row(heads: pg_sys::Oid, tenant: pgrx::Uuid, head: &Head) {
+    HEAD_ROWS.with(|h| h.borrow_mut().insert((heads, tenant, head.chain), head.row));
 }
 
 fn top_xid() -> u64 {
@@ -533,7 +561,9 @@ fn flush_heads() {
             row.set(seq_col, head.seq.into_datum());
             row.set(hash_col, head.hash.as_slice().into_datum());
             let moved = crate::rows::update(tables.heads, head.row, &row);
-            remember(tenant, Head { row: moved, ..head }, &tables);
+            let head = Head { row: moved, ..head };
+            remember_head_row(tables.heads, tenant, &head);
+            remember(tenant, head, &tables);
         }
     }
     if pushed {

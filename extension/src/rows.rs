@@ -144,6 +144,46 @@ pub(crate) unsafe fn lookup<R>(
     row
 }
 
+/// The version of a row at `tid` in `relid`, if it is visible under
+/// `snapshot`, read by `read` (with the tuple's descriptor) while its
+/// buffer is pinned: one page read where an index lookup would descend
+/// the index and walk the row's chain of versions (the page is pruned as
+/// an index fetch prunes it). The slot may hold
+/// another row by now (vacuum reuses it): `read` must check the key.
+///
+/// # Safety
+/// `snapshot` must be a valid MVCC snapshot for the duration of the call.
+pub(crate) unsafe fn fetch<R>(
+    relid: pg_sys::Oid,
+    tid: pg_sys::ItemPointerData,
+    snapshot: pg_sys::Snapshot,
+    read: impl FnOnce(pg_sys::HeapTuple, pg_sys::TupleDesc) -> R,
+) -> Option<R> {
+    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    let rel = pg_sys::table_open(relid, lock);
+    let block = (u32::from(tid.ip_blkid.bi_hi) << 16) | u32::from(tid.ip_blkid.bi_lo);
+    // A block past the end (vacuum truncated the table) is an error for
+    // heap_fetch, not a miss.
+    let in_table =
+        block < pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM);
+    let mut row = None;
+    if in_table {
+        let mut tuple: pg_sys::HeapTupleData = std::mem::zeroed();
+        tuple.t_self = tid;
+        let mut buffer: pg_sys::Buffer = pg_sys::InvalidBuffer as pg_sys::Buffer;
+        if pg_sys::heap_fetch(rel, snapshot, &mut tuple, &mut buffer, false) {
+            row = Some(read(&mut tuple, (*rel).rd_att));
+            // As an index fetch does: prune the page's dead versions when
+            // it runs short of space, or a row updated on every commit
+            // (an audit chain head) could no longer be updated in place.
+            pg_sys::heap_page_prune_opt(rel, buffer);
+            pg_sys::ReleaseBuffer(buffer);
+        }
+    }
+    pg_sys::table_close(rel, lock);
+    row
+}
+
 /// Every row of `relid` visible under `snapshot`, each passed to `read`
 /// (with the tuple's descriptor) while the scan is on it: for the
 /// extension's small data tables.
