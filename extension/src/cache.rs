@@ -18,6 +18,7 @@
 //! are reference tables whose rows live in shard placements.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode as Code};
@@ -36,14 +37,59 @@ thread_local! {
 const TRIGGER: &std::ffi::CStr = c"bizos_invalidate_caches";
 
 /// The current generation: a copy made under another one is stale.
-pub(crate) fn generation() -> u64 {
+fn generation() -> u64 {
     GENERATION.with(Cell::get)
+}
+
+/// A backend's copy of one whole table, made by a reader from the table's
+/// rows under the newest snapshot (as catalog caches read theirs: a copy
+/// read under an older snapshot, in REPEATABLE READ, would outlive the
+/// invalidation that came before it). Kept in a `thread_local!`.
+pub(crate) struct TableCopy<T> {
+    copy: RefCell<Option<(u64, Rc<T>)>>,
+}
+
+impl<T> TableCopy<T> {
+    pub(crate) const fn new() -> Self {
+        TableCopy {
+            copy: RefCell::new(None),
+        }
+    }
+
+    /// The copy, read again when its table changed since it was made;
+    /// `None` when the table (`relid()`) cannot be copied.
+    pub(crate) fn get(
+        &self,
+        relid: impl FnOnce() -> pg_sys::Oid,
+        read: impl FnOnce(pg_sys::Oid, pg_sys::Snapshot) -> T,
+    ) -> Option<Rc<T>> {
+        let generation = generation();
+        let current = self
+            .copy
+            .borrow()
+            .as_ref()
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, t)| t.clone());
+        if current.is_some() {
+            return current;
+        }
+        let relid = relid();
+        if !copyable(relid) {
+            return None;
+        }
+        // SAFETY: the newest snapshot serves the reader's one scan.
+        let t = Rc::new(read(relid, unsafe { pg_sys::GetLatestSnapshot() }));
+        // Stored under the generation read before: an invalidation that
+        // arrived while reading makes the copy stale at once.
+        *self.copy.borrow_mut() = Some((generation, t.clone()));
+        Some(t)
+    }
 }
 
 /// Whether rows of `relid` may be copied into backend memory: not on
 /// Citus, and only when the table has the invalidation trigger. Watches
 /// the table from now on.
-pub(crate) fn copyable(relid: pg_sys::Oid) -> bool {
+fn copyable(relid: pg_sys::Oid) -> bool {
     if crate::citus::on_citus() || !has_trigger(relid) {
         return false;
     }

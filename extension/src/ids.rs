@@ -180,66 +180,91 @@ fn kind_row_by_query(stmts: &Statements, kind: &str) -> Option<KindRow> {
     })
 }
 
+/// The kinds of `bizos.id_kinds` by name.
+type Kinds = HashMap<String, KindRow>;
+
 thread_local! {
-    /// Rows of `bizos.id_kinds` read by this backend, with the
-    /// [`crate::cache::generation`] they were read in.
-    static KINDS: RefCell<(u64, HashMap<String, Option<KindRow>>)> =
-        RefCell::new((0, HashMap::new()));
+    /// This backend's copy of `bizos.id_kinds` (see `cache.rs`).
+    static KINDS: crate::cache::TableCopy<Kinds> = const { crate::cache::TableCopy::new() };
 }
 
-/// The row of `kind` from this backend's copy of `bizos.id_kinds` (see
-/// `cache.rs`), read through the table when the copy has none or is stale.
+/// The row of `kind` from this backend's copy of `bizos.id_kinds`; read
+/// through the table where it cannot be copied.
 fn cached_kind_row(kind: &str) -> Option<KindRow> {
-    let generation = crate::cache::generation();
-    let cached = KINDS.with(|k| {
-        let k = k.borrow();
-        (k.0 == generation)
-            .then(|| k.1.get(kind).cloned())
-            .flatten()
-    });
-    if let Some(row) = cached {
-        return row;
-    }
-    let (relid, index) = id_kinds();
-    if !crate::cache::copyable(relid) {
-        // SAFETY: the active snapshot of the statement.
-        return kind_row(relid, index, kind, unsafe { pg_sys::GetActiveSnapshot() });
-    }
-    // The newest committed row, as catalog caches read theirs: a copy read
-    // under an older snapshot (REPEATABLE READ) would outlive the
-    // invalidation that came before it.
-    // SAFETY: the newest snapshot serves this one lookup.
-    let row = kind_row(relid, index, kind, unsafe { pg_sys::GetLatestSnapshot() });
-    // Stored under the generation read before the lookup: an invalidation
-    // that arrived during it makes the copy stale at once.
-    KINDS.with(|k| {
-        let mut k = k.borrow_mut();
-        if k.0 != generation {
-            *k = (generation, HashMap::new());
+    let relid = || crate::rows::extension_relation(c"id_kinds");
+    match KINDS.with(|k| k.get(relid, read_kinds)) {
+        Some(kinds) => kinds.get(kind).cloned(),
+        None => {
+            let index = crate::rows::extension_relation(c"id_kinds_pkey");
+            // SAFETY: the active snapshot of the statement.
+            kind_row(relid(), index, kind, unsafe { pg_sys::GetActiveSnapshot() })
         }
-        k.1.insert(kind.to_owned(), row.clone());
-    });
-    row
+    }
 }
 
-/// `bizos.id_kinds` and its primary key index.
-fn id_kinds() -> (pg_sys::Oid, pg_sys::Oid) {
-    // SAFETY: syscache lookups by NUL-terminated names.
-    let (relid, index) = unsafe {
-        let schema = pg_sys::get_namespace_oid(c"bizos".as_ptr(), false);
-        (
-            pg_sys::get_relname_relid(c"id_kinds".as_ptr(), schema),
-            pg_sys::get_relname_relid(c"id_kinds_pkey".as_ptr(), schema),
-        )
-    };
-    if relid == pg_sys::InvalidOid || index == pg_sys::InvalidOid {
-        raise(
-            Code::ERRCODE_UNDEFINED_TABLE,
-            "bizos.id_kinds or its primary key is missing",
-            Some("reinstall the bizos extension"),
-        );
+/// The whole of `bizos.id_kinds` under `snapshot`.
+fn read_kinds(relid: pg_sys::Oid, snapshot: pg_sys::Snapshot) -> Kinds {
+    let cols = KindCols::of(relid);
+    let mut kinds = Kinds::new();
+    // SAFETY: the caller's snapshot outlives the scan.
+    unsafe {
+        crate::rows::scan(relid, snapshot, |tuple, desc| {
+            let (kind, row) = cols.read(tuple, desc);
+            if let Some(kind) = kind {
+                kinds.insert(kind, row);
+            }
+        });
     }
-    (relid, index)
+    kinds
+}
+
+/// The columns of `bizos.id_kinds`.
+struct KindCols {
+    kind: pg_sys::AttrNumber,
+    prefix: pg_sys::AttrNumber,
+    mode: pg_sys::AttrNumber,
+    width: pg_sys::AttrNumber,
+}
+
+impl KindCols {
+    fn of(relid: pg_sys::Oid) -> Self {
+        use crate::rows::attnum;
+        KindCols {
+            kind: attnum(relid, c"kind"),
+            prefix: attnum(relid, c"prefix"),
+            mode: attnum(relid, c"mode"),
+            width: attnum(relid, c"width"),
+        }
+    }
+
+    /// The kind's name and row.
+    ///
+    /// # Safety
+    /// `tuple` is a row of `bizos.id_kinds`, described by `desc`.
+    unsafe fn read(
+        &self,
+        tuple: pg_sys::HeapTuple,
+        desc: pg_sys::TupleDesc,
+    ) -> (Option<String>, KindRow) {
+        let get = |col: pg_sys::AttrNumber| {
+            let mut null = false;
+            let datum = pg_sys::heap_getattr(tuple, col.into(), desc, &mut null);
+            (datum, null)
+        };
+        let text_of = |col| {
+            let (d, null) = get(col);
+            String::from_datum(d, null)
+        };
+        let (width, null) = get(self.width);
+        (
+            text_of(self.kind),
+            KindRow {
+                prefix: text_of(self.prefix).unwrap_or_default(),
+                mode: text_of(self.mode).unwrap_or_default(),
+                width: i32::from_datum(width, null).unwrap_or(6),
+            },
+        )
+    }
 }
 
 /// The row of `kind` in `bizos.id_kinds`, read through its primary key
@@ -252,15 +277,10 @@ fn kind_row(
     kind: &str,
     snapshot: pg_sys::Snapshot,
 ) -> Option<KindRow> {
-    use crate::rows::{attnum, lookup, Eq};
-    let (kind_col, prefix_col, mode_col, width_col) = (
-        attnum(relid, c"kind"),
-        attnum(relid, c"prefix"),
-        attnum(relid, c"mode"),
-        attnum(relid, c"width"),
-    );
+    use crate::rows::{lookup, Eq};
+    let cols = KindCols::of(relid);
     let key = Eq {
-        attnum: kind_col,
+        attnum: cols.kind,
         procedure: pg_sys::F_TEXTEQ,
         value: kind
             .into_datum()
@@ -270,21 +290,7 @@ fn kind_row(
     // datum for the text column; the tuple is read while the scan is open.
     unsafe {
         lookup(relid, index, &[key], snapshot, |tuple, desc| {
-            let get = |col: pg_sys::AttrNumber| {
-                let mut null = false;
-                let datum = pg_sys::heap_getattr(tuple, col.into(), desc, &mut null);
-                (datum, null)
-            };
-            let text_of = |col| {
-                let (d, null) = get(col);
-                String::from_datum(d, null).unwrap_or_default()
-            };
-            let (width, null) = get(width_col);
-            KindRow {
-                prefix: text_of(prefix_col),
-                mode: text_of(mode_col),
-                width: i32::from_datum(width, null).unwrap_or(6),
-            }
+            cols.read(tuple, desc).1
         })
     }
 }

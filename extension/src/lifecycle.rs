@@ -5,9 +5,7 @@
 //! column; `'STATE=column'` arguments name another column, `'STATE='` none.
 //! A NULL status is not guarded (tables with one status column per type).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode as Code};
@@ -29,31 +27,19 @@ thread_local! {
     /// The transitions query, prepared once per backend.
     static NEXT_STATES: std::cell::OnceCell<pgrx::spi::OwnedPreparedStatement> =
         const { std::cell::OnceCell::new() };
-    /// This backend's copy of `bizos.transitions` (see `cache.rs`), with
-    /// the generation it was read in.
-    static COPY: RefCell<Option<(u64, Rc<Transitions>)>> = const { RefCell::new(None) };
+    /// This backend's copy of `bizos.transitions` (see `cache.rs`).
+    static COPY: crate::cache::TableCopy<Transitions> = const { crate::cache::TableCopy::new() };
 }
 
 /// States reachable from `from` (`None`: the initial states): from this
 /// backend's copy of `bizos.transitions`, read again after the table
 /// changed; by a query where the table cannot be copied.
 fn next_states(entity: &str, from: Option<&str>) -> Vec<String> {
-    let generation = crate::cache::generation();
     let copy = COPY.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(g, _)| *g == generation)
-            .map(|(_, t)| t.clone())
-    });
-    let copy = copy.or_else(|| {
-        let relid = transitions_relid();
-        crate::cache::copyable(relid).then(|| {
-            // Stored under the generation read before: an invalidation
-            // that arrived while reading makes the copy stale at once.
-            let t = Rc::new(read_transitions(relid));
-            COPY.with(|c| *c.borrow_mut() = Some((generation, t.clone())));
-            t
-        })
+        c.get(
+            || crate::rows::extension_relation(c"transitions"),
+            read_transitions,
+        )
     });
     match copy {
         Some(t) => t
@@ -64,27 +50,9 @@ fn next_states(entity: &str, from: Option<&str>) -> Vec<String> {
     }
 }
 
-fn transitions_relid() -> pg_sys::Oid {
-    // SAFETY: syscache lookups by NUL-terminated names.
-    let relid = unsafe {
-        let schema = pg_sys::get_namespace_oid(c"bizos".as_ptr(), false);
-        pg_sys::get_relname_relid(c"transitions".as_ptr(), schema)
-    };
-    if relid == pg_sys::InvalidOid {
-        raise(
-            Code::ERRCODE_UNDEFINED_TABLE,
-            "bizos.transitions is missing",
-            Some("reinstall the bizos extension"),
-        );
-    }
-    relid
-}
-
-/// The whole table, read as it is committed now (as catalog caches read
-/// theirs: a copy read under an older snapshot, in REPEATABLE READ, would
-/// outlive the invalidation that came before it). Reachable states are
-/// sorted as `order by to_status` sorts them.
-fn read_transitions(relid: pg_sys::Oid) -> Transitions {
+/// The whole table under `snapshot`. Reachable states are sorted as
+/// `order by to_status` sorts them.
+fn read_transitions(relid: pg_sys::Oid, snapshot: pg_sys::Snapshot) -> Transitions {
     use crate::rows::attnum;
     let (entity_col, from_col, to_col) = (
         attnum(relid, c"entity"),
@@ -92,10 +60,10 @@ fn read_transitions(relid: pg_sys::Oid) -> Transitions {
         attnum(relid, c"to_status"),
     );
     let mut all = Transitions::new();
-    // SAFETY: the newest snapshot serves this one scan; the columns are
+    // SAFETY: the caller's snapshot outlives the scan; the columns are
     // text columns of the scanned table.
     unsafe {
-        crate::rows::scan(relid, pg_sys::GetLatestSnapshot(), |tuple, desc| {
+        crate::rows::scan(relid, snapshot, |tuple, desc| {
             let text = |col: pg_sys::AttrNumber| {
                 let mut null = false;
                 let d = pg_sys::heap_getattr(tuple, col.into(), desc, &mut null);

@@ -23,6 +23,23 @@ pub(crate) struct Eq {
     pub value: pg_sys::Datum,
 }
 
+/// The oid of the extension's relation `bizos.<name>`, or an error.
+pub(crate) fn extension_relation(name: &std::ffi::CStr) -> pg_sys::Oid {
+    // SAFETY: syscache lookups by NUL-terminated names.
+    let relid = unsafe {
+        let schema = pg_sys::get_namespace_oid(c"bizos".as_ptr(), false);
+        pg_sys::get_relname_relid(name.as_ptr(), schema)
+    };
+    if relid == pg_sys::InvalidOid {
+        raise(
+            Code::ERRCODE_UNDEFINED_TABLE,
+            format!("bizos.{} is missing", name.to_string_lossy()),
+            Some("reinstall the bizos extension"),
+        );
+    }
+    relid
+}
+
 /// The attribute number of `column` in `relid`, or an error naming both.
 pub(crate) fn attnum(relid: pg_sys::Oid, column: &std::ffi::CStr) -> pg_sys::AttrNumber {
     // SAFETY: a syscache lookup by oid and a NUL-terminated name.
