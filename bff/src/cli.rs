@@ -46,6 +46,18 @@ pub enum Command {
     /// the database owner).
     #[command(subcommand)]
     Llm(crate::llm::admin::LlmCommand),
+    /// Exit 0 when a health endpoint answers 2xx in time, 1 otherwise: the
+    /// health checks of the container images, which carry no curl.
+    Health(HealthArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HealthArgs {
+    /// The endpoint, e.g. http://127.0.0.1:8080/readyz.
+    pub url: String,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 5)]
+    pub timeout_secs: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -207,6 +219,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Jobs(command) => jobs(command).await,
         Command::Llm(command) => crate::llm::admin::run(command).await,
+        Command::Health(args) => health(&args).await,
         Command::Migrate(args) => {
             let report =
                 bizos_sql::migrate_report(&args.database_url, args.schema.as_deref()).await?;
@@ -271,6 +284,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn health(args: &HealthArgs) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(args.timeout_secs))
+        .build()?;
+    let status = client.get(&args.url).send().await?.status();
+    anyhow::ensure!(status.is_success(), "{} answered {status}", args.url);
+    Ok(())
 }
 
 pub async fn token(args: TokenArgs) -> anyhow::Result<String> {

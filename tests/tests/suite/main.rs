@@ -15,6 +15,7 @@ mod audit_api;
 mod audit_coverage;
 mod auth;
 mod citus;
+mod cli_health;
 mod cli_tenant;
 mod crm;
 mod demo;
