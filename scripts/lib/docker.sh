@@ -9,7 +9,8 @@
 #                            locally when missing (no image registry is
 #                            needed): $BIZOS_DEBIAN_IMAGE from debootstrap and
 #                            $BIZOS_RUST_IMAGE from the host's Rust toolchain
-#   compose ARGS...          docker-compose (v1) or `docker compose` (v2)
+#   compose ARGS...          $BIZOS_COMPOSE, docker-compose (v1) or
+#                            `docker compose` (v2)
 #
 # The names of the base images are the build arguments DEBIAN_IMAGE and
 # RUST_IMAGE of docker/Dockerfile, passed by docker-compose.yml from
@@ -76,7 +77,8 @@ make_debian_image() {
   rm -rf "$tmp"
 }
 
-# The host's Rust toolchain (rustc, cargo; no documentation) and its extra
+# The host's Rust toolchain (rustc, cargo; no documentation), its
+# cargo-pgrx when there is one, and its extra
 # CA certificates (package registries behind a TLS-inspecting proxy) on the
 # local Debian image, with a C toolchain: what the official rust image
 # gives, as $BIZOS_RUST_IMAGE.
@@ -88,6 +90,11 @@ make_rust_image() {
   mkdir -p "$tmp/rust" "$tmp/ca"
   cp -a "$sysroot/bin" "$sysroot/lib" "$sysroot/libexec" "$tmp/rust/" 2>/dev/null || cp -a "$sysroot/bin" "$sysroot/lib" "$tmp/rust/"
   cp /usr/local/share/ca-certificates/*.crt "$tmp/ca/" 2>/dev/null || true
+  # The host's cargo-pgrx (scripts/dev installs the pinned version): the
+  # Dockerfile keeps it when its version is the pin, instead of building
+  # it again (about 5 minutes on 2 cores).
+  mkdir -p "$tmp/cargo-bin"
+  if command -v cargo-pgrx >/dev/null 2>&1; then cp "$(command -v cargo-pgrx)" "$tmp/cargo-bin/"; fi
   cat >"$tmp/Dockerfile" <<EOF
 FROM $BIZOS_DEBIAN_IMAGE
 RUN apt-get update \\
@@ -96,8 +103,9 @@ RUN apt-get update \\
 COPY ca/ /usr/local/share/ca-certificates/
 RUN update-ca-certificates >/dev/null
 COPY rust/ /usr/local/rust/
+COPY cargo-bin/ /usr/local/cargo/bin/
 ENV CARGO_HOME=/usr/local/cargo PATH=/usr/local/cargo/bin:/usr/local/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-RUN mkdir -p /usr/local/cargo/bin && rustc --version && cargo --version
+RUN rustc --version && cargo --version
 EOF
   "$DOCKER" build -q -t "$BIZOS_RUST_IMAGE" "$tmp" >/dev/null || { rm -rf "$tmp"; die "could not make $BIZOS_RUST_IMAGE"; }
   rm -rf "$tmp"
@@ -108,8 +116,11 @@ ensure_base_images() {
   image_exists "$BIZOS_RUST_IMAGE" || make_rust_image
 }
 
+# BIZOS_COMPOSE: another compose command (e.g. a Compose v2 binary).
 compose() {
-  if command -v docker-compose >/dev/null 2>&1; then
+  if [ -n "${BIZOS_COMPOSE:-}" ]; then
+    $BIZOS_COMPOSE "$@"
+  elif command -v docker-compose >/dev/null 2>&1; then
     docker-compose "$@"
   else
     "$DOCKER" compose "$@"

@@ -5,12 +5,18 @@ use std::process::{Command, Output};
 
 use bizos_tests::{spawn_app, TestDb};
 
-fn health(url: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bizos-under-test"))
-        .args(["health", url, "--timeout-secs", "5"])
-        .env_clear()
-        .output()
-        .expect("run bizos health")
+/// Runs the command off the test's runtime thread, which serves the BFF.
+async fn health(url: &str) -> Output {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_bizos-under-test"))
+            .args(["health", &url, "--timeout-secs", "5"])
+            .env_clear()
+            .output()
+            .expect("run bizos health")
+    })
+    .await
+    .unwrap()
 }
 
 fn stderr(out: &Output) -> String {
@@ -22,10 +28,10 @@ async fn health_passes_a_ready_server_and_fails_anything_else() {
     let db = TestDb::new().await;
     let app = spawn_app(&db).await;
 
-    let ready = health(&app.url("/readyz"));
+    let ready = health(&app.url("/readyz")).await;
     assert!(ready.status.success(), "{}", stderr(&ready));
 
-    let missing = health(&app.url("/no-such-endpoint"));
+    let missing = health(&app.url("/no-such-endpoint")).await;
     assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
     assert!(stderr(&missing).contains("404"), "{}", stderr(&missing));
 
@@ -35,6 +41,6 @@ async fn health_passes_a_ready_server_and_fails_anything_else() {
         .local_addr()
         .unwrap()
         .port();
-    let refused = health(&format!("http://127.0.0.1:{port}/readyz"));
+    let refused = health(&format!("http://127.0.0.1:{port}/readyz")).await;
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
 }
