@@ -21,6 +21,18 @@ mod rows;
 pub mod sla;
 pub mod vector;
 
+/// Runs when a backend loads the library: the settings of the vector
+/// index exist from then on (also before any index is used), and the
+/// `bizos.` prefix is reserved for them, so a misspelled `bizos.` setting
+/// is an error instead of a silent placeholder (as pgvector does for its
+/// prefixes). Placeholders set before the library loaded are checked then:
+/// a known one takes its value, an unknown one is removed with a warning.
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    vector::am::options::init();
+    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"bizos".as_ptr()) };
+}
+
 pgrx::extension_sql!(
     r#"
 -- Policies and RPCs of every role call the claims helpers.

@@ -8,13 +8,15 @@
 -- person into a key or a key into a person. (authenticate_request() also
 -- refuses a key whose profile is not an integration and a token of a
 -- person whose profile is one, so even a forged flag opens nothing.)
+-- The flag is a placeholder setting of prefix bizos_app: the extension
+-- reserves the prefix bizos. for its own settings.
 create or replace function profiles_guard_integration() returns trigger
 language plpgsql
 as $$
 begin
   if (new.app_role = 'integration' or (tg_op = 'UPDATE' and old.app_role = 'integration'))
      and (tg_op = 'INSERT' or new.app_role is distinct from old.app_role)
-     and pg_catalog.current_setting('bizos.api_key_principal', true) is distinct from 'create' then
+     and pg_catalog.current_setting('bizos_app.api_key_principal', true) is distinct from 'create' then
     raise exception using errcode = '42501', column = 'app_role',
       message = 'app_role: integration is the role of API keys (POST /api/api-keys); a person cannot have it and a key cannot lose it';
   end if;
@@ -126,10 +128,10 @@ begin
 
   -- SET LOCAL: on Citus only the command reaches the worker whose trigger
   -- reads it.
-  set local bizos.api_key_principal = 'create';
+  set local bizos_app.api_key_principal = 'create';
   insert into profiles (tenant_id, user_id, email, full_name, app_role, active)
   values (v_tenant, v_key, format('api-key-%s@api-keys.invalid', v_key), 'API key: ' || v_name, 'integration', true);
-  set local bizos.api_key_principal = '';
+  set local bizos_app.api_key_principal = '';
 
   insert into api_keys (tenant_id, key_id, name, display_prefix, allowed_ips, expires_at, created_by)
   values (v_tenant, v_key, v_name, api_key_create.display_prefix, v_ips, v_expires, bizos.uid());

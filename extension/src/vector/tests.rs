@@ -215,4 +215,110 @@ mod tests {
             Some("[2,2]")
         );
     }
+
+    /// The number of lists `index` was built with (its meta page).
+    fn lists_of(index: &str) -> u32 {
+        let oid = Spi::get_one::<pg_sys::Oid>(&format!("select '{index}'::regclass::oid"))
+            .unwrap()
+            .unwrap();
+        unsafe {
+            let rel = pg_sys::index_open(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            let meta = crate::vector::am::index::read_meta(rel);
+            pg_sys::index_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            meta.lists
+        }
+    }
+
+    /// Distances of a query's rows, in the order the scan returned them.
+    fn distances(sql: &str) -> Vec<f64> {
+        Spi::get_one::<Vec<f64>>(&format!("select array_agg(d) from ({sql}) s"))
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    fn inversions(d: &[f64]) -> usize {
+        d.windows(2).filter(|w| w[1] < w[0]).count()
+    }
+
+    #[pg_test]
+    fn settings_exist_once_the_library_is_loaded() {
+        // The library is loaded (this test is one of its functions), no
+        // index has been used in this session: the settings are there,
+        // with their defaults.
+        assert_eq!(text("show bizos.ivf_probes").as_deref(), Some("0"));
+        assert_eq!(text("show bizos.ivf_strict_order").as_deref(), Some("off"));
+        Spi::run("set bizos.ivf_probes = 3").unwrap();
+        assert_eq!(text("show bizos.ivf_probes").as_deref(), Some("3"));
+    }
+
+    #[pg_test(error = "invalid configuration parameter name \"bizos.ivf_probe\"")]
+    fn a_misspelled_setting_is_an_error() {
+        Spi::run("set bizos.ivf_probe = 3").unwrap();
+    }
+
+    #[pg_test]
+    fn lists_and_probes_default_to_the_size_of_the_table() {
+        use crate::vector::am::options::{default_lists, probes};
+        assert_eq!(default_lists(0.0), 1);
+        assert_eq!(default_lists(999.0), 1);
+        assert_eq!(default_lists(50_000.0), 50);
+        assert_eq!(default_lists(1_000_000.0), 1000);
+        assert_eq!(default_lists(4_000_000.0), 2000);
+        assert_eq!(default_lists(1e12), 32_768);
+        // bizos.ivf_probes = 0 (the default): the square root of the lists.
+        assert_eq!(probes(100), 10);
+        assert_eq!(probes(1000), 32);
+        assert_eq!(probes(1), 1);
+
+        path();
+        Spi::run(
+            "create table sized (id int, v bizos.vector(2));
+             insert into sized select g, array[cos(g), sin(g)]::real[] from generate_series(1, 3500) g;
+             create index sized_auto on sized using bizos_ivf (v bizos.vector_l2_ops);
+             create index sized_zero on sized using bizos_ivf (v bizos.vector_l2_ops) with (lists = 0);
+             create index sized_given on sized using bizos_ivf (v bizos.vector_l2_ops) with (lists = 7);
+             create table nothing (v bizos.vector(2));
+             create index nothing_auto on nothing using bizos_ivf (v bizos.vector_l2_ops);",
+        )
+        .unwrap();
+        // Counted rows, not the estimate of a table never analyzed.
+        assert_eq!(lists_of("sized_auto"), 3);
+        assert_eq!(lists_of("sized_zero"), 3);
+        assert_eq!(lists_of("sized_given"), 7);
+        assert_eq!(lists_of("nothing_auto"), 1);
+    }
+
+    #[pg_test]
+    fn strict_order_returns_filtered_rows_in_distance_order() {
+        path();
+        Spi::run(
+            "create table ring (id int, v bizos.vector(2));
+             insert into ring select g, array[cos(g) * (1 + g % 5), sin(g) * (1 + g % 5)]::real[]
+               from generate_series(1, 2000) g;
+             create index on ring using bizos_ivf (v bizos.vector_l2_ops) with (lists = 20);
+             set enable_seqscan = off;
+             set bizos.ivf_probes = 1;",
+        )
+        .unwrap();
+        let query =
+            "select v <-> '[3,0.5]' d from ring where id % 7 = 0 order by v <-> '[3,0.5]' limit 60";
+        // Off: later batches bring rows nearer than some already returned
+        // (the fixture must show it, or the strict check below proves
+        // nothing).
+        let relaxed = distances(query);
+        assert_eq!(relaxed.len(), 60, "relaxed: {relaxed:?}");
+        assert!(inversions(&relaxed) > 0, "{relaxed:?}");
+        // On: exact distance order. Rows of later batches nearer than one
+        // already returned are skipped, so there may be fewer rows than the
+        // limit (as with pgvector's strict_order), never more.
+        Spi::run("set bizos.ivf_strict_order = on").unwrap();
+        let strict = distances(query);
+        assert_eq!(inversions(&strict), 0, "strict: {strict:?}");
+        assert!(
+            !strict.is_empty() && strict.len() <= 60,
+            "strict: {strict:?}"
+        );
+        // The nearest row of the first batch comes first, as without it.
+        assert_eq!(strict[0], relaxed[0], "{strict:?} {relaxed:?}");
+    }
 }

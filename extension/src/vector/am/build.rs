@@ -18,7 +18,7 @@ use pgrx::PgSqlErrorCode as Code;
 
 use super::buffers::{nblocks, Locked};
 use super::index::{check_dims, metric_of, name, typmod_dims};
-use super::options::lists_option;
+use super::options::{default_lists, lists_option};
 use super::page::{self, CentroidHead, ListHead, Meta, BLCKSZ};
 use crate::error::raise;
 use crate::vector::types::elements;
@@ -100,7 +100,10 @@ pub unsafe extern "C-unwind" fn ambuild(
             );
         }
         let metric = metric_of(index);
-        let wanted = lists_option(index) as usize;
+        let given = lists_option(index);
+        // The sample's size before the rows are counted: from the given
+        // lists, or from the planner's estimate of the rows.
+        let expected = given.unwrap_or_else(|| default_lists(estimated_rows(heap)));
         let declared = typmod_dims(index);
         if let Some(d) = declared {
             check_index_dims(d);
@@ -110,7 +113,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         let mut sampler = Sampler {
             metric,
             dims: declared,
-            cap: wanted * SAMPLE_PER_LIST,
+            cap: expected * SAMPLE_PER_LIST,
             sample: Vec::new(),
             seen: 0,
             rng: Rng::new(0x5eed),
@@ -127,6 +130,7 @@ pub unsafe extern "C-unwind" fn ambuild(
             std::ptr::null_mut(),
         );
         let dims = sampler.dims.unwrap_or(0);
+        let wanted = given.unwrap_or_else(|| default_lists(sampler.seen as f64));
         let centroids = if sampler.sample.is_empty() {
             vec![0.0; dims]
         } else {
@@ -171,6 +175,24 @@ pub unsafe extern "C-unwind" fn ambuild(
         (*result).index_tuples = index_tuples;
         result
     }
+}
+
+/// The planner's estimate of `heap`'s rows (also for a table never
+/// analyzed: from its pages and row width).
+unsafe fn estimated_rows(heap: pg_sys::Relation) -> f64 {
+    let mut pages: pg_sys::BlockNumber = 0;
+    let mut tuples = 0.0f64;
+    let mut allvisfrac = 0.0f64;
+    unsafe {
+        pg_sys::estimate_rel_size(
+            heap,
+            std::ptr::null_mut(),
+            &mut pages,
+            &mut tuples,
+            &mut allvisfrac,
+        );
+    }
+    tuples
 }
 
 /// The init fork of an unlogged index: one empty list.

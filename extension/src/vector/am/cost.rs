@@ -38,7 +38,7 @@ pub unsafe extern "C-unwind" fn amcostestimate(
         pg_sys::index_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
 
         let lists = f64::from(meta.lists.max(1));
-        let fraction = (probes() as f64 / lists).min(1.0);
+        let fraction = (probes(meta.lists as usize) as f64 / lists).min(1.0);
         let tuples = (*info).tuples.max(0.0);
         let list_pages = ((*info).pages as f64 - 1.0 - f64::from(meta.centroid_pages)).max(1.0);
         // A distance over `dims` floats costs about as much as a few

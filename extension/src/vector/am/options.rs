@@ -1,18 +1,21 @@
 //! Settings of the IVF index: the `lists` storage parameter
-//! (`create index ... with (lists = 1000)`) and the `bizos.ivf_probes`
-//! setting (lists read per batch of a scan), registered once per backend
-//! the first time the access method is used.
+//! (`create index ... with (lists = 1000)`; 0 or absent: derived from the
+//! table's rows at build) and the `bizos.ivf_probes` and
+//! `bizos.ivf_strict_order` settings. They are registered when the library
+//! loads (`_PG_init`), so `set bizos.ivf_probes` works before any index was
+//! used; the `bizos.` prefix is reserved there too, so a misspelled
+//! `set bizos.ivf_probe = 3` is an error, not a silent placeholder.
 
 use std::sync::Once;
 
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
 
-/// Lists of an index built without `with (lists = ...)`.
-pub const DEFAULT_LISTS: i32 = 100;
 const MAX_LISTS: i32 = 32_768;
 
-static PROBES: GucSetting<i32> = GucSetting::<i32>::new(10);
+/// 0: the square root of the index's lists (see [`probes`]).
+static PROBES: GucSetting<i32> = GucSetting::<i32>::new(0);
+static STRICT_ORDER: GucSetting<bool> = GucSetting::<bool>::new(false);
 static INIT: Once = Once::new();
 static mut KIND: pg_sys::relopt_kind::Type = 0;
 
@@ -22,36 +25,66 @@ struct IvfOptions {
     lists: i32,
 }
 
-/// Registers the storage parameter and the setting (idempotent).
+/// Registers the storage parameter and the settings (idempotent).
 pub fn init() {
     INIT.call_once(|| unsafe {
         KIND = pg_sys::add_reloption_kind();
         pg_sys::add_int_reloption(
             KIND as pg_sys::bits32,
             c"lists".as_ptr(),
-            c"Number of inverted lists (k-means clusters) of a bizos_ivf index".as_ptr(),
-            DEFAULT_LISTS,
-            1,
+            c"Number of inverted lists (k-means clusters) of a bizos_ivf index; 0: derived from the rows".as_ptr(),
+            0,
+            0,
             MAX_LISTS,
             pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
         );
         GucRegistry::define_int_guc(
             c"bizos.ivf_probes",
-            c"Lists a bizos_ivf scan reads per batch.",
+            c"Lists a bizos_ivf scan reads per batch; 0: the square root of the index's lists.",
             c"The first batch decides recall; a filtered query reads further batches until it has its rows.",
             &PROBES,
-            1,
+            0,
             MAX_LISTS,
+            GucContext::Userset,
+            GucFlags::default(),
+        );
+        GucRegistry::define_bool_guc(
+            c"bizos.ivf_strict_order",
+            c"A bizos_ivf scan returns rows in exact distance order.",
+            c"Rows of later batches nearer than a row already returned are skipped, as pgvector's strict_order; off: they come back after it.",
+            &STRICT_ORDER,
             GucContext::Userset,
             GucFlags::default(),
         );
     });
 }
 
-/// The session's `bizos.ivf_probes`.
-pub fn probes() -> usize {
-    init();
-    PROBES.get().max(1) as usize
+/// Lists read per batch by a scan of an index of `lists` lists: the
+/// session's `bizos.ivf_probes`, or when 0 the square root of `lists`
+/// (rounded up): 10 of 100 lists, 32 of 1000.
+pub fn probes(lists: usize) -> usize {
+    match PROBES.get() {
+        0 => (lists.max(1) as f64).sqrt().ceil() as usize,
+        n => n as usize,
+    }
+}
+
+/// The session's `bizos.ivf_strict_order`.
+pub fn strict_order() -> bool {
+    STRICT_ORDER.get()
+}
+
+/// The lists of an index over `rows` rows when `lists` is not given:
+/// rows / 1000 up to a million rows, √rows above (pgvector's rule of
+/// thumb for IVFFlat), at least 1.
+pub fn default_lists(rows: f64) -> usize {
+    let rows = rows.max(0.0);
+    let lists = if rows <= 1_000_000.0 {
+        rows / 1000.0
+    } else {
+        rows.sqrt()
+    };
+    (lists as usize).clamp(1, MAX_LISTS as usize)
 }
 
 #[pgrx::pg_guard]
@@ -78,17 +111,18 @@ pub unsafe extern "C-unwind" fn amoptions(
     }
 }
 
-/// The index's `lists` storage parameter.
+/// The index's `lists` storage parameter; None when absent or 0 (derive
+/// it from the rows).
 ///
 /// # Safety
 /// `rel` is an open index of this access method.
-pub unsafe fn lists_option(rel: pg_sys::Relation) -> i32 {
+pub unsafe fn lists_option(rel: pg_sys::Relation) -> Option<usize> {
     unsafe {
         let opts = (*rel).rd_options.cast::<IvfOptions>();
-        if opts.is_null() {
-            DEFAULT_LISTS
+        if opts.is_null() || (*opts).lists <= 0 {
+            None
         } else {
-            (*opts).lists
+            Some((*opts).lists as usize)
         }
     }
 }

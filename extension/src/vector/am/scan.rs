@@ -7,7 +7,11 @@
 //! the batch — the scan reads the next `probes` lists, and so on until every
 //! list has been read: a query gets k rows whenever k rows match, however
 //! selective its filter. Within a batch the order is exact; across batches
-//! it is the lists' order (the approximation every IVF index makes).
+//! it is the lists' order (the approximation every IVF index makes): a row
+//! of a later batch may be nearer than one already returned. With
+//! `bizos.ivf_strict_order` on, such rows are skipped, so the rows come
+//! back in exact distance order (the scan still goes on until it has its
+//! rows or has read every list).
 
 use std::ffi::c_void;
 use std::rc::Rc;
@@ -18,7 +22,7 @@ use pgrx::pg_sys;
 use super::buffers::Locked;
 use super::build::prepare;
 use super::index::{check_dims, load, Lists};
-use super::options::probes;
+use super::options::{probes, strict_order};
 use super::page;
 use crate::vector::types::elements;
 
@@ -33,6 +37,9 @@ struct ScanState {
     /// Candidates of the current batch, farthest first (popped from the end).
     batch: Vec<(f32, pg_sys::ItemPointerData)>,
     probes: usize,
+    /// `bizos.ivf_strict_order`, and the distance key last returned.
+    strict: bool,
+    last: f32,
 }
 
 #[pgrx::pg_guard]
@@ -43,13 +50,16 @@ pub unsafe extern "C-unwind" fn ambeginscan(
 ) -> pg_sys::IndexScanDesc {
     unsafe {
         let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
+        let lists = load(index);
         let state = Box::new(ScanState {
-            lists: load(index),
+            probes: probes(lists.heads.len()),
+            lists,
             query: None,
             order: Vec::new(),
             next: 0,
             batch: Vec::new(),
-            probes: probes(),
+            strict: strict_order(),
+            last: f32::NEG_INFINITY,
         });
         let raw = Box::into_raw(state);
         (*scan).opaque = raw.cast();
@@ -103,7 +113,9 @@ pub unsafe extern "C-unwind" fn amrescan(
         s.order = ranked.into_iter().map(|(_, i)| i).collect();
         s.next = 0;
         s.batch.clear();
-        s.probes = probes();
+        s.probes = probes(n);
+        s.strict = strict_order();
+        s.last = f32::NEG_INFINITY;
     }
 }
 
@@ -122,7 +134,13 @@ pub unsafe extern "C-unwind" fn amgettuple(
     unsafe {
         let s = &mut *(*scan).opaque.cast::<ScanState>();
         loop {
-            if let Some((_, tid)) = s.batch.pop() {
+            if let Some((key, tid)) = s.batch.pop() {
+                if s.strict {
+                    if key < s.last {
+                        continue;
+                    }
+                    s.last = key;
+                }
                 (*scan).xs_heaptid = tid;
                 (*scan).xs_recheck = false;
                 (*scan).xs_recheckorderby = false;
