@@ -285,3 +285,55 @@ async fn a_tenant_with_one_percent_of_the_rows_gets_k_rows_and_rls_applies() {
     assert_eq!(seen.len(), 4950, "all of B's rows");
     assert!(seen.iter().all(|t| *t == b), "never a row of tenant A");
 }
+
+/// Settings of a session that has not loaded the library yet (issue 21):
+/// placeholders until the first use of bizos loads it; then a known one
+/// keeps its value, a misspelled one is removed, and from then on a
+/// misspelling is an error (the `bizos.` prefix is reserved).
+#[tokio::test]
+async fn bizos_settings_are_checked_when_the_library_loads() {
+    use sqlx::Connection;
+    let db = TestDb::new().await;
+    let mut c = sqlx::PgConnection::connect(&db.url("bizos_owner"))
+        .await
+        .unwrap();
+    // Not loaded yet: both are accepted as placeholders.
+    sqlx::raw_sql("set bizos.ivf_probes = 7; set bizos.ivf_probe = 3")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let dims: i32 = sqlx::query_scalar("select bizos.vector_dims('[1,2]'::bizos.vector)")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(dims, 2);
+    let probes: String = sqlx::query_scalar("show bizos.ivf_probes")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(probes, "7");
+    let gone = sqlx::raw_sql("show bizos.ivf_probe")
+        .execute(&mut c)
+        .await
+        .unwrap_err();
+    assert!(
+        gone.to_string()
+            .contains("unrecognized configuration parameter"),
+        "{gone}"
+    );
+    let refused = sqlx::raw_sql("set bizos.ivf_probe = 3")
+        .execute(&mut c)
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("invalid configuration parameter name \"bizos.ivf_probe\""),
+        "{refused}"
+    );
+    let strict: String = sqlx::query_scalar("show bizos.ivf_strict_order")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(strict, "off");
+}
