@@ -321,4 +321,39 @@ mod tests {
         // The nearest row of the first batch comes first, as without it.
         assert_eq!(strict[0], relaxed[0], "{strict:?} {relaxed:?}");
     }
+
+    #[pg_test]
+    fn a_selective_filter_gets_the_exact_plan_and_a_loose_one_the_index() {
+        path();
+        Spi::run(
+            "create table scoped (tenant int, id int, v bizos.vector(64));
+             insert into scoped
+               select g % 100, g, (select array_agg(sin(g * 31 + d)::real) from generate_series(1, 64) d)
+                 from generate_series(1, 100000) g;
+             create index scoped_tenant on scoped (tenant);
+             create index scoped_v on scoped using bizos_ivf (v bizos.vector_l2_ops);
+             analyze scoped;",
+        )
+        .unwrap();
+        let q = "(select array_agg(cos(d)::real) from generate_series(1, 64) d)::bizos.vector";
+        let plan = |filter: &str| {
+            explain(&format!(
+                "select id from scoped {filter} order by v <-> {q} limit 10"
+            ))
+        };
+        let unfiltered = plan("");
+        assert!(
+            unfiltered.contains("Index Scan using scoped_v"),
+            "{unfiltered}"
+        );
+        // Half the rows pass: the first batch finds 10 of them.
+        let loose = plan("where tenant < 50");
+        assert!(loose.contains("Index Scan using scoped_v"), "{loose}");
+        // One tenant of a hundred: the index would return about a thousand
+        // rows to find ten; the tenant's thousand rows through their own
+        // index and a top-10 sort are cheaper, and exact.
+        let selective = plan("where tenant = 7");
+        assert!(!selective.contains("scoped_v"), "{selective}");
+        assert!(selective.contains("scoped_tenant"), "{selective}");
+    }
 }

@@ -4,6 +4,16 @@
 //! on the operator, so it is never chosen for anything else. The total cost
 //! covers every list, which keeps a seq scan and sort the plan for a query
 //! without LIMIT.
+//!
+//! Each row the scan returns also costs a heap page. The planner's own heap
+//! cost assumes the whole table is read, every page once for all its rows,
+//! and a LIMIT takes a share of that; but a scan stopped after k rows
+//! fetches about one page per row. Under a selective filter the scan must
+//! return k / selectivity rows to find k that pass (a tenant holding 1% of
+//! the rows: 100 per match), and the exact plan (the filter's own index,
+//! then a top-k sort of the matching rows) is cheaper. Charging a page per
+//! returned row lets the planner see that and pick the exact plan; without
+//! a filter, or with a loose one, the index stays far cheaper.
 
 use pgrx::pg_sys;
 
@@ -51,8 +61,10 @@ pub unsafe extern "C-unwind" fn amcostestimate(
                 + rows * (distance + pg_sys::cpu_index_tuple_cost)
                 + rows * rows.max(2.0).log2() * pg_sys::cpu_operator_cost
         };
+        // One heap page per row returned (see the module's comment).
+        let fetch = tuples * pg_sys::random_page_cost;
         *startup = centroids + scan(fraction);
-        *total = centroids + scan(1.0);
+        *total = centroids + scan(1.0) + fetch;
         *selectivity = 1.0;
         *pages = list_pages * fraction;
     }
