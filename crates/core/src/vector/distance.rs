@@ -55,9 +55,11 @@ const LANES: usize = 8;
 pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "l2_squared: lengths differ");
     #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-        return unsafe { avx2::l2_squared(a, b) };
+    match simd() {
+        // SAFETY: the CPU supports the instructions (simd() checked them).
+        Simd::Avx512 => return unsafe { avx512::l2_squared(a, b) },
+        Simd::Avx2 => return unsafe { avx2::l2_squared(a, b) },
+        Simd::None => {}
     }
     portable::l2_squared(a, b)
 }
@@ -66,9 +68,11 @@ pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: lengths differ");
     #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-        return unsafe { avx2::dot(a, b) };
+    match simd() {
+        // SAFETY: the CPU supports the instructions (simd() checked them).
+        Simd::Avx512 => return unsafe { avx512::dot(a, b) },
+        Simd::Avx2 => return unsafe { avx2::dot(a, b) },
+        Simd::None => {}
     }
     portable::dot(a, b)
 }
@@ -103,16 +107,38 @@ pub fn normalize(a: &mut [f32]) {
 fn dot3(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
     assert_eq!(a.len(), b.len(), "cosine_distance: lengths differ");
     #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-        return unsafe { avx2::dot3(a, b) };
+    match simd() {
+        // SAFETY: the CPU supports the instructions (simd() checked them).
+        Simd::Avx512 => return unsafe { avx512::dot3(a, b) },
+        Simd::Avx2 => return unsafe { avx2::dot3(a, b) },
+        Simd::None => {}
     }
     portable::dot3(a, b)
 }
 
+/// The widest kernels this CPU runs.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Simd {
+    Avx512,
+    Avx2,
+    None,
+}
+
+#[cfg(target_arch = "x86_64")]
+fn simd() -> Simd {
+    // The standard library caches the CPUID answers: atomic loads.
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        Simd::Avx512
+    } else if has_avx2_fma() {
+        Simd::Avx2
+    } else {
+        Simd::None
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 fn has_avx2_fma() -> bool {
-    // The standard library caches the CPUID answer: this is an atomic load.
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
@@ -282,6 +308,126 @@ pub mod avx2 {
     }
 }
 
+/// AVX-512F bodies: 16 lanes, two accumulators, and a masked load for the
+/// tail instead of a scalar loop.
+#[cfg(target_arch = "x86_64")]
+pub mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// Lanes `i..n` of a 16-lane block starting at `i` (all when `n - i >= 16`).
+    #[inline]
+    fn tail_mask(n: usize, i: usize) -> __mmask16 {
+        let left = n - i;
+        if left >= 16 {
+            0xffff
+        } else {
+            ((1u32 << left) - 1) as __mmask16
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F; `a` and `b` have equal lengths.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let (mut s0, mut s1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        let mut i = 0;
+        while i + 32 <= n {
+            let d0 = _mm512_sub_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)));
+            let d1 = _mm512_sub_ps(
+                _mm512_loadu_ps(pa.add(i + 16)),
+                _mm512_loadu_ps(pb.add(i + 16)),
+            );
+            s0 = _mm512_fmadd_ps(d0, d0, s0);
+            s1 = _mm512_fmadd_ps(d1, d1, s1);
+            i += 32;
+        }
+        while i < n {
+            let m = tail_mask(n, i);
+            let d = _mm512_sub_ps(
+                _mm512_maskz_loadu_ps(m, pa.add(i)),
+                _mm512_maskz_loadu_ps(m, pb.add(i)),
+            );
+            s0 = _mm512_fmadd_ps(d, d, s0);
+            i += 16;
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(s0, s1))
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F; `a` and `b` have equal lengths.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let (mut s0, mut s1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        let mut i = 0;
+        while i + 32 <= n {
+            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), s0);
+            s1 = _mm512_fmadd_ps(
+                _mm512_loadu_ps(pa.add(i + 16)),
+                _mm512_loadu_ps(pb.add(i + 16)),
+                s1,
+            );
+            i += 32;
+        }
+        while i < n {
+            let m = tail_mask(n, i);
+            s0 = _mm512_fmadd_ps(
+                _mm512_maskz_loadu_ps(m, pa.add(i)),
+                _mm512_maskz_loadu_ps(m, pb.add(i)),
+                s0,
+            );
+            i += 16;
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(s0, s1))
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F; `a` and `b` have equal lengths.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dot3(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let z = _mm512_setzero_ps();
+        let (mut ab, mut aa, mut bb) = (z, z, z);
+        // A second set of accumulators: six independent FMA chains.
+        let (mut ab1, mut aa1, mut bb1) = (z, z, z);
+        let mut i = 0;
+        while i + 32 <= n {
+            let x = _mm512_loadu_ps(pa.add(i));
+            let y = _mm512_loadu_ps(pb.add(i));
+            let x1 = _mm512_loadu_ps(pa.add(i + 16));
+            let y1 = _mm512_loadu_ps(pb.add(i + 16));
+            ab = _mm512_fmadd_ps(x, y, ab);
+            aa = _mm512_fmadd_ps(x, x, aa);
+            bb = _mm512_fmadd_ps(y, y, bb);
+            ab1 = _mm512_fmadd_ps(x1, y1, ab1);
+            aa1 = _mm512_fmadd_ps(x1, x1, aa1);
+            bb1 = _mm512_fmadd_ps(y1, y1, bb1);
+            i += 32;
+        }
+        ab = _mm512_add_ps(ab, ab1);
+        aa = _mm512_add_ps(aa, aa1);
+        bb = _mm512_add_ps(bb, bb1);
+        while i < n {
+            let m = tail_mask(n, i);
+            let x = _mm512_maskz_loadu_ps(m, pa.add(i));
+            let y = _mm512_maskz_loadu_ps(m, pb.add(i));
+            ab = _mm512_fmadd_ps(x, y, ab);
+            aa = _mm512_fmadd_ps(x, x, aa);
+            bb = _mm512_fmadd_ps(y, y, bb);
+            i += 16;
+        }
+        (
+            _mm512_reduce_add_ps(ab),
+            _mm512_reduce_add_ps(aa),
+            _mm512_reduce_add_ps(bb),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +499,35 @@ mod tests {
                 "dot3 n={n}"
             );
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_and_portable_paths_agree() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            eprintln!("CPU without AVX-512F: the AVX2 or portable path runs here");
+            return;
+        }
+        let mut rng = Rng::new(12);
+        for n in [1, 5, 15, 16, 17, 31, 32, 33, 100, 384, 1000] {
+            let (a, b) = (random(n, &mut rng), random(n, &mut rng));
+            // SAFETY: features checked above.
+            let (l, d, t) = unsafe {
+                (
+                    avx512::l2_squared(&a, &b),
+                    avx512::dot(&a, &b),
+                    avx512::dot3(&a, &b),
+                )
+            };
+            assert!(close(l, portable::l2_squared(&a, &b)), "l2 n={n}");
+            assert!(close(d, portable::dot(&a, &b)), "dot n={n}");
+            let p = portable::dot3(&a, &b);
+            assert!(
+                close(t.0, p.0) && close(t.1, p.1) && close(t.2, p.2),
+                "dot3 n={n}"
+            );
+        }
+        assert_eq!(simd(), Simd::Avx512);
     }
 
     #[test]
