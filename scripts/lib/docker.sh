@@ -135,9 +135,9 @@ compose() {
 # health of every service, /readyz, the optional demo data, a token's
 # /api/me, a document uploaded through the API and ingested by the worker
 # (files volume, embedding model, job queue), an analyst's login through
-# the published port, and the data kept across `down` and `up`. Each check
-# prints "docker check: NAME ... ok (N s)" or "... FAILED (N s)" to LOG too; the stack
-# is torn down (volumes included) whatever happens.
+# the published port, and the data kept across `stop` and `up`. Each check
+# prints "docker check: NAME ... ok (N s)" or "... FAILED (N s)" to LOG
+# too; the stack is torn down (volumes included) whatever happens.
 DOCKER_TEST_PROJECT="${BIZOS_TEST_DOCKER_PROJECT:-bizostest}"
 DOCKER_TEST_HTTP_PORT="${BIZOS_TEST_DOCKER_HTTP_PORT:-54360}"
 DOCKER_TEST_PG_PORT="${BIZOS_TEST_DOCKER_PG_PORT:-54361}"
@@ -184,7 +184,14 @@ wait_healthy() {
 }
 
 docker_api() { curl -fsS --max-time 10 "$@"; }
-json_field() { python3 -c 'import json, sys; v = json.load(sys.stdin); print(eval("v" + sys.argv[1]))' "$1"; }
+# json_field KEY...: a field of the JSON on stdin (a number indexes an array).
+json_field() {
+  python3 -c 'import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1:]:
+    v = v[int(k)] if k.isdigit() else v[k]
+print(v)' "$@"
+}
 
 check_readyz() { docker_api "http://127.0.0.1:$DOCKER_TEST_HTTP_PORT/readyz"; }
 
@@ -204,7 +211,7 @@ check_token_me() {
   local me
   me=$(docker_api -H "Authorization: Bearer $DOCKER_TEST_TOKEN" "http://127.0.0.1:$DOCKER_TEST_HTTP_PORT/api/me")
   echo "$me"
-  [ "$(json_field '["app_role"]' <<<"$me")" = sales_manager ]
+  [ "$(json_field app_role <<<"$me")" = sales_manager ]
 }
 
 # Upload (BFF, files volume) → kb.ingest job (worker, the same volume, the
@@ -215,10 +222,10 @@ check_document_ingested() {
   doc=$(docker_api -H "Authorization: Bearer $DOCKER_TEST_TOKEN" \
     -F title="Kebijakan Retur" -F "file=@$DOCKER_TEST_DIR/retur.txt;type=text/plain" \
     "http://127.0.0.1:$DOCKER_TEST_HTTP_PORT/api/kb/documents")
-  id=$(json_field '["document_id"]' <<<"$doc")
+  id=$(json_field document_id <<<"$doc")
   for _ in $(seq 120); do
     status=$(docker_api -H "Authorization: Bearer $DOCKER_TEST_TOKEN" \
-      "http://127.0.0.1:$DOCKER_TEST_HTTP_PORT/api/kb/documents/$id" | json_field '["status"]')
+      "http://127.0.0.1:$DOCKER_TEST_HTTP_PORT/api/kb/documents/$id" | json_field status)
     case "$status" in ready|failed) break ;; esac
     sleep 1
   done
@@ -227,7 +234,7 @@ check_document_ingested() {
   found=$(docker_api -H "Authorization: Bearer $DOCKER_TEST_TOKEN" -H 'content-type: application/json' \
     -d '{"query": "berapa hari untuk mengembalikan barang", "k": 3}' \
     "http://127.0.0.1:$DOCKER_TEST_HTTP_PORT/api/kb/search")
-  [ "$(json_field '["items"][0]["document_id"]' <<<"$found")" = "$id" ]
+  [ "$(json_field items 0 document_id <<<"$found")" = "$id" ]
 }
 
 # An analyst through the published port: masked views of the demo tenant,
