@@ -474,31 +474,37 @@ mod tests {
     }
 
     #[cfg(target_arch = "x86_64")]
+    type Kernel = unsafe fn(&[f32], &[f32]) -> f32;
+    #[cfg(target_arch = "x86_64")]
+    type Kernel3 = unsafe fn(&[f32], &[f32]) -> (f32, f32, f32);
+
+    /// Checks one SIMD path against the portable one at lengths around its
+    /// block sizes.
+    #[cfg(target_arch = "x86_64")]
+    fn agrees_with_portable(name: &str, seed: u64, l2: Kernel, dot: Kernel, dot3: Kernel3) {
+        let mut rng = Rng::new(seed);
+        for n in [1, 5, 8, 13, 15, 16, 17, 24, 31, 32, 33, 100, 384, 1000] {
+            let (a, b) = (random(n, &mut rng), random(n, &mut rng));
+            // SAFETY: the caller checked the CPU features.
+            let (l, d, t) = unsafe { (l2(&a, &b), dot(&a, &b), dot3(&a, &b)) };
+            assert!(close(l, portable::l2_squared(&a, &b)), "{name} l2 n={n}");
+            assert!(close(d, portable::dot(&a, &b)), "{name} dot n={n}");
+            let p = portable::dot3(&a, &b);
+            assert!(
+                close(t.0, p.0) && close(t.1, p.1) && close(t.2, p.2),
+                "{name} dot3 n={n}"
+            );
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx2_and_portable_paths_agree() {
         if !has_avx2_fma() {
             eprintln!("CPU without AVX2/FMA: only the portable path exists here");
             return;
         }
-        let mut rng = Rng::new(11);
-        for n in [1, 5, 8, 13, 16, 24, 100, 384, 1000] {
-            let (a, b) = (random(n, &mut rng), random(n, &mut rng));
-            // SAFETY: features checked above.
-            let (l, d, t) = unsafe {
-                (
-                    avx2::l2_squared(&a, &b),
-                    avx2::dot(&a, &b),
-                    avx2::dot3(&a, &b),
-                )
-            };
-            assert!(close(l, portable::l2_squared(&a, &b)), "l2 n={n}");
-            assert!(close(d, portable::dot(&a, &b)), "dot n={n}");
-            let p = portable::dot3(&a, &b);
-            assert!(
-                close(t.0, p.0) && close(t.1, p.1) && close(t.2, p.2),
-                "dot3 n={n}"
-            );
-        }
+        agrees_with_portable("avx2", 11, avx2::l2_squared, avx2::dot, avx2::dot3);
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -508,25 +514,7 @@ mod tests {
             eprintln!("CPU without AVX-512F: the AVX2 or portable path runs here");
             return;
         }
-        let mut rng = Rng::new(12);
-        for n in [1, 5, 15, 16, 17, 31, 32, 33, 100, 384, 1000] {
-            let (a, b) = (random(n, &mut rng), random(n, &mut rng));
-            // SAFETY: features checked above.
-            let (l, d, t) = unsafe {
-                (
-                    avx512::l2_squared(&a, &b),
-                    avx512::dot(&a, &b),
-                    avx512::dot3(&a, &b),
-                )
-            };
-            assert!(close(l, portable::l2_squared(&a, &b)), "l2 n={n}");
-            assert!(close(d, portable::dot(&a, &b)), "dot n={n}");
-            let p = portable::dot3(&a, &b);
-            assert!(
-                close(t.0, p.0) && close(t.1, p.1) && close(t.2, p.2),
-                "dot3 n={n}"
-            );
-        }
+        agrees_with_portable("avx512", 12, avx512::l2_squared, avx512::dot, avx512::dot3);
         assert_eq!(simd(), Simd::Avx512);
     }
 

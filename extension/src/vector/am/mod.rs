@@ -28,7 +28,6 @@ finfo_v1!(pg_finfo_bizos_ivf_handler);
 pub unsafe extern "C-unwind" fn bizos_ivf_handler(
     _fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    options::init();
     unsafe {
         let r = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexAmRoutine>())
             .cast::<pg_sys::IndexAmRoutine>();

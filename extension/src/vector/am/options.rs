@@ -6,8 +6,6 @@
 //! used; the `bizos.` prefix is reserved there too, so a misspelled
 //! `set bizos.ivf_probe = 3` is an error, not a silent placeholder.
 
-use std::sync::Once;
-
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
 
@@ -16,7 +14,6 @@ const MAX_LISTS: i32 = 32_768;
 /// 0: the square root of the index's lists (see [`probes`]).
 static PROBES: GucSetting<i32> = GucSetting::<i32>::new(0);
 static STRICT_ORDER: GucSetting<bool> = GucSetting::<bool>::new(false);
-static INIT: Once = Once::new();
 static mut KIND: pg_sys::relopt_kind::Type = 0;
 
 #[repr(C)]
@@ -25,9 +22,10 @@ struct IvfOptions {
     lists: i32,
 }
 
-/// Registers the storage parameter and the settings (idempotent).
+/// Registers the storage parameter and the settings: once, from
+/// `_PG_init` when the library loads.
 pub fn init() {
-    INIT.call_once(|| unsafe {
+    unsafe {
         KIND = pg_sys::add_reloption_kind();
         pg_sys::add_int_reloption(
             KIND as pg_sys::bits32,
@@ -56,7 +54,7 @@ pub fn init() {
             GucContext::Userset,
             GucFlags::default(),
         );
-    });
+    }
 }
 
 /// Lists read per batch by a scan of an index of `lists` lists: the
@@ -92,7 +90,6 @@ pub unsafe extern "C-unwind" fn amoptions(
     reloptions: pg_sys::Datum,
     validate: bool,
 ) -> *mut pg_sys::bytea {
-    init();
     let table = [pg_sys::relopt_parse_elt {
         optname: c"lists".as_ptr(),
         opttype: pg_sys::relopt_type::RELOPT_TYPE_INT,
