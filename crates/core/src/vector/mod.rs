@@ -6,6 +6,7 @@
 
 pub mod distance;
 pub mod kmeans;
+pub mod rabitq;
 pub mod rng;
 
 pub use distance::{cosine_distance, dot, l2_squared, norm, normalize, Metric};

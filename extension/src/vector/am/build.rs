@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::ffi::c_void;
 
 use bizos_core::vector::kmeans::{self, KMeans};
+use bizos_core::vector::rabitq::{self, Rotation};
 use bizos_core::vector::rng::Rng;
 use bizos_core::vector::{normalize, Metric};
 use pgrx::pg_sys;
@@ -19,7 +20,7 @@ use pgrx::PgSqlErrorCode as Code;
 use super::buffers::{nblocks, Locked};
 use super::index::{check_dims, metric_of, name, typmod_dims};
 use super::options::{default_lists, lists_option};
-use super::page::{self, CentroidHead, ListHead, Meta, BLCKSZ};
+use super::page::{self, CentroidHead, CodeHead, ListHead, Meta, BLCKSZ};
 use crate::error::raise;
 use crate::vector::types::elements;
 
@@ -68,10 +69,58 @@ struct Sampler {
     tmp: pg_sys::MemoryContext,
 }
 
-struct ListBuild {
+/// A page chain being written: its first page, and its last page as a
+/// private image (written out when full, or at the end).
+struct Chain {
+    kind: u16,
     first: pg_sys::BlockNumber,
     block: pg_sys::BlockNumber,
     image: Box<PageImage>,
+}
+
+impl Chain {
+    unsafe fn new(rel: pg_sys::Relation, fork: pg_sys::ForkNumber::Type, kind: u16) -> Chain {
+        let block = unsafe { new_page(rel, fork, kind) };
+        Chain {
+            kind,
+            first: block,
+            block,
+            image: PageImage::new(kind),
+        }
+    }
+
+    /// Appends `item`: where it went.
+    unsafe fn push(
+        &mut self,
+        rel: pg_sys::Relation,
+        fork: pg_sys::ForkNumber::Type,
+        item: &[u8],
+    ) -> (pg_sys::BlockNumber, pg_sys::OffsetNumber) {
+        unsafe {
+            if let Some(off) = page::add_item(self.image.ptr(), item) {
+                return (self.block, off);
+            }
+            let next = new_page(rel, fork, self.kind);
+            (*page::special(self.image.ptr())).next = next;
+            write_image(rel, fork, self.block, &mut self.image);
+            self.image = PageImage::new(self.kind);
+            self.block = next;
+            match page::add_item(self.image.ptr(), item) {
+                Some(off) => (next, off),
+                None => raise(
+                    Code::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                    "a vector does not fit in an index page",
+                    None,
+                ),
+            }
+        }
+    }
+}
+
+struct ListBuild {
+    vectors: Chain,
+    /// None for an index without codes (no dimension).
+    codes: Option<Chain>,
 }
 
 struct Writer {
@@ -80,6 +129,10 @@ struct Writer {
     metric: Metric,
     dims: usize,
     centroids: Vec<f32>,
+    build_id: u64,
+    /// The codes' rotation and each centroid rotated by it.
+    rotation: Option<Rotation>,
+    rotated: Vec<Vec<f32>>,
     lists: Vec<ListBuild>,
     tuples: f64,
     tmp: pg_sys::MemoryContext,
@@ -320,7 +373,8 @@ unsafe extern "C-unwind" fn add_one(
 }
 
 impl Writer {
-    /// Allocates the meta page, the centroid pages and one page per list.
+    /// Allocates the meta page, the centroid pages and the first pages of
+    /// each list's chains.
     unsafe fn start(
         rel: pg_sys::Relation,
         fork: pg_sys::ForkNumber::Type,
@@ -337,17 +391,22 @@ impl Writer {
             drop(meta);
             let per_page = centroids_per_page(dims);
             for _ in 0..nlists.div_ceil(per_page) {
-                let b = Locked::extend(rel, fork);
-                page::init(b.page(), page::KIND_CENTROIDS);
-                pg_sys::MarkBufferDirty(b.buf);
+                new_page(rel, fork, page::KIND_CENTROIDS);
             }
+            let build_id =
+                (pg_sys::GetCurrentTimestamp() as u64) ^ ((pg_sys::MyProcPid as u64) << 44);
+            let rotation = (dims > 0).then(|| Rotation::new(dims, rabitq::ROTATION_SEED));
+            let rotated = match &rotation {
+                Some(r) => centroids.chunks_exact(dims).map(|c| r.apply(c)).collect(),
+                None => Vec::new(),
+            };
             let mut lists = Vec::with_capacity(nlists);
             for _ in 0..nlists {
-                let block = new_list_page(rel, fork);
                 lists.push(ListBuild {
-                    first: block,
-                    block,
-                    image: PageImage::new(page::KIND_LIST),
+                    vectors: Chain::new(rel, fork, page::KIND_LIST),
+                    codes: rotation
+                        .is_some()
+                        .then(|| Chain::new(rel, fork, page::KIND_CODES)),
                 });
             }
             Writer {
@@ -356,6 +415,9 @@ impl Writer {
                 metric,
                 dims,
                 centroids,
+                build_id,
+                rotation,
+                rotated,
                 lists,
                 tuples: 0.0,
                 tmp: std::ptr::null_mut(),
@@ -371,24 +433,23 @@ impl Writer {
         } else {
             kmeans::nearest(&self.centroids, self.dims, &v)
         };
-        let item = page::make_item(ListHead::from_tid(tid), &v);
+        let head = ListHead::from_tid(tid);
+        let item = page::make_item(head, &v);
         let (rel, fork) = (self.rel, self.fork);
         let list = &mut self.lists[i];
-        unsafe {
-            if !page::add_item(list.image.ptr(), &item) {
-                let next = new_list_page(rel, fork);
-                (*page::special(list.image.ptr())).next = next;
-                write_image(rel, fork, list.block, &mut list.image);
-                list.image = PageImage::new(page::KIND_LIST);
-                list.block = next;
-                if !page::add_item(list.image.ptr(), &item) {
-                    raise(
-                        Code::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-                        "a vector does not fit in an index page",
-                        None,
-                    );
-                }
-            }
+        let (block, off) = unsafe { list.vectors.push(rel, fork, &item) };
+        if let (Some(codes), Some(rotation)) = (&mut list.codes, &self.rotation) {
+            let d = self.dims;
+            let code = code_item(
+                self.metric,
+                rotation,
+                &self.centroids[i * d..(i + 1) * d],
+                &self.rotated[i],
+                &v,
+                head,
+                (block, off),
+            );
+            unsafe { codes.push(rel, fork, &code) };
         }
         self.tuples += 1.0;
     }
@@ -399,7 +460,9 @@ impl Writer {
         unsafe {
             let (rel, fork) = (self.rel, self.fork);
             for list in &mut self.lists {
-                write_image(rel, fork, list.block, &mut list.image);
+                for chain in std::iter::once(&mut list.vectors).chain(list.codes.as_mut()) {
+                    write_image(rel, fork, chain.block, &mut chain.image);
+                }
             }
             let per_page = centroids_per_page(self.dims);
             let nlists = self.lists.len();
@@ -409,15 +472,18 @@ impl Writer {
                 for (j, list) in chunk.iter().enumerate() {
                     let i = p * per_page + j;
                     let c = &self.centroids[i * self.dims..(i + 1) * self.dims];
+                    let none = pg_sys::InvalidBlockNumber;
                     let item = page::make_item(
                         CentroidHead {
-                            first: list.first,
-                            last: list.block,
+                            first: list.vectors.first,
+                            last: list.vectors.block,
+                            code_first: list.codes.as_ref().map_or(none, |c| c.first),
+                            code_last: list.codes.as_ref().map_or(none, |c| c.block),
                         },
                         c,
                     );
                     assert!(
-                        page::add_item(image.ptr(), &item),
+                        page::add_item(image.ptr(), &item).is_some(),
                         "centroid item fits (per_page)"
                     );
                 }
@@ -434,8 +500,7 @@ impl Writer {
                     lists: nlists as u32,
                     metric: self.metric.code(),
                     centroid_pages,
-                    build_id: (pg_sys::GetCurrentTimestamp() as u64)
-                        ^ ((pg_sys::MyProcPid as u64) << 44),
+                    build_id: self.build_id,
                 },
             );
             write_image(rel, fork, page::META_BLOCK, &mut image);
@@ -456,13 +521,39 @@ pub fn centroids_per_page(dims: usize) -> usize {
     (usable / item).max(1)
 }
 
-unsafe fn new_list_page(
+/// The code item of vector `v` (prepared) of the list of `centroid`, whose
+/// vector item is at `place`.
+pub fn code_item(
+    metric: Metric,
+    rotation: &Rotation,
+    centroid: &[f32],
+    rotated: &[f32],
+    v: &[f32],
+    tid: ListHead,
+    place: (pg_sys::BlockNumber, pg_sys::OffsetNumber),
+) -> Vec<u8> {
+    let mut code = vec![0u8; rabitq::code_bytes(v.len())];
+    let factors = rabitq::encode(metric, rotation, centroid, rotated, v, &mut code);
+    page::make_code_item(
+        CodeHead {
+            tid,
+            vector_block: place.0,
+            vector_offset: place.1,
+            reserved: 0,
+            factors,
+        },
+        &code,
+    )
+}
+
+unsafe fn new_page(
     rel: pg_sys::Relation,
     fork: pg_sys::ForkNumber::Type,
+    kind: u16,
 ) -> pg_sys::BlockNumber {
     unsafe {
         let b = Locked::extend(rel, fork);
-        page::init(b.page(), page::KIND_LIST);
+        page::init(b.page(), kind);
         pg_sys::MarkBufferDirty(b.buf);
         b.block()
     }

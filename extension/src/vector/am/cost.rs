@@ -19,6 +19,7 @@ use pgrx::pg_sys;
 
 use super::index::read_meta;
 use super::options::probes;
+use super::page;
 
 #[allow(clippy::too_many_arguments)]
 #[pgrx::pg_guard]
@@ -50,10 +51,18 @@ pub unsafe extern "C-unwind" fn amcostestimate(
         let lists = f64::from(meta.lists.max(1));
         let fraction = (probes(meta.lists as usize) as f64 / lists).min(1.0);
         let tuples = (*info).tuples.max(0.0);
-        let list_pages = ((*info).pages as f64 - 1.0 - f64::from(meta.centroid_pages)).max(1.0);
+        let mut list_pages = ((*info).pages as f64 - 1.0 - f64::from(meta.centroid_pages)).max(1.0);
         // A distance over `dims` floats costs about as much as a few
-        // operators per 64 dimensions.
-        let distance = pg_sys::cpu_operator_cost * (1.0 + f64::from(meta.dims) / 64.0);
+        // operators per 64 dimensions; a code's estimate (a table lookup per
+        // 8 dimensions) one per 256, and a scan of codes reads only the code
+        // pages (their share of the list pages) and the vectors it re-ranks.
+        let dims = meta.dims as usize;
+        let mut distance = pg_sys::cpu_operator_cost * (1.0 + dims as f64 / 64.0);
+        if meta.version == page::VERSION && dims > 0 {
+            let (code, vector) = (page::code_item_size(dims), page::list_item_size(dims));
+            list_pages *= code as f64 / (code + vector) as f64;
+            distance = pg_sys::cpu_operator_cost * (1.0 + dims as f64 / 256.0);
+        }
         let centroids = f64::from(meta.centroid_pages) * pg_sys::seq_page_cost + lists * distance;
         let scan = |share: f64| {
             let rows = tuples * share;

@@ -5,7 +5,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use bizos_core::vector::Metric;
+use bizos_core::vector::rabitq::{self, Rotation};
+use bizos_core::vector::{dot, Metric};
 use pgrx::pg_sys;
 use pgrx::PgSqlErrorCode as Code;
 
@@ -20,8 +21,12 @@ pub struct Lists {
     pub metric: Metric,
     /// `lists × dims` floats (nothing when `dims` is 0).
     pub centroids: Vec<f32>,
+    /// Squared norm of each centroid.
+    pub norms2: Vec<f32>,
     pub heads: Vec<CentroidHead>,
     pub places: Vec<(pg_sys::BlockNumber, pg_sys::OffsetNumber)>,
+    /// The codes' rotation (version 2 with a dimension; else None).
+    pub rotation: Option<Rotation>,
 }
 
 impl Lists {
@@ -32,13 +37,21 @@ impl Lists {
     }
 }
 
+/// The rotation of an index's codes: fixed by its build.
+pub fn rotation(meta: &Meta) -> Option<Rotation> {
+    (meta.version == page::VERSION && meta.dims > 0)
+        .then(|| Rotation::new(meta.dims as usize, rabitq::ROTATION_SEED))
+}
+
 /// # Safety
 /// `rel` is an open IVF index.
 pub unsafe fn read_meta(rel: pg_sys::Relation) -> Meta {
     unsafe {
         let buf = Locked::read(rel, page::META_BLOCK, false);
         let meta = page::read_meta(buf.page());
-        if meta.magic != page::MAGIC || meta.version != page::VERSION {
+        if meta.magic != page::MAGIC
+            || !(meta.version == page::VERSION || meta.version == page::VERSION_FLAT)
+        {
             raise(
                 Code::ERRCODE_INDEX_CORRUPTED,
                 format!(
@@ -113,13 +126,16 @@ unsafe fn read_lists(rel: pg_sys::Relation, meta: Meta) -> Lists {
             meta,
             metric,
             centroids: Vec::with_capacity(n * meta.dims as usize),
+            norms2: Vec::with_capacity(n),
             heads: Vec::with_capacity(n),
             places: Vec::with_capacity(n),
+            rotation: rotation(&meta),
         };
         for block in 1..=meta.centroid_pages {
             let buf = Locked::read(rel, block, false);
             for (off, item) in page::items(buf.page()) {
-                let (head, v) = page::split_centroid_item(item);
+                let (head, v) = page::split_centroid_item(meta.version, item);
+                lists.norms2.push(dot(v, v));
                 lists.heads.push(head);
                 lists.places.push((block, off));
                 lists.centroids.extend_from_slice(v);

@@ -7,20 +7,35 @@
 //! - every other block: a list page, items [`ListHead`] (the heap TID)
 //!   followed by the vector (normalised for cosine indexes); the pages of a
 //!   list form a chain through [`Special::next`], and the centroid item
-//!   points at the chain's first and last page (inserts append to the last).
+//!   points at the chain's first and last page (inserts append to the last);
+//! - since version 2, each list also has a chain of code pages: per vector
+//!   a [`CodeHead`] (the heap TID, where the vector item is, the factors of
+//!   its estimate) followed by its one-bit code (`bizos_core::vector::
+//!   rabitq`). A scan reads the codes and only the vector items it
+//!   re-ranks. Vector items therefore never move: vacuum deletes them
+//!   without compacting the line pointers, and a re-ranked vector item
+//!   counts only when its heap TID is the code's.
 //!
-//! Every page has [`Special`] at its end, whose `kind` tells the three apart
-//! (vacuum walks all blocks and only touches list pages).
+//! Version 1 indexes (built before the codes) are still read and written:
+//! their centroid items lack the code chain and their lists are scanned
+//! whole, as then.
+//!
+//! Every page has [`Special`] at its end, whose `kind` tells them apart
+//! (vacuum walks all blocks and only touches list and code pages).
 
+use bizos_core::vector::rabitq::{self, Factors};
 use pgrx::pg_sys;
 
 pub const META_BLOCK: pg_sys::BlockNumber = 0;
 pub const MAGIC: u32 = 0x4269_5646; // "BiVF"
-pub const VERSION: u32 = 1;
+/// The version new builds write; [`VERSION_FLAT`] indexes are read too.
+pub const VERSION: u32 = 2;
+pub const VERSION_FLAT: u32 = 1;
 
 pub const KIND_META: u16 = 1;
 pub const KIND_CENTROIDS: u16 = 2;
 pub const KIND_LIST: u16 = 3;
+pub const KIND_CODES: u16 = 4;
 
 pub const BLCKSZ: usize = pg_sys::BLCKSZ as usize;
 
@@ -53,11 +68,35 @@ pub struct Special {
     pub reserved: u16,
 }
 
+/// The head of a centroid item: the list's vector chain and (version 2)
+/// its code chain, each as first and last page. A version 1 item has only
+/// the first two fields; [`split_centroid_item`] reads it with no code
+/// chain.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct CentroidHead {
     pub first: pg_sys::BlockNumber,
     pub last: pg_sys::BlockNumber,
+    pub code_first: pg_sys::BlockNumber,
+    pub code_last: pg_sys::BlockNumber,
+}
+
+impl CentroidHead {
+    pub fn has_codes(&self) -> bool {
+        self.code_first != pg_sys::InvalidBlockNumber
+    }
+}
+
+/// The head of a code item, followed by `rabitq::code_bytes(dims)` bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CodeHead {
+    pub tid: ListHead,
+    /// Where the vector item is (a list page of the same list).
+    pub vector_block: u32,
+    pub vector_offset: u16,
+    pub reserved: u16,
+    pub factors: Factors,
 }
 
 #[repr(C)]
@@ -70,6 +109,10 @@ pub struct ListHead {
 
 pub fn centroid_item_size(dims: usize) -> usize {
     std::mem::size_of::<CentroidHead>() + 4 * dims
+}
+
+pub fn code_item_size(dims: usize) -> usize {
+    std::mem::size_of::<CodeHead>() + rabitq::code_bytes(dims)
 }
 
 pub fn list_item_size(dims: usize) -> usize {
@@ -178,11 +221,29 @@ pub unsafe fn items<'a>(
     }
 }
 
-/// Adds `item` to `page`; false when it does not fit.
+/// The item at `off` of `page`, if it is a live item.
+///
+/// # Safety
+/// `page` is an initialised page, locked for as long as the slice lives.
+pub unsafe fn item<'a>(page: pg_sys::Page, off: pg_sys::OffsetNumber) -> Option<&'a [u8]> {
+    unsafe {
+        if off == 0 || off > pg_sys::PageGetMaxOffsetNumber(page) {
+            return None;
+        }
+        let id = pg_sys::PageGetItemId(page, off);
+        if (*id).lp_flags() != pg_sys::LP_NORMAL {
+            return None;
+        }
+        let ptr = pg_sys::PageGetItem(page, id) as *const u8;
+        Some(std::slice::from_raw_parts(ptr, (*id).lp_len() as usize))
+    }
+}
+
+/// Adds `item` to `page`: its offset, None when it does not fit.
 ///
 /// # Safety
 /// `page` is an initialised page, locked exclusively (or private).
-pub unsafe fn add_item(page: pg_sys::Page, item: &[u8]) -> bool {
+pub unsafe fn add_item(page: pg_sys::Page, item: &[u8]) -> Option<pg_sys::OffsetNumber> {
     unsafe {
         let off = pg_sys::PageAddItemExtended(
             page,
@@ -191,7 +252,7 @@ pub unsafe fn add_item(page: pg_sys::Page, item: &[u8]) -> bool {
             pg_sys::InvalidOffsetNumber,
             0,
         );
-        off != pg_sys::InvalidOffsetNumber
+        (off != pg_sys::InvalidOffsetNumber).then_some(off)
     }
 }
 
@@ -200,9 +261,28 @@ pub fn split_list_item(item: &[u8]) -> (ListHead, &[f32]) {
     split(item)
 }
 
-/// The head of a centroid item and its centroid.
-pub fn split_centroid_item(item: &[u8]) -> (CentroidHead, &[f32]) {
+/// The head of a centroid item of an index of `version` and its centroid.
+pub fn split_centroid_item(version: u32, item: &[u8]) -> (CentroidHead, &[f32]) {
+    if version == VERSION_FLAT {
+        let (head, v) = split::<[pg_sys::BlockNumber; 2]>(item);
+        let head = CentroidHead {
+            first: head[0],
+            last: head[1],
+            code_first: pg_sys::InvalidBlockNumber,
+            code_last: pg_sys::InvalidBlockNumber,
+        };
+        return (head, v);
+    }
     split(item)
+}
+
+/// The head of a code item and its code.
+pub fn split_code_item(item: &[u8]) -> (CodeHead, &[u8]) {
+    let h = std::mem::size_of::<CodeHead>();
+    assert!(item.len() >= h, "malformed IVF code item");
+    // SAFETY: the item has room for the head.
+    let head = unsafe { item.as_ptr().cast::<CodeHead>().read_unaligned() };
+    (head, &item[h..])
 }
 
 fn split<H: Copy>(item: &[u8]) -> (H, &[f32]) {
@@ -218,6 +298,16 @@ fn split<H: Copy>(item: &[u8]) -> (H, &[f32]) {
         std::slice::from_raw_parts(item.as_ptr().add(h).cast::<f32>(), (item.len() - h) / 4)
     };
     (head, floats)
+}
+
+/// Serialises a code head and its code into one item.
+pub fn make_code_item(head: CodeHead, code: &[u8]) -> Vec<u8> {
+    let h = std::mem::size_of::<CodeHead>();
+    let mut out = vec![0u8; h + code.len()];
+    // SAFETY: `out` has room for the head at its start.
+    unsafe { out.as_mut_ptr().cast::<CodeHead>().write_unaligned(head) };
+    out[h..].copy_from_slice(code);
+    out
 }
 
 /// Serialises a head and a vector into one item.

@@ -2,7 +2,17 @@
 //!
 //! The lists are ranked by the distance of their centroid to the query.
 //! The first batch reads the `bizos.ivf_probes` nearest lists, and returns
-//! their rows nearest first. When the executor keeps asking — because a
+//! their rows nearest first.
+//!
+//! A batch reads the lists' codes, not their vectors: each code gives an
+//! estimate of its distance and a lower bound of it (`bizos_core::vector::
+//! rabitq`), and the candidates wait in a heap by lower bound. A row is
+//! returned once its exact distance, computed from its vector item, is no
+//! larger than every remaining lower bound; so only the candidates whose
+//! bound could place them before the rows asked for are re-ranked, however
+//! many rows the executor takes. (The bound holds with high probability,
+//! not always: a rare row may come a place late.) Lists without codes
+//! (version 1 indexes) are read whole with exact distances. When the executor keeps asking — because a
 //! WHERE clause or an RLS policy discarded rows, or the limit is larger than
 //! the batch — the scan reads the next `probes` lists, and so on until every
 //! list has been read: a query gets k rows whenever k rows match, however
@@ -13,9 +23,12 @@
 //! back in exact distance order (the scan still goes on until it has its
 //! rows or has read every list).
 
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 use std::ffi::c_void;
 use std::rc::Rc;
 
+use bizos_core::vector::rabitq::{self, ListQuery, QueryTable};
 use bizos_core::vector::Metric;
 use pgrx::pg_sys;
 
@@ -23,7 +36,7 @@ use super::buffers::Locked;
 use super::build::prepare;
 use super::index::{check_dims, load, Lists};
 use super::options::{probes, strict_order};
-use super::page;
+use super::page::{self, ListHead};
 use crate::vector::types::elements;
 
 struct ScanState {
@@ -31,11 +44,15 @@ struct ScanState {
     /// The query as the index stores vectors; None for `order by v <op> NULL`
     /// (every row still comes back, in list order).
     query: Option<Vec<f32>>,
+    /// The query's lookup table for the codes.
+    table: Option<QueryTable>,
     /// Lists nearest first.
     order: Vec<u32>,
     next: usize,
-    /// Candidates of the current batch, farthest first (popped from the end).
-    batch: Vec<(f32, pg_sys::ItemPointerData)>,
+    /// Codes of the current batch not yet re-ranked, by lower bound.
+    candidates: BinaryHeap<Candidate>,
+    /// Rows of the current batch with their exact keys, nearest first.
+    ready: BinaryHeap<Ready>,
     probes: usize,
     /// `bizos.ivf_strict_order`, and the distance key last returned.
     strict: bool,
@@ -55,9 +72,11 @@ pub unsafe extern "C-unwind" fn ambeginscan(
             probes: probes(lists.heads.len()),
             lists,
             query: None,
+            table: None,
             order: Vec::new(),
             next: 0,
-            batch: Vec::new(),
+            candidates: BinaryHeap::new(),
+            ready: BinaryHeap::new(),
             strict: strict_order(),
             last: f32::NEG_INFINITY,
         });
@@ -111,8 +130,13 @@ pub unsafe extern "C-unwind" fn amrescan(
             .collect();
         ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
         s.order = ranked.into_iter().map(|(_, i)| i).collect();
+        s.table = match (&s.query, &s.lists.rotation) {
+            (Some(q), Some(rotation)) => Some(QueryTable::new(rotation, q)),
+            _ => None,
+        };
         s.next = 0;
-        s.batch.clear();
+        s.candidates.clear();
+        s.ready.clear();
         s.probes = probes(n);
         s.strict = strict_order();
         s.last = f32::NEG_INFINITY;
@@ -133,8 +157,11 @@ pub unsafe extern "C-unwind" fn amgettuple(
 ) -> bool {
     unsafe {
         let s = &mut *(*scan).opaque.cast::<ScanState>();
+        let index = (*scan).indexRelation;
         loop {
-            if let Some((key, tid)) = s.batch.pop() {
+            let bound = s.candidates.peek().map_or(f32::INFINITY, |c| c.lower);
+            if s.ready.peek().is_some_and(|r| r.key <= bound) {
+                let Ready { key, tid } = s.ready.pop().expect("peeked");
                 if s.strict {
                     if key < s.last {
                         continue;
@@ -146,43 +173,146 @@ pub unsafe extern "C-unwind" fn amgettuple(
                 (*scan).xs_recheckorderby = false;
                 return true;
             }
+            if let Some(c) = s.candidates.pop() {
+                rerank(index, s, &c);
+                continue;
+            }
             if s.next >= s.order.len() {
                 return false;
             }
             let end = (s.next + s.probes.max(1)).min(s.order.len());
+            let mut found = Vec::new();
             for k in s.next..end {
                 let list = s.order[k] as usize;
-                read_list(scan, s, list);
+                read_list(index, s, list, &mut found);
             }
+            s.candidates = BinaryHeap::from(found);
             s.next = end;
-            s.batch.sort_by(|a, b| b.0.total_cmp(&a.0));
         }
     }
 }
 
-unsafe fn read_list(scan: pg_sys::IndexScanDesc, s: &mut ScanState, list: usize) {
+/// Reads list `list`: its codes into `found` when it has them and the scan
+/// has a query, else its vectors into `s.ready` with exact keys.
+unsafe fn read_list(
+    index: pg_sys::Relation,
+    s: &mut ScanState,
+    list: usize,
+    found: &mut Vec<Candidate>,
+) {
     unsafe {
-        let index = (*scan).indexRelation;
-        let mut block = s.lists.heads[list].first;
+        let head = s.lists.heads[list];
+        if let (Some(q), Some(table), true) = (&s.query, &s.table, head.has_codes()) {
+            let metric = s.lists.metric;
+            let lq = ListQuery::new(q, s.lists.centroid(list), s.lists.norms2[list]);
+            walk(index, head.code_first, |item| {
+                let (h, code) = page::split_code_item(item);
+                let (_, lower) = rabitq::estimate(metric, &h.factors, &lq, table.project(code));
+                found.push(Candidate {
+                    lower,
+                    block: h.vector_block,
+                    offset: h.vector_offset,
+                    tid: h.tid,
+                });
+            });
+            return;
+        }
+        walk(index, head.first, |item| {
+            let (h, v) = page::split_list_item(item);
+            let key = match &s.query {
+                Some(q) => {
+                    if v.len() != q.len() {
+                        check_dims(q.len() as u32, v.len());
+                    }
+                    s.lists.metric.key(q, v)
+                }
+                None => 0.0,
+            };
+            s.ready.push(Ready { key, tid: h.tid() });
+        });
+    }
+}
+
+/// Calls `f` on every item of the page chain starting at `block`.
+unsafe fn walk(index: pg_sys::Relation, mut block: pg_sys::BlockNumber, mut f: impl FnMut(&[u8])) {
+    unsafe {
         while block != pg_sys::InvalidBlockNumber {
             pgrx::check_for_interrupts!();
             let buf = Locked::read(index, block, false);
             let p = buf.page();
             for (_, item) in page::items(p) {
-                let (head, v) = page::split_list_item(item);
-                let key = match &s.query {
-                    Some(q) => {
-                        if v.len() != q.len() {
-                            check_dims(q.len() as u32, v.len());
-                        }
-                        s.lists.metric.key(q, v)
-                    }
-                    None => 0.0,
-                };
-                s.batch.push((key, head.tid()));
+                f(item);
             }
             block = (*page::special(p)).next;
         }
+    }
+}
+
+/// The exact key of a candidate, from its vector item, into `s.ready`;
+/// nothing when the item is gone or is another row's (see `vacuum`).
+unsafe fn rerank(index: pg_sys::Relation, s: &mut ScanState, c: &Candidate) {
+    unsafe {
+        let Some(q) = &s.query else { return };
+        let buf = Locked::read(index, c.block, false);
+        let Some(item) = page::item(buf.page(), c.offset) else {
+            return;
+        };
+        let (head, v) = page::split_list_item(item);
+        if head.block != c.tid.block || head.offset != c.tid.offset || v.len() != q.len() {
+            return;
+        }
+        s.ready.push(Ready {
+            key: s.lists.metric.key(q, v),
+            tid: head.tid(),
+        });
+    }
+}
+
+/// A code waiting to be re-ranked; the heap's top is the least bound.
+struct Candidate {
+    lower: f32,
+    block: pg_sys::BlockNumber,
+    offset: pg_sys::OffsetNumber,
+    tid: ListHead,
+}
+
+/// A row with its exact key; the heap's top is the nearest.
+struct Ready {
+    key: f32,
+    tid: pg_sys::ItemPointerData,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.lower.total_cmp(&self.lower)
+    }
+}
+
+impl PartialEq for Ready {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Ready {}
+impl PartialOrd for Ready {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ready {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.key.total_cmp(&self.key)
     }
 }
 
@@ -192,6 +322,7 @@ pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
         // The state itself goes with the memory context (free_state); drop
         // the batch now, it can be large.
         let s = &mut *(*scan).opaque.cast::<ScanState>();
-        s.batch = Vec::new();
+        s.candidates = BinaryHeap::new();
+        s.ready = BinaryHeap::new();
     }
 }

@@ -1,6 +1,13 @@
 //! `ambulkdelete` and `amvacuumcleanup`: remove the items whose heap tuples
-//! vacuum reports dead, one list page at a time (each change a generic WAL
-//! record), and count what is left.
+//! vacuum reports dead, one list or code page at a time (each change a
+//! generic WAL record), and count what is left (the codes, or the vectors
+//! of an index without codes).
+//!
+//! Vector items are deleted without compacting the line pointers: code
+//! items point at them by offset. A freed offset may be taken by a later
+//! insert while a dead code item still points at it (until vacuum reaches
+//! its page); the scan re-ranks a vector only when its heap TID is the
+//! code's, so such a code item finds nothing.
 
 use pgrx::pg_sys;
 
@@ -29,7 +36,7 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
         let Some(dead) = callback else { return stats };
         let index = (*info).index;
         let n = nblocks(index);
-        let mut kept = 0.0;
+        let (mut kept, mut removed) = (Kept::default(), Kept::default());
         for block in 1..n {
             pg_sys::vacuum_delay_point();
             let buf = Locked::read_with(
@@ -39,28 +46,44 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
                 true,
                 (*info).strategy,
             );
-            if page::kind(buf.page()) != page::KIND_LIST {
+            let kind = page::kind(buf.page());
+            if kind != page::KIND_LIST && kind != page::KIND_CODES {
                 continue;
             }
+            kept.add(kind, 0.0);
             let mut remove: Vec<pg_sys::OffsetNumber> = Vec::new();
             for (off, item) in page::items(buf.page()) {
-                let (head, _) = page::split_list_item(item);
-                let mut tid = head.tid();
+                let mut tid = if kind == page::KIND_LIST {
+                    page::split_list_item(item).0.tid()
+                } else {
+                    page::split_code_item(item).0.tid.tid()
+                };
                 if dead(&mut tid, callback_state) {
                     remove.push(off);
                 } else {
-                    kept += 1.0;
+                    kept.add(kind, 1.0);
                 }
             }
             if !remove.is_empty() {
+                removed.add(kind, remove.len() as f64);
                 let mut wal = Wal::start(index);
                 let p = wal.page(&buf, false);
-                pg_sys::PageIndexMultiDelete(p, remove.as_mut_ptr(), remove.len() as i32);
+                if kind == page::KIND_LIST {
+                    for &off in remove.iter().rev() {
+                        pg_sys::PageIndexTupleDeleteNoCompact(p, off);
+                    }
+                } else {
+                    pg_sys::PageIndexMultiDelete(p, remove.as_mut_ptr(), remove.len() as i32);
+                }
                 wal.finish();
-                (*stats).tuples_removed += remove.len() as f64;
             }
         }
-        (*stats).num_index_tuples = kept;
+        (*stats).num_index_tuples = kept.tuples();
+        (*stats).tuples_removed += if kept.coded() {
+            removed.codes
+        } else {
+            removed.vectors
+        };
         (*stats).num_pages = n;
         stats
     }
@@ -82,7 +105,7 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
         let stats = stats_or_new(stats);
         let index = (*info).index;
         let n = nblocks(index);
-        let mut count = 0.0;
+        let mut count = Kept::default();
         for block in 1..n {
             pg_sys::vacuum_delay_point();
             let buf = Locked::read_with(
@@ -92,12 +115,43 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
                 false,
                 (*info).strategy,
             );
-            if page::kind(buf.page()) == page::KIND_LIST {
-                count += page::items(buf.page()).count() as f64;
-            }
+            let kind = page::kind(buf.page());
+            count.add(kind, page::items(buf.page()).count() as f64);
         }
-        (*stats).num_index_tuples = count;
+        (*stats).num_index_tuples = count.tuples();
         (*stats).num_pages = n;
         stats
+    }
+}
+
+/// Items counted per kind of page: the index's tuples are its codes, or its
+/// vectors when it has no code pages (version 1, or no dimension).
+#[derive(Default)]
+struct Kept {
+    vectors: f64,
+    codes: f64,
+    code_pages: bool,
+}
+
+impl Kept {
+    fn add(&mut self, kind: u16, n: f64) {
+        if kind == page::KIND_LIST {
+            self.vectors += n;
+        } else if kind == page::KIND_CODES {
+            self.codes += n;
+            self.code_pages = true;
+        }
+    }
+
+    fn coded(&self) -> bool {
+        self.code_pages
+    }
+
+    fn tuples(&self) -> f64 {
+        if self.code_pages {
+            self.codes
+        } else {
+            self.vectors
+        }
     }
 }
