@@ -337,10 +337,11 @@ mod tests {
     fn lists_and_probes_default_to_the_size_of_the_table() {
         use crate::vector::am::options::{default_lists, probes};
         assert_eq!(default_lists(0.0), 1);
-        assert_eq!(default_lists(999.0), 1);
-        assert_eq!(default_lists(50_000.0), 50);
-        assert_eq!(default_lists(1_000_000.0), 1000);
-        assert_eq!(default_lists(4_000_000.0), 2000);
+        assert_eq!(default_lists(249.0), 1);
+        assert_eq!(default_lists(50_000.0), 200);
+        assert_eq!(default_lists(250_000.0), 1000);
+        assert_eq!(default_lists(1_000_000.0), 2000);
+        assert_eq!(default_lists(4_000_000.0), 4000);
         assert_eq!(default_lists(1e12), 32_768);
         // bizos.ivf_probes = 0 (the default): the square root of the lists.
         assert_eq!(probes(100), 10);
@@ -359,8 +360,8 @@ mod tests {
         )
         .unwrap();
         // Counted rows, not the estimate of a table never analyzed.
-        assert_eq!(lists_of("sized_auto"), 3);
-        assert_eq!(lists_of("sized_zero"), 3);
+        assert_eq!(lists_of("sized_auto"), 14);
+        assert_eq!(lists_of("sized_zero"), 14);
         assert_eq!(lists_of("sized_given"), 7);
         assert_eq!(lists_of("nothing_auto"), 1);
     }

@@ -154,10 +154,10 @@ async fn recall_against_exact_search_on_clustered_data_with_inserts_after_the_bu
     .unwrap();
     assert_eq!(items, 2000, "vacuum counted the index items that are left");
 
-    // Inserts after the vacuum may take the line pointers it freed on a
-    // list's last page, where dead codes of other pages still point until
-    // vacuum gets there: each live row comes back once, and the index
-    // still ranks exactly with every list probed.
+    // Inserts after the vacuum go to pages whose vector items it deleted
+    // without moving the others (codes point at them by offset): each live
+    // row comes back once, and the index still ranks exactly with every
+    // list probed.
     exec(
         &mut c,
         "insert into docs select i, point(i) from generate_series(4001, 5000) i",

@@ -144,7 +144,8 @@ pub struct Factors {
     pub g: f32,
     /// L2: `|o - c|²`; inner product and cosine: `<o - c, c>`.
     pub bias: f32,
-    /// The error bound of `<o - c, q - c>` per unit of `|q - c|`.
+    /// The error bound of `<o - c, q - c>` per unit of `|q - c|` at
+    /// ε₀ = 1 (the scan multiplies by [`EPSILON`]).
     pub error: f32,
 }
 
@@ -197,7 +198,7 @@ pub fn encode(
         scale: r / a,
         g: g * unit,
         bias,
-        error: r * (1.0 / (a * a) - 1.0).max(0.0).sqrt() * EPSILON / ((d - 1) as f32).sqrt(),
+        error: r * (1.0 / (a * a) - 1.0).max(0.0).sqrt() / ((d - 1) as f32).sqrt(),
     }
 }
 
@@ -277,7 +278,7 @@ impl ListQuery {
 pub fn estimate(metric: Metric, f: &Factors, list: &ListQuery, projected: f32) -> (f32, f32) {
     // <o - c, q - c>, and its error bound.
     let ip = f.scale * (projected - f.g);
-    let err = f.error * list.qc_dist;
+    let err = EPSILON * f.error * list.qc_dist;
     match metric {
         Metric::L2 => {
             let key = f.bias + list.qc_dist * list.qc_dist - 2.0 * ip;

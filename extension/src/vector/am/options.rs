@@ -73,14 +73,19 @@ pub fn strict_order() -> bool {
 }
 
 /// The lists of an index over `rows` rows when `lists` is not given:
-/// rows / 1000 up to a million rows, √rows above (pgvector's rule of
-/// thumb for IVFFlat), at least 1.
+/// rows / 250 up to 250,000 rows, 2·√rows above (1,000 lists at 250,000
+/// rows, 2,000 at a million), at least 1. A list holds about 250 rows, a
+/// quarter of pgvector's rule for IVFFlat (rows / 1000): a scan reads one
+/// code per row (48 bytes for 384 dimensions) rather than the vector, so
+/// shorter lists, probed in larger numbers, reach a given recall reading
+/// fewer rows (BENCHMARKS.md, issue 21); k-means at build grows with the
+/// square of the lists, hence the square root above.
 pub fn default_lists(rows: f64) -> usize {
     let rows = rows.max(0.0);
-    let lists = if rows <= 1_000_000.0 {
-        rows / 1000.0
+    let lists = if rows <= 250_000.0 {
+        rows / 250.0
     } else {
-        rows.sqrt()
+        2.0 * rows.sqrt()
     };
     (lists as usize).clamp(1, MAX_LISTS as usize)
 }

@@ -54,6 +54,9 @@ struct ScanState {
     /// Rows of the current batch with their exact keys, nearest first.
     ready: BinaryHeap<Ready>,
     probes: usize,
+    /// Lists and codes read, candidates re-ranked and rows returned: a
+    /// DEBUG1 line at the end of the scan, for tuning `bizos.ivf_probes`.
+    counts: [u64; 4],
     /// `bizos.ivf_strict_order`, and the distance key last returned.
     strict: bool,
     last: f32,
@@ -77,6 +80,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(
             next: 0,
             candidates: BinaryHeap::new(),
             ready: BinaryHeap::new(),
+            counts: [0; 4],
             strict: strict_order(),
             last: f32::NEG_INFINITY,
         });
@@ -137,6 +141,7 @@ pub unsafe extern "C-unwind" fn amrescan(
         s.next = 0;
         s.candidates.clear();
         s.ready.clear();
+        s.counts = [0; 4];
         s.probes = probes(n);
         s.strict = strict_order();
         s.last = f32::NEG_INFINITY;
@@ -168,12 +173,14 @@ pub unsafe extern "C-unwind" fn amgettuple(
                     }
                     s.last = key;
                 }
+                s.counts[3] += 1;
                 (*scan).xs_heaptid = tid;
                 (*scan).xs_recheck = false;
                 (*scan).xs_recheckorderby = false;
                 return true;
             }
             if let Some(c) = s.candidates.pop() {
+                s.counts[2] += 1;
                 rerank(index, s, &c);
                 continue;
             }
@@ -186,6 +193,8 @@ pub unsafe extern "C-unwind" fn amgettuple(
                 let list = s.order[k] as usize;
                 read_list(index, s, list, &mut found);
             }
+            s.counts[0] += (end - s.next) as u64;
+            s.counts[1] += found.len() as u64;
             s.candidates = BinaryHeap::from(found);
             s.next = end;
         }
@@ -322,6 +331,10 @@ pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
         // The state itself goes with the memory context (free_state); drop
         // the batch now, it can be large.
         let s = &mut *(*scan).opaque.cast::<ScanState>();
+        let [lists, codes, reranked, returned] = s.counts;
+        pgrx::debug1!(
+            "bizos_ivf scan: {lists} lists, {codes} codes, {reranked} re-ranked, {returned} rows returned"
+        );
         s.candidates = BinaryHeap::new();
         s.ready = BinaryHeap::new();
     }
