@@ -304,7 +304,7 @@ mod tests {
                 // Every list in one batch: the codes' estimates decide only
                 // which rows are re-ranked, so the rows and their order are
                 // the exact ones, but for a row whose error bound failed
-                // (about 3 in 10^5 candidates), which comes a few places
+                // (about 1 in 10^3 candidates), which comes a few places
                 // late.
                 assert_eq!(index.len(), 40, "{op} query {q}");
                 differ += usize::from(index != exact);
