@@ -164,9 +164,9 @@ pub unsafe extern "C-unwind" fn amgettuple(
         let s = &mut *(*scan).opaque.cast::<ScanState>();
         let index = (*scan).indexRelation;
         loop {
-            let bound = s.candidates.peek().map_or(f32::INFINITY, |c| c.lower);
+            let bound = s.candidates.peek().map_or(f32::INFINITY, |c| c.key);
             if s.ready.peek().is_some_and(|r| r.key <= bound) {
-                let Ready { key, tid } = s.ready.pop().expect("peeked");
+                let Least { key, item: tid } = s.ready.pop().expect("peeked");
                 if s.strict {
                     if key < s.last {
                         continue;
@@ -217,11 +217,9 @@ unsafe fn read_list(
             walk(index, head.code_first, |item| {
                 let (h, code) = page::split_code_item(item);
                 let (_, lower) = rabitq::estimate(metric, &h.factors, &lq, table.project(code));
-                found.push(Candidate {
-                    lower,
-                    block: h.vector_block,
-                    offset: h.vector_offset,
-                    tid: h.tid,
+                found.push(Least {
+                    key: lower,
+                    item: (h.vector_block, h.vector_offset, h.tid),
                 });
             });
             return;
@@ -237,7 +235,7 @@ unsafe fn read_list(
                 }
                 None => 0.0,
             };
-            s.ready.push(Ready { key, tid: h.tid() });
+            s.ready.push(Least { key, item: h.tid() });
         });
     }
 }
@@ -262,68 +260,52 @@ unsafe fn walk(index: pg_sys::Relation, mut block: pg_sys::BlockNumber, mut f: i
 unsafe fn rerank(index: pg_sys::Relation, s: &mut ScanState, c: &Candidate) {
     unsafe {
         let Some(q) = &s.query else { return };
-        let buf = Locked::read(index, c.block, false);
-        let Some(item) = page::item(buf.page(), c.offset) else {
+        let (block, offset, tid) = c.item;
+        let buf = Locked::read(index, block, false);
+        let Some(item) = page::item(buf.page(), offset) else {
             return;
         };
         let (head, v) = page::split_list_item(item);
-        if head.block != c.tid.block || head.offset != c.tid.offset || v.len() != q.len() {
+        if head.block != tid.block || head.offset != tid.offset || v.len() != q.len() {
             return;
         }
-        s.ready.push(Ready {
+        s.ready.push(Least {
             key: s.lists.metric.key(q, v),
-            tid: head.tid(),
+            item: head.tid(),
         });
     }
 }
 
-/// A code waiting to be re-ranked; the heap's top is the least bound.
-struct Candidate {
-    lower: f32,
-    block: pg_sys::BlockNumber,
-    offset: pg_sys::OffsetNumber,
-    tid: ListHead,
-}
-
-/// A row with its exact key; the heap's top is the nearest.
-struct Ready {
+/// A heap entry ordered by its key, least first (`BinaryHeap` keeps the
+/// greatest on top, so the order is reversed).
+struct Least<T> {
     key: f32,
-    tid: pg_sys::ItemPointerData,
+    item: T,
 }
 
-impl PartialEq for Candidate {
+impl<T> PartialEq for Least<T> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
-impl Eq for Candidate {}
-impl PartialOrd for Candidate {
+impl<T> Eq for Least<T> {}
+impl<T> PartialOrd for Least<T> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Candidate {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.lower.total_cmp(&self.lower)
-    }
-}
-
-impl PartialEq for Ready {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Ready {}
-impl PartialOrd for Ready {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Ready {
+impl<T> Ord for Least<T> {
     fn cmp(&self, other: &Self) -> Ordering {
         other.key.total_cmp(&self.key)
     }
 }
+
+/// A code waiting to be re-ranked, keyed by the lower bound of its
+/// distance: where its vector item is and its heap TID.
+type Candidate = Least<(pg_sys::BlockNumber, pg_sys::OffsetNumber, ListHead)>;
+
+/// A row keyed by its exact distance.
+type Ready = Least<pg_sys::ItemPointerData>;
 
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
