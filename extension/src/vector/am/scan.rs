@@ -2,17 +2,7 @@
 //!
 //! The lists are ranked by the distance of their centroid to the query.
 //! The first batch reads the `bizos.ivf_probes` nearest lists, and returns
-//! their rows nearest first.
-//!
-//! A batch reads the lists' codes, not their vectors: each code gives an
-//! estimate of its distance and a lower bound of it (`bizos_core::vector::
-//! rabitq`), and the candidates wait in a heap by lower bound. A row is
-//! returned once its exact distance, computed from its vector item, is no
-//! larger than every remaining lower bound; so only the candidates whose
-//! bound could place them before the rows asked for are re-ranked, however
-//! many rows the executor takes. (The bound holds with high probability,
-//! not always: a rare row may come a place late.) Lists without codes
-//! (version 1 indexes) are read whole with exact distances. When the executor keeps asking — because a
+//! their rows nearest first. When the executor keeps asking — because a
 //! WHERE clause or an RLS policy discarded rows, or the limit is larger than
 //! the batch — the scan reads the next `probes` lists, and so on until every
 //! list has been read: a query gets k rows whenever k rows match, however
@@ -22,6 +12,16 @@
 //! `bizos.ivf_strict_order` on, such rows are skipped, so the rows come
 //! back in exact distance order (the scan still goes on until it has its
 //! rows or has read every list).
+//!
+//! A batch reads the lists' codes, not their vectors: each code gives an
+//! estimate of its distance and a lower bound of it (`bizos_core::vector::
+//! rabitq`), and the candidates wait in a heap by lower bound. A row is
+//! returned once its exact distance, computed from its vector item, is no
+//! larger than every remaining lower bound; so only the candidates whose
+//! bound could place them before the rows asked for are re-ranked, however
+//! many rows the executor takes. (The bound holds with high probability,
+//! not always: a rare row may come a few places late.) Lists without codes
+//! (version 1 indexes) are read whole with exact distances.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
