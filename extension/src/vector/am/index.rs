@@ -37,8 +37,8 @@ impl Lists {
     }
 }
 
-/// The rotation of an index's codes: fixed by its build.
-pub fn rotation(meta: &Meta) -> Option<Rotation> {
+/// The rotation of an index's codes (the same for every index).
+fn rotation(meta: &Meta) -> Option<Rotation> {
     (meta.version == page::VERSION && meta.dims > 0)
         .then(|| Rotation::new(meta.dims as usize, rabitq::ROTATION_SEED))
 }

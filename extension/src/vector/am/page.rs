@@ -209,15 +209,7 @@ pub unsafe fn items<'a>(
 ) -> impl Iterator<Item = (pg_sys::OffsetNumber, &'a [u8])> {
     unsafe {
         let max = pg_sys::PageGetMaxOffsetNumber(page);
-        (1..=max).filter_map(move |off| {
-            let id = pg_sys::PageGetItemId(page, off);
-            if (*id).lp_flags() != pg_sys::LP_NORMAL {
-                return None;
-            }
-            let len = (*id).lp_len() as usize;
-            let ptr = pg_sys::PageGetItem(page, id) as *const u8;
-            Some((off, std::slice::from_raw_parts(ptr, len)))
-        })
+        (1..=max).filter_map(move |off| item(page, off).map(|bytes| (off, bytes)))
     }
 }
 
@@ -278,46 +270,44 @@ pub fn split_centroid_item(version: u32, item: &[u8]) -> (CentroidHead, &[f32]) 
 
 /// The head of a code item and its code.
 pub fn split_code_item(item: &[u8]) -> (CodeHead, &[u8]) {
-    let h = std::mem::size_of::<CodeHead>();
-    assert!(item.len() >= h, "malformed IVF code item");
-    // SAFETY: the item has room for the head.
-    let head = unsafe { item.as_ptr().cast::<CodeHead>().read_unaligned() };
+    split_head(item)
+}
+
+/// The head `H` at the start of an item, and the bytes after it.
+fn split_head<H: Copy>(item: &[u8]) -> (H, &[u8]) {
+    let h = std::mem::size_of::<H>();
+    assert!(item.len() >= h, "malformed IVF index item");
+    // SAFETY: the item has room for H.
+    let head = unsafe { item.as_ptr().cast::<H>().read_unaligned() };
     (head, &item[h..])
 }
 
 fn split<H: Copy>(item: &[u8]) -> (H, &[f32]) {
-    let h = std::mem::size_of::<H>();
-    assert!(
-        item.len() >= h && (item.len() - h).is_multiple_of(4),
-        "malformed IVF index item"
-    );
-    // SAFETY: the item has room for H; items start MAXALIGNed, so the
-    // floats after the 8-byte head are 4-byte aligned.
-    let head = unsafe { item.as_ptr().cast::<H>().read_unaligned() };
-    let floats = unsafe {
-        std::slice::from_raw_parts(item.as_ptr().add(h).cast::<f32>(), (item.len() - h) / 4)
-    };
+    let (head, rest) = split_head::<H>(item);
+    assert!(rest.len().is_multiple_of(4), "malformed IVF index item");
+    // SAFETY: items start MAXALIGNed, so the floats after the 8- or 16-byte
+    // head are 4-byte aligned.
+    let floats = unsafe { std::slice::from_raw_parts(rest.as_ptr().cast::<f32>(), rest.len() / 4) };
     (head, floats)
 }
 
 /// Serialises a code head and its code into one item.
 pub fn make_code_item(head: CodeHead, code: &[u8]) -> Vec<u8> {
-    let h = std::mem::size_of::<CodeHead>();
-    let mut out = vec![0u8; h + code.len()];
-    // SAFETY: `out` has room for the head at its start.
-    unsafe { out.as_mut_ptr().cast::<CodeHead>().write_unaligned(head) };
-    out[h..].copy_from_slice(code);
-    out
+    make_raw(head, code)
 }
 
 /// Serialises a head and a vector into one item.
 pub fn make_item<H: Copy>(head: H, v: &[f32]) -> Vec<u8> {
+    // SAFETY: any f32 is 4 plain bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), 4 * v.len()) };
+    make_raw(head, bytes)
+}
+
+fn make_raw<H: Copy>(head: H, payload: &[u8]) -> Vec<u8> {
     let h = std::mem::size_of::<H>();
-    let mut out = vec![0u8; h + 4 * v.len()];
+    let mut out = vec![0u8; h + payload.len()];
     // SAFETY: `out` has room for H at its start.
     unsafe { out.as_mut_ptr().cast::<H>().write_unaligned(head) };
-    for (chunk, x) in out[h..].chunks_exact_mut(4).zip(v) {
-        chunk.copy_from_slice(&x.to_ne_bytes());
-    }
+    out[h..].copy_from_slice(payload);
     out
 }

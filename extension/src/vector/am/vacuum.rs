@@ -79,7 +79,7 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
             }
         }
         (*stats).num_index_tuples = kept.tuples();
-        (*stats).tuples_removed += if kept.coded() {
+        (*stats).tuples_removed += if kept.code_pages {
             removed.codes
         } else {
             removed.vectors
@@ -141,10 +141,6 @@ impl Kept {
             self.codes += n;
             self.code_pages = true;
         }
-    }
-
-    fn coded(&self) -> bool {
-        self.code_pages
     }
 
     fn tuples(&self) -> f64 {
