@@ -533,8 +533,6 @@ select pin_search_path('process_import(uuid, integer)');
 -- by their row counts, not by costly expressions, and compiling them took
 -- 15-25 % of a 5,000-row batch (bench/import_profile.sql, BENCHMARKS.md).
 alter function process_import(uuid, integer) set jit = off;
-revoke execute on function process_import(uuid, integer) from public;
-grant execute on function process_import(uuid, integer) to bizos_authenticated;
 
 -- import_create({module, object_id, file_name, columns: [text]})
 --   -> the import's state (status staged, total_rows 0)
