@@ -286,14 +286,17 @@ begin
 
   -- Customers sharing a contact but with another NPWP (readable ones only).
   -- (Only with an NPWP: without one the query finds nothing, and it was
-  -- planned anew on every call all the same.)
-  if n_npwp is not null then
+  -- planned anew on every call all the same. A missing contact is compared
+  -- as '', which no normalised contact is: with NULL the custom plan folded
+  -- its branch away, was cheaper than the generic one, and so the query was
+  -- planned anew on every call, 74 µs of a 1,100 µs bundle.)
+  if n_npwp is not null and coalesce(n_email, n_phone) is not null then
     for r in
       select c.customer_id, c.company_name
         from customers c
        where c.tenant_id = v_tenant and c.customer_id <> v_id
          and c.npwp_norm is not null and c.npwp_norm <> n_npwp
-         and (c.email_norm = n_email or c.phone_norm = n_phone)
+         and (c.email_norm = coalesce(n_email, '') or c.phone_norm = coalesce(n_phone, ''))
          and customer_readable(v_scope, c.created_by, c.customer_id)
        limit 5
     loop
