@@ -19,6 +19,7 @@ pub mod privilege;
 mod row_jsonb;
 mod rows;
 pub mod sla;
+mod uuid7;
 pub mod vector;
 
 /// Runs when a backend loads the library: the settings of the vector

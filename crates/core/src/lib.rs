@@ -6,4 +6,5 @@ pub mod audit;
 pub mod chunk;
 pub mod normalize;
 pub mod pii;
+pub mod uuid7;
 pub mod vector;

@@ -499,3 +499,80 @@ async fn normalised_keys_deduplicate_through_unique_indexes() {
         .unwrap();
     assert_eq!(phone, "+6281234567890");
 }
+
+/// Row keys of the busiest tables are UUIDs of version 7 (V37,
+/// `bizos.uuid_v7()`): ordered by time, strictly rising within a session,
+/// distinct across sessions; keys that are handles stay random.
+#[tokio::test]
+async fn busy_tables_get_time_ordered_keys_and_handles_stay_random() {
+    let db = TestDb::new().await;
+    let pool = owner_pool(&db, 8).await;
+    let (keys, before, after): (Vec<Uuid>, f64, f64) = sqlx::query_as(
+        "with s as (select extract(epoch from clock_timestamp())::float8 as t0),
+              k as (select array_agg(bizos.uuid_v7() order by g) as keys from s, generate_series(1, 5000) g)
+         select k.keys, s.t0, extract(epoch from clock_timestamp())::float8 from k, s",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(keys.len(), 5000);
+    assert!(
+        keys.windows(2).all(|w| w[0] < w[1]),
+        "keys of one session rise"
+    );
+    for k in [keys[0], keys[4999]] {
+        assert_eq!(k.get_version_num(), 7, "{k}");
+        assert_eq!(k.get_variant(), uuid::Variant::RFC4122, "{k}");
+        let (secs, nanos) = k.get_timestamp().expect("a v7 key has a time").to_unix();
+        let at = secs as f64 + f64::from(nanos) / 1e9;
+        assert!(
+            at >= before - 0.002 && at <= after + 0.002,
+            "{k}: {at} not in {before}..{after}"
+        );
+    }
+    // Eight sessions side by side: no key twice.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                sqlx::query_scalar::<_, Vec<Uuid>>(
+                    "select array_agg(bizos.uuid_v7()) from generate_series(1, 2000)",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    let mut all = HashSet::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    assert_eq!(all.len(), 16_000, "a key was made twice");
+
+    let defaults: Vec<(String, String)> = sqlx::query_as(
+        "select table_name::text, regexp_replace(column_default::text, '^bizos\\.', '') from information_schema.columns
+          where table_schema = 'public' and (table_name, column_name) in
+                (('customers', 'customer_id'), ('leads', 'lead_id'), ('jobs', 'job_id'),
+                 ('tenants', 'tenant_id'), ('api_keys', 'key_id'), ('objects', 'object_id'))
+          order by 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let defaults: Vec<(&str, &str)> = defaults
+        .iter()
+        .map(|(t, d)| (t.as_str(), d.as_str()))
+        .collect();
+    assert_eq!(
+        defaults,
+        [
+            ("api_keys", "gen_random_uuid()"),
+            ("customers", "uuid_v7()"),
+            ("jobs", "uuid_v7()"),
+            ("leads", "uuid_v7()"),
+            ("objects", "gen_random_uuid()"),
+            ("tenants", "gen_random_uuid()"),
+        ]
+    );
+}
