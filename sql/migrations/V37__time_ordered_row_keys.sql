@@ -4,8 +4,8 @@
 -- the primary key (and of the audit log's index of record keys), so every
 -- index stays wholly in the working set and, after a checkpoint, nearly
 -- every insert writes a full-page image of another leaf. The lead bundle
--- at 8 clients and 1M customers wrote 42 kB of WAL (6.1 full-page images)
--- a bundle with random keys and 22 kB (2.2) with these (BENCHMARKS.md).
+-- at 8 clients and 1M customers wrote 50 kB of WAL (7.2 full-page images)
+-- a bundle with random keys and 24 kB (2.5) with these (BENCHMARKS.md).
 --
 -- Keys stay UUIDs, existing rows keep theirs, and nothing orders by them.
 -- Keys that work as handles of something outside the row's table (files,
