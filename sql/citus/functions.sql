@@ -152,7 +152,7 @@ $functions$;
 
 -- Generic plans: the api files set plan_cache_mode = force_generic_plan on
 -- functions whose statements a single node plans once per session
--- (vocabulary_problem). The setting holds for everything
+-- (none does today; vocabulary_problem did). The setting holds for everything
 -- they call, and Citus cannot plan a generic plan of a query on a
 -- distributed table ("could not create distributed plan"): it plans each
 -- call with its values, so here the setting goes.
