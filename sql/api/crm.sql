@@ -289,7 +289,7 @@ begin
   -- planned anew on every call all the same. A missing contact is compared
   -- as '', which no normalised contact is: with NULL the custom plan folded
   -- its branch away, was cheaper than the generic one, and so the query was
-  -- planned anew on every call, 74 µs of a 1,100 µs bundle.)
+  -- planned anew on every call: 129 µs a bundle, BENCHMARKS.md step seven.)
   if n_npwp is not null and coalesce(n_email, n_phone) is not null then
     for r in
       select c.customer_id, c.company_name
