@@ -90,6 +90,24 @@ as $$
 $$;
 grant execute on function import_state(imports) to bizos_authenticated;
 
+-- An import's rows go with the import (deleted directly or by its tenant's
+-- cascade), as the foreign key's `on delete cascade` did before V38 dropped
+-- it (a check per staged row). As the owner, like a cascade: the rows are
+-- deleted whatever policies the deleting role has on import_rows.
+create or replace function import_rows_delete_with_import() returns trigger
+language plpgsql security definer
+as $$
+begin
+  delete from import_rows x
+   where x.tenant_id = old.tenant_id and x.import_id = old.import_id;
+  return null;
+end
+$$;
+select pin_search_path('import_rows_delete_with_import()');
+revoke execute on function import_rows_delete_with_import() from public;
+create or replace trigger imports_delete_rows after delete on imports
+  for each row execute function import_rows_delete_with_import();
+
 -- The field a write-time error belongs to, in the file's terms.
 create or replace function import_error_field(module text, cols text[], d jsonb, col text, con text) returns text
 language sql stable
@@ -125,32 +143,60 @@ revoke execute on function
 -- - the problems are found first, and only the rows that have one are
 --   updated; updating every row, most of them to NULL, rewrote the whole
 --   batch with its cells.
+-- The cells and natural keys of the batch's customer rows as
+-- pg_temp.import_customer (row_no, the cells, their normalised keys, a
+-- customer_id to resolve, the row's first problem): all the valid rows of
+-- the batch, or only `only_row`. (Each cell and key is computed once: the
+-- validator below and import_resolve_customers read the same table.)
+create or replace function import_customer_rows(only_row integer) returns void
+language plpgsql
+as $$
+begin
+  if to_regclass('pg_temp.import_customer') is not null then
+    drop table pg_temp.import_customer;
+  end if;
+  create temp table import_customer on commit drop as
+  select c.*,
+         coalesce(
+           'company_name: ' || case when c.company_name is null or length(c.company_name) > 200 or c.n_company is null
+                                    then 'required, up to 200 characters, with letters or digits' end,
+           'npwp: ' || case when c.npwp is not null and c.n_npwp is null
+                            then format('%L is not a valid NPWP (15 digits, or 16 digits for the new format)', c.npwp) end,
+           'email: ' || import_problem_contact(c.email, 'email'),
+           'phone: ' || import_problem_contact(c.phone, 'phone'),
+           'address: ' || import_problem_text(c.address, false, 2000),
+           'city: ' || import_problem_text(c.city, false, 200)) as problem
+    from (select x.*, bizos.norm_npwp(x.npwp) as n_npwp, bizos.norm_email(x.email) as n_email,
+                 bizos.norm_phone(x.phone) as n_phone, bizos.norm_company(x.company_name) as n_company,
+                 null::uuid as customer_id
+            from (select b.row_no,
+                         import_cell(b.d, 'company_name') as company_name, import_cell(b.d, 'npwp') as npwp,
+                         import_cell(b.d, 'email') as email, import_cell(b.d, 'phone') as phone,
+                         import_cell(b.d, 'address') as address, import_cell(b.d, 'city') as city
+                    from pg_temp.import_batch b
+                   where b.err_field is null and (only_row is null or b.row_no = only_row)
+                  offset 0) x
+          -- (`offset 0`: each cell and key computed once, not once per use.)
+          offset 0) c;
+end
+$$;
+revoke execute on function
+  import_customer_rows(integer)
+  from public;
+select pin_search_path('import_customer_rows(integer)');
+
+-- Customers: the rows of pg_temp.import_customer with a problem are marked
+-- in the batch and leave the table; import_apply_customers resolves the rest.
 create or replace function import_validate_customers(v_tenant uuid) returns void
 language plpgsql
 as $$
 begin
-  with problem as materialized (
-    select b.row_no, p.f, p.msg
-      from pg_temp.import_batch b
-     cross join lateral (
-       select split_part(v.msg, ': ', 1) as f, v.msg
-         from (select coalesce(
-           'company_name: ' || case when import_cell(b.d, 'company_name') is null
-                      or length(import_cell(b.d, 'company_name')) > 200
-                      or bizos.norm_company(import_cell(b.d, 'company_name')) is null
-                 then 'required, up to 200 characters, with letters or digits' end,
-           'npwp: ' || case when import_cell(b.d, 'npwp') is not null and bizos.norm_npwp(import_cell(b.d, 'npwp')) is null
-                 then format('%L is not a valid NPWP (15 digits, or 16 digits for the new format)', import_cell(b.d, 'npwp')) end,
-           'email: ' || import_problem_contact(import_cell(b.d, 'email'), 'email'),
-           'phone: ' || import_problem_contact(import_cell(b.d, 'phone'), 'phone'),
-           'address: ' || import_problem_text(import_cell(b.d, 'address'), false, 2000),
-           'city: ' || import_problem_text(import_cell(b.d, 'city'), false, 200)) as msg) v
-        where v.msg is not null) p
-     where b.err_field is null)
+  perform import_customer_rows(null);
   update pg_temp.import_batch b
-     set err_field = problem.f, err_msg = problem.msg
-    from problem
-   where b.row_no = problem.row_no;
+     set err_field = split_part(c.problem, ': ', 1), err_msg = c.problem
+    from pg_temp.import_customer c
+   where c.problem is not null and b.row_no = c.row_no;
+  delete from pg_temp.import_customer c where c.problem is not null;
 end
 $$;
 select pin_search_path('import_validate_customers(uuid)');
@@ -728,14 +774,19 @@ begin
     end if;
     continue when n = 0;
     analyze pg_temp.import_new_customer;
+    -- The rows of the batch that share a key with a customer this round
+    -- created: the same NPWP first (it outranks the other keys, and in a
+    -- file of companies with an NPWP it is the only match, so the other
+    -- joins run only for the rows it leaves).
+    update pg_temp.import_customer c
+       set customer_id = x.customer_id
+      from pg_temp.import_new_customer x
+     where c.customer_id is null and x.n_npwp = c.n_npwp;
+    continue when not exists (select 1 from pg_temp.import_customer c where c.customer_id is null);
     update pg_temp.import_customer c
        set customer_id = m.customer_id
       from (select distinct on (u.row_no) u.row_no, u.customer_id
-              from (select r.row_no, x.customer_id, 1 as o
-                      from pg_temp.import_customer r join pg_temp.import_new_customer x on x.n_npwp = r.n_npwp
-                     where r.customer_id is null
-                    union all
-                    select r.row_no, x.customer_id, 2
+              from (select r.row_no, x.customer_id, 2 as o
                       from pg_temp.import_customer r join pg_temp.import_new_customer x on x.n_email = r.n_email
                      where r.customer_id is null and (r.n_npwp is null or x.n_npwp is null)
                     union all
@@ -807,19 +858,12 @@ as $$
 declare
   v_scope text := customer_scope();
 begin
-  if to_regclass('pg_temp.import_customer') is not null then
-    drop table pg_temp.import_customer;
+  -- The whole batch: the rows import_validate_customers left in
+  -- pg_temp.import_customer. One row (the fallback after a failed batch):
+  -- that row again, from the batch.
+  if only_row is not null then
+    perform import_customer_rows(only_row);
   end if;
-  create temp table import_customer on commit drop as
-  select b.row_no,
-         import_cell(b.d, 'company_name') as company_name, import_cell(b.d, 'npwp') as npwp,
-         import_cell(b.d, 'email') as email, import_cell(b.d, 'phone') as phone,
-         import_cell(b.d, 'address') as address, import_cell(b.d, 'city') as city,
-         bizos.norm_npwp(import_cell(b.d, 'npwp')) as n_npwp, bizos.norm_email(import_cell(b.d, 'email')) as n_email,
-         bizos.norm_phone(import_cell(b.d, 'phone')) as n_phone, bizos.norm_company(import_cell(b.d, 'company_name')) as n_company,
-         null::uuid as customer_id
-    from pg_temp.import_batch b
-   where b.err_field is null and (only_row is null or b.row_no = only_row);
   perform import_resolve_customers(v_tenant);
   -- A company that is already a customer the uploader may not read is
   -- neither duplicated nor changed nor shown: the row is an error. A

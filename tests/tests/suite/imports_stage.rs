@@ -363,3 +363,44 @@ async fn two_processors_of_one_import_take_turns() {
         0
     );
 }
+
+/// An import's rows go with the import, deleted directly or with its
+/// tenant (V38 dropped the foreign key that cascaded; a trigger does it),
+/// and only its own rows.
+#[tokio::test]
+async fn rows_go_with_their_import() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("imports-delete").await;
+    let other = db.create_tenant("imports-delete-other").await;
+    let mm = db.create_user(tenant, "marketing_manager").await;
+    let om = db.create_user(other, "marketing_manager").await;
+    let (bytes, _) = customers_csv(40);
+    let kept = upload(&db, &mm, "customers", &bytes).await.unwrap();
+    let gone = upload(&db, &mm, "customers", &bytes).await.unwrap();
+    upload(&db, &om, "customers", &bytes).await.unwrap();
+    let rows_of = |id: &Value| {
+        format!(
+            "select count(*) from import_rows where import_id = '{}'",
+            id.as_str().unwrap()
+        )
+    };
+    assert_eq!(count(&db, &rows_of(&kept["import_id"])).await, 40);
+    assert_eq!(count(&db, &rows_of(&gone["import_id"])).await, 40);
+
+    sqlx::query("delete from imports where import_id = $1::uuid")
+        .bind(gone["import_id"].as_str().unwrap())
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!(count(&db, &rows_of(&gone["import_id"])).await, 0);
+    assert_eq!(count(&db, &rows_of(&kept["import_id"])).await, 40);
+
+    sqlx::query("delete from tenants where tenant_id = $1")
+        .bind(tenant)
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    let left = |t: Uuid| format!("select count(*) from import_rows where tenant_id = '{t}'");
+    assert_eq!(count(&db, &left(tenant)).await, 0);
+    assert_eq!(count(&db, &left(other)).await, 40);
+}
