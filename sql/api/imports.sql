@@ -488,9 +488,7 @@ begin
     err_field text,
     err_msg   text,
     target_id uuid
-  ) with (fillfactor = 50) on commit drop;
-  -- (Half-filled pages: the module's writer sets every row's target, and
-  -- a new row version beside the old one needs no new index entry.)
+  ) on commit drop;
   -- The pending rows after the last batch's, in row_no order (the primary
   -- key; V39).
   insert into pg_temp.import_batch (row_no, d)
@@ -559,16 +557,14 @@ begin
   -- The tables an import fills grow faster than autovacuum analyzes them;
   -- with statistics that still say "this tenant has no customers" the
   -- lookups of the next batches would scan instead of probing the natural
-  -- keys. Analyzed when the rows written reach 256, 1,024, 4,096, 16,384
-  -- and 65,536: the first tells the planner the tenant has customers, so
-  -- a batch's lookups probe the natural keys; the next ones keep the
-  -- statistics within a factor of four of the import's rows (the joins
-  -- probe by index whatever a further step would tell the planner); and an
-  -- analyze of a table of a million rows costs 0.3-0.6 s (an import of 1M
-  -- rows in batches of 5,000 takes three instead of the five a step of two
-  -- took, and none after 65,536).
+  -- keys. Analyzed when the rows written reach 256, 512, 1024, 2048, ...,
+  -- 65,536: by then the statistics count the import's rows in tens of
+  -- thousands, so a batch's joins probe by index whatever a further
+  -- doubling would tell the planner, and an analyze of a table of a
+  -- million rows costs 0.3-0.6 s (eight more of them in an import of 1M
+  -- rows).
   if imp.ok_rows + n_ok >= 256 and imp.ok_rows < 65536
-     and floor(log(4, imp.ok_rows + n_ok)) > floor(log(4, greatest(imp.ok_rows, 128))) then
+     and floor(log(2, imp.ok_rows + n_ok)) > floor(log(2, greatest(imp.ok_rows, 128))) then
     case imp.module
       -- (Only the columns the natural-key probes and the joins read: a
       -- third less time than the whole table, 0.3 s instead of 0.5 s at
