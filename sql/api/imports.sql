@@ -489,12 +489,9 @@ begin
     err_msg   text,
     target_id uuid
   ) on commit drop;
-  -- The pending rows after the last batch's, in row_no order (the primary
-  -- key; V39).
   insert into pg_temp.import_batch (row_no, d)
   select x.row_no, x.data from import_rows x
-   where x.tenant_id = v_tenant and x.import_id = imp.import_id and x.row_no > imp.processed_through
-     and x.status = 'pending'
+   where x.tenant_id = v_tenant and x.import_id = imp.import_id and x.status = 'pending'
    order by x.row_no
    limit batch_size;
   get diagnostics n_batch = row_count;
@@ -579,7 +576,6 @@ begin
 
   update imports i
      set processed_rows = i.processed_rows + n_batch,
-         processed_through = greatest(i.processed_through, coalesce(v_last, 0)),
          ok_rows = i.ok_rows + n_ok,
          error_rows = i.error_rows + n_err,
          status = case when i.processed_rows + n_batch >= i.total_rows then 'done' else 'processing' end,

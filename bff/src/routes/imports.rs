@@ -295,7 +295,7 @@ async fn get_import(
                                    'message', r.error_message, 'data', r.data)
            from import_rows r
           where r.tenant_id = bizos.tenant_id() and r.import_id = $1
-            and r.error_message is not null and r.row_no > $2
+            and r.status = 'error' and r.row_no > $2
           order by r.row_no
           limit $3",
     )
