@@ -143,6 +143,7 @@ revoke execute on function
 -- - the problems are found first, and only the rows that have one are
 --   updated; updating every row, most of them to NULL, rewrote the whole
 --   batch with its cells.
+
 -- The cells and natural keys of the batch's customer rows as
 -- pg_temp.import_customer (row_no, the cells, their normalised keys, a
 -- customer_id to resolve, the row's first problem): all the valid rows of
