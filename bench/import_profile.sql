@@ -12,8 +12,9 @@
 create extension if not exists pg_stat_statements;
 
 -- Numbers beyond any customer crm_load.sql makes, and beyond the rows of
--- earlier runs: every row is a new customer.
-select 90000000 + 1000000 * count(*) as base from imports where tenant_id = :'tenant' \gset
+-- earlier runs (up to 1,000,000 rows each; the NPWP's nine digits hold
+-- 900 runs): every row is a new customer.
+select 100000000 + 1000000 * count(*) as base from imports where tenant_id = :'tenant' \gset
 
 insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
 values (:'tenant', 'import-files', 'profile.csv', 'text/csv', 1, repeat('0', 64), :'user')
@@ -26,7 +27,7 @@ insert into import_rows (tenant_id, import_id, row_no, data)
 select :'tenant', :'import', i,
        jsonb_build_object(
          'company_name', 'PT Pelanggan ' || (i + :base) || ' Sejahtera',
-         'npwp', to_char(i + :base * 10, 'FM00"."000"."000"."0') || '-' || to_char((i * 7) % 1000, 'FM000') || '.000',
+         'npwp', to_char(i + :base, 'FM00"."000"."000"."0') || '-' || to_char((i * 7) % 1000, 'FM000') || '.000',
          'email', 'finance' || (i + :base) || '@pelanggan' || (i % 9973) || '.co.id',
          'phone', '+62 8' || to_char((i + :base) / 10000, 'FM00000') || ' ' || to_char(i % 10000, 'FM0000'),
          'city', (array['Jakarta', 'Surabaya', 'Bandung', 'Medan', 'Semarang', 'Makassar'])[i % 6 + 1])
