@@ -135,7 +135,8 @@ revoke execute on function
 
 -- The validators: the first problem of each row of the batch, in column
 -- order, as `err_field` and `err_msg`; a row without problems stays valid.
--- Each validator below is one statement of this shape:
+-- Each validator below is one statement of this shape (the customers' finds
+-- its problems in the table of cells, import_customer_rows, the same way):
 -- - each check is `'column: ' || problem` (NULL without a problem), and the
 --   first non-NULL of them, in a coalesce, is the row's message; its column
 --   is the text before ': '. (A VALUES list of (column, problem) sorted per
