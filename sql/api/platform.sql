@@ -440,6 +440,9 @@ declare
   v_key_problem text;
   v_dept text;
   v_permissions jsonb;
+  v_manages boolean;
+  v_claims text;
+  v_context text;
 begin
   -- The role setting is the request's, not this function's owner: it is
   -- bizos_authenticated only when the caller switched to it first.
@@ -452,8 +455,16 @@ begin
       message = 'the token does not name a user of a tenant';
   end if;
 
-  select p.app_role, p.active, t.status, p.dept_code
-    into v_role, v_active, v_status, v_dept
+  -- One statement reads the profile, the tenant, the role's permissions
+  -- (an API key's come from its scopes, below) and whether anyone reports
+  -- to the caller: each statement a request starts costs a plan check,
+  -- locks and an executor start (BENCHMARKS.md, issue 20 step nine).
+  select p.app_role, p.active, t.status, p.dept_code,
+         case when p.app_role <> 'integration' then
+           (select coalesce(pg_catalog.jsonb_agg(r.permission), '[]') from role_permissions r
+             where r.tenant_id = p.tenant_id and r.app_role = p.app_role) end,
+         exists (select 1 from profiles m where m.tenant_id = p.tenant_id and m.manager_user_id = p.user_id)
+    into v_role, v_active, v_status, v_dept, v_permissions, v_manages
     from profiles p
     join tenants t on t.tenant_id = p.tenant_id
    where p.tenant_id = v_tenant and p.user_id = v_user;
@@ -493,25 +504,28 @@ begin
   end if;
 
   -- The profile wins over whatever app_role the token carried; the
-  -- caller's context (request_context()) is computed once here. SET LOCAL
-  -- rather than set_config(): on Citus (citus.propagate_set_commands =
-  -- local) it also reaches the workers, whose policies read both.
+  -- caller's context (request_context()) is computed once here. A caller
+  -- nobody reports to is their own team: team_of's walk only for managers.
   if v_role = 'integration' then
     select coalesce(pg_catalog.jsonb_agg(distinct p.permission), '[]') into v_permissions
       from api_key_scopes s join api_scope_permissions p on p.scope = s.scope
      where s.tenant_id = v_tenant and s.key_id = v_user;
-  else
-    select coalesce(pg_catalog.jsonb_agg(r.permission), '[]') into v_permissions
-      from role_permissions r
-     where r.tenant_id = v_tenant and r.app_role = v_role;
   end if;
-  execute pg_catalog.format('set local request.jwt.claims = %L',
-    (coalesce(bizos.claims(), '{}'::jsonb) || pg_catalog.jsonb_build_object('app_role', v_role))::text);
-  execute pg_catalog.format('set local request.context = %L',
-    pg_catalog.jsonb_build_object(
+  v_claims := (coalesce(bizos.claims(), '{}'::jsonb) || pg_catalog.jsonb_build_object('app_role', v_role))::text;
+  v_context := pg_catalog.jsonb_build_object(
       'permissions', v_permissions,
-      'team', pg_catalog.to_jsonb(team_of(v_tenant, v_user)),
-      'dept', v_dept)::text);
+      'team', pg_catalog.to_jsonb(case when v_manages then team_of(v_tenant, v_user) else array[v_user] end),
+      'dept', v_dept)::text;
+  -- On Citus SET LOCAL (citus.propagate_set_commands = local) also reaches
+  -- the workers, whose policies read both; elsewhere set_config() sets the
+  -- same, without parsing a statement.
+  if pg_catalog.current_setting('citus.propagate_set_commands', true) = 'local' then
+    execute pg_catalog.format('set local request.jwt.claims = %L', v_claims);
+    execute pg_catalog.format('set local request.context = %L', v_context);
+  else
+    perform pg_catalog.set_config('request.jwt.claims', v_claims, true);
+    perform pg_catalog.set_config('request.context', v_context, true);
+  end if;
   return v_role;
 end
 $$;
