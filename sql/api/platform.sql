@@ -227,6 +227,13 @@ create or replace function team_of(tenant uuid, boss uuid) returns uuid[]
 language plpgsql stable
 as $$
 begin
+  -- Nobody reports to most callers: their team is themselves, without the
+  -- recursive walk (a quarter of authenticate_request()'s time; BENCHMARKS.md,
+  -- issue 20 step nine).
+  if boss is not null
+     and not exists (select 1 from profiles p where p.tenant_id = tenant and p.manager_user_id = boss) then
+    return array[boss];
+  end if;
   return (
     with recursive team (user_id) as (
       select boss
@@ -440,7 +447,6 @@ declare
   v_key_problem text;
   v_dept text;
   v_permissions jsonb;
-  v_manages boolean;
   v_claims text;
   v_context text;
 begin
@@ -455,16 +461,15 @@ begin
       message = 'the token does not name a user of a tenant';
   end if;
 
-  -- One statement reads the profile, the tenant, the role's permissions
-  -- (an API key's come from its scopes, below) and whether anyone reports
-  -- to the caller: each statement a request starts costs a plan check,
-  -- locks and an executor start (BENCHMARKS.md, issue 20 step nine).
+  -- One statement reads the profile, the tenant and the role's permissions
+  -- (an API key's come from its scopes, below): each statement a request
+  -- starts costs a plan check, locks and an executor start (BENCHMARKS.md,
+  -- issue 20 step nine).
   select p.app_role, p.active, t.status, p.dept_code,
          case when p.app_role <> 'integration' then
            (select coalesce(pg_catalog.jsonb_agg(r.permission), '[]') from role_permissions r
-             where r.tenant_id = p.tenant_id and r.app_role = p.app_role) end,
-         exists (select 1 from profiles m where m.tenant_id = p.tenant_id and m.manager_user_id = p.user_id)
-    into v_role, v_active, v_status, v_dept, v_permissions, v_manages
+             where r.tenant_id = p.tenant_id and r.app_role = p.app_role) end
+    into v_role, v_active, v_status, v_dept, v_permissions
     from profiles p
     join tenants t on t.tenant_id = p.tenant_id
    where p.tenant_id = v_tenant and p.user_id = v_user;
@@ -504,8 +509,7 @@ begin
   end if;
 
   -- The profile wins over whatever app_role the token carried; the
-  -- caller's context (request_context()) is computed once here. A caller
-  -- nobody reports to is their own team: team_of's walk only for managers.
+  -- caller's context (request_context()) is computed once here.
   if v_role = 'integration' then
     select coalesce(pg_catalog.jsonb_agg(distinct p.permission), '[]') into v_permissions
       from api_key_scopes s join api_scope_permissions p on p.scope = s.scope
@@ -514,7 +518,7 @@ begin
   v_claims := (coalesce(bizos.claims(), '{}'::jsonb) || pg_catalog.jsonb_build_object('app_role', v_role))::text;
   v_context := pg_catalog.jsonb_build_object(
       'permissions', v_permissions,
-      'team', pg_catalog.to_jsonb(case when v_manages then team_of(v_tenant, v_user) else array[v_user] end),
+      'team', pg_catalog.to_jsonb(team_of(v_tenant, v_user)),
       'dept', v_dept)::text;
   -- On Citus SET LOCAL (citus.propagate_set_commands = local) also reaches
   -- the workers, whose policies read both; elsewhere set_config() sets the
