@@ -267,8 +267,13 @@ begin
     -- Lost a race on the NPWP: the other transaction committed; look again.
   end loop;
 
-  select v_created or customer_readable(v_scope, c.created_by, c.customer_id) into v_visible
-    from customers c where c.tenant_id = v_tenant and c.customer_id = v_id;
+  -- The caller created it: theirs to read, no statement needed.
+  if v_created then
+    v_visible := true;
+  else
+    select customer_readable(v_scope, c.created_by, c.customer_id) into v_visible
+      from customers c where c.tenant_id = v_tenant and c.customer_id = v_id;
+  end if;
 
   -- Fill identifiers the matched customer lacks (never overwrite), and only
   -- of a customer the caller may read.

@@ -250,3 +250,115 @@ async fn the_request_id_is_null_when_unset_and_cut_when_huge() {
         .expect_err("request roles do not read the audit log");
     assert_eq!(code(&err), "42501", "{err}");
 }
+
+#[tokio::test]
+async fn a_stage_change_is_audited_once_on_the_prospect_and_history_edits_are_audited() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("audit-stages").await;
+    let admin = db.create_user(tenant, "super_admin").await;
+
+    // A prospect created and moved on in one request: two history rows.
+    let mut tx = begin_request(&db, tenant, admin.user_id, Some("req-stage-1")).await;
+    let customer: Value = sqlx::query_scalar("select find_or_create_customer('PT Tahap Audit')")
+        .fetch_one(&mut tx)
+        .await
+        .unwrap();
+    let customer: Uuid = customer["customer_id"].as_str().unwrap().parse().unwrap();
+    let prospect: Uuid = sqlx::query_scalar("select find_or_create_prospect($1)")
+        .bind(customer)
+        .fetch_one(&mut tx)
+        .await
+        .unwrap();
+    sqlx::query("select prospect_change_stage($1, 'CONTACTED')")
+        .bind(prospect)
+        .execute(&mut tx)
+        .await
+        .unwrap();
+    commit(tx).await;
+    let history: Vec<(Option<String>, String)> = sqlx::query_as(
+        "select from_stage, to_stage from prospect_stage_history
+          where tenant_id = $1 and prospect_id = $2 order by changed_at, to_stage desc",
+    )
+    .bind(tenant)
+    .bind(prospect)
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        history,
+        vec![
+            (None, "NEW".to_owned()),
+            (Some("NEW".to_owned()), "CONTACTED".to_owned())
+        ]
+    );
+
+    // The prospect's own entries say what the history rows say, with who,
+    // when and in which request; the history rows add no entries of their own.
+    let entries = |table: &'static str| {
+        let db = &db;
+        async move {
+            sqlx::query(
+                "select action, actor, before ->> 'stage' as before_stage,
+                        after ->> 'stage' as after_stage, request_id
+                   from bizos.audit_log where tenant_id = $1 and table_name = $2
+                  order by at, chain, seq",
+            )
+            .bind(tenant)
+            .bind(table)
+            .fetch_all(&db.owner)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<String, _>("action"),
+                    r.get::<Option<Uuid>, _>("actor"),
+                    r.get::<Option<String>, _>("before_stage"),
+                    r.get::<Option<String>, _>("after_stage"),
+                    r.get::<Option<String>, _>("request_id"),
+                )
+            })
+            .collect::<Vec<_>>()
+        }
+    };
+    let req = Some("req-stage-1".to_owned());
+    assert_eq!(
+        entries("public.prospects").await,
+        vec![
+            ("INSERT".to_owned(), Some(admin.user_id), None, Some("NEW".to_owned()), req.clone()),
+            (
+                "UPDATE".to_owned(),
+                Some(admin.user_id),
+                Some("NEW".to_owned()),
+                Some("CONTACTED".to_owned()),
+                req
+            ),
+        ]
+    );
+    assert_eq!(entries("public.prospect_stage_history").await, vec![]);
+
+    // Editing or removing history is audited: the owner's hand, or the
+    // cascade of a deleted prospect.
+    sqlx::query(
+        "update prospect_stage_history set changed_at = changed_at - interval '1 day'
+          where tenant_id = $1 and prospect_id = $2 and to_stage = 'CONTACTED'",
+    )
+    .bind(tenant)
+    .bind(prospect)
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    sqlx::query("delete from prospects where tenant_id = $1 and prospect_id = $2")
+        .bind(tenant)
+        .bind(prospect)
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    let actions: Vec<String> = entries("public.prospect_stage_history")
+        .await
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(actions, ["UPDATE", "DELETE", "DELETE"]);
+    assert_eq!(verify(&db, tenant).await, Vec::<String>::new());
+}
