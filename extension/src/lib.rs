@@ -14,6 +14,7 @@ pub mod error;
 pub mod ids;
 pub mod lifecycle;
 pub mod normalize;
+mod payload;
 pub mod pii;
 pub mod privilege;
 mod row_jsonb;

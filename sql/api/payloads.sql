@@ -219,80 +219,18 @@ grant execute on function payload_bool(jsonb, text)
 -- here (required fields are checked by the RPC). Numbers may come as JSON
 -- numbers or numeric strings (payload_numeric checks the digits); text,
 -- uuid and date as JSON strings (payload_uuid/payload_date check the form).
+-- The check itself is the extension's bizos.payload_problem (keys in byte
+-- order: of several wrong fields the first is named); this raises the
+-- house error with the field as COLUMN.
 create or replace function payload_check(payload jsonb, spec jsonb, prefix text default '') returns void
 language plpgsql
 as $$
 declare
-  k text;
-  v jsonb;
-  t jsonb;
-  f text;
-  want text;
-  got text;
-  ok boolean;
-  what text;
-  bad text;
-  i integer;
+  v_problem text[] := bizos.payload_problem(payload, spec, prefix);
 begin
-  if payload is null or jsonb_typeof(payload) <> 'object' then
-    perform raise_field(coalesce(nullif(rtrim(prefix, '.'), ''), 'payload'), 'must be a JSON object');
+  if v_problem is not null then
+    perform raise_field(v_problem[1], v_problem[2]);
   end if;
-  for k, v in select e.key, e.value from jsonb_each(payload) e order by e.key loop
-    f := prefix || k;
-    t := spec -> k;
-    if t is null then
-      raise exception using errcode = 'P0001', column = f,
-        message = format('%s: unknown field (allowed: %s)', f,
-                         (select string_agg(prefix || s, ', ' order by s) from jsonb_object_keys(spec) s));
-    end if;
-    continue when jsonb_typeof(v) = 'null';
-    got := jsonb_typeof(v);
-    if jsonb_typeof(t) = 'object' then
-      if got <> 'object' then
-        perform raise_field(f, 'must be an object');
-      end if;
-      perform payload_check(v, t, f || '.');
-      continue;
-    end if;
-    if jsonb_typeof(t) = 'array' then
-      -- [{nested spec}]: a list of objects, each checked against the spec
-      -- (fields named by index: lines[0].quantity).
-      if got <> 'array' then
-        perform raise_field(f, 'must be a list of objects');
-      end if;
-      for i in 0 .. jsonb_array_length(v) - 1 loop
-        if jsonb_typeof(v -> i) <> 'object' then
-          perform raise_field(format('%s[%s]', f, i), 'must be an object');
-        end if;
-        perform payload_check(v -> i, t -> 0, format('%s[%s].', f, i));
-      end loop;
-      continue;
-    end if;
-    want := t #>> '{}';
-    case want
-      when 'text', 'uuid', 'date' then ok := got = 'string'; what := 'must be a string';
-      when 'number', 'integer' then ok := got in ('number', 'string'); what := 'must be a number';
-      when 'boolean' then ok := got = 'boolean'; what := 'must be true or false';
-      when 'text[]', 'uuid[]' then
-        ok := got = 'array';
-        what := 'must be a list of strings';
-        if ok then
-          -- The first element that is not a string, by its index (evidence[0]).
-          select format('%s[%s]', f, x.i - 1) into bad
-            from jsonb_array_elements(v) with ordinality as x(e, i)
-           where jsonb_typeof(x.e) <> 'string'
-           order by x.i limit 1;
-          if bad is not null then
-            perform raise_field(bad, 'must be a string');
-          end if;
-        end if;
-      else
-        raise exception using errcode = 'XX000', message = format('payload_check: unknown type %s for %s', want, f);
-    end case;
-    if not ok then
-      perform raise_field(f, what);
-    end if;
-  end loop;
 end
 $$;
 grant execute on function payload_check(jsonb, jsonb, text) to bizos_authenticated;

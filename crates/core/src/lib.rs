@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod chunk;
 pub mod normalize;
+pub mod payload;
 pub mod pii;
 pub mod uuid7;
 pub mod vector;

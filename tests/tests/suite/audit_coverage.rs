@@ -325,7 +325,13 @@ async fn a_stage_change_is_audited_once_on_the_prospect_and_history_edits_are_au
     assert_eq!(
         entries("public.prospects").await,
         vec![
-            ("INSERT".to_owned(), Some(admin.user_id), None, Some("NEW".to_owned()), req.clone()),
+            (
+                "INSERT".to_owned(),
+                Some(admin.user_id),
+                None,
+                Some("NEW".to_owned()),
+                req.clone()
+            ),
             (
                 "UPDATE".to_owned(),
                 Some(admin.user_id),
