@@ -2,8 +2,8 @@
 //! RPC's JSON payload (`bizos_core::payload`), for `payload_check` in
 //! sql/api/payloads.sql, which raises the house error naming the field.
 //! Every RPC that takes a JSON object runs it first; as PL/pgSQL it was a
-//! query and a dozen expressions per field (BENCHMARKS.md, issue 20 step
-//! ten).
+//! sorted query and a dozen expressions per field, 11 µs a call against 6
+//! µs here (BENCHMARKS.md, issue 20 step ten).
 
 use bizos_core::payload::problem;
 use pgrx::prelude::*;
