@@ -7,8 +7,9 @@ use std::ffi::CStr;
 
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
-use pgrx::{pg_sys, PgOid, PgSqlErrorCode as Code, PgTupleDesc};
+use pgrx::{pg_sys, PgOid, PgSqlErrorCode as Code};
 
+use crate::before_row::BeforeRow;
 use crate::error::{query_opt, raise, OrRaise};
 use crate::privilege::{as_extension_owner, as_extension_owner_role};
 
@@ -429,33 +430,18 @@ fn find_or_create_sequence(tenant: pgrx::Uuid, kind: &str, year: i32) -> pg_sys:
 fn assign_business_id<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::datum::TryFromDatumError> {
+    let row = BeforeRow::of(trigger, "assign_business_id");
     let data = trigger.trigger_data();
-    // SAFETY: the trigger data of a row trigger: its trigger, relation and
-    // tuples are valid while it runs.
-    let (args, desc, old, new) = unsafe {
+    // SAFETY: the arguments of the trigger that is running.
+    let args: Vec<&str> = unsafe {
         let t = &*data.tg_trigger;
-        let args: Vec<&str> = (0..t.tgnargs as usize)
+        (0..t.tgnargs as usize)
             .map(|i| {
                 CStr::from_ptr(*t.tgargs.add(i))
                     .to_str()
                     .unwrap_or_default()
             })
-            .collect();
-        let ev = data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
-        let row_before = data.tg_event & pg_sys::TRIGGER_EVENT_ROW != 0
-            && data.tg_event & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_BEFORE;
-        let (old, new) = match ev {
-            pg_sys::TRIGGER_EVENT_INSERT if row_before => (None, data.tg_trigtuple),
-            pg_sys::TRIGGER_EVENT_UPDATE if row_before => {
-                (Some(data.tg_trigtuple), data.tg_newtuple)
-            }
-            _ => raise(
-                Code::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
-                "assign_business_id must be a row-level BEFORE INSERT OR UPDATE trigger",
-                None,
-            ),
-        };
-        (args, (*data.tg_relation).rd_att, old, new)
+            .collect()
     };
     let [kind, column] = args.as_slice() else {
         raise(
@@ -464,89 +450,59 @@ fn assign_business_id<'a>(
             None,
         )
     };
-    let table = || trigger.table_name().unwrap_or_default();
-    let col = crate::rows::column_index(desc, column).unwrap_or_else(|| {
-        raise(
-            Code::ERRCODE_UNDEFINED_COLUMN,
-            format!("{} has no column {column}", table()),
-            None,
-        )
-    });
-    // SAFETY: `tuple` is one of the trigger's tuples, described by `desc`.
-    let get = |tuple: pg_sys::HeapTuple, col: usize| unsafe {
-        let mut null = false;
-        let d = pg_sys::heap_getattr(tuple, col as i32 + 1, desc, &mut null);
-        (d, null)
-    };
+    let col = row.column(column);
     let text = |tuple, col| {
-        let (d, null) = get(tuple, col);
+        let (d, null) = row.get(tuple, col);
         // SAFETY: a datum of the text column `col`.
         unsafe { String::from_datum(d, null) }
     };
 
-    if let Some(old) = old {
-        if text(new, col) != text(old, col) {
+    if let Some(old) = row.old {
+        if text(row.new, col) != text(old, col) {
             raise(
                 Code::ERRCODE_RAISE_EXCEPTION,
                 format!(
                     "{}.{column} is assigned by the database and cannot be changed",
-                    table()
+                    row.table()
                 ),
                 None,
             );
         }
-        // SAFETY: the trigger's new tuple, returned as it came.
-        return Ok(Some(unsafe {
-            PgHeapTuple::from_heap_tuple(PgTupleDesc::from_pg_unchecked(desc), new)
-        }));
+        return Ok(Some(row.unchanged()));
     }
-    if !get(new, col).1 {
+    if !row.get(row.new, col).1 {
         raise(
             Code::ERRCODE_RAISE_EXCEPTION,
             format!(
                 "{}.{column} is assigned by the database; do not send it",
-                table()
+                row.table()
             ),
             None,
         );
     }
-    let tenant = crate::rows::column_index(desc, "tenant_id")
+    let tenant = row
+        .find("tenant_id")
         .and_then(|t| {
-            let (d, null) = get(new, t);
+            let (d, null) = row.get(row.new, t);
             // SAFETY: a datum of the uuid column tenant_id.
             unsafe { pgrx::Uuid::from_datum(d, null) }
         })
         .unwrap_or_else(|| {
             raise(
                 Code::ERRCODE_NOT_NULL_VIOLATION,
-                format!("{}.tenant_id is required to assign {column}", table()),
+                format!("{}.tenant_id is required to assign {column}", row.table()),
                 None,
             )
         });
     let id = next_id_for(tenant, kind);
-    // SAFETY: one replaced text column of the trigger's new tuple; the
-    // result is palloc'd in the trigger's memory context.
-    let tuple = unsafe {
-        let mut cols = [col as i32 + 1];
-        let mut values = [id.as_str().into_datum().unwrap_or_else(|| {
-            raise(
-                Code::ERRCODE_INTERNAL_ERROR,
-                "a business number as text",
-                None,
-            )
-        })];
-        let mut nulls = [false];
-        let tuple = pg_sys::heap_modify_tuple_by_cols(
-            new,
-            desc,
-            1,
-            cols.as_mut_ptr(),
-            values.as_mut_ptr(),
-            nulls.as_mut_ptr(),
-        );
-        PgHeapTuple::from_heap_tuple(PgTupleDesc::from_pg_unchecked(desc), tuple)
-    };
-    Ok(Some(tuple))
+    let value = id.as_str().into_datum().unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_INTERNAL_ERROR,
+            "a business number as text",
+            None,
+        )
+    });
+    Ok(Some(row.replaced(vec![col], vec![value], vec![false])))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 ::pgrx::pg_module_magic!(name, version);
 
 pub mod audit;
+mod before_row;
 mod cache;
 mod citus;
 pub mod claims;
@@ -20,6 +21,7 @@ pub mod privilege;
 mod row_jsonb;
 mod rows;
 pub mod sla;
+mod stamps;
 mod uuid7;
 pub mod vector;
 

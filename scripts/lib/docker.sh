@@ -151,6 +151,28 @@ docker_test_down() {
   docker_test_compose --profile demo down -v --remove-orphans >/dev/null 2>&1 || true
 }
 
+# prune_stale_images: a rebuild after an edit leaves the previous image of
+# every rebuilt stage untagged, 0.3-5 GB each (the build stages hold cargo's
+# target directory), so a disk fills after a few dozen runs. Docker's own
+# prune cannot tell them from the layer cache of the next build. By the label
+# docker/Dockerfile gives every stage: keep the newest untagged image of a
+# build stage (the cache: an unchanged stage reuses it, however old) and
+# remove the others; a stage with a tagged image (db, bff) keeps none.
+# Removing an image removes only the layers no other image uses.
+prune_stale_images() {
+  local stage stale removed=0
+  for stage in $(sed -n 's/^LABEL org\.bizos\.stage=//p' "$ROOT/docker/Dockerfile"); do
+    # Newest first, as `docker images` lists them.
+    stale=$("$DOCKER" images -q -f dangling=true -f "label=org.bizos.stage=$stage")
+    [ -n "$("$DOCKER" images -q -f dangling=false -f "label=org.bizos.stage=$stage")" ] \
+      || stale=$(tail -n +2 <<<"$stale")
+    [ -n "$stale" ] || continue
+    # shellcheck disable=SC2086 # one image ID a word
+    "$DOCKER" rmi $stale >/dev/null && removed=$(( removed + $(wc -l <<<"$stale") ))
+  done
+  [ "$removed" -eq 0 ] || say "removed $removed stale image(s) of earlier builds"
+}
+
 # docker_check NAME COMMAND...: one check, its result in the log.
 docker_check() {
   local name="$1" t0; shift
@@ -287,6 +309,7 @@ ENV
   say "building the images (docker-compose build; the layer cache is kept between runs)"
   docker_check "images build" docker_test_compose build
   say "images built in $(( $(date +%s) - started ))s"
+  prune_stale_images
   if [ -z "$DOCKER_TEST_FAILED" ]; then
     docker_check "stack starts, every service healthy" \
       eval 'docker_test_compose up -d && wait_healthy db bff worker'

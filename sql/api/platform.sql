@@ -7,21 +7,11 @@
 -- changes (sql/src/api.rs; see sql/CONVENTIONS.md). Unqualified names: the
 -- same file builds the shared tier and every schema tier.
 
--- created_at / updated_at belong to the database, not to clients.
-create or replace function stamp_timestamps() returns trigger
-language plpgsql
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-  if tg_op = 'INSERT' then
-    new.created_at := now();
-  else
-    new.created_at := old.created_at;
-  end if;
-  new.updated_at := now();
-  return new;
-end
-$$;
+-- created_at / updated_at and created_by belong to the database, not to
+-- clients: the triggers bizos.stamp_timestamps() and bizos.keep_created_by()
+-- of the extension stamp them (V40). created_by is the caller on insert and
+-- never changes: a client cannot write a row in someone else's name
+-- (outside a request, e.g. migrations and demo data, the given value stays).
 
 -- SECURITY DEFINER functions pin their search path to pg_catalog, the schema
 -- they live in (owned by bizos_owner; no one else can create objects there),
@@ -136,22 +126,6 @@ as $$
 begin
   execute format('select %I.seed_default_permissions($1)', tg_table_schema) using new.tenant_id;
   return null;
-end
-$$;
-
--- created_by is the caller on insert and never changes: a client cannot
--- write a row in someone else's name (outside a request, e.g. migrations
--- and demo data, the given value stays).
-create or replace function keep_created_by() returns trigger
-language plpgsql
-as $$
-begin
-  if tg_op = 'INSERT' then
-    new.created_by := coalesce(bizos.uid(), new.created_by);
-  else
-    new.created_by := old.created_by;
-  end if;
-  return new;
 end
 $$;
 
@@ -289,7 +263,7 @@ create or replace function require_permission(permission text) returns void
 language plpgsql stable
 as $$
 begin
-  if (select bizos.tenant_id()) is null then
+  if bizos.tenant_id() is null then
     raise exception using errcode = '42501', message = 'no tenant in the request claims';
   end if;
   if not has_permission(permission) then
@@ -302,7 +276,7 @@ select pin_search_path('require_permission(text)');
 grant execute on function require_permission(text)
   to bizos_authenticated;
 
--- The timestamps of an idempotency key: as stamp_timestamps, and a new
+-- The timestamps of an idempotency key: as bizos.stamp_timestamps, and a new
 -- key keeps the lifetime it was given (expires_at - created_at of the
 -- statement) from the created_at this node stamps. On Citus the
 -- coordinator evaluates the statement's now() and defaults, and the

@@ -231,12 +231,30 @@ pub(crate) async fn bootstrap_nodes(
         .batch_execute("alter role bizos_authenticated login")
         .await
         .map_err(step("Citus: the request role's login"))?;
-    let per_node = format!(
-        "create extension if not exists citus;
+    // The settings are set where they are missing only: once a worker holds
+    // Citus metadata it refuses ALTER DATABASE ("operation is not allowed
+    // on this node"), and a second bootstrap (the DBA bringing the
+    // extension up to date) would stop there.
+    let per_node = "create extension if not exists citus;
          grant set on parameter pg_trgm.similarity_threshold to bizos_owner;
-         alter database {db} set citus.propagate_set_commands = 'local';
-         alter database {db} set citus.enable_unsafe_triggers = on;"
-    );
+         do $settings$
+         declare
+           v_have text[];
+           v_want text;
+         begin
+           select s.setconfig into v_have
+             from pg_catalog.pg_db_role_setting s
+             join pg_catalog.pg_database d on d.oid = s.setdatabase
+            where d.datname = pg_catalog.current_database() and s.setrole = 0;
+           foreach v_want in array array['citus.propagate_set_commands=local',
+                                         'citus.enable_unsafe_triggers=on'] loop
+             if not v_want = any (coalesce(v_have, '{}')) then
+               execute format('alter database %I set %s = %L', pg_catalog.current_database(),
+                              pg_catalog.split_part(v_want, '=', 1), pg_catalog.split_part(v_want, '=', 2));
+             end if;
+           end loop;
+         end
+         $settings$;";
     for (host, port) in &workers {
         let node_admin =
             crate::bootstrap::connect(&node_dsn(admin_dsn, host, *port, &admin_db)?).await?;
@@ -248,13 +266,13 @@ pub(crate) async fn bootstrap_nodes(
             .await
             .map_err(step("Citus: the request role's connect on a worker"))?;
         let node = crate::bootstrap::connect(&node_dsn(admin_dsn, host, *port, db)?).await?;
-        node.batch_execute(&per_node)
+        node.batch_execute(per_node)
             .await
             .map_err(step("Citus: prepare a worker"))?;
     }
     let target = crate::bootstrap::connect(&crate::derive_dsn(admin_dsn, None, db)?).await?;
     target
-        .batch_execute(&per_node)
+        .batch_execute(per_node)
         .await
         .map_err(step("Citus: prepare the coordinator"))?;
     let coordinator: (String, i32) = admin

@@ -51,19 +51,31 @@ static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn create_database(name: String) -> String {
     let _one_at_a_time = CREATING.lock().await;
-    bizos_sql::bootstrap(
-        &admin_url(),
-        &bizos_sql::BootstrapOptions {
-            database: name.clone(),
-            passwords: Vec::new(),
-        },
-    )
-    .await
-    .expect("bootstrap on the Citus coordinator");
+    bootstrap(&name)
+        .await
+        .expect("bootstrap on the Citus coordinator");
     bizos_sql::migrate(&url_for("bizos_owner", &name), None)
         .await
         .expect("migrate on the Citus coordinator");
     name
+}
+
+async fn bootstrap(name: &str) -> Result<(), bizos_sql::Error> {
+    bizos_sql::bootstrap(
+        &admin_url(),
+        &bizos_sql::BootstrapOptions {
+            database: name.to_owned(),
+            passwords: Vec::new(),
+        },
+    )
+    .await
+}
+
+/// `bizos db bootstrap` again on an existing database (as a DBA bringing
+/// the extension up to date does).
+pub async fn bootstrap_again(name: &str) -> Result<(), bizos_sql::Error> {
+    let _one_at_a_time = CREATING.lock().await;
+    bootstrap(name).await
 }
 
 /// The BFF on the test database (its bizos_app login, without TLS as

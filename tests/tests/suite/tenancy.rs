@@ -2,6 +2,7 @@
 //! through SQL (bizos_authenticated with claims) and through GET /api/me.
 
 use bizos_tests::{caller, spawn_app, TestDb};
+use serde_json::json;
 use uuid::Uuid;
 
 #[tokio::test]
@@ -167,6 +168,93 @@ async fn timestamps_belong_to_the_database() {
     .await
     .unwrap();
     assert!(created.timestamp() > 1_700_000_000 && updated >= created);
+}
+
+/// created_at and created_by are the inserting transaction's and caller's
+/// and survive an update that tries to change them; updated_at is the
+/// updating transaction's. The extension's triggers stamp every table (V40).
+#[tokio::test]
+async fn row_stamps_hold_on_update_and_come_from_the_extension() {
+    let db = TestDb::new().await;
+    let own_or_ext: (i64, i64) = sqlx::query_as(
+        "select count(*) filter (where p.pronamespace <> 'bizos'::regnamespace),
+                count(*) filter (where p.pronamespace = 'bizos'::regnamespace)
+           from pg_trigger t join pg_proc p on p.oid = t.tgfoid
+          where p.proname in ('stamp_timestamps', 'keep_created_by')",
+    )
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        own_or_ext.0, 0,
+        "a trigger still runs a stamp function of the schema"
+    );
+    assert!(
+        own_or_ext.1 > 50,
+        "the extension's stamps are attached: {own_or_ext:?}"
+    );
+
+    let a = db.create_tenant("tenant-a").await;
+    let alice = db.create_user(a, "marketing_manager").await;
+    let bob = db.create_user(a, "marketing_manager").await;
+    let claims = |user: Uuid| {
+        json!({"sub": user, "tenant_id": a, "app_role": "marketing_manager"}).to_string()
+    };
+    type Stamps = (
+        Uuid,
+        Uuid,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+    );
+    let mut tx = db.owner.begin().await.unwrap();
+    sqlx::query("select set_config('request.jwt.claims', $1, true)")
+        .bind(claims(alice.user_id))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let inserted: Stamps = sqlx::query_as(
+        "insert into customers (tenant_id, company_name, created_by, created_at, updated_at)
+         values ($1, 'PT Cap Waktu', $2, '2000-01-01', '2000-01-01')
+         returning customer_id, created_by, created_at, updated_at",
+    )
+    .bind(a)
+    .bind(bob.user_id)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        inserted.1, alice.user_id,
+        "the inserting caller, not the value sent"
+    );
+    assert!(inserted.2.timestamp() > 1_700_000_000 && inserted.3 == inserted.2);
+
+    let mut tx = db.owner.begin().await.unwrap();
+    sqlx::query("select set_config('request.jwt.claims', $1, true)")
+        .bind(claims(bob.user_id))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let updated: Stamps = sqlx::query_as(
+        "update customers set city = 'Surabaya', created_by = $2, created_at = now(), updated_at = '2000-01-01'
+          where tenant_id = $1 and customer_id = $3
+         returning customer_id, created_by, created_at, updated_at",
+    )
+    .bind(a)
+    .bind(bob.user_id)
+    .bind(inserted.0)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    let now: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("select now()")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(updated.1, alice.user_id, "created_by never changes");
+    assert_eq!(updated.2, inserted.2, "created_at never changes");
+    assert_eq!(updated.3, now, "updated_at is the updating transaction's");
+    assert!(updated.3 > inserted.3);
 }
 
 #[tokio::test]
