@@ -230,6 +230,13 @@ begin
   end if;
   v_notes := payload_text(payload, 'notes', false, 2000);
 
+  -- PostgreSQL checks an exclusion constraint after the row is in the
+  -- index, so two concurrent overlapping inserts can wait for each other
+  -- and one dies of a deadlock (40P01) instead of the overlap (23P01).
+  -- Creates for one metric and assignee run one after the other; the
+  -- second sees the first's committed row below.
+  perform pg_advisory_xact_lock(hashtextextended(v_tenant::text || '/kpi_target:' || v_metric || '/' || v_assignee::text, 42));
+
   select * into clash from kpi_targets t
    where t.tenant_id = v_tenant and t.metric_key = v_metric and t.assignee_user_id = v_assignee
      and t.period && v_period

@@ -134,10 +134,12 @@ async fn target_cannot_be_doubled_for_period_assignee_metric() {
     .await
     .unwrap();
 
-    // Two concurrent creates of the same target: exactly one wins.
-    let race = |who: Caller| {
+    // Two concurrent creates of the same target: exactly one wins, and the
+    // loser gets the overlap (23P01 naming the winner's period), never a
+    // deadlock. One race rarely hits the window, so run twenty.
+    let race = |who: Caller, month: String| {
         let app = db.app.clone();
-        let body = target("sales_activities", &o.alice, "2031-03", 40);
+        let body = target("sales_activities", &o.alice, &month, 40);
         tokio::spawn(async move {
             let mut tx = bizos_bff::db::begin_as(&app, &who).await.unwrap();
             let r = sqlx::query_scalar::<_, Value>("select kpi_target_create($1)")
@@ -150,15 +152,27 @@ async fn target_cannot_be_doubled_for_period_assignee_metric() {
             }
         })
     };
-    let (a, b) = tokio::join!(race(o.manager.clone()), race(o.admin.clone()));
-    let results = [a.unwrap(), b.unwrap()];
-    assert_eq!(
-        results.iter().filter(|r| r.is_ok()).count(),
-        1,
-        "{results:?}"
-    );
-    let loser = results.iter().find_map(|r| r.as_ref().err()).unwrap();
-    assert_eq!(code(loser), "23P01");
+    for month in 1..=20 {
+        let month = format!("{}-{:02}", 2040 + (month - 1) / 12, (month - 1) % 12 + 1);
+        let (a, b) = tokio::join!(
+            race(o.manager.clone(), month.clone()),
+            race(o.admin.clone(), month.clone())
+        );
+        let results = [a.unwrap(), b.unwrap()];
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{month}: {results:?}"
+        );
+        let loser = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+        assert_eq!(code(loser), "23P01", "{month}: {loser}");
+        assert_eq!(field(loser).as_deref(), Some("period"), "{month}");
+        let message = loser.as_database_error().unwrap().message().to_owned();
+        assert!(
+            message.contains(&format!("overlaps the target {month}-01..")),
+            "{month}: {message}"
+        );
+    }
 }
 
 #[tokio::test]
