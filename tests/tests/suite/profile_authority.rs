@@ -449,7 +449,7 @@ async fn a_read_only_transaction_cannot_be_made_writable_again() {
     // (PostgreSQL 15 lets `reset transaction_read_only` through — the reset
     // path skips the check; 16 refuses it. The BFF sends no such statement,
     // and a session that could would also be able to rewrite its claims:
-    // see the README, "The profile is the authority".)
+    // see docs/access.md, "The profile is the authority, not the token".)
     let attempts = [
         "set transaction read write",
         "set local transaction_read_only = off",
