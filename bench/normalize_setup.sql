@@ -84,7 +84,8 @@ vacuum (freeze, analyze) bench_messy;
 
 -- The SQL baselines: what one would write without the extension, cheap
 -- translate() where it does the job and regexp_replace/lower/btrim for the
--- rest (the differences in behaviour are listed in BENCHMARKS.md). `offset 0`
+-- rest (the differences in behaviour are listed in
+-- docs/benchmarks/extension-primitives.md). `offset 0`
 -- keeps the cleaned value computed once per row.
 create view bench_sql_npwp as
 select v, case when d ~ '^[0-9]{15}$' then '0' || d
