@@ -119,18 +119,21 @@ pub struct MigrateArgs {
 
 #[derive(Args, Debug)]
 pub struct TokenArgs {
-    /// Tenant id; with only --role, the demo tenant.
+    /// Tenant id; without it, the tenant --tenant-slug (the demo tenant).
     #[arg(long)]
     pub tenant: Option<Uuid>,
-    /// User id; with only --role, the first user of that role in the tenant.
+    /// User id; without --tenant it must have a profile in the tenant
+    /// --tenant-slug (never another user is chosen). Without --user, the
+    /// first active user of --role in the tenant.
     #[arg(long)]
     pub user: Option<Uuid>,
     /// App role of the user to look up (also put in the token as an
     /// informational claim; the database uses the profile's role). Checked
-    /// against the database's app_roles whenever BIZOS_DATABASE_URL is set.
-    #[arg(long, required_unless_present_all = ["tenant", "user"])]
+    /// against the database's app_roles whenever BIZOS_DATABASE_URL is set;
+    /// with --user and no --tenant, it must be that user's role.
+    #[arg(long, required_unless_present = "user")]
     pub role: Option<String>,
-    /// Slug of the tenant to look users up in when --tenant/--user are missing.
+    /// Slug of the tenant to look users up in when --tenant is missing.
     #[arg(long, default_value = "demo")]
     pub tenant_slug: String,
     /// Lifetime of the token in seconds.
@@ -138,7 +141,8 @@ pub struct TokenArgs {
     pub ttl_secs: u64,
     #[arg(long, env = "BIZOS_JWT_SECRET", hide_env_values = true)]
     pub secret: String,
-    /// Owner connection string, used to look up the user when --user is missing.
+    /// Owner connection string, used to look the user up unless both
+    /// --tenant and --user are given.
     #[arg(long, env = "BIZOS_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 }
@@ -304,16 +308,27 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
     }
     let (tenant, user) = match (args.tenant, args.user) {
         (Some(t), Some(u)) => (t, u),
-        (tenant, _) => {
+        (tenant, user) => {
             let url = args.database_url.as_deref().ok_or_else(|| {
                 anyhow::anyhow!(
                     "give --tenant and --user, or BIZOS_DATABASE_URL to look the user up"
                 )
             })?;
-            let role = args.role.as_deref().ok_or_else(|| {
-                anyhow::anyhow!("give --role to look a user up, or --tenant and --user")
-            })?;
-            lookup_user(url, tenant, &args.tenant_slug, role).await?
+            match user {
+                // The user given, in the tenant of the slug: that user or
+                // an error, never someone else.
+                Some(user) => {
+                    let tenant =
+                        user_in_tenant(url, &args.tenant_slug, user, args.role.as_deref()).await?;
+                    (tenant, user)
+                }
+                None => {
+                    let role = args.role.as_deref().ok_or_else(|| {
+                        anyhow::anyhow!("give --role to look a user up, or --tenant and --user")
+                    })?;
+                    lookup_user(url, tenant, &args.tenant_slug, role).await?
+                }
+            }
         }
     };
     let secret = SecretString::from(args.secret);
@@ -339,6 +354,36 @@ async fn check_app_role(url: &str, role: &str) -> anyhow::Result<()> {
         anyhow::bail!("--role: must be one of {}", roles.join(", "));
     }
     Ok(())
+}
+
+/// The tenant of slug `slug`, where `user` must have a profile (of
+/// `role`, when given).
+async fn user_in_tenant(
+    url: &str,
+    slug: &str,
+    user: Uuid,
+    role: Option<&str>,
+) -> anyhow::Result<Uuid> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let row: Option<(Uuid, String)> = sqlx::query_as(
+        "select p.tenant_id, p.app_role
+           from profiles p join tenants t using (tenant_id)
+          where t.slug = $1 and p.user_id = $2",
+    )
+    .bind(slug)
+    .bind(user)
+    .fetch_optional(&mut conn)
+    .await?;
+    let Some((tenant, has)) = row else {
+        anyhow::bail!(
+            "--user: {user} has no profile in tenant {slug} (give --tenant for another tenant)"
+        );
+    };
+    if let Some(role) = role.filter(|r| *r != has) {
+        anyhow::bail!("--role: user {user} has role {has} in tenant {slug}, not {role}");
+    }
+    Ok(tenant)
 }
 
 /// The first active user (by e-mail) of `role` in the tenant.

@@ -116,6 +116,10 @@ pub struct OtelSettings {
 }
 
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
+/// The largest batch process_import takes (its `batch_size` check,
+/// sql/api/imports.sql): a larger BIZOS_IMPORT_BATCH_ROWS is refused at
+/// start rather than by every import.
+pub const MAX_IMPORT_BATCH_ROWS: u32 = 50_000;
 
 /// The variables of `bizos serve`. Each is also a flag: `--x-y` for
 /// `BIZOS_X_Y` (a flag wins over its variable).
@@ -178,8 +182,8 @@ pub struct ServeArgs {
     /// purged hourly.
     #[arg(long, env = "BIZOS_IDEMPOTENCY_TTL_HOURS", default_value = "24", value_parser = var(ttl_hours))]
     pub idempotency_ttl_hours: Duration,
-    /// Rows per process_import transaction.
-    #[arg(long, env = "BIZOS_IMPORT_BATCH_ROWS", default_value = "2000", value_parser = var(positive::<u32>))]
+    /// Rows per process_import transaction (1 to 50000).
+    #[arg(long, env = "BIZOS_IMPORT_BATCH_ROWS", default_value = "2000", value_parser = var(import_batch_rows))]
     pub import_batch_rows: u32,
 
     /// Address of the internal listener serving Prometheus metrics at
@@ -495,6 +499,14 @@ where
     Ok(n)
 }
 
+fn import_batch_rows(v: &str) -> Result<u32, String> {
+    let n: u32 = positive(v)?;
+    if n > MAX_IMPORT_BATCH_ROWS {
+        return Err(format!("must be between 1 and {MAX_IMPORT_BATCH_ROWS}"));
+    }
+    Ok(n)
+}
+
 fn seconds(v: &str) -> Result<Duration, String> {
     number(v).map(Duration::from_secs)
 }
@@ -569,8 +581,8 @@ pub struct WorkerArgs {
     /// Name of this worker in jobs.locked_by [default: host:pid].
     #[arg(long, env = "BIZOS_WORKER_NAME", value_parser = var(text))]
     pub name: Option<String>,
-    /// Rows per process_import transaction.
-    #[arg(long, env = "BIZOS_IMPORT_BATCH_ROWS", default_value = "2000", value_parser = var(positive::<u32>))]
+    /// Rows per process_import transaction (1 to 50000).
+    #[arg(long, env = "BIZOS_IMPORT_BATCH_ROWS", default_value = "2000", value_parser = var(import_batch_rows))]
     pub import_batch_rows: u32,
     /// Seconds between the idempotency purges of every tenant (one job per
     /// tenant and period).
@@ -868,6 +880,8 @@ mod tests {
                 "below BIZOS_REQUEST_TIMEOUT_SECS",
             ),
             ("BIZOS_LLM_MAX_IN_FLIGHT", "0", "greater than zero"),
+            ("BIZOS_IMPORT_BATCH_ROWS", "0", "greater than zero"),
+            ("BIZOS_IMPORT_BATCH_ROWS", "50001", "between 1 and 50000"),
             (
                 "BIZOS_LLM_KEYS",
                 "sk-no-provider",

@@ -59,6 +59,40 @@ where
     }
 }
 
+/// A `multipart/form-data` body, for the upload routes (axum's extractor,
+/// whose refusal is a bare 400 in plain text). A body that is not
+/// multipart, or has no boundary, is refused with 400 `bad_request` naming
+/// `content-type`, the header at fault (a JSON body names it likewise).
+pub struct Multipart(pub axum::extract::Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for Multipart {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Multipart::from_request(req, state)
+            .await
+            .map(Multipart)
+            .map_err(|_| ApiError::BadRequest {
+                message: "expected a multipart/form-data body (content-type multipart/form-data with a boundary)".into(),
+                field: Some("content-type".into()),
+            })
+    }
+}
+
+impl std::ops::Deref for Multipart {
+    type Target = axum::extract::Multipart;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Multipart {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
 fn json_content_type(headers: &HeaderMap) -> bool {
     let Some(ct) = headers
         .get(header::CONTENT_TYPE)

@@ -151,7 +151,7 @@ impl KeyAuth {
             .unwrap_or_default();
         let routes = parts.extensions.get::<Arc<RouteScopes>>();
         match routes.map(|r| r.access(parts.method.as_str(), template)) {
-            Some(Access::Needs(scope)) if key.scopes.iter().any(|s| s == scope) => {}
+            Some(Access::Needs(scope)) if scopes::grants(&key.scopes, scope) => {}
             Some(Access::Needs(scope)) => {
                 return Err(ApiError::Refused {
                     code: "insufficient_scope",

@@ -1,6 +1,8 @@
 //! Which scope an API key needs for a route: `<resource>:read` for GET,
 //! `<resource>:write` for the other methods, the resource following from
-//! the route's OpenAPI tag. A route whose tag has no resource, or whose
+//! the route's OpenAPI tag; a write scope includes the read scope of its
+//! resource ([`grants`]), as the database's `api_scope_permissions` give
+//! `leads:write` the permissions of `leads:read`. A route whose tag has no resource, or whose
 //! write scope does not exist (the `api_scopes` vocabulary), is not
 //! available to keys. The table is built once from the document, which
 //! also lists each operation's scope (its `api_key` security requirement),
@@ -32,6 +34,18 @@ const TAG_RESOURCES: &[(&str, &str)] = &[
 /// not available to keys).
 #[derive(Debug, Default, Clone)]
 pub struct RouteScopes(HashMap<(String, String), Option<String>>);
+
+/// Whether a key's scopes allow a route that needs `needed`: the scope
+/// itself, or for `<resource>:read` also `<resource>:write` (every write
+/// scope's permissions include its read scope's: a client that writes
+/// leads reads what it wrote).
+pub fn grants(held: &[String], needed: &str) -> bool {
+    let write = needed
+        .strip_suffix(":read")
+        .map(|resource| format!("{resource}:write"));
+    held.iter()
+        .any(|s| s == needed || write.as_deref() == Some(s.as_str()))
+}
 
 /// What a key may do on a route.
 #[derive(Debug, PartialEq, Eq)]
@@ -76,6 +90,11 @@ impl RouteScopes {
                         vec![SecurityRequirement::new("bearer", Vec::<String>::new())]
                     });
                     security.push(SecurityRequirement::new("api_key", [scope.as_str()]));
+                    // Requirements are alternatives: the write scope reads too.
+                    let write = scope.replace(":read", ":write");
+                    if write != *scope && known.iter().any(|k| *k == write) {
+                        security.push(SecurityRequirement::new("api_key", [write.as_str()]));
+                    }
                     op.security = Some(security);
                 }
                 table.insert((method.to_owned(), path.clone()), scope);
@@ -90,5 +109,22 @@ impl RouteScopes {
             Some(Some(scope)) => Access::Needs(scope),
             _ => Access::NotForKeys,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grants;
+
+    #[test]
+    fn a_write_scope_includes_the_read_scope_of_its_resource() {
+        let held = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(grants(&held(&["leads:read"]), "leads:read"));
+        assert!(grants(&held(&["leads:write"]), "leads:read"));
+        assert!(grants(&held(&["leads:write"]), "leads:write"));
+        assert!(!grants(&held(&["leads:read"]), "leads:write"));
+        assert!(!grants(&held(&["tickets:write"]), "leads:read"));
+        assert!(!grants(&held(&["leads:write"]), "tickets:read"));
+        assert!(!grants(&held(&[]), "leads:read"));
     }
 }

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::multipart::{Field, Multipart, MultipartError};
+use axum::extract::multipart::{Field, MultipartError};
 use axum::http::StatusCode;
 use object_store::path::Path;
 use serde_json::{json, Value};
@@ -27,6 +27,7 @@ use super::Files;
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
+use crate::extract::Multipart;
 
 /// Bytes looked at to decide the content type.
 const SNIFF_BYTES: usize = 8192;

@@ -3,7 +3,7 @@
 //! prospect-evidence) and the GPS position; POST /api/visits takes both in
 //! one request, POST /api/activities a photo uploaded before.
 
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,6 +18,7 @@ use super::write::{body, rpc, submit, Args, Call, FilePart, Submit};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::Result;
+use crate::extract::Multipart;
 use crate::extract::{Json, Query};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{blank_is_none, ActivityType, Degrees, Id, Instant, NonBlank};

@@ -2,7 +2,6 @@
 //! (the secret is in this one response), revoke. See [`crate::api_keys`].
 
 use axum::extract::State;
-use axum::http::HeaderValue;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -10,11 +9,11 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::write::{body, rpc, Args, Call};
+use super::write::{body, rpc, with_secret, Args, Call};
 use crate::api_keys::NewKey;
 use crate::auth::Caller;
 use crate::db::begin_as;
-use crate::error::{ApiError, Result};
+use crate::error::Result;
 use crate::extract::{Json, Path};
 use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey, REPLAYED};
 use crate::payload::{ApiScope, Instant, NonBlank, Text};
@@ -94,24 +93,6 @@ async fn create_key(
         return Ok(response);
     }
     with_secret(response, &new.token).await
-}
-
-/// The created key's response with its secret added.
-async fn with_secret(response: Response, token: &str) -> Result<Response> {
-    let (mut parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let mut json: Value =
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.into()))?;
-    json["secret"] = Value::String(token.to_owned());
-    let bytes = serde_json::to_vec(&json).map_err(|e| ApiError::Internal(e.into()))?;
-    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-    parts.headers.insert(
-        axum::http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-    Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
 #[utoipa::path(post, path = "/api/api-keys/{id}/revoke", tag = "api-keys", params(("id" = Uuid, Path), IdempotencyKey),

@@ -4,7 +4,7 @@
 //! sales roles their own and their team's customers, CRM managers,
 //! directors and finance all of them.
 
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
@@ -20,6 +20,7 @@ use super::write::{attach, Attach};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
+use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;

@@ -3,7 +3,7 @@
 //! [`crate::files`]'s business.
 
 use axum::body::Body;
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -18,6 +18,7 @@ use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
+use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
 use crate::files::{read_form, Bucket};
 use crate::idempotency::{self, Done, IdempotencyKey};

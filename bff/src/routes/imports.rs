@@ -4,7 +4,7 @@
 //! so progress is visible while it runs — and read progress and per-row
 //! errors.
 
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -19,6 +19,7 @@ use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
+use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
 use crate::files::{discard, read_form, Bucket};
 use crate::idempotency::{self, Done, IdempotencyKey, REPLAYED};

@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -33,6 +33,7 @@ use super::write::{body, registered, rpc, upload_fingerprint, Args, Call};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
+use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
 use crate::files::{read_form, Bucket};
 use crate::idempotency::{self, Done, IdempotencyKey};

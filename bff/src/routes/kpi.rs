@@ -2,7 +2,7 @@
 //! entries, and actuals (AUTO metrics computed by the database, NA with a
 //! reason where the data cannot define them).
 
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::response::Response;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ use super::write::{attach, body, rpc, Args, Attach, Call};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
+use crate::extract::Multipart;
 use crate::extract::{Json, Query};
 
 use crate::idempotency::IdempotencyKey;

@@ -1,6 +1,6 @@
 //! Tickets (TCK-1..3): create, change, messages, attachments, list, read.
 
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,6 +18,7 @@ use super::write::{attach, body, rpc, Args, Attach, Call};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
+use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
 
 use crate::idempotency::IdempotencyKey;

@@ -20,7 +20,7 @@
 //! with `secret: null`; a lost secret is rotated.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{body, rpc, Args, Call};
+use super::write::{self, body, rpc, Args, Call};
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
@@ -359,20 +359,14 @@ async fn check_url(conn: &mut sqlx::PgConnection, state: &AppState, url: &str) -
 }
 
 /// A write whose answer carries a new secret: the effect stores its answer
-/// without it (idempotency), the first answer gets it added.
+/// without it (idempotency), the first answer gets it added (and is not
+/// to be cached, [`write::with_secret`]).
 async fn with_secret(response: Result<Response>, secret: &SecretString) -> Result<Response> {
     let response = response?;
     if !response.status().is_success() || response.headers().contains_key(REPLAYED) {
         return Ok(response);
     }
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let mut body: Value =
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.into()))?;
-    body["secret"] = Value::String(secret.expose_secret().to_owned());
-    Ok((status, axum::Json(body)).into_response())
+    write::with_secret(response, secret.expose_secret()).await
 }
 
 #[utoipa::path(get, path = "/api/webhooks/endpoints", tag = "webhooks",

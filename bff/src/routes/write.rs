@@ -3,13 +3,14 @@
 //! a write with a file stores it first and registers it in that transaction
 //! (see [`crate::files`]).
 
-use axum::extract::Multipart;
+use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Result};
+use crate::extract::Multipart;
 use crate::files::{read_form, Bucket, Form};
 use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey, REPLAYED};
 use crate::state::AppState;
@@ -229,6 +230,30 @@ where
     .await;
     files.keep_or_discard(&form, registered(&result));
     result
+}
+
+/// A write's answer with a secret added as `secret` (an API key's token,
+/// a webhook signing secret): the one response that carries it, so no
+/// cache may keep it (`Cache-Control: no-store`, and `Pragma: no-cache`
+/// for HTTP/1.0 caches). The stored answer of the idempotent write holds
+/// no secret, so a replay is answered without one.
+pub async fn with_secret(response: Response, secret: &str) -> Result<Response> {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let mut json: Value =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.into()))?;
+    json["secret"] = Value::String(secret.to_owned());
+    let bytes = serde_json::to_vec(&json).map_err(|e| ApiError::Internal(e.into()))?;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    parts
+        .headers
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
 /// The `file` field of a form's typed body ([`submit`]): documents the

@@ -1,14 +1,29 @@
 //! The SSRF guard of webhooks: requests go only to http(s) URLs whose
 //! addresses are public.
 //!
-//! Refused: loopback, private (RFC 1918), link-local (169.254/16, which
-//! holds the cloud metadata services, and fe80::/10), unique-local
-//! (fc00::/7), unspecified and "this network" (0.0.0.0/8, ::), shared
-//! (100.64/10), multicast, broadcast, reserved, documentation and
-//! benchmarking ranges, and IPv6 forms that carry an IPv4 address
-//! (::ffff:a.b.c.d, NAT64 64:ff9b::/96, the old ::a.b.c.d) whose IPv4
-//! address is one of those. `allow_loopback` (BIZOS_WEBHOOKS_ALLOW_LOOPBACK,
-//! development and tests) lets 127.0.0.0/8 and ::1 through, nothing else.
+//! An address passes when it is in no range of [`REFUSED_V4`] /
+//! [`REFUSED_V6`] and, for IPv6, inside global unicast (2000::/3; the rest
+//! of the IPv6 space is reserved, multicast or special). The tables mirror
+//! IANA's special-purpose address registries as the standard library's
+//! (unstable) `Ipv4Addr::is_global` / `Ipv6Addr::is_global` read them, and
+//! are stricter where a webhook receiver has no business:
+//!
+//! - multicast (224.0.0.0/4, ff00::/8), which `is_global` lets through;
+//! - all of 192.0.0.0/24 and 2001::/23, including the few anycast
+//!   services (PCP, TURN, AMT, AS112) IANA calls globally reachable;
+//! - every IPv6 form that carries an IPv4 address, refused whole rather
+//!   than judged by the IPv4 address inside: mapped (::ffff:0:0/96),
+//!   translated (::ffff:0:0:0/96), compatible (::/96), NAT64
+//!   (64:ff9b::/96 and 64:ff9b:1::/48), 6to4 (2002::/16) and Teredo
+//!   (2001::/32). Which IPv4 host a translator or relay reaches is the
+//!   network's business, not the address's (a local NAT64 prefix or a
+//!   6to4 relay may lead inside), and a real receiver has a plain IPv4 or
+//!   IPv6 address. A BFF on an IPv6-only network behind NAT64/DNS64
+//!   therefore reaches IPv4-only receivers not at all.
+//!
+//! `allow_loopback` (BIZOS_WEBHOOKS_ALLOW_LOOPBACK, development and tests)
+//! lets 127.0.0.0/8 and ::1 through, nothing else (not their IPv4-in-IPv6
+//! forms).
 //!
 //! Checked twice: when an endpoint is registered or its URL changed
 //! ([`check_url`]: every address the name resolves to must pass), and at
@@ -25,58 +40,140 @@ use std::time::Duration;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;
 
+/// IPv4 ranges no webhook goes to: network, prefix length, what it is.
+pub const REFUSED_V4: &[(Ipv4Addr, u8, &str)] = &[
+    (Ipv4Addr::new(0, 0, 0, 0), 8, "\"this network\""),
+    (Ipv4Addr::new(10, 0, 0, 0), 8, "private"),
+    (
+        Ipv4Addr::new(100, 64, 0, 0),
+        10,
+        "shared (carrier-grade NAT)",
+    ),
+    (Ipv4Addr::new(127, 0, 0, 0), 8, "loopback"),
+    (
+        Ipv4Addr::new(169, 254, 0, 0),
+        16,
+        "link-local (cloud metadata services)",
+    ),
+    (Ipv4Addr::new(172, 16, 0, 0), 12, "private"),
+    (Ipv4Addr::new(192, 0, 0, 0), 24, "IETF protocol assignments"),
+    (Ipv4Addr::new(192, 0, 2, 0), 24, "documentation"),
+    (Ipv4Addr::new(192, 88, 99, 0), 24, "6to4 relay anycast"),
+    (Ipv4Addr::new(192, 168, 0, 0), 16, "private"),
+    (Ipv4Addr::new(198, 18, 0, 0), 15, "benchmarking"),
+    (Ipv4Addr::new(198, 51, 100, 0), 24, "documentation"),
+    (Ipv4Addr::new(203, 0, 113, 0), 24, "documentation"),
+    (Ipv4Addr::new(224, 0, 0, 0), 4, "multicast"),
+    (Ipv4Addr::new(255, 255, 255, 255), 32, "broadcast"),
+    (Ipv4Addr::new(240, 0, 0, 0), 4, "reserved"),
+];
+
+/// IPv6 ranges no webhook goes to (the first match names the reason);
+/// beyond them, anything outside 2000::/3.
+pub const REFUSED_V6: &[(Ipv6Addr, u8, &str)] = &[
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0), 128, "unspecified"),
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1), 128, "loopback"),
+    (
+        Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0),
+        96,
+        "IPv4-mapped",
+    ),
+    (
+        Ipv6Addr::new(0, 0, 0, 0, 0xffff, 0, 0, 0),
+        96,
+        "IPv4-translated",
+    ),
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0), 96, "IPv4-compatible"),
+    (Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0), 96, "NAT64"),
+    (
+        Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0),
+        48,
+        "NAT64 (local use)",
+    ),
+    (
+        Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0),
+        64,
+        "discard-only",
+    ),
+    (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 32, "Teredo"),
+    (
+        Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0),
+        48,
+        "benchmarking",
+    ),
+    (
+        Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0),
+        23,
+        "IETF protocol assignments",
+    ),
+    (
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0),
+        32,
+        "documentation",
+    ),
+    (Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0), 16, "6to4"),
+    (
+        Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0),
+        20,
+        "documentation",
+    ),
+    (
+        Ipv6Addr::new(0x5f00, 0, 0, 0, 0, 0, 0, 0),
+        16,
+        "segment routing (SRv6)",
+    ),
+    (
+        Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0),
+        7,
+        "unique-local",
+    ),
+    (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10, "link-local"),
+    (Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 10, "site-local"),
+    (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8, "multicast"),
+];
+
+/// Global unicast, the only IPv6 space with public hosts.
+const GLOBAL_UNICAST_V6: (Ipv6Addr, u8) = (Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 0), 3);
+
+fn in_v4(ip: Ipv4Addr, (net, len): (Ipv4Addr, u8)) -> bool {
+    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+    u32::from(ip) & mask == u32::from(net) & mask
+}
+
+fn in_v6(ip: Ipv6Addr, (net, len): (Ipv6Addr, u8)) -> bool {
+    let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+    u128::from(ip) & mask == u128::from(net) & mask
+}
+
+/// Why a request may not go to `ip` (the kind of range it is in), or
+/// None when it may.
+pub fn refused(ip: IpAddr, allow_loopback: bool) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => {
+            if allow_loopback && v4.is_loopback() {
+                return None;
+            }
+            REFUSED_V4
+                .iter()
+                .find(|(net, len, _)| in_v4(v4, (*net, *len)))
+                .map(|(_, _, what)| *what)
+        }
+        IpAddr::V6(v6) => {
+            if allow_loopback && v6 == Ipv6Addr::LOCALHOST {
+                return None;
+            }
+            REFUSED_V6
+                .iter()
+                .find(|(net, len, _)| in_v6(v6, (*net, *len)))
+                .map(|(_, _, what)| *what)
+                .or_else(|| (!in_v6(v6, GLOBAL_UNICAST_V6)).then_some("reserved"))
+        }
+    }
+}
+
 /// Whether a request may go to `ip`.
 pub fn allowed(ip: IpAddr, allow_loopback: bool) -> bool {
-    match ip {
-        IpAddr::V4(v4) => allowed_v4(v4, allow_loopback),
-        IpAddr::V6(v6) => allowed_v6(v6, allow_loopback),
-    }
-}
-
-fn allowed_v4(ip: Ipv4Addr, allow_loopback: bool) -> bool {
-    let [a, b, c, _] = ip.octets();
-    if ip.is_loopback() {
-        return allow_loopback;
-    }
-    !(a == 0                                   // this network, 0.0.0.0
-        || a == 10                             // private
-        || (a == 100 && (64..128).contains(&b)) // shared (carrier-grade NAT)
-        || (a == 169 && b == 254)              // link-local, metadata services
-        || (a == 172 && (16..32).contains(&b)) // private
-        || (a == 192 && b == 0 && c == 0)      // IETF protocol assignments
-        || (a == 192 && b == 0 && c == 2)      // documentation
-        || (a == 192 && b == 88 && c == 99)    // 6to4 relay anycast
-        || (a == 192 && b == 168)              // private
-        || (a == 198 && (b == 18 || b == 19))  // benchmarking
-        || (a == 198 && b == 51 && c == 100)   // documentation
-        || (a == 203 && b == 0 && c == 113)    // documentation
-        || a >= 224) // multicast, reserved, broadcast
-}
-
-fn allowed_v6(ip: Ipv6Addr, allow_loopback: bool) -> bool {
-    if ip.is_loopback() {
-        return allow_loopback;
-    }
-    if ip.is_unspecified() {
-        return false;
-    }
-    let s = ip.segments();
-    // IPv4 inside IPv6: mapped (::ffff:0:0/96), NAT64 (64:ff9b::/96) and
-    // the deprecated compatible form (::/96): judged as the IPv4 address.
-    let embedded = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-    if s[..5] == [0; 5] && (s[5] == 0xffff || s[5] == 0) {
-        return allowed_v4(embedded, allow_loopback);
-    }
-    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4] {
-        return allowed_v4(embedded, allow_loopback);
-    }
-    !((s[0] & 0xfe00) == 0xfc00         // unique-local fc00::/7
-        || (s[0] & 0xffc0) == 0xfe80    // link-local fe80::/10
-        || (s[0] & 0xffc0) == 0xfec0    // site-local (deprecated) fec0::/10
-        || (s[0] & 0xff00) == 0xff00    // multicast
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || s[0] == 0x2002               // 6to4: an IPv4 address inside
-        || (s[0] == 0x0100 && s[1..4] == [0; 3])) // discard-only 100::/64
+    refused(ip, allow_loopback).is_none()
 }
 
 /// The URL of an endpoint as the guard takes it: http(s), a host, no user
@@ -102,12 +199,9 @@ pub fn check_literal(url: &Url, allow_loopback: bool) -> Result<(), String> {
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
         _ => return Ok(()),
     };
-    if allowed(ip, allow_loopback) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{ip} is a loopback, private, link-local or otherwise non-public address"
-        ))
+    match refused(ip, allow_loopback) {
+        None => Ok(()),
+        Some(what) => Err(format!("{ip} is a non-public address ({what})")),
     }
 }
 
@@ -132,10 +226,12 @@ pub async fn check_url(url: &str, allow_loopback: bool) -> Result<Url, String> {
     if addrs.is_empty() {
         return Err(format!("the name {host} does not resolve"));
     }
-    if let Some(bad) = addrs.iter().find(|a| !allowed(a.ip(), allow_loopback)) {
+    if let Some((bad, what)) = addrs
+        .iter()
+        .find_map(|a| refused(a.ip(), allow_loopback).map(|what| (a.ip(), what)))
+    {
         return Err(format!(
-            "{host} resolves to {}, a loopback, private, link-local or otherwise non-public address",
-            bad.ip()
+            "{host} resolves to {bad}, a non-public address ({what})"
         ));
     }
     Ok(parsed)
@@ -184,55 +280,137 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// Every refused range: its first and last address, without the flag.
+    #[test]
+    fn every_refused_range_is_refused_from_end_to_end() {
+        for (net, len, what) in REFUSED_V4 {
+            let first = u32::from(*net);
+            let last = first | (u32::MAX.checked_shr(u32::from(*len)).unwrap_or(0));
+            for a in [first, last] {
+                let a = IpAddr::V4(Ipv4Addr::from(a));
+                assert!(refused(a, false).is_some(), "{a} ({what}/{len}) passed");
+            }
+        }
+        for (net, len, what) in REFUSED_V6 {
+            let first = u128::from(*net);
+            let last = first | (u128::MAX.checked_shr(u32::from(*len)).unwrap_or(0));
+            for a in [first, last] {
+                let a = IpAddr::V6(Ipv6Addr::from(a));
+                assert!(refused(a, false).is_some(), "{a} ({what}/{len}) passed");
+            }
+        }
+    }
+
     #[test]
     fn only_public_addresses_pass() {
-        for bad in [
-            "127.0.0.1",
-            "127.1.2.3",
-            "10.0.0.1",
-            "172.16.0.1",
-            "172.31.255.255",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "0.1.2.3",
-            "224.0.0.1",
-            "255.255.255.255",
-            "198.18.0.1",
-            "192.0.2.1",
-            "::1",
-            "::",
-            "fe80::1",
-            "fc00::1",
-            "fd12:3456::1",
-            "ff02::1",
-            "::ffff:127.0.0.1",
-            "::ffff:10.1.2.3",
-            "::ffff:169.254.169.254",
-            "64:ff9b::a9fe:a9fe",
-            "::10.0.0.1",
-            "2001:db8::1",
-            "2002:a00:1::1",
+        // (address, the reason it is refused)
+        for (bad, why) in [
+            ("127.0.0.1", "loopback"),
+            ("127.1.2.3", "loopback"),
+            ("10.0.0.1", "private"),
+            ("172.16.0.1", "private"),
+            ("172.31.255.255", "private"),
+            ("192.168.1.1", "private"),
+            ("169.254.169.254", "link-local (cloud metadata services)"),
+            ("100.64.0.1", "shared (carrier-grade NAT)"),
+            ("100.127.255.255", "shared (carrier-grade NAT)"),
+            ("0.0.0.0", "\"this network\""),
+            ("0.1.2.3", "\"this network\""),
+            ("192.0.0.9", "IETF protocol assignments"),
+            ("192.0.0.170", "IETF protocol assignments"),
+            ("192.0.2.1", "documentation"),
+            ("198.51.100.7", "documentation"),
+            ("203.0.113.200", "documentation"),
+            ("192.88.99.1", "6to4 relay anycast"),
+            ("198.18.0.1", "benchmarking"),
+            ("198.19.255.255", "benchmarking"),
+            ("224.0.0.1", "multicast"),
+            ("239.255.255.250", "multicast"),
+            ("240.0.0.1", "reserved"),
+            ("255.255.255.254", "reserved"),
+            ("255.255.255.255", "broadcast"),
+            ("::1", "loopback"),
+            ("::", "unspecified"),
+            ("::ffff:127.0.0.1", "IPv4-mapped"),
+            ("::ffff:10.1.2.3", "IPv4-mapped"),
+            ("::ffff:169.254.169.254", "IPv4-mapped"),
+            ("::ffff:8.8.8.8", "IPv4-mapped"),
+            ("::ffff:0:127.0.0.1", "IPv4-translated"),
+            ("::ffff:0:a9fe:a9fe", "IPv4-translated"),
+            ("::ffff:0:808:808", "IPv4-translated"),
+            ("::10.0.0.1", "IPv4-compatible"),
+            ("::8.8.8.8", "IPv4-compatible"),
+            ("64:ff9b::a9fe:a9fe", "NAT64"),
+            ("64:ff9b::808:808", "NAT64"),
+            ("64:ff9b:1::a00:1", "NAT64 (local use)"),
+            ("64:ff9b:1:ffff::1", "NAT64 (local use)"),
+            ("100::1", "discard-only"),
+            ("2001::1", "Teredo"),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+            ("2001:2::1", "benchmarking"),
+            ("2001:1::1", "IETF protocol assignments"),
+            ("2001:20::1", "IETF protocol assignments"),
+            ("2001:1ff:ffff::1", "IETF protocol assignments"),
+            ("2001:db8::1", "documentation"),
+            ("3fff::1", "documentation"),
+            ("2002:a00:1::1", "6to4"),
+            ("2002:808:808::1", "6to4"),
+            ("5f00::1", "segment routing (SRv6)"),
+            ("fc00::1", "unique-local"),
+            ("fd12:3456::1", "unique-local"),
+            ("fe80::1", "link-local"),
+            ("febf::1", "link-local"),
+            ("fec0::1", "site-local"),
+            ("ff02::1", "multicast"),
+            ("ff0e::1", "multicast"),
+            ("1::1", "reserved"),
+            ("4000::1", "reserved"),
+            ("::1:0:0:1", "reserved"),
         ] {
-            assert!(!allowed(ip(bad), false), "{bad} passed");
+            assert_eq!(refused(ip(bad), false), Some(why), "{bad}");
         }
         for good in [
             "8.8.8.8",
             "1.1.1.1",
-            "172.32.0.1",
+            "9.255.255.255",
+            "11.0.0.0",
+            "100.63.255.255",
             "100.128.0.1",
+            "169.253.255.255",
+            "172.15.255.255",
+            "172.32.0.1",
+            "192.0.1.0",
+            "192.31.196.1",
+            "192.167.255.255",
+            "192.169.0.0",
+            "198.17.255.255",
+            "198.20.0.0",
+            "223.255.255.255",
             "2606:4700:4700::1111",
-            "::ffff:8.8.8.8",
-            "64:ff9b::808:808",
+            "2001:200::1",
+            "2001:4860:4860::8888",
+            "2003::1",
+            "2a00:1450:4001::1",
+            "3ffe::1",
         ] {
-            assert!(allowed(ip(good), false), "{good} refused");
+            assert_eq!(refused(ip(good), false), None, "{good} refused");
         }
-        // The development flag opens loopback only.
-        for lo in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
+        // The development flag opens loopback only, not its IPv4-in-IPv6
+        // forms.
+        for lo in ["127.0.0.1", "127.255.255.254", "::1"] {
             assert!(allowed(ip(lo), true), "{lo}");
         }
-        for still in ["10.0.0.1", "169.254.169.254", "0.0.0.0", "fd00::1", "::"] {
+        for still in [
+            "10.0.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "fd00::1",
+            "::",
+            "::ffff:127.0.0.1",
+            "::ffff:0:7f00:1",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+        ] {
             assert!(!allowed(ip(still), true), "{still} passed with the flag");
         }
     }

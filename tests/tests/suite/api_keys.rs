@@ -172,6 +172,60 @@ async fn a_key_reads_and_writes_within_its_scopes_on_api_v1_only() {
     .unwrap();
     assert_eq!(actors, 1, "the audit log names the key");
 
+    // A write scope includes reading its resource (as the database grants
+    // leads:write crm.read_all): the writer reads the tenant's leads, the
+    // one it made among them; other resources stay closed.
+    let (status, list) = get_with_key(&app, &writer, "/api/v1/leads").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(2), "{list}");
+    let made = created["lead_id"].as_str().unwrap();
+    let (status, one) = get_with_key(&app, &writer, &format!("/api/v1/leads/{made}")).await;
+    assert_eq!(
+        (status, one["lead_id"].as_str()),
+        (200, Some(made)),
+        "{one}"
+    );
+    let (status, body) = get_with_key(&app, &writer, "/api/v1/tickets").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("insufficient_scope")),
+        "{body}"
+    );
+    // Every write scope's permissions hold its read scope's.
+    let missing: Vec<String> = sqlx::query_scalar(
+        "select r.scope || ' ' || r.permission
+           from api_scope_permissions r
+          where r.scope like '%:read'
+            and exists (select 1 from api_scopes w where w.code = replace(r.scope, ':read', ':write'))
+            and not exists (select 1 from api_scope_permissions w
+                             where w.scope = replace(r.scope, ':read', ':write')
+                               and w.permission = r.permission)",
+    )
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    assert!(missing.is_empty(), "{missing:?}");
+    // The OpenAPI document offers either scope for a read.
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let security = &doc["paths"]["/api/leads"]["get"]["security"];
+    for scope in ["leads:read", "leads:write"] {
+        assert!(
+            security
+                .as_array()
+                .unwrap()
+                .contains(&json!({"api_key": [scope]})),
+            "{security}"
+        );
+    }
+
     // The use is recorded (to the minute), with the address.
     let (used, ip): (bool, Option<String>) = sqlx::query_as(
         "select last_used_at is not null, host(last_used_ip) from api_key_usage where key_id = $1",
@@ -482,6 +536,19 @@ async fn keys_are_made_by_key_managers_from_valid_input_and_stored_as_hashes() {
         .await
         .unwrap();
     assert_eq!(keys, 0, "nothing half-written");
+
+    // The answer with the secret may not be cached.
+    let res = app
+        .request_as(&admin, reqwest::Method::POST, "/api/api-keys", None)
+        .json(&json!({"name": "cache check", "scopes": ["leads:read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["pragma"], "no-cache");
+    let made: Value = res.json().await.unwrap();
+    assert!(made["secret"].as_str().is_some(), "{made}");
 
     // A replayed creation answers the key without its secret.
     let body = json!({"name": "erp", "scopes": ["invoices:read", "leads:read", "leads:read"]});

@@ -209,3 +209,78 @@ async fn bad_input_is_refused_naming_its_flag_with_nothing_half_written() {
     assert!(stderr(&out).contains("--admin-email"), "{}", stderr(&out));
     assert_eq!(tenants_with_slug(&db, "x-y").await, 0);
 }
+
+/// `/api/me` as the bearer of `token`: (status, body).
+async fn me(app: &bizos_tests::TestApp, token: &str) -> (u16, Value) {
+    let res = app
+        .http
+        .get(app.url("/api/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    status_and_json(res).await
+}
+
+#[tokio::test]
+async fn a_token_for_a_given_user_is_that_users_or_none() {
+    let db = TestDb::new().await;
+    let demo = db.create_tenant("demo").await;
+    let other = db.create_tenant("other").await;
+    let a = db.create_user(demo, "ops").await;
+    let b = db.create_user(demo, "ops").await;
+    let stranger = db.create_user(other, "ops").await;
+    let app = spawn_app(&db).await;
+    // The user a role lookup does not pick (it takes the first by e-mail).
+    let picked = bizos(&db, &["token", "--role", "ops"]);
+    assert!(picked.status.success(), "{}", stderr(&picked));
+    let picked = String::from_utf8(picked.stdout).unwrap();
+    let (_, picked) = me(&app, picked.trim()).await;
+    let wanted = if picked["user_id"] == a.user_id.to_string() {
+        b.user_id
+    } else {
+        a.user_id
+    };
+
+    // --user without --tenant: that user, in the demo tenant (--role, when
+    // given, must be theirs).
+    for extra in [&["--role", "ops"][..], &[]] {
+        let mut args = vec!["token", "--user"];
+        let user = wanted.to_string();
+        args.push(&user);
+        args.extend_from_slice(extra);
+        let out = bizos(&db, &args);
+        assert!(out.status.success(), "{extra:?}: {}", stderr(&out));
+        let token = String::from_utf8(out.stdout).unwrap();
+        let (status, body) = me(&app, token.trim()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            (body["user_id"].as_str(), body["tenant_id"].as_str()),
+            (Some(user.as_str()), Some(demo.to_string().as_str())),
+            "{extra:?}"
+        );
+    }
+
+    // Never another user: a role that is not theirs, a user of another
+    // tenant or no one at all is refused, naming the flag, with no token.
+    for (user, extra, flag) in [
+        (wanted, &["--role", "finance"][..], "--role"),
+        (stranger.user_id, &["--role", "ops"][..], "--user"),
+        (stranger.user_id, &[][..], "--user"),
+        (Uuid::new_v4(), &["--role", "ops"][..], "--user"),
+    ] {
+        let user = user.to_string();
+        let mut args = vec!["token", "--user", &user];
+        args.extend_from_slice(extra);
+        let out = bizos(&db, &args);
+        assert!(!out.status.success(), "{args:?} gave a token");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(stderr(&out).contains(flag), "{args:?}: {}", stderr(&out));
+    }
+    // With --tenant-slug, the user is looked for in that tenant.
+    let user = stranger.user_id.to_string();
+    let out = bizos(&db, &["token", "--user", &user, "--tenant-slug", "other"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, body) = me(&app, String::from_utf8(out.stdout).unwrap().trim()).await;
+    assert_eq!(body["tenant_id"], other.to_string());
+}

@@ -291,3 +291,45 @@ async fn dev_tokens_pick_the_demo_tenants_user_of_a_role() {
         "{missing}"
     );
 }
+
+#[tokio::test]
+async fn an_import_batch_size_out_of_range_is_refused_at_start() {
+    // The database a start would connect to listens nowhere: were the value
+    // accepted, the command would fail later, on connecting, without
+    // naming it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nowhere = format!("postgres://bizos_app@127.0.0.1:{port}/bizos");
+    for (command, url_var) in [("serve", "BIZOS_APP_URL"), ("worker", "BIZOS_WORKER_URL")] {
+        for value in ["50001", "4294967295", "0"] {
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bizos-under-test"))
+                .arg(command)
+                .env_clear()
+                .env(url_var, &nowhere)
+                .env("BIZOS_JWT_SECRET", bizos_tests::TEST_JWT_SECRET)
+                .env("BIZOS_IMPORT_BATCH_ROWS", value)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run bizos");
+            // A command that took the value may keep running (retrying its
+            // database): stopped, it fails the test below.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{command} {value}: {err}");
+            assert!(
+                err.contains("BIZOS_IMPORT_BATCH_ROWS is invalid")
+                    && (err.contains("between 1 and 50000") || err.contains("greater than zero")),
+                "{command} {value}: {err}"
+            );
+        }
+    }
+}

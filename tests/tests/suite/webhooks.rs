@@ -59,16 +59,39 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&db.owner).await.unwrap()
 }
 
+/// A POST whose answer carries a signing secret: that answer may not be
+/// cached (`Cache-Control: no-store`, `Pragma: no-cache`).
+async fn post_for_secret(app: &TestApp, who: &Caller, path: &str, body: &Value) -> (u16, Value) {
+    let res = app
+        .request_as(who, reqwest::Method::POST, path, None)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let headers = res.headers().clone();
+    let (status, answer) = bizos_tests::status_and_json(res).await;
+    if answer["secret"].is_string() {
+        assert_eq!(
+            (
+                headers.get("cache-control").and_then(|v| v.to_str().ok()),
+                headers.get("pragma").and_then(|v| v.to_str().ok())
+            ),
+            (Some("no-store"), Some("no-cache")),
+            "{path}"
+        );
+    }
+    (status, answer)
+}
+
 /// Registers an endpoint through the API; returns it and its secret.
 async fn register(app: &TestApp, admin: &Caller, url: &str, types: &[&str]) -> (Value, String) {
-    let (status, endpoint) = app
-        .post_json(
-            admin,
-            "/api/webhooks/endpoints",
-            &json!({"url": url, "event_types": types, "description": "the tests' receiver"}),
-            None,
-        )
-        .await;
+    let (status, endpoint) = post_for_secret(
+        app,
+        admin,
+        "/api/webhooks/endpoints",
+        &json!({"url": url, "event_types": types, "description": "the tests' receiver"}),
+    )
+    .await;
     assert_eq!(status, 201, "{endpoint}");
     let secret = s(&endpoint, "secret");
     (endpoint, secret)
@@ -632,14 +655,13 @@ async fn a_rotated_secret_keeps_signing_until_its_overlap_ends() {
     lead(&app, &o.marketing, "PT Satu").await;
     assert_eq!(receiver.wait_for(1, WAIT).await[0].verified, [true]);
 
-    let (status, rotated) = app
-        .post_json(
-            &o.admin,
-            &format!("/api/webhooks/endpoints/{endpoint_id}/secret/rotate"),
-            &json!({"overlap_hours": 24}),
-            None,
-        )
-        .await;
+    let (status, rotated) = post_for_secret(
+        &app,
+        &o.admin,
+        &format!("/api/webhooks/endpoints/{endpoint_id}/secret/rotate"),
+        &json!({"overlap_hours": 24}),
+    )
+    .await;
     assert_eq!(status, 200, "{rotated}");
     let new = s(&rotated, "secret");
     assert_ne!(new, old);
@@ -785,6 +807,22 @@ async fn the_ssrf_guard_refuses_private_and_loopback_addresses() {
         "http://[fd00::1]/hook".to_owned(),
         "http://[fe80::1]/hook".to_owned(),
         "http://[::ffff:127.0.0.1]/hook".to_owned(),
+        // IPv4 inside IPv6 and the other non-global ranges.
+        "http://[::ffff:0:a9fe:a9fe]/hook".to_owned(),
+        "http://[::ffff:0:7f00:1]/hook".to_owned(),
+        "http://[64:ff9b:1::a00:1]/hook".to_owned(),
+        "http://[64:ff9b::808:808]/hook".to_owned(),
+        "http://[2002:a00:1::1]/hook".to_owned(),
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook".to_owned(),
+        "http://[::a9fe:a9fe]/hook".to_owned(),
+        "http://[fec0::1]/hook".to_owned(),
+        "http://[5f00::1]/hook".to_owned(),
+        "http://100.64.0.1/hook".to_owned(),
+        "http://192.0.0.9/hook".to_owned(),
+        "http://198.18.0.1/hook".to_owned(),
+        "http://240.0.0.1/hook".to_owned(),
+        "http://255.255.255.255/hook".to_owned(),
+        "http://224.0.0.1/hook".to_owned(),
         "ftp://example.com/hook".to_owned(),
         "https://user:pw@example.com/hook".to_owned(),
     ] {
@@ -814,6 +852,10 @@ async fn the_ssrf_guard_refuses_private_and_loopback_addresses() {
         "http://10.0.0.1/hook",
         "http://169.254.169.254/",
         "http://[fd00::1]/",
+        // Loopback's IPv4-in-IPv6 forms are not what the flag opens.
+        "http://[::ffff:127.0.0.1]/",
+        "http://[::ffff:0:7f00:1]/",
+        "http://[64:ff9b::7f00:1]/",
     ] {
         let (status, err) = app
             .post_json(

@@ -175,6 +175,50 @@ async fn bad_uploads_are_refused_and_leave_nothing() {
         .unwrap();
     assert_eq!(res.status(), 422);
 
+    // Not multipart at all (JSON, raw bytes, a multipart type without its
+    // boundary): 400 naming the content-type, on every upload route.
+    for (route, content_type, body) in [
+        (
+            path.as_str(),
+            "application/json",
+            b"{\"file\": \"x\"}".to_vec(),
+        ),
+        (path.as_str(), "application/pdf", pdf(10)),
+        (path.as_str(), "multipart/form-data", pdf(10)),
+        ("/api/objects", "text/plain", b"bucket=media".to_vec()),
+        ("/api/imports", "text/csv", b"company_name\nPT A\n".to_vec()),
+    ] {
+        let res = app
+            .request_as(&alice, reqwest::Method::POST, route, None)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (status, err) = bizos_tests::status_and_json(res).await;
+        assert_eq!(
+            (
+                status,
+                err["error"]["code"].as_str(),
+                err["error"]["field"].as_str()
+            ),
+            (400, Some("bad_request"), Some("content-type")),
+            "{route} {content_type}: {err}"
+        );
+    }
+    // Without any content-type.
+    let res = app
+        .request_as(&alice, reqwest::Method::POST, &path, None)
+        .send()
+        .await
+        .unwrap();
+    let (status, err) = bizos_tests::status_and_json(res).await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (400, Some("content-type")),
+        "{err}"
+    );
+
     let (status, _) = app
         .upload(
             &alice,
