@@ -15,7 +15,9 @@
 --   day              the business day summarised: the last day before the
 --                    run's local date with working hours in the tenant's
 --                    calendar (business_intervals: its hours and holidays;
---                    Monday's digest is Friday's), or the day the job names
+--                    Monday's digest is Friday's; the tenant's days that
+--                    the calendar's hours overlap when the calendar keeps
+--                    another time zone), or the day the job names
 --   prev_day         the business day before `day` (the comparison of the
 --                    day's figures)
 --   month to date    the first of day's month .. day; the previous month to
@@ -54,15 +56,21 @@
 --                    target's period up to the tenant's today)
 -- Amounts are rounded to the rupiah, percentages to one decimal.
 
--- The last business day before `before` (local dates): a day with working
--- hours in the tenant's calendar; without one in the two weeks before, the
--- day before.
+-- The last business day before `before` (the tenant's dates): a day of the
+-- tenant that working hours of its calendar overlap; without one in the two
+-- weeks before, the day before. The calendar's time zone may differ from
+-- the tenant's: the intervals of every calendar day around those two weeks
+-- are read and placed on the tenant's days (tenant_date of their first and
+-- last instant), not taken by the calendar's date.
 create or replace function digest_business_day(tenant uuid, before date) returns date
 language sql stable security definer
 as $$
   select coalesce(
-    (select max((b.starts_at at time zone business_time_zone(tenant))::date)
-       from business_intervals(tenant, before - 14, before - 1) b),
+    (select max(d.day)
+       from business_intervals(tenant, before - 16, before + 1) b
+      cross join lateral (values (tenant_date(b.starts_at, tenant)),
+                                 (tenant_date(b.ends_at - interval '1 microsecond', tenant))) d (day)
+      where d.day between before - 14 and before - 1),
     before - 1)
 $$;
 select pin_search_path('digest_business_day(uuid, date)');
@@ -109,7 +117,8 @@ comment on function digest_day_of_job(uuid, uuid) is
 -- Tickets of the tenant created in [from_ts, to_ts) that had missed a due
 -- time of their SLA policy by at_ts (v_sla_status's rule, at a given
 -- instant instead of now()); due times from a business clock
--- (business_clock over days that reach at_ts).
+-- (business_clock over the tenant's days up to at_ts: it covers every
+-- calendar day they overlap, so every due time before at_ts is on it).
 create or replace function digest_sla_breaches(tenant uuid, from_ts timestamptz, to_ts timestamptz,
                                                at_ts timestamptz, starts timestamptz[], ends timestamptz[],
                                                cums double precision[])
@@ -251,7 +260,9 @@ begin
    where l.tenant_id = tenant and l.created_at >= least(pm0, p0) and l.created_at < d1;
 
   -- The business clock from the oldest ticket that matters (pending at the
-  -- end of the day, or created in a compared period) to the day.
+  -- end of the day, or created in a compared period) to the day: tenant
+  -- days, which business_clock covers with every calendar day they
+  -- overlap (a calendar in another time zone).
   select c.starts, c.ends, c.cums into v_starts, v_ends, v_cums
     from business_clock(tenant,
                         least(v_pm0, v_prev,
