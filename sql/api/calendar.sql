@@ -178,19 +178,23 @@ grant execute on function add_business_minutes(uuid, timestamp with time zone, i
 create or replace function business_clock(tenant uuid, from_day date, to_day date,
                                           out starts timestamptz[], out ends timestamptz[],
                                           out cums double precision[])
-language sql stable
+language plpgsql stable
 as $$
+declare
+  v_cal text := business_time_zone(tenant);
+  v_tz text;
+begin
+  select t.time_zone into v_tz from tenants t where t.tenant_id = tenant;
   select coalesce(array_agg(x.s order by x.s), '{}'), coalesce(array_agg(x.e order by x.s), '{}'),
          coalesce(array_agg(x.c order by x.s), '{}')
+    into starts, ends, cums
     from (select b.starts_at as s, b.ends_at as e,
                  coalesce(sum(extract(epoch from b.ends_at - b.starts_at)::double precision)
                             over (order by b.starts_at rows between unbounded preceding and 1 preceding), 0) as c
-            from (select business_time_zone(tenant) as cal,
-                         from_day::timestamp at time zone t.time_zone as t0,
-                         (to_day + 1)::timestamp at time zone t.time_zone as t1
-                    from tenants t where t.tenant_id = tenant) z
-           cross join lateral business_intervals(tenant, (z.t0 at time zone z.cal)::date,
-                                                 (z.t1 at time zone z.cal)::date) b) x
+            from business_intervals(tenant,
+                                    ((from_day::timestamp at time zone v_tz) at time zone v_cal)::date,
+                                    (((to_day + 1)::timestamp at time zone v_tz) at time zone v_cal)::date) b) x;
+end
 $$;
 grant execute on function business_clock(uuid, date, date) to bizos_authenticated;
 comment on function business_clock(uuid, date, date) is

@@ -15,9 +15,7 @@
 --   day              the business day summarised: the last day before the
 --                    run's local date with working hours in the tenant's
 --                    calendar (business_intervals: its hours and holidays;
---                    Monday's digest is Friday's; the tenant's days that
---                    the calendar's hours overlap when the calendar keeps
---                    another time zone), or the day the job names
+--                    Monday's digest is Friday's), or the day the job names
 --   prev_day         the business day before `day` (the comparison of the
 --                    day's figures)
 --   month to date    the first of day's month .. day; the previous month to
@@ -56,21 +54,15 @@
 --                    target's period up to the tenant's today)
 -- Amounts are rounded to the rupiah, percentages to one decimal.
 
--- The last business day before `before` (the tenant's dates): a day of the
--- tenant that working hours of its calendar overlap; without one in the two
--- weeks before, the day before. The calendar's time zone may differ from
--- the tenant's: the intervals of every calendar day around those two weeks
--- are read and placed on the tenant's days (tenant_date of their first and
--- last instant), not taken by the calendar's date.
+-- The last business day before `before` (local dates): a day with working
+-- hours in the tenant's calendar; without one in the two weeks before, the
+-- day before.
 create or replace function digest_business_day(tenant uuid, before date) returns date
 language sql stable security definer
 as $$
   select coalesce(
-    (select max(d.day)
-       from business_intervals(tenant, before - 16, before + 1) b
-      cross join lateral (values (tenant_date(b.starts_at, tenant)),
-                                 (tenant_date(b.ends_at - interval '1 microsecond', tenant))) d (day)
-      where d.day between before - 14 and before - 1),
+    (select max((b.starts_at at time zone business_time_zone(tenant))::date)
+       from business_intervals(tenant, before - 14, before - 1) b),
     before - 1)
 $$;
 select pin_search_path('digest_business_day(uuid, date)');
