@@ -61,7 +61,14 @@ async fn the_digest_built_by_the_worker_has_the_same_figures_on_citus_as_on_a_si
                 && s["kpi"].as_array().unwrap().len() == 2,
             "{s}"
         );
-        let keys = |a: &Value| a["figures"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        let keys = |a: &Value| {
+            a["figures"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         assert_eq!(keys(s), keys(c), "the same figures");
         for key in keys(s) {
             let (v, w) = (&s["figures"][&key], &c["figures"][&key]);
@@ -71,7 +78,10 @@ async fn the_digest_built_by_the_worker_has_the_same_figures_on_citus_as_on_a_si
         }
         for (key, v) in s.as_object().unwrap() {
             if key != "figures" && !same(v, &c[key]) {
-                differences.push(format!("{slug} {key}: {v} on a single node, {} on Citus", c[key]));
+                differences.push(format!(
+                    "{slug} {key}: {v} on a single node, {} on Citus",
+                    c[key]
+                ));
             }
         }
     }

@@ -113,7 +113,11 @@ pub async fn build(db: &TestDb, slug: &str, zone: &str, calendar: &str) -> Built
         ),
     )
     .await;
-    run(db, &format!("delete from business_hours where tenant_id = {t}")).await;
+    run(
+        db,
+        &format!("delete from business_hours where tenant_id = {t}"),
+    )
+    .await;
     let hours: Vec<String> = (1..=7)
         .map(|w| format!("({t}, {w}, '08:00', '17:00')"))
         .collect();
@@ -160,15 +164,60 @@ pub async fn build(db: &TestDb, slug: &str, zone: &str, calendar: &str) -> Built
     let m = |n: i64| format!("'{}'::date", m0 + Duration::days(n));
     let p = |n: i64| format!("'{}'::date", pm0 + Duration::days(n));
     let invoices = [
-        ("01", CUSTOMER_A, d(0), d(30), 10_000_000, 1_100_000, "ISSUED", "IDR"),
-        ("02", CUSTOMER_B, d(-1), d(-1), 4_000_000, 440_000, "ISSUED", "IDR"),
+        (
+            "01",
+            CUSTOMER_A,
+            d(0),
+            d(30),
+            10_000_000,
+            1_100_000,
+            "ISSUED",
+            "IDR",
+        ),
+        (
+            "02",
+            CUSTOMER_B,
+            d(-1),
+            d(-1),
+            4_000_000,
+            440_000,
+            "ISSUED",
+            "IDR",
+        ),
         ("03", CUSTOMER_A, m(0), m(5), 6_000_000, 0, "ISSUED", "IDR"),
         ("04", CUSTOMER_C, p(9), p(14), 3_000_000, 0, "ISSUED", "IDR"),
         ("05", CUSTOMER_B, d(0), d(30), 1_000_000, 0, "ISSUED", "USD"),
         ("06", CUSTOMER_C, d(0), d(30), 5_000_000, 0, "DRAFT", "IDR"),
-        ("07", CUSTOMER_C, d(-100), d(-95), 2_000_000, 0, "ISSUED", "IDR"),
-        ("08", CUSTOMER_B, d(-70), d(-65), 1_500_000, 0, "ISSUED", "IDR"),
-        ("09", CUSTOMER_A, d(-40), d(-35), 2_500_000, 250_000, "ISSUED", "IDR"),
+        (
+            "07",
+            CUSTOMER_C,
+            d(-100),
+            d(-95),
+            2_000_000,
+            0,
+            "ISSUED",
+            "IDR",
+        ),
+        (
+            "08",
+            CUSTOMER_B,
+            d(-70),
+            d(-65),
+            1_500_000,
+            0,
+            "ISSUED",
+            "IDR",
+        ),
+        (
+            "09",
+            CUSTOMER_A,
+            d(-40),
+            d(-35),
+            2_500_000,
+            250_000,
+            "ISSUED",
+            "IDR",
+        ),
         ("10", CUSTOMER_B, p(2), p(20), 800_000, 0, "ISSUED", "IDR"),
     ];
     let rows: Vec<String> = invoices
@@ -231,7 +280,11 @@ pub async fn build(db: &TestDb, slug: &str, zone: &str, calendar: &str) -> Built
     // Leads every 23 hours back from the end of the day, a third of them
     // converted, stamped as given.
     run(db, "alter table leads disable trigger leads_lifecycle").await;
-    run(db, "alter table leads disable trigger leads_stamp_timestamps").await;
+    run(
+        db,
+        "alter table leads disable trigger leads_stamp_timestamps",
+    )
+    .await;
     let rows: Vec<String> = (0..70)
         .map(|k| {
             let at = d1 - Duration::minutes(k * 23 * 60 + 7);
@@ -252,16 +305,19 @@ pub async fn build(db: &TestDb, slug: &str, zone: &str, calendar: &str) -> Built
     )
     .await;
     run(db, "alter table leads enable trigger leads_lifecycle").await;
-    run(db, "alter table leads enable trigger leads_stamp_timestamps").await;
+    run(
+        db,
+        "alter table leads enable trigger leads_stamp_timestamps",
+    )
+    .await;
 
     // Tickets: every 41 minutes over the last 61 hours of the day, every 13
     // hours over the 70 days before; five states in turn (open untouched;
     // answered in 20 minutes and resolved in 3 hours; answered after 2
     // hours and still open; closed after 26 hours unanswered; answered in
     // 5 minutes and still open) and four priorities.
-    let mut created: Vec<DateTime<Utc>> = (1..=90)
-        .map(|k| d1 - Duration::minutes(k * 41))
-        .collect();
+    let mut created: Vec<DateTime<Utc>> =
+        (1..=90).map(|k| d1 - Duration::minutes(k * 41)).collect();
     created.extend((0..130).map(|k| d1 - Duration::hours(62 + k * 13)));
     let priorities = ["urgent", "high", "normal", "low"];
     let rows: Vec<String> = created
@@ -275,8 +331,16 @@ pub async fn build(db: &TestDb, slug: &str, zone: &str, calendar: &str) -> Built
             )
         })
         .collect();
-    run(db, "alter table tickets disable trigger tickets_stamp_timestamps").await;
-    run(db, "alter table tickets disable trigger tickets_lifecycle_ticket").await;
+    run(
+        db,
+        "alter table tickets disable trigger tickets_stamp_timestamps",
+    )
+    .await;
+    run(
+        db,
+        "alter table tickets disable trigger tickets_lifecycle_ticket",
+    )
+    .await;
     run(db, "alter table tickets disable trigger tickets_sla_stamp").await;
     run(
         db,
@@ -317,8 +381,16 @@ pub async fn build(db: &TestDb, slug: &str, zone: &str, calendar: &str) -> Built
         ),
     )
     .await;
-    run(db, "alter table tickets enable trigger tickets_stamp_timestamps").await;
-    run(db, "alter table tickets enable trigger tickets_lifecycle_ticket").await;
+    run(
+        db,
+        "alter table tickets enable trigger tickets_stamp_timestamps",
+    )
+    .await;
+    run(
+        db,
+        "alter table tickets enable trigger tickets_lifecycle_ticket",
+    )
+    .await;
     run(db, "alter table tickets enable trigger tickets_sla_stamp").await;
     Built {
         tenant,
