@@ -78,7 +78,7 @@ pub fn bind_request<'q, O>(
 pub async fn begin_as(pool: &PgPool, caller: &Caller) -> Result<Transaction<'static, Postgres>> {
     let traceparent = crate::telemetry::traceparent(&tracing::Span::current());
     crate::telemetry::db_call("authenticate_request", async {
-        let mut tx = pool.begin().await?;
+        let mut tx = begin(pool).await?;
         sqlx::query(BEGIN_REQUEST)
             .bind(REQUEST_ROLE)
             .bind(caller.claims.to_string())
@@ -89,6 +89,16 @@ pub async fn begin_as(pool: &PgPool, caller: &Caller) -> Result<Transaction<'sta
         Ok(tx)
     })
     .await
+}
+
+/// Begins a transaction block as the pool's own login, the one every
+/// transaction of [`begin_as`] starts with. On Citus a `SET LOCAL` reaches
+/// the workers only inside a transaction block (BEGIN … COMMIT): a function
+/// that sets settings for what it calls (the claims `authenticate_request`
+/// sets, the tenant `digest_aggregates` sets for the report functions) is
+/// called in one, never as a statement of its own (docs/citus.md).
+pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>> {
+    Ok(pool.begin().await?)
 }
 
 /// A connection idle at least this long is pinged before it is handed out.

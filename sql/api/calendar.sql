@@ -160,27 +160,45 @@ comment on function add_business_minutes(uuid, timestamptz, integer) is
 grant execute on function add_business_minutes(uuid, timestamp with time zone, integer)
   to bizos_authenticated;
 
--- A business clock: the tenant's working intervals of the local days
+-- A business clock: the tenant's working intervals over the tenant's days
 -- from_day .. to_day as three arrays in time order (starts, ends, and the
 -- business seconds before each interval), so that a whole set of tickets
 -- gets its due times from two binary searches each (width_bucket) instead
 -- of a business_intervals() scan per ticket (add_business_minutes). Over
--- the days it covers it agrees with add_business_minutes to the instant.
+-- the instants it covers it agrees with add_business_minutes to the
+-- instant.
+--
+-- The days are the tenant's (tenants.time_zone, the days of its reports),
+-- the hours the calendar's, whose time zone may differ: the clock takes
+-- every calendar day that the tenant's days overlap. A tenant west of its
+-- calendar ends its day after the calendar's day of the same date (UTC-12
+-- against Jakarta: 19:00 the next day), and a clock of the same dates gave
+-- a ticket due in that last part of the tenant's day no due time at all;
+-- a tenant east of it starts its day on the calendar's day before.
 create or replace function business_clock(tenant uuid, from_day date, to_day date,
                                           out starts timestamptz[], out ends timestamptz[],
                                           out cums double precision[])
-language sql stable
+language plpgsql stable
 as $$
+declare
+  v_cal text := business_time_zone(tenant);
+  v_tz text;
+begin
+  select t.time_zone into v_tz from tenants t where t.tenant_id = tenant;
   select coalesce(array_agg(x.s order by x.s), '{}'), coalesce(array_agg(x.e order by x.s), '{}'),
          coalesce(array_agg(x.c order by x.s), '{}')
+    into starts, ends, cums
     from (select b.starts_at as s, b.ends_at as e,
                  coalesce(sum(extract(epoch from b.ends_at - b.starts_at)::double precision)
                             over (order by b.starts_at rows between unbounded preceding and 1 preceding), 0) as c
-            from business_intervals(tenant, from_day, to_day) b) x
+            from business_intervals(tenant,
+                                    ((from_day::timestamp at time zone v_tz) at time zone v_cal)::date,
+                                    (((to_day + 1)::timestamp at time zone v_tz) at time zone v_cal)::date) b) x;
+end
 $$;
 grant execute on function business_clock(uuid, date, date) to bizos_authenticated;
 comment on function business_clock(uuid, date, date) is
-  'The tenant''s working intervals of the local days from_day .. to_day as arrays (starts, ends, business seconds before each), for business_clock_at and business_clock_instant.';
+  'The tenant''s working intervals over its days from_day .. to_day (tenants.time_zone; every calendar day they overlap) as arrays (starts, ends, business seconds before each), for business_clock_at and business_clock_instant.';
 
 -- The business seconds the clock has counted at instant t (0 before its
 -- first interval).

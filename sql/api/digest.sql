@@ -109,7 +109,8 @@ comment on function digest_day_of_job(uuid, uuid) is
 -- Tickets of the tenant created in [from_ts, to_ts) that had missed a due
 -- time of their SLA policy by at_ts (v_sla_status's rule, at a given
 -- instant instead of now()); due times from a business clock
--- (business_clock over days that reach at_ts).
+-- (business_clock over the tenant's days up to at_ts: it covers every
+-- calendar day they overlap, so every due time before at_ts is on it).
 create or replace function digest_sla_breaches(tenant uuid, from_ts timestamptz, to_ts timestamptz,
                                                at_ts timestamptz, starts timestamptz[], ends timestamptz[],
                                                cums double precision[])
@@ -171,6 +172,10 @@ declare
   v_top jsonb;
   v_overdue jsonb;
   v_kpi jsonb;
+  v_targets jsonb;
+  v_target_row jsonb;
+  v_actual numeric;
+  v_measured jsonb := '[]';
   v_pair record;
   v_claims text;
   v_starts timestamptz[];
@@ -251,7 +256,9 @@ begin
    where l.tenant_id = tenant and l.created_at >= least(pm0, p0) and l.created_at < d1;
 
   -- The business clock from the oldest ticket that matters (pending at the
-  -- end of the day, or created in a compared period) to the day.
+  -- end of the day, or created in a compared period) to the day: tenant
+  -- days, which business_clock covers with every calendar day they
+  -- overlap (a calendar in another time zone).
   select c.starts, c.ends, c.cums into v_starts, v_ends, v_cums
     from business_clock(tenant,
                         least(v_pm0, v_prev,
@@ -314,18 +321,34 @@ begin
            order by 3 desc, 1
            limit 5) x;
 
+  -- KPI attainment: the running targets are read first and measured one
+  -- by one (as kpi_actuals does): kpi_actual reads distributed tables, and
+  -- on Citus a function that does cannot run per row of a query on a shard
+  -- (the lateral call it was failed on the worker).
+  select coalesce(jsonb_agg(jsonb_build_object('metric_key', t.metric_key, 'name', d.name,
+                                               'direction', d.direction, 'assignee', t.assignee_user_id,
+                                               'period', t.period, 'target', t.target_value)), '[]')
+    into v_targets
+    from kpi_targets t
+    join kpi_metric_definitions d on d.tenant_id = t.tenant_id and d.metric_key = t.metric_key
+   where t.tenant_id = tenant and t.period @> day and t.target_value > 0;
+  for v_target_row in select x.value from jsonb_array_elements(v_targets) x loop
+    v_actual := (kpi_actual(v_target_row ->> 'metric_key', (v_target_row ->> 'assignee')::uuid,
+                            (v_target_row ->> 'period')::daterange) ->> 'value')::numeric;
+    if v_actual is not null then
+      v_measured := v_measured || jsonb_build_object(
+        'metric_key', v_target_row ->> 'metric_key', 'name', v_target_row ->> 'name',
+        'direction', v_target_row ->> 'direction',
+        'pct', v_actual / (v_target_row ->> 'target')::numeric * 100);
+    end if;
+  end loop;
   select coalesce(jsonb_agg(jsonb_build_object('metric_key', k.metric_key, 'name', k.name,
                                                'direction', k.direction, 'targets', k.targets,
                                                'attainment_pct', k.attainment) order by k.metric_key), '[]')
     into v_kpi
-    from (select t.metric_key, d.name, d.direction, count(*) as targets,
-                 round(avg(a.value / t.target_value * 100), 1) as attainment
-            from kpi_targets t
-            join kpi_metric_definitions d on d.tenant_id = t.tenant_id and d.metric_key = t.metric_key
-           cross join lateral (
-             select (kpi_actual(t.metric_key, t.assignee_user_id, t.period) ->> 'value')::numeric as value) a
-           where t.tenant_id = tenant and t.period @> day and t.target_value > 0 and a.value is not null
-           group by t.metric_key, d.name, d.direction) k;
+    from (select x.metric_key, x.name, x.direction, count(*) as targets, round(avg(x.pct), 1) as attainment
+            from jsonb_to_recordset(v_measured) as x (metric_key text, name text, direction text, pct numeric)
+           group by x.metric_key, x.name, x.direction) k;
 
   f := jsonb_build_object(
     'revenue_invoiced_day', round(v_inv.day_), 'revenue_invoiced_prev_day', round(v_inv.prev_),

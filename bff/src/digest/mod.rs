@@ -87,14 +87,20 @@ impl DigestBuild {
             tracing::info!(%day, "the digest of the day is stored already");
             return job.progress(STEPS, STEPS).await;
         }
+        // In a transaction block: digest_aggregates sets the tenant's claims
+        // for the report functions it calls with SET LOCAL, which on Citus
+        // reaches the workers only there (as a statement of its own the
+        // receivables read no claims on the workers and came to 0).
+        let mut tx = job.begin_system().await?;
         let aggregates: Value = db_call(
             "digest_aggregates",
             sqlx::query_scalar("select digest_aggregates($1, $2)")
                 .bind(job.tenant_id)
                 .bind(day)
-                .fetch_one(pool),
+                .fetch_one(&mut *tx),
         )
         .await?;
+        tx.commit().await?;
         job.progress(1, STEPS).await?;
 
         let locale = Locale::parse(aggregates["locale"].as_str().unwrap_or("id"));

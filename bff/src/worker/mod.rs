@@ -169,13 +169,16 @@ impl Job {
     /// account checks), with the request id of the request that enqueued it.
     pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, JobError> {
         let caller = self.caller()?;
-        crate::db::begin_as(&self.pool, &caller)
-            .await
-            .map_err(|e| match e {
-                crate::error::ApiError::Unavailable(m) => JobError::Retryable(m),
-                crate::error::ApiError::Internal(e) => JobError::Retryable(format!("{e:#}")),
-                other => JobError::Permanent(other.to_string()),
-            })
+        job_transaction(crate::db::begin_as(&self.pool, &caller).await)
+    }
+
+    /// A transaction of a system job, as the worker's login (no user's
+    /// claims): the transaction block [`crate::db::begin_as`] opens for a
+    /// user's job, without the switch to that user. Call a SECURITY DEFINER
+    /// function that sets settings for what it calls (`SET LOCAL`) in one:
+    /// on Citus only a transaction block carries them to the workers.
+    pub async fn begin_system(&self) -> Result<Transaction<'static, Postgres>, JobError> {
+        job_transaction(crate::db::begin(&self.pool).await)
     }
 
     /// Records progress and extends the lease. An error means the job is
@@ -193,6 +196,18 @@ impl Job {
             Err(e) => Err(JobError::from_db(&e)),
         }
     }
+}
+
+/// A job's transaction, or why there is none: an unreachable database is
+/// worth a retry, a refusal (the user's account) is not.
+fn job_transaction(
+    begun: crate::error::Result<Transaction<'static, Postgres>>,
+) -> Result<Transaction<'static, Postgres>, JobError> {
+    begun.map_err(|e| match e {
+        crate::error::ApiError::Unavailable(m) => JobError::Retryable(m),
+        crate::error::ApiError::Internal(e) => JobError::Retryable(format!("{e:#}")),
+        other => JobError::Permanent(other.to_string()),
+    })
 }
 
 /// A job this worker runs: its tenant, kind and start.

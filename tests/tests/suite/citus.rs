@@ -3,6 +3,8 @@
 //! `bizos migrate` lay it out there, tenant creation, and tenant isolation
 //! on the shards.
 
+mod digest;
+
 use bizos_bff::auth::Caller;
 use bizos_tests::caller;
 use bizos_tests::citus_cluster::{

@@ -7,6 +7,8 @@
 //! routes show it to digest readers only; every tenant has its 05:00
 //! schedule and a job stands for the business day before its run.
 
+pub(crate) mod reconcile;
+
 use std::time::{Duration, Instant};
 
 use bizos_bff::auth::Caller;
@@ -476,7 +478,7 @@ async fn email_of(db: &TestDb, user: &Caller) -> String {
 }
 
 /// A worker sending e-mail to the sink and calling the stand-in's Gemini.
-async fn worker(db: &TestDb) -> bizos_tests::TestWorker {
+pub(crate) async fn worker(db: &TestDb) -> bizos_tests::TestWorker {
     let storage = bizos_bff::config::StorageSettings::Local {
         root: std::env::temp_dir(),
     };
@@ -504,9 +506,15 @@ async fn worker(db: &TestDb) -> bizos_tests::TestWorker {
 
 /// Enqueues a digest of DAY and waits until the job is finished.
 async fn run_job(db: &TestDb, tenant: Uuid) -> Value {
+    run_job_of(db, tenant, DAY).await
+}
+
+/// Enqueues a digest of `day` and waits until the job is finished; the
+/// stored digest.
+pub(crate) async fn run_job_of(db: &TestDb, tenant: Uuid, day: &str) -> Value {
     let job: Uuid = sqlx::query_scalar("select job_enqueue_for($1, 'digest.build', $2)")
         .bind(tenant)
-        .bind(json!({"day": DAY}))
+        .bind(json!({"day": day}))
         .fetch_one(&db.owner)
         .await
         .unwrap();
@@ -531,7 +539,7 @@ async fn run_job(db: &TestDb, tenant: Uuid) -> Value {
         "select to_jsonb(d) from digests d where tenant_id = $1 and digest_date = $2::date",
     )
     .bind(tenant)
-    .bind(DAY)
+    .bind(day)
     .fetch_one(&db.owner)
     .await
     .unwrap()
@@ -549,7 +557,7 @@ async fn wait_for_messages(rcpt: &str, at_least: usize) -> Vec<String> {
     }
 }
 
-async fn route_digest_to(db: &TestDb, standin: &StandIn) {
+pub(crate) async fn route_digest_to(db: &TestDb, standin: &StandIn) {
     sqlx::query("select llm_provider_set('gemini', 'gemini', $1, 'gemini')")
         .bind(&standin.base_url_gemini)
         .execute(&db.owner)
