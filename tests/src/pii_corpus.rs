@@ -817,8 +817,8 @@ fn disguise_value(r: &mut Rng, v: &str) -> Option<String> {
             } else {
                 let at = seps[r.range(0, seps.len() as u64 - 1) as usize];
                 let (a, b) = v.split_at(at);
-                Some(if b.starts_with(' ') {
-                    format!("{a}\n{}", &b[1..])
+                Some(if let Some(rest) = b.strip_prefix(' ') {
+                    format!("{a}\n{rest}")
                 } else {
                     format!("{a}{}\n{}", &b[..1], &b[1..])
                 })
@@ -985,7 +985,7 @@ mod tests {
             for l in &d.labels {
                 let s: String = chars[l.start..l.end].iter().collect();
                 assert!(!s.is_empty() && s.trim() == s, "{s:?} in {:?}", d.text);
-                foreign += usize::from(s.chars().any(|c| !c.is_ascii()));
+                foreign += usize::from(!s.is_ascii());
             }
         }
         assert!(foreign >= 100, "{foreign}");
