@@ -54,7 +54,13 @@ fn kind_index(kind: Kind) -> usize {
 }
 
 /// The form under which two spellings of one value are the same value.
+/// Compared as the detector reads it (digits of any script as the digits
+/// they are: `０８１２` is `0812`), so two different numbers typed in
+/// full-width or Arabic-Indic digits never share a placeholder, and one
+/// number typed both ways gets one.
 fn normalised(kind: Kind, value: &str) -> String {
+    let value = pii::folded(value);
+    let value = value.as_ref();
     let digits = || {
         value
             .chars()
@@ -252,6 +258,20 @@ mod tests {
         assert_eq!(m.mask(text), text);
         assert!(m.is_empty());
         assert_eq!(m.reinsert("[PHONE_1]"), "[PHONE_1]");
+    }
+
+    #[test]
+    fn numbers_in_other_scripts_get_their_own_placeholders() {
+        let mut m = Masker::new();
+        let text = "WA ０８１２-３４５６-７８９０, istri ٠٨١٣ ١١١١ ٢٢٢٢, lagi 0812-3456-7890";
+        let masked = m.mask(text);
+        assert_eq!(masked, "WA [PHONE_1], istri [PHONE_2], lagi [PHONE_1]");
+        assert_eq!(
+            m.reinsert("[PHONE_1] / [PHONE_2]"),
+            "０８１２-３４５６-７８９０ / ٠٨١٣ ١١١١ ٢٢٢٢"
+        );
+        let masked = m.mask("HP0 8 5 7 1 1 2 2 3 3 4 4 dan KTP-３１７４０１１２０３９００００１");
+        assert_eq!(masked, "HP[PHONE_3] dan KTP-[NIK_1]");
     }
 
     #[test]

@@ -663,6 +663,56 @@ async fn no_pii_leaves_for_a_provider() {
     }
 }
 
+/// PII typed in other scripts' digits, spaced one by one, wrapped by a
+/// line break, cut by a zero-width space or glued to its keyword does not
+/// reach the provider either: no labelled value of the disguised corpus
+/// (compared as the digits it spells) is in an outbound body.
+#[tokio::test]
+async fn disguised_pii_does_not_leave_for_a_provider() {
+    let t = setup(&[]).await;
+    let mut rng = generator::Rng::new(16);
+    let mut docs = vec![generator::parse_labelled(
+        "KTP-[[NIK:3273015203850123]], WA [[PHONE:０８１２-３４５６-７８９０]], \
+         istri [[PHONE:٠٨١٣ ١١١١ ٢٢٢٢]], hp [[PHONE:0 8 5 7 1 1 2 2 3 3 4 4]], \
+         NPWP [[NPWP:01.000.013.1-\n093.000]], HP[[PHONE:081298765432]], \
+         rek [[BANK_ACCOUNT:1234\u{200B}567890]], lagi [[PHONE:0812 3456 7890]]",
+    )];
+    docs.extend((0..30).map(|_| generator::disguised_document(&mut rng)));
+    for (i, d) in docs.iter().enumerate() {
+        let (status, body) = chat(&t.app, &t.user, &d.text).await;
+        assert_eq!(status, 200, "{i}: {body}");
+    }
+    let requests = t.standin.requests();
+    assert_eq!(requests.len(), docs.len());
+    for (d, r) in docs.iter().zip(&requests) {
+        let mut texts = Vec::new();
+        strings(&r.body, &mut texts);
+        let outbound: String = texts
+            .iter()
+            .map(|s| digits(&bizos_core::pii::folded(s)))
+            .collect();
+        let chars: Vec<char> = d.text.chars().collect();
+        for l in &d.labels {
+            let value: String = chars[l.start..l.end].iter().collect();
+            let spelled = digits(&bizos_core::pii::folded(&value));
+            assert!(
+                spelled.len() < 10 || !outbound.contains(&spelled[spelled.len() - 10..]),
+                "{} {value:?} left in {texts:?}",
+                l.kind
+            );
+        }
+    }
+    // Numbers in other scripts get placeholders of their own (not one for
+    // all, as when only ASCII digits were compared), and one number typed
+    // in two scripts gets one.
+    let first = requests[0].body.to_string();
+    assert!(
+        first.contains("[PHONE_1]") && first.contains("[PHONE_4]"),
+        "{first}"
+    );
+    assert!(!first.contains("[PHONE_5]"), "{first}");
+}
+
 #[tokio::test]
 async fn an_identical_masked_question_hits_the_cache_of_its_tenant_only() {
     let (db, standin) = database().await;

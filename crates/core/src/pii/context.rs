@@ -49,7 +49,19 @@ fn pair(first: &[u8], second: &[u8]) -> Option<Kind> {
 }
 
 /// Longest word compared; longer words are no keyword.
-const MAX_WORD: usize = 16;
+pub const MAX_WORD: usize = 16;
+
+/// The type a one-word keyword introduces, `word` in lowercase; also the
+/// keyword glued to `no`/`nomor` (`noktp`, `nomorhp`, `NoNPWP`), as people
+/// type it without a space or a dot.
+pub fn keyword(word: &[u8]) -> Option<Kind> {
+    single(word).or_else(|| {
+        let rest = word
+            .strip_prefix(b"nomor")
+            .or_else(|| word.strip_prefix(b"no"))?;
+        (rest.len() >= 2).then(|| single(rest)).flatten()
+    })
+}
 
 /// The type of the keyword nearest before `start` (within [`WINDOW`]
 /// bytes, and not before `floor`: a keyword introduces the next number
@@ -98,7 +110,7 @@ pub fn nearest(text: &[u8], floor: usize, start: usize) -> Option<Kind> {
                 return Some(kind);
             }
         }
-        if let Some(kind) = single(w) {
+        if let Some(kind) = keyword(w) {
             return Some(kind);
         }
         after = Some((word, len));
@@ -133,6 +145,12 @@ mod tests {
         assert_eq!(at_end("HP/WA "), Some(Kind::Phone));
         assert_eq!(at_end("Cell: "), Some(Kind::Phone));
         assert_eq!(at_end("Handphone "), Some(Kind::Phone));
+        // Glued to `no`/`nomor`, or to the number (no space at all).
+        assert_eq!(at_end("NoKTP:"), Some(Kind::Nik));
+        assert_eq!(at_end("nomorHP "), Some(Kind::Phone));
+        assert_eq!(at_end("noNPWP"), Some(Kind::Npwp));
+        assert_eq!(at_end("HP"), Some(Kind::Phone));
+        assert_eq!(at_end("KTP-"), Some(Kind::Nik));
     }
 
     #[test]
@@ -148,6 +166,9 @@ mod tests {
         assert_eq!(at_end("Jawa Barat "), None);
         assert_eq!(at_end("unik "), None);
         assert_eq!(at_end("Prakartu "), None);
+        assert_eq!(at_end("Nokia "), None);
+        assert_eq!(at_end("notes "), None);
+        assert_eq!(at_end("nomor "), None);
     }
 
     #[test]

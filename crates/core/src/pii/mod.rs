@@ -9,11 +9,18 @@
 //! How it works, without regular expressions (allocation: the output
 //! vector only):
 //!
+//! * the text is folded first ([`fold`]): decimal digits of any script and
+//!   full-width forms become ASCII, spaces of any width a space, invisible
+//!   characters are dropped and digits typed one by one (`0 8 1 2 …`) are
+//!   joined; spans found in the folded text are mapped back to the
+//!   original's characters, whole;
 //! * e-mail addresses are found from each `@` ([`email`]);
 //! * every other candidate is a *number*: digit groups joined by single
-//!   short separators (space, `-`, `.`, parentheses, a leading `+`) that
-//!   starts at a word boundary — digits glued to letters or to an
-//!   identifier (`INV-2026-000123`, `PO/2026/17`) are never candidates
+//!   short separators (space, `-`, `.`, parentheses, a leading `+`, a `/`
+//!   right between digits, a line break when the first line alone is no
+//!   PII) that starts at a word boundary — digits glued to letters or to
+//!   an identifier (`INV-2026-000123`, `PO/2026/17`) are never candidates,
+//!   unless the word is a keyword (`HP081234567890`, `KTP-3174…`)
 //!   ([`number`]);
 //! * each number is checked against the structure of every type (NIK
 //!   layout and province code, NPWP layout, phone prefixes and lengths,
@@ -37,6 +44,7 @@
 mod card;
 pub mod context;
 mod email;
+mod fold;
 mod nik;
 mod number;
 pub mod partial;
@@ -113,8 +121,14 @@ pub struct Span {
 pub const MIN_SCORE: f32 = 0.4;
 
 /// All PII spans in `text`, sorted by start, non-overlapping, byte offsets.
+///
+/// The scanners read the text folded ([`fold`]: digits of any script and
+/// full-width forms as ASCII, spaces of any width as a space, invisible
+/// characters dropped, digits typed one by one joined); each span is mapped
+/// back to the original, so it covers the original characters whole.
 pub fn detect(text: &str) -> Vec<Span> {
-    let bytes = text.as_bytes();
+    let folded = fold::fold(text);
+    let bytes = folded.text.as_bytes();
     let emails = email::find_all(bytes);
     let mut out = Vec::new();
     number::scan(bytes, &emails, &mut out);
@@ -122,7 +136,20 @@ pub fn detect(text: &str) -> Vec<Span> {
         out.extend(emails);
         out.sort_by_key(|s| s.start);
     }
+    if !folded.is_identity() {
+        for s in &mut out {
+            (s.start, s.end) = (folded.start(s.start), folded.end(s.end));
+        }
+    }
     out
+}
+
+/// `text` as the detector reads it ([`fold`]: digits of any script and
+/// full-width forms as ASCII, invisible characters dropped, digits typed
+/// one by one joined): what the normalisers (`norm_phone`, `norm_npwp`)
+/// read when a detected value is compared with another spelling of it.
+pub fn folded(text: &str) -> Cow<'_, str> {
+    fold::fold(text).text
 }
 
 /// `text` with every detected span replaced by `[REDACTED_<TYPE>]`;

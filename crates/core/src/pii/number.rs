@@ -20,6 +20,12 @@ const SPACE: u8 = 1;
 const DASH: u8 = 2;
 const DOT: u8 = 4;
 const PAREN: u8 = 8;
+/// A line break (`\n`, `\r\n`) between two digit groups: a number
+/// wrapped by a chat window, a form or a copy from a PDF. Read as a space.
+const NEWLINE: u8 = 16;
+/// A `/` right between digits (`021/5551234`): joins the groups of a
+/// phone number or a date only.
+const SLASH: u8 = 32;
 
 /// Scores of the types that only a keyword or a layout establishes. The
 /// NPWP check digit raises the score of an NPWP; it never decides alone
@@ -68,6 +74,8 @@ struct Number {
     upto: [u8; MAX_GROUPS],
     sep: [u8; MAX_GROUPS],
     groups: usize,
+    /// The first group after a line break inside the number, if any.
+    newline: Option<usize>,
 }
 
 /// Bytes that can start a number: digits, `+`, `(`.
@@ -130,8 +138,39 @@ pub(super) fn scan(text: &[u8], emails: &[Span], out: &mut Vec<Span>) {
 }
 
 /// Whether the digit at `j` continues a word (`JP123`, `Ádám1`), an
-/// identifier (`INV-2026`, `PO/2026`) or a time (`08:30`).
+/// identifier (`INV-2026`, `PO/2026`) or a time (`08:30`) — unless that
+/// word is a keyword typed without a space (`HP081234567890`,
+/// `KTP-3174…`, `npwp01.234…`, `NoRek.123…`): the number is its value.
 fn glued_before(text: &[u8], j: usize) -> bool {
+    glued_to_text(text, j) && !keyword_glued(text, j)
+}
+
+/// Whether a keyword (see [`context::keyword`]) ends right before the
+/// digit at `j`, or one character before it (`-`, `.`, `/`, `#`, `=`).
+fn keyword_glued(text: &[u8], j: usize) -> bool {
+    let mut end = j;
+    if end > 0 && matches!(text[end - 1], b'-' | b'.' | b'/' | b'#' | b'=') {
+        end -= 1;
+    }
+    let mut start = end;
+    while start > 0 && end - start <= context::MAX_WORD && text[start - 1].is_ascii_alphabetic() {
+        start -= 1;
+    }
+    if start == end || end - start > context::MAX_WORD {
+        return false;
+    }
+    // The whole word: not the tail of an identifier (`X1HP0812`).
+    if start > 0 && (text[start - 1].is_ascii_digit() || text[start - 1] == b'_') {
+        return false;
+    }
+    let mut word = [0u8; context::MAX_WORD];
+    for (w, &b) in word.iter_mut().zip(&text[start..end]) {
+        *w = b.to_ascii_lowercase();
+    }
+    context::keyword(&word[..end - start]).is_some()
+}
+
+fn glued_to_text(text: &[u8], j: usize) -> bool {
     let Some(&prev) = j.checked_sub(1).and_then(|p| text.get(p)) else {
         return false;
     };
@@ -248,6 +287,7 @@ fn separator_at(text: &[u8], i: usize) -> (u8, usize) {
         b'-' => (DASH, 1),
         b'.' => (DOT, 1),
         b'(' | b')' => (PAREN, 1),
+        b'\n' | b'\r' => (NEWLINE, 1),
         0xC2 if text.get(i + 1) == Some(&0xA0) => (SPACE, 2),
         0xE2 => match (text.get(i + 1), text.get(i + 2)) {
             (Some(0x80), Some(0x90..=0x94)) => (DASH, 3),
@@ -293,13 +333,40 @@ fn number_at(
     }
     // In a table row, the cell's keyword or its column's header; elsewhere
     // the nearest keyword before the number.
-    let ctx = tables
-        .context(text, floor, num.start)
-        .unwrap_or_else(|| context::nearest(text, floor, num.start));
+    let cell = tables.context(text, floor, num.start);
+    let ctx = cell.unwrap_or_else(|| context::nearest(text, floor, num.start));
+    // Digits on two lines are one number when those on the first are no
+    // PII on their own (`NIK 3174011203\n900001`, `0812-3456-\n7890`), or
+    // when the next line adds at most four digits (any number of them to a
+    // bank account, whose length only its keyword bounds) and the whole is
+    // PII of the same type (`0812345678\n90`: err towards masking) — not
+    // two phone numbers on two lines, nor a table's next row (`…\n2,Sri`).
+    // A line that ends with `-` or `.` before the digits of the next, or a
+    // next line that starts with one, is always continued.
+    let continued = num.newline.is_some_and(|g| num.sep[g] & (DASH | DOT) != 0);
+    let (wrapped_ok, wrapped_tail) = match num.newline.map(|g| (g, classify(&num, g, ctx))) {
+        None | Some((_, None)) => (true, false),
+        _ if continued => (true, false),
+        Some((g, Some((kind, _)))) => {
+            let all = num.groups;
+            let after = text[num.end[all - 1]..]
+                .iter()
+                .find(|&&b| b != b' ')
+                .copied();
+            let tail = (num.upto[all - 1] - num.upto[g - 1] <= 4 || kind == Kind::BankAccount)
+                && cell.is_none()
+                && !matches!(after, Some(b',' | b';' | b'|' | b'\t'))
+                && classify(&num, all, ctx).is_some_and(|(k, _)| k == kind);
+            (tail, tail)
+        }
+    };
     let mut k = num.groups;
     while k >= 1 {
         let groups = k;
         k -= 1;
+        if !wrapped_ok && num.newline.is_some_and(|g| groups > g) {
+            continue;
+        }
         // A number glued to letters (`3174…abc`) is part of a word.
         if groups == num.groups && glued(text, num.end[groups - 1]) {
             continue;
@@ -312,6 +379,7 @@ fn number_at(
         // tail. Not when the number is incomplete without it (`0814 9768
         // 74`) nor when it is grouped in pairs (`0812 3456 78 90`).
         if groups >= 2
+            && !(wrapped_tail && groups == num.groups)
             && num.len[groups - 1] <= 2
             && num.sep[groups - 1] == SPACE
             && count_after(&num, groups - 1)
@@ -374,6 +442,7 @@ fn read(text: &[u8], i: usize, limit: usize) -> Option<Number> {
         upto: [0; MAX_GROUPS],
         sep: [0; MAX_GROUPS],
         groups: 0,
+        newline: None,
     };
     let mut p = i;
     if text[p] == b'(' {
@@ -411,20 +480,43 @@ fn read(text: &[u8], i: usize, limit: usize) -> Option<Number> {
         if num.groups == MAX_GROUPS {
             break;
         }
-        // A separator of up to three characters, then a digit.
+        // A separator of up to three characters (a line break does not
+        // count, but only one may be in it: a blank line ends the number),
+        // then a digit.
         let mut q = p;
         sep = 0;
         let mut chars = 0;
+        let mut breaks = 0;
         while q < limit && chars < MAX_SEPARATOR {
             let (class, len) = separator_at(text, q);
             if class == 0 || q + len > limit {
+                // `021/5551234`, `0812/3456/7890`: a slash right between
+                // digits joins them like a dash (dates are skipped whole,
+                // `PO/2026/17` is an identifier).
+                if text[q] == b'/' && q == p && text.get(q + 1).is_some_and(u8::is_ascii_digit) {
+                    sep |= SLASH;
+                    q += 1;
+                }
                 break;
             }
-            // A Unicode dash joins groups only between digits (`1–093`);
-            // with spaces (` — `) it is punctuation between two things.
+            if class == NEWLINE {
+                breaks += usize::from(text[q] == b'\n');
+                if breaks > 1 {
+                    q = p;
+                    break;
+                }
+                sep |= SPACE;
+                q += len;
+                continue;
+            }
+            // A Unicode dash joins groups only between digits (`1–093`),
+            // a line break on either side of it aside (`1017⏎–0721`); with
+            // spaces (` — `) it is punctuation between two things.
+            let only_breaks = text[p..q].iter().all(|&b| matches!(b, b'\n' | b'\r'));
+            let digit_or_break = |b: &u8| b.is_ascii_digit() || matches!(b, b'\n' | b'\r');
             if len > 1
                 && class == DASH
-                && (q != p || !text.get(q + len).is_some_and(u8::is_ascii_digit))
+                && (!only_breaks || !text.get(q + len).is_some_and(digit_or_break))
             {
                 q = p;
                 break;
@@ -435,6 +527,9 @@ fn read(text: &[u8], i: usize, limit: usize) -> Option<Number> {
         }
         if q == p || q >= limit || !text[q].is_ascii_digit() {
             break;
+        }
+        if breaks > 0 && num.newline.is_none() {
+            num.newline = Some(num.groups);
         }
         p = q;
     }
@@ -475,8 +570,10 @@ fn amount_or_date(text: &[u8], num: &Number) -> Option<usize> {
         return Some(num.end[num.groups - 1]);
     }
     if num.groups >= 3 && !num.plus && !num.paren {
-        let same = sep[1] == sep[2] && matches!(sep[1], DASH | DOT);
-        let dmy = len[0] <= 2 && len[1] <= 2 && len[2] == 4;
+        let same = sep[1] == sep[2] && matches!(sep[1], DASH | DOT | SLASH);
+        // `30/04/26`: with slashes, a two-digit year too (chat exports).
+        let year = len[2] == 4 || (sep[1] == SLASH && len[2] == 2);
+        let dmy = len[0] <= 2 && len[1] <= 2 && year;
         let ymd = len[0] == 4 && len[1] <= 2 && len[2] <= 2;
         if same && (dmy || ymd) {
             return Some(num.end[2]);
@@ -529,7 +626,8 @@ fn classify(num: &Number, k: usize, ctx: Option<Kind>) -> Option<(Kind, f32)> {
             offer(Kind::Npwp, score);
         }
     }
-    if (8..=15).contains(&n) && (plain_seps || num.plus || paren) {
+    let phone_seps = seps & !(SPACE | DASH | DOT | SLASH) == 0;
+    if (8..=15).contains(&n) && (phone_seps || num.plus || paren) {
         if let Some(score) = phone::score(d, num.plus, paren) {
             offer(Kind::Phone, score);
         } else if ctx == Some(Kind::Phone) && phone::typed(d, num.plus) {

@@ -448,3 +448,198 @@ fn tables_pasted_as_text() {
     // Prose lines with commas are no table.
     assert!(found("Halo kak, saya Budi, mau tanya\nOrder 1234567890, 2 koli, Depok").is_empty());
 }
+
+#[test]
+fn digits_of_other_scripts() {
+    // Full-width (an IME left on), with full-width separators too.
+    assert_eq!(
+        mask("WA ０８１２-３４５６-７８９０ ya"),
+        "WA [REDACTED_PHONE] ya"
+    );
+    assert_eq!(
+        mask("No HP: ＋６２　８１３　１１２２　３３４４"),
+        "No HP: [REDACTED_PHONE]"
+    );
+    assert_eq!(
+        mask("NIK: ３１７４０１１２０３９００００１\nNama: Liem"),
+        "NIK: [REDACTED_NIK]\nNama: Liem"
+    );
+    assert_eq!(
+        mask("NPWP ０１.０００.０１３.１-０９３.０００."),
+        "NPWP [REDACTED_NPWP]."
+    );
+    assert_eq!(
+        mask("kartu ４１１１ １１１１ １１１１ １１１１ exp １２/２８"),
+        "kartu [REDACTED_CARD] exp １２/２８"
+    );
+    // Arabic-Indic, Persian, Devanagari, Thai, Javanese.
+    assert_eq!(
+        mask("رقم ٠٨٥٧ ١٢٣٤ ٩٨٧٦، KTP ٣٥٧٨٠٢٤٥٠٧٩٢٠٠٠٣"),
+        "رقم [REDACTED_PHONE]، KTP [REDACTED_NIK]"
+    );
+    assert_eq!(mask("Wa ۰۸۱۱۹۸۷۶۵۴۳"), "Wa [REDACTED_PHONE]");
+    assert_eq!(mask("संपर्क +६२ ८२१ ५५५० १२३४ —"), "संपर्क [REDACTED_PHONE] —");
+    assert_eq!(mask("โทร ๐๘๙๖ ๗๗๘๘ ๑๑๒๒"), "โทร [REDACTED_PHONE]");
+    assert_eq!(mask("hp ꧐꧘꧑꧓꧗꧗꧗꧗꧘꧘꧘꧘"), "hp [REDACTED_PHONE]");
+    // Offsets are the original's, in characters for SQL.
+    let text = "WA ０８１２-３４５６-７８９０ ya";
+    let spans = to_char_offsets(text, &detect(text));
+    assert_eq!((spans[0].start, spans[0].end), (3, 17));
+}
+
+#[test]
+fn business_numbers_in_other_scripts_stay() {
+    for text in [
+        "Pesanan ＩＮＶ－２０２６－０００１２３ dibayar Rp １.２５０.０００ tanggal １５-０１-２０２６.",
+        "Tanggal ٢٠٢٦-٠٣-٢١، total ١٢ karton، Rp ٧٥٠.٠٠٠",
+        "Faktur pajak ０１０.０００-２６.０００１２３４５ tgl １５.０１.２０２６",
+        "Resi ＪＰ１２３４５６７８９０",
+    ] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
+}
+
+#[test]
+fn digits_typed_one_by_one() {
+    assert_eq!(
+        mask("no hp 0 8 1 2 3 4 5 6 7 8 9 0 malam aja"),
+        "no hp [REDACTED_PHONE] malam aja"
+    );
+    assert_eq!(
+        mask("KTP: 3 1 7 4 0 1 1 2 0 3 9 0 0 0 0 1"),
+        "KTP: [REDACTED_NIK]"
+    );
+    assert_eq!(
+        mask("wa 0-8-5-7-1-1-2-2-3-3-4-4 ya"),
+        "wa [REDACTED_PHONE] ya"
+    );
+    assert_eq!(
+        mask("HP 0 8 1 2 - 3 4 5 6 - 7 8 9 0"),
+        "HP [REDACTED_PHONE]"
+    );
+    assert_eq!(
+        mask("Rek BCA 1 2 3 4 5 6 7 8 9 0 a.n. Sari"),
+        "Rek BCA [REDACTED_BANK_ACCOUNT] a.n. Sari"
+    );
+    assert_eq!(mask("+6 2 8 1 2 3 4 5 6 7 8 9 0"), "[REDACTED_PHONE]");
+    // Counts and lists stay.
+    let text = "Jumlah 1 2 3 4 buah, dikirim 2 kali, Rp 1 . 2 5 0";
+    assert!(found(text).is_empty());
+}
+
+#[test]
+fn numbers_wrapped_by_a_line_break() {
+    assert_eq!(
+        mask("NIK saya 3174011203\n900001 sudah?"),
+        "NIK saya [REDACTED_NIK] sudah?"
+    );
+    assert_eq!(
+        mask("NPWP: 01.000.013.1-\n093.000\nAlamat"),
+        "NPWP: [REDACTED_NPWP]\nAlamat"
+    );
+    assert_eq!(mask("di 0812-3456-\r\n7890 ya"), "di [REDACTED_PHONE] ya");
+    assert_eq!(mask("HP: +62 812\n3456 7890"), "HP: [REDACTED_PHONE]");
+    assert_eq!(
+        mask("NIK 3174 0112\n0390 0001, HP"),
+        "NIK [REDACTED_NIK], HP"
+    );
+    // The first line a phone already, two more digits on the next.
+    assert_eq!(mask("hub 0812345678\n90"), "hub [REDACTED_PHONE]");
+    // Two numbers on two lines stay two; a table's next row is no tail.
+    assert_eq!(
+        mask("kontak:\n081298765432\n085711112222\n(ayah, ibu)"),
+        "kontak:\n[REDACTED_PHONE]\n[REDACTED_PHONE]\n(ayah, ibu)"
+    );
+    assert_eq!(
+        mask("no,hp\n1,081287651234\n2,081287651235"),
+        "no,hp\n1,[REDACTED_PHONE]\n2,[REDACTED_PHONE]"
+    );
+    // A blank line ends a number; dates and amounts on their own lines stay.
+    assert!(found("NIK 3174011203\n\n900001").is_empty());
+    assert!(found("Tgl 15-01-2026\nTotal Rp 1.250.000\nINV-2026-000123\nqty 250").is_empty());
+}
+
+#[test]
+fn invisible_characters_inside_a_number() {
+    assert_eq!(
+        mask("No WA: 0812\u{200B}3456\u{200B}7890."),
+        "No WA: [REDACTED_PHONE]."
+    );
+    assert_eq!(
+        mask("NIK 3174\u{00AD}0112\u{2060}0390\u{FEFF}0001"),
+        "NIK [REDACTED_NIK]"
+    );
+    // A zero-width space after the number is not part of it.
+    let text = "HP 081234567890\u{200B} ok";
+    assert_eq!(found(text), [("PHONE", "081234567890")]);
+}
+
+#[test]
+fn keywords_glued_to_the_number() {
+    assert_eq!(mask("KTP-3273015203850123 Rina"), "KTP-[REDACTED_NIK] Rina");
+    assert_eq!(
+        mask("npwp01.234.567.8-901.000 untuk faktur"),
+        "npwp[REDACTED_NPWP] untuk faktur"
+    );
+    assert_eq!(
+        mask("HP081234567890 / WA089612345678"),
+        "HP[REDACTED_PHONE] / WA[REDACTED_PHONE]"
+    );
+    assert_eq!(
+        mask("NoHP:0813-9988-7766, NoKTP3578024507920003"),
+        "NoHP:[REDACTED_PHONE], NoKTP[REDACTED_NIK]"
+    );
+    assert_eq!(
+        mask("transfer ke norek0871234560 BNI"),
+        "transfer ke norek[REDACTED_BANK_ACCOUNT] BNI"
+    );
+    assert_eq!(mask("NIK3174011203900001"), "NIK[REDACTED_NIK]");
+    assert_eq!(mask("ＨＰ０８１２３４５６７８９０"), "ＨＰ[REDACTED_PHONE]");
+    // Identifiers glued to words that are no keyword stay.
+    for text in [
+        "Printer HP 1020, resi JP1234567890, PO/2026/17, INV-2026-000123",
+        "kode SKU-081234567890",
+        "X1HP081234567890",
+    ] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
+}
+
+#[test]
+fn slashes_between_digits() {
+    assert_eq!(
+        mask("kantor 021/5551234 atau (021) 555-1234"),
+        "kantor [REDACTED_PHONE] atau [REDACTED_PHONE]"
+    );
+    for text in [
+        "jatuh tempo 30/04/2026",
+        "No. 081/SPK/2026",
+        "[10/03/26 11.20.45]",
+    ] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
+}
+
+#[test]
+fn spans_cover_whole_original_characters() {
+    // Every span starts and ends on a character boundary of the original
+    // and masks its characters whole, whatever was folded inside.
+    for text in [
+        "WA ０８１２\u{200B}３４５６-７８９０\u{200B}.",
+        "HP 0 8 1 2 3 4 5 6 7 8 9 0\u{3000}ok",
+        "NIK ٣١٧٤٠١١٢٠٣\n٩٠٠٠٠١ ✓",
+    ] {
+        for s in detect(text) {
+            assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end));
+            let inside = &text[s.start..s.end];
+            assert_eq!(inside.trim(), inside, "{inside:?}");
+            let masked = mask(text);
+            assert!(
+                !masked
+                    .chars()
+                    .any(|c| super::fold::digit_value(c).is_some()),
+                "{masked}"
+            );
+        }
+    }
+}

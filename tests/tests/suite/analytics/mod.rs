@@ -314,6 +314,40 @@ async fn masked_columns_hold_the_masked_values() {
     );
 }
 
+/// Free text whose PII is typed in full-width digits, spaced one by one,
+/// wrapped by a line break or glued to its keyword reads masked whole in
+/// the analyst's view.
+#[tokio::test]
+async fn disguised_pii_in_free_text_is_masked_in_the_views() {
+    let db = TestDb::new().await;
+    let (a, _) = db.seed_demo_tenants().await;
+    sqlx::query(
+        "update leads set notes = $2
+          where lead_id = (select lead_id from leads where tenant_id = $1 order by lead_id limit 1)",
+    )
+    .bind(a)
+    .bind(
+        "KTP-3273015203850123, WA ０８１２-３４５６-７８９０, hp 0 8 5 7 1 1 2 2 3 3 4 4, \
+         NPWP 01.000.013.1-\n093.000, INV-2026-000123 Rp １.２５０.０００",
+    )
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    let analyst = db.pool_as("bizos_analyst");
+    let notes: Vec<String> =
+        sqlx::query_scalar("select notes from analytics.leads where notes like 'KTP-%'")
+            .fetch_all(&analyst)
+            .await
+            .unwrap();
+    assert_eq!(
+        notes,
+        [
+            "KTP-[REDACTED_NIK], WA [REDACTED_PHONE], hp [REDACTED_PHONE], \
+          NPWP [REDACTED_NPWP], INV-2026-000123 Rp １.２５０.０００"
+        ]
+    );
+}
+
 async fn setting(pool: &PgPool, name: &str) -> String {
     sqlx::query(&format!("show {name}"))
         .fetch_one(pool)
