@@ -248,6 +248,13 @@ mod tests {
         assert_eq!(err(r#"[1, 2]"#), (422, "body".into()));
         assert_eq!(err(r#"["a"]"#), (422, "body".into()));
         assert_eq!(err("null"), (422, "body".into()));
+        // A number is no object, whatever serde_json hands a visitor for it.
+        assert_eq!(err("12.5"), (422, "body".into()));
+        assert_eq!(err(r#"{"name": "a", "inner": 7}"#), (422, "inner".into()));
+        assert_eq!(
+            err(r#"{"name": "a", "items": [{"qty": 1}, 2]}"#),
+            (422, "items[1]".into())
+        );
         assert_eq!(
             err(r#"{"name": "a", "inner": ["x"]}"#),
             (422, "inner".into())

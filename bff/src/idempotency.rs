@@ -205,12 +205,31 @@ pub async fn replay(
     key: &str,
     fingerprint: &Fingerprint,
 ) -> Result<Option<Response>> {
+    Ok(replay_stored(state, caller, key, fingerprint)
+        .await?
+        .map(|(status, body)| replay_response(status, body)))
+}
+
+/// [`replay`] for a route that stores its response in another form than
+/// it answers (a chat answer is stored masked): the stored status and
+/// body, to be answered with [`replay_response`].
+pub async fn replay_stored(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    fingerprint: &Fingerprint,
+) -> Result<Option<(StatusCode, Value)>> {
     let mut tx = begin_as(&state.pool, caller).await?;
     let stored = stored(&mut tx, caller, key).await?;
     tx.commit().await?;
     stored
-        .map(|stored| replayed(stored, fingerprint))
+        .map(|stored| checked(stored, fingerprint))
         .transpose()
+}
+
+/// A replayed response (header `Idempotent-Replayed: true`).
+pub fn replay_response(status: StatusCode, body: Value) -> Response {
+    respond(status, body, true)
 }
 
 /// Stores the response of a request checked with [`replay`]. Two requests
@@ -242,10 +261,17 @@ pub async fn remember(
 type StoredResponse = (String, String, String, i32, Value);
 
 /// The stored response, replayed; the same key with another request is 422.
-fn replayed(
+fn replayed(stored: StoredResponse, fingerprint: &Fingerprint) -> Result<Response> {
+    let (status, body) = checked(stored, fingerprint)?;
+    Ok(respond(status, body, true))
+}
+
+/// The stored status and body, if the stored request is this one (the same
+/// key with another request is 422).
+fn checked(
     (method, path, hash, status, body): StoredResponse,
     fingerprint: &Fingerprint,
-) -> Result<Response> {
+) -> Result<(StatusCode, Value)> {
     if method != fingerprint.method || path != fingerprint.path || hash != fingerprint.hash {
         return Err(ApiError::invalid(
             "Idempotency-Key",
@@ -253,7 +279,7 @@ fn replayed(
         ));
     }
     let status = StatusCode::from_u16(status as u16).map_err(anyhow::Error::from)?;
-    Ok(respond(status, body, true))
+    Ok((status, body))
 }
 
 /// Stores the response under `key` for the idempotency TTL (an expired key

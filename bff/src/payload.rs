@@ -544,7 +544,8 @@ pub type Degrees = Number<7, ANY_SIGN>;
 /// A JSON number or numeric string with at most `SCALE` decimals and an
 /// absolute value below 10^15 (`payload_numeric`); `SIGN` bounds its sign
 /// ([`ANY_SIGN`], [`POSITIVE`], [`NON_NEGATIVE`]). Kept as sent, so the
-/// database reads the client's own digits. Used through the aliases above
+/// database reads the client's own digits (serde_json's
+/// `arbitrary_precision`: a JSON number is its decimal text, never an f64). Used through the aliases above
 /// (utoipa documents a type alias as one schema).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Number<const SCALE: u32, const SIGN: u8>(pub Value);
@@ -609,7 +610,9 @@ impl<const SCALE: u32, const SIGN: u8> PartialSchema for Number<SCALE, SIGN> {
             .item(number)
             .item(string_schema().pattern(Some(r"^ *[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+) *$")))
             .description(Some(format!(
-                "A number (or a numeric string) with at most {SCALE} decimals, below 10^15 in absolute value{sign}."
+                "A number (or a numeric string) with at most {SCALE} decimals, below 10^15 in absolute value{sign}. \
+                 Exact: the digits sent are the digits stored (never rounded through a binary float); \
+                 send a decimal's own text, e.g. 12345678901234.5678."
             )))
             .into()
     }
@@ -982,7 +985,62 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
         Ok(None)
     }
     fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
-        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        T::deserialize(de::value::MapAccessDeserializer::new(NotANumber {
+            inner: map,
+            first: true,
+        }))
+        .map(Some)
+    }
+}
+
+/// The one key under which serde_json's `arbitrary_precision` hands a
+/// number to `deserialize_any`, as a map of its digits.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// A map that is really a number (see [`NUMBER_TOKEN`]) is refused like
+/// any other non-object, instead of reaching `T` as an unknown key.
+struct NotANumber<A> {
+    inner: A,
+    first: bool,
+}
+
+impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for NotANumber<A> {
+    type Error = A::Error;
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        if std::mem::take(&mut self.first) {
+            self.inner.next_key_seed(FirstKey(seed))
+        } else {
+            self.inner.next_key_seed(seed)
+        }
+    }
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, A::Error> {
+        self.inner.next_value_seed(seed)
+    }
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+struct FirstKey<K>(K);
+
+impl<'de, K: de::DeserializeSeed<'de>> de::DeserializeSeed<'de> for FirstKey<K> {
+    type Value = K::Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<K::Value, D::Error> {
+        let key = String::deserialize(d)?;
+        if key == NUMBER_TOKEN {
+            return Err(de::Error::invalid_type(
+                de::Unexpected::Other("a number"),
+                &"a JSON object",
+            ));
+        }
+        self.0
+            .deserialize(de::IntoDeserializer::<D::Error>::into_deserializer(key))
     }
 }
 
@@ -1179,6 +1237,26 @@ mod tests {
         assert!(parse::<NonNegativeAmount>(json!(-0.01)).is_err());
         assert!(parse::<Quantity>(json!(1e-3)).is_ok());
         assert!(parse::<Quantity>(json!(1e-4)).is_err());
+    }
+
+    /// The digits of a number reach the database as sent: an f64 would
+    /// make 12345678901234.5678 …568 (and 999999999999999.99 1e15).
+    #[test]
+    fn numbers_keep_their_digits() {
+        #[derive(Deserialize, Serialize)]
+        #[serde(deny_unknown_fields)]
+        struct Kpi {
+            value: KpiValue,
+            amount: PositiveAmount,
+        }
+        let body = br#"{"value": 12345678901234.5678, "amount": 999999999999999.99}"#;
+        let kpi: Kpi = crate::extract::parse_body(body).unwrap();
+        assert_eq!(
+            serde_json::to_string(&kpi).unwrap(),
+            r#"{"value":12345678901234.5678,"amount":999999999999999.99}"#
+        );
+        let value = serde_json::to_value(&kpi).unwrap();
+        assert_eq!(value["value"].to_string(), "12345678901234.5678");
     }
 
     #[test]

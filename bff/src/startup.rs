@@ -271,6 +271,10 @@ async fn api_v1(mut req: axum::extract::Request) -> axum::extract::Request {
     let Some(rest) = req.uri().path().strip_prefix("/api/v1/") else {
         return req;
     };
+    // The integration document is a route of its own, not /api/openapi.json.
+    if req.uri().path() == routes::openapi::INTEGRATION_DOCUMENT {
+        return req;
+    }
     let path_and_query = match req.uri().query() {
         Some(q) => format!("/api/{rest}?{q}"),
         None => format!("/api/{rest}"),

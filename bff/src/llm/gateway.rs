@@ -31,7 +31,9 @@
 //! The originals of masked values go back into the answer only when the
 //! feature allows it (`llm_features.reinsert_pii`) and the caller may see
 //! them ([`CallContext::may_see_pii`]). The cache and the ledger only ever
-//! hold masked text.
+//! hold masked text; so does what a route keeps of an answer
+//! ([`Answer::masked_text`]), which [`Gateway::reinsert`] restores later
+//! under the same rule.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -123,8 +125,15 @@ pub enum Source {
 
 #[derive(Debug, Clone)]
 pub struct Answer {
+    /// For the caller: with the originals of masked values when the
+    /// feature allows it and the caller may see them.
     pub text: String,
     pub json: Option<Value>,
+    /// The answer as the model gave it, placeholders and all: what may be
+    /// kept (the cache, the ledger, a stored idempotent response); the
+    /// originals come back with [`Gateway::reinsert`].
+    pub masked_text: String,
+    pub masked_json: Option<Value>,
     pub source: Source,
     /// The ledger rows of this call (`llm_calls.call_id`).
     pub call_ids: Vec<Uuid>,
@@ -177,6 +186,48 @@ impl From<GatewayError> for ApiError {
             },
             GatewayError::Api(e) => e,
         }
+    }
+}
+
+/// One masker over every message of a call, in order (the placeholders
+/// are numbered in order of appearance), and the masked messages.
+fn mask_messages(messages: &[Message]) -> (Masker, Vec<Message>) {
+    let mut masker = Masker::new();
+    let masked = messages
+        .iter()
+        .map(|m| Message {
+            role: m.role,
+            content: masker.mask(&m.content),
+        })
+        .collect();
+    (masker, masked)
+}
+
+/// The answer for the caller (originals back when `reinsert`) beside the
+/// masked answer.
+fn answer(
+    masker: &Masker,
+    reinsert: bool,
+    text: String,
+    json: Option<Value>,
+    source: Source,
+    call_ids: Vec<Uuid>,
+) -> Answer {
+    let (for_caller, for_caller_json) = if reinsert {
+        (
+            masker.reinsert(&text),
+            json.as_ref().map(|j| masker.reinsert_json(j)),
+        )
+    } else {
+        (text.clone(), json.clone())
+    };
+    Answer {
+        text: for_caller,
+        json: for_caller_json,
+        masked_text: text,
+        masked_json: json,
+        source,
+        call_ids,
     }
 }
 
@@ -336,15 +387,7 @@ impl Gateway {
         let budget = Budget::new(self.inner.budget);
 
         // 1. Mask.
-        let mut masker = Masker::new();
-        let messages: Vec<Message> = req
-            .messages
-            .iter()
-            .map(|m| Message {
-                role: m.role,
-                content: masker.mask(&m.content),
-            })
-            .collect();
+        let (masker, messages) = mask_messages(&req.messages);
 
         // 2. Route, cache key, llm_begin.
         let catalog = self.catalog(ctx, feature).await?;
@@ -393,22 +436,14 @@ impl Gateway {
             let text = cached.get("text").and_then(Value::as_str).unwrap_or("");
             let json = cached.get("json").filter(|j| !j.is_null());
             metrics::counter!("bizos_llm_calls_total", "feature" => feature.to_owned(), "outcome" => "cache_hit").increment(1);
-            return Ok(Answer {
-                text: if reinsert {
-                    masker.reinsert(text)
-                } else {
-                    text.to_owned()
-                },
-                json: json.map(|j| {
-                    if reinsert {
-                        masker.reinsert_json(j)
-                    } else {
-                        j.clone()
-                    }
-                }),
-                source: Source::Cache,
-                call_ids: call_id.into_iter().collect(),
-            });
+            return Ok(answer(
+                &masker,
+                reinsert,
+                text.to_owned(),
+                json.cloned(),
+                Source::Cache,
+                call_id.into_iter().collect(),
+            ));
         }
         let reservation: Uuid = begun
             .get("reservation_id")
@@ -483,22 +518,29 @@ impl Gateway {
         let (text, json, source, call_ids) = task
             .await
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("the gateway task failed: {e}")))??;
-        Ok(Answer {
-            text: if reinsert {
-                masker.reinsert(&text)
-            } else {
-                text
-            },
-            json: json.map(|j| {
-                if reinsert {
-                    masker.reinsert_json(&j)
-                } else {
-                    j
-                }
-            }),
-            source,
-            call_ids,
-        })
+        Ok(answer(&masker, reinsert, text, json, source, call_ids))
+    }
+
+    /// `text`, a masked answer of `feature` to `messages` (the request's
+    /// original text, as given to [`Gateway::chat`]), with the originals
+    /// put back under the same rule as a fresh answer: the feature allows
+    /// it (as it is set now) and the caller may see them. The placeholders
+    /// are the call's own: masking is deterministic, so the same messages
+    /// give the same placeholders. For answers kept masked (a stored
+    /// idempotent response) and given back to the caller who asked.
+    pub async fn reinsert(
+        &self,
+        ctx: &CallContext,
+        feature: &str,
+        messages: &[Message],
+        text: &str,
+    ) -> Result<String, GatewayError> {
+        let catalog = self.catalog(ctx, feature).await?;
+        if !(catalog.reinsert_pii && ctx.may_see_pii) {
+            return Ok(text.to_owned());
+        }
+        let (masker, _) = mask_messages(messages);
+        Ok(masker.reinsert(text))
     }
 
     /// A transaction under the caller's claims, or as this process's login.

@@ -8,7 +8,9 @@
 //!   originals of masked values come back in the answer when the feature
 //!   allows it. An `Idempotency-Key` replays a finished chat without a new
 //!   call (no transaction is held open while a model answers, so two
-//!   requests with one key at the same moment both run).
+//!   requests with one key at the same moment both run). The stored
+//!   answer is the masked one; a replay puts the originals back from the
+//!   replayed request itself, under the same rule as a fresh answer.
 //! - `GET /api/ai/usage` — the tenant's usage and cost (super admins and
 //!   directors: the ledger's policy decides).
 //! - `GET /api/ai/limits`, `PUT /api/ai/limits` — the limits per feature;
@@ -83,7 +85,7 @@ pub struct ChatBody {
 }
 
 /// Where an answer came from.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AnswerSource {
     /// A model answered (`provider`, `model`).
@@ -108,19 +110,30 @@ pub struct ChatAnswer {
     call_ids: Vec<Uuid>,
 }
 
-fn answer_body(answer: crate::llm::Answer) -> ChatAnswer {
+/// The answer for the caller, and the same answer masked (what an
+/// `Idempotency-Key` stores: no PII at rest beyond the cache's and the
+/// ledger's, which hold masked text only).
+fn answer_bodies(answer: crate::llm::Answer) -> (ChatAnswer, ChatAnswer) {
     let (source, provider, model) = match answer.source {
         Source::Model { provider, model } => (AnswerSource::Model, Some(provider), Some(model)),
         Source::Cache => (AnswerSource::Cache, None, None),
         Source::Fallback => (AnswerSource::Fallback, None, None),
     };
-    ChatAnswer {
+    let masked = ChatAnswer {
+        text: answer.masked_text,
+        source,
+        provider: provider.clone(),
+        model: model.clone(),
+        call_ids: answer.call_ids.clone(),
+    };
+    let for_caller = ChatAnswer {
         text: answer.text,
         source,
         provider,
         model,
         call_ids: answer.call_ids,
-    }
+    };
+    (for_caller, masked)
 }
 
 #[utoipa::path(post, path = "/api/ai/chat", tag = "ai", request_body = ChatBody,
@@ -146,11 +159,6 @@ async fn chat(
         ));
     }
     let fingerprint = Fingerprint::json("POST", "/api/ai/chat", &body(&chat)?);
-    if let Some(k) = &key.0 {
-        if let Some(replayed) = idempotency::replay(&state, &caller, k, &fingerprint).await? {
-            return Ok(replayed);
-        }
-    }
     let mut messages = vec![Message {
         role: Role::System,
         content: CHAT_SYSTEM.to_owned(),
@@ -162,18 +170,41 @@ async fn chat(
         },
         content: m.content.0,
     }));
+    // The caller wrote the whole conversation: they may see its PII.
+    let ctx = CallContext::for_caller(&caller, true);
+    if let Some(k) = &key.0 {
+        if let Some((status, mut stored)) =
+            idempotency::replay_stored(&state, &caller, k, &fingerprint).await?
+        {
+            // The stored answer is masked. This request is the stored one
+            // (the fingerprint says so), so it carries the originals: they
+            // go back in as for a fresh answer, under the caller's rights
+            // and the feature's setting as they are now.
+            if let Some(text) = stored.get("text").and_then(Value::as_str) {
+                let text = state
+                    .llm
+                    .reinsert(&ctx, features::CHAT, &messages, text)
+                    .await
+                    .map_err(ApiError::from)?;
+                stored["text"] = Value::String(text);
+            }
+            return Ok(idempotency::replay_response(status, stored));
+        }
+    }
     let request = GatewayRequest {
         messages,
         ..GatewayRequest::default()
     };
-    // The caller wrote the whole conversation: they may see its PII.
-    let ctx = CallContext::for_caller(&caller, true);
     let result = state.llm.chat(&ctx, features::CHAT, request).await;
-    let (status, value) = match result {
-        Ok(answer) => (
-            StatusCode::OK,
-            serde_json::to_value(answer_body(answer)).map_err(anyhow::Error::from)?,
-        ),
+    let (status, value, masked) = match result {
+        Ok(answer) => {
+            let (for_caller, masked) = answer_bodies(answer);
+            (
+                StatusCode::OK,
+                serde_json::to_value(for_caller).map_err(anyhow::Error::from)?,
+                serde_json::to_value(masked).map_err(anyhow::Error::from)?,
+            )
+        }
         Err(e) => {
             let e = ApiError::from(e);
             // Client errors are stored like in every write; a used-up limit
@@ -188,7 +219,7 @@ async fn chat(
         }
     };
     if let Some(k) = &key.0 {
-        idempotency::remember(&state, &caller, k, &fingerprint, status, &value).await?;
+        idempotency::remember(&state, &caller, k, &fingerprint, status, &masked).await?;
     }
     Ok((status, axum::Json(value)).into_response())
 }

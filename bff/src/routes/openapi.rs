@@ -270,7 +270,99 @@ async fn openapi_json(Extension(doc): Extension<Arc<Document>>) -> Json<Document
     Json(doc.as_ref().clone())
 }
 
-/// Serves the finished document; add it with `Extension(Arc<Document>)`.
+/// The path of the integration document (not rewritten to `/api/…`).
+pub const INTEGRATION_DOCUMENT: &str = "/api/v1/openapi.json";
+
+/// The integration document: every operation an API key may call, under
+/// its `/api/v1` path, with `servers`; for client generators.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", security(()),
+    responses((status = 200, description = "the OpenAPI 3.1 document of /api/v1: the operations API keys may call, at their /api/v1 paths", body = Object)))]
+async fn integration_json(Extension(doc): Extension<Arc<Document>>) -> Json<Document> {
+    Json(integration_document(&doc))
+}
+
+/// Serves the finished document and the integration document derived from
+/// it; add the finished document with `Extension(Arc<Document>)`.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(openapi_json))
+    OpenApiRouter::new()
+        .routes(routes!(openapi_json))
+        .routes(routes!(integration_json))
+}
+
+/// The document of `/api/v1` for integrations, derived from the finished
+/// document (`doc`, with each operation's `api_key` requirement: see
+/// [`crate::api_keys::scopes`]), so it is never a copy to keep in step:
+///
+/// - only the operations whose security names `api_key` (what a key may
+///   call), each at `/api/v1/<path>` for its `/api/<path>`, with the same
+///   parameters, bodies, responses and security (`bearer`: a user's
+///   token; `api_key`: a key with the scope listed);
+/// - `servers`: this server (the document's own origin), so a generated
+///   client calls `/api/v1/…`, the paths that take API keys;
+/// - the same components (schemas, security schemes).
+pub fn integration_document(doc: &Document) -> Document {
+    use utoipa::openapi::path::Paths;
+    use utoipa::openapi::server::ServerBuilder;
+
+    let mut out = doc.clone();
+    let mut paths = Paths::new();
+    for (path, item) in &doc.paths.paths {
+        let Some(rest) = path.strip_prefix("/api/") else {
+            continue;
+        };
+        if path.starts_with("/api/v1/") {
+            continue;
+        }
+        let mut item = item.clone();
+        let mut any = false;
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ] {
+            if op.as_ref().is_some_and(for_keys) {
+                any = true;
+            } else {
+                *op = None;
+            }
+        }
+        if any {
+            paths.paths.insert(format!("/api/v1/{rest}"), item);
+        }
+    }
+    out.paths = paths;
+    out.servers = Some(vec![ServerBuilder::new()
+        .url("/")
+        .description(Some(
+            "this server: the document's own origin (operations are at /api/v1/…)",
+        ))
+        .build()]);
+    out.info.title = "bizos integration API (/api/v1)".into();
+    out.info.description = Some(
+        "The operations of bizos that an API key may call, at their stable, versioned paths \
+         /api/v1/…. Authenticate with `Authorization: Bearer bz_live_…` (an API key; a user's \
+         token works too): each operation's `api_key` security requirement names the scope the \
+         key needs (403 insufficient_scope otherwise). Every POST/PATCH takes an optional \
+         Idempotency-Key header (Stripe's semantics). Request bodies are strict (unknown keys, \
+         wrong types: 422 with `field` = the JSON path). Numbers are exact: amounts are JSON \
+         numbers with every decimal digit kept from request to database to response (schema \
+         Numeric, format decimal); read them into a decimal type, not a binary float. \
+         The whole API, for user tokens at /api/…: GET /openapi.json."
+            .into(),
+    );
+    out
+}
+
+/// Whether an API key may call the operation: its security names `api_key`.
+fn for_keys(op: &Operation) -> bool {
+    op.security
+        .as_ref()
+        .and_then(|s| serde_json::to_value(s).ok())
+        .and_then(|v| v.as_array().cloned())
+        .is_some_and(|reqs| reqs.iter().any(|r| r.get("api_key").is_some()))
 }

@@ -6,8 +6,9 @@
 //! between the database and this file.
 //!
 //! Conventions: timestamps are RFC 3339 strings, dates `YYYY-MM-DD`,
-//! numeric columns JSON numbers. A nullable column is an `Option` (present
-//! as null); a key the function strips when null is an `Option` too.
+//! numeric columns JSON numbers with their exact digits ([`Numeric`]). A
+//! nullable column is an `Option` (present as null); a key the function
+//! strips when null is an `Option` too.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -17,6 +18,38 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+/// A numeric column as the database stores it: an exact decimal, sent as a
+/// JSON number with every digit (`12345678901234.5678`, `110.00`), never
+/// rounded through a binary float on the way.
+pub struct Numeric(serde_json::Number);
+
+impl<'de> Deserialize<'de> for Numeric {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde_json::Number::deserialize(d).map(Numeric)
+    }
+}
+
+impl utoipa::PartialSchema for Numeric {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .format(Some(SchemaFormat::Custom("decimal".into())))
+            .description(Some(
+                "An exact decimal (a numeric column): a JSON number with every digit as stored, \
+                 e.g. 12345678901234.5678 or 110.00. Parse it into a decimal type: a binary \
+                 float (f64, double) keeps only about 15-17 significant digits.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Numeric {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Numeric".into()
+    }
+}
 
 // ------------------------------------------------------------------ leads
 
@@ -167,7 +200,7 @@ pub struct Prospect {
     owner_user_id: Option<Uuid>,
     /// NEW, CONTACTED, QUALIFIED, PROPOSAL, NEGOTIATION, WON or LOST
     stage: String,
-    expected_value: Option<f64>,
+    expected_value: Option<Numeric>,
     notes: Option<String>,
     won_at: Option<DateTime<Utc>>,
     lost_at: Option<DateTime<Utc>>,
@@ -235,8 +268,8 @@ macro_rules! activity_row {
             /// prospect-evidence when there is a photo.
             photo_bucket: Option<String>,
             photo_object_key: Option<String>,
-            gps_lat: Option<f64>,
-            gps_lng: Option<f64>,
+            gps_lat: Option<Numeric>,
+            gps_lng: Option<Numeric>,
             created_by: Option<Uuid>,
             created_at: DateTime<Utc>,
             updated_at: DateTime<Utc>,
@@ -362,8 +395,8 @@ macro_rules! ticket_row {
             origin: Option<String>,
             destination: Option<String>,
             commodity: Option<String>,
-            weight_kg: Option<f64>,
-            volume_cbm: Option<f64>,
+            weight_kg: Option<Numeric>,
+            volume_cbm: Option<Numeric>,
             /// "MASKED" for ops on masked tickets (RFQs).
             company_name: Option<String>,
             /// "***" for ops on masked tickets.
@@ -495,7 +528,7 @@ pub struct TargetCreated {
     period_start: NaiveDate,
     /// The last day of the period (inclusive).
     period_end: NaiveDate,
-    target_value: f64,
+    target_value: Numeric,
 }
 
 /// `kpi_entry_create`.
@@ -547,7 +580,7 @@ pub struct Actual {
     #[schema(value_type = Option<Object>)]
     breakdown: Option<Value>,
     /// Null when `status` is na.
-    value: Option<f64>,
+    value: Option<Numeric>,
     /// ok or na
     status: String,
     /// Why the metric is NA.
@@ -624,10 +657,10 @@ macro_rules! invoice_row {
             issue_date: NaiveDate,
             due_date: NaiveDate,
             currency: String,
-            subtotal: f64,
-            tax: f64,
-            total: f64,
-            amount_paid: f64,
+            subtotal: Numeric,
+            tax: Numeric,
+            total: Numeric,
+            amount_paid: Numeric,
             status: crate::payload::InvoiceStatus,
             notes: Option<String>,
             collection_ticket_id: Option<Uuid>,
@@ -640,7 +673,7 @@ macro_rules! invoice_row {
             external_ref: Option<String>,
             /// The customer's name (null when the caller may not read it).
             company_name: Option<String>,
-            outstanding: f64,
+            outstanding: Numeric,
             days_past_due: i64,
             is_overdue: bool,
             /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
@@ -671,7 +704,7 @@ pub struct Payment {
     payment_no: Option<String>,
     invoice_id: Uuid,
     paid_on: NaiveDate,
-    amount: f64,
+    amount: Numeric,
     method: crate::payload::PaymentMethod,
     reference: Option<String>,
     notes: Option<String>,
@@ -687,9 +720,9 @@ pub struct InvoiceCreated {
     invoice_id: Uuid,
     invoice_no: Option<String>,
     status: crate::payload::NewInvoiceStatus,
-    subtotal: f64,
-    tax: f64,
-    total: f64,
+    subtotal: Numeric,
+    tax: Numeric,
+    total: Numeric,
     due_date: NaiveDate,
     /// The reasons of the tenant's warn rules (the invoice was written).
     warnings: Vec<SopReason>,
@@ -702,7 +735,7 @@ pub struct PaymentRecorded {
     payment_id: Uuid,
     payment_no: Option<String>,
     invoice_id: Uuid,
-    outstanding: f64,
+    outstanding: Numeric,
     /// ISSUED or PAID
     invoice_status: crate::payload::InvoiceStatus,
     /// The same bank reference was already recorded with the same values.
@@ -746,13 +779,13 @@ pub struct AgingRow {
     company_name: Option<String>,
     currency: String,
     is_total: bool,
-    current: f64,
-    d1_30: f64,
-    d31_60: f64,
-    d61_90: f64,
-    d90_plus: f64,
-    outstanding: f64,
-    overdue: f64,
+    current: Numeric,
+    d1_30: Numeric,
+    d31_60: Numeric,
+    d61_90: Numeric,
+    d90_plus: Numeric,
+    outstanding: Numeric,
+    overdue: Numeric,
     open_invoices: i64,
 }
 
@@ -812,15 +845,15 @@ pub struct SopParameters {
     /// vat_ppn: the PPN class of lines and drafts that do not say.
     luxury: Option<bool>,
     /// vat_ppn, totals_match: the difference allowed.
-    tolerance: Option<f64>,
+    tolerance: Option<Numeric>,
     /// max_discount: the highest discount in percent (equal passes).
-    max_pct: Option<f64>,
+    max_pct: Option<Numeric>,
     /// due_date: days the due date is at least after the issue date.
     min_days: Option<i32>,
     /// due_date: the terms of customers without payment terms.
     default_terms_days: Option<i32>,
     /// npwp_b2b: the total above which a B2B invoice needs an NPWP.
-    threshold: Option<f64>,
+    threshold: Option<Numeric>,
     /// npwp_b2b: whether a draft that does not say is B2B.
     b2b_default: Option<bool>,
 }
@@ -867,16 +900,16 @@ pub struct SopRuleDeleted {
 #[serde(deny_unknown_fields)]
 pub struct PrecheckFigures {
     /// The sum of the line amounts (null without lines).
-    lines_subtotal: Option<f64>,
+    lines_subtotal: Option<Numeric>,
     /// The draft's subtotal, else the sum of the lines.
-    subtotal: Option<f64>,
+    subtotal: Option<Numeric>,
     /// The PPN tax base: 11/12 of the non-luxury price + the luxury price.
-    dpp: Option<f64>,
+    dpp: Option<Numeric>,
     /// 12% of the DPP, half-up to the rupiah once per invoice.
-    ppn_expected: Option<f64>,
+    ppn_expected: Option<Numeric>,
     /// The draft's tax, else the expected PPN.
-    tax: Option<f64>,
-    total: Option<f64>,
+    tax: Option<Numeric>,
+    total: Option<Numeric>,
     issue_date: NaiveDate,
     due_date: NaiveDate,
     /// The customer's payment terms (null: none agreed).
@@ -948,7 +981,7 @@ pub struct KpiTargetRow {
     period_start: NaiveDate,
     /// The last day of the period (inclusive).
     period_end: NaiveDate,
-    target_value: f64,
+    target_value: Numeric,
     notes: Option<String>,
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -988,9 +1021,9 @@ pub struct KpiProgressRow {
     assignee_user_id: Uuid,
     period_start: NaiveDate,
     period_end: NaiveDate,
-    target_value: f64,
+    target_value: Numeric,
     /// Null when `status` is na.
-    actual_value: Option<f64>,
+    actual_value: Option<Numeric>,
     /// ok or na
     status: Option<String>,
     /// Why the metric is NA.
@@ -1001,7 +1034,7 @@ pub struct KpiProgressRow {
     #[schema(value_type = Option<Object>)]
     breakdown: Option<Value>,
     /// actual / target x 100, 1 decimal (null when NA or the target is 0).
-    progress_pct: Option<f64>,
+    progress_pct: Option<Numeric>,
     /// The target is reached (at least it for `higher`, at most for
     /// `lower`); null when NA.
     achieved: Option<bool>,
@@ -1086,8 +1119,8 @@ pub struct DsoDay {
     currency: String,
     day: NaiveDate,
     /// AR as of the day: on the tenant's today, the aging's outstanding.
-    ar_outstanding: f64,
-    credit_sales_30d: f64,
+    ar_outstanding: Numeric,
+    credit_sales_30d: Numeric,
     /// Null when the window had no credit sales.
-    dso_days: Option<f64>,
+    dso_days: Option<Numeric>,
 }

@@ -889,6 +889,79 @@ async fn chat_requests_are_checked_and_replayed_with_their_key() {
     );
 }
 
+/// A chat answer kept for replay holds no PII: the stored row has the
+/// masked answer, and a replay puts the originals back from the replayed
+/// request under the feature's setting at the time of the replay.
+#[tokio::test]
+async fn a_chat_answer_is_stored_masked_and_replayed_with_the_originals() {
+    let t = setup(&[]).await;
+    let question = "Tolong hubungi 0812-3456-7890 atau budi.santoso@majujaya.co.id besok";
+    let body = json!({"messages": [{"role": "user", "content": question}]});
+    let (s1, first) = t
+        .app
+        .post_json(&t.user, "/api/ai/chat", &body, Some("chat-pii"))
+        .await;
+    assert_eq!(s1, 200, "{first}");
+    let answer = first["text"].as_str().unwrap();
+    assert!(
+        answer.contains("0812-3456-7890") && answer.contains("budi.santoso@majujaya.co.id"),
+        "the caller gets the originals back: {answer}"
+    );
+
+    let stored: Value = sqlx::query_scalar(
+        "select response_body from idempotency_keys
+          where tenant_id = $1 and idempotency_key = 'chat-pii'",
+    )
+    .bind(t.tenant)
+    .fetch_one(&t.db.owner)
+    .await
+    .unwrap();
+    let raw = stored.to_string();
+    for pii in ["0812-3456-7890", "34567890", "budi.santoso", "majujaya"] {
+        assert!(!raw.contains(pii), "{pii} stored in {raw}");
+    }
+    assert!(
+        raw.contains("[PHONE_1]") && raw.contains("[EMAIL_1]"),
+        "{raw}"
+    );
+
+    let res = t
+        .app
+        .request_as(
+            &t.user,
+            reqwest::Method::POST,
+            "/api/ai/chat",
+            Some("chat-pii"),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    let (s2, replayed) = status_and_json(res).await;
+    assert_eq!(s2, 200);
+    assert_eq!(replayed, first, "a replay answers as the first answer did");
+    assert_eq!(t.standin.requests().len(), 1, "a replay is not a call");
+
+    // The feature no longer re-inserts PII: a replay (on a server that
+    // reads the catalogue afresh) answers masked, as a new answer would.
+    sqlx::query("update llm_features set reinsert_pii = false where code = 'chat'")
+        .execute(&t.db.owner)
+        .await
+        .unwrap();
+    let app = spawn_app_with(&t.db, &BASE_ENV).await;
+    let (s3, masked) = app
+        .post_json(&t.user, "/api/ai/chat", &body, Some("chat-pii"))
+        .await;
+    assert_eq!(s3, 200, "{masked}");
+    let text = masked["text"].as_str().unwrap();
+    assert!(
+        text.contains("[PHONE_1]") && !text.contains("0812-3456-7890"),
+        "{text}"
+    );
+    assert_eq!(t.standin.requests().len(), 1);
+}
+
 /// Runs `bizos llm …` as the operator (the owner's connection).
 fn bizos_llm(db: &TestDb, args: &[&str]) -> (bool, Vec<Value>, String) {
     bizos_llm_with(db, args, &[])

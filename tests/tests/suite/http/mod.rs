@@ -1,13 +1,15 @@
 //! The BFF through HTTP: routes, the OpenAPI contract, files, idempotency,
-//! imports and the responses of writes.
+//! imports, the responses of writes, exact numbers and a generated client.
 
 mod api;
 mod contract;
 mod crm;
 mod files;
 mod files_s3;
+mod generated_client;
 mod idempotency;
 mod imports;
+mod numbers;
 mod receivables;
 mod reports;
 mod request_keys;
