@@ -51,7 +51,10 @@
 --   kpi              per metric with a target whose period contains `day`
 --                    and a measurable actual: the targets and the average
 --                    attainment (actual / target x 100, kpi_actual over the
---                    target's period up to the tenant's today)
+--                    target's period up to the tenant's today), and how
+--                    many of them are in_progress, achieved and missed on
+--                    the tenant's today (kpi_target_status, as GET
+--                    /api/kpi/progress says)
 -- Amounts are rounded to the rupiah, percentages to one decimal.
 
 -- The last business day before `before` (local dates): a day with working
@@ -314,16 +317,25 @@ begin
            order by 3 desc, 1
            limit 5) x;
 
+  -- The targets' states on the tenant's today: kpi_target_status, as
+  -- v_kpi_actual_vs_target and GET /api/kpi/progress give them.
   select coalesce(jsonb_agg(jsonb_build_object('metric_key', k.metric_key, 'name', k.name,
                                                'direction', k.direction, 'targets', k.targets,
-                                               'attainment_pct', k.attainment) order by k.metric_key), '[]')
+                                               'attainment_pct', k.attainment, 'in_progress', k.in_progress,
+                                               'achieved', k.achieved, 'missed', k.missed) order by k.metric_key), '[]')
     into v_kpi
     from (select t.metric_key, d.name, d.direction, count(*) as targets,
-                 round(avg(a.value / t.target_value * 100), 1) as attainment
+                 round(avg(a.value / t.target_value * 100), 1) as attainment,
+                 count(*) filter (where s.target_status = 'in_progress') as in_progress,
+                 count(*) filter (where s.target_status = 'achieved') as achieved,
+                 count(*) filter (where s.target_status = 'missed') as missed
             from kpi_targets t
             join kpi_metric_definitions d on d.tenant_id = t.tenant_id and d.metric_key = t.metric_key
+           cross join lateral (select kpi_actual(t.metric_key, t.assignee_user_id, t.period) as actual) x
+           cross join lateral (select (x.actual ->> 'value')::numeric as value) a
            cross join lateral (
-             select (kpi_actual(t.metric_key, t.assignee_user_id, t.period) ->> 'value')::numeric as value) a
+             select kpi_target_status(t.period, tenant_today(tenant), d.direction, t.target_value,
+                                      a.value, x.actual ->> 'status') as target_status) s
            where t.tenant_id = tenant and t.period @> day and t.target_value > 0 and a.value is not null
            group by t.metric_key, d.name, d.direction) k;
 
