@@ -356,11 +356,12 @@ async fn aggregates_equal_hand_computed_values_and_agree_with_the_kpi_and_receiv
     );
     assert_eq!(kpi.2.as_f64(), f["ar_overdue"].as_f64(), "overdue AR");
     // The target's state is the one GET /api/kpi/progress gives.
-    let progress: Value = sqlx::query_scalar("select kpi_progress(null, $1::date, $1::date, 'revenue')")
-        .bind(DAY)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    let progress: Value =
+        sqlx::query_scalar("select kpi_progress(null, $1::date, $1::date, 'revenue')")
+            .bind(DAY)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
     let states: Vec<(&str, Option<bool>, Option<f64>)> = progress
         .as_array()
         .unwrap()

@@ -1028,7 +1028,11 @@ async fn the_due_date_is_strictly_after_the_issue_date_unless_the_tenant_allows_
     let (status, inv) = app
         .post_json(&o.finance, "/api/invoices", &draft(DAY_AFTER), None)
         .await;
-    assert_eq!((status, inv["due_date"].as_str()), (201, Some(DAY_AFTER)), "{inv}");
+    assert_eq!(
+        (status, inv["due_date"].as_str()),
+        (201, Some(DAY_AFTER)),
+        "{inv}"
+    );
 
     // The tenant accepts payment on the issue date: min_days 0.
     let due = rule_id(&db, o.tenant, "due_date").await;
@@ -1049,7 +1053,11 @@ async fn the_due_date_is_strictly_after_the_issue_date_unless_the_tenant_allows_
     let (status, inv) = app
         .post_json(&o.finance, "/api/invoices", &draft(ISSUE), None)
         .await;
-    assert_eq!((status, inv["due_date"].as_str()), (201, Some(ISSUE)), "{inv}");
+    assert_eq!(
+        (status, inv["due_date"].as_str()),
+        (201, Some(ISSUE)),
+        "{inv}"
+    );
     // ... but never before it.
     let v = precheck_http(&app, &o.finance, &draft("2025-06-01")).await;
     assert_eq!(verdict(&v), (false, fields(&["due_date"])), "{v}");

@@ -790,10 +790,7 @@ async fn monetary_is_in_rupiah_at_the_rate_of_the_purchase_date() {
     let (status, job) = run_rfm(&app, &marketing).await;
     assert_eq!(status, "succeeded", "{job}");
     let got = scores(&db, tenant, monday(t)).await;
-    let m: BTreeMap<&str, (f64, i16)> = ids
-        .keys()
-        .map(|n| (*n, (got[*n].2, got[*n].5)))
-        .collect();
+    let m: BTreeMap<&str, (f64, i16)> = ids.keys().map(|n| (*n, (got[*n].2, got[*n].5))).collect();
     assert_eq!(
         m,
         BTreeMap::from([

@@ -227,7 +227,10 @@ async fn targets_are_judged_only_once_their_period_is_over_in_the_tenants_zone()
                 .await
                 .unwrap();
         tx.rollback().await.unwrap();
-        assert_ne!(session_day, o.today, "{zone}: the session is on another day");
+        assert_ne!(
+            session_day, o.today,
+            "{zone}: the session is on another day"
+        );
         assert_eq!(&sql, items, "{zone}: SQL at {session_zone} = HTTP");
 
         // The analytics report, read by BI from the other zone.
@@ -328,5 +331,8 @@ async fn targets_are_judged_only_once_their_period_is_over_in_the_tenants_zone()
             "{zone}: {yesterday}"
         );
     }
-    assert_ne!(todays[0], todays[1], "the two tenants are on different days");
+    assert_ne!(
+        todays[0], todays[1],
+        "the two tenants are on different days"
+    );
 }
