@@ -51,7 +51,10 @@
 --   kpi              per metric with a target whose period contains `day`
 --                    and a measurable actual: the targets and the average
 --                    attainment (actual / target x 100, kpi_actual over the
---                    target's period up to the tenant's today)
+--                    target's period up to the tenant's today), and how
+--                    many of them are in_progress, achieved and missed on
+--                    the tenant's today (kpi_target_status, as GET
+--                    /api/kpi/progress says)
 -- Amounts are rounded to the rupiah, percentages to one decimal.
 
 -- The last business day before `before` (local dates): a day with working
@@ -175,6 +178,7 @@ declare
   v_targets jsonb;
   v_target_row jsonb;
   v_actual numeric;
+  v_actual_json jsonb;
   v_measured jsonb := '[]';
   v_pair record;
   v_claims text;
@@ -321,10 +325,12 @@ begin
            order by 3 desc, 1
            limit 5) x;
 
-  -- KPI attainment: the running targets are read first and measured one
-  -- by one (as kpi_actuals does): kpi_actual reads distributed tables, and
-  -- on Citus a function that does cannot run per row of a query on a shard
-  -- (the lateral call it was failed on the worker).
+  -- KPI attainment and the targets' states on the tenant's today
+  -- (kpi_target_status, as v_kpi_actual_vs_target and GET /api/kpi/progress
+  -- give them): the running targets are read first and measured one by one
+  -- (as kpi_actuals does): kpi_actual reads distributed tables, and on Citus
+  -- a function that does cannot run per row of a query on a shard (the
+  -- lateral call it was failed on the worker).
   select coalesce(jsonb_agg(jsonb_build_object('metric_key', t.metric_key, 'name', d.name,
                                                'direction', d.direction, 'assignee', t.assignee_user_id,
                                                'period', t.period, 'target', t.target_value)), '[]')
@@ -333,21 +339,30 @@ begin
     join kpi_metric_definitions d on d.tenant_id = t.tenant_id and d.metric_key = t.metric_key
    where t.tenant_id = tenant and t.period @> day and t.target_value > 0;
   for v_target_row in select x.value from jsonb_array_elements(v_targets) x loop
-    v_actual := (kpi_actual(v_target_row ->> 'metric_key', (v_target_row ->> 'assignee')::uuid,
-                            (v_target_row ->> 'period')::daterange) ->> 'value')::numeric;
+    v_actual_json := kpi_actual(v_target_row ->> 'metric_key', (v_target_row ->> 'assignee')::uuid,
+                                (v_target_row ->> 'period')::daterange);
+    v_actual := (v_actual_json ->> 'value')::numeric;
     if v_actual is not null then
       v_measured := v_measured || jsonb_build_object(
         'metric_key', v_target_row ->> 'metric_key', 'name', v_target_row ->> 'name',
         'direction', v_target_row ->> 'direction',
-        'pct', v_actual / (v_target_row ->> 'target')::numeric * 100);
+        'pct', v_actual / (v_target_row ->> 'target')::numeric * 100,
+        'target_status', kpi_target_status((v_target_row ->> 'period')::daterange, tenant_today(tenant),
+                                           v_target_row ->> 'direction', (v_target_row ->> 'target')::numeric,
+                                           v_actual, v_actual_json ->> 'status'));
     end if;
   end loop;
   select coalesce(jsonb_agg(jsonb_build_object('metric_key', k.metric_key, 'name', k.name,
                                                'direction', k.direction, 'targets', k.targets,
-                                               'attainment_pct', k.attainment) order by k.metric_key), '[]')
+                                               'attainment_pct', k.attainment, 'in_progress', k.in_progress,
+                                               'achieved', k.achieved, 'missed', k.missed) order by k.metric_key), '[]')
     into v_kpi
-    from (select x.metric_key, x.name, x.direction, count(*) as targets, round(avg(x.pct), 1) as attainment
-            from jsonb_to_recordset(v_measured) as x (metric_key text, name text, direction text, pct numeric)
+    from (select x.metric_key, x.name, x.direction, count(*) as targets, round(avg(x.pct), 1) as attainment,
+                 count(*) filter (where x.target_status = 'in_progress') as in_progress,
+                 count(*) filter (where x.target_status = 'achieved') as achieved,
+                 count(*) filter (where x.target_status = 'missed') as missed
+            from jsonb_to_recordset(v_measured) as x (metric_key text, name text, direction text, pct numeric,
+                                                      target_status text)
            group by x.metric_key, x.name, x.direction) k;
 
   f := jsonb_build_object(

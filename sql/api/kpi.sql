@@ -810,12 +810,58 @@ $$;
 grant execute on function kpi_entry_create(jsonb)
   to bizos_authenticated;
 
+-- THE state of a KPI target on a day (the caller passes the tenant's
+-- today, never current_date): a target is judged only once its period is
+-- over, and the period's last day counts as the period.
+--   not_started  today is before the period's first day
+--   in_progress  today is within the period (first .. last day)
+--   achieved     the period is over and the actual reached the target
+--                (at least it for `higher`, at most it for `lower`)
+--   missed       the period is over and the actual did not
+--   na           the period is over and the actual is NA (its reason says
+--                why): neither achieved nor missed
+-- NULL without a day (a row of another tenant in v_kpi_actual_vs_target).
+-- `achieved` of every KPI report is true for achieved, false for missed
+-- and NULL otherwise (kpi_target_achieved).
+create or replace function kpi_target_status(period daterange, today date, direction text,
+                                             target_value numeric, actual_value numeric, actual_status text)
+returns text
+language sql immutable
+as $$
+  select case
+           when today is null then null
+           when today < lower(period) then 'not_started'
+           when today < upper(period) then 'in_progress'
+           when actual_status is distinct from 'ok' or actual_value is null then 'na'
+           when direction = 'lower' then case when actual_value <= target_value then 'achieved' else 'missed' end
+           else case when actual_value >= target_value then 'achieved' else 'missed' end
+         end
+$$;
+grant execute on function kpi_target_status(daterange, date, text, numeric, numeric, text)
+  to bizos_authenticated, bizos_worker;
+comment on function kpi_target_status(daterange, date, text, numeric, numeric, text) is
+  'The state of a KPI target on a day (the tenant''s today): not_started, in_progress, then achieved, missed or na once its period is over.';
+
+-- achieved of a target state: true / false only once the period is over
+-- with a measurable actual; NULL while it has not started or is running.
+create or replace function kpi_target_achieved(target_status text) returns boolean
+language sql immutable
+as $$
+  select case target_status when 'achieved' then true when 'missed' then false end
+$$;
+grant execute on function kpi_target_achieved(text) to bizos_authenticated, bizos_worker;
+comment on function kpi_target_achieved(text) is
+  'achieved of a KPI target state: true for achieved, false for missed, NULL for not_started, in_progress and na.';
+
 -- KPI actual vs target (product view): every target the caller may read,
 -- with kpi_actual() of its metric, assignee and period (the one computation
--- of an actual; NA with the reason when undefined). kpi_actual() computes
--- for the tenant of the request claims, so the actual columns are NULL on a
--- row of another tenant (only a reader not subject to RLS, the owner, sees
--- such rows).
+-- of an actual; NA with the reason when undefined), and its progress on
+-- the tenant's today: progress_pct = actual / target x 100 (1 decimal;
+-- NULL when NA or the target is 0), target_status (kpi_target_status) and
+-- achieved (kpi_target_achieved). kpi_actual() computes for the tenant of
+-- the request claims, so the actual and progress columns are NULL on a row
+-- of another tenant (only a reader not subject to RLS, the owner, sees
+-- such rows). New columns go at the end (create or replace view).
 create or replace view v_kpi_actual_vs_target with (security_invoker = true) as
 select t.tenant_id,
        t.target_id,
@@ -833,14 +879,22 @@ select t.tenant_id,
        a.actual ->> 'status' as status,
        a.actual ->> 'reason' as reason,
        a.actual ->> 'scope' as scope,
-       a.actual -> 'breakdown' as breakdown
+       a.actual -> 'breakdown' as breakdown,
+       case when a.actual ->> 'status' = 'ok' and t.target_value > 0
+            then round((a.actual ->> 'value')::numeric / t.target_value * 100, 1) end as progress_pct,
+       kpi_target_achieved(s.target_status) as achieved,
+       s.target_status
   from kpi_targets t
   join kpi_metric_definitions d on d.tenant_id = t.tenant_id and d.metric_key = t.metric_key
  cross join lateral (
    select case when t.tenant_id = bizos.tenant_id()
-               then kpi_actual(t.metric_key, t.assignee_user_id, t.period) end as actual) a;
+               then kpi_actual(t.metric_key, t.assignee_user_id, t.period) end as actual,
+          case when t.tenant_id = bizos.tenant_id() then tenant_today(t.tenant_id) end as today) a
+ cross join lateral (
+   select kpi_target_status(t.period, a.today, d.direction, t.target_value,
+                            (a.actual ->> 'value')::numeric, a.actual ->> 'status') as target_status) s;
 comment on view v_kpi_actual_vs_target is
-  'Per KPI target: target_value and kpi_actual() over the target''s period for its assignee (value, or status na with the reason); actuals of the claims'' tenant only.';
+  'Per KPI target: target_value and kpi_actual() over the target''s period for its assignee (value, or status na with the reason), progress_pct, and on the tenant''s today target_status (not_started, in_progress, achieved, missed, na) and achieved (true/false only once the period is over); actuals of the claims'' tenant only.';
 grant select on v_kpi_actual_vs_target to bizos_authenticated;
 
 -- GET /api/kpi/targets: the targets the caller may read (kpi_targets' RLS),
@@ -867,25 +921,18 @@ comment on view v_kpi_targets is
   'KPI targets in the caller''s scope with their period as first and last day (inclusive) and the metric''s name, unit and direction.';
 grant select on v_kpi_targets to bizos_authenticated;
 
--- kpi_progress(assignee, from, to, metric) -> [{...v_kpi_actual_vs_target,
---   progress_pct, achieved}]: GET /api/kpi/progress. The targets the caller
--- may read whose period overlaps from..to (inclusive), of one assignee
--- and metric when given, each with its actual over the target's own period
--- (v_kpi_actual_vs_target: kpi_actual, NA with the reason when undefined),
--- progress_pct = actual / target x 100 (1 decimal; NULL when NA or the
--- target is 0) and achieved (actual >= target for metrics where higher is
--- better, <= where lower is; NULL when NA). Ordered by period, metric,
--- assignee.
+-- kpi_progress(assignee, from, to, metric) -> [{...v_kpi_actual_vs_target}]:
+-- GET /api/kpi/progress. The targets the caller may read whose period
+-- overlaps from..to (inclusive), of one assignee and metric when given,
+-- each with its actual over the target's own period and its progress
+-- (v_kpi_actual_vs_target: progress_pct, target_status, achieved; one
+-- definition for the API, the analytics report and the digest). Ordered
+-- by period, metric, assignee.
 create or replace function kpi_progress(assignee uuid, from_day date, to_day date, metric text default null)
 returns jsonb
 language sql stable
 as $$
-  select coalesce(jsonb_agg(to_jsonb(v) || jsonb_build_object(
-           'progress_pct', case when v.status = 'ok' and v.target_value > 0
-                                then round(v.actual_value / v.target_value * 100, 1) end,
-           'achieved', case when v.status <> 'ok' or v.actual_value is null then null
-                            when v.direction = 'lower' then v.actual_value <= v.target_value
-                            else v.actual_value >= v.target_value end)
+  select coalesce(jsonb_agg(to_jsonb(v)
          order by v.period_start, v.metric_key, v.assignee_user_id, v.target_id), '[]'::jsonb)
     from v_kpi_actual_vs_target v
    where v.tenant_id = bizos.tenant_id()
@@ -897,4 +944,4 @@ $$;
 select pin_search_path('kpi_progress(uuid, date, date, text)');
 grant execute on function kpi_progress(uuid, date, date, text) to bizos_authenticated;
 comment on function kpi_progress(uuid, date, date, text) is
-  'Targets (in the caller''s scope) overlapping from..to with their actual (v_kpi_actual_vs_target), progress_pct and achieved.';
+  'Targets (in the caller''s scope) overlapping from..to with their actual and progress (v_kpi_actual_vs_target): progress_pct, target_status (not_started, in_progress, achieved, missed, na) and achieved (null until the period is over).';

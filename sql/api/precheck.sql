@@ -36,6 +36,15 @@
 -- * A draft without tax (precheck; invoice_create with lines) gets the
 --   expected PPN as its tax (rounded to whole units for IDR, to the cent
 --   otherwise), so it passes the PPN rule by construction.
+-- * Due date (due_date): the due date is after the issue date (SPEC AI-2,
+--   seeds 000/001 "tanggal jatuh tempo logis"): it passes when due_date >=
+--   issue_date + min_days. min_days defaults to 1, so a due date on the
+--   issue date fails and the day after passes; a tenant that accepts
+--   payment on the issue date sets min_days 0 (V45 moved the rules still
+--   on V29's default of 0). Upper bound: at most the customer's
+--   payment_terms_days, else the rule's default_terms_days, after the
+--   issue date (neither: none). invoice_create refuses a due date before
+--   the issue date whatever the rules say.
 -- * NPWP (npwp_b2b): valid = bizos.norm_npwp() reads it and
 --   bizos.npwp_valid() accepts its check digit. The NPWP is the draft's
 --   buyer_npwp (precheck only) or the customer's.
@@ -527,6 +536,7 @@ declare
   v_rules jsonb := '[]'::jsonb;
   v_found jsonb;
   v_tol numeric;
+  v_min_days integer;
 begin
   v_has_lines := jsonb_array_length(v_lines) > 0;
   -- The default PPN class: the draft's, else the first active vat_ppn
@@ -596,11 +606,14 @@ begin
                               (l ->> 'line_no')::integer - 1, l ->> 'discount_pct', p ->> 'max_pct'));
         end loop;
       when 'due_date' then
-        if v_due < v_issue + coalesce((p ->> 'min_days')::integer, 0) then
+        v_min_days := coalesce((p ->> 'min_days')::integer, 1);
+        if v_due < v_issue + v_min_days then
           v_found := v_found || jsonb_build_object('field', 'due_date', 'message',
-            case when coalesce((p ->> 'min_days')::integer, 0) = 0
-                 then format('due_date: %s is before the issue date %s', v_due, v_issue)
-                 else format('due_date: %s is less than %s days after the issue date %s', v_due, p ->> 'min_days', v_issue) end);
+            case v_min_days
+              when 0 then format('due_date: %s is before the issue date %s', v_due, v_issue)
+              when 1 then format('due_date: %s is not after the issue date %s; the SOP wants the due date after the issue date',
+                                 v_due, v_issue)
+              else format('due_date: %s is less than %s days after the issue date %s', v_due, v_min_days, v_issue) end);
         elsif coalesce(v_terms, (p ->> 'default_terms_days')::integer) is not null
               and v_due > v_issue + coalesce(v_terms, (p ->> 'default_terms_days')::integer) then
           v_found := v_found || jsonb_build_object('field', 'due_date', 'message', format(

@@ -16,15 +16,22 @@
 --   purchase is the date the invoice was settled: the latest paid_on of
 --   its payments (a tenant-local date, entered by finance and possibly
 --   back-dated; paid_at is only when the system recorded it). Its value is
---   amount_paid (= the total of a PAID invoice), summed as stored (mixed
---   currencies are not converted).
+--   amount_paid (= the total of a PAID invoice) in rupiah: an invoice in
+--   another currency is converted at the fx_rates rate in force on the
+--   purchase's date (the latest effective_from on or before it), rounded
+--   to the sen. One ranking of what customers spent, in the tenant's
+--   money: a customer who paid 1,000 USD (~16 million rupiah) ranks above
+--   one who paid 2,000,000 IDR. Without a rate for such a purchase the
+--   run stops with P0001 naming the currency, the date and the invoice
+--   (never a guessed or an unconverted amount); the week's previous
+--   snapshot stays, and a run after the operator adds the rate scores it.
 -- * Window: purchases settled on as_of - window_days + 1 .. as_of
 --   (rfm_settings.window_days, default 365): a purchase settled exactly
 --   window_days days before as_of is outside, one day later inside;
 --   purchases settled after as_of are not counted. Customers without a
 --   purchase in the window are not scored (they have no row that week).
 -- * Values: recency_days = as_of - the latest purchase date; frequency =
---   purchases; monetary = their sum.
+--   purchases; monetary = the sum of their values in rupiah.
 -- * Scores 1-5 by quintiles within the tenant (all its scored customers,
 --   whoever reads them later), from the cumulative distribution so that
 --   equal values always get equal scores: with n customers and c the
@@ -73,6 +80,44 @@ comment on view rfm_segment_grid is
 grant select on rfm_segment_grid to bizos_authenticated, bizos_worker;
 
 -- ---------------------------------------------------------------- the weekly run
+-- The purchases of a tenant's snapshot (rules at the top of this file):
+-- every PAID invoice settled in the window as_of - window_days + 1 ..
+-- as_of, with its settlement date, its amount as stored and in rupiah
+-- (amount_idr: NULL when an invoice in another currency has no rate in
+-- force on that date). rfm_compute reads it twice: for a missing rate,
+-- then to score.
+create or replace function rfm_purchases(tenant uuid, as_of date, window_days integer)
+returns table (customer_id uuid, invoice_id uuid, invoice_no text, currency text, amount_paid numeric,
+               settled_on date, amount_idr numeric)
+language sql stable
+as $$
+  with settled as (
+    -- An invoice's settlement date is the latest paid_on of its payments;
+    -- it lies in the window exactly when it has a payment on or after the
+    -- window's start and none after as_of. Reading only the payments from
+    -- the window's start (payments_tenant_id_paid_on_idx) finds them
+    -- without visiting every invoice the tenant ever had.
+    select p.invoice_id, max(p.paid_on) as settled_on
+      from payments p
+     where p.tenant_id = rfm_purchases.tenant and p.paid_on >= rfm_purchases.as_of - rfm_purchases.window_days + 1
+     group by p.invoice_id
+    having max(p.paid_on) <= rfm_purchases.as_of
+  )
+  select i.customer_id, i.invoice_id, i.invoice_no, i.currency, i.amount_paid, s.settled_on,
+         case when i.currency = 'IDR' then i.amount_paid
+              else round(i.amount_paid * fx.idr_per_unit, 2) end
+    from settled s
+    join invoices i on i.tenant_id = rfm_purchases.tenant and i.invoice_id = s.invoice_id
+    left join lateral (select x.idr_per_unit from fx_rates x
+                        where x.currency = i.currency and x.effective_from <= s.settled_on
+                        order by x.effective_from desc
+                        limit 1) fx on true
+   where i.status = 'PAID'
+$$;
+revoke execute on function rfm_purchases(uuid, date, integer) from public;
+comment on function rfm_purchases(uuid, date, integer) is
+  'The purchases of a tenant''s RFM snapshot: PAID invoices settled in the window, with the settlement date and the amount in rupiah (fx_rates on that date; NULL without a rate). For rfm_compute.';
+
 -- rfm_compute(tenant, as_of) -> {week, as_of, window_days, window_start,
 -- customers}: the snapshot of as_of's week (rules at the top of this
 -- file). The worker's rfm.compute jobs call it (system work: the tenant
@@ -87,6 +132,7 @@ declare
   v_week date;
   v_window integer;
   v_count integer;
+  v_missing record;
 begin
   select t.time_zone into v_tz from tenants t where t.tenant_id = rfm_compute.tenant;
   if not found then
@@ -101,6 +147,20 @@ begin
   v_week := rfm_week_of(v_as_of);
   v_window := coalesce((select s.window_days from rfm_settings s where s.tenant_id = rfm_compute.tenant), 365);
 
+  -- Every purchase is valued in rupiah, or the run stops (the rules at the
+  -- top of this file).
+  select p.currency, p.settled_on, p.invoice_no into v_missing
+    from rfm_purchases(rfm_compute.tenant, v_as_of, v_window) p
+   where p.amount_idr is null
+   order by p.settled_on, p.invoice_no
+   limit 1;
+  if found then
+    raise exception using errcode = 'P0001', column = 'currency',
+      message = format('currency: no %s rate to IDR in force on %s (fx_rates) for invoice %s; RFM ranks every purchase in rupiah',
+                       v_missing.currency, v_missing.settled_on, v_missing.invoice_no),
+      hint = format('add the %s rate in force on %s to fx_rates and run RFM again', v_missing.currency, v_missing.settled_on);
+  end if;
+
   insert into rfm_runs as r (tenant_id, week, as_of, window_days, window_start, customers, computed_at)
   values (rfm_compute.tenant, v_week, v_as_of, v_window, v_as_of - v_window + 1, 0, pg_catalog.now())
   on conflict on constraint rfm_runs_pkey do update
@@ -108,26 +168,10 @@ begin
          customers = 0, computed_at = excluded.computed_at;
   delete from rfm_scores s where s.tenant_id = rfm_compute.tenant and s.week = v_week;
 
-  with settled as (
-    -- An invoice's settlement date is the latest paid_on of its payments;
-    -- it lies in the window exactly when it has a payment on or after the
-    -- window's start and none after as_of. Reading only the payments from
-    -- the window's start (payments_tenant_id_paid_on_idx) finds them
-    -- without visiting every invoice the tenant ever had.
-    select p.invoice_id, max(p.paid_on) as settled_on
-      from payments p
-     where p.tenant_id = rfm_compute.tenant and p.paid_on >= v_as_of - v_window + 1
-     group by p.invoice_id
-    having max(p.paid_on) <= v_as_of
-  ), purchases as (
-    select i.customer_id, i.amount_paid, s.settled_on
-      from settled s
-      join invoices i on i.tenant_id = rfm_compute.tenant and i.invoice_id = s.invoice_id
-     where i.status = 'PAID'
-  ), per_customer as (
+  with per_customer as (
     select p.customer_id, v_as_of - max(p.settled_on) as recency_days,
-           count(*)::integer as frequency, sum(p.amount_paid) as monetary
-      from purchases p
+           count(*)::integer as frequency, sum(p.amount_idr) as monetary
+      from rfm_purchases(rfm_compute.tenant, v_as_of, v_window) p
      group by p.customer_id
   ), ranked as (
     -- c_*: customers whose value is at most this one's (ties included:

@@ -123,6 +123,13 @@ pub struct DigestKpi {
     targets: i64,
     /// Average of actual / target x 100 over the targets.
     attainment_pct: f64,
+    /// Of the targets, on the tenant's today (`target_status` of
+    /// `GET /api/kpi/progress`): still running,
+    in_progress: i64,
+    /// over and reached,
+    achieved: i64,
+    /// over and not reached.
+    missed: i64,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

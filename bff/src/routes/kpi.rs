@@ -155,7 +155,7 @@ async fn list_targets(
 }
 
 #[utoipa::path(get, path = "/api/kpi/progress", tag = "kpi", params(ProgressQuery),
-    responses((status = 200, description = "the targets overlapping the period with their actual over the target's period, progress_pct and achieved", body = KpiProgress),
+    responses((status = 200, description = "the targets overlapping the period with their actual over the target's period, progress_pct, target_status (not_started, in_progress, achieved, missed, na on the tenant's today) and achieved (null until the period is over)", body = KpiProgress),
               (status = 422, description = "to is before from", body = ErrorResponse)))]
 async fn progress(
     State(state): State<AppState>,

@@ -1035,9 +1035,29 @@ pub struct KpiProgressRow {
     breakdown: Option<Value>,
     /// actual / target x 100, 1 decimal (null when NA or the target is 0).
     progress_pct: Option<Numeric>,
-    /// The target is reached (at least it for `higher`, at most for
-    /// `lower`); null when NA.
+    /// Judged once the period is over: true when the target was reached
+    /// (at least it for `higher`, at most it for `lower`), false when it
+    /// was missed; null while the period has not started or is running,
+    /// and when the actual is NA.
     achieved: Option<bool>,
+    /// The target's state on the tenant's today.
+    target_status: KpiTargetStatus,
+}
+
+/// The state of a KPI target on the tenant's today (`kpi_target_status`).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KpiTargetStatus {
+    /// Today is before the period's first day.
+    NotStarted,
+    /// Today is within the period (its last day included).
+    InProgress,
+    /// The period is over and the actual reached the target.
+    Achieved,
+    /// The period is over and the actual did not reach the target.
+    Missed,
+    /// The period is over and the actual is NA (`reason` says why).
+    Na,
 }
 
 // ------------------------------------------------------------------ SLA

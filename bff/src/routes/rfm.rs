@@ -77,7 +77,7 @@ pub struct RfmSegmentFigures {
     segment: RfmSegment,
     label: String,
     customers: i64,
-    /// Sum of the customers' monetary values.
+    /// Sum of the customers' monetary values (IDR).
     revenue: f64,
     /// Share of the snapshot's revenue (0-1, 4 decimals).
     revenue_share: f64,
@@ -119,6 +119,7 @@ pub struct RfmSegmentsReport {
     /// The snapshot movements are counted against (null: none).
     previous_week: Option<NaiveDate>,
     customers: i64,
+    /// What the customers shown paid in the window, in IDR.
     revenue: f64,
     /// Every segment, in list order.
     segments: Vec<RfmSegmentFigures>,
@@ -137,7 +138,8 @@ pub struct RfmCustomer {
     recency_days: i32,
     /// Paid invoices in the window.
     frequency: i32,
-    /// Their sum.
+    /// Their sum in IDR: a purchase in another currency at the `fx_rates`
+    /// rate in force on its date.
     monetary: f64,
     r: i32,
     f: i32,

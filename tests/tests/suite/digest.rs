@@ -328,11 +328,12 @@ async fn aggregates_equal_hand_computed_values_and_agree_with_the_kpi_and_receiv
     );
     assert_eq!(a["largest_overdue"][2]["days_past_due"], 34);
     // The salesperson's November target: Alfa and Gamma are theirs, so
-    // invoices 1, 3 and 7 = 23M of 40M.
+    // invoices 1, 3 and 7 = 23M of 40M; on the tenant's today November
+    // is over, so it was missed.
     assert_eq!(
         a["kpi"],
         json!([{"metric_key": "revenue", "name": "Revenue (invoiced, excl. PPN)", "direction": "higher",
-                "targets": 1, "attainment_pct": 57.5}])
+                "targets": 1, "attainment_pct": 57.5, "in_progress": 0, "achieved": 0, "missed": 1}])
     );
 
     // The same quantities from the reports a director reads.
@@ -356,6 +357,27 @@ async fn aggregates_equal_hand_computed_values_and_agree_with_the_kpi_and_receiv
         "cash collected"
     );
     assert_eq!(kpi.2.as_f64(), f["ar_overdue"].as_f64(), "overdue AR");
+    // The target's state is the one GET /api/kpi/progress gives.
+    let progress: Value =
+        sqlx::query_scalar("select kpi_progress(null, $1::date, $1::date, 'revenue')")
+            .bind(DAY)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    let states: Vec<(&str, Option<bool>, Option<f64>)> = progress
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["actual_value"].is_number())
+        .map(|p| {
+            (
+                p["target_status"].as_str().unwrap(),
+                p["achieved"].as_bool(),
+                p["progress_pct"].as_f64(),
+            )
+        })
+        .collect();
+    assert_eq!(states, [("missed", Some(false), Some(57.5))], "{progress}");
     tx.rollback().await.unwrap();
 
     // Whoever calls it and from whatever session time zone: the same.

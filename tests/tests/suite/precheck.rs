@@ -20,6 +20,8 @@ const NPWP_OK: &str = "01.000.013.1-093.000";
 const NPWP_BAD_CHECK: &str = "01.234.567.8-901.000";
 /// Every draft is issued on this day (the rules have no dates by default).
 const ISSUE: &str = "2025-06-02";
+/// The day after ISSUE: the earliest due date the default rule lets pass.
+const DAY_AFTER: &str = "2025-06-03";
 
 struct Org {
     tenant: Uuid,
@@ -251,7 +253,9 @@ fn table(o: &Org) -> Vec<(&'static str, Value, bool, BTreeSet<String>)> {
             false,
             fields(&["lines[0].discount_pct"]),
         ),
-        // Dates: due before issue; beyond the customer's 30 days; exactly 30.
+        // Dates: due before issue; on the issue date (the SOP says "after":
+        // strictly); the day after; beyond the customer's 30 days; exactly
+        // 30 (the base draft).
         (
             "due before issue",
             base(
@@ -266,6 +270,15 @@ fn table(o: &Org) -> Vec<(&'static str, Value, bool, BTreeSet<String>)> {
             base(
                 c,
                 json!({"subtotal": 1000000, "tax": 110000, "due_date": ISSUE}),
+            ),
+            false,
+            fields(&["due_date"]),
+        ),
+        (
+            "due the day after issue",
+            base(
+                c,
+                json!({"subtotal": 1000000, "tax": 110000, "due_date": DAY_AFTER}),
             ),
             true,
             fields(&[]),
@@ -363,20 +376,20 @@ fn table(o: &Org) -> Vec<(&'static str, Value, bool, BTreeSet<String>)> {
         ),
         (
             "buyer npwp invalid",
-            json!({"issue_date": ISSUE, "due_date": ISSUE, "subtotal": 20000000, "tax": 2200000,
+            json!({"issue_date": ISSUE, "due_date": DAY_AFTER, "subtotal": 20000000, "tax": 2200000,
                                       "buyer_npwp": "12.345"}),
             false,
             fields(&["buyer_npwp"]),
         ),
         (
             "buyer npwp missing",
-            json!({"issue_date": ISSUE, "due_date": ISSUE, "subtotal": 20000000, "tax": 2200000}),
+            json!({"issue_date": ISSUE, "due_date": DAY_AFTER, "subtotal": 20000000, "tax": 2200000}),
             false,
             fields(&["buyer_npwp"]),
         ),
         (
             "buyer npwp valid",
-            json!({"issue_date": ISSUE, "due_date": ISSUE, "subtotal": 20000000, "tax": 2200000,
+            json!({"issue_date": ISSUE, "due_date": DAY_AFTER, "subtotal": 20000000, "tax": 2200000,
                                     "buyer_npwp": NPWP_OK}),
             true,
             fields(&[]),
@@ -532,9 +545,9 @@ async fn rules_switched_off_or_out_of_their_dates_do_not_apply() {
     let o = org(&db, "pc-switch").await;
     all_block(&db, o.tenant).await;
     let app = spawn_app(&db).await;
-    let no_npwp = json!({"customer_id": o.c_none, "issue_date": ISSUE, "due_date": ISSUE,
+    let no_npwp = json!({"customer_id": o.c_none, "issue_date": ISSUE, "due_date": DAY_AFTER,
                          "subtotal": 20000000, "tax": 2200000});
-    let discount = json!({"customer_id": o.c_ok, "issue_date": ISSUE, "due_date": ISSUE, "tax": 82500,
+    let discount = json!({"customer_id": o.c_ok, "issue_date": ISSUE, "due_date": DAY_AFTER, "tax": 82500,
                           "lines": [{"description": "Sewa truk", "quantity": 1, "unit_price": 1000000, "discount_pct": 25}]});
     assert!(!verdict(&precheck_http(&app, &o.finance, &no_npwp).await).0);
     assert!(!verdict(&precheck_http(&app, &o.finance, &discount).await).0);
@@ -584,7 +597,7 @@ async fn rules_switched_off_or_out_of_their_dates_do_not_apply() {
     );
     let mut on_the_day = discount.clone();
     on_the_day["issue_date"] = json!("2025-06-01");
-    on_the_day["due_date"] = json!("2025-06-01");
+    on_the_day["due_date"] = json!("2025-06-02");
     assert_eq!(
         verdict(&precheck_http(&app, &o.finance, &on_the_day).await),
         (false, fields(&["lines[0].discount_pct"]))
@@ -746,7 +759,7 @@ async fn rule_writes_need_sop_manage_and_parameters_fit_their_kind() {
     assert_eq!(
         rules,
         vec![
-            ("due_date".into(), "block".into(), json!({"min_days": 0})),
+            ("due_date".into(), "block".into(), json!({"min_days": 1})),
             (
                 "max_discount".into(),
                 "block".into(),
@@ -964,6 +977,163 @@ async fn invoice_create_refuses_on_block_and_passes_with_warnings_on_warn() {
     assert!(err["error"]["reasons"].is_null(), "no rule refused: {err}");
 }
 
+/// The SOP says the due date is *after* the issue date (SPEC AI-2; seeds
+/// 000/001): strictly. The default rule refuses a due date on the issue
+/// date, in the pre-check and in invoice_create alike, and passes the day
+/// after; a tenant that accepts the issue date says so with min_days 0.
+#[tokio::test]
+async fn the_due_date_is_strictly_after_the_issue_date_unless_the_tenant_allows_the_day() {
+    let db = TestDb::new().await;
+    let o = org(&db, "pc-due").await;
+    let app = spawn_app(&db).await;
+    let draft = |due: &str| {
+        json!({"customer_id": o.c_ok, "issue_date": ISSUE, "due_date": due,
+               "subtotal": 1000000, "tax": 110000})
+    };
+
+    let on_the_day = precheck_http(&app, &o.finance, &draft(ISSUE)).await;
+    assert_eq!(
+        verdict(&on_the_day),
+        (false, fields(&["due_date"])),
+        "{on_the_day}"
+    );
+    let reason = &on_the_day["reasons"][0];
+    assert_eq!(
+        (reason["rule"].as_str(), reason["severity"].as_str()),
+        (Some("due_date"), Some("block")),
+        "{reason}"
+    );
+    assert!(
+        reason["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not after the issue date 2025-06-02"),
+        "{reason}"
+    );
+    let day_after = precheck_http(&app, &o.finance, &draft(DAY_AFTER)).await;
+    assert_eq!(verdict(&day_after), (true, fields(&[])), "{day_after}");
+
+    // invoice_create judges the same: 422 on the day (also as terms of 0
+    // days), 201 the day after.
+    for body in [
+        draft(ISSUE),
+        json!({"customer_id": o.c_ok, "issue_date": ISSUE, "terms_days": 0,
+               "subtotal": 1000000, "tax": 110000}),
+    ] {
+        let (status, err) = app
+            .post_json(&o.finance, "/api/invoices", &body, None)
+            .await;
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some("due_date")),
+            "{body}: {err}"
+        );
+    }
+    let (status, inv) = app
+        .post_json(&o.finance, "/api/invoices", &draft(DAY_AFTER), None)
+        .await;
+    assert_eq!(
+        (status, inv["due_date"].as_str()),
+        (201, Some(DAY_AFTER)),
+        "{inv}"
+    );
+
+    // The tenant accepts payment on the issue date: min_days 0.
+    let due = rule_id(&db, o.tenant, "due_date").await;
+    let (status, rule) = app
+        .patch_json(
+            &o.finance,
+            &format!("/api/sop/rules/{due}"),
+            &json!({"parameters": {"min_days": 0}}),
+        )
+        .await;
+    assert_eq!(
+        (status, &rule["effective_parameters"]["min_days"]),
+        (200, &json!(0)),
+        "{rule}"
+    );
+    let v = precheck_http(&app, &o.finance, &draft(ISSUE)).await;
+    assert_eq!(verdict(&v), (true, fields(&[])), "{v}");
+    let (status, inv) = app
+        .post_json(&o.finance, "/api/invoices", &draft(ISSUE), None)
+        .await;
+    assert_eq!(
+        (status, inv["due_date"].as_str()),
+        (201, Some(ISSUE)),
+        "{inv}"
+    );
+    // ... but never before it.
+    let v = precheck_http(&app, &o.finance, &draft("2025-06-01")).await;
+    assert_eq!(verdict(&v), (false, fields(&["due_date"])), "{v}");
+}
+
+/// V45 (the data move of the new default) moves the due-date rules that
+/// V29 seeded and nobody changed (min_days 0, never updated) to min_days
+/// 1, with the kind's default, and leaves a rule a tenant chose alone.
+#[tokio::test]
+async fn v45_moves_only_the_untouched_default_due_date_rules() {
+    const V45: &str = include_str!("../../../sql/migrations/V45__due_date_after_issue_date.sql");
+    let db = TestDb::new().await;
+    let seeded = org(&db, "pc-v45-seeded").await;
+    let chosen = org(&db, "pc-v45-chosen").await;
+    let app = spawn_app(&db).await;
+    // The state before V45: the kind's default and a rule as V29 seeded it
+    // (inserted once, with the old default).
+    sqlx::raw_sql(&format!(
+        "update sop_rule_kinds set defaults = '{{\"min_days\": 0}}' where code = 'due_date';
+         delete from sop_rules where tenant_id = '{t}' and kind = 'due_date';
+         insert into sop_rules (tenant_id, kind, name, parameters, severity)
+         values ('{t}', 'due_date', 'due_date', '{{\"min_days\": 0}}', 'block');",
+        t = seeded.tenant
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    // A tenant that chose 0 (through the API, after its rule was seeded).
+    let due = rule_id(&db, chosen.tenant, "due_date").await;
+    let (status, rule) = app
+        .patch_json(
+            &chosen.finance,
+            &format!("/api/sop/rules/{due}"),
+            &json!({"parameters": {"min_days": 0}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{rule}");
+    let on_the_day = |c: Uuid| {
+        json!({"customer_id": c, "issue_date": ISSUE, "due_date": ISSUE,
+               "subtotal": 1000000, "tax": 110000})
+    };
+    assert!(verdict(&precheck_http(&app, &seeded.finance, &on_the_day(seeded.c_ok)).await).0);
+
+    sqlx::raw_sql(V45).execute(&db.owner).await.unwrap();
+
+    let params = |t: Uuid| {
+        let db = &db;
+        async move {
+            sqlx::query_scalar::<_, Value>(
+                "select parameters from sop_rules where tenant_id = $1 and kind = 'due_date'",
+            )
+            .bind(t)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(params(seeded.tenant).await, json!({"min_days": 1}));
+    assert_eq!(params(chosen.tenant).await, json!({"min_days": 0}));
+    let defaults: Value =
+        sqlx::query_scalar("select defaults from sop_rule_kinds where code = 'due_date'")
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+    assert_eq!(defaults, json!({"min_days": 1}));
+    assert_eq!(
+        verdict(&precheck_http(&app, &seeded.finance, &on_the_day(seeded.c_ok)).await),
+        (false, fields(&["due_date"]))
+    );
+    assert!(verdict(&precheck_http(&app, &chosen.finance, &on_the_day(chosen.c_ok)).await).0);
+}
+
 #[tokio::test]
 async fn another_tenants_rules_are_invisible_and_never_applied() {
     let db = TestDb::new().await;
@@ -992,7 +1162,7 @@ async fn another_tenants_rules_are_invisible_and_never_applied() {
         .unwrap();
     assert_eq!(a_rules, 6, "tenant A's rules exist");
     let draft = |c: Uuid| {
-        json!({"customer_id": c, "issue_date": ISSUE, "due_date": ISSUE, "tax": 94600,
+        json!({"customer_id": c, "issue_date": ISSUE, "due_date": DAY_AFTER, "tax": 94600,
                "lines": [{"description": "Sewa truk", "quantity": 1, "unit_price": 1000000, "discount_pct": 14}]})
     };
     let va = precheck_http(&app, &a.finance, &draft(a.c_ok)).await;

@@ -685,6 +685,170 @@ async fn a_manager_runs_rfm_on_demand_through_the_worker() {
     );
 }
 
+// ------------------------------------------------------------------ currencies
+
+/// A purchase in `currency`: an invoice of `amount` paid in full `days_ago`
+/// days before `today`.
+async fn buy_in(
+    db: &TestDb,
+    tenant: Uuid,
+    customer: Uuid,
+    amount: i64,
+    currency: &str,
+    today: NaiveDate,
+    days_ago: i64,
+) {
+    let on = today - chrono::Duration::days(days_ago);
+    let inv: Uuid = sqlx::query_scalar(
+        "insert into invoices (tenant_id, customer_id, issue_date, due_date, subtotal, tax, status, currency)
+         values ($1, $2, $3, $3 + 30, $4, 0, 'ISSUED', $5) returning invoice_id",
+    )
+    .bind(tenant)
+    .bind(customer)
+    .bind(on)
+    .bind(amount)
+    .bind(currency)
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    pay(db, tenant, inv, amount, on).await;
+}
+
+/// Queues an RFM run as `who` and waits for its job to end: (status, job).
+async fn run_rfm(app: &bizos_tests::TestApp, who: &Caller) -> (String, Value) {
+    let (status, job) = app.post_json(who, "/api/rfm/runs", &json!({}), None).await;
+    assert_eq!(status, 202, "{job}");
+    let job_id = job["job_id"].as_str().unwrap().to_owned();
+    let start = std::time::Instant::now();
+    loop {
+        let (status, state) = app.get_json(who, &format!("/api/jobs/{job_id}")).await;
+        assert_eq!(status, 200, "{state}");
+        let s = state["status"].as_str().unwrap().to_owned();
+        if s == "succeeded" || s == "dead" {
+            return (s, state);
+        }
+        assert!(start.elapsed().as_secs() < 60, "the job ran: {state}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Monetary value is what a customer paid in rupiah: a USD purchase is
+/// converted at the fx_rates rate in force on its date, so a customer who
+/// paid 1,000 USD (~16 million rupiah) ranks above one who paid 2,000,000
+/// IDR. Without a rate the run stops, naming the currency and the date,
+/// and the previous snapshot stays. The segment report and the analytics
+/// reports give the same rupiah.
+#[tokio::test]
+async fn monetary_is_in_rupiah_at_the_rate_of_the_purchase_date() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("rfm-fx").await;
+    let marketing = db.create_user(tenant, "marketing_manager").await;
+    let t = today(&db, tenant).await;
+    let app = spawn_app(&db).await;
+    let mut ids = BTreeMap::new();
+    for (name, amount) in [
+        ("Kecil", 500_000),
+        ("Rupiah", 2_000_000),
+        ("Sedang", 5_000_000),
+        ("Besar", 10_000_000),
+    ] {
+        let id = customer(&db, tenant, name, None).await;
+        buy(&db, tenant, id, amount, t, 10).await;
+        ids.insert(name, id);
+    }
+    let dollar = customer(&db, tenant, "Dollar", None).await;
+    buy_in(&db, tenant, dollar, 1_000, "USD", t, 10).await;
+    ids.insert("Dollar", dollar);
+
+    // No USD rate: the job fails with the currency and the date; nothing
+    // is scored.
+    let (status, job) = run_rfm(&app, &marketing).await;
+    assert_eq!(status, "dead", "{job}");
+    let error = job["last_error"].as_str().unwrap_or_default();
+    let paid_on = t - chrono::Duration::days(10);
+    assert!(
+        error.contains(&format!("no USD rate to IDR in force on {paid_on}")),
+        "{job}"
+    );
+    let scored: i64 = sqlx::query_scalar("select count(*) from rfm_scores where tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!(scored, 0);
+
+    // The rate in force on the purchase's date: 16,250 (from 20 days
+    // before today), not the older one nor the one from after it.
+    sqlx::query(
+        "insert into fx_rates (currency, effective_from, idr_per_unit) values
+           ('USD', $1 - 400, 15000), ('USD', $1 - 20, 16250), ('USD', $1 - 5, 99999)",
+    )
+    .bind(t)
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    let (status, job) = run_rfm(&app, &marketing).await;
+    assert_eq!(status, "succeeded", "{job}");
+    let got = scores(&db, tenant, monday(t)).await;
+    let m: BTreeMap<&str, (f64, i16)> = ids.keys().map(|n| (*n, (got[*n].2, got[*n].5))).collect();
+    assert_eq!(
+        m,
+        BTreeMap::from([
+            ("Besar", (10_000_000.0, 4)),
+            ("Dollar", (16_250_000.0, 5)),
+            ("Kecil", (500_000.0, 1)),
+            ("Rupiah", (2_000_000.0, 2)),
+            ("Sedang", (5_000_000.0, 3)),
+        ]),
+        "(monetary in rupiah, M) per customer"
+    );
+
+    // The segment report and the analytics reports restate the rupiah.
+    let total = 10_000_000.0 + 16_250_000.0 + 500_000.0 + 2_000_000.0 + 5_000_000.0;
+    let (status, report) = app.get_json(&marketing, "/api/rfm/segments").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["revenue"].as_f64(), Some(total), "{report}");
+    let (customers, summary): (f64, f64) = sqlx::query_as(
+        "select (select sum(monetary)::float8 from analytics.v_rfm_customers where tenant_id = $1),
+                (select sum(revenue)::float8 from analytics.v_rfm_segment_summary where tenant_id = $1)",
+    )
+    .bind(tenant)
+    .fetch_one(&db.pool_as("bizos_analyst"))
+    .await
+    .unwrap();
+    assert_eq!((customers, summary), (total, total));
+    let dollar_segment = &got["Dollar"].7;
+    let (status, page) = app
+        .get_json(
+            &marketing,
+            &format!("/api/rfm/segments/{dollar_segment}/customers"),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let row = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["customer_id"] == json!(dollar))
+        .unwrap_or_else(|| panic!("{page}"));
+    assert_eq!(row["monetary"].as_f64(), Some(16_250_000.0), "{row}");
+
+    // A purchase in a currency without a rate: the next run stops and the
+    // week's snapshot stays as it was.
+    let euro = customer(&db, tenant, "Euro", None).await;
+    buy_in(&db, tenant, euro, 100, "EUR", t, 1).await;
+    let (status, job) = run_rfm(&app, &marketing).await;
+    assert_eq!(status, "dead", "{job}");
+    assert!(
+        job["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no EUR rate"),
+        "{job}"
+    );
+    assert_eq!(scores(&db, tenant, monday(t)).await, got);
+}
+
 // ------------------------------------------------------------------ content
 
 async fn put(app: &bizos_tests::TestApp, who: &Caller, path: &str, body: Value) -> (u16, Value) {

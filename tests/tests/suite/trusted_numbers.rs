@@ -110,11 +110,12 @@ async fn populate(db: &TestDb, t: &Tenant, rng: &mut Rng, n: usize, old_only: bo
     );
     for k in 0..n {
         // Issue and due dates: exact bucket edges first, then random ones
-        // (some in the future).
+        // (some in the future). The due date is after the issue date (the
+        // default SOP rule of invoice_create).
         let edges = [0, 1, 30, 31, 60, 61, 90, 91];
         let (issue, due) = if k < edges.len() {
             let due = today - Duration::days(edges[k]);
-            (due - Duration::days(rng.below(20)), due)
+            (due - Duration::days(1 + rng.below(19)), due)
         } else {
             let back = if old_only {
                 40 + rng.below(120)
@@ -122,7 +123,7 @@ async fn populate(db: &TestDb, t: &Tenant, rng: &mut Rng, n: usize, old_only: bo
                 rng.below(160) - 6
             };
             let issue = today - Duration::days(back);
-            (issue, issue + Duration::days(rng.below(61)))
+            (issue, issue + Duration::days(1 + rng.below(60)))
         };
         let draft = rng.chance(8);
         let currency = if rng.chance(20) { "USD" } else { "IDR" };

@@ -4,6 +4,9 @@
 
 // KPI scopes, AR aging metrics and the tenant's today: kpi/scopes.rs.
 mod scopes;
+// The state of a target (not started, in progress, achieved, missed) on the
+// tenant's today, everywhere it is reported: kpi/target_status.rs.
+mod target_status;
 
 use bizos_bff::auth::Caller;
 use bizos_tests::{code, field, num, rpc, TestDb};
