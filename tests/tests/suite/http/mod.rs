@@ -7,6 +7,7 @@ mod crm;
 mod files;
 mod files_s3;
 mod idempotency;
+mod import_locks;
 mod imports;
 mod receivables;
 mod reports;
