@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bizos_bff::auth::Caller;
-use bizos_tests::{spawn_app, TestApp, TestDb};
+use bizos_tests::{spawn_app_with, TestApp, TestDb};
 use serde_json::{json, Value};
 
 const ROWS: usize = 50_000;
@@ -89,9 +89,14 @@ async fn two_large_imports_and_user_traffic_at_once() {
     let second = db.create_user(tenant, "marketing_manager").await;
     let seller = db.create_user(tenant, "marketing_manager").await;
     let reader = db.create_user(tenant, "salesperson").await;
-    // The default batch (2,000 rows: 6,000 keys, one lock each before
-    // customer_dedup_lock) and the worker beside the BFF.
-    let app = Arc::new(spawn_app(&db).await);
+    // Batches of 10,000 rows: 30,000 keys, one lock each before
+    // customer_dedup_lock, so two at once needed more than the lock table
+    // of the test cluster holds (64 x 322 slots, and the spare shared
+    // memory a full table grows into: two batches of 5,000 still fit).
+    // The first batches of the two files have no customer in common, so
+    // neither waits for the other before it has all its locks. The worker
+    // runs beside the BFF.
+    let app = Arc::new(spawn_app_with(&db, &[("BIZOS_IMPORT_BATCH_ROWS", "10000")]).await);
 
     // Customers 1-50,000 and 25,001-75,000, the second file backwards: the
     // two imports meet on 25,000 customers, in every batch.
@@ -155,19 +160,13 @@ async fn two_large_imports_and_user_traffic_at_once() {
 
     // Both imports at once: the first batch of each in its request, the
     // rest in the worker, side by side.
+    let (path_a, path_b) = (
+        format!("/api/imports/{a}/process"),
+        format!("/api/imports/{b}/process"),
+    );
     let (pa, pb) = tokio::join!(
-        app.post_json(
-            &first,
-            &format!("/api/imports/{a}/process"),
-            &json!(null),
-            None
-        ),
-        app.post_json(
-            &second,
-            &format!("/api/imports/{b}/process"),
-            &json!(null),
-            None
-        ),
+        app.post_json(&first, &path_a, &json!(null), None),
+        app.post_json(&second, &path_b, &json!(null), None),
     );
     // (Only when both started: a failed start says enough.)
     let done = if (pa.0, pb.0) == (202, 202) {
