@@ -717,9 +717,9 @@ begin
   -- The batch's dedup keys, serialised with every other dedup of the
   -- tenant by bucket (at most 32 locks, whatever the batch size).
   perform customer_dedup_lock(v_tenant,
-                              array(select k
+                              array(select x.dedup_key
                                       from pg_temp.import_customer c
-                                     cross join lateral unnest(customer_dedup_keys(c.n_npwp, c.n_email, c.n_phone, c.n_company)) k),
+                                     cross join lateral unnest(customer_dedup_keys(c.n_npwp, c.n_email, c.n_phone, c.n_company)) x(dedup_key)),
                               true);
 
   -- Existing customers: probes of the natural-key indexes, in order, until
