@@ -382,7 +382,11 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
             }
             Some(Transient::Resources) => {
                 // The detail (which resource) is for the operator only.
-                tracing::warn!(sqlstate = c, error = db.message(), "database out of resources");
+                tracing::warn!(
+                    sqlstate = c,
+                    error = db.message(),
+                    "database out of resources"
+                );
                 ApiError::Overloaded("the database is busy or unavailable; retry shortly".into())
             }
             None => ApiError::Internal(anyhow::anyhow!("database error {code}: {}", db.message())),

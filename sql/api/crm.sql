@@ -208,9 +208,10 @@ comment on function customer_dedup_bucket(uuid, text) is
 --     every other session that needed a lock meanwhile.
 -- 32 buckets: a batch of a few hundred rows has keys in every bucket
 -- anyway, so more buckets would not let two imports of one tenant run
--- their dedup side by side (they take turns batch by batch); 32 plus the
--- relation locks of a batch stay within the 64 lock slots PostgreSQL
--- reserves per transaction by default. Every transaction takes the bucket
+-- their dedup side by side (they take turns batch by batch); 32 stays
+-- within the 64 lock slots PostgreSQL reserves per transaction by default
+-- (a batch also holds some 60 relation locks of its tables, indexes and
+-- temporary tables, as before: bench/import_locks.sql). Every transaction takes the bucket
 -- locks in the order of their lock ids, then the key locks in the order of
 -- the keys: no deadlock between dedups.
 create or replace function customer_dedup_lock(tenant uuid, keys text[], bulk boolean default false)

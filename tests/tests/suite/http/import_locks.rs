@@ -68,7 +68,10 @@ async fn wait_done(db: &TestDb, app: &TestApp, who: &Caller, import: &str) -> Va
         .fetch_optional(&db.owner)
         .await
         .unwrap();
-        assert!(dead.is_none(), "the job of import {import} is dead: {dead:?}");
+        assert!(
+            dead.is_none(),
+            "the job of import {import} is dead: {dead:?}"
+        );
         let (status, body) = app
             .get_json(who, &format!("/api/imports/{import}?limit=3"))
             .await;
@@ -414,9 +417,10 @@ async fn out_of_lock_table_slots_is_503_with_retry_after_and_a_retryable_job() {
     );
 
     // The session recovers once the transaction is gone.
-    let n: i64 = sqlx::query_scalar("select count(pg_advisory_xact_lock(i)) from generate_series(1, 5) i")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let n: i64 =
+        sqlx::query_scalar("select count(pg_advisory_xact_lock(i)) from generate_series(1, 5) i")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(n, 5);
 }
