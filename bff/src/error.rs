@@ -69,6 +69,12 @@ pub enum ApiError {
     /// Transient: serialization failure, deadlock, timeout, database down.
     #[error("{0}")]
     Unavailable(String),
+    /// The database lacks a resource (memory, lock table slots,
+    /// connections) or is starting or stopping: 503 with a longer
+    /// `Retry-After` ([`OVERLOADED_RETRY_AFTER_SECS`]), since such a
+    /// shortage outlasts the race of two requests.
+    #[error("{0}")]
+    Overloaded(String),
     /// A feature this deployment does not offer (the database's BZ501:
     /// imports on a Citus cluster): 501.
     #[error("{0}")]
@@ -107,7 +113,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -127,7 +133,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooManyRequests { .. } => "rate_limited",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable(_) | ApiError::Overloaded(_) => "unavailable",
             ApiError::NotSupported(_) => "not_supported",
             ApiError::Internal(_) => "internal",
         }
@@ -177,6 +183,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let retry_after = match &self {
             ApiError::TooManyRequests { retry_after, .. } => Some(retry_after_secs(*retry_after)),
+            ApiError::Overloaded(_) => Some(OVERLOADED_RETRY_AFTER_SECS),
             _ => None,
         };
         if let ApiError::Internal(e) = &self {
@@ -201,6 +208,39 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+/// The `Retry-After` of [`ApiError::Overloaded`], in seconds.
+pub const OVERLOADED_RETRY_AFTER_SECS: u64 = 5;
+
+/// A failure that says nothing about the request, only about the moment:
+/// the database rolled the whole transaction back, so the same request (or
+/// job) may simply be tried again later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transient {
+    /// Serialization failure (40001), deadlock (40P01), lock not available
+    /// (55P03, `lock_timeout`): another transaction was in the way.
+    Conflict,
+    /// Cancelled by `statement_timeout` (57014).
+    Timeout,
+    /// Out of a resource of the server (class 53: memory, the shared lock
+    /// table — 53200 "out of shared memory" —, disk, connections), or the
+    /// server is stopping or starting (57P01-57P03), or the connection
+    /// broke (class 08).
+    Resources,
+}
+
+/// Whether a SQLSTATE is [`Transient`], and how. One list for the BFF's
+/// answers (503 with `Retry-After`) and the worker's retries
+/// (`JobError::from_db`: queued again with backoff, not dead).
+pub fn transient(sqlstate: &str) -> Option<Transient> {
+    match sqlstate {
+        "40001" | "40P01" | "55P03" => Some(Transient::Conflict),
+        "57014" => Some(Transient::Timeout),
+        "57P01" | "57P02" | "57P03" => Some(Transient::Resources),
+        c if c.starts_with("53") || c.starts_with("08") => Some(Transient::Resources),
+        _ => None,
     }
 }
 
@@ -333,14 +373,24 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
             retry_after: retry_after_hint(pg.and_then(|e| e.hint())),
         },
         "BZ501" => ApiError::NotSupported(db.message().to_owned()),
-        "40001" | "40P01" => {
-            ApiError::Unavailable("the request conflicted with another; retry it".into())
-        }
-        "57014" => ApiError::Unavailable("the request took too long; retry it or narrow it".into()),
-        "53300" | "57P01" | "57P03" => {
-            ApiError::Unavailable("the database is unavailable; retry shortly".into())
-        }
-        _ => ApiError::Internal(anyhow::anyhow!("database error {code}: {}", db.message())),
+        c => match transient(c) {
+            Some(Transient::Conflict) => {
+                ApiError::Unavailable("the request conflicted with another; retry it".into())
+            }
+            Some(Transient::Timeout) => {
+                ApiError::Unavailable("the request took too long; retry it or narrow it".into())
+            }
+            Some(Transient::Resources) => {
+                // The detail (which resource) is for the operator only.
+                tracing::warn!(
+                    sqlstate = c,
+                    error = db.message(),
+                    "database out of resources"
+                );
+                ApiError::Overloaded("the database is busy or unavailable; retry shortly".into())
+            }
+            None => ApiError::Internal(anyhow::anyhow!("database error {code}: {}", db.message())),
+        },
     }
 }
 
@@ -515,6 +565,41 @@ mod tests {
         assert_eq!(body["error"]["code"], "invalid");
         assert_eq!(body["error"]["field"], "tax");
         assert_eq!(body["error"]["reasons"][0]["rule"], "max_discount");
+    }
+
+    #[test]
+    fn transient_states_answer_503_with_retry_after() {
+        for (state, kind) in [
+            ("40001", Some(Transient::Conflict)),
+            ("40P01", Some(Transient::Conflict)),
+            ("55P03", Some(Transient::Conflict)),
+            ("57014", Some(Transient::Timeout)),
+            ("53000", Some(Transient::Resources)),
+            ("53100", Some(Transient::Resources)),
+            ("53200", Some(Transient::Resources)),
+            ("53300", Some(Transient::Resources)),
+            ("53400", Some(Transient::Resources)),
+            ("57P01", Some(Transient::Resources)),
+            ("57P02", Some(Transient::Resources)),
+            ("57P03", Some(Transient::Resources)),
+            ("08006", Some(Transient::Resources)),
+            ("23505", None),
+            ("P0001", None),
+            ("XX000", None),
+            ("57P04", None),
+            ("54000", None),
+        ] {
+            assert_eq!(transient(state), kind, "{state}");
+        }
+        let r = ApiError::Overloaded("busy".into()).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            r.headers()[header::RETRY_AFTER],
+            OVERLOADED_RETRY_AFTER_SECS.to_string().as_str()
+        );
+        let r = ApiError::Unavailable("conflict".into()).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

@@ -165,6 +165,83 @@ $$;
 select pin_search_path('customer_current_owner(uuid)');
 revoke execute on function customer_current_owner(uuid) from public;
 
+-- The dedup keys of a customer (normalised values): its e-mail, its phone,
+-- and its company name when it has no NPWP. (The NPWP needs no lock: its
+-- unique index serialises two creates of one NPWP.) One expression, so it
+-- is inlined where it is called.
+create or replace function customer_dedup_keys(n_npwp text, n_email text, n_phone text, n_company text)
+returns text[]
+language sql immutable parallel safe
+as $$
+  select pg_catalog.array_remove(array['email:' || n_email, 'phone:' || n_phone,
+                                       case when n_npwp is null then 'company:' || n_company end], null)
+$$;
+comment on function customer_dedup_keys(text, text, text, text) is
+  'The dedup keys of a customer (email:, phone:, and company: when it has no NPWP) that customer_dedup_lock serialises.';
+
+-- The bucket of a dedup key, as the id of its advisory lock (the second
+-- half of (1684366448, id)): one of 32 per tenant (customer_dedup_lock).
+create or replace function customer_dedup_bucket(tenant uuid, dedup_key text) returns integer
+language sql immutable parallel safe
+as $$
+  select pg_catalog.hashtext(tenant::text || '/' || (pg_catalog.hashtextextended(dedup_key, 42) & 31)::text)
+$$;
+comment on function customer_dedup_bucket(uuid, text) is
+  'The advisory lock id (1684366448, id) of the bucket of a dedup key: one of 32 per tenant.';
+
+-- The one key -> lock mapping of the dedup: two transactions that may
+-- create a customer with a key in common wait for each other, in every
+-- path (customer_dedup for the lead bundle and find_or_create_customer,
+-- import_resolve_customers for imports). A key falls in one of 32 buckets
+-- of its tenant (advisory lock (1684366448, hashtext(tenant/bucket))).
+--   bulk = false (one customer: at most 3 keys): a shared lock on each
+--     bucket of its keys, then an exclusive lock on each key (advisory
+--     lock hashtextextended(tenant/key, 42)). Two such transactions wait
+--     only for a key in common, as before buckets; at most 6 locks.
+--   bulk = true (an import batch, thousands of keys): an exclusive lock on
+--     each bucket of its keys. It waits for every single-customer dedup
+--     holding a key of one of those buckets and excludes them until
+--     commit; at most 32 locks, however large the batch. One lock per key
+--     (4,000-6,000 for a batch of 2,000 rows) filled the cluster's lock
+--     table (max_locks_per_transaction x max_connections slots, shared by
+--     all sessions): 53200 "out of shared memory" for the import and for
+--     every other session that needed a lock meanwhile.
+-- 32 buckets: a batch of a few hundred rows has keys in every bucket
+-- anyway, so more buckets would not let two imports of one tenant run
+-- their dedup side by side (they take turns batch by batch); 32 stays
+-- within the 64 lock slots PostgreSQL reserves per transaction by default
+-- (a batch also holds some 60 relation locks of its tables, indexes and
+-- temporary tables, as before: bench/import_locks.sql). Every transaction takes the bucket
+-- locks in the order of their lock ids, then the key locks in the order of
+-- the keys: no deadlock between dedups.
+create or replace function customer_dedup_lock(tenant uuid, keys text[], bulk boolean default false)
+returns void
+language plpgsql
+as $$
+begin
+  if bulk then
+    perform pg_catalog.pg_advisory_xact_lock(1684366448, b.lock_id)
+       from (select distinct customer_dedup_bucket(tenant, k) as lock_id
+               from pg_catalog.unnest(keys) k
+              where k is not null) b
+      order by b.lock_id;
+  else
+    perform pg_catalog.pg_advisory_xact_lock_shared(1684366448, b.lock_id)
+       from (select distinct customer_dedup_bucket(tenant, k) as lock_id
+               from pg_catalog.unnest(keys) k
+              where k is not null) b
+      order by b.lock_id;
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(tenant::text || '/' || x.k, 42))
+       from (select distinct k from pg_catalog.unnest(keys) k where k is not null) x
+      order by x.k;
+  end if;
+end
+$$;
+select pin_search_path('customer_dedup_lock(uuid, text[], boolean)');
+revoke execute on function customer_dedup_lock(uuid, text[], boolean) from public;
+comment on function customer_dedup_lock(uuid, text[], boolean) is
+  'Serialises creates of customers sharing a dedup key: per key and shared per bucket for one customer, exclusive per bucket (at most 32 locks) for an import batch.';
+
 -- The dedup of find_or_create_customer, for functions running as the
 -- owner: returns {customer_id, created, matched_on, visible, candidates}.
 -- `visible` says whether the caller may read the customer (customer_readable).
@@ -219,12 +296,8 @@ begin
   end if;
   v_scope := customer_scope();
 
-  -- Serialise concurrent creates of the same weak keys (sorted: no deadlock).
-  perform pg_advisory_xact_lock(hashtextextended(v_tenant::text || '/' || k, 42))
-     from unnest(array_remove(array[
-            'email:' || n_email, 'phone:' || n_phone,
-            case when n_npwp is null then 'company:' || n_company end], null)) k
-    order by k;
+  -- Serialise concurrent creates of the same weak keys, with imports too.
+  perform customer_dedup_lock(v_tenant, customer_dedup_keys(n_npwp, n_email, n_phone, n_company));
 
   for attempt in 1..2 loop
     if n_npwp is not null then

@@ -703,8 +703,8 @@ grant execute on function import_create(jsonb) to bizos_authenticated;
 -- left are matched against the customers the batch created, with the same
 -- rules, so rows of one batch sharing a key share one customer. Matched
 -- customers get the identifiers they lack, never overwritten. Weak keys
--- take the same transaction locks as find_or_create_customer, so both wait
--- for each other.
+-- are locked by customer_dedup_lock as find_or_create_customer's, so both
+-- wait for each other (in bulk: by bucket, a bounded number of locks).
 create or replace function import_resolve_customers(v_tenant uuid) returns void
 language plpgsql
 as $$
@@ -714,13 +714,13 @@ declare
   v_scope text := customer_scope();
 begin
   analyze pg_temp.import_customer (row_no, n_npwp, n_email, n_phone, n_company, customer_id);
-  perform pg_advisory_xact_lock(hashtextextended(v_tenant::text || '/' || x.key, 42))
-     from (select distinct key
-             from pg_temp.import_customer c
-            cross join lateral unnest(array_remove(array[
-                    'email:' || c.n_email, 'phone:' || c.n_phone,
-                    case when c.n_npwp is null then 'company:' || c.n_company end], null)) key) x
-    order by x.key;
+  -- The batch's dedup keys, serialised with every other dedup of the
+  -- tenant by bucket (at most 32 locks, whatever the batch size).
+  perform customer_dedup_lock(v_tenant,
+                              array(select x.dedup_key
+                                      from pg_temp.import_customer c
+                                     cross join lateral unnest(customer_dedup_keys(c.n_npwp, c.n_email, c.n_phone, c.n_company)) x(dedup_key)),
+                              true);
 
   -- Existing customers: probes of the natural-key indexes, in order, until
   -- one finds a customer (a coalesce stops at the first; a union of the

@@ -80,11 +80,7 @@ impl JobError {
     pub fn from_db(e: &sqlx::Error) -> JobError {
         let retryable = match e {
             sqlx::Error::Database(d) => {
-                let code = d.code().unwrap_or_default();
-                ["40001", "40P01", "57014", "55P03", "53"]
-                    .iter()
-                    .any(|c| code.starts_with(c))
-                    || code.starts_with("08")
+                crate::error::transient(&d.code().unwrap_or_default()).is_some()
             }
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
@@ -204,7 +200,9 @@ fn job_transaction(
     begun: crate::error::Result<Transaction<'static, Postgres>>,
 ) -> Result<Transaction<'static, Postgres>, JobError> {
     begun.map_err(|e| match e {
-        crate::error::ApiError::Unavailable(m) => JobError::Retryable(m),
+        crate::error::ApiError::Unavailable(m) | crate::error::ApiError::Overloaded(m) => {
+            JobError::Retryable(m)
+        }
         crate::error::ApiError::Internal(e) => JobError::Retryable(format!("{e:#}")),
         other => JobError::Permanent(other.to_string()),
     })

@@ -8,6 +8,7 @@ mod files;
 mod files_s3;
 mod generated_client;
 mod idempotency;
+mod import_locks;
 mod imports;
 mod numbers;
 mod receivables;
