@@ -40,7 +40,7 @@
 --   seeds 000/001 "tanggal jatuh tempo logis"): it passes when due_date >=
 --   issue_date + min_days. min_days defaults to 1, so a due date on the
 --   issue date fails and the day after passes; a tenant that accepts
---   payment on the issue date sets min_days 0 (V45 moved the rules still
+--   payment on the issue date sets min_days 0 (V41 moved the rules still
 --   on V29's default of 0). Upper bound: at most the customer's
 --   payment_terms_days, else the rule's default_terms_days, after the
 --   issue date (neither: none). invoice_create refuses a due date before

@@ -1067,17 +1067,17 @@ async fn the_due_date_is_strictly_after_the_issue_date_unless_the_tenant_allows_
     assert_eq!(verdict(&v), (false, fields(&["due_date"])), "{v}");
 }
 
-/// V45 (the data move of the new default) moves the due-date rules that
+/// V41 (the data move of the new default) moves the due-date rules that
 /// V29 seeded and nobody changed (min_days 0, never updated) to min_days
 /// 1, with the kind's default, and leaves a rule a tenant chose alone.
 #[tokio::test]
 async fn v45_moves_only_the_untouched_default_due_date_rules() {
-    const V45: &str = include_str!("../../../sql/migrations/V45__due_date_after_issue_date.sql");
+    const V41: &str = include_str!("../../../sql/migrations/V41__due_date_after_issue_date.sql");
     let db = TestDb::new().await;
     let seeded = org(&db, "pc-v45-seeded").await;
     let chosen = org(&db, "pc-v45-chosen").await;
     let app = spawn_app(&db).await;
-    // The state before V45: the kind's default and a rule as V29 seeded it
+    // The state before V41: the kind's default and a rule as V29 seeded it
     // (inserted once, with the old default).
     sqlx::raw_sql(&format!(
         "update sop_rule_kinds set defaults = '{{\"min_days\": 0}}' where code = 'due_date';
@@ -1105,7 +1105,7 @@ async fn v45_moves_only_the_untouched_default_due_date_rules() {
     };
     assert!(verdict(&precheck_http(&app, &seeded.finance, &on_the_day(seeded.c_ok)).await).0);
 
-    sqlx::raw_sql(V45).execute(&db.owner).await.unwrap();
+    sqlx::raw_sql(V41).execute(&db.owner).await.unwrap();
 
     let params = |t: Uuid| {
         let db = &db;
