@@ -14,6 +14,9 @@ use chrono::{Duration, NaiveDate};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+/// A row of the analytics report: target, state, achieved, progress.
+type ReportRow = (Uuid, Option<String>, Option<bool>, Option<f64>);
+
 /// (what, metric, first day, last day (days from the tenant's today),
 /// target value, target_status, achieved).
 type Case = (
@@ -240,7 +243,7 @@ async fn targets_are_judged_only_once_their_period_is_over_in_the_tenants_zone()
             .execute(&mut *conn)
             .await
             .unwrap();
-        let rows: Vec<(Uuid, Option<String>, Option<bool>, Option<f64>)> = sqlx::query_as(
+        let rows: Vec<ReportRow> = sqlx::query_as(
             "select target_id, target_status, achieved, progress_pct::float8
                from analytics.v_kpi_actual_vs_target where tenant_id = $1",
         )
