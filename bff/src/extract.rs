@@ -129,7 +129,10 @@ fn body_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let path = err.path().to_string();
     let known: Vec<&str> = path
         .split('.')
-        .filter(|s| !s.is_empty() && *s != "?")
+        // A number where an object belongs reaches the object as a map
+        // under serde_json's private key (arbitrary_precision): the
+        // problem is the number's place, not that key.
+        .filter(|s| !s.is_empty() && *s != "?" && *s != crate::payload::NUMBER_TOKEN)
         .collect();
     let inner = err.into_inner();
     let at = (!known.is_empty()).then(|| known.join("."));

@@ -995,7 +995,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
 
 /// The one key under which serde_json's `arbitrary_precision` hands a
 /// number to `deserialize_any`, as a map of its digits.
-const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+pub(crate) const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 /// A map that is really a number (see [`NUMBER_TOKEN`]) is refused like
 /// any other non-object, instead of reaching `T` as an unknown key.

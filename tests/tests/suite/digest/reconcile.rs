@@ -540,8 +540,8 @@ async fn from_the_reports(db: &TestDb, built: &Built, a: &Value) -> (Map<String,
 
     // Lists: the largest customers by revenue (v_kpi_revenue_daily), the
     // largest overdue balances (v_ar_aging per customer, the days past due
-    // from v_invoice_outstanding), the KPI attainment
-    // (v_kpi_actual_vs_target).
+    // from v_invoice_outstanding), the KPI attainment and the targets'
+    // states (v_kpi_actual_vs_target).
     let lists: Value = sqlx::query_scalar(
         "select jsonb_build_object(
            'top_customers', (select coalesce(jsonb_agg(jsonb_build_object('customer_id', x.customer_id,
@@ -565,10 +565,14 @@ async fn from_the_reports(db: &TestDb, built: &Built, a: &Value) -> (Map<String,
                                         and a.currency = 'IDR' and a.overdue > 0
                                       order by a.overdue desc, a.customer_id limit 5) x),
            'kpi', (select coalesce(jsonb_agg(jsonb_build_object('metric_key', k.metric_key, 'name', k.metric_name,
-                                'direction', k.direction, 'targets', k.targets, 'attainment_pct', k.attainment)
+                                'direction', k.direction, 'targets', k.targets, 'attainment_pct', k.attainment,
+                                'in_progress', k.in_progress, 'achieved', k.achieved, 'missed', k.missed)
                                 order by k.metric_key), '[]')
                      from (select v.metric_key, v.metric_name, v.direction, count(*) as targets,
-                                  round(avg(v.actual_value / v.target_value * 100), 1) as attainment
+                                  round(avg(v.actual_value / v.target_value * 100), 1) as attainment,
+                                  count(*) filter (where v.target_status = 'in_progress') as in_progress,
+                                  count(*) filter (where v.target_status = 'achieved') as achieved,
+                                  count(*) filter (where v.target_status = 'missed') as missed
                              from v_kpi_actual_vs_target v
                             where v.tenant_id = bizos.tenant_id() and $2 between v.period_start and v.period_end
                               and v.target_value > 0 and v.actual_value is not null
