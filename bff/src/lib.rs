@@ -24,6 +24,7 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod tenants;
+pub mod vars;
 pub mod vocabulary;
 pub mod webhooks;
 pub mod worker;

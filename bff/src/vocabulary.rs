@@ -16,12 +16,10 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::FromRef;
 use serde_json::Value;
 use sqlx::PgPool;
 use utoipa::openapi::OpenApi as Document;
 
-use crate::state::AppState;
 
 /// Every term of every vocabulary, in list order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -154,12 +152,6 @@ pub const VOCABULARY_KEY: &str = "x-vocabulary";
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<Vocabulary>>> = const { RefCell::new(None) };
-}
-
-impl FromRef<AppState> for Arc<Vocabulary> {
-    fn from_ref(state: &AppState) -> Self {
-        Arc::clone(&state.vocabulary)
-    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use futures_util::stream::BoxStream;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub use storage::{Storage, Upload};
+pub use storage::{Storage, StorageArgs, StorageSettings, Upload};
 pub use upload::{discard, read_form, sniff, Bucket, Form, UploadedFile};
 
 use crate::auth::Caller;

@@ -33,7 +33,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::{secrets, signing, ssrf, RetrySchedule, WebhookSettings};
-use crate::config::ConfigError;
+use crate::vars::ConfigError;
 use crate::llm::crypto::{MasterKeys, Sealed};
 use crate::telemetry::db_call;
 use crate::worker::{Handler, Job, JobError};

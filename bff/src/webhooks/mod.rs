@@ -40,7 +40,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args};
 use secrecy::SecretString;
 
-use crate::config::{positive, positive_seconds, var, ConfigError};
+use crate::vars::{positive, positive_seconds, var, ConfigError};
 use crate::llm::crypto::MasterKeys;
 
 pub use deliver::WebhookDeliver;
@@ -61,7 +61,7 @@ pub struct WebhookArgs {
     pub webhooks_master_key_id: String,
     /// Earlier master keys that still open stored secrets after a
     /// rotation: `id:base64,id:base64`.
-    #[arg(long, env = "BIZOS_WEBHOOKS_MASTER_KEYS_PREVIOUS", hide_env_values = true, value_parser = var(crate::config::secret))]
+    #[arg(long, env = "BIZOS_WEBHOOKS_MASTER_KEYS_PREVIOUS", hide_env_values = true, value_parser = var(crate::vars::secret))]
     pub webhooks_master_keys_previous: Option<SecretString>,
     /// Development and tests only: endpoints may be on loopback
     /// (127.0.0.0/8, ::1). Private, link-local, unique-local and
@@ -192,24 +192,7 @@ impl WebhookSettings {
     /// never the process environment), the defaults for the rest: for
     /// tests and tools that build a worker in process.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        use clap::{Command, FromArgMatches};
-        let mut argv: Vec<String> = vec!["webhooks".into()];
-        let cmd = WebhookArgs::augment_args(Command::new("webhooks")).mut_args(|arg| {
-            let value = arg
-                .get_env()
-                .and_then(|var| get(&var.to_string_lossy()))
-                .filter(|v| !v.trim().is_empty());
-            if let (Some(value), Some(long)) = (value, arg.get_long()) {
-                argv.push(format!("--{long}={value}"));
-            }
-            arg.env(None)
-        });
-        let matches = cmd
-            .try_get_matches_from(argv)
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        WebhookArgs::from_arg_matches(&matches)
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?
-            .settings()
+        crate::vars::from_lookup::<WebhookArgs>(get)?.settings()
     }
 }
 

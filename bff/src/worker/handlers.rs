@@ -8,7 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Handler, Job, JobError, WorkerSettings};
-use crate::config::ConfigError;
+use crate::vars::ConfigError;
 use crate::email::{deliver, Mailer};
 use crate::files::Storage;
 use crate::telemetry::db_call;

@@ -32,6 +32,7 @@
 mod handlers;
 mod health;
 mod listing;
+mod settings;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -48,11 +49,12 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::config::OtelSettings;
+use crate::telemetry::OtelSettings;
 use crate::metrics::JobOutcome;
 use crate::telemetry::{db_call, Tracing};
 
 pub use handlers::{handlers, EmailSend, IdempotencyPurge, ImportProcess, StorageSweep};
+pub use settings::WorkerArgs;
 
 /// The NOTIFY channel of sql/api/jobs.sql.
 pub const CHANNEL: &str = "bizos_jobs";
@@ -279,7 +281,7 @@ pub struct WorkerSettings {
     pub kb_model_dir: Option<std::path::PathBuf>,
     /// The stored files `storage.sweep` removes the bytes of dead uploads
     /// from (the BFF's BIZOS_STORAGE settings).
-    pub storage: crate::config::StorageSettings,
+    pub storage: crate::files::StorageSettings,
     /// The BFF's upload time limit: an intent older than this plus a
     /// margin is dead even if its process lives.
     pub upload_timeout: Duration,
