@@ -20,6 +20,7 @@ pub mod llm;
 pub mod metrics;
 pub mod payload;
 pub mod routes;
+pub mod shutdown;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

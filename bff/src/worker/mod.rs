@@ -364,7 +364,7 @@ impl Worker {
 
     /// Runs until SIGTERM/SIGINT.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(crate::startup::shutdown_signal()).await
+        self.run_until(crate::shutdown::signal()).await
     }
 
     /// Runs until `signal` completes.
