@@ -9,11 +9,11 @@ use uuid::Uuid;
 use crate::auth::issue_token;
 use crate::config::{ServeArgs, Settings};
 use crate::jwt::MIN_HS256_SECRET_BYTES;
-use crate::vars::blank_env_is_unset;
-use crate::worker::WorkerArgs;
 use crate::startup::Application;
 use crate::telemetry;
 use crate::tenants::{self, NewTenant};
+use crate::vars::blank_env_is_unset;
+use crate::worker::WorkerArgs;
 
 #[derive(Parser, Debug)]
 #[command(

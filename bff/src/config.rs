@@ -20,7 +20,10 @@ use crate::api_keys::client_ip::{self, TrustedProxies};
 use crate::imports::ImportArgs;
 use crate::jwt::{JwtArgs, JwtSettings};
 use crate::llm::{LlmArgs, LlmSettings};
-use crate::vars::{http_url, number, positive, positive_millis, positive_seconds, seconds, secret, text, var, ConfigError};
+use crate::vars::{
+    http_url, number, positive, positive_millis, positive_seconds, seconds, secret, text, var,
+    ConfigError,
+};
 use crate::webhooks::{WebhookArgs, WebhookSettings};
 
 // The parts' settings under the paths tools and tests have always used.

@@ -23,7 +23,6 @@ use std::sync::Arc;
 use serde_json::Value;
 use utoipa::openapi::OpenApi as Document;
 
-
 /// Every term of every vocabulary, in list order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Vocabulary {

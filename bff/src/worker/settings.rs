@@ -8,9 +8,57 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::SecretString;
 
-use super::WorkerSettings;
+use crate::files::StorageSettings;
 use crate::telemetry::{LogFormat, OtelSettings};
-use crate::vars::{http_url, number, positive, positive_millis, positive_seconds, seconds, secret, text, var, ConfigError};
+use crate::vars::{
+    http_url, number, positive, positive_millis, positive_seconds, seconds, secret, text, var,
+    ConfigError,
+};
+
+/// The settings of `bizos worker`.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub database_url: SecretString,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// Fallback poll when no NOTIFY arrives.
+    pub poll_interval: Duration,
+    /// On SIGTERM/SIGINT, how long running jobs get to finish.
+    pub shutdown_grace: Duration,
+    /// `/healthz` and `/readyz`.
+    pub health_listen: SocketAddr,
+    /// Name recorded in `jobs.locked_by`.
+    pub name: String,
+    /// Rows per process_import transaction.
+    pub import_batch_rows: u32,
+    /// How often the worker enqueues the idempotency purge of every tenant
+    /// (one job per tenant and period, deduplicated by the period).
+    pub purge_every: Duration,
+    /// How often the worker fires the due schedules (`schedules_fire_due`).
+    pub schedules_every: Duration,
+    /// SMTP for `email.send`; None: this worker sends no e-mail.
+    pub mail: Option<crate::email::MailSettings>,
+    /// The embedding model for `kb.ingest`; None: this worker leaves
+    /// knowledge-base documents to a worker that has one.
+    pub kb_model_dir: Option<std::path::PathBuf>,
+    /// The stored files `storage.sweep` removes the bytes of dead uploads
+    /// from (the BFF's BIZOS_STORAGE settings).
+    pub storage: StorageSettings,
+    /// The BFF's upload time limit: an intent older than this plus a
+    /// margin is dead even if its process lives.
+    pub upload_timeout: Duration,
+    /// How often the worker enqueues `storage.sweep` for the tenants with
+    /// dead uploads.
+    pub sweep_every: Duration,
+    /// The LLM gateway of system work (the daily digest).
+    pub llm: crate::llm::LlmSettings,
+    /// Webhook delivery; without a master key this worker delivers none.
+    pub webhooks: crate::webhooks::WebhookSettings,
+    /// Bearer token of the health port's `/metrics`, when set.
+    pub metrics_token: Option<SecretString>,
+    /// Trace export (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME).
+    pub otel: OtelSettings,
+}
 
 /// The variables of `bizos worker` (each also a flag, as for `bizos serve`).
 #[derive(Args, Debug, Clone)]
@@ -138,7 +186,6 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::files::StorageSettings;
 
     /// `bizos worker` settings from flags only (no process environment).
     fn worker(flags: &[&str]) -> Result<WorkerSettings, ConfigError> {
