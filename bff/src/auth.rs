@@ -131,7 +131,7 @@ mod tests {
     use secrecy::SecretString;
 
     use super::*;
-    use crate::config::JwtSettings;
+    use crate::jwt::JwtSettings;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 

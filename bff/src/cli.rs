@@ -7,10 +7,13 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use crate::auth::issue_token;
-use crate::config::{blank_env_is_unset, ServeArgs, Settings, WorkerArgs, MIN_HS256_SECRET_BYTES};
+use crate::config::{ServeArgs, Settings};
+use crate::jwt::MIN_HS256_SECRET_BYTES;
 use crate::startup::Application;
 use crate::telemetry;
 use crate::tenants::{self, NewTenant};
+use crate::vars::blank_env_is_unset;
+use crate::worker::WorkerArgs;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -10,6 +10,8 @@
 //! - client errors (4xx) are stored too, so a retry sees the same answer;
 //!   transient errors (5xx) are not: a retry runs again.
 
+use std::time::Duration;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -115,6 +117,15 @@ fn respond(status: StatusCode, body: Value, replayed: bool) -> Response {
             .insert(REPLAYED, HeaderValue::from_static("true"));
     }
     response
+}
+
+/// BIZOS_IDEMPOTENCY_TTL_HOURS: how long keys are kept.
+pub fn ttl_hours(v: &str) -> Result<Duration, String> {
+    let hours: u64 = crate::vars::number(v)?;
+    if hours < 24 {
+        return Err("keys are kept at least 24 hours".into());
+    }
+    Ok(Duration::from_secs(hours * 3600))
 }
 
 /// Runs `effect` in one transaction under the caller's claims and commits

@@ -5,14 +5,77 @@
 
 use std::time::{Duration, Instant};
 
+use clap::Args;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use tokio::sync::RwLock;
 use uuid::Uuid;
 
-use crate::config::JwtSettings;
+use crate::vars::{http_url, seconds, text, var, ConfigError};
+
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+
+/// The variables of token verification (`bizos serve`). Each is also a
+/// flag.
+#[derive(Args, Debug, Clone)]
+pub struct JwtArgs {
+    /// HS256 secret, at least 32 bytes; this or --jwt-jwks-url is required.
+    #[arg(long, env = "BIZOS_JWT_SECRET", hide_env_values = true, value_parser = var(hs256_secret))]
+    pub jwt_secret: Option<SecretString>,
+    /// JWKS URL of an OIDC provider for RS256 tokens (cached; refetched on an
+    /// unknown key id at most every 30 s).
+    #[arg(long, env = "BIZOS_JWT_JWKS_URL", value_parser = var(http_url))]
+    pub jwt_jwks_url: Option<String>,
+    /// Required `iss` of tokens, when set.
+    #[arg(long, env = "BIZOS_JWT_ISSUER", value_parser = var(text))]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of tokens, when set.
+    #[arg(long, env = "BIZOS_JWT_AUDIENCE", value_parser = var(text))]
+    pub jwt_audience: Option<String>,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
+    #[arg(long, env = "BIZOS_JWT_LEEWAY_SECS", default_value = "30", value_parser = var(seconds))]
+    pub jwt_leeway_secs: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    /// HS256 shared secret (at least 32 bytes).
+    pub hs256_secret: Option<SecretString>,
+    /// JWKS endpoint of an OIDC provider for RS256 tokens.
+    pub jwks_url: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub leeway: Duration,
+}
+
+impl JwtArgs {
+    /// The settings; one of the two kinds of key is required.
+    pub fn settings(self) -> Result<JwtSettings, ConfigError> {
+        if self.jwt_secret.is_none() && self.jwt_jwks_url.is_none() {
+            return Err(ConfigError::Missing {
+                var: "BIZOS_JWT_SECRET",
+                why: "set BIZOS_JWT_SECRET (HS256) or BIZOS_JWT_JWKS_URL (RS256), or both",
+            });
+        }
+        Ok(JwtSettings {
+            hs256_secret: self.jwt_secret,
+            jwks_url: self.jwt_jwks_url,
+            issuer: self.jwt_issuer,
+            audience: self.jwt_audience,
+            leeway: self.jwt_leeway_secs,
+        })
+    }
+}
+
+/// The value is never repeated in the message.
+fn hs256_secret(v: &str) -> Result<SecretString, String> {
+    if v.len() < MIN_HS256_SECRET_BYTES {
+        return Err(format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"));
+    }
+    Ok(SecretString::from(v))
+}
 
 /// A verified token's claim set.
 pub type Claims = Map<String, Value>;

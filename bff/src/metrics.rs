@@ -37,6 +37,14 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
+/// BIZOS_METRICS_TOKEN (`bizos serve` and `bizos worker`).
+pub fn token(v: &str) -> Result<SecretString, String> {
+    if v.len() < 16 {
+        return Err("must be at least 16 bytes".into());
+    }
+    Ok(SecretString::from(v))
+}
+
 pub const HTTP_REQUESTS: &str = "bizos_http_requests_total";
 pub const HTTP_DURATION: &str = "bizos_http_request_duration_seconds";
 pub const DB_POOL_CONNECTIONS: &str = "bizos_db_pool_connections";

@@ -23,6 +23,7 @@ use std::marker::PhantomData;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
+use sqlx::PgPool;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::{KnownFormat, RefOr};
 use utoipa::{PartialSchema, ToSchema};
@@ -949,6 +950,44 @@ closed_sets! {
     WebhookEventType, fold = Lower, vocabularies = ["webhook_event_types"];
     /// The state of a webhook delivery.
     WebhookDeliveryStatus, fold = Lower, vocabularies = ["webhook_delivery_statuses"];
+}
+
+/// Reads the view as a request would (`bizos_authenticated`, the role
+/// granted the lookup tables; the BFF's login has no grant of its own).
+const LOAD_VOCABULARY: &str = "select vocabulary, term, position::integer
+  from vocabulary order by vocabulary, position, term";
+
+impl crate::vocabulary::Vocabulary {
+    /// Loads the `vocabulary` view through the app pool. Fails when a
+    /// closed set of the API names a vocabulary the database lacks or that
+    /// is empty (an unmigrated database, or code ahead of its schema).
+    pub async fn load(pool: &PgPool) -> anyhow::Result<Self> {
+        let mut tx = pool.begin().await?;
+        sqlx::query("select set_config('role', $1, true)")
+            .bind(crate::db::REQUEST_ROLE)
+            .execute(&mut *tx)
+            .await?;
+        let rows: Vec<(String, String, i32)> = sqlx::query_as(LOAD_VOCABULARY)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("cannot read the vocabulary (is the database migrated?): {e}")
+            })?;
+        tx.rollback().await?;
+        let vocabulary = Self::from_rows(rows);
+        for set in CLOSED_SETS {
+            for name in set.vocabularies {
+                if vocabulary.terms(name).is_empty() {
+                    anyhow::bail!(
+                        "the database has no terms of vocabulary {name} (closed set {}): \
+                         is the database migrated?",
+                        set.name
+                    );
+                }
+            }
+        }
+        Ok(vocabulary)
+    }
 }
 
 // ------------------------------------------------------------------ optional and PATCH fields

@@ -6,8 +6,10 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
+use crate::api_keys::KeyAuth;
 use crate::files::{Files, Storage};
 use crate::jwt::JwtVerifier;
+use crate::vocabulary::Vocabulary;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -26,7 +28,7 @@ pub struct AppState {
     pub import_batch_rows: u32,
     /// The database's vocabularies (read at startup), which request
     /// fields and the OpenAPI document take their terms from.
-    pub vocabulary: Arc<crate::vocabulary::Vocabulary>,
+    pub vocabulary: Arc<Vocabulary>,
     /// The LLM gateway: the one way to call a model (issue 15).
     pub llm: crate::llm::Gateway,
     /// The knowledge base's embedder (BIZOS_KB_MODEL_DIR); None: the
@@ -56,5 +58,22 @@ impl AppState {
 impl FromRef<AppState> for Arc<JwtVerifier> {
     fn from_ref(state: &AppState) -> Self {
         state.verifier.clone()
+    }
+}
+
+/// What the [`crate::auth::Caller`] extractor needs to accept an API key.
+impl FromRef<AppState> for KeyAuth {
+    fn from_ref(state: &AppState) -> Self {
+        KeyAuth {
+            pool: state.pool.clone(),
+            proxies: state.trusted_proxies.clone(),
+        }
+    }
+}
+
+/// The vocabularies request fields are read with.
+impl FromRef<AppState> for Arc<Vocabulary> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.vocabulary)
     }
 }

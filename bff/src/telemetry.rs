@@ -33,7 +33,31 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer};
 
-use crate::config::{LogFormat, OtelSettings};
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// BIZOS_LOG_FORMAT.
+pub fn log_format(v: &str) -> Result<LogFormat, String> {
+    match v {
+        "pretty" => Ok(LogFormat::Pretty),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!("{other:?} is not one of pretty, json")),
+    }
+}
+
+/// Trace export (the standard OpenTelemetry variables).
+#[derive(Debug, Clone)]
+pub struct OtelSettings {
+    /// Base URL of an OTLP/HTTP receiver; traces are exported when set.
+    pub endpoint: Option<String>,
+    /// `service.name` of the exported traces.
+    pub service_name: String,
+    /// How often buffered spans are sent.
+    pub schedule_delay: Duration,
+}
 
 /// The log format and filter [`init`] installed, for the log layer of a
 /// [`Tracing`] dispatch (none when logging was never initialised, as in

@@ -11,17 +11,17 @@
 //! request's parse, and several servers with different databases can live
 //! in one process (as the tests run them). A parse outside any scope refuses
 //! every term rather than accept one unchecked.
+//!
+//! `Vocabulary::load` is in [`crate::payload`], beside the closed sets it
+//! checks the database against: this module is below the payloads and the
+//! database access.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::FromRef;
 use serde_json::Value;
-use sqlx::PgPool;
 use utoipa::openapi::OpenApi as Document;
-
-use crate::state::AppState;
 
 /// Every term of every vocabulary, in list order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,43 +30,7 @@ pub struct Vocabulary {
     sets: BTreeMap<String, Vec<(String, i32)>>,
 }
 
-/// Reads the view as a request would (`bizos_authenticated`, the role
-/// granted the lookup tables; the BFF's login has no grant of its own).
-const LOAD: &str = "select vocabulary, term, position::integer
-  from vocabulary order by vocabulary, position, term";
-
 impl Vocabulary {
-    /// Loads the `vocabulary` view through the app pool. Fails when a
-    /// closed set of the API names a vocabulary the database lacks or that
-    /// is empty (an unmigrated database, or code ahead of its schema).
-    pub async fn load(pool: &PgPool) -> anyhow::Result<Self> {
-        let mut tx = pool.begin().await?;
-        sqlx::query("select set_config('role', $1, true)")
-            .bind(crate::db::REQUEST_ROLE)
-            .execute(&mut *tx)
-            .await?;
-        let rows: Vec<(String, String, i32)> = sqlx::query_as(LOAD)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!("cannot read the vocabulary (is the database migrated?): {e}")
-            })?;
-        tx.rollback().await?;
-        let vocabulary = Self::from_rows(rows);
-        for set in crate::payload::CLOSED_SETS {
-            for name in set.vocabularies {
-                if vocabulary.terms(name).is_empty() {
-                    anyhow::bail!(
-                        "the database has no terms of vocabulary {name} (closed set {}): \
-                         is the database migrated?",
-                        set.name
-                    );
-                }
-            }
-        }
-        Ok(vocabulary)
-    }
-
     /// A vocabulary from `(vocabulary, term, position)` rows.
     pub fn from_rows(rows: impl IntoIterator<Item = (String, String, i32)>) -> Self {
         let mut sets: BTreeMap<String, Vec<(String, i32)>> = BTreeMap::new();
@@ -154,12 +118,6 @@ pub const VOCABULARY_KEY: &str = "x-vocabulary";
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<Vocabulary>>> = const { RefCell::new(None) };
-}
-
-impl FromRef<AppState> for Arc<Vocabulary> {
-    fn from_ref(state: &AppState) -> Self {
-        Arc::clone(&state.vocabulary)
-    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use refinery_core::traits::r#async::{AsyncMigrate, AsyncQuery, AsyncTransaction}
 use refinery_core::Migration;
 use tokio_postgres::Client;
 
+use crate::server::step;
 use crate::statements::{split, SplitError};
 
 /// The Citus form of the policies that read other tables.
@@ -157,11 +158,10 @@ pub(crate) async fn distribute(client: &mut Client) -> Result<(), StepError> {
 /// port), when its database has Citus with workers; `None` on a single
 /// node.
 async fn workers_of(admin: &Client) -> Result<Option<Vec<(String, u16)>>, crate::Error> {
-    let step = |source| crate::Error::Bootstrap {
-        step: "find Citus workers",
-        source,
-    };
-    if !is_coordinator(admin).await.map_err(step)? {
+    if !is_coordinator(admin)
+        .await
+        .map_err(step("find Citus workers"))?
+    {
         return Ok(None);
     }
     let rows = admin
@@ -172,7 +172,7 @@ async fn workers_of(admin: &Client) -> Result<Option<Vec<(String, u16)>>, crate:
             &[],
         )
         .await
-        .map_err(step)?;
+        .map_err(step("find Citus workers"))?;
     Ok(Some(
         rows.iter()
             .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1) as u16))
@@ -191,7 +191,7 @@ fn node_dsn(dsn: &str, host: &str, port: u16, dbname: &str) -> Result<String, cr
     if let Some(password) = base.get_password() {
         node.password(password);
     }
-    Ok(crate::bootstrap::to_url(&node))
+    Ok(crate::server::to_url(&node))
 }
 
 /// Bootstrap's part on a Citus cluster, after the roles (which Citus copies
@@ -216,7 +216,6 @@ pub(crate) async fn bootstrap_nodes(
     let Some(workers) = workers_of(admin).await? else {
         return Ok(());
     };
-    let step = |what: &'static str| move |source| crate::Error::Bootstrap { step: what, source };
     let admin_db: String = admin
         .query_one("select pg_catalog.current_database()::text", &[])
         .await
@@ -257,20 +256,20 @@ pub(crate) async fn bootstrap_nodes(
          $settings$;";
     for (host, port) in &workers {
         let node_admin =
-            crate::bootstrap::connect(&node_dsn(admin_dsn, host, *port, &admin_db)?).await?;
-        crate::bootstrap::ensure_database(&node_admin, db).await?;
+            crate::server::connect(&node_dsn(admin_dsn, host, *port, &admin_db)?).await?;
+        crate::server::ensure_database(&node_admin, db).await?;
         node_admin
             .batch_execute(&format!(
                 "grant connect on database {db} to bizos_authenticated"
             ))
             .await
             .map_err(step("Citus: the request role's connect on a worker"))?;
-        let node = crate::bootstrap::connect(&node_dsn(admin_dsn, host, *port, db)?).await?;
+        let node = crate::server::connect(&node_dsn(admin_dsn, host, *port, db)?).await?;
         node.batch_execute(per_node)
             .await
             .map_err(step("Citus: prepare a worker"))?;
     }
-    let target = crate::bootstrap::connect(&crate::derive_dsn(admin_dsn, None, db)?).await?;
+    let target = crate::server::connect(&crate::derive_dsn(admin_dsn, None, db)?).await?;
     target
         .batch_execute(per_node)
         .await
@@ -310,18 +309,12 @@ pub(crate) async fn bootstrap_nodes(
 pub(crate) async fn place_extension_tables(target: &Client) -> Result<(), crate::Error> {
     if !is_coordinator(target)
         .await
-        .map_err(|source| crate::Error::Bootstrap {
-            step: "find Citus workers",
-            source,
-        })?
+        .map_err(step("find Citus workers"))?
     {
         return Ok(());
     }
     target
         .batch_execute(EXTENSION_SQL)
         .await
-        .map_err(|source| crate::Error::Bootstrap {
-            step: "Citus: place the extension's tables",
-            source,
-        })
+        .map_err(step("Citus: place the extension's tables"))
 }

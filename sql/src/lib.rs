@@ -14,9 +14,9 @@ pub mod statements;
 pub use api::{ApiApplied, ApiFile, API_FILES, HISTORY_SCHEMA};
 
 mod bootstrap;
-pub use bootstrap::{
-    apply_database_settings, bootstrap, derive_dsn, BootstrapOptions, LOGIN_ROLES,
-};
+mod server;
+pub use bootstrap::{bootstrap, BootstrapOptions, LOGIN_ROLES};
+pub use server::{apply_database_settings, derive_dsn};
 
 mod embedded {
     refinery::embed_migrations!("migrations");

@@ -23,7 +23,7 @@ pub mod scopes;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{FromRef, MatchedPath};
+use axum::extract::MatchedPath;
 use axum::http::request::Parts;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -33,7 +33,6 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::error::{ApiError, Result};
-use crate::state::AppState;
 use client_ip::TrustedProxies;
 use scopes::{Access, RouteScopes};
 
@@ -119,15 +118,6 @@ pub struct ApiV1;
 pub struct KeyAuth {
     pub pool: PgPool,
     pub proxies: Arc<TrustedProxies>,
-}
-
-impl FromRef<AppState> for KeyAuth {
-    fn from_ref(state: &AppState) -> Self {
-        KeyAuth {
-            pool: state.pool.clone(),
-            proxies: state.trusted_proxies.clone(),
-        }
-    }
 }
 
 impl KeyAuth {

@@ -8,7 +8,7 @@ use clap::Args;
 use lettre::message::Mailbox;
 use secrecy::SecretString;
 
-use crate::config::{positive_seconds, secret, text, var, ConfigError};
+use crate::vars::{positive_seconds, secret, text, var, ConfigError};
 
 /// The variables of e-mail delivery. Each is also a flag.
 #[derive(Args, Debug, Clone)]

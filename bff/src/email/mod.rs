@@ -20,7 +20,7 @@ use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::config::ConfigError;
+use crate::vars::ConfigError;
 
 /// An SMTP client (a pool of connections) and the default sender.
 #[derive(Clone)]

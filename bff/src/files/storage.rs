@@ -15,8 +15,10 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use clap::Args;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use object_store::aws::AmazonS3Builder;
@@ -24,10 +26,95 @@ use object_store::local::LocalFileSystem;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{MultipartId, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinSet;
 
-use crate::config::StorageSettings;
+use crate::vars::{path, positive_seconds, secret, text, var, ConfigError};
+
+/// Where uploaded files live: the variables `bizos serve` (which stores
+/// them) and `bizos worker` (which sweeps the bytes of dead uploads,
+/// `storage.sweep`) share.
+#[derive(Args, Debug, Clone)]
+pub struct StorageArgs {
+    /// Where uploaded files go: a directory, or an S3-compatible service.
+    #[arg(long, env = "BIZOS_STORAGE", default_value = "local", value_parser = var(storage_kind).choices(&["local", "s3"]))]
+    pub storage: StorageKind,
+    /// The directory of local storage (created if missing).
+    #[arg(long, env = "BIZOS_DATA_DIR", default_value = "/var/lib/bizos/files", value_parser = var(path))]
+    pub data_dir: PathBuf,
+    /// The S3 bucket (required with --storage s3).
+    #[arg(long, env = "BIZOS_S3_BUCKET", value_parser = var(text))]
+    pub s3_bucket: Option<String>,
+    /// The bucket's region.
+    #[arg(long, env = "BIZOS_S3_REGION", default_value = "us-east-1", value_parser = var(text))]
+    pub s3_region: String,
+    /// Endpoint of an S3-compatible service (MinIO, Ceph, R2 …), path-style
+    /// requests; AWS when unset.
+    #[arg(long, env = "BIZOS_S3_ENDPOINT", value_parser = var(text))]
+    pub s3_endpoint: Option<String>,
+    /// S3 access key id (else the AWS_* variables and instance credentials).
+    #[arg(long, env = "BIZOS_S3_ACCESS_KEY_ID", value_parser = var(text))]
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key (else the AWS_* variables and instance credentials).
+    #[arg(long, env = "BIZOS_S3_SECRET_ACCESS_KEY", hide_env_values = true, value_parser = var(secret))]
+    pub s3_secret_access_key: Option<SecretString>,
+    /// Time limit of upload requests in seconds; an upload intent older than
+    /// this plus 60 s is swept even if its BFF lives (give every BFF and worker
+    /// of a database the same value).
+    #[arg(long, env = "BIZOS_UPLOAD_TIMEOUT_SECS", default_value = "900", value_parser = var(positive_seconds))]
+    pub upload_timeout_secs: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageKind {
+    Local,
+    S3,
+}
+
+fn storage_kind(v: &str) -> Result<StorageKind, String> {
+    match v {
+        "local" => Ok(StorageKind::Local),
+        "s3" => Ok(StorageKind::S3),
+        other => Err(format!("{other:?} is not one of local, s3")),
+    }
+}
+
+/// Where uploaded files live (SPEC STG).
+#[derive(Debug, Clone)]
+pub enum StorageSettings {
+    /// A directory on this machine (`BIZOS_STORAGE=local`, the default).
+    Local { root: PathBuf },
+    /// An S3-compatible service (`BIZOS_STORAGE=s3`).
+    S3 {
+        bucket: String,
+        region: String,
+        /// For S3-compatible services (MinIO, Ceph, R2 …); AWS when absent.
+        endpoint: Option<String>,
+        access_key_id: Option<String>,
+        secret_access_key: Option<SecretString>,
+    },
+}
+
+impl StorageArgs {
+    /// The backend, checking the variables that depend on each other.
+    pub fn settings(&self) -> Result<StorageSettings, ConfigError> {
+        Ok(match self.storage {
+            StorageKind::Local => StorageSettings::Local {
+                root: self.data_dir.clone(),
+            },
+            StorageKind::S3 => StorageSettings::S3 {
+                bucket: self.s3_bucket.clone().ok_or(ConfigError::Missing {
+                    var: "BIZOS_S3_BUCKET",
+                    why: "BIZOS_STORAGE=s3 needs the bucket name",
+                })?,
+                region: self.s3_region.clone(),
+                endpoint: self.s3_endpoint.clone(),
+                access_key_id: self.s3_access_key_id.clone(),
+                secret_access_key: self.s3_secret_access_key.clone(),
+            },
+        })
+    }
+}
 
 /// Parts of a streamed upload are sent once this many bytes are buffered
 /// (S3's minimum part size is 5 MiB).

@@ -22,8 +22,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
+use super::handle::Files;
 use super::sweep::forget_later;
-use super::Files;
 use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
@@ -189,6 +189,17 @@ pub async fn read_form(
                 discard(files, &f);
             }
             Err(e)
+        }
+    }
+}
+
+impl Files {
+    /// Keeps the stored bytes of `form` only when the request `registered`
+    /// them; a failed request or a replay (which answers with the first
+    /// request's file) leaves them unreferenced, so they are removed.
+    pub fn keep_or_discard(&self, form: &Form, registered: bool) {
+        if !registered {
+            discard(self, &form.file);
         }
     }
 }

@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::breaker::BreakerSettings;
 use super::keys::KeySettings;
 use super::retry::RetrySettings;
-use crate::config::{positive, positive_millis, positive_seconds, var, ConfigError};
+use crate::vars::{positive, positive_millis, positive_seconds, var, ConfigError};
 
 /// The master keys of tenant keys (the gateway's, and `bizos llm keys
 /// rewrap`'s). Each is also a flag.
@@ -28,7 +28,7 @@ pub struct MasterKeyArgs {
     pub llm_master_key_id: String,
     /// Earlier master keys that still open stored keys after a rotation:
     /// `id:base64,id:base64`.
-    #[arg(long, env = "BIZOS_LLM_MASTER_KEYS_PREVIOUS", hide_env_values = true, value_parser = var(crate::config::secret))]
+    #[arg(long, env = "BIZOS_LLM_MASTER_KEYS_PREVIOUS", hide_env_values = true, value_parser = var(crate::vars::secret))]
     pub llm_master_keys_previous: Option<SecretString>,
 }
 
@@ -62,10 +62,10 @@ pub struct LlmArgs {
     pub master: MasterKeyArgs,
     /// The platform's OpenAI(-compatible) API keys, comma-separated; used in
     /// turn.
-    #[arg(long, env = "BIZOS_LLM_KEYS_OPENAI", hide_env_values = true, value_parser = var(crate::config::secret))]
+    #[arg(long, env = "BIZOS_LLM_KEYS_OPENAI", hide_env_values = true, value_parser = var(crate::vars::secret))]
     pub llm_keys_openai: Option<SecretString>,
     /// The platform's Gemini API keys, comma-separated; used in turn.
-    #[arg(long, env = "BIZOS_LLM_KEYS_GEMINI", hide_env_values = true, value_parser = var(crate::config::secret))]
+    #[arg(long, env = "BIZOS_LLM_KEYS_GEMINI", hide_env_values = true, value_parser = var(crate::vars::secret))]
     pub llm_keys_gemini: Option<SecretString>,
     /// Keys of any provider of the catalogue (`bizos llm provider`), as
     /// `provider:key,provider:key`; `provider:` with nothing after it is a
@@ -88,7 +88,7 @@ pub struct LlmArgs {
     #[arg(long, env = "BIZOS_LLM_MAX_IN_FLIGHT", default_value = "64", value_parser = var(positive::<usize>))]
     pub llm_max_in_flight: usize,
     /// Retries of a key after a retryable error (5xx, timeout, refused connection).
-    #[arg(long, env = "BIZOS_LLM_RETRIES", default_value = "2", value_parser = var(crate::config::number::<u32>))]
+    #[arg(long, env = "BIZOS_LLM_RETRIES", default_value = "2", value_parser = var(crate::vars::number::<u32>))]
     pub llm_retries: u32,
     /// Upper bound of the first backoff in milliseconds (doubling, with full jitter).
     #[arg(long, env = "BIZOS_LLM_BACKOFF_MS", default_value = "250", value_parser = var(positive_millis))]
@@ -204,24 +204,7 @@ impl LlmSettings {
     /// the process environment), the defaults for the rest: for tests and
     /// tools that build a gateway in process.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        use clap::{Command, FromArgMatches};
-        let mut argv: Vec<String> = vec!["llm".into()];
-        let cmd = LlmArgs::augment_args(Command::new("llm")).mut_args(|arg| {
-            let value = arg
-                .get_env()
-                .and_then(|var| get(&var.to_string_lossy()))
-                .filter(|v| !v.trim().is_empty());
-            if let (Some(value), Some(long)) = (value, arg.get_long()) {
-                argv.push(format!("--{long}={value}"));
-            }
-            arg.env(None)
-        });
-        let matches = cmd
-            .try_get_matches_from(argv)
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        LlmArgs::from_arg_matches(&matches)
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?
-            .settings()
+        crate::vars::from_lookup::<LlmArgs>(get)?.settings()
     }
 }
 

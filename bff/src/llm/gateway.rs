@@ -48,13 +48,13 @@ use uuid::Uuid;
 
 use super::breaker::{Admission, Breakers, State};
 use super::cache_key::{cache_key, KeyInput};
+use super::config::LlmSettings;
 use super::crypto::MasterKeys;
 use super::features;
 use super::keys::KeyRing;
 use super::privacy::Masker;
 use super::provider::{ChatRequest, ChatResponse, Client, Endpoint, Message, ProviderError, Wire};
 use super::retry::{Budget, RetrySettings};
-use super::LlmSettings;
 use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;

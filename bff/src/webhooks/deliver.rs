@@ -32,10 +32,11 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::{secrets, signing, ssrf, RetrySchedule, WebhookSettings};
-use crate::config::ConfigError;
+use super::config::{RetrySchedule, WebhookSettings};
+use super::{secrets, signing, ssrf};
 use crate::llm::crypto::{MasterKeys, Sealed};
 use crate::telemetry::db_call;
+use crate::vars::ConfigError;
 use crate::worker::{Handler, Job, JobError};
 
 /// Characters of an answer kept in the log.

@@ -8,10 +8,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Handler, Job, JobError, WorkerSettings};
-use crate::config::ConfigError;
 use crate::email::{deliver, Mailer};
 use crate::files::Storage;
 use crate::telemetry::db_call;
+use crate::vars::ConfigError;
 
 /// Every handler of this build. `email.send` only with an SMTP server
 /// (BIZOS_SMTP_URL), `kb.ingest` only with the embedding model

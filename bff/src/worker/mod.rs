@@ -32,9 +32,9 @@
 mod handlers;
 mod health;
 mod listing;
+mod settings;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,11 +48,11 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::config::OtelSettings;
 use crate::metrics::JobOutcome;
 use crate::telemetry::{db_call, Tracing};
 
 pub use handlers::{handlers, EmailSend, IdempotencyPurge, ImportProcess, StorageSweep};
+pub use settings::{WorkerArgs, WorkerSettings};
 
 /// The NOTIFY channel of sql/api/jobs.sql.
 pub const CHANNEL: &str = "bizos_jobs";
@@ -251,51 +251,6 @@ pub fn record_outcome(kind: &str, outcome: JobOutcome, run_time: Duration, error
     }
 }
 
-/// The settings of `bizos worker`.
-#[derive(Debug, Clone)]
-pub struct WorkerSettings {
-    pub database_url: secrecy::SecretString,
-    /// Jobs run at once.
-    pub concurrency: usize,
-    /// Fallback poll when no NOTIFY arrives.
-    pub poll_interval: Duration,
-    /// On SIGTERM/SIGINT, how long running jobs get to finish.
-    pub shutdown_grace: Duration,
-    /// `/healthz` and `/readyz`.
-    pub health_listen: SocketAddr,
-    /// Name recorded in `jobs.locked_by`.
-    pub name: String,
-    /// Rows per process_import transaction.
-    pub import_batch_rows: u32,
-    /// How often the worker enqueues the idempotency purge of every tenant
-    /// (one job per tenant and period, deduplicated by the period).
-    pub purge_every: Duration,
-    /// How often the worker fires the due schedules (`schedules_fire_due`).
-    pub schedules_every: Duration,
-    /// SMTP for `email.send`; None: this worker sends no e-mail.
-    pub mail: Option<crate::email::MailSettings>,
-    /// The embedding model for `kb.ingest`; None: this worker leaves
-    /// knowledge-base documents to a worker that has one.
-    pub kb_model_dir: Option<std::path::PathBuf>,
-    /// The stored files `storage.sweep` removes the bytes of dead uploads
-    /// from (the BFF's BIZOS_STORAGE settings).
-    pub storage: crate::config::StorageSettings,
-    /// The BFF's upload time limit: an intent older than this plus a
-    /// margin is dead even if its process lives.
-    pub upload_timeout: Duration,
-    /// How often the worker enqueues `storage.sweep` for the tenants with
-    /// dead uploads.
-    pub sweep_every: Duration,
-    /// The LLM gateway of system work (the daily digest).
-    pub llm: crate::llm::LlmSettings,
-    /// Webhook delivery; without a master key this worker delivers none.
-    pub webhooks: crate::webhooks::WebhookSettings,
-    /// Bearer token of the health port's `/metrics`, when set.
-    pub metrics_token: Option<secrecy::SecretString>,
-    /// Trace export (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME).
-    pub otel: OtelSettings,
-}
-
 /// A worker: its pool, handlers and the jobs it runs.
 pub struct Worker {
     pool: PgPool,
@@ -362,7 +317,7 @@ impl Worker {
 
     /// Runs until SIGTERM/SIGINT.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(crate::startup::shutdown_signal()).await
+        self.run_until(crate::shutdown::signal()).await
     }
 
     /// Runs until `signal` completes.

@@ -9,10 +9,11 @@
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
 
+use bizos_core::chunk::Block;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use super::{tidy, Block, ExtractError, Headings};
+use super::blocks::{tidy, ExtractError, Headings};
 
 const FORMAT: &str = "DOCX";
 /// The largest XML part read (a guard against zip bombs).

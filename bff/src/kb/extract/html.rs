@@ -4,9 +4,10 @@
 //! joined with " | "), each with the h1-h6 headings above it. Scripts,
 //! styles, templates and the head are left out.
 
+use bizos_core::chunk::Block;
 use scraper::{Html, Node};
 
-use super::{tidy, Block, ExtractError, Headings};
+use super::blocks::{tidy, ExtractError, Headings};
 
 /// Elements whose start or end ends the text before them.
 const BLOCKS: &[&str] = &[

@@ -3,9 +3,10 @@
 //! " | "), each with the `#` headings above it. Plain text is Markdown's
 //! simplest case for this purpose: [`text`] splits it at blank lines.
 
+use bizos_core::chunk::Block;
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
-use super::{tidy, Block, ExtractError, Headings};
+use super::blocks::{tidy, ExtractError, Headings};
 
 /// The blocks of a Markdown document.
 pub fn extract(source: &str) -> Result<Vec<Block>, ExtractError> {

@@ -5,7 +5,9 @@
 //! without a text layer: [`ExtractError::NoTextLayer`], never an empty
 //! success.
 
-use super::{tidy, Block, ExtractError};
+use bizos_core::chunk::Block;
+
+use super::blocks::{tidy, ExtractError};
 
 /// The blocks of a PDF file.
 pub fn extract(bytes: &[u8]) -> Result<Vec<Block>, ExtractError> {

@@ -18,9 +18,11 @@
 
 use serde_json::{json, Map, Value};
 
+use super::messages::{
+    count, estimate_tokens, ChatRequest, EmbedRequest, EmbedResponse, ParsedChat,
+};
+use super::messages::{ProviderError, Role};
 use super::openai::floats;
-use super::{count, estimate_tokens, ChatRequest, EmbedRequest, EmbedResponse, ParsedChat};
-use super::{ProviderError, Role};
 use crate::llm::schema;
 
 /// `models/{model}:{action}`, the model percent-encoded as one path

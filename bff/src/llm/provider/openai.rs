@@ -15,8 +15,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{count, estimate_tokens, ChatRequest, EmbedRequest, EmbedResponse, ParsedChat};
-use super::{ProviderError, Role};
+use super::messages::{
+    count, estimate_tokens, ChatRequest, EmbedRequest, EmbedResponse, ParsedChat,
+};
+use super::messages::{ProviderError, Role};
 use crate::llm::schema;
 
 pub(super) fn chat_body(req: &ChatRequest) -> Value {
