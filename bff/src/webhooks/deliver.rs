@@ -36,7 +36,7 @@ use super::{secrets, signing, ssrf, RetrySchedule, WebhookSettings};
 use crate::config::ConfigError;
 use crate::llm::crypto::{MasterKeys, Sealed};
 use crate::telemetry::db_call;
-use crate::worker::{Handler, Job, JobError};
+use crate::worker::{Handler, Job, JobArgs, JobError};
 
 /// Characters of an answer kept in the log.
 const EXCERPT_CHARS: usize = 1000;
@@ -389,12 +389,25 @@ fn describe(e: &reqwest::Error) -> String {
     text.chars().take(2000).collect()
 }
 
-impl Handler for WebhookDeliver {
-    fn kind(&self) -> &'static str {
-        "webhook.deliver"
-    }
+/// The payload of `webhook.deliver` (the outbox trigger and
+/// `webhook_deliver_next` write `{}`): the job stands for the tenant's
+/// due deliveries.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookDeliverArgs {}
 
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+impl JobArgs for WebhookDeliverArgs {
+    const KIND: &'static str = "webhook.deliver";
+}
+
+impl Handler for WebhookDeliver {
+    type Args = WebhookDeliverArgs;
+
+    fn run<'a>(
+        &'a self,
+        job: &'a Job,
+        _: WebhookDeliverArgs,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
         async move {
             let done = self.run_batches(job).await?;
             if done > 0 {
