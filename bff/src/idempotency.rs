@@ -351,23 +351,19 @@ pub struct IdempotencyPurge;
 impl crate::worker::Handler for IdempotencyPurge {
     type Args = IdempotencyPurgeArgs;
 
-    fn run<'a>(
-        &'a self,
-        job: &'a crate::worker::Job,
+    async fn run(
+        &self,
+        job: &crate::worker::Job,
         _: IdempotencyPurgeArgs,
-    ) -> futures_util::future::BoxFuture<'a, Result<(), crate::worker::JobError>> {
-        use futures_util::FutureExt;
-        async move {
-            let purged: i64 = crate::telemetry::db_call(
-                "purge_idempotency_keys",
-                sqlx::query_scalar("select purge_idempotency_keys($1)")
-                    .bind(job.tenant_id)
-                    .fetch_one(job.pool()),
-            )
-            .await?;
-            job.progress(purged, purged).await?;
-            Ok(())
-        }
-        .boxed()
+    ) -> Result<(), crate::worker::JobError> {
+        let purged: i64 = crate::telemetry::db_call(
+            "purge_idempotency_keys",
+            sqlx::query_scalar("select purge_idempotency_keys($1)")
+                .bind(job.tenant_id)
+                .fetch_one(job.pool()),
+        )
+        .await?;
+        job.progress(purged, purged).await?;
+        Ok(())
     }
 }

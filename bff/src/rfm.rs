@@ -2,8 +2,6 @@
 //! the snapshot (`rfm_compute`, sql/api/rfm.sql); the routes are in
 //! `routes/rfm.rs`.
 
-use futures_util::future::BoxFuture;
-use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -35,24 +33,17 @@ pub struct RfmCompute;
 impl Handler for RfmCompute {
     type Args = RfmComputeArgs;
 
-    fn run<'a>(
-        &'a self,
-        job: &'a Job,
-        args: RfmComputeArgs,
-    ) -> BoxFuture<'a, Result<(), JobError>> {
-        async move {
-            let done: Value = db_call(
-                "rfm_compute",
-                sqlx::query_scalar("select rfm_compute($1, $2)")
-                    .bind(job.tenant_id)
-                    .bind(args.as_of)
-                    .fetch_one(job.pool()),
-            )
-            .await?;
-            let customers = done["customers"].as_i64().unwrap_or(0);
-            job.progress(customers, customers).await?;
-            Ok(())
-        }
-        .boxed()
+    async fn run(&self, job: &Job, args: RfmComputeArgs) -> Result<(), JobError> {
+        let done: Value = db_call(
+            "rfm_compute",
+            sqlx::query_scalar("select rfm_compute($1, $2)")
+                .bind(job.tenant_id)
+                .bind(args.as_of)
+                .fetch_one(job.pool()),
+        )
+        .await?;
+        let customers = done["customers"].as_i64().unwrap_or(0);
+        job.progress(customers, customers).await?;
+        Ok(())
     }
 }

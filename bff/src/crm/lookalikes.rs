@@ -1,8 +1,6 @@
 //! `customer.lookalikes`: the customers with names similar to a new one,
 //! kept for review (sql/api/crm.sql, V36).
 
-use futures_util::future::BoxFuture;
-use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -42,25 +40,18 @@ pub struct CustomerLookalikes;
 impl Handler for CustomerLookalikes {
     type Args = CustomerLookalikesArgs;
 
-    fn run<'a>(
-        &'a self,
-        job: &'a Job,
-        args: CustomerLookalikesArgs,
-    ) -> BoxFuture<'a, Result<(), JobError>> {
-        async move {
-            let ids = args.customer_ids;
-            let found: i32 = db_call(
-                "customer_lookalikes_find",
-                sqlx::query_scalar("select customer_lookalikes_find($1, $2)")
-                    .bind(job.tenant_id)
-                    .bind(&ids)
-                    .fetch_one(job.pool()),
-            )
-            .await?;
-            tracing::debug!(customers = ids.len(), found, "look-alikes stored");
-            job.progress(ids.len() as i64, ids.len() as i64).await?;
-            Ok(())
-        }
-        .boxed()
+    async fn run(&self, job: &Job, args: CustomerLookalikesArgs) -> Result<(), JobError> {
+        let ids = args.customer_ids;
+        let found: i32 = db_call(
+            "customer_lookalikes_find",
+            sqlx::query_scalar("select customer_lookalikes_find($1, $2)")
+                .bind(job.tenant_id)
+                .bind(&ids)
+                .fetch_one(job.pool()),
+        )
+        .await?;
+        tracing::debug!(customers = ids.len(), found, "look-alikes stored");
+        job.progress(ids.len() as i64, ids.len() as i64).await?;
+        Ok(())
     }
 }

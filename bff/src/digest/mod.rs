@@ -11,8 +11,6 @@
 
 pub mod insights;
 
-use futures_util::future::BoxFuture;
-use futures_util::FutureExt;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -188,7 +186,7 @@ impl Handler for DigestBuild {
 
     /// The day is the database's to read (`digest_day_of_job`): the
     /// payload was checked at the claim.
-    fn run<'a>(&'a self, job: &'a Job, _: DigestBuildArgs) -> BoxFuture<'a, Result<(), JobError>> {
-        self.build(job).boxed()
+    async fn run(&self, job: &Job, _: DigestBuildArgs) -> Result<(), JobError> {
+        self.build(job).await
     }
 }

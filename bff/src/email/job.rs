@@ -1,7 +1,5 @@
 //! `email.send`: the worker delivers one e-mail of the outbox.
 
-use futures_util::future::BoxFuture;
-use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -43,32 +41,29 @@ impl EmailSend {
 impl Handler for EmailSend {
     type Args = EmailSendArgs;
 
-    fn run<'a>(&'a self, job: &'a Job, args: EmailSendArgs) -> BoxFuture<'a, Result<(), JobError>> {
-        async move {
-            let email_id = args.email_id;
-            // bizos_emails_total: sent, or failed once given up on.
-            match deliver(job.pool(), &self.mailer, job.tenant_id, email_id).await {
-                Ok(()) => {
-                    crate::metrics::email_sent(true);
-                    Ok(())
-                }
-                Err(e) if e.retryable() => {
-                    if job.attempt >= job.max_attempts {
-                        crate::metrics::email_sent(false);
-                        sqlx::query("select email_mark_dead($1, $2)")
-                            .bind(job.tenant_id)
-                            .bind(email_id)
-                            .execute(job.pool())
-                            .await?;
-                    }
-                    Err(JobError::Retryable(e.to_string()))
-                }
-                Err(e) => {
+    async fn run(&self, job: &Job, args: EmailSendArgs) -> Result<(), JobError> {
+        let email_id = args.email_id;
+        // bizos_emails_total: sent, or failed once given up on.
+        match deliver(job.pool(), &self.mailer, job.tenant_id, email_id).await {
+            Ok(()) => {
+                crate::metrics::email_sent(true);
+                Ok(())
+            }
+            Err(e) if e.retryable() => {
+                if job.attempt >= job.max_attempts {
                     crate::metrics::email_sent(false);
-                    Err(JobError::Permanent(e.to_string()))
+                    sqlx::query("select email_mark_dead($1, $2)")
+                        .bind(job.tenant_id)
+                        .bind(email_id)
+                        .execute(job.pool())
+                        .await?;
                 }
+                Err(JobError::Retryable(e.to_string()))
+            }
+            Err(e) => {
+                crate::metrics::email_sent(false);
+                Err(JobError::Permanent(e.to_string()))
             }
         }
-        .boxed()
     }
 }

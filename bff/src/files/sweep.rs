@@ -24,9 +24,6 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
-use futures_util::future::BoxFuture;
-use futures_util::FutureExt;
-
 use super::storage::Storage;
 use crate::worker::{Handler, Job, JobArgs, JobError, PayloadError};
 
@@ -254,26 +251,19 @@ impl StorageSweep {
 impl Handler for StorageSweep {
     type Args = StorageSweepArgs;
 
-    fn run<'a>(
-        &'a self,
-        job: &'a Job,
-        args: StorageSweepArgs,
-    ) -> BoxFuture<'a, Result<(), JobError>> {
-        async move {
-            let asked = args.max_age_secs.map(Duration::from_secs_f64);
-            let max_age = asked.map_or(self.max_age, |a| a.max(self.max_age));
-            let swept = sweep(job.pool(), &self.storage, job.tenant_id, max_age)
-                .await
-                .map_err(|e| match e.downcast_ref::<sqlx::Error>() {
-                    Some(db) => JobError::from_db(db),
-                    None => JobError::Retryable(format!("{e:#}")),
-                })?;
-            if swept > 0 {
-                tracing::info!(swept, "bytes of interrupted uploads removed");
-            }
-            job.progress(swept as i64, swept as i64).await?;
-            Ok(())
+    async fn run(&self, job: &Job, args: StorageSweepArgs) -> Result<(), JobError> {
+        let asked = args.max_age_secs.map(Duration::from_secs_f64);
+        let max_age = asked.map_or(self.max_age, |a| a.max(self.max_age));
+        let swept = sweep(job.pool(), &self.storage, job.tenant_id, max_age)
+            .await
+            .map_err(|e| match e.downcast_ref::<sqlx::Error>() {
+                Some(db) => JobError::from_db(db),
+                None => JobError::Retryable(format!("{e:#}")),
+            })?;
+        if swept > 0 {
+            tracing::info!(swept, "bytes of interrupted uploads removed");
         }
-        .boxed()
+        job.progress(swept as i64, swept as i64).await?;
+        Ok(())
     }
 }

@@ -2,8 +2,6 @@
 //! after the request's first batch (`import_process_later`,
 //! sql/api/imports.sql, queues it in the request's transaction).
 
-use futures_util::future::BoxFuture;
-use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -44,35 +42,28 @@ impl ImportProcess {
 impl Handler for ImportProcess {
     type Args = ImportProcessArgs;
 
-    fn run<'a>(
-        &'a self,
-        job: &'a Job,
-        args: ImportProcessArgs,
-    ) -> BoxFuture<'a, Result<(), JobError>> {
-        async move {
-            let batch = args
-                .batch_rows
-                .map(|n| n.clamp(1, 100_000) as i32)
-                .unwrap_or(self.batch_rows as i32);
-            loop {
-                let mut tx = job.begin().await?;
-                let progress: Value = db_call(
-                    "process_import",
-                    sqlx::query_scalar("select process_import($1, $2)")
-                        .bind(args.import_id)
-                        .bind(batch)
-                        .fetch_one(&mut *tx),
-                )
-                .await?;
-                tx.commit().await?;
-                let total = progress["total_rows"].as_i64().unwrap_or(0);
-                let done = progress["processed_rows"].as_i64().unwrap_or(0);
-                job.progress(done, total).await?;
-                if progress["pending_rows"].as_i64().unwrap_or(0) <= 0 {
-                    return Ok(());
-                }
+    async fn run(&self, job: &Job, args: ImportProcessArgs) -> Result<(), JobError> {
+        let batch = args
+            .batch_rows
+            .map(|n| n.clamp(1, 100_000) as i32)
+            .unwrap_or(self.batch_rows as i32);
+        loop {
+            let mut tx = job.begin().await?;
+            let progress: Value = db_call(
+                "process_import",
+                sqlx::query_scalar("select process_import($1, $2)")
+                    .bind(args.import_id)
+                    .bind(batch)
+                    .fetch_one(&mut *tx),
+            )
+            .await?;
+            tx.commit().await?;
+            let total = progress["total_rows"].as_i64().unwrap_or(0);
+            let done = progress["processed_rows"].as_i64().unwrap_or(0);
+            job.progress(done, total).await?;
+            if progress["pending_rows"].as_i64().unwrap_or(0) <= 0 {
+                return Ok(());
             }
         }
-        .boxed()
     }
 }

@@ -24,8 +24,7 @@
 use std::sync::Arc;
 
 use bizos_core::chunk::{chunk, Chunk, Sizes};
-use futures_util::future::BoxFuture;
-use futures_util::{FutureExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -108,39 +107,35 @@ pub fn heading_path(chunk: &Chunk) -> String {
 impl Handler for KbIngest {
     type Args = KbIngestArgs;
 
-    fn run<'a>(&'a self, job: &'a Job, args: KbIngestArgs) -> BoxFuture<'a, Result<(), JobError>> {
-        async move {
-            let KbIngestArgs {
-                document_id,
-                version,
-            } = args;
-            let run = Run {
-                job,
-                document_id,
-                version,
-            };
-            match self.ingest(&run).await {
-                Ok(()) => Ok(()),
-                Err(Stop::Superseded) => {
-                    tracing::info!(%document_id, version, "version superseded; nothing to ingest");
-                    Ok(())
+    async fn run(&self, job: &Job, args: KbIngestArgs) -> Result<(), JobError> {
+        let KbIngestArgs {
+            document_id,
+            version,
+        } = args;
+        let run = Run {
+            job,
+            document_id,
+            version,
+        };
+        match self.ingest(&run).await {
+            Ok(()) => Ok(()),
+            Err(Stop::Superseded) => {
+                tracing::info!(%document_id, version, "version superseded; nothing to ingest");
+                Ok(())
+            }
+            Err(Stop::Unusable(reason)) => {
+                run.fail(&reason).await?;
+                Ok(())
+            }
+            Err(Stop::Job(e)) => {
+                let last = matches!(e, JobError::Permanent(_)) || job.attempt >= job.max_attempts;
+                if last && !job.is_lost() {
+                    // Best effort: the job's own error is what matters.
+                    let _ = run.fail(&format!("ingestion gave up: {e}")).await;
                 }
-                Err(Stop::Unusable(reason)) => {
-                    run.fail(&reason).await?;
-                    Ok(())
-                }
-                Err(Stop::Job(e)) => {
-                    let last =
-                        matches!(e, JobError::Permanent(_)) || job.attempt >= job.max_attempts;
-                    if last && !job.is_lost() {
-                        // Best effort: the job's own error is what matters.
-                        let _ = run.fail(&format!("ingestion gave up: {e}")).await;
-                    }
-                    Err(e)
-                }
+                Err(e)
             }
         }
-        .boxed()
     }
 }
 

@@ -26,8 +26,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -403,27 +402,20 @@ impl JobArgs for WebhookDeliverArgs {
 impl Handler for WebhookDeliver {
     type Args = WebhookDeliverArgs;
 
-    fn run<'a>(
-        &'a self,
-        job: &'a Job,
-        _: WebhookDeliverArgs,
-    ) -> BoxFuture<'a, Result<(), JobError>> {
-        async move {
-            let done = self.run_batches(job).await?;
-            if done > 0 {
-                tracing::info!(tenant_id = %job.tenant_id, deliveries = done, "webhooks delivered");
-            }
-            // The next run at the earliest retry (a job of its own, so this
-            // one finishes now).
-            let _next: Option<chrono::DateTime<chrono::Utc>> = db_call(
-                "webhook_deliver_next",
-                sqlx::query_scalar("select webhook_deliver_next($1)")
-                    .bind(job.tenant_id)
-                    .fetch_one(job.pool()),
-            )
-            .await?;
-            Ok(())
+    async fn run(&self, job: &Job, _: WebhookDeliverArgs) -> Result<(), JobError> {
+        let done = self.run_batches(job).await?;
+        if done > 0 {
+            tracing::info!(tenant_id = %job.tenant_id, deliveries = done, "webhooks delivered");
         }
-        .boxed()
+        // The next run at the earliest retry (a job of its own, so this
+        // one finishes now).
+        let _next: Option<chrono::DateTime<chrono::Utc>> = db_call(
+            "webhook_deliver_next",
+            sqlx::query_scalar("select webhook_deliver_next($1)")
+                .bind(job.tenant_id)
+                .fetch_one(job.pool()),
+        )
+        .await?;
+        Ok(())
     }
 }

@@ -12,11 +12,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryScalar;
 use sqlx::{PgPool, Postgres, Transaction};
+use std::future::Future;
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -39,7 +41,9 @@ pub trait JobArgs: Serialize + DeserializeOwned + Send + 'static {
 /// What runs the jobs of one kind: the kind is its payload's.
 pub trait Handler: Send + Sync + 'static {
     type Args: JobArgs;
-    fn run<'a>(&'a self, job: &'a Job, args: Self::Args) -> BoxFuture<'a, Result<(), JobError>>;
+    /// Implemented as `async fn run(&self, job: &Job, args: Self::Args)`.
+    fn run(&self, job: &Job, args: Self::Args)
+        -> impl Future<Output = Result<(), JobError>> + Send;
 }
 
 /// A payload that is not its kind's: the field (`payload`,
@@ -119,13 +123,21 @@ impl From<EnqueueError> for crate::error::ApiError {
     }
 }
 
-/// The payload as the database stores it, after the checks a claim makes.
-fn payload_of<A: JobArgs>(args: &A) -> Result<Value, PayloadError> {
+/// `sql` with the kind as $1 and the payload (checked as a claim checks
+/// it) as $2.
+fn with_payload<'q, A: JobArgs, O>(
+    sql: &'q str,
+    args: &A,
+) -> Result<QueryScalar<'q, Postgres, O, PgArguments>, PayloadError>
+where
+    (O,): for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
     args.check()?;
-    serde_json::to_value(args).map_err(|e| PayloadError {
+    let payload = serde_json::to_value(args).map_err(|e| PayloadError {
         field: "payload".into(),
         message: e.to_string(),
-    })
+    })?;
+    Ok(sqlx::query_scalar(sql).bind(A::KIND).bind(payload))
 }
 
 /// Enqueues a job of the caller in their transaction (`job_enqueue`: the
@@ -136,18 +148,11 @@ pub async fn enqueue<A: JobArgs>(
     args: &A,
     options: EnqueueOptions,
 ) -> Result<Uuid, EnqueueError> {
-    let payload = payload_of(args)?;
-    Ok(db_call(
-        "job_enqueue",
-        sqlx::query_scalar("select job_enqueue($1, $2, $3, $4, $5)")
-            .bind(A::KIND)
-            .bind(payload)
-            .bind(options.run_at)
-            .bind(options.priority)
-            .bind(options.dedup_key)
-            .fetch_one(conn),
-    )
-    .await?)
+    let query = with_payload("select job_enqueue($1, $2, $3, $4, $5)", args)?
+        .bind(options.run_at)
+        .bind(options.priority)
+        .bind(options.dedup_key);
+    Ok(db_call("job_enqueue", query.fetch_one(conn)).await?)
 }
 
 /// Enqueues a system job for every active tenant that has none with
@@ -157,16 +162,8 @@ pub async fn enqueue_every_tenant<A: JobArgs>(
     args: &A,
     dedup_key: &str,
 ) -> Result<i32, EnqueueError> {
-    let payload = payload_of(args)?;
-    Ok(db_call(
-        "job_enqueue_every_tenant",
-        sqlx::query_scalar("select job_enqueue_every_tenant($1, $2, $3)")
-            .bind(A::KIND)
-            .bind(payload)
-            .bind(dedup_key)
-            .fetch_one(pool),
-    )
-    .await?)
+    let query = with_payload("select job_enqueue_every_tenant($1, $2, $3)", args)?.bind(dedup_key);
+    Ok(db_call("job_enqueue_every_tenant", query.fetch_one(pool)).await?)
 }
 
 /// Why a job failed: a retryable failure is tried again after a backoff

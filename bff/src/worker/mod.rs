@@ -420,23 +420,26 @@ impl Worker {
     /// sql/api/schedules.sql), for databases pg_cron does not reach; beside
     /// pg_cron it is harmless (a period has one job). A failure only logs.
     async fn fire_schedules(&self) {
-        let fired: Result<i32, _> = sqlx::query_scalar("select schedules_fire_due()")
-            .fetch_one(&self.pool)
-            .await;
-        match fired {
-            Ok(n) if n > 0 => tracing::info!(jobs = n, "due schedules fired"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "firing the due schedules failed"),
-        }
-        // Webhook deliveries overdue without a job to deliver them (one was
-        // dead-lettered): a job for their tenant.
-        let overdue: Result<i32, _> = sqlx::query_scalar("select webhook_deliver_overdue()")
-            .fetch_one(&self.pool)
-            .await;
-        match overdue {
-            Ok(n) if n > 0 => tracing::info!(jobs = n, "overdue webhook deliveries requeued"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "requeueing overdue webhook deliveries failed"),
+        let steps = [
+            (
+                "select schedules_fire_due()",
+                "due schedules fired",
+                "firing the due schedules failed",
+            ),
+            // Webhook deliveries overdue without a job to deliver them (one
+            // was dead-lettered): a job for their tenant.
+            (
+                "select webhook_deliver_overdue()",
+                "overdue webhook deliveries requeued",
+                "requeueing overdue webhook deliveries failed",
+            ),
+        ];
+        for (sql, done, failed) in steps {
+            log_jobs(
+                sqlx::query_scalar(sql).fetch_one(&self.pool).await,
+                done,
+                failed,
+            );
         }
     }
 
@@ -444,11 +447,11 @@ impl Worker {
     /// several workers enqueue it once).
     async fn upkeep(&self) {
         let period = self.settings.purge_every.as_secs().max(1);
-        match self.enqueue_purges(period).await {
-            Ok(n) if n > 0 => tracing::info!(jobs = n, "idempotency purges enqueued"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "enqueueing the idempotency purges failed"),
-        }
+        log_jobs(
+            self.enqueue_purges(period).await,
+            "idempotency purges enqueued",
+            "enqueueing the idempotency purges failed",
+        );
         // The LLM gateway's upkeep (every tenant, idempotent; several
         // workers doing it at once is harmless): expired cache entries go,
         // and generations whose llm_finish never came (a BFF killed
@@ -493,11 +496,22 @@ impl Worker {
     /// instant may both enqueue one: the second finds nothing left).
     async fn enqueue_sweeps(&self) {
         let max_age = crate::files::sweep::max_age(self.settings.upload_timeout);
-        match crate::files::sweep::enqueue(&self.pool, max_age).await {
-            Ok(n) if n > 0 => tracing::info!(jobs = n, "sweeps of dead uploads enqueued"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "enqueueing the sweeps of dead uploads failed"),
-        }
+        log_jobs(
+            crate::files::sweep::enqueue(&self.pool, max_age).await,
+            "sweeps of dead uploads enqueued",
+            "enqueueing the sweeps of dead uploads failed",
+        );
+    }
+}
+
+/// The outcome of periodic work that enqueued `jobs`: a line when it did
+/// any, a warning when it failed (it only logs: the next period tries
+/// again).
+fn log_jobs<E: std::fmt::Display>(jobs: Result<i32, E>, done: &str, failed: &str) {
+    match jobs {
+        Ok(n) if n > 0 => tracing::info!(jobs = n, "{done}"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "{failed}"),
     }
 }
 

@@ -144,3 +144,88 @@ impl Registry {
             .and_then(|e| e.runner.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::crm::lookalikes::CustomerLookalikesArgs;
+    use crate::files::sweep::StorageSweepArgs;
+    use crate::imports::job::ImportProcessArgs;
+
+    fn error<A: JobArgs + std::fmt::Debug>(payload: Value) -> String {
+        parse_args::<A>(&payload).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_payload_that_is_not_its_kinds_names_the_field() {
+        let id = uuid::Uuid::new_v4();
+        assert_eq!(
+            parse_args::<ImportProcessArgs>(&json!({"import_id": id, "batch_rows": 2000})),
+            Ok(ImportProcessArgs {
+                import_id: id,
+                batch_rows: Some(2000)
+            })
+        );
+        assert_eq!(
+            error::<ImportProcessArgs>(json!({"batch_rows": 5})),
+            "payload.import_id: is required"
+        );
+        let wrong = error::<ImportProcessArgs>(json!({"import_id": "x"}));
+        assert!(wrong.starts_with("payload.import_id: "), "{wrong}");
+        let wrong = error::<ImportProcessArgs>(json!({"import_id": id, "batch_rows": "many"}));
+        assert!(wrong.starts_with("payload.batch_rows: "), "{wrong}");
+        let unknown = error::<ImportProcessArgs>(json!({"import_id": id, "rows": 5}));
+        assert!(unknown.contains("unknown field `rows`"), "{unknown}");
+        // What the types do not say: the kind's check.
+        assert_eq!(
+            error::<CustomerLookalikesArgs>(json!({"customer_ids": []})),
+            "payload.customer_ids: must be a list of 1 to 1000 uuids"
+        );
+        assert_eq!(
+            error::<StorageSweepArgs>(json!({"max_age_secs": -1})),
+            "payload.max_age_secs: must be a positive number of seconds"
+        );
+        // A schedule's free-form keys are no reason to fail a sweep.
+        assert_eq!(
+            parse_args::<StorageSweepArgs>(&json!({"report": "ceo", "max_age_secs": 960.0})),
+            Ok(StorageSweepArgs {
+                max_age_secs: Some(960.0)
+            })
+        );
+    }
+
+    #[test]
+    fn a_payload_that_does_not_parse_fails_the_job_for_good() {
+        let e: JobError = parse_args::<ImportProcessArgs>(&json!({}))
+            .unwrap_err()
+            .into();
+        assert_eq!(
+            e,
+            JobError::Permanent("payload.import_id: is required".into())
+        );
+    }
+
+    #[test]
+    fn the_registry_checks_a_payload_by_its_kind() {
+        let mut r = Registry::default();
+        r.add(crate::idempotency::IdempotencyPurge);
+        r.add_if(None::<crate::email::EmailSend>);
+        assert_eq!(r.kinds(), ["idempotency.purge", "email.send"]);
+        assert_eq!(r.runnable(), ["idempotency.purge"]);
+        assert!(r.knows("email.send") && !r.knows("no.such.kind"));
+        assert!(r.runner("email.send").is_none());
+        assert_eq!(r.check("idempotency.purge", &json!({})), Ok(()));
+        assert_eq!(
+            r.check("email.send", &json!({"email_id": 5}))
+                .unwrap_err()
+                .field,
+            "payload.email_id"
+        );
+        assert_eq!(
+            r.check("no.such.kind", &json!({})).unwrap_err().to_string(),
+            "kind: no handler for kind no.such.kind"
+        );
+    }
+}
