@@ -124,43 +124,65 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 fn body_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     use serde_json::error::Category;
-    // `.` is the body itself; `?` a position serde_path_to_error could not
-    // name (e.g. after a truncated key): keep what is known.
-    let path = err.path().to_string();
-    let known: Vec<&str> = path
-        .split('.')
-        // A number where an object belongs reaches the object as a map
-        // under serde_json's private key (arbitrary_precision): the
-        // problem is the number's place, not that key.
-        .filter(|s| !s.is_empty() && *s != "?" && *s != crate::payload::NUMBER_TOKEN)
-        .collect();
-    let inner = err.into_inner();
-    let at = (!known.is_empty()).then(|| known.join("."));
-    match inner.classify() {
+    let located = Located::from(err);
+    match located.inner.classify() {
         Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest {
-            message: format!("the body is not valid JSON: {inner}"),
-            field: Some(at.unwrap_or_else(|| "body".into())),
+            message: format!("the body is not valid JSON: {}", located.inner),
+            field: Some(located.at.unwrap_or_else(|| "body".into())),
         },
         Category::Data => {
-            let text = inner.to_string();
-            let message = crate::payload::strip_position(&text);
-            // "missing field `x`" is reported at the object that lacks it.
-            let field = match missing_field(message) {
-                Some(name) => match &at {
-                    Some(parent) => format!("{parent}.{name}"),
-                    None => name.to_owned(),
-                },
-                None => at.unwrap_or_else(|| "body".into()),
-            };
-            let message = if missing_field(message).is_some() {
-                "is required".to_owned()
-            } else {
-                message.replace('\0', "\\u0000")
-            };
+            let (field, message) = located.field_and_message();
+            let field = field.unwrap_or_else(|| "body".into());
             ApiError::Unprocessable {
                 message: format!("{field}: {message}"),
                 field: Some(field),
             }
+        }
+    }
+}
+
+/// A value that did not deserialize: the JSON path reached, and why.
+pub(crate) struct Located {
+    /// The path as far as it is known; None: the value itself.
+    at: Option<String>,
+    inner: serde_json::Error,
+}
+
+impl From<serde_path_to_error::Error<serde_json::Error>> for Located {
+    fn from(err: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        // `.` is the value itself; `?` a position serde_path_to_error could
+        // not name (e.g. after a truncated key): keep what is known.
+        let path = err.path().to_string();
+        let known: Vec<&str> = path
+            .split('.')
+            // A number where an object belongs reaches the object as a map
+            // under serde_json's private key (arbitrary_precision): the
+            // problem is the number's place, not that key.
+            .filter(|s| !s.is_empty() && *s != "?" && *s != crate::payload::NUMBER_TOKEN)
+            .collect();
+        Located {
+            at: (!known.is_empty()).then(|| known.join(".")),
+            inner: err.into_inner(),
+        }
+    }
+}
+
+impl Located {
+    /// The field a data error is about (None: the value itself) and the
+    /// message for it: "missing field `x`" is reported at the object that
+    /// lacks it, as "is required".
+    pub(crate) fn field_and_message(&self) -> (Option<String>, String) {
+        let text = self.inner.to_string();
+        let message = crate::payload::strip_position(&text);
+        match missing_field(message) {
+            Some(name) => (
+                Some(match &self.at {
+                    Some(parent) => format!("{parent}.{name}"),
+                    None => name.to_owned(),
+                }),
+                "is required".to_owned(),
+            ),
+            None => (self.at.clone(), message.replace('\0', "\\u0000")),
         }
     }
 }

@@ -344,3 +344,37 @@ async fn stored(
     .fetch_optional(conn)
     .await?)
 }
+
+/// The payload of `idempotency.purge`: none. Keys it does not know are
+/// ignored: a schedule's job payload is its user's, free-form.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IdempotencyPurgeArgs {}
+
+impl crate::worker::JobArgs for IdempotencyPurgeArgs {
+    const KIND: &'static str = "idempotency.purge";
+}
+
+/// `idempotency.purge`: deletes the tenant's expired idempotency keys
+/// (system job; a SECURITY DEFINER function granted to the worker),
+/// enqueued for every tenant each BIZOS_WORKER_PURGE_EVERY_SECS.
+pub struct IdempotencyPurge;
+
+impl crate::worker::Handler for IdempotencyPurge {
+    type Args = IdempotencyPurgeArgs;
+
+    async fn run(
+        &self,
+        job: &crate::worker::Job,
+        _: IdempotencyPurgeArgs,
+    ) -> Result<(), crate::worker::JobError> {
+        let purged: i64 = crate::telemetry::db_call(
+            "purge_idempotency_keys",
+            sqlx::query_scalar("select purge_idempotency_keys($1)")
+                .bind(job.tenant_id)
+                .fetch_one(job.pool()),
+        )
+        .await?;
+        job.progress(purged, purged).await?;
+        Ok(())
+    }
+}

@@ -667,6 +667,35 @@ pub async fn rpc(
     Ok(out)
 }
 
+/// Records an upload to `bucket` as `who` (the intent and the object row,
+/// as the BFF writes them; no bytes); the object's id.
+pub async fn upload_record(
+    db: &TestDb,
+    who: &Caller,
+    bucket: &str,
+    file_name: &str,
+    content_type: &str,
+) -> Uuid {
+    let mut tx = db.as_user(who).await;
+    let intent: serde_json::Value = sqlx::query_scalar("select upload_begin($1)")
+        .bind(bucket)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let object: Uuid = intent["object_id"].as_str().unwrap().parse().unwrap();
+    sqlx::query("select object_create($1)")
+        .bind(
+            serde_json::json!({"object_id": object, "bucket": bucket, "file_name": file_name,
+                                 "content_type": content_type, "size_bytes": 100,
+                                 "sha256": "cd".repeat(32)}),
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    object
+}
+
 /// The SQLSTATE of a database error ("" for other errors).
 pub fn code(err: &sqlx::Error) -> String {
     err.as_database_error()

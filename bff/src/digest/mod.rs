@@ -11,22 +11,48 @@
 
 pub mod insights;
 
-use futures_util::future::BoxFuture;
-use futures_util::FutureExt;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::llm::{features, CallContext, Gateway, GatewayError, GatewayRequest, Source};
 use crate::telemetry::db_call;
-use crate::worker::{Handler, Job, JobError};
+use crate::vars::ConfigError;
+use crate::worker::{Handler, Job, JobArgs, JobError};
 use insights::{Insight, Locale, COUNT};
 
 /// Steps of a run, for the job's progress.
 const STEPS: i64 = 4;
 
-/// `digest.build` {day?}: the digest of a tenant's business day.
+/// The payload of `digest.build`: the schedule 'daily digest' writes
+/// `{}`. `day` is read by `digest_day_of_job` (the job's business day when
+/// absent). Keys it does not know are ignored: a schedule's job payload is
+/// its user's, free-form.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DigestBuildArgs {
+    /// The business day to summarise (YYYY-MM-DD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<chrono::NaiveDate>,
+}
+
+impl JobArgs for DigestBuildArgs {
+    const KIND: &'static str = "digest.build";
+}
+
+/// `digest.build`: the digest of a tenant's business day.
 pub struct DigestBuild {
     pub llm: Gateway,
+}
+
+impl DigestBuild {
+    /// The digest's LLM gateway, as the worker's login.
+    pub fn from_settings(
+        settings: &crate::llm::LlmSettings,
+        pool: &sqlx::PgPool,
+    ) -> Result<Self, ConfigError> {
+        let llm = Gateway::new(pool.clone(), crate::llm::Login::Worker, settings)
+            .map_err(|e| ConfigError::Invalid(format!("{e:#}")))?;
+        Ok(DigestBuild { llm })
+    }
 }
 
 /// Where the three insights came from (`digests.source`).
@@ -156,11 +182,11 @@ impl DigestBuild {
 }
 
 impl Handler for DigestBuild {
-    fn kind(&self) -> &'static str {
-        "digest.build"
-    }
+    type Args = DigestBuildArgs;
 
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
-        self.build(job).boxed()
+    /// The day is the database's to read (`digest_day_of_job`): the
+    /// payload was checked at the claim.
+    async fn run(&self, job: &Job, _: DigestBuildArgs) -> Result<(), JobError> {
+        self.build(job).await
     }
 }

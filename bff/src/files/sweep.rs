@@ -25,6 +25,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::storage::Storage;
+use crate::worker::{Handler, Job, JobArgs, JobError, PayloadError};
 
 /// First key of the owner locks (`b"bizo"`); the same constant is in
 /// `upload_owner_locks_held` (sql/api/files.sql).
@@ -198,4 +199,71 @@ pub fn forget_later(
             tracing::warn!(error = %e, %key, "could not remove the intent of an unregistered upload");
         }
     });
+}
+
+/// The payload of `storage.sweep`: `upload_sweep_enqueue` writes
+/// `{max_age_secs}`, the enqueuing process's age limit. Keys it does not
+/// know are ignored: a schedule's job payload is its user's, free-form.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StorageSweepArgs {
+    #[serde(default)]
+    pub max_age_secs: Option<f64>,
+}
+
+impl JobArgs for StorageSweepArgs {
+    const KIND: &'static str = "storage.sweep";
+
+    fn check(&self) -> Result<(), PayloadError> {
+        match self.max_age_secs {
+            Some(s) if !(s.is_finite() && s > 0.0 && s < 1e9) => Err(PayloadError::field(
+                "max_age_secs",
+                "must be a positive number of seconds",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `storage.sweep`: removes the bytes and intents of the tenant's dead
+/// uploads ([`sweep`]: process gone, or older than the longest upload).
+/// Idempotent: a claimed intent is deleted only after its bytes, in the
+/// transaction holding its row lock, so a run killed midway leaves the
+/// rest for the next. The age limit is the larger of this worker's
+/// (BIZOS_UPLOAD_TIMEOUT_SECS + 60 s) and the payload's (the enqueuing
+/// BFF's): a live upload is never taken for an old one. Storage failures
+/// are retried.
+pub struct StorageSweep {
+    pub storage: Storage,
+    pub max_age: Duration,
+}
+
+impl StorageSweep {
+    /// The sweep of a worker whose BFFs time uploads out after
+    /// `upload_timeout`.
+    pub fn new(storage: Storage, upload_timeout: Duration) -> Self {
+        StorageSweep {
+            storage,
+            max_age: max_age(upload_timeout),
+        }
+    }
+}
+
+impl Handler for StorageSweep {
+    type Args = StorageSweepArgs;
+
+    async fn run(&self, job: &Job, args: StorageSweepArgs) -> Result<(), JobError> {
+        let asked = args.max_age_secs.map(Duration::from_secs_f64);
+        let max_age = asked.map_or(self.max_age, |a| a.max(self.max_age));
+        let swept = sweep(job.pool(), &self.storage, job.tenant_id, max_age)
+            .await
+            .map_err(|e| match e.downcast_ref::<sqlx::Error>() {
+                Some(db) => JobError::from_db(db),
+                None => JobError::Retryable(format!("{e:#}")),
+            })?;
+        if swept > 0 {
+            tracing::info!(swept, "bytes of interrupted uploads removed");
+        }
+        job.progress(swept as i64, swept as i64).await?;
+        Ok(())
+    }
 }

@@ -6,6 +6,7 @@
 //! header, [`stage_rows`], `import_stage_finish`, commit; then
 //! `process_import` once per transaction until nothing is pending.
 
+pub mod job;
 pub mod parse;
 pub mod stage;
 

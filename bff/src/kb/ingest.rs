@@ -24,8 +24,7 @@
 use std::sync::Arc;
 
 use bizos_core::chunk::{chunk, Chunk, Sizes};
-use futures_util::future::BoxFuture;
-use futures_util::{FutureExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -33,7 +32,8 @@ use super::embed::{Embedder, MAX_SEQ_TOKENS};
 use super::extract::{self, Format};
 use crate::files::Storage;
 use crate::telemetry::db_call;
-use crate::worker::{Handler, Job, JobError};
+use crate::vars::ConfigError;
+use crate::worker::{Handler, Job, JobArgs, JobError};
 
 /// Text tokens of a chunk: with its heading path in front and `[CLS]` and
 /// `[SEP]` it stays within the model's 256 tokens unless the headings are
@@ -45,9 +45,38 @@ pub const OVERLAP_TOKENS: usize = 32;
 /// Chunks embedded and stored per transaction.
 const BATCH: usize = 32;
 
+/// The payload `kb_document_register` and `kb_document_replace` write.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KbIngestArgs {
+    pub document_id: Uuid,
+    /// The document version to ingest.
+    pub version: i32,
+}
+
+impl JobArgs for KbIngestArgs {
+    const KIND: &'static str = "kb.ingest";
+}
+
 pub struct KbIngest {
     pub storage: Storage,
     pub embedder: Arc<Embedder>,
+}
+
+impl KbIngest {
+    /// None without the embedding model (BIZOS_KB_MODEL_DIR): this worker
+    /// leaves knowledge-base documents to a worker that has one.
+    pub fn from_settings(
+        model_dir: Option<&std::path::Path>,
+        storage: Storage,
+    ) -> Result<Option<Self>, ConfigError> {
+        let Some(dir) = model_dir else {
+            return Ok(None);
+        };
+        let embedder = super::embed::shared(dir)
+            .map_err(|e| ConfigError::Invalid(format!("BIZOS_KB_MODEL_DIR: {e}")))?;
+        Ok(Some(KbIngest { storage, embedder }))
+    }
 }
 
 /// A document's chunks, from its file.
@@ -76,51 +105,37 @@ pub fn heading_path(chunk: &Chunk) -> String {
 }
 
 impl Handler for KbIngest {
-    fn kind(&self) -> &'static str {
-        "kb.ingest"
-    }
+    type Args = KbIngestArgs;
 
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
-        async move {
-            let document_id: Uuid = job
-                .payload
-                .get("document_id")
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| JobError::Permanent("payload.document_id: must be a uuid".into()))?;
-            let version = job
-                .payload
-                .get("version")
-                .and_then(Value::as_i64)
-                .and_then(|v| i32::try_from(v).ok())
-                .ok_or_else(|| JobError::Permanent("payload.version: must be an integer".into()))?;
-            let run = Run {
-                job,
-                document_id,
-                version,
-            };
-            match self.ingest(&run).await {
-                Ok(()) => Ok(()),
-                Err(Stop::Superseded) => {
-                    tracing::info!(%document_id, version, "version superseded; nothing to ingest");
-                    Ok(())
+    async fn run(&self, job: &Job, args: KbIngestArgs) -> Result<(), JobError> {
+        let KbIngestArgs {
+            document_id,
+            version,
+        } = args;
+        let run = Run {
+            job,
+            document_id,
+            version,
+        };
+        match self.ingest(&run).await {
+            Ok(()) => Ok(()),
+            Err(Stop::Superseded) => {
+                tracing::info!(%document_id, version, "version superseded; nothing to ingest");
+                Ok(())
+            }
+            Err(Stop::Unusable(reason)) => {
+                run.fail(&reason).await?;
+                Ok(())
+            }
+            Err(Stop::Job(e)) => {
+                let last = matches!(e, JobError::Permanent(_)) || job.attempt >= job.max_attempts;
+                if last && !job.is_lost() {
+                    // Best effort: the job's own error is what matters.
+                    let _ = run.fail(&format!("ingestion gave up: {e}")).await;
                 }
-                Err(Stop::Unusable(reason)) => {
-                    run.fail(&reason).await?;
-                    Ok(())
-                }
-                Err(Stop::Job(e)) => {
-                    let last =
-                        matches!(e, JobError::Permanent(_)) || job.attempt >= job.max_attempts;
-                    if last && !job.is_lost() {
-                        // Best effort: the job's own error is what matters.
-                        let _ = run.fail(&format!("ingestion gave up: {e}")).await;
-                    }
-                    Err(e)
-                }
+                Err(e)
             }
         }
-        .boxed()
     }
 }
 

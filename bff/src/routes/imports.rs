@@ -217,7 +217,7 @@ fn pending(progress: &Value) -> i64 {
 
 /// Enqueues the `import.process` job of an import in the caller's
 /// transaction: the worker processes the remaining batches as the caller
-/// (bff/src/worker/handlers.rs), resumably, reporting progress in
+/// (`imports::job::ImportProcess`), resumably, reporting progress in
 /// GET /api/jobs/{id} and GET /api/imports/{id}.
 async fn enqueue_processing(
     conn: &mut sqlx::PgConnection,

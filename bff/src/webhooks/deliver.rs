@@ -26,8 +26,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -37,7 +36,7 @@ use super::{secrets, signing, ssrf};
 use crate::llm::crypto::{MasterKeys, Sealed};
 use crate::telemetry::db_call;
 use crate::vars::ConfigError;
-use crate::worker::{Handler, Job, JobError};
+use crate::worker::{Handler, Job, JobArgs, JobError};
 
 /// Characters of an answer kept in the log.
 const EXCERPT_CHARS: usize = 1000;
@@ -390,28 +389,34 @@ fn describe(e: &reqwest::Error) -> String {
     text.chars().take(2000).collect()
 }
 
-impl Handler for WebhookDeliver {
-    fn kind(&self) -> &'static str {
-        "webhook.deliver"
-    }
+/// The payload of `webhook.deliver` (the outbox trigger and
+/// `webhook_deliver_next` write `{}`): the job stands for the tenant's
+/// due deliveries.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookDeliverArgs {}
 
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
-        async move {
-            let done = self.run_batches(job).await?;
-            if done > 0 {
-                tracing::info!(tenant_id = %job.tenant_id, deliveries = done, "webhooks delivered");
-            }
-            // The next run at the earliest retry (a job of its own, so this
-            // one finishes now).
-            let _next: Option<chrono::DateTime<chrono::Utc>> = db_call(
-                "webhook_deliver_next",
-                sqlx::query_scalar("select webhook_deliver_next($1)")
-                    .bind(job.tenant_id)
-                    .fetch_one(job.pool()),
-            )
-            .await?;
-            Ok(())
+impl JobArgs for WebhookDeliverArgs {
+    const KIND: &'static str = "webhook.deliver";
+}
+
+impl Handler for WebhookDeliver {
+    type Args = WebhookDeliverArgs;
+
+    async fn run(&self, job: &Job, _: WebhookDeliverArgs) -> Result<(), JobError> {
+        let done = self.run_batches(job).await?;
+        if done > 0 {
+            tracing::info!(tenant_id = %job.tenant_id, deliveries = done, "webhooks delivered");
         }
-        .boxed()
+        // The next run at the earliest retry (a job of its own, so this
+        // one finishes now).
+        let _next: Option<chrono::DateTime<chrono::Utc>> = db_call(
+            "webhook_deliver_next",
+            sqlx::query_scalar("select webhook_deliver_next($1)")
+                .bind(job.tenant_id)
+                .fetch_one(job.pool()),
+        )
+        .await?;
+        Ok(())
     }
 }

@@ -9,6 +9,8 @@
 //! round-robin, a dead worker's lease runs out, cancellation stops a job,
 //! and GET /api/jobs/{id} shows a job only to those RLS lets read it.
 
+mod registry;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

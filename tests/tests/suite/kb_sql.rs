@@ -23,22 +23,7 @@ fn emb(axis: usize) -> Vec<f32> {
 
 /// Uploads a file to bucket knowledge as `who` (intent + object, as the BFF).
 async fn upload(db: &TestDb, who: &Caller, file_name: &str, content_type: &str) -> Uuid {
-    let mut tx = db.as_user(who).await;
-    let intent: Value = sqlx::query_scalar("select upload_begin('knowledge')")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    let object: Uuid = intent["object_id"].as_str().unwrap().parse().unwrap();
-    sqlx::query("select object_create($1)")
-        .bind(
-            json!({"object_id": object, "bucket": "knowledge", "file_name": file_name,
-                     "content_type": content_type, "size_bytes": 100, "sha256": "cd".repeat(32)}),
-        )
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    object
+    bizos_tests::upload_record(db, who, "knowledge", file_name, content_type).await
 }
 
 /// Uploads and registers a document; returns its id.

@@ -1,0 +1,3 @@
+//! Customer relationship work outside requests.
+
+pub mod lookalikes;
