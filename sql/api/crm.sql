@@ -131,6 +131,79 @@ end
 $do$;
 grant execute on function customer_readable(text, uuid, uuid) to bizos_authenticated;
 
+-- The customers a prospect of the caller's team belongs to: what
+-- owns_customer(customer) asks of one customer, as one array.
+create or replace function team_customer_ids() returns uuid[]
+language plpgsql stable
+as $$
+begin
+  return array(select distinct p.customer_id from prospects p
+                where p.tenant_id = bizos.tenant_id()
+                  and p.owner_user_id = any (my_team_ids()));
+end
+$$;
+select pin_search_path('team_customer_ids()');
+grant execute on function team_customer_ids() to bizos_authenticated;
+comment on function team_customer_ids() is
+  'The customers of which the caller''s team owns a prospect (owns_customer as a set, for the customers policy).';
+
+-- The customers select policy: customer_readable over a whole table.
+-- Called per row, customer_readable costs a probe of prospects for every
+-- row the caller may not read, so a list or a count cost the whole tenant
+-- (13 s for a salesperson's page of 50 among 207,000 customers). The policy
+-- states each branch of the rule in a form that costs the rows it lets
+-- through:
+--
+--   scope = 'all'  (1) customer_id and created_at between a once-per-
+--                      statement floor (NULL unless the scope is 'all') and
+--                      the highest value: per row two comparisons, and an
+--                      estimate of almost no rows (platform.sql);
+--                  (2) the same as `tenant_id = tenant_when(scope = 'all')`,
+--                      which the planner evaluates while it estimates (the
+--                      whole tenant, or nothing), guarded by the scope as a
+--                      once-per-statement boolean so that a caller without
+--                      it never evaluates the call per row;
+--   created_by = bizos.uid()  (3) guarded likewise: the sub-select decides
+--                      per row, the plain call gives the estimate;
+--                      customers_created_by_idx;
+--   owns_customer(customer_id)  (4) customer_id = any (the team's
+--                      customers, read once per statement): the primary key.
+--
+-- A caller who reads everything gets the estimate of (2), so a page walks
+-- customers_created_at_idx and stops after it, a count reads the tenant with
+-- one comparison per row (1); a restricted caller gets the estimates of
+-- (3) and (4), so PostgreSQL reads a BitmapOr of the four index scans, of
+-- which (1) and (2) find nothing, and only the rows the caller may read.
+-- customer_readable stays the rule that functions running as the owner
+-- apply row by row; this form must mean exactly the same
+-- (tests/tests/suite/list_cost.rs compares the two for every role).
+-- On Citus the policy stays customer_readable per row, as before: Citus
+-- refuses sub-selects in policies (distribute.sql unwraps them, and the
+-- unwrapped form would evaluate the scope per row), and the team's array,
+-- evaluated on a shard while it plans, is a distributed query Citus
+-- refuses there.
+do $$
+declare
+  v_readable constant text := $e$tenant_id = (select bizos.tenant_id())
+         and ((customer_id >= (select uuid_floor_when(customer_scope() = 'all'))
+               and customer_id <= 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid
+               and created_at >= (select time_floor_when(customer_scope() = 'all'))
+               and created_at <= 'infinity'::timestamptz)
+              or ((select customer_scope() = 'all') and tenant_id = tenant_when(customer_scope() = 'all'))
+              or (created_by = (select bizos.uid()) and created_by = bizos.uid())
+              or customer_id = any ((select team_customer_ids())::uuid[]))$e$;
+  v_citus constant text := $e$tenant_id = (select bizos.tenant_id())
+         and customer_readable((select customer_scope()), created_by, customer_id)$e$;
+begin
+  drop policy if exists "callers read the customers customer_readable() allows" on customers;
+  execute format('create policy %I on customers for select to bizos_authenticated using (%s)',
+    'callers read the customers customer_readable() allows',
+    case when citus_table('customers') then citus_unwrap_sub_selects(v_citus)
+         when pg_catalog.to_regclass('pg_catalog.pg_dist_partition') is not null then v_citus
+         else v_readable end);
+end
+$$;
+
 -- May the caller read customer `customer` (of their tenant)? The same rule,
 -- for functions running as the owner.
 create or replace function may_read_customer(customer uuid) returns boolean

@@ -64,6 +64,51 @@ as $$
     '\(\s*select\s+((?:[a-z_]+\.)?[a-z_]+\((?:[^()]|\([^()]*\))*\))(?:\s+as\s+[a-z_]+)?\s*\)', '\1', 'gi')
 $$;
 
+-- Helpers of select policies whose "the caller reads the whole tenant"
+-- branch must cost neither a walk of the tenant for a caller who may not
+-- (the branch must be one an index serves and that the planner estimates
+-- with the caller's values) nor a function call per row for one who may
+-- (docs/schema.md, "What a policy costs"; the customers policy, crm.sql).
+--
+-- The caller's tenant when `cond` holds, else NULL, which no row matches.
+-- As `tenant_id = tenant_when(<cond>)`, a plain call, the planner evaluates
+-- it while it estimates, so it plans for the caller's actual scope; a
+-- single expression without SET, so it is inlined.
+create or replace function tenant_when(cond boolean) returns uuid
+language sql stable
+as $$
+  select case when cond then bizos.tenant_id() end
+$$;
+grant execute on function tenant_when(boolean) to bizos_authenticated;
+comment on function tenant_when(boolean) is
+  'The caller''s tenant when cond holds, else NULL: the estimable, index-served form of "this caller reads the whole tenant" in a policy.';
+
+-- The lowest uuid, or the earliest time, when `cond` holds, else NULL. In a
+-- policy, `(col >= (select uuid_floor_when(<cond>)) and col <= <highest>)`
+-- holds for every row when cond does, and is one comparison per row with a
+-- value computed once per statement. The planner estimates a range between
+-- a sub-select and a constant at 0.5 %, two of them (on two columns) at
+-- 0.0025 %: so this branch, unlike `tenant_id = (select ...)` (estimated at
+-- the tenant's share of the table), leaves a restricted caller's plan to
+-- the branches that name their rows.
+create or replace function uuid_floor_when(cond boolean) returns uuid
+language sql immutable
+as $$
+  select case when cond then '00000000-0000-0000-0000-000000000000'::uuid end
+$$;
+grant execute on function uuid_floor_when(boolean) to bizos_authenticated;
+comment on function uuid_floor_when(boolean) is
+  'The lowest uuid when cond holds, else NULL (a policy''s cheap per-row form of "every row", see platform.sql).';
+
+create or replace function time_floor_when(cond boolean) returns timestamptz
+language sql immutable
+as $$
+  select case when cond then '-infinity'::timestamptz end
+$$;
+grant execute on function time_floor_when(boolean) to bizos_authenticated;
+comment on function time_floor_when(boolean) is
+  'The earliest time when cond holds, else NULL (a policy''s cheap per-row form of "every row", see platform.sql).';
+
 -- The default grants every new tenant starts with.
 create or replace function default_role_permissions()
 returns table (app_role text, permission text)

@@ -68,9 +68,14 @@ pub struct List<'a> {
 
 impl<'a> List<'a> {
     pub fn new(relation: &'static str, id_col: &'static str, tenant: Uuid) -> Self {
+        // The page's rows are chosen by their keys in a sub-select, and only
+        // they are turned into JSON: when the caller's rows come from a
+        // bitmap of the rows they may see (the customers policy, crm.sql),
+        // PostgreSQL would otherwise build the JSON of every one of them
+        // before it sorts (2,000 for a salesperson's page of 50).
         let mut qb = QueryBuilder::new("select to_jsonb(x) as row, x.created_at, x.");
         qb.push(id_col)
-            .push(" as id from ")
+            .push(" as id from (select * from ")
             .push(relation)
             .push(" x where x.tenant_id = ")
             .push_bind(tenant);
@@ -144,10 +149,18 @@ impl<'a> List<'a> {
             .push(" order by x.created_at desc, x.")
             .push(self.id_col)
             .push(" desc limit ")
-            .push_bind(limit + 1);
+            .push_bind(limit + 1)
+            .push(") x order by x.created_at desc, x.")
+            .push(self.id_col)
+            .push(" desc");
+        // Not a prepared statement of the connection: the row policies plan
+        // for the caller (the customers policy's estimates are the caller's
+        // scope, crm.sql), and a generic plan cached on a pooled connection
+        // would serve the next caller with the last one's plan (a walk of
+        // the whole tenant for a salesperson, a sort of it for an admin).
+        let query = self.qb.build_query_as().persistent(false);
         let mut rows: Vec<(Value, DateTime<Utc>, Uuid)> =
-            crate::telemetry::db_call(self.relation, self.qb.build_query_as().fetch_all(conn))
-                .await?;
+            crate::telemetry::db_call(self.relation, query.fetch_all(conn)).await?;
         let next_cursor = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
             rows.last().map(|(_, at, id)| encode_cursor(*at, *id))

@@ -28,6 +28,7 @@ mod jobs;
 mod kb;
 mod kb_sql;
 mod kpi;
+mod list_cost;
 mod llm_gateway;
 mod llm_provider;
 mod llm_sql;
