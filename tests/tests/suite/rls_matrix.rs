@@ -1081,7 +1081,7 @@ async fn refunds_and_credit_notes_follow_the_invoices_roles_on_citus() {
 }
 
 async fn refunds_and_credit_notes_follow_the_invoices_roles_on(db: TestDb) {
-    let (a, b) = db.seed_demo_tenants().await;
+    let (a, b) = seeded(&db).await;
     let (refunds, notes) = (
         rows_of(&db, "refunds", a).await,
         rows_of(&db, "credit_notes", a).await,
