@@ -1301,14 +1301,14 @@ begin
     update pg_temp.import_payment p
        set err_field = 'amount',
            err_msg = format('amount: %s exceeds the outstanding %s of invoice %s',
-                            p.amount, o.total - o.amount_paid - (o.running - p.amount), o.invoice_no)
-      from (select distinct on (r.invoice_id) r.row_no, r.running, i.total, i.amount_paid, i.invoice_no
+                            p.amount, o.total - o.amount_paid - o.amount_credited - (o.running - p.amount), o.invoice_no)
+      from (select distinct on (r.invoice_id) r.row_no, r.running, i.total, i.amount_paid, i.amount_credited, i.invoice_no
               from (select q.row_no, q.invoice_id,
                            sum(q.amount) over (partition by q.invoice_id order by q.row_no) as running
                       from pg_temp.import_payment q
                      where q.fresh and q.err_field is null) r
               join invoices i on i.tenant_id = v_tenant and i.invoice_id = r.invoice_id
-             where r.running > i.total - i.amount_paid
+             where r.running > i.total - i.amount_paid - i.amount_credited
              order by r.invoice_id, r.row_no) o
      where p.row_no = o.row_no;
     exit when not found;

@@ -31,25 +31,41 @@ grant execute on function ppn_amount(numeric, boolean) to bizos_authenticated;
 
 -- Derived state of an invoice, before the lifecycle guard runs (triggers of
 -- one event fire in name order: _derive_ < _lifecycle). Runs as the owner
--- so it sees every payment whatever the caller's row visibility.
+-- so it sees every payment, refund and credit note whatever the caller's
+-- row visibility.
+--   amount_paid      the payments net of their refunds
+--   amount_credited  the credit notes
+--   PAID             (settled) when the two cover the total; a refund that
+--                    re-opens the balance makes it ISSUED again (paid_at
+--                    cleared, stamped again when it is settled again)
+--   issued_at        when it was first issued (the lifecycle stamps no
+--                    ISSUED, so a re-opened invoice keeps it)
 create or replace function invoices_derive_state() returns trigger
 language plpgsql security definer
 as $$
 begin
   if tg_op = 'INSERT' then
     new.amount_paid := 0;
+    new.amount_credited := 0;
     new.collection_ticket_id := null;
     new.created_by := coalesce(bizos.uid(), new.created_by);
     if new.status = 'PAID' then
       raise exception using errcode = 'P0001', column = 'status',
         message = 'status: an invoice becomes PAID when its payments cover the total';
     end if;
+    if new.status = 'ISSUED' then
+      new.issued_at := now();
+    end if;
     return new;
   end if;
 
   new.created_by := old.created_by;
   new.amount_paid := coalesce((select sum(p.amount) from payments p
-                                where p.tenant_id = new.tenant_id and p.invoice_id = new.invoice_id), 0);
+                                where p.tenant_id = new.tenant_id and p.invoice_id = new.invoice_id), 0)
+                     - coalesce((select sum(r.amount) from refunds r
+                                  where r.tenant_id = new.tenant_id and r.invoice_id = new.invoice_id), 0);
+  new.amount_credited := coalesce((select sum(c.amount) from credit_notes c
+                                    where c.tenant_id = new.tenant_id and c.invoice_id = new.invoice_id), 0);
 
   if old.status <> 'DRAFT' then
     if new.customer_id <> old.customer_id then
@@ -67,15 +83,26 @@ begin
     end if;
   end if;
 
-  if new.status = 'PAID' and old.status <> 'PAID' and new.amount_paid < new.subtotal + new.tax then
+  if new.status = 'PAID' and old.status <> 'PAID' and new.amount_paid + new.amount_credited < new.subtotal + new.tax then
     perform raise_field('status', 'an invoice becomes PAID when its payments cover the total');
   end if;
   if new.status = 'VOID' and old.status <> 'VOID' and new.amount_paid > 0 then
     perform raise_field('status', format('invoice %s has payments and cannot be voided', old.invoice_no));
   end if;
-  -- Fully paid: ISSUED -> PAID (the lifecycle guard stamps paid_at).
-  if new.status = 'ISSUED' and new.amount_paid = new.subtotal + new.tax then
+  if new.status = 'VOID' and old.status <> 'VOID' and new.amount_credited > 0 then
+    perform raise_field('status', format('invoice %s has credit notes and cannot be voided', old.invoice_no));
+  end if;
+  if new.status = 'ISSUED' and old.status = 'DRAFT' then
+    new.issued_at := now();
+  end if;
+  -- Settled: ISSUED -> PAID (the lifecycle guard stamps paid_at).
+  if new.status = 'ISSUED' and new.amount_paid + new.amount_credited = new.subtotal + new.tax then
     new.status := 'PAID';
+  end if;
+  -- A refund re-opened it: PAID -> ISSUED.
+  if new.status = 'PAID' and old.status = 'PAID' and new.amount_paid + new.amount_credited < new.subtotal + new.tax then
+    new.status := 'ISSUED';
+    new.paid_at := null;
   end if;
   return new;
 end
@@ -83,7 +110,9 @@ $$;
 select pin_search_path('invoices_derive_state()');
 revoke execute on function invoices_derive_state() from public;
 
--- Keeps invoices.amount_paid (and thereby PAID) in step with the payments.
+-- Keeps invoices.amount_paid and amount_credited (and thereby PAID) in step
+-- with the payments, refunds and credit notes: the update makes
+-- invoices_derive_state recompute them.
 create or replace function payments_sync_invoice() returns trigger
 language plpgsql security definer
 as $$
@@ -97,8 +126,7 @@ begin
             select old.tenant_id, old.invoice_id where tg_op <> 'INSERT') x
   loop
     update invoices i
-       set amount_paid = coalesce((select sum(p.amount) from payments p
-                                    where p.tenant_id = r.tenant_id and p.invoice_id = r.invoice_id), 0)
+       set amount_paid = i.amount_paid
      where i.tenant_id = r.tenant_id and i.invoice_id = r.invoice_id;
   end loop;
   return null;
@@ -107,18 +135,58 @@ $$;
 select pin_search_path('payments_sync_invoice()');
 revoke execute on function payments_sync_invoice() from public;
 
+-- The smallest balance of an invoice on any day from `from_day` on (its
+-- lines in the ledger: + total on the issue date, - payments, + refunds,
+-- - credit notes, each on its date; every day up to the last line, since
+-- nothing is dated after the tenant's today). A payment or credit note
+-- dated `from_day` may take at most this: a smaller figure than today's
+-- balance means a later payment already used what was open then, and
+-- taking it again would leave the invoice below zero on those days (a
+-- payment back-dated before a refund, a credit note before a payment).
+create or replace function invoice_open_from(tenant uuid, invoice uuid, from_day date) returns numeric
+language plpgsql stable security definer
+as $$
+begin
+  return (
+    select min(b.balance)
+      from (select e.day, sum(sum(e.amount)) over (order by e.day) as balance
+              from (select i.issue_date as day, i.total::numeric as amount
+                      from invoices i where i.tenant_id = tenant and i.invoice_id = invoice
+                    union all
+                    select p.paid_on, -p.amount from payments p where p.tenant_id = tenant and p.invoice_id = invoice
+                    union all
+                    select r.refunded_on, r.amount from refunds r where r.tenant_id = tenant and r.invoice_id = invoice
+                    union all
+                    select c.issue_date, -c.amount from credit_notes c where c.tenant_id = tenant and c.invoice_id = invoice
+                    union all
+                    select from_day, 0) e
+             group by e.day) b
+     where b.day >= from_day);
+end
+$$;
+select pin_search_path('invoice_open_from(uuid, uuid, date)');
+revoke execute on function invoice_open_from(uuid, uuid, date) from public;
+comment on function invoice_open_from(uuid, uuid, date) is
+  'The smallest balance of an invoice (total - payments + refunds - credit notes, by their dates) on any day from a date on: what a payment or credit note of that date may take.';
+
 -- AR as of a date d (the tenant's calendar) is the sum of the receivables
 -- ledger up to and including d:
 --
 --   v_ar_ledger   one line per ISSUED or PAID invoice (+ total, on its
---                 issue date) and one per payment of such an invoice
---                 (- amount, on the day it was paid). DRAFT and VOID
---                 invoices are not receivables (a voided invoice counts
---                 as never issued; it cannot have payments).
+--                 issue date), one per payment of such an invoice
+--                 (- amount, on the day it was paid), one per refund of
+--                 such a payment (+ amount, on the day it was paid back:
+--                 the customer owes it again) and one per credit note of
+--                 such an invoice (- amount, on its issue date). DRAFT and
+--                 VOID invoices are not receivables (a voided invoice
+--                 counts as never issued; it cannot have payments or
+--                 credit notes).
 --   AR(d)         = sum(amount) of the lines with entry_date <= d
 --   outstanding of an invoice on d = the same sum over its own lines;
 --                 it is a receivable on d when it was issued on or before d
---   credit sales of d-29..d = sum of the invoice lines in that window
+--   credit sales of d-29..d = the invoice lines less the credit-note lines
+--                 in that window (net credit sales: a credit note takes
+--                 back a sale; a refund does not, it returns money)
 --
 -- Every report derives from it, so they cannot drift:
 -- v_invoice_outstanding (as of the tenant's today) -> v_ar_aging,
@@ -134,28 +202,47 @@ revoke execute on function payments_sync_invoice() from public;
 -- its date either.
 --
 -- One line per ISSUED or PAID invoice (its total, on its issue date;
--- payment_id NULL) and one per payment of such an invoice (minus the
--- amount, on paid_on). AR as of d = sum(amount) where entry_date <= d.
--- Security invoker: the caller's RLS on invoices and payments applies.
+-- entry_kind 'invoice', payment_id NULL), one per payment of such an
+-- invoice (minus the amount, on paid_on; 'payment'), one per refund
+-- (plus the amount, on refunded_on; 'refund', payment_id the refunded
+-- payment) and one per credit note (minus the amount, on its issue date;
+-- 'credit_note'). document_id is the invoice, payment, refund or credit
+-- note. AR as of d = sum(amount) where entry_date <= d.
+-- Security invoker: the caller's RLS on invoices, payments, refunds and
+-- credit notes applies.
 create or replace view v_ar_ledger with (security_invoker = true) as
 select i.tenant_id, i.invoice_id, null::uuid as payment_id, i.customer_id, i.currency,
-       i.issue_date as entry_date, i.total::numeric as amount
+       i.issue_date as entry_date, i.total::numeric as amount, 'invoice'::text as entry_kind,
+       i.invoice_id as document_id
   from invoices i
  where i.status in ('ISSUED', 'PAID')
 union all
 select i.tenant_id, i.invoice_id, p.payment_id, i.customer_id, i.currency,
-       p.paid_on as entry_date, -p.amount::numeric as amount
+       p.paid_on as entry_date, -p.amount::numeric as amount, 'payment', p.payment_id
   from invoices i
   join payments p on p.tenant_id = i.tenant_id and p.invoice_id = i.invoice_id
+ where i.status in ('ISSUED', 'PAID')
+union all
+select i.tenant_id, i.invoice_id, r.payment_id, i.customer_id, i.currency,
+       r.refunded_on as entry_date, r.amount::numeric as amount, 'refund', r.refund_id
+  from invoices i
+  join refunds r on r.tenant_id = i.tenant_id and r.invoice_id = i.invoice_id
+ where i.status in ('ISSUED', 'PAID')
+union all
+select i.tenant_id, i.invoice_id, null::uuid, i.customer_id, i.currency,
+       c.issue_date as entry_date, -c.amount::numeric as amount, 'credit_note', c.credit_note_id
+  from invoices i
+  join credit_notes c on c.tenant_id = i.tenant_id and c.invoice_id = i.invoice_id
  where i.status in ('ISSUED', 'PAID');
 comment on view v_ar_ledger is
-  'Receivables ledger: + total of each ISSUED/PAID invoice on its issue date, - each payment on paid_on. AR as of d = sum(amount) of the lines with entry_date <= d.';
+  'Receivables ledger: + total of each ISSUED/PAID invoice on its issue date, - each payment on paid_on, + each refund on refunded_on, - each credit note on its issue date (entry_kind). AR as of d = sum(amount) of the lines with entry_date <= d.';
 grant select on v_ar_ledger to bizos_authenticated;
 
 -- Per invoice that is a receivable on the tenant's today (issued on or
 -- before it, ISSUED or PAID): the ledger up to today.
---   paid          = payments made on or before today
---   outstanding   = total - paid
+--   paid          = payments made on or before today, net of the refunds
+--   credited      = credit notes issued on or before today
+--   outstanding   = total - paid - credited
 --   days_past_due = today - due_date when outstanding > 0 and past due, else 0
 --   is_overdue    = outstanding > 0 and today > due_date
 --   aging_bucket  = 'current' (not past due) | '1-30' | '31-60' | '61-90' | '>90'; NULL when nothing is outstanding
@@ -170,7 +257,7 @@ select i.tenant_id,
        i.currency,
        i.status,
        i.total,
-       (i.total - a.outstanding)::numeric(18,2) as paid,
+       a.paid::numeric(18,2) as paid,
        a.outstanding,
        case when a.outstanding > 0 and a.today > i.due_date
             then a.today - i.due_date else 0 end as days_past_due,
@@ -181,20 +268,24 @@ select i.tenant_id,
             when a.today - i.due_date <= 60 then '31-60'
             when a.today - i.due_date <= 90 then '61-90'
             else '>90' end as aging_bucket,
-       i.collection_ticket_id
-  from (select l.tenant_id, l.invoice_id, d.today, sum(l.amount) as outstanding
+       i.collection_ticket_id,
+       a.credited::numeric(18,2) as credited
+  from (select l.tenant_id, l.invoice_id, d.today, sum(l.amount) as outstanding,
+               coalesce(-sum(l.amount) filter (where l.entry_kind in ('payment', 'refund')), 0) as paid,
+               coalesce(-sum(l.amount) filter (where l.entry_kind = 'credit_note'), 0) as credited
           from v_ar_ledger l
           join v_tenant_today d on d.tenant_id = l.tenant_id
          where l.entry_date <= d.today
          group by l.tenant_id, l.invoice_id, d.today
         -- A receivable on d: its invoice line is on or before d (payments
-        -- are never dated before the issue date, so this is every group).
-        having bool_or(l.payment_id is null)) a
+        -- and credit notes are never dated before the issue date, so this
+        -- is every group).
+        having bool_or(l.entry_kind = 'invoice')) a
   join invoices i on i.tenant_id = a.tenant_id and i.invoice_id = a.invoice_id
   left join customers c on c.tenant_id = i.tenant_id and c.customer_id = i.customer_id;
 grant select on v_invoice_outstanding to bizos_authenticated;
 comment on view v_invoice_outstanding is
-  'Per invoice that is a receivable on the tenant''s today (v_ar_ledger up to today): total, paid, outstanding, days_past_due, is_overdue, aging bucket.';
+  'Per invoice that is a receivable on the tenant''s today (v_ar_ledger up to today): total, paid (net of refunds), credited, outstanding, days_past_due, is_overdue, aging bucket.';
 
 -- Outstanding amounts by days past due, per customer and currency, plus a
 -- total row per currency (is_total, customer_id NULL). Amounts of one row
@@ -243,10 +334,12 @@ revoke execute on function invoices_default_issue_date() from public;
 -- of the tenant's calendar (day = today - 89 .. today), from the ledger:
 --
 --   ar_outstanding(d)   = AR as of d (ledger lines with entry_date <= d)
---   credit_sales_30d(d) = invoice lines with entry_date in [d-29, d]
+--   credit_sales_30d(d) = invoice lines less credit-note lines with
+--                         entry_date in [d-29, d] (net credit sales)
 --   dso_days(d)         = ar_outstanding(d) / credit_sales_30d(d) * 30, rounded to 0.1 day
 --
--- When the credit sales of the window are 0, dso_days is NULL (undefined,
+-- When the credit sales of the window are 0 (or less: credit notes of
+-- older invoices), dso_days is NULL (undefined,
 -- never an invented number). Amounts are per currency (no conversion). A
 -- tenant and currency have rows once they have an ISSUED or PAID invoice.
 --
@@ -279,7 +372,7 @@ select w.tenant_id,
           left join (select l.tenant_id, l.currency,
                             greatest(l.entry_date, t.today - 119) as entry_date,
                             sum(l.amount) as amount,
-                            sum(l.amount) filter (where l.payment_id is null) as sales
+                            sum(l.amount) filter (where l.entry_kind in ('invoice', 'credit_note')) as sales
                        from v_ar_ledger l
                        join v_tenant_today t on t.tenant_id = l.tenant_id
                       group by l.tenant_id, l.currency, greatest(l.entry_date, t.today - 119)) s
@@ -323,7 +416,7 @@ language plpgsql security definer
 as $$
 declare
   inv record;
-  paid numeric;
+  v_open numeric;
   v_today date;
 begin
   if tg_op = 'UPDATE' and (new.invoice_id <> old.invoice_id or new.amount <> old.amount
@@ -360,11 +453,12 @@ begin
     raise exception using errcode = 'P0001', column = 'paid_on',
       message = format('paid_on: %s is before the issue date %s of invoice %s', new.paid_on, inv.issue_date, inv.invoice_no);
   end if;
-  paid := coalesce((select sum(p.amount) from payments p
-                     where p.tenant_id = new.tenant_id and p.invoice_id = new.invoice_id), 0);
-  if new.amount > inv.total - paid then
+  -- What is open from paid_on on (today's outstanding, or less when the
+  -- payment is dated before a refund: see invoice_open_from).
+  v_open := invoice_open_from(new.tenant_id, new.invoice_id, new.paid_on);
+  if new.amount > v_open then
     raise exception using errcode = 'P0001', column = 'amount',
-      message = format('amount: %s exceeds the outstanding %s of invoice %s', new.amount, inv.total - paid, inv.invoice_no);
+      message = format('amount: %s exceeds the outstanding %s of invoice %s', new.amount, v_open, inv.invoice_no);
   end if;
   return new;
 end
@@ -518,7 +612,7 @@ begin
     if found then
       if existing.amount = v_amount and existing.paid_on = v_paid_on and existing.method = v_method then
         return jsonb_build_object('payment_id', existing.payment_id, 'payment_no', existing.payment_no,
-                                  'invoice_id', inv.invoice_id, 'outstanding', inv.total - inv.amount_paid,
+                                  'invoice_id', inv.invoice_id, 'outstanding', inv.total - inv.amount_paid - inv.amount_credited,
                                   'invoice_status', inv.status, 'replayed', true);
       end if;
       raise exception using errcode = '23505', column = 'reference',
@@ -534,7 +628,7 @@ begin
 
   select * into inv from invoices i where i.tenant_id = inv.tenant_id and i.invoice_id = inv.invoice_id;
   return jsonb_build_object('payment_id', r.payment_id, 'payment_no', r.payment_no,
-                            'invoice_id', inv.invoice_id, 'outstanding', inv.total - inv.amount_paid,
+                            'invoice_id', inv.invoice_id, 'outstanding', inv.total - inv.amount_paid - inv.amount_credited,
                             'invoice_status', inv.status, 'replayed', false);
 end
 $$;
@@ -658,7 +752,8 @@ comment on function invoice_issue(uuid) is
 -- POST /api/invoices/{id}/void: DRAFT or ISSUED -> VOID (the lifecycle
 -- stamps voided_at); a voided invoice counts as never issued (v_ar_ledger).
 -- An invoice with payments (PAID or partly paid) is never voided: refused
--- naming `amount_paid`, with what was paid.
+-- naming `amount_paid`, with what was paid; one with credit notes neither
+-- (naming `amount_credited`). Once every payment is refunded it may be.
 create or replace function invoice_void(invoice_id uuid) returns jsonb
 language plpgsql
 as $$
@@ -682,6 +777,10 @@ begin
     perform raise_field('amount_paid', format('invoice %s has payments of %s %s of its %s (status %s) and cannot be voided',
                                               inv.invoice_no, inv.currency, inv.amount_paid, inv.total, inv.status));
   end if;
+  if inv.amount_credited > 0 then
+    perform raise_field('amount_credited', format('invoice %s has credit notes of %s %s of its %s and cannot be voided',
+                                                  inv.invoice_no, inv.currency, inv.amount_credited, inv.total));
+  end if;
   update invoices i set status = 'VOID'
    where i.tenant_id = inv.tenant_id and i.invoice_id = inv.invoice_id;
   return (select to_jsonb(v) from v_invoices v where v.tenant_id = inv.tenant_id and v.invoice_id = inv.invoice_id);
@@ -690,3 +789,327 @@ $$;
 grant execute on function invoice_void(uuid) to bizos_authenticated;
 comment on function invoice_void(uuid) is
   'Voids a DRAFT or ISSUED invoice without payments (paid or partly paid: refused naming amount_paid); returns it as v_invoices shows it.';
+
+-- ---------------------------------------------------------------------------
+-- Refunds and credit notes (V43)
+-- ---------------------------------------------------------------------------
+
+-- A refund pays back (part of) a payment: never more than the payment net
+-- of its earlier refunds, dated on or after the payment and never after
+-- the tenant's today (the default). The payment's invoice row is locked
+-- first, so refunds, payments and credit notes of one invoice queue there
+-- and each sees the others' committed amounts. Runs as the owner: it reads
+-- every refund of the payment whatever the caller's visibility. A refund
+-- is never changed once recorded.
+create or replace function refunds_against_payment() returns trigger
+language plpgsql security definer
+as $$
+declare
+  pay record;
+  v_refunded numeric;
+  v_today date;
+begin
+  if tg_op = 'UPDATE' then
+    if new.payment_id <> old.payment_id or new.invoice_id <> old.invoice_id or new.amount <> old.amount
+       or new.refunded_on <> old.refunded_on then
+      raise exception using errcode = 'P0001', column = 'amount',
+        message = 'amount: refunds cannot be changed once recorded';
+    end if;
+    return new;
+  end if;
+  v_today := tenant_today(new.tenant_id);
+  new.refunded_on := coalesce(new.refunded_on, v_today);
+  if new.refunded_on > v_today then
+    raise exception using errcode = 'P0001', column = 'refunded_on',
+      message = format('refunded_on: %s is in the future (today is %s in the tenant''s time zone)', new.refunded_on, v_today);
+  end if;
+  select p.payment_no, p.invoice_id, p.paid_on, p.amount into pay
+    from payments p
+   where p.tenant_id = new.tenant_id and p.payment_id = new.payment_id;
+  if not found then
+    raise exception using errcode = 'P0002', column = 'payment_id', message = 'payment_id: payment not found';
+  end if;
+  new.invoice_id := pay.invoice_id;
+  perform 1 from invoices i
+   where i.tenant_id = new.tenant_id and i.invoice_id = pay.invoice_id
+   for update;
+  if new.refunded_on < pay.paid_on then
+    raise exception using errcode = 'P0001', column = 'refunded_on',
+      message = format('refunded_on: %s is before payment %s was made (%s)', new.refunded_on, pay.payment_no, pay.paid_on);
+  end if;
+  v_refunded := coalesce((select sum(r.amount) from refunds r
+                           where r.tenant_id = new.tenant_id and r.payment_id = new.payment_id), 0);
+  if new.amount > pay.amount - v_refunded then
+    raise exception using errcode = 'P0001', column = 'amount',
+      message = format('amount: %s exceeds the %s left to refund of payment %s (paid %s, refunded %s)',
+                       new.amount, pay.amount - v_refunded, pay.payment_no, pay.amount, v_refunded);
+  end if;
+  return new;
+end
+$$;
+select pin_search_path('refunds_against_payment()');
+revoke execute on function refunds_against_payment() from public;
+-- Before the number is drawn (triggers fire in name order): the invoice
+-- row lock comes before the gapless counter's, as in refund_record.
+create or replace trigger refunds_against_payment
+  before insert or update on refunds
+  for each row execute function refunds_against_payment();
+
+-- A credit note takes back (part of) an ISSUED invoice: in the invoice's
+-- currency (a different one is refused naming `currency`), for its
+-- customer, dated on or after the invoice's issue date and never after
+-- the tenant's today (the default), and never more than the invoice's
+-- open balance from its date on (invoice_open_from: total - payments net
+-- of refunds - earlier credit notes). A PAID invoice has nothing open: a
+-- payment is refunded first. The invoice row is locked first. A credit
+-- note is never changed once issued.
+create or replace function credit_notes_against_open_balance() returns trigger
+language plpgsql security definer
+as $$
+declare
+  inv record;
+  v_open numeric;
+  v_today date;
+begin
+  if tg_op = 'UPDATE' then
+    if new.invoice_id <> old.invoice_id or new.amount <> old.amount or new.issue_date <> old.issue_date
+       or new.currency <> old.currency or new.customer_id <> old.customer_id then
+      raise exception using errcode = 'P0001', column = 'amount',
+        message = 'amount: credit notes cannot be changed once issued';
+    end if;
+    return new;
+  end if;
+  v_today := tenant_today(new.tenant_id);
+  new.issue_date := coalesce(new.issue_date, v_today);
+  if new.issue_date > v_today then
+    raise exception using errcode = 'P0001', column = 'issue_date',
+      message = format('issue_date: %s is in the future (today is %s in the tenant''s time zone)', new.issue_date, v_today);
+  end if;
+  select i.invoice_no, i.status, i.issue_date, i.customer_id, i.currency into inv
+    from invoices i
+   where i.tenant_id = new.tenant_id and i.invoice_id = new.invoice_id
+   for update;
+  if not found then
+    raise exception using errcode = 'P0002', column = 'invoice_id', message = 'invoice_id: invoice not found';
+  end if;
+  if inv.status <> 'ISSUED' then
+    raise exception using errcode = 'P0001', column = 'invoice_id',
+      message = format('invoice_id: invoice %s is %s; only an ISSUED invoice with an open balance takes a credit note%s',
+                       inv.invoice_no, inv.status,
+                       case inv.status when 'PAID' then ' (refund a payment first)'
+                                       when 'DRAFT' then ' (change or void the draft instead)' else '' end);
+  end if;
+  if new.currency is not null and new.currency <> inv.currency then
+    raise exception using errcode = 'P0001', column = 'currency',
+      message = format('currency: %s is not the currency %s of invoice %s', new.currency, inv.currency, inv.invoice_no);
+  end if;
+  new.currency := inv.currency;
+  new.customer_id := inv.customer_id;
+  if new.issue_date < inv.issue_date then
+    raise exception using errcode = 'P0001', column = 'issue_date',
+      message = format('issue_date: %s is before the issue date %s of invoice %s', new.issue_date, inv.issue_date, inv.invoice_no);
+  end if;
+  v_open := invoice_open_from(new.tenant_id, new.invoice_id, new.issue_date);
+  if new.amount > v_open then
+    raise exception using errcode = 'P0001', column = 'amount',
+      message = format('amount: %s exceeds the open balance %s of invoice %s', new.amount, v_open, inv.invoice_no);
+  end if;
+  return new;
+end
+$$;
+select pin_search_path('credit_notes_against_open_balance()');
+revoke execute on function credit_notes_against_open_balance() from public;
+-- Before the number is drawn (name order), as refunds_against_payment.
+create or replace trigger credit_notes_against_open_balance
+  before insert or update on credit_notes
+  for each row execute function credit_notes_against_open_balance();
+
+-- refund_record({payment_id | payment_no, amount, reason, refunded_on?,
+--   method?, reference?})
+--   -> {refund_id, refund_no, payment_id, payment_no, invoice_id,
+--       invoice_no, amount, refunded_on, refundable, outstanding,
+--       invoice_status}
+-- POST /api/refunds (payment.record: finance, super admins). refundable is
+-- what is left to refund of the payment, outstanding the invoice's open
+-- balance after the refund (a PAID invoice is ISSUED again).
+create or replace function refund_record(payload jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  -- A variable, so that Citus can route the row lock by it.
+  v_tenant uuid := bizos.tenant_id();
+  v_payment uuid;
+  v_payment_no text;
+  v_amount numeric;
+  v_on date;
+  v_today date;
+  v_method text;
+  v_reference text;
+  v_reason text;
+  pay payments;
+  inv invoices;
+  r refunds;
+begin
+  perform require_permission('payment.record');
+  perform payload_check(payload, '{"payment_id": "uuid", "payment_no": "text", "amount": "number", "refunded_on": "date", "method": "text", "reference": "text", "reason": "text"}');
+  v_payment := payload_uuid(payload, 'payment_id');
+  v_payment_no := payload_text(payload, 'payment_no', false, 40);
+  if v_payment is null and v_payment_no is null then
+    perform raise_field('payment_id', 'is required (or send payment_no)');
+  end if;
+  if v_payment is not null and v_payment_no is not null then
+    perform raise_field('payment_no', 'send either payment_id or payment_no, not both');
+  end if;
+  v_amount := payload_numeric(payload, 'amount', true);
+  if v_amount <= 0 then
+    perform raise_field('amount', 'must be greater than 0');
+  end if;
+  v_today := tenant_today();
+  v_on := coalesce(payload_date(payload, 'refunded_on'), v_today);
+  if v_on > v_today then
+    perform raise_field('refunded_on', format('%s is in the future (today is %s in the tenant''s time zone)', v_on, v_today));
+  end if;
+  v_method := vocabulary_check('payment_methods',
+                               lower(coalesce(payload_text(payload, 'method', false, 40), 'bank_transfer')), 'method');
+  v_reference := payload_text(payload, 'reference', false, 200);
+  v_reason := payload_text(payload, 'reason', true, 2000);
+
+  select * into pay from payments p
+   where p.tenant_id = v_tenant and (p.payment_id = v_payment or p.payment_no = v_payment_no);
+  if not found then
+    raise exception using errcode = 'P0002', column = case when v_payment is null then 'payment_no' else 'payment_id' end,
+      message = case when v_payment is null then 'payment_no' else 'payment_id' end || ': payment not found';
+  end if;
+  -- The invoice first (as payment_record), then the refund's number.
+  perform 1 from invoices i where i.tenant_id = v_tenant and i.invoice_id = pay.invoice_id for update;
+
+  insert into refunds (tenant_id, payment_id, refunded_on, amount, method, reference, reason)
+  values (v_tenant, pay.payment_id, v_on, v_amount, v_method, v_reference, v_reason)
+  returning * into r;
+
+  select * into inv from invoices i where i.tenant_id = v_tenant and i.invoice_id = pay.invoice_id;
+  return jsonb_build_object(
+    'refund_id', r.refund_id, 'refund_no', r.refund_no, 'payment_id', pay.payment_id, 'payment_no', pay.payment_no,
+    'invoice_id', inv.invoice_id, 'invoice_no', inv.invoice_no, 'amount', r.amount, 'refunded_on', r.refunded_on,
+    'refundable', pay.amount - (select sum(x.amount) from refunds x
+                                 where x.tenant_id = v_tenant and x.payment_id = pay.payment_id),
+    'outstanding', inv.total - inv.amount_paid - inv.amount_credited, 'invoice_status', inv.status);
+end
+$$;
+grant execute on function refund_record(jsonb) to bizos_authenticated;
+comment on function refund_record(jsonb) is
+  'Records a refund of (part of) a payment (RF-... number): at most the payment net of earlier refunds; re-opens the invoice.';
+
+-- credit_note_create({invoice_id | invoice_no, amount, reason, issue_date?,
+--   currency?})
+--   -> {credit_note_id, credit_note_no, invoice_id, invoice_no, currency,
+--       amount, issue_date, outstanding, invoice_status}
+-- POST /api/credit-notes (invoice.create: finance, super admins). The
+-- rules are the trigger's (credit_notes_against_open_balance); outstanding
+-- is the invoice's open balance after it (0: the invoice is PAID, settled).
+create or replace function credit_note_create(payload jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  -- A variable, so that Citus can route the row lock by it.
+  v_tenant uuid := bizos.tenant_id();
+  v_invoice uuid;
+  v_invoice_no text;
+  v_amount numeric;
+  v_date date;
+  v_today date;
+  v_currency text;
+  v_reason text;
+  inv invoices;
+  c credit_notes;
+begin
+  perform require_permission('invoice.create');
+  perform payload_check(payload, '{"invoice_id": "uuid", "invoice_no": "text", "amount": "number", "issue_date": "date", "currency": "text", "reason": "text"}');
+  v_invoice := payload_uuid(payload, 'invoice_id');
+  v_invoice_no := payload_text(payload, 'invoice_no', false, 40);
+  if v_invoice is null and v_invoice_no is null then
+    perform raise_field('invoice_id', 'is required (or send invoice_no)');
+  end if;
+  if v_invoice is not null and v_invoice_no is not null then
+    perform raise_field('invoice_no', 'send either invoice_id or invoice_no, not both');
+  end if;
+  v_amount := payload_numeric(payload, 'amount', true);
+  if v_amount <= 0 then
+    perform raise_field('amount', 'must be greater than 0');
+  end if;
+  v_today := tenant_today();
+  v_date := coalesce(payload_date(payload, 'issue_date'), v_today);
+  if v_date > v_today then
+    perform raise_field('issue_date', format('%s is in the future (today is %s in the tenant''s time zone)', v_date, v_today));
+  end if;
+  v_currency := upper(payload_text(payload, 'currency', false, 3));
+  v_reason := payload_text(payload, 'reason', true, 2000);
+
+  select * into inv from invoices i
+   where i.tenant_id = v_tenant
+     and (i.invoice_id = v_invoice or i.invoice_no = v_invoice_no)
+   for update;
+  if not found then
+    raise exception using errcode = 'P0002', column = case when v_invoice is null then 'invoice_no' else 'invoice_id' end,
+      message = case when v_invoice is null then 'invoice_no' else 'invoice_id' end || ': invoice not found';
+  end if;
+
+  insert into credit_notes (tenant_id, invoice_id, currency, issue_date, amount, reason)
+  values (v_tenant, inv.invoice_id, v_currency, v_date, v_amount, v_reason)
+  returning * into c;
+
+  select * into inv from invoices i where i.tenant_id = v_tenant and i.invoice_id = c.invoice_id;
+  return jsonb_build_object(
+    'credit_note_id', c.credit_note_id, 'credit_note_no', c.credit_note_no, 'invoice_id', inv.invoice_id,
+    'invoice_no', inv.invoice_no, 'currency', c.currency, 'amount', c.amount, 'issue_date', c.issue_date,
+    'outstanding', inv.total - inv.amount_paid - inv.amount_credited, 'invoice_status', inv.status);
+end
+$$;
+grant execute on function credit_note_create(jsonb) to bizos_authenticated;
+comment on function credit_note_create(jsonb) is
+  'Issues a credit note (CN-... number) against an ISSUED invoice, in its currency, at most its open balance; reduces AR.';
+
+-- GET /api/payments: payments in the caller's scope (those of the invoices
+-- it reads) with their invoice, customer, currency and what was refunded.
+create or replace view v_payments with (security_invoker = true) as
+select p.tenant_id, p.payment_id, p.payment_no, p.invoice_id, p.paid_on, p.amount, p.method, p.reference, p.notes,
+       p.created_by, p.created_at, p.updated_at,
+       i.invoice_no, i.customer_id, c.company_name, i.currency,
+       coalesce(r.refunded, 0)::numeric(18,2) as refunded,
+       (p.amount - coalesce(r.refunded, 0))::numeric(18,2) as net_amount
+  from payments p
+  join invoices i on i.tenant_id = p.tenant_id and i.invoice_id = p.invoice_id
+  left join customers c on c.tenant_id = i.tenant_id and c.customer_id = i.customer_id
+  left join (select x.tenant_id, x.payment_id, sum(x.amount) as refunded
+               from refunds x group by x.tenant_id, x.payment_id) r
+    on r.tenant_id = p.tenant_id and r.payment_id = p.payment_id;
+grant select on v_payments to bizos_authenticated;
+comment on view v_payments is
+  'Payments in the caller''s scope with invoice number, customer, currency, refunded and net amount.';
+
+-- GET /api/refunds: refunds in the caller's scope with their payment,
+-- invoice, customer and currency.
+create or replace view v_refunds with (security_invoker = true) as
+select r.tenant_id, r.refund_id, r.refund_no, r.payment_id, r.invoice_id, r.refunded_on, r.amount, r.method,
+       r.reference, r.reason, r.created_by, r.created_at, r.updated_at,
+       p.payment_no, i.invoice_no, i.customer_id, c.company_name, i.currency
+  from refunds r
+  join payments p on p.tenant_id = r.tenant_id and p.payment_id = r.payment_id
+  join invoices i on i.tenant_id = r.tenant_id and i.invoice_id = r.invoice_id
+  left join customers c on c.tenant_id = i.tenant_id and c.customer_id = i.customer_id;
+grant select on v_refunds to bizos_authenticated;
+comment on view v_refunds is
+  'Refunds in the caller''s scope with payment and invoice numbers, customer and currency.';
+
+-- GET /api/credit-notes: credit notes in the caller's scope with their
+-- invoice and customer.
+create or replace view v_credit_notes with (security_invoker = true) as
+select n.tenant_id, n.credit_note_id, n.credit_note_no, n.invoice_id, n.customer_id, n.currency, n.issue_date,
+       n.amount, n.reason, n.created_by, n.created_at, n.updated_at,
+       i.invoice_no, c.company_name
+  from credit_notes n
+  join invoices i on i.tenant_id = n.tenant_id and i.invoice_id = n.invoice_id
+  left join customers c on c.tenant_id = n.tenant_id and c.customer_id = n.customer_id;
+grant select on v_credit_notes to bizos_authenticated;
+comment on view v_credit_notes is
+  'Credit notes in the caller''s scope with their invoice number and customer.';

@@ -141,6 +141,14 @@ alter policy "callers read payments of the invoices they can read" on payments
   using (tenant_id = (select bizos.tenant_id())
          and citus_visible_row('invoices', 'invoice_id', tenant_id, invoice_id));
 
+alter policy "callers read refunds of the invoices they can read" on refunds
+  using (tenant_id = (select bizos.tenant_id())
+         and citus_visible_row('invoices', 'invoice_id', tenant_id, invoice_id));
+
+alter policy "callers read credit notes of the invoices they can read" on credit_notes
+  using (tenant_id = (select bizos.tenant_id())
+         and citus_visible_row('invoices', 'invoice_id', tenant_id, invoice_id));
+
 alter policy "readers of an invoice read its lines" on invoice_lines
   using (tenant_id = (select bizos.tenant_id())
          and citus_visible_row('invoices', 'invoice_id', tenant_id, invoice_id));

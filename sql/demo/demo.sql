@@ -281,6 +281,35 @@ begin
     end if;
   end loop;
 
+  -- Taking back: an invoice of 20 days ago, 40% paid, a credit note for a
+  -- tenth of it (a price correction) and half the payment refunded (a
+  -- double transfer); a credit note on some of the open invoices.
+  perform demo.act_as(v_tenant, demo.pick(v_finance));
+  select p.customer_id into v_customer
+    from prospects p join customers c on c.tenant_id = p.tenant_id and c.customer_id = p.customer_id
+   where p.tenant_id = v_tenant and p.owner_user_id is not null
+   order by c.created_at limit 1;
+  if v_customer is not null then
+    v_invoice := invoice_create(jsonb_build_object(
+      'customer_id', v_customer, 'issue_date', v_today - 20, 'terms_days', 30,
+      'subtotal', 40000000, 'tax', 4400000));
+    v_out := payment_record(jsonb_build_object(
+      'invoice_id', v_invoice->>'invoice_id', 'paid_on', v_today - 10,
+      'amount', round((v_invoice->>'total')::numeric * 0.4, 0), 'method', 'bank_transfer',
+      'reference', 'TRF-' || demo.digits(10)));
+    perform credit_note_create(jsonb_build_object(
+      'invoice_id', v_invoice->>'invoice_id', 'issue_date', v_today - 5,
+      'amount', round((v_invoice->>'total')::numeric * 0.1, 0), 'reason', 'Koreksi harga: diskon volume'));
+    perform refund_record(jsonb_build_object(
+      'payment_id', v_out->>'payment_id', 'refunded_on', v_today - 3,
+      'amount', round((v_invoice->>'total')::numeric * 0.2, 0), 'reason', 'Transfer ganda dikembalikan'));
+  end if;
+  for r in select o.invoice_id, o.outstanding from v_invoice_outstanding o
+            where o.tenant_id = v_tenant and o.outstanding > 0 and random() < 0.1 loop
+    perform credit_note_create(jsonb_build_object(
+      'invoice_id', r.invoice_id, 'amount', round(r.outstanding * 0.05, 0), 'reason', 'Retur sebagian'));
+  end loop;
+
   -- Marketing spend per channel per week, and campaign events.
   perform demo.act_as(v_tenant, v_marketing[1]);
   insert into marketing_spend (tenant_id, channel, spend_date, amount, campaign)
@@ -864,7 +893,9 @@ begin
            'sla_events', (select count(*) from sla_events e where e.tenant_id = v_tenant),
            'leads', (select count(*) from leads l where l.tenant_id = v_tenant),
            'stage_changes', (select count(*) from prospect_stage_history h where h.tenant_id = v_tenant),
-           'payments', (select count(*) from payments p where p.tenant_id = v_tenant))
+           'payments', (select count(*) from payments p where p.tenant_id = v_tenant),
+           'refunds', (select count(*) from refunds f where f.tenant_id = v_tenant),
+           'credit_notes', (select count(*) from credit_notes n where n.tenant_id = v_tenant))
     into v_out;
   return v_out;
 end

@@ -1,9 +1,9 @@
-//! Receivables (AR-1, AR-2): invoices, payments, collection tickets, lists
-//! and the aging report.
+//! Receivables (AR-1, AR-2): invoices, payments, refunds, credit notes,
+//! collection tickets, lists and the aging report.
 
 use axum::extract::State;
 use axum::response::Response;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
 use super::responses::{
-    Aging, CollectionTicket, Dso, Invoice, InvoiceCreated, InvoiceDetail, InvoicePage,
+    Aging, CollectionTicket, Dso, Invoice, InvoiceCreated, InvoicePage, Numeric, Payment,
     PaymentRecorded,
 };
 use super::write::{body, rpc, Args, Call};
@@ -32,7 +32,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_invoice, list_invoices))
         .routes(routes!(get_invoice))
-        .routes(routes!(create_payment))
+        .routes(routes!(create_payment, list_payments))
+        .routes(routes!(create_refund, list_refunds))
+        .routes(routes!(create_credit_note, list_credit_notes))
         .routes(routes!(collection_ticket))
         .routes(routes!(aging))
         .routes(routes!(dso))
@@ -123,6 +125,88 @@ pub struct PaymentCreate {
     method: Option<PaymentMethod>,
     reference: Option<Text<200>>,
     notes: Option<Text<2000>>,
+}
+
+/// `refund_record` (finance: payment.record): pays back (part of) a
+/// payment, never more than the payment net of its earlier refunds; the
+/// invoice's balance opens again by the amount (a PAID invoice is ISSUED
+/// again). The payment by `payment_id` or `payment_no` (one of them).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundCreate {
+    #[serde(default, deserialize_with = "blank_is_none")]
+    payment_id: Option<Id>,
+    payment_no: Option<Text<40>>,
+    amount: PositiveAmount,
+    /// Why the money goes back.
+    reason: NonBlank<2000>,
+    /// Today when absent; never in the future nor before the payment.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    refunded_on: Option<Date>,
+    /// bank_transfer when absent.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    method: Option<PaymentMethod>,
+    reference: Option<Text<200>>,
+}
+
+/// `credit_note_create` (finance: invoice.create): a negative document
+/// against an ISSUED invoice, in its currency, never more than its open
+/// balance (total less payments net of refunds less earlier credit notes);
+/// numbered CN-YYYY-NNNNNN, gapless per tenant and year. The invoice by
+/// `invoice_id` or `invoice_no` (one of them).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditNoteCreate {
+    #[serde(default, deserialize_with = "blank_is_none")]
+    invoice_id: Option<Id>,
+    invoice_no: Option<Text<40>>,
+    amount: PositiveAmount,
+    /// Why the invoice is credited.
+    reason: NonBlank<2000>,
+    /// Today when absent; never in the future nor before the invoice's.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    issue_date: Option<Date>,
+    /// The invoice's currency; another one is refused.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    currency: Option<Currency>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PaymentFilter {
+    invoice_id: Option<Uuid>,
+    customer_id: Option<Uuid>,
+    /// Paid on or after this day.
+    from: Option<NaiveDate>,
+    /// Paid on or before this day.
+    to: Option<NaiveDate>,
+    /// Substring of the payment number or the bank reference.
+    q: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RefundFilter {
+    invoice_id: Option<Uuid>,
+    payment_id: Option<Uuid>,
+    customer_id: Option<Uuid>,
+    /// Refunded on or after this day.
+    from: Option<NaiveDate>,
+    /// Refunded on or before this day.
+    to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CreditNoteFilter {
+    invoice_id: Option<Uuid>,
+    customer_id: Option<Uuid>,
+    /// Issued on or after this day.
+    from: Option<NaiveDate>,
+    /// Issued on or before this day.
+    to: Option<NaiveDate>,
+    /// Substring of the credit note number.
+    q: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -235,7 +319,7 @@ async fn list_invoices(
 }
 
 #[utoipa::path(get, path = "/api/invoices/{id}", tag = "receivables", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "the invoice with its payments", body = InvoiceDetail),
+    responses((status = 200, description = "the invoice with its payments, refunds and credit notes", body = InvoiceDetail),
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse)))]
 async fn get_invoice(
     State(state): State<AppState>,
@@ -245,9 +329,17 @@ async fn get_invoice(
     let mut tx = begin_as(&state.pool, &caller).await?;
     let invoice: Option<Value> = sqlx::query_scalar(
         "select to_jsonb(i) || jsonb_build_object(
+                  'amount_credited', (select x.amount_credited from invoices x
+                                       where x.tenant_id = i.tenant_id and x.invoice_id = i.invoice_id),
                   'payments', coalesce((select jsonb_agg(to_jsonb(p) order by p.paid_on, p.created_at)
                                           from payments p
-                                         where p.tenant_id = i.tenant_id and p.invoice_id = i.invoice_id), '[]'))
+                                         where p.tenant_id = i.tenant_id and p.invoice_id = i.invoice_id), '[]'),
+                  'refunds', coalesce((select jsonb_agg(to_jsonb(r) order by r.refunded_on, r.created_at)
+                                         from refunds r
+                                        where r.tenant_id = i.tenant_id and r.invoice_id = i.invoice_id), '[]'),
+                  'credit_notes', coalesce((select jsonb_agg(to_jsonb(c) order by c.issue_date, c.created_at)
+                                              from credit_notes c
+                                             where c.tenant_id = i.tenant_id and c.invoice_id = i.invoice_id), '[]'))
            from v_invoices i
           where i.tenant_id = $2 and i.invoice_id = $1",
     )
@@ -355,4 +447,339 @@ async fn void_invoice(
         Args::Id(id),
     );
     rpc(&state, &caller, key, call).await
+}
+
+#[utoipa::path(get, path = "/api/payments", tag = "receivables", params(PaymentFilter, Page),
+    responses((status = 200, description = "payments of the invoices the caller may see, with what was refunded, newest first", body = PaymentPage),
+              (status = 400, description = "a bad cursor or limit", body = ErrorResponse)))]
+async fn list_payments(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(f): Query<PaymentFilter>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged>> {
+    let mut list = List::new("v_payments", "payment_id", caller.tenant_id);
+    list.filter("invoice_id", "=", f.invoice_id)
+        .filter("customer_id", "=", f.customer_id)
+        .filter("paid_on", ">=", f.from)
+        .filter("paid_on", "<=", f.to)
+        .search(&["payment_no", "reference"], f.q);
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let page = list.fetch(&mut tx, page).await?;
+    tx.commit().await?;
+    Ok(Json(page))
+}
+
+#[utoipa::path(post, path = "/api/refunds", tag = "receivables", request_body = RefundCreate,
+    params(IdempotencyKey),
+    responses((status = 201, description = "refund recorded with its RF number; the invoice's balance opens again by the amount", body = RefundRecorded),
+              (status = 403, description = "finance only (payment.record)", body = ErrorResponse),
+              (status = 404, description = "no such payment (or not visible)", body = ErrorResponse),
+              (status = 422, description = "more than is left to refund of the payment (field amount), or a field is invalid", body = ErrorResponse)))]
+async fn create_refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Json(refund): Json<RefundCreate>,
+) -> Result<Response> {
+    let call = Call::post(
+        "/api/refunds".into(),
+        "select refund_record($1)",
+        Args::Body(body(&refund)?),
+    );
+    rpc(&state, &caller, key, call.created()).await
+}
+
+#[utoipa::path(get, path = "/api/refunds", tag = "receivables", params(RefundFilter, Page),
+    responses((status = 200, description = "refunds of the invoices the caller may see, newest first", body = RefundPage),
+              (status = 400, description = "a bad cursor or limit", body = ErrorResponse)))]
+async fn list_refunds(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(f): Query<RefundFilter>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged>> {
+    let mut list = List::new("v_refunds", "refund_id", caller.tenant_id);
+    list.filter("invoice_id", "=", f.invoice_id)
+        .filter("payment_id", "=", f.payment_id)
+        .filter("customer_id", "=", f.customer_id)
+        .filter("refunded_on", ">=", f.from)
+        .filter("refunded_on", "<=", f.to);
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let page = list.fetch(&mut tx, page).await?;
+    tx.commit().await?;
+    Ok(Json(page))
+}
+
+#[utoipa::path(post, path = "/api/credit-notes", tag = "receivables", request_body = CreditNoteCreate,
+    params(IdempotencyKey),
+    responses((status = 201, description = "credit note issued with its CN number; the invoice's outstanding falls by the amount", body = CreditNoteIssued),
+              (status = 403, description = "finance only (invoice.create)", body = ErrorResponse),
+              (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
+              (status = 422, description = "more than the invoice's open balance (field amount), another currency (field currency), an invoice that is not ISSUED (field invoice_id), or a field is invalid", body = ErrorResponse)))]
+async fn create_credit_note(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Json(note): Json<CreditNoteCreate>,
+) -> Result<Response> {
+    let call = Call::post(
+        "/api/credit-notes".into(),
+        "select credit_note_create($1)",
+        Args::Body(body(&note)?),
+    );
+    rpc(&state, &caller, key, call.created()).await
+}
+
+#[utoipa::path(get, path = "/api/credit-notes", tag = "receivables", params(CreditNoteFilter, Page),
+    responses((status = 200, description = "credit notes of the invoices the caller may see, newest first", body = CreditNotePage),
+              (status = 400, description = "a bad cursor or limit", body = ErrorResponse)))]
+async fn list_credit_notes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(f): Query<CreditNoteFilter>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged>> {
+    let mut list = List::new("v_credit_notes", "credit_note_id", caller.tenant_id);
+    list.filter("invoice_id", "=", f.invoice_id)
+        .filter("customer_id", "=", f.customer_id)
+        .filter("issue_date", ">=", f.from)
+        .filter("issue_date", "<=", f.to)
+        .search(&["credit_note_no"], f.q);
+    let mut tx = begin_as(&state.pool, &caller).await?;
+    let page = list.fetch(&mut tx, page).await?;
+    tx.commit().await?;
+    Ok(Json(page))
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of this module's new responses (see
+// routes/responses.rs for the conventions: `deny_unknown_fields`, so the
+// contract test fails on any drift from what the database returns).
+
+/// An invoice with its payments, refunds and credit notes (a row of
+/// `v_invoices` and the invoice's `amount_credited`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct InvoiceDetail {
+    tenant_id: Uuid,
+    invoice_id: Uuid,
+    /// INV-YYYY-NNNNNN
+    invoice_no: Option<String>,
+    customer_id: Uuid,
+    issue_date: NaiveDate,
+    due_date: NaiveDate,
+    currency: String,
+    subtotal: Numeric,
+    tax: Numeric,
+    total: Numeric,
+    /// Payments net of their refunds.
+    amount_paid: Numeric,
+    /// The credit notes.
+    amount_credited: Numeric,
+    status: crate::payload::InvoiceStatus,
+    notes: Option<String>,
+    collection_ticket_id: Option<Uuid>,
+    issued_at: Option<DateTime<Utc>>,
+    paid_at: Option<DateTime<Utc>>,
+    voided_at: Option<DateTime<Utc>>,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    external_ref: Option<String>,
+    /// The customer's name (null when the caller may not read it).
+    company_name: Option<String>,
+    /// total - amount_paid - amount_credited as of the tenant's today.
+    outstanding: Numeric,
+    days_past_due: i64,
+    is_overdue: bool,
+    /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
+    aging_bucket: Option<String>,
+    payments: Vec<Payment>,
+    refunds: Vec<Refund>,
+    credit_notes: Vec<CreditNote>,
+}
+
+/// A refund (a row of `refunds`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct Refund {
+    tenant_id: Uuid,
+    refund_id: Uuid,
+    /// RF-YYYY-NNNNNN, gapless per tenant and year
+    refund_no: Option<String>,
+    payment_id: Uuid,
+    invoice_id: Uuid,
+    refunded_on: NaiveDate,
+    amount: Numeric,
+    method: crate::payload::PaymentMethod,
+    reference: Option<String>,
+    reason: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// A credit note (a row of `credit_notes`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CreditNote {
+    tenant_id: Uuid,
+    credit_note_id: Uuid,
+    /// CN-YYYY-NNNNNN, gapless per tenant and year
+    credit_note_no: Option<String>,
+    invoice_id: Uuid,
+    customer_id: Uuid,
+    /// The invoice's currency.
+    currency: String,
+    issue_date: NaiveDate,
+    amount: Numeric,
+    reason: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// `refund_record`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RefundRecorded {
+    refund_id: Uuid,
+    refund_no: Option<String>,
+    payment_id: Uuid,
+    payment_no: Option<String>,
+    invoice_id: Uuid,
+    invoice_no: Option<String>,
+    amount: Numeric,
+    refunded_on: NaiveDate,
+    /// What is left to refund of the payment.
+    refundable: Numeric,
+    /// The invoice's open balance after the refund.
+    outstanding: Numeric,
+    /// ISSUED (a PAID invoice opens again)
+    invoice_status: crate::payload::InvoiceStatus,
+}
+
+/// `credit_note_create`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CreditNoteIssued {
+    credit_note_id: Uuid,
+    credit_note_no: Option<String>,
+    invoice_id: Uuid,
+    invoice_no: Option<String>,
+    currency: String,
+    amount: Numeric,
+    issue_date: NaiveDate,
+    /// The invoice's open balance after the credit note.
+    outstanding: Numeric,
+    /// ISSUED, or PAID when nothing is left open
+    invoice_status: crate::payload::InvoiceStatus,
+}
+
+/// A payment with its invoice, customer and refunds (a row of `v_payments`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct PaymentRow {
+    tenant_id: Uuid,
+    payment_id: Uuid,
+    payment_no: Option<String>,
+    invoice_id: Uuid,
+    paid_on: NaiveDate,
+    amount: Numeric,
+    method: crate::payload::PaymentMethod,
+    reference: Option<String>,
+    notes: Option<String>,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    invoice_no: Option<String>,
+    customer_id: Uuid,
+    /// The customer's name (null when the caller may not read it).
+    company_name: Option<String>,
+    currency: String,
+    /// The refunds of the payment.
+    refunded: Numeric,
+    /// amount - refunded
+    net_amount: Numeric,
+}
+
+/// A refund with its payment, invoice and customer (a row of `v_refunds`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RefundRow {
+    tenant_id: Uuid,
+    refund_id: Uuid,
+    refund_no: Option<String>,
+    payment_id: Uuid,
+    invoice_id: Uuid,
+    refunded_on: NaiveDate,
+    amount: Numeric,
+    method: crate::payload::PaymentMethod,
+    reference: Option<String>,
+    reason: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    payment_no: Option<String>,
+    invoice_no: Option<String>,
+    customer_id: Uuid,
+    company_name: Option<String>,
+    currency: String,
+}
+
+/// A credit note with its invoice number and customer (a row of
+/// `v_credit_notes`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CreditNoteRow {
+    tenant_id: Uuid,
+    credit_note_id: Uuid,
+    credit_note_no: Option<String>,
+    invoice_id: Uuid,
+    customer_id: Uuid,
+    currency: String,
+    issue_date: NaiveDate,
+    amount: Numeric,
+    reason: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    invoice_no: Option<String>,
+    company_name: Option<String>,
+}
+
+/// One page of payments.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct PaymentPage {
+    items: Vec<PaymentRow>,
+    next_cursor: Option<String>,
+}
+
+/// One page of refunds.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RefundPage {
+    items: Vec<RefundRow>,
+    next_cursor: Option<String>,
+}
+
+/// One page of credit notes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CreditNotePage {
+    items: Vec<CreditNoteRow>,
+    next_cursor: Option<String>,
 }

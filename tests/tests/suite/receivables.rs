@@ -7,6 +7,8 @@ use bizos_tests::{code, field, num, rpc, TestDb};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+mod documents;
+
 /// Runs `sql` (one jsonb result) as `who` in its own committed transaction.
 /// The field the database named in the error (`column`).
 struct Ar {

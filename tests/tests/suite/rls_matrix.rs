@@ -1062,3 +1062,157 @@ async fn role_scopes_hold_within_a_tenant_on(db: TestDb) {
         assert!(n > 0, "{role} sees nothing at all: {sql}");
     }
 }
+
+// --- receivables: refunds and credit notes ---
+
+/// Refunds and credit notes follow their invoice: read by whoever reads
+/// the invoice (super admins, directors and finance all; sales roles those
+/// of their customers; the others none), made only by the invoices' roles
+/// (finance and super admins: payment.record, invoice.create), and never
+/// for another tenant's invoice or payment.
+#[tokio::test]
+async fn refunds_and_credit_notes_follow_the_invoices_roles() {
+    refunds_and_credit_notes_follow_the_invoices_roles_on(TestDb::new().await).await;
+}
+
+#[tokio::test]
+async fn refunds_and_credit_notes_follow_the_invoices_roles_on_citus() {
+    refunds_and_credit_notes_follow_the_invoices_roles_on(TestDb::on_citus().await).await;
+}
+
+async fn refunds_and_credit_notes_follow_the_invoices_roles_on(db: TestDb) {
+    let (a, b) = seeded(&db).await;
+    let (refunds, notes) = (
+        rows_of(&db, "refunds", a).await,
+        rows_of(&db, "credit_notes", a).await,
+    );
+    let (refunds_b, notes_b) = (
+        rows_of(&db, "refunds", b).await,
+        rows_of(&db, "credit_notes", b).await,
+    );
+    assert!(
+        refunds > 0 && notes > 0,
+        "the demo seeds refunds and credit notes"
+    );
+    // An open invoice and a payment with something left to refund, of
+    // each tenant (as the owner).
+    let target = |tenant: Uuid| {
+        let db = &db;
+        async move {
+            let invoice: Uuid = sqlx::query_scalar(
+                "select invoice_id from v_invoice_outstanding where tenant_id = $1 and outstanding > 1
+                  order by invoice_id limit 1",
+            )
+            .bind(tenant)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+            let payment: Uuid = sqlx::query_scalar(
+                "select payment_id from v_payments where tenant_id = $1 and net_amount > 1
+                  order by payment_id limit 1",
+            )
+            .bind(tenant)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+            (invoice, payment)
+        }
+    };
+    let (inv_a, pay_a) = target(a).await;
+    let (inv_b, pay_b) = target(b).await;
+
+    for role in app_roles(&db).await {
+        let who = user_of(&db, a, role).await;
+        let mut tx = db.as_user(&who).await;
+        let seen = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+        let r: i64 = seen("select count(*) from refunds")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let n: i64 = seen("select count(*) from credit_notes")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        match role {
+            "super_admin" | "director" | "finance" => {
+                assert_eq!(
+                    (r, n),
+                    (refunds, notes),
+                    "{role} reads every refund and credit note"
+                )
+            }
+            "sales_manager" | "salesperson" => {
+                let foreign: i64 = seen(
+                    "select (select count(*) from credit_notes where not owns_customer(customer_id))
+                          + (select count(*) from refunds r
+                              where not coalesce(owns_customer((select i.customer_id from invoices i
+                                                                 where i.tenant_id = r.tenant_id
+                                                                   and i.invoice_id = r.invoice_id)), false))",
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+                assert_eq!(
+                    foreign, 0,
+                    "{role} reads documents of customers it does not own"
+                );
+            }
+            _ => assert_eq!((r, n), (0, 0), "{role} reads refunds or credit notes"),
+        }
+        drop(tx);
+
+        // Writing: the invoices' roles only; another tenant's documents are
+        // not found (invisible), whatever the role.
+        let may = matches!(role, "super_admin" | "finance");
+        for (sql, body) in [
+            (
+                "select credit_note_create($1)",
+                json!({"invoice_id": inv_a, "amount": 1, "reason": "probe"}),
+            ),
+            (
+                "select refund_record($1)",
+                json!({"payment_id": pay_a, "amount": 1, "reason": "probe"}),
+            ),
+        ] {
+            let mut tx = db.as_user(&who).await;
+            let result = sqlx::query_scalar::<_, Value>(sql)
+                .bind(&body)
+                .fetch_one(&mut *tx)
+                .await;
+            match (&result, may) {
+                (Ok(_), true) => {}
+                (Err(e), false) => assert_eq!(code(e), "42501", "{role} {sql}: {e}"),
+                (other, _) => panic!("{role} {sql}: {other:?}"),
+            }
+        }
+        if may {
+            for (sql, body) in [
+                (
+                    "select credit_note_create($1)",
+                    json!({"invoice_id": inv_b, "amount": 1, "reason": "probe"}),
+                ),
+                (
+                    "select refund_record($1)",
+                    json!({"payment_id": pay_b, "amount": 1, "reason": "probe"}),
+                ),
+            ] {
+                let mut tx = db.as_user(&who).await;
+                let e = sqlx::query_scalar::<_, Value>(sql)
+                    .bind(&body)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .expect_err("a document of tenant B's invoice");
+                assert_eq!(code(&e), "P0002", "{role} {sql}: {e}");
+            }
+        }
+    }
+    // Every probe was rolled back.
+    for (table, tenant, before) in [
+        ("refunds", a, refunds),
+        ("credit_notes", a, notes),
+        ("refunds", b, refunds_b),
+        ("credit_notes", b, notes_b),
+    ] {
+        assert_eq!(rows_of(&db, table, tenant).await, before, "{table}");
+    }
+}

@@ -2421,6 +2421,149 @@ async fn every_response_matches_the_document_on(db: TestDb) {
         .await;
     assert_eq!(status, 200);
 
+    // --- receivables: new routes ---
+    // Payments listed, a refund and a credit note (with their refusals),
+    // their lists, and the invoice detail that shows them.
+    let (status, ninv) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/invoices",
+            "/api/invoices",
+            Body::Json(json!({"customer_id": customer, "subtotal": 2000, "tax": 220,
+                              "issue_date": (bizos_tests::tenant_today() - chrono::Days::new(5)).to_string(),
+                              "terms_days": 30})),
+        )
+        .await;
+    assert_eq!(status, 201, "{ninv}");
+    let ninvoice = s(&ninv, "invoice_id");
+    let (status, npay) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/payments",
+            "/api/payments",
+            Body::Json(json!({"invoice_id": ninvoice, "amount": 1000})),
+        )
+        .await;
+    assert_eq!(status, 201, "{npay}");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::GET,
+            "/api/payments",
+            &format!("/api/payments?invoice_id={ninvoice}&limit=5"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/refunds",
+            "/api/refunds",
+            Body::Json(
+                json!({"payment_id": s(&npay, "payment_id"), "amount": 1000.01, "reason": "retur"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/refunds",
+            "/api/refunds",
+            Body::Json(
+                json!({"payment_id": s(&npay, "payment_id"), "amount": 100, "reason": "retur"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.alice),
+            M::POST,
+            "/api/refunds",
+            "/api/refunds",
+            Body::Json(
+                json!({"payment_id": s(&npay, "payment_id"), "amount": 1, "reason": "retur"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::GET,
+            "/api/refunds",
+            &format!("/api/refunds?invoice_id={ninvoice}"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/credit-notes",
+            "/api/credit-notes",
+            Body::Json(json!({"invoice_id": ninvoice, "amount": 1320.01, "reason": "diskon"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::POST,
+            "/api/credit-notes",
+            "/api/credit-notes",
+            Body::Json(json!({"invoice_id": ninvoice, "amount": 220, "reason": "diskon"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::GET,
+            "/api/credit-notes",
+            &format!("/api/credit-notes?customer_id={customer}"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, ndetail) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::GET,
+            "/api/invoices/{id}",
+            &format!("/api/invoices/{ninvoice}"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            ndetail["refunds"].as_array().map(Vec::len),
+            ndetail["credit_notes"].as_array().map(Vec::len)
+        ),
+        (200, Some(1), Some(1)),
+        "{ndetail}"
+    );
+    // --- receivables: end ---
+
     // Imports need a single node (docs/citus.md, "Not supported").
     c.finish(if db.is_citus() {
         &[

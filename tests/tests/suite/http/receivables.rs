@@ -12,6 +12,8 @@ use chrono::Days;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+mod documents;
+
 fn field(body: &Value) -> Option<&str> {
     body["error"]["field"].as_str()
 }
