@@ -528,7 +528,10 @@ comment on function digest_for(date) is 'The digest of the caller''s tenant for 
 -- the schedule's next run summarises (the last business day before the
 -- tenant's today); only a day that is over may be asked for (today's
 -- figures are not final, and the digest of a day is stored once), and not
--- a day before the tenant existed (there is nothing to summarise).
+-- a day before the tenant existed: the first day is the one its first
+-- scheduled digest summarises (the business day before the local date it
+-- was created), earlier days are refused (a stored digest of a day before
+-- its data would stay empty, and be mailed).
 -- Requests for the same day while its job is queued or running, or after
 -- it succeeded, get that job (dedup key digest.build:<day>:<n>); after a
 -- job of the day died or was cancelled, the next request queues a new one
@@ -561,9 +564,12 @@ begin
     perform raise_field('day', format('%s is not over yet in the tenant''s time zone (today is %s): ask for an earlier day',
                                       v_day, v_today));
   end if;
-  select tenant_date(t.created_at, v_tenant) into v_first from tenants t where t.tenant_id = v_tenant;
+  -- The first day the schedule summarises: the business day before the
+  -- tenant's first morning.
+  select digest_business_day(v_tenant, tenant_date(t.created_at, v_tenant)) into v_first
+    from tenants t where t.tenant_id = v_tenant;
   if v_day < v_first then
-    perform raise_field('day', format('%s is before the tenant existed (from %s on)', v_day, v_first));
+    perform raise_field('day', format('%s is before the tenant existed (its first digest day is %s)', v_day, v_first));
   end if;
   v_prefix := 'digest.build:' || v_day::text || ':';
   select j.job_id, j.status into v_job, v_status
