@@ -8,6 +8,8 @@
 --   digest_latest, digest_for
 --                          users with digest.read (super_admin, director),
 --                          under RLS
+--   digest_request         the same users: a digest.build job of a past
+--                          day, on demand (POST /api/digest)
 --
 -- The figures of digest_aggregates(tenant, day), all in IDR (invoices in
 -- other currencies are not summed into rupiah), days cut in the tenant's
@@ -518,6 +520,80 @@ end
 $$;
 grant execute on function digest_for(date) to bizos_authenticated;
 comment on function digest_for(date) is 'The digest of the caller''s tenant for a business day (digest.read), or NULL.';
+
+-- digest_request({day?}) -> {job_id, day, status}: the digest of a
+-- business day on demand (digest.read: whoever may read the digest), as a
+-- digest.build job of the caller with payload.day: the same job, and so
+-- the same code path, as the daily schedule's. `day` defaults to the day
+-- the schedule's next run summarises (the last business day before the
+-- tenant's today); only a day that is over may be asked for (today's
+-- figures are not final, and the digest of a day is stored once), and not
+-- a day before the tenant existed: the first day is the one its first
+-- scheduled digest summarises (the business day before the local date it
+-- was created), earlier days are refused (a stored digest of a day before
+-- its data would stay empty, and be mailed).
+-- Requests for the same day while its job is queued or running, or after
+-- it succeeded, get that job (dedup key digest.build:<day>:<n>); after a
+-- job of the day died or was cancelled, the next request queues a new one
+-- (n + 1). Two requests at once compute the same key, and the jobs'
+-- unique key makes them one job. SECURITY DEFINER: directors read the
+-- digest but enqueue nothing under the jobs' insert policy; the job is
+-- still the caller's (created_by), which v_jobs shows to its creator and
+-- to the tenant's directors and super admins.
+create or replace function digest_request(payload jsonb) returns jsonb
+language plpgsql security definer
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  v_today date;
+  v_first date;
+  v_day date;
+  v_prefix text;
+  v_job uuid;
+  v_status text;
+  v_attempts integer;
+begin
+  perform require_permission('digest.read');
+  if bizos.uid() is null then
+    raise exception using errcode = '42501', message = 'no user in the request claims';
+  end if;
+  perform payload_check(payload, '{"day": "date"}');
+  v_today := tenant_today(v_tenant);
+  v_day := coalesce(payload_date(payload, 'day'), digest_business_day(v_tenant, v_today));
+  if v_day >= v_today then
+    perform raise_field('day', format('%s is not over yet in the tenant''s time zone (today is %s): ask for an earlier day',
+                                      v_day, v_today));
+  end if;
+  -- The first day the schedule summarises: the business day before the
+  -- tenant's first morning.
+  select digest_business_day(v_tenant, tenant_date(t.created_at, v_tenant)) into v_first
+    from tenants t where t.tenant_id = v_tenant;
+  if v_day < v_first then
+    perform raise_field('day', format('%s is before the tenant existed (its first digest day is %s)', v_day, v_first));
+  end if;
+  v_prefix := 'digest.build:' || v_day::text || ':';
+  select j.job_id, j.status into v_job, v_status
+    from jobs j
+   where j.tenant_id = v_tenant and j.kind = 'digest.build' and starts_with(j.dedup_key, v_prefix)
+     and j.status in ('queued', 'running', 'succeeded')
+   order by j.created_at desc
+   limit 1;
+  if v_job is null then
+    select count(*) into v_attempts
+      from jobs j
+     where j.tenant_id = v_tenant and j.kind = 'digest.build' and starts_with(j.dedup_key, v_prefix);
+    v_job := job_insert(v_tenant, bizos.uid(), 'digest.build', jsonb_build_object('day', v_day), null, 0,
+                        v_prefix || v_attempts::text);
+    select j.status into v_status from jobs j where j.tenant_id = v_tenant and j.job_id = v_job;
+  end if;
+  return jsonb_build_object('job_id', v_job, 'day', v_day, 'status', v_status);
+end
+$$;
+select pin_search_path('digest_request(jsonb)');
+revoke execute on function digest_request(jsonb) from public;
+grant execute on function digest_request(jsonb) to bizos_authenticated;
+comment on function digest_request(jsonb) is
+  'The digest of a past business day on demand (digest.read): the caller''s digest.build job for payload.day (default: the last business day before the tenant''s today), or the queued, running or succeeded job of that day; returns {job_id, day, status}.';
 
 -- New tenants get the daily schedule (05:00 their time).
 create or replace function seed_digest_schedule(tenant uuid) returns void

@@ -321,10 +321,49 @@ grant execute on function rfm_snapshot(date) to bizos_authenticated;
 comment on function rfm_snapshot(date) is
   'The caller''s tenant''s RFM snapshot of the week of a date (NULL: the latest); P0002 when there is none.';
 
+-- rfm_next_run() -> {at, local, time_zone} or NULL: when the caller's
+-- tenant's next RFM run is due: the earliest of its active rfm.compute
+-- schedules' next runs and its queued rfm.compute jobs (an on-demand run
+-- waiting for a worker); `at` the instant, `local` the same in the
+-- tenant's time zone (YYYY-MM-DDTHH:MI:SS, no offset). NULL: no run is
+-- scheduled or queued. SECURITY DEFINER: every reader of the segments
+-- sees when they next change, while schedules are read by schedule
+-- managers and jobs by their creators only.
+create or replace function rfm_next_run() returns jsonb
+language plpgsql stable security definer
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  v_tz text;
+  v_at timestamptz;
+begin
+  if v_tenant is null then
+    raise exception using errcode = '42501', message = 'no tenant in the request claims';
+  end if;
+  select t.time_zone into v_tz from tenants t where t.tenant_id = v_tenant;
+  select min(x.at) into v_at
+    from (select s.next_run_at as at from schedules s
+           where s.tenant_id = v_tenant and s.kind = 'rfm.compute' and s.active
+          union all
+          select j.run_at from jobs j
+           where j.tenant_id = v_tenant and j.kind = 'rfm.compute' and j.status = 'queued') x;
+  if v_at is null then
+    return null;
+  end if;
+  return jsonb_build_object('at', v_at, 'local', to_char(v_at at time zone v_tz, 'YYYY-MM-DD"T"HH24:MI:SS'),
+                            'time_zone', v_tz);
+end
+$$;
+select pin_search_path('rfm_next_run()');
+revoke execute on function rfm_next_run() from public;
+grant execute on function rfm_next_run() to bizos_authenticated;
+comment on function rfm_next_run() is
+  'When the caller''s tenant''s next RFM run is due (active rfm.compute schedules, queued rfm.compute jobs): {at, local, time_zone}, or NULL.';
+
 -- rfm_segments_report(week) -> the segments of a snapshot (default the
 -- latest) over the customers the caller may read:
 -- {week, as_of, window_days, window_start, computed_at, previous_week,
---  customers, revenue,
+--  next_run (rfm_next_run()), customers, revenue,
 --  segments: [{segment, label, customers, revenue, revenue_share,
 --              previous_customers, stayed, moved_in, moved_out}] (every
 --              segment, in list order; the movement fields are null
@@ -336,6 +375,11 @@ comment on function rfm_snapshot(date) is
 -- in it then and are in another one now or not scored now (to null: no
 -- purchase left in the window). revenue_share is the segment's share of
 -- the revenue of the customers shown (4 decimals).
+-- Before the tenant's first run (no week asked for, no snapshot yet): an
+-- empty snapshot, week, as_of, window_start and computed_at NULL,
+-- window_days the tenant's current setting, every segment with no
+-- customers, and next_run saying when the first one is due. A week asked
+-- for that has no snapshot is still P0002.
 create or replace function rfm_segments_report(week date default null) returns jsonb
 language plpgsql stable
 as $$
@@ -345,6 +389,19 @@ declare
   v_prev date;
   v_result jsonb;
 begin
+  if week is null and not exists (select 1 from rfm_runs x where x.tenant_id = v_tenant) then
+    return jsonb_build_object(
+      'week', null, 'as_of', null,
+      'window_days', coalesce((select s.window_days from rfm_settings s where s.tenant_id = v_tenant), 365),
+      'window_start', null, 'computed_at', null, 'previous_week', null, 'next_run', rfm_next_run(),
+      'customers', 0, 'revenue', 0,
+      'segments', (select jsonb_agg(jsonb_build_object(
+                            'segment', g.code, 'label', g.label, 'customers', 0, 'revenue', 0, 'revenue_share', 0,
+                            'previous_customers', null, 'stayed', null, 'moved_in', null, 'moved_out', null)
+                          order by g.position)
+                     from rfm_segments g),
+      'movements', '[]'::jsonb);
+  end if;
   v_run := rfm_snapshot(week);
   select max(x.week) into v_prev from rfm_runs x where x.tenant_id = v_tenant and x.week < v_run.week;
   with cur as (
@@ -371,7 +428,7 @@ begin
   select jsonb_build_object(
            'week', v_run.week, 'as_of', v_run.as_of, 'window_days', v_run.window_days,
            'window_start', v_run.window_start, 'computed_at', v_run.computed_at, 'previous_week', v_prev,
-           'customers', t.customers, 'revenue', t.revenue,
+           'next_run', rfm_next_run(), 'customers', t.customers, 'revenue', t.revenue,
            'segments', (select jsonb_agg(jsonb_build_object(
                                 'segment', ps.code, 'label', ps.label, 'customers', ps.customers,
                                 'revenue', ps.revenue,
@@ -398,7 +455,7 @@ end
 $$;
 grant execute on function rfm_segments_report(date) to bizos_authenticated;
 comment on function rfm_segments_report(date) is
-  'The segments of an RFM snapshot (default the latest) over the customers the caller may read: counts, revenue and its share, movement against the previous snapshot.';
+  'The segments of an RFM snapshot (default the latest; before the first run an empty one) over the customers the caller may read: counts, revenue and its share, movement against the previous snapshot, and when the next run is due.';
 
 -- rfm_segment_customers(segment, week, lim, cursor) -> {segment, week,
 -- items: [{customer_id, company_name, city, recency_days, frequency,

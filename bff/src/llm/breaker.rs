@@ -71,6 +71,21 @@ impl Breakers {
             .unwrap_or(State::Closed { failures: 0 })
     }
 
+    /// Would [`Breakers::allow`] let a call of `provider` through now
+    /// (pass or probe)? Only looks: a status read must not take the one
+    /// probe of a half-open breaker.
+    pub fn admits(&self, provider: &str) -> bool {
+        self.admits_at(provider, Instant::now())
+    }
+
+    pub fn admits_at(&self, provider: &str, now: Instant) -> bool {
+        match self.state(provider) {
+            State::Closed { .. } => true,
+            State::Open { until } => now >= until,
+            State::HalfOpen { probe_since } => now >= probe_since + self.settings.cool_off,
+        }
+    }
+
     /// May `provider` be called now?
     pub fn allow(&self, provider: &str) -> Admission {
         self.allow_at(provider, Instant::now())
@@ -161,6 +176,24 @@ mod tests {
         assert_eq!(b.allow_at("gemini", later), Admission::Refuse);
         b.success("gemini");
         assert_eq!(b.allow_at("gemini", later), Admission::Pass);
+    }
+
+    #[test]
+    fn admits_looks_without_taking_the_probe() {
+        let b = breakers();
+        let t0 = Instant::now();
+        assert!(b.admits_at("gemini", t0));
+        for _ in 0..3 {
+            b.failure_at("gemini", t0);
+        }
+        assert!(!b.admits_at("gemini", t0));
+        let later = t0 + Duration::from_secs(10);
+        assert!(b.admits_at("gemini", later));
+        assert!(b.admits_at("gemini", later), "still: nothing was taken");
+        assert_eq!(b.allow_at("gemini", later), Admission::Probe);
+        assert!(!b.admits_at("gemini", later), "the probe is out");
+        b.success("gemini");
+        assert!(b.admits_at("gemini", later));
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub const DIGEST: &str = "digest";
 pub const PRECHECK_NOTES: &str = "precheck_notes";
 pub const RAG_ANSWER: &str = "rag_answer";
 pub const SEGMENT_CONTENT: &str = "segment_content";
+/// Every one of them.
+pub const ALL: [&str; 5] = [CHAT, DIGEST, PRECHECK_NOTES, RAG_ANSWER, SEGMENT_CONTENT];
 
 /// What the chat assistant says when no model answers.
 pub const CHAT_UNAVAILABLE: &str = "The AI assistant is unavailable right now, so this \

@@ -189,6 +189,29 @@ impl From<GatewayError> for ApiError {
     }
 }
 
+/// Whether a model could answer a tenant's call now (what clients show
+/// AI features by), from the gateway's own state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// A provider of some feature's route has a usable key for the tenant
+    /// and a breaker that lets calls (or a probe) through.
+    Available,
+    Unavailable(Unavailable),
+}
+
+/// Why no model could answer (every call ends in its fallback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// No provider of any route has a key (the tenant's or the platform's).
+    NotConfigured,
+    /// Every provider with a key has an open breaker (it failed
+    /// repeatedly; it is tried again after the cool-off).
+    CircuitOpen,
+    /// Every key of the providers with a closed breaker is cooling down
+    /// after a 429 or 401.
+    KeysCooling,
+}
+
 /// One masker over every message of a call, in order (the placeholders
 /// are numbered in order of appearance), and the masked messages.
 fn mask_messages(messages: &[Message]) -> (Masker, Vec<Message>) {
@@ -374,6 +397,43 @@ impl Gateway {
     /// The breaker state of `provider` (for tests and the operator).
     pub fn breaker_state(&self, provider: &str) -> State {
         self.inner.breakers.state(provider)
+    }
+
+    /// Whether a call of `ctx`'s tenant could reach a model now: the
+    /// providers of every feature's route (the catalogue, as calls read
+    /// it), each with the tenant's or the platform's keys, its breaker and
+    /// its keys' cool-downs (as [`Gateway::chat`] would skip them). Only
+    /// looks: no key rotates, no probe is taken.
+    pub async fn availability(&self, ctx: &CallContext) -> Result<Availability, GatewayError> {
+        let mut providers: Vec<String> = Vec::new();
+        for feature in features::ALL {
+            for entry in &self.catalog(ctx, feature).await?.chain {
+                if !providers.contains(&entry.endpoint.provider) {
+                    providers.push(entry.endpoint.provider.clone());
+                }
+            }
+        }
+        let (mut open, mut cooling) = (false, false);
+        for provider in &providers {
+            let keys = self.inner.keys.usable(ctx.tenant_id, provider).await;
+            if !keys.configured {
+                continue;
+            }
+            if !self.inner.breakers.admits(provider) {
+                open = true;
+            } else if !keys.usable {
+                cooling = true;
+            } else {
+                return Ok(Availability::Available);
+            }
+        }
+        Ok(Availability::Unavailable(if open {
+            Unavailable::CircuitOpen
+        } else if cooling {
+            Unavailable::KeysCooling
+        } else {
+            Unavailable::NotConfigured
+        }))
     }
 
     /// Asks the feature's route; see the module documentation.

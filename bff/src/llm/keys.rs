@@ -60,6 +60,15 @@ impl std::fmt::Debug for KeyChoice {
 
 type TenantKeys = Arc<Vec<KeyChoice>>;
 
+/// What [`KeyRing::usable`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyStatus {
+    /// The tenant or the platform has a key for the provider.
+    pub configured: bool,
+    /// One of them is not cooling down after a 429 or 401.
+    pub usable: bool,
+}
+
 pub struct KeyRing {
     platform: HashMap<String, Vec<KeyChoice>>,
     master: Option<Arc<MasterKeys>>,
@@ -137,6 +146,25 @@ impl KeyRing {
         cooling.retain(|_, until| *until > now);
         out.retain(|k| !cooling.contains_key(&(provider.to_owned(), k.key_ref.clone())));
         out
+    }
+
+    /// Whether `tenant` has keys for `provider` (its own or the
+    /// platform's), and whether any of them is not cooling now. Only looks:
+    /// no rotation.
+    pub async fn usable(&self, tenant: Uuid, provider: &str) -> KeyStatus {
+        let tenant_keys = self.tenant_keys(tenant, provider).await;
+        let platform = self.platform.get(provider).map_or(&[][..], Vec::as_slice);
+        let now = Instant::now();
+        let cooling = lock(&self.cooling);
+        let warm = |k: &KeyChoice| {
+            cooling
+                .get(&(provider.to_owned(), k.key_ref.clone()))
+                .is_none_or(|until| *until <= now)
+        };
+        KeyStatus {
+            configured: !tenant_keys.is_empty() || !platform.is_empty(),
+            usable: tenant_keys.iter().chain(platform).any(warm),
+        }
     }
 
     /// `keys` starting at the next place of `scope`'s cursor.

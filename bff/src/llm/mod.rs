@@ -29,5 +29,8 @@ pub mod rewrap;
 pub mod schema;
 
 pub use config::{LlmArgs, LlmSettings};
-pub use gateway::{Answer, CallContext, Gateway, GatewayError, GatewayRequest, Login, Source};
+pub use gateway::{
+    Answer, Availability, CallContext, Gateway, GatewayError, GatewayRequest, Login, Source,
+    Unavailable,
+};
 pub use provider::{Message, Role};

@@ -1,12 +1,19 @@
 //! The CEO digest card (AI-1), for the tenant's directors and super admins
 //! (`digest.read`):
 //! - `GET /api/digest/latest`: the newest digest;
-//! - `GET /api/digest?date=YYYY-MM-DD`: the digest of a business day.
+//! - `GET /api/digest?date=YYYY-MM-DD`: the digest of a business day;
+//! - `POST /api/digest` {day?}: the digest of a past business day on
+//!   demand: 202 with the `digest.build` job (the daily schedule's job, for
+//!   that day) and its Location, `GET /api/jobs/{id}`; requests for the
+//!   same day while its job is queued or running (or after it succeeded)
+//!   get that job (`digest_request`).
 //!
-//! The worker writes digests (`bizos_bff::digest`); these routes only read
-//! them, under the caller's claims.
+//! The worker writes digests (`bizos_bff::digest`); the GET routes only
+//! read them, under the caller's claims.
 
 use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -17,13 +24,14 @@ use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Query};
-use crate::payload::Date;
+use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey};
+use crate::payload::{blank_is_none, Date, JobStatus};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(latest))
-        .routes(routes!(for_day))
+        .routes(routes!(for_day, request))
 }
 
 /// Where the insights came from.
@@ -140,6 +148,37 @@ pub struct DigestQuery {
     date: Date,
 }
 
+/// The digest of a day, on demand.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DigestRequest {
+    /// The business day (YYYY-MM-DD, tenant-local) [default: the last
+    /// business day before the tenant's today, the day the next scheduled
+    /// digest summarises]. Must be over (before the tenant's today) and not
+    /// before the tenant existed.
+    #[serde(
+        default,
+        deserialize_with = "blank_is_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    day: Option<Date>,
+}
+
+/// The job that builds the digest (`Location`: `GET /api/jobs/{id}`); once
+/// it succeeded, `GET /api/digest?date=` answers with the card.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct DigestRequested {
+    /// The digest.build job (GET /api/jobs/{id}).
+    job_id: uuid::Uuid,
+    /// The business day it summarises.
+    day: chrono::NaiveDate,
+    /// The job's status now: queued for a new job; a repeated request for
+    /// the same day gets the same job in whatever status it has reached.
+    status: JobStatus,
+}
+
 /// One digest function's answer: the card, or 404.
 async fn read(
     state: &AppState,
@@ -179,4 +218,50 @@ async fn for_day(
     Query(q): Query<DigestQuery>,
 ) -> Result<Json<Digest>> {
     read(&state, &caller, "select digest_for($1)", Some(q.date)).await
+}
+
+#[utoipa::path(post, path = "/api/digest", tag = "digest", request_body = DigestRequest,
+    params(IdempotencyKey),
+    responses((status = 202, description = "a digest.build job of the day (the same job while one is queued or running, or once it succeeded); Location: GET /api/jobs/{id}", body = DigestRequested,
+                headers(("Location" = String, description = "the job: /api/jobs/{job_id}"))),
+              (status = 403, description = "the caller may not read digests (digest.read)", body = ErrorResponse),
+              (status = 422, description = "day: not over yet in the tenant's time zone, or before the tenant existed", body = ErrorResponse)))]
+#[tracing::instrument(skip(state, caller, key, req), fields(user_id = %caller.user_id, tenant_id = %caller.tenant_id))]
+async fn request(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Json(req): Json<DigestRequest>,
+) -> Result<Response> {
+    let payload = super::write::body(&req)?;
+    let mut response = idempotency::run(
+        &state,
+        &caller,
+        key,
+        Fingerprint::json("POST", "/api/digest", &payload),
+        async |conn| {
+            let job: Value = crate::telemetry::db_call(
+                "digest_request",
+                sqlx::query_scalar("select digest_request($1)")
+                    .bind(&payload)
+                    .fetch_one(&mut *conn),
+            )
+            .await?;
+            Ok(Done::accepted(job))
+        },
+    )
+    .await?;
+    // From the body, so a replayed answer has it too.
+    let body = axum::body::to_bytes(std::mem::take(response.body_mut()), usize::MAX)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let job: Value = serde_json::from_slice(&body).map_err(anyhow::Error::from)?;
+    if let Some(id) = job["job_id"].as_str() {
+        response.headers_mut().insert(
+            header::LOCATION,
+            HeaderValue::from_str(&format!("/api/jobs/{id}")).map_err(anyhow::Error::from)?,
+        );
+    }
+    *response.body_mut() = axum::body::Body::from(body);
+    Ok(response)
 }

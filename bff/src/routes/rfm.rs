@@ -4,7 +4,8 @@
 //! under the customers' RLS.
 //!
 //! - `GET /api/rfm/segments?week=`: customers, revenue share and movement
-//!   against the previous snapshot per segment.
+//!   against the previous snapshot per segment, and when the next run is
+//!   due; before the first run (no `week`) an empty snapshot.
 //! - `GET /api/rfm/segments/{segment}/customers?week=&limit=&cursor=`: a
 //!   page of the customers of a segment the caller may read.
 //! - `POST /api/rfm/runs`: a manager's on-demand run (202, the job).
@@ -103,27 +104,50 @@ pub struct RfmMovement {
     customers: i64,
 }
 
-/// The segments of a weekly snapshot.
+/// The segments of a weekly snapshot; before the tenant's first run (no
+/// `week` asked for) an empty one: `week`, `as_of`, `window_start` and
+/// `computed_at` null, no customers, and `next_run` says when the first is
+/// due.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct RfmSegmentsReport {
-    /// The Monday of the snapshot's week.
-    week: NaiveDate,
-    /// The tenant-local date it was computed at.
-    as_of: NaiveDate,
+    /// The Monday of the snapshot's week (null: no snapshot yet).
+    week: Option<NaiveDate>,
+    /// The tenant-local date it was computed at (null: no snapshot yet).
+    as_of: Option<NaiveDate>,
+    /// The window of the snapshot (no snapshot yet: the tenant's setting).
     window_days: i32,
-    /// The first payment date counted.
-    window_start: NaiveDate,
-    computed_at: DateTime<Utc>,
+    /// The first payment date counted (null: no snapshot yet).
+    window_start: Option<NaiveDate>,
+    /// Null: no snapshot yet.
+    computed_at: Option<DateTime<Utc>>,
     /// The snapshot movements are counted against (null: none).
     previous_week: Option<NaiveDate>,
+    /// When the next run (the weekly schedule's, or an on-demand run
+    /// waiting for a worker) is due; null when none is scheduled.
+    next_run: Option<RfmNextRun>,
     customers: i64,
     /// What the customers shown paid in the window, in IDR.
     revenue: f64,
     /// Every segment, in list order.
     segments: Vec<RfmSegmentFigures>,
     movements: Vec<RfmMovement>,
+}
+
+/// When the tenant's next RFM run is due.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RfmNextRun {
+    /// The instant (in the past when it is due now and waits for a worker).
+    at: DateTime<Utc>,
+    /// The same in the tenant's time zone, without offset
+    /// (YYYY-MM-DDTHH:MM:SS).
+    #[schema(value_type = String, example = "2026-12-07T06:00:00")]
+    local: chrono::NaiveDateTime,
+    /// The tenant's time zone (IANA).
+    time_zone: String,
 }
 
 /// A customer of a segment.
@@ -268,8 +292,8 @@ pub struct RfmContent {
 }
 
 #[utoipa::path(get, path = "/api/rfm/segments", tag = "rfm", params(WeekQuery),
-    responses((status = 200, description = "per segment: customers, revenue share and movement against the previous snapshot, over the customers the caller may read", body = RfmSegmentsReport),
-              (status = 404, description = "no snapshot (of that week)", body = ErrorResponse)))]
+    responses((status = 200, description = "per segment: customers, revenue share and movement against the previous snapshot, over the customers the caller may read, and when the next run is due; before the first run an empty snapshot", body = RfmSegmentsReport),
+              (status = 404, description = "no snapshot of the week asked for", body = ErrorResponse)))]
 async fn segments(
     State(state): State<AppState>,
     caller: Caller,

@@ -7,6 +7,7 @@
 //! routes show it to digest readers only; every tenant has its 05:00
 //! schedule and a job stands for the business day before its run.
 
+mod on_demand;
 pub(crate) mod reconcile;
 
 use std::time::{Duration, Instant};

@@ -5,6 +5,8 @@
 //! routes `chat` through gemini `g-1` → gemini `g-2` → openai `o-1`, with
 //! platform keys `gk-1,gk-2` (gemini) and `ok-1` (openai).
 
+mod available;
+
 use std::time::{Duration, Instant};
 
 use bizos_bff::auth::Caller;

@@ -6,6 +6,8 @@
 //! gateway (cache hit on re-request, a template edit generates again, the
 //! 11th generation of the day is 429).
 
+mod before_first_run;
+
 use std::collections::BTreeMap;
 
 use bizos_bff::auth::Caller;
