@@ -221,7 +221,7 @@ async fn a_typed_payload_is_checked_before_it_is_enqueued() {
     let none = CustomerLookalikesArgs {
         customer_ids: vec![],
     };
-    match enqueue(&mut *tx, &none, EnqueueOptions::default()).await {
+    match enqueue(&mut tx, &none, EnqueueOptions::default()).await {
         Err(EnqueueError::Payload(e)) => assert_eq!(
             e.to_string(),
             "payload.customer_ids: must be a list of 1 to 1000 uuids"
@@ -233,7 +233,7 @@ async fn a_typed_payload_is_checked_before_it_is_enqueued() {
         dedup_key: Some("rfm-once".into()),
         ..EnqueueOptions::default()
     };
-    let job = enqueue(&mut *tx, &RfmComputeArgs { as_of }, options)
+    let job = enqueue(&mut tx, &RfmComputeArgs { as_of }, options)
         .await
         .unwrap();
     tx.commit().await.unwrap();
