@@ -350,7 +350,7 @@ async fn stored(
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IdempotencyPurgeArgs {}
 
-impl crate::worker::JobArgs for IdempotencyPurgeArgs {
+impl crate::job::JobArgs for IdempotencyPurgeArgs {
     const KIND: &'static str = "idempotency.purge";
 }
 
@@ -359,14 +359,14 @@ impl crate::worker::JobArgs for IdempotencyPurgeArgs {
 /// enqueued for every tenant each BIZOS_WORKER_PURGE_EVERY_SECS.
 pub struct IdempotencyPurge;
 
-impl crate::worker::Handler for IdempotencyPurge {
+impl crate::job::Handler for IdempotencyPurge {
     type Args = IdempotencyPurgeArgs;
 
     async fn run(
         &self,
-        job: &crate::worker::Job,
+        job: &crate::job::Job,
         _: IdempotencyPurgeArgs,
-    ) -> Result<(), crate::worker::JobError> {
+    ) -> Result<(), crate::job::JobError> {
         let purged: i64 = crate::telemetry::db_call(
             "purge_idempotency_keys",
             sqlx::query_scalar("select purge_idempotency_keys($1)")

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod files;
 pub mod idempotency;
 pub mod imports;
+pub mod job;
 pub mod jwt;
 pub mod kb;
 pub mod llm;

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::job::{Handler, Job, JobArgs, JobError};
 use crate::telemetry::db_call;
-use crate::worker::{Handler, Job, JobArgs, JobError};
 
 /// The payload of `rfm.compute`: the schedule 'rfm weekly' writes `{}`,
 /// `rfm_request` `{as_of}`. Keys it does not know are ignored: a

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::job::{Handler, Job, JobArgs, JobError, PayloadError};
 use crate::telemetry::db_call;
-use crate::worker::{Handler, Job, JobArgs, JobError, PayloadError};
 
 /// The payload the dedup of `find_or_create_customer` writes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

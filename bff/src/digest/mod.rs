@@ -14,10 +14,10 @@ pub mod insights;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::job::{Handler, Job, JobArgs, JobError};
 use crate::llm::{features, CallContext, Gateway, GatewayError, GatewayRequest, Source};
 use crate::telemetry::db_call;
 use crate::vars::ConfigError;
-use crate::worker::{Handler, Job, JobArgs, JobError};
 use insights::{Insight, Locale, COUNT};
 
 /// Steps of a run, for the job's progress.

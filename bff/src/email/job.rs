@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{deliver, MailSettings, Mailer};
+use crate::job::{Handler, Job, JobArgs, JobError};
 use crate::vars::ConfigError;
-use crate::worker::{Handler, Job, JobArgs, JobError};
 
 /// The payload `email_queue` writes with the e-mail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -25,7 +25,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::storage::Storage;
-use crate::worker::{Handler, Job, JobArgs, JobError, PayloadError};
+use crate::job::{Handler, Job, JobArgs, JobError, PayloadError};
 
 /// First key of the owner locks (`b"bizo"`); the same constant is in
 /// `upload_owner_locks_held` (sql/api/files.sql).

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::job::{Handler, Job, JobArgs, JobError};
 use crate::telemetry::db_call;
-use crate::worker::{Handler, Job, JobArgs, JobError};
 
 /// The payload `import_process_later` writes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -31,9 +31,9 @@ use uuid::Uuid;
 use super::embed::{Embedder, MAX_SEQ_TOKENS};
 use super::extract::{self, Format};
 use crate::files::Storage;
+use crate::job::{Handler, Job, JobArgs, JobError};
 use crate::telemetry::db_call;
 use crate::vars::ConfigError;
-use crate::worker::{Handler, Job, JobArgs, JobError};
 
 /// Text tokens of a chunk: with its heading path in front and `[CLS]` and
 /// `[SEP]` it stays within the model's 256 tokens unless the headings are

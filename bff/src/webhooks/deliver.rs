@@ -33,10 +33,10 @@ use zeroize::Zeroizing;
 
 use super::config::{RetrySchedule, WebhookSettings};
 use super::{secrets, signing, ssrf};
+use crate::job::{Handler, Job, JobArgs, JobError};
 use crate::llm::crypto::{MasterKeys, Sealed};
 use crate::telemetry::db_call;
 use crate::vars::ConfigError;
-use crate::worker::{Handler, Job, JobArgs, JobError};
 
 /// Characters of an answer kept in the log.
 const EXCERPT_CHARS: usize = 1000;

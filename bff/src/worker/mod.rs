@@ -30,7 +30,7 @@
 //! exporter is flushed on shutdown.
 
 mod health;
-pub mod job;
+
 mod listing;
 pub mod registry;
 mod settings;
@@ -51,7 +51,7 @@ use uuid::Uuid;
 use crate::metrics::JobOutcome;
 use crate::telemetry::Tracing;
 
-pub use job::{
+pub use crate::job::{
     enqueue, enqueue_every_tenant, parse_args, EnqueueError, EnqueueOptions, Handler, Job, JobArgs,
     JobError, PayloadError,
 };
@@ -265,7 +265,7 @@ impl Worker {
     /// Claims up to `free` due jobs and runs each in a task of its own;
     /// how many. A failed claim is retried shortly.
     async fn claim_and_spawn(&self, run: &mut Loop, free: usize) -> usize {
-        let jobs = match job::claim(&self.pool, &run.worker, free, &run.kinds).await {
+        let jobs = match crate::job::claim(&self.pool, &run.worker, free, &run.kinds).await {
             Ok(jobs) => jobs,
             Err(e) => {
                 tracing::warn!(error = %e, "claiming jobs failed; retrying shortly");
@@ -363,7 +363,7 @@ impl Worker {
         let left: Vec<(Uuid, Running)> =
             run.running.lock().expect("running jobs").drain().collect();
         for (job_id, (tenant_id, kind, started)) in left {
-            match job::release(&self.pool, &run.worker, job_id, tenant_id).await {
+            match crate::job::release(&self.pool, &run.worker, job_id, tenant_id).await {
                 Ok(_) => record_outcome(&kind, JobOutcome::Released, started.elapsed(), None),
                 Err(e) => tracing::warn!(%job_id, error = %e,
                     "could not release a job; it is claimable again when its lease runs out"),

@@ -7,8 +7,8 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use serde_json::Value;
 
-use super::job::{parse_args, Handler, Job, JobArgs, JobError, PayloadError};
 use super::WorkerSettings;
+use crate::job::{parse_args, Handler, Job, JobArgs, JobError, PayloadError};
 use crate::vars::ConfigError;
 
 /// Every kind of this build with its handler. `email.send` runs only with

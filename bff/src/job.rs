@@ -4,7 +4,7 @@
 //! database calls of a job's lifecycle (claim, heartbeat, complete, fail,
 //! release; sql/api/jobs.sql). Nothing here knows a domain: each kind's
 //! payload and handler live in the kind's own module, and the worker's
-//! [`super::registry`] pairs them.
+//! [`crate::worker::registry`] pairs them.
 //!
 //! A new kind is a payload struct implementing [`JobArgs`], a handler
 //! implementing [`Handler`] for it, and one line in the registry.
