@@ -12,6 +12,8 @@
 pub mod citus_cluster;
 /// The LLM provider stand-in (OpenAI and Gemini wire formats on loopback).
 pub mod llm_standin;
+/// A PostgreSQL cluster of a test's own (to crash, or to fill its lock table).
+pub mod own_cluster;
 /// The tests' SMTP server: its port, directory and messages.
 pub mod smtp_sink;
 /// The tests' webhook receiver (standardwebhooks from PyPI verifies).
