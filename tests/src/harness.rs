@@ -8,7 +8,7 @@
 //!
 //! Logs of the BFF are printed only with `TEST_LOG=1`.
 
-/// The tests' Citus cluster (issue 18) and its migrated database.
+/// The tests' Citus cluster and its migrated database.
 pub mod citus_cluster;
 /// The LLM provider stand-in (OpenAI and Gemini wire formats on loopback).
 pub mod llm_standin;
