@@ -250,7 +250,8 @@ async fn the_document_is_typed() {
     assert!(doc["paths"]["/api/me"]["get"].is_object());
 }
 
-async fn document(app: &TestApp) -> Value {
+/// The served OpenAPI document.
+pub(super) async fn document(app: &TestApp) -> Value {
     app.http
         .get(app.url("/openapi.json"))
         .send()

@@ -457,15 +457,7 @@ impl Runner {
         fixtures.insert("month".into(), today.format("%Y-%m").to_string());
         fixtures.insert("month_start".into(), today.format("%Y-%m-01").to_string());
         let app = spawn_app_with(&db, env).await;
-        let doc = app
-            .http
-            .get(app.url("/openapi.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let doc = super::document::document(&app).await;
         Runner {
             db,
             app,
