@@ -1,4 +1,4 @@
--- Where the lead bundle's time goes (issue 20): one bundle, every statement
+-- Where the lead bundle's time goes: one bundle, every statement
 -- it runs (nested ones too) with its plan, timing and buffers, printed as
 -- NOTICEs by auto_explain. Run as a superuser (LOAD) on a database that
 -- scripts/bench crm's setup and load prepared (bench/crm_setup.sql,

@@ -1,4 +1,4 @@
--- Issue 20: where the time of an import's batches goes. Stages :rows new
+-- Where the time of an import's batches goes. Stages :rows new
 -- customer rows (the shape of bench/api/customers_csv.py: unique NPWP,
 -- e-mail and phone) as an import of salesperson 3 of bench/crm_setup.sql,
 -- then processes them in batches of :batch as the worker does

@@ -662,34 +662,82 @@ fn current_request_id() -> Option<String> {
 
 /// AFTER INSERT OR UPDATE OR DELETE row trigger attached by
 /// `bizos.enable_audit(table)`; its arguments are the primary key columns.
+/// It appends one entry to the tenant's audit log: the row's key, what it
+/// was and became (for an update only the changed columns and the key), who
+/// changed it and in which request, linked to the chain's previous entry
+/// by its hash.
 #[pg_trigger]
 fn audit_trigger<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::datum::TryFromDatumError> {
     let key_cols = trigger.extra_args().or_raise("reading trigger arguments");
+    let event = row_event(trigger);
+    let (table, replicated) = audited_table(trigger);
+    let tenant_col = tenant_column(event.desc, &table);
+    let key_idx = key_columns(event.desc, &key_cols, &table);
+    let tenant = tenant_of(&event, tenant_col, &table);
+    let Some(images) = row_images(&event, &key_idx) else {
+        // An update that changed nothing: nothing to record.
+        return Ok(None);
+    };
+    let origin = Origin::current();
+    // A reference table's row changes on every node; its entry is written
+    // once, on the node that holds the tenant's audit log.
+    if replicated && as_extension_owner(|| tables_of(tenant)).is_none() {
+        return Ok(None);
+    }
+    append_entry(tenant, &table, event.action, &images, &origin);
+    Ok(None)
+}
+
+/// The row a trigger fired for: its versions before and after, and the
+/// command.
+struct RowEvent {
+    desc: pg_sys::TupleDesc,
+    old: Option<*mut pg_sys::HeapTupleData>,
+    new: Option<*mut pg_sys::HeapTupleData>,
+    action: &'static str,
+}
+
+impl RowEvent {
+    /// The version that identifies the row: the new one, or the deleted.
+    fn current(&self) -> *mut pg_sys::HeapTupleData {
+        self.new.or(self.old).unwrap_or(std::ptr::null_mut())
+    }
+}
+
+fn row_event(trigger: &pgrx::PgTrigger<'_>) -> RowEvent {
     let data = trigger.trigger_data();
     // SAFETY: trigger data of a row trigger: a valid relation and tuples.
-    let (desc, old, new, action) = unsafe {
+    unsafe {
         let desc = (*data.tg_relation).rd_att;
-        let ev = data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
-        match ev {
-            pg_sys::TRIGGER_EVENT_INSERT => (desc, None, Some(data.tg_trigtuple), "INSERT"),
-            pg_sys::TRIGGER_EVENT_UPDATE => (
-                desc,
-                Some(data.tg_trigtuple),
-                Some(data.tg_newtuple),
-                "UPDATE",
-            ),
-            pg_sys::TRIGGER_EVENT_DELETE => (desc, Some(data.tg_trigtuple), None, "DELETE"),
+        let (old, new, action) = match data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK {
+            pg_sys::TRIGGER_EVENT_INSERT => (None, Some(data.tg_trigtuple), "INSERT"),
+            pg_sys::TRIGGER_EVENT_UPDATE => {
+                (Some(data.tg_trigtuple), Some(data.tg_newtuple), "UPDATE")
+            }
+            pg_sys::TRIGGER_EVENT_DELETE => (Some(data.tg_trigtuple), None, "DELETE"),
             _ => raise(
                 Code::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
                 "audit_trigger is for INSERT, UPDATE and DELETE",
                 None,
             ),
+        };
+        RowEvent {
+            desc,
+            old,
+            new,
+            action,
         }
-    };
+    }
+}
+
+/// The table as the log names it (`schema.table`, a Citus shard named as
+/// its distributed table), and whether it is a reference table replicated
+/// to every node.
+fn audited_table(trigger: &pgrx::PgTrigger<'_>) -> (String, bool) {
     // SAFETY: the trigger's relation is open.
-    let relid = unsafe { (*data.tg_relation).rd_id };
+    let relid = unsafe { (*trigger.trigger_data().tg_relation).rd_id };
     let (logical, replicated) =
         crate::citus::logical_table(relid, &trigger.table_name().unwrap_or_default());
     let table = format!(
@@ -697,16 +745,22 @@ fn audit_trigger<'a>(
         pgrx::spi::quote_identifier(trigger.table_schema().unwrap_or_default()),
         pgrx::spi::quote_identifier(logical)
     );
-    let current = new.or(old).unwrap_or(std::ptr::null_mut());
+    (table, replicated)
+}
 
-    let tenant_col = crate::rows::column_index(desc, "tenant_id").unwrap_or_else(|| {
+fn tenant_column(desc: pg_sys::TupleDesc, table: &str) -> usize {
+    crate::rows::column_index(desc, "tenant_id").unwrap_or_else(|| {
         raise(
             Code::ERRCODE_UNDEFINED_COLUMN,
             format!("{table} has no tenant_id column"),
             None,
         )
-    });
-    let key_idx: Vec<usize> = key_cols
+    })
+}
+
+/// The positions of the primary key columns the trigger was attached with.
+fn key_columns(desc: pg_sys::TupleDesc, key_cols: &[String], table: &str) -> Vec<usize> {
+    key_cols
         .iter()
         .map(|c| {
             crate::rows::column_index(desc, c).unwrap_or_else(|| {
@@ -717,11 +771,19 @@ fn audit_trigger<'a>(
                 )
             })
         })
-        .collect();
+        .collect()
+}
+
+fn tenant_of(event: &RowEvent, tenant_col: usize, table: &str) -> pgrx::Uuid {
     // SAFETY: valid tuples for `desc`.
-    let tenant: pgrx::Uuid = unsafe {
+    unsafe {
         let mut isnull = false;
-        let d = pg_sys::heap_getattr(current, (tenant_col + 1) as i32, desc, &mut isnull);
+        let d = pg_sys::heap_getattr(
+            event.current(),
+            (tenant_col + 1) as i32,
+            event.desc,
+            &mut isnull,
+        );
         pgrx::Uuid::from_datum(d, isnull)
     }
     .unwrap_or_else(|| {
@@ -730,17 +792,29 @@ fn audit_trigger<'a>(
             format!("{table}.tenant_id is NULL; cannot audit"),
             None,
         )
-    });
+    })
+}
 
+/// The row's key and its versions as jsonb, each with the canonical text
+/// the chain hashes.
+struct RowImages {
+    key: pg_sys::Datum,
+    key_text: String,
+    before: Option<(pg_sys::Datum, String)>,
+    after: Option<(pg_sys::Datum, String)>,
+}
+
+/// The images of the row; none for an update that changed no column.
+fn row_images(event: &RowEvent, key_idx: &[usize]) -> Option<RowImages> {
+    let desc = event.desc;
     // SAFETY: valid tuples for `desc`.
     let (key, before, after) = unsafe {
-        let key = row_jsonb(current, desc, Some(&key_idx));
-        match (old, new) {
+        let key = row_jsonb(event.current(), desc, Some(key_idx));
+        match (event.old, event.new) {
             (Some(o), Some(n)) => {
                 let mut cols = changed_columns(o, n, desc);
                 if cols.is_empty() {
-                    // Nothing changed: nothing to record.
-                    return Ok(None);
+                    return None;
                 }
                 cols.extend(key_idx.iter().copied());
                 (
@@ -751,90 +825,116 @@ fn audit_trigger<'a>(
             }
             (Some(o), None) => (key, Some(row_jsonb(o, desc, None)), None),
             (None, Some(n)) => (key, None, Some(row_jsonb(n, desc, None))),
-            (None, None) => return Ok(None),
+            (None, None) => return None,
         }
     };
-    let key_text = canonical_text(key);
-    let before = before.map(|j| (j, canonical_text(j)));
-    let after = after.map(|j| (j, canonical_text(j)));
-    let actor = crate::claims::current_uid();
-    let request_id = current_request_id();
-    // SAFETY: backend globals.
-    let (db_role, txid, at) = unsafe {
-        let role = CStr::from_ptr(pg_sys::GetUserNameFromId(pg_sys::GetSessionUserId(), false))
-            .to_string_lossy()
-            .into_owned();
-        (
-            role,
-            pg_sys::GetTopFullTransactionId().value as i64,
-            pg_sys::GetCurrentStatementStartTimestamp(),
-        )
-    };
+    Some(RowImages {
+        key,
+        key_text: canonical_text(key),
+        before: before.map(|j| (j, canonical_text(j))),
+        after: after.map(|j| (j, canonical_text(j))),
+    })
+}
 
-    // A reference table's row changes on every node; its entry is written
-    // once, on the node that holds the tenant's audit log.
-    if replicated && as_extension_owner(|| tables_of(tenant)).is_none() {
-        return Ok(None);
-    }
-    let tenant_text = tenant.to_string();
-    let actor_text = actor.map(|a| a.to_string());
-    // Entries and heads are written directly, with no check of the
-    // caller's privileges; the queries of the rare paths run as the
-    // extension owner.
-    {
-        let (head, tables) = held_head(tenant);
-        // Stored (and hashed) only where the column exists.
-        let request_id = request_id.as_deref().filter(|_| tables.request_id);
-        let entry = Entry {
-            tenant_id: &tenant_text,
-            chain: head.chain,
-            seq: head.seq + 1,
-            table_name: &table,
-            record_key: &key_text,
-            action,
-            actor: actor_text.as_deref(),
-            db_role: &db_role,
-            txid,
-            at_micros: at,
-            before: before.as_ref().map(|b| b.1.as_str()),
-            after: after.as_ref().map(|a| a.1.as_str()),
-            request_id,
+/// Who made the change and where: the caller, the request, the session's
+/// role, the transaction and the statement's start.
+struct Origin {
+    actor: Option<pgrx::Uuid>,
+    request_id: Option<String>,
+    db_role: String,
+    txid: i64,
+    at: pg_sys::TimestampTz,
+}
+
+impl Origin {
+    fn current() -> Origin {
+        let actor = crate::claims::current_uid();
+        let request_id = current_request_id();
+        // SAFETY: backend globals.
+        let (db_role, txid, at) = unsafe {
+            let role = CStr::from_ptr(pg_sys::GetUserNameFromId(pg_sys::GetSessionUserId(), false))
+                .to_string_lossy()
+                .into_owned();
+            (
+                role,
+                pg_sys::GetTopFullTransactionId().value as i64,
+                pg_sys::GetCurrentStatementStartTimestamp(),
+            )
         };
-        let hash = entry_hash(&head.hash, &entry);
-        // In the order of LOG_COLUMNS, then request_id.
-        let values = [
-            tenant.into_datum(),
-            head.chain.into_datum(),
-            (head.seq + 1).into_datum(),
-            table.as_str().into_datum(),
-            Some(key),
-            action.into_datum(),
-            actor.into_datum(),
-            db_role.as_str().into_datum(),
-            txid.into_datum(),
-            Some(pg_sys::Datum::from(at)),
-            before.as_ref().map(|b| b.0),
-            after.as_ref().map(|a| a.0),
-            head.hash.as_slice().into_datum(),
-            hash.as_slice().into_datum(),
-            request_id.into_datum(),
-        ];
-        let mut row = crate::rows::Row::nulls(tables.log_natts);
-        for (&col, value) in tables.log_cols.iter().zip(values) {
-            row.set(col, value);
+        Origin {
+            actor,
+            request_id,
+            db_role,
+            txid,
+            at,
         }
-        crate::rows::insert(tables.log, &row);
-        remember(
-            tenant,
-            Head {
-                seq: head.seq + 1,
-                hash,
-                ..head
-            },
-            &tables,
-        );
     }
-    Ok(None)
+}
+
+/// Appends the entry to the chain the transaction holds and advances its
+/// head. Entries and heads are written directly, with no check of the
+/// caller's privileges; the queries of the rare paths run as the
+/// extension owner.
+fn append_entry(
+    tenant: pgrx::Uuid,
+    table: &str,
+    action: &'static str,
+    images: &RowImages,
+    origin: &Origin,
+) {
+    let tenant_text = tenant.to_string();
+    let actor_text = origin.actor.map(|a| a.to_string());
+    let (head, tables) = held_head(tenant);
+    // Stored (and hashed) only where the column exists.
+    let request_id = origin.request_id.as_deref().filter(|_| tables.request_id);
+    let entry = Entry {
+        tenant_id: &tenant_text,
+        chain: head.chain,
+        seq: head.seq + 1,
+        table_name: table,
+        record_key: &images.key_text,
+        action,
+        actor: actor_text.as_deref(),
+        db_role: &origin.db_role,
+        txid: origin.txid,
+        at_micros: origin.at,
+        before: images.before.as_ref().map(|b| b.1.as_str()),
+        after: images.after.as_ref().map(|a| a.1.as_str()),
+        request_id,
+    };
+    let hash = entry_hash(&head.hash, &entry);
+    // In the order of LOG_COLUMNS, then request_id.
+    let values = [
+        tenant.into_datum(),
+        head.chain.into_datum(),
+        (head.seq + 1).into_datum(),
+        table.into_datum(),
+        Some(images.key),
+        action.into_datum(),
+        origin.actor.into_datum(),
+        origin.db_role.as_str().into_datum(),
+        origin.txid.into_datum(),
+        Some(pg_sys::Datum::from(origin.at)),
+        images.before.as_ref().map(|b| b.0),
+        images.after.as_ref().map(|a| a.0),
+        head.hash.as_slice().into_datum(),
+        hash.as_slice().into_datum(),
+        request_id.into_datum(),
+    ];
+    let mut row = crate::rows::Row::nulls(tables.log_natts);
+    for (&col, value) in tables.log_cols.iter().zip(values) {
+        row.set(col, value);
+    }
+    crate::rows::insert(tables.log, &row);
+    remember(
+        tenant,
+        Head {
+            seq: head.seq + 1,
+            hash,
+            ..head
+        },
+        &tables,
+    );
 }
 
 /// Checks every chain of a tenant. Returns nothing when intact, else the

@@ -32,7 +32,8 @@ thread_local! {
 /// metadata in `pg_catalog.pg_dist_partition`, which exists exactly while
 /// the extension is installed: a syscache lookup by name, a fraction of
 /// the scan of pg_extension that `get_extension_oid` makes (which showed
-/// as the largest single cost of a numbered insert, issue 20).
+/// as the largest single cost of a numbered insert,
+/// docs/benchmarks/crm-and-write-path.md).
 pub(crate) fn on_citus() -> bool {
     // SAFETY: a syscache lookup by a NUL-terminated name.
     unsafe {

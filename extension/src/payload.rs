@@ -3,7 +3,7 @@
 //! sql/api/payloads.sql, which raises the house error naming the field.
 //! Every RPC that takes a JSON object runs it first; as PL/pgSQL it was a
 //! sorted query and a dozen expressions per field, 11 µs a call against 6
-//! µs here (BENCHMARKS.md, issue 20 step ten).
+//! µs here (docs/benchmarks/crm-and-write-path.md, step ten).
 
 use bizos_core::payload::problem;
 use pgrx::prelude::*;

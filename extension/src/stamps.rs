@@ -12,8 +12,8 @@
 //! (which points every table's triggers here). Every write of a business
 //! row runs them, a lead bundle seven times: as PL/pgSQL each call built
 //! the row as a record and formed it again, and the pinned search path of
-//! `stamp_timestamps` changed a setting on the way in and out (BENCHMARKS.md,
-//! issue 20 step eleven). Here a call replaces two datums of the row.
+//! `stamp_timestamps` changed a setting on the way in and out
+//! (docs/benchmarks/crm-and-write-path.md, step eleven). Here a call replaces two datums of the row.
 
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode as Code};

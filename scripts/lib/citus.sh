@@ -1,4 +1,4 @@
-# Citus (issue 18) for scripts/dev: the release source in ../shared/vendor
+# Citus for scripts/dev: the release source in ../shared/vendor
 # built and installed into the system PostgreSQL 15 once, and a throw-away
 # cluster of a coordinator and two workers on loopback. Source it after
 # scripts/lib/cluster.sh:

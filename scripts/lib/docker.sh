@@ -1,4 +1,4 @@
-# Docker for scripts/dev (the compose stack, issue 22). Source it after
+# Docker for scripts/dev (the compose stack). Source it after
 # cluster.sh (is_root) and with say/die defined:
 #
 #   ensure_docker            Debian's docker.io, docker-compose (1.29) and

@@ -1,4 +1,4 @@
--- Administration (issue 19, B2B-9): the users of a tenant and the
+-- Administration (B2B-9): the users of a tenant and the
 -- tenant's overrides of its roles' permissions. The tables are V1's
 -- profiles and role_permissions, the permissions vocabulary V34's.
 --

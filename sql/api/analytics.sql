@@ -103,7 +103,7 @@ begin
     -- SET LOCAL, not set_config(): on Citus only the command reaches the
     -- workers that run the view's query.
     execute format('set local request.jwt.claims = %L', pg_catalog.json_build_object('tenant_id', v_tenant));
-    -- "Today" is the tenant's (SPEC §3), whatever time zone the BI tool's
+    -- "Today" is the tenant's, whatever time zone the BI tool's
     -- session uses: a view that still reads current_date gets the
     -- tenant's date.
     execute format('set local timezone = %L', v_tz);

@@ -1,4 +1,4 @@
--- The audit API (issue 19, B2B-10): the tenant's audit log, the history of
+-- The audit API (B2B-10): the tenant's audit log, the history of
 -- one record and the state of the log's hash chains, for holders of
 -- audit.read (super_admin and director by default).
 --

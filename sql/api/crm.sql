@@ -696,7 +696,7 @@ select pin_search_path('find_or_create_prospect(uuid, uuid)');
 revoke execute on function find_or_create_prospect(uuid, uuid) from public;
 grant execute on function find_or_create_prospect(uuid, uuid) to bizos_authenticated;
 
--- CRM-1 (seed 004 §3.2): one call creates a lead with its customer
+-- CRM-1, atomic and idempotent: one call creates a lead with its customer
 -- (deduplicated), its prospect and, when asked, the RFQ ticket for ops
 -- (inquiry_tariff, masked for ops, linked to the lead and customer). One
 -- transaction: any invalid field aborts the whole bundle.

@@ -1,4 +1,4 @@
--- Customers over HTTP (issue 19): a customer with its prospects, leads,
+-- Customers over HTTP: a customer with its prospects, leads,
 -- invoices and documents as the caller may read them, and attaching
 -- documents (objects of bucket customer-documents) to a customer.
 --

@@ -1,4 +1,4 @@
--- The CEO digest (migration V31; issue 17, AI-1). The database computes
+-- The CEO digest (migration V31; AI-1). The database computes
 -- every number; the worker (bizos_bff::digest) only words them.
 --
 -- Who calls what:

@@ -1,4 +1,4 @@
--- Knowledge base (issue 16): documents, ingestion by kb.ingest jobs, and
+-- Knowledge base: documents, ingestion by kb.ingest jobs, and
 -- hybrid retrieval (BM25 + vector, Reciprocal Rank Fusion) under RLS.
 -- Tables: migration V28 (its header explains versions, staging and the
 -- per-visibility-class term statistics).

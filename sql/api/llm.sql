@@ -1,4 +1,4 @@
--- The LLM gateway (issue 15, migration V26): the functions the gateway of
+-- The LLM gateway (migration V26): the functions the gateway of
 -- the BFF calls around every model call, the owner's settings, and the
 -- usage, cost and margin views.
 --

@@ -33,7 +33,7 @@ end
 $$;
 revoke execute on function pin_search_path(regprocedure) from public;
 
--- On a Citus cluster (issue 18): does Citus know `rel` (distributed or
+-- On a Citus cluster: does Citus know `rel` (distributed or
 -- reference table)? False on a single node, where Citus's catalogue does
 -- not exist.
 create or replace function citus_table(rel regclass) returns boolean
@@ -247,8 +247,8 @@ language plpgsql stable
 as $$
 begin
   -- Nobody reports to most callers: their team is themselves, without the
-  -- recursive walk (a quarter of authenticate_request()'s time; BENCHMARKS.md,
-  -- issue 20 step nine).
+  -- recursive walk (a quarter of authenticate_request()'s time;
+  -- docs/benchmarks/crm-and-write-path.md, step nine).
   if boss is not null
      and not exists (select 1 from profiles p where p.tenant_id = tenant and p.manager_user_id = boss) then
     return array[boss];
@@ -482,8 +482,8 @@ begin
 
   -- One statement reads the profile, the tenant and the role's permissions
   -- (an API key's come from its scopes, below): each statement a request
-  -- starts costs a plan check, locks and an executor start (BENCHMARKS.md,
-  -- issue 20 step nine).
+  -- starts costs a plan check, locks and an executor start
+  -- (docs/benchmarks/crm-and-write-path.md, step nine).
   select p.app_role, p.active, t.status, p.dept_code,
          case when p.app_role <> 'integration' then
            (select coalesce(pg_catalog.jsonb_agg(r.permission), '[]') from role_permissions r
@@ -581,7 +581,7 @@ comment on function tenant_date(timestamptz, uuid) is 'The tenant''s date of an 
 revoke execute on function tenant_date(timestamp with time zone, uuid) from public;
 grant execute on function tenant_date(timestamp with time zone, uuid) to bizos_authenticated;
 
--- "Today" is the tenant's today (SPEC §3 Time): days, ages and periods are
+-- "Today" is the tenant's today: days, ages and periods are
 -- cut in the tenant's time zone (tenants.time_zone), never in the time zone
 -- of whatever session reads them, so a report gives the same number from
 -- any client. RPCs and triggers call tenant_today(); views join

@@ -1,4 +1,4 @@
--- SOP pre-check (AI-2, issue 17; tables in migration V29): the tenant's
+-- SOP pre-check (AI-2; tables in migration V29): the tenant's
 -- rules (sop_rules, kinds in sop_rule_kinds), their management RPCs, the
 -- invoice draft reader and the evaluation that precheck_invoice answers
 -- with and invoice_create (receivables.sql) applies before it writes.
@@ -36,12 +36,12 @@
 -- * A draft without tax (precheck; invoice_create with lines) gets the
 --   expected PPN as its tax (rounded to whole units for IDR, to the cent
 --   otherwise), so it passes the PPN rule by construction.
--- * Due date (due_date): the due date is after the issue date (SPEC AI-2,
---   seeds 000/001 "tanggal jatuh tempo logis"): it passes when due_date >=
---   issue_date + min_days. min_days defaults to 1, so a due date on the
---   issue date fails and the day after passes; a tenant that accepts
---   payment on the issue date sets min_days 0 (V41 moved the rules still
---   on V29's default of 0). Upper bound: at most the customer's
+-- * Due date (due_date): the due date is after the issue date (the
+--   SOP's "tanggal jatuh tempo logis", a logical due date): it passes
+--   when due_date >= issue_date + min_days. min_days defaults to 1, so a
+--   due date on the issue date fails and the day after passes; a tenant
+--   that accepts payment on the issue date sets min_days 0 (V41 moved the
+--   rules still on V29's default of 0). Upper bound: at most the customer's
 --   payment_terms_days, else the rule's default_terms_days, after the
 --   issue date (neither: none). invoice_create refuses a due date before
 --   the issue date whatever the rules say.

@@ -1,4 +1,4 @@
--- RFM segments (RFM-1) and segment content (RFM-2), issue 17, seed 003.
+-- RFM segments (RFM-1) and segment content (RFM-2).
 -- Tables: migration V30 (its header lists them).
 --
 -- The current definition of every function and view of this module, applied

@@ -1,4 +1,4 @@
--- Creating a tenant (issue 18).
+-- Creating a tenant.
 --
 -- A new tenant starts with its defaults: role permissions, SLA policies,
 -- the KPI catalogue, SOP rules and the digest and RFM schedules. On a

@@ -1,4 +1,4 @@
--- Webhooks (migration V33, issue 19 B2B-8): the outbox triggers, the
+-- Webhooks (migration V33, B2B-8): the outbox triggers, the
 -- endpoint administration, replays, and the worker's batch delivery calls.
 --
 -- Who calls what:

@@ -189,7 +189,8 @@ begin
     begin
       perform crm_assign_lead(r.lead_id, v_assignee);
     exception when insufficient_privilege then
-      -- The customer is another team's (issue 11 §3): it stays with its owner.
+      -- The customer is another team's: it stays with its owner, and dedup
+      -- opens no window onto it.
       null;
     end;
   end loop;

@@ -1,4 +1,4 @@
-//! The schema on a Citus cluster (issue 18). `bizos migrate` finds out
+//! The schema on a Citus cluster. `bizos migrate` finds out
 //! whether its database is a Citus coordinator with workers; if so it
 //!
 //! * sends every migration and api file one statement at a time (Citus

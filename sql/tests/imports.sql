@@ -466,9 +466,10 @@ set local role bizos_authenticated;
 select * from pg_temp.test_10();
 
 reset role;
--- L-2 (issue 11 §3): linked to the one customer c_alpha, handed over to its
--- owner; c_alpha has none, so the lead waits unassigned for managers, and
--- the salesperson got no prospect (no window onto the customer).
+-- L-2: linked to the one customer c_alpha, handed over to its owner;
+-- c_alpha has none, so the lead waits unassigned for managers, and the
+-- salesperson got no prospect (dedup opens no window onto a customer the
+-- caller may not read).
 create function pg_temp.test_11() returns setof text language plpgsql as $$
 begin
   return next ok((select customer_id = pg_temp.id('c_alpha') and channel = 'whatsapp' and handed_over

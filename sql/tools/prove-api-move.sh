@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One-time proof of issue 13's move (not a permanent test: it fails at the
-# first edit of an api file; tests/tests/schema_api.rs holds the permanent
+# One-time proof of the move of functions and views from the versioned
+# migrations into sql/api (not a permanent test: it fails at the first
+# edit of an api file; tests/tests/schema_api.rs holds the permanent
 # checks). On the cluster at $BIZOS_TEST_ADMIN_URL (a superuser) it builds
 #   A = the versioned migrations only (what main did before sql/api), in the
 #       shared tier (public) and a schema tier (tenant_proof), with psql;

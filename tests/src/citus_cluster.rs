@@ -1,4 +1,4 @@
-//! The tests' Citus cluster (issue 18): a coordinator and two workers on
+//! The tests' Citus cluster: a coordinator and two workers on
 //! loopback, started by `scripts/dev test` (`BIZOS_TEST_CITUS_ADMIN_URL`, a
 //! superuser of the coordinator's database `postgres`, where the workers
 //! are added; trust auth on loopback).

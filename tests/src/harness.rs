@@ -8,10 +8,12 @@
 //!
 //! Logs of the BFF are printed only with `TEST_LOG=1`.
 
-/// The tests' Citus cluster (issue 18) and its migrated database.
+/// The tests' Citus cluster and its migrated database.
 pub mod citus_cluster;
 /// The LLM provider stand-in (OpenAI and Gemini wire formats on loopback).
 pub mod llm_standin;
+/// A PostgreSQL cluster of a test's own (to crash, or to fill its lock table).
+pub mod own_cluster;
 /// The tests' SMTP server: its port, directory and messages.
 pub mod smtp_sink;
 /// The tests' webhook receiver (standardwebhooks from PyPI verifies).

@@ -1,4 +1,5 @@
-//! `scripts/bench kb` (bench/kb/run): the knowledge base of issue 16.
+//! `scripts/bench kb` (bench/kb/run): the knowledge base's retrieval
+//! quality and latency.
 //!
 //! Against databases cloned by the test harness from `BIZOS_TEST_ADMIN_URL`
 //! (the benchmark's own cluster), with the built-in embedder

@@ -1,4 +1,4 @@
-//! Administration (issue 19, B2B-9; migration V34, sql/api/admin.sql,
+//! Administration (B2B-9; migration V34, sql/api/admin.sql,
 //! bff/src/routes/admin.rs) through HTTP: users invited (the invitation
 //! arrives at the SMTP sink), changed and deactivated (refused on the next
 //! request with a token that still works), the tenant's permission

@@ -1,4 +1,4 @@
-//! API keys and /api/v1 (issue 19, B2B-8): keys made by tenant admins act on
+//! API keys and /api/v1 (B2B-8): keys made by tenant admins act on
 //! /api/v1 as service principals whose permissions are their scopes;
 //! revocation and expiry hold from the next request; the allowed IPs are
 //! checked against the client address; the secret is stored nowhere.

@@ -1,4 +1,4 @@
-//! The audit API (issue 19, B2B-10; sql/api/audit.sql,
+//! The audit API (B2B-10; sql/api/audit.sql,
 //! bff/src/routes/audit.rs) through HTTP: the tenant's log filtered and
 //! keyset-paged, the history of a lead, ticket and invoice, the chains
 //! verified (and a tampered entry found), personal data masked for

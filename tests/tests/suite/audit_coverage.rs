@@ -1,4 +1,4 @@
-//! Audit coverage (issue 11, section 6): tenants, profiles and
+//! Audit coverage: tenants, profiles and
 //! role_permissions are audited, and every entry carries the request id the
 //! BFF sets (`request.id`), which is part of the entry's hash.
 

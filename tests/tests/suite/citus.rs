@@ -1,4 +1,4 @@
-//! bizos on Citus (issue 18), against a real coordinator and two workers
+//! bizos on Citus, against a real coordinator and two workers
 //! (`scripts/dev test` starts them): the schema as `bizos db bootstrap` and
 //! `bizos migrate` lay it out there, tenant creation, and tenant isolation
 //! on the shards.

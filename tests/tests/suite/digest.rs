@@ -1,4 +1,4 @@
-//! The CEO digest (issue 17, AI-1; migration V31, sql/api/digest.sql,
+//! The CEO digest (AI-1; migration V31, sql/api/digest.sql,
 //! bizos_bff::digest): the figures equal hand-computed values on a fixed
 //! data set and agree with the KPI and receivables reports; a model's
 //! insight with a number that is not among its figures is replaced; without

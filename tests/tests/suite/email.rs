@@ -1,4 +1,4 @@
-//! E-mail (issue 14, migration V23): the outbox and its delivery over SMTP
+//! E-mail (migration V23): the outbox and its delivery over SMTP
 //! to a real SMTP server on loopback (`scripts/lib/smtp_sink.py`, aiosmtpd,
 //! started by `scripts/dev test` and `test-cluster`), which writes every
 //! message it accepts to `BIZOS_TEST_SMTP_DIR` and refuses recipients

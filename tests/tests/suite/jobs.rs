@@ -1,4 +1,4 @@
-//! Durable background jobs (issue 14): the queue of migration V21
+//! Durable background jobs: the queue of migration V21
 //! (sql/api/jobs.sql) worked by a real `bizos worker` process (the test
 //! package's own build, tests/src/bin/bizos-under-test.rs).
 //!

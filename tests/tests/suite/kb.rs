@@ -1,4 +1,4 @@
-//! The knowledge base end to end (issue 16): documents uploaded over HTTP,
+//! The knowledge base end to end: documents uploaded over HTTP,
 //! ingested by the worker's `kb.ingest` jobs with the real embedder, found
 //! by `/api/kb/search` and answered by `/api/kb/ask` under the caller's
 //! RLS. The SQL functions alone are tested in `kb_sql.rs`, the extraction

@@ -1,4 +1,4 @@
-//! The knowledge base's SQL side (issue 16, V28 and sql/api/kb.sql) below
+//! The knowledge base's SQL side (V28 and sql/api/kb.sql) below
 //! HTTP: documents and their visibility under RLS (documents, chunks,
 //! statistics and kb_search), replace and delete, resumable ingestion,
 //! BM25 against a hand computation, Reciprocal Rank Fusion, k rows

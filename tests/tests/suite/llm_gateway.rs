@@ -1,4 +1,4 @@
-//! The LLM gateway end to end (issue 15): real HTTP through a BFF, a real
+//! The LLM gateway end to end: real HTTP through a BFF, a real
 //! database, the provider stand-in on loopback (`tests/src/llm_standin.rs`).
 //!
 //! Every test points the catalogue's two providers at its own stand-in and

@@ -1,4 +1,4 @@
-//! The database side of the LLM gateway (issue 15; V26, sql/api/llm.sql),
+//! The database side of the LLM gateway (V26, sql/api/llm.sql),
 //! through the paths the gateway takes: `llm_begin` / `llm_finish` in
 //! transactions opened as the BFF opens them for a user (`begin_as` on the
 //! BFF's login), the owner for the operator's settings, the BFF's and the
@@ -1120,7 +1120,7 @@ async fn keys_limits_and_other_tenants_are_guarded() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "42501", "{err}");
-    // The default of segment_content is 10 a day per business (seed 003):
+    // The product's default for segment_content is 10 a day per business:
     // a user limit within it is the super admin's to set, not above it,
     // and not unlimited.
     set(admin.clone(), tenant, "user", Some(4)).await.unwrap();

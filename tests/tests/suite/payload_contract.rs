@@ -1,4 +1,4 @@
-//! Issue 11 §4: one payload contract for every RPC. Every function of the
+//! One payload contract for every RPC. Every function of the
 //! business schema that takes a `payload jsonb` and answers JSON (found in
 //! pg_proc, so a new RPC cannot be left out) refuses an unknown key naming
 //! it, and refuses a wrong JSON type on each of its fields — the fields as

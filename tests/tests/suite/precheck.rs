@@ -1,4 +1,4 @@
-//! SOP pre-check (AI-2, issue 17): the tenant's rules are data
+//! SOP pre-check (AI-2): the tenant's rules are data
 //! (`sop_rules`), evaluated in the database against an invoice draft —
 //! through SQL (`precheck_invoice`) and HTTP (`POST /api/precheck/invoice`)
 //! with the same verdicts; `invoice_create` applies them (block refuses
@@ -977,10 +977,10 @@ async fn invoice_create_refuses_on_block_and_passes_with_warnings_on_warn() {
     assert!(err["error"]["reasons"].is_null(), "no rule refused: {err}");
 }
 
-/// The SOP says the due date is *after* the issue date (SPEC AI-2; seeds
-/// 000/001): strictly. The default rule refuses a due date on the issue
-/// date, in the pre-check and in invoice_create alike, and passes the day
-/// after; a tenant that accepts the issue date says so with min_days 0.
+/// The SOP says the due date is *after* the issue date: strictly. The
+/// default rule refuses a due date on the issue date, in the pre-check and
+/// in invoice_create alike, and passes the day after; a tenant that accepts
+/// the issue date says so with min_days 0.
 #[tokio::test]
 async fn the_due_date_is_strictly_after_the_issue_date_unless_the_tenant_allows_the_day() {
     let db = TestDb::new().await;

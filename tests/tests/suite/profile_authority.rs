@@ -1,4 +1,4 @@
-//! The profile, not the token, decides what a request may do (issue 11 §2):
+//! The profile, not the token, decides what a request may do:
 //! deactivation, role changes and the tenant's status take effect on the
 //! next request with the same still-valid token; a user without a profile
 //! gets nothing; read-only tenants read but never write. And the request's

@@ -1,4 +1,4 @@
-//! Receivables (seed 004 §4D and §7 "AR/DSO"), run as the roles concerned:
+//! Receivables (AR/DSO), run as the roles concerned:
 //! invoices and payments by finance, outstanding / overdue / aging / DSO
 //! views, sales scope by customer ownership, collection tickets.
 

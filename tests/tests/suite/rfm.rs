@@ -1,4 +1,4 @@
-//! RFM segments (RFM-1) and segment content (RFM-2), issue 17: the weekly
+//! RFM segments (RFM-1) and segment content (RFM-2): the weekly
 //! snapshot against a hand-computed case (quintile scores with ties, the
 //! one-purchase rule, the window's edges, unpaid and void invoices, another
 //! tenant), movement between two snapshots, reads under the customers'

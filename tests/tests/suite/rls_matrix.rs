@@ -806,7 +806,7 @@ async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows() {
     tenant_a_never_sees_changes_or_adds_tenant_b_rows_on(TestDb::new().await).await;
 }
 
-/// The same on Citus (issue 18): every table and every view, for every role.
+/// The same on Citus: every table and every view, for every role.
 #[tokio::test]
 async fn tenant_a_never_sees_changes_or_adds_tenant_b_rows_on_citus() {
     tenant_a_never_sees_changes_or_adds_tenant_b_rows_on(TestDb::on_citus().await).await;
@@ -1010,7 +1010,7 @@ async fn role_scopes_hold_within_a_tenant() {
     role_scopes_hold_within_a_tenant_on(TestDb::new().await).await;
 }
 
-/// The same on Citus (issue 18): two demo tenants in a database of their
+/// The same on Citus: two demo tenants in a database of their
 /// own on the tests' cluster.
 #[tokio::test]
 async fn role_scopes_hold_within_a_tenant_on_citus() {

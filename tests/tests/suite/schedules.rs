@@ -1,4 +1,4 @@
-//! Schedules (issue 14, V22 + sql/api/schedules.sql): recurring jobs of a
+//! Schedules (V22 + sql/api/schedules.sql): recurring jobs of a
 //! tenant in the tenant's own time zone. pg_cron calls `schedules_fire()`
 //! every minute; here the tests call `schedules_fire(<simulated now>)`
 //! themselves (no sleeping): a period fires once however often or however

@@ -1,4 +1,4 @@
-//! The api files (`sql/api/*.sql`, issue 13): every function and view of
+//! The api files (`sql/api/*.sql`): every function and view of
 //! the business schema has one current definition, in one file, applied
 //! after the versioned migrations by the runner of `bizos_sql`, in one
 //! transaction, when a migration was applied or a file changed.

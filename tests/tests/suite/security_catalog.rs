@@ -1,4 +1,5 @@
-//! Privileges, read from the catalogue (issue 11, sections 1 and 4):
+//! Privileges, read from the catalogue, so that no caller's object can
+//! stand in for what a SECURITY DEFINER function reads:
 //!
 //! * no login role can create temporary objects or objects in a schema it
 //!   does not own, so nothing of the caller's can stand in for a relation a
@@ -133,9 +134,9 @@ async fn logins_cannot_create_temporary_objects() {
     }
 }
 
-/// The attack of issue 11 with TEMP given back to bizos_app: its own view
-/// under the staging table's name, calling its own function, which would
-/// read the audit log if it ran as the owner.
+/// The hijack of a definer function, with TEMP given back to bizos_app:
+/// its own view under the staging table's name, calling its own function,
+/// which would read the audit log if it ran as the owner.
 #[tokio::test]
 async fn definer_functions_refuse_a_foreign_temp_relation() {
     let db = TestDb::new().await;
@@ -498,7 +499,7 @@ async fn analysts_and_bi_select_from_analytics_only() {
     }
 }
 
-/// The worker's login (issue 14) is like the BFF's: no superuser, no
+/// The worker's login is like the BFF's: no superuser, no
 /// BYPASSRLS, a NOINHERIT member of bizos_authenticated (it runs a user's
 /// job as that user), and on its own it reads no table: the queue only
 /// through the functions granted to it.

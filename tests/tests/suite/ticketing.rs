@@ -1,4 +1,5 @@
-//! Ticketing (seed 004 §3.4, §4B and §7 "Ticketing"; TCK-1..3, C4, C5, C7),
+//! Ticketing (TCK-1..3: four fixed types, RFQs masked for ops, SLA events
+//! recorded by the database and the first response time; C4, C5, C7),
 //! run as the roles concerned.
 
 use bizos_bff::auth::Caller;

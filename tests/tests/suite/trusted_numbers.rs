@@ -1,4 +1,4 @@
-//! Issue 12, parts 1 and 3 (outside the KPI module): one definition of "AR
+//! Trusted numbers outside the KPI module: one definition of "AR
 //! as of a date" that every receivables report derives from, and the
 //! tenant's today (tenants.time_zone) instead of the reader's session time
 //! zone.

@@ -1,8 +1,8 @@
 //! A BFF killed with SIGKILL in the middle of an upload leaves nothing of it
-//! behind once it is started again (issue 11 §4), and the sweep that removes
+//! behind once it is started again, and the sweep that removes
 //! it removes nothing else: not a registered file, and not the upload in
 //! progress of another, live BFF process. The sweep is a `storage.sweep`
-//! job of `bizos worker` (issue 14), one per tenant with dead uploads,
+//! job of `bizos worker`, one per tenant with dead uploads,
 //! enqueued when a BFF starts and every sweep period by the worker.
 //!
 //! The `bizos` command runs as a child process (the test package's own

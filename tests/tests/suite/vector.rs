@@ -306,7 +306,7 @@ async fn a_tenant_with_one_percent_of_the_rows_gets_k_rows_and_rls_applies() {
     assert!(seen.iter().all(|t| *t == b), "never a row of tenant A");
 }
 
-/// Settings of a session that has not loaded the library yet (issue 21):
+/// Settings of a session that has not loaded the library yet:
 /// placeholders until the first use of bizos loads it; then a known one
 /// keeps its value, a misspelled one is removed, and from then on a
 /// misspelling is an error (the `bizos.` prefix is reserved).

@@ -7,166 +7,9 @@
 //! Needs root (the server runs as the `postgres` OS user through runuser)
 //! and the installed extension, like the rest of the suite; port 54339.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use bizos_tests::own_cluster::OwnCluster;
 
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 const PORT: u16 = 54339;
-
-struct Cluster {
-    dir: PathBuf,
-}
-
-impl Cluster {
-    fn data(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-
-    fn as_postgres(args: &[&str]) -> std::process::Output {
-        Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .args(args)
-            .output()
-            .expect("runuser (the test runs as root)")
-    }
-
-    fn init() -> Cluster {
-        let dir = std::env::temp_dir().join(format!("bizos-vector-crash-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let ok = Command::new("install")
-            .args(["-d", "-m", "0700", "-o", "postgres", "-g", "postgres"])
-            .arg(&dir)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "create {dir:?} for the postgres user");
-        let c = Cluster { dir };
-        let data = c.data();
-        let out = Self::as_postgres(&[
-            &format!("{PG_BIN}/initdb"),
-            "-D",
-            data.to_str().unwrap(),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ]);
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let conf = format!(
-            "port = {PORT}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
-             fsync = on\nsynchronous_commit = on\nfull_page_writes = on\n",
-            c.dir.display()
-        );
-        std::fs::write(data.join("postgresql.auto.conf"), conf).unwrap();
-        c.start();
-        c
-    }
-
-    fn start(&self) {
-        // After a SIGKILL the old backends may take a moment to notice that
-        // the postmaster is gone; the new one refuses to start until then.
-        for attempt in 0..30 {
-            let out = Self::as_postgres(&[
-                &format!("{PG_BIN}/pg_ctl"),
-                "-D",
-                self.data().to_str().unwrap(),
-                "-l",
-                self.dir.join("server.log").to_str().unwrap(),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ]);
-            if out.status.success() {
-                return;
-            }
-            assert!(
-                attempt < 29,
-                "pg_ctl start: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-
-    fn postmaster_pid(&self) -> i32 {
-        let pidfile = std::fs::read_to_string(self.data().join("postmaster.pid")).unwrap();
-        pidfile.lines().next().unwrap().trim().parse().unwrap()
-    }
-
-    /// SIGKILL to the postmaster and its children: no shutdown checkpoint,
-    /// nothing flushed but what WAL already holds.
-    fn crash(&self) {
-        let pid = self.postmaster_pid();
-        let children = children_of(pid);
-        kill9(pid);
-        for c in children {
-            kill9(c);
-        }
-        wait_gone(pid);
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Self::as_postgres(&[
-            &format!("{PG_BIN}/pg_ctl"),
-            "-D",
-            self.data().to_str().unwrap(),
-            "-m",
-            "immediate",
-            "stop",
-        ]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn kill9(pid: i32) {
-    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-}
-
-fn wait_gone(pid: i32) {
-    for _ in 0..100 {
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("process {pid} did not exit after SIGKILL");
-}
-
-/// Pids whose parent is `parent` (from /proc/<pid>/stat).
-fn children_of(parent: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        if rest
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<i32>().ok())
-            == Some(parent)
-        {
-            out.push(pid);
-        }
-    }
-    out
-}
 
 async fn connect() -> tokio_postgres::Client {
     let url = format!("host=127.0.0.1 port={PORT} user=postgres dbname=postgres");
@@ -200,7 +43,13 @@ async fn nearest(c: &tokio_postgres::Client, id: i32, index: bool) -> Vec<i32> {
 
 #[tokio::test]
 async fn the_index_survives_kill_9_and_finds_rows_inserted_after_the_build() {
-    let cluster = Cluster::init();
+    let cluster = OwnCluster::start(
+        "vector-crash",
+        &format!(
+            "port = {PORT}\nlisten_addresses = '127.0.0.1'\n\
+             fsync = on\nsynchronous_commit = on\nfull_page_writes = on"
+        ),
+    );
     let c = connect().await;
     c.batch_execute(
         "create extension bizos;
@@ -227,7 +76,7 @@ async fn the_index_survives_kill_9_and_finds_rows_inserted_after_the_build() {
     drop(c);
 
     cluster.crash();
-    cluster.start();
+    cluster.start_again();
     let c = connect().await;
     let total: i64 = c
         .query_one("select count(*) from docs", &[])

@@ -1,4 +1,4 @@
-//! Vocabularies (issue 13, migration V20): every closed set of terms is one
+//! Vocabularies (migration V20): every closed set of terms is one
 //! lookup table. The OpenAPI document's enums are the `vocabulary` view, a
 //! term added to a table is taken by a BFF started afterwards (so the list
 //! is read, not written in the BFF), a term outside the table is refused

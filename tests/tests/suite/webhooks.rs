@@ -1,4 +1,4 @@
-//! Signed webhooks (issue 19, B2B-8): the outbox written by the database in
+//! Signed webhooks (B2B-8): the outbox written by the database in
 //! the transaction of the change, delivery by the worker to a real
 //! receiver on 127.0.0.1 that verifies every signature with the
 //! `standardwebhooks` package from PyPI (scripts/lib/webhook_receiver.py,

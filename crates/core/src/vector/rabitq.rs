@@ -31,7 +31,7 @@ use super::rng::Rng;
 /// of 100 and of 384 dimensions, 10% of the errors exceed 1.3 units, 0.1%
 /// exceed 3.0, 0.01% exceed 3.6, none 4.1. A failed bound lets a row come a
 /// few places late, never drops it. On 100,000 sentence embeddings
-/// (BENCHMARKS.md, issue 21) 3.0 gave the exact top 10 of all 200 queries
+/// (docs/benchmarks/vector.md) 3.0 gave the exact top 10 of all 200 queries
 /// with every list probed (2.5: 0.9995, 2: 0.998, 1.5: 0.992 recall@10)
 /// and re-ranked about 60 codes per query where 4.0 took 113, at 1.4 times
 /// the queries per second; below 3 the speed no longer rose.

@@ -78,7 +78,7 @@ pub fn strict_order() -> bool {
 /// quarter of pgvector's rule for IVFFlat (rows / 1000): a scan reads one
 /// code per row (48 bytes for 384 dimensions) rather than the vector, so
 /// shorter lists, probed in larger numbers, reach a given recall reading
-/// fewer rows (BENCHMARKS.md, issue 21); k-means at build grows with the
+/// fewer rows (docs/benchmarks/vector.md); k-means at build grows with the
 /// square of the lists, hence the square root above.
 pub fn default_lists(rows: f64) -> usize {
     let rows = rows.max(0.0);

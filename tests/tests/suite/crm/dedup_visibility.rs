@@ -1,4 +1,4 @@
-//! Issue 11 §3: dedup keeps one customer per company but never opens a
+//! Dedup keeps one customer per company but never opens a
 //! window onto a customer the caller may not read. A salesperson who types
 //! another team's customer's e-mail, phone or NPWP gets a lead handed over
 //! to that customer's owner, learns nothing of the stored customer (no id,

@@ -1,4 +1,4 @@
-//! Look-alike customers (issue 20): similar names are found after commit by
+//! Look-alike customers: similar names are found after commit by
 //! the job `customer.lookalikes` and kept on the customer for review, never
 //! in the request that creates the customer; a reader sees only look-alikes
 //! they may read, and a search never leaves its tenant.

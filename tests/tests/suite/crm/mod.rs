@@ -1,4 +1,6 @@
-//! CRM (seed 004 §4A and §7 "CRM"), run as the roles concerned.
+//! CRM: leads linked to their customer and prospect, handover to a
+//! salesperson, activities and the module's acceptance criteria, run as the
+//! roles concerned.
 
 // Dedup never opens a window onto another team's customer: crm/dedup_visibility.rs.
 mod dedup_visibility;
@@ -559,7 +561,8 @@ async fn a_visit_needs_a_photo_and_gps() {
     assert_eq!(code(&err), "23514");
     drop(tx);
     // A photo is a stored object of bucket prospect-evidence that the
-    // writer uploaded (issue 19); a made-up key is refused, naming the field.
+    // writer uploaded (so no one attaches another's file); a made-up key
+    // is refused, naming the field.
     let mut tx = db.as_user(&t.alice).await;
     let err = sqlx::query(
         "insert into sales_activities (tenant_id, activity_type, summary, photo_bucket, photo_object_key, gps_lat, gps_lng)

@@ -1,4 +1,4 @@
-//! The HTTP API of seed 004 §6 through a running BFF: every route's happy
+//! The HTTP API through a running BFF: every route's happy
 //! path and bad inputs, pagination, the error shape, and the OpenAPI
 //! document. Idempotency, files and imports have files of their own.
 

@@ -1,4 +1,4 @@
-//! Issue 19 over HTTP: customers (list, detail with prospects, leads,
+//! Over HTTP: customers (list, detail with prospects, leads,
 //! invoices and documents), prospect stage changes, sales activities and
 //! visits with their photo in bucket prospect-evidence. Happy paths, bad
 //! inputs naming the field, 403 without the permission, and row-level

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bizos_bff::auth::Caller;
+use bizos_tests::own_cluster::OwnCluster;
 use bizos_tests::{spawn_app_with, TestApp, TestDb};
 use serde_json::{json, Value};
 
@@ -269,114 +270,29 @@ async fn two_large_imports_and_user_traffic_at_once() {
     );
 }
 
-/// A cluster of its own (so the shared test cluster's lock table is never
-/// filled), reached through a Unix socket in a temporary directory, with a
-/// lock table of a few hundred slots.
-struct TinyCluster {
-    dir: std::path::PathBuf,
-}
-
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
-
-impl TinyCluster {
-    fn as_postgres(args: &[&str]) -> std::process::Output {
-        std::process::Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .args(args)
-            .output()
-            .expect("runuser (the suite runs as root)")
-    }
-
-    fn start() -> TinyCluster {
-        let dir = std::env::temp_dir().join(format!(
-            "bizos-lock-table-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        let ok = std::process::Command::new("install")
-            .args(["-d", "-m", "0700", "-o", "postgres", "-g", "postgres"])
-            .arg(&dir)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "create {dir:?} for the postgres user");
-        let c = TinyCluster { dir };
-        let data = c.dir.join("data");
-        let out = Self::as_postgres(&[
-            &format!("{PG_BIN}/initdb"),
-            "-D",
-            data.to_str().unwrap(),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ]);
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        // No TCP at all: the socket in the cluster's own directory.
-        let conf = format!(
-            "listen_addresses = ''\nunix_socket_directories = '{}'\nport = 5432\n\
-             max_connections = 10\nmax_locks_per_transaction = 10\nshared_buffers = 1MB\n",
-            c.dir.display()
-        );
-        std::fs::write(data.join("postgresql.auto.conf"), conf).unwrap();
-        let out = Self::as_postgres(&[
-            &format!("{PG_BIN}/pg_ctl"),
-            "-D",
-            data.to_str().unwrap(),
-            "-l",
-            c.dir.join("server.log").to_str().unwrap(),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        ]);
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        c
-    }
-
-    async fn connect(&self) -> sqlx::PgConnection {
-        use sqlx::Connection;
-        let opts = sqlx::postgres::PgConnectOptions::new()
-            .socket(&self.dir)
-            .port(5432)
-            .username("postgres")
-            .database("postgres");
-        sqlx::PgConnection::connect_with(&opts).await.unwrap()
-    }
-}
-
-impl Drop for TinyCluster {
-    fn drop(&mut self) {
-        let _ = Self::as_postgres(&[
-            &format!("{PG_BIN}/pg_ctl"),
-            "-D",
-            self.dir.join("data").to_str().unwrap(),
-            "-m",
-            "immediate",
-            "stop",
-        ]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[tokio::test]
 async fn out_of_lock_table_slots_is_503_with_retry_after_and_a_retryable_job() {
     use axum::response::IntoResponse;
     use bizos_bff::error::ApiError;
     use bizos_bff::worker::JobError;
 
-    let cluster = TinyCluster::start();
-    let mut conn = cluster.connect().await;
+    // A cluster of its own (so the shared test cluster's lock table is never
+    // filled), reached only through its Unix socket, with a lock table of a
+    // few hundred slots.
+    let cluster = OwnCluster::start(
+        "lock-table",
+        "listen_addresses = ''\nport = 5432\n\
+         max_connections = 10\nmax_locks_per_transaction = 10\nshared_buffers = 1MB",
+    );
+    let mut conn = {
+        use sqlx::Connection;
+        let opts = sqlx::postgres::PgConnectOptions::new()
+            .socket(cluster.dir())
+            .port(5432)
+            .username("postgres")
+            .database("postgres");
+        sqlx::PgConnection::connect_with(&opts).await.unwrap()
+    };
     // One advisory lock per row, as an import's dedup took one per key:
     // far more than the cluster's lock table holds.
     let err = sqlx::query_scalar::<_, i64>(

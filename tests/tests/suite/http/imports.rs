@@ -1,6 +1,6 @@
 //! Staged imports through the BFF (IMP): upload → staged rows → processing
 //! in batches in the background → progress and per-row errors. The
-//! acceptance cases of issue 5: a 10k-row file with 3% bad rows, re-process,
+//! acceptance cases of imports: a 10k-row file with 3% bad rows, re-process,
 //! re-upload, an interrupted process, and files that are refused whole.
 
 use bizos_bff::auth::Caller;

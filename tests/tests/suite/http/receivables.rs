@@ -1,4 +1,4 @@
-//! Issue 19 over HTTP: issuing and voiding draft invoices (the lifecycle,
+//! Over HTTP: issuing and voiding draft invoices (the lifecycle,
 //! never a paid or partly paid invoice), and the rolling DSO, which must
 //! agree with the AR aging route: both come from one ledger, so the
 //! aging's outstanding per currency is DSO's AR on the tenant's today, for

@@ -1,4 +1,4 @@
-//! Issue 19 over HTTP: KPI targets and target-vs-actual progress, the SLA
+//! Over HTTP: KPI targets and target-vs-actual progress, the SLA
 //! of tickets and the daily first-response median, and the files of a
 //! bucket, each as the caller's row-level security allows.
 

@@ -1,4 +1,4 @@
-//! Issue 19: a request body lists exactly the keys its SQL function
+//! A request body lists exactly the keys its SQL function
 //! accepts. For every write operation of the served OpenAPI document that
 //! takes a body (JSON or a multipart form), the keys of its documented
 //! schema (nested objects as `rfq.origin`, lists of objects as

@@ -1,4 +1,4 @@
-//! Issue 11 §3: every write route's response shows only what the caller may
+//! Every write route's response shows only what the caller may
 //! read. For each write route and each role allowed to call it, the
 //! personal data `bizos.pii_detect` finds in the response must be data the
 //! caller sent or reads through their own read path (the GET routes of the

@@ -1,4 +1,4 @@
-//! KPI (seed 004 §4C and §7 "KPI"), run as the roles concerned: targets
+//! KPI, run as the roles concerned: targets
 //! that cannot overlap, MANUAL/IMPORTED actuals in kpi_entries, AUTO actuals
 //! from the views, NA instead of invented numbers, audit of targets and input.
 

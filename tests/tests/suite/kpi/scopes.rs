@@ -1,6 +1,6 @@
-//! KPI scopes, AR aging metrics and the tenant's today (issue 12 §2, §3,
-//! §5). Every metric of the catalogue is recomputed here from the raw rows
-//! (leads, activities, invoices, payments, prospects, profiles, entries) for
+//! KPI scopes, AR aging metrics and the tenant's today. Every metric of the
+//! catalogue is recomputed here from the raw rows (leads, activities,
+//! invoices, payments, prospects, profiles, entries) for
 //! one salesperson, for a sales manager's team (profiles.manager_user_id,
 //! two levels deep) and for the tenant, and compared with `kpi_actual`; the
 //! aging metrics reconcile with `v_ar_aging`; and the numbers read at
