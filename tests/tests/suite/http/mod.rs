@@ -4,6 +4,7 @@
 mod api;
 mod contract;
 mod crm;
+mod customer_merge;
 mod files;
 mod files_s3;
 mod generated_client;
