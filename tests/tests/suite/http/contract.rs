@@ -2421,6 +2421,71 @@ async fn every_response_matches_the_document_on(db: TestDb) {
         .await;
     assert_eq!(status, 200);
 
+    // --- crm: new routes ---
+    // Customers changed and merged: two customers of the marketing
+    // manager, a change, a conflict, a merge and the merges of the survivor.
+    let mut merge_ids = Vec::new();
+    for (company, email) in [("PT Gabung Satu", "satu@gabung.co.id"), ("CV Gabung Dua", "dua@gabung.co.id")] {
+        let (status, made) = c
+            .call(
+                &app,
+                Some(&o.marketing),
+                M::POST,
+                "/api/leads",
+                "/api/leads",
+                Body::Json(json!({"channel": "website", "company_name": company, "contact_email": email})),
+            )
+            .await;
+        assert_eq!(status, 201, "{made}");
+        merge_ids.push(s(&made, "customer_id"));
+    }
+    let keep_path = format!("/api/customers/{}", merge_ids[0]);
+    let (status, changed) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::PATCH,
+            "/api/customers/{id}",
+            &keep_path,
+            Body::Json(json!({"city": "Semarang", "payment_terms_days": 30})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::PATCH,
+            "/api/customers/{id}",
+            &keep_path,
+            Body::Json(json!({"email": "DUA@gabung.co.id"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, merged) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/customers/{id}/merge",
+            &format!("{keep_path}/merge"),
+            Body::Json(json!({"duplicate_id": merge_ids[1]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{merged}");
+    let (status, merges) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::GET,
+            "/api/customers/{id}/merges",
+            &format!("{keep_path}/merges"),
+            Body::None,
+        )
+        .await;
+    assert_eq!((status, merges.as_array().map(Vec::len)), (200, Some(1)), "{merges}");
+    // --- end crm ---
+
     // Imports need a single node (docs/citus.md, "Not supported").
     c.finish(if db.is_citus() {
         &[
