@@ -10,6 +10,7 @@ mod files_s3;
 mod generated_client;
 mod idempotency;
 mod import_locks;
+mod marketing;
 mod imports;
 mod numbers;
 mod receivables;

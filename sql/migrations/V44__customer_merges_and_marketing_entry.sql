@@ -51,3 +51,36 @@ create policy "merges are visible with their surviving customer"
                       where c.tenant_id = customer_merges.tenant_id
                         and c.customer_id = customer_merges.customer_id));
 grant select on customer_merges to bizos_authenticated;
+
+-- ---------------------------------------------------------------------------
+-- Marketing spend in a currency, and the import modules of marketing.
+--
+-- Spend is entered over HTTP (POST /api/marketing/spend) and imported
+-- (module marketing_spend); the spend and CPL KPIs sum it in rupiah.
+-- `currency` is the currency it was paid in (IDR, or one with a rate in
+-- fx_rates), `amount_idr` the amount in rupiah at the rate in force on the
+-- spend date, set by the trigger marketing_spend_amount_idr
+-- (sql/api/marketing.sql) on every write. Rows before this migration were
+-- rupiah.
+-- ---------------------------------------------------------------------------
+
+alter table marketing_spend
+  add column currency text not null default 'IDR',
+  add column amount_idr numeric(16,2),
+  add constraint marketing_spend_currency_check check (currency ~ '^[A-Z]{3}$');
+update marketing_spend set amount_idr = amount;
+comment on column marketing_spend.currency is 'The currency the spend was paid in: IDR, or one with a rate in fx_rates.';
+comment on column marketing_spend.amount_idr is
+  'The amount in rupiah at the fx_rates rate in force on spend_date (set by the trigger marketing_spend_amount_idr).';
+
+insert into import_modules (module, columns, required, one_of, natural_key, permission, description) values
+  ('marketing_spend',
+   array['spend_date', 'channel', 'amount', 'currency', 'campaign', 'notes'],
+   array['spend_date', 'channel', 'amount'], '{}',
+   'channel + campaign + spend_date + currency', 'marketing.write',
+   'Marketing spend as marketing_spend_create; a row of a known channel, campaign, day and currency sets its amount again (an export imported twice counts once).'),
+  ('marketing_events',
+   array['occurred_at', 'channel', 'event_type', 'campaign', 'reach', 'clicks', 'notes'],
+   array['occurred_at', 'channel', 'event_type'], '{}',
+   'channel + event_type + campaign + occurred_at', 'marketing.write',
+   'Marketing events as marketing_event_create (times without an offset in the tenant''s time zone); a known channel, type, campaign and time sets its reach, clicks and notes again.');
