@@ -1115,7 +1115,10 @@ async fn customer_edit_and_merge_follow_the_update_policy() {
         .fetch_all(&mut *tx)
         .await
         .unwrap_or_else(|e| panic!("{role} update customers: {e}"));
-        assert_eq!(by_rule, by_policy, "{role}: customer_editable vs the update policy");
+        assert_eq!(
+            by_rule, by_policy,
+            "{role}: customer_editable vs the update policy"
+        );
         if role == "director" {
             assert!(by_rule.is_empty(), "directors change no customer");
         }
@@ -1124,9 +1127,18 @@ async fn customer_edit_and_merge_follow_the_update_policy() {
 
         // Tenant B's customer is not found, whatever the role.
         for (sql, args) in [
-            ("select customer_update($1, '{\"city\": \"Medan\"}')", (b_customer, None)),
-            ("select customer_merge($1, $2)", (a_customer, Some(b_customer))),
-            ("select customer_merge($1, $2)", (b_customer, Some(a_customer))),
+            (
+                "select customer_update($1, '{\"city\": \"Medan\"}')",
+                (b_customer, None),
+            ),
+            (
+                "select customer_merge($1, $2)",
+                (a_customer, Some(b_customer)),
+            ),
+            (
+                "select customer_merge($1, $2)",
+                (b_customer, Some(a_customer)),
+            ),
         ] {
             let mut tx = db.as_user(&who).await;
             let mut q = sqlx::query_scalar::<_, serde_json::Value>(sql).bind(args.0);
@@ -1143,11 +1155,12 @@ async fn customer_edit_and_merge_follow_the_update_policy() {
             }
         }
         let mut tx = db.as_user(&who).await;
-        let n: i64 = sqlx::query_scalar("select count(*) from customer_merges where tenant_id = $1")
-            .bind(b)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
+        let n: i64 =
+            sqlx::query_scalar("select count(*) from customer_merges where tenant_id = $1")
+                .bind(b)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
         assert_eq!(n, 0, "{role} sees tenant B's merges");
         let n: Option<serde_json::Value> = sqlx::query_scalar("select customer_merges_of($1)")
             .bind(b_customer)
@@ -1156,6 +1169,9 @@ async fn customer_edit_and_merge_follow_the_update_policy() {
             .unwrap();
         assert_eq!(n, None, "{role} reads tenant B's merges");
     }
-    assert!(editable_somewhere, "no role may change any customer: the check is vacuous");
+    assert!(
+        editable_somewhere,
+        "no role may change any customer: the check is vacuous"
+    );
 }
 // --- end crm ---

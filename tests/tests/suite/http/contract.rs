@@ -2425,7 +2425,10 @@ async fn every_response_matches_the_document_on(db: TestDb) {
     // Customers changed and merged: two customers of the marketing
     // manager, a change, a conflict, a merge and the merges of the survivor.
     let mut merge_ids = Vec::new();
-    for (company, email) in [("PT Gabung Satu", "satu@gabung.co.id"), ("CV Gabung Dua", "dua@gabung.co.id")] {
+    for (company, email) in [
+        ("PT Gabung Satu", "satu@gabung.co.id"),
+        ("CV Gabung Dua", "dua@gabung.co.id"),
+    ] {
         let (status, made) = c
             .call(
                 &app,
@@ -2433,7 +2436,9 @@ async fn every_response_matches_the_document_on(db: TestDb) {
                 M::POST,
                 "/api/leads",
                 "/api/leads",
-                Body::Json(json!({"channel": "website", "company_name": company, "contact_email": email})),
+                Body::Json(
+                    json!({"channel": "website", "company_name": company, "contact_email": email}),
+                ),
             )
             .await;
         assert_eq!(status, 201, "{made}");
@@ -2483,7 +2488,73 @@ async fn every_response_matches_the_document_on(db: TestDb) {
             Body::None,
         )
         .await;
-    assert_eq!((status, merges.as_array().map(Vec::len)), (200, Some(1)), "{merges}");
+    assert_eq!(
+        (status, merges.as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{merges}"
+    );
+    // Marketing spend and events: entered and listed.
+    let (status, spend) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/marketing/spend",
+            "/api/marketing/spend",
+            Body::Json(
+                json!({"channel": "website", "spend_date": bizos_tests::tenant_today().to_string(),
+                              "amount": 250000, "campaign": "Kontrak"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{spend}");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/marketing/spend",
+            "/api/marketing/spend",
+            Body::Json(json!({"channel": "website", "spend_date": "2026-01-01", "amount": 0})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.finance),
+            M::GET,
+            "/api/marketing/spend",
+            "/api/marketing/spend?channel=website",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, event) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::POST,
+            "/api/marketing/events",
+            "/api/marketing/events",
+            Body::Json(
+                json!({"channel": "event", "event_type": "expo", "occurred_at": "2026-03-05 10:00",
+                              "reach": 300}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{event}");
+    let (status, _) = c
+        .call(
+            &app,
+            Some(&o.marketing),
+            M::GET,
+            "/api/marketing/events",
+            "/api/marketing/events",
+            Body::None,
+        )
+        .await;
+    assert_eq!(status, 200);
     // --- end crm ---
 
     // Imports need a single node (docs/citus.md, "Not supported").

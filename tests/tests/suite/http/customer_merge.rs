@@ -111,7 +111,12 @@ async fn customers_are_changed_with_their_dedup_keys_kept_unique() {
         .await;
     assert_eq!(status, 200, "{c}");
     assert_eq!(
-        (&c["city"], &c["email_norm"], &c["payment_terms_days"], &c["company_name"]),
+        (
+            &c["city"],
+            &c["email_norm"],
+            &c["payment_terms_days"],
+            &c["company_name"]
+        ),
         (
             &json!("Bandung"),
             &json!("ops@alpha.co.id"),
@@ -128,7 +133,11 @@ async fn customers_are_changed_with_their_dedup_keys_kept_unique() {
 
     // A strict body: unknown keys and bad values name the field; nothing
     // is written.
-    let before = count(&db, "select count(*) from bizos.audit_log where table_name = 'public.customers'").await;
+    let before = count(
+        &db,
+        "select count(*) from bizos.audit_log where table_name = 'public.customers'",
+    )
+    .await;
     for (patch, status_want, field_want) in [
         (json!({"colour": "red"}), 422, "colour"),
         (json!({}), 422, "payload"),
@@ -137,7 +146,11 @@ async fn customers_are_changed_with_their_dedup_keys_kept_unique() {
         (json!({"email": "not an address"}), 422, "email"),
         (json!({"phone": "12"}), 422, "phone"),
         (json!({"npwp": "12345"}), 422, "npwp"),
-        (json!({"payment_terms_days": 400}), 422, "payment_terms_days"),
+        (
+            json!({"payment_terms_days": 400}),
+            422,
+            "payment_terms_days",
+        ),
         (json!({"city": "Medan", "email": "broken@"}), 422, "email"),
     ] {
         let (status, body) = app.patch_json(&o.alice, &path_a, &patch).await;
@@ -148,7 +161,11 @@ async fn customers_are_changed_with_their_dedup_keys_kept_unique() {
         );
     }
     assert_eq!(
-        count(&db, "select count(*) from bizos.audit_log where table_name = 'public.customers'").await,
+        count(
+            &db,
+            "select count(*) from bizos.audit_log where table_name = 'public.customers'"
+        )
+        .await,
         before,
         "a refused change writes nothing"
     );
@@ -206,7 +223,11 @@ async fn customers_are_changed_with_their_dedup_keys_kept_unique() {
     .await;
     let path_g = format!("/api/customers/{}", s(&g, "customer_id"));
     let (status, body) = app
-        .patch_json(&o.marketing, &path_g, &json!({"company_name": "pt  beta kargo"}))
+        .patch_json(
+            &o.marketing,
+            &path_g,
+            &json!({"company_name": "pt  beta kargo"}),
+        )
         .await;
     assert_eq!(
         (status, field(&body)),
@@ -308,18 +329,43 @@ async fn a_duplicate_is_merged_with_everything_pointing_at_it() {
     // Refusals first: nothing moves.
     let merge_a = format!("/api/customers/{}/merge", o.customer_a);
     for (who, body, want_status, want_field) in [
-        (&o.alice, json!({"duplicate_id": o.customer_a}), 422, Some("duplicate_id")),
+        (
+            &o.alice,
+            json!({"duplicate_id": o.customer_a}),
+            422,
+            Some("duplicate_id"),
+        ),
         (&o.alice, json!({}), 422, Some("duplicate_id")),
-        (&o.alice, json!({"duplicate_id": dup, "force": true}), 422, Some("force")),
+        (
+            &o.alice,
+            json!({"duplicate_id": dup, "force": true}),
+            422,
+            Some("force"),
+        ),
         // bob reads neither A nor the duplicate.
-        (&o.bob, json!({"duplicate_id": dup}), 404, Some("customer_id")),
+        (
+            &o.bob,
+            json!({"duplicate_id": dup}),
+            404,
+            Some("customer_id"),
+        ),
         // alice may not read bob's customer.
-        (&o.alice, json!({"duplicate_id": o.customer_b}), 404, Some("duplicate_id")),
+        (
+            &o.alice,
+            json!({"duplicate_id": o.customer_b}),
+            404,
+            Some("duplicate_id"),
+        ),
         // Directors write nothing; finance reads customers but may not change them.
         (&o.director, json!({"duplicate_id": dup}), 403, None),
         (&o.finance, json!({"duplicate_id": dup}), 403, None),
         // Two NPWPs are two legal entities.
-        (&o.marketing, json!({"duplicate_id": o.customer_b}), 422, Some("duplicate_id")),
+        (
+            &o.marketing,
+            json!({"duplicate_id": o.customer_b}),
+            422,
+            Some("duplicate_id"),
+        ),
     ] {
         let (status, res) = app.post_json(who, &merge_a, &body, None).await;
         assert_eq!(status, want_status, "{body}: {res}");
@@ -328,7 +374,11 @@ async fn a_duplicate_is_merged_with_everything_pointing_at_it() {
         }
     }
     assert_eq!(
-        count(&db, &format!("select count(*) from customers where customer_id = '{dup}'")).await,
+        count(
+            &db,
+            &format!("select count(*) from customers where customer_id = '{dup}'")
+        )
+        .await,
         1
     );
 
@@ -348,18 +398,30 @@ async fn a_duplicate_is_merged_with_everything_pointing_at_it() {
             &moved["tickets"],
             &moved["customer_documents"]
         ),
-        (&json!(1), &json!(1), &json!(1), &json!(1), &json!(1), &json!(1)),
+        (
+            &json!(1),
+            &json!(1),
+            &json!(1),
+            &json!(1),
+            &json!(1),
+            &json!(1)
+        ),
         "{merged}"
     );
 
     // The duplicate is gone; everything is A's; the invoice keeps its number.
-    let (status, _) = app.get_json(&o.alice, &format!("/api/customers/{dup}")).await;
+    let (status, _) = app
+        .get_json(&o.alice, &format!("/api/customers/{dup}"))
+        .await;
     assert_eq!(status, 404);
     let (status, detail) = app
         .get_json(&o.alice, &format!("/api/customers/{}", o.customer_a))
         .await;
     assert_eq!(status, 200, "{detail}");
-    assert_eq!(detail["email"], "finance@alfa.co.id", "gaps filled: {detail}");
+    assert_eq!(
+        detail["email"], "finance@alfa.co.id",
+        "gaps filled: {detail}"
+    );
     assert_eq!(detail["npwp"], "01.234.567.8-901.000", "{detail}");
     let prospects = detail["prospects"].as_array().unwrap();
     assert_eq!(prospects.len(), 1, "one prospect per owner: {detail}");
@@ -412,7 +474,10 @@ async fn a_duplicate_is_merged_with_everything_pointing_at_it() {
         .await;
     assert_eq!(status, 200, "{merges}");
     assert_eq!(merges[0]["merged_customer_id"], json!(dup), "{merges}");
-    assert_eq!(merges[0]["company_name"], "CV Alfa Logistik Jakarta", "{merges}");
+    assert_eq!(
+        merges[0]["company_name"], "CV Alfa Logistik Jakarta",
+        "{merges}"
+    );
     let (status, audit) = app
         .get_json(
             &o.admin,

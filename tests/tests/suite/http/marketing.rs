@@ -56,22 +56,53 @@ async fn spend_and_events_are_entered_with_every_field_checked() {
         .await;
     assert_eq!(status, 201, "{spend}");
     assert_eq!(
-        (&spend["channel"], &spend["currency"], &spend["amount_idr"]),
-        (&json!("website"), &json!("IDR"), &json!(1500000.50)),
+        (
+            &spend["channel"],
+            &spend["currency"],
+            spend["amount_idr"].to_string()
+        ),
+        (&json!("website"), &json!("IDR"), "1500000.50".to_owned()),
         "{spend}"
     );
 
     let tomorrow = (today + chrono::Days::new(1)).to_string();
     for (body, want) in [
-        (json!({"channel": "website", "spend_date": today.to_string(), "amount": 0}), "amount"),
-        (json!({"channel": "website", "spend_date": today.to_string(), "amount": -5}), "amount"),
-        (json!({"channel": "television", "spend_date": today.to_string(), "amount": 5}), "channel"),
-        (json!({"channel": "website", "spend_date": tomorrow, "amount": 5}), "spend_date"),
-        (json!({"channel": "website", "spend_date": "2026-02-30", "amount": 5}), "spend_date"),
-        (json!({"channel": "website", "spend_date": today.to_string(), "amount": 5, "currency": "USD"}), "currency"),
-        (json!({"channel": "website", "spend_date": today.to_string(), "amount": 5, "currency": "dollars"}), "currency"),
-        (json!({"channel": "website", "spend_date": today.to_string(), "amount": 5, "colour": "red"}), "colour"),
-        (json!({"spend_date": today.to_string(), "amount": 5}), "channel"),
+        (
+            json!({"channel": "website", "spend_date": today.to_string(), "amount": 0}),
+            "amount",
+        ),
+        (
+            json!({"channel": "website", "spend_date": today.to_string(), "amount": -5}),
+            "amount",
+        ),
+        (
+            json!({"channel": "television", "spend_date": today.to_string(), "amount": 5}),
+            "channel",
+        ),
+        (
+            json!({"channel": "website", "spend_date": tomorrow, "amount": 5}),
+            "spend_date",
+        ),
+        (
+            json!({"channel": "website", "spend_date": "2026-02-30", "amount": 5}),
+            "spend_date",
+        ),
+        (
+            json!({"channel": "website", "spend_date": today.to_string(), "amount": 5, "currency": "USD"}),
+            "currency",
+        ),
+        (
+            json!({"channel": "website", "spend_date": today.to_string(), "amount": 5, "currency": "dollars"}),
+            "currency",
+        ),
+        (
+            json!({"channel": "website", "spend_date": today.to_string(), "amount": 5, "colour": "red"}),
+            "colour",
+        ),
+        (
+            json!({"spend_date": today.to_string(), "amount": 5}),
+            "channel",
+        ),
     ] {
         let (status, res) = app
             .post_json(&marketing, "/api/marketing/spend", &body, None)
@@ -80,11 +111,13 @@ async fn spend_and_events_are_entered_with_every_field_checked() {
     }
     // With an exchange rate in force on the day, a foreign currency counts
     // in rupiah at that rate.
-    sqlx::query("insert into fx_rates (currency, effective_from, idr_per_unit) values ('USD', $1, 16000)")
-        .bind(today - chrono::Days::new(30))
-        .execute(&db.owner)
-        .await
-        .unwrap();
+    sqlx::query(
+        "insert into fx_rates (currency, effective_from, idr_per_unit) values ('USD', $1, 16000)",
+    )
+    .bind(today - chrono::Days::new(30))
+    .execute(&db.owner)
+    .await
+    .unwrap();
     let (status, usd) = app
         .post_json(
             &marketing,
@@ -94,7 +127,11 @@ async fn spend_and_events_are_entered_with_every_field_checked() {
         )
         .await;
     assert_eq!(status, 201, "{usd}");
-    assert_eq!((&usd["currency"], &usd["amount_idr"]), (&json!("USD"), &json!(200000.00)), "{usd}");
+    assert_eq!(
+        (&usd["currency"], usd["amount_idr"].to_string()),
+        (&json!("USD"), "200000.00".to_owned()),
+        "{usd}"
+    );
     let (status, _) = app
         .post_json(
             &seller,
@@ -136,18 +173,32 @@ async fn spend_and_events_are_entered_with_every_field_checked() {
         )
         .await;
     assert_eq!(status, 201, "{event}");
-    let want: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("select '2026-03-05 10:00'::timestamp at time zone $1")
-        .bind(&tz)
-        .fetch_one(&db.owner)
-        .await
-        .unwrap();
-    let got: chrono::DateTime<chrono::Utc> = event["occurred_at"].as_str().unwrap().parse().unwrap();
+    let want: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("select '2026-03-05 10:00'::timestamp at time zone $1")
+            .bind(&tz)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+    let got: chrono::DateTime<chrono::Utc> =
+        event["occurred_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(got, want, "{event} in {tz}");
     for (body, want) in [
-        (json!({"channel": "event", "event_type": "party", "occurred_at": "2026-03-05"}), "event_type"),
-        (json!({"channel": "event", "event_type": "post", "occurred_at": "5 March"}), "occurred_at"),
-        (json!({"channel": "event", "event_type": "post", "occurred_at": "2026-03-05", "reach": -1}), "reach"),
-        (json!({"channel": "radio", "event_type": "post", "occurred_at": "2026-03-05"}), "channel"),
+        (
+            json!({"channel": "event", "event_type": "party", "occurred_at": "2026-03-05"}),
+            "event_type",
+        ),
+        (
+            json!({"channel": "event", "event_type": "post", "occurred_at": "5 March"}),
+            "occurred_at",
+        ),
+        (
+            json!({"channel": "event", "event_type": "post", "occurred_at": "2026-03-05", "reach": -1}),
+            "reach",
+        ),
+        (
+            json!({"channel": "radio", "event_type": "post", "occurred_at": "2026-03-05"}),
+            "channel",
+        ),
     ] {
         let (status, res) = app
             .post_json(&marketing, "/api/marketing/events", &body, None)
@@ -155,9 +206,16 @@ async fn spend_and_events_are_entered_with_every_field_checked() {
         assert_eq!((status, field(&res)), (422, Some(want)), "{body}: {res}");
     }
     let (status, page) = app
-        .get_json(&marketing, "/api/marketing/events?event_type=campaign_launch")
+        .get_json(
+            &marketing,
+            "/api/marketing/events?event_type=campaign_launch",
+        )
         .await;
-    assert_eq!((status, page["items"].as_array().map(Vec::len)), (200, Some(1)), "{page}");
+    assert_eq!(
+        (status, page["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{page}"
+    );
     let (_, page) = app.get_json(&finance, "/api/marketing/events").await;
     assert_eq!(page["items"], json!([]), "finance reads no events: {page}");
 }
@@ -172,7 +230,10 @@ async fn imported_spend_shows_in_the_spend_and_cpl_kpis() {
     let day = |n: u64| (today - chrono::Days::new(n)).to_string();
 
     // Leads of the period: 3 from the website, 1 by referral.
-    for (i, channel) in ["website", "website", "website", "referral"].iter().enumerate() {
+    for (i, channel) in ["website", "website", "website", "referral"]
+        .iter()
+        .enumerate()
+    {
         let (status, lead) = app
             .post_json(
                 &marketing,
@@ -212,7 +273,12 @@ async fn imported_spend_shows_in_the_spend_and_cpl_kpis() {
     assert_eq!(status, 201, "{staged}");
     let import = staged["import_id"].as_str().unwrap().to_owned();
     let (status, res) = app
-        .post_json(&marketing, &format!("/api/imports/{import}/process"), &json!(null), None)
+        .post_json(
+            &marketing,
+            &format!("/api/imports/{import}/process"),
+            &json!(null),
+            None,
+        )
         .await;
     assert!(status == 200 || status == 202, "{res}");
     let done = wait_done(&app, &marketing, &import).await;
@@ -228,7 +294,11 @@ async fn imported_spend_shows_in_the_spend_and_cpl_kpis() {
         .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
         .collect();
     fields.sort();
-    assert_eq!(fields, ["amount", "channel", "currency", "spend_date"], "{done}");
+    assert_eq!(
+        fields,
+        ["amount", "channel", "currency", "spend_date"],
+        "{done}"
+    );
 
     // The same file again changes nothing: the rows set their keys again.
     let (status, staged) = app
@@ -243,8 +313,13 @@ async fn imported_spend_shows_in_the_spend_and_cpl_kpis() {
         .await;
     assert_eq!(status, 201, "{staged}");
     let again = staged["import_id"].as_str().unwrap().to_owned();
-    app.post_json(&marketing, &format!("/api/imports/{again}/process"), &json!(null), None)
-        .await;
+    app.post_json(
+        &marketing,
+        &format!("/api/imports/{again}/process"),
+        &json!(null),
+        None,
+    )
+    .await;
     wait_done(&app, &marketing, &again).await;
     let rows: i64 = sqlx::query_scalar("select count(*) from marketing_spend where tenant_id = $1")
         .bind(tenant)
