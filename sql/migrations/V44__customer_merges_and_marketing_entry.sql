@@ -1,3 +1,7 @@
+-- Two parts (one migration number for this change): the record of a
+-- customer merge, and marketing spend in a currency with the marketing
+-- import modules.
+--
 -- Merging customers: the record of a merge.
 --
 -- customer_merge (sql/api/customers.sql) moves everything that points at a
