@@ -312,7 +312,11 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
         // A field named by the function that raised (COLUMN) wins over the
         // one read off the constraint's name.
         "23505" => ApiError::Conflict {
-            message: "a record with the same values already exists".into(),
+            message: user_or(
+                db.message(),
+                column.is_some(),
+                "a record with the same values already exists",
+            ),
             field: column
                 .or_else(|| constraint.and_then(|c| field_of_constraint(table, c, "_key"))),
         },

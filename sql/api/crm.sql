@@ -217,6 +217,25 @@ $$;
 select pin_search_path('may_read_customer(uuid)');
 grant execute on function may_read_customer(uuid) to bizos_authenticated;
 
+-- May the caller change customer `customer` (of their tenant)? The rule of
+-- the customers update policy (V3: super admins and marketing managers
+-- any customer, sales roles those their team owns a prospect of; all of
+-- them holding lead.update; directors write nothing), for functions
+-- running as the owner (customer_update, customer_merge). The RLS matrix
+-- (rls_matrix::customer_edit_and_merge) holds the two equal, role by role.
+create or replace function customer_editable(customer uuid) returns boolean
+language plpgsql stable
+as $$
+begin
+  return (bizos.app_role() in ('super_admin', 'marketing_manager') or owns_customer(customer))
+         and has_permission('lead.update');
+end
+$$;
+select pin_search_path('customer_editable(uuid)');
+grant execute on function customer_editable(uuid) to bizos_authenticated;
+comment on function customer_editable(uuid) is
+  'May the caller change this customer? The rule of the customers update policy, for functions running as the owner.';
+
 -- The customer's current owner: the owner of its most recently active
 -- prospect that is not LOST, when that owner is an active salesperson or
 -- sales manager; NULL when there is none.

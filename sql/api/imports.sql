@@ -291,6 +291,8 @@ begin
     when 'invoices' then perform import_validate_invoices(v_tenant);
     when 'payments' then perform import_validate_payments(v_tenant);
     when 'kpi_entries' then perform import_validate_kpi_entries(v_tenant);
+    when 'marketing_spend' then perform import_validate_marketing_spend(v_tenant);
+    when 'marketing_events' then perform import_validate_marketing_events(v_tenant);
   end case;
 end
 $$;
@@ -309,6 +311,8 @@ begin
     when 'invoices' then perform import_apply_invoices(v_tenant, v_import, only_row);
     when 'payments' then perform import_apply_payments(v_tenant, v_import, only_row);
     when 'kpi_entries' then perform import_apply_kpi_entries(v_tenant, v_import, only_row);
+    when 'marketing_spend' then perform import_apply_marketing_spend(v_tenant, v_import, only_row);
+    when 'marketing_events' then perform import_apply_marketing_events(v_tenant, v_import, only_row);
   end case;
 end
 $$;
@@ -573,6 +577,8 @@ begin
       when 'invoices' then analyze invoices;
       when 'payments' then analyze payments;
       when 'kpi_entries' then analyze kpi_entries;
+      when 'marketing_spend' then analyze marketing_spend;
+      when 'marketing_events' then analyze marketing_activity_events;
     end case;
   end if;
 

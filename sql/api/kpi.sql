@@ -80,9 +80,10 @@ select tenant_id, day, channel, sum(leads)::bigint as leads
  group by 1, 2, 3;
 grant select on v_kpi_leads_by_channel_daily to bizos_authenticated;
 
--- Marketing spend per channel per day.
+-- Marketing spend per channel per day, in rupiah (amount_idr: the amount
+-- at the fx_rates rate of its day, marketing.sql).
 create or replace view v_kpi_spend_daily with (security_invoker = true) as
-select s.tenant_id, s.spend_date as day, s.channel, sum(s.amount) as spend
+select s.tenant_id, s.spend_date as day, s.channel, sum(coalesce(s.amount_idr, s.amount)) as spend
   from marketing_spend s
  group by 1, 2, 3;
 grant select on v_kpi_spend_daily to bizos_authenticated;

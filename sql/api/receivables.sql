@@ -68,7 +68,12 @@ begin
                                     where c.tenant_id = new.tenant_id and c.invoice_id = new.invoice_id), 0);
 
   if old.status <> 'DRAFT' then
-    if new.customer_id <> old.customer_id then
+    -- customer_merge moves the invoices of a duplicate customer (the same
+    -- legal entity) to the one that survives, once it recorded the merge.
+    if new.customer_id <> old.customer_id
+       and not exists (select 1 from customer_merges m
+                        where m.tenant_id = new.tenant_id and m.merged_customer_id = old.customer_id
+                          and m.customer_id = new.customer_id) then
       perform raise_field('customer_id', format('invoice %s is %s; only a DRAFT can change customer', old.invoice_no, old.status));
     elsif new.issue_date <> old.issue_date then
       perform raise_field('issue_date', format('invoice %s is %s; only a DRAFT can change its dates', old.invoice_no, old.status));

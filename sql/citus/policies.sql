@@ -186,6 +186,10 @@ alter policy "holders of customer.document attach documents to customers they ca
               and (select has_permission('customer.document'))
               and citus_visible_row('customers', 'customer_id', tenant_id, customer_id));
 
+alter policy "merges are visible with their surviving customer" on customer_merges
+  using (tenant_id = (select bizos.tenant_id())
+         and citus_visible_row('customers', 'customer_id', tenant_id, customer_id));
+
 alter policy "files are visible to their uploader, super admins and through their references" on objects
   using (tenant_id = (select bizos.tenant_id())
          and (created_by = (select bizos.uid()) or (select bizos.app_role()) = 'super_admin'

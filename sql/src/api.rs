@@ -60,6 +60,7 @@ pub const API_FILES: &[ApiFile<'static>] = &[
     api_file!("receivables.sql"),
     api_file!("customers.sql"),
     api_file!("kpi.sql"),
+    api_file!("marketing.sql"),
     api_file!("imports.sql"),
     api_file!("jobs.sql"),
     api_file!("schedules.sql"),

@@ -16,6 +16,7 @@ pub mod kb;
 pub mod kpi;
 pub mod leads;
 pub mod list;
+pub mod marketing;
 pub mod me;
 pub mod openapi;
 pub mod precheck;
@@ -61,6 +62,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(audit::router())
         .merge(customers::router())
+        .merge(marketing::router())
         .merge(prospects::router())
         .merge(activities::router())
         .merge(sla::router())

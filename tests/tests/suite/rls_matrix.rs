@@ -281,6 +281,16 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
                from (select jsonb_build_object('text', 'Fixture', 'figures', jsonb_build_array('ar_overdue'),
                                                'source', 'fallback') as i) x;
            end if;
+           if not exists (select 1 from customer_merges where tenant_id = t) then
+             -- A merge into a customer the probing salesperson reads (the
+             -- duplicate itself is gone, as after customer_merge).
+             insert into customer_merges (tenant_id, customer_id, merged_customer_id, merged_customer, moved, created_by)
+             select t, coalesce((select p.customer_id from prospects p
+                                  where p.tenant_id = t and p.owner_user_id = u order by p.customer_id limit 1),
+                                (select c.customer_id from customers c
+                                  where c.tenant_id = t order by c.customer_id limit 1)),
+                    gen_random_uuid(), '{{\"company_name\": \"Fixture duplicate\"}}', '{{}}', u;
+           end if;
            if not exists (select 1 from webhook_endpoints where tenant_id = t) then
              -- A webhook endpoint with its subscription and sealed secret,
              -- an event of the outbox, its delivery and one attempt.
@@ -1216,3 +1226,106 @@ async fn refunds_and_credit_notes_follow_the_invoices_roles_on(db: TestDb) {
         assert_eq!(rows_of(&db, table, tenant).await, before, "{table}");
     }
 }
+
+// --- crm: customers changed and merged ---
+
+/// Who may change and merge a customer: customer_editable (the rule the
+/// definer functions customer_update and customer_merge apply) lets each
+/// role change exactly the customers the customers update policy lets it
+/// update; neither function reaches another tenant's customer, and the
+/// merges of another tenant stay invisible.
+#[tokio::test]
+async fn customer_edit_and_merge_follow_the_update_policy() {
+    let db = TestDb::new().await;
+    let (a, b) = seeded(&db).await;
+    let a_customer: Uuid = sqlx::query_scalar(
+        "select customer_id from customers where tenant_id = $1 order by customer_id limit 1",
+    )
+    .bind(a)
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    let b_customer: Uuid = sqlx::query_scalar(
+        "select customer_id from customers where tenant_id = $1 order by customer_id limit 1",
+    )
+    .bind(b)
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    let mut editable_somewhere = false;
+    for role in app_roles(&db).await {
+        let who = user_of(&db, a, role).await;
+        let mut tx = db.as_user(&who).await;
+        let by_rule: Vec<Uuid> = sqlx::query_scalar(
+            "select customer_id from customers where customer_editable(customer_id) order by customer_id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        let by_policy: Vec<Uuid> = sqlx::query_scalar(
+            "with u as (update customers set city = city returning customer_id)
+             select customer_id from u order by customer_id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap_or_else(|e| panic!("{role} update customers: {e}"));
+        assert_eq!(
+            by_rule, by_policy,
+            "{role}: customer_editable vs the update policy"
+        );
+        if role == "director" {
+            assert!(by_rule.is_empty(), "directors change no customer");
+        }
+        editable_somewhere |= !by_rule.is_empty();
+        tx.rollback().await.unwrap();
+
+        // Tenant B's customer is not found, whatever the role.
+        for (sql, args) in [
+            (
+                "select customer_update($1, '{\"city\": \"Medan\"}')",
+                (b_customer, None),
+            ),
+            (
+                "select customer_merge($1, $2)",
+                (a_customer, Some(b_customer)),
+            ),
+            (
+                "select customer_merge($1, $2)",
+                (b_customer, Some(a_customer)),
+            ),
+        ] {
+            let mut tx = db.as_user(&who).await;
+            let mut q = sqlx::query_scalar::<_, serde_json::Value>(sql).bind(args.0);
+            if let Some(second) = args.1 {
+                q = q.bind(second);
+            }
+            let err = q.fetch_one(&mut *tx).await.expect_err(sql);
+            assert!(
+                ["P0002", "42501"].contains(&code(&err).as_str()),
+                "{role} {sql}: {err}"
+            );
+            if args.0 == b_customer {
+                assert_eq!(code(&err), "P0002", "{role} {sql}: {err}");
+            }
+        }
+        let mut tx = db.as_user(&who).await;
+        let n: i64 =
+            sqlx::query_scalar("select count(*) from customer_merges where tenant_id = $1")
+                .bind(b)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+        assert_eq!(n, 0, "{role} sees tenant B's merges");
+        let n: Option<serde_json::Value> = sqlx::query_scalar("select customer_merges_of($1)")
+            .bind(b_customer)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(n, None, "{role} reads tenant B's merges");
+    }
+    assert!(
+        editable_somewhere,
+        "no role may change any customer: the check is vacuous"
+    );
+}
+// --- end crm ---

@@ -4,12 +4,14 @@
 mod api;
 mod contract;
 mod crm;
+mod customer_merge;
 mod files;
 mod files_s3;
 mod generated_client;
 mod idempotency;
 mod import_locks;
 mod imports;
+mod marketing;
 mod numbers;
 mod receivables;
 mod reports;

@@ -294,6 +294,18 @@ fn routes() -> Vec<Route> {
             &["customer_id"],
             Some("object_id"),
         ),
+        // --- crm: new routes ---
+        r("patch", "/api/customers/{id}", Payload("customer_update(uuid,jsonb)"), &[], None),
+        r(
+            "post",
+            "/api/customers/{id}/merge",
+            Args("customer_merge(uuid,uuid)", &[]),
+            &["customer_id"],
+            None,
+        ),
+        r("post", "/api/marketing/spend", Payload("marketing_spend_create(jsonb)"), &[], None),
+        r("post", "/api/marketing/events", Payload("marketing_event_create(jsonb)"), &[], None),
+        // --- end crm ---
     ]
 }
 
