@@ -120,7 +120,6 @@ async fn create_activity(
     Json(activity): Json<ActivityCreate>,
 ) -> Result<Response> {
     let call = Call::post(
-        "/api/activities".into(),
         "select sales_activity_create($1)",
         Args::Body(body(&activity)?),
     );
@@ -144,7 +143,6 @@ async fn log_visit(
 ) -> Result<Response> {
     let to = Submit {
         bucket: "prospect-evidence",
-        path: "/api/visits".into(),
         sql: "select sales_activity_create($1)",
         object_field: "photo_object_id",
         fixed: json!({"activity_type": "visit"}),

@@ -250,11 +250,7 @@ async fn invite_user(
     key: IdempotencyKey,
     Json(invite): Json<UserInvite>,
 ) -> Result<Response> {
-    let call = Call::post(
-        "/api/users".into(),
-        "select user_invite($1)",
-        Args::Body(body(&invite)?),
-    );
+    let call = Call::post("select user_invite($1)", Args::Body(body(&invite)?));
     rpc(&state, &caller, key, call.created()).await
 }
 
@@ -320,7 +316,6 @@ async fn update_user(
     Json(patch): Json<UserPatch>,
 ) -> Result<Response> {
     let call = Call::patch(
-        format!("/api/users/{id}"),
         "select user_update($1, $2)",
         Args::IdBody(id, body(&patch)?),
     );
@@ -339,11 +334,7 @@ async fn deactivate_user(
     key: IdempotencyKey,
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
-    let call = Call::post(
-        format!("/api/users/{id}/deactivate"),
-        "select user_set_active($1, false)",
-        Args::Id(id),
-    );
+    let call = Call::post("select user_set_active($1, false)", Args::Id(id));
     rpc(&state, &caller, key, call).await
 }
 
@@ -358,11 +349,7 @@ async fn reactivate_user(
     key: IdempotencyKey,
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
-    let call = Call::post(
-        format!("/api/users/{id}/reactivate"),
-        "select user_set_active($1, true)",
-        Args::Id(id),
-    );
+    let call = Call::post("select user_set_active($1, true)", Args::Id(id));
     rpc(&state, &caller, key, call).await
 }
 
@@ -393,7 +380,6 @@ async fn grant_permission(
     Json(grant): Json<PermissionGrant>,
 ) -> Result<Response> {
     let call = Call::post(
-        format!("/api/roles/{role}/permissions"),
         "select role_permission_grant($1 ->> 'role', $1 ->> 'permission')",
         Args::Body(json!({"role": role, "permission": grant.permission.as_str()})),
     );
@@ -413,12 +399,9 @@ async fn revoke_permission(
     key: IdempotencyKey,
     Path((role, permission)): Path<(String, String)>,
 ) -> Result<Response> {
-    let call = Call {
-        method: "DELETE",
-        path: format!("/api/roles/{role}/permissions/{permission}"),
-        sql: "select role_permission_revoke($1 ->> 'role', $1 ->> 'permission')",
-        args: Args::Body(json!({"role": role, "permission": permission})),
-        created: false,
-    };
+    let call = Call::delete(
+        "select role_permission_revoke($1 ->> 'role', $1 ->> 'permission')",
+        Args::Body(json!({"role": role, "permission": permission})),
+    );
     rpc(&state, &caller, key, call).await
 }

@@ -37,7 +37,7 @@ use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
-use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey};
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::llm::{features, CallContext, GatewayRequest, Message, Role, Source};
 use crate::payload::{Date, LlmFeature, NonBlank, Text};
 use crate::state::AppState;
@@ -158,7 +158,7 @@ async fn chat(
             "messages: the last turn must be the user's",
         ));
     }
-    let fingerprint = Fingerprint::json("POST", "/api/ai/chat", &body(&chat)?);
+    let fingerprint = key.json(&body(&chat)?);
     let mut messages = vec![Message {
         role: Role::System,
         content: CHAT_SYSTEM.to_owned(),
@@ -172,24 +172,22 @@ async fn chat(
     }));
     // The caller wrote the whole conversation: they may see its PII.
     let ctx = CallContext::for_caller(&caller, true);
-    if let Some(k) = &key.0 {
-        if let Some((status, mut stored)) =
-            idempotency::replay_stored(&state, &caller, k, &fingerprint).await?
-        {
-            // The stored answer is masked. This request is the stored one
-            // (the fingerprint says so), so it carries the originals: they
-            // go back in as for a fresh answer, under the caller's rights
-            // and the feature's setting as they are now.
-            if let Some(text) = stored.get("text").and_then(Value::as_str) {
-                let text = state
-                    .llm
-                    .reinsert(&ctx, features::CHAT, &messages, text)
-                    .await
-                    .map_err(ApiError::from)?;
-                stored["text"] = Value::String(text);
-            }
-            return Ok(idempotency::replay_response(status, stored));
+    if let Some((status, mut stored)) =
+        idempotency::replay_stored(&state, &caller, &fingerprint).await?
+    {
+        // The stored answer is masked. This request is the stored one
+        // (the fingerprint says so), so it carries the originals: they
+        // go back in as for a fresh answer, under the caller's rights
+        // and the feature's setting as they are now.
+        if let Some(text) = stored.get("text").and_then(Value::as_str) {
+            let text = state
+                .llm
+                .reinsert(&ctx, features::CHAT, &messages, text)
+                .await
+                .map_err(ApiError::from)?;
+            stored["text"] = Value::String(text);
         }
+        return Ok(idempotency::replay_response(status, stored));
     }
     let request = GatewayRequest {
         messages,
@@ -209,18 +207,13 @@ async fn chat(
             let e = ApiError::from(e);
             // Client errors are stored like in every write; a used-up limit
             // is not (a retry after Retry-After must run).
-            if let Some(k) = &key.0 {
-                if e.status().is_client_error() && e.status() != StatusCode::TOO_MANY_REQUESTS {
-                    idempotency::remember(&state, &caller, k, &fingerprint, e.status(), &e.body())
-                        .await?;
-                }
+            if e.status().is_client_error() && e.status() != StatusCode::TOO_MANY_REQUESTS {
+                idempotency::remember(&state, &caller, &fingerprint, e.status(), &e.body()).await?;
             }
             return Err(e);
         }
     };
-    if let Some(k) = &key.0 {
-        idempotency::remember(&state, &caller, k, &fingerprint, status, &masked).await?;
-    }
+    idempotency::remember(&state, &caller, &fingerprint, status, &masked).await?;
     Ok((status, axum::Json(value)).into_response())
 }
 
@@ -314,15 +307,12 @@ async fn put_limits(
     key: IdempotencyKey,
     Json(limit): Json<LimitSet>,
 ) -> Result<Response> {
-    let call = Call {
-        method: "PUT",
-        path: "/api/ai/limits".into(),
-        sql: "select llm_limit_set(bizos.tenant_id(), $1 ->> 'feature', 'user',
-                                   ($1 ->> 'generations_per_day')::int,
-                                   ($1 ->> 'tokens_per_month')::bigint)",
-        args: Args::Body(body(&limit)?),
-        created: false,
-    };
+    let call = Call::put(
+        "select llm_limit_set(bizos.tenant_id(), $1 ->> 'feature', 'user',
+                              ($1 ->> 'generations_per_day')::int,
+                              ($1 ->> 'tokens_per_month')::bigint)",
+        Args::Body(body(&limit)?),
+    );
     rpc(&state, &caller, key, call).await
 }
 
@@ -390,21 +380,17 @@ async fn add_key(
         });
     };
     // The request as it identifies itself for replays: the key only as a hash.
-    let fingerprint = Fingerprint::parts(
-        "POST",
-        "/api/ai/keys",
-        &[
-            add.provider.as_str().as_bytes(),
-            add.label.as_str().as_bytes(),
-            &Sha256::digest(secret.as_bytes())[..],
-        ],
-    );
+    let fingerprint = key.parts(&[
+        add.provider.as_str().as_bytes(),
+        add.label.as_str().as_bytes(),
+        &Sha256::digest(secret.as_bytes())[..],
+    ]);
     let provider = add.provider.as_str().to_owned();
     let sealed = master
         .seal(caller.tenant_id, &provider, &SecretString::from(secret))
         .map_err(|e| ApiError::Internal(e.into()))?;
     let label = add.label.as_str().to_owned();
-    let response = idempotency::run(&state, &caller, key, fingerprint, async |conn| {
+    let response = idempotency::run(&state, &caller, fingerprint, async |conn| {
         let key_id: Uuid = sqlx::query_scalar("select llm_key_add($1, $2, $3, $4, $5, $6, $7)")
             .bind(&provider)
             .bind(&label)
@@ -435,13 +421,7 @@ async fn revoke_key(
     key: IdempotencyKey,
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
-    let call = Call {
-        method: "DELETE",
-        path: format!("/api/ai/keys/{id}"),
-        sql: "select llm_key_revoke($1)",
-        args: Args::Id(id),
-        created: false,
-    };
+    let call = Call::delete("select llm_key_revoke($1)", Args::Id(id));
     let response = rpc(&state, &caller, key, call).await;
     state.llm.forget_tenant_keys(caller.tenant_id);
     response

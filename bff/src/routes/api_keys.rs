@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::Result;
 use crate::extract::{Json, Path};
-use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey, REPLAYED};
+use crate::idempotency::{self, Done, IdempotencyKey, REPLAYED};
 use crate::payload::{ApiScope, Instant, NonBlank, Text};
 use crate::state::AppState;
 
@@ -78,8 +78,8 @@ async fn create_key(
     let hash = new.hash();
     let prefix = new.display_prefix().to_owned();
     // The stored response (for replays) holds the key without its secret.
-    let fingerprint = Fingerprint::json("POST", "/api/api-keys", &payload);
-    let response = idempotency::run(&state, &caller, key, fingerprint, async |conn| {
+    let fingerprint = key.json(&payload);
+    let response = idempotency::run(&state, &caller, fingerprint, async |conn| {
         let row: Value = sqlx::query_scalar("select api_key_create($1, $2, $3)")
             .bind(&payload)
             .bind(hash.as_slice())
@@ -103,11 +103,7 @@ async fn revoke_key(
     key: IdempotencyKey,
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
-    let call = Call::post(
-        format!("/api/api-keys/{id}/revoke"),
-        "select api_key_revoke($1)",
-        Args::Id(id),
-    );
+    let call = Call::post("select api_key_revoke($1)", Args::Id(id));
     rpc(&state, &caller, key, call).await
 }
 

@@ -102,7 +102,6 @@ async fn add_document(
 ) -> Result<Response> {
     let to = Attach {
         bucket: "customer-documents",
-        path: format!("/api/customers/{id}/documents"),
         sql: "select customer_document_add($1, $2)",
         parent: id,
     };

@@ -92,8 +92,7 @@ async fn upload(
     let result = idempotency::run(
         &state,
         &caller,
-        key,
-        upload_fingerprint("/api/objects".into(), &form),
+        upload_fingerprint(key, &form),
         async |conn| Ok(Done::created(form.file.register(conn).await?)),
     )
     .await;

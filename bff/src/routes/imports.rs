@@ -86,7 +86,6 @@ async fn stage(
     key: IdempotencyKey,
     multipart: Multipart,
     fixed_module: Option<&'static str>,
-    path: &'static str,
 ) -> Result<(Response, Option<Uuid>)> {
     let files = state.files();
     let bucket = Bucket::load(&files, caller, "import-files").await?;
@@ -116,8 +115,7 @@ async fn stage(
         idempotency::run(
             state,
             caller,
-            key,
-            upload_fingerprint(path.into(), &form),
+            upload_fingerprint(key, &form),
             async |conn| {
                 // COPY and the move into import_rows of a large file take longer
                 // than the login role's statement timeout allows a JSON request.
@@ -179,7 +177,7 @@ async fn create_import(
     key: IdempotencyKey,
     multipart: Multipart,
 ) -> Result<Response> {
-    let (response, _) = stage(&state, &caller, key, multipart, None, "/api/imports").await?;
+    let (response, _) = stage(&state, &caller, key, multipart, None).await?;
     Ok(response)
 }
 
@@ -196,15 +194,7 @@ async fn import_kpi_entries(
     key: IdempotencyKey,
     multipart: Multipart,
 ) -> Result<Response> {
-    let (mut response, _) = stage(
-        &state,
-        &caller,
-        key,
-        multipart,
-        Some("kpi_entries"),
-        "/api/kpi/import",
-    )
-    .await?;
+    let (mut response, _) = stage(&state, &caller, key, multipart, Some("kpi_entries")).await?;
     if response.status() == StatusCode::CREATED {
         *response.status_mut() = StatusCode::ACCEPTED;
     }
@@ -248,10 +238,9 @@ async fn process(
     // The first batch runs in the request, so permission and visibility
     // errors reach the client; the rest is a job of the worker, enqueued in
     // the same transaction.
-    let path = format!("/api/imports/{id}/process");
-    let fp = idempotency::Fingerprint::json("POST", path, &Value::Null);
+    let fp = key.json(&Value::Null);
     let batch = state.import_batch_rows as i32;
-    let response = idempotency::run(&state, &caller, key, fp, async |conn| {
+    let response = idempotency::run(&state, &caller, fp, async |conn| {
         let progress: Value = sqlx::query_scalar("select process_import($1, $2)")
             .bind(id)
             .bind(batch)

@@ -299,7 +299,6 @@ fn upload_payload(
 /// `allowed` fields and the file's id) and, when replacing, $2 = the
 /// document's id.
 struct Register {
-    path: String,
     sql: &'static str,
     allowed: &'static [&'static str],
     document_id: Option<Uuid>,
@@ -314,7 +313,6 @@ async fn store_and_register(
     to: Register,
 ) -> Result<Response> {
     let Register {
-        path,
         sql,
         allowed,
         document_id,
@@ -332,8 +330,7 @@ async fn store_and_register(
     let result = idempotency::run(
         state,
         caller,
-        key,
-        upload_fingerprint(path, &form),
+        upload_fingerprint(key, &form),
         async |conn| {
             let query = sqlx::query_scalar::<_, Value>(sql).bind(&payload);
             let query = match document_id {
@@ -372,7 +369,6 @@ async fn create_document(
         key,
         multipart,
         Register {
-            path: "/api/kb/documents".into(),
             sql: "select kb_document_register($1)",
             allowed: &["title", "visibility", "dept_code", "app_roles", "format"],
             document_id: None,
@@ -400,7 +396,6 @@ async fn replace_file(
         key,
         multipart,
         Register {
-            path: format!("/api/kb/documents/{id}/versions"),
             sql: "select kb_document_replace($2, $1)",
             allowed: &["title", "format"],
             document_id: Some(id),
@@ -461,7 +456,6 @@ async fn update_document(
         &caller,
         key,
         Call::patch(
-            format!("/api/kb/documents/{id}"),
             "select kb_document_update($1, $2)",
             Args::IdBody(id, body(&change)?),
         ),
@@ -480,30 +474,23 @@ async fn delete_document(
     key: IdempotencyKey,
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
-    let path = format!("/api/kb/documents/{id}");
     let mut keys: Vec<String> = Vec::new();
-    let response = idempotency::run(
-        &state,
-        &caller,
-        key,
-        idempotency::Fingerprint::json("DELETE", path, &Value::Null),
-        async |conn| {
-            let mut deleted: Value = sqlx::query_scalar("select kb_document_delete($1)")
-                .bind(id)
-                .fetch_one(&mut *conn)
-                .await?;
-            if let Some(Value::Array(k)) = deleted
-                .as_object_mut()
-                .and_then(|o| o.remove("object_keys"))
-            {
-                keys = k
-                    .into_iter()
-                    .filter_map(|k| k.as_str().map(str::to_owned))
-                    .collect();
-            }
-            Ok(Done::ok(deleted))
-        },
-    )
+    let response = idempotency::run(&state, &caller, key.json(&Value::Null), async |conn| {
+        let mut deleted: Value = sqlx::query_scalar("select kb_document_delete($1)")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+        if let Some(Value::Array(k)) = deleted
+            .as_object_mut()
+            .and_then(|o| o.remove("object_keys"))
+        {
+            keys = k
+                .into_iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect();
+        }
+        Ok(Done::ok(deleted))
+    })
     .await?;
     // The rows are gone (committed); the bytes go now. A failure leaves
     // them to storage.sweep, which the retired files are listed for.

@@ -188,11 +188,7 @@ async fn create_target(
     key: IdempotencyKey,
     Json(target): Json<TargetCreate>,
 ) -> Result<Response> {
-    let call = Call::post(
-        "/api/kpi/targets".into(),
-        "select kpi_target_create($1)",
-        Args::Body(body(&target)?),
-    );
+    let call = Call::post("select kpi_target_create($1)", Args::Body(body(&target)?));
     rpc(&state, &caller, key, call.created()).await
 }
 
@@ -207,11 +203,7 @@ async fn create_entry(
     key: IdempotencyKey,
     Json(entry): Json<EntryCreate>,
 ) -> Result<Response> {
-    let call = Call::post(
-        "/api/kpi/entries".into(),
-        "select kpi_entry_create($1)",
-        Args::Body(body(&entry)?),
-    );
+    let call = Call::post("select kpi_entry_create($1)", Args::Body(body(&entry)?));
     rpc(&state, &caller, key, call.created()).await
 }
 
@@ -252,10 +244,11 @@ async fn add_evidence(
     };
     let to = Attach {
         bucket: "kpi-evidence",
-        path: format!("/api/kpi/evidence?entry_id={entry_id}"),
         sql: "select kpi_evidence_add($1, $2)",
         parent: entry_id,
     };
+    // The entry is read before the form, so it joins the request's path.
+    let key = key.with_query("entry_id", entry_id);
     attach(&state, &caller, key, multipart, to).await
 }
 

@@ -136,7 +136,6 @@ async fn create_lead(
     Json(lead): Json<LeadCreate>,
 ) -> Result<Response> {
     let call = Call::post(
-        "/api/leads".into(),
         "select crm_create_lead_bundle($1)",
         Args::Body(body(&lead)?),
     );
@@ -156,7 +155,6 @@ async fn update_lead(
     Json(patch): Json<LeadPatch>,
 ) -> Result<Response> {
     let call = Call::patch(
-        format!("/api/leads/{id}"),
         "select lead_update($1, $2)",
         Args::IdBody(id, body(&patch)?),
     );
@@ -175,7 +173,6 @@ async fn assign_lead(
     Json(assign): Json<LeadAssign>,
 ) -> Result<Response> {
     let call = Call::post(
-        format!("/api/leads/{id}/assign"),
         "select crm_assign_lead($1, ($2 ->> 'salesperson_user_id')::uuid)",
         Args::IdBody(id, body(&assign)?),
     );

@@ -284,11 +284,7 @@ async fn create_rule(
     key: IdempotencyKey,
     Json(rule): Json<SopRuleCreate>,
 ) -> Result<Response> {
-    let call = Call::post(
-        "/api/sop/rules".into(),
-        "select sop_rule_create($1)",
-        Args::Body(body(&rule)?),
-    );
+    let call = Call::post("select sop_rule_create($1)", Args::Body(body(&rule)?));
     rpc(&state, &caller, key, call.created()).await
 }
 
@@ -310,7 +306,6 @@ async fn update_rule(
         &caller,
         key,
         Call::patch(
-            format!("/api/sop/rules/{id}"),
             "select sop_rule_update($1, $2)",
             Args::IdBody(id, body(&change)?),
         ),
@@ -333,13 +328,7 @@ async fn delete_rule(
         &state,
         &caller,
         key,
-        Call {
-            method: "DELETE",
-            path: format!("/api/sop/rules/{id}"),
-            sql: "select sop_rule_delete($1)",
-            args: Args::Id(id),
-            created: false,
-        },
+        Call::delete("select sop_rule_delete($1)", Args::Id(id)),
     )
     .await
 }

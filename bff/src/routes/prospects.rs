@@ -49,7 +49,6 @@ async fn change_stage(
     Json(change): Json<StageChange>,
 ) -> Result<Response> {
     let call = Call::post(
-        format!("/api/prospects/{id}/stage"),
         "select prospect_move($1, $2)",
         Args::IdBody(id, body(&change)?),
     );

@@ -167,11 +167,7 @@ async fn create_invoice(
     key: IdempotencyKey,
     Json(invoice): Json<InvoiceCreate>,
 ) -> Result<Response> {
-    let call = Call::post(
-        "/api/invoices".into(),
-        "select invoice_create($1)",
-        Args::Body(body(&invoice)?),
-    );
+    let call = Call::post("select invoice_create($1)", Args::Body(body(&invoice)?));
     rpc(&state, &caller, key, call.created()).await
 }
 
@@ -187,11 +183,7 @@ async fn create_payment(
     key: IdempotencyKey,
     Json(payment): Json<PaymentCreate>,
 ) -> Result<Response> {
-    let call = Call::post(
-        "/api/payments".into(),
-        "select payment_record($1)",
-        Args::Body(body(&payment)?),
-    );
+    let call = Call::post("select payment_record($1)", Args::Body(body(&payment)?));
     rpc(&state, &caller, key, call.created()).await
 }
 
@@ -205,11 +197,7 @@ async fn collection_ticket(
     key: IdempotencyKey,
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
-    let call = Call::post(
-        format!("/api/invoices/{id}/collection-ticket"),
-        "select create_collection_ticket($1)",
-        Args::Id(id),
-    );
+    let call = Call::post("select create_collection_ticket($1)", Args::Id(id));
     rpc(&state, &caller, key, call).await
 }
 
@@ -329,11 +317,7 @@ async fn issue_invoice(
     key: IdempotencyKey,
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
-    let call = Call::post(
-        format!("/api/invoices/{id}/issue"),
-        "select invoice_issue($1)",
-        Args::Id(id),
-    );
+    let call = Call::post("select invoice_issue($1)", Args::Id(id));
     rpc(&state, &caller, key, call).await
 }
 
@@ -349,10 +333,6 @@ async fn void_invoice(
     key: IdempotencyKey,
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
-    let call = Call::post(
-        format!("/api/invoices/{id}/void"),
-        "select invoice_void($1)",
-        Args::Id(id),
-    );
+    let call = Call::post("select invoice_void($1)", Args::Id(id));
     rpc(&state, &caller, key, call).await
 }

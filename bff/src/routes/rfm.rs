@@ -31,7 +31,7 @@ use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
-use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey};
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::llm::{features, CallContext, GatewayRequest, Message, Role, Source};
 use crate::payload::{blank_is_none, Date, Int, NonBlank, RfmChannel, RfmSegment};
 use crate::state::AppState;
@@ -318,19 +318,13 @@ async fn request_run(
     Json(run): Json<RunRequest>,
 ) -> Result<Response> {
     let payload = body(&run)?;
-    idempotency::run(
-        &state,
-        &caller,
-        key,
-        Fingerprint::json("POST", "/api/rfm/runs", &payload),
-        async |conn| {
-            let job: Value = sqlx::query_scalar("select rfm_run_request($1)")
-                .bind(&payload)
-                .fetch_one(&mut *conn)
-                .await?;
-            Ok(Done::accepted(job))
-        },
-    )
+    idempotency::run(&state, &caller, key.json(&payload), async |conn| {
+        let job: Value = sqlx::query_scalar("select rfm_run_request($1)")
+            .bind(&payload)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(Done::accepted(job))
+    })
     .await
 }
 
@@ -348,14 +342,7 @@ async fn set_settings(
         &state,
         &caller,
         key,
-        Call {
-            method: "PUT",
-            ..Call::post(
-                "/api/rfm/settings".into(),
-                "select rfm_settings_set($1)",
-                Args::Body(body(&settings)?),
-            )
-        },
+        Call::put("select rfm_settings_set($1)", Args::Body(body(&settings)?)),
     )
     .await
 }
@@ -384,25 +371,15 @@ async fn set_template(
     Json(template): Json<TemplateSet>,
 ) -> Result<Response> {
     let payload = body(&template)?;
-    idempotency::run(
-        &state,
-        &caller,
-        key,
-        Fingerprint::json(
-            "PUT",
-            format!("/api/rfm/templates/{segment}/{channel}"),
-            &payload,
-        ),
-        async |conn| {
-            let saved: Value = sqlx::query_scalar("select rfm_template_set($1, $2, $3)")
-                .bind(&segment)
-                .bind(&channel)
-                .bind(&payload)
-                .fetch_one(&mut *conn)
-                .await?;
-            Ok(Done::ok(saved))
-        },
-    )
+    idempotency::run(&state, &caller, key.json(&payload), async |conn| {
+        let saved: Value = sqlx::query_scalar("select rfm_template_set($1, $2, $3)")
+            .bind(&segment)
+            .bind(&channel)
+            .bind(&payload)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(Done::ok(saved))
+    })
     .await
 }
 

@@ -137,11 +137,7 @@ async fn create_ticket(
     key: IdempotencyKey,
     Json(ticket): Json<TicketCreate>,
 ) -> Result<Response> {
-    let call = Call::post(
-        "/api/tickets".into(),
-        "select ticket_create($1)",
-        Args::Body(body(&ticket)?),
-    );
+    let call = Call::post("select ticket_create($1)", Args::Body(body(&ticket)?));
     rpc(&state, &caller, key, call.created()).await
 }
 
@@ -157,7 +153,6 @@ async fn update_ticket(
     Json(patch): Json<TicketPatch>,
 ) -> Result<Response> {
     let call = Call::patch(
-        format!("/api/tickets/{id}"),
         "select ticket_update($1, $2)",
         Args::IdBody(id, body(&patch)?),
     );
@@ -176,7 +171,6 @@ async fn add_message(
     Json(message): Json<MessageCreate>,
 ) -> Result<Response> {
     let call = Call::post(
-        format!("/api/tickets/{id}/messages"),
         "select ticket_add_message($1, $2 ->> 'body', ($2 ->> 'internal')::boolean)",
         Args::IdBody(id, body(&message)?),
     );
@@ -198,7 +192,6 @@ async fn add_attachment(
 ) -> Result<Response> {
     let to = Attach {
         bucket: "ticket-attachments",
-        path: format!("/api/tickets/{id}/attachments"),
         sql: "select ticket_attachment_add($1, $2)",
         parent: id,
     };

@@ -35,7 +35,7 @@ use crate::auth::Caller;
 use crate::db::begin_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
-use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey, REPLAYED};
+use crate::idempotency::{self, Done, IdempotencyKey, REPLAYED};
 use crate::payload::{
     blank_is_none, Change, Int, NonBlank, Patch, Text, WebhookDeliveryStatus, WebhookEventType,
 };
@@ -398,8 +398,8 @@ async fn create_endpoint(
     let (endpoint_id, secret_id) = (Uuid::new_v4(), Uuid::new_v4());
     let sealed = secrets::seal(&master, caller.tenant_id, endpoint_id, secret_id, &secret)
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let fingerprint = Fingerprint::json("POST", "/api/webhooks/endpoints", &request);
-    let response = idempotency::run(&state, &caller, key, fingerprint, async |conn| {
+    let fingerprint = key.json(&request);
+    let response = idempotency::run(&state, &caller, fingerprint, async |conn| {
         check_url(conn, &state, create.url.as_str()).await?;
         let endpoint: Value =
             sqlx::query_scalar("select webhook_endpoint_create($1, $2, $3, $4, $5, $6, $7, $8)")
@@ -454,9 +454,8 @@ async fn update_endpoint(
     Json(change): Json<EndpointChange>,
 ) -> Result<Response> {
     let request = body(&change)?;
-    let path = format!("/api/webhooks/endpoints/{id}");
-    let fingerprint = Fingerprint::json("PATCH", path, &request);
-    idempotency::run(&state, &caller, key, fingerprint, async |conn| {
+    let fingerprint = key.json(&request);
+    idempotency::run(&state, &caller, fingerprint, async |conn| {
         if let Change::Set(url) = &change.url {
             check_url(conn, &state, url.as_str()).await?;
         }
@@ -485,13 +484,7 @@ async fn delete_endpoint(
         &state,
         &caller,
         key,
-        Call {
-            method: "DELETE",
-            path: format!("/api/webhooks/endpoints/{id}"),
-            sql: "select webhook_endpoint_delete($1)",
-            args: Args::Id(id),
-            created: false,
-        },
+        Call::delete("select webhook_endpoint_delete($1)", Args::Id(id)),
     )
     .await
 }
@@ -515,9 +508,8 @@ async fn rotate_secret(
     let secret_id = Uuid::new_v4();
     let sealed = secrets::seal(&master, caller.tenant_id, id, secret_id, &secret)
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let path = format!("/api/webhooks/endpoints/{id}/secret/rotate");
-    let fingerprint = Fingerprint::json("POST", path, &request);
-    let response = idempotency::run(&state, &caller, key, fingerprint, async |conn| {
+    let fingerprint = key.json(&request);
+    let response = idempotency::run(&state, &caller, fingerprint, async |conn| {
         let mut endpoint: Value =
             sqlx::query_scalar("select webhook_secret_rotate($1, $2, $3, $4, $5, $6, $7, $8)")
                 .bind(id)
@@ -579,7 +571,6 @@ async fn replay_endpoint(
         &caller,
         key,
         Call::post(
-            format!("/api/webhooks/endpoints/{id}/replay"),
             "select webhook_endpoint_replay($1, $2)",
             Args::IdBody(id, body(&replay)?),
         ),
@@ -622,11 +613,7 @@ async fn replay_delivery(
         &state,
         &caller,
         key,
-        Call::post(
-            format!("/api/webhooks/deliveries/{id}/replay"),
-            "select webhook_delivery_replay($1)",
-            Args::Id(id),
-        ),
+        Call::post("select webhook_delivery_replay($1)", Args::Id(id)),
     )
     .await
 }
