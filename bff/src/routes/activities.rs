@@ -16,7 +16,7 @@ use super::openapi::ErrorResponse;
 use super::responses::{Activity, ActivityPage, VisitLogged};
 use super::write::{body, rpc, submit, Args, Call, FilePart, Submit};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_as;
 use crate::error::Result;
 use crate::extract::Multipart;
 use crate::extract::{Json, Query};
@@ -171,8 +171,6 @@ async fn list_activities(
     .filter("source", "=", f.source.map(|s| s.to_lowercase()))
     .filter("occurred_at", ">=", f.occurred_from)
     .filter("occurred_at", "<", f.occurred_to);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }

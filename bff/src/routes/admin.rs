@@ -36,7 +36,7 @@ use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
 use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_one};
 use crate::error::Result;
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
@@ -275,12 +275,13 @@ async fn list_users(
         )
         .filter("manager_user_id", "=", f.manager_user_id)
         .search(&["email", "full_name"], f.q);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    sqlx::query("select require_permission('profile.manage')")
-        .execute(&mut *tx)
-        .await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| {
+        sqlx::query("select require_permission('profile.manage')")
+            .execute(&mut *tx)
+            .await?;
+        list.fetch(tx, page).await
+    })
+    .await?;
     Ok(Json(page))
 }
 
@@ -293,12 +294,12 @@ async fn get_user(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let user: Value = sqlx::query_scalar("select user_detail($1)")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let user: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select user_detail($1)").bind(id),
+    )
+    .await?;
     Ok(Json(user))
 }
 
@@ -359,11 +360,12 @@ async fn reactivate_user(
     responses((status = 200, description = "every app role with its effective permissions and the tenant's overrides of the defaults", body = RoleList),
               (status = 403, description = "the permission.manage permission is missing", body = ErrorResponse)))]
 async fn list_roles(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let roles: Value = sqlx::query_scalar("select roles_list()")
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let roles: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select roles_list()"),
+    )
+    .await?;
     Ok(Json(roles))
 }
 

@@ -34,7 +34,7 @@ use uuid::Uuid;
 use super::openapi::ErrorResponse;
 use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, Done, IdempotencyKey};
@@ -253,35 +253,37 @@ async fn usage(
         UsageGroup::Feature => "feature",
         UsageGroup::Model => "model",
     };
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let rows: Value = sqlx::query_scalar(
-        "select jsonb_build_object('items', coalesce(jsonb_agg(u.row), '[]'::jsonb))
+    let rows: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select jsonb_build_object('items', coalesce(jsonb_agg(u.row), '[]'::jsonb))
            from llm_usage(coalesce($1, date_trunc('month', tenant_today())::date),
                           coalesce($2, tenant_today()), $3) as u(row)",
+        )
+        .bind(q.from.map(|d| d.0))
+        .bind(q.to.map(|d| d.0))
+        .bind(group),
     )
-    .bind(q.from.map(|d| d.0))
-    .bind(q.to.map(|d| d.0))
-    .bind(group)
-    .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(Json(rows))
 }
 
 #[utoipa::path(get, path = "/api/ai/limits", tag = "ai",
     responses((status = 200, description = "each feature's limits for the tenant and for each user (null: unlimited), and what is used in the current periods", body = LimitList)))]
 async fn get_limits(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let rows: Value = sqlx::query_scalar(
-        "select jsonb_build_object('items',
+    let rows: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select jsonb_build_object('items',
                   coalesce(jsonb_agg(to_jsonb(l) order by f.position, l.scope), '[]'::jsonb))
            from v_llm_limits l join llm_features f on f.code = l.feature
           where l.tenant_id = $1",
+        )
+        .bind(caller.tenant_id),
     )
-    .bind(caller.tenant_id)
-    .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(Json(rows))
 }
 
@@ -319,17 +321,18 @@ async fn put_limits(
 #[utoipa::path(get, path = "/api/ai/keys", tag = "ai",
     responses((status = 200, description = "the tenant's own provider keys: metadata only, never the key (super admins see them; others none)", body = KeyList)))]
 async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let rows: Value = sqlx::query_scalar(
-        "select jsonb_build_object('items',
+    let rows: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select jsonb_build_object('items',
                   coalesce(jsonb_agg(to_jsonb(k) order by k.created_at, k.key_id), '[]'::jsonb))
            from v_llm_keys k
           where k.tenant_id = $1",
+        )
+        .bind(caller.tenant_id),
     )
-    .bind(caller.tenant_id)
-    .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(Json(rows))
 }
 

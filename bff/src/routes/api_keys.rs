@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::write::{body, rpc, with_secret, Args, Call};
 use crate::api_keys::NewKey;
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_as;
 use crate::error::Result;
 use crate::extract::{Json, Path};
 use crate::idempotency::{self, Done, IdempotencyKey, REPLAYED};
@@ -28,20 +28,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/api-keys", tag = "api-keys",
     responses((status = 200, description = "the tenant's API keys, newest first: never their secrets", body = ApiKeyList)))]
 async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    sqlx::query("select require_permission('api_key.manage')")
-        .execute(&mut *tx)
-        .await?;
-    let rows: Value = sqlx::query_scalar(
+    let rows: Value = read_as(&state.pool, &caller, async |tx| {
+        sqlx::query("select require_permission('api_key.manage')")
+            .execute(&mut *tx)
+            .await?;
+        Ok(sqlx::query_scalar(
         "select jsonb_build_object('items',
                   coalesce(jsonb_agg(to_jsonb(k) - 'tenant_id' order by k.created_at desc, k.key_id), '[]'::jsonb))
            from v_api_keys k
           where k.tenant_id = $1",
     )
-    .bind(caller.tenant_id)
-    .fetch_one(&mut *tx)
+        .bind(caller.tenant_id)
+        .fetch_one(tx)
+        .await?)
+    })
     .await?;
-    tx.commit().await?;
     Ok(Json(rows))
 }
 

@@ -18,7 +18,7 @@ use super::openapi::ErrorResponse;
 use super::responses::{CustomerDetail, CustomerPage, DocumentAdded};
 use super::write::{attach, Attach};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_one};
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
@@ -60,9 +60,7 @@ async fn list_customers(
         .filter("created_at", ">=", f.created_from)
         .filter("created_at", "<", f.created_to)
         .search(&["company_name", "npwp", "email", "phone"], f.q);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
@@ -74,12 +72,12 @@ async fn get_customer(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let customer: Option<Value> = sqlx::query_scalar("select customer_detail($1)")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let customer: Option<Value> = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select customer_detail($1)").bind(id),
+    )
+    .await?;
     customer
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no customer {id}")))

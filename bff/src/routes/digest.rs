@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::openapi::ErrorResponse;
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Query};
 use crate::payload::Date;
@@ -147,13 +147,11 @@ async fn read(
     sql: &str,
     day: Option<Date>,
 ) -> Result<Json<Digest>> {
-    let mut tx = begin_as(&state.pool, caller).await?;
     let mut query = sqlx::query_scalar::<_, Option<Value>>(sql);
     if let Some(day) = day {
         query = query.bind(day.0);
     }
-    let found = query.fetch_one(&mut *tx).await?;
-    tx.commit().await?;
+    let found = read_one(&state.pool, caller, query).await?;
     let value = found.ok_or_else(|| ApiError::NotFound("no digest for that day".into()))?;
     let digest: Digest = serde_json::from_value(value).map_err(anyhow::Error::from)?;
     Ok(Json(digest))

@@ -16,7 +16,7 @@ use super::openapi::ErrorResponse;
 use super::responses::{ObjectPage, StoredObject};
 use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_as;
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
@@ -159,20 +159,23 @@ async fn list_objects(
     let mut list = List::new("objects", "object_id", caller.tenant_id);
     list.filter("bucket", "=", Some(bucket.clone()))
         .search(&["file_name"], f.q);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    // An empty first page: say so when the bucket does not exist.
-    if first && page.items.is_empty() {
-        let known: bool =
-            sqlx::query_scalar("select exists (select 1 from storage_buckets where bucket = $1)")
-                .bind(&bucket)
-                .fetch_one(&mut *tx)
-                .await?;
-        if !known {
-            return Err(ApiError::invalid("bucket", format!("no bucket {bucket}")));
+    let page = read_as(&state.pool, &caller, async |tx| {
+        let page = list.fetch(tx, page).await?;
+        // An empty first page: say so when the bucket does not exist.
+        if first && page.items.is_empty() {
+            let known: bool = sqlx::query_scalar(
+                "select exists (select 1 from storage_buckets where bucket = $1)",
+            )
+            .bind(&bucket)
+            .fetch_one(tx)
+            .await?;
+            if !known {
+                return Err(ApiError::invalid("bucket", format!("no bucket {bucket}")));
+            }
         }
-    }
-    tx.commit().await?;
+        Ok(page)
+    })
+    .await?;
     Ok(Json(page))
 }
 

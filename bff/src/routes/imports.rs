@@ -17,7 +17,7 @@ use super::openapi::ErrorResponse;
 use super::responses::{ImportDetail, ImportState};
 use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_as;
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
@@ -273,28 +273,30 @@ async fn get_import(
             field: Some("limit".into()),
         });
     }
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let import: Option<Value> =
-        sqlx::query_scalar("select import_state(i) from imports i where i.import_id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let import = import.ok_or_else(|| ApiError::NotFound(format!("no import {id}")))?;
-    let errors: Vec<Value> = sqlx::query_scalar(
-        "select jsonb_build_object('row_no', r.row_no, 'field', r.error_field,
+    let (import, errors) = read_as(&state.pool, &caller, async |tx| {
+        let import: Option<Value> =
+            sqlx::query_scalar("select import_state(i) from imports i where i.import_id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let import = import.ok_or_else(|| ApiError::NotFound(format!("no import {id}")))?;
+        let errors: Vec<Value> = sqlx::query_scalar(
+            "select jsonb_build_object('row_no', r.row_no, 'field', r.error_field,
                                    'message', r.error_message, 'data', r.data)
            from import_rows r
           where r.tenant_id = bizos.tenant_id() and r.import_id = $1
             and r.status = 'error' and r.row_no > $2
           order by r.row_no
           limit $3",
-    )
-    .bind(id)
-    .bind(page.errors_after.unwrap_or(0))
-    .bind(limit)
-    .fetch_all(&mut *tx)
+        )
+        .bind(id)
+        .bind(page.errors_after.unwrap_or(0))
+        .bind(limit)
+        .fetch_all(tx)
+        .await?;
+        Ok((import, errors))
+    })
     .await?;
-    tx.commit().await?;
     let next = (errors.len() as i64 == limit)
         .then(|| errors.last().map(|e| e["row_no"].clone()))
         .flatten();

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::openapi::ErrorResponse;
 use super::responses::JobState;
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_optional;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path};
 use crate::state::AppState;
@@ -27,15 +27,16 @@ async fn get_job(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let job: Option<Value> = sqlx::query_scalar(
-        "select to_jsonb(v) from v_jobs v where v.tenant_id = $2 and v.job_id = $1",
+    let job: Option<Value> = read_optional(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select to_jsonb(v) from v_jobs v where v.tenant_id = $2 and v.job_id = $1",
+        )
+        .bind(id)
+        .bind(caller.tenant_id),
     )
-    .bind(id)
-    .bind(caller.tenant_id)
-    .fetch_optional(&mut *tx)
     .await?;
-    tx.commit().await?;
     job.map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no job {id}")))
 }

@@ -31,7 +31,7 @@ use uuid::Uuid;
 use super::openapi::ErrorResponse;
 use super::write::{body, registered, rpc, upload_fingerprint, Args, Call};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_one};
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
@@ -411,14 +411,15 @@ async fn list_documents(
     caller: Caller,
     Query(q): Query<DocumentListQuery>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let items: Value = sqlx::query_scalar("select kb_document_list($1, $2, $3)")
-        .bind(q.status.map(KbStatus::into_string))
-        .bind(q.limit.unwrap_or(100))
-        .bind(q.updated_before)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let items: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select kb_document_list($1, $2, $3)")
+            .bind(q.status.map(KbStatus::into_string))
+            .bind(q.limit.unwrap_or(100))
+            .bind(q.updated_before),
+    )
+    .await?;
     Ok(Json(json!({ "items": items })))
 }
 
@@ -430,12 +431,12 @@ async fn get_document(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let document: Value = sqlx::query_scalar("select kb_document_get($1)")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let document: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select kb_document_get($1)").bind(id),
+    )
+    .await?;
     Ok(Json(document))
 }
 
@@ -509,8 +510,8 @@ async fn delete_document(
 /// `kb_search` as the caller: the chunks they may read, best first.
 async fn retrieve(state: &AppState, caller: &Caller, query: &str, k: i32) -> Result<Vec<Value>> {
     let vector = embed_query(state, query).await?;
-    let mut tx = begin_as(&state.pool, caller).await?;
-    let rows: Vec<Value> = sqlx::query_scalar(
+    read_as(&state.pool, caller, async |tx| {
+        Ok(sqlx::query_scalar(
         "select jsonb_build_object('chunk_id', s.chunk_id, 'document_id', s.document_id, 'title', s.title,
                 'heading_path', s.heading_path, 'page_start', s.page_start, 'page_end', s.page_end,
                 'text', s.text, 'score', s.score, 'lexical_rank', s.lexical_rank,
@@ -519,11 +520,11 @@ async fn retrieve(state: &AppState, caller: &Caller, query: &str, k: i32) -> Res
     )
     .bind(query)
     .bind(vector)
-    .bind(k)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(rows)
+        .bind(k)
+        .fetch_all(tx)
+        .await?)
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/kb/search", tag = "kb", request_body = SearchBody,

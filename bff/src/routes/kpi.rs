@@ -18,7 +18,7 @@ use super::responses::{
 };
 use super::write::{attach, body, rpc, Args, Attach, Call};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_one};
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Query};
@@ -148,9 +148,7 @@ async fn list_targets(
         .filter("assignee_user_id", "=", f.assignee_user_id)
         .filter("period_end", ">=", f.from)
         .filter("period_start", "<=", f.to);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
@@ -165,15 +163,16 @@ async fn progress(
     if q.to < q.from {
         return Err(ApiError::invalid("to", "must not be before from"));
     }
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let items: Value = sqlx::query_scalar("select kpi_progress($1, $2, $3, $4)")
-        .bind(q.assignee_user_id)
-        .bind(q.from)
-        .bind(q.to)
-        .bind(&q.metric_key)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let items: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select kpi_progress($1, $2, $3, $4)")
+            .bind(q.assignee_user_id)
+            .bind(q.from)
+            .bind(q.to)
+            .bind(&q.metric_key),
+    )
+    .await?;
     Ok(Json(serde_json::json!({ "items": items })))
 }
 
@@ -264,17 +263,17 @@ async fn actuals(
     if q.to < q.from {
         return Err(ApiError::invalid("to", "must not be before from"));
     }
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let items: Value =
+    let items: Value = read_one(
+        &state.pool,
+        &caller,
         sqlx::query_scalar("select kpi_actuals($1, $2, daterange($3, $4, '[]'), $5)")
             .bind(&q.metric_key)
             .bind(q.assignee_user_id)
             .bind(q.from)
             .bind(q.to)
-            .bind(&q.scope)
-            .fetch_one(&mut *tx)
-            .await?;
-    tx.commit().await?;
+            .bind(&q.scope),
+    )
+    .await?;
     if q.metric_key.is_some() && items.as_array().is_some_and(Vec::is_empty) {
         return Err(ApiError::NotFound(format!(
             "no active metric {}",

@@ -13,7 +13,7 @@ use super::openapi::ErrorResponse;
 use super::responses::{Lead, LeadAssigned, LeadCreated, LeadDetail, LeadPage};
 use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_optional};
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
@@ -198,9 +198,7 @@ async fn list_leads(
             &["lead_no", "company_name", "contact_name", "contact_email"],
             f.q,
         );
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
@@ -212,18 +210,19 @@ async fn get_lead(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let lead: Option<Value> = sqlx::query_scalar(
-        "select to_jsonb(l) || jsonb_build_object('customer', to_jsonb(c))
+    let lead: Option<Value> = read_optional(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select to_jsonb(l) || jsonb_build_object('customer', to_jsonb(c))
            from leads l
            left join customers c on c.tenant_id = l.tenant_id and c.customer_id = l.customer_id
           where l.tenant_id = $2 and l.lead_id = $1",
+        )
+        .bind(id)
+        .bind(caller.tenant_id),
     )
-    .bind(id)
-    .bind(caller.tenant_id)
-    .fetch_optional(&mut *tx)
     .await?;
-    tx.commit().await?;
     lead.map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no lead {id}")))
 }

@@ -24,7 +24,7 @@ use super::receivables::InvoiceLineDraft;
 use super::responses::{PrecheckResult, SopRule, SopRuleDeleted, SopRuleList};
 use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_one};
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
@@ -222,15 +222,13 @@ async fn precheck_invoice(
     Json(draft): Json<InvoiceDraft>,
 ) -> Result<Json<Value>> {
     let draft = body(&draft)?;
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let mut verdict: Value = crate::telemetry::db_call(
-        "precheck_invoice",
-        sqlx::query_scalar("select precheck_invoice($1)")
+    let mut verdict: Value = read_as(&state.pool, &caller, async |tx| {
+        let verdict = sqlx::query_scalar("select precheck_invoice($1)")
             .bind(&draft)
-            .fetch_one(&mut *tx),
-    )
+            .fetch_one(tx);
+        Ok(crate::telemetry::db_call("precheck_invoice", verdict).await?)
+    })
     .await?;
-    tx.commit().await?;
     if q.notes == Some(true) {
         // The caller wrote the draft: the originals of masked values may
         // come back to them.
@@ -264,11 +262,12 @@ async fn precheck_invoice(
 #[utoipa::path(get, path = "/api/sop/rules", tag = "precheck",
     responses((status = 200, description = "the tenant's SOP rules in the order they are applied", body = SopRuleList)))]
 async fn list_rules(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let rules: Value = sqlx::query_scalar("select sop_rule_list()")
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let rules: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select sop_rule_list()"),
+    )
+    .await?;
     Ok(Json(rules))
 }
 

@@ -18,7 +18,7 @@ use super::responses::{
 };
 use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_one, read_optional};
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
@@ -216,9 +216,7 @@ async fn list_invoices(
         .filter("due_date", ">=", f.due_from)
         .filter("due_date", "<=", f.due_to)
         .search(&["invoice_no"], f.q);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
@@ -230,8 +228,7 @@ async fn get_invoice(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let invoice: Option<Value> = sqlx::query_scalar(
+    let invoice: Option<Value> = read_optional(&state.pool, &caller, sqlx::query_scalar(
         "select to_jsonb(i) || jsonb_build_object(
                   'payments', coalesce((select jsonb_agg(to_jsonb(p) order by p.paid_on, p.created_at)
                                           from payments p
@@ -240,10 +237,7 @@ async fn get_invoice(
           where i.tenant_id = $2 and i.invoice_id = $1",
     )
     .bind(id)
-    .bind(caller.tenant_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    .bind(caller.tenant_id)).await?;
     invoice
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no invoice {id}")))
@@ -256,8 +250,7 @@ async fn aging(
     caller: Caller,
     Query(f): Query<AgingFilter>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let rows: Value = sqlx::query_scalar(
+    let rows: Value = read_one(&state.pool, &caller, sqlx::query_scalar(
         "select coalesce(jsonb_agg(to_jsonb(a) order by a.currency, a.is_total, a.outstanding desc), '[]')
            from v_ar_aging a
           where a.tenant_id = $3
@@ -266,10 +259,7 @@ async fn aging(
     )
     .bind(f.customer_id)
     .bind(&f.currency)
-    .bind(caller.tenant_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    .bind(caller.tenant_id)).await?;
     Ok(Json(json!({ "items": rows })))
 }
 
@@ -286,22 +276,23 @@ async fn dso(
             return Err(ApiError::invalid("to", "must not be before from"));
         }
     }
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let rows: Value = sqlx::query_scalar(
-        "select coalesce(jsonb_agg(to_jsonb(d) order by d.currency, d.day), '[]')
+    let rows: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select coalesce(jsonb_agg(to_jsonb(d) order by d.currency, d.day), '[]')
            from v_dso_rolling_30 d
           where d.tenant_id = $4
             and ($1::text is null or d.currency = upper($1))
             and ($2::date is null or d.day >= $2)
             and ($3::date is null or d.day <= $3)",
+        )
+        .bind(&f.currency)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(caller.tenant_id),
     )
-    .bind(&f.currency)
-    .bind(f.from)
-    .bind(f.to)
-    .bind(caller.tenant_id)
-    .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(Json(json!({ "items": rows })))
 }
 

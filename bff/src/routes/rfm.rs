@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::openapi::ErrorResponse;
 use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, Done, IdempotencyKey};
@@ -275,12 +275,12 @@ async fn segments(
     caller: Caller,
     Query(q): Query<WeekQuery>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let report: Value = sqlx::query_scalar("select rfm_segments_report($1)")
-        .bind(q.week)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let report: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select rfm_segments_report($1)").bind(q.week),
+    )
+    .await?;
     Ok(Json(report))
 }
 
@@ -295,15 +295,16 @@ async fn segment_customers(
     Path(segment): Path<String>,
     Query(q): Query<CustomersQuery>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page: Value = sqlx::query_scalar("select rfm_segment_customers($1, $2, $3, $4)")
-        .bind(segment)
-        .bind(q.week)
-        .bind(q.limit.unwrap_or(50))
-        .bind(q.cursor)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let page: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select rfm_segment_customers($1, $2, $3, $4)")
+            .bind(segment)
+            .bind(q.week)
+            .bind(q.limit.unwrap_or(50))
+            .bind(q.cursor),
+    )
+    .await?;
     Ok(Json(page))
 }
 
@@ -350,11 +351,12 @@ async fn set_settings(
 #[utoipa::path(get, path = "/api/rfm/templates", tag = "rfm",
     responses((status = 200, description = "the template of every segment and channel (built-ins as version 0)", body = RfmTemplateList)))]
 async fn list_templates(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let list: Value = sqlx::query_scalar("select rfm_template_list()")
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let list: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select rfm_template_list()"),
+    )
+    .await?;
     Ok(Json(list))
 }
 
@@ -395,14 +397,15 @@ async fn segment_content(
     Path(segment): Path<String>,
     Json(req): Json<ContentRequest>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let prompt: Value = sqlx::query_scalar("select rfm_content_prompt($1, $2, $3)")
-        .bind(&segment)
-        .bind(req.channel.as_str())
-        .bind(req.week.map(|d| d.0))
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let prompt: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select rfm_content_prompt($1, $2, $3)")
+            .bind(&segment)
+            .bind(req.channel.as_str())
+            .bind(req.week.map(|d| d.0)),
+    )
+    .await?;
     let text_of = |key: &str| prompt[key].as_str().unwrap_or_default().to_owned();
     let user = text_of("user");
     let request = GatewayRequest {

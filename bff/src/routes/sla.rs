@@ -14,7 +14,7 @@ use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
 use super::responses::{FirstResponseDaily, SlaPage, SlaStatus};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_one, read_optional};
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::payload::{Priority, TicketType};
@@ -69,9 +69,7 @@ async fn list_sla(
         .filter("dept_target", "=", f.dept_target.map(|d| d.to_uppercase()))
         .filter("created_at", ">=", f.created_from)
         .filter("created_at", "<", f.created_to);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
@@ -83,15 +81,16 @@ async fn ticket_sla(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let sla: Option<Value> = sqlx::query_scalar(
-        "select to_jsonb(s) from v_sla_status s where s.tenant_id = $2 and s.ticket_id = $1",
+    let sla: Option<Value> = read_optional(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select to_jsonb(s) from v_sla_status s where s.tenant_id = $2 and s.ticket_id = $1",
+        )
+        .bind(id)
+        .bind(caller.tenant_id),
     )
-    .bind(id)
-    .bind(caller.tenant_id)
-    .fetch_optional(&mut *tx)
     .await?;
-    tx.commit().await?;
     sla.map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no ticket {id}")))
 }
@@ -110,17 +109,18 @@ async fn first_response_daily(
     if (q.to - q.from).num_days() > 366 {
         return Err(ApiError::invalid("to", "at most 366 days after from"));
     }
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let items: Value = sqlx::query_scalar(
-        "select coalesce(jsonb_agg(to_jsonb(m) order by m.day), '[]')
+    let items: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select coalesce(jsonb_agg(to_jsonb(m) order by m.day), '[]')
            from v_ticket_first_response_daily_median m
           where m.tenant_id = $3 and m.day between $1 and $2",
+        )
+        .bind(q.from)
+        .bind(q.to)
+        .bind(caller.tenant_id),
     )
-    .bind(q.from)
-    .bind(q.to)
-    .bind(caller.tenant_id)
-    .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(Json(json!({ "items": items })))
 }

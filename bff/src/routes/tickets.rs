@@ -16,7 +16,7 @@ use super::responses::{
 };
 use super::write::{attach, body, rpc, Args, Attach, Call};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_optional};
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
@@ -216,9 +216,7 @@ async fn list_tickets(
         .filter("created_at", ">=", f.created_from)
         .filter("created_at", "<", f.created_to)
         .search(&["ticket_no", "subject"], f.q);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
@@ -230,8 +228,7 @@ async fn get_ticket(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let ticket: Option<Value> = sqlx::query_scalar(
+    let ticket: Option<Value> = read_optional(&state.pool, &caller, sqlx::query_scalar(
         "select to_jsonb(t)
                 || jsonb_build_object(
                      'messages', coalesce((select jsonb_agg(to_jsonb(m) order by m.created_at)
@@ -249,10 +246,7 @@ async fn get_ticket(
           where t.tenant_id = $2 and t.ticket_id = $1",
     )
     .bind(id)
-    .bind(caller.tenant_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    .bind(caller.tenant_id)).await?;
     ticket
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no ticket {id}")))

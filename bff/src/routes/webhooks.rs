@@ -32,7 +32,7 @@ use uuid::Uuid;
 use super::openapi::ErrorResponse;
 use super::write::{self, body, rpc, Args, Call};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, Done, IdempotencyKey, REPLAYED};
@@ -373,11 +373,12 @@ async fn with_secret(response: Result<Response>, secret: &SecretString) -> Resul
     responses((status = 200, description = "the tenant's webhook endpoints, oldest first", body = WebhookEndpointList),
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse)))]
 async fn list_endpoints(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let list: Value = sqlx::query_scalar("select webhook_endpoints_list()")
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let list: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select webhook_endpoints_list()"),
+    )
+    .await?;
     Ok(Json(list))
 }
 
@@ -431,12 +432,12 @@ async fn get_endpoint(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let endpoint: Value = sqlx::query_scalar("select webhook_endpoint_get($1)")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let endpoint: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select webhook_endpoint_get($1)").bind(id),
+    )
+    .await?;
     Ok(Json(endpoint))
 }
 
@@ -541,15 +542,16 @@ async fn list_deliveries(
     Path(id): Path<Uuid>,
     Query(q): Query<DeliveriesQuery>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page: Value = sqlx::query_scalar("select webhook_deliveries_list($1, $2, $3, $4)")
-        .bind(id)
-        .bind(q.status)
-        .bind(q.limit.unwrap_or(50))
-        .bind(q.cursor)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let page: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select webhook_deliveries_list($1, $2, $3, $4)")
+            .bind(id)
+            .bind(q.status)
+            .bind(q.limit.unwrap_or(50))
+            .bind(q.cursor),
+    )
+    .await?;
     Ok(Json(page))
 }
 
@@ -588,12 +590,12 @@ async fn get_delivery(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let delivery: Value = sqlx::query_scalar("select webhook_delivery_get($1)")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let delivery: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select webhook_delivery_get($1)").bind(id),
+    )
+    .await?;
     Ok(Json(delivery))
 }
 
