@@ -11,9 +11,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::files::StoredObject;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::{Activity, ActivityPage, VisitLogged};
+use super::shapes::Numeric;
 use super::write::{body, rpc, submit, Args, Call, FilePart, Submit};
 use crate::auth::Caller;
 use crate::db::read_as;
@@ -23,6 +24,8 @@ use crate::extract::{Json, Query};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{blank_is_none, ActivityType, Degrees, Id, Instant, NonBlank};
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::Utc;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_activity, list_activities))
@@ -173,4 +176,63 @@ async fn list_activities(
     .filter("occurred_at", "<", f.occurred_to);
     let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+macro_rules! activity_row {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, ToSchema)]
+        #[allow(dead_code)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            tenant_id: Uuid,
+            activity_id: Uuid,
+            /// Whose activity it is (counts in their KPIs).
+            owner_user_id: Uuid,
+            activity_type: crate::payload::ActivityType,
+            /// manual (logged by a user) or derived (written by the database)
+            source: String,
+            customer_id: Option<Uuid>,
+            prospect_id: Option<Uuid>,
+            lead_id: Option<Uuid>,
+            occurred_at: DateTime<Utc>,
+            summary: String,
+            /// prospect-evidence when there is a photo.
+            photo_bucket: Option<String>,
+            photo_object_key: Option<String>,
+            gps_lat: Option<Numeric>,
+            gps_lng: Option<Numeric>,
+            created_by: Option<Uuid>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+            /// The photo (download with GET /api/objects/{id}).
+            photo_object_id: Option<Uuid>,
+            $($extra)*
+        }
+    };
+}
+
+activity_row!(
+    /// A sales activity (a row of `sales_activities`).
+    Activity {}
+);
+
+activity_row!(
+    /// A visit logged with its photo (`sales_activity_create`), and the
+    /// stored photo.
+    VisitLogged {
+        object: StoredObject,
+    }
+);
+
+/// One page of sales activities.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityPage {
+    items: Vec<Activity>,
+    next_cursor: Option<String>,
 }

@@ -431,7 +431,7 @@ async fn revoke_key(
 }
 
 // ------------------------------------------------------------------ responses
-// The documented shapes of what the database returns (see responses.rs).
+// The documented shapes of what the database returns (see shapes.rs).
 
 /// Usage rows of `llm_usage`.
 #[derive(Deserialize, ToSchema)]

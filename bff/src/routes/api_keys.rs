@@ -109,7 +109,7 @@ async fn revoke_key(
 }
 
 // ------------------------------------------------------------------ responses
-// The documented shapes of what the database returns (see responses.rs).
+// The documented shapes of what the database returns (see shapes.rs).
 
 /// The tenant's API keys.
 #[derive(Deserialize, ToSchema)]

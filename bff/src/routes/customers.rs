@@ -13,9 +13,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::files::FileUpload;
+use super::files::StoredObject;
+use super::leads::Lead;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::{CustomerDetail, CustomerPage, DocumentAdded};
+use super::prospects::Prospect;
+use super::receivables::Invoice;
 use super::write::{attach, Attach};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one};
@@ -24,6 +27,9 @@ use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::Utc;
+use utoipa::ToSchema;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -104,4 +110,124 @@ async fn add_document(
         parent: id,
     };
     attach(&state, &caller, key, multipart, to).await
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+/// Declares a struct with the columns of `customers` plus `extra` fields
+/// (the list row and the detail share one list of columns).
+macro_rules! customer_row {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, ToSchema)]
+        #[allow(dead_code)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            tenant_id: Uuid,
+            customer_id: Uuid,
+            company_name: String,
+            npwp: Option<String>,
+            email: Option<String>,
+            phone: Option<String>,
+            address: Option<String>,
+            city: Option<String>,
+            npwp_norm: Option<String>,
+            email_norm: Option<String>,
+            phone_norm: Option<String>,
+            company_norm: Option<String>,
+            created_by: Option<Uuid>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+            /// Days from issue to due date agreed with the customer (null: none).
+            payment_terms_days: Option<i32>,
+            $($extra)*
+        }
+    };
+}
+
+customer_row!(
+    /// A customer (a row of `customers`).
+    Customer {}
+);
+
+customer_row!(
+    /// A customer with what the caller may read of its pipeline, leads,
+    /// invoices (the 100 most recent of each), documents and look-alikes.
+    CustomerDetail {
+        /// Its prospects (one per owner) the caller may read.
+        prospects: Vec<Prospect>,
+        /// Its leads the caller may read, newest first.
+        leads: Vec<Lead>,
+        /// Its invoices the caller may read (none for roles without AR),
+        /// newest issue date first.
+        invoices: Vec<Invoice>,
+        /// Its files (bucket customer-documents), newest first.
+        documents: Vec<CustomerDocument>,
+        /// Customers with similar names, for review.
+        lookalikes: Lookalikes,
+    }
+);
+
+/// The customers with names similar to a customer (pg_trgm similarity of
+/// the normalised names at least 0.5), found after the customer was
+/// created by the job `customer.lookalikes`: those its own check found and
+/// newer customers whose check found it, only those the caller may read,
+/// the most similar first (at most 20).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Lookalikes {
+    /// When the customer was last checked; null: not yet (the job is
+    /// queued, or the customer was created before look-alikes were kept).
+    checked_at: Option<DateTime<Utc>>,
+    lookalikes: Vec<Lookalike>,
+}
+
+/// A customer with a similar name.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Lookalike {
+    customer_id: Uuid,
+    company_name: String,
+    /// Trigram similarity of the normalised names, 0.5–1.
+    similarity: f64,
+}
+
+/// One page of customers.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPage {
+    items: Vec<Customer>,
+    /// Pass as `after` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A file of a customer.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerDocument {
+    document_id: Uuid,
+    /// Download with GET /api/objects/{id}.
+    object_id: Uuid,
+    file_name: String,
+    content_type: String,
+    size_bytes: i64,
+    sha256: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+/// `customer_document_add`, with the stored file.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentAdded {
+    document_id: Uuid,
+    customer_id: Uuid,
+    object_id: Uuid,
+    object: StoredObject,
 }

@@ -13,7 +13,6 @@ use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::{ObjectPage, StoredObject};
 use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
 use crate::db::read_as;
@@ -23,6 +22,8 @@ use crate::extract::{Json, Path, Query};
 use crate::files::{read_form, Bucket};
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::Utc;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -216,4 +217,36 @@ mod tests {
             "attachment; filename=\"caf__.pdf\"; filename*=UTF-8''caf%C3%A9%22.pdf"
         );
     }
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+/// A stored file (a row of `objects`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct StoredObject {
+    tenant_id: Uuid,
+    object_id: Uuid,
+    bucket: String,
+    /// Where the bytes are: `<tenant>/<bucket>/<object_id>`.
+    object_key: String,
+    file_name: String,
+    content_type: String,
+    size_bytes: i64,
+    /// Hex SHA-256 of the bytes.
+    sha256: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// One page of stored files the caller may read.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectPage {
+    items: Vec<StoredObject>,
+    next_cursor: Option<String>,
 }

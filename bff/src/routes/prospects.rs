@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::responses::ProspectMoved;
+use super::shapes::Numeric;
 use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
 use crate::error::Result;
@@ -17,6 +17,8 @@ use crate::extract::{Json, Path};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{NonBlank, Text};
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::Utc;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(change_stage))
@@ -53,4 +55,40 @@ async fn change_stage(
         Args::IdBody(id, body(&change)?),
     );
     rpc(&state, &caller, key, call).await
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+/// A customer in the pipeline of one owner (a row of `prospects`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Prospect {
+    tenant_id: Uuid,
+    prospect_id: Uuid,
+    customer_id: Uuid,
+    /// Null: not handed to a salesperson yet.
+    owner_user_id: Option<Uuid>,
+    /// NEW, CONTACTED, QUALIFIED, PROPOSAL, NEGOTIATION, WON or LOST
+    stage: String,
+    expected_value: Option<Numeric>,
+    notes: Option<String>,
+    won_at: Option<DateTime<Utc>>,
+    lost_at: Option<DateTime<Utc>>,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// `prospect_move`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct ProspectMoved {
+    prospect_id: Uuid,
+    /// The stage before.
+    from: String,
+    /// The stage now.
+    to: String,
 }

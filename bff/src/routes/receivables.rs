@@ -12,10 +12,8 @@ use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::{
-    Aging, CollectionTicket, Dso, Invoice, InvoiceCreated, InvoiceDetail, InvoicePage,
-    PaymentRecorded,
-};
+use super::precheck::SopReason;
+use super::shapes::Numeric;
 use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one, read_optional};
@@ -27,6 +25,8 @@ use crate::payload::{
     NonNegativeAmount, Objects, PaymentMethod, Percent, PositiveAmount, Quantity, Text,
 };
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::Utc;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -326,4 +326,185 @@ async fn void_invoice(
 ) -> Result<Response> {
     let call = Call::post("select invoice_void($1)", Args::Id(id));
     rpc(&state, &caller, key, call).await
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+macro_rules! invoice_row {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, ToSchema)]
+        #[allow(dead_code)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            tenant_id: Uuid,
+            invoice_id: Uuid,
+            /// INV-YYYY-NNNNNN
+            invoice_no: Option<String>,
+            customer_id: Uuid,
+            issue_date: NaiveDate,
+            due_date: NaiveDate,
+            currency: String,
+            subtotal: Numeric,
+            tax: Numeric,
+            total: Numeric,
+            amount_paid: Numeric,
+            status: crate::payload::InvoiceStatus,
+            notes: Option<String>,
+            collection_ticket_id: Option<Uuid>,
+            issued_at: Option<DateTime<Utc>>,
+            paid_at: Option<DateTime<Utc>>,
+            voided_at: Option<DateTime<Utc>>,
+            created_by: Option<Uuid>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+            external_ref: Option<String>,
+            /// The customer's name (null when the caller may not read it).
+            company_name: Option<String>,
+            outstanding: Numeric,
+            days_past_due: i64,
+            is_overdue: bool,
+            /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
+            aging_bucket: Option<String>,
+            $($extra)*
+        }
+    };
+}
+
+invoice_row!(
+    /// An invoice with what is outstanding (a row of `v_invoices`).
+    Invoice {}
+);
+
+invoice_row!(
+    /// An invoice with its payments.
+    InvoiceDetail {
+        payments: Vec<Payment>,
+    }
+);
+
+/// A payment (a row of `payments`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Payment {
+    tenant_id: Uuid,
+    payment_id: Uuid,
+    payment_no: Option<String>,
+    invoice_id: Uuid,
+    paid_on: NaiveDate,
+    amount: Numeric,
+    method: crate::payload::PaymentMethod,
+    reference: Option<String>,
+    notes: Option<String>,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// `invoice_create`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceCreated {
+    invoice_id: Uuid,
+    invoice_no: Option<String>,
+    status: crate::payload::NewInvoiceStatus,
+    subtotal: Numeric,
+    tax: Numeric,
+    total: Numeric,
+    due_date: NaiveDate,
+    /// The reasons of the tenant's warn rules (the invoice was written).
+    warnings: Vec<SopReason>,
+}
+
+/// `payment_record`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRecorded {
+    payment_id: Uuid,
+    payment_no: Option<String>,
+    invoice_id: Uuid,
+    outstanding: Numeric,
+    /// ISSUED or PAID
+    invoice_status: crate::payload::InvoiceStatus,
+    /// The same bank reference was already recorded with the same values.
+    replayed: bool,
+}
+
+/// `create_collection_ticket`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionTicket {
+    ticket_id: Uuid,
+    ticket_no: String,
+    invoice_id: Uuid,
+    /// false when the invoice already had its collection ticket.
+    created: bool,
+}
+
+/// One page of invoices.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct InvoicePage {
+    items: Vec<Invoice>,
+    next_cursor: Option<String>,
+}
+
+/// AR aging rows.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Aging {
+    items: Vec<AgingRow>,
+}
+
+/// Outstanding of one customer (or, with `is_total`, of all) in one
+/// currency by days past due (a row of `v_ar_aging`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct AgingRow {
+    tenant_id: Uuid,
+    /// Null on the total row.
+    customer_id: Option<Uuid>,
+    company_name: Option<String>,
+    currency: String,
+    is_total: bool,
+    current: Numeric,
+    d1_30: Numeric,
+    d31_60: Numeric,
+    d61_90: Numeric,
+    d90_plus: Numeric,
+    outstanding: Numeric,
+    overdue: Numeric,
+    open_invoices: i64,
+}
+
+/// Rolling 30-day DSO per currency and day.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Dso {
+    items: Vec<DsoDay>,
+}
+
+/// DSO on one day (a row of `v_dso_rolling_30`): AR as of the day over the
+/// credit sales of the 30 days up to it, x 30.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct DsoDay {
+    tenant_id: Uuid,
+    currency: String,
+    day: NaiveDate,
+    /// AR as of the day: on the tenant's today, the aging's outstanding.
+    ar_outstanding: Numeric,
+    credit_sales_30d: Numeric,
+    /// Null when the window had no credit sales.
+    dso_days: Option<Numeric>,
 }

@@ -11,9 +11,6 @@ use uuid::Uuid;
 use super::files::FileUpload;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::{
-    AttachmentAdded, MessageAdded, Ticket, TicketCreated, TicketDetail, TicketPage,
-};
 use super::write::{attach, body, rpc, Args, Attach, Call};
 use crate::auth::Caller;
 use crate::db::{read_as, read_optional};
@@ -21,12 +18,16 @@ use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
 
+use super::files::StoredObject;
+use super::shapes::Numeric;
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{
     blank_is_none, Change, DeptCode, Id, NonBlank, Patch, Priority, Quantity, Text, TicketStatus,
     TicketType,
 };
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::Utc;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -250,4 +251,140 @@ async fn get_ticket(
     ticket
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no ticket {id}")))
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+macro_rules! ticket_row {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, ToSchema)]
+        #[allow(dead_code)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            tenant_id: Uuid,
+            ticket_id: Uuid,
+            ticket_no: String,
+            ticket_type: crate::payload::TicketType,
+            subject: String,
+            description: Option<String>,
+            priority: crate::payload::Priority,
+            dept_target: String,
+            /// inquiry_status of RFQs, ticket_status of the others.
+            status: crate::payload::TicketStatus,
+            inquiry_status: Option<crate::payload::TicketStatus>,
+            ticket_status: Option<crate::payload::TicketStatus>,
+            need_customer_masking: bool,
+            related_lead_id: Option<Uuid>,
+            related_customer_id: Option<Uuid>,
+            assignee_user_id: Option<Uuid>,
+            created_by: Option<Uuid>,
+            origin: Option<String>,
+            destination: Option<String>,
+            commodity: Option<String>,
+            weight_kg: Option<Numeric>,
+            volume_cbm: Option<Numeric>,
+            /// "MASKED" for ops on masked tickets (RFQs).
+            company_name: Option<String>,
+            /// "***" for ops on masked tickets.
+            contact_name: Option<String>,
+            /// "***" for ops on masked tickets.
+            contact_phone: Option<String>,
+            /// "***" for ops on masked tickets.
+            contact_email: Option<String>,
+            first_response_at: Option<DateTime<Utc>>,
+            quoted_at: Option<DateTime<Utc>>,
+            resolved_at: Option<DateTime<Utc>>,
+            closed_at: Option<DateTime<Utc>>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+            $($extra)*
+        }
+    };
+}
+
+ticket_row!(
+    /// A ticket as the caller may read it (a row of `v_tickets`: customer
+    /// details of masked tickets hidden from ops).
+    Ticket {}
+);
+
+ticket_row!(
+    /// A ticket with its messages and attachments.
+    TicketDetail {
+        messages: Vec<TicketMessage>,
+        attachments: Vec<AttachmentInfo>,
+    }
+);
+
+/// A message of a ticket (a row of `ticket_messages`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct TicketMessage {
+    tenant_id: Uuid,
+    message_id: Uuid,
+    ticket_id: Uuid,
+    author_user_id: Option<Uuid>,
+    body: String,
+    internal: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// A file attached to a ticket.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentInfo {
+    attachment_id: Uuid,
+    object_id: Uuid,
+    file_name: String,
+    content_type: String,
+    size_bytes: i64,
+    sha256: String,
+    created_at: DateTime<Utc>,
+}
+
+/// `ticket_create`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct TicketCreated {
+    ticket_id: Uuid,
+    ticket_no: String,
+    ticket_type: crate::payload::TicketType,
+    status: crate::payload::TicketStatus,
+}
+
+/// `ticket_add_message`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct MessageAdded {
+    message_id: Uuid,
+    ticket_id: Uuid,
+    /// When the ticket got its first response (this message, or earlier).
+    first_response_at: Option<DateTime<Utc>>,
+}
+
+/// `ticket_attachment_add`, with the stored file.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentAdded {
+    attachment_id: Uuid,
+    ticket_id: Uuid,
+    object_id: Uuid,
+    object: StoredObject,
+}
+
+/// One page of tickets.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct TicketPage {
+    items: Vec<Ticket>,
+    next_cursor: Option<String>,
 }
