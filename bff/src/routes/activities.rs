@@ -15,7 +15,7 @@ use super::files::StoredObject;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
 use super::shapes::Numeric;
-use super::write::{body, rpc, submit, Args, Call, FilePart, Submit};
+use super::write::{body, submit, Args, Call, FilePart, Submit, Writer};
 use crate::auth::Caller;
 use crate::db::read_as;
 use crate::error::Result;
@@ -116,17 +116,12 @@ pub struct ActivityFilter {
               (status = 404, description = "no such customer, prospect, lead or photo (or not visible)", body = ErrorResponse),
               (status = 409, description = "the photo already proves another activity", body = ErrorResponse),
               (status = 422, description = "a field is invalid (a visit without photo or GPS, a derived kind)", body = ErrorResponse)))]
-async fn create_activity(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(activity): Json<ActivityCreate>,
-) -> Result<Response> {
+async fn create_activity(write: Writer, Json(activity): Json<ActivityCreate>) -> Result<Response> {
     let call = Call::post(
         "select sales_activity_create($1)",
         Args::Body(body(&activity)?),
     );
-    rpc(&state, &caller, key, call.created()).await
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/visits", tag = "activities",

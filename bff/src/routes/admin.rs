@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::write::{body, rpc, Args, Call};
+use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one};
 use crate::error::Result;
@@ -244,14 +244,9 @@ pub struct RoleList {
               (status = 403, description = "the profile.manage permission is missing (or super_admin by someone who is not one)", body = ErrorResponse),
               (status = 409, description = "a user with this email or user_id exists in the tenant", body = ErrorResponse),
               (status = 422, description = "a field is invalid: the manager, a department for ops, the address", body = ErrorResponse)))]
-async fn invite_user(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(invite): Json<UserInvite>,
-) -> Result<Response> {
+async fn invite_user(write: Writer, Json(invite): Json<UserInvite>) -> Result<Response> {
     let call = Call::post("select user_invite($1)", Args::Body(body(&invite)?));
-    rpc(&state, &caller, key, call.created()).await
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(get, path = "/api/users", tag = "admin", params(UserFilter, Page),
@@ -310,9 +305,7 @@ async fn get_user(
               (status = 404, description = "no such user in the tenant", body = ErrorResponse),
               (status = 422, description = "a field is invalid, nothing to change, a management cycle, ops without a department, or no active super admin would be left", body = ErrorResponse)))]
 async fn update_user(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(patch): Json<UserPatch>,
 ) -> Result<Response> {
@@ -320,7 +313,7 @@ async fn update_user(
         "select user_update($1, $2)",
         Args::IdBody(id, body(&patch)?),
     );
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 #[utoipa::path(post, path = "/api/users/{id}/deactivate", tag = "admin",
@@ -329,14 +322,9 @@ async fn update_user(
               (status = 403, description = "the profile.manage permission is missing (or a super admin deactivated by someone who is not one)", body = ErrorResponse),
               (status = 404, description = "no such user in the tenant", body = ErrorResponse),
               (status = 422, description = "the last active super admin", body = ErrorResponse)))]
-async fn deactivate_user(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
+async fn deactivate_user(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
     let call = Call::post("select user_set_active($1, false)", Args::Id(id));
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 #[utoipa::path(post, path = "/api/users/{id}/reactivate", tag = "admin",
@@ -344,14 +332,9 @@ async fn deactivate_user(
     responses((status = 200, description = "the user, active again", body = User),
               (status = 403, description = "the profile.manage permission is missing", body = ErrorResponse),
               (status = 404, description = "no such user in the tenant", body = ErrorResponse)))]
-async fn reactivate_user(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
+async fn reactivate_user(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
     let call = Call::post("select user_set_active($1, true)", Args::Id(id));
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 // ------------------------------------------------------------------ roles
@@ -375,9 +358,7 @@ async fn list_roles(State(state): State<AppState>, caller: Caller) -> Result<Jso
               (status = 403, description = "the permission.manage permission is missing (super_admin's permissions and profile.manage/permission.manage: super admins only)", body = ErrorResponse),
               (status = 422, description = "not an app role (field role) or not a permission", body = ErrorResponse)))]
 async fn grant_permission(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(role): Path<String>,
     Json(grant): Json<PermissionGrant>,
 ) -> Result<Response> {
@@ -385,7 +366,7 @@ async fn grant_permission(
         "select role_permission_grant($1 ->> 'role', $1 ->> 'permission')",
         Args::Body(json!({"role": role, "permission": grant.permission.as_str()})),
     );
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 #[utoipa::path(delete, path = "/api/roles/{role}/permissions/{permission}", tag = "admin",
@@ -396,14 +377,12 @@ async fn grant_permission(
               (status = 403, description = "the permission.manage permission is missing (super_admin's permissions and profile.manage/permission.manage: super admins only)", body = ErrorResponse),
               (status = 422, description = "not an app role (field role) or a permission (field permission), or super_admin's profile.manage or permission.manage (the lock-out guard)", body = ErrorResponse)))]
 async fn revoke_permission(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path((role, permission)): Path<(String, String)>,
 ) -> Result<Response> {
     let call = Call::delete(
         "select role_permission_revoke($1 ->> 'role', $1 ->> 'permission')",
         Args::Body(json!({"role": role, "permission": permission})),
     );
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }

@@ -32,7 +32,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{body, rpc, Args, Call};
+use super::write::{body, rpc, Args, Call, Writer};
 use crate::auth::Caller;
 use crate::db::read_one;
 use crate::error::{ApiError, Result};
@@ -303,19 +303,14 @@ pub struct LimitSet {
     params(IdempotencyKey),
     responses((status = 200, description = "the feature's per-user limit after the change", body = LimitRecord),
               (status = 403, description = "only super admins set limits", body = ErrorResponse)))]
-async fn put_limits(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(limit): Json<LimitSet>,
-) -> Result<Response> {
+async fn put_limits(write: Writer, Json(limit): Json<LimitSet>) -> Result<Response> {
     let call = Call::put(
         "select llm_limit_set(bizos.tenant_id(), $1 ->> 'feature', 'user',
                               ($1 ->> 'generations_per_day')::int,
                               ($1 ->> 'tokens_per_month')::bigint)",
         Args::Body(body(&limit)?),
     );
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 #[utoipa::path(get, path = "/api/ai/keys", tag = "ai",

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::write::{body, rpc, with_secret, Args, Call};
+use super::write::{body, with_secret, Args, Call, Writer};
 use crate::api_keys::NewKey;
 use crate::auth::Caller;
 use crate::db::read_as;
@@ -98,14 +98,9 @@ async fn create_key(
 
 #[utoipa::path(post, path = "/api/api-keys/{id}/revoke", tag = "api-keys", params(("id" = Uuid, Path), IdempotencyKey),
     responses((status = 200, description = "the revoked key: its next request is refused (401)", body = ApiKeyRecord)))]
-async fn revoke_key(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
+async fn revoke_key(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
     let call = Call::post("select api_key_revoke($1)", Args::Id(id));
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 // ------------------------------------------------------------------ responses

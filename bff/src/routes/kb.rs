@@ -29,7 +29,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{body, registered, rpc, upload_fingerprint, Args, Call};
+use super::write::{body, registered, upload_fingerprint, Args, Call, Writer};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one};
 use crate::error::{ApiError, Result};
@@ -446,22 +446,16 @@ async fn get_document(
               (status = 403, description = "not the document's owner or a super admin", body = ErrorResponse),
               (status = 404, description = "no such document (or not visible)", body = ErrorResponse)))]
 async fn update_document(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(change): Json<DocumentChange>,
 ) -> Result<Response> {
-    rpc(
-        &state,
-        &caller,
-        key,
-        Call::patch(
+    write
+        .rpc(Call::patch(
             "select kb_document_update($1, $2)",
             Args::IdBody(id, body(&change)?),
-        ),
-    )
-    .await
+        ))
+        .await
 }
 
 #[utoipa::path(delete, path = "/api/kb/documents/{id}", tag = "kb",

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::write::{attach, body, rpc, Args, Attach, Call};
+use super::write::{attach, body, Args, Attach, Call, Writer};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one};
 use crate::error::{ApiError, Result};
@@ -182,14 +182,9 @@ async fn progress(
     responses((status = 201, description = "target created", body = TargetCreated),
               (status = 409, description = "overlaps another target of the metric and assignee", body = ErrorResponse),
               (status = 403, description = "manager roles only", body = ErrorResponse)))]
-async fn create_target(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(target): Json<TargetCreate>,
-) -> Result<Response> {
+async fn create_target(write: Writer, Json(target): Json<TargetCreate>) -> Result<Response> {
     let call = Call::post("select kpi_target_create($1)", Args::Body(body(&target)?));
-    rpc(&state, &caller, key, call.created()).await
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/kpi/entries", tag = "kpi", request_body = EntryCreate,
@@ -197,14 +192,9 @@ async fn create_target(
     responses((status = 201, description = "entry recorded", body = EntryCreated),
               (status = 409, description = "an evidence file already belongs to another entry", body = ErrorResponse),
               (status = 422, description = "a field is invalid (e.g. an AUTO metric)", body = ErrorResponse)))]
-async fn create_entry(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(entry): Json<EntryCreate>,
-) -> Result<Response> {
+async fn create_entry(write: Writer, Json(entry): Json<EntryCreate>) -> Result<Response> {
     let call = Call::post("select kpi_entry_create($1)", Args::Body(body(&entry)?));
-    rpc(&state, &caller, key, call.created()).await
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/kpi/evidence", tag = "kpi",

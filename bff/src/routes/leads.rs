@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::customers::Customer;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::write::{body, rpc, Args, Call};
+use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
 use crate::db::{read_as, read_optional};
 use crate::error::{ApiError, Result};
@@ -131,17 +131,12 @@ pub struct LeadFilter {
     params(IdempotencyKey),
     responses((status = 201, description = "the lead, its customer and prospect", body = LeadCreated),
               (status = 422, description = "a field is invalid", body = ErrorResponse)))]
-async fn create_lead(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(lead): Json<LeadCreate>,
-) -> Result<Response> {
+async fn create_lead(write: Writer, Json(lead): Json<LeadCreate>) -> Result<Response> {
     let call = Call::post(
         "select crm_create_lead_bundle($1)",
         Args::Body(body(&lead)?),
     );
-    rpc(&state, &caller, key, call.created()).await
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(patch, path = "/api/leads/{id}", tag = "leads", request_body = LeadPatch,
@@ -150,9 +145,7 @@ async fn create_lead(
               (status = 404, description = "no such lead (or not visible)", body = ErrorResponse),
               (status = 422, description = "a field is invalid, nothing to change, or not an allowed transition", body = ErrorResponse)))]
 async fn update_lead(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(patch): Json<LeadPatch>,
 ) -> Result<Response> {
@@ -160,7 +153,7 @@ async fn update_lead(
         "select lead_update($1, $2)",
         Args::IdBody(id, body(&patch)?),
     );
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 #[utoipa::path(post, path = "/api/leads/{id}/assign", tag = "leads", request_body = LeadAssign,
@@ -168,9 +161,7 @@ async fn update_lead(
     responses((status = 200, description = "lead assigned", body = LeadAssigned),
               (status = 403, description = "only manager roles assign", body = ErrorResponse)))]
 async fn assign_lead(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(assign): Json<LeadAssign>,
 ) -> Result<Response> {
@@ -178,7 +169,7 @@ async fn assign_lead(
         "select crm_assign_lead($1, ($2 ->> 'salesperson_user_id')::uuid)",
         Args::IdBody(id, body(&assign)?),
     );
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 #[utoipa::path(get, path = "/api/leads", tag = "leads", params(LeadFilter, Page),

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::openapi::ErrorResponse;
 use super::receivables::InvoiceLineDraft;
 use super::shapes::Numeric;
-use super::write::{body, rpc, Args, Call};
+use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one};
 use crate::error::{ApiError, Result};
@@ -280,14 +280,9 @@ async fn list_rules(State(state): State<AppState>, caller: Caller) -> Result<Jso
               (status = 403, description = "the sop.manage permission is missing", body = ErrorResponse),
               (status = 409, description = "the tenant has a rule of this name", body = ErrorResponse),
               (status = 422, description = "a field is invalid (parameters.<key> for a parameter)", body = ErrorResponse)))]
-async fn create_rule(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(rule): Json<SopRuleCreate>,
-) -> Result<Response> {
+async fn create_rule(write: Writer, Json(rule): Json<SopRuleCreate>) -> Result<Response> {
     let call = Call::post("select sop_rule_create($1)", Args::Body(body(&rule)?));
-    rpc(&state, &caller, key, call.created()).await
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(patch, path = "/api/sop/rules/{id}", tag = "precheck", request_body = SopRulePatch,
@@ -297,22 +292,16 @@ async fn create_rule(
               (status = 404, description = "no such rule in the tenant", body = ErrorResponse),
               (status = 409, description = "the tenant has a rule of this name", body = ErrorResponse)))]
 async fn update_rule(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(change): Json<SopRulePatch>,
 ) -> Result<Response> {
-    rpc(
-        &state,
-        &caller,
-        key,
-        Call::patch(
+    write
+        .rpc(Call::patch(
             "select sop_rule_update($1, $2)",
             Args::IdBody(id, body(&change)?),
-        ),
-    )
-    .await
+        ))
+        .await
 }
 
 #[utoipa::path(delete, path = "/api/sop/rules/{id}", tag = "precheck",
@@ -320,19 +309,10 @@ async fn update_rule(
     responses((status = 200, description = "the rule is gone", body = SopRuleDeleted),
               (status = 403, description = "the sop.manage permission is missing", body = ErrorResponse),
               (status = 404, description = "no such rule in the tenant", body = ErrorResponse)))]
-async fn delete_rule(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
-    rpc(
-        &state,
-        &caller,
-        key,
-        Call::delete("select sop_rule_delete($1)", Args::Id(id)),
-    )
-    .await
+async fn delete_rule(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
+    write
+        .rpc(Call::delete("select sop_rule_delete($1)", Args::Id(id)))
+        .await
 }
 
 // ------------------------------------------------------------------ responses

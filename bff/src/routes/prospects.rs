@@ -1,7 +1,6 @@
 //! Prospects (CRM-3): moving a prospect through its stages. The history
 //! and the sales activity of a stage change are written by the database.
 
-use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,8 +9,7 @@ use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::shapes::Numeric;
-use super::write::{body, rpc, Args, Call};
-use crate::auth::Caller;
+use super::write::{body, Args, Call, Writer};
 use crate::error::Result;
 use crate::extract::{Json, Path};
 use crate::idempotency::IdempotencyKey;
@@ -44,9 +42,7 @@ pub struct StageChange {
               (status = 404, description = "no such prospect (or not visible)", body = ErrorResponse),
               (status = 422, description = "not a stage the prospect may move to (field stage)", body = ErrorResponse)))]
 async fn change_stage(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(change): Json<StageChange>,
 ) -> Result<Response> {
@@ -54,7 +50,7 @@ async fn change_stage(
         "select prospect_move($1, $2)",
         Args::IdBody(id, body(&change)?),
     );
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 // ------------------------------------------------------------------ responses

@@ -14,7 +14,7 @@ use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
 use super::precheck::SopReason;
 use super::shapes::Numeric;
-use super::write::{body, rpc, Args, Call};
+use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one, read_optional};
 use crate::error::{ApiError, Result};
@@ -161,14 +161,9 @@ pub struct AgingFilter {
               (status = 422, description = "a field is invalid, or a block rule of the tenant's SOP refuses the draft (error.reasons lists every reason)", body = ErrorResponse),
               (status = 403, description = "finance only", body = ErrorResponse),
               (status = 404, description = "no such customer (or not visible)", body = ErrorResponse)))]
-async fn create_invoice(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(invoice): Json<InvoiceCreate>,
-) -> Result<Response> {
+async fn create_invoice(write: Writer, Json(invoice): Json<InvoiceCreate>) -> Result<Response> {
     let call = Call::post("select invoice_create($1)", Args::Body(body(&invoice)?));
-    rpc(&state, &caller, key, call.created()).await
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/payments", tag = "receivables", request_body = PaymentCreate,
@@ -177,28 +172,18 @@ async fn create_invoice(
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
               (status = 409, description = "the reference is recorded on the invoice with other values", body = ErrorResponse),
               (status = 422, description = "over the outstanding amount, or a field is invalid", body = ErrorResponse)))]
-async fn create_payment(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(payment): Json<PaymentCreate>,
-) -> Result<Response> {
+async fn create_payment(write: Writer, Json(payment): Json<PaymentCreate>) -> Result<Response> {
     let call = Call::post("select payment_record($1)", Args::Body(body(&payment)?));
-    rpc(&state, &caller, key, call.created()).await
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/invoices/{id}/collection-ticket", tag = "receivables",
     params(("id" = Uuid, Path), IdempotencyKey),
     responses((status = 200, description = "the collection ticket (created once per invoice)", body = CollectionTicket),
               (status = 422, description = "the invoice is not overdue", body = ErrorResponse)))]
-async fn collection_ticket(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
+async fn collection_ticket(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
     let call = Call::post("select create_collection_ticket($1)", Args::Id(id));
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 #[utoipa::path(get, path = "/api/invoices", tag = "receivables", params(InvoiceFilter, Page),
@@ -302,14 +287,9 @@ async fn dso(
               (status = 403, description = "finance only (invoice.create)", body = ErrorResponse),
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
               (status = 422, description = "the invoice is not a DRAFT (field status)", body = ErrorResponse)))]
-async fn issue_invoice(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
+async fn issue_invoice(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
     let call = Call::post("select invoice_issue($1)", Args::Id(id));
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 #[utoipa::path(post, path = "/api/invoices/{id}/void", tag = "receivables",
@@ -318,14 +298,9 @@ async fn issue_invoice(
               (status = 403, description = "finance only (invoice.create)", body = ErrorResponse),
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
               (status = 422, description = "the invoice has payments (field amount_paid) or is already VOID (field status)", body = ErrorResponse)))]
-async fn void_invoice(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
+async fn void_invoice(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
     let call = Call::post("select invoice_void($1)", Args::Id(id));
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 // ------------------------------------------------------------------ responses

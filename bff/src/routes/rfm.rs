@@ -26,7 +26,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{body, rpc, Args, Call};
+use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
 use crate::db::read_one;
 use crate::error::{ApiError, Result};
@@ -333,19 +333,13 @@ async fn request_run(
     params(IdempotencyKey),
     responses((status = 200, description = "the settings (the next run uses them)", body = RfmSettings),
               (status = 403, description = "the rfm.manage permission is missing", body = ErrorResponse)))]
-async fn set_settings(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(settings): Json<RfmSettings>,
-) -> Result<Response> {
-    rpc(
-        &state,
-        &caller,
-        key,
-        Call::put("select rfm_settings_set($1)", Args::Body(body(&settings)?)),
-    )
-    .await
+async fn set_settings(write: Writer, Json(settings): Json<RfmSettings>) -> Result<Response> {
+    write
+        .rpc(Call::put(
+            "select rfm_settings_set($1)",
+            Args::Body(body(&settings)?),
+        ))
+        .await
 }
 
 #[utoipa::path(get, path = "/api/rfm/templates", tag = "rfm",

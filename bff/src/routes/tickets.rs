@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::files::FileUpload;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::write::{attach, body, rpc, Args, Attach, Call};
+use super::write::{attach, body, Args, Attach, Call, Writer};
 use crate::auth::Caller;
 use crate::db::{read_as, read_optional};
 use crate::error::{ApiError, Result};
@@ -132,14 +132,9 @@ pub struct TicketFilter {
     params(IdempotencyKey),
     responses((status = 201, description = "ticket created", body = TicketCreated),
               (status = 422, description = "a field is invalid", body = ErrorResponse)))]
-async fn create_ticket(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(ticket): Json<TicketCreate>,
-) -> Result<Response> {
+async fn create_ticket(write: Writer, Json(ticket): Json<TicketCreate>) -> Result<Response> {
     let call = Call::post("select ticket_create($1)", Args::Body(body(&ticket)?));
-    rpc(&state, &caller, key, call.created()).await
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(patch, path = "/api/tickets/{id}", tag = "tickets", request_body = TicketPatch,
@@ -147,9 +142,7 @@ async fn create_ticket(
     responses((status = 200, description = "the changed ticket as the caller may read it (as GET /api/tickets/{id}, without messages and attachments)", body = Ticket),
               (status = 422, description = "not an allowed transition, nothing to change, or a field is invalid", body = ErrorResponse)))]
 async fn update_ticket(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(patch): Json<TicketPatch>,
 ) -> Result<Response> {
@@ -157,7 +150,7 @@ async fn update_ticket(
         "select ticket_update($1, $2)",
         Args::IdBody(id, body(&patch)?),
     );
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 #[utoipa::path(post, path = "/api/tickets/{id}/messages", tag = "tickets", request_body = MessageCreate,
@@ -165,9 +158,7 @@ async fn update_ticket(
     responses((status = 201, description = "message added", body = MessageAdded),
               (status = 404, description = "no such ticket (or not visible)", body = ErrorResponse)))]
 async fn add_message(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(message): Json<MessageCreate>,
 ) -> Result<Response> {
@@ -175,7 +166,7 @@ async fn add_message(
         "select ticket_add_message($1, $2 ->> 'body', ($2 ->> 'internal')::boolean)",
         Args::IdBody(id, body(&message)?),
     );
-    rpc(&state, &caller, key, call.created()).await
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/tickets/{id}/attachments", tag = "tickets",

@@ -30,7 +30,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{self, body, rpc, Args, Call};
+use super::write::{self, body, Args, Call, Writer};
 use crate::auth::Caller;
 use crate::db::read_one;
 use crate::error::{ApiError, Result};
@@ -475,19 +475,13 @@ async fn update_endpoint(
     responses((status = 200, description = "the endpoint is gone, with its secrets, deliveries and their log", body = WebhookEndpointDeleted),
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse),
               (status = 404, description = "no such endpoint", body = ErrorResponse)))]
-async fn delete_endpoint(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
-    rpc(
-        &state,
-        &caller,
-        key,
-        Call::delete("select webhook_endpoint_delete($1)", Args::Id(id)),
-    )
-    .await
+async fn delete_endpoint(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
+    write
+        .rpc(Call::delete(
+            "select webhook_endpoint_delete($1)",
+            Args::Id(id),
+        ))
+        .await
 }
 
 #[utoipa::path(post, path = "/api/webhooks/endpoints/{id}/secret/rotate", tag = "webhooks",
@@ -562,22 +556,16 @@ async fn list_deliveries(
               (status = 404, description = "no such endpoint", body = ErrorResponse),
               (status = 422, description = "since in the future; the endpoint is disabled", body = ErrorResponse)))]
 async fn replay_endpoint(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(replay): Json<ReplaySince>,
 ) -> Result<Response> {
-    rpc(
-        &state,
-        &caller,
-        key,
-        Call::post(
+    write
+        .rpc(Call::post(
             "select webhook_endpoint_replay($1, $2)",
             Args::IdBody(id, body(&replay)?),
-        ),
-    )
-    .await
+        ))
+        .await
 }
 
 #[utoipa::path(get, path = "/api/webhooks/deliveries/{id}", tag = "webhooks",
@@ -605,17 +593,11 @@ async fn get_delivery(
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse),
               (status = 404, description = "no such delivery", body = ErrorResponse),
               (status = 422, description = "the endpoint is disabled", body = ErrorResponse)))]
-async fn replay_delivery(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
-    rpc(
-        &state,
-        &caller,
-        key,
-        Call::post("select webhook_delivery_replay($1)", Args::Id(id)),
-    )
-    .await
+async fn replay_delivery(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
+    write
+        .rpc(Call::post(
+            "select webhook_delivery_replay($1)",
+            Args::Id(id),
+        ))
+        .await
 }

@@ -3,6 +3,8 @@
 //! a write with a file stores it first and registers it in that transaction
 //! (see [`crate::files`]).
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use serde_json::Value;
@@ -67,6 +69,36 @@ impl Call {
             created: true,
             ..self
         }
+    }
+}
+
+/// What a write handler takes before its path and body: the state, the
+/// verified caller and the request's idempotency key (extracted in that
+/// order, so a missing token is 401 before a bad key is 400).
+pub struct Writer {
+    pub state: AppState,
+    pub caller: Caller,
+    pub key: IdempotencyKey,
+}
+
+impl FromRequestParts<AppState> for Writer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let key = IdempotencyKey::from_request_parts(parts, state).await?;
+        Ok(Writer {
+            state: state.clone(),
+            caller,
+            key,
+        })
+    }
+}
+
+impl Writer {
+    /// [`rpc`] as this request's caller.
+    pub async fn rpc(self, call: Call) -> Result<Response> {
+        rpc(&self.state, &self.caller, self.key, call).await
     }
 }
 
