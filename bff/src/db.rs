@@ -11,7 +11,7 @@
 use sqlx::postgres::{PgArguments, PgPoolOptions};
 use sqlx::query::QueryScalar;
 use sqlx::Connection;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use crate::auth::Caller;
 use crate::error::Result;
@@ -87,6 +87,50 @@ pub async fn begin_as(pool: &PgPool, caller: &Caller) -> Result<Transaction<'sta
             .execute(&mut *tx)
             .await?;
         Ok(tx)
+    })
+    .await
+}
+
+/// A read under the caller's claims: [`begin_as`], the queries of `read`
+/// on its connection, commit. What `read` returns is the answer; an error
+/// rolls back.
+pub async fn read_as<T>(
+    pool: &PgPool,
+    caller: &Caller,
+    read: impl AsyncFnOnce(&mut PgConnection) -> Result<T>,
+) -> Result<T> {
+    let mut tx = begin_as(pool, caller).await?;
+    let value = read(&mut tx).await?;
+    tx.commit().await?;
+    Ok(value)
+}
+
+/// The common read of a route: one statement's one value (most often a SQL
+/// function's jsonb), under the caller's claims ([`read_as`]).
+pub async fn read_one<'q, O>(
+    pool: &PgPool,
+    caller: &Caller,
+    query: QueryScalar<'q, Postgres, O, PgArguments>,
+) -> Result<O>
+where
+    O: Send + Unpin + 'q,
+    (O,): for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    read_as(pool, caller, async |conn| Ok(query.fetch_one(conn).await?)).await
+}
+
+/// [`read_one`] of a statement that may find nothing (a row by its id).
+pub async fn read_optional<'q, O>(
+    pool: &PgPool,
+    caller: &Caller,
+    query: QueryScalar<'q, Postgres, O, PgArguments>,
+) -> Result<Option<O>>
+where
+    O: Send + Unpin + 'q,
+    (O,): for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    read_as(pool, caller, async |conn| {
+        Ok(query.fetch_optional(conn).await?)
     })
     .await
 }

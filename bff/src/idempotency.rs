@@ -28,58 +28,110 @@ use crate::state::AppState;
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-/// The optional `Idempotency-Key` header: 1–255 visible ASCII characters.
+/// The optional `Idempotency-Key` header (1–255 visible ASCII characters)
+/// with the request it came with: its method and path identify the request
+/// in every [`Fingerprint`], so no route spells its own path.
 #[derive(Debug, Clone)]
-pub struct IdempotencyKey(pub Option<String>);
+pub struct IdempotencyKey {
+    pub key: Option<String>,
+    method: String,
+    path: String,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
-        let Some(value) = parts.headers.get(HEADER) else {
-            return Ok(IdempotencyKey(None));
+        let key = match parts.headers.get(HEADER) {
+            None => None,
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .ok()
+                    .filter(|k| {
+                        !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic())
+                    })
+                    .ok_or_else(|| ApiError::BadRequest {
+                        message: "must be 1 to 255 visible ASCII characters (a UUID is a good key)"
+                            .into(),
+                        field: Some("Idempotency-Key".into()),
+                    })?
+                    .to_owned(),
+            ),
         };
-        let key = value
-            .to_str()
-            .ok()
-            .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
-            .ok_or_else(|| ApiError::BadRequest {
-                message: "must be 1 to 255 visible ASCII characters (a UUID is a good key)".into(),
-                field: Some("Idempotency-Key".into()),
-            })?;
-        Ok(IdempotencyKey(Some(key.to_owned())))
+        Ok(IdempotencyKey {
+            key,
+            method: parts.method.as_str().to_owned(),
+            path: request_path(parts.uri.path()),
+        })
     }
 }
 
-/// What identifies a request for replay: method, path and a hash of its
-/// content (canonical JSON for JSON bodies; fields and the file's sha256 for
-/// uploads).
-#[derive(Debug, Clone)]
-pub struct Fingerprint {
-    pub method: &'static str,
-    pub path: String,
-    pub hash: String,
+/// The path of a request as the route reads it (`/api/v1/...` is already
+/// `/api/...` here): each segment percent-decoded, as axum's `Path` decodes
+/// it, and a segment that is a UUID in its hyphenated lower-case form, as
+/// a `Uuid` prints. So `/api/leads/{id}` fingerprints the same whichever
+/// spelling of the id the client sent.
+fn request_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+            match uuid::Uuid::try_parse(&decoded) {
+                Ok(id) => id.to_string(),
+                Err(_) => decoded.into_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
-impl Fingerprint {
-    /// `serde_json` keeps object keys sorted, so equal JSON hashes equally
-    /// whatever the client's key order or whitespace.
-    pub fn json(method: &'static str, path: impl Into<String>, body: &Value) -> Self {
-        Self::parts(method, path, &[body.to_string().as_bytes()])
+impl IdempotencyKey {
+    /// The request's method, e.g. `POST`.
+    pub fn method(&self) -> &str {
+        &self.method
     }
 
-    pub fn parts(method: &'static str, path: impl Into<String>, parts: &[&[u8]]) -> Self {
+    /// This request with a JSON body (or `Value::Null` for none).
+    pub fn json(self, body: &Value) -> Fingerprint {
+        self.parts(&[body.to_string().as_bytes()])
+    }
+
+    /// This request with content in parts (an upload's fields and file).
+    pub fn parts(self, parts: &[&[u8]]) -> Fingerprint {
         let mut h = Sha256::new();
         for p in parts {
             h.update((p.len() as u64).to_be_bytes());
             h.update(p);
         }
         Fingerprint {
-            method,
-            path: path.into(),
+            key: self.key,
+            method: self.method,
+            path: self.path,
             hash: hex::encode(h.finalize()),
         }
     }
+
+    /// The request as identified by what its path does not carry: a field
+    /// that chooses the resource but is read before the fingerprinted part
+    /// of the body (the KPI entry of an evidence upload) joins the path as
+    /// `?name=value`.
+    pub fn with_query(mut self, name: &str, value: impl std::fmt::Display) -> Self {
+        self.path = format!("{}?{name}={value}", self.path);
+        self
+    }
+}
+
+/// What identifies a request for replay, with its key (if the client sent
+/// one): method, path and a hash of its content (canonical JSON for JSON
+/// bodies, whose keys `serde_json` keeps sorted, so equal JSON hashes
+/// equally whatever the client's key order or whitespace; fields and the
+/// file's sha256 for uploads). Made by the request's [`IdempotencyKey`].
+#[derive(Debug, Clone)]
+pub struct Fingerprint {
+    pub key: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub hash: String,
 }
 
 /// A write's successful result: its status and JSON body.
@@ -133,7 +185,6 @@ pub fn ttl_hours(v: &str) -> Result<Duration, String> {
 pub async fn run<F>(
     state: &AppState,
     caller: &Caller,
-    key: IdempotencyKey,
     fingerprint: Fingerprint,
     effect: F,
 ) -> Result<Response>
@@ -141,7 +192,7 @@ where
     F: AsyncFnOnce(&mut PgConnection) -> Result<Done>,
 {
     let mut tx = begin_as(&state.pool, caller).await?;
-    let Some(key) = key.0 else {
+    let Some(key) = fingerprint.key.clone() else {
         let done = effect(&mut tx).await?;
         tx.commit().await?;
         return Ok(respond(done.status, done.body, false));
@@ -208,15 +259,15 @@ impl utoipa::IntoParams for IdempotencyKey {
 
 /// For a request whose effect cannot run inside one transaction (an LLM
 /// call: no transaction stays open while a provider answers): the stored
-/// response of `key`, if any. The same key with a different request is 422,
-/// as in [`run`]. Pair with [`remember`] after the effect.
+/// response of its key, if any (none without a key). The same key with a
+/// different request is 422, as in [`run`]. Pair with [`remember`] after
+/// the effect.
 pub async fn replay(
     state: &AppState,
     caller: &Caller,
-    key: &str,
     fingerprint: &Fingerprint,
 ) -> Result<Option<Response>> {
-    Ok(replay_stored(state, caller, key, fingerprint)
+    Ok(replay_stored(state, caller, fingerprint)
         .await?
         .map(|(status, body)| replay_response(status, body)))
 }
@@ -227,9 +278,11 @@ pub async fn replay(
 pub async fn replay_stored(
     state: &AppState,
     caller: &Caller,
-    key: &str,
     fingerprint: &Fingerprint,
 ) -> Result<Option<(StatusCode, Value)>> {
+    let Some(key) = &fingerprint.key else {
+        return Ok(None);
+    };
     let mut tx = begin_as(&state.pool, caller).await?;
     let stored = stored(&mut tx, caller, key).await?;
     tx.commit().await?;
@@ -243,17 +296,20 @@ pub fn replay_response(status: StatusCode, body: Value) -> Response {
     respond(status, body, true)
 }
 
-/// Stores the response of a request checked with [`replay`]. Two requests
-/// with the same key that ran at once both ran (each an effect of its own);
-/// the first to finish is stored and later replays return it.
+/// Stores the response of a request checked with [`replay`] (nothing
+/// without a key). Two requests with the same key that ran at once both
+/// ran (each an effect of its own); the first to finish is stored and
+/// later replays return it.
 pub async fn remember(
     state: &AppState,
     caller: &Caller,
-    key: &str,
     fingerprint: &Fingerprint,
     status: StatusCode,
     body: &Value,
 ) -> Result<()> {
+    let Some(key) = &fingerprint.key else {
+        return Ok(());
+    };
     let mut tx = begin_as(&state.pool, caller).await?;
     sqlx::query(
         "select pg_advisory_xact_lock(hashtextextended(
@@ -315,7 +371,7 @@ async fn store(
                 created_at = excluded.created_at, expires_at = excluded.expires_at",
     )
     .bind(key)
-    .bind(fingerprint.method)
+    .bind(&fingerprint.method)
     .bind(&fingerprint.path)
     .bind(&fingerprint.hash)
     .bind(status.as_u16() as i32)
@@ -376,5 +432,61 @@ impl crate::job::Handler for IdempotencyPurge {
         .await?;
         job.progress(purged, purged).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The paths the routes spelled by hand (`format!("/api/leads/{id}")`)
+    /// before the key took them from the request: a replay of a request
+    /// stored then must still match.
+    #[test]
+    fn a_request_path_reads_as_its_route_printed_it() {
+        let id = "0b7e3c52-9a4f-4d8e-8f6a-2d1c5e7b9a01";
+        assert_eq!(
+            request_path(&format!("/api/leads/{id}")),
+            format!("/api/leads/{id}")
+        );
+        for spelling in [
+            "0B7E3C52-9A4F-4D8E-8F6A-2D1C5E7B9A01",
+            "0b7e3c529a4f4d8e8f6a2d1c5e7b9a01",
+            "%7B0b7e3c52-9a4f-4d8e-8f6a-2d1c5e7b9a01%7D",
+            "urn:uuid:0b7e3c52-9a4f-4d8e-8f6a-2d1c5e7b9a01",
+        ] {
+            assert_eq!(
+                request_path(&format!("/api/leads/{spelling}/assign")),
+                format!("/api/leads/{id}/assign"),
+                "{spelling}"
+            );
+        }
+        assert_eq!(
+            request_path("/api/roles/sales%20lead/permissions/leads.read"),
+            "/api/roles/sales lead/permissions/leads.read"
+        );
+        assert_eq!(request_path("/api/ai/limits"), "/api/ai/limits");
+    }
+
+    #[test]
+    fn the_key_names_its_request_in_the_fingerprint() {
+        let key = IdempotencyKey {
+            key: Some("k".into()),
+            method: "POST".into(),
+            path: "/api/kpi/evidence".into(),
+        };
+        let fp = key
+            .with_query("entry_id", "e")
+            .json(&serde_json::json!({"b": 1, "a": 2}));
+        assert_eq!(
+            (fp.key.as_deref(), fp.method.as_str(), fp.path.as_str()),
+            (Some("k"), "POST", "/api/kpi/evidence?entry_id=e")
+        );
+        // The hash the stored keys were written with: length-prefixed parts.
+        let mut h = Sha256::new();
+        let body = br#"{"a":2,"b":1}"#;
+        h.update((body.len() as u64).to_be_bytes());
+        h.update(body);
+        assert_eq!(fp.hash, hex::encode(h.finalize()));
     }
 }

@@ -51,7 +51,7 @@ use super::cache_key::{cache_key, KeyInput};
 use super::config::LlmSettings;
 use super::crypto::MasterKeys;
 use super::features;
-use super::keys::KeyRing;
+use super::keys::{KeyChoice, KeyRing};
 use super::privacy::Masker;
 use super::provider::{ChatRequest, ChatResponse, Client, Endpoint, Message, ProviderError, Wire};
 use super::retry::{Budget, RetrySettings};
@@ -254,6 +254,112 @@ fn answer(
     }
 }
 
+/// The cache key of the masked request on the feature's route.
+fn request_cache_key(
+    feature: &str,
+    catalog: &Catalog,
+    messages: &[Message],
+    req: &GatewayRequest,
+) -> [u8; 32] {
+    let chain: Vec<(String, String)> = catalog
+        .chain
+        .iter()
+        .map(|e| (e.endpoint.provider.clone(), e.model.clone()))
+        .collect();
+    cache_key(&KeyInput {
+        feature,
+        chain: &chain,
+        messages,
+        temperature: req.temperature,
+        max_output_tokens: req.max_output_tokens,
+        json_schema: req.json_schema.as_ref(),
+    })
+}
+
+/// The tokens `llm_begin` reserves: the prompt at four characters a token
+/// and the answer's maximum (or [`DEFAULT_OUTPUT_ESTIMATE`]).
+fn estimate_tokens(messages: &[Message], req: &GatewayRequest) -> i64 {
+    let prompt_chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
+    let est_tokens = (prompt_chars as u64).div_ceil(4)
+        + req
+            .max_output_tokens
+            .map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
+    i64::try_from(est_tokens).unwrap_or(i64::MAX)
+}
+
+/// What `llm_finish` caches of a model's answer (nothing of the fallback,
+/// nothing when the feature caches nothing).
+fn cache_entry(
+    key: &[u8; 32],
+    feature: &str,
+    catalog: &Catalog,
+    source: &Source,
+    text: &str,
+    json: &Option<Value>,
+    attempts: &[Attempt],
+) -> Option<Value> {
+    let Source::Model { provider, model } = source else {
+        return None;
+    };
+    if catalog.cache_ttl_secs <= 0 {
+        return None;
+    }
+    let ok = attempts.iter().rev().find(|a| a.outcome == "ok");
+    Some(json!({
+        "cache_key": hex::encode(key),
+        "feature": feature,
+        "provider": provider,
+        "model": model,
+        "response": {"text": text, "json": json},
+        "tokens_in": ok.map_or(0, |a| a.tokens_in),
+        "tokens_out": ok.map_or(0, |a| a.tokens_out),
+        "ttl_secs": catalog.cache_ttl_secs,
+    }))
+}
+
+/// What `llm_begin` answered.
+enum Begun {
+    /// The tenant's cache had the answer (a hit recorded in the ledger).
+    Cached {
+        text: String,
+        json: Option<Value>,
+        call_id: Option<Uuid>,
+    },
+    /// One generation and the estimated tokens are reserved.
+    Reserved(Uuid),
+}
+
+/// A call past `llm_begin`, moved into the task of steps 3 and 4.
+struct Reserved {
+    ctx: CallContext,
+    feature: String,
+    catalog: Arc<Catalog>,
+    messages: Vec<Message>,
+    req: GatewayRequest,
+    budget: Budget,
+    started: Instant,
+    key: [u8; 32],
+    reservation: Uuid,
+}
+
+/// The answer's text, JSON and source with the ledger's call ids.
+type Finished = (String, Option<Value>, Source, Vec<Uuid>);
+
+/// How trying one route entry ended.
+enum Tried {
+    Answered(ChatResponse),
+    /// No model of the route will answer: attempts or budget used up.
+    GiveUp,
+    NextEntry,
+}
+
+/// What follows a failed attempt.
+enum Then {
+    Retry(Duration),
+    NextKey,
+    NextEntry,
+}
+
 /// One (provider, model) of a route.
 #[derive(Debug, Clone)]
 pub struct RouteEntry {
@@ -294,6 +400,58 @@ struct Attempt {
     latency: Duration,
     outcome: &'static str,
     error: Option<String>,
+}
+
+impl Attempt {
+    fn answered(
+        entry: &RouteEntry,
+        key: &KeyChoice,
+        response: &ChatResponse,
+        latency: Duration,
+    ) -> Attempt {
+        Attempt {
+            provider: Some(entry.endpoint.provider.clone()),
+            model: Some(entry.model.clone()),
+            key_ref: key.key_ref.clone(),
+            tokens_in: response.tokens_in,
+            tokens_out: response.tokens_out,
+            latency,
+            outcome: "ok",
+            error: None,
+        }
+    }
+
+    fn failed(
+        entry: &RouteEntry,
+        key: &KeyChoice,
+        error: &ProviderError,
+        latency: Duration,
+    ) -> Attempt {
+        Attempt {
+            provider: Some(entry.endpoint.provider.clone()),
+            model: Some(entry.model.clone()),
+            key_ref: key.key_ref.clone(),
+            tokens_in: 0,
+            tokens_out: 0,
+            latency,
+            outcome: "error",
+            error: Some(truncate(&error.to_string(), MAX_ERROR_LEN)),
+        }
+    }
+
+    /// The feature's deterministic fallback, as the ledger's last row.
+    fn fallback(latency: Duration) -> Attempt {
+        Attempt {
+            provider: None,
+            model: None,
+            key_ref: "fallback".into(),
+            tokens_in: 0,
+            tokens_out: 0,
+            latency,
+            outcome: "fallback",
+            error: None,
+        }
+    }
 }
 
 struct Inner {
@@ -451,25 +609,61 @@ impl Gateway {
 
         // 2. Route, cache key, llm_begin.
         let catalog = self.catalog(ctx, feature).await?;
-        let chain: Vec<(String, String)> = catalog
-            .chain
-            .iter()
-            .map(|e| (e.endpoint.provider.clone(), e.model.clone()))
-            .collect();
-        let key = cache_key(&KeyInput {
-            feature,
-            chain: &chain,
-            messages: &messages,
-            temperature: req.temperature,
-            max_output_tokens: req.max_output_tokens,
-            json_schema: req.json_schema.as_ref(),
-        });
-        let prompt_chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
-        let est_tokens = (prompt_chars as u64).div_ceil(4)
-            + req
-                .max_output_tokens
-                .map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
-        let est_tokens = i64::try_from(est_tokens).unwrap_or(i64::MAX);
+        let key = request_cache_key(feature, &catalog, &messages, &req);
+        let reinsert = catalog.reinsert_pii && ctx.may_see_pii;
+        let est_tokens = estimate_tokens(&messages, &req);
+        let reservation = match self.begin_call(ctx, feature, &key, est_tokens).await? {
+            Begun::Cached {
+                text,
+                json,
+                call_id,
+            } => {
+                metrics::counter!("bizos_llm_calls_total", "feature" => feature.to_owned(), "outcome" => "cache_hit").increment(1);
+                let call_ids = call_id.into_iter().collect();
+                return Ok(answer(
+                    &masker,
+                    reinsert,
+                    text,
+                    json,
+                    Source::Cache,
+                    call_ids,
+                ));
+            }
+            Begun::Reserved(reservation) => reservation,
+        };
+
+        // 3 and 4 in a task of their own: they finish even when the caller
+        // goes away.
+        let call = Reserved {
+            ctx: ctx.clone(),
+            feature: feature.to_owned(),
+            catalog,
+            messages,
+            req,
+            budget,
+            started,
+            key,
+            reservation,
+        };
+        let this = self.clone();
+        let (text, json, source, call_ids) =
+            tokio::spawn(async move { this.call_and_finish(call).await })
+                .await
+                .map_err(|e| {
+                    ApiError::Internal(anyhow::anyhow!("the gateway task failed: {e}"))
+                })??;
+        Ok(answer(&masker, reinsert, text, json, source, call_ids))
+    }
+
+    /// Step 2's `llm_begin`: the tenant's cached answer to this request, or
+    /// a reservation of one generation and `est_tokens` against the limits.
+    async fn begin_call(
+        &self,
+        ctx: &CallContext,
+        feature: &str,
+        key: &[u8; 32],
+        est_tokens: i64,
+    ) -> Result<Begun, GatewayError> {
         let begun: Value = match &ctx.caller {
             Some(caller) => db::bind_request(
                 sqlx::query_scalar(db::as_caller!("llm_begin($5, $6, $7, $8, $9, $10)")),
@@ -486,26 +680,21 @@ impl Gateway {
         .fetch_one(&self.inner.pool)
         .instrument(crate::telemetry::db_span("llm_begin"))
         .await?;
-        let reinsert = catalog.reinsert_pii && ctx.may_see_pii;
-
         if let Some(cached) = begun.get("cached") {
-            let call_id = begun
-                .get("call_id")
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok());
-            let text = cached.get("text").and_then(Value::as_str).unwrap_or("");
-            let json = cached.get("json").filter(|j| !j.is_null());
-            metrics::counter!("bizos_llm_calls_total", "feature" => feature.to_owned(), "outcome" => "cache_hit").increment(1);
-            return Ok(answer(
-                &masker,
-                reinsert,
-                text.to_owned(),
-                json.cloned(),
-                Source::Cache,
-                call_id.into_iter().collect(),
-            ));
+            return Ok(Begun::Cached {
+                text: cached
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                json: cached.get("json").filter(|j| !j.is_null()).cloned(),
+                call_id: begun
+                    .get("call_id")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse().ok()),
+            });
         }
-        let reservation: Uuid = begun
+        let reservation = begun
             .get("reservation_id")
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok())
@@ -514,71 +703,52 @@ impl Gateway {
                     "llm_begin returned neither cache nor reservation"
                 ))
             })?;
+        Ok(Begun::Reserved(reservation))
+    }
 
-        // 3 and 4 in a task of their own: they finish even when the caller
-        // goes away.
-        let this = self.clone();
-        let ctx = ctx.clone();
-        let feature = feature.to_owned();
-        let task = tokio::spawn(async move {
-            let (attempts, answer) = this
-                .call_chain(&ctx, &catalog, &messages, &req, &budget)
-                .await;
-            let mut attempts = attempts;
-            let (text, json, source) = match answer {
-                Some((entry, response)) => (
-                    response.text,
-                    response.json,
-                    Source::Model {
-                        provider: entry.endpoint.provider,
-                        model: entry.model,
-                    },
-                ),
-                None => {
-                    let f = features::fallback(&feature, &messages);
-                    attempts.push(Attempt {
-                        provider: None,
-                        model: None,
-                        key_ref: "fallback".into(),
-                        tokens_in: 0,
-                        tokens_out: 0,
-                        latency: started.elapsed(),
-                        outcome: "fallback",
-                        error: None,
-                    });
-                    (f.text, f.json, Source::Fallback)
-                }
-            };
-            let cache = match (&source, catalog.cache_ttl_secs > 0) {
-                (Source::Model { provider, model }, true) => {
-                    let ok = attempts.iter().rev().find(|a| a.outcome == "ok");
-                    Some(json!({
-                        "cache_key": hex::encode(key),
-                        "feature": feature,
-                        "provider": provider,
-                        "model": model,
-                        "response": {"text": text, "json": json},
-                        "tokens_in": ok.map_or(0, |a| a.tokens_in),
-                        "tokens_out": ok.map_or(0, |a| a.tokens_out),
-                        "ttl_secs": catalog.cache_ttl_secs,
-                    }))
-                }
-                _ => None,
-            };
-            let call_ids = this
-                .finish(&ctx, &feature, reservation, &attempts, cache)
-                .await?;
-            let outcome = match source {
-                Source::Fallback => "fallback",
-                _ => "ok",
-            };
-            metrics::counter!("bizos_llm_calls_total", "feature" => feature.clone(), "outcome" => outcome).increment(1);
-            Ok::<_, GatewayError>((text, json, source, call_ids))
-        });
-        let (text, json, source, call_ids) = task
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("the gateway task failed: {e}")))??;
-        Ok(answer(&masker, reinsert, text, json, source, call_ids))
+    /// Steps 3 and 4: the route's answer (or the feature's fallback when no
+    /// model answered), then `llm_finish` records every attempt and caches
+    /// a model's answer.
+    async fn call_and_finish(&self, call: Reserved) -> Result<Finished, GatewayError> {
+        let Reserved {
+            ctx,
+            feature,
+            catalog,
+            messages,
+            req,
+            budget,
+            started,
+            key,
+            reservation,
+        } = call;
+        let (mut attempts, answered) = self
+            .call_chain(&ctx, &catalog, &messages, &req, &budget)
+            .await;
+        let (text, json, source) = match answered {
+            Some((entry, response)) => (
+                response.text,
+                response.json,
+                Source::Model {
+                    provider: entry.endpoint.provider,
+                    model: entry.model,
+                },
+            ),
+            None => {
+                let f = features::fallback(&feature, &messages);
+                attempts.push(Attempt::fallback(started.elapsed()));
+                (f.text, f.json, Source::Fallback)
+            }
+        };
+        let cache = cache_entry(&key, &feature, &catalog, &source, &text, &json, &attempts);
+        let call_ids = self
+            .finish(&ctx, &feature, reservation, &attempts, cache)
+            .await?;
+        let outcome = match source {
+            Source::Fallback => "fallback",
+            _ => "ok",
+        };
+        metrics::counter!("bizos_llm_calls_total", "feature" => feature.clone(), "outcome" => outcome).increment(1);
+        Ok((text, json, source, call_ids))
     }
 
     /// `text`, a masked answer of `feature` to `messages` (the request's
@@ -694,22 +864,14 @@ impl Gateway {
         req: &GatewayRequest,
         budget: &Budget,
     ) -> (Vec<Attempt>, Option<(RouteEntry, ChatResponse)>) {
-        let inner = &self.inner;
         let mut attempts = Vec::new();
         for entry in &catalog.chain {
-            let provider = entry.endpoint.provider.as_str();
             if budget.is_spent() {
                 break;
             }
-            let keys = inner.keys.keys(ctx.tenant_id, provider).await;
-            if keys.is_empty() {
-                tracing::debug!(provider, "no usable key; route entry skipped");
+            let Some(keys) = self.usable_keys(ctx, entry).await else {
                 continue;
-            }
-            if inner.breakers.allow(provider) == Admission::Refuse {
-                tracing::debug!(provider, "breaker open; route entry skipped");
-                continue;
-            }
+            };
             let request = ChatRequest {
                 model: entry.model.clone(),
                 messages: messages.to_vec(),
@@ -717,86 +879,140 @@ impl Gateway {
                 max_output_tokens: req.max_output_tokens,
                 json_schema: req.json_schema.clone(),
             };
-            'keys: for key in keys {
-                let mut retry = 0;
-                loop {
-                    if attempts.len() >= MAX_ATTEMPTS {
-                        return (attempts, None);
-                    }
-                    let remaining = budget.remaining();
-                    let Ok(Ok(permit)) =
-                        tokio::time::timeout(remaining, inner.in_flight.acquire()).await
-                    else {
-                        // No slot within the budget: the fallback answers.
-                        return (attempts, None);
-                    };
-                    let t0 = Instant::now();
-                    let result = match tokio::time::timeout(
-                        budget.remaining(),
-                        inner
-                            .client
-                            .chat(&entry.endpoint, key.secret.expose_secret(), &request),
-                    )
-                    .await
-                    {
-                        Ok(r) => r,
-                        Err(_) => Err(ProviderError::Timeout),
-                    };
-                    drop(permit);
-                    let latency = t0.elapsed();
-                    let error = match result {
-                        Ok(response) => {
-                            inner.breakers.success(provider);
-                            attempts.push(Attempt {
-                                provider: Some(provider.to_owned()),
-                                model: Some(entry.model.clone()),
-                                key_ref: key.key_ref.clone(),
-                                tokens_in: response.tokens_in,
-                                tokens_out: response.tokens_out,
-                                latency,
-                                outcome: "ok",
-                                error: None,
-                            });
-                            return (attempts, Some((entry.clone(), response)));
-                        }
-                        Err(e) => e,
-                    };
-                    tracing::info!(provider, model = entry.model, key_ref = key.key_ref, error = %error, "LLM attempt failed");
-                    attempts.push(Attempt {
-                        provider: Some(provider.to_owned()),
-                        model: Some(entry.model.clone()),
-                        key_ref: key.key_ref.clone(),
-                        tokens_in: 0,
-                        tokens_out: 0,
-                        latency,
-                        outcome: "error",
-                        error: Some(truncate(&error.to_string(), MAX_ERROR_LEN)),
-                    });
-                    if provider_failure(&error) {
-                        inner.breakers.failure(provider);
-                    }
-                    if error.cools_key() {
-                        inner.keys.cool(provider, &key.key_ref, &error);
-                        continue 'keys;
-                    }
-                    let open = matches!(inner.breakers.state(provider), State::Open { .. });
-                    if !error.retryable() || open {
-                        break 'keys;
-                    }
-                    match inner
-                        .retry
-                        .delay(retry, error.retry_after(), budget.remaining())
-                    {
-                        Some(wait) => {
-                            tokio::time::sleep(wait).await;
-                            retry += 1;
-                        }
-                        None => break 'keys,
-                    }
-                }
+            match self
+                .try_entry(entry, keys, &request, budget, &mut attempts)
+                .await
+            {
+                Tried::Answered(response) => return (attempts, Some((entry.clone(), response))),
+                Tried::GiveUp => return (attempts, None),
+                Tried::NextEntry => {}
             }
         }
         (attempts, None)
+    }
+
+    /// The keys of the entry's provider, if it has any and its breaker lets
+    /// a call through (asked only when there are keys: a half-open breaker
+    /// admits one probe).
+    async fn usable_keys(&self, ctx: &CallContext, entry: &RouteEntry) -> Option<Vec<KeyChoice>> {
+        let provider = entry.endpoint.provider.as_str();
+        let keys = self.inner.keys.keys(ctx.tenant_id, provider).await;
+        if keys.is_empty() {
+            tracing::debug!(provider, "no usable key; route entry skipped");
+            return None;
+        }
+        if self.inner.breakers.allow(provider) == Admission::Refuse {
+            tracing::debug!(provider, "breaker open; route entry skipped");
+            return None;
+        }
+        Some(keys)
+    }
+
+    /// One (provider, model): its keys in turn, each retried while
+    /// [`Gateway::after_failure`] says so; every attempt is recorded.
+    async fn try_entry(
+        &self,
+        entry: &RouteEntry,
+        keys: Vec<KeyChoice>,
+        request: &ChatRequest,
+        budget: &Budget,
+        attempts: &mut Vec<Attempt>,
+    ) -> Tried {
+        let provider = entry.endpoint.provider.as_str();
+        'keys: for key in keys {
+            let mut retry = 0;
+            loop {
+                if attempts.len() >= MAX_ATTEMPTS {
+                    return Tried::GiveUp;
+                }
+                let Some((result, latency)) = self.attempt(entry, &key, request, budget).await
+                else {
+                    // No slot within the budget: the fallback answers.
+                    return Tried::GiveUp;
+                };
+                let error = match result {
+                    Ok(response) => {
+                        self.inner.breakers.success(provider);
+                        attempts.push(Attempt::answered(entry, &key, &response, latency));
+                        return Tried::Answered(response);
+                    }
+                    Err(e) => e,
+                };
+                tracing::info!(provider, model = entry.model, key_ref = key.key_ref, error = %error, "LLM attempt failed");
+                attempts.push(Attempt::failed(entry, &key, &error, latency));
+                match self.after_failure(provider, &key, &error, retry, budget) {
+                    Then::Retry(wait) => {
+                        tokio::time::sleep(wait).await;
+                        retry += 1;
+                    }
+                    Then::NextKey => continue 'keys,
+                    Then::NextEntry => return Tried::NextEntry,
+                }
+            }
+        }
+        Tried::NextEntry
+    }
+
+    /// One call of the provider with one key, in a slot of the calls in
+    /// flight, within the budget: its result and latency, or None when no
+    /// slot frees up within the budget.
+    async fn attempt(
+        &self,
+        entry: &RouteEntry,
+        key: &KeyChoice,
+        request: &ChatRequest,
+        budget: &Budget,
+    ) -> Option<(Result<ChatResponse, ProviderError>, Duration)> {
+        let inner = &self.inner;
+        let Ok(Ok(permit)) =
+            tokio::time::timeout(budget.remaining(), inner.in_flight.acquire()).await
+        else {
+            return None;
+        };
+        let t0 = Instant::now();
+        let call = inner
+            .client
+            .chat(&entry.endpoint, key.secret.expose_secret(), request);
+        let result = match tokio::time::timeout(budget.remaining(), call).await {
+            Ok(r) => r,
+            Err(_) => Err(ProviderError::Timeout),
+        };
+        drop(permit);
+        Some((result, t0.elapsed()))
+    }
+
+    /// What follows a failed attempt, after telling the breaker (a provider
+    /// failure) and the key ring (a key to cool): a 429/401 moves to the next
+    /// key; a retryable error is retried on the same key after the backoff
+    /// while the budget and the breaker allow; anything else moves to the
+    /// next model.
+    fn after_failure(
+        &self,
+        provider: &str,
+        key: &KeyChoice,
+        error: &ProviderError,
+        retry: u32,
+        budget: &Budget,
+    ) -> Then {
+        let inner = &self.inner;
+        if provider_failure(error) {
+            inner.breakers.failure(provider);
+        }
+        if error.cools_key() {
+            inner.keys.cool(provider, &key.key_ref, error);
+            return Then::NextKey;
+        }
+        let open = matches!(inner.breakers.state(provider), State::Open { .. });
+        if !error.retryable() || open {
+            return Then::NextEntry;
+        }
+        match inner
+            .retry
+            .delay(retry, error.retry_after(), budget.remaining())
+        {
+            Some(wait) => Then::Retry(wait),
+            None => Then::NextEntry,
+        }
     }
 
     /// `llm_finish`: the ledger rows, the settled reservation, the cache.

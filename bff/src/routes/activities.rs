@@ -11,18 +11,21 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::files::StoredObject;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::{Activity, ActivityPage, VisitLogged};
-use super::write::{body, rpc, submit, Args, Call, FilePart, Submit};
+use super::shapes::Numeric;
+use super::write::{body, submit, Args, Call, FilePart, Submit, Writer};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_as;
 use crate::error::Result;
 use crate::extract::Multipart;
 use crate::extract::{Json, Query};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{blank_is_none, ActivityType, Degrees, Id, Instant, NonBlank};
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::Utc;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_activity, list_activities))
@@ -113,18 +116,12 @@ pub struct ActivityFilter {
               (status = 404, description = "no such customer, prospect, lead or photo (or not visible)", body = ErrorResponse),
               (status = 409, description = "the photo already proves another activity", body = ErrorResponse),
               (status = 422, description = "a field is invalid (a visit without photo or GPS, a derived kind)", body = ErrorResponse)))]
-async fn create_activity(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(activity): Json<ActivityCreate>,
-) -> Result<Response> {
+async fn create_activity(write: Writer, Json(activity): Json<ActivityCreate>) -> Result<Response> {
     let call = Call::post(
-        "/api/activities".into(),
         "select sales_activity_create($1)",
         Args::Body(body(&activity)?),
     );
-    rpc(&state, &caller, key, call.created()).await
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/visits", tag = "activities",
@@ -144,7 +141,6 @@ async fn log_visit(
 ) -> Result<Response> {
     let to = Submit {
         bucket: "prospect-evidence",
-        path: "/api/visits".into(),
         sql: "select sales_activity_create($1)",
         object_field: "photo_object_id",
         fixed: json!({"activity_type": "visit"}),
@@ -173,8 +169,65 @@ async fn list_activities(
     .filter("source", "=", f.source.map(|s| s.to_lowercase()))
     .filter("occurred_at", ">=", f.occurred_from)
     .filter("occurred_at", "<", f.occurred_to);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+macro_rules! activity_row {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, ToSchema)]
+        #[allow(dead_code)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            tenant_id: Uuid,
+            activity_id: Uuid,
+            /// Whose activity it is (counts in their KPIs).
+            owner_user_id: Uuid,
+            activity_type: crate::payload::ActivityType,
+            /// manual (logged by a user) or derived (written by the database)
+            source: String,
+            customer_id: Option<Uuid>,
+            prospect_id: Option<Uuid>,
+            lead_id: Option<Uuid>,
+            occurred_at: DateTime<Utc>,
+            summary: String,
+            /// prospect-evidence when there is a photo.
+            photo_bucket: Option<String>,
+            photo_object_key: Option<String>,
+            gps_lat: Option<Numeric>,
+            gps_lng: Option<Numeric>,
+            created_by: Option<Uuid>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+            /// The photo (download with GET /api/objects/{id}).
+            photo_object_id: Option<Uuid>,
+            $($extra)*
+        }
+    };
+}
+
+activity_row!(
+    /// A sales activity (a row of `sales_activities`).
+    Activity {}
+);
+
+activity_row!(
+    /// A visit logged with its photo (`sales_activity_create`), and the
+    /// stored photo.
+    VisitLogged {
+        object: StoredObject,
+    }
+);
+
+/// One page of sales activities.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityPage {
+    items: Vec<Activity>,
+    next_cursor: Option<String>,
 }

@@ -34,9 +34,9 @@ use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::write::{body, rpc, Args, Call};
+use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_one};
 use crate::error::Result;
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
@@ -244,18 +244,9 @@ pub struct RoleList {
               (status = 403, description = "the profile.manage permission is missing (or super_admin by someone who is not one)", body = ErrorResponse),
               (status = 409, description = "a user with this email or user_id exists in the tenant", body = ErrorResponse),
               (status = 422, description = "a field is invalid: the manager, a department for ops, the address", body = ErrorResponse)))]
-async fn invite_user(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(invite): Json<UserInvite>,
-) -> Result<Response> {
-    let call = Call::post(
-        "/api/users".into(),
-        "select user_invite($1)",
-        Args::Body(body(&invite)?),
-    );
-    rpc(&state, &caller, key, call.created()).await
+async fn invite_user(write: Writer, Json(invite): Json<UserInvite>) -> Result<Response> {
+    let call = Call::post("select user_invite($1)", Args::Body(body(&invite)?));
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(get, path = "/api/users", tag = "admin", params(UserFilter, Page),
@@ -279,12 +270,13 @@ async fn list_users(
         )
         .filter("manager_user_id", "=", f.manager_user_id)
         .search(&["email", "full_name"], f.q);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    sqlx::query("select require_permission('profile.manage')")
-        .execute(&mut *tx)
-        .await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| {
+        sqlx::query("select require_permission('profile.manage')")
+            .execute(&mut *tx)
+            .await?;
+        list.fetch(tx, page).await
+    })
+    .await?;
     Ok(Json(page))
 }
 
@@ -297,12 +289,12 @@ async fn get_user(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let user: Value = sqlx::query_scalar("select user_detail($1)")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let user: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select user_detail($1)").bind(id),
+    )
+    .await?;
     Ok(Json(user))
 }
 
@@ -313,18 +305,15 @@ async fn get_user(
               (status = 404, description = "no such user in the tenant", body = ErrorResponse),
               (status = 422, description = "a field is invalid, nothing to change, a management cycle, ops without a department, or no active super admin would be left", body = ErrorResponse)))]
 async fn update_user(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(patch): Json<UserPatch>,
 ) -> Result<Response> {
     let call = Call::patch(
-        format!("/api/users/{id}"),
         "select user_update($1, $2)",
         Args::IdBody(id, body(&patch)?),
     );
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 #[utoipa::path(post, path = "/api/users/{id}/deactivate", tag = "admin",
@@ -333,18 +322,9 @@ async fn update_user(
               (status = 403, description = "the profile.manage permission is missing (or a super admin deactivated by someone who is not one)", body = ErrorResponse),
               (status = 404, description = "no such user in the tenant", body = ErrorResponse),
               (status = 422, description = "the last active super admin", body = ErrorResponse)))]
-async fn deactivate_user(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
-    let call = Call::post(
-        format!("/api/users/{id}/deactivate"),
-        "select user_set_active($1, false)",
-        Args::Id(id),
-    );
-    rpc(&state, &caller, key, call).await
+async fn deactivate_user(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
+    let call = Call::post("select user_set_active($1, false)", Args::Id(id));
+    write.rpc(call).await
 }
 
 #[utoipa::path(post, path = "/api/users/{id}/reactivate", tag = "admin",
@@ -352,18 +332,9 @@ async fn deactivate_user(
     responses((status = 200, description = "the user, active again", body = User),
               (status = 403, description = "the profile.manage permission is missing", body = ErrorResponse),
               (status = 404, description = "no such user in the tenant", body = ErrorResponse)))]
-async fn reactivate_user(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
-    let call = Call::post(
-        format!("/api/users/{id}/reactivate"),
-        "select user_set_active($1, true)",
-        Args::Id(id),
-    );
-    rpc(&state, &caller, key, call).await
+async fn reactivate_user(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
+    let call = Call::post("select user_set_active($1, true)", Args::Id(id));
+    write.rpc(call).await
 }
 
 // ------------------------------------------------------------------ roles
@@ -372,11 +343,12 @@ async fn reactivate_user(
     responses((status = 200, description = "every app role with its effective permissions and the tenant's overrides of the defaults", body = RoleList),
               (status = 403, description = "the permission.manage permission is missing", body = ErrorResponse)))]
 async fn list_roles(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let roles: Value = sqlx::query_scalar("select roles_list()")
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let roles: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select roles_list()"),
+    )
+    .await?;
     Ok(Json(roles))
 }
 
@@ -386,18 +358,15 @@ async fn list_roles(State(state): State<AppState>, caller: Caller) -> Result<Jso
               (status = 403, description = "the permission.manage permission is missing (super_admin's permissions and profile.manage/permission.manage: super admins only)", body = ErrorResponse),
               (status = 422, description = "not an app role (field role) or not a permission", body = ErrorResponse)))]
 async fn grant_permission(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(role): Path<String>,
     Json(grant): Json<PermissionGrant>,
 ) -> Result<Response> {
     let call = Call::post(
-        format!("/api/roles/{role}/permissions"),
         "select role_permission_grant($1 ->> 'role', $1 ->> 'permission')",
         Args::Body(json!({"role": role, "permission": grant.permission.as_str()})),
     );
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 #[utoipa::path(delete, path = "/api/roles/{role}/permissions/{permission}", tag = "admin",
@@ -408,17 +377,12 @@ async fn grant_permission(
               (status = 403, description = "the permission.manage permission is missing (super_admin's permissions and profile.manage/permission.manage: super admins only)", body = ErrorResponse),
               (status = 422, description = "not an app role (field role) or a permission (field permission), or super_admin's profile.manage or permission.manage (the lock-out guard)", body = ErrorResponse)))]
 async fn revoke_permission(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path((role, permission)): Path<(String, String)>,
 ) -> Result<Response> {
-    let call = Call {
-        method: "DELETE",
-        path: format!("/api/roles/{role}/permissions/{permission}"),
-        sql: "select role_permission_revoke($1 ->> 'role', $1 ->> 'permission')",
-        args: Args::Body(json!({"role": role, "permission": permission})),
-        created: false,
-    };
-    rpc(&state, &caller, key, call).await
+    let call = Call::delete(
+        "select role_permission_revoke($1 ->> 'role', $1 ->> 'permission')",
+        Args::Body(json!({"role": role, "permission": permission})),
+    );
+    write.rpc(call).await
 }

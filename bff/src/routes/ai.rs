@@ -32,12 +32,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{body, rpc, Args, Call};
+use super::write::{body, rpc, Args, Call, Writer};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
-use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey};
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::llm::{features, CallContext, GatewayRequest, Message, Role, Source};
 use crate::payload::{Date, LlmFeature, NonBlank, Text};
 use crate::state::AppState;
@@ -158,7 +158,7 @@ async fn chat(
             "messages: the last turn must be the user's",
         ));
     }
-    let fingerprint = Fingerprint::json("POST", "/api/ai/chat", &body(&chat)?);
+    let fingerprint = key.json(&body(&chat)?);
     let mut messages = vec![Message {
         role: Role::System,
         content: CHAT_SYSTEM.to_owned(),
@@ -172,24 +172,22 @@ async fn chat(
     }));
     // The caller wrote the whole conversation: they may see its PII.
     let ctx = CallContext::for_caller(&caller, true);
-    if let Some(k) = &key.0 {
-        if let Some((status, mut stored)) =
-            idempotency::replay_stored(&state, &caller, k, &fingerprint).await?
-        {
-            // The stored answer is masked. This request is the stored one
-            // (the fingerprint says so), so it carries the originals: they
-            // go back in as for a fresh answer, under the caller's rights
-            // and the feature's setting as they are now.
-            if let Some(text) = stored.get("text").and_then(Value::as_str) {
-                let text = state
-                    .llm
-                    .reinsert(&ctx, features::CHAT, &messages, text)
-                    .await
-                    .map_err(ApiError::from)?;
-                stored["text"] = Value::String(text);
-            }
-            return Ok(idempotency::replay_response(status, stored));
+    if let Some((status, mut stored)) =
+        idempotency::replay_stored(&state, &caller, &fingerprint).await?
+    {
+        // The stored answer is masked. This request is the stored one
+        // (the fingerprint says so), so it carries the originals: they
+        // go back in as for a fresh answer, under the caller's rights
+        // and the feature's setting as they are now.
+        if let Some(text) = stored.get("text").and_then(Value::as_str) {
+            let text = state
+                .llm
+                .reinsert(&ctx, features::CHAT, &messages, text)
+                .await
+                .map_err(ApiError::from)?;
+            stored["text"] = Value::String(text);
         }
+        return Ok(idempotency::replay_response(status, stored));
     }
     let request = GatewayRequest {
         messages,
@@ -209,18 +207,13 @@ async fn chat(
             let e = ApiError::from(e);
             // Client errors are stored like in every write; a used-up limit
             // is not (a retry after Retry-After must run).
-            if let Some(k) = &key.0 {
-                if e.status().is_client_error() && e.status() != StatusCode::TOO_MANY_REQUESTS {
-                    idempotency::remember(&state, &caller, k, &fingerprint, e.status(), &e.body())
-                        .await?;
-                }
+            if e.status().is_client_error() && e.status() != StatusCode::TOO_MANY_REQUESTS {
+                idempotency::remember(&state, &caller, &fingerprint, e.status(), &e.body()).await?;
             }
             return Err(e);
         }
     };
-    if let Some(k) = &key.0 {
-        idempotency::remember(&state, &caller, k, &fingerprint, status, &masked).await?;
-    }
+    idempotency::remember(&state, &caller, &fingerprint, status, &masked).await?;
     Ok((status, axum::Json(value)).into_response())
 }
 
@@ -260,35 +253,37 @@ async fn usage(
         UsageGroup::Feature => "feature",
         UsageGroup::Model => "model",
     };
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let rows: Value = sqlx::query_scalar(
-        "select jsonb_build_object('items', coalesce(jsonb_agg(u.row), '[]'::jsonb))
+    let rows: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select jsonb_build_object('items', coalesce(jsonb_agg(u.row), '[]'::jsonb))
            from llm_usage(coalesce($1, date_trunc('month', tenant_today())::date),
                           coalesce($2, tenant_today()), $3) as u(row)",
+        )
+        .bind(q.from.map(|d| d.0))
+        .bind(q.to.map(|d| d.0))
+        .bind(group),
     )
-    .bind(q.from.map(|d| d.0))
-    .bind(q.to.map(|d| d.0))
-    .bind(group)
-    .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(Json(rows))
 }
 
 #[utoipa::path(get, path = "/api/ai/limits", tag = "ai",
     responses((status = 200, description = "each feature's limits for the tenant and for each user (null: unlimited), and what is used in the current periods", body = LimitList)))]
 async fn get_limits(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let rows: Value = sqlx::query_scalar(
-        "select jsonb_build_object('items',
+    let rows: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select jsonb_build_object('items',
                   coalesce(jsonb_agg(to_jsonb(l) order by f.position, l.scope), '[]'::jsonb))
            from v_llm_limits l join llm_features f on f.code = l.feature
           where l.tenant_id = $1",
+        )
+        .bind(caller.tenant_id),
     )
-    .bind(caller.tenant_id)
-    .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(Json(rows))
 }
 
@@ -308,38 +303,31 @@ pub struct LimitSet {
     params(IdempotencyKey),
     responses((status = 200, description = "the feature's per-user limit after the change", body = LimitRecord),
               (status = 403, description = "only super admins set limits", body = ErrorResponse)))]
-async fn put_limits(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(limit): Json<LimitSet>,
-) -> Result<Response> {
-    let call = Call {
-        method: "PUT",
-        path: "/api/ai/limits".into(),
-        sql: "select llm_limit_set(bizos.tenant_id(), $1 ->> 'feature', 'user',
-                                   ($1 ->> 'generations_per_day')::int,
-                                   ($1 ->> 'tokens_per_month')::bigint)",
-        args: Args::Body(body(&limit)?),
-        created: false,
-    };
-    rpc(&state, &caller, key, call).await
+async fn put_limits(write: Writer, Json(limit): Json<LimitSet>) -> Result<Response> {
+    let call = Call::put(
+        "select llm_limit_set(bizos.tenant_id(), $1 ->> 'feature', 'user',
+                              ($1 ->> 'generations_per_day')::int,
+                              ($1 ->> 'tokens_per_month')::bigint)",
+        Args::Body(body(&limit)?),
+    );
+    write.rpc(call).await
 }
 
 #[utoipa::path(get, path = "/api/ai/keys", tag = "ai",
     responses((status = 200, description = "the tenant's own provider keys: metadata only, never the key (super admins see them; others none)", body = KeyList)))]
 async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let rows: Value = sqlx::query_scalar(
-        "select jsonb_build_object('items',
+    let rows: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select jsonb_build_object('items',
                   coalesce(jsonb_agg(to_jsonb(k) order by k.created_at, k.key_id), '[]'::jsonb))
            from v_llm_keys k
           where k.tenant_id = $1",
+        )
+        .bind(caller.tenant_id),
     )
-    .bind(caller.tenant_id)
-    .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(Json(rows))
 }
 
@@ -390,21 +378,17 @@ async fn add_key(
         });
     };
     // The request as it identifies itself for replays: the key only as a hash.
-    let fingerprint = Fingerprint::parts(
-        "POST",
-        "/api/ai/keys",
-        &[
-            add.provider.as_str().as_bytes(),
-            add.label.as_str().as_bytes(),
-            &Sha256::digest(secret.as_bytes())[..],
-        ],
-    );
+    let fingerprint = key.parts(&[
+        add.provider.as_str().as_bytes(),
+        add.label.as_str().as_bytes(),
+        &Sha256::digest(secret.as_bytes())[..],
+    ]);
     let provider = add.provider.as_str().to_owned();
     let sealed = master
         .seal(caller.tenant_id, &provider, &SecretString::from(secret))
         .map_err(|e| ApiError::Internal(e.into()))?;
     let label = add.label.as_str().to_owned();
-    let response = idempotency::run(&state, &caller, key, fingerprint, async |conn| {
+    let response = idempotency::run(&state, &caller, fingerprint, async |conn| {
         let key_id: Uuid = sqlx::query_scalar("select llm_key_add($1, $2, $3, $4, $5, $6, $7)")
             .bind(&provider)
             .bind(&label)
@@ -435,20 +419,14 @@ async fn revoke_key(
     key: IdempotencyKey,
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
-    let call = Call {
-        method: "DELETE",
-        path: format!("/api/ai/keys/{id}"),
-        sql: "select llm_key_revoke($1)",
-        args: Args::Id(id),
-        created: false,
-    };
+    let call = Call::delete("select llm_key_revoke($1)", Args::Id(id));
     let response = rpc(&state, &caller, key, call).await;
     state.llm.forget_tenant_keys(caller.tenant_id);
     response
 }
 
 // ------------------------------------------------------------------ responses
-// The documented shapes of what the database returns (see responses.rs).
+// The documented shapes of what the database returns (see shapes.rs).
 
 /// Usage rows of `llm_usage`.
 #[derive(Deserialize, ToSchema)]

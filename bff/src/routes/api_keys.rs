@@ -9,13 +9,13 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::write::{body, rpc, with_secret, Args, Call};
+use super::write::{body, with_secret, Args, Call, Writer};
 use crate::api_keys::NewKey;
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_as;
 use crate::error::Result;
 use crate::extract::{Json, Path};
-use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey, REPLAYED};
+use crate::idempotency::{self, Done, IdempotencyKey, REPLAYED};
 use crate::payload::{ApiScope, Instant, NonBlank, Text};
 use crate::state::AppState;
 
@@ -28,20 +28,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/api-keys", tag = "api-keys",
     responses((status = 200, description = "the tenant's API keys, newest first: never their secrets", body = ApiKeyList)))]
 async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    sqlx::query("select require_permission('api_key.manage')")
-        .execute(&mut *tx)
-        .await?;
-    let rows: Value = sqlx::query_scalar(
+    let rows: Value = read_as(&state.pool, &caller, async |tx| {
+        sqlx::query("select require_permission('api_key.manage')")
+            .execute(&mut *tx)
+            .await?;
+        Ok(sqlx::query_scalar(
         "select jsonb_build_object('items',
                   coalesce(jsonb_agg(to_jsonb(k) - 'tenant_id' order by k.created_at desc, k.key_id), '[]'::jsonb))
            from v_api_keys k
           where k.tenant_id = $1",
     )
-    .bind(caller.tenant_id)
-    .fetch_one(&mut *tx)
+        .bind(caller.tenant_id)
+        .fetch_one(tx)
+        .await?)
+    })
     .await?;
-    tx.commit().await?;
     Ok(Json(rows))
 }
 
@@ -78,8 +79,8 @@ async fn create_key(
     let hash = new.hash();
     let prefix = new.display_prefix().to_owned();
     // The stored response (for replays) holds the key without its secret.
-    let fingerprint = Fingerprint::json("POST", "/api/api-keys", &payload);
-    let response = idempotency::run(&state, &caller, key, fingerprint, async |conn| {
+    let fingerprint = key.json(&payload);
+    let response = idempotency::run(&state, &caller, fingerprint, async |conn| {
         let row: Value = sqlx::query_scalar("select api_key_create($1, $2, $3)")
             .bind(&payload)
             .bind(hash.as_slice())
@@ -97,22 +98,13 @@ async fn create_key(
 
 #[utoipa::path(post, path = "/api/api-keys/{id}/revoke", tag = "api-keys", params(("id" = Uuid, Path), IdempotencyKey),
     responses((status = 200, description = "the revoked key: its next request is refused (401)", body = ApiKeyRecord)))]
-async fn revoke_key(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
-    let call = Call::post(
-        format!("/api/api-keys/{id}/revoke"),
-        "select api_key_revoke($1)",
-        Args::Id(id),
-    );
-    rpc(&state, &caller, key, call).await
+async fn revoke_key(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
+    let call = Call::post("select api_key_revoke($1)", Args::Id(id));
+    write.rpc(call).await
 }
 
 // ------------------------------------------------------------------ responses
-// The documented shapes of what the database returns (see responses.rs).
+// The documented shapes of what the database returns (see shapes.rs).
 
 /// The tenant's API keys.
 #[derive(Deserialize, ToSchema)]

@@ -31,7 +31,7 @@ use uuid::Uuid;
 use super::list::Page;
 use super::openapi::ErrorResponse;
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
@@ -228,18 +228,19 @@ async fn list_entries(
     Query(page): Query<Page>,
 ) -> Result<Json<Value>> {
     let (limit, after) = page_args(&page)?;
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let entries: Value = sqlx::query_scalar("select audit_entries($1, $2, $3, $4, $5, $6, $7)")
-        .bind(f.table.as_deref())
-        .bind(f.record.as_deref())
-        .bind(f.actor)
-        .bind(f.from)
-        .bind(f.to)
-        .bind(after)
-        .bind(limit)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let entries: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select audit_entries($1, $2, $3, $4, $5, $6, $7)")
+            .bind(f.table.as_deref())
+            .bind(f.record.as_deref())
+            .bind(f.actor)
+            .bind(f.from)
+            .bind(f.to)
+            .bind(after)
+            .bind(limit),
+    )
+    .await?;
     Ok(Json(entries))
 }
 
@@ -247,11 +248,12 @@ async fn list_entries(
     responses((status = 200, description = "every hash chain of the tenant's audit log, intact or broken at an entry", body = AuditVerification),
               (status = 403, description = "the audit.read permission is missing", body = ErrorResponse)))]
 async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let state: Value = sqlx::query_scalar("select audit_chains()")
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let state: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select audit_chains()"),
+    )
+    .await?;
     Ok(Json(state))
 }
 
@@ -264,15 +266,16 @@ async fn history(
     page: &Page,
 ) -> Result<Json<Value>> {
     let (limit, after) = page_args(page)?;
-    let mut tx = begin_as(&state.pool, caller).await?;
-    let entries: Value = sqlx::query_scalar("select record_history($1, $2, $3, $4)")
-        .bind(table)
-        .bind(id)
-        .bind(after)
-        .bind(limit)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let entries: Value = read_one(
+        &state.pool,
+        caller,
+        sqlx::query_scalar("select record_history($1, $2, $3, $4)")
+            .bind(table)
+            .bind(id)
+            .bind(after)
+            .bind(limit),
+    )
+    .await?;
     Ok(Json(entries))
 }
 

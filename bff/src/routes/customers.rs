@@ -17,12 +17,15 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::files::FileUpload;
+use super::files::StoredObject;
+use super::leads::Lead;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::{Customer, CustomerDetail, CustomerPage, DocumentAdded};
-use super::write::{attach, body, rpc, Args, Attach, Call};
+use super::prospects::Prospect;
+use super::receivables::Invoice;
+use super::write::{attach, body, Args, Attach, Call, Writer};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_one};
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
@@ -67,9 +70,7 @@ async fn list_customers(
         .filter("created_at", ">=", f.created_from)
         .filter("created_at", "<", f.created_to)
         .search(&["company_name", "npwp", "email", "phone"], f.q);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
@@ -81,12 +82,12 @@ async fn get_customer(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let customer: Option<Value> = sqlx::query_scalar("select customer_detail($1)")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let customer: Option<Value> = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select customer_detail($1)").bind(id),
+    )
+    .await?;
     customer
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no customer {id}")))
@@ -109,7 +110,6 @@ async fn add_document(
 ) -> Result<Response> {
     let to = Attach {
         bucket: "customer-documents",
-        path: format!("/api/customers/{id}/documents"),
         sql: "select customer_document_add($1, $2)",
         parent: id,
     };
@@ -218,18 +218,15 @@ pub struct CustomerMergeRecord {
               (status = 409, description = "another customer holds the NPWP, e-mail, phone or company name (named when the caller may read it)", body = ErrorResponse),
               (status = 422, description = "a field is invalid or nothing to change", body = ErrorResponse)))]
 async fn update_customer(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(patch): Json<CustomerPatch>,
 ) -> Result<Response> {
     let call = Call::patch(
-        format!("/api/customers/{id}"),
         "select customer_update($1, $2)",
         Args::IdBody(id, body(&patch)?),
     );
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 #[utoipa::path(post, path = "/api/customers/{id}/merge", tag = "customers", request_body = CustomerMerge,
@@ -239,18 +236,15 @@ async fn update_customer(
               (status = 404, description = "no such customer or duplicate (or not visible)", body = ErrorResponse),
               (status = 422, description = "the same customer twice, or two different NPWPs", body = ErrorResponse)))]
 async fn merge_customer(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(merge): Json<CustomerMerge>,
 ) -> Result<Response> {
     let call = Call::post(
-        format!("/api/customers/{id}/merge"),
         "select customer_merge($1, ($2 ->> 'duplicate_id')::uuid)",
         Args::IdBody(id, body(&merge)?),
     );
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 #[utoipa::path(get, path = "/api/customers/{id}/merges", tag = "customers", params(("id" = Uuid, Path)),
@@ -261,13 +255,133 @@ async fn list_merges(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let merges: Option<Value> = sqlx::query_scalar("select customer_merges_of($1)")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let merges: Option<Value> = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select customer_merges_of($1)").bind(id),
+    )
+    .await?;
     merges
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no customer {id}")))
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+/// Declares a struct with the columns of `customers` plus `extra` fields
+/// (the list row and the detail share one list of columns).
+macro_rules! customer_row {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, ToSchema)]
+        #[allow(dead_code)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            tenant_id: Uuid,
+            customer_id: Uuid,
+            company_name: String,
+            npwp: Option<String>,
+            email: Option<String>,
+            phone: Option<String>,
+            address: Option<String>,
+            city: Option<String>,
+            npwp_norm: Option<String>,
+            email_norm: Option<String>,
+            phone_norm: Option<String>,
+            company_norm: Option<String>,
+            created_by: Option<Uuid>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+            /// Days from issue to due date agreed with the customer (null: none).
+            payment_terms_days: Option<i32>,
+            $($extra)*
+        }
+    };
+}
+
+customer_row!(
+    /// A customer (a row of `customers`).
+    Customer {}
+);
+
+customer_row!(
+    /// A customer with what the caller may read of its pipeline, leads,
+    /// invoices (the 100 most recent of each), documents and look-alikes.
+    CustomerDetail {
+        /// Its prospects (one per owner) the caller may read.
+        prospects: Vec<Prospect>,
+        /// Its leads the caller may read, newest first.
+        leads: Vec<Lead>,
+        /// Its invoices the caller may read (none for roles without AR),
+        /// newest issue date first.
+        invoices: Vec<Invoice>,
+        /// Its files (bucket customer-documents), newest first.
+        documents: Vec<CustomerDocument>,
+        /// Customers with similar names, for review.
+        lookalikes: Lookalikes,
+    }
+);
+
+/// The customers with names similar to a customer (pg_trgm similarity of
+/// the normalised names at least 0.5), found after the customer was
+/// created by the job `customer.lookalikes`: those its own check found and
+/// newer customers whose check found it, only those the caller may read,
+/// the most similar first (at most 20).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Lookalikes {
+    /// When the customer was last checked; null: not yet (the job is
+    /// queued, or the customer was created before look-alikes were kept).
+    checked_at: Option<DateTime<Utc>>,
+    lookalikes: Vec<Lookalike>,
+}
+
+/// A customer with a similar name.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Lookalike {
+    customer_id: Uuid,
+    company_name: String,
+    /// Trigram similarity of the normalised names, 0.5–1.
+    similarity: f64,
+}
+
+/// One page of customers.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPage {
+    items: Vec<Customer>,
+    /// Pass as `after` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A file of a customer.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerDocument {
+    document_id: Uuid,
+    /// Download with GET /api/objects/{id}.
+    object_id: Uuid,
+    file_name: String,
+    content_type: String,
+    size_bytes: i64,
+    sha256: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+/// `customer_document_add`, with the stored file.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentAdded {
+    document_id: Uuid,
+    customer_id: Uuid,
+    object_id: Uuid,
+    object: StoredObject,
 }

@@ -21,10 +21,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::openapi::ErrorResponse;
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Query};
-use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey};
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::payload::{blank_is_none, Date, JobStatus};
 use crate::state::AppState;
 
@@ -186,13 +186,11 @@ async fn read(
     sql: &str,
     day: Option<Date>,
 ) -> Result<Json<Digest>> {
-    let mut tx = begin_as(&state.pool, caller).await?;
     let mut query = sqlx::query_scalar::<_, Option<Value>>(sql);
     if let Some(day) = day {
         query = query.bind(day.0);
     }
-    let found = query.fetch_one(&mut *tx).await?;
-    tx.commit().await?;
+    let found = read_one(&state.pool, caller, query).await?;
     let value = found.ok_or_else(|| ApiError::NotFound("no digest for that day".into()))?;
     let digest: Digest = serde_json::from_value(value).map_err(anyhow::Error::from)?;
     Ok(Json(digest))
@@ -234,22 +232,17 @@ async fn request(
     Json(req): Json<DigestRequest>,
 ) -> Result<Response> {
     let payload = super::write::body(&req)?;
-    let mut response = idempotency::run(
-        &state,
-        &caller,
-        key,
-        Fingerprint::json("POST", "/api/digest", &payload),
-        async |conn| {
-            let job: Value = crate::telemetry::db_call(
-                "digest_request",
-                sqlx::query_scalar("select digest_request($1)")
-                    .bind(&payload)
-                    .fetch_one(&mut *conn),
-            )
-            .await?;
-            Ok(Done::accepted(job))
-        },
-    )
+    let fingerprint = key.json(&payload);
+    let mut response = idempotency::run(&state, &caller, fingerprint, async |conn| {
+        let job: Value = crate::telemetry::db_call(
+            "digest_request",
+            sqlx::query_scalar("select digest_request($1)")
+                .bind(&payload)
+                .fetch_one(&mut *conn),
+        )
+        .await?;
+        Ok(Done::accepted(job))
+    })
     .await?;
     // From the body, so a replayed answer has it too.
     let body = axum::body::to_bytes(std::mem::take(response.body_mut()), usize::MAX)

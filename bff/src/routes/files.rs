@@ -13,16 +13,17 @@ use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::{ObjectPage, StoredObject};
 use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_as;
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
 use crate::files::{read_form, Bucket};
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::Utc;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -92,8 +93,7 @@ async fn upload(
     let result = idempotency::run(
         &state,
         &caller,
-        key,
-        upload_fingerprint("/api/objects".into(), &form),
+        upload_fingerprint(key, &form),
         async |conn| Ok(Done::created(form.file.register(conn).await?)),
     )
     .await;
@@ -160,20 +160,23 @@ async fn list_objects(
     let mut list = List::new("objects", "object_id", caller.tenant_id);
     list.filter("bucket", "=", Some(bucket.clone()))
         .search(&["file_name"], f.q);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    // An empty first page: say so when the bucket does not exist.
-    if first && page.items.is_empty() {
-        let known: bool =
-            sqlx::query_scalar("select exists (select 1 from storage_buckets where bucket = $1)")
-                .bind(&bucket)
-                .fetch_one(&mut *tx)
-                .await?;
-        if !known {
-            return Err(ApiError::invalid("bucket", format!("no bucket {bucket}")));
+    let page = read_as(&state.pool, &caller, async |tx| {
+        let page = list.fetch(tx, page).await?;
+        // An empty first page: say so when the bucket does not exist.
+        if first && page.items.is_empty() {
+            let known: bool = sqlx::query_scalar(
+                "select exists (select 1 from storage_buckets where bucket = $1)",
+            )
+            .bind(&bucket)
+            .fetch_one(tx)
+            .await?;
+            if !known {
+                return Err(ApiError::invalid("bucket", format!("no bucket {bucket}")));
+            }
         }
-    }
-    tx.commit().await?;
+        Ok(page)
+    })
+    .await?;
     Ok(Json(page))
 }
 
@@ -214,4 +217,36 @@ mod tests {
             "attachment; filename=\"caf__.pdf\"; filename*=UTF-8''caf%C3%A9%22.pdf"
         );
     }
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+/// A stored file (a row of `objects`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct StoredObject {
+    tenant_id: Uuid,
+    object_id: Uuid,
+    bucket: String,
+    /// Where the bytes are: `<tenant>/<bucket>/<object_id>`.
+    object_key: String,
+    file_name: String,
+    content_type: String,
+    size_bytes: i64,
+    /// Hex SHA-256 of the bytes.
+    sha256: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// One page of stored files the caller may read.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectPage {
+    items: Vec<StoredObject>,
+    next_cursor: Option<String>,
 }

@@ -14,10 +14,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::responses::{ImportDetail, ImportState};
 use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_as;
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
@@ -26,6 +25,9 @@ use crate::idempotency::{self, Done, IdempotencyKey, REPLAYED};
 use crate::imports::parse::ParseError;
 use crate::imports::stage::{open_rows_from, stage_rows, StageError};
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::Utc;
+use std::collections::BTreeMap;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -86,7 +88,6 @@ async fn stage(
     key: IdempotencyKey,
     multipart: Multipart,
     fixed_module: Option<&'static str>,
-    path: &'static str,
 ) -> Result<(Response, Option<Uuid>)> {
     let files = state.files();
     let bucket = Bucket::load(&files, caller, "import-files").await?;
@@ -116,8 +117,7 @@ async fn stage(
         idempotency::run(
             state,
             caller,
-            key,
-            upload_fingerprint(path.into(), &form),
+            upload_fingerprint(key, &form),
             async |conn| {
                 // COPY and the move into import_rows of a large file take longer
                 // than the login role's statement timeout allows a JSON request.
@@ -179,7 +179,7 @@ async fn create_import(
     key: IdempotencyKey,
     multipart: Multipart,
 ) -> Result<Response> {
-    let (response, _) = stage(&state, &caller, key, multipart, None, "/api/imports").await?;
+    let (response, _) = stage(&state, &caller, key, multipart, None).await?;
     Ok(response)
 }
 
@@ -196,15 +196,7 @@ async fn import_kpi_entries(
     key: IdempotencyKey,
     multipart: Multipart,
 ) -> Result<Response> {
-    let (mut response, _) = stage(
-        &state,
-        &caller,
-        key,
-        multipart,
-        Some("kpi_entries"),
-        "/api/kpi/import",
-    )
-    .await?;
+    let (mut response, _) = stage(&state, &caller, key, multipart, Some("kpi_entries")).await?;
     if response.status() == StatusCode::CREATED {
         *response.status_mut() = StatusCode::ACCEPTED;
     }
@@ -248,10 +240,9 @@ async fn process(
     // The first batch runs in the request, so permission and visibility
     // errors reach the client; the rest is a job of the worker, enqueued in
     // the same transaction.
-    let path = format!("/api/imports/{id}/process");
-    let fp = idempotency::Fingerprint::json("POST", path, &Value::Null);
+    let fp = key.json(&Value::Null);
     let batch = state.import_batch_rows as i32;
-    let response = idempotency::run(&state, &caller, key, fp, async |conn| {
+    let response = idempotency::run(&state, &caller, fp, async |conn| {
         let progress: Value = sqlx::query_scalar("select process_import($1, $2)")
             .bind(id)
             .bind(batch)
@@ -284,32 +275,85 @@ async fn get_import(
             field: Some("limit".into()),
         });
     }
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let import: Option<Value> =
-        sqlx::query_scalar("select import_state(i) from imports i where i.import_id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let import = import.ok_or_else(|| ApiError::NotFound(format!("no import {id}")))?;
-    let errors: Vec<Value> = sqlx::query_scalar(
-        "select jsonb_build_object('row_no', r.row_no, 'field', r.error_field,
+    let (import, errors) = read_as(&state.pool, &caller, async |tx| {
+        let import: Option<Value> =
+            sqlx::query_scalar("select import_state(i) from imports i where i.import_id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let import = import.ok_or_else(|| ApiError::NotFound(format!("no import {id}")))?;
+        let errors: Vec<Value> = sqlx::query_scalar(
+            "select jsonb_build_object('row_no', r.row_no, 'field', r.error_field,
                                    'message', r.error_message, 'data', r.data)
            from import_rows r
           where r.tenant_id = bizos.tenant_id() and r.import_id = $1
             and r.status = 'error' and r.row_no > $2
           order by r.row_no
           limit $3",
-    )
-    .bind(id)
-    .bind(page.errors_after.unwrap_or(0))
-    .bind(limit)
-    .fetch_all(&mut *tx)
+        )
+        .bind(id)
+        .bind(page.errors_after.unwrap_or(0))
+        .bind(limit)
+        .fetch_all(tx)
+        .await?;
+        Ok((import, errors))
+    })
     .await?;
-    tx.commit().await?;
     let next = (errors.len() as i64 == limit)
         .then(|| errors.last().map(|e| e["row_no"].clone()))
         .flatten();
     Ok(Json(
         json!({"import": import, "errors": errors, "next_errors_after": next}),
     ))
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+/// An import's progress and counts (`import_state`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct ImportState {
+    import_id: Uuid,
+    /// leads, customers, invoices, payments or kpi_entries
+    module: String,
+    object_id: Uuid,
+    file_name: String,
+    columns: Vec<String>,
+    /// staged, processing, done or failed
+    status: String,
+    total_rows: i64,
+    processed_rows: i64,
+    ok_rows: i64,
+    error_rows: i64,
+    pending_rows: i64,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+/// An import with a page of its row errors.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct ImportDetail {
+    import: ImportState,
+    errors: Vec<ImportRowError>,
+    /// Pass as `errors_after` for the next page of errors; null on the last.
+    next_errors_after: Option<i64>,
+}
+
+/// A row the import refused, with the reason.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRowError {
+    /// The line of the file (1 = the first data row).
+    row_no: i64,
+    field: Option<String>,
+    message: Option<String>,
+    /// The row's cells by column name (empty cells absent).
+    data: BTreeMap<String, String>,
 }

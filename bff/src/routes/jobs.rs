@@ -8,12 +8,15 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::responses::JobState;
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_optional;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path};
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_job))
@@ -27,15 +30,50 @@ async fn get_job(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let job: Option<Value> = sqlx::query_scalar(
-        "select to_jsonb(v) from v_jobs v where v.tenant_id = $2 and v.job_id = $1",
+    let job: Option<Value> = read_optional(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select to_jsonb(v) from v_jobs v where v.tenant_id = $2 and v.job_id = $1",
+        )
+        .bind(id)
+        .bind(caller.tenant_id),
     )
-    .bind(id)
-    .bind(caller.tenant_id)
-    .fetch_optional(&mut *tx)
     .await?;
-    tx.commit().await?;
     job.map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no job {id}")))
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+/// A background job's state (`v_jobs`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct JobState {
+    job_id: Uuid,
+    tenant_id: Uuid,
+    kind: crate::payload::JobKind,
+    status: crate::payload::JobStatus,
+    /// Higher runs first within the tenant.
+    priority: i32,
+    /// Claims so far.
+    attempts: i32,
+    /// Claims before the job is dead-lettered.
+    max_attempts: i32,
+    /// Not started before this time (retries wait here).
+    run_at: DateTime<Utc>,
+    progress_done: Option<i64>,
+    progress_total: Option<i64>,
+    /// The error of the last failed attempt.
+    last_error: Option<String>,
+    dedup_key: Option<String>,
+    created_by: Option<Uuid>,
+    /// The x-request-id of the request that enqueued it.
+    request_id: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
 }

@@ -29,9 +29,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{body, registered, rpc, upload_fingerprint, Args, Call};
+use super::write::{body, registered, upload_fingerprint, Args, Call, Writer};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_one};
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
@@ -299,7 +299,6 @@ fn upload_payload(
 /// `allowed` fields and the file's id) and, when replacing, $2 = the
 /// document's id.
 struct Register {
-    path: String,
     sql: &'static str,
     allowed: &'static [&'static str],
     document_id: Option<Uuid>,
@@ -314,7 +313,6 @@ async fn store_and_register(
     to: Register,
 ) -> Result<Response> {
     let Register {
-        path,
         sql,
         allowed,
         document_id,
@@ -332,8 +330,7 @@ async fn store_and_register(
     let result = idempotency::run(
         state,
         caller,
-        key,
-        upload_fingerprint(path, &form),
+        upload_fingerprint(key, &form),
         async |conn| {
             let query = sqlx::query_scalar::<_, Value>(sql).bind(&payload);
             let query = match document_id {
@@ -372,7 +369,6 @@ async fn create_document(
         key,
         multipart,
         Register {
-            path: "/api/kb/documents".into(),
             sql: "select kb_document_register($1)",
             allowed: &["title", "visibility", "dept_code", "app_roles", "format"],
             document_id: None,
@@ -400,7 +396,6 @@ async fn replace_file(
         key,
         multipart,
         Register {
-            path: format!("/api/kb/documents/{id}/versions"),
             sql: "select kb_document_replace($2, $1)",
             allowed: &["title", "format"],
             document_id: Some(id),
@@ -416,14 +411,15 @@ async fn list_documents(
     caller: Caller,
     Query(q): Query<DocumentListQuery>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let items: Value = sqlx::query_scalar("select kb_document_list($1, $2, $3)")
-        .bind(q.status.map(KbStatus::into_string))
-        .bind(q.limit.unwrap_or(100))
-        .bind(q.updated_before)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let items: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select kb_document_list($1, $2, $3)")
+            .bind(q.status.map(KbStatus::into_string))
+            .bind(q.limit.unwrap_or(100))
+            .bind(q.updated_before),
+    )
+    .await?;
     Ok(Json(json!({ "items": items })))
 }
 
@@ -435,12 +431,12 @@ async fn get_document(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let document: Value = sqlx::query_scalar("select kb_document_get($1)")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let document: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select kb_document_get($1)").bind(id),
+    )
+    .await?;
     Ok(Json(document))
 }
 
@@ -450,23 +446,16 @@ async fn get_document(
               (status = 403, description = "not the document's owner or a super admin", body = ErrorResponse),
               (status = 404, description = "no such document (or not visible)", body = ErrorResponse)))]
 async fn update_document(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(change): Json<DocumentChange>,
 ) -> Result<Response> {
-    rpc(
-        &state,
-        &caller,
-        key,
-        Call::patch(
-            format!("/api/kb/documents/{id}"),
+    write
+        .rpc(Call::patch(
             "select kb_document_update($1, $2)",
             Args::IdBody(id, body(&change)?),
-        ),
-    )
-    .await
+        ))
+        .await
 }
 
 #[utoipa::path(delete, path = "/api/kb/documents/{id}", tag = "kb",
@@ -480,30 +469,23 @@ async fn delete_document(
     key: IdempotencyKey,
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
-    let path = format!("/api/kb/documents/{id}");
     let mut keys: Vec<String> = Vec::new();
-    let response = idempotency::run(
-        &state,
-        &caller,
-        key,
-        idempotency::Fingerprint::json("DELETE", path, &Value::Null),
-        async |conn| {
-            let mut deleted: Value = sqlx::query_scalar("select kb_document_delete($1)")
-                .bind(id)
-                .fetch_one(&mut *conn)
-                .await?;
-            if let Some(Value::Array(k)) = deleted
-                .as_object_mut()
-                .and_then(|o| o.remove("object_keys"))
-            {
-                keys = k
-                    .into_iter()
-                    .filter_map(|k| k.as_str().map(str::to_owned))
-                    .collect();
-            }
-            Ok(Done::ok(deleted))
-        },
-    )
+    let response = idempotency::run(&state, &caller, key.json(&Value::Null), async |conn| {
+        let mut deleted: Value = sqlx::query_scalar("select kb_document_delete($1)")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+        if let Some(Value::Array(k)) = deleted
+            .as_object_mut()
+            .and_then(|o| o.remove("object_keys"))
+        {
+            keys = k
+                .into_iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect();
+        }
+        Ok(Done::ok(deleted))
+    })
     .await?;
     // The rows are gone (committed); the bytes go now. A failure leaves
     // them to storage.sweep, which the retired files are listed for.
@@ -522,8 +504,8 @@ async fn delete_document(
 /// `kb_search` as the caller: the chunks they may read, best first.
 async fn retrieve(state: &AppState, caller: &Caller, query: &str, k: i32) -> Result<Vec<Value>> {
     let vector = embed_query(state, query).await?;
-    let mut tx = begin_as(&state.pool, caller).await?;
-    let rows: Vec<Value> = sqlx::query_scalar(
+    read_as(&state.pool, caller, async |tx| {
+        Ok(sqlx::query_scalar(
         "select jsonb_build_object('chunk_id', s.chunk_id, 'document_id', s.document_id, 'title', s.title,
                 'heading_path', s.heading_path, 'page_start', s.page_start, 'page_end', s.page_end,
                 'text', s.text, 'score', s.score, 'lexical_rank', s.lexical_rank,
@@ -532,11 +514,11 @@ async fn retrieve(state: &AppState, caller: &Caller, query: &str, k: i32) -> Res
     )
     .bind(query)
     .bind(vector)
-    .bind(k)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(rows)
+        .bind(k)
+        .fetch_all(tx)
+        .await?)
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/kb/search", tag = "kb", request_body = SearchBody,

@@ -13,21 +13,22 @@ use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::{
-    Actuals, EntryCreated, EvidenceAdded, KpiProgress, KpiTargetPage, TargetCreated,
-};
-use super::write::{attach, body, rpc, Args, Attach, Call};
+use super::write::{attach, body, Args, Attach, Call, Writer};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_one};
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Query};
 
+use super::files::StoredObject;
+use super::shapes::Numeric;
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{
     blank_is_none, Date, EntrySource, Id, IdList, Int, KpiTarget, KpiValue, Month, NonBlank, Text,
 };
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::Utc;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -148,9 +149,7 @@ async fn list_targets(
         .filter("assignee_user_id", "=", f.assignee_user_id)
         .filter("period_end", ">=", f.from)
         .filter("period_start", "<=", f.to);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
@@ -165,15 +164,16 @@ async fn progress(
     if q.to < q.from {
         return Err(ApiError::invalid("to", "must not be before from"));
     }
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let items: Value = sqlx::query_scalar("select kpi_progress($1, $2, $3, $4)")
-        .bind(q.assignee_user_id)
-        .bind(q.from)
-        .bind(q.to)
-        .bind(&q.metric_key)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let items: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select kpi_progress($1, $2, $3, $4)")
+            .bind(q.assignee_user_id)
+            .bind(q.from)
+            .bind(q.to)
+            .bind(&q.metric_key),
+    )
+    .await?;
     Ok(Json(serde_json::json!({ "items": items })))
 }
 
@@ -182,18 +182,9 @@ async fn progress(
     responses((status = 201, description = "target created", body = TargetCreated),
               (status = 409, description = "overlaps another target of the metric and assignee", body = ErrorResponse),
               (status = 403, description = "manager roles only", body = ErrorResponse)))]
-async fn create_target(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(target): Json<TargetCreate>,
-) -> Result<Response> {
-    let call = Call::post(
-        "/api/kpi/targets".into(),
-        "select kpi_target_create($1)",
-        Args::Body(body(&target)?),
-    );
-    rpc(&state, &caller, key, call.created()).await
+async fn create_target(write: Writer, Json(target): Json<TargetCreate>) -> Result<Response> {
+    let call = Call::post("select kpi_target_create($1)", Args::Body(body(&target)?));
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/kpi/entries", tag = "kpi", request_body = EntryCreate,
@@ -201,18 +192,9 @@ async fn create_target(
     responses((status = 201, description = "entry recorded", body = EntryCreated),
               (status = 409, description = "an evidence file already belongs to another entry", body = ErrorResponse),
               (status = 422, description = "a field is invalid (e.g. an AUTO metric)", body = ErrorResponse)))]
-async fn create_entry(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(entry): Json<EntryCreate>,
-) -> Result<Response> {
-    let call = Call::post(
-        "/api/kpi/entries".into(),
-        "select kpi_entry_create($1)",
-        Args::Body(body(&entry)?),
-    );
-    rpc(&state, &caller, key, call.created()).await
+async fn create_entry(write: Writer, Json(entry): Json<EntryCreate>) -> Result<Response> {
+    let call = Call::post("select kpi_entry_create($1)", Args::Body(body(&entry)?));
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/kpi/evidence", tag = "kpi",
@@ -252,10 +234,11 @@ async fn add_evidence(
     };
     let to = Attach {
         bucket: "kpi-evidence",
-        path: format!("/api/kpi/evidence?entry_id={entry_id}"),
         sql: "select kpi_evidence_add($1, $2)",
         parent: entry_id,
     };
+    // The entry is read before the form, so it joins the request's path.
+    let key = key.with_query("entry_id", entry_id);
     attach(&state, &caller, key, multipart, to).await
 }
 
@@ -271,17 +254,17 @@ async fn actuals(
     if q.to < q.from {
         return Err(ApiError::invalid("to", "must not be before from"));
     }
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let items: Value =
+    let items: Value = read_one(
+        &state.pool,
+        &caller,
         sqlx::query_scalar("select kpi_actuals($1, $2, daterange($3, $4, '[]'), $5)")
             .bind(&q.metric_key)
             .bind(q.assignee_user_id)
             .bind(q.from)
             .bind(q.to)
-            .bind(&q.scope)
-            .fetch_one(&mut *tx)
-            .await?;
-    tx.commit().await?;
+            .bind(&q.scope),
+    )
+    .await?;
     if q.metric_key.is_some() && items.as_array().is_some_and(Vec::is_empty) {
         return Err(ApiError::NotFound(format!(
             "no active metric {}",
@@ -289,4 +272,189 @@ async fn actuals(
         )));
     }
     Ok(Json(serde_json::json!({ "items": items })))
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+/// `kpi_target_create`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct TargetCreated {
+    target_id: Uuid,
+    metric_key: String,
+    assignee_user_id: Uuid,
+    period_start: NaiveDate,
+    /// The last day of the period (inclusive).
+    period_end: NaiveDate,
+    target_value: Numeric,
+}
+
+/// `kpi_entry_create`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct EntryCreated {
+    entry_id: Uuid,
+    /// An IMPORTED entry of the same import row was updated instead.
+    replayed: bool,
+    evidence_ids: Vec<Uuid>,
+}
+
+/// `kpi_evidence_add`, with the stored file.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceAdded {
+    evidence_id: Uuid,
+    entry_id: Uuid,
+    object_id: Uuid,
+    object: StoredObject,
+}
+
+/// The actuals of the requested metrics.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Actuals {
+    items: Vec<Actual>,
+}
+
+/// `kpi_actual`: a metric's value over the period, or NA with a reason.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Actual {
+    metric_key: String,
+    assignee_user_id: Option<Uuid>,
+    period: Period,
+    /// The day the value is as of: the last day of the period, not after
+    /// the tenant's today.
+    as_of: NaiveDate,
+    /// assignee, team or tenant: the scope the value was computed in
+    scope: String,
+    /// Members of the team (the manager included), for scope team.
+    team_size: Option<i64>,
+    /// AUTO, MANUAL or IMPORTED
+    source: String,
+    /// count, IDR, percent, minutes, days or score
+    unit: String,
+    /// How the value was computed (metric-specific numbers).
+    #[schema(value_type = Option<Object>)]
+    breakdown: Option<Value>,
+    /// Null when `status` is na.
+    value: Option<Numeric>,
+    /// ok or na
+    status: String,
+    /// Why the metric is NA.
+    reason: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Period {
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+/// A KPI target (a row of `v_kpi_targets`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct KpiTargetRow {
+    tenant_id: Uuid,
+    target_id: Uuid,
+    metric_key: String,
+    metric_name: String,
+    /// count, IDR, percent, minutes, days or score
+    unit: String,
+    /// higher or lower: which way is better
+    direction: String,
+    assignee_user_id: Uuid,
+    period_start: NaiveDate,
+    /// The last day of the period (inclusive).
+    period_end: NaiveDate,
+    target_value: Numeric,
+    notes: Option<String>,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// One page of KPI targets.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct KpiTargetPage {
+    items: Vec<KpiTargetRow>,
+    next_cursor: Option<String>,
+}
+
+/// Targets with their actuals (`kpi_progress`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct KpiProgress {
+    items: Vec<KpiProgressRow>,
+}
+
+/// A target and its actual over the target's period
+/// (`v_kpi_actual_vs_target`), with the progress towards it.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct KpiProgressRow {
+    tenant_id: Uuid,
+    target_id: Uuid,
+    metric_key: String,
+    metric_name: String,
+    department: String,
+    /// AUTO, MANUAL or IMPORTED
+    source: String,
+    unit: String,
+    /// higher or lower: which way is better
+    direction: String,
+    assignee_user_id: Uuid,
+    period_start: NaiveDate,
+    period_end: NaiveDate,
+    target_value: Numeric,
+    /// Null when `status` is na.
+    actual_value: Option<Numeric>,
+    /// ok or na
+    status: Option<String>,
+    /// Why the metric is NA.
+    reason: Option<String>,
+    /// assignee, team or tenant: the scope the actual was computed in
+    scope: Option<String>,
+    /// How the actual was computed (metric-specific numbers).
+    #[schema(value_type = Option<Object>)]
+    breakdown: Option<Value>,
+    /// actual / target x 100, 1 decimal (null when NA or the target is 0).
+    progress_pct: Option<Numeric>,
+    /// Judged once the period is over: true when the target was reached
+    /// (at least it for `higher`, at most it for `lower`), false when it
+    /// was missed; null while the period has not started or is running,
+    /// and when the actual is NA.
+    achieved: Option<bool>,
+    /// The target's state on the tenant's today.
+    target_status: KpiTargetStatus,
+}
+
+/// The state of a KPI target on the tenant's today (`kpi_target_status`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum KpiTargetStatus {
+    /// Today is before the period's first day.
+    NotStarted,
+    /// Today is within the period (its last day included).
+    InProgress,
+    /// The period is over and the actual reached the target.
+    Achieved,
+    /// The period is over and the actual did not reach the target.
+    Missed,
+    /// The period is over and the actual is NA (`reason` says why).
+    Na,
 }

@@ -16,10 +16,10 @@ use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::Numeric;
-use super::write::{body, rpc, Args, Call};
+use super::shapes::Numeric;
+use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_as;
 use crate::error::Result;
 use crate::extract::{Json, Query};
 use crate::idempotency::IdempotencyKey;
@@ -162,18 +162,12 @@ pub struct EventFilter {
     responses((status = 201, description = "the spend recorded", body = Spend),
               (status = 403, description = "the role may not record marketing spend (marketing.write)", body = ErrorResponse),
               (status = 422, description = "a field is invalid (a date after today, a currency without a rate, ...)", body = ErrorResponse)))]
-async fn create_spend(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(spend): Json<SpendCreate>,
-) -> Result<Response> {
+async fn create_spend(write: Writer, Json(spend): Json<SpendCreate>) -> Result<Response> {
     let call = Call::post(
-        "/api/marketing/spend".into(),
         "select marketing_spend_create($1)",
         Args::Body(body(&spend)?),
     );
-    rpc(&state, &caller, key, call.created()).await
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(get, path = "/api/marketing/spend", tag = "marketing", params(SpendFilter, Page),
@@ -189,9 +183,7 @@ async fn list_spend(
         .filter("campaign", "=", f.campaign)
         .filter("spend_date", ">=", f.from)
         .filter("spend_date", "<=", f.to);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
@@ -200,18 +192,12 @@ async fn list_spend(
     responses((status = 201, description = "the event recorded", body = MarketingEvent),
               (status = 403, description = "the role may not record marketing events (marketing.write)", body = ErrorResponse),
               (status = 422, description = "a field is invalid", body = ErrorResponse)))]
-async fn create_event(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(event): Json<EventCreate>,
-) -> Result<Response> {
+async fn create_event(write: Writer, Json(event): Json<EventCreate>) -> Result<Response> {
     let call = Call::post(
-        "/api/marketing/events".into(),
         "select marketing_event_create($1)",
         Args::Body(body(&event)?),
     );
-    rpc(&state, &caller, key, call.created()).await
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(get, path = "/api/marketing/events", tag = "marketing", params(EventFilter, Page),
@@ -228,8 +214,6 @@ async fn list_events(
         .filter("campaign", "=", f.campaign)
         .filter("occurred_at", ">=", f.from)
         .filter("occurred_at", "<", f.to);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }

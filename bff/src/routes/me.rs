@@ -8,7 +8,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_as;
 use crate::error::{ApiError, Result};
 use crate::extract::Json;
 use crate::llm::{Availability, CallContext, Unavailable};
@@ -94,17 +94,18 @@ impl From<Availability> for AiStatus {
 /// finds no profile.
 #[tracing::instrument(skip(state, caller), fields(user_id = %caller.user_id, tenant_id = %caller.tenant_id))]
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let me: Option<Me> = sqlx::query_as(
-        "select p.user_id, p.tenant_id, t.slug as tenant_slug, t.name as tenant_name,
+    let me: Option<Me> = read_as(&state.pool, &caller, async |tx| {
+        Ok(sqlx::query_as(
+            "select p.user_id, p.tenant_id, t.slug as tenant_slug, t.name as tenant_name,
                 p.email, p.full_name, p.app_role, p.dept_code, p.manager_user_id, p.active
            from profiles p
            join tenants t on t.tenant_id = p.tenant_id
           where p.user_id = (select bizos.uid())",
-    )
-    .fetch_optional(&mut *tx)
+        )
+        .fetch_optional(tx)
+        .await?)
+    })
     .await?;
-    tx.commit().await?;
     let mut me =
         me.ok_or_else(|| ApiError::NotFound("no profile for this user in this tenant".into()))?;
     me.ai = state

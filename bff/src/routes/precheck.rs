@@ -21,10 +21,10 @@ use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::receivables::InvoiceLineDraft;
-use super::responses::{PrecheckResult, SopRule, SopRuleDeleted, SopRuleList};
-use super::write::{body, rpc, Args, Call};
+use super::shapes::Numeric;
+use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_one};
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
@@ -35,6 +35,9 @@ use crate::payload::{
     Patch, Percent, PositiveAmount, SopRuleKind, SopSeverity, Text,
 };
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::NaiveDate;
+use chrono::Utc;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -222,15 +225,13 @@ async fn precheck_invoice(
     Json(draft): Json<InvoiceDraft>,
 ) -> Result<Json<Value>> {
     let draft = body(&draft)?;
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let mut verdict: Value = crate::telemetry::db_call(
-        "precheck_invoice",
-        sqlx::query_scalar("select precheck_invoice($1)")
+    let mut verdict: Value = read_as(&state.pool, &caller, async |tx| {
+        let verdict = sqlx::query_scalar("select precheck_invoice($1)")
             .bind(&draft)
-            .fetch_one(&mut *tx),
-    )
+            .fetch_one(tx);
+        Ok(crate::telemetry::db_call("precheck_invoice", verdict).await?)
+    })
     .await?;
-    tx.commit().await?;
     if q.notes == Some(true) {
         // The caller wrote the draft: the originals of masked values may
         // come back to them.
@@ -264,11 +265,12 @@ async fn precheck_invoice(
 #[utoipa::path(get, path = "/api/sop/rules", tag = "precheck",
     responses((status = 200, description = "the tenant's SOP rules in the order they are applied", body = SopRuleList)))]
 async fn list_rules(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let rules: Value = sqlx::query_scalar("select sop_rule_list()")
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let rules: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select sop_rule_list()"),
+    )
+    .await?;
     Ok(Json(rules))
 }
 
@@ -278,18 +280,9 @@ async fn list_rules(State(state): State<AppState>, caller: Caller) -> Result<Jso
               (status = 403, description = "the sop.manage permission is missing", body = ErrorResponse),
               (status = 409, description = "the tenant has a rule of this name", body = ErrorResponse),
               (status = 422, description = "a field is invalid (parameters.<key> for a parameter)", body = ErrorResponse)))]
-async fn create_rule(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(rule): Json<SopRuleCreate>,
-) -> Result<Response> {
-    let call = Call::post(
-        "/api/sop/rules".into(),
-        "select sop_rule_create($1)",
-        Args::Body(body(&rule)?),
-    );
-    rpc(&state, &caller, key, call.created()).await
+async fn create_rule(write: Writer, Json(rule): Json<SopRuleCreate>) -> Result<Response> {
+    let call = Call::post("select sop_rule_create($1)", Args::Body(body(&rule)?));
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(patch, path = "/api/sop/rules/{id}", tag = "precheck", request_body = SopRulePatch,
@@ -299,23 +292,16 @@ async fn create_rule(
               (status = 404, description = "no such rule in the tenant", body = ErrorResponse),
               (status = 409, description = "the tenant has a rule of this name", body = ErrorResponse)))]
 async fn update_rule(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(change): Json<SopRulePatch>,
 ) -> Result<Response> {
-    rpc(
-        &state,
-        &caller,
-        key,
-        Call::patch(
-            format!("/api/sop/rules/{id}"),
+    write
+        .rpc(Call::patch(
             "select sop_rule_update($1, $2)",
             Args::IdBody(id, body(&change)?),
-        ),
-    )
-    .await
+        ))
+        .await
 }
 
 #[utoipa::path(delete, path = "/api/sop/rules/{id}", tag = "precheck",
@@ -323,23 +309,150 @@ async fn update_rule(
     responses((status = 200, description = "the rule is gone", body = SopRuleDeleted),
               (status = 403, description = "the sop.manage permission is missing", body = ErrorResponse),
               (status = 404, description = "no such rule in the tenant", body = ErrorResponse)))]
-async fn delete_rule(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
-    rpc(
-        &state,
-        &caller,
-        key,
-        Call {
-            method: "DELETE",
-            path: format!("/api/sop/rules/{id}"),
-            sql: "select sop_rule_delete($1)",
-            args: Args::Id(id),
-            created: false,
-        },
-    )
-    .await
+async fn delete_rule(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
+    write
+        .rpc(Call::delete("select sop_rule_delete($1)", Args::Id(id)))
+        .await
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+/// One failing check of an SOP rule.
+#[derive(Deserialize, serde::Serialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct SopReason {
+    /// The rule's name.
+    rule: String,
+    rule_id: Uuid,
+    kind: crate::payload::SopRuleKind,
+    /// The draft's field at fault (`tax`, `lines[0].discount_pct`).
+    field: String,
+    message: String,
+    severity: crate::payload::SopSeverity,
+}
+
+/// The parameters of a rule (each kind takes some of them; see
+/// sop_rule_kinds).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct SopParameters {
+    /// vat_ppn: the PPN class of lines and drafts that do not say.
+    luxury: Option<bool>,
+    /// vat_ppn, totals_match: the difference allowed.
+    tolerance: Option<Numeric>,
+    /// max_discount: the highest discount in percent (equal passes).
+    max_pct: Option<Numeric>,
+    /// due_date: days the due date is at least after the issue date.
+    min_days: Option<i32>,
+    /// due_date: the terms of customers without payment terms.
+    default_terms_days: Option<i32>,
+    /// npwp_b2b: the total above which a B2B invoice needs an NPWP.
+    threshold: Option<Numeric>,
+    /// npwp_b2b: whether a draft that does not say is B2B.
+    b2b_default: Option<bool>,
+}
+
+/// `sop_rule_json`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct SopRule {
+    rule_id: Uuid,
+    kind: crate::payload::SopRuleKind,
+    name: String,
+    description: Option<String>,
+    /// As set on the rule.
+    parameters: SopParameters,
+    /// The kind's defaults overlaid with the rule's parameters: what is applied.
+    effective_parameters: SopParameters,
+    severity: crate::payload::SopSeverity,
+    enabled: bool,
+    active_from: Option<NaiveDate>,
+    active_to: Option<NaiveDate>,
+    /// Applied to a draft issued today (enabled and within its dates).
+    applies_today: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// `sop_rule_list`: in the order the rules are applied.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct SopRuleList {
+    items: Vec<SopRule>,
+}
+
+/// `sop_rule_delete`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct SopRuleDeleted {
+    rule_id: Uuid,
+    deleted: bool,
+}
+
+/// The draft's money and dates as the rules computed them.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct PrecheckFigures {
+    /// The sum of the line amounts (null without lines).
+    lines_subtotal: Option<Numeric>,
+    /// The draft's subtotal, else the sum of the lines.
+    subtotal: Option<Numeric>,
+    /// The PPN tax base: 11/12 of the non-luxury price + the luxury price.
+    dpp: Option<Numeric>,
+    /// 12% of the DPP, half-up to the rupiah once per invoice.
+    ppn_expected: Option<Numeric>,
+    /// The draft's tax, else the expected PPN.
+    tax: Option<Numeric>,
+    total: Option<Numeric>,
+    issue_date: NaiveDate,
+    due_date: NaiveDate,
+    /// The customer's payment terms (null: none agreed).
+    terms_days: Option<i32>,
+}
+
+/// Where advisory notes came from.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+pub enum PrecheckNotesSource {
+    Model,
+    Cache,
+    /// No model answered: no notes.
+    Unavailable,
+}
+
+/// Advisory notes of a model on the draft and its reasons (never change
+/// `valid`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct PrecheckNotes {
+    source: PrecheckNotesSource,
+    /// Null when no model answered.
+    text: Option<String>,
+    /// The gateway's ledger rows of the call.
+    call_ids: Vec<Uuid>,
+}
+
+/// `precheck_invoice`, with notes when asked for.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct PrecheckResult {
+    /// No reason of a block rule.
+    valid: bool,
+    /// Every failing check, in the order the rules run.
+    reasons: Vec<SopReason>,
+    figures: PrecheckFigures,
+    /// The names of the rules applied (enabled and active on the issue date).
+    rules: Vec<String>,
+    /// With `notes=true` only.
+    notes: Option<PrecheckNotes>,
 }

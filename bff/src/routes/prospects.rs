@@ -1,7 +1,6 @@
 //! Prospects (CRM-3): moving a prospect through its stages. The history
 //! and the sales activity of a stage change are written by the database.
 
-use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -9,14 +8,15 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::responses::ProspectMoved;
-use super::write::{body, rpc, Args, Call};
-use crate::auth::Caller;
+use super::shapes::Numeric;
+use super::write::{body, Args, Call, Writer};
 use crate::error::Result;
 use crate::extract::{Json, Path};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{NonBlank, Text};
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::Utc;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(change_stage))
@@ -42,16 +42,49 @@ pub struct StageChange {
               (status = 404, description = "no such prospect (or not visible)", body = ErrorResponse),
               (status = 422, description = "not a stage the prospect may move to (field stage)", body = ErrorResponse)))]
 async fn change_stage(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(change): Json<StageChange>,
 ) -> Result<Response> {
     let call = Call::post(
-        format!("/api/prospects/{id}/stage"),
         "select prospect_move($1, $2)",
         Args::IdBody(id, body(&change)?),
     );
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+/// A customer in the pipeline of one owner (a row of `prospects`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Prospect {
+    tenant_id: Uuid,
+    prospect_id: Uuid,
+    customer_id: Uuid,
+    /// Null: not handed to a salesperson yet.
+    owner_user_id: Option<Uuid>,
+    /// NEW, CONTACTED, QUALIFIED, PROPOSAL, NEGOTIATION, WON or LOST
+    stage: String,
+    expected_value: Option<Numeric>,
+    notes: Option<String>,
+    won_at: Option<DateTime<Utc>>,
+    lost_at: Option<DateTime<Utc>>,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// `prospect_move`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct ProspectMoved {
+    prospect_id: Uuid,
+    /// The stage before.
+    from: String,
+    /// The stage now.
+    to: String,
 }

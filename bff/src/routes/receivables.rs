@@ -12,13 +12,11 @@ use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::{
-    Aging, CollectionTicket, Dso, Invoice, InvoiceCreated, InvoicePage, Numeric, Payment,
-    PaymentRecorded,
-};
-use super::write::{body, rpc, Args, Call};
+use super::precheck::SopReason;
+use super::shapes::Numeric;
+use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_one, read_optional};
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
@@ -245,18 +243,9 @@ pub struct AgingFilter {
               (status = 422, description = "a field is invalid, or a block rule of the tenant's SOP refuses the draft (error.reasons lists every reason)", body = ErrorResponse),
               (status = 403, description = "finance only", body = ErrorResponse),
               (status = 404, description = "no such customer (or not visible)", body = ErrorResponse)))]
-async fn create_invoice(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(invoice): Json<InvoiceCreate>,
-) -> Result<Response> {
-    let call = Call::post(
-        "/api/invoices".into(),
-        "select invoice_create($1)",
-        Args::Body(body(&invoice)?),
-    );
-    rpc(&state, &caller, key, call.created()).await
+async fn create_invoice(write: Writer, Json(invoice): Json<InvoiceCreate>) -> Result<Response> {
+    let call = Call::post("select invoice_create($1)", Args::Body(body(&invoice)?));
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/payments", tag = "receivables", request_body = PaymentCreate,
@@ -265,36 +254,18 @@ async fn create_invoice(
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
               (status = 409, description = "the reference is recorded on the invoice with other values", body = ErrorResponse),
               (status = 422, description = "over the outstanding amount, or a field is invalid", body = ErrorResponse)))]
-async fn create_payment(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(payment): Json<PaymentCreate>,
-) -> Result<Response> {
-    let call = Call::post(
-        "/api/payments".into(),
-        "select payment_record($1)",
-        Args::Body(body(&payment)?),
-    );
-    rpc(&state, &caller, key, call.created()).await
+async fn create_payment(write: Writer, Json(payment): Json<PaymentCreate>) -> Result<Response> {
+    let call = Call::post("select payment_record($1)", Args::Body(body(&payment)?));
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/invoices/{id}/collection-ticket", tag = "receivables",
     params(("id" = Uuid, Path), IdempotencyKey),
     responses((status = 200, description = "the collection ticket (created once per invoice)", body = CollectionTicket),
               (status = 422, description = "the invoice is not overdue", body = ErrorResponse)))]
-async fn collection_ticket(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
-    let call = Call::post(
-        format!("/api/invoices/{id}/collection-ticket"),
-        "select create_collection_ticket($1)",
-        Args::Id(id),
-    );
-    rpc(&state, &caller, key, call).await
+async fn collection_ticket(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
+    let call = Call::post("select create_collection_ticket($1)", Args::Id(id));
+    write.rpc(call).await
 }
 
 #[utoipa::path(get, path = "/api/invoices", tag = "receivables", params(InvoiceFilter, Page),
@@ -312,9 +283,7 @@ async fn list_invoices(
         .filter("due_date", ">=", f.due_from)
         .filter("due_date", "<=", f.due_to)
         .search(&["invoice_no"], f.q);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
@@ -326,8 +295,7 @@ async fn get_invoice(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let invoice: Option<Value> = sqlx::query_scalar(
+    let invoice: Option<Value> = read_optional(&state.pool, &caller, sqlx::query_scalar(
         "select to_jsonb(i) || jsonb_build_object(
                   'amount_credited', (select x.amount_credited from invoices x
                                        where x.tenant_id = i.tenant_id and x.invoice_id = i.invoice_id),
@@ -344,10 +312,7 @@ async fn get_invoice(
           where i.tenant_id = $2 and i.invoice_id = $1",
     )
     .bind(id)
-    .bind(caller.tenant_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    .bind(caller.tenant_id)).await?;
     invoice
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no invoice {id}")))
@@ -360,8 +325,7 @@ async fn aging(
     caller: Caller,
     Query(f): Query<AgingFilter>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let rows: Value = sqlx::query_scalar(
+    let rows: Value = read_one(&state.pool, &caller, sqlx::query_scalar(
         "select coalesce(jsonb_agg(to_jsonb(a) order by a.currency, a.is_total, a.outstanding desc), '[]')
            from v_ar_aging a
           where a.tenant_id = $3
@@ -370,10 +334,7 @@ async fn aging(
     )
     .bind(f.customer_id)
     .bind(&f.currency)
-    .bind(caller.tenant_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    .bind(caller.tenant_id)).await?;
     Ok(Json(json!({ "items": rows })))
 }
 
@@ -390,22 +351,23 @@ async fn dso(
             return Err(ApiError::invalid("to", "must not be before from"));
         }
     }
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let rows: Value = sqlx::query_scalar(
-        "select coalesce(jsonb_agg(to_jsonb(d) order by d.currency, d.day), '[]')
+    let rows: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select coalesce(jsonb_agg(to_jsonb(d) order by d.currency, d.day), '[]')
            from v_dso_rolling_30 d
           where d.tenant_id = $4
             and ($1::text is null or d.currency = upper($1))
             and ($2::date is null or d.day >= $2)
             and ($3::date is null or d.day <= $3)",
+        )
+        .bind(&f.currency)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(caller.tenant_id),
     )
-    .bind(&f.currency)
-    .bind(f.from)
-    .bind(f.to)
-    .bind(caller.tenant_id)
-    .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(Json(json!({ "items": rows })))
 }
 
@@ -415,18 +377,9 @@ async fn dso(
               (status = 403, description = "finance only (invoice.create)", body = ErrorResponse),
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
               (status = 422, description = "the invoice is not a DRAFT (field status)", body = ErrorResponse)))]
-async fn issue_invoice(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
-    let call = Call::post(
-        format!("/api/invoices/{id}/issue"),
-        "select invoice_issue($1)",
-        Args::Id(id),
-    );
-    rpc(&state, &caller, key, call).await
+async fn issue_invoice(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
+    let call = Call::post("select invoice_issue($1)", Args::Id(id));
+    write.rpc(call).await
 }
 
 #[utoipa::path(post, path = "/api/invoices/{id}/void", tag = "receivables",
@@ -435,18 +388,183 @@ async fn issue_invoice(
               (status = 403, description = "finance only (invoice.create)", body = ErrorResponse),
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
               (status = 422, description = "the invoice has payments (field amount_paid) or is already VOID (field status)", body = ErrorResponse)))]
-async fn void_invoice(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
-    let call = Call::post(
-        format!("/api/invoices/{id}/void"),
-        "select invoice_void($1)",
-        Args::Id(id),
-    );
-    rpc(&state, &caller, key, call).await
+async fn void_invoice(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
+    let call = Call::post("select invoice_void($1)", Args::Id(id));
+    write.rpc(call).await
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+macro_rules! invoice_row {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, ToSchema)]
+        #[allow(dead_code)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            tenant_id: Uuid,
+            invoice_id: Uuid,
+            /// INV-YYYY-NNNNNN
+            invoice_no: Option<String>,
+            customer_id: Uuid,
+            issue_date: NaiveDate,
+            due_date: NaiveDate,
+            currency: String,
+            subtotal: Numeric,
+            tax: Numeric,
+            total: Numeric,
+            amount_paid: Numeric,
+            status: crate::payload::InvoiceStatus,
+            notes: Option<String>,
+            collection_ticket_id: Option<Uuid>,
+            issued_at: Option<DateTime<Utc>>,
+            paid_at: Option<DateTime<Utc>>,
+            voided_at: Option<DateTime<Utc>>,
+            created_by: Option<Uuid>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+            external_ref: Option<String>,
+            /// The customer's name (null when the caller may not read it).
+            company_name: Option<String>,
+            outstanding: Numeric,
+            days_past_due: i64,
+            is_overdue: bool,
+            /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
+            aging_bucket: Option<String>,
+            $($extra)*
+        }
+    };
+}
+
+invoice_row!(
+    /// An invoice with what is outstanding (a row of `v_invoices`).
+    Invoice {}
+);
+
+/// A payment (a row of `payments`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Payment {
+    tenant_id: Uuid,
+    payment_id: Uuid,
+    payment_no: Option<String>,
+    invoice_id: Uuid,
+    paid_on: NaiveDate,
+    amount: Numeric,
+    method: crate::payload::PaymentMethod,
+    reference: Option<String>,
+    notes: Option<String>,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// `invoice_create`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceCreated {
+    invoice_id: Uuid,
+    invoice_no: Option<String>,
+    status: crate::payload::NewInvoiceStatus,
+    subtotal: Numeric,
+    tax: Numeric,
+    total: Numeric,
+    due_date: NaiveDate,
+    /// The reasons of the tenant's warn rules (the invoice was written).
+    warnings: Vec<SopReason>,
+}
+
+/// `payment_record`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRecorded {
+    payment_id: Uuid,
+    payment_no: Option<String>,
+    invoice_id: Uuid,
+    outstanding: Numeric,
+    /// ISSUED or PAID
+    invoice_status: crate::payload::InvoiceStatus,
+    /// The same bank reference was already recorded with the same values.
+    replayed: bool,
+}
+
+/// `create_collection_ticket`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionTicket {
+    ticket_id: Uuid,
+    ticket_no: String,
+    invoice_id: Uuid,
+    /// false when the invoice already had its collection ticket.
+    created: bool,
+}
+
+/// One page of invoices.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct InvoicePage {
+    items: Vec<Invoice>,
+    next_cursor: Option<String>,
+}
+
+/// AR aging rows.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Aging {
+    items: Vec<AgingRow>,
+}
+
+/// Outstanding of one customer (or, with `is_total`, of all) in one
+/// currency by days past due (a row of `v_ar_aging`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct AgingRow {
+    tenant_id: Uuid,
+    /// Null on the total row.
+    customer_id: Option<Uuid>,
+    company_name: Option<String>,
+    currency: String,
+    is_total: bool,
+    current: Numeric,
+    d1_30: Numeric,
+    d31_60: Numeric,
+    d61_90: Numeric,
+    d90_plus: Numeric,
+    outstanding: Numeric,
+    overdue: Numeric,
+    open_invoices: i64,
+}
+
+/// Rolling 30-day DSO per currency and day.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct Dso {
+    items: Vec<DsoDay>,
+}
+
+/// DSO on one day (a row of `v_dso_rolling_30`): AR as of the day over the
+/// credit sales of the 30 days up to it, x 30.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct DsoDay {
+    tenant_id: Uuid,
+    currency: String,
+    day: NaiveDate,
+    /// AR as of the day: on the tenant's today, the aging's outstanding.
+    ar_outstanding: Numeric,
+    credit_sales_30d: Numeric,
+    /// Null when the window had no credit sales.
+    dso_days: Option<Numeric>,
 }
 
 #[utoipa::path(get, path = "/api/payments", tag = "receivables", params(PaymentFilter, Page),
@@ -464,9 +582,7 @@ async fn list_payments(
         .filter("paid_on", ">=", f.from)
         .filter("paid_on", "<=", f.to)
         .search(&["payment_no", "reference"], f.q);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
@@ -476,18 +592,9 @@ async fn list_payments(
               (status = 403, description = "finance only (payment.record)", body = ErrorResponse),
               (status = 404, description = "no such payment (or not visible)", body = ErrorResponse),
               (status = 422, description = "more than is left to refund of the payment (field amount), or a field is invalid", body = ErrorResponse)))]
-async fn create_refund(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(refund): Json<RefundCreate>,
-) -> Result<Response> {
-    let call = Call::post(
-        "/api/refunds".into(),
-        "select refund_record($1)",
-        Args::Body(body(&refund)?),
-    );
-    rpc(&state, &caller, key, call.created()).await
+async fn create_refund(write: Writer, Json(refund): Json<RefundCreate>) -> Result<Response> {
+    let call = Call::post("select refund_record($1)", Args::Body(body(&refund)?));
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(get, path = "/api/refunds", tag = "receivables", params(RefundFilter, Page),
@@ -505,9 +612,7 @@ async fn list_refunds(
         .filter("customer_id", "=", f.customer_id)
         .filter("refunded_on", ">=", f.from)
         .filter("refunded_on", "<=", f.to);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
@@ -517,18 +622,9 @@ async fn list_refunds(
               (status = 403, description = "finance only (invoice.create)", body = ErrorResponse),
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
               (status = 422, description = "more than the invoice's open balance (field amount), another currency (field currency), an invoice that is not ISSUED (field invoice_id), or a field is invalid", body = ErrorResponse)))]
-async fn create_credit_note(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(note): Json<CreditNoteCreate>,
-) -> Result<Response> {
-    let call = Call::post(
-        "/api/credit-notes".into(),
-        "select credit_note_create($1)",
-        Args::Body(body(&note)?),
-    );
-    rpc(&state, &caller, key, call.created()).await
+async fn create_credit_note(write: Writer, Json(note): Json<CreditNoteCreate>) -> Result<Response> {
+    let call = Call::post("select credit_note_create($1)", Args::Body(body(&note)?));
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(get, path = "/api/credit-notes", tag = "receivables", params(CreditNoteFilter, Page),
@@ -546,16 +642,12 @@ async fn list_credit_notes(
         .filter("issue_date", ">=", f.from)
         .filter("issue_date", "<=", f.to)
         .search(&["credit_note_no"], f.q);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
-// ------------------------------------------------------------------ responses
-// The documented shapes of this module's new responses (see
-// routes/responses.rs for the conventions: `deny_unknown_fields`, so the
-// contract test fails on any drift from what the database returns).
+// The documented shapes of refunds and credit notes, and of the invoice
+// that shows them.
 
 /// An invoice with its payments, refunds and credit notes (a row of
 /// `v_invoices` and the invoice's `amount_credited`).

@@ -27,12 +27,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{body, rpc, Args, Call};
+use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
-use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey};
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::llm::{features, CallContext, GatewayRequest, Message, Role, Source};
 use crate::payload::{blank_is_none, Date, Int, NonBlank, RfmChannel, RfmSegment};
 use crate::state::AppState;
@@ -299,12 +299,12 @@ async fn segments(
     caller: Caller,
     Query(q): Query<WeekQuery>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let report: Value = sqlx::query_scalar("select rfm_segments_report($1)")
-        .bind(q.week)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let report: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select rfm_segments_report($1)").bind(q.week),
+    )
+    .await?;
     Ok(Json(report))
 }
 
@@ -319,15 +319,16 @@ async fn segment_customers(
     Path(segment): Path<String>,
     Query(q): Query<CustomersQuery>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page: Value = sqlx::query_scalar("select rfm_segment_customers($1, $2, $3, $4)")
-        .bind(segment)
-        .bind(q.week)
-        .bind(q.limit.unwrap_or(50))
-        .bind(q.cursor)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let page: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select rfm_segment_customers($1, $2, $3, $4)")
+            .bind(segment)
+            .bind(q.week)
+            .bind(q.limit.unwrap_or(50))
+            .bind(q.cursor),
+    )
+    .await?;
     Ok(Json(page))
 }
 
@@ -342,19 +343,13 @@ async fn request_run(
     Json(run): Json<RunRequest>,
 ) -> Result<Response> {
     let payload = body(&run)?;
-    idempotency::run(
-        &state,
-        &caller,
-        key,
-        Fingerprint::json("POST", "/api/rfm/runs", &payload),
-        async |conn| {
-            let job: Value = sqlx::query_scalar("select rfm_run_request($1)")
-                .bind(&payload)
-                .fetch_one(&mut *conn)
-                .await?;
-            Ok(Done::accepted(job))
-        },
-    )
+    idempotency::run(&state, &caller, key.json(&payload), async |conn| {
+        let job: Value = sqlx::query_scalar("select rfm_run_request($1)")
+            .bind(&payload)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(Done::accepted(job))
+    })
     .await
 }
 
@@ -362,36 +357,24 @@ async fn request_run(
     params(IdempotencyKey),
     responses((status = 200, description = "the settings (the next run uses them)", body = RfmSettings),
               (status = 403, description = "the rfm.manage permission is missing", body = ErrorResponse)))]
-async fn set_settings(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(settings): Json<RfmSettings>,
-) -> Result<Response> {
-    rpc(
-        &state,
-        &caller,
-        key,
-        Call {
-            method: "PUT",
-            ..Call::post(
-                "/api/rfm/settings".into(),
-                "select rfm_settings_set($1)",
-                Args::Body(body(&settings)?),
-            )
-        },
-    )
-    .await
+async fn set_settings(write: Writer, Json(settings): Json<RfmSettings>) -> Result<Response> {
+    write
+        .rpc(Call::put(
+            "select rfm_settings_set($1)",
+            Args::Body(body(&settings)?),
+        ))
+        .await
 }
 
 #[utoipa::path(get, path = "/api/rfm/templates", tag = "rfm",
     responses((status = 200, description = "the template of every segment and channel (built-ins as version 0)", body = RfmTemplateList)))]
 async fn list_templates(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let list: Value = sqlx::query_scalar("select rfm_template_list()")
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let list: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select rfm_template_list()"),
+    )
+    .await?;
     Ok(Json(list))
 }
 
@@ -408,25 +391,15 @@ async fn set_template(
     Json(template): Json<TemplateSet>,
 ) -> Result<Response> {
     let payload = body(&template)?;
-    idempotency::run(
-        &state,
-        &caller,
-        key,
-        Fingerprint::json(
-            "PUT",
-            format!("/api/rfm/templates/{segment}/{channel}"),
-            &payload,
-        ),
-        async |conn| {
-            let saved: Value = sqlx::query_scalar("select rfm_template_set($1, $2, $3)")
-                .bind(&segment)
-                .bind(&channel)
-                .bind(&payload)
-                .fetch_one(&mut *conn)
-                .await?;
-            Ok(Done::ok(saved))
-        },
-    )
+    idempotency::run(&state, &caller, key.json(&payload), async |conn| {
+        let saved: Value = sqlx::query_scalar("select rfm_template_set($1, $2, $3)")
+            .bind(&segment)
+            .bind(&channel)
+            .bind(&payload)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(Done::ok(saved))
+    })
     .await
 }
 
@@ -442,14 +415,15 @@ async fn segment_content(
     Path(segment): Path<String>,
     Json(req): Json<ContentRequest>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let prompt: Value = sqlx::query_scalar("select rfm_content_prompt($1, $2, $3)")
-        .bind(&segment)
-        .bind(req.channel.as_str())
-        .bind(req.week.map(|d| d.0))
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let prompt: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select rfm_content_prompt($1, $2, $3)")
+            .bind(&segment)
+            .bind(req.channel.as_str())
+            .bind(req.week.map(|d| d.0)),
+    )
+    .await?;
     let text_of = |key: &str| prompt[key].as_str().unwrap_or_default().to_owned();
     let user = text_of("user");
     let request = GatewayRequest {

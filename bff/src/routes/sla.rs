@@ -12,13 +12,15 @@ use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::{FirstResponseDaily, SlaPage, SlaStatus};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_one, read_optional};
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::payload::{Priority, TicketType};
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::Utc;
+use utoipa::ToSchema;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -69,9 +71,7 @@ async fn list_sla(
         .filter("dept_target", "=", f.dept_target.map(|d| d.to_uppercase()))
         .filter("created_at", ">=", f.created_from)
         .filter("created_at", "<", f.created_to);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
@@ -83,15 +83,16 @@ async fn ticket_sla(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let sla: Option<Value> = sqlx::query_scalar(
-        "select to_jsonb(s) from v_sla_status s where s.tenant_id = $2 and s.ticket_id = $1",
+    let sla: Option<Value> = read_optional(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select to_jsonb(s) from v_sla_status s where s.tenant_id = $2 and s.ticket_id = $1",
+        )
+        .bind(id)
+        .bind(caller.tenant_id),
     )
-    .bind(id)
-    .bind(caller.tenant_id)
-    .fetch_optional(&mut *tx)
     .await?;
-    tx.commit().await?;
     sla.map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no ticket {id}")))
 }
@@ -110,17 +111,84 @@ async fn first_response_daily(
     if (q.to - q.from).num_days() > 366 {
         return Err(ApiError::invalid("to", "at most 366 days after from"));
     }
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let items: Value = sqlx::query_scalar(
-        "select coalesce(jsonb_agg(to_jsonb(m) order by m.day), '[]')
+    let items: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar(
+            "select coalesce(jsonb_agg(to_jsonb(m) order by m.day), '[]')
            from v_ticket_first_response_daily_median m
           where m.tenant_id = $3 and m.day between $1 and $2",
+        )
+        .bind(q.from)
+        .bind(q.to)
+        .bind(caller.tenant_id),
     )
-    .bind(q.from)
-    .bind(q.to)
-    .bind(caller.tenant_id)
-    .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(Json(json!({ "items": items })))
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+/// The SLA of one ticket (a row of `v_sla_status`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct SlaStatus {
+    tenant_id: Uuid,
+    ticket_id: Uuid,
+    ticket_no: String,
+    ticket_type: crate::payload::TicketType,
+    priority: crate::payload::Priority,
+    dept_target: String,
+    /// The ticket's status (inquiry_status of RFQs, ticket_status of the others).
+    ticket_state: Option<crate::payload::TicketStatus>,
+    created_at: DateTime<Utc>,
+    first_response_at: Option<DateTime<Utc>>,
+    resolved_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    cancelled_at: Option<DateTime<Utc>>,
+    /// The policy's targets in business minutes (null: no policy).
+    response_minutes: Option<i64>,
+    resolution_minutes: Option<i64>,
+    response_due_at: Option<DateTime<Utc>>,
+    resolution_due_at: Option<DateTime<Utc>>,
+    response_breached: bool,
+    resolution_breached: bool,
+    /// due, met or breached; null without a policy.
+    sla_status: Option<String>,
+}
+
+/// One page of SLA states.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct SlaPage {
+    items: Vec<SlaStatus>,
+    next_cursor: Option<String>,
+}
+
+/// The median first response per day.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct FirstResponseDaily {
+    items: Vec<FirstResponseDay>,
+}
+
+/// The tickets created on one day of the tenant's calendar (a row of
+/// `v_ticket_first_response_daily_median`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct FirstResponseDay {
+    tenant_id: Uuid,
+    day: NaiveDate,
+    /// Tickets created that day (that the caller may read).
+    tickets: i64,
+    /// Of them, the ones with a first response.
+    responded: i64,
+    /// Null when none was answered.
+    median_first_response_minutes: Option<f64>,
+    median_first_response_business_minutes: Option<f64>,
 }

@@ -11,22 +11,23 @@ use uuid::Uuid;
 use super::files::FileUpload;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::responses::{
-    AttachmentAdded, MessageAdded, Ticket, TicketCreated, TicketDetail, TicketPage,
-};
-use super::write::{attach, body, rpc, Args, Attach, Call};
+use super::write::{attach, body, Args, Attach, Call, Writer};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::{read_as, read_optional};
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
 
+use super::files::StoredObject;
+use super::shapes::Numeric;
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{
     blank_is_none, Change, DeptCode, Id, NonBlank, Patch, Priority, Quantity, Text, TicketStatus,
     TicketType,
 };
 use crate::state::AppState;
+use chrono::DateTime;
+use chrono::Utc;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -131,18 +132,9 @@ pub struct TicketFilter {
     params(IdempotencyKey),
     responses((status = 201, description = "ticket created", body = TicketCreated),
               (status = 422, description = "a field is invalid", body = ErrorResponse)))]
-async fn create_ticket(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Json(ticket): Json<TicketCreate>,
-) -> Result<Response> {
-    let call = Call::post(
-        "/api/tickets".into(),
-        "select ticket_create($1)",
-        Args::Body(body(&ticket)?),
-    );
-    rpc(&state, &caller, key, call.created()).await
+async fn create_ticket(write: Writer, Json(ticket): Json<TicketCreate>) -> Result<Response> {
+    let call = Call::post("select ticket_create($1)", Args::Body(body(&ticket)?));
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(patch, path = "/api/tickets/{id}", tag = "tickets", request_body = TicketPatch,
@@ -150,18 +142,15 @@ async fn create_ticket(
     responses((status = 200, description = "the changed ticket as the caller may read it (as GET /api/tickets/{id}, without messages and attachments)", body = Ticket),
               (status = 422, description = "not an allowed transition, nothing to change, or a field is invalid", body = ErrorResponse)))]
 async fn update_ticket(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(patch): Json<TicketPatch>,
 ) -> Result<Response> {
     let call = Call::patch(
-        format!("/api/tickets/{id}"),
         "select ticket_update($1, $2)",
         Args::IdBody(id, body(&patch)?),
     );
-    rpc(&state, &caller, key, call).await
+    write.rpc(call).await
 }
 
 #[utoipa::path(post, path = "/api/tickets/{id}/messages", tag = "tickets", request_body = MessageCreate,
@@ -169,18 +158,15 @@ async fn update_ticket(
     responses((status = 201, description = "message added", body = MessageAdded),
               (status = 404, description = "no such ticket (or not visible)", body = ErrorResponse)))]
 async fn add_message(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(message): Json<MessageCreate>,
 ) -> Result<Response> {
     let call = Call::post(
-        format!("/api/tickets/{id}/messages"),
         "select ticket_add_message($1, $2 ->> 'body', ($2 ->> 'internal')::boolean)",
         Args::IdBody(id, body(&message)?),
     );
-    rpc(&state, &caller, key, call.created()).await
+    write.rpc(call.created()).await
 }
 
 #[utoipa::path(post, path = "/api/tickets/{id}/attachments", tag = "tickets",
@@ -198,7 +184,6 @@ async fn add_attachment(
 ) -> Result<Response> {
     let to = Attach {
         bucket: "ticket-attachments",
-        path: format!("/api/tickets/{id}/attachments"),
         sql: "select ticket_attachment_add($1, $2)",
         parent: id,
     };
@@ -223,9 +208,7 @@ async fn list_tickets(
         .filter("created_at", ">=", f.created_from)
         .filter("created_at", "<", f.created_to)
         .search(&["ticket_no", "subject"], f.q);
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page = list.fetch(&mut tx, page).await?;
-    tx.commit().await?;
+    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
     Ok(Json(page))
 }
 
@@ -237,8 +220,7 @@ async fn get_ticket(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let ticket: Option<Value> = sqlx::query_scalar(
+    let ticket: Option<Value> = read_optional(&state.pool, &caller, sqlx::query_scalar(
         "select to_jsonb(t)
                 || jsonb_build_object(
                      'messages', coalesce((select jsonb_agg(to_jsonb(m) order by m.created_at)
@@ -256,11 +238,144 @@ async fn get_ticket(
           where t.tenant_id = $2 and t.ticket_id = $1",
     )
     .bind(id)
-    .bind(caller.tenant_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    .bind(caller.tenant_id)).await?;
     ticket
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no ticket {id}")))
+}
+
+// ------------------------------------------------------------------ responses
+// The documented shapes of what the database returns (see shapes.rs).
+
+macro_rules! ticket_row {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, ToSchema)]
+        #[allow(dead_code)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            tenant_id: Uuid,
+            ticket_id: Uuid,
+            ticket_no: String,
+            ticket_type: crate::payload::TicketType,
+            subject: String,
+            description: Option<String>,
+            priority: crate::payload::Priority,
+            dept_target: String,
+            /// inquiry_status of RFQs, ticket_status of the others.
+            status: crate::payload::TicketStatus,
+            inquiry_status: Option<crate::payload::TicketStatus>,
+            ticket_status: Option<crate::payload::TicketStatus>,
+            need_customer_masking: bool,
+            related_lead_id: Option<Uuid>,
+            related_customer_id: Option<Uuid>,
+            assignee_user_id: Option<Uuid>,
+            created_by: Option<Uuid>,
+            origin: Option<String>,
+            destination: Option<String>,
+            commodity: Option<String>,
+            weight_kg: Option<Numeric>,
+            volume_cbm: Option<Numeric>,
+            /// "MASKED" for ops on masked tickets (RFQs).
+            company_name: Option<String>,
+            /// "***" for ops on masked tickets.
+            contact_name: Option<String>,
+            /// "***" for ops on masked tickets.
+            contact_phone: Option<String>,
+            /// "***" for ops on masked tickets.
+            contact_email: Option<String>,
+            first_response_at: Option<DateTime<Utc>>,
+            quoted_at: Option<DateTime<Utc>>,
+            resolved_at: Option<DateTime<Utc>>,
+            closed_at: Option<DateTime<Utc>>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+            $($extra)*
+        }
+    };
+}
+
+ticket_row!(
+    /// A ticket as the caller may read it (a row of `v_tickets`: customer
+    /// details of masked tickets hidden from ops).
+    Ticket {}
+);
+
+ticket_row!(
+    /// A ticket with its messages and attachments.
+    TicketDetail {
+        messages: Vec<TicketMessage>,
+        attachments: Vec<AttachmentInfo>,
+    }
+);
+
+/// A message of a ticket (a row of `ticket_messages`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct TicketMessage {
+    tenant_id: Uuid,
+    message_id: Uuid,
+    ticket_id: Uuid,
+    author_user_id: Option<Uuid>,
+    body: String,
+    internal: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// A file attached to a ticket.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentInfo {
+    attachment_id: Uuid,
+    object_id: Uuid,
+    file_name: String,
+    content_type: String,
+    size_bytes: i64,
+    sha256: String,
+    created_at: DateTime<Utc>,
+}
+
+/// `ticket_create`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct TicketCreated {
+    ticket_id: Uuid,
+    ticket_no: String,
+    ticket_type: crate::payload::TicketType,
+    status: crate::payload::TicketStatus,
+}
+
+/// `ticket_add_message`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct MessageAdded {
+    message_id: Uuid,
+    ticket_id: Uuid,
+    /// When the ticket got its first response (this message, or earlier).
+    first_response_at: Option<DateTime<Utc>>,
+}
+
+/// `ticket_attachment_add`, with the stored file.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentAdded {
+    attachment_id: Uuid,
+    ticket_id: Uuid,
+    object_id: Uuid,
+    object: StoredObject,
+}
+
+/// One page of tickets.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct TicketPage {
+    items: Vec<Ticket>,
+    next_cursor: Option<String>,
 }

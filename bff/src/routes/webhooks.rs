@@ -30,12 +30,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{self, body, rpc, Args, Call};
+use super::write::{self, body, Args, Call, Writer};
 use crate::auth::Caller;
-use crate::db::begin_as;
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
-use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey, REPLAYED};
+use crate::idempotency::{self, Done, IdempotencyKey, REPLAYED};
 use crate::payload::{
     blank_is_none, Change, Int, NonBlank, Patch, Text, WebhookDeliveryStatus, WebhookEventType,
 };
@@ -373,11 +373,12 @@ async fn with_secret(response: Result<Response>, secret: &SecretString) -> Resul
     responses((status = 200, description = "the tenant's webhook endpoints, oldest first", body = WebhookEndpointList),
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse)))]
 async fn list_endpoints(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let list: Value = sqlx::query_scalar("select webhook_endpoints_list()")
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let list: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select webhook_endpoints_list()"),
+    )
+    .await?;
     Ok(Json(list))
 }
 
@@ -398,8 +399,8 @@ async fn create_endpoint(
     let (endpoint_id, secret_id) = (Uuid::new_v4(), Uuid::new_v4());
     let sealed = secrets::seal(&master, caller.tenant_id, endpoint_id, secret_id, &secret)
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let fingerprint = Fingerprint::json("POST", "/api/webhooks/endpoints", &request);
-    let response = idempotency::run(&state, &caller, key, fingerprint, async |conn| {
+    let fingerprint = key.json(&request);
+    let response = idempotency::run(&state, &caller, fingerprint, async |conn| {
         check_url(conn, &state, create.url.as_str()).await?;
         let endpoint: Value =
             sqlx::query_scalar("select webhook_endpoint_create($1, $2, $3, $4, $5, $6, $7, $8)")
@@ -431,12 +432,12 @@ async fn get_endpoint(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let endpoint: Value = sqlx::query_scalar("select webhook_endpoint_get($1)")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let endpoint: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select webhook_endpoint_get($1)").bind(id),
+    )
+    .await?;
     Ok(Json(endpoint))
 }
 
@@ -454,9 +455,8 @@ async fn update_endpoint(
     Json(change): Json<EndpointChange>,
 ) -> Result<Response> {
     let request = body(&change)?;
-    let path = format!("/api/webhooks/endpoints/{id}");
-    let fingerprint = Fingerprint::json("PATCH", path, &request);
-    idempotency::run(&state, &caller, key, fingerprint, async |conn| {
+    let fingerprint = key.json(&request);
+    idempotency::run(&state, &caller, fingerprint, async |conn| {
         if let Change::Set(url) = &change.url {
             check_url(conn, &state, url.as_str()).await?;
         }
@@ -475,25 +475,13 @@ async fn update_endpoint(
     responses((status = 200, description = "the endpoint is gone, with its secrets, deliveries and their log", body = WebhookEndpointDeleted),
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse),
               (status = 404, description = "no such endpoint", body = ErrorResponse)))]
-async fn delete_endpoint(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
-    rpc(
-        &state,
-        &caller,
-        key,
-        Call {
-            method: "DELETE",
-            path: format!("/api/webhooks/endpoints/{id}"),
-            sql: "select webhook_endpoint_delete($1)",
-            args: Args::Id(id),
-            created: false,
-        },
-    )
-    .await
+async fn delete_endpoint(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
+    write
+        .rpc(Call::delete(
+            "select webhook_endpoint_delete($1)",
+            Args::Id(id),
+        ))
+        .await
 }
 
 #[utoipa::path(post, path = "/api/webhooks/endpoints/{id}/secret/rotate", tag = "webhooks",
@@ -515,9 +503,8 @@ async fn rotate_secret(
     let secret_id = Uuid::new_v4();
     let sealed = secrets::seal(&master, caller.tenant_id, id, secret_id, &secret)
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let path = format!("/api/webhooks/endpoints/{id}/secret/rotate");
-    let fingerprint = Fingerprint::json("POST", path, &request);
-    let response = idempotency::run(&state, &caller, key, fingerprint, async |conn| {
+    let fingerprint = key.json(&request);
+    let response = idempotency::run(&state, &caller, fingerprint, async |conn| {
         let mut endpoint: Value =
             sqlx::query_scalar("select webhook_secret_rotate($1, $2, $3, $4, $5, $6, $7, $8)")
                 .bind(id)
@@ -549,15 +536,16 @@ async fn list_deliveries(
     Path(id): Path<Uuid>,
     Query(q): Query<DeliveriesQuery>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let page: Value = sqlx::query_scalar("select webhook_deliveries_list($1, $2, $3, $4)")
-        .bind(id)
-        .bind(q.status)
-        .bind(q.limit.unwrap_or(50))
-        .bind(q.cursor)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let page: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select webhook_deliveries_list($1, $2, $3, $4)")
+            .bind(id)
+            .bind(q.status)
+            .bind(q.limit.unwrap_or(50))
+            .bind(q.cursor),
+    )
+    .await?;
     Ok(Json(page))
 }
 
@@ -568,23 +556,16 @@ async fn list_deliveries(
               (status = 404, description = "no such endpoint", body = ErrorResponse),
               (status = 422, description = "since in the future; the endpoint is disabled", body = ErrorResponse)))]
 async fn replay_endpoint(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     Json(replay): Json<ReplaySince>,
 ) -> Result<Response> {
-    rpc(
-        &state,
-        &caller,
-        key,
-        Call::post(
-            format!("/api/webhooks/endpoints/{id}/replay"),
+    write
+        .rpc(Call::post(
             "select webhook_endpoint_replay($1, $2)",
             Args::IdBody(id, body(&replay)?),
-        ),
-    )
-    .await
+        ))
+        .await
 }
 
 #[utoipa::path(get, path = "/api/webhooks/deliveries/{id}", tag = "webhooks",
@@ -597,12 +578,12 @@ async fn get_delivery(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let mut tx = begin_as(&state.pool, &caller).await?;
-    let delivery: Value = sqlx::query_scalar("select webhook_delivery_get($1)")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let delivery: Value = read_one(
+        &state.pool,
+        &caller,
+        sqlx::query_scalar("select webhook_delivery_get($1)").bind(id),
+    )
+    .await?;
     Ok(Json(delivery))
 }
 
@@ -612,21 +593,11 @@ async fn get_delivery(
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse),
               (status = 404, description = "no such delivery", body = ErrorResponse),
               (status = 422, description = "the endpoint is disabled", body = ErrorResponse)))]
-async fn replay_delivery(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
-    rpc(
-        &state,
-        &caller,
-        key,
-        Call::post(
-            format!("/api/webhooks/deliveries/{id}/replay"),
+async fn replay_delivery(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
+    write
+        .rpc(Call::post(
             "select webhook_delivery_replay($1)",
             Args::Id(id),
-        ),
-    )
-    .await
+        ))
+        .await
 }

@@ -3,6 +3,8 @@
 //! a write with a file stores it first and registers it in that transaction
 //! (see [`crate::files`]).
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use serde_json::Value;
@@ -29,10 +31,11 @@ pub enum Args {
     IdBody(Uuid, Value),
 }
 
-/// One RPC call of a route.
+/// One RPC call of a route. Its request's method and path come with the
+/// request's [`IdempotencyKey`]; the constructor names the method the route
+/// is served with, checked against the request in debug builds.
 pub struct Call {
     pub method: &'static str,
-    pub path: String,
     /// e.g. `select lead_update($1, $2)`, returning jsonb.
     pub sql: &'static str,
     pub args: Args,
@@ -41,26 +44,61 @@ pub struct Call {
 }
 
 impl Call {
-    pub fn post(path: String, sql: &'static str, args: Args) -> Self {
+    fn new(method: &'static str, sql: &'static str, args: Args) -> Self {
         Call {
-            method: "POST",
-            path,
+            method,
             sql,
             args,
             created: false,
         }
     }
-    pub fn patch(path: String, sql: &'static str, args: Args) -> Self {
-        Call {
-            method: "PATCH",
-            ..Call::post(path, sql, args)
-        }
+    pub fn post(sql: &'static str, args: Args) -> Self {
+        Call::new("POST", sql, args)
+    }
+    pub fn put(sql: &'static str, args: Args) -> Self {
+        Call::new("PUT", sql, args)
+    }
+    pub fn patch(sql: &'static str, args: Args) -> Self {
+        Call::new("PATCH", sql, args)
+    }
+    pub fn delete(sql: &'static str, args: Args) -> Self {
+        Call::new("DELETE", sql, args)
     }
     pub fn created(self) -> Self {
         Call {
             created: true,
             ..self
         }
+    }
+}
+
+/// What a write handler takes before its path and body: the state, the
+/// verified caller and the request's idempotency key (extracted in that
+/// order, so a missing token is 401 before a bad key is 400).
+pub struct Writer {
+    pub state: AppState,
+    pub caller: Caller,
+    pub key: IdempotencyKey,
+}
+
+impl FromRequestParts<AppState> for Writer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let key = IdempotencyKey::from_request_parts(parts, state).await?;
+        Ok(Writer {
+            state: state.clone(),
+            caller,
+            key,
+        })
+    }
+}
+
+impl Writer {
+    /// [`rpc`] as this request's caller.
+    pub async fn rpc(self, call: Call) -> Result<Response> {
+        rpc(&self.state, &self.caller, self.key, call).await
     }
 }
 
@@ -73,16 +111,16 @@ pub async fn rpc(
 ) -> Result<Response> {
     let Call {
         method,
-        path,
         sql,
         args,
         created,
     } = call;
+    debug_assert_eq!(method, key.method(), "the Call of a {} route", key.method());
     let fingerprint = match &args {
-        Args::Body(body) | Args::IdBody(_, body) => Fingerprint::json(method, path, body),
-        Args::Id(_) => Fingerprint::json(method, path, &Value::Null),
+        Args::Body(body) | Args::IdBody(_, body) => key.json(body),
+        Args::Id(_) => key.json(&Value::Null),
     };
-    idempotency::run(state, caller, key, fingerprint, async |conn| {
+    idempotency::run(state, caller, fingerprint, async |conn| {
         let query = sqlx::query_scalar::<_, Value>(sql);
         let query = match &args {
             Args::Body(body) => query.bind(body),
@@ -100,12 +138,12 @@ pub async fn rpc(
     .await
 }
 
-/// What identifies an upload request for idempotency: its path, its text
-/// fields and its file.
-pub fn upload_fingerprint(path: String, form: &Form) -> Fingerprint {
+/// What identifies an upload request for idempotency: its method and path
+/// (from the key), its text fields and its file.
+pub fn upload_fingerprint(key: IdempotencyKey, form: &Form) -> Fingerprint {
     let parts = form.fingerprint_parts();
     let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    Fingerprint::parts("POST", path, &refs)
+    key.parts(&refs)
 }
 
 /// Whether an upload request registered its file: it succeeded and was not
@@ -117,7 +155,6 @@ pub fn registered(result: &Result<Response>) -> bool {
 /// What to attach an uploaded file to.
 pub struct Attach {
     pub bucket: &'static str,
-    pub path: String,
     /// `select <fn>($1 = the parent's id, $2 = the object id)`, returning jsonb.
     pub sql: &'static str,
     pub parent: Uuid,
@@ -138,8 +175,7 @@ pub async fn attach(
     let result = idempotency::run(
         state,
         caller,
-        key,
-        upload_fingerprint(to.path, &form),
+        upload_fingerprint(key, &form),
         async |conn| {
             let object = form.file.register(conn).await?;
             let mut body: Value = sqlx::query_scalar(to.sql)
@@ -163,7 +199,6 @@ pub async fn attach(
 /// transaction that registers the file (visits with their photo).
 pub struct Submit {
     pub bucket: &'static str,
-    pub path: String,
     pub sql: &'static str,
     pub object_field: &'static str,
     /// Keys the route sets itself (e.g. the activity type of a visit).
@@ -215,8 +250,7 @@ where
     let result = idempotency::run(
         state,
         caller,
-        key,
-        upload_fingerprint(to.path, &form),
+        upload_fingerprint(key, &form),
         async |conn| {
             let object = form.file.register(conn).await?;
             let mut row: Value = sqlx::query_scalar(to.sql)
