@@ -56,7 +56,7 @@ pub struct Settings {
     /// Bearer token `/metrics` requires, when set.
     pub metrics_token: Option<SecretString>,
     pub otel: OtelSettings,
-    /// The LLM gateway (issue 15).
+    /// The LLM gateway.
     pub llm: LlmSettings,
     /// The knowledge base's embedding model; None: no knowledge-base
     /// search or answers on this server.

@@ -1,5 +1,5 @@
 //! One error type for every handler. Database errors are classified by
-//! SQLSTATE and constraint name (SPEC §3); SQL text and internal details are
+//! SQLSTATE and constraint name (the RPC contract); SQL text and internal details are
 //! logged, never sent.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};

@@ -29,7 +29,7 @@ pub struct AppState {
     /// The database's vocabularies (read at startup), which request
     /// fields and the OpenAPI document take their terms from.
     pub vocabulary: Arc<Vocabulary>,
-    /// The LLM gateway: the one way to call a model (issue 15).
+    /// The LLM gateway: the one way to call a model.
     pub llm: crate::llm::Gateway,
     /// The knowledge base's embedder (BIZOS_KB_MODEL_DIR); None: the
     /// knowledge-base search and answers are unavailable on this server.

@@ -1,4 +1,4 @@
-//! API keys (issue 19, B2B-8): the secret a machine sends instead of a
+//! API keys (B2B-8): the secret a machine sends instead of a
 //! user's token, on `/api/v1` only.
 //!
 //! A key is `bz_live_` + 43 characters of base64url (32 random bytes from

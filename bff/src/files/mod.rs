@@ -1,4 +1,4 @@
-//! Files (SPEC STG), their whole life in one place; routes only speak HTTP
+//! Files, their whole life in one place; routes only speak HTTP
 //! (idempotency, headers) and call this module through [`Files`], which
 //! the application state hands out — so this module does not know the
 //! application state.

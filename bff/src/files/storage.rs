@@ -1,4 +1,4 @@
-//! File storage (SPEC STG) behind `object_store`'s `ObjectStore` trait: a
+//! File storage behind `object_store`'s `ObjectStore` trait: a
 //! directory on this machine by default, any S3-compatible service in
 //! production. Keys are `<tenant>/<bucket>/<object_id>`, derived by the
 //! database (`upload_begin` returns it; `objects.object_key` is the same
@@ -79,7 +79,7 @@ fn storage_kind(v: &str) -> Result<StorageKind, String> {
     }
 }
 
-/// Where uploaded files live (SPEC STG).
+/// Where uploaded files live.
 #[derive(Debug, Clone)]
 pub enum StorageSettings {
     /// A directory on this machine (`BIZOS_STORAGE=local`, the default).

@@ -1,5 +1,5 @@
 //! Nothing of an upload stays in storage without its `objects` row, even
-//! when a BFF process dies in the middle of it (issue 11 §4).
+//! when a BFF process dies in the middle of it.
 //!
 //! Every upload first commits an intent (`upload_begin`, V15) that names
 //! the key and this process's *owner lock*: a session-level advisory lock

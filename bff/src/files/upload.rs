@@ -1,4 +1,4 @@
-//! Streaming multipart uploads (SPEC STG): the file field goes straight to
+//! Streaming multipart uploads: the file field goes straight to
 //! storage in parts while its size is counted against the bucket's limit,
 //! its content type is sniffed from the first bytes (the client's claim is
 //! not trusted) and its sha256 computed. The object row is registered in

@@ -1,4 +1,4 @@
-//! The internal knowledge base (issue 16, AI-3): documents of a tenant,
+//! The internal knowledge base (AI-3): documents of a tenant,
 //! their text, chunks and search.
 
 pub mod answer;

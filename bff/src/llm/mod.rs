@@ -1,4 +1,4 @@
-//! The LLM gateway (issue 15: AI-4, AI-5, AI-6, OPS-15). Nothing in bizos
+//! The LLM gateway (AI-4, AI-5, AI-6, OPS-15). Nothing in bizos
 //! calls a language model except through [`Gateway`]: it masks every outbound text,
 //! meters and limits every call in the database, caches answers per
 //! tenant, rotates keys, retries, breaks circuits, falls through the

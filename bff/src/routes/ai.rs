@@ -1,4 +1,4 @@
-//! AI through the LLM gateway (issue 15).
+//! AI through the LLM gateway.
 //!
 //! - `POST /api/ai/chat` — any user of the tenant: the conversation is
 //!   masked before it leaves, metered, limited (429 with Retry-After when a

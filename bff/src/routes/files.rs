@@ -1,4 +1,4 @@
-//! The HTTP side of files (SPEC STG): generic upload into a bucket and
+//! The HTTP side of files: generic upload into a bucket and
 //! download through RLS on the object's row. What happens to a file is
 //! [`crate::files`]'s business.
 

@@ -1,4 +1,4 @@
-//! RFM segments (RFM-1) and segment content (RFM-2), issue 17. The
+//! RFM segments (RFM-1) and segment content (RFM-2). The
 //! database computes and decides (sql/api/rfm.sql): snapshots are written
 //! by `rfm.compute` jobs (weekly schedule, or `POST /api/rfm/runs`), read
 //! under the customers' RLS.
@@ -48,7 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_template))
 }
 
-/// Tokens a segment's content may take (seed 003: max 500).
+/// Tokens a segment's content may take (the product's limit: 500).
 const CONTENT_MAX_TOKENS: u32 = 500;
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,4 +1,4 @@
-//! Webhooks (issue 19, B2B-8): a tenant's endpoints, their signing
+//! Webhooks (B2B-8): a tenant's endpoints, their signing
 //! secrets, the delivery log and replays, for holders of `webhook.manage`
 //! (super admins by default). The database keeps the outbox and decides
 //! (sql/api/webhooks.sql); this module makes and seals the secrets, checks

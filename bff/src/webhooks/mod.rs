@@ -1,4 +1,4 @@
-//! Signed webhooks (issue 19, B2B-8): the settings ([`config`]), the signing secrets,
+//! Signed webhooks (B2B-8): the settings ([`config`]), the signing secrets,
 //! the SSRF guard and the worker's delivery (`webhook.deliver`).
 //!
 //! The database writes the outbox (sql/api/webhooks.sql: triggers on
