@@ -1,6 +1,9 @@
-//! The digest card (written by the worker; here stored directly).
+//! The digest card (written by the worker; here stored directly), and the
+//! digest of a day on demand, polled at its job.
 
-use super::runner::{call, sql, Row, Who::*, GET, NONE};
+use serde_json::json;
+
+use super::runner::{call, sql, Row, Who::*, GET, NONE, POST};
 
 #[rustfmt::skip]
 pub fn cases() -> Vec<Row> {
@@ -14,5 +17,10 @@ pub fn cases() -> Vec<Row> {
         call(Admin, GET, "/api/digest/latest", NONE, 200).is("/source", "fallback"),
         call(Admin, GET, "/api/digest?date=2026-11-18", NONE, 200),
         call(Sales, GET, "/api/digest?date=2026-11-18", NONE, 403).why("digest.read"),
+
+        call(Director, POST, "/api/digest", json!({}), 202).save("digest_job", "/job_id"),
+        call(Director, POST, "/api/digest", json!({"day": "2999-01-01"}), 422).why("the day is not over"),
+        call(Sales,    POST, "/api/digest", json!({}), 403).why("digest.read"),
+        call(Director, GET,  "/api/jobs/{digest_job}", NONE, 200),
     ]
 }

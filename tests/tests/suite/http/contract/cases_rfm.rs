@@ -1,4 +1,4 @@
-//! RFM: segments (none before a run), a run by the worker, a scored
+//! RFM: segments (an empty snapshot before a run), a run by the worker, a scored
 //! customer's segment, the settings, message templates and content.
 
 use serde_json::json;
@@ -8,7 +8,8 @@ use super::runner::{call, sql, Row, Who::*, GET, NONE, POST, PUT};
 #[rustfmt::skip]
 pub fn cases() -> Vec<Row> {
     vec![
-        call(Marketing, GET,  "/api/rfm/segments", NONE, 404).why("no snapshot yet"),
+        call(Marketing, GET,  "/api/rfm/segments", NONE, 200).why("no snapshot yet: an empty one")
+            .is("/week", json!(null)).is("/customers", 0),
         call(Sales,     POST, "/api/rfm/runs", json!({}), 403).why("rfm.manage"),
         call(Marketing, POST, "/api/rfm/runs", json!({}), 202).save("rfm_job", "/job_id"),
         call(Marketing, GET,  "/api/jobs/{rfm_job}", NONE, 200).is("/status", "succeeded").poll(),

@@ -37,6 +37,7 @@ mod cases_imports;
 mod cases_kb;
 mod cases_kpi;
 mod cases_leads;
+mod cases_marketing;
 mod cases_meta;
 mod cases_receivables;
 mod cases_rfm;
@@ -60,6 +61,7 @@ fn every_case() -> Vec<Row> {
         cases_imports::cases(),
         cases_receivables::cases(),
         cases_customers::cases(),
+        cases_marketing::cases(),
         cases_files::cases(),
         cases_ai::cases(),
         cases_kb::cases(),

@@ -7,7 +7,7 @@
 //! braces (`/api/leads/{lead}`); a JSON body names one as a whole string
 //! (`"customer_id": "{customer}"`). Known from the start: the callers' ids
 //! (`{sales}`, `{admin}`, ...), `{tenant}`, the tenant's dates (`{today}`,
-//! `{today-30}`, `{month}`, `{month_start}`, ...) and `{missing}`, a fresh
+//! `{today-5}`, `{today-30}`, `{month}`, `{month_start}`, ...) and `{missing}`, a fresh
 //! id nothing has.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -449,6 +449,7 @@ impl Runner {
             ("today", today),
             ("today-1", today - chrono::Days::new(1)),
             ("today+1", today + chrono::Days::new(1)),
+            ("today-5", today - chrono::Days::new(5)),
             ("today-30", today - chrono::Days::new(30)),
             ("today-90", today - chrono::Days::new(90)),
         ] {
