@@ -278,6 +278,7 @@ as $$
          ('sales_activities', 'customer_id', 'move'),
          ('tickets', 'related_customer_id', 'move'),
          ('invoices', 'customer_id', 'move'),
+         ('credit_notes', 'customer_id', 'move'),
          ('customer_documents', 'customer_id', 'move'),
          ('customer_merges', 'customer_id', 'move'),
          ('rfm_scores', 'customer_id', 'derived'),
@@ -432,6 +433,9 @@ begin
   update invoices x set customer_id = v_keep where x.tenant_id = v_tenant and x.customer_id = v_dup;
   get diagnostics n = row_count;
   v_moved := v_moved || jsonb_build_object('invoices', n);
+  update credit_notes x set customer_id = v_keep where x.tenant_id = v_tenant and x.customer_id = v_dup;
+  get diagnostics n = row_count;
+  v_moved := v_moved || jsonb_build_object('credit_notes', n);
   update customer_documents x set customer_id = v_keep where x.tenant_id = v_tenant and x.customer_id = v_dup;
   get diagnostics n = row_count;
   v_moved := v_moved || jsonb_build_object('customer_documents', n);
@@ -468,21 +472,21 @@ grant execute on function customer_merge(uuid, uuid) to bizos_authenticated;
 comment on function customer_merge(uuid, uuid) is
   'Merges duplicate_id into customer_id (who may change both): everything pointing at the duplicate moves, the survivor fills its gaps, the duplicate is deleted and kept in customer_merges.';
 
--- customer_merges_of(customer_id) -> [{merge_id, merged_customer_id,
---   company_name, merged_by, merged_at, moved}]: the customers merged into
+-- customer_merges_of(customer_id) -> {items: [{merge_id, merged_customer_id,
+--   company_name, merged_by, merged_at, moved}]}: the customers merged into
 -- this one (GET /api/customers/{id}/merges), newest first; their audit
 -- history stays under their own ids (GET /api/audit?table=customers&record=).
 -- NULL when the caller may not read the customer.
 create or replace function customer_merges_of(customer_id uuid) returns jsonb
 language sql stable
 as $$
-  select coalesce((select jsonb_agg(jsonb_build_object(
+  select jsonb_build_object('items', coalesce((select jsonb_agg(jsonb_build_object(
                             'merge_id', m.merge_id, 'merged_customer_id', m.merged_customer_id,
                             'company_name', m.merged_customer ->> 'company_name',
                             'merged_by', m.created_by, 'merged_at', m.created_at, 'moved', m.moved)
                           order by m.created_at desc, m.merge_id)
                      from customer_merges m
-                    where m.tenant_id = c.tenant_id and m.customer_id = c.customer_id), '[]'::jsonb)
+                    where m.tenant_id = c.tenant_id and m.customer_id = c.customer_id), '[]'::jsonb))
     from customers c
    where c.tenant_id = bizos.tenant_id() and c.customer_id = customer_merges_of.customer_id
 $$;

@@ -878,9 +878,18 @@ declare
 begin
   if tg_op = 'UPDATE' then
     if new.invoice_id <> old.invoice_id or new.amount <> old.amount or new.issue_date <> old.issue_date
-       or new.currency <> old.currency or new.customer_id <> old.customer_id then
+       or new.currency <> old.currency then
       raise exception using errcode = 'P0001', column = 'amount',
         message = 'amount: credit notes cannot be changed once issued';
+    end if;
+    -- The customer follows the invoice, which changes customer only along
+    -- a recorded merge (customer_merge).
+    if new.customer_id <> old.customer_id
+       and not exists (select 1 from invoices i
+                        where i.tenant_id = new.tenant_id and i.invoice_id = new.invoice_id
+                          and i.customer_id = new.customer_id) then
+      raise exception using errcode = 'P0001', column = 'customer_id',
+        message = 'customer_id: a credit note''s customer is its invoice''s';
     end if;
     return new;
   end if;

@@ -23,6 +23,7 @@ use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
 use super::prospects::Prospect;
 use super::receivables::Invoice;
+use super::shapes::{customer_row, Customer};
 use super::write::{attach, body, Args, Attach, Call, Writer};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one};
@@ -175,6 +176,8 @@ pub struct MergeMoved {
     tickets: i64,
     /// Invoices (their numbers unchanged).
     invoices: i64,
+    /// Credit notes, with their invoices (their numbers unchanged).
+    credit_notes: i64,
     customer_documents: i64,
     /// Earlier merges into the duplicate, now the survivor's.
     customer_merges: i64,
@@ -192,6 +195,14 @@ pub struct CustomerMerged {
     merged_customer_id: Uuid,
     merge_id: Uuid,
     moved: MergeMoved,
+}
+
+/// The customers merged into one, newest first.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CustomerMerges {
+    items: Vec<CustomerMergeRecord>,
 }
 
 /// A customer merged into this one (`customer_merges`).
@@ -248,7 +259,7 @@ async fn merge_customer(
 }
 
 #[utoipa::path(get, path = "/api/customers/{id}/merges", tag = "customers", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "the customers merged into this one, newest first", body = Vec<CustomerMergeRecord>),
+    responses((status = 200, description = "the customers merged into this one, newest first", body = CustomerMerges),
               (status = 404, description = "no such customer (or not visible)", body = ErrorResponse)))]
 async fn list_merges(
     State(state): State<AppState>,
@@ -268,42 +279,6 @@ async fn list_merges(
 
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
-
-/// Declares a struct with the columns of `customers` plus `extra` fields
-/// (the list row and the detail share one list of columns).
-macro_rules! customer_row {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[allow(dead_code)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            tenant_id: Uuid,
-            customer_id: Uuid,
-            company_name: String,
-            npwp: Option<String>,
-            email: Option<String>,
-            phone: Option<String>,
-            address: Option<String>,
-            city: Option<String>,
-            npwp_norm: Option<String>,
-            email_norm: Option<String>,
-            phone_norm: Option<String>,
-            company_norm: Option<String>,
-            created_by: Option<Uuid>,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            /// Days from issue to due date agreed with the customer (null: none).
-            payment_terms_days: Option<i32>,
-            $($extra)*
-        }
-    };
-}
-
-customer_row!(
-    /// A customer (a row of `customers`).
-    Customer {}
-);
 
 customer_row!(
     /// A customer with what the caller may read of its pipeline, leads,

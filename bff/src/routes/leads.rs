@@ -8,9 +8,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::customers::Customer;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
+use super::shapes::Customer;
 use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
 use crate::db::{read_as, read_optional};

@@ -95,7 +95,7 @@ pub struct ErrorDetail {
     /// A refusal by the tenant's SOP rules (invoice_create): every reason,
     /// the refusing ones and the warnings.
     #[serde(skip_serializing_if = "Option::is_none")]
-    reasons: Option<Vec<super::precheck::SopReason>>,
+    reasons: Option<Vec<super::shapes::SopReason>>,
 }
 
 /// Stable machine-readable error codes.

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::receivables::InvoiceLineDraft;
-use super::shapes::Numeric;
+use super::shapes::{Numeric, SopReason};
 use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one};
@@ -317,21 +317,6 @@ async fn delete_rule(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
 
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
-
-/// One failing check of an SOP rule.
-#[derive(Deserialize, serde::Serialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct SopReason {
-    /// The rule's name.
-    rule: String,
-    rule_id: Uuid,
-    kind: crate::payload::SopRuleKind,
-    /// The draft's field at fault (`tax`, `lines[0].discount_pct`).
-    field: String,
-    message: String,
-    severity: crate::payload::SopSeverity,
-}
 
 /// The parameters of a rule (each kind takes some of them; see
 /// sop_rule_kinds).

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::precheck::SopReason;
 use super::shapes::Numeric;
+use super::shapes::SopReason;
 use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one, read_optional};

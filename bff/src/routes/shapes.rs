@@ -3,7 +3,7 @@
 //! gives; those types only document it: the jsonb the SQL functions return
 //! and the rows of the list/detail views, with `deny_unknown_fields` so the
 //! document says "exactly these keys" and the conformance test
-//! (`tests/tests/suite/http/contract.rs`) fails on any drift between the
+//! (`tests/tests/suite/http/contract/`) fails on any drift between the
 //! database and them.
 //!
 //! Conventions: timestamps are RFC 3339 strings, dates `YYYY-MM-DD`,
@@ -12,8 +12,10 @@
 //! strips when null is an `Option` too. Each type is `#[allow(dead_code)]`:
 //! its fields are only ever read by the document.
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 /// A numeric column as the database stores it: an exact decimal, sent as a
 /// JSON number with every digit (`12345678901234.5678`, `110.00`), never
@@ -47,3 +49,56 @@ impl ToSchema for Numeric {
         "Numeric".into()
     }
 }
+
+/// One failing check of an SOP rule.
+#[derive(Deserialize, serde::Serialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct SopReason {
+    /// The rule's name.
+    rule: String,
+    rule_id: Uuid,
+    kind: crate::payload::SopRuleKind,
+    /// The draft's field at fault (`tax`, `lines[0].discount_pct`).
+    field: String,
+    message: String,
+    severity: crate::payload::SopSeverity,
+}
+
+/// Declares a struct with the columns of `customers` plus `extra` fields
+/// (the list row and the detail share one list of columns).
+macro_rules! customer_row {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, ToSchema)]
+        #[allow(dead_code)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            tenant_id: Uuid,
+            customer_id: Uuid,
+            company_name: String,
+            npwp: Option<String>,
+            email: Option<String>,
+            phone: Option<String>,
+            address: Option<String>,
+            city: Option<String>,
+            npwp_norm: Option<String>,
+            email_norm: Option<String>,
+            phone_norm: Option<String>,
+            company_norm: Option<String>,
+            created_by: Option<Uuid>,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+            /// Days from issue to due date agreed with the customer (null: none).
+            payment_terms_days: Option<i32>,
+            $($extra)*
+        }
+    };
+}
+
+pub(crate) use customer_row;
+
+customer_row!(
+    /// A customer (a row of `customers`).
+    Customer {}
+);

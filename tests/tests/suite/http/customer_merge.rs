@@ -324,6 +324,16 @@ async fn a_duplicate_is_merged_with_everything_pointing_at_it() {
     assert_eq!(status, 201, "{inv}");
     assert_eq!(inv["status"], "ISSUED", "{inv}");
     let invoice_no = s(&inv, "invoice_no");
+    // A credit note on the duplicate's invoice moves with it.
+    let (status, note) = app
+        .post_json(
+            &o.finance,
+            "/api/credit-notes",
+            &json!({"invoice_id": s(&inv, "invoice_id"), "amount": 10000, "reason": "diskon"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{note}");
     let ticket = s(&d, "ticket_id");
 
     // Refusals first: nothing moves.
@@ -395,10 +405,12 @@ async fn a_duplicate_is_merged_with_everything_pointing_at_it() {
             &moved["prospects_folded"],
             &moved["leads"],
             &moved["invoices"],
+            &moved["credit_notes"],
             &moved["tickets"],
             &moved["customer_documents"]
         ),
         (
+            &json!(1),
             &json!(1),
             &json!(1),
             &json!(1),
@@ -473,9 +485,13 @@ async fn a_duplicate_is_merged_with_everything_pointing_at_it() {
         .get_json(&o.alice, &format!("/api/customers/{}/merges", o.customer_a))
         .await;
     assert_eq!(status, 200, "{merges}");
-    assert_eq!(merges[0]["merged_customer_id"], json!(dup), "{merges}");
     assert_eq!(
-        merges[0]["company_name"], "CV Alfa Logistik Jakarta",
+        merges["items"][0]["merged_customer_id"],
+        json!(dup),
+        "{merges}"
+    );
+    assert_eq!(
+        merges["items"][0]["company_name"], "CV Alfa Logistik Jakarta",
         "{merges}"
     );
     let (status, audit) = app

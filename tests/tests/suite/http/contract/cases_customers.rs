@@ -39,6 +39,6 @@ pub fn cases() -> Vec<Row> {
         call(Marketing, PATCH, "/api/customers/{keep}", json!({"city": "Semarang", "payment_terms_days": 30}), 200),
         call(Marketing, PATCH, "/api/customers/{keep}", json!({"email": "DUA@gabung.co.id"}), 409).why("the other's email"),
         call(Marketing, POST,  "/api/customers/{keep}/merge", json!({"duplicate_id": "{duplicate}"}), 200),
-        call(Marketing, GET,   "/api/customers/{keep}/merges", NONE, 200).len("", 1),
+        call(Marketing, GET,   "/api/customers/{keep}/merges", NONE, 200).len("/items", 1),
     ]
 }
