@@ -294,7 +294,9 @@ fn routes() -> Vec<Route> {
             &["customer_id"],
             Some("object_id"),
         ),
-        // --- crm: new routes ---
+        r("post", "/api/refunds", Payload("refund_record(jsonb)"), &[], None),
+        r("post", "/api/credit-notes", Payload("credit_note_create(jsonb)"), &[], None),
+        r("post", "/api/digest", Payload("digest_request(jsonb)"), &[], None),
         r("patch", "/api/customers/{id}", Payload("customer_update(uuid,jsonb)"), &[], None),
         r(
             "post",
@@ -305,7 +307,6 @@ fn routes() -> Vec<Route> {
         ),
         r("post", "/api/marketing/spend", Payload("marketing_spend_create(jsonb)"), &[], None),
         r("post", "/api/marketing/events", Payload("marketing_event_create(jsonb)"), &[], None),
-        // --- end crm ---
     ]
 }
 
