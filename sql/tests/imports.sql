@@ -170,7 +170,7 @@ begin
   return next pg_temp.throws_field(format('select process_import(%L, 0)', r->>'import_id'), 'P0001', 'batch_size');
   return next pg_temp.throws_field(format('select process_import(%L)', gen_random_uuid()), 'P0002', 'import_id');
   select count(*) into n from import_modules;
-  return next ok(n = 5, 'five modules');
+  return next ok(n = 7, 'seven modules');
 end $$;
 set local role bizos_authenticated;
 select * from pg_temp.test_01();

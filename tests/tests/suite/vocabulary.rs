@@ -486,6 +486,7 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
             "llm_routes.feature",
             "payments.method",
             "profiles.app_role",
+            "refunds.method",
             "rfm_content_templates.channel",
             "rfm_content_templates.segment",
             "rfm_scores.segment",
