@@ -10,10 +10,9 @@
 //! one and receivers can drop the duplicate.
 
 mod config;
-mod job;
+pub mod job;
 
 pub use config::{MailArgs, MailSettings};
-pub use job::{EmailSend, EmailSendArgs};
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;

@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use serde_json::Value;
 
-use super::WorkerSettings;
+use super::settings::WorkerSettings;
 use crate::job::{parse_args, Handler, Job, JobArgs, JobError, PayloadError};
 use crate::vars::ConfigError;
 
@@ -42,7 +42,7 @@ pub fn registry(settings: &WorkerSettings, pool: &sqlx::PgPool) -> Result<Regist
     r.add_if(crate::webhooks::WebhookDeliver::from_settings(
         &settings.webhooks,
     )?);
-    r.add_if(crate::email::EmailSend::from_settings(
+    r.add_if(crate::email::job::EmailSend::from_settings(
         settings.mail.as_ref(),
     )?);
     Ok(r)
@@ -211,7 +211,7 @@ mod tests {
     fn the_registry_checks_a_payload_by_its_kind() {
         let mut r = Registry::default();
         r.add(crate::idempotency::IdempotencyPurge);
-        r.add_if(None::<crate::email::EmailSend>);
+        r.add_if(None::<crate::email::job::EmailSend>);
         assert_eq!(r.kinds(), ["idempotency.purge", "email.send"]);
         assert_eq!(r.runnable(), ["idempotency.purge"]);
         assert!(r.knows("email.send") && !r.knows("no.such.kind"));
