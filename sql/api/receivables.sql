@@ -551,6 +551,38 @@ end
 $$;
 grant execute on function invoice_create(jsonb) to bizos_authenticated;
 
+-- The document an AR write points at: its id or its number, exactly one
+-- of them (payment_record, refund_record, credit_note_create).
+create or replace function ar_target_check(id_value text, no_value text, id_field text, no_field text) returns void
+language plpgsql
+as $$
+begin
+  if id_value is null and no_value is null then
+    perform raise_field(id_field, format('is required (or send %s)', no_field));
+  end if;
+  if id_value is not null and no_value is not null then
+    perform raise_field(no_field, format('send either %s or %s, not both', id_field, no_field));
+  end if;
+end
+$$;
+grant execute on function ar_target_check(text, text, text, text) to bizos_authenticated;
+
+-- The day of an AR document: the tenant's today when absent, never after it.
+create or replace function ar_document_day(payload jsonb, field text) returns date
+language plpgsql
+as $$
+declare
+  v_today date := tenant_today();
+  v_day date := coalesce(payload_date(payload, field), v_today);
+begin
+  if v_day > v_today then
+    perform raise_field(field, format('%s is in the future (today is %s in the tenant''s time zone)', v_day, v_today));
+  end if;
+  return v_day;
+end
+$$;
+grant execute on function ar_document_day(jsonb, text) to bizos_authenticated;
+
 -- payment_record({invoice_id | invoice_no, amount, paid_on?, method?, reference?, notes?})
 --   -> {payment_id, payment_no, invoice_id, outstanding, invoice_status, replayed}
 -- Locks the invoice, so concurrent payments of one invoice are serialised.
@@ -573,28 +605,18 @@ declare
   inv invoices;
   existing payments;
   r payments;
-  v_today date;
   v_tenant uuid := bizos.tenant_id();
 begin
   perform require_permission('payment.record');
   perform payload_check(payload, '{"invoice_id": "uuid", "invoice_no": "text", "amount": "number", "paid_on": "date", "method": "text", "reference": "text", "notes": "text"}');
   v_invoice := payload_uuid(payload, 'invoice_id');
   v_invoice_no := payload_text(payload, 'invoice_no', false, 40);
-  if v_invoice is null and v_invoice_no is null then
-    perform raise_field('invoice_id', 'is required (or send invoice_no)');
-  end if;
-  if v_invoice is not null and v_invoice_no is not null then
-    perform raise_field('invoice_no', 'send either invoice_id or invoice_no, not both');
-  end if;
+  perform ar_target_check(v_invoice::text, v_invoice_no, 'invoice_id', 'invoice_no');
   v_amount := payload_numeric(payload, 'amount', true);
   if v_amount <= 0 then
     perform raise_field('amount', 'must be greater than 0');
   end if;
-  v_today := tenant_today();
-  v_paid_on := coalesce(payload_date(payload, 'paid_on'), v_today);
-  if v_paid_on > v_today then
-    perform raise_field('paid_on', format('%s is in the future (today is %s in the tenant''s time zone)', v_paid_on, v_today));
-  end if;
+  v_paid_on := ar_document_day(payload, 'paid_on');
   v_method := vocabulary_check('payment_methods',
                                lower(coalesce(payload_text(payload, 'method', false, 40), 'bank_transfer')), 'method');
   v_reference := payload_text(payload, 'reference', false, 200);
@@ -956,7 +978,6 @@ declare
   v_payment_no text;
   v_amount numeric;
   v_on date;
-  v_today date;
   v_method text;
   v_reference text;
   v_reason text;
@@ -968,21 +989,12 @@ begin
   perform payload_check(payload, '{"payment_id": "uuid", "payment_no": "text", "amount": "number", "refunded_on": "date", "method": "text", "reference": "text", "reason": "text"}');
   v_payment := payload_uuid(payload, 'payment_id');
   v_payment_no := payload_text(payload, 'payment_no', false, 40);
-  if v_payment is null and v_payment_no is null then
-    perform raise_field('payment_id', 'is required (or send payment_no)');
-  end if;
-  if v_payment is not null and v_payment_no is not null then
-    perform raise_field('payment_no', 'send either payment_id or payment_no, not both');
-  end if;
+  perform ar_target_check(v_payment::text, v_payment_no, 'payment_id', 'payment_no');
   v_amount := payload_numeric(payload, 'amount', true);
   if v_amount <= 0 then
     perform raise_field('amount', 'must be greater than 0');
   end if;
-  v_today := tenant_today();
-  v_on := coalesce(payload_date(payload, 'refunded_on'), v_today);
-  if v_on > v_today then
-    perform raise_field('refunded_on', format('%s is in the future (today is %s in the tenant''s time zone)', v_on, v_today));
-  end if;
+  v_on := ar_document_day(payload, 'refunded_on');
   v_method := vocabulary_check('payment_methods',
                                lower(coalesce(payload_text(payload, 'method', false, 40), 'bank_transfer')), 'method');
   v_reference := payload_text(payload, 'reference', false, 200);
@@ -1031,7 +1043,6 @@ declare
   v_invoice_no text;
   v_amount numeric;
   v_date date;
-  v_today date;
   v_currency text;
   v_reason text;
   inv invoices;
@@ -1041,21 +1052,12 @@ begin
   perform payload_check(payload, '{"invoice_id": "uuid", "invoice_no": "text", "amount": "number", "issue_date": "date", "currency": "text", "reason": "text"}');
   v_invoice := payload_uuid(payload, 'invoice_id');
   v_invoice_no := payload_text(payload, 'invoice_no', false, 40);
-  if v_invoice is null and v_invoice_no is null then
-    perform raise_field('invoice_id', 'is required (or send invoice_no)');
-  end if;
-  if v_invoice is not null and v_invoice_no is not null then
-    perform raise_field('invoice_no', 'send either invoice_id or invoice_no, not both');
-  end if;
+  perform ar_target_check(v_invoice::text, v_invoice_no, 'invoice_id', 'invoice_no');
   v_amount := payload_numeric(payload, 'amount', true);
   if v_amount <= 0 then
     perform raise_field('amount', 'must be greater than 0');
   end if;
-  v_today := tenant_today();
-  v_date := coalesce(payload_date(payload, 'issue_date'), v_today);
-  if v_date > v_today then
-    perform raise_field('issue_date', format('%s is in the future (today is %s in the tenant''s time zone)', v_date, v_today));
-  end if;
+  v_date := ar_document_day(payload, 'issue_date');
   v_currency := upper(payload_text(payload, 'currency', false, 3));
   v_reason := payload_text(payload, 'reason', true, 2000);
 
