@@ -55,3 +55,87 @@ select :'tenant', c.customer_id,
 vacuum analyze customers;
 vacuum analyze prospects;
 analyze profiles;
+
+-- The other lists: :n / 5 each of prospects, leads, sales activities,
+-- tickets and invoices, nearly all of them of user 11, a salesperson of
+-- no team (the crowd), created by the marketing manager or finance. Of the
+-- sales manager's team: salesperson 3 owns the prospects (and leads and
+-- activities) of his 2 customers and created 1 ticket; salesperson 4 owns
+-- 2,000 (of his 2,000 customers), 500 tickets relate to his leads and 500
+-- invoices to his customers; 10 leads have no sales owner (the sales
+-- manager reads them). Ops (department OPS) reads the 10 tickets sent
+-- there, finance the 10 sent to FIN. User triggers off during the load,
+-- as above (the numbers come from here).
+insert into profiles (tenant_id, user_id, email, full_name, app_role, dept_code)
+values (:'tenant', '00000000-0000-4000-8000-000000000011', 'ramai@bench.co.id', 'Ramai', 'salesperson', null);
+
+begin;
+alter table prospects disable trigger user;
+alter table leads disable trigger user;
+alter table sales_activities disable trigger user;
+alter table tickets disable trigger user;
+alter table invoices disable trigger user;
+
+-- Every row at its customer's time, so that a team's rows are spread over
+-- the tenant's three years as the customers are.
+update prospects p set created_at = c.created_at, updated_at = c.created_at
+  from customers c where c.tenant_id = p.tenant_id and c.customer_id = p.customer_id and p.tenant_id = :'tenant';
+
+insert into prospects (tenant_id, customer_id, owner_user_id, created_by, created_at, updated_at)
+select :'tenant', c.customer_id, '00000000-0000-4000-8000-000000000011', '00000000-0000-4000-8000-000000000001',
+       c.created_at, c.created_at
+  from (select customer_id, created_at, row_number() over (order by created_at) as rn
+          from customers where tenant_id = :'tenant') c
+ where c.rn % 5 = 1;
+
+insert into leads (tenant_id, channel, status, company_name, customer_id, prospect_id, sales_owner_user_id,
+                   assigned_at, created_by, created_at, updated_at)
+select p.tenant_id, 'website', case when p.rn <= 10 then 'NEW' else 'ASSIGNED' end, 'PT Lead ' || p.rn,
+       p.customer_id, p.prospect_id,
+       case when p.rn > 10 then p.owner_user_id end, case when p.rn > 10 then p.created_at end,
+       '00000000-0000-4000-8000-000000000001', p.created_at, p.created_at
+  from (select *, row_number() over (order by prospect_id desc) as rn from prospects where tenant_id = :'tenant') p;
+
+insert into sales_activities (tenant_id, owner_user_id, activity_type, source, occurred_at, summary,
+                              customer_id, prospect_id, created_by, created_at, updated_at)
+select p.tenant_id, p.owner_user_id, 'call', 'manual', p.created_at, 'Telepon',
+       p.customer_id, p.prospect_id, p.owner_user_id, p.created_at, p.created_at
+  from prospects p where p.tenant_id = :'tenant';
+
+insert into tickets (tenant_id, ticket_no, ticket_type, subject, priority, dept_target, ticket_status,
+                     related_lead_id, related_customer_id, created_by, created_at, updated_at)
+select l.tenant_id, 'TCK-' || l.rn, 'general_request', 'Permintaan ' || l.rn, 'normal',
+       case when l.rn % 997 = 0 and l.rn / 997 <= 10 then 'OPS'
+            when l.rn % 991 = 0 and l.rn / 991 <= 10 then 'FIN' else 'SALES' end,
+       'OPEN',
+       case when l.sales_owner_user_id = '00000000-0000-4000-8000-000000000004' then l.lead_id end,
+       case when l.sales_owner_user_id = '00000000-0000-4000-8000-000000000011' then l.customer_id end,
+       '00000000-0000-4000-8000-000000000001', l.created_at, l.created_at
+  from (select *, row_number() over (order by lead_id) as rn from leads where tenant_id = :'tenant') l
+ where l.sales_owner_user_id is distinct from '00000000-0000-4000-8000-000000000004'
+    or l.rn % 4 = 0;
+insert into tickets (tenant_id, ticket_no, ticket_type, subject, priority, dept_target, ticket_status,
+                     created_by, created_at, updated_at)
+values (:'tenant', 'TCK-0', 'general_request', 'Milik Budi', 'normal', 'SALES', 'OPEN',
+        '00000000-0000-4000-8000-000000000003', now(), now());
+
+insert into invoices (tenant_id, invoice_no, customer_id, issue_date, due_date, subtotal, status,
+                      created_by, created_at, updated_at)
+select p.tenant_id, 'INV-' || p.rn, p.customer_id, p.created_at::date, p.created_at::date + 30, 1000000, 'ISSUED',
+       '00000000-0000-4000-8000-000000000009', p.created_at, p.created_at
+  from (select *, row_number() over (order by prospect_id) as rn from prospects where tenant_id = :'tenant') p
+ where p.owner_user_id is distinct from '00000000-0000-4000-8000-000000000004' or p.rn % 4 = 0;
+
+alter table prospects enable trigger user;
+alter table leads enable trigger user;
+alter table sales_activities enable trigger user;
+alter table tickets enable trigger user;
+alter table invoices enable trigger user;
+commit;
+
+vacuum analyze prospects;
+vacuum analyze leads;
+vacuum analyze sales_activities;
+vacuum analyze tickets;
+vacuum analyze invoices;
+analyze profiles;

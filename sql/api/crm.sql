@@ -136,10 +136,14 @@ grant execute on function customer_readable(text, uuid, uuid) to bizos_authentic
 create or replace function team_customer_ids() returns uuid[]
 language plpgsql stable
 as $$
+declare
+  -- The team as a value: a call in the statement would be a filter of
+  -- each prospect the prospects policy's bitmap fetches.
+  v_team constant uuid[] := my_team_ids();
 begin
   return array(select distinct p.customer_id from prospects p
                 where p.tenant_id = bizos.tenant_id()
-                  and p.owner_user_id = any (my_team_ids()));
+                  and p.owner_user_id = any (v_team));
 end
 $$;
 select pin_search_path('team_customer_ids()');
@@ -201,6 +205,71 @@ begin
     case when citus_table('customers') then citus_unwrap_sub_selects(v_citus)
          when pg_catalog.to_regclass('pg_catalog.pg_dist_partition') is not null then v_citus
          else v_readable end);
+end
+$$;
+
+-- The leads whose sales owner is of the caller's team, read once per
+-- statement (the tickets policy's "tickets of the team's leads").
+create or replace function team_lead_ids() returns uuid[]
+language plpgsql stable
+as $$
+declare
+  v_team constant uuid[] := my_team_ids();
+begin
+  return array(select l.lead_id from leads l
+                where l.tenant_id = bizos.tenant_id()
+                  and l.sales_owner_user_id = any (v_team));
+end
+$$;
+select pin_search_path('team_lead_ids()');
+grant execute on function team_lead_ids() to bizos_authenticated;
+comment on function team_lead_ids() is
+  'The leads whose sales owner is of the caller''s team (for the tickets policy).';
+
+-- The select policies of leads, prospects and sales activities state their
+-- rules (V3, V14) branch by branch in the form the customers policy has
+-- (above; docs/schema.md, "What a policy costs"), so that a list or a count
+-- costs the rows the caller may read, not the tenant: "reads all" as
+-- policy_reads_all, "owned by the team" as policy_team_owns, a role test
+-- inside a branch as policy_caller_is (platform.sql). Before, each ORed a
+-- once-per-statement role test with its other branches, which no index
+-- serves, so a salesperson's page of leads walked the tenant's leads with
+-- the policy as a filter. The holders of crm.read_all read every sales
+-- activity through a policy of their own (V35), rewritten the same way: the
+-- policies of a table are ORed, so one branch no index serves would undo
+-- the others. On Citus the policies stay as they were (sub-selects are
+-- unwrapped there and would be evaluated per row).
+do $$
+begin
+  if pg_catalog.to_regclass('pg_catalog.pg_dist_partition') is not null then
+    return;
+  end if;
+  drop policy if exists "crm managers read all leads; sales their scope, not handed over" on leads;
+  execute format('create policy %I on leads for select to bizos_authenticated using (%s)',
+    'crm managers read all leads; sales their scope, not handed over',
+    format('tenant_id = (select bizos.tenant_id()) and (%s or %s or (%s and not handed_over)'
+           ' or (sales_owner_user_id is null and %s))',
+           policy_reads_all('sees_all_crm()', 'lead_id'), policy_team_owns('sales_owner_user_id'),
+           policy_team_owns('created_by'), policy_caller_is($e$bizos.app_role() = 'sales_manager'$e$)));
+
+  drop policy if exists "crm managers read all prospects; sales read their team's and th" on prospects;
+  execute format('create policy %I on prospects for select to bizos_authenticated using (%s)',
+    'crm managers read all prospects; sales read their team''s and th',
+    format('tenant_id = (select bizos.tenant_id()) and (%s or %s or (owner_user_id is null and %s))',
+           policy_reads_all('sees_all_crm()', 'prospect_id'), policy_team_owns('owner_user_id'),
+           policy_caller_is($e$bizos.app_role() = 'sales_manager'$e$)));
+
+  drop policy if exists "managers and directors read their team's activities; sales thei" on sales_activities;
+  execute format('create policy %I on sales_activities for select to bizos_authenticated using (%s)',
+    'managers and directors read their team''s activities; sales thei',
+    format('tenant_id = (select bizos.tenant_id()) and (%s or %s)',
+           policy_reads_all($e$bizos.app_role() = any (array['super_admin', 'director', 'marketing_manager'])$e$, 'activity_id'),
+           policy_team_owns('owner_user_id')));
+  drop policy if exists "holders of crm.read_all read every sales activity" on sales_activities;
+  execute format('create policy %I on sales_activities for select to bizos_authenticated using (%s)',
+    'holders of crm.read_all read every sales activity',
+    format('tenant_id = (select bizos.tenant_id()) and %s',
+           policy_reads_all($e$has_permission('crm.read_all')$e$, 'activity_id')));
 end
 $$;
 

@@ -109,6 +109,52 @@ grant execute on function time_floor_when(boolean) to bizos_authenticated;
 comment on function time_floor_when(boolean) is
   'The earliest time when cond holds, else NULL (a policy''s cheap per-row form of "every row", see platform.sql).';
 
+-- The text of a select policy's branch "the caller reads every row of the
+-- tenant when `cond` holds" over a table keyed by `key` (a uuid) with a
+-- `created_at`: the two forms above, the once-per-statement ranges first
+-- (one comparison per row for a caller who reads everything; nothing for
+-- the others), then `tenant_id = tenant_when(cond)` behind `(select cond)`,
+-- which gives the planner the caller's estimate. For the do blocks that
+-- create policies (crm.sql, ticketing.sql, receivables.sql).
+create or replace function policy_reads_all(cond text, key name) returns text
+language sql immutable
+as $$
+  select pg_catalog.format(
+    '((%1$I >= (select uuid_floor_when(%2$s)) and %1$I <= ''ffffffff-ffff-ffff-ffff-ffffffffffff''::uuid'
+    ' and created_at >= (select time_floor_when(%2$s)) and created_at <= ''infinity''::timestamptz)'
+    ' or ((select %2$s) and tenant_id = tenant_when(%2$s)))', key, cond)
+$$;
+comment on function policy_reads_all(text, name) is
+  'The text of a select policy''s index-served branch "the caller reads the whole tenant when cond holds" (platform.sql).';
+
+-- The text of a select policy's condition "`cond` holds for the caller" as
+-- one conjunct of a branch: the once-per-statement boolean decides per row,
+-- `tenant_id = tenant_when(cond)` (evaluated only on rows the boolean let
+-- through) gives the planner the caller's estimate, nothing for a caller
+-- without it.
+create or replace function policy_caller_is(cond text) returns text
+language sql immutable
+as $$
+  select pg_catalog.format('((select %1$s) and tenant_id = tenant_when(%1$s))', cond)
+$$;
+comment on function policy_caller_is(text) is
+  'The text of a select policy''s conjunct "cond holds for the caller", decided once per statement and estimated with the caller''s value (platform.sql).';
+
+-- The text of a select policy's condition "`col` is a user of the caller's
+-- team": the team read once per statement decides per row; `my_team()`, a
+-- plain expression the planner evaluates while it estimates, gives it the
+-- team's rows instead of a guess from the column's few distinct values
+-- (which made a salesperson's plan a walk of the tenant); it is evaluated
+-- only on the team's rows (about 1.5 us each: a setting parsed as an
+-- array).
+create or replace function policy_team_owns(col name) returns text
+language sql immutable
+as $$
+  select pg_catalog.format('(%1$I = any ((select my_team_ids())::uuid[]) and %1$I = any (my_team()))', col)
+$$;
+comment on function policy_team_owns(name) is
+  'The text of a select policy''s index-served condition "col is a user of the caller''s team" (platform.sql).';
+
 -- The default grants every new tenant starts with.
 create or replace function default_role_permissions()
 returns table (app_role text, permission text)
@@ -283,6 +329,28 @@ $$;
 select pin_search_path('my_team_ids()');
 grant execute on function my_team_ids()
   to bizos_authenticated;
+
+-- The caller's team as a plain expression for select policies
+-- (policy_team_owns): the planner evaluates it while it estimates, and
+-- where it is a filter it costs a read of a setting per row, not a call
+-- of my_team_ids(). authenticate_request() writes `request.team` (the
+-- same team as the context's); outside a request my_team_ids() answers.
+-- No SET clause, so that it is inlined; its body names my_team_ids with
+-- its schema, so it resolves no name through the caller's search path.
+do $do$
+begin
+  execute format($f$
+    create or replace function my_team() returns uuid[]
+    language sql stable
+    as $$
+      select coalesce(nullif(pg_catalog.current_setting('request.team', true), '')::uuid[], %1$I.my_team_ids())
+    $$ $f$, (select n.nspname from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+              where p.oid = 'my_team_ids()'::regprocedure));
+end
+$do$;
+grant execute on function my_team() to bizos_authenticated;
+comment on function my_team() is
+  'The caller''s team (my_team_ids) as an expression select policies inline: request.team, written by authenticate_request().';
 
 -- The caller's department (ops scope), or NULL: from the request's
 -- context (authenticate_request()), else from profiles.
@@ -468,6 +536,7 @@ declare
   v_permissions jsonb;
   v_claims text;
   v_context text;
+  v_team uuid[];
 begin
   -- The role setting is the request's, not this function's owner: it is
   -- bizos_authenticated only when the caller switched to it first.
@@ -534,10 +603,11 @@ begin
       from api_key_scopes s join api_scope_permissions p on p.scope = s.scope
      where s.tenant_id = v_tenant and s.key_id = v_user;
   end if;
+  v_team := team_of(v_tenant, v_user);
   v_claims := (coalesce(bizos.claims(), '{}'::jsonb) || pg_catalog.jsonb_build_object('app_role', v_role))::text;
   v_context := pg_catalog.jsonb_build_object(
       'permissions', v_permissions,
-      'team', pg_catalog.to_jsonb(team_of(v_tenant, v_user)),
+      'team', pg_catalog.to_jsonb(v_team),
       'dept', v_dept)::text;
   -- On Citus SET LOCAL (citus.propagate_set_commands = local) also reaches
   -- the workers, whose policies read both; elsewhere set_config() sets the
@@ -545,9 +615,11 @@ begin
   if pg_catalog.current_setting('citus.propagate_set_commands', true) = 'local' then
     execute pg_catalog.format('set local request.jwt.claims = %L', v_claims);
     execute pg_catalog.format('set local request.context = %L', v_context);
+    execute pg_catalog.format('set local request.team = %L', v_team::text);
   else
     perform pg_catalog.set_config('request.jwt.claims', v_claims, true);
     perform pg_catalog.set_config('request.context', v_context, true);
+    perform pg_catalog.set_config('request.team', v_team::text, true);
   end if;
   return v_role;
 end

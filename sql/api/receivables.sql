@@ -392,6 +392,33 @@ comment on view v_dso_rolling_30 is
 -- invoices dated in the future too); outstanding, days past due and bucket
 -- as v_invoice_outstanding says (0 / not overdue when the invoice is not a
 -- receivable today).
+-- The invoices select policies (V6, V35) in a form indexes serve
+-- (docs/schema.md, "What a policy costs"; the helpers in platform.sql):
+-- "reads all" as policy_reads_all, the sales roles' invoices of their
+-- team's customers (owns_customer per row before, a walk of the tenant for
+-- a salesperson's page) as the team's customers read once
+-- (team_customer_ids), probed in invoices_tenant_id_customer_id_idx. On
+-- Citus the policies stay as they were.
+do $$
+begin
+  if pg_catalog.to_regclass('pg_catalog.pg_dist_partition') is not null then
+    return;
+  end if;
+  drop policy if exists "finance and directors read all invoices, sales their customers'" on invoices;
+  execute format('create policy %I on invoices for select to bizos_authenticated using (%s)',
+    'finance and directors read all invoices, sales their customers''',
+    format('tenant_id = (select bizos.tenant_id()) and (%s'
+           ' or (customer_id = any ((select team_customer_ids())::uuid[]) and %s))',
+           policy_reads_all($e$bizos.app_role() = any (array['super_admin', 'director', 'finance'])$e$, 'invoice_id'),
+           policy_caller_is($e$bizos.app_role() = any (array['sales_manager', 'salesperson'])$e$)));
+  drop policy if exists "holders of invoice.read_all read every invoice" on invoices;
+  execute format('create policy %I on invoices for select to bizos_authenticated using (%s)',
+    'holders of invoice.read_all read every invoice',
+    format('tenant_id = (select bizos.tenant_id()) and %s',
+           policy_reads_all($e$has_permission('invoice.read_all')$e$, 'invoice_id')));
+end
+$$;
+
 create or replace view v_invoices with (security_invoker = true) as
 select i.tenant_id, i.invoice_id, i.invoice_no, i.customer_id, i.issue_date, i.due_date, i.currency,
        i.subtotal, i.tax, i.total, i.amount_paid, i.status, i.notes, i.collection_ticket_id,

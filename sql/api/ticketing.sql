@@ -353,6 +353,49 @@ grant execute on function ticket_attachment_add(uuid, uuid)
 
 -- Tickets as the API lists them: the caller's RLS scope, with the customer
 -- of masked tickets (RFQs) hidden from ops, as v_ops_rfqs_masked does (TCK-2).
+-- The tickets select policy (V3, V14) branch by branch in a form indexes
+-- serve (docs/schema.md, "What a policy costs"; the helpers in
+-- platform.sql): a restricted caller's page or count reads the tickets it
+-- may see, not the tenant's. Each role test is a conjunct of the branch it
+-- opens (policy_caller_is), so every branch is a condition on an indexed
+-- column; owns_customer(related_customer_id) is the team's customers read
+-- once (team_customer_ids), the EXISTS on the related lead the team's
+-- leads (team_lead_ids), probed in tickets_related_*_idx. Holders of
+-- ticket.read_all have a policy of their own (V35), rewritten the same
+-- way. On Citus the policies stay as sql/citus/policies.sql has them.
+do $$
+declare
+  v_sales constant text := $e$bizos.app_role() = any (array['sales_manager', 'salesperson'])$e$;
+begin
+  if pg_catalog.to_regclass('pg_catalog.pg_dist_partition') is not null then
+    return;
+  end if;
+  drop policy if exists "ticket readers by role, department, customer and lead" on tickets;
+  execute format('create policy %I on tickets for select to bizos_authenticated using (%s)',
+    'ticket readers by role, department, customer and lead',
+    format('tenant_id = (select bizos.tenant_id()) and (%s'
+           ' or (created_by = (select bizos.uid()) and created_by = bizos.uid())'
+           ' or (assignee_user_id = (select bizos.uid()) and assignee_user_id = bizos.uid())'
+           ' or (dept_target = (select my_dept_code()) and %s and dept_target = my_dept_code())'
+           ' or (dept_target = %L and %s)'
+           ' or (related_lead_id is not null and %s)'
+           ' or (%s and %s)'
+           ' or (related_customer_id = any ((select team_customer_ids())::uuid[]) and %s)'
+           ' or (related_lead_id = any ((select team_lead_ids())::uuid[]) and %s))',
+           policy_reads_all($e$bizos.app_role() = any (array['super_admin', 'director'])$e$, 'ticket_id'),
+           policy_caller_is($e$bizos.app_role() = 'ops'$e$),
+           'FIN', policy_caller_is($e$bizos.app_role() = 'finance'$e$),
+           policy_caller_is($e$bizos.app_role() = 'marketing_manager'$e$),
+           policy_team_owns('created_by'), policy_caller_is(v_sales),
+           policy_caller_is(v_sales), policy_caller_is(v_sales)));
+  drop policy if exists "holders of ticket.read_all read every ticket" on tickets;
+  execute format('create policy %I on tickets for select to bizos_authenticated using (%s)',
+    'holders of ticket.read_all read every ticket',
+    format('tenant_id = (select bizos.tenant_id()) and %s',
+           policy_reads_all($e$has_permission('ticket.read_all')$e$, 'ticket_id')));
+end
+$$;
+
 create or replace view v_tickets with (security_invoker = true) as
 select t.tenant_id, t.ticket_id, t.ticket_no, t.ticket_type, t.subject, t.description, t.priority, t.dept_target,
        coalesce(t.inquiry_status, t.ticket_status) as status, t.inquiry_status, t.ticket_status,
