@@ -290,7 +290,8 @@ struct Lists {
 /// (salesperson, reporting to the sales manager) owns the prospects of two
 /// customers more, and their leads, activities and invoices; the tickets
 /// of her leads relate to them. The manager owns one prospect (with its
-/// lead and so on); three leads have no sales owner; Bob (a salesperson of
+/// lead and so on); three leads have no sales owner; Alice created two of
+/// Carol's leads, one of which was handed over; Bob (a salesperson of
 /// no team) is assigned one ticket; two tickets are sent to OPS (the ops
 /// user's department), two to FIN; Alice created one ticket of her own.
 async fn lists(db: &TestDb) -> Lists {
@@ -328,6 +329,8 @@ async fn lists(db: &TestDb) -> Lists {
                 case when p.n > 3 then p.created_at end, '{marketing}', p.created_at
            from (select *, row_number() over (order by created_at) as n from prospects
                   where tenant_id = '{tenant}') p;
+         update leads set created_by = '{alice}', handed_over = company_name = 'PT Lead 21'
+          where tenant_id = '{tenant}' and company_name in ('PT Lead 20', 'PT Lead 21');
          insert into sales_activities (tenant_id, owner_user_id, activity_type, summary, customer_id,
                                        prospect_id, created_by, created_at)
          select tenant_id, owner_user_id, 'call', 'Telepon', customer_id, prospect_id, owner_user_id, created_at
@@ -418,6 +421,9 @@ async fn allowed(
 async fn every_list_reads_the_visible_rows_not_the_tenant() {
     let db = TestDb::new().await;
     let org = lists(&db).await;
+    // Every list and role is measured, then the costs out of bounds are
+    // named together.
+    let mut over = Vec::new();
     for (relation, key, table, rule) in LISTS {
         let total: i64 = sqlx::query_scalar(&format!("select count(*) from {table}"))
             .fetch_one(&db.owner)
@@ -453,11 +459,12 @@ async fn every_list_reads_the_visible_rows_not_the_tenant() {
             } else {
                 visible.min(PAGE + 1) + 10
             };
-            assert!(
-                read <= bound,
-                "{table}, {role}: a page of {} read {read} rows (at most {bound} expected, {visible} visible)",
-                page.items.len()
-            );
+            if read > bound {
+                over.push(format!(
+                    "{table}, {role}: a page of {} read {read} rows (at most {bound} expected, {visible} visible)",
+                    page.items.len()
+                ));
+            }
             tx.rollback().await.unwrap();
 
             let mut tx = db.as_user(who).await;
@@ -472,13 +479,15 @@ async fn every_list_reads_the_visible_rows_not_the_tenant() {
             let read = heap_rows(&mut tx, table).await - before;
             assert_eq!(n, visible, "{table}, {role}");
             let bound = if reads_all { total + 10 } else { visible + 10 };
-            assert!(
-                read <= bound,
-                "{table}, {role}: counting {n} rows read {read} (at most {bound} expected)"
-            );
+            if read > bound {
+                over.push(format!(
+                    "{table}, {role}: counting {n} rows read {read} (at most {bound} expected)"
+                ));
+            }
             tx.rollback().await.unwrap();
         }
     }
+    assert!(over.is_empty(), "{}", over.join("\n"));
 }
 
 #[tokio::test]
