@@ -8,18 +8,18 @@
 --   tenant_move_switch                       the worker's login (the mover)
 --   control.tenant_move_capture              the trigger the mover installs
 
--- Trigger of a moving tenant's source tables (AFTER INSERT OR UPDATE OR
--- DELETE FOR EACH ROW WHEN (tenant_id = <tenant>)). Arguments: the move,
--- the mode, the freeze's advisory lock key, then the row key's columns.
---   capture: record the key of the written row (both keys when an update
---            changes it). A write while the mover holds the freeze lock
---            is refused with BZ503: the lock is not MVCC, so every
---            transaction sees the freeze at once, and a writer holds the
---            shared lock until it ends, so the mover's exclusive lock is
---            granted only once every write of the tenant before the freeze
---            has committed or rolled back.
---   moved:   the tenant lives elsewhere now: every write is refused with
---            BZ503 (retried, it is routed to the new placement).
+-- Trigger of a moving tenant's source tables (AFTER INSERT, UPDATE,
+-- DELETE FOR EACH ROW WHEN the row is the tenant's). Arguments: the move,
+-- the freeze's advisory lock key, then the row key's columns. It records
+-- the key of the written row (both keys when an update changes it), and
+-- refuses the write with BZ503 (retryable):
+--   while the mover holds the freeze lock: the lock is not MVCC, so every
+--     transaction sees the freeze at once, and a writer holds the shared
+--     lock until it ends, so the mover's exclusive lock is granted only
+--     once every write of the tenant before the freeze has ended;
+--   once the tenant moved (control.tenant_move_fences): read after the
+--     lock, in a statement of its own, so a READ COMMITTED writer sees the
+--     fence the mover committed before it let the lock go.
 create or replace function control.tenant_move_capture() returns trigger
 language plpgsql
 security definer
@@ -32,14 +32,14 @@ declare
   v_old_key jsonb := '{}';
   i integer;
 begin
-  if tg_argv[1] = 'moved' then
-    raise exception using errcode = 'BZ503',
-      message = 'this organisation has just moved to another database; retry the request',
-      hint = 'retry_after=1';
-  end if;
-  if not pg_try_advisory_xact_lock_shared(tg_argv[2]::bigint) then
+  if not pg_try_advisory_xact_lock_shared(tg_argv[1]::bigint) then
     raise exception using errcode = 'BZ503',
       message = 'this organisation is being moved; its data can be read but not changed for a moment, retry the request',
+      hint = 'retry_after=1';
+  end if;
+  if exists (select 1 from control.tenant_move_fences f where f.move_id = tg_argv[0]::uuid) then
+    raise exception using errcode = 'BZ503',
+      message = 'this organisation has just moved to another database; retry the request',
       hint = 'retry_after=1';
   end if;
   if tg_op <> 'DELETE' then
@@ -48,7 +48,7 @@ begin
   if tg_op <> 'INSERT' then
     v_old := to_jsonb(old);
   end if;
-  for i in 3 .. tg_nargs - 1 loop
+  for i in 2 .. tg_nargs - 1 loop
     v_key := v_key || jsonb_build_object(tg_argv[i], coalesce(v_new, v_old) -> tg_argv[i]);
     if v_old is not null then
       v_old_key := v_old_key || jsonb_build_object(tg_argv[i], v_old -> tg_argv[i]);
@@ -65,7 +65,7 @@ end
 $$;
 revoke execute on function control.tenant_move_capture() from public;
 comment on function control.tenant_move_capture() is
-  'Trigger of a moving tenant''s source tables: records written keys (capture) and refuses writes with BZ503 while frozen or once moved.';
+  'Trigger of a moving tenant''s source tables: records written keys and refuses writes with BZ503 while frozen or once moved (control.tenant_move_fences).';
 
 -- tenant_move_request(tenant, to_tier, to_cluster, to_database, to_schema)
 -- -> move id: plans a move of the tenant from its placement and enqueues

@@ -18,6 +18,19 @@ create table if not exists control.tenant_move_changes (
 comment on table control.tenant_move_changes is
   'Keys of the rows a moving tenant wrote since its copy began (one row per write), by move; removed when the move ends.';
 
+-- A tenant that has moved away from this database (one row per move, from
+-- the switch until its source rows are purged): the capture trigger
+-- refuses the tenant's writes here. A row, not a trigger change, so the
+-- switch inside the freeze is one insert rather than DDL on every table.
+create table if not exists control.tenant_move_fences (
+  move_id    uuid        not null,
+  tenant_id  uuid        not null,
+  created_at timestamptz not null default now(),
+  constraint tenant_move_fences_pkey primary key (move_id)
+);
+comment on table control.tenant_move_fences is
+  'Moves whose tenant left this database: its writes here are refused (BZ503) until the purge removes its rows and this row.';
+
 insert into job_kinds (kind, position, description, max_attempts, lease_secs, backoff_secs)
 select 'tenant.move', coalesce(max(position), 0) + 1,
        'run a tier move of control.tenant_moves (payload: {move_id, purge?}) to its end; purge: remove the source rows after the grace period',

@@ -1,30 +1,13 @@
 //! The capture and freeze trigger on the source tables (the function is
 //! `control.tenant_move_capture`, sql/api/tenant_moves.sql): installed
-//! before the copy, switched to `moved` at the switch, removed when the
-//! move rolls back or its source rows are purged.
+//! before the copy, removed when the move rolls back or its source rows
+//! are purged; and the fence that refuses the tenant's writes in the
+//! source once it has moved.
 
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::catalog::{ident, literal, Table};
-
-/// What the trigger does with a write of the tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Record the key; refuse while the freeze lock is held.
-    Capture,
-    /// Refuse: the tenant lives in the target now.
-    Moved,
-}
-
-impl Mode {
-    fn arg(self) -> &'static str {
-        match self {
-            Mode::Capture => "capture",
-            Mode::Moved => "moved",
-        }
-    }
-}
+use super::catalog::{ident, literal, Follow, Table};
 
 /// The prefix of the move's trigger names (one per event).
 pub fn trigger_prefix(move_id: Uuid) -> String {
@@ -40,7 +23,7 @@ pub async fn lock_key(conn: &mut PgConnection, tenant: Uuid) -> Result<i64, sqlx
         .await
 }
 
-/// Installs (or switches) the triggers on every table, a short transaction
+/// Installs the triggers on every table followed by capture, a short transaction
 /// per table: creating a trigger takes a lock that waits for the table's
 /// writers of every tenant, held only for that table and bounded by
 /// `lock_timeout`, so another tenant waits milliseconds, never the move.
@@ -49,16 +32,11 @@ pub async fn install(
     tables: &[Table],
     move_id: Uuid,
     tenant: Uuid,
-    mode: Mode,
 ) -> Result<(), sqlx::Error> {
     let key = lock_key(conn, tenant).await?;
     let prefix = trigger_prefix(move_id);
-    for t in tables {
-        let mut args = vec![
-            literal(&move_id.to_string()),
-            literal(mode.arg()),
-            literal(&key.to_string()),
-        ];
+    for t in tables.iter().filter(|t| t.follow == Follow::Capture) {
+        let mut args = vec![literal(&move_id.to_string()), literal(&key.to_string())];
         args.extend(t.key.iter().map(|k| literal(k)));
         let args = args.join(", ");
         let when = |row: &str| t.tenant_filter(row, tenant);
@@ -135,6 +113,33 @@ pub async fn remove(conn: &mut PgConnection, move_id: Uuid) -> Result<(), sqlx::
 /// The move's recorded changes in the source, dropped.
 pub async fn forget_changes(conn: &mut PgConnection, move_id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("delete from control.tenant_move_changes where move_id = $1")
+        .bind(move_id)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The tenant moved: its writes in the source are refused from now on
+/// (committed while the freeze lock is held).
+pub async fn fence(
+    conn: &mut PgConnection,
+    move_id: Uuid,
+    tenant: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into control.tenant_move_fences (move_id, tenant_id) values ($1, $2)
+         on conflict (move_id) do nothing",
+    )
+    .bind(move_id)
+    .bind(tenant)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// The fence gone (a rollback, or the purge once the rows are gone).
+pub async fn unfence(conn: &mut PgConnection, move_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from control.tenant_move_fences where move_id = $1")
         .bind(move_id)
         .execute(conn)
         .await

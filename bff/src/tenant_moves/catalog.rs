@@ -16,9 +16,24 @@ pub const EXTENSION_SCHEMA: &str = "bizos";
 /// with its sequence at the freeze, not as rows ([`super::freeze`]).
 pub const ID_SEQUENCES: &str = "id_sequences";
 
+/// How a table's changes during the move reach the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// The capture trigger records the keys written.
+    Capture,
+    /// Append-only and written below the executor (the extension inserts
+    /// audit entries straight into the heap: no trigger fires): the
+    /// entries past the target's last of each chain are copied.
+    Tail,
+    /// Written below the executor and small (the audit chains' heads):
+    /// copied whole again.
+    Whole,
+}
+
 /// One table to move.
 #[derive(Debug, Clone)]
 pub struct Table {
+    pub follow: Follow,
     /// Its schema in the source.
     pub schema: String,
     /// Its schema in the target (the extension's stays `bizos`).
@@ -174,9 +189,15 @@ pub async fn tables(
         } else {
             target_schema.to_owned()
         };
+        let follow = match (nsp.as_str(), name.as_str()) {
+            (EXTENSION_SCHEMA, "audit_log") => Follow::Tail,
+            (EXTENSION_SCHEMA, "audit_heads") => Follow::Whole,
+            _ => Follow::Capture,
+        };
         by_oid.insert(
             oid,
             Table {
+                follow,
                 schema: nsp,
                 target_schema: target,
                 name,
@@ -226,6 +247,7 @@ mod tests {
 
     fn table(name: &str) -> Table {
         Table {
+            follow: Follow::Capture,
             schema: "public".into(),
             target_schema: "public".into(),
             name: name.into(),

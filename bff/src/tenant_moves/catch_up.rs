@@ -12,7 +12,7 @@ use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use super::catalog::{literal, Table};
+use super::catalog::{literal, Follow, Table};
 use super::copy::stream;
 
 /// One batch of at most `limit` recorded changes applied; how many.
@@ -99,4 +99,60 @@ pub async fn backlog(source: &mut PgConnection, move_id: Uuid) -> Result<i64, sq
         .bind(move_id)
         .fetch_one(source)
         .await
+}
+
+/// The tables the capture cannot follow (the extension writes them below
+/// the executor, where no trigger fires), brought up to the source: the
+/// audit entries past the target's last of each chain (a chain's entries
+/// commit in order: its lock is held until commit), the chains' heads
+/// whole. Rows copied.
+pub async fn sync_uncaptured(
+    source: &mut PgConnection,
+    target: &mut PgConnection,
+    tables: &[Table],
+    tenant: Uuid,
+) -> Result<u64, sqlx::Error> {
+    let mut tx = target.begin().await?;
+    sqlx::query("set local session_replication_role = replica")
+        .execute(&mut *tx)
+        .await?;
+    let mut copied = 0;
+    for t in tables {
+        let filter = t.tenant_filter("x", tenant);
+        let select = match t.follow {
+            Follow::Capture => continue,
+            Follow::Tail => {
+                let last: Value = sqlx::query_scalar(&format!(
+                    "select coalesce(jsonb_object_agg(chain, seq), '{{}}')
+                       from (select x.chain, max(x.seq) seq from {} x where {filter} group by x.chain) m",
+                    t.target_ident()
+                ))
+                .fetch_one(&mut *tx)
+                .await?;
+                format!(
+                    "select {} from {} x where {filter}
+                        and x.seq > coalesce(({}::jsonb ->> x.chain::text)::bigint, 0)",
+                    t.column_list(),
+                    t.source_ident(),
+                    literal(&last.to_string())
+                )
+            }
+            Follow::Whole => {
+                sqlx::query(&format!(
+                    "delete from {} x where {filter}",
+                    t.target_ident()
+                ))
+                .execute(&mut *tx)
+                .await?;
+                format!(
+                    "select {} from {} x where {filter}",
+                    t.column_list(),
+                    t.source_ident()
+                )
+            }
+        };
+        copied += stream(source, &mut tx, t, &select).await?;
+    }
+    tx.commit().await?;
+    Ok(copied)
 }

@@ -6,8 +6,9 @@
 //! its `pg_try_advisory_xact_lock_shared` fails behind a waiting exclusive
 //! request), and the lock is granted once the writes already under way
 //! have ended. Then: the last changes, the sequences, a snapshot of the
-//! target for the verification, the source's triggers switched to
-//! `moved`, the placement switched, and the lock released. A mover that
+//! target for the verification, the fence that refuses the tenant's
+//! writes in the source from now on, the placement switched, and the lock
+//! released. A mover that
 //! dies while frozen loses its connection and with it the lock: the
 //! source is writable again at once.
 
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::capture::{self, Mode};
+use super::capture;
 use super::catalog::{ident, Table, EXTENSION_SCHEMA};
 use super::catch_up;
 
@@ -41,6 +42,7 @@ pub async fn freeze_and_switch(
     target: &mut PgConnection,
     target_url: &str,
     tables: &[Table],
+    serials: &[(String, String)],
     move_id: Uuid,
     tenant: Uuid,
     same_database: bool,
@@ -67,14 +69,15 @@ pub async fn freeze_and_switch(
     }
     let result = async {
         while catch_up::round(source, target, tables, move_id, tenant, 100_000).await? > 0 {}
-        sync_sequences(source, target, tables, tenant, same_database).await?;
+        catch_up::sync_uncaptured(source, target, tables, tenant).await?;
+        sync_sequences(source, target, serials, tenant, same_database).await?;
         let mut snapshot = super::connect(target_url).await?;
         sqlx::Executor::execute(
             &mut snapshot,
             "begin isolation level repeatable read; select 1",
         )
         .await?;
-        capture::install(source, tables, move_id, tenant, Mode::Moved).await?;
+        capture::fence(source, move_id, tenant).await?;
         sqlx::query_scalar::<_, i64>("select tenant_move_switch($1)")
             .bind(move_id)
             .fetch_one(control)
@@ -92,6 +95,39 @@ pub async fn freeze_and_switch(
     Ok(Frozen::Switched { snapshot, freeze })
 }
 
+/// The serial and identity sequences of the copied tables, source and
+/// target (read once, before the freeze).
+pub async fn serial_sequences(
+    source: &mut PgConnection,
+    target: &mut PgConnection,
+    tables: &[Table],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let query = "select a.attname::text, pg_get_serial_sequence(format('%I.%I', $1::text, $2::text), a.attname)
+                   from pg_attribute a
+                  where a.attrelid = format('%I.%I', $1::text, $2::text)::regclass
+                    and a.attnum > 0 and not a.attisdropped
+                    and pg_get_serial_sequence(format('%I.%I', $1::text, $2::text), a.attname) is not null";
+    let mut pairs = Vec::new();
+    for t in tables {
+        let src: Vec<(String, String)> = sqlx::query_as(query)
+            .bind(&t.schema)
+            .bind(&t.name)
+            .fetch_all(&mut *source)
+            .await?;
+        let dst: Vec<(String, String)> = sqlx::query_as(query)
+            .bind(&t.target_schema)
+            .bind(&t.name)
+            .fetch_all(&mut *target)
+            .await?;
+        for (column, seq) in src {
+            if let Some((_, d)) = dst.iter().find(|(c, _)| *c == column) {
+                pairs.push((seq, d.clone()));
+            }
+        }
+    }
+    Ok(pairs)
+}
+
 /// The target's sequences brought up to the source's: the serial and
 /// identity columns of the copied tables (never lowered), and across
 /// databases the tenant's business-number sequences (`bizos.id_sequences`,
@@ -100,45 +136,24 @@ pub async fn freeze_and_switch(
 pub async fn sync_sequences(
     source: &mut PgConnection,
     target: &mut PgConnection,
-    tables: &[Table],
+    serials: &[(String, String)],
     tenant: Uuid,
     same_database: bool,
 ) -> Result<(), sqlx::Error> {
     let mut tx = target.begin().await?;
-    for t in tables {
-        for column in &t.columns {
-            let seq = |schema: &str| {
-                format!(
-                    "select pg_get_serial_sequence({}, {})",
-                    super::catalog::literal(&format!("{}.{}", ident(schema), ident(&t.name))),
-                    super::catalog::literal(column)
-                )
-            };
-            let src: Option<String> = sqlx::query_scalar(&seq(&t.schema))
+    for (src, dst) in serials {
+        let (last, called): (i64, bool) =
+            sqlx::query_as(&format!("select last_value, is_called from {src}"))
                 .fetch_one(&mut *source)
                 .await?;
-            let dst: Option<String> = sqlx::query_scalar(&seq(&t.target_schema))
-                .fetch_one(&mut *tx)
-                .await?;
-            let (Some(src), Some(dst)) = (src, dst) else {
-                continue;
-            };
-            if src == dst {
-                continue;
-            }
-            let (last, called): (i64, bool) =
-                sqlx::query_as(&format!("select last_value, is_called from {src}"))
-                    .fetch_one(&mut *source)
-                    .await?;
-            if called {
-                sqlx::query(&format!(
-                    "select setval($2::regclass, greatest($1, (select last_value from {dst})))"
-                ))
-                .bind(last)
-                .bind(&dst)
-                .execute(&mut *tx)
-                .await?;
-            }
+        if called {
+            sqlx::query(&format!(
+                "select setval($2::regclass, greatest($1, (select last_value from {dst})))"
+            ))
+            .bind(last)
+            .bind(dst)
+            .execute(&mut *tx)
+            .await?;
         }
     }
     if !same_database {

@@ -395,14 +395,8 @@ impl Mover<'_> {
                     }
                 }
                 "copying" => {
-                    capture::install(
-                        &mut self.source,
-                        &self.tables,
-                        self.move_id,
-                        self.tenant,
-                        capture::Mode::Capture,
-                    )
-                    .await?;
+                    capture::install(&mut self.source, &self.tables, self.move_id, self.tenant)
+                        .await?;
                     let mut copied: BTreeMap<String, Value> = m
                         .progress
                         .get("copied")
@@ -440,16 +434,11 @@ impl Mover<'_> {
                     }
                 }
                 "catching_up" | "frozen" => {
-                    // Resumed after a crash in the freeze, the triggers may
-                    // be `moved` already: capture again.
-                    capture::install(
-                        &mut self.source,
-                        &self.tables,
-                        self.move_id,
-                        self.tenant,
-                        capture::Mode::Capture,
-                    )
-                    .await?;
+                    // Resumed after a crash in the freeze, the fence may be
+                    // up already (the switch did not commit): down again.
+                    capture::unfence(&mut self.source, self.move_id).await?;
+                    capture::install(&mut self.source, &self.tables, self.move_id, self.tenant)
+                        .await?;
                     let mut applied = m
                         .progress
                         .get("changes_applied")
@@ -466,6 +455,13 @@ impl Mover<'_> {
                         )
                         .await?;
                         applied += n;
+                        catch_up::sync_uncaptured(
+                            &mut self.source,
+                            &mut self.target,
+                            &self.tables,
+                            self.tenant,
+                        )
+                        .await?;
                         if n < self.settings.freeze_backlog || self.abort_requested().await? {
                             break;
                         }
@@ -477,6 +473,9 @@ impl Mover<'_> {
                     if self.abort_requested().await? {
                         continue;
                     }
+                    let serials =
+                        freeze::serial_sequences(&mut self.source, &mut self.target, &self.tables)
+                            .await?;
                     match freeze::freeze_and_switch(
                         self.control,
                         &mut self.lock,
@@ -484,6 +483,7 @@ impl Mover<'_> {
                         &mut self.target,
                         &self.target_url,
                         &self.tables,
+                        &serials,
                         self.move_id,
                         self.tenant,
                         self.same_database,

@@ -2,7 +2,13 @@
 //! before a row moves. Every table of the tenant has a key (the catch-up
 //! copies rows by key); the target runs the same schema (refinery history,
 //! api files) and extension version, and has every table with the same
-//! columns and types (the copy is binary).
+//! columns and types (the copy is binary; a type is compared by name, as a
+//! schema of the schema tier has its own copy of the business types).
+//!
+//! Free disk is not checked: PostgreSQL has no SQL function for a
+//! filesystem's free space. The move's size is the tenant's rows, which
+//! the copy's progress shows table by table; the operator keeps the
+//! target's disk above that.
 
 use serde_json::{json, Value};
 use sqlx::PgConnection;
@@ -155,7 +161,7 @@ async fn shape(
     table: &str,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as(
-        "select a.attname::text, format_type(a.atttypid, a.atttypmod)
+        "select a.attname::text, (select t.typname::text from pg_type t where t.oid = a.atttypid) || ':' || a.atttypmod
            from pg_attribute a join pg_class c on c.oid = a.attrelid
            join pg_namespace n on n.oid = c.relnamespace
           where n.nspname = $1 and c.relname = $2 and a.attnum > 0 and not a.attisdropped

@@ -2,8 +2,8 @@
 //! switch) leaves the source as it was: its triggers and recorded changes
 //! go, and the target loses the tenant's rows it received. It never
 //! deletes anything of the source. The purge, after the grace period of a
-//! finished move, deletes the tenant's rows from the source and drops the
-//! `moved` triggers. Either way a `tenants` row stays where the tenant's
+//! finished move, deletes the tenant's rows from the source, then drops
+//! the triggers and the fence. Either way a `tenants` row stays where the tenant's
 //! move jobs are (the control database's queue): it anchors them.
 
 use sqlx::{Connection, PgConnection};
@@ -61,6 +61,7 @@ pub async fn rollback(
     same_database: bool,
 ) -> Result<(), sqlx::Error> {
     capture::remove(source, move_id).await?;
+    capture::unfence(source, move_id).await?;
     delete_rows(target, tables, tenant, true).await?;
     if !same_database {
         super::freeze::drop_sequences(target, tenant).await?;
@@ -81,6 +82,7 @@ pub async fn purge(
         super::freeze::drop_sequences(source, tenant).await?;
     }
     capture::remove(source, move_id).await?;
+    capture::unfence(source, move_id).await?;
     capture::forget_changes(source, move_id).await?;
     Ok(deleted)
 }
