@@ -47,6 +47,7 @@ pub async fn freeze_and_switch(
     tenant: Uuid,
     same_database: bool,
     lock_wait: Duration,
+    hold: Duration,
 ) -> Result<Frozen, sqlx::Error> {
     let key = capture::lock_key(lock_conn, tenant).await?;
     sqlx::query(&format!(
@@ -68,6 +69,10 @@ pub async fn freeze_and_switch(
         Err(e) => return Err(e),
     }
     let result = async {
+        if !hold.is_zero() {
+            // Tests stop the mover here, holding the lock.
+            tokio::time::sleep(hold).await;
+        }
         while catch_up::round(source, target, tables, move_id, tenant, 100_000).await? > 0 {}
         catch_up::sync_uncaptured(source, target, tables, tenant).await?;
         sync_sequences(source, target, serials, tenant, same_database).await?;

@@ -61,7 +61,8 @@ pub struct MoveSettings {
     /// After the move, how long the source's rows stay (for a manual check
     /// or a way back) before the purge job removes them.
     pub grace: Duration,
-    /// A pause after each step (tests stop the mover in a given state).
+    /// A pause after each step, and with the freeze lock held (tests stop
+    /// the mover in a given state); zero outside tests.
     pub step_delay: Duration,
 }
 
@@ -488,6 +489,7 @@ impl Mover<'_> {
                         self.tenant,
                         self.same_database,
                         self.settings.freeze_lock_wait,
+                        self.settings.step_delay,
                     )
                     .await?
                     {

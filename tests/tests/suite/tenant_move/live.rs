@@ -139,6 +139,15 @@ async fn shared_to_schema_while_writing_loses_no_write() {
     .await
     .unwrap_err();
     assert_eq!(bizos_tests::code(&refused), "BZ503", "{refused}");
+    // What a client gets for it: 503, a code it can show, a retry time.
+    let answer = bizos_bff::error::ApiError::from(refused);
+    assert_eq!(
+        (answer.status().as_u16(), answer.code()),
+        (503, "tenant_moving"),
+        "{answer}"
+    );
+    let response = axum::response::IntoResponse::into_response(answer);
+    assert_eq!(response.headers()["retry-after"], "1");
     // The other tenant still writes in the shared tier.
     sqlx::query(
         "insert into public.customers (tenant_id, company_name) values ($1, 'PT Still here')",

@@ -325,3 +325,124 @@ pub async fn assert_writes_landed(pool: &PgPool, schema: &str, tenant: Uuid, wri
         "invoice numbers are 1..{count} without a gap"
     );
 }
+
+/// A `bizos worker` child process (tests/src/bin/bizos-under-test.rs) that
+/// runs the moves of `fx`'s database, pausing `step_delay_ms` after each
+/// step (and with the freeze lock held) so a test can stop it there.
+pub struct WorkerProcess {
+    child: std::process::Child,
+    _data: tempfile::TempDir,
+}
+
+impl WorkerProcess {
+    pub fn start(fx: &Fixture, step_delay_ms: u64) -> WorkerProcess {
+        let data = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bizos-under-test"));
+        cmd.arg("worker")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("BIZOS_WORKER_URL", fx.db.url("bizos_worker"))
+            .env("BIZOS_WORKER_HEALTH_LISTEN", "127.0.0.1:0")
+            .env("BIZOS_WORKER_POLL_SECS", "1")
+            .env("BIZOS_STORAGE", "local")
+            .env("BIZOS_DATA_DIR", data.path())
+            .env(SECRET, bizos_tests::admin_url())
+            .env("BIZOS_TENANT_MOVE_STEP_DELAY_MS", step_delay_ms.to_string())
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null());
+        if std::env::var("TEST_LOG").is_err() {
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        }
+        WorkerProcess {
+            child: cmd.spawn().expect("start bizos worker"),
+            _data: data,
+        }
+    }
+
+    /// SIGKILL: no destructor, no rollback of its own; its connections
+    /// drop with it.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits (up to 120 s) until the move is in `state`; panics when it ended
+/// elsewhere.
+pub async fn wait_for(db: &TestDb, move_id: Uuid, wanted: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (state, error, progress) = state(db, move_id).await;
+        if state == wanted {
+            return;
+        }
+        assert!(
+            !matches!(state.as_str(), "done" | "failed" | "rolled_back"),
+            "the move ended {state} waiting for {wanted}: {error:?} {progress}"
+        );
+        assert!(std::time::Instant::now() < deadline, "still {state}, waiting for {wanted}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The lease of the killed mover's job runs out now (instead of in a
+/// minute), so the next worker claims it at once.
+pub async fn expire_leases(db: &TestDb) {
+    sqlx::query(
+        "update jobs set locked_until = now() - interval '1 second'
+          where kind = 'tenant.move' and status = 'running'",
+    )
+    .execute(&db.owner)
+    .await
+    .unwrap();
+}
+
+/// A write of the tenant straight to the source succeeds within 30 s.
+pub async fn source_writable(fx: &Fixture) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match sqlx::query("insert into public.customers (tenant_id, company_name) values ($1, 'PT Probe ' || gen_random_uuid())")
+            .bind(fx.tenant)
+            .execute(&fx.db.owner)
+            .await
+        {
+            Ok(_) => return,
+            Err(e) if bizos_tests::code(&e) == "BZ503" && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("the source is not writable: {e}"),
+        }
+    }
+}
+
+/// Starts writers of the tenant routed between the source and `target`.
+pub fn writers_to(
+    fx: &Fixture,
+    target: &TestDb,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Writes>> {
+    let mut pools = BTreeMap::new();
+    pools.insert(fx.db.name.clone(), fx.db.owner.clone());
+    pools.insert(target.name.clone(), target.owner.clone());
+    start_writers(fx, fx.tenant, 2, Arc::new(pools), stop)
+}
+
+pub async fn stop_writers(
+    stop: &AtomicBool,
+    writers: Vec<tokio::task::JoinHandle<Writes>>,
+) -> Vec<Writes> {
+    stop.store(true, Ordering::SeqCst);
+    let mut out = Vec::new();
+    for w in writers {
+        out.push(w.await.unwrap());
+    }
+    out
+}
