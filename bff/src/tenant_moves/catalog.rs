@@ -25,8 +25,10 @@ pub enum Follow {
     /// audit entries straight into the heap: no trigger fires): the
     /// entries past the target's last of each chain are copied.
     Tail,
-    /// Written below the executor and small (the audit chains' heads):
-    /// copied whole again.
+    /// Small and written for every tenant by the worker's own machinery
+    /// (the audit chains' heads, written below the executor; the job
+    /// queue's round-robin, which every claim updates and which must stay
+    /// writable for the move's own job): copied whole again, no trigger.
     Whole,
 }
 
@@ -192,6 +194,7 @@ pub async fn tables(
         let follow = match (nsp.as_str(), name.as_str()) {
             (EXTENSION_SCHEMA, "audit_log") => Follow::Tail,
             (EXTENSION_SCHEMA, "audit_heads") => Follow::Whole,
+            (_, "job_tenants") => Follow::Whole,
             _ => Follow::Capture,
         };
         by_oid.insert(

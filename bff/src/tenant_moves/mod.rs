@@ -550,14 +550,22 @@ impl Mover<'_> {
                 "switched" => {
                     // Resumed after the switch: the snapshot of the target
                     // at the switch is gone, so the target is compared as it
-                    // is now (with the tenant's writes since the switch).
-                    let (report, problems) = verify::compare(
+                    // is now (with the tenant's writes since the switch), in
+                    // one snapshot (the audit chains are read consistently).
+                    sqlx::Executor::execute(
+                        &mut self.target,
+                        "begin isolation level repeatable read",
+                    )
+                    .await?;
+                    let compared = verify::compare(
                         &mut self.source,
                         &mut self.target,
                         &self.tables,
                         self.tenant,
                     )
-                    .await?;
+                    .await;
+                    let _ = sqlx::Executor::execute(&mut self.target, "rollback").await;
+                    let (report, problems) = compared?;
                     if let Some(o) = self.verified(report, problems, true).await? {
                         return Ok(o);
                     }

@@ -30,10 +30,17 @@ async fn aborted_in(state: &str) {
     assert_writes_landed(&fx.db.owner, "public", fx.tenant, &writes).await;
     let after = counts(&fx.db.owner, "public", fx.tenant).await;
     for (table, n) in &before {
-        assert!(after[table] >= *n, "aborted in {state}: {table} had {n} rows, now {}", after[table]);
+        assert!(
+            after[table] >= *n,
+            "aborted in {state}: {table} had {n} rows, now {}",
+            after[table]
+        );
     }
     let in_target = counts(&target.owner, "public", fx.tenant).await;
-    assert!(in_target.values().all(|n| *n == 0), "aborted in {state}, left in the target: {in_target:?}");
+    assert!(
+        in_target.values().all(|n| *n == 0),
+        "aborted in {state}, left in the target: {in_target:?}"
+    );
     assert_eq!(triggers_left(&fx.db.owner, move_id).await, 0);
     let (changes, fences): (i64, i64) = sqlx::query_as(
         "select (select count(*) from control.tenant_move_changes where move_id = $1),
@@ -45,11 +52,13 @@ async fn aborted_in(state: &str) {
     .unwrap();
     assert_eq!((changes, fences), (0, 0));
     source_writable(&fx).await;
-    let placement: String = sqlx::query_scalar("select database_name from control.tenant_placements where tenant_id = $1")
-        .bind(fx.tenant)
-        .fetch_one(&fx.db.owner)
-        .await
-        .unwrap();
+    let placement: String = sqlx::query_scalar(
+        "select database_name from control.tenant_placements where tenant_id = $1",
+    )
+    .bind(fx.tenant)
+    .fetch_one(&fx.db.owner)
+    .await
+    .unwrap();
     assert_eq!(placement, fx.db.name);
 }
 

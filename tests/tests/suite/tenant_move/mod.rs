@@ -388,7 +388,10 @@ pub async fn wait_for(db: &TestDb, move_id: Uuid, wanted: &str) {
             !matches!(state.as_str(), "done" | "failed" | "rolled_back"),
             "the move ended {state} waiting for {wanted}: {error:?} {progress}"
         );
-        assert!(std::time::Instant::now() < deadline, "still {state}, waiting for {wanted}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {state}, waiting for {wanted}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
