@@ -156,6 +156,9 @@ pub enum TenantCommand {
     /// transaction; prints {"tenant_id": …, "user_id": …}. `bizos token
     /// --tenant … --user …` then gives that user a development token.
     Create(TenantCreateArgs),
+    /// Move a tenant to another tier (shared, schema, isolated) while it
+    /// keeps working; --wait shows the progress until it ends.
+    Move(crate::tenant_moves::cli::MoveArgs),
 }
 
 #[derive(Args, Debug)]
@@ -265,6 +268,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&created)?);
             Ok(())
         }
+        Command::Tenant(TenantCommand::Move(args)) => crate::tenant_moves::cli::run(args).await,
         Command::Db(DbCommand::Bootstrap {
             admin_url,
             database,

@@ -75,6 +75,15 @@ pub enum ApiError {
     /// shortage outlasts the race of two requests.
     #[error("{0}")]
     Overloaded(String),
+    /// The tenant is being moved to another tier (the database's BZ503:
+    /// its writes are refused for the last moment of the move, or it has
+    /// just moved and this write went to its old place): 503 with
+    /// `Retry-After`, code `tenant_moving`; the retry succeeds.
+    #[error("{message}")]
+    TenantMoving {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// A feature this deployment does not offer (the database's BZ501:
     /// imports on a Citus cluster): 501.
     #[error("{0}")]
@@ -113,7 +122,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded(_) | ApiError::TenantMoving { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -134,6 +145,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) | ApiError::Overloaded(_) => "unavailable",
+            ApiError::TenantMoving { .. } => "tenant_moving",
             ApiError::NotSupported(_) => "not_supported",
             ApiError::Internal(_) => "internal",
         }
@@ -182,7 +194,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let retry_after = match &self {
-            ApiError::TooManyRequests { retry_after, .. } => Some(retry_after_secs(*retry_after)),
+            ApiError::TooManyRequests { retry_after, .. }
+            | ApiError::TenantMoving { retry_after, .. } => Some(retry_after_secs(*retry_after)),
             ApiError::Overloaded(_) => Some(OVERLOADED_RETRY_AFTER_SECS),
             _ => None,
         };
@@ -236,7 +249,8 @@ pub enum Transient {
 /// (`JobError::from_db`: queued again with backoff, not dead).
 pub fn transient(sqlstate: &str) -> Option<Transient> {
     match sqlstate {
-        "40001" | "40P01" | "55P03" => Some(Transient::Conflict),
+        // BZ503: the tenant is frozen for a tier move (a job retries it).
+        "40001" | "40P01" | "55P03" | "BZ503" => Some(Transient::Conflict),
         "57014" => Some(Transient::Timeout),
         "57P01" | "57P02" | "57P03" => Some(Transient::Resources),
         c if c.starts_with("53") || c.starts_with("08") => Some(Transient::Resources),
@@ -377,6 +391,16 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
             retry_after: retry_after_hint(pg.and_then(|e| e.hint())),
         },
         "BZ501" => ApiError::NotSupported(db.message().to_owned()),
+        // A tier move's freeze (or a write that reached the tenant's old
+        // placement): the hint says when to retry.
+        "BZ503" => ApiError::TenantMoving {
+            message: db.message().to_owned(),
+            retry_after: pg
+                .and_then(|e| e.hint())
+                .map_or(std::time::Duration::from_secs(1), |h| {
+                    retry_after_hint(Some(h))
+                }),
+        },
         c => match transient(c) {
             Some(Transient::Conflict) => {
                 ApiError::Unavailable("the request conflicted with another; retry it".into())
@@ -577,6 +601,7 @@ mod tests {
             ("40001", Some(Transient::Conflict)),
             ("40P01", Some(Transient::Conflict)),
             ("55P03", Some(Transient::Conflict)),
+            ("BZ503", Some(Transient::Conflict)),
             ("57014", Some(Transient::Timeout)),
             ("53000", Some(Transient::Resources)),
             ("53100", Some(Transient::Resources)),
@@ -604,6 +629,14 @@ mod tests {
         let r = ApiError::Unavailable("conflict".into()).into_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        let moving = ApiError::TenantMoving {
+            message: "being moved".into(),
+            retry_after: std::time::Duration::from_millis(1500),
+        };
+        assert_eq!(moving.code(), "tenant_moving");
+        let r = moving.into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
     }
 
     #[test]

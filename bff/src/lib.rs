@@ -27,6 +27,7 @@ pub mod shutdown;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod tenant_moves;
 pub mod tenants;
 pub mod vars;
 pub mod vocabulary;

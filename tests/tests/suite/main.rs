@@ -47,6 +47,7 @@ mod schema_api;
 mod security_catalog;
 mod sql_scripts;
 mod tenancy;
+mod tenant_move;
 mod ticketing;
 mod trusted_numbers;
 mod upload_crash;

@@ -134,6 +134,17 @@ async fn the_payloads_the_sql_writes_parse_as_their_kinds() {
     )
     .await
     .unwrap();
+    // tenant.move: the operator's move of the tenant to a schema.
+    sqlx::raw_sql(&format!(
+        "insert into control.clusters (cluster, region, url_secret) values ('local', 'id', 'LOCAL_URL');
+         insert into control.tenant_placements (tenant_id, region, tier, cluster, database_name)
+         values ('{tenant}', 'id', 'shared', 'local', '{}');
+         select tenant_move_request('{tenant}', 'schema', 'local', '{}', 'tenant_acme');",
+        db.name, db.name
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
     // storage.sweep: an upload whose process is gone (an owner lock no
     // session holds).
     let mut tx = db.as_user(&admin).await;
