@@ -103,3 +103,13 @@ revoke execute on function control.placement_check() from public;
 grant execute on function control.placement_check() to bizos_app, bizos_worker, bizos_authenticated;
 comment on function control.placement_check() is
   'Refuses (ZA020) a request routed with a placement older than this database''s record of the tenant; takes the placement lock shared.';
+
+-- The business schema this run builds is reachable by the logins and the
+-- request role (a tenant schema of the schema tier is created by its
+-- owner, which grants nothing by default; `public` already is).
+do $$
+begin
+  execute pg_catalog.format('grant usage on schema %I to bizos_app, bizos_worker, bizos_authenticated',
+                            pg_catalog.current_schema());
+end
+$$;

@@ -211,8 +211,16 @@ impl Operator {
             .secrets
             .get(&secret)
             .map_err(|e| anyhow::anyhow!("cluster {cluster}: {e}"))?;
-        let config: sqlx::postgres::PgConnectOptions = url
-            .expose_secret()
+        let url = url.expose_secret();
+        if !url.starts_with("postgres") {
+            // A key=value DSN.
+            return Ok(url
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("dbname="))
+                .unwrap_or("bizos")
+                .to_owned());
+        }
+        let config: sqlx::postgres::PgConnectOptions = super::secrets::sqlx_url(url)
             .parse()
             .map_err(|e| anyhow::anyhow!("cluster {cluster}: the URL of {secret}: {e}"))?;
         Ok(config.get_database().unwrap_or("bizos").to_owned())

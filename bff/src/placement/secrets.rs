@@ -75,11 +75,27 @@ impl Secrets {
     pub fn database_url(&self, name: &str, database: &str) -> Result<SecretString, SecretError> {
         let url = self.get(name)?;
         bizos_sql::derive_dsn(url.expose_secret(), None, database)
-            .map(SecretString::from)
+            .map(|u| SecretString::from(sqlx_url(&u)))
             .map_err(|e| SecretError::Url {
                 name: name.to_owned(),
                 message: e.to_string(),
             })
+    }
+}
+
+/// A URL sqlx accepts: one whose server is a Unix socket (`?host=/dir`)
+/// gets `localhost` as its host, which the `host` parameter overrides
+/// (sqlx refuses an empty host).
+pub fn sqlx_url(url: &str) -> String {
+    let Some(rest) = url.strip_prefix("postgres://") else {
+        return url.to_owned();
+    };
+    let end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if authority.is_empty() || authority.ends_with('@') {
+        format!("postgres://{authority}localhost{}", &rest[end..])
+    } else {
+        url.to_owned()
     }
 }
 
@@ -141,6 +157,11 @@ mod tests {
             .unwrap()
             .expose_secret()
             .starts_with("postgres://e@"));
+        assert_eq!(
+            sqlx_url("postgres://u@/db?host=%2Ftmp%2Fx&port=5432"),
+            "postgres://u@localhost/db?host=%2Ftmp%2Fx&port=5432"
+        );
+        assert_eq!(sqlx_url("postgres://u@h:1/db"), "postgres://u@h:1/db");
         let missing = s.get("C_URL").unwrap_err().to_string();
         assert!(
             missing.contains("C_URL") && missing.contains("BIZOS_SECRETS_FILE"),
