@@ -483,10 +483,9 @@ pub async fn create_cli(
             .await?
             .ok_or_else(|| anyhow::anyhow!("--region: required (no home cluster is registered)"))?,
     };
-    Ok(op
-        .create(&region, place.tier.unwrap_or(Tier::Shared), new)
+    op.create(&region, place.tier.unwrap_or(Tier::Shared), new)
         .await
-        .map_err(cli_error)?)
+        .map_err(cli_error)
 }
 
 fn cli_error(e: LifecycleError) -> anyhow::Error {

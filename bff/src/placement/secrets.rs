@@ -13,10 +13,13 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
+/// How a name is looked up in the environment.
+type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Where a process finds the secrets the catalogue names.
 #[derive(Clone)]
 pub struct Secrets {
-    env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    env: EnvLookup,
     file: Option<PathBuf>,
 }
 
