@@ -32,6 +32,9 @@ pub struct Caller {
     /// database gets it as `request.id` (also in background work the
     /// request started).
     pub request_id: Option<String>,
+    /// The router to the tenant's placement (the BFF's callers); None:
+    /// the transaction runs on the pool it is given (jobs, tests).
+    pub placement: Option<crate::placement::Router>,
 }
 
 impl From<AuthError> for ApiError {
@@ -65,6 +68,7 @@ pub fn caller_from_claims(mut claims: Map<String, Value>) -> Result<Caller, Auth
         tenant_id,
         claims: Value::Object(claims),
         request_id: None,
+        placement: None,
     })
 }
 
@@ -90,6 +94,7 @@ where
     S: Send + Sync,
     Verifier: FromRef<S>,
     KeyAuth: FromRef<S>,
+    crate::placement::Router: FromRef<S>,
 {
     type Rejection = ApiError;
 
@@ -105,11 +110,13 @@ where
                 tenant_id,
                 claims,
                 request_id: None,
+                placement: None,
             }
         } else {
             let verifier = Verifier::from_ref(state);
             Caller::from_token(&verifier, token).await?
         };
+        caller.placement = Some(crate::placement::Router::from_ref(state));
         caller.request_id = parts
             .extensions
             .get::<tower_http::request_id::RequestId>()

@@ -40,6 +40,9 @@ pub enum Command {
     /// Tenant administration.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// The clusters of the fleet (control catalogue).
+    #[command(subcommand)]
+    Cluster(crate::placement::lifecycle::ClusterCommand),
     /// Run background jobs (configuration from BIZOS_WORKER_* variables or flags).
     Worker(Box<WorkerArgs>),
     /// Background jobs: list, retry, cancel (as the database owner).
@@ -159,6 +162,14 @@ pub enum TenantCommand {
     /// Move a tenant to another tier (shared, schema, isolated) while it
     /// keeps working; --wait shows the progress until it ends.
     Move(crate::tenant_moves::cli::MoveArgs),
+    /// Every tenant's placement, as JSON.
+    List(crate::placement::lifecycle::OperatorArgs),
+    /// A tenant's placement and row, as JSON.
+    Show(crate::placement::lifecycle::TenantIdArgs),
+    /// Suspend a tenant: every request is refused (403 tenant_suspended).
+    Suspend(crate::placement::lifecycle::TenantIdArgs),
+    /// Resume a suspended tenant.
+    Resume(crate::placement::lifecycle::TenantIdArgs),
 }
 
 #[derive(Args, Debug)]
@@ -191,6 +202,8 @@ pub struct TenantCreateArgs {
     /// Connection string of the database owner (bizos_owner).
     #[arg(long, env = "BIZOS_DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
+    #[command(flatten)]
+    pub place: crate::placement::lifecycle::PlaceArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -252,23 +265,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tenant(TenantCommand::Create(args)) => {
-            let created = tenants::create(
-                &args.database_url,
-                &NewTenant {
-                    slug: args.slug,
-                    name: args.name,
-                    time_zone: args.time_zone,
-                    locale: args.locale,
-                    admin_email: args.admin_email,
-                    admin_name: args.admin_name,
-                    admin_user_id: args.admin_user_id,
-                },
-            )
-            .await?;
+            let new = NewTenant {
+                slug: args.slug,
+                name: args.name,
+                time_zone: args.time_zone,
+                locale: args.locale,
+                admin_email: args.admin_email,
+                admin_name: args.admin_name,
+                admin_user_id: args.admin_user_id,
+            };
+            if args.place.region.is_some() || args.place.tier.is_some() {
+                let created =
+                    crate::placement::lifecycle::create_cli(&args.database_url, &args.place, &new)
+                        .await?;
+                println!("{created}");
+                return Ok(());
+            }
+            let created = tenants::create(&args.database_url, &new).await?;
             println!("{}", serde_json::to_string(&created)?);
             Ok(())
         }
         Command::Tenant(TenantCommand::Move(args)) => crate::tenant_moves::cli::run(args).await,
+        Command::Tenant(TenantCommand::List(a)) => {
+            print(crate::placement::lifecycle::list_cli(&a)).await
+        }
+        Command::Tenant(TenantCommand::Show(a)) => {
+            print(crate::placement::lifecycle::show_cli(&a)).await
+        }
+        Command::Tenant(TenantCommand::Suspend(a)) => {
+            print(crate::placement::lifecycle::status_cli(
+                &a,
+                crate::placement::lifecycle::Status::Suspended,
+            ))
+            .await
+        }
+        Command::Tenant(TenantCommand::Resume(a)) => {
+            print(crate::placement::lifecycle::status_cli(
+                &a,
+                crate::placement::lifecycle::Status::Active,
+            ))
+            .await
+        }
+        Command::Cluster(c) => print(crate::placement::lifecycle::cluster_cli(c)).await,
         Command::Db(DbCommand::Bootstrap {
             admin_url,
             database,
@@ -295,6 +333,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Prints what an operator command answers, as one JSON document.
+async fn print(
+    answer: impl std::future::Future<Output = anyhow::Result<serde_json::Value>>,
+) -> anyhow::Result<()> {
+    println!("{}", answer.await?);
+    Ok(())
 }
 
 async fn health(args: &HealthArgs) -> anyhow::Result<()> {

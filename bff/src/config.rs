@@ -65,6 +65,8 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// Webhooks: the master key of signing secrets, the SSRF guard.
     pub webhooks: WebhookSettings,
+    /// Routing to placements, the operator API.
+    pub placement: crate::placement::PlacementSettings,
 }
 
 /// The variables of `bizos serve`. Each is also a flag: `--x-y` for
@@ -162,6 +164,9 @@ pub struct ServeArgs {
     /// delivery settings (shared with `bizos worker`).
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    /// Tenant placements: secrets, pools, the operator API.
+    #[command(flatten)]
+    pub placement: crate::placement::PlacementArgs,
 }
 
 impl TryFrom<ServeArgs> for Settings {
@@ -211,6 +216,7 @@ impl TryFrom<ServeArgs> for Settings {
             kb_model_dir: a.kb_model_dir,
             trusted_proxies: a.trusted_proxies,
             webhooks,
+            placement: a.placement.try_into()?,
         })
     }
 }

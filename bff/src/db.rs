@@ -20,11 +20,13 @@ use crate::error::Result;
 pub const REQUEST_ROLE: &str = "bizos_authenticated";
 
 /// Sets the request's role, claims, id and traceparent, then authenticates the caller
-/// against its profile, in one round trip. The settings run in a subquery
+/// against its profile and checks the placement the request was routed
+/// with (`placement_version` of the claims, see [`crate::placement`]), in
+/// one round trip. The settings run in a subquery
 /// (volatile, so never flattened) before the function is called.
 macro_rules! begin_request {
     () => {
-        "select authenticate_request()
+        "select authenticate_request(), control.placement_check()
   from (select set_config('role', $1, true),
                set_config('request.jwt.claims', $2, true),
                set_config('request.id', $3, true),
@@ -63,7 +65,7 @@ pub fn bind_request<'q, O>(
     let traceparent = crate::telemetry::traceparent(&tracing::Span::current());
     query
         .bind(REQUEST_ROLE)
-        .bind(caller.claims.to_string())
+        .bind(claims(caller, None))
         .bind(caller.request_id.clone().unwrap_or_default())
         .bind(traceparent.unwrap_or_default())
 }
@@ -76,12 +78,72 @@ pub fn bind_request<'q, O>(
 /// when traces are exported, else empty (the convention of `request.id`:
 /// read it with `nullif(current_setting('request.traceparent', true), '')`).
 pub async fn begin_as(pool: &PgPool, caller: &Caller) -> Result<Transaction<'static, Postgres>> {
+    let Some(router) = &caller.placement else {
+        return Ok(begin_on(pool, caller, None, None).await?);
+    };
+    // A placement that moved since it was cached is refused by the
+    // database it was routed to (ZA020): forget it and route again.
+    for _ in 0..3 {
+        let route = router.route(caller.tenant_id).await?;
+        match begin_on(
+            &route.pool,
+            caller,
+            route.schema.as_deref(),
+            Some(route.version),
+        )
+        .await
+        {
+            Err(e) if is_moved(&e) => router.forget(caller.tenant_id),
+            other => return Ok(other?),
+        }
+    }
+    Err(crate::error::ApiError::Unavailable(
+        "this organisation's data is moving right now; retry shortly".into(),
+    ))
+}
+
+/// The claims the database gets: the caller's, with the version of the
+/// placement the request was routed with.
+fn claims(caller: &Caller, placement_version: Option<i64>) -> String {
+    match (placement_version, &caller.claims) {
+        (Some(v), serde_json::Value::Object(m)) => {
+            let mut m = m.clone();
+            m.insert("placement_version".into(), v.into());
+            serde_json::Value::Object(m).to_string()
+        }
+        _ => caller.claims.to_string(),
+    }
+}
+
+fn is_moved(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "ZA020")
+}
+
+/// [`begin_as`] on `pool`: in the tenant's schema when it has one, under
+/// the check of `placement_version`.
+async fn begin_on(
+    pool: &PgPool,
+    caller: &Caller,
+    schema: Option<&str>,
+    placement_version: Option<i64>,
+) -> std::result::Result<Transaction<'static, Postgres>, sqlx::Error> {
     let traceparent = crate::telemetry::traceparent(&tracing::Span::current());
     crate::telemetry::db_call("authenticate_request", async {
-        let mut tx = begin(pool).await?;
+        let mut tx = pool.begin().await?;
+        if let Some(s) = schema {
+            // The name was checked by the catalogue's constraint.
+            sqlx::query(&format!(
+                "set local search_path to {s}, {}",
+                bizos_sql::EXTENSIONS_SCHEMA
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(BEGIN_REQUEST)
             .bind(REQUEST_ROLE)
-            .bind(caller.claims.to_string())
+            .bind(claims(caller, placement_version))
             .bind(caller.request_id.as_deref().unwrap_or_default())
             .bind(traceparent.unwrap_or_default())
             .execute(&mut *tx)

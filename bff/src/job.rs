@@ -273,6 +273,7 @@ impl Job {
             tenant_id: self.tenant_id,
             claims: serde_json::json!({"sub": user_id, "tenant_id": self.tenant_id}),
             request_id: self.request_id.clone(),
+            placement: None,
         })
     }
 

@@ -86,6 +86,37 @@ impl Application {
             None => None,
         };
         let llm = crate::llm::Gateway::new(pool.clone(), crate::llm::Login::App, &settings.llm)?;
+        let placements = crate::placement::Router::new(
+            pool.clone(),
+            settings.db_max_connections,
+            crate::placement::Secrets::from_env(settings.placement.secrets_file.clone()),
+            crate::placement::RoutingSettings {
+                pool_max: settings.placement.pool_max,
+                total_max: settings.placement.total_max,
+                cache_ttl: settings.placement.cache_ttl,
+                acquire_timeout: settings.db_acquire_timeout,
+                application_name: "bizos-bff",
+            },
+        )
+        .await?;
+        let operator = match (
+            &settings.placement.operator_token,
+            &settings.placement.operator_database_url,
+        ) {
+            (Some(token), Some(url)) => {
+                Some(Arc::new(crate::placement::operator::OperatorApi::new(
+                    token,
+                    crate::placement::lifecycle::Operator::connect(
+                        url.expose_secret(),
+                        crate::placement::Secrets::file_only(
+                            settings.placement.operator_secrets_file.clone(),
+                        ),
+                    )
+                    .await?,
+                )))
+            }
+            _ => None,
+        };
         let state = AppState {
             pool,
             verifier: Arc::new(JwtVerifier::new(&settings.jwt)?),
@@ -106,6 +137,8 @@ impl Application {
             },
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             webhooks: crate::webhooks::Webhooks::new(&settings.webhooks)?,
+            placements,
+            operator,
         };
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen)

@@ -40,6 +40,11 @@ pub struct AppState {
     /// Webhooks: the master key that seals new signing secrets, the SSRF
     /// guard's setting.
     pub webhooks: crate::webhooks::Webhooks,
+    /// Routing of tenants to their placements (the control database is
+    /// `pool`'s).
+    pub placements: crate::placement::Router,
+    /// The operator API (None: BIZOS_OPERATOR_TOKEN unset, its routes 404).
+    pub operator: Option<Arc<crate::placement::operator::OperatorApi>>,
 }
 
 impl AppState {
@@ -67,7 +72,15 @@ impl FromRef<AppState> for KeyAuth {
         KeyAuth {
             pool: state.pool.clone(),
             proxies: state.trusted_proxies.clone(),
+            placements: Some(state.placements.clone()),
         }
+    }
+}
+
+/// The router the [`crate::auth::Caller`] extractor hands every caller.
+impl FromRef<AppState> for crate::placement::Router {
+    fn from_ref(state: &AppState) -> Self {
+        state.placements.clone()
     }
 }
 

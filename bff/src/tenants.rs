@@ -54,6 +54,17 @@ pub async fn create(database_url: &str, new: &NewTenant) -> Result<CreatedTenant
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect with BIZOS_DATABASE_URL: {e}"))?;
     let mut tx = conn.begin().await.map_err(|e| new.refused(e))?;
+    let created = create_in(&mut tx, new).await?;
+    tx.commit().await.map_err(|e| new.refused(e))?;
+    Ok(created)
+}
+
+/// [`create`] in a transaction of the caller's (the placed creation of
+/// [`crate::placement::lifecycle`] adds the tenant's placement to it).
+pub async fn create_in(
+    tx: &mut PgConnection,
+    new: &NewTenant,
+) -> Result<CreatedTenant, TenantError> {
     let tenant_id: Uuid = sqlx::query_scalar("select tenant_create($1, $2, $3, $4)")
         .bind(&new.slug)
         .bind(&new.name)
@@ -75,7 +86,6 @@ pub async fn create(database_url: &str, new: &NewTenant) -> Result<CreatedTenant
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| new.refused(e))?;
-    tx.commit().await.map_err(|e| new.refused(e))?;
     Ok(CreatedTenant { tenant_id, user_id })
 }
 
@@ -102,7 +112,7 @@ impl NewTenant {
 
     /// A database refusal of a field reported by its flag; any other error
     /// as it is.
-    fn refused(&self, err: sqlx::Error) -> TenantError {
+    pub(crate) fn refused(&self, err: sqlx::Error) -> TenantError {
         if !matches!(err, sqlx::Error::Database(_)) {
             return TenantError::Other(err.into());
         }

@@ -24,14 +24,20 @@ create table if not exists control.clusters (
   url_secret  text        not null,
   -- the cluster new tenants of its region go to (one per region)
   is_default  boolean     not null default false,
+  -- the cluster of this control database: a placement on it in this
+  -- database uses the processes' own pool (at most one)
+  home        boolean     not null default false,
   created_at  timestamptz not null default now(),
   constraint clusters_pkey primary key (cluster),
+  constraint clusters_cluster_region_key unique (cluster, region),
   constraint clusters_cluster_check check (cluster ~ '^[a-z][a-z0-9_]{0,62}$'),
   constraint clusters_region_check check (region ~ '^[a-z][a-z0-9-]{0,62}$'),
   constraint clusters_url_secret_check check (url_secret ~ '^[A-Z][A-Z0-9_]{0,127}$')
 );
 create unique index if not exists clusters_region_default_key
   on control.clusters (region) where is_default;
+create unique index if not exists clusters_home_key
+  on control.clusters ((true)) where home;
 comment on table control.clusters is
   'PostgreSQL clusters of the fleet, by region; url_secret names the secret (environment or secrets file) with the connection URL.';
 
@@ -50,8 +56,9 @@ create table if not exists control.tenant_placements (
   version       bigint      not null default 1,
   updated_at    timestamptz not null default now(),
   constraint tenant_placements_pkey primary key (tenant_id),
-  constraint tenant_placements_cluster_fkey foreign key (cluster)
-    references control.clusters (cluster),
+  -- residency: a placement's cluster is of the tenant's region
+  constraint tenant_placements_cluster_fkey foreign key (cluster, region)
+    references control.clusters (cluster, region),
   constraint tenant_placements_tier_check check (tier in ('shared', 'schema', 'isolated')),
   constraint tenant_placements_schema_name_check check (
     (tier = 'schema') = (schema_name is not null)
@@ -101,3 +108,11 @@ create unique index if not exists tenant_moves_active_key
   where state not in ('done', 'failed', 'rolled_back');
 comment on table control.tenant_moves is
   'Tier moves of tenants: one row per move, its state, progress and error.';
+
+-- The BFF and the worker route with what they read here (their logins);
+-- the request role reaches the catalogue only through
+-- control.placement_check() (sql/api/placement.sql). Writes stay the
+-- owner's (bizos tenant, the mover).
+grant usage on schema control to bizos_app, bizos_worker, bizos_authenticated;
+grant select on control.clusters, control.tenant_placements to bizos_app, bizos_worker;
+grant select on control.tenant_moves to bizos_app, bizos_worker;

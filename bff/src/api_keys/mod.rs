@@ -9,6 +9,13 @@
 //! else, neither in the database nor in logs nor in the stored response of
 //! an idempotent replay.
 //!
+//! A key of a tenant made since placements exist ends in `.` and the
+//! tenant's id (32 hex digits): the BFF finds the tenant's placement
+//! before it looks the key up there (the tenant's rows, its keys among
+//! them, may be in another schema or database than the control one; the
+//! id is covered by the hash, so it cannot be changed). A key without it
+//! is looked up in the control database.
+//!
 //! On a request the BFF hashes the token and asks the database
 //! (`api_key_authenticate`, migration V35) for its tenant, key id and
 //! scopes, refusing unknown, revoked and expired keys and client addresses
@@ -59,6 +66,14 @@ impl NewKey {
         })
     }
 
+    /// A key of `tenant`: [`NewKey::generate`] with the tenant's id after
+    /// a dot, so a request finds the tenant's placement first.
+    pub fn generate_for(tenant: Uuid) -> Result<NewKey> {
+        let mut key = NewKey::generate()?;
+        key.token = format!("{}.{}", key.token, tenant.simple());
+        Ok(key)
+    }
+
     /// The part of the token lists show.
     pub fn display_prefix(&self) -> &str {
         &self.token[..DISPLAY_CHARS]
@@ -80,6 +95,12 @@ pub fn is_api_key(credential: &str) -> bool {
     credential.starts_with("bz_")
 }
 
+/// The tenant a key names after its dot, if any.
+pub fn key_tenant(token: &str) -> Option<Uuid> {
+    let (_, tenant) = token.strip_prefix(PREFIX)?.rsplit_once('.')?;
+    (tenant.len() == 32).then(|| Uuid::try_parse(tenant).ok())?
+}
+
 /// The key a request presents, as the database knows it.
 #[derive(Debug, Clone)]
 pub struct Key {
@@ -92,15 +113,51 @@ pub struct Key {
 /// tenant yet). Refusals come back as [`ApiError::Refused`] (401, or 403
 /// for an address outside the allowed IPs).
 pub async fn authenticate(pool: &PgPool, token: &str, client: Option<IpAddr>) -> Result<Key> {
+    authenticate_routed(pool, None, token, client).await
+}
+
+/// [`authenticate`] in the placement of the tenant the key names (the
+/// control database's pool for a key that names none).
+pub async fn authenticate_routed(
+    pool: &PgPool,
+    placements: Option<&crate::placement::Router>,
+    token: &str,
+    client: Option<IpAddr>,
+) -> Result<Key> {
+    const SQL: &str = "select tenant_id, key_id, scopes from api_key_authenticate($1, $2::inet)";
+    let route = match (placements, key_tenant(token)) {
+        (Some(router), Some(tenant)) => Some(router.route(tenant).await?),
+        _ => None,
+    };
+    let digest = hash(token);
     let row: (Uuid, Uuid, Vec<String>) = crate::telemetry::db_call("api_key_authenticate", async {
-        sqlx::query_as("select tenant_id, key_id, scopes from api_key_authenticate($1, $2::inet)")
-            .bind(hash(token).as_slice())
-            .bind(client.map(|ip| ip.to_string()))
-            .fetch_one(pool)
-            .await
-            .map_err(ApiError::from)
+        let query = sqlx::query_as(SQL)
+            .bind(digest.as_slice())
+            .bind(client.map(|ip| ip.to_string()));
+        match route.as_ref().filter(|r| r.schema.is_some()) {
+            None => query
+                .fetch_one(route.as_ref().map_or(pool, |r| &r.pool))
+                .await
+                .map_err(ApiError::from),
+            Some(r) => {
+                let mut tx = r.pool.begin().await?;
+                sqlx::query(&format!(
+                    "set local search_path to {}, {}",
+                    r.schema.as_deref().unwrap_or_default(),
+                    bizos_sql::EXTENSIONS_SCHEMA
+                ))
+                .execute(&mut *tx)
+                .await?;
+                let row = query.fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+        }
     })
     .await?;
+    if key_tenant(token).is_some_and(|t| t != row.0) {
+        return Err(ApiError::Unauthorized("unknown API key".into()));
+    }
     Ok(Key {
         tenant_id: row.0,
         key_id: row.1,
@@ -118,6 +175,8 @@ pub struct ApiV1;
 pub struct KeyAuth {
     pub pool: PgPool,
     pub proxies: Arc<TrustedProxies>,
+    /// Routes a key that names its tenant to the tenant's placement.
+    pub placements: Option<crate::placement::Router>,
 }
 
 impl KeyAuth {
@@ -133,7 +192,13 @@ impl KeyAuth {
                 "API keys are accepted on /api/v1 only (this is the web client's /api)".into(),
             ));
         }
-        let key = authenticate(&self.pool, token, self.proxies.client(parts)).await?;
+        let key = authenticate_routed(
+            &self.pool,
+            self.placements.as_ref(),
+            token,
+            self.proxies.client(parts),
+        )
+        .await?;
         let template = parts
             .extensions
             .get::<MatchedPath>()
@@ -185,6 +250,11 @@ mod tests {
         assert_eq!(a.display_prefix(), &a.token[..16]);
         assert!(is_api_key(&a.token));
         assert!(!is_api_key("eyJhbGciOiJIUzI1NiJ9.e30.x"));
+        assert_eq!(key_tenant(&a.token), None);
+        let t = Uuid::new_v4();
+        let c = NewKey::generate_for(t).unwrap();
+        assert_eq!(key_tenant(&c.token), Some(t));
+        assert!(c.display_prefix().starts_with(PREFIX) && c.display_prefix().len() == 16);
     }
 
     #[test]

@@ -75,7 +75,7 @@ async fn create_key(
     Json(create): Json<ApiKeyCreate>,
 ) -> Result<Response> {
     let payload = body(&create)?;
-    let new = NewKey::generate()?;
+    let new = NewKey::generate_for(caller.tenant_id)?;
     let hash = new.hash();
     let prefix = new.display_prefix().to_owned();
     // The stored response (for replays) holds the key without its secret.

@@ -67,6 +67,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(activities::router())
         .merge(sla::router())
         .merge(webhooks::router())
+        .merge(crate::placement::operator::router())
 }
 
 /// The routes that take file uploads.

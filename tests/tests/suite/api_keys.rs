@@ -70,7 +70,9 @@ async fn a_key_reads_and_writes_within_its_scopes_on_api_v1_only() {
     )
     .await;
     assert!(
-        reader.starts_with("bz_live_") && reader.len() == 8 + 43,
+        reader.starts_with("bz_live_")
+            && reader.len() == 8 + 43 + 1 + 32
+            && reader.ends_with(&format!(".{}", admin.tenant_id.simple())),
         "{reader}"
     );
 

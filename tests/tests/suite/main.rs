@@ -35,6 +35,7 @@ mod llm_sql;
 mod observability;
 mod payload_contract;
 mod pii_corpus;
+mod placement;
 mod platform;
 mod precheck;
 mod primitives;
