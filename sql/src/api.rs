@@ -5,9 +5,10 @@
 //! indexes, constraints, policies, trigger attachments, grants on tables and
 //! data moves. Functions and views are written once, as `create or replace`,
 //! in the api files; the runner applies all of them, in the order of
-//! [`API_FILES`], in one transaction whenever a versioned migration was
-//! applied in the same run or a file differs from what was last applied to
-//! the schema (Flyway's repeatable migrations, Supabase's declarative
+//! [`API_FILES`], in one transaction whenever a versioned migration of the
+//! same run changed the schema's shape (its tables, columns, grants,
+//! functions, views, triggers or policies; an index alone does not) or a
+//! file differs from what was last applied to the schema (Flyway's repeatable migrations, Supabase's declarative
 //! schemas). What was applied is recorded in `sql_api.applied`, one row per
 //! schema and file.
 
@@ -121,8 +122,9 @@ fn api_error(file: &ApiFile<'_>, e: crate::citus::StepError) -> Error {
     }
 }
 
-/// Whether the api must be applied: after any versioned migration of the
-/// run (it may have dropped a view or changed what a function reads), or
+/// Whether the api must be applied: after a versioned migration of the run
+/// that changed the schema's shape (it may have dropped a view or changed
+/// what a function or an analytics view reads), or
 /// when the recorded files and checksums are not exactly `wanted`.
 fn needs_apply(migrated: bool, recorded: &[(String, String)], wanted: &[(String, String)]) -> bool {
     migrated || recorded != wanted
@@ -145,7 +147,7 @@ fn history_step(source: tokio_postgres::Error) -> Error {
 
 /// Applies `files` to the schema the client's search path leads to (the
 /// schema the versioned migrations just ran in), when `migrated` (a
-/// versioned migration was applied in this run) or when a file's checksum
+/// versioned migration of this run changed the schema's shape) or when a file's checksum
 /// differs from the recorded one. Everything happens in one transaction
 /// under an advisory lock: either every file is applied and recorded, or
 /// nothing is. Returns the files applied (all of them, or none). On Citus
