@@ -83,6 +83,10 @@ impl Drift {
 /// Every object of a schema, `kind name` → hash of its definition, with the
 /// schema's own name (and `public`) written as `@`, so a tenant schema and
 /// a database's default schema built by the same files compare equal.
+/// Definitions are compared without parentheses and white space, and
+/// grants and policy roles in sorted order: a schema copied by pg_dump and
+/// restored regroups `a and b and c` and reorders roles, which is no drift
+/// (a change that only regroups an expression is not seen either).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalogue(pub BTreeMap<String, String>);
 
@@ -114,14 +118,16 @@ impl Catalogue {
 const CATALOGUE_SQL: &str = r"
 with s as (select oid from pg_catalog.pg_namespace where nspname = pg_catalog.current_schema())
 select kind || ' ' || name,
-       pg_catalog.md5(pg_catalog.regexp_replace(def, '\m(public|' || pg_catalog.current_schema() || ')\M', '@', 'g'))
+       pg_catalog.md5(pg_catalog.translate(
+         pg_catalog.regexp_replace(def, '\m(public|' || pg_catalog.current_schema() || ')\M', '@', 'g'),
+         E'() \n\t', ''))
 from (
   select 'relation' as kind, c.relname::text as name,
-         c.relkind::text || coalesce(pg_catalog.array_to_string(c.relacl, ','), '') ||
+         c.relkind::text || coalesce((select pg_catalog.string_agg(x::text, ',' order by x::text) from pg_catalog.unnest(c.relacl) x), '') ||
          coalesce((select pg_catalog.string_agg(a.attname || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
                              || case when a.attnotnull then ' not null' else '' end
                              || coalesce(' default ' || pg_catalog.pg_get_expr(d.adbin, d.adrelid), '')
-                             || coalesce(pg_catalog.array_to_string(a.attacl, ','), ''), ', ' order by a.attnum)
+                             || coalesce((select pg_catalog.string_agg(x::text, ',' order by x::text) from pg_catalog.unnest(a.attacl) x), ''), ', ' order by a.attnum)
                      from pg_catalog.pg_attribute a
                      left join pg_catalog.pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
                     where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '') as def
@@ -139,7 +145,7 @@ from (
   select 'function', p.oid::pg_catalog.regprocedure::text,
          p.prokind::text || p.prosrc || pg_catalog.pg_get_function_result(p.oid)
          || coalesce(pg_catalog.array_to_string(p.proconfig, ','), '') || p.prosecdef::text
-         || coalesce(pg_catalog.array_to_string(p.proacl, ','), '')
+         || coalesce((select pg_catalog.string_agg(x::text, ',' order by x::text) from pg_catalog.unnest(p.proacl) x), '')
     from pg_catalog.pg_proc p
    where p.pronamespace = (select oid from s)
   union all
@@ -154,7 +160,7 @@ from (
   select 'policy', c.relname || '.' || p.polname,
          p.polcmd::text || coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || '|'
          || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')
-         || pg_catalog.array_to_string(p.polroles::pg_catalog.regrole[], ',')
+         || (select pg_catalog.string_agg(r::pg_catalog.regrole::text, ',' order by r::pg_catalog.regrole::text) from pg_catalog.unnest(p.polroles) r)
     from pg_catalog.pg_policy p join pg_catalog.pg_class c on c.oid = p.polrelid
    where c.relnamespace = (select oid from s)
 ) x";
@@ -199,8 +205,19 @@ fn fleet_error(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Erro
     }
 }
 
-/// The catalogue of the client's current schema.
+/// The catalogue of the client's current schema. The search path is set to
+/// that schema and `extensions` first (and stays so), as the migrations run
+/// in a tenant schema: the definitions name what is outside it the same way
+/// in every placement.
 pub async fn catalogue(client: &Client) -> Result<Catalogue, Error> {
+    client
+        .batch_execute(&format!(
+            "select pg_catalog.set_config('search_path',
+                    pg_catalog.quote_ident(pg_catalog.current_schema()) || ', {}', false)",
+            crate::EXTENSIONS_SCHEMA
+        ))
+        .await
+        .map_err(fleet_error("cannot set the search path"))?;
     let rows = client
         .query(CATALOGUE_SQL, &[])
         .await
@@ -384,6 +401,35 @@ pub async fn expected_catalogue(
     drop(client);
     let _ = driver.await;
     result
+}
+
+/// An error as the operator should read it: its own text, then the
+/// PostgreSQL message underneath (refinery and tokio-postgres show only
+/// "db error").
+pub fn describe(e: &Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(db) = s
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::as_db_error)
+        {
+            let db = db.to_string();
+            if !text.contains(&db) {
+                text = format!("{text}: {db}");
+            }
+            break;
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// A connection string in either form (`key=value` or URL) as a URL, the
+/// form sqlx takes.
+pub fn as_url(dsn: &str) -> Result<String, Error> {
+    let config: tokio_postgres::Config = dsn.parse().map_err(Error::Connect)?;
+    Ok(crate::server::to_url(&config))
 }
 
 /// Whether two connection strings reach the same database (same hosts,

@@ -124,7 +124,7 @@ pub async fn execute(
     let control = PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(30))
-        .connect(url)
+        .connect(&bizos_sql::fleet::as_url(url)?)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to the control database: {e}"))?;
     let control_db: String = sqlx::query_scalar("select current_database()::text")

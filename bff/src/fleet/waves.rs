@@ -136,7 +136,7 @@ pub async fn one(wave: &'static str, p: &Placement, work: &Work) -> PlacementRep
                         line.api_files = usize::from(pending.api);
                         line.extension = pending.extension.map(extension);
                     }
-                    Err(e) => line.error = Some(e.to_string()),
+                    Err(e) => line.error = Some(bizos_sql::fleet::describe(&e)),
                 }
             } else {
                 match bizos_sql::fleet::migrate_placement(
@@ -158,7 +158,7 @@ pub async fn one(wave: &'static str, p: &Placement, work: &Work) -> PlacementRep
                         line.extension = done.extension.map(extension);
                         line.drift = done.drift.filter(|d| !d.is_empty()).map(Into::into);
                     }
-                    Err(e) => line.error = Some(e.to_string()),
+                    Err(e) => line.error = Some(bizos_sql::fleet::describe(&e)),
                 }
             }
         }
