@@ -116,7 +116,22 @@ impl Catalogue {
 /// functions (body, result, settings, security, grants), views, triggers and
 /// policies. About 50 ms for a schema of bizos.
 const CATALOGUE_SQL: &str = r"
-with s as (select oid from pg_catalog.pg_namespace where nspname = pg_catalog.current_schema())
+-- The schema's tables, views and functions through pg_depend's index on
+-- what depends on the namespace, the rest by the relations' oids: a fleet
+-- database holds a thousand schemas, and pg_class, pg_proc, pg_constraint
+-- and pg_trigger have no index on the namespace (a scan of each per
+-- placement made the check quadratic).
+with d as (
+  select classid, objid from pg_catalog.pg_depend
+   where refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+     and refobjid = (select oid from pg_catalog.pg_namespace where nspname = pg_catalog.current_schema())
+     and refobjsubid = 0 and deptype = 'n'),
+rel as materialized (
+  select c.oid, c.relname, c.relkind, c.relacl from d join pg_catalog.pg_class c on c.oid = d.objid
+   where d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass),
+fn as materialized (
+  select p.* from d join pg_catalog.pg_proc p on p.oid = d.objid
+   where d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass)
 select kind || ' ' || name,
        pg_catalog.md5(pg_catalog.translate(
          pg_catalog.regexp_replace(def, '\m(public|' || pg_catalog.current_schema() || ')\M', '@', 'g'),
@@ -126,43 +141,38 @@ from (
          c.relkind::text || coalesce((select pg_catalog.string_agg(x::text, ',' order by x::text) from pg_catalog.unnest(c.relacl) x), '') ||
          coalesce((select pg_catalog.string_agg(a.attname || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
                              || case when a.attnotnull then ' not null' else '' end
-                             || coalesce(' default ' || pg_catalog.pg_get_expr(d.adbin, d.adrelid), '')
+                             || coalesce(' default ' || pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), '')
                              || coalesce((select pg_catalog.string_agg(x::text, ',' order by x::text) from pg_catalog.unnest(a.attacl) x), ''), ', ' order by a.attnum)
                      from pg_catalog.pg_attribute a
-                     left join pg_catalog.pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+                     left join pg_catalog.pg_attrdef ad on ad.adrelid = a.attrelid and ad.adnum = a.attnum
                     where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '') as def
-    from pg_catalog.pg_class c
-   where c.relnamespace = (select oid from s) and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
+    from rel c
   union all
-  select 'index', c.relname, pg_catalog.pg_get_indexdef(c.oid)
-    from pg_catalog.pg_class c
-   where c.relnamespace = (select oid from s) and c.relkind in ('i', 'I')
+  select 'index', ic.relname, pg_catalog.pg_get_indexdef(i.indexrelid)
+    from rel c join pg_catalog.pg_index i on i.indrelid = c.oid
+    join pg_catalog.pg_class ic on ic.oid = i.indexrelid
   union all
-  select 'constraint', t.relname || '.' || k.conname, pg_catalog.pg_get_constraintdef(k.oid)
-    from pg_catalog.pg_constraint k join pg_catalog.pg_class t on t.oid = k.conrelid
-   where k.connamespace = (select oid from s)
+  select 'constraint', c.relname || '.' || k.conname, pg_catalog.pg_get_constraintdef(k.oid)
+    from rel c join pg_catalog.pg_constraint k on k.conrelid = c.oid
   union all
   select 'function', p.oid::pg_catalog.regprocedure::text,
          p.prokind::text || p.prosrc || pg_catalog.pg_get_function_result(p.oid)
          || coalesce(pg_catalog.array_to_string(p.proconfig, ','), '') || p.prosecdef::text
          || coalesce((select pg_catalog.string_agg(x::text, ',' order by x::text) from pg_catalog.unnest(p.proacl) x), '')
-    from pg_catalog.pg_proc p
-   where p.pronamespace = (select oid from s)
+    from fn p
   union all
   select 'view', c.relname, pg_catalog.pg_get_viewdef(c.oid)
-    from pg_catalog.pg_class c
-   where c.relnamespace = (select oid from s) and c.relkind in ('v', 'm')
+    from rel c where c.relkind in ('v', 'm')
   union all
   select 'trigger', c.relname || '.' || t.tgname, pg_catalog.pg_get_triggerdef(t.oid)
-    from pg_catalog.pg_trigger t join pg_catalog.pg_class c on c.oid = t.tgrelid
-   where c.relnamespace = (select oid from s) and not t.tgisinternal
+    from rel c join pg_catalog.pg_trigger t on t.tgrelid = c.oid
+   where not t.tgisinternal
   union all
   select 'policy', c.relname || '.' || p.polname,
          p.polcmd::text || coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || '|'
          || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')
          || (select pg_catalog.string_agg(r::pg_catalog.regrole::text, ',' order by r::pg_catalog.regrole::text) from pg_catalog.unnest(p.polroles) r)
-    from pg_catalog.pg_policy p join pg_catalog.pg_class c on c.oid = p.polrelid
-   where c.relnamespace = (select oid from s)
+    from rel c join pg_catalog.pg_policy p on p.polrelid = c.oid
 ) x";
 
 /// The shape of the schema the search path leads to, cheaply (a few ms):
@@ -172,23 +182,28 @@ from (
 /// one). Indexes, constraints and rows are left out: an index added by a
 /// migration changes nothing the api files make.
 const SHAPE_SQL: &str = r"
-with s as (select oid from pg_catalog.pg_namespace where nspname = pg_catalog.current_schema())
+with d as (
+  select classid, objid from pg_catalog.pg_depend
+   where refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+     and refobjid = (select oid from pg_catalog.pg_namespace where nspname = pg_catalog.current_schema())
+     and refobjsubid = 0 and deptype = 'n'),
+rel as materialized (
+  select c.oid, c.relkind, c.relacl from d join pg_catalog.pg_class c on c.oid = d.objid
+   where d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass)
 select pg_catalog.md5(concat_ws('|',
   (select pg_catalog.string_agg(c.oid::text || c.relkind::text || coalesce(c.relacl::text, ''), ',' order by c.oid)
-     from pg_catalog.pg_class c where c.relnamespace = (select oid from s) and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')),
+     from rel c),
   (select pg_catalog.string_agg(a.attrelid::text || '.' || a.attnum || a.attname || a.atttypid || '.' || a.atttypmod
                                 || a.attnotnull::text || coalesce(a.attacl::text, ''), ',' order by a.attrelid, a.attnum)
-     from pg_catalog.pg_attribute a join pg_catalog.pg_class c on c.oid = a.attrelid
-    where c.relnamespace = (select oid from s) and c.relkind in ('r', 'p', 'v', 'm', 'f')
-      and a.attnum > 0 and not a.attisdropped),
-  (select pg_catalog.string_agg(p.oid::text, ',' order by p.oid)
-     from pg_catalog.pg_proc p where p.pronamespace = (select oid from s)),
+     from rel c join pg_catalog.pg_attribute a on a.attrelid = c.oid
+    where a.attnum > 0 and not a.attisdropped),
+  (select pg_catalog.string_agg(d.objid::text, ',' order by d.objid)
+     from d where d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass),
   (select pg_catalog.string_agg(t.oid::text, ',' order by t.oid)
-     from pg_catalog.pg_trigger t join pg_catalog.pg_class c on c.oid = t.tgrelid
-    where c.relnamespace = (select oid from s) and not t.tgisinternal),
+     from rel c join pg_catalog.pg_trigger t on t.tgrelid = c.oid
+    where not t.tgisinternal),
   (select pg_catalog.string_agg(p.oid::text, ',' order by p.oid)
-     from pg_catalog.pg_policy p join pg_catalog.pg_class c on c.oid = p.polrelid
-    where c.relnamespace = (select oid from s))))";
+     from rel c join pg_catalog.pg_policy p on p.polrelid = c.oid)))";
 
 /// The shape of the client's current schema (see [`SHAPE_SQL`]).
 pub(crate) async fn shape(client: &Client) -> Result<String, tokio_postgres::Error> {

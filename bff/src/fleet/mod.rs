@@ -159,7 +159,12 @@ pub async fn execute(
     if options.drift && !options.dry_run {
         let expected = bizos_sql::fleet::expected_catalogue(url, EXPECTED_SCHEMA, &plan)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot build the expected catalogue: {e}"))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot build the expected catalogue: {}",
+                    bizos_sql::fleet::describe(&e)
+                )
+            })?;
         work.expected = Some(Arc::new(expected));
     }
     let control_line = waves::one("control", &control_place, &work).await;

@@ -67,7 +67,7 @@ fn extras(from: usize, to: usize) -> &'static [(i32, &'static str, &'static str)
         index(2, "tickets"),
         index(3, "leads"),
         index(4, "invoices"),
-        index(5, "activities"),
+        index(5, "sales_activities"),
         (
             base + 6,
             "bench_column",
