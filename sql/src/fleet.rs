@@ -440,6 +440,31 @@ pub fn describe(e: &Error) -> String {
     text
 }
 
+/// Whether the error is a collision with another placement's migration in
+/// the same database, which a retry gets past: a statement of a migration
+/// that touches a database-wide object (`grant select on bizos.transitions`
+/// in every schema) run by two schemas at once ("tuple concurrently
+/// updated"), a deadlock, a serialization failure. Each migration is a
+/// transaction of its own and the history says where to continue.
+pub fn is_collision(e: &Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(db) = s
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::as_db_error)
+        {
+            use tokio_postgres::error::SqlState;
+            let code = db.code();
+            return *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || (*code == SqlState::INTERNAL_ERROR
+                    && db.message().contains("concurrently updated"));
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// A connection string in either form (`key=value` or URL) as a URL, the
 /// form sqlx takes.
 pub fn as_url(dsn: &str) -> Result<String, Error> {

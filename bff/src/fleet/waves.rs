@@ -23,6 +23,10 @@ use super::registry::Placement;
 use super::report::{Extension, Outcome, PlacementReport};
 use super::runs;
 
+/// Tries of a placement whose migration collided with another placement's
+/// in the same database ([`bizos_sql::fleet::is_collision`]).
+const COLLISION_ATTEMPTS: u64 = 5;
+
 /// The waves of a run, in order: (name, placements).
 pub fn waves(
     placements: Vec<Placement>,
@@ -139,14 +143,28 @@ pub async fn one(wave: &'static str, p: &Placement, work: &Work) -> PlacementRep
                     Err(e) => line.error = Some(bizos_sql::fleet::describe(&e)),
                 }
             } else {
-                match bizos_sql::fleet::migrate_placement(
-                    dsn,
-                    schema,
-                    &work.plan,
-                    work.expected.as_deref(),
-                )
-                .await
-                {
+                let mut attempt = 1;
+                let result = loop {
+                    let result = bizos_sql::fleet::migrate_placement(
+                        dsn,
+                        schema,
+                        &work.plan,
+                        work.expected.as_deref(),
+                    )
+                    .await;
+                    match result {
+                        Err(e)
+                            if attempt < COLLISION_ATTEMPTS
+                                && bizos_sql::fleet::is_collision(&e) =>
+                        {
+                            attempt += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt))
+                                .await;
+                        }
+                        other => break other,
+                    }
+                };
+                match result {
                     Ok(done) => {
                         line.outcome = if done.extension.is_none() && done.report.is_empty() {
                             Outcome::Current

@@ -77,12 +77,7 @@ fn extras(from: usize, to: usize) -> &'static [(i32, &'static str, &'static str)
     Box::leak(all[from..to].to_vec().into_boxed_slice())
 }
 
-async fn fleet(
-    control: &str,
-    concurrency: usize,
-    drift: bool,
-    (from, to): (usize, usize),
-) -> f64 {
+async fn fleet(control: &str, concurrency: usize, drift: bool, (from, to): (usize, usize)) -> f64 {
     let options = Options {
         concurrency,
         dry_run: false,
@@ -126,7 +121,8 @@ async fn fleet(
 #[tokio::main]
 async fn main() {
     let admin = std::env::var("BIZOS_BENCH_FLEET_ADMIN").expect("BIZOS_BENCH_FLEET_ADMIN");
-    let schemas_db = std::env::var("BIZOS_BENCH_FLEET_SCHEMAS_DB").unwrap_or("fleet_schemas".into());
+    let schemas_db =
+        std::env::var("BIZOS_BENCH_FLEET_SCHEMAS_DB").unwrap_or("fleet_schemas".into());
     let dbs_db = std::env::var("BIZOS_BENCH_FLEET_DATABASES_DB").unwrap_or("fleet_dbs".into());
     let template_db = std::env::var("BIZOS_BENCH_FLEET_TEMPLATE_DB").unwrap_or("fleet_tpl".into());
     let n_schemas: usize = env_or("BIZOS_BENCH_FLEET_SCHEMAS", 1000);
@@ -150,10 +146,22 @@ async fn main() {
     say(&format!("copying it to {} schemas", n_schemas - 1));
     let t = Instant::now();
     let out = Command::new("/usr/lib/postgresql/15/bin/pg_dump")
-        .args(["--inserts", "-n", "t_0000", "-n", "t_0000_analytics", "-d", &control])
+        .args([
+            "--inserts",
+            "-n",
+            "t_0000",
+            "-n",
+            "t_0000_analytics",
+            "-d",
+            &control,
+        ])
         .output()
         .expect("pg_dump");
-    assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Without psql's meta-commands (pg_dump writes \restrict lines).
     let dump: String = String::from_utf8(out.stdout)
         .unwrap()
@@ -173,9 +181,12 @@ async fn main() {
             let _p = permits.acquire_owned().await;
             let name = format!("t_{i:04}");
             let c = client(&control).await;
-            c.batch_execute(&format!("begin;\n{}\ncommit;", dump.replace("t_0000", &name)))
-                .await
-                .unwrap_or_else(|e| panic!("copy {name}: {e:?}"));
+            c.batch_execute(&format!(
+                "begin;\n{}\ncommit;",
+                dump.replace("t_0000", &name)
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("copy {name}: {e:?}"));
             c.execute(
                 "insert into sql_api.applied (schema_name, file, checksum)
                  select $1, file, checksum from sql_api.applied where schema_name = 't_0000'",
@@ -201,7 +212,9 @@ async fn main() {
     .await
     .unwrap();
 
-    say(&format!("fleet run, {n_schemas} schemas, an added index, concurrency {concurrency}"));
+    say(&format!(
+        "fleet run, {n_schemas} schemas, an added index, concurrency {concurrency}"
+    ));
     let load_before = load();
     let index_secs = fleet(&control, concurrency, true, (0, 1)).await;
     say(&format!("the same without the drift check"));
@@ -237,11 +250,15 @@ async fn main() {
         .unwrap();
     let mut by_concurrency = Vec::new();
     for (k, c) in [1usize, 4, 8].into_iter().enumerate() {
-        say(&format!("fleet run, {n_dbs} databases, an added index, concurrency {c}"));
+        say(&format!(
+            "fleet run, {n_dbs} databases, an added index, concurrency {c}"
+        ));
         let secs = fleet(&dbs_control, c, true, (2, 3 + k)).await;
         by_concurrency.push((c, secs));
     }
-    say(&format!("fleet run, {n_dbs} databases, an added column, concurrency 8"));
+    say(&format!(
+        "fleet run, {n_dbs} databases, an added column, concurrency 8"
+    ));
     let column_secs = fleet(&dbs_control, 8, true, (2, 6)).await;
     let load_after = load();
     for i in 0..n_dbs {
@@ -257,7 +274,9 @@ async fn main() {
     println!("| **{n_schemas} schemas, an added index** (api not re-applied), drift checked, concurrency {concurrency} | **{index_secs:.1} s** |");
     println!("| {n_schemas} schemas, another added index, no drift check, concurrency {concurrency} | {no_drift_secs:.1} s |");
     println!("| {n_schemas} schemas, nothing pending, drift checked, concurrency {concurrency} | {noop_secs:.1} s |");
-    println!("| {n_dbs} databases cloned from a template (setup, not measured) | {clone_dbs:.0} s |");
+    println!(
+        "| {n_dbs} databases cloned from a template (setup, not measured) | {clone_dbs:.0} s |"
+    );
     let base = by_concurrency[0].1;
     for (c, secs) in &by_concurrency {
         println!(
