@@ -344,3 +344,53 @@ async fn drift_is_reported_and_left_alone() {
     .unwrap();
     assert!(rogue);
 }
+
+#[tokio::test]
+async fn an_added_index_leaves_the_api_alone_an_added_column_reapplies_it() {
+    // What makes a fleet of schemas fast: a migration that changes nothing
+    // the api files are made of does not re-apply them in every schema.
+    let db = TestDb::new().await;
+    let owner = db.url("bizos_owner");
+    let v = bizos_sql::latest_version() + 100;
+    let index: &'static [(i32, &str, &str)] = Box::leak(Box::new([(
+        v + 1,
+        "test_index",
+        "create index customers_test_idx on customers (tenant_id, created_at)",
+    )]));
+    let plan = bizos_sql::fleet::Plan {
+        api_files: bizos_sql::API_FILES,
+        extra_migrations: index,
+    };
+    let done = bizos_sql::fleet::migrate_placement(&owner, None, &plan, None)
+        .await
+        .unwrap();
+    assert_eq!(done.report.migrations.len(), 1);
+    assert!(done.report.api.is_empty(), "{:?}", done.report.api);
+
+    let column: &'static [(i32, &str, &str)] = Box::leak(Box::new([
+        index[0],
+        (
+            v + 2,
+            "test_column",
+            "alter table customers add column test_note text",
+        ),
+    ]));
+    let plan = bizos_sql::fleet::Plan {
+        api_files: bizos_sql::API_FILES,
+        extra_migrations: column,
+    };
+    let done = bizos_sql::fleet::migrate_placement(&owner, None, &plan, None)
+        .await
+        .unwrap();
+    assert_eq!(done.report.migrations.len(), 1);
+    assert_eq!(done.report.api.len(), bizos_sql::API_FILES.len());
+    // The analytics views follow the new column.
+    let shown: bool = sqlx::query_scalar(
+        "select exists (select 1 from information_schema.columns
+                         where table_schema = 'analytics' and column_name = 'test_note')",
+    )
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    assert!(shown, "the analytics views were rebuilt");
+}
