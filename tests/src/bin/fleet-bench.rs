@@ -62,7 +62,7 @@ fn extras(from: usize, to: usize) -> &'static [(i32, &'static str, &'static str)
             ),
         )
     };
-    let all = vec![
+    let all = [
         index(1, "customers"),
         index(2, "tickets"),
         index(3, "leads"),
@@ -217,7 +217,7 @@ async fn main() {
     ));
     let load_before = load();
     let index_secs = fleet(&control, concurrency, true, (0, 1)).await;
-    say(&format!("the same without the drift check"));
+    say("the same without the drift check");
     let no_drift_secs = fleet(&control, concurrency, false, (0, 2)).await;
     say(&format!("fleet run, {n_schemas} schemas, nothing to do"));
     let noop_secs = fleet(&control, concurrency, true, (0, 2)).await;
