@@ -121,6 +121,8 @@ pub struct MigrateArgs {
     /// Apply the migrations inside this schema (schema tier); created if missing.
     #[arg(long)]
     pub schema: Option<String>,
+    #[command(flatten)]
+    pub fleet: crate::fleet::FleetArgs,
 }
 
 #[derive(Args, Debug)]
@@ -243,6 +245,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(command) => jobs(command).await,
         Command::Llm(command) => crate::llm::admin::run(command).await,
         Command::Health(args) => health(&args).await,
+        Command::Migrate(args) if args.fleet.fleet => {
+            crate::fleet::run(&args.database_url, &args.fleet).await
+        }
         Command::Migrate(args) => {
             let report =
                 bizos_sql::migrate_report(&args.database_url, args.schema.as_deref()).await?;

@@ -13,6 +13,7 @@ pub mod email;
 pub mod error;
 pub mod extract;
 pub mod files;
+pub mod fleet;
 pub mod idempotency;
 pub mod imports;
 pub mod job;

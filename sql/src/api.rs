@@ -5,9 +5,10 @@
 //! indexes, constraints, policies, trigger attachments, grants on tables and
 //! data moves. Functions and views are written once, as `create or replace`,
 //! in the api files; the runner applies all of them, in the order of
-//! [`API_FILES`], in one transaction whenever a versioned migration was
-//! applied in the same run or a file differs from what was last applied to
-//! the schema (Flyway's repeatable migrations, Supabase's declarative
+//! [`API_FILES`], in one transaction whenever a versioned migration of the
+//! same run changed the schema's shape (its tables, columns, grants,
+//! functions, views, triggers or policies; an index alone does not) or a
+//! file differs from what was last applied to the schema (Flyway's repeatable migrations, Supabase's declarative
 //! schemas). What was applied is recorded in `sql_api.applied`, one row per
 //! schema and file.
 
@@ -123,8 +124,9 @@ fn api_error(file: &ApiFile<'_>, e: crate::citus::StepError) -> Error {
     }
 }
 
-/// Whether the api must be applied: after any versioned migration of the
-/// run (it may have dropped a view or changed what a function reads), or
+/// Whether the api must be applied: after a versioned migration of the run
+/// that changed the schema's shape (it may have dropped a view or changed
+/// what a function or an analytics view reads), or
 /// when the recorded files and checksums are not exactly `wanted`.
 fn needs_apply(migrated: bool, recorded: &[(String, String)], wanted: &[(String, String)]) -> bool {
     migrated || recorded != wanted
@@ -147,10 +149,11 @@ fn history_step(source: tokio_postgres::Error) -> Error {
 
 /// Applies `files` to the schema the client's search path leads to (the
 /// schema the versioned migrations just ran in), when `migrated` (a
-/// versioned migration was applied in this run) or when a file's checksum
+/// versioned migration of this run changed the schema's shape) or when a file's checksum
 /// differs from the recorded one. Everything happens in one transaction
 /// under an advisory lock: either every file is applied and recorded, or
-/// nothing is. Returns the files applied (all of them, or none). On Citus
+/// nothing is (the lock is the schema's: other schemas of the database
+/// apply theirs meanwhile). Returns the files applied (all of them, or none). On Citus
 /// (`on_citus`) each file goes one statement at a time, and the triggers
 /// Citus cannot run are dropped in the same transaction.
 pub(crate) async fn apply(
@@ -160,19 +163,37 @@ pub(crate) async fn apply(
     on_citus: bool,
 ) -> Result<Vec<ApiApplied>, Error> {
     let tx = client.transaction().await.map_err(history_step)?;
-    tx.batch_execute(&format!(
-        "select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('bizos.sql_api'));
-         create schema if not exists {HISTORY_SCHEMA};
-         create table if not exists {HISTORY_SCHEMA}.applied (
-           schema_name text        not null,
-           file        text        not null,
-           checksum    text        not null,
-           applied_at  timestamptz not null default pg_catalog.now(),
-           constraint applied_pkey primary key (schema_name, file)
-         );"
-    ))
-    .await
-    .map_err(history_step)?;
+    // One apply per schema at a time; the schemas of a database go in
+    // parallel (a fleet of tenant schemas re-applies them all). The history
+    // table is made once per database, under a lock of the database.
+    let has_history: bool = tx
+        .query_one(
+            &format!(
+                "select pg_catalog.pg_advisory_xact_lock(
+                          pg_catalog.hashtext('bizos.sql_api'),
+                          pg_catalog.hashtext(pg_catalog.current_schema())),
+                        pg_catalog.to_regclass('{HISTORY_SCHEMA}.applied') is not null"
+            ),
+            &[],
+        )
+        .await
+        .map_err(history_step)?
+        .get(1);
+    if !has_history {
+        tx.batch_execute(&format!(
+            "select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('bizos.sql_api'));
+             create schema if not exists {HISTORY_SCHEMA};
+             create table if not exists {HISTORY_SCHEMA}.applied (
+               schema_name text        not null,
+               file        text        not null,
+               checksum    text        not null,
+               applied_at  timestamptz not null default pg_catalog.now(),
+               constraint applied_pkey primary key (schema_name, file)
+             );"
+        ))
+        .await
+        .map_err(history_step)?;
+    }
     let home: String = tx
         .query_one("select pg_catalog.current_schema()::text", &[])
         .await

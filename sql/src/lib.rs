@@ -10,6 +10,7 @@ use tokio_postgres::NoTls;
 
 mod api;
 pub mod citus;
+pub mod fleet;
 pub mod statements;
 pub use api::{ApiApplied, ApiFile, API_FILES, HISTORY_SCHEMA};
 
@@ -52,6 +53,15 @@ pub enum Error {
     CitusDetect(#[source] tokio_postgres::Error),
     #[error("cannot distribute the tables on Citus: {0}")]
     CitusDistribute(#[source] citus::StepError),
+    #[error("cannot read the shape of the schema: {0}")]
+    Shape(#[source] tokio_postgres::Error),
+    #[error("{what}: {message}")]
+    Fleet {
+        what: &'static str,
+        message: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
     #[error("schema {0} is reserved for the history of the api files")]
     ReservedSchema(String),
     #[error("api file sql/api/{file}{} failed, nothing of the api was applied: {message}",
@@ -151,7 +161,9 @@ pub async fn migrate(dsn: &str, schema: Option<&str>) -> Result<Vec<Applied>, Er
 }
 
 /// Applies every pending migration to the database at `dsn`, then the api
-/// files ([`API_FILES`]) when a migration was applied or a file changed.
+/// files ([`API_FILES`]) when a migration changed the schema's shape (its
+/// tables, columns, grants, functions, views, triggers or policies) or a
+/// file changed.
 /// On a Citus coordinator both go one statement at a time, and the tables
 /// are then distributed ([`citus`]).
 ///
@@ -169,17 +181,74 @@ pub async fn migrate_with_api(
     schema: Option<&str>,
     api_files: &[ApiFile<'_>],
 ) -> Result<Report, Error> {
+    let plan = fleet::Plan {
+        api_files,
+        extra_migrations: &[],
+    };
+    let (mut client, driver) = connect_to(dsn, schema).await?;
+    let report = migrate_on(&mut client, schema, &plan).await;
+    drop(client);
+    let _ = driver.await;
+    report
+}
+
+/// Connects to `dsn` for migrating `schema` (checked first), with the
+/// connection's driver task.
+pub(crate) async fn connect_to(
+    dsn: &str,
+    schema: Option<&str>,
+) -> Result<
+    (
+        tokio_postgres::Client,
+        tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+    ),
+    Error,
+> {
     if let Some(s) = schema {
         validate_identifier("schema", s)?;
         if s == HISTORY_SCHEMA {
             return Err(Error::ReservedSchema(s.to_owned()));
         }
     }
-    let (mut client, connection) = tokio_postgres::connect(dsn, NoTls)
+    let (client, connection) = tokio_postgres::connect(dsn, NoTls)
         .await
         .map_err(Error::Connect)?;
-    let driver = tokio::spawn(connection);
+    Ok((client, tokio::spawn(connection)))
+}
 
+/// The embedded migrations, plus `extra` (tests and benchmarks add one).
+fn migrations(extra: &[(i32, &str, &str)]) -> Result<Vec<refinery::Migration>, Error> {
+    let mut all = embedded::migrations::runner().get_migrations().clone();
+    for (version, name, sql) in extra {
+        all.push(refinery::Migration::unapplied(
+            &format!("V{version}__{name}"),
+            sql,
+        )?);
+    }
+    Ok(all)
+}
+
+/// The versions and names of the migrations of `plan`, in order.
+pub(crate) fn planned_migrations(plan: &fleet::Plan<'_>) -> Result<Vec<Applied>, Error> {
+    let mut all: Vec<Applied> = migrations(plan.extra_migrations)?
+        .iter()
+        .map(|m| Applied {
+            version: m.version(),
+            name: m.name().to_owned(),
+        })
+        .collect();
+    all.sort_by_key(|m| m.version);
+    Ok(all)
+}
+
+/// Migrates the schema of an open connection (the database's default one
+/// when `schema` is `None`): the pending versioned migrations, then the api
+/// files when a migration changed the schema's shape or a file changed.
+pub(crate) async fn migrate_on(
+    client: &mut tokio_postgres::Client,
+    schema: Option<&str>,
+    plan: &fleet::Plan<'_>,
+) -> Result<Report, Error> {
     if let Some(s) = schema {
         let sql =
             format!("create schema if not exists {s}; set search_path to {s}, {EXTENSIONS_SCHEMA}");
@@ -192,18 +261,19 @@ pub async fn migrate_with_api(
             })?;
     }
 
-    let on_citus = citus::is_coordinator(&client)
+    let on_citus = citus::is_coordinator(client)
         .await
         .map_err(Error::CitusDetect)?;
-    let runner = embedded::migrations::runner()
+    let before = fleet::shape(client).await.map_err(Error::Shape)?;
+    let runner = refinery::Runner::new(&migrations(plan.extra_migrations)?)
         .set_abort_divergent(true)
         .set_abort_missing(true);
     let report = if on_citus {
         runner
-            .run_async(&mut citus::OneStatementAtATime(&mut client))
+            .run_async(&mut citus::OneStatementAtATime(client))
             .await?
     } else {
-        runner.run_async(&mut client).await?
+        runner.run_async(client).await?
     };
     let migrations: Vec<Applied> = report
         .applied_migrations()
@@ -213,15 +283,19 @@ pub async fn migrate_with_api(
             name: m.name().to_owned(),
         })
         .collect();
-    let api = api::apply(&mut client, api_files, !migrations.is_empty(), on_citus).await?;
+    // A migration that only adds what no function or view is made of (an
+    // index, a vocabulary row, a data move, a comment) leaves the api as it
+    // was: re-applying every file in every tenant schema is what makes
+    // fleets of schemas slow. One that adds, drops or changes a table,
+    // column, function, view, trigger, policy or grant re-applies them all.
+    let reshaped =
+        !migrations.is_empty() && fleet::shape(client).await.map_err(Error::Shape)? != before;
+    let api = api::apply(client, plan.api_files, reshaped, on_citus).await?;
     if on_citus {
-        citus::distribute(&mut client)
+        citus::distribute(client)
             .await
             .map_err(Error::CitusDistribute)?;
     }
-    drop(client);
-    let _ = driver.await;
-
     Ok(Report { migrations, api })
 }
 

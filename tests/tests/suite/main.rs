@@ -22,6 +22,7 @@ mod demo;
 mod digest;
 mod email;
 mod extension_upgrade;
+mod fleet;
 mod http;
 mod imports_stage;
 mod jobs;

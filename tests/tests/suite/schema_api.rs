@@ -343,6 +343,21 @@ async fn versioned_migrations_after_v19_define_no_function_or_view() {
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
+/// How many versioned migrations there are (versions may have gaps while
+/// branches hold numbers of their own).
+fn migration_files() -> usize {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/migrations"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".sql")
+        })
+        .count()
+}
+
 #[tokio::test]
 async fn migrating_twice_applies_nothing_the_second_time() {
     let db = TestDb::new().await;
@@ -359,7 +374,7 @@ async fn migrating_twice_applies_nothing_the_second_time() {
     let first = bizos_sql::migrate_report(&owner, Some("tenant_twice"))
         .await
         .unwrap();
-    assert_eq!(first.migrations.len() as i32, bizos_sql::latest_version());
+    assert_eq!(first.migrations.len(), migration_files());
     assert_eq!(
         first.api.iter().map(|a| a.file.clone()).collect::<Vec<_>>(),
         all_names(API_FILES)
@@ -382,7 +397,7 @@ async fn migrating_twice_applies_nothing_the_second_time() {
     let rebuilt = bizos_sql::migrate_report(&owner, Some("tenant_twice"))
         .await
         .unwrap();
-    assert_eq!(rebuilt.migrations.len() as i32, bizos_sql::latest_version());
+    assert_eq!(rebuilt.migrations.len(), migration_files());
     assert_eq!(rebuilt.api.len(), API_FILES.len());
 
     let reserved = bizos_sql::migrate_report(&owner, Some(HISTORY_SCHEMA))

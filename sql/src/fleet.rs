@@ -1,0 +1,527 @@
+//! One placement of the fleet (a database, or a tenant schema in one):
+//! what would run there, migrating it, and whether its objects are what the
+//! embedded migrations and api files make.
+//!
+//! The BFF's `bizos migrate --fleet` walks the placement registry and calls
+//! these for every placement; everything here is about one placement.
+
+use std::collections::BTreeMap;
+
+use tokio_postgres::Client;
+
+use crate::{ApiFile, Applied, Error, Report, API_FILES, HISTORY_SCHEMA};
+
+/// What a run applies: the api files and, for tests and benchmarks, extra
+/// versioned migrations after the embedded ones (version, name, SQL).
+#[derive(Debug, Clone, Copy)]
+pub struct Plan<'a> {
+    pub api_files: &'a [ApiFile<'a>],
+    pub extra_migrations: &'a [(i32, &'a str, &'a str)],
+}
+
+impl Plan<'static> {
+    /// What this binary carries: the embedded migrations and api files.
+    pub fn embedded() -> Self {
+        Plan {
+            api_files: API_FILES,
+            extra_migrations: &[],
+        }
+    }
+}
+
+/// `ALTER EXTENSION bizos UPDATE` of a database: from, to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtensionUpdate {
+    pub from: String,
+    pub to: String,
+}
+
+/// What a run would do in a placement (a dry run).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pending {
+    pub extension: Option<ExtensionUpdate>,
+    pub migrations: Vec<Applied>,
+    /// The api files differ from the recorded ones (they are applied too
+    /// when a pending migration changes the schema's shape).
+    pub api: bool,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.extension.is_none() && self.migrations.is_empty() && !self.api
+    }
+}
+
+/// What a run did in a placement.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub extension: Option<ExtensionUpdate>,
+    pub report: Report,
+    /// The placement's objects against the expected ones (`None`: not
+    /// checked).
+    pub drift: Option<Drift>,
+}
+
+/// Objects of a placement that differ from the expected catalogue, by
+/// `kind name`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drift {
+    /// Expected but absent.
+    pub missing: Vec<String>,
+    /// Present but not expected.
+    pub unexpected: Vec<String>,
+    /// Present with another definition.
+    pub changed: Vec<String>,
+}
+
+impl Drift {
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// Every object of a schema, `kind name` → hash of its definition, with the
+/// schema's own name (and `public`) written as `@`, so a tenant schema and
+/// a database's default schema built by the same files compare equal.
+/// Definitions are compared without parentheses and white space, and
+/// grants and policy roles in sorted order: a schema copied by pg_dump and
+/// restored regroups `a and b and c` and reorders roles, which is no drift
+/// (a change that only regroups an expression is not seen either).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalogue(pub BTreeMap<String, String>);
+
+impl Catalogue {
+    /// How `actual` differs from this (the expected catalogue).
+    pub fn drift(&self, actual: &Catalogue) -> Drift {
+        let mut drift = Drift::default();
+        for (name, hash) in &self.0 {
+            match actual.0.get(name) {
+                None => drift.missing.push(name.clone()),
+                Some(h) if h != hash => drift.changed.push(name.clone()),
+                Some(_) => {}
+            }
+        }
+        drift.unexpected = actual
+            .0
+            .keys()
+            .filter(|n| !self.0.contains_key(*n))
+            .cloned()
+            .collect();
+        drift
+    }
+}
+
+/// The objects of the schema the search path leads to (see [`Catalogue`]):
+/// tables with their columns, defaults and grants, indexes, constraints,
+/// functions (body, result, settings, security, grants), views, triggers and
+/// policies. About 50 ms for a schema of bizos.
+const CATALOGUE_SQL: &str = r"
+-- The schema's tables, views and functions through pg_depend's index on
+-- what depends on the namespace, the rest by the relations' oids: a fleet
+-- database holds a thousand schemas, and pg_class, pg_proc, pg_constraint
+-- and pg_trigger have no index on the namespace (a scan of each per
+-- placement made the check quadratic).
+with d as (
+  select classid, objid from pg_catalog.pg_depend
+   where refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+     and refobjid = (select oid from pg_catalog.pg_namespace where nspname = pg_catalog.current_schema())
+     and refobjsubid = 0 and deptype = 'n'),
+rel as materialized (
+  select c.oid, c.relname, c.relkind, c.relacl from d join pg_catalog.pg_class c on c.oid = d.objid
+   where d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass),
+fn as materialized (
+  select p.* from d join pg_catalog.pg_proc p on p.oid = d.objid
+   where d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass)
+select kind || ' ' || name,
+       pg_catalog.md5(pg_catalog.translate(
+         pg_catalog.regexp_replace(def, '\m(public|' || pg_catalog.current_schema() || ')\M', '@', 'g'),
+         E'() \n\t', ''))
+from (
+  select 'relation' as kind, c.relname::text as name,
+         c.relkind::text || coalesce((select pg_catalog.string_agg(x::text, ',' order by x::text) from pg_catalog.unnest(c.relacl) x), '') ||
+         coalesce((select pg_catalog.string_agg(a.attname || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
+                             || case when a.attnotnull then ' not null' else '' end
+                             || coalesce(' default ' || pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), '')
+                             || coalesce((select pg_catalog.string_agg(x::text, ',' order by x::text) from pg_catalog.unnest(a.attacl) x), ''), ', ' order by a.attnum)
+                     from pg_catalog.pg_attribute a
+                     left join pg_catalog.pg_attrdef ad on ad.adrelid = a.attrelid and ad.adnum = a.attnum
+                    where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '') as def
+    from rel c
+  union all
+  select 'index', ic.relname, pg_catalog.pg_get_indexdef(i.indexrelid)
+    from rel c join pg_catalog.pg_index i on i.indrelid = c.oid
+    join pg_catalog.pg_class ic on ic.oid = i.indexrelid
+  union all
+  select 'constraint', c.relname || '.' || k.conname, pg_catalog.pg_get_constraintdef(k.oid)
+    from rel c join pg_catalog.pg_constraint k on k.conrelid = c.oid
+  union all
+  select 'function', p.oid::pg_catalog.regprocedure::text,
+         p.prokind::text || p.prosrc || pg_catalog.pg_get_function_result(p.oid)
+         || coalesce(pg_catalog.array_to_string(p.proconfig, ','), '') || p.prosecdef::text
+         || coalesce((select pg_catalog.string_agg(x::text, ',' order by x::text) from pg_catalog.unnest(p.proacl) x), '')
+    from fn p
+  union all
+  select 'view', c.relname, pg_catalog.pg_get_viewdef(c.oid)
+    from rel c where c.relkind in ('v', 'm')
+  union all
+  select 'trigger', c.relname || '.' || t.tgname, pg_catalog.pg_get_triggerdef(t.oid)
+    from rel c join pg_catalog.pg_trigger t on t.tgrelid = c.oid
+   where not t.tgisinternal
+  union all
+  select 'policy', c.relname || '.' || p.polname,
+         p.polcmd::text || coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || '|'
+         || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')
+         || (select pg_catalog.string_agg(r::pg_catalog.regrole::text, ',' order by r::pg_catalog.regrole::text) from pg_catalog.unnest(p.polroles) r)
+    from rel c join pg_catalog.pg_policy p on p.polrelid = c.oid
+) x";
+
+/// The shape of the schema the search path leads to, cheaply (a few ms):
+/// its tables, views and sequences with their grants, their columns, and
+/// which functions, triggers and policies exist (by oid: migrations after
+/// V19 only ever drop those, and a dropped and remade object has a new
+/// one). Indexes, constraints and rows are left out: an index added by a
+/// migration changes nothing the api files make.
+const SHAPE_SQL: &str = r"
+with d as (
+  select classid, objid from pg_catalog.pg_depend
+   where refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+     and refobjid = (select oid from pg_catalog.pg_namespace where nspname = pg_catalog.current_schema())
+     and refobjsubid = 0 and deptype = 'n'),
+rel as materialized (
+  select c.oid, c.relkind, c.relacl from d join pg_catalog.pg_class c on c.oid = d.objid
+   where d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass)
+select pg_catalog.md5(concat_ws('|',
+  (select pg_catalog.string_agg(c.oid::text || c.relkind::text || coalesce(c.relacl::text, ''), ',' order by c.oid)
+     from rel c),
+  (select pg_catalog.string_agg(a.attrelid::text || '.' || a.attnum || a.attname || a.atttypid || '.' || a.atttypmod
+                                || a.attnotnull::text || coalesce(a.attacl::text, ''), ',' order by a.attrelid, a.attnum)
+     from rel c join pg_catalog.pg_attribute a on a.attrelid = c.oid
+    where a.attnum > 0 and not a.attisdropped),
+  (select pg_catalog.string_agg(d.objid::text, ',' order by d.objid)
+     from d where d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass),
+  (select pg_catalog.string_agg(t.oid::text, ',' order by t.oid)
+     from rel c join pg_catalog.pg_trigger t on t.tgrelid = c.oid
+    where not t.tgisinternal),
+  (select pg_catalog.string_agg(p.oid::text, ',' order by p.oid)
+     from rel c join pg_catalog.pg_policy p on p.polrelid = c.oid)))";
+
+/// The shape of the client's current schema (see [`SHAPE_SQL`]).
+pub(crate) async fn shape(client: &Client) -> Result<String, tokio_postgres::Error> {
+    client.query_one(SHAPE_SQL, &[]).await.map(|r| r.get(0))
+}
+
+fn fleet_error(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Error {
+    move |source| Error::Fleet {
+        what,
+        message: source
+            .as_db_error()
+            .map_or_else(|| source.to_string(), ToString::to_string),
+        source,
+    }
+}
+
+/// The catalogue of the client's current schema. The search path is set to
+/// that schema and `extensions` first (and stays so), as the migrations run
+/// in a tenant schema: the definitions name what is outside it the same way
+/// in every placement.
+pub async fn catalogue(client: &Client) -> Result<Catalogue, Error> {
+    client
+        .batch_execute(&format!(
+            "select pg_catalog.set_config('search_path',
+                    pg_catalog.quote_ident(pg_catalog.current_schema()) || ', {}', false)",
+            crate::EXTENSIONS_SCHEMA
+        ))
+        .await
+        .map_err(fleet_error("cannot set the search path"))?;
+    let rows = client
+        .query(CATALOGUE_SQL, &[])
+        .await
+        .map_err(fleet_error("cannot read the catalogue"))?;
+    Ok(Catalogue(
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+    ))
+}
+
+/// The installed and the available version of extension bizos, when they
+/// differ.
+async fn extension_update(client: &Client) -> Result<Option<ExtensionUpdate>, Error> {
+    let row = client
+        .query_opt(
+            "select e.extversion::text, a.default_version::text
+               from pg_catalog.pg_extension e
+               join pg_catalog.pg_available_extensions a on a.name = e.extname
+              where e.extname = 'bizos' and e.extversion <> a.default_version",
+            &[],
+        )
+        .await
+        .map_err(fleet_error("cannot read the version of extension bizos"))?;
+    Ok(row.map(|r| ExtensionUpdate {
+        from: r.get(0),
+        to: r.get(1),
+    }))
+}
+
+/// What a run would do in the placement, without changing anything: no
+/// schema is created, no history table, no lock taken.
+pub async fn pending(dsn: &str, schema: Option<&str>, plan: &Plan<'_>) -> Result<Pending, Error> {
+    let (client, driver) = crate::connect_to(dsn, schema).await?;
+    let result = pending_on(&client, schema, plan).await;
+    drop(client);
+    let _ = driver.await;
+    result
+}
+
+async fn pending_on(
+    client: &Client,
+    schema: Option<&str>,
+    plan: &Plan<'_>,
+) -> Result<Pending, Error> {
+    let extension = extension_update(client).await?;
+    let home: String = match schema {
+        Some(s) => s.to_owned(),
+        None => client
+            .query_one("select pg_catalog.current_schema()::text", &[])
+            .await
+            .map_err(fleet_error("cannot read the current schema"))?
+            .get(0),
+    };
+    let history = format!("{home}.refinery_schema_history");
+    let applied: Vec<i32> = if client
+        .query_one("select pg_catalog.to_regclass($1) is not null", &[&history])
+        .await
+        .map_err(fleet_error("cannot look for the migration history"))?
+        .get(0)
+    {
+        client
+            .query(&format!("select version from {history}"), &[])
+            .await
+            .map_err(fleet_error("cannot read the migration history"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let migrations = crate::planned_migrations(plan)?
+        .into_iter()
+        .filter(|m| !applied.contains(&m.version))
+        .collect();
+    let recorded: Vec<(String, String)> = if client
+        .query_one(
+            "select pg_catalog.to_regclass($1) is not null",
+            &[&format!("{HISTORY_SCHEMA}.applied")],
+        )
+        .await
+        .map_err(fleet_error("cannot look for the api history"))?
+        .get(0)
+    {
+        client
+            .query(
+                &format!(
+                    "select file, checksum from {HISTORY_SCHEMA}.applied
+                      where schema_name = $1 order by file"
+                ),
+                &[&home],
+            )
+            .await
+            .map_err(fleet_error("cannot read the api history"))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut wanted: Vec<(String, String)> = plan
+        .api_files
+        .iter()
+        .map(|f| (f.name.to_owned(), f.checksum()))
+        .collect();
+    wanted.sort();
+    Ok(Pending {
+        extension,
+        migrations,
+        api: recorded != wanted,
+    })
+}
+
+/// Migrates one placement: `ALTER EXTENSION bizos UPDATE` when the
+/// installed version is not the available one, then the pending migrations
+/// and the api files as `bizos migrate` does, then (with `expected`) reads
+/// its catalogue and reports how it differs. Drift is reported, never
+/// repaired.
+pub async fn migrate_placement(
+    dsn: &str,
+    schema: Option<&str>,
+    plan: &Plan<'_>,
+    expected: Option<&Catalogue>,
+) -> Result<Outcome, Error> {
+    let (mut client, driver) = crate::connect_to(dsn, schema).await?;
+    let result = async {
+        let extension = extension_update(&client).await?;
+        if extension.is_some() {
+            client
+                .batch_execute("alter extension bizos update")
+                .await
+                .map_err(fleet_error("alter extension bizos update failed"))?;
+        }
+        let report = crate::migrate_on(&mut client, schema, plan).await?;
+        let drift = match expected {
+            Some(expected) => Some(expected.drift(&catalogue(&client).await?)),
+            None => None,
+        };
+        Ok(Outcome {
+            extension,
+            report,
+            drift,
+        })
+    }
+    .await;
+    drop(client);
+    let _ = driver.await;
+    result
+}
+
+/// The catalogue the files of `plan` make: they are applied to a scratch
+/// schema `schema` of the database at `dsn` (dropped first and after, with
+/// its analytics schema and api history), and its objects read.
+pub async fn expected_catalogue(
+    dsn: &str,
+    schema: &str,
+    plan: &Plan<'_>,
+) -> Result<Catalogue, Error> {
+    let (mut client, driver) = crate::connect_to(dsn, Some(schema)).await?;
+    let drop_sql = format!(
+        "drop schema if exists {schema} cascade;
+         drop schema if exists {schema}_analytics cascade;
+         do $$ begin
+           if pg_catalog.to_regclass('{HISTORY_SCHEMA}.applied') is not null then
+             delete from {HISTORY_SCHEMA}.applied where schema_name = '{schema}';
+           end if;
+         end $$;"
+    );
+    let result = async {
+        client
+            .batch_execute(&drop_sql)
+            .await
+            .map_err(fleet_error("cannot drop the scratch schema"))?;
+        crate::migrate_on(&mut client, Some(schema), plan).await?;
+        let expected = catalogue(&client).await?;
+        client
+            .batch_execute(&drop_sql)
+            .await
+            .map_err(fleet_error("cannot drop the scratch schema"))?;
+        Ok(expected)
+    }
+    .await;
+    drop(client);
+    let _ = driver.await;
+    result
+}
+
+/// An error as the operator should read it: its own text, then the
+/// PostgreSQL message underneath (refinery and tokio-postgres show only
+/// "db error").
+pub fn describe(e: &Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(db) = s
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::as_db_error)
+        {
+            let db = db.to_string();
+            if !text.contains(&db) {
+                text = format!("{text}: {db}");
+            }
+            break;
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Whether the error is a collision with another placement's migration in
+/// the same database, which a retry gets past: a statement of a migration
+/// that touches a database-wide object (`grant select on bizos.transitions`
+/// in every schema) run by two schemas at once ("tuple concurrently
+/// updated"), a deadlock, a serialization failure. Each migration is a
+/// transaction of its own and the history says where to continue.
+pub fn is_collision(e: &Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(db) = s
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::as_db_error)
+        {
+            use tokio_postgres::error::SqlState;
+            let code = db.code();
+            return *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || (*code == SqlState::INTERNAL_ERROR
+                    && db.message().contains("concurrently updated"));
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// A connection string in either form (`key=value` or URL) as a URL, the
+/// form sqlx takes.
+pub fn as_url(dsn: &str) -> Result<String, Error> {
+    let config: tokio_postgres::Config = dsn.parse().map_err(Error::Connect)?;
+    Ok(crate::server::to_url(&config))
+}
+
+/// Whether two connection strings reach the same database (same hosts,
+/// ports and database name; users may differ).
+pub fn same_database(a: &str, b: &str) -> bool {
+    let key = |dsn: &str| {
+        dsn.parse::<tokio_postgres::Config>().ok().map(|c| {
+            (
+                format!("{:?}", c.get_hosts()),
+                c.get_ports().to_vec(),
+                c.get_dbname().map(str::to_owned),
+            )
+        })
+    };
+    matches!((key(a), key(b)), (Some(x), Some(y)) if x == y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cat(items: &[(&str, &str)]) -> Catalogue {
+        Catalogue(
+            items
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn drift_names_missing_unexpected_and_changed_objects() {
+        let expected = cat(&[("relation a", "1"), ("function f()", "2"), ("view v", "3")]);
+        assert!(expected.drift(&expected.clone()).is_empty());
+        let actual = cat(&[("relation a", "1"), ("function f()", "9"), ("index i", "4")]);
+        let drift = expected.drift(&actual);
+        assert_eq!(drift.missing, ["view v"]);
+        assert_eq!(drift.changed, ["function f()"]);
+        assert_eq!(drift.unexpected, ["index i"]);
+    }
+
+    #[test]
+    fn the_same_database_is_known_by_host_port_and_name() {
+        let a = "host=127.0.0.1 port=5432 user=bizos_owner dbname=bizos";
+        assert!(same_database(a, "postgres://postgres@127.0.0.1:5432/bizos"));
+        assert!(!same_database(
+            a,
+            "postgres://postgres@127.0.0.1:5432/other"
+        ));
+        assert!(!same_database(
+            a,
+            "postgres://postgres@127.0.0.1:5433/bizos"
+        ));
+    }
+}

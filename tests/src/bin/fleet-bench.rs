@@ -1,0 +1,291 @@
+//! `bench/fleet/run`, the measured part: fleet migrations of tenant schemas
+//! and of databases, on the benchmark's own cluster (`BIZOS_BENCH_FLEET_ADMIN`,
+//! a superuser; the script has bootstrapped the databases it names).
+//!
+//! 1. One tenant schema made by the full migration set: its time.
+//! 2. BIZOS_BENCH_FLEET_SCHEMAS (1000) tenant schemas in one database: the
+//!    migrated schema is copied (pg_dump of it and its analytics schema,
+//!    the name replaced, replayed by 4 connections at once) and its api
+//!    history copied, so every copy is exactly a migrated schema. Then,
+//!    measured: `bizos migrate --fleet` (the library's run, concurrency
+//!    BIZOS_BENCH_FLEET_CONCURRENCY, 8) of a test-only additive migration
+//!    (an index: the api files are not re-applied) with the drift check,
+//!    of another without it, and a run with nothing pending.
+//! 3. BIZOS_BENCH_FLEET_DATABASES (100) databases cloned from a migrated
+//!    one (`create database .. template ..`); measured: a fleet run of one
+//!    more added index at concurrency 1, 4 and 8, then of an added column
+//!    (every database re-applies its api files) at 8.
+//!
+//! Every fleet run also migrates and checks its control database, and
+//! builds the expected catalogue once (about 1.5 s): both are in the time.
+//! Results (markdown) on stdout, progress on stderr.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bizos_bff::fleet::{execute, Options};
+use bizos_sql::fleet::Plan;
+use secrecy::SecretString;
+use tokio::sync::Semaphore;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn say(s: &str) {
+    eprintln!("==> {s}");
+}
+
+async fn client(dsn: &str) -> tokio_postgres::Client {
+    let (c, conn) = tokio_postgres::connect(dsn, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect {dsn}: {e}"));
+    tokio::spawn(conn);
+    c
+}
+
+/// The test-only migrations, after the embedded ones: `extras[from..to]`.
+/// A fleet's runs take growing slices, so each run adds one.
+fn extras(from: usize, to: usize) -> &'static [(i32, &'static str, &'static str)] {
+    let base = bizos_sql::latest_version() + 100;
+    let index = |i: i32, table: &str| -> (i32, &'static str, &'static str) {
+        (
+            base + i,
+            Box::leak(format!("bench_index_{i}").into_boxed_str()),
+            Box::leak(
+                format!("create index if not exists {table}_bench_{i}_idx on {table} (tenant_id, created_at)")
+                    .into_boxed_str(),
+            ),
+        )
+    };
+    let all = [
+        index(1, "customers"),
+        index(2, "tickets"),
+        index(3, "leads"),
+        index(4, "invoices"),
+        index(5, "sales_activities"),
+        (
+            base + 6,
+            "bench_column",
+            "alter table customers add column if not exists bench_note text",
+        ),
+    ];
+    Box::leak(all[from..to].to_vec().into_boxed_slice())
+}
+
+async fn fleet(control: &str, concurrency: usize, drift: bool, (from, to): (usize, usize)) -> f64 {
+    let options = Options {
+        concurrency,
+        dry_run: false,
+        resume: false,
+        drift,
+        secrets_file: None,
+    };
+    let plan = Plan {
+        api_files: bizos_sql::API_FILES,
+        extra_migrations: extras(from, to),
+    };
+    let t = Instant::now();
+    let report = execute(&SecretString::from(control.to_owned()), &options, plan)
+        .await
+        .expect("fleet run");
+    let secs = t.elapsed().as_secs_f64();
+    let s = &report.summary;
+    let api: usize = report.placements.iter().map(|p| p.api_files).sum();
+    say(&format!(
+        "  {} placements: {} applied, {} current, {} failed, {} drifted, {api} api files applied, in {secs:.1} s",
+        report.placements.len(),
+        s.applied,
+        s.current,
+        s.failed,
+        s.drifted
+    ));
+    if let Some(bad) = report
+        .placements
+        .iter()
+        .find(|p| p.error.is_some() || p.drift.is_some())
+    {
+        say(&format!(
+            "  first failure or drift: {} {:?} {:?}",
+            bad.placement, bad.error, bad.drift
+        ));
+    }
+    assert_eq!(s.failed, 0, "a placement failed");
+    secs
+}
+
+#[tokio::main]
+async fn main() {
+    let admin = std::env::var("BIZOS_BENCH_FLEET_ADMIN").expect("BIZOS_BENCH_FLEET_ADMIN");
+    let schemas_db =
+        std::env::var("BIZOS_BENCH_FLEET_SCHEMAS_DB").unwrap_or("fleet_schemas".into());
+    let dbs_db = std::env::var("BIZOS_BENCH_FLEET_DATABASES_DB").unwrap_or("fleet_dbs".into());
+    let template_db = std::env::var("BIZOS_BENCH_FLEET_TEMPLATE_DB").unwrap_or("fleet_tpl".into());
+    let n_schemas: usize = env_or("BIZOS_BENCH_FLEET_SCHEMAS", 1000);
+    let n_dbs: usize = env_or("BIZOS_BENCH_FLEET_DATABASES", 100);
+    let concurrency: usize = env_or("BIZOS_BENCH_FLEET_CONCURRENCY", 8);
+    let owner = |db: &str| bizos_sql::derive_dsn(&admin, Some("bizos_owner"), db).unwrap();
+    // The clusters' URL secret: the bench cluster as the owner.
+    std::env::set_var("BIZOS_BENCH_FLEET_URL", owner("postgres"));
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+
+    // 1. One schema by the full migration set.
+    let control = owner(&schemas_db);
+    say("one tenant schema by the full migration set");
+    let t = Instant::now();
+    bizos_sql::migrate_report(&control, Some("t_0000"))
+        .await
+        .expect("migrate t_0000");
+    let one_schema = t.elapsed().as_secs_f64();
+
+    // 2. Copies of it.
+    say(&format!("copying it to {} schemas", n_schemas - 1));
+    let t = Instant::now();
+    let out = Command::new("/usr/lib/postgresql/15/bin/pg_dump")
+        .args([
+            "--inserts",
+            "-n",
+            "t_0000",
+            "-n",
+            "t_0000_analytics",
+            "-d",
+            &control,
+        ])
+        .output()
+        .expect("pg_dump");
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without psql's meta-commands (pg_dump writes \restrict lines).
+    let dump: String = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('\\'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dump = Arc::new(dump);
+    let permits = Arc::new(Semaphore::new(4));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 1..n_schemas {
+        // As the superuser, as pg_restore would be: the dump sets the
+        // owner of everything back to bizos_owner.
+        let superuser = bizos_sql::derive_dsn(&admin, None, &schemas_db).unwrap();
+        let (dump, permits, control) = (dump.clone(), permits.clone(), superuser);
+        tasks.spawn(async move {
+            let _p = permits.acquire_owned().await;
+            let name = format!("t_{i:04}");
+            let c = client(&control).await;
+            c.batch_execute(&format!(
+                "begin;\n{}\ncommit;",
+                dump.replace("t_0000", &name)
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("copy {name}: {e:?}"));
+            c.execute(
+                "insert into sql_api.applied (schema_name, file, checksum)
+                 select $1, file, checksum from sql_api.applied where schema_name = 't_0000'",
+                &[&name],
+            )
+            .await
+            .unwrap();
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    let copy_secs = t.elapsed().as_secs_f64();
+    let c = client(&control).await;
+    c.batch_execute(&format!(
+        "insert into control.clusters (cluster, region, url_secret, is_default)
+         values ('bench', 'local', 'BIZOS_BENCH_FLEET_URL', true);
+         insert into control.tenant_placements (tenant_id, region, tier, cluster, database_name, schema_name)
+         select gen_random_uuid(), 'local', 'schema', 'bench', '{schemas_db}', format('t_%s', lpad(i::text, 4, '0'))
+           from generate_series(0, {}) i;",
+        n_schemas - 1
+    ))
+    .await
+    .unwrap();
+
+    say(&format!(
+        "fleet run, {n_schemas} schemas, an added index, concurrency {concurrency}"
+    ));
+    let load_before = load();
+    let index_secs = fleet(&control, concurrency, true, (0, 1)).await;
+    say("the same without the drift check");
+    let no_drift_secs = fleet(&control, concurrency, false, (0, 2)).await;
+    say(&format!("fleet run, {n_schemas} schemas, nothing to do"));
+    let noop_secs = fleet(&control, concurrency, true, (0, 2)).await;
+
+    // 3. Databases.
+    let dbs_control = owner(&dbs_db);
+    say(&format!("{n_dbs} databases from template {template_db}"));
+    let a = client(&admin).await;
+    let t = Instant::now();
+    for i in 0..n_dbs {
+        for sql in [
+            format!("drop database if exists fleet_db_{i:03}"),
+            format!("create database fleet_db_{i:03} template {template_db} owner bizos_owner"),
+        ] {
+            a.batch_execute(&sql).await.unwrap();
+        }
+    }
+    let clone_dbs = t.elapsed().as_secs_f64();
+    client(&dbs_control)
+        .await
+        .batch_execute(&format!(
+            "insert into control.clusters (cluster, region, url_secret, is_default)
+             values ('bench', 'local', 'BIZOS_BENCH_FLEET_URL', true);
+             insert into control.tenant_placements (tenant_id, region, tier, cluster, database_name)
+             select gen_random_uuid(), 'local', 'isolated', 'bench', format('fleet_db_%s', lpad(i::text, 3, '0'))
+               from generate_series(0, {}) i;",
+            n_dbs - 1
+        ))
+        .await
+        .unwrap();
+    let mut by_concurrency = Vec::new();
+    for (k, c) in [1usize, 4, 8].into_iter().enumerate() {
+        say(&format!(
+            "fleet run, {n_dbs} databases, an added index, concurrency {c}"
+        ));
+        let secs = fleet(&dbs_control, c, true, (2, 3 + k)).await;
+        by_concurrency.push((c, secs));
+    }
+    say(&format!(
+        "fleet run, {n_dbs} databases, an added column, concurrency 8"
+    ));
+    let column_secs = fleet(&dbs_control, 8, true, (2, 6)).await;
+    let load_after = load();
+    for i in 0..n_dbs {
+        let _ = a
+            .batch_execute(&format!("drop database if exists fleet_db_{i:03}"))
+            .await;
+    }
+
+    println!("| what | time |");
+    println!("|---|---|");
+    println!("| one tenant schema by the full migration set (46+ migrations, 26 api files) | {one_schema:.2} s |");
+    println!("| {} copies of it (pg_dump, replayed by 4 connections; setup, not measured) | {copy_secs:.0} s |", n_schemas - 1);
+    println!("| **{n_schemas} schemas, an added index** (api not re-applied), drift checked, concurrency {concurrency} | **{index_secs:.1} s** |");
+    println!("| {n_schemas} schemas, another added index, no drift check, concurrency {concurrency} | {no_drift_secs:.1} s |");
+    println!("| {n_schemas} schemas, nothing pending, drift checked, concurrency {concurrency} | {noop_secs:.1} s |");
+    println!(
+        "| {n_dbs} databases cloned from a template (setup, not measured) | {clone_dbs:.0} s |"
+    );
+    let base = by_concurrency[0].1;
+    for (c, secs) in &by_concurrency {
+        println!(
+            "| {n_dbs} databases, an added index, concurrency {c} | {secs:.1} s ({:.2}x of concurrency 1) |",
+            base / secs
+        );
+    }
+    println!("| {n_dbs} databases, an added column (api re-applied in each), concurrency 8 | {column_secs:.1} s |");
+    println!();
+    println!("Load average before the fleet runs: {}", load_before.trim());
+    println!("Load average after: {}", load_after.trim());
+}
