@@ -66,9 +66,16 @@ pub enum ApiError {
         message: String,
         retry_after: std::time::Duration,
     },
-    /// Transient: serialization failure, deadlock, timeout, database down.
+    /// Transient: lock timeout, statement timeout, database down.
     #[error("{0}")]
     Unavailable(String),
+    /// The database rolled the transaction back to break a deadlock (40P01,
+    /// also Citus's distributed deadlocks) or a serialization conflict
+    /// (40001): running it again is safe, and the request path does so a
+    /// few times ([`crate::retry`]) before it answers 503 with
+    /// `Retry-After`, as [`ApiError::Unavailable`].
+    #[error("{0}")]
+    RolledBack(String),
     /// The database lacks a resource (memory, lock table slots,
     /// connections) or is starting or stopping: 503 with a longer
     /// `Retry-After` ([`OVERLOADED_RETRY_AFTER_SECS`]), since such a
@@ -113,7 +120,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::RolledBack(_) | ApiError::Overloaded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -133,7 +142,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooManyRequests { .. } => "rate_limited",
-            ApiError::Unavailable(_) | ApiError::Overloaded(_) => "unavailable",
+            ApiError::Unavailable(_) | ApiError::RolledBack(_) | ApiError::Overloaded(_) => {
+                "unavailable"
+            }
             ApiError::NotSupported(_) => "not_supported",
             ApiError::Internal(_) => "internal",
         }
@@ -378,6 +389,9 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
         },
         "BZ501" => ApiError::NotSupported(db.message().to_owned()),
         c => match transient(c) {
+            Some(Transient::Conflict) if crate::retry::retryable(c) => {
+                ApiError::RolledBack("the request conflicted with another; retry it".into())
+            }
             Some(Transient::Conflict) => {
                 ApiError::Unavailable("the request conflicted with another; retry it".into())
             }
@@ -602,6 +616,10 @@ mod tests {
             OVERLOADED_RETRY_AFTER_SECS.to_string().as_str()
         );
         let r = ApiError::Unavailable("conflict".into()).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        // A deadlock's victim that is still one after its retries.
+        let r = ApiError::RolledBack("deadlock".into()).into_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
     }

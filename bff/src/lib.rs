@@ -21,6 +21,7 @@ pub mod kb;
 pub mod llm;
 pub mod metrics;
 pub mod payload;
+pub mod retry;
 pub mod rfm;
 pub mod routes;
 pub mod shutdown;
