@@ -73,6 +73,10 @@ citus_stop() {
 # without it can only move with block_writes, which stops the tenant's
 # writes for the whole copy. Slots and senders leave room for moves from
 # several databases at once (the tests make one database each).
+# PostgreSQL 15.20 lets only the libraries of output_plugin_libraries
+# decode logical replication slots (pgoutput and test_decoding by
+# default); Citus decodes the old placement's changes with its own plugin,
+# `citus` ("library "citus" may not be used as an output plugin" otherwise).
 citus_fresh() {
   local dir="$1" port="$2" node p i=0
   pg_owned_dir "$dir"
@@ -84,7 +88,8 @@ citus_fresh() {
       "max_connections = 300" "shared_buffers = 256MB" "max_prepared_transactions = 100" \
       "max_worker_processes = 64" "citus.enable_stat_counters = on" \
       "wal_level = logical" "max_replication_slots = 32" "max_wal_senders = 32" \
-      "max_logical_replication_workers = 16"
+      "max_logical_replication_workers = 16" \
+      "output_plugin_libraries = 'pgoutput, test_decoding, citus'"
     as_pg "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$p" -U postgres -d postgres -v ON_ERROR_STOP=1 \
       -c "create extension if not exists citus" >/dev/null
   done
