@@ -461,9 +461,7 @@ fn job_transaction(
     begun.map_err(|e| match e {
         crate::error::ApiError::Unavailable(m)
         | crate::error::ApiError::RolledBack(m)
-        | crate::error::ApiError::Overloaded(m) => {
-            JobError::Retryable(m)
-        }
+        | crate::error::ApiError::Overloaded(m) => JobError::Retryable(m),
         crate::error::ApiError::Internal(e) => JobError::Retryable(format!("{e:#}")),
         other => JobError::Permanent(other.to_string()),
     })

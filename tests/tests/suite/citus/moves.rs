@@ -22,12 +22,11 @@ use super::{chains_intact, user, worker_of, year_of};
 #[tokio::test]
 async fn every_distributed_table_has_a_primary_key_or_replica_identity() {
     let owner = pool_as("bizos_owner").await;
-    let distributed: i64 = sqlx::query_scalar(
-        "select count(*) from pg_dist_partition where partmethod = 'h'",
-    )
-    .fetch_one(&owner)
-    .await
-    .unwrap();
+    let distributed: i64 =
+        sqlx::query_scalar("select count(*) from pg_dist_partition where partmethod = 'h'")
+            .fetch_one(&owner)
+            .await
+            .unwrap();
     assert!(distributed > 50, "{distributed} distributed tables");
     // Citus's own test (RelationCanPublishAllModifications): REPLICA
     // IDENTITY FULL, or an index that identifies a row (the primary key
@@ -241,7 +240,11 @@ async fn a_tenant_moves_online_while_it_and_others_keep_writing() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut clients = Vec::new();
     for client in 0..8 {
-        let tenant = if client < 4 { moved } else { others[client - 4] };
+        let tenant = if client < 4 {
+            moved
+        } else {
+            others[client - 4]
+        };
         let caller = user(&owner, tenant, "super_admin").await;
         clients.push((
             tenant,
@@ -312,7 +315,11 @@ async fn a_tenant_moves_online_while_it_and_others_keep_writing() {
             .collect();
         report.push(format!(
             "{} {tenant}: {} writes, {} during the move; longest before {:?}, during {:?}",
-            if tenant == moved { "moved  " } else { "another" },
+            if tenant == moved {
+                "moved  "
+            } else {
+                "another"
+            },
             writes.len(),
             during.len(),
             before.iter().max().copied().unwrap_or_default(),
@@ -328,20 +335,22 @@ async fn a_tenant_moves_online_while_it_and_others_keep_writing() {
     // Each tenant's numbers: one lead per committed write, gapless from 1.
     for (tenant, mut answered) in committed {
         let year = year_of(&owner, tenant).await;
-        let numbers: Vec<String> = sqlx::query_scalar(
-            "select lead_no from leads where tenant_id = $1 order by lead_no",
-        )
-        .bind(tenant)
-        .fetch_all(&superuser)
-        .await
-        .unwrap();
+        let numbers: Vec<String> =
+            sqlx::query_scalar("select lead_no from leads where tenant_id = $1 order by lead_no")
+                .bind(tenant)
+                .fetch_all(&superuser)
+                .await
+                .unwrap();
         assert!(numbers.len() > 4, "{tenant}: {} leads", numbers.len());
         let expected: Vec<String> = (1..=numbers.len())
             .map(|i| format!("LEAD-{year}-{i:06}"))
             .collect();
         assert_eq!(numbers, expected, "{tenant}: gapless, no number twice");
         answered.sort();
-        assert_eq!(answered, numbers, "{tenant}: the leads are the committed writes");
+        assert_eq!(
+            answered, numbers,
+            "{tenant}: the leads are the committed writes"
+        );
         let breaks: i64 = sqlx::query_scalar("select count(*) from bizos.audit_verify($1)")
             .bind(tenant)
             .fetch_one(&superuser)
