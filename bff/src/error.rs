@@ -66,9 +66,16 @@ pub enum ApiError {
         message: String,
         retry_after: std::time::Duration,
     },
-    /// Transient: serialization failure, deadlock, timeout, database down.
+    /// Transient: lock timeout, statement timeout, database down.
     #[error("{0}")]
     Unavailable(String),
+    /// The database rolled the transaction back to break a deadlock (40P01,
+    /// also Citus's distributed deadlocks) or a serialization conflict
+    /// (40001): running it again is safe, and the request path does so a
+    /// few times ([`crate::retry`]) before it answers 503 with
+    /// `Retry-After`, as [`ApiError::Unavailable`].
+    #[error("{0}")]
+    RolledBack(String),
     /// The database lacks a resource (memory, lock table slots,
     /// connections) or is starting or stopping: 503 with a longer
     /// `Retry-After` ([`OVERLOADED_RETRY_AFTER_SECS`]), since such a
@@ -122,7 +129,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) | ApiError::Overloaded(_) | ApiError::TenantMoving { .. } => {
+            ApiError::Unavailable(_)
+            | ApiError::RolledBack(_)
+            | ApiError::Overloaded(_)
+            | ApiError::TenantMoving { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
@@ -144,7 +154,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooManyRequests { .. } => "rate_limited",
-            ApiError::Unavailable(_) | ApiError::Overloaded(_) => "unavailable",
+            ApiError::Unavailable(_) | ApiError::RolledBack(_) | ApiError::Overloaded(_) => {
+                "unavailable"
+            }
             ApiError::TenantMoving { .. } => "tenant_moving",
             ApiError::NotSupported(_) => "not_supported",
             ApiError::Internal(_) => "internal",
@@ -402,6 +414,9 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
                 }),
         },
         c => match transient(c) {
+            Some(Transient::Conflict) if crate::retry::retryable(c) => {
+                ApiError::RolledBack("the request conflicted with another; retry it".into())
+            }
             Some(Transient::Conflict) => {
                 ApiError::Unavailable("the request conflicted with another; retry it".into())
             }
@@ -637,6 +652,10 @@ mod tests {
         let r = moving.into_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+        // A deadlock's victim that is still one after its retries.
+        let r = ApiError::RolledBack("deadlock".into()).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

@@ -181,11 +181,49 @@ pub fn ttl_hours(v: &str) -> Result<Duration, String> {
 }
 
 /// Runs `effect` in one transaction under the caller's claims and commits
-/// it; with a key, under the rules in the module documentation.
+/// it; with a key, under the rules in the module documentation. A
+/// transaction the database rolls back to break a deadlock runs again, a
+/// few times ([`crate::retry`]), each time with a fresh copy of `effect`
+/// (hence `Clone`: an effect that captures only what it reads can run
+/// again; one that cannot goes through [`run_once`]).
 pub async fn run<F>(
     state: &AppState,
     caller: &Caller,
     fingerprint: Fingerprint,
+    effect: F,
+) -> Result<Response>
+where
+    F: AsyncFnOnce(&mut PgConnection) -> Result<Done> + Clone,
+{
+    let mut tries = crate::retry::Tries::new("write");
+    loop {
+        match one_try(state, caller, &fingerprint, effect.clone()).await {
+            Err(e) if tries.again(&e).await => {}
+            done => return done,
+        }
+    }
+}
+
+/// [`run`] without its retries, for an effect that cannot run twice: it
+/// consumes what it reads (an upload's rows) or hands out what it found
+/// through a capture. A deadlock answers 503 at once.
+pub async fn run_once<F>(
+    state: &AppState,
+    caller: &Caller,
+    fingerprint: Fingerprint,
+    effect: F,
+) -> Result<Response>
+where
+    F: AsyncFnOnce(&mut PgConnection) -> Result<Done>,
+{
+    one_try(state, caller, &fingerprint, effect).await
+}
+
+/// One transaction of [`run`].
+async fn one_try<F>(
+    state: &AppState,
+    caller: &Caller,
+    fingerprint: &Fingerprint,
     effect: F,
 ) -> Result<Response>
 where
@@ -213,7 +251,7 @@ where
     }
     if let Some(stored) = stored(&mut tx, caller, &key).await? {
         tx.commit().await?;
-        return replayed(stored, &fingerprint);
+        return replayed(stored, fingerprint);
     }
 
     sqlx::query("savepoint effect").execute(&mut *tx).await?;
@@ -227,7 +265,7 @@ where
         }
         Err(e) => return Err(e),
     };
-    store(&mut tx, state, &key, &fingerprint, status, &body).await?;
+    store(&mut tx, state, &key, fingerprint, status, &body).await?;
     tx.commit().await?;
     result.map(|done| respond(done.status, done.body, false))
 }

@@ -370,8 +370,26 @@ impl Job {
     }
 }
 
-/// `job_claim`: up to `max` due jobs of `kinds` for `worker`.
+/// `job_claim`: up to `max` due jobs of `kinds` for `worker`. A claim the
+/// database rolls back to break a deadlock (on Citus, claims of several
+/// workers and tenants' writes meet across nodes) is tried again a few
+/// times ([`crate::retry`]).
 pub(super) async fn claim(
+    pool: &PgPool,
+    worker: &Arc<str>,
+    max: usize,
+    kinds: &[String],
+) -> Result<Vec<Job>, sqlx::Error> {
+    let mut tries = crate::retry::Tries::new("job claim");
+    loop {
+        match claim_once(pool, worker, max, kinds).await {
+            Err(e) if tries.again(&e).await => {}
+            done => return done,
+        }
+    }
+}
+
+async fn claim_once(
     pool: &PgPool,
     worker: &Arc<str>,
     max: usize,
@@ -442,9 +460,9 @@ fn job_transaction(
     begun: crate::error::Result<Transaction<'static, Postgres>>,
 ) -> Result<Transaction<'static, Postgres>, JobError> {
     begun.map_err(|e| match e {
-        crate::error::ApiError::Unavailable(m) | crate::error::ApiError::Overloaded(m) => {
-            JobError::Retryable(m)
-        }
+        crate::error::ApiError::Unavailable(m)
+        | crate::error::ApiError::RolledBack(m)
+        | crate::error::ApiError::Overloaded(m) => JobError::Retryable(m),
         crate::error::ApiError::Internal(e) => JobError::Retryable(format!("{e:#}")),
         other => JobError::Permanent(other.to_string()),
     })

@@ -9,7 +9,7 @@
 #                             on PORT+1 and PORT+2 (data in DIR/{c,w1,w2}),
 #                             each with citus preloaded; the workers added to
 #                             the coordinator's database `postgres`
-#   citus_stop DIR
+#   citus_stop DIR            stop the three nodes (data is kept)
 #
 # The vendored tarball is unmodified; the build copy gets one change, which
 # the vendor README names: Citus's compatibility header defines a static
@@ -67,6 +67,16 @@ citus_stop() {
 # maintenance worker per database (the tests make several), hence
 # max_worker_processes above the default 8. Statistic counters on: the
 # citus suite reads them to prove that no query leaves a worker.
+# wal_level = logical: Citus moves a shard online (its default transfer
+# mode) by logical replication from the old placement to the new one, one
+# publication, slot and subscription per node pair and move; a cluster
+# without it can only move with block_writes, which stops the tenant's
+# writes for the whole copy. Slots and senders leave room for moves from
+# several databases at once (the tests make one database each).
+# PostgreSQL 15.20 lets only the libraries of output_plugin_libraries
+# decode logical replication slots (pgoutput and test_decoding by
+# default); Citus decodes the old placement's changes with its own plugin,
+# `citus` ("library "citus" may not be used as an output plugin" otherwise).
 citus_fresh() {
   local dir="$1" port="$2" node p i=0
   pg_owned_dir "$dir"
@@ -76,7 +86,10 @@ citus_fresh() {
       "shared_preload_libraries = 'citus'" \
       "fsync = off" "synchronous_commit = off" "full_page_writes = off" \
       "max_connections = 300" "shared_buffers = 256MB" "max_prepared_transactions = 100" \
-      "max_worker_processes = 64" "citus.enable_stat_counters = on"
+      "max_worker_processes = 64" "citus.enable_stat_counters = on" \
+      "wal_level = logical" "max_replication_slots = 32" "max_wal_senders = 32" \
+      "max_logical_replication_workers = 16" \
+      "output_plugin_libraries = 'pgoutput, test_decoding, citus'"
     as_pg "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$p" -U postgres -d postgres -v ON_ERROR_STOP=1 \
       -c "create extension if not exists citus" >/dev/null
   done

@@ -6,8 +6,8 @@
 //!   the shards, so a multi-statement batch fails there), and
 //! * drops, with the api files, the triggers Citus cannot run
 //!   (`sql/citus/triggers.sql`), and
-//! * once they are applied, runs `sql/citus/policies.sql` (the first
-//!   time) and `distribute.sql` in one transaction: tenant tables become
+//! * once they are applied, runs `sql/citus/policies.sql` (for the tables
+//!   not distributed yet) and `distribute.sql` in one transaction: tenant tables become
 //!   distributed by tenant_id in one co-location group, the global
 //!   catalogues reference tables (see those files for the rules), then
 //!   `functions.sql` and `grants.sql` adapt functions and grants.
@@ -123,10 +123,9 @@ impl AsyncQuery<Vec<Migration>> for OneStatementAtATime<'_> {
 impl AsyncMigrate for OneStatementAtATime<'_> {}
 
 /// Gives the tables Citus does not know yet their place, in one
-/// transaction: the first time (no table of the schema is distributed yet)
-/// the Citus form of the policies, then the distribution; every time, the
-/// PL/pgSQL form of the functions Citus cannot plan and the INSERT grants
-/// the shards need.
+/// transaction: the Citus form of their policies, then the distribution;
+/// every time, the PL/pgSQL form of the functions Citus cannot plan and the
+/// INSERT grants the shards need.
 pub(crate) async fn distribute(client: &mut Client) -> Result<(), StepError> {
     let tx = client.transaction().await?;
     let first: bool = tx
@@ -139,9 +138,10 @@ pub(crate) async fn distribute(client: &mut Client) -> Result<(), StepError> {
         )
         .await?
         .get(0);
-    if first {
-        execute_each(&tx, POLICIES_SQL).await?;
-    }
+    // Every time: a migration may have added a table (with a policy that
+    // reads another one) to a distributed schema; the file alters the
+    // tables Citus does not hold yet only.
+    execute_each(&tx, POLICIES_SQL).await?;
     for script in [DISTRIBUTE_SQL, FUNCTIONS_SQL, GRANTS_SQL] {
         tx.batch_execute(script).await?;
     }
@@ -205,6 +205,13 @@ fn node_dsn(dsn: &str, host: &str, port: u16, dbname: &str) -> Result<String, cr
 ///   shards (they touch their row and rows of the same tenant only);
 /// * bizos_authenticated may log in (Citus connects to the workers as the
 ///   request's role);
+/// * the admin (the owner of the extension's tables) has CONNECT on the
+///   database by a grant, not only as a superuser: Citus's online shard
+///   transfer applies a table's changes as a role it makes a member of the
+///   table's owner (and no superuser), and the database refuses PUBLIC;
+///   without the grant the subscription of the extension's tables (numbers,
+///   audit) failed to connect on every try, and Citus finished the move
+///   without their changes made meanwhile;
 /// * bizos_owner may set `pg_trgm.similarity_threshold` on every node
 ///   (functions carry it, and Citus creates them on the workers, where
 ///   pg_trgm is not loaded yet).
@@ -260,7 +267,7 @@ pub(crate) async fn bootstrap_nodes(
         crate::server::ensure_database(&node_admin, db).await?;
         node_admin
             .batch_execute(&format!(
-                "grant connect on database {db} to bizos_authenticated"
+                "grant connect on database {db} to bizos_authenticated, current_user"
             ))
             .await
             .map_err(step("Citus: the request role's connect on a worker"))?;
@@ -270,6 +277,10 @@ pub(crate) async fn bootstrap_nodes(
             .map_err(step("Citus: prepare a worker"))?;
     }
     let target = crate::server::connect(&crate::derive_dsn(admin_dsn, None, db)?).await?;
+    target
+        .batch_execute(&format!("grant connect on database {db} to current_user"))
+        .await
+        .map_err(step("Citus: the admin's connect on the coordinator"))?;
     target
         .batch_execute(per_node)
         .await

@@ -114,7 +114,7 @@ async fn stage(
     let mut staged_id = None;
     let result = async {
         let mut stream = open_rows_from(spool).await.map_err(file_error)?;
-        idempotency::run(
+        idempotency::run_once(
             state,
             caller,
             upload_fingerprint(key, &form),

@@ -470,7 +470,7 @@ async fn delete_document(
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
     let mut keys: Vec<String> = Vec::new();
-    let response = idempotency::run(&state, &caller, key.json(&Value::Null), async |conn| {
+    let response = idempotency::run_once(&state, &caller, key.json(&Value::Null), async |conn| {
         let mut deleted: Value = sqlx::query_scalar("select kb_document_delete($1)")
             .bind(id)
             .fetch_one(&mut *conn)

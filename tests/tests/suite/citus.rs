@@ -4,6 +4,7 @@
 //! on the shards.
 
 mod digest;
+mod moves;
 
 use bizos_bff::auth::Caller;
 use bizos_tests::caller;
