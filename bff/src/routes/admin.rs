@@ -34,7 +34,8 @@ use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::write::{body, Args, Call, Writer};
+use super::route::rpc_route;
+use super::write::{Args, Call, Writer};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one};
 use crate::error::Result;
@@ -238,15 +239,13 @@ pub struct RoleList {
 
 // ------------------------------------------------------------------ users
 
-#[utoipa::path(post, path = "/api/users", tag = "admin", request_body = UserInvite,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/users", tag = "admin",
+    fn invite_user(UserInvite) = "select user_invite($1)",
     responses((status = 201, description = "the user, and the invitation e-mail queued in the same transaction", body = UserInvited),
               (status = 403, description = "the profile.manage permission is missing (or super_admin by someone who is not one)", body = ErrorResponse),
               (status = 409, description = "a user with this email or user_id exists in the tenant", body = ErrorResponse),
-              (status = 422, description = "a field is invalid: the manager, a department for ops, the address", body = ErrorResponse)))]
-async fn invite_user(write: Writer, Json(invite): Json<UserInvite>) -> Result<Response> {
-    let call = Call::post("select user_invite($1)", Args::Body(body(&invite)?));
-    write.rpc(call.created()).await
+              (status = 422, description = "a field is invalid: the manager, a department for ops, the address", body = ErrorResponse))
 }
 
 #[utoipa::path(get, path = "/api/users", tag = "admin", params(UserFilter, Page),
@@ -298,43 +297,30 @@ async fn get_user(
     Ok(Json(user))
 }
 
-#[utoipa::path(patch, path = "/api/users/{id}", tag = "admin", request_body = UserPatch,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    patch "/api/users/{id}", tag = "admin",
+    fn update_user(id, UserPatch) = "select user_update($1, $2)",
     responses((status = 200, description = "the changed user (in effect from their next request)", body = User),
               (status = 403, description = "the profile.manage permission is missing (or a super admin's change by someone who is not one)", body = ErrorResponse),
               (status = 404, description = "no such user in the tenant", body = ErrorResponse),
-              (status = 422, description = "a field is invalid, nothing to change, a management cycle, ops without a department, or no active super admin would be left", body = ErrorResponse)))]
-async fn update_user(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(patch): Json<UserPatch>,
-) -> Result<Response> {
-    let call = Call::patch(
-        "select user_update($1, $2)",
-        Args::IdBody(id, body(&patch)?),
-    );
-    write.rpc(call).await
+              (status = 422, description = "a field is invalid, nothing to change, a management cycle, ops without a department, or no active super admin would be left", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/users/{id}/deactivate", tag = "admin",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/users/{id}/deactivate", tag = "admin",
+    fn deactivate_user(id) = "select user_set_active($1, false)",
     responses((status = 200, description = "the user, inactive: their next request is refused (403 user_inactive), whatever their token", body = User),
               (status = 403, description = "the profile.manage permission is missing (or a super admin deactivated by someone who is not one)", body = ErrorResponse),
               (status = 404, description = "no such user in the tenant", body = ErrorResponse),
-              (status = 422, description = "the last active super admin", body = ErrorResponse)))]
-async fn deactivate_user(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    let call = Call::post("select user_set_active($1, false)", Args::Id(id));
-    write.rpc(call).await
+              (status = 422, description = "the last active super admin", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/users/{id}/reactivate", tag = "admin",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/users/{id}/reactivate", tag = "admin",
+    fn reactivate_user(id) = "select user_set_active($1, true)",
     responses((status = 200, description = "the user, active again", body = User),
               (status = 403, description = "the profile.manage permission is missing", body = ErrorResponse),
-              (status = 404, description = "no such user in the tenant", body = ErrorResponse)))]
-async fn reactivate_user(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    let call = Call::post("select user_set_active($1, true)", Args::Id(id));
-    write.rpc(call).await
+              (status = 404, description = "no such user in the tenant", body = ErrorResponse))
 }
 
 // ------------------------------------------------------------------ roles

@@ -32,7 +32,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{body, rpc, Args, Call, Writer};
+use super::route::rpc_route;
+use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
 use crate::db::read_one;
 use crate::error::{ApiError, Result};
@@ -299,18 +300,14 @@ pub struct LimitSet {
     tokens_per_month: Option<crate::payload::Int<0, 9007199254740991>>,
 }
 
-#[utoipa::path(put, path = "/api/ai/limits", tag = "ai", request_body = LimitSet,
-    params(IdempotencyKey),
-    responses((status = 200, description = "the feature's per-user limit after the change", body = LimitRecord),
-              (status = 403, description = "only super admins set limits", body = ErrorResponse)))]
-async fn put_limits(write: Writer, Json(limit): Json<LimitSet>) -> Result<Response> {
-    let call = Call::put(
+rpc_route! {
+    put "/api/ai/limits", tag = "ai",
+    fn put_limits(LimitSet) =
         "select llm_limit_set(bizos.tenant_id(), $1 ->> 'feature', 'user',
                               ($1 ->> 'generations_per_day')::int,
                               ($1 ->> 'tokens_per_month')::bigint)",
-        Args::Body(body(&limit)?),
-    );
-    write.rpc(call).await
+    responses((status = 200, description = "the feature's per-user limit after the change", body = LimitRecord),
+              (status = 403, description = "only super admins set limits", body = ErrorResponse))
 }
 
 #[utoipa::path(get, path = "/api/ai/keys", tag = "ai",

@@ -9,12 +9,13 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::write::{body, with_secret, Args, Call, Writer};
+use super::route::rpc_route;
+use super::write::{body, with_secret};
 use crate::api_keys::NewKey;
 use crate::auth::Caller;
 use crate::db::read_as;
 use crate::error::Result;
-use crate::extract::{Json, Path};
+use crate::extract::Json;
 use crate::idempotency::{self, Done, IdempotencyKey, REPLAYED};
 use crate::payload::{ApiScope, Instant, NonBlank, Text};
 use crate::state::AppState;
@@ -96,11 +97,10 @@ async fn create_key(
     with_secret(response, &new.token).await
 }
 
-#[utoipa::path(post, path = "/api/api-keys/{id}/revoke", tag = "api-keys", params(("id" = Uuid, Path), IdempotencyKey),
-    responses((status = 200, description = "the revoked key: its next request is refused (401)", body = ApiKeyRecord)))]
-async fn revoke_key(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    let call = Call::post("select api_key_revoke($1)", Args::Id(id));
-    write.rpc(call).await
+rpc_route! {
+    post "/api/api-keys/{id}/revoke", tag = "api-keys",
+    fn revoke_key(id) = "select api_key_revoke($1)",
+    responses((status = 200, description = "the revoked key: its next request is refused (401)", body = ApiKeyRecord))
 }
 
 // ------------------------------------------------------------------ responses

@@ -19,17 +19,17 @@ use uuid::Uuid;
 use super::files::FileUpload;
 use super::files::StoredObject;
 use super::leads::Lead;
-use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
 use super::prospects::Prospect;
 use super::receivables::Invoice;
+use super::route::{list_route, rpc_route};
 use super::shapes::{customer_row, Customer};
-use super::write::{attach, body, Args, Attach, Call, Writer};
+use super::write::{attach, Attach};
 use crate::auth::Caller;
-use crate::db::{read_as, read_one};
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Path};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{Id, Int, Patch, Text};
 use crate::state::AppState;
@@ -58,21 +58,15 @@ pub struct CustomerFilter {
     q: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/customers", tag = "customers", params(CustomerFilter, Page),
-    responses((status = 200, description = "customers the caller may see, newest first", body = CustomerPage)))]
-async fn list_customers(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<CustomerFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("customers", "customer_id", caller.tenant_id);
-    list.filter("city", "=", f.city)
-        .filter("created_at", ">=", f.created_from)
-        .filter("created_at", "<", f.created_to)
-        .search(&["company_name", "npwp", "email", "phone"], f.q);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+list_route! {
+    get "/api/customers", tag = "customers",
+    fn list_customers("customers" by "customer_id") |list, f: CustomerFilter| {
+        list.filter("city", "=", f.city)
+            .filter("created_at", ">=", f.created_from)
+            .filter("created_at", "<", f.created_to)
+            .search(&["company_name", "npwp", "email", "phone"], f.q);
+    },
+    responses((status = 200, description = "customers the caller may see, newest first", body = CustomerPage))
 }
 
 #[utoipa::path(get, path = "/api/customers/{id}", tag = "customers", params(("id" = Uuid, Path)),
@@ -221,41 +215,24 @@ pub struct CustomerMergeRecord {
     moved: MergeMoved,
 }
 
-#[utoipa::path(patch, path = "/api/customers/{id}", tag = "customers", request_body = CustomerPatch,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    patch "/api/customers/{id}", tag = "customers",
+    fn update_customer(id, CustomerPatch) = "select customer_update($1, $2)",
     responses((status = 200, description = "the changed customer", body = Customer),
               (status = 403, description = "the caller may not change this customer", body = ErrorResponse),
               (status = 404, description = "no such customer (or not visible)", body = ErrorResponse),
               (status = 409, description = "another customer holds the NPWP, e-mail, phone or company name (named when the caller may read it)", body = ErrorResponse),
-              (status = 422, description = "a field is invalid or nothing to change", body = ErrorResponse)))]
-async fn update_customer(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(patch): Json<CustomerPatch>,
-) -> Result<Response> {
-    let call = Call::patch(
-        "select customer_update($1, $2)",
-        Args::IdBody(id, body(&patch)?),
-    );
-    write.rpc(call).await
+              (status = 422, description = "a field is invalid or nothing to change", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/customers/{id}/merge", tag = "customers", request_body = CustomerMerge,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/customers/{id}/merge", tag = "customers",
+    fn merge_customer(id, CustomerMerge) =
+        "select customer_merge($1, ($2 ->> 'duplicate_id')::uuid)",
     responses((status = 200, description = "the duplicate merged into the customer of the path", body = CustomerMerged),
               (status = 403, description = "the caller may not change both customers", body = ErrorResponse),
               (status = 404, description = "no such customer or duplicate (or not visible)", body = ErrorResponse),
-              (status = 422, description = "the same customer twice, or two different NPWPs", body = ErrorResponse)))]
-async fn merge_customer(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(merge): Json<CustomerMerge>,
-) -> Result<Response> {
-    let call = Call::post(
-        "select customer_merge($1, ($2 ->> 'duplicate_id')::uuid)",
-        Args::IdBody(id, body(&merge)?),
-    );
-    write.rpc(call).await
+              (status = 422, description = "the same customer twice, or two different NPWPs", body = ErrorResponse))
 }
 
 #[utoipa::path(get, path = "/api/customers/{id}/merges", tag = "customers", params(("id" = Uuid, Path)),

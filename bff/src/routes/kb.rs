@@ -29,7 +29,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{body, registered, upload_fingerprint, Args, Call, Writer};
+use super::route::rpc_route;
+use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one};
 use crate::error::{ApiError, Result};
@@ -440,22 +441,12 @@ async fn get_document(
     Ok(Json(document))
 }
 
-#[utoipa::path(patch, path = "/api/kb/documents/{id}", tag = "kb", request_body = DocumentChange,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    patch "/api/kb/documents/{id}", tag = "kb",
+    fn update_document(id, DocumentChange) = "select kb_document_update($1, $2)",
     responses((status = 200, description = "the changed document (its chunks follow the new visibility at once)", body = KbDocument),
               (status = 403, description = "not the document's owner or a super admin", body = ErrorResponse),
-              (status = 404, description = "no such document (or not visible)", body = ErrorResponse)))]
-async fn update_document(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(change): Json<DocumentChange>,
-) -> Result<Response> {
-    write
-        .rpc(Call::patch(
-            "select kb_document_update($1, $2)",
-            Args::IdBody(id, body(&change)?),
-        ))
-        .await
+              (status = 404, description = "no such document (or not visible)", body = ErrorResponse))
 }
 
 #[utoipa::path(delete, path = "/api/kb/documents/{id}", tag = "kb",

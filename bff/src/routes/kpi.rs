@@ -11,11 +11,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::write::{attach, body, Args, Attach, Call, Writer};
+use super::route::{list_route, rpc_route};
+use super::write::{attach, Attach};
 use crate::auth::Caller;
-use crate::db::{read_as, read_one};
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Query};
@@ -136,21 +136,15 @@ pub struct ProgressQuery {
     to: NaiveDate,
 }
 
-#[utoipa::path(get, path = "/api/kpi/targets", tag = "kpi", params(TargetFilter, Page),
-    responses((status = 200, description = "targets the caller may read (their own; managers their team's; directors and admins all), newest first", body = KpiTargetPage)))]
-async fn list_targets(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<TargetFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("v_kpi_targets", "target_id", caller.tenant_id);
-    list.filter("metric_key", "=", f.metric_key)
-        .filter("assignee_user_id", "=", f.assignee_user_id)
-        .filter("period_end", ">=", f.from)
-        .filter("period_start", "<=", f.to);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+list_route! {
+    get "/api/kpi/targets", tag = "kpi",
+    fn list_targets("v_kpi_targets" by "target_id") |list, f: TargetFilter| {
+        list.filter("metric_key", "=", f.metric_key)
+            .filter("assignee_user_id", "=", f.assignee_user_id)
+            .filter("period_end", ">=", f.from)
+            .filter("period_start", "<=", f.to);
+    },
+    responses((status = 200, description = "targets the caller may read (their own; managers their team's; directors and admins all), newest first", body = KpiTargetPage))
 }
 
 #[utoipa::path(get, path = "/api/kpi/progress", tag = "kpi", params(ProgressQuery),
@@ -177,24 +171,20 @@ async fn progress(
     Ok(Json(serde_json::json!({ "items": items })))
 }
 
-#[utoipa::path(post, path = "/api/kpi/targets", tag = "kpi", request_body = TargetCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/kpi/targets", tag = "kpi",
+    fn create_target(TargetCreate) = "select kpi_target_create($1)",
     responses((status = 201, description = "target created", body = TargetCreated),
               (status = 409, description = "overlaps another target of the metric and assignee", body = ErrorResponse),
-              (status = 403, description = "manager roles only", body = ErrorResponse)))]
-async fn create_target(write: Writer, Json(target): Json<TargetCreate>) -> Result<Response> {
-    let call = Call::post("select kpi_target_create($1)", Args::Body(body(&target)?));
-    write.rpc(call.created()).await
+              (status = 403, description = "manager roles only", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/kpi/entries", tag = "kpi", request_body = EntryCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/kpi/entries", tag = "kpi",
+    fn create_entry(EntryCreate) = "select kpi_entry_create($1)",
     responses((status = 201, description = "entry recorded", body = EntryCreated),
               (status = 409, description = "an evidence file already belongs to another entry", body = ErrorResponse),
-              (status = 422, description = "a field is invalid (e.g. an AUTO metric)", body = ErrorResponse)))]
-async fn create_entry(write: Writer, Json(entry): Json<EntryCreate>) -> Result<Response> {
-    let call = Call::post("select kpi_entry_create($1)", Args::Body(body(&entry)?));
-    write.rpc(call.created()).await
+              (status = 422, description = "a field is invalid (e.g. an AUTO metric)", body = ErrorResponse))
 }
 
 #[utoipa::path(post, path = "/api/kpi/evidence", tag = "kpi",

@@ -1,22 +1,19 @@
 //! Leads (CRM-1, CRM-2): create as a bundle, change, assign, list, read.
 
 use axum::extract::State;
-use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
+use super::route::{list_route, rpc_route};
 use super::shapes::Customer;
-use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
-use crate::db::{read_as, read_optional};
+use crate::db::read_optional;
 use crate::error::{ApiError, Result};
-use crate::extract::{Json, Path, Query};
-use crate::idempotency::IdempotencyKey;
+use crate::extract::{Json, Path};
 use crate::payload::{
     blank_is_none, object, Change, Channel, DeptCode, Id, LeadState, LeadStatus, NonBlank, Patch,
     Priority, Quantity, Text,
@@ -127,72 +124,44 @@ pub struct LeadFilter {
     q: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/leads", tag = "leads", request_body = LeadCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/leads", tag = "leads",
+    fn create_lead(LeadCreate) = "select crm_create_lead_bundle($1)",
     responses((status = 201, description = "the lead, its customer and prospect", body = LeadCreated),
-              (status = 422, description = "a field is invalid", body = ErrorResponse)))]
-async fn create_lead(write: Writer, Json(lead): Json<LeadCreate>) -> Result<Response> {
-    let call = Call::post(
-        "select crm_create_lead_bundle($1)",
-        Args::Body(body(&lead)?),
-    );
-    write.rpc(call.created()).await
+              (status = 422, description = "a field is invalid", body = ErrorResponse))
 }
 
-#[utoipa::path(patch, path = "/api/leads/{id}", tag = "leads", request_body = LeadPatch,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    patch "/api/leads/{id}", tag = "leads",
+    fn update_lead(id, LeadPatch) = "select lead_update($1, $2)",
     responses((status = 200, description = "the changed lead", body = Lead),
               (status = 404, description = "no such lead (or not visible)", body = ErrorResponse),
-              (status = 422, description = "a field is invalid, nothing to change, or not an allowed transition", body = ErrorResponse)))]
-async fn update_lead(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(patch): Json<LeadPatch>,
-) -> Result<Response> {
-    let call = Call::patch(
-        "select lead_update($1, $2)",
-        Args::IdBody(id, body(&patch)?),
-    );
-    write.rpc(call).await
+              (status = 422, description = "a field is invalid, nothing to change, or not an allowed transition", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/leads/{id}/assign", tag = "leads", request_body = LeadAssign,
-    params(("id" = Uuid, Path), IdempotencyKey),
-    responses((status = 200, description = "lead assigned", body = LeadAssigned),
-              (status = 403, description = "only manager roles assign", body = ErrorResponse)))]
-async fn assign_lead(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(assign): Json<LeadAssign>,
-) -> Result<Response> {
-    let call = Call::post(
+rpc_route! {
+    post "/api/leads/{id}/assign", tag = "leads",
+    fn assign_lead(id, LeadAssign) =
         "select crm_assign_lead($1, ($2 ->> 'salesperson_user_id')::uuid)",
-        Args::IdBody(id, body(&assign)?),
-    );
-    write.rpc(call).await
+    responses((status = 200, description = "lead assigned", body = LeadAssigned),
+              (status = 403, description = "only manager roles assign", body = ErrorResponse))
 }
 
-#[utoipa::path(get, path = "/api/leads", tag = "leads", params(LeadFilter, Page),
-    responses((status = 200, description = "leads the caller may see, newest first", body = LeadPage)))]
-async fn list_leads(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<LeadFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("leads", "lead_id", caller.tenant_id);
-    list.filter("status", "=", f.status.map(LeadState::into_string))
-        .filter("channel", "=", f.channel.map(Channel::into_string))
-        .filter("sales_owner_user_id", "=", f.sales_owner_user_id)
-        .filter("customer_id", "=", f.customer_id)
-        .filter("created_at", ">=", f.created_from)
-        .filter("created_at", "<", f.created_to)
-        .search(
-            &["lead_no", "company_name", "contact_name", "contact_email"],
-            f.q,
-        );
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+list_route! {
+    get "/api/leads", tag = "leads",
+    fn list_leads("leads" by "lead_id") |list, f: LeadFilter| {
+        list.filter("status", "=", f.status.map(LeadState::into_string))
+            .filter("channel", "=", f.channel.map(Channel::into_string))
+            .filter("sales_owner_user_id", "=", f.sales_owner_user_id)
+            .filter("customer_id", "=", f.customer_id)
+            .filter("created_at", ">=", f.created_from)
+            .filter("created_at", "<", f.created_to)
+            .search(
+                &["lead_no", "company_name", "contact_name", "contact_email"],
+                f.q,
+            );
+    },
+    responses((status = 200, description = "leads the caller may see, newest first", body = LeadPage))
 }
 
 #[utoipa::path(get, path = "/api/leads/{id}", tag = "leads", params(("id" = Uuid, Path)),

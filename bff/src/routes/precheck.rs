@@ -12,7 +12,6 @@
 //!   `sop.manage` change them).
 
 use axum::extract::State;
-use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -21,13 +20,13 @@ use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::receivables::InvoiceLineDraft;
+use super::route::rpc_route;
 use super::shapes::{Numeric, SopReason};
-use super::write::{body, Args, Call, Writer};
+use super::write::body;
 use crate::auth::Caller;
 use crate::db::{read_as, read_one};
 use crate::error::{ApiError, Result};
-use crate::extract::{Json, Path, Query};
-use crate::idempotency::IdempotencyKey;
+use crate::extract::{Json, Query};
 use crate::llm::provider::{Message, Role};
 use crate::llm::{features, CallContext, GatewayError, GatewayRequest, Source};
 use crate::payload::{
@@ -274,45 +273,30 @@ async fn list_rules(State(state): State<AppState>, caller: Caller) -> Result<Jso
     Ok(Json(rules))
 }
 
-#[utoipa::path(post, path = "/api/sop/rules", tag = "precheck", request_body = SopRuleCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/sop/rules", tag = "precheck",
+    fn create_rule(SopRuleCreate) = "select sop_rule_create($1)",
     responses((status = 201, description = "the rule (applied from now on to drafts within its dates)", body = SopRule),
               (status = 403, description = "the sop.manage permission is missing", body = ErrorResponse),
               (status = 409, description = "the tenant has a rule of this name", body = ErrorResponse),
-              (status = 422, description = "a field is invalid (parameters.<key> for a parameter)", body = ErrorResponse)))]
-async fn create_rule(write: Writer, Json(rule): Json<SopRuleCreate>) -> Result<Response> {
-    let call = Call::post("select sop_rule_create($1)", Args::Body(body(&rule)?));
-    write.rpc(call.created()).await
+              (status = 422, description = "a field is invalid (parameters.<key> for a parameter)", body = ErrorResponse))
 }
 
-#[utoipa::path(patch, path = "/api/sop/rules/{id}", tag = "precheck", request_body = SopRulePatch,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    patch "/api/sop/rules/{id}", tag = "precheck",
+    fn update_rule(id, SopRulePatch) = "select sop_rule_update($1, $2)",
     responses((status = 200, description = "the changed rule (enabled false or an active_to in the past switches it off)", body = SopRule),
               (status = 403, description = "the sop.manage permission is missing", body = ErrorResponse),
               (status = 404, description = "no such rule in the tenant", body = ErrorResponse),
-              (status = 409, description = "the tenant has a rule of this name", body = ErrorResponse)))]
-async fn update_rule(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(change): Json<SopRulePatch>,
-) -> Result<Response> {
-    write
-        .rpc(Call::patch(
-            "select sop_rule_update($1, $2)",
-            Args::IdBody(id, body(&change)?),
-        ))
-        .await
+              (status = 409, description = "the tenant has a rule of this name", body = ErrorResponse))
 }
 
-#[utoipa::path(delete, path = "/api/sop/rules/{id}", tag = "precheck",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    delete "/api/sop/rules/{id}", tag = "precheck",
+    fn delete_rule(id) = "select sop_rule_delete($1)",
     responses((status = 200, description = "the rule is gone", body = SopRuleDeleted),
               (status = 403, description = "the sop.manage permission is missing", body = ErrorResponse),
-              (status = 404, description = "no such rule in the tenant", body = ErrorResponse)))]
-async fn delete_rule(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    write
-        .rpc(Call::delete("select sop_rule_delete($1)", Args::Id(id)))
-        .await
+              (status = 404, description = "no such rule in the tenant", body = ErrorResponse))
 }
 
 // ------------------------------------------------------------------ responses

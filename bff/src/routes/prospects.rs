@@ -1,18 +1,14 @@
 //! Prospects (CRM-3): moving a prospect through its stages. The history
 //! and the sales activity of a stage change are written by the database.
 
-use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
+use super::route::rpc_route;
 use super::shapes::Numeric;
-use super::write::{body, Args, Call, Writer};
-use crate::error::Result;
-use crate::extract::{Json, Path};
-use crate::idempotency::IdempotencyKey;
 use crate::payload::{NonBlank, Text};
 use crate::state::AppState;
 use chrono::DateTime;
@@ -35,22 +31,13 @@ pub struct StageChange {
     note: Option<Text<2000>>,
 }
 
-#[utoipa::path(post, path = "/api/prospects/{id}/stage", tag = "prospects", request_body = StageChange,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/prospects/{id}/stage", tag = "prospects",
+    fn change_stage(id, StageChange) = "select prospect_move($1, $2)",
     responses((status = 200, description = "the prospect moved (its history and activity are written)", body = ProspectMoved),
               (status = 403, description = "the role may not move prospects (prospect.stage)", body = ErrorResponse),
               (status = 404, description = "no such prospect (or not visible)", body = ErrorResponse),
-              (status = 422, description = "not a stage the prospect may move to (field stage)", body = ErrorResponse)))]
-async fn change_stage(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(change): Json<StageChange>,
-) -> Result<Response> {
-    let call = Call::post(
-        "select prospect_move($1, $2)",
-        Args::IdBody(id, body(&change)?),
-    );
-    write.rpc(call).await
+              (status = 422, description = "not a stage the prospect may move to (field stage)", body = ErrorResponse))
 }
 
 // ------------------------------------------------------------------ responses

@@ -2,7 +2,6 @@
 //! collection tickets, lists and the aging report.
 
 use axum::extract::State;
-use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -10,16 +9,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
+use super::route::{list_route, rpc_route};
 use super::shapes::Numeric;
 use super::shapes::SopReason;
-use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
-use crate::db::{read_as, read_one, read_optional};
+use crate::db::{read_one, read_optional};
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
-use crate::idempotency::IdempotencyKey;
 use crate::payload::{
     blank_is_none, Currency, Date, Id, Int, InvoiceStatus, NewInvoiceStatus, NonBlank,
     NonNegativeAmount, Objects, PaymentMethod, Percent, PositiveAmount, Quantity, Text,
@@ -237,54 +234,42 @@ pub struct AgingFilter {
     currency: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/invoices", tag = "receivables", request_body = InvoiceCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/invoices", tag = "receivables",
+    fn create_invoice(InvoiceCreate) = "select invoice_create($1)",
     responses((status = 201, description = "invoice created with its INV number (and the warnings of the tenant's SOP rules)", body = InvoiceCreated),
               (status = 422, description = "a field is invalid, or a block rule of the tenant's SOP refuses the draft (error.reasons lists every reason)", body = ErrorResponse),
               (status = 403, description = "finance only", body = ErrorResponse),
-              (status = 404, description = "no such customer (or not visible)", body = ErrorResponse)))]
-async fn create_invoice(write: Writer, Json(invoice): Json<InvoiceCreate>) -> Result<Response> {
-    let call = Call::post("select invoice_create($1)", Args::Body(body(&invoice)?));
-    write.rpc(call.created()).await
+              (status = 404, description = "no such customer (or not visible)", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/payments", tag = "receivables", request_body = PaymentCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/payments", tag = "receivables",
+    fn create_payment(PaymentCreate) = "select payment_record($1)",
     responses((status = 201, description = "payment recorded (or, with a known reference and the same values, the recorded one)", body = PaymentRecorded),
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
               (status = 409, description = "the reference is recorded on the invoice with other values", body = ErrorResponse),
-              (status = 422, description = "over the outstanding amount, or a field is invalid", body = ErrorResponse)))]
-async fn create_payment(write: Writer, Json(payment): Json<PaymentCreate>) -> Result<Response> {
-    let call = Call::post("select payment_record($1)", Args::Body(body(&payment)?));
-    write.rpc(call.created()).await
+              (status = 422, description = "over the outstanding amount, or a field is invalid", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/invoices/{id}/collection-ticket", tag = "receivables",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/invoices/{id}/collection-ticket", tag = "receivables",
+    fn collection_ticket(id) = "select create_collection_ticket($1)",
     responses((status = 200, description = "the collection ticket (created once per invoice)", body = CollectionTicket),
-              (status = 422, description = "the invoice is not overdue", body = ErrorResponse)))]
-async fn collection_ticket(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    let call = Call::post("select create_collection_ticket($1)", Args::Id(id));
-    write.rpc(call).await
+              (status = 422, description = "the invoice is not overdue", body = ErrorResponse))
 }
 
-#[utoipa::path(get, path = "/api/invoices", tag = "receivables", params(InvoiceFilter, Page),
-    responses((status = 200, description = "invoices the caller may see with outstanding amounts, newest first", body = InvoicePage)))]
-async fn list_invoices(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<InvoiceFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("v_invoices", "invoice_id", caller.tenant_id);
-    list.filter("status", "=", f.status.map(InvoiceStatus::into_string))
-        .filter("customer_id", "=", f.customer_id)
-        .filter("is_overdue", "=", f.overdue)
-        .filter("due_date", ">=", f.due_from)
-        .filter("due_date", "<=", f.due_to)
-        .search(&["invoice_no"], f.q);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+list_route! {
+    get "/api/invoices", tag = "receivables",
+    fn list_invoices("v_invoices" by "invoice_id") |list, f: InvoiceFilter| {
+        list.filter("status", "=", f.status.map(InvoiceStatus::into_string))
+            .filter("customer_id", "=", f.customer_id)
+            .filter("is_overdue", "=", f.overdue)
+            .filter("due_date", ">=", f.due_from)
+            .filter("due_date", "<=", f.due_to)
+            .search(&["invoice_no"], f.q);
+    },
+    responses((status = 200, description = "invoices the caller may see with outstanding amounts, newest first", body = InvoicePage))
 }
 
 #[utoipa::path(get, path = "/api/invoices/{id}", tag = "receivables", params(("id" = Uuid, Path)),
@@ -371,26 +356,22 @@ async fn dso(
     Ok(Json(json!({ "items": rows })))
 }
 
-#[utoipa::path(post, path = "/api/invoices/{id}/issue", tag = "receivables",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/invoices/{id}/issue", tag = "receivables",
+    fn issue_invoice(id) = "select invoice_issue($1)",
     responses((status = 200, description = "the invoice, now ISSUED (a receivable from its issue date)", body = Invoice),
               (status = 403, description = "finance only (invoice.create)", body = ErrorResponse),
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
-              (status = 422, description = "the invoice is not a DRAFT (field status)", body = ErrorResponse)))]
-async fn issue_invoice(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    let call = Call::post("select invoice_issue($1)", Args::Id(id));
-    write.rpc(call).await
+              (status = 422, description = "the invoice is not a DRAFT (field status)", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/invoices/{id}/void", tag = "receivables",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/invoices/{id}/void", tag = "receivables",
+    fn void_invoice(id) = "select invoice_void($1)",
     responses((status = 200, description = "the invoice, now VOID (counts as never issued)", body = Invoice),
               (status = 403, description = "finance only (invoice.create)", body = ErrorResponse),
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
-              (status = 422, description = "the invoice has payments (field amount_paid) or is already VOID (field status)", body = ErrorResponse)))]
-async fn void_invoice(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    let call = Call::post("select invoice_void($1)", Args::Id(id));
-    write.rpc(call).await
+              (status = 422, description = "the invoice has payments (field amount_paid) or is already VOID (field status)", body = ErrorResponse))
 }
 
 // ------------------------------------------------------------------ responses
@@ -567,83 +548,61 @@ pub struct DsoDay {
     dso_days: Option<Numeric>,
 }
 
-#[utoipa::path(get, path = "/api/payments", tag = "receivables", params(PaymentFilter, Page),
+list_route! {
+    get "/api/payments", tag = "receivables",
+    fn list_payments("v_payments" by "payment_id") |list, f: PaymentFilter| {
+        list.filter("invoice_id", "=", f.invoice_id)
+            .filter("customer_id", "=", f.customer_id)
+            .filter("paid_on", ">=", f.from)
+            .filter("paid_on", "<=", f.to)
+            .search(&["payment_no", "reference"], f.q);
+    },
     responses((status = 200, description = "payments of the invoices the caller may see, with what was refunded, newest first", body = PaymentPage),
-              (status = 400, description = "a bad cursor or limit", body = ErrorResponse)))]
-async fn list_payments(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<PaymentFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("v_payments", "payment_id", caller.tenant_id);
-    list.filter("invoice_id", "=", f.invoice_id)
-        .filter("customer_id", "=", f.customer_id)
-        .filter("paid_on", ">=", f.from)
-        .filter("paid_on", "<=", f.to)
-        .search(&["payment_no", "reference"], f.q);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+              (status = 400, description = "a bad cursor or limit", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/refunds", tag = "receivables", request_body = RefundCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/refunds", tag = "receivables",
+    fn create_refund(RefundCreate) = "select refund_record($1)",
     responses((status = 201, description = "refund recorded with its RF number; the invoice's balance opens again by the amount", body = RefundRecorded),
               (status = 403, description = "finance only (payment.record)", body = ErrorResponse),
               (status = 404, description = "no such payment (or not visible)", body = ErrorResponse),
-              (status = 422, description = "more than is left to refund of the payment (field amount), or a field is invalid", body = ErrorResponse)))]
-async fn create_refund(write: Writer, Json(refund): Json<RefundCreate>) -> Result<Response> {
-    let call = Call::post("select refund_record($1)", Args::Body(body(&refund)?));
-    write.rpc(call.created()).await
+              (status = 422, description = "more than is left to refund of the payment (field amount), or a field is invalid", body = ErrorResponse))
 }
 
-#[utoipa::path(get, path = "/api/refunds", tag = "receivables", params(RefundFilter, Page),
+list_route! {
+    get "/api/refunds", tag = "receivables",
+    fn list_refunds("v_refunds" by "refund_id") |list, f: RefundFilter| {
+        list.filter("invoice_id", "=", f.invoice_id)
+            .filter("payment_id", "=", f.payment_id)
+            .filter("customer_id", "=", f.customer_id)
+            .filter("refunded_on", ">=", f.from)
+            .filter("refunded_on", "<=", f.to);
+    },
     responses((status = 200, description = "refunds of the invoices the caller may see, newest first", body = RefundPage),
-              (status = 400, description = "a bad cursor or limit", body = ErrorResponse)))]
-async fn list_refunds(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<RefundFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("v_refunds", "refund_id", caller.tenant_id);
-    list.filter("invoice_id", "=", f.invoice_id)
-        .filter("payment_id", "=", f.payment_id)
-        .filter("customer_id", "=", f.customer_id)
-        .filter("refunded_on", ">=", f.from)
-        .filter("refunded_on", "<=", f.to);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+              (status = 400, description = "a bad cursor or limit", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/credit-notes", tag = "receivables", request_body = CreditNoteCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/credit-notes", tag = "receivables",
+    fn create_credit_note(CreditNoteCreate) = "select credit_note_create($1)",
     responses((status = 201, description = "credit note issued with its CN number; the invoice's outstanding falls by the amount", body = CreditNoteIssued),
               (status = 403, description = "finance only (invoice.create)", body = ErrorResponse),
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
-              (status = 422, description = "more than the invoice's open balance (field amount), another currency (field currency), an invoice that is not ISSUED (field invoice_id), or a field is invalid", body = ErrorResponse)))]
-async fn create_credit_note(write: Writer, Json(note): Json<CreditNoteCreate>) -> Result<Response> {
-    let call = Call::post("select credit_note_create($1)", Args::Body(body(&note)?));
-    write.rpc(call.created()).await
+              (status = 422, description = "more than the invoice's open balance (field amount), another currency (field currency), an invoice that is not ISSUED (field invoice_id), or a field is invalid", body = ErrorResponse))
 }
 
-#[utoipa::path(get, path = "/api/credit-notes", tag = "receivables", params(CreditNoteFilter, Page),
+list_route! {
+    get "/api/credit-notes", tag = "receivables",
+    fn list_credit_notes("v_credit_notes" by "credit_note_id") |list, f: CreditNoteFilter| {
+        list.filter("invoice_id", "=", f.invoice_id)
+            .filter("customer_id", "=", f.customer_id)
+            .filter("issue_date", ">=", f.from)
+            .filter("issue_date", "<=", f.to)
+            .search(&["credit_note_no"], f.q);
+    },
     responses((status = 200, description = "credit notes of the invoices the caller may see, newest first", body = CreditNotePage),
-              (status = 400, description = "a bad cursor or limit", body = ErrorResponse)))]
-async fn list_credit_notes(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<CreditNoteFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("v_credit_notes", "credit_note_id", caller.tenant_id);
-    list.filter("invoice_id", "=", f.invoice_id)
-        .filter("customer_id", "=", f.customer_id)
-        .filter("issue_date", ">=", f.from)
-        .filter("issue_date", "<=", f.to)
-        .search(&["credit_note_no"], f.q);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+              (status = 400, description = "a bad cursor or limit", body = ErrorResponse))
 }
 
 // The documented shapes of refunds and credit notes, and of the invoice

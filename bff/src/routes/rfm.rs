@@ -27,7 +27,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{body, Args, Call, Writer};
+use super::route::rpc_route;
+use super::write::body;
 use crate::auth::Caller;
 use crate::db::read_one;
 use crate::error::{ApiError, Result};
@@ -353,17 +354,11 @@ async fn request_run(
     .await
 }
 
-#[utoipa::path(put, path = "/api/rfm/settings", tag = "rfm", request_body = RfmSettings,
-    params(IdempotencyKey),
+rpc_route! {
+    put "/api/rfm/settings", tag = "rfm",
+    fn set_settings(RfmSettings) = "select rfm_settings_set($1)",
     responses((status = 200, description = "the settings (the next run uses them)", body = RfmSettings),
-              (status = 403, description = "the rfm.manage permission is missing", body = ErrorResponse)))]
-async fn set_settings(write: Writer, Json(settings): Json<RfmSettings>) -> Result<Response> {
-    write
-        .rpc(Call::put(
-            "select rfm_settings_set($1)",
-            Args::Body(body(&settings)?),
-        ))
-        .await
+              (status = 403, description = "the rfm.manage permission is missing", body = ErrorResponse))
 }
 
 #[utoipa::path(get, path = "/api/rfm/templates", tag = "rfm",

@@ -10,10 +10,10 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
+use super::route::list_route;
 use crate::auth::Caller;
-use crate::db::{read_as, read_one, read_optional};
+use crate::db::{read_one, read_optional};
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::payload::{Priority, TicketType};
@@ -52,27 +52,21 @@ pub struct DayRange {
     to: NaiveDate,
 }
 
-#[utoipa::path(get, path = "/api/sla/tickets", tag = "sla", params(SlaFilter, Page),
-    responses((status = 200, description = "the SLA of each ticket the caller may see, newest first", body = SlaPage)))]
-async fn list_sla(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<SlaFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("v_sla_status", "ticket_id", caller.tenant_id);
-    list.filter("sla_status", "=", f.sla_status.map(|s| s.to_lowercase()))
-        .filter(
-            "ticket_type",
-            "=",
-            f.ticket_type.map(TicketType::into_string),
-        )
-        .filter("priority", "=", f.priority.map(Priority::into_string))
-        .filter("dept_target", "=", f.dept_target.map(|d| d.to_uppercase()))
-        .filter("created_at", ">=", f.created_from)
-        .filter("created_at", "<", f.created_to);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+list_route! {
+    get "/api/sla/tickets", tag = "sla",
+    fn list_sla("v_sla_status" by "ticket_id") |list, f: SlaFilter| {
+        list.filter("sla_status", "=", f.sla_status.map(|s| s.to_lowercase()))
+            .filter(
+                "ticket_type",
+                "=",
+                f.ticket_type.map(TicketType::into_string),
+            )
+            .filter("priority", "=", f.priority.map(Priority::into_string))
+            .filter("dept_target", "=", f.dept_target.map(|d| d.to_uppercase()))
+            .filter("created_at", ">=", f.created_from)
+            .filter("created_at", "<", f.created_to);
+    },
+    responses((status = 200, description = "the SLA of each ticket the caller may see, newest first", body = SlaPage))
 }
 
 #[utoipa::path(get, path = "/api/sla/tickets/{id}", tag = "sla", params(("id" = Uuid, Path)),

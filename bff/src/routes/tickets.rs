@@ -9,14 +9,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::files::FileUpload;
-use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::write::{attach, body, Args, Attach, Call, Writer};
+use super::route::{list_route, rpc_route};
+use super::write::{attach, Attach};
 use crate::auth::Caller;
-use crate::db::{read_as, read_optional};
+use crate::db::read_optional;
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Path};
 
 use super::files::StoredObject;
 use super::shapes::Numeric;
@@ -128,45 +128,26 @@ pub struct TicketFilter {
     q: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/tickets", tag = "tickets", request_body = TicketCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/tickets", tag = "tickets",
+    fn create_ticket(TicketCreate) = "select ticket_create($1)",
     responses((status = 201, description = "ticket created", body = TicketCreated),
-              (status = 422, description = "a field is invalid", body = ErrorResponse)))]
-async fn create_ticket(write: Writer, Json(ticket): Json<TicketCreate>) -> Result<Response> {
-    let call = Call::post("select ticket_create($1)", Args::Body(body(&ticket)?));
-    write.rpc(call.created()).await
+              (status = 422, description = "a field is invalid", body = ErrorResponse))
 }
 
-#[utoipa::path(patch, path = "/api/tickets/{id}", tag = "tickets", request_body = TicketPatch,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    patch "/api/tickets/{id}", tag = "tickets",
+    fn update_ticket(id, TicketPatch) = "select ticket_update($1, $2)",
     responses((status = 200, description = "the changed ticket as the caller may read it (as GET /api/tickets/{id}, without messages and attachments)", body = Ticket),
-              (status = 422, description = "not an allowed transition, nothing to change, or a field is invalid", body = ErrorResponse)))]
-async fn update_ticket(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(patch): Json<TicketPatch>,
-) -> Result<Response> {
-    let call = Call::patch(
-        "select ticket_update($1, $2)",
-        Args::IdBody(id, body(&patch)?),
-    );
-    write.rpc(call).await
+              (status = 422, description = "not an allowed transition, nothing to change, or a field is invalid", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/tickets/{id}/messages", tag = "tickets", request_body = MessageCreate,
-    params(("id" = Uuid, Path), IdempotencyKey),
-    responses((status = 201, description = "message added", body = MessageAdded),
-              (status = 404, description = "no such ticket (or not visible)", body = ErrorResponse)))]
-async fn add_message(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(message): Json<MessageCreate>,
-) -> Result<Response> {
-    let call = Call::post(
+rpc_route! {
+    post "/api/tickets/{id}/messages", tag = "tickets",
+    fn add_message(id, MessageCreate) =
         "select ticket_add_message($1, $2 ->> 'body', ($2 ->> 'internal')::boolean)",
-        Args::IdBody(id, body(&message)?),
-    );
-    write.rpc(call.created()).await
+    responses((status = 201, description = "message added", body = MessageAdded),
+              (status = 404, description = "no such ticket (or not visible)", body = ErrorResponse))
 }
 
 #[utoipa::path(post, path = "/api/tickets/{id}/attachments", tag = "tickets",
@@ -190,26 +171,20 @@ async fn add_attachment(
     attach(&state, &caller, key, multipart, to).await
 }
 
-#[utoipa::path(get, path = "/api/tickets", tag = "tickets", params(TicketFilter, Page),
-    responses((status = 200, description = "tickets the caller may see, newest first (customer details masked for ops)", body = TicketPage)))]
-async fn list_tickets(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<TicketFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("v_tickets", "ticket_id", caller.tenant_id);
-    list.filter("ticket_type", "=", f.ticket_type.map(|s| s.to_lowercase()))
-        .filter("status", "=", f.status.map(TicketStatus::into_string))
-        .filter("dept_target", "=", f.dept_target)
-        .filter("priority", "=", f.priority.map(Priority::into_string))
-        .filter("assignee_user_id", "=", f.assignee_user_id)
-        .filter("related_customer_id", "=", f.related_customer_id)
-        .filter("created_at", ">=", f.created_from)
-        .filter("created_at", "<", f.created_to)
-        .search(&["ticket_no", "subject"], f.q);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+list_route! {
+    get "/api/tickets", tag = "tickets",
+    fn list_tickets("v_tickets" by "ticket_id") |list, f: TicketFilter| {
+        list.filter("ticket_type", "=", f.ticket_type.map(|s| s.to_lowercase()))
+            .filter("status", "=", f.status.map(TicketStatus::into_string))
+            .filter("dept_target", "=", f.dept_target)
+            .filter("priority", "=", f.priority.map(Priority::into_string))
+            .filter("assignee_user_id", "=", f.assignee_user_id)
+            .filter("related_customer_id", "=", f.related_customer_id)
+            .filter("created_at", ">=", f.created_from)
+            .filter("created_at", "<", f.created_to)
+            .search(&["ticket_no", "subject"], f.q);
+    },
+    responses((status = 200, description = "tickets the caller may see, newest first (customer details masked for ops)", body = TicketPage))
 }
 
 #[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", params(("id" = Uuid, Path)),

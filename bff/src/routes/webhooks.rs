@@ -30,7 +30,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{self, body, Args, Call, Writer};
+use super::route::rpc_route;
+use super::write::{self, body};
 use crate::auth::Caller;
 use crate::db::read_one;
 use crate::error::{ApiError, Result};
@@ -470,18 +471,12 @@ async fn update_endpoint(
     .await
 }
 
-#[utoipa::path(delete, path = "/api/webhooks/endpoints/{id}", tag = "webhooks",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    delete "/api/webhooks/endpoints/{id}", tag = "webhooks",
+    fn delete_endpoint(id) = "select webhook_endpoint_delete($1)",
     responses((status = 200, description = "the endpoint is gone, with its secrets, deliveries and their log", body = WebhookEndpointDeleted),
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse),
-              (status = 404, description = "no such endpoint", body = ErrorResponse)))]
-async fn delete_endpoint(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    write
-        .rpc(Call::delete(
-            "select webhook_endpoint_delete($1)",
-            Args::Id(id),
-        ))
-        .await
+              (status = 404, description = "no such endpoint", body = ErrorResponse))
 }
 
 #[utoipa::path(post, path = "/api/webhooks/endpoints/{id}/secret/rotate", tag = "webhooks",
@@ -549,23 +544,13 @@ async fn list_deliveries(
     Ok(Json(page))
 }
 
-#[utoipa::path(post, path = "/api/webhooks/endpoints/{id}/replay", tag = "webhooks",
-    request_body = ReplaySince, params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/webhooks/endpoints/{id}/replay", tag = "webhooks",
+    fn replay_endpoint(id, ReplaySince) = "select webhook_endpoint_replay($1, $2)",
     responses((status = 200, description = "how many events are sent (again) to the endpoint, at once", body = WebhookReplayed),
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse),
               (status = 404, description = "no such endpoint", body = ErrorResponse),
-              (status = 422, description = "since in the future; the endpoint is disabled", body = ErrorResponse)))]
-async fn replay_endpoint(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(replay): Json<ReplaySince>,
-) -> Result<Response> {
-    write
-        .rpc(Call::post(
-            "select webhook_endpoint_replay($1, $2)",
-            Args::IdBody(id, body(&replay)?),
-        ))
-        .await
+              (status = 422, description = "since in the future; the endpoint is disabled", body = ErrorResponse))
 }
 
 #[utoipa::path(get, path = "/api/webhooks/deliveries/{id}", tag = "webhooks",
@@ -587,17 +572,11 @@ async fn get_delivery(
     Ok(Json(delivery))
 }
 
-#[utoipa::path(post, path = "/api/webhooks/deliveries/{id}/replay", tag = "webhooks",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/webhooks/deliveries/{id}/replay", tag = "webhooks",
+    fn replay_delivery(id) = "select webhook_delivery_replay($1)",
     responses((status = 200, description = "the delivery, due at once with a fresh round of retries (same message id)", body = WebhookDelivery),
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse),
               (status = 404, description = "no such delivery", body = ErrorResponse),
-              (status = 422, description = "the endpoint is disabled", body = ErrorResponse)))]
-async fn replay_delivery(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    write
-        .rpc(Call::post(
-            "select webhook_delivery_replay($1)",
-            Args::Id(id),
-        ))
-        .await
+              (status = 422, description = "the endpoint is disabled", body = ErrorResponse))
 }
