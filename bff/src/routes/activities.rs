@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::files::StoredObject;
 use super::openapi::ErrorResponse;
 use super::route::{list_route, rpc_route};
+use super::shapes::shapes;
 use super::shapes::Numeric;
 use super::write::{submit, FilePart, Submit};
 use crate::auth::Caller;
@@ -165,34 +166,33 @@ list_route! {
 
 macro_rules! activity_row {
     ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[allow(dead_code)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            tenant_id: Uuid,
-            activity_id: Uuid,
-            /// Whose activity it is (counts in their KPIs).
-            owner_user_id: Uuid,
-            activity_type: crate::payload::ActivityType,
-            /// manual (logged by a user) or derived (written by the database)
-            source: String,
-            customer_id: Option<Uuid>,
-            prospect_id: Option<Uuid>,
-            lead_id: Option<Uuid>,
-            occurred_at: DateTime<Utc>,
-            summary: String,
-            /// prospect-evidence when there is a photo.
-            photo_bucket: Option<String>,
-            photo_object_key: Option<String>,
-            gps_lat: Option<Numeric>,
-            gps_lng: Option<Numeric>,
-            created_by: Option<Uuid>,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            /// The photo (download with GET /api/objects/{id}).
-            photo_object_id: Option<Uuid>,
-            $($extra)*
+        $crate::routes::shapes::shapes! {
+            $(#[$m])*
+            pub struct $name {
+                tenant_id: Uuid,
+                activity_id: Uuid,
+                /// Whose activity it is (counts in their KPIs).
+                owner_user_id: Uuid,
+                activity_type: crate::payload::ActivityType,
+                /// manual (logged by a user) or derived (written by the database)
+                source: String,
+                customer_id: Option<Uuid>,
+                prospect_id: Option<Uuid>,
+                lead_id: Option<Uuid>,
+                occurred_at: DateTime<Utc>,
+                summary: String,
+                /// prospect-evidence when there is a photo.
+                photo_bucket: Option<String>,
+                photo_object_key: Option<String>,
+                gps_lat: Option<Numeric>,
+                gps_lng: Option<Numeric>,
+                created_by: Option<Uuid>,
+                created_at: DateTime<Utc>,
+                updated_at: DateTime<Utc>,
+                /// The photo (download with GET /api/objects/{id}).
+                photo_object_id: Option<Uuid>,
+                $($extra)*
+            }
         }
     };
 }
@@ -210,11 +210,10 @@ activity_row!(
     }
 );
 
-/// One page of sales activities.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct ActivityPage {
-    items: Vec<Activity>,
-    next_cursor: Option<String>,
+shapes! {
+    /// One page of sales activities.
+    pub struct ActivityPage {
+        items: Vec<Activity>,
+        next_cursor: Option<String>,
+    }
 }

@@ -35,6 +35,7 @@ use uuid::Uuid;
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
 use super::route::rpc_route;
+use super::shapes::shapes;
 use super::write::{Args, Call, Writer};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one};
@@ -128,24 +129,23 @@ pub struct UserFilter {
 /// Declares a struct with the columns of `profiles` plus `extra` fields.
 macro_rules! user_row {
     ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
-        pub struct $name {
-            tenant_id: Uuid,
-            /// The `sub` of the user's tokens.
-            user_id: Uuid,
-            email: String,
-            full_name: String,
-            app_role: AppRole,
-            dept_code: Option<String>,
-            manager_user_id: Option<Uuid>,
-            /// false: every request of the user is refused (user_inactive).
-            active: bool,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            $($extra)*
+        $crate::routes::shapes::shapes! {
+            $(#[$m])*
+            pub struct $name {
+                tenant_id: Uuid,
+                /// The `sub` of the user's tokens.
+                user_id: Uuid,
+                email: String,
+                full_name: String,
+                app_role: AppRole,
+                dept_code: Option<String>,
+                manager_user_id: Option<Uuid>,
+                /// false: every request of the user is refused (user_inactive).
+                active: bool,
+                created_at: DateTime<Utc>,
+                updated_at: DateTime<Utc>,
+                $($extra)*
+            }
         }
     };
 }
@@ -174,44 +174,39 @@ user_row!(
     }
 );
 
-/// Another user, named.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct UserRef {
-    user_id: Uuid,
-    full_name: String,
-    email: String,
-    active: bool,
-}
+shapes! {
+    /// Another user, named.
+    pub struct UserRef {
+        user_id: Uuid,
+        full_name: String,
+        email: String,
+        active: bool,
+    }
 
-/// One page of users.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct UserPage {
-    items: Vec<User>,
-    /// Pass as `after` for the next page; null on the last page.
-    next_cursor: Option<String>,
+    /// One page of users.
+    pub struct UserPage {
+        items: Vec<User>,
+        /// Pass as `after` for the next page; null on the last page.
+        next_cursor: Option<String>,
+    }
 }
 
 /// Declares a struct with a role's permissions plus `extra` fields.
 macro_rules! role_row {
     ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
-        pub struct $name {
-            app_role: AppRole,
-            description: Option<String>,
-            /// What the role may do in this tenant (in the vocabulary's order).
-            permissions: Vec<Permission>,
-            /// Granted on top of the defaults every tenant starts with.
-            added: Vec<Permission>,
-            /// Defaults this tenant revoked.
-            removed: Vec<Permission>,
-            $($extra)*
+        $crate::routes::shapes::shapes! {
+            $(#[$m])*
+            pub struct $name {
+                app_role: AppRole,
+                description: Option<String>,
+                /// What the role may do in this tenant (in the vocabulary's order).
+                permissions: Vec<Permission>,
+                /// Granted on top of the defaults every tenant starts with.
+                added: Vec<Permission>,
+                /// Defaults this tenant revoked.
+                removed: Vec<Permission>,
+                $($extra)*
+            }
         }
     };
 }
@@ -229,12 +224,11 @@ role_row!(
     }
 );
 
-/// Every app role of the tenant, in list order.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RoleList {
-    items: Vec<RolePermissions>,
+shapes! {
+    /// Every app role of the tenant, in list order.
+    pub struct RoleList {
+        items: Vec<RolePermissions>,
+    }
 }
 
 // ------------------------------------------------------------------ users

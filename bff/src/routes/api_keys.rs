@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::route::rpc_route;
+use super::shapes::shapes;
 use super::write::{body, with_secret};
 use crate::api_keys::NewKey;
 use crate::auth::Caller;
@@ -106,57 +107,50 @@ rpc_route! {
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// The tenant's API keys.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKeyList {
-    items: Vec<ApiKeyRecord>,
-}
+shapes! {
+    /// The tenant's API keys.
+    pub struct ApiKeyList {
+        items: Vec<ApiKeyRecord>,
+    }
 
-/// An API key as lists show it: never its secret.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKeyRecord {
-    key_id: Uuid,
-    name: String,
-    /// The secret's first 16 characters, to tell keys apart.
-    display_prefix: String,
-    scopes: Vec<ApiScope>,
-    allowed_ips: Option<Vec<String>>,
-    expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// active, expired or revoked.
-    status: String,
-    /// Recorded to the minute.
-    last_used_at: Option<chrono::DateTime<chrono::Utc>>,
-    last_used_ip: Option<String>,
-    created_by: Option<Uuid>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
-    revoked_by: Option<Uuid>,
-}
+    /// An API key as lists show it: never its secret.
+    pub struct ApiKeyRecord {
+        key_id: Uuid,
+        name: String,
+        /// The secret's first 16 characters, to tell keys apart.
+        display_prefix: String,
+        scopes: Vec<ApiScope>,
+        allowed_ips: Option<Vec<String>>,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// active, expired or revoked.
+        status: String,
+        /// Recorded to the minute.
+        last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+        last_used_ip: Option<String>,
+        created_by: Option<Uuid>,
+        created_at: chrono::DateTime<chrono::Utc>,
+        revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+        revoked_by: Option<Uuid>,
+    }
 
-/// A created key: the record and, this once, its secret.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKeyCreated {
-    key_id: Uuid,
-    name: String,
-    display_prefix: String,
-    scopes: Vec<ApiScope>,
-    allowed_ips: Option<Vec<String>>,
-    expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    status: String,
-    last_used_at: Option<chrono::DateTime<chrono::Utc>>,
-    last_used_ip: Option<String>,
-    created_by: Option<Uuid>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
-    revoked_by: Option<Uuid>,
-    /// `bz_live_…`: send it as `Authorization: Bearer <secret>` to /api/v1.
-    /// Absent from a replayed response.
-    #[serde(default)]
-    secret: Option<String>,
+    /// A created key: the record and, this once, its secret.
+    pub struct ApiKeyCreated {
+        key_id: Uuid,
+        name: String,
+        display_prefix: String,
+        scopes: Vec<ApiScope>,
+        allowed_ips: Option<Vec<String>>,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        status: String,
+        last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+        last_used_ip: Option<String>,
+        created_by: Option<Uuid>,
+        created_at: chrono::DateTime<chrono::Utc>,
+        revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+        revoked_by: Option<Uuid>,
+        /// `bz_live_…`: send it as `Authorization: Bearer <secret>` to /api/v1.
+        /// Absent from a replayed response.
+        #[serde(default)]
+        secret: Option<String>,
+    }
 }

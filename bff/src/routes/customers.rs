@@ -23,6 +23,7 @@ use super::openapi::ErrorResponse;
 use super::prospects::Prospect;
 use super::receivables::Invoice;
 use super::route::{list_route, rpc_route};
+use super::shapes::shapes;
 use super::shapes::{customer_row, Customer};
 use super::write::{attach, Attach};
 use crate::auth::Caller;
@@ -154,65 +155,55 @@ pub struct CustomerMerge {
     duplicate_id: Id,
 }
 
-/// What a merge moved to the surviving customer, per table.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct MergeMoved {
-    /// Prospects moved or folded.
-    prospects: i64,
-    /// Of them, prospects folded into the survivor's prospect of the same
-    /// owner (one prospect per customer and owner).
-    prospects_folded: i64,
-    leads: i64,
-    sales_activities: i64,
-    /// Tickets related to the customer.
-    tickets: i64,
-    /// Invoices (their numbers unchanged).
-    invoices: i64,
-    /// Credit notes, with their invoices (their numbers unchanged).
-    credit_notes: i64,
-    customer_documents: i64,
-    /// Earlier merges into the duplicate, now the survivor's.
-    customer_merges: i64,
-}
+shapes! {
+    /// What a merge moved to the surviving customer, per table.
+    pub struct MergeMoved {
+        /// Prospects moved or folded.
+        prospects: i64,
+        /// Of them, prospects folded into the survivor's prospect of the same
+        /// owner (one prospect per customer and owner).
+        prospects_folded: i64,
+        leads: i64,
+        sales_activities: i64,
+        /// Tickets related to the customer.
+        tickets: i64,
+        /// Invoices (their numbers unchanged).
+        invoices: i64,
+        /// Credit notes, with their invoices (their numbers unchanged).
+        credit_notes: i64,
+        customer_documents: i64,
+        /// Earlier merges into the duplicate, now the survivor's.
+        customer_merges: i64,
+    }
 
-/// `customer_merge`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CustomerMerged {
-    /// The surviving customer.
-    customer_id: Uuid,
-    /// The duplicate, now deleted; its audit history stays under this id
-    /// (`GET /api/audit?table=customers&record=`).
-    merged_customer_id: Uuid,
-    merge_id: Uuid,
-    moved: MergeMoved,
-}
+    /// `customer_merge`.
+    pub struct CustomerMerged {
+        /// The surviving customer.
+        customer_id: Uuid,
+        /// The duplicate, now deleted; its audit history stays under this id
+        /// (`GET /api/audit?table=customers&record=`).
+        merged_customer_id: Uuid,
+        merge_id: Uuid,
+        moved: MergeMoved,
+    }
 
-/// The customers merged into one, newest first.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CustomerMerges {
-    items: Vec<CustomerMergeRecord>,
-}
+    /// The customers merged into one, newest first.
+    pub struct CustomerMerges {
+        items: Vec<CustomerMergeRecord>,
+    }
 
-/// A customer merged into this one (`customer_merges`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CustomerMergeRecord {
-    merge_id: Uuid,
-    /// The duplicate's id: its audit history is
-    /// `GET /api/audit?table=customers&record=<merged_customer_id>`.
-    merged_customer_id: Uuid,
-    /// The duplicate's company name at the merge.
-    company_name: String,
-    merged_by: Option<Uuid>,
-    merged_at: DateTime<Utc>,
-    moved: MergeMoved,
+    /// A customer merged into this one (`customer_merges`).
+    pub struct CustomerMergeRecord {
+        merge_id: Uuid,
+        /// The duplicate's id: its audit history is
+        /// `GET /api/audit?table=customers&record=<merged_customer_id>`.
+        merged_customer_id: Uuid,
+        /// The duplicate's company name at the merge.
+        company_name: String,
+        merged_by: Option<Uuid>,
+        merged_at: DateTime<Utc>,
+        moved: MergeMoved,
+    }
 }
 
 rpc_route! {
@@ -275,65 +266,52 @@ customer_row!(
     }
 );
 
-/// The customers with names similar to a customer (pg_trgm similarity of
-/// the normalised names at least 0.5), found after the customer was
-/// created by the job `customer.lookalikes`: those its own check found and
-/// newer customers whose check found it, only those the caller may read,
-/// the most similar first (at most 20).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Lookalikes {
-    /// When the customer was last checked; null: not yet (the job is
-    /// queued, or the customer was created before look-alikes were kept).
-    checked_at: Option<DateTime<Utc>>,
-    lookalikes: Vec<Lookalike>,
-}
+shapes! {
+    /// The customers with names similar to a customer (pg_trgm similarity of
+    /// the normalised names at least 0.5), found after the customer was
+    /// created by the job `customer.lookalikes`: those its own check found and
+    /// newer customers whose check found it, only those the caller may read,
+    /// the most similar first (at most 20).
+    pub struct Lookalikes {
+        /// When the customer was last checked; null: not yet (the job is
+        /// queued, or the customer was created before look-alikes were kept).
+        checked_at: Option<DateTime<Utc>>,
+        lookalikes: Vec<Lookalike>,
+    }
 
-/// A customer with a similar name.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Lookalike {
-    customer_id: Uuid,
-    company_name: String,
-    /// Trigram similarity of the normalised names, 0.5–1.
-    similarity: f64,
-}
+    /// A customer with a similar name.
+    pub struct Lookalike {
+        customer_id: Uuid,
+        company_name: String,
+        /// Trigram similarity of the normalised names, 0.5–1.
+        similarity: f64,
+    }
 
-/// One page of customers.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerPage {
-    items: Vec<Customer>,
-    /// Pass as `after` for the next page; null on the last page.
-    next_cursor: Option<String>,
-}
+    /// One page of customers.
+    pub struct CustomerPage {
+        items: Vec<Customer>,
+        /// Pass as `after` for the next page; null on the last page.
+        next_cursor: Option<String>,
+    }
 
-/// A file of a customer.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerDocument {
-    document_id: Uuid,
-    /// Download with GET /api/objects/{id}.
-    object_id: Uuid,
-    file_name: String,
-    content_type: String,
-    size_bytes: i64,
-    sha256: String,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-}
+    /// A file of a customer.
+    pub struct CustomerDocument {
+        document_id: Uuid,
+        /// Download with GET /api/objects/{id}.
+        object_id: Uuid,
+        file_name: String,
+        content_type: String,
+        size_bytes: i64,
+        sha256: String,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+    }
 
-/// `customer_document_add`, with the stored file.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct DocumentAdded {
-    document_id: Uuid,
-    customer_id: Uuid,
-    object_id: Uuid,
-    object: StoredObject,
+    /// `customer_document_add`, with the stored file.
+    pub struct DocumentAdded {
+        document_id: Uuid,
+        customer_id: Uuid,
+        object_id: Uuid,
+        object: StoredObject,
+    }
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
+use super::shapes::shapes;
 use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
 use crate::db::read_as;
@@ -222,31 +223,27 @@ mod tests {
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// A stored file (a row of `objects`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct StoredObject {
-    tenant_id: Uuid,
-    object_id: Uuid,
-    bucket: String,
-    /// Where the bytes are: `<tenant>/<bucket>/<object_id>`.
-    object_key: String,
-    file_name: String,
-    content_type: String,
-    size_bytes: i64,
-    /// Hex SHA-256 of the bytes.
-    sha256: String,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+shapes! {
+    /// A stored file (a row of `objects`).
+    pub struct StoredObject {
+        tenant_id: Uuid,
+        object_id: Uuid,
+        bucket: String,
+        /// Where the bytes are: `<tenant>/<bucket>/<object_id>`.
+        object_key: String,
+        file_name: String,
+        content_type: String,
+        size_bytes: i64,
+        /// Hex SHA-256 of the bytes.
+        sha256: String,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// One page of stored files the caller may read.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct ObjectPage {
-    items: Vec<StoredObject>,
-    next_cursor: Option<String>,
+    /// One page of stored files the caller may read.
+    pub struct ObjectPage {
+        items: Vec<StoredObject>,
+        next_cursor: Option<String>,
+    }
 }

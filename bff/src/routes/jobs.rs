@@ -8,6 +8,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
+use super::shapes::shapes;
 use crate::auth::Caller;
 use crate::db::read_optional;
 use crate::error::{ApiError, Result};
@@ -15,8 +16,6 @@ use crate::extract::{Json, Path};
 use crate::state::AppState;
 use chrono::DateTime;
 use chrono::Utc;
-use serde::Deserialize;
-use utoipa::ToSchema;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_job))
@@ -47,33 +46,32 @@ async fn get_job(
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// A background job's state (`v_jobs`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct JobState {
-    job_id: Uuid,
-    tenant_id: Uuid,
-    kind: crate::payload::JobKind,
-    status: crate::payload::JobStatus,
-    /// Higher runs first within the tenant.
-    priority: i32,
-    /// Claims so far.
-    attempts: i32,
-    /// Claims before the job is dead-lettered.
-    max_attempts: i32,
-    /// Not started before this time (retries wait here).
-    run_at: DateTime<Utc>,
-    progress_done: Option<i64>,
-    progress_total: Option<i64>,
-    /// The error of the last failed attempt.
-    last_error: Option<String>,
-    dedup_key: Option<String>,
-    created_by: Option<Uuid>,
-    /// The x-request-id of the request that enqueued it.
-    request_id: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
+shapes! {
+    /// A background job's state (`v_jobs`).
+    pub struct JobState {
+        job_id: Uuid,
+        tenant_id: Uuid,
+        kind: crate::payload::JobKind,
+        status: crate::payload::JobStatus,
+        /// Higher runs first within the tenant.
+        priority: i32,
+        /// Claims so far.
+        attempts: i32,
+        /// Claims before the job is dead-lettered.
+        max_attempts: i32,
+        /// Not started before this time (retries wait here).
+        run_at: DateTime<Utc>,
+        progress_done: Option<i64>,
+        progress_total: Option<i64>,
+        /// The error of the last failed attempt.
+        last_error: Option<String>,
+        dedup_key: Option<String>,
+        created_by: Option<Uuid>,
+        /// The x-request-id of the request that enqueued it.
+        request_id: Option<String>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        started_at: Option<DateTime<Utc>>,
+        finished_at: Option<DateTime<Utc>>,
+    }
 }

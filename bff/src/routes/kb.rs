@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::route::rpc_route;
+use super::shapes::shapes;
 use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one};
@@ -91,52 +92,45 @@ pub struct DocumentFileUpload {
     file: Vec<u8>,
 }
 
-/// A knowledge-base document and the state of its ingestion.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct KbDocument {
-    document_id: Uuid,
-    title: String,
-    owner_user_id: Uuid,
-    visibility: KbVisibility,
-    dept_code: Option<String>,
-    app_roles: Option<Vec<AppRole>>,
-    format: KbFormat,
-    /// The file of the current version.
-    object_id: Option<Uuid>,
-    /// Uploads so far (1 for the first).
-    version: i32,
-    status: KbStatus,
-    /// Why the ingestion failed (status failed).
-    failure_reason: Option<String>,
-    chunks_total: Option<i32>,
-    chunks_done: i32,
-    /// The version readers search (it stays while a newer one is ingested).
-    ready_version: Option<i32>,
-    ready_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// The ingestion job (GET /api/jobs/{id}).
-    job_id: Option<Uuid>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-    /// The caller may replace, change and delete it.
-    may_manage: bool,
-}
+shapes! {
+    /// A knowledge-base document and the state of its ingestion.
+    pub struct KbDocument {
+        document_id: Uuid,
+        title: String,
+        owner_user_id: Uuid,
+        visibility: KbVisibility,
+        dept_code: Option<String>,
+        app_roles: Option<Vec<AppRole>>,
+        format: KbFormat,
+        /// The file of the current version.
+        object_id: Option<Uuid>,
+        /// Uploads so far (1 for the first).
+        version: i32,
+        status: KbStatus,
+        /// Why the ingestion failed (status failed).
+        failure_reason: Option<String>,
+        chunks_total: Option<i32>,
+        chunks_done: i32,
+        /// The version readers search (it stays while a newer one is ingested).
+        ready_version: Option<i32>,
+        ready_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// The ingestion job (GET /api/jobs/{id}).
+        job_id: Option<Uuid>,
+        created_at: chrono::DateTime<chrono::Utc>,
+        updated_at: chrono::DateTime<chrono::Utc>,
+        /// The caller may replace, change and delete it.
+        may_manage: bool,
+    }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct KbDocumentList {
-    items: Vec<KbDocument>,
-}
+    pub struct KbDocumentList {
+        items: Vec<KbDocument>,
+    }
 
-/// A deleted document.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct KbDocumentDeleted {
-    document_id: Uuid,
-    deleted: bool,
+    /// A deleted document.
+    pub struct KbDocumentDeleted {
+        document_id: Uuid,
+        deleted: bool,
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

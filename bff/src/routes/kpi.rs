@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::route::{list_route, rpc_route};
+use super::shapes::shapes;
 use super::write::{attach, Attach};
 use crate::auth::Caller;
 use crate::db::read_one;
@@ -267,169 +268,141 @@ async fn actuals(
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// `kpi_target_create`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct TargetCreated {
-    target_id: Uuid,
-    metric_key: String,
-    assignee_user_id: Uuid,
-    period_start: NaiveDate,
-    /// The last day of the period (inclusive).
-    period_end: NaiveDate,
-    target_value: Numeric,
-}
+shapes! {
+    /// `kpi_target_create`.
+    pub struct TargetCreated {
+        target_id: Uuid,
+        metric_key: String,
+        assignee_user_id: Uuid,
+        period_start: NaiveDate,
+        /// The last day of the period (inclusive).
+        period_end: NaiveDate,
+        target_value: Numeric,
+    }
 
-/// `kpi_entry_create`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct EntryCreated {
-    entry_id: Uuid,
-    /// An IMPORTED entry of the same import row was updated instead.
-    replayed: bool,
-    evidence_ids: Vec<Uuid>,
-}
+    /// `kpi_entry_create`.
+    pub struct EntryCreated {
+        entry_id: Uuid,
+        /// An IMPORTED entry of the same import row was updated instead.
+        replayed: bool,
+        evidence_ids: Vec<Uuid>,
+    }
 
-/// `kpi_evidence_add`, with the stored file.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct EvidenceAdded {
-    evidence_id: Uuid,
-    entry_id: Uuid,
-    object_id: Uuid,
-    object: StoredObject,
-}
+    /// `kpi_evidence_add`, with the stored file.
+    pub struct EvidenceAdded {
+        evidence_id: Uuid,
+        entry_id: Uuid,
+        object_id: Uuid,
+        object: StoredObject,
+    }
 
-/// The actuals of the requested metrics.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Actuals {
-    items: Vec<Actual>,
-}
+    /// The actuals of the requested metrics.
+    pub struct Actuals {
+        items: Vec<Actual>,
+    }
 
-/// `kpi_actual`: a metric's value over the period, or NA with a reason.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Actual {
-    metric_key: String,
-    assignee_user_id: Option<Uuid>,
-    period: Period,
-    /// The day the value is as of: the last day of the period, not after
-    /// the tenant's today.
-    as_of: NaiveDate,
-    /// assignee, team or tenant: the scope the value was computed in
-    scope: String,
-    /// Members of the team (the manager included), for scope team.
-    team_size: Option<i64>,
-    /// AUTO, MANUAL or IMPORTED
-    source: String,
-    /// count, IDR, percent, minutes, days or score
-    unit: String,
-    /// How the value was computed (metric-specific numbers).
-    #[schema(value_type = Option<Object>)]
-    breakdown: Option<Value>,
-    /// Null when `status` is na.
-    value: Option<Numeric>,
-    /// ok or na
-    status: String,
-    /// Why the metric is NA.
-    reason: Option<String>,
-}
+    /// `kpi_actual`: a metric's value over the period, or NA with a reason.
+    pub struct Actual {
+        metric_key: String,
+        assignee_user_id: Option<Uuid>,
+        period: Period,
+        /// The day the value is as of: the last day of the period, not after
+        /// the tenant's today.
+        as_of: NaiveDate,
+        /// assignee, team or tenant: the scope the value was computed in
+        scope: String,
+        /// Members of the team (the manager included), for scope team.
+        team_size: Option<i64>,
+        /// AUTO, MANUAL or IMPORTED
+        source: String,
+        /// count, IDR, percent, minutes, days or score
+        unit: String,
+        /// How the value was computed (metric-specific numbers).
+        #[schema(value_type = Option<Object>)]
+        breakdown: Option<Value>,
+        /// Null when `status` is na.
+        value: Option<Numeric>,
+        /// ok or na
+        status: String,
+        /// Why the metric is NA.
+        reason: Option<String>,
+    }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Period {
-    from: NaiveDate,
-    to: NaiveDate,
-}
+    pub struct Period {
+        from: NaiveDate,
+        to: NaiveDate,
+    }
 
-/// A KPI target (a row of `v_kpi_targets`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct KpiTargetRow {
-    tenant_id: Uuid,
-    target_id: Uuid,
-    metric_key: String,
-    metric_name: String,
-    /// count, IDR, percent, minutes, days or score
-    unit: String,
-    /// higher or lower: which way is better
-    direction: String,
-    assignee_user_id: Uuid,
-    period_start: NaiveDate,
-    /// The last day of the period (inclusive).
-    period_end: NaiveDate,
-    target_value: Numeric,
-    notes: Option<String>,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+    /// A KPI target (a row of `v_kpi_targets`).
+    pub struct KpiTargetRow {
+        tenant_id: Uuid,
+        target_id: Uuid,
+        metric_key: String,
+        metric_name: String,
+        /// count, IDR, percent, minutes, days or score
+        unit: String,
+        /// higher or lower: which way is better
+        direction: String,
+        assignee_user_id: Uuid,
+        period_start: NaiveDate,
+        /// The last day of the period (inclusive).
+        period_end: NaiveDate,
+        target_value: Numeric,
+        notes: Option<String>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// One page of KPI targets.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct KpiTargetPage {
-    items: Vec<KpiTargetRow>,
-    next_cursor: Option<String>,
-}
+    /// One page of KPI targets.
+    pub struct KpiTargetPage {
+        items: Vec<KpiTargetRow>,
+        next_cursor: Option<String>,
+    }
 
-/// Targets with their actuals (`kpi_progress`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct KpiProgress {
-    items: Vec<KpiProgressRow>,
-}
+    /// Targets with their actuals (`kpi_progress`).
+    pub struct KpiProgress {
+        items: Vec<KpiProgressRow>,
+    }
 
-/// A target and its actual over the target's period
-/// (`v_kpi_actual_vs_target`), with the progress towards it.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct KpiProgressRow {
-    tenant_id: Uuid,
-    target_id: Uuid,
-    metric_key: String,
-    metric_name: String,
-    department: String,
-    /// AUTO, MANUAL or IMPORTED
-    source: String,
-    unit: String,
-    /// higher or lower: which way is better
-    direction: String,
-    assignee_user_id: Uuid,
-    period_start: NaiveDate,
-    period_end: NaiveDate,
-    target_value: Numeric,
-    /// Null when `status` is na.
-    actual_value: Option<Numeric>,
-    /// ok or na
-    status: Option<String>,
-    /// Why the metric is NA.
-    reason: Option<String>,
-    /// assignee, team or tenant: the scope the actual was computed in
-    scope: Option<String>,
-    /// How the actual was computed (metric-specific numbers).
-    #[schema(value_type = Option<Object>)]
-    breakdown: Option<Value>,
-    /// actual / target x 100, 1 decimal (null when NA or the target is 0).
-    progress_pct: Option<Numeric>,
-    /// Judged once the period is over: true when the target was reached
-    /// (at least it for `higher`, at most it for `lower`), false when it
-    /// was missed; null while the period has not started or is running,
-    /// and when the actual is NA.
-    achieved: Option<bool>,
-    /// The target's state on the tenant's today.
-    target_status: KpiTargetStatus,
+    /// A target and its actual over the target's period
+    /// (`v_kpi_actual_vs_target`), with the progress towards it.
+    pub struct KpiProgressRow {
+        tenant_id: Uuid,
+        target_id: Uuid,
+        metric_key: String,
+        metric_name: String,
+        department: String,
+        /// AUTO, MANUAL or IMPORTED
+        source: String,
+        unit: String,
+        /// higher or lower: which way is better
+        direction: String,
+        assignee_user_id: Uuid,
+        period_start: NaiveDate,
+        period_end: NaiveDate,
+        target_value: Numeric,
+        /// Null when `status` is na.
+        actual_value: Option<Numeric>,
+        /// ok or na
+        status: Option<String>,
+        /// Why the metric is NA.
+        reason: Option<String>,
+        /// assignee, team or tenant: the scope the actual was computed in
+        scope: Option<String>,
+        /// How the actual was computed (metric-specific numbers).
+        #[schema(value_type = Option<Object>)]
+        breakdown: Option<Value>,
+        /// actual / target x 100, 1 decimal (null when NA or the target is 0).
+        progress_pct: Option<Numeric>,
+        /// Judged once the period is over: true when the target was reached
+        /// (at least it for `higher`, at most it for `lower`), false when it
+        /// was missed; null while the period has not started or is running,
+        /// and when the actual is NA.
+        achieved: Option<bool>,
+        /// The target's state on the tenant's today.
+        target_status: KpiTargetStatus,
+    }
 }
 
 /// The state of a KPI target on the tenant's today (`kpi_target_status`).

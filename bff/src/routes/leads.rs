@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::route::{list_route, rpc_route};
+use super::shapes::shapes;
 use super::shapes::Customer;
 use crate::auth::Caller;
 use crate::db::read_optional;
@@ -196,37 +197,36 @@ async fn get_lead(
 /// list row and the detail share one list of columns.
 macro_rules! lead_row {
     ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[allow(dead_code)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            tenant_id: Uuid,
-            lead_id: Uuid,
-            /// LEAD-YYYY-NNNNNN
-            lead_no: Option<String>,
-            channel: crate::payload::Channel,
-            status: crate::payload::LeadState,
-            company_name: String,
-            contact_name: Option<String>,
-            contact_email: Option<String>,
-            contact_phone: Option<String>,
-            npwp: Option<String>,
-            city: Option<String>,
-            notes: Option<String>,
-            customer_id: Uuid,
-            prospect_id: Uuid,
-            sales_owner_user_id: Option<Uuid>,
-            assigned_at: Option<DateTime<Utc>>,
-            created_by: Option<Uuid>,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            /// The key of the row in the file it was imported from.
-            external_ref: Option<String>,
-            /// Handed over to the owner of an existing customer its creator
-            /// may not read (the creator no longer sees it).
-            handed_over: bool,
-            $($extra)*
+        $crate::routes::shapes::shapes! {
+            $(#[$m])*
+            pub struct $name {
+                tenant_id: Uuid,
+                lead_id: Uuid,
+                /// LEAD-YYYY-NNNNNN
+                lead_no: Option<String>,
+                channel: crate::payload::Channel,
+                status: crate::payload::LeadState,
+                company_name: String,
+                contact_name: Option<String>,
+                contact_email: Option<String>,
+                contact_phone: Option<String>,
+                npwp: Option<String>,
+                city: Option<String>,
+                notes: Option<String>,
+                customer_id: Uuid,
+                prospect_id: Uuid,
+                sales_owner_user_id: Option<Uuid>,
+                assigned_at: Option<DateTime<Utc>>,
+                created_by: Option<Uuid>,
+                created_at: DateTime<Utc>,
+                updated_at: DateTime<Utc>,
+                /// The key of the row in the file it was imported from.
+                external_ref: Option<String>,
+                /// Handed over to the owner of an existing customer its creator
+                /// may not read (the creator no longer sees it).
+                handed_over: bool,
+                $($extra)*
+            }
         }
     };
 }
@@ -243,72 +243,62 @@ lead_row!(
     }
 );
 
-/// `crm_create_lead_bundle`: the lead, and what dedup found. Keys the
-/// caller may not learn (the customer and prospect of a customer hidden
-/// from them) are left out; `handed_over` says the lead went to the
-/// owner of an existing customer.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct LeadCreated {
-    lead_id: Uuid,
-    lead_no: String,
-    customer_id: Option<Uuid>,
-    prospect_id: Option<Uuid>,
-    /// The RFQ ticket, when `rfq` was sent.
-    ticket_id: Option<Uuid>,
-    ticket_no: Option<String>,
-    /// A new customer was created (no existing one matched).
-    customer_created: Option<bool>,
-    /// npwp, email, phone or company: the key an existing customer matched on.
-    matched_on: Option<String>,
-    /// Customers a person should look at (only ones the caller may read).
-    candidates: Option<Vec<Candidate>>,
-    /// The lead went to the owner of a matched customer the caller may not
-    /// read; then the response shows the lead as the caller typed it
-    /// (the keys below) and no customer or prospect.
-    handed_over: Option<bool>,
-    /// NEW or ASSIGNED
-    status: Option<crate::payload::LeadState>,
-    channel: Option<crate::payload::Channel>,
-    company_name: Option<String>,
-    contact_name: Option<String>,
-    contact_email: Option<String>,
-    contact_phone: Option<String>,
-    npwp: Option<String>,
-    city: Option<String>,
-    notes: Option<String>,
-}
+shapes! {
+    /// `crm_create_lead_bundle`: the lead, and what dedup found. Keys the
+    /// caller may not learn (the customer and prospect of a customer hidden
+    /// from them) are left out; `handed_over` says the lead went to the
+    /// owner of an existing customer.
+    pub struct LeadCreated {
+        lead_id: Uuid,
+        lead_no: String,
+        customer_id: Option<Uuid>,
+        prospect_id: Option<Uuid>,
+        /// The RFQ ticket, when `rfq` was sent.
+        ticket_id: Option<Uuid>,
+        ticket_no: Option<String>,
+        /// A new customer was created (no existing one matched).
+        customer_created: Option<bool>,
+        /// npwp, email, phone or company: the key an existing customer matched on.
+        matched_on: Option<String>,
+        /// Customers a person should look at (only ones the caller may read).
+        candidates: Option<Vec<Candidate>>,
+        /// The lead went to the owner of a matched customer the caller may not
+        /// read; then the response shows the lead as the caller typed it
+        /// (the keys below) and no customer or prospect.
+        handed_over: Option<bool>,
+        /// NEW or ASSIGNED
+        status: Option<crate::payload::LeadState>,
+        channel: Option<crate::payload::Channel>,
+        company_name: Option<String>,
+        contact_name: Option<String>,
+        contact_email: Option<String>,
+        contact_phone: Option<String>,
+        npwp: Option<String>,
+        city: Option<String>,
+        notes: Option<String>,
+    }
 
-/// A possible duplicate customer.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Candidate {
-    customer_id: Uuid,
-    company_name: String,
-    /// "same contact, different NPWP" or "same name, another NPWP or
-    /// none" (customers with similar names are listed on the new customer
-    /// once checked: `lookalikes` of GET /api/customers/{id})
-    reason: String,
-}
+    /// A possible duplicate customer.
+    pub struct Candidate {
+        customer_id: Uuid,
+        company_name: String,
+        /// "same contact, different NPWP" or "same name, another NPWP or
+        /// none" (customers with similar names are listed on the new customer
+        /// once checked: `lookalikes` of GET /api/customers/{id})
+        reason: String,
+    }
 
-/// `crm_assign_lead`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct LeadAssigned {
-    lead_id: Uuid,
-    sales_owner_user_id: Uuid,
-    prospect_id: Uuid,
-}
+    /// `crm_assign_lead`.
+    pub struct LeadAssigned {
+        lead_id: Uuid,
+        sales_owner_user_id: Uuid,
+        prospect_id: Uuid,
+    }
 
-/// One page of leads.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct LeadPage {
-    items: Vec<Lead>,
-    /// Pass as `after` for the next page; null on the last page.
-    next_cursor: Option<String>,
+    /// One page of leads.
+    pub struct LeadPage {
+        items: Vec<Lead>,
+        /// Pass as `after` for the next page; null on the last page.
+        next_cursor: Option<String>,
+    }
 }

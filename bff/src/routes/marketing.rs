@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::route::{list_route, rpc_route};
+use super::shapes::shapes;
 use super::shapes::Numeric;
 use crate::payload::{Channel, Currency, Date, Int, PositiveAmount, Text};
 use crate::state::AppState;
@@ -66,64 +67,54 @@ pub struct EventCreate {
     notes: Option<Text<2000>>,
 }
 
-/// A row of `marketing_spend`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct Spend {
-    tenant_id: Uuid,
-    spend_id: Uuid,
-    channel: String,
-    spend_date: NaiveDate,
-    /// In `currency`.
-    amount: Numeric,
-    currency: String,
-    /// In rupiah at the exchange rate of the spend date (what the KPIs sum).
-    amount_idr: Numeric,
-    campaign: Option<String>,
-    notes: Option<String>,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+shapes! {
+    /// A row of `marketing_spend`.
+    pub struct Spend {
+        tenant_id: Uuid,
+        spend_id: Uuid,
+        channel: String,
+        spend_date: NaiveDate,
+        /// In `currency`.
+        amount: Numeric,
+        currency: String,
+        /// In rupiah at the exchange rate of the spend date (what the KPIs sum).
+        amount_idr: Numeric,
+        campaign: Option<String>,
+        notes: Option<String>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// One page of spend.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct SpendPage {
-    items: Vec<Spend>,
-    /// Pass as `after` for the next page; null on the last page.
-    next_cursor: Option<String>,
-}
+    /// One page of spend.
+    pub struct SpendPage {
+        items: Vec<Spend>,
+        /// Pass as `after` for the next page; null on the last page.
+        next_cursor: Option<String>,
+    }
 
-/// A row of `marketing_activity_events`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct MarketingEvent {
-    tenant_id: Uuid,
-    event_id: Uuid,
-    channel: String,
-    event_type: String,
-    campaign: Option<String>,
-    occurred_at: DateTime<Utc>,
-    reach: Option<i32>,
-    clicks: Option<i32>,
-    notes: Option<String>,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+    /// A row of `marketing_activity_events`.
+    pub struct MarketingEvent {
+        tenant_id: Uuid,
+        event_id: Uuid,
+        channel: String,
+        event_type: String,
+        campaign: Option<String>,
+        occurred_at: DateTime<Utc>,
+        reach: Option<i32>,
+        clicks: Option<i32>,
+        notes: Option<String>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// One page of marketing events.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct MarketingEventPage {
-    items: Vec<MarketingEvent>,
-    /// Pass as `after` for the next page; null on the last page.
-    next_cursor: Option<String>,
+    /// One page of marketing events.
+    pub struct MarketingEventPage {
+        items: Vec<MarketingEvent>,
+        /// Pass as `after` for the next page; null on the last page.
+        next_cursor: Option<String>,
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::openapi::ErrorResponse;
 use super::receivables::InvoiceLineDraft;
 use super::route::rpc_route;
+use super::shapes::shapes;
 use super::shapes::{Numeric, SopReason};
 use super::write::body;
 use crate::auth::Caller;
@@ -302,88 +303,75 @@ rpc_route! {
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// The parameters of a rule (each kind takes some of them; see
-/// sop_rule_kinds).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct SopParameters {
-    /// vat_ppn: the PPN class of lines and drafts that do not say.
-    luxury: Option<bool>,
-    /// vat_ppn, totals_match: the difference allowed.
-    tolerance: Option<Numeric>,
-    /// max_discount: the highest discount in percent (equal passes).
-    max_pct: Option<Numeric>,
-    /// due_date: days the due date is at least after the issue date.
-    min_days: Option<i32>,
-    /// due_date: the terms of customers without payment terms.
-    default_terms_days: Option<i32>,
-    /// npwp_b2b: the total above which a B2B invoice needs an NPWP.
-    threshold: Option<Numeric>,
-    /// npwp_b2b: whether a draft that does not say is B2B.
-    b2b_default: Option<bool>,
-}
+shapes! {
+    /// The parameters of a rule (each kind takes some of them; see
+    /// sop_rule_kinds).
+    pub struct SopParameters {
+        /// vat_ppn: the PPN class of lines and drafts that do not say.
+        luxury: Option<bool>,
+        /// vat_ppn, totals_match: the difference allowed.
+        tolerance: Option<Numeric>,
+        /// max_discount: the highest discount in percent (equal passes).
+        max_pct: Option<Numeric>,
+        /// due_date: days the due date is at least after the issue date.
+        min_days: Option<i32>,
+        /// due_date: the terms of customers without payment terms.
+        default_terms_days: Option<i32>,
+        /// npwp_b2b: the total above which a B2B invoice needs an NPWP.
+        threshold: Option<Numeric>,
+        /// npwp_b2b: whether a draft that does not say is B2B.
+        b2b_default: Option<bool>,
+    }
 
-/// `sop_rule_json`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct SopRule {
-    rule_id: Uuid,
-    kind: crate::payload::SopRuleKind,
-    name: String,
-    description: Option<String>,
-    /// As set on the rule.
-    parameters: SopParameters,
-    /// The kind's defaults overlaid with the rule's parameters: what is applied.
-    effective_parameters: SopParameters,
-    severity: crate::payload::SopSeverity,
-    enabled: bool,
-    active_from: Option<NaiveDate>,
-    active_to: Option<NaiveDate>,
-    /// Applied to a draft issued today (enabled and within its dates).
-    applies_today: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+    /// `sop_rule_json`.
+    pub struct SopRule {
+        rule_id: Uuid,
+        kind: crate::payload::SopRuleKind,
+        name: String,
+        description: Option<String>,
+        /// As set on the rule.
+        parameters: SopParameters,
+        /// The kind's defaults overlaid with the rule's parameters: what is applied.
+        effective_parameters: SopParameters,
+        severity: crate::payload::SopSeverity,
+        enabled: bool,
+        active_from: Option<NaiveDate>,
+        active_to: Option<NaiveDate>,
+        /// Applied to a draft issued today (enabled and within its dates).
+        applies_today: bool,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// `sop_rule_list`: in the order the rules are applied.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct SopRuleList {
-    items: Vec<SopRule>,
-}
+    /// `sop_rule_list`: in the order the rules are applied.
+    pub struct SopRuleList {
+        items: Vec<SopRule>,
+    }
 
-/// `sop_rule_delete`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct SopRuleDeleted {
-    rule_id: Uuid,
-    deleted: bool,
-}
+    /// `sop_rule_delete`.
+    pub struct SopRuleDeleted {
+        rule_id: Uuid,
+        deleted: bool,
+    }
 
-/// The draft's money and dates as the rules computed them.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct PrecheckFigures {
-    /// The sum of the line amounts (null without lines).
-    lines_subtotal: Option<Numeric>,
-    /// The draft's subtotal, else the sum of the lines.
-    subtotal: Option<Numeric>,
-    /// The PPN tax base: 11/12 of the non-luxury price + the luxury price.
-    dpp: Option<Numeric>,
-    /// 12% of the DPP, half-up to the rupiah once per invoice.
-    ppn_expected: Option<Numeric>,
-    /// The draft's tax, else the expected PPN.
-    tax: Option<Numeric>,
-    total: Option<Numeric>,
-    issue_date: NaiveDate,
-    due_date: NaiveDate,
-    /// The customer's payment terms (null: none agreed).
-    terms_days: Option<i32>,
+    /// The draft's money and dates as the rules computed them.
+    pub struct PrecheckFigures {
+        /// The sum of the line amounts (null without lines).
+        lines_subtotal: Option<Numeric>,
+        /// The draft's subtotal, else the sum of the lines.
+        subtotal: Option<Numeric>,
+        /// The PPN tax base: 11/12 of the non-luxury price + the luxury price.
+        dpp: Option<Numeric>,
+        /// 12% of the DPP, half-up to the rupiah once per invoice.
+        ppn_expected: Option<Numeric>,
+        /// The draft's tax, else the expected PPN.
+        tax: Option<Numeric>,
+        total: Option<Numeric>,
+        issue_date: NaiveDate,
+        due_date: NaiveDate,
+        /// The customer's payment terms (null: none agreed).
+        terms_days: Option<i32>,
+    }
 }
 
 /// Where advisory notes came from.
@@ -397,31 +385,27 @@ pub enum PrecheckNotesSource {
     Unavailable,
 }
 
-/// Advisory notes of a model on the draft and its reasons (never change
-/// `valid`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct PrecheckNotes {
-    source: PrecheckNotesSource,
-    /// Null when no model answered.
-    text: Option<String>,
-    /// The gateway's ledger rows of the call.
-    call_ids: Vec<Uuid>,
-}
+shapes! {
+    /// Advisory notes of a model on the draft and its reasons (never change
+    /// `valid`).
+    pub struct PrecheckNotes {
+        source: PrecheckNotesSource,
+        /// Null when no model answered.
+        text: Option<String>,
+        /// The gateway's ledger rows of the call.
+        call_ids: Vec<Uuid>,
+    }
 
-/// `precheck_invoice`, with notes when asked for.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct PrecheckResult {
-    /// No reason of a block rule.
-    valid: bool,
-    /// Every failing check, in the order the rules run.
-    reasons: Vec<SopReason>,
-    figures: PrecheckFigures,
-    /// The names of the rules applied (enabled and active on the issue date).
-    rules: Vec<String>,
-    /// With `notes=true` only.
-    notes: Option<PrecheckNotes>,
+    /// `precheck_invoice`, with notes when asked for.
+    pub struct PrecheckResult {
+        /// No reason of a block rule.
+        valid: bool,
+        /// Every failing check, in the order the rules run.
+        reasons: Vec<SopReason>,
+        figures: PrecheckFigures,
+        /// The names of the rules applied (enabled and active on the issue date).
+        rules: Vec<String>,
+        /// With `notes=true` only.
+        notes: Option<PrecheckNotes>,
+    }
 }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::route::rpc_route;
+use super::shapes::shapes;
 use super::shapes::Numeric;
 use crate::payload::{NonBlank, Text};
 use crate::state::AppState;
@@ -43,35 +44,31 @@ rpc_route! {
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// A customer in the pipeline of one owner (a row of `prospects`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Prospect {
-    tenant_id: Uuid,
-    prospect_id: Uuid,
-    customer_id: Uuid,
-    /// Null: not handed to a salesperson yet.
-    owner_user_id: Option<Uuid>,
-    /// NEW, CONTACTED, QUALIFIED, PROPOSAL, NEGOTIATION, WON or LOST
-    stage: String,
-    expected_value: Option<Numeric>,
-    notes: Option<String>,
-    won_at: Option<DateTime<Utc>>,
-    lost_at: Option<DateTime<Utc>>,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+shapes! {
+    /// A customer in the pipeline of one owner (a row of `prospects`).
+    pub struct Prospect {
+        tenant_id: Uuid,
+        prospect_id: Uuid,
+        customer_id: Uuid,
+        /// Null: not handed to a salesperson yet.
+        owner_user_id: Option<Uuid>,
+        /// NEW, CONTACTED, QUALIFIED, PROPOSAL, NEGOTIATION, WON or LOST
+        stage: String,
+        expected_value: Option<Numeric>,
+        notes: Option<String>,
+        won_at: Option<DateTime<Utc>>,
+        lost_at: Option<DateTime<Utc>>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// `prospect_move`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct ProspectMoved {
-    prospect_id: Uuid,
-    /// The stage before.
-    from: String,
-    /// The stage now.
-    to: String,
+    /// `prospect_move`.
+    pub struct ProspectMoved {
+        prospect_id: Uuid,
+        /// The stage before.
+        from: String,
+        /// The stage now.
+        to: String,
+    }
 }

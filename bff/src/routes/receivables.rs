@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::route::{list_route, rpc_route};
+use super::shapes::shapes;
 use super::shapes::Numeric;
 use super::shapes::SopReason;
 use crate::auth::Caller;
@@ -379,41 +380,40 @@ rpc_route! {
 
 macro_rules! invoice_row {
     ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[allow(dead_code)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            tenant_id: Uuid,
-            invoice_id: Uuid,
-            /// INV-YYYY-NNNNNN
-            invoice_no: Option<String>,
-            customer_id: Uuid,
-            issue_date: NaiveDate,
-            due_date: NaiveDate,
-            currency: String,
-            subtotal: Numeric,
-            tax: Numeric,
-            total: Numeric,
-            amount_paid: Numeric,
-            status: crate::payload::InvoiceStatus,
-            notes: Option<String>,
-            collection_ticket_id: Option<Uuid>,
-            issued_at: Option<DateTime<Utc>>,
-            paid_at: Option<DateTime<Utc>>,
-            voided_at: Option<DateTime<Utc>>,
-            created_by: Option<Uuid>,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            external_ref: Option<String>,
-            /// The customer's name (null when the caller may not read it).
-            company_name: Option<String>,
-            outstanding: Numeric,
-            days_past_due: i64,
-            is_overdue: bool,
-            /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
-            aging_bucket: Option<String>,
-            $($extra)*
+        $crate::routes::shapes::shapes! {
+            $(#[$m])*
+            pub struct $name {
+                tenant_id: Uuid,
+                invoice_id: Uuid,
+                /// INV-YYYY-NNNNNN
+                invoice_no: Option<String>,
+                customer_id: Uuid,
+                issue_date: NaiveDate,
+                due_date: NaiveDate,
+                currency: String,
+                subtotal: Numeric,
+                tax: Numeric,
+                total: Numeric,
+                amount_paid: Numeric,
+                status: crate::payload::InvoiceStatus,
+                notes: Option<String>,
+                collection_ticket_id: Option<Uuid>,
+                issued_at: Option<DateTime<Utc>>,
+                paid_at: Option<DateTime<Utc>>,
+                voided_at: Option<DateTime<Utc>>,
+                created_by: Option<Uuid>,
+                created_at: DateTime<Utc>,
+                updated_at: DateTime<Utc>,
+                external_ref: Option<String>,
+                /// The customer's name (null when the caller may not read it).
+                company_name: Option<String>,
+                outstanding: Numeric,
+                days_past_due: i64,
+                is_overdue: bool,
+                /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
+                aging_bucket: Option<String>,
+                $($extra)*
+            }
         }
     };
 }
@@ -423,129 +423,104 @@ invoice_row!(
     Invoice {}
 );
 
-/// A payment (a row of `payments`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Payment {
-    tenant_id: Uuid,
-    payment_id: Uuid,
-    payment_no: Option<String>,
-    invoice_id: Uuid,
-    paid_on: NaiveDate,
-    amount: Numeric,
-    method: crate::payload::PaymentMethod,
-    reference: Option<String>,
-    notes: Option<String>,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+shapes! {
+    /// A payment (a row of `payments`).
+    pub struct Payment {
+        tenant_id: Uuid,
+        payment_id: Uuid,
+        payment_no: Option<String>,
+        invoice_id: Uuid,
+        paid_on: NaiveDate,
+        amount: Numeric,
+        method: crate::payload::PaymentMethod,
+        reference: Option<String>,
+        notes: Option<String>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// `invoice_create`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct InvoiceCreated {
-    invoice_id: Uuid,
-    invoice_no: Option<String>,
-    status: crate::payload::NewInvoiceStatus,
-    subtotal: Numeric,
-    tax: Numeric,
-    total: Numeric,
-    due_date: NaiveDate,
-    /// The reasons of the tenant's warn rules (the invoice was written).
-    warnings: Vec<SopReason>,
-}
+    /// `invoice_create`.
+    pub struct InvoiceCreated {
+        invoice_id: Uuid,
+        invoice_no: Option<String>,
+        status: crate::payload::NewInvoiceStatus,
+        subtotal: Numeric,
+        tax: Numeric,
+        total: Numeric,
+        due_date: NaiveDate,
+        /// The reasons of the tenant's warn rules (the invoice was written).
+        warnings: Vec<SopReason>,
+    }
 
-/// `payment_record`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct PaymentRecorded {
-    payment_id: Uuid,
-    payment_no: Option<String>,
-    invoice_id: Uuid,
-    outstanding: Numeric,
-    /// ISSUED or PAID
-    invoice_status: crate::payload::InvoiceStatus,
-    /// The same bank reference was already recorded with the same values.
-    replayed: bool,
-}
+    /// `payment_record`.
+    pub struct PaymentRecorded {
+        payment_id: Uuid,
+        payment_no: Option<String>,
+        invoice_id: Uuid,
+        outstanding: Numeric,
+        /// ISSUED or PAID
+        invoice_status: crate::payload::InvoiceStatus,
+        /// The same bank reference was already recorded with the same values.
+        replayed: bool,
+    }
 
-/// `create_collection_ticket`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct CollectionTicket {
-    ticket_id: Uuid,
-    ticket_no: String,
-    invoice_id: Uuid,
-    /// false when the invoice already had its collection ticket.
-    created: bool,
-}
+    /// `create_collection_ticket`.
+    pub struct CollectionTicket {
+        ticket_id: Uuid,
+        ticket_no: String,
+        invoice_id: Uuid,
+        /// false when the invoice already had its collection ticket.
+        created: bool,
+    }
 
-/// One page of invoices.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct InvoicePage {
-    items: Vec<Invoice>,
-    next_cursor: Option<String>,
-}
+    /// One page of invoices.
+    pub struct InvoicePage {
+        items: Vec<Invoice>,
+        next_cursor: Option<String>,
+    }
 
-/// AR aging rows.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Aging {
-    items: Vec<AgingRow>,
-}
+    /// AR aging rows.
+    pub struct Aging {
+        items: Vec<AgingRow>,
+    }
 
-/// Outstanding of one customer (or, with `is_total`, of all) in one
-/// currency by days past due (a row of `v_ar_aging`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct AgingRow {
-    tenant_id: Uuid,
-    /// Null on the total row.
-    customer_id: Option<Uuid>,
-    company_name: Option<String>,
-    currency: String,
-    is_total: bool,
-    current: Numeric,
-    d1_30: Numeric,
-    d31_60: Numeric,
-    d61_90: Numeric,
-    d90_plus: Numeric,
-    outstanding: Numeric,
-    overdue: Numeric,
-    open_invoices: i64,
-}
+    /// Outstanding of one customer (or, with `is_total`, of all) in one
+    /// currency by days past due (a row of `v_ar_aging`).
+    pub struct AgingRow {
+        tenant_id: Uuid,
+        /// Null on the total row.
+        customer_id: Option<Uuid>,
+        company_name: Option<String>,
+        currency: String,
+        is_total: bool,
+        current: Numeric,
+        d1_30: Numeric,
+        d31_60: Numeric,
+        d61_90: Numeric,
+        d90_plus: Numeric,
+        outstanding: Numeric,
+        overdue: Numeric,
+        open_invoices: i64,
+    }
 
-/// Rolling 30-day DSO per currency and day.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Dso {
-    items: Vec<DsoDay>,
-}
+    /// Rolling 30-day DSO per currency and day.
+    pub struct Dso {
+        items: Vec<DsoDay>,
+    }
 
-/// DSO on one day (a row of `v_dso_rolling_30`): AR as of the day over the
-/// credit sales of the 30 days up to it, x 30.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct DsoDay {
-    tenant_id: Uuid,
-    currency: String,
-    day: NaiveDate,
-    /// AR as of the day: on the tenant's today, the aging's outstanding.
-    ar_outstanding: Numeric,
-    credit_sales_30d: Numeric,
-    /// Null when the window had no credit sales.
-    dso_days: Option<Numeric>,
+    /// DSO on one day (a row of `v_dso_rolling_30`): AR as of the day over the
+    /// credit sales of the 30 days up to it, x 30.
+    pub struct DsoDay {
+        tenant_id: Uuid,
+        currency: String,
+        day: NaiveDate,
+        /// AR as of the day: on the tenant's today, the aging's outstanding.
+        ar_outstanding: Numeric,
+        credit_sales_30d: Numeric,
+        /// Null when the window had no credit sales.
+        dso_days: Option<Numeric>,
+    }
 }
 
 list_route! {
@@ -608,229 +583,198 @@ list_route! {
 // The documented shapes of refunds and credit notes, and of the invoice
 // that shows them.
 
-/// An invoice with its payments, refunds and credit notes (a row of
-/// `v_invoices` and the invoice's `amount_credited`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct InvoiceDetail {
-    tenant_id: Uuid,
-    invoice_id: Uuid,
-    /// INV-YYYY-NNNNNN
-    invoice_no: Option<String>,
-    customer_id: Uuid,
-    issue_date: NaiveDate,
-    due_date: NaiveDate,
-    currency: String,
-    subtotal: Numeric,
-    tax: Numeric,
-    total: Numeric,
-    /// Payments net of their refunds.
-    amount_paid: Numeric,
-    /// The credit notes.
-    amount_credited: Numeric,
-    status: crate::payload::InvoiceStatus,
-    notes: Option<String>,
-    collection_ticket_id: Option<Uuid>,
-    issued_at: Option<DateTime<Utc>>,
-    paid_at: Option<DateTime<Utc>>,
-    voided_at: Option<DateTime<Utc>>,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    external_ref: Option<String>,
-    /// The customer's name (null when the caller may not read it).
-    company_name: Option<String>,
-    /// total - amount_paid - amount_credited as of the tenant's today.
-    outstanding: Numeric,
-    days_past_due: i64,
-    is_overdue: bool,
-    /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
-    aging_bucket: Option<String>,
-    payments: Vec<Payment>,
-    refunds: Vec<Refund>,
-    credit_notes: Vec<CreditNote>,
-}
+shapes! {
+    /// An invoice with its payments, refunds and credit notes (a row of
+    /// `v_invoices` and the invoice's `amount_credited`).
+    pub struct InvoiceDetail {
+        tenant_id: Uuid,
+        invoice_id: Uuid,
+        /// INV-YYYY-NNNNNN
+        invoice_no: Option<String>,
+        customer_id: Uuid,
+        issue_date: NaiveDate,
+        due_date: NaiveDate,
+        currency: String,
+        subtotal: Numeric,
+        tax: Numeric,
+        total: Numeric,
+        /// Payments net of their refunds.
+        amount_paid: Numeric,
+        /// The credit notes.
+        amount_credited: Numeric,
+        status: crate::payload::InvoiceStatus,
+        notes: Option<String>,
+        collection_ticket_id: Option<Uuid>,
+        issued_at: Option<DateTime<Utc>>,
+        paid_at: Option<DateTime<Utc>>,
+        voided_at: Option<DateTime<Utc>>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        external_ref: Option<String>,
+        /// The customer's name (null when the caller may not read it).
+        company_name: Option<String>,
+        /// total - amount_paid - amount_credited as of the tenant's today.
+        outstanding: Numeric,
+        days_past_due: i64,
+        is_overdue: bool,
+        /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
+        aging_bucket: Option<String>,
+        payments: Vec<Payment>,
+        refunds: Vec<Refund>,
+        credit_notes: Vec<CreditNote>,
+    }
 
-/// A refund (a row of `refunds`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct Refund {
-    tenant_id: Uuid,
-    refund_id: Uuid,
-    /// RF-YYYY-NNNNNN, gapless per tenant and year
-    refund_no: Option<String>,
-    payment_id: Uuid,
-    invoice_id: Uuid,
-    refunded_on: NaiveDate,
-    amount: Numeric,
-    method: crate::payload::PaymentMethod,
-    reference: Option<String>,
-    reason: String,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+    /// A refund (a row of `refunds`).
+    pub struct Refund {
+        tenant_id: Uuid,
+        refund_id: Uuid,
+        /// RF-YYYY-NNNNNN, gapless per tenant and year
+        refund_no: Option<String>,
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        refunded_on: NaiveDate,
+        amount: Numeric,
+        method: crate::payload::PaymentMethod,
+        reference: Option<String>,
+        reason: String,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// A credit note (a row of `credit_notes`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CreditNote {
-    tenant_id: Uuid,
-    credit_note_id: Uuid,
-    /// CN-YYYY-NNNNNN, gapless per tenant and year
-    credit_note_no: Option<String>,
-    invoice_id: Uuid,
-    customer_id: Uuid,
-    /// The invoice's currency.
-    currency: String,
-    issue_date: NaiveDate,
-    amount: Numeric,
-    reason: String,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+    /// A credit note (a row of `credit_notes`).
+    pub struct CreditNote {
+        tenant_id: Uuid,
+        credit_note_id: Uuid,
+        /// CN-YYYY-NNNNNN, gapless per tenant and year
+        credit_note_no: Option<String>,
+        invoice_id: Uuid,
+        customer_id: Uuid,
+        /// The invoice's currency.
+        currency: String,
+        issue_date: NaiveDate,
+        amount: Numeric,
+        reason: String,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// `refund_record`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RefundRecorded {
-    refund_id: Uuid,
-    refund_no: Option<String>,
-    payment_id: Uuid,
-    payment_no: Option<String>,
-    invoice_id: Uuid,
-    invoice_no: Option<String>,
-    amount: Numeric,
-    refunded_on: NaiveDate,
-    /// What is left to refund of the payment.
-    refundable: Numeric,
-    /// The invoice's open balance after the refund.
-    outstanding: Numeric,
-    /// ISSUED (a PAID invoice opens again)
-    invoice_status: crate::payload::InvoiceStatus,
-}
+    /// `refund_record`.
+    pub struct RefundRecorded {
+        refund_id: Uuid,
+        refund_no: Option<String>,
+        payment_id: Uuid,
+        payment_no: Option<String>,
+        invoice_id: Uuid,
+        invoice_no: Option<String>,
+        amount: Numeric,
+        refunded_on: NaiveDate,
+        /// What is left to refund of the payment.
+        refundable: Numeric,
+        /// The invoice's open balance after the refund.
+        outstanding: Numeric,
+        /// ISSUED (a PAID invoice opens again)
+        invoice_status: crate::payload::InvoiceStatus,
+    }
 
-/// `credit_note_create`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CreditNoteIssued {
-    credit_note_id: Uuid,
-    credit_note_no: Option<String>,
-    invoice_id: Uuid,
-    invoice_no: Option<String>,
-    currency: String,
-    amount: Numeric,
-    issue_date: NaiveDate,
-    /// The invoice's open balance after the credit note.
-    outstanding: Numeric,
-    /// ISSUED, or PAID when nothing is left open
-    invoice_status: crate::payload::InvoiceStatus,
-}
+    /// `credit_note_create`.
+    pub struct CreditNoteIssued {
+        credit_note_id: Uuid,
+        credit_note_no: Option<String>,
+        invoice_id: Uuid,
+        invoice_no: Option<String>,
+        currency: String,
+        amount: Numeric,
+        issue_date: NaiveDate,
+        /// The invoice's open balance after the credit note.
+        outstanding: Numeric,
+        /// ISSUED, or PAID when nothing is left open
+        invoice_status: crate::payload::InvoiceStatus,
+    }
 
-/// A payment with its invoice, customer and refunds (a row of `v_payments`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct PaymentRow {
-    tenant_id: Uuid,
-    payment_id: Uuid,
-    payment_no: Option<String>,
-    invoice_id: Uuid,
-    paid_on: NaiveDate,
-    amount: Numeric,
-    method: crate::payload::PaymentMethod,
-    reference: Option<String>,
-    notes: Option<String>,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    invoice_no: Option<String>,
-    customer_id: Uuid,
-    /// The customer's name (null when the caller may not read it).
-    company_name: Option<String>,
-    currency: String,
-    /// The refunds of the payment.
-    refunded: Numeric,
-    /// amount - refunded
-    net_amount: Numeric,
-}
+    /// A payment with its invoice, customer and refunds (a row of `v_payments`).
+    pub struct PaymentRow {
+        tenant_id: Uuid,
+        payment_id: Uuid,
+        payment_no: Option<String>,
+        invoice_id: Uuid,
+        paid_on: NaiveDate,
+        amount: Numeric,
+        method: crate::payload::PaymentMethod,
+        reference: Option<String>,
+        notes: Option<String>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        invoice_no: Option<String>,
+        customer_id: Uuid,
+        /// The customer's name (null when the caller may not read it).
+        company_name: Option<String>,
+        currency: String,
+        /// The refunds of the payment.
+        refunded: Numeric,
+        /// amount - refunded
+        net_amount: Numeric,
+    }
 
-/// A refund with its payment, invoice and customer (a row of `v_refunds`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RefundRow {
-    tenant_id: Uuid,
-    refund_id: Uuid,
-    refund_no: Option<String>,
-    payment_id: Uuid,
-    invoice_id: Uuid,
-    refunded_on: NaiveDate,
-    amount: Numeric,
-    method: crate::payload::PaymentMethod,
-    reference: Option<String>,
-    reason: String,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    payment_no: Option<String>,
-    invoice_no: Option<String>,
-    customer_id: Uuid,
-    company_name: Option<String>,
-    currency: String,
-}
+    /// A refund with its payment, invoice and customer (a row of `v_refunds`).
+    pub struct RefundRow {
+        tenant_id: Uuid,
+        refund_id: Uuid,
+        refund_no: Option<String>,
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        refunded_on: NaiveDate,
+        amount: Numeric,
+        method: crate::payload::PaymentMethod,
+        reference: Option<String>,
+        reason: String,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        payment_no: Option<String>,
+        invoice_no: Option<String>,
+        customer_id: Uuid,
+        company_name: Option<String>,
+        currency: String,
+    }
 
-/// A credit note with its invoice number and customer (a row of
-/// `v_credit_notes`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CreditNoteRow {
-    tenant_id: Uuid,
-    credit_note_id: Uuid,
-    credit_note_no: Option<String>,
-    invoice_id: Uuid,
-    customer_id: Uuid,
-    currency: String,
-    issue_date: NaiveDate,
-    amount: Numeric,
-    reason: String,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    invoice_no: Option<String>,
-    company_name: Option<String>,
-}
+    /// A credit note with its invoice number and customer (a row of
+    /// `v_credit_notes`).
+    pub struct CreditNoteRow {
+        tenant_id: Uuid,
+        credit_note_id: Uuid,
+        credit_note_no: Option<String>,
+        invoice_id: Uuid,
+        customer_id: Uuid,
+        currency: String,
+        issue_date: NaiveDate,
+        amount: Numeric,
+        reason: String,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        invoice_no: Option<String>,
+        company_name: Option<String>,
+    }
 
-/// One page of payments.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct PaymentPage {
-    items: Vec<PaymentRow>,
-    next_cursor: Option<String>,
-}
+    /// One page of payments.
+    pub struct PaymentPage {
+        items: Vec<PaymentRow>,
+        next_cursor: Option<String>,
+    }
 
-/// One page of refunds.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RefundPage {
-    items: Vec<RefundRow>,
-    next_cursor: Option<String>,
-}
+    /// One page of refunds.
+    pub struct RefundPage {
+        items: Vec<RefundRow>,
+        next_cursor: Option<String>,
+    }
 
-/// One page of credit notes.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CreditNotePage {
-    items: Vec<CreditNoteRow>,
-    next_cursor: Option<String>,
+    /// One page of credit notes.
+    pub struct CreditNotePage {
+        items: Vec<CreditNoteRow>,
+        next_cursor: Option<String>,
+    }
 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::files::FileUpload;
 use super::openapi::ErrorResponse;
 use super::route::{list_route, rpc_route};
+use super::shapes::shapes;
 use super::write::{attach, Attach};
 use crate::auth::Caller;
 use crate::db::read_optional;
@@ -224,48 +225,47 @@ async fn get_ticket(
 
 macro_rules! ticket_row {
     ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[allow(dead_code)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            tenant_id: Uuid,
-            ticket_id: Uuid,
-            ticket_no: String,
-            ticket_type: crate::payload::TicketType,
-            subject: String,
-            description: Option<String>,
-            priority: crate::payload::Priority,
-            dept_target: String,
-            /// inquiry_status of RFQs, ticket_status of the others.
-            status: crate::payload::TicketStatus,
-            inquiry_status: Option<crate::payload::TicketStatus>,
-            ticket_status: Option<crate::payload::TicketStatus>,
-            need_customer_masking: bool,
-            related_lead_id: Option<Uuid>,
-            related_customer_id: Option<Uuid>,
-            assignee_user_id: Option<Uuid>,
-            created_by: Option<Uuid>,
-            origin: Option<String>,
-            destination: Option<String>,
-            commodity: Option<String>,
-            weight_kg: Option<Numeric>,
-            volume_cbm: Option<Numeric>,
-            /// "MASKED" for ops on masked tickets (RFQs).
-            company_name: Option<String>,
-            /// "***" for ops on masked tickets.
-            contact_name: Option<String>,
-            /// "***" for ops on masked tickets.
-            contact_phone: Option<String>,
-            /// "***" for ops on masked tickets.
-            contact_email: Option<String>,
-            first_response_at: Option<DateTime<Utc>>,
-            quoted_at: Option<DateTime<Utc>>,
-            resolved_at: Option<DateTime<Utc>>,
-            closed_at: Option<DateTime<Utc>>,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            $($extra)*
+        $crate::routes::shapes::shapes! {
+            $(#[$m])*
+            pub struct $name {
+                tenant_id: Uuid,
+                ticket_id: Uuid,
+                ticket_no: String,
+                ticket_type: crate::payload::TicketType,
+                subject: String,
+                description: Option<String>,
+                priority: crate::payload::Priority,
+                dept_target: String,
+                /// inquiry_status of RFQs, ticket_status of the others.
+                status: crate::payload::TicketStatus,
+                inquiry_status: Option<crate::payload::TicketStatus>,
+                ticket_status: Option<crate::payload::TicketStatus>,
+                need_customer_masking: bool,
+                related_lead_id: Option<Uuid>,
+                related_customer_id: Option<Uuid>,
+                assignee_user_id: Option<Uuid>,
+                created_by: Option<Uuid>,
+                origin: Option<String>,
+                destination: Option<String>,
+                commodity: Option<String>,
+                weight_kg: Option<Numeric>,
+                volume_cbm: Option<Numeric>,
+                /// "MASKED" for ops on masked tickets (RFQs).
+                company_name: Option<String>,
+                /// "***" for ops on masked tickets.
+                contact_name: Option<String>,
+                /// "***" for ops on masked tickets.
+                contact_phone: Option<String>,
+                /// "***" for ops on masked tickets.
+                contact_email: Option<String>,
+                first_response_at: Option<DateTime<Utc>>,
+                quoted_at: Option<DateTime<Utc>>,
+                resolved_at: Option<DateTime<Utc>>,
+                closed_at: Option<DateTime<Utc>>,
+                created_at: DateTime<Utc>,
+                updated_at: DateTime<Utc>,
+                $($extra)*
+            }
         }
     };
 }
@@ -284,73 +284,57 @@ ticket_row!(
     }
 );
 
-/// A message of a ticket (a row of `ticket_messages`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct TicketMessage {
-    tenant_id: Uuid,
-    message_id: Uuid,
-    ticket_id: Uuid,
-    author_user_id: Option<Uuid>,
-    body: String,
-    internal: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+shapes! {
+    /// A message of a ticket (a row of `ticket_messages`).
+    pub struct TicketMessage {
+        tenant_id: Uuid,
+        message_id: Uuid,
+        ticket_id: Uuid,
+        author_user_id: Option<Uuid>,
+        body: String,
+        internal: bool,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// A file attached to a ticket.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct AttachmentInfo {
-    attachment_id: Uuid,
-    object_id: Uuid,
-    file_name: String,
-    content_type: String,
-    size_bytes: i64,
-    sha256: String,
-    created_at: DateTime<Utc>,
-}
+    /// A file attached to a ticket.
+    pub struct AttachmentInfo {
+        attachment_id: Uuid,
+        object_id: Uuid,
+        file_name: String,
+        content_type: String,
+        size_bytes: i64,
+        sha256: String,
+        created_at: DateTime<Utc>,
+    }
 
-/// `ticket_create`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct TicketCreated {
-    ticket_id: Uuid,
-    ticket_no: String,
-    ticket_type: crate::payload::TicketType,
-    status: crate::payload::TicketStatus,
-}
+    /// `ticket_create`.
+    pub struct TicketCreated {
+        ticket_id: Uuid,
+        ticket_no: String,
+        ticket_type: crate::payload::TicketType,
+        status: crate::payload::TicketStatus,
+    }
 
-/// `ticket_add_message`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct MessageAdded {
-    message_id: Uuid,
-    ticket_id: Uuid,
-    /// When the ticket got its first response (this message, or earlier).
-    first_response_at: Option<DateTime<Utc>>,
-}
+    /// `ticket_add_message`.
+    pub struct MessageAdded {
+        message_id: Uuid,
+        ticket_id: Uuid,
+        /// When the ticket got its first response (this message, or earlier).
+        first_response_at: Option<DateTime<Utc>>,
+    }
 
-/// `ticket_attachment_add`, with the stored file.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct AttachmentAdded {
-    attachment_id: Uuid,
-    ticket_id: Uuid,
-    object_id: Uuid,
-    object: StoredObject,
-}
+    /// `ticket_attachment_add`, with the stored file.
+    pub struct AttachmentAdded {
+        attachment_id: Uuid,
+        ticket_id: Uuid,
+        object_id: Uuid,
+        object: StoredObject,
+    }
 
-/// One page of tickets.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct TicketPage {
-    items: Vec<Ticket>,
-    next_cursor: Option<String>,
+    /// One page of tickets.
+    pub struct TicketPage {
+        items: Vec<Ticket>,
+        next_cursor: Option<String>,
+    }
 }

@@ -31,6 +31,7 @@ use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::route::rpc_route;
+use super::shapes::shapes;
 use super::write::{self, body};
 use crate::auth::Caller;
 use crate::db::read_one;
@@ -140,45 +141,43 @@ pub struct DeliveriesQuery {
 
 // ------------------------------------------------------------------ responses
 
-/// A signing secret's metadata (never the secret).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookSecretInfo {
-    secret_id: Uuid,
-    created_at: DateTime<Utc>,
-    /// null: the current secret; else a rotated one, signing until then.
-    expires_at: Option<DateTime<Utc>>,
+shapes! {
+    /// A signing secret's metadata (never the secret).
+    pub struct WebhookSecretInfo {
+        secret_id: Uuid,
+        created_at: DateTime<Utc>,
+        /// null: the current secret; else a rotated one, signing until then.
+        expires_at: Option<DateTime<Utc>>,
+    }
 }
 
 macro_rules! endpoint {
     ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
-        pub struct $name {
-            endpoint_id: Uuid,
-            url: String,
-            description: Option<String>,
-            event_types: Vec<WebhookEventType>,
-            enabled: bool,
-            /// When and why it was disabled (by a webhook manager, or after
-            /// failing every delivery for 5 days).
-            disabled_at: Option<DateTime<Utc>>,
-            disabled_reason: Option<String>,
-            /// The first failed attempt since the last success (null: not
-            /// failing). Failing for 5 days disables the endpoint and
-            /// e-mails the tenant's webhook managers.
-            failing_since: Option<DateTime<Utc>>,
-            last_success_at: Option<DateTime<Utc>>,
-            last_failure_at: Option<DateTime<Utc>>,
-            /// The secrets that sign now (the current one first).
-            secrets: Vec<WebhookSecretInfo>,
-            created_by: Option<Uuid>,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            $($extra)*
+        $crate::routes::shapes::shapes! {
+            $(#[$m])*
+            pub struct $name {
+                endpoint_id: Uuid,
+                url: String,
+                description: Option<String>,
+                event_types: Vec<WebhookEventType>,
+                enabled: bool,
+                /// When and why it was disabled (by a webhook manager, or after
+                /// failing every delivery for 5 days).
+                disabled_at: Option<DateTime<Utc>>,
+                disabled_reason: Option<String>,
+                /// The first failed attempt since the last success (null: not
+                /// failing). Failing for 5 days disables the endpoint and
+                /// e-mails the tenant's webhook managers.
+                failing_since: Option<DateTime<Utc>>,
+                last_success_at: Option<DateTime<Utc>>,
+                last_failure_at: Option<DateTime<Utc>>,
+                /// The secrets that sign now (the current one first).
+                secrets: Vec<WebhookSecretInfo>,
+                created_by: Option<Uuid>,
+                created_at: DateTime<Utc>,
+                updated_at: DateTime<Utc>,
+                $($extra)*
+            }
         }
     };
 }
@@ -199,48 +198,43 @@ endpoint!(
     }
 );
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookEndpointList {
-    items: Vec<WebhookEndpoint>,
-}
+shapes! {
+    pub struct WebhookEndpointList {
+        items: Vec<WebhookEndpoint>,
+    }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookEndpointDeleted {
-    endpoint_id: Uuid,
-    deleted: bool,
+    pub struct WebhookEndpointDeleted {
+        endpoint_id: Uuid,
+        deleted: bool,
+    }
 }
 
 macro_rules! delivery {
     ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
-        pub struct $name {
-            delivery_id: Uuid,
-            event_id: Uuid,
-            event_type: WebhookEventType,
-            /// The `webhook-id` header of every attempt (receivers
-            /// deduplicate with it).
-            message_id: String,
-            endpoint_id: Uuid,
-            status: WebhookDeliveryStatus,
-            /// Attempts of the current round (a replay starts a new one).
-            attempts: i32,
-            /// When the next attempt is due (pending only).
-            next_attempt_at: Option<DateTime<Utc>>,
-            last_attempt_at: Option<DateTime<Utc>>,
-            last_status_code: Option<i32>,
-            last_error: Option<String>,
-            succeeded_at: Option<DateTime<Utc>>,
-            dead_at: Option<DateTime<Utc>>,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            $($extra)*
+        $crate::routes::shapes::shapes! {
+            $(#[$m])*
+            pub struct $name {
+                delivery_id: Uuid,
+                event_id: Uuid,
+                event_type: WebhookEventType,
+                /// The `webhook-id` header of every attempt (receivers
+                /// deduplicate with it).
+                message_id: String,
+                endpoint_id: Uuid,
+                status: WebhookDeliveryStatus,
+                /// Attempts of the current round (a replay starts a new one).
+                attempts: i32,
+                /// When the next attempt is due (pending only).
+                next_attempt_at: Option<DateTime<Utc>>,
+                last_attempt_at: Option<DateTime<Utc>>,
+                last_status_code: Option<i32>,
+                last_error: Option<String>,
+                succeeded_at: Option<DateTime<Utc>>,
+                dead_at: Option<DateTime<Utc>>,
+                created_at: DateTime<Utc>,
+                updated_at: DateTime<Utc>,
+                $($extra)*
+            }
         }
     };
 }
@@ -250,36 +244,32 @@ delivery!(
     WebhookDelivery {}
 );
 
-/// One HTTP attempt of a delivery.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookAttempt {
-    /// 1 for the first attempt of a round.
-    attempt_no: i32,
-    attempted_at: DateTime<Utc>,
-    duration_ms: i32,
-    /// null: no HTTP answer (refused address, connection, timeout).
-    status_code: Option<i32>,
-    succeeded: bool,
-    error: Option<String>,
-    /// The first 1,000 characters of the answer.
-    response_excerpt: Option<String>,
-}
+shapes! {
+    /// One HTTP attempt of a delivery.
+    pub struct WebhookAttempt {
+        /// 1 for the first attempt of a round.
+        attempt_no: i32,
+        attempted_at: DateTime<Utc>,
+        duration_ms: i32,
+        /// null: no HTTP answer (refused address, connection, timeout).
+        status_code: Option<i32>,
+        succeeded: bool,
+        error: Option<String>,
+        /// The first 1,000 characters of the answer.
+        response_excerpt: Option<String>,
+    }
 
-/// The body every webhook carries (Standard Webhooks).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookPayload {
-    #[serde(rename = "type")]
-    event_type: WebhookEventType,
-    /// When the change happened (RFC 3339, UTC).
-    timestamp: String,
-    /// The changed record's identifiers, states, amounts and dates (never
-    /// contact names, e-mail addresses, phone numbers, NPWP or free text).
-    #[schema(value_type = std::collections::BTreeMap<String, WebhookDataValue>)]
-    data: Value,
+    /// The body every webhook carries (Standard Webhooks).
+    pub struct WebhookPayload {
+        #[serde(rename = "type")]
+        event_type: WebhookEventType,
+        /// When the change happened (RFC 3339, UTC).
+        timestamp: String,
+        /// The changed record's identifiers, states, amounts and dates (never
+        /// contact names, e-mail addresses, phone numbers, NPWP or free text).
+        #[schema(value_type = std::collections::BTreeMap<String, WebhookDataValue>)]
+        data: Value,
+    }
 }
 
 /// A value of an event's data: an id, a state, a date or time (text), an
@@ -313,23 +303,19 @@ delivery!(
     }
 );
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookDeliveryPage {
-    items: Vec<WebhookDelivery>,
-    /// The `cursor` of the next page (null: this is the last).
-    next_cursor: Option<Uuid>,
-}
+shapes! {
+    pub struct WebhookDeliveryPage {
+        items: Vec<WebhookDelivery>,
+        /// The `cursor` of the next page (null: this is the last).
+        next_cursor: Option<Uuid>,
+    }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookReplayed {
-    endpoint_id: Uuid,
-    since: DateTime<Utc>,
-    /// Deliveries queued again (or for the first time).
-    replayed: i64,
+    pub struct WebhookReplayed {
+        endpoint_id: Uuid,
+        since: DateTime<Utc>,
+        /// Deliveries queued again (or for the first time).
+        replayed: i64,
+    }
 }
 
 // ------------------------------------------------------------------ handlers
