@@ -164,51 +164,41 @@ list_route! {
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-macro_rules! activity_row {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $crate::routes::shapes::shapes! {
-            $(#[$m])*
-            pub struct $name {
-                tenant_id: Uuid,
-                activity_id: Uuid,
-                /// Whose activity it is (counts in their KPIs).
-                owner_user_id: Uuid,
-                activity_type: crate::payload::ActivityType,
-                /// manual (logged by a user) or derived (written by the database)
-                source: String,
-                customer_id: Option<Uuid>,
-                prospect_id: Option<Uuid>,
-                lead_id: Option<Uuid>,
-                occurred_at: DateTime<Utc>,
-                summary: String,
-                /// prospect-evidence when there is a photo.
-                photo_bucket: Option<String>,
-                photo_object_key: Option<String>,
-                gps_lat: Option<Numeric>,
-                gps_lng: Option<Numeric>,
-                created_by: Option<Uuid>,
-                created_at: DateTime<Utc>,
-                updated_at: DateTime<Utc>,
-                /// The photo (download with GET /api/objects/{id}).
-                photo_object_id: Option<Uuid>,
-                $($extra)*
-            }
-        }
-    };
-}
+shapes! {
+    columns {
+        tenant_id: Uuid,
+        activity_id: Uuid,
+        /// Whose activity it is (counts in their KPIs).
+        owner_user_id: Uuid,
+        activity_type: crate::payload::ActivityType,
+        /// manual (logged by a user) or derived (written by the database)
+        source: String,
+        customer_id: Option<Uuid>,
+        prospect_id: Option<Uuid>,
+        lead_id: Option<Uuid>,
+        occurred_at: DateTime<Utc>,
+        summary: String,
+        /// prospect-evidence when there is a photo.
+        photo_bucket: Option<String>,
+        photo_object_key: Option<String>,
+        gps_lat: Option<Numeric>,
+        gps_lng: Option<Numeric>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        /// The photo (download with GET /api/objects/{id}).
+        photo_object_id: Option<Uuid>,
+    }
 
-activity_row!(
     /// A sales activity (a row of `sales_activities`).
-    Activity {}
-);
+    pub struct Activity {}
 
-activity_row!(
     /// A visit logged with its photo (`sales_activity_create`), and the
     /// stored photo.
-    VisitLogged {
+    pub struct VisitLogged {
         object: StoredObject,
     }
-);
+}
 
 shapes! {
     /// One page of sales activities.

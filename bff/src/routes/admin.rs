@@ -126,53 +126,41 @@ pub struct UserFilter {
 
 // ------------------------------------------------------------------ responses
 
-/// Declares a struct with the columns of `profiles` plus `extra` fields.
-macro_rules! user_row {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $crate::routes::shapes::shapes! {
-            $(#[$m])*
-            pub struct $name {
-                tenant_id: Uuid,
-                /// The `sub` of the user's tokens.
-                user_id: Uuid,
-                email: String,
-                full_name: String,
-                app_role: AppRole,
-                dept_code: Option<String>,
-                manager_user_id: Option<Uuid>,
-                /// false: every request of the user is refused (user_inactive).
-                active: bool,
-                created_at: DateTime<Utc>,
-                updated_at: DateTime<Utc>,
-                $($extra)*
-            }
-        }
-    };
-}
+// The columns of `profiles`.
+shapes! {
+    columns {
+        tenant_id: Uuid,
+        /// The `sub` of the user's tokens.
+        user_id: Uuid,
+        email: String,
+        full_name: String,
+        app_role: AppRole,
+        dept_code: Option<String>,
+        manager_user_id: Option<Uuid>,
+        /// false: every request of the user is refused (user_inactive).
+        active: bool,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-user_row!(
     /// A user of the tenant (a row of `profiles`).
-    User {}
-);
+    pub struct User {}
 
-user_row!(
     /// The invited user and its queued invitation e-mail.
-    UserInvited {
+    pub struct UserInvited {
         /// The e-mail in the outbox (sent by the worker).
         invitation_email_id: Uuid,
     }
-);
 
-user_row!(
     /// A user with what their role may do, their manager and how many
     /// active users report to them.
-    UserDetail {
+    pub struct UserDetail {
         /// The permissions of the user's role in this tenant.
         permissions: Vec<Permission>,
         manager: Option<UserRef>,
         reports: i64,
     }
-);
+}
 
 shapes! {
     /// Another user, named.
@@ -191,38 +179,28 @@ shapes! {
     }
 }
 
-/// Declares a struct with a role's permissions plus `extra` fields.
-macro_rules! role_row {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $crate::routes::shapes::shapes! {
-            $(#[$m])*
-            pub struct $name {
-                app_role: AppRole,
-                description: Option<String>,
-                /// What the role may do in this tenant (in the vocabulary's order).
-                permissions: Vec<Permission>,
-                /// Granted on top of the defaults every tenant starts with.
-                added: Vec<Permission>,
-                /// Defaults this tenant revoked.
-                removed: Vec<Permission>,
-                $($extra)*
-            }
-        }
-    };
-}
+// A role's permissions.
+shapes! {
+    columns {
+        app_role: AppRole,
+        description: Option<String>,
+        /// What the role may do in this tenant (in the vocabulary's order).
+        permissions: Vec<Permission>,
+        /// Granted on top of the defaults every tenant starts with.
+        added: Vec<Permission>,
+        /// Defaults this tenant revoked.
+        removed: Vec<Permission>,
+    }
 
-role_row!(
     /// A role's effective permissions in the tenant.
-    RolePermissions {}
-);
+    pub struct RolePermissions {}
 
-role_row!(
     /// A role after a grant or revoke.
-    RoleChanged {
+    pub struct RoleChanged {
         /// false: the role already had (or lacked) the permission.
         changed: bool,
     }
-);
+}
 
 shapes! {
     /// Every app role of the tenant, in list order.

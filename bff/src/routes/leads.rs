@@ -193,55 +193,44 @@ async fn get_lead(
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// Declares a struct with the columns of `leads` plus `extra` fields, so the
-/// list row and the detail share one list of columns.
-macro_rules! lead_row {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $crate::routes::shapes::shapes! {
-            $(#[$m])*
-            pub struct $name {
-                tenant_id: Uuid,
-                lead_id: Uuid,
-                /// LEAD-YYYY-NNNNNN
-                lead_no: Option<String>,
-                channel: crate::payload::Channel,
-                status: crate::payload::LeadState,
-                company_name: String,
-                contact_name: Option<String>,
-                contact_email: Option<String>,
-                contact_phone: Option<String>,
-                npwp: Option<String>,
-                city: Option<String>,
-                notes: Option<String>,
-                customer_id: Uuid,
-                prospect_id: Uuid,
-                sales_owner_user_id: Option<Uuid>,
-                assigned_at: Option<DateTime<Utc>>,
-                created_by: Option<Uuid>,
-                created_at: DateTime<Utc>,
-                updated_at: DateTime<Utc>,
-                /// The key of the row in the file it was imported from.
-                external_ref: Option<String>,
-                /// Handed over to the owner of an existing customer its creator
-                /// may not read (the creator no longer sees it).
-                handed_over: bool,
-                $($extra)*
-            }
-        }
-    };
-}
+// The columns of `leads`: the list row and the detail share them.
+shapes! {
+    columns {
+        tenant_id: Uuid,
+        lead_id: Uuid,
+        /// LEAD-YYYY-NNNNNN
+        lead_no: Option<String>,
+        channel: crate::payload::Channel,
+        status: crate::payload::LeadState,
+        company_name: String,
+        contact_name: Option<String>,
+        contact_email: Option<String>,
+        contact_phone: Option<String>,
+        npwp: Option<String>,
+        city: Option<String>,
+        notes: Option<String>,
+        customer_id: Uuid,
+        prospect_id: Uuid,
+        sales_owner_user_id: Option<Uuid>,
+        assigned_at: Option<DateTime<Utc>>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        /// The key of the row in the file it was imported from.
+        external_ref: Option<String>,
+        /// Handed over to the owner of an existing customer its creator
+        /// may not read (the creator no longer sees it).
+        handed_over: bool,
+    }
 
-lead_row!(
     /// A lead as the caller may read it (a row of `leads`).
-    Lead {}
-);
+    pub struct Lead {}
 
-lead_row!(
     /// A lead with its customer (null when the caller may not read it).
-    LeadDetail {
+    pub struct LeadDetail {
         customer: Option<Customer>,
     }
-);
+}
 
 shapes! {
     /// `crm_create_lead_bundle`: the lead, and what dedup found. Keys the

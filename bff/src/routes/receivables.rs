@@ -378,50 +378,42 @@ rpc_route! {
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-macro_rules! invoice_row {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $crate::routes::shapes::shapes! {
-            $(#[$m])*
-            pub struct $name {
-                tenant_id: Uuid,
-                invoice_id: Uuid,
-                /// INV-YYYY-NNNNNN
-                invoice_no: Option<String>,
-                customer_id: Uuid,
-                issue_date: NaiveDate,
-                due_date: NaiveDate,
-                currency: String,
-                subtotal: Numeric,
-                tax: Numeric,
-                total: Numeric,
-                amount_paid: Numeric,
-                status: crate::payload::InvoiceStatus,
-                notes: Option<String>,
-                collection_ticket_id: Option<Uuid>,
-                issued_at: Option<DateTime<Utc>>,
-                paid_at: Option<DateTime<Utc>>,
-                voided_at: Option<DateTime<Utc>>,
-                created_by: Option<Uuid>,
-                created_at: DateTime<Utc>,
-                updated_at: DateTime<Utc>,
-                external_ref: Option<String>,
-                /// The customer's name (null when the caller may not read it).
-                company_name: Option<String>,
-                outstanding: Numeric,
-                days_past_due: i64,
-                is_overdue: bool,
-                /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
-                aging_bucket: Option<String>,
-                $($extra)*
-            }
-        }
-    };
-}
+shapes! {
+    columns {
+        tenant_id: Uuid,
+        invoice_id: Uuid,
+        /// INV-YYYY-NNNNNN
+        invoice_no: Option<String>,
+        customer_id: Uuid,
+        issue_date: NaiveDate,
+        due_date: NaiveDate,
+        currency: String,
+        subtotal: Numeric,
+        tax: Numeric,
+        total: Numeric,
+        amount_paid: Numeric,
+        status: crate::payload::InvoiceStatus,
+        notes: Option<String>,
+        collection_ticket_id: Option<Uuid>,
+        issued_at: Option<DateTime<Utc>>,
+        paid_at: Option<DateTime<Utc>>,
+        voided_at: Option<DateTime<Utc>>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        external_ref: Option<String>,
+        /// The customer's name (null when the caller may not read it).
+        company_name: Option<String>,
+        outstanding: Numeric,
+        days_past_due: i64,
+        is_overdue: bool,
+        /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
+        aging_bucket: Option<String>,
+    }
 
-invoice_row!(
     /// An invoice with what is outstanding (a row of `v_invoices`).
-    Invoice {}
-);
+    pub struct Invoice {}
+}
 
 shapes! {
     /// A payment (a row of `payments`).

@@ -20,7 +20,25 @@ use uuid::Uuid;
 /// Declares documented response types: each struct is `Deserialize`
 /// (with `deny_unknown_fields`) and `ToSchema`, and `allow(dead_code)`
 /// since only the document reads its fields.
+///
+/// A block that starts with `columns { .. }` gives each of its structs
+/// those fields first (the columns of a table or view that its list row and
+/// its detail share).
 macro_rules! shapes {
+    (columns { $($columns:tt)* } $($structs:tt)*) => {
+        $crate::routes::shapes::shapes!(@with { $($columns)* } $($structs)*);
+    };
+    (@with $columns:tt) => {};
+    (
+        @with { $($columns:tt)* }
+        $(#[$m:meta])* pub struct $name:ident { $($fields:tt)* }
+        $($rest:tt)*
+    ) => {
+        $crate::routes::shapes::shapes! {
+            $(#[$m])* pub struct $name { $($columns)* $($fields)* }
+        }
+        $crate::routes::shapes::shapes!(@with { $($columns)* } $($rest)*);
+    };
     ($($(#[$m:meta])* pub struct $name:ident { $($fields:tt)* })*) => {
         $(
             #[derive(serde::Deserialize, utoipa::ToSchema)]

@@ -223,66 +223,56 @@ async fn get_ticket(
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-macro_rules! ticket_row {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $crate::routes::shapes::shapes! {
-            $(#[$m])*
-            pub struct $name {
-                tenant_id: Uuid,
-                ticket_id: Uuid,
-                ticket_no: String,
-                ticket_type: crate::payload::TicketType,
-                subject: String,
-                description: Option<String>,
-                priority: crate::payload::Priority,
-                dept_target: String,
-                /// inquiry_status of RFQs, ticket_status of the others.
-                status: crate::payload::TicketStatus,
-                inquiry_status: Option<crate::payload::TicketStatus>,
-                ticket_status: Option<crate::payload::TicketStatus>,
-                need_customer_masking: bool,
-                related_lead_id: Option<Uuid>,
-                related_customer_id: Option<Uuid>,
-                assignee_user_id: Option<Uuid>,
-                created_by: Option<Uuid>,
-                origin: Option<String>,
-                destination: Option<String>,
-                commodity: Option<String>,
-                weight_kg: Option<Numeric>,
-                volume_cbm: Option<Numeric>,
-                /// "MASKED" for ops on masked tickets (RFQs).
-                company_name: Option<String>,
-                /// "***" for ops on masked tickets.
-                contact_name: Option<String>,
-                /// "***" for ops on masked tickets.
-                contact_phone: Option<String>,
-                /// "***" for ops on masked tickets.
-                contact_email: Option<String>,
-                first_response_at: Option<DateTime<Utc>>,
-                quoted_at: Option<DateTime<Utc>>,
-                resolved_at: Option<DateTime<Utc>>,
-                closed_at: Option<DateTime<Utc>>,
-                created_at: DateTime<Utc>,
-                updated_at: DateTime<Utc>,
-                $($extra)*
-            }
-        }
-    };
-}
+shapes! {
+    columns {
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+        ticket_no: String,
+        ticket_type: crate::payload::TicketType,
+        subject: String,
+        description: Option<String>,
+        priority: crate::payload::Priority,
+        dept_target: String,
+        /// inquiry_status of RFQs, ticket_status of the others.
+        status: crate::payload::TicketStatus,
+        inquiry_status: Option<crate::payload::TicketStatus>,
+        ticket_status: Option<crate::payload::TicketStatus>,
+        need_customer_masking: bool,
+        related_lead_id: Option<Uuid>,
+        related_customer_id: Option<Uuid>,
+        assignee_user_id: Option<Uuid>,
+        created_by: Option<Uuid>,
+        origin: Option<String>,
+        destination: Option<String>,
+        commodity: Option<String>,
+        weight_kg: Option<Numeric>,
+        volume_cbm: Option<Numeric>,
+        /// "MASKED" for ops on masked tickets (RFQs).
+        company_name: Option<String>,
+        /// "***" for ops on masked tickets.
+        contact_name: Option<String>,
+        /// "***" for ops on masked tickets.
+        contact_phone: Option<String>,
+        /// "***" for ops on masked tickets.
+        contact_email: Option<String>,
+        first_response_at: Option<DateTime<Utc>>,
+        quoted_at: Option<DateTime<Utc>>,
+        resolved_at: Option<DateTime<Utc>>,
+        closed_at: Option<DateTime<Utc>>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-ticket_row!(
     /// A ticket as the caller may read it (a row of `v_tickets`: customer
     /// details of masked tickets hidden from ops).
-    Ticket {}
-);
+    pub struct Ticket {}
 
-ticket_row!(
     /// A ticket with its messages and attachments.
-    TicketDetail {
+    pub struct TicketDetail {
         messages: Vec<TicketMessage>,
         attachments: Vec<AttachmentInfo>,
     }
-);
+}
 
 shapes! {
     /// A message of a ticket (a row of `ticket_messages`).

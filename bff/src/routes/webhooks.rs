@@ -151,52 +151,42 @@ shapes! {
     }
 }
 
-macro_rules! endpoint {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $crate::routes::shapes::shapes! {
-            $(#[$m])*
-            pub struct $name {
-                endpoint_id: Uuid,
-                url: String,
-                description: Option<String>,
-                event_types: Vec<WebhookEventType>,
-                enabled: bool,
-                /// When and why it was disabled (by a webhook manager, or after
-                /// failing every delivery for 5 days).
-                disabled_at: Option<DateTime<Utc>>,
-                disabled_reason: Option<String>,
-                /// The first failed attempt since the last success (null: not
-                /// failing). Failing for 5 days disables the endpoint and
-                /// e-mails the tenant's webhook managers.
-                failing_since: Option<DateTime<Utc>>,
-                last_success_at: Option<DateTime<Utc>>,
-                last_failure_at: Option<DateTime<Utc>>,
-                /// The secrets that sign now (the current one first).
-                secrets: Vec<WebhookSecretInfo>,
-                created_by: Option<Uuid>,
-                created_at: DateTime<Utc>,
-                updated_at: DateTime<Utc>,
-                $($extra)*
-            }
-        }
-    };
-}
+shapes! {
+    columns {
+        endpoint_id: Uuid,
+        url: String,
+        description: Option<String>,
+        event_types: Vec<WebhookEventType>,
+        enabled: bool,
+        /// When and why it was disabled (by a webhook manager, or after
+        /// failing every delivery for 5 days).
+        disabled_at: Option<DateTime<Utc>>,
+        disabled_reason: Option<String>,
+        /// The first failed attempt since the last success (null: not
+        /// failing). Failing for 5 days disables the endpoint and
+        /// e-mails the tenant's webhook managers.
+        failing_since: Option<DateTime<Utc>>,
+        last_success_at: Option<DateTime<Utc>>,
+        last_failure_at: Option<DateTime<Utc>>,
+        /// The secrets that sign now (the current one first).
+        secrets: Vec<WebhookSecretInfo>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-endpoint!(
     /// A webhook endpoint.
-    WebhookEndpoint {}
-);
+    pub struct WebhookEndpoint {}
 
-endpoint!(
     /// A webhook endpoint with its new signing secret.
-    WebhookEndpointWithSecret {
+    pub struct WebhookEndpointWithSecret {
         /// `whsec_<base64>`: shown in this response only (the database
         /// keeps it encrypted). Verify `webhook-signature` with it
         /// (Standard Webhooks). null when the request was replayed with
         /// its Idempotency-Key: rotate the secret if it was lost.
         secret: Option<String>,
     }
-);
+}
 
 shapes! {
     pub struct WebhookEndpointList {
@@ -209,40 +199,39 @@ shapes! {
     }
 }
 
-macro_rules! delivery {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $crate::routes::shapes::shapes! {
-            $(#[$m])*
-            pub struct $name {
-                delivery_id: Uuid,
-                event_id: Uuid,
-                event_type: WebhookEventType,
-                /// The `webhook-id` header of every attempt (receivers
-                /// deduplicate with it).
-                message_id: String,
-                endpoint_id: Uuid,
-                status: WebhookDeliveryStatus,
-                /// Attempts of the current round (a replay starts a new one).
-                attempts: i32,
-                /// When the next attempt is due (pending only).
-                next_attempt_at: Option<DateTime<Utc>>,
-                last_attempt_at: Option<DateTime<Utc>>,
-                last_status_code: Option<i32>,
-                last_error: Option<String>,
-                succeeded_at: Option<DateTime<Utc>>,
-                dead_at: Option<DateTime<Utc>>,
-                created_at: DateTime<Utc>,
-                updated_at: DateTime<Utc>,
-                $($extra)*
-            }
-        }
-    };
-}
+shapes! {
+    columns {
+        delivery_id: Uuid,
+        event_id: Uuid,
+        event_type: WebhookEventType,
+        /// The `webhook-id` header of every attempt (receivers
+        /// deduplicate with it).
+        message_id: String,
+        endpoint_id: Uuid,
+        status: WebhookDeliveryStatus,
+        /// Attempts of the current round (a replay starts a new one).
+        attempts: i32,
+        /// When the next attempt is due (pending only).
+        next_attempt_at: Option<DateTime<Utc>>,
+        last_attempt_at: Option<DateTime<Utc>>,
+        last_status_code: Option<i32>,
+        last_error: Option<String>,
+        succeeded_at: Option<DateTime<Utc>>,
+        dead_at: Option<DateTime<Utc>>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-delivery!(
     /// A delivery of an event to an endpoint.
-    WebhookDelivery {}
-);
+    pub struct WebhookDelivery {}
+
+    /// A delivery with its body and every attempt.
+    pub struct WebhookDeliveryDetail {
+        payload: WebhookPayload,
+        /// Every attempt, oldest first.
+        attempts_log: Vec<WebhookAttempt>,
+    }
+}
 
 shapes! {
     /// One HTTP attempt of a delivery.
@@ -293,15 +282,6 @@ impl utoipa::PartialSchema for WebhookDataValue {
 }
 
 impl ToSchema for WebhookDataValue {}
-
-delivery!(
-    /// A delivery with its body and every attempt.
-    WebhookDeliveryDetail {
-        payload: WebhookPayload,
-        /// Every attempt, oldest first.
-        attempts_log: Vec<WebhookAttempt>,
-    }
-);
 
 shapes! {
     pub struct WebhookDeliveryPage {
