@@ -27,18 +27,18 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::route::rpc_route;
+use super::route::{read_route, rpc_route};
 use super::shapes::shapes;
 use super::write::{Args, Call, Writer};
 use crate::auth::Caller;
-use crate::db::{read_as, read_one};
+use crate::db::read_as;
 use crate::error::Result;
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
@@ -251,22 +251,12 @@ async fn list_users(
     Ok(Json(page))
 }
 
-#[utoipa::path(get, path = "/api/users/{id}", tag = "admin", params(("id" = Uuid, Path)),
+read_route! {
+    get "/api/users/{id}", tag = "admin",
+    fn get_user(id) = "select user_detail($1)",
     responses((status = 200, description = "the user with their role's permissions, manager and reports", body = UserDetail),
               (status = 403, description = "the profile.manage permission is missing", body = ErrorResponse),
-              (status = 404, description = "no such user in the tenant", body = ErrorResponse)))]
-async fn get_user(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    let user: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select user_detail($1)").bind(id),
-    )
-    .await?;
-    Ok(Json(user))
+              (status = 404, description = "no such user in the tenant", body = ErrorResponse))
 }
 
 rpc_route! {
@@ -297,17 +287,11 @@ rpc_route! {
 
 // ------------------------------------------------------------------ roles
 
-#[utoipa::path(get, path = "/api/roles", tag = "admin",
+read_route! {
+    get "/api/roles", tag = "admin",
+    fn list_roles() = "select roles_list()",
     responses((status = 200, description = "every app role with its effective permissions and the tenant's overrides of the defaults", body = RoleList),
-              (status = 403, description = "the permission.manage permission is missing", body = ErrorResponse)))]
-async fn list_roles(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let roles: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select roles_list()"),
-    )
-    .await?;
-    Ok(Json(roles))
+              (status = 403, description = "the permission.manage permission is missing", body = ErrorResponse))
 }
 
 #[utoipa::path(post, path = "/api/roles/{role}/permissions", tag = "admin", request_body = PermissionGrant,

@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use super::list::Page;
 use super::openapi::ErrorResponse;
+use super::route::read_route;
 use super::shapes::shapes;
 use crate::auth::Caller;
 use crate::db::read_one;
@@ -237,17 +238,11 @@ async fn list_entries(
     Ok(Json(entries))
 }
 
-#[utoipa::path(get, path = "/api/audit/verify", tag = "audit",
+read_route! {
+    get "/api/audit/verify", tag = "audit",
+    fn verify() = "select audit_chains()",
     responses((status = 200, description = "every hash chain of the tenant's audit log, intact or broken at an entry", body = AuditVerification),
-              (status = 403, description = "the audit.read permission is missing", body = ErrorResponse)))]
-async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let state: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select audit_chains()"),
-    )
-    .await?;
-    Ok(Json(state))
+              (status = 403, description = "the audit.read permission is missing", body = ErrorResponse))
 }
 
 /// The history of one record of `table`, a page of its audit entries.

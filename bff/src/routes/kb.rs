@@ -29,7 +29,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::route::rpc_route;
+use super::route::{read_route, rpc_route};
 use super::shapes::shapes;
 use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
@@ -418,21 +418,11 @@ async fn list_documents(
     Ok(Json(json!({ "items": items })))
 }
 
-#[utoipa::path(get, path = "/api/kb/documents/{id}", tag = "kb", params(("id" = Uuid, Path)),
+read_route! {
+    get "/api/kb/documents/{id}", tag = "kb",
+    fn get_document(id) = "select kb_document_get($1)",
     responses((status = 200, description = "the document with the state of its ingestion", body = KbDocument),
-              (status = 404, description = "no such document (or not visible)", body = ErrorResponse)))]
-async fn get_document(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    let document: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select kb_document_get($1)").bind(id),
-    )
-    .await?;
-    Ok(Json(document))
+              (status = 404, description = "no such document (or not visible)", body = ErrorResponse))
 }
 
 rpc_route! {

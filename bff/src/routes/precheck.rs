@@ -20,12 +20,12 @@ use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::receivables::InvoiceLineDraft;
-use super::route::rpc_route;
+use super::route::{read_route, rpc_route};
 use super::shapes::shapes;
 use super::shapes::{Numeric, SopReason};
 use super::write::body;
 use crate::auth::Caller;
-use crate::db::{read_as, read_one};
+use crate::db::read_as;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Query};
 use crate::llm::provider::{Message, Role};
@@ -262,16 +262,10 @@ async fn precheck_invoice(
     Ok(Json(verdict))
 }
 
-#[utoipa::path(get, path = "/api/sop/rules", tag = "precheck",
-    responses((status = 200, description = "the tenant's SOP rules in the order they are applied", body = SopRuleList)))]
-async fn list_rules(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let rules: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select sop_rule_list()"),
-    )
-    .await?;
-    Ok(Json(rules))
+read_route! {
+    get "/api/sop/rules", tag = "precheck",
+    fn list_rules() = "select sop_rule_list()",
+    responses((status = 200, description = "the tenant's SOP rules in the order they are applied", body = SopRuleList))
 }
 
 rpc_route! {

@@ -27,7 +27,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::route::rpc_route;
+use super::route::{read_route, rpc_route};
 use super::shapes::shapes;
 use super::write::body;
 use crate::auth::Caller;
@@ -340,16 +340,10 @@ rpc_route! {
               (status = 403, description = "the rfm.manage permission is missing", body = ErrorResponse))
 }
 
-#[utoipa::path(get, path = "/api/rfm/templates", tag = "rfm",
-    responses((status = 200, description = "the template of every segment and channel (built-ins as version 0)", body = RfmTemplateList)))]
-async fn list_templates(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let list: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select rfm_template_list()"),
-    )
-    .await?;
-    Ok(Json(list))
+read_route! {
+    get "/api/rfm/templates", tag = "rfm",
+    fn list_templates() = "select rfm_template_list()",
+    responses((status = 200, description = "the template of every segment and channel (built-ins as version 0)", body = RfmTemplateList))
 }
 
 #[utoipa::path(put, path = "/api/rfm/templates/{segment}/{channel}", tag = "rfm", request_body = TemplateSet,

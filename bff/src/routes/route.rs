@@ -1,6 +1,7 @@
-//! How a route is declared when it is one of the API's two common shapes:
-//! a write that is one SQL RPC ([`rpc_route!`]) and a keyset-paginated list
-//! of one view ([`list_route!`]). Each writes the handler and its
+//! How a route is declared when it is one of the API's common shapes: a
+//! write that is one SQL RPC ([`rpc_route!`]), a read that is one SQL
+//! function ([`read_route!`]) and a keyset-paginated list of one view
+//! ([`list_route!`]). Each writes the handler and its
 //! `#[utoipa::path]` from one declaration, so what a route is (method,
 //! path, body, function, answers) is said once and the parts every such
 //! route shares (the idempotency key, the `id` path parameter, the page
@@ -134,5 +135,48 @@ macro_rules! list_route {
     };
 }
 
+/// A read that answers the jsonb of one SQL function, run as the caller:
+/// `fn name(id) = "select f($1)"` with the `{id}` of the path as `$1`, or
+/// `fn name() = "select f()"`.
+macro_rules! read_route {
+    (
+        $(#[$meta:meta])*
+        get $path:literal, tag = $tag:literal,
+        fn $name:ident(id) = $sql:literal,
+        responses($($responses:tt)*) $(,)?
+    ) => {
+        $(#[$meta])*
+        #[utoipa::path(get, path = $path, tag = $tag, params(("id" = Uuid, Path)),
+            responses($($responses)*))]
+        async fn $name(
+            axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
+            caller: $crate::auth::Caller,
+            $crate::extract::Path(id): $crate::extract::Path<uuid::Uuid>,
+        ) -> $crate::error::Result<$crate::extract::Json<serde_json::Value>> {
+            let query = sqlx::query_scalar($sql).bind(id);
+            let found: serde_json::Value = $crate::db::read_one(&state.pool, &caller, query).await?;
+            Ok($crate::extract::Json(found))
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        get $path:literal, tag = $tag:literal,
+        fn $name:ident() = $sql:literal,
+        responses($($responses:tt)*) $(,)?
+    ) => {
+        $(#[$meta])*
+        #[utoipa::path(get, path = $path, tag = $tag, responses($($responses)*))]
+        async fn $name(
+            axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
+            caller: $crate::auth::Caller,
+        ) -> $crate::error::Result<$crate::extract::Json<serde_json::Value>> {
+            let query = sqlx::query_scalar($sql);
+            let found: serde_json::Value = $crate::db::read_one(&state.pool, &caller, query).await?;
+            Ok($crate::extract::Json(found))
+        }
+    };
+}
+
 pub(crate) use list_route;
+pub(crate) use read_route;
 pub(crate) use rpc_route;

@@ -30,7 +30,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::route::rpc_route;
+use super::route::{read_route, rpc_route};
 use super::shapes::shapes;
 use super::write::{self, body};
 use crate::auth::Caller;
@@ -336,17 +336,11 @@ async fn with_secret(response: Result<Response>, secret: &SecretString) -> Resul
     write::with_secret(response, secret.expose_secret()).await
 }
 
-#[utoipa::path(get, path = "/api/webhooks/endpoints", tag = "webhooks",
+read_route! {
+    get "/api/webhooks/endpoints", tag = "webhooks",
+    fn list_endpoints() = "select webhook_endpoints_list()",
     responses((status = 200, description = "the tenant's webhook endpoints, oldest first", body = WebhookEndpointList),
-              (status = 403, description = "webhook.manage is needed", body = ErrorResponse)))]
-async fn list_endpoints(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let list: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select webhook_endpoints_list()"),
-    )
-    .await?;
-    Ok(Json(list))
+              (status = 403, description = "webhook.manage is needed", body = ErrorResponse))
 }
 
 #[utoipa::path(post, path = "/api/webhooks/endpoints", tag = "webhooks", request_body = EndpointCreate,
@@ -389,23 +383,12 @@ async fn create_endpoint(
     with_secret(response, &secret).await
 }
 
-#[utoipa::path(get, path = "/api/webhooks/endpoints/{id}", tag = "webhooks",
-    params(("id" = Uuid, Path)),
+read_route! {
+    get "/api/webhooks/endpoints/{id}", tag = "webhooks",
+    fn get_endpoint(id) = "select webhook_endpoint_get($1)",
     responses((status = 200, description = "the endpoint", body = WebhookEndpoint),
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse),
-              (status = 404, description = "no such endpoint", body = ErrorResponse)))]
-async fn get_endpoint(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    let endpoint: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select webhook_endpoint_get($1)").bind(id),
-    )
-    .await?;
-    Ok(Json(endpoint))
+              (status = 404, description = "no such endpoint", body = ErrorResponse))
 }
 
 #[utoipa::path(patch, path = "/api/webhooks/endpoints/{id}", tag = "webhooks", request_body = EndpointChange,
@@ -519,23 +502,12 @@ rpc_route! {
               (status = 422, description = "since in the future; the endpoint is disabled", body = ErrorResponse))
 }
 
-#[utoipa::path(get, path = "/api/webhooks/deliveries/{id}", tag = "webhooks",
-    params(("id" = Uuid, Path)),
+read_route! {
+    get "/api/webhooks/deliveries/{id}", tag = "webhooks",
+    fn get_delivery(id) = "select webhook_delivery_get($1)",
     responses((status = 200, description = "the delivery, its body and every attempt", body = WebhookDeliveryDetail),
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse),
-              (status = 404, description = "no such delivery", body = ErrorResponse)))]
-async fn get_delivery(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    let delivery: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select webhook_delivery_get($1)").bind(id),
-    )
-    .await?;
-    Ok(Json(delivery))
+              (status = 404, description = "no such delivery", body = ErrorResponse))
 }
 
 rpc_route! {
