@@ -25,7 +25,7 @@ use super::receivables::Invoice;
 use super::route::{list_route, rpc_route};
 use super::shapes::shapes;
 use super::shapes::{customer_row, Customer};
-use super::write::{attach, Attach};
+use super::write::{Attach, Writer};
 use crate::auth::Caller;
 use crate::db::read_one;
 use crate::error::{ApiError, Result};
@@ -98,9 +98,7 @@ async fn get_customer(
               (status = 413, description = "over the bucket's size limit", body = ErrorResponse),
               (status = 415, description = "a file type the bucket does not take", body = ErrorResponse)))]
 async fn add_document(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     multipart: Multipart,
 ) -> Result<Response> {
@@ -109,7 +107,7 @@ async fn add_document(
         sql: "select customer_document_add($1, $2)",
         parent: id,
     };
-    attach(&state, &caller, key, multipart, to).await
+    write.attach(multipart, to).await
 }
 
 /// `customer_update`: only the fields present change; null (or a blank

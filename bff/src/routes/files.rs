@@ -20,7 +20,7 @@ use crate::db::read_as;
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
-use crate::files::{read_form, Bucket};
+use crate::files::{leading_field, read_form, Bucket};
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::state::AppState;
 use chrono::DateTime;
@@ -68,25 +68,9 @@ async fn upload(
 ) -> Result<Response> {
     // The bucket field must come before the file: its limits apply while
     // the file streams.
-    let first = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::BadRequest {
-            message: format!("the multipart body is malformed: {}", e.body_text()),
-            field: Some("bucket".into()),
-        })?;
-    let name = match first {
-        Some(field) if field.name() == Some("bucket") => field
-            .text()
-            .await
-            .map_err(|_| ApiError::invalid("bucket", "must be text"))?,
-        _ => {
-            return Err(ApiError::invalid(
-                "bucket",
-                "send the bucket field first, then the file",
-            ))
-        }
-    };
+    let name = leading_field(&mut multipart, "bucket")
+        .await?
+        .ok_or_else(|| ApiError::invalid("bucket", "must be text"))?;
     let files = state.files();
     let bucket = Bucket::load(&files, &caller, name.trim()).await?;
     let mut form = read_form(&files, &caller, multipart, &bucket, false).await?;

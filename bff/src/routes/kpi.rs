@@ -20,6 +20,7 @@ use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Query};
+use crate::files::leading_field;
 
 use super::files::StoredObject;
 use super::shapes::Numeric;
@@ -202,27 +203,10 @@ async fn add_evidence(
     mut multipart: Multipart,
 ) -> Result<Response> {
     // entry_id first, so a bad one costs no upload.
-    let field = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::BadRequest {
-            message: format!("the multipart body is malformed: {}", e.body_text()),
-            field: Some("entry_id".into()),
-        })?;
-    let entry_id = match field {
-        Some(f) if f.name() == Some("entry_id") => f
-            .text()
-            .await
-            .ok()
-            .and_then(|t| Uuid::parse_str(t.trim()).ok())
-            .ok_or_else(|| ApiError::invalid("entry_id", "must be the id of a KPI entry"))?,
-        _ => {
-            return Err(ApiError::invalid(
-                "entry_id",
-                "send the entry_id field first, then the file",
-            ))
-        }
-    };
+    let entry_id = leading_field(&mut multipart, "entry_id")
+        .await?
+        .and_then(|t| Uuid::parse_str(t.trim()).ok())
+        .ok_or_else(|| ApiError::invalid("entry_id", "must be the id of a KPI entry"))?;
     let to = Attach {
         bucket: "kpi-evidence",
         sql: "select kpi_evidence_add($1, $2)",

@@ -12,7 +12,7 @@ use super::files::FileUpload;
 use super::openapi::ErrorResponse;
 use super::route::{list_route, rpc_route};
 use super::shapes::shapes;
-use super::write::{attach, Attach};
+use super::write::{Attach, Writer};
 use crate::auth::Caller;
 use crate::db::read_optional;
 use crate::error::{ApiError, Result};
@@ -158,9 +158,7 @@ rpc_route! {
               (status = 413, description = "over the bucket's size limit", body = ErrorResponse),
               (status = 415, description = "a file type the bucket does not take", body = ErrorResponse)))]
 async fn add_attachment(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     multipart: Multipart,
 ) -> Result<Response> {
@@ -169,7 +167,7 @@ async fn add_attachment(
         sql: "select ticket_attachment_add($1, $2)",
         parent: id,
     };
-    attach(&state, &caller, key, multipart, to).await
+    write.attach(multipart, to).await
 }
 
 list_route! {

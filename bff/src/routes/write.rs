@@ -103,6 +103,11 @@ impl Writer {
     pub async fn rpc(self, call: Call) -> Result<Response> {
         rpc(&self.state, &self.caller, self.key, call).await
     }
+
+    /// [`attach`] as this request's caller.
+    pub async fn attach(self, multipart: Multipart, to: Attach) -> Result<Response> {
+        attach(&self.state, &self.caller, self.key, multipart, to).await
+    }
 }
 
 /// Runs the call and answers with its status and the function's result.
