@@ -1,20 +1,14 @@
 //! Leads (CRM-1, CRM-2): create as a bundle, change, assign, list, read.
 
-use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::route::{list_route, rpc_route};
+use super::route::{list_route, read_route, rpc_route};
 use super::shapes::shapes;
 use super::shapes::Customer;
-use crate::auth::Caller;
-use crate::db::read_optional;
-use crate::error::{ApiError, Result};
-use crate::extract::{Json, Path};
 use crate::payload::{
     blank_is_none, object, Change, Channel, DeptCode, Id, LeadState, LeadStatus, NonBlank, Patch,
     Priority, Quantity, Text,
@@ -165,29 +159,16 @@ list_route! {
     responses((status = 200, description = "leads the caller may see, newest first", body = LeadPage))
 }
 
-#[utoipa::path(get, path = "/api/leads/{id}", tag = "leads", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "the lead", body = LeadDetail),
-              (status = 404, description = "no such lead (or not visible)", body = ErrorResponse)))]
-async fn get_lead(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    let lead: Option<Value> = read_optional(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar(
-            "select to_jsonb(l) || jsonb_build_object('customer', to_jsonb(c))
+read_route! {
+    get "/api/leads/{id}", tag = "leads",
+    fn get_lead(id) =
+        "select to_jsonb(l) || jsonb_build_object('customer', to_jsonb(c))
            from leads l
            left join customers c on c.tenant_id = l.tenant_id and c.customer_id = l.customer_id
           where l.tenant_id = $2 and l.lead_id = $1",
-        )
-        .bind(id)
-        .bind(caller.tenant_id),
-    )
-    .await?;
-    lead.map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no lead {id}")))
+    missing = "no lead",
+    responses((status = 200, description = "the lead", body = LeadDetail),
+              (status = 404, description = "no such lead (or not visible)", body = ErrorResponse))
 }
 
 // ------------------------------------------------------------------ responses

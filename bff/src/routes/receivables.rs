@@ -10,14 +10,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::route::{list_route, rpc_route};
+use super::route::{list_route, read_route, rpc_route};
 use super::shapes::shapes;
 use super::shapes::Numeric;
 use super::shapes::SopReason;
 use crate::auth::Caller;
-use crate::db::{read_one, read_optional};
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Query};
 use crate::payload::{
     blank_is_none, Currency, Date, Id, Int, InvoiceStatus, NewInvoiceStatus, NonBlank,
     NonNegativeAmount, Objects, PaymentMethod, Percent, PositiveAmount, Quantity, Text,
@@ -273,15 +273,9 @@ list_route! {
     responses((status = 200, description = "invoices the caller may see with outstanding amounts, newest first", body = InvoicePage))
 }
 
-#[utoipa::path(get, path = "/api/invoices/{id}", tag = "receivables", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "the invoice with its payments, refunds and credit notes", body = InvoiceDetail),
-              (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse)))]
-async fn get_invoice(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    let invoice: Option<Value> = read_optional(&state.pool, &caller, sqlx::query_scalar(
+read_route! {
+    get "/api/invoices/{id}", tag = "receivables",
+    fn get_invoice(id) =
         "select to_jsonb(i) || jsonb_build_object(
                   'amount_credited', (select x.amount_credited from invoices x
                                        where x.tenant_id = i.tenant_id and x.invoice_id = i.invoice_id),
@@ -296,12 +290,9 @@ async fn get_invoice(
                                              where c.tenant_id = i.tenant_id and c.invoice_id = i.invoice_id), '[]'))
            from v_invoices i
           where i.tenant_id = $2 and i.invoice_id = $1",
-    )
-    .bind(id)
-    .bind(caller.tenant_id)).await?;
-    invoice
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no invoice {id}")))
+    missing = "no invoice",
+    responses((status = 200, description = "the invoice with its payments, refunds and credit notes", body = InvoiceDetail),
+              (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse))
 }
 
 #[utoipa::path(get, path = "/api/ar/aging", tag = "receivables", params(AgingFilter),

@@ -137,8 +137,32 @@ macro_rules! list_route {
 
 /// A read that answers the jsonb of one SQL function, run as the caller:
 /// `fn name(id) = "select f($1)"` with the `{id}` of the path as `$1`, or
-/// `fn name() = "select f()"`.
+/// `fn name() = "select f()"`. With `missing = "no ticket"`, the query
+/// (`$1` the id, `$2` the caller's tenant) gives one row or none, and none
+/// is 404 with that message and the id.
 macro_rules! read_route {
+    (
+        $(#[$meta:meta])*
+        get $path:literal, tag = $tag:literal,
+        fn $name:ident(id) = $sql:literal, missing = $missing:literal,
+        responses($($responses:tt)*) $(,)?
+    ) => {
+        $(#[$meta])*
+        #[utoipa::path(get, path = $path, tag = $tag, params(("id" = Uuid, Path)),
+            responses($($responses)*))]
+        async fn $name(
+            axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
+            caller: $crate::auth::Caller,
+            $crate::extract::Path(id): $crate::extract::Path<uuid::Uuid>,
+        ) -> $crate::error::Result<$crate::extract::Json<serde_json::Value>> {
+            let query = sqlx::query_scalar($sql).bind(id).bind(caller.tenant_id);
+            let found: Option<serde_json::Value> =
+                $crate::db::read_optional(&state.pool, &caller, query).await?;
+            found
+                .map($crate::extract::Json)
+                .ok_or_else(|| $crate::error::ApiError::NotFound(format!("{} {id}", $missing)))
+        }
+    };
     (
         $(#[$meta:meta])*
         get $path:literal, tag = $tag:literal,

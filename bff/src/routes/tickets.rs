@@ -1,23 +1,19 @@
 //! Tickets (TCK-1..3): create, change, messages, attachments, list, read.
 
-use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::files::FileUpload;
 use super::openapi::ErrorResponse;
-use super::route::{list_route, rpc_route};
+use super::route::{list_route, read_route, rpc_route};
 use super::shapes::shapes;
 use super::write::{Attach, Writer};
-use crate::auth::Caller;
-use crate::db::read_optional;
-use crate::error::{ApiError, Result};
+use crate::error::Result;
 use crate::extract::Multipart;
-use crate::extract::{Json, Path};
+use crate::extract::Path;
 
 use super::files::StoredObject;
 use super::shapes::Numeric;
@@ -186,15 +182,9 @@ list_route! {
     responses((status = 200, description = "tickets the caller may see, newest first (customer details masked for ops)", body = TicketPage))
 }
 
-#[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "the ticket with its messages and attachments", body = TicketDetail),
-              (status = 404, description = "no such ticket (or not visible)", body = ErrorResponse)))]
-async fn get_ticket(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    let ticket: Option<Value> = read_optional(&state.pool, &caller, sqlx::query_scalar(
+read_route! {
+    get "/api/tickets/{id}", tag = "tickets",
+    fn get_ticket(id) =
         "select to_jsonb(t)
                 || jsonb_build_object(
                      'messages', coalesce((select jsonb_agg(to_jsonb(m) order by m.created_at)
@@ -210,12 +200,9 @@ async fn get_ticket(
                                                where a.tenant_id = t.tenant_id and a.ticket_id = t.ticket_id), '[]'))
            from v_tickets t
           where t.tenant_id = $2 and t.ticket_id = $1",
-    )
-    .bind(id)
-    .bind(caller.tenant_id)).await?;
-    ticket
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no ticket {id}")))
+    missing = "no ticket",
+    responses((status = 200, description = "the ticket with its messages and attachments", body = TicketDetail),
+              (status = 404, description = "no such ticket (or not visible)", body = ErrorResponse))
 }
 
 // ------------------------------------------------------------------ responses
