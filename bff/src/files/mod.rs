@@ -26,4 +26,4 @@ mod upload;
 
 pub use handle::{Files, StoredFile};
 pub use storage::{Storage, StorageArgs, StorageSettings, Upload};
-pub use upload::{discard, read_form, sniff, Bucket, Form, UploadedFile};
+pub use upload::{discard, leading_field, read_form, sniff, Bucket, Form, UploadedFile};

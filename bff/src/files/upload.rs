@@ -151,6 +151,30 @@ fn multipart_error(e: MultipartError) -> ApiError {
     }
 }
 
+/// The text of the form's first part, which must be the field `name`: a
+/// field the rest of the form depends on (the bucket whose limits apply
+/// while the file streams, the record the file joins), so it is read
+/// before any file. `None` when the part is not text.
+pub async fn leading_field(
+    multipart: &mut Multipart,
+    name: &'static str,
+) -> Result<Option<String>> {
+    let first = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::BadRequest {
+            message: format!("the multipart body is malformed: {}", e.body_text()),
+            field: Some(name.into()),
+        })?;
+    match first {
+        Some(field) if field.name() == Some(name) => Ok(field.text().await.ok()),
+        _ => Err(ApiError::invalid(
+            name,
+            format!("send the {name} field first, then the file"),
+        )),
+    }
+}
+
 /// Reads a `multipart/form-data` body with one `file` field into `bucket`.
 /// With `spool`, a local copy of the file is kept for parsing.
 pub async fn read_form(

@@ -656,6 +656,17 @@ mod tests {
         read_all(&f.0)
     }
 
+    /// Asserts that the file fails as a whole at `line`, its message
+    /// saying `says`.
+    fn assert_malformed(bytes: &[u8], line: u64, says: &str) {
+        match parse(bytes) {
+            Err(ParseError::Malformed { line: at, message }) if at == line => {
+                assert!(message.contains(says), "{message}")
+            }
+            other => panic!("expected line {line} to be malformed ({says}), got {other:?}"),
+        }
+    }
+
     fn cells(rows: &[Row]) -> Vec<Vec<&str>> {
         rows.iter()
             .map(|r| r.cells.iter().map(String::as_str).collect())
@@ -707,12 +718,7 @@ mod tests {
     fn csv_short_rows_padded_long_rows_refused() {
         let (_, _, rows) = parse(b"a,b,c\n1\n1,2,3,,\n").unwrap();
         assert_eq!(cells(&rows), vec![vec!["1", "", ""], vec!["1", "2", "3"]]);
-        match parse(b"a,b\n1,2\n1,2,3\n") {
-            Err(ParseError::Malformed { line: 3, message }) => {
-                assert!(message.contains("column 3"), "{message}")
-            }
-            other => panic!("expected a ragged-row error, got {other:?}"),
-        }
+        assert_malformed(b"a,b\n1,2\n1,2,3\n", 3, "column 3");
     }
 
     #[test]
@@ -720,12 +726,7 @@ mod tests {
         // Without the check, row 2 would swallow the rest of the file.
         let bytes =
             b"company_name,city\nPT Satu,Bandung\n\"PT Dua,Jakarta\nPT Tiga,Medan\nPT Empat,Solo\n";
-        match parse(bytes) {
-            Err(ParseError::Malformed { line: 3, message }) => {
-                assert!(message.contains("never closed"), "{message}")
-            }
-            other => panic!("expected an unclosed-quote error, got {other:?}"),
-        }
+        assert_malformed(bytes, 3, "never closed");
         // Also when the stray quote is in the last field and the file has
         // no final newline, and in a semicolon file.
         assert!(matches!(
@@ -754,12 +755,11 @@ mod tests {
     fn csv_stray_quote_closing_early_fails_the_file() {
         // Two stray quotes: the field opened on line 2 is closed on line 4,
         // merging lines 2-4, and text follows the closing quote.
-        match parse(b"a,b\n1,\"abc\n2,def\n3,\"ghi\"\n4,jkl\n") {
-            Err(ParseError::Malformed { line: 2, message }) => {
-                assert!(message.contains("closed on line 4"), "{message}")
-            }
-            other => panic!("expected a stray-quote error, got {other:?}"),
-        }
+        assert_malformed(
+            b"a,b\n1,\"abc\n2,def\n3,\"ghi\"\n4,jkl\n",
+            2,
+            "closed on line 4",
+        );
     }
 
     #[test]
@@ -935,12 +935,7 @@ mod tests {
             s.write_string(1, 0, "1").unwrap();
             s.write_string(1, 2, "oops").unwrap();
         });
-        match parse(&bytes) {
-            Err(ParseError::Malformed { line: 2, message }) => {
-                assert!(message.contains("column 3"), "{message}")
-            }
-            other => panic!("expected a ragged-row error, got {other:?}"),
-        }
+        assert_malformed(&bytes, 2, "column 3");
         let bytes = xlsx(|_| {});
         assert!(matches!(parse(&bytes), Err(ParseError::Empty)));
     }

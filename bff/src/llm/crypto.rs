@@ -38,8 +38,9 @@ pub enum CryptoError {
     Random,
 }
 
-/// A secret as the database stores it (`llm_tenant_keys`).
-#[derive(Clone, PartialEq, Eq)]
+/// A secret as the database stores it (`llm_tenant_keys`); a row read
+/// with `#[sqlx(flatten)]` takes it from its columns of the same names.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Sealed {
     pub ciphertext: Vec<u8>,
     pub nonce: Vec<u8>,

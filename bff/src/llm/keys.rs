@@ -232,7 +232,12 @@ impl KeyRing {
     }
 }
 
-type KeyRow = (Uuid, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String);
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    key_id: Uuid,
+    #[sqlx(flatten)]
+    sealed: Sealed,
+}
 
 /// The tenant's active keys for `provider`, opened. A key that does not
 /// open (unknown master key, altered row) is skipped with a warning naming
@@ -255,14 +260,7 @@ async fn read_tenant_keys(
     Ok(rows
         .into_iter()
         .filter_map(
-            |(key_id, ciphertext, nonce, wrapped_dek, dek_nonce, master_key_id)| {
-                let sealed = Sealed {
-                    ciphertext,
-                    nonce,
-                    wrapped_dek,
-                    dek_nonce,
-                    master_key_id,
-                };
+            |KeyRow { key_id, sealed }| {
                 match master.open(tenant, provider, &sealed) {
                     Ok(secret) => Some(KeyChoice {
                         key_ref: format!("tenant:{key_id}"),

@@ -25,7 +25,13 @@ pub struct Report {
     pub failed: usize,
 }
 
-type Row = (Uuid, Uuid, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String);
+#[derive(sqlx::FromRow)]
+struct Row {
+    tenant_id: Uuid,
+    key_id: Uuid,
+    #[sqlx(flatten)]
+    sealed: Sealed,
+}
 
 /// Re-seals the data key of every key of `tenant` (or of every tenant) not
 /// under the current master key.
@@ -45,14 +51,12 @@ pub async fn rewrap(
     .fetch_all(&mut *conn)
     .await?;
     let mut report = Report::default();
-    for (tenant_id, key_id, ciphertext, nonce, wrapped_dek, dek_nonce, master_key_id) in rows {
-        let sealed = Sealed {
-            ciphertext,
-            nonce,
-            wrapped_dek,
-            dek_nonce,
-            master_key_id,
-        };
+    for Row {
+        tenant_id,
+        key_id,
+        sealed,
+    } in rows
+    {
         let moved = match keys.rewrap(tenant_id, &sealed) {
             Ok(moved) => moved,
             Err(e) => {

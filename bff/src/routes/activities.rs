@@ -12,15 +12,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::files::StoredObject;
-use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
+use super::route::{list_route, rpc_route};
+use super::shapes::shapes;
 use super::shapes::Numeric;
-use super::write::{body, submit, Args, Call, FilePart, Submit, Writer};
+use super::write::{submit, FilePart, Submit};
 use crate::auth::Caller;
-use crate::db::read_as;
 use crate::error::Result;
 use crate::extract::Multipart;
-use crate::extract::{Json, Query};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{blank_is_none, ActivityType, Degrees, Id, Instant, NonBlank};
 use crate::state::AppState;
@@ -109,19 +108,14 @@ pub struct ActivityFilter {
     occurred_to: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-#[utoipa::path(post, path = "/api/activities", tag = "activities", request_body = ActivityCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/activities", tag = "activities",
+    fn create_activity(ActivityCreate) = "select sales_activity_create($1)",
     responses((status = 201, description = "the activity", body = Activity),
               (status = 403, description = "the role may not log activities (activity.create), or the photo is someone else's", body = ErrorResponse),
               (status = 404, description = "no such customer, prospect, lead or photo (or not visible)", body = ErrorResponse),
               (status = 409, description = "the photo already proves another activity", body = ErrorResponse),
-              (status = 422, description = "a field is invalid (a visit without photo or GPS, a derived kind)", body = ErrorResponse)))]
-async fn create_activity(write: Writer, Json(activity): Json<ActivityCreate>) -> Result<Response> {
-    let call = Call::post(
-        "select sales_activity_create($1)",
-        Args::Body(body(&activity)?),
-    );
-    write.rpc(call.created()).await
+              (status = 422, description = "a field is invalid (a visit without photo or GPS, a derived kind)", body = ErrorResponse))
 }
 
 #[utoipa::path(post, path = "/api/visits", tag = "activities",
@@ -148,86 +142,68 @@ async fn log_visit(
     submit::<VisitUpload>(&state, &caller, key, multipart, to).await
 }
 
-#[utoipa::path(get, path = "/api/activities", tag = "activities", params(ActivityFilter, Page),
-    responses((status = 200, description = "activities the caller may see (their own; managers their team's), newest first", body = ActivityPage)))]
-async fn list_activities(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<ActivityFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("sales_activities", "activity_id", caller.tenant_id);
-    list.filter(
-        "activity_type",
-        "=",
-        f.activity_type.map(ActivityType::into_string),
-    )
-    .filter("owner_user_id", "=", f.owner_user_id)
-    .filter("customer_id", "=", f.customer_id)
-    .filter("prospect_id", "=", f.prospect_id)
-    .filter("lead_id", "=", f.lead_id)
-    .filter("source", "=", f.source.map(|s| s.to_lowercase()))
-    .filter("occurred_at", ">=", f.occurred_from)
-    .filter("occurred_at", "<", f.occurred_to);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+list_route! {
+    get "/api/activities", tag = "activities",
+    fn list_activities("sales_activities" by "activity_id") |list, f: ActivityFilter| {
+        list.filter(
+            "activity_type",
+            "=",
+            f.activity_type.map(ActivityType::into_string),
+        )
+        .filter("owner_user_id", "=", f.owner_user_id)
+        .filter("customer_id", "=", f.customer_id)
+        .filter("prospect_id", "=", f.prospect_id)
+        .filter("lead_id", "=", f.lead_id)
+        .filter("source", "=", f.source.map(|s| s.to_lowercase()))
+        .filter("occurred_at", ">=", f.occurred_from)
+        .filter("occurred_at", "<", f.occurred_to);
+    },
+    responses((status = 200, description = "activities the caller may see (their own; managers their team's), newest first", body = ActivityPage))
 }
 
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-macro_rules! activity_row {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[allow(dead_code)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            tenant_id: Uuid,
-            activity_id: Uuid,
-            /// Whose activity it is (counts in their KPIs).
-            owner_user_id: Uuid,
-            activity_type: crate::payload::ActivityType,
-            /// manual (logged by a user) or derived (written by the database)
-            source: String,
-            customer_id: Option<Uuid>,
-            prospect_id: Option<Uuid>,
-            lead_id: Option<Uuid>,
-            occurred_at: DateTime<Utc>,
-            summary: String,
-            /// prospect-evidence when there is a photo.
-            photo_bucket: Option<String>,
-            photo_object_key: Option<String>,
-            gps_lat: Option<Numeric>,
-            gps_lng: Option<Numeric>,
-            created_by: Option<Uuid>,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            /// The photo (download with GET /api/objects/{id}).
-            photo_object_id: Option<Uuid>,
-            $($extra)*
-        }
-    };
-}
+shapes! {
+    columns {
+        tenant_id: Uuid,
+        activity_id: Uuid,
+        /// Whose activity it is (counts in their KPIs).
+        owner_user_id: Uuid,
+        activity_type: crate::payload::ActivityType,
+        /// manual (logged by a user) or derived (written by the database)
+        source: String,
+        customer_id: Option<Uuid>,
+        prospect_id: Option<Uuid>,
+        lead_id: Option<Uuid>,
+        occurred_at: DateTime<Utc>,
+        summary: String,
+        /// prospect-evidence when there is a photo.
+        photo_bucket: Option<String>,
+        photo_object_key: Option<String>,
+        gps_lat: Option<Numeric>,
+        gps_lng: Option<Numeric>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        /// The photo (download with GET /api/objects/{id}).
+        photo_object_id: Option<Uuid>,
+    }
 
-activity_row!(
     /// A sales activity (a row of `sales_activities`).
-    Activity {}
-);
+    pub struct Activity {}
 
-activity_row!(
     /// A visit logged with its photo (`sales_activity_create`), and the
     /// stored photo.
-    VisitLogged {
+    pub struct VisitLogged {
         object: StoredObject,
     }
-);
+}
 
-/// One page of sales activities.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct ActivityPage {
-    items: Vec<Activity>,
-    next_cursor: Option<String>,
+shapes! {
+    /// One page of sales activities.
+    pub struct ActivityPage {
+        items: Vec<Activity>,
+        next_cursor: Option<String>,
+    }
 }

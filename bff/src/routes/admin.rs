@@ -27,16 +27,18 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::write::{body, Args, Call, Writer};
+use super::route::{read_route, rpc_route};
+use super::shapes::shapes;
+use super::write::{Args, Call, Writer};
 use crate::auth::Caller;
-use crate::db::{read_as, read_one};
+use crate::db::read_as;
 use crate::error::Result;
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::IdempotencyKey;
@@ -124,129 +126,98 @@ pub struct UserFilter {
 
 // ------------------------------------------------------------------ responses
 
-/// Declares a struct with the columns of `profiles` plus `extra` fields.
-macro_rules! user_row {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
-        pub struct $name {
-            tenant_id: Uuid,
-            /// The `sub` of the user's tokens.
-            user_id: Uuid,
-            email: String,
-            full_name: String,
-            app_role: AppRole,
-            dept_code: Option<String>,
-            manager_user_id: Option<Uuid>,
-            /// false: every request of the user is refused (user_inactive).
-            active: bool,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            $($extra)*
-        }
-    };
-}
+// The columns of `profiles`.
+shapes! {
+    columns {
+        tenant_id: Uuid,
+        /// The `sub` of the user's tokens.
+        user_id: Uuid,
+        email: String,
+        full_name: String,
+        app_role: AppRole,
+        dept_code: Option<String>,
+        manager_user_id: Option<Uuid>,
+        /// false: every request of the user is refused (user_inactive).
+        active: bool,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-user_row!(
     /// A user of the tenant (a row of `profiles`).
-    User {}
-);
+    pub struct User {}
 
-user_row!(
     /// The invited user and its queued invitation e-mail.
-    UserInvited {
+    pub struct UserInvited {
         /// The e-mail in the outbox (sent by the worker).
         invitation_email_id: Uuid,
     }
-);
 
-user_row!(
     /// A user with what their role may do, their manager and how many
     /// active users report to them.
-    UserDetail {
+    pub struct UserDetail {
         /// The permissions of the user's role in this tenant.
         permissions: Vec<Permission>,
         manager: Option<UserRef>,
         reports: i64,
     }
-);
-
-/// Another user, named.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct UserRef {
-    user_id: Uuid,
-    full_name: String,
-    email: String,
-    active: bool,
 }
 
-/// One page of users.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct UserPage {
-    items: Vec<User>,
-    /// Pass as `after` for the next page; null on the last page.
-    next_cursor: Option<String>,
+shapes! {
+    /// Another user, named.
+    pub struct UserRef {
+        user_id: Uuid,
+        full_name: String,
+        email: String,
+        active: bool,
+    }
+
+    /// One page of users.
+    pub struct UserPage {
+        items: Vec<User>,
+        /// Pass as `after` for the next page; null on the last page.
+        next_cursor: Option<String>,
+    }
 }
 
-/// Declares a struct with a role's permissions plus `extra` fields.
-macro_rules! role_row {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
-        pub struct $name {
-            app_role: AppRole,
-            description: Option<String>,
-            /// What the role may do in this tenant (in the vocabulary's order).
-            permissions: Vec<Permission>,
-            /// Granted on top of the defaults every tenant starts with.
-            added: Vec<Permission>,
-            /// Defaults this tenant revoked.
-            removed: Vec<Permission>,
-            $($extra)*
-        }
-    };
-}
+// A role's permissions.
+shapes! {
+    columns {
+        app_role: AppRole,
+        description: Option<String>,
+        /// What the role may do in this tenant (in the vocabulary's order).
+        permissions: Vec<Permission>,
+        /// Granted on top of the defaults every tenant starts with.
+        added: Vec<Permission>,
+        /// Defaults this tenant revoked.
+        removed: Vec<Permission>,
+    }
 
-role_row!(
     /// A role's effective permissions in the tenant.
-    RolePermissions {}
-);
+    pub struct RolePermissions {}
 
-role_row!(
     /// A role after a grant or revoke.
-    RoleChanged {
+    pub struct RoleChanged {
         /// false: the role already had (or lacked) the permission.
         changed: bool,
     }
-);
+}
 
-/// Every app role of the tenant, in list order.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RoleList {
-    items: Vec<RolePermissions>,
+shapes! {
+    /// Every app role of the tenant, in list order.
+    pub struct RoleList {
+        items: Vec<RolePermissions>,
+    }
 }
 
 // ------------------------------------------------------------------ users
 
-#[utoipa::path(post, path = "/api/users", tag = "admin", request_body = UserInvite,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/users", tag = "admin",
+    fn invite_user(UserInvite) = "select user_invite($1)",
     responses((status = 201, description = "the user, and the invitation e-mail queued in the same transaction", body = UserInvited),
               (status = 403, description = "the profile.manage permission is missing (or super_admin by someone who is not one)", body = ErrorResponse),
               (status = 409, description = "a user with this email or user_id exists in the tenant", body = ErrorResponse),
-              (status = 422, description = "a field is invalid: the manager, a department for ops, the address", body = ErrorResponse)))]
-async fn invite_user(write: Writer, Json(invite): Json<UserInvite>) -> Result<Response> {
-    let call = Call::post("select user_invite($1)", Args::Body(body(&invite)?));
-    write.rpc(call.created()).await
+              (status = 422, description = "a field is invalid: the manager, a department for ops, the address", body = ErrorResponse))
 }
 
 #[utoipa::path(get, path = "/api/users", tag = "admin", params(UserFilter, Page),
@@ -280,76 +251,47 @@ async fn list_users(
     Ok(Json(page))
 }
 
-#[utoipa::path(get, path = "/api/users/{id}", tag = "admin", params(("id" = Uuid, Path)),
+read_route! {
+    get "/api/users/{id}", tag = "admin",
+    fn get_user(id) = "select user_detail($1)",
     responses((status = 200, description = "the user with their role's permissions, manager and reports", body = UserDetail),
               (status = 403, description = "the profile.manage permission is missing", body = ErrorResponse),
-              (status = 404, description = "no such user in the tenant", body = ErrorResponse)))]
-async fn get_user(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    let user: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select user_detail($1)").bind(id),
-    )
-    .await?;
-    Ok(Json(user))
+              (status = 404, description = "no such user in the tenant", body = ErrorResponse))
 }
 
-#[utoipa::path(patch, path = "/api/users/{id}", tag = "admin", request_body = UserPatch,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    patch "/api/users/{id}", tag = "admin",
+    fn update_user(id, UserPatch) = "select user_update($1, $2)",
     responses((status = 200, description = "the changed user (in effect from their next request)", body = User),
               (status = 403, description = "the profile.manage permission is missing (or a super admin's change by someone who is not one)", body = ErrorResponse),
               (status = 404, description = "no such user in the tenant", body = ErrorResponse),
-              (status = 422, description = "a field is invalid, nothing to change, a management cycle, ops without a department, or no active super admin would be left", body = ErrorResponse)))]
-async fn update_user(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(patch): Json<UserPatch>,
-) -> Result<Response> {
-    let call = Call::patch(
-        "select user_update($1, $2)",
-        Args::IdBody(id, body(&patch)?),
-    );
-    write.rpc(call).await
+              (status = 422, description = "a field is invalid, nothing to change, a management cycle, ops without a department, or no active super admin would be left", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/users/{id}/deactivate", tag = "admin",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/users/{id}/deactivate", tag = "admin",
+    fn deactivate_user(id) = "select user_set_active($1, false)",
     responses((status = 200, description = "the user, inactive: their next request is refused (403 user_inactive), whatever their token", body = User),
               (status = 403, description = "the profile.manage permission is missing (or a super admin deactivated by someone who is not one)", body = ErrorResponse),
               (status = 404, description = "no such user in the tenant", body = ErrorResponse),
-              (status = 422, description = "the last active super admin", body = ErrorResponse)))]
-async fn deactivate_user(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    let call = Call::post("select user_set_active($1, false)", Args::Id(id));
-    write.rpc(call).await
+              (status = 422, description = "the last active super admin", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/users/{id}/reactivate", tag = "admin",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/users/{id}/reactivate", tag = "admin",
+    fn reactivate_user(id) = "select user_set_active($1, true)",
     responses((status = 200, description = "the user, active again", body = User),
               (status = 403, description = "the profile.manage permission is missing", body = ErrorResponse),
-              (status = 404, description = "no such user in the tenant", body = ErrorResponse)))]
-async fn reactivate_user(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    let call = Call::post("select user_set_active($1, true)", Args::Id(id));
-    write.rpc(call).await
+              (status = 404, description = "no such user in the tenant", body = ErrorResponse))
 }
 
 // ------------------------------------------------------------------ roles
 
-#[utoipa::path(get, path = "/api/roles", tag = "admin",
+read_route! {
+    get "/api/roles", tag = "admin",
+    fn list_roles() = "select roles_list()",
     responses((status = 200, description = "every app role with its effective permissions and the tenant's overrides of the defaults", body = RoleList),
-              (status = 403, description = "the permission.manage permission is missing", body = ErrorResponse)))]
-async fn list_roles(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let roles: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select roles_list()"),
-    )
-    .await?;
-    Ok(Json(roles))
+              (status = 403, description = "the permission.manage permission is missing", body = ErrorResponse))
 }
 
 #[utoipa::path(post, path = "/api/roles/{role}/permissions", tag = "admin", request_body = PermissionGrant,

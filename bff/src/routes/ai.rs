@@ -32,7 +32,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{body, rpc, Args, Call, Writer};
+use super::route::rpc_route;
+use super::shapes::shapes;
+use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
 use crate::db::read_one;
 use crate::error::{ApiError, Result};
@@ -299,18 +301,14 @@ pub struct LimitSet {
     tokens_per_month: Option<crate::payload::Int<0, 9007199254740991>>,
 }
 
-#[utoipa::path(put, path = "/api/ai/limits", tag = "ai", request_body = LimitSet,
-    params(IdempotencyKey),
-    responses((status = 200, description = "the feature's per-user limit after the change", body = LimitRecord),
-              (status = 403, description = "only super admins set limits", body = ErrorResponse)))]
-async fn put_limits(write: Writer, Json(limit): Json<LimitSet>) -> Result<Response> {
-    let call = Call::put(
+rpc_route! {
+    put "/api/ai/limits", tag = "ai",
+    fn put_limits(LimitSet) =
         "select llm_limit_set(bizos.tenant_id(), $1 ->> 'feature', 'user',
                               ($1 ->> 'generations_per_day')::int,
                               ($1 ->> 'tokens_per_month')::bigint)",
-        Args::Body(body(&limit)?),
-    );
-    write.rpc(call).await
+    responses((status = 200, description = "the feature's per-user limit after the change", body = LimitRecord),
+              (status = 403, description = "only super admins set limits", body = ErrorResponse))
 }
 
 #[utoipa::path(get, path = "/api/ai/keys", tag = "ai",
@@ -428,101 +426,82 @@ async fn revoke_key(
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// Usage rows of `llm_usage`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct UsageList {
-    items: Vec<UsageRow>,
-}
+shapes! {
+    /// Usage rows of `llm_usage`.
+    pub struct UsageList {
+        items: Vec<UsageRow>,
+    }
 
-/// One group of usage: by day, month, feature, or provider and model (the
-/// key of the group is present, the others absent), per currency.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct UsageRow {
-    tenant_id: Uuid,
-    day: Option<chrono::NaiveDate>,
-    month: Option<chrono::NaiveDate>,
-    feature: Option<String>,
-    provider: Option<String>,
-    model: Option<String>,
-    /// Ledger rows: provider attempts, cache hits and fallbacks.
-    calls: i64,
-    cache_hits: i64,
-    failures: i64,
-    tokens_in: i64,
-    tokens_out: i64,
-    /// Null when a call of the group has no price.
-    cost: Option<f64>,
-    currency: Option<String>,
-}
+    /// One group of usage: by day, month, feature, or provider and model (the
+    /// key of the group is present, the others absent), per currency.
+    pub struct UsageRow {
+        tenant_id: Uuid,
+        day: Option<chrono::NaiveDate>,
+        month: Option<chrono::NaiveDate>,
+        feature: Option<String>,
+        provider: Option<String>,
+        model: Option<String>,
+        /// Ledger rows: provider attempts, cache hits and fallbacks.
+        calls: i64,
+        cache_hits: i64,
+        failures: i64,
+        tokens_in: i64,
+        tokens_out: i64,
+        /// Null when a call of the group has no price.
+        cost: Option<f64>,
+        currency: Option<String>,
+    }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct LimitList {
-    items: Vec<LimitRow>,
-}
+    pub struct LimitList {
+        items: Vec<LimitRow>,
+    }
 
-/// The limits of a feature in force for the tenant (scope tenant) or each
-/// user (scope user), and what the tenant, or the caller, used of them.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct LimitRow {
-    tenant_id: Uuid,
-    feature: String,
-    /// tenant or user
-    scope: String,
-    /// Null: unlimited.
-    generations_per_day: Option<i64>,
-    /// Null: unlimited.
-    tokens_per_month: Option<i64>,
-    /// The feature's defaults (no limit of the tenant's own).
-    is_default: bool,
-    generations_today: i64,
-    tokens_this_month: i64,
-}
+    /// The limits of a feature in force for the tenant (scope tenant) or each
+    /// user (scope user), and what the tenant, or the caller, used of them.
+    pub struct LimitRow {
+        tenant_id: Uuid,
+        feature: String,
+        /// tenant or user
+        scope: String,
+        /// Null: unlimited.
+        generations_per_day: Option<i64>,
+        /// Null: unlimited.
+        tokens_per_month: Option<i64>,
+        /// The feature's defaults (no limit of the tenant's own).
+        is_default: bool,
+        generations_today: i64,
+        tokens_this_month: i64,
+    }
 
-/// A limit as stored (`llm_limits`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct LimitRecord {
-    tenant_id: Uuid,
-    feature: String,
-    scope: String,
-    generations_per_day: Option<i64>,
-    tokens_per_month: Option<i64>,
-    updated_by: Option<Uuid>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-}
+    /// A limit as stored (`llm_limits`).
+    pub struct LimitRecord {
+        tenant_id: Uuid,
+        feature: String,
+        scope: String,
+        generations_per_day: Option<i64>,
+        tokens_per_month: Option<i64>,
+        updated_by: Option<Uuid>,
+        created_at: chrono::DateTime<chrono::Utc>,
+        updated_at: chrono::DateTime<chrono::Utc>,
+    }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct KeyList {
-    items: Vec<KeyRecord>,
-}
+    pub struct KeyList {
+        items: Vec<KeyRecord>,
+    }
 
-/// A tenant's provider key: metadata only (`v_llm_keys`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct KeyRecord {
-    tenant_id: Uuid,
-    key_id: Uuid,
-    provider: String,
-    label: String,
-    /// The master key its data key is sealed under.
-    master_key_id: String,
-    /// active or revoked
-    status: String,
-    created_by: Option<Uuid>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A tenant's provider key: metadata only (`v_llm_keys`).
+    pub struct KeyRecord {
+        tenant_id: Uuid,
+        key_id: Uuid,
+        provider: String,
+        label: String,
+        /// The master key its data key is sealed under.
+        master_key_id: String,
+        /// active or revoked
+        status: String,
+        created_by: Option<Uuid>,
+        created_at: chrono::DateTime<chrono::Utc>,
+        updated_at: chrono::DateTime<chrono::Utc>,
+        revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    }
 }

@@ -9,12 +9,14 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::write::{body, with_secret, Args, Call, Writer};
+use super::route::rpc_route;
+use super::shapes::shapes;
+use super::write::{body, with_secret};
 use crate::api_keys::NewKey;
 use crate::auth::Caller;
 use crate::db::read_as;
 use crate::error::Result;
-use crate::extract::{Json, Path};
+use crate::extract::Json;
 use crate::idempotency::{self, Done, IdempotencyKey, REPLAYED};
 use crate::payload::{ApiScope, Instant, NonBlank, Text};
 use crate::state::AppState;
@@ -96,67 +98,59 @@ async fn create_key(
     with_secret(response, &new.token).await
 }
 
-#[utoipa::path(post, path = "/api/api-keys/{id}/revoke", tag = "api-keys", params(("id" = Uuid, Path), IdempotencyKey),
-    responses((status = 200, description = "the revoked key: its next request is refused (401)", body = ApiKeyRecord)))]
-async fn revoke_key(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    let call = Call::post("select api_key_revoke($1)", Args::Id(id));
-    write.rpc(call).await
+rpc_route! {
+    post "/api/api-keys/{id}/revoke", tag = "api-keys",
+    fn revoke_key(id) = "select api_key_revoke($1)",
+    responses((status = 200, description = "the revoked key: its next request is refused (401)", body = ApiKeyRecord))
 }
 
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// The tenant's API keys.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKeyList {
-    items: Vec<ApiKeyRecord>,
-}
+shapes! {
+    /// The tenant's API keys.
+    pub struct ApiKeyList {
+        items: Vec<ApiKeyRecord>,
+    }
 
-/// An API key as lists show it: never its secret.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKeyRecord {
-    key_id: Uuid,
-    name: String,
-    /// The secret's first 16 characters, to tell keys apart.
-    display_prefix: String,
-    scopes: Vec<ApiScope>,
-    allowed_ips: Option<Vec<String>>,
-    expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// active, expired or revoked.
-    status: String,
-    /// Recorded to the minute.
-    last_used_at: Option<chrono::DateTime<chrono::Utc>>,
-    last_used_ip: Option<String>,
-    created_by: Option<Uuid>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
-    revoked_by: Option<Uuid>,
-}
+    /// An API key as lists show it: never its secret.
+    pub struct ApiKeyRecord {
+        key_id: Uuid,
+        name: String,
+        /// The secret's first 16 characters, to tell keys apart.
+        display_prefix: String,
+        scopes: Vec<ApiScope>,
+        allowed_ips: Option<Vec<String>>,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// active, expired or revoked.
+        status: String,
+        /// Recorded to the minute.
+        last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+        last_used_ip: Option<String>,
+        created_by: Option<Uuid>,
+        created_at: chrono::DateTime<chrono::Utc>,
+        revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+        revoked_by: Option<Uuid>,
+    }
 
-/// A created key: the record and, this once, its secret.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKeyCreated {
-    key_id: Uuid,
-    name: String,
-    display_prefix: String,
-    scopes: Vec<ApiScope>,
-    allowed_ips: Option<Vec<String>>,
-    expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    status: String,
-    last_used_at: Option<chrono::DateTime<chrono::Utc>>,
-    last_used_ip: Option<String>,
-    created_by: Option<Uuid>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
-    revoked_by: Option<Uuid>,
-    /// `bz_live_…`: send it as `Authorization: Bearer <secret>` to /api/v1.
-    /// Absent from a replayed response.
-    #[serde(default)]
-    secret: Option<String>,
+    /// A created key: the record and, this once, its secret.
+    pub struct ApiKeyCreated {
+        key_id: Uuid,
+        name: String,
+        display_prefix: String,
+        scopes: Vec<ApiScope>,
+        allowed_ips: Option<Vec<String>>,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        status: String,
+        last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+        last_used_ip: Option<String>,
+        created_by: Option<Uuid>,
+        created_at: chrono::DateTime<chrono::Utc>,
+        revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+        revoked_by: Option<Uuid>,
+        /// `bz_live_…`: send it as `Authorization: Bearer <secret>` to /api/v1.
+        /// Absent from a replayed response.
+        #[serde(default)]
+        secret: Option<String>,
+    }
 }

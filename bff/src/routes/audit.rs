@@ -30,6 +30,8 @@ use uuid::Uuid;
 
 use super::list::Page;
 use super::openapi::ErrorResponse;
+use super::route::read_route;
+use super::shapes::shapes;
 use crate::auth::Caller;
 use crate::db::read_one;
 use crate::error::{ApiError, Result};
@@ -104,47 +106,43 @@ impl ToSchema for JsonValue {
     }
 }
 
-/// One change of one row.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct AuditEntry {
-    /// The table of the row (leads, profiles, ...).
-    table: String,
-    /// The row's primary key (tenant_id and its id columns).
-    record_key: BTreeMap<String, JsonValue>,
-    #[schema(value_type = AuditAction)]
-    action: String,
-    /// The user of the request that made the change; null outside a
-    /// request (migrations, the operator).
-    actor: Option<Uuid>,
-    /// The database login of the change (bizos_app for requests,
-    /// bizos_worker for background jobs).
-    db_role: String,
-    at: DateTime<Utc>,
-    /// The x-request-id of the request that made the change.
-    request_id: Option<String>,
-    /// The hash chain of the entry and its place in it.
-    chain: i16,
-    seq: i64,
-    /// The row before the change (for UPDATE only the changed columns and
-    /// the key); null for INSERT.
-    before: Option<BTreeMap<String, JsonValue>>,
-    /// The row after the change (for UPDATE only the changed columns and
-    /// the key); null for DELETE.
-    after: Option<BTreeMap<String, JsonValue>>,
-    /// The images' personal data is masked (the caller lacks audit.unmask).
-    masked: bool,
-}
+shapes! {
+    /// One change of one row.
+    pub struct AuditEntry {
+        /// The table of the row (leads, profiles, ...).
+        table: String,
+        /// The row's primary key (tenant_id and its id columns).
+        record_key: BTreeMap<String, JsonValue>,
+        #[schema(value_type = AuditAction)]
+        action: String,
+        /// The user of the request that made the change; null outside a
+        /// request (migrations, the operator).
+        actor: Option<Uuid>,
+        /// The database login of the change (bizos_app for requests,
+        /// bizos_worker for background jobs).
+        db_role: String,
+        at: DateTime<Utc>,
+        /// The x-request-id of the request that made the change.
+        request_id: Option<String>,
+        /// The hash chain of the entry and its place in it.
+        chain: i16,
+        seq: i64,
+        /// The row before the change (for UPDATE only the changed columns and
+        /// the key); null for INSERT.
+        before: Option<BTreeMap<String, JsonValue>>,
+        /// The row after the change (for UPDATE only the changed columns and
+        /// the key); null for DELETE.
+        after: Option<BTreeMap<String, JsonValue>>,
+        /// The images' personal data is masked (the caller lacks audit.unmask).
+        masked: bool,
+    }
 
-/// One page of audit entries, newest first.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct AuditPage {
-    items: Vec<AuditEntry>,
-    /// Pass as `after` for the next page; null on the last page.
-    next_cursor: Option<String>,
+    /// One page of audit entries, newest first.
+    pub struct AuditPage {
+        items: Vec<AuditEntry>,
+        /// Pass as `after` for the next page; null on the last page.
+        next_cursor: Option<String>,
+    }
 }
 
 /// Whether a hash chain verifies.
@@ -156,33 +154,29 @@ pub enum ChainStatus {
     Broken,
 }
 
-/// One hash chain of the tenant's log.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct AuditChain {
-    chain: i16,
-    /// The sequence number of the chain's newest entry as its head records
-    /// it (0: no entries); null when the chain's head is missing.
-    head_seq: Option<i64>,
-    #[schema(value_type = ChainStatus)]
-    status: String,
-    /// The first entry that does not verify (null when intact).
-    broken_seq: Option<i64>,
-    /// What is wrong there: an edited, deleted or reordered entry, a forged
-    /// or missing head (null when intact).
-    problem: Option<String>,
-}
+shapes! {
+    /// One hash chain of the tenant's log.
+    pub struct AuditChain {
+        chain: i16,
+        /// The sequence number of the chain's newest entry as its head records
+        /// it (0: no entries); null when the chain's head is missing.
+        head_seq: Option<i64>,
+        #[schema(value_type = ChainStatus)]
+        status: String,
+        /// The first entry that does not verify (null when intact).
+        broken_seq: Option<i64>,
+        /// What is wrong there: an edited, deleted or reordered entry, a forged
+        /// or missing head (null when intact).
+        problem: Option<String>,
+    }
 
-/// The state of the tenant's audit log.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct AuditVerification {
-    /// Every chain verifies.
-    intact: bool,
-    checked_at: DateTime<Utc>,
-    chains: Vec<AuditChain>,
+    /// The state of the tenant's audit log.
+    pub struct AuditVerification {
+        /// Every chain verifies.
+        intact: bool,
+        checked_at: DateTime<Utc>,
+        chains: Vec<AuditChain>,
+    }
 }
 
 /// The page size and cursor of an audit list: 1-200 (default 50), and a
@@ -244,17 +238,11 @@ async fn list_entries(
     Ok(Json(entries))
 }
 
-#[utoipa::path(get, path = "/api/audit/verify", tag = "audit",
+read_route! {
+    get "/api/audit/verify", tag = "audit",
+    fn verify() = "select audit_chains()",
     responses((status = 200, description = "every hash chain of the tenant's audit log, intact or broken at an entry", body = AuditVerification),
-              (status = 403, description = "the audit.read permission is missing", body = ErrorResponse)))]
-async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let state: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select audit_chains()"),
-    )
-    .await?;
-    Ok(Json(state))
+              (status = 403, description = "the audit.read permission is missing", body = ErrorResponse))
 }
 
 /// The history of one record of `table`, a page of its audit entries.

@@ -19,17 +19,18 @@ use uuid::Uuid;
 use super::files::FileUpload;
 use super::files::StoredObject;
 use super::leads::Lead;
-use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
 use super::prospects::Prospect;
 use super::receivables::Invoice;
+use super::route::{list_route, rpc_route};
+use super::shapes::shapes;
 use super::shapes::{customer_row, Customer};
-use super::write::{attach, body, Args, Attach, Call, Writer};
+use super::write::{Attach, Writer};
 use crate::auth::Caller;
-use crate::db::{read_as, read_one};
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Path};
 use crate::idempotency::IdempotencyKey;
 use crate::payload::{Id, Int, Patch, Text};
 use crate::state::AppState;
@@ -58,21 +59,15 @@ pub struct CustomerFilter {
     q: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/customers", tag = "customers", params(CustomerFilter, Page),
-    responses((status = 200, description = "customers the caller may see, newest first", body = CustomerPage)))]
-async fn list_customers(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<CustomerFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("customers", "customer_id", caller.tenant_id);
-    list.filter("city", "=", f.city)
-        .filter("created_at", ">=", f.created_from)
-        .filter("created_at", "<", f.created_to)
-        .search(&["company_name", "npwp", "email", "phone"], f.q);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+list_route! {
+    get "/api/customers", tag = "customers",
+    fn list_customers("customers" by "customer_id") |list, f: CustomerFilter| {
+        list.filter("city", "=", f.city)
+            .filter("created_at", ">=", f.created_from)
+            .filter("created_at", "<", f.created_to)
+            .search(&["company_name", "npwp", "email", "phone"], f.q);
+    },
+    responses((status = 200, description = "customers the caller may see, newest first", body = CustomerPage))
 }
 
 #[utoipa::path(get, path = "/api/customers/{id}", tag = "customers", params(("id" = Uuid, Path)),
@@ -103,9 +98,7 @@ async fn get_customer(
               (status = 413, description = "over the bucket's size limit", body = ErrorResponse),
               (status = 415, description = "a file type the bucket does not take", body = ErrorResponse)))]
 async fn add_document(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     multipart: Multipart,
 ) -> Result<Response> {
@@ -114,7 +107,7 @@ async fn add_document(
         sql: "select customer_document_add($1, $2)",
         parent: id,
     };
-    attach(&state, &caller, key, multipart, to).await
+    write.attach(multipart, to).await
 }
 
 /// `customer_update`: only the fields present change; null (or a blank
@@ -160,102 +153,75 @@ pub struct CustomerMerge {
     duplicate_id: Id,
 }
 
-/// What a merge moved to the surviving customer, per table.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct MergeMoved {
-    /// Prospects moved or folded.
-    prospects: i64,
-    /// Of them, prospects folded into the survivor's prospect of the same
-    /// owner (one prospect per customer and owner).
-    prospects_folded: i64,
-    leads: i64,
-    sales_activities: i64,
-    /// Tickets related to the customer.
-    tickets: i64,
-    /// Invoices (their numbers unchanged).
-    invoices: i64,
-    /// Credit notes, with their invoices (their numbers unchanged).
-    credit_notes: i64,
-    customer_documents: i64,
-    /// Earlier merges into the duplicate, now the survivor's.
-    customer_merges: i64,
+shapes! {
+    /// What a merge moved to the surviving customer, per table.
+    pub struct MergeMoved {
+        /// Prospects moved or folded.
+        prospects: i64,
+        /// Of them, prospects folded into the survivor's prospect of the same
+        /// owner (one prospect per customer and owner).
+        prospects_folded: i64,
+        leads: i64,
+        sales_activities: i64,
+        /// Tickets related to the customer.
+        tickets: i64,
+        /// Invoices (their numbers unchanged).
+        invoices: i64,
+        /// Credit notes, with their invoices (their numbers unchanged).
+        credit_notes: i64,
+        customer_documents: i64,
+        /// Earlier merges into the duplicate, now the survivor's.
+        customer_merges: i64,
+    }
+
+    /// `customer_merge`.
+    pub struct CustomerMerged {
+        /// The surviving customer.
+        customer_id: Uuid,
+        /// The duplicate, now deleted; its audit history stays under this id
+        /// (`GET /api/audit?table=customers&record=`).
+        merged_customer_id: Uuid,
+        merge_id: Uuid,
+        moved: MergeMoved,
+    }
+
+    /// The customers merged into one, newest first.
+    pub struct CustomerMerges {
+        items: Vec<CustomerMergeRecord>,
+    }
+
+    /// A customer merged into this one (`customer_merges`).
+    pub struct CustomerMergeRecord {
+        merge_id: Uuid,
+        /// The duplicate's id: its audit history is
+        /// `GET /api/audit?table=customers&record=<merged_customer_id>`.
+        merged_customer_id: Uuid,
+        /// The duplicate's company name at the merge.
+        company_name: String,
+        merged_by: Option<Uuid>,
+        merged_at: DateTime<Utc>,
+        moved: MergeMoved,
+    }
 }
 
-/// `customer_merge`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CustomerMerged {
-    /// The surviving customer.
-    customer_id: Uuid,
-    /// The duplicate, now deleted; its audit history stays under this id
-    /// (`GET /api/audit?table=customers&record=`).
-    merged_customer_id: Uuid,
-    merge_id: Uuid,
-    moved: MergeMoved,
-}
-
-/// The customers merged into one, newest first.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CustomerMerges {
-    items: Vec<CustomerMergeRecord>,
-}
-
-/// A customer merged into this one (`customer_merges`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CustomerMergeRecord {
-    merge_id: Uuid,
-    /// The duplicate's id: its audit history is
-    /// `GET /api/audit?table=customers&record=<merged_customer_id>`.
-    merged_customer_id: Uuid,
-    /// The duplicate's company name at the merge.
-    company_name: String,
-    merged_by: Option<Uuid>,
-    merged_at: DateTime<Utc>,
-    moved: MergeMoved,
-}
-
-#[utoipa::path(patch, path = "/api/customers/{id}", tag = "customers", request_body = CustomerPatch,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    patch "/api/customers/{id}", tag = "customers",
+    fn update_customer(id, CustomerPatch) = "select customer_update($1, $2)",
     responses((status = 200, description = "the changed customer", body = Customer),
               (status = 403, description = "the caller may not change this customer", body = ErrorResponse),
               (status = 404, description = "no such customer (or not visible)", body = ErrorResponse),
               (status = 409, description = "another customer holds the NPWP, e-mail, phone or company name (named when the caller may read it)", body = ErrorResponse),
-              (status = 422, description = "a field is invalid or nothing to change", body = ErrorResponse)))]
-async fn update_customer(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(patch): Json<CustomerPatch>,
-) -> Result<Response> {
-    let call = Call::patch(
-        "select customer_update($1, $2)",
-        Args::IdBody(id, body(&patch)?),
-    );
-    write.rpc(call).await
+              (status = 422, description = "a field is invalid or nothing to change", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/customers/{id}/merge", tag = "customers", request_body = CustomerMerge,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/customers/{id}/merge", tag = "customers",
+    fn merge_customer(id, CustomerMerge) =
+        "select customer_merge($1, ($2 ->> 'duplicate_id')::uuid)",
     responses((status = 200, description = "the duplicate merged into the customer of the path", body = CustomerMerged),
               (status = 403, description = "the caller may not change both customers", body = ErrorResponse),
               (status = 404, description = "no such customer or duplicate (or not visible)", body = ErrorResponse),
-              (status = 422, description = "the same customer twice, or two different NPWPs", body = ErrorResponse)))]
-async fn merge_customer(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(merge): Json<CustomerMerge>,
-) -> Result<Response> {
-    let call = Call::post(
-        "select customer_merge($1, ($2 ->> 'duplicate_id')::uuid)",
-        Args::IdBody(id, body(&merge)?),
-    );
-    write.rpc(call).await
+              (status = 422, description = "the same customer twice, or two different NPWPs", body = ErrorResponse))
 }
 
 #[utoipa::path(get, path = "/api/customers/{id}/merges", tag = "customers", params(("id" = Uuid, Path)),
@@ -298,65 +264,52 @@ customer_row!(
     }
 );
 
-/// The customers with names similar to a customer (pg_trgm similarity of
-/// the normalised names at least 0.5), found after the customer was
-/// created by the job `customer.lookalikes`: those its own check found and
-/// newer customers whose check found it, only those the caller may read,
-/// the most similar first (at most 20).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Lookalikes {
-    /// When the customer was last checked; null: not yet (the job is
-    /// queued, or the customer was created before look-alikes were kept).
-    checked_at: Option<DateTime<Utc>>,
-    lookalikes: Vec<Lookalike>,
-}
+shapes! {
+    /// The customers with names similar to a customer (pg_trgm similarity of
+    /// the normalised names at least 0.5), found after the customer was
+    /// created by the job `customer.lookalikes`: those its own check found and
+    /// newer customers whose check found it, only those the caller may read,
+    /// the most similar first (at most 20).
+    pub struct Lookalikes {
+        /// When the customer was last checked; null: not yet (the job is
+        /// queued, or the customer was created before look-alikes were kept).
+        checked_at: Option<DateTime<Utc>>,
+        lookalikes: Vec<Lookalike>,
+    }
 
-/// A customer with a similar name.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Lookalike {
-    customer_id: Uuid,
-    company_name: String,
-    /// Trigram similarity of the normalised names, 0.5–1.
-    similarity: f64,
-}
+    /// A customer with a similar name.
+    pub struct Lookalike {
+        customer_id: Uuid,
+        company_name: String,
+        /// Trigram similarity of the normalised names, 0.5–1.
+        similarity: f64,
+    }
 
-/// One page of customers.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerPage {
-    items: Vec<Customer>,
-    /// Pass as `after` for the next page; null on the last page.
-    next_cursor: Option<String>,
-}
+    /// One page of customers.
+    pub struct CustomerPage {
+        items: Vec<Customer>,
+        /// Pass as `after` for the next page; null on the last page.
+        next_cursor: Option<String>,
+    }
 
-/// A file of a customer.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerDocument {
-    document_id: Uuid,
-    /// Download with GET /api/objects/{id}.
-    object_id: Uuid,
-    file_name: String,
-    content_type: String,
-    size_bytes: i64,
-    sha256: String,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-}
+    /// A file of a customer.
+    pub struct CustomerDocument {
+        document_id: Uuid,
+        /// Download with GET /api/objects/{id}.
+        object_id: Uuid,
+        file_name: String,
+        content_type: String,
+        size_bytes: i64,
+        sha256: String,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+    }
 
-/// `customer_document_add`, with the stored file.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct DocumentAdded {
-    document_id: Uuid,
-    customer_id: Uuid,
-    object_id: Uuid,
-    object: StoredObject,
+    /// `customer_document_add`, with the stored file.
+    pub struct DocumentAdded {
+        document_id: Uuid,
+        customer_id: Uuid,
+        object_id: Uuid,
+        object: StoredObject,
+    }
 }

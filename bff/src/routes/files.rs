@@ -13,13 +13,14 @@ use uuid::Uuid;
 
 use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
+use super::shapes::shapes;
 use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
 use crate::db::read_as;
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Path, Query};
-use crate::files::{read_form, Bucket};
+use crate::files::{leading_field, read_form, Bucket};
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::state::AppState;
 use chrono::DateTime;
@@ -67,25 +68,9 @@ async fn upload(
 ) -> Result<Response> {
     // The bucket field must come before the file: its limits apply while
     // the file streams.
-    let first = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::BadRequest {
-            message: format!("the multipart body is malformed: {}", e.body_text()),
-            field: Some("bucket".into()),
-        })?;
-    let name = match first {
-        Some(field) if field.name() == Some("bucket") => field
-            .text()
-            .await
-            .map_err(|_| ApiError::invalid("bucket", "must be text"))?,
-        _ => {
-            return Err(ApiError::invalid(
-                "bucket",
-                "send the bucket field first, then the file",
-            ))
-        }
-    };
+    let name = leading_field(&mut multipart, "bucket")
+        .await?
+        .ok_or_else(|| ApiError::invalid("bucket", "must be text"))?;
     let files = state.files();
     let bucket = Bucket::load(&files, &caller, name.trim()).await?;
     let mut form = read_form(&files, &caller, multipart, &bucket, false).await?;
@@ -222,31 +207,27 @@ mod tests {
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// A stored file (a row of `objects`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct StoredObject {
-    tenant_id: Uuid,
-    object_id: Uuid,
-    bucket: String,
-    /// Where the bytes are: `<tenant>/<bucket>/<object_id>`.
-    object_key: String,
-    file_name: String,
-    content_type: String,
-    size_bytes: i64,
-    /// Hex SHA-256 of the bytes.
-    sha256: String,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+shapes! {
+    /// A stored file (a row of `objects`).
+    pub struct StoredObject {
+        tenant_id: Uuid,
+        object_id: Uuid,
+        bucket: String,
+        /// Where the bytes are: `<tenant>/<bucket>/<object_id>`.
+        object_key: String,
+        file_name: String,
+        content_type: String,
+        size_bytes: i64,
+        /// Hex SHA-256 of the bytes.
+        sha256: String,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// One page of stored files the caller may read.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct ObjectPage {
-    items: Vec<StoredObject>,
-    next_cursor: Option<String>,
+    /// One page of stored files the caller may read.
+    pub struct ObjectPage {
+        items: Vec<StoredObject>,
+        next_cursor: Option<String>,
+    }
 }

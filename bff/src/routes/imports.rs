@@ -14,6 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
+use super::shapes::shapes;
 use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
 use crate::db::read_as;
@@ -310,50 +311,43 @@ async fn get_import(
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// An import's progress and counts (`import_state`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct ImportState {
-    import_id: Uuid,
-    /// leads, customers, invoices, payments or kpi_entries
-    module: String,
-    object_id: Uuid,
-    file_name: String,
-    columns: Vec<String>,
-    /// staged, processing, done or failed
-    status: String,
-    total_rows: i64,
-    processed_rows: i64,
-    ok_rows: i64,
-    error_rows: i64,
-    pending_rows: i64,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-}
+shapes! {
+    /// An import's progress and counts (`import_state`).
+    pub struct ImportState {
+        import_id: Uuid,
+        /// leads, customers, invoices, payments or kpi_entries
+        module: String,
+        object_id: Uuid,
+        file_name: String,
+        columns: Vec<String>,
+        /// staged, processing, done or failed
+        status: String,
+        total_rows: i64,
+        processed_rows: i64,
+        ok_rows: i64,
+        error_rows: i64,
+        pending_rows: i64,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        started_at: Option<DateTime<Utc>>,
+        finished_at: Option<DateTime<Utc>>,
+    }
 
-/// An import with a page of its row errors.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct ImportDetail {
-    import: ImportState,
-    errors: Vec<ImportRowError>,
-    /// Pass as `errors_after` for the next page of errors; null on the last.
-    next_errors_after: Option<i64>,
-}
+    /// An import with a page of its row errors.
+    pub struct ImportDetail {
+        import: ImportState,
+        errors: Vec<ImportRowError>,
+        /// Pass as `errors_after` for the next page of errors; null on the last.
+        next_errors_after: Option<i64>,
+    }
 
-/// A row the import refused, with the reason.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct ImportRowError {
-    /// The line of the file (1 = the first data row).
-    row_no: i64,
-    field: Option<String>,
-    message: Option<String>,
-    /// The row's cells by column name (empty cells absent).
-    data: BTreeMap<String, String>,
+    /// A row the import refused, with the reason.
+    pub struct ImportRowError {
+        /// The line of the file (1 = the first data row).
+        row_no: i64,
+        field: Option<String>,
+        message: Option<String>,
+        /// The row's cells by column name (empty cells absent).
+        data: BTreeMap<String, String>,
+    }
 }

@@ -29,7 +29,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{body, registered, upload_fingerprint, Args, Call, Writer};
+use super::route::{read_route, rpc_route};
+use super::shapes::shapes;
+use super::write::{registered, upload_fingerprint};
 use crate::auth::Caller;
 use crate::db::{read_as, read_one};
 use crate::error::{ApiError, Result};
@@ -90,52 +92,45 @@ pub struct DocumentFileUpload {
     file: Vec<u8>,
 }
 
-/// A knowledge-base document and the state of its ingestion.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct KbDocument {
-    document_id: Uuid,
-    title: String,
-    owner_user_id: Uuid,
-    visibility: KbVisibility,
-    dept_code: Option<String>,
-    app_roles: Option<Vec<AppRole>>,
-    format: KbFormat,
-    /// The file of the current version.
-    object_id: Option<Uuid>,
-    /// Uploads so far (1 for the first).
-    version: i32,
-    status: KbStatus,
-    /// Why the ingestion failed (status failed).
-    failure_reason: Option<String>,
-    chunks_total: Option<i32>,
-    chunks_done: i32,
-    /// The version readers search (it stays while a newer one is ingested).
-    ready_version: Option<i32>,
-    ready_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// The ingestion job (GET /api/jobs/{id}).
-    job_id: Option<Uuid>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-    /// The caller may replace, change and delete it.
-    may_manage: bool,
-}
+shapes! {
+    /// A knowledge-base document and the state of its ingestion.
+    pub struct KbDocument {
+        document_id: Uuid,
+        title: String,
+        owner_user_id: Uuid,
+        visibility: KbVisibility,
+        dept_code: Option<String>,
+        app_roles: Option<Vec<AppRole>>,
+        format: KbFormat,
+        /// The file of the current version.
+        object_id: Option<Uuid>,
+        /// Uploads so far (1 for the first).
+        version: i32,
+        status: KbStatus,
+        /// Why the ingestion failed (status failed).
+        failure_reason: Option<String>,
+        chunks_total: Option<i32>,
+        chunks_done: i32,
+        /// The version readers search (it stays while a newer one is ingested).
+        ready_version: Option<i32>,
+        ready_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// The ingestion job (GET /api/jobs/{id}).
+        job_id: Option<Uuid>,
+        created_at: chrono::DateTime<chrono::Utc>,
+        updated_at: chrono::DateTime<chrono::Utc>,
+        /// The caller may replace, change and delete it.
+        may_manage: bool,
+    }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct KbDocumentList {
-    items: Vec<KbDocument>,
-}
+    pub struct KbDocumentList {
+        items: Vec<KbDocument>,
+    }
 
-/// A deleted document.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct KbDocumentDeleted {
-    document_id: Uuid,
-    deleted: bool,
+    /// A deleted document.
+    pub struct KbDocumentDeleted {
+        document_id: Uuid,
+        deleted: bool,
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -423,39 +418,19 @@ async fn list_documents(
     Ok(Json(json!({ "items": items })))
 }
 
-#[utoipa::path(get, path = "/api/kb/documents/{id}", tag = "kb", params(("id" = Uuid, Path)),
+read_route! {
+    get "/api/kb/documents/{id}", tag = "kb",
+    fn get_document(id) = "select kb_document_get($1)",
     responses((status = 200, description = "the document with the state of its ingestion", body = KbDocument),
-              (status = 404, description = "no such document (or not visible)", body = ErrorResponse)))]
-async fn get_document(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    let document: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select kb_document_get($1)").bind(id),
-    )
-    .await?;
-    Ok(Json(document))
+              (status = 404, description = "no such document (or not visible)", body = ErrorResponse))
 }
 
-#[utoipa::path(patch, path = "/api/kb/documents/{id}", tag = "kb", request_body = DocumentChange,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    patch "/api/kb/documents/{id}", tag = "kb",
+    fn update_document(id, DocumentChange) = "select kb_document_update($1, $2)",
     responses((status = 200, description = "the changed document (its chunks follow the new visibility at once)", body = KbDocument),
               (status = 403, description = "not the document's owner or a super admin", body = ErrorResponse),
-              (status = 404, description = "no such document (or not visible)", body = ErrorResponse)))]
-async fn update_document(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(change): Json<DocumentChange>,
-) -> Result<Response> {
-    write
-        .rpc(Call::patch(
-            "select kb_document_update($1, $2)",
-            Args::IdBody(id, body(&change)?),
-        ))
-        .await
+              (status = 404, description = "no such document (or not visible)", body = ErrorResponse))
 }
 
 #[utoipa::path(delete, path = "/api/kb/documents/{id}", tag = "kb",

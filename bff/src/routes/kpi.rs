@@ -11,14 +11,16 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::write::{attach, body, Args, Attach, Call, Writer};
+use super::route::{list_route, rpc_route};
+use super::shapes::shapes;
+use super::write::{attach, Attach};
 use crate::auth::Caller;
-use crate::db::{read_as, read_one};
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
 use crate::extract::{Json, Query};
+use crate::files::leading_field;
 
 use super::files::StoredObject;
 use super::shapes::Numeric;
@@ -136,21 +138,15 @@ pub struct ProgressQuery {
     to: NaiveDate,
 }
 
-#[utoipa::path(get, path = "/api/kpi/targets", tag = "kpi", params(TargetFilter, Page),
-    responses((status = 200, description = "targets the caller may read (their own; managers their team's; directors and admins all), newest first", body = KpiTargetPage)))]
-async fn list_targets(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<TargetFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("v_kpi_targets", "target_id", caller.tenant_id);
-    list.filter("metric_key", "=", f.metric_key)
-        .filter("assignee_user_id", "=", f.assignee_user_id)
-        .filter("period_end", ">=", f.from)
-        .filter("period_start", "<=", f.to);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+list_route! {
+    get "/api/kpi/targets", tag = "kpi",
+    fn list_targets("v_kpi_targets" by "target_id") |list, f: TargetFilter| {
+        list.filter("metric_key", "=", f.metric_key)
+            .filter("assignee_user_id", "=", f.assignee_user_id)
+            .filter("period_end", ">=", f.from)
+            .filter("period_start", "<=", f.to);
+    },
+    responses((status = 200, description = "targets the caller may read (their own; managers their team's; directors and admins all), newest first", body = KpiTargetPage))
 }
 
 #[utoipa::path(get, path = "/api/kpi/progress", tag = "kpi", params(ProgressQuery),
@@ -177,24 +173,20 @@ async fn progress(
     Ok(Json(serde_json::json!({ "items": items })))
 }
 
-#[utoipa::path(post, path = "/api/kpi/targets", tag = "kpi", request_body = TargetCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/kpi/targets", tag = "kpi",
+    fn create_target(TargetCreate) = "select kpi_target_create($1)",
     responses((status = 201, description = "target created", body = TargetCreated),
               (status = 409, description = "overlaps another target of the metric and assignee", body = ErrorResponse),
-              (status = 403, description = "manager roles only", body = ErrorResponse)))]
-async fn create_target(write: Writer, Json(target): Json<TargetCreate>) -> Result<Response> {
-    let call = Call::post("select kpi_target_create($1)", Args::Body(body(&target)?));
-    write.rpc(call.created()).await
+              (status = 403, description = "manager roles only", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/kpi/entries", tag = "kpi", request_body = EntryCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/kpi/entries", tag = "kpi",
+    fn create_entry(EntryCreate) = "select kpi_entry_create($1)",
     responses((status = 201, description = "entry recorded", body = EntryCreated),
               (status = 409, description = "an evidence file already belongs to another entry", body = ErrorResponse),
-              (status = 422, description = "a field is invalid (e.g. an AUTO metric)", body = ErrorResponse)))]
-async fn create_entry(write: Writer, Json(entry): Json<EntryCreate>) -> Result<Response> {
-    let call = Call::post("select kpi_entry_create($1)", Args::Body(body(&entry)?));
-    write.rpc(call.created()).await
+              (status = 422, description = "a field is invalid (e.g. an AUTO metric)", body = ErrorResponse))
 }
 
 #[utoipa::path(post, path = "/api/kpi/evidence", tag = "kpi",
@@ -211,27 +203,10 @@ async fn add_evidence(
     mut multipart: Multipart,
 ) -> Result<Response> {
     // entry_id first, so a bad one costs no upload.
-    let field = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::BadRequest {
-            message: format!("the multipart body is malformed: {}", e.body_text()),
-            field: Some("entry_id".into()),
-        })?;
-    let entry_id = match field {
-        Some(f) if f.name() == Some("entry_id") => f
-            .text()
-            .await
-            .ok()
-            .and_then(|t| Uuid::parse_str(t.trim()).ok())
-            .ok_or_else(|| ApiError::invalid("entry_id", "must be the id of a KPI entry"))?,
-        _ => {
-            return Err(ApiError::invalid(
-                "entry_id",
-                "send the entry_id field first, then the file",
-            ))
-        }
-    };
+    let entry_id = leading_field(&mut multipart, "entry_id")
+        .await?
+        .and_then(|t| Uuid::parse_str(t.trim()).ok())
+        .ok_or_else(|| ApiError::invalid("entry_id", "must be the id of a KPI entry"))?;
     let to = Attach {
         bucket: "kpi-evidence",
         sql: "select kpi_evidence_add($1, $2)",
@@ -277,169 +252,141 @@ async fn actuals(
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// `kpi_target_create`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct TargetCreated {
-    target_id: Uuid,
-    metric_key: String,
-    assignee_user_id: Uuid,
-    period_start: NaiveDate,
-    /// The last day of the period (inclusive).
-    period_end: NaiveDate,
-    target_value: Numeric,
-}
+shapes! {
+    /// `kpi_target_create`.
+    pub struct TargetCreated {
+        target_id: Uuid,
+        metric_key: String,
+        assignee_user_id: Uuid,
+        period_start: NaiveDate,
+        /// The last day of the period (inclusive).
+        period_end: NaiveDate,
+        target_value: Numeric,
+    }
 
-/// `kpi_entry_create`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct EntryCreated {
-    entry_id: Uuid,
-    /// An IMPORTED entry of the same import row was updated instead.
-    replayed: bool,
-    evidence_ids: Vec<Uuid>,
-}
+    /// `kpi_entry_create`.
+    pub struct EntryCreated {
+        entry_id: Uuid,
+        /// An IMPORTED entry of the same import row was updated instead.
+        replayed: bool,
+        evidence_ids: Vec<Uuid>,
+    }
 
-/// `kpi_evidence_add`, with the stored file.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct EvidenceAdded {
-    evidence_id: Uuid,
-    entry_id: Uuid,
-    object_id: Uuid,
-    object: StoredObject,
-}
+    /// `kpi_evidence_add`, with the stored file.
+    pub struct EvidenceAdded {
+        evidence_id: Uuid,
+        entry_id: Uuid,
+        object_id: Uuid,
+        object: StoredObject,
+    }
 
-/// The actuals of the requested metrics.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Actuals {
-    items: Vec<Actual>,
-}
+    /// The actuals of the requested metrics.
+    pub struct Actuals {
+        items: Vec<Actual>,
+    }
 
-/// `kpi_actual`: a metric's value over the period, or NA with a reason.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Actual {
-    metric_key: String,
-    assignee_user_id: Option<Uuid>,
-    period: Period,
-    /// The day the value is as of: the last day of the period, not after
-    /// the tenant's today.
-    as_of: NaiveDate,
-    /// assignee, team or tenant: the scope the value was computed in
-    scope: String,
-    /// Members of the team (the manager included), for scope team.
-    team_size: Option<i64>,
-    /// AUTO, MANUAL or IMPORTED
-    source: String,
-    /// count, IDR, percent, minutes, days or score
-    unit: String,
-    /// How the value was computed (metric-specific numbers).
-    #[schema(value_type = Option<Object>)]
-    breakdown: Option<Value>,
-    /// Null when `status` is na.
-    value: Option<Numeric>,
-    /// ok or na
-    status: String,
-    /// Why the metric is NA.
-    reason: Option<String>,
-}
+    /// `kpi_actual`: a metric's value over the period, or NA with a reason.
+    pub struct Actual {
+        metric_key: String,
+        assignee_user_id: Option<Uuid>,
+        period: Period,
+        /// The day the value is as of: the last day of the period, not after
+        /// the tenant's today.
+        as_of: NaiveDate,
+        /// assignee, team or tenant: the scope the value was computed in
+        scope: String,
+        /// Members of the team (the manager included), for scope team.
+        team_size: Option<i64>,
+        /// AUTO, MANUAL or IMPORTED
+        source: String,
+        /// count, IDR, percent, minutes, days or score
+        unit: String,
+        /// How the value was computed (metric-specific numbers).
+        #[schema(value_type = Option<Object>)]
+        breakdown: Option<Value>,
+        /// Null when `status` is na.
+        value: Option<Numeric>,
+        /// ok or na
+        status: String,
+        /// Why the metric is NA.
+        reason: Option<String>,
+    }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Period {
-    from: NaiveDate,
-    to: NaiveDate,
-}
+    pub struct Period {
+        from: NaiveDate,
+        to: NaiveDate,
+    }
 
-/// A KPI target (a row of `v_kpi_targets`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct KpiTargetRow {
-    tenant_id: Uuid,
-    target_id: Uuid,
-    metric_key: String,
-    metric_name: String,
-    /// count, IDR, percent, minutes, days or score
-    unit: String,
-    /// higher or lower: which way is better
-    direction: String,
-    assignee_user_id: Uuid,
-    period_start: NaiveDate,
-    /// The last day of the period (inclusive).
-    period_end: NaiveDate,
-    target_value: Numeric,
-    notes: Option<String>,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+    /// A KPI target (a row of `v_kpi_targets`).
+    pub struct KpiTargetRow {
+        tenant_id: Uuid,
+        target_id: Uuid,
+        metric_key: String,
+        metric_name: String,
+        /// count, IDR, percent, minutes, days or score
+        unit: String,
+        /// higher or lower: which way is better
+        direction: String,
+        assignee_user_id: Uuid,
+        period_start: NaiveDate,
+        /// The last day of the period (inclusive).
+        period_end: NaiveDate,
+        target_value: Numeric,
+        notes: Option<String>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// One page of KPI targets.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct KpiTargetPage {
-    items: Vec<KpiTargetRow>,
-    next_cursor: Option<String>,
-}
+    /// One page of KPI targets.
+    pub struct KpiTargetPage {
+        items: Vec<KpiTargetRow>,
+        next_cursor: Option<String>,
+    }
 
-/// Targets with their actuals (`kpi_progress`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct KpiProgress {
-    items: Vec<KpiProgressRow>,
-}
+    /// Targets with their actuals (`kpi_progress`).
+    pub struct KpiProgress {
+        items: Vec<KpiProgressRow>,
+    }
 
-/// A target and its actual over the target's period
-/// (`v_kpi_actual_vs_target`), with the progress towards it.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct KpiProgressRow {
-    tenant_id: Uuid,
-    target_id: Uuid,
-    metric_key: String,
-    metric_name: String,
-    department: String,
-    /// AUTO, MANUAL or IMPORTED
-    source: String,
-    unit: String,
-    /// higher or lower: which way is better
-    direction: String,
-    assignee_user_id: Uuid,
-    period_start: NaiveDate,
-    period_end: NaiveDate,
-    target_value: Numeric,
-    /// Null when `status` is na.
-    actual_value: Option<Numeric>,
-    /// ok or na
-    status: Option<String>,
-    /// Why the metric is NA.
-    reason: Option<String>,
-    /// assignee, team or tenant: the scope the actual was computed in
-    scope: Option<String>,
-    /// How the actual was computed (metric-specific numbers).
-    #[schema(value_type = Option<Object>)]
-    breakdown: Option<Value>,
-    /// actual / target x 100, 1 decimal (null when NA or the target is 0).
-    progress_pct: Option<Numeric>,
-    /// Judged once the period is over: true when the target was reached
-    /// (at least it for `higher`, at most it for `lower`), false when it
-    /// was missed; null while the period has not started or is running,
-    /// and when the actual is NA.
-    achieved: Option<bool>,
-    /// The target's state on the tenant's today.
-    target_status: KpiTargetStatus,
+    /// A target and its actual over the target's period
+    /// (`v_kpi_actual_vs_target`), with the progress towards it.
+    pub struct KpiProgressRow {
+        tenant_id: Uuid,
+        target_id: Uuid,
+        metric_key: String,
+        metric_name: String,
+        department: String,
+        /// AUTO, MANUAL or IMPORTED
+        source: String,
+        unit: String,
+        /// higher or lower: which way is better
+        direction: String,
+        assignee_user_id: Uuid,
+        period_start: NaiveDate,
+        period_end: NaiveDate,
+        target_value: Numeric,
+        /// Null when `status` is na.
+        actual_value: Option<Numeric>,
+        /// ok or na
+        status: Option<String>,
+        /// Why the metric is NA.
+        reason: Option<String>,
+        /// assignee, team or tenant: the scope the actual was computed in
+        scope: Option<String>,
+        /// How the actual was computed (metric-specific numbers).
+        #[schema(value_type = Option<Object>)]
+        breakdown: Option<Value>,
+        /// actual / target x 100, 1 decimal (null when NA or the target is 0).
+        progress_pct: Option<Numeric>,
+        /// Judged once the period is over: true when the target was reached
+        /// (at least it for `higher`, at most it for `lower`), false when it
+        /// was missed; null while the period has not started or is running,
+        /// and when the actual is NA.
+        achieved: Option<bool>,
+        /// The target's state on the tenant's today.
+        target_status: KpiTargetStatus,
+    }
 }
 
 /// The state of a KPI target on the tenant's today (`kpi_target_status`).

@@ -1,22 +1,14 @@
 //! Leads (CRM-1, CRM-2): create as a bundle, change, assign, list, read.
 
-use axum::extract::State;
-use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
+use super::route::{list_route, read_route, rpc_route};
+use super::shapes::shapes;
 use super::shapes::Customer;
-use super::write::{body, Args, Call, Writer};
-use crate::auth::Caller;
-use crate::db::{read_as, read_optional};
-use crate::error::{ApiError, Result};
-use crate::extract::{Json, Path, Query};
-use crate::idempotency::IdempotencyKey;
 use crate::payload::{
     blank_is_none, object, Change, Channel, DeptCode, Id, LeadState, LeadStatus, NonBlank, Patch,
     Priority, Quantity, Text,
@@ -127,219 +119,156 @@ pub struct LeadFilter {
     q: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/leads", tag = "leads", request_body = LeadCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/leads", tag = "leads",
+    fn create_lead(LeadCreate) = "select crm_create_lead_bundle($1)",
     responses((status = 201, description = "the lead, its customer and prospect", body = LeadCreated),
-              (status = 422, description = "a field is invalid", body = ErrorResponse)))]
-async fn create_lead(write: Writer, Json(lead): Json<LeadCreate>) -> Result<Response> {
-    let call = Call::post(
-        "select crm_create_lead_bundle($1)",
-        Args::Body(body(&lead)?),
-    );
-    write.rpc(call.created()).await
+              (status = 422, description = "a field is invalid", body = ErrorResponse))
 }
 
-#[utoipa::path(patch, path = "/api/leads/{id}", tag = "leads", request_body = LeadPatch,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    patch "/api/leads/{id}", tag = "leads",
+    fn update_lead(id, LeadPatch) = "select lead_update($1, $2)",
     responses((status = 200, description = "the changed lead", body = Lead),
               (status = 404, description = "no such lead (or not visible)", body = ErrorResponse),
-              (status = 422, description = "a field is invalid, nothing to change, or not an allowed transition", body = ErrorResponse)))]
-async fn update_lead(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(patch): Json<LeadPatch>,
-) -> Result<Response> {
-    let call = Call::patch(
-        "select lead_update($1, $2)",
-        Args::IdBody(id, body(&patch)?),
-    );
-    write.rpc(call).await
+              (status = 422, description = "a field is invalid, nothing to change, or not an allowed transition", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/leads/{id}/assign", tag = "leads", request_body = LeadAssign,
-    params(("id" = Uuid, Path), IdempotencyKey),
-    responses((status = 200, description = "lead assigned", body = LeadAssigned),
-              (status = 403, description = "only manager roles assign", body = ErrorResponse)))]
-async fn assign_lead(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(assign): Json<LeadAssign>,
-) -> Result<Response> {
-    let call = Call::post(
+rpc_route! {
+    post "/api/leads/{id}/assign", tag = "leads",
+    fn assign_lead(id, LeadAssign) =
         "select crm_assign_lead($1, ($2 ->> 'salesperson_user_id')::uuid)",
-        Args::IdBody(id, body(&assign)?),
-    );
-    write.rpc(call).await
+    responses((status = 200, description = "lead assigned", body = LeadAssigned),
+              (status = 403, description = "only manager roles assign", body = ErrorResponse))
 }
 
-#[utoipa::path(get, path = "/api/leads", tag = "leads", params(LeadFilter, Page),
-    responses((status = 200, description = "leads the caller may see, newest first", body = LeadPage)))]
-async fn list_leads(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<LeadFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("leads", "lead_id", caller.tenant_id);
-    list.filter("status", "=", f.status.map(LeadState::into_string))
-        .filter("channel", "=", f.channel.map(Channel::into_string))
-        .filter("sales_owner_user_id", "=", f.sales_owner_user_id)
-        .filter("customer_id", "=", f.customer_id)
-        .filter("created_at", ">=", f.created_from)
-        .filter("created_at", "<", f.created_to)
-        .search(
-            &["lead_no", "company_name", "contact_name", "contact_email"],
-            f.q,
-        );
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+list_route! {
+    get "/api/leads", tag = "leads",
+    fn list_leads("leads" by "lead_id") |list, f: LeadFilter| {
+        list.filter("status", "=", f.status.map(LeadState::into_string))
+            .filter("channel", "=", f.channel.map(Channel::into_string))
+            .filter("sales_owner_user_id", "=", f.sales_owner_user_id)
+            .filter("customer_id", "=", f.customer_id)
+            .filter("created_at", ">=", f.created_from)
+            .filter("created_at", "<", f.created_to)
+            .search(
+                &["lead_no", "company_name", "contact_name", "contact_email"],
+                f.q,
+            );
+    },
+    responses((status = 200, description = "leads the caller may see, newest first", body = LeadPage))
 }
 
-#[utoipa::path(get, path = "/api/leads/{id}", tag = "leads", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "the lead", body = LeadDetail),
-              (status = 404, description = "no such lead (or not visible)", body = ErrorResponse)))]
-async fn get_lead(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    let lead: Option<Value> = read_optional(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar(
-            "select to_jsonb(l) || jsonb_build_object('customer', to_jsonb(c))
+read_route! {
+    get "/api/leads/{id}", tag = "leads",
+    fn get_lead(id) =
+        "select to_jsonb(l) || jsonb_build_object('customer', to_jsonb(c))
            from leads l
            left join customers c on c.tenant_id = l.tenant_id and c.customer_id = l.customer_id
           where l.tenant_id = $2 and l.lead_id = $1",
-        )
-        .bind(id)
-        .bind(caller.tenant_id),
-    )
-    .await?;
-    lead.map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no lead {id}")))
+    missing = "no lead",
+    responses((status = 200, description = "the lead", body = LeadDetail),
+              (status = 404, description = "no such lead (or not visible)", body = ErrorResponse))
 }
 
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// Declares a struct with the columns of `leads` plus `extra` fields, so the
-/// list row and the detail share one list of columns.
-macro_rules! lead_row {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[allow(dead_code)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            tenant_id: Uuid,
-            lead_id: Uuid,
-            /// LEAD-YYYY-NNNNNN
-            lead_no: Option<String>,
-            channel: crate::payload::Channel,
-            status: crate::payload::LeadState,
-            company_name: String,
-            contact_name: Option<String>,
-            contact_email: Option<String>,
-            contact_phone: Option<String>,
-            npwp: Option<String>,
-            city: Option<String>,
-            notes: Option<String>,
-            customer_id: Uuid,
-            prospect_id: Uuid,
-            sales_owner_user_id: Option<Uuid>,
-            assigned_at: Option<DateTime<Utc>>,
-            created_by: Option<Uuid>,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            /// The key of the row in the file it was imported from.
-            external_ref: Option<String>,
-            /// Handed over to the owner of an existing customer its creator
-            /// may not read (the creator no longer sees it).
-            handed_over: bool,
-            $($extra)*
-        }
-    };
-}
+// The columns of `leads`: the list row and the detail share them.
+shapes! {
+    columns {
+        tenant_id: Uuid,
+        lead_id: Uuid,
+        /// LEAD-YYYY-NNNNNN
+        lead_no: Option<String>,
+        channel: crate::payload::Channel,
+        status: crate::payload::LeadState,
+        company_name: String,
+        contact_name: Option<String>,
+        contact_email: Option<String>,
+        contact_phone: Option<String>,
+        npwp: Option<String>,
+        city: Option<String>,
+        notes: Option<String>,
+        customer_id: Uuid,
+        prospect_id: Uuid,
+        sales_owner_user_id: Option<Uuid>,
+        assigned_at: Option<DateTime<Utc>>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        /// The key of the row in the file it was imported from.
+        external_ref: Option<String>,
+        /// Handed over to the owner of an existing customer its creator
+        /// may not read (the creator no longer sees it).
+        handed_over: bool,
+    }
 
-lead_row!(
     /// A lead as the caller may read it (a row of `leads`).
-    Lead {}
-);
+    pub struct Lead {}
 
-lead_row!(
     /// A lead with its customer (null when the caller may not read it).
-    LeadDetail {
+    pub struct LeadDetail {
         customer: Option<Customer>,
     }
-);
-
-/// `crm_create_lead_bundle`: the lead, and what dedup found. Keys the
-/// caller may not learn (the customer and prospect of a customer hidden
-/// from them) are left out; `handed_over` says the lead went to the
-/// owner of an existing customer.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct LeadCreated {
-    lead_id: Uuid,
-    lead_no: String,
-    customer_id: Option<Uuid>,
-    prospect_id: Option<Uuid>,
-    /// The RFQ ticket, when `rfq` was sent.
-    ticket_id: Option<Uuid>,
-    ticket_no: Option<String>,
-    /// A new customer was created (no existing one matched).
-    customer_created: Option<bool>,
-    /// npwp, email, phone or company: the key an existing customer matched on.
-    matched_on: Option<String>,
-    /// Customers a person should look at (only ones the caller may read).
-    candidates: Option<Vec<Candidate>>,
-    /// The lead went to the owner of a matched customer the caller may not
-    /// read; then the response shows the lead as the caller typed it
-    /// (the keys below) and no customer or prospect.
-    handed_over: Option<bool>,
-    /// NEW or ASSIGNED
-    status: Option<crate::payload::LeadState>,
-    channel: Option<crate::payload::Channel>,
-    company_name: Option<String>,
-    contact_name: Option<String>,
-    contact_email: Option<String>,
-    contact_phone: Option<String>,
-    npwp: Option<String>,
-    city: Option<String>,
-    notes: Option<String>,
 }
 
-/// A possible duplicate customer.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Candidate {
-    customer_id: Uuid,
-    company_name: String,
-    /// "same contact, different NPWP" or "same name, another NPWP or
-    /// none" (customers with similar names are listed on the new customer
-    /// once checked: `lookalikes` of GET /api/customers/{id})
-    reason: String,
-}
+shapes! {
+    /// `crm_create_lead_bundle`: the lead, and what dedup found. Keys the
+    /// caller may not learn (the customer and prospect of a customer hidden
+    /// from them) are left out; `handed_over` says the lead went to the
+    /// owner of an existing customer.
+    pub struct LeadCreated {
+        lead_id: Uuid,
+        lead_no: String,
+        customer_id: Option<Uuid>,
+        prospect_id: Option<Uuid>,
+        /// The RFQ ticket, when `rfq` was sent.
+        ticket_id: Option<Uuid>,
+        ticket_no: Option<String>,
+        /// A new customer was created (no existing one matched).
+        customer_created: Option<bool>,
+        /// npwp, email, phone or company: the key an existing customer matched on.
+        matched_on: Option<String>,
+        /// Customers a person should look at (only ones the caller may read).
+        candidates: Option<Vec<Candidate>>,
+        /// The lead went to the owner of a matched customer the caller may not
+        /// read; then the response shows the lead as the caller typed it
+        /// (the keys below) and no customer or prospect.
+        handed_over: Option<bool>,
+        /// NEW or ASSIGNED
+        status: Option<crate::payload::LeadState>,
+        channel: Option<crate::payload::Channel>,
+        company_name: Option<String>,
+        contact_name: Option<String>,
+        contact_email: Option<String>,
+        contact_phone: Option<String>,
+        npwp: Option<String>,
+        city: Option<String>,
+        notes: Option<String>,
+    }
 
-/// `crm_assign_lead`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct LeadAssigned {
-    lead_id: Uuid,
-    sales_owner_user_id: Uuid,
-    prospect_id: Uuid,
-}
+    /// A possible duplicate customer.
+    pub struct Candidate {
+        customer_id: Uuid,
+        company_name: String,
+        /// "same contact, different NPWP" or "same name, another NPWP or
+        /// none" (customers with similar names are listed on the new customer
+        /// once checked: `lookalikes` of GET /api/customers/{id})
+        reason: String,
+    }
 
-/// One page of leads.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct LeadPage {
-    items: Vec<Lead>,
-    /// Pass as `after` for the next page; null on the last page.
-    next_cursor: Option<String>,
+    /// `crm_assign_lead`.
+    pub struct LeadAssigned {
+        lead_id: Uuid,
+        sales_owner_user_id: Uuid,
+        prospect_id: Uuid,
+    }
+
+    /// One page of leads.
+    pub struct LeadPage {
+        items: Vec<Lead>,
+        /// Pass as `after` for the next page; null on the last page.
+        next_cursor: Option<String>,
+    }
 }

@@ -23,6 +23,7 @@ pub mod precheck;
 pub mod prospects;
 pub mod receivables;
 pub mod rfm;
+pub mod route;
 pub mod shapes;
 pub mod sla;
 pub mod tickets;

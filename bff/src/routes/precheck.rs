@@ -12,7 +12,6 @@
 //!   `sop.manage` change them).
 
 use axum::extract::State;
-use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -21,13 +20,14 @@ use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::receivables::InvoiceLineDraft;
+use super::route::{read_route, rpc_route};
+use super::shapes::shapes;
 use super::shapes::{Numeric, SopReason};
-use super::write::{body, Args, Call, Writer};
+use super::write::body;
 use crate::auth::Caller;
-use crate::db::{read_as, read_one};
+use crate::db::read_as;
 use crate::error::{ApiError, Result};
-use crate::extract::{Json, Path, Query};
-use crate::idempotency::IdempotencyKey;
+use crate::extract::{Json, Query};
 use crate::llm::provider::{Message, Role};
 use crate::llm::{features, CallContext, GatewayError, GatewayRequest, Source};
 use crate::payload::{
@@ -262,144 +262,110 @@ async fn precheck_invoice(
     Ok(Json(verdict))
 }
 
-#[utoipa::path(get, path = "/api/sop/rules", tag = "precheck",
-    responses((status = 200, description = "the tenant's SOP rules in the order they are applied", body = SopRuleList)))]
-async fn list_rules(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let rules: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select sop_rule_list()"),
-    )
-    .await?;
-    Ok(Json(rules))
+read_route! {
+    get "/api/sop/rules", tag = "precheck",
+    fn list_rules() = "select sop_rule_list()",
+    responses((status = 200, description = "the tenant's SOP rules in the order they are applied", body = SopRuleList))
 }
 
-#[utoipa::path(post, path = "/api/sop/rules", tag = "precheck", request_body = SopRuleCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/sop/rules", tag = "precheck",
+    fn create_rule(SopRuleCreate) = "select sop_rule_create($1)",
     responses((status = 201, description = "the rule (applied from now on to drafts within its dates)", body = SopRule),
               (status = 403, description = "the sop.manage permission is missing", body = ErrorResponse),
               (status = 409, description = "the tenant has a rule of this name", body = ErrorResponse),
-              (status = 422, description = "a field is invalid (parameters.<key> for a parameter)", body = ErrorResponse)))]
-async fn create_rule(write: Writer, Json(rule): Json<SopRuleCreate>) -> Result<Response> {
-    let call = Call::post("select sop_rule_create($1)", Args::Body(body(&rule)?));
-    write.rpc(call.created()).await
+              (status = 422, description = "a field is invalid (parameters.<key> for a parameter)", body = ErrorResponse))
 }
 
-#[utoipa::path(patch, path = "/api/sop/rules/{id}", tag = "precheck", request_body = SopRulePatch,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    patch "/api/sop/rules/{id}", tag = "precheck",
+    fn update_rule(id, SopRulePatch) = "select sop_rule_update($1, $2)",
     responses((status = 200, description = "the changed rule (enabled false or an active_to in the past switches it off)", body = SopRule),
               (status = 403, description = "the sop.manage permission is missing", body = ErrorResponse),
               (status = 404, description = "no such rule in the tenant", body = ErrorResponse),
-              (status = 409, description = "the tenant has a rule of this name", body = ErrorResponse)))]
-async fn update_rule(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(change): Json<SopRulePatch>,
-) -> Result<Response> {
-    write
-        .rpc(Call::patch(
-            "select sop_rule_update($1, $2)",
-            Args::IdBody(id, body(&change)?),
-        ))
-        .await
+              (status = 409, description = "the tenant has a rule of this name", body = ErrorResponse))
 }
 
-#[utoipa::path(delete, path = "/api/sop/rules/{id}", tag = "precheck",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    delete "/api/sop/rules/{id}", tag = "precheck",
+    fn delete_rule(id) = "select sop_rule_delete($1)",
     responses((status = 200, description = "the rule is gone", body = SopRuleDeleted),
               (status = 403, description = "the sop.manage permission is missing", body = ErrorResponse),
-              (status = 404, description = "no such rule in the tenant", body = ErrorResponse)))]
-async fn delete_rule(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    write
-        .rpc(Call::delete("select sop_rule_delete($1)", Args::Id(id)))
-        .await
+              (status = 404, description = "no such rule in the tenant", body = ErrorResponse))
 }
 
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// The parameters of a rule (each kind takes some of them; see
-/// sop_rule_kinds).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct SopParameters {
-    /// vat_ppn: the PPN class of lines and drafts that do not say.
-    luxury: Option<bool>,
-    /// vat_ppn, totals_match: the difference allowed.
-    tolerance: Option<Numeric>,
-    /// max_discount: the highest discount in percent (equal passes).
-    max_pct: Option<Numeric>,
-    /// due_date: days the due date is at least after the issue date.
-    min_days: Option<i32>,
-    /// due_date: the terms of customers without payment terms.
-    default_terms_days: Option<i32>,
-    /// npwp_b2b: the total above which a B2B invoice needs an NPWP.
-    threshold: Option<Numeric>,
-    /// npwp_b2b: whether a draft that does not say is B2B.
-    b2b_default: Option<bool>,
-}
+shapes! {
+    /// The parameters of a rule (each kind takes some of them; see
+    /// sop_rule_kinds).
+    pub struct SopParameters {
+        /// vat_ppn: the PPN class of lines and drafts that do not say.
+        luxury: Option<bool>,
+        /// vat_ppn, totals_match: the difference allowed.
+        tolerance: Option<Numeric>,
+        /// max_discount: the highest discount in percent (equal passes).
+        max_pct: Option<Numeric>,
+        /// due_date: days the due date is at least after the issue date.
+        min_days: Option<i32>,
+        /// due_date: the terms of customers without payment terms.
+        default_terms_days: Option<i32>,
+        /// npwp_b2b: the total above which a B2B invoice needs an NPWP.
+        threshold: Option<Numeric>,
+        /// npwp_b2b: whether a draft that does not say is B2B.
+        b2b_default: Option<bool>,
+    }
 
-/// `sop_rule_json`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct SopRule {
-    rule_id: Uuid,
-    kind: crate::payload::SopRuleKind,
-    name: String,
-    description: Option<String>,
-    /// As set on the rule.
-    parameters: SopParameters,
-    /// The kind's defaults overlaid with the rule's parameters: what is applied.
-    effective_parameters: SopParameters,
-    severity: crate::payload::SopSeverity,
-    enabled: bool,
-    active_from: Option<NaiveDate>,
-    active_to: Option<NaiveDate>,
-    /// Applied to a draft issued today (enabled and within its dates).
-    applies_today: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+    /// `sop_rule_json`.
+    pub struct SopRule {
+        rule_id: Uuid,
+        kind: crate::payload::SopRuleKind,
+        name: String,
+        description: Option<String>,
+        /// As set on the rule.
+        parameters: SopParameters,
+        /// The kind's defaults overlaid with the rule's parameters: what is applied.
+        effective_parameters: SopParameters,
+        severity: crate::payload::SopSeverity,
+        enabled: bool,
+        active_from: Option<NaiveDate>,
+        active_to: Option<NaiveDate>,
+        /// Applied to a draft issued today (enabled and within its dates).
+        applies_today: bool,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// `sop_rule_list`: in the order the rules are applied.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct SopRuleList {
-    items: Vec<SopRule>,
-}
+    /// `sop_rule_list`: in the order the rules are applied.
+    pub struct SopRuleList {
+        items: Vec<SopRule>,
+    }
 
-/// `sop_rule_delete`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct SopRuleDeleted {
-    rule_id: Uuid,
-    deleted: bool,
-}
+    /// `sop_rule_delete`.
+    pub struct SopRuleDeleted {
+        rule_id: Uuid,
+        deleted: bool,
+    }
 
-/// The draft's money and dates as the rules computed them.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct PrecheckFigures {
-    /// The sum of the line amounts (null without lines).
-    lines_subtotal: Option<Numeric>,
-    /// The draft's subtotal, else the sum of the lines.
-    subtotal: Option<Numeric>,
-    /// The PPN tax base: 11/12 of the non-luxury price + the luxury price.
-    dpp: Option<Numeric>,
-    /// 12% of the DPP, half-up to the rupiah once per invoice.
-    ppn_expected: Option<Numeric>,
-    /// The draft's tax, else the expected PPN.
-    tax: Option<Numeric>,
-    total: Option<Numeric>,
-    issue_date: NaiveDate,
-    due_date: NaiveDate,
-    /// The customer's payment terms (null: none agreed).
-    terms_days: Option<i32>,
+    /// The draft's money and dates as the rules computed them.
+    pub struct PrecheckFigures {
+        /// The sum of the line amounts (null without lines).
+        lines_subtotal: Option<Numeric>,
+        /// The draft's subtotal, else the sum of the lines.
+        subtotal: Option<Numeric>,
+        /// The PPN tax base: 11/12 of the non-luxury price + the luxury price.
+        dpp: Option<Numeric>,
+        /// 12% of the DPP, half-up to the rupiah once per invoice.
+        ppn_expected: Option<Numeric>,
+        /// The draft's tax, else the expected PPN.
+        tax: Option<Numeric>,
+        total: Option<Numeric>,
+        issue_date: NaiveDate,
+        due_date: NaiveDate,
+        /// The customer's payment terms (null: none agreed).
+        terms_days: Option<i32>,
+    }
 }
 
 /// Where advisory notes came from.
@@ -413,31 +379,27 @@ pub enum PrecheckNotesSource {
     Unavailable,
 }
 
-/// Advisory notes of a model on the draft and its reasons (never change
-/// `valid`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct PrecheckNotes {
-    source: PrecheckNotesSource,
-    /// Null when no model answered.
-    text: Option<String>,
-    /// The gateway's ledger rows of the call.
-    call_ids: Vec<Uuid>,
-}
+shapes! {
+    /// Advisory notes of a model on the draft and its reasons (never change
+    /// `valid`).
+    pub struct PrecheckNotes {
+        source: PrecheckNotesSource,
+        /// Null when no model answered.
+        text: Option<String>,
+        /// The gateway's ledger rows of the call.
+        call_ids: Vec<Uuid>,
+    }
 
-/// `precheck_invoice`, with notes when asked for.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct PrecheckResult {
-    /// No reason of a block rule.
-    valid: bool,
-    /// Every failing check, in the order the rules run.
-    reasons: Vec<SopReason>,
-    figures: PrecheckFigures,
-    /// The names of the rules applied (enabled and active on the issue date).
-    rules: Vec<String>,
-    /// With `notes=true` only.
-    notes: Option<PrecheckNotes>,
+    /// `precheck_invoice`, with notes when asked for.
+    pub struct PrecheckResult {
+        /// No reason of a block rule.
+        valid: bool,
+        /// Every failing check, in the order the rules run.
+        reasons: Vec<SopReason>,
+        figures: PrecheckFigures,
+        /// The names of the rules applied (enabled and active on the issue date).
+        rules: Vec<String>,
+        /// With `notes=true` only.
+        notes: Option<PrecheckNotes>,
+    }
 }

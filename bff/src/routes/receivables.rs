@@ -2,7 +2,6 @@
 //! collection tickets, lists and the aging report.
 
 use axum::extract::State;
-use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -10,16 +9,15 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
+use super::route::{list_route, read_route, rpc_route};
+use super::shapes::shapes;
 use super::shapes::Numeric;
 use super::shapes::SopReason;
-use super::write::{body, Args, Call, Writer};
 use crate::auth::Caller;
-use crate::db::{read_as, read_one, read_optional};
+use crate::db::read_one;
 use crate::error::{ApiError, Result};
-use crate::extract::{Json, Path, Query};
-use crate::idempotency::IdempotencyKey;
+use crate::extract::{Json, Query};
 use crate::payload::{
     blank_is_none, Currency, Date, Id, Int, InvoiceStatus, NewInvoiceStatus, NonBlank,
     NonNegativeAmount, Objects, PaymentMethod, Percent, PositiveAmount, Quantity, Text,
@@ -237,65 +235,47 @@ pub struct AgingFilter {
     currency: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/invoices", tag = "receivables", request_body = InvoiceCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/invoices", tag = "receivables",
+    fn create_invoice(InvoiceCreate) = "select invoice_create($1)",
     responses((status = 201, description = "invoice created with its INV number (and the warnings of the tenant's SOP rules)", body = InvoiceCreated),
               (status = 422, description = "a field is invalid, or a block rule of the tenant's SOP refuses the draft (error.reasons lists every reason)", body = ErrorResponse),
               (status = 403, description = "finance only", body = ErrorResponse),
-              (status = 404, description = "no such customer (or not visible)", body = ErrorResponse)))]
-async fn create_invoice(write: Writer, Json(invoice): Json<InvoiceCreate>) -> Result<Response> {
-    let call = Call::post("select invoice_create($1)", Args::Body(body(&invoice)?));
-    write.rpc(call.created()).await
+              (status = 404, description = "no such customer (or not visible)", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/payments", tag = "receivables", request_body = PaymentCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/payments", tag = "receivables",
+    fn create_payment(PaymentCreate) = "select payment_record($1)",
     responses((status = 201, description = "payment recorded (or, with a known reference and the same values, the recorded one)", body = PaymentRecorded),
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
               (status = 409, description = "the reference is recorded on the invoice with other values", body = ErrorResponse),
-              (status = 422, description = "over the outstanding amount, or a field is invalid", body = ErrorResponse)))]
-async fn create_payment(write: Writer, Json(payment): Json<PaymentCreate>) -> Result<Response> {
-    let call = Call::post("select payment_record($1)", Args::Body(body(&payment)?));
-    write.rpc(call.created()).await
+              (status = 422, description = "over the outstanding amount, or a field is invalid", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/invoices/{id}/collection-ticket", tag = "receivables",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/invoices/{id}/collection-ticket", tag = "receivables",
+    fn collection_ticket(id) = "select create_collection_ticket($1)",
     responses((status = 200, description = "the collection ticket (created once per invoice)", body = CollectionTicket),
-              (status = 422, description = "the invoice is not overdue", body = ErrorResponse)))]
-async fn collection_ticket(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    let call = Call::post("select create_collection_ticket($1)", Args::Id(id));
-    write.rpc(call).await
+              (status = 422, description = "the invoice is not overdue", body = ErrorResponse))
 }
 
-#[utoipa::path(get, path = "/api/invoices", tag = "receivables", params(InvoiceFilter, Page),
-    responses((status = 200, description = "invoices the caller may see with outstanding amounts, newest first", body = InvoicePage)))]
-async fn list_invoices(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<InvoiceFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("v_invoices", "invoice_id", caller.tenant_id);
-    list.filter("status", "=", f.status.map(InvoiceStatus::into_string))
-        .filter("customer_id", "=", f.customer_id)
-        .filter("is_overdue", "=", f.overdue)
-        .filter("due_date", ">=", f.due_from)
-        .filter("due_date", "<=", f.due_to)
-        .search(&["invoice_no"], f.q);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+list_route! {
+    get "/api/invoices", tag = "receivables",
+    fn list_invoices("v_invoices" by "invoice_id") |list, f: InvoiceFilter| {
+        list.filter("status", "=", f.status.map(InvoiceStatus::into_string))
+            .filter("customer_id", "=", f.customer_id)
+            .filter("is_overdue", "=", f.overdue)
+            .filter("due_date", ">=", f.due_from)
+            .filter("due_date", "<=", f.due_to)
+            .search(&["invoice_no"], f.q);
+    },
+    responses((status = 200, description = "invoices the caller may see with outstanding amounts, newest first", body = InvoicePage))
 }
 
-#[utoipa::path(get, path = "/api/invoices/{id}", tag = "receivables", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "the invoice with its payments, refunds and credit notes", body = InvoiceDetail),
-              (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse)))]
-async fn get_invoice(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    let invoice: Option<Value> = read_optional(&state.pool, &caller, sqlx::query_scalar(
+read_route! {
+    get "/api/invoices/{id}", tag = "receivables",
+    fn get_invoice(id) =
         "select to_jsonb(i) || jsonb_build_object(
                   'amount_credited', (select x.amount_credited from invoices x
                                        where x.tenant_id = i.tenant_id and x.invoice_id = i.invoice_id),
@@ -310,12 +290,9 @@ async fn get_invoice(
                                              where c.tenant_id = i.tenant_id and c.invoice_id = i.invoice_id), '[]'))
            from v_invoices i
           where i.tenant_id = $2 and i.invoice_id = $1",
-    )
-    .bind(id)
-    .bind(caller.tenant_id)).await?;
-    invoice
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no invoice {id}")))
+    missing = "no invoice",
+    responses((status = 200, description = "the invoice with its payments, refunds and credit notes", body = InvoiceDetail),
+              (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse))
 }
 
 #[utoipa::path(get, path = "/api/ar/aging", tag = "receivables", params(AgingFilter),
@@ -371,507 +348,416 @@ async fn dso(
     Ok(Json(json!({ "items": rows })))
 }
 
-#[utoipa::path(post, path = "/api/invoices/{id}/issue", tag = "receivables",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/invoices/{id}/issue", tag = "receivables",
+    fn issue_invoice(id) = "select invoice_issue($1)",
     responses((status = 200, description = "the invoice, now ISSUED (a receivable from its issue date)", body = Invoice),
               (status = 403, description = "finance only (invoice.create)", body = ErrorResponse),
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
-              (status = 422, description = "the invoice is not a DRAFT (field status)", body = ErrorResponse)))]
-async fn issue_invoice(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    let call = Call::post("select invoice_issue($1)", Args::Id(id));
-    write.rpc(call).await
+              (status = 422, description = "the invoice is not a DRAFT (field status)", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/invoices/{id}/void", tag = "receivables",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/invoices/{id}/void", tag = "receivables",
+    fn void_invoice(id) = "select invoice_void($1)",
     responses((status = 200, description = "the invoice, now VOID (counts as never issued)", body = Invoice),
               (status = 403, description = "finance only (invoice.create)", body = ErrorResponse),
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
-              (status = 422, description = "the invoice has payments (field amount_paid) or is already VOID (field status)", body = ErrorResponse)))]
-async fn void_invoice(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    let call = Call::post("select invoice_void($1)", Args::Id(id));
-    write.rpc(call).await
+              (status = 422, description = "the invoice has payments (field amount_paid) or is already VOID (field status)", body = ErrorResponse))
 }
 
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-macro_rules! invoice_row {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[allow(dead_code)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            tenant_id: Uuid,
-            invoice_id: Uuid,
-            /// INV-YYYY-NNNNNN
-            invoice_no: Option<String>,
-            customer_id: Uuid,
-            issue_date: NaiveDate,
-            due_date: NaiveDate,
-            currency: String,
-            subtotal: Numeric,
-            tax: Numeric,
-            total: Numeric,
-            amount_paid: Numeric,
-            status: crate::payload::InvoiceStatus,
-            notes: Option<String>,
-            collection_ticket_id: Option<Uuid>,
-            issued_at: Option<DateTime<Utc>>,
-            paid_at: Option<DateTime<Utc>>,
-            voided_at: Option<DateTime<Utc>>,
-            created_by: Option<Uuid>,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            external_ref: Option<String>,
-            /// The customer's name (null when the caller may not read it).
-            company_name: Option<String>,
-            outstanding: Numeric,
-            days_past_due: i64,
-            is_overdue: bool,
-            /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
-            aging_bucket: Option<String>,
-            $($extra)*
-        }
-    };
-}
+shapes! {
+    columns {
+        tenant_id: Uuid,
+        invoice_id: Uuid,
+        /// INV-YYYY-NNNNNN
+        invoice_no: Option<String>,
+        customer_id: Uuid,
+        issue_date: NaiveDate,
+        due_date: NaiveDate,
+        currency: String,
+        subtotal: Numeric,
+        tax: Numeric,
+        total: Numeric,
+        amount_paid: Numeric,
+        status: crate::payload::InvoiceStatus,
+        notes: Option<String>,
+        collection_ticket_id: Option<Uuid>,
+        issued_at: Option<DateTime<Utc>>,
+        paid_at: Option<DateTime<Utc>>,
+        voided_at: Option<DateTime<Utc>>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        external_ref: Option<String>,
+        /// The customer's name (null when the caller may not read it).
+        company_name: Option<String>,
+        outstanding: Numeric,
+        days_past_due: i64,
+        is_overdue: bool,
+        /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
+        aging_bucket: Option<String>,
+    }
 
-invoice_row!(
     /// An invoice with what is outstanding (a row of `v_invoices`).
-    Invoice {}
-);
-
-/// A payment (a row of `payments`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Payment {
-    tenant_id: Uuid,
-    payment_id: Uuid,
-    payment_no: Option<String>,
-    invoice_id: Uuid,
-    paid_on: NaiveDate,
-    amount: Numeric,
-    method: crate::payload::PaymentMethod,
-    reference: Option<String>,
-    notes: Option<String>,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub struct Invoice {}
 }
 
-/// `invoice_create`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct InvoiceCreated {
-    invoice_id: Uuid,
-    invoice_no: Option<String>,
-    status: crate::payload::NewInvoiceStatus,
-    subtotal: Numeric,
-    tax: Numeric,
-    total: Numeric,
-    due_date: NaiveDate,
-    /// The reasons of the tenant's warn rules (the invoice was written).
-    warnings: Vec<SopReason>,
+shapes! {
+    /// A payment (a row of `payments`).
+    pub struct Payment {
+        tenant_id: Uuid,
+        payment_id: Uuid,
+        payment_no: Option<String>,
+        invoice_id: Uuid,
+        paid_on: NaiveDate,
+        amount: Numeric,
+        method: crate::payload::PaymentMethod,
+        reference: Option<String>,
+        notes: Option<String>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
+
+    /// `invoice_create`.
+    pub struct InvoiceCreated {
+        invoice_id: Uuid,
+        invoice_no: Option<String>,
+        status: crate::payload::NewInvoiceStatus,
+        subtotal: Numeric,
+        tax: Numeric,
+        total: Numeric,
+        due_date: NaiveDate,
+        /// The reasons of the tenant's warn rules (the invoice was written).
+        warnings: Vec<SopReason>,
+    }
+
+    /// `payment_record`.
+    pub struct PaymentRecorded {
+        payment_id: Uuid,
+        payment_no: Option<String>,
+        invoice_id: Uuid,
+        outstanding: Numeric,
+        /// ISSUED or PAID
+        invoice_status: crate::payload::InvoiceStatus,
+        /// The same bank reference was already recorded with the same values.
+        replayed: bool,
+    }
+
+    /// `create_collection_ticket`.
+    pub struct CollectionTicket {
+        ticket_id: Uuid,
+        ticket_no: String,
+        invoice_id: Uuid,
+        /// false when the invoice already had its collection ticket.
+        created: bool,
+    }
+
+    /// One page of invoices.
+    pub struct InvoicePage {
+        items: Vec<Invoice>,
+        next_cursor: Option<String>,
+    }
+
+    /// AR aging rows.
+    pub struct Aging {
+        items: Vec<AgingRow>,
+    }
+
+    /// Outstanding of one customer (or, with `is_total`, of all) in one
+    /// currency by days past due (a row of `v_ar_aging`).
+    pub struct AgingRow {
+        tenant_id: Uuid,
+        /// Null on the total row.
+        customer_id: Option<Uuid>,
+        company_name: Option<String>,
+        currency: String,
+        is_total: bool,
+        current: Numeric,
+        d1_30: Numeric,
+        d31_60: Numeric,
+        d61_90: Numeric,
+        d90_plus: Numeric,
+        outstanding: Numeric,
+        overdue: Numeric,
+        open_invoices: i64,
+    }
+
+    /// Rolling 30-day DSO per currency and day.
+    pub struct Dso {
+        items: Vec<DsoDay>,
+    }
+
+    /// DSO on one day (a row of `v_dso_rolling_30`): AR as of the day over the
+    /// credit sales of the 30 days up to it, x 30.
+    pub struct DsoDay {
+        tenant_id: Uuid,
+        currency: String,
+        day: NaiveDate,
+        /// AR as of the day: on the tenant's today, the aging's outstanding.
+        ar_outstanding: Numeric,
+        credit_sales_30d: Numeric,
+        /// Null when the window had no credit sales.
+        dso_days: Option<Numeric>,
+    }
 }
 
-/// `payment_record`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct PaymentRecorded {
-    payment_id: Uuid,
-    payment_no: Option<String>,
-    invoice_id: Uuid,
-    outstanding: Numeric,
-    /// ISSUED or PAID
-    invoice_status: crate::payload::InvoiceStatus,
-    /// The same bank reference was already recorded with the same values.
-    replayed: bool,
-}
-
-/// `create_collection_ticket`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct CollectionTicket {
-    ticket_id: Uuid,
-    ticket_no: String,
-    invoice_id: Uuid,
-    /// false when the invoice already had its collection ticket.
-    created: bool,
-}
-
-/// One page of invoices.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct InvoicePage {
-    items: Vec<Invoice>,
-    next_cursor: Option<String>,
-}
-
-/// AR aging rows.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Aging {
-    items: Vec<AgingRow>,
-}
-
-/// Outstanding of one customer (or, with `is_total`, of all) in one
-/// currency by days past due (a row of `v_ar_aging`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct AgingRow {
-    tenant_id: Uuid,
-    /// Null on the total row.
-    customer_id: Option<Uuid>,
-    company_name: Option<String>,
-    currency: String,
-    is_total: bool,
-    current: Numeric,
-    d1_30: Numeric,
-    d31_60: Numeric,
-    d61_90: Numeric,
-    d90_plus: Numeric,
-    outstanding: Numeric,
-    overdue: Numeric,
-    open_invoices: i64,
-}
-
-/// Rolling 30-day DSO per currency and day.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct Dso {
-    items: Vec<DsoDay>,
-}
-
-/// DSO on one day (a row of `v_dso_rolling_30`): AR as of the day over the
-/// credit sales of the 30 days up to it, x 30.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct DsoDay {
-    tenant_id: Uuid,
-    currency: String,
-    day: NaiveDate,
-    /// AR as of the day: on the tenant's today, the aging's outstanding.
-    ar_outstanding: Numeric,
-    credit_sales_30d: Numeric,
-    /// Null when the window had no credit sales.
-    dso_days: Option<Numeric>,
-}
-
-#[utoipa::path(get, path = "/api/payments", tag = "receivables", params(PaymentFilter, Page),
+list_route! {
+    get "/api/payments", tag = "receivables",
+    fn list_payments("v_payments" by "payment_id") |list, f: PaymentFilter| {
+        list.filter("invoice_id", "=", f.invoice_id)
+            .filter("customer_id", "=", f.customer_id)
+            .filter("paid_on", ">=", f.from)
+            .filter("paid_on", "<=", f.to)
+            .search(&["payment_no", "reference"], f.q);
+    },
     responses((status = 200, description = "payments of the invoices the caller may see, with what was refunded, newest first", body = PaymentPage),
-              (status = 400, description = "a bad cursor or limit", body = ErrorResponse)))]
-async fn list_payments(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<PaymentFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("v_payments", "payment_id", caller.tenant_id);
-    list.filter("invoice_id", "=", f.invoice_id)
-        .filter("customer_id", "=", f.customer_id)
-        .filter("paid_on", ">=", f.from)
-        .filter("paid_on", "<=", f.to)
-        .search(&["payment_no", "reference"], f.q);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+              (status = 400, description = "a bad cursor or limit", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/refunds", tag = "receivables", request_body = RefundCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/refunds", tag = "receivables",
+    fn create_refund(RefundCreate) = "select refund_record($1)",
     responses((status = 201, description = "refund recorded with its RF number; the invoice's balance opens again by the amount", body = RefundRecorded),
               (status = 403, description = "finance only (payment.record)", body = ErrorResponse),
               (status = 404, description = "no such payment (or not visible)", body = ErrorResponse),
-              (status = 422, description = "more than is left to refund of the payment (field amount), or a field is invalid", body = ErrorResponse)))]
-async fn create_refund(write: Writer, Json(refund): Json<RefundCreate>) -> Result<Response> {
-    let call = Call::post("select refund_record($1)", Args::Body(body(&refund)?));
-    write.rpc(call.created()).await
+              (status = 422, description = "more than is left to refund of the payment (field amount), or a field is invalid", body = ErrorResponse))
 }
 
-#[utoipa::path(get, path = "/api/refunds", tag = "receivables", params(RefundFilter, Page),
+list_route! {
+    get "/api/refunds", tag = "receivables",
+    fn list_refunds("v_refunds" by "refund_id") |list, f: RefundFilter| {
+        list.filter("invoice_id", "=", f.invoice_id)
+            .filter("payment_id", "=", f.payment_id)
+            .filter("customer_id", "=", f.customer_id)
+            .filter("refunded_on", ">=", f.from)
+            .filter("refunded_on", "<=", f.to);
+    },
     responses((status = 200, description = "refunds of the invoices the caller may see, newest first", body = RefundPage),
-              (status = 400, description = "a bad cursor or limit", body = ErrorResponse)))]
-async fn list_refunds(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<RefundFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("v_refunds", "refund_id", caller.tenant_id);
-    list.filter("invoice_id", "=", f.invoice_id)
-        .filter("payment_id", "=", f.payment_id)
-        .filter("customer_id", "=", f.customer_id)
-        .filter("refunded_on", ">=", f.from)
-        .filter("refunded_on", "<=", f.to);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+              (status = 400, description = "a bad cursor or limit", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/credit-notes", tag = "receivables", request_body = CreditNoteCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/credit-notes", tag = "receivables",
+    fn create_credit_note(CreditNoteCreate) = "select credit_note_create($1)",
     responses((status = 201, description = "credit note issued with its CN number; the invoice's outstanding falls by the amount", body = CreditNoteIssued),
               (status = 403, description = "finance only (invoice.create)", body = ErrorResponse),
               (status = 404, description = "no such invoice (or not visible)", body = ErrorResponse),
-              (status = 422, description = "more than the invoice's open balance (field amount), another currency (field currency), an invoice that is not ISSUED (field invoice_id), or a field is invalid", body = ErrorResponse)))]
-async fn create_credit_note(write: Writer, Json(note): Json<CreditNoteCreate>) -> Result<Response> {
-    let call = Call::post("select credit_note_create($1)", Args::Body(body(&note)?));
-    write.rpc(call.created()).await
+              (status = 422, description = "more than the invoice's open balance (field amount), another currency (field currency), an invoice that is not ISSUED (field invoice_id), or a field is invalid", body = ErrorResponse))
 }
 
-#[utoipa::path(get, path = "/api/credit-notes", tag = "receivables", params(CreditNoteFilter, Page),
+list_route! {
+    get "/api/credit-notes", tag = "receivables",
+    fn list_credit_notes("v_credit_notes" by "credit_note_id") |list, f: CreditNoteFilter| {
+        list.filter("invoice_id", "=", f.invoice_id)
+            .filter("customer_id", "=", f.customer_id)
+            .filter("issue_date", ">=", f.from)
+            .filter("issue_date", "<=", f.to)
+            .search(&["credit_note_no"], f.q);
+    },
     responses((status = 200, description = "credit notes of the invoices the caller may see, newest first", body = CreditNotePage),
-              (status = 400, description = "a bad cursor or limit", body = ErrorResponse)))]
-async fn list_credit_notes(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<CreditNoteFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("v_credit_notes", "credit_note_id", caller.tenant_id);
-    list.filter("invoice_id", "=", f.invoice_id)
-        .filter("customer_id", "=", f.customer_id)
-        .filter("issue_date", ">=", f.from)
-        .filter("issue_date", "<=", f.to)
-        .search(&["credit_note_no"], f.q);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+              (status = 400, description = "a bad cursor or limit", body = ErrorResponse))
 }
 
 // The documented shapes of refunds and credit notes, and of the invoice
 // that shows them.
 
-/// An invoice with its payments, refunds and credit notes (a row of
-/// `v_invoices` and the invoice's `amount_credited`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct InvoiceDetail {
-    tenant_id: Uuid,
-    invoice_id: Uuid,
-    /// INV-YYYY-NNNNNN
-    invoice_no: Option<String>,
-    customer_id: Uuid,
-    issue_date: NaiveDate,
-    due_date: NaiveDate,
-    currency: String,
-    subtotal: Numeric,
-    tax: Numeric,
-    total: Numeric,
-    /// Payments net of their refunds.
-    amount_paid: Numeric,
-    /// The credit notes.
-    amount_credited: Numeric,
-    status: crate::payload::InvoiceStatus,
-    notes: Option<String>,
-    collection_ticket_id: Option<Uuid>,
-    issued_at: Option<DateTime<Utc>>,
-    paid_at: Option<DateTime<Utc>>,
-    voided_at: Option<DateTime<Utc>>,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    external_ref: Option<String>,
-    /// The customer's name (null when the caller may not read it).
-    company_name: Option<String>,
-    /// total - amount_paid - amount_credited as of the tenant's today.
-    outstanding: Numeric,
-    days_past_due: i64,
-    is_overdue: bool,
-    /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
-    aging_bucket: Option<String>,
-    payments: Vec<Payment>,
-    refunds: Vec<Refund>,
-    credit_notes: Vec<CreditNote>,
-}
+shapes! {
+    /// An invoice with its payments, refunds and credit notes (a row of
+    /// `v_invoices` and the invoice's `amount_credited`).
+    pub struct InvoiceDetail {
+        tenant_id: Uuid,
+        invoice_id: Uuid,
+        /// INV-YYYY-NNNNNN
+        invoice_no: Option<String>,
+        customer_id: Uuid,
+        issue_date: NaiveDate,
+        due_date: NaiveDate,
+        currency: String,
+        subtotal: Numeric,
+        tax: Numeric,
+        total: Numeric,
+        /// Payments net of their refunds.
+        amount_paid: Numeric,
+        /// The credit notes.
+        amount_credited: Numeric,
+        status: crate::payload::InvoiceStatus,
+        notes: Option<String>,
+        collection_ticket_id: Option<Uuid>,
+        issued_at: Option<DateTime<Utc>>,
+        paid_at: Option<DateTime<Utc>>,
+        voided_at: Option<DateTime<Utc>>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        external_ref: Option<String>,
+        /// The customer's name (null when the caller may not read it).
+        company_name: Option<String>,
+        /// total - amount_paid - amount_credited as of the tenant's today.
+        outstanding: Numeric,
+        days_past_due: i64,
+        is_overdue: bool,
+        /// current, 1-30, 31-60, 61-90 or >90 (null when nothing is outstanding)
+        aging_bucket: Option<String>,
+        payments: Vec<Payment>,
+        refunds: Vec<Refund>,
+        credit_notes: Vec<CreditNote>,
+    }
 
-/// A refund (a row of `refunds`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct Refund {
-    tenant_id: Uuid,
-    refund_id: Uuid,
-    /// RF-YYYY-NNNNNN, gapless per tenant and year
-    refund_no: Option<String>,
-    payment_id: Uuid,
-    invoice_id: Uuid,
-    refunded_on: NaiveDate,
-    amount: Numeric,
-    method: crate::payload::PaymentMethod,
-    reference: Option<String>,
-    reason: String,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+    /// A refund (a row of `refunds`).
+    pub struct Refund {
+        tenant_id: Uuid,
+        refund_id: Uuid,
+        /// RF-YYYY-NNNNNN, gapless per tenant and year
+        refund_no: Option<String>,
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        refunded_on: NaiveDate,
+        amount: Numeric,
+        method: crate::payload::PaymentMethod,
+        reference: Option<String>,
+        reason: String,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// A credit note (a row of `credit_notes`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CreditNote {
-    tenant_id: Uuid,
-    credit_note_id: Uuid,
-    /// CN-YYYY-NNNNNN, gapless per tenant and year
-    credit_note_no: Option<String>,
-    invoice_id: Uuid,
-    customer_id: Uuid,
-    /// The invoice's currency.
-    currency: String,
-    issue_date: NaiveDate,
-    amount: Numeric,
-    reason: String,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
+    /// A credit note (a row of `credit_notes`).
+    pub struct CreditNote {
+        tenant_id: Uuid,
+        credit_note_id: Uuid,
+        /// CN-YYYY-NNNNNN, gapless per tenant and year
+        credit_note_no: Option<String>,
+        invoice_id: Uuid,
+        customer_id: Uuid,
+        /// The invoice's currency.
+        currency: String,
+        issue_date: NaiveDate,
+        amount: Numeric,
+        reason: String,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// `refund_record`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RefundRecorded {
-    refund_id: Uuid,
-    refund_no: Option<String>,
-    payment_id: Uuid,
-    payment_no: Option<String>,
-    invoice_id: Uuid,
-    invoice_no: Option<String>,
-    amount: Numeric,
-    refunded_on: NaiveDate,
-    /// What is left to refund of the payment.
-    refundable: Numeric,
-    /// The invoice's open balance after the refund.
-    outstanding: Numeric,
-    /// ISSUED (a PAID invoice opens again)
-    invoice_status: crate::payload::InvoiceStatus,
-}
+    /// `refund_record`.
+    pub struct RefundRecorded {
+        refund_id: Uuid,
+        refund_no: Option<String>,
+        payment_id: Uuid,
+        payment_no: Option<String>,
+        invoice_id: Uuid,
+        invoice_no: Option<String>,
+        amount: Numeric,
+        refunded_on: NaiveDate,
+        /// What is left to refund of the payment.
+        refundable: Numeric,
+        /// The invoice's open balance after the refund.
+        outstanding: Numeric,
+        /// ISSUED (a PAID invoice opens again)
+        invoice_status: crate::payload::InvoiceStatus,
+    }
 
-/// `credit_note_create`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CreditNoteIssued {
-    credit_note_id: Uuid,
-    credit_note_no: Option<String>,
-    invoice_id: Uuid,
-    invoice_no: Option<String>,
-    currency: String,
-    amount: Numeric,
-    issue_date: NaiveDate,
-    /// The invoice's open balance after the credit note.
-    outstanding: Numeric,
-    /// ISSUED, or PAID when nothing is left open
-    invoice_status: crate::payload::InvoiceStatus,
-}
+    /// `credit_note_create`.
+    pub struct CreditNoteIssued {
+        credit_note_id: Uuid,
+        credit_note_no: Option<String>,
+        invoice_id: Uuid,
+        invoice_no: Option<String>,
+        currency: String,
+        amount: Numeric,
+        issue_date: NaiveDate,
+        /// The invoice's open balance after the credit note.
+        outstanding: Numeric,
+        /// ISSUED, or PAID when nothing is left open
+        invoice_status: crate::payload::InvoiceStatus,
+    }
 
-/// A payment with its invoice, customer and refunds (a row of `v_payments`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct PaymentRow {
-    tenant_id: Uuid,
-    payment_id: Uuid,
-    payment_no: Option<String>,
-    invoice_id: Uuid,
-    paid_on: NaiveDate,
-    amount: Numeric,
-    method: crate::payload::PaymentMethod,
-    reference: Option<String>,
-    notes: Option<String>,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    invoice_no: Option<String>,
-    customer_id: Uuid,
-    /// The customer's name (null when the caller may not read it).
-    company_name: Option<String>,
-    currency: String,
-    /// The refunds of the payment.
-    refunded: Numeric,
-    /// amount - refunded
-    net_amount: Numeric,
-}
+    /// A payment with its invoice, customer and refunds (a row of `v_payments`).
+    pub struct PaymentRow {
+        tenant_id: Uuid,
+        payment_id: Uuid,
+        payment_no: Option<String>,
+        invoice_id: Uuid,
+        paid_on: NaiveDate,
+        amount: Numeric,
+        method: crate::payload::PaymentMethod,
+        reference: Option<String>,
+        notes: Option<String>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        invoice_no: Option<String>,
+        customer_id: Uuid,
+        /// The customer's name (null when the caller may not read it).
+        company_name: Option<String>,
+        currency: String,
+        /// The refunds of the payment.
+        refunded: Numeric,
+        /// amount - refunded
+        net_amount: Numeric,
+    }
 
-/// A refund with its payment, invoice and customer (a row of `v_refunds`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RefundRow {
-    tenant_id: Uuid,
-    refund_id: Uuid,
-    refund_no: Option<String>,
-    payment_id: Uuid,
-    invoice_id: Uuid,
-    refunded_on: NaiveDate,
-    amount: Numeric,
-    method: crate::payload::PaymentMethod,
-    reference: Option<String>,
-    reason: String,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    payment_no: Option<String>,
-    invoice_no: Option<String>,
-    customer_id: Uuid,
-    company_name: Option<String>,
-    currency: String,
-}
+    /// A refund with its payment, invoice and customer (a row of `v_refunds`).
+    pub struct RefundRow {
+        tenant_id: Uuid,
+        refund_id: Uuid,
+        refund_no: Option<String>,
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        refunded_on: NaiveDate,
+        amount: Numeric,
+        method: crate::payload::PaymentMethod,
+        reference: Option<String>,
+        reason: String,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        payment_no: Option<String>,
+        invoice_no: Option<String>,
+        customer_id: Uuid,
+        company_name: Option<String>,
+        currency: String,
+    }
 
-/// A credit note with its invoice number and customer (a row of
-/// `v_credit_notes`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CreditNoteRow {
-    tenant_id: Uuid,
-    credit_note_id: Uuid,
-    credit_note_no: Option<String>,
-    invoice_id: Uuid,
-    customer_id: Uuid,
-    currency: String,
-    issue_date: NaiveDate,
-    amount: Numeric,
-    reason: String,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    invoice_no: Option<String>,
-    company_name: Option<String>,
-}
+    /// A credit note with its invoice number and customer (a row of
+    /// `v_credit_notes`).
+    pub struct CreditNoteRow {
+        tenant_id: Uuid,
+        credit_note_id: Uuid,
+        credit_note_no: Option<String>,
+        invoice_id: Uuid,
+        customer_id: Uuid,
+        currency: String,
+        issue_date: NaiveDate,
+        amount: Numeric,
+        reason: String,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        invoice_no: Option<String>,
+        company_name: Option<String>,
+    }
 
-/// One page of payments.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct PaymentPage {
-    items: Vec<PaymentRow>,
-    next_cursor: Option<String>,
-}
+    /// One page of payments.
+    pub struct PaymentPage {
+        items: Vec<PaymentRow>,
+        next_cursor: Option<String>,
+    }
 
-/// One page of refunds.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RefundPage {
-    items: Vec<RefundRow>,
-    next_cursor: Option<String>,
-}
+    /// One page of refunds.
+    pub struct RefundPage {
+        items: Vec<RefundRow>,
+        next_cursor: Option<String>,
+    }
 
-/// One page of credit notes.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CreditNotePage {
-    items: Vec<CreditNoteRow>,
-    next_cursor: Option<String>,
+    /// One page of credit notes.
+    pub struct CreditNotePage {
+        items: Vec<CreditNoteRow>,
+        next_cursor: Option<String>,
+    }
 }

@@ -27,7 +27,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{body, Args, Call, Writer};
+use super::route::{read_route, rpc_route};
+use super::shapes::shapes;
+use super::write::body;
 use crate::auth::Caller;
 use crate::db::read_one;
 use crate::error::{ApiError, Result};
@@ -70,119 +72,103 @@ pub struct CustomersQuery {
     cursor: Option<Uuid>,
 }
 
-/// One segment of a snapshot (over the customers the caller may read).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RfmSegmentFigures {
-    segment: RfmSegment,
-    label: String,
-    customers: i64,
-    /// Sum of the customers' monetary values (IDR).
-    revenue: f64,
-    /// Share of the snapshot's revenue (0-1, 4 decimals).
-    revenue_share: f64,
-    /// Customers in the segment in the previous snapshot (null: none).
-    previous_customers: Option<i64>,
-    /// In the segment then and now.
-    stayed: Option<i64>,
-    /// In it now, in another segment (or not scored) then.
-    moved_in: Option<i64>,
-    /// In it then, in another segment (or not scored) now.
-    moved_out: Option<i64>,
-}
+shapes! {
+    /// One segment of a snapshot (over the customers the caller may read).
+    pub struct RfmSegmentFigures {
+        segment: RfmSegment,
+        label: String,
+        customers: i64,
+        /// Sum of the customers' monetary values (IDR).
+        revenue: f64,
+        /// Share of the snapshot's revenue (0-1, 4 decimals).
+        revenue_share: f64,
+        /// Customers in the segment in the previous snapshot (null: none).
+        previous_customers: Option<i64>,
+        /// In the segment then and now.
+        stayed: Option<i64>,
+        /// In it now, in another segment (or not scored) then.
+        moved_in: Option<i64>,
+        /// In it then, in another segment (or not scored) now.
+        moved_out: Option<i64>,
+    }
 
-/// Customers who changed segment between the previous snapshot and this one.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RfmMovement {
-    /// null: not scored in the previous snapshot.
-    from: Option<RfmSegment>,
-    /// null: no purchase left in the window.
-    to: Option<RfmSegment>,
-    customers: i64,
-}
+    /// Customers who changed segment between the previous snapshot and this one.
+    pub struct RfmMovement {
+        /// null: not scored in the previous snapshot.
+        from: Option<RfmSegment>,
+        /// null: no purchase left in the window.
+        to: Option<RfmSegment>,
+        customers: i64,
+    }
 
-/// The segments of a weekly snapshot; before the tenant's first run (no
-/// `week` asked for) an empty one: `week`, `as_of`, `window_start` and
-/// `computed_at` null, no customers, and `next_run` says when the first is
-/// due.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RfmSegmentsReport {
-    /// The Monday of the snapshot's week (null: no snapshot yet).
-    week: Option<NaiveDate>,
-    /// The tenant-local date it was computed at (null: no snapshot yet).
-    as_of: Option<NaiveDate>,
-    /// The window of the snapshot (no snapshot yet: the tenant's setting).
-    window_days: i32,
-    /// The first payment date counted (null: no snapshot yet).
-    window_start: Option<NaiveDate>,
-    /// Null: no snapshot yet.
-    computed_at: Option<DateTime<Utc>>,
-    /// The snapshot movements are counted against (null: none).
-    previous_week: Option<NaiveDate>,
-    /// When the next run (the weekly schedule's, or an on-demand run
-    /// waiting for a worker) is due; null when none is scheduled.
-    next_run: Option<RfmNextRun>,
-    customers: i64,
-    /// What the customers shown paid in the window, in IDR.
-    revenue: f64,
-    /// Every segment, in list order.
-    segments: Vec<RfmSegmentFigures>,
-    movements: Vec<RfmMovement>,
-}
+    /// The segments of a weekly snapshot; before the tenant's first run (no
+    /// `week` asked for) an empty one: `week`, `as_of`, `window_start` and
+    /// `computed_at` null, no customers, and `next_run` says when the first is
+    /// due.
+    pub struct RfmSegmentsReport {
+        /// The Monday of the snapshot's week (null: no snapshot yet).
+        week: Option<NaiveDate>,
+        /// The tenant-local date it was computed at (null: no snapshot yet).
+        as_of: Option<NaiveDate>,
+        /// The window of the snapshot (no snapshot yet: the tenant's setting).
+        window_days: i32,
+        /// The first payment date counted (null: no snapshot yet).
+        window_start: Option<NaiveDate>,
+        /// Null: no snapshot yet.
+        computed_at: Option<DateTime<Utc>>,
+        /// The snapshot movements are counted against (null: none).
+        previous_week: Option<NaiveDate>,
+        /// When the next run (the weekly schedule's, or an on-demand run
+        /// waiting for a worker) is due; null when none is scheduled.
+        next_run: Option<RfmNextRun>,
+        customers: i64,
+        /// What the customers shown paid in the window, in IDR.
+        revenue: f64,
+        /// Every segment, in list order.
+        segments: Vec<RfmSegmentFigures>,
+        movements: Vec<RfmMovement>,
+    }
 
-/// When the tenant's next RFM run is due.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RfmNextRun {
-    /// The instant (in the past when it is due now and waits for a worker).
-    at: DateTime<Utc>,
-    /// The same in the tenant's time zone, without offset
-    /// (YYYY-MM-DDTHH:MM:SS).
-    #[schema(value_type = String, example = "2026-12-07T06:00:00")]
-    local: chrono::NaiveDateTime,
-    /// The tenant's time zone (IANA).
-    time_zone: String,
-}
+    /// When the tenant's next RFM run is due.
+    pub struct RfmNextRun {
+        /// The instant (in the past when it is due now and waits for a worker).
+        at: DateTime<Utc>,
+        /// The same in the tenant's time zone, without offset
+        /// (YYYY-MM-DDTHH:MM:SS).
+        #[schema(value_type = String, example = "2026-12-07T06:00:00")]
+        local: chrono::NaiveDateTime,
+        /// The tenant's time zone (IANA).
+        time_zone: String,
+    }
 
-/// A customer of a segment.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RfmCustomer {
-    customer_id: Uuid,
-    company_name: String,
-    city: Option<String>,
-    /// Days from the last purchase to the snapshot's as_of.
-    recency_days: i32,
-    /// Paid invoices in the window.
-    frequency: i32,
-    /// Their sum in IDR: a purchase in another currency at the `fx_rates`
-    /// rate in force on its date.
-    monetary: f64,
-    r: i32,
-    f: i32,
-    m: i32,
-    /// (F + M) / 2 rounded half up.
-    fm: i32,
-    /// The customer's segment in the previous snapshot.
-    previous_segment: Option<RfmSegment>,
-}
+    /// A customer of a segment.
+    pub struct RfmCustomer {
+        customer_id: Uuid,
+        company_name: String,
+        city: Option<String>,
+        /// Days from the last purchase to the snapshot's as_of.
+        recency_days: i32,
+        /// Paid invoices in the window.
+        frequency: i32,
+        /// Their sum in IDR: a purchase in another currency at the `fx_rates`
+        /// rate in force on its date.
+        monetary: f64,
+        r: i32,
+        f: i32,
+        m: i32,
+        /// (F + M) / 2 rounded half up.
+        fm: i32,
+        /// The customer's segment in the previous snapshot.
+        previous_segment: Option<RfmSegment>,
+    }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RfmCustomerPage {
-    segment: RfmSegment,
-    week: NaiveDate,
-    items: Vec<RfmCustomer>,
-    /// The `cursor` of the next page (null: this is the last).
-    next_cursor: Option<Uuid>,
+    pub struct RfmCustomerPage {
+        segment: RfmSegment,
+        week: NaiveDate,
+        items: Vec<RfmCustomer>,
+        /// The `cursor` of the next page (null: this is the last).
+        next_cursor: Option<Uuid>,
+    }
 }
 
 /// An on-demand run.
@@ -199,15 +185,14 @@ pub struct RunRequest {
     as_of: Option<Date>,
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RfmRunRequested {
-    /// The rfm.compute job (GET /api/jobs/{id}).
-    job_id: Uuid,
-    as_of: NaiveDate,
-    /// The snapshot it replaces.
-    week: NaiveDate,
+shapes! {
+    pub struct RfmRunRequested {
+        /// The rfm.compute job (GET /api/jobs/{id}).
+        job_id: Uuid,
+        as_of: NaiveDate,
+        /// The snapshot it replaces.
+        week: NaiveDate,
+    }
 }
 
 /// The tenant's RFM settings.
@@ -218,30 +203,26 @@ pub struct RfmSettings {
     window_days: Int<7, 3650>,
 }
 
-/// A prompt template of a segment and channel.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RfmTemplate {
-    segment: RfmSegment,
-    channel: RfmChannel,
-    /// The prompt, with {{variables}}.
-    body: String,
-    /// The system message sent with it.
-    system: String,
-    /// 0: the built-in; +1 with every saved change.
-    version: i32,
-    is_default: bool,
-    updated_at: Option<DateTime<Utc>>,
-}
+shapes! {
+    /// A prompt template of a segment and channel.
+    pub struct RfmTemplate {
+        segment: RfmSegment,
+        channel: RfmChannel,
+        /// The prompt, with {{variables}}.
+        body: String,
+        /// The system message sent with it.
+        system: String,
+        /// 0: the built-in; +1 with every saved change.
+        version: i32,
+        is_default: bool,
+        updated_at: Option<DateTime<Utc>>,
+    }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RfmTemplateList {
-    items: Vec<RfmTemplate>,
-    /// The variables a template may use ({{name}}).
-    variables: Vec<String>,
+    pub struct RfmTemplateList {
+        items: Vec<RfmTemplate>,
+        /// The variables a template may use ({{name}}).
+        variables: Vec<String>,
+    }
 }
 
 /// A template's new text.
@@ -274,21 +255,20 @@ pub enum RfmContentSource {
     Template,
 }
 
-/// Content for a segment and channel.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RfmContent {
-    segment: RfmSegment,
-    channel: RfmChannel,
-    week: NaiveDate,
-    template_version: i32,
-    /// Customers of the segment (that the caller may read).
-    customers: i64,
-    text: String,
-    source: RfmContentSource,
-    /// The LLM ledger rows of this request.
-    call_ids: Vec<Uuid>,
+shapes! {
+    /// Content for a segment and channel.
+    pub struct RfmContent {
+        segment: RfmSegment,
+        channel: RfmChannel,
+        week: NaiveDate,
+        template_version: i32,
+        /// Customers of the segment (that the caller may read).
+        customers: i64,
+        text: String,
+        source: RfmContentSource,
+        /// The LLM ledger rows of this request.
+        call_ids: Vec<Uuid>,
+    }
 }
 
 #[utoipa::path(get, path = "/api/rfm/segments", tag = "rfm", params(WeekQuery),
@@ -353,29 +333,17 @@ async fn request_run(
     .await
 }
 
-#[utoipa::path(put, path = "/api/rfm/settings", tag = "rfm", request_body = RfmSettings,
-    params(IdempotencyKey),
+rpc_route! {
+    put "/api/rfm/settings", tag = "rfm",
+    fn set_settings(RfmSettings) = "select rfm_settings_set($1)",
     responses((status = 200, description = "the settings (the next run uses them)", body = RfmSettings),
-              (status = 403, description = "the rfm.manage permission is missing", body = ErrorResponse)))]
-async fn set_settings(write: Writer, Json(settings): Json<RfmSettings>) -> Result<Response> {
-    write
-        .rpc(Call::put(
-            "select rfm_settings_set($1)",
-            Args::Body(body(&settings)?),
-        ))
-        .await
+              (status = 403, description = "the rfm.manage permission is missing", body = ErrorResponse))
 }
 
-#[utoipa::path(get, path = "/api/rfm/templates", tag = "rfm",
-    responses((status = 200, description = "the template of every segment and channel (built-ins as version 0)", body = RfmTemplateList)))]
-async fn list_templates(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let list: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select rfm_template_list()"),
-    )
-    .await?;
-    Ok(Json(list))
+read_route! {
+    get "/api/rfm/templates", tag = "rfm",
+    fn list_templates() = "select rfm_template_list()",
+    responses((status = 200, description = "the template of every segment and channel (built-ins as version 0)", body = RfmTemplateList))
 }
 
 #[utoipa::path(put, path = "/api/rfm/templates/{segment}/{channel}", tag = "rfm", request_body = TemplateSet,

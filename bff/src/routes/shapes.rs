@@ -17,6 +17,41 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// Declares documented response types: each struct is `Deserialize`
+/// (with `deny_unknown_fields`) and `ToSchema`, and `allow(dead_code)`
+/// since only the document reads its fields.
+///
+/// A block that starts with `columns { .. }` gives each of its structs
+/// those fields first (the columns of a table or view that its list row and
+/// its detail share).
+macro_rules! shapes {
+    (columns { $($columns:tt)* } $($structs:tt)*) => {
+        $crate::routes::shapes::shapes!(@with { $($columns)* } $($structs)*);
+    };
+    (@with $columns:tt) => {};
+    (
+        @with { $($columns:tt)* }
+        $(#[$m:meta])* pub struct $name:ident { $($fields:tt)* }
+        $($rest:tt)*
+    ) => {
+        $crate::routes::shapes::shapes! {
+            $(#[$m])* pub struct $name { $($columns)* $($fields)* }
+        }
+        $crate::routes::shapes::shapes!(@with { $($columns)* } $($rest)*);
+    };
+    ($($(#[$m:meta])* pub struct $name:ident { $($fields:tt)* })*) => {
+        $(
+            #[derive(serde::Deserialize, utoipa::ToSchema)]
+            $(#[$m])*
+            #[allow(dead_code)]
+            #[serde(deny_unknown_fields)]
+            pub struct $name { $($fields)* }
+        )*
+    };
+}
+
+pub(crate) use shapes;
+
 /// A numeric column as the database stores it: an exact decimal, sent as a
 /// JSON number with every digit (`12345678901234.5678`, `110.00`), never
 /// rounded through a binary float on the way.
@@ -69,29 +104,28 @@ pub struct SopReason {
 /// (the list row and the detail share one list of columns).
 macro_rules! customer_row {
     ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[allow(dead_code)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            tenant_id: Uuid,
-            customer_id: Uuid,
-            company_name: String,
-            npwp: Option<String>,
-            email: Option<String>,
-            phone: Option<String>,
-            address: Option<String>,
-            city: Option<String>,
-            npwp_norm: Option<String>,
-            email_norm: Option<String>,
-            phone_norm: Option<String>,
-            company_norm: Option<String>,
-            created_by: Option<Uuid>,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            /// Days from issue to due date agreed with the customer (null: none).
-            payment_terms_days: Option<i32>,
-            $($extra)*
+        $crate::routes::shapes::shapes! {
+            $(#[$m])*
+            pub struct $name {
+                tenant_id: Uuid,
+                customer_id: Uuid,
+                company_name: String,
+                npwp: Option<String>,
+                email: Option<String>,
+                phone: Option<String>,
+                address: Option<String>,
+                city: Option<String>,
+                npwp_norm: Option<String>,
+                email_norm: Option<String>,
+                phone_norm: Option<String>,
+                company_norm: Option<String>,
+                created_by: Option<Uuid>,
+                created_at: DateTime<Utc>,
+                updated_at: DateTime<Utc>,
+                /// Days from issue to due date agreed with the customer (null: none).
+                payment_terms_days: Option<i32>,
+                $($extra)*
+            }
         }
     };
 }

@@ -10,17 +10,17 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
+use super::route::list_route;
+use super::shapes::shapes;
 use crate::auth::Caller;
-use crate::db::{read_as, read_one, read_optional};
+use crate::db::{read_one, read_optional};
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Path, Query};
 use crate::payload::{Priority, TicketType};
 use crate::state::AppState;
 use chrono::DateTime;
 use chrono::Utc;
-use utoipa::ToSchema;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -52,27 +52,21 @@ pub struct DayRange {
     to: NaiveDate,
 }
 
-#[utoipa::path(get, path = "/api/sla/tickets", tag = "sla", params(SlaFilter, Page),
-    responses((status = 200, description = "the SLA of each ticket the caller may see, newest first", body = SlaPage)))]
-async fn list_sla(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<SlaFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("v_sla_status", "ticket_id", caller.tenant_id);
-    list.filter("sla_status", "=", f.sla_status.map(|s| s.to_lowercase()))
-        .filter(
-            "ticket_type",
-            "=",
-            f.ticket_type.map(TicketType::into_string),
-        )
-        .filter("priority", "=", f.priority.map(Priority::into_string))
-        .filter("dept_target", "=", f.dept_target.map(|d| d.to_uppercase()))
-        .filter("created_at", ">=", f.created_from)
-        .filter("created_at", "<", f.created_to);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+list_route! {
+    get "/api/sla/tickets", tag = "sla",
+    fn list_sla("v_sla_status" by "ticket_id") |list, f: SlaFilter| {
+        list.filter("sla_status", "=", f.sla_status.map(|s| s.to_lowercase()))
+            .filter(
+                "ticket_type",
+                "=",
+                f.ticket_type.map(TicketType::into_string),
+            )
+            .filter("priority", "=", f.priority.map(Priority::into_string))
+            .filter("dept_target", "=", f.dept_target.map(|d| d.to_uppercase()))
+            .filter("created_at", ">=", f.created_from)
+            .filter("created_at", "<", f.created_to);
+    },
+    responses((status = 200, description = "the SLA of each ticket the caller may see, newest first", body = SlaPage))
 }
 
 #[utoipa::path(get, path = "/api/sla/tickets/{id}", tag = "sla", params(("id" = Uuid, Path)),
@@ -130,65 +124,55 @@ async fn first_response_daily(
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-/// The SLA of one ticket (a row of `v_sla_status`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct SlaStatus {
-    tenant_id: Uuid,
-    ticket_id: Uuid,
-    ticket_no: String,
-    ticket_type: crate::payload::TicketType,
-    priority: crate::payload::Priority,
-    dept_target: String,
-    /// The ticket's status (inquiry_status of RFQs, ticket_status of the others).
-    ticket_state: Option<crate::payload::TicketStatus>,
-    created_at: DateTime<Utc>,
-    first_response_at: Option<DateTime<Utc>>,
-    resolved_at: Option<DateTime<Utc>>,
-    closed_at: Option<DateTime<Utc>>,
-    cancelled_at: Option<DateTime<Utc>>,
-    /// The policy's targets in business minutes (null: no policy).
-    response_minutes: Option<i64>,
-    resolution_minutes: Option<i64>,
-    response_due_at: Option<DateTime<Utc>>,
-    resolution_due_at: Option<DateTime<Utc>>,
-    response_breached: bool,
-    resolution_breached: bool,
-    /// due, met or breached; null without a policy.
-    sla_status: Option<String>,
-}
+shapes! {
+    /// The SLA of one ticket (a row of `v_sla_status`).
+    pub struct SlaStatus {
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+        ticket_no: String,
+        ticket_type: crate::payload::TicketType,
+        priority: crate::payload::Priority,
+        dept_target: String,
+        /// The ticket's status (inquiry_status of RFQs, ticket_status of the others).
+        ticket_state: Option<crate::payload::TicketStatus>,
+        created_at: DateTime<Utc>,
+        first_response_at: Option<DateTime<Utc>>,
+        resolved_at: Option<DateTime<Utc>>,
+        closed_at: Option<DateTime<Utc>>,
+        cancelled_at: Option<DateTime<Utc>>,
+        /// The policy's targets in business minutes (null: no policy).
+        response_minutes: Option<i64>,
+        resolution_minutes: Option<i64>,
+        response_due_at: Option<DateTime<Utc>>,
+        resolution_due_at: Option<DateTime<Utc>>,
+        response_breached: bool,
+        resolution_breached: bool,
+        /// due, met or breached; null without a policy.
+        sla_status: Option<String>,
+    }
 
-/// One page of SLA states.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct SlaPage {
-    items: Vec<SlaStatus>,
-    next_cursor: Option<String>,
-}
+    /// One page of SLA states.
+    pub struct SlaPage {
+        items: Vec<SlaStatus>,
+        next_cursor: Option<String>,
+    }
 
-/// The median first response per day.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct FirstResponseDaily {
-    items: Vec<FirstResponseDay>,
-}
+    /// The median first response per day.
+    pub struct FirstResponseDaily {
+        items: Vec<FirstResponseDay>,
+    }
 
-/// The tickets created on one day of the tenant's calendar (a row of
-/// `v_ticket_first_response_daily_median`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct FirstResponseDay {
-    tenant_id: Uuid,
-    day: NaiveDate,
-    /// Tickets created that day (that the caller may read).
-    tickets: i64,
-    /// Of them, the ones with a first response.
-    responded: i64,
-    /// Null when none was answered.
-    median_first_response_minutes: Option<f64>,
-    median_first_response_business_minutes: Option<f64>,
+    /// The tickets created on one day of the tenant's calendar (a row of
+    /// `v_ticket_first_response_daily_median`).
+    pub struct FirstResponseDay {
+        tenant_id: Uuid,
+        day: NaiveDate,
+        /// Tickets created that day (that the caller may read).
+        tickets: i64,
+        /// Of them, the ones with a first response.
+        responded: i64,
+        /// Null when none was answered.
+        median_first_response_minutes: Option<f64>,
+        median_first_response_business_minutes: Option<f64>,
+    }
 }

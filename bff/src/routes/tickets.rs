@@ -1,22 +1,19 @@
 //! Tickets (TCK-1..3): create, change, messages, attachments, list, read.
 
-use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::files::FileUpload;
-use super::list::{List, Page, Paged};
 use super::openapi::ErrorResponse;
-use super::write::{attach, body, Args, Attach, Call, Writer};
-use crate::auth::Caller;
-use crate::db::{read_as, read_optional};
-use crate::error::{ApiError, Result};
+use super::route::{list_route, read_route, rpc_route};
+use super::shapes::shapes;
+use super::write::{Attach, Writer};
+use crate::error::Result;
 use crate::extract::Multipart;
-use crate::extract::{Json, Path, Query};
+use crate::extract::Path;
 
 use super::files::StoredObject;
 use super::shapes::Numeric;
@@ -128,45 +125,26 @@ pub struct TicketFilter {
     q: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/tickets", tag = "tickets", request_body = TicketCreate,
-    params(IdempotencyKey),
+rpc_route! {
+    post "/api/tickets", tag = "tickets",
+    fn create_ticket(TicketCreate) = "select ticket_create($1)",
     responses((status = 201, description = "ticket created", body = TicketCreated),
-              (status = 422, description = "a field is invalid", body = ErrorResponse)))]
-async fn create_ticket(write: Writer, Json(ticket): Json<TicketCreate>) -> Result<Response> {
-    let call = Call::post("select ticket_create($1)", Args::Body(body(&ticket)?));
-    write.rpc(call.created()).await
+              (status = 422, description = "a field is invalid", body = ErrorResponse))
 }
 
-#[utoipa::path(patch, path = "/api/tickets/{id}", tag = "tickets", request_body = TicketPatch,
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    patch "/api/tickets/{id}", tag = "tickets",
+    fn update_ticket(id, TicketPatch) = "select ticket_update($1, $2)",
     responses((status = 200, description = "the changed ticket as the caller may read it (as GET /api/tickets/{id}, without messages and attachments)", body = Ticket),
-              (status = 422, description = "not an allowed transition, nothing to change, or a field is invalid", body = ErrorResponse)))]
-async fn update_ticket(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(patch): Json<TicketPatch>,
-) -> Result<Response> {
-    let call = Call::patch(
-        "select ticket_update($1, $2)",
-        Args::IdBody(id, body(&patch)?),
-    );
-    write.rpc(call).await
+              (status = 422, description = "not an allowed transition, nothing to change, or a field is invalid", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/tickets/{id}/messages", tag = "tickets", request_body = MessageCreate,
-    params(("id" = Uuid, Path), IdempotencyKey),
-    responses((status = 201, description = "message added", body = MessageAdded),
-              (status = 404, description = "no such ticket (or not visible)", body = ErrorResponse)))]
-async fn add_message(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(message): Json<MessageCreate>,
-) -> Result<Response> {
-    let call = Call::post(
+rpc_route! {
+    post "/api/tickets/{id}/messages", tag = "tickets",
+    fn add_message(id, MessageCreate) =
         "select ticket_add_message($1, $2 ->> 'body', ($2 ->> 'internal')::boolean)",
-        Args::IdBody(id, body(&message)?),
-    );
-    write.rpc(call.created()).await
+    responses((status = 201, description = "message added", body = MessageAdded),
+              (status = 404, description = "no such ticket (or not visible)", body = ErrorResponse))
 }
 
 #[utoipa::path(post, path = "/api/tickets/{id}/attachments", tag = "tickets",
@@ -176,9 +154,7 @@ async fn add_message(
               (status = 413, description = "over the bucket's size limit", body = ErrorResponse),
               (status = 415, description = "a file type the bucket does not take", body = ErrorResponse)))]
 async fn add_attachment(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    write: Writer,
     Path(id): Path<Uuid>,
     multipart: Multipart,
 ) -> Result<Response> {
@@ -187,40 +163,28 @@ async fn add_attachment(
         sql: "select ticket_attachment_add($1, $2)",
         parent: id,
     };
-    attach(&state, &caller, key, multipart, to).await
+    write.attach(multipart, to).await
 }
 
-#[utoipa::path(get, path = "/api/tickets", tag = "tickets", params(TicketFilter, Page),
-    responses((status = 200, description = "tickets the caller may see, newest first (customer details masked for ops)", body = TicketPage)))]
-async fn list_tickets(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(f): Query<TicketFilter>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged>> {
-    let mut list = List::new("v_tickets", "ticket_id", caller.tenant_id);
-    list.filter("ticket_type", "=", f.ticket_type.map(|s| s.to_lowercase()))
-        .filter("status", "=", f.status.map(TicketStatus::into_string))
-        .filter("dept_target", "=", f.dept_target)
-        .filter("priority", "=", f.priority.map(Priority::into_string))
-        .filter("assignee_user_id", "=", f.assignee_user_id)
-        .filter("related_customer_id", "=", f.related_customer_id)
-        .filter("created_at", ">=", f.created_from)
-        .filter("created_at", "<", f.created_to)
-        .search(&["ticket_no", "subject"], f.q);
-    let page = read_as(&state.pool, &caller, async |tx| list.fetch(tx, page).await).await?;
-    Ok(Json(page))
+list_route! {
+    get "/api/tickets", tag = "tickets",
+    fn list_tickets("v_tickets" by "ticket_id") |list, f: TicketFilter| {
+        list.filter("ticket_type", "=", f.ticket_type.map(|s| s.to_lowercase()))
+            .filter("status", "=", f.status.map(TicketStatus::into_string))
+            .filter("dept_target", "=", f.dept_target)
+            .filter("priority", "=", f.priority.map(Priority::into_string))
+            .filter("assignee_user_id", "=", f.assignee_user_id)
+            .filter("related_customer_id", "=", f.related_customer_id)
+            .filter("created_at", ">=", f.created_from)
+            .filter("created_at", "<", f.created_to)
+            .search(&["ticket_no", "subject"], f.q);
+    },
+    responses((status = 200, description = "tickets the caller may see, newest first (customer details masked for ops)", body = TicketPage))
 }
 
-#[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "the ticket with its messages and attachments", body = TicketDetail),
-              (status = 404, description = "no such ticket (or not visible)", body = ErrorResponse)))]
-async fn get_ticket(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    let ticket: Option<Value> = read_optional(&state.pool, &caller, sqlx::query_scalar(
+read_route! {
+    get "/api/tickets/{id}", tag = "tickets",
+    fn get_ticket(id) =
         "select to_jsonb(t)
                 || jsonb_build_object(
                      'messages', coalesce((select jsonb_agg(to_jsonb(m) order by m.created_at)
@@ -236,146 +200,116 @@ async fn get_ticket(
                                                where a.tenant_id = t.tenant_id and a.ticket_id = t.ticket_id), '[]'))
            from v_tickets t
           where t.tenant_id = $2 and t.ticket_id = $1",
-    )
-    .bind(id)
-    .bind(caller.tenant_id)).await?;
-    ticket
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no ticket {id}")))
+    missing = "no ticket",
+    responses((status = 200, description = "the ticket with its messages and attachments", body = TicketDetail),
+              (status = 404, description = "no such ticket (or not visible)", body = ErrorResponse))
 }
 
 // ------------------------------------------------------------------ responses
 // The documented shapes of what the database returns (see shapes.rs).
 
-macro_rules! ticket_row {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[allow(dead_code)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            tenant_id: Uuid,
-            ticket_id: Uuid,
-            ticket_no: String,
-            ticket_type: crate::payload::TicketType,
-            subject: String,
-            description: Option<String>,
-            priority: crate::payload::Priority,
-            dept_target: String,
-            /// inquiry_status of RFQs, ticket_status of the others.
-            status: crate::payload::TicketStatus,
-            inquiry_status: Option<crate::payload::TicketStatus>,
-            ticket_status: Option<crate::payload::TicketStatus>,
-            need_customer_masking: bool,
-            related_lead_id: Option<Uuid>,
-            related_customer_id: Option<Uuid>,
-            assignee_user_id: Option<Uuid>,
-            created_by: Option<Uuid>,
-            origin: Option<String>,
-            destination: Option<String>,
-            commodity: Option<String>,
-            weight_kg: Option<Numeric>,
-            volume_cbm: Option<Numeric>,
-            /// "MASKED" for ops on masked tickets (RFQs).
-            company_name: Option<String>,
-            /// "***" for ops on masked tickets.
-            contact_name: Option<String>,
-            /// "***" for ops on masked tickets.
-            contact_phone: Option<String>,
-            /// "***" for ops on masked tickets.
-            contact_email: Option<String>,
-            first_response_at: Option<DateTime<Utc>>,
-            quoted_at: Option<DateTime<Utc>>,
-            resolved_at: Option<DateTime<Utc>>,
-            closed_at: Option<DateTime<Utc>>,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            $($extra)*
-        }
-    };
-}
+shapes! {
+    columns {
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+        ticket_no: String,
+        ticket_type: crate::payload::TicketType,
+        subject: String,
+        description: Option<String>,
+        priority: crate::payload::Priority,
+        dept_target: String,
+        /// inquiry_status of RFQs, ticket_status of the others.
+        status: crate::payload::TicketStatus,
+        inquiry_status: Option<crate::payload::TicketStatus>,
+        ticket_status: Option<crate::payload::TicketStatus>,
+        need_customer_masking: bool,
+        related_lead_id: Option<Uuid>,
+        related_customer_id: Option<Uuid>,
+        assignee_user_id: Option<Uuid>,
+        created_by: Option<Uuid>,
+        origin: Option<String>,
+        destination: Option<String>,
+        commodity: Option<String>,
+        weight_kg: Option<Numeric>,
+        volume_cbm: Option<Numeric>,
+        /// "MASKED" for ops on masked tickets (RFQs).
+        company_name: Option<String>,
+        /// "***" for ops on masked tickets.
+        contact_name: Option<String>,
+        /// "***" for ops on masked tickets.
+        contact_phone: Option<String>,
+        /// "***" for ops on masked tickets.
+        contact_email: Option<String>,
+        first_response_at: Option<DateTime<Utc>>,
+        quoted_at: Option<DateTime<Utc>>,
+        resolved_at: Option<DateTime<Utc>>,
+        closed_at: Option<DateTime<Utc>>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-ticket_row!(
     /// A ticket as the caller may read it (a row of `v_tickets`: customer
     /// details of masked tickets hidden from ops).
-    Ticket {}
-);
+    pub struct Ticket {}
 
-ticket_row!(
     /// A ticket with its messages and attachments.
-    TicketDetail {
+    pub struct TicketDetail {
         messages: Vec<TicketMessage>,
         attachments: Vec<AttachmentInfo>,
     }
-);
-
-/// A message of a ticket (a row of `ticket_messages`).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct TicketMessage {
-    tenant_id: Uuid,
-    message_id: Uuid,
-    ticket_id: Uuid,
-    author_user_id: Option<Uuid>,
-    body: String,
-    internal: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
 }
 
-/// A file attached to a ticket.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct AttachmentInfo {
-    attachment_id: Uuid,
-    object_id: Uuid,
-    file_name: String,
-    content_type: String,
-    size_bytes: i64,
-    sha256: String,
-    created_at: DateTime<Utc>,
-}
+shapes! {
+    /// A message of a ticket (a row of `ticket_messages`).
+    pub struct TicketMessage {
+        tenant_id: Uuid,
+        message_id: Uuid,
+        ticket_id: Uuid,
+        author_user_id: Option<Uuid>,
+        body: String,
+        internal: bool,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-/// `ticket_create`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct TicketCreated {
-    ticket_id: Uuid,
-    ticket_no: String,
-    ticket_type: crate::payload::TicketType,
-    status: crate::payload::TicketStatus,
-}
+    /// A file attached to a ticket.
+    pub struct AttachmentInfo {
+        attachment_id: Uuid,
+        object_id: Uuid,
+        file_name: String,
+        content_type: String,
+        size_bytes: i64,
+        sha256: String,
+        created_at: DateTime<Utc>,
+    }
 
-/// `ticket_add_message`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct MessageAdded {
-    message_id: Uuid,
-    ticket_id: Uuid,
-    /// When the ticket got its first response (this message, or earlier).
-    first_response_at: Option<DateTime<Utc>>,
-}
+    /// `ticket_create`.
+    pub struct TicketCreated {
+        ticket_id: Uuid,
+        ticket_no: String,
+        ticket_type: crate::payload::TicketType,
+        status: crate::payload::TicketStatus,
+    }
 
-/// `ticket_attachment_add`, with the stored file.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct AttachmentAdded {
-    attachment_id: Uuid,
-    ticket_id: Uuid,
-    object_id: Uuid,
-    object: StoredObject,
-}
+    /// `ticket_add_message`.
+    pub struct MessageAdded {
+        message_id: Uuid,
+        ticket_id: Uuid,
+        /// When the ticket got its first response (this message, or earlier).
+        first_response_at: Option<DateTime<Utc>>,
+    }
 
-/// One page of tickets.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct TicketPage {
-    items: Vec<Ticket>,
-    next_cursor: Option<String>,
+    /// `ticket_attachment_add`, with the stored file.
+    pub struct AttachmentAdded {
+        attachment_id: Uuid,
+        ticket_id: Uuid,
+        object_id: Uuid,
+        object: StoredObject,
+    }
+
+    /// One page of tickets.
+    pub struct TicketPage {
+        items: Vec<Ticket>,
+        next_cursor: Option<String>,
+    }
 }

@@ -30,7 +30,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::write::{self, body, Args, Call, Writer};
+use super::route::{read_route, rpc_route};
+use super::shapes::shapes;
+use super::write::{self, body};
 use crate::auth::Caller;
 use crate::db::read_one;
 use crate::error::{ApiError, Result};
@@ -139,146 +141,124 @@ pub struct DeliveriesQuery {
 
 // ------------------------------------------------------------------ responses
 
-/// A signing secret's metadata (never the secret).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookSecretInfo {
-    secret_id: Uuid,
-    created_at: DateTime<Utc>,
-    /// null: the current secret; else a rotated one, signing until then.
-    expires_at: Option<DateTime<Utc>>,
+shapes! {
+    /// A signing secret's metadata (never the secret).
+    pub struct WebhookSecretInfo {
+        secret_id: Uuid,
+        created_at: DateTime<Utc>,
+        /// null: the current secret; else a rotated one, signing until then.
+        expires_at: Option<DateTime<Utc>>,
+    }
 }
 
-macro_rules! endpoint {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
-        pub struct $name {
-            endpoint_id: Uuid,
-            url: String,
-            description: Option<String>,
-            event_types: Vec<WebhookEventType>,
-            enabled: bool,
-            /// When and why it was disabled (by a webhook manager, or after
-            /// failing every delivery for 5 days).
-            disabled_at: Option<DateTime<Utc>>,
-            disabled_reason: Option<String>,
-            /// The first failed attempt since the last success (null: not
-            /// failing). Failing for 5 days disables the endpoint and
-            /// e-mails the tenant's webhook managers.
-            failing_since: Option<DateTime<Utc>>,
-            last_success_at: Option<DateTime<Utc>>,
-            last_failure_at: Option<DateTime<Utc>>,
-            /// The secrets that sign now (the current one first).
-            secrets: Vec<WebhookSecretInfo>,
-            created_by: Option<Uuid>,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            $($extra)*
-        }
-    };
-}
+shapes! {
+    columns {
+        endpoint_id: Uuid,
+        url: String,
+        description: Option<String>,
+        event_types: Vec<WebhookEventType>,
+        enabled: bool,
+        /// When and why it was disabled (by a webhook manager, or after
+        /// failing every delivery for 5 days).
+        disabled_at: Option<DateTime<Utc>>,
+        disabled_reason: Option<String>,
+        /// The first failed attempt since the last success (null: not
+        /// failing). Failing for 5 days disables the endpoint and
+        /// e-mails the tenant's webhook managers.
+        failing_since: Option<DateTime<Utc>>,
+        last_success_at: Option<DateTime<Utc>>,
+        last_failure_at: Option<DateTime<Utc>>,
+        /// The secrets that sign now (the current one first).
+        secrets: Vec<WebhookSecretInfo>,
+        created_by: Option<Uuid>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-endpoint!(
     /// A webhook endpoint.
-    WebhookEndpoint {}
-);
+    pub struct WebhookEndpoint {}
 
-endpoint!(
     /// A webhook endpoint with its new signing secret.
-    WebhookEndpointWithSecret {
+    pub struct WebhookEndpointWithSecret {
         /// `whsec_<base64>`: shown in this response only (the database
         /// keeps it encrypted). Verify `webhook-signature` with it
         /// (Standard Webhooks). null when the request was replayed with
         /// its Idempotency-Key: rotate the secret if it was lost.
         secret: Option<String>,
     }
-);
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookEndpointList {
-    items: Vec<WebhookEndpoint>,
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookEndpointDeleted {
-    endpoint_id: Uuid,
-    deleted: bool,
+shapes! {
+    pub struct WebhookEndpointList {
+        items: Vec<WebhookEndpoint>,
+    }
+
+    pub struct WebhookEndpointDeleted {
+        endpoint_id: Uuid,
+        deleted: bool,
+    }
 }
 
-macro_rules! delivery {
-    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
-        $(#[$m])*
-        #[derive(Deserialize, ToSchema)]
-        #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
-        pub struct $name {
-            delivery_id: Uuid,
-            event_id: Uuid,
-            event_type: WebhookEventType,
-            /// The `webhook-id` header of every attempt (receivers
-            /// deduplicate with it).
-            message_id: String,
-            endpoint_id: Uuid,
-            status: WebhookDeliveryStatus,
-            /// Attempts of the current round (a replay starts a new one).
-            attempts: i32,
-            /// When the next attempt is due (pending only).
-            next_attempt_at: Option<DateTime<Utc>>,
-            last_attempt_at: Option<DateTime<Utc>>,
-            last_status_code: Option<i32>,
-            last_error: Option<String>,
-            succeeded_at: Option<DateTime<Utc>>,
-            dead_at: Option<DateTime<Utc>>,
-            created_at: DateTime<Utc>,
-            updated_at: DateTime<Utc>,
-            $($extra)*
-        }
-    };
-}
+shapes! {
+    columns {
+        delivery_id: Uuid,
+        event_id: Uuid,
+        event_type: WebhookEventType,
+        /// The `webhook-id` header of every attempt (receivers
+        /// deduplicate with it).
+        message_id: String,
+        endpoint_id: Uuid,
+        status: WebhookDeliveryStatus,
+        /// Attempts of the current round (a replay starts a new one).
+        attempts: i32,
+        /// When the next attempt is due (pending only).
+        next_attempt_at: Option<DateTime<Utc>>,
+        last_attempt_at: Option<DateTime<Utc>>,
+        last_status_code: Option<i32>,
+        last_error: Option<String>,
+        succeeded_at: Option<DateTime<Utc>>,
+        dead_at: Option<DateTime<Utc>>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 
-delivery!(
     /// A delivery of an event to an endpoint.
-    WebhookDelivery {}
-);
+    pub struct WebhookDelivery {}
 
-/// One HTTP attempt of a delivery.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookAttempt {
-    /// 1 for the first attempt of a round.
-    attempt_no: i32,
-    attempted_at: DateTime<Utc>,
-    duration_ms: i32,
-    /// null: no HTTP answer (refused address, connection, timeout).
-    status_code: Option<i32>,
-    succeeded: bool,
-    error: Option<String>,
-    /// The first 1,000 characters of the answer.
-    response_excerpt: Option<String>,
+    /// A delivery with its body and every attempt.
+    pub struct WebhookDeliveryDetail {
+        payload: WebhookPayload,
+        /// Every attempt, oldest first.
+        attempts_log: Vec<WebhookAttempt>,
+    }
 }
 
-/// The body every webhook carries (Standard Webhooks).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookPayload {
-    #[serde(rename = "type")]
-    event_type: WebhookEventType,
-    /// When the change happened (RFC 3339, UTC).
-    timestamp: String,
-    /// The changed record's identifiers, states, amounts and dates (never
-    /// contact names, e-mail addresses, phone numbers, NPWP or free text).
-    #[schema(value_type = std::collections::BTreeMap<String, WebhookDataValue>)]
-    data: Value,
+shapes! {
+    /// One HTTP attempt of a delivery.
+    pub struct WebhookAttempt {
+        /// 1 for the first attempt of a round.
+        attempt_no: i32,
+        attempted_at: DateTime<Utc>,
+        duration_ms: i32,
+        /// null: no HTTP answer (refused address, connection, timeout).
+        status_code: Option<i32>,
+        succeeded: bool,
+        error: Option<String>,
+        /// The first 1,000 characters of the answer.
+        response_excerpt: Option<String>,
+    }
+
+    /// The body every webhook carries (Standard Webhooks).
+    pub struct WebhookPayload {
+        #[serde(rename = "type")]
+        event_type: WebhookEventType,
+        /// When the change happened (RFC 3339, UTC).
+        timestamp: String,
+        /// The changed record's identifiers, states, amounts and dates (never
+        /// contact names, e-mail addresses, phone numbers, NPWP or free text).
+        #[schema(value_type = std::collections::BTreeMap<String, WebhookDataValue>)]
+        data: Value,
+    }
 }
 
 /// A value of an event's data: an id, a state, a date or time (text), an
@@ -303,32 +283,19 @@ impl utoipa::PartialSchema for WebhookDataValue {
 
 impl ToSchema for WebhookDataValue {}
 
-delivery!(
-    /// A delivery with its body and every attempt.
-    WebhookDeliveryDetail {
-        payload: WebhookPayload,
-        /// Every attempt, oldest first.
-        attempts_log: Vec<WebhookAttempt>,
+shapes! {
+    pub struct WebhookDeliveryPage {
+        items: Vec<WebhookDelivery>,
+        /// The `cursor` of the next page (null: this is the last).
+        next_cursor: Option<Uuid>,
     }
-);
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookDeliveryPage {
-    items: Vec<WebhookDelivery>,
-    /// The `cursor` of the next page (null: this is the last).
-    next_cursor: Option<Uuid>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookReplayed {
-    endpoint_id: Uuid,
-    since: DateTime<Utc>,
-    /// Deliveries queued again (or for the first time).
-    replayed: i64,
+    pub struct WebhookReplayed {
+        endpoint_id: Uuid,
+        since: DateTime<Utc>,
+        /// Deliveries queued again (or for the first time).
+        replayed: i64,
+    }
 }
 
 // ------------------------------------------------------------------ handlers
@@ -369,17 +336,11 @@ async fn with_secret(response: Result<Response>, secret: &SecretString) -> Resul
     write::with_secret(response, secret.expose_secret()).await
 }
 
-#[utoipa::path(get, path = "/api/webhooks/endpoints", tag = "webhooks",
+read_route! {
+    get "/api/webhooks/endpoints", tag = "webhooks",
+    fn list_endpoints() = "select webhook_endpoints_list()",
     responses((status = 200, description = "the tenant's webhook endpoints, oldest first", body = WebhookEndpointList),
-              (status = 403, description = "webhook.manage is needed", body = ErrorResponse)))]
-async fn list_endpoints(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let list: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select webhook_endpoints_list()"),
-    )
-    .await?;
-    Ok(Json(list))
+              (status = 403, description = "webhook.manage is needed", body = ErrorResponse))
 }
 
 #[utoipa::path(post, path = "/api/webhooks/endpoints", tag = "webhooks", request_body = EndpointCreate,
@@ -422,23 +383,12 @@ async fn create_endpoint(
     with_secret(response, &secret).await
 }
 
-#[utoipa::path(get, path = "/api/webhooks/endpoints/{id}", tag = "webhooks",
-    params(("id" = Uuid, Path)),
+read_route! {
+    get "/api/webhooks/endpoints/{id}", tag = "webhooks",
+    fn get_endpoint(id) = "select webhook_endpoint_get($1)",
     responses((status = 200, description = "the endpoint", body = WebhookEndpoint),
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse),
-              (status = 404, description = "no such endpoint", body = ErrorResponse)))]
-async fn get_endpoint(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    let endpoint: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select webhook_endpoint_get($1)").bind(id),
-    )
-    .await?;
-    Ok(Json(endpoint))
+              (status = 404, description = "no such endpoint", body = ErrorResponse))
 }
 
 #[utoipa::path(patch, path = "/api/webhooks/endpoints/{id}", tag = "webhooks", request_body = EndpointChange,
@@ -470,18 +420,12 @@ async fn update_endpoint(
     .await
 }
 
-#[utoipa::path(delete, path = "/api/webhooks/endpoints/{id}", tag = "webhooks",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    delete "/api/webhooks/endpoints/{id}", tag = "webhooks",
+    fn delete_endpoint(id) = "select webhook_endpoint_delete($1)",
     responses((status = 200, description = "the endpoint is gone, with its secrets, deliveries and their log", body = WebhookEndpointDeleted),
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse),
-              (status = 404, description = "no such endpoint", body = ErrorResponse)))]
-async fn delete_endpoint(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    write
-        .rpc(Call::delete(
-            "select webhook_endpoint_delete($1)",
-            Args::Id(id),
-        ))
-        .await
+              (status = 404, description = "no such endpoint", body = ErrorResponse))
 }
 
 #[utoipa::path(post, path = "/api/webhooks/endpoints/{id}/secret/rotate", tag = "webhooks",
@@ -549,55 +493,28 @@ async fn list_deliveries(
     Ok(Json(page))
 }
 
-#[utoipa::path(post, path = "/api/webhooks/endpoints/{id}/replay", tag = "webhooks",
-    request_body = ReplaySince, params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/webhooks/endpoints/{id}/replay", tag = "webhooks",
+    fn replay_endpoint(id, ReplaySince) = "select webhook_endpoint_replay($1, $2)",
     responses((status = 200, description = "how many events are sent (again) to the endpoint, at once", body = WebhookReplayed),
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse),
               (status = 404, description = "no such endpoint", body = ErrorResponse),
-              (status = 422, description = "since in the future; the endpoint is disabled", body = ErrorResponse)))]
-async fn replay_endpoint(
-    write: Writer,
-    Path(id): Path<Uuid>,
-    Json(replay): Json<ReplaySince>,
-) -> Result<Response> {
-    write
-        .rpc(Call::post(
-            "select webhook_endpoint_replay($1, $2)",
-            Args::IdBody(id, body(&replay)?),
-        ))
-        .await
+              (status = 422, description = "since in the future; the endpoint is disabled", body = ErrorResponse))
 }
 
-#[utoipa::path(get, path = "/api/webhooks/deliveries/{id}", tag = "webhooks",
-    params(("id" = Uuid, Path)),
+read_route! {
+    get "/api/webhooks/deliveries/{id}", tag = "webhooks",
+    fn get_delivery(id) = "select webhook_delivery_get($1)",
     responses((status = 200, description = "the delivery, its body and every attempt", body = WebhookDeliveryDetail),
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse),
-              (status = 404, description = "no such delivery", body = ErrorResponse)))]
-async fn get_delivery(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    let delivery: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar("select webhook_delivery_get($1)").bind(id),
-    )
-    .await?;
-    Ok(Json(delivery))
+              (status = 404, description = "no such delivery", body = ErrorResponse))
 }
 
-#[utoipa::path(post, path = "/api/webhooks/deliveries/{id}/replay", tag = "webhooks",
-    params(("id" = Uuid, Path), IdempotencyKey),
+rpc_route! {
+    post "/api/webhooks/deliveries/{id}/replay", tag = "webhooks",
+    fn replay_delivery(id) = "select webhook_delivery_replay($1)",
     responses((status = 200, description = "the delivery, due at once with a fresh round of retries (same message id)", body = WebhookDelivery),
               (status = 403, description = "webhook.manage is needed", body = ErrorResponse),
               (status = 404, description = "no such delivery", body = ErrorResponse),
-              (status = 422, description = "the endpoint is disabled", body = ErrorResponse)))]
-async fn replay_delivery(write: Writer, Path(id): Path<Uuid>) -> Result<Response> {
-    write
-        .rpc(Call::post(
-            "select webhook_delivery_replay($1)",
-            Args::Id(id),
-        ))
-        .await
+              (status = 422, description = "the endpoint is disabled", body = ErrorResponse))
 }

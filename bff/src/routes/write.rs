@@ -8,12 +8,15 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use serde_json::Value;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryScalar;
+use sqlx::Postgres;
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Result};
 use crate::extract::Multipart;
-use crate::files::{read_form, Bucket, Form};
+use crate::files::{read_form, Bucket, Files, Form};
 use crate::idempotency::{self, Done, Fingerprint, IdempotencyKey, REPLAYED};
 use crate::state::AppState;
 
@@ -100,6 +103,11 @@ impl Writer {
     pub async fn rpc(self, call: Call) -> Result<Response> {
         rpc(&self.state, &self.caller, self.key, call).await
     }
+
+    /// [`attach`] as this request's caller.
+    pub async fn attach(self, multipart: Multipart, to: Attach) -> Result<Response> {
+        attach(&self.state, &self.caller, self.key, multipart, to).await
+    }
 }
 
 /// Runs the call and answers with its status and the function's result.
@@ -169,26 +177,45 @@ pub async fn attach(
     multipart: Multipart,
     to: Attach,
 ) -> Result<Response> {
+    let (files, form) = stored_form(state, caller, multipart, to.bucket).await?;
+    let query = sqlx::query_scalar(to.sql)
+        .bind(to.parent)
+        .bind(form.file.object_id);
+    register_with(state, caller, key, &files, &form, query).await
+}
+
+/// Loads `bucket` and reads the form, its file stored in the bucket.
+async fn stored_form(
+    state: &AppState,
+    caller: &Caller,
+    multipart: Multipart,
+    bucket: &str,
+) -> Result<(Files, Form)> {
     let files = state.files();
-    let bucket = Bucket::load(&files, caller, to.bucket).await?;
+    let bucket = Bucket::load(&files, caller, bucket).await?;
     let form = read_form(&files, caller, multipart, &bucket, false).await?;
-    let result = idempotency::run(
-        state,
-        caller,
-        upload_fingerprint(key, &form),
-        async |conn| {
-            let object = form.file.register(conn).await?;
-            let mut body: Value = sqlx::query_scalar(to.sql)
-                .bind(to.parent)
-                .bind(form.file.object_id)
-                .fetch_one(&mut *conn)
-                .await?;
-            body["object"] = object;
-            Ok(Done::created(body))
-        },
-    )
+    Ok((files, form))
+}
+
+/// Registers the form's stored file and runs `query` (returning jsonb) in
+/// one idempotent transaction, answering 201 with its row and the file as
+/// `object`; the file's bytes stay only when this request registered them.
+async fn register_with(
+    state: &AppState,
+    caller: &Caller,
+    key: IdempotencyKey,
+    files: &Files,
+    form: &Form,
+    query: QueryScalar<'_, Postgres, Value, PgArguments>,
+) -> Result<Response> {
+    let result = idempotency::run(state, caller, upload_fingerprint(key, form), async |conn| {
+        let object = form.file.register(conn).await?;
+        let mut row = query.fetch_one(&mut *conn).await?;
+        row["object"] = object;
+        Ok(Done::created(row))
+    })
     .await;
-    files.keep_or_discard(&form, registered(&result));
+    files.keep_or_discard(form, registered(&result));
     result
 }
 
@@ -217,9 +244,7 @@ pub async fn submit<T>(
 where
     T: serde::de::DeserializeOwned + serde::Serialize,
 {
-    let files = state.files();
-    let bucket = Bucket::load(&files, caller, to.bucket).await?;
-    let form = read_form(&files, caller, multipart, &bucket, false).await?;
+    let (files, form) = stored_form(state, caller, multipart, to.bucket).await?;
     let fields: serde_json::Map<String, Value> = form
         .fields
         .iter()
@@ -247,23 +272,8 @@ where
             Value::String(form.file.object_id.to_string()),
         );
     }
-    let result = idempotency::run(
-        state,
-        caller,
-        upload_fingerprint(key, &form),
-        async |conn| {
-            let object = form.file.register(conn).await?;
-            let mut row: Value = sqlx::query_scalar(to.sql)
-                .bind(&payload)
-                .fetch_one(&mut *conn)
-                .await?;
-            row["object"] = object;
-            Ok(Done::created(row))
-        },
-    )
-    .await;
-    files.keep_or_discard(&form, registered(&result));
-    result
+    let query = sqlx::query_scalar(to.sql).bind(payload);
+    register_with(state, caller, key, &files, &form, query).await
 }
 
 /// A write's answer with a secret added as `secret` (an API key's token,

@@ -136,7 +136,13 @@ impl WebhookDeliver {
         if missing.is_empty() {
             return Ok(());
         }
-        type Row = (Uuid, Uuid, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String);
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            secret_id: Uuid,
+            endpoint_id: Uuid,
+            #[sqlx(flatten)]
+            sealed: Sealed,
+        }
         let rows: Vec<Row> = db_call(
             "webhook_secret_material",
             sqlx::query_as(
@@ -149,16 +155,12 @@ impl WebhookDeliver {
         )
         .await?;
         let mut opened = self.opened();
-        for (secret_id, endpoint_id, ciphertext, nonce, wrapped_dek, dek_nonce, master_key_id) in
-            rows
+        for Row {
+            secret_id,
+            endpoint_id,
+            sealed,
+        } in rows
         {
-            let sealed = Sealed {
-                ciphertext,
-                nonce,
-                wrapped_dek,
-                dek_nonce,
-                master_key_id,
-            };
             match secrets::open(&self.keys, job.tenant_id, endpoint_id, secret_id, &sealed) {
                 Ok(key) => {
                     opened.insert(secret_id, Arc::new(key));
