@@ -132,9 +132,7 @@ impl ApiError {
             ApiError::Unavailable(_)
             | ApiError::RolledBack(_)
             | ApiError::Overloaded(_)
-            | ApiError::TenantMoving { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            | ApiError::TenantMoving { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

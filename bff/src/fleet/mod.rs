@@ -4,7 +4,7 @@
 //! placement and a run history to resume from. See docs/fleet.md.
 //!
 //! * [`registry`]: the placements, from `control.tenant_placements`;
-//! * [`secrets`]: a cluster's URL from the secret its row names;
+//! * cluster URLs come from [`crate::placement::secrets`], the secret each row names;
 //! * [`waves`]: canary, first placement per database, the rest;
 //! * [`runs`]: `control.fleet_runs`, what `--resume` skips;
 //! * [`report`]: the lines, as text and JSON.
@@ -12,7 +12,6 @@
 pub mod registry;
 pub mod report;
 pub mod runs;
-pub mod secrets;
 pub mod waves;
 
 use std::collections::{BTreeMap, HashSet};

@@ -7,7 +7,7 @@ use std::path::Path;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
-use super::secrets::cluster_url;
+use crate::placement::secrets::Secrets;
 
 /// A database, or a tenant schema in one, that the fleet migrates.
 #[derive(Debug, Clone)]
@@ -50,9 +50,11 @@ pub async fn placements(
     .map_err(|e| {
         anyhow::anyhow!("cannot read the placement registry (control.tenant_placements): {e}")
     })?;
+    let secrets = Secrets::from_env(secrets_file.map(Path::to_path_buf));
     let mut placements = Vec::with_capacity(rows.len());
     for (cluster, database, schema, secret) in rows {
-        let dsn = cluster_url(&secret, secrets_file)
+        let dsn = secrets
+            .get(&secret)
             .map_err(|e| format!("cluster {cluster}: {e}"))
             .and_then(|url| {
                 bizos_sql::derive_dsn(url.expose_secret(), None, &database)

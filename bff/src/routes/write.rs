@@ -200,6 +200,7 @@ async fn stored_form(
 /// Registers the form's stored file and runs `query` (returning jsonb) in
 /// one idempotent transaction, answering 201 with its row and the file as
 /// `object`; the file's bytes stay only when this request registered them.
+/// Run once, never again after a deadlock: the query is bound to this call.
 async fn register_with(
     state: &AppState,
     caller: &Caller,
@@ -208,13 +209,14 @@ async fn register_with(
     form: &Form,
     query: QueryScalar<'_, Postgres, Value, PgArguments>,
 ) -> Result<Response> {
-    let result = idempotency::run(state, caller, upload_fingerprint(key, form), async |conn| {
-        let object = form.file.register(conn).await?;
-        let mut row = query.fetch_one(&mut *conn).await?;
-        row["object"] = object;
-        Ok(Done::created(row))
-    })
-    .await;
+    let result =
+        idempotency::run_once(state, caller, upload_fingerprint(key, form), async |conn| {
+            let object = form.file.register(conn).await?;
+            let mut row = query.fetch_one(&mut *conn).await?;
+            row["object"] = object;
+            Ok(Done::created(row))
+        })
+        .await;
     files.keep_or_discard(form, registered(&result));
     result
 }

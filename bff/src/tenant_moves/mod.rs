@@ -31,6 +31,8 @@ use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::job::{Handler, Job, JobArgs, JobError};
+use crate::placement::secrets::Secrets;
+use secrecy::ExposeSecret;
 
 /// Where one side of a move is: a connection URL (a role that may create
 /// triggers and set `session_replication_role`: the cluster's operator)
@@ -128,19 +130,16 @@ impl MoveRow {
     }
 
     /// The two endpoints, the clusters' URLs from their secrets (the
-    /// process's environment).
-    pub fn endpoints(&self) -> Result<(Endpoint, Endpoint), String> {
+    /// process's environment, then BIZOS_SECRETS_FILE).
+    pub fn endpoints(&self, secrets: &Secrets) -> Result<(Endpoint, Endpoint), String> {
         let url = |secret: &Option<String>, cluster: &str, database: &str| {
             let secret = secret
                 .as_deref()
                 .ok_or_else(|| format!("cluster {cluster} is not in control.clusters"))?;
-            let base = std::env::var(secret)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| {
-                    format!("the secret {secret} with the URL of cluster {cluster} is not set")
-                })?;
-            bizos_sql::derive_dsn(&base, None, database)
+            let base = secrets
+                .get(secret)
+                .map_err(|e| format!("cluster {cluster}: {e}"))?;
+            bizos_sql::derive_dsn(base.expose_secret(), None, database)
                 .map_err(|e| format!("the URL in {secret} is not valid: {e}"))
         };
         Ok((
@@ -705,7 +704,8 @@ impl Handler for TenantMove {
         let m = get(job.pool(), args.move_id).await?.ok_or_else(|| {
             JobError::Permanent(format!("payload.move_id: no move {}", args.move_id))
         })?;
-        let (source, target) = m.endpoints().map_err(JobError::Permanent)?;
+        let secrets = Secrets::from_env(std::env::var_os("BIZOS_SECRETS_FILE").map(Into::into));
+        let (source, target) = m.endpoints(&secrets).map_err(JobError::Permanent)?;
         if args.purge {
             let deleted = purge(job.pool(), &m, &source, &target).await?;
             tracing::info!(move_id = %m.move_id, deleted, "purged the source rows of a tier move");
