@@ -8,9 +8,8 @@
 //! the profile. All settings are transaction-local, so a pooled connection
 //! carries nothing over to the next request.
 
-use sqlx::postgres::{PgArguments, PgPoolOptions};
+use sqlx::postgres::PgArguments;
 use sqlx::query::QueryScalar;
-use sqlx::Connection;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use crate::auth::Caller;
@@ -205,27 +204,6 @@ where
 /// called in one, never as a statement of its own (docs/citus.md).
 pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>> {
     Ok(pool.begin().await?)
-}
-
-/// A connection idle at least this long is pinged before it is handed out.
-const PING_WHEN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// The pool settings of the BFF and the worker. sqlx pings every
-/// connection before handing it out by default: a round trip more on
-/// every request. Here only a connection that sat idle for a second or more
-/// is pinged (one that failed is closed and another taken); a busy one
-/// answered a moment ago.
-pub fn pool_options() -> PgPoolOptions {
-    PgPoolOptions::new()
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= PING_WHEN_IDLE {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        })
 }
 
 /// Refuses a login role that could see past row-level security.

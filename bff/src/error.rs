@@ -268,6 +268,13 @@ pub fn transient(sqlstate: &str) -> Option<Transient> {
     }
 }
 
+/// The SQLSTATEs after which the whole transaction may run again: the
+/// database rolled it back to break a deadlock or a serialization conflict
+/// ([`crate::retry`] runs it again).
+pub fn retryable(sqlstate: &str) -> bool {
+    matches!(sqlstate, "40P01" | "40001")
+}
+
 /// Whole seconds of a Retry-After header: rounded up, at least 1.
 pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -412,7 +419,7 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
                 }),
         },
         c => match transient(c) {
-            Some(Transient::Conflict) if crate::retry::retryable(c) => {
+            Some(Transient::Conflict) if retryable(c) => {
                 ApiError::RolledBack("the request conflicted with another; retry it".into())
             }
             Some(Transient::Conflict) => {

@@ -23,6 +23,7 @@ pub mod llm;
 pub mod metrics;
 pub mod payload;
 pub mod placement;
+pub mod pool;
 pub mod retry;
 pub mod rfm;
 pub mod routes;

@@ -15,6 +15,7 @@
 
 use std::time::Duration;
 
+pub use crate::error::retryable;
 use crate::error::ApiError;
 
 /// Tries in all, the first one included.
@@ -29,11 +30,6 @@ const FIRST_PAUSE: Duration = Duration::from_millis(25);
 /// conflict (so running it again is safe)?
 pub trait RolledBack {
     fn rolled_back(&self) -> bool;
-}
-
-/// The SQLSTATEs after which the whole transaction may run again.
-pub fn retryable(sqlstate: &str) -> bool {
-    matches!(sqlstate, "40P01" | "40001")
 }
 
 impl RolledBack for sqlx::Error {

@@ -45,7 +45,7 @@ impl Application {
             .expose_secret()
             .parse()
             .map_err(|e| anyhow::anyhow!("BIZOS_APP_URL is invalid: {e}"))?;
-        let pool = crate::db::pool_options()
+        let pool = crate::pool::pool_options()
             .max_connections(settings.db_max_connections)
             .acquire_timeout(settings.db_acquire_timeout)
             .connect_with(options.clone().application_name("bizos-bff"))

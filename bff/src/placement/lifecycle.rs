@@ -17,7 +17,8 @@ use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{record, Placement, Secrets, Tier};
+use super::catalog::{record, Placement, Tier};
+use super::secrets::Secrets;
 use crate::tenants::{self, NewTenant, TenantError};
 
 #[derive(Debug, thiserror::Error)]
@@ -354,7 +355,7 @@ impl Operator {
     /// The tenant's placement: its row, or the control database's shared
     /// tier when it has none and its tenants row is here.
     pub async fn placement(&self, tenant: Uuid) -> Result<Placement> {
-        if let Some((p, _, _)) = super::placement_of(&self.control, tenant).await? {
+        if let Some((p, _, _)) = super::catalog::placement_of(&self.control, tenant).await? {
             return Ok(p);
         }
         let region: Option<String> =

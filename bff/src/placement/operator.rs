@@ -1,32 +1,17 @@
-//! The operator HTTP API (`/api/operator/…`, tag `operator`): the tenant
-//! lifecycle of [`super::lifecycle`] for the fleet's operator, not for any
-//! tenant. Its credential is its own: `Authorization: Bearer
-//! <BIZOS_OPERATOR_TOKEN>`, compared by SHA-256 digest; a tenant's token or
-//! API key is refused (401). It acts as the control database's owner
-//! (BIZOS_OPERATOR_DATABASE_URL) with the secrets of
-//! BIZOS_OPERATOR_SECRETS_FILE (the owners' URLs of the clusters, and
-//! `<NAME>_ADMIN` superusers' for isolated databases). Without a token
-//! configured the routes answer 404.
+//! The operator's credential and what the operator HTTP API acts with
+//! (its routes: [`crate::routes::operator`]). The credential is its own:
+//! `Authorization: Bearer <BIZOS_OPERATOR_TOKEN>`, compared by SHA-256
+//! digest; a tenant's token or API key is never accepted. It acts as the
+//! control database's owner (BIZOS_OPERATOR_DATABASE_URL) with the secrets
+//! of BIZOS_OPERATOR_SECRETS_FILE (the owners' URLs of the clusters, and
+//! `<NAME>_ADMIN` superusers' for isolated databases).
 
-use std::sync::Arc;
-
-use axum::extract::{FromRequestParts, Path};
-use axum::http::request::Parts;
-use axum::http::StatusCode;
-use axum::Json;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
-use utoipa::{OpenApi, ToSchema};
-use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
-use super::lifecycle::{ClusterAddArgs, LifecycleError, Operator, Status};
-use super::Tier;
-use crate::error::{ApiError, Result};
-use crate::state::AppState;
-use crate::tenants::{NewTenant, TenantError};
+use super::lifecycle::{LifecycleError, Operator};
+use crate::error::ApiError;
+use crate::tenants::TenantError;
 
 /// BIZOS_OPERATOR_TOKEN: at least 32 bytes.
 pub fn token(v: &str) -> std::result::Result<SecretString, String> {
@@ -49,45 +34,16 @@ impl OperatorApi {
             operator,
         }
     }
-}
 
-/// A request that presented the operator's token.
-pub struct OperatorCaller(Arc<OperatorApi>);
-
-impl FromRequestParts<AppState> for OperatorCaller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let Some(api) = state.operator.clone() else {
-            return Err(ApiError::NotFound("no such route".into()));
-        };
-        let presented = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::Unauthorized("the operator API needs the operator's token".into())
-            })?;
-        // Digests of equal length compared whole: the time taken tells
-        // nothing of the token.
+    /// Whether `presented` is the operator's token. Digests of equal
+    /// length compared whole: the time taken tells nothing of the token.
+    pub fn accepts(&self, presented: &str) -> bool {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        let same = digest
+        digest
             .iter()
-            .zip(api.digest.iter())
+            .zip(self.digest.iter())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-        if !same {
-            return Err(ApiError::Unauthorized(
-                "not the operator's token (a tenant's token or API key is never accepted here)"
-                    .into(),
-            ));
-        }
-        Ok(OperatorCaller(api))
+            == 0
     }
 }
 
@@ -104,149 +60,4 @@ impl From<LifecycleError> for ApiError {
             }
         }
     }
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    tags((name = "operator", description = "The fleet operator's tenant lifecycle: clusters by region, tenants \
-        created in a tier (shared, schema, isolated) on their region's default cluster, listed, shown, suspended \
-        and resumed. Authenticated by the operator's token (BIZOS_OPERATOR_TOKEN), never by a tenant's token or \
-        API key; 404 when the server has no operator token.")),
-    modifiers(&OperatorAuth),
-)]
-struct OperatorDoc;
-
-struct OperatorAuth;
-
-impl utoipa::Modify for OperatorAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "operator",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("BIZOS_OPERATOR_TOKEN"))
-                    .build(),
-            ),
-        );
-    }
-}
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(OperatorDoc::openapi())
-        .routes(routes!(create_tenant, list_tenants))
-        .routes(routes!(show_tenant))
-        .routes(routes!(suspend_tenant))
-        .routes(routes!(resume_tenant))
-        .routes(routes!(add_cluster))
-}
-
-/// A new tenant, its first user and where it goes.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OperatorTenantCreate {
-    pub slug: String,
-    pub name: String,
-    pub time_zone: Option<String>,
-    pub locale: Option<String>,
-    pub admin_email: String,
-    pub admin_name: String,
-    pub admin_user_id: Option<Uuid>,
-    /// Its region: it is created on the region's default cluster.
-    pub region: String,
-    /// shared, schema or isolated.
-    #[schema(value_type = String)]
-    pub tier: Tier,
-}
-
-/// A cluster of a region (its URL's secret by name, never the URL).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OperatorClusterAdd {
-    pub cluster: String,
-    pub region: String,
-    pub url_secret: String,
-    #[serde(default)]
-    pub default: bool,
-    #[serde(default)]
-    pub home: bool,
-}
-
-#[utoipa::path(post, path = "/api/operator/tenants", tag = "operator", security(("operator" = [])),
-    request_body = OperatorTenantCreate,
-    responses((status = 201, description = "{tenant_id, user_id, placement}")))]
-async fn create_tenant(
-    OperatorCaller(api): OperatorCaller,
-    Json(req): Json<OperatorTenantCreate>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let new = NewTenant {
-        slug: req.slug,
-        name: req.name,
-        time_zone: req.time_zone,
-        locale: req.locale,
-        admin_email: req.admin_email,
-        admin_name: req.admin_name,
-        admin_user_id: req.admin_user_id,
-    };
-    let created = api.operator.create(&req.region, req.tier, &new).await?;
-    Ok((StatusCode::CREATED, Json(created)))
-}
-
-#[utoipa::path(get, path = "/api/operator/tenants", tag = "operator", security(("operator" = [])),
-    responses((status = 200, description = "every tenant's placement (version 0: the control database's shared tier, no row)")))]
-async fn list_tenants(OperatorCaller(api): OperatorCaller) -> Result<Json<Value>> {
-    Ok(Json(api.operator.list().await?))
-}
-
-#[utoipa::path(get, path = "/api/operator/tenants/{id}", tag = "operator", security(("operator" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, description = "{tenant_id, placement, tenant: {slug, name, status, …}}")))]
-async fn show_tenant(
-    OperatorCaller(api): OperatorCaller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    Ok(Json(api.operator.show(id).await?))
-}
-
-#[utoipa::path(post, path = "/api/operator/tenants/{id}/suspend", tag = "operator", security(("operator" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, description = "{tenant_id, status}: every request of the tenant is refused (403 tenant_suspended)")))]
-async fn suspend_tenant(
-    OperatorCaller(api): OperatorCaller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    Ok(Json(api.operator.set_status(id, Status::Suspended).await?))
-}
-
-#[utoipa::path(post, path = "/api/operator/tenants/{id}/resume", tag = "operator", security(("operator" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, description = "{tenant_id, status}: active again")))]
-async fn resume_tenant(
-    OperatorCaller(api): OperatorCaller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    Ok(Json(api.operator.set_status(id, Status::Active).await?))
-}
-
-#[utoipa::path(post, path = "/api/operator/clusters", tag = "operator", security(("operator" = [])),
-    request_body = OperatorClusterAdd,
-    responses((status = 201, description = "{cluster, region, backfilled}")))]
-async fn add_cluster(
-    OperatorCaller(api): OperatorCaller,
-    Json(req): Json<OperatorClusterAdd>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let args = ClusterAddArgs {
-        cluster: req.cluster,
-        region: req.region,
-        url_secret: req.url_secret,
-        default: req.default,
-        home: req.home,
-        database_url: String::new(),
-    };
-    Ok((
-        StatusCode::CREATED,
-        Json(api.operator.cluster_add(&args).await?),
-    ))
 }

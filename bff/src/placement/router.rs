@@ -23,8 +23,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::catalog::{Placement, Tier};
 use super::secrets::Secrets;
-use super::{Placement, Tier};
 use crate::error::{ApiError, Result};
 
 /// The channel placement changes are announced on (payload: tenant id).
@@ -124,7 +124,7 @@ impl Router {
             return Ok(r);
         }
         let epoch = self.inner.epoch.load(Ordering::Acquire);
-        let placement = super::placement_of(&self.inner.control, tenant)
+        let placement = super::catalog::placement_of(&self.inner.control, tenant)
             .await
             .map_err(ApiError::Internal)?;
         let route = Arc::new(match placement {
@@ -234,7 +234,7 @@ impl Router {
                 "cluster {cluster}: the URL of {url_secret} is invalid: {e}"
             ))
         })?;
-        let pool = crate::db::pool_options()
+        let pool = crate::pool::pool_options()
             .max_connections(s.pool_max)
             .min_connections(0)
             .idle_timeout(Some(Duration::from_secs(60)))

@@ -19,6 +19,7 @@ pub mod list;
 pub mod marketing;
 pub mod me;
 pub mod openapi;
+pub mod operator;
 pub mod precheck;
 pub mod prospects;
 pub mod receivables;
@@ -68,7 +69,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(activities::router())
         .merge(sla::router())
         .merge(webhooks::router())
-        .merge(crate::placement::operator::router())
+        .merge(operator::router())
 }
 
 /// The routes that take file uploads.

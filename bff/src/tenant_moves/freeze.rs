@@ -76,7 +76,7 @@ pub async fn freeze_and_switch(
         while catch_up::round(source, target, tables, move_id, tenant, 100_000).await? > 0 {}
         catch_up::sync_uncaptured(source, target, tables, tenant).await?;
         sync_sequences(source, target, serials, tenant, same_database).await?;
-        let mut snapshot = super::connect(target_url).await?;
+        let mut snapshot = super::connection::connect(target_url).await?;
         sqlx::Executor::execute(
             &mut snapshot,
             "begin isolation level repeatable read; select 1",

@@ -16,6 +16,7 @@ pub mod capture;
 pub mod catalog;
 pub mod catch_up;
 pub mod cli;
+pub mod connection;
 pub mod copy;
 pub mod freeze;
 pub mod preflight;
@@ -27,11 +28,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::job::{Handler, Job, JobArgs, JobError};
 use crate::placement::secrets::Secrets;
+pub use connection::connect;
 use secrecy::ExposeSecret;
 
 /// Where one side of a move is: a connection URL (a role that may create
@@ -187,21 +189,6 @@ pub async fn advance(
         .bind(error)
         .fetch_one(control)
         .await
-}
-
-/// A connection of the mover: its own name in pg_stat_activity, times in
-/// UTC (row texts compare equal on both sides).
-pub async fn connect(url: &str) -> Result<PgConnection, sqlx::Error> {
-    let options: sqlx::postgres::PgConnectOptions = url.parse()?;
-    let mut conn = options
-        .application_name("bizos-mover")
-        .log_statements(tracing::log::LevelFilter::Trace)
-        .connect()
-        .await?;
-    sqlx::query("set timezone = 'UTC'")
-        .execute(&mut conn)
-        .await?;
-    Ok(conn)
 }
 
 /// How a run of the mover ended.

@@ -135,7 +135,7 @@ impl Worker {
             .expose_secret()
             .parse()
             .map_err(|e| anyhow::anyhow!("BIZOS_WORKER_URL is invalid: {e}"))?;
-        let pool = crate::db::pool_options()
+        let pool = crate::pool::pool_options()
             .max_connections(settings.concurrency as u32 * 2 + 2)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.application_name("bizos-worker"))

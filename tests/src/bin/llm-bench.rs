@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     let user = db.create_user(tenant, "salesperson").await;
 
     let options: PgConnectOptions = db.url("bizos_app").parse()?;
-    let pool = bizos_bff::db::pool_options()
+    let pool = bizos_bff::pool::pool_options()
         .max_connections(u32::try_from(clients * 2).unwrap_or(16))
         .connect_with(options)
         .await?;
