@@ -83,7 +83,7 @@ pub async fn begin_as(pool: &PgPool, caller: &Caller) -> Result<Transaction<'sta
     // A placement that moved since it was cached is refused by the
     // database it was routed to (ZA020): forget it and route again.
     for _ in 0..3 {
-        let route = router.route(caller.tenant_id).await?;
+        let route = router.resolve(caller.tenant_id).await?;
         match begin_on(
             &route.pool,
             caller,

@@ -152,8 +152,9 @@ fn history_step(source: tokio_postgres::Error) -> Error {
 /// versioned migration of this run changed the schema's shape) or when a file's checksum
 /// differs from the recorded one. Everything happens in one transaction
 /// under an advisory lock: either every file is applied and recorded, or
-/// nothing is (the lock is the schema's: other schemas of the database
-/// apply theirs meanwhile). Returns the files applied (all of them, or none). On Citus
+/// nothing is (the lock is the database's: the api files also define
+/// objects of the whole database, the control catalogue's functions, which
+/// two schemas applying at once would update concurrently). Returns the files applied (all of them, or none). On Citus
 /// (`on_citus`) each file goes one statement at a time, and the triggers
 /// Citus cannot run are dropped in the same transaction.
 pub(crate) async fn apply(
@@ -163,15 +164,13 @@ pub(crate) async fn apply(
     on_citus: bool,
 ) -> Result<Vec<ApiApplied>, Error> {
     let tx = client.transaction().await.map_err(history_step)?;
-    // One apply per schema at a time; the schemas of a database go in
-    // parallel (a fleet of tenant schemas re-applies them all). The history
-    // table is made once per database, under a lock of the database.
+    // One apply per database at a time (the schemas of a database share
+    // the control catalogue's functions), which also guards the history
+    // table, made once per database.
     let has_history: bool = tx
         .query_one(
             &format!(
-                "select pg_catalog.pg_advisory_xact_lock(
-                          pg_catalog.hashtext('bizos.sql_api'),
-                          pg_catalog.hashtext(pg_catalog.current_schema())),
+                "select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('bizos.sql_api')),
                         pg_catalog.to_regclass('{HISTORY_SCHEMA}.applied') is not null"
             ),
             &[],
@@ -181,8 +180,7 @@ pub(crate) async fn apply(
         .get(1);
     if !has_history {
         tx.batch_execute(&format!(
-            "select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('bizos.sql_api'));
-             create schema if not exists {HISTORY_SCHEMA};
+            "create schema if not exists {HISTORY_SCHEMA};
              create table if not exists {HISTORY_SCHEMA}.applied (
                schema_name text        not null,
                file        text        not null,

@@ -126,7 +126,7 @@ pub async fn authenticate_routed(
 ) -> Result<Key> {
     const SQL: &str = "select tenant_id, key_id, scopes from api_key_authenticate($1, $2::inet)";
     let route = match (placements, key_tenant(token)) {
-        (Some(router), Some(tenant)) => Some(router.route(tenant).await?),
+        (Some(router), Some(tenant)) => Some(router.resolve(tenant).await?),
         _ => None,
     };
     let digest = hash(token);

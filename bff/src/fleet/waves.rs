@@ -143,6 +143,9 @@ pub async fn one(wave: &'static str, p: &Placement, work: &Work) -> PlacementRep
                     Err(e) => line.error = Some(bizos_sql::fleet::describe(&e)),
                 }
             } else {
+                // A collision rolls back only the migration it hit; the
+                // ones before it stay applied, and the line names them too.
+                let mut earlier: Vec<String> = Vec::new();
                 let mut attempt = 1;
                 let result = loop {
                     let result = bizos_sql::fleet::migrate_placement(
@@ -157,6 +160,16 @@ pub async fn one(wave: &'static str, p: &Placement, work: &Work) -> PlacementRep
                             if attempt < COLLISION_ATTEMPTS
                                 && bizos_sql::fleet::is_collision(&e) =>
                         {
+                            if let bizos_sql::Error::Migrate(m) = &e {
+                                if let Some(report) = m.report() {
+                                    earlier.extend(
+                                        report
+                                            .applied_migrations()
+                                            .iter()
+                                            .map(|m| format!("V{}__{}", m.version(), m.name())),
+                                    );
+                                }
+                            }
                             attempt += 1;
                             tokio::time::sleep(std::time::Duration::from_millis(100 * attempt))
                                 .await;
@@ -166,12 +179,17 @@ pub async fn one(wave: &'static str, p: &Placement, work: &Work) -> PlacementRep
                 };
                 match result {
                     Ok(done) => {
-                        line.outcome = if done.extension.is_none() && done.report.is_empty() {
+                        line.outcome = if done.extension.is_none()
+                            && done.report.is_empty()
+                            && earlier.is_empty()
+                        {
                             Outcome::Current
                         } else {
                             Outcome::Applied
                         };
-                        line.migrations = done.report.migrations.iter().map(name).collect();
+                        line.migrations = earlier;
+                        line.migrations
+                            .extend(done.report.migrations.iter().map(name));
                         line.api_files = done.report.api.len();
                         line.extension = done.extension.map(extension);
                         line.drift = done.drift.filter(|d| !d.is_empty()).map(Into::into);

@@ -119,7 +119,7 @@ impl Router {
     }
 
     /// The tenant's route: cached, or read from the catalogue.
-    pub async fn route(&self, tenant: Uuid) -> Result<Arc<Route>> {
+    pub async fn resolve(&self, tenant: Uuid) -> Result<Arc<Route>> {
         if let Some(r) = self.cached(tenant) {
             return Ok(r);
         }

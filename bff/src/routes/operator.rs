@@ -31,7 +31,9 @@ impl FromRequestParts<AppState> for OperatorCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let Some(api) = state.operator.clone() else {
-            return Err(ApiError::NotFound("no such route".into()));
+            return Err(ApiError::NotFound(
+                "the operator API is off on this server (no BIZOS_OPERATOR_TOKEN)".into(),
+            ));
         };
         let presented = parts
             .headers

@@ -307,6 +307,20 @@ fn routes() -> Vec<Route> {
         ),
         r("post", "/api/marketing/spend", Payload("marketing_spend_create(jsonb)"), &[], None),
         r("post", "/api/marketing/events", Payload("marketing_event_create(jsonb)"), &[], None),
+        r(
+            "post",
+            "/api/operator/tenants",
+            Unmapped("the operator's lifecycle creates the schema or database first, then the tenant in it (placement::lifecycle)"),
+            &[],
+            None,
+        ),
+        r(
+            "post",
+            "/api/operator/clusters",
+            Unmapped("the operator's lifecycle writes control.clusters as the owner (placement::lifecycle)"),
+            &[],
+            None,
+        ),
     ]
 }
 

@@ -316,11 +316,18 @@ struct Contract {
 }
 
 impl Contract {
+    /// The operations of the tenants' API. The operator's (tag
+    /// `operator`) need an operator token, the owner's URL and the
+    /// clusters' secrets: `placement::operator` calls them.
     fn operations(&self) -> Vec<(String, String)> {
         let mut ops = Vec::new();
         for (path, item) in self.doc["paths"].as_object().unwrap() {
-            for (method, _) in item.as_object().unwrap() {
-                if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+            for (method, op) in item.as_object().unwrap() {
+                let operator = op["tags"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == "operator"));
+                if !operator && ["get", "post", "put", "patch", "delete"].contains(&method.as_str())
+                {
                     ops.push((method.clone(), path.clone()));
                 }
             }
