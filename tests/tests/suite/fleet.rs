@@ -7,6 +7,7 @@
 
 use std::process::{Command, Output};
 
+use crate::schema_api::migration_files;
 use bizos_tests::{url_for, TestDb};
 use serde_json::Value;
 use uuid::Uuid;
@@ -242,20 +243,6 @@ async fn twenty_placements_one_failing_nineteen_migrated_the_failure_reported_an
             .await
             .unwrap();
     assert_eq!(state, "done");
-}
-
-/// How many versioned migrations this binary carries.
-fn migration_files() -> usize {
-    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/migrations"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".sql")
-        })
-        .count()
 }
 
 #[tokio::test]

@@ -350,7 +350,7 @@ async fn versioned_migrations_after_v19_define_no_function_or_view() {
 
 /// How many versioned migrations there are (versions may have gaps while
 /// branches hold numbers of their own).
-fn migration_files() -> usize {
+pub(crate) fn migration_files() -> usize {
     std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/migrations"))
         .unwrap()
         .filter(|e| {
