@@ -217,3 +217,111 @@ async fn a_kept_plan_reads_the_callers_own_team() {
     tx.commit().await.unwrap();
     assert_eq!(ids, north, "the kept plan after Alice's new prospect");
 }
+
+/// Heap rows of `table` fetched so far in this transaction.
+async fn heap_rows(conn: &mut PgConnection, table: &str) -> i64 {
+    sqlx::query_scalar(
+        "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+           from pg_catalog.pg_stat_xact_user_tables where relid = $1::regclass",
+    )
+    .bind(table)
+    .fetch_one(conn)
+    .await
+    .unwrap()
+}
+
+/// GET /api/invoices reads `v_invoices`: a page of 50 costs the ledger of
+/// its invoices, not the tenant's (the view joined v_invoice_outstanding,
+/// which aggregated every invoice, payment, refund and credit note of the
+/// tenant for every page, the owner's too), and says what
+/// v_invoice_outstanding says of them.
+#[tokio::test]
+async fn a_page_of_invoices_reads_the_ledger_of_its_invoices() {
+    use bizos_bff::routes::list::{List, Page};
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("ledger").await;
+    let finance = db.create_user(tenant, "finance").await;
+    let director = db.create_user(tenant, "director").await;
+    sqlx::raw_sql(&format!(
+        "begin;
+         alter table invoices disable trigger user;
+         insert into customers (tenant_id, company_name, created_by)
+         values ('{tenant}', 'PT Ramai', '{finance}');
+         insert into invoices (tenant_id, invoice_no, customer_id, issue_date, due_date, subtotal, status,
+                               created_by, created_at)
+         select c.tenant_id, 'INV-' || i, c.customer_id, current_date - 40, current_date - 10, 1000000, 'ISSUED',
+                '{finance}', now() - i * interval '1 minute'
+           from customers c, generate_series(1, {n}) i
+          where c.tenant_id = '{tenant}';
+         alter table invoices enable trigger user;
+         commit;
+         analyze customers; analyze invoices;",
+        finance = finance.user_id,
+        n = CROWD,
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    // A payment of the newest invoice (paid today, the trigger's default).
+    let newest: Uuid = sqlx::query_scalar(
+        "select invoice_id from invoices where tenant_id = $1 order by created_at desc limit 1",
+    )
+    .bind(tenant)
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into payments (tenant_id, invoice_id, amount, reference) values ($1, $2, 250000, 'TRF-1')",
+    )
+    .bind(tenant)
+    .bind(newest)
+    .execute(&db.owner)
+    .await
+    .unwrap();
+
+    for who in [&finance, &director] {
+        let role = who.claims["app_role"].as_str().unwrap_or_default();
+        let mut tx = db.as_user(who).await;
+        let before = heap_rows(&mut tx, "invoices").await;
+        let page = List::new("v_invoices", "invoice_id", tenant)
+            .fetch(
+                &mut tx,
+                Page {
+                    limit: Some(50),
+                    after: None,
+                },
+            )
+            .await
+            .unwrap();
+        let read = heap_rows(&mut tx, "invoices").await - before;
+        assert_eq!(page.items.len(), 50, "{role}");
+        // The page and one more, and each of them once per ledger branch
+        // (invoice, payments, refunds, credit notes).
+        let bound = 5 * 51 + 10;
+        assert!(
+            read <= bound,
+            "{role}: a page of invoices read {read} invoice rows (at most {bound} expected, {CROWD} in the tenant)"
+        );
+        // What v_invoice_outstanding says of the page's invoices.
+        let agree: bool = sqlx::query_scalar(
+            "select bool_and(o.outstanding = (p ->> 'outstanding')::numeric
+                             and o.days_past_due = (p ->> 'days_past_due')::int
+                             and o.is_overdue = (p ->> 'is_overdue')::boolean
+                             and o.aging_bucket is not distinct from p ->> 'aging_bucket')
+               from jsonb_array_elements($1) p
+               join v_invoice_outstanding o on o.invoice_id = (p ->> 'invoice_id')::uuid",
+        )
+        .bind(serde_json::to_value(&page.items).unwrap())
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        assert!(agree, "{role}: the page disagrees with v_invoice_outstanding");
+        let paid = page
+            .items
+            .iter()
+            .find(|i| i["invoice_id"] == serde_json::json!(newest))
+            .and_then(|i| i["outstanding"].as_f64());
+        assert_eq!(paid, Some(750_000.0), "{role}: the newest invoice's outstanding");
+        tx.rollback().await.unwrap();
+    }
+}
