@@ -316,13 +316,20 @@ async fn a_page_of_invoices_reads_the_ledger_of_its_invoices() {
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-        assert!(agree, "{role}: the page disagrees with v_invoice_outstanding");
+        assert!(
+            agree,
+            "{role}: the page disagrees with v_invoice_outstanding"
+        );
         let paid = page
             .items
             .iter()
             .find(|i| i["invoice_id"] == serde_json::json!(newest))
             .and_then(|i| i["outstanding"].as_f64());
-        assert_eq!(paid, Some(750_000.0), "{role}: the newest invoice's outstanding");
+        assert_eq!(
+            paid,
+            Some(750_000.0),
+            "{role}: the newest invoice's outstanding"
+        );
         tx.rollback().await.unwrap();
     }
 }
