@@ -152,6 +152,7 @@ begin
 end
 $$;
 select pin_search_path('team_customer_ids()');
+revoke execute on function team_customer_ids() from public;
 grant execute on function team_customer_ids() to bizos_authenticated;
 comment on function team_customer_ids() is
   'The customers of which the caller''s team owns a prospect, in order (owns_customer as a set, for the customers, tickets and invoices policies).';
@@ -173,6 +174,7 @@ begin
 end
 $$;
 select pin_search_path('team_lead_ids()');
+revoke execute on function team_lead_ids() from public;
 grant execute on function team_lead_ids() to bizos_authenticated;
 comment on function team_lead_ids() is
   'The leads whose sales owner is of the caller''s team, in order (for the tickets policy).';
