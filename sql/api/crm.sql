@@ -134,22 +134,186 @@ grant execute on function customer_readable(text, uuid, uuid) to bizos_authentic
 -- The customers a prospect of the caller's team belongs to: what
 -- owns_customer(customer) asks of one customer, as one array.
 create or replace function team_customer_ids() returns uuid[]
-language plpgsql stable
+language plpgsql stable security definer
 as $$
 declare
   -- The team as a value: a call in the statement would be a filter of
   -- each prospect the prospects policy's bitmap fetches.
   v_team constant uuid[] := my_team_ids();
 begin
+  -- As the owner: the prospects policy lets every caller read the
+  -- prospects their team owns, so it removes none of these, and without
+  -- it they are an index-only scan of prospects_owner_customer_idx. In
+  -- order, so that two reads of the same team compare equal (team_ids_are).
   return array(select distinct p.customer_id from prospects p
                 where p.tenant_id = bizos.tenant_id()
-                  and p.owner_user_id = any (v_team));
+                  and p.owner_user_id = any (v_team)
+                order by p.customer_id);
 end
 $$;
 select pin_search_path('team_customer_ids()');
+revoke execute on function team_customer_ids() from public;
 grant execute on function team_customer_ids() to bizos_authenticated;
 comment on function team_customer_ids() is
-  'The customers of which the caller''s team owns a prospect (owns_customer as a set, for the customers policy).';
+  'The customers of which the caller''s team owns a prospect, in order (owns_customer as a set, for the customers, tickets and invoices policies).';
+
+-- The leads whose sales owner is of the caller's team, read once per
+-- statement (the tickets policy's "tickets of the team's leads").
+create or replace function team_lead_ids() returns uuid[]
+language plpgsql stable security definer
+as $$
+declare
+  v_team constant uuid[] := my_team_ids();
+begin
+  -- As the owner, as team_customer_ids: the leads policy lets every caller
+  -- read the leads their team owns; leads_sales_owner_lead_idx holds these.
+  return array(select l.lead_id from leads l
+                where l.tenant_id = bizos.tenant_id()
+                  and l.sales_owner_user_id = any (v_team)
+                order by l.lead_id);
+end
+$$;
+select pin_search_path('team_lead_ids()');
+revoke execute on function team_lead_ids() from public;
+grant execute on function team_lead_ids() to bizos_authenticated;
+comment on function team_lead_ids() is
+  'The leads whose sales owner is of the caller''s team, in order (for the tickets policy).';
+
+-- A team's ids as a select policy tests rows against them
+-- (policy_in_team_ids, platform.sql): 'customers', the team's customers
+-- (team_customer_ids) for the customers policy, NULL for a caller whose
+-- customer scope is 'all' (that policy lets their rows through before).
+-- The tickets and invoices policies keep `= any` of team_customer_ids()
+-- and team_lead_ids() as sub-selects: with a constant array the planner
+-- estimates every element against the column's most common values (3 ms
+-- per 2,000 ids and reference to invoices.customer_id, which
+-- v_invoice_outstanding reads five times: half a second of planning for a
+-- sales manager's page of v_invoices under load); customers.customer_id is
+-- unique, so its estimate is one division per element.
+create or replace function team_ids(kind text) returns uuid[]
+language plpgsql stable
+as $$
+begin
+  if kind = 'customers' then
+    if customer_scope() = 'all' then
+      return null;
+    end if;
+    return team_customer_ids();
+  end if;
+  raise exception using errcode = '22023', message = format('team_ids: no team ids of kind %s', kind);
+end
+$$;
+select pin_search_path('team_ids(text)');
+grant execute on function team_ids(text) to bizos_authenticated;
+comment on function team_ids(text) is
+  'The caller''s team''s ids of kind (''customers''), in order, as a select policy tests rows against them; NULL when the policy does not need them.';
+
+-- team_ids(kind) as the planner saw it: declared immutable so that the
+-- planner evaluates it while it plans and puts the array in the plan as a
+-- constant. An `= any` of a constant array is a hash lookup per row
+-- (PostgreSQL hashes constant arrays of 9 elements or more), where `= any`
+-- of a sub-select's array is a linear search: a team's 2,000 customers
+-- were 2,000 comparisons for every row a page fetched, 90 ms of a sales
+-- manager's page of customers. It is NOT a fact about the rows: a plan
+-- is kept and run again (prepared statements, PL/pgSQL), for another
+-- caller or after the team's prospects changed, so a policy trusts it
+-- only while team_ids_are() finds the caller's team's ids have the digest
+-- the plan was made with (team_ids_planned_digest), and reads
+-- team_ids_unless() otherwise (policy_in_team_ids, platform.sql).
+--
+-- A policy names both twice, and a view may read a table several times:
+-- the first of them in a client statement reads the team and keeps the
+-- array and its digest in a transaction's setting per kind, under the
+-- statement's start and the caller; the others read that. So within one
+-- plan the array and the digest are always of the same read; the read
+-- being out of date costs speed, not correctness (team_ids_are).
+create or replace function team_ids_kept(kind text) returns text[]
+language plpgsql stable
+as $$
+declare
+  v_setting constant text := 'request.team_ids_planned_' || kind;
+  v_key constant text := pg_catalog.statement_timestamp()::text || ' ' || coalesce(bizos.uid()::text, '');
+  v_kept constant text := pg_catalog.current_setting(v_setting, true);
+  v_ids uuid[];
+  v_digest text;
+begin
+  if v_kept is not null and pg_catalog.starts_with(v_kept, v_key || '|') then
+    return pg_catalog.string_to_array(pg_catalog.substr(v_kept, pg_catalog.length(v_key) + 2), '|');
+  end if;
+  v_ids := team_ids(kind);
+  v_digest := team_ids_digest(v_ids);
+  perform pg_catalog.set_config(v_setting, v_key || '|' || v_digest || '|' || coalesce(v_ids::text, 'null'), true);
+  return array[v_digest, coalesce(v_ids::text, 'null')];
+end
+$$;
+select pin_search_path('team_ids_kept(text)');
+grant execute on function team_ids_kept(text) to bizos_authenticated;
+comment on function team_ids_kept(text) is
+  'The digest and the text of team_ids(kind) as this client statement''s first plan read them (team_ids_planned).';
+
+create or replace function team_ids_digest(ids uuid[]) returns text
+language sql immutable
+as $$
+  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(coalesce(ids::text, 'null'), 'UTF8')), 'hex')
+$$;
+grant execute on function team_ids_digest(uuid[]) to bizos_authenticated;
+comment on function team_ids_digest(uuid[]) is
+  'The digest of a team''s ids (team_ids), NULL included, that a plan''s array is checked by.';
+
+create or replace function team_ids_planned(kind text) returns uuid[]
+language plpgsql immutable
+as $$
+begin
+  return nullif((team_ids_kept(kind))[2], 'null')::uuid[];
+end
+$$;
+select pin_search_path('team_ids_planned(text)');
+grant execute on function team_ids_planned(text) to bizos_authenticated;
+comment on function team_ids_planned(text) is
+  'team_ids(kind) folded into the plan (declared immutable on purpose; only valid while team_ids_are(kind, team_ids_planned_digest(kind)) holds, see crm.sql).';
+
+create or replace function team_ids_planned_digest(kind text) returns text
+language plpgsql immutable
+as $$
+begin
+  return (team_ids_kept(kind))[1];
+end
+$$;
+select pin_search_path('team_ids_planned_digest(text)');
+grant execute on function team_ids_planned_digest(text) to bizos_authenticated;
+comment on function team_ids_planned_digest(text) is
+  'The digest of the array team_ids_planned(kind) folded into the same plan (declared immutable on purpose, see crm.sql).';
+
+-- Are the caller's team's ids those the plan holds (their digest)? Once
+-- per statement, as a sub-select.
+create or replace function team_ids_are(kind text, planned text) returns boolean
+language plpgsql stable
+as $$
+begin
+  return team_ids_digest(team_ids(kind)) = planned;
+end
+$$;
+select pin_search_path('team_ids_are(text, text)');
+grant execute on function team_ids_are(text, text) to bizos_authenticated;
+comment on function team_ids_are(text, text) is
+  'Whether team_ids(kind) has the digest planned (that of the array a plan holds).';
+
+-- The caller's team's ids when they are not those the plan holds, else
+-- NULL: what a policy reads when its plan's array is another caller's or
+-- out of date.
+create or replace function team_ids_unless(kind text, planned text) returns uuid[]
+language plpgsql stable
+as $$
+declare
+  v_ids constant uuid[] := team_ids(kind);
+begin
+  return case when team_ids_digest(v_ids) is distinct from planned then v_ids end;
+end
+$$;
+select pin_search_path('team_ids_unless(text, text)');
+grant execute on function team_ids_unless(text, text) to bizos_authenticated;
+comment on function team_ids_unless(text, text) is
+  'team_ids(kind) when its digest is not planned (that of the array a plan holds), else NULL.';
 
 -- The customers select policy: customer_readable over a whole table.
 -- Called per row, customer_readable costs a probe of prospects for every
@@ -188,14 +352,14 @@ comment on function team_customer_ids() is
 -- refuses there.
 do $$
 declare
-  v_readable constant text := $e$tenant_id = (select bizos.tenant_id())
+  v_readable constant text := format($e$tenant_id = (select bizos.tenant_id())
          and ((customer_id >= (select uuid_floor_when(customer_scope() = 'all'))
                and customer_id <= 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid
                and created_at >= (select time_floor_when(customer_scope() = 'all'))
                and created_at <= 'infinity'::timestamptz)
               or ((select customer_scope() = 'all') and tenant_id = tenant_when(customer_scope() = 'all'))
               or (created_by = (select bizos.uid()) and created_by = bizos.uid())
-              or customer_id = any ((select team_customer_ids())::uuid[]))$e$;
+              or %s)$e$, policy_in_team_ids('customer_id', 'customers'));
   v_citus constant text := $e$tenant_id = (select bizos.tenant_id())
          and customer_readable((select customer_scope()), created_by, customer_id)$e$;
 begin
@@ -207,24 +371,6 @@ begin
          else v_readable end);
 end
 $$;
-
--- The leads whose sales owner is of the caller's team, read once per
--- statement (the tickets policy's "tickets of the team's leads").
-create or replace function team_lead_ids() returns uuid[]
-language plpgsql stable
-as $$
-declare
-  v_team constant uuid[] := my_team_ids();
-begin
-  return array(select l.lead_id from leads l
-                where l.tenant_id = bizos.tenant_id()
-                  and l.sales_owner_user_id = any (v_team));
-end
-$$;
-select pin_search_path('team_lead_ids()');
-grant execute on function team_lead_ids() to bizos_authenticated;
-comment on function team_lead_ids() is
-  'The leads whose sales owner is of the caller''s team (for the tickets policy).';
 
 -- The select policies of leads, prospects and sales activities state their
 -- rules (V3, V14) branch by branch in the form the customers policy has

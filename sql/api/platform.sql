@@ -163,6 +163,30 @@ $$;
 comment on function policy_team_owns(name) is
   'The text of a select policy''s index-served condition "col is a user of the caller''s team" (platform.sql).';
 
+-- The text of a select policy's condition "`col` is one of the caller's
+-- team's ids of `kind`" (team_ids, crm.sql: the customers of the team's
+-- prospects, 2,000 for a sales manager of the bench).
+-- `col = any ((select team_customer_ids())::uuid[])` is an index condition
+-- (one probe per id) but a linear search per row the plan fetched: 2,000
+-- rows times 1,000 comparisons on average, most of a team's page of
+-- customers. Here the first branch tests the array the planner read while
+-- it planned (team_ids_planned, a constant, so PostgreSQL hashes it: one
+-- lookup per row, and the planner estimates the team's rows), trusted only
+-- while the team's ids still have the digest the plan was made with
+-- (team_ids_are, once per statement); the second reads the team's ids
+-- when the plan's are not theirs (a plan run again for another caller or
+-- after a change), and is NULL, an empty index probe and an immediate
+-- NULL per row, otherwise.
+create or replace function policy_in_team_ids(col name, kind text) returns text
+language sql immutable
+as $$
+  select pg_catalog.format(
+    '((%1$I = any (team_ids_planned(%2$L)) and (select team_ids_are(%2$L, team_ids_planned_digest(%2$L))))'
+    ' or %1$I = any ((select team_ids_unless(%2$L, team_ids_planned_digest(%2$L)))::uuid[]))', col, kind)
+$$;
+comment on function policy_in_team_ids(name, text) is
+  'The text of a select policy''s index-served condition "col is one of the team''s ids of kind" (team_ids), a hash lookup per row (platform.sql).';
+
 -- The default grants every new tenant starts with.
 create or replace function default_role_permissions()
 returns table (app_role text, permission text)

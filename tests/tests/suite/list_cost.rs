@@ -226,8 +226,8 @@ const CROWD_ROWS: i64 = 10_000;
 /// the caller's claims).
 ///
 /// Invoices are read from the table, not from `v_invoices` (the route's
-/// relation): that view's outstanding amounts aggregate the tenant's ledger
-/// for every caller, the table's owner too, which no policy changes.
+/// relation), which reads each invoice of the page again for its ledger
+/// (`team_lists::a_page_of_invoices_reads_the_ledger_of_its_invoices`).
 const LISTS: &[(&str, &str, &str, &str)] = &[
     (
         "leads",
