@@ -152,6 +152,7 @@ pub async fn sync_uncaptured(
             }
         };
         copied += stream(source, &mut tx, t, &select).await?;
+        super::catalog::ensure_job_tenant(&mut tx, t, tenant).await?;
     }
     tx.commit().await?;
     Ok(copied)

@@ -20,6 +20,16 @@ use uuid::Uuid;
 use super::capture;
 use super::catalog::{ident, Table, EXTENSION_SCHEMA};
 use super::catch_up;
+use super::records;
+use super::MoveRow;
+
+/// Which placement records the switch writes besides the catalogue (the
+/// databases of the move that are not the control database).
+pub struct Records<'a> {
+    pub the_move: &'a MoveRow,
+    pub write_source: bool,
+    pub write_target: bool,
+}
 
 /// How a freeze ended.
 pub enum Frozen {
@@ -46,6 +56,7 @@ pub async fn freeze_and_switch(
     move_id: Uuid,
     tenant: Uuid,
     same_database: bool,
+    records: &Records<'_>,
     lock_wait: Duration,
     hold: Duration,
 ) -> Result<Frozen, sqlx::Error> {
@@ -83,6 +94,16 @@ pub async fn freeze_and_switch(
         )
         .await?;
         capture::fence(source, move_id, tenant).await?;
+        // The placement records outside the control database: the source's
+        // first (its requests routed with the old version are refused from
+        // now on), then the target's, then the catalogue.
+        let (placement, secret) = records::target_placement(control, records.the_move).await?;
+        if records.write_source {
+            records::write(source, &placement, &secret).await?;
+        }
+        if records.write_target {
+            records::write(target, &placement, &secret).await?;
+        }
         sqlx::query_scalar::<_, i64>("select tenant_move_switch($1)")
             .bind(move_id)
             .fetch_one(control)

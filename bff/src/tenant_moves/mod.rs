@@ -20,6 +20,7 @@ pub mod connection;
 pub mod copy;
 pub mod freeze;
 pub mod preflight;
+pub mod records;
 pub mod rollback;
 pub mod verify;
 
@@ -231,17 +232,25 @@ pub async fn run(
     if matches!(m.state.as_str(), "done" | "failed" | "rolled_back") {
         return Ok(Outcome::Ended(m.state));
     }
+    let mut source_conn = connect(&source.url).await?;
+    let mut target_conn = connect(&target.url).await?;
+    let here = records::identity(control).await?;
+    let source_is_control = records::identity(&mut source_conn).await? == here;
+    let target_is_control = records::identity(&mut target_conn).await? == here;
     let mut mover = Mover {
         control,
         move_id,
         tenant: m.tenant_id,
         same_database: m.same_database(),
-        source: connect(&source.url).await?,
-        target: connect(&target.url).await?,
+        source: source_conn,
+        target: target_conn,
         lock: connect(&source.url).await?,
         target_url: target.url.clone(),
         tables: vec![],
         settings,
+        source_is_control,
+        target_is_control,
+        row: m,
     };
     mover.tables = catalog::tables(
         &mut mover.source,
@@ -297,6 +306,11 @@ struct Mover<'a> {
     target_url: String,
     tables: Vec<catalog::Table>,
     settings: &'a MoveSettings,
+    /// Whether the source (target) is the control database, whose
+    /// placement record is the catalogue row the switch updates.
+    source_is_control: bool,
+    target_is_control: bool,
+    row: MoveRow,
 }
 
 impl Mover<'_> {
@@ -382,6 +396,10 @@ impl Mover<'_> {
                     }
                 }
                 "copying" => {
+                    // A move back onto the rows an earlier move left for
+                    // its purge: that move's triggers and fence go first.
+                    records::retire_superseded(self.control, &mut self.target, &self.row)
+                        .await?;
                     capture::install(&mut self.source, &self.tables, self.move_id, self.tenant)
                         .await?;
                     let mut copied: BTreeMap<String, Value> = m
@@ -474,6 +492,11 @@ impl Mover<'_> {
                         self.move_id,
                         self.tenant,
                         self.same_database,
+                        &freeze::Records {
+                            the_move: &self.row,
+                            write_source: !self.source_is_control,
+                            write_target: !self.target_is_control,
+                        },
                         self.settings.freeze_lock_wait,
                         self.settings.step_delay,
                     )
@@ -628,6 +651,40 @@ pub async fn purge(
             "move {} is {}, not done: its source stays",
             m.move_id, m.state
         )));
+    }
+    if m.progress.get("purged_rows").is_some() {
+        return Ok(0);
+    }
+    // Never the rows the tenant lives on: a later move brought it back
+    // onto them (that move dropped this one's triggers and fence), or the
+    // catalogue names this source again.
+    let placed: Option<(String, String, Option<String>)> = sqlx::query_as(
+        "select cluster, database_name, schema_name from control.tenant_placements
+          where tenant_id = $1",
+    )
+    .bind(m.tenant_id)
+    .fetch_optional(control)
+    .await?;
+    let here = (
+        m.from_cluster.clone(),
+        m.from_database.clone(),
+        m.from_schema.clone(),
+    );
+    if m.progress.get("superseded_by").is_some() || placed.as_ref() == Some(&here) {
+        let mut conn = connect(&source.url).await?;
+        capture::remove(&mut conn, m.move_id).await?;
+        capture::unfence(&mut conn, m.move_id).await?;
+        capture::forget_changes(&mut conn, m.move_id).await?;
+        advance(
+            control,
+            m.move_id,
+            &["done"],
+            "done",
+            json!({"purged_rows": 0, "purge_skipped": "the tenant is placed on these rows again"}),
+            None,
+        )
+        .await?;
+        return Ok(0);
     }
     let mut conn = connect(&source.url).await?;
     let tables = catalog::tables(
