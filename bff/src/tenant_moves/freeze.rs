@@ -61,6 +61,9 @@ pub async fn freeze_and_switch(
     hold: Duration,
 ) -> Result<Frozen, sqlx::Error> {
     let key = capture::lock_key(lock_conn, tenant).await?;
+    // The verification's connection to the target, opened before the
+    // freeze (its snapshot is taken in it).
+    let mut snapshot = super::connection::connect(target_url).await?;
     sqlx::query(&format!(
         "set lock_timeout = {}",
         lock_wait.as_millis().max(1)
@@ -87,7 +90,6 @@ pub async fn freeze_and_switch(
         while catch_up::round(source, target, tables, move_id, tenant, 100_000).await? > 0 {}
         catch_up::sync_uncaptured(source, target, tables, tenant).await?;
         sync_sequences(source, target, serials, tenant, same_database).await?;
-        let mut snapshot = super::connection::connect(target_url).await?;
         sqlx::Executor::execute(
             &mut snapshot,
             "begin isolation level repeatable read; select 1",

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use bizos_bff::tenant_moves::{self, catalog, Endpoint, MoveSettings, Outcome};
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 const CONTROL: &str = "tier_control";
@@ -274,7 +274,7 @@ async fn main() -> anyhow::Result<()> {
     let leads = app.url("/api/leads");
 
     let mut results: Vec<Value> = Vec::new();
-    let mut baseline: Option<(Duration, Duration, u64)> = None;
+    let mut baseline: Option<(Duration, Duration, u64, i64)> = None;
     for i in 1..=moves {
         let target = format!("tier_own_{i}");
         clone_db(&admin, &target).await;
@@ -366,8 +366,6 @@ async fn main() -> anyhow::Result<()> {
             for t in &moved_tables {
                 cmd.arg("-t").arg(format!("{}.{}", t.schema, t.name));
             }
-            // The business-number counters go with their sequences.
-            cmd.args(["-t", "bizos.id_sequences"]);
             let dumped = run(&mut cmd);
             let restore_db = "tier_restore";
             clone_db(&admin, restore_db).await;
@@ -376,13 +374,28 @@ async fn main() -> anyhow::Result<()> {
                 .arg(dsn(&admin_url, None, restore_db))
                 .arg(&dump));
             let size = std::fs::metadata(&dump)?.len();
+            // What the baseline carried: the rows restored.
+            let mut rc = tenant_moves::connect(&dsn(&admin_url, None, restore_db)).await?;
+            let mut restored_rows = 0i64;
+            for t in &moved_tables {
+                let n: i64 = sqlx::query_scalar(&format!(
+                    "select count(*) from {} x where {}",
+                    t.target_ident(),
+                    t.tenant_filter("x", tenant)
+                ))
+                .fetch_one(&mut rc)
+                .await?;
+                restored_rows += n;
+            }
+            say(&format!("rows restored by pg_restore: {restored_rows}"));
             say(&format!(
                 "pg_dump -Fc {} ms ({} MB), pg_restore {} ms",
                 ms(dumped),
                 size / 1_000_000,
                 ms(restored)
             ));
-            baseline = Some((dumped, restored, size));
+            baseline = Some((dumped, restored, size, restored_rows));
+            drop(rc);
             sqlx::query(&format!("drop database if exists {restore_db} with (force)"))
                 .execute(&admin)
                 .await?;
@@ -407,7 +420,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
     }
 
-    let (dumped, restored, size) = baseline.expect("at least one move");
+    let (dumped, restored, size, restored_rows) = baseline.expect("at least one move");
     let base = dumped + restored;
     let mut freezes: Vec<u128> = results
         .iter()
@@ -441,7 +454,7 @@ async fn main() -> anyhow::Result<()> {
         freezes.last().unwrap()
     );
     println!(
-        "pg_dump -Fc --data-only of the moved tables: {} ms ({} MB); pg_restore --data-only --disable-triggers into a migrated database: {} ms; together {} ms.",
+        "pg_dump -Fc --data-only of the moved tables: {} ms ({} MB, {restored_rows} rows); pg_restore --data-only --disable-triggers into a migrated database: {} ms; together {} ms.",
         ms(dumped),
         size / 1_000_000,
         ms(restored),

@@ -122,6 +122,10 @@ pub fn http_writers(
                             201 => break,
                             503 => {
                                 out.refused += 1;
+                                assert!(
+                                    first.elapsed() < Duration::from_secs(30),
+                                    "writer {w}: lead {name} refused for 30 s"
+                                );
                                 tokio::time::sleep(Duration::from_millis(20)).await;
                             }
                             _ => {
@@ -253,7 +257,7 @@ pub async fn assert_landed(place: &Place, tenant: Uuid, writes: &[Writes], moved
 /// The catalogue names `place` (one version more per move), every
 /// placement record outside the control database agrees, and the move
 /// left neither trigger nor fence where the tenant lives.
-pub async fn assert_placed(s: &Served, place: &Place, moved: &Moved, version: i64) {
+pub async fn assert_placed(s: &Served, place: &Place, version: i64) {
     let row: (String, String, Option<String>, i64) = sqlx::query_as(
         "select tier, database_name, schema_name, version from control.tenant_placements
           where tenant_id = $1",
@@ -287,14 +291,13 @@ pub async fn assert_placed(s: &Served, place: &Place, moved: &Moved, version: i6
     let triggers: i64 = sqlx::query_scalar(
         "select count(*) from pg_trigger t join pg_class c on c.oid = t.tgrelid
            join pg_namespace n on n.oid = c.relnamespace
-          where n.nspname = $1 and t.tgname::text like 'tenant_move_%'",
+          where n.nspname = $1 and t.tgname::text like 'tenant\\_move\\_%'",
     )
     .bind(place.schema())
     .fetch_one(&place.pool)
     .await
     .unwrap();
     assert_eq!(triggers, 0, "move triggers on the tables the tenant lives on");
-    assert_eq!(triggers_left(&place.pool, moved.move_id).await, 0);
 }
 
 /// The source the tenant left: its record names the target with the new
