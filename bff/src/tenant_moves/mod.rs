@@ -69,6 +69,8 @@ pub struct MoveSettings {
     /// A pause after each step, and with the freeze lock held (tests stop
     /// the mover in a given state); zero outside tests.
     pub step_delay: Duration,
+    /// Tables copied at once, each pair of connections a table at a time.
+    pub copy_connections: usize,
 }
 
 impl Default for MoveSettings {
@@ -79,13 +81,15 @@ impl Default for MoveSettings {
             max_freeze_attempts: 10,
             grace: Duration::from_secs(7 * 86_400),
             step_delay: Duration::ZERO,
+            copy_connections: 4,
         }
     }
 }
 
 impl MoveSettings {
-    /// The defaults with BIZOS_TENANT_MOVE_GRACE_SECS and
-    /// BIZOS_TENANT_MOVE_STEP_DELAY_MS when set.
+    /// The defaults with BIZOS_TENANT_MOVE_GRACE_SECS,
+    /// BIZOS_TENANT_MOVE_STEP_DELAY_MS and BIZOS_TENANT_MOVE_COPY_CONNECTIONS
+    /// when set.
     pub fn from_env() -> Self {
         let var = |name: &str| {
             std::env::var(name)
@@ -99,6 +103,9 @@ impl MoveSettings {
         }
         if let Some(ms) = var("BIZOS_TENANT_MOVE_STEP_DELAY_MS") {
             s.step_delay = Duration::from_secs_f64(ms / 1000.0);
+        }
+        if let Some(n) = var("BIZOS_TENANT_MOVE_COPY_CONNECTIONS").filter(|n| *n >= 1.0) {
+            s.copy_connections = n as usize;
         }
         s
     }
@@ -245,6 +252,7 @@ pub async fn run(
         source: source_conn,
         target: target_conn,
         lock: connect(&source.url).await?,
+        source_url: source.url.clone(),
         target_url: target.url.clone(),
         tables: vec![],
         settings,
@@ -303,6 +311,7 @@ struct Mover<'a> {
     target: PgConnection,
     /// The source connection that holds the freeze lock.
     lock: PgConnection,
+    source_url: String,
     target_url: String,
     tables: Vec<catalog::Table>,
     settings: &'a MoveSettings,
@@ -320,6 +329,67 @@ impl Mover<'_> {
             tokio::time::sleep(self.settings.step_delay).await;
         }
         Ok(())
+    }
+
+    /// The tables not in `copied` yet, over `copy_connections` pairs of
+    /// connections at once, the largest first (the replica role of the
+    /// target checks no foreign key, so the order is free); each table's
+    /// count recorded in the progress as it ends. Stops early when an
+    /// abort is requested.
+    async fn copy_tables(
+        &self,
+        copied: BTreeMap<String, Value>,
+    ) -> Result<BTreeMap<String, Value>, sqlx::Error> {
+        let mut todo: Vec<catalog::Table> = self
+            .tables
+            .iter()
+            .filter(|t| !copied.contains_key(&t.qualified()))
+            .cloned()
+            .collect();
+        let mut sizing = connect(&self.source_url).await?;
+        let mut pages: BTreeMap<String, i64> = BTreeMap::new();
+        for (name, n) in sqlx::query_as::<_, (String, i64)>(
+            "select n.nspname || '.' || c.relname, c.relpages::bigint
+               from pg_class c join pg_namespace n on n.oid = c.relnamespace
+              where c.relkind in ('r', 'p')",
+        )
+        .fetch_all(&mut sizing)
+        .await?
+        {
+            pages.insert(name, n);
+        }
+        drop(sizing);
+        todo.sort_by_key(|t| std::cmp::Reverse(pages.get(&t.qualified()).copied().unwrap_or(0)));
+        let queue = std::sync::Mutex::new(std::collections::VecDeque::from(todo));
+        let copied = tokio::sync::Mutex::new(copied);
+        let lanes = self.settings.copy_connections.max(1);
+        let (queue, copied_ref) = (&queue, &copied);
+        let lane = move || async move {
+            let mut source = connect(&self.source_url).await?;
+            let mut target = connect(&self.target_url).await?;
+            loop {
+                let next = queue.lock().map_err(|_| sqlx::Error::PoolClosed)?.pop_front();
+                let Some(t) = next else { break };
+                if self.abort_requested().await? {
+                    break;
+                }
+                let n = copy::table(&mut source, &mut target, &t, self.tenant).await?;
+                let mut done = copied_ref.lock().await;
+                done.insert(t.qualified(), json!(n));
+                advance(
+                    self.control,
+                    self.move_id,
+                    &["copying"],
+                    "copying",
+                    json!({"copied": *done, "tables": self.tables.len()}),
+                    None,
+                )
+                .await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        };
+        futures_util::future::try_join_all((0..lanes).map(|_| lane())).await?;
+        Ok(copied.into_inner())
     }
 
     async fn abort_requested(&self) -> Result<bool, sqlx::Error> {
@@ -402,32 +472,13 @@ impl Mover<'_> {
                         .await?;
                     capture::install(&mut self.source, &self.tables, self.move_id, self.tenant)
                         .await?;
-                    let mut copied: BTreeMap<String, Value> = m
+                    let copied: BTreeMap<String, Value> = m
                         .progress
                         .get("copied")
                         .and_then(|c| serde_json::from_value(c.clone()).ok())
                         .unwrap_or_default();
                     let started = std::time::Instant::now();
-                    for t in self.tables.clone() {
-                        if copied.contains_key(&t.qualified()) {
-                            continue;
-                        }
-                        if self.abort_requested().await? {
-                            break;
-                        }
-                        let n = copy::table(&mut self.source, &mut self.target, &t, self.tenant)
-                            .await?;
-                        copied.insert(t.qualified(), json!(n));
-                        advance(
-                            self.control,
-                            self.move_id,
-                            &["copying"],
-                            "copying",
-                            json!({"copied": copied, "tables": self.tables.len()}),
-                            None,
-                        )
-                        .await?;
-                    }
+                    let copied = self.copy_tables(copied).await?;
                     if copied.len() == self.tables.len() {
                         let rows: u64 = copied.values().filter_map(Value::as_u64).sum();
                         self.step(
