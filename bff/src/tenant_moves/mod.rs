@@ -368,7 +368,10 @@ impl Mover<'_> {
             let mut source = connect(&self.source_url).await?;
             let mut target = connect(&self.target_url).await?;
             loop {
-                let next = queue.lock().map_err(|_| sqlx::Error::PoolClosed)?.pop_front();
+                let next = queue
+                    .lock()
+                    .map_err(|_| sqlx::Error::PoolClosed)?
+                    .pop_front();
                 let Some(t) = next else { break };
                 if self.abort_requested().await? {
                     break;
@@ -468,8 +471,7 @@ impl Mover<'_> {
                 "copying" => {
                     // A move back onto the rows an earlier move left for
                     // its purge: that move's triggers and fence go first.
-                    records::retire_superseded(self.control, &mut self.target, &self.row)
-                        .await?;
+                    records::retire_superseded(self.control, &mut self.target, &self.row).await?;
                     capture::install(&mut self.source, &self.tables, self.move_id, self.tenant)
                         .await?;
                     let copied: BTreeMap<String, Value> = m

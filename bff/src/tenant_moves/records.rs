@@ -82,12 +82,12 @@ pub async fn write(
     sqlx::query("set local lock_timeout = '5s'")
         .execute(&mut *tx)
         .await?;
-    record(&mut tx, p, url_secret).await.map_err(|e| {
-        match e.downcast::<sqlx::Error>() {
+    record(&mut tx, p, url_secret)
+        .await
+        .map_err(|e| match e.downcast::<sqlx::Error>() {
             Ok(e) => e,
             Err(e) => sqlx::Error::Protocol(e.to_string()),
-        }
-    })?;
+        })?;
     tx.commit().await
 }
 

@@ -249,7 +249,10 @@ async fn main() -> anyhow::Result<()> {
     let secrets = dir.path().join("secrets");
     std::fs::write(
         &secrets,
-        format!("{SECRET}={}\n", dsn(&admin_url, Some("bizos_app"), "postgres")),
+        format!(
+            "{SECRET}={}\n",
+            dsn(&admin_url, Some("bizos_app"), "postgres")
+        ),
     )?;
     let secrets_path = secrets.display().to_string();
     let app = bizos_tests::spawn_app_at(
@@ -396,9 +399,11 @@ async fn main() -> anyhow::Result<()> {
             ));
             baseline = Some((dumped, restored, size, restored_rows));
             drop(rc);
-            sqlx::query(&format!("drop database if exists {restore_db} with (force)"))
-                .execute(&admin)
-                .await?;
+            sqlx::query(&format!(
+                "drop database if exists {restore_db} with (force)"
+            ))
+            .execute(&admin)
+            .await?;
         }
 
         // Back to the shared tier without a move: the rows there are as

@@ -40,7 +40,11 @@ pub async fn served(customers: i64) -> Served {
         .unwrap();
     let secrets = tempfile::tempdir().unwrap();
     let file = secrets.path().join("app");
-    std::fs::write(&file, format!("{SECRET}={}\n", url_for("bizos_app", "postgres"))).unwrap();
+    std::fs::write(
+        &file,
+        format!("{SECRET}={}\n", url_for("bizos_app", "postgres")),
+    )
+    .unwrap();
     let app = spawn_app_with(
         &fx.db,
         &[
@@ -242,7 +246,11 @@ pub async fn assert_landed(place: &Place, tenant: Uuid, writes: &[Writes], moved
     .fetch_one(&place.pool)
     .await
     .unwrap();
-    assert_eq!(Some(count), max, "lead numbers are 1..{count} without a gap");
+    assert_eq!(
+        Some(count),
+        max,
+        "lead numbers are 1..{count} without a gap"
+    );
     let p = &moved.progress;
     assert_eq!(p["verify"]["audit_breaks"], 0, "{p}");
     assert_eq!(p["verify_differences"], json!([]), "{p}");
@@ -297,7 +305,10 @@ pub async fn assert_placed(s: &Served, place: &Place, version: i64) {
     .fetch_one(&place.pool)
     .await
     .unwrap();
-    assert_eq!(triggers, 0, "move triggers on the tables the tenant lives on");
+    assert_eq!(
+        triggers, 0,
+        "move triggers on the tables the tenant lives on"
+    );
 }
 
 /// The source the tenant left: its record names the target with the new
