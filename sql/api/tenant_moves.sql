@@ -220,6 +220,9 @@ begin
     raise exception using errcode = 'P0001', column = 'move',
       message = format('move: move %s is %s, not frozen', move, coalesce(m.state, 'missing'));
   end if;
+  -- The catalogue row is this database's placement record: requests
+  -- under way here finish first, later ones see the new version.
+  perform control.placement_lock(m.tenant_id, true);
   update control.tenant_placements p
      set tier = m.to_tier, cluster = m.to_cluster, database_name = m.to_database,
          schema_name = m.to_schema, version = p.version + 1, updated_at = now()

@@ -16,6 +16,11 @@ pub const EXTENSION_SCHEMA: &str = "bizos";
 /// with its sequence at the freeze, not as rows ([`super::freeze`]).
 pub const ID_SEQUENCES: &str = "id_sequences";
 
+/// The job queue's round-robin order (`job_tenants`): a row per tenant
+/// with jobs, written by a trigger of `jobs` that a copy (replica role)
+/// does not fire; [`ensure_job_tenant`] writes it.
+pub const JOB_TENANTS: &str = "job_tenants";
+
 /// How a table's changes during the move reach the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Follow {
@@ -110,6 +115,29 @@ impl Table {
     }
 }
 
+/// The tenant's row of the round-robin in the target when it has jobs
+/// there (the copy replaced the row by the source's, or by none).
+pub async fn ensure_job_tenant(
+    conn: &mut PgConnection,
+    table: &Table,
+    tenant: uuid::Uuid,
+) -> Result<(), sqlx::Error> {
+    if table.name != JOB_TENANTS {
+        return Ok(());
+    }
+    let schema = ident(&table.target_schema);
+    sqlx::query(&format!(
+        "insert into {schema}.{jt} (tenant_id)
+         select $1 where exists (select 1 from {schema}.jobs j where j.tenant_id = $1)
+         on conflict do nothing",
+        jt = ident(JOB_TENANTS)
+    ))
+    .bind(tenant)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
 /// A quoted identifier.
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -194,7 +222,7 @@ pub async fn tables(
         let follow = match (nsp.as_str(), name.as_str()) {
             (EXTENSION_SCHEMA, "audit_log") => Follow::Tail,
             (EXTENSION_SCHEMA, "audit_heads") => Follow::Whole,
-            (_, "job_tenants") => Follow::Whole,
+            (_, JOB_TENANTS) => Follow::Whole,
             _ => Follow::Capture,
         };
         by_oid.insert(

@@ -122,10 +122,20 @@ pub async fn sync_uncaptured(
         let select = match t.follow {
             Follow::Capture => continue,
             Follow::Tail => {
+                // The last entry of each chain in the target, by the
+                // key's index (chain by chain, each its newest entry):
+                // a tenant of a million rows is not read whole in the
+                // freeze.
                 let last: Value = sqlx::query_scalar(&format!(
-                    "select coalesce(jsonb_object_agg(chain, seq), '{{}}')
-                       from (select x.chain, max(x.seq) seq from {} x where {filter} group by x.chain) m",
-                    t.target_ident()
+                    "with recursive c (chain) as (
+                       select (select min(x.chain) from {tgt} x where {filter})
+                       union all
+                       select (select min(x.chain) from {tgt} x where {filter} and x.chain > c.chain)
+                         from c where c.chain is not null)
+                     select coalesce(jsonb_object_agg(c.chain,
+                              (select max(x.seq) from {tgt} x where {filter} and x.chain = c.chain)), '{{}}')
+                       from c where c.chain is not null",
+                    tgt = t.target_ident()
                 ))
                 .fetch_one(&mut *tx)
                 .await?;
@@ -152,6 +162,7 @@ pub async fn sync_uncaptured(
             }
         };
         copied += stream(source, &mut tx, t, &select).await?;
+        super::catalog::ensure_job_tenant(&mut tx, t, tenant).await?;
     }
     tx.commit().await?;
     Ok(copied)

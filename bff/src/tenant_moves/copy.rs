@@ -37,6 +37,7 @@ pub async fn table(
     .execute(&mut *tx)
     .await?;
     let copied = stream(source, &mut tx, table, &select).await?;
+    super::catalog::ensure_job_tenant(&mut tx, table, tenant).await?;
     tx.commit().await?;
     Ok(copied)
 }

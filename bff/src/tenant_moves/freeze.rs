@@ -20,6 +20,16 @@ use uuid::Uuid;
 use super::capture;
 use super::catalog::{ident, Table, EXTENSION_SCHEMA};
 use super::catch_up;
+use super::records;
+use super::MoveRow;
+
+/// Which placement records the switch writes besides the catalogue (the
+/// databases of the move that are not the control database).
+pub struct Records<'a> {
+    pub the_move: &'a MoveRow,
+    pub write_source: bool,
+    pub write_target: bool,
+}
 
 /// How a freeze ended.
 pub enum Frozen {
@@ -46,10 +56,14 @@ pub async fn freeze_and_switch(
     move_id: Uuid,
     tenant: Uuid,
     same_database: bool,
+    records: &Records<'_>,
     lock_wait: Duration,
     hold: Duration,
 ) -> Result<Frozen, sqlx::Error> {
     let key = capture::lock_key(lock_conn, tenant).await?;
+    // The verification's connection to the target, opened before the
+    // freeze (its snapshot is taken in it).
+    let mut snapshot = super::connection::connect(target_url).await?;
     sqlx::query(&format!(
         "set lock_timeout = {}",
         lock_wait.as_millis().max(1)
@@ -76,13 +90,22 @@ pub async fn freeze_and_switch(
         while catch_up::round(source, target, tables, move_id, tenant, 100_000).await? > 0 {}
         catch_up::sync_uncaptured(source, target, tables, tenant).await?;
         sync_sequences(source, target, serials, tenant, same_database).await?;
-        let mut snapshot = super::connection::connect(target_url).await?;
         sqlx::Executor::execute(
             &mut snapshot,
             "begin isolation level repeatable read; select 1",
         )
         .await?;
         capture::fence(source, move_id, tenant).await?;
+        // The placement records outside the control database: the source's
+        // first (its requests routed with the old version are refused from
+        // now on), then the target's, then the catalogue.
+        let (placement, secret) = records::target_placement(control, records.the_move).await?;
+        if records.write_source {
+            records::write(source, &placement, &secret).await?;
+        }
+        if records.write_target {
+            records::write(target, &placement, &secret).await?;
+        }
         sqlx::query_scalar::<_, i64>("select tenant_move_switch($1)")
             .bind(move_id)
             .fetch_one(control)

@@ -20,6 +20,7 @@ pub mod connection;
 pub mod copy;
 pub mod freeze;
 pub mod preflight;
+pub mod records;
 pub mod rollback;
 pub mod verify;
 
@@ -68,6 +69,8 @@ pub struct MoveSettings {
     /// A pause after each step, and with the freeze lock held (tests stop
     /// the mover in a given state); zero outside tests.
     pub step_delay: Duration,
+    /// Tables copied at once, each pair of connections a table at a time.
+    pub copy_connections: usize,
 }
 
 impl Default for MoveSettings {
@@ -78,13 +81,15 @@ impl Default for MoveSettings {
             max_freeze_attempts: 10,
             grace: Duration::from_secs(7 * 86_400),
             step_delay: Duration::ZERO,
+            copy_connections: 4,
         }
     }
 }
 
 impl MoveSettings {
-    /// The defaults with BIZOS_TENANT_MOVE_GRACE_SECS and
-    /// BIZOS_TENANT_MOVE_STEP_DELAY_MS when set.
+    /// The defaults with BIZOS_TENANT_MOVE_GRACE_SECS,
+    /// BIZOS_TENANT_MOVE_STEP_DELAY_MS and BIZOS_TENANT_MOVE_COPY_CONNECTIONS
+    /// when set.
     pub fn from_env() -> Self {
         let var = |name: &str| {
             std::env::var(name)
@@ -98,6 +103,9 @@ impl MoveSettings {
         }
         if let Some(ms) = var("BIZOS_TENANT_MOVE_STEP_DELAY_MS") {
             s.step_delay = Duration::from_secs_f64(ms / 1000.0);
+        }
+        if let Some(n) = var("BIZOS_TENANT_MOVE_COPY_CONNECTIONS").filter(|n| *n >= 1.0) {
+            s.copy_connections = n as usize;
         }
         s
     }
@@ -231,17 +239,26 @@ pub async fn run(
     if matches!(m.state.as_str(), "done" | "failed" | "rolled_back") {
         return Ok(Outcome::Ended(m.state));
     }
+    let mut source_conn = connect(&source.url).await?;
+    let mut target_conn = connect(&target.url).await?;
+    let here = records::identity(control).await?;
+    let source_is_control = records::identity(&mut source_conn).await? == here;
+    let target_is_control = records::identity(&mut target_conn).await? == here;
     let mut mover = Mover {
         control,
         move_id,
         tenant: m.tenant_id,
         same_database: m.same_database(),
-        source: connect(&source.url).await?,
-        target: connect(&target.url).await?,
+        source: source_conn,
+        target: target_conn,
         lock: connect(&source.url).await?,
+        source_url: source.url.clone(),
         target_url: target.url.clone(),
         tables: vec![],
         settings,
+        source_is_control,
+        target_is_control,
+        row: m,
     };
     mover.tables = catalog::tables(
         &mut mover.source,
@@ -294,9 +311,15 @@ struct Mover<'a> {
     target: PgConnection,
     /// The source connection that holds the freeze lock.
     lock: PgConnection,
+    source_url: String,
     target_url: String,
     tables: Vec<catalog::Table>,
     settings: &'a MoveSettings,
+    /// Whether the source (target) is the control database, whose
+    /// placement record is the catalogue row the switch updates.
+    source_is_control: bool,
+    target_is_control: bool,
+    row: MoveRow,
 }
 
 impl Mover<'_> {
@@ -306,6 +329,70 @@ impl Mover<'_> {
             tokio::time::sleep(self.settings.step_delay).await;
         }
         Ok(())
+    }
+
+    /// The tables not in `copied` yet, over `copy_connections` pairs of
+    /// connections at once, the largest first (the replica role of the
+    /// target checks no foreign key, so the order is free); each table's
+    /// count recorded in the progress as it ends. Stops early when an
+    /// abort is requested.
+    async fn copy_tables(
+        &self,
+        copied: BTreeMap<String, Value>,
+    ) -> Result<BTreeMap<String, Value>, sqlx::Error> {
+        let mut todo: Vec<catalog::Table> = self
+            .tables
+            .iter()
+            .filter(|t| !copied.contains_key(&t.qualified()))
+            .cloned()
+            .collect();
+        let mut sizing = connect(&self.source_url).await?;
+        let mut pages: BTreeMap<String, i64> = BTreeMap::new();
+        for (name, n) in sqlx::query_as::<_, (String, i64)>(
+            "select n.nspname || '.' || c.relname, c.relpages::bigint
+               from pg_class c join pg_namespace n on n.oid = c.relnamespace
+              where c.relkind in ('r', 'p')",
+        )
+        .fetch_all(&mut sizing)
+        .await?
+        {
+            pages.insert(name, n);
+        }
+        drop(sizing);
+        todo.sort_by_key(|t| std::cmp::Reverse(pages.get(&t.qualified()).copied().unwrap_or(0)));
+        let queue = std::sync::Mutex::new(std::collections::VecDeque::from(todo));
+        let copied = tokio::sync::Mutex::new(copied);
+        let lanes = self.settings.copy_connections.max(1);
+        let (queue, copied_ref) = (&queue, &copied);
+        let lane = move || async move {
+            let mut source = connect(&self.source_url).await?;
+            let mut target = connect(&self.target_url).await?;
+            loop {
+                let next = queue
+                    .lock()
+                    .map_err(|_| sqlx::Error::PoolClosed)?
+                    .pop_front();
+                let Some(t) = next else { break };
+                if self.abort_requested().await? {
+                    break;
+                }
+                let n = copy::table(&mut source, &mut target, &t, self.tenant).await?;
+                let mut done = copied_ref.lock().await;
+                done.insert(t.qualified(), json!(n));
+                advance(
+                    self.control,
+                    self.move_id,
+                    &["copying"],
+                    "copying",
+                    json!({"copied": *done, "tables": self.tables.len()}),
+                    None,
+                )
+                .await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        };
+        futures_util::future::try_join_all((0..lanes).map(|_| lane())).await?;
+        Ok(copied.into_inner())
     }
 
     async fn abort_requested(&self) -> Result<bool, sqlx::Error> {
@@ -382,34 +469,18 @@ impl Mover<'_> {
                     }
                 }
                 "copying" => {
+                    // A move back onto the rows an earlier move left for
+                    // its purge: that move's triggers and fence go first.
+                    records::retire_superseded(self.control, &mut self.target, &self.row).await?;
                     capture::install(&mut self.source, &self.tables, self.move_id, self.tenant)
                         .await?;
-                    let mut copied: BTreeMap<String, Value> = m
+                    let copied: BTreeMap<String, Value> = m
                         .progress
                         .get("copied")
                         .and_then(|c| serde_json::from_value(c.clone()).ok())
                         .unwrap_or_default();
                     let started = std::time::Instant::now();
-                    for t in self.tables.clone() {
-                        if copied.contains_key(&t.qualified()) {
-                            continue;
-                        }
-                        if self.abort_requested().await? {
-                            break;
-                        }
-                        let n = copy::table(&mut self.source, &mut self.target, &t, self.tenant)
-                            .await?;
-                        copied.insert(t.qualified(), json!(n));
-                        advance(
-                            self.control,
-                            self.move_id,
-                            &["copying"],
-                            "copying",
-                            json!({"copied": copied, "tables": self.tables.len()}),
-                            None,
-                        )
-                        .await?;
-                    }
+                    let copied = self.copy_tables(copied).await?;
                     if copied.len() == self.tables.len() {
                         let rows: u64 = copied.values().filter_map(Value::as_u64).sum();
                         self.step(
@@ -474,6 +545,11 @@ impl Mover<'_> {
                         self.move_id,
                         self.tenant,
                         self.same_database,
+                        &freeze::Records {
+                            the_move: &self.row,
+                            write_source: !self.source_is_control,
+                            write_target: !self.target_is_control,
+                        },
                         self.settings.freeze_lock_wait,
                         self.settings.step_delay,
                     )
@@ -628,6 +704,40 @@ pub async fn purge(
             "move {} is {}, not done: its source stays",
             m.move_id, m.state
         )));
+    }
+    if m.progress.get("purged_rows").is_some() {
+        return Ok(0);
+    }
+    // Never the rows the tenant lives on: a later move brought it back
+    // onto them (that move dropped this one's triggers and fence), or the
+    // catalogue names this source again.
+    let placed: Option<(String, String, Option<String>)> = sqlx::query_as(
+        "select cluster, database_name, schema_name from control.tenant_placements
+          where tenant_id = $1",
+    )
+    .bind(m.tenant_id)
+    .fetch_optional(control)
+    .await?;
+    let here = (
+        m.from_cluster.clone(),
+        m.from_database.clone(),
+        m.from_schema.clone(),
+    );
+    if m.progress.get("superseded_by").is_some() || placed.as_ref() == Some(&here) {
+        let mut conn = connect(&source.url).await?;
+        capture::remove(&mut conn, m.move_id).await?;
+        capture::unfence(&mut conn, m.move_id).await?;
+        capture::forget_changes(&mut conn, m.move_id).await?;
+        advance(
+            control,
+            m.move_id,
+            &["done"],
+            "done",
+            json!({"purged_rows": 0, "purge_skipped": "the tenant is placed on these rows again"}),
+            None,
+        )
+        .await?;
+        return Ok(0);
     }
     let mut conn = connect(&source.url).await?;
     let tables = catalog::tables(

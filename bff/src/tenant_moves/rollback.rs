@@ -31,7 +31,9 @@ pub async fn delete_rows(
         } else {
             (t.source_ident(), &t.schema)
         };
-        let anchor = if t.name == "tenants" {
+        // The tenants row anchors the move jobs there, and the queue's
+        // round-robin row keeps them claimable (a later move's purge).
+        let anchor = if t.name == "tenants" || t.name == "job_tenants" {
             format!(
                 " and not exists (select 1 from {}.jobs j where j.tenant_id = x.tenant_id and j.kind = 'tenant.move')",
                 super::catalog::ident(schema)

@@ -10,9 +10,12 @@
 //! gapless business number) in one transaction.
 
 mod abort;
+mod back;
 mod crash;
+mod http;
 mod live;
 mod preflight;
+mod purge;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
