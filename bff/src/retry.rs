@@ -46,7 +46,8 @@ pub trait RolledBack {
 
 impl RolledBack for sqlx::Error {
     fn rolled_back(&self) -> bool {
-        matches!(self, sqlx::Error::Database(db) if db.code().is_some_and(|c| retryable(&c)))
+        matches!(self, sqlx::Error::Database(db)
+            if db.code().is_some_and(|c| retryable(&c) || crate::error::stale_shard(&c, db.message())))
     }
 }
 
