@@ -275,6 +275,16 @@ pub fn retryable(sqlstate: &str) -> bool {
     matches!(sqlstate, "40P01" | "40001")
 }
 
+/// Citus's error for a statement planned with a shard that a split
+/// (`isolate_tenant_to_new_shard`) removed before it ran: a read routed
+/// by a plan made just before the split ends. It fails before it reads or
+/// writes anything, and Citus gives it no SQLSTATE of its own (XX000), so
+/// it is told by its message; the transaction runs again like a
+/// deadlock's victim, and its next plan finds the new shard.
+pub fn stale_shard(sqlstate: &str, message: &str) -> bool {
+    sqlstate == "XX000" && message.starts_with("could not find valid entry for shard ")
+}
+
 /// Whole seconds of a Retry-After header: rounded up, at least 1.
 pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -331,6 +341,9 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
     // the problem (api_key_authenticate, authenticate_request).
     if matches!(code.as_ref(), "ZA010" | "ZA011" | "ZA012") {
         return ApiError::Unauthorized(db.message().to_owned());
+    }
+    if stale_shard(&code, db.message()) {
+        return ApiError::RolledBack("the tenant's data moved meanwhile; retry it".into());
     }
     if let Some((code, message)) = refusal(&code) {
         return ApiError::Refused {
@@ -531,6 +544,20 @@ impl From<QueryRejection> for ApiError {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_shard_gone_by_a_split_is_run_again_other_internal_errors_not() {
+        assert!(stale_shard(
+            "XX000",
+            "could not find valid entry for shard 103792"
+        ));
+        assert!(!stale_shard("XX000", "could not find valid entry for user"));
+        assert!(!stale_shard(
+            "XX001",
+            "could not find valid entry for shard 1"
+        ));
+    }
+
     use super::*;
 
     #[test]

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bizos_bff::auth::Caller;
-use bizos_tests::citus_cluster::{own_database, pool_as, pool_in, spawn_app_in, url_for};
+use bizos_tests::citus_cluster::{own_database, pool_as, pool_in, url_for};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -154,6 +155,8 @@ struct Write {
     took: Duration,
     status: u16,
     lead_no: Option<String>,
+    /// The answer's body when it is not 201.
+    error: Option<String>,
 }
 
 /// Creates leads for `caller` through the BFF until `stop`, one after the
@@ -179,9 +182,55 @@ async fn keep_writing(
             took: started.elapsed(),
             status,
             lead_no: lead["lead_no"].as_str().map(str::to_owned),
+            error: (status != 201).then(|| lead.to_string()),
         });
     }
     writes
+}
+
+/// A pool of the superuser on the node at `port`, in `database`.
+async fn node_pool(database: &str, port: i32) -> PgPool {
+    let options = url_for("postgres", database)
+        .parse::<PgConnectOptions>()
+        .expect("valid DSN")
+        .port(u16::try_from(port).expect("a TCP port"))
+        .ssl_mode(PgSslMode::Disable);
+    PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .expect("connect to a worker")
+}
+
+/// Watches the shard move's subscriptions on the target node until
+/// `watching` ends: how many it saw, and those whose apply worker failed
+/// (PostgreSQL counts the errors per subscription) or was gone after it
+/// had run.
+async fn watch_subscriptions(target: PgPool, watching: Arc<AtomicBool>) -> (usize, Vec<String>) {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut failing = std::collections::BTreeSet::new();
+    while watching.load(Ordering::Relaxed) {
+        let rows: Vec<(String, Option<i32>, i64)> = sqlx::query_as(
+            "select s.subname::text, st.pid, coalesce(x.apply_error_count, 0)
+               from pg_subscription s
+               left join pg_stat_subscription st on st.subid = s.oid and st.relid is null
+               left join pg_stat_subscription_stats x on x.subid = s.oid
+              where s.subname like 'citus_shard_move_subscription_%' and s.subenabled",
+        )
+        .fetch_all(&target)
+        .await
+        .unwrap_or_default();
+        for (name, pid, errors) in rows {
+            if errors > 0 || (pid.is_none() && seen.contains(&name)) {
+                failing.insert(format!("{name}: {errors} apply errors, worker {pid:?}"));
+            }
+            if pid.is_some() {
+                seen.insert(name);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (seen.len(), failing.into_iter().collect())
 }
 
 /// Tenants made with tenant_create() until `moved` has `per_worker`
@@ -221,7 +270,7 @@ async fn neighbours(owner: &PgPool, moved: Uuid, per_worker: usize) -> Vec<Uuid>
 /// the test prints the waits); each tenant's numbers are gapless, with one
 /// lead per number and per committed write; every chain verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "on Citus 13.2.2 here the online move lost 164 lead numbers in one full-suite run (docs/citus.md, Moving a tenant): a defect to fix, not a flake; run it with --ignored"]
+#[ignore = "not yet reliable on Citus 13.2.2 (docs/citus.md, Moving a tenant: measured): other tenants' writes still fail now and then (false distributed deadlocks behind the cleanup's drops outlast the 10 s retry budget), and a move can wait minutes for the split's deferred drops; numbers stayed gapless in every run since; run it with --ignored"]
 async fn a_tenant_moves_online_while_it_and_others_keep_writing() {
     // Its own database: splitting and moving shards takes locks the other
     // tests' requests would wait on.
@@ -236,7 +285,18 @@ async fn a_tenant_moves_online_while_it_and_others_keep_writing() {
     let from = worker_of(&owner, moved).await;
     let to = worker_of(&owner, others[2]).await;
     assert_ne!(from, to);
-    let app = Arc::new(spawn_app_in(&database).await);
+    // A pool for every client: while the split blocks the moved tenant's
+    // writes, each of them holds a connection of the BFF's pool, and with
+    // the tests' usual 5 the others' requests waited for one until the
+    // acquire timeout (5 s) and answered 503.
+    let app = Arc::new(
+        bizos_tests::spawn_app_at(
+            format!("{}?sslmode=disable", url_for("bizos_app", &database)),
+            None,
+            &[("BIZOS_DB_MAX_CONNECTIONS", "16")],
+        )
+        .await,
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut clients = Vec::new();
@@ -267,6 +327,13 @@ async fn a_tenant_moves_online_while_it_and_others_keep_writing() {
     .await
     .expect("split off");
     let isolated = move_started.elapsed();
+    // The move's subscriptions on the target, watched while it runs
+    // (docs/citus.md, "Moving a tenant", step 4).
+    let watching = Arc::new(AtomicBool::new(true));
+    let watch = tokio::spawn(watch_subscriptions(
+        node_pool(&database, to).await,
+        watching.clone(),
+    ));
     sqlx::query("select citus_move_shard_placement($1, '127.0.0.1', $2, '127.0.0.1', $3)")
         .bind(shard)
         .bind(from)
@@ -275,6 +342,16 @@ async fn a_tenant_moves_online_while_it_and_others_keep_writing() {
         .await
         .expect("moved online");
     let moved_at = move_started.elapsed();
+    watching.store(false, Ordering::Relaxed);
+    let (seen, failing) = watch.await.unwrap();
+    assert!(seen > 0, "the move's subscriptions were seen");
+    // Citus 13.2.2 takes the least LSN of the subscriptions whose apply
+    // worker runs for theirs; one that keeps failing is left out, and the
+    // move switches without its table's changes.
+    assert!(
+        failing.is_empty(),
+        "subscriptions of the move that failed (their changes may be lost): {failing:?}"
+    );
     // The old placements (deferred drops of the split and the move).
     sqlx::query("call citus_cleanup_orphaned_resources()")
         .execute(&superuser)
@@ -287,54 +364,74 @@ async fn a_tenant_moves_online_while_it_and_others_keep_writing() {
 
     let (mut report, mut failures) = (Vec::new(), Vec::new());
     let mut committed: std::collections::BTreeMap<Uuid, Vec<String>> = Default::default();
+    let mut answered_at: std::collections::HashMap<String, Instant> = Default::default();
     for (tenant, task) in clients {
         let writes = task.await.unwrap();
+        answered_at.extend(
+            writes
+                .iter()
+                .filter_map(|w| Some((w.lead_no.clone()?, w.started + w.took))),
+        );
         committed
             .entry(tenant)
             .or_default()
             .extend(writes.iter().filter_map(|w| w.lead_no.clone()));
-        let failed: Vec<(u16, Duration)> = writes
+        let failed: Vec<(u16, Duration, &str)> = writes
             .iter()
             .filter(|w| w.status != 201)
-            .map(|w| (w.status, w.started.saturating_duration_since(move_started)))
+            .map(|w| {
+                (
+                    w.status,
+                    w.started.saturating_duration_since(move_started),
+                    w.error.as_deref().unwrap_or_default(),
+                )
+            })
             .collect();
         if !failed.is_empty() {
             failures.push(format!(
-                "{} client of {tenant}: writes that failed (status, since the move began): {failed:?}",
+                "{} client of {tenant}: writes that failed (status, since the move began, answer): {failed:?}",
                 if tenant == moved { "the moved tenant's" } else { "another tenant's" }
             ));
         }
-        let during: Vec<Duration> = writes
+        // The longest write that overlapped each phase (since the move
+        // began): before it, the split, the move, the cleanup, after it.
+        let at = |offset: Duration| move_started + offset;
+        let phases = [
+            ("before", None, Some(move_started)),
+            ("split", Some(move_started), Some(at(isolated))),
+            ("move", Some(at(isolated)), Some(at(moved_at))),
+            ("cleanup", Some(at(moved_at)), Some(at(cleaned))),
+            ("after", Some(at(cleaned)), None),
+        ];
+        let longest: Vec<String> = phases
             .iter()
-            .filter(|w| w.started + w.took >= move_started && w.started <= move_started + cleaned)
-            .map(|w| w.took)
-            .collect();
-        let before: Vec<Duration> = writes
-            .iter()
-            .filter(|w| w.started + w.took < move_started)
-            .map(|w| w.took)
+            .map(|(name, from, to)| {
+                let max = writes
+                    .iter()
+                    .filter(|w| {
+                        to.is_none_or(|to| w.started < to)
+                            && from.is_none_or(|from| w.started + w.took >= from)
+                    })
+                    .map(|w| w.took)
+                    .max();
+                format!("{name} {:.1?}", max.unwrap_or_default())
+            })
             .collect();
         report.push(format!(
-            "{} {tenant}: {} writes, {} during the move; longest before {:?}, during {:?}",
+            "{} {tenant}: {} writes; longest {}",
             if tenant == moved {
                 "moved  "
             } else {
                 "another"
             },
             writes.len(),
-            during.len(),
-            before.iter().max().copied().unwrap_or_default(),
-            during.iter().max().copied().unwrap_or_default(),
+            longest.join(", "),
         ));
     }
     eprintln!(
         "tenant move: split {isolated:?}, moved at {moved_at:?}, cleaned at {cleaned:?}\n{}",
         report.join("\n")
     );
-    // Not asserted yet: on Citus 13.2.2 a few writes still fail around the
-    // end of the split and the cleanup (one 500 and two 503 among about
-    // 3,900 in the last run, docs/citus.md); each of them wrote nothing,
-    // which the checks below prove.
     eprintln!("failed writes: {failures:#?}");
 
     // Each tenant's numbers: one lead per committed write, gapless from 1.
@@ -347,11 +444,37 @@ async fn a_tenant_moves_online_while_it_and_others_keep_writing() {
                 .await
                 .unwrap();
         assert!(numbers.len() > 4, "{tenant}: {} leads", numbers.len());
+        answered.sort();
+        // What a failure needs to be understood: the counter, the committed
+        // writes that are not there (lost) and the numbers nobody got.
+        let counter: Option<i64> = sqlx::query_scalar(
+            "select last_value from bizos.id_counters where tenant_id = $1 and kind = 'lead'",
+        )
+        .bind(tenant)
+        .fetch_optional(&superuser)
+        .await
+        .unwrap();
+        let stored: std::collections::BTreeSet<&String> = numbers.iter().collect();
+        let lost: Vec<(&String, Duration)> = answered
+            .iter()
+            .filter(|n| !stored.contains(n))
+            .map(|n| (n, answered_at[n].saturating_duration_since(move_started)))
+            .collect();
+        let given: std::collections::BTreeSet<&String> = answered.iter().collect();
+        let skipped = (1..=counter.unwrap_or(0))
+            .map(|i| format!("LEAD-{year}-{i:06}"))
+            .filter(|n| !given.contains(n) && !stored.contains(n))
+            .count();
+        eprintln!(
+            "{tenant}: counter {counter:?}, {} leads, {} committed writes; committed but not stored \
+             (number, answered since the move began): {lost:?}; numbers neither answered nor stored: {skipped}",
+            numbers.len(),
+            answered.len()
+        );
         let expected: Vec<String> = (1..=numbers.len())
             .map(|i| format!("LEAD-{year}-{i:06}"))
             .collect();
         assert_eq!(numbers, expected, "{tenant}: gapless, no number twice");
-        answered.sort();
         assert_eq!(
             answered, numbers,
             "{tenant}: the leads are the committed writes"
@@ -363,4 +486,7 @@ async fn a_tenant_moves_online_while_it_and_others_keep_writing() {
             .unwrap();
         assert_eq!(breaks, 0, "{tenant}: the audit chains verify");
     }
+    // Every write of every tenant committed: a deadlock's victim ran again
+    // (bff/src/retry.rs) instead of answering 503.
+    assert!(failures.is_empty(), "writes that failed: {failures:#?}");
 }
