@@ -387,16 +387,10 @@ async fn add_key(
         .map_err(|e| ApiError::Internal(e.into()))?;
     let label = add.label.as_str().to_owned();
     let response = idempotency::run(&state, &caller, fingerprint, async |conn| {
-        let key_id: Uuid = sqlx::query_scalar("select llm_key_add($1, $2, $3, $4, $5, $6, $7)")
+        let add = sqlx::query_scalar("select llm_key_add($1, $2, $3, $4, $5, $6, $7)")
             .bind(&provider)
-            .bind(&label)
-            .bind(&sealed.ciphertext)
-            .bind(&sealed.nonce)
-            .bind(&sealed.wrapped_dek)
-            .bind(&sealed.dek_nonce)
-            .bind(&sealed.master_key_id)
-            .fetch_one(&mut *conn)
-            .await?;
+            .bind(&label);
+        let key_id: Uuid = sealed.bind(add).fetch_one(&mut *conn).await?;
         let row: Value = sqlx::query_scalar("select llm_key_row($1)")
             .bind(key_id)
             .fetch_one(&mut *conn)
