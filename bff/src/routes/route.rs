@@ -136,8 +136,9 @@ macro_rules! list_route {
 }
 
 /// A read that answers the jsonb of one SQL function, run as the caller:
-/// `fn name(id) = "select f($1)"` with the `{id}` of the path as `$1`, or
-/// `fn name() = "select f()"`. With `missing = "no ticket"`, the query
+/// `fn name(id) = "select f($1)"` with the `{id}` of the path as `$1`,
+/// `fn name(tenant) = "select .. where tenant_id = $1"` with the caller's
+/// tenant as `$1`, or `fn name() = "select f()"`. With `missing = "no ticket"`, the query
 /// (`$1` the id, `$2` the caller's tenant) gives one row or none, and none
 /// is 404 with that message and the id.
 macro_rules! read_route {
@@ -178,6 +179,23 @@ macro_rules! read_route {
             $crate::extract::Path(id): $crate::extract::Path<uuid::Uuid>,
         ) -> $crate::error::Result<$crate::extract::Json<serde_json::Value>> {
             let query = sqlx::query_scalar($sql).bind(id);
+            let found: serde_json::Value = $crate::db::read_one(&state.pool, &caller, query).await?;
+            Ok($crate::extract::Json(found))
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        get $path:literal, tag = $tag:literal,
+        fn $name:ident(tenant) = $sql:literal,
+        responses($($responses:tt)*) $(,)?
+    ) => {
+        $(#[$meta])*
+        #[utoipa::path(get, path = $path, tag = $tag, responses($($responses)*))]
+        async fn $name(
+            axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
+            caller: $crate::auth::Caller,
+        ) -> $crate::error::Result<$crate::extract::Json<serde_json::Value>> {
+            let query = sqlx::query_scalar($sql).bind(caller.tenant_id);
             let found: serde_json::Value = $crate::db::read_one(&state.pool, &caller, query).await?;
             Ok($crate::extract::Json(found))
         }
