@@ -82,7 +82,11 @@ pub fn figures(aggregates: &Value) -> BTreeMap<String, f64> {
 /// (`top_customers.1.invoiced_mtd`).
 fn numbered<'a>(aggregates: &'a Value, list: &str) -> impl Iterator<Item = (usize, &'a Value)> {
     let items = aggregates.get(list).and_then(Value::as_array);
-    items.into_iter().flatten().enumerate().map(|(i, item)| (i + 1, item))
+    items
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, item)| (i + 1, item))
 }
 
 /// The numbers of the dates of the aggregates (day, month, year of `day`,

@@ -145,29 +145,7 @@ macro_rules! read_route {
     (
         $(#[$meta:meta])*
         get $path:literal, tag = $tag:literal,
-        fn $name:ident(id) = $sql:literal, missing = $missing:literal,
-        responses($($responses:tt)*) $(,)?
-    ) => {
-        $(#[$meta])*
-        #[utoipa::path(get, path = $path, tag = $tag, params(("id" = Uuid, Path)),
-            responses($($responses)*))]
-        async fn $name(
-            axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
-            caller: $crate::auth::Caller,
-            $crate::extract::Path(id): $crate::extract::Path<uuid::Uuid>,
-        ) -> $crate::error::Result<$crate::extract::Json<serde_json::Value>> {
-            let query = sqlx::query_scalar($sql).bind(id).bind(caller.tenant_id);
-            let found: Option<serde_json::Value> =
-                $crate::db::read_optional(&state.pool, &caller, query).await?;
-            found
-                .map($crate::extract::Json)
-                .ok_or_else(|| $crate::error::ApiError::NotFound(format!("{} {id}", $missing)))
-        }
-    };
-    (
-        $(#[$meta:meta])*
-        get $path:literal, tag = $tag:literal,
-        fn $name:ident(id) = $sql:literal,
+        fn $name:ident(id) = $sql:literal, $(missing = $missing:literal,)?
         responses($($responses:tt)*) $(,)?
     ) => {
         $(#[$meta])*
@@ -179,14 +157,25 @@ macro_rules! read_route {
             $crate::extract::Path(id): $crate::extract::Path<uuid::Uuid>,
         ) -> $crate::error::Result<$crate::extract::Json<serde_json::Value>> {
             let query = sqlx::query_scalar($sql).bind(id);
-            let found: serde_json::Value = $crate::db::read_one(&state.pool, &caller, query).await?;
-            Ok($crate::extract::Json(found))
+            $crate::routes::route::read_route!(@found state, caller, query, id $(, $missing)?)
         }
     };
+    (@found $state:ident, $caller:ident, $query:ident, $id:ident, $missing:literal) => {{
+        let query = $query.bind($caller.tenant_id);
+        let found: Option<serde_json::Value> =
+            $crate::db::read_optional(&$state.pool, &$caller, query).await?;
+        found
+            .map($crate::extract::Json)
+            .ok_or_else(|| $crate::error::ApiError::NotFound(format!("{} {}", $missing, $id)))
+    }};
+    (@found $state:ident, $caller:ident, $query:ident, $id:ident) => {{
+        let found: serde_json::Value = $crate::db::read_one(&$state.pool, &$caller, $query).await?;
+        Ok($crate::extract::Json(found))
+    }};
     (
         $(#[$meta:meta])*
         get $path:literal, tag = $tag:literal,
-        fn $name:ident(tenant) = $sql:literal,
+        fn $name:ident($($tenant:ident)?) = $sql:literal,
         responses($($responses:tt)*) $(,)?
     ) => {
         $(#[$meta])*
@@ -195,27 +184,14 @@ macro_rules! read_route {
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
             caller: $crate::auth::Caller,
         ) -> $crate::error::Result<$crate::extract::Json<serde_json::Value>> {
-            let query = sqlx::query_scalar($sql).bind(caller.tenant_id);
+            let query = sqlx::query_scalar($sql)
+                $(.bind($crate::routes::route::read_route!(@arg caller, $tenant)))?;
             let found: serde_json::Value = $crate::db::read_one(&state.pool, &caller, query).await?;
             Ok($crate::extract::Json(found))
         }
     };
-    (
-        $(#[$meta:meta])*
-        get $path:literal, tag = $tag:literal,
-        fn $name:ident() = $sql:literal,
-        responses($($responses:tt)*) $(,)?
-    ) => {
-        $(#[$meta])*
-        #[utoipa::path(get, path = $path, tag = $tag, responses($($responses)*))]
-        async fn $name(
-            axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
-            caller: $crate::auth::Caller,
-        ) -> $crate::error::Result<$crate::extract::Json<serde_json::Value>> {
-            let query = sqlx::query_scalar($sql);
-            let found: serde_json::Value = $crate::db::read_one(&state.pool, &caller, query).await?;
-            Ok($crate::extract::Json(found))
-        }
+    (@arg $caller:ident, tenant) => {
+        $caller.tenant_id
     };
 }
 
