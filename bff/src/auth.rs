@@ -135,22 +135,12 @@ pub type Verifier = Arc<JwtVerifier>;
 mod tests {
     use std::time::Duration;
 
-    use secrecy::SecretString;
-
     use super::*;
-    use crate::jwt::JwtSettings;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
     fn verifier() -> JwtVerifier {
-        JwtVerifier::new(&JwtSettings {
-            hs256_secret: Some(SecretString::from(SECRET)),
-            jwks_url: None,
-            issuer: None,
-            audience: None,
-            leeway: Duration::from_secs(0),
-        })
-        .unwrap()
+        crate::jwt::hs256_verifier(SECRET)
     }
 
     #[tokio::test]

@@ -180,6 +180,18 @@ impl ApiError {
             field: Some(field.into()),
         }
     }
+
+    /// A period of a query (`from`, `to`: days or instants) that ends
+    /// before it starts is refused on `to`; an open end is never out of
+    /// order.
+    pub fn check_period<T: PartialOrd>(from: Option<T>, to: Option<T>) -> Result<()> {
+        match (from, to) {
+            (Some(from), Some(to)) if to < from => {
+                Err(ApiError::invalid("to", "must not be before from"))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl ApiError {

@@ -288,20 +288,27 @@ pub fn issue_token(
     )?)
 }
 
+/// A verifier of HS256 tokens signed with `secret`, with no issuer,
+/// audience or leeway: what the unit tests of tokens and callers check
+/// against.
+#[cfg(test)]
+pub(crate) fn hs256_verifier(secret: &str) -> JwtVerifier {
+    JwtVerifier::new(&JwtSettings {
+        hs256_secret: Some(SecretString::from(secret)),
+        jwks_url: None,
+        issuer: None,
+        audience: None,
+        leeway: Duration::from_secs(0),
+    })
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::SecretString;
 
     fn verifier() -> JwtVerifier {
-        JwtVerifier::new(&JwtSettings {
-            hs256_secret: Some(SecretString::from("0123456789abcdef0123456789abcdef")),
-            jwks_url: None,
-            issuer: None,
-            audience: None,
-            leeway: Duration::from_secs(0),
-        })
-        .unwrap()
+        hs256_verifier("0123456789abcdef0123456789abcdef")
     }
 
     #[tokio::test]

@@ -66,21 +66,27 @@ pub fn figures(aggregates: &Value) -> BTreeMap<String, f64> {
         }
     }
     for list in ["top_customers", "largest_overdue", "kpi"] {
-        for (i, item) in aggregates
-            .get(list)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (n, item) in numbered(aggregates, list) {
             for (k, v) in item.as_object().into_iter().flatten() {
-                if let Some(n) = v.as_f64() {
-                    out.insert(format!("{list}.{}.{k}", i + 1), n);
+                if let Some(v) = v.as_f64() {
+                    out.insert(format!("{list}.{n}.{k}"), v);
                 }
             }
         }
     }
     out
+}
+
+/// The items of the aggregates' list `list` (none when it is missing)
+/// with their numbers from 1, as figure paths name them
+/// (`top_customers.1.invoiced_mtd`).
+fn numbered<'a>(aggregates: &'a Value, list: &str) -> impl Iterator<Item = (usize, &'a Value)> {
+    let items = aggregates.get(list).and_then(Value::as_array);
+    items
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, item)| (i + 1, item))
 }
 
 /// The numbers of the dates of the aggregates (day, month, year of `day`,
@@ -130,15 +136,9 @@ pub fn prompt(aggregates: &Value, locale: Locale) -> Vec<Message> {
         ("largest_overdue", "company_name"),
         ("kpi", "name"),
     ] {
-        for (i, item) in aggregates
-            .get(list)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (n, item) in numbered(aggregates, list) {
             if let Some(name) = item.get(field).and_then(Value::as_str) {
-                user.push_str(&format!("{list}.{}.{field} = {name}\n", i + 1));
+                user.push_str(&format!("{list}.{n}.{field} = {name}\n"));
             }
         }
     }

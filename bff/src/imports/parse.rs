@@ -259,6 +259,28 @@ fn make_header(raw: &[String]) -> Result<Vec<String>, ParseError> {
 /// Cells of a data row fitted to the header: trimmed, padded with empty
 /// cells; `None` for a blank row; an error for a non-empty cell beyond the
 /// header.
+/// Hands the data row `row_no` at `line`, fitted to the header's `width`
+/// ([`fit_row`]), to the visitor and counts it in `rows`; a blank row is
+/// passed over (the visitor's answer is then to go on).
+fn visit_row<S: AsRef<str>>(
+    visitor: &mut impl Visitor,
+    cells: impl Iterator<Item = (usize, S)>,
+    width: usize,
+    row_no: u32,
+    line: u64,
+    rows: &mut u64,
+) -> Result<Flow, ParseError> {
+    let Some(cells) = fit_row(cells, width, line)? else {
+        return Ok(Flow::Continue);
+    };
+    *rows += 1;
+    Ok(visitor.row(Row {
+        row_no,
+        line,
+        cells,
+    }))
+}
+
 fn fit_row<S: AsRef<str>>(
     cells: impl Iterator<Item = (usize, S)>,
     width: usize,
@@ -444,16 +466,8 @@ fn read_csv(file: File, delimiter: u8, visitor: &mut impl Visitor) -> Result<u64
                     message: "too many rows".into(),
                 })?;
                 let cells = record.iter().enumerate();
-                if let Some(cells) = fit_row(cells, width, line)? {
-                    rows += 1;
-                    if visitor.row(Row {
-                        row_no,
-                        line,
-                        cells,
-                    }) == Flow::Stop
-                    {
-                        return Ok(rows);
-                    }
+                if visit_row(visitor, cells, width, row_no, line, &mut rows)? == Flow::Stop {
+                    return Ok(rows);
                 }
             }
         }
@@ -524,17 +538,9 @@ fn read_xlsx(file: File, visitor: &mut impl Visitor) -> Result<u64, ParseError> 
                     }
                 }
                 Some((header_row, width)) => {
-                    if let Some(cells) = fit_row(row_cells.into_iter(), width, line)? {
-                        rows += 1;
-                        let row_no = row - header_row;
-                        if visitor.row(Row {
-                            row_no,
-                            line,
-                            cells,
-                        }) == Flow::Stop
-                        {
-                            return Ok(rows);
-                        }
+                    let (cells, row_no) = (row_cells.into_iter(), row - header_row);
+                    if visit_row(visitor, cells, width, row_no, line, &mut rows)? == Flow::Stop {
+                        return Ok(rows);
                     }
                 }
             }
@@ -630,6 +636,28 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::path::PathBuf;
+
+    /// A visitor that counts the rows it is handed, and stops at the
+    /// `stop_at`th when set.
+    #[derive(Default)]
+    struct Count {
+        rows: u32,
+        stop_at: Option<u32>,
+    }
+
+    impl Visitor for Count {
+        fn header(&mut self, _: Format, _: Vec<String>) -> Flow {
+            Flow::Continue
+        }
+        fn row(&mut self, _: Row) -> Flow {
+            self.rows += 1;
+            if self.stop_at == Some(self.rows) {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
+        }
+    }
 
     /// A file of its own in the system temp directory, removed on drop.
     struct TempFile(PathBuf);
@@ -735,20 +763,10 @@ mod tests {
         ));
         // The merged row is never handed over (rows before it may be: the
         // file fails as a whole and its transaction is rolled back).
-        struct Count(u32);
-        impl Visitor for Count {
-            fn header(&mut self, _: Format, _: Vec<String>) -> Flow {
-                Flow::Continue
-            }
-            fn row(&mut self, _: Row) -> Flow {
-                self.0 += 1;
-                Flow::Continue
-            }
-        }
         let f = TempFile::with(bytes);
-        let mut c = Count(0);
+        let mut c = Count::default();
         assert!(read_file(&f.0, &mut c).is_err());
-        assert_eq!(c.0, 1);
+        assert_eq!(c.rows, 1);
     }
 
     #[test]
@@ -807,23 +825,19 @@ mod tests {
 
     #[test]
     fn not_a_spreadsheet() {
-        assert!(matches!(
-            parse(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
-            Err(ParseError::NotASpreadsheet(_))
-        ));
-        assert!(matches!(
-            parse(b"caf\xe9,1\n"),
-            Err(ParseError::NotASpreadsheet(_))
-        ));
-        assert!(matches!(
-            parse(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest"),
-            Err(ParseError::NotASpreadsheet(_))
-        ));
-        // A ZIP that is not a workbook.
-        assert!(matches!(
-            parse(b"PK\x03\x04 not really a zip"),
-            Err(ParseError::NotASpreadsheet(_))
-        ));
+        let files: [&[u8]; 4] = [
+            b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",
+            b"caf\xe9,1\n",
+            b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest",
+            // A ZIP that is not a workbook.
+            b"PK\x03\x04 not really a zip",
+        ];
+        for bytes in files {
+            assert!(
+                matches!(parse(bytes), Err(ParseError::NotASpreadsheet(_))),
+                "{bytes:?}"
+            );
+        }
     }
 
     #[test]
@@ -942,22 +956,11 @@ mod tests {
 
     #[test]
     fn visitor_can_stop_early() {
-        struct Two(u32);
-        impl Visitor for Two {
-            fn header(&mut self, _: Format, _: Vec<String>) -> Flow {
-                Flow::Continue
-            }
-            fn row(&mut self, _: Row) -> Flow {
-                self.0 += 1;
-                if self.0 == 2 {
-                    Flow::Stop
-                } else {
-                    Flow::Continue
-                }
-            }
-        }
         let f = TempFile::with(b"a\n1\n2\n3\n4\n");
-        let mut v = Two(0);
+        let mut v = Count {
+            stop_at: Some(2),
+            ..Count::default()
+        };
         assert_eq!(read_file(&f.0, &mut v).unwrap(), 2);
     }
 }

@@ -21,6 +21,9 @@ use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryScalar;
+use sqlx::Postgres;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -47,6 +50,24 @@ pub struct Sealed {
     pub wrapped_dek: Vec<u8>,
     pub dek_nonce: Vec<u8>,
     pub master_key_id: String,
+}
+
+impl Sealed {
+    /// Binds its five columns to `query`, in the order every SQL function
+    /// that stores a sealed secret takes them (`llm_key_add`,
+    /// `webhook_endpoint_create`, `webhook_secret_rotate`): ciphertext,
+    /// nonce, wrapped data key, its nonce, master key id.
+    pub fn bind<'q, O>(
+        &'q self,
+        query: QueryScalar<'q, Postgres, O, PgArguments>,
+    ) -> QueryScalar<'q, Postgres, O, PgArguments> {
+        query
+            .bind(&self.ciphertext)
+            .bind(&self.nonce)
+            .bind(&self.wrapped_dek)
+            .bind(&self.dek_nonce)
+            .bind(&self.master_key_id)
+    }
 }
 
 impl std::fmt::Debug for Sealed {

@@ -32,7 +32,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
-use super::route::rpc_route;
+use super::route::{read_route, rpc_route};
 use super::shapes::shapes;
 use super::write::{body, rpc, Args, Call};
 use crate::auth::Caller;
@@ -271,22 +271,14 @@ async fn usage(
     Ok(Json(rows))
 }
 
-#[utoipa::path(get, path = "/api/ai/limits", tag = "ai",
-    responses((status = 200, description = "each feature's limits for the tenant and for each user (null: unlimited), and what is used in the current periods", body = LimitList)))]
-async fn get_limits(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let rows: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar(
-            "select jsonb_build_object('items',
+read_route! {
+    get "/api/ai/limits", tag = "ai",
+    fn get_limits(tenant) =
+        "select jsonb_build_object('items',
                   coalesce(jsonb_agg(to_jsonb(l) order by f.position, l.scope), '[]'::jsonb))
            from v_llm_limits l join llm_features f on f.code = l.feature
           where l.tenant_id = $1",
-        )
-        .bind(caller.tenant_id),
-    )
-    .await?;
-    Ok(Json(rows))
+    responses((status = 200, description = "each feature's limits for the tenant and for each user (null: unlimited), and what is used in the current periods", body = LimitList))
 }
 
 /// A per-user limit of one feature (each user of the tenant); null is
@@ -311,22 +303,14 @@ rpc_route! {
               (status = 403, description = "only super admins set limits", body = ErrorResponse))
 }
 
-#[utoipa::path(get, path = "/api/ai/keys", tag = "ai",
-    responses((status = 200, description = "the tenant's own provider keys: metadata only, never the key (super admins see them; others none)", body = KeyList)))]
-async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let rows: Value = read_one(
-        &state.pool,
-        &caller,
-        sqlx::query_scalar(
-            "select jsonb_build_object('items',
+read_route! {
+    get "/api/ai/keys", tag = "ai",
+    fn list_keys(tenant) =
+        "select jsonb_build_object('items',
                   coalesce(jsonb_agg(to_jsonb(k) order by k.created_at, k.key_id), '[]'::jsonb))
            from v_llm_keys k
           where k.tenant_id = $1",
-        )
-        .bind(caller.tenant_id),
-    )
-    .await?;
-    Ok(Json(rows))
+    responses((status = 200, description = "the tenant's own provider keys: metadata only, never the key (super admins see them; others none)", body = KeyList))
 }
 
 /// A provider key of the tenant's own. The key is sealed before it is
@@ -387,16 +371,10 @@ async fn add_key(
         .map_err(|e| ApiError::Internal(e.into()))?;
     let label = add.label.as_str().to_owned();
     let response = idempotency::run(&state, &caller, fingerprint, async |conn| {
-        let key_id: Uuid = sqlx::query_scalar("select llm_key_add($1, $2, $3, $4, $5, $6, $7)")
+        let add = sqlx::query_scalar("select llm_key_add($1, $2, $3, $4, $5, $6, $7)")
             .bind(&provider)
-            .bind(&label)
-            .bind(&sealed.ciphertext)
-            .bind(&sealed.nonce)
-            .bind(&sealed.wrapped_dek)
-            .bind(&sealed.dek_nonce)
-            .bind(&sealed.master_key_id)
-            .fetch_one(&mut *conn)
-            .await?;
+            .bind(&label);
+        let key_id: Uuid = sealed.bind(add).fetch_one(&mut *conn).await?;
         let row: Value = sqlx::query_scalar("select llm_key_row($1)")
             .bind(key_id)
             .fetch_one(&mut *conn)

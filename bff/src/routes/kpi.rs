@@ -157,9 +157,7 @@ async fn progress(
     caller: Caller,
     Query(q): Query<ProgressQuery>,
 ) -> Result<Json<Value>> {
-    if q.to < q.from {
-        return Err(ApiError::invalid("to", "must not be before from"));
-    }
+    ApiError::check_period(Some(q.from), Some(q.to))?;
     let items: Value = read_one(
         &state.pool,
         &caller,
@@ -226,9 +224,7 @@ async fn actuals(
     caller: Caller,
     Query(q): Query<ActualsQuery>,
 ) -> Result<Json<Value>> {
-    if q.to < q.from {
-        return Err(ApiError::invalid("to", "must not be before from"));
-    }
+    ApiError::check_period(Some(q.from), Some(q.to))?;
     let items: Value = read_one(
         &state.pool,
         &caller,

@@ -323,11 +323,7 @@ async fn dso(
     caller: Caller,
     Query(f): Query<DsoFilter>,
 ) -> Result<Json<Value>> {
-    if let (Some(from), Some(to)) = (f.from, f.to) {
-        if to < from {
-            return Err(ApiError::invalid("to", "must not be before from"));
-        }
-    }
+    ApiError::check_period(f.from, f.to)?;
     let rows: Value = read_one(
         &state.pool,
         &caller,

@@ -136,37 +136,16 @@ macro_rules! list_route {
 }
 
 /// A read that answers the jsonb of one SQL function, run as the caller:
-/// `fn name(id) = "select f($1)"` with the `{id}` of the path as `$1`, or
-/// `fn name() = "select f()"`. With `missing = "no ticket"`, the query
+/// `fn name(id) = "select f($1)"` with the `{id}` of the path as `$1`,
+/// `fn name(tenant) = "select .. where tenant_id = $1"` with the caller's
+/// tenant as `$1`, or `fn name() = "select f()"`. With `missing = "no ticket"`, the query
 /// (`$1` the id, `$2` the caller's tenant) gives one row or none, and none
 /// is 404 with that message and the id.
 macro_rules! read_route {
     (
         $(#[$meta:meta])*
         get $path:literal, tag = $tag:literal,
-        fn $name:ident(id) = $sql:literal, missing = $missing:literal,
-        responses($($responses:tt)*) $(,)?
-    ) => {
-        $(#[$meta])*
-        #[utoipa::path(get, path = $path, tag = $tag, params(("id" = Uuid, Path)),
-            responses($($responses)*))]
-        async fn $name(
-            axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
-            caller: $crate::auth::Caller,
-            $crate::extract::Path(id): $crate::extract::Path<uuid::Uuid>,
-        ) -> $crate::error::Result<$crate::extract::Json<serde_json::Value>> {
-            let query = sqlx::query_scalar($sql).bind(id).bind(caller.tenant_id);
-            let found: Option<serde_json::Value> =
-                $crate::db::read_optional(&state.pool, &caller, query).await?;
-            found
-                .map($crate::extract::Json)
-                .ok_or_else(|| $crate::error::ApiError::NotFound(format!("{} {id}", $missing)))
-        }
-    };
-    (
-        $(#[$meta:meta])*
-        get $path:literal, tag = $tag:literal,
-        fn $name:ident(id) = $sql:literal,
+        fn $name:ident(id) = $sql:literal, $(missing = $missing:literal,)?
         responses($($responses:tt)*) $(,)?
     ) => {
         $(#[$meta])*
@@ -178,14 +157,25 @@ macro_rules! read_route {
             $crate::extract::Path(id): $crate::extract::Path<uuid::Uuid>,
         ) -> $crate::error::Result<$crate::extract::Json<serde_json::Value>> {
             let query = sqlx::query_scalar($sql).bind(id);
-            let found: serde_json::Value = $crate::db::read_one(&state.pool, &caller, query).await?;
-            Ok($crate::extract::Json(found))
+            $crate::routes::route::read_route!(@found state, caller, query, id $(, $missing)?)
         }
     };
+    (@found $state:ident, $caller:ident, $query:ident, $id:ident, $missing:literal) => {{
+        let query = $query.bind($caller.tenant_id);
+        let found: Option<serde_json::Value> =
+            $crate::db::read_optional(&$state.pool, &$caller, query).await?;
+        found
+            .map($crate::extract::Json)
+            .ok_or_else(|| $crate::error::ApiError::NotFound(format!("{} {}", $missing, $id)))
+    }};
+    (@found $state:ident, $caller:ident, $query:ident, $id:ident) => {{
+        let found: serde_json::Value = $crate::db::read_one(&$state.pool, &$caller, $query).await?;
+        Ok($crate::extract::Json(found))
+    }};
     (
         $(#[$meta:meta])*
         get $path:literal, tag = $tag:literal,
-        fn $name:ident() = $sql:literal,
+        fn $name:ident($($tenant:ident)?) = $sql:literal,
         responses($($responses:tt)*) $(,)?
     ) => {
         $(#[$meta])*
@@ -194,10 +184,14 @@ macro_rules! read_route {
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
             caller: $crate::auth::Caller,
         ) -> $crate::error::Result<$crate::extract::Json<serde_json::Value>> {
-            let query = sqlx::query_scalar($sql);
+            let query = sqlx::query_scalar($sql)
+                $(.bind($crate::routes::route::read_route!(@arg caller, $tenant)))?;
             let found: serde_json::Value = $crate::db::read_one(&state.pool, &caller, query).await?;
             Ok($crate::extract::Json(found))
         }
+    };
+    (@arg $caller:ident, tenant) => {
+        $caller.tenant_id
     };
 }
 

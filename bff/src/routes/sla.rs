@@ -99,9 +99,7 @@ async fn first_response_daily(
     caller: Caller,
     Query(q): Query<DayRange>,
 ) -> Result<Json<Value>> {
-    if q.to < q.from {
-        return Err(ApiError::invalid("to", "must not be before from"));
-    }
+    ApiError::check_period(Some(q.from), Some(q.to))?;
     if (q.to - q.from).num_days() > 366 {
         return Err(ApiError::invalid("to", "at most 366 days after from"));
     }

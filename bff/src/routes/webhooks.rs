@@ -325,6 +325,38 @@ async fn check_url(conn: &mut sqlx::PgConnection, state: &AppState, url: &str) -
         .map_err(|why| ApiError::invalid("url", format!("url: {why}")))
 }
 
+/// A new signing secret of an endpoint: made and sealed before the
+/// transaction (so a retry of it stores the same one), shown once.
+struct NewSecret {
+    id: Uuid,
+    secret: SecretString,
+    sealed: crate::llm::crypto::Sealed,
+}
+
+impl NewSecret {
+    fn for_endpoint(state: &AppState, caller: &Caller, endpoint_id: Uuid) -> Result<Self> {
+        let master = master(state)?;
+        let secret = secrets::generate().map_err(|e| ApiError::Internal(e.into()))?;
+        let id = Uuid::new_v4();
+        let sealed = secrets::seal(&master, caller.tenant_id, endpoint_id, id, &secret)
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(Self { id, secret, sealed })
+    }
+
+    /// Runs `query` (its first arguments bound, the sealed columns last)
+    /// and answers the endpoint it returns, without the secret: what is
+    /// stored for a replay never holds it ([`with_secret`] adds it).
+    async fn store<'q>(
+        &'q self,
+        conn: &mut sqlx::PgConnection,
+        query: sqlx::query::QueryScalar<'q, sqlx::Postgres, Value, sqlx::postgres::PgArguments>,
+    ) -> Result<Value> {
+        let mut endpoint = self.sealed.bind(query).fetch_one(&mut *conn).await?;
+        endpoint["secret"] = Value::Null;
+        Ok(endpoint)
+    }
+}
+
 /// A write whose answer carries a new secret: the effect stores its answer
 /// without it (idempotency), the first answer gets it added (and is not
 /// to be cached, [`write::with_secret`]).
@@ -354,33 +386,21 @@ async fn create_endpoint(
     key: IdempotencyKey,
     Json(create): Json<EndpointCreate>,
 ) -> Result<Response> {
-    let master = master(&state)?;
+    let endpoint_id = Uuid::new_v4();
+    let new = NewSecret::for_endpoint(&state, &caller, endpoint_id)?;
     let request = body(&create)?;
-    let secret = secrets::generate().map_err(|e| ApiError::Internal(e.into()))?;
-    let (endpoint_id, secret_id) = (Uuid::new_v4(), Uuid::new_v4());
-    let sealed = secrets::seal(&master, caller.tenant_id, endpoint_id, secret_id, &secret)
-        .map_err(|e| ApiError::Internal(e.into()))?;
     let fingerprint = key.json(&request);
     let response = idempotency::run(&state, &caller, fingerprint, async |conn| {
         check_url(conn, &state, create.url.as_str()).await?;
-        let endpoint: Value =
+        let create =
             sqlx::query_scalar("select webhook_endpoint_create($1, $2, $3, $4, $5, $6, $7, $8)")
                 .bind(&request)
                 .bind(endpoint_id)
-                .bind(secret_id)
-                .bind(&sealed.ciphertext)
-                .bind(&sealed.nonce)
-                .bind(&sealed.wrapped_dek)
-                .bind(&sealed.dek_nonce)
-                .bind(&sealed.master_key_id)
-                .fetch_one(&mut *conn)
-                .await?;
-        let mut stored = endpoint;
-        stored["secret"] = Value::Null;
-        Ok(Done::created(stored))
+                .bind(new.id);
+        Ok(Done::created(new.store(conn, create).await?))
     })
     .await;
-    with_secret(response, &secret).await
+    with_secret(response, &new.secret).await
 }
 
 read_route! {
@@ -441,31 +461,19 @@ async fn rotate_secret(
     Path(id): Path<Uuid>,
     Json(rotate): Json<SecretRotate>,
 ) -> Result<Response> {
-    let master = master(&state)?;
+    let new = NewSecret::for_endpoint(&state, &caller, id)?;
     let request = body(&rotate)?;
-    let secret = secrets::generate().map_err(|e| ApiError::Internal(e.into()))?;
-    let secret_id = Uuid::new_v4();
-    let sealed = secrets::seal(&master, caller.tenant_id, id, secret_id, &secret)
-        .map_err(|e| ApiError::Internal(e.into()))?;
     let fingerprint = key.json(&request);
     let response = idempotency::run(&state, &caller, fingerprint, async |conn| {
-        let mut endpoint: Value =
+        let rotate =
             sqlx::query_scalar("select webhook_secret_rotate($1, $2, $3, $4, $5, $6, $7, $8)")
                 .bind(id)
                 .bind(&request)
-                .bind(secret_id)
-                .bind(&sealed.ciphertext)
-                .bind(&sealed.nonce)
-                .bind(&sealed.wrapped_dek)
-                .bind(&sealed.dek_nonce)
-                .bind(&sealed.master_key_id)
-                .fetch_one(&mut *conn)
-                .await?;
-        endpoint["secret"] = Value::Null;
-        Ok(Done::ok(endpoint))
+                .bind(new.id);
+        Ok(Done::ok(new.store(conn, rotate).await?))
     })
     .await;
-    with_secret(response, &secret).await
+    with_secret(response, &new.secret).await
 }
 
 #[utoipa::path(get, path = "/api/webhooks/endpoints/{id}/deliveries", tag = "webhooks",
