@@ -233,7 +233,9 @@ async fn create_tenant(
     responses((status = 200, description = "every tenant's placement (version 0: the control database's shared tier, no row)", body = OperatorTenantList),
               (status = 404, description = "the operator API is off (no BIZOS_OPERATOR_TOKEN)", body = ErrorResponse)))]
 async fn list_tenants(OperatorCaller(api): OperatorCaller) -> Result<axum::Json<Value>> {
-    Ok(axum::Json(serde_json::json!({"items": api.operator.list().await?})))
+    Ok(axum::Json(
+        serde_json::json!({"items": api.operator.list().await?}),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/operator/tenants/{id}", tag = "operator", security(("operator" = [])),
@@ -255,7 +257,9 @@ async fn suspend_tenant(
     OperatorCaller(api): OperatorCaller,
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<Value>> {
-    Ok(axum::Json(api.operator.set_status(id, Status::Suspended).await?))
+    Ok(axum::Json(
+        api.operator.set_status(id, Status::Suspended).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/operator/tenants/{id}/resume", tag = "operator", security(("operator" = [])),
@@ -266,7 +270,9 @@ async fn resume_tenant(
     OperatorCaller(api): OperatorCaller,
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<Value>> {
-    Ok(axum::Json(api.operator.set_status(id, Status::Active).await?))
+    Ok(axum::Json(
+        api.operator.set_status(id, Status::Active).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/operator/clusters", tag = "operator", security(("operator" = [])),
