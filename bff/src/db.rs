@@ -130,16 +130,20 @@ async fn begin_on(
 ) -> std::result::Result<Transaction<'static, Postgres>, sqlx::Error> {
     let traceparent = crate::telemetry::traceparent(&tracing::Span::current());
     crate::telemetry::db_call("authenticate_request", async {
-        let mut tx = pool.begin().await?;
-        if let Some(s) = schema {
-            // The name was checked by the catalogue's constraint.
-            sqlx::query(&format!(
-                "set local search_path to {s}, {}",
-                bizos_sql::EXTENSIONS_SCHEMA
-            ))
-            .execute(&mut *tx)
-            .await?;
-        }
+        let mut tx = match schema {
+            // The search path with the BEGIN, in one round trip (a simple
+            // query of two statements): the statement below is parsed
+            // under it, so its functions are the schema's. The name was
+            // checked by the catalogue's constraint.
+            Some(s) => {
+                pool.begin_with(format!(
+                    "begin; set local search_path to {s}, {}",
+                    bizos_sql::EXTENSIONS_SCHEMA
+                ))
+                .await?
+            }
+            None => pool.begin().await?,
+        };
         sqlx::query(BEGIN_REQUEST)
             .bind(REQUEST_ROLE)
             .bind(claims(caller, placement_version))

@@ -328,6 +328,14 @@ fn field_of_constraint(table: Option<&str>, constraint: &str, suffix: &str) -> O
     (!rest.is_empty()).then(|| rest.to_owned())
 }
 
+/// The column of a one-column key named by a unique violation's detail
+/// (`Key (slug)=(acme) already exists.`): Citus passes a worker's error on
+/// without its constraint and table, but with its detail.
+fn field_of_key_detail(detail: &str) -> Option<String> {
+    let (columns, _) = detail.strip_prefix("Key (")?.split_once(")=(")?;
+    (!columns.is_empty() && !columns.contains(',')).then(|| columns.to_owned())
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
@@ -374,7 +382,8 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
                 "a record with the same values already exists",
             ),
             field: column
-                .or_else(|| constraint.and_then(|c| field_of_constraint(table, c, "_key"))),
+                .or_else(|| constraint.and_then(|c| field_of_constraint(table, c, "_key")))
+                .or_else(|| pg.and_then(|e| field_of_key_detail(e.detail()?))),
         },
         "23P01" => ApiError::Conflict {
             message: user_or(
@@ -571,6 +580,19 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_unique_violations_detail_gives_its_one_column() {
+        assert_eq!(
+            field_of_key_detail("Key (slug)=(acme) already exists.").as_deref(),
+            Some("slug")
+        );
+        assert_eq!(
+            field_of_key_detail("Key (tenant_id, email)=(x, y) already exists."),
+            None
+        );
+        assert_eq!(field_of_key_detail("something else"), None);
+    }
 
     #[test]
     fn constraint_names_give_fields() {

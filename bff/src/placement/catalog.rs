@@ -8,7 +8,17 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 /// The tiers of tenancy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    clap::ValueEnum,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     /// Rows with `tenant_id` in the cluster's shared database.

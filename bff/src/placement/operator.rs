@@ -50,7 +50,11 @@ impl OperatorApi {
 impl From<LifecycleError> for ApiError {
     fn from(e: LifecycleError) -> Self {
         match e {
-            LifecycleError::Invalid { field, message } => ApiError::invalid(field, message),
+            // The lifecycle names a field by its CLI flag (url-secret);
+            // the API by its JSON key (url_secret).
+            LifecycleError::Invalid { field, message } => {
+                ApiError::invalid(field.replace('-', "_"), message)
+            }
             LifecycleError::NotFound(m) => ApiError::NotFound(m),
             LifecycleError::Tenant(TenantError::Refused { flag, message, .. }) => {
                 ApiError::invalid(flag.trim_start_matches("--").replace('-', "_"), message)

@@ -6,17 +6,19 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::openapi::ErrorResponse;
+use super::shapes::shapes;
 use crate::error::{ApiError, Result};
+use crate::extract::{Json, Path};
 use crate::placement::lifecycle::{ClusterAddArgs, Status};
 use crate::placement::operator::OperatorApi;
 use crate::placement::Tier;
@@ -107,8 +109,6 @@ pub struct OperatorTenantCreate {
     pub admin_user_id: Option<Uuid>,
     /// Its region: it is created on the region's default cluster.
     pub region: String,
-    /// shared, schema or isolated.
-    #[schema(value_type = String)]
     pub tier: Tier,
 }
 
@@ -125,13 +125,97 @@ pub struct OperatorClusterAdd {
     pub home: bool,
 }
 
+shapes! {
+    /// Where a tenant's rows live: a row of control.tenant_placements.
+    pub struct OperatorPlacement {
+        tenant_id: Uuid,
+        region: String,
+        tier: Tier,
+        cluster: String,
+        database_name: String,
+        /// The tenant's schema (schema tier).
+        schema_name: Option<String>,
+        /// Grows with every change of placement.
+        version: i64,
+    }
+
+    /// A tenant created by the operator and its first administrator.
+    pub struct OperatorTenantCreated {
+        tenant_id: Uuid,
+        user_id: Uuid,
+        placement: OperatorPlacement,
+    }
+
+    /// Every tenant's placement.
+    pub struct OperatorTenantList {
+        items: Vec<OperatorTenantListItem>,
+    }
+
+    /// A tenant's placement as the list shows it: version 0 and no cluster
+    /// for a tenant of the control database's shared tier without a row.
+    pub struct OperatorTenantListItem {
+        tenant_id: Uuid,
+        region: String,
+        tier: Tier,
+        cluster: Option<String>,
+        database_name: String,
+        schema_name: Option<String>,
+        version: i64,
+    }
+
+    /// A tenant's placement and its row there.
+    pub struct OperatorTenant {
+        tenant_id: Uuid,
+        /// Version 0 and an empty cluster: the control database's shared
+        /// tier, no catalogue row.
+        placement: OperatorPlacement,
+        tenant: OperatorTenantRow,
+    }
+
+    /// The tenant's row in its placement.
+    pub struct OperatorTenantRow {
+        slug: String,
+        name: String,
+        status: OperatorTenantStatus,
+        time_zone: String,
+        locale: String,
+    }
+
+    /// A tenant's status after a suspend or resume.
+    pub struct OperatorTenantStatusChanged {
+        tenant_id: Uuid,
+        status: OperatorTenantStatus,
+    }
+
+    /// A registered cluster.
+    pub struct OperatorClusterAdded {
+        cluster: String,
+        region: String,
+        /// Tenants of this database given a placement row (with `home`).
+        backfilled: i64,
+    }
+}
+
+/// A tenant's status: suspended refuses every request (403
+/// tenant_suspended), read_only every write.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum OperatorTenantStatus {
+    Active,
+    ReadOnly,
+    Suspended,
+}
+
 #[utoipa::path(post, path = "/api/operator/tenants", tag = "operator", security(("operator" = [])),
     request_body = OperatorTenantCreate,
-    responses((status = 201, description = "{tenant_id, user_id, placement}")))]
+    responses((status = 201, description = "the tenant, its first administrator and its placement", body = OperatorTenantCreated),
+              (status = 404, description = "the operator API is off (no BIZOS_OPERATOR_TOKEN)", body = ErrorResponse),
+              (status = 422, description = "a field is invalid: no default cluster in the region (region), a slug taken (slug), …", body = ErrorResponse)))]
 async fn create_tenant(
     OperatorCaller(api): OperatorCaller,
     Json(req): Json<OperatorTenantCreate>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, axum::Json<Value>)> {
     let new = NewTenant {
         slug: req.slug,
         name: req.name,
@@ -142,52 +226,64 @@ async fn create_tenant(
         admin_user_id: req.admin_user_id,
     };
     let created = api.operator.create(&req.region, req.tier, &new).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
 #[utoipa::path(get, path = "/api/operator/tenants", tag = "operator", security(("operator" = [])),
-    responses((status = 200, description = "every tenant's placement (version 0: the control database's shared tier, no row)")))]
-async fn list_tenants(OperatorCaller(api): OperatorCaller) -> Result<Json<Value>> {
-    Ok(Json(api.operator.list().await?))
+    responses((status = 200, description = "every tenant's placement (version 0: the control database's shared tier, no row)", body = OperatorTenantList),
+              (status = 404, description = "the operator API is off (no BIZOS_OPERATOR_TOKEN)", body = ErrorResponse)))]
+async fn list_tenants(OperatorCaller(api): OperatorCaller) -> Result<axum::Json<Value>> {
+    Ok(axum::Json(
+        serde_json::json!({"items": api.operator.list().await?}),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/operator/tenants/{id}", tag = "operator", security(("operator" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "{tenant_id, placement, tenant: {slug, name, status, …}}")))]
+    responses((status = 200, description = "the tenant's placement and its row there", body = OperatorTenant),
+              (status = 404, description = "no such tenant, or the operator API is off", body = ErrorResponse)))]
 async fn show_tenant(
     OperatorCaller(api): OperatorCaller,
     Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    Ok(Json(api.operator.show(id).await?))
+) -> Result<axum::Json<Value>> {
+    Ok(axum::Json(api.operator.show(id).await?))
 }
 
 #[utoipa::path(post, path = "/api/operator/tenants/{id}/suspend", tag = "operator", security(("operator" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "{tenant_id, status}: every request of the tenant is refused (403 tenant_suspended)")))]
+    responses((status = 200, description = "suspended: every request of the tenant is refused (403 tenant_suspended)", body = OperatorTenantStatusChanged),
+              (status = 404, description = "no such tenant, or the operator API is off", body = ErrorResponse)))]
 async fn suspend_tenant(
     OperatorCaller(api): OperatorCaller,
     Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    Ok(Json(api.operator.set_status(id, Status::Suspended).await?))
+) -> Result<axum::Json<Value>> {
+    Ok(axum::Json(
+        api.operator.set_status(id, Status::Suspended).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/operator/tenants/{id}/resume", tag = "operator", security(("operator" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "{tenant_id, status}: active again")))]
+    responses((status = 200, description = "active again", body = OperatorTenantStatusChanged),
+              (status = 404, description = "no such tenant, or the operator API is off", body = ErrorResponse)))]
 async fn resume_tenant(
     OperatorCaller(api): OperatorCaller,
     Path(id): Path<Uuid>,
-) -> Result<Json<Value>> {
-    Ok(Json(api.operator.set_status(id, Status::Active).await?))
+) -> Result<axum::Json<Value>> {
+    Ok(axum::Json(
+        api.operator.set_status(id, Status::Active).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/operator/clusters", tag = "operator", security(("operator" = [])),
     request_body = OperatorClusterAdd,
-    responses((status = 201, description = "{cluster, region, backfilled}")))]
+    responses((status = 201, description = "the cluster is registered", body = OperatorClusterAdded),
+              (status = 404, description = "the operator API is off (no BIZOS_OPERATOR_TOKEN)", body = ErrorResponse),
+              (status = 422, description = "a field is invalid: a name taken (cluster), a URL given for url_secret, a second default of the region (default) or a second home (home)", body = ErrorResponse)))]
 async fn add_cluster(
     OperatorCaller(api): OperatorCaller,
     Json(req): Json<OperatorClusterAdd>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, axum::Json<Value>)> {
     let args = ClusterAddArgs {
         cluster: req.cluster,
         region: req.region,
@@ -198,6 +294,6 @@ async fn add_cluster(
     };
     Ok((
         StatusCode::CREATED,
-        Json(api.operator.cluster_add(&args).await?),
+        axum::Json(api.operator.cluster_add(&args).await?),
     ))
 }

@@ -99,7 +99,8 @@ async fn the_operator_api_takes_only_the_operators_token_and_suspends_and_resume
     .await;
     assert_eq!(status, 200, "{list}");
     assert!(
-        list.as_array()
+        list["items"]
+            .as_array()
             .unwrap()
             .iter()
             .any(|t| t["tenant_id"] == tenant.as_str()),

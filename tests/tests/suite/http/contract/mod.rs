@@ -39,6 +39,7 @@ mod cases_kpi;
 mod cases_leads;
 mod cases_marketing;
 mod cases_meta;
+mod cases_operator;
 mod cases_receivables;
 mod cases_rfm;
 mod cases_sop;
@@ -71,6 +72,7 @@ fn every_case() -> Vec<Row> {
         cases_api_keys::cases(),
         cases_admin::cases(),
         cases_webhooks::cases(),
+        cases_operator::cases(),
     ]
     .into_iter()
     .flatten()

@@ -27,10 +27,13 @@ pub const PUT: Method = Method::PUT;
 pub const PATCH: Method = Method::PATCH;
 pub const DELETE: Method = Method::DELETE;
 
-/// Who calls: nobody (no token) or one of the tenant's users, one per role.
+/// Who calls: nobody (no token), the fleet's operator (its own token) or
+/// one of the tenant's users, one per role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Who {
     Nobody,
+    /// The operator API's token (BIZOS_OPERATOR_TOKEN), no tenant's.
+    Operator,
     Marketing,
     /// The sales manager, `Sales`'s manager.
     Manager,
@@ -41,6 +44,9 @@ pub enum Who {
     Director,
     Admin,
 }
+
+/// The token of the runner's operator API.
+const OPERATOR_TOKEN: &str = "contract-operator-token-0123456789abcdef";
 
 impl Who {
     const USERS: [(Who, &'static str, &'static str); 7] = [
@@ -316,18 +322,13 @@ struct Contract {
 }
 
 impl Contract {
-    /// The operations of the tenants' API. The operator's (tag
-    /// `operator`) need an operator token, the owner's URL and the
-    /// clusters' secrets: `placement::operator` calls them.
+    /// The operations of the document, the operator's (tag `operator`)
+    /// included.
     fn operations(&self) -> Vec<(String, String)> {
         let mut ops = Vec::new();
         for (path, item) in self.doc["paths"].as_object().unwrap() {
-            for (method, op) in item.as_object().unwrap() {
-                let operator = op["tags"]
-                    .as_array()
-                    .is_some_and(|t| t.iter().any(|t| t == "operator"));
-                if !operator && ["get", "post", "put", "patch", "delete"].contains(&method.as_str())
-                {
+            for method in item.as_object().unwrap().keys() {
+                if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
                     ops.push((method.clone(), path.clone()));
                 }
             }
@@ -438,7 +439,8 @@ pub struct Runner {
 
 impl Runner {
     /// The tenant and its users on `db`, and a BFF with `env` over the
-    /// tests' settings.
+    /// tests' settings and the operator API on (acting as `db`'s owner,
+    /// whose own clusters resolve without secrets).
     pub async fn start(db: TestDb, env: &[(&str, &str)]) -> Runner {
         let tenant = db.create_tenant("acme").await;
         let mut callers = BTreeMap::new();
@@ -464,7 +466,11 @@ impl Runner {
         }
         fixtures.insert("month".into(), today.format("%Y-%m").to_string());
         fixtures.insert("month_start".into(), today.format("%Y-%m-01").to_string());
-        let app = spawn_app_with(&db, env).await;
+        let owner = db.url("bizos_owner");
+        let mut env = env.to_vec();
+        env.push(("BIZOS_OPERATOR_TOKEN", OPERATOR_TOKEN));
+        env.push(("BIZOS_OPERATOR_DATABASE_URL", &owner));
+        let app = spawn_app_with(&db, &env).await;
         let doc = super::document::document(&app).await;
         Runner {
             db,
@@ -581,7 +587,9 @@ impl Runner {
     async fn send(&mut self, who: Who, method: &Method, path: &str, body: &Send) -> (u16, Value) {
         let url = self.app.url(&self.fill(path));
         let mut req = self.app.http.request(method.clone(), url);
-        if let Some(caller) = self.callers.get(&who) {
+        if who == Who::Operator {
+            req = req.bearer_auth(OPERATOR_TOKEN);
+        } else if let Some(caller) = self.callers.get(&who) {
             req = req.bearer_auth(self.app.token(caller));
         }
         req = match body {
