@@ -294,15 +294,27 @@ async fn make_schemas(
             let _p = permits.acquire_owned().await;
             let name = format!("t_{i:04}");
             let c = client(&control).await;
-            c.batch_execute(&format!(
-                "begin;\n{}\ncommit;",
-                dump.replace("t_0000", &name)
-            ))
-            .await
-            .unwrap_or_else(|e| panic!("copy {name}: {e:?}"));
+            // A copy an interrupted run made is kept.
+            let made: bool = c
+                .query_one(
+                    "select to_regclass($1) is not null",
+                    &[&format!("{name}.refinery_schema_history")],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if !made {
+                c.batch_execute(&format!(
+                    "begin;\n{}\ncommit;",
+                    dump.replace("t_0000", &name)
+                ))
+                .await
+                .unwrap_or_else(|e| panic!("copy {name}: {e:?}"));
+            }
             c.execute(
                 "insert into sql_api.applied (schema_name, file, checksum)
-                 select $1, file, checksum from sql_api.applied where schema_name = 't_0000'",
+                 select $1, file, checksum from sql_api.applied where schema_name = 't_0000'
+                 on conflict do nothing",
                 &[&name],
             )
             .await
