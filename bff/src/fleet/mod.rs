@@ -7,14 +7,18 @@
 //! * cluster URLs come from [`crate::placement::secrets`], the secret each row names;
 //! * [`waves`]: canary, first placement per database, the rest;
 //! * [`runs`]: `control.fleet_runs`, what `--resume` skips;
+//! * [`sessions`]: connections kept between a database's placements;
+//! * [`drift`]: the drift check, many schemas of a database a statement;
 //! * [`report`]: the lines, as text and JSON.
 
+pub mod drift;
 pub mod registry;
 pub mod report;
 pub mod runs;
+pub mod sessions;
 pub mod waves;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +30,7 @@ use sqlx::postgres::PgPoolOptions;
 
 use self::registry::Placement;
 use self::report::{FleetReport, Outcome, PlacementReport, Summary};
+use self::sessions::Sessions;
 use self::waves::{Recorder, Work};
 
 /// The schema of the control database in which the expected catalogue is
@@ -152,11 +157,12 @@ pub async fn execute(
     let mut work = Work {
         plan,
         dry_run: options.dry_run,
-        expected: None,
         recorder: None,
+        sessions: Arc::new(Sessions::new(options.concurrency)),
     };
+    let mut expected = None;
     if options.drift && !options.dry_run {
-        let expected = bizos_sql::fleet::expected_catalogue(url, EXPECTED_SCHEMA, &plan)
+        let catalogue = bizos_sql::fleet::expected_catalogue(url, EXPECTED_SCHEMA, &plan)
             .await
             .map_err(|e| {
                 anyhow::anyhow!(
@@ -164,7 +170,7 @@ pub async fn execute(
                     bizos_sql::fleet::describe(&e)
                 )
             })?;
-        work.expected = Some(Arc::new(expected));
+        expected = Some(Arc::new(catalogue));
     }
     let control_line = waves::one("control", &control_place, &work).await;
     if control_line.outcome == Outcome::Failed {
@@ -200,6 +206,9 @@ pub async fn execute(
         runs::record(&control, run_id, &control_line).await?;
     }
 
+    // Where each placement's drift is read, by its key.
+    let mut dsns: HashMap<String, (String, Option<String>)> = HashMap::new();
+    dsns.insert(control_place.key(), (url.to_owned(), None));
     let mut lines = vec![control_line];
     let mut todo = Vec::new();
     for p in registry::placements(&control, options.secrets_file.as_deref()).await? {
@@ -212,7 +221,12 @@ pub async fn execute(
         }
         match finished.get(&p.key()) {
             Some(_) => lines.push(waves::untouched("resume", &p, Outcome::Skipped)),
-            None => todo.push(p),
+            None => {
+                if let Ok(dsn) = &p.dsn {
+                    dsns.insert(p.key(), (dsn.expose_secret().to_owned(), p.schema.clone()));
+                }
+                todo.push(p);
+            }
         }
     }
 
@@ -240,6 +254,23 @@ pub async fn execute(
         stopped = name == "canary" && done.iter().any(|l| l.outcome == Outcome::Failed);
         lines.extend(done);
     }
+
+    if let Some(expected) = &expected {
+        let targets = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| matches!(l.outcome, Outcome::Applied | Outcome::Current))
+            .filter_map(|(i, l)| {
+                dsns.get(&l.placement).map(|(dsn, schema)| drift::Target {
+                    line: i,
+                    dsn: dsn.clone(),
+                    schema: schema.clone(),
+                })
+            })
+            .collect();
+        drift::check(&mut lines, targets, expected, options.concurrency, &work).await?;
+    }
+    work.sessions.close().await;
 
     let summary = Summary::of(&lines);
     if let Some(run_id) = run_id {

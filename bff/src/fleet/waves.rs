@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bizos_sql::fleet::{Catalogue, Plan};
+use bizos_sql::fleet::Plan;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::registry::Placement;
 use super::report::{Extension, Outcome, PlacementReport};
 use super::runs;
+use super::sessions::Sessions;
 
 /// Tries of a placement whose migration collided with another placement's
 /// in the same database ([`bizos_sql::fleet::is_collision`]).
@@ -62,8 +63,9 @@ pub struct Recorder {
 pub struct Work {
     pub plan: Plan<'static>,
     pub dry_run: bool,
-    pub expected: Option<Arc<Catalogue>>,
     pub recorder: Option<Recorder>,
+    /// Connections kept between the placements of a database.
+    pub sessions: Arc<Sessions>,
 }
 
 /// Runs one wave, at most `concurrency` at once; every placement gets its
@@ -119,7 +121,9 @@ pub fn untouched(wave: &'static str, p: &Placement, outcome: Outcome) -> Placeme
     }
 }
 
-/// Migrates (or, in a dry run, inspects) one placement.
+/// Migrates (or, in a dry run, inspects) one placement; its drift is
+/// checked after the waves, with the other placements of its database
+/// ([`super::drift`]).
 pub async fn one(wave: &'static str, p: &Placement, work: &Work) -> PlacementReport {
     let started = Instant::now();
     let mut line = untouched(wave, p, Outcome::Failed);
@@ -148,13 +152,18 @@ pub async fn one(wave: &'static str, p: &Placement, work: &Work) -> PlacementRep
                 let mut earlier: Vec<String> = Vec::new();
                 let mut attempt = 1;
                 let result = loop {
-                    let result = bizos_sql::fleet::migrate_placement(
-                        dsn,
-                        schema,
-                        &work.plan,
-                        work.expected.as_deref(),
-                    )
-                    .await;
+                    let result = match work.sessions.take(dsn).await {
+                        Ok(mut session) => {
+                            let result = session.migrate(schema, &work.plan).await;
+                            if result.is_ok() {
+                                work.sessions.put(dsn, session).await;
+                            } else {
+                                session.close().await;
+                            }
+                            result
+                        }
+                        Err(e) => Err(e),
+                    };
                     match result {
                         Err(e)
                             if attempt < COLLISION_ATTEMPTS
@@ -192,7 +201,6 @@ pub async fn one(wave: &'static str, p: &Placement, work: &Work) -> PlacementRep
                             .extend(done.report.migrations.iter().map(name));
                         line.api_files = done.report.api.len();
                         line.extension = done.extension.map(extension);
-                        line.drift = done.drift.filter(|d| !d.is_empty()).map(Into::into);
                     }
                     Err(e) => line.error = Some(bizos_sql::fleet::describe(&e)),
                 }

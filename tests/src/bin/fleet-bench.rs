@@ -126,18 +126,131 @@ async fn main() {
     let dbs_db = std::env::var("BIZOS_BENCH_FLEET_DATABASES_DB").unwrap_or("fleet_dbs".into());
     let template_db = std::env::var("BIZOS_BENCH_FLEET_TEMPLATE_DB").unwrap_or("fleet_tpl".into());
     let n_schemas: usize = env_or("BIZOS_BENCH_FLEET_SCHEMAS", 1000);
-    let n_dbs: usize = env_or("BIZOS_BENCH_FLEET_DATABASES", 100);
-    let concurrency: usize = env_or("BIZOS_BENCH_FLEET_CONCURRENCY", 8);
     let owner = |db: &str| bizos_sql::derive_dsn(&admin, Some("bizos_owner"), db).unwrap();
     // The clusters' URL secret: the bench cluster as the owner.
     std::env::set_var("BIZOS_BENCH_FLEET_URL", owner("postgres"));
-    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
-    // 1. One schema by the full migration set.
     let control = owner(&schemas_db);
+    let last = format!("t_{:04}", n_schemas - 1);
+    let kept: bool = client(&control)
+        .await
+        .query_one(
+            "select to_regclass($1) is not null",
+            &[&format!("{last}.refinery_schema_history")],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let (one_schema, copy_secs) = if kept {
+        say("reusing the schemas of an earlier run (BIZOS_BENCH_FLEET_KEEP=1)");
+        reset(&admin, &control, &dbs_db, &template_db).await;
+        (None, None)
+    } else {
+        let (a, b) = make_schemas(&admin, &control, &schemas_db, n_schemas).await;
+        (Some(a), Some(b))
+    };
+    let c = client(&control).await;
+    c.batch_execute(&format!(
+        "insert into control.clusters (cluster, region, url_secret, is_default)
+         values ('bench', 'local', 'BIZOS_BENCH_FLEET_URL', true) on conflict do nothing;
+         delete from control.tenant_placements where cluster = 'bench';
+         insert into control.tenant_placements (tenant_id, region, tier, cluster, database_name, schema_name)
+         select gen_random_uuid(), 'local', 'schema', 'bench', '{schemas_db}', format('t_%s', lpad(i::text, 4, '0'))
+           from generate_series(0, {}) i;",
+        n_schemas - 1
+    ))
+    .await
+    .unwrap();
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let concurrency: usize = env_or("BIZOS_BENCH_FLEET_CONCURRENCY", 8);
+    let n_dbs: usize = env_or("BIZOS_BENCH_FLEET_DATABASES", 100);
+
+    say(&format!(
+        "fleet run, {n_schemas} schemas, an added index, concurrency {concurrency}"
+    ));
+    let load_before = load();
+    let index_secs = fleet(&control, concurrency, true, (0, 1)).await;
+    say("the same without the drift check");
+    let no_drift_secs = fleet(&control, concurrency, false, (0, 2)).await;
+    say(&format!("fleet run, {n_schemas} schemas, nothing to do"));
+    let noop_secs = fleet(&control, concurrency, true, (0, 2)).await;
+    databases(
+        &admin,
+        &owner(&dbs_db),
+        &template_db,
+        n_dbs,
+        (one_schema, copy_secs, index_secs, no_drift_secs, noop_secs),
+        (n_schemas, concurrency),
+        load_before,
+    )
+    .await;
+}
+
+/// Takes the benchmark's own migrations out of a kept cluster: their
+/// history rows and indexes in every schema of the schemas' database, and
+/// the databases' control database made again from the template.
+async fn reset(admin: &str, control: &str, dbs_db: &str, template_db: &str) {
+    let base = bizos_sql::latest_version();
+    let c = client(control).await;
+    let schemas: Vec<String> = c
+        .query(
+            "select n.nspname::text from pg_namespace n
+              where to_regclass(quote_ident(n.nspname) || '.refinery_schema_history') is not null",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let permits = Arc::new(Semaphore::new(4));
+    let mut tasks = tokio::task::JoinSet::new();
+    for s in schemas {
+        let (permits, control) = (permits.clone(), control.to_owned());
+        tasks.spawn(async move {
+            let _p = permits.acquire_owned().await;
+            let drops: String = (1..=5)
+                .zip([
+                    "customers",
+                    "tickets",
+                    "leads",
+                    "invoices",
+                    "sales_activities",
+                ])
+                .map(|(i, t)| format!("drop index if exists {s}.{t}_bench_{i}_idx;"))
+                .collect();
+            client(&control)
+                .await
+                .batch_execute(&format!(
+                    "delete from {s}.refinery_schema_history where version > {base}; {drops}"
+                ))
+                .await
+                .unwrap_or_else(|e| panic!("reset {s}: {e:?}"));
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    let a = client(admin).await;
+    for sql in [
+        format!("drop database if exists {dbs_db} with (force)"),
+        format!("create database {dbs_db} template {template_db} owner bizos_owner"),
+    ] {
+        a.batch_execute(&sql).await.unwrap();
+    }
+}
+
+/// Steps 1 and 2: one schema by the full migration set, and its copies.
+async fn make_schemas(
+    admin: &str,
+    control: &str,
+    schemas_db: &str,
+    n_schemas: usize,
+) -> (f64, f64) {
+    // 1. One schema by the full migration set.
     say("one tenant schema by the full migration set");
     let t = Instant::now();
-    bizos_sql::migrate_report(&control, Some("t_0000"))
+    bizos_sql::migrate_report(control, Some("t_0000"))
         .await
         .expect("migrate t_0000");
     let one_schema = t.elapsed().as_secs_f64();
@@ -153,7 +266,7 @@ async fn main() {
             "-n",
             "t_0000_analytics",
             "-d",
-            &control,
+            control,
         ])
         .output()
         .expect("pg_dump");
@@ -175,21 +288,33 @@ async fn main() {
     for i in 1..n_schemas {
         // As the superuser, as pg_restore would be: the dump sets the
         // owner of everything back to bizos_owner.
-        let superuser = bizos_sql::derive_dsn(&admin, None, &schemas_db).unwrap();
+        let superuser = bizos_sql::derive_dsn(admin, None, schemas_db).unwrap();
         let (dump, permits, control) = (dump.clone(), permits.clone(), superuser);
         tasks.spawn(async move {
             let _p = permits.acquire_owned().await;
             let name = format!("t_{i:04}");
             let c = client(&control).await;
-            c.batch_execute(&format!(
-                "begin;\n{}\ncommit;",
-                dump.replace("t_0000", &name)
-            ))
-            .await
-            .unwrap_or_else(|e| panic!("copy {name}: {e:?}"));
+            // A copy an interrupted run made is kept.
+            let made: bool = c
+                .query_one(
+                    "select to_regclass($1) is not null",
+                    &[&format!("{name}.refinery_schema_history")],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if !made {
+                c.batch_execute(&format!(
+                    "begin;\n{}\ncommit;",
+                    dump.replace("t_0000", &name)
+                ))
+                .await
+                .unwrap_or_else(|e| panic!("copy {name}: {e:?}"));
+            }
             c.execute(
                 "insert into sql_api.applied (schema_name, file, checksum)
-                 select $1, file, checksum from sql_api.applied where schema_name = 't_0000'",
+                 select $1, file, checksum from sql_api.applied where schema_name = 't_0000'
+                 on conflict do nothing",
                 &[&name],
             )
             .await
@@ -199,33 +324,28 @@ async fn main() {
     while let Some(r) = tasks.join_next().await {
         r.unwrap();
     }
-    let copy_secs = t.elapsed().as_secs_f64();
-    let c = client(&control).await;
-    c.batch_execute(&format!(
-        "insert into control.clusters (cluster, region, url_secret, is_default)
-         values ('bench', 'local', 'BIZOS_BENCH_FLEET_URL', true);
-         insert into control.tenant_placements (tenant_id, region, tier, cluster, database_name, schema_name)
-         select gen_random_uuid(), 'local', 'schema', 'bench', '{schemas_db}', format('t_%s', lpad(i::text, 4, '0'))
-           from generate_series(0, {}) i;",
-        n_schemas - 1
-    ))
-    .await
-    .unwrap();
+    (one_schema, t.elapsed().as_secs_f64())
+}
 
-    say(&format!(
-        "fleet run, {n_schemas} schemas, an added index, concurrency {concurrency}"
-    ));
-    let load_before = load();
-    let index_secs = fleet(&control, concurrency, true, (0, 1)).await;
-    say("the same without the drift check");
-    let no_drift_secs = fleet(&control, concurrency, false, (0, 2)).await;
-    say(&format!("fleet run, {n_schemas} schemas, nothing to do"));
-    let noop_secs = fleet(&control, concurrency, true, (0, 2)).await;
-
-    // 3. Databases.
-    let dbs_control = owner(&dbs_db);
+/// Step 3, and the results.
+async fn databases(
+    admin: &str,
+    dbs_control: &str,
+    template_db: &str,
+    n_dbs: usize,
+    (one_schema, copy_secs, index_secs, no_drift_secs, noop_secs): (
+        Option<f64>,
+        Option<f64>,
+        f64,
+        f64,
+        f64,
+    ),
+    (n_schemas, concurrency): (usize, usize),
+    load_before: String,
+) {
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     say(&format!("{n_dbs} databases from template {template_db}"));
-    let a = client(&admin).await;
+    let a = client(admin).await;
     let t = Instant::now();
     for i in 0..n_dbs {
         for sql in [
@@ -236,7 +356,7 @@ async fn main() {
         }
     }
     let clone_dbs = t.elapsed().as_secs_f64();
-    client(&dbs_control)
+    client(dbs_control)
         .await
         .batch_execute(&format!(
             "insert into control.clusters (cluster, region, url_secret, is_default)
@@ -253,13 +373,13 @@ async fn main() {
         say(&format!(
             "fleet run, {n_dbs} databases, an added index, concurrency {c}"
         ));
-        let secs = fleet(&dbs_control, c, true, (2, 3 + k)).await;
+        let secs = fleet(dbs_control, c, true, (2, 3 + k)).await;
         by_concurrency.push((c, secs));
     }
     say(&format!(
         "fleet run, {n_dbs} databases, an added column, concurrency 8"
     ));
-    let column_secs = fleet(&dbs_control, 8, true, (2, 6)).await;
+    let column_secs = fleet(dbs_control, 8, true, (2, 6)).await;
     let load_after = load();
     for i in 0..n_dbs {
         let _ = a
@@ -269,8 +389,20 @@ async fn main() {
 
     println!("| what | time |");
     println!("|---|---|");
-    println!("| one tenant schema by the full migration set (46+ migrations, 26 api files) | {one_schema:.2} s |");
-    println!("| {} copies of it (pg_dump, replayed by 4 connections; setup, not measured) | {copy_secs:.0} s |", n_schemas - 1);
+    let secs = |s: Option<f64>| {
+        s.map_or("(kept from an earlier run)".to_owned(), |s| {
+            format!("{s:.2} s")
+        })
+    };
+    println!(
+        "| one tenant schema by the full migration set (46+ migrations, 26 api files) | {} |",
+        secs(one_schema)
+    );
+    println!(
+        "| {} copies of it (pg_dump, replayed by 4 connections; setup, not measured) | {} |",
+        n_schemas - 1,
+        secs(copy_secs)
+    );
     println!("| **{n_schemas} schemas, an added index** (api not re-applied), drift checked, concurrency {concurrency} | **{index_secs:.1} s** |");
     println!("| {n_schemas} schemas, another added index, no drift check, concurrency {concurrency} | {no_drift_secs:.1} s |");
     println!("| {n_schemas} schemas, nothing pending, drift checked, concurrency {concurrency} | {noop_secs:.1} s |");

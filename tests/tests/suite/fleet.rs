@@ -5,6 +5,8 @@
 //! other, the run resumable, a dry run changing nothing, drift reported and
 //! left alone.
 
+mod drift;
+
 use std::process::{Command, Output};
 
 use crate::schema_api::migration_files;
