@@ -203,13 +203,15 @@ impl Targets {
                 .secrets
                 .database_url(&key.url_secret, &key.database)
                 .map_err(|e| anyhow::anyhow!("cluster {}: {e}", key.cluster))?;
-            url.expose_secret().parse::<PgConnectOptions>().map_err(|e| {
-                anyhow::anyhow!(
-                    "cluster {}: the URL of {} is invalid: {e}",
-                    key.cluster,
-                    key.url_secret
-                )
-            })?
+            url.expose_secret()
+                .parse::<PgConnectOptions>()
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cluster {}: the URL of {} is invalid: {e}",
+                        key.cluster,
+                        key.url_secret
+                    )
+                })?
         };
         if let Some(s) = &key.schema {
             // No space: the startup options are separated by spaces. The
