@@ -2,6 +2,7 @@
 //! isolated tiers, the cache's invalidation and the stale-write guard,
 //! residency across two clusters, the operator API.
 
+mod jobs;
 mod operator;
 mod residency;
 mod routing;
