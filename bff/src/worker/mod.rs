@@ -97,6 +97,9 @@ pub struct Worker {
     /// The control database and the placements jobs are claimed from.
     targets: targets::Targets,
     listener: PgListener,
+    /// The databases of placements whose jobs notified
+    /// ([`targets::Targets`] listens there).
+    wakes: tokio::sync::mpsc::UnboundedReceiver<Arc<str>>,
     settings: WorkerSettings,
     registry: Registry,
     health: health::Health,
@@ -123,7 +126,7 @@ struct Loop {
     sweeps: Interval,
     /// Due schedules and overdue webhook deliveries.
     schedules: Interval,
-    listing: listing::Listing,
+    listing: listing::Listings,
 }
 
 /// What the loop does after a wait.
@@ -150,6 +153,7 @@ impl Worker {
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect with BIZOS_WORKER_URL: {e}"))?;
         crate::db::ensure_unprivileged(&pool).await?;
+        let (wake, wakes) = tokio::sync::mpsc::unbounded_channel();
         let targets = targets::Targets::new(
             pool.clone(),
             options,
@@ -159,6 +163,7 @@ impl Worker {
                 total_max: settings.db_total_connections,
                 control_max,
             },
+            wake,
         )
         .await?;
         let mut listener = PgListener::connect_with(&pool).await?;
@@ -180,6 +185,7 @@ impl Worker {
             pool,
             targets,
             listener,
+            wakes,
             settings,
             registry,
             health_listener: Some(health_listener),
@@ -262,7 +268,7 @@ impl Worker {
         };
         let now = tokio::time::Instant::now();
         let run = Loop {
-            listing: listing::Listing::new(
+            listing: listing::Listings::new(
                 worker.clone(),
                 kinds.clone(),
                 self.settings.poll_interval,
@@ -358,7 +364,7 @@ impl Worker {
         run: &mut Loop,
         signal: &mut Pin<&mut S>,
     ) -> Next {
-        run.listing.busy(&self.pool).await;
+        run.listing.busy().await;
         tokio::select! {
             _ = signal.as_mut() => return Next::Stop,
             _ = run.tasks.join_next(), if !run.tasks.is_empty() => {}
@@ -377,19 +383,20 @@ impl Worker {
         full: bool,
     ) -> Next {
         if full {
-            run.listing.busy(&self.pool).await;
-        } else if run.listing.waiting(&self.pool).await {
+            run.listing.busy().await;
+        } else if run.listing.waiting(&self.targets.all()).await {
             return Next::Claim;
         }
         tokio::select! {
             _ = signal.as_mut() => return Next::Stop,
             n = self.listener.recv() => {
-                run.listing.woken();
+                run.listing.woken(targets::CONTROL);
                 if let Err(e) = n {
                     tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
+            Some(database) = self.wakes.recv() => run.listing.woken(&database),
             _ = run.tasks.join_next(), if !run.tasks.is_empty() => {}
             _ = tokio::time::sleep(self.settings.poll_interval) => {}
             _ = run.upkeep.tick() => self.upkeep().await,
@@ -404,7 +411,7 @@ impl Worker {
     /// transactions roll back) and released.
     async fn drain(&self, mut run: Loop) {
         self.health.set_ready(false);
-        run.listing.busy(&self.pool).await;
+        run.listing.busy().await;
         tracing::info!(running = run.tasks.len(), grace = ?self.settings.shutdown_grace,
                        "stopping: no more claims; waiting for running jobs");
         let drained = tokio::time::timeout(self.settings.shutdown_grace, async {

@@ -8,6 +8,15 @@
 //! read and write that schema's own tables. The list is read again when
 //! `bizos_placement` notifies (a tenant created or moved) and every
 //! [`REFRESH`] at the latest.
+//!
+//! Wake-ups: an enqueue notifies `bizos_jobs` in its own database while a
+//! worker is listed in its placement's `job_listeners` (the worker lists
+//! itself in every target, see listing.rs). The control database's
+//! notifications (its shared tier's and its schemas') reach the worker's
+//! own LISTEN connection; every other database gets a listening task of
+//! its own, which sends the database's name ([`Target::database`]) on the
+//! channel of [`Targets::new`], so a job of any placement starts within
+//! moments, not at the next poll.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +26,7 @@ use std::time::{Duration, Instant};
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::PgPool;
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::placement::Secrets;
 
@@ -29,8 +39,15 @@ pub struct Target {
     /// `control`, `<cluster>/<database>` or `<cluster>/<database>/<schema>`:
     /// the `placement` of the job's span and log lines.
     pub name: Arc<str>,
+    /// The database it is in: `control` for the control database (its
+    /// shared tier and its schemas), else `<cluster>/<database>`; the
+    /// targets of one database share its NOTIFY channel.
+    pub database: Arc<str>,
     pub pool: PgPool,
 }
+
+/// The name of the control database's targets' [`Target::database`].
+pub const CONTROL: &str = "control";
 
 /// A placement the catalogue names: cluster, its URL's secret, whether it
 /// is the control database's cluster, database and schema (schema tier).
@@ -44,6 +61,15 @@ struct Key {
 }
 
 impl Key {
+    /// [`Target::database`] of the key's target.
+    fn database(&self, control_database: &str) -> String {
+        if self.home && self.database == control_database {
+            CONTROL.to_owned()
+        } else {
+            format!("{}/{}", self.cluster, self.database)
+        }
+    }
+
     fn name(&self) -> String {
         match &self.schema {
             Some(s) => format!("{}/{}/{s}", self.cluster, self.database),
@@ -86,16 +112,33 @@ pub struct Targets {
     placements: HashMap<Key, Target>,
     loaded: Option<Instant>,
     stale: Arc<AtomicBool>,
+    /// Where the listening tasks send the name of a database whose jobs
+    /// notified.
+    wakes: UnboundedSender<Arc<str>>,
+    /// The listening task of each database other than control's (aborted
+    /// when it is dropped).
+    listeners: HashMap<Arc<str>, Listening>,
+}
+
+/// A listening task, aborted when dropped.
+struct Listening(tokio::task::JoinHandle<()>);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Targets {
     /// The control database's target (`control_url` is the worker's own
-    /// login there), listening for placement changes.
+    /// login there), listening for placement changes; the job
+    /// notifications of other databases are sent on `wakes`.
     pub async fn new(
         control: PgPool,
         control_url: PgConnectOptions,
         secrets: Secrets,
         limits: Limits,
+        wakes: UnboundedSender<Arc<str>>,
     ) -> anyhow::Result<Targets> {
         let control_database: String = sqlx::query_scalar("select current_database()::text")
             .fetch_one(&control)
@@ -104,7 +147,8 @@ impl Targets {
         listen(&control, Arc::downgrade(&stale)).await?;
         Ok(Targets {
             control: Target {
-                name: Arc::from("control"),
+                name: Arc::from(CONTROL),
+                database: Arc::from(CONTROL),
                 pool: control,
             },
             control_url,
@@ -114,6 +158,8 @@ impl Targets {
             placements: HashMap::new(),
             loaded: None,
             stale,
+            wakes,
+            listeners: HashMap::new(),
         })
     }
 
@@ -190,6 +236,21 @@ impl Targets {
             tracing::info!(placement = %t.name, "no longer claiming jobs from a placement");
             tokio::spawn(async move { t.pool.close().await });
         }
+        // One listening task per database other than control's.
+        let mut listeners = std::mem::take(&mut self.listeners);
+        for t in self.placements.values() {
+            if &*t.database == CONTROL || self.listeners.contains_key(&t.database) {
+                continue;
+            }
+            let task = listeners.remove(&t.database).unwrap_or_else(|| {
+                Listening(tokio::spawn(listen_for_jobs(
+                    t.database.clone(),
+                    t.pool.clone(),
+                    self.wakes.clone(),
+                )))
+            });
+            self.listeners.insert(t.database.clone(), task);
+        }
     }
 
     /// A lazy pool of the placement as the worker's login: its cluster's
@@ -229,14 +290,61 @@ impl Targets {
             .connect_lazy_with(options.application_name("bizos-worker"));
         Ok(Target {
             name: Arc::from(key.name()),
+            database: Arc::from(key.database(&self.control_database)),
             pool,
         })
     }
 
     /// Closes every placement pool.
     pub async fn close(&mut self) {
+        self.listeners.clear();
         for (_, t) in self.placements.drain() {
             t.pool.close().await;
+        }
+    }
+}
+
+/// Listens on `bizos_jobs` in `database` (through one of its targets'
+/// pools) and sends its name on `wakes` for every notification, and when
+/// the connection was lost (a notification may have been missed: the
+/// worker claims once more). Ends with the worker (`wakes` closed) or when
+/// aborted.
+async fn listen_for_jobs(database: Arc<str>, pool: PgPool, wakes: UnboundedSender<Arc<str>>) {
+    let mut listener: Option<PgListener> = None;
+    loop {
+        let l = match &mut listener {
+            Some(l) => l,
+            None => {
+                let connected = async {
+                    let mut l = PgListener::connect_with(&pool).await?;
+                    l.listen(super::CHANNEL).await?;
+                    Ok::<_, sqlx::Error>(l)
+                }
+                .await;
+                match connected {
+                    Ok(l) => {
+                        // Jobs enqueued before it listened notified nobody.
+                        if wakes.send(database.clone()).is_err() {
+                            return;
+                        }
+                        listener.insert(l)
+                    }
+                    Err(e) => {
+                        tracing::warn!(%database, error = %e, "cannot listen for the jobs of a placement database; retrying");
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        continue;
+                    }
+                }
+            }
+        };
+        let received = l.try_recv().await;
+        if let Err(e) = &received {
+            tracing::warn!(%database, error = %e, "listening for the jobs of a placement database failed; retrying");
+            listener = None;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        if wakes.send(database.clone()).is_err() {
+            return;
         }
     }
 }
