@@ -3,6 +3,7 @@
 //! residency across two clusters, the operator API.
 
 mod jobs;
+mod llm;
 mod operator;
 mod residency;
 mod routing;
