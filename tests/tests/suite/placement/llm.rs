@@ -142,13 +142,12 @@ async fn ai_chat_and_the_digest_of_schema_and_isolated_tenants_are_metered_in_th
             (2, true, features.len()),
             "{tier:?}: the placement's ledger: {features:?}"
         );
-        let reserved: i64 =
-            sqlx::query_scalar("select count(*) from llm_reservations where tenant_id = $1")
-                .bind(admin.tenant_id)
-                .fetch_one(&mut there)
-                .await
-                .unwrap();
-        assert!(reserved > 0, "{tier:?}: no reservation in the placement");
+        let cached: i64 = sqlx::query_scalar("select count(*) from llm_cache where tenant_id = $1")
+            .bind(admin.tenant_id)
+            .fetch_one(&mut there)
+            .await
+            .unwrap();
+        assert!(cached > 0, "{tier:?}: no cached answer in the placement");
         let in_control: i64 = sqlx::query_scalar(
             "select (select count(*) from public.llm_calls where tenant_id = $1)
                   + (select count(*) from public.llm_reservations where tenant_id = $1)
