@@ -237,14 +237,24 @@ pub struct Job {
     pub progress_done: Option<i64>,
     pub progress_total: Option<i64>,
     pool: PgPool,
+    /// Where it was claimed (worker::targets): `control`,
+    /// `<cluster>/<database>` or `<cluster>/<database>/<schema>`.
+    placement: Arc<str>,
     worker: Arc<str>,
     lost: AtomicBool,
 }
 
 impl Job {
-    /// The worker's pool (its own login).
+    /// The worker's pool (its own login) of the job's placement: the
+    /// database (and, for the schema tier, the search path on the schema)
+    /// its `jobs` row and its tenant's rows are in.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The name of the job's placement (the `placement` of its span).
+    pub fn placement(&self) -> &str {
+        &self.placement
     }
 
     /// Whether the job stopped being this worker's (cancelled, or its
@@ -370,19 +380,21 @@ impl Job {
     }
 }
 
-/// `job_claim`: up to `max` due jobs of `kinds` for `worker`. A claim the
+/// `job_claim` in the placement `placement` (its pool): up to `max` due
+/// jobs of `kinds` for `worker`. A claim the
 /// database rolls back to break a deadlock (on Citus, claims of several
 /// workers and tenants' writes meet across nodes) is tried again a few
 /// times ([`crate::retry`]).
 pub(super) async fn claim(
     pool: &PgPool,
+    placement: &Arc<str>,
     worker: &Arc<str>,
     max: usize,
     kinds: &[String],
 ) -> Result<Vec<Job>, sqlx::Error> {
     let mut tries = crate::retry::Tries::new("job claim");
     loop {
-        match claim_once(pool, worker, max, kinds).await {
+        match claim_once(pool, placement, worker, max, kinds).await {
             Err(e) if tries.again(&e).await => {}
             done => return done,
         }
@@ -391,6 +403,7 @@ pub(super) async fn claim(
 
 async fn claim_once(
     pool: &PgPool,
+    placement: &Arc<str>,
     worker: &Arc<str>,
     max: usize,
     kinds: &[String],
@@ -433,6 +446,7 @@ async fn claim_once(
             progress_done: r.9,
             progress_total: r.10,
             pool: pool.clone(),
+            placement: placement.clone(),
             worker: worker.clone(),
             lost: AtomicBool::new(false),
         })

@@ -594,6 +594,9 @@ pub fn worker_settings(
         sweep_every: Duration::from_secs(300),
         llm: bizos_bff::llm::LlmSettings::from_lookup(|_| None).expect("default LLM settings"),
         webhooks: test_webhook_settings(&HashMap::new()),
+        secrets_file: None,
+        placement_pool_max: 4,
+        db_total_connections: 64,
     }
 }
 

@@ -136,7 +136,7 @@ impl DigestBuild {
             temperature: Some(0.2),
             max_output_tokens: Some(800),
         };
-        let ctx = CallContext::system(job.tenant_id, job.request_id.clone());
+        let ctx = CallContext::for_job(job);
         let (kept, call_ids) = match self.llm.chat(&ctx, features::DIGEST, request).await {
             Ok(answer) => {
                 let kept = match (&answer.source, &answer.json) {

@@ -59,6 +59,9 @@ use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;
 
+/// A statement of one jsonb value.
+type ValueQuery<'q> = sqlx::query::QueryScalar<'q, Postgres, Value, sqlx::postgres::PgArguments>;
+
 /// Tokens reserved for the answer when the request sets no maximum.
 const DEFAULT_OUTPUT_ESTIMATE: u64 = 512;
 /// Longest error text kept in the ledger.
@@ -76,8 +79,44 @@ pub struct CallContext {
     /// consent, the originals are put back into the answer.)
     pub may_see_pii: bool,
     /// The verified caller of a request: the gateway's transactions run
-    /// under its claims. None: system work on the worker's login.
+    /// under its claims, in the tenant's placement (its router's route).
+    /// None: system work on the worker's login.
     pub caller: Option<Caller>,
+    /// Where system work meters: the placement of the job it runs for
+    /// ([`CallContext::for_job`]). None: the gateway's own pool.
+    pub placement: Option<TenantDb>,
+}
+
+/// The database (and, in the schema tier, the schema) a tenant's ledger,
+/// limits, cache, keys and AI settings are in: its placement's, as the
+/// process's own login.
+#[derive(Debug, Clone)]
+pub struct TenantDb {
+    /// `control`, `<cluster>/<database>` or `<cluster>/<database>/<schema>`:
+    /// what the gateway's caches are kept apart by.
+    pub name: Arc<str>,
+    pub pool: PgPool,
+    /// Set as the search path of each transaction, when the pool's
+    /// connections do not have it already (the BFF's placement pools are
+    /// per database; the worker's per schema).
+    pub schema: Option<String>,
+}
+
+impl TenantDb {
+    /// A transaction as the pool's login, in the schema when there is one.
+    pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(s) = &self.schema {
+            // The name was checked by the catalogue's constraint.
+            sqlx::query(&format!(
+                "set local search_path to {s}, {}",
+                bizos_sql::EXTENSIONS_SCHEMA
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(tx)
+    }
 }
 
 impl CallContext {
@@ -89,6 +128,7 @@ impl CallContext {
             request_id: caller.request_id.clone(),
             may_see_pii,
             caller: Some(caller.clone()),
+            placement: None,
         }
     }
 
@@ -100,6 +140,20 @@ impl CallContext {
             request_id,
             may_see_pii: false,
             caller: None,
+            placement: None,
+        }
+    }
+
+    /// A call of a job's system work: metered in the job's placement (the
+    /// worker's pool of it), where its tenant's rows are.
+    pub fn for_job(job: &crate::job::Job) -> CallContext {
+        CallContext {
+            placement: Some(TenantDb {
+                name: Arc::from(job.placement()),
+                pool: job.pool().clone(),
+                schema: None,
+            }),
+            ..CallContext::system(job.tenant_id, job.request_id.clone())
         }
     }
 }
@@ -332,6 +386,8 @@ enum Begun {
 /// A call past `llm_begin`, moved into the task of steps 3 and 4.
 struct Reserved {
     ctx: CallContext,
+    /// The tenant's placement (its keys).
+    db: TenantDb,
     feature: String,
     catalog: Arc<Catalog>,
     messages: Vec<Message>,
@@ -522,7 +578,7 @@ impl Gateway {
         let keys = KeyRing::new(
             settings.platform_keys.clone(),
             master.clone(),
-            Some(pool.clone()),
+            true,
             settings.keys.clone(),
         );
         Ok(Gateway {
@@ -571,9 +627,10 @@ impl Gateway {
                 }
             }
         }
+        let db = self.tenant_db(ctx).await?;
         let (mut open, mut cooling) = (false, false);
         for provider in &providers {
-            let keys = self.inner.keys.usable(ctx.tenant_id, provider).await;
+            let keys = self.inner.keys.usable(ctx.tenant_id, provider, &db).await;
             if !keys.configured {
                 continue;
             }
@@ -607,7 +664,8 @@ impl Gateway {
         // 1. Mask.
         let (masker, messages) = mask_messages(&req.messages);
 
-        // 2. Route, cache key, llm_begin.
+        // 2. Route, cache key, llm_begin (in the tenant's placement).
+        let db = self.tenant_db(ctx).await?;
         let catalog = self.catalog(ctx, feature).await?;
         let key = request_cache_key(feature, &catalog, &messages, &req);
         let reinsert = catalog.reinsert_pii && ctx.may_see_pii;
@@ -636,6 +694,7 @@ impl Gateway {
         // goes away.
         let call = Reserved {
             ctx: ctx.clone(),
+            db,
             feature: feature.to_owned(),
             catalog,
             messages,
@@ -664,22 +723,22 @@ impl Gateway {
         key: &[u8; 32],
         est_tokens: i64,
     ) -> Result<Begun, GatewayError> {
-        let begun: Value = match &ctx.caller {
-            Some(caller) => db::bind_request(
-                sqlx::query_scalar(db::as_caller!("llm_begin($5, $6, $7, $8, $9, $10)")),
-                caller,
-            ),
-            None => sqlx::query_scalar("select llm_begin($1, $2, $3, $4, $5, $6)"),
-        }
-        .bind(ctx.tenant_id)
-        .bind(ctx.user_id)
-        .bind(feature)
-        .bind(&key[..])
-        .bind(est_tokens)
-        .bind(ctx.request_id.as_deref())
-        .fetch_one(&self.inner.pool)
-        .instrument(crate::telemetry::db_span("llm_begin"))
-        .await?;
+        let begun = self
+            .metered(
+                ctx,
+                db::as_caller!("llm_begin($5, $6, $7, $8, $9, $10)"),
+                "select llm_begin($1, $2, $3, $4, $5, $6)",
+                |q| {
+                    q.bind(ctx.tenant_id)
+                        .bind(ctx.user_id)
+                        .bind(feature)
+                        .bind(&key[..])
+                        .bind(est_tokens)
+                        .bind(ctx.request_id.as_deref())
+                },
+            )
+            .instrument(crate::telemetry::db_span("llm_begin"))
+            .await?;
         if let Some(cached) = begun.get("cached") {
             return Ok(Begun::Cached {
                 text: cached
@@ -712,6 +771,7 @@ impl Gateway {
     async fn call_and_finish(&self, call: Reserved) -> Result<Finished, GatewayError> {
         let Reserved {
             ctx,
+            db: tenant_db,
             feature,
             catalog,
             messages,
@@ -722,7 +782,7 @@ impl Gateway {
             reservation,
         } = call;
         let (mut attempts, answered) = self
-            .call_chain(&ctx, &catalog, &messages, &req, &budget)
+            .call_chain(&ctx, &tenant_db, &catalog, &messages, &req, &budget)
             .await;
         let (text, json, source) = match answered {
             Some((entry, response)) => (
@@ -773,15 +833,66 @@ impl Gateway {
         Ok(masker.reinsert(text))
     }
 
-    /// A transaction under the caller's claims, or as this process's login.
+    /// A transaction in the tenant's placement: under the caller's claims
+    /// (routed by its router), or as this process's login.
     async fn begin(
         &self,
         ctx: &CallContext,
     ) -> Result<Transaction<'static, Postgres>, GatewayError> {
         Ok(match &ctx.caller {
             Some(caller) => crate::db::begin_as(&self.inner.pool, caller).await?,
-            None => self.inner.pool.begin().await?,
+            None => self.tenant_db(ctx).await?.begin().await?,
         })
+    }
+
+    /// Where `ctx`'s tenant's rows are: the job's placement, the route of
+    /// the caller's router, else the gateway's own pool (a process without
+    /// placements, or a tenant in its shared tier).
+    async fn tenant_db(&self, ctx: &CallContext) -> Result<TenantDb, GatewayError> {
+        if let Some(db) = &ctx.placement {
+            return Ok(db.clone());
+        }
+        let Some(router) = ctx.caller.as_ref().and_then(|c| c.placement.as_ref()) else {
+            return Ok(TenantDb {
+                name: Arc::from("control"),
+                pool: self.inner.pool.clone(),
+                schema: None,
+            });
+        };
+        let route = router.resolve(ctx.tenant_id).await?;
+        let name = match (&route.placement, &route.schema) {
+            (None, _) => "control".to_owned(),
+            (Some(p), None) => format!("{}/{}", p.cluster, p.database_name),
+            (Some(p), Some(s)) => format!("{}/{}/{s}", p.cluster, p.database_name),
+        };
+        Ok(TenantDb {
+            name: Arc::from(name),
+            pool: route.pool.clone(),
+            schema: route.schema.clone(),
+        })
+    }
+
+    /// One metering statement (`llm_begin`, `llm_finish`) in the tenant's
+    /// placement, its parameters bound by `bind`: for a caller of a
+    /// process without placements in one round trip (`as_caller`, the
+    /// call's parameters from $5); for a routed caller in a transaction
+    /// of [`crate::db::begin_as`] (the route, the placement's version
+    /// checked); for system work on the placement's pool (`plain`, from $1).
+    async fn metered<'q>(
+        &self,
+        ctx: &'q CallContext,
+        as_caller: &'static str,
+        plain: &'static str,
+        bind: impl FnOnce(ValueQuery<'q>) -> ValueQuery<'q>,
+    ) -> Result<Value, GatewayError> {
+        if let Some(caller) = ctx.caller.as_ref().filter(|c| c.placement.is_none()) {
+            let q = bind(db::bind_request(sqlx::query_scalar(as_caller), caller));
+            return Ok(q.fetch_one(&self.inner.pool).await?);
+        }
+        let mut tx = self.begin(ctx).await?;
+        let value = bind(sqlx::query_scalar(plain)).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(value)
     }
 
     /// The feature's settings and route, cached for `catalog_ttl`.
@@ -790,12 +901,14 @@ impl Gateway {
         ctx: &CallContext,
         feature: &str,
     ) -> Result<Arc<Catalog>, GatewayError> {
+        // Each placement has its own AI settings: cached apart.
+        let cache_key = format!("{}\n{feature}", self.tenant_db(ctx).await?.name);
         if let Some((at, c)) = self
             .inner
             .catalog
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(feature)
+            .get(&cache_key)
         {
             if at.elapsed() < self.inner.catalog_ttl {
                 return Ok(c.clone());
@@ -851,7 +964,7 @@ impl Gateway {
             .catalog
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(feature.to_owned(), (Instant::now(), c.clone()));
+            .insert(cache_key, (Instant::now(), c.clone()));
         Ok(c)
     }
 
@@ -859,6 +972,7 @@ impl Gateway {
     async fn call_chain(
         &self,
         ctx: &CallContext,
+        tenant_db: &TenantDb,
         catalog: &Catalog,
         messages: &[Message],
         req: &GatewayRequest,
@@ -869,7 +983,7 @@ impl Gateway {
             if budget.is_spent() {
                 break;
             }
-            let Some(keys) = self.usable_keys(ctx, entry).await else {
+            let Some(keys) = self.usable_keys(ctx, tenant_db, entry).await else {
                 continue;
             };
             let request = ChatRequest {
@@ -894,9 +1008,18 @@ impl Gateway {
     /// The keys of the entry's provider, if it has any and its breaker lets
     /// a call through (asked only when there are keys: a half-open breaker
     /// admits one probe).
-    async fn usable_keys(&self, ctx: &CallContext, entry: &RouteEntry) -> Option<Vec<KeyChoice>> {
+    async fn usable_keys(
+        &self,
+        ctx: &CallContext,
+        tenant_db: &TenantDb,
+        entry: &RouteEntry,
+    ) -> Option<Vec<KeyChoice>> {
         let provider = entry.endpoint.provider.as_str();
-        let keys = self.inner.keys.keys(ctx.tenant_id, provider).await;
+        let keys = self
+            .inner
+            .keys
+            .keys(ctx.tenant_id, provider, tenant_db)
+            .await;
         if keys.is_empty() {
             tracing::debug!(provider, "no usable key; route entry skipped");
             return None;
@@ -1042,20 +1165,20 @@ impl Gateway {
                 })
             })
             .collect();
-        let done: Value = match &ctx.caller {
-            Some(caller) => db::bind_request(
-                sqlx::query_scalar(db::as_caller!("llm_finish($5, $6, $7, $8)")),
-                caller,
-            ),
-            None => sqlx::query_scalar("select llm_finish($1, $2, $3, $4)"),
-        }
-        .bind(ctx.tenant_id)
-        .bind(reservation)
-        .bind(Value::Array(attempts))
-        .bind(cache)
-        .fetch_one(&self.inner.pool)
-        .instrument(crate::telemetry::db_span("llm_finish"))
-        .await?;
+        let done = self
+            .metered(
+                ctx,
+                db::as_caller!("llm_finish($5, $6, $7, $8)"),
+                "select llm_finish($1, $2, $3, $4)",
+                |q| {
+                    q.bind(ctx.tenant_id)
+                        .bind(reservation)
+                        .bind(Value::Array(attempts))
+                        .bind(cache)
+                },
+            )
+            .instrument(crate::telemetry::db_span("llm_finish"))
+            .await?;
         Ok(done
             .get("call_ids")
             .and_then(Value::as_array)

@@ -26,10 +26,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::crypto::{MasterKeys, Sealed};
+use super::gateway::TenantDb;
 use super::provider::ProviderError;
 
 #[derive(Debug, Clone)]
@@ -72,7 +72,8 @@ pub struct KeyStatus {
 pub struct KeyRing {
     platform: HashMap<String, Vec<KeyChoice>>,
     master: Option<Arc<MasterKeys>>,
-    pool: Option<PgPool>,
+    /// Whether tenant keys are read (in the tenant's placement).
+    tenant_keys: bool,
     settings: KeySettings,
     tenant_cache: Mutex<HashMap<(Uuid, String), (Instant, TenantKeys)>>,
     cooling: Mutex<HashMap<(String, String), Instant>>,
@@ -99,12 +100,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl KeyRing {
-    /// `platform`: provider → its keys in order. `pool` reads tenant keys
-    /// (none without it or without master keys).
+    /// `platform`: provider → its keys in order. Tenant keys are read when
+    /// `tenant_keys` (none without master keys).
     pub fn new(
         platform: HashMap<String, Vec<SecretString>>,
         master: Option<Arc<MasterKeys>>,
-        pool: Option<PgPool>,
+        tenant_keys: bool,
         settings: KeySettings,
     ) -> KeyRing {
         let platform = platform
@@ -124,7 +125,7 @@ impl KeyRing {
         KeyRing {
             platform,
             master,
-            pool,
+            tenant_keys,
             settings,
             tenant_cache: Mutex::new(HashMap::new()),
             cooling: Mutex::new(HashMap::new()),
@@ -135,8 +136,9 @@ impl KeyRing {
     /// The keys a call of `tenant` may use with `provider` now, in the order
     /// to try them: the tenant's (rotated), then the platform's (rotated),
     /// without the cooling ones.
-    pub async fn keys(&self, tenant: Uuid, provider: &str) -> Vec<KeyChoice> {
-        let tenant_keys = self.tenant_keys(tenant, provider).await;
+    /// `db` is the tenant's placement, where its keys are.
+    pub async fn keys(&self, tenant: Uuid, provider: &str, db: &TenantDb) -> Vec<KeyChoice> {
+        let tenant_keys = self.tenant_keys(tenant, provider, db).await;
         let mut out = self.rotated(&format!("{tenant}/{provider}"), &tenant_keys);
         if let Some(platform) = self.platform.get(provider) {
             out.extend(self.rotated(provider, platform));
@@ -151,8 +153,8 @@ impl KeyRing {
     /// Whether `tenant` has keys for `provider` (its own or the
     /// platform's), and whether any of them is not cooling now. Only looks:
     /// no rotation.
-    pub async fn usable(&self, tenant: Uuid, provider: &str) -> KeyStatus {
-        let tenant_keys = self.tenant_keys(tenant, provider).await;
+    pub async fn usable(&self, tenant: Uuid, provider: &str, db: &TenantDb) -> KeyStatus {
+        let tenant_keys = self.tenant_keys(tenant, provider, db).await;
         let platform = self.platform.get(provider).map_or(&[][..], Vec::as_slice);
         let now = Instant::now();
         let cooling = lock(&self.cooling);
@@ -209,8 +211,8 @@ impl KeyRing {
         lock(&self.tenant_cache).retain(|(t, _), _| *t != tenant);
     }
 
-    async fn tenant_keys(&self, tenant: Uuid, provider: &str) -> TenantKeys {
-        let (Some(pool), Some(master)) = (&self.pool, &self.master) else {
+    async fn tenant_keys(&self, tenant: Uuid, provider: &str, db: &TenantDb) -> TenantKeys {
+        let (true, Some(master)) = (self.tenant_keys, &self.master) else {
             return Arc::default();
         };
         let cache_key = (tenant, provider.to_owned());
@@ -219,7 +221,7 @@ impl KeyRing {
                 return keys.clone();
             }
         }
-        let keys = match read_tenant_keys(pool, master, tenant, provider).await {
+        let keys = match read_tenant_keys(db, master, tenant, provider).await {
             Ok(keys) => Arc::new(keys),
             Err(e) => {
                 // Degrade to the platform's keys; try again next time.
@@ -243,11 +245,12 @@ struct KeyRow {
 /// open (unknown master key, altered row) is skipped with a warning naming
 /// its id only.
 async fn read_tenant_keys(
-    pool: &PgPool,
+    db: &TenantDb,
     master: &MasterKeys,
     tenant: Uuid,
     provider: &str,
 ) -> Result<Vec<KeyChoice>, sqlx::Error> {
+    let mut tx = db.begin().await?;
     let rows: Vec<KeyRow> = sqlx::query_as(
         "select key_id, ciphertext, nonce, wrapped_dek, dek_nonce, master_key_id
            from llm_key_material($1, $2)
@@ -255,8 +258,9 @@ async fn read_tenant_keys(
     )
     .bind(tenant)
     .bind(provider)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(rows
         .into_iter()
         .filter_map(
@@ -281,6 +285,15 @@ mod tests {
     use super::*;
     use secrecy::ExposeSecret;
 
+    /// A placement never connected to (no tenant keys are read).
+    fn nowhere() -> TenantDb {
+        TenantDb {
+            name: Arc::from("control"),
+            pool: sqlx::PgPool::connect_lazy("postgres://nowhere.invalid/none").unwrap(),
+            schema: None,
+        }
+    }
+
     fn ring(keys: &[&str]) -> KeyRing {
         KeyRing::new(
             HashMap::from([(
@@ -288,7 +301,7 @@ mod tests {
                 keys.iter().map(|k| SecretString::from(*k)).collect(),
             )]),
             None,
-            None,
+            false,
             KeySettings {
                 tenant_keys_ttl: Duration::from_secs(60),
                 rate_limited_cooldown: Duration::from_secs(30),
@@ -305,18 +318,18 @@ mod tests {
     async fn keys_rotate_round_robin() {
         let r = ring(&["a", "b", "c"]);
         let t = Uuid::new_v4();
-        let first = r.keys(t, "openai").await;
+        let first = r.keys(t, "openai", &nowhere()).await;
         assert_eq!(refs(&first), ["platform:1", "platform:2", "platform:3"]);
         assert_eq!(first[0].secret.expose_secret(), "a");
         assert_eq!(
-            refs(&r.keys(t, "openai").await),
+            refs(&r.keys(t, "openai", &nowhere()).await),
             ["platform:2", "platform:3", "platform:1"]
         );
         assert_eq!(
-            refs(&r.keys(t, "openai").await),
+            refs(&r.keys(t, "openai", &nowhere()).await),
             ["platform:3", "platform:1", "platform:2"]
         );
-        assert!(r.keys(t, "gemini").await.is_empty());
+        assert!(r.keys(t, "gemini", &nowhere()).await.is_empty());
     }
 
     #[tokio::test]
@@ -331,16 +344,16 @@ mod tests {
             },
         );
         r.cool("openai", "platform:2", &ProviderError::Timeout);
-        assert_eq!(refs(&r.keys(t, "openai").await), ["platform:2"]);
+        assert_eq!(refs(&r.keys(t, "openai", &nowhere()).await), ["platform:2"]);
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(r.keys(t, "openai").await.len(), 2);
+        assert_eq!(r.keys(t, "openai", &nowhere()).await.len(), 2);
         r.cool(
             "openai",
             "platform:2",
             &ProviderError::Unauthorized { status: 401 },
         );
         for _ in 0..3 {
-            assert_eq!(refs(&r.keys(t, "openai").await), ["platform:1"]);
+            assert_eq!(refs(&r.keys(t, "openai", &nowhere()).await), ["platform:1"]);
         }
     }
 

@@ -13,11 +13,74 @@
 //! before its listing became visible sent no NOTIFY. So after listing
 //! itself anew the worker claims once more before it waits
 //! ([`Listing::waiting`] returns `true`).
+//!
+//! Each placement has its own `job_listeners` (and enqueues there look
+//! only at it): [`Listings`] keeps one listing per target.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
+
+use super::targets::Target;
+
+/// The worker's listings in its targets, by target name: the listing, the
+/// target's pool and database (whose notifications wake it).
+pub(super) struct Listings {
+    worker: Arc<str>,
+    kinds: Vec<String>,
+    poll_interval: Duration,
+    of: HashMap<Arc<str>, (Listing, PgPool, Arc<str>)>,
+}
+
+impl Listings {
+    pub(super) fn new(worker: Arc<str>, kinds: Vec<String>, poll_interval: Duration) -> Self {
+        Listings {
+            worker,
+            kinds,
+            poll_interval,
+            of: HashMap::new(),
+        }
+    }
+
+    /// [`Listing::waiting`] in every target (a target no longer claimed
+    /// from is forgotten: its listing runs out by itself). True when the
+    /// worker was newly listed in one of them: claim once more.
+    pub(super) async fn waiting(&mut self, targets: &[Target]) -> bool {
+        self.of
+            .retain(|name, _| targets.iter().any(|t| &t.name == name));
+        let mut fresh = false;
+        for t in targets {
+            let (listing, pool, _) = self.of.entry(t.name.clone()).or_insert_with(|| {
+                (
+                    Listing::new(self.worker.clone(), self.kinds.clone(), self.poll_interval),
+                    t.pool.clone(),
+                    t.database.clone(),
+                )
+            });
+            fresh |= listing.waiting(pool).await;
+        }
+        fresh
+    }
+
+    /// A NOTIFY of `database` arrived: the worker lists itself again in
+    /// that database's targets (one of their enqueues took it off).
+    pub(super) fn woken(&mut self, database: &str) {
+        for (listing, _, db) in self.of.values_mut() {
+            if &**db == database {
+                listing.woken();
+            }
+        }
+    }
+
+    /// [`Listing::busy`] in every target.
+    pub(super) async fn busy(&mut self) {
+        for (listing, pool, _) in self.of.values_mut() {
+            listing.busy(pool).await;
+        }
+    }
+}
 
 /// The shortest time a listing holds; a waiting worker renews it halfway.
 const MIN_TTL: Duration = Duration::from_secs(60);

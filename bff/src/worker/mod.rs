@@ -34,6 +34,7 @@ mod health;
 mod listing;
 pub mod registry;
 mod settings;
+pub mod targets;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -62,8 +63,9 @@ pub use settings::{WorkerArgs, WorkerSettings};
 /// The NOTIFY channel of sql/api/jobs.sql.
 pub const CHANNEL: &str = "bizos_jobs";
 
-/// A job this worker runs: its tenant, kind and start.
-type Running = (Uuid, String, Instant);
+/// A job this worker runs: its tenant, kind, start and the pool of its
+/// placement (where it is released at shutdown).
+type Running = (Uuid, String, Instant, PgPool);
 
 /// Every finished run of a job passes here: a log line and the job
 /// metrics (`bizos_jobs_finished_total`, `bizos_job_duration_seconds`,
@@ -92,7 +94,12 @@ pub fn record_outcome(kind: &str, outcome: JobOutcome, run_time: Duration, error
 /// A worker: its pool, handlers and the jobs it runs.
 pub struct Worker {
     pool: PgPool,
+    /// The control database and the placements jobs are claimed from.
+    targets: targets::Targets,
     listener: PgListener,
+    /// The databases of placements whose jobs notified
+    /// ([`targets::Targets`] listens there).
+    wakes: tokio::sync::mpsc::UnboundedReceiver<Arc<str>>,
     settings: WorkerSettings,
     registry: Registry,
     health: health::Health,
@@ -110,13 +117,16 @@ struct Loop {
     tasks: JoinSet<()>,
     /// The running jobs: kind and start, for the ones released at shutdown.
     running: Arc<Mutex<HashMap<Uuid, Running>>>,
+    /// The target claimed from first in the next round (turns go round,
+    /// so no placement waits behind another's backlog).
+    turn: usize,
     /// Idempotency purges and the LLM upkeep.
     upkeep: Interval,
     /// `storage.sweep` of dead uploads.
     sweeps: Interval,
     /// Due schedules and overdue webhook deliveries.
     schedules: Interval,
-    listing: listing::Listing,
+    listing: listing::Listings,
 }
 
 /// What the loop does after a wait.
@@ -135,13 +145,27 @@ impl Worker {
             .expose_secret()
             .parse()
             .map_err(|e| anyhow::anyhow!("BIZOS_WORKER_URL is invalid: {e}"))?;
+        let control_max = settings.concurrency as u32 * 2 + 2;
         let pool = crate::pool::pool_options()
-            .max_connections(settings.concurrency as u32 * 2 + 2)
+            .max_connections(control_max)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.application_name("bizos-worker"))
+            .connect_with(options.clone().application_name("bizos-worker"))
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect with BIZOS_WORKER_URL: {e}"))?;
         crate::db::ensure_unprivileged(&pool).await?;
+        let (wake, wakes) = tokio::sync::mpsc::unbounded_channel();
+        let targets = targets::Targets::new(
+            pool.clone(),
+            options,
+            crate::placement::Secrets::from_env(settings.secrets_file.clone()),
+            targets::Limits {
+                pool_max: settings.placement_pool_max,
+                total_max: settings.db_total_connections,
+                control_max,
+            },
+            wake,
+        )
+        .await?;
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(CHANNEL).await?;
         let registry = registry(&settings, &pool)?;
@@ -159,7 +183,9 @@ impl Worker {
         Ok(Worker {
             health: health::Health::new(pool.clone(), settings.metrics_token.clone()),
             pool,
+            targets,
             listener,
+            wakes,
             settings,
             registry,
             health_listener: Some(health_listener),
@@ -207,6 +233,7 @@ impl Worker {
         }
         self.drain(run).await;
         health_server.abort_all();
+        self.targets.close().await;
         self.pool.close().await;
         if let Some(t) = self.tracing.take() {
             // Exports the spans still buffered (blocks: off the async threads).
@@ -241,7 +268,7 @@ impl Worker {
         };
         let now = tokio::time::Instant::now();
         let run = Loop {
-            listing: listing::Listing::new(
+            listing: listing::Listings::new(
                 worker.clone(),
                 kinds.clone(),
                 self.settings.poll_interval,
@@ -250,6 +277,7 @@ impl Worker {
             kinds,
             tasks: JoinSet::new(),
             running: Arc::default(),
+            turn: 0,
             // The first upkeep after one period (a worker restarted often
             // still enqueues once per period: the dedup key is the period).
             upkeep: every(self.settings.purge_every, now + self.settings.purge_every),
@@ -262,22 +290,58 @@ impl Worker {
         run
     }
 
-    /// Claims up to `free` due jobs and runs each in a task of its own;
-    /// how many. A failed claim is retried shortly.
-    async fn claim_and_spawn(&self, run: &mut Loop, free: usize) -> usize {
-        let jobs = match crate::job::claim(&self.pool, &run.worker, free, &run.kinds).await {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                tracing::warn!(error = %e, "claiming jobs failed; retrying shortly");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                return 0;
+    /// Claims up to `free` due jobs from the targets in turn (the control
+    /// database and every placement: the slots are shared by all) and runs
+    /// each in a task of its own; how many. A failed claim is retried
+    /// shortly.
+    async fn claim_and_spawn(&mut self, run: &mut Loop, free: usize) -> usize {
+        self.targets.refresh().await;
+        let targets = self.targets.all();
+        let first = run.turn % targets.len();
+        run.turn = run.turn.wrapping_add(1);
+        let mut claimed = 0;
+        let mut failed = false;
+        for i in 0..targets.len() {
+            if claimed == free {
+                break;
             }
-        };
-        let claimed = jobs.len();
+            let target = &targets[(first + i) % targets.len()];
+            let jobs = crate::job::claim(
+                &target.pool,
+                &target.name,
+                &run.worker,
+                free - claimed,
+                &run.kinds,
+            )
+            .await;
+            match jobs {
+                Ok(jobs) => {
+                    claimed += jobs.len();
+                    self.spawn_jobs(run, jobs);
+                }
+                Err(e) => {
+                    tracing::warn!(placement = %target.name, error = %e, "claiming jobs failed; retrying shortly");
+                    failed = true;
+                }
+            }
+        }
+        if failed && claimed == 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        claimed
+    }
+
+    /// Runs each claimed job in a task of its own.
+    fn spawn_jobs(&self, run: &mut Loop, jobs: Vec<Job>) {
         for job in jobs {
             run.running.lock().expect("running jobs").insert(
                 job.job_id,
-                (job.tenant_id, job.kind.clone(), Instant::now()),
+                (
+                    job.tenant_id,
+                    job.kind.clone(),
+                    Instant::now(),
+                    job.pool().clone(),
+                ),
             );
             let runner = self.registry.runner(&job.kind);
             let running = run.running.clone();
@@ -291,7 +355,6 @@ impl Worker {
                 None => run.tasks.spawn(task),
             };
         }
-        claimed
     }
 
     /// Every slot was filled by due jobs: off the waiting list, and claim
@@ -301,7 +364,7 @@ impl Worker {
         run: &mut Loop,
         signal: &mut Pin<&mut S>,
     ) -> Next {
-        run.listing.busy(&self.pool).await;
+        run.listing.busy().await;
         tokio::select! {
             _ = signal.as_mut() => return Next::Stop,
             _ = run.tasks.join_next(), if !run.tasks.is_empty() => {}
@@ -320,19 +383,20 @@ impl Worker {
         full: bool,
     ) -> Next {
         if full {
-            run.listing.busy(&self.pool).await;
-        } else if run.listing.waiting(&self.pool).await {
+            run.listing.busy().await;
+        } else if run.listing.waiting(&self.targets.all()).await {
             return Next::Claim;
         }
         tokio::select! {
             _ = signal.as_mut() => return Next::Stop,
             n = self.listener.recv() => {
-                run.listing.woken();
+                run.listing.woken(targets::CONTROL);
                 if let Err(e) = n {
                     tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
+            Some(database) = self.wakes.recv() => run.listing.woken(&database),
             _ = run.tasks.join_next(), if !run.tasks.is_empty() => {}
             _ = tokio::time::sleep(self.settings.poll_interval) => {}
             _ = run.upkeep.tick() => self.upkeep().await,
@@ -347,7 +411,7 @@ impl Worker {
     /// transactions roll back) and released.
     async fn drain(&self, mut run: Loop) {
         self.health.set_ready(false);
-        run.listing.busy(&self.pool).await;
+        run.listing.busy().await;
         tracing::info!(running = run.tasks.len(), grace = ?self.settings.shutdown_grace,
                        "stopping: no more claims; waiting for running jobs");
         let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
@@ -362,8 +426,8 @@ impl Worker {
         while run.tasks.join_next().await.is_some() {}
         let left: Vec<(Uuid, Running)> =
             run.running.lock().expect("running jobs").drain().collect();
-        for (job_id, (tenant_id, kind, started)) in left {
-            match crate::job::release(&self.pool, &run.worker, job_id, tenant_id).await {
+        for (job_id, (tenant_id, kind, started, pool)) in left {
+            match crate::job::release(&pool, &run.worker, job_id, tenant_id).await {
                 Ok(_) => record_outcome(&kind, JobOutcome::Released, started.elapsed(), None),
                 Err(e) => tracing::warn!(%job_id, error = %e,
                     "could not release a job; it is claimable again when its lease runs out"),
@@ -389,21 +453,31 @@ impl Worker {
                 "requeueing overdue webhook deliveries failed",
             ),
         ];
-        for (sql, done, failed) in steps {
-            log_jobs(
-                sqlx::query_scalar(sql).fetch_one(&self.pool).await,
-                done,
-                failed,
-            );
+        for target in self.targets.all() {
+            for (sql, done, failed) in steps {
+                log_jobs(
+                    &target,
+                    sqlx::query_scalar(sql).fetch_one(&target.pool).await,
+                    done,
+                    failed,
+                );
+            }
         }
     }
 
     /// Periodic system work, enqueued as jobs (one per tenant and period:
-    /// several workers enqueue it once).
+    /// several workers enqueue it once), in every target.
     async fn upkeep(&self) {
+        for target in self.targets.all() {
+            self.upkeep_of(&target).await;
+        }
+    }
+
+    async fn upkeep_of(&self, target: &targets::Target) {
         let period = self.settings.purge_every.as_secs().max(1);
         log_jobs(
-            self.enqueue_purges(period).await,
+            target,
+            enqueue_purges(&target.pool, period).await,
             "idempotency purges enqueued",
             "enqueueing the idempotency purges failed",
         );
@@ -413,36 +487,22 @@ impl Worker {
         // mid-call) are given back after an hour.
         let llm: Result<(i32, i32), _> =
             sqlx::query_as("select llm_cache_purge(), llm_reservations_expire(3600)")
-                .fetch_one(&self.pool)
+                .fetch_one(&target.pool)
                 .await;
         match llm {
             Ok((0, 0)) => {}
             Ok((purged, expired)) => {
                 tracing::info!(
+                    placement = %target.name,
                     purged,
                     expired,
                     "LLM cache purged, stale reservations given back"
                 )
             }
-            Err(e) => tracing::warn!(error = %e, "the LLM upkeep failed"),
+            Err(e) => {
+                tracing::warn!(placement = %target.name, error = %e, "the LLM upkeep failed")
+            }
         }
-    }
-
-    /// `idempotency.purge` for every tenant, deduplicated by the period of
-    /// `period` seconds the database's clock is in (several workers agree
-    /// on it).
-    async fn enqueue_purges(&self, period: u64) -> Result<i32, EnqueueError> {
-        let period: i64 =
-            sqlx::query_scalar("select floor(extract(epoch from now()) / $1)::bigint")
-                .bind(period as f64)
-                .fetch_one(&self.pool)
-                .await?;
-        enqueue_every_tenant(
-            &self.pool,
-            &crate::idempotency::IdempotencyPurgeArgs::default(),
-            &format!("idempotency.purge:{period}"),
-        )
-        .await
     }
 
     /// `storage.sweep` for every tenant with dead uploads and no sweep
@@ -451,22 +511,47 @@ impl Worker {
     /// instant may both enqueue one: the second finds nothing left).
     async fn enqueue_sweeps(&self) {
         let max_age = crate::files::sweep::max_age(self.settings.upload_timeout);
-        log_jobs(
-            crate::files::sweep::enqueue(&self.pool, max_age).await,
-            "sweeps of dead uploads enqueued",
-            "enqueueing the sweeps of dead uploads failed",
-        );
+        for target in self.targets.all() {
+            log_jobs(
+                &target,
+                crate::files::sweep::enqueue(&target.pool, max_age).await,
+                "sweeps of dead uploads enqueued",
+                "enqueueing the sweeps of dead uploads failed",
+            );
+        }
     }
+}
+
+/// `idempotency.purge` for every tenant of the database (or schema) of
+/// `pool`, deduplicated by the period of `period` seconds the database's
+/// clock is in (several workers agree on it).
+async fn enqueue_purges(pool: &PgPool, period: u64) -> Result<i32, EnqueueError> {
+    let period: i64 = sqlx::query_scalar("select floor(extract(epoch from now()) / $1)::bigint")
+        .bind(period as f64)
+        .fetch_one(pool)
+        .await?;
+    enqueue_every_tenant(
+        pool,
+        &crate::idempotency::IdempotencyPurgeArgs::default(),
+        &format!("idempotency.purge:{period}"),
+    )
+    .await
 }
 
 /// The outcome of periodic work that enqueued `jobs`: a line when it did
 /// any, a warning when it failed (it only logs: the next period tries
 /// again).
-fn log_jobs<E: std::fmt::Display>(jobs: Result<i32, E>, done: &str, failed: &str) {
+fn log_jobs<E: std::fmt::Display>(
+    target: &targets::Target,
+    jobs: Result<i32, E>,
+    done: &str,
+    failed: &str,
+) {
+    let placement = &*target.name;
     match jobs {
-        Ok(n) if n > 0 => tracing::info!(jobs = n, "{done}"),
+        Ok(n) if n > 0 => tracing::info!(placement, jobs = n, "{done}"),
         Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "{failed}"),
+        Err(e) => tracing::warn!(placement, error = %e, "{failed}"),
     }
 }
 
@@ -488,6 +573,7 @@ pub fn job_span(job: &Job) -> tracing::Span {
         job_id = %job.job_id,
         kind = %job.kind,
         tenant_id = %job.tenant_id,
+        placement = job.placement(),
         attempt = job.attempt,
         request_id = job.request_id.as_deref().unwrap_or_default(),
         traceparent = traceparent.unwrap_or_default(),

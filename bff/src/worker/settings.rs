@@ -58,6 +58,13 @@ pub struct WorkerSettings {
     pub metrics_token: Option<SecretString>,
     /// Trace export (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME).
     pub otel: OtelSettings,
+    /// The secrets file of the clusters' URLs (BIZOS_SECRETS_FILE; the
+    /// worker's log in as bizos_worker).
+    pub secrets_file: Option<std::path::PathBuf>,
+    /// Connections of each placement's pool at most.
+    pub placement_pool_max: u32,
+    /// Cap on the connections of all the worker's pools together.
+    pub db_total_connections: u32,
 }
 
 /// The variables of `bizos worker` (each also a flag, as for `bizos serve`).
@@ -66,6 +73,19 @@ pub struct WorkerArgs {
     /// Connection string of the worker's login role (bizos_worker). Required.
     #[arg(long, env = "BIZOS_WORKER_URL", hide_env_values = true, value_parser = var(secret))]
     pub worker_url: Option<SecretString>,
+    /// A file of secrets, one `NAME=value` a line: the URLs (as
+    /// bizos_worker) of the clusters control.clusters names by url_secret,
+    /// when not in the environment.
+    #[arg(long, env = "BIZOS_SECRETS_FILE")]
+    pub secrets_file: Option<std::path::PathBuf>,
+    /// Connections of each placement's pool (schema and isolated tenants,
+    /// other clusters).
+    #[arg(long, env = "BIZOS_PLACEMENT_POOL_MAX", default_value = "4", value_parser = var(positive::<u32>))]
+    pub placement_pool_max: u32,
+    /// Cap on the connections of all the worker's pools together; the
+    /// placement pools shrink (to one connection each at least) under it.
+    #[arg(long, env = "BIZOS_DB_TOTAL_CONNECTIONS", default_value = "64", value_parser = var(positive::<u32>))]
+    pub db_total_connections: u32,
     /// Jobs run at once.
     #[arg(long, env = "BIZOS_WORKER_CONCURRENCY", default_value = "4", value_parser = var(positive::<usize>))]
     pub concurrency: usize,
@@ -177,6 +197,9 @@ impl TryFrom<WorkerArgs> for WorkerSettings {
                 service_name: a.otel_service_name,
                 schedule_delay: a.otel_bsp_schedule_delay,
             },
+            secrets_file: a.secrets_file,
+            placement_pool_max: a.placement_pool_max,
+            db_total_connections: a.db_total_connections,
         })
     }
 }

@@ -3,6 +3,8 @@
 //! residency across two clusters, the operator API.
 
 mod analysts;
+mod jobs;
+mod llm;
 mod operator;
 mod residency;
 mod routing;
