@@ -456,16 +456,19 @@ select i.tenant_id, i.invoice_id, i.invoice_no, i.customer_id, i.issue_date, i.d
                 when s.today - i.due_date <= 90 then '61-90'
                 else '>90' end as aging_bucket
       from (select d.today,
-                   i.total::numeric
-                   - coalesce((select sum(p.amount::numeric) from payments p
-                                where p.tenant_id = i.tenant_id and p.invoice_id = i.invoice_id
-                                  and p.paid_on <= d.today), 0)
-                   + coalesce((select sum(r.amount::numeric) from refunds r
-                                where r.tenant_id = i.tenant_id and r.invoice_id = i.invoice_id
-                                  and r.refunded_on <= d.today), 0)
-                   - coalesce((select sum(c.amount::numeric) from credit_notes c
-                                where c.tenant_id = i.tenant_id and c.invoice_id = i.invoice_id
-                                  and c.issue_date <= d.today), 0) as outstanding
+                   i.total::numeric - coalesce(pay.amount, 0) + coalesce(ref.amount, 0)
+                   - coalesce(cn.amount, 0) as outstanding
+              -- Each sum from a FROM of its own: Citus plans no correlated
+              -- sub-query under a FROM-less select.
+              from (select sum(p.amount::numeric) as amount from payments p
+                     where p.tenant_id = i.tenant_id and p.invoice_id = i.invoice_id
+                       and p.paid_on <= d.today) pay,
+                   (select sum(r.amount::numeric) as amount from refunds r
+                     where r.tenant_id = i.tenant_id and r.invoice_id = i.invoice_id
+                       and r.refunded_on <= d.today) ref,
+                   (select sum(c.amount::numeric) as amount from credit_notes c
+                     where c.tenant_id = i.tenant_id and c.invoice_id = i.invoice_id
+                       and c.issue_date <= d.today) cn
              -- A receivable on today: ISSUED or PAID, issued on or before it.
              where i.status in ('ISSUED', 'PAID') and i.issue_date <= d.today
              -- Computed once, not once per column that names it.

@@ -134,6 +134,11 @@ impl Operator {
         })
     }
 
+    /// The owner's URL of the control database.
+    pub fn control_url(&self) -> &str {
+        &self.control_url
+    }
+
     /// `bizos cluster add`: the cluster's row; with `home`, a placement row
     /// (shared tier, this database) for every tenant of this database of
     /// the cluster's region that has none: how tenants made before the

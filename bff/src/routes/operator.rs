@@ -23,6 +23,7 @@ use crate::placement::lifecycle::{ClusterAddArgs, Status};
 use crate::placement::operator::OperatorApi;
 use crate::placement::Tier;
 use crate::state::AppState;
+use crate::tenant_moves::request::{self, MoveTo};
 use crate::tenants::NewTenant;
 
 /// A request that presented the operator's token.
@@ -62,8 +63,8 @@ impl FromRequestParts<AppState> for OperatorCaller {
 #[derive(OpenApi)]
 #[openapi(
     tags((name = "operator", description = "The fleet operator's tenant lifecycle: clusters by region, tenants \
-        created in a tier (shared, schema, isolated) on their region's default cluster, listed, shown, suspended \
-        and resumed. Authenticated by the operator's token (BIZOS_OPERATOR_TOKEN), never by a tenant's token or \
+        created in a tier (shared, schema, isolated) on their region's default cluster, listed, shown, suspended, \
+        resumed and moved live to another tier. Authenticated by the operator's token (BIZOS_OPERATOR_TOKEN), never by a tenant's token or \
         API key; 404 when the server has no operator token.")),
     modifiers(&OperatorAuth),
 )]
@@ -94,6 +95,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(suspend_tenant))
         .routes(routes!(resume_tenant))
         .routes(routes!(add_cluster))
+        .routes(routes!(move_tenant))
+        .routes(routes!(abort_move))
+        .routes(routes!(show_move))
 }
 
 /// A new tenant, its first user and where it goes.
@@ -187,6 +191,94 @@ shapes! {
         status: OperatorTenantStatus,
     }
 
+    /// A tier move asked for: the worker's tenant.move job runs it.
+    pub struct OperatorMoveRequested {
+        move_id: Uuid,
+    }
+
+    /// A move asked to roll back at its next step.
+    pub struct OperatorMoveAbortRequested {
+        move_id: Uuid,
+        abort_requested: bool,
+    }
+
+    /// A tier move: planned → preflight → copying → catching_up → frozen
+    /// → switched → verified → done, or failed / rolled_back.
+    pub struct OperatorMove {
+        move_id: Uuid,
+        tenant_id: Uuid,
+        from_tier: Tier,
+        to_tier: Tier,
+        to_cluster: String,
+        to_database: String,
+        to_schema: Option<String>,
+        state: OperatorMoveState,
+        /// What the steps so far recorded.
+        #[schema(value_type = OperatorMoveProgress)]
+        progress: Value,
+        /// Why it failed or rolled back.
+        error: Option<String>,
+        abort_requested: bool,
+        frozen_at: Option<String>,
+        switched_at: Option<String>,
+        finished_at: Option<String>,
+        created_at: String,
+        updated_at: String,
+    }
+
+    /// What a move's steps recorded so far (each step adds its keys).
+    pub struct OperatorMoveProgress {
+        /// What preflight checked.
+        preflight: Option<OperatorMovePreflight>,
+        /// Tables copied so far, of `tables`.
+        copied: Option<i64>,
+        tables: Option<i64>,
+        copied_rows: Option<i64>,
+        copy_ms: Option<i64>,
+        /// Captured changes applied before the freeze.
+        changes_applied: Option<i64>,
+        /// Tries to start the freeze while writes were under way.
+        freeze_attempts: Option<i64>,
+        last_freeze_wait_ms: Option<i64>,
+        /// How long the tenant's writes were held.
+        freeze_ms: Option<i64>,
+        verify: Option<OperatorMoveVerify>,
+        /// Verified after a resume past the switch.
+        verify_resumed: Option<bool>,
+        verify_differences: Option<Vec<String>>,
+        /// Source rows removed after the grace period.
+        purged_rows: Option<i64>,
+        purge_skipped: Option<String>,
+        /// The later move that took the tenant back onto this move's
+        /// source rows (its purge keeps them).
+        superseded_by: Option<Uuid>,
+    }
+
+    /// Preflight's findings: tables to move, and the version both sides
+    /// are at.
+    pub struct OperatorMovePreflight {
+        tables: i64,
+        /// The extension's version (null: not installed).
+        extension: Option<String>,
+        /// The last migration (V<n>).
+        migration: String,
+    }
+
+    /// The comparison of source and target.
+    pub struct OperatorMoveVerify {
+        /// Per table (schema.table): its rows and checksum.
+        #[schema(value_type = std::collections::BTreeMap<String, OperatorMoveTableCheck>)]
+        tables: Value,
+        rows: i64,
+        audit_breaks: i64,
+    }
+
+    /// A table's rows and their order-independent checksum (a decimal).
+    pub struct OperatorMoveTableCheck {
+        rows: i64,
+        checksum: String,
+    }
+
     /// A registered cluster.
     pub struct OperatorClusterAdded {
         cluster: String,
@@ -205,6 +297,23 @@ pub enum OperatorTenantStatus {
     Active,
     ReadOnly,
     Suspended,
+}
+
+/// The states of a tier move.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum OperatorMoveState {
+    Planned,
+    Preflight,
+    Copying,
+    CatchingUp,
+    Frozen,
+    Switched,
+    Verified,
+    Done,
+    Failed,
+    RolledBack,
 }
 
 #[utoipa::path(post, path = "/api/operator/tenants", tag = "operator", security(("operator" = [])),
@@ -296,4 +405,49 @@ async fn add_cluster(
         StatusCode::CREATED,
         axum::Json(api.operator.cluster_add(&args).await?),
     ))
+}
+
+#[utoipa::path(post, path = "/api/operator/tenants/{id}/move", tag = "operator", security(("operator" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = MoveTo,
+    responses((status = 202, description = "the move is planned and its job enqueued; follow it at /api/operator/moves/{move_id}", body = OperatorMoveRequested),
+              (status = 404, description = "no such tenant or no placement of it, or the operator API is off", body = ErrorResponse),
+              (status = 422, description = "a field is invalid: the tenant is there already or moving (to, tenant), a schema for another tier (schema), …", body = ErrorResponse)))]
+async fn move_tenant(
+    OperatorCaller(api): OperatorCaller,
+    Path(id): Path<Uuid>,
+    Json(to): Json<MoveTo>,
+) -> Result<(StatusCode, axum::Json<Value>)> {
+    let op = &api.operator;
+    let move_id = request::request(&op.control, op.control_url(), id, &to).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({ "move_id": move_id })),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/operator/tenants/{id}/move/abort", tag = "operator", security(("operator" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "the move under way rolls back at its next step, to the untouched source", body = OperatorMoveAbortRequested),
+              (status = 404, description = "the tenant has no move under way, or the operator API is off", body = ErrorResponse),
+              (status = 409, description = "the move is past its switch: it can no longer be aborted", body = ErrorResponse)))]
+async fn abort_move(
+    OperatorCaller(api): OperatorCaller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<Value>> {
+    let move_id = request::abort(&api.operator.control, id).await?;
+    Ok(axum::Json(
+        serde_json::json!({ "move_id": move_id, "abort_requested": true }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/operator/moves/{id}", tag = "operator", security(("operator" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "the move's state and progress", body = OperatorMove),
+              (status = 404, description = "no such move, or the operator API is off", body = ErrorResponse)))]
+async fn show_move(
+    OperatorCaller(api): OperatorCaller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<Value>> {
+    Ok(axum::Json(request::state(&api.operator.control, id).await?))
 }

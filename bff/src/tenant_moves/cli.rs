@@ -1,5 +1,5 @@
 //! `bizos tenant move T --to schema|isolated|shared`: plans the move
-//! (`tenant_move_request`), enqueues the worker's job and, with `--wait`,
+//! and enqueues the worker's job ([`super::request`]) and, with `--wait`,
 //! shows its progress until it ends. A schema target in the database the
 //! command is connected to is migrated first (`bizos migrate --schema`);
 //! another database must be bootstrapped and migrated beforehand
@@ -13,13 +13,16 @@ use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
+use super::request::{self, MoveTo};
+use crate::placement::Tier;
+
 #[derive(Args, Debug)]
 pub struct MoveArgs {
     /// The tenant's id.
     pub tenant: Uuid,
     /// The tier to move to.
-    #[arg(long, value_parser = ["shared", "schema", "isolated"])]
-    pub to: String,
+    #[arg(long, value_enum)]
+    pub to: Tier,
     /// Target cluster [default: the tenant's].
     #[arg(long)]
     pub cluster: Option<String>,
@@ -42,83 +45,27 @@ pub struct MoveArgs {
     pub database_url: String,
 }
 
-fn default_name(tenant: Uuid) -> String {
-    format!("tenant_{}", &tenant.simple().to_string()[..12])
-}
-
 pub async fn run(args: MoveArgs) -> anyhow::Result<()> {
     let pool = PgPoolOptions::new()
         .max_connections(2)
         .connect(&args.database_url)
         .await
         .context("cannot connect to the control database")?;
-    let move_id: Uuid = if args.abort {
-        let under_way: Option<Uuid> = sqlx::query_scalar(
-            "select move_id from control.tenant_moves
-              where tenant_id = $1 and state not in ('done', 'failed', 'rolled_back')",
-        )
-        .bind(args.tenant)
-        .fetch_optional(&pool)
-        .await?;
-        let Some(id) = under_way else {
-            bail!("tenant {} has no move under way", args.tenant);
-        };
-        let aborted: Option<bool> = sqlx::query_scalar("select tenant_move_abort($1)")
-            .bind(id)
-            .fetch_one(&pool)
-            .await?;
-        if aborted != Some(true) {
-            bail!("move {id} is past its switch: it cannot be aborted");
-        }
+    let move_id = if args.abort {
+        let id = request::abort(&pool, args.tenant).await?;
         println!(
             "{}",
             serde_json::json!({"move_id": id, "abort_requested": true})
         );
         id
     } else {
-        let (cluster, database): (String, String) = sqlx::query_as(
-            "select cluster, database_name from control.tenant_placements where tenant_id = $1",
-        )
-        .bind(args.tenant)
-        .fetch_optional(&pool)
-        .await?
-        .with_context(|| format!("tenant {} has no placement", args.tenant))?;
-        let here: String = sqlx::query_scalar("select current_database()::text")
-            .fetch_one(&pool)
-            .await?;
-        let to_cluster = args.cluster.clone().unwrap_or(cluster.clone());
-        let to_database = args
-            .database
-            .clone()
-            .unwrap_or_else(|| match args.to.as_str() {
-                "shared" => here.clone(),
-                "schema" => database.clone(),
-                _ => default_name(args.tenant),
-            });
-        let to_schema = (args.to == "schema").then(|| {
-            args.schema
-                .clone()
-                .unwrap_or_else(|| default_name(args.tenant))
-        });
-        if let Some(schema) = &to_schema {
-            if to_database == here && to_cluster == cluster {
-                bizos_sql::migrate(&args.database_url, Some(schema))
-                    .await
-                    .with_context(|| format!("cannot prepare schema {schema}"))?;
-            }
-        }
-        let id: Uuid = sqlx::query_scalar("select tenant_move_request($1, $2, $3, $4, $5)")
-            .bind(args.tenant)
-            .bind(&args.to)
-            .bind(&to_cluster)
-            .bind(&to_database)
-            .bind(&to_schema)
-            .fetch_one(&pool)
-            .await
-            .map_err(|e| match e {
-                sqlx::Error::Database(d) => anyhow::anyhow!("{}", d.message()),
-                e => e.into(),
-            })?;
+        let to = MoveTo {
+            to_tier: args.to,
+            to_cluster: args.cluster.clone(),
+            to_database: args.database.clone(),
+            to_schema: args.schema.clone(),
+        };
+        let id = request::request(&pool, &args.database_url, args.tenant, &to).await?;
         println!("{}", serde_json::json!({"move_id": id}));
         id
     };
@@ -127,12 +74,7 @@ pub async fn run(args: MoveArgs) -> anyhow::Result<()> {
     }
     let mut last = String::new();
     loop {
-        let row: Value = sqlx::query_scalar(
-            "select to_jsonb(m) from control.tenant_moves m where m.move_id = $1",
-        )
-        .bind(move_id)
-        .fetch_one(&pool)
-        .await?;
+        let row: Value = request::state(&pool, move_id).await?;
         let state = row["state"].as_str().unwrap_or_default().to_owned();
         let line = format!("{state} {}", row["progress"]);
         if line != last {

@@ -21,6 +21,7 @@ pub mod copy;
 pub mod freeze;
 pub mod preflight;
 pub mod records;
+pub mod request;
 pub mod rollback;
 pub mod verify;
 

@@ -355,6 +355,14 @@ fn routes() -> Vec<Route> {
             &[],
             None,
         ),
+        // A tier move: the tenant is the path's.
+        r(
+            "post",
+            "/api/operator/tenants/{id}/move",
+            Args("tenant_move_request(uuid,text,text,text,text)", &[]),
+            &["tenant"],
+            None,
+        ),
     ]
 }
 

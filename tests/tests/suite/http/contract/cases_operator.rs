@@ -1,7 +1,8 @@
 //! The operator API (tag `operator`): its own token only; a cluster
 //! registered, tenants created in a tier on their region's default
 //! cluster (this database, the home cluster: its URL is the operator's
-//! own, no secret needed), listed, shown, suspended and resumed. Last:
+//! own, no secret needed), listed, shown, suspended and resumed, a tier
+//! move planned, shown and aborted. Last:
 //! the clusters it registers do not change how the tenant above routes
 //! (its region has none).
 
@@ -63,5 +64,44 @@ pub fn cases() -> Vec<Row> {
             .is("/status", "active"),
         call(Operator, POST, "/api/operator/tenants/{missing}/suspend", NONE, 404),
         call(Operator, POST, "/api/operator/tenants/{missing}/resume", NONE, 404),
+
+        // A tier move: refused for a tenant without a placement, a target
+        // where it is, a schema for another tier or an unknown key; a move
+        // planned (its job queued), shown, and aborted before it starts.
+        // Tier moves are the single node's (Citus moves shards instead).
+        call(Admin,    POST, "/api/operator/tenants/{op_tenant}/move", json!({"to_tier": "schema"}), 401),
+        call(Operator, POST, "/api/operator/tenants/{missing}/move", json!({"to_tier": "schema"}), 404)
+            .single_node(),
+        call(Operator, POST, "/api/operator/tenants/{op_tenant}/move", json!({"to_tier": "shared"}), 422)
+            .field("to_tier")
+            .single_node(),
+        call(Operator, POST, "/api/operator/tenants/{op_tenant}/move", json!({"to_tier": "isolated", "to_schema": "s1"}), 422)
+            .field("to_schema")
+            .single_node(),
+        call(Operator, POST, "/api/operator/tenants/{op_tenant}/move", json!({"to_tier": "galaxy"}), 422)
+            .field("to_tier")
+            .single_node(),
+        call(Operator, POST, "/api/operator/tenants/{op_tenant}/move", json!({"to_tier": "isolated", "to": "x"}), 422)
+            .field("to")
+            .single_node(),
+        call(Operator, POST, "/api/operator/tenants/{op_tenant}/move/abort", NONE, 404)
+            .single_node(),
+        call(Operator, POST, "/api/operator/tenants/{op_tenant}/move", json!({"to_tier": "isolated", "to_database": "op_isolated_never_made"}), 202)
+            .save("op_move", "/move_id")
+            .single_node(),
+        call(Operator, POST, "/api/operator/tenants/{op_tenant}/move", json!({"to_tier": "isolated"}), 422)
+            .field("tenant")
+            .single_node(),
+        call(Operator, GET, "/api/operator/moves/{op_move}", NONE, 200)
+            .is("/to_tier", "isolated").is("/to_database", "op_isolated_never_made").is("/abort_requested", false)
+            .single_node(),
+        call(Operator, POST, "/api/operator/tenants/{op_tenant}/move/abort", NONE, 200)
+            .is("/abort_requested", true)
+            .single_node(),
+        call(Operator, GET, "/api/operator/moves/{op_move}", NONE, 200)
+            .is("/abort_requested", true)
+            .single_node(),
+        call(Operator, GET, "/api/operator/moves/{missing}", NONE, 404)
+            .single_node(),
     ]
 }
