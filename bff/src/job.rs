@@ -24,6 +24,10 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::telemetry::db_call;
 
+/// The NOTIFY channel of sql/api/jobs.sql: an enqueue wakes the workers
+/// listed in its database.
+pub const CHANNEL: &str = "bizos_jobs";
+
 /// The payload of a job kind: `KIND` names it in the `job_kinds`
 /// vocabulary. It is checked when it is enqueued from Rust and again when
 /// a worker claims the job (SQL writes payloads too), so a handler gets

@@ -55,6 +55,7 @@ use super::keys::{KeyChoice, KeyRing};
 use super::privacy::Masker;
 use super::provider::{ChatRequest, ChatResponse, Client, Endpoint, Message, ProviderError, Wire};
 use super::retry::{Budget, RetrySettings};
+pub use super::tenant_db::TenantDb;
 use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;
@@ -85,38 +86,6 @@ pub struct CallContext {
     /// Where system work meters: the placement of the job it runs for
     /// ([`CallContext::for_job`]). None: the gateway's own pool.
     pub placement: Option<TenantDb>,
-}
-
-/// The database (and, in the schema tier, the schema) a tenant's ledger,
-/// limits, cache, keys and AI settings are in: its placement's, as the
-/// process's own login.
-#[derive(Debug, Clone)]
-pub struct TenantDb {
-    /// `control`, `<cluster>/<database>` or `<cluster>/<database>/<schema>`:
-    /// what the gateway's caches are kept apart by.
-    pub name: Arc<str>,
-    pub pool: PgPool,
-    /// Set as the search path of each transaction, when the pool's
-    /// connections do not have it already (the BFF's placement pools are
-    /// per database; the worker's per schema).
-    pub schema: Option<String>,
-}
-
-impl TenantDb {
-    /// A transaction as the pool's login, in the schema when there is one.
-    pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(s) = &self.schema {
-            // The name was checked by the catalogue's constraint.
-            sqlx::query(&format!(
-                "set local search_path to {s}, {}",
-                bizos_sql::EXTENSIONS_SCHEMA
-            ))
-            .execute(&mut *tx)
-            .await?;
-        }
-        Ok(tx)
-    }
 }
 
 impl CallContext {

@@ -29,8 +29,8 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::crypto::{MasterKeys, Sealed};
-use super::gateway::TenantDb;
 use super::provider::ProviderError;
+use super::tenant_db::TenantDb;
 
 #[derive(Debug, Clone)]
 pub struct KeySettings {

@@ -27,6 +27,7 @@ pub mod provider;
 pub mod retry;
 pub mod rewrap;
 pub mod schema;
+pub mod tenant_db;
 
 pub use config::{LlmArgs, LlmSettings};
 pub use gateway::{

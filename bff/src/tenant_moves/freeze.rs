@@ -21,7 +21,7 @@ use super::capture;
 use super::catalog::{ident, Table, EXTENSION_SCHEMA};
 use super::catch_up;
 use super::records;
-use super::MoveRow;
+use super::row::MoveRow;
 
 /// Which placement records the switch writes besides the catalogue (the
 /// databases of the move that are not the control database).

@@ -22,7 +22,8 @@ use serde_json::json;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{advance, capture, MoveRow};
+use super::capture;
+use super::row::{advance, MoveRow};
 use crate::placement::{record, Placement, Tier};
 
 /// Which database a connection is on: its name, its cluster's start time

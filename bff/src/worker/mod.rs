@@ -60,8 +60,7 @@ use registry::Runner;
 pub use registry::{registry, Registry};
 pub use settings::{WorkerArgs, WorkerSettings};
 
-/// The NOTIFY channel of sql/api/jobs.sql.
-pub const CHANNEL: &str = "bizos_jobs";
+pub use crate::job::CHANNEL;
 
 /// A job this worker runs: its tenant, kind, start and the pool of its
 /// placement (where it is released at shutdown).

@@ -317,7 +317,7 @@ async fn listen_for_jobs(database: Arc<str>, pool: PgPool, wakes: UnboundedSende
             None => {
                 let connected = async {
                     let mut l = PgListener::connect_with(&pool).await?;
-                    l.listen(super::CHANNEL).await?;
+                    l.listen(crate::job::CHANNEL).await?;
                     Ok::<_, sqlx::Error>(l)
                 }
                 .await;
