@@ -203,14 +203,16 @@ async fn a_rolled_back_enqueue_never_runs_and_a_committed_one_always_does() {
         "{:?}",
         started.elapsed()
     );
-    // Idle commit-to-start latency: the NOTIFY, not the 30 s poll.
+    // Woken by the NOTIFY, not the 30 s poll: well under the poll, with
+    // room for a loaded machine (1.6 s was seen under a full suite beside
+    // two benchmarks).
     let job_started: chrono::DateTime<chrono::Utc> = scalar(
         &db,
         &format!("select started_at from jobs where job_id = '{id}'"),
     )
     .await;
     assert!(
-        job_started - committed < chrono::TimeDelta::seconds(1),
+        job_started - committed < chrono::TimeDelta::seconds(5),
         "started {:?} after the commit",
         job_started - committed
     );
