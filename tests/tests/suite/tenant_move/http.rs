@@ -5,7 +5,6 @@
 //! that changed under the request) as a client would. Each write is a
 //! lead (one request, one transaction, a gapless lead number).
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -221,24 +220,7 @@ pub async fn assert_landed(place: &Place, tenant: Uuid, writes: &[Writes], moved
     .fetch_all(&place.pool)
     .await
     .unwrap();
-    let mut found: BTreeMap<&str, usize> = BTreeMap::new();
-    for n in &names {
-        *found.entry(n.as_str()).or_default() += 1;
-    }
-    let committed: Vec<&String> = writes.iter().flat_map(|w| &w.committed).collect();
-    let lost: Vec<&&String> = committed
-        .iter()
-        .filter(|n| !found.contains_key(n.as_str()))
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "{} committed writes lost: {:?}",
-        lost.len(),
-        &lost[..lost.len().min(5)]
-    );
-    let twice: Vec<_> = found.iter().filter(|(_, c)| **c > 1).collect();
-    assert!(twice.is_empty(), "written twice: {twice:?}");
-    assert_eq!(names.len(), committed.len(), "leads of the writers");
+    super::assert_each_once(&names, writes, "leads of the writers");
     let (count, max): (i64, Option<i64>) = sqlx::query_as(&format!(
         "select count(*), max(substring(lead_no from '(\\d+)$')::bigint) from {schema}.leads where tenant_id = $1"
     ))

@@ -283,6 +283,29 @@ async fn write_once(
     tx.commit().await
 }
 
+/// Every committed write of `writes` is among `names` exactly once, and
+/// `names` holds nothing else (`what` names them).
+pub fn assert_each_once(names: &[String], writes: &[Writes], what: &str) {
+    let mut found: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in names {
+        *found.entry(n.as_str()).or_default() += 1;
+    }
+    let committed: Vec<&String> = writes.iter().flat_map(|w| &w.committed).collect();
+    let lost: Vec<&&String> = committed
+        .iter()
+        .filter(|n| !found.contains_key(n.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} committed writes lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    let twice: Vec<(&&str, &usize)> = found.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(twice.is_empty(), "written twice: {twice:?}");
+    assert_eq!(names.len(), committed.len(), "{what}");
+}
+
 /// Every committed write is in `schema` of `pool` exactly once, and the
 /// tenant's invoice numbers there run 1..n without a gap.
 pub async fn assert_writes_landed(pool: &PgPool, schema: &str, tenant: Uuid, writes: &[Writes]) {
@@ -293,28 +316,7 @@ pub async fn assert_writes_landed(pool: &PgPool, schema: &str, tenant: Uuid, wri
     .fetch_all(pool)
     .await
     .unwrap();
-    let mut found: BTreeMap<&str, usize> = BTreeMap::new();
-    for n in &names {
-        *found.entry(n.as_str()).or_default() += 1;
-    }
-    let committed: Vec<&String> = writes.iter().flat_map(|w| &w.committed).collect();
-    let lost: Vec<&&String> = committed
-        .iter()
-        .filter(|n| !found.contains_key(n.as_str()))
-        .collect();
-    let twice: Vec<(&&str, &usize)> = found.iter().filter(|(_, c)| **c > 1).collect();
-    assert!(
-        lost.is_empty(),
-        "{} committed writes lost: {:?}",
-        lost.len(),
-        &lost[..lost.len().min(5)]
-    );
-    assert!(twice.is_empty(), "written twice: {twice:?}");
-    assert_eq!(
-        names.len(),
-        committed.len(),
-        "rows of the writers in the target"
-    );
+    assert_each_once(&names, writes, "rows of the writers in the target");
     let (count, max): (i64, Option<i64>) = sqlx::query_as(&format!(
         "select count(*), max(substring(invoice_no from '(\\d+)$')::bigint) from {schema}.invoices where tenant_id = $1"
     ))
