@@ -155,41 +155,65 @@ select pin_search_path('team_customer_ids()');
 revoke execute on function team_customer_ids() from public;
 grant execute on function team_customer_ids() to bizos_authenticated;
 comment on function team_customer_ids() is
-  'The customers of which the caller''s team owns a prospect, in order (owns_customer as a set, for the customers, tickets and invoices policies).';
+  'The customers of which the caller''s team owns a prospect, in order (owns_customer as a set, for the customers policy: team_ids).';
 
--- The leads whose sales owner is of the caller's team, read once per
--- statement (the tickets policy's "tickets of the team's leads").
-create or replace function team_lead_ids() returns uuid[]
+-- The team's customers (team_customer_ids) and the leads its users own, of one
+-- bucket (uuid_hash(id) & 7, 0-7), for the tickets and invoices policies
+-- (policy_in_team_buckets, platform.sql): a row of the team's is tested
+-- against its bucket's ids, an eighth of the team's, where `= any` of
+-- all of them was a linear search of 2,000 ids for every row a page
+-- fetched. As the owner, as team_customer_ids; each bucket is an
+-- index-only scan of prospects_owner_bucket_customer_idx or
+-- leads_sales_owner_bucket_lead_idx (V51), whose bucket expression this
+-- must repeat.
+create or replace function team_customer_ids_in(bucket integer) returns uuid[]
 language plpgsql stable security definer
 as $$
 declare
   v_team constant uuid[] := my_team_ids();
 begin
-  -- As the owner, as team_customer_ids: the leads policy lets every caller
-  -- read the leads their team owns; leads_sales_owner_lead_idx holds these.
+  return array(select distinct p.customer_id from prospects p
+                where p.tenant_id = bizos.tenant_id()
+                  and p.owner_user_id = any (v_team)
+                  and (pg_catalog.uuid_hash(p.customer_id) & 7) = bucket
+                order by p.customer_id);
+end
+$$;
+select pin_search_path('team_customer_ids_in(integer)');
+revoke execute on function team_customer_ids_in(integer) from public;
+grant execute on function team_customer_ids_in(integer) to bizos_authenticated;
+comment on function team_customer_ids_in(integer) is
+  'The customers of which the caller''s team owns a prospect, of one bucket (uuid_hash(customer_id) & 7), for the tickets and invoices policies.';
+
+create or replace function team_lead_ids_in(bucket integer) returns uuid[]
+language plpgsql stable security definer
+as $$
+declare
+  v_team constant uuid[] := my_team_ids();
+begin
   return array(select l.lead_id from leads l
                 where l.tenant_id = bizos.tenant_id()
                   and l.sales_owner_user_id = any (v_team)
+                  and (pg_catalog.uuid_hash(l.lead_id) & 7) = bucket
                 order by l.lead_id);
 end
 $$;
-select pin_search_path('team_lead_ids()');
-revoke execute on function team_lead_ids() from public;
-grant execute on function team_lead_ids() to bizos_authenticated;
-comment on function team_lead_ids() is
-  'The leads whose sales owner is of the caller''s team, in order (for the tickets policy).';
+select pin_search_path('team_lead_ids_in(integer)');
+revoke execute on function team_lead_ids_in(integer) from public;
+grant execute on function team_lead_ids_in(integer) to bizos_authenticated;
+comment on function team_lead_ids_in(integer) is
+  'The leads whose sales owner is of the caller''s team, of one bucket (uuid_hash(lead_id) & 7), for the tickets policy.';
 
 -- A team's ids as a select policy tests rows against them
 -- (policy_in_team_ids, platform.sql): 'customers', the team's customers
 -- (team_customer_ids) for the customers policy, NULL for a caller whose
 -- customer scope is 'all' (that policy lets their rows through before).
--- The tickets and invoices policies keep `= any` of team_customer_ids()
--- and team_lead_ids() as sub-selects: with a constant array the planner
--- estimates every element against the column's most common values (3 ms
--- per 2,000 ids and reference to invoices.customer_id, which
--- v_invoice_outstanding reads five times: half a second of planning for a
--- sales manager's page of v_invoices under load); customers.customer_id is
--- unique, so its estimate is one division per element.
+-- The tickets and invoices policies test a bucket of the team's ids
+-- (team_customer_ids_in, team_lead_ids_in) instead: with a constant array
+-- the planner estimates every element against the column's statistics
+-- (20-70 ms of planning for a sales manager's page of invoices or
+-- v_invoices at 200,000 invoices); customers.customer_id is unique, so its
+-- estimate is one division per element.
 create or replace function team_ids(kind text) returns uuid[]
 language plpgsql stable
 as $$

@@ -397,9 +397,10 @@ comment on view v_dso_rolling_30 is
 -- (docs/schema.md, "What a policy costs"; the helpers in platform.sql):
 -- "reads all" as policy_reads_all, the sales roles' invoices of their
 -- team's customers (owns_customer per row before, a walk of the tenant for
--- a salesperson's page) as the team's customers read once
--- (team_customer_ids), probed in invoices_tenant_id_customer_id_idx. On
--- Citus the policies stay as they were.
+-- a salesperson's page) as the team's customers read once per bucket
+-- (policy_in_team_buckets: a row is tested against its bucket's ids),
+-- probed in invoices_tenant_id_customer_id_idx. On Citus the policies stay
+-- as they were.
 do $$
 begin
   if pg_catalog.to_regclass('pg_catalog.pg_dist_partition') is not null then
@@ -409,8 +410,9 @@ begin
   execute format('create policy %I on invoices for select to bizos_authenticated using (%s)',
     'finance and directors read all invoices, sales their customers''',
     format('tenant_id = (select bizos.tenant_id()) and (%s'
-           ' or (customer_id = any ((select team_customer_ids())::uuid[]) and %s))',
+           ' or (%s and %s))',
            policy_reads_all($e$bizos.app_role() = any (array['super_admin', 'director', 'finance'])$e$, 'invoice_id'),
+           policy_in_team_buckets('customer_id', 'team_customer_ids_in'),
            policy_caller_is($e$bizos.app_role() = any (array['sales_manager', 'salesperson'])$e$)));
   drop policy if exists "holders of invoice.read_all read every invoice" on invoices;
   execute format('create policy %I on invoices for select to bizos_authenticated using (%s)',

@@ -358,9 +358,10 @@ grant execute on function ticket_attachment_add(uuid, uuid)
 -- platform.sql): a restricted caller's page or count reads the tickets it
 -- may see, not the tenant's. Each role test is a conjunct of the branch it
 -- opens (policy_caller_is), so every branch is a condition on an indexed
--- column; owns_customer(related_customer_id) is the team's customers read
--- once (team_customer_ids), the EXISTS on the related lead the team's
--- leads (team_lead_ids), probed in tickets_related_*_idx. Holders of
+-- column; owns_customer(related_customer_id) is the team's customers, the
+-- EXISTS on the related lead the team's leads, each read once per bucket
+-- (policy_in_team_buckets: a row is tested against its bucket's ids, not
+-- the whole team's), probed in tickets_related_*_idx. Holders of
 -- ticket.read_all have a policy of their own (V35), rewritten the same
 -- way. On Citus the policies stay as sql/citus/policies.sql has them.
 do $$
@@ -380,14 +381,15 @@ begin
            ' or (dept_target = %L and %s)'
            ' or (related_lead_id is not null and %s)'
            ' or (%s and %s)'
-           ' or (related_customer_id = any ((select team_customer_ids())::uuid[]) and %s)'
-           ' or (related_lead_id = any ((select team_lead_ids())::uuid[]) and %s))',
+           ' or (%s and %s)'
+           ' or (%s and %s))',
            policy_reads_all($e$bizos.app_role() = any (array['super_admin', 'director'])$e$, 'ticket_id'),
            policy_caller_is($e$bizos.app_role() = 'ops'$e$),
            'FIN', policy_caller_is($e$bizos.app_role() = 'finance'$e$),
            policy_caller_is($e$bizos.app_role() = 'marketing_manager'$e$),
            policy_team_owns('created_by'), policy_caller_is(v_sales),
-           policy_caller_is(v_sales), policy_caller_is(v_sales)));
+           policy_in_team_buckets('related_customer_id', 'team_customer_ids_in'), policy_caller_is(v_sales),
+           policy_in_team_buckets('related_lead_id', 'team_lead_ids_in'), policy_caller_is(v_sales)));
   drop policy if exists "holders of ticket.read_all read every ticket" on tickets;
   execute format('create policy %I on tickets for select to bizos_authenticated using (%s)',
     'holders of ticket.read_all read every ticket',
@@ -395,6 +397,10 @@ begin
            policy_reads_all($e$has_permission('ticket.read_all')$e$, 'ticket_id')));
 end
 $$;
+
+-- The team's leads as one array, which the tickets policy tested rows
+-- against before it read them a bucket at a time (team_lead_ids_in).
+drop function if exists team_lead_ids();
 
 create or replace view v_tickets with (security_invoker = true) as
 select t.tenant_id, t.ticket_id, t.ticket_no, t.ticket_type, t.subject, t.description, t.priority, t.dept_target,

@@ -228,7 +228,7 @@ const CROWD_ROWS: i64 = 10_000;
 /// Invoices are read from the table, not from `v_invoices` (the route's
 /// relation), which reads each invoice of the page again for its ledger
 /// (`team_lists::a_page_of_invoices_reads_the_ledger_of_its_invoices`).
-const LISTS: &[(&str, &str, &str, &str)] = &[
+pub(crate) const LISTS: &[(&str, &str, &str, &str)] = &[
     (
         "leads",
         "lead_id",
@@ -379,7 +379,7 @@ async fn lists(db: &TestDb) -> Lists {
 }
 
 /// Heap rows of `table` fetched so far in this transaction.
-async fn heap_rows(conn: &mut PgConnection, table: &str) -> i64 {
+pub(crate) async fn heap_rows(conn: &mut PgConnection, table: &str) -> i64 {
     sqlx::query_scalar(
         "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
            from pg_catalog.pg_stat_xact_user_tables where relid = $1::regclass",

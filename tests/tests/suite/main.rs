@@ -48,6 +48,7 @@ mod schedules;
 mod schema_api;
 mod security_catalog;
 mod sql_scripts;
+mod team_list_cost;
 mod team_lists;
 mod tenancy;
 mod tenant_move;

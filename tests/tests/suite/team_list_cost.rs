@@ -1,0 +1,246 @@
+//! What a team's tickets and invoices cost per row. A sales manager or a
+//! salesperson reads the tickets and invoices of the customers their team
+//! owns prospects of, and the tickets of the leads it owns: about 2,000
+//! ids for a team of the benchmark. The policies probe those ids in the
+//! lists' indexes, and then test every fetched row against them again;
+//! against the whole array (`= any` of a sub-select, a linear search) a
+//! page cost ids × rows comparisons, most of its time. The policies read
+//! the team's ids a bucket at a time (`policy_in_team_buckets`,
+//! platform.sql; `team_customer_ids_in`, `team_lead_ids_in`, crm.sql): one
+//! branch per bucket, each an index condition over an eighth of the ids,
+//! so a fetched row is tested against its bucket's ids only.
+//!
+//! The plan says it without timings: every bitmap index scan of a team's
+//! ids (`= ANY` of the team's customers or leads) finds the rows of its
+//! own branch, and a branch of the whole team finds all of them. Beside
+//! that, each page and count reads the visible rows (heap rows fetched,
+//! the transaction's `pg_stat_xact_user_tables`) and lets through exactly
+//! what the rule allows (list_cost's rules).
+
+use crate::list_cost::{heap_rows, LISTS};
+use bizos_bff::auth::Caller;
+use bizos_bff::routes::list::{List, Page};
+use bizos_tests::TestDb;
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Customers of Carol, a salesperson of no team, each with an invoice and
+/// a ticket.
+const CROWD: i64 = 2_000;
+/// Customers of Alice's prospects (her team's), each with an invoice and a
+/// lead of hers; half of them with a ticket of the customer, half with a
+/// ticket of the lead.
+const TEAM: i64 = 400;
+const PAGE: i64 = 50;
+
+struct Team {
+    tenant: Uuid,
+    manager: Caller,
+    alice: Caller,
+}
+
+async fn team(db: &TestDb) -> Team {
+    let tenant = db.create_tenant("team-cost").await;
+    let finance = db.create_user(tenant, "finance").await;
+    let manager = db.create_user(tenant, "sales_manager").await;
+    let alice = db.create_user(tenant, "salesperson").await;
+    let carol = db.create_user(tenant, "salesperson").await;
+    db.set_manager(&alice, &manager).await;
+    sqlx::raw_sql(&format!(
+        "begin;
+         alter table prospects disable trigger user;
+         alter table leads disable trigger user;
+         alter table tickets disable trigger user;
+         alter table invoices disable trigger user;
+         insert into customers (tenant_id, company_name, created_by, created_at)
+         select '{tenant}', 'PT Ramai ' || i, '{finance}', now() - i * interval '1 hour'
+           from generate_series(1, {crowd} + {team}) i;
+         insert into prospects (tenant_id, customer_id, owner_user_id, created_by, created_at)
+         select tenant_id, customer_id,
+                case when substr(company_name, 10)::int % 6 = 0
+                      and substr(company_name, 10)::int <= 6 * {team} then '{alice}'::uuid
+                     else '{carol}'::uuid end,
+                '{finance}', created_at
+           from customers where tenant_id = '{tenant}';
+         insert into leads (tenant_id, channel, status, company_name, customer_id, prospect_id,
+                            sales_owner_user_id, assigned_at, created_by, created_at)
+         select tenant_id, 'website', 'ASSIGNED', 'PT Lead ' || prospect_id, customer_id, prospect_id,
+                owner_user_id, created_at, '{finance}', created_at
+           from prospects where tenant_id = '{tenant}';
+         insert into tickets (tenant_id, ticket_no, ticket_type, subject, dept_target, ticket_status,
+                              related_lead_id, related_customer_id, created_by, created_at)
+         select l.tenant_id, 'TCK-' || l.n, 'general_request', 'Permintaan ' || l.n, 'SALES', 'OPEN',
+                case when l.sales_owner_user_id = '{alice}' and l.n % 2 = 0 then l.lead_id end,
+                case when l.sales_owner_user_id <> '{alice}' or l.n % 2 = 1 then l.customer_id end,
+                '{carol}', l.created_at
+           from (select *, row_number() over (order by created_at) as n from leads
+                  where tenant_id = '{tenant}') l;
+         insert into invoices (tenant_id, invoice_no, customer_id, issue_date, due_date, subtotal, status,
+                               created_by, created_at)
+         select tenant_id, 'INV-' || company_name, customer_id, created_at::date, created_at::date + 30,
+                1000000, 'ISSUED', '{finance}', created_at
+           from customers where tenant_id = '{tenant}';
+         alter table prospects enable trigger user;
+         alter table leads enable trigger user;
+         alter table tickets enable trigger user;
+         alter table invoices enable trigger user;
+         commit;
+         analyze customers; analyze prospects; analyze leads; analyze tickets; analyze invoices;
+         analyze profiles;",
+        crowd = CROWD,
+        team = TEAM,
+        finance = finance.user_id,
+        alice = alice.user_id,
+        carol = carol.user_id,
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    Team {
+        tenant,
+        manager,
+        alice,
+    }
+}
+
+/// The rows of `table` the rule allows the caller, as the owner with the
+/// caller's claims.
+async fn allowed(db: &TestDb, who: &Caller, tenant: Uuid, table: &str, key: &str, rule: &str) -> Vec<Uuid> {
+    let mut tx = db.owner.begin().await.unwrap();
+    sqlx::query("select set_config('request.jwt.claims', $1, true)")
+        .bind(who.claims.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let ids = sqlx::query_scalar(&format!(
+        "select {key} from {table} x where tenant_id = $1 and ({rule}) order by 1"
+    ))
+    .bind(tenant)
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    ids
+}
+
+/// The bitmap index scans of a JSON plan that probe a team's ids (an
+/// `= ANY` of a sub-select's array on the lists' team columns): (index
+/// condition, rows found).
+fn team_probes(node: &Value, out: &mut Vec<(String, i64)>) {
+    if let Some(map) = node.as_object() {
+        if map.get("Node Type").and_then(Value::as_str) == Some("Bitmap Index Scan") {
+            let cond = map.get("Index Cond").and_then(Value::as_str).unwrap_or_default();
+            if ["customer_id = ANY", "related_lead_id = ANY"]
+                .iter()
+                .any(|c| cond.contains(c))
+            {
+                let rows = map.get("Actual Rows").and_then(Value::as_i64).unwrap_or_default();
+                out.push((cond.to_string(), rows));
+            }
+        }
+        for v in map.values() {
+            team_probes(v, out);
+        }
+    } else if let Some(list) = node.as_array() {
+        for v in list {
+            team_probes(v, out);
+        }
+    }
+}
+
+/// The team's probes of `statement` as the caller on `conn`.
+async fn probes(conn: &mut PgConnection, statement: &str) -> Vec<(String, i64)> {
+    let plan: Value = sqlx::query_scalar(&format!("explain (analyze, format json) {statement}"))
+        .persistent(false)
+        .fetch_one(conn)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    team_probes(&plan, &mut out);
+    out
+}
+
+#[tokio::test]
+async fn a_team_row_is_tested_against_its_bucket_of_the_team() {
+    let db = TestDb::new().await;
+    let org = team(&db).await;
+    let mut over = Vec::new();
+    for (relation, key, table, rule) in LISTS
+        .iter()
+        .filter(|(_, _, t, _)| ["tickets", "invoices"].contains(t))
+    {
+        for who in [&org.manager, &org.alice] {
+            let role = who.claims["app_role"].as_str().unwrap_or_default();
+            let visible = allowed(&db, who, org.tenant, table, key, rule).await;
+            assert!(
+                visible.len() as i64 >= TEAM,
+                "{table}, {role}: the fixture's team reads {}",
+                visible.len()
+            );
+            // What the policies let through is the rule's, to the row.
+            let mut tx = db.as_user(who).await;
+            let seen: Vec<Uuid> = sqlx::query_scalar(&format!("select {key} from {table} order by 1"))
+                .persistent(false)
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap();
+            assert_eq!(seen, visible, "{table}, {role}");
+            tx.rollback().await.unwrap();
+
+            // The page as the BFF reads it, and a count: the visible rows.
+            let mut tx = db.as_user(who).await;
+            let before = heap_rows(&mut tx, table).await;
+            let page = List::new(relation, key, org.tenant)
+                .fetch(
+                    &mut tx,
+                    Page {
+                        limit: Some(PAGE),
+                        after: None,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(page.items.len() as i64, PAGE, "{table}, {role}");
+            let n: i64 = sqlx::query_scalar(&format!("select count(*) from {table}"))
+                .persistent(false)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            assert_eq!(n, visible.len() as i64, "{table}, {role}");
+            let read = heap_rows(&mut tx, table).await - before;
+            let bound = 2 * (visible.len() as i64 + 10);
+            if read > bound {
+                over.push(format!(
+                    "{table}, {role}: a page and a count read {read} rows (at most {bound} expected)"
+                ));
+            }
+
+            // Each probe of the team's ids finds its own branch's rows: a
+            // bucket of the team's, not all of them.
+            for statement in [
+                format!(
+                    "select * from {relation} x where x.tenant_id = '{}'
+                      order by x.created_at desc, x.{key} desc limit 51",
+                    org.tenant
+                ),
+                format!("select count(*) from {table}"),
+            ] {
+                let found = probes(&mut tx, &statement).await;
+                assert!(!found.is_empty(), "{table}, {role}: no probe of the team's ids in {statement}");
+                for (cond, rows) in found {
+                    let bound = visible.len() as i64 / 4;
+                    if rows > bound {
+                        over.push(format!(
+                            "{table}, {role}: one probe of the team's ids found {rows} of the {} visible rows \
+                             (at most {bound} expected: a row is tested against the ids of its probe): {cond}",
+                            visible.len()
+                        ));
+                    }
+                }
+            }
+            tx.rollback().await.unwrap();
+        }
+    }
+    assert!(over.is_empty(), "{}", over.join("\n"));
+}
