@@ -71,11 +71,12 @@ async fn team(db: &TestDb) -> Team {
          insert into tickets (tenant_id, ticket_no, ticket_type, subject, dept_target, ticket_status,
                               related_lead_id, related_customer_id, created_by, created_at)
          select l.tenant_id, 'TCK-' || l.n, 'general_request', 'Permintaan ' || l.n, 'SALES', 'OPEN',
-                case when l.sales_owner_user_id = '{alice}' and l.n % 2 = 0 then l.lead_id end,
-                case when l.sales_owner_user_id <> '{alice}' or l.n % 2 = 1 then l.customer_id end,
+                case when l.sales_owner_user_id = '{alice}' and l.m % 2 = 0 then l.lead_id end,
+                case when l.sales_owner_user_id <> '{alice}' or l.m % 2 = 1 then l.customer_id end,
                 '{carol}', l.created_at
-           from (select *, row_number() over (order by created_at) as n from leads
-                  where tenant_id = '{tenant}') l;
+           from (select *, row_number() over (order by created_at) as n,
+                        row_number() over (partition by sales_owner_user_id order by created_at) as m
+                   from leads where tenant_id = '{tenant}') l;
          insert into invoices (tenant_id, invoice_no, customer_id, issue_date, due_date, subtotal, status,
                                created_by, created_at)
          select tenant_id, 'INV-' || company_name, customer_id, created_at::date, created_at::date + 30,
