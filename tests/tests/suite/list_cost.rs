@@ -392,7 +392,7 @@ pub(crate) async fn heap_rows(conn: &mut PgConnection, table: &str) -> i64 {
 
 /// The rows of `table` the rule allows the caller, as the owner with the
 /// caller's claims.
-async fn allowed(
+pub(crate) async fn allowed(
     db: &TestDb,
     who: &Caller,
     tenant: Uuid,

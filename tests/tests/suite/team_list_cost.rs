@@ -17,7 +17,7 @@
 //! the transaction's `pg_stat_xact_user_tables`) and lets through exactly
 //! what the rule allows (list_cost's rules).
 
-use crate::list_cost::{heap_rows, LISTS};
+use crate::list_cost::{allowed, heap_rows, LISTS};
 use bizos_bff::auth::Caller;
 use bizos_bff::routes::list::{List, Page};
 use bizos_tests::TestDb;
@@ -105,38 +105,24 @@ async fn team(db: &TestDb) -> Team {
     }
 }
 
-/// The rows of `table` the rule allows the caller, as the owner with the
-/// caller's claims.
-async fn allowed(db: &TestDb, who: &Caller, tenant: Uuid, table: &str, key: &str, rule: &str) -> Vec<Uuid> {
-    let mut tx = db.owner.begin().await.unwrap();
-    sqlx::query("select set_config('request.jwt.claims', $1, true)")
-        .bind(who.claims.to_string())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    let ids = sqlx::query_scalar(&format!(
-        "select {key} from {table} x where tenant_id = $1 and ({rule}) order by 1"
-    ))
-    .bind(tenant)
-    .fetch_all(&mut *tx)
-    .await
-    .unwrap();
-    tx.rollback().await.unwrap();
-    ids
-}
-
 /// The bitmap index scans of a JSON plan that probe a team's ids (an
 /// `= ANY` of a sub-select's array on the lists' team columns): (index
 /// condition, rows found).
 fn team_probes(node: &Value, out: &mut Vec<(String, i64)>) {
     if let Some(map) = node.as_object() {
         if map.get("Node Type").and_then(Value::as_str) == Some("Bitmap Index Scan") {
-            let cond = map.get("Index Cond").and_then(Value::as_str).unwrap_or_default();
+            let cond = map
+                .get("Index Cond")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if ["customer_id = ANY", "related_lead_id = ANY"]
                 .iter()
                 .any(|c| cond.contains(c))
             {
-                let rows = map.get("Actual Rows").and_then(Value::as_i64).unwrap_or_default();
+                let rows = map
+                    .get("Actual Rows")
+                    .and_then(Value::as_i64)
+                    .unwrap_or_default();
                 out.push((cond.to_string(), rows));
             }
         }
@@ -181,11 +167,12 @@ async fn a_team_row_is_tested_against_its_bucket_of_the_team() {
             );
             // What the policies let through is the rule's, to the row.
             let mut tx = db.as_user(who).await;
-            let seen: Vec<Uuid> = sqlx::query_scalar(&format!("select {key} from {table} order by 1"))
-                .persistent(false)
-                .fetch_all(&mut *tx)
-                .await
-                .unwrap();
+            let seen: Vec<Uuid> =
+                sqlx::query_scalar(&format!("select {key} from {table} order by 1"))
+                    .persistent(false)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .unwrap();
             assert_eq!(seen, visible, "{table}, {role}");
             tx.rollback().await.unwrap();
 
@@ -228,7 +215,10 @@ async fn a_team_row_is_tested_against_its_bucket_of_the_team() {
                 format!("select count(*) from {table}"),
             ] {
                 let found = probes(&mut tx, &statement).await;
-                assert!(!found.is_empty(), "{table}, {role}: no probe of the team's ids in {statement}");
+                assert!(
+                    !found.is_empty(),
+                    "{table}, {role}: no probe of the team's ids in {statement}"
+                );
                 for (cond, rows) in found {
                     let bound = visible.len() as i64 / 4;
                     if rows > bound {
