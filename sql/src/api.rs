@@ -4,13 +4,24 @@
 //! Versioned migrations (refinery) hold what cannot be replaced: tables,
 //! indexes, constraints, policies, trigger attachments, grants on tables and
 //! data moves. Functions and views are written once, as `create or replace`,
-//! in the api files; the runner applies all of them, in the order of
-//! [`API_FILES`], in one transaction whenever a versioned migration of the
-//! same run changed the schema's shape (its tables, columns, grants,
-//! functions, views, triggers or policies; an index alone does not) or a
-//! file differs from what was last applied to the schema (Flyway's repeatable migrations, Supabase's declarative
-//! schemas). What was applied is recorded in `sql_api.applied`, one row per
-//! schema and file.
+//! in the api files; the runner applies them, in the order of
+//! [`API_FILES`], in one transaction: all of them when a versioned
+//! migration of the same run changed the schema's shape (its tables,
+//! columns, grants, functions, views, triggers or policies; an index alone
+//! does not), else every file from the first one that differs from what
+//! was last applied to the schema (Flyway's repeatable migrations,
+//! Supabase's declarative schemas). What was applied is recorded in
+//! `sql_api.applied`, one row per schema and file, and one row
+//! ([`DATABASE_ROW`]) for the statements of the control catalogue, which
+//! exist once per database.
+//!
+//! Why not every file every time: in a database of many tenant schemas
+//! replacing a function costs in proportion to the number of schemas.
+//! PostgreSQL looks a function up by name through a list of every
+//! function of that name in the database (one per schema), and every
+//! replaced function invalidates those lists: at 1,000 schemas the 28
+//! files took 3.1 s of one core per schema, against 0.45 s in a database
+//! of three schemas.
 
 use std::collections::BTreeMap;
 

@@ -133,7 +133,7 @@ async fn a_schema_applies_its_files_while_another_holds_the_database_lock() {
         "comment on function tenant_today(uuid) is 'changed by the test';",
     )]);
     let report = tokio::time::timeout(
-        Duration::from_secs(300),
+        Duration::from_secs(120),
         bizos_sql::migrate_with_api(&owner, Some("api_apply_a"), &as_files(&own)),
     )
     .await
