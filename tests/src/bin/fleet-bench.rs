@@ -201,7 +201,8 @@ async fn reset(admin: &str, control: &str, dbs_db: &str, template_db: &str) {
     let schemas: Vec<String> = c
         .query(
             "select n.nspname::text from pg_namespace n
-              where to_regclass(quote_ident(n.nspname) || '.refinery_schema_history') is not null",
+              where n.nspname !~ '^pg_' and n.nspname <> 'information_schema'
+                and to_regclass(quote_ident(n.nspname) || '.refinery_schema_history') is not null",
             &[],
         )
         .await
