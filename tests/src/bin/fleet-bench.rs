@@ -10,7 +10,11 @@
 //!    measured: `bizos migrate --fleet` (the library's run, concurrency
 //!    BIZOS_BENCH_FLEET_CONCURRENCY, 8) of a test-only additive migration
 //!    (an index: the api files are not re-applied) with the drift check,
-//!    of another without it, and a run with nothing pending.
+//!    of another without it, and a run with nothing pending; then the api
+//!    runs: a file's history made stale in BIZOS_BENCH_FLEET_API_SCHEMAS
+//!    (100) schemas, as a release changing it leaves it (platform.sql: all
+//!    28 files run again; tenant_moves.sql: 2), each applied by a run.
+//!    BIZOS_BENCH_FLEET_ONLY=schemas|databases runs one of 2 and 3.
 //! 3. BIZOS_BENCH_FLEET_DATABASES (100) databases cloned from a migrated
 //!    one (`create database .. template ..`); measured: a fleet run of one
 //!    more added index at concurrency 1, 4 and 8, then of an added column
