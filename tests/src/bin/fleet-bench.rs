@@ -10,7 +10,11 @@
 //!    measured: `bizos migrate --fleet` (the library's run, concurrency
 //!    BIZOS_BENCH_FLEET_CONCURRENCY, 8) of a test-only additive migration
 //!    (an index: the api files are not re-applied) with the drift check,
-//!    of another without it, and a run with nothing pending.
+//!    of another without it, and a run with nothing pending; then the api
+//!    runs: a file's history made stale in BIZOS_BENCH_FLEET_API_SCHEMAS
+//!    (100) schemas, as a release changing it leaves it (platform.sql: all
+//!    28 files run again; tenant_moves.sql: 2), each applied by a run.
+//!    BIZOS_BENCH_FLEET_ONLY=schemas|databases runs one of 2 and 3.
 //! 3. BIZOS_BENCH_FLEET_DATABASES (100) databases cloned from a migrated
 //!    one (`create database .. template ..`); measured: a fleet run of one
 //!    more added index at concurrency 1, 4 and 8, then of an added column
@@ -165,25 +169,31 @@ async fn main() {
     let concurrency: usize = env_or("BIZOS_BENCH_FLEET_CONCURRENCY", 8);
     let n_dbs: usize = env_or("BIZOS_BENCH_FLEET_DATABASES", 100);
 
-    say(&format!(
-        "fleet run, {n_schemas} schemas, an added index, concurrency {concurrency}"
-    ));
+    let only = std::env::var("BIZOS_BENCH_FLEET_ONLY").unwrap_or_default();
     let load_before = load();
-    let index_secs = fleet(&control, concurrency, true, (0, 1)).await;
-    say("the same without the drift check");
-    let no_drift_secs = fleet(&control, concurrency, false, (0, 2)).await;
-    say(&format!("fleet run, {n_schemas} schemas, nothing to do"));
-    let noop_secs = fleet(&control, concurrency, true, (0, 2)).await;
-    databases(
-        &admin,
-        &owner(&dbs_db),
-        &template_db,
-        n_dbs,
-        (one_schema, copy_secs, index_secs, no_drift_secs, noop_secs),
-        (n_schemas, concurrency),
-        load_before,
-    )
-    .await;
+    if only != "databases" {
+        say(&format!(
+            "fleet run, {n_schemas} schemas, an added index, concurrency {concurrency}"
+        ));
+        let index_secs = fleet(&control, concurrency, true, (0, 1)).await;
+        say("the same without the drift check");
+        let no_drift_secs = fleet(&control, concurrency, false, (0, 2)).await;
+        say(&format!("fleet run, {n_schemas} schemas, nothing to do"));
+        let noop_secs = fleet(&control, concurrency, true, (0, 2)).await;
+        let api = api_runs(&c, &control, concurrency).await;
+        schema_results(
+            (one_schema, copy_secs, index_secs, no_drift_secs, noop_secs),
+            &api,
+            (n_schemas, concurrency),
+        );
+        println!("Load average before: {}", load_before.trim());
+        println!("Load average after: {}", load().trim());
+        println!();
+    }
+    if only == "schemas" {
+        return;
+    }
+    databases(&admin, &owner(&dbs_db), &template_db, n_dbs, load()).await;
 }
 
 /// Takes the benchmark's own migrations out of a kept cluster: their
@@ -195,7 +205,8 @@ async fn reset(admin: &str, control: &str, dbs_db: &str, template_db: &str) {
     let schemas: Vec<String> = c
         .query(
             "select n.nspname::text from pg_namespace n
-              where to_regclass(quote_ident(n.nspname) || '.refinery_schema_history') is not null",
+              where n.nspname !~ '^pg_' and n.nspname <> 'information_schema'
+                and to_regclass(quote_ident(n.nspname) || '.refinery_schema_history') is not null",
             &[],
         )
         .await
@@ -333,17 +344,17 @@ async fn databases(
     dbs_control: &str,
     template_db: &str,
     n_dbs: usize,
-    (one_schema, copy_secs, index_secs, no_drift_secs, noop_secs): (
-        Option<f64>,
-        Option<f64>,
-        f64,
-        f64,
-        f64,
-    ),
-    (n_schemas, concurrency): (usize, usize),
     load_before: String,
 ) {
     let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    // A kept cluster's template may be of an older release: brought up to
+    // date first, so that the first measured run does no more than the others.
+    bizos_sql::migrate_report(
+        &bizos_sql::derive_dsn(admin, Some("bizos_owner"), template_db).unwrap(),
+        None,
+    )
+    .await
+    .expect("migrate the template");
     say(&format!("{n_dbs} databases from template {template_db}"));
     let a = client(admin).await;
     let t = Instant::now();
@@ -389,23 +400,6 @@ async fn databases(
 
     println!("| what | time |");
     println!("|---|---|");
-    let secs = |s: Option<f64>| {
-        s.map_or("(kept from an earlier run)".to_owned(), |s| {
-            format!("{s:.2} s")
-        })
-    };
-    println!(
-        "| one tenant schema by the full migration set (46+ migrations, 26 api files) | {} |",
-        secs(one_schema)
-    );
-    println!(
-        "| {} copies of it (pg_dump, replayed by 4 connections; setup, not measured) | {} |",
-        n_schemas - 1,
-        secs(copy_secs)
-    );
-    println!("| **{n_schemas} schemas, an added index** (api not re-applied), drift checked, concurrency {concurrency} | **{index_secs:.1} s** |");
-    println!("| {n_schemas} schemas, another added index, no drift check, concurrency {concurrency} | {no_drift_secs:.1} s |");
-    println!("| {n_schemas} schemas, nothing pending, drift checked, concurrency {concurrency} | {noop_secs:.1} s |");
     println!(
         "| {n_dbs} databases cloned from a template (setup, not measured) | {clone_dbs:.0} s |"
     );
@@ -418,6 +412,114 @@ async fn databases(
     }
     println!("| {n_dbs} databases, an added column (api re-applied in each), concurrency 8 | {column_secs:.1} s |");
     println!();
-    println!("Load average before the fleet runs: {}", load_before.trim());
+    println!(
+        "Load average before the database runs: {}",
+        load_before.trim()
+    );
     println!("Load average after: {}", load_after.trim());
+}
+
+/// The api runs: in the first BIZOS_BENCH_FLEET_API_SCHEMAS (100) schemas
+/// the history of one file is made stale, as a release that changed it
+/// would leave it, and a fleet run (no drift check, no migration) applies
+/// it: platform.sql, the first file (all 28 files run again), then
+/// tenant_moves.sql, the last but one (2 files). The other schemas are
+/// current. Returns (file, schemas, api files applied, seconds).
+async fn api_runs(
+    c: &tokio_postgres::Client,
+    control: &str,
+    concurrency: usize,
+) -> Vec<(&'static str, usize, usize, f64)> {
+    let n: usize = env_or("BIZOS_BENCH_FLEET_API_SCHEMAS", 100);
+    let mut out = Vec::new();
+    for file in ["platform.sql", "tenant_moves.sql"] {
+        c.execute(
+            "update sql_api.applied set checksum = 'stale'
+              where file = $1
+                and schema_name in (select format('t_%s', lpad(i::text, 4, '0'))
+                                      from generate_series(0, $2::int - 1) i)",
+            &[&file, &i32::try_from(n).unwrap()],
+        )
+        .await
+        .unwrap();
+        say(&format!(
+            "fleet run, {file} changed in {n} schemas, no drift check, concurrency {concurrency}"
+        ));
+        let (secs, api) = fleet_api(control, concurrency).await;
+        out.push((file, n, api, secs));
+    }
+    out
+}
+
+/// A fleet run without the drift check and without a new migration; its
+/// time and the api files it applied.
+async fn fleet_api(control: &str, concurrency: usize) -> (f64, usize) {
+    let options = Options {
+        concurrency,
+        dry_run: false,
+        resume: false,
+        drift: false,
+        secrets_file: None,
+    };
+    let plan = Plan {
+        api_files: bizos_sql::API_FILES,
+        extra_migrations: extras(0, 2),
+    };
+    let t = Instant::now();
+    let report = execute(&SecretString::from(control.to_owned()), &options, plan)
+        .await
+        .expect("fleet run");
+    let secs = t.elapsed().as_secs_f64();
+    let api: usize = report.placements.iter().map(|p| p.api_files).sum();
+    let per: Vec<u64> = report
+        .placements
+        .iter()
+        .filter(|p| p.api_files > 0)
+        .map(|p| p.elapsed_ms)
+        .collect();
+    say(&format!(
+        "  {} placements, {} failed, {api} api files applied, in {secs:.1} s; per placement applying: mean {} ms",
+        report.placements.len(),
+        report.summary.failed,
+        per.iter().sum::<u64>() / u64::try_from(per.len().max(1)).unwrap()
+    ));
+    assert_eq!(report.summary.failed, 0, "a placement failed");
+    (secs, api)
+}
+
+fn schema_results(
+    (one_schema, copy_secs, index_secs, no_drift_secs, noop_secs): (
+        Option<f64>,
+        Option<f64>,
+        f64,
+        f64,
+        f64,
+    ),
+    api: &[(&'static str, usize, usize, f64)],
+    (n_schemas, concurrency): (usize, usize),
+) {
+    let secs = |s: Option<f64>| {
+        s.map_or("(kept from an earlier run)".to_owned(), |s| {
+            format!("{s:.2} s")
+        })
+    };
+    println!("| what | time |");
+    println!("|---|---|");
+    println!(
+        "| one tenant schema by the full migration set | {} |",
+        secs(one_schema)
+    );
+    println!(
+        "| {} copies of it (pg_dump, replayed by 4 connections; setup, not measured) | {} |",
+        n_schemas - 1,
+        secs(copy_secs)
+    );
+    println!("| **{n_schemas} schemas, an added index** (api not re-applied), drift checked, concurrency {concurrency} | **{index_secs:.1} s** |");
+    println!("| {n_schemas} schemas, another added index, no drift check, concurrency {concurrency} | {no_drift_secs:.1} s |");
+    println!("| {n_schemas} schemas, nothing pending, drift checked, concurrency {concurrency} | {noop_secs:.1} s |");
+    for (file, n, files, secs) in api {
+        println!(
+            "| {file} changed in {n} of the {n_schemas} schemas ({files} api files applied), no drift check, concurrency {concurrency} | {secs:.1} s |"
+        );
+    }
 }

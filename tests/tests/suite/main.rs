@@ -10,6 +10,7 @@
 
 mod admin;
 mod analytics;
+mod api_apply;
 mod api_keys;
 mod audit_api;
 mod audit_coverage;
