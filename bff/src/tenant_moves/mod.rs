@@ -534,13 +534,14 @@ impl Mover<'_> {
                         freeze::Frozen::Switched {
                             mut snapshot,
                             freeze,
+                            phases,
                         } => {
                             advance(
                                 self.control,
                                 self.move_id,
                                 &["switched"],
                                 "switched",
-                                json!({"freeze_ms": freeze.as_millis() as u64}),
+                                json!({"freeze_ms": freeze.as_millis() as u64, "freeze_phases": phases}),
                                 None,
                             )
                             .await?;

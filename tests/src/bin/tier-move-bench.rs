@@ -344,6 +344,7 @@ async fn main() -> anyhow::Result<()> {
             "frozen_to_switched_ms": row["switch_ms"],
             "verify_ms": row["verify_ms"],
             "mover_freeze_ms": p["freeze_ms"],
+            "freeze_phases": p["freeze_phases"],
             "changes_applied": p["changes_applied"],
             "write_freeze_ms": waits.last().copied().unwrap_or(0),
             "write_p99_ms": percentile(&waits, 99.0),

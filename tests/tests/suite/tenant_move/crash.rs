@@ -130,7 +130,10 @@ async fn an_abort_after_a_mover_died_between_the_sources_record_and_the_switch_r
         if frozen > 0 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the mover never froze");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mover never froze"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut blocker = sqlx::PgConnection::connect(&fx.db.url("bizos_owner"))
@@ -150,7 +153,10 @@ async fn an_abort_after_a_mover_died_between_the_sources_record_and_the_switch_r
             assert_eq!(r["placement"]["version"], version + 1);
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the source's record was never written");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the source's record was never written"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // ...and the switch waits: the mover dies here, its waiting switch
@@ -204,7 +210,9 @@ async fn an_abort_after_a_mover_died_between_the_sources_record_and_the_switch_r
     assert_eq!(catalogue, version);
     // A request routed there with the catalogue's version passes its
     // placement check, and the tenant writes there again.
-    let mut conn = sqlx::PgConnection::connect(&own.url("postgres")).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(&own.url("postgres"))
+        .await
+        .unwrap();
     sqlx::query("select set_config('request.jwt.claims', $1, false)")
         .bind(json!({"tenant_id": fx.tenant, "placement_version": version}).to_string())
         .execute(&mut conn)
@@ -214,10 +222,12 @@ async fn an_abort_after_a_mover_died_between_the_sources_record_and_the_switch_r
         .execute(&mut conn)
         .await
         .expect("a request routed with the catalogue's version");
-    sqlx::query("insert into public.customers (tenant_id, company_name) values ($1, 'PT After The Abort')")
-        .bind(fx.tenant)
-        .execute(&own.owner)
-        .await
-        .expect("the source takes writes");
+    sqlx::query(
+        "insert into public.customers (tenant_id, company_name) values ($1, 'PT After The Abort')",
+    )
+    .bind(fx.tenant)
+    .execute(&own.owner)
+    .await
+    .expect("the source takes writes");
     assert_eq!(triggers_left(&own.owner, back).await, 0);
 }

@@ -85,7 +85,12 @@ async fn moved(h: &Home, app: &TestApp, admin: &Caller, to: Value) -> (Uuid, Val
         operator_post(app, &format!("/api/operator/tenants/{tenant}/move"), to).await;
     assert_eq!(status, 202, "{asked}");
     let move_id: Uuid = asked["move_id"].as_str().unwrap().parse().unwrap();
-    let m: (Option<String>, Option<String>, Option<String>, Option<String>) = sqlx::query_as(
+    let m: (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ) = sqlx::query_as(
         "select from_database, from_schema, to_database, to_schema from control.tenant_moves
           where move_id = $1",
     )
@@ -119,7 +124,9 @@ async fn works_after(app: &TestApp, admin: &Caller, database: &str, schema: &str
         listed.to_string().contains("PT Before The Move"),
         "{listed}"
     );
-    let pool = sqlx::PgPool::connect(&operator_url(database)).await.unwrap();
+    let pool = sqlx::PgPool::connect(&operator_url(database))
+        .await
+        .unwrap();
     let names: Vec<String> = sqlx::query_scalar(&format!(
         "select company_name from {schema}.leads where tenant_id = $1 order by created_at, lead_no"
     ))
@@ -179,7 +186,10 @@ async fn a_tenant_created_in_a_database_of_its_own_moves_to_a_schema() {
         .iter()
         .filter(|(t, n)| **n > 0 && !matches!(t.as_str(), "tenants" | "job_tenants"))
         .collect();
-    assert!(seeded.is_empty(), "rows of the tenant in the control database: {seeded:?}");
+    assert!(
+        seeded.is_empty(),
+        "rows of the tenant in the control database: {seeded:?}"
+    );
     let status: String =
         sqlx::query_scalar("select status from public.tenants where tenant_id = $1")
             .bind(admin.tenant_id)
