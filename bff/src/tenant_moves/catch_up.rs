@@ -139,12 +139,30 @@ pub async fn sync_uncaptured(
                 ))
                 .fetch_one(&mut *tx)
                 .await?;
+                // The source's entries past those, chain by chain, each
+                // read by the key's index from its last copied position:
+                // a filter on the whole tenant would read every entry of
+                // a million-row tenant at every catch-up and in the
+                // freeze.
+                let cols = t
+                    .columns
+                    .iter()
+                    .map(|c| format!("x.{}", super::catalog::ident(c)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 format!(
-                    "select {} from {} x where {filter}
-                        and x.seq > coalesce(({}::jsonb ->> x.chain::text)::bigint, 0)",
-                    t.column_list(),
-                    t.source_ident(),
-                    literal(&last.to_string())
+                    "with recursive c (chain) as (
+                       select (select min(x.chain) from {src} x where {filter})
+                       union all
+                       select (select min(x.chain) from {src} x where {filter} and x.chain > c.chain)
+                         from c where c.chain is not null)
+                     select y.* from c cross join lateral (
+                       select {cols} from {src} x
+                        where {filter} and x.chain = c.chain
+                          and x.seq > coalesce(({last}::jsonb ->> c.chain::text)::bigint, 0)) y
+                      where c.chain is not null",
+                    src = t.source_ident(),
+                    last = literal(&last.to_string())
                 )
             }
             Follow::Whole => {
