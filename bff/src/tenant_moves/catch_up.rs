@@ -6,7 +6,7 @@
 //! was numbered earlier) is never skipped, and a crash between the two
 //! only copies a key twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
@@ -35,10 +35,13 @@ pub async fn round(
     if changes.is_empty() {
         return Ok(0);
     }
-    let mut by_table: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+    // A key written several times is copied once: deduplicated by its
+    // text in a set (a linear search of a batch's keys was quadratic,
+    // seconds for a batch of 10,000 of a busy tenant).
+    let mut by_table: BTreeMap<&str, (BTreeSet<String>, Vec<&Value>)> = BTreeMap::new();
     for (_, table, pk) in &changes {
-        let keys = by_table.entry(table.as_str()).or_default();
-        if !keys.contains(&pk) {
+        let (seen, keys) = by_table.entry(table.as_str()).or_default();
+        if seen.insert(pk.to_string()) {
             keys.push(pk);
         }
     }
@@ -46,7 +49,7 @@ pub async fn round(
     sqlx::query("set local session_replication_role = replica")
         .execute(&mut *tx)
         .await?;
-    for (name, keys) in by_table {
+    for (name, (_, keys)) in by_table {
         let table = tables
             .iter()
             .find(|t| t.qualified() == name)
