@@ -67,6 +67,40 @@ revoke execute on function control.tenant_move_capture() from public;
 comment on function control.tenant_move_capture() is
   'Trigger of a moving tenant''s source tables: records written keys and refuses writes with BZ503 while frozen or once moved (control.tenant_move_fences).';
 
+-- tenant_move_anchor(tenant, region, tier): the tenant's row in
+-- this (the control) database's `tenants`, which the move's jobs refer to
+-- (jobs.tenant_id), for a tenant created in a schema or database of its
+-- own, whose real row is there. Only ids: a placeholder slug and name,
+-- status suspended (no upkeep job and no request ever runs for it here),
+-- written with the user triggers of `tenants` off for the one insert, so
+-- that no default of a new tenant (permissions, schedules, rules) is
+-- seeded here. ALTER TABLE ... DISABLE TRIGGER is transactional (no other
+-- session ever sees the triggers off) and takes SHARE ROW EXCLUSIVE:
+-- writes of `tenants` wait for this transaction, reads do not. A move
+-- into this database's shared tier replaces the row with the tenant's
+-- real one (the copy of `tenants`).
+create or replace function tenant_move_anchor(tenant uuid, region text, tier text)
+returns void
+language plpgsql
+security definer
+as $$
+begin
+  if exists (select 1 from tenants t where t.tenant_id = tenant) then
+    return;
+  end if;
+  perform set_config('lock_timeout', '5s', true);
+  alter table tenants disable trigger user;
+  insert into tenants (tenant_id, slug, name, tier, region, status)
+  values (tenant, 'moving-' || replace(tenant::text, '-', ''), 'tenant ' || tenant::text,
+          tenant_move_anchor.tier, tenant_move_anchor.region, 'suspended');
+  alter table tenants enable trigger user;
+end
+$$;
+select pin_search_path('tenant_move_anchor(uuid, text, text)');
+revoke execute on function tenant_move_anchor(uuid, text, text) from public;
+comment on function tenant_move_anchor(uuid, text, text) is
+  'A placeholder tenants row (ids only, suspended, no defaults seeded) in the control database for a tenant created elsewhere: what its move jobs refer to.';
+
 -- tenant_move_request(tenant, to_tier, to_cluster, to_database, to_schema)
 -- -> move id: plans a move of the tenant from its placement and enqueues
 -- the worker's job that runs it. One move of a tenant at a time.
@@ -108,6 +142,10 @@ begin
   values (tenant, p.tier, p.cluster, p.database_name, p.schema_name,
           to_tier, to_cluster, to_database, to_schema)
   returning move_id into v_move;
+  -- The move's jobs run from this database's queue, under the tenant's
+  -- row here: a tenant created in a schema or database of its own has
+  -- none yet.
+  perform tenant_move_anchor(tenant, p.region, p.tier);
   perform job_enqueue_for(tenant, 'tenant.move', jsonb_build_object('move_id', v_move));
   return v_move;
 end

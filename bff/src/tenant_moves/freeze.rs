@@ -38,6 +38,11 @@ pub enum Frozen {
     Switched {
         snapshot: PgConnection,
         freeze: Duration,
+        /// Where the freeze went, in ms per step (`freeze_phases` of the
+        /// move's progress): waiting for the lock, the last changes, the
+        /// tables the capture cannot follow, the sequences, the fence,
+        /// the placement records, the catalogue's switch.
+        phases: serde_json::Value,
     },
     /// The lock was not granted in time (a long write of the tenant): the
     /// writes go on, the move catches up and tries again.
@@ -82,20 +87,41 @@ pub async fn freeze_and_switch(
         }
         Err(e) => return Err(e),
     }
+    let locked = started.elapsed();
+    let mut phases = serde_json::Map::new();
+    phases.insert("lock_ms".into(), (locked.as_millis() as u64).into());
     let result = async {
+        let mut mark = Instant::now();
+        let mut lap = |phases: &mut serde_json::Map<String, serde_json::Value>, name: &str| {
+            phases.insert(name.into(), (mark.elapsed().as_millis() as u64).into());
+            mark = Instant::now();
+        };
         if !hold.is_zero() {
             // Tests stop the mover here, holding the lock.
             tokio::time::sleep(hold).await;
         }
-        while catch_up::round(source, target, tables, move_id, tenant, 100_000).await? > 0 {}
+        lap(&mut phases, "hold_ms");
+        let mut changes = 0;
+        loop {
+            let n = catch_up::round(source, target, tables, move_id, tenant, 100_000).await?;
+            changes += n;
+            if n == 0 {
+                break;
+            }
+        }
+        phases.insert("changes".into(), changes.into());
+        lap(&mut phases, "catch_up_ms");
         catch_up::sync_uncaptured(source, target, tables, tenant).await?;
+        lap(&mut phases, "uncaptured_ms");
         sync_sequences(source, target, serials, tenant, same_database).await?;
+        lap(&mut phases, "sequences_ms");
         sqlx::Executor::execute(
             &mut snapshot,
             "begin isolation level repeatable read; select 1",
         )
         .await?;
         capture::fence(source, move_id, tenant).await?;
+        lap(&mut phases, "fence_ms");
         // The placement records outside the control database: the source's
         // first (its requests routed with the old version are refused from
         // now on), then the target's, then the catalogue.
@@ -106,10 +132,12 @@ pub async fn freeze_and_switch(
         if records.write_target {
             records::write(target, &placement, &secret).await?;
         }
+        lap(&mut phases, "records_ms");
         sqlx::query_scalar::<_, i64>("select tenant_move_switch($1)")
             .bind(move_id)
             .fetch_one(control)
             .await?;
+        lap(&mut phases, "switch_ms");
         Ok::<_, sqlx::Error>(snapshot)
     }
     .await;
@@ -120,7 +148,11 @@ pub async fn freeze_and_switch(
     let freeze = started.elapsed();
     let snapshot = result?;
     unlocked?;
-    Ok(Frozen::Switched { snapshot, freeze })
+    Ok(Frozen::Switched {
+        snapshot,
+        freeze,
+        phases: phases.into(),
+    })
 }
 
 /// The serial and identity sequences of the copied tables, source and

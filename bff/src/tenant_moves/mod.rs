@@ -309,7 +309,59 @@ impl Mover<'_> {
             self.tenant,
             self.same_database,
         )
-        .await
+        .await?;
+        self.restore_records().await
+    }
+
+    /// Before the freeze: the placement records the switch writes outside
+    /// the control database, as they are now ([`records::snapshot`]), kept
+    /// in the progress (`records_before`). Only the first is kept: a mover
+    /// that died after writing them and before the catalogue switched left
+    /// them changed, and a rollback must put back the originals.
+    async fn save_records(&mut self, progress: &Value) -> Result<(), sqlx::Error> {
+        if (self.source_is_control && self.target_is_control)
+            || progress.get("records_before").is_some()
+        {
+            return Ok(());
+        }
+        let mut before = serde_json::Map::new();
+        if !self.source_is_control {
+            let s = records::snapshot(&mut self.source, self.tenant, &self.row.to_cluster).await?;
+            before.insert("source".into(), s);
+        }
+        if !self.target_is_control {
+            let t = records::snapshot(&mut self.target, self.tenant, &self.row.to_cluster).await?;
+            before.insert("target".into(), t);
+        }
+        advance(
+            self.control,
+            self.move_id,
+            &["frozen"],
+            "frozen",
+            json!({"records_before": before}),
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The placement records of the source and of the target as
+    /// [`Self::save_records`] found them (a rollback after a switch that
+    /// wrote them and died before the catalogue named the target).
+    async fn restore_records(&mut self) -> Result<(), sqlx::Error> {
+        let Some(m) = get(self.control, self.move_id).await? else {
+            return Ok(());
+        };
+        let Some(before) = m.progress.get("records_before") else {
+            return Ok(());
+        };
+        if let (Some(t), false) = (before.get("target"), self.target_is_control) {
+            records::restore(&mut self.target, self.tenant, t).await?;
+        }
+        if let (Some(s), false) = (before.get("source"), self.source_is_control) {
+            records::restore(&mut self.source, self.tenant, s).await?;
+        }
+        Ok(())
     }
 
     async fn drive(
@@ -430,6 +482,7 @@ impl Mover<'_> {
                     if self.abort_requested().await? {
                         continue;
                     }
+                    self.save_records(&m.progress).await?;
                     let serials =
                         freeze::serial_sequences(&mut self.source, &mut self.target, &self.tables)
                             .await?;
@@ -481,13 +534,14 @@ impl Mover<'_> {
                         freeze::Frozen::Switched {
                             mut snapshot,
                             freeze,
+                            phases,
                         } => {
                             advance(
                                 self.control,
                                 self.move_id,
                                 &["switched"],
                                 "switched",
-                                json!({"freeze_ms": freeze.as_millis() as u64}),
+                                json!({"freeze_ms": freeze.as_millis() as u64, "freeze_phases": phases}),
                                 None,
                             )
                             .await?;

@@ -18,7 +18,7 @@
 //! lives on. The new move drops them before it copies and marks the
 //! earlier move `superseded_by` it, which its purge respects.
 
-use serde_json::json;
+use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -130,4 +130,71 @@ pub async fn retire_superseded(
         .await?;
     }
     Ok(earlier)
+}
+
+/// The database's record of the tenant as it is before the switch writes
+/// it (its row of `control.tenant_placements` as JSON, or null) and
+/// whether the row of the target's cluster is there (the switch adds it
+/// when missing): what a rollback restores.
+pub async fn snapshot(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    cluster: &str,
+) -> Result<Value, sqlx::Error> {
+    sqlx::query_scalar(
+        "select jsonb_build_object(
+                  'placement', (select to_jsonb(p) from control.tenant_placements p
+                                 where p.tenant_id = $1),
+                  'cluster', $2::text,
+                  'cluster_there', exists (select 1 from control.clusters c where c.cluster = $2))",
+    )
+    .bind(tenant)
+    .bind(cluster)
+    .fetch_one(conn)
+    .await
+}
+
+/// Puts the database's record of the tenant back as [`snapshot`] found
+/// it, exactly (its version too: `record` never lowers one), under the
+/// placement lock, and drops the cluster row the switch added. A move
+/// rolled back after the mover wrote the record but before the catalogue
+/// switched (it died in between) leaves the database as it was, so the
+/// requests routed there with the catalogue's version pass again.
+pub async fn restore(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    before: &Value,
+) -> Result<(), sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("set local lock_timeout = '5s'")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("select control.placement_lock($1, true)")
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("delete from control.tenant_placements where tenant_id = $1")
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await?;
+    let placement = before.get("placement").filter(|p| !p.is_null());
+    if let Some(p) = placement {
+        sqlx::query(
+            "insert into control.tenant_placements
+             select * from jsonb_populate_record(null::control.tenant_placements, $1)",
+        )
+        .bind(p)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if before.get("cluster_there") == Some(&Value::Bool(false)) {
+        sqlx::query(
+            "delete from control.clusters c where c.cluster = $1
+               and not exists (select 1 from control.tenant_placements p where p.cluster = c.cluster)",
+        )
+        .bind(before.get("cluster").and_then(Value::as_str))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
 }

@@ -157,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
     let admin_url = std::env::var("BIZOS_BENCH_TIER_ADMIN")?;
     let rows: i64 = env_or("BIZOS_BENCH_TIER_ROWS", 1_000_000);
     let moves: usize = env_or("BIZOS_BENCH_TIER_MOVES", 10);
-    let admin = pool(&admin_url, 2).await;
+    let admin = pool(&dsn(&admin_url, None, "postgres"), 2).await;
     let owner = pool(&dsn(&admin_url, Some("bizos_owner"), CONTROL), 4).await;
     let worker = pool(&dsn(&admin_url, Some("bizos_worker"), CONTROL), 4).await;
 
@@ -344,6 +344,7 @@ async fn main() -> anyhow::Result<()> {
             "frozen_to_switched_ms": row["switch_ms"],
             "verify_ms": row["verify_ms"],
             "mover_freeze_ms": p["freeze_ms"],
+            "freeze_phases": p["freeze_phases"],
             "changes_applied": p["changes_applied"],
             "write_freeze_ms": waits.last().copied().unwrap_or(0),
             "write_p99_ms": percentile(&waits, 99.0),

@@ -12,6 +12,7 @@
 mod abort;
 mod back;
 mod crash;
+mod created;
 mod http;
 mod live;
 mod preflight;
