@@ -157,10 +157,11 @@ begin
            case when m.aggregation in ('sum', 'max', 'latest') then (e.x -> 'properties' ->> m.field_name)::numeric end,
            case when m.aggregation = 'unique_count' then e.x -> 'properties' ->> m.field_name end,
            usage_ingest_into.reported_by
-      from jsonb_array_elements(events) e (x)
+      from jsonb_array_elements(events) with ordinality e (x, i)
       join billable_metrics m on m.code = e.x ->> 'code'
      cross join lateral (select coalesce((e.x ->> 'timestamp')::timestamptz, now()) as at) t
-     order by e.x ->> 'event_id'
+     -- An id twice in the batch: its first event counts.
+     order by e.x ->> 'event_id', e.i
         on conflict on constraint usage_events_external_id_key do nothing
     returning u.metric_code, u.day, u.value, u.unique_value, u.occurred_at, u.event_id
   ), uniques as (
@@ -443,11 +444,12 @@ create or replace trigger objects_plan_quota before insert on objects
 -- the tenant's view
 -- ---------------------------------------------------------------------------
 
--- usage_summary() -> {"plan", "period": {"from", "to"}, "metrics": [...],
--- "limits": [{"limit", "cap", "used"}]}: the caller's plan, the usage of
--- the current tenant-local month against it and the caps with what they
--- hold now.
-create or replace function usage_summary() returns jsonb
+-- usage_summary(p_from, p_to) -> {"plan", "period": {"from", "to"},
+-- "metrics": [...], "limits": [{"limit", "cap", "used"}]}: the caller's
+-- plan, the usage of the tenant-local days [p_from, p_to) against it
+-- (default: the current month; p_to defaults to a month after p_from) and
+-- the caps with what they hold now.
+create or replace function usage_summary(p_from date default null, p_to date default null) returns jsonb
 language plpgsql
 stable
 security definer
@@ -467,8 +469,11 @@ begin
   select t.time_zone into v_zone from tenants t where t.tenant_id = v_tenant;
   select p.* into v_plan from tenants t join plans p on p.plan_code = t.plan_code where t.tenant_id = v_tenant;
   v_day := (now() at time zone v_zone)::date;
-  v_from := date_trunc('month', v_day::timestamp)::date;
-  v_to := (v_from + interval '1 month')::date;
+  v_from := coalesce(p_from, date_trunc('month', v_day::timestamp)::date);
+  v_to := coalesce(p_to, (v_from + interval '1 month')::date);
+  if v_to <= v_from then
+    perform raise_field('to', 'must be a day after from');
+  end if;
   return jsonb_build_object(
     'plan', case when v_plan.plan_code is null then null else
       jsonb_build_object('plan_code', v_plan.plan_code, 'label', v_plan.label,
@@ -491,13 +496,14 @@ begin
                            where c.tenant_id = v_tenant and c.period = 'day' and c.period_start = v_day), 0)),
       jsonb_build_object('limit', 'ai_tokens_per_month', 'cap', v_plan.ai_tokens_per_month,
         'used', coalesce((select c.used from llm_plan_counters c
-                           where c.tenant_id = v_tenant and c.period = 'month' and c.period_start = v_from), 0)),
+                           where c.tenant_id = v_tenant and c.period = 'month'
+                             and c.period_start = date_trunc('month', v_day::timestamp)::date), 0)),
       jsonb_build_object('limit', 'storage_quota_bytes', 'cap', v_plan.storage_quota_bytes,
         'used', (select coalesce(sum(o.size_bytes), 0) from objects o where o.tenant_id = v_tenant))));
 end
 $$;
-select pin_search_path('usage_summary()');
-revoke execute on function usage_summary() from public;
-grant execute on function usage_summary() to bizos_authenticated;
-comment on function usage_summary() is
-  'GET /api/billing/usage: the caller''s plan, the current tenant-local month''s usage per metric against it (usage_billable) and each cap with what it holds now. super_admin, director, finance.';
+select pin_search_path('usage_summary(date, date)');
+revoke execute on function usage_summary(date, date) from public;
+grant execute on function usage_summary(date, date) to bizos_authenticated;
+comment on function usage_summary(date, date) is
+  'GET /api/billing/usage: the caller''s plan, the usage per metric of the tenant-local days [p_from, p_to) (default: the current month) against it (usage_billable) and each cap with what it holds now. super_admin, director, finance.';
