@@ -118,7 +118,11 @@ impl Serialize for UsageProperties {
 impl PartialSchema for UsageProperties {
     fn schema() -> RefOr<Schema> {
         let value = OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(500)))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(500)),
+            )
             .item(ObjectBuilder::new().schema_type(Type::Number))
             .build();
         ObjectBuilder::new()

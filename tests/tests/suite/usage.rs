@@ -68,7 +68,10 @@ async fn usage(app: &TestApp, who: &Caller, from: &str, to: &str) -> Value {
     assert_eq!(status, 200, "{body}");
     let mut by_code = serde_json::Map::new();
     for line in body["metrics"].as_array().unwrap() {
-        by_code.insert(line["metric_code"].as_str().unwrap().to_owned(), line.clone());
+        by_code.insert(
+            line["metric_code"].as_str().unwrap().to_owned(),
+            line.clone(),
+        );
     }
     Value::Object(by_code)
 }
@@ -147,20 +150,47 @@ async fn a_replayed_event_id_changes_nothing() {
 
     // Bad events name the event and the field; nothing of the batch is kept.
     for (events, field) in [
-        (json!([{"event_id": "ok-1", "code": "shipped_kg", "properties": {"kg": 1}},
-                {"event_id": "bad", "code": "nope"}]), "events[1].code"),
-        (json!([{"event_id": "bad", "code": "ai_tokens"}]), "events[0].code"),
-        (json!([{"event_id": "bad", "code": "shipped_kg", "properties": {"kg": "many"}}]), "events[0].properties.kg"),
-        (json!([{"event_id": "bad", "code": "shipped_kg", "properties": {}}]), "events[0].properties.kg"),
-        (json!([{"event_id": "bad", "code": "api_calls", "timestamp": "2999-01-01T00:00:00Z"}]), "events[0].timestamp"),
-        (json!([{"event_id": "bad", "code": "api_calls", "timestamp": "yesterday"}]), "events[0].timestamp"),
-        (json!([{"event_id": "", "code": "api_calls"}]), "events[0].event_id"),
-        (json!([{"event_id": "bad", "code": "api_calls", "extra": 1}]), "events[0]"),
+        (
+            json!([{"event_id": "ok-1", "code": "shipped_kg", "properties": {"kg": 1}},
+                {"event_id": "bad", "code": "nope"}]),
+            "events[1].code",
+        ),
+        (
+            json!([{"event_id": "bad", "code": "ai_tokens"}]),
+            "events[0].code",
+        ),
+        (
+            json!([{"event_id": "bad", "code": "shipped_kg", "properties": {"kg": "many"}}]),
+            "events[0].properties.kg",
+        ),
+        (
+            json!([{"event_id": "bad", "code": "shipped_kg", "properties": {}}]),
+            "events[0].properties.kg",
+        ),
+        (
+            json!([{"event_id": "bad", "code": "api_calls", "timestamp": "2999-01-01T00:00:00Z"}]),
+            "events[0].timestamp",
+        ),
+        (
+            json!([{"event_id": "bad", "code": "api_calls", "timestamp": "yesterday"}]),
+            "events[0].timestamp",
+        ),
+        (
+            json!([{"event_id": "", "code": "api_calls"}]),
+            "events[0].event_id",
+        ),
+        (
+            json!([{"event_id": "bad", "code": "api_calls", "extra": 1}]),
+            "events[0]",
+        ),
     ] {
         let (status, body) = report_with_key(&app, &key, &events).await;
         assert_eq!(status, 422, "{events}: {body}");
         assert!(
-            body["error"]["field"].as_str().unwrap_or("").starts_with(field),
+            body["error"]["field"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with(field),
             "{events}: {body}"
         );
     }
@@ -234,9 +264,21 @@ async fn each_aggregation_matches_hand_computed_numbers() {
     for (code, quantity, included, overage, unit_price, amount) in want {
         let l = &lines[code];
         assert_eq!(num(&l["quantity"]), quantity, "{code}: {l}");
-        assert_eq!(l["included"].as_f64().or_else(|| l["included"].as_str().and_then(|s| s.parse().ok())), included, "{code}: {l}");
+        assert_eq!(
+            l["included"]
+                .as_f64()
+                .or_else(|| l["included"].as_str().and_then(|s| s.parse().ok())),
+            included,
+            "{code}: {l}"
+        );
         assert_eq!(num(&l["overage"]), overage, "{code}: {l}");
-        assert_eq!(l["unit_price"].as_f64().or_else(|| l["unit_price"].as_str().and_then(|s| s.parse().ok())), unit_price, "{code}: {l}");
+        assert_eq!(
+            l["unit_price"]
+                .as_f64()
+                .or_else(|| l["unit_price"].as_str().and_then(|s| s.parse().ok())),
+            unit_price,
+            "{code}: {l}"
+        );
         assert_eq!(num(&l["amount"]), amount, "{code}: {l}");
     }
     // The first half of the month alone: its own days only.
@@ -291,14 +333,23 @@ async fn periods_are_cut_in_the_tenants_time_zone() {
         let january = usage(&app, &admin, "2026-01-01", "2026-02-01").await;
         let february = usage(&app, &admin, "2026-02-01", "2026-03-01").await;
         let q = |lines: &Value| lines.get("api_calls").map_or(0.0, |l| num(&l["quantity"]));
-        assert_eq!((q(&january), q(&february)), (jan, feb), "{tenant}: {january} {february}");
+        assert_eq!(
+            (q(&january), q(&february)),
+            (jan, feb),
+            "{tenant}: {january} {february}"
+        );
     }
 }
 
 #[tokio::test]
 async fn plan_caps_are_refused_naming_the_cap() {
     let db = TestDb::new().await;
-    plan(&db, "small", "included_seats = 3, storage_quota_bytes = 20000").await;
+    plan(
+        &db,
+        "small",
+        "included_seats = 3, storage_quota_bytes = 20000",
+    )
+    .await;
     plan(&db, "no_ai", "ai_generations_per_day = 0").await;
     plan(&db, "no_tokens", "ai_tokens_per_month = 0").await;
     let tenant = db.create_tenant("usage-caps").await;
@@ -315,22 +366,43 @@ async fn plan_caps_are_refused_naming_the_cap() {
     make_key(&app, &admin, &["usage:write"]).await;
     let (status, body) = app.post_json(&admin, "/api/users", &invite(2), None).await;
     assert_eq!(
-        (status, body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (
+            status,
+            body["error"]["code"].as_str(),
+            body["error"]["field"].as_str()
+        ),
         (402, Some("plan_limit_reached"), Some("included_seats")),
         "{body}"
     );
-    assert!(body["error"]["message"].as_str().unwrap().contains("small"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("small"),
+        "{body}"
+    );
     // A deactivated user frees the seat; reactivating takes it back.
     let (status, body) = app
-        .post_json(&admin, &format!("/api/users/{second}/deactivate"), &json!({}), None)
+        .post_json(
+            &admin,
+            &format!("/api/users/{second}/deactivate"),
+            &json!({}),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = app.post_json(&admin, "/api/users", &invite(2), None).await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = app
-        .post_json(&admin, &format!("/api/users/{second}/reactivate"), &json!({}), None)
+        .post_json(
+            &admin,
+            &format!("/api/users/{second}/reactivate"),
+            &json!({}),
+            None,
+        )
         .await;
-    assert_eq!((status, body["error"]["field"].as_str()), (402, Some("included_seats")), "{body}");
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (402, Some("included_seats")),
+        "{body}"
+    );
 
     // Storage: 20,000 bytes; a 12,000-byte file fits, a second does not.
     let (status, t) = app
@@ -342,25 +414,45 @@ async fn plan_caps_are_refused_naming_the_cap() {
         )
         .await;
     assert_eq!(status, 201, "{t}");
-    let path = format!("/api/tickets/{}/attachments", t["ticket_id"].as_str().unwrap());
+    let path = format!(
+        "/api/tickets/{}/attachments",
+        t["ticket_id"].as_str().unwrap()
+    );
     let pdf = |len: usize| [b"%PDF-1.7\n".to_vec(), vec![b'x'; len]].concat();
-    let (status, body) = app.upload(&admin, &path, &[], "a.pdf", pdf(12_000), None).await;
+    let (status, body) = app
+        .upload(&admin, &path, &[], "a.pdf", pdf(12_000), None)
+        .await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = app.upload(&admin, &path, &[], "b.pdf", pdf(12_000), None).await;
+    let (status, body) = app
+        .upload(&admin, &path, &[], "b.pdf", pdf(12_000), None)
+        .await;
     assert_eq!(
-        (status, body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (
+            status,
+            body["error"]["code"].as_str(),
+            body["error"]["field"].as_str()
+        ),
         (402, Some("plan_limit_reached"), Some("storage_quota_bytes")),
         "{body}"
     );
     let (used, cap) = {
         let (_, s) = app.get_json(&admin, "/api/billing/usage").await;
-        let l = s["limits"].as_array().unwrap().iter().find(|l| l["limit"] == "storage_quota_bytes").unwrap().clone();
+        let l = s["limits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["limit"] == "storage_quota_bytes")
+            .unwrap()
+            .clone();
         (l["used"].as_i64().unwrap(), l["cap"].as_i64().unwrap())
     };
     assert_eq!((used, cap), (12_009, 20_000));
 
     // AI: a plan without generations, and one without tokens.
-    for (code, cap) in [("no_ai", "ai_generations_per_day"), ("no_tokens", "ai_tokens_per_month")] {
+    for (code, cap) in [
+        ("no_ai", "ai_generations_per_day"),
+        ("no_tokens", "ai_tokens_per_month"),
+    ] {
         on_plan(&db, tenant, code).await;
         let res = app
             .request_as(&admin, reqwest::Method::POST, "/api/ai/chat", None)
@@ -372,14 +464,22 @@ async fn plan_caps_are_refused_naming_the_cap() {
         assert!(res.headers().contains_key("retry-after"));
         let (_, body) = status_and_json(res).await;
         let message = body["error"]["message"].as_str().unwrap();
-        assert!(message.starts_with(cap) && message.contains(code), "{message}");
+        assert!(
+            message.starts_with(cap) && message.contains(code),
+            "{message}"
+        );
     }
 }
 
 #[tokio::test]
 async fn the_plans_ai_caps_count_every_feature_and_give_back_what_failed() {
     let db = TestDb::new().await;
-    plan(&db, "two_a_day", "ai_generations_per_day = 2, ai_tokens_per_month = 1000").await;
+    plan(
+        &db,
+        "two_a_day",
+        "ai_generations_per_day = 2, ai_tokens_per_month = 1000",
+    )
+    .await;
     let tenant = db.create_tenant("usage-ai").await;
     on_plan(&db, tenant, "two_a_day").await;
     let begin = |feature: &'static str, tokens: i64| {
@@ -391,16 +491,21 @@ async fn the_plans_ai_caps_count_every_feature_and_give_back_what_failed() {
     // Two features, one cap: the third generation of the day is refused.
     let first = begin("chat", 100).fetch_one(&db.owner).await.unwrap();
     begin("digest", 100).fetch_one(&db.owner).await.unwrap();
-    let err = begin("rag_answer", 100).fetch_one(&db.owner).await.unwrap_err();
+    let err = begin("rag_answer", 100)
+        .fetch_one(&db.owner)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("ai_generations_per_day"), "{err}");
     // A generation that no model answered is given back.
     let reservation: Uuid = first["reservation_id"].as_str().unwrap().parse().unwrap();
-    sqlx::query("select llm_finish($1, $2, '[{\"outcome\": \"error\", \"error\": \"down\"}]', null)")
-        .bind(tenant)
-        .bind(reservation)
-        .execute(&db.owner)
-        .await
-        .unwrap();
+    sqlx::query(
+        "select llm_finish($1, $2, '[{\"outcome\": \"error\", \"error\": \"down\"}]', null)",
+    )
+    .bind(tenant)
+    .bind(reservation)
+    .execute(&db.owner)
+    .await
+    .unwrap();
     begin("rag_answer", 100).fetch_one(&db.owner).await.unwrap();
     // Tokens: 1000 a month; 100 + 100 are held, 900 more are not there.
     let month: i64 = sqlx::query_scalar(
