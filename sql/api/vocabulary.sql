@@ -39,9 +39,7 @@ declare
     ['permissions', 'code', 'description'],
     ['activity_types', 'code', 'description'],
     ['webhook_event_types', 'code', 'description'],
-    ['webhook_delivery_statuses', 'code', 'description'],
-    ['usage_aggregations', 'code', 'description'],
-    ['usage_sources', 'code', 'description']];
+    ['webhook_delivery_statuses', 'code', 'description']];
   v_selects text[];
   v_branches text[];
   v_probes text[];

@@ -10,8 +10,8 @@
 --                      where the usage happens (seats, AI generations a
 --                      day, AI tokens a month, storage bytes; NULL: none),
 --                      feature flags
---   usage_aggregations vocabulary: count, unique_count, sum, max, latest
---   usage_sources      vocabulary: where a metric's quantity comes from
+--   usage_aggregations closed set: count, unique_count, sum, max, latest
+--   usage_sources      closed set: where a metric's quantity comes from
 --                      (reported events, the LLM ledger, profiles, objects)
 --   billable_metrics   code, label, unit, aggregation, the event property
 --                      it aggregates, source
@@ -64,8 +64,13 @@ comment on column plans.storage_quota_bytes is 'Bytes of stored files; an upload
 comment on column plans.features is 'Feature flags the plan turns on (lower-case names).';
 
 -- ---------------------------------------------------------------------------
--- vocabularies and billable metrics
+-- closed sets and billable metrics
 -- ---------------------------------------------------------------------------
+
+-- Two closed sets as lookup tables in the vocabulary shape (code,
+-- position, description), referred to by foreign keys. They are not in
+-- the list of vocabulary.sql (the BFF's request checks and enums) while no
+-- request takes their terms: the operator writes metrics in SQL.
 
 create table usage_aggregations (
   code        text     not null,
@@ -75,7 +80,7 @@ create table usage_aggregations (
   constraint usage_aggregations_position_key unique (position)
 );
 comment on table usage_aggregations is
-  'Vocabulary: how a billable metric turns a period''s events into a quantity.';
+  'Closed set: how a billable metric turns a period''s events into a quantity.';
 insert into usage_aggregations (code, position, description) values
   ('count',        1, 'the number of events'),
   ('unique_count', 2, 'the number of distinct values of the property'),
@@ -91,7 +96,7 @@ create table usage_sources (
   constraint usage_sources_position_key unique (position)
 );
 comment on table usage_sources is
-  'Vocabulary: where a billable metric''s quantity comes from.';
+  'Closed set: where a billable metric''s quantity comes from.';
 insert into usage_sources (code, position, description) values
   ('events',          1, 'usage events the tenant''s integration reports (POST /api/v1/usage-events)'),
   ('llm_generations', 2, 'generations answered by a model through the LLM gateway (its ledger)'),
@@ -105,7 +110,7 @@ declare
 begin
   foreach t in array array['usage_aggregations', 'usage_sources'] loop
     execute format('alter table %I enable row level security', t);
-    execute format('create policy "members read the vocabulary" on %I for select to bizos_authenticated, bizos_worker using (true)', t);
+    execute format('create policy "members read the closed set" on %I for select to bizos_authenticated, bizos_worker using (true)', t);
     execute format('grant select on %I to bizos_authenticated, bizos_worker', t);
   end loop;
 end
@@ -135,7 +140,7 @@ create table billable_metrics (
 comment on table billable_metrics is
   'Billable metrics (Lago''s): a code, how a period''s events are aggregated (usage_aggregations) and which property of the event (field_name; none for count). Source events: reported over /api/v1/usage-events; the other sources are metered by bizos itself.';
 create trigger billable_metrics_stamp_timestamps before insert or update on billable_metrics
-  for each row execute function stamp_timestamps();
+  for each row execute function bizos.stamp_timestamps();
 insert into billable_metrics (code, label, unit, aggregation, field_name, source) values
   ('ai_generations', 'AI generations',     'generations', 'count',  null, 'llm_generations'),
   ('ai_tokens',      'AI tokens',          'tokens',      'sum',    null, 'llm_tokens'),
@@ -160,7 +165,7 @@ create table plan_metrics (
 comment on table plan_metrics is
   'The metered charges of a plan: per billable metric, the quantity a period includes and the unit price of the overage (usage_billable).';
 create trigger plan_metrics_stamp_timestamps before insert or update on plan_metrics
-  for each row execute function stamp_timestamps();
+  for each row execute function bizos.stamp_timestamps();
 
 do $grants$
 declare
@@ -300,7 +305,7 @@ create table llm_plan_counters (
 comment on table llm_plan_counters is
   'AI use of a tenant as a whole (every feature) per tenant-local period, held against its plan''s caps: generations a day, tokens a month. llm_begin reserves (row locks), llm_finish settles; kept only while the plan has an AI cap.';
 create trigger llm_plan_counters_stamp_timestamps before insert or update on llm_plan_counters
-  for each row execute function stamp_timestamps();
+  for each row execute function bizos.stamp_timestamps();
 
 alter table llm_plan_counters enable row level security;
 create policy "members read their tenant's plan AI use"

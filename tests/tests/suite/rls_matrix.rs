@@ -253,6 +253,15 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
                '{{\"cache_key\": \"{key}\", \"model\": \"gemini-2.0-flash\", \"response\": \"Fixture\"}}');
              perform llm_begin(t, u, 'chat', null, 10, null);
            end if;
+           if not exists (select 1 from usage_events where tenant_id = t) then
+             -- A reported event (its day aggregate and unique value come
+             -- with it) and the plan's AI counter of a day.
+             insert into billable_metrics (code, label, unit, aggregation, field_name)
+             values ('fixture_users', 'fixture users', 'users', 'unique_count', 'user') on conflict do nothing;
+             perform usage_ingest_for(t, '[{{\"event_id\": \"fixture-1\", \"code\": \"fixture_users\",
+                                            \"properties\": {{\"user\": \"a\"}}}}]');
+             insert into llm_plan_counters (tenant_id, period, period_start, used) values (t, 'day', current_date, 1);
+           end if;
            if not exists (select 1 from rfm_settings where tenant_id = t) then
              insert into rfm_settings (tenant_id, window_days) values (t, 365);
            end if;
