@@ -219,7 +219,8 @@ rpc_route! {
     post "/api/usage-events", tag = "usage",
     fn report_usage(UsageEventBatch) = "select usage_ingest($1 -> 'events')",
     responses((status = 200, description = "how many events were new and how many duplicates", body = UsageIngested),
-              (status = 403, description = "usage.report (API key scope usage:write) is needed", body = ErrorResponse))
+              (status = 403, description = "usage.report (API key scope usage:write) is needed", body = ErrorResponse),
+              (status = 501, description = "not on a Citus cluster yet", body = ErrorResponse))
 }
 
 /// The period of `GET /api/billing/usage`.
