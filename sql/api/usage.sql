@@ -471,6 +471,11 @@ declare
   v_to date;
 begin
   perform usage_check_reader(v_tenant);
+  -- Not on Citus yet (usage_billable's reads are not routed there).
+  if citus_table('usage_daily') then
+    raise exception using errcode = 'BZ501',
+      message = 'usage is not metered on a Citus cluster yet (docs/billing-usage.md)';
+  end if;
   if v_tenant is null then
     raise exception using errcode = '42501', message = 'no user in the request claims';
   end if;

@@ -241,7 +241,8 @@ pub struct UsagePeriodQuery {
 #[utoipa::path(get, path = "/api/billing/usage", tag = "billing", params(UsagePeriodQuery),
     responses((status = 200, description = "the plan, the period's usage and the caps", body = UsageSummary),
               (status = 403, description = "super_admin, director or finance only", body = ErrorResponse),
-              (status = 422, description = "to is not after from", body = ErrorResponse)))]
+              (status = 422, description = "to is not after from", body = ErrorResponse),
+              (status = 501, description = "not on a Citus cluster yet", body = ErrorResponse)))]
 async fn billing_usage(
     State(state): State<AppState>,
     caller: Caller,

@@ -20,7 +20,7 @@ pub fn cases() -> Vec<Row> {
         call(Admin, POST, "/api/usage-events", json!({"events": [{"event_id": "contract-3", "code": "nope"}]}), 422)
             .field("events[0].code").on_citus(501),
         call(Admin, POST, "/api/usage-events", json!({"events": []}), 422).on_citus(501),
-        call(Admin, GET, "/api/billing/usage", NONE, 200).is("/plan/plan_code", "trial").filled("/metrics"),
+        call(Admin, GET, "/api/billing/usage", NONE, 200).is("/plan/plan_code", "trial").filled("/metrics").on_citus(501),
         call(Sales, GET, "/api/billing/usage", NONE, 403),
     ]
 }
