@@ -66,6 +66,14 @@ pub enum ApiError {
         message: String,
         retry_after: std::time::Duration,
     },
+    /// A cap of the tenant's plan is reached (the database's BZ402: its
+    /// active users, its stored bytes): 402, code `plan_limit_reached`,
+    /// the cap as `field`. Waiting does not help, a bigger plan does.
+    #[error("{message}")]
+    PlanLimit {
+        message: String,
+        field: Option<String>,
+    },
     /// Transient: lock timeout, statement timeout, database down.
     #[error("{0}")]
     Unavailable(String),
@@ -129,6 +137,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PlanLimit { .. } => StatusCode::PAYMENT_REQUIRED,
             ApiError::Unavailable(_)
             | ApiError::RolledBack(_)
             | ApiError::Overloaded(_)
@@ -152,6 +161,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::PlanLimit { .. } => "plan_limit_reached",
             ApiError::Unavailable(_) | ApiError::RolledBack(_) | ApiError::Overloaded(_) => {
                 "unavailable"
             }
@@ -169,6 +179,7 @@ impl ApiError {
             | ApiError::RefusedByRules { field, .. }
             | ApiError::BadRequest { field, .. }
             | ApiError::TooLarge { field, .. }
+            | ApiError::PlanLimit { field, .. }
             | ApiError::UnsupportedMediaType { field, .. } => field.as_deref(),
             _ => None,
         }
@@ -440,6 +451,11 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
         "BZ429" => ApiError::TooManyRequests {
             message: db.message().to_owned(),
             retry_after: retry_after_hint(pg.and_then(|e| e.hint())),
+        },
+        // A cap of the plan (users, storage); COLUMN names it.
+        "BZ402" => ApiError::PlanLimit {
+            message: db.message().to_owned(),
+            field: column,
         },
         "BZ501" => ApiError::NotSupported(db.message().to_owned()),
         // A tier move's freeze (or a write that reached the tenant's old

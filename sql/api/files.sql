@@ -70,6 +70,9 @@ begin
   if not exists (select 1 from storage_buckets b where b.bucket = upload_begin.bucket) then
     perform raise_field('bucket', format('no bucket %s', upload_begin.bucket));
   end if;
+  -- A tenant whose plan's storage is used up is refused before any byte
+  -- is sent (the file's registration checks its size: objects_plan_quota).
+  perform usage_storage_check(bizos.tenant_id(), 0);
   if upload_begin.owner_lock is not null and upload_begin.owner_lock <= 0 then
     perform raise_field('owner_lock', 'must be positive');
   end if;

@@ -154,6 +154,18 @@ begin
   if ok and coalesce(tokens, 0) = r.est_tokens then
     return;
   end if;
+  -- The plan's counters first (llm_begin takes them first), day before month.
+  update llm_plan_counters c
+     set used = greatest(c.used - case when c.period = 'day' then 1
+                                       else r.est_tokens - coalesce(tokens, 0) end, 0)
+    from (select x.period, x.period_start from llm_plan_counters x
+           where x.tenant_id = r.tenant_id
+             and ((x.period = 'day' and x.period_start = r.day and not ok)
+                  or (x.period = 'month' and x.period_start = r.month
+                      and coalesce(tokens, 0) <> r.est_tokens))
+           order by x.period
+             for update) l
+   where c.tenant_id = r.tenant_id and c.period = l.period and c.period_start = l.period_start;
   -- One statement; the subquery locks the rows in llm_begin's order.
   update llm_counters c
      set used = greatest(c.used - case when c.period = 'day' then 1
@@ -206,6 +218,9 @@ declare
   v_month date;
   l record;
   v_res uuid;
+  v_plan text;
+  v_plan_gen bigint;
+  v_plan_tok bigint;
   v_request text := left(nullif(coalesce(llm_begin.request_id, current_setting('request.id', true)), ''), 200);
 begin
   -- This runs before every model call, so it reads what it needs in one
@@ -214,12 +229,15 @@ begin
   -- a session).
   perform llm_check_caller(llm_begin.tenant_id, llm_begin.user_id);
   select f.code, t.status, t.time_zone, llm_begin.user_id is null or p.user_id is not null,
-         c.cache_key is not null, c.response, c.provider, c.model, c.tokens_in, c.tokens_out, q.currency
+         c.cache_key is not null, c.response, c.provider, c.model, c.tokens_in, c.tokens_out, q.currency,
+         pl.plan_code, pl.ai_generations_per_day, pl.ai_tokens_per_month
     into v_feature, v_status, v_zone, v_profile,
-         v_hit, v_response, v_provider, v_model, v_in, v_out, v_currency
+         v_hit, v_response, v_provider, v_model, v_in, v_out, v_currency,
+         v_plan, v_plan_gen, v_plan_tok
     from (select) one
     left join llm_features f on f.code = llm_begin.feature
     left join tenants t on t.tenant_id = llm_begin.tenant_id
+    left join plans pl on pl.plan_code = t.plan_code
     left join profiles p on p.tenant_id = llm_begin.tenant_id and p.user_id = llm_begin.user_id
     -- A live answer of this tenant, and the currency its model is priced in.
     left join llm_cache c
@@ -272,6 +290,33 @@ begin
   -- before it. (llm_settle takes the rows in the same order.)
   v_day := (now() at time zone v_zone)::date;
   v_month := date_trunc('month', v_day::timestamp)::date;
+  -- First the plan's caps of the tenant as a whole (every feature
+  -- together), the same way, in llm_plan_counters; only while the plan has
+  -- one (llm_settle settles the rows that exist).
+  if v_plan_gen is not null or v_plan_tok is not null then
+    for l in
+      select x.period, x.period_start, x.amount, x.lim
+        from (values (1, 'day', v_day, 1::bigint, v_plan_gen),
+                     (2, 'month', v_month, llm_begin.est_tokens, v_plan_tok)) x (ord, period, period_start, amount, lim)
+       order by x.ord
+    loop
+      if l.lim is null or (l.amount <= l.lim and l.lim > 0) then
+        insert into llm_plan_counters as c (tenant_id, period, period_start, used)
+        values (llm_begin.tenant_id, l.period, l.period_start, l.amount)
+        on conflict on constraint llm_plan_counters_pkey do update
+           set used = c.used + excluded.used
+         where l.lim is null or (c.used + excluded.used <= l.lim and c.used < l.lim);
+        continue when found;
+      end if;
+      raise exception using errcode = 'BZ429',
+        message = case l.period
+          when 'day' then format('ai_generations_per_day: the plan %s allows %s AI generations a day and they are used up',
+                                 v_plan, l.lim)
+          else format('ai_tokens_per_month: the plan %s allows %s AI tokens a month and they are used up',
+                      v_plan, l.lim) end,
+        hint = format('retry_after=%s', llm_retry_after(llm_begin.tenant_id, l.period, l.period_start));
+    end loop;
+  end if;
   for l in
     select s.scope, s.user_id, x.period, x.period_start, x.amount, x.lim
       from (values (1, 'tenant', v_nil), (2, 'user', llm_begin.user_id)) s (ord, scope, user_id)

@@ -66,6 +66,7 @@ pub const API_FILES: &[ApiFile<'static>] = &[
     api_file!("payloads.sql"),
     api_file!("vocabulary.sql"),
     api_file!("api_keys.sql"),
+    api_file!("usage.sql"),
     api_file!("calendar.sql"),
     api_file!("crm.sql"),
     api_file!("files.sql"),

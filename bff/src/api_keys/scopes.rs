@@ -28,6 +28,7 @@ const TAG_RESOURCES: &[(&str, &str)] = &[
     ("sla", "tickets"),
     ("receivables", "invoices"),
     ("kpi", "kpi"),
+    ("usage", "usage"),
 ];
 
 /// Method (upper case) and path template → the scope a key needs (None:

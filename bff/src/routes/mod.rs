@@ -28,6 +28,7 @@ pub mod route;
 pub mod shapes;
 pub mod sla;
 pub mod tickets;
+pub mod usage;
 pub mod webhooks;
 pub mod write;
 
@@ -70,6 +71,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(sla::router())
         .merge(webhooks::router())
         .merge(operator::router())
+        .merge(usage::router())
 }
 
 /// The routes that take file uploads.

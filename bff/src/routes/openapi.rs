@@ -133,8 +133,11 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 422: a field is invalid (see `field`).
     Invalid,
-    /// 429: a limit is used up (AI generations a day, tokens a month);
-    /// retry after `Retry-After` seconds.
+    /// 402: a cap of the tenant's plan is reached (active users, stored
+    /// bytes; `field` names the cap): a bigger plan, not waiting, helps.
+    PlanLimitReached,
+    /// 429: a limit is used up (AI generations a day, tokens a month, of
+    /// a feature or of the plan); retry after `Retry-After` seconds.
     RateLimited,
     /// 500 (details are logged, never sent).
     Internal,
@@ -234,6 +237,13 @@ fn add_common_errors(path: &str, op: &mut Operation) {
         add(
             "422",
             "this Idempotency-Key was used with a different request (field Idempotency-Key)",
+        );
+    }
+    if !public && (idempotent || body_types.iter().any(|t| t.starts_with("multipart/"))) {
+        add(
+            "402",
+            "a cap of the tenant's plan is reached: active users (field included_seats) or \
+             stored bytes (field storage_quota_bytes); code plan_limit_reached",
         );
     }
     if !public {

@@ -56,6 +56,7 @@ mod tenant_move;
 mod ticketing;
 mod trusted_numbers;
 mod upload_crash;
+mod usage;
 mod vector;
 mod vector_crash;
 mod vocabulary;

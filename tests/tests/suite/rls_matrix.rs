@@ -253,6 +253,17 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
                '{{\"cache_key\": \"{key}\", \"model\": \"gemini-2.0-flash\", \"response\": \"Fixture\"}}');
              perform llm_begin(t, u, 'chat', null, 10, null);
            end if;
+           if not exists (select 1 from usage_events where tenant_id = t) then
+             -- A reported event with its day aggregate and unique value
+             -- (written as usage_ingest_for writes them, which Citus does
+             -- not run yet) and the plan's AI counter of a day.
+             insert into usage_events (tenant_id, external_id, metric_code, occurred_at, day, unique_value)
+             values (t, 'fixture-1', 'seats', now(), current_date, 'a');
+             insert into usage_daily (tenant_id, metric_code, day, events) values (t, 'seats', current_date, 1);
+             insert into usage_daily_uniques (tenant_id, metric_code, day, unique_value)
+             values (t, 'seats', current_date, 'a');
+             insert into llm_plan_counters (tenant_id, period, period_start, used) values (t, 'day', current_date, 1);
+           end if;
            if not exists (select 1 from rfm_settings where tenant_id = t) then
              insert into rfm_settings (tenant_id, window_days) values (t, 365);
            end if;

@@ -267,6 +267,17 @@ fn routes() -> Vec<Route> {
         ),
         r(
             "post",
+            "/api/usage-events",
+            Unmapped(
+                "usage_ingest(events jsonb) checks each event's keys itself (events[0].x: unknown \
+                 field, tests/tests/suite/usage.rs), since an event's properties are the \
+                 integration's own names",
+            ),
+            &[],
+            None,
+        ),
+        r(
+            "post",
             "/api/webhooks/endpoints",
             Payload("webhook_endpoint_create(jsonb,uuid,uuid,bytea,bytea,bytea,bytea,text)"),
             // The BFF makes and seals the signing secret.

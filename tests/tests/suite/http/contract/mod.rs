@@ -44,6 +44,7 @@ mod cases_receivables;
 mod cases_rfm;
 mod cases_sop;
 mod cases_tickets;
+mod cases_usage;
 mod cases_webhooks;
 mod document;
 mod runner;
@@ -73,6 +74,7 @@ fn every_case() -> Vec<Row> {
         cases_admin::cases(),
         cases_webhooks::cases(),
         cases_operator::cases(),
+        cases_usage::cases(),
     ]
     .into_iter()
     .flatten()

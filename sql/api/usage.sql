@@ -1,0 +1,522 @@
+-- Usage metering and the plan's caps (migration V55): usage events reported
+-- by a tenant's integrations, what a period is billable for
+-- (usage_billable), and the checks that hold a tenant to its plan where the
+-- usage happens.
+--
+-- The current definition of every function and view of this module, applied
+-- with create or replace after the versioned migrations whenever a file
+-- changes (sql/src/api.rs; see sql/CONVENTIONS.md). Unqualified names: the
+-- same file builds the shared tier and every schema tier. Usage is recorded
+-- and read where the tenant's requests run (its placement).
+--
+--   usage_ingest(events)              a batch of 1..1000 events of the
+--                                     caller's tenant (usage.report: an API
+--                                     key with usage:write, or a super_admin)
+--   usage_ingest_for(tenant, events)  the same for system work (owner, worker)
+--   usage_billable(tenant, from, to)  per metric: quantity, included,
+--                                     overage, unit price, amount, for the
+--                                     tenant-local days [from, to)
+--   usage_summary()                   the caller's plan, current month and caps
+--   usage_seats_check, usage_storage_check   the plan's caps of users and
+--                                     stored bytes (triggers on profiles and
+--                                     objects; upload_begin)
+-- The AI caps are held by llm_begin (llm.sql) in llm_plan_counters.
+
+-- ---------------------------------------------------------------------------
+-- who may read and write usage
+-- ---------------------------------------------------------------------------
+
+-- With request claims: the claims' tenant, and a role that may read what
+-- the tenant is billed (super_admin, director, finance). Without: the
+-- worker's or the owner's login (billing runs, the operator).
+create or replace function usage_check_reader(tenant uuid) returns void
+language plpgsql stable
+as $$
+begin
+  if bizos.tenant_id() is not null or bizos.uid() is not null then
+    if tenant is distinct from bizos.tenant_id() then
+      raise exception using errcode = '42501', column = 'p_tenant_id',
+        message = 'p_tenant_id: not the tenant of the request';
+    end if;
+    if bizos.app_role() is distinct from 'super_admin' and bizos.app_role() is distinct from 'director'
+       and bizos.app_role() is distinct from 'finance' then
+      raise exception using errcode = '42501',
+        message = 'only a super_admin, director or finance user reads the tenant''s usage';
+    end if;
+  elsif not (pg_has_role(session_user, 'bizos_worker', 'member')
+             or pg_has_role(session_user, 'bizos_owner', 'member')) then
+    raise exception using errcode = '42501', message = 'no user in the request claims';
+  end if;
+end
+$$;
+select pin_search_path('usage_check_reader(uuid)');
+revoke execute on function usage_check_reader(uuid) from public;
+comment on function usage_check_reader(uuid) is
+  'Internal: the caller may read the usage of the tenant (its super_admin, director or finance; or the worker or owner login).';
+
+-- ---------------------------------------------------------------------------
+-- ingest
+-- ---------------------------------------------------------------------------
+
+-- usage_ingest_into(tenant, events, reported_by) -> {"received",
+-- "accepted", "duplicates"}. events: [{"event_id" (the integration's id,
+-- 1-200 characters), "code" (a billable metric of source events),
+-- "timestamp" (RFC 3339 with an offset; default now), "properties" (an
+-- object; the metric's field_name: a number for sum, max and latest, a
+-- string or number for unique_count)}, ...]. Every event is checked before
+-- any is written (the first bad one is named: events[3].code). An event
+-- whose event_id the tenant reported before is a duplicate and changes
+-- nothing, whatever it carries. The events and their day aggregates are
+-- written by one statement (set-based: a batch of 1,000 costs about what
+-- a few single inserts do).
+create or replace function usage_ingest_into(tenant uuid, events jsonb, reported_by uuid) returns jsonb
+language plpgsql
+as $$
+declare
+  v_zone text;
+  v_n integer;
+  v_problem text[];
+  v_accepted bigint;
+  -- RFC 3339 with an offset, the fields in range (a 30 February passes
+  -- here and fails the cast as a bad time).
+  v_time constant text := '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):?[0-5]\d)$';
+  v_number constant text := '^-?\d{1,20}(\.\d{1,20})?$';
+begin
+  -- Not on Citus yet: the batch is inserted set-based from the JSON array
+  -- with its aggregates in one statement (data-modifying CTEs), which
+  -- Citus does not route to the tenant's worker. Refused before anything
+  -- is written.
+  if citus_table('usage_events') then
+    raise exception using errcode = 'BZ501',
+      message = 'usage events are not metered on a Citus cluster yet (docs/billing-usage.md)';
+  end if;
+  if events is null or jsonb_typeof(events) <> 'array' then
+    perform raise_field('events', 'must be a list of events');
+  end if;
+  v_n := jsonb_array_length(events);
+  if v_n < 1 or v_n > 1000 then
+    perform raise_field('events', format('must hold 1 to 1000 events (has %s)', v_n));
+  end if;
+  select t.time_zone into v_zone from tenants t where t.tenant_id = usage_ingest_into.tenant;
+  if v_zone is null then
+    raise exception using errcode = 'P0002', column = 'tenant_id',
+      message = format('tenant_id: no tenant %s', usage_ingest_into.tenant);
+  end if;
+
+  -- The first problem, in the events' order.
+  select array[format('events[%s]', e.i - 1) || pr.suffix, pr.problem]
+    into v_problem
+    from jsonb_array_elements(events) with ordinality e (x, i)
+    left join billable_metrics m on jsonb_typeof(e.x) = 'object' and m.code = e.x ->> 'code'
+   cross join lateral (
+     select case
+       when jsonb_typeof(e.x) <> 'object' then array['', 'must be an object']
+       when exists (select 1 from jsonb_object_keys(e.x) k
+                     where k not in ('code', 'event_id', 'properties', 'timestamp')) then
+         array['.' || (select min(k) from jsonb_object_keys(e.x) k
+                        where k not in ('code', 'event_id', 'properties', 'timestamp')),
+               'unknown field (allowed: code, event_id, properties, timestamp)']
+       when jsonb_typeof(e.x -> 'event_id') is distinct from 'string'
+            or length(e.x ->> 'event_id') not between 1 and 200 then
+         array['.event_id', 'is required: the event''s own id, 1 to 200 characters']
+       when jsonb_typeof(e.x -> 'code') is distinct from 'string' then
+         array['.code', 'is required: the code of a billable metric']
+       when m.code is null then
+         array['.code', format('no billable metric %s', e.x ->> 'code')]
+       when m.source <> 'events' then
+         array['.code', format('%s is metered by bizos itself, not reported', m.code)]
+       when jsonb_typeof(e.x -> 'timestamp') not in ('string', 'null') or (e.x ->> 'timestamp') !~ v_time then
+         array['.timestamp', 'must be an RFC 3339 time with an offset (2026-01-31T10:00:00Z)']
+       when (e.x ->> 'timestamp')::timestamptz > now() + interval '5 minutes' then
+         array['.timestamp', 'is in the future']
+       when jsonb_typeof(e.x -> 'properties') not in ('object', 'null') then
+         array['.properties', 'must be an object']
+       when m.aggregation in ('sum', 'max', 'latest')
+            and not case jsonb_typeof(e.x -> 'properties' -> m.field_name)
+                      when 'number' then abs((e.x -> 'properties' ->> m.field_name)::numeric) < 1e20
+                      when 'string' then (e.x -> 'properties' ->> m.field_name) ~ v_number
+                      else false end then
+         array['.properties.' || m.field_name, format('is required: a number (%s aggregates it by %s)',
+                                                      m.code, m.aggregation)]
+       when m.aggregation = 'unique_count'
+            and (coalesce(jsonb_typeof(e.x -> 'properties' -> m.field_name), 'null') not in ('string', 'number')
+                 or length(e.x -> 'properties' ->> m.field_name) not between 1 and 500) then
+         array['.properties.' || m.field_name, format('is required: a string or number of 1 to 500 characters (%s counts its distinct values)', m.code)]
+     end
+   ) c (p)
+   cross join lateral (select c.p[1] as suffix, c.p[2] as problem) pr
+   where c.p is not null
+   order by e.i
+   limit 1;
+  if v_problem is not null then
+    perform raise_field(v_problem[1], v_problem[2]);
+  end if;
+
+  -- The events, then their days: one statement, so every batch that commits
+  -- is billable with it. Events go in in the order of their ids and days in
+  -- the order of their keys, so concurrent batches take their locks in
+  -- one order (no deadlock); a day's aggregate row is the only place two
+  -- batches of a tenant wait for each other.
+  with ins as (
+    insert into usage_events as u (tenant_id, external_id, metric_code, occurred_at, day, properties, value,
+                                   unique_value, created_by)
+    select usage_ingest_into.tenant, e.x ->> 'event_id', m.code, t.at, (t.at at time zone v_zone)::date,
+           coalesce(nullif(e.x -> 'properties', 'null'::jsonb), '{}'::jsonb),
+           case when m.aggregation in ('sum', 'max', 'latest') then (e.x -> 'properties' ->> m.field_name)::numeric end,
+           case when m.aggregation = 'unique_count' then e.x -> 'properties' ->> m.field_name end,
+           usage_ingest_into.reported_by
+      from jsonb_array_elements(events) with ordinality e (x, i)
+      join billable_metrics m on m.code = e.x ->> 'code'
+     cross join lateral (select coalesce((e.x ->> 'timestamp')::timestamptz, now()) as at) t
+     -- An id twice in the batch: its first event counts.
+     order by e.x ->> 'event_id', e.i
+        on conflict on constraint usage_events_external_id_key do nothing
+    returning u.metric_code, u.day, u.value, u.unique_value, u.occurred_at, u.event_id
+  ), uniques as (
+    insert into usage_daily_uniques (tenant_id, metric_code, day, unique_value)
+    select distinct usage_ingest_into.tenant, i.metric_code, i.day, i.unique_value
+      from ins i
+     where i.unique_value is not null
+     order by 2, 3, 4
+        on conflict on constraint usage_daily_uniques_pkey do nothing
+    returning 1
+  ), days as (
+    insert into usage_daily as d (tenant_id, metric_code, day, events, total, max_value, latest_value, latest_at)
+    select usage_ingest_into.tenant, i.metric_code, i.day, count(*), coalesce(sum(i.value), 0), max(i.value),
+           (array_agg(i.value order by i.occurred_at desc, i.event_id desc))[1], max(i.occurred_at)
+      from ins i
+     group by i.metric_code, i.day
+     order by i.metric_code, i.day
+        on conflict on constraint usage_daily_pkey do update
+       set events = d.events + excluded.events,
+           total = d.total + excluded.total,
+           max_value = greatest(d.max_value, excluded.max_value),
+           -- The later event's value; on a tie, the batch that came later.
+           latest_value = case when d.latest_at is null or excluded.latest_at >= d.latest_at
+                               then excluded.latest_value else d.latest_value end,
+           latest_at = greatest(d.latest_at, excluded.latest_at),
+           updated_at = now()
+    returning 1
+  )
+  select count(*) into v_accepted from ins;
+  return jsonb_build_object('received', v_n, 'accepted', v_accepted, 'duplicates', v_n - v_accepted);
+end
+$$;
+select pin_search_path('usage_ingest_into(uuid, jsonb, uuid)');
+revoke execute on function usage_ingest_into(uuid, jsonb, uuid) from public;
+comment on function usage_ingest_into(uuid, jsonb, uuid) is
+  'Internal: checks a batch of usage events (the first bad one named), inserts the new ones (a known event_id is a duplicate: nothing changes) and adds them to usage_daily in the same statement. {"received", "accepted", "duplicates"}.';
+
+-- usage_ingest(events) -> {"received", "accepted", "duplicates"}: events of
+-- the caller's tenant (usage.report, which the API key scope usage:write
+-- grants; a super_admin may too).
+create or replace function usage_ingest(events jsonb) returns jsonb
+language plpgsql
+security definer
+as $$
+begin
+  if bizos.tenant_id() is null or bizos.uid() is null then
+    raise exception using errcode = '42501', message = 'no user in the request claims';
+  end if;
+  if not (bizos.app_role() = 'super_admin' or has_permission('usage.report')) then
+    raise exception using errcode = '42501',
+      message = 'reporting usage needs the permission usage.report (API key scope usage:write)';
+  end if;
+  return usage_ingest_into(bizos.tenant_id(), usage_ingest.events, bizos.uid());
+end
+$$;
+select pin_search_path('usage_ingest(jsonb)');
+revoke execute on function usage_ingest(jsonb) from public;
+grant execute on function usage_ingest(jsonb) to bizos_authenticated;
+comment on function usage_ingest(jsonb) is
+  'POST /api/v1/usage-events: a batch of 1 to 1000 usage events of the caller''s tenant, idempotent on each event_id. Needs usage.report (scope usage:write) or super_admin. {"received", "accepted", "duplicates"}.';
+
+-- usage_ingest_for(tenant_id, events): the same as system work (no claims).
+create or replace function usage_ingest_for(tenant_id uuid, events jsonb) returns jsonb
+language plpgsql
+security definer
+as $$
+begin
+  if bizos.tenant_id() is not null or bizos.uid() is not null
+     or not (pg_has_role(session_user, 'bizos_worker', 'member')
+             or pg_has_role(session_user, 'bizos_owner', 'member')) then
+    raise exception using errcode = '42501', message = 'usage_ingest_for is for the worker and the owner';
+  end if;
+  return usage_ingest_into(usage_ingest_for.tenant_id, usage_ingest_for.events, null);
+end
+$$;
+select pin_search_path('usage_ingest_for(uuid, jsonb)');
+revoke execute on function usage_ingest_for(uuid, jsonb) from public;
+grant execute on function usage_ingest_for(uuid, jsonb) to bizos_worker;
+comment on function usage_ingest_for(uuid, jsonb) is
+  'System work (worker, owner; no claims): usage_ingest for a tenant.';
+
+-- ---------------------------------------------------------------------------
+-- what a period is billable for
+-- ---------------------------------------------------------------------------
+
+-- usage_billable(p_tenant_id, p_from, p_to): one row per metric the
+-- tenant's plan charges (plan_metrics; included and unit_price as there)
+-- and per other metric with usage in the period (included and unit_price
+-- NULL, amount 0). Days are the tenant's (its time zone), [p_from, p_to).
+-- quantity: events by the metric's aggregation over the period's days;
+-- ai_generations and ai_tokens from the gateway's ledger (answered
+-- generations: outcome ok); seats and storage_bytes as they are when this
+-- runs (the users active and the bytes stored now). overage =
+-- max(quantity - included, 0); amount = overage * unit_price, unrounded
+-- (the invoice rounds).
+create or replace function usage_billable(p_tenant_id uuid, p_from date, p_to date)
+returns table (metric_code text, label text, unit text, quantity numeric, included numeric, overage numeric,
+               unit_price numeric, amount numeric)
+language plpgsql
+stable
+security definer
+as $$
+#variable_conflict use_column
+declare
+  v_zone text;
+  v_plan text;
+  v_lo timestamptz;
+  v_hi timestamptz;
+begin
+  perform usage_check_reader(p_tenant_id);
+  if p_from is null then
+    perform raise_field('p_from', 'is required');
+  end if;
+  if p_to is null or p_to <= p_from then
+    perform raise_field('p_to', 'must be a day after p_from');
+  end if;
+  select t.time_zone, t.plan_code into v_zone, v_plan from tenants t where t.tenant_id = p_tenant_id;
+  if v_zone is null then
+    raise exception using errcode = 'P0002', column = 'p_tenant_id',
+      message = format('p_tenant_id: no tenant %s', p_tenant_id);
+  end if;
+  v_lo := p_from::timestamp at time zone v_zone;
+  v_hi := p_to::timestamp at time zone v_zone;
+  return query
+  with used (code, quantity) as (
+    select d.metric_code,
+           case m.aggregation
+             when 'count' then sum(d.events)::numeric
+             when 'sum' then sum(d.total)
+             when 'max' then max(d.max_value)
+             when 'latest' then (array_agg(d.latest_value order by d.latest_at desc))[1]
+           end
+      from usage_daily d
+      join billable_metrics m on m.code = d.metric_code
+     where d.tenant_id = p_tenant_id and d.day >= p_from and d.day < p_to
+       and m.aggregation <> 'unique_count'
+     group by d.metric_code, m.aggregation
+    union all
+    select u.metric_code, count(distinct u.unique_value)::numeric
+      from usage_daily_uniques u
+     where u.tenant_id = p_tenant_id and u.day >= p_from and u.day < p_to
+     group by u.metric_code
+    union all
+    select m.code,
+           case m.source when 'llm_generations' then l.generations else l.tokens end
+      from billable_metrics m
+     cross join (select count(*)::numeric as generations, coalesce(sum(c.tokens_in + c.tokens_out), 0)::numeric as tokens
+                   from llm_calls c
+                  where c.tenant_id = p_tenant_id and c.created_at >= v_lo and c.created_at < v_hi
+                    and c.outcome = 'ok') l
+     where m.source in ('llm_generations', 'llm_tokens')
+    union all
+    select m.code, s.seats
+      from billable_metrics m
+     cross join (select count(*)::numeric as seats from profiles p
+                  where p.tenant_id = p_tenant_id and p.active and p.app_role <> 'integration') s
+     where m.source = 'seats'
+    union all
+    select m.code, o.bytes
+      from billable_metrics m
+     cross join (select coalesce(sum(o.size_bytes), 0)::numeric as bytes from objects o
+                  where o.tenant_id = p_tenant_id) o
+     where m.source = 'storage'
+  )
+  select m.code, m.label, m.unit, q.quantity, pm.included,
+         case when pm.plan_code is null then 0::numeric else greatest(q.quantity - pm.included, 0) end,
+         pm.unit_price,
+         case when pm.plan_code is null then 0::numeric else greatest(q.quantity - pm.included, 0) * pm.unit_price end
+    from billable_metrics m
+    left join plan_metrics pm on pm.plan_code = v_plan and pm.metric_code = m.code
+   cross join lateral (select coalesce((select u.quantity from used u where u.code = m.code), 0) as quantity) q
+   where pm.plan_code is not null or q.quantity <> 0
+   order by m.code;
+end
+$$;
+select pin_search_path('usage_billable(uuid, date, date)');
+revoke execute on function usage_billable(uuid, date, date) from public;
+grant execute on function usage_billable(uuid, date, date) to bizos_authenticated, bizos_worker;
+comment on function usage_billable(uuid, date, date) is
+  'What a tenant''s tenant-local days [p_from, p_to) are billable for, per metric its plan charges (and any other with usage): quantity (events by the metric''s aggregation; AI from the gateway''s ledger; seats and storage as they are now), included, overage, unit_price, amount = overage * unit_price. Its super_admin, director or finance, the worker and the owner.';
+
+-- ---------------------------------------------------------------------------
+-- the plan's caps of users and stored bytes
+-- ---------------------------------------------------------------------------
+
+-- Adding an active user (a profile other than an API key, or one made
+-- active again) past the plan's included_seats is refused: BZ402, field
+-- included_seats. Adds of one tenant queue on a lock of its seats, so two
+-- at once never both take the last one.
+create or replace function usage_seats_check() returns trigger
+language plpgsql
+security definer
+as $$
+declare
+  v_plan text;
+  v_cap integer;
+  v_used bigint;
+begin
+  if not new.active or new.app_role = 'integration'
+     or (tg_op = 'UPDATE' and old.active and old.app_role <> 'integration') then
+    return new;
+  end if;
+  select p.plan_code, p.included_seats into v_plan, v_cap
+    from tenants t join plans p on p.plan_code = t.plan_code
+   where t.tenant_id = new.tenant_id;
+  if v_cap is null then
+    return new;
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('usage.seats:' || new.tenant_id::text, 0));
+  select count(*) into v_used from profiles p
+   where p.tenant_id = new.tenant_id and p.active and p.app_role <> 'integration' and p.user_id <> new.user_id;
+  if v_used >= v_cap then
+    raise exception using errcode = 'BZ402', column = 'included_seats',
+      message = format('included_seats: the plan %s includes %s active users and all are taken: deactivate one or change the plan',
+                       v_plan, v_cap);
+  end if;
+  return new;
+end
+$$;
+select pin_search_path('usage_seats_check()');
+revoke execute on function usage_seats_check() from public;
+comment on function usage_seats_check() is
+  'Trigger on profiles: an active user past the plan''s included_seats is refused (BZ402, field included_seats).';
+create or replace trigger profiles_plan_seats before insert or update of active, app_role on profiles
+  for each row execute function usage_seats_check();
+
+-- usage_storage_check(tenant, incoming): whether `incoming` more bytes fit
+-- the plan's storage_quota_bytes (0: whether anything fits, before an
+-- upload starts); BZ402, field storage_quota_bytes, when not. A file's
+-- registration (the objects trigger) holds a lock of the tenant's storage,
+-- so two uploads never both take the last bytes.
+create or replace function usage_storage_check(tenant uuid, incoming bigint) returns void
+language plpgsql
+security definer
+as $$
+declare
+  v_plan text;
+  v_cap bigint;
+  v_used numeric;
+begin
+  select p.plan_code, p.storage_quota_bytes into v_plan, v_cap
+    from tenants t join plans p on p.plan_code = t.plan_code
+   where t.tenant_id = usage_storage_check.tenant;
+  if v_cap is null then
+    return;
+  end if;
+  if incoming > 0 then
+    perform pg_advisory_xact_lock(hashtextextended('usage.storage:' || tenant::text, 0));
+  end if;
+  select coalesce(sum(o.size_bytes), 0) into v_used from objects o where o.tenant_id = usage_storage_check.tenant;
+  if v_used + incoming > v_cap or (incoming = 0 and v_used >= v_cap) then
+    raise exception using errcode = 'BZ402', column = 'storage_quota_bytes',
+      message = format('storage_quota_bytes: the plan %s stores %s bytes, %s are in use%s: delete files or change the plan',
+                       v_plan, v_cap, v_used,
+                       case when incoming > 0 then format(' and this file has %s', incoming) else '' end);
+  end if;
+end
+$$;
+select pin_search_path('usage_storage_check(uuid, bigint)');
+revoke execute on function usage_storage_check(uuid, bigint) from public;
+grant execute on function usage_storage_check(uuid, bigint) to bizos_authenticated, bizos_worker;
+comment on function usage_storage_check(uuid, bigint) is
+  'Whether incoming more bytes fit the tenant''s plan storage_quota_bytes (0: whether the quota is used up); raises BZ402, field storage_quota_bytes, when not.';
+
+create or replace function usage_objects_quota() returns trigger
+language plpgsql
+as $$
+begin
+  perform usage_storage_check(new.tenant_id, new.size_bytes);
+  return new;
+end
+$$;
+select pin_search_path('usage_objects_quota()');
+comment on function usage_objects_quota() is
+  'Trigger on objects: a file past the plan''s storage_quota_bytes is refused (BZ402).';
+create or replace trigger objects_plan_quota before insert on objects
+  for each row execute function usage_objects_quota();
+
+-- ---------------------------------------------------------------------------
+-- the tenant's view
+-- ---------------------------------------------------------------------------
+
+-- usage_summary(p_from, p_to) -> {"plan", "period": {"from", "to"},
+-- "metrics": [...], "limits": [{"limit", "cap", "used"}]}: the caller's
+-- plan, the usage of the tenant-local days [p_from, p_to) against it
+-- (default: the current month; p_to defaults to a month after p_from) and
+-- the caps with what they hold now.
+create or replace function usage_summary(p_from date default null, p_to date default null) returns jsonb
+language plpgsql
+stable
+security definer
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  v_zone text;
+  v_plan plans;
+  v_day date;
+  v_from date;
+  v_to date;
+begin
+  perform usage_check_reader(v_tenant);
+  -- Not on Citus yet (usage_billable's reads are not routed there).
+  if citus_table('usage_daily') then
+    raise exception using errcode = 'BZ501',
+      message = 'usage is not metered on a Citus cluster yet (docs/billing-usage.md)';
+  end if;
+  if v_tenant is null then
+    raise exception using errcode = '42501', message = 'no user in the request claims';
+  end if;
+  select t.time_zone into v_zone from tenants t where t.tenant_id = v_tenant;
+  select p.* into v_plan from tenants t join plans p on p.plan_code = t.plan_code where t.tenant_id = v_tenant;
+  v_day := (now() at time zone v_zone)::date;
+  v_from := coalesce(p_from, date_trunc('month', v_day::timestamp)::date);
+  v_to := coalesce(p_to, (v_from + interval '1 month')::date);
+  if v_to <= v_from then
+    perform raise_field('to', 'must be a day after from');
+  end if;
+  return jsonb_build_object(
+    'plan', case when v_plan.plan_code is null then null else
+      jsonb_build_object('plan_code', v_plan.plan_code, 'label', v_plan.label,
+                         'monthly_price', v_plan.monthly_price, 'annual_price', v_plan.annual_price,
+                         'currency', v_plan.currency, 'trial_days', v_plan.trial_days,
+                         'included_seats', v_plan.included_seats,
+                         'ai_generations_per_day', v_plan.ai_generations_per_day,
+                         'ai_tokens_per_month', v_plan.ai_tokens_per_month,
+                         'storage_quota_bytes', v_plan.storage_quota_bytes,
+                         'features', to_jsonb(v_plan.features)) end,
+    'period', jsonb_build_object('from', v_from, 'to', v_to),
+    'metrics', coalesce((select jsonb_agg(to_jsonb(b) order by b.metric_code)
+                           from usage_billable(v_tenant, v_from, v_to) b), '[]'::jsonb),
+    'limits', jsonb_build_array(
+      jsonb_build_object('limit', 'included_seats', 'cap', v_plan.included_seats,
+        'used', (select count(*) from profiles p
+                  where p.tenant_id = v_tenant and p.active and p.app_role <> 'integration')),
+      jsonb_build_object('limit', 'ai_generations_per_day', 'cap', v_plan.ai_generations_per_day,
+        'used', coalesce((select c.used from llm_plan_counters c
+                           where c.tenant_id = v_tenant and c.period = 'day' and c.period_start = v_day), 0)),
+      jsonb_build_object('limit', 'ai_tokens_per_month', 'cap', v_plan.ai_tokens_per_month,
+        'used', coalesce((select c.used from llm_plan_counters c
+                           where c.tenant_id = v_tenant and c.period = 'month'
+                             and c.period_start = date_trunc('month', v_day::timestamp)::date), 0)),
+      jsonb_build_object('limit', 'storage_quota_bytes', 'cap', v_plan.storage_quota_bytes,
+        'used', (select coalesce(sum(o.size_bytes), 0) from objects o where o.tenant_id = v_tenant))));
+end
+$$;
+select pin_search_path('usage_summary(date, date)');
+revoke execute on function usage_summary(date, date) from public;
+grant execute on function usage_summary(date, date) to bizos_authenticated;
+comment on function usage_summary(date, date) is
+  'GET /api/billing/usage: the caller''s plan, the usage per metric of the tenant-local days [p_from, p_to) (default: the current month) against it (usage_billable) and each cap with what it holds now. super_admin, director, finance.';
