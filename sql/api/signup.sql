@@ -50,7 +50,7 @@ declare
 begin
   insert into signup_throttle as s (bucket, window_start, hits)
   values (signup_throttle_take.bucket, v_window, 1)
-  on conflict (bucket, window_start) do update set hits = s.hits + 1
+  on conflict on constraint signup_throttle_pkey do update set hits = s.hits + 1
   returning s.hits into v_hits;
   if v_hits = 1 then
     -- The bucket's past hours are of no more use.

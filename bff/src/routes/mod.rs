@@ -26,6 +26,7 @@ pub mod receivables;
 pub mod rfm;
 pub mod route;
 pub mod shapes;
+pub mod signup;
 pub mod sla;
 pub mod tickets;
 pub mod webhooks;
@@ -70,6 +71,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(sla::router())
         .merge(webhooks::router())
         .merge(operator::router())
+        .merge(signup::router())
 }
 
 /// The routes that take file uploads.
