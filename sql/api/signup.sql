@@ -78,16 +78,16 @@ as $$
 declare
   v_tenant uuid;
 begin
-  select s.tenant_id into v_tenant from signup_sender s;
+  select s.sender_tenant_id into v_tenant from signup_sender s;
   if found then
     return v_tenant;
   end if;
   perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('bizos.signup_sender'));
-  select s.tenant_id into v_tenant from signup_sender s;
+  select s.sender_tenant_id into v_tenant from signup_sender s;
   if not found then
     v_tenant := tenant_create('bizos-signup-' || pg_catalog.substr(pg_catalog.md5(gen_random_uuid()::text), 1, 8),
                               'bizos', null, 'en');
-    insert into signup_sender (tenant_id) values (v_tenant);
+    insert into signup_sender (sender_tenant_id) values (v_tenant);
   end if;
   return v_tenant;
 end
@@ -276,7 +276,7 @@ begin
   update tenants t set plan_code = plan where t.tenant_id = v_tenant;
   insert into profiles (tenant_id, user_id, email, full_name, app_role)
   values (v_tenant, v_user, r.email, r.full_name, 'super_admin');
-  update signup_requests s set used_at = pg_catalog.now(), tenant_id = v_tenant
+  update signup_requests s set used_at = pg_catalog.now(), made_tenant_id = v_tenant
    where s.signup_id = r.signup_id;
   return jsonb_build_object('tenant_id', v_tenant, 'user_id', v_user, 'email', r.email, 'plan_code', plan);
 end

@@ -53,20 +53,22 @@ create table signup_requests (
   client_addr  inet,
   expires_at   timestamptz   not null,
   used_at      timestamptz,
-  tenant_id    uuid,
+  -- Not `tenant_id`: the request is no tenant's row (it exists before
+  -- its tenant), and on Citus a table is global by having none.
+  made_tenant_id uuid,
   created_at   timestamptz   not null default now(),
   updated_at   timestamptz   not null default now(),
   constraint signup_requests_pkey primary key (signup_id),
   constraint signup_requests_token_hash_key unique (token_hash),
-  constraint signup_requests_tenant_id_fkey foreign key (tenant_id) references tenants (tenant_id) on delete set null,
+  constraint signup_requests_made_tenant_id_fkey foreign key (made_tenant_id) references tenants (tenant_id) on delete set null,
   constraint signup_requests_token_hash_check check (length(token_hash) = 32),
   constraint signup_requests_company_name_check check (length(btrim(company_name)) between 1 and 200),
   constraint signup_requests_full_name_check check (length(btrim(full_name)) between 1 and 200),
-  constraint signup_requests_used_check check ((used_at is null) = (tenant_id is null) or used_at is not null)
+  constraint signup_requests_used_check check (used_at is not null or made_tenant_id is null)
 );
 comment on table signup_requests is
   'A sign-up waiting for its e-mail verification: SHA-256 of the link''s token (never the token), expiry, used once (then the tenant it made).';
-create index signup_requests_tenant_id_idx on signup_requests (tenant_id);
+create index signup_requests_made_tenant_id_idx on signup_requests (made_tenant_id);
 create index signup_requests_expires_at_idx on signup_requests (expires_at) where used_at is null;
 create trigger signup_requests_stamp_timestamps before insert or update on signup_requests
   for each row execute function bizos.stamp_timestamps();
@@ -86,10 +88,10 @@ alter table signup_throttle enable row level security;
 
 create table signup_sender (
   singleton boolean not null default true,
-  tenant_id uuid    not null,
+  sender_tenant_id uuid not null,
   constraint signup_sender_pkey primary key (singleton),
   constraint signup_sender_singleton_check check (singleton),
-  constraint signup_sender_tenant_id_fkey foreign key (tenant_id) references tenants (tenant_id)
+  constraint signup_sender_sender_tenant_id_fkey foreign key (sender_tenant_id) references tenants (tenant_id)
 );
 comment on table signup_sender is
   'The tenant whose outbox sends the sign-up e-mails (the operator''s own; made on the first sign-up).';
@@ -112,7 +114,9 @@ create table invitations (
   created_at       timestamptz   not null default now(),
   updated_at       timestamptz   not null default now(),
   constraint invitations_pkey primary key (tenant_id, invitation_id),
-  constraint invitations_token_hash_key unique (token_hash),
+  -- With tenant_id (Citus distributes by it); a token is 256 random bits,
+  -- found by its hash alone (invitations_token_hash_idx).
+  constraint invitations_tenant_id_token_hash_key unique (tenant_id, token_hash),
   constraint invitations_tenant_id_fkey foreign key (tenant_id) references tenants (tenant_id) on delete cascade,
   constraint invitations_app_role_fkey foreign key (app_role) references app_roles (code),
   constraint invitations_created_by_fkey foreign key (tenant_id, created_by)
@@ -125,13 +129,14 @@ create table invitations (
   constraint invitations_full_name_check check (length(btrim(full_name)) between 1 and 200),
   constraint invitations_token_hash_check check (length(token_hash) = 32),
   constraint invitations_dept_code_check check (app_role <> 'ops' or dept_code is not null),
-  constraint invitations_accepted_check check ((accepted_at is null) = (accepted_user_id is null) or accepted_at is not null),
+  constraint invitations_accepted_check check (accepted_at is not null or accepted_user_id is null),
   constraint invitations_accepted_or_revoked_check check (accepted_at is null or revoked_at is null)
 );
 comment on table invitations is
   'A tenant''s invitation of a person by link: the role it gives, SHA-256 of the link''s token (never the token), expiry, accepted once or revoked.';
 create unique index invitations_tenant_id_email_pending_key on invitations (tenant_id, email)
   where accepted_at is null and revoked_at is null;
+create index invitations_token_hash_idx on invitations (token_hash);
 create index invitations_tenant_id_created_by_idx on invitations (tenant_id, created_by);
 create index invitations_tenant_id_manager_user_id_idx on invitations (tenant_id, manager_user_id);
 create index invitations_tenant_id_accepted_user_id_idx on invitations (tenant_id, accepted_user_id);
