@@ -26,7 +26,7 @@ pub fn cases() -> Vec<Row> {
         call(Nobody, POST, "/api/login", json!({"email": founder, "password": password}), 200).a("/token", "string"),
         call(Nobody, POST, "/api/login", json!({"email": founder, "password": "not the passphrase"}), 401),
 
-        call(Sales, GET, "/api/organisation", NONE, 200).is("/tenant_id", "{tenant}"),
+        call(Sales, GET, "/api/organisation", NONE, 200).is("/slug", "acme"),
         call(Admin, PATCH, "/api/organisation", json!({"logo_url": "https://cdn.example.test/logo.png", "default_currency": "IDR"}), 200)
             .is("/logo_url", "https://cdn.example.test/logo.png"),
         call(Admin, PATCH, "/api/organisation", json!({"logo_url": Value::Null}), 200).is("/logo_url", Value::Null),
