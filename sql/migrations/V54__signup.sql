@@ -147,9 +147,10 @@ create trigger invitations_keep_created_by before insert or update on invitation
 select bizos.enable_audit('invitations');
 
 alter table invitations enable row level security;
-create policy "user managers read their tenant's invitations"
+create policy "user managers and directors read their tenant's invitations"
   on invitations for select to bizos_authenticated
-  using (tenant_id = (select bizos.tenant_id()) and (select has_permission('profile.manage')));
+  using (tenant_id = (select bizos.tenant_id())
+         and ((select has_permission('profile.manage')) or (select bizos.app_role()) = 'director'));
 grant select on invitations to bizos_authenticated;
 
 -- The organisation's settings beside name, time zone and locale.
