@@ -292,19 +292,28 @@ comment on function signup_verify(text, uuid, text, text) is
 -- those where the login has an active profile and which are not
 -- suspended.
 create or replace function login_lookup(email text) returns jsonb
-language sql stable security definer
+language plpgsql stable security definer
 as $$
-  select jsonb_build_object(
-           'identity_id', i.identity_id, 'password_hash', i.password_hash,
-           'tenants', coalesce((select jsonb_agg(jsonb_build_object('tenant_id', t.tenant_id, 'name', t.name,
-                                                                     'app_role', p.app_role)
-                                                  order by t.name, t.tenant_id)
-                                  from profiles p
-                                  join tenants t on t.tenant_id = p.tenant_id
-                                 where p.user_id = i.identity_id and p.active and t.status <> 'suspended'),
-                               '[]'))
-    from login_identities i
-   where i.email = lower(btrim(login_lookup.email))
+declare
+  i login_identities;
+  r record;
+  v_tenants jsonb := '[]';
+begin
+  select * into i from login_identities x where x.email = lower(btrim(login_lookup.email));
+  if not found then
+    return null;
+  end if;
+  -- A plain join, no correlated sub-query: on Citus profiles is
+  -- distributed and the identities a reference table.
+  for r in select t.tenant_id, t.name, p.app_role
+             from profiles p
+             join tenants t on t.tenant_id = p.tenant_id
+            where p.user_id = i.identity_id and p.active and t.status <> 'suspended'
+            order by t.name, t.tenant_id loop
+    v_tenants := v_tenants || jsonb_build_object('tenant_id', r.tenant_id, 'name', r.name, 'app_role', r.app_role);
+  end loop;
+  return jsonb_build_object('identity_id', i.identity_id, 'password_hash', i.password_hash, 'tenants', v_tenants);
+end
 $$;
 select pin_search_path('login_lookup(text)');
 revoke execute on function login_lookup(text) from public;
