@@ -67,6 +67,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// Routing to placements, the operator API.
     pub placement: crate::placement::PlacementSettings,
+    /// Self-service sign-up, invitations by link, the first-party login.
+    pub signup: crate::signup::SignupSettings,
 }
 
 /// The variables of `bizos serve`. Each is also a flag: `--x-y` for
@@ -167,6 +169,9 @@ pub struct ServeArgs {
     /// Tenant placements: secrets, pools, the operator API.
     #[command(flatten)]
     pub placement: crate::placement::PlacementArgs,
+    /// Self-service sign-up, invitations by link, the first-party login.
+    #[command(flatten)]
+    pub signup: crate::signup::SignupArgs,
 }
 
 impl TryFrom<ServeArgs> for Settings {
@@ -190,6 +195,7 @@ impl TryFrom<ServeArgs> for Settings {
         }
         let llm = a.llm.settings()?;
         let webhooks = a.webhooks.settings()?;
+        let signup = a.signup.settings(jwt.hs256_secret.clone())?;
         Ok(Settings {
             listen: a.listen,
             app_database_url,
@@ -217,6 +223,7 @@ impl TryFrom<ServeArgs> for Settings {
             trusted_proxies: a.trusted_proxies,
             webhooks,
             placement: a.placement.try_into()?,
+            signup,
         })
     }
 }

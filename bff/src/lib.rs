@@ -28,6 +28,7 @@ pub mod retry;
 pub mod rfm;
 pub mod routes;
 pub mod shutdown;
+pub mod signup;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

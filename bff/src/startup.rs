@@ -139,6 +139,7 @@ impl Application {
             webhooks: crate::webhooks::Webhooks::new(&settings.webhooks)?,
             placements,
             operator,
+            signup: Arc::new(settings.signup.clone()),
         };
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen)

@@ -45,6 +45,8 @@ pub struct AppState {
     pub placements: crate::placement::Router,
     /// The operator API (None: BIZOS_OPERATOR_TOKEN unset, its routes 404).
     pub operator: Option<Arc<crate::placement::operator::OperatorApi>>,
+    /// Sign-up, invitations by link and the first-party login.
+    pub signup: crate::signup::Signup,
 }
 
 impl AppState {

@@ -88,6 +88,7 @@ pub const API_FILES: &[ApiFile<'static>] = &[
     api_file!("audit.sql"),
     api_file!("webhooks.sql"),
     api_file!("tenants.sql"),
+    api_file!("signup.sql"),
     api_file!("placement.sql"),
     api_file!("tenant_moves.sql"),
     api_file!("analytics.sql"),

@@ -26,6 +26,7 @@ pub mod receivables;
 pub mod rfm;
 pub mod route;
 pub mod shapes;
+pub mod signup;
 pub mod sla;
 pub mod tickets;
 pub mod usage;
@@ -72,6 +73,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(webhooks::router())
         .merge(operator::router())
         .merge(usage::router())
+        .merge(signup::router())
 }
 
 /// The routes that take file uploads.

@@ -48,6 +48,7 @@ mod rls_matrix;
 mod schedules;
 mod schema_api;
 mod security_catalog;
+mod signup;
 mod sql_scripts;
 mod team_list_cost;
 mod team_lists;

@@ -229,6 +229,11 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
              insert into emails (tenant_id, template, from_name, to_addresses, subject, text_body, html_body, created_by)
              values (t, 'user.welcome', 'Fixture', array['fixture@example.test'], 'Fixture', 'Fixture', '<p>Fixture</p>', u);
            end if;
+           if not exists (select 1 from invitations where tenant_id = t) then
+             insert into invitations (tenant_id, email, full_name, app_role, token_hash, expires_at, created_by)
+             values (t, 'invited@example.test', 'Fixture', 'finance', sha256(gen_random_uuid()::text::bytea),
+                     now() + interval '7 days', u);
+           end if;
            if not exists (select 1 from email_template_overrides where tenant_id = t) then
              insert into email_template_overrides (tenant_id, template, subject, created_by)
              values (t, 'user.welcome', 'Welcome to {{tenant_name}}!', u);

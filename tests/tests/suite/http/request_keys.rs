@@ -366,6 +366,45 @@ fn routes() -> Vec<Route> {
             &[],
             None,
         ),
+        // Sign-up: the BFF adds the client address, the links' page and
+        // the limits; it hashes the password (argon2id) and passes the
+        // subject of a bearer token of an identity provider.
+        r(
+            "post",
+            "/api/signup",
+            Args("signup_request(text,text,text,inet,text,interval,integer,integer)", &[]),
+            &["client_addr", "link_base", "ttl", "per_address", "per_email"],
+            None,
+        ),
+        r(
+            "post",
+            "/api/signup/verify",
+            Args("signup_verify(text,uuid,text,text)", &[("password", "password_hash")]),
+            &["identity_id", "plan"],
+            None,
+        ),
+        r(
+            "post",
+            "/api/login",
+            Unmapped("the BFF checks the password against the argon2id hash login_lookup(email) returns and mints the token"),
+            &[],
+            None,
+        ),
+        r(
+            "post",
+            "/api/invitations",
+            Payload("invitation_create(jsonb,text,interval)"),
+            &[],
+            None,
+        ),
+        r(
+            "post",
+            "/api/invitations/accept",
+            Args("invitation_accept(text,uuid,text)", &[("password", "password_hash")]),
+            &["identity_id"],
+            None,
+        ),
+        r("patch", "/api/organisation", Payload("organisation_update(jsonb)"), &[], None),
         // A tier move: the tenant is the path's.
         r(
             "post",

@@ -42,6 +42,7 @@ mod cases_meta;
 mod cases_operator;
 mod cases_receivables;
 mod cases_rfm;
+mod cases_signup;
 mod cases_sop;
 mod cases_tickets;
 mod cases_usage;
@@ -75,6 +76,7 @@ fn every_case() -> Vec<Row> {
         cases_webhooks::cases(),
         cases_operator::cases(),
         cases_usage::cases(),
+        cases_signup::cases(),
     ]
     .into_iter()
     .flatten()

@@ -470,6 +470,7 @@ impl Runner {
         let mut env = env.to_vec();
         env.push(("BIZOS_OPERATOR_TOKEN", OPERATOR_TOKEN));
         env.push(("BIZOS_OPERATOR_DATABASE_URL", &owner));
+        env.push(("BIZOS_PUBLIC_URL", "https://app.contract.test"));
         let app = spawn_app_with(&db, &env).await;
         let doc = super::document::document(&app).await;
         Runner {
