@@ -157,7 +157,7 @@ create table billing_settings (
 comment on table billing_settings is
   'The operator''s billing settings (one row): grace period of drafts, payment terms, the seller on the invoices.';
 create trigger billing_settings_stamp_timestamps before insert or update on billing_settings
-  for each row execute function stamp_timestamps();
+  for each row execute function bizos.stamp_timestamps();
 alter table billing_settings enable row level security;
 insert into billing_settings default values;
 
@@ -209,7 +209,7 @@ comment on table subscriptions is
   'A tenant''s subscription (one per tenant): plan, interval, status (lifecycle guard, entity subscription), trial end and current period.';
 comment on column subscriptions.current_period_start is 'First day of the current billing period (tenant''s time zone); the period is [start, end).';
 create trigger subscriptions_stamp_timestamps before insert or update on subscriptions
-  for each row execute function stamp_timestamps();
+  for each row execute function bizos.stamp_timestamps();
 create trigger subscriptions_lifecycle before insert or update on subscriptions
   for each row execute function bizos.lifecycle_guard('subscription', 'status');
 alter table subscriptions enable row level security;
@@ -238,7 +238,7 @@ comment on table subscription_plan_changes is
   'The plan of a subscription from a day on (the first row: the plan it started with): the plan fee and prorations are computed from these.';
 create index subscription_plan_changes_effective_on_idx on subscription_plan_changes (tenant_id, subscription_id, effective_on);
 create trigger subscription_plan_changes_stamp_timestamps before insert or update on subscription_plan_changes
-  for each row execute function stamp_timestamps();
+  for each row execute function bizos.stamp_timestamps();
 alter table subscription_plan_changes enable row level security;
 create policy "members read their tenant's plan changes" on subscription_plan_changes for select to bizos_authenticated
   using (tenant_id = (select bizos.tenant_id()));
@@ -294,7 +294,7 @@ comment on table billing_invoices is
 create unique index billing_invoices_tenant_id_period_key on billing_invoices (tenant_id, period_start) where status <> 'void';
 create index billing_invoices_status_idx on billing_invoices (status, finalize_after);
 create trigger billing_invoices_stamp_timestamps before insert or update on billing_invoices
-  for each row execute function stamp_timestamps();
+  for each row execute function bizos.stamp_timestamps();
 create trigger billing_invoices_lifecycle before insert or update on billing_invoices
   for each row execute function bizos.lifecycle_guard('billing_invoice', 'status', 'draft=', 'void=voided_at');
 alter table billing_invoices enable row level security;
@@ -333,7 +333,7 @@ create table billing_invoice_lines (
 comment on table billing_invoice_lines is
   'Lines of an operator invoice: the plan fee, prorations (the rule is stated in each description) and metered overage.';
 create trigger billing_invoice_lines_stamp_timestamps before insert or update on billing_invoice_lines
-  for each row execute function stamp_timestamps();
+  for each row execute function bizos.stamp_timestamps();
 alter table billing_invoice_lines enable row level security;
 create policy "members read their tenant's billing invoice lines" on billing_invoice_lines for select to bizos_authenticated
   using (tenant_id = (select bizos.tenant_id()));
