@@ -352,3 +352,18 @@ with subs as (
 )
 insert into subscription_plan_changes (tenant_id, subscription_id, effective_on, from_plan_code, to_plan_code)
 select tenant_id, subscription_id, started_on, null, plan_code from subs;
+
+-- The e-mail of a finalized invoice to the tenant's billing contacts (its
+-- super admins); the PDF is behind the link (the outbox sends text).
+insert into email_templates (template, description, permission, variables, subject, text_body, html_body) values
+  ('billing.invoice_finalized',
+   'the operator''s monthly invoice to the tenant, finalized: number, period, total, due date and the PDF''s link',
+   'profile.manage',
+   '{invoice_no,period,total,due_date,pdf_url}',
+   'bizos invoice {{invoice_no}} for {{tenant_name}}',
+   E'Invoice {{invoice_no}} for {{tenant_name}}, period {{period}}.\nTotal (PPN included): {{total}}\nDue date: {{due_date}}\n\nThe invoice as a PDF: {{pdf_url}}\n',
+   E'<p>Invoice <strong>{{invoice_no}}</strong> for {{tenant_name}}, period {{period}}.</p>\n<p>Total (PPN included): <strong>{{total}}</strong><br>Due date: {{due_date}}</p>\n<p><a href="{{pdf_url}}">The invoice as a PDF</a></p>\n')
+on conflict (template) do nothing;
+
+-- The operator's view of its tenants (sql/api/billing.sql) in analytics.
+insert into analytics_reports (view_name) values ('v_billing_tenants') on conflict do nothing;

@@ -4,3 +4,4 @@
 //! worker, and the operator's views and routes.
 
 mod lifecycle;
+mod month_end;
