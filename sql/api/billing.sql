@@ -378,6 +378,8 @@ declare
   v_inv billing_invoices;
   v_today date := billing_today(p_tenant_id);
   v_terms integer;
+  v_url text;
+  v_to text[];
 begin
   select * into v_inv from billing_invoices i
    where i.tenant_id = p_tenant_id and i.billing_invoice_id = p_invoice_id for update;
@@ -387,13 +389,28 @@ begin
   if v_inv.status <> 'draft' then
     return v_inv;
   end if;
-  select s.payment_terms_days into v_terms from billing_settings s where s.settings_id;
+  select s.payment_terms_days, s.public_url into v_terms, v_url from billing_settings s where s.settings_id;
   update billing_invoices i
      set status = 'finalized',
          invoice_no = bizos.next_id('billing_invoice', '00000000-0000-0000-0000-000000000000'::uuid),
          issue_date = v_today, due_date = v_today + v_terms, finalized_at = billing_now()
    where i.tenant_id = p_tenant_id and i.billing_invoice_id = p_invoice_id
   returning * into v_inv;
+  -- The tenant's billing contacts: its active super admins.
+  select array_agg(p.email order by p.email) into v_to from profiles p
+   where p.tenant_id = p_tenant_id and p.app_role = 'super_admin' and p.active;
+  if v_to is not null then
+    perform email_queue(p_tenant_id, null, 'billing.invoice_finalized', v_to,
+                        jsonb_build_object('invoice_no', v_inv.invoice_no,
+                                           'period', billing_day(v_inv.period_start) || ' - ' || billing_day(v_inv.period_end - 1),
+                                           'total', v_inv.currency || ' ' || billing_money(v_inv.total),
+                                           'due_date', billing_day(v_inv.due_date),
+                                           'pdf_url', rtrim(v_url, '/') || '/api/billing/invoices/' || v_inv.billing_invoice_id || '/pdf'),
+                        '{}');
+    update billing_invoices i set emailed_at = billing_now()
+     where i.tenant_id = p_tenant_id and i.billing_invoice_id = p_invoice_id
+    returning * into v_inv;
+  end if;
   return v_inv;
 end
 $$;
@@ -401,7 +418,7 @@ select pin_search_path('billing_finalize(uuid, uuid)');
 revoke execute on function billing_finalize(uuid, uuid) from public;
 grant execute on function billing_finalize(uuid, uuid) to bizos_worker;
 comment on function billing_finalize(uuid, uuid) is
-  'Finalizes a draft operator invoice: gapless number (BIL-<year>-<n>), issue date the tenant''s today, due date after the payment terms.';
+  'Finalizes a draft operator invoice: gapless number (BIL-<year>-<n>), issue date the tenant''s today, due date after the payment terms; e-mails the tenant''s super admins the link to its PDF.';
 
 -- The drafts of a tenant whose grace period is over (billing clock).
 create or replace function billing_drafts_due(p_tenant_id uuid) returns setof uuid

@@ -146,6 +146,8 @@ create table billing_settings (
   seller_name         text        not null default 'bizos',
   seller_address      text        not null default '',
   seller_tax_id       text        not null default '',
+  -- the BFF's public address: the e-mail's link to the invoice's PDF
+  public_url          text        not null default 'http://localhost:8080',
   created_at          timestamptz not null default now(),
   updated_at          timestamptz not null default now(),
   constraint billing_settings_pkey primary key (settings_id),
