@@ -5,3 +5,4 @@
 
 mod lifecycle;
 mod month_end;
+mod worker;
