@@ -512,3 +512,54 @@ create or replace view v_billing_tenants with (security_invoker = true) as
     ) o on true;
 comment on view v_billing_tenants is
   'Operator view: each subscribed tenant''s plan, status, MRR, this month''s AI cost and margin (LLM ledger) and overdue amount.';
+
+-- ---------------------------------------------------------------------------
+-- reading invoices
+-- ---------------------------------------------------------------------------
+
+-- An invoice as its PDF and the API show it, amounts and dates formatted
+-- by billing_money and billing_day: a member of the tenant reads its
+-- invoices once finalized (not its drafts), the operator and the worker
+-- any. NULL: no such invoice for the caller.
+create or replace function billing_invoice_document(p_tenant_id uuid, p_invoice_id uuid) returns jsonb
+language plpgsql stable security definer
+as $$
+declare
+  v_member boolean := bizos.tenant_id() is not null;
+  v jsonb;
+begin
+  if v_member and bizos.tenant_id() is distinct from p_tenant_id then
+    return null;
+  end if;
+  if not v_member and not (pg_has_role(session_user, 'bizos_worker', 'member')
+                           or pg_has_role(session_user, 'bizos_owner', 'member')) then
+    raise exception using errcode = '42501', message = 'no tenant in the request claims';
+  end if;
+  select jsonb_build_object(
+           'billing_invoice_id', i.billing_invoice_id, 'tenant_id', i.tenant_id,
+           'seller_name', s.seller_name, 'seller_address', s.seller_address, 'seller_tax_id', s.seller_tax_id,
+           'tenant_name', t.name, 'invoice_no', coalesce(i.invoice_no, 'DRAFT'), 'status', i.status,
+           'period', billing_day(i.period_start) || ' - ' || billing_day(i.period_end - 1),
+           'issue_date', coalesce(billing_day(i.issue_date), '-'), 'due_date', coalesce(billing_day(i.due_date), '-'),
+           'currency', i.currency, 'subtotal', billing_money(i.subtotal), 'dpp', billing_money(i.dpp),
+           'tax', billing_money(i.tax), 'total', billing_money(i.total),
+           'lines', (select coalesce(jsonb_agg(jsonb_build_object(
+                              'description', l.description,
+                              'detail', billing_money(l.quantity) || ' ' || l.unit || ' x ' || billing_money(l.unit_price),
+                              'amount', billing_money(l.amount)) order by l.position), '[]'::jsonb)
+                       from billing_invoice_lines l
+                      where l.tenant_id = i.tenant_id and l.billing_invoice_id = i.billing_invoice_id))
+    into v
+    from billing_invoices i
+    join tenants t on t.tenant_id = i.tenant_id
+   cross join billing_settings s
+   where i.tenant_id = p_tenant_id and i.billing_invoice_id = p_invoice_id
+     and (not v_member or i.status <> 'draft');
+  return v;
+end
+$$;
+select pin_search_path('billing_invoice_document(uuid, uuid)');
+revoke execute on function billing_invoice_document(uuid, uuid) from public;
+grant execute on function billing_invoice_document(uuid, uuid) to bizos_authenticated, bizos_worker;
+comment on function billing_invoice_document(uuid, uuid) is
+  'An operator invoice with its lines, formatted as its PDF prints it; members read their tenant''s finalized, paid and void invoices, the owner and worker any; NULL: none.';

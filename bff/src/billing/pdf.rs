@@ -7,11 +7,11 @@
 use printpdf::{
     BuiltinFont, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, TextItem,
 };
-use sqlx::PgPool;
+use serde::Deserialize;
 use uuid::Uuid;
 
 /// One line of the invoice as printed.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PdfLine {
     pub description: String,
     /// Quantity, unit and unit price, formatted by the database.
@@ -19,9 +19,10 @@ pub struct PdfLine {
     pub amount: String,
 }
 
-/// Everything the PDF shows, formatted by the database (billing_money,
-/// billing_day) so that the PDF, the e-mail and the API agree.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+/// Everything the PDF shows, formatted by the database
+/// (`billing_invoice_document`: billing_money, billing_day) so that the
+/// PDF, the e-mail and the API agree.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct InvoiceDoc {
     pub seller_name: String,
     pub seller_address: String,
@@ -38,44 +39,26 @@ pub struct InvoiceDoc {
     pub dpp: String,
     pub tax: String,
     pub total: String,
-    #[sqlx(skip)]
     pub lines: Vec<PdfLine>,
 }
 
-/// The invoice `invoice` of `tenant` from the control database (as its
-/// owner or the worker); None when there is none.
-pub async fn load(pool: &PgPool, tenant: Uuid, invoice: Uuid) -> sqlx::Result<Option<InvoiceDoc>> {
-    let doc: Option<InvoiceDoc> = sqlx::query_as(
-        "select s.seller_name, s.seller_address, s.seller_tax_id, t.name as tenant_name,
-                coalesce(i.invoice_no, 'DRAFT') as invoice_no, i.status,
-                billing_day(i.period_start) || ' - ' || billing_day(i.period_end - 1) as period,
-                coalesce(billing_day(i.issue_date), '-') as issue_date,
-                coalesce(billing_day(i.due_date), '-') as due_date, i.currency,
-                billing_money(i.subtotal) as subtotal, billing_money(i.dpp) as dpp,
-                billing_money(i.tax) as tax, billing_money(i.total) as total
-           from billing_invoices i
-           join tenants t on t.tenant_id = i.tenant_id
-           cross join billing_settings s
-          where i.tenant_id = $1 and i.billing_invoice_id = $2",
-    )
-    .bind(tenant)
-    .bind(invoice)
-    .fetch_optional(pool)
-    .await?;
-    let Some(mut doc) = doc else { return Ok(None) };
-    doc.lines = sqlx::query_as(
-        "select description,
-                billing_money(quantity) || ' ' || unit || ' x ' || billing_money(unit_price) as detail,
-                billing_money(amount) as amount
-           from billing_invoice_lines
-          where tenant_id = $1 and billing_invoice_id = $2
-          order by position",
-    )
-    .bind(tenant)
-    .bind(invoice)
-    .fetch_all(pool)
-    .await?;
-    Ok(Some(doc))
+/// The invoice `invoice` of `tenant` as the caller of `conn` may read it
+/// (`billing_invoice_document`: a member its tenant's finalized ones, the
+/// operator and the worker any); None when there is none for them.
+pub async fn load(
+    conn: impl sqlx::PgExecutor<'_>,
+    tenant: Uuid,
+    invoice: Uuid,
+) -> sqlx::Result<Option<InvoiceDoc>> {
+    let doc: Option<serde_json::Value> =
+        sqlx::query_scalar("select billing_invoice_document($1, $2)")
+            .bind(tenant)
+            .bind(invoice)
+            .fetch_one(conn)
+            .await?;
+    doc.map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 /// Lines of at most `width` characters, broken at spaces.

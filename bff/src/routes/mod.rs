@@ -19,6 +19,7 @@ pub mod list;
 pub mod marketing;
 pub mod me;
 pub mod openapi;
+pub mod billing;
 pub mod operator;
 pub mod precheck;
 pub mod prospects;
@@ -70,6 +71,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(sla::router())
         .merge(webhooks::router())
         .merge(operator::router())
+        .merge(billing::router())
 }
 
 /// The routes that take file uploads.

@@ -30,6 +30,7 @@ mod bad_bodies;
 mod cases_admin;
 mod cases_ai;
 mod cases_api_keys;
+mod cases_billing;
 mod cases_customers;
 mod cases_digest;
 mod cases_files;
@@ -73,6 +74,7 @@ fn every_case() -> Vec<Row> {
         cases_admin::cases(),
         cases_webhooks::cases(),
         cases_operator::cases(),
+        cases_billing::cases(),
     ]
     .into_iter()
     .flatten()
