@@ -277,14 +277,15 @@ create table billing_invoices (
   created_at         timestamptz not null default now(),
   updated_at         timestamptz not null default now(),
   constraint billing_invoices_pkey primary key (tenant_id, billing_invoice_id),
-  constraint billing_invoices_invoice_no_key unique (invoice_no),
+  constraint billing_invoices_tenant_id_invoice_no_key unique (tenant_id, invoice_no),
   constraint billing_invoices_tenant_id_fkey foreign key (tenant_id) references tenants (tenant_id) on delete cascade,
   constraint billing_invoices_subscription_fkey foreign key (tenant_id, subscription_id)
     references subscriptions (tenant_id, subscription_id) on delete cascade,
   constraint billing_invoices_status_fkey foreign key (status) references billing_invoice_statuses (code),
   constraint billing_invoices_period_check check (period_end > period_start),
   constraint billing_invoices_currency_check check (currency ~ '^[A-Z]{3}$'),
-  constraint billing_invoices_invoice_no_check check ((invoice_no is null) = (status = 'draft')),
+  -- a draft has no number (billing_finalize draws it)
+  constraint billing_invoices_invoice_no_check check (invoice_no is null or status <> 'draft'),
   constraint billing_invoices_totals_check check (subtotal >= 0 and tax >= 0 and total = subtotal + tax),
   constraint billing_invoices_due_date_check check (due_date >= issue_date),
   constraint billing_invoices_void_reason_check check ((status = 'void') = (void_reason is not null))

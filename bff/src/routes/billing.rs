@@ -103,6 +103,7 @@ pub struct BillingTenant {
 
 /// Subscribed tenants.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BillingTenantList {
     items: Vec<BillingTenant>,
 }
@@ -155,6 +156,7 @@ pub struct BillingInvoice {
 
 /// Operator invoices.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BillingInvoiceList {
     items: Vec<BillingInvoice>,
 }
@@ -185,6 +187,7 @@ pub struct InvoiceVoid {
 
 /// Month-end jobs enqueued.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MonthEndEnqueued {
     tenants: i32,
 }
