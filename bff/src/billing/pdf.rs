@@ -146,7 +146,10 @@ pub fn render(doc: &InvoiceDoc) -> Vec<u8> {
         20.0,
         10.0,
         false,
-        &format!("Issue date: {}   Due date: {}", doc.issue_date, doc.due_date),
+        &format!(
+            "Issue date: {}   Due date: {}",
+            doc.issue_date, doc.due_date
+        ),
     );
     p.y -= 5.0;
     p.text(20.0, 10.0, false, &format!("Status: {}", doc.status));
@@ -218,7 +221,9 @@ mod unit {
             total: "532,800".into(),
             lines: (0..lines)
                 .map(|i| PdfLine {
-                    description: format!("Plan basic line {i}: prorated 14 of 31 days x 310,000 / 31"),
+                    description: format!(
+                        "Plan basic line {i}: prorated 14 of 31 days x 310,000 / 31"
+                    ),
                     detail: "14 day x 10,000".into(),
                     amount: "140,000".into(),
                 })

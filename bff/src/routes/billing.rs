@@ -212,12 +212,18 @@ const INVOICES: &str = "select coalesce(jsonb_agg(to_jsonb(i) - 'subscription_id
 fn pdf_response(doc: &pdf::InvoiceDoc) -> Response {
     let mut response = (StatusCode::OK, Body::from(pdf::render(doc))).into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pdf"),
+    );
     let name = format!("attachment; filename=\"{}.pdf\"", doc.invoice_no);
     if let Ok(v) = HeaderValue::from_str(&name) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
@@ -301,7 +307,10 @@ async fn operator_month_end(
     let tenants: i32 = sqlx::query_scalar("select billing_month_end_enqueue()")
         .fetch_one(&api.operator.control)
         .await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(MonthEndEnqueued { tenants })))
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(MonthEndEnqueued { tenants }),
+    ))
 }
 
 async fn one_invoice(pool: &sqlx::PgPool, invoice: Uuid) -> Result<Value> {
@@ -333,7 +342,10 @@ async fn operator_finalize(
             .fetch_one(pool)
             .await?;
     if status == "void" {
-        return Err(ApiError::invalid("status", "a void invoice cannot be finalized"));
+        return Err(ApiError::invalid(
+            "status",
+            "a void invoice cannot be finalized",
+        ));
     }
     sqlx::query("select billing_finalize($1, $2)")
         .bind(tenant)
@@ -370,7 +382,10 @@ async fn operator_void(
     responses((status = 200, description = "the invoice as a PDF (a draft says DRAFT)", content_type = "application/pdf"),
               (status = 401, description = "not the operator's token", body = ErrorResponse),
               (status = 404, description = "no such invoice, or the operator API is off", body = ErrorResponse)))]
-async fn operator_pdf(OperatorCaller(api): OperatorCaller, Path(id): Path<Uuid>) -> Result<Response> {
+async fn operator_pdf(
+    OperatorCaller(api): OperatorCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Response> {
     let pool = &api.operator.control;
     let tenant = tenant_of(pool, id).await?;
     let doc = pdf::load(pool, tenant, id)
@@ -392,7 +407,10 @@ fn in_control(caller: &Caller) -> Caller {
     responses((status = 200, description = "the tenant's subscription", body = Subscription),
               (status = 404, description = "the tenant has no subscription (no plan)", body = ErrorResponse)))]
 #[tracing::instrument(skip(state, caller), fields(tenant_id = %caller.tenant_id))]
-async fn my_subscription(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Subscription>> {
+async fn my_subscription(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<Subscription>> {
     let tenant = caller.tenant_id;
     let sub: Option<Subscription> = read_as(&state.pool, &in_control(&caller), async |tx| {
         Ok(sqlx::query_as(
@@ -415,10 +433,12 @@ async fn my_subscription(State(state): State<AppState>, caller: Caller) -> Resul
 async fn my_invoices(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Value>> {
     let tenant = caller.tenant_id;
     let items: Value = read_as(&state.pool, &in_control(&caller), async |tx| {
-        Ok(sqlx::query_scalar(&format!("{INVOICES} where i.tenant_id = $1"))
-            .bind(tenant)
-            .fetch_one(tx)
-            .await?)
+        Ok(
+            sqlx::query_scalar(&format!("{INVOICES} where i.tenant_id = $1"))
+                .bind(tenant)
+                .fetch_one(tx)
+                .await?,
+        )
     })
     .await?;
     Ok(axum::Json(serde_json::json!({ "items": items })))
@@ -429,7 +449,11 @@ async fn my_invoices(State(state): State<AppState>, caller: Caller) -> Result<ax
     responses((status = 200, description = "the invoice as a PDF", content_type = "application/pdf"),
               (status = 404, description = "no such invoice of the tenant (drafts are the operator's)", body = ErrorResponse)))]
 #[tracing::instrument(skip(state, caller), fields(tenant_id = %caller.tenant_id))]
-async fn my_pdf(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> Result<Response> {
+async fn my_pdf(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Response> {
     let tenant = caller.tenant_id;
     let doc = read_as(&state.pool, &in_control(&caller), async |tx| {
         Ok(pdf::load(tx, tenant, id).await?)

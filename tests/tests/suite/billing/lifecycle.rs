@@ -81,8 +81,18 @@ async fn a_tenant_given_a_plan_gets_a_trialing_subscription_and_the_guard_refuse
     .await
     .unwrap();
     assert_eq!(
-        (status0.as_str(), start.as_str(), end.as_str(), trial.as_str()),
-        ("trialing", "2026-12-01", "2027-01-01", "2026-12-24 00:00:00")
+        (
+            status0.as_str(),
+            start.as_str(),
+            end.as_str(),
+            trial.as_str()
+        ),
+        (
+            "trialing",
+            "2026-12-01",
+            "2027-01-01",
+            "2026-12-24 00:00:00"
+        )
     );
 
     // trialing -> soft_locked skips past_due: refused, nothing changed.
@@ -99,7 +109,10 @@ async fn a_tenant_given_a_plan_gets_a_trialing_subscription_and_the_guard_refuse
         set_status(&db, t, to).await.unwrap();
     }
     let err = set_status(&db, t, "active").await.unwrap_err();
-    assert!(err.to_string().contains("cannot move from \"canceled\""), "{err}");
+    assert!(
+        err.to_string().contains("cannot move from \"canceled\""),
+        "{err}"
+    );
     assert_eq!(status(&db, t).await, "canceled");
 }
 

@@ -90,9 +90,23 @@ async fn a_plan_change_mid_month_is_prorated_by_days_as_computed_by_hand() {
     let dec = close(&db, t, None).await.expect("December's invoice");
     let l = lines(&db, dec).await;
     let amounts: Vec<(&str, &str)> = l.iter().map(|(k, _, a)| (k.as_str(), a.as_str())).collect();
-    assert_eq!(amounts, [("proration", "140000"), ("proration", "340000")], "{l:?}");
-    assert!(l[0].1.starts_with("Plan basic, 1 Dec 2026 - 14 Dec 2026: prorated 14 of 31 days"), "{}", l[0].1);
-    assert!(l[1].1.starts_with("Plan pro, 15 Dec 2026 - 31 Dec 2026: prorated 17 of 31 days"), "{}", l[1].1);
+    assert_eq!(
+        amounts,
+        [("proration", "140000"), ("proration", "340000")],
+        "{l:?}"
+    );
+    assert!(
+        l[0].1
+            .starts_with("Plan basic, 1 Dec 2026 - 14 Dec 2026: prorated 14 of 31 days"),
+        "{}",
+        l[0].1
+    );
+    assert!(
+        l[1].1
+            .starts_with("Plan pro, 15 Dec 2026 - 31 Dec 2026: prorated 17 of 31 days"),
+        "{}",
+        l[1].1
+    );
     assert_eq!(
         totals(&db, dec).await,
         ("480000".into(), "52800".into(), "532800".into())
@@ -125,11 +139,12 @@ async fn closing_a_period_again_makes_no_second_invoice() {
     clock(&db, "2027-01-01T00:00:00Z").await;
     let first = close(&db, t, None).await.expect("an invoice");
     // The same period once more, by its start date, as a rerun would.
-    let again: Option<Uuid> = sqlx::query_scalar("select billing_close_period($1, '2026-12-01', null)")
-        .bind(t)
-        .fetch_one(&db.owner)
-        .await
-        .unwrap();
+    let again: Option<Uuid> =
+        sqlx::query_scalar("select billing_close_period($1, '2026-12-01', null)")
+            .bind(t)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
     assert_eq!(again, Some(first));
     assert_eq!(close(&db, t, None).await, None, "January has not ended");
     let n: i64 = sqlx::query_scalar("select count(*) from billing_invoices where tenant_id = $1")

@@ -39,7 +39,10 @@ async fn month_end(db: &TestDb) {
         if open == 0 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "month-end jobs still open");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "month-end jobs still open"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(worker.stop);
@@ -65,7 +68,8 @@ async fn invoices(db: &TestDb, tenant: Uuid) -> Vec<(Uuid, String, Option<String
 }
 
 #[tokio::test]
-async fn the_month_end_job_invoices_once_finalizes_after_the_grace_period_and_mails_a_readable_pdf() {
+async fn the_month_end_job_invoices_once_finalizes_after_the_grace_period_and_mails_a_readable_pdf()
+{
     let db = TestDb::new().await;
     plan(&db, "basic", 310_000, 0).await;
     plan(&db, "pro", 620_000, 0).await;
@@ -88,7 +92,7 @@ async fn the_month_end_job_invoices_once_finalizes_after_the_grace_period_and_ma
     assert_eq!(ia.len(), 1, "{ia:?}");
     assert_eq!((ia[0].1.as_str(), ia[0].2.as_deref()), ("draft", None));
     assert_eq!(ia[0].3, "344100"); // 310,000 + 11% PPN
-    // A rerun the same day and a run the next day: no second invoice.
+                                   // A rerun the same day and a run the next day: no second invoice.
     month_end(&db).await;
     clock(&db, "2027-01-01T17:30:00Z").await;
     month_end(&db).await;
@@ -119,8 +123,14 @@ async fn the_month_end_job_invoices_once_finalizes_after_the_grace_period_and_ma
     .unwrap();
     assert_eq!(mails.len(), 1, "{mails:?}");
     assert_eq!(mails[0].0, ["owner@wa.example.com"]);
-    assert!(mails[0].2.contains("Total (PPN included): IDR 344,100"), "{}", mails[0].2);
-    assert!(mails[0].2.contains(&format!("/api/billing/invoices/{}/pdf", ia[0].0)));
+    assert!(
+        mails[0].2.contains("Total (PPN included): IDR 344,100"),
+        "{}",
+        mails[0].2
+    );
+    assert!(mails[0]
+        .2
+        .contains(&format!("/api/billing/invoices/{}/pdf", ia[0].0)));
 
     // The PDF from the rows, read back.
     let doc = bizos_bff::billing::pdf::load(&db.owner, a, ia[0].0)
