@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod billing;
 pub mod cli;
 pub mod config;
 pub mod crm;

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod ai;
 pub mod api_keys;
 pub mod audit;
+pub mod billing;
 pub mod customers;
 pub mod digest;
 pub mod files;
@@ -74,6 +75,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(operator::router())
         .merge(usage::router())
         .merge(signup::router())
+        .merge(billing::router())
 }
 
 /// The routes that take file uploads.

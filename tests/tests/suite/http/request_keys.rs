@@ -413,6 +413,21 @@ fn routes() -> Vec<Route> {
             &["tenant"],
             None,
         ),
+        // Billing: the operator's plan change and void.
+        r(
+            "post",
+            "/api/operator/billing/tenants/{id}/plan",
+            Args("billing_change_plan(uuid,text)", &[("plan_code", "p_plan_code")]),
+            &["p_tenant_id"],
+            None,
+        ),
+        r(
+            "post",
+            "/api/operator/billing/invoices/{id}/void",
+            Args("billing_void(uuid,uuid,text)", &[("reason", "p_reason")]),
+            &["p_tenant_id", "p_invoice_id"],
+            None,
+        ),
     ]
 }
 

@@ -134,6 +134,15 @@ async fn the_payloads_the_sql_writes_parse_as_their_kinds() {
     )
     .await
     .unwrap();
+    // billing.month_end: the month-end run over subscribed tenants.
+    sqlx::raw_sql(&format!(
+        "insert into plans (plan_code, label, monthly_price) values ('reg', 'Reg', 1000);
+         update tenants set plan_code = 'reg' where tenant_id = '{tenant}';
+         select billing_month_end_enqueue();"
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
     // tenant.move: the operator's move of the tenant to a schema.
     sqlx::raw_sql(&format!(
         "insert into control.clusters (cluster, region, url_secret) values ('local', 'id', 'LOCAL_URL');

@@ -30,6 +30,7 @@ mod bad_bodies;
 mod cases_admin;
 mod cases_ai;
 mod cases_api_keys;
+mod cases_billing;
 mod cases_customers;
 mod cases_digest;
 mod cases_files;
@@ -77,6 +78,7 @@ fn every_case() -> Vec<Row> {
         cases_operator::cases(),
         cases_usage::cases(),
         cases_signup::cases(),
+        cases_billing::cases(),
     ]
     .into_iter()
     .flatten()
