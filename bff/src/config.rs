@@ -67,6 +67,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// Routing to placements, the operator API.
     pub placement: crate::placement::PlacementSettings,
+    /// The payment providers' webhook secrets.
+    pub payments: crate::payments::PaymentSettings,
 }
 
 /// The variables of `bizos serve`. Each is also a flag: `--x-y` for
@@ -167,6 +169,9 @@ pub struct ServeArgs {
     /// Tenant placements: secrets, pools, the operator API.
     #[command(flatten)]
     pub placement: crate::placement::PlacementArgs,
+    /// Payment providers: the webhook secrets of Stripe and Midtrans.
+    #[command(flatten)]
+    pub payments: crate::payments::PaymentArgs,
 }
 
 impl TryFrom<ServeArgs> for Settings {
@@ -217,6 +222,7 @@ impl TryFrom<ServeArgs> for Settings {
             trusted_proxies: a.trusted_proxies,
             webhooks,
             placement: a.placement.try_into()?,
+            payments: a.payments.settings()?,
         })
     }
 }

@@ -45,6 +45,8 @@ pub struct AppState {
     pub placements: crate::placement::Router,
     /// The operator API (None: BIZOS_OPERATOR_TOKEN unset, its routes 404).
     pub operator: Option<Arc<crate::placement::operator::OperatorApi>>,
+    /// The payment providers' webhook secrets.
+    pub payments: Arc<crate::payments::PaymentSettings>,
 }
 
 impl AppState {

@@ -20,6 +20,8 @@ pub mod marketing;
 pub mod me;
 pub mod openapi;
 pub mod operator;
+pub mod operator_payments;
+pub mod payments;
 pub mod precheck;
 pub mod prospects;
 pub mod receivables;
@@ -70,6 +72,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(sla::router())
         .merge(webhooks::router())
         .merge(operator::router())
+        .merge(operator_payments::router())
+        .merge(payments::router())
 }
 
 /// The routes that take file uploads.
@@ -82,6 +86,7 @@ pub fn uploads() -> OpenApiRouter<AppState> {
         .merge(kb::upload_router())
         .merge(customers::upload_router())
         .merge(activities::upload_router())
+        .merge(payments::upload_router())
 }
 
 /// Everything the server serves: the JSON routes, the upload routes, the

@@ -27,7 +27,7 @@ use crate::tenant_moves::request::{self, MoveTo};
 use crate::tenants::NewTenant;
 
 /// A request that presented the operator's token.
-pub struct OperatorCaller(Arc<OperatorApi>);
+pub struct OperatorCaller(pub Arc<OperatorApi>);
 
 impl FromRequestParts<AppState> for OperatorCaller {
     type Rejection = ApiError;
