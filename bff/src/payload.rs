@@ -950,6 +950,15 @@ closed_sets! {
     WebhookEventType, fold = Lower, vocabularies = ["webhook_event_types"];
     /// The state of a webhook delivery.
     WebhookDeliveryStatus, fold = Lower, vocabularies = ["webhook_delivery_statuses"];
+    /// The status of a tenant's subscription (its transitions are the
+    /// database's lifecycle guard).
+    SubscriptionStatus, fold = Lower, vocabularies = ["subscription_statuses"];
+    /// How often a subscription's plan fee is billed.
+    BillingInterval, fold = Lower, vocabularies = ["billing_intervals"];
+    /// The status of an operator invoice to a tenant.
+    BillingInvoiceStatus, fold = Lower, vocabularies = ["billing_invoice_statuses"];
+    /// The kind of a line of an operator invoice.
+    BillingLineKind, fold = Lower, vocabularies = ["billing_line_kinds"];
 }
 
 /// Reads the view as a request would (`bizos_authenticated`, the role

@@ -39,7 +39,11 @@ declare
     ['permissions', 'code', 'description'],
     ['activity_types', 'code', 'description'],
     ['webhook_event_types', 'code', 'description'],
-    ['webhook_delivery_statuses', 'code', 'description']];
+    ['webhook_delivery_statuses', 'code', 'description'],
+    ['subscription_statuses', 'code', 'description'],
+    ['billing_intervals', 'code', 'description'],
+    ['billing_invoice_statuses', 'code', 'description'],
+    ['billing_line_kinds', 'code', 'description']];
   v_selects text[];
   v_branches text[];
   v_probes text[];

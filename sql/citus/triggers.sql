@@ -13,3 +13,4 @@ drop trigger if exists tenants_seed_sop_rules on tenants;
 drop trigger if exists tenants_seed_digest_schedule on tenants;
 drop trigger if exists tenants_rfm_weekly_schedule on tenants;
 drop trigger if exists tenants_reschedule_on_time_zone on tenants;
+drop trigger if exists tenants_follow_plan on tenants;

@@ -14,6 +14,7 @@ mod api_keys;
 mod audit_api;
 mod audit_coverage;
 mod auth;
+mod billing;
 mod citus;
 mod cli_health;
 mod cli_tenant;

@@ -108,7 +108,7 @@ async fn the_documents_enums_are_the_vocabulary_view() {
             .fetch_all(&db.owner)
             .await
             .unwrap();
-    assert_eq!(all.len(), 25, "{all:?}");
+    assert_eq!(all.len(), 29, "{all:?}");
     for v in &all {
         assert!(used.contains(v), "{v} is no field's vocabulary");
     }
@@ -442,6 +442,22 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
     .execute(&db.owner)
     .await
     .unwrap();
+    // A subscription and an operator invoice with a line.
+    sqlx::raw_sql(&format!(
+        "insert into plans (plan_code, label, monthly_price) values ('vocab', 'Vocab', 1000);
+         update tenants set plan_code = 'vocab' where tenant_id = '{tenant}';
+         with i as (insert into billing_invoices (tenant_id, subscription_id, period_start, period_end, finalize_after)
+                    select tenant_id, subscription_id, '2026-01-01', '2026-02-01', now()
+                      from subscriptions where tenant_id = '{tenant}'
+                    returning tenant_id, billing_invoice_id)
+         insert into billing_invoice_lines (tenant_id, billing_invoice_id, position, kind, description,
+                                            period_start, period_end, quantity, unit, unit_price, amount)
+         select tenant_id, billing_invoice_id, 1, 'plan', 'Plan Vocab', '2026-01-01', '2026-02-01', 1, 'month', 1000, 1000
+           from i"
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
     // Every column that refers to a vocabulary, from the catalogue.
     let columns: Vec<(String, String, String, String)> = sqlx::query_as(
         "select c.conrelid::regclass::text, a.attname::text, c.conname::text,
@@ -465,6 +481,8 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
             "api_key_scopes.scope",
             "api_scope_permissions.permission",
             "api_scope_permissions.scope",
+            "billing_invoice_lines.kind",
+            "billing_invoices.status",
             "email_templates.permission",
             "invoices.status",
             "jobs.kind",
@@ -500,6 +518,8 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
             "sop_rule_kinds.default_severity",
             "sop_rules.kind",
             "sop_rules.severity",
+            "subscriptions.billing_interval",
+            "subscriptions.status",
             "tickets.inquiry_status",
             "tickets.priority",
             "tickets.ticket_status",

@@ -1,0 +1,497 @@
+-- Billing (docs/billing.md): the billing clock, subscriptions that follow
+-- a tenant's plan, plan changes with proration, the month-end run that
+-- closes a period into a draft invoice, finalization (gapless number) and
+-- void. Tables: V56. The operator's data about tenants: these run in the
+-- control database (the database holding `tenants`).
+
+-- ---------------------------------------------------------------------------
+-- the clock
+-- ---------------------------------------------------------------------------
+
+create or replace function billing_now() returns timestamptz
+language sql stable security definer
+as $$
+  select coalesce((select c.frozen_at from billing_clock c where c.clock_id), pg_catalog.now())
+$$;
+select pin_search_path('billing_now()');
+revoke execute on function billing_now() from public;
+grant execute on function billing_now() to bizos_authenticated, bizos_worker;
+comment on function billing_now() is
+  'The billing clock: now(), unless a test froze it (billing_clock_set). Every billing and dunning decision reads this, never now().';
+
+create or replace function billing_clock_set(at timestamptz) returns timestamptz
+language plpgsql
+as $$
+begin
+  update billing_clock set frozen_at = billing_clock_set.at, updated_at = pg_catalog.now() where clock_id;
+  return billing_now();
+end
+$$;
+select pin_search_path('billing_clock_set(timestamptz)');
+revoke execute on function billing_clock_set(timestamptz) from public;
+comment on function billing_clock_set(timestamptz) is
+  'Freezes the billing clock at an instant (NULL: back to the real time). The database owner''s (the operator''s test clock).';
+
+create or replace function billing_today(p_tenant_id uuid) returns date
+language sql stable security definer
+as $$
+  select (billing_now() at time zone t.time_zone)::date from tenants t where t.tenant_id = p_tenant_id
+$$;
+select pin_search_path('billing_today(uuid)');
+revoke execute on function billing_today(uuid) from public;
+grant execute on function billing_today(uuid) to bizos_worker;
+comment on function billing_today(uuid) is 'The tenant''s today by the billing clock (tenants.time_zone); NULL for an unknown tenant.';
+
+-- ---------------------------------------------------------------------------
+-- subscriptions follow the tenant's plan
+-- ---------------------------------------------------------------------------
+
+-- The one place a subscription is created or its plan changed: called by
+-- the trigger on tenants.plan_code, so that every path that gives a tenant
+-- a plan (tenant creation, sign-up, the operator's plan change) makes or
+-- changes the subscription in the same transaction.
+-- A new subscription starts on the tenant's today, trialing for the
+-- plan's trial_days (trial_ends_at: the start of the day the trial is
+-- over, in the tenant's zone) or active without one, in the calendar month
+-- of today. A plan change takes effect from the start of the tenant's
+-- today: the old plan covers the period's days before it, the new plan the
+-- days from it on (the prorations of the month-end invoice). Two changes
+-- on one day keep the last.
+create or replace function subscription_follow_plan(p_tenant_id uuid) returns void
+language plpgsql security definer
+as $$
+declare
+  v_plan text;
+  v_zone text;
+  v_today date;
+  v_trial integer;
+  v_sub subscriptions;
+  v_change subscription_plan_changes;
+begin
+  select t.plan_code, t.time_zone into v_plan, v_zone from tenants t where t.tenant_id = p_tenant_id;
+  if v_plan is null then
+    return;
+  end if;
+  v_today := (billing_now() at time zone v_zone)::date;
+  select * into v_sub from subscriptions s where s.tenant_id = p_tenant_id for update;
+  if not found then
+    select coalesce(p.trial_days, 0) into v_trial from plans p where p.plan_code = v_plan;
+    insert into subscriptions (tenant_id, plan_code, status, started_on, trial_ends_at,
+                               current_period_start, current_period_end)
+    values (p_tenant_id, v_plan,
+            case when v_trial > 0 then 'trialing' else 'active' end,
+            v_today,
+            case when v_trial > 0 then ((v_today + v_trial)::timestamp at time zone v_zone) end,
+            date_trunc('month', v_today)::date,
+            (date_trunc('month', v_today) + interval '1 month')::date)
+    returning * into v_sub;
+    insert into subscription_plan_changes (tenant_id, subscription_id, effective_on, from_plan_code, to_plan_code)
+    values (p_tenant_id, v_sub.subscription_id, v_today, null, v_plan);
+    return;
+  end if;
+  if v_sub.plan_code = v_plan then
+    return;
+  end if;
+  if v_sub.status = 'canceled' then
+    raise exception using errcode = 'P0001', column = 'plan_code',
+      message = 'plan_code: the tenant''s subscription is canceled';
+  end if;
+  select * into v_change from subscription_plan_changes c
+   where c.tenant_id = p_tenant_id and c.subscription_id = v_sub.subscription_id and c.effective_on >= v_today
+   order by c.effective_on desc limit 1;
+  if found and v_change.effective_on > v_today then
+    raise exception using errcode = 'P0001', column = 'plan_code',
+      message = 'plan_code: a later plan change is already recorded';
+  end if;
+  if found and v_change.from_plan_code is not distinct from v_plan then
+    delete from subscription_plan_changes c where c.tenant_id = p_tenant_id and c.change_id = v_change.change_id;
+  elsif found then
+    update subscription_plan_changes c set to_plan_code = v_plan
+     where c.tenant_id = p_tenant_id and c.change_id = v_change.change_id;
+  else
+    insert into subscription_plan_changes (tenant_id, subscription_id, effective_on, from_plan_code, to_plan_code)
+    values (p_tenant_id, v_sub.subscription_id, v_today, v_sub.plan_code, v_plan);
+  end if;
+  update subscriptions s set plan_code = v_plan
+   where s.tenant_id = p_tenant_id and s.subscription_id = v_sub.subscription_id;
+end
+$$;
+select pin_search_path('subscription_follow_plan(uuid)');
+revoke execute on function subscription_follow_plan(uuid) from public;
+comment on function subscription_follow_plan(uuid) is
+  'Creates the tenant''s subscription for its plan (trial from plans.trial_days) or records a plan change effective from the tenant''s today (billing clock).';
+
+create or replace function tenants_follow_plan() returns trigger
+language plpgsql security definer
+as $$
+begin
+  if new.plan_code is not null then
+    perform subscription_follow_plan(new.tenant_id);
+  end if;
+  return null;
+end
+$$;
+select pin_search_path('tenants_follow_plan()');
+revoke execute on function tenants_follow_plan() from public;
+comment on function tenants_follow_plan() is
+  'Trigger of tenants: a tenant given a plan gets (or changes) its subscription in the same transaction.';
+-- Not on Citus, where tenants is a reference table (sql/citus/triggers.sql).
+create or replace trigger tenants_follow_plan after insert or update of plan_code on tenants
+  for each row execute function tenants_follow_plan();
+
+-- The operator changes a tenant's plan: tenants.plan_code, which the
+-- trigger above turns into a plan change of the subscription.
+create or replace function billing_change_plan(p_tenant_id uuid, p_plan_code text) returns subscriptions
+language plpgsql
+as $$
+declare
+  v_sub subscriptions;
+begin
+  if p_plan_code is null or not exists (select 1 from plans p where p.plan_code = p_plan_code) then
+    raise exception using errcode = 'P0001', column = 'plan_code',
+      message = format('plan_code: no plan %s (plans: %s)', coalesce(left(p_plan_code, 40), 'null'),
+                       (select string_agg(p.plan_code, ', ' order by p.plan_code) from plans p));
+  end if;
+  update tenants t set plan_code = p_plan_code where t.tenant_id = p_tenant_id;
+  if not found then
+    raise exception using errcode = 'P0002', message = 'no such tenant';
+  end if;
+  select * into v_sub from subscriptions s where s.tenant_id = p_tenant_id;
+  return v_sub;
+end
+$$;
+select pin_search_path('billing_change_plan(uuid, text)');
+revoke execute on function billing_change_plan(uuid, text) from public;
+comment on function billing_change_plan(uuid, text) is
+  'The operator changes a tenant''s plan from the tenant''s today (billing clock): prorated on the month-end invoice.';
+
+-- ---------------------------------------------------------------------------
+-- the month-end run
+-- ---------------------------------------------------------------------------
+
+-- Amounts are rounded once per line, half-up, to whole units for IDR (to
+-- the cent otherwise); PPN as the pre-check computes it for non-luxury
+-- services (sql/api/precheck.sql): tax = round(subtotal x 11 / 100), DPP =
+-- 11/12 of the subtotal.
+create or replace function billing_round(amount numeric, currency text) returns numeric
+language sql immutable parallel safe
+as $$ select round(amount, case when currency = 'IDR' then 0 else 2 end) $$;
+comment on function billing_round(numeric, text) is 'An amount of an operator invoice rounded half-up: whole units for IDR, cents otherwise.';
+
+create or replace function billing_money(amount numeric) returns text
+language sql immutable parallel safe
+as $$ select to_char(amount, 'FM999,999,999,999,990') ||
+             case when amount <> trunc(amount) then '.' || lpad((abs(amount - trunc(amount)) * 100)::int::text, 2, '0') else '' end $$;
+comment on function billing_money(numeric) is 'An amount as the invoice prints it: 1,234,567 (cents only when there are).';
+
+create or replace function billing_day(d date) returns text
+language sql immutable parallel safe
+as $$ select to_char(d, 'FMDD Mon YYYY') $$;
+comment on function billing_day(date) is 'A date as the invoice prints it: 1 Dec 2026.';
+
+-- The plan-fee lines of a subscription for the period [p_from, p_to): one
+-- line per stretch of days on one plan that was billable (after the trial,
+-- before a cancellation). The rule (docs/billing.md): a stretch of n of
+-- the period's N days on a plan of monthly price P costs round(P x n / N);
+-- a stretch that is the whole period is the plan fee, any other a
+-- proration. A plan change on day d ends the old plan's stretch on d - 1
+-- and starts the new plan's on d.
+create or replace function billing_plan_lines(p_tenant_id uuid, p_from date, p_to date)
+returns table (kind text, plan_code text, label text, period_start date, period_end date,
+               days integer, period_days integer, monthly_price numeric, currency text, amount numeric)
+language sql stable
+as $$
+  with s as (
+    select s.subscription_id,
+           coalesce((s.trial_ends_at at time zone t.time_zone)::date, '-infinity'::date) as trial_end,
+           coalesce((s.canceled_at at time zone t.time_zone)::date, 'infinity'::date) as cancel_on,
+           s.started_on
+      from subscriptions s join tenants t on t.tenant_id = s.tenant_id
+     where s.tenant_id = p_tenant_id
+  ), stretches as (
+    select c.to_plan_code,
+           greatest(c.effective_on, p_from, s.trial_end, s.started_on) as a,
+           least(coalesce(lead(c.effective_on) over (order by c.effective_on), p_to), p_to, s.cancel_on) as b
+      from s join subscription_plan_changes c
+        on c.tenant_id = p_tenant_id and c.subscription_id = s.subscription_id
+  )
+  select case when x.a = p_from and x.b = p_to then 'plan' else 'proration' end,
+         p.plan_code, p.label, x.a, x.b, x.b - x.a, p_to - p_from, p.monthly_price, p.currency,
+         billing_round(p.monthly_price * (x.b - x.a) / (p_to - p_from), p.currency)
+    from stretches x join plans p on p.plan_code = x.to_plan_code
+   where x.b > x.a and p.monthly_price > 0
+   order by x.a
+$$;
+select pin_search_path('billing_plan_lines(uuid, date, date)');
+revoke execute on function billing_plan_lines(uuid, date, date) from public;
+comment on function billing_plan_lines(uuid, date, date) is
+  'The plan fee and prorations of a tenant for [from, to): round(monthly price x days on the plan / days of the period), one line per stretch on one plan.';
+
+-- The period the month-end run has to close: the subscription's current
+-- period once it has ended by the tenant's today (billing clock); none
+-- while it runs or once the subscription was canceled before it.
+create or replace function billing_period_due(p_tenant_id uuid)
+returns table (period_start date, period_end date)
+language sql stable security definer
+as $$
+  select s.current_period_start, s.current_period_end
+    from subscriptions s join tenants t on t.tenant_id = s.tenant_id
+   where s.tenant_id = p_tenant_id
+     and s.current_period_end <= (billing_now() at time zone t.time_zone)::date
+     and not (s.status = 'canceled'
+              and (s.canceled_at at time zone t.time_zone)::date < s.current_period_start)
+$$;
+select pin_search_path('billing_period_due(uuid)');
+revoke execute on function billing_period_due(uuid) from public;
+grant execute on function billing_period_due(uuid) to bizos_worker;
+comment on function billing_period_due(uuid) is
+  'The tenant''s billing period that has ended and is not yet closed (none: nothing to do).';
+
+-- Closes the period that starts on p_period_start into a draft invoice and
+-- moves the subscription to the next calendar month, in one transaction.
+-- p_usage: the rows of usage_billable(tenant, start, end) as a JSON array,
+-- read in the tenant's placement by the caller; NULL reads usage_billable
+-- here when it exists. Idempotent: a period already closed (the
+-- subscription has moved on, or its invoice exists) returns that
+-- invoice's id and changes nothing. No line, no invoice (a free plan).
+create or replace function billing_close_period(p_tenant_id uuid, p_period_start date, p_usage jsonb default null)
+returns uuid
+language plpgsql security definer
+as $$
+declare
+  v_sub subscriptions;
+  v_inv uuid;
+  v_from date;
+  v_to date;
+  v_currency text := 'IDR';
+  v_pos integer := 0;
+  v_sub_total numeric := 0;
+  v_tax numeric;
+  v_line record;
+  v_usage jsonb := p_usage;
+  v_grace interval;
+begin
+  select * into v_sub from subscriptions s where s.tenant_id = p_tenant_id for update;
+  if not found then
+    raise exception using errcode = 'P0002', message = 'no subscription for this tenant';
+  end if;
+  select i.billing_invoice_id into v_inv from billing_invoices i
+   where i.tenant_id = p_tenant_id and i.period_start = p_period_start and i.status <> 'void';
+  if found or v_sub.current_period_start <> p_period_start then
+    return v_inv;
+  end if;
+  select d.period_start, d.period_end into v_from, v_to from billing_period_due(p_tenant_id) d;
+  if v_from is null then
+    return null;
+  end if;
+  if v_usage is null and pg_catalog.to_regprocedure('usage_billable(uuid, date, date)') is not null then
+    execute 'select coalesce(jsonb_agg(to_jsonb(u)), ''[]'') from usage_billable($1, $2, $3) u'
+      into v_usage using p_tenant_id, v_from, v_to;
+  end if;
+  v_usage := coalesce(v_usage, '[]');
+  if jsonb_typeof(v_usage) <> 'array' then
+    raise exception using errcode = 'P0001', column = 'usage', message = 'usage: must be a JSON array';
+  end if;
+  select s.finalize_grace into v_grace from billing_settings s where s.settings_id;
+
+  for v_line in
+    select l.kind, l.plan_code, l.label, l.period_start, l.period_end, l.days, l.period_days,
+           l.monthly_price, l.currency, l.amount
+      from billing_plan_lines(p_tenant_id, v_from, v_to) l
+  loop
+    if v_inv is null then
+      v_currency := v_line.currency;
+      insert into billing_invoices (tenant_id, subscription_id, period_start, period_end, currency, finalize_after)
+      values (p_tenant_id, v_sub.subscription_id, v_from, v_to, v_currency, billing_now() + v_grace)
+      returning billing_invoice_id into v_inv;
+    end if;
+    v_pos := v_pos + 1;
+    insert into billing_invoice_lines (tenant_id, billing_invoice_id, position, kind, description, plan_code,
+                                       period_start, period_end, quantity, unit, unit_price, amount)
+    values (p_tenant_id, v_inv, v_pos, v_line.kind,
+            case when v_line.kind = 'plan'
+                 then format('Plan %s, %s - %s', v_line.label, billing_day(v_line.period_start),
+                             billing_day(v_line.period_end - 1))
+                 else format('Plan %s, %s - %s: prorated %s of %s days x %s / %s', v_line.label,
+                             billing_day(v_line.period_start), billing_day(v_line.period_end - 1),
+                             v_line.days, v_line.period_days, billing_money(v_line.monthly_price),
+                             v_line.period_days)
+            end,
+            v_line.plan_code, v_line.period_start, v_line.period_end,
+            case when v_line.kind = 'plan' then 1 else v_line.days end,
+            case when v_line.kind = 'plan' then 'month' else 'day' end,
+            case when v_line.kind = 'plan' then v_line.monthly_price
+                 else round(v_line.monthly_price / v_line.period_days, 4) end,
+            v_line.amount);
+    v_sub_total := v_sub_total + v_line.amount;
+  end loop;
+
+  for v_line in
+    select u.metric_code, u.label, u.unit, u.quantity, u.included, u.overage, u.unit_price,
+           billing_round(u.amount, v_currency) as amount
+      from jsonb_to_recordset(v_usage) as u(metric_code text, label text, unit text, quantity numeric,
+                                            included numeric, overage numeric, unit_price numeric, amount numeric)
+     where u.amount > 0
+     order by u.metric_code
+  loop
+    if v_inv is null then
+      insert into billing_invoices (tenant_id, subscription_id, period_start, period_end, currency, finalize_after)
+      values (p_tenant_id, v_sub.subscription_id, v_from, v_to, v_currency, billing_now() + v_grace)
+      returning billing_invoice_id into v_inv;
+    end if;
+    v_pos := v_pos + 1;
+    insert into billing_invoice_lines (tenant_id, billing_invoice_id, position, kind, description, metric_code,
+                                       period_start, period_end, quantity, unit, unit_price, amount)
+    values (p_tenant_id, v_inv, v_pos, 'overage',
+            format('%s: %s %s used, %s included, %s over x %s', coalesce(v_line.label, v_line.metric_code),
+                   billing_money(v_line.quantity), v_line.unit, billing_money(v_line.included),
+                   billing_money(v_line.overage), billing_money(v_line.unit_price)),
+            v_line.metric_code, v_from, v_to, v_line.overage, v_line.unit, v_line.unit_price, v_line.amount);
+    v_sub_total := v_sub_total + v_line.amount;
+  end loop;
+
+  if v_inv is not null then
+    v_tax := billing_round(v_sub_total * 11 / 100, v_currency);
+    update billing_invoices i
+       set subtotal = v_sub_total, dpp = round(v_sub_total * 11 / 12, 2), tax = v_tax, total = v_sub_total + v_tax
+     where i.tenant_id = p_tenant_id and i.billing_invoice_id = v_inv;
+  end if;
+  update subscriptions s
+     set current_period_start = v_to,
+         current_period_end = (v_to + interval '1 month')::date
+   where s.tenant_id = p_tenant_id and s.subscription_id = v_sub.subscription_id;
+  return v_inv;
+end
+$$;
+select pin_search_path('billing_close_period(uuid, date, jsonb)');
+revoke execute on function billing_close_period(uuid, date, jsonb) from public;
+grant execute on function billing_close_period(uuid, date, jsonb) to bizos_worker;
+comment on function billing_close_period(uuid, date, jsonb) is
+  'Closes a tenant''s ended billing period into a draft invoice (plan fee, prorations, overage from usage, PPN) and moves to the next month; idempotent.';
+
+-- Finalizes one draft: the next gapless number of the operator's series,
+-- issue date the tenant's today, due after the payment terms.
+create or replace function billing_finalize(p_tenant_id uuid, p_invoice_id uuid) returns billing_invoices
+language plpgsql security definer
+as $$
+declare
+  v_inv billing_invoices;
+  v_today date := billing_today(p_tenant_id);
+  v_terms integer;
+begin
+  select * into v_inv from billing_invoices i
+   where i.tenant_id = p_tenant_id and i.billing_invoice_id = p_invoice_id for update;
+  if not found then
+    raise exception using errcode = 'P0002', message = 'no such billing invoice';
+  end if;
+  if v_inv.status <> 'draft' then
+    return v_inv;
+  end if;
+  select s.payment_terms_days into v_terms from billing_settings s where s.settings_id;
+  update billing_invoices i
+     set status = 'finalized',
+         invoice_no = bizos.next_id('billing_invoice', '00000000-0000-0000-0000-000000000000'::uuid),
+         issue_date = v_today, due_date = v_today + v_terms, finalized_at = billing_now()
+   where i.tenant_id = p_tenant_id and i.billing_invoice_id = p_invoice_id
+  returning * into v_inv;
+  return v_inv;
+end
+$$;
+select pin_search_path('billing_finalize(uuid, uuid)');
+revoke execute on function billing_finalize(uuid, uuid) from public;
+grant execute on function billing_finalize(uuid, uuid) to bizos_worker;
+comment on function billing_finalize(uuid, uuid) is
+  'Finalizes a draft operator invoice: gapless number (BIL-<year>-<n>), issue date the tenant''s today, due date after the payment terms.';
+
+-- The drafts of a tenant whose grace period is over (billing clock).
+create or replace function billing_drafts_due(p_tenant_id uuid) returns setof uuid
+language sql stable security definer
+as $$
+  select i.billing_invoice_id from billing_invoices i
+   where i.tenant_id = p_tenant_id and i.status = 'draft' and i.finalize_after <= billing_now()
+   order by i.period_start
+$$;
+select pin_search_path('billing_drafts_due(uuid)');
+revoke execute on function billing_drafts_due(uuid) from public;
+grant execute on function billing_drafts_due(uuid) to bizos_worker;
+comment on function billing_drafts_due(uuid) is 'Draft invoices of a tenant whose grace period for corrections is over.';
+
+create or replace function billing_void(p_tenant_id uuid, p_invoice_id uuid, p_reason text) returns billing_invoices
+language plpgsql
+as $$
+declare
+  v_inv billing_invoices;
+begin
+  if p_reason is null or length(btrim(p_reason)) not between 1 and 500 then
+    raise exception using errcode = 'P0001', column = 'reason', message = 'reason: 1 to 500 characters are required';
+  end if;
+  update billing_invoices i set status = 'void', void_reason = btrim(p_reason), voided_at = billing_now()
+   where i.tenant_id = p_tenant_id and i.billing_invoice_id = p_invoice_id
+  returning * into v_inv;
+  if not found then
+    raise exception using errcode = 'P0002', message = 'no such billing invoice';
+  end if;
+  return v_inv;
+end
+$$;
+select pin_search_path('billing_void(uuid, uuid, text)');
+revoke execute on function billing_void(uuid, uuid, text) from public;
+comment on function billing_void(uuid, uuid, text) is
+  'The operator voids an operator invoice with a reason (a draft or a finalized one; its number stays used).';
+
+-- Every tenant with a subscription: the month-end run enqueues one
+-- billing.month_end job for each (dedup per tenant and day).
+create or replace function billing_month_end_enqueue() returns integer
+language plpgsql security definer
+as $$
+declare
+  v_n integer := 0;
+  v_tenant uuid;
+begin
+  for v_tenant in select s.tenant_id from subscriptions s order by s.tenant_id loop
+    perform job_enqueue_for(v_tenant, 'billing.month_end', '{}'::jsonb, null, 0,
+                            'billing.month_end:' || billing_today(v_tenant)::text);
+    v_n := v_n + 1;
+  end loop;
+  return v_n;
+end
+$$;
+select pin_search_path('billing_month_end_enqueue()');
+revoke execute on function billing_month_end_enqueue() from public;
+grant execute on function billing_month_end_enqueue() to bizos_worker;
+comment on function billing_month_end_enqueue() is
+  'Enqueues the billing.month_end job of every tenant with a subscription (one a tenant and day); returns how many.';
+
+-- ---------------------------------------------------------------------------
+-- operator views
+-- ---------------------------------------------------------------------------
+
+-- One row per tenant with a subscription: plan, status, MRR (the monthly
+-- price of a paying subscription: active, past_due or soft_locked; a trial
+-- or a canceled one brings none), this month's AI cost and margin from the
+-- LLM ledger (v_llm_margin_monthly) and what is overdue (finalized
+-- invoices past their due date by the tenant's today).
+create or replace view v_billing_tenants with (security_invoker = true) as
+  select s.tenant_id, t.slug, t.name, s.plan_code, s.billing_interval, s.status,
+         s.current_period_start, s.current_period_end, s.trial_ends_at,
+         case when s.status in ('active', 'past_due', 'soft_locked') then p.monthly_price else 0 end as mrr,
+         p.currency,
+         coalesce(m.ai_cost, 0) as ai_cost_month,
+         case when s.status in ('active', 'past_due', 'soft_locked') then p.monthly_price else 0 end
+           - coalesce(m.ai_cost, 0) as ai_margin_month,
+         coalesce(o.overdue, 0) as overdue_amount,
+         coalesce(o.overdue_count, 0) as overdue_invoices
+    from subscriptions s
+    join tenants t on t.tenant_id = s.tenant_id
+    join plans p on p.plan_code = s.plan_code
+    left join lateral (
+      select sum(x.ai_cost_idr) as ai_cost from v_llm_margin_monthly x
+       where x.tenant_id = s.tenant_id and x.month = date_trunc('month', billing_now() at time zone t.time_zone)::date
+    ) m on true
+    left join lateral (
+      select sum(i.total) as overdue, count(*) as overdue_count from billing_invoices i
+       where i.tenant_id = s.tenant_id and i.status = 'finalized'
+         and i.due_date < (billing_now() at time zone t.time_zone)::date
+    ) o on true;
+comment on view v_billing_tenants is
+  'Operator view: each subscribed tenant''s plan, status, MRR, this month''s AI cost and margin (LLM ledger) and overdue amount.';

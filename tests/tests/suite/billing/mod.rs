@@ -1,0 +1,7 @@
+//! Billing (V56 + sql/api/billing.sql, bff/src/billing/): subscriptions
+//! that follow a tenant's plan under the lifecycle guard, plan changes with
+//! proration, the month-end run (draft, finalize, PDF, e-mail) through the
+//! worker, and the operator's views and routes.
+
+mod lifecycle;
+mod month_end;
