@@ -163,7 +163,7 @@ comment on table billing_payments is
   'Money received against an operator invoice (billing_record_payment): one row per provider reference, so a replay records nothing twice.';
 create index billing_payments_invoice_idx on billing_payments (tenant_id, billing_invoice_id);
 create trigger billing_payments_stamp_timestamps before insert or update on billing_payments
-  for each row execute function stamp_timestamps();
+  for each row execute function bizos.stamp_timestamps();
 alter table billing_payments enable row level security;
 create policy "members read their tenant's billing payments" on billing_payments for select to bizos_authenticated
   using (tenant_id = (select bizos.tenant_id()));
@@ -210,9 +210,9 @@ comment on table billing_transfer_proofs is
 create index billing_transfer_proofs_status_idx on billing_transfer_proofs (status, created_at);
 create index billing_transfer_proofs_invoice_idx on billing_transfer_proofs (tenant_id, billing_invoice_id);
 create trigger billing_transfer_proofs_stamp_timestamps before insert or update on billing_transfer_proofs
-  for each row execute function stamp_timestamps();
+  for each row execute function bizos.stamp_timestamps();
 create trigger billing_transfer_proofs_keep_created_by before insert or update on billing_transfer_proofs
-  for each row execute function keep_created_by();
+  for each row execute function bizos.keep_created_by();
 create trigger billing_transfer_proofs_lifecycle before insert or update on billing_transfer_proofs
   for each row execute function bizos.lifecycle_guard('billing_transfer_proof', 'status', 'pending=',
                                                       'approved=decided_at', 'rejected=decided_at');
@@ -280,7 +280,7 @@ comment on table billing_dunning is
   'Dunning of an unpaid operator invoice: day 0, failed payments, reminders sent, the soft lock; resolved when paid or voided.';
 create index billing_dunning_open_idx on billing_dunning (tenant_id) where resolved_at is null;
 create trigger billing_dunning_stamp_timestamps before insert or update on billing_dunning
-  for each row execute function stamp_timestamps();
+  for each row execute function bizos.stamp_timestamps();
 alter table billing_dunning enable row level security;
 create policy "members read their tenant's dunning" on billing_dunning for select to bizos_authenticated
   using (tenant_id = (select bizos.tenant_id()));

@@ -15,6 +15,7 @@ use super::operator::OperatorCaller;
 use super::shapes::shapes;
 use crate::error::Result;
 use crate::extract::{Json, Path, Query};
+use crate::payload::BillingTransferProofStatus;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -46,6 +47,7 @@ pub struct ProofReject {
 #[into_params(parameter_in = Query)]
 pub struct ProofFilter {
     /// pending (default), approved, rejected or all.
+    #[param(value_type = Option<String>)]
     status: Option<String>,
 }
 
@@ -71,7 +73,7 @@ shapes! {
         object_id: Uuid,
         /// Where the file is in object storage.
         object_key: String,
-        status: String,
+        status: BillingTransferProofStatus,
         reject_reason: Option<String>,
         payment_id: Option<Uuid>,
         created_at: String,
@@ -89,7 +91,7 @@ shapes! {
         tenant_id: Uuid,
         billing_invoice_id: Uuid,
         object_id: Uuid,
-        status: String,
+        status: BillingTransferProofStatus,
         reject_reason: Option<String>,
         payment_id: Option<Uuid>,
         decided_at: Option<String>,

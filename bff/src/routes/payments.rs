@@ -28,6 +28,7 @@ use crate::db::read_one;
 use crate::error::{ApiError, Result};
 use crate::extract::{Json, Multipart, Path};
 use crate::idempotency::IdempotencyKey;
+use crate::payload::{BillingPaymentMethod, BillingTransferProofStatus};
 use crate::payments::{events, signature};
 use crate::state::AppState;
 
@@ -62,8 +63,7 @@ shapes! {
         proof_id: Uuid,
         billing_invoice_id: Uuid,
         object_id: Uuid,
-        /// pending, approved or rejected.
-        status: String,
+        status: BillingTransferProofStatus,
         reject_reason: Option<String>,
         /// The payment recorded by the approval.
         payment_id: Option<Uuid>,
@@ -80,8 +80,7 @@ shapes! {
     pub struct BillingPayment {
         payment_id: Uuid,
         billing_invoice_id: Uuid,
-        /// stripe, midtrans or manual_transfer.
-        method: String,
+        method: BillingPaymentMethod,
         /// Decimal string.
         amount: String,
         currency: String,
