@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::files::FileUpload;
+use super::files::{FileUpload, StoredObject};
 use super::openapi::ErrorResponse;
 use super::shapes::shapes;
 use super::write::{Attach, Writer};
@@ -69,6 +69,8 @@ shapes! {
         payment_id: Option<Uuid>,
         decided_at: Option<String>,
         created_at: String,
+        /// The stored file (in the answer to its upload).
+        object: Option<StoredObject>,
     }
 
     /// The tenant's transfer proofs, newest first.

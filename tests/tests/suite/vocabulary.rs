@@ -466,7 +466,7 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
            from billing_invoices where tenant_id = '{tenant}';
          insert into objects (tenant_id, object_id, bucket, file_name, content_type, size_bytes, sha256)
          values ('{tenant}', '00000000-0000-4000-8000-00000000b001', 'transfer-proofs', 'proof.pdf',
-                 'application/pdf', 1, 'x');
+                 'application/pdf', 1, repeat('cd', 32));
          insert into billing_transfer_proofs (tenant_id, billing_invoice_id, object_id)
          select tenant_id, billing_invoice_id, '00000000-0000-4000-8000-00000000b001'
            from billing_invoices where tenant_id = '{tenant}'"

@@ -40,6 +40,7 @@ mod cases_leads;
 mod cases_marketing;
 mod cases_meta;
 mod cases_operator;
+mod cases_payments;
 mod cases_receivables;
 mod cases_rfm;
 mod cases_sop;
@@ -73,6 +74,7 @@ fn every_case() -> Vec<Row> {
         cases_admin::cases(),
         cases_webhooks::cases(),
         cases_operator::cases(),
+        cases_payments::cases(),
     ]
     .into_iter()
     .flatten()
