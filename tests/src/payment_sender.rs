@@ -20,7 +20,12 @@ pub fn stripe_header(secrets: &[&str], t: i64, body: &[u8]) -> String {
 
 /// Midtrans's `signature_key`: SHA-512 hex of order_id + status_code +
 /// gross_amount + server key.
-pub fn midtrans_signature(order_id: &str, status_code: &str, gross_amount: &str, server_key: &str) -> String {
+pub fn midtrans_signature(
+    order_id: &str,
+    status_code: &str,
+    gross_amount: &str,
+    server_key: &str,
+) -> String {
     hex::encode(Sha512::digest(
         format!("{order_id}{status_code}{gross_amount}{server_key}").as_bytes(),
     ))

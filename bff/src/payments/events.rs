@@ -95,8 +95,8 @@ fn stripe_amount(minor: i64, currency: &str) -> String {
 
 /// Reads a Stripe Event.
 pub fn stripe(body: &[u8]) -> Result<ProviderEvent, BadPayload> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| BadPayload(format!("body: not JSON ({e})")))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| BadPayload(format!("body: not JSON ({e})")))?;
     let event_id = text(&v, "id")
         .filter(|s| s.starts_with("evt_"))
         .ok_or_else(|| BadPayload("id: an event id (evt_…) is required".into()))?
@@ -108,7 +108,10 @@ pub fn stripe(body: &[u8]) -> Result<ProviderEvent, BadPayload> {
         .pointer("/data/object")
         .filter(|o| o.is_object())
         .ok_or_else(|| BadPayload("data.object: is required".into()))?;
-    let occurred_at = v.get("created").and_then(Value::as_i64).map(|t| t.to_string());
+    let occurred_at = v
+        .get("created")
+        .and_then(Value::as_i64)
+        .map(|t| t.to_string());
     let currency = text(obj, "currency").map(str::to_ascii_uppercase);
     let amount_of = |key: &str| -> Option<String> {
         let minor = obj.get(key).and_then(Value::as_i64)?;
@@ -228,13 +231,17 @@ pub fn midtrans(v: &Value) -> Result<ProviderEvent, BadPayload> {
         outcome,
         invoice_id,
         amount: Some(gross.to_owned()),
-        currency: text(v, "currency").map(str::to_ascii_uppercase).or(Some("IDR".into())),
+        currency: text(v, "currency")
+            .map(str::to_ascii_uppercase)
+            .or(Some("IDR".into())),
         reference: Some(transaction_id.to_owned()),
         reason: match outcome {
             "failed" => Some(format!(
                 "{} payment {status}{}",
                 text(v, "payment_type").unwrap_or("midtrans"),
-                fraud.map(|f| format!(" (fraud status {f})")).unwrap_or_default()
+                fraud
+                    .map(|f| format!(" (fraud status {f})"))
+                    .unwrap_or_default()
             )),
             _ => None,
         },

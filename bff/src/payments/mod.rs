@@ -13,7 +13,7 @@ pub mod signature;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::vars::{positive, var, secret, ConfigError};
+use crate::vars::{positive, secret, var, ConfigError};
 
 /// The variables of the provider webhooks (`bizos serve`).
 #[derive(Args, Debug, Clone)]
@@ -76,7 +76,8 @@ impl PaymentArgs {
         let midtrans_server_keys = list(&self.midtrans_server_keys);
         if midtrans_server_keys.iter().any(|s| s.len() < 16) {
             return Err(ConfigError::Invalid(
-                "BIZOS_MIDTRANS_SERVER_KEYS is invalid: every key must be at least 16 characters".into(),
+                "BIZOS_MIDTRANS_SERVER_KEYS is invalid: every key must be at least 16 characters"
+                    .into(),
             ));
         }
         Ok(PaymentSettings {

@@ -135,7 +135,10 @@ async fn receive(
     provider: &str,
     headers: Value,
     body: &[u8],
-    verdict: std::result::Result<std::result::Result<events::ProviderEvent, events::BadPayload>, signature::Refusal>,
+    verdict: std::result::Result<
+        std::result::Result<events::ProviderEvent, events::BadPayload>,
+        signature::Refusal,
+    >,
 ) -> Result<axum::Json<Value>> {
     let (refusal, event, bad) = match verdict {
         Err(r) => (Some(r.as_str()), None, None),
@@ -154,7 +157,11 @@ async fn receive(
     )
     .await?;
     if let Some(r) = refusal {
-        tracing::warn!(provider, refusal = r, "payment webhook refused: bad signature");
+        tracing::warn!(
+            provider,
+            refusal = r,
+            "payment webhook refused: bad signature"
+        );
         return Err(ApiError::Unauthorized("invalid signature".into()));
     }
     if let Some(events::BadPayload(message)) = bad {

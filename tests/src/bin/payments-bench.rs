@@ -34,7 +34,10 @@ const STRIPE: &str = "whsec_bench_0123456789abcdef";
 const MIDTRANS: &str = "SB-Mid-server-bench-0123456789";
 
 fn env_usize(k: &str, d: usize) -> usize {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 struct Delivery {
@@ -75,10 +78,12 @@ fn shuffle<T>(v: &mut [T]) {
 }
 
 async fn invoices(db: &TestDb, tenants: usize) -> Vec<Uuid> {
-    sqlx::query("insert into plans (plan_code, label, monthly_price) values ('bench', 'Bench', 100000)")
-        .execute(&db.owner)
-        .await
-        .unwrap();
+    sqlx::query(
+        "insert into plans (plan_code, label, monthly_price) values ('bench', 'Bench', 100000)",
+    )
+    .execute(&db.owner)
+    .await
+    .unwrap();
     let mut out = Vec::new();
     for i in 0..tenants {
         let t = db.create_tenant(&format!("pay-bench-{i}")).await;
@@ -120,29 +125,49 @@ fn deliveries(invoices: &[Uuid], n: usize) -> Vec<Delivery> {
         let si = format!("in_{i}");
         let bodies: Vec<(&'static str, Value)> = if i % 2 == 0 {
             vec![
-                ("stripe", stripe(format!("{i}f"), "invoice.payment_failed", *inv, &si)),
+                (
+                    "stripe",
+                    stripe(format!("{i}f"), "invoice.payment_failed", *inv, &si),
+                ),
                 ("stripe", stripe(format!("{i}p"), "invoice.paid", *inv, &si)),
-                ("stripe", stripe(format!("{i}s"), "payment_intent.succeeded", *inv, &si)),
-                ("stripe", stripe(format!("{i}l"), "invoice.payment_failed", *inv, &si)),
+                (
+                    "stripe",
+                    stripe(format!("{i}s"), "payment_intent.succeeded", *inv, &si),
+                ),
+                (
+                    "stripe",
+                    stripe(format!("{i}l"), "invoice.payment_failed", *inv, &si),
+                ),
             ]
         } else {
             let tx = format!("tx-{i}");
             vec![
-                ("midtrans", midtrans(*inv, &format!("{tx}-d"), "deny", "deny")),
+                (
+                    "midtrans",
+                    midtrans(*inv, &format!("{tx}-d"), "deny", "deny"),
+                ),
                 ("midtrans", midtrans(*inv, &tx, "capture", "accept")),
                 ("midtrans", midtrans(*inv, &tx, "settlement", "accept")),
                 ("midtrans", midtrans(*inv, &tx, "expire", "accept")),
             ]
         };
         for (provider, b) in bodies {
-            base.push(Delivery { provider, body: serde_json::to_vec(&b).unwrap(), invoice: *inv });
+            base.push(Delivery {
+                provider,
+                body: serde_json::to_vec(&b).unwrap(),
+                invoice: *inv,
+            });
         }
     }
     let mut all = Vec::with_capacity(n);
     let mut k = 0;
     while all.len() < n {
         let d = &base[k % base.len()];
-        all.push(Delivery { provider: d.provider, body: d.body.clone(), invoice: d.invoice });
+        all.push(Delivery {
+            provider: d.provider,
+            body: d.body.clone(),
+            invoice: d.invoice,
+        });
         k += 1;
     }
     shuffle(&mut all);
@@ -169,7 +194,9 @@ async fn check(db: &TestDb, invoices: usize, distinct: usize) -> Vec<String> {
         problems.push(format!("{events} events applied, {distinct} distinct"));
     }
     if payments as usize != invoices {
-        problems.push(format!("{payments} payments for {invoices} invoices (double effects)"));
+        problems.push(format!(
+            "{payments} payments for {invoices} invoices (double effects)"
+        ));
     }
     if paid as usize != invoices {
         problems.push(format!("{paid} of {invoices} invoices paid"));
@@ -220,7 +247,10 @@ async fn main() -> anyhow::Result<()> {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(d) = all.get(i) else { break };
                 let url = app.url(&format!("/api/payments/{}", d.provider));
-                let mut req = app.http.post(url).header("content-type", "application/json");
+                let mut req = app
+                    .http
+                    .post(url)
+                    .header("content-type", "application/json");
                 if d.provider == "stripe" {
                     req = req.header("Stripe-Signature", stripe_header(&[STRIPE], now(), &d.body));
                 }
@@ -254,7 +284,8 @@ async fn main() -> anyhow::Result<()> {
             let e = if d.provider == "stripe" {
                 bizos_bff::payments::events::stripe(&d.body).unwrap()
             } else {
-                bizos_bff::payments::events::midtrans(&serde_json::from_slice(&d.body).unwrap()).unwrap()
+                bizos_bff::payments::events::midtrans(&serde_json::from_slice(&d.body).unwrap())
+                    .unwrap()
             };
             (d.provider, d.body.clone(), e.to_json())
         })
@@ -268,7 +299,9 @@ async fn main() -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((provider, body, event)) = prepared.get(i) else { break };
+                let Some((provider, body, event)) = prepared.get(i) else {
+                    break;
+                };
                 sqlx::query("select payment_delivery_receive($1, '{}', $2, null, $3)")
                     .bind(*provider)
                     .bind(body)
@@ -283,7 +316,12 @@ async fn main() -> anyhow::Result<()> {
         t.await.unwrap();
     }
     let sql_secs = started.elapsed().as_secs_f64();
-    problems.extend(check(&db2, invs2.len(), distinct).await.into_iter().map(|p| format!("SQL: {p}")));
+    problems.extend(
+        check(&db2, invs2.len(), distinct)
+            .await
+            .into_iter()
+            .map(|p| format!("SQL: {p}")),
+    );
 
     println!("| what | deliveries | distinct events | invoices | seconds | deliveries/s |");
     println!("|---|---:|---:|---:|---:|---:|");

@@ -95,7 +95,10 @@ fn email_of(c: &bizos_bff::auth::Caller) -> String {
     format!("{}@example.test", c.user_id.simple())
 }
 
-async fn spend(app: &bizos_tests::TestApp, c: &bizos_bff::auth::Caller) -> (u16, serde_json::Value) {
+async fn spend(
+    app: &bizos_tests::TestApp,
+    c: &bizos_bff::auth::Caller,
+) -> (u16, serde_json::Value) {
     app.post_json(
         c,
         "/api/marketing/spend",
@@ -128,7 +131,10 @@ async fn overdue_reminders_then_soft_lock_then_unlock_on_payment() {
     day(&db, "2026-03-11").await;
     let first = subjects(&email_of(&admin));
     assert_eq!(first.len(), 1, "{first:?}");
-    assert!(first[0].contains("is unpaid (reminder 1 of 3)"), "{first:?}");
+    assert!(
+        first[0].contains("is unpaid (reminder 1 of 3)"),
+        "{first:?}"
+    );
     assert_eq!(subjects(&email_of(&finance)).len(), 1);
     assert!(subjects(&email_of(&sales)).is_empty());
     assert_eq!(subscription(&db, t).await, "past_due");
@@ -160,15 +166,24 @@ async fn overdue_reminders_then_soft_lock_then_unlock_on_payment() {
     day(&db, "2026-03-21").await;
     assert_eq!(subscription(&db, t).await, "soft_locked");
     let mail = subjects(&email_of(&admin));
-    assert!(mail.iter().any(|s| s.contains("is read-only until invoice")), "{mail:?}");
-    let spent_before: i64 = sqlx::query_scalar("select count(*) from marketing_spend where tenant_id = $1")
-        .bind(t)
-        .fetch_one(&db.owner)
-        .await
-        .unwrap();
+    assert!(
+        mail.iter()
+            .any(|s| s.contains("is read-only until invoice")),
+        "{mail:?}"
+    );
+    let spent_before: i64 =
+        sqlx::query_scalar("select count(*) from marketing_spend where tenant_id = $1")
+            .bind(t)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
     // Every write refused with 402 and a code to show; reads fine.
     let (status, body) = spend(&app, &admin).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (402, Some("subscription_soft_locked")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (402, Some("subscription_soft_locked")),
+        "{body}"
+    );
     let (status, body) = app.get_json(&admin, "/api/marketing/spend").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["items"].as_array().unwrap().len() as i64, spent_before);
@@ -176,11 +191,12 @@ async fn overdue_reminders_then_soft_lock_then_unlock_on_payment() {
     let (status, _) = app.get_json(&admin, "/api/billing/payments").await;
     assert_eq!(status, 200);
     // Nothing deleted.
-    let spent_after: i64 = sqlx::query_scalar("select count(*) from marketing_spend where tenant_id = $1")
-        .bind(t)
-        .fetch_one(&db.owner)
-        .await
-        .unwrap();
+    let spent_after: i64 =
+        sqlx::query_scalar("select count(*) from marketing_spend where tenant_id = $1")
+            .bind(t)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
     assert_eq!(spent_after, spent_before);
     assert_eq!(spent_before, 3);
 
@@ -203,7 +219,10 @@ async fn overdue_reminders_then_soft_lock_then_unlock_on_payment() {
     let (status, decided) = operator(
         &app,
         reqwest::Method::POST,
-        &format!("/api/operator/payments/transfer-proofs/{}/approve", proof["proof_id"].as_str().unwrap()),
+        &format!(
+            "/api/operator/payments/transfer-proofs/{}/approve",
+            proof["proof_id"].as_str().unwrap()
+        ),
         Some(json!({})),
     )
     .await;
@@ -222,21 +241,35 @@ async fn overdue_reminders_then_soft_lock_then_unlock_on_payment() {
 #[tokio::test]
 async fn a_paid_period_is_not_locked_for_another_invoice_and_a_provider_payment_unlocks() {
     let db = TestDb::new().await;
-    sqlx::query("update billing_settings set dunning_reminder_days = '{0}', dunning_grace_days = 0")
-        .execute(&db.owner)
-        .await
-        .unwrap();
+    sqlx::query(
+        "update billing_settings set dunning_reminder_days = '{0}', dunning_grace_days = 0",
+    )
+    .execute(&db.owner)
+    .await
+    .unwrap();
     clock(&db, "2026-03-02T03:00:00Z").await;
     let app = app(&db, &[("TEST_WORKER", "off")]).await;
     let _worker = mail_worker(&db).await;
     let (t, admin) = tenant(&db, "pay-period").await;
     // March is paid for; an overage invoice of February is not.
     let march = invoice(&db, t, "2026-03-01", "2026-04-01", 110_000, "2026-03-05").await;
-    send_stripe(&app, &stripe_event("pp1", "invoice.paid", march, 110_000, "in_march")).await;
+    send_stripe(
+        &app,
+        &stripe_event("pp1", "invoice.paid", march, 110_000, "in_march"),
+    )
+    .await;
     let feb = invoice(&db, t, "2026-02-01", "2026-03-01", 55_000, "2026-03-05").await;
     day(&db, "2026-03-06").await;
-    assert_eq!(subjects(&email_of(&admin)).len(), 1, "the reminder went out");
-    assert_eq!(subscription(&db, t).await, "past_due", "not locked inside the paid March");
+    assert_eq!(
+        subjects(&email_of(&admin)).len(),
+        1,
+        "the reminder went out"
+    );
+    assert_eq!(
+        subscription(&db, t).await,
+        "past_due",
+        "not locked inside the paid March"
+    );
     assert_eq!(spend(&app, &admin).await.0, 201);
     day(&db, "2026-03-31").await;
     assert_eq!(subscription(&db, t).await, "past_due");
@@ -245,8 +278,16 @@ async fn a_paid_period_is_not_locked_for_another_invoice_and_a_provider_payment_
     assert_eq!(subscription(&db, t).await, "soft_locked");
     assert_eq!(spend(&app, &admin).await.0, 402);
     // A card payment of February unlocks in the transaction recording it.
-    let (status, body) = send_stripe(&app, &stripe_event("pp2", "invoice.paid", feb, 55_000, "in_feb")).await;
-    assert_eq!((status, body["effect"].as_str()), (200, Some("payment_recorded")), "{body}");
+    let (status, body) = send_stripe(
+        &app,
+        &stripe_event("pp2", "invoice.paid", feb, 55_000, "in_feb"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["effect"].as_str()),
+        (200, Some("payment_recorded")),
+        "{body}"
+    );
     assert_eq!(state(&db, feb).await, ("paid".into(), "active".into(), 1));
     assert_eq!(spend(&app, &admin).await.0, 201);
 }

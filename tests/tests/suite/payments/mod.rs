@@ -76,7 +76,14 @@ pub async fn tenant(db: &TestDb, slug: &str) -> (Uuid, Caller) {
 
 /// A finalized operator invoice of the tenant: the period, its total and
 /// due date.
-pub async fn invoice(db: &TestDb, tenant: Uuid, from: &str, to: &str, total: i64, due: &str) -> Uuid {
+pub async fn invoice(
+    db: &TestDb,
+    tenant: Uuid,
+    from: &str,
+    to: &str,
+    total: i64,
+    due: &str,
+) -> Uuid {
     let id: Uuid = sqlx::query_scalar(
         "insert into billing_invoices (tenant_id, subscription_id, period_start, period_end, finalize_after,
                                        subtotal, total)
@@ -120,7 +127,13 @@ pub async fn state(db: &TestDb, invoice: Uuid) -> (String, String, i64) {
 }
 
 /// A Stripe Event as Stripe documents it.
-pub fn stripe_event(id: &str, kind: &str, invoice: Uuid, amount_idr: i64, stripe_invoice: &str) -> Value {
+pub fn stripe_event(
+    id: &str,
+    kind: &str,
+    invoice: Uuid,
+    amount_idr: i64,
+    stripe_invoice: &str,
+) -> Value {
     let object = match kind {
         "payment_intent.succeeded" | "payment_intent.payment_failed" => json!({
             "id": format!("pi_{id}"), "object": "payment_intent", "amount": amount_idr * 100,
@@ -205,8 +218,16 @@ pub async fn send_midtrans(app: &TestApp, notification: &Value) -> (u16, Value) 
 }
 
 /// As the operator.
-pub async fn operator(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = app.http.request(method, app.url(path)).bearer_auth(OPERATOR_TOKEN);
+pub async fn operator(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app
+        .http
+        .request(method, app.url(path))
+        .bearer_auth(OPERATOR_TOKEN);
     if let Some(b) = body {
         req = req.json(&b);
     }

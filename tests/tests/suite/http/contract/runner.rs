@@ -105,7 +105,12 @@ pub fn raw(content_type: &'static str, bytes: Bytes) -> Send {
     Send::Raw(content_type, bytes)
 }
 
-pub fn signed(content_type: &'static str, header: &'static str, value: &'static str, bytes: Bytes) -> Send {
+pub fn signed(
+    content_type: &'static str,
+    header: &'static str,
+    value: &'static str,
+    bytes: Bytes,
+) -> Send {
     Send::Signed(content_type, header, value, bytes)
 }
 
