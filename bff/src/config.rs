@@ -69,6 +69,8 @@ pub struct Settings {
     pub placement: crate::placement::PlacementSettings,
     /// Self-service sign-up, invitations by link, the first-party login.
     pub signup: crate::signup::SignupSettings,
+    /// The payment providers' webhook secrets.
+    pub payments: crate::payments::PaymentSettings,
 }
 
 /// The variables of `bizos serve`. Each is also a flag: `--x-y` for
@@ -172,6 +174,9 @@ pub struct ServeArgs {
     /// Self-service sign-up, invitations by link, the first-party login.
     #[command(flatten)]
     pub signup: crate::signup::SignupArgs,
+    /// Payment providers: the webhook secrets of Stripe and Midtrans.
+    #[command(flatten)]
+    pub payments: crate::payments::PaymentArgs,
 }
 
 impl TryFrom<ServeArgs> for Settings {
@@ -224,6 +229,7 @@ impl TryFrom<ServeArgs> for Settings {
             webhooks,
             placement: a.placement.try_into()?,
             signup,
+            payments: a.payments.settings()?,
         })
     }
 }

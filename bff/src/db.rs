@@ -25,7 +25,8 @@ pub const REQUEST_ROLE: &str = "bizos_authenticated";
 /// (volatile, so never flattened) before the function is called.
 macro_rules! begin_request {
     () => {
-        "select authenticate_request(), control.placement_check()
+        "select authenticate_request(), control.placement_check(),
+       pg_catalog.current_setting('request.soft_locked', true)
   from (select set_config('role', $1, true),
                set_config('request.jwt.claims', $2, true),
                set_config('request.id', $3, true),
@@ -144,13 +145,24 @@ async fn begin_on(
             }
             None => pool.begin().await?,
         };
-        sqlx::query(BEGIN_REQUEST)
+        // A request that pays the operator stays writable under the soft
+        // lock (crate::payments::lock); authenticate_request reads this.
+        if crate::payments::lock::paying() {
+            sqlx::query("select pg_catalog.set_config('request.billing_payment', 'on', true)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let row = sqlx::query(BEGIN_REQUEST)
             .bind(REQUEST_ROLE)
             .bind(claims(caller, placement_version))
             .bind(caller.request_id.as_deref().unwrap_or_default())
             .bind(traceparent.unwrap_or_default())
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
+        let soft_locked: Option<String> = sqlx::Row::try_get(&row, 2)?;
+        if soft_locked.as_deref() == Some("on") {
+            crate::payments::lock::note_soft_locked();
+        }
         Ok(tx)
     })
     .await

@@ -21,6 +21,10 @@ pub enum ApiError {
     Refused { code: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
+    /// A write of a tenant soft-locked for an unpaid invoice
+    /// ([`crate::payments::lock`]): 402 `subscription_soft_locked`.
+    #[error("{0}")]
+    PaymentRequired(String),
     #[error("{message}")]
     Conflict {
         message: String,
@@ -128,6 +132,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::Refused { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unprocessable { .. } | ApiError::RefusedByRules { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -154,6 +159,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Refused { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
+            ApiError::PaymentRequired(_) => "subscription_soft_locked",
             ApiError::Conflict { .. } => "conflict",
             ApiError::Unprocessable { .. } | ApiError::RefusedByRules { .. } => "invalid",
             ApiError::BadRequest { .. } => "bad_request",
@@ -375,6 +381,13 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
     }
     if stale_shard(&code, db.message()) {
         return ApiError::RolledBack("the tenant's data moved meanwhile; retry it".into());
+    }
+    if code == "25006" && crate::payments::lock::soft_locked() {
+        return ApiError::PaymentRequired(
+            "this organisation is read-only until its unpaid invoice is paid: \
+             everything can be read and exported, nothing can be changed"
+                .into(),
+        );
     }
     if let Some((code, message)) = refusal(&code) {
         return ApiError::Refused {

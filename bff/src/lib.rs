@@ -23,6 +23,7 @@ pub mod kb;
 pub mod llm;
 pub mod metrics;
 pub mod payload;
+pub mod payments;
 pub mod placement;
 pub mod pool;
 pub mod retry;

@@ -959,6 +959,10 @@ closed_sets! {
     BillingInvoiceStatus, fold = Lower, vocabularies = ["billing_invoice_statuses"];
     /// The kind of a line of an operator invoice.
     BillingLineKind, fold = Lower, vocabularies = ["billing_line_kinds"];
+    /// How a payment of an operator invoice came.
+    BillingPaymentMethod, fold = Lower, vocabularies = ["billing_payment_methods"];
+    /// The status of a tenant's transfer proof.
+    BillingTransferProofStatus, fold = Lower, vocabularies = ["billing_transfer_proof_statuses"];
 }
 
 /// Reads the view as a request would (`bizos_authenticated`, the role

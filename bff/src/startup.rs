@@ -140,6 +140,7 @@ impl Application {
             placements,
             operator,
             signup: Arc::new(settings.signup.clone()),
+            payments: Arc::new(settings.payments.clone()),
         };
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (BIZOS_LISTEN): {e}", settings.listen)
@@ -280,6 +281,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
+        // What the request learns of its tenant's soft lock (402 on writes).
+        .layer(axum::middleware::from_fn(crate::payments::lock::scope))
         .with_state(state)
         .layer(axum::Extension(Arc::new(doc)))
         .layer(axum::Extension(Arc::new(scopes)))

@@ -47,6 +47,8 @@ pub struct AppState {
     pub operator: Option<Arc<crate::placement::operator::OperatorApi>>,
     /// Sign-up, invitations by link and the first-party login.
     pub signup: crate::signup::Signup,
+    /// The payment providers' webhook secrets.
+    pub payments: Arc<crate::payments::PaymentSettings>,
 }
 
 impl AppState {

@@ -1,7 +1,7 @@
 -- Billing (docs/billing.md): the billing clock, subscriptions that follow
 -- a tenant's plan, plan changes with proration, the month-end run that
 -- closes a period into a draft invoice, finalization (gapless number) and
--- void. Tables: V56. The operator's data about tenants: these run in the
+-- void. Tables: V54. The operator's data about tenants: these run in the
 -- control database (the database holding `tenants`).
 
 -- ---------------------------------------------------------------------------

@@ -235,6 +235,7 @@ as $$
     ('super_admin', 'customer.document'), ('marketing_manager', 'customer.document'),
     ('sales_manager', 'customer.document'), ('salesperson', 'customer.document'), ('finance', 'customer.document'),
     ('super_admin', 'webhook.manage'),
+    ('super_admin', 'billing.pay'), ('finance', 'billing.pay'),
     ('marketing_manager', 'lead.create'), ('marketing_manager', 'lead.update'), ('marketing_manager', 'lead.assign'),
     ('marketing_manager', 'marketing.write'), ('marketing_manager', 'activity.create'),
     ('marketing_manager', 'ticket.create'), ('marketing_manager', 'ticket.message'),
@@ -592,6 +593,7 @@ declare
   v_claims text;
   v_context text;
   v_team uuid[];
+  v_soft_locked boolean;
 begin
   -- The role setting is the request's, not this function's owner: it is
   -- bizos_authenticated only when the caller switched to it first.
@@ -611,8 +613,9 @@ begin
   select p.app_role, p.active, t.status, p.dept_code,
          case when p.app_role <> 'integration' then
            (select coalesce(pg_catalog.jsonb_agg(r.permission), '[]') from role_permissions r
-             where r.tenant_id = p.tenant_id and r.app_role = p.app_role) end
-    into v_role, v_active, v_status, v_dept, v_permissions
+             where r.tenant_id = p.tenant_id and r.app_role = p.app_role) end,
+         exists (select 1 from subscriptions s where s.tenant_id = p.tenant_id and s.status = 'soft_locked')
+    into v_role, v_active, v_status, v_dept, v_permissions, v_soft_locked
     from profiles p
     join tenants t on t.tenant_id = p.tenant_id
    where p.tenant_id = v_tenant and p.user_id = v_user;
@@ -650,6 +653,15 @@ begin
   if v_status = 'read_only' then
     perform pg_catalog.set_config('transaction_read_only', 'on', true);
   end if;
+  -- A tenant soft-locked for an unpaid operator invoice (payments.sql):
+  -- read-only like a read_only tenant, and told so (the BFF answers its
+  -- writes 402), except a request that pays (a transfer proof).
+  if v_soft_locked then
+    perform pg_catalog.set_config('request.soft_locked', 'on', true);
+    if pg_catalog.current_setting('request.billing_payment', true) is distinct from 'on' then
+      perform pg_catalog.set_config('transaction_read_only', 'on', true);
+    end if;
+  end if;
 
   -- The profile wins over whatever app_role the token carried; the
   -- caller's context (request_context()) is computed once here.
@@ -683,7 +695,7 @@ select pin_search_path('authenticate_request()');
 revoke execute on function authenticate_request() from public;
 grant execute on function authenticate_request() to bizos_app, bizos_worker;
 comment on function authenticate_request() is
-  'Start of every request transaction: refuses users without an active profile and suspended tenants, makes read_only tenants'' transactions read-only, and sets app_role in request.jwt.claims from the profile.';
+  'Start of every request transaction: refuses users without an active profile and suspended tenants, makes read_only and soft-locked (unpaid) tenants'' transactions read-only, and sets app_role in request.jwt.claims from the profile.';
 
 -- The tenant's current date and the tenant's date of an instant. Both read
 -- the tenant's row once; a view over many rows should join v_tenant_today

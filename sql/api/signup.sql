@@ -1,5 +1,5 @@
 -- Self-service sign-up, the first-party login's look-ups, invitations by
--- link and the organisation's settings (tables: migration V54; design:
+-- link and the organisation's settings (tables: migration V52; design:
 -- docs/signup.md).
 --
 -- Who calls what:
@@ -14,7 +14,7 @@
 -- against a stored hash does what a signature does (nobody can make a
 -- valid one), and unlike a stateless signature it can be used once and
 -- withdrawn. The token exists in the e-mail only (whose signup.* templates
--- no tenant user may read: V54's policy of emails).
+-- no tenant user may read: V52's policy of emails).
 
 -- A new link token: 32 random bytes, base64url without padding.
 create or replace function signup_new_token() returns text

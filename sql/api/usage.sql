@@ -1,4 +1,4 @@
--- Usage metering and the plan's caps (migration V55): usage events reported
+-- Usage metering and the plan's caps (migration V53): usage events reported
 -- by a tenant's integrations, what a period is billable for
 -- (usage_billable), and the checks that hold a tenant to its plan where the
 -- usage happens.

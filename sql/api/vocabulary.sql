@@ -43,7 +43,9 @@ declare
     ['subscription_statuses', 'code', 'description'],
     ['billing_intervals', 'code', 'description'],
     ['billing_invoice_statuses', 'code', 'description'],
-    ['billing_line_kinds', 'code', 'description']];
+    ['billing_line_kinds', 'code', 'description'],
+    ['billing_payment_methods', 'code', 'description'],
+    ['billing_transfer_proof_statuses', 'code', 'description']];
   v_selects text[];
   v_branches text[];
   v_probes text[];

@@ -92,6 +92,7 @@ pub const API_FILES: &[ApiFile<'static>] = &[
     api_file!("placement.sql"),
     api_file!("tenant_moves.sql"),
     api_file!("billing.sql"),
+    api_file!("payments.sql"),
     api_file!("analytics.sql"),
 ];
 

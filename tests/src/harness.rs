@@ -14,6 +14,8 @@ pub mod citus_cluster;
 pub mod llm_standin;
 /// A PostgreSQL cluster of a test's own (to crash, or to fill its lock table).
 pub mod own_cluster;
+/// Signs payment webhooks as Stripe and Midtrans do.
+pub mod payment_sender;
 /// The tests' SMTP server: its port, directory and messages.
 pub mod smtp_sink;
 /// The tests' webhook receiver (standardwebhooks from PyPI verifies).

@@ -21,6 +21,8 @@ pub mod marketing;
 pub mod me;
 pub mod openapi;
 pub mod operator;
+pub mod operator_payments;
+pub mod payments;
 pub mod precheck;
 pub mod prospects;
 pub mod receivables;
@@ -76,6 +78,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(usage::router())
         .merge(signup::router())
         .merge(billing::router())
+        .merge(operator_payments::router())
+        .merge(payments::router())
 }
 
 /// The routes that take file uploads.
@@ -88,6 +92,7 @@ pub fn uploads() -> OpenApiRouter<AppState> {
         .merge(kb::upload_router())
         .merge(customers::upload_router())
         .merge(activities::upload_router())
+        .merge(payments::upload_router())
 }
 
 /// Everything the server serves: the JSON routes, the upload routes, the

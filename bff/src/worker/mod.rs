@@ -451,6 +451,13 @@ impl Worker {
                 "overdue webhook deliveries requeued",
                 "requeueing overdue webhook deliveries failed",
             ),
+            // Dunning of the operator's unpaid invoices: a billing.dunning
+            // job per tenant and billing day (sql/api/payments.sql).
+            (
+                "select billing_dunning_enqueue()",
+                "dunning jobs enqueued",
+                "enqueueing the dunning jobs failed",
+            ),
         ];
         for target in self.targets.all() {
             for (sql, done, failed) in steps {

@@ -27,6 +27,7 @@ pub fn registry(settings: &WorkerSettings, pool: &sqlx::PgPool) -> Result<Regist
     r.add(crate::idempotency::IdempotencyPurge);
     r.add(crate::rfm::RfmCompute);
     r.add(crate::billing::BillingMonthEnd);
+    r.add(crate::payments::dunning::BillingDunning);
     r.add(crate::crm::lookalikes::CustomerLookalikes);
     r.add(crate::tenant_moves::TenantMove::from_env());
     r.add(crate::files::sweep::StorageSweep::new(

@@ -37,6 +37,7 @@ mod llm_provider;
 mod llm_sql;
 mod observability;
 mod payload_contract;
+mod payments;
 mod pii_corpus;
 mod placement;
 mod platform;

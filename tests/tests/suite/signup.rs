@@ -1,4 +1,4 @@
-//! Self-service sign-up (migration V54, sql/api/signup.sql,
+//! Self-service sign-up (migration V52, sql/api/signup.sql,
 //! bff/src/routes/signup.rs) through HTTP, with the e-mails read at the
 //! tests' SMTP sink: a company signs up, verifies its address by the
 //! link, logs in, edits its organisation, invites a user who accepts by

@@ -108,7 +108,7 @@ async fn the_documents_enums_are_the_vocabulary_view() {
             .fetch_all(&db.owner)
             .await
             .unwrap();
-    assert_eq!(all.len(), 29, "{all:?}");
+    assert_eq!(all.len(), 31, "{all:?}");
     for v in &all {
         assert!(used.contains(v), "{v} is no field's vocabulary");
     }
@@ -458,6 +458,22 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
     .execute(&db.owner)
     .await
     .unwrap();
+    // A payment of that invoice and a transfer proof of it.
+    sqlx::raw_sql(&format!(
+        "insert into billing_payments (tenant_id, billing_invoice_id, method, amount, currency, reference,
+                                       received_at, recorded_by)
+         select tenant_id, billing_invoice_id, 'manual_transfer', 1, 'IDR', 'vocab', now(), 'test'
+           from billing_invoices where tenant_id = '{tenant}';
+         insert into objects (tenant_id, object_id, bucket, file_name, content_type, size_bytes, sha256)
+         values ('{tenant}', '00000000-0000-4000-8000-00000000b001', 'transfer-proofs', 'proof.pdf',
+                 'application/pdf', 1, repeat('cd', 32));
+         insert into billing_transfer_proofs (tenant_id, billing_invoice_id, object_id)
+         select tenant_id, billing_invoice_id, '00000000-0000-4000-8000-00000000b001'
+           from billing_invoices where tenant_id = '{tenant}'"
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
     // Every column that refers to a vocabulary, from the catalogue.
     let columns: Vec<(String, String, String, String)> = sqlx::query_as(
         "select c.conrelid::regclass::text, a.attname::text, c.conname::text,
@@ -483,6 +499,8 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
             "api_scope_permissions.scope",
             "billing_invoice_lines.kind",
             "billing_invoices.status",
+            "billing_payments.method",
+            "billing_transfer_proofs.status",
             "email_templates.permission",
             "invoices.status",
             "jobs.kind",

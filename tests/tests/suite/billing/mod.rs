@@ -1,4 +1,4 @@
-//! Billing (V56 + sql/api/billing.sql, bff/src/billing/): subscriptions
+//! Billing (V54 + sql/api/billing.sql, bff/src/billing/): subscriptions
 //! that follow a tenant's plan under the lifecycle guard, plan changes with
 //! proration, the month-end run (draft, finalize, PDF, e-mail) through the
 //! worker, and the operator's views and routes.

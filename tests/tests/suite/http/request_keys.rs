@@ -405,6 +405,45 @@ fn routes() -> Vec<Route> {
             None,
         ),
         r("patch", "/api/organisation", Payload("organisation_update(jsonb)"), &[], None),
+        // Payments: the provider's own signed document, verified by the
+        // BFF and handed over raw with its normalised event; a transfer
+        // proof of the path's invoice; the operator's decisions on the
+        // path's proof, by the operator.
+        r(
+            "post",
+            "/api/payments/stripe",
+            Unmapped("Stripe's signed Event: payment_delivery_receive takes the raw bytes and the event events.rs reads"),
+            &[],
+            None,
+        ),
+        r(
+            "post",
+            "/api/payments/midtrans",
+            Unmapped("Midtrans's signed notification: payment_delivery_receive takes the raw bytes and the event events.rs reads"),
+            &[],
+            None,
+        ),
+        r(
+            "post",
+            "/api/billing/invoices/{id}/transfer-proofs",
+            Args("billing_transfer_proof_add(uuid,uuid)", &[]),
+            &["billing_invoice_id"],
+            Some("object_id"),
+        ),
+        r(
+            "post",
+            "/api/operator/payments/transfer-proofs/{id}/approve",
+            Args("billing_transfer_proof_approve(uuid,numeric,text)", &[]),
+            &["proof_id", "decided_by"],
+            None,
+        ),
+        r(
+            "post",
+            "/api/operator/payments/transfer-proofs/{id}/reject",
+            Args("billing_transfer_proof_reject(uuid,text,text)", &[]),
+            &["proof_id", "decided_by"],
+            None,
+        ),
         // A tier move: the tenant is the path's.
         r(
             "post",

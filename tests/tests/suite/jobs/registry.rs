@@ -167,6 +167,21 @@ async fn the_payloads_the_sql_writes_parse_as_their_kinds() {
         .await
         .unwrap();
 
+    // billing.dunning: a tenant with an operator invoice past its due date.
+    sqlx::raw_sql(&format!(
+        "insert into plans (plan_code, label, monthly_price) values ('dun', 'Dun', 1000) on conflict do nothing;
+         update tenants set plan_code = 'dun' where tenant_id = '{tenant}';
+         insert into billing_invoices (tenant_id, subscription_id, period_start, period_end, finalize_after)
+         select tenant_id, subscription_id, '2026-01-01', '2026-02-01', now() from subscriptions
+          where tenant_id = '{tenant}';
+         update billing_invoices set status = 'finalized', invoice_no = 'BIL-DUN-1', issue_date = '2026-02-01',
+                due_date = '2026-02-15' where tenant_id = '{tenant}';
+         select billing_dunning_enqueue();"
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
+
     let registry = the_registry(&db).await;
     let jobs: Vec<(String, Value)> =
         sqlx::query_as("select kind, payload from jobs where tenant_id = $1 order by kind")

@@ -41,6 +41,7 @@ mod cases_leads;
 mod cases_marketing;
 mod cases_meta;
 mod cases_operator;
+mod cases_payments;
 mod cases_receivables;
 mod cases_rfm;
 mod cases_signup;
@@ -79,6 +80,7 @@ fn every_case() -> Vec<Row> {
         cases_usage::cases(),
         cases_signup::cases(),
         cases_billing::cases(),
+        cases_payments::cases(),
     ]
     .into_iter()
     .flatten()

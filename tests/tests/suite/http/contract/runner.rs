@@ -45,6 +45,11 @@ pub enum Who {
     Admin,
 }
 
+/// The Stripe webhook secret and Midtrans server key of the runner's
+/// server (the rows of cases_payments sign with them in SQL).
+pub const STRIPE_SECRET: &str = "whsec_contract_0123456789abcdef";
+pub const MIDTRANS_KEY: &str = "SB-Mid-server-contract-0123456789";
+
 /// The token of the runner's operator API.
 const OPERATOR_TOKEN: &str = "contract-operator-token-0123456789abcdef";
 
@@ -82,6 +87,9 @@ pub enum Send {
     Raw(&'static str, Bytes),
     /// A multipart form: text fields (`{fixtures}` filled in), then `file`.
     Form(&'static [(&'static str, &'static str)], &'static str, Bytes),
+    /// A body with this content type and one more header (a provider's
+    /// signature), `{fixtures}` filled in.
+    Signed(&'static str, &'static str, &'static str, Bytes),
 }
 
 /// No body.
@@ -95,6 +103,15 @@ impl From<Value> for Send {
 
 pub fn raw(content_type: &'static str, bytes: Bytes) -> Send {
     Send::Raw(content_type, bytes)
+}
+
+pub fn signed(
+    content_type: &'static str,
+    header: &'static str,
+    value: &'static str,
+    bytes: Bytes,
+) -> Send {
+    Send::Signed(content_type, header, value, bytes)
 }
 
 pub fn form(fields: &'static [(&'static str, &'static str)], file: &'static str, b: Bytes) -> Send {
@@ -471,6 +488,9 @@ impl Runner {
         env.push(("BIZOS_OPERATOR_TOKEN", OPERATOR_TOKEN));
         env.push(("BIZOS_OPERATOR_DATABASE_URL", &owner));
         env.push(("BIZOS_PUBLIC_URL", "https://app.contract.test"));
+        // The payment providers' secrets (cases_payments signs with them).
+        env.push(("BIZOS_STRIPE_WEBHOOK_SECRETS", STRIPE_SECRET));
+        env.push(("BIZOS_MIDTRANS_SERVER_KEYS", MIDTRANS_KEY));
         let app = spawn_app_with(&db, &env).await;
         let doc = super::document::document(&app).await;
         Runner {
@@ -597,6 +617,10 @@ impl Runner {
             Send::None => req,
             Send::Json(v) => req.json(&self.fill_json(v)),
             Send::Raw(ct, bytes) => req.header("content-type", *ct).body(self.bytes(bytes)),
+            Send::Signed(ct, header, value, bytes) => req
+                .header("content-type", *ct)
+                .header(*header, self.fill(value))
+                .body(self.bytes(bytes)),
             Send::Form(fields, file_name, bytes) => {
                 let mut form = reqwest::multipart::Form::new();
                 for (k, v) in *fields {

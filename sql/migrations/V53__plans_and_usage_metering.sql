@@ -183,7 +183,13 @@ $grants$;
 insert into plans (plan_code, label, monthly_price, currency, annual_price, trial_days, included_seats,
                    ai_generations_per_day, ai_tokens_per_month, storage_quota_bytes, features)
 values ('trial', 'Trial', 0, 'IDR', 0, 14, 5, 50, 500000, 1073741824, '{}')
-on conflict (plan_code) do nothing;
+-- V52 (sign-up) inserts the bare row first: give it the trial's terms.
+on conflict (plan_code) do update set
+  annual_price = excluded.annual_price, trial_days = excluded.trial_days,
+  included_seats = excluded.included_seats,
+  ai_generations_per_day = excluded.ai_generations_per_day,
+  ai_tokens_per_month = excluded.ai_tokens_per_month,
+  storage_quota_bytes = excluded.storage_quota_bytes, features = excluded.features;
 insert into plan_metrics (plan_code, metric_code, included, unit_price) values
   ('trial', 'ai_generations', 1500, 0),
   ('trial', 'ai_tokens', 500000, 0),
