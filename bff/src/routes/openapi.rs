@@ -246,7 +246,9 @@ fn add_common_errors(path: &str, op: &mut Operation) {
              stored bytes (field storage_quota_bytes); code plan_limit_reached",
         );
     }
-    if !public {
+    // Every route of the API reaches the database, also the public ones
+    // (a payment provider's webhook stores its delivery).
+    if !public || (path.starts_with("/api/") && !path.ends_with("/openapi.json")) {
         add(
             "503",
             "transient: the database is busy or unavailable; retry",

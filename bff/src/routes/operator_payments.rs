@@ -96,8 +96,22 @@ shapes! {
         payment_id: Option<Uuid>,
         decided_at: Option<String>,
         created_at: String,
-        #[schema(value_type = Option<Object>)]
-        payment: Option<Value>,
+        /// What an approval recorded; null for a rejection.
+        payment: Option<BillingPaymentRecorded>,
+    }
+
+    /// What recording a payment did (billing_record_payment).
+    pub struct BillingPaymentRecorded {
+        payment_id: Uuid,
+        /// false: a payment with this reference was recorded before.
+        recorded: bool,
+        invoice_status: String,
+        /// Paid on the invoice so far.
+        #[schema(value_type = f64)]
+        paid: Value,
+        #[schema(value_type = f64)]
+        outstanding: Value,
+        subscription_status: Option<String>,
     }
 
     /// A provider delivery as it came.
@@ -112,8 +126,8 @@ shapes! {
         outcome: String,
         /// What its event did (the first delivery of the event).
         effect: Option<String>,
-        #[schema(value_type = Object)]
-        headers: Value,
+        /// The headers that matter for verification, by name.
+        headers: std::collections::BTreeMap<String, String>,
         /// The body as received (UTF-8, lossy).
         body: String,
     }

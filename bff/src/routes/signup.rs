@@ -138,6 +138,7 @@ pub struct OrganisationPatch {
 /// The same answer for every accepted sign-up, whether the address has a
 /// login or not.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SignUpAccepted {
     /// Always `check_your_email`.
     status: &'static str,
@@ -200,6 +201,7 @@ shapes! {
 
 /// An organisation the login belongs to.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Membership {
     tenant_id: Uuid,
     name: String,
@@ -209,6 +211,7 @@ pub struct Membership {
 /// A token of the first-party login (HS256), or, when the login belongs to
 /// several organisations and none was named, the list to choose from.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoggedIn {
     /// Bearer token for `tenant_id`; null when a tenant_id must be chosen.
     token: Option<String>,
@@ -401,9 +404,11 @@ async fn invite(
     security((), ("bearer" = [])),
     responses((status = 201, description = "the person's profile in the tenant with the invitation's role; with a bearer token of an identity provider its `sub` is the login", body = InvitationAccepted),
               (status = 401, description = "the bearer token given is not valid", body = ErrorResponse),
+              (status = 402, description = "every active user the tenant's plan includes is taken (field included_seats; code plan_limit_reached)", body = ErrorResponse),
               (status = 403, description = "the organisation is suspended", body = ErrorResponse),
               (status = 409, description = "the address belongs to another identity, or is a user of the tenant already", body = ErrorResponse),
-              (status = 422, description = "the link is unknown, withdrawn, used or expired (field token), or a password is needed (field password)", body = ErrorResponse)))]
+              (status = 422, description = "the link is unknown, withdrawn, used or expired (field token), or a password is needed (field password)", body = ErrorResponse),
+              (status = 501, description = "not on a Citus cluster yet", body = ErrorResponse)))]
 #[tracing::instrument(skip_all)]
 async fn accept_invitation(
     State(state): State<AppState>,
@@ -434,5 +439,6 @@ rpc_route! {
     fn update_organisation(OrganisationPatch) = "select organisation_update($1)",
     responses((status = 200, description = "the organisation changed (audited); a new time zone cuts days from now on and moves the schedules", body = Organisation),
               (status = 403, description = "only a super admin changes the organisation", body = ErrorResponse),
-              (status = 422, description = "a field is invalid, or nothing to change", body = ErrorResponse))
+              (status = 422, description = "a field is invalid, or nothing to change", body = ErrorResponse),
+              (status = 501, description = "not on a Citus cluster yet", body = ErrorResponse))
 }

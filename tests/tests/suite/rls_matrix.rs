@@ -269,6 +269,41 @@ async fn add_fixtures(db: &TestDb, tenant: Uuid) {
              values (t, 'seats', current_date, 'a');
              insert into llm_plan_counters (tenant_id, period, period_start, used) values (t, 'day', current_date, 1);
            end if;
+           if not exists (select 1 from subscriptions where tenant_id = t) then
+             -- The operator's billing of the tenant, written directly (the
+             -- tenants trigger that makes subscriptions is not on Citus): a
+             -- subscription and a plan change, a finalized invoice with a
+             -- line, a payment, a transfer proof and its dunning. On the
+             -- seeded trial plan: Citus refuses a write to the plans
+             -- reference table after this block's distributed work.
+             insert into subscriptions (tenant_id, plan_code, status, started_on, current_period_start,
+                                        current_period_end, active_at)
+             values (t, 'trial', 'active', date '2026-01-01', date '2026-01-01', date '2026-02-01', now());
+             insert into subscription_plan_changes (tenant_id, subscription_id, effective_on, from_plan_code, to_plan_code)
+             select t, subscription_id, date '2026-01-15', 'trial', 'trial'
+               from subscriptions where tenant_id = t;
+             insert into billing_invoices (tenant_id, subscription_id, period_start, period_end, finalize_after,
+                                           subtotal, total)
+             select t, subscription_id, date '2026-01-01', date '2026-02-01', now(), 1000, 1000
+               from subscriptions where tenant_id = t
+             returning billing_invoice_id into w;
+             insert into billing_invoice_lines (tenant_id, billing_invoice_id, position, kind, description,
+                                                period_start, period_end, quantity, unit, unit_price, amount)
+             values (t, w, 1, 'plan', 'Plan RLS fixture', date '2026-01-01', date '2026-02-01', 1, 'month', 1000, 1000);
+             update billing_invoices
+                set status = 'finalized', invoice_no = 'BIL-RLS-' || left(t::text, 8), issue_date = date '2026-02-01',
+                    due_date = date '2026-02-15', finalized_at = now()
+              where tenant_id = t and billing_invoice_id = w;
+             insert into billing_payments (tenant_id, billing_invoice_id, method, amount, currency, reference,
+                                           received_at, recorded_by)
+             values (t, w, 'manual_transfer', 1, 'IDR', 'rls-fixture', now(), 'test');
+             insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
+             values (t, 'transfer-proofs', 'proof.pdf', 'application/pdf', 10, repeat('ab', 32), u)
+             returning object_id into o;
+             insert into billing_transfer_proofs (tenant_id, billing_invoice_id, object_id) values (t, w, o);
+             insert into billing_dunning (tenant_id, billing_invoice_id, started_on, cause)
+             values (t, w, date '2026-02-16', 'overdue');
+           end if;
            if not exists (select 1 from rfm_settings where tenant_id = t) then
              insert into rfm_settings (tenant_id, window_days) values (t, 365);
            end if;

@@ -469,7 +469,11 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
                  'application/pdf', 1, repeat('cd', 32));
          insert into billing_transfer_proofs (tenant_id, billing_invoice_id, object_id)
          select tenant_id, billing_invoice_id, '00000000-0000-4000-8000-00000000b001'
-           from billing_invoices where tenant_id = '{tenant}'"
+           from billing_invoices where tenant_id = '{tenant}';
+         -- A pending invitation.
+         insert into invitations (tenant_id, email, full_name, app_role, token_hash, expires_at)
+         values ('{tenant}', 'invited@example.test', 'Invited', 'finance', sha256('vocab'::bytea),
+                 now() + interval '7 days')"
     ))
     .execute(&db.owner)
     .await
@@ -502,6 +506,7 @@ async fn the_foreign_keys_refuse_a_bad_term_written_directly() {
             "billing_payments.method",
             "billing_transfer_proofs.status",
             "email_templates.permission",
+            "invitations.app_role",
             "invoices.status",
             "jobs.kind",
             "jobs.status",

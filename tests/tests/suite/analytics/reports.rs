@@ -32,12 +32,17 @@ const LLM_REPORTS: [&str; 3] = [
 /// checked on snapshots of their own in `rfm`.
 const RFM_REPORTS: [&str; 2] = ["v_rfm_customers", "v_rfm_segment_summary"];
 
+/// The operator's billing report (V54): the demo has no subscriptions, so
+/// it is reconciled with the invoices in `billing`.
+const BILLING_REPORTS: [&str; 1] = ["v_billing_tenants"];
+
 /// Every listed report, in name order.
 fn all_reports() -> Vec<&'static str> {
     let mut all: Vec<&str> = REPORTS
         .iter()
         .chain(LLM_REPORTS.iter())
         .chain(RFM_REPORTS.iter())
+        .chain(BILLING_REPORTS.iter())
         .copied()
         .collect();
     all.sort();

@@ -1,6 +1,6 @@
 //! Usage metering: an integration's events (a metric of the contract's
-//! own), replayed; the tenant's plan and month (the trial plan, set last
-//! of all areas so its cap of users holds no other area back).
+//! own), replayed; the tenant's plan and month (a plan of its own without
+//! caps, so that no cap of users holds a later area back).
 
 use serde_json::json;
 
@@ -13,14 +13,18 @@ pub fn cases() -> Vec<Row> {
     vec![
         sql("insert into billable_metrics (code, label, unit, aggregation, field_name)
              values ('contract_calls', 'contract calls', 'calls', 'sum', 'n') returning code", &[]),
-        sql("update tenants set plan_code = 'trial' where tenant_id = $1::uuid returning plan_code", &["tenant"]),
+        // A plan of its own without caps or trial: the contract tenant has
+        // more users than the trial's seats, and later rows add users.
+        sql("insert into plans (plan_code, label, monthly_price) values ('contract-usage', 'Contract usage', 0)
+             on conflict do nothing returning plan_code", &[]),
+        sql("update tenants set plan_code = 'contract-usage' where tenant_id = $1::uuid returning plan_code", &["tenant"]),
         call(Sales, POST, "/api/usage-events", batch.clone(), 403).why("usage.report"),
         call(Admin, POST, "/api/usage-events", batch.clone(), 200).is("/accepted", 2).is("/duplicates", 0).on_citus(501),
         call(Admin, POST, "/api/usage-events", batch, 200).is("/accepted", 0).is("/duplicates", 2).on_citus(501),
         call(Admin, POST, "/api/usage-events", json!({"events": [{"event_id": "contract-3", "code": "nope"}]}), 422)
             .field("events[0].code").on_citus(501),
         call(Admin, POST, "/api/usage-events", json!({"events": []}), 422).on_citus(501),
-        call(Admin, GET, "/api/billing/usage", NONE, 200).is("/plan/plan_code", "trial").filled("/metrics").on_citus(501),
+        call(Admin, GET, "/api/billing/usage", NONE, 200).is("/plan/plan_code", "contract-usage").filled("/metrics").on_citus(501),
         call(Sales, GET, "/api/billing/usage", NONE, 403),
     ]
 }

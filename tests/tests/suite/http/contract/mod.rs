@@ -77,10 +77,11 @@ fn every_case() -> Vec<Row> {
         cases_admin::cases(),
         cases_webhooks::cases(),
         cases_operator::cases(),
-        cases_usage::cases(),
         cases_signup::cases(),
         cases_billing::cases(),
         cases_payments::cases(),
+        // Last: it gives the tenant a plan of its own.
+        cases_usage::cases(),
     ]
     .into_iter()
     .flatten()
