@@ -32,6 +32,7 @@ pub fn url_for(user: &str, database: &str) -> String {
 /// The migrated database of this process (bootstrapped and migrated on
 /// first use).
 pub async fn database() -> &'static str {
+    crate::watchdog::watch();
     DATABASE
         .get_or_init(|| create_database(format!("bizos_citus_{}", std::process::id())))
         .await
@@ -100,6 +101,7 @@ pub async fn pool_as(user: &str) -> PgPool {
 
 /// [`pool_as`] in another database of the cluster.
 pub async fn pool_in(user: &str, database: &str) -> PgPool {
+    crate::watchdog::watch();
     let options: PgConnectOptions = url_for(user, database)
         .parse::<PgConnectOptions>()
         .expect("valid DSN")

@@ -18,6 +18,8 @@ pub mod own_cluster;
 pub mod payment_sender;
 /// The tests' SMTP server: its port, directory and messages.
 pub mod smtp_sink;
+/// Names a hung test and stops the suite (instead of CI's time limit).
+pub mod watchdog;
 /// The tests' webhook receiver (standardwebhooks from PyPI verifies).
 pub mod webhook_receiver;
 
@@ -128,6 +130,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> TestDb {
+        watchdog::watch();
         let template = template().await;
         let name = format!("t_{}", Uuid::new_v4().simple());
         let admin = admin().await;
@@ -152,6 +155,7 @@ impl TestDb {
     /// migrated there (about 15 s), for tests that run on both. It is left
     /// to the throw-away cluster when the test ends.
     pub async fn on_citus() -> TestDb {
+        watchdog::watch();
         let name = crate::citus_cluster::own_database(&format!(
             "t{}",
             &Uuid::new_v4().simple().to_string()[..8]
@@ -507,6 +511,7 @@ pub async fn spawn_app_at(
     worker_db: Option<&TestDb>,
     overrides: &[(&str, &str)],
 ) -> TestApp {
+    watchdog::watch();
     if std::env::var("TEST_LOG").is_ok() {
         bizos_bff::telemetry::init(bizos_bff::config::LogFormat::Pretty, "debug,sqlx=info");
     }
@@ -557,7 +562,12 @@ pub async fn spawn_app_at(
     };
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
-        http: reqwest::Client::new(),
+        // A request that never ends fails the test naming it, well before
+        // the watchdog stops the suite.
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(300))
+            .build()
+            .expect("an HTTP client"),
         files,
         _shutdown: tx,
         _worker_shutdown: worker_tx,
@@ -643,6 +653,7 @@ pub struct TestWorker {
 
 /// Starts an in-process worker with `settings`.
 pub async fn start_worker(settings: WorkerSettings) -> TestWorker {
+    watchdog::watch();
     let worker = Worker::build(settings).await.expect("build the worker");
     let health_port = worker.health_port();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();

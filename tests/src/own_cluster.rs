@@ -18,6 +18,7 @@ impl OwnCluster {
     /// A new cluster named after `purpose`, with `settings` (lines of
     /// postgresql.conf) and its Unix socket in its own directory, started.
     pub fn start(purpose: &str, settings: &str) -> OwnCluster {
+        crate::watchdog::watch();
         let dir = std::env::temp_dir().join(format!(
             "bizos-{purpose}-{}-{}",
             std::process::id(),
