@@ -90,7 +90,7 @@ fn watchdog(limit: Duration) -> ! {
         let mut out = std::io::stderr().lock();
         let mut by_age: Vec<(&String, Duration)> =
             running.iter().map(|(n, b)| (n, b.elapsed())).collect();
-        by_age.sort_by(|a, b| b.1.cmp(&a.1));
+        by_age.sort_by_key(|b| std::cmp::Reverse(b.1));
         let _ = writeln!(
             out,
             "\nwatchdog: a test ran for over {} s; the suite stops here so the rest of the run goes on",
