@@ -46,7 +46,11 @@ async fn month_end(db: &TestDb) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(worker.stop);
-    let _ = worker.stopped.await;
+    tokio::time::timeout(Duration::from_secs(60), worker.stopped)
+        .await
+        .expect("the worker stopped within a minute")
+        .expect("the worker's task")
+        .expect("the worker ran");
     let dead: i64 = sqlx::query_scalar(
         "select count(*) from jobs where kind = 'billing.month_end' and status = 'dead'",
     )
