@@ -373,6 +373,24 @@ async fn main() -> anyhow::Result<()> {
             let dumped = run(&mut cmd);
             let restore_db = "tier_restore";
             clone_db(&admin, restore_db).await;
+            // The fresh database already holds the rows its migrations seed
+            // (analytics_grants' default grants, tenant_id null), which the
+            // dump of the moved tables carries too: out first, untimed, so
+            // the restore brings them back instead of failing on them.
+            let mut seeded = tenant_moves::connect(&dsn(&admin_url, None, restore_db)).await?;
+            sqlx::query("set session_replication_role = replica")
+                .execute(&mut seeded)
+                .await?;
+            for t in &moved_tables {
+                sqlx::query(&format!(
+                    "delete from {} x where ({}) is not true",
+                    t.target_ident(),
+                    t.tenant_filter("x", tenant)
+                ))
+                .execute(&mut seeded)
+                .await?;
+            }
+            drop(seeded);
             let restored = run(Command::new("/usr/lib/postgresql/15/bin/pg_restore")
                 .args(["--data-only", "--disable-triggers", "-d"])
                 .arg(dsn(&admin_url, None, restore_db))
