@@ -7,17 +7,17 @@
 //! the record goes when the thread ends (a thread-local's destructor). A
 //! thread of the watchdog's own looks every few seconds: a test running
 //! longer than `BIZOS_TEST_HANG_SECS` (default 900; the slowest test takes
-//! about 200 s on 2 cores) is named with every other one still running,
+//! about 250 s on 2 cores) is named with every other one still running,
 //! and the process exits with libtest's failure code. A run with
 //! `--test-threads=1` runs tests on the main thread and is not watched.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-static RUNNING: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
+static RUNNING: Mutex<BTreeMap<String, Instant>> = Mutex::new(BTreeMap::new());
 static START: Once = Once::new();
 
 /// Deregisters its test when the test's thread ends.
@@ -25,9 +25,10 @@ struct Watched(String);
 
 impl Drop for Watched {
     fn drop(&mut self) {
-        if let Some(running) = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            running.remove(&self.0);
-        }
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
     }
 }
 
@@ -50,7 +51,6 @@ pub fn watch() {
             RUNNING
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert_with(HashMap::new)
                 .insert(name.clone(), Instant::now());
             *w = Some(Watched(name));
         }
@@ -79,9 +79,6 @@ fn watchdog(limit: Duration) -> ! {
     loop {
         std::thread::sleep(Duration::from_secs(5));
         let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(running) = running.as_ref() else {
-            continue;
-        };
         if running.values().all(|began| began.elapsed() < limit) {
             continue;
         }
