@@ -479,6 +479,128 @@ grant execute on function billing_month_end_enqueue() to bizos_worker;
 comment on function billing_month_end_enqueue() is
   'Enqueues the billing.month_end job of every tenant with a subscription (one a tenant and day); returns how many.';
 
+-- The tenants with month-end work by the billing clock: a period that has
+-- ended, or a draft whose grace period is over. The worker's schedules tick
+-- enqueues their billing.month_end jobs (one a tenant and billing day), so
+-- the month closes without the operator; a tick with nothing due enqueues
+-- nothing and costs a scan of the subscriptions.
+create or replace function billing_month_end_enqueue_due() returns integer
+language plpgsql security definer
+as $$
+declare
+  v_n integer := 0;
+  v_tenant uuid;
+begin
+  for v_tenant in
+    select s.tenant_id from subscriptions s join tenants t on t.tenant_id = s.tenant_id
+     where (s.current_period_end <= (billing_now() at time zone t.time_zone)::date
+            and not (s.status = 'canceled'
+                     and (s.canceled_at at time zone t.time_zone)::date < s.current_period_start))
+        or exists (select 1 from billing_invoices i
+                    where i.tenant_id = s.tenant_id and i.status = 'draft' and i.finalize_after <= billing_now())
+     order by s.tenant_id
+  loop
+    perform job_enqueue_for(v_tenant, 'billing.month_end', '{}'::jsonb, null, 0,
+                            'billing.month_end:' || billing_today(v_tenant)::text);
+    v_n := v_n + 1;
+  end loop;
+  return v_n;
+end
+$$;
+select pin_search_path('billing_month_end_enqueue_due()');
+revoke execute on function billing_month_end_enqueue_due() from public;
+grant execute on function billing_month_end_enqueue_due() to bizos_worker;
+comment on function billing_month_end_enqueue_due() is
+  'Enqueues the billing.month_end job of every tenant with an ended period or a draft past its grace period (one a tenant and day); returns how many.';
+
+-- A tenant's month-end in the caller's transaction: every ended period
+-- closed into a draft (a tenant that missed months catches up month by
+-- month; the bound only guards against a loop), then the drafts whose
+-- grace period is over finalized. Returns how many periods and drafts it
+-- did. Idempotent as billing_close_period and billing_finalize are: a
+-- rerun finds the periods closed and the drafts finalized.
+create or replace function billing_month_end_of(p_tenant_id uuid) returns integer
+language plpgsql security definer
+as $$
+declare
+  v_start date;
+  v_invoice uuid;
+  v_done integer := 0;
+begin
+  for i in 1..1200 loop
+    v_start := (select d.period_start from billing_period_due(p_tenant_id) d);
+    exit when v_start is null;
+    perform billing_close_period(p_tenant_id, v_start, null);
+    v_done := v_done + 1;
+  end loop;
+  for v_invoice in select d from billing_drafts_due(p_tenant_id) d loop
+    perform billing_finalize(p_tenant_id, v_invoice);
+    v_done := v_done + 1;
+  end loop;
+  return v_done;
+end
+$$;
+select pin_search_path('billing_month_end_of(uuid)');
+revoke execute on function billing_month_end_of(uuid) from public;
+grant execute on function billing_month_end_of(uuid) to bizos_worker;
+comment on function billing_month_end_of(uuid) is
+  'A tenant''s month-end in one transaction: closes every ended period, finalizes the drafts past their grace period; returns how many.';
+
+-- Whether a tenant's usage is metered in this database (usage_billable
+-- reads it here): no placement elsewhere, i.e. none, or the shared tier of
+-- this database on the home cluster. A tenant placed in a schema or
+-- database of its own is metered there.
+create or replace function billing_usage_here(p_tenant_id uuid) returns boolean
+language sql stable security definer
+as $$
+  select not exists (
+    select 1 from control.tenant_placements p join control.clusters c on c.cluster = p.cluster
+     where p.tenant_id = p_tenant_id
+       and not (p.tier = 'shared' and c.home and p.database_name = pg_catalog.current_database()))
+$$;
+select pin_search_path('billing_usage_here(uuid)');
+revoke execute on function billing_usage_here(uuid) from public;
+comment on function billing_usage_here(uuid) is
+  'Whether the tenant''s usage is metered in this database (no placement in a schema or database of its own).';
+
+-- The month-end of a job's tenant and of up to p_max - 1 other tenants
+-- whose billing.month_end jobs are queued, in one transaction: one claim,
+-- one transaction and one round trip for p_max tenants, where a job each
+-- cost all three (10,000 tenants took 92 s on two cores, 9 ms a tenant).
+-- The other jobs are taken (job_take: locked, no other worker gets them)
+-- and marked succeeded in this transaction, each with its own count as
+-- progress; tenants metered elsewhere are left to their own jobs. If any
+-- tenant fails, the whole batch rolls back and the others' jobs stay
+-- queued: the handler then does its own tenant alone (docs/billing.md).
+create or replace function billing_month_end_batch(p_tenant_id uuid, p_max integer)
+returns table (done integer, others integer)
+language plpgsql security definer
+as $$
+declare
+  v_tenant uuid;
+  v_job uuid;
+begin
+  if p_max is null or p_max not between 1 and 10000 then
+    raise exception using errcode = '22023', column = 'max', message = 'max: 1 to 10000 tenants';
+  end if;
+  done := billing_month_end_of(p_tenant_id);
+  others := 0;
+  for v_tenant, v_job in
+    select k.tenant_id, k.job_id from job_take('billing.month_end', p_max - 1, p_tenant_id) k
+  loop
+    continue when not billing_usage_here(v_tenant);
+    perform job_succeed_taken(v_tenant, v_job, billing_month_end_of(v_tenant));
+    others := others + 1;
+  end loop;
+  return next;
+end
+$$;
+select pin_search_path('billing_month_end_batch(uuid, integer)');
+revoke execute on function billing_month_end_batch(uuid, integer) from public;
+grant execute on function billing_month_end_batch(uuid, integer) to bizos_worker;
+comment on function billing_month_end_batch(uuid, integer) is
+  'The month-end of the job''s tenant and of up to max - 1 tenants with queued billing.month_end jobs (taken and marked succeeded), in one transaction.';
+
 -- ---------------------------------------------------------------------------
 -- operator views
 -- ---------------------------------------------------------------------------

@@ -522,6 +522,51 @@ grant execute on function job_release(uuid, text, uuid) to bizos_worker;
 comment on function job_release(uuid, text, uuid) is
   'Worker: gives back a running job without counting the attempt (graceful shutdown).';
 
+-- A handler that does the work of many jobs of its kind at once (one
+-- transaction for many tenants: the month-end run, billing.sql) takes the
+-- kind's other queued, due jobs in its own transaction with job_take:
+-- locked, so no claimer gets them meanwhile (job_claim skips locked rows),
+-- and marks each it did succeeded with job_succeed_taken in the same
+-- transaction as the work. They are done exactly when that work commits,
+-- and still queued, untouched, if it rolls back. Definer functions of the
+-- owner call them; no login does.
+create or replace function job_take(kind text, max_jobs integer, except_tenant uuid default null)
+returns table (tenant_id uuid, job_id uuid)
+language sql
+security definer
+as $$
+  select j.tenant_id, j.job_id from jobs j
+   where j.kind = job_take.kind and j.status = 'queued' and j.run_at <= now()
+     and j.tenant_id is distinct from job_take.except_tenant
+   order by j.priority desc, j.run_at, j.job_id
+   limit greatest(job_take.max_jobs, 0)
+     for update skip locked
+$$;
+select pin_search_path('job_take(text, integer, uuid)');
+revoke execute on function job_take(text, integer, uuid) from public;
+comment on function job_take(text, integer, uuid) is
+  'Locks up to max_jobs queued due jobs of the kind (not of except_tenant) for the caller''s transaction, which does their work and marks them with job_succeed_taken.';
+
+create or replace function job_succeed_taken(tenant uuid, job_id uuid, done bigint) returns boolean
+language plpgsql
+security definer
+as $$
+declare
+  v_now constant timestamptz := now();
+begin
+  update jobs j
+     set status = 'succeeded', attempts = j.attempts + 1, started_at = coalesce(j.started_at, v_now),
+         finished_at = v_now, progress_done = done, progress_total = done
+   where j.tenant_id = job_succeed_taken.tenant and j.job_id = job_succeed_taken.job_id
+     and j.status = 'queued';
+  return found;
+end
+$$;
+select pin_search_path('job_succeed_taken(uuid, uuid, bigint)');
+revoke execute on function job_succeed_taken(uuid, uuid, bigint) from public;
+comment on function job_succeed_taken(uuid, uuid, bigint) is
+  'Marks a job taken with job_take succeeded (one attempt, progress done of done), in the transaction that did its work.';
+
 -- Whether the caller may cancel or retry the job: the owner (no claims:
 -- the CLI), or a user of the job's tenant who created it or is its
 -- super_admin. P0002 when the caller cannot see it.

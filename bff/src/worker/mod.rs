@@ -232,6 +232,9 @@ impl Worker {
         }
         self.drain(run).await;
         health_server.abort_all();
+        // The listener's connection is the pool's: Pool::close waits for
+        // every connection to come back, which a live PgListener's never does.
+        drop(self.listener);
         self.targets.close().await;
         self.pool.close().await;
         if let Some(t) = self.tracing.take() {
@@ -450,6 +453,14 @@ impl Worker {
                 "select webhook_deliver_overdue()",
                 "overdue webhook deliveries requeued",
                 "requeueing overdue webhook deliveries failed",
+            ),
+            // The operator's month-end: a billing.month_end job per tenant
+            // with an ended period or a draft past its grace period, per
+            // billing day (sql/api/billing.sql).
+            (
+                "select billing_month_end_enqueue_due()",
+                "month-end jobs enqueued",
+                "enqueueing the month-end jobs failed",
             ),
             // Dunning of the operator's unpaid invoices: a billing.dunning
             // job per tenant and billing day (sql/api/payments.sql).

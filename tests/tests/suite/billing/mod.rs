@@ -3,6 +3,7 @@
 //! proration, the month-end run (draft, finalize, PDF, e-mail) through the
 //! worker, and the operator's views and routes.
 
+mod batch;
 mod lifecycle;
 mod month_end;
 mod worker;
