@@ -249,8 +249,10 @@ comment on function billing_period_due(uuid) is
 
 -- Closes the period that starts on p_period_start into a draft invoice and
 -- moves the subscription to the next calendar month, in one transaction.
--- p_usage: the rows of usage_billable(tenant, start, end) as a JSON array,
--- read in the tenant's placement by the caller; NULL reads usage_billable
+-- p_usage: the rows of usage_billable(tenant, start, end) as a JSON array;
+-- for a tenant metered in a placement of its own (billing_usage_here
+-- false) the caller reads usage_quantities there and prices them here
+-- (usage_price), and NULL is refused; otherwise NULL reads usage_billable
 -- here when it exists. Idempotent: a period already closed (the
 -- subscription has moved on, or its invoice exists) returns that
 -- invoice's id and changes nothing. No line, no invoice (a free plan).
@@ -283,6 +285,12 @@ begin
   select d.period_start, d.period_end into v_from, v_to from billing_period_due(p_tenant_id) d;
   if v_from is null then
     return null;
+  end if;
+  -- A tenant metered in a placement of its own has no usage here: reading
+  -- it here would bill nothing over its plan.
+  if v_usage is null and not billing_usage_here(p_tenant_id) then
+    raise exception using errcode = '22023', column = 'usage',
+      message = 'usage: this tenant is metered in its placement; pass its usage (usage_price of usage_quantities read there)';
   end if;
   if v_usage is null and pg_catalog.to_regprocedure('usage_billable(uuid, date, date)') is not null then
     execute 'select coalesce(jsonb_agg(to_jsonb(u)), ''[]'') from usage_billable($1, $2, $3) u'
@@ -560,6 +568,7 @@ as $$
 $$;
 select pin_search_path('billing_usage_here(uuid)');
 revoke execute on function billing_usage_here(uuid) from public;
+grant execute on function billing_usage_here(uuid) to bizos_worker;
 comment on function billing_usage_here(uuid) is
   'Whether the tenant''s usage is metered in this database (no placement in a schema or database of its own).';
 

@@ -255,19 +255,15 @@ comment on function usage_ingest_for(uuid, jsonb) is
 -- what a period is billable for
 -- ---------------------------------------------------------------------------
 
--- usage_billable(p_tenant_id, p_from, p_to): one row per metric the
--- tenant's plan charges (plan_metrics; included and unit_price as there)
--- and per other metric with usage in the period (included and unit_price
--- NULL, amount 0). Days are the tenant's (its time zone), [p_from, p_to).
--- quantity: events by the metric's aggregation over the period's days;
--- ai_generations and ai_tokens from the gateway's ledger (answered
--- generations: outcome ok); seats and storage_bytes as they are when this
--- runs (the users active and the bytes stored now). overage =
--- max(quantity - included, 0); amount = overage * unit_price, unrounded
--- (the invoice rounds).
-create or replace function usage_billable(p_tenant_id uuid, p_from date, p_to date)
-returns table (metric_code text, label text, unit text, quantity numeric, included numeric, overage numeric,
-               unit_price numeric, amount numeric)
+-- usage_quantities(p_tenant_id, p_from, p_to): what the tenant used per
+-- metric over its days [p_from, p_to) (its time zone), read where its rows
+-- are (its placement): events by the metric's aggregation over the
+-- period's days; ai_generations and ai_tokens from the gateway's ledger
+-- (answered generations: outcome ok); seats and storage_bytes as they are
+-- when this runs (the users active and the bytes stored now). A metric
+-- with no usage has no row.
+create or replace function usage_quantities(p_tenant_id uuid, p_from date, p_to date)
+returns table (metric_code text, quantity numeric)
 language plpgsql
 stable
 security definer
@@ -275,7 +271,6 @@ as $$
 #variable_conflict use_column
 declare
   v_zone text;
-  v_plan text;
   v_lo timestamptz;
   v_hi timestamptz;
 begin
@@ -286,7 +281,7 @@ begin
   if p_to is null or p_to <= p_from then
     perform raise_field('p_to', 'must be a day after p_from');
   end if;
-  select t.time_zone, t.plan_code into v_zone, v_plan from tenants t where t.tenant_id = p_tenant_id;
+  select t.time_zone into v_zone from tenants t where t.tenant_id = p_tenant_id;
   if v_zone is null then
     raise exception using errcode = 'P0002', column = 'p_tenant_id',
       message = format('p_tenant_id: no tenant %s', p_tenant_id);
@@ -334,16 +329,79 @@ begin
                   where o.tenant_id = p_tenant_id) o
      where m.source = 'storage'
   )
+  select u.code, u.quantity from used u where u.quantity <> 0 order by u.code;
+end
+$$;
+select pin_search_path('usage_quantities(uuid, date, date)');
+revoke execute on function usage_quantities(uuid, date, date) from public;
+grant execute on function usage_quantities(uuid, date, date) to bizos_authenticated, bizos_worker;
+comment on function usage_quantities(uuid, date, date) is
+  'What the tenant used per metric over its days [p_from, p_to), where its rows are: events by aggregation, AI generations and tokens, seats and storage now.';
+
+-- usage_price(p_tenant_id, p_used): the rows of usage_billable for
+-- quantities read elsewhere (p_used: usage_quantities' rows as a JSON
+-- array), priced by the tenant's plan in this database (the billing
+-- database's plans: a tenant placed in a schema or database of its own is
+-- metered there and billed here). One row per metric the plan charges
+-- (plan_metrics; included and unit_price as there) and per other metric
+-- used (included and unit_price NULL, amount 0). overage =
+-- max(quantity - included, 0); amount = overage * unit_price, unrounded
+-- (the invoice rounds).
+create or replace function usage_price(p_tenant_id uuid, p_used jsonb)
+returns table (metric_code text, label text, unit text, quantity numeric, included numeric, overage numeric,
+               unit_price numeric, amount numeric)
+language plpgsql
+stable
+security definer
+as $$
+#variable_conflict use_column
+declare
+  v_plan text;
+begin
+  perform usage_check_reader(p_tenant_id);
+  if p_used is null or jsonb_typeof(p_used) <> 'array' then
+    perform raise_field('p_used', 'must be a JSON array of {metric_code, quantity}');
+  end if;
+  select t.plan_code into v_plan from tenants t where t.tenant_id = p_tenant_id;
+  if not found then
+    raise exception using errcode = 'P0002', column = 'p_tenant_id',
+      message = format('p_tenant_id: no tenant %s', p_tenant_id);
+  end if;
+  return query
+  with used (code, quantity) as (
+    select u.metric_code, u.quantity from jsonb_to_recordset(p_used) as u(metric_code text, quantity numeric)
+  )
   select m.code, m.label, m.unit, q.quantity, pm.included,
          case when pm.plan_code is null then 0::numeric else greatest(q.quantity - pm.included, 0) end,
          pm.unit_price,
          case when pm.plan_code is null then 0::numeric else greatest(q.quantity - pm.included, 0) * pm.unit_price end
     from billable_metrics m
     left join plan_metrics pm on pm.plan_code = v_plan and pm.metric_code = m.code
-   cross join lateral (select coalesce((select u.quantity from used u where u.code = m.code), 0) as quantity) q
+   cross join lateral (select coalesce((select sum(u.quantity) from used u where u.code = m.code), 0) as quantity) q
    where pm.plan_code is not null or q.quantity <> 0
    order by m.code;
 end
+$$;
+select pin_search_path('usage_price(uuid, jsonb)');
+revoke execute on function usage_price(uuid, jsonb) from public;
+grant execute on function usage_price(uuid, jsonb) to bizos_worker;
+comment on function usage_price(uuid, jsonb) is
+  'The billable rows (quantity, included, overage, unit price, amount) of quantities read elsewhere, priced by the tenant''s plan here.';
+
+-- usage_billable(p_tenant_id, p_from, p_to): one row per metric the
+-- tenant's plan charges and per other metric with usage in the period:
+-- usage_quantities here, priced by usage_price.
+create or replace function usage_billable(p_tenant_id uuid, p_from date, p_to date)
+returns table (metric_code text, label text, unit text, quantity numeric, included numeric, overage numeric,
+               unit_price numeric, amount numeric)
+language sql
+stable
+security definer
+as $$
+  select p.* from usage_price(p_tenant_id,
+                              (select coalesce(jsonb_agg(jsonb_build_object('metric_code', q.metric_code,
+                                                                            'quantity', q.quantity)), '[]')
+                                 from usage_quantities(p_tenant_id, p_from, p_to) q)) p
 $$;
 select pin_search_path('usage_billable(uuid, date, date)');
 revoke execute on function usage_billable(uuid, date, date) from public;

@@ -26,7 +26,9 @@ pub fn registry(settings: &WorkerSettings, pool: &sqlx::PgPool) -> Result<Regist
     ));
     r.add(crate::idempotency::IdempotencyPurge);
     r.add(crate::rfm::RfmCompute);
-    r.add(crate::billing::BillingMonthEnd);
+    r.add(crate::billing::BillingMonthEnd::new(
+        crate::placement::Secrets::from_env(settings.secrets_file.clone()),
+    ));
     r.add(crate::payments::dunning::BillingDunning);
     r.add(crate::crm::lookalikes::CustomerLookalikes);
     r.add(crate::tenant_moves::TenantMove::from_env());

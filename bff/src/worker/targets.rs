@@ -78,6 +78,54 @@ impl Key {
     }
 }
 
+/// Where a placement is, as the catalogue names it.
+pub struct PlacementAt<'a> {
+    pub cluster: &'a str,
+    /// The secret holding the cluster's URL.
+    pub url_secret: &'a str,
+    /// Whether the cluster is the control database's.
+    pub home: bool,
+    pub database: &'a str,
+    /// The tenant's schema (schema tier).
+    pub schema: Option<&'a str>,
+}
+
+/// The worker's connection options for a placement: `control` (the
+/// worker's own) for the control database, else its cluster's URL from the
+/// secrets with the database replaced; the search path on the schema.
+pub fn placement_options(
+    secrets: &Secrets,
+    control: &PgConnectOptions,
+    control_database: &str,
+    at: &PlacementAt<'_>,
+) -> anyhow::Result<PgConnectOptions> {
+    let mut options = if at.home && at.database == control_database {
+        control.clone()
+    } else {
+        let url = secrets
+            .database_url(at.url_secret, at.database)
+            .map_err(|e| anyhow::anyhow!("cluster {}: {e}", at.cluster))?;
+        url.expose_secret()
+            .parse::<PgConnectOptions>()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cluster {}: the URL of {} is invalid: {e}",
+                    at.cluster,
+                    at.url_secret
+                )
+            })?
+    };
+    if let Some(s) = at.schema {
+        // No space: the startup options are separated by spaces. The
+        // name was checked by the catalogue's constraint.
+        options = options.options([(
+            "search_path",
+            format!("{s},{}", bizos_sql::EXTENSIONS_SCHEMA),
+        )]);
+    }
+    Ok(options)
+}
+
 /// Connection limits of the placement pools.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -257,31 +305,18 @@ impl Targets {
     /// URL from the secrets (the control database's own URL for a schema
     /// of the control database), the search path on the schema.
     fn open(&self, key: &Key, size: u32) -> anyhow::Result<Target> {
-        let mut options = if key.home && key.database == self.control_database {
-            self.control_url.clone()
-        } else {
-            let url = self
-                .secrets
-                .database_url(&key.url_secret, &key.database)
-                .map_err(|e| anyhow::anyhow!("cluster {}: {e}", key.cluster))?;
-            url.expose_secret()
-                .parse::<PgConnectOptions>()
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "cluster {}: the URL of {} is invalid: {e}",
-                        key.cluster,
-                        key.url_secret
-                    )
-                })?
-        };
-        if let Some(s) = &key.schema {
-            // No space: the startup options are separated by spaces. The
-            // name was checked by the catalogue's constraint.
-            options = options.options([(
-                "search_path",
-                format!("{s},{}", bizos_sql::EXTENSIONS_SCHEMA),
-            )]);
-        }
+        let options = placement_options(
+            &self.secrets,
+            &self.control_url,
+            &self.control_database,
+            &PlacementAt {
+                cluster: &key.cluster,
+                url_secret: &key.url_secret,
+                home: key.home,
+                database: &key.database,
+                schema: key.schema.as_deref(),
+            },
+        )?;
         let pool = crate::pool::pool_options()
             .max_connections(size)
             .min_connections(0)

@@ -6,4 +6,5 @@
 mod batch;
 mod lifecycle;
 mod month_end;
+mod placed;
 mod worker;

@@ -15,13 +15,17 @@ use super::lifecycle::{clock, plan, tenant_on};
 /// Enqueues the month-end run and waits until no billing job is left
 /// queued or running; none may be dead.
 async fn month_end(db: &TestDb) {
-    assert_eq!(month_end_run(db, 4).await, 0, "dead month-end jobs");
+    assert_eq!(month_end_run(db, 4, None).await, 0, "dead month-end jobs");
 }
 
-/// Enqueues the month-end run, runs a worker with `concurrency` slots
-/// until no billing job is left queued or running, and returns how many
-/// of them are dead.
-pub(super) async fn month_end_run(db: &TestDb, concurrency: usize) -> i64 {
+/// Enqueues the month-end run, runs a worker with `concurrency` slots (and
+/// the placements' secrets of `secrets_file`) until no billing job is left
+/// queued or running, and returns how many of them are dead.
+pub(super) async fn month_end_run(
+    db: &TestDb,
+    concurrency: usize,
+    secrets_file: Option<std::path::PathBuf>,
+) -> i64 {
     sqlx::query("select billing_month_end_enqueue()")
         .execute(&db.owner)
         .await
@@ -33,6 +37,7 @@ pub(super) async fn month_end_run(db: &TestDb, concurrency: usize) -> i64 {
         poll_interval: Duration::from_millis(100),
         kb_model_dir: None,
         concurrency,
+        secrets_file,
         ..bizos_tests::worker_settings(db, 2000, storage)
     })
     .await;
