@@ -150,7 +150,9 @@ pub fn literal(text: &str) -> String {
 
 /// The tables of the tenant in `schema` of the source (and of `bizos` when
 /// `with_extension`), parents before children; `id_sequences` is left out
-/// (its rows go with their sequences).
+/// (its rows go with their sequences), and so are the operator's records
+/// about the tenant (`control.operator_tables`, V58: its subscription and
+/// billing stay in the control database).
 pub async fn tables(
     conn: &mut PgConnection,
     schema: &str,
@@ -172,6 +174,9 @@ pub async fn tables(
             where n.nspname = any($1) and c.relkind in ('r', 'p') and not c.relispartition
               and exists (select 1 from pg_attribute a where a.attrelid = c.oid
                              and a.attname = 'tenant_id' and a.attnum > 0 and not a.attisdropped)
+              and (n.nspname = $2
+                   or not exists (select 1 from control.operator_tables o
+                                   where o.table_name = c.relname::text))
          ), k as (
            select distinct on (i.indrelid) i.indrelid, i.indkey, i.indnullsnotdistinct
              from pg_index i join t on t.oid = i.indrelid
@@ -198,6 +203,7 @@ pub async fn tables(
           order by t.nspname, t.relname",
     )
     .bind(&schemas)
+    .bind(EXTENSION_SCHEMA)
     .fetch_all(&mut *conn)
     .await?;
     let edges: Vec<(i64, i64)> = sqlx::query_as(

@@ -11,6 +11,7 @@
 
 mod abort;
 mod back;
+mod billing;
 mod crash;
 mod created;
 mod http;
