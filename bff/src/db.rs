@@ -79,7 +79,7 @@ pub fn bind_request<'q, O>(
 /// read it with `nullif(current_setting('request.traceparent', true), '')`).
 pub async fn begin_as(pool: &PgPool, caller: &Caller) -> Result<Transaction<'static, Postgres>> {
     let Some(router) = &caller.placement else {
-        return Ok(begin_on(pool, caller, None, None).await?);
+        return Ok(begin_on(pool, caller, None, None, false).await?);
     };
     // A placement that moved since it was cached is refused by the
     // database it was routed to (ZA020): forget it and route again.
@@ -90,6 +90,7 @@ pub async fn begin_as(pool: &PgPool, caller: &Caller) -> Result<Transaction<'sta
             caller,
             route.schema.as_deref(),
             Some(route.version),
+            route.billing_locked,
         )
         .await
         {
@@ -122,12 +123,14 @@ fn is_moved(e: &sqlx::Error) -> bool {
 }
 
 /// [`begin_as`] on `pool`: in the tenant's schema when it has one, under
-/// the check of `placement_version`.
+/// the check of `placement_version`; `billing_locked`: the router found the
+/// tenant's subscription soft-locked in the control database.
 async fn begin_on(
     pool: &PgPool,
     caller: &Caller,
     schema: Option<&str>,
     placement_version: Option<i64>,
+    billing_locked: bool,
 ) -> std::result::Result<Transaction<'static, Postgres>, sqlx::Error> {
     let traceparent = crate::telemetry::traceparent(&tracing::Span::current());
     crate::telemetry::db_call("authenticate_request", async {
@@ -149,6 +152,13 @@ async fn begin_on(
         // lock (crate::payments::lock); authenticate_request reads this.
         if crate::payments::lock::paying() {
             sqlx::query("select pg_catalog.set_config('request.billing_payment', 'on', true)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        // The soft lock of a tenant placed elsewhere (its subscription is
+        // the control database's); authenticate_request reads this.
+        if billing_locked {
+            sqlx::query("select pg_catalog.set_config('request.billing_locked', 'on', true)")
                 .execute(&mut *tx)
                 .await?;
         }

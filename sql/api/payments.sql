@@ -611,3 +611,41 @@ revoke execute on function billing_dunning_enqueue() from public;
 grant execute on function billing_dunning_enqueue() to bizos_worker;
 comment on function billing_dunning_enqueue() is
   'Enqueues the billing.dunning job of every tenant with an open dunning or an overdue operator invoice, once per tenant and billing day.';
+
+-- ---------------------------------------------------------------------------
+-- the soft lock of tenants placed elsewhere
+-- ---------------------------------------------------------------------------
+
+-- Whether the tenant's subscription is soft-locked. The subscription is
+-- the control database's, the tenant's rows may be in a schema or database
+-- of their own, where authenticate_request finds no subscription: the
+-- BFF's router reads this with the tenant's placement and the request
+-- carries it there (request.billing_locked, authenticate_request).
+create or replace function billing_soft_locked(p_tenant_id uuid) returns boolean
+language sql stable security definer
+as $$
+  select exists (select 1 from subscriptions s where s.tenant_id = p_tenant_id and s.status = 'soft_locked')
+$$;
+select pin_search_path('billing_soft_locked(uuid)');
+revoke execute on function billing_soft_locked(uuid) from public;
+grant execute on function billing_soft_locked(uuid) to bizos_app;
+comment on function billing_soft_locked(uuid) is
+  'Whether the tenant''s subscription is soft-locked (the router carries it to the tenant''s placement).';
+
+-- A subscription locked or unlocked tells the routers as a placement
+-- change does (channel bizos_placement, payload the tenant): they read the
+-- tenant's route, and with it its lock, again.
+create or replace function subscriptions_lock_notify() returns trigger
+language plpgsql
+as $$
+begin
+  if (new.status = 'soft_locked') is distinct from (old.status = 'soft_locked') then
+    perform pg_catalog.pg_notify('bizos_placement', new.tenant_id::text);
+  end if;
+  return null;
+end
+$$;
+select pin_search_path('subscriptions_lock_notify()');
+revoke execute on function subscriptions_lock_notify() from public;
+create or replace trigger subscriptions_lock_notify after update of status on subscriptions
+  for each row execute function subscriptions_lock_notify();

@@ -655,7 +655,12 @@ begin
   end if;
   -- A tenant soft-locked for an unpaid operator invoice (payments.sql):
   -- read-only like a read_only tenant, and told so (the BFF answers its
-  -- writes 402), except a request that pays (a transfer proof).
+  -- writes 402), except a request that pays (a transfer proof). A tenant
+  -- placed elsewhere has its subscription in the control database: the
+  -- BFF's router brings its lock (request.billing_locked,
+  -- billing_soft_locked). Set by anyone, it only locks.
+  v_soft_locked := v_soft_locked
+                   or pg_catalog.current_setting('request.billing_locked', true) is not distinct from 'on';
   if v_soft_locked then
     perform pg_catalog.set_config('request.soft_locked', 'on', true);
     if pg_catalog.current_setting('request.billing_payment', true) is distinct from 'on' then

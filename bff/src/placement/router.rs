@@ -58,6 +58,11 @@ pub struct Route {
     /// database's shared tier).
     pub version: i64,
     pub placement: Option<Placement>,
+    /// A tenant placed elsewhere whose subscription (the control
+    /// database's) is soft-locked: its requests carry the lock there
+    /// (`request.billing_locked`). False in the control database's shared
+    /// tier, where authenticate_request reads the subscription itself.
+    pub billing_locked: bool,
     loaded: Instant,
 }
 
@@ -133,9 +138,11 @@ impl Router {
                 schema: None,
                 version: 0,
                 placement: None,
+                billing_locked: false,
                 loaded: Instant::now(),
             },
             Some((p, url_secret, home)) => Route {
+                billing_locked: self.billing_locked(tenant).await?,
                 pool: if home && p.database_name == self.inner.control_database {
                     self.inner.control.clone()
                 } else {
@@ -158,6 +165,17 @@ impl Router {
                 .insert(tenant, route.clone());
         }
         Ok(route)
+    }
+
+    /// Whether the tenant's subscription is soft-locked (a change is
+    /// announced as a placement change: the entry is read again).
+    async fn billing_locked(&self, tenant: Uuid) -> Result<bool> {
+        let locked: Option<bool> = sqlx::query_scalar("select billing_soft_locked($1)")
+            .bind(tenant)
+            .fetch_one(&self.inner.control)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(locked.unwrap_or(false))
     }
 
     fn cached(&self, tenant: Uuid) -> Option<Arc<Route>> {

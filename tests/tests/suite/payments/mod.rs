@@ -7,6 +7,7 @@
 //! and the unlock in the transaction that records the payment.
 
 mod dunning;
+mod placed;
 mod providers;
 mod transfer;
 
