@@ -404,9 +404,15 @@ begin
          issue_date = v_today, due_date = v_today + v_terms, finalized_at = billing_now()
    where i.tenant_id = p_tenant_id and i.billing_invoice_id = p_invoice_id
   returning * into v_inv;
-  -- The tenant's billing contacts: its active super admins.
-  select array_agg(p.email order by p.email) into v_to from profiles p
-   where p.tenant_id = p_tenant_id and p.app_role = 'super_admin' and p.active;
+  -- The tenant's billing contacts: its active super admins; a tenant
+  -- placed in a schema or database of its own has its profiles there: its
+  -- users who pay, as its placement last told them (billing_recipients).
+  if billing_usage_here(p_tenant_id) then
+    select array_agg(p.email order by p.email) into v_to from profiles p
+     where p.tenant_id = p_tenant_id and p.app_role = 'super_admin' and p.active;
+  else
+    v_to := nullif(billing_recipients(p_tenant_id), '{}');
+  end if;
   if v_to is not null then
     perform email_queue(p_tenant_id, null, 'billing.invoice_finalized', v_to,
                         jsonb_build_object('invoice_no', v_inv.invoice_no,

@@ -440,7 +440,12 @@ comment on function billing_transfer_proof_reject(uuid, text, text) is
 
 -- The recipients of a tenant's billing mail: its active users whose role
 -- holds billing.pay.
-create or replace function billing_recipients(p_tenant_id uuid) returns text[]
+-- billing_payers reads them in the database the tenant's profiles are in.
+-- A tenant placed in a schema or database of its own has its profiles
+-- there: billing_recipients in control answers its addresses as its
+-- placement last told them (billing_contacts, written by the month-end,
+-- billing_contacts_set, from billing_payers read there).
+create or replace function billing_payers(p_tenant_id uuid) returns text[]
 language sql stable security definer
 as $$
   select coalesce(array_agg(p.email order by p.email), '{}')
@@ -449,10 +454,37 @@ as $$
      and exists (select 1 from role_permissions r
                   where r.tenant_id = p.tenant_id and r.app_role = p.app_role and r.permission = 'billing.pay')
 $$;
+select pin_search_path('billing_payers(uuid)');
+revoke execute on function billing_payers(uuid) from public;
+grant execute on function billing_payers(uuid) to bizos_worker;
+comment on function billing_payers(uuid) is
+  'The e-mail addresses of the tenant''s active users whose role holds billing.pay, from the profiles in this database.';
+
+create or replace function billing_recipients(p_tenant_id uuid) returns text[]
+language sql stable security definer
+as $$
+  select case when billing_usage_here(p_tenant_id) then billing_payers(p_tenant_id)
+              else coalesce((select c.emails from billing_contacts c where c.tenant_id = p_tenant_id), '{}')
+         end
+$$;
 select pin_search_path('billing_recipients(uuid)');
 revoke execute on function billing_recipients(uuid) from public;
 comment on function billing_recipients(uuid) is
-  'Internal: the e-mail addresses of a tenant''s active users whose role holds billing.pay.';
+  'Where the operator''s billing mail to a tenant goes: its users who pay (of a tenant placed elsewhere: as its placement last told them).';
+
+-- The month-end's record of a placed tenant's billing addresses, read in
+-- its placement (billing_payers there).
+create or replace function billing_contacts_set(p_tenant_id uuid, p_emails text[]) returns void
+language sql security definer
+as $$
+  insert into billing_contacts (tenant_id, emails) values (p_tenant_id, coalesce(p_emails, '{}'))
+  on conflict (tenant_id) do update set emails = excluded.emails, read_at = now()
+$$;
+select pin_search_path('billing_contacts_set(uuid, text[])');
+revoke execute on function billing_contacts_set(uuid, text[]) from public;
+grant execute on function billing_contacts_set(uuid, text[]) to bizos_worker;
+comment on function billing_contacts_set(uuid, text[]) is
+  'Records the billing addresses of a tenant placed elsewhere, as read in its placement.';
 
 -- billing_dunning_run(tenant) -> {opened, reminders, locked}
 -- The tenant's dunning at billing_now(), idempotent (a rerun the same day

@@ -27,3 +27,25 @@ insert into control.operator_tables (table_name, why) values
   ('billing_transfer_proofs',   'transfer proofs the operator reviews'),
   ('billing_dunning',           'the reminders and locks of unpaid invoices')
 on conflict (table_name) do nothing;
+
+-- Where the operator's billing mail goes for a tenant placed in a schema or
+-- database of its own: the addresses of its users who pay (billing.pay) as
+-- its placement last told them (its profiles are there, not in the control
+-- database). The month-end reads them there and writes them here before it
+-- finalizes; finalization and dunning mail them. Tenants of this database's
+-- shared tier are read from their profiles directly.
+create table billing_contacts (
+  tenant_id  uuid        not null,
+  emails     text[]      not null,
+  read_at    timestamptz not null default now(),
+  constraint billing_contacts_pkey primary key (tenant_id),
+  constraint billing_contacts_tenant_id_fkey foreign key (tenant_id) references tenants (tenant_id) on delete cascade,
+  constraint billing_contacts_emails_check check (cardinality(emails) <= 1000)
+);
+comment on table billing_contacts is
+  'The billing mail addresses of a tenant placed elsewhere, as its placement last told them (the operator''s).';
+alter table billing_contacts enable row level security;
+
+insert into control.operator_tables (table_name, why) values
+  ('billing_contacts', 'where the operator''s billing mail goes')
+on conflict (table_name) do nothing;

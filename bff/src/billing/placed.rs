@@ -3,7 +3,9 @@
 //! are in the control database, its usage where its rows are. Each ended
 //! period's quantities are read there (`usage_quantities`, as the worker's
 //! login of that placement) and priced and closed here (`usage_price`,
-//! `billing_close_period`), one period at a time.
+//! `billing_close_period`), one period at a time; its users who pay are
+//! read there too and recorded in control (`billing_contacts`), where the
+//! finalization's and the dunning's mail goes.
 
 use chrono::NaiveDate;
 use serde_json::Value;
@@ -84,8 +86,25 @@ pub(super) async fn month_end(job: &Job, secrets: &Secrets) -> Result<i32, JobEr
         .await?;
         closed += 1;
     }
+    // Where the operator's mail goes: its users who pay, read there.
+    let contacts: Vec<String> = db_call(
+        "billing_payers",
+        sqlx::query_scalar("select billing_payers($1)")
+            .bind(tenant)
+            .fetch_one(&mut there),
+    )
+    .await?;
+    db_call(
+        "billing_contacts_set",
+        sqlx::query("select billing_contacts_set($1, $2)")
+            .bind(tenant)
+            .bind(&contacts)
+            .execute(job.pool()),
+    )
+    .await?;
     let _ = there.close().await;
-    // No period is due now: the drafts past their grace period.
+    // No period is due now: the drafts past their grace period, mailed to
+    // those contacts.
     let finalized: i32 = db_call(
         "billing_month_end_of",
         sqlx::query_scalar("select billing_month_end_of($1)")

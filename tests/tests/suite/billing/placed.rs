@@ -104,5 +104,22 @@ async fn a_schema_tenant_is_billed_for_the_seats_of_its_placement() {
         ],
         "tenant {tenant}"
     );
+
+    // After the grace period the draft is finalized and mailed to the
+    // users who pay, read in the placement: the admin (a salesperson does
+    // not pay).
+    clock(db, "2027-01-04T18:00:00Z").await;
+    assert_eq!(
+        month_end_run(db, 2, Some(h.secrets_path("worker"))).await,
+        0
+    );
+    let mails: Vec<(Vec<String>, String)> =
+        sqlx::query_as("select to_addresses::text[], subject from emails where tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(&db.owner)
+            .await
+            .unwrap();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].0, ["admin@bill-placed.example"], "{mails:?}");
     let _: Uuid = tenant;
 }
