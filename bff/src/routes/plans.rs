@@ -191,10 +191,7 @@ async fn write(
     query: QueryScalar<'_, Postgres, Option<Value>, PgArguments>,
 ) -> Result<Value> {
     let mut tx = api.operator.control.begin().await?;
-    if let Some(id) = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
         sqlx::query("select set_config('request.id', $1, true)")
             .bind(id)
             .execute(&mut *tx)
