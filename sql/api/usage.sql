@@ -583,6 +583,25 @@ revoke execute on function plan_history_add(text, text, text, jsonb, jsonb) from
 comment on function plan_history_add(text, text, text, jsonb, jsonb) is
   'Appends one change of the plan catalogue to plan_history (the request id from the setting request.id).';
 
+-- plan_history_of(plan_code) -> the operator's changes of a plan, newest
+-- first; NULL when there is no such plan.
+create or replace function plan_history_of(p_plan_code text) returns jsonb
+language sql stable
+as $$
+  select coalesce((select jsonb_agg(jsonb_build_object(
+                             'history_id', h.history_id, 'plan_code', h.plan_code, 'metric_code', h.metric_code,
+                             'action', h.action, 'before', h.before, 'after', h.after,
+                             'changed_by', h.changed_by, 'request_id', h.request_id, 'changed_at', h.changed_at)
+                           order by h.changed_at desc, h.history_id desc)
+                     from plan_history h where h.plan_code = p.plan_code), '[]'::jsonb)
+    from plans p
+   where p.plan_code = p_plan_code
+$$;
+select pin_search_path('plan_history_of(text)');
+revoke execute on function plan_history_of(text) from public;
+comment on function plan_history_of(text) is
+  'The operator''s changes of a plan (plan_history), newest first; NULL when no such plan.';
+
 -- The terms of `p` with the keys present in `payload` applied and checked
 -- (a key absent keeps the value; JSON null removes a cap). Every field is
 -- checked before the caller writes anything.
@@ -766,7 +785,7 @@ as $$
 declare
   v_included numeric;
   v_price numeric;
-  v_old plan_metrics;
+  v_before jsonb;
 begin
   perform payload_check(payload, '{"included": "number", "unit_price": "number"}');
   if not exists (select 1 from plans x where x.plan_code = p_plan_code) then
@@ -788,17 +807,13 @@ begin
   if payload = '{}'::jsonb then
     perform raise_field('payload', 'nothing to change: send included, unit_price or both');
   end if;
-  select * into v_old from plan_metrics m
-   where m.plan_code = p_plan_code and m.metric_code = p_metric_code for update;
+  v_before := plan_json(p_plan_code);
   insert into plan_metrics (plan_code, metric_code, included, unit_price)
   values (p_plan_code, p_metric_code, coalesce(v_included, 0), coalesce(v_price, 0))
   on conflict (plan_code, metric_code) do update
      set included = coalesce(v_included, plan_metrics.included),
          unit_price = coalesce(v_price, plan_metrics.unit_price);
-  perform plan_history_add(p_plan_code, p_metric_code, 'metric_set',
-                           case when v_old.plan_code is not null then to_jsonb(v_old) - 'created_at' - 'updated_at' end,
-                           (select to_jsonb(m) - 'created_at' - 'updated_at' from plan_metrics m
-                             where m.plan_code = p_plan_code and m.metric_code = p_metric_code));
+  perform plan_history_add(p_plan_code, p_metric_code, 'metric_set', v_before, plan_json(p_plan_code));
   return plan_json(p_plan_code);
 end
 $$;
@@ -811,20 +826,18 @@ create or replace function plan_metric_remove(p_plan_code text, p_metric_code te
 language plpgsql
 as $$
 declare
-  v_old plan_metrics;
+  v_before jsonb := plan_json(p_plan_code);
 begin
-  if not exists (select 1 from plans x where x.plan_code = p_plan_code) then
+  if v_before is null then
     raise exception using errcode = 'P0002', message = format('no plan %s', left(p_plan_code, 40));
   end if;
   delete from plan_metrics m
-   where m.plan_code = p_plan_code and m.metric_code = p_metric_code
-  returning * into v_old;
+   where m.plan_code = p_plan_code and m.metric_code = p_metric_code;
   if not found then
     raise exception using errcode = 'P0002',
       message = format('the plan %s charges no metric %s', left(p_plan_code, 40), left(p_metric_code, 63));
   end if;
-  perform plan_history_add(p_plan_code, p_metric_code, 'metric_remove',
-                           to_jsonb(v_old) - 'created_at' - 'updated_at', null);
+  perform plan_history_add(p_plan_code, p_metric_code, 'metric_remove', v_before, plan_json(p_plan_code));
   return plan_json(p_plan_code);
 end
 $$;

@@ -8,8 +8,8 @@
 --                     A plan is never deleted: subscriptions, plan changes
 --                     and invoice lines refer to it.
 --   plan_history      every change the operator made to the catalogue (a
---                     plan or one of its metered prices): what it was and
---                     became, when, the database login and the request id.
+--                     plan or one of its metered prices): the plan as the
+--                     API shows it before and after, when, the database login and the request id.
 --                     The catalogue has no tenant, so the tenants' audit
 --                     chains (bizos.enable_audit, keyed by tenant_id) cannot
 --                     hold it; this is the operator's own trail. Global (no
@@ -38,6 +38,6 @@ create table plan_history (
   constraint plan_history_request_id_check check (length(request_id) <= 200)
 );
 comment on table plan_history is
-  'The operator''s changes of the plan catalogue (create, update, metric_set, metric_remove, retire): the row before and after, who (database login), which request, when. Append-only; the owner''s.';
+  'The operator''s changes of the plan catalogue (create, update, metric_set, metric_remove, retire): the plan before and after (plan_json), who (database login), which request, when. Append-only; the owner''s.';
 create index plan_history_plan_code_idx on plan_history (plan_code, changed_at);
 alter table plan_history enable row level security;

@@ -14,6 +14,8 @@
 //! - `PUT /api/operator/billing/plans/{code}/metrics/{metric}`
 //! - `DELETE /api/operator/billing/plans/{code}/metrics/{metric}`
 //! - `POST /api/operator/billing/plans/{code}/retire`
+//! - `GET /api/operator/billing/plans/{code}/history`: the changes
+//!   recorded in `plan_history`, newest first.
 
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
@@ -24,6 +26,7 @@ use sqlx::query::QueryScalar;
 use sqlx::Postgres;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
 use super::openapi::ErrorResponse;
 use super::operator::OperatorCaller;
@@ -39,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_plan))
         .routes(routes!(set_plan_metric, remove_plan_metric))
         .routes(routes!(retire_plan))
+        .routes(routes!(plan_history))
 }
 
 /// A new plan (prices in IDR).
@@ -181,6 +185,40 @@ shapes! {
     pub struct PlanList {
         items: Vec<Plan>,
     }
+
+    /// One change of the catalogue by the operator.
+    pub struct PlanChangeRecord {
+        history_id: Uuid,
+        plan_code: String,
+        /// The metered charge changed (metric_set, metric_remove).
+        metric_code: Option<String>,
+        action: PlanAction,
+        /// The plan before (null: created).
+        before: Option<Plan>,
+        after: Option<Plan>,
+        /// The database login that made it.
+        changed_by: String,
+        /// The x-request-id of the operator's request.
+        request_id: Option<String>,
+        changed_at: DateTime<Utc>,
+    }
+
+    /// A plan's changes, newest first.
+    pub struct PlanHistory {
+        items: Vec<PlanChangeRecord>,
+    }
+}
+
+/// What the operator did to the catalogue.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum PlanAction {
+    Create,
+    Update,
+    MetricSet,
+    MetricRemove,
+    Retire,
 }
 
 /// Runs one catalogue function as the owner, in a transaction that carries
@@ -329,4 +367,21 @@ async fn retire_plan(
     )
     .await?;
     Ok(axum::Json(plan))
+}
+
+#[utoipa::path(get, path = "/api/operator/billing/plans/{code}/history", tag = "billing", security(("operator" = [])),
+    params(("code" = String, Path, description = "the plan's code")),
+    responses((status = 200, description = "the operator's changes of the plan (plan_history), newest first", body = PlanHistory),
+              (status = 401, description = "not the operator's token", body = ErrorResponse),
+              (status = 404, description = "no such plan, or the operator API is off", body = ErrorResponse)))]
+async fn plan_history(
+    OperatorCaller(api): OperatorCaller,
+    Path(code): Path<String>,
+) -> Result<axum::Json<Value>> {
+    let items: Option<Value> = sqlx::query_scalar("select plan_history_of($1)")
+        .bind(code)
+        .fetch_one(&api.operator.control)
+        .await?;
+    let items = items.ok_or_else(|| ApiError::NotFound("no such plan".into()))?;
+    Ok(axum::Json(serde_json::json!({ "items": items })))
 }

@@ -300,40 +300,41 @@ async fn the_operator_creates_changes_prices_and_retires_plans_and_each_bad_fiel
         "{list}"
     );
 
-    // Every change the operator made, in order, with the request's id.
-    let history: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "select action, metric_code, request_id from plan_history where plan_code = 'gold' order by changed_at, history_id",
-    )
-    .fetch_all(&db.owner)
-    .await
-    .unwrap();
-    let actions: Vec<&str> = history.iter().map(|(a, _, _)| a.as_str()).collect();
+    // Every change the operator made, newest first, with the request's id;
+    // the refused ones left no trace.
+    let (status, history) =
+        operator(&app, GET, "/api/operator/billing/plans/gold/history", None).await;
+    assert_eq!(status, 200, "{history}");
+    let items = history["items"].as_array().unwrap();
+    let actions: Vec<(&str, Option<&str>)> = items
+        .iter()
+        .map(|h| (h["action"].as_str().unwrap(), h["metric_code"].as_str()))
+        .collect();
     assert_eq!(
         actions,
         [
-            "create",
-            "update",
-            "metric_set",
-            "metric_set",
-            "metric_remove",
-            "retire"
+            ("retire", None),
+            ("metric_remove", Some("ai_tokens")),
+            ("metric_set", Some("ai_tokens")),
+            ("metric_set", Some("ai_tokens")),
+            ("update", None),
+            ("create", None),
         ],
-        "{history:?}"
+        "{history}"
     );
     assert!(
-        history
+        items
             .iter()
-            .all(|(_, _, r)| r.as_deref() == Some("plans-test-request")),
-        "{history:?}"
+            .all(|h| h["request_id"] == "plans-test-request"),
+        "{history}"
     );
-    let before_after: (Value, Value) = sqlx::query_as(
-        "select before, after from plan_history where plan_code = 'gold' and action = 'update'",
-    )
-    .fetch_one(&db.owner)
-    .await
-    .unwrap();
-    assert_eq!(before_after.0["monthly_price"], json!(750000));
-    assert_eq!(before_after.1["monthly_price"], json!(800000));
+    let update = &items[4];
+    assert_eq!(update["before"]["monthly_price"], json!(750000), "{update}");
+    assert_eq!(update["after"]["monthly_price"], json!(800000), "{update}");
+    assert_eq!(items[5]["before"], Value::Null);
+    assert_eq!(items[0]["after"]["status"], "retired");
+    let (status, _) = operator(&app, GET, "/api/operator/billing/plans/tin/history", None).await;
+    assert_eq!(status, 404);
 }
 
 #[tokio::test]
