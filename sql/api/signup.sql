@@ -270,6 +270,12 @@ begin
     raise exception using errcode = 'P0001', column = 'plan',
       message = format('plan: no plan %L (BIZOS_SIGNUP_PLAN)', plan);
   end if;
+  -- Before anything is made (tenants_plan_on_sale would refuse it too,
+  -- naming plan_code, after the tenant was begun).
+  if exists (select 1 from plans p where p.plan_code = plan and p.retired_at is not null) then
+    raise exception using errcode = 'P0001', column = 'plan',
+      message = format('plan: the plan %L is retired and takes no new sign-ups (BIZOS_SIGNUP_PLAN)', plan);
+  end if;
 
   v_user := signup_identity(r.email, identity_id, password_hash);
   v_tenant := tenant_create(signup_slug(r.company_name), r.company_name);
@@ -461,6 +467,63 @@ revoke execute on function invitation_accept(text, uuid, text) from public;
 grant execute on function invitation_accept(text, uuid, text) to bizos_app;
 comment on function invitation_accept(text, uuid, text) is
   'Accepts an invitation link once: the login (OIDC subject or password hash) and its profile with the invitation''s role; refuses unknown, withdrawn, accepted and expired links (P0001 token).';
+
+-- The tenant's invitations as GET /api/invitations lists them: status
+-- pending, accepted, expired or revoked (a withdrawn one is revoked), the
+-- address, the role, who invited and when; never the link's secret (the
+-- token's hash stays in the table). security_invoker: the invitations'
+-- policy decides who reads them (holders of profile.manage, directors).
+create or replace view v_invitations with (security_invoker = true) as
+  select i.tenant_id, i.invitation_id, i.email, i.full_name, i.app_role, i.dept_code, i.manager_user_id,
+         case when i.revoked_at is not null then 'revoked'
+              when i.accepted_at is not null then 'accepted'
+              when i.expires_at <= pg_catalog.now() then 'expired'
+              else 'pending' end as status,
+         i.created_by as invited_by, p.full_name as invited_by_name,
+         i.created_at, i.expires_at, i.accepted_at, i.accepted_user_id, i.revoked_at
+    from invitations i
+    left join profiles p on p.tenant_id = i.tenant_id and p.user_id = i.created_by;
+grant select on v_invitations to bizos_authenticated;
+comment on view v_invitations is
+  'A tenant''s invitations with their status (pending, accepted, expired, revoked), address, role, inviter and times; never the token''s hash. Read under the invitations'' policy (profile.manage, directors).';
+
+-- invitation_revoke(invitation_id) -> the invitation as v_invitations shows
+-- it, revoked: its link stops working (invitation_accept answers as for an
+-- unknown link). profile.manage. Revoking a revoked or expired one is
+-- allowed (a revoked one stays as it was); an accepted one is refused: the
+-- person is a user now (deactivate them instead). SECURITY DEFINER: request
+-- roles cannot update invitations.
+create or replace function invitation_revoke(p_invitation_id uuid) returns jsonb
+language plpgsql security definer
+as $$
+declare
+  v_tenant uuid := bizos.tenant_id();
+  i invitations;
+  v jsonb;
+begin
+  perform require_permission('profile.manage');
+  select * into i from invitations x
+   where x.tenant_id = v_tenant and x.invitation_id = p_invitation_id for update;
+  if not found then
+    raise exception using errcode = 'P0002', message = format('no invitation %s', p_invitation_id);
+  end if;
+  if i.accepted_at is not null then
+    perform raise_field('invitation_id', 'was accepted already: the person is a user now (deactivate them instead)');
+  end if;
+  if i.revoked_at is null then
+    update invitations x set revoked_at = pg_catalog.now()
+     where x.tenant_id = v_tenant and x.invitation_id = p_invitation_id;
+  end if;
+  select to_jsonb(v_) into v from v_invitations v_
+   where v_.tenant_id = v_tenant and v_.invitation_id = p_invitation_id;
+  return v;
+end
+$$;
+select pin_search_path('invitation_revoke(uuid)');
+revoke execute on function invitation_revoke(uuid) from public;
+grant execute on function invitation_revoke(uuid) to bizos_authenticated;
+comment on function invitation_revoke(uuid) is
+  'Revokes a tenant''s invitation (profile.manage): its link stops working and answers as an unknown link does; refuses an accepted one (P0001 invitation_id). Audited with the invitations table.';
 
 -- ---------------------------------------------------------------------------
 -- the organisation

@@ -578,3 +578,383 @@ revoke execute on function usage_summary(date, date) from public;
 grant execute on function usage_summary(date, date) to bizos_authenticated;
 comment on function usage_summary(date, date) is
   'GET /api/billing/usage: the caller''s plan, the usage per metric of the tenant-local days [p_from, p_to) (default: the current month) against it (usage_billable) and each cap with what it holds now. super_admin, director, finance.';
+
+-- ---------------------------------------------------------------------------
+-- the operator's plan catalogue (V56; docs/billing.md, "Plans")
+-- ---------------------------------------------------------------------------
+
+-- The operator (the control database's owner, over /api/operator/billing/
+-- plans) creates plans, changes their terms and metered prices and retires
+-- them. Every change is one call that checks every field first (P0001
+-- naming it), writes, and appends its row to plan_history. Owner only: no
+-- request role or worker may call them. A plan is never deleted.
+
+-- A plan as the operator's API shows it: its terms, its metered prices,
+-- whether it is on sale and how many tenants are on it. NULL: no such plan.
+create or replace function plan_json(p_plan_code text) returns jsonb
+language sql stable
+as $$
+  select jsonb_build_object(
+    'plan_code', p.plan_code, 'label', p.label, 'currency', p.currency,
+    'monthly_price', p.monthly_price, 'annual_price', p.annual_price, 'trial_days', p.trial_days,
+    'included_seats', p.included_seats, 'ai_generations_per_day', p.ai_generations_per_day,
+    'ai_tokens_per_month', p.ai_tokens_per_month, 'storage_quota_bytes', p.storage_quota_bytes,
+    'features', to_jsonb(p.features),
+    'status', case when p.retired_at is null then 'on_sale' else 'retired' end,
+    'retired_at', p.retired_at,
+    'tenants', (select count(*) from tenants t where t.plan_code = p.plan_code),
+    'metrics', coalesce((select jsonb_agg(jsonb_build_object(
+                                  'metric_code', m.metric_code, 'label', b.label, 'unit', b.unit,
+                                  'included', m.included, 'unit_price', m.unit_price)
+                                order by m.metric_code)
+                           from plan_metrics m join billable_metrics b on b.code = m.metric_code
+                          where m.plan_code = p.plan_code), '[]'::jsonb),
+    'created_at', p.created_at, 'updated_at', p.updated_at)
+    from plans p
+   where p.plan_code = p_plan_code
+$$;
+select pin_search_path('plan_json(text)');
+revoke execute on function plan_json(text) from public;
+comment on function plan_json(text) is
+  'A plan as the operator''s API shows it: terms, metered prices (metrics), status on_sale|retired, tenants on it; NULL when none.';
+
+create or replace function plans_list() returns jsonb
+language sql stable
+as $$
+  select coalesce(jsonb_agg(plan_json(p.plan_code) order by p.retired_at is not null, p.plan_code), '[]'::jsonb)
+    from plans p
+$$;
+select pin_search_path('plans_list()');
+revoke execute on function plans_list() from public;
+comment on function plans_list() is 'Every plan (on sale first, then retired; by code) as plan_json shows it.';
+
+create or replace function plan_history_add(p_plan_code text, p_metric_code text, p_action text,
+                                            p_before jsonb, p_after jsonb) returns void
+language sql
+as $$
+  insert into plan_history (plan_code, metric_code, action, before, after, request_id)
+  values (p_plan_code, p_metric_code, p_action, p_before, p_after,
+          left(nullif(current_setting('request.id', true), ''), 200))
+$$;
+select pin_search_path('plan_history_add(text, text, text, jsonb, jsonb)');
+revoke execute on function plan_history_add(text, text, text, jsonb, jsonb) from public;
+comment on function plan_history_add(text, text, text, jsonb, jsonb) is
+  'Appends one change of the plan catalogue to plan_history (the request id from the setting request.id).';
+
+-- plan_history_of(plan_code) -> the operator's changes of a plan, newest
+-- first; NULL when there is no such plan.
+create or replace function plan_history_of(p_plan_code text) returns jsonb
+language sql stable
+as $$
+  select coalesce((select jsonb_agg(jsonb_build_object(
+                             'history_id', h.history_id, 'plan_code', h.plan_code, 'metric_code', h.metric_code,
+                             'action', h.action, 'before', h.before, 'after', h.after,
+                             'changed_by', h.changed_by, 'request_id', h.request_id, 'changed_at', h.changed_at)
+                           order by h.changed_at desc, h.history_id desc)
+                     from plan_history h where h.plan_code = p.plan_code), '[]'::jsonb)
+    from plans p
+   where p.plan_code = p_plan_code
+$$;
+select pin_search_path('plan_history_of(text)');
+revoke execute on function plan_history_of(text) from public;
+comment on function plan_history_of(text) is
+  'The operator''s changes of a plan (plan_history), newest first; NULL when no such plan.';
+
+-- The terms of `p` with the keys present in `payload` applied and checked
+-- (a key absent keeps the value; JSON null removes a cap). Every field is
+-- checked before the caller writes anything.
+create or replace function plan_terms_apply(p plans, payload jsonb) returns plans
+language plpgsql
+as $$
+declare
+  v_feature text;
+  v_features text[];
+begin
+  if payload ? 'label' then
+    p.label := payload_text(payload, 'label', true, 200);
+  end if;
+  if payload ? 'monthly_price' then
+    p.monthly_price := payload_numeric(payload, 'monthly_price', true, 2);
+    if p.monthly_price < 0 then
+      perform raise_field('monthly_price', 'must be 0 or more (IDR a month)');
+    end if;
+  end if;
+  if payload ? 'annual_price' then
+    p.annual_price := payload_numeric(payload, 'annual_price', true, 2);
+    if p.annual_price < 0 then
+      perform raise_field('annual_price', 'must be 0 or more (IDR a year)');
+    end if;
+  end if;
+  if payload ? 'trial_days' then
+    p.trial_days := payload_integer(payload, 'trial_days', true);
+    if p.trial_days not between 0 and 365 then
+      perform raise_field('trial_days', 'must be from 0 to 365 days');
+    end if;
+  end if;
+  if payload ? 'included_seats' then
+    p.included_seats := payload_integer(payload, 'included_seats');
+    if p.included_seats < 1 then
+      perform raise_field('included_seats', 'must be 1 or more (null: no cap)');
+    end if;
+  end if;
+  if payload ? 'ai_generations_per_day' then
+    p.ai_generations_per_day := payload_integer(payload, 'ai_generations_per_day');
+    if p.ai_generations_per_day < 0 then
+      perform raise_field('ai_generations_per_day', 'must be 0 or more (null: no cap)');
+    end if;
+  end if;
+  if payload ? 'ai_tokens_per_month' then
+    p.ai_tokens_per_month := payload_numeric(payload, 'ai_tokens_per_month', false, 0);
+    if p.ai_tokens_per_month < 0 then
+      perform raise_field('ai_tokens_per_month', 'must be 0 or more (null: no cap)');
+    end if;
+  end if;
+  if payload ? 'storage_quota_bytes' then
+    p.storage_quota_bytes := payload_numeric(payload, 'storage_quota_bytes', false, 0);
+    if p.storage_quota_bytes < 0 then
+      perform raise_field('storage_quota_bytes', 'must be 0 or more bytes (null: no cap)');
+    end if;
+  end if;
+  if payload ? 'features' then
+    if jsonb_typeof(payload -> 'features') = 'null' then
+      v_features := '{}';
+    else
+      v_features := '{}';
+      for v_feature in select jsonb_array_elements_text(payload -> 'features') loop
+        if v_feature !~ '^[a-z][a-z0-9_]{0,39}$' then
+          perform raise_field('features', format('%s is not a feature flag (a lower-case letter, then letters, digits or _, at most 40)',
+                                                 left(v_feature, 50)));
+        end if;
+        if not v_feature = any (v_features) then
+          v_features := v_features || v_feature;
+        end if;
+      end loop;
+      if cardinality(v_features) > 50 then
+        perform raise_field('features', 'at most 50 feature flags');
+      end if;
+    end if;
+    p.features := v_features;
+  end if;
+  return p;
+end
+$$;
+select pin_search_path('plan_terms_apply(plans, jsonb)');
+revoke execute on function plan_terms_apply(plans, jsonb) from public;
+comment on function plan_terms_apply(plans, jsonb) is
+  'A plan''s terms with the keys present in the payload applied, each checked (P0001 naming the field): label, monthly_price, annual_price (IDR, 0 or more), trial_days (0-365), caps (null: none), features.';
+
+-- The plan's terms as plan_create and plan_update take them.
+create or replace function plan_terms_spec() returns jsonb
+language sql immutable
+as $$
+  select '{"label": "text", "monthly_price": "number", "annual_price": "number", "trial_days": "integer",
+           "included_seats": "integer", "ai_generations_per_day": "integer", "ai_tokens_per_month": "number",
+           "storage_quota_bytes": "number", "features": "text[]"}'::jsonb
+$$;
+select pin_search_path('plan_terms_spec()');
+revoke execute on function plan_terms_spec() from public;
+comment on function plan_terms_spec() is 'The payload_check spec of a plan''s terms (plan_create adds plan_code).';
+
+-- plan_create(payload) -> the plan: plan_code, label, monthly_price and
+-- annual_price required; the rest optional (no trial, no caps, no flags).
+-- Its metered prices are set one by one (plan_metric_set).
+create or replace function plan_create(payload jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  p plans;
+  v_field text;
+begin
+  perform payload_check(payload, plan_terms_spec() || '{"plan_code": "text"}'::jsonb);
+  p.plan_code := payload_text(payload, 'plan_code', true, 40);
+  if p.plan_code !~ '^[a-z][a-z0-9_-]{0,39}$' then
+    perform raise_field('plan_code', 'a lower-case letter, then letters, digits, _ or -, at most 40');
+  end if;
+  foreach v_field in array array['label', 'monthly_price', 'annual_price'] loop
+    if payload -> v_field is null then
+      perform raise_field(v_field, 'is required');
+    end if;
+  end loop;
+  p.currency := 'IDR';
+  p.trial_days := 0;
+  p.annual_price := 0;
+  p.features := '{}';
+  p := plan_terms_apply(p, payload);
+  if exists (select 1 from plans x where x.plan_code = p.plan_code) then
+    raise exception using errcode = '23505', column = 'plan_code', constraint = 'plans_pkey',
+      message = format('plan_code: a plan %s exists already', p.plan_code);
+  end if;
+  insert into plans (plan_code, label, monthly_price, currency, annual_price, trial_days, included_seats,
+                     ai_generations_per_day, ai_tokens_per_month, storage_quota_bytes, features)
+  values (p.plan_code, p.label, p.monthly_price, p.currency, p.annual_price, p.trial_days, p.included_seats,
+          p.ai_generations_per_day, p.ai_tokens_per_month, p.storage_quota_bytes, p.features);
+  perform plan_history_add(p.plan_code, null, 'create', null, plan_json(p.plan_code));
+  return plan_json(p.plan_code);
+end
+$$;
+select pin_search_path('plan_create(jsonb)');
+revoke execute on function plan_create(jsonb) from public;
+comment on function plan_create(jsonb) is
+  'The operator creates a plan (IDR): plan_code, label, monthly_price, annual_price; trial_days, caps, features optional. P0001 naming a bad field; 23505 (plan_code) for a code in use. Recorded in plan_history.';
+
+-- plan_update(plan_code, payload) -> the plan with the keys sent changed.
+-- A price takes effect for every period closed after the change (the
+-- month-end run prices the period it closes from plans as they are then);
+-- invoices already closed keep their lines. Caps and flags hold at once.
+create or replace function plan_update(p_plan_code text, payload jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  p plans;
+  v_before jsonb;
+begin
+  perform payload_check(payload, plan_terms_spec());
+  if payload = '{}'::jsonb then
+    perform raise_field('payload', 'nothing to change');
+  end if;
+  select * into p from plans x where x.plan_code = p_plan_code for update;
+  if not found then
+    raise exception using errcode = 'P0002', message = format('no plan %s', left(p_plan_code, 40));
+  end if;
+  v_before := plan_json(p_plan_code);
+  p := plan_terms_apply(p, payload);
+  update plans x
+     set label = p.label, monthly_price = p.monthly_price, annual_price = p.annual_price,
+         trial_days = p.trial_days, included_seats = p.included_seats,
+         ai_generations_per_day = p.ai_generations_per_day, ai_tokens_per_month = p.ai_tokens_per_month,
+         storage_quota_bytes = p.storage_quota_bytes, features = p.features
+   where x.plan_code = p_plan_code;
+  perform plan_history_add(p_plan_code, null, 'update', v_before, plan_json(p_plan_code));
+  return plan_json(p_plan_code);
+end
+$$;
+select pin_search_path('plan_update(text, jsonb)');
+revoke execute on function plan_update(text, jsonb) from public;
+comment on function plan_update(text, jsonb) is
+  'The operator changes a plan''s terms (only the keys sent; null removes a cap). A new price applies to every period the month-end run closes after it (closed invoices keep theirs). Recorded in plan_history.';
+
+-- plan_metric_set(plan_code, metric_code, payload {included, unit_price})
+-- -> the plan: what a period includes of a billable metric and the price
+-- of each unit over it (IDR). A key absent keeps the value (0 for a new
+-- one).
+create or replace function plan_metric_set(p_plan_code text, p_metric_code text, payload jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  v_included numeric;
+  v_price numeric;
+  v_before jsonb;
+begin
+  perform payload_check(payload, '{"included": "number", "unit_price": "number"}');
+  if not exists (select 1 from plans x where x.plan_code = p_plan_code) then
+    raise exception using errcode = 'P0002', message = format('no plan %s', left(p_plan_code, 40));
+  end if;
+  if p_metric_code is null or not exists (select 1 from billable_metrics b where b.code = p_metric_code) then
+    perform raise_field('metric_code',
+      format('no billable metric %s (metrics: %s)', coalesce(left(p_metric_code, 63), 'null'),
+             (select string_agg(b.code, ', ' order by b.code) from billable_metrics b)));
+  end if;
+  v_included := payload_numeric(payload, 'included', payload ? 'included', 4);
+  if v_included < 0 then
+    perform raise_field('included', 'must be 0 or more');
+  end if;
+  v_price := payload_numeric(payload, 'unit_price', payload ? 'unit_price', 6);
+  if v_price < 0 then
+    perform raise_field('unit_price', 'must be 0 or more (IDR a unit over what is included)');
+  end if;
+  if payload = '{}'::jsonb then
+    perform raise_field('payload', 'nothing to change: send included, unit_price or both');
+  end if;
+  v_before := plan_json(p_plan_code);
+  insert into plan_metrics (plan_code, metric_code, included, unit_price)
+  values (p_plan_code, p_metric_code, coalesce(v_included, 0), coalesce(v_price, 0))
+  on conflict (plan_code, metric_code) do update
+     set included = coalesce(v_included, plan_metrics.included),
+         unit_price = coalesce(v_price, plan_metrics.unit_price);
+  perform plan_history_add(p_plan_code, p_metric_code, 'metric_set', v_before, plan_json(p_plan_code));
+  return plan_json(p_plan_code);
+end
+$$;
+select pin_search_path('plan_metric_set(text, text, jsonb)');
+revoke execute on function plan_metric_set(text, text, jsonb) from public;
+comment on function plan_metric_set(text, text, jsonb) is
+  'The operator sets what a plan includes of a billable metric and its overage unit price (IDR); P0001 naming included, unit_price or an unknown metric_code. Recorded in plan_history.';
+
+create or replace function plan_metric_remove(p_plan_code text, p_metric_code text) returns jsonb
+language plpgsql
+as $$
+declare
+  v_before jsonb := plan_json(p_plan_code);
+begin
+  if v_before is null then
+    raise exception using errcode = 'P0002', message = format('no plan %s', left(p_plan_code, 40));
+  end if;
+  delete from plan_metrics m
+   where m.plan_code = p_plan_code and m.metric_code = p_metric_code;
+  if not found then
+    raise exception using errcode = 'P0002',
+      message = format('the plan %s charges no metric %s', left(p_plan_code, 40), left(p_metric_code, 63));
+  end if;
+  perform plan_history_add(p_plan_code, p_metric_code, 'metric_remove', v_before, plan_json(p_plan_code));
+  return plan_json(p_plan_code);
+end
+$$;
+select pin_search_path('plan_metric_remove(text, text)');
+revoke execute on function plan_metric_remove(text, text) from public;
+comment on function plan_metric_remove(text, text) is
+  'The operator stops charging a metric on a plan (usage of it is no longer billed from the next close on). Recorded in plan_history.';
+
+-- plan_retire(plan_code) -> the plan, retired: no new tenant may take it
+-- (tenants_plan_on_sale); the tenants on it keep it and are billed as
+-- before. Retiring a retired plan changes nothing.
+create or replace function plan_retire(p_plan_code text) returns jsonb
+language plpgsql
+as $$
+declare
+  p plans;
+  v_before jsonb;
+begin
+  select * into p from plans x where x.plan_code = p_plan_code for update;
+  if not found then
+    raise exception using errcode = 'P0002', message = format('no plan %s', left(p_plan_code, 40));
+  end if;
+  if p.retired_at is null then
+    v_before := plan_json(p_plan_code);
+    update plans x set retired_at = pg_catalog.now() where x.plan_code = p_plan_code;
+    perform plan_history_add(p_plan_code, null, 'retire', v_before, plan_json(p_plan_code));
+  end if;
+  return plan_json(p_plan_code);
+end
+$$;
+select pin_search_path('plan_retire(text)');
+revoke execute on function plan_retire(text) from public;
+comment on function plan_retire(text) is
+  'The operator retires a plan: no new tenants, sign-ups or plan changes to it; its tenants keep it and are billed. Never deletes. Recorded in plan_history.';
+
+-- A tenant given a plan (created with one, signed up, changed): the plan
+-- must be on sale. A tenant keeps a plan retired after it took it (the
+-- check runs only when plan_code changes).
+create or replace function tenants_plan_on_sale() returns trigger
+language plpgsql
+as $$
+declare
+  v_retired timestamptz;
+begin
+  if new.plan_code is not null
+     and (tg_op = 'INSERT' or new.plan_code is distinct from old.plan_code) then
+    select p.retired_at into v_retired from plans p where p.plan_code = new.plan_code;
+    if v_retired is not null then
+      raise exception using errcode = 'P0001', column = 'plan_code',
+        message = format('plan_code: the plan %s is retired (since %s): it takes no new tenants',
+                         new.plan_code, to_char(v_retired at time zone 'UTC', 'YYYY-MM-DD'));
+    end if;
+  end if;
+  return new;
+end
+$$;
+select pin_search_path('tenants_plan_on_sale()');
+revoke execute on function tenants_plan_on_sale() from public;
+comment on function tenants_plan_on_sale() is
+  'Trigger of tenants: a tenant may take only a plan on sale (not retired); P0001 plan_code otherwise. Tenants already on a retired plan keep it.';
+create or replace trigger tenants_plan_on_sale before insert or update of plan_code on tenants
+  for each row execute function tenants_plan_on_sale();

@@ -12,6 +12,7 @@ pub mod digest;
 pub mod files;
 pub mod health;
 pub mod imports;
+pub mod invitations;
 pub mod jobs;
 pub mod kb;
 pub mod kpi;
@@ -23,6 +24,7 @@ pub mod openapi;
 pub mod operator;
 pub mod operator_payments;
 pub mod payments;
+pub mod plans;
 pub mod precheck;
 pub mod prospects;
 pub mod receivables;
@@ -78,6 +80,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(usage::router())
         .merge(signup::router())
         .merge(billing::router())
+        .merge(plans::router())
+        .merge(invitations::router())
         .merge(operator_payments::router())
         .merge(payments::router())
 }

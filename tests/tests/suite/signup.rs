@@ -7,6 +7,8 @@
 //! has a login gets the same answer (and e-mail) as a new one; a caller
 //! with a token of an identity provider is linked by its `sub`.
 
+mod invitations;
+
 use std::time::{Duration, Instant};
 
 use bizos_bff::email::MailSettings;

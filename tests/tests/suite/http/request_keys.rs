@@ -29,6 +29,20 @@ use bizos_bff::auth::Caller;
 use bizos_tests::{code, field, spawn_app, TestDb};
 use serde_json::{json, Value};
 
+/// The terms of a plan the operator's catalogue routes take (columns of
+/// plans).
+const PLAN_TERMS: &[(&str, &str)] = &[
+    ("label", "label"),
+    ("monthly_price", "monthly_price"),
+    ("annual_price", "annual_price"),
+    ("trial_days", "trial_days"),
+    ("included_seats", "included_seats"),
+    ("ai_generations_per_day", "ai_generations_per_day"),
+    ("ai_tokens_per_month", "ai_tokens_per_month"),
+    ("storage_quota_bytes", "storage_quota_bytes"),
+    ("features", "features"),
+];
+
 /// How a route's body reaches the database.
 enum Sql {
     /// `function` (a regprocedure) takes a `payload jsonb` checked with
@@ -465,6 +479,19 @@ fn routes() -> Vec<Route> {
             "/api/operator/billing/invoices/{id}/void",
             Args("billing_void(uuid,uuid,text)", &[("reason", "p_reason")]),
             &["p_tenant_id", "p_invoice_id"],
+            None,
+        ),
+        // The operator's plan catalogue: plan_create, plan_update and
+        // plan_metric_set are the owner's alone (no request role may call
+        // them, so they cannot be probed as a user); their keys are the
+        // columns of plans and plan_metrics they write.
+        r("post", "/api/operator/billing/plans", Parts(&[Part::Columns("plans", PLAN_TERMS), Part::Columns("plans", &[("plan_code", "plan_code")])]), &[], None),
+        r("patch", "/api/operator/billing/plans/{code}", Parts(&[Part::Columns("plans", PLAN_TERMS)]), &[], None),
+        r(
+            "put",
+            "/api/operator/billing/plans/{code}/metrics/{metric}",
+            Parts(&[Part::Columns("plan_metrics", &[("included", "included"), ("unit_price", "unit_price")])]),
+            &[],
             None,
         ),
     ]

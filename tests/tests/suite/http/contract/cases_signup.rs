@@ -11,6 +11,7 @@ use super::runner::{call, sql, Row, Who::*, GET, NONE, PATCH, POST};
 pub fn cases() -> Vec<Row> {
     let founder = format!("contract-founder-{}@example.test", Uuid::new_v4().simple());
     let invitee = format!("contract-invitee-{}@example.test", Uuid::new_v4().simple());
+    let revokee = format!("contract-revokee-{}@example.test", Uuid::new_v4().simple());
     let password = "contract passphrase";
     vec![
         call(Nobody, POST, "/api/signup", json!({"email": founder, "company_name": "PT Kontrak", "full_name": "Andi"}), 202)
@@ -45,5 +46,16 @@ pub fn cases() -> Vec<Row> {
             .is("/app_role", "finance").on_citus(501),
         call(Nobody, POST, "/api/invitations/accept", json!({"token": "{invitation_link}", "password": password}), 422)
             .field("token").why("a used link").on_citus(501),
+
+        // The user managers' list (never a link's secret) and revocation.
+        call(Admin, GET, "/api/invitations", NONE, 200).at_least("/items", 1).any("/items", "/app_role", "finance"),
+        call(Admin, GET, "/api/invitations?status=revoked&limit=5", NONE, 200),
+        call(Admin, GET, "/api/invitations?status=lost", NONE, 400),
+        call(Sales, GET, "/api/invitations", NONE, 200).len("/items", 0).why("no profile.manage: row-level security"),
+        call(Admin, POST, "/api/invitations", json!({"email": revokee, "full_name": "Rudi", "app_role": "salesperson"}), 201)
+            .save("invitation", "/invitation_id"),
+        call(Sales, POST, "/api/invitations/{invitation}/revoke", NONE, 403),
+        call(Admin, POST, "/api/invitations/{missing}/revoke", NONE, 404),
+        call(Admin, POST, "/api/invitations/{invitation}/revoke", NONE, 200).is("/status", "revoked").filled("/revoked_at"),
     ]
 }

@@ -42,6 +42,7 @@ mod cases_marketing;
 mod cases_meta;
 mod cases_operator;
 mod cases_payments;
+mod cases_plans;
 mod cases_receivables;
 mod cases_rfm;
 mod cases_signup;
@@ -80,6 +81,7 @@ fn every_case() -> Vec<Row> {
         cases_signup::cases(),
         cases_billing::cases(),
         cases_payments::cases(),
+        cases_plans::cases(),
         // Last: it gives the tenant a plan of its own.
         cases_usage::cases(),
     ]
