@@ -470,35 +470,15 @@ revoke execute on function billing_void(uuid, uuid, text) from public;
 comment on function billing_void(uuid, uuid, text) is
   'The operator voids an operator invoice with a reason (a draft or a finalized one; its number stays used).';
 
--- Every tenant with a subscription: the month-end run enqueues one
--- billing.month_end job for each (dedup per tenant and day).
-create or replace function billing_month_end_enqueue() returns integer
-language plpgsql security definer
-as $$
-declare
-  v_n integer := 0;
-  v_tenant uuid;
-begin
-  for v_tenant in select s.tenant_id from subscriptions s order by s.tenant_id loop
-    perform job_enqueue_for(v_tenant, 'billing.month_end', '{}'::jsonb, null, 0,
-                            'billing.month_end:' || billing_today(v_tenant)::text);
-    v_n := v_n + 1;
-  end loop;
-  return v_n;
-end
-$$;
-select pin_search_path('billing_month_end_enqueue()');
-revoke execute on function billing_month_end_enqueue() from public;
-grant execute on function billing_month_end_enqueue() to bizos_worker;
-comment on function billing_month_end_enqueue() is
-  'Enqueues the billing.month_end job of every tenant with a subscription (one a tenant and day); returns how many.';
-
--- The tenants with month-end work by the billing clock: a period that has
--- ended, or a draft whose grace period is over. The worker's schedules tick
--- enqueues their billing.month_end jobs (one a tenant and billing day), so
--- the month closes without the operator; a tick with nothing due enqueues
--- nothing and costs a scan of the subscriptions.
-create or replace function billing_month_end_enqueue_due() returns integer
+-- The month-end run: a billing.month_end job (dedup per tenant and billing
+-- day) for every tenant with a subscription, or with p_due_only for the
+-- tenants with month-end work by the billing clock (a period ended,
+-- billing_period_due, or a draft past its grace period). The operator's
+-- route asks for every tenant; the worker's schedules tick for those due,
+-- so a month closes without the operator and a tick with nothing due
+-- enqueues nothing.
+drop function if exists billing_month_end_enqueue();
+create or replace function billing_month_end_enqueue(p_due_only boolean default false) returns integer
 language plpgsql security definer
 as $$
 declare
@@ -506,10 +486,9 @@ declare
   v_tenant uuid;
 begin
   for v_tenant in
-    select s.tenant_id from subscriptions s join tenants t on t.tenant_id = s.tenant_id
-     where (s.current_period_end <= (billing_now() at time zone t.time_zone)::date
-            and not (s.status = 'canceled'
-                     and (s.canceled_at at time zone t.time_zone)::date < s.current_period_start))
+    select s.tenant_id from subscriptions s
+     where not p_due_only
+        or exists (select 1 from billing_period_due(s.tenant_id))
         or exists (select 1 from billing_invoices i
                     where i.tenant_id = s.tenant_id and i.status = 'draft' and i.finalize_after <= billing_now())
      order by s.tenant_id
@@ -521,11 +500,11 @@ begin
   return v_n;
 end
 $$;
-select pin_search_path('billing_month_end_enqueue_due()');
-revoke execute on function billing_month_end_enqueue_due() from public;
-grant execute on function billing_month_end_enqueue_due() to bizos_worker;
-comment on function billing_month_end_enqueue_due() is
-  'Enqueues the billing.month_end job of every tenant with an ended period or a draft past its grace period (one a tenant and day); returns how many.';
+select pin_search_path('billing_month_end_enqueue(boolean)');
+revoke execute on function billing_month_end_enqueue(boolean) from public;
+grant execute on function billing_month_end_enqueue(boolean) to bizos_worker;
+comment on function billing_month_end_enqueue(boolean) is
+  'Enqueues the billing.month_end job of every tenant with a subscription, or only of those with an ended period or a draft past its grace period (one a tenant and day); returns how many.';
 
 -- A tenant's month-end in the caller's transaction: every ended period
 -- closed into a draft (a tenant that missed months catches up month by

@@ -458,7 +458,7 @@ impl Worker {
             // with an ended period or a draft past its grace period, per
             // billing day (sql/api/billing.sql).
             (
-                "select billing_month_end_enqueue_due()",
+                "select billing_month_end_enqueue(true)",
                 "month-end jobs enqueued",
                 "enqueueing the month-end jobs failed",
             ),

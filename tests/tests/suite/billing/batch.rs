@@ -163,7 +163,7 @@ async fn the_worker_enqueues_the_month_end_of_tenants_with_work_due_by_itself() 
     let [a, b, _, _] = december(&db, false).await;
     // Mid-December nothing is due: no job.
     clock(&db, "2026-12-15T03:00:00Z").await;
-    let due: i32 = sqlx::query_scalar("select billing_month_end_enqueue_due()")
+    let due: i32 = sqlx::query_scalar("select billing_month_end_enqueue(true)")
         .fetch_one(&db.owner)
         .await
         .unwrap();

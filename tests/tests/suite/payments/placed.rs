@@ -79,10 +79,19 @@ async fn a_schema_tenants_writes_are_refused_while_its_subscription_is_soft_lock
     set_status(&h, tenant, &["past_due", "soft_locked"]).await;
     let body = until_write_answers(&app, &admin, 402).await;
     assert_eq!(body["error"]["code"], "subscription_soft_locked", "{body}");
+    // Reads work. (A write may have landed while the lock was on its way
+    // to the router: the list holds what was written, at least the first.)
     let (status, list) = app.get_json(&admin, "/api/marketing/spend").await;
     assert_eq!(status, 200, "{list}");
-    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    let written = list["items"].as_array().unwrap().len();
+    assert!(written >= 1, "{list}");
 
     set_status(&h, tenant, &["active"]).await;
     until_write_answers(&app, &admin, 201).await;
+    let (_, list) = app.get_json(&admin, "/api/marketing/spend").await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        written + 1,
+        "nothing lost: {list}"
+    );
 }
