@@ -394,14 +394,17 @@ comment on function usage_price(uuid, jsonb) is
 create or replace function usage_billable(p_tenant_id uuid, p_from date, p_to date)
 returns table (metric_code text, label text, unit text, quantity numeric, included numeric, overage numeric,
                unit_price numeric, amount numeric)
-language sql
+language plpgsql
 stable
 security definer
 as $$
+begin
+  return query
   select p.* from usage_price(p_tenant_id,
                               (select coalesce(jsonb_agg(jsonb_build_object('metric_code', q.metric_code,
                                                                             'quantity', q.quantity)), '[]')
-                                 from usage_quantities(p_tenant_id, p_from, p_to) q)) p
+                                 from usage_quantities(p_tenant_id, p_from, p_to) q)) p;
+end
 $$;
 select pin_search_path('usage_billable(uuid, date, date)');
 revoke execute on function usage_billable(uuid, date, date) from public;
