@@ -6,10 +6,11 @@
 pub mod pdf;
 mod placed;
 
+use serde::{Deserialize, Serialize};
+
 use crate::job::{Handler, Job, JobArgs, JobError};
 use crate::placement::Secrets;
 use crate::telemetry::db_call;
-use serde::{Deserialize, Serialize};
 
 /// The payload of `billing.month_end`: nothing; the database knows the
 /// tenant's periods and drafts (billing_month_end_enqueue writes `{}`).
