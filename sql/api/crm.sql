@@ -238,28 +238,33 @@ comment on function sales_owners_derive() is
   'Trigger: a ticket''s or an invoice''s sales_owners from its customer (argument 1) and lead (argument 2).';
 
 -- Derives again the sales_owners of the tickets and invoices of a
--- customer, or of the tickets of a lead, that differ from its owners now:
--- an update that changes nothing else (sales_owners_derive recomputes
--- the column; updated_at and the audit log record the change of who
--- reads the row).
+-- customer, or of the tickets of a lead: an update that changes nothing
+-- else (sales_owners_derive recomputes the column; updated_at and the
+-- audit log record the change of who reads the row). The invoices whose
+-- owners are already the customer's are left alone; a ticket's owners
+-- also depend on its lead, so the customer's and the lead's tickets are
+-- all derived again (a customer's or a lead's tickets are few). No
+-- volatile call in the WHERE: Citus refuses one in a modification of a
+-- distributed table.
 create or replace function sales_owners_refollow(tenant uuid, customer uuid, lead uuid) returns void
 language plpgsql volatile security definer
 as $$
+declare
+  v_owners uuid[];
 begin
   if customer is not null then
     perform sales_owners_lock(tenant, customer, true);
+    v_owners := sales_owners_of(tenant, customer, null);
     update invoices i set sales_owners = i.sales_owners
      where i.tenant_id = tenant and i.customer_id = customer
-       and i.sales_owners is distinct from sales_owners_of(i.tenant_id, i.customer_id, null);
+       and i.sales_owners is distinct from v_owners;
     update tickets t set sales_owners = t.sales_owners
-     where t.tenant_id = tenant and t.related_customer_id = customer
-       and t.sales_owners is distinct from sales_owners_of(t.tenant_id, t.related_customer_id, t.related_lead_id);
+     where t.tenant_id = tenant and t.related_customer_id = customer;
   end if;
   if lead is not null then
     perform sales_owners_lock(tenant, lead, true);
     update tickets t set sales_owners = t.sales_owners
-     where t.tenant_id = tenant and t.related_lead_id = lead
-       and t.sales_owners is distinct from sales_owners_of(t.tenant_id, t.related_customer_id, t.related_lead_id);
+     where t.tenant_id = tenant and t.related_lead_id = lead;
   end if;
 end
 $$;
@@ -321,12 +326,30 @@ create or replace function sales_owners_refresh(tenant uuid) returns void
 language plpgsql volatile
 as $$
 begin
-  update invoices i set sales_owners = sales_owners_of(i.tenant_id, i.customer_id, null)
-   where i.tenant_id = tenant
-     and i.sales_owners is distinct from sales_owners_of(i.tenant_id, i.customer_id, null);
-  update tickets t set sales_owners = sales_owners_of(t.tenant_id, t.related_customer_id, t.related_lead_id)
-   where t.tenant_id = tenant
-     and t.sales_owners is distinct from sales_owners_of(t.tenant_id, t.related_customer_id, t.related_lead_id);
+  -- Set by set, as V57 filled the column (no function per row).
+  update invoices i set sales_owners = coalesce(o.owners, '{}')
+    from (select i2.tenant_id, i2.invoice_id,
+                 array(select distinct p.owner_user_id from prospects p
+                        where p.tenant_id = i2.tenant_id and p.customer_id = i2.customer_id
+                          and p.owner_user_id is not null
+                        order by 1) as owners
+            from invoices i2 where i2.tenant_id = tenant) o
+   where i.tenant_id = tenant and o.tenant_id = i.tenant_id and o.invoice_id = i.invoice_id
+     and i.sales_owners is distinct from o.owners;
+  update tickets t set sales_owners = coalesce(o.owners, '{}')
+    from (select t2.tenant_id, t2.ticket_id,
+                 array(select distinct x.user_id
+                         from (select p.owner_user_id as user_id from prospects p
+                                where p.tenant_id = t2.tenant_id and p.customer_id = t2.related_customer_id
+                                  and p.owner_user_id is not null
+                               union all
+                               select l.sales_owner_user_id from leads l
+                                where l.tenant_id = t2.tenant_id and l.lead_id = t2.related_lead_id
+                                  and l.sales_owner_user_id is not null) x
+                        order by 1) as owners
+            from tickets t2 where t2.tenant_id = tenant) o
+   where t.tenant_id = tenant and o.tenant_id = t.tenant_id and o.ticket_id = t.ticket_id
+     and t.sales_owners is distinct from o.owners;
 end
 $$;
 select pin_search_path('sales_owners_refresh(uuid)');
