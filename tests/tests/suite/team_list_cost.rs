@@ -128,10 +128,7 @@ fn index_scans(node: &Value, out: &mut Vec<(String, String, String, i64)>) {
                 .get("Actual Rows")
                 .and_then(Value::as_i64)
                 .unwrap_or_default()
-                * map
-                    .get("Actual Loops")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(1);
+                * map.get("Actual Loops").and_then(Value::as_i64).unwrap_or(1);
             out.push((
                 kind.to_string(),
                 field("Index Name"),

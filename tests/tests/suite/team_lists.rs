@@ -418,11 +418,7 @@ async fn a_reassigned_customer_moves_its_tickets_and_invoices() {
     let none: Vec<Uuid> = Vec::new();
 
     // (who, tickets, invoices) as each step leaves them.
-    async fn check(
-        db: &TestDb,
-        step: &str,
-        expected: &[(&Caller, &str, Vec<Uuid>, Vec<Uuid>)],
-    ) {
+    async fn check(db: &TestDb, step: &str, expected: &[(&Caller, &str, Vec<Uuid>, Vec<Uuid>)]) {
         for (who, name, tickets, invoices) in expected {
             assert_eq!(
                 &reads(db, who, "tickets", "ticket_id").await,
@@ -440,8 +436,18 @@ async fn a_reassigned_customer_moves_its_tickets_and_invoices() {
         &db,
         "Alice's customer",
         &[
-            (&t.north, "north", all_tickets.clone(), sorted(vec![invoice, other])),
-            (&t.alice, "Alice", all_tickets.clone(), sorted(vec![invoice, other])),
+            (
+                &t.north,
+                "north",
+                all_tickets.clone(),
+                sorted(vec![invoice, other]),
+            ),
+            (
+                &t.alice,
+                "Alice",
+                all_tickets.clone(),
+                sorted(vec![invoice, other]),
+            ),
             (&t.south, "south", none.clone(), none.clone()),
         ],
     )
@@ -497,7 +503,12 @@ async fn a_reassigned_customer_moves_its_tickets_and_invoices() {
         &db,
         "Bob in the north team",
         &[
-            (&t.north, "north", all_tickets.clone(), sorted(vec![invoice, other])),
+            (
+                &t.north,
+                "north",
+                all_tickets.clone(),
+                sorted(vec![invoice, other]),
+            ),
             (&t.south, "south", none.clone(), none.clone()),
         ],
     )
