@@ -157,62 +157,215 @@ grant execute on function team_customer_ids() to bizos_authenticated;
 comment on function team_customer_ids() is
   'The customers of which the caller''s team owns a prospect, in order (owns_customer as a set, for the customers policy: team_ids).';
 
--- The team's customers (team_customer_ids) and the leads its users own, of one
--- bucket (uuid_hash(id) & 7, 0-7), for the tickets and invoices policies
--- (policy_in_team_buckets, platform.sql): a row of the team's is tested
--- against its bucket's ids, an eighth of the team's, where `= any` of
--- all of them was a linear search of 2,000 ids for every row a page
--- fetched. As the owner, as team_customer_ids; each bucket is an
--- index-only scan of prospects_owner_bucket_customer_idx or
--- leads_sales_owner_bucket_lead_idx (V51), whose bucket expression this
--- must repeat.
-create or replace function team_customer_ids_in(bucket integer) returns uuid[]
-language plpgsql stable security definer
+-- The sales owners of a ticket or an invoice (V57's sales_owners, which
+-- the sales roles' branch of their select policies tests against the
+-- caller's team: policy_team_owns_any, platform.sql): the users owning a
+-- prospect of its customer and its lead's sales owner, distinct, in
+-- order. As the owner (a trigger's read must not depend on the writer's
+-- RLS scope); index-only scans of prospects_customer_id_owner_user_id_key
+-- and leads_pkey. Volatile, so that under READ COMMITTED each call reads
+-- what is committed when it runs (a row an update waited for is derived
+-- again from the latest prospects, not the statement's start).
+create or replace function sales_owners_of(tenant uuid, customer uuid, lead uuid) returns uuid[]
+language plpgsql volatile security definer
 as $$
-declare
-  v_team constant uuid[] := my_team_ids();
 begin
-  return array(select distinct p.customer_id from prospects p
-                where p.tenant_id = bizos.tenant_id()
-                  and p.owner_user_id = any (v_team)
-                  and (pg_catalog.uuid_hash(p.customer_id) & 7) = bucket
-                order by p.customer_id);
+  return array(select distinct x.user_id
+                 from (select p.owner_user_id as user_id from prospects p
+                        where p.tenant_id = tenant and p.customer_id = customer
+                          and p.owner_user_id is not null
+                       union all
+                       select l.sales_owner_user_id from leads l
+                        where l.tenant_id = tenant and l.lead_id = lead
+                          and l.sales_owner_user_id is not null) x
+                order by x.user_id);
 end
 $$;
-select pin_search_path('team_customer_ids_in(integer)');
-revoke execute on function team_customer_ids_in(integer) from public;
-grant execute on function team_customer_ids_in(integer) to bizos_authenticated;
-comment on function team_customer_ids_in(integer) is
-  'The customers of which the caller''s team owns a prospect, of one bucket (uuid_hash(customer_id) & 7), for the tickets and invoices policies.';
+select pin_search_path('sales_owners_of(uuid, uuid, uuid)');
+revoke execute on function sales_owners_of(uuid, uuid, uuid) from public;
+comment on function sales_owners_of(uuid, uuid, uuid) is
+  'The users owning a prospect of the customer or the lead (sales owner): a ticket''s or an invoice''s sales_owners.';
 
-create or replace function team_lead_ids_in(bucket integer) returns uuid[]
-language plpgsql stable security definer
+-- The advisory lock of the sales owners of one customer or lead. A writer
+-- of a ticket or an invoice takes it shared before it reads the owners
+-- (sales_owners_derive); a change of the owners (a prospect, a lead's
+-- sales owner) takes it exclusively before it updates the rows of that
+-- customer or lead (sales_owners_follow_*). So a row written while its
+-- customer's prospect is reassigned either waits for the reassignment and
+-- reads its result, or is committed before the reassignment's update
+-- reads the rows, which then finds it.
+create or replace function sales_owners_lock(tenant uuid, id uuid, exclusive boolean) returns void
+language plpgsql volatile
 as $$
-declare
-  v_team constant uuid[] := my_team_ids();
 begin
-  return array(select l.lead_id from leads l
-                where l.tenant_id = bizos.tenant_id()
-                  and l.sales_owner_user_id = any (v_team)
-                  and (pg_catalog.uuid_hash(l.lead_id) & 7) = bucket
-                order by l.lead_id);
+  if id is null then
+    return;
+  end if;
+  -- 1936682863: 'sown' (the class of these locks), then the id's hash.
+  if exclusive then
+    perform pg_catalog.pg_advisory_xact_lock(1936682863, pg_catalog.hashtext(tenant::text || id::text));
+  else
+    perform pg_catalog.pg_advisory_xact_lock_shared(1936682863, pg_catalog.hashtext(tenant::text || id::text));
+  end if;
 end
 $$;
-select pin_search_path('team_lead_ids_in(integer)');
-revoke execute on function team_lead_ids_in(integer) from public;
-grant execute on function team_lead_ids_in(integer) to bizos_authenticated;
-comment on function team_lead_ids_in(integer) is
-  'The leads whose sales owner is of the caller''s team, of one bucket (uuid_hash(lead_id) & 7), for the tickets policy.';
+select pin_search_path('sales_owners_lock(uuid, uuid, boolean)');
+revoke execute on function sales_owners_lock(uuid, uuid, boolean) from public;
+comment on function sales_owners_lock(uuid, uuid, boolean) is
+  'Takes the transaction''s advisory lock of the sales owners of a customer or lead (shared by the writers of tickets and invoices).';
+
+-- BEFORE INSERT OR UPDATE of tickets and invoices: sales_owners is
+-- derived, on every write, from the row's customer (TG_ARGV[0]) and lead
+-- (TG_ARGV[1], or none): no writer sets it (an API caller who could would
+-- choose who reads the row), and an update made to derive it again
+-- (sales_owners_follow_*) needs no value.
+create or replace function sales_owners_derive() returns trigger
+language plpgsql security definer
+as $$
+declare
+  v_customer uuid := (pg_catalog.to_jsonb(new) ->> tg_argv[0])::uuid;
+  v_lead uuid := case when tg_nargs > 1 then (pg_catalog.to_jsonb(new) ->> tg_argv[1])::uuid end;
+begin
+  perform sales_owners_lock(new.tenant_id, v_customer, false);
+  perform sales_owners_lock(new.tenant_id, v_lead, false);
+  new.sales_owners := sales_owners_of(new.tenant_id, v_customer, v_lead);
+  return new;
+end
+$$;
+select pin_search_path('sales_owners_derive()');
+revoke execute on function sales_owners_derive() from public;
+comment on function sales_owners_derive() is
+  'Trigger: a ticket''s or an invoice''s sales_owners from its customer (argument 1) and lead (argument 2).';
+
+-- Derives again the sales_owners of the tickets and invoices of a
+-- customer, or of the tickets of a lead: an update that changes nothing
+-- else (sales_owners_derive recomputes the column; updated_at and the
+-- audit log record the change of who reads the row). The invoices whose
+-- owners are already the customer's are left alone; a ticket's owners
+-- also depend on its lead, so the customer's and the lead's tickets are
+-- all derived again (a customer's or a lead's tickets are few). No
+-- volatile call in the WHERE: Citus refuses one in a modification of a
+-- distributed table.
+create or replace function sales_owners_refollow(tenant uuid, customer uuid, lead uuid) returns void
+language plpgsql volatile security definer
+as $$
+declare
+  v_owners uuid[];
+begin
+  if customer is not null then
+    perform sales_owners_lock(tenant, customer, true);
+    v_owners := sales_owners_of(tenant, customer, null);
+    update invoices i set sales_owners = i.sales_owners
+     where i.tenant_id = tenant and i.customer_id = customer
+       and i.sales_owners is distinct from v_owners;
+    update tickets t set sales_owners = t.sales_owners
+     where t.tenant_id = tenant and t.related_customer_id = customer;
+  end if;
+  if lead is not null then
+    perform sales_owners_lock(tenant, lead, true);
+    update tickets t set sales_owners = t.sales_owners
+     where t.tenant_id = tenant and t.related_lead_id = lead;
+  end if;
+end
+$$;
+select pin_search_path('sales_owners_refollow(uuid, uuid, uuid)');
+revoke execute on function sales_owners_refollow(uuid, uuid, uuid) from public;
+comment on function sales_owners_refollow(uuid, uuid, uuid) is
+  'Derives again the sales_owners of the tickets and invoices of a customer and the tickets of a lead.';
+
+-- AFTER a prospect is created, reassigned, moved to another customer
+-- (a merge) or deleted: its customers' tickets and invoices.
+create or replace function sales_owners_follow_prospect() returns trigger
+language plpgsql security definer
+as $$
+begin
+  if tg_op in ('UPDATE', 'DELETE') then
+    perform sales_owners_refollow(old.tenant_id, old.customer_id, null);
+  end if;
+  if tg_op in ('INSERT', 'UPDATE') and (tg_op = 'INSERT' or new.customer_id is distinct from old.customer_id) then
+    perform sales_owners_refollow(new.tenant_id, new.customer_id, null);
+  end if;
+  return null;
+end
+$$;
+select pin_search_path('sales_owners_follow_prospect()');
+revoke execute on function sales_owners_follow_prospect() from public;
+comment on function sales_owners_follow_prospect() is
+  'Trigger: a prospect''s customers'' tickets and invoices follow its owner (sales_owners).';
+
+create or replace trigger prospects_sales_owners
+  after insert or delete or update of owner_user_id, customer_id on prospects
+  for each row execute function sales_owners_follow_prospect();
+
+-- AFTER a lead's sales owner changes: its tickets. (A deleted lead's
+-- tickets lose it by their foreign key's SET NULL, an update that
+-- derives them again; a new lead has none.)
+create or replace function sales_owners_follow_lead() returns trigger
+language plpgsql security definer
+as $$
+begin
+  perform sales_owners_refollow(new.tenant_id, null, new.lead_id);
+  return null;
+end
+$$;
+select pin_search_path('sales_owners_follow_lead()');
+revoke execute on function sales_owners_follow_lead() from public;
+comment on function sales_owners_follow_lead() is
+  'Trigger: a lead''s tickets follow its sales owner (sales_owners).';
+
+create or replace trigger leads_sales_owners
+  after update of sales_owner_user_id on leads
+  for each row when (new.sales_owner_user_id is distinct from old.sales_owner_user_id)
+  execute function sales_owners_follow_lead();
+
+-- The sales_owners of a tenant's tickets and invoices derived again, set
+-- by set: for loads that write those tables, prospects or leads with the
+-- user triggers off (the benchmarks' and tests' fixtures), before they
+-- turn them on. The owner's alone.
+create or replace function sales_owners_refresh(tenant uuid) returns void
+language plpgsql volatile
+as $$
+begin
+  -- Set by set, as V57 filled the column (no function per row).
+  update invoices i set sales_owners = coalesce(o.owners, '{}')
+    from (select i2.tenant_id, i2.invoice_id,
+                 array(select distinct p.owner_user_id from prospects p
+                        where p.tenant_id = i2.tenant_id and p.customer_id = i2.customer_id
+                          and p.owner_user_id is not null
+                        order by 1) as owners
+            from invoices i2 where i2.tenant_id = tenant) o
+   where i.tenant_id = tenant and o.tenant_id = i.tenant_id and o.invoice_id = i.invoice_id
+     and i.sales_owners is distinct from o.owners;
+  update tickets t set sales_owners = coalesce(o.owners, '{}')
+    from (select t2.tenant_id, t2.ticket_id,
+                 array(select distinct x.user_id
+                         from (select p.owner_user_id as user_id from prospects p
+                                where p.tenant_id = t2.tenant_id and p.customer_id = t2.related_customer_id
+                                  and p.owner_user_id is not null
+                               union all
+                               select l.sales_owner_user_id from leads l
+                                where l.tenant_id = t2.tenant_id and l.lead_id = t2.related_lead_id
+                                  and l.sales_owner_user_id is not null) x
+                        order by 1) as owners
+            from tickets t2 where t2.tenant_id = tenant) o
+   where t.tenant_id = tenant and o.tenant_id = t.tenant_id and o.ticket_id = t.ticket_id
+     and t.sales_owners is distinct from o.owners;
+end
+$$;
+select pin_search_path('sales_owners_refresh(uuid)');
+revoke execute on function sales_owners_refresh(uuid) from public;
+comment on function sales_owners_refresh(uuid) is
+  'Derives every sales_owners of a tenant''s tickets and invoices again (after a load with the user triggers off).';
 
 -- A team's ids as a select policy tests rows against them
 -- (policy_in_team_ids, platform.sql): 'customers', the team's customers
 -- (team_customer_ids) for the customers policy, NULL for a caller whose
 -- customer scope is 'all' (that policy lets their rows through before).
--- The tickets and invoices policies test a bucket of the team's ids
--- (team_customer_ids_in, team_lead_ids_in) instead: with a constant array
--- the planner estimates every element against the column's statistics
--- (8-21 ms of planning for a sales manager's page of 200,000 invoices,
--- against 0.5 ms); customers.customer_id is unique, so its estimate is one
+-- The tickets and invoices policies test their rows' sales owners against
+-- the team instead (policy_team_owns_any): with a constant array the
+-- planner estimates every element against the column's statistics (8-21
+-- ms of planning for a sales manager's page of 200,000 invoices, against
+-- 0.5 ms); customers.customer_id is unique, so its estimate is one
 -- division per element.
 create or replace function team_ids(kind text) returns uuid[]
 language plpgsql stable
@@ -455,6 +608,32 @@ as $$
 $$;
 select pin_search_path('may_read_customer(uuid)');
 grant execute on function may_read_customer(uuid) to bizos_authenticated;
+
+-- The company name of customer `customer` when the caller may read it
+-- (customer_readable), else NULL: what a left join of customers under its
+-- policy gives a view (v_invoices), without planning that policy in every
+-- statement of the view (for a sales role it folds the team's 2,000
+-- customers into the plan: 6-9 ms of a page's planning at 1M customers)
+-- and without a probe of customers for rows the page does not return:
+-- costed high, so that the planner evaluates it after a sort and a limit.
+create or replace function customer_name_readable(customer uuid) returns text
+language plpgsql stable security definer cost 1000
+as $$
+declare
+  v_name text;
+begin
+  select c.company_name into v_name
+    from customers c
+   where c.tenant_id = bizos.tenant_id() and c.customer_id = customer
+     and customer_readable(customer_scope(), c.created_by, c.customer_id);
+  return v_name;
+end
+$$;
+select pin_search_path('customer_name_readable(uuid)');
+revoke execute on function customer_name_readable(uuid) from public;
+grant execute on function customer_name_readable(uuid) to bizos_authenticated;
+comment on function customer_name_readable(uuid) is
+  'The company name of a customer the caller may read (customer_readable), else NULL.';
 
 -- May the caller change customer `customer` (of their tenant)? The rule of
 -- the customers update policy (V3: super admins and marketing managers

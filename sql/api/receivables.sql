@@ -397,10 +397,10 @@ comment on view v_dso_rolling_30 is
 -- (docs/schema.md, "What a policy costs"; the helpers in platform.sql):
 -- "reads all" as policy_reads_all, the sales roles' invoices of their
 -- team's customers (owns_customer per row before, a walk of the tenant for
--- a salesperson's page) as the team's customers read once per bucket
--- (policy_in_team_buckets: a row is tested against its bucket's ids),
--- probed in invoices_tenant_id_customer_id_idx. On Citus the policies stay
--- as they were.
+-- a salesperson's page) as the invoice's sales_owners (V57: the owners of
+-- its customer's prospects, kept by the trigger below) against the team
+-- (policy_team_owns_any), one probe per team user in
+-- invoices_sales_owners_idx. On Citus the policies stay as they were.
 do $$
 begin
   if pg_catalog.to_regclass('pg_catalog.pg_dist_partition') is not null then
@@ -412,7 +412,7 @@ begin
     format('tenant_id = (select bizos.tenant_id()) and (%s'
            ' or (%s and %s))',
            policy_reads_all($e$bizos.app_role() = any (array['super_admin', 'director', 'finance'])$e$, 'invoice_id'),
-           policy_in_team_buckets('customer_id', 'team_customer_ids_in'),
+           policy_team_owns_any('sales_owners'),
            policy_caller_is($e$bizos.app_role() = any (array['sales_manager', 'salesperson'])$e$)));
   drop policy if exists "holders of invoice.read_all read every invoice" on invoices;
   execute format('create policy %I on invoices for select to bizos_authenticated using (%s)',
@@ -422,17 +422,23 @@ begin
 end
 $$;
 
+-- An invoice's sales owners: of its customer (sales_owners_derive, crm.sql).
+create or replace trigger invoices_sales_owners
+  before insert or update on invoices
+  for each row execute function sales_owners_derive('customer_id');
+
 create or replace view v_invoices with (security_invoker = true) as
 select i.tenant_id, i.invoice_id, i.invoice_no, i.customer_id, i.issue_date, i.due_date, i.currency,
        i.subtotal, i.tax, i.total, i.amount_paid, i.status, i.notes, i.collection_ticket_id,
        i.issued_at, i.paid_at, i.voided_at, i.created_by, i.created_at, i.updated_at,
-       c.company_name,
+       -- The customers a page's caller may read, as a left join of customers
+       -- under its policy gave it; evaluated for the page's rows only.
+       customer_name_readable(i.customer_id) as company_name,
        coalesce(o.outstanding, 0) as outstanding,
        coalesce(o.days_past_due, 0) as days_past_due,
        coalesce(o.is_overdue, false) as is_overdue,
        o.aging_bucket
   from invoices i
-  left join customers c on c.tenant_id = i.tenant_id and c.customer_id = i.customer_id
   -- Per invoice, not a join with v_invoice_outstanding: a join made
   -- PostgreSQL aggregate the tenant's whole ledger for every page (570 ms
   -- for the owner's page at 40,000 invoices). This is that view's

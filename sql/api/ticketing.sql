@@ -358,10 +358,11 @@ grant execute on function ticket_attachment_add(uuid, uuid)
 -- platform.sql): a restricted caller's page or count reads the tickets it
 -- may see, not the tenant's. Each role test is a conjunct of the branch it
 -- opens (policy_caller_is), so every branch is a condition on an indexed
--- column; owns_customer(related_customer_id) is the team's customers, the
--- EXISTS on the related lead the team's leads, each read once per bucket
--- (policy_in_team_buckets: a row is tested against its bucket's ids, not
--- the whole team's), probed in tickets_related_*_idx. Holders of
+-- column; owns_customer(related_customer_id) (the team's customers) and
+-- the EXISTS on the related lead (the team's leads) are the ticket's
+-- sales_owners (V57, kept by the triggers below) against the team
+-- (policy_team_owns_any), one probe per team user in
+-- tickets_sales_owners_idx, not one per team customer and lead. Holders of
 -- ticket.read_all have a policy of their own (V35), rewritten the same
 -- way. On Citus the policies stay as sql/citus/policies.sql has them.
 do $$
@@ -381,15 +382,13 @@ begin
            ' or (dept_target = %L and %s)'
            ' or (related_lead_id is not null and %s)'
            ' or (%s and %s)'
-           ' or (%s and %s)'
            ' or (%s and %s))',
            policy_reads_all($e$bizos.app_role() = any (array['super_admin', 'director'])$e$, 'ticket_id'),
            policy_caller_is($e$bizos.app_role() = 'ops'$e$),
            'FIN', policy_caller_is($e$bizos.app_role() = 'finance'$e$),
            policy_caller_is($e$bizos.app_role() = 'marketing_manager'$e$),
            policy_team_owns('created_by'), policy_caller_is(v_sales),
-           policy_in_team_buckets('related_customer_id', 'team_customer_ids_in'), policy_caller_is(v_sales),
-           policy_in_team_buckets('related_lead_id', 'team_lead_ids_in'), policy_caller_is(v_sales)));
+           policy_team_owns_any('sales_owners'), policy_caller_is(v_sales)));
   drop policy if exists "holders of ticket.read_all read every ticket" on tickets;
   execute format('create policy %I on tickets for select to bizos_authenticated using (%s)',
     'holders of ticket.read_all read every ticket',
@@ -399,8 +398,15 @@ end
 $$;
 
 -- The team's leads as one array, which the tickets policy tested rows
--- against before it read them a bucket at a time (team_lead_ids_in).
+-- against before it read them a bucket at a time (V51), then their sales
+-- owners (V57).
 drop function if exists team_lead_ids();
+
+-- A ticket's sales owners: of its related customer and lead
+-- (sales_owners_derive, crm.sql).
+create or replace trigger tickets_sales_owners
+  before insert or update on tickets
+  for each row execute function sales_owners_derive('related_customer_id', 'related_lead_id');
 
 create or replace view v_tickets with (security_invoker = true) as
 select t.tenant_id, t.ticket_id, t.ticket_no, t.ticket_type, t.subject, t.description, t.priority, t.dept_target,

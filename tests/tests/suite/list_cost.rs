@@ -351,6 +351,8 @@ async fn lists(db: &TestDb) -> Lists {
          select tenant_id, 'INV-' || company_name, customer_id, created_at::date, created_at::date + 30,
                 1000000, 'ISSUED', '{finance}', created_at
            from customers where tenant_id = '{tenant}';
+         -- The rows' sales owners, which the user triggers keep (V57).
+         select sales_owners_refresh('{tenant}');
          alter table prospects enable trigger user;
          alter table leads enable trigger user;
          alter table sales_activities enable trigger user;

@@ -25,6 +25,7 @@ struct Teams {
     /// Manager of Bob, who owns prospects of 15 others.
     south: Caller,
     alice: Caller,
+    bob: Caller,
 }
 
 async fn teams(db: &TestDb) -> Teams {
@@ -70,6 +71,7 @@ async fn teams(db: &TestDb) -> Teams {
         north,
         south,
         alice,
+        bob,
     }
 }
 
@@ -332,4 +334,224 @@ async fn a_page_of_invoices_reads_the_ledger_of_its_invoices() {
         );
         tx.rollback().await.unwrap();
     }
+}
+
+/// The ids of `table` (`key`) the caller reads, in order.
+async fn reads(db: &TestDb, who: &Caller, table: &str, key: &str) -> Vec<Uuid> {
+    let mut tx = db.as_user(who).await;
+    let ids = sqlx::query_scalar(&format!("select {key} from {table} order by 1"))
+        .persistent(false)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    ids
+}
+
+/// A ticket's or an invoice's sales owners (V57) follow ownership at once:
+/// a reassigned prospect takes its customer's tickets and invoices from
+/// the old team to the new one, a re-owned lead its tickets, a salesperson
+/// moved to another manager their rows; a deleted prospect takes them
+/// away; nobody sets the column (the trigger derives it on every write).
+#[tokio::test]
+async fn a_reassigned_customer_moves_its_tickets_and_invoices() {
+    let db = TestDb::new().await;
+    let t = teams(&db).await;
+    let finance = db.create_user(t.tenant, "finance").await;
+    // PT Ramai 5 is Alice's (north): an invoice, a ticket of the customer,
+    // and a lead of hers with a ticket of the lead. PT Ramai 6 (Alice's
+    // too): an invoice.
+    let one = |sql: &'static str| {
+        let db = &db;
+        let tenant = t.tenant;
+        let alice = t.alice.user_id;
+        let finance = finance.user_id;
+        async move {
+            sqlx::query_scalar::<_, Uuid>(sql)
+                .bind(tenant)
+                .bind(alice)
+                .bind(finance)
+                .fetch_one(&db.owner)
+                .await
+                .unwrap()
+        }
+    };
+    one("insert into leads (tenant_id, channel, status, company_name, customer_id, prospect_id,
+                            sales_owner_user_id, assigned_at, created_by)
+         select $1, 'website', 'ASSIGNED', 'PT Lead 5', p.customer_id, p.prospect_id, $2, now(), $3
+           from prospects p join customers c on c.tenant_id = p.tenant_id and c.customer_id = p.customer_id
+          where p.tenant_id = $1 and c.company_name = 'PT Ramai 5'
+         returning lead_id")
+    .await;
+    let invoice = one(
+        "insert into invoices (tenant_id, customer_id, issue_date, due_date, subtotal, status, created_by)
+         select $1, customer_id, current_date, current_date + 30, 1000000, 'DRAFT', $3
+           from customers where tenant_id = $1 and company_name = 'PT Ramai 5' and $2 is not null
+         returning invoice_id",
+    )
+    .await;
+    let other = one(
+        "insert into invoices (tenant_id, customer_id, issue_date, due_date, subtotal, status, created_by)
+         select $1, customer_id, current_date, current_date + 30, 1000000, 'DRAFT', $3
+           from customers where tenant_id = $1 and company_name = 'PT Ramai 6' and $2 is not null
+         returning invoice_id",
+    )
+    .await;
+    let by_customer = one(
+        "insert into tickets (tenant_id, ticket_type, subject, dept_target, ticket_status,
+                              related_customer_id, created_by)
+         select $1, 'general_request', 'Customer 5', 'SALES', 'OPEN', customer_id, $3
+           from customers where tenant_id = $1 and company_name = 'PT Ramai 5' and $2 is not null
+         returning ticket_id",
+    )
+    .await;
+    let by_lead = one(
+        "insert into tickets (tenant_id, ticket_type, subject, dept_target, ticket_status,
+                              related_lead_id, created_by)
+         select $1, 'general_request', 'Lead 5', 'SALES', 'OPEN', lead_id, $3
+           from leads where tenant_id = $1 and company_name = 'PT Lead 5' and $2 is not null
+         returning ticket_id",
+    )
+    .await;
+    let mut all_tickets = vec![by_customer, by_lead];
+    all_tickets.sort();
+    let none: Vec<Uuid> = Vec::new();
+
+    // (who, tickets, invoices) as each step leaves them.
+    async fn check(db: &TestDb, step: &str, expected: &[(&Caller, &str, Vec<Uuid>, Vec<Uuid>)]) {
+        for (who, name, tickets, invoices) in expected {
+            assert_eq!(
+                &reads(db, who, "tickets", "ticket_id").await,
+                tickets,
+                "{step}: {name}'s tickets"
+            );
+            assert_eq!(
+                &reads(db, who, "invoices", "invoice_id").await,
+                invoices,
+                "{step}: {name}'s invoices"
+            );
+        }
+    }
+    check(
+        &db,
+        "Alice's customer",
+        &[
+            (
+                &t.north,
+                "north",
+                all_tickets.clone(),
+                sorted(vec![invoice, other]),
+            ),
+            (
+                &t.alice,
+                "Alice",
+                all_tickets.clone(),
+                sorted(vec![invoice, other]),
+            ),
+            (&t.south, "south", none.clone(), none.clone()),
+        ],
+    )
+    .await;
+
+    // The prospect goes to Bob (south): the customer's ticket and invoice
+    // with it; the lead's ticket stays with Alice's lead.
+    sqlx::query(
+        "update prospects p set owner_user_id = $2
+           from customers c
+          where c.tenant_id = p.tenant_id and c.customer_id = p.customer_id
+            and p.tenant_id = $1 and c.company_name = 'PT Ramai 5'",
+    )
+    .bind(t.tenant)
+    .bind(t.bob.user_id)
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    check(
+        &db,
+        "the prospect reassigned",
+        &[
+            (&t.north, "north", vec![by_lead], vec![other]),
+            (&t.south, "south", vec![by_customer], vec![invoice]),
+            (&t.bob, "Bob", vec![by_customer], vec![invoice]),
+        ],
+    )
+    .await;
+
+    // The lead follows: everything is south's.
+    sqlx::query(
+        "update leads set sales_owner_user_id = $2 where tenant_id = $1 and company_name = 'PT Lead 5'",
+    )
+    .bind(t.tenant)
+    .bind(t.bob.user_id)
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    check(
+        &db,
+        "the lead re-owned",
+        &[
+            (&t.north, "north", none.clone(), vec![other]),
+            (&t.alice, "Alice", none.clone(), vec![other]),
+            (&t.south, "south", all_tickets.clone(), vec![invoice]),
+        ],
+    )
+    .await;
+
+    // Bob moves to the north team: his rows with him, nothing rewritten.
+    db.set_manager(&t.bob, &t.north).await;
+    check(
+        &db,
+        "Bob in the north team",
+        &[
+            (
+                &t.north,
+                "north",
+                all_tickets.clone(),
+                sorted(vec![invoice, other]),
+            ),
+            (&t.south, "south", none.clone(), none.clone()),
+        ],
+    )
+    .await;
+
+    // Nobody writes the column: the trigger derives it again.
+    sqlx::query("update invoices set sales_owners = array[$2::uuid] where tenant_id = $1 and invoice_id = $3")
+        .bind(t.tenant)
+        .bind(t.south.user_id)
+        .bind(invoice)
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    check(
+        &db,
+        "sales_owners written",
+        &[(&t.south, "south", none.clone(), none.clone())],
+    )
+    .await;
+
+    // Alice's prospect of PT Ramai 6 deleted: its invoice has no sales
+    // owner.
+    sqlx::query(
+        "delete from prospects p using customers c
+          where c.tenant_id = p.tenant_id and c.customer_id = p.customer_id
+            and p.tenant_id = $1 and c.company_name = 'PT Ramai 6'",
+    )
+    .bind(t.tenant)
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    check(
+        &db,
+        "the prospect deleted",
+        &[
+            (&t.north, "north", all_tickets.clone(), vec![invoice]),
+            (&t.alice, "Alice", none.clone(), none.clone()),
+        ],
+    )
+    .await;
+}
+
+fn sorted(mut ids: Vec<Uuid>) -> Vec<Uuid> {
+    ids.sort();
+    ids
 }
