@@ -194,25 +194,69 @@ comment on function sales_owners_of(uuid, uuid, uuid) is
 -- customer's prospect is reassigned either waits for the reassignment and
 -- reads its result, or is committed before the reassignment's update
 -- reads the rows, which then finds it.
+-- A customer or lead falls in one of 32 buckets of its tenant, and the
+-- lock is the bucket's (1936682863, hashtext(tenant/bucket)): a batch of
+-- thousands of rows (an import of invoices or of leads with their
+-- prospects) holds at most 32 of these, where one per customer filled the
+-- cluster's lock table (max_locks_per_transaction x max_connections,
+-- shared by every session: 53200 for all; see customer_dedup_lock). Two
+-- customers of one bucket wait for each other's reassignment, no more.
+-- A bulk writer takes every bucket first, in order (sales_owners_lock_all),
+-- so that its rows' locks, taken in row order, are already held and no two
+-- bulk writers deadlock.
 create or replace function sales_owners_lock(tenant uuid, id uuid, exclusive boolean) returns void
 language plpgsql volatile
 as $$
+declare
+  v_lock constant integer := pg_catalog.hashtext(tenant::text || '/' || (pg_catalog.hashtext(id::text) & 31)::text);
 begin
   if id is null then
     return;
   end if;
-  -- 1936682863: 'sown' (the class of these locks), then the id's hash.
+  -- 1936682863: 'sown' (the class of these locks).
   if exclusive then
-    perform pg_catalog.pg_advisory_xact_lock(1936682863, pg_catalog.hashtext(tenant::text || id::text));
+    perform pg_catalog.pg_advisory_xact_lock(1936682863, v_lock);
   else
-    perform pg_catalog.pg_advisory_xact_lock_shared(1936682863, pg_catalog.hashtext(tenant::text || id::text));
+    perform pg_catalog.pg_advisory_xact_lock_shared(1936682863, v_lock);
   end if;
 end
 $$;
 select pin_search_path('sales_owners_lock(uuid, uuid, boolean)');
 revoke execute on function sales_owners_lock(uuid, uuid, boolean) from public;
 comment on function sales_owners_lock(uuid, uuid, boolean) is
-  'Takes the transaction''s advisory lock of the sales owners of a customer or lead (shared by the writers of tickets and invoices).';
+  'Takes the transaction''s advisory lock of the sales owners of a customer or lead: its bucket''s, one of 32 a tenant (shared by the writers of tickets and invoices).';
+
+-- Every bucket lock of the caller's tenant's sales owners, in the order of
+-- their ids: what a batch writing many tickets, invoices or prospects
+-- takes before its rows do (the imports, as the uploader). The caller's
+-- own tenant only; its users may write those rows anyway.
+create or replace function sales_owners_lock_all(exclusive boolean) returns void
+language plpgsql volatile security definer
+as $$
+declare
+  v_tenant constant uuid := bizos.tenant_id();
+begin
+  if v_tenant is null then
+    return;
+  end if;
+  if exclusive then
+    perform pg_catalog.pg_advisory_xact_lock(1936682863, b.lock_id)
+       from (select distinct pg_catalog.hashtext(v_tenant::text || '/' || k::text) as lock_id
+               from pg_catalog.generate_series(0, 31) k) b
+      order by b.lock_id;
+  else
+    perform pg_catalog.pg_advisory_xact_lock_shared(1936682863, b.lock_id)
+       from (select distinct pg_catalog.hashtext(v_tenant::text || '/' || k::text) as lock_id
+               from pg_catalog.generate_series(0, 31) k) b
+      order by b.lock_id;
+  end if;
+end
+$$;
+select pin_search_path('sales_owners_lock_all(boolean)');
+revoke execute on function sales_owners_lock_all(boolean) from public;
+grant execute on function sales_owners_lock_all(boolean) to bizos_authenticated;
+comment on function sales_owners_lock_all(boolean) is
+  'Takes every bucket lock of the caller''s tenant''s sales owners in order (a batch writer, before its rows).';
 
 -- BEFORE INSERT OR UPDATE of tickets and invoices: sales_owners is
 -- derived, on every write, from the row's customer (TG_ARGV[0]) and lead

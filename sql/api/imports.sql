@@ -1021,7 +1021,10 @@ begin
    where l.customer_id is not null and x.tenant_id = v_tenant and x.customer_id = l.customer_id
      and not customer_readable(v_scope, x.created_by, x.customer_id);
 
-  -- Prospects as find_or_create_prospect: one per customer and owner.
+  -- Prospects as find_or_create_prospect: one per customer and owner
+  -- (their customers' tickets and invoices follow them: every bucket of
+  -- the sales owners' locks first, in order, so that the rows take none).
+  perform sales_owners_lock_all(true);
   insert into prospects (tenant_id, customer_id, owner_user_id)
   select distinct v_tenant, l.customer_id, l.owner from pg_temp.import_lead l where l.customer_id is not null
   on conflict (tenant_id, customer_id, owner_user_id) do nothing;
@@ -1170,6 +1173,9 @@ begin
             from pg_temp.import_batch b
            where b.err_field is null and (only_row is null or b.row_no = only_row)) x;
 
+  -- The invoices read their sales owners: every bucket's lock first, in
+  -- order, so that the rows take none (sales_owners_lock).
+  perform sales_owners_lock_all(false);
   insert into invoices (tenant_id, customer_id, issue_date, due_date, currency, subtotal, tax, status, notes, external_ref)
   select v_tenant, i.customer_id, i.issue, i.due_date, i.currency, i.subtotal, i.tax, i.status, i.notes, i.external_ref
     from (select distinct on (i.external_ref) i.* from pg_temp.import_invoice i order by i.external_ref, i.row_no) i

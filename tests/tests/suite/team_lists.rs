@@ -555,3 +555,62 @@ fn sorted(mut ids: Vec<Uuid>) -> Vec<Uuid> {
     ids.sort();
     ids
 }
+
+/// The sales-owner locks the transaction holds (class 1936682863).
+async fn sales_owner_locks(conn: &mut PgConnection) -> i64 {
+    sqlx::query_scalar(
+        "select count(*) from pg_locks
+          where locktype = 'advisory' and classid = 1936682863::oid and pid = pg_backend_pid()",
+    )
+    .fetch_one(conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_of_rows_holds_a_bounded_number_of_sales_owner_locks() {
+    // One lock per customer (500 here, thousands in an import batch)
+    // filled the cluster's lock table: a batch holds at most its
+    // tenant's 32 buckets, shared for invoices, exclusive for prospects.
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("locks").await;
+    let seller = db.create_user(tenant, "salesperson").await;
+    let mut conn = PgConnection::connect(&db.url("bizos_owner")).await.unwrap();
+    sqlx::query(
+        "insert into customers (tenant_id, company_name, email, city)
+         select $1, 'PT Lock ' || g, 'lock' || g || '@example.test', 'Jakarta' from generate_series(1, 500) g",
+    )
+    .bind(tenant)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for (what, sql) in [
+        (
+            "invoices",
+            "insert into invoices (tenant_id, customer_id, issue_date, due_date, subtotal, tax)
+             select c.tenant_id, c.customer_id, current_date, current_date + 30, 1000, 110
+               from customers c where c.tenant_id = $1",
+        ),
+        (
+            "prospects",
+            "insert into prospects (tenant_id, customer_id, owner_user_id)
+             select c.tenant_id, c.customer_id, $2 from customers c where c.tenant_id = $1",
+        ),
+    ] {
+        sqlx::query("begin").execute(&mut conn).await.unwrap();
+        let rows = sqlx::query(sql)
+            .bind(tenant)
+            .bind(seller.user_id)
+            .execute(&mut conn)
+            .await
+            .unwrap()
+            .rows_affected();
+        assert_eq!(rows, 500, "{what}");
+        let locks = sales_owner_locks(&mut conn).await;
+        assert!(
+            (1..=32).contains(&locks),
+            "{what}: {locks} sales-owner locks for 500 customers"
+        );
+        sqlx::query("rollback").execute(&mut conn).await.unwrap();
+    }
+}
