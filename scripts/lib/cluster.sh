@@ -57,11 +57,40 @@ cluster_init() {
   } | as_pg tee "$data/postgresql.auto.conf" >/dev/null
 }
 
+# The tests' and benchmarks' servers listen on fixed ports in the kernel's
+# ephemeral range (32768-60999 on Debian): a client socket that was given
+# one of them as its local port makes the server's bind fail ("Address
+# already in use": once in a full run, the S3 stand-in on 54340).
+# reserve_ports keeps new client sockets off 54300-54470 (root only, best
+# effort: elsewhere it does nothing); port_wait_free waits for a socket
+# already holding the port to go (a connection's TIME_WAIT lasts 60 s),
+# and fails at once on a real listener.
+reserve_ports() {
+  local f=/proc/sys/net/ipv4/ip_local_reserved_ports range=54300-54470 cur
+  [ -w "$f" ] || return 0
+  cur=$(cat "$f" 2>/dev/null) || return 0
+  case ",$cur," in *",$range,"*) return 0 ;; esac
+  echo "${cur:+$cur,}$range" >"$f" 2>/dev/null || true
+}
+
+port_wait_free() {
+  local port="$1" what="$2"
+  if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+    cluster_fail "another program listens on 127.0.0.1:$port; stop it or give $what another port"
+  fi
+  for _ in $(seq 120); do
+    ss -Htan "sport = :$port" 2>/dev/null | grep -q . || return 0
+    sleep 1
+  done
+  cluster_fail "a connection still holds 127.0.0.1:$port after 2 minutes; $what cannot listen there"
+}
+
 cluster_start() {
   local data="$1" log="$2"
   if cluster_running "$data"; then
     as_pg "$PG_BIN/pg_ctl" -D "$data" reload >/dev/null
   else
+    port_wait_free "$(sed -n "s/^port = //p" "$data/postgresql.auto.conf" 2>/dev/null | tail -1)" "PostgreSQL ($data)"
     as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null \
       || { tail -20 "$log" >&2; cluster_fail "PostgreSQL did not start ($data)"; }
   fi
