@@ -204,11 +204,19 @@ comment on function sales_owners_of(uuid, uuid, uuid) is
 -- A bulk writer takes every bucket first, in order (sales_owners_lock_all),
 -- so that its rows' locks, taken in row order, are already held and no two
 -- bulk writers deadlock.
+-- The lock id of a tenant's bucket (0-31): the one expression both
+-- functions below take their locks by.
+create or replace function sales_owners_lock_id(tenant uuid, bucket integer) returns integer
+language sql immutable parallel safe
+as $$ select pg_catalog.hashtext(tenant::text || '/' || bucket::text) $$;
+comment on function sales_owners_lock_id(uuid, integer) is
+  'The advisory lock id (1936682863, id) of a bucket (0-31) of a tenant''s sales owners.';
+
 create or replace function sales_owners_lock(tenant uuid, id uuid, exclusive boolean) returns void
 language plpgsql volatile
 as $$
 declare
-  v_lock constant integer := pg_catalog.hashtext(tenant::text || '/' || (pg_catalog.hashtext(id::text) & 31)::text);
+  v_lock constant integer := sales_owners_lock_id(tenant, pg_catalog.hashtext(id::text) & 31);
 begin
   if id is null then
     return;
@@ -241,12 +249,12 @@ begin
   end if;
   if exclusive then
     perform pg_catalog.pg_advisory_xact_lock(1936682863, b.lock_id)
-       from (select distinct pg_catalog.hashtext(v_tenant::text || '/' || k::text) as lock_id
+       from (select distinct sales_owners_lock_id(v_tenant, k) as lock_id
                from pg_catalog.generate_series(0, 31) k) b
       order by b.lock_id;
   else
     perform pg_catalog.pg_advisory_xact_lock_shared(1936682863, b.lock_id)
-       from (select distinct pg_catalog.hashtext(v_tenant::text || '/' || k::text) as lock_id
+       from (select distinct sales_owners_lock_id(v_tenant, k) as lock_id
                from pg_catalog.generate_series(0, 31) k) b
       order by b.lock_id;
   end if;
