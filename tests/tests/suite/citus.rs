@@ -580,6 +580,13 @@ async fn leads_tickets_invoices_payments_and_kpi_actuals_run_through_the_bff() {
             assert_eq!(items.len(), 1, "{path}: {list}");
             assert!(items[0][key].is_string(), "{path}: {list}");
         }
+        // The invoice list says what the aging says of the invoice.
+        let (status, list) = app.get_json(&admin, "/api/invoices").await;
+        assert_eq!(status, 200, "{list}");
+        let invoice = &list["items"][0];
+        assert_eq!(invoice["outstanding"].as_f64(), Some(710_000.0), "{list}");
+        assert_eq!(invoice["aging_bucket"], "current", "{list}");
+        assert_eq!(invoice["is_overdue"], false, "{list}");
     }
 }
 

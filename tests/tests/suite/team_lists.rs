@@ -336,6 +336,153 @@ async fn a_page_of_invoices_reads_the_ledger_of_its_invoices() {
     }
 }
 
+/// A page of `v_invoices` takes what is open of each invoice from its
+/// stored amounts and reads no ledger line, however its plan finds the
+/// invoices; while the tenant has a line dated after its today (its time
+/// zone moved west), it reads the lines up to today of the page's own
+/// invoices, after the sort and the limit, and still agrees with
+/// `v_invoice_outstanding`. The plan is made to sort (bitmap scans only),
+/// so that the test does not depend on which path the planner prefers for
+/// this data: a lateral join of the ledger below the sort read every
+/// visible invoice's payments.
+#[tokio::test]
+async fn a_sorted_page_of_invoices_reads_no_ledger_line_unless_one_is_dated_after_today() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("ledger-sorted").await;
+    let finance = db.create_user(tenant, "finance").await;
+    const INVOICES: i64 = 400;
+    sqlx::raw_sql(&format!(
+        "begin;
+         alter table invoices disable trigger user;
+         insert into customers (tenant_id, company_name, created_by)
+         values ('{tenant}', 'PT Rutin', '{finance}');
+         insert into invoices (tenant_id, invoice_no, customer_id, issue_date, due_date, subtotal, status,
+                               created_by, created_at)
+         select c.tenant_id, 'INV-' || i, c.customer_id, current_date - 40, current_date - 10, 1000000, 'ISSUED',
+                '{finance}', now() - i * interval '1 minute'
+           from customers c, generate_series(1, {n}) i
+          where c.tenant_id = '{tenant}';
+         alter table invoices enable trigger user;
+         commit;
+         insert into payments (tenant_id, invoice_id, amount, paid_on, reference)
+         select tenant_id, invoice_id, 100000, current_date - 20, 'TRF'
+           from invoices where tenant_id = '{tenant}';
+         analyze invoices; analyze payments;",
+        finance = finance.user_id,
+        n = INVOICES,
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
+
+    let (read, items) = sorted_invoices_page(&db, &finance, tenant).await;
+    assert!(
+        items
+            .iter()
+            .all(|i| i["outstanding"].as_f64() == Some(900_000.0) && i["is_overdue"] == true),
+        "every invoice of the page 900,000 open and overdue: {:?}",
+        items.first()
+    );
+    assert_eq!(
+        read, 0,
+        "a page read {read} payments ({INVOICES} in the tenant)"
+    );
+
+    // The newest invoice is paid on the tenant's today at UTC+14, then the
+    // tenant moves to UTC-12: that payment is dated after its today, and is
+    // not part of what is open today.
+    sqlx::query("update tenants set time_zone = 'Pacific/Kiritimati' where tenant_id = $1")
+        .bind(tenant)
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    let newest: Uuid = sqlx::query_scalar(
+        "select invoice_id from invoices where tenant_id = $1 order by created_at desc limit 1",
+    )
+    .bind(tenant)
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into payments (tenant_id, invoice_id, amount, reference) values ($1, $2, 200000, 'TRF-2')",
+    )
+    .bind(tenant)
+    .bind(newest)
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    sqlx::query("update tenants set time_zone = 'Etc/GMT+12' where tenant_id = $1")
+        .bind(tenant)
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    let (read, items) = sorted_invoices_page(&db, &finance, tenant).await;
+    let open = items
+        .iter()
+        .find(|i| i["invoice_id"] == serde_json::json!(newest))
+        .map(|i| (i["amount_paid"].as_f64(), i["outstanding"].as_f64()));
+    assert_eq!(
+        open,
+        Some((Some(300_000.0), Some(900_000.0))),
+        "the newest invoice: paid 300,000 in all, 900,000 open today"
+    );
+    // The page and one row more, each of its four ledger columns reading
+    // the invoice's payments (one, two for the newest), and the probe that
+    // found the payment dated after today.
+    let bound = 4 * (51 + 1) + 1;
+    assert!(
+        read > 0 && read <= bound,
+        "a sorted page read {read} payments (at most {bound} expected, {INVOICES} in the tenant)"
+    );
+}
+
+/// A page of `v_invoices` as `who` on a plan that sorts (bitmap scans
+/// only): (payments read, the page), the page checked against
+/// `v_invoice_outstanding`.
+async fn sorted_invoices_page(db: &TestDb, who: &Caller, tenant: Uuid) -> (i64, Vec<Value>) {
+    use bizos_bff::routes::list::{List, Page};
+    let mut tx = db.as_user(who).await;
+    sqlx::raw_sql(
+        "set local enable_indexscan = off; set local enable_indexonlyscan = off;
+         set local enable_seqscan = off",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let before = heap_rows(&mut tx, "payments").await;
+    let page = List::new("v_invoices", "invoice_id", tenant)
+        .fetch(
+            &mut tx,
+            Page {
+                limit: Some(50),
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    let read = heap_rows(&mut tx, "payments").await - before;
+    assert_eq!(page.items.len(), 50);
+    let disagree: Vec<String> = sqlx::query_scalar(
+        "select p ->> 'invoice_no'
+           from jsonb_array_elements($1) p
+           join v_invoice_outstanding o on o.invoice_id = (p ->> 'invoice_id')::uuid
+          where not (o.outstanding = (p ->> 'outstanding')::numeric
+                     and o.days_past_due = (p ->> 'days_past_due')::int
+                     and o.is_overdue = (p ->> 'is_overdue')::boolean
+                     and o.aging_bucket is not distinct from p ->> 'aging_bucket')",
+    )
+    .bind(serde_json::to_value(&page.items).unwrap())
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    assert!(
+        disagree.is_empty(),
+        "v_invoice_outstanding says otherwise of {disagree:?}"
+    );
+    tx.rollback().await.unwrap();
+    (read, page.items)
+}
+
 /// The ids of `table` (`key`) the caller reads, in order.
 async fn reads(db: &TestDb, who: &Caller, table: &str, key: &str) -> Vec<Uuid> {
     let mut tx = db.as_user(who).await;
