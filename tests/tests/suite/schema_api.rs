@@ -33,13 +33,24 @@ async fn objects(pool: &PgPool, schema: &str) -> BTreeSet<String> {
 
 /// Names of the functions and views an api file text defines, with how
 /// often (`create or replace function|view <name>`, comments left out).
+/// A `do $citus$ ... $citus$` block holds the Citus form of an object the
+/// file defines just before it (receivables.sql: `v_invoices`): the same
+/// object, not a second definition.
 fn defined_names(sql: &str) -> Vec<(String, String)> {
-    let text: String = sql
+    let mut text: String = sql
         .lines()
         .map(|l| l.split("--").next().unwrap_or(""))
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase();
+    while let Some(start) = text.find("do $citus$") {
+        let body = start + "do $citus$".len();
+        let end = text[body..]
+            .find("$citus$")
+            .map(|e| body + e + "$citus$".len())
+            .expect("a do $citus$ block without its end");
+        text.replace_range(start..end, " ");
+    }
     let words: Vec<&str> = text.split_whitespace().collect();
     let mut out = Vec::new();
     for w in words.windows(5) {
