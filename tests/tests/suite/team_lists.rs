@@ -244,42 +244,9 @@ async fn a_page_of_invoices_reads_the_ledger_of_its_invoices() {
     let tenant = db.create_tenant("ledger").await;
     let finance = db.create_user(tenant, "finance").await;
     let director = db.create_user(tenant, "director").await;
-    sqlx::raw_sql(&format!(
-        "begin;
-         alter table invoices disable trigger user;
-         insert into customers (tenant_id, company_name, created_by)
-         values ('{tenant}', 'PT Ramai', '{finance}');
-         insert into invoices (tenant_id, invoice_no, customer_id, issue_date, due_date, subtotal, status,
-                               created_by, created_at)
-         select c.tenant_id, 'INV-' || i, c.customer_id, current_date - 40, current_date - 10, 1000000, 'ISSUED',
-                '{finance}', now() - i * interval '1 minute'
-           from customers c, generate_series(1, {n}) i
-          where c.tenant_id = '{tenant}';
-         alter table invoices enable trigger user;
-         commit;
-         analyze customers; analyze invoices;",
-        finance = finance.user_id,
-        n = CROWD,
-    ))
-    .execute(&db.owner)
-    .await
-    .unwrap();
+    let newest = overdue_invoices(&db, tenant, &finance, CROWD).await;
     // A payment of the newest invoice (paid today, the trigger's default).
-    let newest: Uuid = sqlx::query_scalar(
-        "select invoice_id from invoices where tenant_id = $1 order by created_at desc limit 1",
-    )
-    .bind(tenant)
-    .fetch_one(&db.owner)
-    .await
-    .unwrap();
-    sqlx::query(
-        "insert into payments (tenant_id, invoice_id, amount, reference) values ($1, $2, 250000, 'TRF-1')",
-    )
-    .bind(tenant)
-    .bind(newest)
-    .execute(&db.owner)
-    .await
-    .unwrap();
+    pay(&db, tenant, newest, 250_000, "TRF-1").await;
 
     for who in [&finance, &director] {
         let role = who.claims["app_role"].as_str().unwrap_or_default();
@@ -351,25 +318,12 @@ async fn a_sorted_page_of_invoices_reads_no_ledger_line_unless_one_is_dated_afte
     let tenant = db.create_tenant("ledger-sorted").await;
     let finance = db.create_user(tenant, "finance").await;
     const INVOICES: i64 = 400;
+    let newest = overdue_invoices(&db, tenant, &finance, INVOICES).await;
     sqlx::raw_sql(&format!(
-        "begin;
-         alter table invoices disable trigger user;
-         insert into customers (tenant_id, company_name, created_by)
-         values ('{tenant}', 'PT Rutin', '{finance}');
-         insert into invoices (tenant_id, invoice_no, customer_id, issue_date, due_date, subtotal, status,
-                               created_by, created_at)
-         select c.tenant_id, 'INV-' || i, c.customer_id, current_date - 40, current_date - 10, 1000000, 'ISSUED',
-                '{finance}', now() - i * interval '1 minute'
-           from customers c, generate_series(1, {n}) i
-          where c.tenant_id = '{tenant}';
-         alter table invoices enable trigger user;
-         commit;
-         insert into payments (tenant_id, invoice_id, amount, paid_on, reference)
+        "insert into payments (tenant_id, invoice_id, amount, paid_on, reference)
          select tenant_id, invoice_id, 100000, current_date - 20, 'TRF'
            from invoices where tenant_id = '{tenant}';
-         analyze invoices; analyze payments;",
-        finance = finance.user_id,
-        n = INVOICES,
+         analyze payments;"
     ))
     .execute(&db.owner)
     .await
@@ -396,21 +350,7 @@ async fn a_sorted_page_of_invoices_reads_no_ledger_line_unless_one_is_dated_afte
         .execute(&db.owner)
         .await
         .unwrap();
-    let newest: Uuid = sqlx::query_scalar(
-        "select invoice_id from invoices where tenant_id = $1 order by created_at desc limit 1",
-    )
-    .bind(tenant)
-    .fetch_one(&db.owner)
-    .await
-    .unwrap();
-    sqlx::query(
-        "insert into payments (tenant_id, invoice_id, amount, reference) values ($1, $2, 200000, 'TRF-2')",
-    )
-    .bind(tenant)
-    .bind(newest)
-    .execute(&db.owner)
-    .await
-    .unwrap();
+    pay(&db, tenant, newest, 200_000, "TRF-2").await;
     sqlx::query("update tenants set time_zone = 'Etc/GMT+12' where tenant_id = $1")
         .bind(tenant)
         .execute(&db.owner)
@@ -434,6 +374,52 @@ async fn a_sorted_page_of_invoices_reads_no_ledger_line_unless_one_is_dated_afte
         read > 0 && read <= bound,
         "a sorted page read {read} payments (at most {bound} expected, {INVOICES} in the tenant)"
     );
+}
+
+/// `n` ISSUED invoices of 1,000,000 of one customer, issued 40 days ago
+/// and due 10 days ago, one a minute back from now (user triggers off: no
+/// per-row work); the newest one's id.
+async fn overdue_invoices(db: &TestDb, tenant: Uuid, finance: &Caller, n: i64) -> Uuid {
+    sqlx::raw_sql(&format!(
+        "begin;
+         alter table invoices disable trigger user;
+         insert into customers (tenant_id, company_name, created_by)
+         values ('{tenant}', 'PT Ramai', '{finance}');
+         insert into invoices (tenant_id, invoice_no, customer_id, issue_date, due_date, subtotal, status,
+                               created_by, created_at)
+         select c.tenant_id, 'INV-' || i, c.customer_id, current_date - 40, current_date - 10, 1000000, 'ISSUED',
+                '{finance}', now() - i * interval '1 minute'
+           from customers c, generate_series(1, {n}) i
+          where c.tenant_id = '{tenant}';
+         alter table invoices enable trigger user;
+         commit;
+         analyze customers; analyze invoices;",
+        finance = finance.user_id,
+    ))
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    sqlx::query_scalar(
+        "select invoice_id from invoices where tenant_id = $1 order by created_at desc limit 1",
+    )
+    .bind(tenant)
+    .fetch_one(&db.owner)
+    .await
+    .unwrap()
+}
+
+/// A payment of `invoice` on the tenant's today (the trigger's default).
+async fn pay(db: &TestDb, tenant: Uuid, invoice: Uuid, amount: i64, reference: &str) {
+    sqlx::query(
+        "insert into payments (tenant_id, invoice_id, amount, reference) values ($1, $2, $3, $4)",
+    )
+    .bind(tenant)
+    .bind(invoice)
+    .bind(amount)
+    .bind(reference)
+    .execute(&db.owner)
+    .await
+    .unwrap();
 }
 
 /// A page of `v_invoices` as `who` on a plan that sorts (bitmap scans
