@@ -53,6 +53,10 @@ pub struct Table {
     pub key: Vec<String>,
     /// Whether a key column may be NULL (compared with IS NOT DISTINCT FROM).
     pub key_nullable: bool,
+    /// The columns whose type has no built-in hash function of its own
+    /// (arrays, enums, an extension's types): the verification hashes
+    /// their text.
+    pub hashed_as_text: BTreeSet<String>,
 }
 
 impl Table {
@@ -163,7 +167,15 @@ pub async fn tables(
     if with_extension {
         schemas.push(EXTENSION_SCHEMA.to_owned());
     }
-    type Row = (i64, String, String, Vec<String>, Vec<String>, bool);
+    type Row = (
+        i64,
+        String,
+        String,
+        Vec<String>,
+        Vec<String>,
+        bool,
+        Vec<String>,
+    );
     // The key: the primary key, else the replica identity index, else a
     // unique constraint or index whose NULLs are equal or whose columns
     // are all NOT NULL (the row's identity all the same).
@@ -198,7 +210,17 @@ pub async fn tables(
                                 order by u.ord), '{}'),
                 coalesce(exists (select 1 from pg_attribute a
                                   where a.attrelid = t.oid and a.attnum = any(k.indkey)
-                                    and not a.attnotnull), false)
+                                    and not a.attnotnull), false),
+                array(select a.attname::text
+                        from pg_attribute a join pg_type ty on ty.oid = a.atttypid
+                       where a.attrelid = t.oid and a.attnum > 0 and not a.attisdropped
+                         and not exists (
+                               select 1 from pg_opclass oc
+                                 join pg_am am on am.oid = oc.opcmethod and am.amname = 'hash'
+                                 join pg_type it on it.oid = oc.opcintype
+                                where oc.opcdefault and it.typnamespace = 'pg_catalog'::regnamespace
+                                  and oc.opcintype = case ty.typtype when 'd' then ty.typbasetype
+                                                                     else ty.oid end))
            from t left join k on k.indrelid = t.oid
           order by t.nspname, t.relname",
     )
@@ -216,7 +238,7 @@ pub async fn tables(
     .await?;
 
     let mut by_oid: BTreeMap<i64, Table> = BTreeMap::new();
-    for (oid, nsp, name, columns, key, key_nullable) in rows {
+    for (oid, nsp, name, columns, key, key_nullable, hashed_as_text) in rows {
         if nsp == EXTENSION_SCHEMA && name == ID_SEQUENCES {
             continue;
         }
@@ -241,6 +263,7 @@ pub async fn tables(
                 columns,
                 key,
                 key_nullable,
+                hashed_as_text: hashed_as_text.into_iter().collect(),
             },
         );
     }
@@ -291,6 +314,7 @@ mod tests {
             columns: vec![],
             key: vec!["tenant_id".into()],
             key_nullable: false,
+            hashed_as_text: BTreeSet::new(),
         }
     }
 

@@ -551,6 +551,7 @@ impl Mover<'_> {
                             let (report, problems) = verify::compare(
                                 &mut self.source,
                                 &mut snapshot,
+                                &self.target_url,
                                 &self.tables,
                                 self.tenant,
                             )
@@ -575,6 +576,7 @@ impl Mover<'_> {
                     let compared = verify::compare(
                         &mut self.source,
                         &mut self.target,
+                        &self.target_url,
                         &self.tables,
                         self.tenant,
                     )

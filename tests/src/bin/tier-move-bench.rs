@@ -343,6 +343,8 @@ async fn main() -> anyhow::Result<()> {
             "until_frozen_ms": row["catch_up_ms"],
             "frozen_to_switched_ms": row["switch_ms"],
             "verify_ms": row["verify_ms"],
+            "verify_checksum_ms": p["verify"]["checksum_ms"],
+            "verify_audit_ms": p["verify"]["audit_ms"],
             "mover_freeze_ms": p["freeze_ms"],
             "freeze_phases": p["freeze_phases"],
             "changes_applied": p["changes_applied"],

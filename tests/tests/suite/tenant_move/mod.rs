@@ -18,6 +18,7 @@ mod http;
 mod live;
 mod preflight;
 mod purge;
+mod verify;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
