@@ -239,6 +239,22 @@ revoke execute on function billing_plan_lines(uuid, date, date) from public;
 comment on function billing_plan_lines(uuid, date, date) is
   'The plan fee and prorations of a tenant for [from, to): round(monthly price x days on the plan / days of the period), one line per stretch on one plan.';
 
+-- Whether a subscription's current period has ended by the tenant's today
+-- at `now` and is still to be closed: not once the subscription was
+-- canceled before it began. One expression, inlined where it is used
+-- (billing_period_due for one tenant, billing_month_end_enqueue for all).
+create or replace function billing_period_ended(p_sub subscriptions, p_time_zone text, p_now timestamptz)
+returns boolean
+language sql stable
+as $$
+  select p_sub.current_period_end <= (p_now at time zone p_time_zone)::date
+     and not (p_sub.status = 'canceled'
+              and (p_sub.canceled_at at time zone p_time_zone)::date < p_sub.current_period_start)
+$$;
+revoke execute on function billing_period_ended(subscriptions, text, timestamptz) from public;
+comment on function billing_period_ended(subscriptions, text, timestamptz) is
+  'Whether the subscription''s current period has ended by the tenant''s today at now (in its time zone) and is to be closed.';
+
 -- The period the month-end run has to close: the subscription's current
 -- period once it has ended by the tenant's today (billing clock); none
 -- while it runs or once the subscription was canceled before it.
@@ -253,9 +269,7 @@ begin
   select s.current_period_start, s.current_period_end
     from subscriptions s join tenants t on t.tenant_id = s.tenant_id
    where s.tenant_id = p_tenant_id
-     and s.current_period_end <= (v_now at time zone t.time_zone)::date
-     and not (s.status = 'canceled'
-              and (s.canceled_at at time zone t.time_zone)::date < s.current_period_start);
+     and billing_period_ended(s, t.time_zone, v_now);
 end
 $$;
 select pin_search_path('billing_period_due(uuid)');
@@ -503,16 +517,26 @@ create or replace function billing_month_end_enqueue(p_due_only boolean default 
 language plpgsql security definer
 as $$
 declare
+  v_now constant timestamptz := billing_now();
+  -- No tenant's today is later than UTC+14's: the periods ended by then
+  -- are the candidates, found by the index of period ends (V60), so a
+  -- tick costs the tenants due, not every subscription.
+  v_latest_today constant date := (v_now at time zone 'Etc/GMT-14')::date;
   v_n integer := 0;
   v_tenant uuid;
 begin
   for v_tenant in
     select s.tenant_id from subscriptions s
      where not p_due_only
-        or exists (select 1 from billing_period_due(s.tenant_id))
-        or exists (select 1 from billing_invoices i
-                    where i.tenant_id = s.tenant_id and i.status = 'draft' and i.finalize_after <= billing_now())
-     order by s.tenant_id
+    union
+    select s.tenant_id from subscriptions s join tenants t on t.tenant_id = s.tenant_id
+     where p_due_only
+       and s.current_period_end <= v_latest_today
+       and billing_period_ended(s, t.time_zone, v_now)
+    union
+    select i.tenant_id from billing_invoices i
+     where p_due_only and i.status = 'draft' and i.finalize_after <= v_now
+    order by 1
   loop
     perform job_enqueue_for(v_tenant, 'billing.month_end', '{}'::jsonb, null, 0,
                             'billing.month_end:' || billing_today(v_tenant)::text);

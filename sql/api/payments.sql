@@ -618,17 +618,24 @@ as $$
 declare
   v_tenant uuid;
   v_count integer := 0;
-  v_now timestamptz := billing_now();
+  v_now constant timestamptz := billing_now();
+  -- No tenant's today is later than UTC+14's: the invoices due before it
+  -- are the candidates, found by the index of due dates (V60). A tick
+  -- costs the open dunnings and the overdue invoices, not every
+  -- subscription.
+  v_latest_today constant date := (v_now at time zone 'Etc/GMT-14')::date;
 begin
   for v_tenant in
     select s.tenant_id
       from subscriptions s
       join tenants t on t.tenant_id = s.tenant_id
      where s.status <> 'canceled' and t.status <> 'suspended'
-       and (exists (select 1 from billing_dunning dn where dn.tenant_id = s.tenant_id and dn.resolved_at is null)
-            or exists (select 1 from billing_invoices i
-                        where i.tenant_id = s.tenant_id and i.status = 'finalized'
-                          and i.due_date < (v_now at time zone t.time_zone)::date))
+       and s.tenant_id in (
+             select dn.tenant_id from billing_dunning dn where dn.resolved_at is null
+             union
+             select i.tenant_id from billing_invoices i join tenants it on it.tenant_id = i.tenant_id
+              where i.status = 'finalized' and i.due_date < v_latest_today
+                and i.due_date < (v_now at time zone it.time_zone)::date)
      order by s.tenant_id
   loop
     perform job_enqueue_for(v_tenant, 'billing.dunning', '{}', null, 0,

@@ -9,4 +9,5 @@ mod lifecycle;
 mod month_end;
 mod placed;
 mod plans;
+mod tick;
 mod worker;
