@@ -73,8 +73,11 @@ pub async fn compare(
         .fetch_one(&mut *target)
         .await?;
     let mut chains = super::connection::connect(target_url).await?;
-    sqlx::raw_sql(&format!(
-        "begin isolation level repeatable read read only; set transaction snapshot {}",
+    sqlx::query("begin isolation level repeatable read read only")
+        .execute(&mut chains)
+        .await?;
+    sqlx::query(&format!(
+        "set transaction snapshot {}",
         catalog::literal(&snapshot)
     ))
     .execute(&mut chains)
@@ -144,10 +147,10 @@ async fn audit_breaks(
     tenant: Uuid,
 ) -> Result<(Vec<(i16, i64, String)>, u64), sqlx::Error> {
     let started = Instant::now();
-    let breaks =
+    let breaks: Vec<(i16, i64, String)> =
         sqlx::query_as("select chain, seq, coalesce(problem, '') from bizos.audit_verify($1)")
             .bind(tenant)
-            .fetch_all(conn)
+            .fetch_all(&mut *conn)
             .await?;
     Ok((breaks, started.elapsed().as_millis() as u64))
 }
