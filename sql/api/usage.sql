@@ -934,6 +934,34 @@ revoke execute on function plan_retire(text) from public;
 comment on function plan_retire(text) is
   'The operator retires a plan: no new tenants, sign-ups or plan changes to it; its tenants keep it and are billed. Never deletes. Recorded in plan_history.';
 
+-- The operator puts a retired plan back on sale: new tenants, sign-ups and
+-- plan changes may take it again. Its tenants and their billing never
+-- noticed the retirement, so nothing else changes. Recorded in
+-- plan_history; reinstating a plan on sale changes nothing.
+create or replace function plan_reinstate(p_plan_code text) returns jsonb
+language plpgsql
+as $$
+declare
+  p plans;
+  v_before jsonb;
+begin
+  select * into p from plans x where x.plan_code = p_plan_code for update;
+  if not found then
+    raise exception using errcode = 'P0002', message = format('no plan %s', left(p_plan_code, 40));
+  end if;
+  if p.retired_at is not null then
+    v_before := plan_json(p_plan_code);
+    update plans x set retired_at = null where x.plan_code = p_plan_code;
+    perform plan_history_add(p_plan_code, null, 'reinstate', v_before, plan_json(p_plan_code));
+  end if;
+  return plan_json(p_plan_code);
+end
+$$;
+select pin_search_path('plan_reinstate(text)');
+revoke execute on function plan_reinstate(text) from public;
+comment on function plan_reinstate(text) is
+  'The operator puts a retired plan back on sale (new tenants, sign-ups and plan changes may take it again). Recorded in plan_history.';
+
 -- A tenant given a plan (created with one, signed up, changed): the plan
 -- must be on sale. A tenant keeps a plan retired after it took it (the
 -- check runs only when plan_code changes).

@@ -1,6 +1,7 @@
 //! The operator's plan catalogue over HTTP (tag `billing`; docs/billing.md,
 //! "Plans"): list the plans with their metered prices, create a plan,
-//! change its terms, set or remove a metric's overage price, retire it.
+//! change its terms, set or remove a metric's overage price, retire it and
+//! put it back on sale.
 //! Operator's token only ([`super::operator::OperatorCaller`]), run as the
 //! control database's owner. The rules are the database's
 //! (`sql/api/usage.sql`, `plan_*`): each field checked and named, a code
@@ -14,6 +15,7 @@
 //! - `PUT /api/operator/billing/plans/{code}/metrics/{metric}`
 //! - `DELETE /api/operator/billing/plans/{code}/metrics/{metric}`
 //! - `POST /api/operator/billing/plans/{code}/retire`
+//! - `POST /api/operator/billing/plans/{code}/reinstate`: back on sale.
 //! - `GET /api/operator/billing/plans/{code}/history`: the changes
 //!   recorded in `plan_history`, newest first.
 
@@ -42,6 +44,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_plan))
         .routes(routes!(set_plan_metric, remove_plan_metric))
         .routes(routes!(retire_plan))
+        .routes(routes!(reinstate_plan))
         .routes(routes!(plan_history))
 }
 
@@ -364,6 +367,25 @@ async fn retire_plan(
         operator,
         &headers,
         sqlx::query_scalar("select plan_retire($1)").bind(code),
+    )
+    .await?;
+    Ok(axum::Json(plan))
+}
+
+#[utoipa::path(post, path = "/api/operator/billing/plans/{code}/reinstate", tag = "billing", security(("operator" = [])),
+    params(("code" = String, Path, description = "the plan's code")),
+    responses((status = 200, description = "the plan, back on sale: new tenants, sign-ups and plan changes may take it again (reinstating a plan on sale changes nothing)", body = Plan),
+              (status = 401, description = "not the operator's token", body = ErrorResponse),
+              (status = 404, description = "no such plan, or the operator API is off", body = ErrorResponse)))]
+async fn reinstate_plan(
+    operator: OperatorCaller,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Result<axum::Json<Value>> {
+    let plan = write(
+        operator,
+        &headers,
+        sqlx::query_scalar("select plan_reinstate($1)").bind(code),
     )
     .await?;
     Ok(axum::Json(plan))

@@ -1,7 +1,7 @@
 //! The operator's plan catalogue through HTTP (V56, sql/api/usage.sql
 //! `plan_*`, bff/src/routes/plans.rs): create, change, metered prices,
-//! retire, each bad field named, every change in plan_history with the
-//! request's id; a retired plan refused at plan change and at sign-up
+//! retire, reinstate, each bad field named, every change in plan_history
+//! with the request's id; a retired plan refused at plan change and at sign-up
 //! while its tenants keep it and get their month-end invoice; a price
 //! change reaches the next period closed, never a closed invoice.
 
@@ -450,6 +450,69 @@ async fn a_retired_plan_takes_no_new_tenant_yet_its_tenants_keep_it_and_get_thei
         (l[0].0.as_str(), l[0].2.as_str()),
         ("plan", "310000"),
         "{l:?}"
+    );
+
+    // Back on sale: the plan change refused above goes through now, and
+    // the history says who put it back; reinstating again changes nothing.
+    let (status, back) = operator(
+        &app,
+        POST,
+        "/api/operator/billing/plans/basic/reinstate",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(
+        (&back["status"], &back["retired_at"]),
+        (&json!("on_sale"), &Value::Null),
+        "{back}"
+    );
+    let (status, again) = operator(
+        &app,
+        POST,
+        "/api/operator/billing/plans/basic/reinstate",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &again["updated_at"]),
+        (200, &back["updated_at"]),
+        "{again}"
+    );
+    let (status, _) = operator(
+        &app,
+        POST,
+        "/api/operator/billing/plans/tin/reinstate",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, changed) = operator(
+        &app,
+        POST,
+        &format!("/api/operator/billing/tenants/{other}/plan"),
+        Some(json!({"plan_code": "basic"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    let plan_of_other: String =
+        sqlx::query_scalar("select plan_code from subscriptions where tenant_id = $1")
+            .bind(other)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+    assert_eq!(plan_of_other, "basic");
+    let (_, history) = operator(&app, GET, "/api/operator/billing/plans/basic/history", None).await;
+    let actions: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions[..2], ["reinstate", "retire"], "{history}");
+    assert_eq!(
+        history["items"][0]["before"]["status"], "retired",
+        "{history}"
     );
 }
 

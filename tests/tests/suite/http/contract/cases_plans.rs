@@ -1,5 +1,5 @@
 //! The operator's plan catalogue (tag `billing`): list, create, change
-//! the terms, set and remove a metered price, retire, the history; a code in use, a
+//! the terms, set and remove a metered price, retire, reinstate, the history; a code in use, a
 //! negative price, an empty change and an unknown metric are refused
 //! naming the field; a retired plan cannot be chosen in a plan change. A
 //! tenant's token never reaches the catalogue. Single node, as the other
@@ -45,6 +45,9 @@ pub fn cases() -> Vec<Row> {
         call(Operator, GET, "/api/operator/billing/plans/contract-none/history", NONE, 404),
         call(Operator, POST, "/api/operator/billing/tenants/{tenant}/plan", json!({"plan_code": "contract-gold"}), 422)
             .field("plan_code").why("a retired plan"),
+        call(Operator, POST, "/api/operator/billing/plans/contract-gold/reinstate", NONE, 200)
+            .is("/status", "on_sale").is("/retired_at", Value::Null),
+        call(Operator, POST, "/api/operator/billing/plans/contract-none/reinstate", NONE, 404),
     ]
     .into_iter()
     .map(Row::single_node)
