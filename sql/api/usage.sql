@@ -907,60 +907,42 @@ revoke execute on function plan_metric_remove(text, text) from public;
 comment on function plan_metric_remove(text, text) is
   'The operator stops charging a metric on a plan (usage of it is no longer billed from the next close on). Recorded in plan_history.';
 
--- plan_retire(plan_code) -> the plan, retired: no new tenant may take it
--- (tenants_plan_on_sale); the tenants on it keep it and are billed as
--- before. Retiring a retired plan changes nothing.
-create or replace function plan_retire(p_plan_code text) returns jsonb
+-- plan_on_sale(plan_code, on_sale) -> the plan, retired (on_sale false:
+-- no new tenant may take it, tenants_plan_on_sale; the tenants on it keep
+-- it and are billed as before) or back on sale (new tenants, sign-ups and
+-- plan changes may take it again; its tenants never noticed). Recorded in
+-- plan_history as `retire` or `reinstate`; asking for the state the plan
+-- is in changes nothing.
+drop function if exists plan_retire(text);
+drop function if exists plan_reinstate(text);
+create or replace function plan_on_sale(p_plan_code text, p_on_sale boolean) returns jsonb
 language plpgsql
 as $$
 declare
   p plans;
   v_before jsonb;
 begin
+  if p_on_sale is null then
+    raise exception using errcode = '22023', column = 'on_sale', message = 'on_sale: true or false';
+  end if;
   select * into p from plans x where x.plan_code = p_plan_code for update;
   if not found then
     raise exception using errcode = 'P0002', message = format('no plan %s', left(p_plan_code, 40));
   end if;
-  if p.retired_at is null then
+  if (p.retired_at is null) <> p_on_sale then
     v_before := plan_json(p_plan_code);
-    update plans x set retired_at = pg_catalog.now() where x.plan_code = p_plan_code;
-    perform plan_history_add(p_plan_code, null, 'retire', v_before, plan_json(p_plan_code));
+    update plans x set retired_at = case when p_on_sale then null else pg_catalog.now() end
+     where x.plan_code = p_plan_code;
+    perform plan_history_add(p_plan_code, null, case when p_on_sale then 'reinstate' else 'retire' end,
+                             v_before, plan_json(p_plan_code));
   end if;
   return plan_json(p_plan_code);
 end
 $$;
-select pin_search_path('plan_retire(text)');
-revoke execute on function plan_retire(text) from public;
-comment on function plan_retire(text) is
-  'The operator retires a plan: no new tenants, sign-ups or plan changes to it; its tenants keep it and are billed. Never deletes. Recorded in plan_history.';
-
--- The operator puts a retired plan back on sale: new tenants, sign-ups and
--- plan changes may take it again. Its tenants and their billing never
--- noticed the retirement, so nothing else changes. Recorded in
--- plan_history; reinstating a plan on sale changes nothing.
-create or replace function plan_reinstate(p_plan_code text) returns jsonb
-language plpgsql
-as $$
-declare
-  p plans;
-  v_before jsonb;
-begin
-  select * into p from plans x where x.plan_code = p_plan_code for update;
-  if not found then
-    raise exception using errcode = 'P0002', message = format('no plan %s', left(p_plan_code, 40));
-  end if;
-  if p.retired_at is not null then
-    v_before := plan_json(p_plan_code);
-    update plans x set retired_at = null where x.plan_code = p_plan_code;
-    perform plan_history_add(p_plan_code, null, 'reinstate', v_before, plan_json(p_plan_code));
-  end if;
-  return plan_json(p_plan_code);
-end
-$$;
-select pin_search_path('plan_reinstate(text)');
-revoke execute on function plan_reinstate(text) from public;
-comment on function plan_reinstate(text) is
-  'The operator puts a retired plan back on sale (new tenants, sign-ups and plan changes may take it again). Recorded in plan_history.';
+select pin_search_path('plan_on_sale(text, boolean)');
+revoke execute on function plan_on_sale(text, boolean) from public;
+comment on function plan_on_sale(text, boolean) is
+  'The operator retires a plan (false: no new tenants, sign-ups or plan changes to it; its tenants keep it and are billed) or puts it back on sale (true). Never deletes. Recorded in plan_history.';
 
 -- A tenant given a plan (created with one, signed up, changed): the plan
 -- must be on sale. A tenant keeps a plan retired after it took it (the

@@ -363,13 +363,7 @@ async fn retire_plan(
     headers: HeaderMap,
     Path(code): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    let plan = write(
-        operator,
-        &headers,
-        sqlx::query_scalar("select plan_retire($1)").bind(code),
-    )
-    .await?;
-    Ok(axum::Json(plan))
+    on_sale(operator, &headers, code, false).await
 }
 
 #[utoipa::path(post, path = "/api/operator/billing/plans/{code}/reinstate", tag = "billing", security(("operator" = [])),
@@ -382,10 +376,22 @@ async fn reinstate_plan(
     headers: HeaderMap,
     Path(code): Path<String>,
 ) -> Result<axum::Json<Value>> {
+    on_sale(operator, &headers, code, true).await
+}
+
+/// Retires the plan or puts it back on sale (`plan_on_sale`).
+async fn on_sale(
+    operator: OperatorCaller,
+    headers: &HeaderMap,
+    code: String,
+    on_sale: bool,
+) -> Result<axum::Json<Value>> {
     let plan = write(
         operator,
-        &headers,
-        sqlx::query_scalar("select plan_reinstate($1)").bind(code),
+        headers,
+        sqlx::query_scalar("select plan_on_sale($1, $2)")
+            .bind(code)
+            .bind(on_sale),
     )
     .await?;
     Ok(axum::Json(plan))

@@ -15,6 +15,8 @@ use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
+use crate::list_cost::heap_rows;
+
 /// Customers nobody of either team may read.
 const CROWD: i64 = 2_000;
 
@@ -218,18 +220,6 @@ async fn a_kept_plan_reads_the_callers_own_team() {
         .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(ids, north, "the kept plan after Alice's new prospect");
-}
-
-/// Heap rows of `table` fetched so far in this transaction.
-async fn heap_rows(conn: &mut PgConnection, table: &str) -> i64 {
-    sqlx::query_scalar(
-        "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
-           from pg_catalog.pg_stat_xact_user_tables where relid = $1::regclass",
-    )
-    .bind(table)
-    .fetch_one(conn)
-    .await
-    .unwrap()
 }
 
 /// GET /api/invoices reads `v_invoices`: a page of 50 costs the ledger of

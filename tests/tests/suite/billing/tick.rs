@@ -9,24 +9,12 @@
 use std::collections::BTreeSet;
 
 use bizos_tests::TestDb;
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::lifecycle::{clock, plan};
+use crate::list_cost::heap_rows;
 
 const TENANTS: i64 = 3000;
-
-/// Heap rows of `table` fetched so far in this transaction.
-async fn reads(conn: &mut PgConnection, table: &str) -> i64 {
-    sqlx::query_scalar(
-        "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
-           from pg_catalog.pg_stat_xact_user_tables where relid = $1::regclass",
-    )
-    .bind(table)
-    .fetch_one(conn)
-    .await
-    .unwrap()
-}
 
 /// One tick's question in a transaction of its own: the tenants it
 /// enqueued a job of `kind` for, and the rows of subscriptions and
@@ -39,13 +27,13 @@ async fn tick(db: &TestDb, sql: &str, kind: &str) -> (BTreeSet<Uuid>, i64, i64) 
         .unwrap();
     let mut tx = db.owner.begin().await.unwrap();
     let (subs, invoices) = (
-        reads(&mut tx, "subscriptions").await,
-        reads(&mut tx, "billing_invoices").await,
+        heap_rows(&mut tx, "subscriptions").await,
+        heap_rows(&mut tx, "billing_invoices").await,
     );
     let n: i32 = sqlx::query_scalar(sql).fetch_one(&mut *tx).await.unwrap();
     let read = (
-        reads(&mut tx, "subscriptions").await - subs,
-        reads(&mut tx, "billing_invoices").await - invoices,
+        heap_rows(&mut tx, "subscriptions").await - subs,
+        heap_rows(&mut tx, "billing_invoices").await - invoices,
     );
     let enqueued: Vec<Uuid> = sqlx::query_scalar("select tenant_id from jobs where kind = $1")
         .bind(kind)
