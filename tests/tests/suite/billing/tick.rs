@@ -61,22 +61,13 @@ async fn a_tick_reads_the_tenants_due_not_every_subscription() {
     .execute(&db.owner)
     .await
     .unwrap();
-    let far_east = {
-        let mut tx = db.owner.begin().await.unwrap();
-        let id: Uuid = sqlx::query_scalar(
-            "select tenant_create('tick-kiritimati', 'Kiritimati', 'Pacific/Kiritimati')",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-        sqlx::query("update tenants set plan_code = 'basic' where tenant_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        id
-    };
+    let far_east: Uuid = sqlx::query_scalar(
+        "insert into tenants (slug, name, plan_code, time_zone)
+         values ('tick-kiritimati', 'Kiritimati', 'basic', 'Pacific/Kiritimati') returning tenant_id",
+    )
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
     let subscribed: i64 = sqlx::query_scalar(
         "select count(*) from subscriptions where current_period_end = '2027-01-01'",
     )
