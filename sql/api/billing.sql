@@ -278,15 +278,162 @@ grant execute on function billing_period_due(uuid) to bizos_worker;
 comment on function billing_period_due(uuid) is
   'The tenant''s billing period that has ended and is not yet closed (none: nothing to do).';
 
--- Closes the period that starts on p_period_start into a draft invoice and
--- moves the subscription to the next calendar month, in one transaction.
--- p_usage: the rows of usage_billable(tenant, start, end) as a JSON array;
--- for a tenant metered in a placement of its own (billing_usage_here
--- false) the caller reads usage_quantities there and prices them here
--- (usage_price), and NULL is refused; otherwise NULL reads usage_billable
--- here. Idempotent: a period already closed (the
--- subscription has moved on, or its invoice exists) returns that
--- invoice's id and changes nothing. No line, no invoice (a free plan).
+-- The tenants metered in a placement of their own (a schema or a database;
+-- anything but the shared tier of this database on the home cluster):
+-- their usage is read there, never here.
+create or replace view billing_metered_elsewhere as
+  select p.tenant_id
+    from control.tenant_placements p join control.clusters c on c.cluster = p.cluster
+   where not (p.tier = 'shared' and c.home and p.database_name = pg_catalog.current_database());
+revoke all on billing_metered_elsewhere from public;
+comment on view billing_metered_elsewhere is
+  'Tenants whose usage is metered in a placement of their own (billing_usage_here false): the month-end takes their usage from the caller.';
+
+-- Closes the ended period (billing clock) of every tenant of p_tenants
+-- into a draft invoice and moves its subscription to the next calendar
+-- month, in one statement for all of them: the month-end of many tenants
+-- costs a few statements, not a few per tenant. A tenant's lines: the plan
+-- fee and prorations (billing_plan_lines), then the overage of each metric
+-- with an amount, by metric. Usage: usage_billable here; a tenant metered
+-- in a placement of its own (billing_metered_elsewhere) has no usage here,
+-- so the caller passes it in p_usage under the tenant's id (the rows of
+-- usage_price of usage_quantities read there, a JSON array), and without
+-- it the whole call is refused rather than billing nothing over the plan.
+-- No line, no invoice (a free plan). A period whose live invoice exists
+-- already gets no second one; its subscription still moves on. Returns
+-- every tenant whose period it closed, with its invoice (NULL: none).
+create or replace function billing_close_due(p_tenants uuid[], p_usage jsonb default null)
+returns table (tenant_id uuid, billing_invoice_id uuid)
+language plpgsql security definer
+as $$
+#variable_conflict use_column
+declare
+  v_now constant timestamptz := billing_now();
+  v_grace interval;
+  v_unmetered uuid;
+begin
+  if p_usage is not null
+     and (jsonb_typeof(p_usage) <> 'object'
+          or exists (select 1 from jsonb_each(p_usage) e where jsonb_typeof(e.value) <> 'array')) then
+    raise exception using errcode = 'P0001', column = 'usage',
+      message = 'usage: must be a JSON array for each tenant';
+  end if;
+  -- One lock order for every caller: two batches never wait in a cycle.
+  perform 1 from subscriptions s where s.tenant_id = any(p_tenants) order by s.tenant_id for update;
+  select s.tenant_id into v_unmetered
+    from subscriptions s
+    join tenants t on t.tenant_id = s.tenant_id
+    join billing_metered_elsewhere e on e.tenant_id = s.tenant_id
+   where s.tenant_id = any(p_tenants)
+     and billing_period_ended(s, t.time_zone, v_now)
+     and not coalesce(p_usage ? s.tenant_id::text, false)
+   limit 1;
+  if found then
+    raise exception using errcode = '22023', column = 'usage',
+      message = format('usage: tenant %s is metered in its placement; pass its usage (usage_price of usage_quantities read there)',
+                       v_unmetered);
+  end if;
+  select s.finalize_grace into v_grace from billing_settings s where s.settings_id;
+
+  return query
+  with due as (
+    select s.tenant_id, s.subscription_id, s.current_period_start as p_from, s.current_period_end as p_to,
+           exists (select 1 from billing_invoices i
+                    where i.tenant_id = s.tenant_id and i.period_start = s.current_period_start
+                      and i.status <> 'void') as invoiced
+      from subscriptions s join tenants t on t.tenant_id = s.tenant_id
+     where s.tenant_id = any(p_tenants)
+       and billing_period_ended(s, t.time_zone, v_now)
+  ), plan_lines as materialized (
+    select d.tenant_id, l.kind, l.plan_code, l.label, l.period_start, l.period_end, l.days, l.period_days,
+           l.monthly_price, l.currency, l.amount
+      from due d cross join lateral billing_plan_lines(d.tenant_id, d.p_from, d.p_to) l
+     where not d.invoiced
+  ), billed as (
+    -- the invoice's currency: its first plan line's
+    select d.tenant_id, d.subscription_id, d.p_from, d.p_to,
+           coalesce((select pl.currency from plan_lines pl where pl.tenant_id = d.tenant_id
+                      order by pl.period_start limit 1), 'IDR') as currency
+      from due d
+     where not d.invoiced
+  ), lines as (
+    select pl.tenant_id, 1 as part, pl.period_start as sort_day, null::text as metric_code, pl.kind,
+           case when pl.kind = 'plan'
+                then format('Plan %s, %s - %s', pl.label, billing_day(pl.period_start), billing_day(pl.period_end - 1))
+                else format('Plan %s, %s - %s: prorated %s of %s days x %s / %s', pl.label,
+                            billing_day(pl.period_start), billing_day(pl.period_end - 1),
+                            pl.days, pl.period_days, billing_money(pl.monthly_price), pl.period_days)
+           end as description,
+           pl.plan_code, pl.period_start, pl.period_end,
+           case when pl.kind = 'plan' then 1 else pl.days end::numeric as quantity,
+           case when pl.kind = 'plan' then 'month' else 'day' end as unit,
+           case when pl.kind = 'plan' then pl.monthly_price else round(pl.monthly_price / pl.period_days, 4) end as unit_price,
+           pl.amount
+      from plan_lines pl
+    union all
+    select b.tenant_id, 2, null, u.metric_code, 'overage',
+           format('%s: %s %s used, %s included, %s over x %s', coalesce(u.label, u.metric_code),
+                  billing_money(u.quantity), u.unit, billing_money(u.included),
+                  billing_money(u.overage), billing_money(u.unit_price)),
+           null, b.p_from, b.p_to, u.overage, u.unit, u.unit_price, billing_round(u.amount, b.currency)
+      from billed b
+     cross join lateral (
+       select h.metric_code, h.label, h.unit, h.quantity, h.included, h.overage, h.unit_price, h.amount
+         from usage_billable(b.tenant_id, b.p_from, b.p_to) h
+        where not coalesce(p_usage ? b.tenant_id::text, false)
+       union all
+       select g.metric_code, g.label, g.unit, g.quantity, g.included, g.overage, g.unit_price, g.amount
+         from jsonb_to_recordset(p_usage -> b.tenant_id::text)
+              as g(metric_code text, label text, unit text, quantity numeric, included numeric,
+                   overage numeric, unit_price numeric, amount numeric)
+     ) u
+     where u.amount > 0
+  ), numbered as (
+    select l.*, row_number() over (partition by l.tenant_id order by l.part, l.sort_day, l.metric_code) as position
+      from lines l
+  ), totals as (
+    select b.tenant_id, b.subscription_id, b.p_from, b.p_to, b.currency, sum(n.amount) as subtotal,
+           billing_round(sum(n.amount) * 11 / 100, b.currency) as tax
+      from billed b join numbered n on n.tenant_id = b.tenant_id
+     group by b.tenant_id, b.subscription_id, b.p_from, b.p_to, b.currency
+  ), invoices as (
+    insert into billing_invoices as i (tenant_id, subscription_id, period_start, period_end, currency,
+                                       finalize_after, subtotal, dpp, tax, total)
+    select x.tenant_id, x.subscription_id, x.p_from, x.p_to, x.currency,
+           v_now + v_grace, x.subtotal, round(x.subtotal * 11 / 12, 2), x.tax, x.subtotal + x.tax
+      from totals x
+     order by x.tenant_id
+    returning i.tenant_id, i.billing_invoice_id
+  ), invoice_lines as (
+    insert into billing_invoice_lines (tenant_id, billing_invoice_id, position, kind, description, plan_code,
+                                       metric_code, period_start, period_end, quantity, unit, unit_price, amount)
+    select n.tenant_id, v.billing_invoice_id, n.position, n.kind, n.description, n.plan_code,
+           n.metric_code, n.period_start, n.period_end, n.quantity, n.unit, n.unit_price, n.amount
+      from numbered n join invoices v on v.tenant_id = n.tenant_id
+  ), moved as (
+    update subscriptions s
+       set current_period_start = d.p_to,
+           current_period_end = (d.p_to + interval '1 month')::date
+      from due d
+     where s.tenant_id = d.tenant_id and s.subscription_id = d.subscription_id
+    returning s.tenant_id
+  )
+  select m.tenant_id, v.billing_invoice_id from moved m left join invoices v on v.tenant_id = m.tenant_id;
+end
+$$;
+select pin_search_path('billing_close_due(uuid[], jsonb)');
+revoke execute on function billing_close_due(uuid[], jsonb) from public;
+comment on function billing_close_due(uuid[], jsonb) is
+  'Closes the ended billing period of each given tenant into a draft invoice (plan fee, prorations, overage, PPN) and moves it to the next month, in one statement; usage of tenants metered elsewhere from p_usage (tenant id -> rows).';
+
+-- Closes the period that starts on p_period_start of one tenant
+-- (billing_close_due). p_usage: the rows of usage_price of
+-- usage_quantities read in the tenant's placement, as a JSON array, for a
+-- tenant metered there (billing_usage_here false; NULL is refused);
+-- otherwise NULL reads usage_billable here. Idempotent: a period already
+-- closed (the subscription has moved on, or its invoice exists) returns
+-- that invoice's id and changes nothing; a period not yet ended returns
+-- NULL.
 create or replace function billing_close_period(p_tenant_id uuid, p_period_start date, p_usage jsonb default null)
 returns uuid
 language plpgsql security definer
@@ -294,15 +441,6 @@ as $$
 declare
   v_sub subscriptions;
   v_inv uuid;
-  v_from date;
-  v_to date;
-  v_currency text := 'IDR';
-  v_pos integer := 0;
-  v_sub_total numeric := 0;
-  v_tax numeric;
-  v_line record;
-  v_usage jsonb := p_usage;
-  v_grace interval;
 begin
   select * into v_sub from subscriptions s where s.tenant_id = p_tenant_id for update;
   if not found then
@@ -313,91 +451,12 @@ begin
   if found or v_sub.current_period_start <> p_period_start then
     return v_inv;
   end if;
-  select d.period_start, d.period_end into v_from, v_to from billing_period_due(p_tenant_id) d;
-  if v_from is null then
-    return null;
-  end if;
-  -- A tenant metered in a placement of its own has no usage here: reading
-  -- it here would bill nothing over its plan.
-  if v_usage is null and not billing_usage_here(p_tenant_id) then
-    raise exception using errcode = '22023', column = 'usage',
-      message = 'usage: this tenant is metered in its placement; pass its usage (usage_price of usage_quantities read there)';
-  end if;
-  if v_usage is null then
-    v_usage := (select coalesce(jsonb_agg(to_jsonb(u)), '[]') from usage_billable(p_tenant_id, v_from, v_to) u);
-  end if;
-  v_usage := coalesce(v_usage, '[]');
-  if jsonb_typeof(v_usage) <> 'array' then
+  if p_usage is not null and jsonb_typeof(p_usage) <> 'array' then
     raise exception using errcode = 'P0001', column = 'usage', message = 'usage: must be a JSON array';
   end if;
-  select s.finalize_grace into v_grace from billing_settings s where s.settings_id;
-
-  for v_line in
-    select l.kind, l.plan_code, l.label, l.period_start, l.period_end, l.days, l.period_days,
-           l.monthly_price, l.currency, l.amount
-      from billing_plan_lines(p_tenant_id, v_from, v_to) l
-  loop
-    if v_inv is null then
-      v_currency := v_line.currency;
-      insert into billing_invoices (tenant_id, subscription_id, period_start, period_end, currency, finalize_after)
-      values (p_tenant_id, v_sub.subscription_id, v_from, v_to, v_currency, billing_now() + v_grace)
-      returning billing_invoice_id into v_inv;
-    end if;
-    v_pos := v_pos + 1;
-    insert into billing_invoice_lines (tenant_id, billing_invoice_id, position, kind, description, plan_code,
-                                       period_start, period_end, quantity, unit, unit_price, amount)
-    values (p_tenant_id, v_inv, v_pos, v_line.kind,
-            case when v_line.kind = 'plan'
-                 then format('Plan %s, %s - %s', v_line.label, billing_day(v_line.period_start),
-                             billing_day(v_line.period_end - 1))
-                 else format('Plan %s, %s - %s: prorated %s of %s days x %s / %s', v_line.label,
-                             billing_day(v_line.period_start), billing_day(v_line.period_end - 1),
-                             v_line.days, v_line.period_days, billing_money(v_line.monthly_price),
-                             v_line.period_days)
-            end,
-            v_line.plan_code, v_line.period_start, v_line.period_end,
-            case when v_line.kind = 'plan' then 1 else v_line.days end,
-            case when v_line.kind = 'plan' then 'month' else 'day' end,
-            case when v_line.kind = 'plan' then v_line.monthly_price
-                 else round(v_line.monthly_price / v_line.period_days, 4) end,
-            v_line.amount);
-    v_sub_total := v_sub_total + v_line.amount;
-  end loop;
-
-  for v_line in
-    select u.metric_code, u.label, u.unit, u.quantity, u.included, u.overage, u.unit_price,
-           billing_round(u.amount, v_currency) as amount
-      from jsonb_to_recordset(v_usage) as u(metric_code text, label text, unit text, quantity numeric,
-                                            included numeric, overage numeric, unit_price numeric, amount numeric)
-     where u.amount > 0
-     order by u.metric_code
-  loop
-    if v_inv is null then
-      insert into billing_invoices (tenant_id, subscription_id, period_start, period_end, currency, finalize_after)
-      values (p_tenant_id, v_sub.subscription_id, v_from, v_to, v_currency, billing_now() + v_grace)
-      returning billing_invoice_id into v_inv;
-    end if;
-    v_pos := v_pos + 1;
-    insert into billing_invoice_lines (tenant_id, billing_invoice_id, position, kind, description, metric_code,
-                                       period_start, period_end, quantity, unit, unit_price, amount)
-    values (p_tenant_id, v_inv, v_pos, 'overage',
-            format('%s: %s %s used, %s included, %s over x %s', coalesce(v_line.label, v_line.metric_code),
-                   billing_money(v_line.quantity), v_line.unit, billing_money(v_line.included),
-                   billing_money(v_line.overage), billing_money(v_line.unit_price)),
-            v_line.metric_code, v_from, v_to, v_line.overage, v_line.unit, v_line.unit_price, v_line.amount);
-    v_sub_total := v_sub_total + v_line.amount;
-  end loop;
-
-  if v_inv is not null then
-    v_tax := billing_round(v_sub_total * 11 / 100, v_currency);
-    update billing_invoices i
-       set subtotal = v_sub_total, dpp = round(v_sub_total * 11 / 12, 2), tax = v_tax, total = v_sub_total + v_tax
-     where i.tenant_id = p_tenant_id and i.billing_invoice_id = v_inv;
-  end if;
-  update subscriptions s
-     set current_period_start = v_to,
-         current_period_end = (v_to + interval '1 month')::date
-   where s.tenant_id = p_tenant_id and s.subscription_id = v_sub.subscription_id;
+  select c.billing_invoice_id into v_inv
+    from billing_close_due(array[p_tenant_id],
+                           case when p_usage is not null then jsonb_build_object(p_tenant_id::text, p_usage) end) c;
   return v_inv;
 end
 $$;
@@ -464,23 +523,7 @@ grant execute on function billing_finalize(uuid, uuid) to bizos_worker;
 comment on function billing_finalize(uuid, uuid) is
   'Finalizes a draft operator invoice: gapless number (BIL-<year>-<n>), issue date the tenant''s today, due date after the payment terms; e-mails the tenant''s super admins the link to its PDF.';
 
--- The drafts of a tenant whose grace period is over (billing clock).
-create or replace function billing_drafts_due(p_tenant_id uuid) returns setof uuid
-language plpgsql stable security definer
-as $$
-declare
-  v_now constant timestamptz := billing_now();
-begin
-  return query
-  select i.billing_invoice_id from billing_invoices i
-   where i.tenant_id = p_tenant_id and i.status = 'draft' and i.finalize_after <= v_now
-   order by i.period_start;
-end
-$$;
-select pin_search_path('billing_drafts_due(uuid)');
-revoke execute on function billing_drafts_due(uuid) from public;
-grant execute on function billing_drafts_due(uuid) to bizos_worker;
-comment on function billing_drafts_due(uuid) is 'Draft invoices of a tenant whose grace period for corrections is over.';
+drop function if exists billing_drafts_due(uuid);
 
 create or replace function billing_void(p_tenant_id uuid, p_invoice_id uuid, p_reason text) returns billing_invoices
 language plpgsql
@@ -551,31 +594,54 @@ grant execute on function billing_month_end_enqueue(boolean) to bizos_worker;
 comment on function billing_month_end_enqueue(boolean) is
   'Enqueues the billing.month_end job of every tenant with a subscription, or only of those with an ended period or a draft past its grace period (one a tenant and day); returns how many.';
 
--- A tenant's month-end in the caller's transaction: every ended period
--- closed into a draft (a tenant that missed months catches up month by
--- month; the bound only guards against a loop), then the drafts whose
--- grace period is over finalized. Returns how many periods and drafts it
--- did. Idempotent as billing_close_period and billing_finalize are: a
--- rerun finds the periods closed and the drafts finalized.
+-- The month-end of a set of tenants in the caller's transaction: every
+-- ended period closed into a draft (billing_close_due, one pass a month:
+-- a tenant that missed months catches up month by month; the bound only
+-- guards against a loop), then the drafts whose grace period is over
+-- finalized. Returns, for each tenant, how many periods and drafts it
+-- did. Idempotent as billing_close_due and billing_finalize are: a rerun
+-- finds the periods closed and the drafts finalized.
+create or replace function billing_month_end_of_all(p_tenants uuid[])
+returns table (tenant_id uuid, done integer)
+language plpgsql security definer
+as $$
+#variable_conflict use_column
+declare
+  v_now constant timestamptz := billing_now();
+  v_pass uuid[] := p_tenants;
+  v_closed uuid[] := '{}';
+  v_invoice record;
+begin
+  for i in 1..1200 loop
+    v_pass := (select array_agg(c.tenant_id) from billing_close_due(v_pass) c);
+    exit when v_pass is null;
+    v_closed := v_closed || v_pass;
+  end loop;
+  for v_invoice in
+    select i.tenant_id, i.billing_invoice_id from billing_invoices i
+     where i.tenant_id = any(p_tenants) and i.status = 'draft' and i.finalize_after <= v_now
+     order by i.tenant_id, i.period_start
+  loop
+    perform billing_finalize(v_invoice.tenant_id, v_invoice.billing_invoice_id);
+    v_closed := v_closed || v_invoice.tenant_id;
+  end loop;
+  return query
+  select t.tenant_id, (select count(*) from unnest(v_closed) c where c = t.tenant_id)::integer
+    from (select distinct u.tenant_id from unnest(p_tenants) as u(tenant_id)) t;
+end
+$$;
+select pin_search_path('billing_month_end_of_all(uuid[])');
+revoke execute on function billing_month_end_of_all(uuid[]) from public;
+comment on function billing_month_end_of_all(uuid[]) is
+  'The month-end of the given tenants in one transaction: closes every ended period, finalizes the drafts past their grace period; how many for each.';
+
+-- One tenant's month-end (billing_month_end_of_all): how many periods and
+-- drafts it did.
 create or replace function billing_month_end_of(p_tenant_id uuid) returns integer
 language plpgsql security definer
 as $$
-declare
-  v_start date;
-  v_invoice uuid;
-  v_done integer := 0;
 begin
-  for i in 1..1200 loop
-    v_start := (select d.period_start from billing_period_due(p_tenant_id) d);
-    exit when v_start is null;
-    perform billing_close_period(p_tenant_id, v_start, null);
-    v_done := v_done + 1;
-  end loop;
-  for v_invoice in select d from billing_drafts_due(p_tenant_id) d loop
-    perform billing_finalize(p_tenant_id, v_invoice);
-    v_done := v_done + 1;
-  end loop;
-  return v_done;
+  return (select m.done from billing_month_end_of_all(array[p_tenant_id]) m);
 end
 $$;
 select pin_search_path('billing_month_end_of(uuid)');
@@ -585,16 +651,11 @@ comment on function billing_month_end_of(uuid) is
   'A tenant''s month-end in one transaction: closes every ended period, finalizes the drafts past their grace period; returns how many.';
 
 -- Whether a tenant's usage is metered in this database (usage_billable
--- reads it here): no placement elsewhere, i.e. none, or the shared tier of
--- this database on the home cluster. A tenant placed in a schema or
--- database of its own is metered there.
+-- reads it here): not in billing_metered_elsewhere.
 create or replace function billing_usage_here(p_tenant_id uuid) returns boolean
 language sql stable security definer
 as $$
-  select not exists (
-    select 1 from control.tenant_placements p join control.clusters c on c.cluster = p.cluster
-     where p.tenant_id = p_tenant_id
-       and not (p.tier = 'shared' and c.home and p.database_name = pg_catalog.current_database()))
+  select not exists (select 1 from billing_metered_elsewhere e where e.tenant_id = p_tenant_id)
 $$;
 select pin_search_path('billing_usage_here(uuid)');
 revoke execute on function billing_usage_here(uuid) from public;
@@ -603,11 +664,12 @@ comment on function billing_usage_here(uuid) is
   'Whether the tenant''s usage is metered in this database (no placement in a schema or database of its own).';
 
 -- The month-end of a job's tenant and of up to p_max - 1 other tenants
--- whose billing.month_end jobs are queued, in one transaction: one claim,
--- one transaction and one round trip for p_max tenants, where a job each
--- cost all three (10,000 tenants took 92 s on two cores, 9 ms a tenant).
--- The other jobs are taken (job_take: locked, no other worker gets them)
--- and marked succeeded in this transaction, each with its own count as
+-- whose billing.month_end jobs are queued, in one transaction and a few
+-- set-based statements (billing_month_end_of_all): one claim, one
+-- transaction and one round trip for p_max tenants, where a job each cost
+-- all three (10,000 tenants took 92 s on two cores, 9 ms a tenant). The
+-- other jobs are taken (job_take: locked, no other worker gets them) and
+-- marked succeeded in this transaction, each with its own count as
 -- progress; tenants metered elsewhere are left to their own jobs. If any
 -- tenant fails, the whole batch rolls back and the others' jobs stay
 -- queued: the handler then does its own tenant alone (docs/billing.md).
@@ -616,21 +678,23 @@ returns table (done integer, others integer)
 language plpgsql security definer
 as $$
 declare
-  v_tenant uuid;
-  v_job uuid;
+  v_tenants uuid[];
+  v_jobs uuid[];
 begin
   if p_max is null or p_max not between 1 and 10000 then
     raise exception using errcode = '22023', column = 'max', message = 'max: 1 to 10000 tenants';
   end if;
-  done := billing_month_end_of(p_tenant_id);
-  others := 0;
-  for v_tenant, v_job in
-    select k.tenant_id, k.job_id from job_take('billing.month_end', p_max - 1, p_tenant_id) k
-  loop
-    continue when not billing_usage_here(v_tenant);
-    perform job_succeed_taken(v_tenant, v_job, billing_month_end_of(v_tenant));
-    others := others + 1;
-  end loop;
+  select coalesce(array_agg(k.tenant_id), '{}'), coalesce(array_agg(k.job_id), '{}') into v_tenants, v_jobs
+    from job_take('billing.month_end', p_max - 1, p_tenant_id) k
+   where not exists (select 1 from billing_metered_elsewhere e where e.tenant_id = k.tenant_id);
+  with m as (select * from billing_month_end_of_all(array[p_tenant_id] || v_tenants))
+  select (select m.done from m where m.tenant_id = p_tenant_id),
+         job_succeed_taken(v_tenants, v_jobs,
+                           array(select m.done::bigint
+                                   from unnest(v_tenants) with ordinality as x(tenant_id, n)
+                                   join m on m.tenant_id = x.tenant_id
+                                  order by x.n))
+    into done, others;
   return next;
 end
 $$;

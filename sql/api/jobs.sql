@@ -547,25 +547,29 @@ revoke execute on function job_take(text, integer, uuid) from public;
 comment on function job_take(text, integer, uuid) is
   'Locks up to max_jobs queued due jobs of the kind (not of except_tenant) for the caller''s transaction, which does their work and marks them with job_succeed_taken.';
 
-create or replace function job_succeed_taken(tenant uuid, job_id uuid, done bigint) returns boolean
+drop function if exists job_succeed_taken(uuid, uuid, bigint);
+create or replace function job_succeed_taken(tenants uuid[], job_ids uuid[], done bigint[]) returns integer
 language plpgsql
 security definer
 as $$
 declare
   v_now constant timestamptz := now();
+  v_n integer;
 begin
   update jobs j
      set status = 'succeeded', attempts = j.attempts + 1, started_at = coalesce(j.started_at, v_now),
-         finished_at = v_now, progress_done = done, progress_total = done
-   where j.tenant_id = job_succeed_taken.tenant and j.job_id = job_succeed_taken.job_id
-     and j.status = 'queued';
-  return found;
+         finished_at = v_now, progress_done = x.done, progress_total = x.done
+    from unnest(job_succeed_taken.tenants, job_succeed_taken.job_ids, job_succeed_taken.done)
+         as x(tenant_id, job_id, done)
+   where j.tenant_id = x.tenant_id and j.job_id = x.job_id and j.status = 'queued';
+  get diagnostics v_n = row_count;
+  return v_n;
 end
 $$;
-select pin_search_path('job_succeed_taken(uuid, uuid, bigint)');
-revoke execute on function job_succeed_taken(uuid, uuid, bigint) from public;
-comment on function job_succeed_taken(uuid, uuid, bigint) is
-  'Marks a job taken with job_take succeeded (one attempt, progress done of done), in the transaction that did its work.';
+select pin_search_path('job_succeed_taken(uuid[], uuid[], bigint[])');
+revoke execute on function job_succeed_taken(uuid[], uuid[], bigint[]) from public;
+comment on function job_succeed_taken(uuid[], uuid[], bigint[]) is
+  'Marks jobs taken with job_take succeeded (one attempt, progress done of done; the arrays side by side), in the transaction that did their work; how many.';
 
 -- Whether the caller may cancel or retry the job: the owner (no claims:
 -- the CLI), or a user of the job's tenant who created it or is its

@@ -191,3 +191,76 @@ async fn the_worker_enqueues_the_month_end_of_tenants_with_work_due_by_itself() 
     drop(worker.stop);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(60), worker.stopped).await;
 }
+
+/// One batch closes months missed by several tenants in passes over all
+/// of them (billing_close_due), each tenant month by month with its own
+/// count: one from October (three periods), one from December (one), one
+/// on a free plan (its periods close with no invoice).
+#[tokio::test]
+async fn a_batch_catches_up_each_tenants_missed_months_with_its_own_count() {
+    let db = TestDb::new().await;
+    plan(&db, "basic", 310_000, 0).await;
+    plan(&db, "free", 0, 0).await;
+    clock(&db, "2026-10-01T03:00:00Z").await;
+    let october = tenant_on(&db, "catch-oct", "basic").await;
+    let free = tenant_on(&db, "catch-free", "free").await;
+    clock(&db, "2026-12-01T03:00:00Z").await;
+    let december = tenant_on(&db, "catch-dec", "basic").await;
+    clock(&db, "2026-12-31T17:30:00Z").await;
+    let enqueued: i32 = sqlx::query_scalar("select billing_month_end_enqueue()")
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+    assert!(enqueued >= 3, "{enqueued} month-end jobs");
+
+    let (done, others): (i32, i32) =
+        sqlx::query_as("select done, others from billing_month_end_batch($1, 10)")
+            .bind(october)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+    assert_eq!(done, 3, "October's three periods");
+    assert_eq!(others, enqueued - 1, "every other queued tenant");
+    let invoices: Vec<(Uuid, String, String)> = sqlx::query_as(
+        "select tenant_id, period_start::text, total::text from billing_invoices
+          where tenant_id = any($2) order by tenant_id = $1 desc, period_start",
+    )
+    .bind(october)
+    .bind(vec![october, free, december])
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    // 310,000 + 11% PPN a month, nothing prorated.
+    assert_eq!(
+        invoices,
+        vec![
+            (october, "2026-10-01".into(), "344100".into()),
+            (october, "2026-11-01".into(), "344100".into()),
+            (october, "2026-12-01".into(), "344100".into()),
+            (december, "2026-12-01".into(), "344100".into()),
+        ]
+    );
+    assert_eq!(job(&db, december).await, ("succeeded".into(), 1, Some(1)));
+    assert_eq!(job(&db, free).await, ("succeeded".into(), 1, Some(3)));
+    let periods: Vec<(Uuid, String)> = sqlx::query_as(
+        "select tenant_id, current_period_start::text from subscriptions
+          where tenant_id = any($1) order by current_period_start, tenant_id",
+    )
+    .bind(vec![october, free, december])
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    assert!(
+        periods.iter().all(|(_, p)| p == "2027-01-01"),
+        "every subscription moved to January: {periods:?}"
+    );
+    // A rerun closes nothing.
+    let (done, _): (i32, i32) =
+        sqlx::query_as("select done, others from billing_month_end_batch($1, 10)")
+            .bind(october)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+    assert_eq!(done, 0);
+    assert_eq!(invoice_count(&db, october).await, 3);
+}
