@@ -302,9 +302,12 @@ comment on view billing_metered_elsewhere is
 -- No line, no invoice (a free plan). A period whose live invoice exists
 -- already gets no second one; its subscription still moves on. Returns
 -- every tenant whose period it closed, with its invoice (NULL: none).
+-- Its statement is planned for 1,000 tenants at a time: JIT compiling
+-- it took 1.9 s of the 2.7 s it ran (jit off).
 create or replace function billing_close_due(p_tenants uuid[], p_usage jsonb default null)
 returns table (tenant_id uuid, billing_invoice_id uuid)
 language plpgsql security definer
+set jit = off
 as $$
 #variable_conflict use_column
 declare
@@ -349,12 +352,14 @@ begin
            l.monthly_price, l.currency, l.amount
       from due d cross join lateral billing_plan_lines(d.tenant_id, d.p_from, d.p_to) l
      where not d.invoiced
+  ), first_lines as (
+    select distinct on (pl.tenant_id) pl.tenant_id, pl.currency
+      from plan_lines pl
+     order by pl.tenant_id, pl.period_start
   ), billed as (
     -- the invoice's currency: its first plan line's
-    select d.tenant_id, d.subscription_id, d.p_from, d.p_to,
-           coalesce((select pl.currency from plan_lines pl where pl.tenant_id = d.tenant_id
-                      order by pl.period_start limit 1), 'IDR') as currency
-      from due d
+    select d.tenant_id, d.subscription_id, d.p_from, d.p_to, coalesce(f.currency, 'IDR') as currency
+      from due d left join first_lines f on f.tenant_id = d.tenant_id
      where not d.invoiced
   ), lines as (
     select pl.tenant_id, 1 as part, pl.period_start as sort_day, null::text as metric_code, pl.kind,
@@ -565,27 +570,27 @@ declare
   -- are the candidates, found by the index of period ends (V60), so a
   -- tick costs the tenants due, not every subscription.
   v_latest_today constant date := (v_now at time zone 'Etc/GMT-14')::date;
-  v_n integer := 0;
-  v_tenant uuid;
+  v_tenants uuid[];
+  v_keys text[];
 begin
-  for v_tenant in
-    select s.tenant_id from subscriptions s
-     where not p_due_only
-    union
-    select s.tenant_id from subscriptions s join tenants t on t.tenant_id = s.tenant_id
-     where p_due_only
-       and s.current_period_end <= v_latest_today
-       and billing_period_ended(s, t.time_zone, v_now)
-    union
-    select i.tenant_id from billing_invoices i
-     where p_due_only and i.status = 'draft' and i.finalize_after <= v_now
-    order by 1
-  loop
-    perform job_enqueue_for(v_tenant, 'billing.month_end', '{}'::jsonb, null, 0,
-                            'billing.month_end:' || billing_today(v_tenant)::text);
-    v_n := v_n + 1;
-  end loop;
-  return v_n;
+  select coalesce(array_agg(d.tenant_id order by d.tenant_id), '{}'),
+         coalesce(array_agg('billing.month_end:' || (v_now at time zone t.time_zone)::date::text
+                            order by d.tenant_id), '{}')
+    into v_tenants, v_keys
+    from (select s.tenant_id from subscriptions s
+           where not p_due_only
+          union
+          select s.tenant_id from subscriptions s join tenants t on t.tenant_id = s.tenant_id
+           where p_due_only
+             and s.current_period_end <= v_latest_today
+             and billing_period_ended(s, t.time_zone, v_now)
+          union
+          select i.tenant_id from billing_invoices i
+           where p_due_only and i.status = 'draft' and i.finalize_after <= v_now) d
+    join tenants t on t.tenant_id = d.tenant_id;
+  -- One insert for all of them (the dedup key: the tenant's billing day).
+  perform job_enqueue_for_each(v_tenants, 'billing.month_end', '{}', 0, v_keys);
+  return cardinality(v_tenants);
 end
 $$;
 select pin_search_path('billing_month_end_enqueue(boolean)');

@@ -223,6 +223,69 @@ grant execute on function job_enqueue_for(uuid, text, jsonb, timestamp with time
 comment on function job_enqueue_for(uuid, text, jsonb, timestamp with time zone, integer, text) is
   'Enqueues a system job (no creator) of a tenant; for the owner and the worker. Same dedup_key of the tenant: the existing job.';
 
+-- job_enqueue_for_each(tenant_ids, kind, payload, priority, dedup_keys) ->
+-- jobs enqueued: a system job of the kind for each tenant of the array
+-- (its dedup key at the same position), in one insert: the month-end's
+-- 10,000 tenants, where a job_enqueue_for each cost 0.19 ms. The checks
+-- are job_insert's, once; a tenant whose job with that key exists is
+-- skipped (not counted); an unknown tenant is refused, naming it.
+create or replace function job_enqueue_for_each(tenant_ids uuid[], kind text, payload jsonb default '{}',
+                                                priority integer default 0, dedup_keys text[] default null)
+returns integer
+language plpgsql
+security definer
+as $$
+declare
+  v_kind job_kinds;
+  v_missing uuid;
+  v_trace jsonb;
+  v_n integer;
+begin
+  select * into v_kind from job_kinds k where k.kind = lower(job_enqueue_for_each.kind);
+  if not found then
+    perform vocabulary_check('job_kinds', lower(job_enqueue_for_each.kind), 'kind');
+    raise exception using errcode = 'P0001', column = 'kind', message = 'kind: is required';
+  end if;
+  if job_enqueue_for_each.payload is null or jsonb_typeof(job_enqueue_for_each.payload) <> 'object' then
+    raise exception using errcode = 'P0001', column = 'payload', message = 'payload: must be a JSON object';
+  end if;
+  if job_enqueue_for_each.priority is null or job_enqueue_for_each.priority not between -100 and 100 then
+    raise exception using errcode = 'P0001', column = 'priority', message = 'priority: must be between -100 and 100';
+  end if;
+  if dedup_keys is not null and (cardinality(dedup_keys) <> cardinality(tenant_ids)
+                                 or exists (select 1 from unnest(dedup_keys) k where length(k) not between 1 and 200)) then
+    raise exception using errcode = 'P0001', column = 'dedup_key',
+      message = 'dedup_key: one of 1 to 200 characters for each tenant';
+  end if;
+  select x.t into v_missing from unnest(tenant_ids) x(t)
+   where not exists (select 1 from tenants t where t.tenant_id = x.t) limit 1;
+  if found then
+    raise exception using errcode = 'P0002', column = 'tenant_id',
+      message = format('tenant_id: no tenant %s', v_missing);
+  end if;
+  v_trace := jsonb_strip_nulls(jsonb_build_object(
+    'traceparent', nullif(current_setting('request.traceparent', true), ''),
+    'tracestate', nullif(current_setting('request.tracestate', true), '')));
+  insert into jobs as j (tenant_id, kind, payload, priority, max_attempts, run_at, dedup_key,
+                         request_id, trace_context)
+  select x.t, v_kind.kind, job_enqueue_for_each.payload, job_enqueue_for_each.priority, v_kind.max_attempts,
+         now(), x.k, left(nullif(current_setting('request.id', true), ''), 200),
+         case when v_trace = '{}' then null else v_trace end
+    from unnest(tenant_ids, dedup_keys) x(t, k)
+  on conflict on constraint jobs_tenant_id_dedup_key_key do nothing;
+  get diagnostics v_n = row_count;
+  if v_n > 0 then
+    perform job_wake(v_kind.kind);
+  end if;
+  return v_n;
+end
+$$;
+select pin_search_path('job_enqueue_for_each(uuid[], text, jsonb, integer, text[])');
+revoke execute on function job_enqueue_for_each(uuid[], text, jsonb, integer, text[]) from public;
+grant execute on function job_enqueue_for_each(uuid[], text, jsonb, integer, text[]) to bizos_worker;
+comment on function job_enqueue_for_each(uuid[], text, jsonb, integer, text[]) is
+  'Enqueues a system job of the kind for each tenant (dedup key at the same position; an existing one is skipped) in one insert; returns how many were new.';
+
 -- job_enqueue_every_tenant(kind, payload, dedup_key) -> jobs enqueued: one
 -- system job per active tenant (periodic upkeep such as the idempotency
 -- purge); with a dedup key per period, calling it again in the same period

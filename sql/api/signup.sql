@@ -141,6 +141,30 @@ revoke execute on function signup_name(text, text) from public;
 grant execute on function signup_name(text, text) to bizos_authenticated;
 comment on function signup_name(text, text) is 'A trimmed name of 1 to 200 characters without control characters, or P0001 naming field.';
 
+-- The plan a sign-up gives (BIZOS_SIGNUP_PLAN) must be a plan on sale:
+-- checked when the sign-up is asked for, so nobody is sent a link that
+-- cannot work, and again when the link is used (the operator may have
+-- retired it in between). P0001 naming `plan`.
+create or replace function signup_plan_check(plan text) returns void
+language plpgsql stable
+as $$
+begin
+  if not exists (select 1 from plans p where p.plan_code = signup_plan_check.plan) then
+    raise exception using errcode = 'P0001', column = 'plan',
+      message = format('plan: no plan %L (BIZOS_SIGNUP_PLAN)', signup_plan_check.plan);
+  end if;
+  if exists (select 1 from plans p where p.plan_code = signup_plan_check.plan and p.retired_at is not null) then
+    raise exception using errcode = 'P0001', column = 'plan',
+      message = format('plan: the plan %L is retired and takes no new sign-ups (BIZOS_SIGNUP_PLAN)',
+                       signup_plan_check.plan);
+  end if;
+end
+$$;
+select pin_search_path('signup_plan_check(text)');
+revoke execute on function signup_plan_check(text) from public;
+comment on function signup_plan_check(text) is
+  'The sign-up plan (BIZOS_SIGNUP_PLAN) exists and is on sale, or P0001 naming plan.';
+
 -- signup_request(...): a company signs up. Throttled per client address
 -- and per e-mail address first (so refused and malformed attempts count
 -- too), then the fields are checked, then the request and its
@@ -148,8 +172,9 @@ comment on function signup_name(text, text) is 'A trimmed name of 1 to 200 chara
 -- already has a login is never looked at here: an existing address gets
 -- the same answer and the same work as a new one (its verification makes
 -- a new organisation of the same login).
+drop function if exists signup_request(text, text, text, inet, text, interval, integer, integer);
 create or replace function signup_request(email text, company_name text, full_name text, client_addr inet,
-                                          link_base text, ttl interval default interval '24 hours',
+                                          link_base text, plan text, ttl interval default interval '24 hours',
                                           per_address integer default 20, per_email integer default 5)
 returns void
 language plpgsql security definer
@@ -166,6 +191,7 @@ begin
   perform signup_throttle_take('email:' || v_email, per_email);
   v_company := signup_name(company_name, 'company_name');
   v_name := signup_name(full_name, 'full_name');
+  perform signup_plan_check(plan);
   if link_base !~ '^https?://[^[:space:]?#]+$' then
     raise exception using errcode = 'P0001', column = 'link_base',
       message = 'link_base: the BFF''s public URL must be an http(s) URL without query';
@@ -180,11 +206,11 @@ begin
                       '{}');
 end
 $$;
-select pin_search_path('signup_request(text, text, text, inet, text, interval, integer, integer)');
-revoke execute on function signup_request(text, text, text, inet, text, interval, integer, integer) from public;
-grant execute on function signup_request(text, text, text, inet, text, interval, integer, integer) to bizos_app;
-comment on function signup_request(text, text, text, inet, text, interval, integer, integer) is
-  'A company signs up: throttles per client address and e-mail (BZ429), checks the fields, stores the request (SHA-256 of its token) and queues the signup.verify e-mail with the link; the same for an address that has a login already.';
+select pin_search_path('signup_request(text, text, text, inet, text, text, interval, integer, integer)');
+revoke execute on function signup_request(text, text, text, inet, text, text, interval, integer, integer) from public;
+grant execute on function signup_request(text, text, text, inet, text, text, interval, integer, integer) to bizos_app;
+comment on function signup_request(text, text, text, inet, text, text, interval, integer, integer) is
+  'A company signs up: throttles per client address and e-mail (BZ429), checks the fields and the sign-up plan (on sale), stores the request (SHA-256 of its token) and queues the signup.verify e-mail with the link; the same for an address that has a login already.';
 
 -- The login of `email` for a verified e-mail address: the existing one
 -- (an OIDC subject given must be its id; a password given is set only if
@@ -266,16 +292,9 @@ begin
   if r.expires_at <= pg_catalog.now() then
     perform raise_field('token', 'this link has expired: sign up again');
   end if;
-  if not exists (select 1 from plans p where p.plan_code = plan) then
-    raise exception using errcode = 'P0001', column = 'plan',
-      message = format('plan: no plan %L (BIZOS_SIGNUP_PLAN)', plan);
-  end if;
   -- Before anything is made (tenants_plan_on_sale would refuse it too,
   -- naming plan_code, after the tenant was begun).
-  if exists (select 1 from plans p where p.plan_code = plan and p.retired_at is not null) then
-    raise exception using errcode = 'P0001', column = 'plan',
-      message = format('plan: the plan %L is retired and takes no new sign-ups (BIZOS_SIGNUP_PLAN)', plan);
-  end if;
+  perform signup_plan_check(plan);
 
   v_user := signup_identity(r.email, identity_id, password_hash);
   v_tenant := tenant_create(signup_slug(r.company_name), r.company_name);

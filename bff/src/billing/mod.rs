@@ -25,7 +25,7 @@ impl JobArgs for BillingMonthEndArgs {
 /// How many tenants one `billing.month_end` job closes in its transaction:
 /// its own and up to this many minus one whose jobs are queued
 /// (billing_month_end_batch).
-const MONTH_END_BATCH: i32 = 200;
+const MONTH_END_BATCH: i32 = 1000;
 
 /// Closes every ended billing period of the job's tenant into a draft
 /// invoice and finalizes (numbers and e-mails) the drafts whose grace

@@ -257,12 +257,13 @@ async fn sign_up(
 ) -> Result<Response> {
     let link = state.signup.link_base("/signup/verify")?;
     let addr = client(&state, &parts).map(|a| a.to_string());
-    sqlx::query("select signup_request($1, $2, $3, $4::inet, $5, interval '24 hours', $6, $7)")
+    sqlx::query("select signup_request($1, $2, $3, $4::inet, $5, $6, interval '24 hours', $7, $8)")
         .bind(body.email.0.trim())
         .bind(&body.company_name.0)
         .bind(&body.full_name.0)
         .bind(addr)
         .bind(&link)
+        .bind(&state.signup.plan)
         .bind(state.signup.per_address)
         .bind(state.signup.per_email)
         .execute(&state.pool)

@@ -355,6 +355,24 @@ async fn a_retired_plan_takes_no_new_tenant_yet_its_tenants_keep_it_and_get_thei
     )
     .await;
 
+    // A sign-up asked for while the plan is on sale.
+    let email = format!("retired-{}@example.test", Uuid::new_v4().simple());
+    let res = app
+        .http
+        .post(app.url("/api/signup"))
+        .json(&json!({"email": email, "company_name": "PT Pensiun", "full_name": "Andi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 202);
+    let token: String = sqlx::query_scalar(
+        "select substring(text_body from 'token=([A-Za-z0-9_-]+)') from emails
+          where template = 'signup.verify' and $1 = any (to_addresses::text[]) order by created_at desc limit 1",
+    )
+    .bind(&email)
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
     let (status, retired) =
         operator(&app, POST, "/api/operator/billing/plans/basic/retire", None).await;
     assert_eq!(status, 200, "{retired}");
@@ -392,25 +410,35 @@ async fn a_retired_plan_takes_no_new_tenant_yet_its_tenants_keep_it_and_get_thei
     .unwrap();
     assert_eq!(plans, ["pro", "pro"]);
 
-    // Sign-up on it (BIZOS_SIGNUP_PLAN): refused at the link, naming the
-    // setting's field; no organisation made, the link still unused.
-    let email = format!("retired-{}@example.test", Uuid::new_v4().simple());
+    // Sign-up on it (BIZOS_SIGNUP_PLAN) is refused when asked for, naming
+    // the setting's field, and no link is sent.
+    let late = format!("late-{}@example.test", Uuid::new_v4().simple());
     let res = app
         .http
         .post(app.url("/api/signup"))
-        .json(&json!({"email": email, "company_name": "PT Pensiun", "full_name": "Andi"}))
+        .json(&json!({"email": late, "company_name": "PT Terlambat", "full_name": "Budi"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status().as_u16(), 202);
-    let token: String = sqlx::query_scalar(
-        "select substring(text_body from 'token=([A-Za-z0-9_-]+)') from emails
-          where template = 'signup.verify' and $1 = any (to_addresses::text[]) order by created_at desc limit 1",
+    let (status, err) = status_and_json(res).await;
+    assert_eq!((status, field(&err)), (422, Some("plan")), "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("retired"),
+        "{err}"
+    );
+    let sent: i64 = sqlx::query_scalar(
+        "select count(*) from emails where template = 'signup.verify' and $1 = any (to_addresses::text[])",
     )
-    .bind(&email)
+    .bind(&late)
     .fetch_one(&db.owner)
     .await
     .unwrap();
+    assert_eq!(sent, 0);
+    // A link sent before the plan was retired is refused when used, naming
+    // the field; no organisation made, the link still unused.
     let res = app
         .http
         .post(app.url("/api/signup/verify"))

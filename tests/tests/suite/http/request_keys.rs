@@ -386,8 +386,8 @@ fn routes() -> Vec<Route> {
         r(
             "post",
             "/api/signup",
-            Args("signup_request(text,text,text,inet,text,interval,integer,integer)", &[]),
-            &["client_addr", "link_base", "ttl", "per_address", "per_email"],
+            Args("signup_request(text,text,text,inet,text,text,interval,integer,integer)", &[]),
+            &["client_addr", "link_base", "plan", "ttl", "per_address", "per_email"],
             None,
         ),
         r(
