@@ -297,18 +297,17 @@ language plpgsql
 security definer
 as $$
 declare
-  v_tenant uuid;
-  v_count integer := 0;
+  v_tenants uuid[];
 begin
-  for v_tenant in select t.tenant_id from tenants t where t.status = 'active' order by t.tenant_id loop
-    if job_enqueue_every_tenant.dedup_key is null
-       or not exists (select 1 from jobs j where j.tenant_id = v_tenant
-                                            and j.dedup_key = job_enqueue_every_tenant.dedup_key) then
-      perform job_enqueue_for(v_tenant, kind, payload, null, -10, dedup_key);
-      v_count := v_count + 1;
-    end if;
-  end loop;
-  return v_count;
+  select coalesce(array_agg(t.tenant_id order by t.tenant_id), '{}') into v_tenants
+    from tenants t
+   where t.status = 'active'
+     and (job_enqueue_every_tenant.dedup_key is null
+          or not exists (select 1 from jobs j where j.tenant_id = t.tenant_id
+                                               and j.dedup_key = job_enqueue_every_tenant.dedup_key));
+  return job_enqueue_for_each(v_tenants, kind, payload, -10,
+                              case when job_enqueue_every_tenant.dedup_key is not null
+                                   then array_fill(job_enqueue_every_tenant.dedup_key, array[cardinality(v_tenants)]) end);
 end
 $$;
 select pin_search_path('job_enqueue_every_tenant(text, jsonb, text)');
