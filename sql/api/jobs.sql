@@ -118,6 +118,34 @@ grant execute on function job_wake(text) to bizos_authenticated, bizos_worker;
 comment on function job_wake(text) is
   'Internal: wakes one waiting worker (takes it off job_listeners, NOTIFY bizos_jobs at commit); nothing when none waits. The wake-up of job_insert, job_retry, job_release and job_fail.';
 
+-- The checks every enqueue makes of its kind, payload and priority: the
+-- kind's row (a known kind), or P0001 naming the field.
+create or replace function job_checked_kind(kind text, payload jsonb, priority integer) returns job_kinds
+language plpgsql stable
+as $$
+declare
+  v_kind job_kinds;
+begin
+  select * into v_kind from job_kinds k where k.kind = lower(job_checked_kind.kind);
+  if not found then
+    perform vocabulary_check('job_kinds', lower(job_checked_kind.kind), 'kind');
+    raise exception using errcode = 'P0001', column = 'kind', message = 'kind: is required';
+  end if;
+  if job_checked_kind.payload is null or jsonb_typeof(job_checked_kind.payload) <> 'object' then
+    raise exception using errcode = 'P0001', column = 'payload', message = 'payload: must be a JSON object';
+  end if;
+  if job_checked_kind.priority is null or job_checked_kind.priority not between -100 and 100 then
+    raise exception using errcode = 'P0001', column = 'priority', message = 'priority: must be between -100 and 100';
+  end if;
+  return v_kind;
+end
+$$;
+select pin_search_path('job_checked_kind(text, jsonb, integer)');
+revoke execute on function job_checked_kind(text, jsonb, integer) from public;
+grant execute on function job_checked_kind(text, jsonb, integer) to bizos_authenticated;
+comment on function job_checked_kind(text, jsonb, integer) is
+  'Internal: the kind''s row after the checks of an enqueue (known kind, payload an object, priority in -100..100), or P0001 naming the field.';
+
 -- The shared body of job_enqueue and job_enqueue_for: checks, inserts (or
 -- finds the job with the same dedup key), notifies. Not callable by
 -- itself: it trusts its tenant and creator.
@@ -131,17 +159,7 @@ declare
   v_id uuid;
   v_trace jsonb;
 begin
-  select * into v_kind from job_kinds k where k.kind = lower(job_insert.kind);
-  if not found then
-    perform vocabulary_check('job_kinds', lower(job_insert.kind), 'kind');
-    raise exception using errcode = 'P0001', column = 'kind', message = 'kind: is required';
-  end if;
-  if job_insert.payload is null or jsonb_typeof(job_insert.payload) <> 'object' then
-    raise exception using errcode = 'P0001', column = 'payload', message = 'payload: must be a JSON object';
-  end if;
-  if job_insert.priority is null or job_insert.priority not between -100 and 100 then
-    raise exception using errcode = 'P0001', column = 'priority', message = 'priority: must be between -100 and 100';
-  end if;
+  v_kind := job_checked_kind(job_insert.kind, job_insert.payload, job_insert.priority);
   if job_insert.dedup_key is not null and length(job_insert.dedup_key) not between 1 and 200 then
     raise exception using errcode = 'P0001', column = 'dedup_key', message = 'dedup_key: must be 1 to 200 characters';
   end if;
@@ -227,7 +245,7 @@ comment on function job_enqueue_for(uuid, text, jsonb, timestamp with time zone,
 -- jobs enqueued: a system job of the kind for each tenant of the array
 -- (its dedup key at the same position), in one insert: the month-end's
 -- 10,000 tenants, where a job_enqueue_for each cost 0.19 ms. The checks
--- are job_insert's, once; a tenant whose job with that key exists is
+-- are job_insert's (job_checked_kind), once; a tenant whose job with that key exists is
 -- skipped (not counted); an unknown tenant is refused, naming it.
 create or replace function job_enqueue_for_each(tenant_ids uuid[], kind text, payload jsonb default '{}',
                                                 priority integer default 0, dedup_keys text[] default null)
@@ -241,17 +259,8 @@ declare
   v_trace jsonb;
   v_n integer;
 begin
-  select * into v_kind from job_kinds k where k.kind = lower(job_enqueue_for_each.kind);
-  if not found then
-    perform vocabulary_check('job_kinds', lower(job_enqueue_for_each.kind), 'kind');
-    raise exception using errcode = 'P0001', column = 'kind', message = 'kind: is required';
-  end if;
-  if job_enqueue_for_each.payload is null or jsonb_typeof(job_enqueue_for_each.payload) <> 'object' then
-    raise exception using errcode = 'P0001', column = 'payload', message = 'payload: must be a JSON object';
-  end if;
-  if job_enqueue_for_each.priority is null or job_enqueue_for_each.priority not between -100 and 100 then
-    raise exception using errcode = 'P0001', column = 'priority', message = 'priority: must be between -100 and 100';
-  end if;
+  v_kind := job_checked_kind(job_enqueue_for_each.kind, job_enqueue_for_each.payload,
+                             job_enqueue_for_each.priority);
   if dedup_keys is not null and (cardinality(dedup_keys) <> cardinality(tenant_ids)
                                  or exists (select 1 from unnest(dedup_keys) k where length(k) not between 1 and 200)) then
     raise exception using errcode = 'P0001', column = 'dedup_key',
