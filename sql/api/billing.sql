@@ -631,8 +631,10 @@ begin
     v_closed := v_closed || v_invoice.tenant_id;
   end loop;
   return query
-  select t.tenant_id, (select count(*) from unnest(v_closed) c where c = t.tenant_id)::integer
-    from (select distinct u.tenant_id from unnest(p_tenants) as u(tenant_id)) t;
+  select t.tenant_id, coalesce(c.n, 0)::integer
+    from (select distinct u.tenant_id from unnest(p_tenants) as u(tenant_id)) t
+    left join (select x.tenant_id, count(*) as n from unnest(v_closed) as x(tenant_id) group by x.tenant_id) c
+      on c.tenant_id = t.tenant_id;
 end
 $$;
 select pin_search_path('billing_month_end_of_all(uuid[])');
