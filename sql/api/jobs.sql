@@ -308,12 +308,12 @@ as $$
 declare
   v_tenants uuid[];
 begin
+  -- A tenant whose job with the key exists is skipped by the insert
+  -- itself (on Citus a reference table's rows cannot be correlated with
+  -- a distributed table's).
   select coalesce(array_agg(t.tenant_id order by t.tenant_id), '{}') into v_tenants
     from tenants t
-   where t.status = 'active'
-     and (job_enqueue_every_tenant.dedup_key is null
-          or not exists (select 1 from jobs j where j.tenant_id = t.tenant_id
-                                               and j.dedup_key = job_enqueue_every_tenant.dedup_key));
+   where t.status = 'active';
   return job_enqueue_for_each(v_tenants, kind, payload, -10,
                               case when job_enqueue_every_tenant.dedup_key is not null
                                    then array_fill(job_enqueue_every_tenant.dedup_key, array[cardinality(v_tenants)]) end);

@@ -647,6 +647,30 @@ async fn idempotency_keys_replay_writes_of_the_owner_and_of_the_caller() {
             assert_eq!(items[0][key], made[key], "{path}: {list}");
         }
     }
+    // The worker's purge of the keys: one job for every active tenant in
+    // one insert of rows of many shards, none again for the same period.
+    let period = format!("idempotency.purge:citus-{}", Uuid::new_v4().simple());
+    let enqueue = "select job_enqueue_every_tenant('idempotency.purge', '{}', $1)";
+    let first_time: i32 = sqlx::query_scalar(enqueue)
+        .bind(&period)
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert!(first_time >= 2, "{first_time} purges enqueued");
+    let again: i32 = sqlx::query_scalar(enqueue)
+        .bind(&period)
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    let queued: i64 =
+        sqlx::query_scalar("select count(*) from jobs where dedup_key = $1 and tenant_id = any($2)")
+            .bind(&period)
+            .bind(vec![first, second])
+            .fetch_one(&owner)
+            .await
+            .unwrap();
+    assert_eq!(queued, 2);
 }
 
 /// The upload sweep on Citus, for two tenants on two workers: it claims a
