@@ -648,7 +648,8 @@ async fn idempotency_keys_replay_writes_of_the_owner_and_of_the_caller() {
         }
     }
     // The worker's purge of the keys: one job for every active tenant in
-    // one insert of rows of many shards, none again for the same period.
+    // one insert of rows of many shards, none again for the same period
+    // (other tests' tenants made meanwhile get theirs).
     let period = format!("idempotency.purge:citus-{}", Uuid::new_v4().simple());
     let enqueue = "select job_enqueue_every_tenant('idempotency.purge', '{}', $1)";
     let first_time: i32 = sqlx::query_scalar(enqueue)
@@ -657,12 +658,11 @@ async fn idempotency_keys_replay_writes_of_the_owner_and_of_the_caller() {
         .await
         .unwrap();
     assert!(first_time >= 2, "{first_time} purges enqueued");
-    let again: i32 = sqlx::query_scalar(enqueue)
+    sqlx::query(enqueue)
         .bind(&period)
-        .fetch_one(&owner)
+        .execute(&owner)
         .await
         .unwrap();
-    assert_eq!(again, 0);
     let queued: i64 =
         sqlx::query_scalar("select count(*) from jobs where dedup_key = $1 and tenant_id = any($2)")
             .bind(&period)
