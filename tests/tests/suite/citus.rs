@@ -663,13 +663,14 @@ async fn idempotency_keys_replay_writes_of_the_owner_and_of_the_caller() {
         .execute(&owner)
         .await
         .unwrap();
-    let queued: i64 =
-        sqlx::query_scalar("select count(*) from jobs where dedup_key = $1 and tenant_id = any($2)")
-            .bind(&period)
-            .bind(vec![first, second])
-            .fetch_one(&owner)
-            .await
-            .unwrap();
+    let queued: i64 = sqlx::query_scalar(
+        "select count(*) from jobs where dedup_key = $1 and tenant_id = any($2)",
+    )
+    .bind(&period)
+    .bind(vec![first, second])
+    .fetch_one(&owner)
+    .await
+    .unwrap();
     assert_eq!(queued, 2);
 }
 
