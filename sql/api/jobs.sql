@@ -119,14 +119,17 @@ comment on function job_wake(text) is
   'Internal: wakes one waiting worker (takes it off job_listeners, NOTIFY bizos_jobs at commit); nothing when none waits. The wake-up of job_insert, job_retry, job_release and job_fail.';
 
 -- The checks every enqueue makes of its kind, payload and priority: the
--- kind's row (a known kind), or P0001 naming the field.
-create or replace function job_checked_kind(kind text, payload jsonb, priority integer) returns job_kinds
+-- kind as job_kinds has it and its max_attempts, or P0001 naming the
+-- field. OUT columns, not the table's row type: Citus does not propagate
+-- to its workers a function that depends on a table, and job_insert runs
+-- there (in the triggers of distributed tables).
+create or replace function job_checked_kind(kind text, payload jsonb, priority integer,
+                                            out checked_kind text, out max_attempts integer)
 language plpgsql stable
 as $$
-declare
-  v_kind job_kinds;
 begin
-  select * into v_kind from job_kinds k where k.kind = lower(job_checked_kind.kind);
+  select k.kind, k.max_attempts into checked_kind, max_attempts
+    from job_kinds k where k.kind = lower(job_checked_kind.kind);
   if not found then
     perform vocabulary_check('job_kinds', lower(job_checked_kind.kind), 'kind');
     raise exception using errcode = 'P0001', column = 'kind', message = 'kind: is required';
@@ -137,14 +140,13 @@ begin
   if job_checked_kind.priority is null or job_checked_kind.priority not between -100 and 100 then
     raise exception using errcode = 'P0001', column = 'priority', message = 'priority: must be between -100 and 100';
   end if;
-  return v_kind;
 end
 $$;
 select pin_search_path('job_checked_kind(text, jsonb, integer)');
 revoke execute on function job_checked_kind(text, jsonb, integer) from public;
 grant execute on function job_checked_kind(text, jsonb, integer) to bizos_authenticated;
 comment on function job_checked_kind(text, jsonb, integer) is
-  'Internal: the kind''s row after the checks of an enqueue (known kind, payload an object, priority in -100..100), or P0001 naming the field.';
+  'Internal: the kind and its max_attempts after the checks of an enqueue (known kind, payload an object, priority in -100..100), or P0001 naming the field.';
 
 -- The shared body of job_enqueue and job_enqueue_for: checks, inserts (or
 -- finds the job with the same dedup key), notifies. Not callable by
@@ -155,7 +157,7 @@ returns uuid
 language plpgsql
 as $$
 declare
-  v_kind job_kinds;
+  v_kind record;
   v_id uuid;
   v_trace jsonb;
 begin
@@ -168,7 +170,7 @@ begin
     'tracestate', nullif(current_setting('request.tracestate', true), '')));
   insert into jobs as j (tenant_id, kind, payload, priority, max_attempts, run_at, dedup_key,
                          created_by, request_id, trace_context)
-  values (job_insert.tenant_id, v_kind.kind, job_insert.payload, job_insert.priority, v_kind.max_attempts,
+  values (job_insert.tenant_id, v_kind.checked_kind, job_insert.payload, job_insert.priority, v_kind.max_attempts,
           coalesce(job_insert.run_at, now()), job_insert.dedup_key, job_insert.created_by,
           left(nullif(current_setting('request.id', true), ''), 200),
           case when v_trace = '{}' then null else v_trace end)
@@ -184,7 +186,7 @@ begin
     return v_id;
   end if;
   if coalesce(job_insert.run_at, now()) <= now() then
-    perform job_wake(v_kind.kind);
+    perform job_wake(v_kind.checked_kind);
   end if;
   return v_id;
 end
@@ -254,7 +256,7 @@ language plpgsql
 security definer
 as $$
 declare
-  v_kind job_kinds;
+  v_kind record;
   v_missing uuid;
   v_trace jsonb;
   v_n integer;
@@ -277,14 +279,14 @@ begin
     'tracestate', nullif(current_setting('request.tracestate', true), '')));
   insert into jobs as j (tenant_id, kind, payload, priority, max_attempts, run_at, dedup_key,
                          request_id, trace_context)
-  select x.t, v_kind.kind, job_enqueue_for_each.payload, job_enqueue_for_each.priority, v_kind.max_attempts,
+  select x.t, v_kind.checked_kind, job_enqueue_for_each.payload, job_enqueue_for_each.priority, v_kind.max_attempts,
          now(), x.k, left(nullif(current_setting('request.id', true), ''), 200),
          case when v_trace = '{}' then null else v_trace end
     from unnest(tenant_ids, dedup_keys) x(t, k)
   on conflict on constraint jobs_tenant_id_dedup_key_key do nothing;
   get diagnostics v_n = row_count;
   if v_n > 0 then
-    perform job_wake(v_kind.kind);
+    perform job_wake(v_kind.checked_kind);
   end if;
   return v_n;
 end
