@@ -173,6 +173,63 @@ revoke execute on function billing_change_plan(uuid, text) from public;
 comment on function billing_change_plan(uuid, text) is
   'The operator changes a tenant''s plan from the tenant''s today (billing clock): prorated on the month-end invoice.';
 
+-- The operator changes how often a tenant's plan fee is billed, at a
+-- period's boundary (docs/billing.md#annual-billing). To annual: the
+-- terms start with the next period (the one running is billed monthly);
+-- back to monthly: the term running is paid for and runs out, monthly
+-- billing starts when it ends. Asking for the interval already going
+-- forward changes nothing; asking again for the other one undoes a switch
+-- that has not taken effect (to annual before the first term, back to
+-- monthly before the last term's end).
+create or replace function billing_set_interval(p_tenant_id uuid, p_interval text) returns subscriptions
+language plpgsql
+as $$
+declare
+  v_sub subscriptions;
+  v_term date;
+begin
+  if p_interval is null or not exists (select 1 from billing_intervals i where i.code = p_interval) then
+    raise exception using errcode = 'P0001', column = 'billing_interval',
+      message = format('billing_interval: no interval %s (intervals: %s)', coalesce(left(p_interval, 40), 'null'),
+                       (select string_agg(i.code, ', ' order by i.position) from billing_intervals i));
+  end if;
+  select * into v_sub from subscriptions s where s.tenant_id = p_tenant_id for update;
+  if not found then
+    raise exception using errcode = 'P0002', message = 'no subscription for this tenant';
+  end if;
+  if v_sub.billing_interval = p_interval then
+    return v_sub;
+  end if;
+  if v_sub.status = 'canceled' then
+    raise exception using errcode = 'P0001', column = 'billing_interval',
+      message = 'billing_interval: the tenant''s subscription is canceled';
+  end if;
+  v_term := billing_term_of(v_sub.annual_from, v_sub.annual_until, v_sub.current_period_start);
+  if p_interval = 'annual' then
+    update subscriptions s
+       set billing_interval = 'annual',
+           -- a last term still running renews; otherwise terms from the next period
+           annual_from = case when v_term is not null then s.annual_from else s.current_period_end end,
+           annual_until = null
+     where s.tenant_id = p_tenant_id and s.subscription_id = v_sub.subscription_id
+    returning * into v_sub;
+  else
+    update subscriptions s
+       set billing_interval = 'monthly',
+           -- no term begun: back to monthly as it was; else the term running ends it
+           annual_from = case when v_term is not null then s.annual_from end,
+           annual_until = case when v_term is not null then (v_term + interval '1 year')::date end
+     where s.tenant_id = p_tenant_id and s.subscription_id = v_sub.subscription_id
+    returning * into v_sub;
+  end if;
+  return v_sub;
+end
+$$;
+select pin_search_path('billing_set_interval(uuid, text)');
+revoke execute on function billing_set_interval(uuid, text) from public;
+comment on function billing_set_interval(uuid, text) is
+  'The operator bills a tenant''s plan fee monthly or by the year: annual terms from the next period; back to monthly when the term running ends.';
+
 -- ---------------------------------------------------------------------------
 -- the month-end run
 -- ---------------------------------------------------------------------------
@@ -197,16 +254,20 @@ language sql immutable parallel safe
 as $$ select to_char(d, 'FMDD Mon YYYY') $$;
 comment on function billing_day(date) is 'A date as the invoice prints it: 1 Dec 2026.';
 
--- The plan-fee lines of a subscription for the period [p_from, p_to): one
--- line per stretch of days on one plan that was billable (after the trial,
--- before a cancellation). The rule (docs/billing.md): a stretch of n of
--- the period's N days on a plan of monthly price P costs round(P x n / N);
--- a stretch that is the whole period is the plan fee, any other a
--- proration. A plan change on day d ends the old plan's stretch on d - 1
--- and starts the new plan's on d.
-create or replace function billing_plan_lines(p_tenant_id uuid, p_from date, p_to date)
+-- The plan-fee lines of a subscription for [p_from, p_to), a month (the
+-- monthly price) or, with p_annual, an annual term (the annual price), as
+-- they stand by the day p_as_of (plan changes and a cancellation from it
+-- on are not known yet): one line per stretch of days on one plan that was
+-- billable (after the trial, before a cancellation). The rule
+-- (docs/billing.md): a stretch of n of the period's N days on a plan of
+-- price P costs round(P x n / N); a stretch that is the whole period is
+-- the plan fee, any other a proration. A plan change on day d ends the old
+-- plan's stretch on d - 1 and starts the new plan's on d.
+drop function if exists billing_plan_lines(uuid, date, date);
+create or replace function billing_plan_lines(p_tenant_id uuid, p_from date, p_to date, p_annual boolean,
+                                              p_as_of date)
 returns table (kind text, plan_code text, label text, period_start date, period_end date,
-               days integer, period_days integer, monthly_price numeric, currency text, amount numeric)
+               days integer, period_days integer, price numeric, currency text, amount numeric)
 language plpgsql stable
 as $$
 #variable_conflict use_column
@@ -222,22 +283,100 @@ begin
   ), stretches as (
     select c.to_plan_code,
            greatest(c.effective_on, p_from, s.trial_end, s.started_on) as a,
-           least(coalesce(lead(c.effective_on) over (order by c.effective_on), p_to), p_to, s.cancel_on) as b
+           least(coalesce(lead(c.effective_on) over (order by c.effective_on), p_to), p_to,
+                 case when s.cancel_on < p_as_of then s.cancel_on else 'infinity'::date end) as b
       from s join subscription_plan_changes c
         on c.tenant_id = p_tenant_id and c.subscription_id = s.subscription_id
+     where c.effective_on < p_as_of
+  ), priced as (
+    select x.to_plan_code, x.a, x.b, p.label, p.currency,
+           case when p_annual then p.annual_price else p.monthly_price end as price
+      from stretches x join plans p on p.plan_code = x.to_plan_code
+     where x.b > x.a
   )
   select case when x.a = p_from and x.b = p_to then 'plan' else 'proration' end,
-         p.plan_code, p.label, x.a, x.b, x.b - x.a, p_to - p_from, p.monthly_price, p.currency,
-         billing_round(p.monthly_price * (x.b - x.a) / (p_to - p_from), p.currency)
-    from stretches x join plans p on p.plan_code = x.to_plan_code
-   where x.b > x.a and p.monthly_price > 0
+         x.to_plan_code, x.label, x.a, x.b, x.b - x.a, p_to - p_from, x.price, x.currency,
+         billing_round(x.price * (x.b - x.a) / (p_to - p_from), x.currency)
+    from priced x
+   where x.price > 0
    order by x.a;
 end
 $$;
-select pin_search_path('billing_plan_lines(uuid, date, date)');
-revoke execute on function billing_plan_lines(uuid, date, date) from public;
-comment on function billing_plan_lines(uuid, date, date) is
-  'The plan fee and prorations of a tenant for [from, to): round(monthly price x days on the plan / days of the period), one line per stretch on one plan.';
+select pin_search_path('billing_plan_lines(uuid, date, date, boolean, date)');
+revoke execute on function billing_plan_lines(uuid, date, date, boolean, date) from public;
+comment on function billing_plan_lines(uuid, date, date, boolean, date) is
+  'The plan fee and prorations of a tenant for [from, to), a month or (annual) a term, as known by as_of: round(price x days on the plan / days of the period), one line per stretch on one plan.';
+
+-- The start of the annual term holding day p_day: terms of twelve calendar
+-- months from annual_from, within [annual_from, annual_until). NULL: the
+-- day is billed monthly. One expression, inlined where it is used.
+create or replace function billing_term_of(p_annual_from date, p_annual_until date, p_day date)
+returns date
+language sql immutable parallel safe
+as $$
+  select case when p_day >= p_annual_from and (p_annual_until is null or p_day < p_annual_until)
+              then (p_annual_from
+                    + make_interval(years => (((extract(year from p_day) - extract(year from p_annual_from)) * 12
+                                               + extract(month from p_day) - extract(month from p_annual_from))::integer / 12)))::date
+         end
+$$;
+revoke execute on function billing_term_of(date, date, date) from public;
+comment on function billing_term_of(date, date, date) is
+  'The first day of the annual term holding a day (terms of twelve months from annual_from, before annual_until); NULL: a monthly day.';
+
+-- What an annual term [p_term_start, p_term_end) has to bill on the
+-- invoice of a period ending p_as_of: its plan lines as they stand by then
+-- (billing_plan_lines, annual prices) against those
+-- its earlier invoices billed (live invoices of the subscription; a line
+-- is known by its plan and days). A stretch not billed yet is charged; a
+-- stretch billed before and no longer standing (a plan change or a
+-- cancellation cut it) is credited, as a 'credit' line of what it cost
+-- then. A stretch billed before keeps its price. The fee of a term is
+-- never lowered once billed: when the credits would exceed the new
+-- charges (a cheaper plan, a cancellation), nothing is written and the
+-- term stays as billed (docs/billing.md#annual-billing).
+create or replace function billing_term_lines(p_tenant_id uuid, p_subscription_id uuid,
+                                              p_term_start date, p_term_end date, p_as_of date)
+returns table (kind text, plan_code text, label text, period_start date, period_end date,
+               days integer, period_days integer, price numeric, currency text, amount numeric)
+language plpgsql stable
+as $$
+#variable_conflict use_column
+begin
+  return query
+  with standing as materialized (
+    select l.* from billing_plan_lines(p_tenant_id, p_term_start, p_term_end, true, p_as_of) l
+  ), billed as materialized (
+    select il.plan_code, il.period_start, il.period_end, sum(il.amount) as amount
+      from billing_invoices i
+      join billing_invoice_lines il on il.tenant_id = i.tenant_id and il.billing_invoice_id = i.billing_invoice_id
+     where i.tenant_id = p_tenant_id and i.subscription_id = p_subscription_id and i.status <> 'void'
+       and il.plan_code is not null and il.period_start >= p_term_start and il.period_end <= p_term_end
+     group by il.plan_code, il.period_start, il.period_end
+    having sum(il.amount) <> 0
+  ), changes as materialized (
+    select n.kind, n.plan_code, n.label, n.period_start, n.period_end, n.days, n.period_days,
+           n.price, n.currency, n.amount
+      from standing n
+     where not exists (select 1 from billed b
+                        where b.plan_code = n.plan_code and b.period_start = n.period_start
+                          and b.period_end = n.period_end)
+    union all
+    select 'credit', b.plan_code, p.label, b.period_start, b.period_end, b.period_end - b.period_start,
+           p_term_end - p_term_start, b.amount, p.currency, -b.amount
+      from billed b join plans p on p.plan_code = b.plan_code
+     where not exists (select 1 from standing n
+                        where n.plan_code = b.plan_code and n.period_start = b.period_start
+                          and n.period_end = b.period_end)
+  )
+  select c.* from changes c
+   where (select sum(x.amount) from changes x) >= 0;
+end
+$$;
+select pin_search_path('billing_term_lines(uuid, uuid, date, date, date)');
+revoke execute on function billing_term_lines(uuid, uuid, date, date, date) from public;
+comment on function billing_term_lines(uuid, uuid, date, date, date) is
+  'The lines an annual term bills now: its stretches not billed yet, and credits of stretches billed before that a change cut; nothing if that would lower the term''s fee.';
 
 -- Whether a subscription's current period has ended by the tenant's today
 -- at `now` and is still to be closed: not once the subscription was
@@ -341,6 +480,7 @@ begin
   return query
   with due as (
     select s.tenant_id, s.subscription_id, s.current_period_start as p_from, s.current_period_end as p_to,
+           s.annual_from, s.annual_until,
            exists (select 1 from billing_invoices i
                     where i.tenant_id = s.tenant_id and i.period_start = s.current_period_start
                       and i.status <> 'void') as invoiced
@@ -348,9 +488,23 @@ begin
      where s.tenant_id = any(p_tenants)
        and billing_period_ended(s, t.time_zone, v_now)
   ), plan_lines as materialized (
-    select d.tenant_id, l.kind, l.plan_code, l.label, l.period_start, l.period_end, l.days, l.period_days,
-           l.monthly_price, l.currency, l.amount
-      from due d cross join lateral billing_plan_lines(d.tenant_id, d.p_from, d.p_to) l
+    -- a month billed monthly: its plan fee and prorations
+    select d.tenant_id, false as annual, l.kind, l.plan_code, l.label, l.period_start, l.period_end, l.days,
+           l.period_days, l.price, l.currency, l.amount
+      from due d cross join lateral billing_plan_lines(d.tenant_id, d.p_from, d.p_to, false, d.p_to) l
+     where not d.invoiced and billing_term_of(d.annual_from, d.annual_until, d.p_from) is null
+    union all
+    -- billed by the year: what changed in the term running, and the term
+    -- that starts when the period ends, in advance
+    select d.tenant_id, true, l.kind, l.plan_code, l.label, l.period_start, l.period_end, l.days,
+           l.period_days, l.price, l.currency, l.amount
+      from due d
+     cross join lateral (select distinct x.term_start
+                           from (values (billing_term_of(d.annual_from, d.annual_until, d.p_from)),
+                                        (billing_term_of(d.annual_from, d.annual_until, d.p_to))) as x(term_start)
+                          where x.term_start is not null) term
+     cross join lateral billing_term_lines(d.tenant_id, d.subscription_id, term.term_start,
+                                           (term.term_start + interval '1 year')::date, d.p_to) l
      where not d.invoiced
   ), first_lines as (
     select distinct on (pl.tenant_id) pl.tenant_id, pl.currency
@@ -362,21 +516,29 @@ begin
       from due d left join first_lines f on f.tenant_id = d.tenant_id
      where not d.invoiced
   ), lines as (
-    select pl.tenant_id, 1 as part, pl.period_start as sort_day, null::text as metric_code, pl.kind,
+    select pl.tenant_id, 1 as part, pl.period_start as sort_day, pl.kind <> 'credit' as sort_kind,
+           pl.period_end as sort_end, null::text as metric_code, pl.kind,
            case when pl.kind = 'plan'
-                then format('Plan %s, %s - %s', pl.label, billing_day(pl.period_start), billing_day(pl.period_end - 1))
-                else format('Plan %s, %s - %s: prorated %s of %s days x %s / %s', pl.label,
+                then format('Plan %s%s, %s - %s', pl.label, case when pl.annual then ' annual' else '' end,
+                            billing_day(pl.period_start), billing_day(pl.period_end - 1))
+                when pl.kind = 'credit'
+                then format('Credit: plan %s annual, %s - %s, billed before at %s', pl.label,
+                            billing_day(pl.period_start), billing_day(pl.period_end - 1), billing_money(pl.price))
+                else format('Plan %s%s, %s - %s: prorated %s of %s days x %s / %s', pl.label,
+                            case when pl.annual then ' annual' else '' end,
                             billing_day(pl.period_start), billing_day(pl.period_end - 1),
-                            pl.days, pl.period_days, billing_money(pl.monthly_price), pl.period_days)
+                            pl.days, pl.period_days, billing_money(pl.price), pl.period_days)
            end as description,
            pl.plan_code, pl.period_start, pl.period_end,
-           case when pl.kind = 'plan' then 1 else pl.days end::numeric as quantity,
-           case when pl.kind = 'plan' then 'month' else 'day' end as unit,
-           case when pl.kind = 'plan' then pl.monthly_price else round(pl.monthly_price / pl.period_days, 4) end as unit_price,
+           case when pl.kind = 'proration' then pl.days else 1 end::numeric as quantity,
+           case when pl.kind = 'credit' then 'credit' when pl.kind = 'proration' then 'day'
+                when pl.annual then 'year' else 'month' end as unit,
+           case when pl.kind = 'plan' then pl.price when pl.kind = 'credit' then pl.amount
+                else round(pl.price / pl.period_days, 4) end as unit_price,
            pl.amount
       from plan_lines pl
     union all
-    select b.tenant_id, 2, null, u.metric_code, 'overage',
+    select b.tenant_id, 2, null, true, null, u.metric_code, 'overage',
            format('%s: %s %s used, %s included, %s over x %s', coalesce(u.label, u.metric_code),
                   billing_money(u.quantity), u.unit, billing_money(u.included),
                   billing_money(u.overage), billing_money(u.unit_price)),
@@ -394,7 +556,8 @@ begin
      ) u
      where u.amount > 0
   ), numbered as (
-    select l.*, row_number() over (partition by l.tenant_id order by l.part, l.sort_day, l.metric_code) as position
+    select l.*, row_number() over (partition by l.tenant_id
+                                   order by l.part, l.sort_day, l.sort_kind, l.sort_end, l.metric_code) as position
       from lines l
   ), totals as (
     select b.tenant_id, b.subscription_id, b.p_from, b.p_to, b.currency, sum(n.amount) as subtotal,
@@ -715,24 +878,30 @@ comment on function billing_month_end_batch(uuid, integer) is
 -- operator views
 -- ---------------------------------------------------------------------------
 
--- One row per tenant with a subscription: plan, status, MRR (the monthly
--- price of a paying subscription: active, past_due or soft_locked; a trial
--- or a canceled one brings none), this month's AI cost and margin from the
+-- One row per tenant with a subscription: plan, status, MRR (the price a
+-- month of a paying subscription, plan_price_a_month: the annual price /
+-- 12 in a month billed by the year; active, past_due or soft_locked; a
+-- trial or a canceled one brings none), this month's AI cost and margin from the
 -- LLM ledger (v_llm_margin_monthly) and what is overdue (finalized
 -- invoices past their due date by the tenant's today).
 create or replace view v_billing_tenants with (security_invoker = true) as
   select s.tenant_id, t.slug, t.name, s.plan_code, s.billing_interval, s.status,
          s.current_period_start, s.current_period_end, s.trial_ends_at,
-         case when s.status in ('active', 'past_due', 'soft_locked') then p.monthly_price else 0 end as mrr,
+         r.mrr,
          p.currency,
          coalesce(m.ai_cost, 0) as ai_cost_month,
-         case when s.status in ('active', 'past_due', 'soft_locked') then p.monthly_price else 0 end
-           - coalesce(m.ai_cost, 0) as ai_margin_month,
+         r.mrr - coalesce(m.ai_cost, 0) as ai_margin_month,
          coalesce(o.overdue, 0) as overdue_amount,
          coalesce(o.overdue_count, 0) as overdue_invoices
     from subscriptions s
     join tenants t on t.tenant_id = s.tenant_id
     join plans p on p.plan_code = s.plan_code
+    cross join lateral (
+      select case when s.status in ('active', 'past_due', 'soft_locked')
+                  then plan_price_a_month(p.monthly_price, p.annual_price, p.currency, s.annual_from, s.annual_until,
+                                          date_trunc('month', billing_now() at time zone t.time_zone)::date)
+                  else 0 end as mrr
+    ) r
     left join lateral (
       select sum(x.ai_cost_idr) as ai_cost from v_llm_margin_monthly x
        where x.tenant_id = s.tenant_id and x.month = date_trunc('month', billing_now() at time zone t.time_zone)::date

@@ -1057,8 +1057,8 @@ comment on view v_llm_cost_monthly is
 grant select on v_llm_cost_monthly to bizos_authenticated;
 
 -- The operator's AI margin per tenant and tenant-local month: revenue (the
--- plan's monthly price; billing will replace it) minus the AI cost, in
--- IDR. Amounts in another currency are converted at the fx_rates rate in
+-- plan's price a month, plan_price_a_month: its annual price / 12 in a
+-- month billed by the year) minus the AI cost, in IDR. Amounts in another currency are converted at the fx_rates rate in
 -- force on the month's first day; a missing rate or an unpriced call makes
 -- the amount NULL, never a guess. Months: those with calls, and every
 -- tenant's current one. Not granted to request roles: the owner and the
@@ -1081,14 +1081,17 @@ create or replace view v_llm_margin_monthly with (security_invoker = true) as
      group by m.tenant_id, m.month
   ), figures as (
     select mo.tenant_id, mo.month, t.plan_code,
-           p.monthly_price as revenue,
+           r.price as revenue,
            p.currency as revenue_currency,
-           case when p.currency = 'IDR' then p.monthly_price else p.monthly_price * pr.idr_per_unit end
+           case when p.currency = 'IDR' then r.price else r.price * pr.idr_per_unit end
              as revenue_idr,
            case when c.tenant_id is null then 0 when c.unknown then null else c.idr end as ai_cost_idr
       from months mo
       join tenants t on t.tenant_id = mo.tenant_id
       left join plans p on p.plan_code = t.plan_code
+      left join subscriptions s on s.tenant_id = mo.tenant_id
+      cross join lateral (select plan_price_a_month(p.monthly_price, p.annual_price, p.currency,
+                                                    s.annual_from, s.annual_until, mo.month) as price) r
       left join lateral (select x.idr_per_unit from fx_rates x
                           where x.currency = p.currency and x.effective_from <= mo.month
                           order by x.effective_from desc limit 1) pr on true

@@ -592,6 +592,24 @@ comment on function usage_summary(date, date) is
 -- naming it), writes, and appends its row to plan_history. Owner only: no
 -- request role or worker may call them. A plan is never deleted.
 
+-- What a plan brings in a month (its first day, the tenant's calendar):
+-- the annual price / 12, rounded as an invoice rounds (whole IDR, cents
+-- otherwise), while the month is in the subscription's annual window
+-- [annual_from, annual_until); the monthly price otherwise. The MRR of
+-- v_billing_tenants and the revenue of v_llm_margin_monthly read this, so
+-- the two agree.
+create or replace function plan_price_a_month(p_monthly numeric, p_annual numeric, p_currency text,
+                                              p_annual_from date, p_annual_until date, p_month date)
+returns numeric
+language sql immutable parallel safe
+as $$
+  select case when p_month >= p_annual_from and (p_annual_until is null or p_month < p_annual_until)
+              then round(p_annual / 12, case when p_currency = 'IDR' then 0 else 2 end)
+              else p_monthly end
+$$;
+comment on function plan_price_a_month(numeric, numeric, text, date, date, date) is
+  'A plan''s revenue in a month: annual price / 12 (rounded) while the month is in the annual window [annual_from, annual_until), else the monthly price.';
+
 -- A plan as the operator's API shows it: its terms, its metered prices,
 -- whether it is on sale and how many tenants are on it. NULL: no such plan.
 create or replace function plan_json(p_plan_code text) returns jsonb

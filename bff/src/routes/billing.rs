@@ -9,6 +9,9 @@
 //! - `GET /api/operator/billing/invoices?tenant_id=&status=`: invoices.
 //! - `POST /api/operator/billing/tenants/{id}/plan`: change the plan from
 //!   the tenant's today (prorated on the month-end invoice).
+//! - `POST /api/operator/billing/tenants/{id}/interval`: bill the plan fee
+//!   monthly or by the year (annual terms from the next period; back to
+//!   monthly when the term running ends).
 //! - `POST /api/operator/billing/month-end`: enqueue every tenant's
 //!   `billing.month_end` job now (the schedule's run, by hand).
 //! - `POST /api/operator/billing/invoices/{id}/finalize`, `.../void`,
@@ -44,6 +47,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(operator_subscriptions))
         .routes(routes!(operator_invoices))
         .routes(routes!(operator_change_plan))
+        .routes(routes!(operator_set_interval))
         .routes(routes!(operator_month_end))
         .routes(routes!(operator_finalize))
         .routes(routes!(operator_void))
@@ -71,7 +75,18 @@ pub struct Subscription {
     /// The current billing period, [start, end) in the tenant's time zone.
     current_period_start: NaiveDate,
     current_period_end: NaiveDate,
+    /// The first day billed by the year: annual terms of twelve months run
+    /// from it. Null: billed monthly.
+    annual_from: Option<NaiveDate>,
+    /// The end of the last annual term once the interval goes back to
+    /// monthly. Null: the terms renew.
+    annual_until: Option<NaiveDate>,
 }
+
+const SUBSCRIPTION: &str =
+    "select tenant_id, subscription_id, plan_code, billing_interval, status, started_on,
+        trial_ends_at, current_period_start, current_period_end, annual_from, annual_until
+   from subscriptions where tenant_id = $1";
 
 /// A subscribed tenant as the operator sees it (`v_billing_tenants`).
 #[derive(Debug, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
@@ -176,6 +191,14 @@ pub struct InvoiceFilter {
 #[serde(deny_unknown_fields)]
 pub struct PlanChange {
     plan_code: String,
+}
+
+/// How often a tenant's plan fee is billed from the next period on.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntervalChange {
+    #[schema(value_type = crate::payload::BillingInterval)]
+    billing_interval: String,
 }
 
 /// Why an invoice is voided.
@@ -285,14 +308,35 @@ async fn operator_change_plan(
         .bind(&req.plan_code)
         .execute(&mut *tx)
         .await?;
-    let sub: Subscription = sqlx::query_as(
-        "select tenant_id, subscription_id, plan_code, billing_interval, status, started_on, trial_ends_at,
-                current_period_start, current_period_end
-           from subscriptions where tenant_id = $1",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let sub: Subscription = sqlx::query_as(SUBSCRIPTION)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(axum::Json(sub))
+}
+
+#[utoipa::path(post, path = "/api/operator/billing/tenants/{id}/interval", tag = "billing", security(("operator" = [])),
+    params(("id" = Uuid, Path)), request_body = IntervalChange,
+    responses((status = 200, description = "the subscription: annual terms from the next period (annual_from), or back to monthly when the term running ends (annual_until)", body = Subscription),
+              (status = 401, description = "not the operator's token", body = ErrorResponse),
+              (status = 404, description = "no subscription for this tenant, or the operator API is off", body = ErrorResponse),
+              (status = 422, description = "no such interval, or the subscription is canceled (billing_interval)", body = ErrorResponse)))]
+async fn operator_set_interval(
+    OperatorCaller(api): OperatorCaller,
+    Path(id): Path<Uuid>,
+    Json(req): Json<IntervalChange>,
+) -> Result<axum::Json<Subscription>> {
+    let mut tx = api.operator.control.begin().await?;
+    sqlx::query("select billing_set_interval($1, $2)")
+        .bind(id)
+        .bind(&req.billing_interval)
+        .execute(&mut *tx)
+        .await?;
+    let sub: Subscription = sqlx::query_as(SUBSCRIPTION)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(axum::Json(sub))
 }
@@ -413,14 +457,10 @@ async fn my_subscription(
 ) -> Result<axum::Json<Subscription>> {
     let tenant = caller.tenant_id;
     let sub: Option<Subscription> = read_as(&state.pool, &in_control(&caller), async |tx| {
-        Ok(sqlx::query_as(
-            "select tenant_id, subscription_id, plan_code, billing_interval, status, started_on, trial_ends_at,
-                    current_period_start, current_period_end
-               from subscriptions where tenant_id = $1",
-        )
-        .bind(tenant)
-        .fetch_optional(tx)
-        .await?)
+        Ok(sqlx::query_as(SUBSCRIPTION)
+            .bind(tenant)
+            .fetch_optional(tx)
+            .await?)
     })
     .await?;
     sub.map(axum::Json)

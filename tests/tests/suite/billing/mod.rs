@@ -4,6 +4,7 @@
 //! worker, the operator's views and routes, and the operator's plan
 //! catalogue (plans: create, change, price, retire).
 
+mod annual;
 mod batch;
 mod lifecycle;
 mod month_end;

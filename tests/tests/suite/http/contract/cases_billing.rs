@@ -1,8 +1,9 @@
-//! Billing (tag `billing`): the operator changes the tenant's plan, a
-//! closed month's draft is the operator's alone (its PDF says DRAFT), is
-//! finalized and then the tenant's to list and download, and is voided
-//! with a reason; the operator's list of subscribed tenants and the
-//! month-end run. A tenant's token never reaches the operator's routes.
+//! Billing (tag `billing`): the operator changes the tenant's plan and
+//! its billing interval, a closed month's draft is the operator's alone
+//! (its PDF says DRAFT), is finalized and then the tenant's to list and
+//! download, and is voided with a reason; the operator's list of
+//! subscribed tenants and the month-end run. A tenant's token never
+//! reaches the operator's routes.
 //! Single node (see the end).
 
 use serde_json::json;
@@ -23,6 +24,16 @@ pub fn cases() -> Vec<Row> {
         call(Operator, POST, "/api/operator/billing/tenants/{missing}/plan", json!({"plan_code": "contract-basic"}), 404),
         call(Operator, POST, "/api/operator/billing/tenants/{tenant}/plan", json!({"plan_code": "contract-basic"}), 200)
             .is("/plan_code", "contract-basic").is("/status", "active").is("/billing_interval", "monthly"),
+        // By the year from the next period, then back before it began:
+        // the month below closes monthly (one line).
+        call(Admin, POST, "/api/operator/billing/tenants/{tenant}/interval", json!({"billing_interval": "annual"}), 401),
+        call(Operator, POST, "/api/operator/billing/tenants/{tenant}/interval", json!({"billing_interval": "weekly"}), 422)
+            .field("billing_interval"),
+        call(Operator, POST, "/api/operator/billing/tenants/{missing}/interval", json!({"billing_interval": "annual"}), 404),
+        call(Operator, POST, "/api/operator/billing/tenants/{tenant}/interval", json!({"billing_interval": "annual"}), 200)
+            .is("/billing_interval", "annual"),
+        call(Operator, POST, "/api/operator/billing/tenants/{tenant}/interval", json!({"billing_interval": "monthly"}), 200)
+            .is("/billing_interval", "monthly"),
         call(Admin, GET, "/api/billing/subscription", NONE, 200).is("/plan_code", "contract-basic"),
         call(Sales, GET, "/api/billing/subscription", NONE, 200).is("/status", "active"),
 
