@@ -148,17 +148,33 @@ create or replace trigger tenants_follow_plan after insert or update of plan_cod
   for each row execute function tenants_follow_plan();
 
 -- The operator changes a tenant's plan: tenants.plan_code, which the
--- trigger above turns into a plan change of the subscription.
-create or replace function billing_change_plan(p_tenant_id uuid, p_plan_code text) returns subscriptions
+-- trigger above turns into a plan change of the subscription. A tenant
+-- created in a schema or database of its own (or another region's
+-- cluster) has no tenants row here, where its subscription is kept: its
+-- first plan writes its anchor (tenant_move_anchor: ids only, suspended)
+-- with p_time_zone, the tenant's zone as its placement has it, so that
+-- its periods are cut in its own days (docs/billing.md).
+drop function if exists billing_change_plan(uuid, text);
+create or replace function billing_change_plan(p_tenant_id uuid, p_plan_code text, p_time_zone text default null)
+returns subscriptions
 language plpgsql
 as $$
 declare
   v_sub subscriptions;
+  v_placement control.tenant_placements;
 begin
   if p_plan_code is null or not exists (select 1 from plans p where p.plan_code = p_plan_code) then
     raise exception using errcode = 'P0001', column = 'plan_code',
       message = format('plan_code: no plan %s (plans: %s)', coalesce(left(p_plan_code, 40), 'null'),
                        (select string_agg(p.plan_code, ', ' order by p.plan_code) from plans p));
+  end if;
+  if not exists (select 1 from tenants t where t.tenant_id = p_tenant_id) then
+    select * into v_placement from control.tenant_placements p where p.tenant_id = p_tenant_id;
+    if not found then
+      raise exception using errcode = 'P0002', message = 'no such tenant';
+    end if;
+    perform tenant_move_anchor(p_tenant_id, v_placement.region, v_placement.tier);
+    update tenants t set time_zone = p_time_zone where t.tenant_id = p_tenant_id and p_time_zone is not null;
   end if;
   update tenants t set plan_code = p_plan_code where t.tenant_id = p_tenant_id;
   if not found then
@@ -168,10 +184,10 @@ begin
   return v_sub;
 end
 $$;
-select pin_search_path('billing_change_plan(uuid, text)');
-revoke execute on function billing_change_plan(uuid, text) from public;
-comment on function billing_change_plan(uuid, text) is
-  'The operator changes a tenant''s plan from the tenant''s today (billing clock): prorated on the month-end invoice.';
+select pin_search_path('billing_change_plan(uuid, text, text)');
+revoke execute on function billing_change_plan(uuid, text, text) from public;
+comment on function billing_change_plan(uuid, text, text) is
+  'The operator changes a tenant''s plan from the tenant''s today (billing clock): prorated on the month-end invoice. A tenant placed elsewhere gets its anchor here first, in its time zone.';
 
 -- The operator changes how often a tenant's plan fee is billed, at a
 -- period's boundary (docs/billing.md#annual-billing). To annual: the

@@ -8,7 +8,9 @@
 //!   (`v_billing_tenants`).
 //! - `GET /api/operator/billing/invoices?tenant_id=&status=`: invoices.
 //! - `POST /api/operator/billing/tenants/{id}/plan`: change the plan from
-//!   the tenant's today (prorated on the month-end invoice).
+//!   the tenant's today (prorated on the month-end invoice); a tenant
+//!   placed in a schema or database of its own gets its row in control
+//!   first, in its placement's time zone.
 //! - `POST /api/operator/billing/tenants/{id}/interval`: bill the plan fee
 //!   monthly or by the year (annual terms from the next period; back to
 //!   monthly when the term running ends).
@@ -302,10 +304,24 @@ async fn operator_change_plan(
     Path(id): Path<Uuid>,
     Json(req): Json<PlanChange>,
 ) -> Result<axum::Json<Subscription>> {
+    // A tenant placed elsewhere has no row in control until its first
+    // plan: its anchor is written in the zone its placement has.
+    let in_control: bool =
+        sqlx::query_scalar("select exists (select 1 from tenants where tenant_id = $1)")
+            .bind(id)
+            .fetch_one(&api.operator.control)
+            .await?;
+    let time_zone = if in_control {
+        None
+    } else {
+        let shown = api.operator.show(id).await?;
+        shown["tenant"]["time_zone"].as_str().map(str::to_owned)
+    };
     let mut tx = api.operator.control.begin().await?;
-    sqlx::query("select billing_change_plan($1, $2)")
+    sqlx::query("select billing_change_plan($1, $2, $3)")
         .bind(id)
         .bind(&req.plan_code)
+        .bind(time_zone)
         .execute(&mut *tx)
         .await?;
     let sub: Subscription = sqlx::query_as(SUBSCRIPTION)

@@ -5,11 +5,112 @@
 //! control, where it has no users, its seats would bill nothing.
 
 use bizos_bff::placement::Tier;
+use chrono::NaiveDate;
+use serde_json::json;
 use uuid::Uuid;
 
 use super::lifecycle::{clock, plan};
 use super::worker::month_end_run;
+use crate::placement::operator::{as_operator, operator_app, OPERATOR_TOKEN};
 use crate::placement::{connect, Home};
+
+/// A tenant the operator creates in a database of its own has no row in
+/// control, where subscriptions are kept; its first plan, given through
+/// the operator's route, writes its anchor there in the tenant's own time
+/// zone (read in its placement), so its subscription starts on its today:
+/// 1 December in Tokyo while it is still 30 November in Jakarta.
+#[tokio::test]
+async fn an_isolated_tenant_is_put_on_a_plan_by_the_operator_in_its_own_time_zone() {
+    let h = Home::new().await;
+    let db = &h.db;
+    plan(db, "enterprise", 9_000_000, 0).await;
+    let app = operator_app(&h).await;
+    let post = reqwest::Method::POST;
+    let (status, created) = as_operator(
+        &app,
+        OPERATOR_TOKEN,
+        post.clone(),
+        "/api/operator/tenants",
+        Some(json!({"slug": "bill-iso", "name": "Iso", "admin_email": "a@iso.example",
+                    "admin_name": "A", "region": "eu", "tier": "isolated", "time_zone": "Asia/Tokyo"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    h.made
+        .add(created["placement"]["database_name"].as_str().unwrap());
+    let tenant: Uuid = created["tenant_id"].as_str().unwrap().parse().unwrap();
+    let rows = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from tenants where tenant_id = $1")
+            .bind(tenant)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap()
+    };
+    assert_eq!(rows().await, 0, "created without a row in control");
+
+    clock(db, "2026-11-30T16:00:00Z").await; // 1 Dec 01:00 in Tokyo
+    let (status, sub) = as_operator(
+        &app,
+        OPERATOR_TOKEN,
+        post.clone(),
+        &format!("/api/operator/billing/tenants/{tenant}/plan"),
+        Some(json!({"plan_code": "enterprise"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{sub}");
+    assert_eq!(
+        (
+            sub["status"].as_str(),
+            sub["started_on"].as_str(),
+            sub["current_period_start"].as_str()
+        ),
+        (Some("active"), Some("2026-12-01"), Some("2026-12-01")),
+        "{sub}"
+    );
+    let (status_here, zone, tier): (String, String, String) =
+        sqlx::query_as("select status, time_zone, tier from tenants where tenant_id = $1")
+            .bind(tenant)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status_here.as_str(), zone.as_str(), tier.as_str()),
+        ("suspended", "Asia/Tokyo", "isolated"),
+        "the anchor: ids, its placement's tier and its zone; no request runs for it in control"
+    );
+    // No default of a new tenant was seeded in control for it.
+    let profiles: i64 = sqlx::query_scalar("select count(*) from profiles where tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!(profiles, 0);
+    let here: bool = sqlx::query_scalar("select billing_usage_here($1)")
+        .bind(tenant)
+        .fetch_one(&db.owner)
+        .await
+        .unwrap();
+    assert!(!here, "metered in its placement");
+    let period_end: NaiveDate =
+        sqlx::query_scalar("select current_period_end from subscriptions where tenant_id = $1")
+            .bind(tenant)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+    assert_eq!(period_end.to_string(), "2027-01-01");
+    assert_eq!(rows().await, 1);
+
+    // An unknown tenant is still 404.
+    let (status, body) = as_operator(
+        &app,
+        OPERATOR_TOKEN,
+        post,
+        &format!("/api/operator/billing/tenants/{}/plan", Uuid::new_v4()),
+        Some(json!({"plan_code": "enterprise"})),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+}
 
 #[tokio::test]
 async fn a_schema_tenant_is_billed_for_the_seats_of_its_placement() {
@@ -48,15 +149,13 @@ async fn a_schema_tenant_is_billed_for_the_seats_of_its_placement() {
             .unwrap();
     assert_eq!(seats_there, 3);
 
-    // The operator bills it: its row in control (the anchor its jobs
-    // refer to) given the plan, which starts its subscription.
-    sqlx::raw_sql(&format!(
-        "select tenant_move_anchor('{tenant}', 'eu', 'schema');
-         update tenants set plan_code = 'seated', time_zone = 'Asia/Jakarta' where tenant_id = '{tenant}';"
-    ))
-    .execute(&db.owner)
-    .await
-    .unwrap();
+    // The operator bills it: its first plan writes its row in control
+    // (the anchor its jobs refer to), which starts its subscription.
+    sqlx::query("select billing_change_plan($1, 'seated', 'Asia/Jakarta')")
+        .bind(tenant)
+        .execute(&db.owner)
+        .await
+        .unwrap();
     let here: bool = sqlx::query_scalar("select billing_usage_here($1)")
         .bind(tenant)
         .fetch_one(&db.owner)

@@ -466,11 +466,19 @@ fn routes() -> Vec<Route> {
             &["tenant"],
             None,
         ),
-        // Billing: the operator's plan change and void.
+        // Billing: the operator's plan change (the time zone of a tenant
+        // placed elsewhere read from its placement), interval and void.
         r(
             "post",
             "/api/operator/billing/tenants/{id}/plan",
-            Args("billing_change_plan(uuid,text)", &[("plan_code", "p_plan_code")]),
+            Args("billing_change_plan(uuid,text,text)", &[("plan_code", "p_plan_code")]),
+            &["p_tenant_id", "p_time_zone"],
+            None,
+        ),
+        r(
+            "post",
+            "/api/operator/billing/tenants/{id}/interval",
+            Args("billing_set_interval(uuid,text)", &[("billing_interval", "p_interval")]),
             &["p_tenant_id"],
             None,
         ),

@@ -68,8 +68,7 @@ async fn a_schema_tenants_writes_are_refused_while_its_subscription_is_soft_lock
     let tenant = admin.tenant_id;
     sqlx::raw_sql(&format!(
         "insert into plans (plan_code, label, monthly_price) values ('locked', 'Locked', 100000);
-         select tenant_move_anchor('{tenant}', 'eu', 'schema');
-         update tenants set plan_code = 'locked' where tenant_id = '{tenant}';"
+         select billing_change_plan('{tenant}', 'locked');"
     ))
     .execute(&h.db.owner)
     .await

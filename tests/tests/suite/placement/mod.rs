@@ -5,7 +5,7 @@
 mod analysts;
 mod jobs;
 mod llm;
-mod operator;
+pub mod operator;
 mod residency;
 mod routing;
 

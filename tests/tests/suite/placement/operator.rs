@@ -6,9 +6,26 @@ use serde_json::{json, Value};
 
 use super::Home;
 
-const OPERATOR_TOKEN: &str = "operator-token-operator-token-0123456789";
+pub const OPERATOR_TOKEN: &str = "operator-token-operator-token-0123456789";
 
-async fn as_operator(
+/// The BFF with the operator API on, as the control database's owner with
+/// the operator's secrets.
+pub async fn operator_app(h: &Home) -> TestApp {
+    let operator_secrets = h.secrets_path("operator").display().to_string();
+    let owner = h.db.url("bizos_owner");
+    spawn_app_with(
+        &h.db,
+        &[
+            ("BIZOS_SECRETS_FILE", &h.app_secrets()),
+            ("BIZOS_OPERATOR_TOKEN", OPERATOR_TOKEN),
+            ("BIZOS_OPERATOR_DATABASE_URL", &owner),
+            ("BIZOS_OPERATOR_SECRETS_FILE", &operator_secrets),
+        ],
+    )
+    .await
+}
+
+pub async fn as_operator(
     app: &TestApp,
     token: &str,
     method: reqwest::Method,
@@ -25,18 +42,7 @@ async fn as_operator(
 #[tokio::test]
 async fn the_operator_api_takes_only_the_operators_token_and_suspends_and_resumes_tenants() {
     let h = Home::new().await;
-    let operator_secrets = h.secrets_path("operator").display().to_string();
-    let owner = h.db.url("bizos_owner");
-    let app = spawn_app_with(
-        &h.db,
-        &[
-            ("BIZOS_SECRETS_FILE", &h.app_secrets()),
-            ("BIZOS_OPERATOR_TOKEN", OPERATOR_TOKEN),
-            ("BIZOS_OPERATOR_DATABASE_URL", &owner),
-            ("BIZOS_OPERATOR_SECRETS_FILE", &operator_secrets),
-        ],
-    )
-    .await;
+    let app = operator_app(&h).await;
     let post = reqwest::Method::POST;
     let get = reqwest::Method::GET;
     let (status, created) = as_operator(
