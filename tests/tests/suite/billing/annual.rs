@@ -133,6 +133,15 @@ async fn a_term_is_billed_in_advance_usage_monthly_and_the_way_back_to_monthly_a
         ("3317000".into(), "364870".into(), "3681870".into())
     );
     assert_eq!(mrr(&db, t).await, "258333", "3,100,000 / 12");
+    // The AI margin's revenue is the same twelfth (its month is the real
+    // one, inside the open-ended window).
+    let revenue: String =
+        sqlx::query_scalar("select revenue::text from v_llm_margin_monthly where tenant_id = $1")
+            .bind(t)
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+    assert_eq!(revenue, "258333");
 
     // December: the term is paid; its usage is billed as every month's.
     clock(&db, "2026-12-31T17:00:00Z").await;
