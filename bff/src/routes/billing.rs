@@ -85,10 +85,11 @@ pub struct Subscription {
     annual_until: Option<NaiveDate>,
 }
 
+/// The columns of [`Subscription`]: of `subscriptions`, and of the row the
+/// billing functions return.
 const SUBSCRIPTION: &str =
-    "select tenant_id, subscription_id, plan_code, billing_interval, status, started_on,
-        trial_ends_at, current_period_start, current_period_end, annual_from, annual_until
-   from subscriptions where tenant_id = $1";
+    "tenant_id, subscription_id, plan_code, billing_interval, status, started_on,
+    trial_ends_at, current_period_start, current_period_end, annual_from, annual_until";
 
 /// A subscribed tenant as the operator sees it (`v_billing_tenants`).
 #[derive(Debug, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
@@ -317,18 +318,14 @@ async fn operator_change_plan(
         let shown = api.operator.show(id).await?;
         shown["tenant"]["time_zone"].as_str().map(str::to_owned)
     };
-    let mut tx = api.operator.control.begin().await?;
-    sqlx::query("select billing_change_plan($1, $2, $3)")
-        .bind(id)
-        .bind(&req.plan_code)
-        .bind(time_zone)
-        .execute(&mut *tx)
-        .await?;
-    let sub: Subscription = sqlx::query_as(SUBSCRIPTION)
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let sub: Subscription = sqlx::query_as(&format!(
+        "select {SUBSCRIPTION} from billing_change_plan($1, $2, $3)"
+    ))
+    .bind(id)
+    .bind(&req.plan_code)
+    .bind(time_zone)
+    .fetch_one(&api.operator.control)
+    .await?;
     Ok(axum::Json(sub))
 }
 
@@ -343,17 +340,13 @@ async fn operator_set_interval(
     Path(id): Path<Uuid>,
     Json(req): Json<IntervalChange>,
 ) -> Result<axum::Json<Subscription>> {
-    let mut tx = api.operator.control.begin().await?;
-    sqlx::query("select billing_set_interval($1, $2)")
-        .bind(id)
-        .bind(&req.billing_interval)
-        .execute(&mut *tx)
-        .await?;
-    let sub: Subscription = sqlx::query_as(SUBSCRIPTION)
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let sub: Subscription = sqlx::query_as(&format!(
+        "select {SUBSCRIPTION} from billing_set_interval($1, $2)"
+    ))
+    .bind(id)
+    .bind(&req.billing_interval)
+    .fetch_one(&api.operator.control)
+    .await?;
     Ok(axum::Json(sub))
 }
 
@@ -473,10 +466,12 @@ async fn my_subscription(
 ) -> Result<axum::Json<Subscription>> {
     let tenant = caller.tenant_id;
     let sub: Option<Subscription> = read_as(&state.pool, &in_control(&caller), async |tx| {
-        Ok(sqlx::query_as(SUBSCRIPTION)
-            .bind(tenant)
-            .fetch_optional(tx)
-            .await?)
+        Ok(sqlx::query_as(&format!(
+            "select {SUBSCRIPTION} from subscriptions where tenant_id = $1"
+        ))
+        .bind(tenant)
+        .fetch_optional(tx)
+        .await?)
     })
     .await?;
     sub.map(axum::Json)

@@ -24,7 +24,7 @@ async fn an_isolated_tenant_is_put_on_a_plan_by_the_operator_in_its_own_time_zon
     let h = Home::new().await;
     let db = &h.db;
     plan(db, "enterprise", 9_000_000, 0).await;
-    let app = operator_app(&h).await;
+    let app = operator_app(&h, &[]).await;
     let post = reqwest::Method::POST;
     let (status, created) = as_operator(
         &app,

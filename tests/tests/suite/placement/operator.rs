@@ -9,20 +9,19 @@ use super::Home;
 pub const OPERATOR_TOKEN: &str = "operator-token-operator-token-0123456789";
 
 /// The BFF with the operator API on, as the control database's owner with
-/// the operator's secrets.
-pub async fn operator_app(h: &Home) -> TestApp {
+/// the operator's secrets, and `more` settings.
+pub async fn operator_app(h: &Home, more: &[(&str, &str)]) -> TestApp {
     let operator_secrets = h.secrets_path("operator").display().to_string();
     let owner = h.db.url("bizos_owner");
-    spawn_app_with(
-        &h.db,
-        &[
-            ("BIZOS_SECRETS_FILE", &h.app_secrets()),
-            ("BIZOS_OPERATOR_TOKEN", OPERATOR_TOKEN),
-            ("BIZOS_OPERATOR_DATABASE_URL", &owner),
-            ("BIZOS_OPERATOR_SECRETS_FILE", &operator_secrets),
-        ],
-    )
-    .await
+    let app_secrets = h.app_secrets();
+    let mut env = vec![
+        ("BIZOS_SECRETS_FILE", app_secrets.as_str()),
+        ("BIZOS_OPERATOR_TOKEN", OPERATOR_TOKEN),
+        ("BIZOS_OPERATOR_DATABASE_URL", owner.as_str()),
+        ("BIZOS_OPERATOR_SECRETS_FILE", operator_secrets.as_str()),
+    ];
+    env.extend_from_slice(more);
+    spawn_app_with(&h.db, &env).await
 }
 
 pub async fn as_operator(
@@ -42,7 +41,7 @@ pub async fn as_operator(
 #[tokio::test]
 async fn the_operator_api_takes_only_the_operators_token_and_suspends_and_resumes_tenants() {
     let h = Home::new().await;
-    let app = operator_app(&h).await;
+    let app = operator_app(&h, &[]).await;
     let post = reqwest::Method::POST;
     let get = reqwest::Method::GET;
     let (status, created) = as_operator(

@@ -7,30 +7,17 @@
 //! after, its leads are where the catalogue says.
 
 use bizos_bff::auth::Caller;
-use bizos_tests::{spawn_app_with, status_and_json, TestApp};
+use bizos_tests::{status_and_json, TestApp};
 use serde_json::{json, Value};
 
 use super::*;
+use crate::placement::operator::{operator_app, OPERATOR_TOKEN};
 use crate::placement::Home;
-
-const OPERATOR_TOKEN: &str = "operator-token-operator-token-0123456789";
 
 /// A BFF with the operator API over the control database of `h` (no
 /// worker: the test runs the mover).
 async fn app(h: &Home) -> TestApp {
-    let operator_secrets = h.secrets_path("operator").display().to_string();
-    let owner = h.db.url("bizos_owner");
-    spawn_app_with(
-        &h.db,
-        &[
-            ("BIZOS_SECRETS_FILE", &h.app_secrets()),
-            ("BIZOS_OPERATOR_TOKEN", OPERATOR_TOKEN),
-            ("BIZOS_OPERATOR_DATABASE_URL", &owner),
-            ("BIZOS_OPERATOR_SECRETS_FILE", &operator_secrets),
-            ("TEST_WORKER", "off"),
-        ],
-    )
-    .await
+    operator_app(h, &[("TEST_WORKER", "off")]).await
 }
 
 async fn operator_post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
