@@ -908,7 +908,8 @@ create or replace view v_billing_tenants with (security_invoker = true) as
          coalesce(m.ai_cost, 0) as ai_cost_month,
          r.mrr - coalesce(m.ai_cost, 0) as ai_margin_month,
          coalesce(o.overdue, 0) as overdue_amount,
-         coalesce(o.overdue_count, 0) as overdue_invoices
+         coalesce(o.overdue_count, 0) as overdue_invoices,
+         s.annual_from, s.annual_until
     from subscriptions s
     join tenants t on t.tenant_id = s.tenant_id
     join plans p on p.plan_code = s.plan_code
@@ -928,7 +929,7 @@ create or replace view v_billing_tenants with (security_invoker = true) as
          and i.due_date < (billing_now() at time zone t.time_zone)::date
     ) o on true;
 comment on view v_billing_tenants is
-  'Operator view: each subscribed tenant''s plan, status, MRR, this month''s AI cost and margin (LLM ledger) and overdue amount.';
+  'Operator view: each subscribed tenant''s plan, status, MRR, this month''s AI cost and margin (LLM ledger), overdue amount and annual window.';
 
 -- ---------------------------------------------------------------------------
 -- reading invoices

@@ -117,6 +117,9 @@ pub struct BillingTenant {
     /// Finalized invoices past their due date.
     overdue_amount: f64,
     overdue_invoices: i64,
+    /// The annual window (see [`Subscription`]).
+    annual_from: Option<NaiveDate>,
+    annual_until: Option<NaiveDate>,
 }
 
 /// Subscribed tenants.
