@@ -54,6 +54,19 @@ comment on function billing_today(uuid) is 'The tenant''s today by the billing c
 -- subscriptions follow the tenant's plan
 -- ---------------------------------------------------------------------------
 
+-- Whether a plan is sold by the month but has no annual price: billed by
+-- the year it would cost nothing, so no subscription billed by the year
+-- takes it (a free plan, 0 both ways, may).
+create or replace function billing_annual_unpriced(p_plan_code text) returns boolean
+language sql stable
+as $$
+  select exists (select 1 from plans p
+                  where p.plan_code = p_plan_code and p.annual_price = 0 and p.monthly_price > 0)
+$$;
+revoke execute on function billing_annual_unpriced(text) from public;
+comment on function billing_annual_unpriced(text) is
+  'Whether the plan has a monthly price but no annual one (no subscription billed by the year may take it).';
+
 -- The one place a subscription is created or its plan changed: called by
 -- the trigger on tenants.plan_code, so that every path that gives a tenant
 -- a plan (tenant creation, sign-up, the operator's plan change) makes or
@@ -103,6 +116,10 @@ begin
   if v_sub.status = 'canceled' then
     raise exception using errcode = 'P0001', column = 'plan_code',
       message = 'plan_code: the tenant''s subscription is canceled';
+  end if;
+  if v_sub.billing_interval = 'annual' and billing_annual_unpriced(v_plan) then
+    raise exception using errcode = 'P0001', column = 'plan_code',
+      message = format('plan_code: plan %s has no annual price, and the subscription is billed by the year', v_plan);
   end if;
   select * into v_change from subscription_plan_changes c
    where c.tenant_id = p_tenant_id and c.subscription_id = v_sub.subscription_id and c.effective_on >= v_today
@@ -219,6 +236,10 @@ begin
   if v_sub.status = 'canceled' then
     raise exception using errcode = 'P0001', column = 'billing_interval',
       message = 'billing_interval: the tenant''s subscription is canceled';
+  end if;
+  if p_interval = 'annual' and billing_annual_unpriced(v_sub.plan_code) then
+    raise exception using errcode = 'P0001', column = 'billing_interval',
+      message = format('billing_interval: plan %s has no annual price', v_sub.plan_code);
   end if;
   v_term := billing_term_of(v_sub.annual_from, v_sub.annual_until, v_sub.current_period_start);
   if p_interval = 'annual' then

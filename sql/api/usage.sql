@@ -839,6 +839,12 @@ begin
   end if;
   v_before := plan_json(p_plan_code);
   p := plan_terms_apply(p, payload);
+  -- Billed by the year, a plan sold by the month with no annual price
+  -- would cost nothing (billing_annual_unpriced).
+  if p.annual_price = 0 and p.monthly_price > 0
+     and exists (select 1 from subscriptions s where s.plan_code = p_plan_code and s.billing_interval = 'annual') then
+    perform raise_field('annual_price', 'tenants on this plan are billed by the year: it needs an annual price');
+  end if;
   update plans x
      set label = p.label, monthly_price = p.monthly_price, annual_price = p.annual_price,
          trial_days = p.trial_days, included_seats = p.included_seats,

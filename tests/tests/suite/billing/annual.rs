@@ -298,6 +298,40 @@ async fn an_upgrade_mid_term_is_credited_and_charged_by_days_a_downgrade_never_l
     );
     assert_eq!(mrr(&db, t).await, "516667", "6,200,000 / 12");
 
+    // A plan sold by the month only is refused to a subscription billed by
+    // the year, and the year to a subscription on it.
+    plan(&db, "monthly-only", 100_000, 0).await;
+    let refused = sqlx::query("select billing_change_plan($1, 'monthly-only')")
+        .bind(t)
+        .execute(&db.owner)
+        .await
+        .expect_err("no annual price");
+    assert_eq!(
+        bizos_tests::field(&refused).as_deref(),
+        Some("plan_code"),
+        "{refused}"
+    );
+    let refused = sqlx::query("select plan_update('pro', '{\"annual_price\": 0}')")
+        .execute(&db.owner)
+        .await
+        .expect_err("Pro has a tenant billed by the year");
+    assert_eq!(
+        bizos_tests::field(&refused).as_deref(),
+        Some("annual_price"),
+        "{refused}"
+    );
+    let other = tenant_on(&db, "bill-mo", "monthly-only").await;
+    let refused = sqlx::query("select billing_set_interval($1, 'annual')")
+        .bind(other)
+        .execute(&db.owner)
+        .await
+        .expect_err("no annual price");
+    assert_eq!(
+        bizos_tests::field(&refused).as_deref(),
+        Some("billing_interval"),
+        "{refused}"
+    );
+
     // Down to Basic from 1 Jun, then canceled on 10 August: the term's fee
     // is never lowered once billed.
     clock(&db, "2027-06-01T02:00:00Z").await;
