@@ -13,7 +13,7 @@ use super::runner::{call, sql, Row, Who::*, GET, NONE, POST};
 #[rustfmt::skip]
 pub fn cases() -> Vec<Row> {
     vec![
-        sql("insert into plans (plan_code, label, monthly_price) values ('contract-basic', 'Basic', 310000) on conflict do nothing", &[]),
+        sql("insert into plans (plan_code, label, monthly_price, annual_price) values ('contract-basic', 'Basic', 310000, 3100000) on conflict do nothing", &[]),
         call(Admin, GET, "/api/billing/subscription", NONE, 404),
         call(Admin, GET, "/api/operator/billing/subscriptions", NONE, 401),
         call(Admin, POST, "/api/operator/billing/tenants/{tenant}/plan", json!({"plan_code": "contract-basic"}), 401),
