@@ -12,6 +12,9 @@ const ROLES_SQL: &str = include_str!("../bootstrap/roles.sql");
 const DATABASE_SQL: &str = include_str!("../bootstrap/database.sql");
 const CRON_SQL: &str = include_str!("../bootstrap/cron.sql");
 
+/// The set-up's texts, for [`crate::fingerprint`].
+pub(crate) const TEXTS: [&str; 3] = [ROLES_SQL, DATABASE_SQL, CRON_SQL];
+
 /// The login roles whose passwords bootstrap may set.
 pub const LOGIN_ROLES: [&str; 5] = [
     "bizos_owner",

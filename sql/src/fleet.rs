@@ -109,6 +109,50 @@ impl Catalogue {
             .collect();
         drift
     }
+
+    /// A hash of every entry: what `sql_api.drift_verified` records of the
+    /// catalogue a schema was found equal to.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for (name, def) in &self.0 {
+            hash.update(name.as_bytes());
+            hash.update([0]);
+            hash.update(def.as_bytes());
+            hash.update([0]);
+        }
+        format!("{:x}", hash.finalize())
+    }
+}
+
+/// The session setting `bizos migrate` runs under: the drift watch
+/// (sql/bootstrap/database.sql) leaves the migrator's DDL alone.
+pub const MIGRATOR_SETTING: &str = "bizos_migrator.running";
+
+/// What the drift watch of a database says (see [`Session::watch`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Watch {
+    /// The schema the database's default placement leads to.
+    pub default_schema: String,
+    /// The server's version and the installed extensions' versions: the
+    /// same migrations make the same catalogue only where these are equal.
+    pub environment: String,
+    /// Schema → fingerprint of the expected catalogue it was last found
+    /// equal to, untouched by DDL since; `None` when the database has no
+    /// drift watch (not bootstrapped since it came, or its event triggers
+    /// disabled): nothing is known unchanged there.
+    pub verified: Option<BTreeMap<String, String>>,
+}
+
+/// What a drift check found, for [`Session::record_verified`]: schemas
+/// read and equal to the expected catalogue, schemas left unread because
+/// one of their group was (with the fingerprint they were verified at),
+/// and schemas that drifted or could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct Verdicts {
+    pub read_clean: Vec<String>,
+    pub unchanged: Vec<(String, String)>,
+    pub drifted: Vec<String>,
 }
 
 /// The objects of the schemas named by `$1` (see [`Catalogue`]), one
@@ -231,7 +275,7 @@ pub(crate) async fn shape(client: &Client) -> Result<String, tokio_postgres::Err
     client.query_one(SHAPE_SQL, &[]).await.map(|r| r.get(0))
 }
 
-fn fleet_error(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Error {
+pub(crate) fn fleet_error(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Error {
     move |source| Error::Fleet {
         what,
         message: source
@@ -452,15 +496,7 @@ impl Session {
     /// default schema), in their order; see [`catalogues`].
     pub async fn catalogues(&self, schemas: &[Option<String>]) -> Result<Vec<Catalogue>, Error> {
         let default = if schemas.iter().any(Option::is_none) {
-            self.client
-                .batch_execute("reset all")
-                .await
-                .map_err(fleet_error("cannot reset the session"))?;
-            self.client
-                .query_one("select pg_catalog.current_schema()::text", &[])
-                .await
-                .map_err(fleet_error("cannot read the current schema"))?
-                .get(0)
+            self.default_schema().await?
         } else {
             String::new()
         };
@@ -469,6 +505,104 @@ impl Session {
             .map(|s| s.clone().unwrap_or_else(|| default.clone()))
             .collect();
         catalogues(&self.client, &names).await
+    }
+
+    async fn default_schema(&self) -> Result<String, Error> {
+        self.client
+            .batch_execute("reset all")
+            .await
+            .map_err(fleet_error("cannot reset the session"))?;
+        Ok(self
+            .client
+            .query_one("select pg_catalog.current_schema()::text", &[])
+            .await
+            .map_err(fleet_error("cannot read the current schema"))?
+            .get(0))
+    }
+
+    /// The database's drift watch: its default schema, and the schemas
+    /// verified and untouched since, when both event triggers are there
+    /// and enabled always.
+    pub async fn watch(&self) -> Result<Watch, Error> {
+        let default_schema = self.default_schema().await?;
+        let row = self
+            .client
+            .query_one(
+                "select pg_catalog.current_setting('server_version_num') || ' '
+                        || (select pg_catalog.string_agg(extname || ' ' || extversion, ',' order by extname)
+                              from pg_catalog.pg_extension),
+                        pg_catalog.to_regclass('sql_api.drift_verified') is not null
+                        and (select pg_catalog.count(*) from pg_catalog.pg_event_trigger e
+                              where e.evtname in ('bizos_drift_watch', 'bizos_drift_watch_drops')
+                                and e.evtenabled = 'A'
+                                and e.evtfoid = 'sql_api.drift_watch()'::pg_catalog.regprocedure) = 2",
+                &[],
+            )
+            .await
+            .map_err(fleet_error("cannot read the drift watch"))?;
+        let (environment, watched): (String, bool) = (row.get(0), row.get(1));
+        let verified = if watched {
+            let rows = self
+                .client
+                .query(
+                    "select schema_name, expected from sql_api.drift_verified where expected is not null",
+                    &[],
+                )
+                .await
+                .map_err(fleet_error("cannot read the drift watch"))?;
+            Some(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        } else {
+            None
+        };
+        Ok(Watch {
+            default_schema,
+            environment,
+            verified,
+        })
+    }
+
+    /// Marks `schemas` as being read (their rows' fingerprint cleared):
+    /// DDL from now on deletes the mark, and [`Session::record_verified`]
+    /// only confirms a mark still there. Call before reading them.
+    pub async fn mark_reading(&self, schemas: &[String]) -> Result<(), Error> {
+        self.client
+            .execute(
+                "insert into sql_api.drift_verified (schema_name)
+                 select pg_catalog.unnest($1::pg_catalog.text[])
+                 on conflict (schema_name) do update set expected = null, verified_at = null",
+                &[&schemas],
+            )
+            .await
+            .map_err(fleet_error("cannot mark the schemas read"))?;
+        Ok(())
+    }
+
+    /// Records what a drift check found against the expected catalogue of
+    /// fingerprint `expected`: a schema read while marked, or left unread
+    /// and still at the fingerprint it was trusted at, is verified at
+    /// `expected`; a drifted one is forgotten. A schema DDL touched
+    /// meanwhile has lost its row and stays unverified.
+    pub async fn record_verified(&self, expected: &str, v: &Verdicts) -> Result<(), Error> {
+        let (unchanged, at): (Vec<&str>, Vec<&str>) = v
+            .unchanged
+            .iter()
+            .map(|(s, h)| (s.as_str(), h.as_str()))
+            .unzip();
+        self.client
+            .execute(
+                "with read_clean as (
+                   update sql_api.drift_verified set expected = $1, verified_at = pg_catalog.now()
+                    where schema_name = any ($2::pg_catalog.text[]) and expected is null),
+                 unchanged as (
+                   update sql_api.drift_verified v set expected = $1, verified_at = pg_catalog.now()
+                     from unnest($3::pg_catalog.text[], $4::pg_catalog.text[]) u(s, at)
+                    where v.schema_name = u.s and v.expected = u.at)
+                 delete from sql_api.drift_verified where schema_name = any ($5::pg_catalog.text[])",
+                &[&expected, &v.read_clean, &unchanged, &at, &v.drifted],
+            )
+            .await
+            .map_err(fleet_error("cannot record the drift check"))?;
+        Ok(())
     }
 }
 

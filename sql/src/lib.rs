@@ -116,9 +116,9 @@ pub fn latest_version() -> i32 {
         .unwrap_or(0)
 }
 
-/// A fingerprint of the embedded migrations (versions and checksums) and
-/// api files (names, order and texts), so a cached migrated database can
-/// tell whether it is stale.
+/// A fingerprint of the embedded migrations (versions and checksums), api
+/// files (names, order and texts) and bootstrap's set-up, so a cached
+/// migrated database can tell whether it is stale.
 pub fn fingerprint() -> u64 {
     let migrations = embedded::migrations::runner().get_migrations().iter().fold(
         0xcbf2_9ce4_8422_2325_u64,
@@ -127,14 +127,21 @@ pub fn fingerprint() -> u64 {
                 .wrapping_mul(0x0100_0000_01b3)
         },
     );
-    API_FILES.iter().fold(migrations, |acc, f| {
+    let api = API_FILES.iter().fold(migrations, |acc, f| {
         f.name
             .bytes()
             .chain(f.checksum().bytes())
             .fold(acc, |h, b| {
                 (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
             })
-    })
+    });
+    // A database bootstrapped by other set-up is another database too.
+    bootstrap::TEXTS
+        .iter()
+        .flat_map(|t| t.bytes())
+        .fold(api, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 /// Checks a schema or database name before it is spliced into SQL as an
@@ -249,6 +256,12 @@ pub(crate) async fn migrate_on(
     schema: Option<&str>,
     plan: &fleet::Plan<'_>,
 ) -> Result<Report, Error> {
+    // The drift watch leaves this session's DDL alone: a fleet run checks
+    // what the migrations make (docs/fleet.md, "The drift check").
+    client
+        .batch_execute(&format!("set {} = on", fleet::MIGRATOR_SETTING))
+        .await
+        .map_err(fleet::fleet_error("cannot set the migrator's session"))?;
     if let Some(s) = schema {
         let sql =
             format!("create schema if not exists {s}; set search_path to {s}, {EXTENSIONS_SCHEMA}");

@@ -62,6 +62,11 @@ pub struct FleetArgs {
     /// files make.
     #[arg(long, requires = "fleet")]
     pub no_drift: bool,
+    /// With --fleet: read every placement's catalogue for the drift check,
+    /// also those the drift watch knows unchanged since a run verified
+    /// them.
+    #[arg(long, requires = "fleet", conflicts_with = "no_drift")]
+    pub drift_read_all: bool,
     /// With --fleet: file of NAME=url lines for the clusters' url_secret
     /// names not set in the environment.
     #[arg(long, env = "BIZOS_SECRETS_FILE")]
@@ -75,6 +80,8 @@ pub struct Options {
     pub dry_run: bool,
     pub resume: bool,
     pub drift: bool,
+    /// Read every catalogue, trusting no drift watch.
+    pub drift_read_all: bool,
     pub secrets_file: Option<PathBuf>,
 }
 
@@ -85,6 +92,7 @@ impl From<&FleetArgs> for Options {
             dry_run: a.dry_run,
             resume: a.resume,
             drift: !a.no_drift,
+            drift_read_all: a.drift_read_all,
             secrets_file: a.secrets_file.clone(),
         }
     }
@@ -268,7 +276,15 @@ pub async fn execute(
                 })
             })
             .collect();
-        drift::check(&mut lines, targets, expected, options.concurrency, &work).await?;
+        drift::check(
+            &mut lines,
+            targets,
+            expected,
+            options.drift_read_all,
+            options.concurrency,
+            &work,
+        )
+        .await?;
     }
     work.sessions.close().await;
 

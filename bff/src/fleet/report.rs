@@ -58,6 +58,19 @@ impl From<bizos_sql::fleet::Drift> for Drift {
     }
 }
 
+/// How a placement's drift was checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftCheck {
+    /// Its catalogue was read and compared.
+    Read,
+    /// Not read: no DDL but the migrator's touched it since a run found it
+    /// equal to the expected catalogue, and a placement of its database
+    /// verified at the same catalogue was read and found equal now
+    /// (docs/fleet.md, "The drift check").
+    Unchanged,
+}
+
 /// One line of the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlacementReport {
@@ -74,8 +87,10 @@ pub struct PlacementReport {
     pub api_files: usize,
     pub extension: Option<Extension>,
     pub error: Option<String>,
-    /// `None`: not checked (a dry run, `--no-drift`, a failure).
+    /// `None`: none found, or not checked (see `drift_check`).
     pub drift: Option<Drift>,
+    /// `None`: not checked (a dry run, `--no-drift`, a failure).
+    pub drift_check: Option<DriftCheck>,
     pub elapsed_ms: u64,
 }
 
@@ -105,6 +120,10 @@ pub struct Summary {
     pub not_run: usize,
     pub pending: usize,
     pub drifted: usize,
+    /// Drift checked by reading the catalogue.
+    pub drift_read: usize,
+    /// Drift checked as unchanged since verified.
+    pub drift_unchanged: usize,
 }
 
 impl Summary {
@@ -121,6 +140,11 @@ impl Summary {
             }
             if p.drifted() {
                 s.drifted += 1;
+            }
+            match p.drift_check {
+                Some(DriftCheck::Read) => s.drift_read += 1,
+                Some(DriftCheck::Unchanged) => s.drift_unchanged += 1,
+                None => {}
             }
         }
         s
@@ -157,7 +181,7 @@ impl FleetReport {
         }
         let s = &self.summary;
         out.push_str(&format!(
-            "{} placements: {} applied, {} current, {} failed, {} skipped, {} not run{}, {} drifted, in {:.1}s\n",
+            "{} placements: {} applied, {} current, {} failed, {} skipped, {} not run{}, {} drifted{}, in {:.1}s\n",
             self.placements.len(),
             s.applied,
             s.current,
@@ -170,6 +194,14 @@ impl FleetReport {
                 String::new()
             },
             s.drifted,
+            if s.drift_read + s.drift_unchanged > 0 {
+                format!(
+                    " (catalogues read {}, unchanged since verified {})",
+                    s.drift_read, s.drift_unchanged
+                )
+            } else {
+                String::new()
+            },
             self.elapsed_ms as f64 / 1000.0,
         ));
         out

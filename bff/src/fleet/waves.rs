@@ -117,6 +117,7 @@ pub fn untouched(wave: &'static str, p: &Placement, outcome: Outcome) -> Placeme
         extension: None,
         error: None,
         drift: None,
+        drift_check: None,
         elapsed_ms: 0,
     }
 }

@@ -9,16 +9,20 @@
 //!    history copied, so every copy is exactly a migrated schema. Then,
 //!    measured: `bizos migrate --fleet` (the library's run, concurrency
 //!    BIZOS_BENCH_FLEET_CONCURRENCY, 8) of a test-only additive migration
-//!    (an index: the api files are not re-applied) with the drift check,
-//!    of another without it, and a run with nothing pending; then the api
+//!    (an index: the api files are not re-applied) reading every
+//!    catalogue (the first check after the copies), of another without
+//!    the drift check, of a third with the default check (the drift
+//!    watch), and a run with nothing pending; then the api
 //!    runs: a file's history made stale in BIZOS_BENCH_FLEET_API_SCHEMAS
 //!    (100) schemas, as a release changing it leaves it (platform.sql: all
 //!    28 files run again; tenant_moves.sql: 2), each applied by a run.
 //!    BIZOS_BENCH_FLEET_ONLY=schemas|databases runs one of 2 and 3.
 //! 3. BIZOS_BENCH_FLEET_DATABASES (100) databases cloned from a migrated
-//!    one (`create database .. template ..`); measured: a fleet run of one
-//!    more added index at concurrency 1, 4 and 8, then of an added column
-//!    (every database re-applies its api files) at 8.
+//!    one (`create database .. template ..`) and verified by a first run;
+//!    measured: a fleet run of one more added index at concurrency 1, 4
+//!    and 8, then of an added column (every database re-applies its api
+//!    files) at 8, then of an added index at 1, 4 and 8 reading every
+//!    catalogue.
 //!
 //! Every fleet run also migrates and checks its control database, and
 //! builds the expected catalogue once (about 1.5 s): both are in the time.
@@ -77,16 +81,30 @@ fn extras(from: usize, to: usize) -> &'static [(i32, &'static str, &'static str)
             "bench_column",
             "alter table customers add column if not exists bench_note text",
         ),
+        index(7, "tickets"),
+        index(8, "leads"),
+        index(9, "invoices"),
     ];
     Box::leak(all[from..to].to_vec().into_boxed_slice())
 }
 
-async fn fleet(control: &str, concurrency: usize, drift: bool, (from, to): (usize, usize)) -> f64 {
+/// How a run checks drift.
+#[derive(Clone, Copy, PartialEq)]
+enum Drift {
+    Off,
+    /// The default: catalogues the drift watch knows unchanged are not read.
+    Watched,
+    /// `--drift-read-all`.
+    ReadAll,
+}
+
+async fn fleet(control: &str, concurrency: usize, drift: Drift, (from, to): (usize, usize)) -> f64 {
     let options = Options {
         concurrency,
         dry_run: false,
         resume: false,
-        drift,
+        drift: drift != Drift::Off,
+        drift_read_all: drift == Drift::ReadAll,
         secrets_file: None,
     };
     let plan = Plan {
@@ -101,12 +119,14 @@ async fn fleet(control: &str, concurrency: usize, drift: bool, (from, to): (usiz
     let s = &report.summary;
     let api: usize = report.placements.iter().map(|p| p.api_files).sum();
     say(&format!(
-        "  {} placements: {} applied, {} current, {} failed, {} drifted, {api} api files applied, in {secs:.1} s",
+        "  {} placements: {} applied, {} current, {} failed, {} drifted (catalogues read {}, unchanged {}), {api} api files applied, in {secs:.1} s",
         report.placements.len(),
         s.applied,
         s.current,
         s.failed,
-        s.drifted
+        s.drifted,
+        s.drift_read,
+        s.drift_unchanged
     ));
     if let Some(bad) = report
         .placements
@@ -175,14 +195,17 @@ async fn main() {
         say(&format!(
             "fleet run, {n_schemas} schemas, an added index, concurrency {concurrency}"
         ));
-        let index_secs = fleet(&control, concurrency, true, (0, 1)).await;
-        say("the same without the drift check");
-        let no_drift_secs = fleet(&control, concurrency, false, (0, 2)).await;
+        let read_all_secs = fleet(&control, concurrency, Drift::ReadAll, (0, 1)).await;
+        say("another added index, without the drift check");
+        let no_drift_secs = fleet(&control, concurrency, Drift::Off, (0, 2)).await;
+        say("a third added index, drift checked with the watch");
+        let watched_secs = fleet(&control, concurrency, Drift::Watched, (0, 3)).await;
         say(&format!("fleet run, {n_schemas} schemas, nothing to do"));
-        let noop_secs = fleet(&control, concurrency, true, (0, 2)).await;
+        let noop_secs = fleet(&control, concurrency, Drift::Watched, (0, 3)).await;
         let api = api_runs(&c, &control, concurrency).await;
         schema_results(
-            (one_schema, copy_secs, index_secs, no_drift_secs, noop_secs),
+            (one_schema, copy_secs),
+            (read_all_secs, no_drift_secs, watched_secs, noop_secs),
             &api,
             (n_schemas, concurrency),
         );
@@ -358,11 +381,30 @@ async fn databases(
     say(&format!("{n_dbs} databases from template {template_db}"));
     let a = client(admin).await;
     let t = Instant::now();
+    // A clone has the template's objects but not its settings (the
+    // search path bootstrap sets): copied as bootstrap would set them.
+    let settings: Vec<String> = a
+        .query(
+            "select s from pg_db_role_setting d, unnest(d.setconfig) s
+              where d.setrole = 0 and d.setdatabase = (select oid from pg_database where datname = $1)",
+            &[&template_db],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     for i in 0..n_dbs {
-        for sql in [
+        let mut sql = vec![
             format!("drop database if exists fleet_db_{i:03}"),
             format!("create database fleet_db_{i:03} template {template_db} owner bizos_owner"),
-        ] {
+        ];
+        sql.extend(
+            settings
+                .iter()
+                .map(|s| format!("alter database fleet_db_{i:03} set {s}")),
+        );
+        for sql in sql {
             a.batch_execute(&sql).await.unwrap();
         }
     }
@@ -379,18 +421,31 @@ async fn databases(
         ))
         .await
         .unwrap();
+    // Every database verified once, as a fleet run leaves them.
+    say(&format!(
+        "fleet run, {n_dbs} databases, nothing pending (verifies them)"
+    ));
+    fleet(dbs_control, 8, Drift::Watched, (2, 2)).await;
     let mut by_concurrency = Vec::new();
     for (k, c) in [1usize, 4, 8].into_iter().enumerate() {
         say(&format!(
             "fleet run, {n_dbs} databases, an added index, concurrency {c}"
         ));
-        let secs = fleet(dbs_control, c, true, (2, 3 + k)).await;
+        let secs = fleet(dbs_control, c, Drift::Watched, (2, 3 + k)).await;
         by_concurrency.push((c, secs));
     }
     say(&format!(
         "fleet run, {n_dbs} databases, an added column, concurrency 8"
     ));
-    let column_secs = fleet(dbs_control, 8, true, (2, 6)).await;
+    let column_secs = fleet(dbs_control, 8, Drift::Watched, (2, 6)).await;
+    let mut read_all = Vec::new();
+    for (k, c) in [1usize, 4, 8].into_iter().enumerate() {
+        say(&format!(
+            "fleet run, {n_dbs} databases, an added index, every catalogue read, concurrency {c}"
+        ));
+        let secs = fleet(dbs_control, c, Drift::ReadAll, (2, 7 + k)).await;
+        read_all.push((c, secs));
+    }
     let load_after = load();
     for i in 0..n_dbs {
         let _ = a
@@ -403,12 +458,17 @@ async fn databases(
     println!(
         "| {n_dbs} databases cloned from a template (setup, not measured) | {clone_dbs:.0} s |"
     );
-    let base = by_concurrency[0].1;
-    for (c, secs) in &by_concurrency {
-        println!(
-            "| {n_dbs} databases, an added index, concurrency {c} | {secs:.1} s ({:.2}x of concurrency 1) |",
-            base / secs
-        );
+    for (how, runs) in [
+        ("drift checked (the watch)", &by_concurrency),
+        ("every catalogue read (`--drift-read-all`)", &read_all),
+    ] {
+        let base = runs[0].1;
+        for (c, secs) in runs {
+            println!(
+                "| {n_dbs} databases, an added index, {how}, concurrency {c} | {secs:.1} s ({:.2}x of concurrency 1) |",
+                base / secs
+            );
+        }
     }
     println!("| {n_dbs} databases, an added column (api re-applied in each), concurrency 8 | {column_secs:.1} s |");
     println!();
@@ -459,11 +519,12 @@ async fn fleet_api(control: &str, concurrency: usize) -> (f64, usize) {
         dry_run: false,
         resume: false,
         drift: false,
+        drift_read_all: false,
         secrets_file: None,
     };
     let plan = Plan {
         api_files: bizos_sql::API_FILES,
-        extra_migrations: extras(0, 2),
+        extra_migrations: extras(0, 3),
     };
     let t = Instant::now();
     let report = execute(&SecretString::from(control.to_owned()), &options, plan)
@@ -488,13 +549,8 @@ async fn fleet_api(control: &str, concurrency: usize) -> (f64, usize) {
 }
 
 fn schema_results(
-    (one_schema, copy_secs, index_secs, no_drift_secs, noop_secs): (
-        Option<f64>,
-        Option<f64>,
-        f64,
-        f64,
-        f64,
-    ),
+    (one_schema, copy_secs): (Option<f64>, Option<f64>),
+    (read_all_secs, no_drift_secs, watched_secs, noop_secs): (f64, f64, f64, f64),
     api: &[(&'static str, usize, usize, f64)],
     (n_schemas, concurrency): (usize, usize),
 ) {
@@ -514,9 +570,10 @@ fn schema_results(
         n_schemas - 1,
         secs(copy_secs)
     );
-    println!("| **{n_schemas} schemas, an added index** (api not re-applied), drift checked, concurrency {concurrency} | **{index_secs:.1} s** |");
+    println!("| {n_schemas} schemas, an added index (api not re-applied), every catalogue read (`--drift-read-all`; the first check after the copies), concurrency {concurrency} | {read_all_secs:.1} s |");
     println!("| {n_schemas} schemas, another added index, no drift check, concurrency {concurrency} | {no_drift_secs:.1} s |");
-    println!("| {n_schemas} schemas, nothing pending, drift checked, concurrency {concurrency} | {noop_secs:.1} s |");
+    println!("| **{n_schemas} schemas, a third added index, drift checked (the default: the watch)**, concurrency {concurrency} | **{watched_secs:.1} s** |");
+    println!("| {n_schemas} schemas, nothing pending, drift checked (the watch), concurrency {concurrency} | {noop_secs:.1} s |");
     for (file, n, files, secs) in api {
         println!(
             "| {file} changed in {n} of the {n_schemas} schemas ({files} api files applied), no drift check, concurrency {concurrency} | {secs:.1} s |"

@@ -67,3 +67,188 @@ async fn drift_read_for_many_schemas_at_once_is_each_schemas_own() {
         assert_eq!(&alone, batched, "{s}");
     }
 }
+
+/// How each placement of a run was checked: "read" or "unchanged".
+fn checks(run: &Value, keys: &[&str]) -> Vec<String> {
+    keys.iter()
+        .map(|k| {
+            line(run, k)["drift_check"]
+                .as_str()
+                .unwrap_or("none")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Runs the fleet, expecting success; its report.
+fn ok(fleet: &Fleet, args: &[&str]) -> Value {
+    let out = fleet.run(args);
+    let run = report(&out);
+    assert!(out.status.success(), "{run:#}");
+    run
+}
+
+#[tokio::test]
+async fn the_drift_watch_reads_again_only_what_ddl_touched_since_a_check() {
+    let fleet = Fleet::new().await;
+    let control = format!("control/{}", fleet.control.name);
+    let mut keys = vec![control.clone()];
+    for s in ["dw_a", "dw_b", "dw_c", "dw_d"] {
+        keys.push(fleet.add_schema(s).await);
+    }
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let read_count = |run: &Value| {
+        (
+            run["summary"]["drift_read"].as_u64().unwrap(),
+            run["summary"]["drift_unchanged"].as_u64().unwrap(),
+        )
+    };
+
+    // Nothing verified yet: every catalogue is read.
+    let run = ok(&fleet, &[]);
+    assert_eq!(checks(&run, &keys), ["read"; 5], "{run:#}");
+    assert_eq!(run["summary"]["drifted"], 0, "{run:#}");
+    let verified: i64 = sqlx::query_scalar(
+        "select count(*) from sql_api.drift_verified where expected is not null",
+    )
+    .fetch_one(&fleet.control.owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        verified, 5,
+        "the default schema and the four tenant schemas"
+    );
+
+    // Verified, untouched: one of the group is read, the others follow it.
+    let run = ok(&fleet, &[]);
+    assert_eq!(read_count(&run), (1, 4), "{run:#}");
+    assert_eq!(run["summary"]["drifted"], 0, "{run:#}");
+
+    // A temporary table touches no placement.
+    sqlx::raw_sql("create temp table dw_scratch (x int)")
+        .execute(&fleet.control.owner)
+        .await
+        .unwrap();
+    let run = ok(&fleet, &[]);
+    assert_eq!(read_count(&run), (1, 4), "{run:#}");
+
+    // DDL by hand in one schema (an index made, an index dropped in
+    // another, even with replication's role): those two are read, and
+    // drifted; the rest stay unchanged.
+    sqlx::raw_sql(
+        "create index dw_rogue on dw_c.customers (email_norm);
+         drop index dw_d.customers_phone_norm_idx;",
+    )
+    .execute(&fleet.control.owner)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let run = ok(&fleet, &[]);
+    let (c, d) = (line(&run, keys[3]), line(&run, keys[4]));
+    assert_eq!(
+        (&c["drift_check"], &d["drift_check"]),
+        (&json!("read"), &json!("read")),
+        "{run:#}"
+    );
+    assert_eq!(
+        c["drift"]["unexpected"],
+        json!(["index dw_rogue"]),
+        "{run:#}"
+    );
+    assert_eq!(
+        d["drift"]["missing"],
+        json!(["index customers_phone_norm_idx"]),
+        "{run:#}"
+    );
+    assert_eq!(read_count(&run), (3, 2), "{run:#}");
+
+    // A grant names no schema: every placement is read again.
+    sqlx::raw_sql(
+        "drop index dw_c.dw_rogue;
+         create index customers_phone_norm_idx on dw_d.customers (tenant_id, phone_norm);
+         grant select on dw_a.customers to bizos_bi;",
+    )
+    .execute(&fleet.control.owner)
+    .await
+    .unwrap();
+    let run = ok(&fleet, &[]);
+    assert_eq!(checks(&run, &keys), ["read"; 5], "{run:#}");
+    assert_eq!(
+        line(&run, keys[1])["drift"]["changed"],
+        json!(["relation customers"]),
+        "{run:#}"
+    );
+    sqlx::raw_sql("revoke select on dw_a.customers from bizos_bi")
+        .execute(&fleet.control.owner)
+        .await
+        .unwrap();
+
+    // DDL under replication's role is seen as well (the watch is enabled
+    // always).
+    let admin = fleet.control.pool_as("postgres");
+    ok(&fleet, &[]);
+    sqlx::raw_sql(
+        "set session_replication_role = replica;
+         alter table dw_b.customers add column dw_rogue text;",
+    )
+    .execute(&admin)
+    .await
+    .unwrap();
+    let run = ok(&fleet, &[]);
+    assert_eq!(line(&run, keys[2])["drift_check"], "read", "{run:#}");
+    assert_eq!(
+        line(&run, keys[2])["drift"]["changed"],
+        json!(["relation customers"]),
+        "{run:#}"
+    );
+    sqlx::raw_sql("alter table dw_b.customers drop column dw_rogue")
+        .execute(&admin)
+        .await
+        .unwrap();
+
+    // What the migrator's session does is not seen by the watch: a
+    // migration that makes something else than the files. The group's
+    // first placement drifts, so all of them are read, and all drift.
+    ok(&fleet, &[]);
+    ok(&fleet, &[]);
+    let mut sql = "set bizos_migrator.running = on;".to_owned();
+    for s in ["public", "dw_a", "dw_b", "dw_c", "dw_d"] {
+        sql.push_str(&format!(
+            "create index dw_made_{s} on {s}.tickets (subject);"
+        ));
+        sql.push_str(&format!("alter index {s}.dw_made_{s} rename to dw_made;"));
+    }
+    sqlx::raw_sql(&sql)
+        .execute(&fleet.control.owner)
+        .await
+        .unwrap();
+    let run = ok(&fleet, &[]);
+    assert_eq!(checks(&run, &keys), ["read"; 5], "{run:#}");
+    assert_eq!(run["summary"]["drifted"], 5, "{run:#}");
+
+    // With the watch's event triggers disabled nothing is trusted.
+    let mut sql = String::new();
+    for s in ["public", "dw_a", "dw_b", "dw_c", "dw_d"] {
+        sql.push_str(&format!("drop index {s}.dw_made;"));
+    }
+    sqlx::raw_sql(&sql)
+        .execute(&fleet.control.owner)
+        .await
+        .unwrap();
+    ok(&fleet, &[]);
+    sqlx::raw_sql("alter event trigger bizos_drift_watch disable")
+        .execute(&admin)
+        .await
+        .unwrap();
+    let run = ok(&fleet, &[]);
+    assert_eq!(checks(&run, &keys), ["read"; 5], "{run:#}");
+    sqlx::raw_sql("alter event trigger bizos_drift_watch enable always")
+        .execute(&admin)
+        .await
+        .unwrap();
+
+    // --drift-read-all reads every catalogue whatever the watch knows.
+    ok(&fleet, &[]);
+    let run = ok(&fleet, &["--drift-read-all"]);
+    assert_eq!(checks(&run, &keys), ["read"; 5], "{run:#}");
+    assert_eq!(run["summary"]["drifted"], 0, "{run:#}");
+}
