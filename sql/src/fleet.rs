@@ -110,8 +110,10 @@ impl Catalogue {
         drift
     }
 
-    /// A hash of every entry: what `sql_api.drift_verified` records of the
-    /// catalogue a schema was found equal to.
+    /// What `sql_api.drift_verified` records of the catalogue a schema was
+    /// found equal to: `<how it is read>:<hash of every entry>`. A release
+    /// that reads catalogues differently (another [`CATALOGUE_SQL`]) trusts
+    /// none of the rows an older one wrote ([`Session::watch`]).
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut hash = Sha256::new();
@@ -121,8 +123,14 @@ impl Catalogue {
             hash.update(def.as_bytes());
             hash.update([0]);
         }
-        format!("{:x}", hash.finalize())
+        format!("{}:{:x}", catalogue_format(), hash.finalize())
     }
+}
+
+/// The version of [`CATALOGUE_SQL`]: a hash of its text.
+fn catalogue_format() -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(CATALOGUE_SQL.as_bytes()))[..16].to_owned()
 }
 
 /// The session setting `bizos migrate` runs under: the drift watch
@@ -545,8 +553,9 @@ impl Session {
             let rows = self
                 .client
                 .query(
-                    "select schema_name, expected from sql_api.drift_verified where expected is not null",
-                    &[],
+                    "select schema_name, expected from sql_api.drift_verified
+                      where pg_catalog.starts_with(expected, $1 || ':')",
+                    &[&catalogue_format()],
                 )
                 .await
                 .map_err(fleet_error("cannot read the drift watch"))?;
@@ -752,6 +761,27 @@ mod tests {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
         )
+    }
+
+    #[test]
+    fn a_fingerprint_names_how_catalogues_are_read_and_follows_every_entry() {
+        let a = cat(&[("relation t", "1"), ("index i", "2")]);
+        let f = a.fingerprint();
+        assert!(f.starts_with(&format!("{}:", catalogue_format())), "{f}");
+        assert_eq!(
+            f,
+            cat(&[("index i", "2"), ("relation t", "1")]).fingerprint()
+        );
+        assert_ne!(
+            f,
+            cat(&[("relation t", "1"), ("index i", "3")]).fingerprint()
+        );
+        assert_ne!(f, cat(&[("relation t", "1")]).fingerprint());
+        // Entries are delimited: a name's end is not a definition's start.
+        assert_ne!(
+            cat(&[("relation t", "12")]).fingerprint(),
+            cat(&[("relation t1", "2")]).fingerprint()
+        );
     }
 
     #[test]
