@@ -177,7 +177,7 @@ pub struct Verdicts {
 /// statement. About 75 ms of the server per schema of bizos in a
 /// database of 1,000 schemas; a statement per schema added its planning
 /// (about 13 ms) and a round trip to each.
-const CATALOGUE_SQL: &str = r"
+const CATALOGUE_SQL: &str = r#"
 -- The schemas' tables, views and functions through pg_depend's index on
 -- what depends on a namespace, the rest by the relations' oids: a fleet
 -- database holds a thousand schemas, and pg_class, pg_proc, pg_constraint
@@ -190,8 +190,13 @@ d as (
   select ns.nsp, dp.classid, dp.objid from ns join pg_catalog.pg_depend dp
       on dp.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
      and dp.refobjid = ns.oid and dp.refobjsubid = 0 and dp.deptype = 'n'),
+-- A grant list equal to the owner's defaults means the same written out
+-- or left null (a `revoke all .. from public` on a table writes it out,
+-- pg_dump leaves it out): both are read as the defaults.
 rel as materialized (
-  select d.nsp, c.oid, c.relname, c.relkind, c.relacl from d join pg_catalog.pg_class c on c.oid = d.objid
+  select d.nsp, c.oid, c.relname, c.relkind,
+         coalesce(c.relacl, pg_catalog.acldefault((case when c.relkind = 'S' then 's' else 'r' end)::pg_catalog."char", c.relowner)) as relacl
+    from d join pg_catalog.pg_class c on c.oid = d.objid
    where d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass),
 fn as materialized (
   select d.nsp, p.* from d join pg_catalog.pg_proc p on p.oid = d.objid
@@ -227,7 +232,8 @@ from (
                  then p.prosrc else pg_catalog.md5(p.prosrc) end
          || ' ' || pg_catalog.pg_get_function_result(p.oid)
          || coalesce(pg_catalog.array_to_string(p.proconfig, ','), '') || p.prosecdef::text
-         || coalesce((select pg_catalog.string_agg(x::text, ',' order by x::text) from pg_catalog.unnest(p.proacl) x), '')
+         || (select pg_catalog.string_agg(x::text, ',' order by x::text)
+               from pg_catalog.unnest(coalesce(p.proacl, pg_catalog.acldefault('f'::pg_catalog."char", p.proowner))) x)
     from fn p
   union all
   select c.nsp, 'view', c.relname, pg_catalog.pg_get_viewdef(c.oid)
@@ -243,7 +249,7 @@ from (
          || (select pg_catalog.string_agg(r::pg_catalog.regrole::text, ',' order by r::pg_catalog.regrole::text) from pg_catalog.unnest(p.polroles) r)
     from rel c join pg_catalog.pg_policy p on p.polrelid = c.oid
   ) o
-) x";
+) x"#;
 
 /// Schemas read by one statement of [`catalogues`] (see [`CATALOGUE_SQL`]).
 pub const CATALOGUE_BATCH: usize = 24;

@@ -88,6 +88,27 @@ fn extras(from: usize, to: usize) -> &'static [(i32, &'static str, &'static str)
     Box::leak(all[from..to].to_vec().into_boxed_slice())
 }
 
+/// The machine's busy time so far (all cores, in clock ticks): user, nice,
+/// system, irq and softirq of /proc/stat's first line.
+fn busy_jiffies() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    [0, 1, 2, 5, 6].iter().filter_map(|&i| fields.get(i)).sum()
+}
+
+/// Cores kept busy on average since `from` (busy ticks), over `secs`:
+/// what the whole machine did, server and client (USER_HZ is 100 here).
+fn cores_busy(from: u64, secs: f64) -> f64 {
+    (busy_jiffies() - from) as f64 / 100.0 / secs
+}
+
 /// How a run checks drift.
 #[derive(Clone, Copy, PartialEq)]
 enum Drift {
@@ -98,7 +119,14 @@ enum Drift {
     ReadAll,
 }
 
-async fn fleet(control: &str, concurrency: usize, drift: Drift, (from, to): (usize, usize)) -> f64 {
+/// A measured run: its wall time and the cores it kept busy.
+#[derive(Clone, Copy)]
+struct Run {
+    secs: f64,
+    cores: f64,
+}
+
+async fn fleet(control: &str, concurrency: usize, drift: Drift, (from, to): (usize, usize)) -> Run {
     let options = Options {
         concurrency,
         dry_run: false,
@@ -112,14 +140,16 @@ async fn fleet(control: &str, concurrency: usize, drift: Drift, (from, to): (usi
         extra_migrations: extras(from, to),
     };
     let t = Instant::now();
+    let cpu = busy_jiffies();
     let report = execute(&SecretString::from(control.to_owned()), &options, plan)
         .await
         .expect("fleet run");
     let secs = t.elapsed().as_secs_f64();
+    let cores = cores_busy(cpu, secs);
     let s = &report.summary;
     let api: usize = report.placements.iter().map(|p| p.api_files).sum();
     say(&format!(
-        "  {} placements: {} applied, {} current, {} failed, {} drifted (catalogues read {}, unchanged {}), {api} api files applied, in {secs:.1} s",
+        "  {} placements: {} applied, {} current, {} failed, {} drifted (catalogues read {}, unchanged {}), {api} api files applied, in {secs:.1} s, {cores:.2} cores busy on average",
         report.placements.len(),
         s.applied,
         s.current,
@@ -139,7 +169,7 @@ async fn fleet(control: &str, concurrency: usize, drift: Drift, (from, to): (usi
         ));
     }
     assert_eq!(s.failed, 0, "a placement failed");
-    secs
+    Run { secs, cores }
 }
 
 #[tokio::main]
@@ -195,13 +225,19 @@ async fn main() {
         say(&format!(
             "fleet run, {n_schemas} schemas, an added index, concurrency {concurrency}"
         ));
-        let read_all_secs = fleet(&control, concurrency, Drift::ReadAll, (0, 1)).await;
+        let read_all_secs = fleet(&control, concurrency, Drift::ReadAll, (0, 1))
+            .await
+            .secs;
         say("another added index, without the drift check");
-        let no_drift_secs = fleet(&control, concurrency, Drift::Off, (0, 2)).await;
+        let no_drift_secs = fleet(&control, concurrency, Drift::Off, (0, 2)).await.secs;
         say("a third added index, drift checked with the watch");
-        let watched_secs = fleet(&control, concurrency, Drift::Watched, (0, 3)).await;
+        let watched_secs = fleet(&control, concurrency, Drift::Watched, (0, 3))
+            .await
+            .secs;
         say(&format!("fleet run, {n_schemas} schemas, nothing to do"));
-        let noop_secs = fleet(&control, concurrency, Drift::Watched, (0, 3)).await;
+        let noop_secs = fleet(&control, concurrency, Drift::Watched, (0, 3))
+            .await
+            .secs;
         let api = api_runs(&c, &control, concurrency).await;
         schema_results(
             (one_schema, copy_secs),
@@ -431,20 +467,18 @@ async fn databases(
         say(&format!(
             "fleet run, {n_dbs} databases, an added index, concurrency {c}"
         ));
-        let secs = fleet(dbs_control, c, Drift::Watched, (2, 3 + k)).await;
-        by_concurrency.push((c, secs));
+        by_concurrency.push((c, fleet(dbs_control, c, Drift::Watched, (2, 3 + k)).await));
     }
     say(&format!(
         "fleet run, {n_dbs} databases, an added column, concurrency 8"
     ));
-    let column_secs = fleet(dbs_control, 8, Drift::Watched, (2, 6)).await;
+    let column_secs = fleet(dbs_control, 8, Drift::Watched, (2, 6)).await.secs;
     let mut read_all = Vec::new();
     for (k, c) in [1usize, 4, 8].into_iter().enumerate() {
         say(&format!(
             "fleet run, {n_dbs} databases, an added index, every catalogue read, concurrency {c}"
         ));
-        let secs = fleet(dbs_control, c, Drift::ReadAll, (2, 7 + k)).await;
-        read_all.push((c, secs));
+        read_all.push((c, fleet(dbs_control, c, Drift::ReadAll, (2, 7 + k)).await));
     }
     let load_after = load();
     for i in 0..n_dbs {
@@ -462,11 +496,14 @@ async fn databases(
         ("drift checked (the watch)", &by_concurrency),
         ("every catalogue read (`--drift-read-all`)", &read_all),
     ] {
-        let base = runs[0].1;
-        for (c, secs) in runs {
+        let base = runs[0].1.secs;
+        for (c, run) in runs {
             println!(
-                "| {n_dbs} databases, an added index, {how}, concurrency {c} | {secs:.1} s ({:.2}x of concurrency 1) |",
-                base / secs
+                "| {n_dbs} databases, an added index, {how}, concurrency {c} | {:.1} s ({:.2}x of concurrency 1; {:.2} of {} cores busy) |",
+                run.secs,
+                base / run.secs,
+                run.cores,
+                std::thread::available_parallelism().map_or(0, usize::from)
             );
         }
     }

@@ -264,3 +264,56 @@ async fn the_drift_watch_reads_again_only_what_ddl_touched_since_a_check() {
     assert_eq!(checks(&run, &keys), ["read"; 5], "{run:#}");
     assert_eq!(run["summary"]["drifted"], 0, "{run:#}");
 }
+
+/// A grant list equal to the owner's defaults, written out (as `revoke
+/// all .. from public` leaves a table's) or left null (as pg_dump restores
+/// it), is the same catalogue; a grant list that differs is not.
+#[tokio::test]
+async fn grants_written_out_as_the_defaults_are_no_drift() {
+    let db = bizos_tests::TestDb::new().await;
+    let (client, conn) = tokio_postgres::connect(&db.url("bizos_owner"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut sql = String::new();
+    for s in ["acl_a", "acl_b", "acl_c"] {
+        sql.push_str(&format!(
+            "create schema {s};
+             create table {s}.t (a int);
+             create view {s}.v as select a from {s}.t;
+             create function {s}.f() returns int language sql as 'select 1';"
+        ));
+    }
+    // The defaults written out in acl_b; a real change in acl_c.
+    sql.push_str(
+        "revoke all on acl_b.t, acl_b.v from public;
+         grant execute on function acl_b.f() to public;
+         revoke execute on function acl_c.f() from public;",
+    );
+    client.batch_execute(&sql).await.unwrap();
+    let written: i64 = client
+        .query_one(
+            "select count(*) from pg_class where relnamespace = 'acl_b'::regnamespace and relacl is not null",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        written, 2,
+        "acl_b's table and view have their grants written out"
+    );
+    let cats = bizos_sql::fleet::catalogues(
+        &client,
+        &["acl_a".to_owned(), "acl_b".to_owned(), "acl_c".to_owned()],
+    )
+    .await
+    .unwrap();
+    assert!(cats[0].0.len() >= 3, "{:?}", cats[0]);
+    assert_eq!(cats[0].drift(&cats[1]), Default::default(), "acl_b");
+    assert_eq!(
+        cats[0].drift(&cats[2]).changed,
+        ["function f()"],
+        "acl_c: public may not run f"
+    );
+}
