@@ -302,11 +302,35 @@ async fn reset(admin: &str, control: &str, dbs_db: &str, template_db: &str) {
         r.unwrap();
     }
     let a = client(admin).await;
-    for sql in [
-        format!("drop database if exists {dbs_db} with (force)"),
-        format!("create database {dbs_db} template {template_db} owner bizos_owner"),
-    ] {
-        a.batch_execute(&sql).await.unwrap();
+    a.batch_execute(&format!("drop database if exists {dbs_db} with (force)"))
+        .await
+        .unwrap();
+    clone_database(&a, dbs_db, template_db).await;
+}
+
+/// Creates database `name` from `template` with the template's settings
+/// (a clone has its objects but not the search path bootstrap set on it).
+async fn clone_database(a: &tokio_postgres::Client, name: &str, template: &str) {
+    let settings: Vec<String> = a
+        .query(
+            "select s from pg_db_role_setting d, unnest(d.setconfig) s
+              where d.setrole = 0 and d.setdatabase = (select oid from pg_database where datname = $1)",
+            &[&template],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    a.batch_execute(&format!(
+        "create database {name} template {template} owner bizos_owner"
+    ))
+    .await
+    .unwrap();
+    for s in settings {
+        a.batch_execute(&format!("alter database {name} set {s}"))
+            .await
+            .unwrap();
     }
 }
 
@@ -417,32 +441,12 @@ async fn databases(
     say(&format!("{n_dbs} databases from template {template_db}"));
     let a = client(admin).await;
     let t = Instant::now();
-    // A clone has the template's objects but not its settings (the
-    // search path bootstrap sets): copied as bootstrap would set them.
-    let settings: Vec<String> = a
-        .query(
-            "select s from pg_db_role_setting d, unnest(d.setconfig) s
-              where d.setrole = 0 and d.setdatabase = (select oid from pg_database where datname = $1)",
-            &[&template_db],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
     for i in 0..n_dbs {
-        let mut sql = vec![
-            format!("drop database if exists fleet_db_{i:03}"),
-            format!("create database fleet_db_{i:03} template {template_db} owner bizos_owner"),
-        ];
-        sql.extend(
-            settings
-                .iter()
-                .map(|s| format!("alter database fleet_db_{i:03} set {s}")),
-        );
-        for sql in sql {
-            a.batch_execute(&sql).await.unwrap();
-        }
+        let name = format!("fleet_db_{i:03}");
+        a.batch_execute(&format!("drop database if exists {name}"))
+            .await
+            .unwrap();
+        clone_database(&a, &name, template_db).await;
     }
     let clone_dbs = t.elapsed().as_secs_f64();
     client(dbs_control)
