@@ -295,7 +295,13 @@ mod tests {
     fn sources_are_the_close_chunks_and_those_holding_support() {
         let mut sup = vec![support(1, 0, "b", 0.9), support(3, 2, "d", 0.8)];
         let kept = sources(
-            vec![hit("a", 0.3), hit("b", 0.9), hit("c", 0.95), hit("d", 0.8), hit("e", MAX_DISTANCE)],
+            vec![
+                hit("a", 0.3),
+                hit("b", 0.9),
+                hit("c", 0.95),
+                hit("d", 0.8),
+                hit("e", MAX_DISTANCE),
+            ],
             &mut sup,
         );
         assert_eq!(

@@ -104,7 +104,12 @@ pub fn to_embed(scores: &[Lexical]) -> Vec<usize> {
     let mut able: Vec<(usize, f64)> = scores
         .iter()
         .filter(|s| s.lexical >= MIN_LEXICAL)
-        .filter_map(|s| Some((usize::try_from(s.sentence_no).ok()?.checked_sub(1)?, s.lexical)))
+        .filter_map(|s| {
+            Some((
+                usize::try_from(s.sentence_no).ok()?.checked_sub(1)?,
+                s.lexical,
+            ))
+        })
         .collect();
     able.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     able.truncate(MAX_EMBEDDED);
@@ -113,7 +118,10 @@ pub fn to_embed(scores: &[Lexical]) -> Vec<usize> {
 
 /// Cosine of two unit vectors.
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum()
 }
 
 /// A sentence that supports the answer.
@@ -299,7 +307,9 @@ mod tests {
             got.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
             ["B two.", "A one."]
         );
-        let many: Vec<Lexical> = (1..=20).map(|n| score(n, 2, 0.5 + f64::from(n) / 100.0)).collect();
+        let many: Vec<Lexical> = (1..=20)
+            .map(|n| score(n, 2, 0.5 + f64::from(n) / 100.0))
+            .collect();
         let picked = to_embed(&many);
         assert_eq!(picked.len(), MAX_EMBEDDED);
         assert_eq!(picked[0], 19, "the lexically best first");
@@ -308,7 +318,10 @@ mod tests {
     #[test]
     fn languages_by_configuration_name() {
         assert_eq!(Language::of_config("english"), Some(Language::English));
-        assert_eq!(Language::of_config("indonesian"), Some(Language::Indonesian));
+        assert_eq!(
+            Language::of_config("indonesian"),
+            Some(Language::Indonesian)
+        );
         assert_eq!(Language::of_config("simple"), None);
         assert!(Language::English.embedded() && !Language::Indonesian.embedded());
     }

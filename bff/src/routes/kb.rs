@@ -41,8 +41,8 @@ use crate::extract::{Json, Path, Query};
 use crate::files::{read_form, Bucket};
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::kb::answer::{self, Checked, Citation, Hit, Sentence};
-use crate::kb::grounding::{self, Language, Lexical, Supported};
 use crate::kb::embed::Embedder;
+use crate::kb::grounding::{self, Language, Lexical, Supported};
 use crate::llm::{features, CallContext, GatewayRequest, Source};
 use crate::payload::{AppRole, KbFormat, KbStatus, KbVisibility, NonBlank, Text};
 use crate::state::AppState;
@@ -587,7 +587,12 @@ async fn ground(
                 .collect();
         }
     }
-    Ok(grounding::supported(&candidates, &scores, language, &cosines))
+    Ok(grounding::supported(
+        &candidates,
+        &scores,
+        language,
+        &cosines,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/kb/ask", tag = "kb", request_body = AskBody,

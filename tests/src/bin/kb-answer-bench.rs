@@ -80,10 +80,13 @@ fn questions(text: &str) -> anyhow::Result<Vec<Question>> {
             match &q[field] {
                 Value::Null => Ok(None),
                 Value::String(s) => Ok(Some(s.clone())),
-                other => bail!("questions.json[{i}].{field}: must be a string or null, not {other}"),
+                other => {
+                    bail!("questions.json[{i}].{field}: must be a string or null, not {other}")
+                }
             }
         };
-        let lang = text("lang")?.with_context(|| format!("questions.json[{i}].lang: is required"))?;
+        let lang =
+            text("lang")?.with_context(|| format!("questions.json[{i}].lang: is required"))?;
         if lang != "en" && lang != "id" {
             bail!("questions.json[{i}].lang: must be en or id, not {lang}");
         }
@@ -288,7 +291,11 @@ async fn main() -> anyhow::Result<()> {
         .filter(|(_, _, body)| !body.trim().is_empty())
         .map(|(id, title, body)| {
             let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
-            let title: String = title.trim_end_matches([' ', '.']).chars().take(190).collect();
+            let title: String = title
+                .trim_end_matches([' ', '.'])
+                .chars()
+                .take(190)
+                .collect();
             (
                 format!("cranfield-{id}.txt"),
                 format!("Cranfield {id}: {title}"),
@@ -361,7 +368,12 @@ async fn main() -> anyhow::Result<()> {
         if status != 202 {
             bail!("upload of {file}: HTTP {status}: {doc}");
         }
-        ids.push(doc["document_id"].as_str().context("document_id")?.to_owned());
+        ids.push(
+            doc["document_id"]
+                .as_str()
+                .context("document_id")?
+                .to_owned(),
+        );
     }
     for (i, id) in ids.iter().enumerate() {
         let doc = settled(&app, &user, id).await?;
@@ -403,7 +415,11 @@ async fn main() -> anyhow::Result<()> {
             )
         };
         if answer["source"] != "extractive" && answer["source"] != "not_in_documents" {
-            bail!("{}: an answer from {} (no model is configured)", q.question, answer["source"]);
+            bail!(
+                "{}: an answer from {} (no model is configured)",
+                q.question,
+                answer["source"]
+            );
         }
         let lang = q.lang.as_str();
         let ok = new
@@ -457,7 +473,9 @@ async fn main() -> anyhow::Result<()> {
         questions.len(),
     );
     println!();
-    println!("| answer | questions | answerable: answered with the answer | unanswerable: refused |");
+    println!(
+        "| answer | questions | answerable: answered with the answer | unanswerable: refused |"
+    );
     println!("|---|---|---|---|");
     for key in ["en", "id", "all"] {
         let label = match key {
@@ -484,7 +502,11 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "- Goal ≥ 90% of unanswerable questions refused: {} — {}.",
             pct(n.refused, n.unanswerable),
-            if goal(n.refused, n.unanswerable) { "met" } else { "not met" }
+            if goal(n.refused, n.unanswerable) {
+                "met"
+            } else {
+                "not met"
+            }
         );
         println!(
             "- Goal ≥ 90% of answerable questions answered with a citation holding the answer: {} — {}.",

@@ -755,7 +755,12 @@ async fn without_a_model_answers_quote_sentences_holding_the_questions_words_els
 
     // Indonesian: stop words and stems of Indonesian ("mengajukan" meets
     // "diajukan", "permohonan" is read as "mohon").
-    let answer = ask(&app, &admin, "Berapa hari cuti tahunan yang didapat karyawan?").await;
+    let answer = ask(
+        &app,
+        &admin,
+        "Berapa hari cuti tahunan yang didapat karyawan?",
+    )
+    .await;
     assert_eq!(answer["source"], "extractive", "{answer}");
     assert!(
         answer["sentences"][0]["text"]
@@ -774,6 +779,11 @@ async fn without_a_model_answers_quote_sentences_holding_the_questions_words_els
         "{answer}"
     );
     assert_eq!(cited(&answer), [cuti.clone()], "{answer}");
-    let answer = ask(&app, &admin, "Berapa tunjangan kesehatan untuk keluarga karyawan?").await;
+    let answer = ask(
+        &app,
+        &admin,
+        "Berapa tunjangan kesehatan untuk keluarga karyawan?",
+    )
+    .await;
     assert_eq!(answer["not_in_documents"], true, "{answer}");
 }

@@ -1103,7 +1103,11 @@ async fn sentences_are_scored_by_the_questions_content_words_in_its_language() {
         got.iter()
             .map(|r| (r.1.as_str(), r.2, r.3))
             .collect::<Vec<_>>(),
-        [("indonesian", 7, 2), ("indonesian", 7, 7), ("indonesian", 7, 0)],
+        [
+            ("indonesian", 7, 2),
+            ("indonesian", 7, 7),
+            ("indonesian", 7, 0)
+        ],
         "{got:?}"
     );
     assert_eq!(got[2].4, 0.0, "{got:?}");
