@@ -1172,3 +1172,144 @@ grant execute on function kb_search(text, bizos.vector, integer, double precisio
   to bizos_authenticated;
 comment on function kb_search(text, bizos.vector, integer, double precision, double precision, integer, integer) is
   'Hybrid search of the caller''s readable knowledge-base chunks: BM25 (k1 1.2, b 0.75) and cosine (bizos_ivf) candidates fused by weighted Reciprocal Rank Fusion; k rows whenever k readable chunks exist and vector_weight > 0.';
+
+-- ---------------------------------------------------------------- answers
+-- What an answer without a model stands on (issue 49; docs/kb.md "Answers"):
+-- the sentences of the retrieved chunks scored by the question's content
+-- words. kb_search's lexical branch reads 'simple' tokens (no stop list, no
+-- stemming: "of" and "the" match); a sentence that shares only such words
+-- with the question answers nothing. Here the question's language picks a
+-- configuration that stems (snowball 'english' or 'indonesian'), and the
+-- function words of both languages are not terms.
+
+-- Indonesian function words (pronouns, prepositions, conjunctions,
+-- question words, particles and auxiliaries). PostgreSQL ships no
+-- Indonesian stop list ('indonesian' stems only), and a dictionary's stop
+-- list can only be a file in the server's share directory, which a
+-- migration cannot write: the list lives here.
+create or replace function kb_indonesian_stop_words() returns text[]
+language sql immutable parallel safe
+as $$
+  select array[
+    'ada', 'adalah', 'agar', 'akan', 'aku', 'amat', 'anda', 'antara', 'apa', 'apabila', 'apakah', 'atas',
+    'atau', 'bagaimana', 'bagaimanakah', 'bagi', 'bahwa', 'banyak', 'beberapa', 'begitu', 'belum', 'berapa',
+    'berapakah', 'bila', 'bisa', 'boleh', 'bukan', 'dalam', 'dan', 'dapat', 'dari', 'daripada', 'demikian',
+    'dengan', 'di', 'dia', 'dimana', 'engkau', 'hal', 'hanya', 'harus', 'hingga', 'ia', 'ialah', 'ini', 'itu',
+    'jadi', 'jika', 'juga', 'kalau', 'kami', 'kamu', 'kan', 'kapan', 'kapankah', 'karena', 'ke', 'kemudian',
+    'kenapa', 'kepada', 'kita', 'lagi', 'lah', 'lama', 'maka', 'mana', 'manakah', 'masih', 'mau', 'melainkan',
+    'mengapa', 'mereka', 'merupakan', 'namun', 'nya', 'oleh', 'pada', 'para', 'per', 'perlu', 'pun', 'saat',
+    'saja', 'sampai', 'sangat', 'saya', 'sebagai', 'sebelum', 'sedang', 'sehingga', 'sejak', 'selain', 'selama',
+    'seperti', 'setelah', 'setiap', 'siapa', 'siapakah', 'sudah', 'supaya', 'tanpa', 'telah', 'tentang',
+    'terhadap', 'tersebut', 'tetapi', 'tidak', 'untuk', 'yaitu', 'yakni', 'yang']
+$$;
+grant execute on function kb_indonesian_stop_words() to bizos_authenticated;
+comment on function kb_indonesian_stop_words() is
+  'Indonesian function words, lower case: not content words of a question (kb_content_terms).';
+
+-- The text search configuration of a text's language: 'indonesian' when
+-- more of its distinct words are Indonesian function words than English
+-- ones (the 'english' stop list, as english_stem reads it), else
+-- 'english'. Only these two: the tenants' languages (tenants.locale).
+create or replace function kb_text_language(t text) returns regconfig
+language sql immutable parallel safe
+as $$
+  select case when count(*) filter (where w.word = any (kb_indonesian_stop_words()))
+                   > count(*) filter (where pg_catalog.ts_lexize('pg_catalog.english_stem'::regdictionary, w.word) = '{}')
+              then 'pg_catalog.indonesian'::regconfig
+              else 'pg_catalog.english'::regconfig end
+    from pg_catalog.unnest(pg_catalog.tsvector_to_array(pg_catalog.to_tsvector('pg_catalog.simple'::regconfig, coalesce(t, '')))) w (word)
+$$;
+grant execute on function kb_text_language(text) to bizos_authenticated;
+comment on function kb_text_language(text) is
+  'The text search configuration of a text''s language (english or indonesian), from the function words it uses.';
+
+-- The content terms of a text: its distinct lexemes under `config`, less
+-- the function words of both languages (a word is dropped before it is
+-- stemmed, so "apakah" and "the" go whatever the configuration).
+create or replace function kb_content_terms(config regconfig, t text) returns text[]
+language sql immutable parallel safe
+as $$
+  select coalesce(array_agg(distinct l.lexeme order by l.lexeme), '{}')
+    from pg_catalog.unnest(pg_catalog.tsvector_to_array(pg_catalog.to_tsvector('pg_catalog.simple'::regconfig, coalesce(t, '')))) w (word)
+   cross join lateral pg_catalog.unnest(pg_catalog.tsvector_to_array(pg_catalog.to_tsvector(config, w.word))) l (lexeme)
+   where w.word <> all (kb_indonesian_stop_words())
+     and pg_catalog.ts_lexize('pg_catalog.english_stem'::regdictionary, w.word) <> '{}'
+$$;
+grant execute on function kb_content_terms(regconfig, text) to bizos_authenticated;
+comment on function kb_content_terms(regconfig, text) is
+  'Distinct lexemes of a text under a configuration, without English or Indonesian function words.';
+
+-- kb_sentence_scores(question, sentences) -> a row per sentence (1-based
+-- sentence_no, in the order given): BM25 of the sentence for the
+-- question's content terms, with the sentences given as the collection
+-- (N = their number, df = sentences holding the term, avglen = their mean
+-- length in lexemes; k1 = 1.2, b = 0.75, idf as kb_search's), divided by
+-- the sum of the idf of every content term of the question. So `lexical`
+-- is 0 for a sentence without any of them, about 1 for a sentence of mean
+-- length holding each once, and a term that no sentence holds (df 0, the
+-- largest idf) weighs most on what is missing. `matched`: the content
+-- terms it holds; `terms`: the question's; `language`: the configuration
+-- both were read with (kb_text_language of the question). Pure: reads no
+-- table.
+create or replace function kb_sentence_scores(question text, sentences text[])
+returns table (sentence_no integer, language text, terms integer, matched integer, lexical double precision)
+language plpgsql immutable parallel safe
+as $$
+declare
+  v_config regconfig;
+  v_terms text[];
+begin
+  if question is null or btrim(question) = '' then
+    perform raise_field('question', 'is required');
+  end if;
+  if length(question) > 10000 then
+    perform raise_field('question', 'at most 10000 characters');
+  end if;
+  if sentences is null then
+    perform raise_field('sentences', 'is required (a list of texts, possibly empty)');
+  end if;
+  if cardinality(sentences) > 2000 then
+    perform raise_field('sentences', 'at most 2000 sentences');
+  end if;
+  if array_position(sentences, null) is not null then
+    perform raise_field(format('sentences[%s]', array_position(sentences, null)), 'must be a text, not null');
+  end if;
+  v_config := kb_text_language(question);
+  v_terms := kb_content_terms(v_config, question);
+  return query
+  with s as (
+    select u.o::integer as no, pg_catalog.to_tsvector(v_config, u.x) as tsv
+      from pg_catalog.unnest(sentences) with ordinality as u (x, o)
+  ), sl as (
+    select s.no, s.tsv,
+           (select coalesce(sum(coalesce(pg_catalog.array_length(p.positions, 1), 1)), 0) from pg_catalog.unnest(s.tsv) p)::double precision as len
+      from s
+  ), st as (
+    select count(*)::double precision as n, greatest(coalesce(avg(sl.len), 0), 1e-9) as avglen from sl
+  ), tf as (
+    select sl.no, x.lexeme as term, coalesce(pg_catalog.array_length(x.positions, 1), 1)::double precision as tf
+      from sl
+     cross join lateral pg_catalog.unnest(pg_catalog.ts_filter(pg_catalog.setweight(sl.tsv, 'A', v_terms), '{a}')) x
+  ), w as (
+    select t.term, ln(1 + (st.n - count(tf.no) + 0.5) / (count(tf.no) + 0.5)) as idf
+      from pg_catalog.unnest(v_terms) t (term)
+     cross join st
+      left join tf on tf.term = t.term
+     group by t.term, st.n
+  ), ideal as (
+    select sum(w.idf) as idf from w
+  )
+  select sl.no, v_config::text, cardinality(v_terms), count(tf.term)::integer,
+         coalesce(sum(w.idf * tf.tf * 2.2 / (tf.tf + 1.2 * (0.25 + 0.75 * sl.len / st.avglen))) / nullif(ideal.idf, 0), 0)
+    from sl
+   cross join st
+   cross join ideal
+    left join tf on tf.no = sl.no
+    left join w on w.term = tf.term
+   group by sl.no, ideal.idf
+   order by sl.no;
+end
+$$;
+grant execute on function kb_sentence_scores(text, text[]) to bizos_authenticated;
+comment on function kb_sentence_scores(text, text[]) is
+  'BM25 of each sentence for a question''s content terms (stemmed in the question''s language, function words dropped), normalised by the question''s total idf; for the refusal gate and the extractive answer of /api/kb/ask.';

@@ -1,31 +1,35 @@
 //! Answers from the knowledge base (AI-3): what the model is asked, what of
 //! its answer is kept, and the answer without a model.
 //!
-//! - Only retrieved chunks close enough to the question count as sources
-//!   ([`relevant`]); with none, the answer is "not in the documents" and no
+//! - Before any model is asked, the sentences of the retrieved chunks are
+//!   scored against the question ([`super::grounding`]); with no sentence
+//!   that supports an answer, the answer is "not in the documents" and no
 //!   model is asked.
+//! - The sources ([`sources`]) are the retrieved chunks close enough to the
+//!   question by their vectors ([`MAX_DISTANCE`]) or holding a supporting
+//!   sentence, in the order of retrieval.
 //! - The model gets the sources numbered `[1]`..`[n]` and must answer in
 //!   JSON: sentences, each with the numbers of the sources it rests on, or
 //!   `not_in_documents`. A sentence without a source, or citing a number
 //!   that is not one of the sources, is dropped ([`checked`]); an answer
 //!   left with no sentence is replaced by the extractive one.
 //! - Without a model (the gateway's fallback, or nothing usable from the
-//!   model) the answer is extractive ([`extractive`]): the sentences of the
-//!   sources that share the most words with the question, each citing its
-//!   source.
-
-use std::collections::HashSet;
+//!   model) the answer is extractive ([`extractive`]): the best supporting
+//!   sentences, each citing its source.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::grounding::Supported;
 use crate::llm::{Message, Role};
 
-/// A chunk whose cosine distance to the question is above this is not
-/// about it (all-MiniLM-L6-v2: unrelated texts score a cosine of about
-/// 0–0.2, a passage that answers a question 0.4 and more).
+/// A chunk whose cosine distance to the question is at most this is about
+/// it, and a source for the model (all-MiniLM-L6-v2: unrelated texts score
+/// a cosine of about 0–0.2, a passage that answers a question 0.4 and
+/// more). Whether the documents answer at all is decided by their
+/// sentences ([`super::grounding`]).
 pub const MAX_DISTANCE: f64 = 0.72;
 /// Sentences of an extractive answer.
 const EXTRACTIVE_SENTENCES: usize = 3;
@@ -70,11 +74,29 @@ pub struct Sentence {
     pub cites: Vec<usize>,
 }
 
-/// The hits that may serve as sources, best first.
-pub fn relevant(hits: Vec<Hit>) -> Vec<Hit> {
-    hits.into_iter()
-        .filter(|h| h.vector_distance.is_some_and(|d| d <= MAX_DISTANCE))
-        .collect()
+/// Is the chunk close to the question by its vector?
+pub fn close(hit: &Hit) -> bool {
+    hit.vector_distance.is_some_and(|d| d <= MAX_DISTANCE)
+}
+
+/// The sources of an answer, in the order of retrieval: the hits close to
+/// the question and those holding a supporting sentence. `support`'s
+/// `hit` indexes become indexes of the sources.
+pub fn sources(hits: Vec<Hit>, support: &mut [Supported]) -> Vec<Hit> {
+    let mut number = vec![None; hits.len()];
+    let mut out = Vec::new();
+    for (i, h) in hits.into_iter().enumerate() {
+        if close(&h) || support.iter().any(|s| s.hit == i) {
+            number[i] = Some(out.len());
+            out.push(h);
+        }
+    }
+    for s in support.iter_mut() {
+        if let Some(Some(n)) = number.get(s.hit) {
+            s.hit = *n;
+        }
+    }
+    out
 }
 
 pub fn citations(sources: &[Hit]) -> Vec<Citation> {
@@ -213,48 +235,17 @@ pub fn checked(answer: &Value, n: usize) -> Option<Checked> {
     Some(Checked::Sentences { kept, rejected })
 }
 
-/// Words of `text` for matching: lower-case runs of letters and digits of
-/// two characters or more.
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.chars().count() >= 2)
-        .map(str::to_lowercase)
-        .collect()
-}
-
-/// The answer without a model: the sentences of the sources that share
-/// the most words with the question (ties: the better source first), in
-/// the order of the sources.
-pub fn extractive(question: &str, sources: &[Hit]) -> Vec<Sentence> {
-    let asked: HashSet<String> = words(question).into_iter().collect();
-    let mut scored: Vec<(usize, usize, usize, String)> = Vec::new(); // (score, source, position, text)
-    for (i, h) in sources.iter().enumerate() {
-        for (p, range) in bizos_core::chunk::sentences(&h.text)
-            .into_iter()
-            .enumerate()
-        {
-            let sentence = h.text[range].trim();
-            if sentence.is_empty() {
-                continue;
-            }
-            let shared: HashSet<String> = words(sentence)
-                .into_iter()
-                .filter(|w| asked.contains(w))
-                .collect();
-            scored.push((shared.len(), i, p, sentence.to_owned()));
-        }
-    }
-    scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let mut best: Vec<(usize, usize, String)> = scored
-        .into_iter()
-        .take(EXTRACTIVE_SENTENCES)
-        .map(|(_, i, p, s)| (i, p, s))
-        .collect();
-    best.sort();
+/// The answer without a model: the best [`EXTRACTIVE_SENTENCES`] of the
+/// supporting sentences (`support`, best first, `hit` numbering the
+/// sources), in the order of the sources and of their text, each citing
+/// its source.
+pub fn extractive(support: &[Supported]) -> Vec<Sentence> {
+    let mut best: Vec<&Supported> = support.iter().take(EXTRACTIVE_SENTENCES).collect();
+    best.sort_by_key(|s| (s.hit, s.position));
     best.into_iter()
-        .map(|(i, _, text)| Sentence {
-            text,
-            cites: vec![i + 1],
+        .map(|s| Sentence {
+            text: s.text.clone(),
+            cites: vec![s.hit + 1],
         })
         .collect()
 }
@@ -289,12 +280,38 @@ mod tests {
         }
     }
 
+    fn support(hit: usize, position: usize, text: &str, fused: f64) -> Supported {
+        Supported {
+            hit,
+            position,
+            text: text.into(),
+            lexical: fused,
+            cosine: None,
+            fused,
+        }
+    }
+
     #[test]
-    fn only_close_chunks_are_sources() {
-        let kept = relevant(vec![hit("a", 0.3), hit("b", 0.9), hit("c", MAX_DISTANCE)]);
+    fn sources_are_the_close_chunks_and_those_holding_support() {
+        let mut sup = vec![support(1, 0, "b", 0.9), support(3, 2, "d", 0.8)];
+        let kept = sources(
+            vec![
+                hit("a", 0.3),
+                hit("b", 0.9),
+                hit("c", 0.95),
+                hit("d", 0.8),
+                hit("e", MAX_DISTANCE),
+            ],
+            &mut sup,
+        );
         assert_eq!(
             kept.iter().map(|h| h.text.as_str()).collect::<Vec<_>>(),
-            ["a", "c"]
+            ["a", "b", "d", "e"]
+        );
+        assert_eq!(
+            sup.iter().map(|s| s.hit).collect::<Vec<_>>(),
+            [1, 2],
+            "renumbered as sources"
         );
     }
 
@@ -332,28 +349,33 @@ mod tests {
     }
 
     #[test]
-    fn the_extractive_answer_takes_the_sentences_sharing_most_words() {
-        let sources = [
-            hit("Office hours are 8 to 5. Refunds are approved by the finance manager. Parking is free.", 0.3),
-            hit("Refund requests older than 30 days are refused. The cafeteria opens at 7.", 0.4),
+    fn the_extractive_answer_quotes_the_best_support_in_source_order() {
+        let sup = [
+            support(1, 4, "Refund requests older than 30 days are refused.", 0.9),
+            support(0, 1, "Refunds are approved by the finance manager.", 0.8),
+            support(0, 0, "Refunds are handled by finance.", 0.7),
+            support(2, 0, "Refunds are a subject.", 0.6),
         ];
-        let got = extractive("Who approves refunds and refund requests?", &sources);
-        let texts: Vec<&str> = got.iter().map(|s| s.text.as_str()).collect();
-        assert!(
-            texts.contains(&"Refunds are approved by the finance manager."),
-            "{texts:?}"
-        );
-        assert!(
-            texts.contains(&"Refund requests older than 30 days are refused."),
-            "{texts:?}"
-        );
-        assert!(!texts.contains(&"Parking is free."), "{texts:?}");
-        let by_source: Vec<usize> = got.iter().map(|s| s.cites[0]).collect();
-        assert!(
-            by_source.windows(2).all(|w| w[0] <= w[1]),
-            "in source order: {by_source:?}"
+        let got = extractive(&sup);
+        assert_eq!(
+            got,
+            vec![
+                Sentence {
+                    text: "Refunds are handled by finance.".into(),
+                    cites: vec![1]
+                },
+                Sentence {
+                    text: "Refunds are approved by the finance manager.".into(),
+                    cites: vec![1]
+                },
+                Sentence {
+                    text: "Refund requests older than 30 days are refused.".into(),
+                    cites: vec![2]
+                },
+            ]
         );
         assert!(text_of(&got).contains("finance manager. [1]"));
+        assert!(extractive(&[]).is_empty());
     }
 
     #[test]

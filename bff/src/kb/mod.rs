@@ -4,4 +4,5 @@
 pub mod answer;
 pub mod embed;
 pub mod extract;
+pub mod grounding;
 pub mod ingest;

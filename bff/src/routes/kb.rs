@@ -16,7 +16,8 @@
 //! - `POST /api/kb/ask`: an answer from the documents the caller may read,
 //!   every sentence citing its sources, through the LLM gateway (feature
 //!   `rag_answer`); extractive without a model; "not in the documents"
-//!   when nothing relevant is found.
+//!   when no sentence of the retrieved chunks supports an answer
+//!   ([`crate::kb::grounding`]), and then no model is asked.
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ use crate::files::{read_form, Bucket};
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::kb::answer::{self, Checked, Citation, Hit, Sentence};
 use crate::kb::embed::Embedder;
+use crate::kb::grounding::{self, Language, Lexical, Supported};
 use crate::llm::{features, CallContext, GatewayRequest, Source};
 use crate::payload::{AppRole, KbFormat, KbStatus, KbVisibility, NonBlank, Text};
 use crate::state::AppState;
@@ -59,8 +61,8 @@ pub fn upload_router() -> OpenApiRouter<AppState> {
         .routes(routes!(replace_file))
 }
 
-/// Sources an answer uses at most.
-const ASK_SOURCES: i32 = 6;
+/// Chunks retrieved for an answer (its sources are among them).
+pub const ASK_SOURCES: i32 = 6;
 
 /// A document for the knowledge base.
 #[allow(dead_code)]
@@ -244,7 +246,7 @@ fn embedder(state: &AppState) -> Result<Arc<Embedder>> {
 }
 
 /// The query's vector, computed off the async threads.
-async fn embed_query(state: &AppState, query: &str) -> Result<String> {
+async fn embed_query(state: &AppState, query: &str) -> Result<Vec<f32>> {
     let embedder = embedder(state)?;
     let query = query.to_owned();
     let vector = tokio::task::spawn_blocking(move || embedder.embed(&[&query]))
@@ -252,7 +254,7 @@ async fn embed_query(state: &AppState, query: &str) -> Result<String> {
         .map_err(|e| ApiError::Internal(e.into()))?
         .map_err(|e| ApiError::Internal(e.into()))?
         .remove(0);
-    Ok(crate::kb::embed::vector_text(&vector))
+    Ok(vector)
 }
 
 /// The payload of a register or replace: the form's text fields (only the
@@ -477,8 +479,14 @@ async fn delete_document(
 }
 
 /// `kb_search` as the caller: the chunks they may read, best first.
-async fn retrieve(state: &AppState, caller: &Caller, query: &str, k: i32) -> Result<Vec<Value>> {
-    let vector = embed_query(state, query).await?;
+async fn retrieve(
+    state: &AppState,
+    caller: &Caller,
+    query: &str,
+    vector: &[f32],
+    k: i32,
+) -> Result<Vec<Value>> {
+    let vector = crate::kb::embed::vector_text(vector);
     read_as(&state.pool, caller, async |tx| {
         Ok(sqlx::query_scalar(
         "select jsonb_build_object('chunk_id', s.chunk_id, 'document_id', s.document_id, 'title', s.title,
@@ -508,7 +516,8 @@ async fn search(
     if !(1..=100).contains(&k) {
         return Err(ApiError::invalid("k", "k: must be between 1 and 100"));
     }
-    let items: Vec<Value> = retrieve(&state, &caller, &q.query.0, k)
+    let vector = embed_query(&state, &q.query.0).await?;
+    let items: Vec<Value> = retrieve(&state, &caller, &q.query.0, &vector, k)
         .await?
         .into_iter()
         .map(|mut row| {
@@ -521,8 +530,73 @@ async fn search(
     Ok(Json(json!({ "items": items })))
 }
 
+/// The sentences of the hits that support an answer to the question,
+/// best first; none: the documents do not answer it
+/// ([`crate::kb::grounding`]). `vector`: the question's embedding.
+async fn ground(
+    state: &AppState,
+    caller: &Caller,
+    question: &str,
+    vector: &[f32],
+    hits: &[Hit],
+) -> Result<Vec<Supported>> {
+    let candidates = grounding::candidates(hits);
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let texts: Vec<String> = candidates.iter().map(|c| c.text.clone()).collect();
+    let scores: Vec<Lexical> = read_as(&state.pool, caller, async |tx| {
+        Ok(sqlx::query_as(
+            "select sentence_no, language, terms, matched, lexical from kb_sentence_scores($1, $2)",
+        )
+        .bind(question)
+        .bind(&texts)
+        .fetch_all(tx)
+        .await?)
+    })
+    .await?;
+    let Some(first) = scores.first() else {
+        return Ok(Vec::new());
+    };
+    let language = Language::of_config(&first.language).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "kb_sentence_scores read the question as {:?}, which grounding does not know",
+            first.language
+        ))
+    })?;
+    let mut cosines = Vec::new();
+    if language.embedded() {
+        let picked: Vec<(usize, String)> = grounding::to_embed(&scores)
+            .into_iter()
+            .filter_map(|i| candidates.get(i).map(|c| (i, c.text.clone())))
+            .collect();
+        if !picked.is_empty() {
+            let embedder = embedder(state)?;
+            let texts: Vec<String> = picked.iter().map(|(_, t)| t.clone()).collect();
+            let vectors = tokio::task::spawn_blocking(move || {
+                let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                embedder.embed(&texts)
+            })
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?
+            .map_err(|e| ApiError::Internal(e.into()))?;
+            cosines = picked
+                .iter()
+                .zip(&vectors)
+                .map(|((i, _), v)| (*i, grounding::cosine(vector, v)))
+                .collect();
+        }
+    }
+    Ok(grounding::supported(
+        &candidates,
+        &scores,
+        language,
+        &cosines,
+    ))
+}
+
 #[utoipa::path(post, path = "/api/kb/ask", tag = "kb", request_body = AskBody,
-    responses((status = 200, description = "an answer whose every sentence cites the documents it comes from; extractive when no model answers; not_in_documents when nothing relevant was found", body = KbAnswer),
+    responses((status = 200, description = "an answer whose every sentence cites the documents it comes from; extractive when no model answers; not_in_documents when no sentence of the documents supports an answer", body = KbAnswer),
               (status = 429, description = "a limit of the tenant or the user is used up (Retry-After)", body = ErrorResponse),
               (status = 503, description = "the server has no embedding model", body = ErrorResponse)))]
 async fn ask(
@@ -531,14 +605,15 @@ async fn ask(
     Json(q): Json<AskBody>,
 ) -> Result<Json<KbAnswer>> {
     let question = q.question.0;
-    let hits: Vec<Hit> = retrieve(&state, &caller, &question, ASK_SOURCES)
+    let vector = embed_query(&state, &question).await?;
+    let hits: Vec<Hit> = retrieve(&state, &caller, &question, &vector, ASK_SOURCES)
         .await?
         .into_iter()
         .map(serde_json::from_value)
         .collect::<std::result::Result<_, _>>()
         .map_err(anyhow::Error::from)?;
-    let sources = answer::relevant(hits);
-    if sources.is_empty() {
+    let mut support = ground(&state, &caller, &question, &vector, &hits).await?;
+    if support.is_empty() {
         return Ok(Json(KbAnswer {
             text: answer::NOT_IN_DOCUMENTS.into(),
             not_in_documents: true,
@@ -549,6 +624,7 @@ async fn ask(
             call_ids: Vec::new(),
         }));
     }
+    let sources = answer::sources(hits, &mut support);
     let request = GatewayRequest {
         messages: answer::prompt(&question, &sources),
         json_schema: Some(answer::schema()),
@@ -587,7 +663,7 @@ async fn ask(
             };
             (
                 KbAnswerSource::Extractive,
-                answer::extractive(&question, &sources),
+                answer::extractive(&support),
                 rejected,
                 false,
             )

@@ -688,3 +688,102 @@ async fn an_ingestion_killed_mid_way_resumes_where_it_stopped() {
         "the lost lease is recorded"
     );
 }
+
+#[tokio::test]
+async fn without_a_model_answers_quote_sentences_holding_the_questions_words_else_refuse() {
+    model_installed();
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("kb-ground").await;
+    let admin = db.create_user(tenant, "super_admin").await;
+    // No model configured: the gateway falls back, the answer is extractive.
+    let app = spawn_app_with(&db, &[]).await;
+    let refunds = ingested(
+        &app,
+        &admin,
+        "refund.md",
+        "# Refunds\n\nRefunds are approved by the finance manager within five working days. \
+         The history of the refund form goes back to 2019.\n\n\
+         # Parking\n\nStaff parking is on the second basement floor.\n"
+            .into(),
+        &[("title", "Refund SOP")],
+    )
+    .await;
+    let cuti = ingested(
+        &app,
+        &admin,
+        "cuti.md",
+        "# Cuti\n\nSetiap karyawan tetap berhak atas cuti tahunan selama 12 hari kerja. \
+         Permohonan cuti diajukan melalui aplikasi HR paling lambat tujuh hari sebelumnya.\n\n\
+         # Lembur\n\nUpah lembur jam pertama dibayar satu setengah kali upah per jam.\n"
+            .into(),
+        &[("title", "Peraturan Karyawan")],
+    )
+    .await;
+
+    let cited = |answer: &Value| -> Vec<String> {
+        answer["citations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["document_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let answer = ask(&app, &admin, "Who approves refunds?").await;
+    assert_eq!(answer["source"], "extractive", "{answer}");
+    let text = answer["text"].as_str().unwrap();
+    assert!(text.contains("finance manager"), "{answer}");
+    assert!(!text.contains("basement"), "{answer}");
+    assert_eq!(cited(&answer), [refunds.as_str()], "{answer}");
+
+    // The refund sentence shares "approve" and the function words "who",
+    // "the", "of" with the question, and nothing it asks for: refused, and
+    // the gateway is not called.
+    for question in [
+        "Who approves the purchase of new laptops?",
+        "What is the boiling point of mercury?",
+    ] {
+        let answer = ask(&app, &admin, question).await;
+        assert_eq!(answer["not_in_documents"], true, "{question}: {answer}");
+        assert_eq!(answer["source"], "not_in_documents", "{answer}");
+        assert!(cited(&answer).is_empty(), "{answer}");
+        assert!(
+            answer["call_ids"].as_array().unwrap().is_empty(),
+            "no model call for nothing: {answer}"
+        );
+    }
+
+    // Indonesian: stop words and stems of Indonesian ("mengajukan" meets
+    // "diajukan", "permohonan" is read as "mohon").
+    let answer = ask(
+        &app,
+        &admin,
+        "Berapa hari cuti tahunan yang didapat karyawan?",
+    )
+    .await;
+    assert_eq!(answer["source"], "extractive", "{answer}");
+    assert!(
+        answer["sentences"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("12 hari kerja"),
+        "{answer}"
+    );
+    assert_eq!(cited(&answer), [cuti.as_str()], "{answer}");
+    let answer = ask(&app, &admin, "Bagaimana cara mengajukan permohonan cuti?").await;
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("diajukan melalui aplikasi HR"),
+        "{answer}"
+    );
+    assert_eq!(cited(&answer), [cuti.as_str()], "{answer}");
+    let answer = ask(
+        &app,
+        &admin,
+        "Berapa tunjangan kesehatan untuk keluarga karyawan?",
+    )
+    .await;
+    assert_eq!(answer["not_in_documents"], true, "{answer}");
+}

@@ -1007,3 +1007,138 @@ async fn bad_input_is_refused_naming_the_field() {
         }
     }
 }
+
+/// kb_sentence_scores as a user: (sentence_no, language, terms, matched,
+/// lexical) per sentence.
+async fn sentence_scores(
+    db: &TestDb,
+    who: &Caller,
+    question: &str,
+    sentences: &[&str],
+) -> Result<Vec<(i32, String, i32, i32, f64)>, sqlx::Error> {
+    let mut tx = db.as_user(who).await;
+    let rows = sqlx::query_as(
+        "select sentence_no, language, terms, matched, lexical from kb_sentence_scores($1, $2)",
+    )
+    .bind(question)
+    .bind(sentences)
+    .fetch_all(&mut *tx)
+    .await;
+    tx.rollback().await.unwrap();
+    rows
+}
+
+#[tokio::test]
+async fn sentences_are_scored_by_the_questions_content_words_in_its_language() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("kb-sent").await;
+    let ops = user_in(&db, tenant, "ops", Some("OPS")).await;
+
+    // English: "what", "is", "the", "of" are no terms; "approves" and
+    // "refunds" meet "approved" and "refund" through the stemmer.
+    let got = sentence_scores(
+        &db,
+        &ops,
+        "What is the approval rule of the refunds?",
+        &[
+            "The history of the company is long.",
+            "Refunds are approved by the finance manager.",
+            "A refund needs an approval rule of finance.",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|r| (r.0, r.1.as_str(), r.2, r.3))
+            .collect::<Vec<_>>(),
+        [
+            (1, "english", 3, 0),
+            (2, "english", 3, 2),
+            (3, "english", 3, 3)
+        ],
+        "{got:?}"
+    );
+    assert_eq!(got[0].4, 0.0, "only function words shared: {got:?}");
+    assert!(got[2].4 > got[1].4 && got[1].4 > 0.0, "{got:?}");
+
+    // BM25 over the sentences given, divided by the question's total idf:
+    // N = 3, each term in one sentence of length 2 (mean 2): every term
+    // present once gives idf * 2.2 / 2.2, so 1.
+    let got = sentence_scores(
+        &db,
+        &ops,
+        "refund approval",
+        &["Refund approval.", "Parking garage.", "Canteen menu."],
+    )
+    .await
+    .unwrap();
+    assert!((got[0].4 - 1.0).abs() < 1e-9, "{got:?}");
+    // One of the two terms, each with the same idf: half.
+    let got = sentence_scores(
+        &db,
+        &ops,
+        "refund approval",
+        &["Refund policy.", "Parking garage.", "Approval flow."],
+    )
+    .await
+    .unwrap();
+    assert!((got[0].4 - 0.5).abs() < 1e-9, "{got:?}");
+
+    // Indonesian: function words ("berapa", "lama", "setelah") are no
+    // terms, and the stemmer meets "terkunci" with "dikunci".
+    let got = sentence_scores(
+        &db,
+        &ops,
+        "Berapa lama akun terkunci setelah lima kali salah kata sandi?",
+        &[
+            "Kata sandi wajib diganti setiap 90 hari.",
+            "Setelah lima kali salah memasukkan kata sandi, akun dikunci selama 30 menit.",
+            "Yang lama dan setelah itu.",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|r| (r.1.as_str(), r.2, r.3))
+            .collect::<Vec<_>>(),
+        [
+            ("indonesian", 7, 2),
+            ("indonesian", 7, 7),
+            ("indonesian", 7, 0)
+        ],
+        "{got:?}"
+    );
+    assert_eq!(got[2].4, 0.0, "{got:?}");
+
+    // A question of function words alone has no terms: nothing scores.
+    let got = sentence_scores(&db, &ops, "What is it?", &["It is what it is."])
+        .await
+        .unwrap();
+    assert_eq!((got[0].2, got[0].3, got[0].4), (0, 0, 0.0), "{got:?}");
+    assert!(sentence_scores(&db, &ops, "refund", &[])
+        .await
+        .unwrap()
+        .is_empty());
+
+    for (question, sentences, want) in [
+        (" ", vec![Some("x")], "question"),
+        ("refund", vec![Some("x"), None], "sentences[2]"),
+    ] {
+        let mut tx = db.as_user(&ops).await;
+        let err = sqlx::query("select * from kb_sentence_scores($1, $2)")
+            .bind(question)
+            .bind(&sentences)
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap_err();
+        assert_eq!(field(&err).as_deref(), Some(want), "{question:?}: {err}");
+    }
+    let mut tx = db.as_user(&ops).await;
+    let err = sqlx::query("select * from kb_sentence_scores('refund', null)")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap_err();
+    assert_eq!(field(&err).as_deref(), Some("sentences"), "{err}");
+}
