@@ -8,6 +8,8 @@
 //!
 //! Logs of the BFF are printed only with `TEST_LOG=1`.
 
+/// What the benchmark binaries share.
+pub mod bench;
 /// The tests' Citus cluster and its migrated database.
 pub mod citus_cluster;
 /// The LLM provider stand-in (OpenAI and Gemini wire formats on loopback).

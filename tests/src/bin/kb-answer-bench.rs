@@ -39,26 +39,10 @@ use anyhow::{bail, Context};
 use bizos_bff::auth::Caller;
 use bizos_bff::kb::embed::{shared, vector_text};
 use bizos_bff::routes::kb::ASK_SOURCES;
+use bizos_tests::bench::{env_or, root, say};
 use bizos_tests::{spawn_app_with, TestApp, TestDb};
 use serde_json::{json, Value};
 use sqlx::Row;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-fn say(msg: impl AsRef<str>) {
-    eprintln!("==> {}", msg.as_ref());
-}
-
-fn root() -> PathBuf {
-    std::env::var_os("BIZOS_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-}
 
 // ------------------------------------------------------------- the set --
 
