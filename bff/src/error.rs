@@ -421,7 +421,8 @@ fn from_database_error(db: &dyn sqlx::error::DatabaseError) -> ApiError {
         "23503" => ApiError::Unprocessable {
             message: "refers to a record that does not exist or is still referenced".into(),
             field: column
-                .or_else(|| constraint.and_then(|c| field_of_constraint(table, c, "_fkey"))),
+                .or_else(|| constraint.and_then(|c| field_of_constraint(table, c, "_fkey")))
+                .or_else(|| pg.and_then(|e| field_of_key_detail(e.detail()?))),
         },
         "23514" => ApiError::Unprocessable {
             message: user_or(

@@ -142,7 +142,11 @@ pub(crate) async fn distribute(client: &mut Client) -> Result<(), StepError> {
     // reads another one) to a distributed schema; the file alters the
     // tables Citus does not hold yet only.
     execute_each(&tx, POLICIES_SQL).await?;
-    for script in [DISTRIBUTE_SQL, FUNCTIONS_SQL, GRANTS_SQL] {
+    tx.batch_execute(DISTRIBUTE_SQL).await?;
+    // Keys to reference tables become triggers (sql/citus/extension.sql).
+    tx.batch_execute("select sql_api.citus_reference_keys_replace(pg_catalog.current_schema())")
+        .await?;
+    for script in [FUNCTIONS_SQL, GRANTS_SQL] {
         tx.batch_execute(script).await?;
     }
     if first {
