@@ -201,7 +201,9 @@ begin
     select pg_catalog.array_agg(a.attname order by x.ord) into v_ref
       from unnest(r.confkey) with ordinality x(attnum, ord)
       join pg_catalog.pg_attribute a on a.attrelid = r.ref and a.attnum = x.attnum;
-    select pg_catalog.format('%I.%I', n.nspname, shard_name(r.ref, s.shardid))
+    -- shard_name() qualifies (and quotes) the name outside public only.
+    select case when shard_name(r.ref, s.shardid) like '%.%' then shard_name(r.ref, s.shardid)
+                else pg_catalog.format('%I.%s', n.nspname, shard_name(r.ref, s.shardid)) end
       into strict v_placement
       from pg_catalog.pg_dist_shard s
       join pg_catalog.pg_class rc on rc.oid = s.logicalrelid
