@@ -270,7 +270,6 @@ async fn neighbours(owner: &PgPool, moved: Uuid, per_worker: usize) -> Vec<Uuid>
 /// the test prints the waits); each tenant's numbers are gapless, with one
 /// lead per number and per committed write; every chain verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "not yet reliable on Citus 13.2.2 (docs/citus.md, Moving a tenant: measured): other tenants' writes still fail now and then (false distributed deadlocks behind the cleanup's drops outlast the 10 s retry budget), and a move can wait minutes for the split's deferred drops; numbers stayed gapless in every run since; run it with --ignored"]
 async fn a_tenant_moves_online_while_it_and_others_keep_writing() {
     // Its own database: splitting and moving shards takes locks the other
     // tests' requests would wait on.
