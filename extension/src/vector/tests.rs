@@ -434,4 +434,73 @@ mod tests {
         assert!(!selective.contains("scoped_v"), "{selective}");
         assert!(selective.contains("scoped_tenant"), "{selective}");
     }
+
+    /// `bizos.ivf_index_state`: (trained rows, current rows, lists, lists
+    /// after a rebuild, needs a rebuild, reason).
+    fn state(index: &str) -> (i64, i64, i32, i32, bool, Option<String>) {
+        path();
+        Spi::connect(|c| {
+            let r = c
+                .select(
+                    &format!(
+                        "select trained_rows, current_rows, lists, lists_after_rebuild, needs_retrain, reason
+                           from bizos.ivf_index_state('{index}')"
+                    ),
+                    None,
+                    &[],
+                )
+                .unwrap()
+                .first();
+            (
+                r.get::<i64>(1).unwrap().unwrap(),
+                r.get::<i64>(2).unwrap().unwrap(),
+                r.get::<i32>(3).unwrap().unwrap(),
+                r.get::<i32>(4).unwrap().unwrap(),
+                r.get::<bool>(5).unwrap().unwrap(),
+                r.get::<String>(6).unwrap(),
+            )
+        })
+    }
+
+    #[pg_test]
+    fn the_state_says_when_the_lists_no_longer_fit_the_table() {
+        path();
+        Spi::run(
+            "create table grown (id int, v bizos.vector(2));
+             create index grown_empty on grown using bizos_ivf (v bizos.vector_l2_ops);
+             insert into grown select g, array[cos(g), sin(g)]::real[] from generate_series(1, 2000) g;
+             create index grown_v on grown using bizos_ivf (v bizos.vector_l2_ops);",
+        )
+        .unwrap();
+        // Built on 2,000 rows: trained on them, 8 lists, nothing to do.
+        assert_eq!(state("grown_v"), (2000, 2000, 8, 8, false, None));
+        // Built on the empty table: one list, trained on nothing.
+        let (trained, rows, lists, after, needs, reason) = state("grown_empty");
+        assert_eq!((trained, rows, lists, after, needs), (0, 2000, 1, 8, true));
+        assert!(reason.unwrap().contains("trained on no rows"));
+        // Grown by 1,500 rows (1.75 times): a rebuild is due, with 14 lists.
+        Spi::run(
+            "insert into grown select g, array[cos(g), sin(g)]::real[] from generate_series(2001, 3500) g",
+        )
+        .unwrap();
+        let (trained, rows, lists, after, needs, reason) = state("grown_v");
+        assert_eq!(
+            (trained, rows, lists, after, needs),
+            (2000, 3500, 8, 14, true)
+        );
+        assert!(reason.unwrap().contains("1.75 times"));
+        // Rebuilt: trained on every row again.
+        Spi::run("reindex index grown_v").unwrap();
+        assert_eq!(state("grown_v"), (3500, 3500, 14, 14, false, None));
+    }
+
+    #[pg_test(error = "\"grown_btree\" is not a bizos_ivf index")]
+    fn the_state_is_only_of_ivf_indexes() {
+        path();
+        Spi::run(
+            "create table grown (id int); create index grown_btree on grown (id);
+             select * from bizos.ivf_index_state('grown_btree')",
+        )
+        .unwrap();
+    }
 }

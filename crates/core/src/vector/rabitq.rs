@@ -279,9 +279,22 @@ impl ListQuery {
 /// the exact key.
 #[inline]
 pub fn estimate(metric: Metric, f: &Factors, list: &ListQuery, projected: f32) -> (f32, f32) {
+    estimate_with(metric, f, list, projected, EPSILON)
+}
+
+/// [`estimate`] with the lower bound at `epsilon` units of the error
+/// instead of [`EPSILON`].
+#[inline]
+pub fn estimate_with(
+    metric: Metric,
+    f: &Factors,
+    list: &ListQuery,
+    projected: f32,
+    epsilon: f32,
+) -> (f32, f32) {
     // <o - c, q - c>, and its error bound.
     let ip = f.scale * (projected - f.g);
-    let err = EPSILON * f.error * list.qc_dist;
+    let err = epsilon * f.error * list.qc_dist;
     match metric {
         Metric::L2 => {
             let key = f.bias + list.qc_dist * list.qc_dist - 2.0 * ip;

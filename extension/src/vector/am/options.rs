@@ -14,6 +14,9 @@ const MAX_LISTS: i32 = 32_768;
 /// 0: the square root of the index's lists (see [`probes`]).
 static PROBES: GucSetting<i32> = GucSetting::<i32>::new(0);
 static STRICT_ORDER: GucSetting<bool> = GucSetting::<bool>::new(false);
+/// See [`rerank_confidence`].
+static RERANK_CONFIDENCE: GucSetting<f64> = GucSetting::<f64>::new(DEFAULT_RERANK_CONFIDENCE);
+pub const DEFAULT_RERANK_CONFIDENCE: f64 = 5.0;
 static mut KIND: pg_sys::relopt_kind::Type = 0;
 
 #[repr(C)]
@@ -46,6 +49,16 @@ pub fn init() {
             GucContext::Userset,
             GucFlags::default(),
         );
+        GucRegistry::define_float_guc(
+            c"bizos.ivf_rerank_confidence",
+            c"How sure a bizos_ivf scan is, in standard deviations of a code's error, that no row it has not re-ranked comes before the next row it returns.",
+            c"Larger: fewer rows out of order within a batch, more rows re-ranked (docs/benchmarks/vector.md).",
+            &RERANK_CONFIDENCE,
+            1.0,
+            20.0,
+            GucContext::Userset,
+            GucFlags::default(),
+        );
         GucRegistry::define_bool_guc(
             c"bizos.ivf_strict_order",
             c"A bizos_ivf scan returns rows in exact distance order.",
@@ -65,6 +78,17 @@ pub fn probes(lists: usize) -> usize {
         0 => (lists.max(1) as f64).sqrt().ceil() as usize,
         n => n as usize,
     }
+}
+
+/// The session's `bizos.ivf_rerank_confidence`: the multiple of a code's
+/// error unit (`rabitq::Factors::error`) below its estimate that a scan
+/// takes as the lower bound of its distance. A row is returned only once
+/// its exact distance is at most every remaining code's lower bound, so a
+/// row comes back out of order only when a nearer row's code erred by more
+/// than this many units (close to a standard normal: beyond 3 units about
+/// 1 code in 1,000, beyond 5 about 3 in 10 million).
+pub fn rerank_confidence() -> f32 {
+    RERANK_CONFIDENCE.get() as f32
 }
 
 /// The session's `bizos.ivf_strict_order`.
