@@ -19,4 +19,18 @@ select 'vector.retrain', coalesce(max(position), 0) + 1,
 -- The lists of kb_chunks' index were fixed at 100 (V28); a rebuild derives
 -- them from the rows instead (extension/src/vector/am/options.rs:
 -- rows / 250 up to 250,000 rows, 2·√rows above).
-alter index kb_chunks_embedding_idx reset (lists);
+-- On Citus, once kb_chunks is distributed, its shards carry their own
+-- copies of the index and the shell's parameter is left alone.
+do $$
+declare
+  v_distributed boolean := false;
+begin
+  if pg_catalog.to_regclass('pg_catalog.pg_dist_partition') is not null then
+    execute 'select exists (select 1 from pg_catalog.pg_dist_partition where logicalrelid = $1)'
+      into v_distributed using 'kb_chunks'::regclass;
+  end if;
+  if not v_distributed then
+    alter index kb_chunks_embedding_idx reset (lists);
+  end if;
+end
+$$;
