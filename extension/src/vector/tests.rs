@@ -343,9 +343,12 @@ mod tests {
         assert_eq!(default_lists(1_000_000.0), 2000);
         assert_eq!(default_lists(4_000_000.0), 4000);
         assert_eq!(default_lists(1e12), 32_768);
-        // bizos.ivf_probes = 0 (the default): the square root of the lists.
-        assert_eq!(probes(100), 10);
-        assert_eq!(probes(1000), 32);
+        // bizos.ivf_probes = 0 (the default): 2.5 times the square root of
+        // the lists, at most all of them.
+        assert_eq!(probes(100), 25);
+        assert_eq!(probes(400), 50);
+        assert_eq!(probes(1000), 80);
+        assert_eq!(probes(4), 4);
         assert_eq!(probes(1), 1);
 
         path();

@@ -89,6 +89,7 @@ pub fn lists_after(c: &Counts) -> u64 {
 /// mean, and whether a rebuild is due and why. Reads every code page of
 /// the index (a few MB per 100,000 rows of 384 dimensions); needs SELECT
 /// on the table.
+#[allow(clippy::type_complexity)]
 #[pg_extern(volatile, parallel_safe, strict, sql = false)]
 fn ivf_index_state(
     index: pg_sys::Oid,
@@ -110,6 +111,7 @@ fn ivf_index_state(
     TableIterator::once(row)
 }
 
+#[allow(clippy::type_complexity)]
 unsafe fn state_of(oid: pg_sys::Oid) -> (i64, i64, i32, i32, i64, f64, f64, bool, Option<String>) {
     unsafe {
         let rel = pg_sys::index_open(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
