@@ -57,9 +57,37 @@ pub struct Retrained {
 
 /// Drops the leftovers of killed rebuilds of `index` and rebuilds it with
 /// `REINDEX INDEX CONCURRENTLY` when it still needs it (or always, with
-/// `force`). `conn` is a session of the index's owner, outside any
-/// transaction; `index` as `vector_index_states` names it.
+/// `force`); nothing while another run holds the index. `conn` is a
+/// session of the index's owner, outside any transaction; `index` as
+/// `vector_index_states` names it.
 pub async fn retrain(
+    conn: &mut PgConnection,
+    index: &str,
+    force: bool,
+) -> Result<Retrained, sqlx::Error> {
+    // One run per index at a time (several workers, or a job enqueued
+    // again while a long rebuild runs): the others find it busy and leave
+    // it. The lock is the session's, released when the run ends.
+    let mine: bool =
+        sqlx::query_scalar("select pg_try_advisory_lock(hashtext('vector.retrain'), hashtext($1))")
+            .bind(index)
+            .fetch_one(&mut *conn)
+            .await?;
+    if !mine {
+        return Ok(Retrained {
+            dropped: Vec::new(),
+            rebuilt: false,
+        });
+    }
+    let done = retrain_locked(conn, index, force).await;
+    sqlx::query("select pg_advisory_unlock(hashtext('vector.retrain'), hashtext($1))")
+        .bind(index)
+        .execute(&mut *conn)
+        .await?;
+    done
+}
+
+async fn retrain_locked(
     conn: &mut PgConnection,
     index: &str,
     force: bool,
