@@ -21,7 +21,7 @@ returns table (index_name text, table_name text, trained_rows bigint, current_ro
                mean_list double precision, longest_to_mean double precision,
                needs_retrain boolean, reason text, leftovers text[])
 language sql
-stable
+volatile
 security definer
 as $$
   select format('%I.%I', n.nspname, c.relname), format('%I.%I', n.nspname, t.relname),
