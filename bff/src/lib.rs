@@ -37,6 +37,7 @@ pub mod telemetry;
 pub mod tenant_moves;
 pub mod tenants;
 pub mod vars;
+pub mod vector_index;
 pub mod vocabulary;
 pub mod webhooks;
 pub mod worker;

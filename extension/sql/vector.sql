@@ -105,3 +105,14 @@ create operator class bizos.vector_cosine_ops for type bizos.vector using bizos_
 create operator class bizos.vector_ip_ops for type bizos.vector using bizos_ivf as
   operator 1 bizos.<#> (bizos.vector, bizos.vector) for order by pg_catalog.float_ops,
   function 1 bizos._ivf_metric_ip(bizos.vector);
+
+-- Whether an index's lists still fit its table (0.8.0): extension/src/
+-- vector/am/state.rs. Needs SELECT on the table.
+create function bizos.ivf_index_state(index regclass,
+    out trained_rows bigint, out current_rows bigint, out lists integer,
+    out lists_after_rebuild integer, out longest_list bigint, out mean_list double precision,
+    out longest_to_mean double precision, out needs_retrain boolean, out reason text)
+  returns setof record
+  volatile strict parallel safe language c as 'MODULE_PATHNAME', 'ivf_index_state_wrapper';
+comment on function bizos.ivf_index_state(regclass) is
+  'State of a bizos_ivf index: rows its lists were trained on and rows now, lists (now and after a rebuild), longest and mean list, and whether a rebuild (REINDEX INDEX CONCURRENTLY) is due and why';

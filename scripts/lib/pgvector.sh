@@ -7,7 +7,8 @@
 PGVECTOR_VERSION=0.8.6
 
 ensure_pgvector() {
-  local tarball="$ROOT/../shared/vendor/pgvector-$PGVECTOR_VERSION.tar.gz" tmp
+  # BIZOS_VENDOR_DIR: where a git worktree outside /work finds the vendored sources.
+  local tarball="${BIZOS_VENDOR_DIR:-$ROOT/../shared/vendor}/pgvector-$PGVECTOR_VERSION.tar.gz" tmp
   grep -qs "default_version = '$PGVECTOR_VERSION'" /usr/share/postgresql/15/extension/vector.control && return 0
   [ -f "$tarball" ] || die "no $tarball"
   is_root || die "pgvector $PGVECTOR_VERSION is not installed (run as root to build it from ../shared/vendor)"

@@ -82,6 +82,7 @@ pub const API_FILES: &[ApiFile<'static>] = &[
     api_file!("email.sql"),
     api_file!("llm.sql"),
     api_file!("kb.sql"),
+    api_file!("vector_indexes.sql"),
     api_file!("digest.sql"),
     api_file!("rfm.sql"),
     api_file!("admin.sql"),

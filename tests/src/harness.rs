@@ -598,6 +598,7 @@ pub fn worker_settings(
         mail: None,
         kb_model_dir: std::env::var_os("BIZOS_KB_MODEL_DIR").map(Into::into),
         metrics_token: None,
+        index_maintenance_url: Some(db.url("bizos_owner").into()),
         otel: OtelSettings {
             endpoint: None,
             service_name: "bizos-worker".into(),

@@ -498,6 +498,13 @@ impl Worker {
             "idempotency purges enqueued",
             "enqueueing the idempotency purges failed",
         );
+        // bizos_ivf indexes whose lists no longer fit their table: a
+        // vector.retrain job each (sql/api/vector_indexes.sql), one per
+        // index and period; the control database's only (its maintenance
+        // login is the one the handler has).
+        if &*target.name == targets::CONTROL {
+            self.enqueue_retrains(target, period).await;
+        }
         // The LLM gateway's upkeep (every tenant, idempotent; several
         // workers doing it at once is harmless): expired cache entries go,
         // and generations whose llm_finish never came (a BFF killed
@@ -520,6 +527,30 @@ impl Worker {
                 tracing::warn!(placement = %target.name, error = %e, "the LLM upkeep failed")
             }
         }
+    }
+
+    /// `vector_retrain_enqueue` of the period of `period` seconds.
+    async fn enqueue_retrains(&self, target: &targets::Target, period: u64) {
+        let period_no: Result<i64, sqlx::Error> =
+            sqlx::query_scalar("select floor(extract(epoch from now()) / $1)::bigint")
+                .bind(period as f64)
+                .fetch_one(&target.pool)
+                .await;
+        let retrains = match period_no {
+            Ok(p) => {
+                sqlx::query_scalar::<_, i32>("select vector_retrain_enqueue($1)")
+                    .bind(p)
+                    .fetch_one(&target.pool)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        log_jobs(
+            target,
+            retrains,
+            "vector index rebuilds enqueued",
+            "enqueueing the vector index rebuilds failed",
+        );
     }
 
     /// `storage.sweep` for every tenant with dead uploads and no sweep

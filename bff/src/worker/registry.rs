@@ -14,7 +14,8 @@ use crate::vars::ConfigError;
 /// Every kind of this build with its handler. `email.send` runs only with
 /// an SMTP server (BIZOS_SMTP_URL), `kb.ingest` only with the embedding
 /// model (BIZOS_KB_MODEL_DIR) and `webhook.deliver` only with the webhook
-/// master key (BIZOS_WEBHOOKS_MASTER_KEY): without them the kind is
+/// master key (BIZOS_WEBHOOKS_MASTER_KEY) and `vector.retrain` only with
+/// the maintenance login (BIZOS_INDEX_MAINTENANCE_URL): without them the kind is
 /// registered but not run, and the worker leaves those jobs queued for a
 /// worker that has them.
 pub fn registry(settings: &WorkerSettings, pool: &sqlx::PgPool) -> Result<Registry, ConfigError> {
@@ -47,6 +48,9 @@ pub fn registry(settings: &WorkerSettings, pool: &sqlx::PgPool) -> Result<Regist
     r.add_if(crate::webhooks::WebhookDeliver::from_settings(
         &settings.webhooks,
     )?);
+    r.add_if(crate::vector_index::VectorRetrain::from_settings(
+        settings.index_maintenance_url.as_ref(),
+    ));
     r.add_if(crate::email::job::EmailSend::from_settings(
         settings.mail.as_ref(),
     )?);

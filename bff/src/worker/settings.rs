@@ -56,6 +56,10 @@ pub struct WorkerSettings {
     pub webhooks: crate::webhooks::WebhookSettings,
     /// Bearer token of the health port's `/metrics`, when set.
     pub metrics_token: Option<SecretString>,
+    /// The maintenance login of `vector.retrain` (an owner of the schema's
+    /// tables: REINDEX needs the index's owner); None: this worker leaves
+    /// those jobs to one that has it.
+    pub index_maintenance_url: Option<SecretString>,
     /// Trace export (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME).
     pub otel: OtelSettings,
     /// The secrets file of the clusters' URLs (BIZOS_SECRETS_FILE; the
@@ -143,6 +147,12 @@ pub struct WorkerArgs {
     /// least 16 bytes), when that port is reachable by more than the scraper.
     #[arg(long, env = "BIZOS_METRICS_TOKEN", hide_env_values = true, value_parser = var(crate::metrics::token))]
     pub metrics_token: Option<SecretString>,
+    /// Connection string of the maintenance login of `vector.retrain`
+    /// (REINDEX INDEX CONCURRENTLY of bizos_ivf indexes that need it: a
+    /// member of the role that owns the schema's tables, e.g. bizos_owner).
+    /// Unset: this worker does not run those jobs.
+    #[arg(long, env = "BIZOS_INDEX_MAINTENANCE_URL", hide_env_values = true, value_parser = var(secret))]
+    pub index_maintenance_url: Option<SecretString>,
     /// Base URL of an OTLP/HTTP (protobuf) receiver, e.g.
     /// http://collector:4318; spans go to <url>/v1/traces. Unset, no traces
     /// are exported.
@@ -192,6 +202,7 @@ impl TryFrom<WorkerArgs> for WorkerSettings {
             webhooks: a.webhooks.settings()?,
             sweep_every: a.sweep_every_secs,
             metrics_token: a.metrics_token,
+            index_maintenance_url: a.index_maintenance_url,
             otel: OtelSettings {
                 endpoint: a.otel_exporter_otlp_endpoint,
                 service_name: a.otel_service_name,

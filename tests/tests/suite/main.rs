@@ -62,5 +62,6 @@ mod upload_crash;
 mod usage;
 mod vector;
 mod vector_crash;
+mod vector_retrain;
 mod vocabulary;
 mod webhooks;

@@ -35,6 +35,11 @@ use super::rng::Rng;
 /// with every list probed (2.5: 0.9995, 2: 0.998, 1.5: 0.992 recall@10)
 /// and re-ranked about 60 codes per query where 4.0 took 113, at 1.4 times
 /// the queries per second; below 3 the speed no longer rose.
+///
+/// The index's scan no longer takes this value: it passes its own margin
+/// to [`estimate_with`] (`bizos.ivf_rerank_confidence`, default 5 since
+/// issue 49, because at 3 about one query in 300 on held-out sentence
+/// embeddings got a row out of distance order).
 pub const EPSILON: f32 = 3.0;
 
 /// The seed of every index's rotation: fixed, so that a build of the same
@@ -279,9 +284,22 @@ impl ListQuery {
 /// the exact key.
 #[inline]
 pub fn estimate(metric: Metric, f: &Factors, list: &ListQuery, projected: f32) -> (f32, f32) {
+    estimate_with(metric, f, list, projected, EPSILON)
+}
+
+/// [`estimate`] with the lower bound at `epsilon` units of the error
+/// instead of [`EPSILON`].
+#[inline]
+pub fn estimate_with(
+    metric: Metric,
+    f: &Factors,
+    list: &ListQuery,
+    projected: f32,
+    epsilon: f32,
+) -> (f32, f32) {
     // <o - c, q - c>, and its error bound.
     let ip = f.scale * (projected - f.g);
-    let err = EPSILON * f.error * list.qc_dist;
+    let err = epsilon * f.error * list.qc_dist;
     match metric {
         Metric::L2 => {
             let key = f.bias + list.qc_dist * list.qc_dist - 2.0 * ip;

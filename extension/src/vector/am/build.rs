@@ -135,6 +135,10 @@ struct Writer {
     rotated: Vec<Vec<f32>>,
     lists: Vec<ListBuild>,
     tuples: f64,
+    /// Rows per list, and the rows the lists were trained on (the meta
+    /// page records both for `bizos.ivf_index_state`).
+    sizes: Vec<u32>,
+    trained_rows: u64,
     tmp: pg_sys::MemoryContext,
 }
 
@@ -183,6 +187,7 @@ pub unsafe extern "C-unwind" fn ambuild(
             std::ptr::null_mut(),
         );
         let dims = sampler.dims.unwrap_or(0);
+        let trained_rows = sampler.seen;
         let wanted = given.unwrap_or_else(|| default_lists(sampler.seen as f64));
         let centroids = if sampler.sample.is_empty() {
             vec![0.0; dims]
@@ -219,6 +224,7 @@ pub unsafe extern "C-unwind" fn ambuild(
             std::ptr::null_mut(),
         );
         let index_tuples = writer.tuples;
+        writer.trained_rows = trained_rows;
         writer.finish();
         pg_sys::MemoryContextDelete(tmp);
 
@@ -418,8 +424,10 @@ impl Writer {
                 build_id,
                 rotation,
                 rotated,
+                sizes: vec![0; lists.len()],
                 lists,
                 tuples: 0.0,
+                trained_rows: 0,
                 tmp: std::ptr::null_mut(),
             }
         }
@@ -437,6 +445,7 @@ impl Writer {
         let item = page::make_item(head, &v);
         let (rel, fork) = (self.rel, self.fork);
         let list = &mut self.lists[i];
+        self.sizes[i] += 1;
         let (block, off) = unsafe { list.vectors.push(rel, fork, &item) };
         if let (Some(codes), Some(rotation)) = (&mut list.codes, &self.rotation) {
             let d = self.dims;
@@ -501,6 +510,9 @@ impl Writer {
                     metric: self.metric.code(),
                     centroid_pages,
                     build_id: self.build_id,
+                    trained_rows: self.trained_rows,
+                    trained_longest: self.sizes.iter().copied().max().unwrap_or(0),
+                    reserved: 0,
                 },
             );
             write_image(rel, fork, page::META_BLOCK, &mut image);

@@ -14,6 +14,7 @@ pub mod insert;
 pub mod options;
 pub mod page;
 pub mod scan;
+pub mod state;
 pub mod vacuum;
 
 use pgrx::pg_sys;

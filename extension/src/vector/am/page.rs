@@ -58,6 +58,14 @@ pub struct Meta {
     /// Differs between any two builds (time and pid): backends cache the
     /// centroids of an index under it (see `index::load`).
     pub build_id: u64,
+    /// Rows of the table when the lists were trained (the build's rows);
+    /// 0 for an index built on an empty table and for indexes built before
+    /// this field (their meta page is zero past `build_id`), which is read
+    /// as "never trained".
+    pub trained_rows: u64,
+    /// Rows of the longest list at the build (0 when unknown, as above).
+    pub trained_longest: u32,
+    pub reserved: u32,
 }
 
 #[repr(C)]

@@ -35,7 +35,7 @@ use pgrx::pg_sys;
 use super::buffers::Locked;
 use super::build::prepare;
 use super::index::{check_dims, load, Lists};
-use super::options::{probes, strict_order};
+use super::options::{probes, rerank_confidence, strict_order};
 use super::page::{self, ListHead};
 use crate::vector::types::elements;
 
@@ -54,9 +54,12 @@ struct ScanState {
     /// Rows of the current batch with their exact keys, nearest first.
     ready: BinaryHeap<Ready>,
     probes: usize,
-    /// Lists and codes read, candidates re-ranked and rows returned: a
-    /// DEBUG1 line at the end of the scan, for tuning `bizos.ivf_probes`.
-    counts: [u64; 4],
+    /// Lists and codes read, candidates re-ranked, rows returned and rows
+    /// re-ranked after a farther row was returned (late): a DEBUG1 line at
+    /// the end of the scan, for tuning `bizos.ivf_probes`.
+    counts: [u64; 5],
+    /// `bizos.ivf_rerank_confidence`.
+    confidence: f32,
     /// `bizos.ivf_strict_order`, and the distance key last returned.
     strict: bool,
     last: f32,
@@ -80,7 +83,8 @@ pub unsafe extern "C-unwind" fn ambeginscan(
             next: 0,
             candidates: BinaryHeap::new(),
             ready: BinaryHeap::new(),
-            counts: [0; 4],
+            counts: [0; 5],
+            confidence: rerank_confidence(),
             strict: strict_order(),
             last: f32::NEG_INFINITY,
         });
@@ -141,7 +145,8 @@ pub unsafe extern "C-unwind" fn amrescan(
         s.next = 0;
         s.candidates.clear();
         s.ready.clear();
-        s.counts = [0; 4];
+        s.counts = [0; 5];
+        s.confidence = rerank_confidence();
         s.probes = probes(n);
         s.strict = strict_order();
         s.last = f32::NEG_INFINITY;
@@ -167,10 +172,12 @@ pub unsafe extern "C-unwind" fn amgettuple(
             let bound = s.candidates.peek().map_or(f32::INFINITY, |c| c.key);
             if s.ready.peek().is_some_and(|r| r.key <= bound) {
                 let Least { key, item: tid } = s.ready.pop().expect("peeked");
-                if s.strict {
-                    if key < s.last {
+                if key < s.last {
+                    s.counts[4] += 1;
+                    if s.strict {
                         continue;
                     }
+                } else {
                     s.last = key;
                 }
                 s.counts[3] += 1;
@@ -212,11 +219,12 @@ unsafe fn read_list(
     unsafe {
         let head = s.lists.heads[list];
         if let (Some(q), Some(table), true) = (&s.query, &s.table, head.has_codes()) {
-            let metric = s.lists.metric;
+            let (metric, confidence) = (s.lists.metric, s.confidence);
             let lq = ListQuery::new(q, s.lists.centroid(list), s.lists.norms2[list]);
             walk(index, head.code_first, |item| {
                 let (h, code) = page::split_code_item(item);
-                let (_, lower) = rabitq::estimate(metric, &h.factors, &lq, table.project(code));
+                let (_, lower) =
+                    rabitq::estimate_with(metric, &h.factors, &lq, table.project(code), confidence);
                 found.push(Least {
                     key: lower,
                     item: (h.vector_block, h.vector_offset, h.tid),
@@ -313,9 +321,9 @@ pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
         // The state itself goes with the memory context (free_state); drop
         // the batch now, it can be large.
         let s = &mut *(*scan).opaque.cast::<ScanState>();
-        let [lists, codes, reranked, returned] = s.counts;
+        let [lists, codes, reranked, returned, late] = s.counts;
         pgrx::debug1!(
-            "bizos_ivf scan: {lists} lists, {codes} codes, {reranked} re-ranked, {returned} rows returned"
+            "bizos_ivf scan: {lists} lists, {codes} codes, {reranked} re-ranked, {returned} rows returned, {late} late"
         );
         s.candidates = BinaryHeap::new();
         s.ready = BinaryHeap::new();

@@ -182,6 +182,18 @@ async fn the_payloads_the_sql_writes_parse_as_their_kinds() {
     .await
     .unwrap();
 
+    // vector.retrain: an IVF index built on an empty table that now holds
+    // 1,000 rows (trained on none of them).
+    sqlx::raw_sql(
+        "create table payload_vectors (v bizos.vector(2) not null);
+         create index payload_vectors_idx on payload_vectors using bizos_ivf (v bizos.vector_l2_ops);
+         insert into payload_vectors select array[cos(g), sin(g)]::real[] from generate_series(1, 1000) g;
+         select vector_retrain_enqueue(1);",
+    )
+    .execute(&db.owner)
+    .await
+    .unwrap();
+
     let registry = the_registry(&db).await;
     let jobs: Vec<(String, Value)> =
         sqlx::query_as("select kind, payload from jobs where tenant_id = $1 order by kind")
