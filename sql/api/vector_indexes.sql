@@ -53,10 +53,12 @@ comment on function vector_index_states() is
 -- vector_retrain_enqueue(period) -> jobs enqueued: a vector.retrain job
 -- for each index of this schema that needs a rebuild or has leftovers,
 -- deduplicated per index and period (the worker's upkeep period: several
--- workers enqueue it once). The queue is per tenant; a platform job is
--- filed under the oldest active tenant (the operator's own on the shared
--- tier, the schema's tenant on a schema tier), with priority -10 like the
--- other upkeep. No tenant yet: nothing to enqueue.
+-- workers enqueue it once), with priority -10 like the other upkeep. The
+-- queue is per tenant: a platform job is filed under the operator's own
+-- tenant (signup_sender's, which sends the sign-up e-mails) when there is
+-- one, so that no customer's job list shows it, else under the oldest
+-- active tenant (the schema's tenant on a schema tier). No tenant yet:
+-- nothing to enqueue.
 create or replace function vector_retrain_enqueue(period bigint)
 returns integer
 language plpgsql
@@ -67,11 +69,14 @@ declare
   v_index text;
   v_jobs integer := 0;
 begin
-  select t.tenant_id into v_tenant
-    from tenants t
-   where t.status = 'active'
-   order by t.created_at, t.tenant_id
-   limit 1;
+  select s.sender_tenant_id into v_tenant from signup_sender s;
+  if v_tenant is null then
+    select t.tenant_id into v_tenant
+      from tenants t
+     where t.status = 'active'
+     order by t.created_at, t.tenant_id
+     limit 1;
+  end if;
   if v_tenant is null then
     return 0;
   end if;
@@ -90,4 +95,4 @@ select pin_search_path('vector_retrain_enqueue(bigint)');
 revoke execute on function vector_retrain_enqueue(bigint) from public;
 grant execute on function vector_retrain_enqueue(bigint) to bizos_worker;
 comment on function vector_retrain_enqueue(bigint) is
-  'Enqueues a vector.retrain job (oldest active tenant, priority -10, one per index and period) for every bizos_ivf index of this schema that needs a rebuild or has leftovers of a killed one; returns how many.';
+  'Enqueues a vector.retrain job (the operator''s sign-up tenant, else the oldest active one, priority -10, one per index and period) for every bizos_ivf index of this schema that needs a rebuild or has leftovers of a killed one; returns how many.';

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bizos_bff::vector_index::retrain;
 use bizos_tests::TestDb;
 use sqlx::{Connection, PgConnection, Row};
+use uuid::Uuid;
 
 const INDEX: &str = "public.vdocs_embedding_idx";
 
@@ -210,6 +211,14 @@ async fn a_killed_rebuild_leaves_the_old_index_in_use_and_the_next_run_finishes_
 async fn the_worker_rebuilds_an_index_that_outgrew_its_lists() {
     let db = TestDb::new().await;
     db.create_tenant("vectors").await;
+    // The platform's job goes to the operator's own tenant (the sign-up
+    // e-mails' sender), not to the oldest customer.
+    let operator = db.create_tenant("operator").await;
+    sqlx::query("insert into signup_sender (sender_tenant_id) values ($1)")
+        .bind(operator)
+        .execute(&db.owner)
+        .await
+        .unwrap();
     table(&db, 3000).await;
     assert!(state(&db).await.needs_retrain);
     let storage = bizos_bff::config::StorageSettings::Local {
@@ -243,10 +252,11 @@ async fn the_worker_rebuilds_an_index_that_outgrew_its_lists() {
     let s = state(&db).await;
     assert_eq!((s.trained_rows, s.current_rows, s.lists), (3000, 3000, 12));
     assert!(!s.needs_retrain, "{s:?}");
-    let payload: serde_json::Value =
-        sqlx::query_scalar("select payload from jobs where kind = 'vector.retrain'")
+    let (payload, tenant): (serde_json::Value, Uuid) =
+        sqlx::query_as("select payload, tenant_id from jobs where kind = 'vector.retrain'")
             .fetch_one(&db.owner)
             .await
             .unwrap();
     assert_eq!(payload, serde_json::json!({"index": INDEX}));
+    assert_eq!(tenant, operator, "filed under the operator's tenant");
 }
