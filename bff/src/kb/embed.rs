@@ -21,8 +21,9 @@
 //! profile): texts are sorted by their token count and cut into small
 //! batches of neighbours, so a batch pads little; the batches run side by
 //! side on the embedder's own threads (`BIZOS_KB_EMBED_THREADS`, default
-//! one a core), and candle's matrix products inside a batch share the same
-//! threads. The vectors come back in the caller's order.
+//! one a core), a lone batch on the caller's thread; [`tune_process`] keeps
+//! candle's operations on the thread that runs their batch. The vectors
+//! come back in the caller's order.
 
 use std::path::{Path, PathBuf};
 
@@ -91,11 +92,13 @@ impl Settings {
 ///   fault in and zero, 30% of the embedder's cycles (issue 49). Blocks up
 ///   to 64 MB now come from the heaps, and a heap keeps up to 256 MB free.
 /// - candle runs element-wise operations on a global pool of its own whose
-///   threads spin between operations, and lets one caller in at a time;
-///   beside the embedder's threads they only contended for the cores.
-///   `CANDLE_NUM_THREADS=1` (unless set) leaves that pool without
-///   threads: each batch's element-wise work runs on the thread that runs
-///   the batch. Matrix products still share the embedder's threads.
+///   threads spin between operations and let one caller in at a time, and
+///   splits every matrix product over rayon's threads: on 2 busy cores
+///   both only added waiting (a thread spinning or asleep while the other
+///   waits for a core). `CANDLE_NUM_THREADS=1` and `RAYON_NUM_THREADS=1`
+///   (each unless set) make every operation run on the thread that runs
+///   its batch: the batches of a call run side by side on the embedder's
+///   threads ([`Settings::threads`]), a lone query on its caller's thread.
 pub fn tune_process() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets malloc's parameters.
@@ -103,8 +106,10 @@ pub fn tune_process() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
     }
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, "1");
+        }
     }
 }
 
@@ -215,13 +220,6 @@ impl Embedder {
 
     /// One unit vector of [`DIMS`] per text, in the order of `texts`.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        match &self.pool {
-            Some(pool) => pool.install(|| self.embed_sorted(texts)),
-            None => self.embed_sorted(texts),
-        }
-    }
-
-    fn embed_sorted(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let encodings = self
             .encoder
             .encode_batch(texts.to_vec(), true)
@@ -234,10 +232,13 @@ impl Embedder {
             let batch: Vec<&Encoding> = batch.iter().map(|&i| &encodings[i]).collect();
             self.embed_batch(&batch)
         };
-        let vectors: Vec<Vec<Vec<f32>>> = if self.pool.is_some() {
-            batches.par_iter().map(run).collect::<Result<_, _>>()?
-        } else {
-            batches.iter().map(run).collect::<Result<_, _>>()?
+        // A lone batch (a query) runs on the caller's thread: handing it to
+        // the pool only adds a wake-up.
+        let vectors: Vec<Vec<Vec<f32>>> = match &self.pool {
+            Some(pool) if batches.len() > 1 => {
+                pool.install(|| batches.par_iter().map(run).collect::<Result<_, _>>())?
+            }
+            _ => batches.iter().map(run).collect::<Result<_, _>>()?,
         };
         let mut out = vec![Vec::new(); texts.len()];
         for (batch, vectors) in batches.iter().zip(vectors) {
