@@ -17,8 +17,13 @@
 //!   attention mask;
 //! - mean-pool the last hidden states over the real tokens and L2-normalise.
 //!
-//! Texts are batched by length (sorted, so a batch pads little) and the
-//! vectors come back in the caller's order.
+//! How it is run (issue 49; docs/benchmarks/knowledge-base.md has the
+//! profile): texts are sorted by their token count and cut into small
+//! batches of neighbours, so a batch pads little; the batches run side by
+//! side on the embedder's own threads (`BIZOS_KB_EMBED_THREADS`, default
+//! one a core), a lone batch on the caller's thread; [`tune_process`] keeps
+//! candle's operations on the thread that runs their batch. The vectors
+//! come back in the caller's order.
 
 use std::path::{Path, PathBuf};
 
@@ -26,14 +31,87 @@ use bizos_core::chunk::TokenCount;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use rayon::prelude::*;
+use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 /// The dimension of the vectors (the model's hidden size).
 pub const DIMS: usize = 384;
 /// Tokens the model reads of a text, `[CLS]` and `[SEP]` included.
 pub const MAX_SEQ_TOKENS: usize = 256;
-/// Texts run through the model together.
-const BATCH: usize = 16;
+/// The id `[PAD]` has in the model's vocabulary (BERT's 0); padded
+/// positions are masked out, so only the mask matters.
+const PAD_ID: u32 = 0;
+
+/// How the model is run. [`Settings::default`] is what the BFF uses;
+/// [`Settings::before_issue_49`] is the embedder as it ran before, kept so
+/// `scripts/bench kb` measures its baseline in the same run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Texts run through the model together. Small batches keep every
+    /// temporary small (attention scores are batch × 12 heads × 256² floats:
+    /// 12 MB at 4, 50 MB at 16) and let batches run side by side.
+    pub batch: usize,
+    /// The embedder's threads; `None`: candle's defaults (its global
+    /// thread pools, one batch after another).
+    pub threads: Option<usize>,
+}
+
+impl Default for Settings {
+    /// Batches of 4 on `BIZOS_KB_EMBED_THREADS` threads (default: the
+    /// cores this process may use).
+    fn default() -> Self {
+        let threads = std::env::var("BIZOS_KB_EMBED_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        Settings {
+            batch: 4,
+            threads: Some(threads),
+        }
+    }
+}
+
+impl Settings {
+    /// Batches of 16, candle's own threads.
+    pub fn before_issue_49() -> Self {
+        Settings {
+            batch: 16,
+            threads: None,
+        }
+    }
+}
+
+/// What a process that embeds sets for itself, at the start of `main`
+/// before it starts any thread (the `bizos` binary, the benchmarks):
+///
+/// - glibc's malloc gives a freed block above its mmap threshold (which
+///   it adjusts up to 32 MB) back to the kernel at once, and trims a heap
+///   whose free top exceeds its trim threshold: each of the model's
+///   tensors (megabytes) then came back as fresh pages the kernel had to
+///   fault in and zero, 30% of the embedder's cycles (issue 49). Blocks up
+///   to 64 MB now come from the heaps, and a heap keeps up to 256 MB free.
+/// - candle runs element-wise operations on a global pool of its own whose
+///   threads spin between operations and let one caller in at a time, and
+///   splits every matrix product over rayon's threads: on 2 busy cores
+///   both only added waiting (a thread spinning or asleep while the other
+///   waits for a core). `CANDLE_NUM_THREADS=1` and `RAYON_NUM_THREADS=1`
+///   (each unless set) make every operation run on the thread that runs
+///   its batch: the batches of a call run side by side on the embedder's
+///   threads ([`Settings::threads`]), a lone query on its caller's thread.
+pub fn tune_process() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets malloc's parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+    for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, "1");
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
@@ -47,11 +125,14 @@ pub enum EmbedError {
 
 pub struct Embedder {
     model: BertModel,
-    /// Truncates to [`MAX_SEQ_TOKENS`] and pads a batch to its longest.
+    /// Truncates to [`MAX_SEQ_TOKENS`]; batches are padded here.
     encoder: Tokenizer,
     /// Neither truncates nor pads: counts for the chunker.
     counter: Tokenizer,
     device: Device,
+    settings: Settings,
+    /// The threads of [`Settings::threads`].
+    pool: Option<rayon::ThreadPool>,
 }
 
 impl std::fmt::Debug for Embedder {
@@ -61,8 +142,14 @@ impl std::fmt::Debug for Embedder {
 }
 
 impl Embedder {
-    /// Loads the model of `dir`; the weights are memory-mapped.
+    /// Loads the model of `dir` to run with [`Settings::default`]; the
+    /// weights are memory-mapped.
     pub fn load(dir: &Path) -> Result<Embedder, EmbedError> {
+        Embedder::load_with(dir, Settings::default())
+    }
+
+    /// Loads the model of `dir` to run with `settings`.
+    pub fn load_with(dir: &Path, settings: Settings) -> Result<Embedder, EmbedError> {
         let load_err = |what: String| EmbedError::Load {
             dir: dir.to_owned(),
             what,
@@ -85,10 +172,6 @@ impl Embedder {
             .with_truncation(None)
             .map_err(|e| load_err(format!("tokenizer.json: {e}")))?;
         let mut encoder = counter.clone();
-        encoder.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..PaddingParams::default()
-        }));
         encoder
             .with_truncation(Some(TruncationParams {
                 max_length: MAX_SEQ_TOKENS,
@@ -107,44 +190,88 @@ impl Embedder {
             .map_err(|e| load_err(format!("model.safetensors: {e}")))?;
         let model = BertModel::load(vb, &config)
             .map_err(|e| load_err(format!("model.safetensors: {e}")))?;
+        let pool = match settings.threads {
+            None => None,
+            Some(n) => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .thread_name(|i| format!("bizos-embed-{i}"))
+                    .build()
+                    .map_err(|e| load_err(format!("{n} embedder threads: {e}")))?,
+            ),
+        };
         Ok(Embedder {
             model,
             encoder,
             counter,
             device,
+            settings: Settings {
+                batch: settings.batch.max(1),
+                ..settings
+            },
+            pool,
         })
+    }
+
+    /// How this embedder runs the model.
+    pub fn settings(&self) -> Settings {
+        self.settings
     }
 
     /// One unit vector of [`DIMS`] per text, in the order of `texts`.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let mut order: Vec<usize> = (0..texts.len()).collect();
+        let encodings = self
+            .encoder
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         // Longest first, so a batch pads to a length close to its own.
-        let lengths: Vec<usize> = texts.iter().map(|t| t.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
+        let batches: Vec<&[usize]> = order.chunks(self.batch_size(texts.len())).collect();
+        let run = |batch: &&[usize]| {
+            let batch: Vec<&Encoding> = batch.iter().map(|&i| &encodings[i]).collect();
+            self.embed_batch(&batch)
+        };
+        // A lone batch (a query) runs on the caller's thread: handing it to
+        // the pool only adds a wake-up.
+        let vectors: Vec<Vec<Vec<f32>>> = match &self.pool {
+            Some(pool) if batches.len() > 1 => {
+                pool.install(|| batches.par_iter().map(run).collect::<Result<_, _>>())?
+            }
+            _ => batches.iter().map(run).collect::<Result<_, _>>()?,
+        };
         let mut out = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(BATCH) {
-            let inputs: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
-            for (&i, vector) in batch.iter().zip(self.embed_batch(&inputs)?) {
+        for (batch, vectors) in batches.iter().zip(vectors) {
+            for (&i, vector) in batch.iter().zip(vectors) {
                 out[i] = vector;
             }
         }
         Ok(out)
     }
 
-    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let encodings = self
-            .encoder
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        let rows = |f: fn(&tokenizers::Encoding) -> &[u32]| -> Result<Tensor, EmbedError> {
-            let rows = encodings
-                .iter()
-                .map(|e| Tensor::new(f(e), &self.device))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Tensor::stack(&rows, 0)?)
-        };
-        let ids = rows(|e| e.get_ids())?;
-        let mask = rows(|e| e.get_attention_mask())?;
+    /// [`Settings::batch`], or smaller when that leaves threads idle (two
+    /// texts on two threads: a batch each).
+    fn batch_size(&self, texts: usize) -> usize {
+        match self.settings.threads {
+            Some(threads) if threads > 1 => self.settings.batch.min(texts.div_ceil(threads)).max(1),
+            _ => self.settings.batch,
+        }
+    }
+
+    /// The vectors of one batch: padded to its longest, masked.
+    fn embed_batch(&self, batch: &[&Encoding]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let len = batch.iter().map(|e| e.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(batch.len() * len);
+        let mut mask = Vec::with_capacity(batch.len() * len);
+        for e in batch {
+            let pad = len - e.len();
+            ids.extend_from_slice(e.get_ids());
+            ids.extend(std::iter::repeat_n(PAD_ID, pad));
+            mask.extend(std::iter::repeat_n(1u32, e.len()));
+            mask.extend(std::iter::repeat_n(0u32, pad));
+        }
+        let ids = Tensor::from_vec(ids, (batch.len(), len), &self.device)?;
+        let mask = Tensor::from_vec(mask, (batch.len(), len), &self.device)?;
         let hidden = self.model.forward(&ids, &ids.zeros_like()?, Some(&mask))?;
         // Mean over the real tokens: (batch, seq, dims) · (batch, seq, 1).
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
@@ -285,6 +412,60 @@ mod tests {
             worst = worst.min(c);
         }
         eprintln!("{} sentences, lowest cosine {worst}", texts.len());
+    }
+
+    /// The embedder as it runs now (small batches side by side on its own
+    /// threads) gives the vectors it gave before issue 49 (batches of 16,
+    /// candle's threads), texts of mixed lengths in one call.
+    #[test]
+    fn threads_and_small_batches_change_no_vector() {
+        let dir = std::env::var_os("BIZOS_KB_MODEL_DIR").expect("BIZOS_KB_MODEL_DIR");
+        let dir = Path::new(&dir);
+        let tuned = Embedder::load_with(
+            dir,
+            Settings {
+                batch: 3,
+                threads: Some(2),
+            },
+        )
+        .unwrap();
+        let before = Embedder::load_with(dir, Settings::before_issue_49()).unwrap();
+        let long = "invoice approval refund policy ".repeat(80);
+        let texts: Vec<String> = (0..11)
+            .map(|i| match i % 3 {
+                0 => format!("SOP {i}"),
+                1 => format!("Refunds over Rp {i}.000.000 need the finance manager's approval."),
+                _ => format!("{i} {long}"),
+            })
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let a = tuned.embed(&refs).unwrap();
+        let b = before.embed(&refs).unwrap();
+        assert_eq!(a.len(), texts.len());
+        for ((text, x), y) in texts.iter().zip(&a).zip(&b) {
+            let c = cosine(x, y);
+            assert!(c > 0.99999, "{text:.40}: cosine {c}");
+        }
+        assert!(tuned.embed(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn batches_leave_no_thread_idle() {
+        let dir = std::env::var_os("BIZOS_KB_MODEL_DIR").expect("BIZOS_KB_MODEL_DIR");
+        let two = Embedder::load_with(
+            Path::new(&dir),
+            Settings {
+                batch: 4,
+                threads: Some(2),
+            },
+        )
+        .unwrap();
+        assert_eq!(two.batch_size(1), 1);
+        assert_eq!(two.batch_size(2), 1, "a text on each thread");
+        assert_eq!(two.batch_size(5), 3);
+        assert_eq!(two.batch_size(64), 4);
+        let before = Embedder::load_with(Path::new(&dir), Settings::before_issue_49()).unwrap();
+        assert_eq!(before.batch_size(2), 16);
     }
 
     #[test]

@@ -50,7 +50,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bizos_bff::auth::Caller;
-use bizos_bff::kb::embed::{vector_text, Embedder, DIMS};
+use bizos_bff::kb::embed::{vector_text, Embedder, Settings, DIMS};
 use bizos_core::chunk::{chunk, Block, Sizes};
 use bizos_tests::bench::{env_or, root, say};
 use bizos_tests::TestDb;
@@ -647,9 +647,111 @@ fn print_quality(q: &Quality) {
 struct Throughput {
     chunks: usize,
     tokens: (usize, usize),
-    rust: Vec<f64>,
+    query_words: usize,
+    query_tokens: (usize, usize),
+    /// One child run per round, per variant (tuned, as before).
+    rust: [Vec<EmbedRun>; 2],
     reference: Vec<(usize, f64, Value)>,
 }
+
+/// What a child process (`embed_child`) measured.
+#[derive(Clone)]
+struct EmbedRun {
+    settings: String,
+    chunks_per_s: f64,
+    /// Process CPU time (user + system) of the timed chunks.
+    cpu_s: f64,
+    query_p50_ms: f64,
+    query_p99_ms: f64,
+}
+
+/// The two embedders a run compares, each in a process of its own: this
+/// one, and the embedder as before issue 49 (batches of 16, candle's own
+/// threads, glibc's malloc defaults) as the baseline.
+const VARIANTS: [&str; 2] = ["tuned", "before-issue-49"];
+
+fn settings_of(variant: &str) -> anyhow::Result<Settings> {
+    match variant {
+        "tuned" => Ok(Settings::default()),
+        "before-issue-49" => Ok(Settings::before_issue_49()),
+        _ => bail!("unknown embedder variant {variant}"),
+    }
+}
+
+/// CPU time of this process so far (user + system), from /proc.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime, in clock ticks of 1/100 s on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// A child process: the embedder of `variant` over the chunks file, then
+/// each query of the queries file embedded alone (as `/api/kb/search`
+/// does), five rounds; one JSON line on stdout.
+fn embed_child(variant: &str, chunks_file: &Path, queries_file: &Path) -> anyhow::Result<()> {
+    let model = std::env::var_os("BIZOS_KB_MODEL_DIR").context("BIZOS_KB_MODEL_DIR")?;
+    let settings = settings_of(variant)?;
+    let embedder = Embedder::load_with(Path::new(&model), settings)?;
+    let chunks = std::fs::read_to_string(chunks_file)?;
+    let chunks: Vec<&str> = chunks.lines().collect();
+    let queries = std::fs::read_to_string(queries_file)?;
+    let queries: Vec<&str> = queries.lines().collect();
+    embedder.embed(&chunks[..chunks.len().min(8)])?; // warm-up, not timed
+    let (c0, t0) = (cpu_secs(), Instant::now());
+    let v = embedder.embed(&chunks)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu_s = cpu_secs() - c0;
+    anyhow::ensure!(v.len() == chunks.len() && v[0].len() == DIMS);
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        for q in &queries {
+            let t0 = Instant::now();
+            let v = embedder.embed(&[q])?;
+            times.push(t0.elapsed());
+            anyhow::ensure!(v[0].len() == DIMS);
+        }
+    }
+    times.sort();
+    let run = json!({
+        "settings": format!("{settings:?}"),
+        "chunks_per_s": chunks.len() as f64 / secs,
+        "cpu_s": cpu_s,
+        "query_p50_ms": pct(&times, 0.5).as_secs_f64() * 1000.0,
+        "query_p99_ms": pct(&times, 0.99).as_secs_f64() * 1000.0,
+    });
+    println!("{run}");
+    Ok(())
+}
+
+/// Runs this binary as a child (`BIZOS_BENCH_KB_CHILD=<what>`) and reads
+/// the JSON of its last line.
+fn child(what: &str, args: &[&Path]) -> anyhow::Result<Value> {
+    let out = Command::new(std::env::current_exe()?)
+        .env("BIZOS_BENCH_KB_CHILD", what)
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("child {what}"))?;
+    anyhow::ensure!(out.status.success(), "child {what} failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or("");
+    serde_json::from_str(last).with_context(|| format!("child {what}: {last}"))
+}
+
+/// Words of a query for the latency of query embedding.
+const QUERY_WORDS: usize = 50;
 
 async fn throughput(data: &Cranfield, embedder: &Arc<Embedder>) -> anyhow::Result<Throughput> {
     let n: usize = env_or("BIZOS_BENCH_KB_TP_N", 64);
@@ -690,16 +792,46 @@ async fn throughput(data: &Cranfield, embedder: &Arc<Embedder>) -> anyhow::Resul
     );
     let file = tempfile::NamedTempFile::new()?;
     std::fs::write(file.path(), chunks.join("\n") + "\n")?;
-    let refs: Vec<&str> = chunks.iter().map(String::as_str).collect();
-    embedder.embed(&refs[..16])?; // warm-up, not timed
+    // 50-word queries: the Cranfield queries' words, 50 at a time.
+    let words: Vec<&str> = data
+        .queries
+        .iter()
+        .flat_map(|q| q.split_whitespace())
+        .collect();
+    let queries: Vec<String> = words
+        .chunks_exact(QUERY_WORDS)
+        .take(40)
+        .map(|w| w.join(" "))
+        .collect();
+    let query_counts: Vec<usize> = queries
+        .iter()
+        .map(|q| embedder.tokens(q).map(|t| t + 2))
+        .collect::<Result<_, _>>()?;
+    let query_tokens = (
+        query_counts.iter().copied().min().unwrap_or(0),
+        query_counts.iter().copied().max().unwrap_or(0),
+    );
+    let queries_file = tempfile::NamedTempFile::new()?;
+    std::fs::write(queries_file.path(), queries.join("\n") + "\n")?;
 
-    let rust_once = || -> anyhow::Result<f64> {
-        let t0 = Instant::now();
-        let v = embedder.embed(&refs)?;
-        let secs = t0.elapsed().as_secs_f64();
-        anyhow::ensure!(v.len() == n && v[0].len() == DIMS);
-        say(format!("  Rust: {:.2} chunks/s", n as f64 / secs));
-        Ok(n as f64 / secs)
+    let rust_once = |variant: &str| -> anyhow::Result<EmbedRun> {
+        let v = child(
+            &format!("embed:{variant}"),
+            &[file.path(), queries_file.path()],
+        )?;
+        let num = |k: &str| v[k].as_f64().with_context(|| format!("embed child: {k}"));
+        let run = EmbedRun {
+            settings: v["settings"].as_str().unwrap_or("?").to_owned(),
+            chunks_per_s: num("chunks_per_s")?,
+            cpu_s: num("cpu_s")?,
+            query_p50_ms: num("query_p50_ms")?,
+            query_p99_ms: num("query_p99_ms")?,
+        };
+        say(format!(
+            "  Rust {variant}: {:.2} chunks/s ({:.1} CPU s), query p50 {:.1} ms",
+            run.chunks_per_s, run.cpu_s, run.query_p50_ms
+        ));
+        Ok(run)
     };
     let reference_once = |batch: usize| -> anyhow::Result<(usize, f64, Value)> {
         let out = Command::new(root().join("scripts/dev"))
@@ -723,43 +855,70 @@ async fn throughput(data: &Cranfield, embedder: &Arc<Embedder>) -> anyhow::Resul
         let per_s = v["chunks_per_s"].as_f64().context("chunks_per_s")?;
         Ok((batch, per_s, v))
     };
-    let mut rust = vec![rust_once()?];
-    let mut reference = vec![reference_once(16)?, reference_once(32)?];
-    rust.push(rust_once()?);
-    reference.push(reference_once(16)?);
-    reference.push(reference_once(32)?);
-    rust.push(rust_once()?);
+    // Rounds: tuned, as before, reference 16, reference 32; the third
+    // round without the (slow) reference.
+    let mut rust: [Vec<EmbedRun>; 2] = [Vec::new(), Vec::new()];
+    let mut reference = Vec::new();
+    for round in 0..3 {
+        for (i, variant) in VARIANTS.iter().enumerate() {
+            rust[i].push(rust_once(variant)?);
+        }
+        if round < 2 {
+            reference.push(reference_once(16)?);
+            reference.push(reference_once(32)?);
+        }
+    }
     Ok(Throughput {
         chunks: n,
         tokens,
+        query_words: QUERY_WORDS,
+        query_tokens,
         rust,
         reference,
     })
 }
 
 fn print_throughput(t: &Throughput) {
-    println!("#### Embedder throughput\n");
-    let rust = t.rust.iter().sum::<f64>() / t.rust.len() as f64;
-    println!(
-        "{} chunks of {}–{} tokens ([CLS] and [SEP] included) packed by `bizos_core::chunk` \
-         from the Cranfield sentences, the same file for both; tokenisation included, model \
-         loading and one warm-up batch not. Runs alternate: Rust, reference 16, 32, Rust, \
-         reference 16, 32, Rust. Both use every core (candle's and numpy's BLAS threads).\n",
-        t.chunks, t.tokens.0, t.tokens.1
-    );
-    println!("| embedder | batch | runs (chunks/s) | mean chunks/s | Rust ÷ this |");
-    println!("|---|---|---|---|---|");
+    println!("#### Embedder throughput and query embedding\n");
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let runs = |v: &[f64]| {
         v.iter()
             .map(|x| format!("{x:.1}"))
             .collect::<Vec<_>>()
             .join(" / ")
     };
+    let tp = |i: usize| -> Vec<f64> { t.rust[i].iter().map(|r| r.chunks_per_s).collect() };
+    let before = mean(&tp(1));
     println!(
-        "| Rust, `Embedder::embed` (candle, f32) | 16 (fixed inside, texts sorted by length) | {} | **{:.1}** | — |",
-        runs(&t.rust),
-        rust
+        "{} chunks of {}–{} tokens ([CLS] and [SEP] included) packed by `bizos_core::chunk` \
+         from the Cranfield sentences, the same file for all; tokenisation included, model \
+         loading and one warm-up batch not. Each Rust run is a process of its own (the \
+         benchmark binary as a child): the embedder as it runs now, and as it ran before \
+         issue 49 (batches of 16, candle's own threads, glibc's malloc defaults). Rounds: \
+         tuned, before, reference 16, reference 32 (twice), then tuned and before once more. \
+         All use every core.\n",
+        t.chunks, t.tokens.0, t.tokens.1
     );
+    println!("| embedder | settings | runs (chunks/s) | mean chunks/s | chunks per CPU-second | ÷ before issue 49 |");
+    println!("|---|---|---|---|---|---|");
+    for (i, label) in [
+        "Rust, `Embedder::embed` (candle, f32), tuned",
+        "**baseline**: Rust, as before issue 49",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let v = tp(i);
+        let cpu: f64 = t.rust[i].iter().map(|r| r.cpu_s).sum();
+        let per_cpu = (v.len() * t.chunks) as f64 / cpu.max(1e-9);
+        println!(
+            "| {label} | `{}` | {} | **{:.1}** | {per_cpu:.1} | **{:.2}×** |",
+            t.rust[i].first().map_or("?", |r| r.settings.as_str()),
+            runs(&v),
+            mean(&v),
+            mean(&v) / before
+        );
+    }
     for batch in [16, 32] {
         let v: Vec<f64> = t
             .reference
@@ -767,22 +926,281 @@ fn print_throughput(t: &Throughput) {
             .filter(|r| r.0 == batch)
             .map(|r| r.1)
             .collect();
-        let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
         let dtype = t
             .reference
             .first()
             .and_then(|r| r.2["dtype"].as_str())
             .unwrap_or("?");
         println!(
-            "| numpy reference (`scripts/dev kb-reference throughput`, {dtype}) | {batch} | {} | {m:.1} | **{:.2}×** |",
+            "| numpy reference (`scripts/dev kb-reference throughput`, {dtype}) | batch {batch} | {} | {:.1} | — | {:.2}× |",
             runs(&v),
-            rust / m
+            mean(&v),
+            mean(&v) / before
         );
     }
     if let Some(r) = t.reference.first() {
         println!(
             "\nReference: numpy {}.",
             r.2["numpy"].as_str().unwrap_or("?")
+        );
+    }
+    println!(
+        "\nQuery embedding: 40 queries of {} words ({}–{} tokens) made of the Cranfield queries' \
+         words, each embedded alone as `/api/kb/search` does, 5 times, in each run above.\n",
+        t.query_words, t.query_tokens.0, t.query_tokens.1
+    );
+    println!("| embedder | p50 per run (ms) | p50 (median of runs) | p99 (median of runs) | p50 ÷ before |");
+    println!("|---|---|---|---|---|");
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let p50 = |i: usize| median(t.rust[i].iter().map(|r| r.query_p50_ms).collect());
+    for (i, label) in ["tuned", "**baseline**: as before issue 49"]
+        .iter()
+        .enumerate()
+    {
+        let v: Vec<f64> = t.rust[i].iter().map(|r| r.query_p50_ms).collect();
+        println!(
+            "| {label} | {} | **{:.1} ms** | {:.1} ms | {:.2}× |",
+            runs(&v),
+            p50(i),
+            median(t.rust[i].iter().map(|r| r.query_p99_ms).collect()),
+            p50(i) / p50(1)
+        );
+    }
+    println!();
+}
+
+// ---------------------------------------------------------------- ingest --
+
+/// What an ingestion child measured.
+struct IngestRun {
+    docs: usize,
+    chunks: usize,
+    secs: f64,
+    embed_secs: f64,
+}
+
+/// Chunks embedded and stored per call, as the worker's `kb.ingest` job.
+const INGEST_BATCH: usize = 32;
+
+/// Jobs the worker runs at once (`BIZOS_WORKER_CONCURRENCY`'s default).
+const INGEST_JOBS: usize = 4;
+
+/// A child process: `n` Cranfield documents from upload to ready with the
+/// embedder of `variant`, [`INGEST_JOBS`] at a time as the worker's
+/// `kb.ingest` jobs take them (embedding in `spawn_blocking`, as the job
+/// does): `upload_begin` + `object_create` + `kb_document_register` as an
+/// ops user (the upload), then `kb_ingest_start`, the chunks of the text by
+/// `kb::ingest::chunks_of`, `kb_ingest_progress`, `kb_ingest_chunks` per 32
+/// embedded chunks and `kb_ingest_finish`, each its own transaction. One
+/// JSON line on stdout.
+async fn ingest_child(variant: &str, data: &Cranfield, n: usize) -> anyhow::Result<()> {
+    let model = std::env::var_os("BIZOS_KB_MODEL_DIR").context("BIZOS_KB_MODEL_DIR")?;
+    let embedder = Arc::new(Embedder::load_with(
+        Path::new(&model),
+        settings_of(variant)?,
+    )?);
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("ingest").await;
+    let ops = db.create_user(tenant, "ops").await;
+    let docs: Vec<&Doc> = data
+        .docs
+        .iter()
+        .filter(|d| !d.text().is_empty())
+        .take(n)
+        .collect();
+    embedder.embed(&["warm-up"])?;
+    let t0 = Instant::now();
+    // Job j takes documents j, j + INGEST_JOBS, ...
+    let jobs = (0..INGEST_JOBS).map(|j| {
+        let (db, ops, embedder) = (&db, &ops, &embedder);
+        let mine: Vec<&Doc> = docs.iter().skip(j).step_by(INGEST_JOBS).copied().collect();
+        async move {
+            let (mut chunks, mut embed_secs) = (0, 0.0);
+            for d in mine {
+                let (c, e) = ingest_doc(db, ops, embedder, d).await?;
+                chunks += c;
+                embed_secs += e;
+            }
+            anyhow::Ok((chunks, embed_secs))
+        }
+    });
+    let (mut chunks_total, mut embed_secs) = (0, 0.0);
+    for r in futures_util::future::join_all(jobs).await {
+        let (c, e) = r?;
+        chunks_total += c;
+        embed_secs += e;
+    }
+    let run = json!({
+        "docs": docs.len(),
+        "chunks": chunks_total,
+        "secs": t0.elapsed().as_secs_f64(),
+        "embed_secs": embed_secs,
+    });
+    println!("{run}");
+    Ok(())
+}
+
+/// One document from upload to ready; (chunks, seconds of embedding).
+async fn ingest_doc(
+    db: &TestDb,
+    ops: &Caller,
+    embedder: &Arc<Embedder>,
+    d: &Doc,
+) -> anyhow::Result<(usize, f64)> {
+    use bizos_bff::kb::extract::Format;
+    use bizos_bff::kb::ingest::{chunks_of, embedding_input, heading_path};
+    let text = d.text();
+    let mut tx = db.as_user(ops).await;
+    let intent: Value = sqlx::query_scalar("select upload_begin('knowledge')")
+        .fetch_one(&mut *tx)
+        .await?;
+    let object: Uuid = intent["object_id"]
+        .as_str()
+        .context("upload_begin: object_id")?
+        .parse()?;
+    sqlx::query("select object_create($1)")
+        .bind(json!({"object_id": object, "bucket": "knowledge",
+                     "file_name": format!("cranfield-{}.txt", d.id), "content_type": "text/plain",
+                     "size_bytes": text.len(), "sha256": "ab".repeat(32)}))
+        .execute(&mut *tx)
+        .await?;
+    let registered: Value = sqlx::query_scalar("select kb_document_register($1)")
+        .bind(json!({"object_id": object, "title": format!("Cranfield {}", d.id), "format": "txt"}))
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let id: Uuid = registered["document_id"]
+        .as_str()
+        .context("kb_document_register: document_id")?
+        .parse()?;
+    let step = |sql: &'static str, extra: Option<Value>| async move {
+        let mut tx = db.as_user(ops).await;
+        let mut q = sqlx::query_scalar::<_, Value>(sql).bind(id).bind(1);
+        if let Some(extra) = extra {
+            q = q.bind(extra);
+        }
+        let out = q.fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        anyhow::Ok(out)
+    };
+    step("select kb_ingest_start($1, $2)", None).await?;
+    let e = embedder.clone();
+    let chunks = Arc::new(
+        tokio::task::spawn_blocking(move || chunks_of(Format::Txt, text.as_bytes(), &e))
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    step(
+        "select kb_ingest_progress($1, $2, 'embedding', ($3::jsonb)::text::int)",
+        Some(json!(chunks.len())),
+    )
+    .await?;
+    let mut embed_secs = 0.0;
+    let mut done = 0;
+    while done < chunks.len() {
+        let end = (done + INGEST_BATCH).min(chunks.len());
+        let (e, c) = (embedder.clone(), chunks.clone());
+        let (vectors, secs) = tokio::task::spawn_blocking(move || {
+            let inputs: Vec<String> = c[done..end].iter().map(embedding_input).collect();
+            let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+            let t0 = Instant::now();
+            e.embed(&refs).map(|v| (v, t0.elapsed().as_secs_f64()))
+        })
+        .await??;
+        embed_secs += secs;
+        let rows: Vec<Value> = chunks[done..end]
+            .iter()
+            .zip(vectors)
+            .enumerate()
+            .map(|(i, (c, v))| {
+                json!({"chunk_no": done + i, "text": c.text,
+                       "heading_path": heading_path(c), "token_count": c.tokens, "embedding": v})
+            })
+            .collect();
+        step(
+            "select kb_ingest_chunks($1, $2, $3)",
+            Some(Value::Array(rows)),
+        )
+        .await?;
+        done = end;
+    }
+    let finished = step("select kb_ingest_finish($1, $2)", None).await?;
+    anyhow::ensure!(finished["status"] == "ready", "not ready: {finished}");
+    Ok((chunks.len(), embed_secs))
+}
+
+struct Ingest {
+    n: usize,
+    runs: [Vec<IngestRun>; 2],
+}
+
+fn ingest(n: usize) -> anyhow::Result<Ingest> {
+    say(format!(
+        "ingest: {n} Cranfield documents from upload to ready, {INGEST_JOBS} at a time, tuned and as before, alternating"
+    ));
+    let mut runs: [Vec<IngestRun>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..2 {
+        for (i, variant) in VARIANTS.iter().enumerate() {
+            let v = child(&format!("ingest:{variant}"), &[])?;
+            let num = |k: &str| v[k].as_f64().with_context(|| format!("ingest child: {k}"));
+            let run = IngestRun {
+                docs: num("docs")? as usize,
+                chunks: num("chunks")? as usize,
+                secs: num("secs")?,
+                embed_secs: num("embed_secs")?,
+            };
+            say(format!(
+                "  {variant}: {:.2} docs/s ({} chunks, {:.1} s, embedding {:.1} s)",
+                run.docs as f64 / run.secs,
+                run.chunks,
+                run.secs,
+                run.embed_secs
+            ));
+            runs[i].push(run);
+        }
+    }
+    Ok(Ingest { n, runs })
+}
+
+fn print_ingest(t: &Ingest) {
+    println!("#### Ingestion throughput (upload to ready)\n");
+    println!(
+        "The first {} Cranfield documents, {INGEST_JOBS} at a time as the worker's jobs run \
+         (`BIZOS_WORKER_CONCURRENCY`'s default), each variant in its own process (a fresh \
+         database each): the upload's SQL (`upload_begin`, `object_create`, \
+         `kb_document_register`) as an ops user, then what the worker's `kb.ingest` job does \
+         (`kb_ingest_start`, chunking by `kb::ingest::chunks_of`, `kb_ingest_progress`, \
+         embedding and `kb_ingest_chunks` per 32 chunks, `kb_ingest_finish`), each call its \
+         own transaction. Not included: the HTTP upload, object storage and the job queue's \
+         pickup. Variants alternate, twice.\n",
+        t.n
+    );
+    println!("| embedder | runs (docs/s) | mean docs/s | chunks | embedding time ÷ wall time | ÷ before |");
+    println!("|---|---|---|---|---|---|");
+    let docs_per_s =
+        |i: usize| -> Vec<f64> { t.runs[i].iter().map(|r| r.docs as f64 / r.secs).collect() };
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let before = mean(&docs_per_s(1));
+    for (i, label) in ["tuned", "**baseline**: as before issue 49"]
+        .iter()
+        .enumerate()
+    {
+        let v = docs_per_s(i);
+        let share = t.runs[i].iter().map(|r| r.embed_secs).sum::<f64>()
+            / t.runs[i].iter().map(|r| r.secs).sum::<f64>().max(1e-9);
+        println!(
+            "| {label} | {} | **{:.2}** | {} | {:.0}% | **{:.2}×** |",
+            v.iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            mean(&v),
+            t.runs[i].first().map_or(0, |r| r.chunks),
+            share * 100.0,
+            mean(&v) / before
         );
     }
     println!();
@@ -1151,8 +1569,28 @@ fn print_latency(l: &Latency) {
 
 // ----------------------------------------------------------------- main --
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // A child runs one embedder variant; the embedder as before issue 49
+    // runs without the process tuning that came with it.
+    let child = std::env::var("BIZOS_BENCH_KB_CHILD").ok();
+    if child
+        .as_deref()
+        .is_none_or(|c| !c.ends_with("before-issue-49"))
+    {
+        bizos_bff::kb::embed::tune_process();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(child))
+}
+
+async fn run(child: Option<String>) -> anyhow::Result<()> {
+    if let Some(what) = child.as_deref().and_then(|c| c.strip_prefix("embed:")) {
+        let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+        anyhow::ensure!(args.len() == 2, "embed child: chunks file, queries file");
+        return embed_child(what, &args[0], &args[1]);
+    }
     let parts = std::env::var("BIZOS_BENCH_KB_PARTS")
         .unwrap_or_else(|_| "quality,throughput,latency".into());
     let data_dir = std::env::var_os("BIZOS_BENCH_KB_DATA")
@@ -1168,6 +1606,9 @@ async fn main() -> anyhow::Result<()> {
         data.queries.len(),
         data.qrels.len()
     ));
+    if let Some(what) = child.as_deref().and_then(|c| c.strip_prefix("ingest:")) {
+        return ingest_child(what, &data, env_or("BIZOS_BENCH_KB_INGEST_N", 100)).await;
+    }
     let embedder = bizos_bff::kb::embed::shared(Path::new(&model))?;
 
     println!("### Knowledge base (issue 16)\n");
@@ -1183,6 +1624,10 @@ async fn main() -> anyhow::Result<()> {
     if parts.contains("throughput") {
         let t = throughput(&data, &embedder).await?;
         print_throughput(&t);
+    }
+    if parts.contains("ingest") {
+        let t = ingest(env_or("BIZOS_BENCH_KB_INGEST_N", 100))?;
+        print_ingest(&t);
     }
     if let (true, Some(q)) = (parts.contains("latency"), &quality) {
         let l = latency(&data, q).await?;
