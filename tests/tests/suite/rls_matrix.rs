@@ -469,7 +469,13 @@ async fn table(db: &TestDb, name: &str) -> Table {
     let referencing: Vec<String> = sqlx::query_scalar(
         "select distinct a.attname::text from pg_constraint c
            join pg_attribute a on a.attrelid = c.conrelid and a.attnum = any (c.conkey)
-          where c.conrelid = $1::regclass and c.contype = 'f' and a.attname <> 'object_id'",
+          where c.conrelid = $1::regclass and c.contype = 'f' and a.attname <> 'object_id'
+         union
+         -- On Citus, keys to reference tables are triggers (docs/citus.md).
+         select a.attname::text from pg_trigger t
+           join pg_proc p on p.oid = t.tgfoid
+           join pg_attribute a on a.attrelid = t.tgrelid and a.attnum = any (t.tgattr::int2[])
+          where t.tgrelid = $1::regclass and p.proname = 'citus_reference_key_check'",
     )
     .bind(name)
     .fetch_all(&db.owner)
