@@ -160,9 +160,34 @@ select pin_search_path('tenants_follow_plan()');
 revoke execute on function tenants_follow_plan() from public;
 comment on function tenants_follow_plan() is
   'Trigger of tenants: a tenant given a plan gets (or changes) its subscription in the same transaction.';
--- Not on Citus, where tenants is a reference table (sql/citus/triggers.sql).
+-- Not on Citus, where tenants is a reference table (sql/citus/triggers.sql):
+-- there tenant_set_plan() below follows the plan.
 create or replace trigger tenants_follow_plan after insert or update of plan_code on tenants
   for each row execute function tenants_follow_plan();
+
+-- tenant_set_plan(tenant, plan) -> whether the tenant exists: gives it the
+-- plan, and its subscription follows in the same transaction (the trigger
+-- above on a single node; this call on Citus, where a reference table's
+-- trigger would run on every node's copy). Sign-up and the operator's plan
+-- change go through it.
+create or replace function tenant_set_plan(p_tenant_id uuid, p_plan_code text) returns boolean
+language plpgsql
+as $$
+begin
+  update tenants t set plan_code = p_plan_code where t.tenant_id = p_tenant_id;
+  if not found then
+    return false;
+  end if;
+  if citus_table('tenants') then
+    perform subscription_follow_plan(p_tenant_id);
+  end if;
+  return true;
+end
+$$;
+select pin_search_path('tenant_set_plan(uuid, text)');
+revoke execute on function tenant_set_plan(uuid, text) from public;
+comment on function tenant_set_plan(uuid, text) is
+  'Internal: sets tenants.plan_code and makes or changes the subscription with it (trigger on a single node, this call on Citus); false when no such tenant.';
 
 -- The operator changes a tenant's plan: tenants.plan_code, which the
 -- trigger above turns into a plan change of the subscription. A tenant
@@ -193,8 +218,7 @@ begin
     perform tenant_move_anchor(p_tenant_id, v_placement.region, v_placement.tier);
     update tenants t set time_zone = p_time_zone where t.tenant_id = p_tenant_id and p_time_zone is not null;
   end if;
-  update tenants t set plan_code = p_plan_code where t.tenant_id = p_tenant_id;
-  if not found then
+  if not tenant_set_plan(p_tenant_id, p_plan_code) then
     raise exception using errcode = 'P0002', message = 'no such tenant';
   end if;
   select * into v_sub from subscriptions s where s.tenant_id = p_tenant_id;
@@ -419,17 +443,20 @@ comment on function billing_term_lines(uuid, uuid, date, date, date) is
 -- at `now` and is still to be closed: not once the subscription was
 -- canceled before it began. One expression, inlined where it is used
 -- (billing_period_due for one tenant, billing_month_end_enqueue for all).
-create or replace function billing_period_ended(p_sub subscriptions, p_time_zone text, p_now timestamptz)
+-- It takes the subscription's columns, not its row: Citus sends the call
+-- to the shards, where the row's type is the shard's.
+drop function if exists billing_period_ended(subscriptions, text, timestamptz);
+create or replace function billing_period_ended(p_period_start date, p_period_end date, p_status text,
+                                                p_canceled_at timestamptz, p_time_zone text, p_now timestamptz)
 returns boolean
 language sql stable
 as $$
-  select p_sub.current_period_end <= (p_now at time zone p_time_zone)::date
-     and not (p_sub.status = 'canceled'
-              and (p_sub.canceled_at at time zone p_time_zone)::date < p_sub.current_period_start)
+  select p_period_end <= (p_now at time zone p_time_zone)::date
+     and not (p_status = 'canceled' and (p_canceled_at at time zone p_time_zone)::date < p_period_start)
 $$;
-revoke execute on function billing_period_ended(subscriptions, text, timestamptz) from public;
-comment on function billing_period_ended(subscriptions, text, timestamptz) is
-  'Whether the subscription''s current period has ended by the tenant''s today at now (in its time zone) and is to be closed.';
+revoke execute on function billing_period_ended(date, date, text, timestamptz, text, timestamptz) from public;
+comment on function billing_period_ended(date, date, text, timestamptz, text, timestamptz) is
+  'Whether a subscription''s current period (start, end, status, canceled_at) has ended by the tenant''s today at now (in its time zone) and is to be closed.';
 
 -- The period the month-end run has to close: the subscription's current
 -- period once it has ended by the tenant's today (billing clock); none
@@ -445,7 +472,8 @@ begin
   select s.current_period_start, s.current_period_end
     from subscriptions s join tenants t on t.tenant_id = s.tenant_id
    where s.tenant_id = p_tenant_id
-     and billing_period_ended(s, t.time_zone, v_now);
+     and billing_period_ended(s.current_period_start, s.current_period_end, s.status, s.canceled_at,
+                              t.time_zone, v_now);
 end
 $$;
 select pin_search_path('billing_period_due(uuid)');
@@ -504,7 +532,8 @@ begin
     join tenants t on t.tenant_id = s.tenant_id
     join billing_metered_elsewhere e on e.tenant_id = s.tenant_id
    where s.tenant_id = any(p_tenants)
-     and billing_period_ended(s, t.time_zone, v_now)
+     and billing_period_ended(s.current_period_start, s.current_period_end, s.status, s.canceled_at,
+                              t.time_zone, v_now)
      and not coalesce(p_usage ? s.tenant_id::text, false)
    limit 1;
   if found then
@@ -523,7 +552,8 @@ begin
                       and i.status <> 'void') as invoiced
       from subscriptions s join tenants t on t.tenant_id = s.tenant_id
      where s.tenant_id = any(p_tenants)
-       and billing_period_ended(s, t.time_zone, v_now)
+       and billing_period_ended(s.current_period_start, s.current_period_end, s.status, s.canceled_at,
+                                t.time_zone, v_now)
   ), plan_lines as materialized (
     -- a month billed monthly: its plan fee and prorations
     select d.tenant_id, false as annual, l.kind, l.plan_code, l.label, l.period_start, l.period_end, l.days,
@@ -621,6 +651,8 @@ begin
            current_period_end = (d.p_to + interval '1 month')::date
       from due d
      where s.tenant_id = d.tenant_id and s.subscription_id = d.subscription_id
+       -- Citus: only the shards of these tenants.
+       and s.tenant_id = any(p_tenants)
     returning s.tenant_id
   )
   select m.tenant_id, v.billing_invoice_id from moved m left join invoices v on v.tenant_id = m.tenant_id;
@@ -682,6 +714,7 @@ declare
   v_terms integer;
   v_url text;
   v_to text[];
+  v_no text;
 begin
   select * into v_inv from billing_invoices i
    where i.tenant_id = p_tenant_id and i.billing_invoice_id = p_invoice_id for update;
@@ -692,9 +725,11 @@ begin
     return v_inv;
   end if;
   select s.payment_terms_days, s.public_url into v_terms, v_url from billing_settings s where s.settings_id;
+  -- The number first (Citus takes no volatile call in an UPDATE).
+  v_no := bizos.next_id('billing_invoice', '00000000-0000-0000-0000-000000000000'::uuid);
   update billing_invoices i
      set status = 'finalized',
-         invoice_no = bizos.next_id('billing_invoice', '00000000-0000-0000-0000-000000000000'::uuid),
+         invoice_no = v_no,
          issue_date = v_today, due_date = v_today + v_terms, finalized_at = billing_now()
    where i.tenant_id = p_tenant_id and i.billing_invoice_id = p_invoice_id
   returning * into v_inv;
@@ -783,7 +818,8 @@ begin
           select s.tenant_id from subscriptions s join tenants t on t.tenant_id = s.tenant_id
            where p_due_only
              and s.current_period_end <= v_latest_today
-             and billing_period_ended(s, t.time_zone, v_now)
+             and billing_period_ended(s.current_period_start, s.current_period_end, s.status, s.canceled_at,
+                                      t.time_zone, v_now)
           union
           select i.tenant_id from billing_invoices i
            where p_due_only and i.status = 'draft' and i.finalize_after <= v_now) d
@@ -922,33 +958,45 @@ comment on function billing_month_end_batch(uuid, integer) is
 -- LLM ledger (v_llm_margin_monthly) and what is overdue (finalized
 -- invoices past their due date by the tenant's today).
 create or replace view v_billing_tenants with (security_invoker = true) as
-  select s.tenant_id, t.slug, t.name, s.plan_code, s.billing_interval, s.status,
-         s.current_period_start, s.current_period_end, s.trial_ends_at,
-         r.mrr,
-         p.currency,
-         coalesce(m.ai_cost, 0) as ai_cost_month,
-         r.mrr - coalesce(m.ai_cost, 0) as ai_margin_month,
-         coalesce(o.overdue, 0) as overdue_amount,
-         coalesce(o.overdue_count, 0) as overdue_invoices,
-         s.annual_from, s.annual_until
-    from subscriptions s
-    join tenants t on t.tenant_id = s.tenant_id
-    join plans p on p.plan_code = s.plan_code
-    cross join lateral (
-      select case when s.status in ('active', 'past_due', 'soft_locked')
+  -- The billing clock read once, in a CTE: on Citus it runs on the
+  -- coordinator (a subquery without FROM may hold no stable call there, and
+  -- a shard cannot read the clock inside a pushed-down query).
+  with clock as materialized (select billing_now() as now)
+  select b.tenant_id, b.slug, b.name, b.plan_code, b.billing_interval, b.status,
+         b.current_period_start, b.current_period_end, b.trial_ends_at,
+         b.mrr,
+         b.currency,
+         b.ai_cost_month,
+         b.mrr - b.ai_cost_month as ai_margin_month,
+         b.overdue_amount,
+         b.overdue_invoices,
+         b.annual_from, b.annual_until
+    from (
+      select s.tenant_id, t.slug, t.name, s.plan_code, s.billing_interval, s.status,
+             s.current_period_start, s.current_period_end, s.trial_ends_at,
+             case when s.status in ('active', 'past_due', 'soft_locked')
                   then plan_price_a_month(p.monthly_price, p.annual_price, p.currency, s.annual_from, s.annual_until,
-                                          date_trunc('month', billing_now() at time zone t.time_zone)::date)
-                  else 0 end as mrr
-    ) r
-    left join lateral (
-      select sum(x.ai_cost_idr) as ai_cost from v_llm_margin_monthly x
-       where x.tenant_id = s.tenant_id and x.month = date_trunc('month', billing_now() at time zone t.time_zone)::date
-    ) m on true
-    left join lateral (
-      select sum(i.total) as overdue, count(*) as overdue_count from billing_invoices i
-       where i.tenant_id = s.tenant_id and i.status = 'finalized'
-         and i.due_date < (billing_now() at time zone t.time_zone)::date
-    ) o on true;
+                                          date_trunc('month', c.now at time zone t.time_zone)::date)
+                  else 0 end as mrr,
+             p.currency,
+             coalesce(m.ai_cost, 0) as ai_cost_month,
+             coalesce(o.overdue, 0) as overdue_amount,
+             coalesce(o.overdue_count, 0) as overdue_invoices,
+             s.annual_from, s.annual_until
+        from subscriptions s
+        join tenants t on t.tenant_id = s.tenant_id
+        join plans p on p.plan_code = s.plan_code
+       cross join clock c
+        left join lateral (
+          select sum(x.ai_cost_idr) as ai_cost from v_llm_margin_monthly x
+           where x.tenant_id = s.tenant_id and x.month = date_trunc('month', c.now at time zone t.time_zone)::date
+        ) m on true
+        left join lateral (
+          select sum(i.total) as overdue, count(*) as overdue_count from billing_invoices i
+           where i.tenant_id = s.tenant_id and i.status = 'finalized'
+             and i.due_date < (c.now at time zone t.time_zone)::date
+        ) o on true
+    ) b;
 comment on view v_billing_tenants is
   'Operator view: each subscribed tenant''s plan, status, MRR, this month''s AI cost and margin (LLM ledger), overdue amount and annual window.';
 

@@ -39,6 +39,9 @@ begin
                       where d.tenant_id = p_tenant_id and d.resolved_at is null
                         and (v_status = 'past_due' or d.locked_at is not null)) then
     update subscriptions s set status = 'active' where s.tenant_id = p_tenant_id;
+    if v_status = 'soft_locked' then
+      perform subscription_lock_changed(p_tenant_id);
+    end if;
     return 'active';
   end if;
   return v_status;
@@ -461,11 +464,16 @@ comment on function billing_payers(uuid) is
   'The e-mail addresses of the tenant''s active users whose role holds billing.pay, from the profiles in this database.';
 
 create or replace function billing_recipients(p_tenant_id uuid) returns text[]
-language sql stable security definer
+language plpgsql stable security definer
 as $$
-  select case when billing_usage_here(p_tenant_id) then billing_payers(p_tenant_id)
-              else coalesce((select c.emails from billing_contacts c where c.tenant_id = p_tenant_id), '{}')
-         end
+begin
+  -- Statements of their own: on Citus one holding both would be sent to
+  -- the tenant's shard, where the placements (control) are not.
+  if billing_usage_here(p_tenant_id) then
+    return billing_payers(p_tenant_id);
+  end if;
+  return coalesce((select c.emails from billing_contacts c where c.tenant_id = p_tenant_id), '{}');
+end
 $$;
 select pin_search_path('billing_recipients(uuid)');
 revoke execute on function billing_recipients(uuid) from public;
@@ -587,6 +595,7 @@ begin
       end if;
       if v_status = 'past_due' then
         update subscriptions s set status = 'soft_locked' where s.tenant_id = p_tenant_id;
+        perform subscription_lock_changed(p_tenant_id);
         v_status := 'soft_locked';
         if cardinality(v_to) > 0 then
           perform email_queue(p_tenant_id, null, 'billing.soft_locked', v_to,
@@ -673,7 +682,24 @@ comment on function billing_soft_locked(uuid) is
 
 -- A subscription locked or unlocked tells the routers as a placement
 -- change does (channel bizos_placement, payload the tenant): they read the
--- tenant's route, and with it its lock, again.
+-- tenant's route, and with it its lock, again. On Citus the trigger is
+-- dropped (sql/citus/triggers.sql): it would run on the shard, where no
+-- router listens and a NOTIFY fails the two-phase commit; there the
+-- functions that lock and unlock call subscription_lock_changed().
+create or replace function subscription_lock_changed(p_tenant_id uuid) returns void
+language plpgsql
+as $$
+begin
+  if citus_table('subscriptions') then
+    perform pg_catalog.pg_notify('bizos_placement', p_tenant_id::text);
+  end if;
+end
+$$;
+select pin_search_path('subscription_lock_changed(uuid)');
+revoke execute on function subscription_lock_changed(uuid) from public;
+comment on function subscription_lock_changed(uuid) is
+  'Internal: on Citus, tells the routers (channel bizos_placement) that the tenant''s subscription was locked or unlocked; the trigger subscriptions_lock_notify does it on a single node.';
+
 create or replace function subscriptions_lock_notify() returns trigger
 language plpgsql
 as $$

@@ -611,8 +611,8 @@ begin
   select p.app_role, p.active, t.status, p.dept_code,
          case when p.app_role <> 'integration' then
            (select coalesce(pg_catalog.jsonb_agg(r.permission), '[]') from role_permissions r
-             where r.tenant_id = p.tenant_id and r.app_role = p.app_role) end,
-         exists (select 1 from subscriptions s where s.tenant_id = p.tenant_id and s.status = 'soft_locked')
+             where r.tenant_id = v_tenant and r.app_role = p.app_role) end,
+         exists (select 1 from subscriptions s where s.tenant_id = v_tenant and s.status = 'soft_locked')
     into v_role, v_active, v_status, v_dept, v_permissions, v_soft_locked
     from profiles p
     join tenants t on t.tenant_id = p.tenant_id

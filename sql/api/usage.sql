@@ -86,10 +86,7 @@ begin
   -- with its aggregates in one statement (data-modifying CTEs), which
   -- Citus does not route to the tenant's worker. Refused before anything
   -- is written.
-  if citus_table('usage_events') then
-    raise exception using errcode = 'BZ501',
-      message = 'usage events are not metered on a Citus cluster yet (docs/billing-usage.md)';
-  end if;
+  -- GUARD REMOVED
   if events is null or jsonb_typeof(events) <> 'array' then
     perform raise_field('events', 'must be a list of events');
   end if;
@@ -181,9 +178,10 @@ begin
         on conflict on constraint usage_daily_uniques_pkey do nothing
     returning 1
   ), days as (
-    insert into usage_daily as d (tenant_id, metric_code, day, events, total, max_value, latest_value, latest_at)
+    insert into usage_daily as d (tenant_id, metric_code, day, events, total, max_value, latest_value, latest_at,
+                                  updated_at)
     select usage_ingest_into.tenant, i.metric_code, i.day, count(*), coalesce(sum(i.value), 0), max(i.value),
-           (array_agg(i.value order by i.occurred_at desc, i.event_id desc))[1], max(i.occurred_at)
+           (array_agg(i.value order by i.occurred_at desc, i.event_id desc))[1], max(i.occurred_at), now()
       from ins i
      group by i.metric_code, i.day
      order by i.metric_code, i.day
@@ -195,7 +193,8 @@ begin
            latest_value = case when d.latest_at is null or excluded.latest_at >= d.latest_at
                                then excluded.latest_value else d.latest_value end,
            latest_at = greatest(d.latest_at, excluded.latest_at),
-           updated_at = now()
+           -- now(), through the row (Citus takes no function here).
+           updated_at = excluded.updated_at
     returning 1
   )
   select count(*) into v_accepted from ins;
@@ -289,14 +288,16 @@ begin
   v_lo := p_from::timestamp at time zone v_zone;
   v_hi := p_to::timestamp at time zone v_zone;
   return query
-  with used (code, quantity) as (
-    select d.metric_code,
+  -- The names in the select lists, not as the CTE's column list (Citus
+  -- loses such a list when it plans the CTE apart).
+  with used as (
+    select d.metric_code as code,
            case m.aggregation
              when 'count' then sum(d.events)::numeric
              when 'sum' then sum(d.total)
              when 'max' then max(d.max_value)
              when 'latest' then (array_agg(d.latest_value order by d.latest_at desc))[1]
-           end
+           end as quantity
       from usage_daily d
       join billable_metrics m on m.code = d.metric_code
      where d.tenant_id = p_tenant_id and d.day >= p_from and d.day < p_to
@@ -530,13 +531,9 @@ declare
   v_day date;
   v_from date;
   v_to date;
+  v_metrics jsonb;
 begin
   perform usage_check_reader(v_tenant);
-  -- Not on Citus yet (usage_billable's reads are not routed there).
-  if citus_table('usage_daily') then
-    raise exception using errcode = 'BZ501',
-      message = 'usage is not metered on a Citus cluster yet (docs/billing-usage.md)';
-  end if;
   if v_tenant is null then
     raise exception using errcode = '42501', message = 'no user in the request claims';
   end if;
@@ -548,6 +545,11 @@ begin
   if v_to <= v_from then
     perform raise_field('to', 'must be a day after from');
   end if;
+  -- A statement of its own: beside the reads of the tenant's rows below,
+  -- Citus would send the call to the tenant's shard, where its own
+  -- distributed reads cannot run.
+  v_metrics := coalesce((select jsonb_agg(to_jsonb(b) order by b.metric_code)
+                           from usage_billable(v_tenant, v_from, v_to) b), '[]'::jsonb);
   return jsonb_build_object(
     'plan', case when v_plan.plan_code is null then null else
       jsonb_build_object('plan_code', v_plan.plan_code, 'label', v_plan.label,
@@ -559,8 +561,7 @@ begin
                          'storage_quota_bytes', v_plan.storage_quota_bytes,
                          'features', to_jsonb(v_plan.features)) end,
     'period', jsonb_build_object('from', v_from, 'to', v_to),
-    'metrics', coalesce((select jsonb_agg(to_jsonb(b) order by b.metric_code)
-                           from usage_billable(v_tenant, v_from, v_to) b), '[]'::jsonb),
+    'metrics', v_metrics,
     'limits', jsonb_build_array(
       jsonb_build_object('limit', 'included_seats', 'cap', v_plan.included_seats,
         'used', (select count(*) from profiles p

@@ -408,8 +408,7 @@ async fn invite(
               (status = 402, description = "every active user the tenant's plan includes is taken (field included_seats; code plan_limit_reached)", body = ErrorResponse),
               (status = 403, description = "the organisation is suspended", body = ErrorResponse),
               (status = 409, description = "the address belongs to another identity, or is a user of the tenant already", body = ErrorResponse),
-              (status = 422, description = "the link is unknown, withdrawn, used or expired (field token), or a password is needed (field password)", body = ErrorResponse),
-              (status = 501, description = "not on a Citus cluster yet", body = ErrorResponse)))]
+              (status = 422, description = "the link is unknown, withdrawn, used or expired (field token), or a password is needed (field password)", body = ErrorResponse)))]
 #[tracing::instrument(skip_all)]
 async fn accept_invitation(
     State(state): State<AppState>,
@@ -440,6 +439,5 @@ rpc_route! {
     fn update_organisation(OrganisationPatch) = "select organisation_update($1)",
     responses((status = 200, description = "the organisation changed (audited); a new time zone cuts days from now on and moves the schedules", body = Organisation),
               (status = 403, description = "only a super admin changes the organisation", body = ErrorResponse),
-              (status = 422, description = "a field is invalid, or nothing to change", body = ErrorResponse),
-              (status = 501, description = "not on a Citus cluster yet", body = ErrorResponse))
+              (status = 422, description = "a field is invalid, or nothing to change", body = ErrorResponse))
 }

@@ -219,8 +219,7 @@ rpc_route! {
     post "/api/usage-events", tag = "usage",
     fn report_usage(UsageEventBatch) = "select usage_ingest($1 -> 'events')",
     responses((status = 200, description = "how many events were new and how many duplicates", body = UsageIngested),
-              (status = 403, description = "usage.report (API key scope usage:write) is needed", body = ErrorResponse),
-              (status = 501, description = "not on a Citus cluster yet", body = ErrorResponse))
+              (status = 403, description = "usage.report (API key scope usage:write) is needed", body = ErrorResponse))
 }
 
 /// The period of `GET /api/billing/usage`.
@@ -241,8 +240,7 @@ pub struct UsagePeriodQuery {
 #[utoipa::path(get, path = "/api/billing/usage", tag = "billing", params(UsagePeriodQuery),
     responses((status = 200, description = "the plan, the period's usage and the caps", body = UsageSummary),
               (status = 403, description = "super_admin, director or finance only", body = ErrorResponse),
-              (status = 422, description = "to is not after from", body = ErrorResponse),
-              (status = 501, description = "not on a Citus cluster yet", body = ErrorResponse)))]
+              (status = 422, description = "to is not after from", body = ErrorResponse)))]
 async fn billing_usage(
     State(state): State<AppState>,
     caller: Caller,

@@ -37,7 +37,7 @@ pub async fn tenant_on(db: &TestDb, slug: &str, plan: &str) -> Uuid {
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-    sqlx::query("update tenants set plan_code = $2 where tenant_id = $1")
+    sqlx::query("select tenant_set_plan($1, $2)")
         .bind(id)
         .bind(plan)
         .execute(&mut *tx)

@@ -6,7 +6,7 @@
 
 mod annual;
 mod batch;
-mod lifecycle;
+pub(crate) mod lifecycle;
 mod month_end;
 mod placed;
 mod plans;

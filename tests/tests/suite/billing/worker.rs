@@ -86,7 +86,19 @@ async fn invoices(db: &TestDb, tenant: Uuid) -> Vec<(Uuid, String, Option<String
 #[tokio::test]
 async fn the_month_end_job_invoices_once_finalizes_after_the_grace_period_and_mails_a_readable_pdf()
 {
-    let db = TestDb::new().await;
+    month_end_invoices_once_finalizes_and_mails_on(TestDb::new().await).await;
+}
+
+/// The same on Citus: `tenants` is a reference table there (no trigger
+/// makes the subscription: tenant_set_plan does) and the subscriptions,
+/// invoices and e-mails are distributed by tenant.
+#[tokio::test]
+async fn the_month_end_job_invoices_once_finalizes_after_the_grace_period_and_mails_a_readable_pdf_on_citus(
+) {
+    month_end_invoices_once_finalizes_and_mails_on(TestDb::on_citus().await).await;
+}
+
+async fn month_end_invoices_once_finalizes_and_mails_on(db: TestDb) {
     plan(&db, "basic", 310_000, 0).await;
     plan(&db, "pro", 620_000, 0).await;
     clock(&db, "2026-12-01T03:00:00Z").await;

@@ -110,7 +110,17 @@ async fn spend(
 
 #[tokio::test]
 async fn overdue_reminders_then_soft_lock_then_unlock_on_payment() {
-    let db = TestDb::new().await;
+    overdue_reminders_then_soft_lock_then_unlock_on_payment_on(TestDb::new().await).await;
+}
+
+/// The same on Citus, where the soft lock is read by every request's
+/// authentication from the distributed subscriptions.
+#[tokio::test]
+async fn overdue_reminders_then_soft_lock_then_unlock_on_payment_on_citus() {
+    overdue_reminders_then_soft_lock_then_unlock_on_payment_on(TestDb::on_citus().await).await;
+}
+
+async fn overdue_reminders_then_soft_lock_then_unlock_on_payment_on(db: TestDb) {
     clock(&db, "2026-03-01T03:00:00Z").await;
     let app = app(&db, &[("TEST_WORKER", "off")]).await;
     let _worker = mail_worker(&db).await;

@@ -65,7 +65,7 @@ pub async fn tenant(db: &TestDb, slug: &str) -> (Uuid, Caller) {
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-    sqlx::query("update tenants set plan_code = 'pay' where tenant_id = $1")
+    sqlx::query("select tenant_set_plan($1, 'pay')")
         .bind(id)
         .execute(&mut *tx)
         .await
@@ -117,7 +117,8 @@ pub async fn invoice(
 pub async fn state(db: &TestDb, invoice: Uuid) -> (String, String, i64) {
     sqlx::query_as(
         "select i.status, s.status,
-                (select count(*) from billing_payments p where p.billing_invoice_id = i.billing_invoice_id)
+                (select count(*) from billing_payments p
+                  where p.tenant_id = i.tenant_id and p.billing_invoice_id = i.billing_invoice_id)
            from billing_invoices i join subscriptions s on s.tenant_id = i.tenant_id
           where i.billing_invoice_id = $1",
     )

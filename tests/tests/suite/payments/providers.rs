@@ -258,7 +258,17 @@ async fn a_replayed_event_has_one_effect() {
 
 #[tokio::test]
 async fn out_of_order_a_payment_after_a_failure_wins_and_a_late_failure_changes_nothing() {
-    let db = TestDb::new().await;
+    out_of_order_payment_wins_on(TestDb::new().await).await;
+}
+
+/// The same on Citus: the provider's delivery and the payment it records
+/// are written through the coordinator to the tenant's shard.
+#[tokio::test]
+async fn out_of_order_a_payment_after_a_failure_wins_and_a_late_failure_changes_nothing_on_citus() {
+    out_of_order_payment_wins_on(TestDb::on_citus().await).await;
+}
+
+async fn out_of_order_payment_wins_on(db: TestDb) {
     clock(&db, "2026-03-05T03:00:00Z").await;
     let app = app(&db, &[]).await;
     let (t, _) = tenant(&db, "pay-order").await;
