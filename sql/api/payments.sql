@@ -312,10 +312,12 @@ grant execute on function billing_transfer_proof_json(billing_transfer_proofs) t
 -- (bucket transfer-proofs) as proof of a transfer paying a finalized
 -- invoice of their tenant (billing.pay). It works while the tenant is
 -- soft-locked: paying is the way out of the lock (the BFF marks the
--- request, authenticate_request leaves it writable).
+-- request, authenticate_request leaves it writable). It runs as its caller
+-- (the insert policy of V63), like the registration of the file before it
+-- in the same transaction: on Citus one user may touch a tenant's shard in
+-- a transaction.
 create or replace function billing_transfer_proof_add(billing_invoice_id uuid, object_id uuid) returns jsonb
 language plpgsql
-security definer
 as $$
 declare
   v_tenant uuid := bizos.tenant_id();
@@ -364,7 +366,12 @@ declare
   v_amount numeric;
   v_payment jsonb;
 begin
-  select * into p from billing_transfer_proofs x where x.proof_id = p_proof_id for update;
+  -- The proof's tenant first, then the proof locked by its key (on Citus
+  -- a locking read must name the tenant's shard).
+  select * into p from billing_transfer_proofs x where x.proof_id = p_proof_id;
+  select * into p from billing_transfer_proofs x
+   where x.tenant_id = p.tenant_id and x.proof_id = p_proof_id
+     for update;
   if not found then
     raise exception using errcode = 'P0002', column = 'proof_id', message = format('proof_id: no transfer proof %s', p_proof_id);
   end if;

@@ -273,3 +273,13 @@ revoke all on function sql_api.citus_reference_keys_replace(name) from public;
 grant execute on function sql_api.citus_reference_keys_replace(name) to bizos_owner;
 
 select sql_api.citus_reference_keys_replace('bizos');
+
+-- Business numbers taken by the database owner's functions count as that
+-- owner (extension/src/privilege.rs, as_citus_user_of): Citus refuses a
+-- second user on the shards a transaction has written, so a definer
+-- function that writes a tenant's rows and then takes a number as the
+-- extension owner would fail whenever the counter's shard sits with those
+-- rows (the operator's invoice numbers, one tenant in 32). The request
+-- roles get nothing: their numbers are still taken as the extension owner.
+grant select on bizos.id_kinds to bizos_owner;
+grant select, insert, update on bizos.id_counters to bizos_owner;
