@@ -569,27 +569,32 @@ async fn fresh_row_from(
         row.remove(c);
     }
     let tag = Uuid::new_v4().simple().to_string();
+    // A file is its uploader's (require_own_object): the copy names a new
+    // file of the prober's like the row's, whether or not it is in a key.
+    if let Some(file) = row.get("object_id").and_then(Value::as_str) {
+        let object: Uuid = sqlx::query_scalar(
+            "insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
+             select tenant_id, bucket, 'probe.pdf', content_type, size_bytes, sha256, $3
+               from objects where tenant_id = $1 and object_id = $2
+             returning object_id",
+        )
+        .bind(tenant)
+        .bind(file.parse::<Uuid>().ok())
+        .bind(uploader)
+        .fetch_one(&db.owner)
+        .await
+        .unwrap_or_else(|e| panic!("a new file for a row of {}: {e}", t.name));
+        row.insert("object_id".into(), json!(object));
+    }
     for (c, ty) in &t.keys {
+        if c == "object_id" {
+            continue;
+        }
         let Some(v) = row.get(c).cloned() else {
             continue;
         };
         let fresh = match (ty.as_str(), &v) {
             (_, Value::Null) => Value::Null,
-            ("uuid", _) if c == "object_id" => {
-                let object: Uuid = sqlx::query_scalar(
-                    "insert into objects (tenant_id, bucket, file_name, content_type, size_bytes, sha256, created_by)
-                     select tenant_id, bucket, 'probe.pdf', content_type, size_bytes, sha256, $3
-                       from objects where tenant_id = $1 and object_id = $2
-                     returning object_id",
-                )
-                .bind(tenant)
-                .bind(v.as_str().and_then(|s| s.parse::<Uuid>().ok()))
-                .bind(uploader)
-                .fetch_one(&db.owner)
-                .await
-                .unwrap_or_else(|e| panic!("a new file for a row of {}: {e}", t.name));
-                json!(object)
-            }
             // A row of a user's own (an idempotency key): the prober's.
             ("uuid", _) if c == "user_id" => json!(uploader),
             ("uuid", _) => json!(Uuid::new_v4()),
