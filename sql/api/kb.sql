@@ -1239,19 +1239,28 @@ grant execute on function kb_content_terms(regconfig, text) to bizos_authenticat
 comment on function kb_content_terms(regconfig, text) is
   'Distinct lexemes of a text under a configuration, without English or Indonesian function words.';
 
--- kb_sentence_scores(question, sentences) -> a row per sentence (1-based
--- sentence_no, in the order given): BM25 of the sentence for the
--- question's content terms, with the sentences given as the collection
--- (N = their number, df = sentences holding the term, avglen = their mean
--- length in lexemes; k1 = 1.2, b = 0.75, idf as kb_search's), divided by
--- the sum of the idf of every content term of the question. So `lexical`
--- is 0 for a sentence without any of them, about 1 for a sentence of mean
--- length holding each once, and a term that no sentence holds (df 0, the
--- largest idf) weighs most on what is missing. `matched`: the content
--- terms it holds; `terms`: the question's; `language`: the configuration
--- both were read with (kb_text_language of the question). Pure: reads no
--- table.
-create or replace function kb_sentence_scores(question text, sentences text[])
+-- kb_sentence_scores(question, sentences, contexts, context_weight) -> a
+-- row per sentence (1-based sentence_no, in the order given): how much of
+-- the question's content terms the sentence carries, read with its context
+-- (contexts[i], the title and section of the chunk it comes from) at a
+-- lower weight. BM25F (Robertson, Zaragoza and Taylor 2004) over two
+-- fields: a term's frequency is tf(sentence) / B(sentence) +
+-- context_weight * tf(context) / B(context), each field normalised by its
+-- own length against its mean (B = 0.25 + 0.75 * len / avglen), then
+-- saturated as BM25 does (k1 = 1.2); idf as kb_search's, with the
+-- sentences given as the collection and df the sentences holding the term
+-- in either field; the sum over the question's content terms is divided by
+-- the sum of their idf. So `lexical` is 0 for a sentence whose sentence
+-- and context hold none of them, about 1 for a sentence of mean length
+-- holding each once, and a term held nowhere (df 0, the largest idf)
+-- weighs most on what is missing. A term only in the context counts
+-- context_weight as much: the title says what the sentence is about, not
+-- that it states what is asked. `matched`: the content terms the sentence
+-- itself holds (the context's are not counted); `terms`: the question's;
+-- `language`: the configuration both were read with (kb_text_language of
+-- the question). With context_weight 0 this is BM25 of the sentences
+-- alone. Pure: reads no table.
+create or replace function kb_sentence_scores(question text, sentences text[], contexts text[], context_weight double precision)
 returns table (sentence_no integer, language text, terms integer, matched integer, lexical double precision)
 language plpgsql immutable parallel safe
 as $$
@@ -1274,22 +1283,47 @@ begin
   if array_position(sentences, null) is not null then
     perform raise_field(format('sentences[%s]', array_position(sentences, null)), 'must be a text, not null');
   end if;
+  if contexts is null or cardinality(contexts) <> cardinality(sentences) then
+    perform raise_field('contexts', format('must hold one text per sentence (%s), possibly empty', cardinality(sentences)));
+  end if;
+  if array_position(contexts, null) is not null then
+    perform raise_field(format('contexts[%s]', array_position(contexts, null)), 'must be a text, not null');
+  end if;
+  if context_weight is null or context_weight < 0 or context_weight > 1 then
+    perform raise_field('context_weight', 'must be between 0 and 1');
+  end if;
   v_config := kb_text_language(question);
   v_terms := kb_content_terms(v_config, question);
   return query
   with s as (
-    select u.o::integer as no, pg_catalog.to_tsvector(v_config, u.x) as tsv
+    select u.o::integer as no,
+           pg_catalog.to_tsvector(v_config, u.x) as tsv,
+           pg_catalog.to_tsvector(v_config, contexts[u.o::integer]) as ctsv
       from pg_catalog.unnest(sentences) with ordinality as u (x, o)
   ), sl as (
-    select s.no, s.tsv,
-           (select coalesce(sum(coalesce(pg_catalog.array_length(p.positions, 1), 1)), 0) from pg_catalog.unnest(s.tsv) p)::double precision as len
+    select s.no, s.tsv, s.ctsv,
+           (select coalesce(sum(coalesce(pg_catalog.array_length(p.positions, 1), 1)), 0) from pg_catalog.unnest(s.tsv) p)::double precision as len,
+           (select coalesce(sum(coalesce(pg_catalog.array_length(p.positions, 1), 1)), 0) from pg_catalog.unnest(s.ctsv) p)::double precision as clen
       from s
   ), st as (
-    select count(*)::double precision as n, greatest(coalesce(avg(sl.len), 0), 1e-9) as avglen from sl
-  ), tf as (
+    select count(*)::double precision as n,
+           greatest(coalesce(avg(sl.len), 0), 1e-9) as avglen,
+           greatest(coalesce(avg(sl.clen), 0), 1e-9) as avgclen
+      from sl
+  ), tf_s as (
     select sl.no, x.lexeme as term, coalesce(pg_catalog.array_length(x.positions, 1), 1)::double precision as tf
       from sl
      cross join lateral pg_catalog.unnest(pg_catalog.ts_filter(pg_catalog.setweight(sl.tsv, 'A', v_terms), '{a}')) x
+  ), tf_c as (
+    select sl.no, x.lexeme as term, coalesce(pg_catalog.array_length(x.positions, 1), 1)::double precision as tf
+      from sl
+     cross join lateral pg_catalog.unnest(pg_catalog.ts_filter(pg_catalog.setweight(sl.ctsv, 'A', v_terms), '{a}')) x
+     where context_weight > 0
+  ), tf as (
+    select coalesce(a.no, b.no) as no, coalesce(a.term, b.term) as term,
+           coalesce(a.tf, 0) as tf, coalesce(b.tf, 0) as ctf
+      from tf_s a
+      full join tf_c b on b.no = a.no and b.term = a.term
   ), w as (
     select t.term, ln(1 + (st.n - count(tf.no) + 0.5) / (count(tf.no) + 0.5)) as idf
       from pg_catalog.unnest(v_terms) t (term)
@@ -1298,18 +1332,37 @@ begin
      group by t.term, st.n
   ), ideal as (
     select sum(w.idf) as idf from w
+  ), f as (
+    select tf.no, tf.term, tf.tf,
+           tf.tf / (0.25 + 0.75 * sl.len / st.avglen)
+             + context_weight * tf.ctf / (0.25 + 0.75 * sl.clen / st.avgclen) as ntf
+      from tf
+      join sl on sl.no = tf.no
+     cross join st
   )
-  select sl.no, v_config::text, cardinality(v_terms), count(tf.term)::integer,
-         coalesce(sum(w.idf * tf.tf * 2.2 / (tf.tf + 1.2 * (0.25 + 0.75 * sl.len / st.avglen))) / nullif(ideal.idf, 0), 0)
+  select sl.no, v_config::text, cardinality(v_terms), (count(f.term) filter (where f.tf > 0))::integer,
+         coalesce(sum(w.idf * f.ntf * 2.2 / (f.ntf + 1.2)) / nullif(ideal.idf, 0), 0)
     from sl
-   cross join st
    cross join ideal
-    left join tf on tf.no = sl.no
-    left join w on w.term = tf.term
+    left join f on f.no = sl.no
+    left join w on w.term = f.term
    group by sl.no, ideal.idf
    order by sl.no;
 end
 $$;
+grant execute on function kb_sentence_scores(text, text[], text[], double precision) to bizos_authenticated;
+comment on function kb_sentence_scores(text, text[], text[], double precision) is
+  'BM25F of each sentence and its context (title and section, at context_weight) for a question''s content terms (stemmed in the question''s language, function words dropped), normalised by the question''s total idf; for the refusal gate and the extractive answer of /api/kb/ask.';
+
+-- kb_sentence_scores(question, sentences): the same without contexts, BM25
+-- of the sentences alone (context_weight 0).
+create or replace function kb_sentence_scores(question text, sentences text[])
+returns table (sentence_no integer, language text, terms integer, matched integer, lexical double precision)
+language sql immutable parallel safe
+as $$
+  select * from kb_sentence_scores(question, sentences,
+    pg_catalog.array_fill(''::text, array[coalesce(pg_catalog.cardinality(sentences), 0)]), 0)
+$$;
 grant execute on function kb_sentence_scores(text, text[]) to bizos_authenticated;
 comment on function kb_sentence_scores(text, text[]) is
-  'BM25 of each sentence for a question''s content terms (stemmed in the question''s language, function words dropped), normalised by the question''s total idf; for the refusal gate and the extractive answer of /api/kb/ask.';
+  'BM25 of each sentence for a question''s content terms (stemmed in the question''s language, function words dropped), normalised by the question''s total idf (kb_sentence_scores with no context).';

@@ -545,12 +545,16 @@ async fn ground(
         return Ok(Vec::new());
     }
     let texts: Vec<String> = candidates.iter().map(|c| c.text.clone()).collect();
+    let contexts: Vec<String> = candidates.iter().map(|c| c.context.clone()).collect();
     let scores: Vec<Lexical> = read_as(&state.pool, caller, async |tx| {
         Ok(sqlx::query_as(
-            "select sentence_no, language, terms, matched, lexical from kb_sentence_scores($1, $2)",
+            "select sentence_no, language, terms, matched, lexical \
+               from kb_sentence_scores($1, $2, $3, $4)",
         )
         .bind(question)
         .bind(&texts)
+        .bind(&contexts)
+        .bind(grounding::CONTEXT_WEIGHT)
         .fetch_all(tx)
         .await?)
     })

@@ -211,19 +211,32 @@ fn make_chunk(pieces: &[Piece], path: &[String], tokens: usize) -> Chunk {
     }
 }
 
-/// Abbreviations a period does not end a sentence after (English and
-/// Indonesian business text), compared lower-case without the period.
+/// Abbreviations a period does not end a sentence after, whatever follows
+/// (English and Indonesian business and technical text), compared
+/// lower-case without the period. Titles before a name ("Dr.", "Bpk.",
+/// "PT."), references before a number or a name ("Fig.", "Eq.", "Jl.",
+/// "Rp."), and words that never end a sentence ("approx.", "cf.", "vs.").
+/// Abbreviations that often end one ("etc.", "dll.", "dsb.", "dst.") are
+/// not listed: after them a capital starts a sentence as after any word.
 const ABBREVIATIONS: &[&str] = &[
-    "a.n", "bpk", "dll", "dr", "dra", "drs", "dsb", "e.g", "etc", "hal", "i.e", "ibu", "ir", "jl",
-    "jln", "kab", "kec", "mr", "mrs", "ms", "no", "nos", "pt", "rp", "sdr", "st", "tbk", "tel",
-    "telp", "tgl", "u.p", "vs", "yth",
+    "al", "approx", "bpk", "ca", "cf", "dept", "dr", "dra", "drs", "eq", "eqs", "esp", "fig",
+    "figs", "hal", "hlm", "ibu", "incl", "ir", "jl", "jln", "kab", "kec", "kel", "mr", "mrs", "ms",
+    "pp", "prof", "prov", "pt", "ref", "refs", "resp", "rp", "sdr", "st", "tbk", "tel", "telp",
+    "tgl", "vol", "vs", "yth",
 ];
+
+/// Abbreviations that are also words ("no." ends "The answer is no."):
+/// abbreviations only before a number ("No. 8", "Nos. 3-5").
+const NUMBER_ABBREVIATIONS: &[&str] = &["no", "nos"];
 
 /// Byte ranges of the sentences of `text`: a sentence ends at `.`, `!`,
 /// `?` or `…` (with any closing quotes or brackets) followed by white
-/// space and an upper-case letter, a digit or an opening quote, unless the
-/// word before a period is an abbreviation or a single letter; and at a
-/// line break.
+/// space and the start of a sentence: an upper-case letter, a digit, or an
+/// opening quote or bracket before one ("(Including" starts a sentence,
+/// "(including" does not); and at a line break. A period does not end a
+/// sentence after an abbreviation ([`ABBREVIATIONS`], "No." before a
+/// number), a single letter (an initial: "J. Smith") or a word with
+/// periods inside ("e.g.", "i.e.", "sq.ft.", "U.S.", "s.d.").
 pub fn sentences(text: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
@@ -247,11 +260,18 @@ pub fn sentences(text: &str) -> Vec<Range<usize>> {
             while k < chars.len() && chars[k].1.is_whitespace() && chars[k].1 != '\n' {
                 k += 1;
             }
-            let next = chars.get(k).map(|&(_, n)| n);
-            let starts_sentence = next.is_none_or(|n| {
-                n.is_uppercase() || n.is_ascii_digit() || matches!(n, '"' | '“' | '(' | '\n')
-            });
-            if k > j && starts_sentence && !(c == '.' && abbreviation_before(text, at)) {
+            // The first letter or digit after any opening quotes or brackets.
+            let mut first = k;
+            while first < chars.len()
+                && matches!(chars[first].1, '"' | '“' | '(' | '[' | '\'' | '‘')
+            {
+                first += 1;
+            }
+            let next = chars.get(first).map(|&(_, n)| n);
+            let starts_sentence = k == chars.len()
+                || chars[k].1 == '\n'
+                || next.is_some_and(|n| n.is_uppercase() || n.is_ascii_digit());
+            if k > j && starts_sentence && !(c == '.' && abbreviation_before(text, at, next)) {
                 out.push(start..end);
                 start = end;
                 i = k;
@@ -266,18 +286,30 @@ pub fn sentences(text: &str) -> Vec<Range<usize>> {
     out
 }
 
-/// Whether the word ending at byte `dot` (a period) is an abbreviation or a
-/// single letter (an initial).
-fn abbreviation_before(text: &str, dot: usize) -> bool {
+/// Whether the word ending at byte `dot` (a period) is an abbreviation, a
+/// single letter (an initial) or a word with periods inside; `next`: the
+/// first letter or digit after the period.
+fn abbreviation_before(text: &str, dot: usize, next: Option<char>) -> bool {
     let word = text[..dot]
-        .rsplit(|c: char| c.is_whitespace() || c == '(')
+        .rsplit(|c: char| c.is_whitespace() || matches!(c, '(' | '[' | '/' | '"' | '“'))
         .next()
         .unwrap_or("");
     if word.chars().count() == 1 && word.chars().all(char::is_alphabetic) {
         return true;
     }
+    // "e.g", "sq.ft", "n.a.c.a": short runs of letters joined by periods
+    // (a domain name such as "example.com" has longer parts).
+    if word.contains('.')
+        && word.split('.').all(|part| {
+            (1..=3).contains(&part.chars().count()) && part.chars().all(char::is_alphabetic)
+        })
+    {
+        return true;
+    }
     let lower = word.to_lowercase();
     ABBREVIATIONS.contains(&lower.as_str())
+        || (NUMBER_ABBREVIATIONS.contains(&lower.as_str())
+            && next.is_some_and(|n| n.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -330,6 +362,66 @@ mod tests {
             ["Rp. 5.000 per unit."]
         );
         assert!(sentence_texts("").is_empty());
+    }
+
+    #[test]
+    fn abbreviations_and_lower_case_after_a_bracket_do_not_end_a_sentence() {
+        // Cranfield 253: the answer was cut off after "sq.ft." (issue 49).
+        assert_eq!(
+            sentence_texts(
+                "A bow wave of 2 lb sq.ft. (including a factor of 2 for ground reflection) \
+                 is taken as an upper limit. It ended. (See the notes.)"
+            ),
+            [
+                "A bow wave of 2 lb sq.ft. (including a factor of 2 for ground reflection) \
+                 is taken as an upper limit.",
+                "It ended.",
+                "(See the notes.)",
+            ]
+        );
+        assert_eq!(
+            sentence_texts(
+                "Use a probe, e.g. Pitot tubes, i.e. Prandtl's design. Approx. 40 were made. \
+                 See Fig. 3 and Eq. 7 of Smith et al. (1958). Tests of the U.S. Army and the \
+                 N.A.C.A. 4412 airfoil. Visit example.com. Then log in."
+            ),
+            [
+                "Use a probe, e.g. Pitot tubes, i.e. Prandtl's design.",
+                "Approx. 40 were made.",
+                "See Fig. 3 and Eq. 7 of Smith et al. (1958).",
+                "Tests of the U.S. Army and the N.A.C.A. 4412 airfoil.",
+                "Visit example.com.",
+                "Then log in.",
+            ]
+        );
+        // "No." is an abbreviation before a number only.
+        assert_eq!(
+            sentence_texts("The answer is no. Then we left. Room No. 4 and Nos. 5-6 are free."),
+            [
+                "The answer is no.",
+                "Then we left.",
+                "Room No. 4 and Nos. 5-6 are free."
+            ]
+        );
+    }
+
+    #[test]
+    fn indonesian_abbreviations_and_a_capital_after_dll_or_dsb() {
+        assert_eq!(
+            sentence_texts(
+                "Bawa kertas, tinta, dll. untuk rapat. Syaratnya akta, NPWP, dsb. Kinerja \
+                 dinilai tiap bulan. Kirim ke Jl. Industri Raya No. 8, Cikarang. Harga Rp. 5.000 \
+                 s.d. Rp. 9.000. Yth. Ibu Sari."
+            ),
+            [
+                "Bawa kertas, tinta, dll. untuk rapat.",
+                "Syaratnya akta, NPWP, dsb.",
+                "Kinerja dinilai tiap bulan.",
+                "Kirim ke Jl. Industri Raya No. 8, Cikarang.",
+                "Harga Rp. 5.000 s.d. Rp. 9.000.",
+                "Yth. Ibu Sari.",
+            ]
+        );
     }
 
     #[test]

@@ -1142,3 +1142,95 @@ async fn sentences_are_scored_by_the_questions_content_words_in_its_language() {
         .unwrap_err();
     assert_eq!(field(&err).as_deref(), Some("sentences"), "{err}");
 }
+
+/// kb_sentence_scores with contexts: (sentence_no, matched, lexical).
+async fn scores_in_context(
+    db: &TestDb,
+    who: &Caller,
+    question: &str,
+    sentences: &[&str],
+    contexts: &[&str],
+    weight: f64,
+) -> Result<Vec<(i32, i32, f64)>, sqlx::Error> {
+    let mut tx = db.as_user(who).await;
+    let rows = sqlx::query_as(
+        "select sentence_no, matched, lexical from kb_sentence_scores($1, $2, $3, $4)",
+    )
+    .bind(question)
+    .bind(sentences)
+    .bind(contexts)
+    .bind(weight)
+    .fetch_all(&mut *tx)
+    .await;
+    tx.rollback().await.unwrap();
+    rows
+}
+
+#[tokio::test]
+async fn a_sentence_is_read_with_its_title_at_a_lower_weight() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("kb-ctx").await;
+    let ops = user_in(&db, tenant, "ops", Some("OPS")).await;
+    let sentences = ["Approval.", "Parking.", "Canteen."];
+    let contexts = ["Refund.", "Garage.", "Menu."];
+
+    // BM25F: every field of length 1 (its mean), so "approval" in the
+    // sentence counts 2.2 / 2.2 = 1 of its idf and "refund" in the title
+    // 0.5 * 2.2 / (0.5 + 1.2) of the same idf (each term is in one
+    // sentence or its context); the sentence holds one term itself.
+    let got = scores_in_context(&db, &ops, "refund approval", &sentences, &contexts, 0.5)
+        .await
+        .unwrap();
+    let half = 0.5 * 2.2 / 1.7;
+    assert_eq!((got[0].0, got[0].1), (1, 1), "{got:?}");
+    assert!((got[0].2 - (1.0 + half) / 2.0).abs() < 1e-9, "{got:?}");
+    assert_eq!((got[1].2, got[2].2), (0.0, 0.0), "{got:?}");
+    // The same word in the sentence itself counts more.
+    let own = scores_in_context(
+        &db,
+        &ops,
+        "refund approval",
+        &["Refund approval.", "Parking garage.", "Canteen menu."],
+        &["", "", ""],
+        0.5,
+    )
+    .await
+    .unwrap();
+    assert!(own[0].2 > got[0].2, "{own:?} {got:?}");
+    // A title alone, with none of the words in the sentence: matched 0.
+    let title_only = scores_in_context(&db, &ops, "refund", &sentences, &contexts, 0.5)
+        .await
+        .unwrap();
+    assert_eq!(title_only[0].1, 0, "{title_only:?}");
+    assert!(title_only[0].2 > 0.0, "{title_only:?}");
+
+    // Weight 0 is BM25 of the sentences alone, as the two-argument form.
+    let alone = scores_in_context(&db, &ops, "refund approval", &sentences, &contexts, 0.0)
+        .await
+        .unwrap();
+    let two = sentence_scores(&db, &ops, "refund approval", &sentences)
+        .await
+        .unwrap();
+    for (a, b) in alone.iter().zip(&two) {
+        assert_eq!((a.0, a.1), (b.0, b.3), "{alone:?} {two:?}");
+        assert!((a.2 - b.4).abs() < 1e-12, "{alone:?} {two:?}");
+    }
+    assert!(alone[0].2 < got[0].2, "{alone:?} {got:?}");
+
+    for (contexts, weight, want) in [
+        (vec![Some("a")], 0.5, "contexts"),
+        (vec![Some("a"), Some("b"), None], 0.5, "contexts[3]"),
+        (vec![Some("a"), Some("b"), Some("c")], 1.5, "context_weight"),
+    ] {
+        let mut tx = db.as_user(&ops).await;
+        let err = sqlx::query("select * from kb_sentence_scores($1, $2, $3, $4)")
+            .bind("refund")
+            .bind(sentences)
+            .bind(&contexts)
+            .bind(weight)
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap_err();
+        assert_eq!(field(&err).as_deref(), Some(want), "{contexts:?}: {err}");
+    }
+}
