@@ -11,7 +11,7 @@ use pgrx::{pg_sys, PgOid, PgSqlErrorCode as Code};
 
 use crate::before_row::BeforeRow;
 use crate::error::{query_opt, raise, OrRaise};
-use crate::privilege::{as_extension_owner, as_extension_owner_role};
+use crate::privilege::{as_citus_user_of, as_extension_owner, as_extension_owner_role};
 
 pgrx::extension_sql_file!(
     "../sql/ids.sql",
@@ -115,11 +115,15 @@ fn next_id(kind: &str, tenant: default!(Option<pgrx::Uuid>, "NULL")) -> String {
 /// ([`kind_row`]; by a query on Citus), the year from the transaction's start, and the number
 /// from `nextval` as the extension owner. Statements (the gapless upsert,
 /// the first use of a sequence) run as the extension owner with the pinned
-/// search path.
+/// search path; on Citus as the current user when it holds the rights
+/// itself ([`as_citus_user_of`]: Citus allows one user a shard a
+/// transaction).
 pub(crate) fn next_id_for(tenant: pgrx::Uuid, kind: &str) -> String {
     let citus = crate::citus::on_citus();
     let row = if citus {
-        as_extension_owner(|| kind_row_by_query(&statements(), kind))
+        as_citus_user_of(c"id_kinds", pg_sys::ACL_SELECT, || {
+            kind_row_by_query(&statements(), kind)
+        })
     } else {
         cached_kind_row(kind)
     };
@@ -134,7 +138,12 @@ pub(crate) fn next_id_for(tenant: pgrx::Uuid, kind: &str) -> String {
     // On Citus every kind counts in bizos.id_counters: its rows move with
     // their tenant's shards, while a sequence stays on the node that made
     // it (and its oid means nothing on the node the tenant moves to).
-    let n = if row.mode == "gapless" || citus {
+    let n = if citus {
+        let mode = pg_sys::ACL_SELECT | pg_sys::ACL_INSERT | pg_sys::ACL_UPDATE;
+        as_citus_user_of(c"id_counters", mode, || {
+            next_gapless(&statements(), tenant, kind, year)
+        })
+    } else if row.mode == "gapless" {
         as_extension_owner(|| next_gapless(&statements(), tenant, kind, year))
     } else {
         next_from_sequence(tenant, kind, year)

@@ -50,6 +50,29 @@ pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> R {
     as_role(extension_owner(), || with_pinned_search_path(f))
 }
 
+/// Runs `f` on a Citus cluster with the rights it needs on the extension's
+/// table `relation` (`mode`: `pg_sys::ACL_*` bits): as the current user when
+/// that user holds them itself (the database owner, whose SECURITY DEFINER
+/// functions write the tenants' rows; granted by sql/citus/extension.sql),
+/// otherwise as the extension owner. Citus refuses a second user on the
+/// shards a transaction has written ("modified in this transaction by a
+/// different user"): a function that writes a tenant's rows and then takes
+/// a number as the extension owner fails whenever the counter's shard sits
+/// with those rows. Always with the pinned `search_path`.
+pub fn as_citus_user_of<R>(relation: &CStr, mode: pg_sys::AclMode, f: impl FnOnce() -> R) -> R {
+    let relid = crate::rows::extension_relation(relation);
+    // SAFETY: a privilege check of the current user on an existing relation.
+    let own = unsafe {
+        pg_sys::pg_class_aclcheck(relid, pg_sys::GetUserId(), mode)
+            == pg_sys::AclResult::ACLCHECK_OK
+    };
+    if own {
+        with_pinned_search_path(f)
+    } else {
+        as_extension_owner(f)
+    }
+}
+
 /// Runs `f` as the extension owner without touching `search_path`: for
 /// code that runs no query and only needs the owner's rights (a `nextval`
 /// on the extension's own sequence). Setting the search path costs a GUC

@@ -5,6 +5,7 @@
 
 mod digest;
 mod moves;
+mod numbers;
 mod reference_keys;
 
 use bizos_bff::auth::Caller;
