@@ -610,10 +610,6 @@ declare
   v_text text;
 begin
   perform admin_require_super_admin('change the organisation');
-  -- Not on Citus yet: the change of the tenants row failed there through
-  -- the request path (an internal error); refused before anything is
-  -- written.
-  -- GUARD REMOVED
   perform payload_check(payload, '{"name": "text", "time_zone": "text", "locale": "text",
                                    "logo_url": "text", "default_currency": "text"}');
   if not (payload ?| array['name', 'time_zone', 'locale', 'logo_url', 'default_currency']) then

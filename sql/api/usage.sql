@@ -82,11 +82,6 @@ declare
   v_time constant text := '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):?[0-5]\d)$';
   v_number constant text := '^-?\d{1,20}(\.\d{1,20})?$';
 begin
-  -- Not on Citus yet: the batch is inserted set-based from the JSON array
-  -- with its aggregates in one statement (data-modifying CTEs), which
-  -- Citus does not route to the tenant's worker. Refused before anything
-  -- is written.
-  -- GUARD REMOVED
   if events is null or jsonb_typeof(events) <> 'array' then
     perform raise_field('events', 'must be a list of events');
   end if;
