@@ -267,19 +267,7 @@ async fn ingest_one(
     vector: &[f32],
 ) -> anyhow::Result<Uuid> {
     let mut tx = db.as_user(who).await;
-    let intent: Value = sqlx::query_scalar("select upload_begin('knowledge')")
-        .fetch_one(&mut *tx)
-        .await?;
-    let object: Uuid = intent["object_id"]
-        .as_str()
-        .context("upload_begin: object_id")?
-        .parse()?;
-    sqlx::query("select object_create($1)")
-        .bind(json!({"object_id": object, "bucket": "knowledge",
-                     "file_name": format!("cranfield-{}.txt", doc.id), "content_type": "text/plain",
-                     "size_bytes": text.len(), "sha256": "ab".repeat(32)}))
-        .execute(&mut *tx)
-        .await?;
+    let object = knowledge_file(&mut tx, doc, text.len()).await?;
     let mut title: String = format!("Cranfield {}: {}", doc.id, doc.title)
         .chars()
         .take(200)
@@ -1054,19 +1042,7 @@ async fn ingest_doc(
     use bizos_bff::kb::ingest::{chunks_of, embedding_input, heading_path};
     let text = d.text();
     let mut tx = db.as_user(ops).await;
-    let intent: Value = sqlx::query_scalar("select upload_begin('knowledge')")
-        .fetch_one(&mut *tx)
-        .await?;
-    let object: Uuid = intent["object_id"]
-        .as_str()
-        .context("upload_begin: object_id")?
-        .parse()?;
-    sqlx::query("select object_create($1)")
-        .bind(json!({"object_id": object, "bucket": "knowledge",
-                     "file_name": format!("cranfield-{}.txt", d.id), "content_type": "text/plain",
-                     "size_bytes": text.len(), "sha256": "ab".repeat(32)}))
-        .execute(&mut *tx)
-        .await?;
+    let object = knowledge_file(&mut tx, d, text.len()).await?;
     let registered: Value = sqlx::query_scalar("select kb_document_register($1)")
         .bind(json!({"object_id": object, "title": format!("Cranfield {}", d.id), "format": "txt"}))
         .fetch_one(&mut *tx)
@@ -1634,4 +1610,27 @@ async fn run(child: Option<String>) -> anyhow::Result<()> {
         print_latency(&l);
     }
     Ok(())
+}
+
+/// The document's file registered in the caller's transaction, as an
+/// upload does (upload_begin, then object_create): its object id.
+async fn knowledge_file(
+    tx: &mut sqlx::PgConnection,
+    doc: &Doc,
+    size: usize,
+) -> anyhow::Result<Uuid> {
+    let intent: Value = sqlx::query_scalar("select upload_begin('knowledge')")
+        .fetch_one(&mut *tx)
+        .await?;
+    let object: Uuid = intent["object_id"]
+        .as_str()
+        .context("upload_begin: object_id")?
+        .parse()?;
+    sqlx::query("select object_create($1)")
+        .bind(json!({"object_id": object, "bucket": "knowledge",
+                     "file_name": format!("cranfield-{}.txt", doc.id), "content_type": "text/plain",
+                     "size_bytes": size, "sha256": "ab".repeat(32)}))
+        .execute(&mut *tx)
+        .await?;
+    Ok(object)
 }
