@@ -2,6 +2,7 @@
 //! their text, chunks and search.
 
 pub mod answer;
+pub mod answer_type;
 pub mod embed;
 pub mod extract;
 pub mod grounding;

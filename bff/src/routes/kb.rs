@@ -41,6 +41,7 @@ use crate::extract::{Json, Path, Query};
 use crate::files::{read_form, Bucket};
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::kb::answer::{self, Checked, Citation, Hit, Sentence};
+use crate::kb::answer_type::Expected;
 use crate::kb::embed::Embedder;
 use crate::kb::grounding::{self, Language, Lexical, Supported};
 use crate::llm::{features, CallContext, GatewayRequest, Source};
@@ -546,7 +547,7 @@ async fn ground(
     }
     let texts: Vec<String> = candidates.iter().map(|c| c.text.clone()).collect();
     let contexts: Vec<String> = candidates.iter().map(|c| c.context.clone()).collect();
-    let scores: Vec<Lexical> = read_as(&state.pool, caller, async |tx| {
+    let mut scores: Vec<Lexical> = read_as(&state.pool, caller, async |tx| {
         Ok(sqlx::query_as(
             "select sentence_no, language, terms, matched, lexical \
                from kb_sentence_scores($1, $2, $3, $4)",
@@ -568,6 +569,16 @@ async fn ground(
             first.language
         ))
     })?;
+    // A sentence without the kind of fact asked (a mass, a count, a name)
+    // answers nothing, however many of the question's words it holds.
+    let expected = Expected::of(question, language);
+    scores.retain(|s| {
+        usize::try_from(s.sentence_no)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| candidates.get(i))
+            .is_some_and(|c| expected.held_by(&c.text, question))
+    });
     let mut cosines = Vec::new();
     if language.embedded() {
         let picked: Vec<(usize, String)> = grounding::to_embed(&scores)

@@ -1,7 +1,7 @@
 //! `scripts/bench kb-answers` (bench/kb_answers/run): the answer of
 //! `/api/kb/ask` without a model, against the test set of
-//! bench/kb_answers (README there; questions.json, the original set, and
-//! heldout.json, reported apart and together): how many answerable questions are
+//! bench/kb_answers (README there; questions.json, the original set,
+//! heldout.json and heldout2.json, reported apart and together): how many answerable questions are
 //! answered with a sentence that holds the answer, how many unanswerable
 //! ones are refused ("not in the documents").
 //!
@@ -9,7 +9,7 @@
 //! `BIZOS_TEST_ADMIN_URL` (the benchmark's own cluster), with the built-in
 //! embedder (`BIZOS_KB_MODEL_DIR`):
 //!
-//! 1. The first `BIZOS_BENCH_KB_ANSWERS_DOCS` (600) Cranfield documents
+//! 1. The first `BIZOS_BENCH_KB_ANSWERS_DOCS` (800) Cranfield documents
 //!    (`BIZOS_BENCH_KB_DATA`, default `../shared/data/cranfield` beside the
 //!    repository) and the Indonesian documents of bench/kb_answers/id are
 //!    uploaded over HTTP by a user of one tenant and ingested by the
@@ -47,8 +47,16 @@ use sqlx::Row;
 
 // ------------------------------------------------------------- the set --
 
+/// The sets of questions: name and file of bench/kb_answers.
+const SETS: [(&str, &str); 3] = [
+    ("original", "questions.json"),
+    ("held-out", "heldout.json"),
+    ("held-out 2", "heldout2.json"),
+];
+
 struct Question {
-    /// `original` (questions.json) or `held-out` (heldout.json).
+    /// `original` (questions.json), `held-out` (heldout.json) or
+    /// `held-out 2` (heldout2.json).
     set: &'static str,
     lang: String,
     question: String,
@@ -267,12 +275,12 @@ async fn main() -> anyhow::Result<()> {
     let data = std::env::var_os("BIZOS_BENCH_KB_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("../shared/data/cranfield"));
-    let n_docs: usize = env_or("BIZOS_BENCH_KB_ANSWERS_DOCS", 600);
+    let n_docs: usize = env_or("BIZOS_BENCH_KB_ANSWERS_DOCS", 800);
     let model_dir = std::env::var_os("BIZOS_KB_MODEL_DIR")
         .map(PathBuf::from)
         .context("BIZOS_KB_MODEL_DIR is not set")?;
     let mut questions = Vec::new();
-    for (set, file) in [("original", "questions.json"), ("held-out", "heldout.json")] {
+    for (set, file) in SETS {
         let text = std::fs::read_to_string(set_dir.join(file)).context(file)?;
         questions.extend(self::questions(set, file, &text)?);
     }
@@ -485,11 +493,11 @@ async fn main() -> anyhow::Result<()> {
             &new,
         ),
     ] {
-        for set in ["original", "held-out", "total"] {
-            let set_label = match set {
-                "original" => "original (questions.json)",
-                "held-out" => "held-out (heldout.json)",
-                _ => "**total**",
+        for (set, file) in SETS.into_iter().chain([("total", "")]) {
+            let set_label = if file.is_empty() {
+                "**total**".to_owned()
+            } else {
+                format!("{set} ({file})")
             };
             for lang in ["en", "id", "all"] {
                 let lang_label = match lang {
@@ -510,7 +518,7 @@ async fn main() -> anyhow::Result<()> {
     println!();
     let goal = |a: usize, of: usize| of > 0 && a * 10 >= of * 9;
     let met = |a: usize, of: usize| if goal(a, of) { "met" } else { "not met" };
-    for set in ["original", "held-out", "total"] {
+    for (set, _) in SETS.into_iter().chain([("total", "")]) {
         if let Some(n) = new.get(&(set, "all")) {
             println!(
                 "- {set}: goal ≥ 90% of unanswerable questions refused: {} — {}; goal ≥ 90% of answerable questions answered with a citation holding the answer: {} — {}.",
