@@ -24,7 +24,7 @@
 -- THE rule for reading a document, its chunks and the term statistics of
 -- its visibility class: the select policies of kb_documents, kb_chunks,
 -- kb_terms and kb_stats call it with the viewer as once-per-statement
--- subqueries, and kb_lexical_matches (definer) applies it. A single
+-- subqueries, and kb_lexical_scores (definer) applies it. A single
 -- expression without FROM or SET clause, each viewer argument used once (an
 -- argument holding a subquery and used twice stops inlining): PostgreSQL
 -- inlines it into the policies.
@@ -981,13 +981,24 @@ comment on function kb_ingest_fail(uuid, integer, text) is
   'kb.ingest handler: marks the version failed with a reason and removes its stored chunks (an earlier ready version stays searchable).';
 
 -- ---------------------------------------------------------------- search
--- The chunks of the caller's tenant matching tsquery `tsq` that the caller
--- may read (kb_readable). SECURITY DEFINER for one reason: under RLS the
--- planner may not use the GIN index for `@@` (ts_match_vq is not
--- leakproof, so it cannot run before the policy), and every search would
--- read all of the tenant's chunks. It applies the read rule itself and
--- answers ids only; kb_search reads the rows under RLS.
-create or replace function kb_lexical_matches(tsq tsquery) returns setof uuid
+-- kb_lexical_scores(tsq, terms, weights, avglen, n) -> (chunk_id, score):
+-- the BM25 scores of the caller's chunks matching `tsq`, best `n` first
+-- (ties by chunk_id), for kb_search's lexical branch: each query term's
+-- tf in the chunk (its positions), weighted by `weights` (qtf * idf, from
+-- the statistics the caller reads under RLS, computed by kb_search) and
+-- normalised by the chunk's length against `avglen` (k1 1.2, b 0.75).
+-- Only chunks the caller may read (kb_readable, the policies' rule),
+-- and only their ids and scores come out.
+-- SECURITY DEFINER for one reason: under RLS the planner may not use the
+-- GIN index for `@@` (ts_match_vq is not leakproof, so it cannot run
+-- before the policy), and every search would read all of the tenant's
+-- chunks. It applies the read rule itself. The scores are computed on the
+-- one read of each chunk (a second read under RLS to score the ids, as
+-- before, cost a third of the search).
+drop function if exists kb_lexical_matches(tsquery);
+create or replace function kb_lexical_scores(tsq tsquery, terms text[], weights double precision[],
+                                             avglen double precision, n integer)
+returns table (chunk_id uuid, score double precision)
 language plpgsql
 stable
 security definer
@@ -998,20 +1009,38 @@ declare
   v_role text := bizos.app_role();
   v_dept text := my_dept_code();
 begin
-  if tsq is null or v_tenant is null then
+  if tsq is null or v_tenant is null or kb_lexical_scores.n is null or kb_lexical_scores.n < 1 then
     return;
   end if;
+  if cardinality(kb_lexical_scores.terms) is distinct from cardinality(kb_lexical_scores.weights) then
+    perform raise_field('weights', 'must have one weight for each term');
+  end if;
   return query
-    select c.chunk_id from kb_chunks c
+    select c.chunk_id,
+           sum(w.weight * x.tf * 2.2
+               / (x.tf + 1.2 * (0.25 + 0.75 * c.lex_len / greatest(kb_lexical_scores.avglen, 1e-9)))) as score
+      from kb_chunks c
+     -- Only the query's lexemes of the chunk: setweight marks them (A; a
+     -- chunk's own lexemes all carry the default D) and ts_filter keeps
+     -- them, both in C, so unnest yields a row per query term instead of
+     -- one per distinct word of the chunk.
+     cross join lateral (select u.lexeme, coalesce(pg_catalog.array_length(u.positions, 1), 1)::double precision as tf
+                           from unnest(pg_catalog.ts_filter(pg_catalog.setweight(c.tsv, 'A', kb_lexical_scores.terms),
+                                                            '{a}')) u) x
+      join unnest(kb_lexical_scores.terms, kb_lexical_scores.weights) w (term, weight) on w.term = x.lexeme
      where c.tenant_id = v_tenant and c.tsv @@ tsq
-       and kb_readable(c.visibility, c.owner_user_id, c.dept_code, c.app_roles, v_uid, v_role, v_dept);
+       and kb_readable(c.visibility, c.owner_user_id, c.dept_code, c.app_roles, v_uid, v_role, v_dept)
+     group by c.chunk_id
+     order by 2 desc, c.chunk_id
+     limit kb_lexical_scores.n;
 end
 $$;
-select pin_search_path('kb_lexical_matches(tsquery)');
-revoke execute on function kb_lexical_matches(tsquery) from public;
-grant execute on function kb_lexical_matches(tsquery) to bizos_authenticated;
-comment on function kb_lexical_matches(tsquery) is
-  'Ids of the caller''s readable chunks matching a tsquery, through the GIN index (which RLS would rule out); for kb_search.';
+select pin_search_path('kb_lexical_scores(tsquery, text[], double precision[], double precision, integer)');
+revoke execute on function kb_lexical_scores(tsquery, text[], double precision[], double precision, integer) from public;
+grant execute on function kb_lexical_scores(tsquery, text[], double precision[], double precision, integer)
+  to bizos_authenticated;
+comment on function kb_lexical_scores(tsquery, text[], double precision[], double precision, integer) is
+  'BM25 scores of the caller''s readable knowledge-base chunks matching a tsquery, best n, through the GIN index (which RLS would rule out); for kb_search.';
 
 -- kb_search(query, query_embedding, k = 10, lexical_weight = 1,
 --           vector_weight = 1, rrf_k = 60, candidates = greatest(k*4, 50))
@@ -1055,6 +1084,9 @@ declare
   v_q bizos.vector := kb_search.query_embedding;
   v_qvec tsvector;
   v_terms text[];
+  v_weights double precision[];
+  v_chunks double precision;
+  v_avglen double precision;
   v_tsq tsquery;
   v_lex boolean;
   v_vec boolean;
@@ -1102,44 +1134,30 @@ begin
            string_agg('''' || replace(replace(u.lexeme, '\', '\\'), '''', '''''') || '''', ' | ' order by u.lexeme)::tsquery
       into v_terms, v_tsq
       from unnest(v_qvec) u;
+    -- The statistics of the chunks the caller reads (RLS), and each query
+    -- term's weight: qtf * idf(t) = qtf * ln(1 + (N - df + 0.5) / (df + 0.5)).
+    select coalesce(sum(s.chunks), 0)::double precision,
+           coalesce(sum(s.total_len), 0)::double precision / greatest(coalesce(sum(s.chunks), 0), 1)
+      into v_chunks, v_avglen
+      from kb_stats s
+     where s.tenant_id = v_tenant;
+    select array_agg(u.lexeme order by u.lexeme),
+           array_agg(coalesce(pg_catalog.array_length(u.positions, 1), 1)::double precision
+                     * ln(1 + (v_chunks - coalesce(df.df, 0) + 0.5) / (coalesce(df.df, 0) + 0.5))
+                     order by u.lexeme)
+      into v_terms, v_weights
+      from unnest(v_qvec) u
+      left join (select t.term, sum(t.df)::double precision as df
+                   from kb_terms t
+                  where t.tenant_id = v_tenant and t.term = any (v_terms)
+                  group by t.term) df on df.term = u.lexeme;
   end if;
 
   return query
-  with qt as (
-    select u.lexeme as term, coalesce(pg_catalog.array_length(u.positions, 1), 1)::double precision as qtf
-      from unnest(v_qvec) u
+  with lex as (
+    select m.chunk_id, m.score
+      from kb_lexical_scores(v_tsq, v_terms, v_weights, v_avglen, v_n) m
      where v_lex
-  ), st as (
-    select coalesce(sum(s.chunks), 0)::double precision as n,
-           coalesce(sum(s.total_len), 0)::double precision / greatest(coalesce(sum(s.chunks), 0), 1) as avglen
-      from kb_stats s
-     where v_lex and s.tenant_id = v_tenant
-  ), w as (
-    select qt.term,
-           qt.qtf * ln(1 + (st.n - coalesce(df.df, 0) + 0.5) / (coalesce(df.df, 0) + 0.5)) as weight
-      from qt
-     cross join st
-      left join (select t.term, sum(t.df)::double precision as df
-                   from kb_terms t
-                  where v_lex and t.tenant_id = v_tenant and t.term = any (v_terms)
-                  group by t.term) df on df.term = qt.term
-  ), lex as (
-    select c.chunk_id,
-           sum(w.weight * x.tf * 2.2 / (x.tf + 1.2 * (0.25 + 0.75 * c.lex_len / greatest(st.avglen, 1e-9)))) as score
-      from kb_lexical_matches(v_tsq) m (chunk_id)
-      join kb_chunks c on c.tenant_id = v_tenant and c.chunk_id = m.chunk_id
-     -- Only the query's lexemes of the chunk: setweight marks them (A; a
-     -- chunk's own lexemes all carry the default D) and ts_filter keeps
-     -- them, both in C, so unnest yields a row per query term instead of
-     -- one per distinct word of the chunk.
-     cross join lateral (select u.lexeme, coalesce(pg_catalog.array_length(u.positions, 1), 1)::double precision as tf
-                           from unnest(pg_catalog.ts_filter(pg_catalog.setweight(c.tsv, 'A', v_terms), '{a}')) u) x
-      join w on w.term = x.lexeme
-     cross join st
-     where v_lex
-     group by c.chunk_id
-     order by 2 desc, c.chunk_id
-     limit v_n
   ), lexr as (
     select l.chunk_id, l.score, (row_number() over (order by l.score desc, l.chunk_id))::integer as rnk
       from lex l
