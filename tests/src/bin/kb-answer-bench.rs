@@ -293,7 +293,8 @@ async fn main() -> anyhow::Result<()> {
             let title: String = title
                 .trim_end_matches([' ', '.'])
                 .chars()
-                .take(190)
+                // ("Cranfield NNN: " and the title: at most 200 characters.)
+                .take(180)
                 .collect();
             (
                 format!("cranfield-{id}.txt"),
