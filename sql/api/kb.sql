@@ -981,22 +981,77 @@ comment on function kb_ingest_fail(uuid, integer, text) is
   'kb.ingest handler: marks the version failed with a reason and removes its stored chunks (an earlier ready version stays searchable).';
 
 -- ---------------------------------------------------------------- search
--- kb_lexical_scores(tsq, terms, weights, avglen, n) -> (chunk_id, score):
--- the BM25 scores of the caller's chunks matching `tsq`, best `n` first
--- (ties by chunk_id), for kb_search's lexical branch: each query term's
--- tf in the chunk (its positions), weighted by `weights` (qtf * idf, from
--- the statistics the caller reads under RLS, computed by kb_search) and
--- normalised by the chunk's length against `avglen` (k1 1.2, b 0.75).
--- Only chunks the caller may read (kb_readable, the policies' rule),
--- and only their ids and scores come out.
+-- kb_terms_query(terms) -> one OR of the terms, each quoted as tsquery
+-- input wants.
+create or replace function kb_terms_query(terms text[]) returns tsquery
+language sql immutable
+as $$
+  select string_agg('''' || replace(replace(t, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery
+    from unnest(kb_terms_query.terms) t
+$$;
+revoke execute on function kb_terms_query(text[]) from public;
+
+-- kb_chunk_scores(tenant, tsq, terms, weights, avglen, n, viewer...) ->
+-- (chunk_id, score): the BM25 score of each chunk of the tenant matching
+-- `tsq` that the viewer may read, best `n` first (ties by chunk_id): each
+-- term's tf in the chunk (its positions), weighted by `weights` (qtf *
+-- idf), normalised by the chunk's length against `avglen` (k1 1.2,
+-- b 0.75). Internal: kb_lexical_scores calls it as the owner, with the
+-- caller as the viewer.
+create or replace function kb_chunk_scores(tenant uuid, tsq tsquery, terms text[], weights double precision[],
+                                           avglen double precision, n integer,
+                                           viewer uuid, viewer_role text, viewer_dept text)
+returns table (chunk_id uuid, score double precision)
+language sql
+stable
+as $$
+  select c.chunk_id,
+         sum(w.weight * x.tf * 2.2
+             / (x.tf + 1.2 * (0.25 + 0.75 * c.lex_len / greatest(kb_chunk_scores.avglen, 1e-9)))) as score
+    from kb_chunks c
+   -- Only the query's lexemes of the chunk: setweight marks them (A; a
+   -- chunk's own lexemes all carry the default D) and ts_filter keeps
+   -- them, both in C, so unnest yields a row per query term instead of
+   -- one per distinct word of the chunk.
+   cross join lateral (select u.lexeme, coalesce(pg_catalog.array_length(u.positions, 1), 1)::double precision as tf
+                         from unnest(pg_catalog.ts_filter(pg_catalog.setweight(c.tsv, 'A', kb_chunk_scores.terms),
+                                                          '{a}')) u) x
+    join unnest(kb_chunk_scores.terms, kb_chunk_scores.weights) w (term, weight) on w.term = x.lexeme
+   where c.tenant_id = kb_chunk_scores.tenant and c.tsv @@ kb_chunk_scores.tsq
+     and kb_readable(c.visibility, c.owner_user_id, c.dept_code, c.app_roles,
+                     kb_chunk_scores.viewer, kb_chunk_scores.viewer_role, kb_chunk_scores.viewer_dept)
+   group by c.chunk_id
+   order by 2 desc, c.chunk_id
+   limit kb_chunk_scores.n
+$$;
+revoke execute on function
+  kb_chunk_scores(uuid, tsquery, text[], double precision[], double precision, integer, uuid, text, text)
+  from public;
+select pin_search_path('kb_chunk_scores(uuid, tsquery, text[], double precision[], double precision, integer, uuid, text, text)');
+
+-- kb_lexical_scores(terms, weights, avglen, n) -> (chunk_id, score): the
+-- BM25 scores (kb_chunk_scores) of the caller's chunks holding any of
+-- `terms`, best `n` first, for kb_search's lexical branch; `weights`
+-- (qtf * idf) and `avglen` come from the statistics the caller reads
+-- under RLS (kb_search computes them). Only chunks the caller may read
+-- (kb_readable, the policies' rule), and only their ids and scores, come
+-- out.
 -- SECURITY DEFINER for one reason: under RLS the planner may not use the
 -- GIN index for `@@` (ts_match_vq is not leakproof, so it cannot run
 -- before the policy), and every search would read all of the tenant's
--- chunks. It applies the read rule itself. The scores are computed on the
--- one read of each chunk (a second read under RLS to score the ids, as
--- before, cost a third of the search).
+-- chunks. It applies the read rule itself, and scores each chunk on its
+-- one read (a second read under RLS to score the ids, as before, cost a
+-- third of the search).
+-- MaxScore (Turtle and Flood, 1995), exact: the lightest terms, whose
+-- bounds add up to at most a fifth of the heaviest term's weight ("of",
+-- "the", "what" in a collection that has them everywhere), are left out
+-- of the match. A chunk holding none of the other terms scores less than
+-- the sum of their bounds (a term adds less than 2.2 = k1 + 1 times its
+-- weight), so when the n-th best chunk holding another term scores more,
+-- those n are the best n of all; otherwise every matching chunk is scored.
 drop function if exists kb_lexical_matches(tsquery);
-create or replace function kb_lexical_scores(tsq tsquery, terms text[], weights double precision[],
+drop function if exists kb_lexical_scores(tsquery, text[], double precision[], double precision, integer);
+create or replace function kb_lexical_scores(terms text[], weights double precision[],
                                              avglen double precision, n integer)
 returns table (chunk_id uuid, score double precision)
 language plpgsql
@@ -1008,39 +1063,47 @@ declare
   v_uid uuid := bizos.uid();
   v_role text := bizos.app_role();
   v_dept text := my_dept_code();
+  v_high text[];
+  v_bound double precision;
+  v_ids uuid[];
+  v_scores double precision[];
 begin
-  if tsq is null or v_tenant is null or kb_lexical_scores.n is null or kb_lexical_scores.n < 1 then
+  if v_tenant is null or coalesce(cardinality(kb_lexical_scores.terms), 0) = 0
+     or kb_lexical_scores.n is null or kb_lexical_scores.n < 1 then
     return;
   end if;
   if cardinality(kb_lexical_scores.terms) is distinct from cardinality(kb_lexical_scores.weights) then
     perform raise_field('weights', 'must have one weight for each term');
   end if;
+  select array_agg(x.term) filter (where not x.light), coalesce(sum(2.2 * x.weight) filter (where x.light), 0)
+    into v_high, v_bound
+    from (select u.term, u.weight,
+                 sum(2.2 * u.weight) over (order by u.weight, u.term rows unbounded preceding)
+                   <= 0.2 * max(u.weight) over () as light
+            from unnest(kb_lexical_scores.terms, kb_lexical_scores.weights) u (term, weight)) x;
+  if v_bound > 0 and cardinality(v_high) > 0 then
+    select array_agg(s.chunk_id order by s.score desc, s.chunk_id),
+           array_agg(s.score order by s.score desc, s.chunk_id)
+      into v_ids, v_scores
+      from kb_chunk_scores(v_tenant, kb_terms_query(v_high), kb_lexical_scores.terms, kb_lexical_scores.weights,
+                           kb_lexical_scores.avglen, kb_lexical_scores.n, v_uid, v_role, v_dept) s;
+    if cardinality(v_ids) = kb_lexical_scores.n and v_scores[kb_lexical_scores.n] > v_bound then
+      return query select * from unnest(v_ids, v_scores);
+      return;
+    end if;
+  end if;
   return query
-    select c.chunk_id,
-           sum(w.weight * x.tf * 2.2
-               / (x.tf + 1.2 * (0.25 + 0.75 * c.lex_len / greatest(kb_lexical_scores.avglen, 1e-9)))) as score
-      from kb_chunks c
-     -- Only the query's lexemes of the chunk: setweight marks them (A; a
-     -- chunk's own lexemes all carry the default D) and ts_filter keeps
-     -- them, both in C, so unnest yields a row per query term instead of
-     -- one per distinct word of the chunk.
-     cross join lateral (select u.lexeme, coalesce(pg_catalog.array_length(u.positions, 1), 1)::double precision as tf
-                           from unnest(pg_catalog.ts_filter(pg_catalog.setweight(c.tsv, 'A', kb_lexical_scores.terms),
-                                                            '{a}')) u) x
-      join unnest(kb_lexical_scores.terms, kb_lexical_scores.weights) w (term, weight) on w.term = x.lexeme
-     where c.tenant_id = v_tenant and c.tsv @@ tsq
-       and kb_readable(c.visibility, c.owner_user_id, c.dept_code, c.app_roles, v_uid, v_role, v_dept)
-     group by c.chunk_id
-     order by 2 desc, c.chunk_id
-     limit kb_lexical_scores.n;
+    select * from kb_chunk_scores(v_tenant, kb_terms_query(kb_lexical_scores.terms), kb_lexical_scores.terms,
+                                  kb_lexical_scores.weights, kb_lexical_scores.avglen, kb_lexical_scores.n,
+                                  v_uid, v_role, v_dept);
 end
 $$;
-select pin_search_path('kb_lexical_scores(tsquery, text[], double precision[], double precision, integer)');
-revoke execute on function kb_lexical_scores(tsquery, text[], double precision[], double precision, integer) from public;
-grant execute on function kb_lexical_scores(tsquery, text[], double precision[], double precision, integer)
+select pin_search_path('kb_lexical_scores(text[], double precision[], double precision, integer)');
+revoke execute on function kb_lexical_scores(text[], double precision[], double precision, integer) from public;
+grant execute on function kb_lexical_scores(text[], double precision[], double precision, integer)
   to bizos_authenticated;
-comment on function kb_lexical_scores(tsquery, text[], double precision[], double precision, integer) is
-  'BM25 scores of the caller''s readable knowledge-base chunks matching a tsquery, best n, through the GIN index (which RLS would rule out); for kb_search.';
+comment on function kb_lexical_scores(text[], double precision[], double precision, integer) is
+  'BM25 scores of the caller''s readable knowledge-base chunks holding any of the terms, best n (exact MaxScore), through the GIN index (which RLS would rule out); for kb_search.';
 
 -- kb_search(query, query_embedding, k = 10, lexical_weight = 1,
 --           vector_weight = 1, rrf_k = 60, candidates = greatest(k*4, 50))
@@ -1087,7 +1150,6 @@ declare
   v_weights double precision[];
   v_chunks double precision;
   v_avglen double precision;
-  v_tsq tsquery;
   v_lex boolean;
   v_vec boolean;
 begin
@@ -1129,11 +1191,6 @@ begin
   v_qvec := pg_catalog.to_tsvector('simple'::regconfig, coalesce(kb_search.query, ''));
   v_lex := v_lw > 0 and pg_catalog.length(v_qvec) > 0;
   if v_lex then
-    -- One OR of the query's lexemes, each quoted as tsquery input wants.
-    select array_agg(u.lexeme order by u.lexeme),
-           string_agg('''' || replace(replace(u.lexeme, '\', '\\'), '''', '''''') || '''', ' | ' order by u.lexeme)::tsquery
-      into v_terms, v_tsq
-      from unnest(v_qvec) u;
     -- The statistics of the chunks the caller reads (RLS), and each query
     -- term's weight: qtf * idf(t) = qtf * ln(1 + (N - df + 0.5) / (df + 0.5)).
     select coalesce(sum(s.chunks), 0)::double precision,
@@ -1149,14 +1206,14 @@ begin
       from unnest(v_qvec) u
       left join (select t.term, sum(t.df)::double precision as df
                    from kb_terms t
-                  where t.tenant_id = v_tenant and t.term = any (v_terms)
+                  where t.tenant_id = v_tenant and t.term = any (pg_catalog.tsvector_to_array(v_qvec))
                   group by t.term) df on df.term = u.lexeme;
   end if;
 
   return query
   with lex as (
     select m.chunk_id, m.score
-      from kb_lexical_scores(v_tsq, v_terms, v_weights, v_avglen, v_n) m
+      from kb_lexical_scores(v_terms, v_weights, v_avglen, v_n) m
      where v_lex
   ), lexr as (
     select l.chunk_id, l.score, (row_number() over (order by l.score desc, l.chunk_id))::integer as rnk

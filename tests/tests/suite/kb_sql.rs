@@ -788,6 +788,126 @@ async fn bm25_scores_equal_the_hand_computation_and_rrf_fuses_the_ranks() {
     assert_eq!(heavy[0].chunk_no, 1, "{heavy:?}");
 }
 
+/// The lexical candidates of kb_search (n of them) are the best n by BM25
+/// of all matching chunks, whether kb_lexical_scores leaves its lightest
+/// terms out of the match (MaxScore) or scores every matching chunk: on
+/// 200 chunks of a Zipf-like vocabulary (a few words in nearly every
+/// chunk, as "the" and "of" are), every query's best n at candidates = n
+/// equal the first n of a search with candidates = 1000, which can only
+/// score every matching chunk (fewer than 1000 hold a heavy term).
+#[tokio::test]
+async fn leaving_the_lightest_terms_out_of_the_match_changes_no_ranking() {
+    let db = TestDb::new().await;
+    let tenant = db.create_tenant("kb-maxscore").await;
+    let ops = user_in(&db, tenant, "ops", Some("OPS")).await;
+    let doc = register(&db, &ops, json!({"title": "Zipf"})).await;
+    // A deterministic generator (LCG) and word j drawn with weight 1/(j+1).
+    let mut seed: u64 = 0x5eed;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let vocab: Vec<String> = (0..30).map(|j| format!("w{j}")).collect();
+    let total: f64 = (0..30).map(|j| 1.0 / (j as f64 + 1.0)).sum();
+    let draw = move |u: f64| {
+        let mut acc = 0.0;
+        for j in 0..30 {
+            acc += 1.0 / (j as f64 + 1.0) / total;
+            if u < acc {
+                return j;
+            }
+        }
+        29
+    };
+    let mut chunks = Vec::new();
+    for no in 0..200 {
+        let len = 3 + (next() * 10.0) as usize;
+        let words: Vec<&str> = (0..len).map(|_| vocab[draw(next())].as_str()).collect();
+        chunks.push(chunk(no, &words.join(" "), no % 50));
+    }
+    ingest_chunks(&db, &ops, doc, 1, chunks).await;
+
+    let lexical = async |query: &str, n: i32| -> Vec<(i32, f64)> {
+        let mut tx = db.as_user(&ops).await;
+        let rows: Vec<(i32, f64)> = sqlx::query_as(
+            "select chunk_no, lexical_score from kb_search($1, null, $2, 1, 0, 60, $2)
+              order by lexical_rank",
+        )
+        .bind(query)
+        .bind(n)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        tx.rollback().await.ok();
+        rows
+    };
+    let mut compared = 0;
+    for q in 0..40 {
+        // A frequent word or two and one or two rarer ones.
+        let words: Vec<&str> = (0..2 + q % 3)
+            .map(|i| vocab[if i == 0 { q % 3 } else { draw(next()) }].as_str())
+            .collect();
+        let query = words.join(" ");
+        let all = lexical(&query, 1000).await;
+        assert!(!all.is_empty(), "{query}: no chunk matches");
+        for n in [1, 2, 3, 5, 10] {
+            let best = lexical(&query, n).await;
+            let want = &all[..all.len().min(n as usize)];
+            assert_eq!(
+                best.len(),
+                want.len(),
+                "{query}, n = {n}: {best:?} vs {want:?}"
+            );
+            for (got, want) in best.iter().zip(want) {
+                assert_eq!(got.0, want.0, "{query}, n = {n}: {best:?} vs {want:?}");
+                assert!(
+                    (got.1 - want.1).abs() < 1e-12,
+                    "{query}, n = {n}: {got:?} vs {want:?}"
+                );
+            }
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 200);
+
+    // The bound decides: 12 chunks, "rare" in chunk 0 only (idf 2.16),
+    // "b" and "c" in 11 each (idf 0.123; b, the first by name, is left out
+    // of the match: 2.2 * 0.123 <= 0.2 * 2.16). Chunk 1 is "b b b b" (b
+    // alone, short: 0.243); chunks 2-11 hold b and c once in 30 words
+    // (0.229 each). The best 2 holding "rare" or "c" are chunk 0 and a
+    // chunk of 0.229, under the bound of b (0.27): chunk 1, which only b
+    // matches, must still come second.
+    let tenant = db.create_tenant("kb-maxscore-bound").await;
+    let ops = user_in(&db, tenant, "ops", Some("OPS")).await;
+    let doc = register(&db, &ops, json!({"title": "Bound"})).await;
+    let filler = |i: usize| {
+        (0..28)
+            .map(|j| format!("f{i}x{j}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut chunks = vec![chunk(0, "rare c x", 0), chunk(1, "b b b b", 1)];
+    for no in 2..12 {
+        chunks.push(chunk(no, &format!("b c {}", filler(no)), no));
+    }
+    ingest_chunks(&db, &ops, doc, 1, chunks).await;
+    let mut tx = db.as_user(&ops).await;
+    let best: Vec<i32> = sqlx::query_scalar(
+        "select chunk_no from kb_search('b c rare', null, 2, 1, 0, 60, 2) order by lexical_rank",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    tx.rollback().await.ok();
+    assert_eq!(
+        best,
+        [0, 1],
+        "chunk 1 (b alone) outscores every chunk of b and c"
+    );
+}
+
 #[tokio::test]
 async fn k_results_whenever_k_chunks_are_visible_even_through_the_index_and_rls() {
     let db = TestDb::new().await;
