@@ -7,7 +7,7 @@ select extract(epoch from clock_timestamp()) * 1000 as t0 \gset
 insert into bench_lines
 select s.tenant_id, l.kind, l.amount
   from subscriptions s
- cross join lateral billing_plan_lines(s.tenant_id, date '2026-12-01', date '2027-01-01') l
+ cross join lateral billing_plan_lines(s.tenant_id, date '2026-12-01', date '2027-01-01', false, date '2027-01-01') l
 union all
 select s.tenant_id, 'overage', billing_round(u.amount, 'IDR')
   from subscriptions s
