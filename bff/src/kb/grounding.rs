@@ -126,18 +126,20 @@ pub struct Lexical {
     pub lexical: f64,
 }
 
+impl Lexical {
+    /// The index of its candidate (`sentence_no - 1`).
+    pub fn index(&self) -> Option<usize> {
+        usize::try_from(self.sentence_no).ok()?.checked_sub(1)
+    }
+}
+
 /// The candidates worth embedding (indexes): those that may still support
 /// an answer, the lexically best [`MAX_EMBEDDED`].
 pub fn to_embed(scores: &[Lexical]) -> Vec<usize> {
     let mut able: Vec<(usize, f64)> = scores
         .iter()
         .filter(|s| s.lexical >= MIN_LEXICAL)
-        .filter_map(|s| {
-            Some((
-                usize::try_from(s.sentence_no).ok()?.checked_sub(1)?,
-                s.lexical,
-            ))
-        })
+        .filter_map(|s| Some((s.index()?, s.lexical)))
         .collect();
     able.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     able.truncate(MAX_EMBEDDED);
@@ -179,11 +181,7 @@ pub fn supported(
 ) -> Vec<Supported> {
     let mut out = Vec::new();
     for s in scores {
-        let Some(c) = usize::try_from(s.sentence_no)
-            .ok()
-            .and_then(|n| n.checked_sub(1))
-            .and_then(|i| candidates.get(i).map(|c| (i, c)))
-        else {
+        let Some(c) = s.index().and_then(|i| candidates.get(i).map(|c| (i, c))) else {
             continue;
         };
         let (index, candidate) = c;

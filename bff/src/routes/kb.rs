@@ -573,9 +573,7 @@ async fn ground(
     // answers nothing, however many of the question's words it holds.
     let expected = Expected::of(question, language);
     scores.retain(|s| {
-        usize::try_from(s.sentence_no)
-            .ok()
-            .and_then(|n| n.checked_sub(1))
+        s.index()
             .and_then(|i| candidates.get(i))
             .is_some_and(|c| expected.held_by(&c.text, question))
     });
